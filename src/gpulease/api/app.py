@@ -1,0 +1,49 @@
+"""The FastAPI application: routers under /api/v1, problem+json errors, metrics, the dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gpulease import __version__
+from gpulease.api import metrics, problems
+from gpulease.api.routers import billing, compliance, customers, inventory, leases, runs
+from gpulease.runtime import Runtime
+
+API = "/api/v1"
+
+
+def create_app(runtime: Runtime | None = None, *, background: bool = True) -> FastAPI:
+    rt = runtime or Runtime()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if background:
+            rt.start()
+        try:
+            yield
+        finally:
+            if background:
+                rt.close()
+
+    app = FastAPI(title="gpulease", version=__version__, lifespan=lifespan,
+                  description="Rent out GPU compute, with US export-control compliance built into the gate. "
+                              "Authenticate with `Authorization: Bearer KEY`.")
+    app.state.runtime = rt
+    problems.install(app)
+    for r in (inventory.router, customers.router, leases.router, billing.router, compliance.router, runs.router):
+        app.include_router(r, prefix=API)
+    metrics.install(app, rt)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    try:
+        from gpulease.web import views
+    except ImportError:  # pragma: no cover - the dashboard is optional during development
+        return app
+    views.install(app)
+    return app

@@ -1,0 +1,82 @@
+"""Runs: work on an active lease's GPUs, its state, and its logs (streamed)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response, StreamingResponse
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from gpulease.api.deps import ActorDep, RuntimeDep
+from gpulease.store.models import Run
+
+router = APIRouter(tags=["runs"])
+
+
+class RunIn(BaseModel):
+    command: list[str] = Field(min_length=1, examples=[["python", "train.py", "--epochs", "3"]])
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    image: str | None = Field(default=None, description="container image, for backends that run images")
+
+
+class RunOut(BaseModel):
+    id: str
+    lease_id: int
+    command: list[str]
+    backend: str
+    state: str
+    exit_code: int | None
+    message: str | None
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+
+    @classmethod
+    def of(cls, r: Run) -> RunOut:
+        return cls(id=r.id, lease_id=r.lease_id, command=list(r.command), backend=r.backend, state=r.state,
+                   exit_code=r.exit_code, message=r.message, created_at=r.created_at, started_at=r.started_at,
+                   ended_at=r.ended_at)
+
+
+@router.post("/leases/{lease_id}/runs", status_code=201, response_model=RunOut)
+def submit_run(lease_id: int, body: RunIn, rt: RuntimeDep, actor: ActorDep) -> RunOut:
+    """Start a command on exactly the lease's GPUs; it is stopped when the lease ends."""
+    return RunOut.of(rt.executor.submit(actor, lease_id, body.command, body.env, body.cwd, body.image))
+
+
+@router.get("/leases/{lease_id}/runs", response_model=list[RunOut])
+def list_runs(lease_id: int, rt: RuntimeDep, actor: ActorDep) -> list[RunOut]:
+    return [RunOut.of(r) for r in rt.executor.list(actor, lease_id)]
+
+
+@router.get("/leases/{lease_id}/runs/{run_id}", response_model=RunOut)
+def get_run(lease_id: int, run_id: str, rt: RuntimeDep, actor: ActorDep) -> RunOut:
+    return RunOut.of(rt.executor.get(actor, lease_id, run_id))
+
+
+@router.get("/leases/{lease_id}/runs/{run_id}/logs", response_class=Response,
+            responses={200: {"content": {"text/plain": {}}}})
+async def run_logs(lease_id: int, run_id: str, rt: RuntimeDep, actor: ActorDep,
+                   offset: int = Query(default=0, ge=0),
+                   follow: bool = Query(default=True, description="keep streaming until the run ends")) -> Response:
+    """The run's stdout and stderr from `offset`; with follow, streamed until the run finishes."""
+    data, new_offset, finished = await run_in_threadpool(rt.executor.read_logs, actor, lease_id, run_id, offset)
+    if not follow or finished:
+        return Response(data, media_type="text/plain", headers={"X-Log-Offset": str(new_offset)})
+
+    async def stream() -> AsyncIterator[bytes]:
+        pos, chunk, done = new_offset, data, False
+        while True:
+            if chunk:
+                yield chunk
+            if done:
+                return
+            await asyncio.sleep(0.5)
+            chunk, pos, done = await run_in_threadpool(rt.executor.read_logs, actor, lease_id, run_id, pos)
+
+    return StreamingResponse(stream(), media_type="text/plain")

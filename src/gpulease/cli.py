@@ -1,0 +1,556 @@
+"""`gpulease`: the command line. Admin commands work on the store; the rest talk to the API like any client."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from gpulease.services.context import utcnow
+from gpulease.settings import get_settings
+
+app = typer.Typer(help="gpulease: rent out GPU compute with export-control compliance built in.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+nodes_app = typer.Typer(help="Inventory: nodes and their GPUs.", no_args_is_help=True)
+prices_app = typer.Typer(help="The price book.", no_args_is_help=True)
+customers_app = typer.Typer(help="Customers and their KYC.", no_args_is_help=True)
+leases_app = typer.Typer(help="Leases.", no_args_is_help=True)
+invoices_app = typer.Typer(help="Invoices and usage.", no_args_is_help=True)
+lists_app = typer.Typer(help="Restricted-party lists.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+reviews_app = typer.Typer(help="The compliance review queue.", no_args_is_help=True)
+for sub, name in ((db_app, "db"), (keys_app, "keys"), (nodes_app, "nodes"), (prices_app, "prices"),
+                  (customers_app, "customers"), (leases_app, "leases"), (invoices_app, "invoices"),
+                  (lists_app, "lists"), (audit_app, "audit"), (reviews_app, "reviews")):
+    app.add_typer(sub, name=name)
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+# --------------------------------------------------------------------------------------------- store side
+
+
+def _store() -> Any:
+    from gpulease.store.db import Store
+
+    return Store(get_settings().db_url)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema (Alembic) at GPULEASE_DATABASE_URL."""
+    from gpulease.store.db import upgrade
+
+    url = get_settings().db_url
+    upgrade(url)
+    console.print(f"schema up to date at [bold]{_redact(url)}[/]")
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+@keys_app.command("create")
+def keys_create(role: Annotated[str, typer.Option(help="operator | compliance | customer")],
+                customer: Annotated[int | None, typer.Option(help="customer id (customer keys)")] = None,
+                label: Annotated[str | None, typer.Option(help="a note to recognise the key by")] = None) -> None:
+    """Create an API key and print it (alone: it is shown only this once)."""
+    from gpulease.services import keys
+    from gpulease.services.errors import ServiceError
+
+    store = _store()
+    try:
+        with store.transaction() as s:
+            key = keys.create_key(s, role=role, customer_id=customer, now=utcnow(), label=label)
+    except ServiceError as e:
+        _fail(e.detail)
+    typer.echo(key)
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+          upgrade_db: Annotated[bool, typer.Option("--upgrade-db/--no-upgrade-db",
+                                                   help="run migrations first")] = True) -> None:
+    """Run the API server, the dashboard and the lease clock."""
+    import uvicorn
+
+    from gpulease.api.app import create_app
+    from gpulease.runtime import Runtime
+    from gpulease.services import screening
+    from gpulease.store.db import upgrade
+
+    settings = get_settings()
+    if upgrade_db:
+        upgrade(settings.db_url)
+    rt = Runtime(settings)
+    with rt.store.transaction() as s:
+        screening.seed_bundled_lists(s, utcnow())
+    uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+         port: Annotated[int, typer.Option(help="port to listen on")] = 8000) -> None:
+    """Seed a demo facility (2 sites, 16x8 A100-80GB, 4x8 H100) with the bundled lists, print keys, serve."""
+    import uvicorn
+
+    from gpulease.api.app import create_app
+    from gpulease.runtime import Runtime
+    from gpulease.services import customers, demo as demo_svc, screening
+    from gpulease.store.db import upgrade
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.db_url)
+    rt = Runtime(settings)
+    now = utcnow()
+    with console.status("loading the bundled restricted-party lists…"):
+        with rt.store.transaction() as s:
+            screening.seed_bundled_lists(s, now)
+        rt.screening.index()
+    with rt.store.transaction() as s:
+        seeded = demo_svc.seed_facility(s, now)
+        customer_id = customers.seed_demo_customers(s, rt.screening, now) if seeded else \
+            customers.first_cleared_customer(s)
+        demo_keys = demo_svc.demo_keys(s, customer_id, now)
+    table = Table(title="gpulease demo", show_header=False)
+    table.add_row("database", _redact(settings.db_url))
+    table.add_row("API", f"http://{host}:{port}/api/v1  (OpenAPI: /openapi.json, docs: /docs)")
+    table.add_row("dashboard", f"http://{host}:{port}/")
+    for role, key in demo_keys.items():
+        table.add_row(f"{role} key", key)
+    console.print(table)
+    console.print("Try: [bold]curl -H 'Authorization: Bearer <operator key>' "
+                  f"'http://{host}:{port}/api/v1/availability?gpu_model=A100-80GB&gpu_count=8'[/]")
+    uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
+
+
+@app.command()
+def tick() -> None:
+    """Advance every lease to the current time once (the server does this every second)."""
+    from gpulease.runtime import Runtime
+
+    rt = Runtime(get_settings())
+    r = rt.tick()
+    console.print(f"started {r.started}, ended {r.ended}, expired {r.expired}")
+    rt.close()
+
+
+@lists_app.command("load")
+def lists_load(files: Annotated[list[Path], typer.Argument(help="list files: consolidated.csv/.json, sdn.csv, "
+                                                                  "UN XML, dpl.txt", exists=True, dir_okay=False)],
+               ) -> None:
+    """Load newer list files atomically, then re-screen every customer."""
+    from gpulease.compliance.model import ListFormatError
+    from gpulease.runtime import Runtime
+    from gpulease.services import screening
+
+    rt = Runtime(get_settings())
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console) as bar:
+        task = bar.add_task("reading", total=None)
+
+        def progress(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            with rt.store.transaction() as s:
+                result = screening.load_lists(s, rt.screening, [str(f) for f in files], utcnow(), actor="cli",
+                                              progress=progress, on_phase=lambda p: bar.update(task, description=p))
+        except ListFormatError as e:
+            bar.stop()
+            _fail(f"{e} — nothing was changed; the lists in force stay in force")
+    console.print(f"list version [bold]{result.version_id}[/] in force: {sum(result.counts.values())} entries "
+                  f"{result.counts}")
+    console.print(f"re-screened {result.rescreened} customers; {len(result.newly_hit)} newly hit "
+                  f"{result.newly_hit or ''}; {result.suspended_leases} leases suspended")
+    rt.close()
+
+
+@lists_app.command("status")
+def lists_status() -> None:
+    """The list version in force, its counts per list and where it came from."""
+    from gpulease.services import screening
+
+    store = _store()
+    with store.transaction() as s:
+        versions = screening.list_versions(s)
+    if not versions:
+        _fail("no lists loaded yet: run `gpulease serve`/`demo` (they load the bundled lists) or `gpulease lists load`")
+    t = Table(title="restricted-party lists")
+    for col in ("version", "in force", "loaded at", "entries", "per list", "sources"):
+        t.add_column(col)
+    for v in versions:
+        t.add_row(str(v.id), "yes" if v.in_force else "", v.loaded_at.isoformat(), str(sum(v.counts.values())),
+                  ", ".join(f"{k} {n}" for k, n in sorted(v.counts.items())),
+                  "\n".join(str(x) for x in v.sources))
+    console.print(t)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain; exit 1 naming the first broken record."""
+    from gpulease import audit
+
+    store = _store()
+    with store.transaction() as s:
+        result = audit.verify(s)
+    if result.ok:
+        console.print(f"[green]audit chain intact[/]: {result.records} records")
+        return
+    err.print(f"[bold red]audit chain broken[/] at record {result.broken_seq}: {result.problem}")
+    raise typer.Exit(1)
+
+
+def _index() -> Any:
+    from gpulease.runtime import Runtime
+
+    return Runtime(get_settings()).screening.index()
+
+
+@app.command()
+def screen(name: Annotated[str, typer.Argument(help="the name to screen, any script")],
+           country: Annotated[str | None, typer.Option(help="ISO country code, e.g. CN")] = None,
+           address: Annotated[str | None, typer.Option(help="address or city")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="print JSON like POST /api/v1/screen")] = False,
+           ) -> None:
+    """Screen one name against the lists in force (the bundled lists if none were loaded)."""
+    from gpulease.services.screening import screen_name
+
+    result = screen_name(_index(), name, country, address)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    colour = {"cleared": "green", "review": "yellow", "denied": "red"}[result["decision"]]
+    console.print(f"[bold {colour}]{result['decision']}[/] {name}")
+    t = Table()
+    for col in ("score", "list", "entry", "listed name", "matched", "why"):
+        t.add_column(col)
+    for h in result["hits"]:
+        t.add_row(f"{h['score']:.1f}", h["list"], h["entry_id"], h["name"], h["matched_name"], "\n".join(h["reasons"]))
+    if result["hits"]:
+        console.print(t)
+
+
+@app.command("screen-file")
+def screen_file(infile: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a 'name' column")],
+                out: Annotated[Path, typer.Option("--out", help="where to write the results CSV")]) -> None:
+    """Screen every row of a CSV (column name, optional country); adds decision, top_score, top_entry, top_list."""
+    from gpulease.services.screening import screen_row
+
+    with infile.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or "name" not in reader.fieldnames:
+            _fail(f"{infile} has no 'name' column (columns: {reader.fieldnames})")
+        rows = list(reader)
+    index = _index()
+    fields = [*(reader.fieldnames or []), "decision", "top_score", "top_entry", "top_list"]
+    counts: dict[str, int] = {}
+    with out.open("w", newline="", encoding="utf-8") as f, Progress(
+            TextColumn("screening"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        task = bar.add_task("screening", total=len(rows))
+        for row in rows:
+            res = screen_row(index, row)
+            counts[res["decision"]] = counts.get(res["decision"], 0) + 1
+            w.writerow({**row, **res})
+            bar.advance(task)
+    console.print(f"{len(rows)} names screened → {out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
+# --------------------------------------------------------------------------------------------- API side
+
+
+class Api:
+    def __init__(self) -> None:
+        self.url = os.environ.get("GPULEASE_API_URL", "http://127.0.0.1:8000").rstrip("/")
+        key = os.environ.get("GPULEASE_API_KEY")
+        if not key:
+            _fail("set GPULEASE_API_KEY (and GPULEASE_API_URL if the server is not at http://127.0.0.1:8000)")
+        self.client = httpx.Client(base_url=self.url + "/api/v1", headers={"Authorization": f"Bearer {key}"},
+                                   timeout=60)
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            r = self.client.request(method, path, **kw)
+        except httpx.ConnectError:
+            _fail(f"cannot reach the gpulease server at {self.url}; is `gpulease serve` running?")
+        if r.status_code >= 400:
+            try:
+                p = r.json()
+                _fail(f"{p.get('title', r.status_code)}: {p.get('detail', r.text)}"
+                      + (f" (earliest start: {p['earliest_start']})" if p.get("earliest_start") else ""))
+            except ValueError:
+                _fail(f"HTTP {r.status_code}: {r.text}")
+        if r.headers.get("content-type", "").startswith("application/json"):
+            return r.json()
+        return r.text
+
+
+def _print_table(rows: list[dict[str, Any]], cols: list[str], title: str | None = None) -> None:
+    t = Table(title=title)
+    for c in cols:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*[_cell(r.get(c)) for c in cols])
+    console.print(t)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, list):
+        return ", ".join(_cell(x) for x in v)
+    if isinstance(v, dict):
+        return " ".join(f"{k}={_cell(x)}" for k, x in v.items())
+    return str(v)
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the API's JSON")]
+
+
+def _out(data: Any, as_json: bool, cols: list[str], title: str | None = None) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        _print_table(data if isinstance(data, list) else [data], cols, title)
+
+
+NODE_COLS = ["id", "site", "cluster", "name", "gpu_model", "gpu_count", "state", "backend"]
+
+
+@nodes_app.command("add")
+def nodes_add(site: str, cluster: str, name: str, gpu_model: str, gpu_count: int = 8,
+              backend: str = "local", as_json: JsonOpt = False) -> None:
+    """Add a node (its site and cluster are created on first use)."""
+    _out(Api().call("POST", "/nodes", json={"site": site, "cluster": cluster, "name": name, "gpu_model": gpu_model,
+                                            "gpu_count": gpu_count, "backend": backend}), as_json, NODE_COLS)
+
+
+@nodes_app.command("list")
+def nodes_list(gpu_model: str | None = None, as_json: JsonOpt = False) -> None:
+    _out(Api().call("GET", "/nodes", params={"gpu_model": gpu_model} if gpu_model else {}), as_json, NODE_COLS)
+
+
+@nodes_app.command("drain")
+def nodes_drain(node_id: int, as_json: JsonOpt = False) -> None:
+    """No new leases on this node; running leases run to their end."""
+    _out(Api().call("POST", f"/nodes/{node_id}/drain"), as_json, NODE_COLS)
+
+
+@nodes_app.command("remove")
+def nodes_remove(node_id: int) -> None:
+    Api().call("DELETE", f"/nodes/{node_id}")
+    console.print(f"node {node_id} removed")
+
+
+PRICE_COLS = ["gpu_model", "plan", "rate", "unit", "currency", "cancel_free_hours", "cancel_fee_fraction",
+              "preemption_notice_s"]
+
+
+@prices_app.command("list")
+def prices_list(as_json: JsonOpt = False) -> None:
+    _out(Api().call("GET", "/prices"), as_json, PRICE_COLS, "price book")
+
+
+@prices_app.command("set")
+def prices_set(gpu_model: str, plan: str, rate: str, currency: str = "USD", as_json: JsonOpt = False) -> None:
+    """Set a rate (per GPU-hour; per GPU-month for long_term). New leases only."""
+    _out(Api().call("PUT", "/prices", json={"gpu_model": gpu_model, "plan": plan, "rate": rate,
+                                            "currency": currency}), as_json, PRICE_COLS)
+
+
+CUSTOMER_COLS = ["id", "legal_name", "local_name", "country", "compliance_status"]
+
+
+@customers_app.command("add")
+def customers_add(legal_name: str, country: str, local_name: str | None = None, address: str | None = None,
+                  incorporated_on: str | None = None, email_domain: str | None = None, website: str | None = None,
+                  parent: str | None = None,
+                  owner: Annotated[list[str] | None, typer.Option(help="NAME=PERCENT, repeatable")] = None,
+                  end_use: str | None = None, as_json: JsonOpt = False) -> None:
+    """Register a customer with its KYC; it is screened at once."""
+    owners = []
+    for o in owner or []:
+        name, _, pct = o.rpartition("=")
+        if not name:
+            _fail(f"--owner takes NAME=PERCENT, got {o!r}")
+        owners.append({"name": name, "percent": float(pct)})
+    body = {"legal_name": legal_name, "country": country, "local_name": local_name, "address": address,
+            "incorporated_on": incorporated_on, "email_domain": email_domain, "website": website, "parent": parent,
+            "owners": owners, "end_use": end_use}
+    _out(Api().call("POST", "/customers", json={k: v for k, v in body.items() if v not in (None, [])}), as_json,
+         CUSTOMER_COLS)
+
+
+@customers_app.command("list")
+def customers_list(as_json: JsonOpt = False) -> None:
+    _out(Api().call("GET", "/customers"), as_json, CUSTOMER_COLS)
+
+
+@customers_app.command("screening")
+def customers_screening(customer_id: int) -> None:
+    """Why a customer has its compliance status: hits, ownership paths, red flags."""
+    typer.echo(json.dumps(Api().call("GET", f"/customers/{customer_id}/screening"), indent=2, ensure_ascii=False))
+
+
+LEASE_COLS = ["id", "customer_id", "gpu_model", "gpu_count", "plan", "state", "start", "end", "gpus"]
+
+
+def _lease_rows(data: Any) -> Any:
+    rows = data if isinstance(data, list) else [data]
+    for r in rows:
+        r["gpus"] = [f"{g['node']}:{g['index']}" for g in r.get("gpus", [])]
+    return data
+
+
+@leases_app.command("create")
+def leases_create(gpu_model: str, gpu_count: int, plan: str = "on_demand",
+                  start: Annotated[str, typer.Option(help='"now", "asap" or ISO 8601 with offset')] = "now",
+                  end: str | None = None, customer: int | None = None, duration_s: int | None = None,
+                  max_wait_s: int | None = None, as_json: JsonOpt = False) -> None:
+    body: dict[str, Any] = {"gpu_model": gpu_model, "gpu_count": gpu_count, "plan": plan, "start": start}
+    for k, v in (("end", end), ("customer_id", customer), ("duration_s", duration_s), ("max_wait_s", max_wait_s)):
+        if v is not None:
+            body[k] = v
+    _out(_lease_rows(Api().call("POST", "/leases", json=body)), as_json, LEASE_COLS)
+
+
+@leases_app.command("list")
+def leases_list(state: str | None = None, as_json: JsonOpt = False) -> None:
+    _out(_lease_rows(Api().call("GET", "/leases", params={"state": state} if state else {})), as_json, LEASE_COLS)
+
+
+@leases_app.command("show")
+def leases_show(lease_id: int, as_json: JsonOpt = False) -> None:
+    _out(_lease_rows(Api().call("GET", f"/leases/{lease_id}")), as_json, LEASE_COLS)
+
+
+@leases_app.command("end")
+def leases_end(lease_id: int, as_json: JsonOpt = False) -> None:
+    _out(_lease_rows(Api().call("POST", f"/leases/{lease_id}/end")), as_json, LEASE_COLS)
+
+
+@leases_app.command("cancel")
+def leases_cancel(lease_id: int, as_json: JsonOpt = False) -> None:
+    _out(_lease_rows(Api().call("POST", f"/leases/{lease_id}/cancel")), as_json, LEASE_COLS)
+
+
+@leases_app.command("extend")
+def leases_extend(lease_id: int, end: Annotated[str, typer.Option(help="new end, ISO 8601 with offset")],
+                  as_json: JsonOpt = False) -> None:
+    _out(_lease_rows(Api().call("POST", f"/leases/{lease_id}/extend", json={"end": end})), as_json, LEASE_COLS)
+
+
+@app.command()
+def availability(gpu_model: str, gpu_count: int, start: str = "now", end: str | None = None,
+                 as_json: JsonOpt = False) -> None:
+    """Is the capacity free, at what price, and from when."""
+    params: dict[str, Any] = {"gpu_model": gpu_model, "gpu_count": gpu_count, "start": start}
+    if end:
+        params["end"] = end
+    data = Api().call("GET", "/availability", params=params)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    ok = "[green]available[/]" if data["available"] else f"[red]not available[/]: {data['reason']}"
+    console.print(f"{gpu_count}x {gpu_model}: {ok}; earliest start {data['earliest_start']}")
+    _print_table([{"plan": k, **q} for k, q in data["quotes"].items()], ["plan", "rate", "unit", "currency",
+                                                                          "estimated_total"])
+
+
+@invoices_app.command("show")
+def invoices_show(customer_id: int, period: Annotated[str, typer.Option(help="YYYY-MM")],
+                  as_json: JsonOpt = False) -> None:
+    data = Api().call("GET", f"/customers/{customer_id}/invoices", params={"period": period})
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    _print_table(data["lines"], ["lease_id", "description", "seconds", "amount"],
+                 title=f"invoice {data['period']} customer {customer_id}")
+    console.print(f"[bold]total {data['total']} {data['currency']}[/]")
+
+
+@invoices_app.command("usage")
+def invoices_usage(customer_id: int, out: Path, period: str | None = None) -> None:
+    """Export usage records as CSV."""
+    text = Api().call("GET", f"/customers/{customer_id}/usage.csv", params={"period": period} if period else {})
+    out.write_text(text)
+    console.print(f"{max(0, text.count(chr(10)) - 1)} usage records → {out}")
+
+
+@reviews_app.command("list")
+def reviews_list(status: str = "open", as_json: JsonOpt = False) -> None:
+    _out(Api().call("GET", "/reviews", params={"status": status}), as_json,
+         ["id", "kind", "customer_id", "status", "summary", "created_at"])
+
+
+@reviews_app.command("decide")
+def reviews_decide(review_id: int, decision: Annotated[str, typer.Argument(help="approve | deny")],
+                   comment: Annotated[str, typer.Option(help="why (kept in the audit log)")]) -> None:
+    data = Api().call("POST", f"/reviews/{review_id}/decision", json={"decision": decision, "comment": comment})
+    console.print(f"review {review_id}: {data['status']}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run(ctx: typer.Context, lease_id: Annotated[int, typer.Argument(help="an active lease of yours")],
+        follow: Annotated[bool, typer.Option("--follow/--detach", help="stream logs until the run ends")] = True,
+        cwd: str | None = None,
+        env: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable")] = None) -> None:
+    """Run a command on the lease's GPUs: gpulease run LEASE -- cmd args…"""
+    command = list(ctx.args)
+    if not command:
+        _fail("give the command after --, e.g. gpulease run 12 -- python train.py")
+    api = Api()
+    body: dict[str, Any] = {"command": command, "env": dict(e.split("=", 1) for e in env or [])}
+    if cwd:
+        body["cwd"] = cwd
+    data = api.call("POST", f"/leases/{lease_id}/runs", json=body)
+    run_id = data["id"]
+    err.print(f"run {run_id} on lease {lease_id}: {data['state']}")
+    if not follow:
+        typer.echo(run_id)
+        return
+    offset = 0
+    while True:
+        r = api.client.get(f"/leases/{lease_id}/runs/{run_id}/logs", params={"offset": offset, "follow": "false"})
+        if r.status_code == 200 and r.content:
+            sys.stdout.buffer.write(r.content)
+            sys.stdout.flush()
+            offset += len(r.content)
+        status = api.call("GET", f"/leases/{lease_id}/runs/{run_id}")
+        if status["state"] in ("succeeded", "failed", "stopped"):
+            r = api.client.get(f"/leases/{lease_id}/runs/{run_id}/logs", params={"offset": offset, "follow": "false"})
+            sys.stdout.buffer.write(r.content)
+            err.print(f"run {run_id}: {status['state']} (exit code {status['exit_code']})")
+            raise typer.Exit(status["exit_code"] if isinstance(status["exit_code"], int) and status["exit_code"] >= 0
+                             else (0 if status["state"] == "succeeded" else 1))
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Pure rental core: inventory, pricing, leases, placement, queue. No I/O, no frameworks."""

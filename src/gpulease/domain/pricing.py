@@ -1,0 +1,231 @@
+"""Price book, quotes, and rating usage into money. Money is Decimal with a currency, never float."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from gpulease.domain.leases import LONG_TERM_MIN_SECONDS, Plan
+
+CENT = Decimal("0.01")
+HOUR = 3600
+MONTH = 30 * 86400  # a long-term "month" is 30 days of GPU time
+
+
+class PriceUnit(enum.StrEnum):
+    GPU_HOUR = "gpu_hour"
+    GPU_MONTH = "gpu_month"
+
+
+UNIT_SECONDS: dict[PriceUnit, int] = {PriceUnit.GPU_HOUR: HOUR, PriceUnit.GPU_MONTH: MONTH}
+
+
+class PricingError(ValueError):
+    """A request the price book cannot quote (no price, bad window for the plan)."""
+
+
+def canonical(value: Decimal) -> Decimal:
+    """Drop the trailing zeros a database column adds (1.250000 -> 1.25), keeping at least cents (1 -> 1.00)."""
+    n = value.normalize()
+    exponent = n.as_tuple().exponent
+    return n.quantize(CENT) if isinstance(exponent, int) and exponent > -2 else n
+
+
+def money(value: Decimal | str | int) -> Decimal:
+    """Round to the cent, half up (how invoices are stated)."""
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceEntry:
+    """One row of the price book: the rate for a GPU model on a plan."""
+
+    gpu_model: str
+    plan: Plan
+    rate: Decimal
+    currency: str = "USD"
+    cancel_free_hours: int = 24  # reserved: free cancellation up to this long before start
+    cancel_fee_fraction: Decimal = Decimal("0.5")  # ...then this share of the window's price
+    preemption_notice_s: int = 120  # interruptible: warning before the GPUs are taken back
+
+    @property
+    def unit(self) -> PriceUnit:
+        return PriceUnit.GPU_MONTH if self.plan is Plan.LONG_TERM else PriceUnit.GPU_HOUR
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """The price a lease was sold at. Stored on the lease: later price changes never touch it."""
+
+    gpu_model: str
+    gpu_count: int
+    plan: Plan
+    rate: Decimal
+    unit: PriceUnit
+    currency: str
+    start: int  # epoch seconds
+    end: int | None  # None: open-ended on-demand/interruptible
+    estimated_total: Decimal | None
+    cancel_free_hours: int
+    cancel_fee_fraction: Decimal
+    preemption_notice_s: int
+
+    @property
+    def billed_for_whole_window(self) -> bool:
+        return self.plan in (Plan.RESERVED, Plan.LONG_TERM)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "gpu_model": self.gpu_model,
+            "gpu_count": self.gpu_count,
+            "plan": str(self.plan),
+            "rate": str(self.rate),
+            "unit": str(self.unit),
+            "currency": self.currency,
+            "start": self.start,
+            "end": self.end,
+            "estimated_total": None if self.estimated_total is None else str(self.estimated_total),
+            "cancel_free_hours": self.cancel_free_hours,
+            "cancel_fee_fraction": str(self.cancel_fee_fraction),
+            "preemption_notice_s": self.preemption_notice_s,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> Quote:
+        est = d.get("estimated_total")
+        end = d.get("end")
+        return cls(
+            gpu_model=str(d["gpu_model"]),
+            gpu_count=int(str(d["gpu_count"])),
+            plan=Plan(str(d["plan"])),
+            rate=Decimal(str(d["rate"])),
+            unit=PriceUnit(str(d["unit"])),
+            currency=str(d["currency"]),
+            start=int(str(d["start"])),
+            end=None if end is None else int(str(end)),
+            estimated_total=None if est is None else Decimal(str(est)),
+            cancel_free_hours=int(str(d["cancel_free_hours"])),
+            cancel_fee_fraction=Decimal(str(d["cancel_fee_fraction"])),
+            preemption_notice_s=int(str(d["preemption_notice_s"])),
+        )
+
+
+def charge(rate: Decimal, unit: PriceUnit, gpu_count: int, seconds: int) -> Decimal:
+    """Exact price of `seconds` of `gpu_count` GPUs, rounded once to the cent."""
+    if seconds < 0 or gpu_count < 0:
+        raise ValueError("seconds and gpu_count must be non-negative")
+    return money(rate * gpu_count * seconds / UNIT_SECONDS[unit])
+
+
+def make_quote(entry: PriceEntry, gpu_count: int, start: int, end: int | None) -> Quote:
+    """Quote a request against a price-book entry; checks the plan's window rules."""
+    plan = entry.plan
+    if end is not None and end <= start:
+        raise PricingError("the lease must end after it starts")
+    if plan in (Plan.RESERVED, Plan.LONG_TERM) and end is None:
+        raise PricingError(f"a {plan} lease needs an end time")
+    if plan is Plan.LONG_TERM and end is not None and end - start < LONG_TERM_MIN_SECONDS:
+        raise PricingError("a long_term lease lasts at least 30 days")
+    estimated = None if end is None else charge(entry.rate, entry.unit, gpu_count, end - start)
+    return Quote(
+        gpu_model=entry.gpu_model,
+        gpu_count=gpu_count,
+        plan=plan,
+        rate=entry.rate,
+        unit=entry.unit,
+        currency=entry.currency,
+        start=start,
+        end=end,
+        estimated_total=estimated,
+        cancel_free_hours=entry.cancel_free_hours,
+        cancel_fee_fraction=entry.cancel_fee_fraction,
+        preemption_notice_s=entry.preemption_notice_s,
+    )
+
+
+def cancellation_fee(quote: Quote, now: int) -> Decimal:
+    """Fee for cancelling before the lease starts: zero inside the free period or for pay-as-you-go plans."""
+    if not quote.billed_for_whole_window or quote.end is None:
+        return Decimal("0.00")
+    if now <= quote.start - quote.cancel_free_hours * HOUR:
+        return Decimal("0.00")
+    whole = charge(quote.rate, quote.unit, quote.gpu_count, quote.end - quote.start)
+    return money(whole * quote.cancel_fee_fraction)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSlice:
+    """A piece of usage inside one calendar month (UTC), the unit an invoice line is built from."""
+
+    period: str  # YYYY-MM
+    start: int
+    end: int
+
+    @property
+    def seconds(self) -> int:
+        return self.end - self.start
+
+
+def month_start(ts: int) -> int:
+    d = datetime.fromtimestamp(ts, UTC)
+    return int(datetime(d.year, d.month, 1, tzinfo=UTC).timestamp())
+
+
+def next_month_start(ts: int) -> int:
+    d = datetime.fromtimestamp(month_start(ts), UTC)
+    y, m = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
+    return int(datetime(y, m, 1, tzinfo=UTC).timestamp())
+
+
+def split_by_month(start: int, end: int) -> Iterator[UsageSlice]:
+    """Cut [start, end) at UTC month boundaries so each slice lands on exactly one invoice."""
+    t = start
+    while t < end:
+        boundary = min(next_month_start(t), end)
+        yield UsageSlice(datetime.fromtimestamp(t, UTC).strftime("%Y-%m"), t, boundary)
+        t = boundary
+
+
+@dataclass(frozen=True, slots=True)
+class RatedSlice:
+    period: str
+    start: int
+    end: int
+    seconds: int
+    gpu_count: int
+    amount: Decimal
+    kind: str = "usage"  # usage | reservation | cancellation_fee
+
+
+def rate_usage(quote: Quote, gpu_count: int, start: int, end: int) -> list[RatedSlice]:
+    """Rate [start, end) of GPU time at the quote's price, split per month, each slice rounded to the cent.
+
+    Slices are rounded individually (not the total) so every invoice line equals the sum the customer
+    can recompute from that line alone; the sum over a lease differs from one rounding of the whole
+    by at most half a cent per month boundary crossed.
+    """
+    kind = "reservation" if quote.billed_for_whole_window else "usage"
+    return [
+        RatedSlice(s.period, s.start, s.end, s.seconds, gpu_count,
+                   charge(quote.rate, quote.unit, gpu_count, s.seconds), kind)
+        for s in split_by_month(start, end)
+    ]
+
+
+@dataclass(slots=True)
+class PriceBook:
+    """All prices in force. Changing it affects new quotes only."""
+
+    entries: dict[tuple[str, Plan], PriceEntry] = field(default_factory=dict)
+
+    def set(self, entry: PriceEntry) -> None:
+        self.entries[(entry.gpu_model, entry.plan)] = entry
+
+    def entry(self, gpu_model: str, plan: Plan) -> PriceEntry:
+        try:
+            return self.entries[(gpu_model, plan)]
+        except KeyError:
+            raise PricingError(f"no {plan} price for {gpu_model} in the price book") from None

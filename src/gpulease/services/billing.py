@@ -1,0 +1,156 @@
+"""Metering and invoices. Usage is written in the same transaction as the lease event that causes it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gpulease.domain.inventory import gpu_model
+from gpulease.domain.pricing import Quote, cancellation_fee, money, rate_usage
+from gpulease.services.context import Actor, epoch, from_epoch
+from gpulease.services.errors import InvalidRequest, NotFound
+from gpulease.store.models import Customer, Lease, ReviewItem, UsageRecord
+
+DEFAULT_COMPUTE_THRESHOLDS: tuple[float, ...] = (1e24, 1e25, 1e26)
+
+
+def _add_record(session: Session, lease: Lease, q: Quote, kind: str, period: str, start: datetime,
+                end: datetime, seconds: int, amount: Decimal, now: datetime) -> UsageRecord:
+    rec = UsageRecord(lease_id=lease.id, customer_id=lease.customer_id, period=period, kind=kind,
+                      starts_at=start, ends_at=end, seconds=seconds, gpu_model=lease.gpu_model,
+                      gpu_count=lease.gpu_count, plan=lease.plan, rate=q.rate, unit=q.unit,
+                      currency=q.currency, amount=amount, created_at=now)
+    session.add(rec)
+    return rec
+
+
+def record_usage(session: Session, lease: Lease, start: datetime, end: datetime, now: datetime,
+                 thresholds: Sequence[float] = DEFAULT_COMPUTE_THRESHOLDS) -> list[UsageRecord]:
+    """Rate [start, end) of the lease at its quote, one record per calendar month."""
+    if end <= start:
+        return []
+    q = Quote.from_dict(lease.quote)
+    recs = [
+        _add_record(session, lease, q, s.kind, s.period, from_epoch(s.start), from_epoch(s.end), s.seconds,
+                    s.amount, now)
+        for s in rate_usage(q, lease.gpu_count, epoch(start), epoch(end))
+    ]
+    gpu_seconds = sum(r.seconds for r in recs) * lease.gpu_count
+    _track_compute(session, lease.customer_id, lease.gpu_model, gpu_seconds, now, thresholds)
+    session.flush()
+    return recs
+
+
+def record_cancellation_fee(session: Session, lease: Lease, now: datetime) -> UsageRecord | None:
+    q = Quote.from_dict(lease.quote)
+    fee = cancellation_fee(q, epoch(now))
+    if fee <= 0:
+        return None
+    rec = _add_record(session, lease, q, "cancellation_fee", now.strftime("%Y-%m"), now, now, 0, fee, now)
+    session.flush()
+    return rec
+
+
+def _track_compute(session: Session, customer_id: int, model: str, gpu_seconds: int, now: datetime,
+                   thresholds: Sequence[float]) -> None:
+    """Accumulate training compute (GPU-seconds x peak dense BF16 FLOP/s); crossing a threshold goes to review."""
+    customer = session.get(Customer, customer_id)
+    assert customer is not None
+    before = customer.cumulative_flop
+    after = before + gpu_seconds * gpu_model(model).bf16_flops_per_second
+    customer.cumulative_flop = after
+    for t in thresholds:
+        if before < t <= after:
+            session.add(ReviewItem(
+                kind="compute_threshold", customer_id=customer_id, status="open", created_at=now,
+                summary=f"{customer.legal_name} crossed {t:.0e} operations of cumulative training compute",
+                details={"threshold": t, "cumulative_flop": after, "gpu_model": model}))
+
+
+PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    lease_id: int
+    kind: str
+    description: str
+    gpu_model: str
+    gpu_count: int
+    plan: str
+    start: datetime
+    end: datetime
+    seconds: int
+    rate: Decimal
+    unit: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class Invoice:
+    customer_id: int
+    period: str
+    currency: str
+    lines: list[InvoiceLine]
+
+    @property
+    def total(self) -> Decimal:
+        return money(sum((line.amount for line in self.lines), Decimal("0")))
+
+
+def _usage(session: Session, actor: Actor, customer_id: int, period: str | None) -> list[UsageRecord]:
+    actor.check_customer(customer_id)
+    if session.get(Customer, customer_id) is None:
+        raise NotFound("no such customer")
+    q = select(UsageRecord).where(UsageRecord.customer_id == customer_id)
+    if period is not None:
+        if not PERIOD.match(period):
+            raise InvalidRequest(f"period must look like YYYY-MM, got {period!r}")
+        q = q.where(UsageRecord.period == period)
+    return list(session.scalars(q.order_by(UsageRecord.starts_at, UsageRecord.id)))
+
+
+def invoice(session: Session, actor: Actor, customer_id: int, period: str) -> Invoice:
+    recs = _usage(session, actor, customer_id, period)
+    currencies = {r.currency for r in recs} or {"USD"}
+    if len(currencies) > 1:
+        raise InvalidRequest(f"usage in {period} is in several currencies: {sorted(currencies)}")
+    lines = [
+        InvoiceLine(lease_id=r.lease_id, kind=r.kind,
+                    description=_describe(r), gpu_model=r.gpu_model, gpu_count=r.gpu_count, plan=r.plan,
+                    start=r.starts_at, end=r.ends_at, seconds=r.seconds, rate=Decimal(r.rate), unit=r.unit,
+                    amount=money(Decimal(r.amount)))
+        for r in recs
+    ]
+    return Invoice(customer_id, period, currencies.pop(), lines)
+
+
+def _describe(r: UsageRecord) -> str:
+    if r.kind == "cancellation_fee":
+        return f"Lease {r.lease_id}: late cancellation fee"
+    hours = Decimal(r.seconds) / 3600
+    return (f"Lease {r.lease_id}: {r.gpu_count}x {r.gpu_model} {r.plan}, {hours.quantize(Decimal('0.0001'))} h"
+            f" at {Decimal(r.rate).normalize():f} {r.currency}/{r.unit.replace('gpu_', 'GPU-')}")
+
+
+CSV_FIELDS = ["lease_id", "period", "kind", "start", "end", "seconds", "gpu_model", "gpu_count", "plan",
+              "rate", "unit", "currency", "amount"]
+
+
+def usage_csv(session: Session, actor: Actor, customer_id: int, period: str | None) -> str:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(CSV_FIELDS)
+    for r in _usage(session, actor, customer_id, period):
+        w.writerow([r.lease_id, r.period, r.kind, r.starts_at.isoformat(), r.ends_at.isoformat(), r.seconds,
+                    r.gpu_model, r.gpu_count, r.plan, f"{Decimal(r.rate):f}", r.unit, r.currency,
+                    f"{money(Decimal(r.amount)):f}"])
+    return out.getvalue()

@@ -1,0 +1,50 @@
+"""Errors a use case can end in. The API maps each to problem+json with a stable type and its sentence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    status = 400
+    type = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidRequest(ServiceError):
+    status = 422
+    type = "invalid-request"
+    title = "Invalid request"
+
+
+class NotFound(ServiceError):
+    status = 404
+    type = "not-found"
+    title = "Not found"
+
+
+class Conflict(ServiceError):
+    status = 409
+    type = "conflict"
+    title = "Conflict"
+
+
+class NoCapacity(Conflict):
+    type = "no-capacity"
+    title = "Cannot be placed"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    type = "forbidden"
+    title = "Forbidden"
+
+
+class NotCleared(Forbidden):
+    type = "not-cleared"
+    title = "Customer not cleared"

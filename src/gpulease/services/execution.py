@@ -1,0 +1,213 @@
+"""Runs on leased GPUs: submit, watch, stream logs, and stop everything a lease no longer covers.
+
+The store says what should be running; `reconcile` makes the backends agree with it. It runs after every
+tick and after every lease change, so a run never outlives its lease by more than a tick plus the grace.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gpulease import audit
+from gpulease.backends import BackendError, ExecutionBackend, LeasedGpus, RunSpec, RunState, get_backend
+from gpulease.domain.leases import LeaseState
+from gpulease.services.context import Actor, Role
+from gpulease.services.errors import Conflict, InvalidRequest, NotFound
+from gpulease.services.leases import get_lease
+from gpulease.store.models import Lease, Run
+
+if TYPE_CHECKING:
+    from gpulease.runtime import Runtime
+
+RUNNABLE = (LeaseState.ACTIVE.value,)
+FINISHED = {RunState.SUCCEEDED.value, RunState.FAILED.value, RunState.STOPPED.value}
+
+
+def leased_gpus(lease: Lease) -> list[LeasedGpus]:
+    by_node: dict[str, list[int]] = defaultdict(list)
+    for a in lease.allocations:
+        if not a.released:
+            by_node[a.node.name].append(a.gpu_index)
+    return [LeasedGpus(lease.id, node, tuple(sorted(ix))) for node, ix in sorted(by_node.items())]
+
+
+def backend_kind(lease: Lease) -> str:
+    kinds = {a.node.cluster.backend for a in lease.allocations}
+    return kinds.pop() if len(kinds) == 1 else "local"
+
+
+class Executor:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self._backends: dict[str, ExecutionBackend] = {}
+        self._started: set[int] = set()  # leases whose GPUs the backends know about
+        self._lock = threading.RLock()
+
+    def backend(self, kind: str) -> ExecutionBackend:
+        with self._lock:
+            if kind not in self._backends:
+                options: dict[str, Any] = {}
+                if kind == "ray":
+                    if not self.rt.settings.ray_address:
+                        raise BackendError("this cluster uses the ray backend but GPULEASE_RAY_ADDRESS is not set")
+                    options["address"] = self.rt.settings.ray_address
+                self._backends[kind] = get_backend(kind, **options)
+            return self._backends[kind]
+
+    # -- runs ---------------------------------------------------------------------------------------
+
+    def submit(self, actor: Actor, lease_id: int, command: list[str], env: dict[str, str], cwd: str | None,
+               image: str | None) -> Run:
+        if not command or not all(isinstance(c, str) and c for c in command):
+            raise InvalidRequest("command must be a non-empty list of non-empty strings")
+        run_id = uuid.uuid4().hex[:16]
+        log_path = (self.rt.settings.runs_dir / f"{run_id}.log").resolve()
+        with self.rt.store.transaction() as s:
+            lease = get_lease(s, actor, lease_id)
+            if actor.role is Role.CUSTOMER and lease.customer_id != actor.customer_id:
+                raise NotFound(f"no lease with id {lease_id}")
+            if lease.state not in RUNNABLE:
+                raise Conflict(f"lease {lease_id} is {lease.state}; work runs only inside an active lease")
+            now = self.rt.clock()
+            kind = backend_kind(lease)
+            gpus = leased_gpus(lease)
+            run = Run(id=run_id, lease_id=lease.id, customer_id=lease.customer_id, command=command, env=env,
+                      cwd=cwd, image=image, backend=kind, state=RunState.PENDING.value, log_path=str(log_path),
+                      created_at=now)
+            s.add(run)
+            audit.append(s, at=now, actor=actor.name, action="run.submitted", subject=f"run:{run_id}",
+                         data={"lease_id": lease.id, "command": command, "backend": kind})
+        try:
+            backend = self.backend(kind)
+            self._ensure_lease(backend, lease_id, gpus)
+            backend.start(RunSpec(run_id=run_id, lease_id=lease_id, command=command, env=env, cwd=cwd, gpus=gpus,
+                                  log_path=log_path, image=image))
+        except BackendError as e:
+            self._finish(run_id, RunState.FAILED.value, None, str(e))
+            raise InvalidRequest(str(e)) from None
+        with self.rt.store.transaction() as s:
+            row = s.get(Run, run_id)
+            assert row is not None
+            if row.state == RunState.PENDING.value:
+                row.state, row.started_at = RunState.RUNNING.value, self.rt.clock()
+            return row
+
+    def _ensure_lease(self, backend: ExecutionBackend, lease_id: int, gpus: list[LeasedGpus]) -> None:
+        with self._lock:
+            if lease_id not in self._started:
+                backend.lease_started(lease_id, gpus)
+                self._started.add(lease_id)
+
+    def _finish(self, run_id: str, state: str, exit_code: int | None, message: str | None) -> None:
+        with self.rt.store.transaction() as s:
+            row = s.get(Run, run_id)
+            if row is None or row.state in FINISHED:
+                return
+            now = self.rt.clock()
+            row.state, row.exit_code, row.message, row.ended_at = state, exit_code, message, now
+            audit.append(s, at=now, actor="executor", action="run.finished", subject=f"run:{run_id}",
+                         data={"state": state, "exit_code": exit_code, "message": message})
+
+    def get(self, actor: Actor, lease_id: int, run_id: str) -> Run:
+        self.refresh(run_id)
+        with self.rt.store.transaction() as s:
+            get_lease(s, actor, lease_id)
+            run = s.get(Run, run_id)
+            if run is None or run.lease_id != lease_id:
+                raise NotFound(f"no run {run_id} on lease {lease_id}")
+            return run
+
+    def list(self, actor: Actor, lease_id: int) -> list[Run]:
+        with self.rt.store.transaction() as s:
+            get_lease(s, actor, lease_id)
+            return list(s.scalars(select(Run).where(Run.lease_id == lease_id).order_by(Run.created_at)))
+
+    def refresh(self, run_id: str) -> None:
+        """Copy a backend's view of a run into the store once the run has finished."""
+        with self.rt.store.transaction() as s:
+            run = s.get(Run, run_id)
+            if run is None or run.state in FINISHED:
+                return
+            kind = run.backend
+        try:
+            st = self.backend(kind).status(run_id)
+        except BackendError:
+            return
+        if st.state.finished:
+            self._finish(run_id, st.state.value, st.exit_code, st.message)
+
+    def read_logs(self, actor: Actor, lease_id: int, run_id: str, offset: int) -> tuple[bytes, int, bool]:
+        run = self.get(actor, lease_id, run_id)
+        finished = run.state in FINISHED
+        try:
+            data, new = self.backend(run.backend).read_logs(run_id, offset)
+        except BackendError:
+            data, new = _read_file(Path(run.log_path), offset)  # e.g. after a restart of the server
+        return data, new, finished
+
+    # -- reconciliation -------------------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        """Stop every run whose lease is no longer active; record runs that finished."""
+        grace = self.rt.settings.stop_grace_s
+        with self.rt.store.transaction() as s:
+            rows = s.execute(select(Run.id, Run.lease_id, Run.backend, Lease.state).join(Lease, Run.lease_id == Lease.id)
+                             .where(Run.state.notin_(FINISHED))).all()
+            ended = {lid for lid in self._started if _lease_state(s, lid) not in RUNNABLE}
+        stop_leases: dict[int, str] = {}
+        for run_id, lease_id, kind, state in rows:
+            if state not in RUNNABLE:
+                stop_leases[lease_id] = kind
+            else:
+                self.refresh(run_id)
+        for lease_id in ended:
+            stop_leases.setdefault(lease_id, "")
+        for lease_id, kind in stop_leases.items():
+            for k in ([kind] if kind else list(self._backends)):
+                try:
+                    self.backend(k).lease_ended(lease_id, grace)
+                except BackendError:
+                    continue
+            with self._lock:
+                self._started.discard(lease_id)
+            for run_id, lid, kind2, _ in rows:
+                if lid == lease_id:
+                    try:
+                        st = self.backend(kind2).status(run_id)
+                        code, msg = st.exit_code, st.message or "stopped at lease end"
+                    except BackendError:
+                        code, msg = None, "stopped at lease end"
+                    self._finish(run_id, RunState.STOPPED.value, code, msg)
+
+    def close(self) -> None:
+        with self._lock:
+            for b in self._backends.values():
+                b.close()
+            self._backends.clear()
+
+
+def _lease_state(s: Session, lease_id: int) -> str:
+    lease = s.get(Lease, lease_id)
+    return lease.state if lease is not None else LeaseState.ENDED.value
+
+
+def _read_file(path: Path, offset: int) -> tuple[bytes, int]:
+    try:
+        with path.open("rb") as f:
+            f.seek(offset)
+            data = f.read(1 << 20)
+    except FileNotFoundError:
+        return b"", offset
+    return data, offset + len(data)
+
+
+def utc(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)

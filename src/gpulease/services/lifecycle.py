@@ -1,0 +1,103 @@
+"""The clock's work: start leases at their start, close them at their end or preemption, serve the queue.
+
+`tick(now)` is idempotent and runs in one transaction; the server calls it every `tick_seconds`, tests call
+it with a simulated clock. Anything it changes is also what a restart would find in the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gpulease.domain.leases import LeaseState, Plan
+from gpulease.domain.placement import PlacementRequest
+from gpulease.domain.queue import WaitingQueue, WaitingRequest, schedule
+from gpulease.services import leases as lease_svc
+from gpulease.services.context import epoch, from_epoch
+from gpulease.store.db import Store
+from gpulease.store.models import Lease
+
+ACTOR = "scheduler"
+
+
+@dataclass
+class TickResult:
+    started: list[int] = field(default_factory=list)
+    ended: list[int] = field(default_factory=list)  # ended, preempted or failed: runs must stop
+    expired: list[int] = field(default_factory=list)
+
+
+def tick(session: Session, store: Store, now: datetime) -> TickResult:
+    out = TickResult()
+    due = session.scalars(select(Lease).where(
+        Lease.state.in_([LeaseState.SCHEDULED.value, LeaseState.ACTIVE.value, LeaseState.SUSPENDED.value])
+    ).order_by(Lease.id)).all()
+    for lease in due:
+        state = LeaseState(lease.state)
+        if lease.preempt_at is not None and lease.preempt_at <= now and state in (LeaseState.ACTIVE,
+                                                                                  LeaseState.SCHEDULED):
+            lease_svc.finish(session, lease, max(lease.preempt_at, lease.activated_at or lease.preempt_at), now,
+                             ACTOR, LeaseState.PREEMPTED, reason="capacity taken back after notice")
+            out.ended.append(lease.id)
+        elif lease.ends_at is not None and lease.ends_at <= now and state in (LeaseState.ACTIVE,
+                                                                             LeaseState.SUSPENDED):
+            if lease.activated_at is None:
+                lease_svc.transition(session, lease, LeaseState.CANCELLED, now, ACTOR,
+                                     reason="window ended while suspended by compliance")
+            else:
+                lease_svc.finish(session, lease, lease.ends_at, now, ACTOR, LeaseState.ENDED,
+                                 reason="window ended")
+            out.ended.append(lease.id)
+        elif state is LeaseState.SCHEDULED and lease.starts_at <= now:
+            if lease.ends_at is not None and lease.ends_at <= now:
+                lease.activated_at = lease.starts_at  # the whole window passed between two ticks
+                lease_svc.transition(session, lease, LeaseState.ACTIVE, now, ACTOR)
+                lease_svc.finish(session, lease, lease.ends_at, now, ACTOR, LeaseState.ENDED, "window ended")
+                out.ended.append(lease.id)
+            else:
+                lease_svc.activate(session, lease, now, ACTOR)
+                out.started.append(lease.id)
+    serve_queue(session, store, now, out)
+    return out
+
+
+def serve_queue(session: Session, store: Store, now: datetime, out: TickResult) -> None:
+    """Place waiting requests in priority order with backfill; expire those past their max wait."""
+    waiting = session.scalars(select(Lease).where(Lease.state == LeaseState.QUEUED.value)).all()
+    by_model: dict[str, list[Lease]] = {}
+    for lease in waiting:
+        if lease.queued_until is not None and lease.queued_until <= now:
+            lease_svc.transition(session, lease, LeaseState.FAILED, now, ACTOR,
+                                 reason="no capacity within the maximum wait")
+            out.expired.append(lease.id)
+        else:
+            by_model.setdefault(lease.gpu_model, []).append(lease)
+    for model, group in by_model.items():
+        store.lock(session, f"placement:{model}")
+        cal = lease_svc.load_calendar(session, model, now)
+        queue = WaitingQueue()
+        for lease in group:
+            queue.push(WaitingRequest(id=lease.id, gpu_model=model, gpu_count=lease.gpu_count,
+                                      plan=Plan(lease.plan), duration=lease.duration_s,
+                                      submitted_at=epoch(lease.created_at), max_wait=None))
+        leases = {lease.id: lease for lease in group}
+        for decision in schedule(queue, cal, epoch(now)).started:
+            lease = leases[decision.request_id]
+            start = from_epoch(decision.start)
+            lease.starts_at = start
+            if lease.duration_s is not None:
+                lease.ends_at = from_epoch(decision.start + lease.duration_s)
+            q = lease.quote
+            q["start"], q["end"] = decision.start, None if lease.ends_at is None else epoch(lease.ends_at)
+            lease.quote = dict(q)
+            lease_svc._allocate(session, lease, decision.placement, start, lease.ends_at)
+            lease_svc.transition(session, lease, LeaseState.SCHEDULED, now, ACTOR, reason="placed from the queue")
+            if start <= now:
+                lease_svc.activate(session, lease, now, ACTOR)
+                out.started.append(lease.id)
+
+
+__all__ = ["PlacementRequest", "TickResult", "tick"]

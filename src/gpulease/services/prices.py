@@ -1,0 +1,68 @@
+"""Price-book use cases. A change opens a new row and closes the old one; leases keep their quote."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gpulease import audit
+from gpulease.domain.inventory import UnknownGpuModel, gpu_model
+from gpulease.domain.leases import Plan
+from gpulease.domain.pricing import PriceBook, PriceEntry, canonical
+from gpulease.services.context import Actor, Role
+from gpulease.services.errors import InvalidRequest
+from gpulease.store.models import PriceRow
+
+
+def set_price(session: Session, actor: Actor, *, gpu_model_name: str, plan: str, rate: str | Decimal,
+              currency: str = "USD", now: datetime, cancel_free_hours: int = 24,
+              cancel_fee_fraction: str | Decimal = "0.5", preemption_notice_s: int = 120) -> PriceRow:
+    actor.require(Role.OPERATOR)
+    try:
+        model = gpu_model(gpu_model_name).name
+        plan_v = Plan(plan)
+        rate_d = Decimal(str(rate))
+        fee = Decimal(str(cancel_fee_fraction))
+    except UnknownGpuModel as e:
+        raise InvalidRequest(str(e)) from None
+    except ValueError:
+        raise InvalidRequest(f"plan must be one of {', '.join(p.value for p in Plan)}") from None
+    except InvalidOperation:
+        raise InvalidRequest("rate and cancel_fee_fraction must be decimal numbers, e.g. \"1.25\"") from None
+    if not rate_d.is_finite() or rate_d < 0:
+        raise InvalidRequest("rate must be a non-negative decimal amount")
+    if not (fee.is_finite() and 0 <= fee <= 1):
+        raise InvalidRequest("cancel_fee_fraction must be between 0 and 1")
+    if len(currency) != 3 or not currency.isalpha():
+        raise InvalidRequest("currency must be an ISO 4217 code such as USD")
+    if cancel_free_hours < 0 or preemption_notice_s < 0:
+        raise InvalidRequest("cancel_free_hours and preemption_notice_s must not be negative")
+    for old in session.scalars(select(PriceRow).where(
+            PriceRow.gpu_model == model, PriceRow.plan == plan_v, PriceRow.superseded_at.is_(None))):
+        old.superseded_at = now
+    row = PriceRow(gpu_model=model, plan=plan_v.value, rate=rate_d, currency=currency.upper(),
+                   cancel_free_hours=cancel_free_hours, cancel_fee_fraction=fee,
+                   preemption_notice_s=preemption_notice_s, effective_from=now)
+    session.add(row)
+    session.flush()
+    audit.append(session, at=now, actor=actor.name, action="price.set", subject=f"price:{model}:{plan_v}",
+                 data={"rate": str(rate_d), "currency": row.currency})
+    return row
+
+
+def current_prices(session: Session) -> list[PriceRow]:
+    q = select(PriceRow).where(PriceRow.superseded_at.is_(None)).order_by(PriceRow.gpu_model, PriceRow.plan)
+    return list(session.scalars(q))
+
+
+def price_book(session: Session) -> PriceBook:
+    book = PriceBook()
+    for r in current_prices(session):
+        book.set(PriceEntry(gpu_model=r.gpu_model, plan=Plan(r.plan), rate=canonical(Decimal(r.rate)), currency=r.currency,
+                            cancel_free_hours=r.cancel_free_hours,
+                            cancel_fee_fraction=canonical(Decimal(r.cancel_fee_fraction)),
+                            preemption_notice_s=r.preemption_notice_s))
+    return book

@@ -1,0 +1,38 @@
+"""Every knob in one typed object, read from GPULEASE_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GPULEASE_", extra="ignore")
+
+    data_dir: Path = Path(".gpulease")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: an SQLite file under data_dir"
+    )
+    tick_seconds: float = Field(default=1.0, description="how often lease start/end/preemption is checked")
+    stop_grace_s: float = Field(default=10.0, description="SIGTERM→SIGKILL grace at lease end")
+    compute_thresholds: tuple[float, ...] = (1e24, 1e25, 1e26)
+    ray_address: str | None = Field(default=None, description="Ray dashboard/Jobs URL for ray clusters")
+    log_json: bool = False
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'gpulease.db').resolve()}"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.data_dir / "runs"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

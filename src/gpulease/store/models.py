@@ -1,0 +1,268 @@
+"""SQLAlchemy 2 models: the only place that knows the schema. Migrations in store/migrations."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from gpulease.store.types import UTCDateTime
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Site(Base):
+    __tablename__ = "sites"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class Cluster(Base):
+    __tablename__ = "clusters"
+    __table_args__ = (UniqueConstraint("site_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    backend: Mapped[str] = mapped_column(String(20), default="local")
+    site: Mapped[Site] = relationship()
+
+
+class Node(Base):
+    __tablename__ = "nodes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    gpu_model: Mapped[str] = mapped_column(String(40), index=True)
+    gpu_count: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), default="available")
+    created_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
+    cluster: Mapped[Cluster] = relationship()
+
+
+class PriceRow(Base):
+    """Price-book history: a change closes the old row and opens a new one; quotes are copied to leases."""
+
+    __tablename__ = "prices"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gpu_model: Mapped[str] = mapped_column(String(40))
+    plan: Mapped[str] = mapped_column(String(20))
+    rate: Mapped[Decimal] = mapped_column(Numeric(18, 6))
+    currency: Mapped[str] = mapped_column(String(3))
+    cancel_free_hours: Mapped[int] = mapped_column(Integer, default=24)
+    cancel_fee_fraction: Mapped[Decimal] = mapped_column(Numeric(6, 4), default=Decimal("0.5"))
+    preemption_notice_s: Mapped[int] = mapped_column(Integer, default=120)
+    effective_from: Mapped[datetime]
+    superseded_at: Mapped[datetime | None]
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    legal_name: Mapped[str] = mapped_column(String(300))
+    local_name: Mapped[str | None] = mapped_column(String(300))
+    country: Mapped[str] = mapped_column(String(2))
+    address: Mapped[str | None] = mapped_column(Text)
+    incorporated_on: Mapped[date | None] = mapped_column(Date)
+    email_domain: Mapped[str | None] = mapped_column(String(200))
+    website: Mapped[str | None] = mapped_column(String(300))
+    parent: Mapped[str | None] = mapped_column(String(300))
+    owners: Mapped[list[Any]] = mapped_column(default=list)
+    end_use: Mapped[str | None] = mapped_column(Text)
+    compliance_status: Mapped[str] = mapped_column(String(20), default="review")
+    cumulative_flop: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Lease(Base):
+    __tablename__ = "leases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    gpu_model: Mapped[str] = mapped_column(String(40))
+    gpu_count: Mapped[int] = mapped_column(Integer)
+    plan: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(30), index=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    quote: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    activated_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    preempt_at: Mapped[datetime | None]
+    queued_until: Mapped[datetime | None]
+    duration_s: Mapped[int | None] = mapped_column(Integer)  # for queued requests: the length asked for
+    state_reason: Mapped[str | None] = mapped_column(Text)
+    allocations: Mapped[list[Allocation]] = relationship(back_populates="lease", order_by="Allocation.id")
+
+
+class Allocation(Base):
+    """One GPU held by a lease over [starts_at, ends_at); ends_at NULL = open-ended.
+
+    On PostgreSQL an exclusion constraint (migration 0001) makes two live allocations of the same GPU over
+    overlapping time impossible, whatever the application does.
+    """
+
+    __tablename__ = "allocations"
+    __table_args__ = (Index("ix_alloc_gpu", "node_id", "gpu_index"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lease_id: Mapped[int] = mapped_column(ForeignKey("leases.id"), index=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    gpu_index: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    released: Mapped[bool] = mapped_column(Boolean, default=False)
+    lease: Mapped[Lease] = relationship(back_populates="allocations")
+    node: Mapped[Node] = relationship()
+
+
+class LeaseEvent(Base):
+    __tablename__ = "lease_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lease_id: Mapped[int] = mapped_column(ForeignKey("leases.id"), index=True)
+    at: Mapped[datetime]
+    from_state: Mapped[str | None] = mapped_column(String(30))
+    to_state: Mapped[str] = mapped_column(String(30))
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class UsageRecord(Base):
+    """Rated usage, written in the transaction of the lease event that causes it (unique: never twice)."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (UniqueConstraint("lease_id", "kind", "starts_at", name="uq_usage_once"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lease_id: Mapped[int] = mapped_column(ForeignKey("leases.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    period: Mapped[str] = mapped_column(String(7), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    seconds: Mapped[int] = mapped_column(Integer)
+    gpu_model: Mapped[str] = mapped_column(String(40))
+    gpu_count: Mapped[int] = mapped_column(Integer)
+    plan: Mapped[str] = mapped_column(String(20))
+    rate: Mapped[Decimal] = mapped_column(Numeric(18, 6))
+    unit: Mapped[str] = mapped_column(String(20))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))
+    gpu_util_pct: Mapped[float | None] = mapped_column(Float)  # from NVML where available, else NULL
+    created_at: Mapped[datetime]
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    lease_id: Mapped[int] = mapped_column(ForeignKey("leases.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    command: Mapped[list[Any]]
+    env: Mapped[dict[str, Any]]
+    cwd: Mapped[str | None] = mapped_column(Text)
+    image: Mapped[str | None] = mapped_column(Text)
+    backend: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str | None] = mapped_column(Text)
+    log_path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+
+
+class ListVersion(Base):
+    __tablename__ = "list_versions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loaded_at: Mapped[datetime]
+    sources: Mapped[list[Any]]  # what was loaded to make this version
+    content_hash: Mapped[str] = mapped_column(String(64))
+    counts: Mapped[dict[str, Any]]
+    in_force: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ListEntryRow(Base):
+    __tablename__ = "list_entries"
+    __table_args__ = (UniqueConstraint("version_id", "entry_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("list_versions.id"), index=True)
+    entry_id: Mapped[str] = mapped_column(String(120))
+    list_code: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(40))
+    data: Mapped[dict[str, Any]]
+
+
+class Screening(Base):
+    __tablename__ = "screenings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    at: Mapped[datetime]
+    list_version_id: Mapped[int | None] = mapped_column(ForeignKey("list_versions.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    trigger: Mapped[str] = mapped_column(String(40))
+    result: Mapped[dict[str, Any]]
+
+
+class ReviewItem(Base):
+    __tablename__ = "review_items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None]
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]]
+    acknowledged: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditRecord(Base):
+    """Append-only, hash-chained: hash = sha256(prev_hash + canonical JSON of the record)."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(60))
+    subject: Mapped[str] = mapped_column(String(120))
+    data: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

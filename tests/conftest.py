@@ -1,0 +1,195 @@
+"""Fixtures: a fresh, migrated store per test (SQLite file, or a PostgreSQL schema per run), a runtime with a
+controllable clock, an API client, and small factories."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from gpulease.runtime import Runtime
+from gpulease.services import keys, screening
+from gpulease.settings import Settings
+from gpulease.store.db import Store, upgrade
+
+PG_URL = os.environ.get("GPULEASE_TEST_DATABASE_URL")  # e.g. postgresql://postgres@127.0.0.1:5432/test
+LIST_TABLES = {"list_versions", "list_entries", "alembic_version"}
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> datetime:
+        self.now += timedelta(**kw)
+        return self.now
+
+
+def _pg_schema_url(schema: str) -> str:
+    assert PG_URL
+    base = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema},public"
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated store with the bundled lists loaded, made once per test run."""
+    now = datetime.now(UTC)
+    if PG_URL:
+        schema = f"t_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+        with admin.begin() as c:
+            c.execute(text("CREATE EXTENSION IF NOT EXISTS btree_gist SCHEMA public"))
+            c.execute(text(f"CREATE SCHEMA {schema}"))
+        url = _pg_schema_url(schema)
+        upgrade(url)
+        store = Store(url)
+        with store.transaction() as s:
+            screening.seed_bundled_lists(s, now)
+        store.dispose()
+        yield url
+        with admin.begin() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+    else:
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        store = Store(url)
+        with store.transaction() as s:
+            screening.seed_bundled_lists(s, now)
+        store.dispose()
+        yield str(path)
+
+
+@pytest.fixture
+def db_url(template_db: str, tmp_path: Path) -> Iterator[str]:
+    if PG_URL:
+        engine = create_engine(template_db)
+        with engine.begin() as c:
+            tables = [r[0] for r in c.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))]
+            wipe = [t for t in tables if t not in LIST_TABLES]
+            c.execute(text(f"TRUNCATE {', '.join(wipe)} RESTART IDENTITY CASCADE"))
+            # Keep the bundled list version (loading it per test is slow); drop any a test loaded.
+            first = c.execute(text("SELECT min(id) FROM list_versions")).scalar()
+            c.execute(text("DELETE FROM list_entries WHERE version_id <> :v"), {"v": first})
+            c.execute(text("DELETE FROM list_versions WHERE id <> :v"), {"v": first})
+            c.execute(text("UPDATE list_versions SET in_force = true"))
+        engine.dispose()
+        yield template_db
+    else:
+        path = tmp_path / "gpulease.db"
+        shutil.copy(template_db, path)
+        yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=db_url, stop_grace_s=2.0)
+
+
+@pytest.fixture
+def runtime(settings: Settings, clock: Clock) -> Iterator[Runtime]:
+    rt = Runtime(settings, clock=clock)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    from gpulease.api.app import create_app
+
+    with TestClient(create_app(runtime, background=False)) as c:
+        yield c
+
+
+@dataclass
+class Keys:
+    operator: str
+    compliance: str
+
+    def h(self, key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+    @property
+    def op(self) -> dict[str, str]:
+        return self.h(self.operator)
+
+    @property
+    def co(self) -> dict[str, str]:
+        return self.h(self.compliance)
+
+
+@pytest.fixture
+def api_keys(runtime: Runtime, clock: Clock) -> Keys:
+    with runtime.store.transaction() as s:
+        return Keys(keys.create_key(s, role="operator", customer_id=None, now=clock()),
+                    keys.create_key(s, role="compliance", customer_id=None, now=clock()))
+
+
+class Facility:
+    """Factories that go through the API, as a user would."""
+
+    def __init__(self, client: TestClient, keys: Keys, runtime: Runtime) -> None:
+        self.c, self.k, self.rt = client, keys, runtime
+
+    def nodes(self, n: int, model: str = "A100-80GB", gpus: int = 8, cluster: str = "c1", site: str = "s1",
+              prefix: str | None = None) -> list[dict[str, Any]]:
+        out = []
+        for i in range(n):
+            r = self.c.post("/api/v1/nodes", headers=self.k.op, json={
+                "site": site, "cluster": cluster, "name": f"{prefix or cluster}-n{i:03d}", "gpu_model": model,
+                "gpu_count": gpus})
+            assert r.status_code == 201, r.text
+            out.append(r.json())
+        return out
+
+    def prices(self, model: str = "A100-80GB", **rates: str) -> None:
+        defaults = {"on_demand": "1.25", "reserved": "1.00", "long_term": "600", "interruptible": "0.50"}
+        defaults.update(rates)
+        for plan, rate in defaults.items():
+            r = self.c.put("/api/v1/prices", headers=self.k.op, json={"gpu_model": model, "plan": plan, "rate": rate})
+            assert r.status_code == 200, r.text
+
+    def customer(self, name: str = "Acme Robotics Inc.", country: str = "US", **kyc: Any) -> dict[str, Any]:
+        body = {"legal_name": name, "country": country, "address": "1 Market St, San Francisco",
+                "incorporated_on": "2015-01-01", "end_use": "training vision models for warehouse robots",
+                "owners": [{"name": f"{name} Holdings", "percent": 100}], **kyc}
+        r = self.c.post("/api/v1/customers", headers=self.k.op, json=body)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def customer_key(self, customer_id: int) -> dict[str, str]:
+        with self.rt.store.transaction() as s:
+            return self.k.h(keys.create_key(s, role="customer", customer_id=customer_id, now=self.rt.clock()))
+
+    def lease(self, headers: dict[str, str] | None = None, expect: int = 201, **body: Any) -> dict[str, Any]:
+        r = self.c.post("/api/v1/leases", headers=headers or self.k.op, json=body)
+        assert r.status_code == expect, r.text
+        return r.json()
+
+
+@pytest.fixture
+def facility(client: TestClient, api_keys: Keys, runtime: Runtime) -> Facility:
+    return Facility(client, api_keys, runtime)
