@@ -1,0 +1,114 @@
+"""The one interface every execution backend implements, and the values it speaks in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+
+class BackendError(Exception):
+    """A backend cannot do what was asked; the message is a sentence an operator understands."""
+
+
+@dataclass(frozen=True)
+class LeasedGpus:
+    """The GPUs a lease owns on one node; a lease spanning several nodes has one of these per node."""
+
+    lease_id: int
+    node: str
+    indices: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if not self.indices:
+            raise ValueError(f"lease {self.lease_id} on node {self.node!r}: no GPU indices")
+        if len(set(self.indices)) != len(self.indices) or min(self.indices) < 0:
+            raise ValueError(f"lease {self.lease_id} on node {self.node!r}: bad GPU indices {self.indices}")
+
+    @property
+    def visible_devices(self) -> str:
+        """The value for CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES, indices in lease order."""
+        return ",".join(str(i) for i in self.indices)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One command a customer runs on the GPUs of an active lease."""
+
+    run_id: str
+    lease_id: int
+    command: list[str]
+    env: dict[str, str]
+    cwd: str | None
+    gpus: list[LeasedGpus]
+    log_path: Path
+    image: str | None = None
+
+
+class RunState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunState.SUCCEEDED, RunState.FAILED, RunState.STOPPED)
+
+
+@dataclass
+class RunStatus:
+    state: RunState
+    exit_code: int | None
+    started_at: float | None  # epoch seconds
+    ended_at: float | None
+    message: str | None
+
+
+@runtime_checkable
+class ExecutionBackend(Protocol):
+    """Runs commands on leased GPUs and guarantees nothing outlives its lease."""
+
+    name: str
+
+    def lease_started(self, lease_id: int, gpus: list[LeasedGpus]) -> None:
+        """Reserve the lease's GPUs in the backend (Ray: create the lease's placement group)."""
+        ...
+
+    def lease_ended(self, lease_id: int, grace_s: float) -> None:
+        """Stop every run of the lease (SIGTERM, SIGKILL after `grace_s`), then free its resources."""
+        ...
+
+    def start(self, spec: RunSpec) -> None:
+        """Start a run; raises BackendError when the backend cannot run it."""
+        ...
+
+    def status(self, run_id: str) -> RunStatus: ...
+
+    def stop(self, run_id: str, grace_s: float) -> RunStatus:
+        """Stop one run (SIGTERM, SIGKILL after `grace_s`) and return its final status."""
+        ...
+
+    def read_logs(self, run_id: str, offset: int = 0) -> tuple[bytes, int]:
+        """Log bytes from `offset` on, and the offset to ask for next time."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def validate_spec(spec: RunSpec) -> None:
+    """Checks every backend makes before starting anything."""
+    if not spec.command:
+        raise BackendError(f"run {spec.run_id}: empty command")
+    if not spec.gpus:
+        raise BackendError(f"run {spec.run_id}: a run needs the GPUs of an active lease")
+    for part in spec.gpus:
+        if part.lease_id != spec.lease_id:
+            raise BackendError(
+                f"run {spec.run_id}: GPUs of lease {part.lease_id} given for a run of lease {spec.lease_id}"
+            )
+    nodes = [part.node for part in spec.gpus]
+    if len(set(nodes)) != len(nodes):
+        raise BackendError(f"run {spec.run_id}: node listed twice in {nodes}")
