@@ -1,0 +1,87 @@
+"""Reading a list file once: decode, hash its bytes for the dataset version, report progress."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from gpulease.compliance.model import ListFormatError
+
+Progress = Callable[[int, int | None], None]
+PathLike = str | os.PathLike[str] | Path
+
+_WEB = re.compile(r"\bWebsite:?\s+((?:https?://)?[\w.-]+\.[a-z]{2,})", re.IGNORECASE)
+_EMAIL = re.compile(r"\b[\w.+-]+@([\w-]+(?:\.[\w-]+)+)", re.IGNORECASE)
+
+
+class SourceFile:
+    """One list file read line by line: keeps a SHA-256 of the bytes and reports bytes read."""
+
+    def __init__(self, path: PathLike, progress: Progress | None = None) -> None:
+        self.path = str(path)
+        self.progress = progress
+        self.sha256 = hashlib.sha256()
+        try:
+            self.size: int | None = os.path.getsize(self.path)
+        except OSError as exc:
+            raise ListFormatError(self.path, None, f"the file cannot be opened ({exc.strerror}).") from exc
+        self._done = 0
+
+    def lines(self) -> Iterator[str]:
+        """Decoded lines, newline kept, for csv.reader or an XML pull parser."""
+        with open(self.path, "rb") as raw:
+            yield from self._decode(raw)
+        if self.progress is not None:
+            self.progress(self._done, self.size)
+
+    def _decode(self, raw: BinaryIO) -> Iterator[str]:
+        for number, line in enumerate(raw, start=1):
+            self.sha256.update(line)
+            self._done += len(line)
+            if self.progress is not None and number % 2000 == 0:
+                self.progress(self._done, self.size)
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                # OFAC and BIS have published Windows-1252 files in the past; accept them.
+                text = line.decode("cp1252", errors="replace")
+            if number == 1:
+                text = text.lstrip("\ufeff")
+            if "\x1a" in text:  # OFAC ends its files with a DOS end-of-file byte
+                text = text.replace("\x1a", "")
+            yield text
+
+    def read_bytes(self) -> bytes:
+        with open(self.path, "rb") as raw:
+            data = raw.read()
+        self.sha256.update(data)
+        if self.progress is not None:
+            self.progress(len(data), self.size)
+        return data
+
+
+def clean(value: str | None) -> str | None:
+    """Strip a published cell; OFAC's `-0-` and blank cells become None."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text or text == "-0-":
+        return None
+    return text
+
+
+def domains_in(text: str | None) -> tuple[str, ...]:
+    """Web and e-mail domains mentioned in a remarks field, lower case, without `www.`."""
+    if not text:
+        return ()
+    found: list[str] = []
+    for match in _WEB.finditer(text):
+        host = re.sub(r"^https?://", "", match.group(1).lower()).rstrip(".")
+        found.append(host.removeprefix("www."))
+    for match in _EMAIL.finditer(text):
+        found.append(match.group(1).lower().rstrip("."))
+    return tuple(dict.fromkeys(found))
