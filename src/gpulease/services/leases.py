@@ -277,6 +277,9 @@ def create_lease(session: Session, store: Store, actor: Actor, req: LeaseRequest
     except PricingError as e:
         raise InvalidRequest(str(e)) from None
 
+    if w.asap:
+        # Waiting is fair: an "asap" request joins the queue and the queue decides (priority, backfill).
+        return _enqueue(session, store, actor, customer_id, model, req, plan, entry, w, now)
     store.lock(session, f"placement:{model}")  # one placement per model at a time (PostgreSQL)
     cal = load_calendar(session, model, now)
     start_s, end_s = epoch(w.start), None if w.end is None else epoch(w.end)
@@ -299,7 +302,7 @@ def create_lease(session: Session, store: Store, actor: Actor, req: LeaseRequest
                 start_s = new_start
                 preq = PlacementRequest(model, req.gpu_count, start_s, end_s)
                 placement = cal.place(preq)
-        if placement is None and not w.asap:
+        if placement is None:
             earliest = failure.earliest_start
             raise NoCapacity(
                 failure.message + ("" if earliest is None else f"; earliest start that fits: "
@@ -312,9 +315,23 @@ def create_lease(session: Session, store: Store, actor: Actor, req: LeaseRequest
         raise InvalidRequest(str(e)) from None
 
     start_dt, end_dt = from_epoch(start_s), None if end_s is None else from_epoch(end_s)
-    lease = Lease(customer_id=customer_id, gpu_model=model, gpu_count=req.gpu_count, plan=plan.value,
-                  state=LeaseState.QUOTED.value, starts_at=start_dt, ends_at=end_dt, quote=quote.to_dict(),
-                  created_at=now, duration_s=None if end_s is None else end_s - start_s)
+    lease = _new_lease(session, actor, customer_id, model, req.gpu_count, plan, quote, start_dt, end_dt, now,
+                       None if end_s is None else end_s - start_s)
+    assert placement is not None
+    _allocate(session, lease, placement, start_dt, end_dt)
+    transition(session, lease, LeaseState.SCHEDULED, now, actor.name, reason="customer cleared; placed")
+    if start_dt <= now:
+        activate(session, lease, now, actor.name)
+    session.flush()
+    return Booked(lease, preempted)
+
+
+def _new_lease(session: Session, actor: Actor, customer_id: int, model: str, gpu_count: int, plan: Plan,
+               quote: Quote, start: datetime, end: datetime | None, now: datetime,
+               duration_s: int | None) -> Lease:
+    lease = Lease(customer_id=customer_id, gpu_model=model, gpu_count=gpu_count, plan=plan.value,
+                  state=LeaseState.QUOTED.value, starts_at=start, ends_at=end, quote=quote.to_dict(),
+                  created_at=now, duration_s=duration_s)
     session.add(lease)
     session.flush()
     session.add(LeaseEvent(lease_id=lease.id, at=now, from_state=None, to_state=LeaseState.QUOTED.value,
@@ -322,16 +339,30 @@ def create_lease(session: Session, store: Store, actor: Actor, req: LeaseRequest
     audit.append(session, at=now, actor=actor.name, action="lease.quoted", subject=f"lease:{lease.id}",
                  data={"customer_id": customer_id, "quote": quote.to_dict()})
     transition(session, lease, LeaseState.PENDING_COMPLIANCE, now, actor.name)
-    if placement is None:
-        lease.queued_until = now + timedelta(seconds=req.max_wait_s or DEFAULT_MAX_WAIT_S)
-        transition(session, lease, LeaseState.QUEUED, now, actor.name, reason="customer cleared; waiting")
-    else:
-        _allocate(session, lease, placement, start_dt, end_dt)
-        transition(session, lease, LeaseState.SCHEDULED, now, actor.name, reason="customer cleared; placed")
-        if start_dt <= now:
-            activate(session, lease, now, actor.name)
+    return lease
+
+
+def _enqueue(session: Session, store: Store, actor: Actor, customer_id: int, model: str, req: LeaseRequest,
+             plan: Plan, entry: PriceEntry, w: Window, now: datetime) -> Booked:
+    from gpulease.services import lifecycle
+
+    duration = None if w.end is None else int((w.end - w.start).total_seconds())
+    if req.max_wait_s is not None and req.max_wait_s <= 0:
+        raise InvalidRequest("max_wait_s must be positive")
+    try:
+        quote = make_quote(entry, req.gpu_count, epoch(w.start), None if w.end is None else epoch(w.end))
+    except PricingError as e:
+        raise InvalidRequest(str(e)) from None
+    lease = _new_lease(session, actor, customer_id, model, req.gpu_count, plan, quote, w.start, w.end, now,
+                       duration)
+    lease.queued_until = now + timedelta(seconds=req.max_wait_s or DEFAULT_MAX_WAIT_S)
+    transition(session, lease, LeaseState.QUEUED, now, actor.name, reason="customer cleared; waiting for capacity")
     session.flush()
-    return Booked(lease, preempted)
+    before = {lease_.id for lease_ in _interruptible_leases(session, model) if lease_.preempt_at is not None}
+    lifecycle.serve_queue(session, store, now, lifecycle.TickResult(), models={model})
+    session.flush()
+    after = {lease_.id for lease_ in _interruptible_leases(session, model) if lease_.preempt_at is not None}
+    return Booked(lease, sorted(after - before))
 
 
 def activate(session: Session, lease: Lease, now: datetime, actor: str) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gpulease.domain.leases import LeaseState, Plan
-from gpulease.domain.placement import PlacementRequest
+from gpulease.domain.placement import Placement, PlacementRequest
 from gpulease.domain.queue import WaitingQueue, WaitingRequest, schedule
 from gpulease.services import leases as lease_svc
 from gpulease.services.context import epoch, from_epoch
@@ -64,11 +64,19 @@ def tick(session: Session, store: Store, now: datetime) -> TickResult:
     return out
 
 
-def serve_queue(session: Session, store: Store, now: datetime, out: TickResult) -> None:
-    """Place waiting requests in priority order with backfill; expire those past their max wait."""
-    waiting = session.scalars(select(Lease).where(Lease.state == LeaseState.QUEUED.value)).all()
+def serve_queue(session: Session, store: Store, now: datetime, out: TickResult,
+                models: set[str] | None = None) -> None:
+    """Place waiting requests in priority order with backfill; expire those past their max wait.
+
+    When the head of a model's queue (on-demand or reserved) cannot start now but would if interruptible
+    leases gave their GPUs back, those leases get their notice and the head is booked for when it ends.
+    """
+    waiting = session.scalars(select(Lease).where(Lease.state == LeaseState.QUEUED.value)
+                              .order_by(Lease.id)).all()
     by_model: dict[str, list[Lease]] = {}
     for lease in waiting:
+        if models is not None and lease.gpu_model not in models:
+            continue
         if lease.queued_until is not None and lease.queued_until <= now:
             lease_svc.transition(session, lease, LeaseState.FAILED, now, ACTOR,
                                  reason="no capacity within the maximum wait")
@@ -84,20 +92,42 @@ def serve_queue(session: Session, store: Store, now: datetime, out: TickResult) 
                                       plan=Plan(lease.plan), duration=lease.duration_s,
                                       submitted_at=epoch(lease.created_at), max_wait=None))
         leases = {lease.id: lease for lease in group}
-        for decision in schedule(queue, cal, epoch(now)).started:
-            lease = leases[decision.request_id]
-            start = from_epoch(decision.start)
-            lease.starts_at = start
-            if lease.duration_s is not None:
-                lease.ends_at = from_epoch(decision.start + lease.duration_s)
-            q = lease.quote
-            q["start"], q["end"] = decision.start, None if lease.ends_at is None else epoch(lease.ends_at)
-            lease.quote = dict(q)
-            lease_svc._allocate(session, lease, decision.placement, start, lease.ends_at)
-            lease_svc.transition(session, lease, LeaseState.SCHEDULED, now, ACTOR, reason="placed from the queue")
-            if start <= now:
-                lease_svc.activate(session, lease, now, ACTOR)
-                out.started.append(lease.id)
+        result = schedule(queue, cal, epoch(now))
+        for decision in result:
+            _book_from_queue(session, leases[decision.request_id], decision.placement, decision.start, now, out)
+        for req, why in result.unplaceable:
+            lease_svc.transition(session, leases[req.id], LeaseState.FAILED, now, ACTOR, reason=why.message)
+            out.expired.append(req.id)
+        started = {d.request_id for d in result} | {r.id for r, _ in result.unplaceable}
+        rest = [r for r in queue.ordered() if r.id not in started]
+        if rest and rest[0].plan is not Plan.INTERRUPTIBLE:
+            head = leases[rest[0].id]
+            end = None if head.duration_s is None else epoch(now) + head.duration_s
+            preq = PlacementRequest(model, head.gpu_count, epoch(now), end)
+            cal.release(head.id)  # schedule() may have booked the head's future reservation
+            room = lease_svc._make_room(session, cal, preq, now, ACTOR,
+                                        reason=f"capacity needed by waiting {head.plan} lease {head.id}")
+            if room is not None:
+                start, _ = room
+                placement = cal.place(PlacementRequest(model, head.gpu_count, start,
+                                                       None if head.duration_s is None else start + head.duration_s))
+                _book_from_queue(session, head, placement, start, now, out)
+
+
+def _book_from_queue(session: Session, lease: Lease, placement: Placement, start_s: int, now: datetime,
+                     out: TickResult) -> None:
+    start = from_epoch(start_s)
+    lease.starts_at = start
+    if lease.duration_s is not None:
+        lease.ends_at = from_epoch(start_s + lease.duration_s)
+    q = dict(lease.quote)
+    q["start"], q["end"] = start_s, None if lease.ends_at is None else epoch(lease.ends_at)
+    lease.quote = q
+    lease_svc._allocate(session, lease, placement, start, lease.ends_at)
+    lease_svc.transition(session, lease, LeaseState.SCHEDULED, now, ACTOR, reason="placed from the queue")
+    if start <= now:
+        lease_svc.activate(session, lease, now, ACTOR)
+        out.started.append(lease.id)
 
 
 __all__ = ["PlacementRequest", "TickResult", "tick"]
