@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from gpulease.services import keys, lifecycle
+from gpulease.services import keys, lifecycle, telemetry
 from gpulease.services.context import Actor, utcnow
 from gpulease.settings import Settings, get_settings
 from gpulease.store.db import Store
@@ -24,8 +24,9 @@ log = logging.getLogger("gpulease.runtime")
 
 
 class Runtime:
-    def __init__(self, settings: Settings | None = None, *, store: Store | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, store: Store | None = None, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         self.settings = settings or get_settings()
         self.store = store or Store(self.settings.db_url)
         self.clock = clock
@@ -34,6 +35,7 @@ class Runtime:
         self._screening: ScreeningRegistry | None = None
         self._executor: Executor | None = None
         self._lock = threading.Lock()
+        self._last_sample: datetime | None = None
 
     # -- lazily built parts (the screening index takes a moment; tests that never screen skip it)
     @property
@@ -61,7 +63,14 @@ class Runtime:
     def tick(self) -> lifecycle.TickResult:
         """Advance leases to the current time, then bring execution in line with them."""
         with self.store.transaction() as s:
-            result = lifecycle.tick(s, self.store, self.clock())
+            now = self.clock()
+            result = lifecycle.tick(s, self.store, now)
+            if (
+                self._last_sample is None
+                or (now - self._last_sample).total_seconds() >= self.settings.telemetry_interval_s
+            ):
+                self._last_sample = now
+                telemetry.sample_active_leases(s, now)
         if self._executor is not None or result.ended:
             self.executor.reconcile()
         return result

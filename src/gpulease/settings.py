@@ -13,13 +13,21 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GPULEASE_", extra="ignore")
 
     data_dir: Path = Path(".gpulease")
-    database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL; default: an SQLite file under data_dir"
-    )
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: an SQLite file under data_dir")
     tick_seconds: float = Field(default=1.0, description="how often lease start/end/preemption is checked")
     stop_grace_s: float = Field(default=10.0, description="SIGTERM→SIGKILL grace at lease end")
-    compute_thresholds: tuple[float, ...] = (1e24, 1e25, 1e26)
-    ray_address: str | None = Field(default=None, description="Ray dashboard/Jobs URL for ray clusters")
+    compute_thresholds: tuple[float, ...] = Field(
+        default=(1e24, 1e25, 1e26), description="cumulative training operations that put a customer in review"
+    )
+    telemetry_interval_s: float = Field(default=15.0, description="NVML sampling period for leased GPUs")
+    redflag_recent_incorporation_days: int = Field(default=365, description="a company younger than this…")
+    redflag_large_request_gpus: int = Field(default=64, description="…asking for this many GPUs is a red flag")
+    redflag_countries_of_concern: tuple[str, ...] | None = Field(
+        default=None, description="ISO codes; default: Country Groups D:5 and E (see compliance/redflags.py)"
+    )
+    redflag_disabled: tuple[str, ...] = Field(default=(), description="red-flag rules switched off, by name")
+    ray_address: str | None = Field(default=None, description="Ray GCS address (HOST:6379) for ray clusters")
+    ray_dashboard_url: str = Field(default="http://127.0.0.1:8265", description="Ray dashboard / Jobs API URL")
     log_json: bool = False
 
     @property

@@ -41,8 +41,12 @@ def test_customer_kyc_decisions_and_the_subsidiary_caught_through_its_parent(fac
     assert ok["compliance_status"] == "cleared"
     listed = facility.customer("iFlytek Co., Ltd.", country="CN", local_name="科大讯飞股份有限公司", owners=[])
     assert listed["compliance_status"] == "denied"
-    sub = facility.customer("Shenzhen Xunfei Cloud Computing Co., Ltd.", country="CN", parent="iFlytek Co., Ltd.",
-                            owners=[{"name": "iFlytek Co., Ltd.", "percent": 100}])
+    sub = facility.customer(
+        "Shenzhen Xunfei Cloud Computing Co., Ltd.",
+        country="CN",
+        parent="iFlytek Co., Ltd.",
+        owners=[{"name": "iFlytek Co., Ltd.", "percent": 100}],
+    )
     assert sub["compliance_status"] == "denied"
     sc = facility.c.get(f"/api/v1/customers/{sub['id']}/screening", headers=facility.k.co).json()
     assert sc["ownership"]["share"] >= 0.5 and sc["ownership"]["paths"]
@@ -54,9 +58,11 @@ def test_customer_kyc_decisions_and_the_subsidiary_caught_through_its_parent(fac
 def test_fifty_percent_rule_through_a_chain_of_three_companies(facility: Facility) -> None:
     # Listed: SenseTime. Chain: Delta <-60%- Gamma Holdings <-100%- SenseTime (listed)
     facility.customer("Gamma Holdings Ltd.", country="SG", owners=[{"name": "SenseTime Group Limited", "percent": 100}])
-    delta = facility.customer("Delta Compute Pte. Ltd.", country="SG",
-                              owners=[{"name": "Gamma Holdings Ltd.", "percent": 60},
-                                      {"name": "Lee Wei Ming", "percent": 40}])
+    delta = facility.customer(
+        "Delta Compute Pte. Ltd.",
+        country="SG",
+        owners=[{"name": "Gamma Holdings Ltd.", "percent": 60}, {"name": "Lee Wei Ming", "percent": 40}],
+    )
     assert delta["compliance_status"] == "denied"
     sc = facility.c.get(f"/api/v1/customers/{delta['id']}/screening", headers=facility.k.co).json()
     [path] = [p for p in sc["ownership"]["paths"] if "Gamma" in json.dumps(p)]
@@ -67,8 +73,11 @@ def test_a_customer_not_cleared_gets_403_without_the_reason(facility: Facility) 
     facility.nodes(1)
     facility.prices()
     bad = facility.customer("iFlytek Co., Ltd.", country="CN", owners=[])
-    r = facility.c.post("/api/v1/leases", headers=facility.k.op, json={
-        "customer_id": bad["id"], "gpu_model": "A100-80GB", "gpu_count": 8})
+    r = facility.c.post(
+        "/api/v1/leases",
+        headers=facility.k.op,
+        json={"customer_id": bad["id"], "gpu_model": "A100-80GB", "gpu_count": 8},
+    )
     assert r.status_code == 403
     assert "not cleared" in r.json()["detail"] and "Entity List" not in r.json()["detail"]
     own = facility.customer_key(bad["id"])
@@ -85,47 +94,101 @@ def test_review_queue_approve_and_deny(facility: Facility) -> None:
     items = facility.c.get("/api/v1/reviews", headers=facility.k.co).json()
     [item] = [i for i in items if i["customer_id"] == c["id"]]
     # operators cannot decide reviews; compliance officers can, and must say why
-    assert facility.c.post(f"/api/v1/reviews/{item['id']}/decision", headers=facility.k.op,
-                           json={"decision": "approve", "comment": "ok"}).status_code == 403
-    r = facility.c.post(f"/api/v1/reviews/{item['id']}/decision", headers=facility.k.co,
-                        json={"decision": "approve", "comment": "owners verified by call with CFO"})
+    assert (
+        facility.c.post(
+            f"/api/v1/reviews/{item['id']}/decision",
+            headers=facility.k.op,
+            json={"decision": "approve", "comment": "ok"},
+        ).status_code
+        == 403
+    )
+    r = facility.c.post(
+        f"/api/v1/reviews/{item['id']}/decision",
+        headers=facility.k.co,
+        json={"decision": "approve", "comment": "owners verified by call with CFO"},
+    )
     assert r.status_code == 200 and r.json()["status"] == "approved"
-    assert facility.c.get(f"/api/v1/customers/{c['id']}", headers=facility.k.op).json()["compliance_status"] == "cleared"
+    assert (
+        facility.c.get(f"/api/v1/customers/{c['id']}", headers=facility.k.op).json()["compliance_status"] == "cleared"
+    )
     facility.lease(customer_id=c["id"], gpu_model="A100-80GB", gpu_count=1)
 
 
 def _csl_file(tmp: Path, name: str, country: str = "SG") -> Path:
     p = tmp / "consolidated.csv"
-    cols = ["_id", "source", "entity_number", "type", "programs", "name", "title", "addresses",
-            "federal_register_notice", "start_date", "end_date", "standard_order", "license_requirement",
-            "license_policy", "call_sign", "vessel_type", "gross_tonnage", "gross_registered_tonnage",
-            "vessel_flag", "vessel_owner", "remarks", "source_list_url", "alt_names", "citizenships",
-            "dates_of_birth", "nationalities", "places_of_birth", "source_information_url", "ids"]
+    cols = [
+        "_id",
+        "source",
+        "entity_number",
+        "type",
+        "programs",
+        "name",
+        "title",
+        "addresses",
+        "federal_register_notice",
+        "start_date",
+        "end_date",
+        "standard_order",
+        "license_requirement",
+        "license_policy",
+        "call_sign",
+        "vessel_type",
+        "gross_tonnage",
+        "gross_registered_tonnage",
+        "vessel_flag",
+        "vessel_owner",
+        "remarks",
+        "source_list_url",
+        "alt_names",
+        "citizenships",
+        "dates_of_birth",
+        "nationalities",
+        "places_of_birth",
+        "source_information_url",
+        "ids",
+    ]
     with p.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
-        w.writerow({"_id": "test-1", "source": "Entity List (EL) - Bureau of Industry and Security",
-                    "type": "Entity", "programs": "", "name": name, "addresses": f"1 Harbour Road, Singapore, , {country}",
-                    "federal_register_notice": "91 FR 1", "start_date": "2026-11-01",
-                    "source_list_url": "https://www.bis.doc.gov/", "alt_names": ""})
+        w.writerow(
+            {
+                "_id": "test-1",
+                "source": "Entity List (EL) - Bureau of Industry and Security",
+                "type": "Entity",
+                "programs": "",
+                "name": name,
+                "addresses": f"1 Harbour Road, Singapore, , {country}",
+                "federal_register_notice": "91 FR 1",
+                "start_date": "2026-11-01",
+                "source_list_url": "https://www.bis.doc.gov/",
+                "alt_names": "",
+            }
+        )
     return p
 
 
 def test_list_load_rescreens_and_suspends_leases_of_a_newly_hit_customer(
-        facility: Facility, runtime: Runtime, clock: Clock, tmp_path: Path) -> None:
+    facility: Facility, runtime: Runtime, clock: Clock, tmp_path: Path
+) -> None:
     facility.nodes(1)
     facility.prices()
     c = facility.customer("Orchid Frontier Computing Pte. Ltd.", country="SG")
     assert c["compliance_status"] == "cleared"
     active = facility.lease(customer_id=c["id"], gpu_model="A100-80GB", gpu_count=2)
-    future = facility.lease(customer_id=c["id"], gpu_model="A100-80GB", gpu_count=2, plan="reserved",
-                            start=(clock() + timedelta(days=2)).isoformat(),
-                            end=(clock() + timedelta(days=3)).isoformat())
+    future = facility.lease(
+        customer_id=c["id"],
+        gpu_model="A100-80GB",
+        gpu_count=2,
+        plan="reserved",
+        start=(clock() + timedelta(days=2)).isoformat(),
+        end=(clock() + timedelta(days=3)).isoformat(),
+    )
     from gpulease.services import screening
 
     with runtime.store.transaction() as s:
-        result = screening.load_lists(s, runtime.screening, [str(_csl_file(tmp_path, "Orchid Frontier Computing"))],
-                                      clock(), actor="test")
+        result = screening.load_lists(
+            s, runtime.screening, [str(_csl_file(tmp_path, "Orchid Frontier Computing"))], clock(), actor="test"
+        )
     assert result.newly_hit == [c["id"]] and result.suspended_leases == 2
     for lease in (active, future):
         assert facility.c.get(f"/api/v1/leases/{lease['id']}", headers=facility.k.op).json()["state"] == "suspended"
@@ -139,15 +202,16 @@ def test_list_load_rescreens_and_suspends_leases_of_a_newly_hit_customer(
     assert lists[0]["in_force"] and lists[0]["counts"]["SDN"] > 7000
 
 
-def test_malformed_list_is_refused_and_the_lists_in_force_stay(facility: Facility, runtime: Runtime,
-                                                                 tmp_path: Path, clock: Clock) -> None:
+def test_malformed_list_is_refused_and_the_lists_in_force_stay(
+    facility: Facility, runtime: Runtime, tmp_path: Path, clock: Clock
+) -> None:
     import pytest
 
     from gpulease.compliance.model import ListFormatError
     from gpulease.services import screening
 
     bad = tmp_path / "consolidated.csv"
-    bad.write_text("_id,source,name\n\"unterminated,EL,x\n")
+    bad.write_text('_id,source,name\n"unterminated,EL,x\n')
     with runtime.store.transaction() as s:
         before = screening.in_force(s)
         assert before is not None
@@ -171,8 +235,13 @@ def test_tampered_audit_record_is_found(facility: Facility, runtime: Runtime) ->
     assert not bad["ok"] and bad["broken_seq"] == 3 and "altered" in bad["problem"]
     # the CLI says the same, with exit status 1
     env_url = runtime.settings.db_url
-    proc = subprocess.run([sys.executable, "-m", "gpulease.cli", "audit", "verify"], capture_output=True, text=True,
-                          env={"GPULEASE_DATABASE_URL": env_url, "PATH": "/usr/bin:/bin"}, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gpulease.cli", "audit", "verify"],
+        capture_output=True,
+        text=True,
+        env={"GPULEASE_DATABASE_URL": env_url, "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
     assert proc.returncode == 1 and "record 3" in proc.stderr
 
 
@@ -191,11 +260,18 @@ def test_compute_threshold_puts_a_report_in_review(facility: Facility, clock: Cl
     c = facility.customer()
     t0 = clock()
     days = 10**24 / 312e12 / 64 / 86400  # ~580 days
-    lease = facility.lease(customer_id=c["id"], gpu_model="A100-80GB", gpu_count=64, plan="long_term",
-                           start=t0.isoformat(), end=(t0 + timedelta(days=int(days) + 1)).isoformat())
+    lease = facility.lease(
+        customer_id=c["id"],
+        gpu_model="A100-80GB",
+        gpu_count=64,
+        plan="long_term",
+        start=t0.isoformat(),
+        end=(t0 + timedelta(days=int(days) + 1)).isoformat(),
+    )
     clock.advance(days=int(days) + 2)
     facility.rt.tick()
     assert facility.c.get(f"/api/v1/leases/{lease['id']}", headers=facility.k.op).json()["state"] == "ended"
     items = facility.c.get("/api/v1/reviews", headers=facility.k.co).json()
-    assert any(i["kind"] == "compute_threshold" and i["customer_id"] == c["id"] and "1e+24" in i["summary"]
-               for i in items)
+    assert any(
+        i["kind"] == "compute_threshold" and i["customer_id"] == c["id"] and "1e+24" in i["summary"] for i in items
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import select, text
@@ -27,7 +28,7 @@ def _overlaps(runtime: Runtime) -> list[tuple[int, int, int, int]]:
     bad = []
     for (node, gpu), items in by_gpu.items():
         items.sort(key=lambda a: a.starts_at)
-        for x, y in zip(items, items[1:], strict=False):
+        for x, y in pairwise(items):
             if x.ends_at is None or x.ends_at > y.starts_at:
                 bad.append((node, gpu, x.lease_id, y.lease_id))
     return bad
@@ -46,8 +47,14 @@ def test_fifty_concurrent_requests_never_double_book(facility: Facility, runtime
     def request(i: int) -> None:
         count = 1 + i % 4
         start = t0 + timedelta(minutes=5 * (i % 3))
-        req = leases.LeaseRequest(gpu_model="A100-80GB", gpu_count=count, plan="reserved", start=start,
-                                  end=start + timedelta(hours=1), customer_id=cust["id"])
+        req = leases.LeaseRequest(
+            gpu_model="A100-80GB",
+            gpu_count=count,
+            plan="reserved",
+            start=start,
+            end=start + timedelta(hours=1),
+            customer_id=cust["id"],
+        )
         barrier.wait()
         try:
             with runtime.store.transaction() as s:
@@ -72,8 +79,9 @@ def test_fifty_concurrent_requests_never_double_book(facility: Facility, runtime
     assert gpus_used <= 16 * 3  # never more GPU-windows than exist
 
 
-def test_postgres_refuses_overlap_even_without_the_application(facility: Facility, runtime: Runtime,
-                                                               clock: Clock) -> None:
+def test_postgres_refuses_overlap_even_without_the_application(
+    facility: Facility, runtime: Runtime, clock: Clock
+) -> None:
     if not runtime.store.is_postgres:
         pytest.skip("the exclusion constraint is PostgreSQL's; SQLite serialises writers instead")
     facility.nodes(1)
@@ -82,6 +90,13 @@ def test_postgres_refuses_overlap_even_without_the_application(facility: Facilit
     lease = facility.lease(customer_id=cust["id"], gpu_model="A100-80GB", gpu_count=1, plan="on_demand")
     g = lease["gpus"][0]
     with pytest.raises(IntegrityError, match="no_double_booking"), runtime.store.transaction() as s:
-        s.add(Allocation(lease_id=lease["id"], node_id=g["node_id"], gpu_index=g["index"],
-                         starts_at=clock() + timedelta(days=1), ends_at=clock() + timedelta(days=2)))
+        s.add(
+            Allocation(
+                lease_id=lease["id"],
+                node_id=g["node_id"],
+                gpu_index=g["index"],
+                starts_at=clock() + timedelta(days=1),
+                ends_at=clock() + timedelta(days=2),
+            )
+        )
         s.flush()

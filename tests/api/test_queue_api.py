@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import timedelta
+from itertools import pairwise
 
 from sqlalchemy import select
 
@@ -24,19 +25,41 @@ def test_queue_backfill_preemption_and_billing(facility: Facility, clock: Clock)
     cid = cust["id"]
     t0 = clock()
     # Full cluster: node X has 6 GPUs of on-demand work for an hour; node Y is reserved for 3 hours.
-    x = f.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=6, plan="on_demand",
-                end=(t0 + timedelta(hours=1)).isoformat())
-    y = f.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=8, plan="reserved", start=t0.isoformat(),
-                end=(t0 + timedelta(hours=3)).isoformat())
+    x = f.lease(
+        customer_id=cid, gpu_model="A100-80GB", gpu_count=6, plan="on_demand", end=(t0 + timedelta(hours=1)).isoformat()
+    )
+    y = f.lease(
+        customer_id=cid,
+        gpu_model="A100-80GB",
+        gpu_count=8,
+        plan="reserved",
+        start=t0.isoformat(),
+        end=(t0 + timedelta(hours=3)).isoformat(),
+    )
     assert x["gpus"][0]["node"] != y["gpus"][0]["node"]
 
-    head = f.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=8, plan="on_demand", start="asap",
-                   duration_s=7200, max_wait_s=4 * 3600)
+    head = f.lease(
+        customer_id=cid,
+        gpu_model="A100-80GB",
+        gpu_count=8,
+        plan="on_demand",
+        start="asap",
+        duration_s=7200,
+        max_wait_s=4 * 3600,
+    )
     assert head["state"] == "queued"
-    long_small = f.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=2, plan="on_demand", start="asap",
-                         duration_s=7200, max_wait_s=8 * 3600)
-    short_small = f.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=2, plan="on_demand", start="asap",
-                          duration_s=1800)
+    long_small = f.lease(
+        customer_id=cid,
+        gpu_model="A100-80GB",
+        gpu_count=2,
+        plan="on_demand",
+        start="asap",
+        duration_s=7200,
+        max_wait_s=8 * 3600,
+    )
+    short_small = f.lease(
+        customer_id=cid, gpu_model="A100-80GB", gpu_count=2, plan="on_demand", start="asap", duration_s=1800
+    )
     # The short one fits in X's 2 free GPUs and ends before the head's start: backfilled now.
     assert short_small["state"] == "active"
     # The long one would hold X past the head's earliest start: it waits.
@@ -61,8 +84,7 @@ def test_queue_backfill_preemption_and_billing(facility: Facility, clock: Clock)
     spot2 = f.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=6, plan="interruptible")
     assert state(f, spot["id"]) == "active" and state(f, spot2["id"]) == "active"  # cluster full again
     clock.advance(minutes=10)
-    big = f.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=8, plan="on_demand", start="asap",
-                  duration_s=600)
+    big = f.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=8, plan="on_demand", start="asap", duration_s=600)
     assert big["preempted"] and big["state"] == "scheduled"
     notice_end = f.c.get(f"/api/v1/leases/{big['preempted'][0]}", headers=f.k.op).json()["preempt_at"]
     assert notice_end.startswith((clock() + timedelta(seconds=120)).isoformat()[:19])
@@ -83,13 +105,13 @@ def test_queue_backfill_preemption_and_billing(facility: Facility, clock: Clock)
             per_lease[rec.lease_id].append(rec)
     for lease_id, items in per_lease.items():
         items.sort(key=lambda r: r.starts_at)
-        for a, b in zip(items, items[1:], strict=False):
+        for a, b in pairwise(items):
             assert a.ends_at <= b.starts_at, lease_id
         ev = f.c.get(f"/api/v1/leases/{lease_id}", headers=f.k.op).json()
         if ev["plan"] in ("on_demand", "interruptible"):
             from datetime import datetime
 
-            active = (datetime.fromisoformat(ev["ended_at"]) - datetime.fromisoformat(ev["activated_at"]))
+            active = datetime.fromisoformat(ev["ended_at"]) - datetime.fromisoformat(ev["activated_at"])
             assert sum(r.seconds for r in items) == int(active.total_seconds()), lease_id
     assert per_lease[short_small["id"]][0].seconds == 1800
     assert per_lease[big["preempted"][0]][0].seconds == 10 * 60 + 120  # billed up to the preemption
@@ -99,10 +121,23 @@ def test_queued_request_expires_after_max_wait(facility: Facility, clock: Clock)
     facility.nodes(1)
     facility.prices()
     cid = facility.customer()["id"]
-    facility.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=8, plan="reserved",
-                   start=clock().isoformat(), end=(clock() + timedelta(hours=5)).isoformat())
-    waiting = facility.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=4, plan="on_demand", start="asap",
-                             duration_s=600, max_wait_s=900)
+    facility.lease(
+        customer_id=cid,
+        gpu_model="A100-80GB",
+        gpu_count=8,
+        plan="reserved",
+        start=clock().isoformat(),
+        end=(clock() + timedelta(hours=5)).isoformat(),
+    )
+    waiting = facility.lease(
+        customer_id=cid,
+        gpu_model="A100-80GB",
+        gpu_count=4,
+        plan="on_demand",
+        start="asap",
+        duration_s=600,
+        max_wait_s=900,
+    )
     assert waiting["state"] == "queued"
     clock.advance(seconds=901)
     r = facility.rt.tick()

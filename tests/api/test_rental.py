@@ -27,24 +27,40 @@ def test_on_demand_and_reserved_end_to_end_invoice_is_exact(facility: Facility, 
     t0 = clock()
 
     # quote without booking
-    q = facility.c.post("/api/v1/quotes", headers=facility.k.op, json={
-        "customer_id": cust["id"], "gpu_model": "A100-80GB", "gpu_count": 8, "plan": "reserved",
-        "start": iso(t0 + timedelta(days=1)), "end": iso(t0 + timedelta(days=1, hours=10))})
+    q = facility.c.post(
+        "/api/v1/quotes",
+        headers=facility.k.op,
+        json={
+            "customer_id": cust["id"],
+            "gpu_model": "A100-80GB",
+            "gpu_count": 8,
+            "plan": "reserved",
+            "start": iso(t0 + timedelta(days=1)),
+            "end": iso(t0 + timedelta(days=1, hours=10)),
+        },
+    )
     assert q.status_code == 200 and q.json()["estimated_total"] == "80.00"
 
     od = facility.lease(customer_id=cust["id"], gpu_model="A100-80GB", gpu_count=8, plan="on_demand", start="now")
     assert od["state"] == "active" and len(od["gpus"]) == 8 and len({g["node"] for g in od["gpus"]}) == 1
     assert od["quote"]["rate"] == "1.25"
 
-    rs = facility.lease(customer_id=cust["id"], gpu_model="A100-80GB", gpu_count=4, plan="reserved",
-                        start=iso(t0 + timedelta(hours=2)), end=iso(t0 + timedelta(hours=5)))
+    rs = facility.lease(
+        customer_id=cust["id"],
+        gpu_model="A100-80GB",
+        gpu_count=4,
+        plan="reserved",
+        start=iso(t0 + timedelta(hours=2)),
+        end=iso(t0 + timedelta(hours=5)),
+    )
     assert rs["state"] == "scheduled"
     # a later price change does not touch the booked leases
     facility.prices(on_demand="9.99", reserved="8.88")
 
     # extend the reserved window by an hour: the GPUs are free
-    ext = facility.c.post(f"/api/v1/leases/{rs['id']}/extend", headers=facility.k.op,
-                          json={"end": iso(t0 + timedelta(hours=6))})
+    ext = facility.c.post(
+        f"/api/v1/leases/{rs['id']}/extend", headers=facility.k.op, json={"end": iso(t0 + timedelta(hours=6))}
+    )
     assert ext.status_code == 200, ext.text
     assert ext.json()["quote"]["rate"] == "1.00" and ext.json()["quote"]["estimated_total"] == "16.00"
 
@@ -59,8 +75,9 @@ def test_on_demand_and_reserved_end_to_end_invoice_is_exact(facility: Facility, 
     facility.rt.tick()
     assert facility.c.get(f"/api/v1/leases/{rs['id']}", headers=facility.k.op).json()["state"] == "ended"
 
-    inv = facility.c.get(f"/api/v1/customers/{cust['id']}/invoices", params={"period": "2026-11"},
-                         headers=facility.k.op).json()
+    inv = facility.c.get(
+        f"/api/v1/customers/{cust['id']}/invoices", params={"period": "2026-11"}, headers=facility.k.op
+    ).json()
     # on-demand: 8 GPUs x 5417 s x $1.25/3600 = 15.0472... -> 15.05 ; reserved: 4 x 4 h x $1.00 = 16.00
     amounts = sorted(Decimal(ln["amount"]) for ln in inv["lines"])
     assert amounts == [Decimal("15.05"), Decimal("16.00")]
@@ -78,8 +95,14 @@ def test_interruptible_is_preempted_by_reserved_and_billed_to_preemption(facilit
     assert spot["state"] == "active"
     clock.advance(minutes=10)
     start = t0 + timedelta(minutes=30)
-    rsv = facility.lease(customer_id=cust["id"], gpu_model="A100-80GB", gpu_count=8, plan="reserved",
-                         start=iso(start), end=iso(start + timedelta(hours=1)))
+    rsv = facility.lease(
+        customer_id=cust["id"],
+        gpu_model="A100-80GB",
+        gpu_count=8,
+        plan="reserved",
+        start=iso(start),
+        end=iso(start + timedelta(hours=1)),
+    )
     assert rsv["state"] == "scheduled" and rsv["preempted"] == [spot["id"]]
     s = facility.c.get(f"/api/v1/leases/{spot['id']}", headers=facility.k.op).json()
     assert s["state"] == "active" and s["preempt_at"].startswith(iso(start)[:19])
@@ -87,8 +110,9 @@ def test_interruptible_is_preempted_by_reserved_and_billed_to_preemption(facilit
     facility.rt.tick()
     assert facility.c.get(f"/api/v1/leases/{spot['id']}", headers=facility.k.op).json()["state"] == "preempted"
     assert facility.c.get(f"/api/v1/leases/{rsv['id']}", headers=facility.k.op).json()["state"] == "active"
-    inv = facility.c.get(f"/api/v1/customers/{cust['id']}/invoices", params={"period": "2026-11"},
-                         headers=facility.k.op).json()
+    inv = facility.c.get(
+        f"/api/v1/customers/{cust['id']}/invoices", params={"period": "2026-11"}, headers=facility.k.op
+    ).json()
     [line] = inv["lines"]
     assert line["lease_id"] == spot["id"] and line["seconds"] == 30 * 60
     assert line["amount"] == "2.00"  # 8 GPUs x 0.5 h x $0.50
@@ -110,22 +134,47 @@ def test_cannot_place_says_why_and_when(facility: Facility, clock: Clock) -> Non
     facility.prices()
     cust = facility.customer()
     t0 = clock()
-    facility.lease(customer_id=cust["id"], gpu_model="A100-80GB", gpu_count=8, plan="reserved",
-                   start=iso(t0), end=iso(t0 + timedelta(hours=3)))
-    r = facility.c.post("/api/v1/leases", headers=facility.k.op, json={
-        "customer_id": cust["id"], "gpu_model": "A100-80GB", "gpu_count": 2, "plan": "reserved",
-        "start": iso(t0 + timedelta(hours=1)), "end": iso(t0 + timedelta(hours=2))})
+    facility.lease(
+        customer_id=cust["id"],
+        gpu_model="A100-80GB",
+        gpu_count=8,
+        plan="reserved",
+        start=iso(t0),
+        end=iso(t0 + timedelta(hours=3)),
+    )
+    r = facility.c.post(
+        "/api/v1/leases",
+        headers=facility.k.op,
+        json={
+            "customer_id": cust["id"],
+            "gpu_model": "A100-80GB",
+            "gpu_count": 2,
+            "plan": "reserved",
+            "start": iso(t0 + timedelta(hours=1)),
+            "end": iso(t0 + timedelta(hours=2)),
+        },
+    )
     assert r.status_code == 409
     p = r.json()
     assert r.headers["content-type"].startswith("application/problem+json")
     assert p["type"].endswith("/no-capacity") and p["earliest_start"].startswith(iso(t0 + timedelta(hours=3))[:19])
-    a = facility.c.get("/api/v1/availability", headers=facility.k.op, params={
-        "gpu_model": "A100-80GB", "gpu_count": 8, "start": iso(t0 + timedelta(hours=1)),
-        "end": iso(t0 + timedelta(hours=2))}).json()
+    a = facility.c.get(
+        "/api/v1/availability",
+        headers=facility.k.op,
+        params={
+            "gpu_model": "A100-80GB",
+            "gpu_count": 8,
+            "start": iso(t0 + timedelta(hours=1)),
+            "end": iso(t0 + timedelta(hours=2)),
+        },
+    ).json()
     assert a["available"] is False and a["earliest_start"].startswith(iso(t0 + timedelta(hours=3))[:19])
     assert a["quotes"]["on_demand"]["estimated_total"] == "10.00"
-    too_big = facility.c.post("/api/v1/leases", headers=facility.k.op, json={
-        "customer_id": cust["id"], "gpu_model": "A100-80GB", "gpu_count": 16, "plan": "on_demand"})
+    too_big = facility.c.post(
+        "/api/v1/leases",
+        headers=facility.k.op,
+        json={"customer_id": cust["id"], "gpu_model": "A100-80GB", "gpu_count": 16, "plan": "on_demand"},
+    )
     assert too_big.status_code == 409 and "16" in too_big.json()["detail"]
 
 
@@ -165,10 +214,20 @@ def test_auth_and_tenancy(facility: Facility) -> None:
     assert facility.c.get("/api/v1/leases", headers=kb).json() == []
     assert facility.c.post(f"/api/v1/leases/{la['id']}/end", headers=kb).status_code == 404
     # a customer cannot book for another tenant, nor add capacity
-    assert facility.c.post("/api/v1/leases", headers=kb, json={
-        "customer_id": a["id"], "gpu_model": "A100-80GB", "gpu_count": 1}).status_code == 404
-    assert facility.c.post("/api/v1/nodes", headers=ka, json={
-        "site": "x", "cluster": "y", "name": "z", "gpu_model": "A100-80GB", "gpu_count": 8}).status_code == 403
+    assert (
+        facility.c.post(
+            "/api/v1/leases", headers=kb, json={"customer_id": a["id"], "gpu_model": "A100-80GB", "gpu_count": 1}
+        ).status_code
+        == 404
+    )
+    assert (
+        facility.c.post(
+            "/api/v1/nodes",
+            headers=ka,
+            json={"site": "x", "cluster": "y", "name": "z", "gpu_model": "A100-80GB", "gpu_count": 8},
+        ).status_code
+        == 403
+    )
     inv = facility.c.get(f"/api/v1/customers/{a['id']}/invoices", params={"period": "2026-11"}, headers=kb)
     assert inv.status_code == 404
 
@@ -213,18 +272,39 @@ def test_cancel_reserved_fee_and_free_window(facility: Facility, clock: Clock) -
     facility.prices()
     cust = facility.customer()
     t0 = clock()
-    early = facility.lease(customer_id=cust["id"], gpu_model="A100-80GB", gpu_count=8, plan="reserved",
-                           start=iso(t0 + timedelta(days=3)), end=iso(t0 + timedelta(days=3, hours=2)))
-    late = facility.lease(customer_id=cust["id"], gpu_model="A100-80GB", gpu_count=8, plan="reserved",
-                          start=iso(t0 + timedelta(hours=5)), end=iso(t0 + timedelta(hours=7)))
+    early = facility.lease(
+        customer_id=cust["id"],
+        gpu_model="A100-80GB",
+        gpu_count=8,
+        plan="reserved",
+        start=iso(t0 + timedelta(days=3)),
+        end=iso(t0 + timedelta(days=3, hours=2)),
+    )
+    late = facility.lease(
+        customer_id=cust["id"],
+        gpu_model="A100-80GB",
+        gpu_count=8,
+        plan="reserved",
+        start=iso(t0 + timedelta(hours=5)),
+        end=iso(t0 + timedelta(hours=7)),
+    )
     assert facility.c.post(f"/api/v1/leases/{early['id']}/cancel", headers=facility.k.op).json()["state"] == "cancelled"
     assert facility.c.post(f"/api/v1/leases/{late['id']}/cancel", headers=facility.k.op).json()["state"] == "cancelled"
-    inv = facility.c.get(f"/api/v1/customers/{cust['id']}/invoices", params={"period": "2026-11"},
-                         headers=facility.k.op).json()
+    inv = facility.c.get(
+        f"/api/v1/customers/{cust['id']}/invoices", params={"period": "2026-11"}, headers=facility.k.op
+    ).json()
     # only the late one pays: 50% of 8 GPUs x 2 h x $1.00
-    assert [(ln["lease_id"], ln["kind"], ln["amount"]) for ln in inv["lines"]] == [(late["id"], "cancellation_fee", "8.00")]
-    again = facility.lease(customer_id=cust["id"], gpu_model="A100-80GB", gpu_count=8, plan="reserved",
-                           start=iso(t0 + timedelta(hours=5)), end=iso(t0 + timedelta(hours=7)))
+    assert [(ln["lease_id"], ln["kind"], ln["amount"]) for ln in inv["lines"]] == [
+        (late["id"], "cancellation_fee", "8.00")
+    ]
+    again = facility.lease(
+        customer_id=cust["id"],
+        gpu_model="A100-80GB",
+        gpu_count=8,
+        plan="reserved",
+        start=iso(t0 + timedelta(hours=5)),
+        end=iso(t0 + timedelta(hours=7)),
+    )
     assert again["state"] == "scheduled"
 
 
@@ -233,12 +313,27 @@ def test_extend_refused_when_gpus_are_taken(facility: Facility, clock: Clock) ->
     facility.prices()
     cust = facility.customer()
     t0 = clock()
-    a = facility.lease(customer_id=cust["id"], gpu_model="A100-80GB", gpu_count=8, plan="reserved",
-                       start=iso(t0), end=iso(t0 + timedelta(hours=1)))
-    facility.lease(customer_id=cust["id"], gpu_model="A100-80GB", gpu_count=8, plan="reserved",
-                   start=iso(t0 + timedelta(hours=1)), end=iso(t0 + timedelta(hours=2)))
-    r = facility.c.post(f"/api/v1/leases/{a['id']}/extend", headers=facility.k.op,
-                        json={"end": iso(t0 + timedelta(hours=1, minutes=30))})
+    a = facility.lease(
+        customer_id=cust["id"],
+        gpu_model="A100-80GB",
+        gpu_count=8,
+        plan="reserved",
+        start=iso(t0),
+        end=iso(t0 + timedelta(hours=1)),
+    )
+    facility.lease(
+        customer_id=cust["id"],
+        gpu_model="A100-80GB",
+        gpu_count=8,
+        plan="reserved",
+        start=iso(t0 + timedelta(hours=1)),
+        end=iso(t0 + timedelta(hours=2)),
+    )
+    r = facility.c.post(
+        f"/api/v1/leases/{a['id']}/extend",
+        headers=facility.k.op,
+        json={"end": iso(t0 + timedelta(hours=1, minutes=30))},
+    )
     assert r.status_code == 409 and "cannot be extended" in r.json()["detail"]
 
 
@@ -256,8 +351,14 @@ def test_lease_events_record_every_transition(facility: Facility, clock: Clock) 
 
 def test_openapi_and_metrics(facility: Facility) -> None:
     spec = facility.c.get("/openapi.json").json()
-    for path in ("/api/v1/leases", "/api/v1/nodes", "/api/v1/availability", "/api/v1/screen",
-                 "/api/v1/customers/{customer_id}/invoices", "/api/v1/leases/{lease_id}/runs"):
+    for path in (
+        "/api/v1/leases",
+        "/api/v1/nodes",
+        "/api/v1/availability",
+        "/api/v1/screen",
+        "/api/v1/customers/{customer_id}/invoices",
+        "/api/v1/leases/{lease_id}/runs",
+    ):
         assert path in spec["paths"], path
     facility.nodes(1)
     m = facility.c.get("/metrics").text

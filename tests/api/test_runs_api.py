@@ -8,8 +8,10 @@ from datetime import timedelta
 
 from tests.conftest import Clock, Facility
 
-SCRIPT = 'echo "CUDA=$CUDA_VISIBLE_DEVICES NVIDIA=$NVIDIA_VISIBLE_DEVICES"; echo pid=$$; trap "" TERM; ' \
-         'while true; do sleep 0.2; done'
+SCRIPT = (
+    'echo "CUDA=$CUDA_VISIBLE_DEVICES NVIDIA=$NVIDIA_VISIBLE_DEVICES"; echo pid=$$; trap "" TERM; '
+    "while true; do sleep 0.2; done"
+)
 
 
 def _wait(pred, timeout: float = 10.0):  # type: ignore[no-untyped-def]
@@ -36,17 +38,26 @@ def test_run_sees_only_its_gpus_and_stops_at_lease_end(facility: Facility, clock
     cust = facility.customer()
     key = facility.customer_key(cust["id"])
     facility.lease(headers=key, gpu_model="A100-80GB", gpu_count=3, plan="on_demand")  # takes 0,1,2
-    lease = facility.lease(headers=key, gpu_model="A100-80GB", gpu_count=2, plan="on_demand",
-                           end=(clock() + timedelta(hours=1)).isoformat())
+    lease = facility.lease(
+        headers=key,
+        gpu_model="A100-80GB",
+        gpu_count=2,
+        plan="on_demand",
+        end=(clock() + timedelta(hours=1)).isoformat(),
+    )
     indices = ",".join(str(g["index"]) for g in lease["gpus"])
-    r = facility.c.post(f"/api/v1/leases/{lease['id']}/runs", headers=key,
-                        json={"command": ["sh", "-c", SCRIPT], "env": {"CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7"}})
+    r = facility.c.post(
+        f"/api/v1/leases/{lease['id']}/runs",
+        headers=key,
+        json={"command": ["sh", "-c", SCRIPT], "env": {"CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7"}},
+    )
     assert r.status_code == 201, r.text
     run = r.json()
     assert run["state"] == "running" and run["backend"] == "local"
     logs_url = f"/api/v1/leases/{lease['id']}/runs/{run['id']}/logs"
-    text = _wait(lambda: (t := facility.c.get(logs_url, headers=key, params={"follow": "false"}).text)
-                 and "pid=" in t and t)
+    text = _wait(
+        lambda: (t := facility.c.get(logs_url, headers=key, params={"follow": "false"}).text) and "pid=" in t and t
+    )
     assert f"CUDA={indices} NVIDIA={indices}" in text  # the customer's own value cannot widen the lease
     pid = int(text.split("pid=")[1].split()[0])
     assert _alive(pid)
@@ -54,8 +65,10 @@ def test_run_sees_only_its_gpus_and_stops_at_lease_end(facility: Facility, clock
     # another tenant cannot see or use the lease
     other = facility.customer_key(facility.customer("Globex Analytics LLC")["id"])
     assert facility.c.get(f"/api/v1/leases/{lease['id']}/runs/{run['id']}", headers=other).status_code == 404
-    assert facility.c.post(f"/api/v1/leases/{lease['id']}/runs", headers=other,
-                           json={"command": ["true"]}).status_code == 404
+    assert (
+        facility.c.post(f"/api/v1/leases/{lease['id']}/runs", headers=other, json={"command": ["true"]}).status_code
+        == 404
+    )
 
     # the lease's end comes: the tick ends it and the run (which ignores SIGTERM) is killed after the grace
     clock.advance(hours=1)
@@ -75,8 +88,11 @@ def test_run_exit_code_and_streamed_logs(facility: Facility) -> None:
     facility.prices()
     cust = facility.customer()
     lease = facility.lease(customer_id=cust["id"], gpu_model="A100-80GB", gpu_count=1, plan="on_demand")
-    r = facility.c.post(f"/api/v1/leases/{lease['id']}/runs", headers=facility.k.op,
-                        json={"command": ["sh", "-c", "for i in 1 2 3; do echo line$i; done; exit 3"]})
+    r = facility.c.post(
+        f"/api/v1/leases/{lease['id']}/runs",
+        headers=facility.k.op,
+        json={"command": ["sh", "-c", "for i in 1 2 3; do echo line$i; done; exit 3"]},
+    )
     run = r.json()
     url = f"/api/v1/leases/{lease['id']}/runs/{run['id']}"
     done = _wait(lambda: (s := facility.c.get(url, headers=facility.k.op).json())["state"] != "running" and s)
@@ -92,11 +108,19 @@ def test_ending_a_lease_stops_its_runs_at_once(facility: Facility) -> None:
     facility.prices()
     cust = facility.customer()
     lease = facility.lease(customer_id=cust["id"], gpu_model="A100-80GB", gpu_count=1, plan="on_demand")
-    run = facility.c.post(f"/api/v1/leases/{lease['id']}/runs", headers=facility.k.op,
-                          json={"command": ["sh", "-c", "echo pid=$$; exec sleep 300"]}).json()
+    run = facility.c.post(
+        f"/api/v1/leases/{lease['id']}/runs",
+        headers=facility.k.op,
+        json={"command": ["sh", "-c", "echo pid=$$; exec sleep 300"]},
+    ).json()
     url = f"/api/v1/leases/{lease['id']}/runs/{run['id']}"
-    text = _wait(lambda: (t := facility.c.get(url + "/logs", headers=facility.k.op,
-                                              params={"follow": "false"}).text) and "pid=" in t and t)
+    text = _wait(
+        lambda: (
+            (t := facility.c.get(url + "/logs", headers=facility.k.op, params={"follow": "false"}).text)
+            and "pid=" in t
+            and t
+        )
+    )
     pid = int(text.split("pid=")[1].split()[0])
     facility.c.post(f"/api/v1/leases/{lease['id']}/end", headers=facility.k.op)
     _wait(lambda: not _alive(pid), timeout=5)

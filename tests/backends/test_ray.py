@@ -136,9 +136,7 @@ def backend(cluster: dict[str, str]) -> Iterator[RayBackend]:
 def pg_state(lease_id: int) -> str | None:
     from ray.util.placement_group import placement_group_table
 
-    states = [
-        v["state"] for v in placement_group_table().values() if v["name"] == placement_group_name(lease_id)
-    ]
+    states = [v["state"] for v in placement_group_table().values() if v["name"] == placement_group_name(lease_id)]
     live = [s for s in states if s != "REMOVED"]
     return live[0] if live else (states[0] if states else None)
 
@@ -237,3 +235,60 @@ def test_leases_are_pinned_and_refused_clearly(backend: RayBackend, make_spec: M
     assert pg_state(4) == "REMOVED"
     with pytest.raises(BackendError, match="no run never-submitted"):
         backend.status("never-submitted")
+
+
+def test_a_lease_on_a_ray_cluster_through_the_api(
+    cluster: dict[str, str],
+    backend: RayBackend,
+    facility,  # type: ignore[no-untyped-def]
+    runtime,
+    clock,
+) -> None:
+    """The whole path: a node of a `ray` cluster, a lease, a run via the API, stopped at the lease's end."""
+    from datetime import timedelta
+
+    runtime.settings.ray_address = cluster["address"]
+    runtime.settings.ray_dashboard_url = cluster["dashboard_url"]
+    r = facility.c.post(
+        "/api/v1/nodes",
+        headers=facility.k.op,
+        json={
+            "site": "lab",
+            "cluster": "ray-a",
+            "name": NODE,
+            "gpu_model": "A100-80GB",
+            "gpu_count": 8,
+            "backend": "ray",
+        },
+    )
+    assert r.status_code == 201 and r.json()["backend"] == "ray"
+    facility.prices()
+    cust = facility.customer()
+    key = facility.customer_key(cust["id"])
+    facility.lease(headers=key, gpu_model="A100-80GB", gpu_count=3)
+    lease = facility.lease(
+        headers=key, gpu_model="A100-80GB", gpu_count=2, end=(clock() + timedelta(hours=1)).isoformat()
+    )
+    want = ",".join(str(g["index"]) for g in lease["gpus"])
+    run = facility.c.post(
+        f"/api/v1/leases/{lease['id']}/runs",
+        headers=key,
+        json={"command": ["sh", "-c", 'echo "cuda=$CUDA_VISIBLE_DEVICES"; exec sleep 600']},
+    )
+    assert run.status_code == 201, run.text
+    run_id = run.json()["id"]
+    assert run.json()["backend"] == "ray"
+    url = f"/api/v1/leases/{lease['id']}/runs/{run_id}"
+
+    def logged() -> bool:
+        return f"cuda={want}" in facility.c.get(url + "/logs", headers=key, params={"follow": "false"}).text
+
+    wait_for(logged, 60, "the run's log line")
+    assert pg_state(lease["id"]) == "CREATED"
+    clock.advance(hours=1)
+    t0 = time.monotonic()
+    facility.rt.tick()  # the lease ends: its job is stopped and its placement group removed
+    wait_for(lambda: facility.c.get(url, headers=key).json()["state"] == "stopped", 30, "the run to stop")
+    assert time.monotonic() - t0 < runtime.settings.stop_grace_s + 20
+    wait_for(lambda: pg_state(lease["id"]) == "REMOVED", 15, "the placement group to go")
+    assert f"cuda={want}" in facility.c.get(url + "/logs", headers=key, params={"follow": "false"}).text

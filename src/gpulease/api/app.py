@@ -28,9 +28,13 @@ def create_app(runtime: Runtime | None = None, *, background: bool = True) -> Fa
             if background:
                 rt.close()
 
-    app = FastAPI(title="gpulease", version=__version__, lifespan=lifespan,
-                  description="Rent out GPU compute, with US export-control compliance built into the gate. "
-                              "Authenticate with `Authorization: Bearer KEY`.")
+    app = FastAPI(
+        title="gpulease",
+        version=__version__,
+        lifespan=lifespan,
+        description="Rent out GPU compute, with US export-control compliance built into the gate. "
+        "Authenticate with `Authorization: Bearer KEY`.",
+    )
     app.state.runtime = rt
     problems.install(app)
     for r in (inventory.router, customers.router, leases.router, billing.router, compliance.router, runs.router):

@@ -40,15 +40,16 @@ def now(rt: RuntimeDep) -> datetime:
 NowDep = Annotated[datetime, Depends(now)]
 
 
-def actor(rt: RuntimeDep,
-          creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Actor:
+def actor(rt: RuntimeDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Actor:
     if creds is None or creds.scheme.lower() != "bearer":
-        raise HTTPException(401, "an API key is required: send 'Authorization: Bearer KEY'",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "an API key is required: send 'Authorization: Bearer KEY'", headers={"WWW-Authenticate": "Bearer"}
+        )
     a = rt.authenticate(creds.credentials)
     if a is None:
-        raise HTTPException(401, "this API key is not valid (unknown or revoked)",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "this API key is not valid (unknown or revoked)", headers={"WWW-Authenticate": "Bearer"}
+        )
     return a
 
 
@@ -59,6 +60,7 @@ def require(*roles: Role):  # type: ignore[no-untyped-def]
     def dep(a: ActorDep) -> Actor:
         a.require(*roles)
         return a
+
     return Depends(dep)
 
 

@@ -28,37 +28,51 @@ class FleetCollector(Collector):
         now: datetime = self.rt.clock()
         with self.rt.store.transaction() as s:
             leases = GaugeMetricFamily("gpulease_leases", "Leases by state and plan", labels=["state", "plan"])
-            for state, plan, n in s.execute(select(Lease.state, Lease.plan, func.count()).group_by(Lease.state, Lease.plan)):
+            for state, plan, n in s.execute(
+                select(Lease.state, Lease.plan, func.count()).group_by(Lease.state, Lease.plan)
+            ):
                 leases.add_metric([state, plan], n)
             yield leases
             gpus = GaugeMetricFamily("gpulease_gpus", "GPUs in service by model", labels=["gpu_model", "node_state"])
-            for model, state, n in s.execute(select(Node.gpu_model, Node.state, func.sum(Node.gpu_count))
-                                             .where(Node.removed_at.is_(None)).group_by(Node.gpu_model, Node.state)):
+            for model, state, n in s.execute(
+                select(Node.gpu_model, Node.state, func.sum(Node.gpu_count))
+                .where(Node.removed_at.is_(None))
+                .group_by(Node.gpu_model, Node.state)
+            ):
                 gpus.add_metric([model, state], float(n or 0))
             yield gpus
             busy = GaugeMetricFamily("gpulease_gpus_leased", "GPUs held by an active lease now", labels=["gpu_model"])
             for model, n in s.execute(
-                select(Node.gpu_model, func.count()).select_from(Allocation).join(Node).join(Lease)
-                .where(Allocation.released.is_(False), Allocation.starts_at <= now,
-                       (Allocation.ends_at.is_(None)) | (Allocation.ends_at > now),
-                       Lease.state.in_([LeaseState.ACTIVE.value, LeaseState.SUSPENDED.value]))
-                .group_by(Node.gpu_model)):
+                select(Node.gpu_model, func.count())
+                .select_from(Allocation)
+                .join(Node)
+                .join(Lease)
+                .where(
+                    Allocation.released.is_(False),
+                    Allocation.starts_at <= now,
+                    (Allocation.ends_at.is_(None)) | (Allocation.ends_at > now),
+                    Lease.state.in_([LeaseState.ACTIVE.value, LeaseState.SUSPENDED.value]),
+                )
+                .group_by(Node.gpu_model)
+            ):
                 busy.add_metric([model], n)
             yield busy
             customers = GaugeMetricFamily("gpulease_customers", "Customers by compliance status", labels=["status"])
-            for status, n in s.execute(select(Customer.compliance_status, func.count()).group_by(Customer.compliance_status)):
+            for status, n in s.execute(
+                select(Customer.compliance_status, func.count()).group_by(Customer.compliance_status)
+            ):
                 customers.add_metric([status], n)
             yield customers
             open_reviews = s.scalar(select(func.count()).select_from(ReviewItem).where(ReviewItem.status == "open"))
-            yield GaugeMetricFamily("gpulease_review_queue_open", "Open items in the compliance review queue",
-                                    value=open_reviews or 0)
+            yield GaugeMetricFamily(
+                "gpulease_review_queue_open", "Open items in the compliance review queue", value=open_reviews or 0
+            )
 
 
 def install(app: FastAPI, runtime: Runtime) -> None:
     registry = CollectorRegistry()
     requests = Counter("gpulease_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry)
-    latency = Histogram("gpulease_http_request_seconds", "HTTP request latency", ["method", "route"],
-                        registry=registry)
+    latency = Histogram("gpulease_http_request_seconds", "HTTP request latency", ["method", "route"], registry=registry)
     registry.register(FleetCollector(runtime))
 
     @app.middleware("http")

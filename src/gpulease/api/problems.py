@@ -16,8 +16,9 @@ PROBLEM = "application/problem+json"
 TYPE_BASE = "https://gpulease.dev/problems/"
 
 
-def problem(status: int, type_: str, title: str, detail: str, instance: str | None = None,
-            **extra: Any) -> JSONResponse:
+def problem(
+    status: int, type_: str, title: str, detail: str, instance: str | None = None, **extra: Any
+) -> JSONResponse:
     body: dict[str, Any] = {"type": TYPE_BASE + type_, "title": title, "status": status, "detail": detail}
     if instance:
         body["instance"] = instance
@@ -41,16 +42,20 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
-                  for e in exc.errors()]
+        errors = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")} for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem(422, "invalid-request", "Invalid request", detail, str(request.url.path), errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
-        resp = problem(exc.status_code, titles.get(exc.status_code, "Error").lower().replace(" ", "-"),
-                       titles.get(exc.status_code, "Error"), str(exc.detail), str(request.url.path))
+        resp = problem(
+            exc.status_code,
+            titles.get(exc.status_code, "Error").lower().replace(" ", "-"),
+            titles.get(exc.status_code, "Error"),
+            str(exc.detail),
+            str(request.url.path),
+        )
         if exc.headers:
             resp.headers.update(exc.headers)
         return resp

@@ -35,8 +35,16 @@ class NodeOut(BaseModel):
 
     @classmethod
     def of(cls, n: Node) -> NodeOut:
-        return cls(id=n.id, site=n.cluster.site.name, cluster=n.cluster.name, name=n.name, gpu_model=n.gpu_model,
-                   gpu_count=n.gpu_count, state=n.state, backend=n.cluster.backend)
+        return cls(
+            id=n.id,
+            site=n.cluster.site.name,
+            cluster=n.cluster.name,
+            name=n.name,
+            gpu_model=n.gpu_model,
+            gpu_count=n.gpu_count,
+            state=n.state,
+            backend=n.cluster.backend,
+        )
 
 
 class NodeStateIn(BaseModel):
@@ -110,10 +118,21 @@ class CustomerOut(BaseModel):
 
     @classmethod
     def of(cls, c: Customer) -> CustomerOut:
-        return cls(id=c.id, legal_name=c.legal_name, local_name=c.local_name, country=c.country,
-                   address=c.address, incorporated_on=c.incorporated_on, email_domain=c.email_domain,
-                   website=c.website, parent=c.parent, owners=list(c.owners), end_use=c.end_use,
-                   compliance_status=c.compliance_status, created_at=c.created_at)
+        return cls(
+            id=c.id,
+            legal_name=c.legal_name,
+            local_name=c.local_name,
+            country=c.country,
+            address=c.address,
+            incorporated_on=c.incorporated_on,
+            email_domain=c.email_domain,
+            website=c.website,
+            parent=c.parent,
+            owners=list(c.owners),
+            end_use=c.end_use,
+            compliance_status=c.compliance_status,
+            created_at=c.created_at,
+        )
 
 
 class LeaseIn(BaseModel):
@@ -144,12 +163,20 @@ class QuoteOut(BaseModel):
 
     @classmethod
     def of(cls, q: Quote) -> QuoteOut:
-        return cls(gpu_model=q.gpu_model, gpu_count=q.gpu_count, plan=q.plan.value, rate=f"{q.rate:f}",
-                   unit=q.unit.value, currency=q.currency, start=from_epoch(q.start),
-                   end=None if q.end is None else from_epoch(q.end),
-                   estimated_total=None if q.estimated_total is None else f"{q.estimated_total:f}",
-                   cancel_free_hours=q.cancel_free_hours, cancel_fee_fraction=f"{q.cancel_fee_fraction:f}",
-                   preemption_notice_s=q.preemption_notice_s)
+        return cls(
+            gpu_model=q.gpu_model,
+            gpu_count=q.gpu_count,
+            plan=q.plan.value,
+            rate=f"{q.rate:f}",
+            unit=q.unit.value,
+            currency=q.currency,
+            start=from_epoch(q.start),
+            end=None if q.end is None else from_epoch(q.end),
+            estimated_total=None if q.estimated_total is None else f"{q.estimated_total:f}",
+            cancel_free_hours=q.cancel_free_hours,
+            cancel_fee_fraction=f"{q.cancel_fee_fraction:f}",
+            preemption_notice_s=q.preemption_notice_s,
+        )
 
 
 class GpuOut(BaseModel):
@@ -180,15 +207,30 @@ class LeaseOut(BaseModel):
     @classmethod
     def of(cls, lease: Lease, preempted: list[int] | None = None) -> LeaseOut:
         live = [a for a in lease.allocations if not a.released] or (
-            lease.allocations if lease.state in ("ended", "preempted") else [])
-        return cls(id=lease.id, customer_id=lease.customer_id, gpu_model=lease.gpu_model,
-                   gpu_count=lease.gpu_count, plan=lease.plan, state=lease.state, state_reason=lease.state_reason,
-                   start=lease.starts_at, end=lease.ends_at, created_at=lease.created_at,
-                   activated_at=lease.activated_at, ended_at=lease.ended_at, preempt_at=lease.preempt_at,
-                   queued_until=lease.queued_until,
-                   gpus=[GpuOut(node=a.node.name, node_id=a.node_id, index=a.gpu_index)
-                         for a in sorted(live, key=lambda a: (a.node_id, a.gpu_index))],
-                   quote=QuoteOut.of(Quote.from_dict(lease.quote)), preempted=preempted or [])
+            lease.allocations if lease.state in ("ended", "preempted") else []
+        )
+        return cls(
+            id=lease.id,
+            customer_id=lease.customer_id,
+            gpu_model=lease.gpu_model,
+            gpu_count=lease.gpu_count,
+            plan=lease.plan,
+            state=lease.state,
+            state_reason=lease.state_reason,
+            start=lease.starts_at,
+            end=lease.ends_at,
+            created_at=lease.created_at,
+            activated_at=lease.activated_at,
+            ended_at=lease.ended_at,
+            preempt_at=lease.preempt_at,
+            queued_until=lease.queued_until,
+            gpus=[
+                GpuOut(node=a.node.name, node_id=a.node_id, index=a.gpu_index)
+                for a in sorted(live, key=lambda a: (a.node_id, a.gpu_index))
+            ],
+            quote=QuoteOut.of(Quote.from_dict(lease.quote)),
+            preempted=preempted or [],
+        )
 
 
 class ExtendIn(BaseModel):

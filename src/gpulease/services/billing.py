@@ -13,37 +13,73 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gpulease.compliance.compute import crossed_thresholds, training_operations
 from gpulease.domain.inventory import gpu_model
 from gpulease.domain.pricing import Quote, cancellation_fee, money, rate_usage
+from gpulease.services import telemetry
 from gpulease.services.context import Actor, epoch, from_epoch
 from gpulease.services.errors import InvalidRequest, NotFound
 from gpulease.store.models import Customer, Lease, ReviewItem, UsageRecord
 
-DEFAULT_COMPUTE_THRESHOLDS: tuple[float, ...] = (1e24, 1e25, 1e26)
 
-
-def _add_record(session: Session, lease: Lease, q: Quote, kind: str, period: str, start: datetime,
-                end: datetime, seconds: int, amount: Decimal, now: datetime) -> UsageRecord:
-    rec = UsageRecord(lease_id=lease.id, customer_id=lease.customer_id, period=period, kind=kind,
-                      starts_at=start, ends_at=end, seconds=seconds, gpu_model=lease.gpu_model,
-                      gpu_count=lease.gpu_count, plan=lease.plan, rate=q.rate, unit=q.unit,
-                      currency=q.currency, amount=amount, created_at=now)
+def _add_record(
+    session: Session,
+    lease: Lease,
+    q: Quote,
+    kind: str,
+    period: str,
+    start: datetime,
+    end: datetime,
+    seconds: int,
+    amount: Decimal,
+    now: datetime,
+) -> UsageRecord:
+    rec = UsageRecord(
+        lease_id=lease.id,
+        customer_id=lease.customer_id,
+        period=period,
+        kind=kind,
+        starts_at=start,
+        ends_at=end,
+        seconds=seconds,
+        gpu_model=lease.gpu_model,
+        gpu_count=lease.gpu_count,
+        plan=lease.plan,
+        rate=q.rate,
+        unit=q.unit,
+        currency=q.currency,
+        amount=amount,
+        created_at=now,
+    )
     session.add(rec)
     return rec
 
 
-def record_usage(session: Session, lease: Lease, start: datetime, end: datetime, now: datetime,
-                 thresholds: Sequence[float] = DEFAULT_COMPUTE_THRESHOLDS) -> list[UsageRecord]:
+def record_usage(
+    session: Session,
+    lease: Lease,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    thresholds: Sequence[float] | None = None,
+) -> list[UsageRecord]:
     """Rate [start, end) of the lease at its quote, one record per calendar month."""
     if end <= start:
         return []
+    if thresholds is None:
+        from gpulease.settings import get_settings
+
+        thresholds = get_settings().compute_thresholds
     q = Quote.from_dict(lease.quote)
     recs = [
-        _add_record(session, lease, q, s.kind, s.period, from_epoch(s.start), from_epoch(s.end), s.seconds,
-                    s.amount, now)
+        _add_record(
+            session, lease, q, s.kind, s.period, from_epoch(s.start), from_epoch(s.end), s.seconds, s.amount, now
+        )
         for s in rate_usage(q, lease.gpu_count, epoch(start), epoch(end))
     ]
     gpu_seconds = sum(r.seconds for r in recs) * lease.gpu_count
+    for rec in recs:
+        rec.gpu_util_pct, rec.gpu_mem_used_mib_max = telemetry.summary(session, lease.id, rec.starts_at, rec.ends_at)
     _track_compute(session, lease.customer_id, lease.gpu_model, gpu_seconds, now, thresholds)
     session.flush()
     return recs
@@ -59,20 +95,26 @@ def record_cancellation_fee(session: Session, lease: Lease, now: datetime) -> Us
     return rec
 
 
-def _track_compute(session: Session, customer_id: int, model: str, gpu_seconds: int, now: datetime,
-                   thresholds: Sequence[float]) -> None:
+def _track_compute(
+    session: Session, customer_id: int, model: str, gpu_seconds: int, now: datetime, thresholds: Sequence[float]
+) -> None:
     """Accumulate training compute (GPU-seconds x peak dense BF16 FLOP/s); crossing a threshold goes to review."""
     customer = session.get(Customer, customer_id)
     assert customer is not None
     before = customer.cumulative_flop
-    after = before + gpu_seconds * gpu_model(model).bf16_flops_per_second
+    after = before + training_operations(gpu_seconds, gpu_model(model).bf16_flops_per_second)
     customer.cumulative_flop = after
-    for t in thresholds:
-        if before < t <= after:
-            session.add(ReviewItem(
-                kind="compute_threshold", customer_id=customer_id, status="open", created_at=now,
+    for t in crossed_thresholds(before, after, thresholds):
+        session.add(
+            ReviewItem(
+                kind="compute_threshold",
+                customer_id=customer_id,
+                status="open",
+                created_at=now,
                 summary=f"{customer.legal_name} crossed {t:.0e} operations of cumulative training compute",
-                details={"threshold": t, "cumulative_flop": after, "gpu_model": model}))
+                details={"threshold": t, "cumulative_flop": after, "gpu_model": model},
+            )
+        )
 
 
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -124,10 +166,20 @@ def invoice(session: Session, actor: Actor, customer_id: int, period: str) -> In
     if len(currencies) > 1:
         raise InvalidRequest(f"usage in {period} is in several currencies: {sorted(currencies)}")
     lines = [
-        InvoiceLine(lease_id=r.lease_id, kind=r.kind,
-                    description=_describe(r), gpu_model=r.gpu_model, gpu_count=r.gpu_count, plan=r.plan,
-                    start=r.starts_at, end=r.ends_at, seconds=r.seconds, rate=Decimal(r.rate), unit=r.unit,
-                    amount=money(Decimal(r.amount)))
+        InvoiceLine(
+            lease_id=r.lease_id,
+            kind=r.kind,
+            description=_describe(r),
+            gpu_model=r.gpu_model,
+            gpu_count=r.gpu_count,
+            plan=r.plan,
+            start=r.starts_at,
+            end=r.ends_at,
+            seconds=r.seconds,
+            rate=Decimal(r.rate),
+            unit=r.unit,
+            amount=money(Decimal(r.amount)),
+        )
         for r in recs
     ]
     return Invoice(customer_id, period, currencies.pop(), lines)
@@ -137,12 +189,27 @@ def _describe(r: UsageRecord) -> str:
     if r.kind == "cancellation_fee":
         return f"Lease {r.lease_id}: late cancellation fee"
     hours = Decimal(r.seconds) / 3600
-    return (f"Lease {r.lease_id}: {r.gpu_count}x {r.gpu_model} {r.plan}, {hours.quantize(Decimal('0.0001'))} h"
-            f" at {Decimal(r.rate).normalize():f} {r.currency}/{r.unit.replace('gpu_', 'GPU-')}")
+    return (
+        f"Lease {r.lease_id}: {r.gpu_count}x {r.gpu_model} {r.plan}, {hours.quantize(Decimal('0.0001'))} h"
+        f" at {Decimal(r.rate).normalize():f} {r.currency}/{r.unit.replace('gpu_', 'GPU-')}"
+    )
 
 
-CSV_FIELDS = ["lease_id", "period", "kind", "start", "end", "seconds", "gpu_model", "gpu_count", "plan",
-              "rate", "unit", "currency", "amount"]
+CSV_FIELDS = [
+    "lease_id",
+    "period",
+    "kind",
+    "start",
+    "end",
+    "seconds",
+    "gpu_model",
+    "gpu_count",
+    "plan",
+    "rate",
+    "unit",
+    "currency",
+    "amount",
+]
 
 
 def usage_csv(session: Session, actor: Actor, customer_id: int, period: str | None) -> str:
@@ -150,7 +217,21 @@ def usage_csv(session: Session, actor: Actor, customer_id: int, period: str | No
     w = csv.writer(out)
     w.writerow(CSV_FIELDS)
     for r in _usage(session, actor, customer_id, period):
-        w.writerow([r.lease_id, r.period, r.kind, r.starts_at.isoformat(), r.ends_at.isoformat(), r.seconds,
-                    r.gpu_model, r.gpu_count, r.plan, f"{Decimal(r.rate):f}", r.unit, r.currency,
-                    f"{money(Decimal(r.amount)):f}"])
+        w.writerow(
+            [
+                r.lease_id,
+                r.period,
+                r.kind,
+                r.starts_at.isoformat(),
+                r.ends_at.isoformat(),
+                r.seconds,
+                r.gpu_model,
+                r.gpu_count,
+                r.plan,
+                f"{Decimal(r.rate):f}",
+                r.unit,
+                r.currency,
+                f"{money(Decimal(r.amount)):f}",
+            ]
+        )
     return out.getvalue()

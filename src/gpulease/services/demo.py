@@ -30,19 +30,37 @@ def seed_facility(session: Session, now: datetime) -> bool:
         return False
     for i in range(16):
         site, cluster = ("fra1", "a100-a") if i < 8 else ("fra1", "a100-b")
-        inventory.add_node(session, SYSTEM, site=site, cluster=cluster, name=f"fra1-a100-{i:02d}",
-                           gpu_model_name="A100-80GB", gpu_count=8, now=now)
+        inventory.add_node(
+            session,
+            SYSTEM,
+            site=site,
+            cluster=cluster,
+            name=f"fra1-a100-{i:02d}",
+            gpu_model_name="A100-80GB",
+            gpu_count=8,
+            now=now,
+        )
     for i in range(4):
-        inventory.add_node(session, SYSTEM, site="iad1", cluster="h100-a", name=f"iad1-h100-{i:02d}",
-                           gpu_model_name="H100-80GB", gpu_count=8, now=now)
+        inventory.add_node(
+            session,
+            SYSTEM,
+            site="iad1",
+            cluster="h100-a",
+            name=f"iad1-h100-{i:02d}",
+            gpu_model_name="H100-80GB",
+            gpu_count=8,
+            now=now,
+        )
     for (model, plan), rate in DEMO_PRICES.items():
         prices.set_price(session, SYSTEM, gpu_model_name=model, plan=plan, rate=rate, now=now)
     return True
 
 
 def demo_keys(session: Session, customer_id: int | None, now: datetime) -> dict[str, str]:
-    out = {"operator": keys.create_key(session, role="operator", customer_id=None, now=now, label="demo"),
-           "compliance": keys.create_key(session, role="compliance", customer_id=None, now=now, label="demo")}
+    out = {
+        "operator": keys.create_key(session, role="operator", customer_id=None, now=now, label="demo"),
+        "compliance": keys.create_key(session, role="compliance", customer_id=None, now=now, label="demo"),
+    }
     if customer_id is not None:
         out["customer"] = keys.create_key(session, role="customer", customer_id=customer_id, now=now, label="demo")
     return out

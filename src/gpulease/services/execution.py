@@ -56,16 +56,20 @@ class Executor:
             if kind not in self._backends:
                 options: dict[str, Any] = {}
                 if kind == "ray":
-                    if not self.rt.settings.ray_address:
+                    st = self.rt.settings
+                    if not st.ray_address:
                         raise BackendError("this cluster uses the ray backend but GPULEASE_RAY_ADDRESS is not set")
-                    options["address"] = self.rt.settings.ray_address
+                    options.update(
+                        address=st.ray_address, dashboard_url=st.ray_dashboard_url, stop_grace_s=st.stop_grace_s
+                    )
                 self._backends[kind] = get_backend(kind, **options)
             return self._backends[kind]
 
     # -- runs ---------------------------------------------------------------------------------------
 
-    def submit(self, actor: Actor, lease_id: int, command: list[str], env: dict[str, str], cwd: str | None,
-               image: str | None) -> Run:
+    def submit(
+        self, actor: Actor, lease_id: int, command: list[str], env: dict[str, str], cwd: str | None, image: str | None
+    ) -> Run:
         if not command or not all(isinstance(c, str) and c for c in command):
             raise InvalidRequest("command must be a non-empty list of non-empty strings")
         run_id = uuid.uuid4().hex[:16]
@@ -79,17 +83,43 @@ class Executor:
             now = self.rt.clock()
             kind = backend_kind(lease)
             gpus = leased_gpus(lease)
-            run = Run(id=run_id, lease_id=lease.id, customer_id=lease.customer_id, command=command, env=env,
-                      cwd=cwd, image=image, backend=kind, state=RunState.PENDING.value, log_path=str(log_path),
-                      created_at=now)
+            run = Run(
+                id=run_id,
+                lease_id=lease.id,
+                customer_id=lease.customer_id,
+                command=command,
+                env=env,
+                cwd=cwd,
+                image=image,
+                backend=kind,
+                state=RunState.PENDING.value,
+                log_path=str(log_path),
+                created_at=now,
+            )
             s.add(run)
-            audit.append(s, at=now, actor=actor.name, action="run.submitted", subject=f"run:{run_id}",
-                         data={"lease_id": lease.id, "command": command, "backend": kind})
+            audit.append(
+                s,
+                at=now,
+                actor=actor.name,
+                action="run.submitted",
+                subject=f"run:{run_id}",
+                data={"lease_id": lease.id, "command": command, "backend": kind},
+            )
         try:
             backend = self.backend(kind)
             self._ensure_lease(backend, lease_id, gpus)
-            backend.start(RunSpec(run_id=run_id, lease_id=lease_id, command=command, env=env, cwd=cwd, gpus=gpus,
-                                  log_path=log_path, image=image))
+            backend.start(
+                RunSpec(
+                    run_id=run_id,
+                    lease_id=lease_id,
+                    command=command,
+                    env=env,
+                    cwd=cwd,
+                    gpus=gpus,
+                    log_path=log_path,
+                    image=image,
+                )
+            )
         except BackendError as e:
             self._finish(run_id, RunState.FAILED.value, None, str(e))
             raise InvalidRequest(str(e)) from None
@@ -113,8 +143,14 @@ class Executor:
                 return
             now = self.rt.clock()
             row.state, row.exit_code, row.message, row.ended_at = state, exit_code, message, now
-            audit.append(s, at=now, actor="executor", action="run.finished", subject=f"run:{run_id}",
-                         data={"state": state, "exit_code": exit_code, "message": message})
+            audit.append(
+                s,
+                at=now,
+                actor="executor",
+                action="run.finished",
+                subject=f"run:{run_id}",
+                data={"state": state, "exit_code": exit_code, "message": message},
+            )
 
     def get(self, actor: Actor, lease_id: int, run_id: str) -> Run:
         self.refresh(run_id)
@@ -159,8 +195,11 @@ class Executor:
         """Stop every run whose lease is no longer active; record runs that finished."""
         grace = self.rt.settings.stop_grace_s
         with self.rt.store.transaction() as s:
-            rows = s.execute(select(Run.id, Run.lease_id, Run.backend, Lease.state).join(Lease, Run.lease_id == Lease.id)
-                             .where(Run.state.notin_(FINISHED))).all()
+            rows = s.execute(
+                select(Run.id, Run.lease_id, Run.backend, Lease.state)
+                .join(Lease, Run.lease_id == Lease.id)
+                .where(Run.state.notin_(FINISHED))
+            ).all()
             ended = {lid for lid in self._started if _lease_state(s, lid) not in RUNNABLE}
         stop_leases: dict[int, str] = {}
         for run_id, lease_id, kind, state in rows:
@@ -171,7 +210,7 @@ class Executor:
         for lease_id in ended:
             stop_leases.setdefault(lease_id, "")
         for lease_id, kind in stop_leases.items():
-            for k in ([kind] if kind else list(self._backends)):
+            for k in [kind] if kind else list(self._backends):
                 try:
                     self.backend(k).lease_ended(lease_id, grace)
                 except BackendError:

@@ -32,8 +32,18 @@ def _cluster(session: Session, site: Site, name: str, backend: str) -> Cluster:
     return cluster
 
 
-def add_node(session: Session, actor: Actor, *, site: str, cluster: str, name: str, gpu_model_name: str,
-             gpu_count: int, now: datetime, backend: str = "local") -> Node:
+def add_node(
+    session: Session,
+    actor: Actor,
+    *,
+    site: str,
+    cluster: str,
+    name: str,
+    gpu_model_name: str,
+    gpu_count: int,
+    now: datetime,
+    backend: str = "local",
+) -> Node:
     actor.require(Role.OPERATOR)
     try:
         model = gpu_model(gpu_model_name)
@@ -49,13 +59,19 @@ def add_node(session: Session, actor: Actor, *, site: str, cluster: str, name: s
     if session.scalar(select(Node).where(Node.name == name)) is not None:
         raise Conflict(f"a node named {name!r} already exists")
     c = _cluster(session, _site(session, site), cluster, backend)
-    node = Node(cluster_id=c.id, name=name, gpu_model=model.name, gpu_count=gpu_count,
-                state=NodeState.AVAILABLE, created_at=now)
+    node = Node(
+        cluster_id=c.id, name=name, gpu_model=model.name, gpu_count=gpu_count, state=NodeState.AVAILABLE, created_at=now
+    )
     session.add(node)
     session.flush()
-    audit.append(session, at=now, actor=actor.name, action="node.added", subject=f"node:{node.id}",
-                 data={"name": name, "site": site, "cluster": cluster, "gpu_model": model.name,
-                       "gpu_count": gpu_count})
+    audit.append(
+        session,
+        at=now,
+        actor=actor.name,
+        action="node.added",
+        subject=f"node:{node.id}",
+        data={"name": name, "site": site, "cluster": cluster, "gpu_model": model.name, "gpu_count": gpu_count},
+    )
     return node
 
 
@@ -79,15 +95,26 @@ def set_node_state(session: Session, actor: Actor, node_id: int, state: NodeStat
     node = get_node(session, node_id)
     before = node.state
     node.state = state
-    audit.append(session, at=now, actor=actor.name, action="node.state", subject=f"node:{node.id}",
-                 data={"from": before, "to": state})
+    audit.append(
+        session,
+        at=now,
+        actor=actor.name,
+        action="node.state",
+        subject=f"node:{node.id}",
+        data={"from": before, "to": state},
+    )
     return node
 
 
 def _live_allocations(session: Session, node_id: int, now: datetime) -> list[Allocation]:
-    q = select(Allocation).join(Lease).where(
-        Allocation.node_id == node_id, Allocation.released.is_(False),
-        (Allocation.ends_at.is_(None)) | (Allocation.ends_at > now),
+    q = (
+        select(Allocation)
+        .join(Lease)
+        .where(
+            Allocation.node_id == node_id,
+            Allocation.released.is_(False),
+            (Allocation.ends_at.is_(None)) | (Allocation.ends_at > now),
+        )
     )
     return list(session.scalars(q))
 
@@ -98,8 +125,9 @@ def remove_node(session: Session, actor: Actor, node_id: int, now: datetime) -> 
     live = _live_allocations(session, node_id, now)
     if live:
         leases = sorted({a.lease_id for a in live})
-        raise Conflict(f"node {node.name} still holds leases {leases}; drain it and wait for them to end",
-                       leases=leases)
+        raise Conflict(
+            f"node {node.name} still holds leases {leases}; drain it and wait for them to end", leases=leases
+        )
     node.removed_at = now
     node.state = NodeState.DOWN
     node.name = f"{node.name}~removed-{node.id}"  # frees the name for a replacement node
@@ -108,6 +136,12 @@ def remove_node(session: Session, actor: Actor, node_id: int, now: datetime) -> 
 
 
 def node_view(node: Node) -> NodeView:
-    return NodeView(id=node.id, name=node.name, cluster=f"{node.cluster.site.name}/{node.cluster.name}",
-                    site=node.cluster.site.name, gpu_model=node.gpu_model, gpu_count=node.gpu_count,
-                    state=NodeState(node.state))
+    return NodeView(
+        id=node.id,
+        name=node.name,
+        cluster=f"{node.cluster.site.name}/{node.cluster.name}",
+        site=node.cluster.site.name,
+        gpu_model=node.gpu_model,
+        gpu_count=node.gpu_count,
+        state=NodeState(node.state),
+    )

@@ -19,8 +19,9 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(session: Session, *, role: str, customer_id: int | None, now: datetime,
-               label: str | None = None, actor: str = "cli") -> str:
+def create_key(
+    session: Session, *, role: str, customer_id: int | None, now: datetime, label: str | None = None, actor: str = "cli"
+) -> str:
     """Create a key and return its plaintext (the only time it is ever visible)."""
     try:
         role_v = Role(role)
@@ -35,12 +36,19 @@ def create_key(session: Session, *, role: str, customer_id: int | None, now: dat
         raise InvalidRequest(f"an {role_v} key is not tied to a customer")
     prefix = secrets.token_hex(4)
     key = f"gl_{prefix}_{secrets.token_urlsafe(32)}"
-    row = ApiKey(prefix=prefix, key_hash=_hash(key), role=role_v.value, customer_id=customer_id,
-                 label=label, created_at=now)
+    row = ApiKey(
+        prefix=prefix, key_hash=_hash(key), role=role_v.value, customer_id=customer_id, label=label, created_at=now
+    )
     session.add(row)
     session.flush()
-    audit.append(session, at=now, actor=actor, action="key.created", subject=f"key:{row.id}",
-                 data={"role": role_v.value, "customer_id": customer_id, "prefix": prefix})
+    audit.append(
+        session,
+        at=now,
+        actor=actor,
+        action="key.created",
+        subject=f"key:{row.id}",
+        data={"role": role_v.value, "customer_id": customer_id, "prefix": prefix},
+    )
     return key
 
 

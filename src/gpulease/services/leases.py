@@ -52,17 +52,27 @@ class LeaseRequest:
 # --------------------------------------------------------------------------------------------- helpers
 
 
-def transition(session: Session, lease: Lease, target: LeaseState, now: datetime, actor: str,
-               reason: str | None = None) -> None:
+def transition(
+    session: Session, lease: Lease, target: LeaseState, now: datetime, actor: str, reason: str | None = None
+) -> None:
     """Move a lease to `target`, record the event and the audit entry, all in the caller's transaction."""
     current = LeaseState(lease.state)
     check_transition(current, target)
     lease.state = target.value
     lease.state_reason = reason
-    session.add(LeaseEvent(lease_id=lease.id, at=now, from_state=current.value, to_state=target.value,
-                           actor=actor, reason=reason))
-    audit.append(session, at=now, actor=actor, action="lease.transition", subject=f"lease:{lease.id}",
-                 data={"from": current.value, "to": target.value, "reason": reason})
+    session.add(
+        LeaseEvent(
+            lease_id=lease.id, at=now, from_state=current.value, to_state=target.value, actor=actor, reason=reason
+        )
+    )
+    audit.append(
+        session,
+        at=now,
+        actor=actor,
+        action="lease.transition",
+        subject=f"lease:{lease.id}",
+        data={"from": current.value, "to": target.value, "reason": reason},
+    )
 
 
 def load_calendar(session: Session, model: str, now: datetime) -> CapacityCalendar:
@@ -72,10 +82,13 @@ def load_calendar(session: Session, model: str, now: datetime) -> CapacityCalend
     if not nodes:
         return cal
     rows = session.execute(
-        select(Allocation.lease_id, Allocation.node_id, Allocation.gpu_index, Allocation.starts_at,
-               Allocation.ends_at)
-        .where(Allocation.node_id.in_([n.id for n in nodes]), Allocation.released.is_(False),
-               (Allocation.ends_at.is_(None)) | (Allocation.ends_at > now))
+        select(
+            Allocation.lease_id, Allocation.node_id, Allocation.gpu_index, Allocation.starts_at, Allocation.ends_at
+        ).where(
+            Allocation.node_id.in_([n.id for n in nodes]),
+            Allocation.released.is_(False),
+            (Allocation.ends_at.is_(None)) | (Allocation.ends_at > now),
+        )
     ).all()
     grouped: dict[tuple[int, datetime, datetime | None], list[GpuRef]] = defaultdict(list)
     for lease_id, node_id, index, start, end in rows:
@@ -93,8 +106,9 @@ def get_lease(session: Session, actor: Actor, lease_id: int) -> Lease:
     return lease
 
 
-def list_leases(session: Session, actor: Actor, customer_id: int | None = None,
-                state: str | None = None) -> list[Lease]:
+def list_leases(
+    session: Session, actor: Actor, customer_id: int | None = None, state: str | None = None
+) -> list[Lease]:
     q = select(Lease).options(selectinload(Lease.allocations).selectinload(Allocation.node)).order_by(Lease.id)
     if actor.role is Role.CUSTOMER:
         q = q.where(Lease.customer_id == actor.customer_id)
@@ -179,15 +193,17 @@ class Availability:
     quotes: dict[str, Quote]
 
 
-def availability(session: Session, *, gpu_model_name: str, gpu_count: int, start: StartSpec,
-                 end: datetime | None, now: datetime) -> Availability:
+def availability(
+    session: Session, *, gpu_model_name: str, gpu_count: int, start: StartSpec, end: datetime | None, now: datetime
+) -> Availability:
     """Can this many GPUs of this model be had in this window, at what price, and if not, from when."""
     model = _model_name(gpu_model_name)
     _check_count(gpu_count)
     w = resolve_window(LeaseRequest(model, gpu_count, Plan.ON_DEMAND, start, end), now)
     cal = load_calendar(session, model, now)
     req = PlacementRequest(model, gpu_count, epoch(w.start), None if w.end is None else epoch(w.end))
-    available, reason, earliest = True, None, w.start
+    available, reason = True, None
+    earliest: datetime | None = w.start
     try:
         cal.place(req)
     except Unplaceable as e:
@@ -197,8 +213,9 @@ def availability(session: Session, *, gpu_model_name: str, gpu_count: int, start
     book = price_book(session)
     for plan in Plan:
         try:
-            quotes[plan.value] = make_quote(book.entry(model, plan), gpu_count, epoch(w.start),
-                                            None if w.end is None else epoch(w.end))
+            quotes[plan.value] = make_quote(
+                book.entry(model, plan), gpu_count, epoch(w.start), None if w.end is None else epoch(w.end)
+            )
         except PricingError:
             continue
     return Availability(model, gpu_count, w.start, w.end, available, earliest, reason, quotes)
@@ -225,21 +242,26 @@ class Booked:
     preempted: list[int]  # interruptible leases given notice to make room
 
 
-def _allocate(session: Session, lease: Lease, placement: Placement, start: datetime,
-              end: datetime | None) -> None:
+def _allocate(session: Session, lease: Lease, placement: Placement, start: datetime, end: datetime | None) -> None:
     for g in placement.gpus:
-        session.add(Allocation(lease_id=lease.id, node_id=g.node_id, gpu_index=g.index, starts_at=start,
-                               ends_at=end))
+        session.add(Allocation(lease_id=lease.id, node_id=g.node_id, gpu_index=g.index, starts_at=start, ends_at=end))
 
 
 def _interruptible_leases(session: Session, model: str) -> list[Lease]:
-    return list(session.scalars(select(Lease).where(
-        Lease.gpu_model == model, Lease.plan == Plan.INTERRUPTIBLE.value,
-        Lease.state.in_([LeaseState.ACTIVE.value, LeaseState.SCHEDULED.value]))))
+    return list(
+        session.scalars(
+            select(Lease).where(
+                Lease.gpu_model == model,
+                Lease.plan == Plan.INTERRUPTIBLE.value,
+                Lease.state.in_([LeaseState.ACTIVE.value, LeaseState.SCHEDULED.value]),
+            )
+        )
+    )
 
 
-def _make_room(session: Session, cal: CapacityCalendar, req: PlacementRequest, now: datetime, actor: str,
-               reason: str) -> tuple[int, list[int]] | None:
+def _make_room(
+    session: Session, cal: CapacityCalendar, req: PlacementRequest, now: datetime, actor: str, reason: str
+) -> tuple[int, list[int]] | None:
     """Give interruptible leases notice so `req` fits; returns (the start it can have, the preempted ids)."""
     victims = {lease.id: lease for lease in _interruptible_leases(session, req.gpu_model)}
     if not victims:
@@ -293,8 +315,7 @@ def create_lease(session: Session, store: Store, actor: Actor, req: LeaseRequest
         if failure.code in ("unknown_model", "too_large", "bad_request"):
             raise NoCapacity(failure.message, earliest_start=None) from None
         if plan is not Plan.INTERRUPTIBLE:
-            room = _make_room(session, cal, preq, now, actor.name,
-                              reason=f"capacity needed by a {plan.value} lease")
+            room = _make_room(session, cal, preq, now, actor.name, reason=f"capacity needed by a {plan.value} lease")
             if room is not None:
                 new_start, preempted = room
                 if end_s is not None and plan is not Plan.RESERVED:
@@ -305,8 +326,8 @@ def create_lease(session: Session, store: Store, actor: Actor, req: LeaseRequest
         if placement is None:
             earliest = failure.earliest_start
             raise NoCapacity(
-                failure.message + ("" if earliest is None else f"; earliest start that fits: "
-                                   f"{from_epoch(earliest).isoformat()}"),
+                failure.message
+                + ("" if earliest is None else f"; earliest start that fits: {from_epoch(earliest).isoformat()}"),
                 earliest_start=None if earliest is None else from_epoch(earliest).isoformat(),
             ) from None
     try:
@@ -315,8 +336,19 @@ def create_lease(session: Session, store: Store, actor: Actor, req: LeaseRequest
         raise InvalidRequest(str(e)) from None
 
     start_dt, end_dt = from_epoch(start_s), None if end_s is None else from_epoch(end_s)
-    lease = _new_lease(session, actor, customer_id, model, req.gpu_count, plan, quote, start_dt, end_dt, now,
-                       None if end_s is None else end_s - start_s)
+    lease = _new_lease(
+        session,
+        actor,
+        customer_id,
+        model,
+        req.gpu_count,
+        plan,
+        quote,
+        start_dt,
+        end_dt,
+        now,
+        None if end_s is None else end_s - start_s,
+    )
     assert placement is not None
     _allocate(session, lease, placement, start_dt, end_dt)
     transition(session, lease, LeaseState.SCHEDULED, now, actor.name, reason="customer cleared; placed")
@@ -326,24 +358,67 @@ def create_lease(session: Session, store: Store, actor: Actor, req: LeaseRequest
     return Booked(lease, preempted)
 
 
-def _new_lease(session: Session, actor: Actor, customer_id: int, model: str, gpu_count: int, plan: Plan,
-               quote: Quote, start: datetime, end: datetime | None, now: datetime,
-               duration_s: int | None) -> Lease:
-    lease = Lease(customer_id=customer_id, gpu_model=model, gpu_count=gpu_count, plan=plan.value,
-                  state=LeaseState.QUOTED.value, starts_at=start, ends_at=end, quote=quote.to_dict(),
-                  created_at=now, duration_s=duration_s)
+def _new_lease(
+    session: Session,
+    actor: Actor,
+    customer_id: int,
+    model: str,
+    gpu_count: int,
+    plan: Plan,
+    quote: Quote,
+    start: datetime,
+    end: datetime | None,
+    now: datetime,
+    duration_s: int | None,
+) -> Lease:
+    lease = Lease(
+        customer_id=customer_id,
+        gpu_model=model,
+        gpu_count=gpu_count,
+        plan=plan.value,
+        state=LeaseState.QUOTED.value,
+        starts_at=start,
+        ends_at=end,
+        quote=quote.to_dict(),
+        created_at=now,
+        duration_s=duration_s,
+    )
     session.add(lease)
     session.flush()
-    session.add(LeaseEvent(lease_id=lease.id, at=now, from_state=None, to_state=LeaseState.QUOTED.value,
-                           actor=actor.name, reason=f"{quote.rate} {quote.currency}/{quote.unit}"))
-    audit.append(session, at=now, actor=actor.name, action="lease.quoted", subject=f"lease:{lease.id}",
-                 data={"customer_id": customer_id, "quote": quote.to_dict()})
+    session.add(
+        LeaseEvent(
+            lease_id=lease.id,
+            at=now,
+            from_state=None,
+            to_state=LeaseState.QUOTED.value,
+            actor=actor.name,
+            reason=f"{quote.rate} {quote.currency}/{quote.unit}",
+        )
+    )
+    audit.append(
+        session,
+        at=now,
+        actor=actor.name,
+        action="lease.quoted",
+        subject=f"lease:{lease.id}",
+        data={"customer_id": customer_id, "quote": quote.to_dict()},
+    )
     transition(session, lease, LeaseState.PENDING_COMPLIANCE, now, actor.name)
     return lease
 
 
-def _enqueue(session: Session, store: Store, actor: Actor, customer_id: int, model: str, req: LeaseRequest,
-             plan: Plan, entry: PriceEntry, w: Window, now: datetime) -> Booked:
+def _enqueue(
+    session: Session,
+    store: Store,
+    actor: Actor,
+    customer_id: int,
+    model: str,
+    req: LeaseRequest,
+    plan: Plan,
+    entry: PriceEntry,
+    w: Window,
+    now: datetime,
+) -> Booked:
     from gpulease.services import lifecycle
 
     duration = None if w.end is None else int((w.end - w.start).total_seconds())
@@ -353,8 +428,7 @@ def _enqueue(session: Session, store: Store, actor: Actor, customer_id: int, mod
         quote = make_quote(entry, req.gpu_count, epoch(w.start), None if w.end is None else epoch(w.end))
     except PricingError as e:
         raise InvalidRequest(str(e)) from None
-    lease = _new_lease(session, actor, customer_id, model, req.gpu_count, plan, quote, w.start, w.end, now,
-                       duration)
+    lease = _new_lease(session, actor, customer_id, model, req.gpu_count, plan, quote, w.start, w.end, now, duration)
     lease.queued_until = now + timedelta(seconds=req.max_wait_s or DEFAULT_MAX_WAIT_S)
     transition(session, lease, LeaseState.QUEUED, now, actor.name, reason="customer cleared; waiting for capacity")
     session.flush()
@@ -384,8 +458,7 @@ def _release(lease: Lease) -> None:
         a.released = True
 
 
-def extend(session: Session, store: Store, actor: Actor, lease_id: int, new_end: datetime,
-           now: datetime) -> Lease:
+def extend(session: Session, store: Store, actor: Actor, lease_id: int, new_end: datetime, now: datetime) -> Lease:
     """Move the end later, only if every GPU of the lease is free for the extra time."""
     lease = get_lease(session, actor, lease_id)
     if lease.state not in (LeaseState.SCHEDULED, LeaseState.ACTIVE):
@@ -402,26 +475,49 @@ def extend(session: Session, store: Store, actor: Actor, lease_id: int, new_end:
     store.lock(session, f"placement:{lease.gpu_model}")
     cal = load_calendar(session, lease.gpu_model, now)
     if not cal.can_extend(lease.id, epoch(new_end)):
-        raise NoCapacity(f"the GPUs of lease {lease_id} are booked by someone else before "
-                         f"{new_end.isoformat()}; it cannot be extended that far", earliest_start=None)
+        raise NoCapacity(
+            f"the GPUs of lease {lease_id} are booked by someone else before "
+            f"{new_end.isoformat()}; it cannot be extended that far",
+            earliest_start=None,
+        )
     old_end = lease.ends_at
     q = Quote.from_dict(lease.quote)
     entry_quote = make_quote(_quote_entry(q), lease.gpu_count, q.start, epoch(new_end))
     lease.quote = entry_quote.to_dict()
     lease.ends_at = new_end
     _set_alloc_end(lease, new_end)
-    session.add(LeaseEvent(lease_id=lease.id, at=now, from_state=lease.state, to_state=lease.state,
-                           actor=actor.name, reason=f"extended from {old_end.isoformat()} to {new_end.isoformat()}"))
-    audit.append(session, at=now, actor=actor.name, action="lease.extended", subject=f"lease:{lease.id}",
-                 data={"from": old_end.isoformat(), "to": new_end.isoformat()})
+    session.add(
+        LeaseEvent(
+            lease_id=lease.id,
+            at=now,
+            from_state=lease.state,
+            to_state=lease.state,
+            actor=actor.name,
+            reason=f"extended from {old_end.isoformat()} to {new_end.isoformat()}",
+        )
+    )
+    audit.append(
+        session,
+        at=now,
+        actor=actor.name,
+        action="lease.extended",
+        subject=f"lease:{lease.id}",
+        data={"from": old_end.isoformat(), "to": new_end.isoformat()},
+    )
     return lease
 
 
 def _quote_entry(q: Quote) -> PriceEntry:
     """The price-book entry a quote was made from (the lease keeps its price when extended)."""
-    return PriceEntry(gpu_model=q.gpu_model, plan=q.plan, rate=q.rate, currency=q.currency,
-                      cancel_free_hours=q.cancel_free_hours, cancel_fee_fraction=q.cancel_fee_fraction,
-                      preemption_notice_s=q.preemption_notice_s)
+    return PriceEntry(
+        gpu_model=q.gpu_model,
+        plan=q.plan,
+        rate=q.rate,
+        currency=q.currency,
+        cancel_free_hours=q.cancel_free_hours,
+        cancel_fee_fraction=q.cancel_fee_fraction,
+        preemption_notice_s=q.preemption_notice_s,
+    )
 
 
 def cancel(session: Session, actor: Actor, lease_id: int, now: datetime) -> Lease:
@@ -429,8 +525,13 @@ def cancel(session: Session, actor: Actor, lease_id: int, now: datetime) -> Leas
     lease = get_lease(session, actor, lease_id)
     if lease.state in (LeaseState.ACTIVE, LeaseState.ENDING):
         raise Conflict(f"lease {lease_id} is already active; end it instead of cancelling")
-    if lease.state not in (LeaseState.SCHEDULED, LeaseState.QUEUED, LeaseState.SUSPENDED,
-                           LeaseState.QUOTED, LeaseState.PENDING_COMPLIANCE):
+    if lease.state not in (
+        LeaseState.SCHEDULED,
+        LeaseState.QUEUED,
+        LeaseState.SUSPENDED,
+        LeaseState.QUOTED,
+        LeaseState.PENDING_COMPLIANCE,
+    ):
         raise Conflict(f"lease {lease_id} is {lease.state} and cannot be cancelled")
     if lease.state == LeaseState.SUSPENDED and lease.activated_at is not None:
         raise Conflict(f"lease {lease_id} has started; end it instead of cancelling")
@@ -440,8 +541,9 @@ def cancel(session: Session, actor: Actor, lease_id: int, now: datetime) -> Leas
     return lease
 
 
-def finish(session: Session, lease: Lease, at: datetime, now: datetime, actor: str, target: LeaseState,
-           reason: str | None) -> None:
+def finish(
+    session: Session, lease: Lease, at: datetime, now: datetime, actor: str, target: LeaseState, reason: str | None
+) -> None:
     """Close a lease at `at`: free its GPUs from then on and bill what it used, in this transaction."""
     if lease.activated_at is not None:
         q = Quote.from_dict(lease.quote)
@@ -461,7 +563,8 @@ def end(session: Session, actor: Actor, lease_id: int, now: datetime) -> Lease:
     """End a lease now. Pay-as-you-go plans are billed to this second; reserved windows are billed whole."""
     lease = get_lease(session, actor, lease_id)
     if lease.state in (LeaseState.SCHEDULED, LeaseState.QUEUED) or (
-            lease.state == LeaseState.SUSPENDED and lease.activated_at is None):
+        lease.state == LeaseState.SUSPENDED and lease.activated_at is None
+    ):
         return cancel(session, actor, lease_id, now)
     if lease.state not in (LeaseState.ACTIVE, LeaseState.SUSPENDED, LeaseState.ENDING):
         raise Conflict(f"lease {lease_id} is {lease.state} and cannot be ended")
@@ -470,8 +573,16 @@ def end(session: Session, actor: Actor, lease_id: int, now: datetime) -> Lease:
     return lease
 
 
-def preempt(session: Session, lease: Lease, *, at: datetime, now: datetime, actor: str, reason: str,
-            cal: CapacityCalendar | None = None) -> None:
+def preempt(
+    session: Session,
+    lease: Lease,
+    *,
+    at: datetime,
+    now: datetime,
+    actor: str,
+    reason: str,
+    cal: CapacityCalendar | None = None,
+) -> None:
     """Give an interruptible lease notice: its GPUs are taken back at `at` (the tick closes it then)."""
     if lease.plan != Plan.INTERRUPTIBLE:
         raise Conflict(f"lease {lease.id} is {lease.plan}; only interruptible leases can be preempted")
@@ -487,20 +598,54 @@ def preempt(session: Session, lease: Lease, *, at: datetime, now: datetime, acto
     _set_alloc_end(lease, at)
     if cal is not None:
         cal.truncate(lease.id, epoch(at))
-    session.add(LeaseEvent(lease_id=lease.id, at=now, from_state=lease.state, to_state=lease.state,
-                           actor=actor, reason=f"preemption notice: GPUs taken back at {at.isoformat()} ({reason})"))
-    audit.append(session, at=now, actor=actor, action="lease.preemption_notice", subject=f"lease:{lease.id}",
-                 data={"at": at.isoformat(), "reason": reason})
+    session.add(
+        LeaseEvent(
+            lease_id=lease.id,
+            at=now,
+            from_state=lease.state,
+            to_state=lease.state,
+            actor=actor,
+            reason=f"preemption notice: GPUs taken back at {at.isoformat()} ({reason})",
+        )
+    )
+    audit.append(
+        session,
+        at=now,
+        actor=actor,
+        action="lease.preemption_notice",
+        subject=f"lease:{lease.id}",
+        data={"at": at.isoformat(), "reason": reason},
+    )
 
 
 def preempt_by_operator(session: Session, actor: Actor, lease_id: int, now: datetime) -> Lease:
     actor.require(Role.OPERATOR)
     lease = get_lease(session, actor, lease_id)
     notice = Quote.from_dict(lease.quote).preemption_notice_s
-    preempt(session, lease, at=now + timedelta(seconds=notice), now=now, actor=actor.name,
-            reason="preempted by the operator")
+    preempt(
+        session,
+        lease,
+        at=now + timedelta(seconds=notice),
+        now=now,
+        actor=actor.name,
+        reason="preempted by the operator",
+    )
     return lease
 
 
-__all__ = ["HOLDS_CAPACITY", "Booked", "LeaseRequest", "availability", "cancel", "create_lease", "end",
-           "extend", "get_lease", "list_leases", "load_calendar", "preempt", "quote_request", "transition"]
+__all__ = [
+    "HOLDS_CAPACITY",
+    "Booked",
+    "LeaseRequest",
+    "availability",
+    "cancel",
+    "create_lease",
+    "end",
+    "extend",
+    "get_lease",
+    "list_leases",
+    "load_calendar",
+    "preempt",
+    "quote_request",
+    "transition",
+]

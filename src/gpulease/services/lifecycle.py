@@ -32,24 +32,40 @@ class TickResult:
 
 def tick(session: Session, store: Store, now: datetime) -> TickResult:
     out = TickResult()
-    due = session.scalars(select(Lease).where(
-        Lease.state.in_([LeaseState.SCHEDULED.value, LeaseState.ACTIVE.value, LeaseState.SUSPENDED.value])
-    ).order_by(Lease.id)).all()
+    due = session.scalars(
+        select(Lease)
+        .where(Lease.state.in_([LeaseState.SCHEDULED.value, LeaseState.ACTIVE.value, LeaseState.SUSPENDED.value]))
+        .order_by(Lease.id)
+    ).all()
     for lease in due:
         state = LeaseState(lease.state)
-        if lease.preempt_at is not None and lease.preempt_at <= now and state in (LeaseState.ACTIVE,
-                                                                                  LeaseState.SCHEDULED):
-            lease_svc.finish(session, lease, max(lease.preempt_at, lease.activated_at or lease.preempt_at), now,
-                             ACTOR, LeaseState.PREEMPTED, reason="capacity taken back after notice")
+        if (
+            lease.preempt_at is not None
+            and lease.preempt_at <= now
+            and state in (LeaseState.ACTIVE, LeaseState.SCHEDULED)
+        ):
+            lease_svc.finish(
+                session,
+                lease,
+                max(lease.preempt_at, lease.activated_at or lease.preempt_at),
+                now,
+                ACTOR,
+                LeaseState.PREEMPTED,
+                reason="capacity taken back after notice",
+            )
             out.ended.append(lease.id)
-        elif lease.ends_at is not None and lease.ends_at <= now and state in (LeaseState.ACTIVE,
-                                                                             LeaseState.SUSPENDED):
+        elif lease.ends_at is not None and lease.ends_at <= now and state in (LeaseState.ACTIVE, LeaseState.SUSPENDED):
             if lease.activated_at is None:
-                lease_svc.transition(session, lease, LeaseState.CANCELLED, now, ACTOR,
-                                     reason="window ended while suspended by compliance")
+                lease_svc.transition(
+                    session,
+                    lease,
+                    LeaseState.CANCELLED,
+                    now,
+                    ACTOR,
+                    reason="window ended while suspended by compliance",
+                )
             else:
-                lease_svc.finish(session, lease, lease.ends_at, now, ACTOR, LeaseState.ENDED,
-                                 reason="window ended")
+                lease_svc.finish(session, lease, lease.ends_at, now, ACTOR, LeaseState.ENDED, reason="window ended")
             out.ended.append(lease.id)
         elif state is LeaseState.SCHEDULED and lease.starts_at <= now:
             if lease.ends_at is not None and lease.ends_at <= now:
@@ -64,22 +80,21 @@ def tick(session: Session, store: Store, now: datetime) -> TickResult:
     return out
 
 
-def serve_queue(session: Session, store: Store, now: datetime, out: TickResult,
-                models: set[str] | None = None) -> None:
+def serve_queue(session: Session, store: Store, now: datetime, out: TickResult, models: set[str] | None = None) -> None:
     """Place waiting requests in priority order with backfill; expire those past their max wait.
 
     When the head of a model's queue (on-demand or reserved) cannot start now but would if interruptible
     leases gave their GPUs back, those leases get their notice and the head is booked for when it ends.
     """
-    waiting = session.scalars(select(Lease).where(Lease.state == LeaseState.QUEUED.value)
-                              .order_by(Lease.id)).all()
+    waiting = session.scalars(select(Lease).where(Lease.state == LeaseState.QUEUED.value).order_by(Lease.id)).all()
     by_model: dict[str, list[Lease]] = {}
     for lease in waiting:
         if models is not None and lease.gpu_model not in models:
             continue
         if lease.queued_until is not None and lease.queued_until <= now:
-            lease_svc.transition(session, lease, LeaseState.FAILED, now, ACTOR,
-                                 reason="no capacity within the maximum wait")
+            lease_svc.transition(
+                session, lease, LeaseState.FAILED, now, ACTOR, reason="no capacity within the maximum wait"
+            )
             out.expired.append(lease.id)
         else:
             by_model.setdefault(lease.gpu_model, []).append(lease)
@@ -88,9 +103,17 @@ def serve_queue(session: Session, store: Store, now: datetime, out: TickResult,
         cal = lease_svc.load_calendar(session, model, now)
         queue = WaitingQueue()
         for lease in group:
-            queue.push(WaitingRequest(id=lease.id, gpu_model=model, gpu_count=lease.gpu_count,
-                                      plan=Plan(lease.plan), duration=lease.duration_s,
-                                      submitted_at=epoch(lease.created_at), max_wait=None))
+            queue.push(
+                WaitingRequest(
+                    id=lease.id,
+                    gpu_model=model,
+                    gpu_count=lease.gpu_count,
+                    plan=Plan(lease.plan),
+                    duration=lease.duration_s,
+                    submitted_at=epoch(lease.created_at),
+                    max_wait=None,
+                )
+            )
         leases = {lease.id: lease for lease in group}
         result = schedule(queue, cal, epoch(now))
         for decision in result:
@@ -105,17 +128,22 @@ def serve_queue(session: Session, store: Store, now: datetime, out: TickResult,
             end = None if head.duration_s is None else epoch(now) + head.duration_s
             preq = PlacementRequest(model, head.gpu_count, epoch(now), end)
             cal.release(head.id)  # schedule() may have booked the head's future reservation
-            room = lease_svc._make_room(session, cal, preq, now, ACTOR,
-                                        reason=f"capacity needed by waiting {head.plan} lease {head.id}")
+            room = lease_svc._make_room(
+                session, cal, preq, now, ACTOR, reason=f"capacity needed by waiting {head.plan} lease {head.id}"
+            )
             if room is not None:
                 start, _ = room
-                placement = cal.place(PlacementRequest(model, head.gpu_count, start,
-                                                       None if head.duration_s is None else start + head.duration_s))
+                placement = cal.place(
+                    PlacementRequest(
+                        model, head.gpu_count, start, None if head.duration_s is None else start + head.duration_s
+                    )
+                )
                 _book_from_queue(session, head, placement, start, now, out)
 
 
-def _book_from_queue(session: Session, lease: Lease, placement: Placement, start_s: int, now: datetime,
-                     out: TickResult) -> None:
+def _book_from_queue(
+    session: Session, lease: Lease, placement: Placement, start_s: int, now: datetime, out: TickResult
+) -> None:
     start = from_epoch(start_s)
     lease.starts_at = start
     if lease.duration_s is not None:

@@ -17,9 +17,19 @@ from gpulease.services.errors import InvalidRequest
 from gpulease.store.models import PriceRow
 
 
-def set_price(session: Session, actor: Actor, *, gpu_model_name: str, plan: str, rate: str | Decimal,
-              currency: str = "USD", now: datetime, cancel_free_hours: int = 24,
-              cancel_fee_fraction: str | Decimal = "0.5", preemption_notice_s: int = 120) -> PriceRow:
+def set_price(
+    session: Session,
+    actor: Actor,
+    *,
+    gpu_model_name: str,
+    plan: str,
+    rate: str | Decimal,
+    currency: str = "USD",
+    now: datetime,
+    cancel_free_hours: int = 24,
+    cancel_fee_fraction: str | Decimal = "0.5",
+    preemption_notice_s: int = 120,
+) -> PriceRow:
     actor.require(Role.OPERATOR)
     try:
         model = gpu_model(gpu_model_name).name
@@ -31,7 +41,7 @@ def set_price(session: Session, actor: Actor, *, gpu_model_name: str, plan: str,
     except ValueError:
         raise InvalidRequest(f"plan must be one of {', '.join(p.value for p in Plan)}") from None
     except InvalidOperation:
-        raise InvalidRequest("rate and cancel_fee_fraction must be decimal numbers, e.g. \"1.25\"") from None
+        raise InvalidRequest('rate and cancel_fee_fraction must be decimal numbers, e.g. "1.25"') from None
     if not rate_d.is_finite() or rate_d < 0:
         raise InvalidRequest("rate must be a non-negative decimal amount")
     if not (fee.is_finite() and 0 <= fee <= 1):
@@ -40,16 +50,30 @@ def set_price(session: Session, actor: Actor, *, gpu_model_name: str, plan: str,
         raise InvalidRequest("currency must be an ISO 4217 code such as USD")
     if cancel_free_hours < 0 or preemption_notice_s < 0:
         raise InvalidRequest("cancel_free_hours and preemption_notice_s must not be negative")
-    for old in session.scalars(select(PriceRow).where(
-            PriceRow.gpu_model == model, PriceRow.plan == plan_v, PriceRow.superseded_at.is_(None))):
+    for old in session.scalars(
+        select(PriceRow).where(PriceRow.gpu_model == model, PriceRow.plan == plan_v, PriceRow.superseded_at.is_(None))
+    ):
         old.superseded_at = now
-    row = PriceRow(gpu_model=model, plan=plan_v.value, rate=rate_d, currency=currency.upper(),
-                   cancel_free_hours=cancel_free_hours, cancel_fee_fraction=fee,
-                   preemption_notice_s=preemption_notice_s, effective_from=now)
+    row = PriceRow(
+        gpu_model=model,
+        plan=plan_v.value,
+        rate=rate_d,
+        currency=currency.upper(),
+        cancel_free_hours=cancel_free_hours,
+        cancel_fee_fraction=fee,
+        preemption_notice_s=preemption_notice_s,
+        effective_from=now,
+    )
     session.add(row)
     session.flush()
-    audit.append(session, at=now, actor=actor.name, action="price.set", subject=f"price:{model}:{plan_v}",
-                 data={"rate": str(rate_d), "currency": row.currency})
+    audit.append(
+        session,
+        at=now,
+        actor=actor.name,
+        action="price.set",
+        subject=f"price:{model}:{plan_v}",
+        data={"rate": str(rate_d), "currency": row.currency},
+    )
     return row
 
 
@@ -61,8 +85,15 @@ def current_prices(session: Session) -> list[PriceRow]:
 def price_book(session: Session) -> PriceBook:
     book = PriceBook()
     for r in current_prices(session):
-        book.set(PriceEntry(gpu_model=r.gpu_model, plan=Plan(r.plan), rate=canonical(Decimal(r.rate)), currency=r.currency,
-                            cancel_free_hours=r.cancel_free_hours,
-                            cancel_fee_fraction=canonical(Decimal(r.cancel_fee_fraction)),
-                            preemption_notice_s=r.preemption_notice_s))
+        book.set(
+            PriceEntry(
+                gpu_model=r.gpu_model,
+                plan=Plan(r.plan),
+                rate=canonical(Decimal(r.rate)),
+                currency=r.currency,
+                cancel_free_hours=r.cancel_free_hours,
+                cancel_fee_fraction=canonical(Decimal(r.cancel_fee_fraction)),
+                preemption_notice_s=r.preemption_notice_s,
+            )
+        )
     return book

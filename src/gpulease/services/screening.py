@@ -50,8 +50,9 @@ def _entries(session: Session, version_id: int) -> list[tuple[str, ListEntry]]:
     return [(src, ListEntry.from_dict(data)) for src, data in rows]
 
 
-def _new_version(session: Session, parts: list[tuple[str, ListEntry]], sources: list[Any], now: datetime,
-                 actor: str) -> ListVersion:
+def _new_version(
+    session: Session, parts: list[tuple[str, ListEntry]], sources: list[Any], now: datetime, actor: str
+) -> ListVersion:
     import hashlib
 
     digest = hashlib.sha256()
@@ -63,8 +64,7 @@ def _new_version(session: Session, parts: list[tuple[str, ListEntry]], sources: 
     old = in_force(session)
     if old is not None:
         old.in_force = False
-    version = ListVersion(loaded_at=now, sources=sources, content_hash=digest.hexdigest(), counts=counts,
-                          in_force=True)
+    version = ListVersion(loaded_at=now, sources=sources, content_hash=digest.hexdigest(), counts=counts, in_force=True)
     session.add(version)
     session.flush()
     seen: set[str] = set()
@@ -73,13 +73,24 @@ def _new_version(session: Session, parts: list[tuple[str, ListEntry]], sources: 
         if e.id in seen:  # one entry id per version; a later source wins
             continue
         seen.add(e.id)
-        rows.append({"version_id": version.id, "entry_id": e.id, "list_code": e.list, "source": src,
-                     "data": e.to_dict()})
+        rows.append(
+            {"version_id": version.id, "entry_id": e.id, "list_code": e.list, "source": src, "data": e.to_dict()}
+        )
     for i in range(0, len(rows), 2000):
-        session.execute(insert(ListEntryRow), rows[i:i + 2000])
-    audit.append(session, at=now, actor=actor, action="lists.loaded", subject=f"list_version:{version.id}",
-                 data={"sources": sources, "counts": counts, "content_hash": version.content_hash,
-                       "replaced_version": None if old is None else old.id})
+        session.execute(insert(ListEntryRow), rows[i : i + 2000])
+    audit.append(
+        session,
+        at=now,
+        actor=actor,
+        action="lists.loaded",
+        subject=f"list_version:{version.id}",
+        data={
+            "sources": sources,
+            "counts": counts,
+            "content_hash": version.content_hash,
+            "replaced_version": None if old is None else old.id,
+        },
+    )
     return version
 
 
@@ -109,9 +120,16 @@ class LoadResult:
     suspended_leases: int = 0
 
 
-def load_lists(session: Session, registry: ScreeningRegistry, paths: Sequence[str], now: datetime, *,
-               actor: str, progress: Progress | None = None,
-               on_phase: Callable[[str], None] | None = None) -> LoadResult:
+def load_lists(
+    session: Session,
+    registry: ScreeningRegistry,
+    paths: Sequence[str],
+    now: datetime,
+    *,
+    actor: str,
+    progress: Progress | None = None,
+    on_phase: Callable[[str], None] | None = None,
+) -> LoadResult:
     """Load newer list files as a new version, then re-screen every customer against it."""
     from gpulease.services import customers
 
@@ -132,15 +150,20 @@ def load_lists(session: Session, registry: ScreeningRegistry, paths: Sequence[st
     sources = [] if current is None else [s for s in current.sources if s.get("source") not in replaced]
     for key, ds, files_ in datasets:
         parts.extend((key, e) for e in ds.entries)
-        sources.append({"source": key, "file": ", ".join(Path(f).name for f in files_), "version": ds.version,
-                        "entries": len(ds.entries)})
+        sources.append(
+            {
+                "source": key,
+                "file": ", ".join(Path(f).name for f in files_),
+                "version": ds.version,
+                "entries": len(ds.entries),
+            }
+        )
     version = _new_version(session, parts, sources, now, actor)
     phase("building the screening index")
     index = registry.build(version.content_hash, [e for _, e in parts])
     phase("re-screening customers")
     result = LoadResult(version.id, version.counts)
-    customers.rescreen_all(session, index, now, trigger=f"list version {version.id}", result=result,
-                           progress=progress)
+    customers.rescreen_all(session, index, now, trigger=f"list version {version.id}", result=result, progress=progress)
     return result
 
 
@@ -172,8 +195,9 @@ class ScreeningRegistry:
         return self.build(version.content_hash, [e for _, e in _entries(session, version.id)])
 
 
-def screen_name(index: ScreeningIndex, name: str, country: str | None = None,
-                address: str | None = None) -> dict[str, Any]:
+def screen_name(
+    index: ScreeningIndex, name: str, country: str | None = None, address: str | None = None
+) -> dict[str, Any]:
     """One name against the lists: the decision and every hit with its reasons (POST /screen's body)."""
     hits = index.screen(name, country=country, address=address)
     decision = decide_name(hits)
@@ -181,10 +205,20 @@ def screen_name(index: ScreeningIndex, name: str, country: str | None = None,
         "decision": decision.decision,
         "reasons": list(decision.reasons),
         "list_version": index.version,
-        "hits": [{"entry_id": h.entry_id, "list": h.list, "name": h.name, "matched_name": h.matched_name,
-                  "score": h.score, "reasons": list(h.reasons),
-                  "countries": list(h.entry.countries), "programs": list(h.entry.programs),
-                  "source_url": h.entry.source_url} for h in hits],
+        "hits": [
+            {
+                "entry_id": h.entry_id,
+                "list": h.list,
+                "name": h.name,
+                "matched_name": h.matched_name,
+                "score": h.score,
+                "reasons": list(h.reasons),
+                "countries": list(h.entry.countries),
+                "programs": list(h.entry.programs),
+                "source_url": h.entry.source_url,
+            }
+            for h in hits
+        ],
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -25,7 +25,7 @@ from gpulease.store.types import UTCDateTime
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class Site(Base):
@@ -175,7 +175,8 @@ class UsageRecord(Base):
     unit: Mapped[str] = mapped_column(String(20))
     currency: Mapped[str] = mapped_column(String(3))
     amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))
-    gpu_util_pct: Mapped[float | None] = mapped_column(Float)  # from NVML where available, else NULL
+    gpu_util_pct: Mapped[float | None] = mapped_column(Float)  # mean NVML utilisation; NULL where none sampled
+    gpu_mem_used_mib_max: Mapped[int | None] = mapped_column(Integer)  # peak NVML memory use; NULL likewise
     created_at: Mapped[datetime]
 
 
@@ -266,3 +267,17 @@ class AuditRecord(Base):
     data: Mapped[dict[str, Any]]
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class GpuSampleRow(Base):
+    """One NVML reading of one leased GPU. Only real readings: where NVML is absent there are none."""
+
+    __tablename__ = "gpu_samples"
+    __table_args__ = (Index("ix_gpu_samples_lease_at", "lease_id", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lease_id: Mapped[int] = mapped_column(ForeignKey("leases.id"))
+    at: Mapped[datetime]
+    node: Mapped[str] = mapped_column(String(100))
+    gpu_index: Mapped[int] = mapped_column(Integer)
+    utilization_pct: Mapped[float] = mapped_column(Float)
+    memory_used_mib: Mapped[int] = mapped_column(Integer)

@@ -13,23 +13,49 @@ router = APIRouter(tags=["billing"])
 
 
 @router.get("/customers/{customer_id}/invoices", response_model=InvoiceOut)
-def invoice(customer_id: int, rt: RuntimeDep, actor: ActorDep,
-            period: str = Query(pattern=r"^\d{4}-\d{2}$", examples=["2026-11"])) -> InvoiceOut:
+def invoice(
+    customer_id: int,
+    rt: RuntimeDep,
+    actor: ActorDep,
+    period: str = Query(pattern=r"^\d{4}-\d{2}$", examples=["2026-11"]),
+) -> InvoiceOut:
     """The month's invoice: one line per lease and month, each rounded to the cent; total = sum of lines."""
     with rt.store.transaction() as s:
         inv = billing.invoice(s, actor, customer_id, period)
-    return InvoiceOut(customer_id=inv.customer_id, period=inv.period, currency=inv.currency, total=f"{inv.total:f}",
-                      lines=[InvoiceLineOut(lease_id=ln.lease_id, kind=ln.kind, description=ln.description,
-                                            gpu_model=ln.gpu_model, gpu_count=ln.gpu_count, plan=ln.plan,
-                                            start=ln.start, end=ln.end, seconds=ln.seconds, rate=f"{ln.rate.normalize():f}",
-                                            unit=ln.unit, amount=f"{ln.amount:f}") for ln in inv.lines])
+    return InvoiceOut(
+        customer_id=inv.customer_id,
+        period=inv.period,
+        currency=inv.currency,
+        total=f"{inv.total:f}",
+        lines=[
+            InvoiceLineOut(
+                lease_id=ln.lease_id,
+                kind=ln.kind,
+                description=ln.description,
+                gpu_model=ln.gpu_model,
+                gpu_count=ln.gpu_count,
+                plan=ln.plan,
+                start=ln.start,
+                end=ln.end,
+                seconds=ln.seconds,
+                rate=f"{ln.rate.normalize():f}",
+                unit=ln.unit,
+                amount=f"{ln.amount:f}",
+            )
+            for ln in inv.lines
+        ],
+    )
 
 
-@router.get("/customers/{customer_id}/usage.csv", response_class=PlainTextResponse,
-            responses={200: {"content": {"text/csv": {}}}})
+@router.get(
+    "/customers/{customer_id}/usage.csv",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
 def usage_csv(customer_id: int, rt: RuntimeDep, actor: ActorDep, period: str | None = None) -> PlainTextResponse:
     with rt.store.transaction() as s:
         body = billing.usage_csv(s, actor, customer_id, period)
     name = f"usage-{customer_id}-{period or 'all'}.csv"
-    return PlainTextResponse(body, media_type="text/csv",
-                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return PlainTextResponse(
+        body, media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )

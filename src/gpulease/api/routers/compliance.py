@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from typing import Any, Literal
 
@@ -28,9 +29,9 @@ class ScreenHit(BaseModel):
     name: str
     matched_name: str
     score: float
-    reasons: list[str]
-    countries: list[str]
-    programs: list[str]
+    reasons: builtins.list[str]  # `list` is a field name in this class
+    countries: builtins.list[str]
+    programs: builtins.list[str]
     source_url: str | None
 
 
@@ -48,9 +49,19 @@ def screen(body: ScreenIn, rt: RuntimeDep, actor: ActorDep) -> ScreenOut:
     index = rt.screening.index()
     result = screening.screen_name(index, body.name, body.country, body.address)
     with rt.store.transaction() as s:
-        audit.append(s, at=rt.clock(), actor=actor.name, action="screen", subject="name",
-                     data={"name": body.name, "country": body.country, "decision": result["decision"],
-                           "top": result["hits"][0]["entry_id"] if result["hits"] else None})
+        audit.append(
+            s,
+            at=rt.clock(),
+            actor=actor.name,
+            action="screen",
+            subject="name",
+            data={
+                "name": body.name,
+                "country": body.country,
+                "decision": result["decision"],
+                "top": result["hits"][0]["entry_id"] if result["hits"] else None,
+            },
+        )
     return ScreenOut.model_validate(result)
 
 
@@ -73,14 +84,26 @@ class DecisionIn(BaseModel):
 
 
 def _review(r: Any) -> ReviewOut:
-    return ReviewOut(id=r.id, kind=r.kind, customer_id=r.customer_id, status=r.status, summary=r.summary,
-                     details=r.details, created_at=r.created_at, decided_by=r.decided_by, decided_at=r.decided_at,
-                     comment=r.comment)
+    return ReviewOut(
+        id=r.id,
+        kind=r.kind,
+        customer_id=r.customer_id,
+        status=r.status,
+        summary=r.summary,
+        details=r.details,
+        created_at=r.created_at,
+        decided_by=r.decided_by,
+        decided_at=r.decided_at,
+        comment=r.comment,
+    )
 
 
 @router.get("/reviews", response_model=list[ReviewOut])
-def list_reviews(rt: RuntimeDep, actor: ActorDep, status: Literal["open", "approved", "denied", "all"] = "open",
-                 ) -> list[ReviewOut]:
+def list_reviews(
+    rt: RuntimeDep,
+    actor: ActorDep,
+    status: Literal["open", "approved", "denied", "all"] = "open",
+) -> list[ReviewOut]:
     with rt.store.transaction() as s:
         return [_review(r) for r in customers.list_reviews(s, actor, status)]
 
@@ -97,16 +120,27 @@ def decide(review_id: int, body: DecisionIn, rt: RuntimeDep, actor: ActorDep) ->
 @router.get("/alerts")
 def alerts(rt: RuntimeDep, actor: ActorDep) -> list[dict[str, Any]]:
     with rt.store.transaction() as s:
-        return [{"id": a.id, "at": a.at, "kind": a.kind, "message": a.message, "data": a.data}
-                for a in customers.list_alerts(s, actor)]
+        return [
+            {"id": a.id, "at": a.at, "kind": a.kind, "message": a.message, "data": a.data}
+            for a in customers.list_alerts(s, actor)
+        ]
 
 
 @router.get("/lists")
 def lists_status(rt: RuntimeDep, actor: ActorDep) -> list[dict[str, Any]]:
     """List versions: the one in force, counts per list, sources."""
     with rt.store.transaction() as s:
-        return [{"id": v.id, "in_force": v.in_force, "loaded_at": v.loaded_at, "counts": v.counts,
-                 "sources": v.sources, "content_hash": v.content_hash} for v in screening.list_versions(s)]
+        return [
+            {
+                "id": v.id,
+                "in_force": v.in_force,
+                "loaded_at": v.loaded_at,
+                "counts": v.counts,
+                "sources": v.sources,
+                "content_hash": v.content_hash,
+            }
+            for v in screening.list_versions(s)
+        ]
 
 
 @router.get("/audit/verify")

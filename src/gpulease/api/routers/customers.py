@@ -45,5 +45,11 @@ def customer_screening(customer_id: int, rt: RuntimeDep, actor: ActorDep) -> dic
         c = customers.get_customer(s, actor, customer_id)
         if actor.role == "customer":
             return {"customer_id": customer_id, "compliance_status": c.compliance_status, "at": sc.at}
-        return {"customer_id": customer_id, "compliance_status": c.compliance_status, "at": sc.at,
-                "trigger": sc.trigger, "decision": sc.status, **sc.result}
+        return {
+            "customer_id": customer_id,
+            "compliance_status": c.compliance_status,
+            "at": sc.at,
+            "trigger": sc.trigger,
+            "decision": sc.status,
+            **sc.result,
+        }

@@ -12,7 +12,7 @@ from gpulease.api.deps import ActorDep, RuntimeDep
 from gpulease.api.schemas import GpuModelOut, NodeIn, NodeOut, NodeStateIn, PriceIn, PriceOut
 from gpulease.domain.inventory import CATALOGUE, NodeState
 from gpulease.domain.leases import HOLDS_CAPACITY
-from gpulease.services import inventory, prices
+from gpulease.services import inventory, prices, telemetry
 from gpulease.services.context import Role
 from gpulease.store.models import Allocation, Lease
 
@@ -21,16 +21,28 @@ router = APIRouter(tags=["inventory"])
 
 @router.get("/gpu-models", response_model=list[GpuModelOut])
 def list_gpu_models() -> list[GpuModelOut]:
-    return [GpuModelOut(name=m.name, memory_gb=m.memory_gb, bf16_dense_tflops=m.bf16_dense_tflops,
-                        interconnect=m.interconnect) for m in CATALOGUE.values()]
+    return [
+        GpuModelOut(
+            name=m.name, memory_gb=m.memory_gb, bf16_dense_tflops=m.bf16_dense_tflops, interconnect=m.interconnect
+        )
+        for m in CATALOGUE.values()
+    ]
 
 
 @router.post("/nodes", status_code=201, response_model=NodeOut)
 def add_node(body: NodeIn, rt: RuntimeDep, actor: ActorDep) -> NodeOut:
     with rt.store.transaction() as s:
-        node = inventory.add_node(s, actor, site=body.site, cluster=body.cluster, name=body.name,
-                                  gpu_model_name=body.gpu_model, gpu_count=body.gpu_count, now=rt.clock(),
-                                  backend=body.backend)
+        node = inventory.add_node(
+            s,
+            actor,
+            site=body.site,
+            cluster=body.cluster,
+            name=body.name,
+            gpu_model_name=body.gpu_model,
+            gpu_count=body.gpu_count,
+            now=rt.clock(),
+            backend=body.backend,
+        )
         return NodeOut.of(node)
 
 
@@ -77,25 +89,50 @@ def list_prices(rt: RuntimeDep, actor: ActorDep) -> list[PriceOut]:
 def set_price(body: PriceIn, rt: RuntimeDep, actor: ActorDep) -> PriceOut:
     """Set the price of a GPU model on a plan. Applies to new leases only."""
     with rt.store.transaction() as s:
-        row = prices.set_price(s, actor, gpu_model_name=body.gpu_model, plan=body.plan, rate=body.rate,
-                               currency=body.currency, now=rt.clock(), cancel_free_hours=body.cancel_free_hours,
-                               cancel_fee_fraction=body.cancel_fee_fraction,
-                               preemption_notice_s=body.preemption_notice_s)
+        row = prices.set_price(
+            s,
+            actor,
+            gpu_model_name=body.gpu_model,
+            plan=body.plan,
+            rate=body.rate,
+            currency=body.currency,
+            now=rt.clock(),
+            cancel_free_hours=body.cancel_free_hours,
+            cancel_fee_fraction=body.cancel_fee_fraction,
+            preemption_notice_s=body.preemption_notice_s,
+        )
         return _price_out(row)
 
 
 def _price_out(r: Any) -> PriceOut:
-    return PriceOut(gpu_model=r.gpu_model, plan=r.plan, rate=f"{r.rate.normalize():f}",
-                    unit="gpu_month" if r.plan == "long_term" else "gpu_hour", currency=r.currency,
-                    cancel_free_hours=r.cancel_free_hours, cancel_fee_fraction=f"{r.cancel_fee_fraction.normalize():f}",
-                    preemption_notice_s=r.preemption_notice_s, effective_from=r.effective_from)
+    return PriceOut(
+        gpu_model=r.gpu_model,
+        plan=r.plan,
+        rate=f"{r.rate.normalize():f}",
+        unit="gpu_month" if r.plan == "long_term" else "gpu_hour",
+        currency=r.currency,
+        cancel_free_hours=r.cancel_free_hours,
+        cancel_fee_fraction=f"{r.cancel_fee_fraction.normalize():f}",
+        preemption_notice_s=r.preemption_notice_s,
+        effective_from=r.effective_from,
+    )
+
+
+@router.get("/telemetry")
+def telemetry_status(actor: ActorDep) -> dict[str, object]:
+    """Whether GPU telemetry (NVML) is available on this host, and if not, why."""
+    return telemetry.status()
 
 
 @router.get("/calendar")
-def capacity_calendar(rt: RuntimeDep, actor: ActorDep, gpu_model: str | None = None,
-                      start: AwareDatetime | None = None,
-                      end: AwareDatetime | None = None,
-                      days: int = Query(default=7, ge=1, le=366)) -> dict[str, Any]:
+def capacity_calendar(
+    rt: RuntimeDep,
+    actor: ActorDep,
+    gpu_model: str | None = None,
+    start: AwareDatetime | None = None,
+    end: AwareDatetime | None = None,
+    days: int = Query(default=7, ge=1, le=366),
+) -> dict[str, Any]:
     """Who holds which GPU when: every node with its bookings overlapping [start, end)."""
     actor.require(Role.OPERATOR, Role.COMPLIANCE)
     from sqlalchemy import select
@@ -106,16 +143,37 @@ def capacity_calendar(rt: RuntimeDep, actor: ActorDep, gpu_model: str | None = N
     with rt.store.transaction() as s:
         nodes = inventory.list_nodes(s, gpu_model)
         rows = s.execute(
-            select(Allocation, Lease).join(Lease)
-            .where(Allocation.node_id.in_([n.id for n in nodes]), Allocation.released.is_(False),
-                   Allocation.starts_at < t1, (Allocation.ends_at.is_(None)) | (Allocation.ends_at > t0),
-                   Lease.state.in_([st.value for st in HOLDS_CAPACITY]))
+            select(Allocation, Lease)
+            .join(Lease)
+            .where(
+                Allocation.node_id.in_([n.id for n in nodes]),
+                Allocation.released.is_(False),
+                Allocation.starts_at < t1,
+                (Allocation.ends_at.is_(None)) | (Allocation.ends_at > t0),
+                Lease.state.in_([st.value for st in HOLDS_CAPACITY]),
+            )
         ).all()
         by_node: dict[int, list[dict[str, Any]]] = {}
         for a, lease in rows:
-            by_node.setdefault(a.node_id, []).append({
-                "gpu": a.gpu_index, "lease_id": lease.id, "customer_id": lease.customer_id, "plan": lease.plan,
-                "state": lease.state, "start": a.starts_at, "end": a.ends_at})
-        return {"start": t0, "end": t1, "nodes": [
-            {**NodeOut.of(n).model_dump(), "bookings": sorted(by_node.get(n.id, []), key=lambda b: (b["gpu"], b["start"]))}
-            for n in nodes]}
+            by_node.setdefault(a.node_id, []).append(
+                {
+                    "gpu": a.gpu_index,
+                    "lease_id": lease.id,
+                    "customer_id": lease.customer_id,
+                    "plan": lease.plan,
+                    "state": lease.state,
+                    "start": a.starts_at,
+                    "end": a.ends_at,
+                }
+            )
+        return {
+            "start": t0,
+            "end": t1,
+            "nodes": [
+                {
+                    **NodeOut.of(n).model_dump(),
+                    "bookings": sorted(by_node.get(n.id, []), key=lambda b: (b["gpu"], b["start"])),
+                }
+                for n in nodes
+            ],
+        }

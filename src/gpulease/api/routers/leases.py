@@ -17,9 +17,16 @@ router = APIRouter(tags=["leases"])
 
 
 def _request(body: LeaseIn) -> leases.LeaseRequest:
-    return leases.LeaseRequest(gpu_model=body.gpu_model, gpu_count=body.gpu_count, plan=body.plan,
-                               start=body.start, end=body.end, customer_id=body.customer_id,
-                               duration_s=body.duration_s, max_wait_s=body.max_wait_s)
+    return leases.LeaseRequest(
+        gpu_model=body.gpu_model,
+        gpu_count=body.gpu_count,
+        plan=body.plan,
+        start=body.start,
+        end=body.end,
+        customer_id=body.customer_id,
+        duration_s=body.duration_s,
+        max_wait_s=body.max_wait_s,
+    )
 
 
 @router.post("/quotes", response_model=QuoteOut)
@@ -29,8 +36,12 @@ def quote(body: LeaseIn, rt: RuntimeDep, actor: ActorDep) -> QuoteOut:
         return QuoteOut.of(leases.quote_request(s, _request(body), rt.clock()))
 
 
-@router.post("/leases", status_code=201, response_model=LeaseOut,
-             responses={403: {"description": "customer not cleared"}, 409: {"description": "cannot be placed"}})
+@router.post(
+    "/leases",
+    status_code=201,
+    response_model=LeaseOut,
+    responses={403: {"description": "customer not cleared"}, 409: {"description": "cannot be placed"}},
+)
 def create_lease(body: LeaseIn, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
     try:
         with rt.store.transaction() as s:
@@ -44,8 +55,9 @@ def create_lease(body: LeaseIn, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
 
 
 @router.get("/leases", response_model=list[LeaseOut])
-def list_leases(rt: RuntimeDep, actor: ActorDep, customer_id: int | None = None,
-                state: str | None = None) -> list[LeaseOut]:
+def list_leases(
+    rt: RuntimeDep, actor: ActorDep, customer_id: int | None = None, state: str | None = None
+) -> list[LeaseOut]:
     with rt.store.transaction() as s:
         return [LeaseOut.of(lease) for lease in leases.list_leases(s, actor, customer_id, state)]
 
@@ -59,8 +71,10 @@ def get_lease(lease_id: int, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
 @router.get("/leases/{lease_id}/events", response_model=list[LeaseEventOut])
 def lease_events(lease_id: int, rt: RuntimeDep, actor: ActorDep) -> list[LeaseEventOut]:
     with rt.store.transaction() as s:
-        return [LeaseEventOut(at=e.at, from_state=e.from_state, to_state=e.to_state, actor=e.actor, reason=e.reason)
-                for e in leases.lease_events(s, actor, lease_id)]
+        return [
+            LeaseEventOut(at=e.at, from_state=e.from_state, to_state=e.to_state, actor=e.actor, reason=e.reason)
+            for e in leases.lease_events(s, actor, lease_id)
+        ]
 
 
 def _change(rt: RuntimeDep, action: Literal["end", "cancel", "preempt"], lease_id: int, actor: ActorDep) -> LeaseOut:
@@ -102,17 +116,27 @@ def extend_lease(lease_id: int, body: ExtendIn, rt: RuntimeDep, actor: ActorDep)
 
 
 @router.get("/availability", response_model=AvailabilityOut)
-def availability(rt: RuntimeDep, actor: ActorDep, gpu_model: str,
-                 gpu_count: int = Query(ge=1, le=64),
-                 start: AwareDatetime | Literal["now"] = "now",
-                 end: AwareDatetime | None = None) -> AvailabilityOut:
+def availability(
+    rt: RuntimeDep,
+    actor: ActorDep,
+    gpu_model: str,
+    gpu_count: int = Query(ge=1, le=64),
+    start: AwareDatetime | Literal["now"] = "now",
+    end: AwareDatetime | None = None,
+) -> AvailabilityOut:
     """Is this capacity free in this window, at what price, and the earliest start at which it fits."""
     with rt.store.transaction() as s:
-        a = leases.availability(s, gpu_model_name=gpu_model, gpu_count=gpu_count, start=start, end=end,
-                                now=rt.clock())
-    return AvailabilityOut(gpu_model=a.gpu_model, gpu_count=a.gpu_count, start=a.start, end=a.end,
-                           available=a.available, earliest_start=a.earliest_start, reason=a.reason,
-                           quotes={k: QuoteOut.of(q) for k, q in a.quotes.items()})
+        a = leases.availability(s, gpu_model_name=gpu_model, gpu_count=gpu_count, start=start, end=end, now=rt.clock())
+    return AvailabilityOut(
+        gpu_model=a.gpu_model,
+        gpu_count=a.gpu_count,
+        start=a.start,
+        end=a.end,
+        available=a.available,
+        earliest_start=a.earliest_start,
+        reason=a.reason,
+        quotes={k: QuoteOut.of(q) for k, q in a.quotes.items()},
+    )
 
 
 __all__ = ["datetime", "router"]

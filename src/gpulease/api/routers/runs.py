@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response, StreamingResponse
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from gpulease.api.deps import ActorDep, RuntimeDep
@@ -38,9 +38,18 @@ class RunOut(BaseModel):
 
     @classmethod
     def of(cls, r: Run) -> RunOut:
-        return cls(id=r.id, lease_id=r.lease_id, command=list(r.command), backend=r.backend, state=r.state,
-                   exit_code=r.exit_code, message=r.message, created_at=r.created_at, started_at=r.started_at,
-                   ended_at=r.ended_at)
+        return cls(
+            id=r.id,
+            lease_id=r.lease_id,
+            command=list(r.command),
+            backend=r.backend,
+            state=r.state,
+            exit_code=r.exit_code,
+            message=r.message,
+            created_at=r.created_at,
+            started_at=r.started_at,
+            ended_at=r.ended_at,
+        )
 
 
 @router.post("/leases/{lease_id}/runs", status_code=201, response_model=RunOut)
@@ -59,11 +68,17 @@ def get_run(lease_id: int, run_id: str, rt: RuntimeDep, actor: ActorDep) -> RunO
     return RunOut.of(rt.executor.get(actor, lease_id, run_id))
 
 
-@router.get("/leases/{lease_id}/runs/{run_id}/logs", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}}})
-async def run_logs(lease_id: int, run_id: str, rt: RuntimeDep, actor: ActorDep,
-                   offset: int = Query(default=0, ge=0),
-                   follow: bool = Query(default=True, description="keep streaming until the run ends")) -> Response:
+@router.get(
+    "/leases/{lease_id}/runs/{run_id}/logs", response_class=Response, responses={200: {"content": {"text/plain": {}}}}
+)
+async def run_logs(
+    lease_id: int,
+    run_id: str,
+    rt: RuntimeDep,
+    actor: ActorDep,
+    offset: int = Query(default=0, ge=0),
+    follow: bool = Query(default=True, description="keep streaming until the run ends"),
+) -> Response:
     """The run's stdout and stderr from `offset`; with follow, streamed until the run finishes."""
     data, new_offset, finished = await run_in_threadpool(rt.executor.read_logs, actor, lease_id, run_id, offset)
     if not follow or finished:

@@ -1,0 +1,111 @@
+"""The command line, in-process with Typer's runner, against the test store."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gpulease.cli import app
+from gpulease.runtime import Runtime
+from gpulease.services import keys
+from gpulease.settings import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("GPULEASE_DATABASE_URL", db_url)
+    monkeypatch.setenv("GPULEASE_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield db_url
+    get_settings.cache_clear()
+
+
+def test_db_upgrade_and_keys_create_prints_the_key_alone(cli_env: str, runtime: Runtime) -> None:
+    r = runner.invoke(app, ["db", "upgrade"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["keys", "create", "--role", "operator"])
+    assert r.exit_code == 0, r.output
+    key = r.stdout.strip()
+    assert key.startswith("gl_") and "\n" not in key
+    with runtime.store.transaction() as s:
+        actor = keys.authenticate(s, key)
+    assert actor is not None and actor.role == "operator"
+    r = runner.invoke(app, ["keys", "create", "--role", "customer"])
+    assert r.exit_code == 1 and "--customer" in r.output
+
+
+def test_screen_json_matches_the_api_shape(cli_env: str) -> None:
+    r = runner.invoke(app, ["screen", "北京商汤科技开发有限公司", "--country", "CN", "--json"])
+    assert r.exit_code == 0, r.output
+    body = json.loads(r.stdout)
+    assert body["decision"] == "denied"
+    top = body["hits"][0]
+    assert {"entry_id", "list", "name", "matched_name", "score", "reasons"} <= set(top)
+    assert "sensetime" in (top["name"] + top["matched_name"]).lower().replace(" ", "")
+
+
+def test_screen_file_adds_the_decision_columns(cli_env: str, tmp_path: Path) -> None:
+    src = tmp_path / "customers.csv"
+    src.write_text("name,country\niFlytek Co. Ltd,CN\nNvidia Corporation,US\n")
+    out = tmp_path / "results.csv"
+    r = runner.invoke(app, ["screen-file", str(src), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(out.open()))
+    assert [row["decision"] for row in rows] == ["denied", "cleared"]
+    assert rows[0]["top_list"] == "EL" and float(rows[0]["top_score"]) >= 92 and rows[0]["top_entry"]
+    assert set(rows[0]) >= {"name", "country", "decision", "top_score", "top_entry", "top_list"}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("company\nx\n")
+    r = runner.invoke(app, ["screen-file", str(bad), "--out", str(out)])
+    assert r.exit_code == 1 and "no 'name' column" in r.output
+
+
+def test_lists_status_and_load_refuses_a_malformed_file(cli_env: str, tmp_path: Path) -> None:
+    r = runner.invoke(app, ["lists", "status"])
+    assert r.exit_code == 0, r.output
+    assert "SDN" in r.output and "yes" in r.output
+    bad = tmp_path / "consolidated.csv"
+    bad.write_text("_id,source,name\n1,EL\n")
+    r = runner.invoke(app, ["lists", "load", str(bad)])
+    assert r.exit_code == 1
+    assert "line" in r.output and "lists in force stay in force" in r.output
+
+
+def test_lists_load_a_csl_json(cli_env: str, tmp_path: Path) -> None:
+    f = tmp_path / "consolidated.json"
+    f.write_text(
+        json.dumps(
+            {
+                "results": [
+                    {
+                        "id": "x1",
+                        "source": "Entity List (EL) - Bureau of Industry and Security",
+                        "name": "Kestrel Vector AI",
+                        "type": "Entity",
+                        "addresses": [{"city": "Shenzhen", "country": "CN"}],
+                        "alt_names": ["KVAI"],
+                        "programs": [],
+                        "start_date": "2026-11-20",
+                        "source_list_url": "https://www.bis.doc.gov/",
+                    }
+                ]
+            }
+        )
+    )
+    r = runner.invoke(app, ["lists", "load", str(f)])
+    assert r.exit_code == 0, r.output
+    assert "in force" in r.output
+    r = runner.invoke(app, ["screen", "Kestrel Vector AI Co., Ltd.", "--json"])
+    assert json.loads(r.stdout)["decision"] == "denied"
+
+
+def test_audit_verify_exit_status(cli_env: str) -> None:
+    r = runner.invoke(app, ["audit", "verify"])
+    assert r.exit_code == 0 and "intact" in r.output
