@@ -109,3 +109,11 @@ def test_lists_load_a_csl_json(cli_env: str, tmp_path: Path) -> None:
 def test_audit_verify_exit_status(cli_env: str) -> None:
     r = runner.invoke(app, ["audit", "verify"])
     assert r.exit_code == 0 and "intact" in r.output
+
+
+def test_gpu_ranges_are_compact() -> None:
+    from gpulease.cli import _ranges
+
+    assert _ranges([0, 1, 2, 3, 6]) == "0-3,6"
+    assert _ranges([1, 3, 4, 5, 7]) == "1,3-5,7"
+    assert _ranges([5]) == "5"

@@ -19,8 +19,11 @@ from rich.table import Table
 from gpulease.services.context import utcnow
 from gpulease.settings import get_settings
 
-app = typer.Typer(help="gpulease: rent out GPU compute with export-control compliance built in.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="gpulease: rent out GPU compute with export-control compliance built in.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 nodes_app = typer.Typer(help="Inventory: nodes and their GPUs.", no_args_is_help=True)
@@ -31,9 +34,18 @@ invoices_app = typer.Typer(help="Invoices and usage.", no_args_is_help=True)
 lists_app = typer.Typer(help="Restricted-party lists.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 reviews_app = typer.Typer(help="The compliance review queue.", no_args_is_help=True)
-for sub, name in ((db_app, "db"), (keys_app, "keys"), (nodes_app, "nodes"), (prices_app, "prices"),
-                  (customers_app, "customers"), (leases_app, "leases"), (invoices_app, "invoices"),
-                  (lists_app, "lists"), (audit_app, "audit"), (reviews_app, "reviews")):
+for sub, name in (
+    (db_app, "db"),
+    (keys_app, "keys"),
+    (nodes_app, "nodes"),
+    (prices_app, "prices"),
+    (customers_app, "customers"),
+    (leases_app, "leases"),
+    (invoices_app, "invoices"),
+    (lists_app, "lists"),
+    (audit_app, "audit"),
+    (reviews_app, "reviews"),
+):
     app.add_typer(sub, name=name)
 
 console = Console()
@@ -73,9 +85,11 @@ def _redact(url: str) -> str:
 
 
 @keys_app.command("create")
-def keys_create(role: Annotated[str, typer.Option(help="operator | compliance | customer")],
-                customer: Annotated[int | None, typer.Option(help="customer id (customer keys)")] = None,
-                label: Annotated[str | None, typer.Option(help="a note to recognise the key by")] = None) -> None:
+def keys_create(
+    role: Annotated[str, typer.Option(help="operator | compliance | customer")],
+    customer: Annotated[int | None, typer.Option(help="customer id (customer keys)")] = None,
+    label: Annotated[str | None, typer.Option(help="a note to recognise the key by")] = None,
+) -> None:
     """Create an API key and print it (alone: it is shown only this once)."""
     from gpulease.services import keys
     from gpulease.services.errors import ServiceError
@@ -90,10 +104,11 @@ def keys_create(role: Annotated[str, typer.Option(help="operator | compliance | 
 
 
 @app.command()
-def serve(host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
-          upgrade_db: Annotated[bool, typer.Option("--upgrade-db/--no-upgrade-db",
-                                                   help="run migrations first")] = True) -> None:
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    upgrade_db: Annotated[bool, typer.Option("--upgrade-db/--no-upgrade-db", help="run migrations first")] = True,
+) -> None:
     """Run the API server, the dashboard and the lease clock."""
     import uvicorn
 
@@ -112,14 +127,17 @@ def serve(host: Annotated[str, typer.Option(help="address to listen on")] = "127
 
 
 @app.command()
-def demo(host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-         port: Annotated[int, typer.Option(help="port to listen on")] = 8000) -> None:
+def demo(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
     """Seed a demo facility (2 sites, 16x8 A100-80GB, 4x8 H100) with the bundled lists, print keys, serve."""
     import uvicorn
 
     from gpulease.api.app import create_app
     from gpulease.runtime import Runtime
-    from gpulease.services import customers, demo as demo_svc, screening
+    from gpulease.services import customers, screening
+    from gpulease.services import demo as demo_svc
     from gpulease.store.db import upgrade
 
     settings = get_settings()
@@ -133,8 +151,9 @@ def demo(host: Annotated[str, typer.Option(help="address to listen on")] = "127.
         rt.screening.index()
     with rt.store.transaction() as s:
         seeded = demo_svc.seed_facility(s, now)
-        customer_id = customers.seed_demo_customers(s, rt.screening, now) if seeded else \
-            customers.first_cleared_customer(s)
+        customer_id = (
+            customers.seed_demo_customers(s, rt.screening, now) if seeded else customers.first_cleared_customer(s)
+        )
         demo_keys = demo_svc.demo_keys(s, customer_id, now)
     table = Table(title="gpulease demo", show_header=False)
     table.add_row("database", _redact(settings.db_url))
@@ -143,8 +162,10 @@ def demo(host: Annotated[str, typer.Option(help="address to listen on")] = "127.
     for role, key in demo_keys.items():
         table.add_row(f"{role} key", key)
     console.print(table)
-    console.print("Try: [bold]curl -H 'Authorization: Bearer <operator key>' "
-                  f"'http://{host}:{port}/api/v1/availability?gpu_model=A100-80GB&gpu_count=8'[/]")
+    console.print(
+        "Try: [bold]curl -H 'Authorization: Bearer <operator key>' "
+        f"'http://{host}:{port}/api/v1/availability?gpu_model=A100-80GB&gpu_count=8'[/]"
+    )
     uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
 
 
@@ -160,17 +181,23 @@ def tick() -> None:
 
 
 @lists_app.command("load")
-def lists_load(files: Annotated[list[Path], typer.Argument(help="list files: consolidated.csv/.json, sdn.csv, "
-                                                                  "UN XML, dpl.txt", exists=True, dir_okay=False)],
-               ) -> None:
+def lists_load(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="list files: consolidated.csv/.json, sdn.csv, UN XML, dpl.txt", exists=True, dir_okay=False
+        ),
+    ],
+) -> None:
     """Load newer list files atomically, then re-screen every customer."""
     from gpulease.compliance.model import ListFormatError
     from gpulease.runtime import Runtime
     from gpulease.services import screening
 
     rt = Runtime(get_settings())
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console) as bar:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
+    ) as bar:
         task = bar.add_task("reading", total=None)
 
         def progress(done: int, total: int | None) -> None:
@@ -178,15 +205,25 @@ def lists_load(files: Annotated[list[Path], typer.Argument(help="list files: con
 
         try:
             with rt.store.transaction() as s:
-                result = screening.load_lists(s, rt.screening, [str(f) for f in files], utcnow(), actor="cli",
-                                              progress=progress, on_phase=lambda p: bar.update(task, description=p))
+                result = screening.load_lists(
+                    s,
+                    rt.screening,
+                    [str(f) for f in files],
+                    utcnow(),
+                    actor="cli",
+                    progress=progress,
+                    on_phase=lambda p: bar.update(task, description=p),
+                )
         except ListFormatError as e:
             bar.stop()
             _fail(f"{e} — nothing was changed; the lists in force stay in force")
-    console.print(f"list version [bold]{result.version_id}[/] in force: {sum(result.counts.values())} entries "
-                  f"{result.counts}")
-    console.print(f"re-screened {result.rescreened} customers; {len(result.newly_hit)} newly hit "
-                  f"{result.newly_hit or ''}; {result.suspended_leases} leases suspended")
+    console.print(
+        f"list version [bold]{result.version_id}[/] in force: {sum(result.counts.values())} entries {result.counts}"
+    )
+    console.print(
+        f"re-screened {result.rescreened} customers; {len(result.newly_hit)} newly hit "
+        f"{result.newly_hit or ''}; {result.suspended_leases} leases suspended"
+    )
     rt.close()
 
 
@@ -204,9 +241,14 @@ def lists_status() -> None:
     for col in ("version", "in force", "loaded at", "entries", "per list", "sources"):
         t.add_column(col)
     for v in versions:
-        t.add_row(str(v.id), "yes" if v.in_force else "", v.loaded_at.isoformat(), str(sum(v.counts.values())),
-                  ", ".join(f"{k} {n}" for k, n in sorted(v.counts.items())),
-                  "\n".join(str(x) for x in v.sources))
+        t.add_row(
+            str(v.id),
+            "yes" if v.in_force else "",
+            v.loaded_at.isoformat(),
+            str(sum(v.counts.values())),
+            ", ".join(f"{k} {n}" for k, n in sorted(v.counts.items())),
+            "\n".join(str(x) for x in v.sources),
+        )
     console.print(t)
 
 
@@ -232,11 +274,12 @@ def _index() -> Any:
 
 
 @app.command()
-def screen(name: Annotated[str, typer.Argument(help="the name to screen, any script")],
-           country: Annotated[str | None, typer.Option(help="ISO country code, e.g. CN")] = None,
-           address: Annotated[str | None, typer.Option(help="address or city")] = None,
-           as_json: Annotated[bool, typer.Option("--json", help="print JSON like POST /api/v1/screen")] = False,
-           ) -> None:
+def screen(
+    name: Annotated[str, typer.Argument(help="the name to screen, any script")],
+    country: Annotated[str | None, typer.Option(help="ISO country code, e.g. CN")] = None,
+    address: Annotated[str | None, typer.Option(help="address or city")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON like POST /api/v1/screen")] = False,
+) -> None:
     """Screen one name against the lists in force (the bundled lists if none were loaded)."""
     from gpulease.services.screening import screen_name
 
@@ -256,8 +299,10 @@ def screen(name: Annotated[str, typer.Argument(help="the name to screen, any scr
 
 
 @app.command("screen-file")
-def screen_file(infile: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a 'name' column")],
-                out: Annotated[Path, typer.Option("--out", help="where to write the results CSV")]) -> None:
+def screen_file(
+    infile: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a 'name' column")],
+    out: Annotated[Path, typer.Option("--out", help="where to write the results CSV")],
+) -> None:
     """Screen every row of a CSV (column name, optional country); adds decision, top_score, top_entry, top_list."""
     from gpulease.services.screening import screen_row
 
@@ -269,8 +314,10 @@ def screen_file(infile: Annotated[Path, typer.Argument(exists=True, dir_okay=Fal
     index = _index()
     fields = [*(reader.fieldnames or []), "decision", "top_score", "top_entry", "top_list"]
     counts: dict[str, int] = {}
-    with out.open("w", newline="", encoding="utf-8") as f, Progress(
-            TextColumn("screening"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar:
+    with (
+        out.open("w", newline="", encoding="utf-8") as f,
+        Progress(TextColumn("screening"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar,
+    ):
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         task = bar.add_task("screening", total=len(rows))
@@ -291,8 +338,9 @@ class Api:
         key = os.environ.get("GPULEASE_API_KEY")
         if not key:
             _fail("set GPULEASE_API_KEY (and GPULEASE_API_URL if the server is not at http://127.0.0.1:8000)")
-        self.client = httpx.Client(base_url=self.url + "/api/v1", headers={"Authorization": f"Bearer {key}"},
-                                   timeout=60)
+        self.client = httpx.Client(
+            base_url=self.url + "/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=60
+        )
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
         try:
@@ -302,8 +350,10 @@ class Api:
         if r.status_code >= 400:
             try:
                 p = r.json()
-                _fail(f"{p.get('title', r.status_code)}: {p.get('detail', r.text)}"
-                      + (f" (earliest start: {p['earliest_start']})" if p.get("earliest_start") else ""))
+                _fail(
+                    f"{p.get('title', r.status_code)}: {p.get('detail', r.text)}"
+                    + (f" (earliest start: {p['earliest_start']})" if p.get("earliest_start") else "")
+                )
             except ValueError:
                 _fail(f"HTTP {r.status_code}: {r.text}")
         if r.headers.get("content-type", "").startswith("application/json"):
@@ -344,11 +394,32 @@ NODE_COLS = ["id", "site", "cluster", "name", "gpu_model", "gpu_count", "state",
 
 
 @nodes_app.command("add")
-def nodes_add(site: str, cluster: str, name: str, gpu_model: str, gpu_count: int = 8,
-              backend: str = "local", as_json: JsonOpt = False) -> None:
+def nodes_add(
+    site: str,
+    cluster: str,
+    name: str,
+    gpu_model: str,
+    gpu_count: int = 8,
+    backend: str = "local",
+    as_json: JsonOpt = False,
+) -> None:
     """Add a node (its site and cluster are created on first use)."""
-    _out(Api().call("POST", "/nodes", json={"site": site, "cluster": cluster, "name": name, "gpu_model": gpu_model,
-                                            "gpu_count": gpu_count, "backend": backend}), as_json, NODE_COLS)
+    _out(
+        Api().call(
+            "POST",
+            "/nodes",
+            json={
+                "site": site,
+                "cluster": cluster,
+                "name": name,
+                "gpu_model": gpu_model,
+                "gpu_count": gpu_count,
+                "backend": backend,
+            },
+        ),
+        as_json,
+        NODE_COLS,
+    )
 
 
 @nodes_app.command("list")
@@ -368,8 +439,16 @@ def nodes_remove(node_id: int) -> None:
     console.print(f"node {node_id} removed")
 
 
-PRICE_COLS = ["gpu_model", "plan", "rate", "unit", "currency", "cancel_free_hours", "cancel_fee_fraction",
-              "preemption_notice_s"]
+PRICE_COLS = [
+    "gpu_model",
+    "plan",
+    "rate",
+    "unit",
+    "currency",
+    "cancel_free_hours",
+    "cancel_fee_fraction",
+    "preemption_notice_s",
+]
 
 
 @prices_app.command("list")
@@ -380,19 +459,30 @@ def prices_list(as_json: JsonOpt = False) -> None:
 @prices_app.command("set")
 def prices_set(gpu_model: str, plan: str, rate: str, currency: str = "USD", as_json: JsonOpt = False) -> None:
     """Set a rate (per GPU-hour; per GPU-month for long_term). New leases only."""
-    _out(Api().call("PUT", "/prices", json={"gpu_model": gpu_model, "plan": plan, "rate": rate,
-                                            "currency": currency}), as_json, PRICE_COLS)
+    _out(
+        Api().call("PUT", "/prices", json={"gpu_model": gpu_model, "plan": plan, "rate": rate, "currency": currency}),
+        as_json,
+        PRICE_COLS,
+    )
 
 
 CUSTOMER_COLS = ["id", "legal_name", "local_name", "country", "compliance_status"]
 
 
 @customers_app.command("add")
-def customers_add(legal_name: str, country: str, local_name: str | None = None, address: str | None = None,
-                  incorporated_on: str | None = None, email_domain: str | None = None, website: str | None = None,
-                  parent: str | None = None,
-                  owner: Annotated[list[str] | None, typer.Option(help="NAME=PERCENT, repeatable")] = None,
-                  end_use: str | None = None, as_json: JsonOpt = False) -> None:
+def customers_add(
+    legal_name: str,
+    country: str,
+    local_name: str | None = None,
+    address: str | None = None,
+    incorporated_on: str | None = None,
+    email_domain: str | None = None,
+    website: str | None = None,
+    parent: str | None = None,
+    owner: Annotated[list[str] | None, typer.Option(help="NAME=PERCENT, repeatable")] = None,
+    end_use: str | None = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Register a customer with its KYC; it is screened at once."""
     owners = []
     for o in owner or []:
@@ -400,11 +490,23 @@ def customers_add(legal_name: str, country: str, local_name: str | None = None, 
         if not name:
             _fail(f"--owner takes NAME=PERCENT, got {o!r}")
         owners.append({"name": name, "percent": float(pct)})
-    body = {"legal_name": legal_name, "country": country, "local_name": local_name, "address": address,
-            "incorporated_on": incorporated_on, "email_domain": email_domain, "website": website, "parent": parent,
-            "owners": owners, "end_use": end_use}
-    _out(Api().call("POST", "/customers", json={k: v for k, v in body.items() if v not in (None, [])}), as_json,
-         CUSTOMER_COLS)
+    body = {
+        "legal_name": legal_name,
+        "country": country,
+        "local_name": local_name,
+        "address": address,
+        "incorporated_on": incorporated_on,
+        "email_domain": email_domain,
+        "website": website,
+        "parent": parent,
+        "owners": owners,
+        "end_use": end_use,
+    }
+    _out(
+        Api().call("POST", "/customers", json={k: v for k, v in body.items() if v not in (None, [])}),
+        as_json,
+        CUSTOMER_COLS,
+    )
 
 
 @customers_app.command("list")
@@ -424,15 +526,38 @@ LEASE_COLS = ["id", "customer_id", "gpu_model", "gpu_count", "plan", "state", "s
 def _lease_rows(data: Any) -> Any:
     rows = data if isinstance(data, list) else [data]
     for r in rows:
-        r["gpus"] = [f"{g['node']}:{g['index']}" for g in r.get("gpus", [])]
+        by_node: dict[str, list[int]] = {}
+        for g in r.get("gpus", []):
+            by_node.setdefault(g["node"], []).append(g["index"])
+        r["gpus"] = [f"{node}[{_ranges(ix)}]" for node, ix in by_node.items()]
     return data
 
 
+def _ranges(indices: list[int]) -> str:
+    """[0,1,2,3,6] -> '0-3,6'"""
+    out: list[str] = []
+    for i in sorted(indices):
+        if out and "-" not in out[-1].split(",")[-1] and int(out[-1]) == i - 1:
+            out[-1] = f"{out[-1]}-{i}"
+        elif out and "-" in out[-1] and int(out[-1].split("-")[1]) == i - 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{i}"
+        else:
+            out.append(str(i))
+    return ",".join(out)
+
+
 @leases_app.command("create")
-def leases_create(gpu_model: str, gpu_count: int, plan: str = "on_demand",
-                  start: Annotated[str, typer.Option(help='"now", "asap" or ISO 8601 with offset')] = "now",
-                  end: str | None = None, customer: int | None = None, duration_s: int | None = None,
-                  max_wait_s: int | None = None, as_json: JsonOpt = False) -> None:
+def leases_create(
+    gpu_model: str,
+    gpu_count: int,
+    plan: str = "on_demand",
+    start: Annotated[str, typer.Option(help='"now", "asap" or ISO 8601 with offset')] = "now",
+    end: str | None = None,
+    customer: int | None = None,
+    duration_s: int | None = None,
+    max_wait_s: int | None = None,
+    as_json: JsonOpt = False,
+) -> None:
     body: dict[str, Any] = {"gpu_model": gpu_model, "gpu_count": gpu_count, "plan": plan, "start": start}
     for k, v in (("end", end), ("customer_id", customer), ("duration_s", duration_s), ("max_wait_s", max_wait_s)):
         if v is not None:
@@ -461,14 +586,16 @@ def leases_cancel(lease_id: int, as_json: JsonOpt = False) -> None:
 
 
 @leases_app.command("extend")
-def leases_extend(lease_id: int, end: Annotated[str, typer.Option(help="new end, ISO 8601 with offset")],
-                  as_json: JsonOpt = False) -> None:
+def leases_extend(
+    lease_id: int, end: Annotated[str, typer.Option(help="new end, ISO 8601 with offset")], as_json: JsonOpt = False
+) -> None:
     _out(_lease_rows(Api().call("POST", f"/leases/{lease_id}/extend", json={"end": end})), as_json, LEASE_COLS)
 
 
 @app.command()
-def availability(gpu_model: str, gpu_count: int, start: str = "now", end: str | None = None,
-                 as_json: JsonOpt = False) -> None:
+def availability(
+    gpu_model: str, gpu_count: int, start: str = "now", end: str | None = None, as_json: JsonOpt = False
+) -> None:
     """Is the capacity free, at what price, and from when."""
     params: dict[str, Any] = {"gpu_model": gpu_model, "gpu_count": gpu_count, "start": start}
     if end:
@@ -479,19 +606,24 @@ def availability(gpu_model: str, gpu_count: int, start: str = "now", end: str | 
         return
     ok = "[green]available[/]" if data["available"] else f"[red]not available[/]: {data['reason']}"
     console.print(f"{gpu_count}x {gpu_model}: {ok}; earliest start {data['earliest_start']}")
-    _print_table([{"plan": k, **q} for k, q in data["quotes"].items()], ["plan", "rate", "unit", "currency",
-                                                                          "estimated_total"])
+    _print_table(
+        [{"plan": k, **q} for k, q in data["quotes"].items()], ["plan", "rate", "unit", "currency", "estimated_total"]
+    )
 
 
 @invoices_app.command("show")
-def invoices_show(customer_id: int, period: Annotated[str, typer.Option(help="YYYY-MM")],
-                  as_json: JsonOpt = False) -> None:
+def invoices_show(
+    customer_id: int, period: Annotated[str, typer.Option(help="YYYY-MM")], as_json: JsonOpt = False
+) -> None:
     data = Api().call("GET", f"/customers/{customer_id}/invoices", params={"period": period})
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
-    _print_table(data["lines"], ["lease_id", "description", "seconds", "amount"],
-                 title=f"invoice {data['period']} customer {customer_id}")
+    _print_table(
+        data["lines"],
+        ["lease_id", "description", "seconds", "amount"],
+        title=f"invoice {data['period']} customer {customer_id}",
+    )
     console.print(f"[bold]total {data['total']} {data['currency']}[/]")
 
 
@@ -505,22 +637,31 @@ def invoices_usage(customer_id: int, out: Path, period: str | None = None) -> No
 
 @reviews_app.command("list")
 def reviews_list(status: str = "open", as_json: JsonOpt = False) -> None:
-    _out(Api().call("GET", "/reviews", params={"status": status}), as_json,
-         ["id", "kind", "customer_id", "status", "summary", "created_at"])
+    _out(
+        Api().call("GET", "/reviews", params={"status": status}),
+        as_json,
+        ["id", "kind", "customer_id", "status", "summary", "created_at"],
+    )
 
 
 @reviews_app.command("decide")
-def reviews_decide(review_id: int, decision: Annotated[str, typer.Argument(help="approve | deny")],
-                   comment: Annotated[str, typer.Option(help="why (kept in the audit log)")]) -> None:
+def reviews_decide(
+    review_id: int,
+    decision: Annotated[str, typer.Argument(help="approve | deny")],
+    comment: Annotated[str, typer.Option(help="why (kept in the audit log)")],
+) -> None:
     data = Api().call("POST", f"/reviews/{review_id}/decision", json={"decision": decision, "comment": comment})
     console.print(f"review {review_id}: {data['status']}")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def run(ctx: typer.Context, lease_id: Annotated[int, typer.Argument(help="an active lease of yours")],
-        follow: Annotated[bool, typer.Option("--follow/--detach", help="stream logs until the run ends")] = True,
-        cwd: str | None = None,
-        env: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable")] = None) -> None:
+def run(
+    ctx: typer.Context,
+    lease_id: Annotated[int, typer.Argument(help="an active lease of yours")],
+    follow: Annotated[bool, typer.Option("--follow/--detach", help="stream logs until the run ends")] = True,
+    cwd: str | None = None,
+    env: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable")] = None,
+) -> None:
     """Run a command on the lease's GPUs: gpulease run LEASE -- cmd args…"""
     command = list(ctx.args)
     if not command:
@@ -547,8 +688,11 @@ def run(ctx: typer.Context, lease_id: Annotated[int, typer.Argument(help="an act
             r = api.client.get(f"/leases/{lease_id}/runs/{run_id}/logs", params={"offset": offset, "follow": "false"})
             sys.stdout.buffer.write(r.content)
             err.print(f"run {run_id}: {status['state']} (exit code {status['exit_code']})")
-            raise typer.Exit(status["exit_code"] if isinstance(status["exit_code"], int) and status["exit_code"] >= 0
-                             else (0 if status["state"] == "succeeded" else 1))
+            raise typer.Exit(
+                status["exit_code"]
+                if isinstance(status["exit_code"], int) and status["exit_code"] >= 0
+                else (0 if status["state"] == "succeeded" else 1)
+            )
         time.sleep(1)
 
 
