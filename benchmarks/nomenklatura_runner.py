@@ -55,7 +55,7 @@ def main():
             {
                 "names_per_s": len(latencies) / elapsed,
                 "median_ms": statistics.median(latencies) * 1000,
-                "p99_ms": ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))] * 1000,
+                "p99_ms": ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))] * 1000,
                 "recall": found / max(len(data["positives"]), 1),
                 "fp_rate": fps / max(len(data["negatives"]), 1),
             }

@@ -83,7 +83,9 @@ def db_url(template_db: str, tmp_path: Path) -> Iterator[str]:
     if PG_URL:
         engine = create_engine(template_db)
         with engine.begin() as c:
-            tables = [r[0] for r in c.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))]
+            tables = [
+                r[0] for r in c.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))
+            ]
             wipe = [t for t in tables if t not in LIST_TABLES]
             c.execute(text(f"TRUNCATE {', '.join(wipe)} RESTART IDENTITY CASCADE"))
             # Keep the bundled list version (loading it per test is slow); drop any a test loaded.
@@ -144,8 +146,10 @@ class Keys:
 @pytest.fixture
 def api_keys(runtime: Runtime, clock: Clock) -> Keys:
     with runtime.store.transaction() as s:
-        return Keys(keys.create_key(s, role="operator", customer_id=None, now=clock()),
-                    keys.create_key(s, role="compliance", customer_id=None, now=clock()))
+        return Keys(
+            keys.create_key(s, role="operator", customer_id=None, now=clock()),
+            keys.create_key(s, role="compliance", customer_id=None, now=clock()),
+        )
 
 
 class Facility:
@@ -154,13 +158,28 @@ class Facility:
     def __init__(self, client: TestClient, keys: Keys, runtime: Runtime) -> None:
         self.c, self.k, self.rt = client, keys, runtime
 
-    def nodes(self, n: int, model: str = "A100-80GB", gpus: int = 8, cluster: str = "c1", site: str = "s1",
-              prefix: str | None = None) -> list[dict[str, Any]]:
+    def nodes(
+        self,
+        n: int,
+        model: str = "A100-80GB",
+        gpus: int = 8,
+        cluster: str = "c1",
+        site: str = "s1",
+        prefix: str | None = None,
+    ) -> list[dict[str, Any]]:
         out = []
         for i in range(n):
-            r = self.c.post("/api/v1/nodes", headers=self.k.op, json={
-                "site": site, "cluster": cluster, "name": f"{prefix or cluster}-n{i:03d}", "gpu_model": model,
-                "gpu_count": gpus})
+            r = self.c.post(
+                "/api/v1/nodes",
+                headers=self.k.op,
+                json={
+                    "site": site,
+                    "cluster": cluster,
+                    "name": f"{prefix or cluster}-n{i:03d}",
+                    "gpu_model": model,
+                    "gpu_count": gpus,
+                },
+            )
             assert r.status_code == 201, r.text
             out.append(r.json())
         return out
@@ -173,9 +192,15 @@ class Facility:
             assert r.status_code == 200, r.text
 
     def customer(self, name: str = "Acme Robotics Inc.", country: str = "US", **kyc: Any) -> dict[str, Any]:
-        body = {"legal_name": name, "country": country, "address": "1 Market St, San Francisco",
-                "incorporated_on": "2015-01-01", "end_use": "training vision models for warehouse robots",
-                "owners": [{"name": f"{name} Holdings", "percent": 100}], **kyc}
+        body = {
+            "legal_name": name,
+            "country": country,
+            "address": "1 Market St, San Francisco",
+            "incorporated_on": "2015-01-01",
+            "end_use": "training vision models for warehouse robots",
+            "owners": [{"name": f"{name} Holdings", "percent": 100}],
+            **kyc,
+        }
         r = self.c.post("/api/v1/customers", headers=self.k.op, json=body)
         assert r.status_code == 201, r.text
         return r.json()

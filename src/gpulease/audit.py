@@ -23,18 +23,19 @@ GENESIS = "0" * 64
 
 
 def _canonical(seq: int, at: datetime, actor: str, action: str, subject: str, data: dict[str, Any]) -> bytes:
-    body = {"seq": seq, "at": at.isoformat(), "actor": actor, "action": action, "subject": subject,
-            "data": data}
+    body = {"seq": seq, "at": at.isoformat(), "actor": actor, "action": action, "subject": subject, "data": data}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
-def chain_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str, subject: str,
-               data: dict[str, Any]) -> str:
+def chain_hash(
+    prev_hash: str, seq: int, at: datetime, actor: str, action: str, subject: str, data: dict[str, Any]
+) -> str:
     return hashlib.sha256(prev_hash.encode() + _canonical(seq, at, actor, action, subject, data)).hexdigest()
 
 
-def append(session: Session, *, at: datetime, actor: str, action: str, subject: str,
-           data: dict[str, Any] | None = None) -> AuditRecord:
+def append(
+    session: Session, *, at: datetime, actor: str, action: str, subject: str, data: dict[str, Any] | None = None
+) -> AuditRecord:
     """Append one record in the caller's transaction (so the audit entry commits with the change)."""
     # Serialise appenders: on PostgreSQL lock the tail row; SQLite transactions are already exclusive.
     last = session.execute(
@@ -45,8 +46,16 @@ def append(session: Session, *, at: datetime, actor: str, action: str, subject: 
     # Round-trip through JSON so what we hash is exactly what the store gives back later.
     payload: dict[str, Any] = json.loads(json.dumps(data or {}, default=str))
     at = at.replace(microsecond=0)
-    rec = AuditRecord(seq=seq, at=at, actor=actor, action=action, subject=subject, data=payload,
-                      prev_hash=prev, hash=chain_hash(prev, seq, at, actor, action, subject, payload))
+    rec = AuditRecord(
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        subject=subject,
+        data=payload,
+        prev_hash=prev,
+        hash=chain_hash(prev, seq, at, actor, action, subject, payload),
+    )
     session.add(rec)
     session.flush()
     return rec
@@ -71,8 +80,9 @@ def verify_records(records: Iterable[AuditRecord]) -> VerifyResult:
         if rec.prev_hash != prev:
             return VerifyResult(False, n, rec.seq, f"record {rec.seq} does not point at record {rec.seq - 1}")
         if chain_hash(prev, rec.seq, rec.at, rec.actor, rec.action, rec.subject, rec.data) != rec.hash:
-            return VerifyResult(False, n, rec.seq, f"record {rec.seq} was altered: its content no longer "
-                                                   "matches its hash")
+            return VerifyResult(
+                False, n, rec.seq, f"record {rec.seq} was altered: its content no longer matches its hash"
+            )
         prev = rec.hash
         expected_seq += 1
     return VerifyResult(True, n)

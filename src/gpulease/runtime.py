@@ -89,6 +89,9 @@ class Runtime:
     def start(self) -> None:
         if self._thread is not None:
             return
+        stopped = self.executor.recover()
+        if stopped:
+            log.warning("stopped %d run(s) left from before a restart: %s", len(stopped), stopped)
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="gpulease-tick", daemon=True)
         self._thread.start()

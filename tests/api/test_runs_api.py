@@ -126,3 +126,35 @@ def test_ending_a_lease_stops_its_runs_at_once(facility: Facility) -> None:
     _wait(lambda: not _alive(pid), timeout=5)
     assert facility.c.get(url, headers=facility.k.op).json()["state"] == "stopped"
     assert os.path.exists(facility.rt.settings.runs_dir / f"{run['id']}.log")
+
+
+def test_a_restarted_server_stops_runs_it_no_longer_supervises(facility: Facility, settings) -> None:  # type: ignore[no-untyped-def]
+    from gpulease.runtime import Runtime
+
+    facility.nodes(1)
+    facility.prices()
+    cust = facility.customer()
+    lease = facility.lease(customer_id=cust["id"], gpu_model="A100-80GB", gpu_count=1, plan="on_demand")
+    run = facility.c.post(
+        f"/api/v1/leases/{lease['id']}/runs",
+        headers=facility.k.op,
+        json={"command": ["sh", "-c", "echo pid=$$; trap '' TERM; while true; do sleep 0.2; done"]},
+    ).json()
+    url = f"/api/v1/leases/{lease['id']}/runs/{run['id']}"
+    text = _wait(
+        lambda: (
+            (t := facility.c.get(url + "/logs", headers=facility.k.op, params={"follow": "false"}).text)
+            and "pid=" in t
+            and t
+        )
+    )
+    pid = int(text.split("pid=")[1].split()[0])
+    # A second control plane over the same store (the first one "crashed": its supervisor is gone).
+    restarted = Runtime(settings, clock=facility.rt.clock)
+    try:
+        assert restarted.executor.recover() == [run["id"]]
+    finally:
+        restarted.close()
+    assert not _alive(pid)
+    got = facility.c.get(url, headers=facility.k.op).json()
+    assert got["state"] == "failed" and "restarted" in got["message"]

@@ -26,9 +26,7 @@ def get_backend(kind: str, **options: Any) -> ExecutionBackend:
         try:
             from gpulease.backends.ray_backend import RayBackend
         except ImportError as exc:  # ray is an optional extra
-            raise BackendError(
-                f"the ray backend needs Ray installed (pip install 'gpulease[ray]'): {exc}"
-            ) from exc
+            raise BackendError(f"the ray backend needs Ray installed (pip install 'gpulease[ray]'): {exc}") from exc
         return RayBackend(**options)
     raise BackendError(f"unknown backend {kind!r}; known: {', '.join(BACKEND_KINDS)}")
 

@@ -65,6 +65,7 @@ class RunStatus:
     started_at: float | None  # epoch seconds
     ended_at: float | None
     message: str | None
+    pid: int | None = None  # local backend: the run's process-group leader, for recovery after a restart
 
 
 @runtime_checkable

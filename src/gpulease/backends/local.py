@@ -75,7 +75,7 @@ class _Run:
             state = RunState.SUCCEEDED
         else:
             state = RunState.FAILED
-        return RunStatus(state, self.exit_code, self.started_at, self.ended_at, self.message)
+        return RunStatus(state, self.exit_code, self.started_at, self.ended_at, self.message, pid=self.pgid)
 
 
 class LocalBackend:

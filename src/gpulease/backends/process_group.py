@@ -28,6 +28,18 @@ def _stat_fields(pid: int) -> tuple[str, int] | None:
     return rest[0].decode(), int(rest[2])
 
 
+def process_start_ticks(pid: int) -> int | None:
+    """When the process started (clock ticks since boot), to tell a pid from a later reuse of it."""
+    try:
+        raw = (_PROC / str(pid) / "stat").read_bytes()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    try:
+        return int(raw.rsplit(b")", 1)[1].split()[19])
+    except (IndexError, ValueError):
+        return None
+
+
 def process_alive(pid: int) -> bool:
     """True while `pid` exists and is not a zombie."""
     if _PROC.is_dir():

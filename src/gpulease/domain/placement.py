@@ -500,9 +500,7 @@ class CapacityCalendar:
         clusters = self._bucketed().get(req.gpu_model)
         if not clusters:
             known = ", ".join(sorted(self._bucketed())) or "none"
-            raise Unplaceable(
-                "unknown_model", f"no node has {req.gpu_model!r} GPUs; models in the facility: {known}."
-            )
+            raise Unplaceable("unknown_model", f"no node has {req.gpu_model!r} GPUs; models in the facility: {known}.")
         biggest, largest, total = self._limits[req.gpu_model]
         single = req.gpu_count <= min(MAX_GPUS_PER_NODE, biggest)
         if not single and req.gpu_count > largest:
@@ -655,8 +653,7 @@ class CapacityCalendar:
                 return t, found[1]
             # Two lower bounds on the next feasible start: the next end of any booking after t, and the
             # need_whole-th smallest "whole node free from" time (cached while still >= t).
-            nxt = min((n.ends[j] for n in nodes if (j := bisect_right(n.ends, t)) < len(n.ends)),
-                      default=OPEN_END)
+            nxt = min((n.ends[j] for n in nodes if (j := bisect_right(n.ends, t)) < len(n.ends)), default=OPEN_END)
             if need_whole:
                 for i, n in enumerate(nodes):
                     if whole_from[i] < t:

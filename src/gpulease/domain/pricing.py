@@ -209,8 +209,9 @@ def rate_usage(quote: Quote, gpu_count: int, start: int, end: int) -> list[Rated
     """
     kind = "reservation" if quote.billed_for_whole_window else "usage"
     return [
-        RatedSlice(s.period, s.start, s.end, s.seconds, gpu_count,
-                   charge(quote.rate, quote.unit, gpu_count, s.seconds), kind)
+        RatedSlice(
+            s.period, s.start, s.end, s.seconds, gpu_count, charge(quote.rate, quote.unit, gpu_count, s.seconds), kind
+        )
         for s in split_by_month(start, end)
     ]
 

@@ -153,9 +153,7 @@ def _add_failure(failures: list[tuple[int, int]], k: int, d: int) -> None:
     failures.append((k, d))
 
 
-def schedule(
-    queue: WaitingQueue, calendar: CapacityCalendar, now: int, *, backfill: bool = True
-) -> Schedule:
+def schedule(queue: WaitingQueue, calendar: CapacityCalendar, now: int, *, backfill: bool = True) -> Schedule:
     """Start what can start now; books each start into the calendar (lease id = request id).
 
     Started, expired and unplaceable (unknown model, too large) requests leave the queue. FIFO mode
@@ -272,8 +270,9 @@ def choose_preemptions(
         for view in calendar.nodes():
             if view.gpu_model != req.gpu_model or not view.schedulable or view.gpu_count < req.gpu_count:
                 continue
-            found = _cheapest_on_node(calendar.occupancy(view.id, req.start, req.end), req.gpu_count,
-                                      interruptible, cost)
+            found = _cheapest_on_node(
+                calendar.occupancy(view.id, req.start, req.end), req.gpu_count, interruptible, cost
+            )
             if found is not None and (best is None or found < best):
                 best = found
         if best is not None:
@@ -312,10 +311,10 @@ def _cheapest_on_node(
         return cost(chosen)
     for size in range(1, len(candidates) + 1):
         options = [
-            cost(combo) for combo in combinations(candidates, size)
+            cost(combo)
+            for combo in combinations(candidates, size)
             if sum(1 for held in freeable if held <= set(combo)) >= need
         ]
         if options:
             return min(options)
     return None
-

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from gpulease import audit
 from gpulease.backends import BackendError, ExecutionBackend, LeasedGpus, RunSpec, RunState, get_backend
+from gpulease.backends.process_group import process_start_ticks, terminate_group
 from gpulease.domain.leases import LeaseState
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound
@@ -123,11 +124,14 @@ class Executor:
         except BackendError as e:
             self._finish(run_id, RunState.FAILED.value, None, str(e))
             raise InvalidRequest(str(e)) from None
+        pid = backend.status(run_id).pid
         with self.rt.store.transaction() as s:
             row = s.get(Run, run_id)
             assert row is not None
             if row.state == RunState.PENDING.value:
                 row.state, row.started_at = RunState.RUNNING.value, self.rt.clock()
+            if pid is not None:
+                row.pid, row.pid_start_ticks = pid, process_start_ticks(pid)
             return row
 
     def _ensure_lease(self, backend: ExecutionBackend, lease_id: int, gpus: list[LeasedGpus]) -> None:
@@ -190,6 +194,34 @@ class Executor:
         return data, new, finished
 
     # -- reconciliation -------------------------------------------------------------------------------
+
+    def recover(self) -> list[str]:
+        """After a restart: stop local runs this process no longer supervises (their lease may have ended
+        while the server was down, and nothing may use GPUs unseen). Returns the runs it stopped."""
+        with self.rt.store.transaction() as s:
+            orphans = s.execute(
+                select(Run.id, Run.pid, Run.pid_start_ticks).where(Run.state.notin_(FINISHED), Run.backend == "local")
+            ).all()
+        local = self._backends.get("local")
+        stopped = []
+        for run_id, pid, ticks in orphans:
+            if local is not None:
+                try:
+                    local.status(run_id)
+                    continue  # supervised by this process
+                except BackendError:
+                    pass
+            # Only the process we started: same pid *and* same start time (pids are reused).
+            if pid is not None and ticks is not None and process_start_ticks(pid) == ticks:
+                terminate_group(pid, self.rt.settings.stop_grace_s)
+            self._finish(
+                run_id,
+                RunState.FAILED.value,
+                None,
+                "the control plane restarted and stopped this run, which it no longer supervised",
+            )
+            stopped.append(run_id)
+        return stopped
 
     def reconcile(self) -> None:
         """Stop every run whose lease is no longer active; record runs that finished."""
