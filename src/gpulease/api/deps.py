@@ -6,13 +6,16 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from gpulease.runtime import Runtime
 from gpulease.services import keys
 from gpulease.services.context import Actor, Role
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in both stores
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer gl_…`")
 

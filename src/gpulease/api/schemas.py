@@ -137,7 +137,9 @@ class CustomerOut(BaseModel):
 
 class LeaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    customer_id: int | None = Field(default=None, description="defaults to the caller's own customer")
+    customer_id: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="defaults to the caller's own customer"
+    )
     gpu_model: str = Field(examples=["A100-80GB"])
     gpu_count: int = Field(ge=1, le=64)
     plan: Literal["on_demand", "reserved", "long_term", "interruptible"] = "on_demand"

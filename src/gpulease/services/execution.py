@@ -165,7 +165,7 @@ class Executor:
                 raise NotFound(f"no run {run_id} on lease {lease_id}")
             return run
 
-    def list(self, actor: Actor, lease_id: int) -> list[Run]:
+    def runs_of(self, actor: Actor, lease_id: int) -> list[Run]:
         with self.rt.store.transaction() as s:
             get_lease(s, actor, lease_id)
             return list(s.scalars(select(Run).where(Run.lease_id == lease_id).order_by(Run.created_at)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
-from gpulease.api.deps import ActorDep, RuntimeDep
+from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
 from gpulease.api.schemas import InvoiceLineOut, InvoiceOut
 from gpulease.services import billing
 
@@ -14,7 +14,7 @@ router = APIRouter(tags=["billing"])
 
 @router.get("/customers/{customer_id}/invoices", response_model=InvoiceOut)
 def invoice(
-    customer_id: int,
+    customer_id: IdPath,
     rt: RuntimeDep,
     actor: ActorDep,
     period: str = Query(pattern=r"^\d{4}-\d{2}$", examples=["2026-11"]),
@@ -52,7 +52,7 @@ def invoice(
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/csv": {}}}},
 )
-def usage_csv(customer_id: int, rt: RuntimeDep, actor: ActorDep, period: str | None = None) -> PlainTextResponse:
+def usage_csv(customer_id: IdPath, rt: RuntimeDep, actor: ActorDep, period: str | None = None) -> PlainTextResponse:
     with rt.store.transaction() as s:
         body = billing.usage_csv(s, actor, customer_id, period)
     name = f"usage-{customer_id}-{period or 'all'}.csv"

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from gpulease import audit
-from gpulease.api.deps import ActorDep, RuntimeDep
+from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
 from gpulease.services import customers, screening
 from gpulease.services.context import Role
 
@@ -109,7 +109,7 @@ def list_reviews(
 
 
 @router.post("/reviews/{review_id}/decision", response_model=ReviewOut)
-def decide(review_id: int, body: DecisionIn, rt: RuntimeDep, actor: ActorDep) -> ReviewOut:
+def decide(review_id: IdPath, body: DecisionIn, rt: RuntimeDep, actor: ActorDep) -> ReviewOut:
     """Compliance role: approve (customer cleared, held leases released) or deny, with a comment."""
     with rt.store.transaction() as s:
         out = _review(customers.decide_review(s, actor, review_id, body.decision, body.comment, rt.clock()))

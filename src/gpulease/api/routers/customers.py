@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from gpulease.api.deps import ActorDep, RuntimeDep
+from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
 from gpulease.api.schemas import CustomerIn, CustomerOut
 from gpulease.services import customers
 
@@ -29,13 +29,13 @@ def list_customers(rt: RuntimeDep, actor: ActorDep) -> list[CustomerOut]:
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)
-def get_customer(customer_id: int, rt: RuntimeDep, actor: ActorDep) -> CustomerOut:
+def get_customer(customer_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> CustomerOut:
     with rt.store.transaction() as s:
         return CustomerOut.of(customers.get_customer(s, actor, customer_id))
 
 
 @router.get("/customers/{customer_id}/screening")
-def customer_screening(customer_id: int, rt: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
+def customer_screening(customer_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
     """The latest screening: decision, reasons, name hits, the ownership path to listed parties, red flags.
 
     Customers see their own status only; the evidence is for operators and compliance officers.

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from gpulease.api.deps import ActorDep, RuntimeDep
+from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
 from gpulease.api.schemas import GpuModelOut, NodeIn, NodeOut, NodeStateIn, PriceIn, PriceOut
 from gpulease.domain.inventory import CATALOGUE, NodeState
 from gpulease.domain.leases import HOLDS_CAPACITY
@@ -54,27 +54,27 @@ def list_nodes(rt: RuntimeDep, actor: ActorDep, gpu_model: str | None = None) ->
 
 
 @router.get("/nodes/{node_id}", response_model=NodeOut)
-def get_node(node_id: int, rt: RuntimeDep, actor: ActorDep) -> NodeOut:
+def get_node(node_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> NodeOut:
     actor.require(Role.OPERATOR, Role.COMPLIANCE)
     with rt.store.transaction() as s:
         return NodeOut.of(inventory.get_node(s, node_id))
 
 
 @router.post("/nodes/{node_id}/drain", response_model=NodeOut)
-def drain_node(node_id: int, rt: RuntimeDep, actor: ActorDep) -> NodeOut:
+def drain_node(node_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> NodeOut:
     """Take no new leases on this node; leases already on it run to their end."""
     with rt.store.transaction() as s:
         return NodeOut.of(inventory.set_node_state(s, actor, node_id, NodeState.DRAINING, rt.clock()))
 
 
 @router.put("/nodes/{node_id}/state", response_model=NodeOut)
-def set_node_state(node_id: int, body: NodeStateIn, rt: RuntimeDep, actor: ActorDep) -> NodeOut:
+def set_node_state(node_id: IdPath, body: NodeStateIn, rt: RuntimeDep, actor: ActorDep) -> NodeOut:
     with rt.store.transaction() as s:
         return NodeOut.of(inventory.set_node_state(s, actor, node_id, NodeState(body.state), rt.clock()))
 
 
 @router.delete("/nodes/{node_id}", status_code=204)
-def remove_node(node_id: int, rt: RuntimeDep, actor: ActorDep) -> None:
+def remove_node(node_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> None:
     with rt.store.transaction() as s:
         inventory.remove_node(s, actor, node_id, rt.clock())
 

@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from gpulease.api.deps import ActorDep, RuntimeDep
+from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
 from gpulease.api.schemas import AvailabilityOut, ExtendIn, LeaseEventOut, LeaseIn, LeaseOut, QuoteOut
 from gpulease.services import leases
 from gpulease.services.errors import NotCleared
@@ -56,20 +56,20 @@ def create_lease(body: LeaseIn, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
 
 @router.get("/leases", response_model=list[LeaseOut])
 def list_leases(
-    rt: RuntimeDep, actor: ActorDep, customer_id: int | None = None, state: str | None = None
+    rt: RuntimeDep, actor: ActorDep, customer_id: IdPath | None = None, state: str | None = None
 ) -> list[LeaseOut]:
     with rt.store.transaction() as s:
         return [LeaseOut.of(lease) for lease in leases.list_leases(s, actor, customer_id, state)]
 
 
 @router.get("/leases/{lease_id}", response_model=LeaseOut)
-def get_lease(lease_id: int, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
+def get_lease(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
     with rt.store.transaction() as s:
         return LeaseOut.of(leases.get_lease(s, actor, lease_id))
 
 
 @router.get("/leases/{lease_id}/events", response_model=list[LeaseEventOut])
-def lease_events(lease_id: int, rt: RuntimeDep, actor: ActorDep) -> list[LeaseEventOut]:
+def lease_events(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> list[LeaseEventOut]:
     with rt.store.transaction() as s:
         return [
             LeaseEventOut(at=e.at, from_state=e.from_state, to_state=e.to_state, actor=e.actor, reason=e.reason)
@@ -77,7 +77,7 @@ def lease_events(lease_id: int, rt: RuntimeDep, actor: ActorDep) -> list[LeaseEv
         ]
 
 
-def _change(rt: RuntimeDep, action: Literal["end", "cancel", "preempt"], lease_id: int, actor: ActorDep) -> LeaseOut:
+def _change(rt: RuntimeDep, action: Literal["end", "cancel", "preempt"], lease_id: IdPath, actor: ActorDep) -> LeaseOut:
     with rt.store.transaction() as s:
         now = rt.clock()
         if action == "end":
@@ -92,25 +92,25 @@ def _change(rt: RuntimeDep, action: Literal["end", "cancel", "preempt"], lease_i
 
 
 @router.post("/leases/{lease_id}/end", response_model=LeaseOut)
-def end_lease(lease_id: int, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
+def end_lease(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
     """End now; its runs are stopped and pay-as-you-go usage is billed to this second."""
     return _change(rt, "end", lease_id, actor)
 
 
 @router.post("/leases/{lease_id}/cancel", response_model=LeaseOut)
-def cancel_lease(lease_id: int, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
+def cancel_lease(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
     """Cancel before the start; reserved windows cancelled late carry the plan's fee."""
     return _change(rt, "cancel", lease_id, actor)
 
 
 @router.post("/leases/{lease_id}/preempt", response_model=LeaseOut)
-def preempt_lease(lease_id: int, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
+def preempt_lease(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
     """Operator: take an interruptible lease's GPUs back after its notice period."""
     return _change(rt, "preempt", lease_id, actor)
 
 
 @router.post("/leases/{lease_id}/extend", response_model=LeaseOut)
-def extend_lease(lease_id: int, body: ExtendIn, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
+def extend_lease(lease_id: IdPath, body: ExtendIn, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
     with rt.store.transaction() as s:
         return LeaseOut.of(leases.extend(s, rt.store, actor, lease_id, body.end, rt.clock()))
 

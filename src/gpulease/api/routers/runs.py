@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from gpulease.api.deps import ActorDep, RuntimeDep
+from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
 from gpulease.store.models import Run
 
 router = APIRouter(tags=["runs"])
@@ -53,18 +53,18 @@ class RunOut(BaseModel):
 
 
 @router.post("/leases/{lease_id}/runs", status_code=201, response_model=RunOut)
-def submit_run(lease_id: int, body: RunIn, rt: RuntimeDep, actor: ActorDep) -> RunOut:
+def submit_run(lease_id: IdPath, body: RunIn, rt: RuntimeDep, actor: ActorDep) -> RunOut:
     """Start a command on exactly the lease's GPUs; it is stopped when the lease ends."""
     return RunOut.of(rt.executor.submit(actor, lease_id, body.command, body.env, body.cwd, body.image))
 
 
 @router.get("/leases/{lease_id}/runs", response_model=list[RunOut])
-def list_runs(lease_id: int, rt: RuntimeDep, actor: ActorDep) -> list[RunOut]:
-    return [RunOut.of(r) for r in rt.executor.list(actor, lease_id)]
+def list_runs(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> list[RunOut]:
+    return [RunOut.of(r) for r in rt.executor.runs_of(actor, lease_id)]
 
 
 @router.get("/leases/{lease_id}/runs/{run_id}", response_model=RunOut)
-def get_run(lease_id: int, run_id: str, rt: RuntimeDep, actor: ActorDep) -> RunOut:
+def get_run(lease_id: IdPath, run_id: str, rt: RuntimeDep, actor: ActorDep) -> RunOut:
     return RunOut.of(rt.executor.get(actor, lease_id, run_id))
 
 
@@ -72,7 +72,7 @@ def get_run(lease_id: int, run_id: str, rt: RuntimeDep, actor: ActorDep) -> RunO
     "/leases/{lease_id}/runs/{run_id}/logs", response_class=Response, responses={200: {"content": {"text/plain": {}}}}
 )
 async def run_logs(
-    lease_id: int,
+    lease_id: IdPath,
     run_id: str,
     rt: RuntimeDep,
     actor: ActorDep,

@@ -1,0 +1,106 @@
+"""Read-only figures behind the dashboard that no use case returns as such: bookings in a window, counts.
+
+The queries are the ones the API's /calendar route makes; nothing here writes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gpulease.domain.inventory import NodeState
+from gpulease.domain.leases import HOLDS_CAPACITY
+from gpulease.store.models import Allocation, Customer, Lease, Node, UsageRecord
+
+
+@dataclass(frozen=True)
+class Booking:
+    """One GPU held by one lease over [start, end); end None = open-ended."""
+
+    node_id: int
+    gpu: int
+    lease_id: int
+    customer_id: int
+    customer: str
+    plan: str
+    state: str
+    start: datetime
+    end: datetime | None
+
+    def covers(self, t: datetime) -> bool:
+        return self.start <= t and (self.end is None or t < self.end)
+
+
+def bookings(session: Session, nodes: list[Node], t0: datetime, t1: datetime) -> list[Booking]:
+    """Every live allocation on these nodes overlapping [t0, t1), with its lease and customer."""
+    if not nodes:
+        return []
+    rows = session.execute(
+        select(
+            Allocation.node_id,
+            Allocation.gpu_index,
+            Allocation.starts_at,
+            Allocation.ends_at,
+            Lease.id,
+            Lease.customer_id,
+            Lease.plan,
+            Lease.state,
+            Customer.legal_name,
+        )
+        .join(Lease, Allocation.lease_id == Lease.id)
+        .join(Customer, Lease.customer_id == Customer.id)
+        .where(
+            Allocation.node_id.in_([n.id for n in nodes]),
+            Allocation.released.is_(False),
+            Allocation.starts_at < t1,
+            (Allocation.ends_at.is_(None)) | (Allocation.ends_at > t0),
+            Lease.state.in_([st.value for st in HOLDS_CAPACITY]),
+        )
+    ).all()
+    return [
+        Booking(node_id=n, gpu=g, lease_id=lid, customer_id=cid, customer=cname, plan=plan, state=state, start=s, end=e)
+        for n, g, s, e, lid, cid, plan, state, cname in rows
+    ]
+
+
+def lease_counts(session: Session, customer_id: int | None = None) -> dict[str, int]:
+    q = select(Lease.state, func.count()).group_by(Lease.state)
+    if customer_id is not None:
+        q = q.where(Lease.customer_id == customer_id)
+    return {state: n for state, n in session.execute(q).all()}
+
+
+def usage_periods(session: Session, customer_id: int) -> list[str]:
+    """The months in which this customer has usage on record, newest first."""
+    q = select(UsageRecord.period).where(UsageRecord.customer_id == customer_id).distinct()
+    return sorted(session.scalars(q), reverse=True)
+
+
+@dataclass(frozen=True)
+class ModelCapacity:
+    gpu_model: str
+    total: int
+    leased: int  # held by a lease right now
+    idle: int  # on available nodes, free now
+    draining: int  # on draining nodes, free now (will take no new lease)
+    down: int
+
+
+def capacity_by_model(nodes: list[Node], now_bookings: list[Booking], now: datetime) -> list[ModelCapacity]:
+    in_use = Counter(b.node_id for b in now_bookings if b.covers(now))
+    per_model: dict[str, Counter[str]] = {}
+    for n in nodes:
+        c = per_model.setdefault(n.gpu_model, Counter())
+        used = min(in_use[n.id], n.gpu_count)
+        c["total"] += n.gpu_count
+        c["leased"] += used
+        free = n.gpu_count - used
+        c[{NodeState.AVAILABLE: "idle", NodeState.DRAINING: "draining"}.get(NodeState(n.state), "down")] += free
+    return [
+        ModelCapacity(m, c["total"], c["leased"], c["idle"], c["draining"], c["down"])
+        for m, c in sorted(per_model.items())
+    ]

@@ -1,0 +1,143 @@
+"""The dashboard in a real browser: Debian's chromium driven by Playwright against a real uvicorn server.
+
+Skipped when chromium or the playwright package is missing. Screenshots of the overview and of a customer
+page are left in /tmp for a person to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from gpulease.api.app import create_app
+from gpulease.runtime import Runtime
+from tests.web.conftest import Site
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
+
+SHOTS = {"overview": "/tmp/gpulease-overview.png", "customer": "/tmp/gpulease-customer.png",
+         "reviews": "/tmp/gpulease-reviews.png"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(runtime: Runtime, site: Site) -> Iterator[str]:
+    """uvicorn on a free local port, in a thread, over the test's runtime."""
+    port = _free_port()
+    config = uvicorn.Config(create_app(runtime, background=False), host="127.0.0.1", port=port,
+                            log_level="warning", lifespan="on")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, name="uvicorn", daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail("the dashboard server did not start")
+        time.sleep(0.05)
+    yield base
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page(server: str) -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--disable-gpu", "--disable-dev-shm-usage"])
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=server)
+        pg = context.new_page()
+        pg.set_default_timeout(10_000)
+        yield pg
+        context.close()
+        browser.close()
+
+
+def sign_in(page: Any, key: str) -> None:
+    page.goto("/")
+    assert "/login" in page.url
+    page.fill("input[name=key]", key)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_load_state()
+
+
+def test_book_see_it_on_the_calendar_and_approve_a_review(page: Any, site: Site, runtime: Runtime) -> None:
+    f = site.facility
+    f.nodes(2, cluster="c2", prefix="fra1-b")
+    with_owner = f.customer("Hefei Holdings Ltd.", "CN", owners=[{"name": "iFlytek Co., Ltd.", "percent": 100}])
+    sub = f.customer("Shenzhen Xunfei Cloud Computing Co., Ltd.", "CN",
+                     owners=[{"name": "Hefei Holdings Ltd.", "percent": 60}], incorporated_on="2025-06-01")
+    assert with_owner["compliance_status"] != "cleared" and sub["compliance_status"] != "cleared"
+    # A few bookings on each plan so the picture has something to show.
+    f.lease(customer_id=site.cleared.id, gpu_model="A100-80GB", gpu_count=8, plan="long_term",
+            start="2026-11-02T09:00:00Z", end="2026-12-02T09:00:00Z")
+    f.lease(customer_id=site.cleared.id, gpu_model="A100-80GB", gpu_count=3, plan="on_demand",
+            start="2026-11-02T13:00:00Z", end="2026-11-03T11:00:00Z")
+    f.lease(customer_id=site.cleared.id, gpu_model="A100-80GB", gpu_count=2, plan="interruptible")
+
+    sign_in(page, site.operator)
+    assert page.locator("h1").first.inner_text() == "Fleet overview"
+
+    # Book through the form.
+    page.click("nav >> text=Leases")
+    page.select_option("select[name=customer_id]", str(site.cleared.id))
+    page.fill("input[name=gpu_count]", "4")
+    page.select_option("select[name=plan]", "reserved")
+    page.fill("input[name=start]", "2026-11-02T18:00")
+    page.fill("input[name=end]", "2026-11-03T06:00")
+    page.click("button:has-text('Book')")
+    page.wait_for_url("**/leases/*")
+    lease_id = int(page.url.rsplit("/", 1)[1])
+    assert "scheduled" in page.locator("h1").inner_text()
+
+    # It is on the calendar, with its lease, customer and plan on hover.
+    page.goto("/")
+    bar = page.locator(f'svg.gantt rect[data-lease="{lease_id}"]')
+    assert bar.count() >= 1
+    assert f"Lease {lease_id} · Acme Robotics Inc. · reserved" in bar.first.locator("title").text_content()
+    box = bar.first.bounding_box()
+    assert box is not None and box["width"] > 50
+    page.screenshot(path=SHOTS["overview"], full_page=True)
+
+    # Approve a review as the compliance officer: the row changes in place, the page stays.
+    page.click("button:has-text('Sign out')")
+    sign_in(page, site.compliance)
+    page.goto("/reviews")
+    card = page.locator(f"article#review-{_first_review(page)}")
+    page.evaluate("window.__stayed = true")
+    card.locator("textarea[name=comment]").fill("Registry extract checked: not the listed entity.")
+    card.locator("button:has-text('Approve')").click()
+    card.locator(".review-head .badge.s-approved").wait_for()
+    assert page.evaluate("window.__stayed") is True
+    assert "Registry extract checked" in card.inner_text()
+    page.screenshot(path=SHOTS["reviews"], full_page=True)
+
+    page.goto(f"/customers/{sub['id']}")
+    chain = page.locator(".chain").first
+    assert "Hefei Holdings Ltd." in chain.inner_text() and "60%" in chain.inner_text()
+    page.screenshot(path=SHOTS["customer"], full_page=True)
+
+
+def _first_review(page: Any) -> str:
+    ident = page.locator("article.review-open").first.get_attribute("id")
+    assert ident
+    return str(ident.removeprefix("review-"))
