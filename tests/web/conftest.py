@@ -39,14 +39,8 @@ def key_for(rt: Runtime, customer_id: int) -> str:
         return keys.create_key(s, role="customer", customer_id=customer_id, now=rt.clock())
 
 
-_INDEXES: dict[str, Any] = {}
-
-
 @pytest.fixture
 def site(facility: Facility, runtime: Runtime) -> Site:
-    # Every test's store holds the same bundled list version: build its screening index once per run.
-    # (The registry caches by content hash, so sharing the cache cannot mix two versions up.)
-    runtime.screening._cache = _INDEXES
     facility.nodes(2, prefix="fra1-a100")
     facility.prices()
     acme = facility.customer()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -168,12 +168,17 @@ def load_lists(
 
 
 class ScreeningRegistry:
-    """The screening index of the list version in force, built once per version and shared by threads."""
+    """The screening index of the list version in force, built once per version and shared by threads.
+
+    Indexes are immutable and keyed by the content hash of their version, so one cache serves every
+    registry of the process (several runtimes over stores holding the same lists build it once).
+    """
+
+    _lock = threading.Lock()
+    _cache: ClassVar[dict[str, ScreeningIndex]] = {}
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._lock = threading.Lock()
-        self._cache: dict[str, ScreeningIndex] = {}
 
     def build(self, content_hash: str, entries: Sequence[ListEntry]) -> ScreeningIndex:
         with self._lock:
@@ -225,8 +230,3 @@ def screen_name(
 def screen_row(index: ScreeningIndex, row: dict[str, str]) -> dict[str, Any]:
     out = next(screen_rows([row], index))
     return {k: out[k] for k in ("decision", "top_score", "top_entry", "top_list")}
-
-
-def _bundled_path(rel: str) -> Path:
-    with as_file(files("gpulease") / "data/lists" / rel) as p:
-        return Path(p)
