@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from gpulease.observability import configure_logging
 from gpulease.services.context import utcnow
 from gpulease.settings import get_settings
 
@@ -123,7 +124,8 @@ def serve(
     rt = Runtime(settings)
     with rt.store.transaction() as s:
         screening.seed_bundled_lists(s, utcnow())
-    uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
+    configure_logging(settings.log_json)
+    uvicorn.run(create_app(rt), host=host, port=port, log_config=None)
 
 
 @app.command()
@@ -166,7 +168,8 @@ def demo(
         "Try: [bold]curl -H 'Authorization: Bearer <operator key>' "
         f"'http://{host}:{port}/api/v1/availability?gpu_model=A100-80GB&gpu_count=8'[/]"
     )
-    uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
+    configure_logging(settings.log_json)
+    uvicorn.run(create_app(rt), host=host, port=port, log_config=None)
 
 
 @app.command()

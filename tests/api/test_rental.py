@@ -364,3 +364,19 @@ def test_openapi_and_metrics(facility: Facility) -> None:
     m = facility.c.get("/metrics").text
     assert 'gpulease_gpus{gpu_model="A100-80GB",node_state="available"} 8.0' in m
     assert "gpulease_http_requests_total" in m
+
+
+def test_every_response_carries_a_request_id_and_logs_it(facility: Facility, caplog) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import logging
+
+    from gpulease.observability import JsonFormatter
+
+    with caplog.at_level(logging.INFO, logger="gpulease.access"):
+        r = facility.c.get("/api/v1/gpu-models", headers={**facility.k.op, "X-Request-ID": "trace-123"})
+    assert r.headers["X-Request-ID"] == "trace-123"
+    [rec] = [r for r in caplog.records if r.name == "gpulease.access"]
+    line = json.loads(JsonFormatter().format(rec))
+    assert line["status"] == 200 and line["message"].startswith("GET /api/v1/gpu-models 200")
+    assert line["request_id"] == "trace-123"
+    assert facility.c.get("/healthz").headers["X-Request-ID"]

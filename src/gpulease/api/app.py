@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gpulease import __version__
+from gpulease import observability
 from gpulease.api import metrics, problems
 from gpulease.api.routers import billing, compliance, customers, inventory, leases, runs
 from gpulease.runtime import Runtime
@@ -40,6 +41,7 @@ def create_app(runtime: Runtime | None = None, *, background: bool = True) -> Fa
     for r in (inventory.router, customers.router, leases.router, billing.router, compliance.router, runs.router):
         app.include_router(r, prefix=API)
     metrics.install(app, rt)
+    observability.install(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
