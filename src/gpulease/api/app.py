@@ -7,8 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from gpulease import __version__
-from gpulease import observability
+from gpulease import __version__, observability
 from gpulease.api import metrics, problems
 from gpulease.api.routers import billing, compliance, customers, inventory, leases, runs
 from gpulease.runtime import Runtime
