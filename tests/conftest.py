@@ -218,3 +218,45 @@ class Facility:
 @pytest.fixture
 def facility(client: TestClient, api_keys: Keys, runtime: Runtime) -> Facility:
     return Facility(client, api_keys, runtime)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(runtime: Runtime) -> Iterator[str]:
+    """uvicorn on a free local port, in a thread, over the test's runtime: for real HTTP clients."""
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from gpulease.api.app import create_app
+
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(runtime, background=False), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, name="uvicorn", daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail("the test server did not start")
+        time.sleep(0.05)
+    yield base
+    srv.should_exit = True
+    thread.join(timeout=10)

@@ -14,6 +14,7 @@ from gpulease.cli import app
 from gpulease.runtime import Runtime
 from gpulease.services import keys
 from gpulease.settings import get_settings
+from tests.conftest import Facility
 
 runner = CliRunner()
 
@@ -117,3 +118,25 @@ def test_gpu_ranges_are_compact() -> None:
     assert _ranges([0, 1, 2, 3, 6]) == "0-3,6"
     assert _ranges([1, 3, 4, 5, 7]) == "1,3-5,7"
     assert _ranges([5]) == "5"
+
+
+def test_run_streams_the_logs_and_exits_with_the_runs_code(
+    cli_env: str, live_server: str, facility: Facility, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    facility.nodes(1)
+    facility.prices()
+    cust = facility.customer()
+    key = facility.customer_key(cust["id"])["Authorization"].split()[1]
+    monkeypatch.setenv("GPULEASE_API_URL", live_server)
+    monkeypatch.setenv("GPULEASE_API_KEY", key)
+    r = runner.invoke(app, ["leases", "create", "A100-80GB", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    lease = json.loads(r.stdout)
+    want = ",".join(str(g["index"]) for g in lease["gpus"])
+    r = runner.invoke(app, ["run", str(lease["id"]), "--", "sh", "-c", 'echo "gpus=$CUDA_VISIBLE_DEVICES"; exit 4'])
+    assert r.exit_code == 4, r.output
+    assert f"gpus={want}" in r.stdout
+    r = runner.invoke(app, ["leases", "end", str(lease["id"]), "--json"])
+    assert json.loads(r.stdout)["state"] == "ended"
+    r = runner.invoke(app, ["run", str(lease["id"]), "--", "true"])
+    assert r.exit_code == 1 and "active" in r.output

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -338,8 +340,8 @@ def screen_file(
 class Api:
     def __init__(self) -> None:
         self.url = os.environ.get("GPULEASE_API_URL", "http://127.0.0.1:8000").rstrip("/")
-        key = os.environ.get("GPULEASE_API_KEY")
-        if not key:
+        key = (os.environ.get("GPULEASE_API_KEY") or "").strip()
+        if not key or any(c.isspace() for c in key):
             _fail("set GPULEASE_API_KEY (and GPULEASE_API_URL if the server is not at http://127.0.0.1:8000)")
         self.client = httpx.Client(
             base_url=self.url + "/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=60
@@ -386,11 +388,15 @@ def _cell(v: Any) -> str:
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the API's JSON")]
 
 
-def _out(data: Any, as_json: bool, cols: list[str], title: str | None = None) -> None:
+def _out(
+    data: Any, as_json: bool, cols: list[str], title: str | None = None, shape: Callable[[Any], Any] | None = None
+) -> None:
+    """The API's JSON as is, or a table (after `shape` makes its cells readable)."""
     if as_json:
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-    else:
-        _print_table(data if isinstance(data, list) else [data], cols, title)
+        return
+    data = shape(copy.deepcopy(data)) if shape else data
+    _print_table(data if isinstance(data, list) else [data], cols, title)
 
 
 NODE_COLS = ["id", "site", "cluster", "name", "gpu_model", "gpu_count", "state", "backend"]
@@ -565,34 +571,34 @@ def leases_create(
     for k, v in (("end", end), ("customer_id", customer), ("duration_s", duration_s), ("max_wait_s", max_wait_s)):
         if v is not None:
             body[k] = v
-    _out(_lease_rows(Api().call("POST", "/leases", json=body)), as_json, LEASE_COLS)
+    _out(Api().call("POST", "/leases", json=body), as_json, LEASE_COLS, shape=_lease_rows)
 
 
 @leases_app.command("list")
 def leases_list(state: str | None = None, as_json: JsonOpt = False) -> None:
-    _out(_lease_rows(Api().call("GET", "/leases", params={"state": state} if state else {})), as_json, LEASE_COLS)
+    _out(Api().call("GET", "/leases", params={"state": state} if state else {}), as_json, LEASE_COLS, shape=_lease_rows)
 
 
 @leases_app.command("show")
 def leases_show(lease_id: int, as_json: JsonOpt = False) -> None:
-    _out(_lease_rows(Api().call("GET", f"/leases/{lease_id}")), as_json, LEASE_COLS)
+    _out(Api().call("GET", f"/leases/{lease_id}"), as_json, LEASE_COLS, shape=_lease_rows)
 
 
 @leases_app.command("end")
 def leases_end(lease_id: int, as_json: JsonOpt = False) -> None:
-    _out(_lease_rows(Api().call("POST", f"/leases/{lease_id}/end")), as_json, LEASE_COLS)
+    _out(Api().call("POST", f"/leases/{lease_id}/end"), as_json, LEASE_COLS, shape=_lease_rows)
 
 
 @leases_app.command("cancel")
 def leases_cancel(lease_id: int, as_json: JsonOpt = False) -> None:
-    _out(_lease_rows(Api().call("POST", f"/leases/{lease_id}/cancel")), as_json, LEASE_COLS)
+    _out(Api().call("POST", f"/leases/{lease_id}/cancel"), as_json, LEASE_COLS, shape=_lease_rows)
 
 
 @leases_app.command("extend")
 def leases_extend(
     lease_id: int, end: Annotated[str, typer.Option(help="new end, ISO 8601 with offset")], as_json: JsonOpt = False
 ) -> None:
-    _out(_lease_rows(Api().call("POST", f"/leases/{lease_id}/extend", json={"end": end})), as_json, LEASE_COLS)
+    _out(Api().call("POST", f"/leases/{lease_id}/extend", json={"end": end}), as_json, LEASE_COLS, shape=_lease_rows)
 
 
 @app.command()

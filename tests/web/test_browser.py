@@ -7,17 +7,11 @@ page are left in /tmp for a person to look at.
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 
-from gpulease.api.app import create_app
 from gpulease.runtime import Runtime
 from tests.web.conftest import Site
 
@@ -29,35 +23,9 @@ SHOTS = {"overview": "/tmp/gpulease-overview.png", "customer": "/tmp/gpulease-cu
          "reviews": "/tmp/gpulease-reviews.png"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def server(runtime: Runtime, site: Site) -> Iterator[str]:
-    """uvicorn on a free local port, in a thread, over the test's runtime."""
-    port = _free_port()
-    config = uvicorn.Config(create_app(runtime, background=False), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="on")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, name="uvicorn", daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail("the dashboard server did not start")
-        time.sleep(0.05)
-    yield base
-    srv.should_exit = True
-    thread.join(timeout=10)
+def server(live_server: str, site: Site) -> str:
+    return live_server
 
 
 @pytest.fixture
