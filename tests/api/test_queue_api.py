@@ -144,3 +144,41 @@ def test_queued_request_expires_after_max_wait(facility: Facility, clock: Clock)
     assert waiting["id"] in r.expired
     got = facility.c.get(f"/api/v1/leases/{waiting['id']}", headers=facility.k.op).json()
     assert got["state"] == "failed" and "maximum wait" in got["state_reason"]
+
+
+def test_an_immediate_request_may_not_delay_the_head_of_the_queue(facility: Facility, clock: Clock) -> None:
+    f = facility
+    f.nodes(2)
+    f.prices()
+    cid = f.customer()["id"]
+    t0 = clock()
+    f.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=6, end=(t0 + timedelta(hours=1)).isoformat())
+    f.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=8, end=(t0 + timedelta(hours=2)).isoformat())
+    head = f.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=8, start="asap", duration_s=3600)
+    assert head["state"] == "queued"  # it will start at t0+1h on the first node
+    # 2 GPUs are free now on that node, but holding them for 3 h would push the head back: refused.
+    r = f.c.post(
+        "/api/v1/leases",
+        headers=f.k.op,
+        json={
+            "customer_id": cid,
+            "gpu_model": "A100-80GB",
+            "gpu_count": 2,
+            "plan": "on_demand",
+            "end": (t0 + timedelta(hours=3)).isoformat(),
+        },
+    )
+    assert r.status_code == 409, r.text
+    # Half an hour ends before the head starts: allowed, like a backfill.
+    short = f.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=2, end=(t0 + timedelta(minutes=30)).isoformat())
+    assert short["state"] == "active"
+    # A reserved window outranks an on-demand head and may take its place.
+    rsv = f.lease(
+        customer_id=cid,
+        gpu_model="A100-80GB",
+        gpu_count=8,
+        plan="reserved",
+        start=(t0 + timedelta(hours=1)).isoformat(),
+        end=(t0 + timedelta(hours=2)).isoformat(),
+    )
+    assert rsv["state"] == "scheduled"

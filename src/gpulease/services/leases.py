@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from gpulease import audit
 from gpulease.domain.inventory import UnknownGpuModel, gpu_model
-from gpulease.domain.leases import HOLDS_CAPACITY, LeaseState, Plan, check_transition
+from gpulease.domain.leases import HOLDS_CAPACITY, PLAN_PRIORITY, LeaseState, Plan, check_transition
 from gpulease.domain.placement import (
     CapacityCalendar,
     GpuRef,
@@ -276,6 +276,31 @@ def _make_room(
     return start, chosen
 
 
+QUEUE_HOLD = -1  # the calendar id of the capacity held for the head of the waiting queue
+
+
+def hold_for_queue_head(session: Session, cal: CapacityCalendar, model: str, plan: Plan, now: datetime) -> None:
+    """Hold, in this calendar only, the GPUs the head of the model's queue will start on (EASY backfill).
+
+    A request that is not itself queued may take capacity only where it does not delay that start, unless
+    its plan ranks above the head's.
+    """
+    waiting = session.scalars(
+        select(Lease).where(Lease.state == LeaseState.QUEUED.value, Lease.gpu_model == model)
+    ).all()
+    if not waiting:
+        return
+    head = min(waiting, key=lambda lz: (-PLAN_PRIORITY[Plan(lz.plan)], lz.created_at, lz.id))
+    if PLAN_PRIORITY[Plan(head.plan)] < PLAN_PRIORITY[plan]:
+        return
+    t = epoch(now)
+    req = PlacementRequest(model, head.gpu_count, t, None if head.duration_s is None else t + head.duration_s)
+    found = cal.earliest_placement(req, t)
+    if found is not None:
+        start, placement = found
+        cal.book(QUEUE_HOLD, placement.gpus, start, None if head.duration_s is None else start + head.duration_s)
+
+
 def create_lease(session: Session, store: Store, actor: Actor, req: LeaseRequest, now: datetime) -> Booked:
     """Quote, check compliance, place on concrete GPUs and book, in one transaction."""
     customer_id = req.customer_id if req.customer_id is not None else actor.customer_id
@@ -304,6 +329,7 @@ def create_lease(session: Session, store: Store, actor: Actor, req: LeaseRequest
         return _enqueue(session, store, actor, customer_id, model, req, plan, entry, w, now)
     store.lock(session, f"placement:{model}")  # one placement per model at a time (PostgreSQL)
     cal = load_calendar(session, model, now)
+    hold_for_queue_head(session, cal, model, plan, now)
     start_s, end_s = epoch(w.start), None if w.end is None else epoch(w.end)
     preq = PlacementRequest(model, req.gpu_count, start_s, end_s)
     preempted: list[int] = []
@@ -474,6 +500,7 @@ def extend(session: Session, store: Store, actor: Actor, lease_id: int, new_end:
         raise Conflict(f"lease {lease_id} has been given notice of preemption")
     store.lock(session, f"placement:{lease.gpu_model}")
     cal = load_calendar(session, lease.gpu_model, now)
+    hold_for_queue_head(session, cal, lease.gpu_model, Plan(lease.plan), now)
     if not cal.can_extend(lease.id, epoch(new_end)):
         raise NoCapacity(
             f"the GPUs of lease {lease_id} are booked by someone else before "
