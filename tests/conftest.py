@@ -203,7 +203,7 @@ class Facility:
         }
         r = self.c.post("/api/v1/customers", headers=self.k.op, json=body)
         assert r.status_code == 201, r.text
-        return r.json()
+        return dict(r.json())
 
     def customer_key(self, customer_id: int) -> dict[str, str]:
         with self.rt.store.transaction() as s:
@@ -212,7 +212,7 @@ class Facility:
     def lease(self, headers: dict[str, str] | None = None, expect: int = 201, **body: Any) -> dict[str, Any]:
         r = self.c.post("/api/v1/leases", headers=headers or self.k.op, json=body)
         assert r.status_code == expect, r.text
-        return r.json()
+        return dict(r.json())
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from tests.conftest import Clock, Facility
 
 
 def state(f: Facility, lease_id: int) -> str:
-    return f.c.get(f"/api/v1/leases/{lease_id}", headers=f.k.op).json()["state"]
+    return str(f.c.get(f"/api/v1/leases/{lease_id}", headers=f.k.op).json()["state"])
 
 
 def test_queue_backfill_preemption_and_billing(facility: Facility, clock: Clock) -> None:

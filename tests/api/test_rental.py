@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from tests.conftest import Clock, Facility
 
 
-def iso(t) -> str:  # type: ignore[no-untyped-def]
+def iso(t: datetime) -> str:
     return t.isoformat()
 
 

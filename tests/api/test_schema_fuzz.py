@@ -8,6 +8,7 @@ import re
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 
 from gpulease.api.app import create_app
 from gpulease.runtime import Runtime
@@ -22,7 +23,10 @@ def test_no_server_errors(runtime: Runtime, facility: Facility) -> None:
     facility.prices()
     facility.customer()
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(runtime, background=False))
-    operations = [r.ok() for r in schema.get_all_operations()]
+    operations = []
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), f"the OpenAPI document has an invalid operation: {result.err()}"
+        operations.append(result.ok())
     fuzzed = [op for op in operations if FUZZED.match(op.path)]
     assert len(fuzzed) >= 15
     for op in fuzzed:

@@ -19,6 +19,8 @@ import pytest
 
 from gpulease.backends.base import BackendError, LeasedGpus, RunSpec, RunState
 from gpulease.backends.process_group import process_alive
+from gpulease.runtime import Runtime
+from tests.conftest import Clock, Facility
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'gpulease[ray]')")
 
@@ -240,9 +242,9 @@ def test_leases_are_pinned_and_refused_clearly(backend: RayBackend, make_spec: M
 def test_a_lease_on_a_ray_cluster_through_the_api(
     cluster: dict[str, str],
     backend: RayBackend,
-    facility,  # type: ignore[no-untyped-def]
-    runtime,
-    clock,
+    facility: Facility,
+    runtime: Runtime,
+    clock: Clock,
 ) -> None:
     """The whole path: a node of a `ray` cluster, a lease, a run via the API, stopped at the lease's end."""
     from datetime import timedelta

@@ -133,9 +133,9 @@ def test_random_operations_never_double_book(sequence: list[tuple[object, ...]])
                 new_end = None if op[2] is None else e + int(str(op[2])) if e < OPEN_END else None
                 target = OPEN_END if new_end is None else new_end
                 others = {k: v for k, v in model.items() if k != lid}
-                free = all(not busy(others, g, e, target) for g in gs) if target > e else True
-                assert cal.can_extend(lid, new_end) == free
-                if free:
+                extendable = all(not busy(others, g, e, target) for g in gs) if target > e else True
+                assert cal.can_extend(lid, new_end) == extendable
+                if extendable:
                     cal.extend(lid, new_end)
                     model[lid] = (gs, s, max(e, target))
                 else:
