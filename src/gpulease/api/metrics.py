@@ -14,7 +14,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from gpulease.domain.leases import LeaseState
-from gpulease.store.models import Allocation, Customer, Lease, Node, ReviewItem
+from gpulease.store.models import Alert, Allocation, Customer, Lease, Node, ReviewItem
 
 if TYPE_CHECKING:
     from gpulease.runtime import Runtime
@@ -66,6 +66,10 @@ class FleetCollector(Collector):
             open_reviews = s.scalar(select(func.count()).select_from(ReviewItem).where(ReviewItem.status == "open"))
             yield GaugeMetricFamily(
                 "gpulease_review_queue_open", "Open items in the compliance review queue", value=open_reviews or 0
+            )
+            alerts = s.scalar(select(func.count()).select_from(Alert).where(Alert.acknowledged.is_(False)))
+            yield GaugeMetricFamily(
+                "gpulease_alerts_unacknowledged", "Operator alerts not yet acknowledged", value=alerts or 0
             )
 
 

@@ -320,9 +320,29 @@ def decide_review(
     return item
 
 
-def list_alerts(session: Session, actor: Actor) -> list[Alert]:
+def list_alerts(session: Session, actor: Actor, unacknowledged_only: bool = False) -> list[Alert]:
     actor.require(Role.OPERATOR, Role.COMPLIANCE)
-    return list(session.scalars(select(Alert).order_by(Alert.id.desc()).limit(200)))
+    q = select(Alert).order_by(Alert.id.desc()).limit(200)
+    if unacknowledged_only:
+        q = q.where(Alert.acknowledged.is_(False))
+    return list(session.scalars(q))
+
+
+def acknowledge_alert(session: Session, actor: Actor, alert_id: int, now: datetime) -> Alert:
+    actor.require(Role.OPERATOR, Role.COMPLIANCE)
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound(f"no alert {alert_id}")
+    alert.acknowledged = True
+    audit.append(
+        session,
+        at=now,
+        actor=actor.name,
+        action="alert.acknowledged",
+        subject=f"alert:{alert.id}",
+        data={"kind": alert.kind},
+    )
+    return alert
 
 
 DEMO_CUSTOMERS: list[dict[str, Any]] = [

@@ -117,13 +117,28 @@ def decide(review_id: IdPath, body: DecisionIn, rt: RuntimeDep, actor: ActorDep)
     return out
 
 
+def _alert(a: Any) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "at": a.at,
+        "kind": a.kind,
+        "message": a.message,
+        "data": a.data,
+        "acknowledged": a.acknowledged,
+    }
+
+
 @router.get("/alerts")
-def alerts(rt: RuntimeDep, actor: ActorDep) -> list[dict[str, Any]]:
+def alerts(rt: RuntimeDep, actor: ActorDep, unacknowledged: bool = False) -> list[dict[str, Any]]:
+    """Operator alerts, newest first (a customer newly hit after a list load, …)."""
     with rt.store.transaction() as s:
-        return [
-            {"id": a.id, "at": a.at, "kind": a.kind, "message": a.message, "data": a.data}
-            for a in customers.list_alerts(s, actor)
-        ]
+        return [_alert(a) for a in customers.list_alerts(s, actor, unacknowledged)]
+
+
+@router.post("/alerts/{alert_id}/ack")
+def acknowledge(alert_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
+    with rt.store.transaction() as s:
+        return _alert(customers.acknowledge_alert(s, actor, alert_id, rt.clock()))
 
 
 @router.get("/lists")
