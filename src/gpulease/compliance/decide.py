@@ -63,9 +63,7 @@ def decide_name(hits: Sequence[Hit], thresholds: Thresholds = Thresholds(), labe
             continue
         outcome = worst(outcome, this)
         verb = "matches" if this == "denied" else "resembles"
-        reasons.append(
-            f"{prefix}{verb} {hit.list} entry {hit.entry_id} '{hit.matched_name}' (score {hit.score:.0f})"
-        )
+        reasons.append(f"{prefix}{verb} {hit.list} entry {hit.entry_id} '{hit.matched_name}' (score {hit.score:.0f})")
     if not reasons:
         top = f" (best score {hits[0].score:.0f})" if hits else ""
         reasons.append(f"{prefix}no listed party above the review threshold{top}")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-import heapq
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import compress, pairwise
 
 from gpulease.compliance.countries import country_code
-from gpulease.compliance.match import Hit, NameScore, compare, explain
+from gpulease.compliance.match import Hit, QueryScorer, compare, explain
 from gpulease.compliance.model import Address, ListEntry
 from gpulease.compliance.normalize import GENERIC_WEIGHT, GENERIC_WORDS, NormalizedName, fold, normalize_name
 
@@ -42,6 +42,8 @@ class IndexedName:
     name: str
     norm: NormalizedName
     weights: tuple[float, ...]
+    total: float = 1.0  # sum(weights) or 1.0
+    joined: tuple[tuple[int, str], ...] = ()  # (j, strong[j] + strong[j + 1]): spacing variants
 
 
 class ScreeningIndex:
@@ -62,6 +64,28 @@ class ScreeningIndex:
         self.version = version
         self.by_id = {e.id: e for e in entries}
         self._max_weight = math.log1p(max(len(names), 1))
+        # The postings regrouped by what put a name under a key: one listed token (the key is the token
+        # or one of its deletions) or one pair of adjacent tokens. A token's deletion keys all lead back
+        # to the same names, so a query gathers the few sources behind its keys first and then each
+        # source's names once, instead of the same names once per key.
+        source_names: list[list[int]] = []
+        sources: dict[str | tuple[str, str], int] = {}
+        for name_id, indexed in enumerate(names):
+            strong = indexed.norm.strong
+            name_sources: set[str | tuple[str, str]] = {*strong, *pairwise(strong)}
+            for source in name_sources:
+                number = sources.get(source)
+                if number is None:
+                    number = sources[source] = len(source_names)
+                    source_names.append([])
+                source_names[number].append(name_id)
+        key_sources: dict[str, list[int]] = {}
+        for source, number in sources.items():
+            keys = blocking_keys(source) if isinstance(source, str) else (source[0] + source[1],)
+            for key in keys:
+                key_sources.setdefault(key, []).append(number)
+        self._sources = source_names
+        self._key_sources = key_sources
 
     @classmethod
     def build(cls, entries: Iterable[ListEntry], version: str | None = None) -> ScreeningIndex:
@@ -81,10 +105,17 @@ class ScreeningIndex:
                     frequency[token] = frequency.get(token, 0) + 1
         total = max(len(normalised), 1)
         names: list[IndexedName] = []
-        postings: dict[str, list[int]] = {}
-        for name_id, (position, name, norm) in enumerate(normalised):
+        for position, name, norm in normalised:
             weights = tuple(_capped(t, math.log1p(total / frequency[t])) for t in norm.strong)
-            names.append(IndexedName(position, name, norm, weights))
+            strong = norm.strong
+            joined = tuple((j, strong[j] + strong[j + 1]) for j in range(len(strong) - 1))
+            names.append(IndexedName(position, name, norm, weights, sum(weights) or 1.0, joined))
+        # Name ids in order of total weight (list order among equals): a tie in the blocking score goes
+        # to the lower id, the listed name that the same matched tokens cover the most.
+        names.sort(key=lambda indexed: indexed.total)
+        postings: dict[str, list[int]] = {}
+        for name_id, indexed in enumerate(names):
+            norm = indexed.norm
             keys: set[str] = set()
             for token in norm.strong:
                 keys.update(blocking_keys(token))
@@ -101,34 +132,56 @@ class ScreeningIndex:
             return _capped(token, self._max_weight)
         return _capped(token, math.log1p(len(self.names) / df))
 
+    def _names_under(self, keys: Iterable[str], w: float, skipped: list[tuple[int, str, float]]) -> set[int]:
+        """Names under any of `keys`; keys above POSTING_CAP go to `skipped` instead."""
+        found: set[int] = set()
+        for key in keys:
+            posting = self.postings.get(key)
+            if posting is None:
+                continue
+            if len(posting) > POSTING_CAP:
+                skipped.append((len(posting), key, w))
+                continue
+            found.update(self._key_sources[key])
+        if len(found) == 1:
+            return set(self._sources[found.pop()])
+        ids: set[int] = set()
+        for source in found:
+            ids.update(self._sources[source])
+        return ids
+
     def _candidates(self, strong: Sequence[str], weights: Sequence[float]) -> list[int]:
         scores: dict[int, float] = {}
         skipped: list[tuple[int, str, float]] = []
+
+        def add(ids: set[int], w: float) -> None:
+            if not scores:
+                scores.update(dict.fromkeys(ids, w))
+                return
+            for name_id in scores.keys() & ids:
+                scores[name_id] += w
+            scores.update(dict.fromkeys(ids.difference(scores), w))
+
         for token, w in zip(strong, weights, strict=True):
-            ids: set[int] = set()
-            for key in blocking_keys(token):
-                posting = self.postings.get(key)
-                if posting is None:
-                    continue
-                if len(posting) > POSTING_CAP:
-                    skipped.append((len(posting), key, w))
-                    continue
-                ids.update(posting)
-            for name_id in ids:
-                scores[name_id] = scores.get(name_id, 0.0) + w
+            add(self._names_under(blocking_keys(token), w, skipped), w)
         for a, b, wa, wb in zip(strong, strong[1:], weights, weights[1:], strict=False):
-            posting = self.postings.get(a + b)
-            if posting is not None and len(posting) <= POSTING_CAP:
-                for name_id in posting:
-                    scores[name_id] = scores.get(name_id, 0.0) + wa + wb
+            add(self._names_under((a + b,), wa + wb, []), wa + wb)
         if not scores and skipped:
             # Only common words in the query: fall back to the rarest of them.
             _, key, w = min(skipped)
-            for name_id in self.postings[key]:
-                scores[name_id] = w
+            scores = dict.fromkeys(self.postings[key], w)
         if len(scores) <= CANDIDATES:
-            return list(scores)
-        return heapq.nlargest(CANDIDATES, scores, key=scores.__getitem__)
+            ranked = sorted(scores)
+            ranked.sort(key=scores.__getitem__, reverse=True)
+            return ranked
+        # Best blocking score first; ties go to the lower name id (see build). Scores above the
+        # CANDIDATES-th best are few; the tie at it can be large (every name sharing one common token),
+        # so it is cut by id alone. All loops here run in C.
+        cut = sorted(scores.values(), reverse=True)[CANDIDATES - 1]
+        above = sorted(compress(scores, map(cut.__lt__, scores.values())))
+        above.sort(key=scores.__getitem__, reverse=True)
+        tied = sorted(compress(scores, map(cut.__eq__, scores.values())))
+        return above + tied[: CANDIDATES - len(above)]
 
     def screen(
         self,
@@ -143,51 +196,62 @@ class ScreeningIndex:
         if not query.strong:
             return []
         q_weights = [self.weight(t) for t in query.strong]
-        best: dict[int, tuple[float, IndexedName, NameScore]] = {}
-        for name_id in self._candidates(query.strong, q_weights):
-            candidate = self.names[name_id]
-            result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights)
+        scorer = QueryScorer(query.strong, q_weights)
+        names = self.names
+        best: dict[int, tuple[float, IndexedName]] = {}
+        candidates = [names[name_id] for name_id in self._candidates(query.strong, q_weights)]
+        tokens: set[str] = set()
+        for candidate in candidates:
+            tokens.update(candidate.norm.strong)
+        scorer.prepare(tokens)
+        for candidate in candidates:
+            score = scorer.score(candidate.norm.strong, candidate.weights, candidate.total, candidate.joined)
             current = best.get(candidate.entry)
-            if current is None or result.score > current[0]:
-                best[candidate.entry] = (result.score, candidate, result)
+            if current is None or score > current[0]:
+                best[candidate.entry] = (score, candidate)
         query_country = country_code(country) if country else None
         cities = _cities(address)
-        hits: list[Hit] = []
-        for position, (score, candidate, result) in best.items():
+        # Scores, bonuses and the cut first; the token-by-token explanation only for the hits returned.
+        passed: list[tuple[float, ListEntry, IndexedName, bool | None, list[str]]] = []
+        for position, (score, candidate) in best.items():
             if score < min_score - COUNTRY_BONUS - CITY_BONUS:
                 continue
             entry = self.entries[position]
-            reasons = explain(query, candidate.norm, result)
+            context: list[str] = []
             agrees: bool | None = None
             if query_country and entry.countries:
                 agrees = query_country in entry.countries
                 if agrees:
                     score = min(100.0, score + COUNTRY_BONUS)
-                    reasons.append(f"same country: {query_country}")
+                    context.append(f"same country: {query_country}")
                 else:
-                    reasons.append(f"different country: {query_country}, listed {', '.join(entry.countries)}")
+                    context.append(f"different country: {query_country}, listed {', '.join(entry.countries)}")
             if cities:
                 listed_cities = {fold(a.city) for a in entry.addresses if a.city}
                 shared = cities & listed_cities
                 if shared:
                     score = min(100.0, score + CITY_BONUS)
-                    reasons.append(f"same city: {', '.join(sorted(shared))}")
+                    context.append(f"same city: {', '.join(sorted(shared))}")
             if score < min_score:
                 continue
+            passed.append((round(score, 2), entry, candidate, agrees, context))
+        passed.sort(key=lambda p: (-p[0], p[1].id))
+        hits: list[Hit] = []
+        for score, entry, candidate, agrees, context in passed[:limit]:
+            result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights)
             hits.append(
                 Hit(
                     entry_id=entry.id,
                     list=entry.list,
                     name=entry.name,
                     matched_name=candidate.name,
-                    score=round(score, 2),
-                    reasons=tuple(reasons),
+                    score=score,
+                    reasons=(*explain(query, candidate.norm, result), *context),
                     entry=entry,
                     country_agrees=agrees,
                 )
             )
-        hits.sort(key=lambda h: (-h.score, h.entry_id))
-        return hits[:limit]
+        return hits
 
 
 def _cities(address: Address | str | None) -> set[str]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import mul
 from typing import Any
 
+from rapidfuzz import process
 from rapidfuzz.distance import OSA, JaroWinkler
 
 from gpulease.compliance.model import ListEntry
@@ -16,6 +18,7 @@ from gpulease.compliance.normalize import NormalizedName
 TOKEN_SIMILARITY = 0.82
 TOKEN_SIMILARITY_OTHER_START = 0.86
 FUZZY_MIN_LENGTH = 4
+_OSA_CUTOFF = TOKEN_SIMILARITY - 0.01  # a little below the line: rapidfuzz's cut-off is not ours to round
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +59,20 @@ class NameScore:
 def _similarity(a: str, b: str) -> float:
     if a == b:
         return 1.0
-    if len(a) < FUZZY_MIN_LENGTH or len(b) < FUZZY_MIN_LENGTH:
+    la, lb = len(a), len(b)
+    if la < FUZZY_MIN_LENGTH or lb < FUZZY_MIN_LENGTH:
+        return 0.0
+    # Cheap bound: the edit distance is at least the length difference, so the OSA share is at most
+    # 1 - |la - lb| / max(la, lb); most token pairs of a query fail here without calling rapidfuzz.
+    longer = la if la > lb else lb
+    if (longer - abs(la - lb)) / longer < TOKEN_SIMILARITY - 1e-9:
         return 0.0
     # Jaro-Winkler alone is generous to short words ("seven"/"sever" 0.92); the edit-distance share
     # keeps one typo in five letters below the line while one in six or more passes.
-    sim = min(JaroWinkler.normalized_similarity(a, b), OSA.normalized_similarity(a, b))
+    return _accepted(a, b, min(JaroWinkler.normalized_similarity(a, b), OSA.normalized_similarity(a, b)))
+
+
+def _accepted(a: str, b: str, sim: float) -> float:
     if a[0] != b[0]:
         # Typos rarely hit the first letter; anagram-like pairs ("orchid"/"rachid") often differ there.
         return sim if sim >= TOKEN_SIMILARITY_OTHER_START else 0.0
@@ -115,6 +127,134 @@ def compare(
         if 0.0 < best_q[i] < 1.0 and pair_q[i] >= 0:
             similar.append(f"{a}≈{listed[pair_q[i]]}")
     return NameScore(100.0 * (cover_q * cover_l) ** 0.5, exact, tuple(similar))
+
+
+# Row of a query against one listed token: (best similarity over the query's tokens, the non-zero
+# (query position, similarity) pairs). Rows with a zero maximum are stored as _NO_MATCH.
+_Row = tuple[float, tuple[tuple[int, float], ...]]
+_NO_MATCH: _Row = (0.0, ())
+
+
+class QueryScorer:
+    """`compare(query, weights, listed, ...).score` for many listed names against one query, faster.
+
+    Candidates of one query share most of their tokens, so the similarity of each distinct listed token
+    to the query's tokens is computed once per query (a row) and candidates are scored from the rows.
+    The arithmetic is the same as `compare`'s, in the same order, so the scores are identical.
+    """
+
+    __slots__ = ("_positions", "_rows", "query", "total", "weights")
+
+    def __init__(self, query: Sequence[str], weights: Sequence[float]) -> None:
+        self.query = tuple(query)
+        self.weights = tuple(weights)
+        self.total = sum(self.weights) or 1.0
+        positions: dict[str, list[int]] = {}
+        for i, a in enumerate(self.query):
+            positions.setdefault(a, []).append(i)
+        self._positions = positions
+        rows: dict[str, _Row] = {}
+        # Spacing variants, query side: "hik vision" covers a listed "hikvision" and is covered by it.
+        for i in range(len(self.query) - 1):
+            joined = self.query[i] + self.query[i + 1]
+            row = rows.get(joined) or self._row(joined)
+            sims = dict(row[1])
+            sims[i] = sims[i + 1] = 1.0
+            rows[joined] = (1.0, tuple(sorted(sims.items())))
+        self._rows = rows
+
+    def prepare(self, tokens: Iterable[str]) -> None:
+        """Compute the rows of many listed tokens at once: one rapidfuzz scan per query token instead of
+        a Python loop over token pairs. Gives the same rows as computing them one by one."""
+        rows = self._rows
+        todo = {t for t in tokens if t not in rows}
+        if not todo:
+            return
+        fuzzy = [t for t in todo if len(t) >= FUZZY_MIN_LENGTH]
+        found: dict[str, list[tuple[int, float]]] = {}
+        for i, a in enumerate(self.query):
+            if len(a) < FUZZY_MIN_LENGTH or not fuzzy:
+                if a in todo:
+                    found.setdefault(a, []).append((i, 1.0))
+                continue
+            # The OSA share bounds min(Jaro-Winkler, OSA) from above: only pairs past it are looked at.
+            for b, osa, _ in process.extract(
+                a, fuzzy, scorer=OSA.normalized_similarity, processor=None, score_cutoff=_OSA_CUTOFF, limit=None
+            ):
+                s = 1.0 if a == b else _accepted(a, b, min(JaroWinkler.normalized_similarity(a, b), osa))
+                if s > 0.0:
+                    found.setdefault(b, []).append((i, s))
+        rows.update(dict.fromkeys(todo, _NO_MATCH))
+        for b, pairs in found.items():
+            pairs.sort()
+            rows[b] = (max(s for _, s in pairs), tuple(pairs))
+
+    def _row(self, token: str) -> _Row:
+        pairs = tuple((i, s) for i, a in enumerate(self.query) if (s := _similarity(a, token)) > 0.0)
+        if not pairs:
+            return _NO_MATCH
+        return (max(s for _, s in pairs), pairs)
+
+    def score(
+        self,
+        listed: Sequence[str],
+        listed_weights: Sequence[float],
+        listed_total: float,
+        listed_joined: Sequence[tuple[int, str]] = (),
+    ) -> float:
+        """The score `compare` gives; `listed_total` is `sum(listed_weights) or 1.0`, `listed_joined`
+        the (j, listed[j] + listed[j + 1]) pairs of the listed name."""
+        rows = self._rows
+        best_q = [0.0] * len(self.query)
+        covered_l = 0.0
+        forced: set[int] | None = None
+        positions = self._positions
+        for _, joined in listed_joined:
+            if joined in positions:
+                forced = self._joined(listed_joined, best_q)
+                break
+        if forced is None:
+            for token, w in zip(listed, listed_weights, strict=True):
+                row = rows.get(token) or self._add_row(token)
+                top = row[0]
+                if top:
+                    covered_l += w * top
+                    for i, s in row[1]:
+                        if s > best_q[i]:
+                            best_q[i] = s
+        else:
+            for j, (token, w) in enumerate(zip(listed, listed_weights, strict=True)):
+                top, pairs = rows.get(token) or self._add_row(token)
+                if j in forced:
+                    top = 1.0
+                if top:
+                    covered_l += w * top
+                    for i, s in pairs:
+                        if s > best_q[i]:
+                            best_q[i] = s
+        if not covered_l:
+            return 0.0
+        cover_q = sum(map(mul, self.weights, best_q)) / self.total
+        cover_l = covered_l / listed_total
+        score: float = 100.0 * (cover_q * cover_l) ** 0.5
+        return score
+
+    def _add_row(self, token: str) -> _Row:
+        row = self._rows[token] = self._row(token)
+        return row
+
+    def _joined(self, listed_joined: Sequence[tuple[int, str]], best_q: list[float]) -> set[int]:
+        """Spacing variants, listed side ("hikvision" against a listed "hik vision"): marks the query's
+        covered tokens in `best_q`, returns the listed positions covered."""
+        forced: set[int] = set()
+        for j, joined in listed_joined:
+            found = self._positions.get(joined)
+            if found:
+                for i in found:
+                    best_q[i] = 1.0
+                forced.add(j)
+                forced.add(j + 1)
+        return forced
 
 
 def explain(query: NormalizedName, listed: NormalizedName, result: NameScore) -> list[str]:

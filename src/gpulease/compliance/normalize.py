@@ -376,6 +376,9 @@ class NormalizedName:
 
 def fold(text: str) -> str:
     """NFKC, case-folded, accents stripped."""
+    if text.isascii():
+        # Most names: NFKC and NFKD leave ASCII as it is and casefold() is lower() there.
+        return text.lower()
     text = unicodedata.normalize("NFKC", text).casefold()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
@@ -438,9 +441,7 @@ def _is_weak(token: str) -> bool:
     if token in LEGAL_FORMS or token in STOPWORDS or (len(token) == 1 and not token.isdigit()):
         return True
     # A misspelt legal form ("Limtied", "Corporaion") is still a legal form.
-    return len(token) >= 6 and any(
-        token[0] == form[0] and OSA.distance(token, form) <= 2 for form in _LONG_LEGAL_FORMS
-    )
+    return len(token) >= 6 and any(token[0] == form[0] and OSA.distance(token, form) <= 2 for form in _LONG_LEGAL_FORMS)
 
 
 @functools.lru_cache(maxsize=65536)

@@ -181,8 +181,7 @@ def _shared_address(profile: KycProfile, index: ScreeningIndex, rules: RedFlagRu
                 RedFlag(
                     "shared_address",
                     "review",
-                    f"address '{profile.address}' matches {entry.list} entry {entry.id} "
-                    f"({entry.name}): {text}",
+                    f"address '{profile.address}' matches {entry.list} entry {entry.id} ({entry.name}): {text}",
                 )
             )
             if len(flags) >= 5:
@@ -235,9 +234,7 @@ def _listed_domain(profile: KycProfile, index: ScreeningIndex, rules: RedFlagRul
             continue
         for listed_domain, firm in rules.listed_domains.items():
             if domain == listed_domain or domain.endswith("." + listed_domain):
-                flags.append(
-                    RedFlag("listed_domain", "deny", f"{label} {domain} belongs to listed firm {firm}")
-                )
+                flags.append(RedFlag("listed_domain", "deny", f"{label} {domain} belongs to listed firm {firm}"))
         for entry in _entries_with_websites(index):
             if any(domain == w or domain.endswith("." + w) for w in entry.websites):
                 flags.append(
@@ -258,9 +255,7 @@ def _entries_with_websites(index: ScreeningIndex) -> list[ListEntry]:
     return cached
 
 
-def ultimate_parent(
-    profile: KycProfile, known_parties: Mapping[str, KycProfile]
-) -> tuple[str, str | None] | None:
+def ultimate_parent(profile: KycProfile, known_parties: Mapping[str, KycProfile]) -> tuple[str, str | None] | None:
     """The top of the declared parent chain and its country (None when no parent is declared)."""
     known = {fold(k): v for k, v in known_parties.items()}
     name = profile.parent

@@ -66,16 +66,10 @@ def _load_one(path: PathLike, progress: Progress | None) -> tuple[list[ListEntry
     if kind == "ofac":
         p = Path(path)
         if p.name.lower() in _OFAC_PARTS:
-            raise ListFormatError(
-                str(path), None, f"{p.name} is part of the OFAC set; load it together with sdn.csv."
-            )
+            raise ListFormatError(str(path), None, f"{p.name} is part of the OFAC set; load it together with sdn.csv.")
         parts = siblings(p)
-        return load_ofac(
-            p, parts.get("add.csv"), parts.get("alt.csv"), parts.get("sdn_comments.csv"), progress
-        )
-    loader = {"csl-csv": load_csl_csv, "csl-json": load_csl_json, "un-xml": load_un_xml, "dpl": load_dpl}[
-        kind
-    ]
+        return load_ofac(p, parts.get("add.csv"), parts.get("alt.csv"), parts.get("sdn_comments.csv"), progress)
+    loader = {"csl-csv": load_csl_csv, "csl-json": load_csl_json, "un-xml": load_un_xml, "dpl": load_dpl}[kind]
     entries, source = loader(path, progress)
     return entries, [source]
 

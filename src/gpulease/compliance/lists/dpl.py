@@ -10,9 +10,7 @@ from gpulease.compliance.lists.source import PathLike, Progress, SourceFile, cle
 from gpulease.compliance.model import Address, ListEntry, ListFormatError
 
 LIST_NAME = "Denied Persons List (DPL) - Bureau of Industry and Security"
-SOURCE_URL = (
-    "https://www.bis.doc.gov/index.php/policy-guidance/lists-of-parties-of-concern/denied-persons-list"
-)
+SOURCE_URL = "https://www.bis.doc.gov/index.php/policy-guidance/lists-of-parties-of-concern/denied-persons-list"
 HEADER = ("Name", "Street_Address", "City", "State", "Country", "Postal_Code", "Effective_Date")
 
 

@@ -99,9 +99,7 @@ def load_ofac(
                 if more:
                     draft.remarks = f"{draft.remarks} {more}" if draft.remarks else more
             elif kind == "add.csv":
-                address = Address(
-                    street=clean(row[2]), city=clean(row[3]), country=country_code(clean(row[4]))
-                )
+                address = Address(street=clean(row[2]), city=clean(row[3]), country=country_code(clean(row[4])))
                 if not address.is_empty():
                     draft.addresses.append(address)
             else:

@@ -1,0 +1,122 @@
+"""The fast paths of the screening engine give what the plain definitions give."""
+
+from __future__ import annotations
+
+import random
+import string
+import unicodedata
+
+import pytest
+
+from gpulease.compliance.index import CANDIDATES, ScreeningIndex, blocking_keys
+from gpulease.compliance.match import QueryScorer, compare
+from gpulease.compliance.normalize import fold, normalize_name
+
+QUERIES = [
+    "iFlytek Co., Ltd.",
+    "Iflytec",
+    "Hik Vision",
+    "Hikvision Digital Technology Co., Ltd. Hang Zhou",
+    "Digital Technology Hangzhou Hikvision",
+    "National Bank of Cuba",
+    "Beijing Technology Development",
+    "北京商湯科技開發有限公司",
+    "Sensetine Group",
+    "Bank",
+    "Cruise LLC",
+]
+
+
+def _variants(index: ScreeningIndex, count: int) -> list[str]:
+    """Listed names reordered, with two adjacent tokens joined or one token split."""
+    rng = random.Random(7)
+    out: list[str] = []
+    for _ in range(count):
+        tokens = list(rng.choice(index.names).norm.strong)
+        rng.shuffle(tokens)
+        k = rng.randrange(len(tokens))
+        if len(tokens) > 1 and rng.random() < 0.5:
+            tokens[k : k + 2] = [tokens[k] + tokens[(k + 1) % len(tokens)]]
+        elif len(tokens[k]) > 5:
+            tokens[k : k + 1] = [tokens[k][:3], tokens[k][3:]]
+        out.append(" ".join(tokens))
+    return out
+
+
+@pytest.mark.parametrize("prepared", [False, True])
+def test_query_scorer_equals_compare(index: ScreeningIndex, prepared: bool) -> None:
+    rng = random.Random(11)
+    checked = 0
+    for text in QUERIES + _variants(index, 150):
+        query = normalize_name(text)
+        if not query.strong:
+            continue
+        weights = [index.weight(t) for t in query.strong]
+        scorer = QueryScorer(query.strong, weights)
+        ids = set(index._candidates(query.strong, weights)) | set(rng.sample(range(len(index.names)), 20))
+        if prepared:
+            scorer.prepare(t for i in ids for t in index.names[i].norm.strong)
+        for name_id in ids:
+            listed = index.names[name_id]
+            expected = compare(query.strong, weights, listed.norm.strong, listed.weights).score
+            got = scorer.score(listed.norm.strong, listed.weights, listed.total, listed.joined)
+            assert got == expected, (text, listed.name)
+            checked += 1
+    assert checked > 3000
+
+
+def test_spacing_variants_both_ways() -> None:
+    scorer = QueryScorer(("hik", "vision", "digital"), (3.0, 1.0, 2.0))
+    plain = compare(("hik", "vision", "digital"), (3.0, 1.0, 2.0), ("hikvision", "digital"), (4.0, 2.0))
+    assert scorer.score(("hikvision", "digital"), (4.0, 2.0), 6.0, ((0, "hikvisiondigital"),)) == plain.score == 100.0
+    scorer = QueryScorer(("hikvision",), (4.0,))
+    plain = compare(("hikvision",), (4.0,), ("hik", "vision"), (3.0, 1.0))
+    assert scorer.score(("hik", "vision"), (3.0, 1.0), 4.0, ((0, "hikvision"),)) == plain.score == 100.0
+
+
+def _blocking_scores(index: ScreeningIndex, strong: tuple[str, ...], weights: list[float]) -> dict[int, float]:
+    """The blocking score of every name, straight from the postings (no regrouping, no cut)."""
+    scores: dict[int, float] = {}
+    for token, w in zip(strong, weights, strict=True):
+        ids: set[int] = set()
+        for key in blocking_keys(token):
+            posting = index.postings.get(key, [])
+            if len(posting) <= 1500:
+                ids.update(posting)
+        for name_id in ids:
+            scores[name_id] = scores.get(name_id, 0.0) + w
+    for a, b, wa, wb in zip(strong, strong[1:], weights, weights[1:], strict=False):
+        posting = index.postings.get(a + b, [])
+        if len(posting) <= 1500:
+            for name_id in posting:
+                scores[name_id] = scores.get(name_id, 0.0) + (wa + wb)
+    return scores
+
+
+def test_candidates_are_the_best_blocking_scores_ties_to_lower_ids(index: ScreeningIndex) -> None:
+    for text in QUERIES + _variants(index, 100):
+        query = normalize_name(text)
+        weights = [index.weight(t) for t in query.strong]
+        scores = _blocking_scores(index, query.strong, weights)
+        if not scores:
+            continue
+        expected = sorted(scores, key=lambda name_id: (-scores[name_id], name_id))[:CANDIDATES]
+        assert index._candidates(query.strong, weights) == expected, text
+
+
+def test_names_are_ordered_by_total_weight(index: ScreeningIndex) -> None:
+    totals = [name.total for name in index.names]
+    assert totals == sorted(totals)
+
+
+def test_fold_ascii_fast_path_matches_unicode_path() -> None:
+    def slow(text: str) -> str:
+        text = unicodedata.normalize("NFKC", text).casefold()
+        return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+    rng = random.Random(3)
+    samples = [chr(c) for c in range(128)] + [
+        "".join(rng.choice(string.printable) for _ in range(rng.randrange(40))) for _ in range(2000)
+    ]
+    for text in [*samples, "Société Générale", "ＡＢＣ", "Straße"]:
+        assert fold(text) == slow(text)
