@@ -4,6 +4,7 @@ import json
 import statistics
 import sys
 import time
+from typing import Any
 
 from followthemoney import model
 from nomenklatura.matching import get_algorithm
@@ -11,7 +12,7 @@ from nomenklatura.matching import get_algorithm
 SCHEMA = {"individual": "Person", "vessel": "Vessel", "aircraft": "Airplane"}
 
 
-def entity(eid, schema, names):
+def entity(eid: str, schema: str, names: list[str]) -> Any:
     proxy = model.make_entity(schema)
     proxy.id = eid
     for name in names:
@@ -19,16 +20,18 @@ def entity(eid, schema, names):
     return proxy
 
 
-def main():
+def main() -> None:
     data = json.load(sys.stdin)
     algorithm = get_algorithm("name-based")
     listed = [entity(eid, SCHEMA.get(kind, "LegalEntity"), names) for eid, kind, names in data["entries"]]
     config = algorithm.default_config()
-    latencies, found, fps = [], 0, 0
+    latencies: list[float] = []
+    found, fps = 0, 0
 
-    def best(query):
+    def best(query: str) -> tuple[float, str | None]:
         q = entity("query", "LegalEntity", [query])
-        top, top_id = 0.0, None
+        top: float = 0.0
+        top_id: str | None = None
         for candidate in listed:
             if not q.schema.can_match(candidate.schema):
                 continue

@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import opencc
 from rapidfuzz import fuzz, process, utils
@@ -103,7 +104,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run_index(index: ScreeningIndex, pos: list[tuple[str, str, str]], neg: list[str], review: float) -> dict:
+def run_index(index: ScreeningIndex, pos: list[tuple[str, str, str]], neg: list[str], review: float) -> dict[str, Any]:
     latencies: list[float] = []
     found: dict[str, list[bool]] = {}
     start = time.perf_counter()
@@ -134,7 +135,7 @@ def run_index(index: ScreeningIndex, pos: list[tuple[str, str, str]], neg: list[
 
 def run_scan(
     entries: tuple[ListEntry, ...], pos: list[tuple[str, str, str]], neg: list[str], cutoff: float, limit: int
-) -> dict:
+) -> dict[str, Any]:
     """Plain rapidfuzz: extractOne over every listed name (WRatio, default processor)."""
     names: list[str] = []
     owner: list[str] = []
@@ -173,7 +174,7 @@ def run_scan(
 
 def run_nomenklatura(
     python: Path, pos: list[tuple[str, str, str]], neg: list[str], entries: tuple[ListEntry, ...], limit: int
-) -> dict | str:
+) -> dict[str, Any] | str:
     if not python.exists():
         return f"not installed ({python} missing)"
     payload = {

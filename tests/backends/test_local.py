@@ -72,9 +72,7 @@ def test_run_sees_exactly_the_leased_gpus_in_lease_order(backend: LocalBackend, 
     assert data == b"cuda=3,1 nvidia=3,1 mine=kept\n"
 
 
-def test_environment_is_minimal(
-    backend: LocalBackend, make_spec: MakeSpec, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_environment_is_minimal(backend: LocalBackend, make_spec: MakeSpec, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GPULEASE_DATABASE_URL", "postgresql://secret@db/gpulease")
     backend.start(make_spec("r-env", ["sh", "-c", 'echo "db=${GPULEASE_DATABASE_URL:-unset}"']))
     wait_finished(backend, "r-env")
@@ -129,9 +127,7 @@ def test_lease_end_kills_runs_that_ignore_sigterm_and_their_grandchildren(
     assert status.message == "killed by SIGKILL"
 
 
-def test_nothing_of_a_lease_outlives_it_and_no_run_starts_after_it(
-    backend: LocalBackend, make_spec: MakeSpec
-) -> None:
+def test_nothing_of_a_lease_outlives_it_and_no_run_starts_after_it(backend: LocalBackend, make_spec: MakeSpec) -> None:
     for n in range(3):
         backend.start(make_spec(f"r{n}", ["sh", "-c", "sleep 600 & sleep 600 & wait"]))
     pgids = [backend._runs[f"r{n}"].pgid for n in range(3)]

@@ -147,8 +147,7 @@ def _error(path: Path) -> ListFormatError:
 def test_malformed_ofac_wrong_column_count(tmp_path: Path) -> None:
     path = tmp_path / "sdn.csv"
     path.write_text(
-        '36,"AEROCARIBBEAN AIRLINES",-0- ,"CUBA",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- \n'
-        '37,"BROKEN",-0- ,"CUBA"\n',
+        '36,"AEROCARIBBEAN AIRLINES",-0- ,"CUBA",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- \n37,"BROKEN",-0- ,"CUBA"\n',
         encoding="utf-8",
     )
     error = _error(path)

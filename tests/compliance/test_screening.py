@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.redflags import KycProfile, RedFlagRules, evaluate
 from gpulease.compliance.screening import screen_customer, screen_rows
 
 TODAY = date(2025, 6, 1)
-CLEAN = dict(
+CLEAN: dict[str, Any] = dict(
     country="US",
     incorporated_on=date(2001, 1, 1),
     owners=(("Public shareholders", 100.0),),
@@ -53,9 +54,7 @@ def test_chain_of_three_through_known_parties(index: ScreeningIndex) -> None:
         owners=(("Orchid Holdings Ltd", 60.0),),
         **{k: v for k, v in CLEAN.items() if k != "owners"},
     )
-    el_holding = KycProfile(
-        legal_name="Orchid Holdings Ltd", country="SG", owners=(("Megvii Technology", 100.0),)
-    )
+    el_holding = KycProfile(legal_name="Orchid Holdings Ltd", country="SG", owners=(("Megvii Technology", 100.0),))
     result = screen_customer(profile, index, known_parties={"Orchid Holdings Ltd": el_holding}, today=TODAY)
     assert result.status == "denied"
     assert result.ownership.paths[0].names == (

@@ -18,8 +18,9 @@ H = 3600
 A100 = "A100-80GB"
 
 
-def node(i: int, cluster: str = "c1", n: int = 8, model: str = A100,
-         state: NodeState = NodeState.AVAILABLE) -> NodeView:
+def node(
+    i: int, cluster: str = "c1", n: int = 8, model: str = A100, state: NodeState = NodeState.AVAILABLE
+) -> NodeView:
     return NodeView(i, f"node-{i}", cluster, "site-1", model, n, state)
 
 

@@ -31,8 +31,12 @@ times = st.integers(0, 60)
 ends = st.one_of(st.none(), st.integers(1, 80))
 ops = st.one_of(
     st.tuples(st.just("place"), st.sampled_from([1, 2, 3, 4, 8, 12, 16]), times, ends),
-    st.tuples(st.just("book"), st.lists(st.sampled_from(
-        [GpuRef(n, i) for n, c in SIZE.items() for i in range(c)]), min_size=1, max_size=4), times, ends),
+    st.tuples(
+        st.just("book"),
+        st.lists(st.sampled_from([GpuRef(n, i) for n, c in SIZE.items() for i in range(c)]), min_size=1, max_size=4),
+        times,
+        ends,
+    ),
     st.tuples(st.just("release"), st.integers(0, 30)),
     st.tuples(st.just("truncate"), st.integers(0, 30), times),
     st.tuples(st.just("extend"), st.integers(0, 30), ends),
@@ -81,12 +85,14 @@ def test_random_operations_never_double_book(sequence: list[tuple[object, ...]])
                     # truly no schedulable node had k free GPUs in the window
                     for n in NODES:
                         if n.schedulable and n.gpu_count >= k:
-                            free = [i for i in range(n.gpu_count)
-                                    if not busy(model, GpuRef(n.id, i), s, end or OPEN_END)]
+                            free = [
+                                i for i in range(n.gpu_count) if not busy(model, GpuRef(n.id, i), s, end or OPEN_END)
+                            ]
                             assert len(free) < k
                 if exc.earliest_start is not None:
-                    later = PlacementRequest(MODEL, k, exc.earliest_start,
-                                             None if end is None else exc.earliest_start + end - s)
+                    later = PlacementRequest(
+                        MODEL, k, exc.earliest_start, None if end is None else exc.earliest_start + end - s
+                    )
                     cal.place(later)  # the promised start really fits
                 continue
             assert len(p.gpus) == k == len(set(p.gpus))
@@ -150,7 +156,9 @@ def test_random_operations_never_double_book(sequence: list[tuple[object, ...]])
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.tuples(st.integers(0, 1), st.integers(0, 40), st.integers(1, 15)), max_size=12),
-    st.integers(1, 2), st.integers(1, 20), st.integers(0, 30),
+    st.integers(1, 2),
+    st.integers(1, 20),
+    st.integers(0, 30),
 )
 def test_earliest_start_is_the_first_start_that_fits(
     bookings: list[tuple[int, int, int]], k: int, duration: int, not_before: int

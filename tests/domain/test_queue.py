@@ -19,16 +19,22 @@ def cluster(n: int = 2) -> CapacityCalendar:
     return CapacityCalendar([NodeView(i, f"n{i}", "c", "s", M, 8) for i in range(1, n + 1)])
 
 
-def wr(i: int, k: int, duration: int | None, at: int = 0, plan: Plan = Plan.ON_DEMAND,
-       max_wait: int | None = None) -> WaitingRequest:
+def wr(
+    i: int, k: int, duration: int | None, at: int = 0, plan: Plan = Plan.ON_DEMAND, max_wait: int | None = None
+) -> WaitingRequest:
     return WaitingRequest(i, M, k, plan, duration, at, max_wait)
 
 
 def test_order_is_priority_then_submission_then_id() -> None:
-    q = WaitingQueue([
-        wr(1, 1, H, at=5, plan=Plan.INTERRUPTIBLE), wr(2, 1, H, at=9), wr(3, 1, H, at=9),
-        wr(4, 1, H, at=20, plan=Plan.RESERVED), wr(5, 1, H, at=1),
-    ])
+    q = WaitingQueue(
+        [
+            wr(1, 1, H, at=5, plan=Plan.INTERRUPTIBLE),
+            wr(2, 1, H, at=9),
+            wr(3, 1, H, at=9),
+            wr(4, 1, H, at=20, plan=Plan.RESERVED),
+            wr(5, 1, H, at=1),
+        ]
+    )
     assert [r.id for r in q.ordered()] == [4, 5, 2, 3, 1]
     q.remove(5)
     assert len(q) == 4 and 5 not in q
@@ -39,13 +45,15 @@ def full_cluster_with_head() -> tuple[CapacityCalendar, WaitingQueue]:
     # node 1: 6 GPUs until 2h, 2 free; node 2: 4 GPUs until 1h, 4 free
     cal.book(100, [GpuRef(1, i) for i in range(6)], 0, 2 * H)
     cal.book(101, [GpuRef(2, i) for i in range(4)], 0, H)
-    q = WaitingQueue([
-        wr(1, 8, 4 * H, at=0),  # head: needs a whole node; earliest at 1h on node 2
-        wr(3, 2, 10 * H, at=1),  # long, but fits node 1's free pair without touching node 2
-        wr(2, 2, 30 * 60, at=2),  # ends before 1h: may use node 2
-        wr(4, 4, 10 * H, at=3),  # would take node 2's free half for 10 h: delays the head
-        wr(5, 1, 10 * H, at=4),
-    ])
+    q = WaitingQueue(
+        [
+            wr(1, 8, 4 * H, at=0),  # head: needs a whole node; earliest at 1h on node 2
+            wr(3, 2, 10 * H, at=1),  # long, but fits node 1's free pair without touching node 2
+            wr(2, 2, 30 * 60, at=2),  # ends before 1h: may use node 2
+            wr(4, 4, 10 * H, at=3),  # would take node 2's free half for 10 h: delays the head
+            wr(5, 1, 10 * H, at=4),
+        ]
+    )
     return cal, q
 
 
@@ -95,8 +103,7 @@ def simulate(backfill: bool, seed: int) -> dict[int, int]:
     rng = random.Random(seed)
     cal = cluster(2)
     q = WaitingQueue()
-    jobs = [wr(i, rng.choice([1, 1, 2, 4, 8, 16]), rng.randint(60, 4 * H), at=rng.randint(0, 6 * H))
-            for i in range(60)]
+    jobs = [wr(i, rng.choice([1, 1, 2, 4, 8, 16]), rng.randint(60, 4 * H), at=rng.randint(0, 6 * H)) for i in range(60)]
     pending = sorted(jobs, key=lambda j: j.submitted_at)
     ends: list[int] = []
     started: dict[int, int] = {}

@@ -47,9 +47,13 @@ def site(facility: Facility, runtime: Runtime) -> Site:
     assert acme["compliance_status"] == "cleared", acme
     flagged = facility.customer("iFlytek Co., Ltd.", "CN", owners=[])
     assert flagged["compliance_status"] != "cleared", flagged
-    return Site(facility, Tenant(acme["id"], key_for(runtime, acme["id"])),
-                Tenant(flagged["id"], key_for(runtime, flagged["id"])),
-                facility.k.operator, facility.k.compliance)
+    return Site(
+        facility,
+        Tenant(acme["id"], key_for(runtime, acme["id"])),
+        Tenant(flagged["id"], key_for(runtime, flagged["id"])),
+        facility.k.operator,
+        facility.k.compliance,
+    )
 
 
 def sign_in(c: TestClient, key: str) -> TestClient:

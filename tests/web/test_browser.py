@@ -19,8 +19,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
 
-SHOTS = {"overview": "/tmp/gpulease-overview.png", "customer": "/tmp/gpulease-customer.png",
-         "reviews": "/tmp/gpulease-reviews.png"}
+SHOTS = {
+    "overview": "/tmp/gpulease-overview.png",
+    "customer": "/tmp/gpulease-customer.png",
+    "reviews": "/tmp/gpulease-reviews.png",
+}
 
 
 @pytest.fixture
@@ -52,14 +55,30 @@ def test_book_see_it_on_the_calendar_and_approve_a_review(page: Any, site: Site,
     f = site.facility
     f.nodes(2, cluster="c2", prefix="fra1-b")
     with_owner = f.customer("Hefei Holdings Ltd.", "CN", owners=[{"name": "iFlytek Co., Ltd.", "percent": 100}])
-    sub = f.customer("Shenzhen Xunfei Cloud Computing Co., Ltd.", "CN",
-                     owners=[{"name": "Hefei Holdings Ltd.", "percent": 60}], incorporated_on="2025-06-01")
+    sub = f.customer(
+        "Shenzhen Xunfei Cloud Computing Co., Ltd.",
+        "CN",
+        owners=[{"name": "Hefei Holdings Ltd.", "percent": 60}],
+        incorporated_on="2025-06-01",
+    )
     assert with_owner["compliance_status"] != "cleared" and sub["compliance_status"] != "cleared"
     # A few bookings on each plan so the picture has something to show.
-    f.lease(customer_id=site.cleared.id, gpu_model="A100-80GB", gpu_count=8, plan="long_term",
-            start="2026-11-02T09:00:00Z", end="2026-12-02T09:00:00Z")
-    f.lease(customer_id=site.cleared.id, gpu_model="A100-80GB", gpu_count=3, plan="on_demand",
-            start="2026-11-02T13:00:00Z", end="2026-11-03T11:00:00Z")
+    f.lease(
+        customer_id=site.cleared.id,
+        gpu_model="A100-80GB",
+        gpu_count=8,
+        plan="long_term",
+        start="2026-11-02T09:00:00Z",
+        end="2026-12-02T09:00:00Z",
+    )
+    f.lease(
+        customer_id=site.cleared.id,
+        gpu_model="A100-80GB",
+        gpu_count=3,
+        plan="on_demand",
+        start="2026-11-02T13:00:00Z",
+        end="2026-11-03T11:00:00Z",
+    )
     f.lease(customer_id=site.cleared.id, gpu_model="A100-80GB", gpu_count=2, plan="interruptible")
 
     sign_in(page, site.operator)

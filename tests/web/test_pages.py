@@ -114,8 +114,9 @@ def test_posts_need_the_csrf_token(browser: Browser, site: Site) -> None:
 
 def test_book_a_lease_and_see_it_on_the_calendar(browser: Browser, site: Site) -> None:
     op = browser(site.operator)
-    where = book(op, customer_id=site.cleared.id, plan="reserved", gpu_count=4,
-                 start="2026-11-02T12:00", end="2026-11-02T20:00")
+    where = book(
+        op, customer_id=site.cleared.id, plan="reserved", gpu_count=4, start="2026-11-02T12:00", end="2026-11-02T20:00"
+    )
     lid = lease_id(str(where))
     page = op.get(where)
     assert f"Lease #{lid}" in page.text and "scheduled" in page.text and "4× A100-80GB" in page.text
@@ -125,15 +126,16 @@ def test_book_a_lease_and_see_it_on_the_calendar(browser: Browser, site: Site) -
     bars = re.findall(rf'<rect class="g-bar[^"]*" data-lease="{lid}" data-plan="reserved"[^>]*>', svg)
     assert len(bars) == 1, "four GPUs side by side on one node make one bar"
     assert re.search(rf"<title>Lease {lid} · Acme Robotics Inc. · reserved", svg)
-    assert "height=\"31\"" in bars[0]  # four rows of 8 px, less the gap
+    assert 'height="31"' in bars[0]  # four rows of 8 px, less the gap
     assert op.get("/?hours=12&start=2026-11-03T09:00").text.count(f'data-lease="{lid}"') == 0
 
 
 def test_booking_problems_are_shown_on_the_form(browser: Browser, site: Site) -> None:
     op = browser(site.operator)
     book(op, customer_id=site.cleared.id, gpu_count=16, start="2026-11-02T10:00", end="2026-11-02T18:00")
-    text = book(op, expect=409, customer_id=site.cleared.id, gpu_count=8, start="2026-11-02T12:00",
-                end="2026-11-02T14:00")
+    text = book(
+        op, expect=409, customer_id=site.cleared.id, gpu_count=8, start="2026-11-02T12:00", end="2026-11-02T14:00"
+    )
     assert "Cannot be placed" in text and "Earliest start that fits" in text and "2026-11-02T18:00" in text
     assert 'value="2026-11-02T12:00"' in text  # the form keeps what was typed
 
@@ -157,7 +159,7 @@ def test_extend_and_end_through_htmx(browser: Browser, site: Site, clock: Clock)
     assert r.status_code == 200 and "extended from" in r.text and "2026-11-02 15:00 UTC" in r.text
     clock.advance(hours=1)
     r = cu.post(f"/leases/{lid}/end", headers=hx)
-    assert r.status_code == 200 and 'badge s-ended' in r.text
+    assert r.status_code == 200 and "badge s-ended" in r.text
     assert "cannot be changed" in r.text
     r = cu.post(f"/leases/{lid}/end", headers=hx)
     assert r.status_code == 409 and "cannot be ended" in r.text
@@ -180,12 +182,24 @@ def test_lease_list_filters_by_state(browser: Browser, site: Site) -> None:
 
 
 def test_customer_page_shows_the_screening_evidence(browser: Browser, site: Site, runtime: Runtime) -> None:
-    sub = site.facility.customer("Shenzhen Xunfei Cloud Computing Co., Ltd.", "CN", owners=[
-        {"name": "Hefei Holdings Ltd.", "percent": 60}], parent=None)
+    sub = site.facility.customer(
+        "Shenzhen Xunfei Cloud Computing Co., Ltd.",
+        "CN",
+        owners=[{"name": "Hefei Holdings Ltd.", "percent": 60}],
+        parent=None,
+    )
     with runtime.store.transaction() as s:  # the parent is a customer too, so the chain runs through it
-        parent = customers.create_customer(s, SYSTEM, runtime.screening.index(s), {
-            "legal_name": "Hefei Holdings Ltd.", "country": "CN", "owners": [
-                {"name": "iFlytek Co., Ltd.", "percent": 100}]}, runtime.clock())
+        parent = customers.create_customer(
+            s,
+            SYSTEM,
+            runtime.screening.index(s),
+            {
+                "legal_name": "Hefei Holdings Ltd.",
+                "country": "CN",
+                "owners": [{"name": "iFlytek Co., Ltd.", "percent": 100}],
+            },
+            runtime.clock(),
+        )
         assert parent.id
     runtime.tick()
     co = browser(site.compliance)
@@ -200,8 +214,11 @@ def test_customer_page_shows_the_screening_evidence(browser: Browser, site: Site
     chain = re.search(r'<div class="chain".*?</div>', page, re.S)
     assert chain, page
     parties = re.findall(r'<span class="party[^"]*">([^<]+)', chain.group(0))
-    assert [p.strip() for p in parties] == ["Shenzhen Xunfei Cloud Computing Co., Ltd.", "Hefei Holdings Ltd.",
-                                            "iFlytek Co., Ltd."]
+    assert [p.strip() for p in parties] == [
+        "Shenzhen Xunfei Cloud Computing Co., Ltd.",
+        "Hefei Holdings Ltd.",
+        "iFlytek Co., Ltd.",
+    ]
     assert re.findall(r'<span class="arrow">([^<]+)</span>', chain.group(0)) == ["60%", "100%"]
 
 
@@ -215,15 +232,24 @@ def test_approving_a_review_clears_the_customer_in_place(browser: Browser, site:
     assert r.status_code == 422 and "comment is required" in r.text
     assert r.text.lstrip().startswith("<article") and f'id="review-{rid}"' in r.text  # just the row
     op = browser(site.operator)
-    assert op.post(f"/reviews/{rid}/decision", data={"decision": "approve", "comment": "ok"},
-                   headers={"X-CSRF-Token": csrf_token(site.operator)}).status_code == 403
+    assert (
+        op.post(
+            f"/reviews/{rid}/decision",
+            data={"decision": "approve", "comment": "ok"},
+            headers={"X-CSRF-Token": csrf_token(site.operator)},
+        ).status_code
+        == 403
+    )
 
-    r = co.post(f"/reviews/{rid}/decision", data={"decision": "approve", "comment": "Different company: checked "
-                                                  "registry extract"}, headers=hx)
+    r = co.post(
+        f"/reviews/{rid}/decision",
+        data={"decision": "approve", "comment": "Different company: checked registry extract"},
+        headers=hx,
+    )
     assert r.status_code == 200 and "<html" not in r.text
-    assert 'badge s-approved' in r.text and "checked registry extract" in r.text
+    assert "badge s-approved" in r.text and "checked registry extract" in r.text
     assert 'customer is</span> <span class="badge s-cleared"' in r.text
-    assert 'badge s-cleared' in op.get(f"/customers/{site.flagged.id}").text
+    assert "badge s-cleared" in op.get(f"/customers/{site.flagged.id}").text
     assert f'id="review-{rid}"' not in co.get("/reviews").text
     assert f'id="review-{rid}"' in co.get("/reviews?status=approved").text
     cu = browser(site.flagged.key)
@@ -234,10 +260,13 @@ def test_a_decision_without_javascript_goes_back_to_the_queue(browser: Browser, 
     co = browser(site.compliance)
     page = co.get("/reviews").text
     rid = int(re.search(r'id="review-(\d+)"', page).group(1))  # type: ignore[union-attr]
-    r = co.post(f"/reviews/{rid}/decision", data=form(csrf_of(page), decision="deny", comment="listed entity"),
-                follow_redirects=False)
+    r = co.post(
+        f"/reviews/{rid}/decision",
+        data=form(csrf_of(page), decision="deny", comment="listed entity"),
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == "/reviews"
-    assert 'badge s-denied' in co.get(f"/customers/{site.flagged.id}").text
+    assert "badge s-denied" in co.get(f"/customers/{site.flagged.id}").text
 
 
 def test_screen_a_name(browser: Browser, site: Site) -> None:
