@@ -636,6 +636,22 @@ def invoices_show(
     console.print(f"[bold]total {data['total']} {data['currency']}[/]")
 
 
+@invoices_app.command("verify")
+def invoices_verify(period: Annotated[str | None, typer.Option(help="YYYY-MM; default: all")] = None) -> None:
+    """Recompute every usage record from the lease event log; exit 1 if any differs."""
+    from gpulease.services import billing
+
+    store = _store()
+    with store.transaction() as s:
+        problems = billing.verify_usage(s, utcnow(), period)
+    if not problems:
+        console.print("[green]usage records match the event log[/]")
+        return
+    for p in problems:
+        err.print(f"[red]{p}[/]")
+    raise typer.Exit(1)
+
+
 @invoices_app.command("usage")
 def invoices_usage(customer_id: int, out: Path, period: str | None = None) -> None:
     """Export usage records as CSV."""

@@ -114,6 +114,8 @@ def test_queue_backfill_preemption_and_billing(facility: Facility, clock: Clock)
             active = datetime.fromisoformat(ev["ended_at"]) - datetime.fromisoformat(ev["activated_at"])
             assert sum(r.seconds for r in items) == int(active.total_seconds()), lease_id
     assert per_lease[short_small["id"]][0].seconds == 1800
+    verify = f.c.get("/api/v1/billing/verify", headers=f.k.op).json()
+    assert verify == {"ok": True, "problems": []}, verify
     assert per_lease[big["preempted"][0]][0].seconds == 10 * 60 + 120  # billed up to the preemption
 
 

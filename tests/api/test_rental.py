@@ -84,6 +84,7 @@ def test_on_demand_and_reserved_end_to_end_invoice_is_exact(facility: Facility, 
     assert inv["total"] == "31.05" and inv["currency"] == "USD"
     csv_text = facility.c.get(f"/api/v1/customers/{cust['id']}/usage.csv", headers=facility.k.op).text
     assert csv_text.splitlines()[0].startswith("lease_id,period,kind") and len(csv_text.splitlines()) == 3
+    assert_usage_reproducible(facility)
 
 
 def test_interruptible_is_preempted_by_reserved_and_billed_to_preemption(facility: Facility, clock: Clock) -> None:
@@ -116,6 +117,7 @@ def test_interruptible_is_preempted_by_reserved_and_billed_to_preemption(facilit
     [line] = inv["lines"]
     assert line["lease_id"] == spot["id"] and line["seconds"] == 30 * 60
     assert line["amount"] == "2.00"  # 8 GPUs x 0.5 h x $0.50
+    assert_usage_reproducible(facility)
 
 
 def test_preemption_notice_pushes_an_immediate_start(facility: Facility, clock: Clock) -> None:
@@ -380,3 +382,46 @@ def test_every_response_carries_a_request_id_and_logs_it(facility: Facility, cap
     assert line["status"] == 200 and line["message"].startswith("GET /api/v1/gpu-models 200")
     assert line["request_id"] == "trace-123"
     assert facility.c.get("/healthz").headers["X-Request-ID"]
+
+
+def assert_usage_reproducible(f: Facility) -> None:
+    r = f.c.get("/api/v1/billing/verify", headers=f.k.op).json()
+    assert r == {"ok": True, "problems": []}, r
+
+
+def test_month_end_checkpoint_makes_each_invoice_final(facility: Facility, clock: Clock) -> None:
+    from datetime import UTC, datetime
+
+    facility.nodes(1)
+    facility.prices()
+    cid = facility.customer()["id"]
+    clock.now = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)
+    lease = facility.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=8)
+    clock.now = datetime(2026, 12, 1, 0, 0, 7, tzinfo=UTC)
+    facility.rt.tick()  # the first tick of December bills November's 2 hours
+    nov = facility.c.get(f"/api/v1/customers/{cid}/invoices", params={"period": "2026-11"}, headers=facility.k.op)
+    assert nov.json()["total"] == "20.00"
+    assert_usage_reproducible(facility)
+    clock.now = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    facility.c.post(f"/api/v1/leases/{lease['id']}/end", headers=facility.k.op)
+    dec = facility.c.get(f"/api/v1/customers/{cid}/invoices", params={"period": "2026-12"}, headers=facility.k.op)
+    assert dec.json()["total"] == "30.00"
+    nov2 = facility.c.get(f"/api/v1/customers/{cid}/invoices", params={"period": "2026-11"}, headers=facility.k.op)
+    assert nov2.json() == nov.json()  # November did not change after it closed
+    assert_usage_reproducible(facility)
+
+
+def test_a_tampered_usage_record_is_found(facility: Facility, clock: Clock) -> None:
+    from sqlalchemy import text
+
+    facility.nodes(1)
+    facility.prices()
+    cid = facility.customer()["id"]
+    lease = facility.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=8)
+    clock.advance(hours=1)
+    facility.c.post(f"/api/v1/leases/{lease['id']}/end", headers=facility.k.op)
+    assert_usage_reproducible(facility)
+    with facility.rt.store.transaction() as s:
+        s.execute(text("UPDATE usage_records SET amount = 9.00"))
+    r = facility.c.get("/api/v1/billing/verify", headers=facility.k.op).json()
+    assert not r["ok"] and f"lease {lease['id']}" in r["problems"][0] and "10.00" in r["problems"][0]

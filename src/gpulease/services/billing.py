@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from gpulease.compliance.compute import crossed_thresholds, training_operations
 from gpulease.domain.inventory import gpu_model
-from gpulease.domain.pricing import Quote, cancellation_fee, money, rate_usage
+from gpulease.domain.pricing import Quote, cancellation_fee, money, month_start, rate_usage
 from gpulease.services import telemetry
 from gpulease.services.context import Actor, epoch, from_epoch
 from gpulease.services.errors import InvalidRequest, NotFound
-from gpulease.store.models import Customer, Lease, ReviewItem, UsageRecord
+from gpulease.store.models import Customer, Lease, LeaseEvent, ReviewItem, UsageRecord
 
 
 def _add_record(
@@ -235,3 +235,76 @@ def usage_csv(session: Session, actor: Actor, customer_id: int, period: str | No
             ]
         )
     return out.getvalue()
+
+
+# ------------------------------------------------------------------------------------------ reproducibility
+
+UsageKey = tuple[int, str, str, datetime, datetime, int, Decimal]
+
+
+def expected_from_events(lease: Lease, events: Sequence[LeaseEvent], now: datetime) -> list[UsageKey]:
+    """What the usage records of a lease must be, recomputed from its quote and its event log alone."""
+    q = Quote.from_dict(lease.quote)
+    at = {e.to_state: e.at for e in reversed(events)}  # the first time each state was entered
+    out: list[UsageKey] = []
+    if "cancelled" in at and "active" not in at:
+        fee = cancellation_fee(q, epoch(at["cancelled"]))
+        if fee > 0:
+            out.append(
+                (
+                    lease.id,
+                    at["cancelled"].strftime("%Y-%m"),
+                    "cancellation_fee",
+                    at["cancelled"],
+                    at["cancelled"],
+                    0,
+                    fee,
+                )
+            )
+    if "active" not in at:
+        return out
+    closed = next((at[s] for s in ("ended", "preempted", "failed") if s in at), None)
+    if q.billed_for_whole_window:
+        start, end = from_epoch(q.start), (from_epoch(q.end) if q.end is not None else closed)
+        if closed is None:  # still running: billed up to the last month boundary
+            end = min(end or now, from_epoch(month_start(epoch(now))))
+    else:
+        start = at["active"]
+        end = closed if closed is not None else from_epoch(month_start(epoch(now)))
+    if end is None or end <= start:
+        return out
+    for s in rate_usage(q, lease.gpu_count, epoch(start), epoch(end)):
+        out.append((lease.id, s.period, s.kind, from_epoch(s.start), from_epoch(s.end), s.seconds, s.amount))
+    return out
+
+
+def verify_usage(session: Session, now: datetime, period: str | None = None) -> list[str]:
+    """Every usage record against its recomputation from the event log; returns the differences found."""
+    problems: list[str] = []
+    leases = session.scalars(select(Lease).order_by(Lease.id)).all()
+    for lease in leases:
+        events = session.scalars(
+            select(LeaseEvent).where(LeaseEvent.lease_id == lease.id).order_by(LeaseEvent.id)
+        ).all()
+        want = sorted(k for k in expected_from_events(lease, events, now) if period is None or k[1] == period)
+        q = select(UsageRecord).where(UsageRecord.lease_id == lease.id)
+        if period is not None:
+            q = q.where(UsageRecord.period == period)
+        got = sorted(
+            (r.lease_id, r.period, r.kind, r.starts_at, r.ends_at, r.seconds, money(Decimal(r.amount)))
+            for r in session.scalars(q)
+        )
+        if got != want:
+            missing = [k for k in want if k not in got]
+            extra = [k for k in got if k not in want]
+            problems.append(
+                f"lease {lease.id}: {len(missing)} expected record(s) missing {_show(missing)}, "
+                f"{len(extra)} unexpected {_show(extra)}"
+            )
+    return problems
+
+
+def _show(keys: list[UsageKey]) -> str:
+    return (
+        "[" + "; ".join(f"{k[1]} {k[2]} {k[3]:%Y-%m-%dT%H:%M:%S}→{k[4]:%Y-%m-%dT%H:%M:%S} {k[6]}" for k in keys) + "]"
+    )

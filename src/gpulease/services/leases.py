@@ -53,16 +53,27 @@ class LeaseRequest:
 
 
 def transition(
-    session: Session, lease: Lease, target: LeaseState, now: datetime, actor: str, reason: str | None = None
+    session: Session,
+    lease: Lease,
+    target: LeaseState,
+    now: datetime,
+    actor: str,
+    reason: str | None = None,
+    effective: datetime | None = None,
 ) -> None:
-    """Move a lease to `target`, record the event and the audit entry, all in the caller's transaction."""
+    """Move a lease to `target`, record the event and the audit entry, all in the caller's transaction.
+
+    `effective` is when the change took effect if that is not `now` (a window that ended between two ticks):
+    the event carries it, so usage can be recomputed from the event log alone.
+    """
     current = LeaseState(lease.state)
     check_transition(current, target)
     lease.state = target.value
     lease.state_reason = reason
+    at = effective or now
     session.add(
         LeaseEvent(
-            lease_id=lease.id, at=now, from_state=current.value, to_state=target.value, actor=actor, reason=reason
+            lease_id=lease.id, at=at, from_state=current.value, to_state=target.value, actor=actor, reason=reason
         )
     )
     audit.append(
@@ -71,7 +82,7 @@ def transition(
         actor=actor,
         action="lease.transition",
         subject=f"lease:{lease.id}",
-        data={"from": current.value, "to": target.value, "reason": reason},
+        data={"from": current.value, "to": target.value, "reason": reason, "effective": at.isoformat()},
     )
 
 
@@ -568,22 +579,38 @@ def cancel(session: Session, actor: Actor, lease_id: int, now: datetime) -> Leas
     return lease
 
 
+def billing_start(lease: Lease) -> datetime | None:
+    """Where the unbilled time of a started lease begins."""
+    if lease.activated_at is None:
+        return None
+    if lease.billed_until is not None:
+        return lease.billed_until
+    return lease.starts_at if Quote.from_dict(lease.quote).billed_for_whole_window else lease.activated_at
+
+
+def bill_through(session: Session, lease: Lease, until: datetime, now: datetime) -> None:
+    """Record the lease's usage from where billing stopped up to `until` (idempotent)."""
+    start = billing_start(lease)
+    if start is None or until <= start:
+        return
+    billing.record_usage(session, lease, start, until, now)
+    lease.billed_until = until
+
+
 def finish(
     session: Session, lease: Lease, at: datetime, now: datetime, actor: str, target: LeaseState, reason: str | None
 ) -> None:
     """Close a lease at `at`: free its GPUs from then on and bill what it used, in this transaction."""
     if lease.activated_at is not None:
         q = Quote.from_dict(lease.quote)
-        if q.billed_for_whole_window:
-            billing.record_usage(session, lease, lease.starts_at, lease.ends_at or at, now)
-        else:
-            billing.record_usage(session, lease, lease.activated_at, at, now)
+        until = (lease.ends_at or at) if q.billed_for_whole_window else at
+        bill_through(session, lease, until, now)
     if lease.activated_at is None:
         _release(lease)
     elif not Quote.from_dict(lease.quote).billed_for_whole_window or lease.ends_at is None or at < lease.ends_at:
         _set_alloc_end(lease, max(at, lease.activated_at))
     lease.ended_at = at
-    transition(session, lease, target, now, actor, reason)
+    transition(session, lease, target, now, actor, reason, effective=at)
 
 
 def end(session: Session, actor: Actor, lease_id: int, now: datetime) -> Lease:

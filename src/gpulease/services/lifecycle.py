@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from gpulease.domain.leases import LeaseState, Plan
 from gpulease.domain.placement import Placement, PlacementRequest
+from gpulease.domain.pricing import month_start
 from gpulease.domain.queue import WaitingQueue, WaitingRequest, schedule
 from gpulease.services import leases as lease_svc
 from gpulease.services.context import epoch, from_epoch
@@ -70,14 +71,29 @@ def tick(session: Session, store: Store, now: datetime) -> TickResult:
         elif state is LeaseState.SCHEDULED and lease.starts_at <= now:
             if lease.ends_at is not None and lease.ends_at <= now:
                 lease.activated_at = lease.starts_at  # the whole window passed between two ticks
-                lease_svc.transition(session, lease, LeaseState.ACTIVE, now, ACTOR)
+                lease_svc.transition(session, lease, LeaseState.ACTIVE, now, ACTOR, effective=lease.starts_at)
                 lease_svc.finish(session, lease, lease.ends_at, now, ACTOR, LeaseState.ENDED, "window ended")
                 out.ended.append(lease.id)
             else:
                 lease_svc.activate(session, lease, now, ACTOR)
                 out.started.append(lease.id)
+    checkpoint_month(session, now)
     serve_queue(session, store, now, out)
     return out
+
+
+def checkpoint_month(session: Session, now: datetime) -> None:
+    """At a month boundary, bill running leases up to it, so each month's invoice is final when it ends."""
+    boundary = from_epoch(month_start(epoch(now)))
+    running = session.scalars(
+        select(Lease).where(
+            Lease.state.in_([LeaseState.ACTIVE.value, LeaseState.SUSPENDED.value]), Lease.activated_at.is_not(None)
+        )
+    ).all()
+    for lease in running:
+        start = lease_svc.billing_start(lease)
+        if start is not None and start < boundary:
+            lease_svc.bill_through(session, lease, boundary, now)
 
 
 def serve_queue(session: Session, store: Store, now: datetime, out: TickResult, models: set[str] | None = None) -> None:

@@ -121,6 +121,7 @@ class Lease(Base):
     preempt_at: Mapped[datetime | None]
     queued_until: Mapped[datetime | None]
     duration_s: Mapped[int | None] = mapped_column(Integer)  # for queued requests: the length asked for
+    billed_until: Mapped[datetime | None]  # usage is recorded up to here (month-end checkpoints)
     state_reason: Mapped[str | None] = mapped_column(Text)
     allocations: Mapped[list[Allocation]] = relationship(back_populates="lease", order_by="Allocation.id")
 

@@ -8,6 +8,7 @@ from fastapi.responses import PlainTextResponse
 from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
 from gpulease.api.schemas import InvoiceLineOut, InvoiceOut
 from gpulease.services import billing
+from gpulease.services.context import Role
 
 router = APIRouter(tags=["billing"])
 
@@ -45,6 +46,17 @@ def invoice(
             for ln in inv.lines
         ],
     )
+
+
+@router.get("/billing/verify")
+def verify(
+    rt: RuntimeDep, actor: ActorDep, period: str | None = Query(default=None, pattern=r"^\d{4}-\d{2}$")
+) -> dict[str, object]:
+    """Recompute every usage record from the lease event log and say where they differ (operator)."""
+    actor.require(Role.OPERATOR)
+    with rt.store.transaction() as s:
+        problems = billing.verify_usage(s, rt.clock(), period)
+    return {"ok": not problems, "problems": problems}
 
 
 @router.get(
