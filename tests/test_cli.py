@@ -140,3 +140,16 @@ def test_run_streams_the_logs_and_exits_with_the_runs_code(
     assert json.loads(r.stdout)["state"] == "ended"
     r = runner.invoke(app, ["run", str(lease["id"]), "--", "true"])
     assert r.exit_code == 1 and "active" in r.output
+
+
+def test_lists_load_the_ofac_file_set(cli_env: str) -> None:
+    from importlib.resources import as_file, files
+
+    root = files("gpulease") / "data/lists/ofac-sdn-2024"
+    with as_file(root) as folder:
+        paths = [str(Path(folder) / n) for n in ("sdn.csv", "add.csv", "alt.csv", "sdn_comments.csv")]
+        r = runner.invoke(app, ["lists", "load", *paths])
+    assert r.exit_code == 0, r.output
+    assert "in force" in r.output and "'SDN': 7" in r.output  # the ~7,400 SDN entries, replaced as one source
+    r = runner.invoke(app, ["lists", "status"])
+    assert r.exit_code == 0 and "sdn.csv" in r.output and r.output.count("yes") == 1  # one version in force
