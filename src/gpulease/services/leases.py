@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from gpulease import audit
 from gpulease.domain.inventory import UnknownGpuModel, gpu_model
-from gpulease.domain.leases import HOLDS_CAPACITY, PLAN_PRIORITY, LeaseState, Plan, check_transition
+from gpulease.domain.leases import PLAN_PRIORITY, LeaseState, Plan, check_transition
 from gpulease.domain.placement import (
     CapacityCalendar,
     GpuRef,
@@ -71,19 +71,39 @@ def transition(
     lease.state = target.value
     lease.state_reason = reason
     at = effective or now
+    record_event(
+        session,
+        lease,
+        now,
+        actor,
+        "lease.transition",
+        reason,
+        current.value,
+        target.value,
+        {"from": current.value, "to": target.value, "reason": reason, "effective": at.isoformat()},
+        at,
+    )
+
+
+def record_event(
+    session: Session,
+    lease: Lease,
+    now: datetime,
+    actor: str,
+    action: str,
+    reason: str | None,
+    from_state: str | None,
+    to_state: str,
+    data: dict[str, object],
+    effective: datetime | None = None,
+) -> None:
+    """One entry in the lease's event log and the same fact in the audit chain."""
     session.add(
         LeaseEvent(
-            lease_id=lease.id, at=at, from_state=current.value, to_state=target.value, actor=actor, reason=reason
+            lease_id=lease.id, at=effective or now, from_state=from_state, to_state=to_state, actor=actor, reason=reason
         )
     )
-    audit.append(
-        session,
-        at=now,
-        actor=actor,
-        action="lease.transition",
-        subject=f"lease:{lease.id}",
-        data={"from": current.value, "to": target.value, "reason": reason, "effective": at.isoformat()},
-    )
+    audit.append(session, at=now, actor=actor, action=action, subject=f"lease:{lease.id}", data=data)
 
 
 def load_calendar(session: Session, model: str, now: datetime) -> CapacityCalendar:
@@ -253,7 +273,7 @@ class Booked:
     preempted: list[int]  # interruptible leases given notice to make room
 
 
-def _allocate(session: Session, lease: Lease, placement: Placement, start: datetime, end: datetime | None) -> None:
+def allocate(session: Session, lease: Lease, placement: Placement, start: datetime, end: datetime | None) -> None:
     for g in placement.gpus:
         session.add(Allocation(lease_id=lease.id, node_id=g.node_id, gpu_index=g.index, starts_at=start, ends_at=end))
 
@@ -270,7 +290,7 @@ def _interruptible_leases(session: Session, model: str) -> list[Lease]:
     )
 
 
-def _make_room(
+def make_room(
     session: Session, cal: CapacityCalendar, req: PlacementRequest, now: datetime, actor: str, reason: str
 ) -> tuple[int, list[int]] | None:
     """Give interruptible leases notice so `req` fits; returns (the start it can have, the preempted ids)."""
@@ -352,7 +372,7 @@ def create_lease(session: Session, store: Store, actor: Actor, req: LeaseRequest
         if failure.code in ("unknown_model", "too_large", "bad_request"):
             raise NoCapacity(failure.message, earliest_start=None) from None
         if plan is not Plan.INTERRUPTIBLE:
-            room = _make_room(session, cal, preq, now, actor.name, reason=f"capacity needed by a {plan.value} lease")
+            room = make_room(session, cal, preq, now, actor.name, reason=f"capacity needed by a {plan.value} lease")
             if room is not None:
                 new_start, preempted = room
                 if end_s is not None and plan is not Plan.RESERVED:
@@ -387,7 +407,7 @@ def create_lease(session: Session, store: Store, actor: Actor, req: LeaseRequest
         None if end_s is None else end_s - start_s,
     )
     assert placement is not None
-    _allocate(session, lease, placement, start_dt, end_dt)
+    allocate(session, lease, placement, start_dt, end_dt)
     transition(session, lease, LeaseState.SCHEDULED, now, actor.name, reason="customer cleared; placed")
     if start_dt <= now:
         activate(session, lease, now, actor.name)
@@ -422,23 +442,16 @@ def _new_lease(
     )
     session.add(lease)
     session.flush()
-    session.add(
-        LeaseEvent(
-            lease_id=lease.id,
-            at=now,
-            from_state=None,
-            to_state=LeaseState.QUOTED.value,
-            actor=actor.name,
-            reason=f"{quote.rate} {quote.currency}/{quote.unit}",
-        )
-    )
-    audit.append(
+    record_event(
         session,
-        at=now,
-        actor=actor.name,
-        action="lease.quoted",
-        subject=f"lease:{lease.id}",
-        data={"customer_id": customer_id, "quote": quote.to_dict()},
+        lease,
+        now,
+        actor.name,
+        "lease.quoted",
+        f"{quote.rate} {quote.currency}/{quote.unit}",
+        None,
+        LeaseState.QUOTED.value,
+        {"customer_id": customer_id, "quote": quote.to_dict()},
     )
     transition(session, lease, LeaseState.PENDING_COMPLIANCE, now, actor.name)
     return lease
@@ -524,23 +537,16 @@ def extend(session: Session, store: Store, actor: Actor, lease_id: int, new_end:
     lease.quote = entry_quote.to_dict()
     lease.ends_at = new_end
     _set_alloc_end(lease, new_end)
-    session.add(
-        LeaseEvent(
-            lease_id=lease.id,
-            at=now,
-            from_state=lease.state,
-            to_state=lease.state,
-            actor=actor.name,
-            reason=f"extended from {old_end.isoformat()} to {new_end.isoformat()}",
-        )
-    )
-    audit.append(
+    record_event(
         session,
-        at=now,
-        actor=actor.name,
-        action="lease.extended",
-        subject=f"lease:{lease.id}",
-        data={"from": old_end.isoformat(), "to": new_end.isoformat()},
+        lease,
+        now,
+        actor.name,
+        "lease.extended",
+        f"extended from {old_end.isoformat()} to {new_end.isoformat()}",
+        lease.state,
+        lease.state,
+        {"from": old_end.isoformat(), "to": new_end.isoformat()},
     )
     return lease
 
@@ -652,23 +658,16 @@ def preempt(
     _set_alloc_end(lease, at)
     if cal is not None:
         cal.truncate(lease.id, epoch(at))
-    session.add(
-        LeaseEvent(
-            lease_id=lease.id,
-            at=now,
-            from_state=lease.state,
-            to_state=lease.state,
-            actor=actor,
-            reason=f"preemption notice: GPUs taken back at {at.isoformat()} ({reason})",
-        )
-    )
-    audit.append(
+    record_event(
         session,
-        at=now,
-        actor=actor,
-        action="lease.preemption_notice",
-        subject=f"lease:{lease.id}",
-        data={"at": at.isoformat(), "reason": reason},
+        lease,
+        now,
+        actor,
+        "lease.preemption_notice",
+        f"preemption notice: GPUs taken back at {at.isoformat()} ({reason})",
+        lease.state,
+        lease.state,
+        {"at": at.isoformat(), "reason": reason},
     )
 
 
@@ -685,21 +684,3 @@ def preempt_by_operator(session: Session, actor: Actor, lease_id: int, now: date
         reason="preempted by the operator",
     )
     return lease
-
-
-__all__ = [
-    "HOLDS_CAPACITY",
-    "Booked",
-    "LeaseRequest",
-    "availability",
-    "cancel",
-    "create_lease",
-    "end",
-    "extend",
-    "get_lease",
-    "list_leases",
-    "load_calendar",
-    "preempt",
-    "quote_request",
-    "transition",
-]

@@ -144,7 +144,7 @@ def serve_queue(session: Session, store: Store, now: datetime, out: TickResult, 
             end = None if head.duration_s is None else epoch(now) + head.duration_s
             preq = PlacementRequest(model, head.gpu_count, epoch(now), end)
             cal.release(head.id)  # schedule() may have booked the head's future reservation
-            room = lease_svc._make_room(
+            room = lease_svc.make_room(
                 session, cal, preq, now, ACTOR, reason=f"capacity needed by waiting {head.plan} lease {head.id}"
             )
             if room is not None:
@@ -167,11 +167,8 @@ def _book_from_queue(
     q = dict(lease.quote)
     q["start"], q["end"] = start_s, None if lease.ends_at is None else epoch(lease.ends_at)
     lease.quote = q
-    lease_svc._allocate(session, lease, placement, start, lease.ends_at)
+    lease_svc.allocate(session, lease, placement, start, lease.ends_at)
     lease_svc.transition(session, lease, LeaseState.SCHEDULED, now, ACTOR, reason="placed from the queue")
     if start <= now:
         lease_svc.activate(session, lease, now, ACTOR)
         out.started.append(lease.id)
-
-
-__all__ = ["PlacementRequest", "TickResult", "tick"]
