@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gpulease.compliance.countries import country_code
-from gpulease.compliance.lists.source import PathLike, Progress, SourceFile, clean, domains_in
+from gpulease.compliance.lists.source import PathLike, Progress, SourceFile, clean, domains_in, table_rows
 from gpulease.compliance.model import Address, ListEntry, ListFormatError
 
 REQUIRED_COLUMNS = ("source", "name")
@@ -124,16 +124,8 @@ def load_csl_csv(path: PathLike, progress: Progress | None = None) -> tuple[list
                 f"the header row lacks the column(s) {', '.join(missing)}; "
                 "is this the trade.gov consolidated screening list CSV?",
             )
-        for row in reader:
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise ListFormatError(
-                    source.path,
-                    reader.line_num,
-                    f"expected {len(header)} columns as in the header row, found {len(row)}.",
-                )
-            entries.append(_entry(dict(zip(header, row, strict=True)), source.path, reader.line_num))
+        for line, row in table_rows(reader, len(header), source.path, "columns as in the header row"):
+            entries.append(_entry(dict(zip(header, row, strict=True)), source.path, line))
     except csv.Error as exc:
         raise ListFormatError(source.path, reader.line_num, f"the CSV quoting is broken ({exc}).") from exc
     return entries, source

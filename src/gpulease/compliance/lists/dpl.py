@@ -6,7 +6,7 @@ import csv
 import hashlib
 
 from gpulease.compliance.countries import country_code
-from gpulease.compliance.lists.source import PathLike, Progress, SourceFile, clean
+from gpulease.compliance.lists.source import PathLike, Progress, SourceFile, clean, table_rows
 from gpulease.compliance.model import Address, ListEntry, ListFormatError
 
 LIST_NAME = "Denied Persons List (DPL) - Bureau of Industry and Security"
@@ -27,19 +27,11 @@ def load_dpl(path: PathLike, progress: Progress | None = None) -> tuple[list[Lis
             raise ListFormatError(
                 source.path, 1, f"the header row lacks {', '.join(missing)}; is this the BIS dpl.txt file?"
             )
-        for row in reader:
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise ListFormatError(
-                    source.path,
-                    reader.line_num,
-                    f"expected {len(header)} tab-separated columns, found {len(row)}.",
-                )
+        for line, row in table_rows(reader, len(header), source.path, "tab-separated columns"):
             cells = {h: clean(v) for h, v in zip(header, row, strict=True)}
             name = cells["Name"]
             if name is None:
-                raise ListFormatError(source.path, reader.line_num, "the row has no name.")
+                raise ListFormatError(source.path, line, "the row has no name.")
             address = Address(
                 street=cells["Street_Address"],
                 city=cells["City"],

@@ -18,6 +18,19 @@ _WEB = re.compile(r"\bWebsite:?\s+((?:https?://)?[\w.-]+\.[a-z]{2,})", re.IGNORE
 _EMAIL = re.compile(r"\b[\w.+-]+@([\w-]+(?:\.[\w-]+)+)", re.IGNORECASE)
 
 
+def table_rows(reader: Iterator[list[str]], width: int, path: str, what: str) -> Iterator[tuple[int, list[str]]]:
+    """The non-blank rows of a delimited file after its header, each with its line; a row of the wrong width
+    is refused with its line number (`what` names the columns: "columns as in the header row", …)."""
+    line = 1
+    for row in reader:
+        line = int(getattr(reader, "line_num", line + 1))
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) != width:
+            raise ListFormatError(path, line, f"expected {width} {what}, found {len(row)}.")
+        yield line, row
+
+
 class SourceFile:
     """One list file read line by line: keeps a SHA-256 of the bytes and reports bytes read."""
 
