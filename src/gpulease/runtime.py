@@ -71,14 +71,12 @@ class Runtime:
             ):
                 self._last_sample = now
                 telemetry.sample_active_leases(s, now)
-        if self._executor is not None or result.ended:
-            self.executor.reconcile()
+        self.executor.reconcile()  # stops runs of leases that ended and closes them (ending -> ended)
         return result
 
     def after_lease_change(self) -> None:
         """A lease ended, was cancelled or held: stop what must stop now rather than at the next tick."""
-        if self._executor is not None:
-            self._executor.reconcile()
+        self.executor.reconcile()
 
     def record_refusal(self, actor: Actor, customer_id: int | None, reason: str) -> None:
         from gpulease.services.customers import audit_refusal

@@ -347,7 +347,7 @@ def test_lease_events_record_every_transition(facility: Facility, clock: Clock) 
     clock.advance(seconds=42)
     facility.c.post(f"/api/v1/leases/{lease['id']}/end", headers=facility.k.op)
     ev = facility.c.get(f"/api/v1/leases/{lease['id']}/events", headers=facility.k.op).json()
-    assert [e["to_state"] for e in ev] == ["quoted", "pending_compliance", "scheduled", "active", "ended"]
+    assert [e["to_state"] for e in ev] == ["quoted", "pending_compliance", "scheduled", "active", "ending", "ended"]
     assert ev[-1]["at"] > ev[0]["at"]
 
 

@@ -78,6 +78,9 @@ def test_run_sees_only_its_gpus_and_stops_at_lease_end(facility: Facility, clock
     assert time.monotonic() - t0 <= facility.rt.settings.stop_grace_s + 3
     status = facility.c.get(f"/api/v1/leases/{lease['id']}/runs/{run['id']}", headers=key).json()
     assert status["state"] == "stopped" and status["ended_at"]
+    # the lease went through "ending" while its run was being stopped, and is "ended" once it is gone
+    events = facility.c.get(f"/api/v1/leases/{lease['id']}/events", headers=key).json()
+    assert [e["to_state"] for e in events][-2:] == ["ending", "ended"]
     # and no new work starts on an ended lease
     r = facility.c.post(f"/api/v1/leases/{lease['id']}/runs", headers=key, json={"command": ["true"]})
     assert r.status_code == 409 and "active" in r.json()["detail"]

@@ -263,7 +263,7 @@ def expected_from_events(lease: Lease, events: Sequence[LeaseEvent], now: dateti
             )
     if "active" not in at:
         return out
-    closed = next((at[s] for s in ("ended", "preempted", "failed") if s in at), None)
+    closed = next((at[s] for s in ("ending", "ended", "preempted", "failed") if s in at), None)
     if q.billed_for_whole_window:
         start, end = from_epoch(q.start), (from_epoch(q.end) if q.end is not None else closed)
         if closed is None:  # still running: billed up to the last month boundary

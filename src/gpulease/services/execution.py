@@ -22,7 +22,7 @@ from gpulease.backends.process_group import process_start_ticks, terminate_group
 from gpulease.domain.leases import LeaseState
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound
-from gpulease.services.leases import get_lease
+from gpulease.services.leases import close_ending, get_lease
 from gpulease.store.models import Lease, Run
 
 if TYPE_CHECKING:
@@ -257,6 +257,17 @@ class Executor:
                     except BackendError:
                         code, msg = None, "stopped at lease end"
                     self._finish(run_id, RunState.STOPPED.value, code, msg)
+        with self.rt.store.transaction() as s:
+            still_running = set(
+                s.scalars(
+                    select(Run.lease_id).where(
+                        Run.state.notin_(FINISHED),
+                        Run.lease_id.in_(select(Lease.id).where(Lease.state == LeaseState.ENDING.value)),
+                    )
+                )
+            )
+            if not still_running:
+                close_ending(s, self.rt.clock(), "executor")
 
     def close(self) -> None:
         with self._lock:

@@ -606,7 +606,11 @@ def bill_through(session: Session, lease: Lease, until: datetime, now: datetime)
 def finish(
     session: Session, lease: Lease, at: datetime, now: datetime, actor: str, target: LeaseState, reason: str | None
 ) -> None:
-    """Close a lease at `at`: free its GPUs from then on and bill what it used, in this transaction."""
+    """Close a lease at `at`: free its GPUs from then on and bill what it used, in this transaction.
+
+    A lease that ends goes to `ending` while its runs are being stopped; the executor makes it `ended` once
+    nothing of the customer's runs on the GPUs any more (`close_ending`).
+    """
     if lease.activated_at is not None:
         q = Quote.from_dict(lease.quote)
         until = (lease.ends_at or at) if q.billed_for_whole_window else at
@@ -616,7 +620,18 @@ def finish(
     elif not Quote.from_dict(lease.quote).billed_for_whole_window or lease.ends_at is None or at < lease.ends_at:
         _set_alloc_end(lease, max(at, lease.activated_at))
     lease.ended_at = at
+    if target is LeaseState.ENDED:
+        target = LeaseState.ENDING
     transition(session, lease, target, now, actor, reason, effective=at)
+
+
+def close_ending(session: Session, now: datetime, actor: str) -> list[int]:
+    """Leases whose runs have all been stopped: `ending` -> `ended`."""
+    closed = []
+    for lease in session.scalars(select(Lease).where(Lease.state == LeaseState.ENDING.value)):
+        transition(session, lease, LeaseState.ENDED, now, actor, reason="GPUs handed back: no run left on them")
+        closed.append(lease.id)
+    return closed
 
 
 def end(session: Session, actor: Actor, lease_id: int, now: datetime) -> Lease:

@@ -81,14 +81,14 @@ def _change(rt: RuntimeDep, action: Literal["end", "cancel", "preempt"], lease_i
     with rt.store.transaction() as s:
         now = rt.clock()
         if action == "end":
-            lease = leases.end(s, actor, lease_id, now)
+            leases.end(s, actor, lease_id, now)
         elif action == "cancel":
-            lease = leases.cancel(s, actor, lease_id, now)
+            leases.cancel(s, actor, lease_id, now)
         else:
-            lease = leases.preempt_by_operator(s, actor, lease_id, now)
-        out = LeaseOut.of(lease)
-    rt.after_lease_change()
-    return out
+            leases.preempt_by_operator(s, actor, lease_id, now)
+    rt.after_lease_change()  # stops the lease's runs; an ending lease becomes ended once they are gone
+    with rt.store.transaction() as s:
+        return LeaseOut.of(leases.get_lease(s, actor, lease_id))
 
 
 @router.post("/leases/{lease_id}/end", response_model=LeaseOut)
