@@ -23,6 +23,10 @@ SHOTS = {
     "overview": "/tmp/gpulease-overview.png",
     "customer": "/tmp/gpulease-customer.png",
     "reviews": "/tmp/gpulease-reviews.png",
+    "nodes": "/tmp/gpulease-nodes.png",
+    "system": "/tmp/gpulease-system.png",
+    "prices": "/tmp/gpulease-prices.png",
+    "new_customer": "/tmp/gpulease-new-customer.png",
 }
 
 
@@ -122,6 +126,48 @@ def test_book_see_it_on_the_calendar_and_approve_a_review(page: Any, site: Site,
     chain = page.locator(".chain").first
     assert "Hefei Holdings Ltd." in chain.inner_text() and "60%" in chain.inner_text()
     page.screenshot(path=SHOTS["customer"], full_page=True)
+
+
+def test_run_the_facility_add_a_node_drain_it_and_make_a_key(page: Any, site: Site, runtime: Runtime) -> None:
+    site.facility.nodes(1, model="H100-80GB", cluster="c9", site="iad1", prefix="iad1-h100")
+    site.facility.lease(customer_id=site.cleared.id, gpu_model="A100-80GB", gpu_count=5)
+    sign_in(page, site.operator)
+
+    # Add a node through the form; it is listed under its cluster.
+    page.click("nav >> text=Nodes")
+    form = page.locator("#add-node-form")
+    form.locator("input[name=site]").fill("fra1")
+    form.locator("input[name=cluster]").fill("c2")
+    form.locator("input[name=name]").fill("fra1-h200-n000")
+    form.locator("select[name=gpu_model]").select_option("H200")
+    form.locator("input[name=gpu_count]").fill("4")
+    form.locator("button:has-text('Add node')").click()
+    row = page.locator("tr", has_text="fra1-h200-n000")
+    row.wait_for()
+    assert "4× H200" in row.inner_text()
+
+    # Drain it in place (htmx): the page stays, the badge changes.
+    page.evaluate("window.__stayed = true")
+    row.locator("button:has-text('Drain')").click()
+    row.locator(".badge.s-draining").wait_for()
+    assert page.evaluate("window.__stayed") is True
+    page.screenshot(path=SHOTS["nodes"], full_page=True)
+
+    page.goto("/prices")
+    page.locator("details.edit").first.locator("summary").click()
+    page.screenshot(path=SHOTS["prices"], full_page=True)
+    page.goto("/customers/new")
+    page.screenshot(path=SHOTS["new_customer"], full_page=True)
+
+    # A key made on the system page is shown once.
+    page.goto("/system")
+    page.select_option("select[name=role]", "customer")
+    page.select_option("select[name=customer_id]", str(site.cleared.id))
+    page.fill("input[name=label]", "ci pipeline")
+    page.click("button:has-text('Create key')")
+    key = page.locator("#new-key").input_value()
+    assert key.startswith("gl_") and runtime.authenticate(key) is not None
+    page.screenshot(path=SHOTS["system"], full_page=True)
 
 
 def _first_review(page: Any) -> str:

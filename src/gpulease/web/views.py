@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,7 @@ class Visit:
     actor: Actor
     key: str
     customer_name: str | None
+    open_alerts: int = 0
 
     @property
     def staff(self) -> bool:
@@ -136,6 +137,7 @@ class Visit:
             "role": str(self.actor.role),
             "csrf": csrf_token(self.key),
             "customer_name": self.customer_name,
+            "open_alerts": self.open_alerts,
             "now": self.rt.clock(),
             "path": self.request.url.path,
         }
@@ -144,12 +146,14 @@ class Visit:
 def _visit(request: Request) -> Visit:
     actor, key = signed_in(request)
     rt: Runtime = request.app.state.runtime
-    name = None
-    if actor.customer_id is not None:
-        with rt.store.transaction() as s:
+    name, alerts = None, 0
+    with rt.store.transaction() as s:
+        if actor.customer_id is not None:
             c = s.get(Customer, actor.customer_id)
             name = c.legal_name if c is not None else None
-    return Visit(request, rt, actor, key, name)
+        if actor.role in STAFF:
+            alerts = dashboard.open_alerts(s)
+    return Visit(request, rt, actor, key, name, alerts)
 
 
 def visit(request: Request) -> Visit:
@@ -452,6 +456,106 @@ def customer_list(v: Visit = Depends(visit)) -> Response:
     return v.page("customers.html", nav="customers", customers=rows, counts=counts)
 
 
+KYC_FIELDS = (
+    "legal_name",
+    "local_name",
+    "country",
+    "address",
+    "incorporated_on",
+    "email_domain",
+    "website",
+    "parent",
+    "end_use",
+    "requested_gpus",
+)
+OWNER_ROWS = 4
+
+
+def _new_customer_page(
+    v: Visit, form: dict[str, str] | None = None, owners: list[tuple[str, str]] | None = None, error: Any = None
+) -> HTMLResponse:
+    rows = list(owners or [])
+    rows += [("", "")] * (OWNER_ROWS - len(rows) if len(rows) < OWNER_ROWS else 1)  # always room for one more
+    return v.page(
+        "customer_new.html",
+        status_code=error.status if error else 200,
+        nav="customers",
+        form={f: "" for f in KYC_FIELDS} | (form or {}),
+        owners=rows,
+        error=error,
+    )
+
+
+def _kyc(form: dict[str, str], owners: list[tuple[str, str]]) -> dict[str, Any]:
+    """The form as the data `create_customer` takes (what the API's CustomerIn gives it), or InvalidRequest."""
+    if not form["legal_name"]:
+        raise InvalidRequest("the legal name is required")
+    data: dict[str, Any] = {f: form[f] or None for f in KYC_FIELDS}
+    data["legal_name"], data["country"] = form["legal_name"], form["country"]
+    if form["incorporated_on"]:
+        try:
+            data["incorporated_on"] = date.fromisoformat(form["incorporated_on"])
+        except ValueError:
+            raise InvalidRequest("the date of incorporation must be a date such as 2015-03-01") from None
+    if form["requested_gpus"]:
+        if not form["requested_gpus"].isdigit():
+            raise InvalidRequest("requested GPUs must be a whole number")
+        data["requested_gpus"] = int(form["requested_gpus"])
+    data["owners"] = []
+    for name, percent in owners:
+        if not name and not percent:
+            continue
+        if not name:
+            raise InvalidRequest(f"an owner with {percent}% has no name")
+        try:
+            share = float(percent)
+        except ValueError:
+            raise InvalidRequest(f"give {name}'s share as a percentage between 0 and 100") from None
+        if not 0 <= share <= 100:
+            raise InvalidRequest(f"{name}'s share must be between 0 and 100%, got {percent}")
+        data["owners"].append({"name": name, "percent": share})
+    return data
+
+
+@router.get("/customers/new")
+def new_customer_form(v: Visit = Depends(visit)) -> Response:
+    v.require(*STAFF)
+    return _new_customer_page(v)
+
+
+@router.post("/customers/new")
+def create_customer(
+    v: Visit = Depends(posted),
+    legal_name: str = Form(""),
+    local_name: str = Form(""),
+    country: str = Form(""),
+    address: str = Form(""),
+    incorporated_on: str = Form(""),
+    email_domain: str = Form(""),
+    website: str = Form(""),
+    parent: str = Form(""),
+    end_use: str = Form(""),
+    requested_gpus: str = Form(""),
+    owner_name: list[str] = Form([]),
+    owner_percent: list[str] = Form([]),
+) -> Response:
+    v.require(*STAFF)
+    given = (legal_name, local_name, country, address, incorporated_on, email_domain, website, parent, end_use)
+    form = dict(zip(KYC_FIELDS, (x.strip() for x in (*given, requested_gpus)), strict=True))
+    owners = [(n.strip(), p.strip()) for n, p in zip(owner_name, owner_percent, strict=False)]
+    owners = [o for o in owners if any(o)]
+    try:
+        data = _kyc(form, owners)
+        index = v.rt.screening.index()  # built outside the transaction: it may open its own
+        with v.rt.store.transaction() as s:
+            customer_id = customers.create_customer(s, v.actor, index, data, v.rt.clock()).id
+    except ServiceError as e:
+        if e.status == 403:
+            raise
+        return _new_customer_page(v, form, owners, e)
+    return _see_other(f"/customers/{customer_id}")
+
+
 @router.get("/customers/{customer_id}")
 def customer_detail(customer_id: int, v: Visit = Depends(visit)) -> Response:
     v.require(*STAFF)
@@ -631,8 +735,11 @@ def _to_login(request: Request) -> Response:
 
 def install(app: FastAPI) -> None:
     """Mount the dashboard on the app: pages, /static, and HTML error pages outside the API's paths."""
+    from gpulease.web import operations  # it builds on this module's Visit
+
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(router)
+    app.include_router(operations.router)
     api_handlers = dict(app.exception_handlers)
 
     async def login_required(request: Request, exc: Exception) -> Response:
