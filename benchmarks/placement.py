@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/placement.py            # full run (about a minute)
     .venv/bin/python benchmarks/placement.py --quick    # smaller, for a smoke test
+    .venv/bin/python benchmarks/placement.py --json-out /tmp/placement.json  # also write the figures as JSON
 
 Builds N nodes x 8 A100-80GB in a few clusters, books R existing reservations through the calendar
 (random windows over 90 days, never overlapping on a GPU), then times `CapacityCalendar.place` for a
@@ -13,6 +14,7 @@ holding 1k / 10k / 100k reservations.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 import statistics
@@ -110,9 +112,10 @@ def us(x: float) -> str:
     return f"{x * 1e6:9.1f} µs"
 
 
-def per_node_curve(rng: random.Random, sizes: list[int], probes: int) -> None:
+def per_node_curve(rng: random.Random, sizes: list[int], probes: int) -> list[dict[str, object]]:
     print("\nPer-node check: free_gpus(node, window) on one 8-GPU node")
     print(f"{'reservations on node':>22} {'median':>12} {'p99':>12} {'build s':>8}")
+    curve: list[dict[str, object]] = []
     for r in sizes:
         cal = facility(1, 1)
         per_gpu = r // 8
@@ -137,8 +140,16 @@ def per_node_curve(rng: random.Random, sizes: list[int], probes: int) -> None:
             t = clock()
             cal.free_gpus(0, s, e)
             times.append(clock() - t)
-        print(f"{cal.reservation_count():>22,} {us(statistics.median(times))} {us(pct(times, 0.99))} "
-              f"{build:8.1f}")
+        print(f"{cal.reservation_count():>22,} {us(statistics.median(times))} {us(pct(times, 0.99))} {build:8.1f}")
+        curve.append(
+            {
+                "reservations": cal.reservation_count(),
+                "median_s": statistics.median(times),
+                "p99_s": pct(times, 0.99),
+                "build_s": build,
+            }
+        )
+    return curve
 
 
 def main() -> None:
@@ -149,6 +160,7 @@ def main() -> None:
     ap.add_argument("--decisions", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="100 nodes, 10k reservations, short curves")
+    ap.add_argument("--json-out", type=Path, help="also write the figures (and every decision's time) as JSON here")
     args = ap.parse_args()
     if args.quick:
         args.nodes, args.reservations, args.decisions = 100, 10_000, 1000
@@ -156,21 +168,27 @@ def main() -> None:
 
     cal = facility(args.nodes, args.clusters)
     build = fill(cal, args.nodes, args.reservations, rng)
-    print(f"Facility: {args.nodes} nodes x 8 {MODEL} in {args.clusters} clusters; "
-          f"{args.reservations:,} reservations ({cal.reservation_count():,} GPU bookings) "
-          f"booked in {build:.1f} s; utilisation over 90 days "
-          f"{cal.utilisation(NOW, NOW + HORIZON):.0%}")
+    print(
+        f"Facility: {args.nodes} nodes x 8 {MODEL} in {args.clusters} clusters; "
+        f"{args.reservations:,} reservations ({cal.reservation_count():,} GPU bookings) "
+        f"booked in {build:.1f} s; utilisation over 90 days "
+        f"{cal.utilisation(NOW, NOW + HORIZON):.0%}"
+    )
     reqs = request_mix(rng, args.decisions)
     time_decisions(cal, reqs[:200])  # warm-up
     OUTCOMES.clear()
     times, placed = time_decisions(cal, reqs)
     outcomes = list(OUTCOMES)
     total = sum(times)
-    print(f"\nPlacement decisions ({len(reqs):,}, mix {dict(zip(SIZES, SIZE_WEIGHTS, strict=True))} %, "
-          f"30% start now, rest within 90 days, 1 h - 7 d):")
-    print(f"  median {us(statistics.median(times))}   p99 {us(pct(times, 0.99))}   "
-          f"mean {us(total / len(times))}   {len(times) / total:,.0f} decisions/s   "
-          f"placed {placed / len(reqs):.0%}")
+    print(
+        f"\nPlacement decisions ({len(reqs):,}, mix {dict(zip(SIZES, SIZE_WEIGHTS, strict=True))} %, "
+        f"30% start now, rest within 90 days, 1 h - 7 d):"
+    )
+    print(
+        f"  median {us(statistics.median(times))}   p99 {us(pct(times, 0.99))}   "
+        f"mean {us(total / len(times))}   {len(times) / total:,.0f} decisions/s   "
+        f"placed {placed / len(reqs):.0%}"
+    )
     for label, want in (("placed", True), ("refused (incl. earliest-start search)", False)):
         sub = [t for t, ok in zip(times, outcomes, strict=True) if ok is want]
         if sub:
@@ -178,11 +196,11 @@ def main() -> None:
     for k in SIZES:
         sub = [t for t, r in zip(times, reqs, strict=True) if r.gpu_count == k]
         if sub:
-            print(f"  {k:>3} GPUs: median {us(statistics.median(sub))}  p99 {us(pct(sub, 0.99))}  "
-                  f"n={len(sub)}")
+            print(f"  {k:>3} GPUs: median {us(statistics.median(sub))}  p99 {us(pct(sub, 0.99))}  n={len(sub)}")
 
     curve = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
-    per_node_curve(rng, curve, 2000)
+    per_node = per_node_curve(rng, curve, 2000)
+    whole: list[dict[str, object]] = []
 
     print(f"\nWhole decisions vs reservations in the facility ({args.nodes} nodes)")
     print(f"{'reservations':>14} {'GPU bookings':>13} {'median':>12} {'p99':>12} {'decisions/s':>12}")
@@ -191,8 +209,36 @@ def main() -> None:
         fill(c, args.nodes, r, random.Random(args.seed + r))
         rq = request_mix(random.Random(args.seed + 1), min(args.decisions, 2000))
         ts, _ = time_decisions(c, rq)
-        print(f"{r:>14,} {c.reservation_count():>13,} {us(statistics.median(ts))} {us(pct(ts, 0.99))} "
-              f"{len(ts) / sum(ts):>12,.0f}")
+        print(
+            f"{r:>14,} {c.reservation_count():>13,} {us(statistics.median(ts))} {us(pct(ts, 0.99))} "
+            f"{len(ts) / sum(ts):>12,.0f}"
+        )
+        whole.append(
+            {
+                "reservations": r,
+                "gpu_bookings": c.reservation_count(),
+                "median_s": statistics.median(ts),
+                "p99_s": pct(ts, 0.99),
+                "decisions_per_s": len(ts) / sum(ts),
+            }
+        )
+
+    if args.json_out:
+        figures = {
+            "benchmark": "placement",
+            "nodes": args.nodes,
+            "clusters": args.clusters,
+            "reservations": args.reservations,
+            "gpu_bookings": cal.reservation_count(),
+            "decisions": [
+                {"seconds": t, "placed": ok, "gpus": r.gpu_count}
+                for t, ok, r in zip(times, outcomes, reqs, strict=True)
+            ],
+            "per_node": per_node,
+            "whole": whole,
+        }
+        args.json_out.write_text(json.dumps(figures, indent=1) + "\n")
+        print(f"figures written to {args.json_out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

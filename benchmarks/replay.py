@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/replay.py --trace philly               # 82k jobs, 80 nodes x 8 GPUs
     .venv/bin/python benchmarks/replay.py --trace alibaba              # 1,213 nodes, 7k GPU pods
     .venv/bin/python benchmarks/replay.py --trace alibaba --node-fraction 0.1
+    .venv/bin/python benchmarks/replay.py --trace philly --json-out /tmp/replay.json  # also write figures as JSON
 
 Event-driven: job submissions and completions; after all events at one instant, `schedule` runs once.
 Durations are known up front (the trace's), so backfill sees exact run times, as Slurm does with
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import heapq
+import json
 import math
 import statistics
 import sys
@@ -90,6 +92,7 @@ class Outcome:
     expired: int
     unplaceable: int
     max_queue: int
+    started: dict[int, int]  # job id -> simulated start time
 
 
 def replay(facility: list[NodeView], jobs: list[Job], backfill: bool) -> Outcome:
@@ -105,8 +108,7 @@ def replay(facility: list[NodeView], jobs: list[Job], backfill: bool) -> Outcome
     i = 0
     t0 = time.perf_counter()
     while i < len(order) or completions:
-        now = min(order[i].submit if i < len(order) else math.inf,
-                  completions[0][0] if completions else math.inf)
+        now = min(order[i].submit if i < len(order) else math.inf, completions[0][0] if completions else math.inf)
         assert isinstance(now, int)
         while completions and completions[0][0] == now:
             cal.release(heapq.heappop(completions)[1])
@@ -141,12 +143,11 @@ def replay(facility: list[NodeView], jobs: list[Job], backfill: bool) -> Outcome
         makespan=end - first,
         utilisation=sum(j.gpus * j.duration for j in done) / capacity,
         one_node_2_8=sum(nodes_used[j.id] == 1 for j in small) / len(small) if small else 1.0,
-        min_nodes_multi=(
-            sum(nodes_used[j.id] == math.ceil(j.gpus / 8) for j in big) / len(big) if big else 1.0
-        ),
+        min_nodes_multi=(sum(nodes_used[j.id] == math.ceil(j.gpus / 8) for j in big) / len(big) if big else 1.0),
         expired=expired,
         unplaceable=unplaceable,
         max_queue=max_queue,
+        started=started,
     )
 
 
@@ -158,8 +159,10 @@ def report(name: str, facility: list[NodeView], jobs: list[Job], results: dict[s
     gpus = sum(n.gpu_count for n in facility)
     span = max(j.submit for j in jobs) - min(j.submit for j in jobs)
     demand = sum(j.gpus * j.duration for j in jobs)
-    print(f"\n{name}: {len(jobs):,} jobs on {len(facility):,} nodes / {gpus:,} GPUs; offered load over the "
-          f"submission span {demand / (gpus * span):.0%}")
+    print(
+        f"\n{name}: {len(jobs):,} jobs on {len(facility):,} nodes / {gpus:,} GPUs; offered load over the "
+        f"submission span {demand / (gpus * span):.0%}"
+    )
     rows: list[tuple[str, ...]] = [("", *results)]
 
     def row(label: str, f: object) -> None:
@@ -182,8 +185,81 @@ def report(name: str, facility: list[NodeView], jobs: list[Job], results: dict[s
     row("unplaceable (too large)", lambda o: f"{o.unplaceable:,}")
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for r in rows:
-        print("  " + "  ".join(cell.ljust(w) if c == 0 else cell.rjust(w)
-                               for c, (cell, w) in enumerate(zip(r, widths, strict=True))))
+        print(
+            "  "
+            + "  ".join(
+                cell.ljust(w) if c == 0 else cell.rjust(w) for c, (cell, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+
+
+def series(jobs: list[Job], o: Outcome, gpus: int, bin_s: int) -> dict[str, object]:
+    """Queue length (max per bin) and busy GPUs (mean per bin) over simulated time, rebuilt after the replay
+    from submission and start times, so recording them costs the timed loop nothing."""
+    delta: dict[int, list[int]] = {}  # instant -> [queue change, busy GPU change]
+    for j in jobs:
+        delta.setdefault(j.submit, [0, 0])[0] += 1
+        if j.id in o.started:
+            s = o.started[j.id]
+            delta.setdefault(s, [0, 0])[0] -= 1
+            delta[s][1] += j.gpus
+            delta.setdefault(s + j.duration, [0, 0])[1] -= j.gpus
+    t0 = min(delta)
+    bins = (max(delta) - t0) // bin_s + 1
+    queue_max = [0] * bins
+    busy_area = [0.0] * bins
+    queue = busy = 0
+    prev = t0
+    for t in sorted(delta):
+        while prev < t:  # busy GPUs were constant over [prev, t)
+            b = (prev - t0) // bin_s
+            step = min(t, t0 + (b + 1) * bin_s) - prev
+            busy_area[b] += busy * step
+            prev += step
+        dq, db = delta[t]
+        queue += dq
+        busy += db
+        b = (t - t0) // bin_s
+        queue_max[b] = max(queue_max[b], queue)
+    return {
+        "bin_s": bin_s,
+        "queue_max": queue_max,
+        "utilisation": [round(a / (bin_s * gpus), 4) for a in busy_area],
+    }
+
+
+def write_json(
+    path: Path, trace: str, name: str, facility: list[NodeView], jobs: list[Job], results: dict[str, Outcome]
+) -> None:
+    gpus = sum(n.gpu_count for n in facility)
+    modes = {}
+    for label, o in results.items():
+        waits = sorted(o.waits)
+        modes[label] = {
+            "wall_s": o.wall_s,
+            "schedule_calls": o.schedule_calls,
+            "decisions": o.decisions,
+            "utilisation": o.utilisation,
+            "mean_wait_s": statistics.fmean(waits),
+            "median_wait_s": statistics.median(waits),
+            "p95_wait_s": waits[int(0.95 * len(waits))],
+            "max_wait_s": waits[-1],
+            "makespan_s": o.makespan,
+            "max_queue": o.max_queue,
+            "waits_s": waits,
+            "series": series(jobs, o, gpus, 3600),
+        }
+    figures = {
+        "benchmark": "replay",
+        "trace": trace,
+        "name": name,
+        "nodes": len(facility),
+        "gpus": gpus,
+        "jobs": len(jobs),
+        "modes": modes,
+    }
+    path.write_text(json.dumps(figures) + "\n")
+    print(f"figures written to {path}", file=sys.stderr)
 
 
 def main() -> None:
@@ -192,10 +268,15 @@ def main() -> None:
     ap.add_argument("--trace-dir", type=Path, default=REPO.parent / "shared" / "traces")
     ap.add_argument("--nodes", type=int, default=80, help="Philly: number of 8-GPU nodes")
     ap.add_argument("--node-fraction", type=float, default=1.0, help="Alibaba: keep this share of nodes")
-    ap.add_argument("--compress", type=float, default=1.0,
-                    help="divide submission times by this (arrivals faster, durations unchanged)")
+    ap.add_argument(
+        "--compress",
+        type=float,
+        default=1.0,
+        help="divide submission times by this (arrivals faster, durations unchanged)",
+    )
     ap.add_argument("--limit", type=int, default=0, help="replay only the first N jobs (by submission)")
     ap.add_argument("--mode", choices=["both", "backfill", "fifo"], default="both")
+    ap.add_argument("--json-out", type=Path, help="also write the figures (every wait, queue over time) as JSON here")
     args = ap.parse_args()
     if args.trace == "philly":
         facility, jobs = load_philly(args.trace_dir, args.nodes)
@@ -215,6 +296,8 @@ def main() -> None:
     for bf in modes.values():
         results["EASY backfill" if bf else "FIFO"] = replay(facility, jobs, bf)
     report(name, facility, jobs, results)
+    if args.json_out:
+        write_json(args.json_out, args.trace, name, facility, jobs, results)
 
 
 if __name__ == "__main__":

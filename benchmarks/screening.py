@@ -1,6 +1,7 @@
 """Screening benchmark: throughput, latency, precision/recall on the bundled lists.
 
     .venv/bin/python benchmarks/screening.py [--positives 1500] [--seed 20240101] [--baseline-queries 300]
+                                             [--json-out /tmp/screening.json]
 
 Positives are variants of listed names (aliases, Chinese names, typos, reordered tokens, legal-form
 changes) generated with a fixed seed; negatives are real unlisted companies (benchmarks/data/).
@@ -15,6 +16,7 @@ import json
 import random
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -89,9 +91,7 @@ def positives(entries: tuple[ListEntry, ...], count: int, seed: int) -> list[tup
                 rng.shuffle(words)
                 query = " ".join(words)
         elif kind == "legal form":
-            words = [
-                w for w in entry.name.replace(",", " ").split() if w.lower().strip(".") not in LEGAL_FORMS
-            ]
+            words = [w for w in entry.name.replace(",", " ").split() if w.lower().strip(".") not in LEGAL_FORMS]
             if words and entry.type in ("entity", "unknown"):
                 query = " ".join(words) + " " + rng.choice(LEGAL_SUFFIXES)
         if query and normalize_name(query).strong:
@@ -208,6 +208,7 @@ def main() -> None:
     parser.add_argument("--nomenklatura-python", type=Path, default=Path("/tmp/nk-venv/bin/python"))
     parser.add_argument("--nomenklatura-queries", type=int, default=40)
     parser.add_argument("--show-misses", action="store_true")
+    parser.add_argument("--json-out", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -219,9 +220,7 @@ def main() -> None:
     review = Thresholds().review
     pos = positives(dataset.entries, args.positives, args.seed)
     neg = negatives()
-    print(
-        f"lists: {len(dataset.entries)} entries, {len(index.names)} distinct names, version {dataset.version}"
-    )
+    print(f"lists: {len(dataset.entries)} entries, {len(index.names)} distinct names, version {dataset.version}")
     print(
         f"load {load_s:.2f} s, index build {build_s:.2f} s; {len(pos)} positives, {len(neg)} negatives; "
         f"review threshold {review:g}"
@@ -242,8 +241,7 @@ def main() -> None:
     if isinstance(nk, dict):
         rows.append(
             (
-                f"nomenklatura name-based, full scan ({args.nomenklatura_queries}+"
-                f"{args.nomenklatura_queries} q)",
+                f"nomenklatura name-based, full scan ({args.nomenklatura_queries}+{args.nomenklatura_queries} q)",
                 nk,
             )
         )
@@ -261,6 +259,35 @@ def main() -> None:
     print(f"false positives ({len(ours['false_positives'])}):")
     for line in ours["false_positives"]:
         print(f"  {line}")
+    if args.json_out:
+        keys = ("names_per_s", "median_ms", "p99_ms", "recall", "fp_rate")
+        methods = [
+            {"key": key, "label": label, "queries": queries, **{k: r[k] for k in keys}}
+            for key, label, queries, r in [
+                ("gpulease", "gpulease index", len(pos) + len(neg), ours),
+                ("rapidfuzz", "rapidfuzz scan", 2 * args.baseline_queries, scan),
+                *(
+                    [("nomenklatura", "nomenklatura", 2 * args.nomenklatura_queries, nk)]
+                    if isinstance(nk, dict)
+                    else []
+                ),
+            ]
+        ]
+        figures = {
+            "benchmark": "screening",
+            "entries": len(dataset.entries),
+            "distinct_names": len(index.names),
+            "positives": len(pos),
+            "negatives": len(neg),
+            "review_threshold": review,
+            "load_s": load_s,
+            "build_s": build_s,
+            "methods": methods,
+            "recall_by_kind": {k: v[0] for k, v in ours["recall_by_kind"].items()},
+            "nomenklatura": "ok" if isinstance(nk, dict) else nk,
+        }
+        args.json_out.write_text(json.dumps(figures, indent=1) + "\n")
+        print(f"figures written to {args.json_out}", file=sys.stderr)
     if args.show_misses:
         for kind, query, expected in pos:
             hits = index.screen(query, limit=50)
