@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -9,9 +10,10 @@ from sqlalchemy.orm import Session
 
 from gpulease import audit
 from gpulease.domain.inventory import MAX_GPUS_PER_NODE, Backend, NodeState, NodeView, UnknownGpuModel, gpu_model
+from gpulease.domain.leases import HOLDS_CAPACITY
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound
-from gpulease.store.models import Allocation, Cluster, Lease, Node, Site
+from gpulease.store.models import Allocation, Cluster, Customer, Lease, Node, Site
 
 
 def _site(session: Session, name: str) -> Site:
@@ -145,3 +147,53 @@ def node_view(node: Node) -> NodeView:
         gpu_count=node.gpu_count,
         state=NodeState(node.state),
     )
+
+
+@dataclass(frozen=True)
+class Booking:
+    """One GPU held by one lease over [start, end); end None = open-ended."""
+
+    node_id: int
+    gpu: int
+    lease_id: int
+    customer_id: int
+    customer: str
+    plan: str
+    state: str
+    start: datetime
+    end: datetime | None
+
+    def covers(self, t: datetime) -> bool:
+        return self.start <= t and (self.end is None or t < self.end)
+
+
+def calendar_bookings(session: Session, nodes: list[Node], t0: datetime, t1: datetime) -> list[Booking]:
+    """Every live allocation on these nodes overlapping [t0, t1), with its lease and customer."""
+    if not nodes:
+        return []
+    rows = session.execute(
+        select(
+            Allocation.node_id,
+            Allocation.gpu_index,
+            Allocation.starts_at,
+            Allocation.ends_at,
+            Lease.id,
+            Lease.customer_id,
+            Lease.plan,
+            Lease.state,
+            Customer.legal_name,
+        )
+        .join(Lease, Allocation.lease_id == Lease.id)
+        .join(Customer, Lease.customer_id == Customer.id)
+        .where(
+            Allocation.node_id.in_([n.id for n in nodes]),
+            Allocation.released.is_(False),
+            Allocation.starts_at < t1,
+            (Allocation.ends_at.is_(None)) | (Allocation.ends_at > t0),
+            Lease.state.in_([st.value for st in HOLDS_CAPACITY]),
+        )
+    ).all()
+    return [
+        Booking(node_id=n, gpu=g, lease_id=lid, customer_id=cid, customer=cname, plan=plan, state=state, start=s, end=e)
+        for n, g, s, e, lid, cid, plan, state, cname in rows
+    ]

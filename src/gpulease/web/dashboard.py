@@ -13,58 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gpulease.domain.inventory import NodeState
-from gpulease.domain.leases import HOLDS_CAPACITY
-from gpulease.store.models import Alert, Allocation, ApiKey, Customer, Lease, Node, UsageRecord
-
-
-@dataclass(frozen=True)
-class Booking:
-    """One GPU held by one lease over [start, end); end None = open-ended."""
-
-    node_id: int
-    gpu: int
-    lease_id: int
-    customer_id: int
-    customer: str
-    plan: str
-    state: str
-    start: datetime
-    end: datetime | None
-
-    def covers(self, t: datetime) -> bool:
-        return self.start <= t and (self.end is None or t < self.end)
-
-
-def bookings(session: Session, nodes: list[Node], t0: datetime, t1: datetime) -> list[Booking]:
-    """Every live allocation on these nodes overlapping [t0, t1), with its lease and customer."""
-    if not nodes:
-        return []
-    rows = session.execute(
-        select(
-            Allocation.node_id,
-            Allocation.gpu_index,
-            Allocation.starts_at,
-            Allocation.ends_at,
-            Lease.id,
-            Lease.customer_id,
-            Lease.plan,
-            Lease.state,
-            Customer.legal_name,
-        )
-        .join(Lease, Allocation.lease_id == Lease.id)
-        .join(Customer, Lease.customer_id == Customer.id)
-        .where(
-            Allocation.node_id.in_([n.id for n in nodes]),
-            Allocation.released.is_(False),
-            Allocation.starts_at < t1,
-            (Allocation.ends_at.is_(None)) | (Allocation.ends_at > t0),
-            Lease.state.in_([st.value for st in HOLDS_CAPACITY]),
-        )
-    ).all()
-    return [
-        Booking(node_id=n, gpu=g, lease_id=lid, customer_id=cid, customer=cname, plan=plan, state=state, start=s, end=e)
-        for n, g, s, e, lid, cid, plan, state, cname in rows
-    ]
+from gpulease.services.inventory import Booking, calendar_bookings
+from gpulease.store.models import Alert, ApiKey, Customer, Lease, Node, UsageRecord
 
 
 def lease_counts(session: Session, customer_id: int | None = None) -> dict[str, int]:
@@ -174,7 +124,9 @@ class NodeGroup:
 
 def node_groups(session: Session, nodes: list[Node], now: datetime) -> list[NodeGroup]:
     """Nodes grouped by site and cluster, each with the GPUs leased on it now."""
-    in_use = Counter(b.node_id for b in bookings(session, nodes, now, now + timedelta(seconds=1)) if b.covers(now))
+    in_use = Counter(
+        b.node_id for b in calendar_bookings(session, nodes, now, now + timedelta(seconds=1)) if b.covers(now)
+    )
     groups: dict[tuple[str, str], NodeGroup] = {}
     for n in sorted(nodes, key=lambda n: (n.cluster.site.name, n.cluster.name, n.name)):
         key = (n.cluster.site.name, n.cluster.name)

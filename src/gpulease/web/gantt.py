@@ -12,7 +12,7 @@ from html import escape
 
 from markupsafe import Markup
 
-from gpulease.web.dashboard import Booking
+from gpulease.services.inventory import Booking
 
 PLAN_COLOURS = {
     "on_demand": "#2f6fdb",

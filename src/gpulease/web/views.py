@@ -241,8 +241,8 @@ def overview(v: Visit = Depends(visit), hours: int = 48, start: str = "", model:
             )
             for n in nodes
         ]
-        books = dashboard.bookings(s, nodes, t0, t1)
-        now_books = dashboard.bookings(s, nodes, now, now + timedelta(seconds=1))
+        books = inventory.calendar_bookings(s, nodes, t0, t1)
+        now_books = inventory.calendar_bookings(s, nodes, now, now + timedelta(seconds=1))
         capacity = dashboard.capacity_by_model(nodes, now_books, now)
         counts = dashboard.lease_counts(s)
         open_reviews = len(customers.list_reviews(s, v.actor, "open"))

@@ -11,10 +11,8 @@ from pydantic import AwareDatetime
 from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
 from gpulease.api.schemas import GpuModelOut, NodeIn, NodeOut, NodeStateIn, PriceIn, PriceOut
 from gpulease.domain.inventory import CATALOGUE, NodeState
-from gpulease.domain.leases import HOLDS_CAPACITY
 from gpulease.services import inventory, prices, telemetry
 from gpulease.services.context import Role
-from gpulease.store.models import Allocation, Lease
 
 router = APIRouter(tags=["inventory"])
 
@@ -135,35 +133,22 @@ def capacity_calendar(
 ) -> dict[str, Any]:
     """Who holds which GPU when: every node with its bookings overlapping [start, end)."""
     actor.require(Role.OPERATOR, Role.COMPLIANCE)
-    from sqlalchemy import select
-
     now = rt.clock()
     t0: datetime = start or now
     t1: datetime = end or t0 + timedelta(days=days)
     with rt.store.transaction() as s:
         nodes = inventory.list_nodes(s, gpu_model)
-        rows = s.execute(
-            select(Allocation, Lease)
-            .join(Lease)
-            .where(
-                Allocation.node_id.in_([n.id for n in nodes]),
-                Allocation.released.is_(False),
-                Allocation.starts_at < t1,
-                (Allocation.ends_at.is_(None)) | (Allocation.ends_at > t0),
-                Lease.state.in_([st.value for st in HOLDS_CAPACITY]),
-            )
-        ).all()
         by_node: dict[int, list[dict[str, Any]]] = {}
-        for a, lease in rows:
-            by_node.setdefault(a.node_id, []).append(
+        for b in inventory.calendar_bookings(s, nodes, t0, t1):
+            by_node.setdefault(b.node_id, []).append(
                 {
-                    "gpu": a.gpu_index,
-                    "lease_id": lease.id,
-                    "customer_id": lease.customer_id,
-                    "plan": lease.plan,
-                    "state": lease.state,
-                    "start": a.starts_at,
-                    "end": a.ends_at,
+                    "gpu": b.gpu,
+                    "lease_id": b.lease_id,
+                    "customer_id": b.customer_id,
+                    "plan": b.plan,
+                    "state": b.state,
+                    "start": b.start,
+                    "end": b.end,
                 }
             )
         return {
