@@ -113,3 +113,14 @@ def validate_spec(spec: RunSpec) -> None:
     nodes = [part.node for part in spec.gpus]
     if len(set(nodes)) != len(nodes):
         raise BackendError(f"run {spec.run_id}: node listed twice in {nodes}")
+
+
+def read_log_file(path: Path, offset: int, limit: int = -1) -> tuple[bytes, int]:
+    """Bytes of a run's log file from `offset` (at most `limit`, all by default) and the next offset."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(offset)
+            data = log.read(limit)
+    except FileNotFoundError:
+        return b"", offset
+    return data, offset + len(data)

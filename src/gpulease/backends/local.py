@@ -15,6 +15,7 @@ from gpulease.backends.base import (
     RunSpec,
     RunState,
     RunStatus,
+    read_log_file,
     validate_spec,
 )
 from gpulease.backends.process_group import group_members, terminate_group
@@ -171,14 +172,7 @@ class LocalBackend:
         return run.status()
 
     def read_logs(self, run_id: str, offset: int = 0) -> tuple[bytes, int]:
-        path = self._run(run_id).spec.log_path
-        try:
-            with open(path, "rb") as log:
-                log.seek(offset)
-                data = log.read()
-        except FileNotFoundError:
-            return b"", offset
-        return data, offset + len(data)
+        return read_log_file(self._run(run_id).spec.log_path, offset)
 
     def close(self) -> None:
         """Stop every run: once the control plane stops watching, nothing may keep running."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from gpulease import audit
 from gpulease.backends import BackendError, ExecutionBackend, LeasedGpus, RunSpec, RunState, get_backend
+from gpulease.backends.base import read_log_file
 from gpulease.backends.process_group import process_start_ticks, terminate_group
 from gpulease.domain.leases import LeaseState
 from gpulease.services.context import Actor, Role
@@ -190,7 +190,7 @@ class Executor:
         try:
             data, new = self.backend(run.backend).read_logs(run_id, offset)
         except BackendError:
-            data, new = _read_file(Path(run.log_path), offset)  # e.g. after a restart of the server
+            data, new = read_log_file(Path(run.log_path), offset, limit=1 << 20)  # e.g. after a restart of the server
         return data, new, finished
 
     # -- reconciliation -------------------------------------------------------------------------------
@@ -279,17 +279,3 @@ class Executor:
 def _lease_state(s: Session, lease_id: int) -> str:
     lease = s.get(Lease, lease_id)
     return lease.state if lease is not None else LeaseState.ENDED.value
-
-
-def _read_file(path: Path, offset: int) -> tuple[bytes, int]:
-    try:
-        with path.open("rb") as f:
-            f.seek(offset)
-            data = f.read(1 << 20)
-    except FileNotFoundError:
-        return b"", offset
-    return data, offset + len(data)
-
-
-def utc(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
