@@ -24,6 +24,16 @@ def _wait(pred, timeout: float = 10.0):  # type: ignore[no-untyped-def]
     raise AssertionError("condition not met in time")
 
 
+def _logged_pid(facility: Facility, url: str, headers: dict[str, str]) -> tuple[int, str]:
+    """Wait for the run (whose script echoes `pid=$$`) to log its pid; returns it and the log so far."""
+    text = _wait(
+        lambda: (
+            (t := facility.c.get(url + "/logs", headers=headers, params={"follow": "false"}).text) and "pid=" in t and t
+        )
+    )
+    return int(text.split("pid=")[1].split()[0]), text
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -54,12 +64,8 @@ def test_run_sees_only_its_gpus_and_stops_at_lease_end(facility: Facility, clock
     assert r.status_code == 201, r.text
     run = r.json()
     assert run["state"] == "running" and run["backend"] == "local"
-    logs_url = f"/api/v1/leases/{lease['id']}/runs/{run['id']}/logs"
-    text = _wait(
-        lambda: (t := facility.c.get(logs_url, headers=key, params={"follow": "false"}).text) and "pid=" in t and t
-    )
+    pid, text = _logged_pid(facility, f"/api/v1/leases/{lease['id']}/runs/{run['id']}", key)
     assert f"CUDA={indices} NVIDIA={indices}" in text  # the customer's own value cannot widen the lease
-    pid = int(text.split("pid=")[1].split()[0])
     assert _alive(pid)
 
     # another tenant cannot see or use the lease
@@ -117,14 +123,7 @@ def test_ending_a_lease_stops_its_runs_at_once(facility: Facility) -> None:
         json={"command": ["sh", "-c", "echo pid=$$; exec sleep 300"]},
     ).json()
     url = f"/api/v1/leases/{lease['id']}/runs/{run['id']}"
-    text = _wait(
-        lambda: (
-            (t := facility.c.get(url + "/logs", headers=facility.k.op, params={"follow": "false"}).text)
-            and "pid=" in t
-            and t
-        )
-    )
-    pid = int(text.split("pid=")[1].split()[0])
+    pid, _ = _logged_pid(facility, url, facility.k.op)
     facility.c.post(f"/api/v1/leases/{lease['id']}/end", headers=facility.k.op)
     _wait(lambda: not _alive(pid), timeout=5)
     assert facility.c.get(url, headers=facility.k.op).json()["state"] == "stopped"
@@ -144,14 +143,7 @@ def test_a_restarted_server_stops_runs_it_no_longer_supervises(facility: Facilit
         json={"command": ["sh", "-c", "echo pid=$$; trap '' TERM; while true; do sleep 0.2; done"]},
     ).json()
     url = f"/api/v1/leases/{lease['id']}/runs/{run['id']}"
-    text = _wait(
-        lambda: (
-            (t := facility.c.get(url + "/logs", headers=facility.k.op, params={"follow": "false"}).text)
-            and "pid=" in t
-            and t
-        )
-    )
-    pid = int(text.split("pid=")[1].split()[0])
+    pid, _ = _logged_pid(facility, url, facility.k.op)
     # A second control plane over the same store (the first one "crashed": its supervisor is gone).
     restarted = Runtime(settings, clock=facility.rt.clock)
     try:
