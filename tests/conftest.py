@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +24,17 @@ from gpulease.store.db import Store, upgrade
 PG_URL = os.environ.get("GPULEASE_TEST_DATABASE_URL")  # e.g. postgresql://postgres@127.0.0.1:5432/test
 LIST_TABLES = {"list_versions", "list_entries", "alembic_version"}
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def wait_for(predicate: Callable[[], object], timeout_s: float, what: str) -> None:
+    """Poll until `predicate()` is true; fail naming `what` after `timeout_s`."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(0.05)
 
 
 class Clock:
@@ -220,7 +231,7 @@ def facility(client: TestClient, api_keys: Keys, runtime: Runtime) -> Facility:
     return Facility(client, api_keys, runtime)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as s:
@@ -239,7 +250,7 @@ def live_server(runtime: Runtime) -> Iterator[str]:
 
     from gpulease.api.app import create_app
 
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         create_app(runtime, background=False), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )

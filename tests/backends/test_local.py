@@ -14,17 +14,10 @@ from gpulease.backends import get_backend
 from gpulease.backends.base import BackendError, LeasedGpus, RunSpec, RunState
 from gpulease.backends.local import LocalBackend
 from gpulease.backends.process_group import group_members, process_alive
+from tests.conftest import wait_for
 
 PY = sys.executable
 MakeSpec = Callable[..., RunSpec]
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.05)
 
 
 # A run that ignores SIGTERM and forks a grandchild that ignores it too, then reports both pids.

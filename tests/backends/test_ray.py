@@ -6,7 +6,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ import pytest
 from gpulease.backends.base import BackendError, LeasedGpus, RunSpec, RunState
 from gpulease.backends.process_group import process_alive
 from gpulease.runtime import Runtime
-from tests.conftest import Clock, Facility
+from tests.conftest import Clock, Facility, free_port, wait_for
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'gpulease[ray]')")
 
@@ -36,20 +35,6 @@ pytestmark = pytest.mark.ray
 NODE = "gpu-a-01"  # the head's gpulease.io/node label
 RAY = Path(sys.executable).with_name("ray")
 MakeSpec = Callable[..., RunSpec]
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def descendants(root: int) -> set[int]:
