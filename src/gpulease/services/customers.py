@@ -42,9 +42,13 @@ def profile_of(c: Customer, requested_gpus: int = 0) -> KycProfile:
     )
 
 
-def known_parties(session: Session, exclude: int | None = None) -> dict[str, KycProfile]:
-    """Every other customer's declarations, so ownership chains can run through them."""
-    return {c.legal_name: profile_of(c) for c in session.scalars(select(Customer)) if c.id != exclude}
+def declarations(session: Session) -> dict[int, tuple[str, KycProfile]]:
+    """Every customer's declared name and ownership, so ownership chains can run through them."""
+    return {c.id: (c.legal_name, profile_of(c)) for c in session.scalars(select(Customer))}
+
+
+def others(declared: dict[int, tuple[str, KycProfile]], exclude: int) -> dict[str, KycProfile]:
+    return {name: profile for cid, (name, profile) in declared.items() if cid != exclude}
 
 
 def red_flag_rules() -> RedFlagRules:
@@ -68,11 +72,17 @@ def _version_id(session: Session) -> int | None:
 
 
 def _screen(
-    session: Session, index: ScreeningIndex, c: Customer, now: datetime, trigger: str, requested_gpus: int = 0
+    session: Session,
+    index: ScreeningIndex,
+    c: Customer,
+    now: datetime,
+    trigger: str,
+    requested_gpus: int = 0,
+    declared: dict[int, tuple[str, KycProfile]] | None = None,
 ) -> CustomerScreening:
-    result = screen_customer(
-        profile_of(c, requested_gpus), index, known_parties(session, exclude=c.id), red_flag_rules(), today=now.date()
-    )
+    """Screen one customer; `declared` (from `declarations`) saves re-reading everyone per customer."""
+    known = others(declared if declared is not None else declarations(session), c.id)
+    result = screen_customer(profile_of(c, requested_gpus), index, known, red_flag_rules(), today=now.date())
     session.add(
         Screening(
             customer_id=c.id,
@@ -222,8 +232,9 @@ def rescreen_all(
 ) -> None:
     """Screen everyone again; a customer newly hit goes to review and its leases are held."""
     everyone = list(session.scalars(select(Customer).order_by(Customer.id)))
+    declared = declarations(session)  # read once: re-screening n customers stays O(n) queries, not O(n²)
     for i, c in enumerate(everyone, 1):
-        screening = _screen(session, index, c, now, trigger=trigger)
+        screening = _screen(session, index, c, now, trigger=trigger, declared=declared)
         if result is not None:
             result.rescreened += 1
         if RANK[screening.status] > RANK[c.compliance_status] or (
