@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from gpulease.domain.leases import LeaseState, Plan
@@ -85,9 +85,12 @@ def tick(session: Session, store: Store, now: datetime) -> TickResult:
 def checkpoint_month(session: Session, now: datetime) -> None:
     """At a month boundary, bill running leases up to it, so each month's invoice is final when it ends."""
     boundary = from_epoch(month_start(epoch(now)))
+    # Runs every tick: only leases not yet billed up to this boundary (starts_at bounds the billing start).
     running = session.scalars(
         select(Lease).where(
-            Lease.state.in_([LeaseState.ACTIVE.value, LeaseState.SUSPENDED.value]), Lease.activated_at.is_not(None)
+            Lease.state.in_([LeaseState.ACTIVE.value, LeaseState.SUSPENDED.value]),
+            Lease.activated_at.is_not(None),
+            or_(Lease.billed_until < boundary, and_(Lease.billed_until.is_(None), Lease.starts_at < boundary)),
         )
     ).all()
     for lease in running:
