@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -89,8 +90,8 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield str(path)
 
 
-@pytest.fixture
-def db_url(template_db: str, tmp_path: Path) -> Iterator[str]:
+def fresh_db_url(template_db: str, tmp_dir: Path) -> str:
+    """An empty store with the bundled lists: a copy of the template (SQLite) or the template wiped (PostgreSQL)."""
     if PG_URL:
         engine = create_engine(template_db)
         with engine.begin() as c:
@@ -105,11 +106,15 @@ def db_url(template_db: str, tmp_path: Path) -> Iterator[str]:
             c.execute(text("DELETE FROM list_versions WHERE id <> :v"), {"v": first})
             c.execute(text("UPDATE list_versions SET in_force = true"))
         engine.dispose()
-        yield template_db
-    else:
-        path = tmp_path / "gpulease.db"
-        shutil.copy(template_db, path)
-        yield f"sqlite:///{path}"
+        return template_db
+    path = tmp_dir / f"gpulease-{uuid.uuid4().hex[:8]}.db"
+    shutil.copy(template_db, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def db_url(template_db: str, tmp_path: Path) -> str:
+    return fresh_db_url(template_db, tmp_path)
 
 
 @pytest.fixture
@@ -229,6 +234,32 @@ class Facility:
 @pytest.fixture
 def facility(client: TestClient, api_keys: Keys, runtime: Runtime) -> Facility:
     return Facility(client, api_keys, runtime)
+
+
+@pytest.fixture
+def fresh_runtime(
+    template_db: str, tmp_path: Path
+) -> Callable[[], AbstractContextManager[tuple[Runtime, Clock, Facility]]]:
+    """A new store, runtime, API client and facility per call: for property tests that need one per example."""
+    from gpulease.api.app import create_app
+
+    @contextmanager
+    def make() -> Iterator[tuple[Runtime, Clock, Facility]]:
+        url = fresh_db_url(template_db, tmp_path)
+        clock = Clock()
+        rt = Runtime(Settings(data_dir=tmp_path / "data", database_url=url, stop_grace_s=2.0), clock=clock)
+        try:
+            with rt.store.transaction() as s:
+                ks = Keys(
+                    keys.create_key(s, role="operator", customer_id=None, now=clock()),
+                    keys.create_key(s, role="compliance", customer_id=None, now=clock()),
+                )
+            with TestClient(create_app(rt, background=False)) as client:
+                yield rt, clock, Facility(client, ks, rt)
+        finally:
+            rt.close()
+
+    return make
 
 
 def free_port() -> int:

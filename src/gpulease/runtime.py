@@ -61,16 +61,24 @@ class Runtime:
             return keys.authenticate(s, key)
 
     def tick(self) -> lifecycle.TickResult:
-        """Advance leases to the current time, then bring execution in line with them."""
+        """Advance leases to the current time, then bring execution in line with them.
+
+        A lease the clock cannot advance is logged, alerted once and retried on the next tick; it never
+        holds back the others (each lease is advanced in its own savepoint).
+        """
         with self.store.transaction() as s:
             now = self.clock()
             result = lifecycle.tick(s, self.store, now)
-            if (
-                self._last_sample is None
-                or (now - self._last_sample).total_seconds() >= self.settings.telemetry_interval_s
-            ):
-                self._last_sample = now
-                telemetry.sample_active_leases(s, now)
+        if result.failed:
+            with self.store.transaction() as s:
+                lifecycle.report_failures(s, result.failed, now)
+        if self._last_sample is None or (now - self._last_sample).total_seconds() >= self.settings.telemetry_interval_s:
+            self._last_sample = now
+            try:
+                with self.store.transaction() as s:
+                    telemetry.sample_active_leases(s, now)
+            except Exception:  # telemetry is best effort; it must not stop the clock
+                log.exception("telemetry sampling failed")
         self.executor.reconcile()  # stops runs of leases that ended and closes them (ending -> ended)
         return result
 

@@ -45,7 +45,8 @@ TRANSITIONS: dict[LeaseState, frozenset[LeaseState]] = {
     S.QUEUED: frozenset({S.SCHEDULED, S.ACTIVE, S.CANCELLED, S.FAILED, S.SUSPENDED}),
     S.SCHEDULED: frozenset({S.ACTIVE, S.CANCELLED, S.SUSPENDED, S.PREEMPTED, S.FAILED}),
     S.ACTIVE: frozenset({S.ENDING, S.ENDED, S.PREEMPTED, S.SUSPENDED, S.FAILED}),
-    S.SUSPENDED: frozenset({S.SCHEDULED, S.ACTIVE, S.ENDED, S.CANCELLED}),
+    # A hold must never trap a lease: its window can end, it can be preempted, ended or cancelled while held.
+    S.SUSPENDED: frozenset({S.QUEUED, S.SCHEDULED, S.ACTIVE, S.ENDING, S.ENDED, S.CANCELLED, S.PREEMPTED, S.FAILED}),
     S.ENDING: frozenset({S.ENDED, S.FAILED}),
     S.ENDED: frozenset(),
     S.REJECTED: frozenset(),
@@ -55,6 +56,24 @@ TRANSITIONS: dict[LeaseState, frozenset[LeaseState]] = {
 }
 
 TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+
+
+def reaches_terminal(state: LeaseState) -> bool:
+    """Whether some sequence of allowed transitions leads from `state` to a terminal state.
+
+    The clock relies on every state having one: a state with no way out would hold its GPUs for ever.
+    """
+    seen: set[LeaseState] = set()
+    todo = [state]
+    while todo:
+        s = todo.pop()
+        if s in TERMINAL:
+            return True
+        if s not in seen:
+            seen.add(s)
+            todo.extend(TRANSITIONS[s])
+    return False
+
 # States in which a lease holds (or will hold) its GPUs in the capacity calendar.
 HOLDS_CAPACITY = frozenset({S.SCHEDULED, S.ACTIVE, S.SUSPENDED, S.ENDING})
 

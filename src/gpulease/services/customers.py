@@ -217,7 +217,7 @@ def _release_holds(session: Session, c: Customer, now: datetime, actor: str) -> 
         if lease.ends_at is not None and lease.ends_at <= now:
             continue  # the clock will close it
         if target is LeaseState.SCHEDULED and not lease.allocations:
-            target = LeaseState.CANCELLED  # was queued, never placed
+            target = LeaseState.QUEUED  # held while waiting for capacity: back in the queue (the clock expires it)
         transition(session, lease, target, now, actor, reason="compliance hold released")
 
 

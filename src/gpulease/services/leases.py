@@ -503,7 +503,7 @@ def _set_alloc_end(lease: Lease, end: datetime | None) -> None:
             a.ends_at = end
 
 
-def _release(lease: Lease) -> None:
+def release(lease: Lease) -> None:
     for a in lease.allocations:
         a.released = True
 
@@ -579,7 +579,7 @@ def cancel(session: Session, actor: Actor, lease_id: int, now: datetime) -> Leas
         raise Conflict(f"lease {lease_id} is {lease.state} and cannot be cancelled")
     if lease.state == LeaseState.SUSPENDED and lease.activated_at is not None:
         raise Conflict(f"lease {lease_id} has started; end it instead of cancelling")
-    _release(lease)
+    release(lease)
     billing.record_cancellation_fee(session, lease, now)
     transition(session, lease, LeaseState.CANCELLED, now, actor.name, reason="cancelled by " + actor.role)
     return lease
@@ -616,7 +616,7 @@ def finish(
         until = (lease.ends_at or at) if q.billed_for_whole_window else at
         bill_through(session, lease, until, now)
     if lease.activated_at is None:
-        _release(lease)
+        release(lease)
     elif not Quote.from_dict(lease.quote).billed_for_whole_window or lease.ends_at is None or at < lease.ends_at:
         _set_alloc_end(lease, max(at, lease.activated_at))
     lease.ended_at = at
@@ -662,7 +662,7 @@ def preempt(
     if lease.plan != Plan.INTERRUPTIBLE:
         raise Conflict(f"lease {lease.id} is {lease.plan}; only interruptible leases can be preempted")
     if lease.state == LeaseState.SCHEDULED and lease.starts_at >= at:
-        _release(lease)
+        release(lease)
         if cal is not None:
             cal.release(lease.id)
         transition(session, lease, LeaseState.PREEMPTED, now, actor, reason)

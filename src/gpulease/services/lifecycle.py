@@ -6,6 +6,7 @@ it with a simulated clock. Anything it changes is also what a restart would find
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,9 +20,10 @@ from gpulease.domain.queue import WaitingQueue, WaitingRequest, schedule
 from gpulease.services import leases as lease_svc
 from gpulease.services.context import epoch, from_epoch
 from gpulease.store.db import Store
-from gpulease.store.models import Lease
+from gpulease.store.models import Alert, Lease
 
 ACTOR = "scheduler"
+log = logging.getLogger("gpulease.clock")
 
 
 @dataclass
@@ -29,57 +31,113 @@ class TickResult:
     started: list[int] = field(default_factory=list)
     ended: list[int] = field(default_factory=list)  # ended, preempted or failed: runs must stop
     expired: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)  # lease id -> why its step failed (retried next tick)
+
+
+def due_leases(session: Session, now: datetime) -> list[Lease]:
+    """Only the leases the clock must act on now: a tick costs what is due, not what is stored."""
+    live = [LeaseState.SCHEDULED.value, LeaseState.ACTIVE.value, LeaseState.SUSPENDED.value]
+    return list(
+        session.scalars(
+            select(Lease)
+            .where(
+                Lease.state.in_(live),
+                or_(
+                    Lease.preempt_at <= now,
+                    Lease.ends_at <= now,
+                    and_(Lease.state == LeaseState.SCHEDULED.value, Lease.starts_at <= now),
+                    and_(Lease.state == LeaseState.SUSPENDED.value, Lease.queued_until <= now),
+                ),
+            )
+            .order_by(Lease.id)
+        )
+    )
 
 
 def tick(session: Session, store: Store, now: datetime) -> TickResult:
+    """Advance every due lease, each in its own savepoint: one lease that fails is reported, not fatal."""
     out = TickResult()
-    due = session.scalars(
-        select(Lease)
-        .where(Lease.state.in_([LeaseState.SCHEDULED.value, LeaseState.ACTIVE.value, LeaseState.SUSPENDED.value]))
-        .order_by(Lease.id)
-    ).all()
-    for lease in due:
-        state = LeaseState(lease.state)
-        if (
-            lease.preempt_at is not None
-            and lease.preempt_at <= now
-            and state in (LeaseState.ACTIVE, LeaseState.SCHEDULED)
-        ):
-            lease_svc.finish(
-                session,
-                lease,
-                max(lease.preempt_at, lease.activated_at or lease.preempt_at),
-                now,
-                ACTOR,
-                LeaseState.PREEMPTED,
-                reason="capacity taken back after notice",
-            )
-            out.ended.append(lease.id)
-        elif lease.ends_at is not None and lease.ends_at <= now and state in (LeaseState.ACTIVE, LeaseState.SUSPENDED):
-            if lease.activated_at is None:
-                lease_svc.transition(
-                    session,
-                    lease,
-                    LeaseState.CANCELLED,
-                    now,
-                    ACTOR,
-                    reason="window ended while suspended by compliance",
-                )
-            else:
-                lease_svc.finish(session, lease, lease.ends_at, now, ACTOR, LeaseState.ENDED, reason="window ended")
-            out.ended.append(lease.id)
-        elif state is LeaseState.SCHEDULED and lease.starts_at <= now:
-            if lease.ends_at is not None and lease.ends_at <= now:
-                lease.activated_at = lease.starts_at  # the whole window passed between two ticks
-                lease_svc.transition(session, lease, LeaseState.ACTIVE, now, ACTOR, effective=lease.starts_at)
-                lease_svc.finish(session, lease, lease.ends_at, now, ACTOR, LeaseState.ENDED, "window ended")
-                out.ended.append(lease.id)
-            else:
-                lease_svc.activate(session, lease, now, ACTOR)
-                out.started.append(lease.id)
-    checkpoint_month(session, now)
-    serve_queue(session, store, now, out)
+    for lease in due_leases(session, now):
+        lease_id = lease.id
+        try:
+            with session.begin_nested():
+                _advance(session, lease, now, out)
+        except Exception as exc:  # isolate the failure to this lease; retried next tick
+            log.exception("the clock could not advance lease %s", lease_id)
+            out.failed[lease_id] = f"{type(exc).__name__}: {exc}"
+    try:
+        with session.begin_nested():
+            checkpoint_month(session, now)
+    except Exception as exc:
+        log.exception("month-end checkpoint failed")
+        out.failed[0] = f"month-end checkpoint: {type(exc).__name__}: {exc}"
+    try:
+        with session.begin_nested():
+            serve_queue(session, store, now, out)
+    except Exception as exc:
+        log.exception("serving the waiting queue failed")
+        out.failed[-1] = f"waiting queue: {type(exc).__name__}: {exc}"
     return out
+
+
+def _advance(session: Session, lease: Lease, now: datetime, out: TickResult) -> None:
+    """What the clock does to one lease that is due."""
+    state = LeaseState(lease.state)
+    if lease.preempt_at is not None and lease.preempt_at <= now:
+        lease_svc.finish(
+            session,
+            lease,
+            max(lease.preempt_at, lease.activated_at or lease.preempt_at),
+            now,
+            ACTOR,
+            LeaseState.PREEMPTED,
+            reason="capacity taken back after notice",
+        )
+        out.ended.append(lease.id)
+    elif lease.ends_at is not None and lease.ends_at <= now and state in (LeaseState.ACTIVE, LeaseState.SUSPENDED):
+        if lease.activated_at is None:
+            lease_svc.release(lease)
+            lease_svc.transition(
+                session, lease, LeaseState.CANCELLED, now, ACTOR, reason="the window ended before the lease started"
+            )
+        else:
+            lease_svc.finish(session, lease, lease.ends_at, now, ACTOR, LeaseState.ENDED, reason="window ended")
+        out.ended.append(lease.id)
+    elif state is LeaseState.SUSPENDED and lease.queued_until is not None and lease.queued_until <= now:
+        if not lease.allocations:  # held while still waiting for capacity: its wait is over
+            lease_svc.transition(
+                session, lease, LeaseState.FAILED, now, ACTOR, reason="no capacity within the maximum wait"
+            )
+            out.expired.append(lease.id)
+    elif state is LeaseState.SCHEDULED and lease.starts_at <= now:
+        if lease.ends_at is not None and lease.ends_at <= now:
+            lease.activated_at = lease.starts_at  # the whole window passed between two ticks
+            lease_svc.transition(session, lease, LeaseState.ACTIVE, now, ACTOR, effective=lease.starts_at)
+            lease_svc.finish(session, lease, lease.ends_at, now, ACTOR, LeaseState.ENDED, "window ended")
+            out.ended.append(lease.id)
+        else:
+            lease_svc.activate(session, lease, now, ACTOR)
+            out.started.append(lease.id)
+
+
+def report_failures(session: Session, failed: dict[int, str], now: datetime) -> None:
+    """One operator alert per lease the clock could not advance (not one per tick while it keeps failing)."""
+    open_alerts = session.scalars(
+        select(Alert).where(Alert.kind == "clock_failure", Alert.acknowledged.is_(False))
+    ).all()
+    already = {a.data.get("lease_id") for a in open_alerts}
+    for lease_id, why in failed.items():
+        if lease_id in already:
+            continue
+        what = f"lease {lease_id}" if lease_id > 0 else ("the month-end checkpoint" if lease_id == 0 else "the queue")
+        session.add(
+            Alert(
+                at=now,
+                kind="clock_failure",
+                data={"lease_id": lease_id, "error": why},
+                message=f"the lease clock could not advance {what}: {why}; it retries every tick",
+            )
+        )
 
 
 def checkpoint_month(session: Session, now: datetime) -> None:
