@@ -103,8 +103,12 @@ def test_one_lease_that_cannot_advance_is_alerted_once_and_holds_back_no_other(
     facility.nodes(2)
     facility.prices()
     c = facility.customer()
-    broken = facility.lease(customer_id=c["id"], gpu_model="A100-80GB", gpu_count=1, end=(clock() + timedelta(hours=1)).isoformat())
-    fine = facility.lease(customer_id=c["id"], gpu_model="A100-80GB", gpu_count=1, end=(clock() + timedelta(hours=1)).isoformat())
+    broken = facility.lease(
+        customer_id=c["id"], gpu_model="A100-80GB", gpu_count=1, end=(clock() + timedelta(hours=1)).isoformat()
+    )
+    fine = facility.lease(
+        customer_id=c["id"], gpu_model="A100-80GB", gpu_count=1, end=(clock() + timedelta(hours=1)).isoformat()
+    )
     starts = facility.lease(
         customer_id=c["id"],
         gpu_model="A100-80GB",
@@ -141,13 +145,13 @@ def test_one_lease_that_cannot_advance_is_alerted_once_and_holds_back_no_other(
 
 PLANS = ("on_demand", "reserved", "interruptible", "long_term")
 book = st.tuples(
-        st.just("book"),
-        st.integers(0, 1),  # customer
-        st.sampled_from(PLANS),
-        st.sampled_from((1, 2, 4, 8)),
-        st.sampled_from((0, 0, 1, 30)),  # start offset in hours
-        st.sampled_from((None, 1, 3, 24 * 31)),  # hours long; None = open-ended
-        st.booleans(),  # asap (join the queue)
+    st.just("book"),
+    st.integers(0, 1),  # customer
+    st.sampled_from(PLANS),
+    st.sampled_from((1, 2, 4, 8)),
+    st.sampled_from((0, 0, 1, 30)),  # start offset in hours
+    st.sampled_from((None, 1, 3, 24 * 31)),  # hours long; None = open-ended
+    st.booleans(),  # asap (join the queue)
 )
 hold = st.tuples(st.just("hold"), st.integers(0, 1))
 jump = st.tuples(st.just("jump"), st.sampled_from((1, 59, 600, 3600, 5 * 3600, 40 * 86400)))
@@ -164,11 +168,18 @@ step = st.one_of(
 )
 
 
-def _apply(f: Facility, rt: Runtime, clock: Clock, people: list[dict[str, Any]], leases: list[int], ev: tuple) -> None:
+def _apply(
+    f: Facility, rt: Runtime, clock: Clock, people: list[dict[str, Any]], leases: list[int], ev: tuple[Any, ...]
+) -> None:
     kind = ev[0]
     if kind == "book":
         _, who, plan, n, start_h, hours, asap = ev
-        body: dict[str, Any] = {"customer_id": people[who]["id"], "gpu_model": "A100-80GB", "gpu_count": n, "plan": plan}
+        body: dict[str, Any] = {
+            "customer_id": people[who]["id"],
+            "gpu_model": "A100-80GB",
+            "gpu_count": n,
+            "plan": plan,
+        }
         if asap and plan != "reserved":
             body.update(start="asap", duration_s=None if hours is None else hours * 3600, max_wait_s=7200)
         else:
@@ -220,7 +231,7 @@ def _apply(f: Facility, rt: Runtime, clock: Clock, people: list[dict[str, Any]],
 @example(events=[("book", 1, "interruptible", 8, 0, None, False), ("hold", 1), ("preempt", 0), ("jump", 3600)])
 @example(events=[("book", 0, "on_demand", 8, 0, None, True), ("book", 1, "on_demand", 8, 0, 1, True), ("hold", 1)])
 def test_random_event_sequences_never_stop_the_clock_and_every_lease_ends(
-    fresh_runtime: Any, events: list[tuple]
+    fresh_runtime: Any, events: list[tuple[Any, ...]]
 ) -> None:
     with fresh_runtime() as (rt, clock, f):
         f.nodes(2)

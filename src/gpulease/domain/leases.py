@@ -74,6 +74,7 @@ def reaches_terminal(state: LeaseState) -> bool:
             todo.extend(TRANSITIONS[s])
     return False
 
+
 # States in which a lease holds (or will hold) its GPUs in the capacity calendar.
 HOLDS_CAPACITY = frozenset({S.SCHEDULED, S.ACTIVE, S.SUSPENDED, S.ENDING})
 
