@@ -6,15 +6,9 @@ import contextvars
 import json
 import logging
 import sys
-import time
-import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from fastapi import FastAPI, Request, Response
-
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
-access = logging.getLogger("gpulease.access")
 
 
 _base_factory = logging.getLogRecordFactory()
@@ -73,26 +67,3 @@ def configure_logging(json_lines: bool, level: int = logging.INFO) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # our access log carries the request id
-
-
-def install(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        rid = (request.headers.get("x-request-id") or uuid.uuid4().hex[:16])[:64]
-        token = request_id.set(rid)
-        t0 = time.perf_counter()
-        try:
-            response = await call_next(request)
-            response.headers["X-Request-ID"] = rid
-            ms = round((time.perf_counter() - t0) * 1000, 1)
-            access.info(
-                "%s %s %s %.1fms",
-                request.method,
-                request.url.path,
-                response.status_code,
-                ms,
-                extra={"status": response.status_code, "duration_ms": ms},
-            )
-            return response
-        finally:
-            request_id.reset(token)

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     redflag_disabled: tuple[str, ...] = Field(default=(), description="red-flag rules switched off, by name")
     ray_address: str | None = Field(default=None, description="Ray GCS address (HOST:6379) for ray clusters")
     ray_dashboard_url: str = Field(default="http://127.0.0.1:8265", description="Ray dashboard / Jobs API URL")
+    rate_limit_per_s: float = Field(default=50.0, description="requests per second per key (0: no limit)")
+    rate_limit_burst: int = Field(default=200, description="requests a key may send at once before the rate applies")
+    idempotency_wait_s: float = Field(
+        default=10.0, description="how long a duplicate request waits for the first one with its Idempotency-Key"
+    )
+    session_hours: float = Field(default=8.0, description="how long a dashboard sign-in lasts")
     log_json: bool = False
 
     @property

@@ -195,7 +195,7 @@ def test_list_load_rescreens_and_suspends_leases_of_a_newly_hit_customer(
     assert facility.c.get(f"/api/v1/customers/{c['id']}", headers=facility.k.op).json()["compliance_status"] == "review"
     alerts = facility.c.get("/api/v1/alerts", headers=facility.k.op).json()
     assert alerts[0]["kind"] == "customer_newly_hit" and str(c["id"]) in alerts[0]["message"]
-    assert "gpulease_alerts_unacknowledged 1.0" in facility.c.get("/metrics").text
+    assert "gpulease_alerts_unacknowledged 1.0" in facility.c.get("/metrics", headers=facility.k.op).text
     ack = facility.c.post(f"/api/v1/alerts/{alerts[0]['id']}/ack", headers=facility.k.op).json()
     assert ack["acknowledged"] is True
     assert facility.c.get("/api/v1/alerts", params={"unacknowledged": True}, headers=facility.k.op).json() == []

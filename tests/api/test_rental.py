@@ -363,7 +363,7 @@ def test_openapi_and_metrics(facility: Facility) -> None:
     ):
         assert path in spec["paths"], path
     facility.nodes(1)
-    m = facility.c.get("/metrics").text
+    m = facility.c.get("/metrics", headers=facility.k.op).text
     assert 'gpulease_gpus{gpu_model="A100-80GB",node_state="available"} 8.0' in m
     assert "gpulease_http_requests_total" in m
 

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from gpulease.runtime import Runtime
 from gpulease.services import keys
+from gpulease.web.session import COOKIE, csrf_token
 from tests.conftest import Facility
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
@@ -81,6 +82,11 @@ def browser(client: TestClient) -> Iterator[Callable[[str], TestClient]]:
     yield open_as
     for c in opened:
         c.close()
+
+
+def session_csrf(c: TestClient) -> str:
+    """The CSRF token of the session `c` is signed in with."""
+    return csrf_token(c.cookies[COOKIE])
 
 
 def form(csrf: str, **fields: Any) -> dict[str, Any]:

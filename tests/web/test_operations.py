@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from gpulease.runtime import Runtime
 from gpulease.store.models import Alert, Allocation, AuditRecord, Node
 from gpulease.web.session import csrf_token
-from tests.web.conftest import Site, csrf_of, form
+from tests.web.conftest import Site, csrf_of, form, session_csrf
 
 Browser = Callable[[str], TestClient]
 HX = "HX-Request"
@@ -103,7 +103,7 @@ def test_add_a_node_through_the_form_and_see_a_duplicate_refused(browser: Browse
 def test_drain_mark_down_and_make_available_in_place(browser: Browser, site: Site, runtime: Runtime) -> None:
     op = browser(site.operator)
     nid = node_id(runtime, "fra1-a100-n001")
-    hx = {HX: "true", "X-CSRF-Token": csrf_token(site.operator)}
+    hx = {HX: "true", "X-CSRF-Token": session_csrf(op)}
     r = op.post(f"/nodes/{nid}/state", data={"state": "draining"}, headers=hx)
     assert r.status_code == 200 and 'id="inventory"' in r.text
     row = re.search(rf'<tr id="node-{nid}">.*?</tr>', r.text, re.S)
@@ -113,14 +113,14 @@ def test_drain_mark_down_and_make_available_in_place(browser: Browser, site: Sit
     assert "badge s-down" in r.text
     r = op.post(f"/nodes/{nid}/state", data={"state": "melted"}, headers=hx)
     assert r.status_code == 422 and "one of available, draining, down" in r.text
-    r = op.post(f"/nodes/{nid}/state", data=form(csrf_token(site.operator), state="available"), follow_redirects=False)
+    r = op.post(f"/nodes/{nid}/state", data=form(session_csrf(op), state="available"), follow_redirects=False)
     assert r.status_code == 303
     assert op.post("/nodes/424242/state", data={"state": "down"}, headers=hx).status_code == 404
 
     co = browser(site.compliance)
     page = co.get("/nodes").text
     assert "read-only" in page and "Add node" not in page and ">Drain<" not in page
-    r = co.post(f"/nodes/{nid}/state", data={"state": "down"}, headers={"X-CSRF-Token": csrf_token(site.compliance)})
+    r = co.post(f"/nodes/{nid}/state", data={"state": "down"}, headers={"X-CSRF-Token": session_csrf(co)})
     assert r.status_code == 403
 
 
@@ -131,7 +131,7 @@ def test_removing_a_node_that_holds_a_lease_says_which(browser: Browser, site: S
     assert busy is not None
     free = next(n for n in (node_id(runtime, "fra1-a100-n000"), node_id(runtime, "fra1-a100-n001")) if n != busy)
     op = browser(site.operator)
-    hx = {HX: "true", "X-CSRF-Token": csrf_token(site.operator)}
+    hx = {HX: "true", "X-CSRF-Token": session_csrf(op)}
     r = op.post(f"/nodes/{busy}/remove", headers=hx)
     assert r.status_code == 409 and f"still holds leases [{lease['id']}]" in r.text
     assert re.search(rf'<tr id="node-{busy}">.*?</tr>\s*<tr class="row-error">', r.text, re.S)  # under its row
@@ -149,9 +149,8 @@ def test_the_price_book_for_each_role(browser: Browser, site: Site) -> None:
     assert "free until 24 h before start, then 50% of the window" in cu and "120 s" in cu
     assert 'action="/prices"' not in cu
     assert 'action="/prices"' not in browser(site.compliance).get("/prices").text
-    r = browser(site.compliance).post(
-        "/prices", data=form(csrf_token(site.compliance), gpu_model="A100-80GB", plan="on_demand", rate="2")
-    )
+    co = browser(site.compliance)
+    r = co.post("/prices", data=form(session_csrf(co), gpu_model="A100-80GB", plan="on_demand", rate="2"))
     assert r.status_code == 403
 
 

@@ -12,7 +12,7 @@ from gpulease.services import customers
 from gpulease.services.context import SYSTEM
 from gpulease.web.session import COOKIE, csrf_token
 from tests.conftest import Clock
-from tests.web.conftest import Site, csrf_of, form
+from tests.web.conftest import Site, csrf_of, form, session_csrf
 
 Browser = Callable[[str], TestClient]
 
@@ -71,11 +71,42 @@ def test_each_role_sees_its_own_pages(browser: Browser, site: Site) -> None:
     assert cu.get("/screen").status_code == 403
 
 
-def test_sign_out_forgets_the_key(browser: Browser, site: Site) -> None:
+def test_sign_out_revokes_the_session_on_the_server(browser: Browser, site: Site, client: TestClient) -> None:
     c = browser(site.operator)
-    r = c.post("/logout", data={"csrf": csrf_token(site.operator)}, follow_redirects=False)
+    session_id = c.cookies.get(COOKIE)
+    assert session_id and site.operator not in session_id  # the cookie is a random id, never the API key
+    r = c.post("/logout", data={"csrf": csrf_token(session_id)}, follow_redirects=False)
     assert r.status_code == 303
     assert c.get("/leases", follow_redirects=False).status_code == 303
+    # A copy of the old cookie (stolen before sign-out) is worth nothing now.
+    thief = TestClient(client.app, cookies={COOKIE: session_id})
+    assert thief.get("/leases", follow_redirects=False).status_code == 303
+
+
+def test_a_session_expires_and_dies_with_its_key(browser: Browser, site: Site, runtime: Runtime, clock: Clock) -> None:
+    c = browser(site.operator)
+    assert c.get("/leases", follow_redirects=False).status_code == 200
+    clock.advance(hours=runtime.settings.session_hours, seconds=1)
+    assert c.get("/leases", follow_redirects=False).status_code == 303
+
+    cu = browser(site.cleared.key)
+    assert cu.get("/leases", follow_redirects=False).status_code == 200
+    from gpulease.services import keys as key_svc
+    from gpulease.store.models import ApiKey
+
+    with runtime.store.transaction() as s:
+        row = s.query(ApiKey).filter(ApiKey.customer_id == site.cleared.id).one()
+        key_svc.revoke_key(s, row.id, clock())
+    assert cu.get("/leases", follow_redirects=False).status_code == 303
+
+
+def test_pages_carry_security_headers(browser: Browser, site: Site, client: TestClient) -> None:
+    page = browser(site.operator).get("/")
+    csp = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "unsafe-eval" not in csp
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["cache-control"] == "no-store"
+    assert client.get("/login").headers["referrer-policy"] == "no-referrer"
 
 
 # ------------------------------------------------------------------------------------------- tenants and CSRF
@@ -90,7 +121,7 @@ def test_a_customer_cannot_see_another_tenants_lease(browser: Browser, site: Sit
     assert "Acme" not in r.text
     assert flagged.get("/leases/999999").status_code == 404  # the same answer as a lease that does not exist
     assert f'href="/leases/{other}"' not in flagged.get("/leases").text
-    r = flagged.post(f"/leases/{other}/end", data={"csrf": csrf_token(site.flagged.key)})
+    r = flagged.post(f"/leases/{other}/end", data={"csrf": session_csrf(flagged)})
     assert r.status_code == 404
     own = browser(site.cleared.key)
     assert own.get(f"/leases/{other}").status_code == 200
@@ -103,7 +134,7 @@ def test_posts_need_the_csrf_token(browser: Browser, site: Site) -> None:
     assert r.status_code == 403 and "Form refused" in r.text
     r = op.post("/leases", data={**body, "csrf": csrf_token(site.compliance)})  # another session's token
     assert r.status_code == 403
-    r = op.post("/leases", data=body, headers={"X-CSRF-Token": csrf_token(site.operator)}, follow_redirects=False)
+    r = op.post("/leases", data=body, headers={"X-CSRF-Token": session_csrf(op)}, follow_redirects=False)
     assert r.status_code == 303  # the header htmx sends is as good as the field
     r = op.post("/leases", data={**body, "csrf": csrf_of(op.get("/leases").text)}, follow_redirects=False)
     assert r.status_code == 303
@@ -236,7 +267,7 @@ def test_approving_a_review_clears_the_customer_in_place(browser: Browser, site:
         op.post(
             f"/reviews/{rid}/decision",
             data={"decision": "approve", "comment": "ok"},
-            headers={"X-CSRF-Token": csrf_token(site.operator)},
+            headers={"X-CSRF-Token": session_csrf(op)},
         ).status_code
         == 403
     )

@@ -7,8 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from gpulease import __version__, observability
+from gpulease import __version__
 from gpulease.api import metrics, problems
+from gpulease.api.middleware import Idempotency, RateLimit, RequestContext, SecurityHeaders, UnhandledErrors
 from gpulease.api.routers import billing, compliance, customers, inventory, leases, runs
 from gpulease.runtime import Runtime
 
@@ -39,8 +40,16 @@ def create_app(runtime: Runtime | None = None, *, background: bool = True) -> Fa
     problems.install(app)
     for r in (inventory.router, customers.router, leases.router, billing.router, compliance.router, runs.router):
         app.include_router(r, prefix=API)
-    metrics.install(app, rt)
-    observability.install(app)
+    http = metrics.HttpMetrics()
+    metrics.install(app, rt, http)
+    # Added innermost first: errors become answers before idempotency stores them, and every answer, 429s
+    # and 500s included, is logged, counted and carries the request id.
+    st = rt.settings
+    app.add_middleware(UnhandledErrors, errors=http.errors)
+    app.add_middleware(Idempotency, store_of=lambda: rt.store, clock=rt.clock, wait_s=st.idempotency_wait_s)
+    app.add_middleware(RateLimit, rate=st.rate_limit_per_s, burst=st.rate_limit_burst, limited=http.limited)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestContext, requests=http.requests, latency=http.latency)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

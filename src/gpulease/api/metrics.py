@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from gpulease.api.deps import ActorDep
 from gpulease.domain.leases import LeaseState
+from gpulease.services.context import Role
 from gpulease.store.models import Alert, Allocation, Customer, Lease, Node, ReviewItem
 
 if TYPE_CHECKING:
@@ -73,22 +74,27 @@ class FleetCollector(Collector):
             )
 
 
-def install(app: FastAPI, runtime: Runtime) -> None:
-    registry = CollectorRegistry()
-    requests = Counter("gpulease_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry)
-    latency = Histogram("gpulease_http_request_seconds", "HTTP request latency", ["method", "route"], registry=registry)
-    registry.register(FleetCollector(runtime))
+class HttpMetrics:
+    """The request-side series; the middleware in api/middleware.py feeds them."""
 
-    @app.middleware("http")
-    async def _count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        t0 = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        requests.labels(request.method, path, str(response.status_code)).inc()
-        latency.labels(request.method, path).observe(time.perf_counter() - t0)
-        return response
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("gpulease_http_requests", "HTTP requests", ["method", "route", "status"], registry=r)
+        self.latency = Histogram(
+            "gpulease_http_request_seconds", "HTTP request latency", ["method", "route"], registry=r
+        )
+        self.errors = Counter(
+            "gpulease_http_unhandled_errors", "Requests that ended in an unhandled error (500)", ["error"], registry=r
+        )
+        self.limited = Counter("gpulease_http_rate_limited", "Requests refused with 429 by the rate limit", registry=r)
+
+
+def install(app: FastAPI, runtime: Runtime, http: HttpMetrics) -> None:
+    """`/metrics` for Prometheus, behind an operator or compliance key (the fleet gauges are business data)."""
+    http.registry.register(FleetCollector(runtime))
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    def metrics(actor: ActorDep) -> Response:
+        actor.require(Role.OPERATOR, Role.COMPLIANCE)
+        return Response(generate_latest(http.registry), media_type=CONTENT_TYPE_LATEST)

@@ -18,6 +18,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from gpulease.store import idempotency
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -66,6 +68,7 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        idempotency.install(self.sessions)
 
     @property
     def is_postgres(self) -> bool:

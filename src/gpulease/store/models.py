@@ -286,3 +286,44 @@ class GpuSampleRow(Base):
     gpu_index: Mapped[int] = mapped_column(Integer)
     utilization_pct: Mapped[float] = mapped_column(Float)
     memory_used_mib: Mapped[int] = mapped_column(Integer)
+
+
+class IdempotencyRecord(Base):
+    """The first response to a request sent with an `Idempotency-Key`, replayed for 24 h (Stripe's semantics).
+
+    Scoped by the caller (`principal`, a hash of its credential), so two clients never share a key space. The
+    row is claimed before the request runs (`completed_at` empty) and finished with the response; creating
+    actions finish it in their own transaction, so a crash cannot separate the change from its record.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("principal", "key", name="uq_idempotency_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    principal: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of method, path, query and body
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    locked_at: Mapped[datetime]  # when the request that owns the key last started running
+    owner: Mapped[str] = mapped_column(String(100))  # host:pid:start of the process running it
+    # Set in the transaction of the first change the request commits, with the resources it created: if the
+    # process dies before the response is stored, a retry answers from these instead of doing it again.
+    bound_at: Mapped[datetime | None]
+    created_refs: Mapped[list[Any]] = mapped_column(default=list)
+    completed_at: Mapped[datetime | None]
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_type: Mapped[str | None] = mapped_column(String(100))
+    response_body: Mapped[str | None] = mapped_column(Text)
+
+
+class WebSession(Base):
+    """A dashboard sign-in: the browser holds a random id, we keep its hash, the key it stands for and its end."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -1,4 +1,5 @@
-"""Who is signed in to the dashboard: the API key in an HttpOnly, SameSite=Strict cookie, and its CSRF token."""
+"""Who is signed in to the dashboard: a server-side session whose random id is in an HttpOnly, SameSite=Strict
+cookie (Secure over HTTPS), and the CSRF token derived from it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import hmac
 from fastapi import Request
 
 from gpulease.runtime import Runtime
+from gpulease.services import sessions
 from gpulease.services.context import Actor
 
-COOKIE = "gpulease_key"
+COOKIE = "gpulease_session"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -23,22 +25,22 @@ class CsrfRejected(Exception):
     """A POST without the token of the signed-in key."""
 
 
-def csrf_token(key: str) -> str:
-    # Keyed by the API key itself: only a page served to the holder of the cookie can know it,
-    # and it stays valid across server restarts and workers without any server-side state.
-    return hmac.new(key.encode(), b"gpulease-dashboard-csrf", hashlib.sha256).hexdigest()
+def csrf_token(token: str) -> str:
+    # Keyed by the session id: only a page served to the holder of the cookie can know it.
+    return hmac.new(token.encode(), b"gpulease-dashboard-csrf", hashlib.sha256).hexdigest()
 
 
 def signed_in(request: Request) -> tuple[Actor, str]:
-    """The actor behind the cookie and its key, or LoginRequired."""
-    key = request.cookies.get(COOKIE)
-    if not key:
+    """The actor behind the session cookie and the session id, or LoginRequired."""
+    token = request.cookies.get(COOKIE)
+    if not token or len(token) > 100:
         raise LoginRequired
     rt: Runtime = request.app.state.runtime
-    actor = rt.authenticate(key)
+    with rt.store.transaction() as s:
+        actor = sessions.resolve(s, token=token, now=rt.clock())
     if actor is None:
         raise LoginRequired
-    return actor, key
+    return actor, token
 
 
 async def check_csrf(request: Request, key: str) -> None:

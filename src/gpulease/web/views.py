@@ -27,7 +27,7 @@ from gpulease.domain.inventory import CATALOGUE
 from gpulease.domain.leases import IllegalTransition, LeaseState, Plan
 from gpulease.domain.pricing import Quote
 from gpulease.runtime import Runtime
-from gpulease.services import billing, customers, inventory, leases, screening
+from gpulease.services import billing, customers, inventory, leases, screening, sessions
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import InvalidRequest, NotCleared, ServiceError
 from gpulease.store.models import Customer, ReviewItem
@@ -46,7 +46,6 @@ from gpulease.web.session import (
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-SESSION_MAX_AGE = 8 * 3600
 STAFF = (Role.OPERATOR, Role.COMPLIANCE)
 API_PATHS = ("/api/", "/metrics", "/healthz", "/docs", "/redoc", "/openapi.json")
 
@@ -188,22 +187,28 @@ def login_form(request: Request, next: str = "/") -> Response:
 @router.post("/login")
 def login(request: Request, key: str = Form(""), next: str = Form("/")) -> Response:
     rt: Runtime = request.app.state.runtime
-    actor = rt.authenticate(key.strip()) if key.strip() else None
-    if actor is None:
+    started = None
+    if key.strip() and len(key) <= 200:
+        with rt.store.transaction() as s:
+            started = sessions.sign_in(
+                s, key=key.strip(), now=rt.clock(), lifetime=timedelta(hours=rt.settings.session_hours)
+            )
+    if started is None:
         return templates.TemplateResponse(
             request,
             "login.html",
             {"next": safe_next(next), "error": "That key is not valid (unknown or revoked)."},
             status_code=401,
         )
+    token, actor = started
     target = safe_next(next)
     if target == "/" and actor.role is Role.CUSTOMER:
         target = "/leases"
     resp = _see_other(target)
     resp.set_cookie(
         COOKIE,
-        key.strip(),
-        max_age=SESSION_MAX_AGE,
+        token,
+        max_age=int(rt.settings.session_hours * 3600),
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
@@ -213,7 +218,12 @@ def login(request: Request, key: str = Form(""), next: str = Form("/")) -> Respo
 
 
 @router.api_route("/logout", methods=["GET", "POST"])
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    token = request.cookies.get(COOKIE)
+    if token and len(token) <= 100:
+        rt: Runtime = request.app.state.runtime
+        with rt.store.transaction() as s:
+            sessions.sign_out(s, token=token, now=rt.clock())
     resp = _see_other("/login")
     resp.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return resp

@@ -1,0 +1,494 @@
+"""The HTTP edge, as plain ASGI middleware (cheap per request, and they see every response, 500s included).
+
+Outermost first: request id + access log + request metrics, security headers, per-key rate limits,
+idempotency keys, and the last resort that turns an unhandled exception into a problem+json 500 (so it is
+logged, counted, carries the request id, and the connection stays usable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from starlette.concurrency import run_in_threadpool
+
+from gpulease.observability import request_id
+from gpulease.store import idempotency as idem
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+PROBLEM = "application/problem+json"
+TYPE_BASE = "https://gpulease.dev/problems/"
+access = logging.getLogger("gpulease.access")
+log = logging.getLogger("gpulease.api")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for k, v in scope.get("headers", ()):
+        if k == name:
+            return str(v.decode("latin-1"))
+    return None
+
+
+async def send_problem(
+    send: Send, status: int, type_: str, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> None:
+    body: dict[str, Any] = {"type": TYPE_BASE + type_, "title": title, "status": status, "detail": detail}
+    rid = request_id.get()
+    if rid:
+        body["request_id"] = rid
+    body.update(extra)
+    raw = json.dumps(body).encode()
+    hdrs = [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(raw)).encode())]
+    hdrs += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": hdrs})
+    await send({"type": "http.response.body", "body": raw})
+
+
+# --------------------------------------------------------------------------------------------- request id, log, metrics
+
+
+class RequestContext:
+    """A request id on every request and response, one access-log line, and the request counters."""
+
+    def __init__(self, app: ASGIApp, *, requests: Counter, latency: Histogram) -> None:
+        self.app, self.requests, self.latency = app, requests, latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = (_header(scope, b"x-request-id") or uuid.uuid4().hex[:16])[:64]
+        rid = "".join(c for c in rid if c.isalnum() or c in "-_.") or uuid.uuid4().hex[:16]
+        token = request_id.set(rid)
+        t0 = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - t0
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.requests.labels(scope["method"], path, str(status)).inc()
+            self.latency.labels(scope["method"], path).observe(elapsed)
+            ms = round(elapsed * 1000, 1)
+            access.info(
+                "%s %s %s %.1fms",
+                scope["method"],
+                scope["path"],
+                status,
+                ms,
+                extra={"status": status, "duration_ms": ms},
+            )
+            request_id.reset(token)
+
+
+# --------------------------------------------------------------------------------------------- errors
+
+
+class UnhandledErrors:
+    """Any exception a handler did not turn into an answer becomes a logged, counted problem+json 500."""
+
+    def __init__(self, app: ASGIApp, *, errors: Counter) -> None:
+        self.app, self.errors = app, errors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            self.errors.labels(type(exc).__name__).inc()
+            log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            if not started:
+                await send_problem(
+                    send,
+                    500,
+                    "internal-error",
+                    "Internal server error",
+                    "Something went wrong on our side; it has been logged. Quote the request id when you report it.",
+                )
+
+
+# --------------------------------------------------------------------------------------------- security headers
+
+DASHBOARD_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+# Swagger UI and ReDoc start with an inline script.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+
+class SecurityHeaders:
+    """CSP, no framing, no sniffing, no referrer; HSTS over HTTPS; no caching of API answers and pages."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        csp = DOCS_CSP if path in ("/docs", "/redoc") or path.startswith("/docs/") else DASHBOARD_CSP
+        extra = [
+            (b"content-security-policy", csp.encode()),
+            (b"x-frame-options", b"DENY"),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+            (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+        ]
+        if scope.get("scheme") == "https":
+            extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+        if not path.startswith("/static/"):
+            extra.append((b"cache-control", b"no-store"))
+
+        async def add(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *[h for h in extra if h[0] not in present]]
+            await send(message)
+
+        await self.app(scope, receive, add)
+
+
+# --------------------------------------------------------------------------------------------- rate limits
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+class RateLimit:
+    """A token bucket per credential (API key, dashboard session, else client address): 429 + Retry-After.
+
+    Per server process: with N processes behind a balancer a client gets up to N times the rate.
+    """
+
+    def __init__(self, app: ASGIApp, *, rate: float, burst: int, limited: Counter) -> None:
+        self.app, self.rate, self.burst, self.limited = app, rate, burst, limited
+        self._buckets: dict[str, _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def _who(self, scope: Scope) -> str:
+        auth = _header(scope, b"authorization")
+        if auth:
+            return "k:" + hashlib.sha256(auth.encode()).hexdigest()[:32]
+        cookie = _header(scope, b"cookie")
+        if cookie and "gpulease_session=" in cookie:
+            return "s:" + hashlib.sha256(cookie.encode()).hexdigest()[:32]
+        client = scope.get("client")
+        return "a:" + (client[0] if client else "?")
+
+    def take(self, who: str, now: float) -> float:
+        """0 if a request may go now, else the seconds until it may."""
+        with self._lock:
+            b = self._buckets.get(who)
+            if b is None:
+                if len(self._buckets) > 100_000:  # forget idle callers rather than grow without bound
+                    self._buckets.clear()
+                b = self._buckets[who] = _Bucket(float(self.burst), now)
+            b.tokens = min(float(self.burst), b.tokens + (now - b.at) * self.rate)
+            b.at = now
+            if b.tokens >= 1.0:
+                b.tokens -= 1.0
+                return 0.0
+            return (1.0 - b.tokens) / self.rate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or self.rate <= 0 or path == "/healthz" or path.startswith("/static/"):
+            await self.app(scope, receive, send)
+            return
+        wait = self.take(self._who(scope), time.monotonic())
+        if wait > 0:
+            self.limited.inc()
+            retry = max(1, math.ceil(wait))
+            await send_problem(
+                send,
+                429,
+                "rate-limited",
+                "Too many requests",
+                f"This key sends requests faster than {self.rate:g} per second; retry after {retry} s.",
+                headers={"Retry-After": str(retry)},
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+# --------------------------------------------------------------------------------------------- idempotency
+
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Where a recovered retry finds the resource its first run created.
+RESOURCE_PATHS = {"leases": "/api/v1/leases/{id}", "customers": "/api/v1/customers/{id}", "nodes": "/api/v1/nodes"}
+MAX_STORED_BODY = 1 << 20
+
+
+class Idempotency:
+    """`Idempotency-Key` on mutating API requests, with Stripe's semantics.
+
+    The first response is stored and replayed for 24 h (marked `Idempotent-Replayed: true`); the same key with
+    a different request answers 422; a concurrent duplicate waits for the first to finish, then gets its
+    response (or 409 if it takes too long). A request that fails before changing anything (5xx, 429) keeps no
+    record, so its retry runs afresh.
+    """
+
+    def __init__(self, app: ASGIApp, *, store_of: Callable[[], Any], clock: Callable[[], Any], wait_s: float) -> None:
+        self.app, self.store_of, self.clock, self.wait_s = app, store_of, clock, wait_s
+        self.stale_after_s = 60.0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None
+        if key is None or scope["method"] not in MUTATING or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        if not 1 <= len(key) <= 255 or not key.isprintable() or not key.isascii():
+            await send_problem(
+                send, 422, "invalid-request", "Invalid request", "Idempotency-Key must be 1-255 printable ASCII"
+            )
+            return
+        auth = _header(scope, b"authorization")
+        if not auth:
+            await self.app(scope, receive, send)  # the app answers 401; nothing to remember
+            return
+        body = await _read_body(receive)
+        fp = idem.fingerprint(
+            scope["method"],
+            scope["path"],
+            scope.get("query_string", b"").decode("latin-1"),
+            body,
+            _header(scope, b"content-type") or "",
+        )
+        store = self.store_of()
+        principal = hashlib.sha256(auth.encode()).hexdigest()
+        claim = await run_in_threadpool(
+            idem.claim,
+            store,
+            principal=principal,
+            key=key,
+            method=scope["method"],
+            path=scope["path"],
+            fp=fp,
+            now=self.clock(),
+            stale_after=timedelta(seconds=self.stale_after_s),
+        )
+        deadline = time.monotonic() + self.wait_s
+        while claim.outcome is idem.Outcome.IN_PROGRESS and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            row = await run_in_threadpool(idem.peek, store, claim.row_id)
+            if row is None:  # the first request failed early and let the key go: run this one
+                claim = await run_in_threadpool(
+                    idem.claim,
+                    store,
+                    principal=principal,
+                    key=key,
+                    method=scope["method"],
+                    path=scope["path"],
+                    fp=fp,
+                    now=self.clock(),
+                    stale_after=timedelta(seconds=self.stale_after_s),
+                )
+            elif row.completed_at is not None:
+                claim = idem.Claim(
+                    idem.Outcome.REPLAY, row.id, row.response_status, row.response_type, row.response_body
+                )
+        if claim.outcome is idem.Outcome.IN_PROGRESS:
+            await send_problem(
+                send,
+                409,
+                "idempotency-in-progress",
+                "Request in progress",
+                "A request with this Idempotency-Key is still being processed; retry in a moment.",
+                headers={"Retry-After": "1"},
+            )
+        elif claim.outcome is idem.Outcome.MISMATCH:
+            await send_problem(
+                send,
+                422,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+                "This Idempotency-Key was already used with a different request; use a new key for a new request.",
+            )
+        elif claim.outcome is idem.Outcome.REPLAY:
+            await _send_stored(send, claim.status or 200, claim.content_type or "application/json", claim.body or "")
+        elif claim.outcome is idem.Outcome.RECOVER:
+            await self._recover(scope, send, store, claim, auth)
+        else:
+            await self._run(scope, body, receive, send, store, claim)
+
+    async def _run(
+        self, scope: Scope, body: bytes, receive: Receive, send: Send, store: Any, claim: idem.Claim
+    ) -> None:
+        active = idem.ActiveClaim(claim.row_id)
+        token = idem.current_claim.set(active)
+        status, ctype, chunks = 500, "application/json", []
+        try:
+
+            async def capture(message: Message) -> None:
+                nonlocal status, ctype
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    for k, v in message.get("headers", []):
+                        if k.lower() == b"content-type":
+                            ctype = v.decode("latin-1")
+                elif message["type"] == "http.response.body":
+                    chunks.append(message.get("body", b""))
+                await send(message)
+
+            await self.app(scope, _replay_body(body, receive), capture)
+        finally:
+            idem.current_claim.reset(token)
+            stored = b"".join(chunks)
+            if (status >= 500 or status == 429) and not active.bound:
+                await run_in_threadpool(idem.release, store, claim.row_id)
+            elif len(stored) <= MAX_STORED_BODY:
+                await run_in_threadpool(
+                    idem.complete,
+                    store,
+                    claim.row_id,
+                    status=status,
+                    content_type=ctype,
+                    body=stored.decode("utf-8", "replace"),
+                    now=self.clock(),
+                )
+
+    async def _recover(self, scope: Scope, send: Send, store: Any, claim: idem.Claim, auth: str) -> None:
+        """The first run committed but died before answering: answer with what it created."""
+        for table, ident in claim.created:
+            template = RESOURCE_PATHS.get(table)
+            if template is None or "{id}" not in template:
+                continue
+            status, ctype, body = await _internal_get(self.app, scope, template.format(id=ident), auth)
+            if status == 200:
+                # A POST to the collection created it: REST's 201, as the first answer would have been.
+                created_here = scope["method"] == "POST" and scope["path"].rstrip("/").endswith("/" + table)
+                status = 201 if created_here else 200
+                await run_in_threadpool(
+                    idem.complete,
+                    store,
+                    claim.row_id,
+                    status=status,
+                    content_type=ctype,
+                    body=body.decode(),
+                    now=self.clock(),
+                )
+                await _send_stored(send, status, ctype, body.decode())
+                return
+        what = ", ".join(f"{t} {i}" for t, i in claim.created) or "its change"
+        await send_problem(
+            send,
+            409,
+            "idempotency-response-lost",
+            "Carried out; response lost",
+            f"The request with this Idempotency-Key was carried out ({what}) but the server stopped before "
+            "answering; look the result up instead of sending the request again.",
+        )
+
+
+async def _read_body(receive: Receive) -> bytes:
+    parts = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        parts.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(parts)
+
+
+def _replay_body(body: bytes, then: Receive | None = None) -> Receive:
+    """A `receive` that hands the already-read body on, then the client's own messages (its disconnect)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        if then is not None:
+            return await then()
+        await asyncio.Event().wait()  # an internal request: no client that could go away
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _send_stored(send: Send, status: int, content_type: str, body: str) -> None:
+    raw = body.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type.encode()),
+                (b"content-length", str(len(raw)).encode()),
+                (b"idempotent-replayed", b"true"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": raw})
+
+
+async def _internal_get(app: ASGIApp, scope: Scope, path: str, auth: str) -> tuple[int, str, bytes]:
+    sub: Scope = {
+        **{k: v for k, v in scope.items() if k not in ("route", "endpoint", "path_params")},
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"authorization", auth.encode())],
+    }
+    status, ctype, chunks = 500, "application/json", []
+
+    async def capture(message: Message) -> None:
+        nonlocal status, ctype
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            for k, v in message.get("headers", []):
+                if k.lower() == b"content-type":
+                    ctype = v.decode("latin-1")
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(sub, _replay_body(b""), capture)
+    return status, ctype, b"".join(chunks)

@@ -1,0 +1,59 @@
+"""Dashboard sign-ins: a random session id in the browser, its hash and expiry here; sign-out revokes it."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from gpulease import audit
+from gpulease.services.context import Actor, Role
+from gpulease.store.models import ApiKey, WebSession
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def sign_in(session: Session, *, key: str, now: datetime, lifetime: timedelta) -> tuple[str, Actor] | None:
+    """Trade a valid API key for a new session id (shown to the browser only), or None for a bad key."""
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash(key), ApiKey.revoked_at.is_(None)))
+    if row is None:
+        return None
+    token = secrets.token_urlsafe(32)
+    session.add(WebSession(token_hash=_hash(token), api_key_id=row.id, created_at=now, expires_at=now + lifetime))
+    audit.append(session, at=now, actor=f"key:{row.prefix}", action="dashboard.signed_in", subject=f"key:{row.id}")
+    return token, Actor(Role(row.role), row.customer_id, name=f"key:{row.prefix}")
+
+
+def resolve(session: Session, *, token: str, now: datetime) -> Actor | None:
+    """The actor behind a live session: not expired, not signed out, its key not revoked."""
+    row = session.execute(
+        select(ApiKey.role, ApiKey.customer_id, ApiKey.prefix)
+        .join(WebSession, WebSession.api_key_id == ApiKey.id)
+        .where(
+            WebSession.token_hash == _hash(token),
+            WebSession.revoked_at.is_(None),
+            WebSession.expires_at > now,
+            ApiKey.revoked_at.is_(None),
+        )
+    ).first()
+    if row is None:
+        return None
+    role, customer_id, prefix = row
+    return Actor(Role(role), customer_id, name=f"key:{prefix}")
+
+
+def sign_out(session: Session, *, token: str, now: datetime) -> None:
+    ws = session.scalar(select(WebSession).where(WebSession.token_hash == _hash(token)))
+    if ws is None or ws.revoked_at is not None:
+        return
+    ws.revoked_at = now
+    audit.append(session, at=now, actor="dashboard", action="dashboard.signed_out", subject=f"key:{ws.api_key_id}")
+
+
+def purge_expired(session: Session, now: datetime) -> None:
+    session.execute(delete(WebSession).where(WebSession.expires_at < now - timedelta(days=1)))
