@@ -74,7 +74,7 @@ EXCLUDE = {
 class Entity:
     """One listed entity that the inventory treats as Chinese."""
 
-    list: str
+    code: str
     entry_id: str
     listed_name: str
     programs: str
@@ -84,7 +84,7 @@ class Entity:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return (self.list, self.entry_id, self.listed_name)
+        return (self.code, self.entry_id, self.listed_name)
 
 
 def _ofac_rows(path: Path) -> Iterator[list[str]]:
@@ -187,25 +187,25 @@ def _has_chinese(text: str) -> bool:
     return any("\u3400" <= ch <= "\u9fff" for ch in text)
 
 
-def coverage(entities: list[Entity], rows: list[dict[str, str]]) -> tuple[str, list[Entity]]:
-    """Markdown coverage tables and the entities with no verified Chinese name."""
+def coverage(entities: list[Entity], rows: list[dict[str, str]]) -> tuple[str, list[tuple[Entity, bool]]]:
+    """Markdown coverage tables, and the entities with no Chinese legal name (flag: has a Chinese short/brand name)."""
     by_key: dict[tuple[str, str, str], list[dict[str, str]]] = collections.defaultdict(list)
     for row in rows:
         by_key[(row["list"], row["entry_id"], row["listed_name"])].append(row)
     per_list: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0, 0, 0])
-    missing: list[Entity] = []
+    missing: list[tuple[Entity, bool]] = []
     for entity in entities:
         mine = by_key.get(entity.key, [])
-        counts = per_list[entity.list]
+        counts = per_list[entity.code]
         counts[0] += 1
         counts[1] += bool(mine)
-        has_cn = any(_has_chinese(r["alias"]) for r in mine)
-        counts[2] += has_cn
+        has_legal = any(r["alias_kind"] == "legal_name" and _has_chinese(r["alias"]) for r in mine)
+        counts[2] += has_legal
         counts[3] += len(mine)
-        if not has_cn:
-            missing.append(entity)
+        if not has_legal:
+            missing.append((entity, any(_has_chinese(r["alias"]) for r in mine)))
     lines = [
-        "| list | Chinese/HK/Macau entities found | with ≥1 alias | with a verified Chinese name | alias rows |",
+        "| list | Chinese/HK/Macau entities found | with ≥1 alias | with a Chinese legal name | alias rows |",
         "|---|---:|---:|---:|---:|",
     ]
     totals = [0, 0, 0, 0]
@@ -227,10 +227,16 @@ def coverage(entities: list[Entity], rows: list[dict[str, str]]) -> tuple[str, l
     return "\n".join(lines), missing
 
 
-def missing_markdown(missing: list[Entity]) -> str:
+def missing_markdown(missing: list[tuple[Entity, bool]]) -> str:
     lines = []
-    for code in sorted({e.list for e in missing}):
-        names = [f"{e.listed_name}" + (f" ({e.entry_id})" if e.entry_id else "") for e in missing if e.list == code]
+    for code in sorted({e.code for e, _ in missing}):
+        names = [
+            e.listed_name.strip()
+            + (f" ({e.entry_id})" if e.entry_id else "")
+            + (" [short/brand name only]" if some else "")
+            for e, some in missing
+            if e.code == code
+        ]
         lines.append(f"- **{code}** ({len(names)}): " + "; ".join(names) + ".")
     return "\n".join(lines)
 
@@ -247,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=PACKAGE_LISTS, help="folder holding the list files")
     parser.add_argument("--inventory", action="store_true", help="print every entity found, as CSV")
-    parser.add_argument("--missing", action="store_true", help="print the entities with no Chinese-script alias")
+    parser.add_argument("--missing", action="store_true", help="print the entities with no Chinese legal name")
     parser.add_argument("--write-readme", action="store_true", help="rewrite the coverage section of README.md")
     args = parser.parse_args(argv)
     for needed in (SDN_DIR + "/sdn.csv", CONS_DIR + "/cons_prim.csv", SUPPLEMENT, CSL_SAMPLE):
@@ -259,13 +265,17 @@ def main(argv: list[str] | None = None) -> int:
         out = csv.writer(sys.stdout)
         out.writerow(["list", "entry_id", "listed_name", "programs", "basis", "places"])
         for e in entities:
-            out.writerow([e.list, e.entry_id, e.listed_name, e.programs, e.basis, "; ".join(e.places)])
+            out.writerow([e.code, e.entry_id, e.listed_name, e.programs, e.basis, "; ".join(e.places)])
         return 0
     table, missing = coverage(entities, read_aliases())
     if args.missing:
         print(missing_markdown(missing))
         return 0
-    section = f"{table}\n\nEntities with no verified Chinese name ({len(missing)}):\n\n{missing_markdown(missing)}"
+    section = (
+        f"{table}\n\nEntities with no verified Chinese legal name ({len(missing)}; "
+        "[short/brand name only] marks those that carry a verified Chinese short or brand name):\n\n"
+        f"{missing_markdown(missing)}"
+    )
     if args.write_readme:
         write_readme(section)
     print(section)
