@@ -153,3 +153,33 @@ def test_lists_load_the_ofac_file_set(cli_env: str) -> None:
     assert "in force" in r.output and "'SDN': 7" in r.output  # the ~7,400 SDN entries, replaced as one source
     r = runner.invoke(app, ["lists", "status"])
     assert r.exit_code == 0 and "sdn.csv" in r.output and r.output.count("yes") == 1  # one version in force
+
+
+def test_the_cli_retries_a_change_under_one_idempotency_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 503 or a dropped connection is retried with the same key, so the server does the change once."""
+    import httpx
+
+    from gpulease import cli
+
+    seen: list[str] = []
+    answers = iter(
+        [
+            httpx.Response(503, json={"title": "Unavailable"}),
+            httpx.ConnectError("reset"),
+            httpx.Response(201, json={"id": 7}),
+        ]
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["Idempotency-Key"])
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setenv("GPULEASE_API_KEY", "gl_test")
+    monkeypatch.setattr(cli.time, "sleep", lambda _s: None)
+    api = cli.Api()
+    api.client = httpx.Client(base_url="http://test/api/v1", transport=httpx.MockTransport(handler))
+    assert api.call("POST", "/leases", json={}) == {"id": 7}
+    assert len(seen) == 3 and len(set(seen)) == 1 and seen[0].startswith("cli-")

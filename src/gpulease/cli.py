@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -347,11 +348,31 @@ class Api:
             base_url=self.url + "/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=60
         )
 
+    RETRIES = 4  # after a dropped connection, a timeout, a 5xx, a 429 or an idempotent request still in progress
+
     def call(self, method: str, path: str, **kw: Any) -> Any:
-        try:
-            r = self.client.request(method, path, **kw)
-        except httpx.ConnectError:
-            _fail(f"cannot reach the gpulease server at {self.url}; is `gpulease serve` running?")
+        """One API call. Changes carry an Idempotency-Key, so retrying them after a failure is safe."""
+        headers = dict(kw.pop("headers", None) or {})
+        if method.upper() in ("POST", "PUT", "PATCH", "DELETE"):
+            headers.setdefault("Idempotency-Key", f"cli-{uuid.uuid4()}")
+        r: httpx.Response | None = None
+        for attempt in range(self.RETRIES + 1):
+            try:
+                r = self.client.request(method, path, headers=headers, **kw)
+            except httpx.ConnectError:
+                if attempt == self.RETRIES:
+                    _fail(f"cannot reach the gpulease server at {self.url}; is `gpulease serve` running?")
+            except httpx.TransportError as e:
+                if attempt == self.RETRIES:
+                    _fail(f"the connection to {self.url} failed: {e}")
+            else:
+                retry_in_progress = r.status_code == 409 and "idempotency-in-progress" in r.text
+                if r.status_code < 500 and r.status_code != 429 and not retry_in_progress:
+                    break
+                if attempt == self.RETRIES:
+                    break
+            time.sleep(min(8.0, float(r.headers.get("retry-after", 0)) if r is not None else 0) or 0.5 * 2**attempt)
+        assert r is not None
         if r.status_code >= 400:
             try:
                 p = r.json()

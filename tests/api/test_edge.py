@@ -214,3 +214,14 @@ def test_api_answers_carry_security_headers(facility: Facility) -> None:
     r = facility.c.get("/healthz")
     assert r.headers["x-content-type-options"] == "nosniff" and r.headers["cache-control"] == "no-store"
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+
+
+def test_a_lease_ended_in_its_first_second_holds_nothing_for_a_request_that_read_the_clock_earlier(
+    facility: Facility, booked: dict[str, Any], clock: Clock
+) -> None:
+    """SQLite race of issue 7: a booking that read `now` before waiting for the write lock must not see [t, t)."""
+    lease = facility.lease(customer_id=booked["id"], gpu_model="A100-80GB", gpu_count=8)
+    assert facility.c.post(f"/api/v1/leases/{lease['id']}/end", headers=facility.k.op).status_code == 200
+    clock.advance(seconds=-1)  # the next request's clock reading predates that booking
+    r = facility.c.post("/api/v1/leases", headers=facility.k.op, json=_book(facility, booked["id"], gpu_count=8))
+    assert r.status_code == 201, r.text

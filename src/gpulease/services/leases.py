@@ -118,7 +118,7 @@ def load_calendar(session: Session, model: str, now: datetime) -> CapacityCalend
         ).where(
             Allocation.node_id.in_([n.id for n in nodes]),
             Allocation.released.is_(False),
-            (Allocation.ends_at.is_(None)) | (Allocation.ends_at > now),
+            (Allocation.ends_at.is_(None)) | ((Allocation.ends_at > now) & (Allocation.ends_at > Allocation.starts_at)),
         )
     ).all()
     grouped: dict[tuple[int, datetime, datetime | None], list[GpuRef]] = defaultdict(list)
@@ -500,7 +500,10 @@ def activate(session: Session, lease: Lease, now: datetime, actor: str) -> None:
 def _set_alloc_end(lease: Lease, end: datetime | None) -> None:
     for a in lease.allocations:
         if not a.released:
-            a.ends_at = end
+            if end is not None and end <= a.starts_at:
+                a.released = True  # ended within its first second: it holds nothing, never an empty [t, t)
+            else:
+                a.ends_at = end
 
 
 def release(lease: Lease) -> None:

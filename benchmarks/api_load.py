@@ -1,0 +1,366 @@
+"""Booking throughput through the API: a real `gpulease serve` process, many clients booking and ending leases.
+
+    .venv/bin/python benchmarks/api_load.py --store sqlite --clients 32 --seconds 60
+    .venv/bin/python benchmarks/api_load.py --store postgresql --clients 32 --seconds 60
+    .venv/bin/python benchmarks/api_load.py --store postgresql --preload 100000 --clients 1 --seconds 30
+
+Sets up a fresh store (SQLite file, or a new PostgreSQL database on --pg-url's server) with N nodes x 8
+A100-80GB, prices, one cleared customer and one customer key per client, optionally P future reservations
+already booked (`--preload`, written straight into the store: set-up, not measured). Then starts the server
+as a user would (`gpulease serve`, its own process) and lets each client (httpx, asyncio) loop: book an
+on-demand lease of 1 or 8 GPUs starting now, then end it. Prints bookings/s and latency percentiles of the
+bookings, errors (any 5xx, transport error or unexpected status), and checks the store afterwards: no GPU
+held twice over overlapping time, and the usage recomputed from the event log equals what was billed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, insert, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from gpulease.services import customers, inventory, keys, prices
+from gpulease.services.context import SYSTEM
+from gpulease.store.db import Store, upgrade
+from gpulease.store.models import Allocation, Lease
+
+MODEL = "A100-80GB"
+
+
+@dataclass
+class Stats:
+    book_ms: list[float] = field(default_factory=list)
+    end_ms: list[float] = field(default_factory=list)
+    refused: int = 0  # 409: no capacity (a correct answer, not an error)
+    errors: list[str] = field(default_factory=list)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_store(kind: str, pg_url: str, workdir: Path) -> tuple[str, Any]:
+    """A fresh database URL and a function that drops it afterwards."""
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / 'bench.db'}", lambda: None
+    name = f"gpulease_bench_{os.getpid()}"
+    admin = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        c.execute(text(f"CREATE DATABASE {name}"))
+    with create_engine(
+        pg_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}",
+        isolation_level="AUTOCOMMIT",
+    ).connect() as c:
+        c.execute(text("CREATE EXTENSION IF NOT EXISTS btree_gist"))
+
+    def drop() -> None:
+        with admin.connect() as c:
+            c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+    return pg_url.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+def seed(url: str, nodes: int, clients: int, preload: int, rng: random.Random) -> tuple[int, list[str]]:
+    """Fleet, prices, a cleared customer, one key per client, and `preload` future reservations."""
+    upgrade(url)
+    store = Store(url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    from gpulease.services import screening
+
+    with store.transaction() as s:
+        screening.seed_bundled_lists(s, now)
+    from gpulease.runtime import Runtime
+    from gpulease.settings import Settings
+
+    rt = Runtime(Settings(database_url=url), store=store)
+    with store.transaction() as s:
+        for i in range(nodes):
+            inventory.add_node(
+                s,
+                SYSTEM,
+                site="site-1",
+                cluster=f"c{i // 25}",
+                name=f"n{i:04d}",
+                gpu_model_name=MODEL,
+                gpu_count=8,
+                now=now,
+            )
+        for plan, rate in (("on_demand", "1.25"), ("reserved", "1.00"), ("long_term", "600"), ("interruptible", "0.5")):
+            prices.set_price(s, SYSTEM, gpu_model_name=MODEL, plan=plan, rate=rate, now=now)
+        index = rt.screening.index(s)
+        cust = customers.create_customer(
+            s,
+            SYSTEM,
+            index,
+            {
+                "legal_name": "Acme Robotics Inc.",
+                "country": "US",
+                "address": "1 Market St, San Francisco",
+                "incorporated_on": datetime(2015, 1, 1).date(),
+                "end_use": "training vision models for warehouse picking robots",
+                "owners": [{"name": "Acme Holdings LLC", "percent": 100}],
+            },
+            now,
+        )
+        if cust.compliance_status != "cleared":
+            raise SystemExit("the load-test customer was not cleared by screening")
+        customer_id = cust.id
+        client_keys = [keys.create_key(s, role="customer", customer_id=customer_id, now=now) for _ in range(clients)]
+    if preload:
+        _preload(store, customer_id, nodes, preload, now, rng)
+    store.dispose()
+    return customer_id, client_keys
+
+
+def _preload(store: Store, customer_id: int, nodes: int, count: int, now: datetime, rng: random.Random) -> None:
+    """Future reserved windows, one GPU each, back to back per GPU from tomorrow on: never overlapping."""
+    gpus = [(n + 1, g) for n in range(nodes) for g in range(8)]
+    next_free = {gpu: now + timedelta(days=1) for gpu in gpus}
+    quote = {
+        "gpu_model": MODEL,
+        "plan": "reserved",
+        "rate": "1.00",
+        "currency": "USD",
+        "unit": "gpu_hour",
+        "gpu_count": 1,
+        "start": 0,
+        "end": 0,
+        "cancel_free_hours": 24,
+        "cancel_fee_fraction": "0.5",
+        "preemption_notice_s": 120,
+    }
+    batch = 2000
+    for first in range(0, count, batch):
+        leases, windows = [], []
+        for _ in range(min(batch, count - first)):
+            gpu = rng.choice(gpus)
+            start = next_free[gpu] + timedelta(hours=rng.randint(0, 6))
+            end = start + timedelta(hours=rng.randint(1, 12))
+            next_free[gpu] = end
+            leases.append(
+                {
+                    "customer_id": customer_id,
+                    "gpu_model": MODEL,
+                    "gpu_count": 1,
+                    "plan": "reserved",
+                    "state": "scheduled",
+                    "starts_at": start,
+                    "ends_at": end,
+                    "quote": {**quote, "start": int(start.timestamp()), "end": int(end.timestamp())},
+                    "created_at": now,
+                }
+            )
+            windows.append((gpu, start, end))
+        with store.transaction() as s:
+            ids = [
+                s.execute(insert(Lease).returning(Lease.id), row).scalar_one()
+                for row in leases
+            ]
+            s.execute(
+                insert(Allocation),
+                [
+                    {
+                        "lease_id": lease_id,
+                        "node_id": node,
+                        "gpu_index": g,
+                        "starts_at": start,
+                        "ends_at": end,
+                        "released": False,
+                    }
+                    for lease_id, ((node, g), start, end) in zip(ids, windows, strict=True)
+                ],
+            )
+
+
+def start_server(url: str, workdir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "GPULEASE_DATABASE_URL": url,
+        "GPULEASE_DATA_DIR": str(workdir / "data"),
+        "GPULEASE_RATE_LIMIT_PER_S": "0",
+    }
+    exe = Path(sys.executable).parent / "gpulease"
+    log = open(workdir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-upgrade-db"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    raise SystemExit(f"the server did not start; see {workdir / 'server.log'}")
+
+
+async def client(base: str, key: str, customer_id: int, until: float, stats: Stats, seed_: int) -> None:
+    rng = random.Random(seed_)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
+        while time.monotonic() < until:
+            n = rng.choice((1, 8))
+            body = {"customer_id": customer_id, "gpu_model": MODEL, "gpu_count": n, "plan": "on_demand"}
+            t0 = time.perf_counter()
+            try:
+                r = await http.post("/api/v1/leases", json=body)
+            except httpx.HTTPError as e:
+                stats.errors.append(f"book: {type(e).__name__}")
+                continue
+            ms = (time.perf_counter() - t0) * 1000
+            if r.status_code == 409:
+                stats.refused += 1
+                continue
+            if r.status_code != 201:
+                stats.errors.append(f"book: {r.status_code} {r.text[:200]}")
+                continue
+            stats.book_ms.append(ms)
+            lease_id = r.json()["id"]
+            t0 = time.perf_counter()
+            try:
+                r = await http.post(f"/api/v1/leases/{lease_id}/end")
+            except httpx.HTTPError as e:
+                stats.errors.append(f"end: {type(e).__name__}")
+                continue
+            if r.status_code != 200:
+                stats.errors.append(f"end: {r.status_code} {r.text[:200]}")
+            else:
+                stats.end_ms.append((time.perf_counter() - t0) * 1000)
+
+
+def pct(xs: list[float], p: float) -> float:
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
+
+
+def check_store(url: str) -> dict[str, Any]:
+    """Overlapping live allocations of one GPU (must be none), and billing recomputed from the event log."""
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as c:
+        far = "'9999-12-31'"
+        overlaps = c.execute(
+            text(
+                f"""SELECT count(*) FROM allocations a JOIN allocations b
+                ON a.node_id = b.node_id AND a.gpu_index = b.gpu_index AND a.id < b.id
+                WHERE NOT a.released AND NOT b.released
+                  AND a.starts_at < COALESCE(b.ends_at, {far}) AND b.starts_at < COALESCE(a.ends_at, {far})
+                  AND COALESCE(a.ends_at, {far}) > a.starts_at AND COALESCE(b.ends_at, {far}) > b.starts_at"""
+            )
+        ).scalar_one()
+        leases = c.execute(text("SELECT count(*) FROM leases")).scalar_one()
+    engine.dispose()
+    return {"double_bookings": int(overlaps), "leases": int(leases)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
+    ap.add_argument("--pg-url", default=os.environ.get("PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--nodes", type=int, default=100)
+    ap.add_argument("--preload", type=int, default=0, help="future reservations stored before the run")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json-out", type=Path)
+    args = ap.parse_args()
+
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory(prefix="gpulease-load-") as tmp:
+        workdir = Path(tmp)
+        url, drop = make_store(args.store, args.pg_url, workdir)
+        try:
+            t0 = time.perf_counter()
+            customer_id, client_keys = seed(url, args.nodes, args.clients, args.preload, rng)
+            print(f"set-up: {args.nodes} nodes, {args.preload} stored reservations, {time.perf_counter() - t0:.1f} s")
+            port = free_port()
+            server = start_server(url, workdir, port)
+            try:
+                stats = Stats()
+                base = f"http://127.0.0.1:{port}"
+
+                async def run() -> float:
+                    start = time.monotonic()
+                    until = start + args.seconds
+                    await asyncio.gather(
+                        *(client(base, k, customer_id, until, stats, args.seed + i) for i, k in enumerate(client_keys))
+                    )
+                    return time.monotonic() - start
+
+                elapsed = asyncio.run(run())
+            finally:
+                server.send_signal(signal.SIGTERM)
+                try:
+                    server.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+            checks = check_store(url)
+            server_log = (workdir / "server.log").read_text(errors="replace")
+        finally:
+            drop()
+
+    booked = len(stats.book_ms)
+    result = {
+        "store": args.store,
+        "clients": args.clients,
+        "seconds": round(elapsed, 1),
+        "nodes": args.nodes,
+        "preload": args.preload,
+        "bookings": booked,
+        "bookings_per_s": round(booked / elapsed, 1),
+        "book_p50_ms": round(pct(stats.book_ms, 50), 1),
+        "book_p95_ms": round(pct(stats.book_ms, 95), 1),
+        "book_p99_ms": round(pct(stats.book_ms, 99), 1),
+        "book_mean_ms": round(statistics.fmean(stats.book_ms), 1) if stats.book_ms else None,
+        "end_p99_ms": round(pct(stats.end_ms, 99), 1),
+        "refused_409": stats.refused,
+        "errors": len(stats.errors),
+        **checks,
+    }
+    print(
+        f"{args.store}: {result['bookings_per_s']} bookings/s over {result['seconds']} s with {args.clients} clients; "
+        f"booking p50 {result['book_p50_ms']} ms, p95 {result['book_p95_ms']} ms, p99 {result['book_p99_ms']} ms; "
+        f"end p99 {result['end_p99_ms']} ms; {stats.refused} refused (409), {len(stats.errors)} errors, "
+        f"{checks['double_bookings']} double bookings"
+    )
+    for e in stats.errors[:10]:
+        print("  error:", e)
+    if "Traceback" in server_log:
+        lines = server_log[server_log.index("Traceback") :].splitlines()
+        end = next((i for i, line in enumerate(lines[1:], 1) if not line.startswith((" ", "Traceback"))), len(lines))
+        print("  first traceback in the server log (its end):\n    " + "\n    ".join(lines[max(0, end - 12) : end + 1]))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
