@@ -162,7 +162,7 @@ def test_the_cli_retries_a_change_under_one_idempotency_key(monkeypatch: pytest.
     from gpulease import cli
 
     seen: list[str] = []
-    answers = iter(
+    answers: Iterator[httpx.Response | httpx.ConnectError] = iter(
         [
             httpx.Response(503, json={"title": "Unavailable"}),
             httpx.ConnectError("reset"),
@@ -173,12 +173,12 @@ def test_the_cli_retries_a_change_under_one_idempotency_key(monkeypatch: pytest.
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request.headers["Idempotency-Key"])
         answer = next(answers)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
+        if isinstance(answer, httpx.Response):
+            return answer
+        raise answer
 
     monkeypatch.setenv("GPULEASE_API_KEY", "gl_test")
-    monkeypatch.setattr(cli.time, "sleep", lambda _s: None)
+    monkeypatch.setattr("gpulease.cli.time.sleep", lambda _s: None)
     api = cli.Api()
     api.client = httpx.Client(base_url="http://test/api/v1", transport=httpx.MockTransport(handler))
     assert api.call("POST", "/leases", json={}) == {"id": 7}
