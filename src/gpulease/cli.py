@@ -300,7 +300,7 @@ def audit_verify(
             )
         return
     where = f" at record {result.broken_seq}" if result.broken_seq else ""
-    err.print(f"[bold red]audit chain broken[/]{where}: {escape(result.problem or '')}")
+    err.print(f"[bold red]audit chain broken[/]{where}: {escape(result.problem or '')}", soft_wrap=True)
     raise typer.Exit(1)
 
 

@@ -47,7 +47,8 @@ def append(
     """
     # Round-trip through JSON so what the sealer hashes is exactly what the store gives back later.
     payload: dict[str, Any] = json.loads(json.dumps(data or {}, default=str))
-    rec = AuditRecord(at=at.astimezone(UTC).replace(microsecond=0), actor=actor, action=action, subject=subject, data=payload)
+    at = at.astimezone(UTC).replace(microsecond=0)
+    rec = AuditRecord(at=at, actor=actor, action=action, subject=subject, data=payload)
     session.add(rec)
     return rec
 

@@ -27,11 +27,12 @@ from gpulease.audit.checkpoints import (
     VerifierKey,
     append_checkpoint_file,
     read_checkpoint_file,
+    utc_text,
 )
 from gpulease.audit.verify import VerifyResult, verify
 from gpulease.settings import Settings
 from gpulease.store.db import Store
-from gpulease.store.models import Alert, AuditCheckpoint
+from gpulease.store.models import Alert, AuditCheckpoint, AuditRecord
 
 log = logging.getLogger("gpulease.audit")
 
@@ -90,9 +91,15 @@ class AuditLog:
         with self.store.transaction() as s:
             return self.signing_key(s).verifier
 
-    def trusted_keys(self, extra: Sequence[VerifierKey] = ()) -> list[VerifierKey]:
-        """Keys a checkpoint may be signed with: this log's own (when its file is here), configured, given."""
-        keys = [VerifierKey.parse(k) for k in self.settings.audit_public_keys] + list(extra)
+    def trusted_keys(self, given: Sequence[VerifierKey] = ()) -> list[VerifierKey]:
+        """Keys a checkpoint may be signed with: the ones given, else this log's own and the configured ones.
+
+        Given keys replace the local ones, so a verifier holding the real key is not fooled by a key file
+        someone swapped in the data folder.
+        """
+        if given:
+            return list(given)
+        keys = [VerifierKey.parse(k) for k in self.settings.audit_public_keys]
         if self._key is not None:
             keys.append(self._key.verifier)
         elif self.settings.audit_key_path.exists():
@@ -135,19 +142,29 @@ class AuditLog:
         return cp
 
     def _checkpoint(self, s: Session, result: SealResult, *, force: bool) -> tuple[Checkpoint | None, bool, str | None]:
-        if result.size == 0:
-            return None, False, None
+        """(checkpoint of the head or None, whether it was just signed, why signing was refused)."""
         row = s.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)).first()
         latest = None if row is None else Checkpoint(row.size, row.head, row.at, row.key_id, row.signature)
-        if latest is not None and (latest.size, latest.head) == (result.size, result.head):
-            return latest, False, None
         now = self.clock()
+        if latest is not None:
+            # Every round, cheaply: is the last signed head still in the chain? (emptied, truncated, re-hashed)
+            pinned = s.scalar(select(AuditRecord.hash).where(AuditRecord.seq == latest.size))
+            if pinned != latest.head:
+                problem = (
+                    f"record {latest.size} is gone" if pinned is None else f"record {latest.size} has another hash"
+                ) + f" since the checkpoint signed {utc_text(latest.at)}"
+                self._alert(s, now, problem)
+                return None, False, problem
+            if (latest.size, latest.head) == (result.size, result.head):
+                return latest, False, None
+        if result.size == 0:
+            return None, False, None
         if not force and latest is not None and 0 <= (now - latest.at).total_seconds() < self.cp_interval:
             return None, False, None
-        problem = self._mismatch(s, latest, result)
-        if problem is not None:
-            self._alert(s, now, problem)
-            return None, False, problem
+        mismatch = self._mismatch(s, latest, result)
+        if mismatch is not None:
+            self._alert(s, now, mismatch)
+            return None, False, mismatch
         self._last_problem = None
         cp = self.signing_key(s).sign(result.size, result.head, now)
         s.add(AuditCheckpoint(size=cp.size, head=cp.head, at=cp.at, key_id=cp.key_id, signature=cp.signature))
@@ -160,8 +177,6 @@ class AuditLog:
     @staticmethod
     def _mismatch(s: Session, latest: Checkpoint | None, result: SealResult) -> str | None:
         """Why the chain does not extend `latest` (checking only what came after it), or None."""
-        if latest is not None and latest.size > result.size:
-            return f"the chain has {result.size} records but the last checkpoint covers {latest.size}"
         # The first checkpoint vouches for the whole chain, so it checks the whole chain.
         walk = ChainWalk() if latest is None else ChainWalk(latest.size, latest.head)
         for rec in sealed_records(s, after=walk.size):
