@@ -159,7 +159,8 @@ class AuditLog:
                 return latest, False, None
         if result.size == 0:
             return None, False, None
-        if not force and latest is not None and 0 <= (now - latest.at).total_seconds() < self.cp_interval:
+        since = None if latest is None else (now - latest.at).total_seconds()
+        if not force and since is not None and 0 <= since < self.settings.audit_checkpoint_interval_s:
             return None, False, None
         mismatch = self._mismatch(s, latest, result)
         if mismatch is not None:
@@ -169,10 +170,6 @@ class AuditLog:
         cp = self.signing_key(s).sign(result.size, result.head, now)
         s.add(AuditCheckpoint(size=cp.size, head=cp.head, at=cp.at, key_id=cp.key_id, signature=cp.signature))
         return cp, True, None
-
-    @property
-    def cp_interval(self) -> float:
-        return self.settings.audit_checkpoint_interval_s
 
     @staticmethod
     def _mismatch(s: Session, latest: Checkpoint | None, result: SealResult) -> str | None:
@@ -195,10 +192,10 @@ class AuditLog:
         if problem != self._last_problem:
             log.error("audit checkpoint refused: %s", problem)
             self._last_problem = problem
-        open_alert = s.scalar(
-            select(Alert.id).where(Alert.kind == "audit_chain", Alert.acknowledged.is_(False), Alert.message == message)
-        )
-        if open_alert is None:
+        # One alert per distinct problem: once acknowledged it stays acknowledged, though the sealer meets it
+        # again every round until the chain is repaired.
+        raised = s.scalar(select(Alert.id).where(Alert.kind == "audit_chain", Alert.message == message).limit(1))
+        if raised is None:
             s.add(Alert(at=now, kind="audit_chain", message=message, data={"problem": problem}))
 
     # ----------------------------------------------------------------------------------- verification
