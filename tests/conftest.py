@@ -100,6 +100,13 @@ def fresh_db_url(template_db: str, tmp_dir: Path) -> str:
             ]
             wipe = [t for t in tables if t not in LIST_TABLES]
             c.execute(text(f"TRUNCATE {', '.join(wipe)} RESTART IDENTITY CASCADE"))
+            # Every store's audit log starts with one record (migration 0005); put it back as a new store has it.
+            c.execute(
+                text(
+                    "INSERT INTO audit_log (at, actor, action, subject, data) "
+                    "VALUES (date_trunc('second', now()), 'system', 'audit.started', 'audit_log', '{}')"
+                )
+            )
             # Keep the bundled list version (loading it per test is slow); drop any a test loaded.
             first = c.execute(text("SELECT min(id) FROM list_versions")).scalar()
             c.execute(text("DELETE FROM list_entries WHERE version_id <> :v"), {"v": first})

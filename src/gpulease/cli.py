@@ -259,18 +259,81 @@ def lists_status() -> None:
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the hash chain; exit 1 naming the first broken record."""
-    from gpulease import audit
+def audit_verify(
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint",
+            help="a checkpoint file kept elsewhere (`gpulease audit checkpoint` output or a copy of the data "
+            "folder's audit-checkpoints.jsonl); repeatable",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    public_key: Annotated[
+        list[str] | None,
+        typer.Option("--public-key", help="a trusted key, as `gpulease audit public-key` prints it; repeatable"),
+    ] = None,
+) -> None:
+    """Check the hash chain and every signed checkpoint; exit 1 naming the first broken record or reason."""
+    from rich.markup import escape
 
+    from gpulease.audit import AuditLog, CheckpointFormatError, VerifierKey
+
+    try:
+        keys = [VerifierKey.parse(k) for k in public_key or []]
+    except CheckpointFormatError as e:
+        _fail(str(e))
     store = _store()
     with store.transaction() as s:
-        result = audit.verify(s)
+        result = AuditLog(store, get_settings()).verify(s, files=checkpoint or [], keys=keys)
+    store.dispose()
     if result.ok:
-        console.print(f"[green]audit chain intact[/]: {result.records} records")
+        more = f", {result.pending} more waiting to be sealed" if result.pending else ""
+        console.print(
+            f"[green]audit chain intact[/]: {result.records} records{more}; "
+            f"{result.checkpoints} signed checkpoint{'' if result.checkpoints == 1 else 's'} agree"
+        )
+        if result.checkpoints and not result.signatures_checked:
+            err.print(
+                "[yellow]warning:[/] checkpoint signatures were not checked: no signing key in the data folder "
+                "and no --public-key"
+            )
         return
-    err.print(f"[bold red]audit chain broken[/] at record {result.broken_seq}: {result.problem}")
+    where = f" at record {result.broken_seq}" if result.broken_seq else ""
+    err.print(f"[bold red]audit chain broken[/]{where}: {escape(result.problem or '')}", soft_wrap=True)
     raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON line instead of the signed note")] = False,
+) -> None:
+    """Seal what has committed and print the signed checkpoint of the head; keep it somewhere else."""
+    from gpulease.audit import AuditKeyError, AuditLog, ChainMismatch
+
+    store = _store()
+    try:
+        cp = AuditLog(store, get_settings()).checkpoint()
+    except (ChainMismatch, AuditKeyError) as e:
+        _fail(str(e))
+    finally:
+        store.dispose()
+    typer.echo(cp.to_json() if as_json else cp.note().rstrip("\n"))
+
+
+@audit_app.command("public-key")
+def audit_public_key() -> None:
+    """Print the key that checkpoints are signed with, for `gpulease audit verify --public-key` elsewhere."""
+    from gpulease.audit import AuditKeyError, AuditLog
+
+    store = _store()
+    try:
+        typer.echo(AuditLog(store, get_settings()).public_key().vkey)
+    except AuditKeyError as e:
+        _fail(str(e))
+    finally:
+        store.dispose()
 
 
 def _index() -> Any:

@@ -1,4 +1,4 @@
-"""The running system: store, clock, screening index and execution, plus the background tick.
+"""The running system: store, clock, screening index and execution, plus the background tick and audit sealer.
 
 One Runtime per server process (and one per test); the API, the web pages and the CLI's `serve` hold it.
 """
@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from gpulease.audit import AuditLog
 from gpulease.services import keys, lifecycle, telemetry
 from gpulease.services.context import Actor, utcnow
 from gpulease.settings import Settings, get_settings
@@ -36,6 +37,7 @@ class Runtime:
         self._executor: Executor | None = None
         self._lock = threading.Lock()
         self._last_sample: datetime | None = None
+        self.audit_log = AuditLog(self.store, self.settings, clock)  # seals and checkpoints the audit chain
 
     # -- lazily built parts (the screening index takes a moment; tests that never screen skip it)
     @property
@@ -101,6 +103,7 @@ class Runtime:
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="gpulease-tick", daemon=True)
         self._thread.start()
+        self.audit_log.start()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.settings.tick_seconds):
@@ -116,4 +119,5 @@ class Runtime:
             self._thread = None
         if self._executor is not None:
             self._executor.close()
+        self.audit_log.stop()  # after the last change: seals it and signs the final head
         self.store.dispose()

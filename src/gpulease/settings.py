@@ -34,6 +34,16 @@ class Settings(BaseSettings):
         default=10.0, description="how long a duplicate request waits for the first one with its Idempotency-Key"
     )
     session_hours: float = Field(default=8.0, description="how long a dashboard sign-in lasts")
+    audit_seal_interval_s: float = Field(default=1.0, description="how often new audit records are chained")
+    audit_checkpoint_interval_s: float = Field(
+        default=10.0, description="at most how often a checkpoint of a growing audit log is signed"
+    )
+    audit_signing_key_file: Path | None = Field(
+        default=None, description="Ed25519 private key (PEM) for checkpoints; default: made on first use in data_dir"
+    )
+    audit_public_keys: tuple[str, ...] = Field(
+        default=(), description="further keys (as `gpulease audit public-key` prints them) trusted after a key change"
+    )
     log_json: bool = False
 
     @property
@@ -45,6 +55,15 @@ class Settings(BaseSettings):
     @property
     def runs_dir(self) -> Path:
         return self.data_dir / "runs"
+
+    @property
+    def audit_key_path(self) -> Path:
+        return self.audit_signing_key_file or self.data_dir / "audit-signing-key.pem"
+
+    @property
+    def audit_checkpoint_path(self) -> Path:
+        """Where every signed checkpoint is appended, for an operator to ship elsewhere."""
+        return self.data_dir / "audit-checkpoints.jsonl"
 
 
 @lru_cache

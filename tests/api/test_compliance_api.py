@@ -231,6 +231,7 @@ def test_malformed_list_is_refused_and_the_lists_in_force_stay(
 def test_tampered_audit_record_is_found(facility: Facility, runtime: Runtime) -> None:
     facility.nodes(2)
     facility.customer()
+    runtime.audit_log.seal_pass(wait=True)  # what the server's sealer does within a second
     ok = facility.c.get("/api/v1/audit/verify", headers=facility.k.co).json()
     assert ok["ok"] and ok["records"] > 3
     with runtime.store.transaction() as s:
@@ -243,7 +244,11 @@ def test_tampered_audit_record_is_found(facility: Facility, runtime: Runtime) ->
         [sys.executable, "-m", "gpulease.cli", "audit", "verify"],
         capture_output=True,
         text=True,
-        env={"GPULEASE_DATABASE_URL": env_url, "PATH": "/usr/bin:/bin"},
+        env={
+            "GPULEASE_DATABASE_URL": env_url,
+            "GPULEASE_DATA_DIR": str(runtime.settings.data_dir),
+            "PATH": "/usr/bin:/bin",
+        },
         timeout=120,
     )
     assert proc.returncode == 1 and "record 3" in proc.stderr
@@ -251,6 +256,7 @@ def test_tampered_audit_record_is_found(facility: Facility, runtime: Runtime) ->
 
 def test_deleted_audit_record_is_found(facility: Facility, runtime: Runtime) -> None:
     facility.nodes(3)
+    runtime.audit_log.seal_pass(wait=True)
     with runtime.store.transaction() as s:
         s.execute(text("DELETE FROM audit_log WHERE seq = 2"))
     bad = facility.c.get("/api/v1/audit/verify", headers=facility.k.co).json()

@@ -274,10 +274,11 @@ def test_acknowledge_alerts_and_the_nav_count_follows(browser: Browser, site: Si
 
 
 def test_system_shows_lists_checks_and_telemetry(browser: Browser, site: Site, runtime: Runtime) -> None:
+    runtime.audit_log.seal_pass(wait=True, checkpoint=True)  # as the server's sealer does within a second
     co = browser(site.compliance)
     page = co.get("/system").text
     assert 'badge s-cleared">in force' in page and 'class="list-tag"' in page and "bundled:" in page
-    assert re.search(r'id="audit-check">.*?intact.*?\d+ records', page, re.S)
+    assert re.search(r'id="audit-check">.*?intact.*?\d+ records.*?1 signed checkpoint agree', page, re.S)
     assert re.search(r'id="usage-check">.*?agree', page, re.S)
     assert 'id="telemetry"' in page and "GPU telemetry" in page
     assert 'action="/system/keys"' not in page and "Only an operator" in page

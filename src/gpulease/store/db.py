@@ -61,6 +61,20 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+def advisory_lock(session: Session, name: str, *, wait: bool = True) -> bool:
+    """Hold the transaction-scoped lock `name` across processes (PostgreSQL); False if busy and not `wait`.
+
+    SQLite needs none: every transaction there is already the only writer (BEGIN IMMEDIATE).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    key = zlib.crc32(name.encode())
+    if wait:
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        return True
+    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}))
+
+
 class Store:
     """Owns the engine; hands out one-transaction sessions."""
 
@@ -82,8 +96,7 @@ class Store:
 
     def lock(self, session: Session, name: str) -> None:
         """Serialise a critical section across processes (PostgreSQL); SQLite is serialised already."""
-        if self.is_postgres:
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(name.encode())})
+        advisory_lock(session, name)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -261,17 +262,38 @@ class Alert(Base):
 
 
 class AuditRecord(Base):
-    """Append-only, hash-chained: hash = sha256(prev_hash + canonical JSON of the record)."""
+    """One audited fact. Sequenced on insert (`id`), chained later by the sealer (`seq`, `prev_hash`, `hash`).
+
+    hash = sha256(prev_hash + canonical JSON of seq, at, actor, action, subject, data); `seq` is the position in
+    the chain, which is the order the sealer saw the records committed in, not necessarily `id` order.
+    """
 
     __tablename__ = "audit_log"
-    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    __table_args__ = (
+        # The sealer's work list: committed records that have no place in the chain yet.
+        Index("ix_audit_log_unsealed", "id", postgresql_where=text("seq IS NULL"), sqlite_where=text("seq IS NULL")),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(60))
     subject: Mapped[str] = mapped_column(String(120))
     data: Mapped[dict[str, Any]]
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
+class AuditCheckpoint(Base):
+    """A signed statement of the chain's head: (size, head hash, time), Ed25519 over its note text."""
+
+    __tablename__ = "audit_checkpoints"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    head: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    key_id: Mapped[str] = mapped_column(String(8))
+    signature: Mapped[str] = mapped_column(String(100))
 
 
 class GpuSampleRow(Base):

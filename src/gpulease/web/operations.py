@@ -13,7 +13,6 @@ from decimal import Decimal
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, Response
 
-from gpulease import audit
 from gpulease.domain.inventory import CATALOGUE, MAX_GPUS_PER_NODE, Backend, NodeState
 from gpulease.domain.leases import Plan
 from gpulease.services import billing, customers, inventory, keys, prices, screening, telemetry
@@ -312,7 +311,7 @@ def _system_page(
             }
             for lv in screening.list_versions(s)
         ]
-        chain = audit.verify(s)
+        chain = v.rt.audit_log.verify(s)
         usage = billing.verify_usage(s, now)
         key_rows = dashboard.api_keys(s)
         people = [(c.id, c.legal_name) for c in customers.list_customers(s, v.actor)]

@@ -1,7 +1,7 @@
 """idempotency keys and server-side dashboard sessions
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-25
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import gpulease.store.types
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,132 @@
+"""Sequencing and sealing: records are numbered on insert, chained afterwards in the order they committed.
+
+`append` only inserts: the database numbers the record (`id`) and nothing is read or locked, so any
+number of transactions can audit at once. `seal` then gives each committed, unsealed record its place in
+the chain — `seq`, the previous record's hash and its own, hash = sha256(prev_hash || canonical JSON of
+seq, at, actor, action, subject, data) — in `id` order as it finds them. A transaction that took a lower
+id but committed later is simply sealed later: chain order is seal order. Sealed records are never
+touched again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gpulease.store.db import advisory_lock
+from gpulease.store.models import AuditRecord
+
+GENESIS = "0" * 64
+SEALER_LOCK = "gpulease.audit.sealer"
+
+
+def _canonical(seq: int, at: datetime, actor: str, action: str, subject: str, data: dict[str, Any]) -> bytes:
+    body = {"seq": seq, "at": at.isoformat(), "actor": actor, "action": action, "subject": subject, "data": data}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def chain_hash(
+    prev_hash: str, seq: int, at: datetime, actor: str, action: str, subject: str, data: dict[str, Any]
+) -> str:
+    return hashlib.sha256(prev_hash.encode() + _canonical(seq, at, actor, action, subject, data)).hexdigest()
+
+
+def append(
+    session: Session, *, at: datetime, actor: str, action: str, subject: str, data: dict[str, Any] | None = None
+) -> AuditRecord:
+    """Record one fact in the caller's transaction (it commits with the change); the sealer chains it later.
+
+    Takes no lock and reads nothing: the database numbers the record when the session flushes.
+    """
+    # Round-trip through JSON so what the sealer hashes is exactly what the store gives back later.
+    payload: dict[str, Any] = json.loads(json.dumps(data or {}, default=str))
+    at = at.astimezone(UTC).replace(microsecond=0)
+    rec = AuditRecord(at=at, actor=actor, action=action, subject=subject, data=payload)
+    session.add(rec)
+    return rec
+
+
+@dataclass(frozen=True)
+class SealResult:
+    sealed: int  # records chained by this call
+    size: int  # records in the chain now
+    head: str  # hash of the last one (GENESIS while the chain is empty)
+
+
+def chain_tail(session: Session) -> tuple[int, str]:
+    """(size, head hash) of the sealed chain."""
+    row = session.execute(
+        select(AuditRecord.seq, AuditRecord.hash)
+        .where(AuditRecord.seq.is_not(None))
+        .order_by(AuditRecord.seq.desc())
+        .limit(1)
+    ).first()
+    if row is None or row.seq is None or row.hash is None:
+        return 0, GENESIS
+    return row.seq, row.hash
+
+
+def seal(session: Session, *, wait: bool = True, batch: int = 5000) -> SealResult | None:
+    """Chain every committed, unsealed record, in the caller's transaction.
+
+    One sealer at a time across processes (a PostgreSQL advisory lock; SQLite writers are serialised
+    anyway). With `wait=False` it returns None at once when another sealer holds the lock.
+    """
+    if not advisory_lock(session, SEALER_LOCK, wait=wait):
+        return None
+    size, head = chain_tail(session)
+    sealed = 0
+    while True:
+        # `hash IS NULL` too: a record with a hash but no position was taken out of the chain by hand; it
+        # stays out (verify reports it) rather than being re-sealed somewhere else.
+        pending = session.scalars(
+            select(AuditRecord)
+            .where(AuditRecord.seq.is_(None), AuditRecord.hash.is_(None))
+            .order_by(AuditRecord.id)
+            .limit(batch)
+        ).all()
+        for rec in pending:
+            size += 1
+            rec.seq, rec.prev_hash = size, head
+            rec.hash = head = chain_hash(head, size, rec.at, rec.actor, rec.action, rec.subject, rec.data)
+        session.flush()
+        sealed += len(pending)
+        if len(pending) < batch:
+            return SealResult(sealed, size, head)
+
+
+@dataclass
+class ChainWalk:
+    """Checks sealed records one by one in `seq` order, from a known position of the chain."""
+
+    size: int = 0  # records checked so far (or the position the walk starts after)
+    head: str = GENESIS  # the hash of record `size`
+
+    def step(self, rec: AuditRecord) -> str | None:
+        """Check the next record and move past it; or say what is wrong with it (and stay)."""
+        expected = self.size + 1
+        if rec.seq != expected:
+            return f"record {expected} is missing (next is {rec.seq})"
+        if rec.prev_hash != self.head:
+            return f"record {expected} does not point at record {self.size}"
+        if rec.hash != chain_hash(self.head, expected, rec.at, rec.actor, rec.action, rec.subject, rec.data):
+            return f"record {expected} was altered: its content no longer matches its hash"
+        self.size, self.head = expected, rec.hash
+        return None
+
+
+def sealed_records(session: Session, *, after: int = 0) -> Iterable[AuditRecord]:
+    """Sealed records in chain order, from position `after + 1`, streamed."""
+    return session.scalars(
+        select(AuditRecord)
+        .where(AuditRecord.seq > after)
+        .order_by(AuditRecord.seq)
+        .execution_options(yield_per=2000)
+    )
