@@ -34,10 +34,28 @@ SEED = 20261125
 DERIVED_CAP = 0.25
 
 CATEGORIES = {
-    "cn_legal_simplified", "cn_legal_traditional", "cn_short_brand", "stock_code", "pinyin", "wade_giles",
-    "legal_form_variant", "affiliate", "cyrillic_native", "persian_arabic_native", "korean_native",
-    "ru_latin_translit", "ir_latin_translit", "ko_latin_translit", "typo", "reorder", "hyphen_split_join",
-    "exact", "individual", "former_name", "english_trade_name", "spelling_variant",
+    "cn_legal_simplified",
+    "cn_legal_traditional",
+    "cn_short_brand",
+    "stock_code",
+    "pinyin",
+    "wade_giles",
+    "legal_form_variant",
+    "affiliate",
+    "cyrillic_native",
+    "persian_arabic_native",
+    "korean_native",
+    "ru_latin_translit",
+    "ir_latin_translit",
+    "ko_latin_translit",
+    "typo",
+    "reorder",
+    "hyphen_split_join",
+    "exact",
+    "individual",
+    "former_name",
+    "english_trade_name",
+    "spelling_variant",
 }
 FIELDS = ["name", "country", "expected_list", "expected_name", "category", "source"]
 
@@ -45,10 +63,53 @@ FIELDS = ["name", "country", "expected_list", "expected_name", "category", "sour
 POLYPHONE_OVERRIDES = {"长光卫星技术股份有限公司": "changguangweixingjishugufenyouxiangongsi"}
 
 LEGAL_WORDS = {
-    "co", "co.", "ltd", "ltd.", "llc", "inc", "inc.", "corp", "corp.", "corporation", "company", "limited", "jsc",
-    "pjsc", "ojsc", "oao", "ooo", "ao", "pao", "zao", "cjsc", "plc", "gmbh", "ag", "sa", "s.a.", "bv", "b.v.",
-    "group", "the", "of", "and", "&", "joint", "stock", "public", "open", "closed", "liability", "holding",
-    "holdings", "international", "technology", "technologies", "industry", "industries", "bank",
+    "co",
+    "co.",
+    "ltd",
+    "ltd.",
+    "llc",
+    "inc",
+    "inc.",
+    "corp",
+    "corp.",
+    "corporation",
+    "company",
+    "limited",
+    "jsc",
+    "pjsc",
+    "ojsc",
+    "oao",
+    "ooo",
+    "ao",
+    "pao",
+    "zao",
+    "cjsc",
+    "plc",
+    "gmbh",
+    "ag",
+    "sa",
+    "s.a.",
+    "bv",
+    "b.v.",
+    "group",
+    "the",
+    "of",
+    "and",
+    "&",
+    "joint",
+    "stock",
+    "public",
+    "open",
+    "closed",
+    "liability",
+    "holding",
+    "holdings",
+    "international",
+    "technology",
+    "technologies",
+    "industry",
+    "industries",
+    "bank",
 }
 
 
@@ -74,13 +135,41 @@ def latin_only(text: str) -> bool:
 
 # --- Wade-Giles ---------------------------------------------------------------------------------------------
 _WG_WHOLE = {
-    "zhi": "chih", "chi": "ch'ih", "shi": "shih", "ri": "jih", "zi": "tzu", "ci": "tz'u", "si": "ssu", "er": "erh",
-    "yi": "i", "you": "yu", "yan": "yen", "ye": "yeh", "yong": "yung", "yu": "yü", "yue": "yüeh", "yuan": "yüan",
-    "yun": "yün", "e": "o",
+    "zhi": "chih",
+    "chi": "ch'ih",
+    "shi": "shih",
+    "ri": "jih",
+    "zi": "tzu",
+    "ci": "tz'u",
+    "si": "ssu",
+    "er": "erh",
+    "yi": "i",
+    "you": "yu",
+    "yan": "yen",
+    "ye": "yeh",
+    "yong": "yung",
+    "yu": "yü",
+    "yue": "yüeh",
+    "yuan": "yüan",
+    "yun": "yün",
+    "e": "o",
 }
 _WG_INITIALS = [
-    ("zh", "ch"), ("ch", "ch'"), ("sh", "sh"), ("b", "p"), ("p", "p'"), ("d", "t"), ("t", "t'"), ("g", "k"),
-    ("k", "k'"), ("j", "ch"), ("q", "ch'"), ("x", "hs"), ("z", "ts"), ("c", "ts'"), ("r", "j"),
+    ("zh", "ch"),
+    ("ch", "ch'"),
+    ("sh", "sh"),
+    ("b", "p"),
+    ("p", "p'"),
+    ("d", "t"),
+    ("t", "t'"),
+    ("g", "k"),
+    ("k", "k'"),
+    ("j", "ch"),
+    ("q", "ch'"),
+    ("x", "hs"),
+    ("z", "ts"),
+    ("c", "ts'"),
+    ("r", "j"),
 ]
 
 
@@ -91,7 +180,7 @@ def wade_giles_syllable(syllable: str) -> str:
     initial, head = "", syllable
     for py, wg in _WG_INITIALS:
         if syllable.startswith(py):
-            initial, head, syllable_initial = wg, syllable[len(py):], py
+            initial, head, syllable_initial = wg, syllable[len(py) :], py
             break
     else:
         syllable_initial = ""
@@ -125,7 +214,7 @@ def split_syllables(word: str, syllables: list[str]) -> tuple[list[str], list[st
         if not target.startswith(s):
             raise ValueError(f"{word!r} does not continue with {s!r}")
         taken.append(syllables.pop(0))
-        target = target[len(s):]
+        target = target[len(s) :]
     if target:
         raise ValueError(f"syllables ran out in {word!r}")
     return taken, syllables
@@ -153,8 +242,16 @@ def romanised_rows() -> list[dict[str, str]]:
                 taken, rest = split_syllables(word, rest)
                 wg = "-".join(wade_giles_syllable(s) for s in taken)
                 out.append(wg[:1].upper() + wg[1:])
-            rows.append(row(" ".join(out), country, code, expected, "wade_giles",
-                            f"romanised: Wade-Giles of {zh} (from its pinyin {words})"))
+            rows.append(
+                row(
+                    " ".join(out),
+                    country,
+                    code,
+                    expected,
+                    "wade_giles",
+                    f"romanised: Wade-Giles of {zh} (from its pinyin {words})",
+                )
+            )
     return rows
 
 
@@ -165,14 +262,20 @@ def _resplit(spelled: str, syllables: list[str]) -> list[str]:
         for candidate in (s, "chang" if s == "zhang" else s):
             if rest.startswith(candidate):
                 out.append(candidate)
-                rest = rest[len(candidate):]
+                rest = rest[len(candidate) :]
                 break
     return out
 
 
 def row(name: str, country: str, code: str, expected: str, category: str, source: str) -> dict[str, str]:
-    return {"name": name, "country": country, "expected_list": code, "expected_name": expected,
-            "category": category, "source": source}
+    return {
+        "name": name,
+        "country": country,
+        "expected_list": code,
+        "expected_name": expected,
+        "category": category,
+        "source": source,
+    }
 
 
 def converted_rows(attested: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -186,9 +289,16 @@ def converted_rows(attested: list[dict[str, str]]) -> list[dict[str, str]]:
             traditional = s2hk.convert(r["name"])
             if traditional != r["name"] and traditional not in present:
                 present.add(traditional)
-                out.append(row(traditional, "HK" if r["country"] == "CN" else r["country"], r["expected_list"],
-                               r["expected_name"], "cn_legal_traditional",
-                               f"converted: OpenCC s2hk (Hong Kong traditional script) of {r['name']}"))
+                out.append(
+                    row(
+                        traditional,
+                        "HK" if r["country"] == "CN" else r["country"],
+                        r["expected_list"],
+                        r["expected_name"],
+                        "cn_legal_traditional",
+                        f"converted: OpenCC s2hk (Hong Kong traditional script) of {r['name']}",
+                    )
+                )
     return out
 
 
@@ -197,8 +307,11 @@ def cyrillic_rows(attested: list[dict[str, str]], list_names: dict[tuple[str, st
         import iuliia
     except ImportError:
         raise SystemExit("pip install iuliia (build-time only) to romanise the Cyrillic forms") from None
-    schemes = [("BGN/PCGN-style (iuliia wikipedia)", iuliia.WIKIPEDIA), ("ICAO Doc 9303 passport",
-               iuliia.ICAO_DOC_9303), ("scientific (ISO/R 9)", iuliia.SCIENTIFIC)]
+    schemes = [
+        ("BGN/PCGN-style (iuliia wikipedia)", iuliia.WIKIPEDIA),
+        ("ICAO Doc 9303 passport", iuliia.ICAO_DOC_9303),
+        ("scientific (ISO/R 9)", iuliia.SCIENTIFIC),
+    ]
     seen = {r["name"].casefold() for r in attested}
     out = []
     for i, r in enumerate(r for r in attested if r["category"] == "cyrillic_native"):
@@ -213,8 +326,16 @@ def cyrillic_rows(attested: list[dict[str, str]], list_names: dict[tuple[str, st
             if latin.casefold() in seen or _letters(latin) in known:
                 continue
             seen.add(latin.casefold())
-            out.append(row(latin, r["country"], r["expected_list"], r["expected_name"], "ru_latin_translit",
-                           f"romanised: {label} of {r['name']}"))
+            out.append(
+                row(
+                    latin,
+                    r["country"],
+                    r["expected_list"],
+                    r["expected_name"],
+                    "ru_latin_translit",
+                    f"romanised: {label} of {r['name']}",
+                )
+            )
     return out
 
 
@@ -224,17 +345,69 @@ def _letters(text: str) -> str:
 
 # --- synthetic perturbations --------------------------------------------------------------------------------
 _NEIGHBOURS = {
-    "a": "sqz", "b": "vn", "c": "xv", "d": "sf", "e": "wr", "f": "dg", "g": "fh", "h": "gj", "i": "uo", "j": "hk",
-    "k": "jl", "l": "k", "m": "n", "n": "bm", "o": "ip", "p": "o", "q": "w", "r": "et", "s": "ad", "t": "ry",
-    "u": "yi", "v": "cb", "w": "qe", "x": "zc", "y": "tu", "z": "x",
+    "a": "sqz",
+    "b": "vn",
+    "c": "xv",
+    "d": "sf",
+    "e": "wr",
+    "f": "dg",
+    "g": "fh",
+    "h": "gj",
+    "i": "uo",
+    "j": "hk",
+    "k": "jl",
+    "l": "k",
+    "m": "n",
+    "n": "bm",
+    "o": "ip",
+    "p": "o",
+    "q": "w",
+    "r": "et",
+    "s": "ad",
+    "t": "ry",
+    "u": "yi",
+    "v": "cb",
+    "w": "qe",
+    "x": "zc",
+    "y": "tu",
+    "z": "x",
 }
 
 
 PLACE_WORDS = {
-    "switzerland", "china", "chinese", "russia", "russian", "iran", "iranian", "korea", "korean", "america",
-    "americas", "north", "south", "europe", "european", "hong", "kong", "beijing", "shanghai", "tianjin", "shenzhen",
-    "usa", "venezuela", "syria", "islamic", "republic", "national", "international", "corporation", "company",
-    "limited", "technology", "technologies",
+    "switzerland",
+    "china",
+    "chinese",
+    "russia",
+    "russian",
+    "iran",
+    "iranian",
+    "korea",
+    "korean",
+    "america",
+    "americas",
+    "north",
+    "south",
+    "europe",
+    "european",
+    "hong",
+    "kong",
+    "beijing",
+    "shanghai",
+    "tianjin",
+    "shenzhen",
+    "usa",
+    "venezuela",
+    "syria",
+    "islamic",
+    "republic",
+    "national",
+    "international",
+    "corporation",
+    "company",
+    "limited",
+    "technology",
+    "technologies",
 }
 
 
@@ -246,11 +419,11 @@ def _typo_once(word: str, rng: random.Random) -> str:
     ch = word[pos]
     if op == "sub" and ch.lower() in _NEIGHBOURS:
         new = rng.choice(_NEIGHBOURS[ch.lower()])
-        return word[:pos] + (new.upper() if ch.isupper() else new) + word[pos + 1:]
+        return word[:pos] + (new.upper() if ch.isupper() else new) + word[pos + 1 :]
     if op == "del":
-        return word[:pos] + word[pos + 1:]
+        return word[:pos] + word[pos + 1 :]
     if op == "swap" and pos + 1 < len(word) and word[pos + 1].isalpha():
-        return word[:pos] + word[pos + 1] + word[pos] + word[pos + 2:]
+        return word[:pos] + word[pos + 1] + word[pos] + word[pos + 2 :]
     return word[:pos] + ch + word[pos:]
 
 
@@ -261,8 +434,14 @@ def typo(name: str, rng: random.Random, edits: int) -> str | None:
     def core(token: str) -> str:
         return re.sub(r"[^A-Za-z]", "", token)
 
-    candidates = [i for i, t in enumerate(tokens) if len(core(t)) >= 4 and core(t).lower() not in LEGAL_WORDS
-                  and core(t).lower() not in PLACE_WORDS and not (core(t).isupper() and len(core(t)) <= 5)]
+    candidates = [
+        i
+        for i, t in enumerate(tokens)
+        if len(core(t)) >= 4
+        and core(t).lower() not in LEGAL_WORDS
+        and core(t).lower() not in PLACE_WORDS
+        and not (core(t).isupper() and len(core(t)) <= 5)
+    ]
     if not candidates:
         return None
     i = max(candidates, key=lambda k: (len(core(tokens[k])), -k))
@@ -276,12 +455,29 @@ def typo(name: str, rng: random.Random, edits: int) -> str | None:
 
 # Brand words as they get split or joined in practice (customers' own spellings on sign-up forms).
 SPLITS = {
-    "Hikvision": "Hik Vision", "SenseTime": "Sense Time", "CloudWalk": "Cloud Walk", "Cloudminds": "Cloud Minds",
-    "Rosoboronexport": "Rosoboron Export", "Promsvyazbank": "Promsvyaz Bank", "Sovcombank": "Sovcom Bank",
-    "Novikombank": "Novikom Bank", "Gazprombank": "Gazprom Bank", "NetPosa": "Net Posa", "Spacesat": "Space Sat",
-    "Greatwall": "Great Wall", "Transneft": "Trans Neft", "Sberbank": "Sber Bank", "Uralvagonzavod": "Uralvagon Zavod",
-    "Hizballah": "Hizb Allah", "Zhipu AI": "ZhipuAI", "Meiya Pico": "MeiyaPico", "China Telecom": "ChinaTelecom",
-    "China Mobile": "ChinaMobile", "China Unicom": "ChinaUnicom", "Aerosun": "Aero Sun", "Jonhon": "Jon Hon",
+    "Hikvision": "Hik Vision",
+    "SenseTime": "Sense Time",
+    "CloudWalk": "Cloud Walk",
+    "Cloudminds": "Cloud Minds",
+    "Rosoboronexport": "Rosoboron Export",
+    "Promsvyazbank": "Promsvyaz Bank",
+    "Sovcombank": "Sovcom Bank",
+    "Novikombank": "Novikom Bank",
+    "Gazprombank": "Gazprom Bank",
+    "NetPosa": "Net Posa",
+    "Spacesat": "Space Sat",
+    "Greatwall": "Great Wall",
+    "Transneft": "Trans Neft",
+    "Sberbank": "Sber Bank",
+    "Uralvagonzavod": "Uralvagon Zavod",
+    "Hizballah": "Hizb Allah",
+    "Zhipu AI": "ZhipuAI",
+    "Meiya Pico": "MeiyaPico",
+    "China Telecom": "ChinaTelecom",
+    "China Mobile": "ChinaMobile",
+    "China Unicom": "ChinaUnicom",
+    "Aerosun": "Aero Sun",
+    "Jonhon": "Jon Hon",
 }
 
 
@@ -294,7 +490,7 @@ def split_join(name: str) -> str | None:
         pattern = re.compile(r"\b" + re.escape(word) + r"\b", re.IGNORECASE)
         match = pattern.search(name)
         if match:
-            return name[:match.start()] + _same_case(match.group(0), replacement) + name[match.end():]
+            return name[: match.start()] + _same_case(match.group(0), replacement) + name[match.end() :]
     if re.search(r"[A-Za-z]-[A-Za-z]", name):
         return re.sub(r"(?<=[A-Za-z])-(?=[A-Za-z])", " ", name, count=1)
     return None
@@ -302,7 +498,8 @@ def split_join(name: str) -> str | None:
 
 _LEADING_FORMS = re.compile(
     r"^(PUBLIC JOINT STOCK COMPANY|JOINT STOCK COMPANY|OPEN JOINT STOCK COMPANY|OPEN JOINT-STOCK COMPANY|"
-    r"LIMITED LIABILITY COMPANY|STATE CORPORATION|PJSC|JSC|OOO|AO|PAO|OAO)\s+(.+)$")
+    r"LIMITED LIABILITY COMPANY|STATE CORPORATION|PJSC|JSC|OOO|AO|PAO|OAO)\s+(.+)$"
+)
 _OF_PLACE = re.compile(r"^([A-Z][A-Z ]+?) OF (CHINA|IRAN|SYRIA|RUSSIA|VENEZUELA|KOREA)(,? LTD\.?| LIMITED)?$")
 
 
@@ -328,12 +525,20 @@ def reorder(name: str, individual: bool) -> str | None:
 def derived_rows(base: list[dict[str, str]], entries: list[bundled_lists.Entry]) -> list[dict[str, str]]:
     rng = random.Random(SEED)
     # Perturb what was published (attested forms and the listed primary names), never a mechanical rendering.
-    latin = [r for r in base if latin_only(r["name"]) and r["category"] != "stock_code"
-             and not r["source"].startswith(("romanised:", "converted:", "derived:"))]
+    latin = [
+        r
+        for r in base
+        if latin_only(r["name"])
+        and r["category"] != "stock_code"
+        and not r["source"].startswith(("romanised:", "converted:", "derived:"))
+    ]
     by_key = {(code, e.name): e for e in entries for code in e.codes}
     keys = sorted({(r["expected_list"], r["expected_name"]) for r in base})
-    primaries = [row(name, "", code, name, "exact", f"official list: {by_key[(code, name)].source}")
-                 for code, name in keys if latin_only(name)]
+    primaries = [
+        row(name, "", code, name, "exact", f"official list: {by_key[(code, name)].source}")
+        for code, name in keys
+        if latin_only(name)
+    ]
     seen = {(r["name"].casefold(), r["expected_list"]) for r in base}
     out: list[dict[str, str]] = []
 
@@ -342,7 +547,8 @@ def derived_rows(base: list[dict[str, str]], entries: list[bundled_lists.Entry])
             return False
         seen.add((name.casefold(), r["expected_list"]))
         country = r["country"] or next(iter(sorted(by_key[(r["expected_list"], r["expected_name"])].countries)), "")
-        out.append(row(name, country, r["expected_list"], r["expected_name"], category, f"derived: {how} of {r['name']}"))
+        source = f"derived: {how} of {r['name']}"
+        out.append(row(name, country, r["expected_list"], r["expected_name"], category, source))
         return True
 
     pool = primaries + latin
@@ -387,8 +593,13 @@ def main() -> int:
     rows = attested + romanised_rows()
     rows += converted_rows(rows)
     rows += cyrillic_rows(rows, list_names)
-    unknown = sorted({f"not in the bundled {r['expected_list']} list: {r['expected_name']!r} (e.g. {r['name']})"
-                      for r in rows if r["expected_name"] not in index.get(r["expected_list"], set())})
+    unknown = sorted(
+        {
+            f"not in the bundled {r['expected_list']} list: {r['expected_name']!r} (e.g. {r['name']})"
+            for r in rows
+            if r["expected_name"] not in index.get(r["expected_list"], set())
+        }
+    )
     if unknown:
         print("\n".join(unknown), file=sys.stderr)
         return 1
@@ -414,9 +625,14 @@ def main() -> int:
         writer = csv.DictWriter(fh, fieldnames=FIELDS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(final)
-    kinds = Counter("derived" if r["source"].startswith("derived:") else
-                    "mechanical" if r["source"].startswith(("romanised:", "converted:")) else "attested"
-                    for r in final)
+    kinds = Counter(
+        "derived"
+        if r["source"].startswith("derived:")
+        else "mechanical"
+        if r["source"].startswith(("romanised:", "converted:"))
+        else "attested"
+        for r in final
+    )
     print(f"wrote {len(final)} rows to {OUT.relative_to(HERE.parents[3])}: {dict(kinds)}")
     for category, count in sorted(Counter(r["category"] for r in final).items()):
         print(f"  {category:24} {count}")

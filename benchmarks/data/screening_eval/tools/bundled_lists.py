@@ -17,7 +17,7 @@ import csv
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,18 +32,74 @@ DPL_TXT = "dpl.txt"
 
 # Country names as OFAC writes them -> ISO 3166 alpha-2, for the countries this evaluation uses.
 COUNTRY_CODES = {
-    "afghanistan": "AF", "belarus": "BY", "burma": "MM", "canada": "CA", "cayman islands": "KY", "china": "CN",
-    "cuba": "CU", "cyprus": "CY", "finland": "FI", "germany": "DE", "hong kong": "HK", "india": "IN", "iran": "IR",
-    "iraq": "IQ", "israel": "IL", "korea, north": "KP", "korea, south": "KR", "lebanon": "LB", "mexico": "MX",
-    "pakistan": "PK", "russia": "RU", "russian federation": "RU", "saudi arabia": "SA", "singapore": "SG",
-    "syria": "SY", "taiwan": "TW", "turkey": "TR", "ukraine": "UA", "united arab emirates": "AE",
-    "united kingdom": "GB", "united states": "US", "uzbekistan": "UZ", "venezuela": "VE", "armenia": "AM",
-    "colombia": "CO", "kuwait": "KW", "yemen": "YE", "somalia": "SO", "kenya": "KE", "thailand": "TH",
-    "kyrgyzstan": "KG", "azerbaijan": "AZ", "georgia": "GE", "kazakhstan": "KZ", "spain": "ES", "france": "FR",
-    "italy": "IT", "netherlands": "NL", "switzerland": "CH", "japan": "JP", "australia": "AU", "brazil": "BR",
-    "egypt": "EG", "libya": "LY", "jordan": "JO", "qatar": "QA", "malaysia": "MY", "indonesia": "ID",
-    "philippines": "PH", "vietnam": "VN", "nigeria": "NG", "comoros": "KM", "algeria": "DZ", "tunisia": "TN",
-    "morocco": "MA", "palestinian": "PS", "west bank": "PS", "gaza": "PS",
+    "afghanistan": "AF",
+    "belarus": "BY",
+    "burma": "MM",
+    "canada": "CA",
+    "cayman islands": "KY",
+    "china": "CN",
+    "cuba": "CU",
+    "cyprus": "CY",
+    "finland": "FI",
+    "germany": "DE",
+    "hong kong": "HK",
+    "india": "IN",
+    "iran": "IR",
+    "iraq": "IQ",
+    "israel": "IL",
+    "korea, north": "KP",
+    "korea, south": "KR",
+    "lebanon": "LB",
+    "mexico": "MX",
+    "pakistan": "PK",
+    "russia": "RU",
+    "russian federation": "RU",
+    "saudi arabia": "SA",
+    "singapore": "SG",
+    "syria": "SY",
+    "taiwan": "TW",
+    "turkey": "TR",
+    "ukraine": "UA",
+    "united arab emirates": "AE",
+    "united kingdom": "GB",
+    "united states": "US",
+    "uzbekistan": "UZ",
+    "venezuela": "VE",
+    "armenia": "AM",
+    "colombia": "CO",
+    "kuwait": "KW",
+    "yemen": "YE",
+    "somalia": "SO",
+    "kenya": "KE",
+    "thailand": "TH",
+    "kyrgyzstan": "KG",
+    "azerbaijan": "AZ",
+    "georgia": "GE",
+    "kazakhstan": "KZ",
+    "spain": "ES",
+    "france": "FR",
+    "italy": "IT",
+    "netherlands": "NL",
+    "switzerland": "CH",
+    "japan": "JP",
+    "australia": "AU",
+    "brazil": "BR",
+    "egypt": "EG",
+    "libya": "LY",
+    "jordan": "JO",
+    "qatar": "QA",
+    "malaysia": "MY",
+    "indonesia": "ID",
+    "philippines": "PH",
+    "vietnam": "VN",
+    "nigeria": "NG",
+    "comoros": "KM",
+    "algeria": "DZ",
+    "tunisia": "TN",
+    "morocco": "MA",
+    "palestinian": "PS",
+    "west bank": "PS",
+    "gaza": "PS",
 }
 
 
@@ -142,6 +198,10 @@ def _ofac(prim: Path, cons: bool = False) -> Iterator[Entry]:
             )
 
 
+def _cons(prim: Path) -> Iterator[Entry]:
+    return _ofac(prim, cons=True)
+
+
 def _csl(path: Path) -> Iterator[Entry]:
     with path.open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
@@ -209,9 +269,9 @@ def load_entries() -> tuple[list[Entry], list[str]]:
     """Every entry of every bundled list file that can be found, and the relative paths that could not."""
     entries: list[Entry] = []
     missing: list[str] = []
-    sources = [
-        (f"{SDN_DIR}/sdn.csv", lambda p: _ofac(p)),
-        (f"{CONS_DIR}/cons_prim.csv", lambda p: _ofac(p, cons=True)),
+    sources: list[tuple[str, Callable[[Path], Iterator[Entry]]]] = [
+        (f"{SDN_DIR}/sdn.csv", _ofac),
+        (f"{CONS_DIR}/cons_prim.csv", _cons),
         (SUPPLEMENT, _csl),
         (CSL_SAMPLE, _csl),
         (UN_XML, _un),
