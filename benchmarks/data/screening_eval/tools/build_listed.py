@@ -540,13 +540,19 @@ def derived_rows(base: list[dict[str, str]], entries: list[bundled_lists.Entry])
         if latin_only(name)
     ]
     seen = {(r["name"].casefold(), r["expected_list"]) for r in base}
+    # A listed name carries no country of its own: use the one its curated forms give most often.
+    by_entry: dict[tuple[str, str], Counter[str]] = {}
+    for r in base:
+        by_entry.setdefault((r["expected_list"], r["expected_name"]), Counter())[r["country"]] += 1
+    usual_country = {key: counts.most_common(1)[0][0] for key, counts in by_entry.items()}
     out: list[dict[str, str]] = []
 
     def add(name: str | None, r: dict[str, str], category: str, how: str) -> bool:
         if not name or (name.casefold(), r["expected_list"]) in seen:
             return False
         seen.add((name.casefold(), r["expected_list"]))
-        country = r["country"] or next(iter(sorted(by_key[(r["expected_list"], r["expected_name"])].countries)), "")
+        key = (r["expected_list"], r["expected_name"])
+        country = r["country"] or usual_country.get(key) or min(by_key[key].countries, default="")
         source = f"derived: {how} of {r['name']}"
         out.append(row(name, country, r["expected_list"], r["expected_name"], category, source))
         return True
