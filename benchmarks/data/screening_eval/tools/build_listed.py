@@ -314,7 +314,9 @@ def cyrillic_rows(attested: list[dict[str, str]], list_names: dict[tuple[str, st
     ]
     seen = {r["name"].casefold() for r in attested}
     out = []
-    for i, r in enumerate(r for r in attested if r["category"] == "cyrillic_native"):
+    # Abbreviations (ГРУ, ОАК) are not romanised: nobody writes the letter-by-letter rendering as a name.
+    cyrillic = [r for r in attested if r["category"] == "cyrillic_native" and len(re.sub(r"\W", "", r["name"])) > 4]
+    for i, r in enumerate(cyrillic):
         known = {_letters(n) for n in list_names.get((r["expected_list"], r["expected_name"]), set())}
         # Two schemes per name, rotating, so every scheme is represented without tripling the category.
         for label, schema in (schemes[i % 3], schemes[(i + 1) % 3]):
