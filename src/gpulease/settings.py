@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,20 @@ class Settings(BaseSettings):
     ray_address: str | None = Field(default=None, description="Ray GCS address (HOST:6379) for ray clusters")
     ray_dashboard_url: str = Field(default="http://127.0.0.1:8265", description="Ray dashboard / Jobs API URL")
     log_json: bool = False
+    sandbox_dir: Path | None = Field(
+        default=None, description="per-lease home and /tmp of local runs; default data_dir/sandboxes (must be o+x)"
+    )
+    sandbox_uid_base: int = Field(
+        default=2_000_000_000, ge=1000, description="a customer's local runs get uid/gid base + customer id (root)"
+    )
+    sandbox_network: Literal["none", "host"] = Field(
+        default="none", description="local runs: none (loopback only) or host (share the host's network)"
+    )
+    sandbox_device_dir: Path = Field(default=Path("/dev"), description="where /dev/nvidia* nodes are found")
+    sandbox_ro_paths: tuple[Path, ...] = Field(
+        default=(), description="extra host folders local runs see read-only (e.g. /opt/conda, datasets)"
+    )
+    sandbox_max_processes: int = Field(default=4096, ge=16, description="processes per customer uid (RLIMIT_NPROC)")
 
     @property
     def db_url(self) -> str:
@@ -39,6 +54,10 @@ class Settings(BaseSettings):
     @property
     def runs_dir(self) -> Path:
         return self.data_dir / "runs"
+
+    @property
+    def sandboxes_dir(self) -> Path:
+        return self.sandbox_dir or self.data_dir / "sandboxes"
 
 
 @lru_cache

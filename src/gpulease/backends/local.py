@@ -15,7 +15,9 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import gpulease
 from gpulease.backends import supervisor
 from gpulease.backends.base import (
     BackendError,
@@ -39,7 +41,10 @@ from gpulease.backends.sandbox import (
 )
 from gpulease.backends.supervisor import RunRecord, describe_exit
 
-__all__ = ["LocalBackend", "describe_exit"]
+if TYPE_CHECKING:
+    from gpulease.settings import Settings
+
+__all__ = ["LocalBackend", "describe_exit", "local_backend_options"]
 
 NOTICE_SIGNAL = signal.SIGUSR1
 _STOP_SLACK_S = 10.0  # beyond the grace: SIGKILL's wait and the supervisor's own bookkeeping
@@ -255,6 +260,23 @@ class LocalBackend:
             if final is not None and not final.finished:
                 alive.append(record.run_id)
         return alive
+
+
+def local_backend_options(settings: Settings) -> dict[str, Any]:
+    """LocalBackend's keyword arguments from the server's settings."""
+    hidden = [settings.data_dir, settings.runs_dir, settings.sandboxes_dir, Path(gpulease.__file__).parent]
+    if settings.db_url.startswith("sqlite:///"):
+        hidden.append(Path(settings.db_url.removeprefix("sqlite:///")).parent)
+    policy = SandboxPolicy(
+        root=settings.sandboxes_dir.resolve(),
+        uid_base=settings.sandbox_uid_base,
+        network=settings.sandbox_network,
+        device_dir=settings.sandbox_device_dir,
+        ro_paths=tuple(p.resolve() for p in settings.sandbox_ro_paths),
+        hidden=tuple(p.resolve() for p in hidden),
+        max_processes=settings.sandbox_max_processes,
+    )
+    return {"runs_dir": settings.runs_dir, "sandbox": policy, "stop_grace_s": settings.stop_grace_s}
 
 
 def _status(record: RunRecord) -> RunStatus:

@@ -19,7 +19,7 @@ import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -183,7 +183,9 @@ def remove_lease_folders(policy: SandboxPolicy, lease_id: int) -> None:
 
 def write_notice(folders: LeaseFolders, deadline: datetime) -> bool:
     """Write the preemption notice (the deadline, ISO 8601 UTC, one line); False if it was already there."""
-    text = deadline.isoformat() + "\n"
+    if deadline.tzinfo is None:
+        deadline = deadline.replace(tzinfo=UTC)
+    text = deadline.astimezone(UTC).isoformat() + "\n"
     target = folders.notice_file
     try:
         if target.read_text() == text:
@@ -268,6 +270,8 @@ def sandbox_arguments(
         node = policy.device_dir / name
         if node.exists():
             args += ["--dev-bind", str(node), f"/dev/{name}"]
+    # /dev read-only but for /dev/shm (POSIX shared memory: PyTorch data loaders and NCCL need it).
+    args += ["--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
     args += ["--bind", str(folders.home), HOME]
     args += ["--bind", str(folders.tmp), "/tmp"]
     args += ["--ro-bind", str(folders.notice_dir), NOTICE_DIR]
@@ -282,9 +286,6 @@ def sandbox_arguments(
 def _hidden_under_binds(policy: SandboxPolicy) -> list[Path]:
     """Hidden folders that would otherwise show through a read-only bind (e.g. code installed in /usr)."""
     visible = [Path("/usr"), *policy.ro_paths]
-    out = []
-    for hidden in policy.hidden:
-        h = hidden.resolve()
-        if any(h == v or v in h.parents for v in visible) and h.is_dir():
-            out.append(h)
-    return out
+    hidden = {h.resolve() for h in policy.hidden}
+    outermost = [h for h in hidden if not any(other in h.parents for other in hidden)]  # covers its insides
+    return sorted(h for h in outermost if h.is_dir() and any(h == v or v in h.parents for v in visible))

@@ -364,10 +364,18 @@ def _ending(code: int, record: RunRecord, log_path: Path) -> str:
             what = "the sandbox could not be set up" if record.pid_namespace is None else "could not start"
             return f"{what}: {last.removeprefix('bwrap: ')}"
     message = describe_exit(code)
-    left = namespace_members(record.pid_namespace) if record.pid_namespace is not None else []
+    left = _namespace_left(record.pid_namespace) if record.pid_namespace is not None else []
     if left:
         message += f"; {len(left)} process(es) of the sandbox survived SIGKILL (stuck in the kernel?)"
     return message
+
+
+def _namespace_left(namespace: int) -> list[int]:
+    """Processes still in the sandbox once it ended; the kernel kills them as its PID 1 exits, give it time."""
+    deadline = time.monotonic() + _KILL_WAIT_S
+    while (left := namespace_members(namespace)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return left
 
 
 def _last_line(path: Path) -> str:
