@@ -319,7 +319,8 @@ class Executor:
                 close_ending(s, self.rt.clock(), "executor")
 
     def close(self) -> None:
-        event.remove(self.rt.store.sessions, "after_commit", self._deliver_preemption_notices)
+        if event.contains(self.rt.store.sessions, "after_commit", self._deliver_preemption_notices):
+            event.remove(self.rt.store.sessions, "after_commit", self._deliver_preemption_notices)
         with self._lock:
             for b in self._backends.values():
                 b.close()
