@@ -34,15 +34,19 @@ def _wait(pred, timeout: float = 10.0):  # type: ignore[no-untyped-def]
     raise AssertionError("condition not met in time")
 
 
-def _sandbox_pids(settings: Settings, run_id: str, at_least: int = 2) -> list[int]:
-    """The run's processes as the host numbers them (its sandbox's PID 1 and what runs inside)."""
+def _holders(settings: Settings, run_id: str) -> list[int]:
+    """The run's supervisor and its sandbox's PID 1, as the host numbers them (the processes inside come and go;
+    these two live exactly as long as the run)."""
+    record = _wait(lambda: (r := supervisor.read_record(settings.runs_dir, run_id)) and r.init_pid and r)
+    return [record.supervisor_pid, record.init_pid]
 
-    def members() -> list[int]:
-        record = supervisor.read_record(settings.runs_dir, run_id)
-        pids = namespace_members(record.pid_namespace) if record and record.pid_namespace else []
-        return pids if len(pids) >= at_least else []
 
-    return list(_wait(members))
+def _gone(settings: Settings, run_id: str) -> bool:
+    """Nothing of the run is left: neither its holders nor any process in its sandbox."""
+    record = supervisor.read_record(settings.runs_dir, run_id)
+    assert record is not None and record.pid_namespace is not None
+    holders = [record.supervisor_pid, record.init_pid]
+    return not any(process_alive(p) for p in holders if p) and not namespace_members(record.pid_namespace)
 
 
 def _log(client: TestClient, url: str, headers: dict[str, str]) -> str:
@@ -80,8 +84,7 @@ def test_run_sees_only_its_gpus_and_stops_at_lease_end(facility: Facility, clock
     url = f"/api/v1/leases/{lease['id']}/runs/{run['id']}"
     text = _wait(lambda: "CUDA=" in (t := _log(facility.c, url, key)) and t)
     assert f"CUDA={indices} NVIDIA={indices}" in text  # the customer's own value cannot widen the lease
-    pids = _sandbox_pids(facility.rt.settings, run["id"])
-    assert all(process_alive(p) for p in pids)
+    assert all(process_alive(p) for p in _holders(facility.rt.settings, run["id"]))
 
     # another tenant cannot see or use the lease
     other = facility.customer_key(facility.customer("Globex Analytics LLC")["id"])
@@ -95,7 +98,7 @@ def test_run_sees_only_its_gpus_and_stops_at_lease_end(facility: Facility, clock
     clock.advance(hours=1)
     t0 = time.monotonic()
     facility.rt.tick()
-    _wait(lambda: not any(process_alive(p) for p in pids), timeout=10)
+    _wait(lambda: _gone(facility.rt.settings, run["id"]), timeout=10)
     assert time.monotonic() - t0 <= facility.rt.settings.stop_grace_s + 3
     status = facility.c.get(url, headers=key).json()
     assert status["state"] == "stopped" and status["ended_at"]
@@ -160,9 +163,9 @@ def test_ending_a_lease_stops_its_runs_at_once(facility: Facility) -> None:
         f"/api/v1/leases/{lease['id']}/runs", headers=facility.k.op, json={"command": ["sleep", "300"]}
     ).json()
     url = f"/api/v1/leases/{lease['id']}/runs/{run['id']}"
-    pids = _sandbox_pids(facility.rt.settings, run["id"])
+    _holders(facility.rt.settings, run["id"])
     facility.c.post(f"/api/v1/leases/{lease['id']}/end", headers=facility.k.op)
-    _wait(lambda: not any(process_alive(p) for p in pids), timeout=5)
+    _wait(lambda: _gone(facility.rt.settings, run["id"]), timeout=5)
     assert facility.c.get(url, headers=facility.k.op).json()["state"] == "stopped"
     assert os.path.exists(facility.rt.settings.runs_dir / f"{run['id']}.log")
 
@@ -214,7 +217,7 @@ def test_a_restarted_control_plane_reattaches_and_stops_only_what_ended(
     for lease in (keep, ends):
         r = facility.c.post(f"/api/v1/leases/{lease['id']}/runs", headers=key, json={"command": ["sh", "-c", script]})
         runs[lease["id"]] = r.json()["id"]
-    doomed = _sandbox_pids(settings, runs[ends["id"]])
+    doomed = _holders(settings, runs[ends["id"]])
     # The first control plane goes away (its executor lets go of the runs, as a crash would) ...
     facility.rt.executor.close()
     # ... and while it is gone a tick ends one lease: the state committed, the runs not yet stopped.
@@ -226,7 +229,7 @@ def test_a_restarted_control_plane_reattaches_and_stops_only_what_ended(
     restarted = Runtime(settings, clock=clock)
     try:
         assert restarted.executor.recover() == [runs[ends["id"]]]  # only the run whose lease ended
-        assert not any(process_alive(p) for p in doomed)
+        assert _gone(settings, runs[ends["id"]])
         with TestClient(create_app(restarted, background=False)) as c:
             url = f"/api/v1/leases/{keep['id']}/runs/{runs[keep['id']]}"
             assert c.get(url, headers=key).json()["state"] == "running"
