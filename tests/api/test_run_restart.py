@@ -77,13 +77,13 @@ def env(db_url: str, tmp_path: Path, sandbox_dir: Path) -> Iterator[dict[str, st
 
 def holders(runs_dir: Path, run_id: str) -> list[int]:
     """The run's supervisor and its sandbox's PID 1 (the run's other processes come and go)."""
-    record = supervisor.read_record(runs_dir, run_id)
+    record = supervisor.find_record(runs_dir, run_id)
     assert record is not None and record.init_pid is not None
     return [record.supervisor_pid, record.init_pid]
 
 
 def sandbox_empty(runs_dir: Path, run_id: str) -> bool:
-    record = supervisor.read_record(runs_dir, run_id)
+    record = supervisor.find_record(runs_dir, run_id)
     return record is not None and record.pid_namespace is not None and not namespace_members(record.pid_namespace)
 
 
@@ -132,12 +132,12 @@ def test_runs_survive_a_killed_server_and_only_ended_leases_stop(env: dict[str, 
             r = c.post(f"/api/v1/leases/{lease['id']}/runs", headers=cust, json={"command": ["sh", "-c", script]})
             assert r.status_code == 201, r.text
             runs[name] = f"/api/v1/leases/{lease['id']}/runs/{r.json()['id']}"
+
+        def started(name: str) -> bool:
+            return "started" in c.get(runs[name] + "/logs", headers=cust, params={"follow": "false"}).text
+
         for name in ("gated", "stubborn"):
-            wait_for(
-                lambda n=name: "started" in c.get(runs[n] + "/logs", headers=cust, params={"follow": "false"}).text,
-                10,
-                f"{name} to start",
-            )
+            wait_for(lambda n=name: started(n), 10, f"{name} to start")  # type: ignore[misc]
         run_id = {name: url.rsplit("/", 1)[1] for name, url in runs.items()}
         pids = {name: holders(runs_dir, rid) for name, rid in run_id.items()}
         c.close()

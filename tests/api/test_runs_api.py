@@ -7,6 +7,7 @@ import os
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -37,25 +38,27 @@ def _wait(pred, timeout: float = 10.0):  # type: ignore[no-untyped-def]
 def _holders(settings: Settings, run_id: str) -> list[int]:
     """The run's supervisor and its sandbox's PID 1, as the host numbers them (the processes inside come and go;
     these two live exactly as long as the run)."""
-    record = _wait(lambda: (r := supervisor.read_record(settings.runs_dir, run_id)) and r.init_pid and r)
+    record = _wait(lambda: (r := supervisor.find_record(settings.runs_dir, run_id)) and r.init_pid and r)
     return [record.supervisor_pid, record.init_pid]
 
 
 def _gone(settings: Settings, run_id: str) -> bool:
     """Nothing of the run is left: neither its holders nor any process in its sandbox."""
-    record = supervisor.read_record(settings.runs_dir, run_id)
+    record = supervisor.find_record(settings.runs_dir, run_id)
     assert record is not None and record.pid_namespace is not None
     holders = [record.supervisor_pid, record.init_pid]
     return not any(process_alive(p) for p in holders if p) and not namespace_members(record.pid_namespace)
 
 
 def _log(client: TestClient, url: str, headers: dict[str, str]) -> str:
-    return client.get(url + "/logs", headers=headers, params={"follow": "false"}).text
+    return str(client.get(url + "/logs", headers=headers, params={"follow": "false"}).text)
 
 
-def _wait_state(client: TestClient, url: str, headers: dict[str, str], timeout: float = 10.0) -> dict:  # type: ignore[type-arg]
-    return _wait(
-        lambda: (s := client.get(url, headers=headers).json())["state"] not in ("pending", "running") and s, timeout
+def _wait_state(client: TestClient, url: str, headers: dict[str, str], timeout: float = 10.0) -> dict[str, Any]:
+    return dict(
+        _wait(
+            lambda: (s := client.get(url, headers=headers).json())["state"] not in ("pending", "running") and s, timeout
+        )
     )
 
 

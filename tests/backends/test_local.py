@@ -47,7 +47,7 @@ def sandbox_pids(runs_dir: Path, run_id: str, at_least: int = 1) -> list[int]:
     found: list[int] = []
 
     def enough() -> bool:
-        record = supervisor.read_record(runs_dir, run_id)
+        record = supervisor.find_record(runs_dir, run_id)
         found[:] = namespace_members(record.pid_namespace) if record and record.pid_namespace else []
         return len(found) >= at_least
 
@@ -210,7 +210,7 @@ def test_runs_outlive_the_backend_and_a_new_one_reattaches(
     first.lease_started(1, [LeasedGpus(1, "node-a", (3, 1))])
     spec = make_spec("r", ["sh", "-c", "echo before; while [ ! -e go ]; do sleep 0.05; done; echo after; exit 4"])
     first.start(spec)
-    record = supervisor.read_record(runs_dir, "r")
+    record = supervisor.find_record(runs_dir, "r")
     assert record is not None
     # The supervisor is nobody's child here and in a session of its own: a dying server does not take it.
     with open(f"/proc/{record.supervisor_pid}/stat") as f:
@@ -220,7 +220,7 @@ def test_runs_outlive_the_backend_and_a_new_one_reattaches(
     with pytest.raises(BackendError, match="no run"):
         first.status("r")
     second = LocalBackend(runs_dir=runs_dir, sandbox=policy)  # ... a new server process finds them again
-    with pytest.raises(BackendError, match="belongs to lease 1"):
+    with pytest.raises(BackendError, match="no supervisor record for lease 2"):
         second.reattach("r", 2, spec.log_path)
     with pytest.raises(BackendError, match="no supervisor record"):
         second.reattach("never", 1, spec.log_path)
@@ -236,7 +236,7 @@ def test_runs_outlive_the_backend_and_a_new_one_reattaches(
 def test_a_run_dies_with_its_supervisor_and_says_so(backend: LocalBackend, make_spec: MakeSpec, runs_dir: Path) -> None:
     backend.start(make_spec("orphan", ["sleep", "600"]))
     pids = sandbox_pids(runs_dir, "orphan", at_least=2)
-    record = supervisor.read_record(runs_dir, "orphan")
+    record = supervisor.find_record(runs_dir, "orphan")
     assert record is not None
     os.kill(record.supervisor_pid, signal.SIGKILL)
     wait_for(lambda: not any(process_alive(p) for p in pids), 5, "the sandbox to die with its supervisor")

@@ -67,7 +67,7 @@ def sandbox_pids(settings: Settings, run_id: str, at_least: int) -> list[int]:
     found: list[int] = []
 
     def enough() -> bool:
-        record = supervisor.read_record(settings.runs_dir, run_id)
+        record = supervisor.find_record(settings.runs_dir, run_id)
         found[:] = namespace_members(record.pid_namespace) if record and record.pid_namespace else []
         return len(found) >= at_least
 

@@ -61,7 +61,7 @@ class LocalBackend:
     """Runs each command in a sandbox of its own with exactly the leased GPUs visible.
 
     `node`: the name of this machine in the inventory; when set, runs for other nodes are refused.
-    `runs_dir`: where the supervisors keep their state files (the server's runs folder).
+    `runs_dir`: the server's runs folder; supervisors keep their state files in its `supervised/` folder.
     `sandbox`: how runs are confined (see SandboxPolicy); by default per-lease folders go beside `runs_dir`.
     `stop_grace_s`: the grace a supervisor gives a run it is asked to stop without one (SIGTERM to itself).
     """
@@ -150,7 +150,8 @@ class LocalBackend:
         with self._lock:
             if self._closed:
                 raise BackendError("the local backend is closed")
-            if spec.run_id in self._runs or supervisor.read_record(self._runs_dir, spec.run_id) is not None:
+            folder = self._folder(spec.lease_id)
+            if spec.run_id in self._runs or supervisor.read_record(folder, spec.run_id) is not None:
                 raise BackendError(f"run {spec.run_id} was already started")
             leased = self._leases.get(spec.lease_id)
             if leased is None:
@@ -185,7 +186,7 @@ class LocalBackend:
             }
             # Started under the lock so lease_ended cannot miss a run that is being born.
             try:
-                supervisor.launch(self._runs_dir, request)
+                supervisor.launch(folder, request)
             except supervisor.SupervisorError as exc:
                 raise BackendError(f"run {spec.run_id} could not start: {exc}") from None
             self._runs[spec.run_id] = _Handle(spec.run_id, spec.lease_id, spec.log_path.resolve())
@@ -204,11 +205,9 @@ class LocalBackend:
 
     def reattach(self, run_id: str, lease_id: int, log_path: Path) -> RunStatus:
         """Take over a run an earlier server process started, from its supervisor's state file."""
-        record = supervisor.read_record(self._runs_dir, run_id)
+        record = supervisor.read_record(self._folder(lease_id), run_id)
         if record is None:
-            raise BackendError(f"run {run_id}: no supervisor record in {self._runs_dir}")
-        if record.lease_id != lease_id:
-            raise BackendError(f"run {run_id} belongs to lease {record.lease_id}, not {lease_id}")
+            raise BackendError(f"run {run_id}: no supervisor record for lease {lease_id} in {self._runs_dir}")
         with self._lock:
             self._runs[run_id] = _Handle(run_id, lease_id, log_path.resolve())
         return self.status(run_id)
@@ -233,30 +232,33 @@ class LocalBackend:
             raise BackendError(f"no run {run_id} in the local backend")
         return handle
 
+    def _folder(self, lease_id: int) -> Path:
+        return supervisor.supervision_folder(self._runs_dir, lease_id)
+
     def _record(self, run_id: str) -> RunRecord:
-        self._handle(run_id)
-        record = supervisor.read_record(self._runs_dir, run_id)
+        folder = self._folder(self._handle(run_id).lease_id)
+        record = supervisor.read_record(folder, run_id)
         if record is None:
-            raise BackendError(f"run {run_id}: its supervisor's state file is gone from {self._runs_dir}")
+            raise BackendError(f"run {run_id}: its supervisor's state file is gone from {folder}")
         if not record.finished and not record.supervisor_alive():
-            record = supervisor.settle_lost(self._runs_dir, record)
+            record = supervisor.settle_lost(folder, record)
         return record
 
     def _records_of_lease(self, lease_id: int) -> list[RunRecord]:
-        """Every run of the lease on this machine: those this process knows, and those in the runs folder
-        (started by an earlier server process, or by another one sharing this machine)."""
-        return [r for r in supervisor.records(self._runs_dir) if r.lease_id == lease_id]
+        """Every run of the lease on this machine, whether this process started it or an earlier server
+        process (or another one sharing this machine) did."""
+        return list(supervisor.records(self._folder(lease_id)))
 
     def _stop_all(self, records: list[RunRecord], grace_s: float) -> list[str]:
         """Stop runs in parallel so a lease's grace is not multiplied by its number of runs; returns the
         runs that are still alive afterwards."""
-        asked = [r for r in records if supervisor.request_stop(self._runs_dir, r, grace_s)]
+        asked = [r for r in records if supervisor.request_stop(self._folder(r.lease_id), r, grace_s)]
         for record in records:
             if record not in asked:
-                supervisor.settle_lost(self._runs_dir, record)
+                supervisor.settle_lost(self._folder(record.lease_id), record)
         alive = []
         for record in asked:
-            final = supervisor.wait_finished(self._runs_dir, record.run_id, grace_s + _STOP_SLACK_S)
+            final = supervisor.wait_finished(self._folder(record.lease_id), record.run_id, grace_s + _STOP_SLACK_S)
             if final is not None and not final.finished:
                 alive.append(record.run_id)
         return alive

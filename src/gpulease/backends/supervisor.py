@@ -8,7 +8,7 @@ supervisor waits for the sandbox and, when it ends, writes the exit status. A se
 state file to find the run again; it stops a run by writing the grace into a stop file and sending the
 supervisor SIGTERM. bubblewrap's --die-with-parent means a supervisor killed outright takes its run along.
 
-Files of a run in the runs folder (RUN is the run id):
+Files of a run, in RUNS/supervised/lease-LEASE/ (RUN is the run id; the log itself is the server's to place):
   RUN.launch.json      the launch request, mode 0600; deleted once read (it holds the customer's environment)
   RUN.state.json       written by the supervisor only, replaced atomically
   RUN.stop             the grace a stop asked for
@@ -35,6 +35,7 @@ from typing import Any
 from gpulease.backends.process_group import namespace_members, process_alive, process_start_ticks
 
 RUNNING, FINISHED = "running", "finished"
+SUPERVISED = "supervised"
 _KILL_WAIT_S = 5.0
 
 
@@ -79,38 +80,43 @@ class RunRecord:
         )
 
 
-def state_path(runs_dir: Path, run_id: str) -> Path:
-    return runs_dir / f"{run_id}.state.json"
+def supervision_folder(runs_dir: Path, lease_id: int) -> Path:
+    """Where the files of a lease's runs live: one folder per lease, so a lease's runs are found by listing it."""
+    return runs_dir / SUPERVISED / f"lease-{lease_id}"
 
 
-def stop_path(runs_dir: Path, run_id: str) -> Path:
-    return runs_dir / f"{run_id}.stop"
+def state_path(folder: Path, run_id: str) -> Path:
+    return folder / f"{run_id}.state.json"
 
 
-def launch_path(runs_dir: Path, run_id: str) -> Path:
-    return runs_dir / f"{run_id}.launch.json"
+def stop_path(folder: Path, run_id: str) -> Path:
+    return folder / f"{run_id}.stop"
 
 
-def read_record(runs_dir: Path, run_id: str) -> RunRecord | None:
+def launch_path(folder: Path, run_id: str) -> Path:
+    return folder / f"{run_id}.launch.json"
+
+
+def read_record(folder: Path, run_id: str) -> RunRecord | None:
     try:
-        return RunRecord.from_json(json.loads(state_path(runs_dir, run_id).read_text()))
+        return RunRecord.from_json(json.loads(state_path(folder, run_id).read_text()))
     except (FileNotFoundError, ValueError, TypeError):
         return None
 
 
-def write_record(runs_dir: Path, record: RunRecord) -> None:
-    target = state_path(runs_dir, record.run_id)
+def write_record(folder: Path, record: RunRecord) -> None:
+    target = state_path(folder, record.run_id)
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(asdict(record)))
     os.replace(tmp, target)
 
 
-def records(runs_dir: Path) -> Iterator[RunRecord]:
-    """Every run with a state file in `runs_dir`."""
-    if not runs_dir.is_dir():
+def records(folder: Path) -> Iterator[RunRecord]:
+    """Every run with a state file in `folder` (a lease's supervision folder)."""
+    if not folder.is_dir():
         return
-    for path in runs_dir.glob("*.state.json"):
-        record = read_record(runs_dir, path.name.removesuffix(".state.json"))
+    for path in folder.glob("*.state.json"):
+        record = read_record(folder, path.name.removesuffix(".state.json"))
         if record is not None:
             yield record
 
@@ -127,10 +133,11 @@ def describe_exit(code: int) -> str:
 # -- the server's side ------------------------------------------------------------------------------
 
 
-def launch(runs_dir: Path, request: dict[str, Any], timeout_s: float = 60.0) -> RunRecord:
-    """Start a supervisor for `request` (see `_supervise` for its keys); returns once the run has started."""
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    path = launch_path(runs_dir, request["run_id"])
+def launch(folder: Path, request: dict[str, Any], timeout_s: float = 60.0) -> RunRecord:
+    """Start a supervisor for `request` (see `_supervise` for its keys) whose files go to `folder`; returns once
+    the run has started."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = launch_path(folder, request["run_id"])
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(request, f)
@@ -146,16 +153,16 @@ def launch(runs_dir: Path, request: dict[str, Any], timeout_s: float = 60.0) -> 
         raise SupervisorError(f"the run's supervisor did not start: {exc}") from exc
     finally:
         path.unlink(missing_ok=True)
-    record = read_record(runs_dir, request["run_id"])
+    record = read_record(folder, request["run_id"])
     if done.returncode != 0 or record is None:
         reason = done.stderr.decode(errors="replace").strip() or f"exit status {done.returncode}"
         raise SupervisorError(reason)
     return record
 
 
-def request_stop(runs_dir: Path, record: RunRecord, grace_s: float) -> bool:
+def request_stop(folder: Path, record: RunRecord, grace_s: float) -> bool:
     """Ask a run's supervisor to stop it; False when the supervisor is gone (and its run with it)."""
-    stop_path(runs_dir, record.run_id).write_text(json.dumps({"grace_s": grace_s}))
+    stop_path(folder, record.run_id).write_text(json.dumps({"grace_s": grace_s}))
     if not record.supervisor_alive():
         return False
     with contextlib.suppress(ProcessLookupError):
@@ -163,7 +170,7 @@ def request_stop(runs_dir: Path, record: RunRecord, grace_s: float) -> bool:
     return True
 
 
-def settle_lost(runs_dir: Path, record: RunRecord) -> RunRecord:
+def settle_lost(folder: Path, record: RunRecord) -> RunRecord:
     """Record the end of a run whose supervisor died without writing it (the sandbox died with it)."""
     if record.pid_namespace is not None:  # --die-with-parent should have done this already
         for pid in namespace_members(record.pid_namespace):
@@ -171,32 +178,39 @@ def settle_lost(runs_dir: Path, record: RunRecord) -> RunRecord:
                 os.kill(pid, signal.SIGKILL)
     record.state, record.ended_at = FINISHED, time.time()
     record.message = "its supervisor stopped unexpectedly and the sandbox went with it"
-    write_record(runs_dir, record)
+    write_record(folder, record)
     return record
 
 
-def wait_finished(runs_dir: Path, run_id: str, timeout_s: float, poll_s: float = 0.05) -> RunRecord | None:
+def wait_finished(folder: Path, run_id: str, timeout_s: float, poll_s: float = 0.05) -> RunRecord | None:
     """The run's record once it says finished or its supervisor is gone; the last record after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while True:
-        record = read_record(runs_dir, run_id)
+        record = read_record(folder, run_id)
         if record is None or record.finished:
             return record
         if not record.supervisor_alive():
-            return settle_lost(runs_dir, record)
+            return settle_lost(folder, record)
         if time.monotonic() >= deadline:
             return record
         time.sleep(poll_s)
 
 
 def stop_all(runs_dir: Path, grace_s: float = 1.0) -> list[str]:
-    """Stop every run still supervised from `runs_dir` (tests, or an operator decommissioning a machine)."""
-    live = [r for r in records(runs_dir) if not r.finished]
-    for record in live:
-        request_stop(runs_dir, record, grace_s)
-    for record in live:
-        wait_finished(runs_dir, record.run_id, grace_s + _KILL_WAIT_S + 5)
-    return [r.run_id for r in live]
+    """Stop every run still supervised under `runs_dir` (tests, or an operator decommissioning a machine)."""
+    live = [(f, r) for f in runs_dir.glob(f"{SUPERVISED}/lease-*") for r in records(f) if not r.finished]
+    for folder, record in live:
+        request_stop(folder, record, grace_s)
+    for folder, record in live:
+        wait_finished(folder, record.run_id, grace_s + _KILL_WAIT_S + 5)
+    return [r.run_id for _, r in live]
+
+
+def find_record(runs_dir: Path, run_id: str) -> RunRecord | None:
+    """A run's record when its lease is not at hand (tests, operators)."""
+    for path in runs_dir.glob(f"{SUPERVISED}/lease-*/{run_id}.state.json"):
+        return read_record(path.parent, run_id)
+    return None
 
 
 # -- the supervisor process ---------------------------------------------------------------------------
@@ -246,8 +260,8 @@ def _supervise(path: Path, ready: int) -> int:
     """
     request = json.loads(path.read_text())
     path.unlink(missing_ok=True)
-    runs_dir = path.parent
-    stop_path(runs_dir, request["run_id"]).unlink(missing_ok=True)
+    folder = path.parent
+    stop_path(folder, request["run_id"]).unlink(missing_ok=True)
 
     wake_r, wake_w = os.pipe()
     for fd in (wake_r, wake_w):
@@ -306,7 +320,7 @@ def _supervise(path: Path, ready: int) -> int:
     if first.strip():
         info = json.loads(first)
         record.init_pid, record.pid_namespace = info.get("child-pid"), info.get("pid-namespace")
-    write_record(runs_dir, record)
+    write_record(folder, record)
     os.write(ready, b"ok")
     os.close(ready)
 
@@ -317,7 +331,7 @@ def _supervise(path: Path, ready: int) -> int:
             woke = os.read(wake_r, 512)
             if signal.SIGTERM in woke and not record.stop_requested:
                 record.stop_requested = True
-                _stop(sandbox, pidfd, record, _stop_grace(runs_dir, record.run_id, request["grace_s"]))
+                _stop(sandbox, pidfd, record, _stop_grace(folder, record.run_id, request["grace_s"]))
     os.close(pidfd)
     code = sandbox.wait()
     status.close()
@@ -326,13 +340,13 @@ def _supervise(path: Path, ready: int) -> int:
         code = 128 - code  # bubblewrap reports a signal like a shell (128+N); these are the ones we sent
     record.exit_code = code
     record.message = _ending(code, record, Path(request["log_path"]))
-    write_record(runs_dir, record)
+    write_record(folder, record)
     return 0
 
 
-def _stop_grace(runs_dir: Path, run_id: str, default: float) -> float:
+def _stop_grace(folder: Path, run_id: str, default: float) -> float:
     try:
-        return float(json.loads(stop_path(runs_dir, run_id).read_text())["grace_s"])
+        return float(json.loads(stop_path(folder, run_id).read_text())["grace_s"])
     except (OSError, ValueError, KeyError, TypeError):
         return default
 
