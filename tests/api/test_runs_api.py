@@ -220,6 +220,8 @@ def test_a_restarted_control_plane_reattaches_and_stops_only_what_ended(
     for lease in (keep, ends):
         r = facility.c.post(f"/api/v1/leases/{lease['id']}/runs", headers=key, json={"command": ["sh", "-c", script]})
         runs[lease["id"]] = r.json()["id"]
+    for lease_id, run_id in runs.items():
+        _wait(lambda lid=lease_id, rid=run_id: _log(facility.c, f"/api/v1/leases/{lid}/runs/{rid}", key) == "started\n")
     doomed = _holders(settings, runs[ends["id"]])
     # The first control plane goes away (its executor lets go of the runs, as a crash would) ...
     facility.rt.executor.close()

@@ -210,6 +210,7 @@ def test_runs_outlive_the_backend_and_a_new_one_reattaches(
     first.lease_started(1, [LeasedGpus(1, "node-a", (3, 1))])
     spec = make_spec("r", ["sh", "-c", "echo before; while [ ! -e go ]; do sleep 0.05; done; echo after; exit 4"])
     first.start(spec)
+    wait_for(lambda: first.read_logs("r")[0] == b"before\n", 10, "the run to start")
     record = supervisor.find_record(runs_dir, "r")
     assert record is not None
     # The supervisor is nobody's child here and in a session of its own: a dying server does not take it.
