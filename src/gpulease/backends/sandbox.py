@@ -97,6 +97,8 @@ class SandboxPolicy:
         if os.geteuid() != 0:
             return None
         uid = self.uid_base + (customer_id or 0)
+        if uid >= 2**32 - 1:  # (uid_t)-1 means "no change" to the kernel
+            raise SandboxUnavailable(f"customer {customer_id}: uid {uid} is out of range; lower the uid base")
         return uid, uid
 
     def bwrap_path(self) -> str:
