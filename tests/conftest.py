@@ -129,16 +129,36 @@ def clock() -> Clock:
     return Clock()
 
 
+# Sandboxed runs need bubblewrap; CI installs it (.ci/run), so there a missing bwrap fails instead of skipping.
+needs_bwrap = pytest.mark.skipif(
+    shutil.which("bwrap") is None and not os.environ.get("CI"), reason="bubblewrap (bwrap) is not installed"
+)
+
+
 @pytest.fixture
-def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=db_url, stop_grace_s=2.0)
+def sandbox_dir() -> Iterator[Path]:
+    """Per-lease sandbox folders: outside pytest's private tmp folder, since a run's uid must reach them."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="gpulease-sandboxes-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path, sandbox_dir: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=db_url, stop_grace_s=2.0, sandbox_dir=sandbox_dir)
 
 
 @pytest.fixture
 def runtime(settings: Settings, clock: Clock) -> Iterator[Runtime]:
+    from gpulease.backends import supervisor
+
     rt = Runtime(settings, clock=clock)
     yield rt
     rt.close()
+    supervisor.stop_all(settings.runs_dir)  # runs outlive the server by design; not the test
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,20 @@ class Settings(BaseSettings):
         default=(), description="further keys (as `gpulease audit public-key` prints them) trusted after a key change"
     )
     log_json: bool = False
+    sandbox_dir: Path | None = Field(
+        default=None, description="per-lease home and /tmp of local runs; default data_dir/sandboxes (must be o+x)"
+    )
+    sandbox_uid_base: int = Field(
+        default=2_000_000_000, ge=1000, description="a customer's local runs get uid/gid base + customer id (root)"
+    )
+    sandbox_network: Literal["none", "host"] = Field(
+        default="none", description="local runs: none (loopback only) or host (share the host's network)"
+    )
+    sandbox_device_dir: Path = Field(default=Path("/dev"), description="where /dev/nvidia* nodes are found")
+    sandbox_ro_paths: tuple[Path, ...] = Field(
+        default=(), description="extra host folders local runs see read-only (e.g. /opt/conda, datasets)"
+    )
+    sandbox_max_processes: int = Field(default=4096, ge=16, description="processes per customer uid (RLIMIT_NPROC)")
 
     @property
     def db_url(self) -> str:
@@ -64,6 +79,10 @@ class Settings(BaseSettings):
     def audit_checkpoint_path(self) -> Path:
         """Where every signed checkpoint is appended, for an operator to ship elsewhere."""
         return self.data_dir / "audit-checkpoints.jsonl"
+
+    @property
+    def sandboxes_dir(self) -> Path:
+        return self.sandbox_dir or self.data_dir / "sandboxes"
 
 
 @lru_cache

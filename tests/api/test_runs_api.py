@@ -1,16 +1,27 @@
-"""Runs through the API on the local backend: exactly the leased GPUs, logs, stopped at lease end."""
+"""Runs through the API on the local backend: exactly the leased GPUs, a sandbox that hides the server's data,
+logs, stopped at lease end, preemption notice, and runs that survive a restart of the control plane."""
 
 from __future__ import annotations
 
 import os
 import time
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
-from tests.conftest import Clock, Facility
+from fastapi.testclient import TestClient
+
+from gpulease.backends import supervisor
+from gpulease.backends.process_group import namespace_members, process_alive
+from gpulease.backends.sandbox import DEFAULT_UID_BASE
+from gpulease.services import lifecycle
+from gpulease.settings import Settings
+from tests.conftest import Clock, Facility, needs_bwrap
+
+pytestmark = needs_bwrap
 
 SCRIPT = (
-    'echo "CUDA=$CUDA_VISIBLE_DEVICES NVIDIA=$NVIDIA_VISIBLE_DEVICES"; echo pid=$$; trap "" TERM; '
-    "while true; do sleep 0.2; done"
+    'echo "CUDA=$CUDA_VISIBLE_DEVICES NVIDIA=$NVIDIA_VISIBLE_DEVICES"; trap "" TERM; while true; do sleep 0.2; done'
 )
 
 
@@ -24,22 +35,31 @@ def _wait(pred, timeout: float = 10.0):  # type: ignore[no-untyped-def]
     raise AssertionError("condition not met in time")
 
 
-def _logged_pid(facility: Facility, url: str, headers: dict[str, str]) -> tuple[int, str]:
-    """Wait for the run (whose script echoes `pid=$$`) to log its pid; returns it and the log so far."""
-    text = _wait(
-        lambda: (
-            (t := facility.c.get(url + "/logs", headers=headers, params={"follow": "false"}).text) and "pid=" in t and t
+def _holders(settings: Settings, run_id: str) -> list[int]:
+    """The run's supervisor and its sandbox's PID 1, as the host numbers them (the processes inside come and go;
+    these two live exactly as long as the run)."""
+    record = _wait(lambda: (r := supervisor.find_record(settings.runs_dir, run_id)) and r.init_pid and r)
+    return [record.supervisor_pid, record.init_pid]
+
+
+def _gone(settings: Settings, run_id: str) -> bool:
+    """Nothing of the run is left: neither its holders nor any process in its sandbox."""
+    record = supervisor.find_record(settings.runs_dir, run_id)
+    assert record is not None and record.pid_namespace is not None
+    holders = [record.supervisor_pid, record.init_pid]
+    return not any(process_alive(p) for p in holders if p) and not namespace_members(record.pid_namespace)
+
+
+def _log(client: TestClient, url: str, headers: dict[str, str]) -> str:
+    return str(client.get(url + "/logs", headers=headers, params={"follow": "false"}).text)
+
+
+def _wait_state(client: TestClient, url: str, headers: dict[str, str], timeout: float = 10.0) -> dict[str, Any]:
+    return dict(
+        _wait(
+            lambda: (s := client.get(url, headers=headers).json())["state"] not in ("pending", "running") and s, timeout
         )
     )
-    return int(text.split("pid=")[1].split()[0]), text
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_run_sees_only_its_gpus_and_stops_at_lease_end(facility: Facility, clock: Clock) -> None:
@@ -64,13 +84,14 @@ def test_run_sees_only_its_gpus_and_stops_at_lease_end(facility: Facility, clock
     assert r.status_code == 201, r.text
     run = r.json()
     assert run["state"] == "running" and run["backend"] == "local"
-    pid, text = _logged_pid(facility, f"/api/v1/leases/{lease['id']}/runs/{run['id']}", key)
+    url = f"/api/v1/leases/{lease['id']}/runs/{run['id']}"
+    text = _wait(lambda: "CUDA=" in (t := _log(facility.c, url, key)) and t)
     assert f"CUDA={indices} NVIDIA={indices}" in text  # the customer's own value cannot widen the lease
-    assert _alive(pid)
+    assert all(process_alive(p) for p in _holders(facility.rt.settings, run["id"]))
 
     # another tenant cannot see or use the lease
     other = facility.customer_key(facility.customer("Globex Analytics LLC")["id"])
-    assert facility.c.get(f"/api/v1/leases/{lease['id']}/runs/{run['id']}", headers=other).status_code == 404
+    assert facility.c.get(url, headers=other).status_code == 404
     assert (
         facility.c.post(f"/api/v1/leases/{lease['id']}/runs", headers=other, json={"command": ["true"]}).status_code
         == 404
@@ -80,9 +101,9 @@ def test_run_sees_only_its_gpus_and_stops_at_lease_end(facility: Facility, clock
     clock.advance(hours=1)
     t0 = time.monotonic()
     facility.rt.tick()
-    _wait(lambda: not _alive(pid), timeout=10)
+    _wait(lambda: _gone(facility.rt.settings, run["id"]), timeout=10)
     assert time.monotonic() - t0 <= facility.rt.settings.stop_grace_s + 3
-    status = facility.c.get(f"/api/v1/leases/{lease['id']}/runs/{run['id']}", headers=key).json()
+    status = facility.c.get(url, headers=key).json()
     assert status["state"] == "stopped" and status["ended_at"]
     # the lease went through "ending" while its run was being stopped, and is "ended" once it is gone
     events = facility.c.get(f"/api/v1/leases/{lease['id']}/events", headers=key).json()
@@ -90,6 +111,30 @@ def test_run_sees_only_its_gpus_and_stops_at_lease_end(facility: Facility, clock
     # and no new work starts on an ended lease
     r = facility.c.post(f"/api/v1/leases/{lease['id']}/runs", headers=key, json={"command": ["true"]})
     assert r.status_code == 409 and "active" in r.json()["detail"]
+
+
+def test_a_customer_run_cannot_read_the_database(facility: Facility) -> None:
+    facility.nodes(1)
+    facility.prices()
+    cust = facility.customer()
+    key = facility.customer_key(cust["id"])
+    lease = facility.lease(headers=key, gpu_model="A100-80GB", gpu_count=1, plan="on_demand")
+    st = facility.rt.settings
+    db = Path(st.db_url.removeprefix("sqlite:///")) if st.db_url.startswith("sqlite") else st.data_dir / "gpulease.db"
+    st.data_dir.mkdir(parents=True, exist_ok=True)
+    (st.data_dir / "gpulease.db").touch()  # on PostgreSQL too: something to find, were the folder visible
+    for path in {db, st.data_dir / "gpulease.db"}:
+        r = facility.c.post(f"/api/v1/leases/{lease['id']}/runs", headers=key, json={"command": ["cat", str(path)]})
+        url = f"/api/v1/leases/{lease['id']}/runs/{r.json()['id']}"
+        done = _wait_state(facility.c, url, key)
+        assert done["state"] == "failed" and done["exit_code"] != 0  # the contract: cat exits non-zero
+        assert "No such file or directory" in _log(facility.c, url, key)
+    r = facility.c.post(f"/api/v1/leases/{lease['id']}/runs", headers=key, json={"command": ["sh", "-c", "id -u; pwd"]})
+    url = f"/api/v1/leases/{lease['id']}/runs/{r.json()['id']}"
+    _wait_state(facility.c, url, key)
+    uid, pwd = _log(facility.c, url, key).split()
+    assert pwd == "/home/customer"
+    assert uid == (str(DEFAULT_UID_BASE + cust["id"]) if os.geteuid() == 0 else str(os.getuid()))
 
 
 def test_run_exit_code_and_streamed_logs(facility: Facility) -> None:
@@ -104,7 +149,7 @@ def test_run_exit_code_and_streamed_logs(facility: Facility) -> None:
     )
     run = r.json()
     url = f"/api/v1/leases/{lease['id']}/runs/{run['id']}"
-    done = _wait(lambda: (s := facility.c.get(url, headers=facility.k.op).json())["state"] != "running" and s)
+    done = _wait_state(facility.c, url, facility.k.op)
     assert done["state"] == "failed" and done["exit_code"] == 3
     streamed = facility.c.get(url + "/logs", headers=facility.k.op).text  # follow=true ends with the run
     assert streamed.split() == ["line1", "line2", "line3"]
@@ -118,38 +163,87 @@ def test_ending_a_lease_stops_its_runs_at_once(facility: Facility) -> None:
     cust = facility.customer()
     lease = facility.lease(customer_id=cust["id"], gpu_model="A100-80GB", gpu_count=1, plan="on_demand")
     run = facility.c.post(
-        f"/api/v1/leases/{lease['id']}/runs",
-        headers=facility.k.op,
-        json={"command": ["sh", "-c", "echo pid=$$; exec sleep 300"]},
+        f"/api/v1/leases/{lease['id']}/runs", headers=facility.k.op, json={"command": ["sleep", "300"]}
     ).json()
     url = f"/api/v1/leases/{lease['id']}/runs/{run['id']}"
-    pid, _ = _logged_pid(facility, url, facility.k.op)
+    _holders(facility.rt.settings, run["id"])
     facility.c.post(f"/api/v1/leases/{lease['id']}/end", headers=facility.k.op)
-    _wait(lambda: not _alive(pid), timeout=5)
+    _wait(lambda: _gone(facility.rt.settings, run["id"]), timeout=5)
     assert facility.c.get(url, headers=facility.k.op).json()["state"] == "stopped"
     assert os.path.exists(facility.rt.settings.runs_dir / f"{run['id']}.log")
 
 
-def test_a_restarted_server_stops_runs_it_no_longer_supervises(facility: Facility, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_preemption_notice_reaches_the_run(facility: Facility) -> None:
+    facility.nodes(1)
+    facility.prices()
+    cust = facility.customer()
+    key = facility.customer_key(cust["id"])
+    lease = facility.lease(headers=key, gpu_model="A100-80GB", gpu_count=1, plan="interruptible")
+    script = "trap 'echo notice $(cat $GPULEASE_NOTICE_FILE)' USR1; echo ready; while true; do sleep 0.1; done"
+    run = facility.c.post(f"/api/v1/leases/{lease['id']}/runs", headers=key, json={"command": ["sh", "-c", script]})
+    url = f"/api/v1/leases/{lease['id']}/runs/{run.json()['id']}"
+    _wait(lambda: "ready" in _log(facility.c, url, key))
+    r = facility.c.post(f"/api/v1/leases/{lease['id']}/preempt", headers=facility.k.op)
+    assert r.status_code == 200, r.text
+    deadline = r.json()["preempt_at"].replace("Z", "+00:00")
+    text = _wait(lambda: "notice" in (t := _log(facility.c, url, key)) and t)
+    assert f"notice {deadline}" in text
+    # a run started during the notice period finds the file at once
+    late = facility.c.post(
+        f"/api/v1/leases/{lease['id']}/runs", headers=key, json={"command": ["cat", "/run/gpulease/preemption-notice"]}
+    )
+    late_url = f"/api/v1/leases/{lease['id']}/runs/{late.json()['id']}"
+    _wait_state(facility.c, late_url, key)
+    assert _log(facility.c, late_url, key).strip() == deadline
+
+
+def test_a_restarted_control_plane_reattaches_and_stops_only_what_ended(
+    facility: Facility, settings: Settings, clock: Clock
+) -> None:
+    from gpulease.api.app import create_app
     from gpulease.runtime import Runtime
 
     facility.nodes(1)
     facility.prices()
     cust = facility.customer()
-    lease = facility.lease(customer_id=cust["id"], gpu_model="A100-80GB", gpu_count=1, plan="on_demand")
-    run = facility.c.post(
-        f"/api/v1/leases/{lease['id']}/runs",
-        headers=facility.k.op,
-        json={"command": ["sh", "-c", "echo pid=$$; trap '' TERM; while true; do sleep 0.2; done"]},
-    ).json()
-    url = f"/api/v1/leases/{lease['id']}/runs/{run['id']}"
-    pid, _ = _logged_pid(facility, url, facility.k.op)
-    # A second control plane over the same store (the first one "crashed": its supervisor is gone).
-    restarted = Runtime(settings, clock=facility.rt.clock)
+    key = facility.customer_key(cust["id"])
+    keep = facility.lease(headers=key, gpu_model="A100-80GB", gpu_count=1, plan="on_demand")
+    ends = facility.lease(
+        headers=key,
+        gpu_model="A100-80GB",
+        gpu_count=1,
+        plan="on_demand",
+        end=(clock() + timedelta(hours=1)).isoformat(),
+    )
+    script = "echo started; while [ ! -e go ]; do sleep 0.05; done; echo finished; exit 7"
+    runs = {}
+    for lease in (keep, ends):
+        r = facility.c.post(f"/api/v1/leases/{lease['id']}/runs", headers=key, json={"command": ["sh", "-c", script]})
+        runs[lease["id"]] = r.json()["id"]
+    for lease_id, run_id in runs.items():
+        _wait(lambda lid=lease_id, rid=run_id: _log(facility.c, f"/api/v1/leases/{lid}/runs/{rid}", key) == "started\n")
+    doomed = _holders(settings, runs[ends["id"]])
+    # The first control plane goes away (its executor lets go of the runs, as a crash would) ...
+    facility.rt.executor.close()
+    # ... and while it is gone a tick ends one lease: the state committed, the runs not yet stopped.
+    clock.advance(hours=1, seconds=1)
+    with facility.rt.store.transaction() as s:
+        lifecycle.tick(s, facility.rt.store, clock())
+    assert all(process_alive(p) for p in doomed)
+
+    restarted = Runtime(settings, clock=clock)
     try:
-        assert restarted.executor.recover() == [run["id"]]
+        assert restarted.executor.recover() == [runs[ends["id"]]]  # only the run whose lease ended
+        assert _gone(settings, runs[ends["id"]])
+        with TestClient(create_app(restarted, background=False)) as c:
+            url = f"/api/v1/leases/{keep['id']}/runs/{runs[keep['id']]}"
+            assert c.get(url, headers=key).json()["state"] == "running"
+            assert _log(c, url, key) == "started\n"
+            (settings.sandboxes_dir / f"lease-{keep['id']}" / "home" / "go").touch()
+            done = _wait_state(c, url, key)
+            assert (done["state"], done["exit_code"]) == ("failed", 7)
+            assert _log(c, url, key) == "started\nfinished\n"
+            gone = c.get(f"/api/v1/leases/{ends['id']}/runs/{runs[ends['id']]}", headers=key).json()
+            assert gone["state"] == "stopped" and "ended while the control plane was down" in gone["message"]
     finally:
         restarted.close()
-    assert not _alive(pid)
-    got = facility.c.get(url, headers=facility.k.op).json()
-    assert got["state"] == "failed" and "restarted" in got["message"]

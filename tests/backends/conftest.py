@@ -20,16 +20,19 @@ def make_spec(tmp_path: Path) -> Callable[..., RunSpec]:
         indices: tuple[int, ...] = (3, 1),
         env: dict[str, str] | None = None,
         image: str | None = None,
+        customer_id: int | None = 7,
+        cwd: str | None = None,
     ) -> RunSpec:
         return RunSpec(
             run_id=run_id,
             lease_id=lease_id,
             command=command,
             env=env or {},
-            cwd=str(tmp_path),
+            cwd=cwd,
             gpus=[LeasedGpus(lease_id, node, indices)],
             log_path=tmp_path / "logs" / f"{run_id}.log",
             image=image,
+            customer_id=customer_id,
         )
 
     return make

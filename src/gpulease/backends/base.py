@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -44,6 +45,8 @@ class RunSpec:
     gpus: list[LeasedGpus]
     log_path: Path
     image: str | None = None
+    customer_id: int | None = None  # whose lease: the local backend runs each customer under its own uid
+    preemption_deadline: datetime | None = None  # set when the lease has been given notice already
 
 
 class RunState(StrEnum):
@@ -65,7 +68,7 @@ class RunStatus:
     started_at: float | None  # epoch seconds
     ended_at: float | None
     message: str | None
-    pid: int | None = None  # local backend: the run's process-group leader, for recovery after a restart
+    pid: int | None = None  # local backend: the run's supervisor
 
 
 @runtime_checkable
@@ -96,7 +99,21 @@ class ExecutionBackend(Protocol):
         """Log bytes from `offset` on, and the offset to ask for next time."""
         ...
 
-    def close(self) -> None: ...
+    def reattach(self, run_id: str, lease_id: int, log_path: Path) -> RunStatus:
+        """Find a run an earlier control-plane process started (after a restart); BackendError if it is lost."""
+        ...
+
+    def notify_preemption(self, lease_id: int, deadline: datetime) -> None:
+        """Tell the lease's runs that its GPUs are taken back at `deadline` (no-op where a backend cannot).
+
+        The local backend writes the deadline to the file named by GPULEASE_NOTICE_FILE and sends SIGUSR1
+        to the runs' processes that handle it; the lease end itself still comes as SIGTERM, then SIGKILL.
+        """
+        return None
+
+    def close(self) -> None:
+        """Let go of the backend; runs keep going where the backend can supervise them without us."""
+        ...
 
 
 def validate_spec(spec: RunSpec) -> None:

@@ -1,14 +1,24 @@
-"""The embedded default backend: runs are child processes of the control plane on this machine."""
+"""The embedded default backend: runs execute on this machine, each in a bubblewrap sandbox, each held by a
+supervisor process that outlives the server.
+
+What a run sees and who it runs as: `sandbox.py`. How it is held, stopped and found again after a restart:
+`supervisor.py`. This class keeps the bookkeeping: which leases are active here, which runs belong to them,
+and which preemption notices have been given.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-import subprocess
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import gpulease
+from gpulease.backends import supervisor
 from gpulease.backends.base import (
     BackendError,
     LeasedGpus,
@@ -18,83 +28,62 @@ from gpulease.backends.base import (
     read_log_file,
     validate_spec,
 )
-from gpulease.backends.process_group import group_members, terminate_group
+from gpulease.backends.process_group import catches_signal, namespace_members
+from gpulease.backends.sandbox import (
+    SandboxPolicy,
+    SandboxUnavailable,
+    lease_folders,
+    prepare_lease_folders,
+    remove_lease_folders,
+    run_environment,
+    sandbox_arguments,
+    write_notice,
+)
+from gpulease.backends.supervisor import RunRecord, describe_exit
 
-# What a run inherits from the control plane: enough to find programs and speak UTF-8, nothing secret.
-_INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "HOME", "USER", "LOGNAME")
-_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+if TYPE_CHECKING:
+    from gpulease.settings import Settings
 
+__all__ = ["LocalBackend", "describe_exit", "local_backend_options"]
 
-def run_environment(spec_env: dict[str, str], gpus: LeasedGpus) -> dict[str, str]:
-    """The environment of a run: a minimal base, the customer's variables, then the lease's GPUs.
-
-    The GPU variables are written last so a customer cannot widen what the lease owns.
-    CUDA_DEVICE_ORDER=PCI_BUS_ID makes CUDA number devices as NVML and nvidia-smi do; CUDA's
-    default (fastest first) could map index 0 to a GPU the lease does not own.
-    """
-    env = {k: os.environ[k] for k in _INHERITED_ENV if k in os.environ}
-    env.setdefault("PATH", _DEFAULT_PATH)
-    env["PYTHONUNBUFFERED"] = "1"  # so a Python run's log streams line by line
-    env.update(spec_env)
-    env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
-    env["CUDA_VISIBLE_DEVICES"] = gpus.visible_devices
-    env["NVIDIA_VISIBLE_DEVICES"] = gpus.visible_devices
-    env["GPULEASE_LEASE_ID"] = str(gpus.lease_id)
-    return env
+NOTICE_SIGNAL = signal.SIGUSR1
+_STOP_SLACK_S = 10.0  # beyond the grace: SIGKILL's wait and the supervisor's own bookkeeping
 
 
-def describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with code {code}"
-
-
-@dataclass
-class _Run:
-    spec: RunSpec
-    process: subprocess.Popen[bytes]
-    started_at: float
-    ended_at: float | None = None
-    exit_code: int | None = None
-    stop_requested: bool = False
-    message: str | None = None
-    done: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def pgid(self) -> int:
-        return self.process.pid  # start_new_session makes the child the leader of its own group
-
-    def status(self) -> RunStatus:
-        if self.exit_code is None:
-            state = RunState.RUNNING
-        elif self.stop_requested:
-            state = RunState.STOPPED
-        elif self.exit_code == 0:
-            state = RunState.SUCCEEDED
-        else:
-            state = RunState.FAILED
-        return RunStatus(state, self.exit_code, self.started_at, self.ended_at, self.message, pid=self.pgid)
+@dataclass(frozen=True)
+class _Handle:
+    run_id: str
+    lease_id: int
+    log_path: Path
 
 
 class LocalBackend:
-    """Runs each command in its own process group with exactly the leased GPUs visible.
+    """Runs each command in a sandbox of its own with exactly the leased GPUs visible.
 
     `node`: the name of this machine in the inventory; when set, runs for other nodes are refused.
-    `leftover_grace_s`: when a run's main process exits on its own, processes it left behind in its
-    group get SIGTERM and, after this long, SIGKILL, so nothing keeps using the GPUs unseen.
+    `runs_dir`: the server's runs folder; supervisors keep their state files in its `supervised/` folder.
+    `sandbox`: how runs are confined (see SandboxPolicy); by default per-lease folders go beside `runs_dir`.
+    `stop_grace_s`: the grace a supervisor gives a run it is asked to stop without one (SIGTERM to itself).
     """
 
     name = "local"
 
-    def __init__(self, node: str | None = None, leftover_grace_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        node: str | None = None,
+        *,
+        runs_dir: Path | None = None,
+        sandbox: SandboxPolicy | None = None,
+        stop_grace_s: float = 10.0,
+    ) -> None:
         self._node = node
-        self._leftover_grace_s = leftover_grace_s
+        self._runs_dir = (runs_dir or Path(".gpulease") / "runs").resolve()
+        self._policy = sandbox or SandboxPolicy(root=self._runs_dir.parent / "sandboxes")
+        self._stop_grace_s = stop_grace_s
         self._lock = threading.Lock()
         self._leases: dict[int, list[LeasedGpus]] = {}
-        self._runs: dict[str, _Run] = {}
+        self._runs: dict[str, _Handle] = {}
+        self._notices: dict[int, datetime] = {}
         self._closed = False
 
     # -- leases -----------------------------------------------------------------------------------
@@ -110,11 +99,35 @@ class LocalBackend:
             self._leases[lease_id] = list(gpus)
 
     def lease_ended(self, lease_id: int, grace_s: float) -> None:
+        """Stop every run of the lease, including runs started by an earlier server process, then delete
+        the lease's home and /tmp."""
         with self._lock:
             # Forget the lease first so no run can start on it while its runs are being stopped.
             self._leases.pop(lease_id, None)
-            runs = [r for r in self._runs.values() if r.spec.lease_id == lease_id]
-        self._stop_all(runs, grace_s)
+            self._notices.pop(lease_id, None)
+        live = [r for r in self._records_of_lease(lease_id) if not r.finished]
+        failed = self._stop_all(live, grace_s)
+        if failed:
+            raise BackendError(f"lease {lease_id}: runs still alive after SIGKILL: {', '.join(failed)}")
+        remove_lease_folders(self._policy, lease_id)
+
+    def notify_preemption(self, lease_id: int, deadline: datetime) -> None:
+        """Write the deadline to the lease's notice file and send SIGUSR1 to the processes of its runs that
+        handle SIGUSR1 (a process without a handler would be killed by it, so it only gets the file)."""
+        with self._lock:
+            self._notices[lease_id] = deadline
+        folders = lease_folders(self._policy, lease_id)
+        if not folders.base.is_dir():
+            return  # no run yet: the first one finds the notice file when it starts
+        if not write_notice(folders, deadline):
+            return  # given already (a restarted server hears of every notice again)
+        for record in self._records_of_lease(lease_id):
+            if record.finished or record.pid_namespace is None:
+                continue
+            for pid in namespace_members(record.pid_namespace):
+                if pid != record.init_pid and catches_signal(pid, NOTICE_SIGNAL):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, NOTICE_SIGNAL)
 
     # -- runs -------------------------------------------------------------------------------------
 
@@ -129,11 +142,16 @@ class LocalBackend:
             raise BackendError(f"run {spec.run_id}: the local backend runs on one node only")
         gpus = spec.gpus[0]
         self._check_node(gpus.node)
+        try:
+            bwrap = self._policy.bwrap_path()
+        except SandboxUnavailable as exc:
+            raise BackendError(str(exc)) from None
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
             if self._closed:
                 raise BackendError("the local backend is closed")
-            if spec.run_id in self._runs:
+            folder = self._folder(spec.lease_id)
+            if spec.run_id in self._runs or supervisor.read_record(folder, spec.run_id) is not None:
                 raise BackendError(f"run {spec.run_id} was already started")
             leased = self._leases.get(spec.lease_id)
             if leased is None:
@@ -144,42 +162,62 @@ class LocalBackend:
                     f"run {spec.run_id} asks for GPUs {gpus.indices} on {gpus.node!r}, "
                     f"which lease {spec.lease_id} does not own"
                 )
+            try:
+                folders = prepare_lease_folders(self._policy, spec.lease_id, spec.customer_id)
+            except SandboxUnavailable as exc:
+                raise BackendError(str(exc)) from None
+            deadline = spec.preemption_deadline or self._notices.get(spec.lease_id)
+            if deadline is not None:
+                write_notice(folders, deadline)
+            identity = self._policy.identity(spec.customer_id)
+            args = sandbox_arguments(self._policy, folders, gpus, spec.command, spec.cwd)
+            request = {
+                "run_id": spec.run_id,
+                "lease_id": spec.lease_id,
+                "customer_id": spec.customer_id,
+                "uid": identity[0] if identity else None,
+                "gid": identity[1] if identity else None,
+                "bwrap": bwrap,
+                "args": args,
+                "env": run_environment(spec.env, gpus, spec.run_id),
+                "log_path": str(spec.log_path.resolve()),
+                "max_processes": self._policy.max_processes,
+                "grace_s": self._stop_grace_s,
+            }
             # Started under the lock so lease_ended cannot miss a run that is being born.
-            with open(spec.log_path, "ab", buffering=0) as log:
-                try:
-                    process = subprocess.Popen(
-                        spec.command,
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        cwd=spec.cwd,
-                        env=run_environment(spec.env, gpus),
-                        start_new_session=True,
-                        close_fds=True,
-                    )
-                except OSError as exc:
-                    raise BackendError(f"run {spec.run_id} could not start: {exc}") from exc
-            run = _Run(spec=spec, process=process, started_at=time.time())
-            self._runs[spec.run_id] = run
-        threading.Thread(target=self._reap, args=(run,), name=f"reaper-{spec.run_id}", daemon=True).start()
+            try:
+                supervisor.launch(folder, request)
+            except supervisor.SupervisorError as exc:
+                raise BackendError(f"run {spec.run_id} could not start: {exc}") from None
+            self._runs[spec.run_id] = _Handle(spec.run_id, spec.lease_id, spec.log_path.resolve())
 
     def status(self, run_id: str) -> RunStatus:
-        return self._run(run_id).status()
+        return _status(self._record(run_id))
 
     def stop(self, run_id: str, grace_s: float) -> RunStatus:
-        run = self._run(run_id)
-        self._stop_all([run], grace_s)
-        return run.status()
+        record = self._record(run_id)
+        if not record.finished:
+            self._stop_all([record], grace_s)
+        return self.status(run_id)
 
     def read_logs(self, run_id: str, offset: int = 0) -> tuple[bytes, int]:
-        return read_log_file(self._run(run_id).spec.log_path, offset)
+        return read_log_file(self._handle(run_id).log_path, offset)
+
+    def reattach(self, run_id: str, lease_id: int, log_path: Path) -> RunStatus:
+        """Take over a run an earlier server process started, from its supervisor's state file."""
+        record = supervisor.read_record(self._folder(lease_id), run_id)
+        if record is None:
+            raise BackendError(f"run {run_id}: no supervisor record for lease {lease_id} in {self._runs_dir}")
+        with self._lock:
+            self._runs[run_id] = _Handle(run_id, lease_id, log_path.resolve())
+        return self.status(run_id)
 
     def close(self) -> None:
-        """Stop every run: once the control plane stops watching, nothing may keep running."""
+        """Let go: the runs keep going under their supervisors, for the next server process to re-attach to.
+        (Stopping what must stop is the lease's end, not the server's.)"""
         with self._lock:
             self._closed = True
-            runs = list(self._runs.values())
-        self._stop_all(runs, grace_s=5.0)
+            self._runs.clear()
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -187,50 +225,71 @@ class LocalBackend:
         if self._node is not None and node != self._node:
             raise BackendError(f"the local backend runs on node {self._node!r}, not {node!r}")
 
-    def _run(self, run_id: str) -> _Run:
+    def _handle(self, run_id: str) -> _Handle:
         with self._lock:
-            run = self._runs.get(run_id)
-        if run is None:
+            handle = self._runs.get(run_id)
+        if handle is None:
             raise BackendError(f"no run {run_id} in the local backend")
-        return run
+        return handle
 
-    def _reap(self, run: _Run) -> None:
-        code = run.process.wait()
-        ended_at = time.time()
-        leftovers = group_members(run.pgid)
-        if leftovers and not run.stop_requested:
-            try:
-                terminate_group(run.pgid, self._leftover_grace_s)
-            except RuntimeError as exc:
-                run.message = str(exc)
-        with self._lock:
-            run.ended_at = ended_at
-            run.exit_code = code
-            if run.message is None:
-                run.message = describe_exit(code)
-                if leftovers and not run.stop_requested:
-                    run.message += f"; stopped {len(leftovers)} process(es) it left behind"
-        run.done.set()
+    def _folder(self, lease_id: int) -> Path:
+        return supervisor.supervision_folder(self._runs_dir, lease_id)
 
-    def _stop_all(self, runs: list[_Run], grace_s: float) -> None:
-        """Stop runs in parallel so a lease's grace period is not multiplied by its number of runs."""
-        live = [r for r in runs if not r.done.is_set()]
-        for run in live:
-            run.stop_requested = True
-        errors: list[str] = []
+    def _record(self, run_id: str) -> RunRecord:
+        folder = self._folder(self._handle(run_id).lease_id)
+        record = supervisor.read_record(folder, run_id)
+        if record is None:
+            raise BackendError(f"run {run_id}: its supervisor's state file is gone from {folder}")
+        if not record.finished and not record.supervisor_alive():
+            record = supervisor.settle_lost(folder, record)
+        return record
 
-        def stop_one(run: _Run) -> None:
-            try:
-                terminate_group(run.pgid, grace_s)
-            except RuntimeError as exc:
-                errors.append(f"run {run.spec.run_id}: {exc}")
+    def _records_of_lease(self, lease_id: int) -> list[RunRecord]:
+        """Every run of the lease on this machine, whether this process started it or an earlier server
+        process (or another one sharing this machine) did."""
+        return list(supervisor.records(self._folder(lease_id)))
 
-        threads = [threading.Thread(target=stop_one, args=(r,), daemon=True) for r in live]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        for run in live:
-            run.done.wait(timeout=5.0)
-        if errors:
-            raise BackendError("; ".join(errors))
+    def _stop_all(self, records: list[RunRecord], grace_s: float) -> list[str]:
+        """Stop runs in parallel so a lease's grace is not multiplied by its number of runs; returns the
+        runs that are still alive afterwards."""
+        asked = [r for r in records if supervisor.request_stop(self._folder(r.lease_id), r, grace_s)]
+        for record in records:
+            if record not in asked:
+                supervisor.settle_lost(self._folder(record.lease_id), record)
+        alive = []
+        for record in asked:
+            final = supervisor.wait_finished(self._folder(record.lease_id), record.run_id, grace_s + _STOP_SLACK_S)
+            if final is not None and not final.finished:
+                alive.append(record.run_id)
+        return alive
+
+
+def local_backend_options(settings: Settings) -> dict[str, Any]:
+    """LocalBackend's keyword arguments from the server's settings."""
+    hidden = [settings.data_dir, settings.runs_dir, settings.sandboxes_dir, Path(gpulease.__file__).parent]
+    if settings.db_url.startswith("sqlite:///"):
+        hidden.append(Path(settings.db_url.removeprefix("sqlite:///")).parent)
+    policy = SandboxPolicy(
+        root=settings.sandboxes_dir.resolve(),
+        uid_base=settings.sandbox_uid_base,
+        network=settings.sandbox_network,
+        device_dir=settings.sandbox_device_dir,
+        ro_paths=tuple(p.resolve() for p in settings.sandbox_ro_paths),
+        hidden=tuple(p.resolve() for p in hidden),
+        max_processes=settings.sandbox_max_processes,
+    )
+    return {"runs_dir": settings.runs_dir, "sandbox": policy, "stop_grace_s": settings.stop_grace_s}
+
+
+def _status(record: RunRecord) -> RunStatus:
+    if not record.finished:
+        state = RunState.RUNNING
+    elif record.stop_requested:
+        state = RunState.STOPPED
+    elif record.exit_code == 0:
+        state = RunState.SUCCEEDED
+    else:
+        state = RunState.FAILED
+    return RunStatus(
+        state, record.exit_code, record.started_at, record.ended_at, record.message, pid=record.supervisor_pid
+    )

@@ -3,7 +3,9 @@
 Every run is started as the leader of its own session and process group, so one signal to the group
 reaches its children and grandchildren too. Liveness is read from /proc, where zombies (exited but not
 yet reaped) are not counted: a zombie holds no GPU memory and cannot be killed any further.
-A process that calls setsid() itself leaves the group; catching that needs cgroups (see docs/ray.md).
+A process that calls setsid() itself leaves the group; catching that needs cgroups (see docs/ray.md), or,
+for the local backend's sandboxed runs, a PID namespace: every process of a sandbox is found by its
+namespace, and when the namespace's first process dies the kernel kills the rest.
 """
 
 from __future__ import annotations
@@ -103,3 +105,35 @@ def terminate_group(pgid: int, grace_s: float, kill_wait_s: float = 5.0) -> bool
     if not wait_group_gone(pgid, kill_wait_s):
         raise RuntimeError(f"process group {pgid} still alive after SIGKILL: {group_members(pgid)}")
     return True
+
+
+def pid_namespace(pid: int) -> int | None:
+    """The inode that names the PID namespace of `pid`, or None when it is gone or not ours to inspect."""
+    try:
+        return os.stat(f"/proc/{pid}/ns/pid").st_ino
+    except OSError:
+        return None
+
+
+def namespace_members(namespace: int) -> list[int]:
+    """Live (non-zombie) processes, as this machine numbers them, inside the PID namespace `namespace`."""
+    members = []
+    for entry in _PROC.iterdir():
+        if entry.name.isdigit() and pid_namespace(int(entry.name)) == namespace:
+            fields = _stat_fields(int(entry.name))
+            if fields is not None and fields[0] not in ("Z", "X"):
+                members.append(int(entry.name))
+    return members
+
+
+def catches_signal(pid: int, sig: int) -> bool:
+    """True when `pid` has installed a handler for `sig` (its SigCgt mask in /proc), so the signal informs
+    it rather than applying the default action, which for SIGUSR1 would end it."""
+    try:
+        status = (_PROC / str(pid) / "status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False

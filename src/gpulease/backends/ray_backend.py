@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +291,13 @@ class RayBackend:
         except RuntimeError as exc:
             raise BackendError(f"no logs for run {run_id} in Ray: {exc}") from exc
         return data[offset:], max(offset, len(data))
+
+    def reattach(self, run_id: str, lease_id: int, log_path: Path) -> RunStatus:
+        """Ray owns its jobs: a restarted control plane only asks for their status."""
+        return self.status(run_id)
+
+    def notify_preemption(self, lease_id: int, deadline: datetime) -> None:
+        """Not delivered to Ray jobs yet: they learn of preemption from the lease's end (docs/ray.md)."""
 
     def close(self) -> None:
         """Disconnect; runs and placement groups stay with the cluster, which owns them."""

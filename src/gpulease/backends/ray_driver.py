@@ -30,11 +30,31 @@ import time
 from typing import Any
 
 from gpulease.backends.base import LeasedGpus
-from gpulease.backends.local import run_environment
 from gpulease.backends.process_group import group_members, terminate_group
 
 RUN_ENV_VAR = "GPULEASE_RUN_ENV"
 _POLL_S = 0.2
+# What a run inherits from the Ray worker: enough to find programs and speak UTF-8, nothing secret.
+_INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "HOME", "USER", "LOGNAME")
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def run_environment(spec_env: dict[str, str], gpus: LeasedGpus) -> dict[str, str]:
+    """The environment of a Ray run: a minimal base, the customer's variables, then the lease's GPUs.
+
+    The GPU variables are written last so a customer cannot widen what the lease owns.
+    CUDA_DEVICE_ORDER=PCI_BUS_ID makes CUDA number devices as NVML and nvidia-smi do; CUDA's
+    default (fastest first) could map index 0 to a GPU the lease does not own.
+    """
+    env = {k: os.environ[k] for k in _INHERITED_ENV if k in os.environ}
+    env.setdefault("PATH", _DEFAULT_PATH)
+    env["PYTHONUNBUFFERED"] = "1"  # so a Python run's log streams line by line
+    env.update(spec_env)
+    env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+    env["CUDA_VISIBLE_DEVICES"] = gpus.visible_devices
+    env["NVIDIA_VISIBLE_DEVICES"] = gpus.visible_devices
+    env["GPULEASE_LEASE_ID"] = str(gpus.lease_id)
+    return env
 
 
 class RunHost:

@@ -6,13 +6,15 @@ tick and after every lease change, so a run never outlives its lease by more tha
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from gpulease import audit
@@ -22,11 +24,13 @@ from gpulease.backends.process_group import process_start_ticks, terminate_group
 from gpulease.domain.leases import LeaseState
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound
-from gpulease.services.leases import close_ending, get_lease
+from gpulease.services.leases import PREEMPTION_NOTICES, close_ending, get_lease
 from gpulease.store.models import Lease, Run
 
 if TYPE_CHECKING:
     from gpulease.runtime import Runtime
+
+log = logging.getLogger("gpulease.execution")
 
 RUNNABLE = (LeaseState.ACTIVE.value,)
 FINISHED = {RunState.SUCCEEDED.value, RunState.FAILED.value, RunState.STOPPED.value}
@@ -51,6 +55,8 @@ class Executor:
         self._backends: dict[str, ExecutionBackend] = {}
         self._started: set[int] = set()  # leases whose GPUs the backends know about
         self._lock = threading.RLock()
+        # Preemption notices reach the runs once the transaction that gave them has committed.
+        event.listen(self.rt.store.sessions, "after_commit", self._deliver_preemption_notices)
 
     def backend(self, kind: str) -> ExecutionBackend:
         with self._lock:
@@ -63,6 +69,10 @@ class Executor:
                     options.update(
                         address=st.ray_address, dashboard_url=st.ray_dashboard_url, stop_grace_s=st.stop_grace_s
                     )
+                elif kind == "local":
+                    from gpulease.backends.local import local_backend_options
+
+                    options.update(local_backend_options(self.rt.settings))
                 self._backends[kind] = get_backend(kind, **options)
             return self._backends[kind]
 
@@ -84,6 +94,7 @@ class Executor:
             now = self.rt.clock()
             kind = backend_kind(lease)
             gpus = leased_gpus(lease)
+            customer_id, deadline = lease.customer_id, lease.preempt_at
             run = Run(
                 id=run_id,
                 lease_id=lease.id,
@@ -119,6 +130,8 @@ class Executor:
                     gpus=gpus,
                     log_path=log_path,
                     image=image,
+                    customer_id=customer_id,
+                    preemption_deadline=deadline,
                 )
             )
         except BackendError as e:
@@ -196,32 +209,68 @@ class Executor:
     # -- reconciliation -------------------------------------------------------------------------------
 
     def recover(self) -> list[str]:
-        """After a restart: stop local runs this process no longer supervises (their lease may have ended
-        while the server was down, and nothing may use GPUs unseen). Returns the runs it stopped."""
+        """After a restart: re-attach to the local runs their supervisors kept going, stop those whose lease
+        is no longer active, and give up on runs no supervisor holds. Returns the runs it stopped."""
         with self.rt.store.transaction() as s:
             orphans = s.execute(
-                select(Run.id, Run.pid, Run.pid_start_ticks).where(Run.state.notin_(FINISHED), Run.backend == "local")
+                select(Run.id, Run.lease_id, Run.log_path, Run.pid, Run.pid_start_ticks, Lease.state, Lease.preempt_at)
+                .join(Lease, Run.lease_id == Lease.id)
+                .where(Run.state.notin_(FINISHED), Run.backend == "local")
             ).all()
-        local = self._backends.get("local")
-        stopped = []
-        for run_id, pid, ticks in orphans:
-            if local is not None:
+            active = {row.lease_id for row in orphans if row.state in RUNNABLE}
+            gpus = {lid: leased_gpus(lease) for lid in active if (lease := s.get(Lease, lid)) is not None}
+        local = self.backend("local")
+        stopped: list[str] = []
+        ended: dict[int, list[str]] = defaultdict(list)
+        for run_id, lease_id, log_path, pid, ticks, state, preempt_at in orphans:
+            try:
+                status = local.reattach(run_id, lease_id, Path(log_path))
+            except BackendError:
+                # No supervisor record: a run started before supervisors existed, held by a dead server.
+                if pid is not None and ticks is not None and process_start_ticks(pid) == ticks:
+                    terminate_group(pid, self.rt.settings.stop_grace_s)
+                self._finish(
+                    run_id,
+                    RunState.FAILED.value,
+                    None,
+                    "the control plane restarted and stopped this run, which it no longer supervised",
+                )
+                stopped.append(run_id)
+                continue
+            if status.state.finished:
+                self._finish(run_id, status.state.value, status.exit_code, status.message)
+            elif state not in RUNNABLE:
+                ended[lease_id].append(run_id)
+            else:
                 try:
-                    local.status(run_id)
-                    continue  # supervised by this process
-                except BackendError:
-                    pass
-            # Only the process we started: same pid *and* same start time (pids are reused).
-            if pid is not None and ticks is not None and process_start_ticks(pid) == ticks:
-                terminate_group(pid, self.rt.settings.stop_grace_s)
-            self._finish(
-                run_id,
-                RunState.FAILED.value,
-                None,
-                "the control plane restarted and stopped this run, which it no longer supervised",
-            )
-            stopped.append(run_id)
+                    self._ensure_lease(local, lease_id, gpus[lease_id])
+                    if preempt_at is not None:
+                        local.notify_preemption(lease_id, preempt_at)
+                except BackendError as e:
+                    log.warning("run %s re-attached, but its lease %s: %s", run_id, lease_id, e)
+        for lease_id, run_ids in ended.items():
+            try:
+                local.lease_ended(lease_id, self.rt.settings.stop_grace_s)
+            except BackendError as e:
+                log.error("lease %s ended while the control plane was down; stopping its runs: %s", lease_id, e)
+            for run_id in run_ids:
+                st = local.status(run_id)
+                message = "its lease ended while the control plane was down"
+                self._finish(run_id, RunState.STOPPED.value, st.exit_code, f"{message}; {st.message}")
+                stopped.append(run_id)
         return stopped
+
+    def _deliver_preemption_notices(self, session: Session) -> None:
+        """Hand each preemption notice a committed transaction gave to the backends that run leases."""
+        notices: list[tuple[int, datetime]] = session.info.pop(PREEMPTION_NOTICES, [])
+        with self._lock:
+            backends = list(self._backends.values())
+        for lease_id, deadline in notices:
+            for backend in backends:
+                try:
+                    backend.notify_preemption(lease_id, deadline)
+                except Exception:  # the notice is recorded; a backend that fails must not fail the request
+                    log.exception("preemption notice for lease %s did not reach backend %s", lease_id, backend.name)
 
     def reconcile(self) -> None:
         """Stop every run whose lease is no longer active; record runs that finished."""
@@ -270,6 +319,8 @@ class Executor:
                 close_ending(s, self.rt.clock(), "executor")
 
     def close(self) -> None:
+        if event.contains(self.rt.store.sessions, "after_commit", self._deliver_preemption_notices):
+            event.remove(self.rt.store.sessions, "after_commit", self._deliver_preemption_notices)
         with self._lock:
             for b in self._backends.values():
                 b.close()

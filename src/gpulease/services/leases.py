@@ -33,6 +33,8 @@ from gpulease.store.models import Allocation, Customer, Lease, LeaseEvent, Node
 MAX_LEASE_GPUS = 64
 PAST_TOLERANCE = timedelta(minutes=5)  # clock skew between a client and us
 DEFAULT_MAX_WAIT_S = 3600
+# Session.info key: (lease id, deadline) of notices given in the transaction, delivered to runs on commit.
+PREEMPTION_NOTICES = "gpulease.preemption_notices"
 
 StartSpec = datetime | Literal["now", "asap"]
 
@@ -687,6 +689,7 @@ def preempt(
         lease.state,
         {"at": at.isoformat(), "reason": reason},
     )
+    session.info.setdefault(PREEMPTION_NOTICES, []).append((lease.id, at))  # the executor tells the runs
 
 
 def preempt_by_operator(session: Session, actor: Actor, lease_id: int, now: datetime) -> Lease:
