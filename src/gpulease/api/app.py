@@ -11,12 +11,14 @@ from gpulease import __version__, observability
 from gpulease.api import metrics, problems
 from gpulease.api.routers import billing, compliance, customers, inventory, leases, runs
 from gpulease.runtime import Runtime
+from gpulease.settings import get_settings
+from gpulease.web import site
 
 API = "/api/v1"
 
 
 def create_app(runtime: Runtime | None = None, *, background: bool = True) -> FastAPI:
-    rt = runtime or Runtime()
+    rt = runtime or Runtime(get_settings())  # the app factory is an entry point: it reads the environment
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,9 +48,5 @@ def create_app(runtime: Runtime | None = None, *, background: bool = True) -> Fa
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    try:
-        from gpulease.web import views
-    except ImportError:  # pragma: no cover - the dashboard is optional during development
-        return app
-    views.install(app)
+    site.install(app)
     return app
