@@ -51,9 +51,9 @@ class LeaseRequest:
 
 def get_lease(work: Work, *, actor: Actor, lease_id: int) -> Lease:
     lease = work.session.get(Lease, lease_id, options=[selectinload(Lease.allocations).selectinload(Allocation.node)])
-    if lease is None:
+    # Another tenant's lease answers exactly as a missing one: a customer never learns it exists.
+    if lease is None or not actor.can_see_customer(lease.customer_id):
         raise NotFound(f"no lease with id {lease_id}")
-    actor.check_customer(lease.customer_id, f"lease with id {lease_id}")
     return lease
 
 

@@ -217,8 +217,10 @@ def book_lease(
         )
         with v.rt.work() as w:
             lease_id = leases.create_lease(w, actor=v.actor, request=req).lease.id
-    except ServiceError as e:  # every refusal is shown on the form, with what was typed
-        return _leases_page(v, form=form, error=e)
+    except ServiceError as e:
+        if not v.may(Permission.BOOK_LEASE):
+            raise  # no booking form to show it on: the error page says it
+        return _leases_page(v, form=form, error=e)  # on the form, with what was typed
     return see_other(f"/leases/{lease_id}")
 
 
