@@ -7,7 +7,7 @@ from __future__ import annotations
 import builtins
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -18,10 +18,8 @@ from gpulease.services.customers import ScreeningRecord, ScreeningStatus
 from gpulease.services.inventory import Calendar
 from gpulease.services.kyc import KycInput, Owner
 from gpulease.services.prices import PriceListing
+from gpulease.services.records import Alert, Customer, Lease, ListVersion, Node, ReviewItem
 from gpulease.services.screening import NameScreeningResult
-
-if TYPE_CHECKING:  # objects the use cases return, read here only to shape the response
-    from gpulease.store.models import Alert, Customer, Lease, ListVersion, Node, ReviewItem
 
 
 class NodeIn(BaseModel):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
@@ -13,9 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
-
-if TYPE_CHECKING:  # what the executor returns, read here only to shape the response
-    from gpulease.store.models import Run
+from gpulease.services.records import Run
 
 router = APIRouter(tags=["runs"])
 
