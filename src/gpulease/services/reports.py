@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gpulease import audit
-from gpulease.domain.customers import ComplianceStatus
 from gpulease.domain.inventory import NodeState
 from gpulease.domain.leases import HOLDS_CAPACITY
 from gpulease.services import billing, keys, leases, reviews, screening, telemetry
@@ -274,7 +273,6 @@ class SystemStatus:
     telemetry: dict[str, object]
     keys: list[keys.KeyRow]
     customers: list[tuple[int, str]]
-    statuses: list[ComplianceStatus]
 
 
 def system_status(work: Work, *, actor: Actor) -> SystemStatus:
@@ -288,9 +286,4 @@ def system_status(work: Work, *, actor: Actor) -> SystemStatus:
         telemetry=telemetry.status(),
         keys=keys.list_keys(work, actor=actor),
         customers=[(c.id, c.legal_name) for c in people],
-        statuses=list(ComplianceStatus),
     )
-
-
-def window(start: datetime, hours: int) -> tuple[datetime, datetime]:
-    return start, start + timedelta(hours=hours)
