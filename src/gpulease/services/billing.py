@@ -81,7 +81,13 @@ def record_usage(work: Work, lease: Lease, start: datetime, end: datetime) -> li
         rec.gpu_util_pct, rec.gpu_mem_used_mib_max = telemetry.summary(
             work.session, lease.id, rec.starts_at, rec.ends_at
         )
-    _track_compute(work, lease.customer_id, lease.gpu_model, gpu_seconds, work.settings.compute_thresholds)
+    _track_compute(
+        work,
+        lease.customer_id,
+        model=lease.gpu_model,
+        gpu_seconds=gpu_seconds,
+        thresholds=work.settings.compute_thresholds,
+    )
     work.session.flush()
     return recs
 
@@ -99,7 +105,7 @@ def record_cancellation_fee(work: Work, lease: Lease) -> UsageRecord | None:
     return rec
 
 
-def _track_compute(work: Work, customer_id: int, model: str, gpu_seconds: int, thresholds: Sequence[float]) -> None:
+def _track_compute(work: Work, customer_id: int, *, model: str, gpu_seconds: int, thresholds: Sequence[float]) -> None:
     """Accumulate training compute (GPU-seconds x peak dense BF16 FLOP/s); crossing a threshold goes to review."""
     session, now = work.session, work.now
     customer = session.get(Customer, customer_id)

@@ -47,7 +47,7 @@ def load_calendar(work: Work, model: str) -> CapacityCalendar:
     return cal
 
 
-def allocate(work: Work, lease: Lease, placement: Placement, start: datetime, end: datetime | None) -> None:
+def allocate(work: Work, lease: Lease, placement: Placement, *, start: datetime, end: datetime | None) -> None:
     for g in placement.gpus:
         work.session.add(
             Allocation(lease_id=lease.id, node_id=g.node_id, gpu_index=g.index, starts_at=start, ends_at=end)

@@ -77,7 +77,7 @@ def serve_queue(work: Work, models: set[str] | None = None) -> QueueOutcome:
         leases = {lease.id: lease for lease in group}
         result = schedule(queue, cal, epoch(now))
         for decision in result:
-            _book_from_queue(work, leases[decision.request_id], decision.placement, decision.start, out)
+            _book_from_queue(work, leases[decision.request_id], decision.placement, start_s=decision.start, out=out)
         for req, why in result.unplaceable:
             transition(work, leases[req.id], LeaseState.FAILED, actor=ACTOR, reason=why.message)
             out.expired.append(req.id)
@@ -98,11 +98,11 @@ def serve_queue(work: Work, models: set[str] | None = None) -> QueueOutcome:
                         model, head.gpu_count, start, None if head.duration_s is None else start + head.duration_s
                     )
                 )
-                _book_from_queue(work, head, placement, start, out)
+                _book_from_queue(work, head, placement, start_s=start, out=out)
     return out
 
 
-def _book_from_queue(work: Work, lease: Lease, placement: Placement, start_s: int, out: QueueOutcome) -> None:
+def _book_from_queue(work: Work, lease: Lease, placement: Placement, *, start_s: int, out: QueueOutcome) -> None:
     start: datetime = from_epoch(start_s)
     lease.starts_at = start
     if lease.duration_s is not None:
@@ -110,7 +110,7 @@ def _book_from_queue(work: Work, lease: Lease, placement: Placement, start_s: in
     q = dict(lease.quote)
     q["start"], q["end"] = start_s, None if lease.ends_at is None else epoch(lease.ends_at)
     lease.quote = q
-    allocate(work, lease, placement, start, lease.ends_at)
+    allocate(work, lease, placement, start=start, end=lease.ends_at)
     transition(work, lease, LeaseState.SCHEDULED, actor=ACTOR, reason="placed from the queue")
     if start <= work.now:
         activate(work, lease, actor=ACTOR)

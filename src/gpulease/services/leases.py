@@ -318,7 +318,7 @@ def _place(
         end=end_dt,
         duration_s=None if end_s is None else end_s - start_s,
     )
-    allocate(work, lease, placement, start_dt, end_dt)
+    allocate(work, lease, placement, start=start_dt, end=end_dt)
     transition(work, lease, LeaseState.SCHEDULED, actor=actor.name, reason="customer cleared; placed")
     if start_dt <= work.now:
         activate(work, lease, actor=actor.name)

@@ -25,6 +25,7 @@ from gpulease.services.customers import ScreeningRecord, ScreeningStatus, get_cu
 from gpulease.services.errors import NotFound
 from gpulease.services.inventory import Booking, calendar_bookings, nodes_in_service
 from gpulease.services.permissions import Permission, require
+from gpulease.services.telemetry import TelemetryStatus
 from gpulease.services.work import Work
 from gpulease.store.models import Alert, Allocation, Customer, Lease, ListVersion, Node, ReviewItem
 
@@ -270,7 +271,7 @@ class SystemStatus:
     versions: list[ListVersion]
     chain: audit.VerifyResult
     usage_problems: list[str]
-    telemetry: dict[str, object]
+    telemetry: TelemetryStatus
     keys: list[keys.KeyRow]
     customers: list[tuple[int, str]]
 

@@ -103,7 +103,8 @@ def set_price(body: PriceIn, rt: RuntimeDep, actor: ActorDep) -> PriceOut:
 @router.get("/telemetry", response_model=TelemetryOut)
 def telemetry_status(actor: ActorDep) -> TelemetryOut:
     """Whether GPU telemetry (NVML) is available on this host, and if not, why."""
-    return TelemetryOut.model_validate(telemetry.status())
+    s = telemetry.status()
+    return TelemetryOut(nvml_available=s.nvml_available, reason=s.reason, note=s.note)
 
 
 @router.get("/calendar", response_model=CalendarOut)
