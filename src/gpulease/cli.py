@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import typer
@@ -70,10 +70,13 @@ def _fail(message: str, code: int = 1) -> None:
 # --------------------------------------------------------------------------------------------- store side
 
 
+if TYPE_CHECKING:
+    from gpulease.runtime import Runtime
+
 ADMIN = Actor(Role.OPERATOR, name="cli")
 
 
-def _runtime() -> Any:
+def _runtime() -> Runtime:
     """A Runtime for one admin command. It does not supervise runs: stopping them is the server's job."""
     from gpulease.runtime import Runtime
 

@@ -8,6 +8,7 @@ its own tenant only, and gets the same "not found" for another tenant's lease as
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -23,6 +24,8 @@ from gpulease.services.context import Role
 from gpulease.services.errors import InvalidRequest, ServiceError
 from gpulease.services.kyc import KycInput, Owner
 from gpulease.services.permissions import Permission, require
+from gpulease.services.records import Lease, ReviewItem
+from gpulease.services.work import Work
 from gpulease.web import gantt
 from gpulease.web.pages import (
     Visit,
@@ -254,7 +257,7 @@ def lease_detail(lease_id: int, v: Visit = Depends(visit)) -> Response:
     return _lease_page(v, lease_id)
 
 
-def _change(v: Visit, lease_id: int, change: Any, **kwargs: Any) -> Response:
+def _change(v: Visit, lease_id: int, change: Callable[..., Lease], **kwargs: Any) -> Response:
     """One lease change through its use case; a refusal is shown on the lease's page."""
     try:
         v.rt.perform(change, actor=v.actor, lease_id=lease_id, **kwargs)
@@ -423,7 +426,7 @@ def customer_detail(customer_id: int, v: Visit = Depends(visit)) -> Response:
 # --------------------------------------------------------------------------------------------- reviews
 
 
-def _review_context(v: Visit, w: Any, items: list[Any]) -> dict[str, Any]:
+def _review_context(v: Visit, w: Work, items: list[ReviewItem]) -> dict[str, Any]:
     ids = {r.customer_id for r in items}
     people = {c.id: c for c in customers.list_customers(w, actor=v.actor) if c.id in ids}
     return {"people": people, "can_decide": v.may(Permission.DECIDE_REVIEWS)}
