@@ -309,7 +309,7 @@ def screen(
     if as_json:
         typer.echo(json.dumps(dataclasses.asdict(result), ensure_ascii=False, indent=2))
         return
-    colour = {"cleared": "green", "review": "yellow", "denied": "red"}[result.decision]
+    colour = {"cleared": "green", "review": "yellow", "denied": "red"}[result.decision.value]
     console.print(f"[bold {colour}]{result.decision}[/] {name}")
     t = Table()
     for col in ("score", "list", "entry", "listed name", "matched", "why"):

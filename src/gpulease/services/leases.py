@@ -13,6 +13,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from gpulease.domain.customers import ComplianceStatus
 from gpulease.domain.inventory import UnknownGpuModel, gpu_model
 from gpulease.domain.leases import LeaseAction, LeaseFacts, LeaseState, Plan, offered_actions, refusal
 from gpulease.domain.placement import Placement, PlacementRequest, Unplaceable
@@ -253,7 +254,7 @@ def create_lease(work: Work, *, actor: Actor, request: LeaseRequest) -> Booked:
     if w.asap and plan is Plan.RESERVED:
         raise InvalidRequest("a reserved lease books a fixed window; give start and end")
     # Deliberately say nothing about why: the reason may itself be sensitive (a list hit).
-    if customer.compliance_status != "cleared":
+    if ComplianceStatus(customer.compliance_status) is not ComplianceStatus.CLEARED:
         raise NotCleared(
             "This customer is not cleared to rent capacity. Please contact the compliance team.",
             record=AuditEntry(
