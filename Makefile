@@ -30,6 +30,7 @@ test-postgres: $(BIN)/gpulease
 
 lint: $(BIN)/gpulease
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(BIN)/gpulease
 	$(BIN)/mypy

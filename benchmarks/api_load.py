@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,11 @@ from sqlalchemy import create_engine, insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from gpulease.services import customers, inventory, keys, prices
+from gpulease.runtime import Runtime
+from gpulease.services import customers, inventory, keys, prices, screening
 from gpulease.services.context import SYSTEM
+from gpulease.services.kyc import KycInput, Owner
+from gpulease.settings import Settings
 from gpulease.store.db import Store, upgrade
 from gpulease.store.models import Allocation, Lease
 
@@ -83,55 +86,46 @@ def make_store(kind: str, pg_url: str, workdir: Path) -> tuple[str, Any]:
 
 
 def seed(url: str, nodes: int, clients: int, preload: int, rng: random.Random) -> tuple[int, list[str]]:
-    """Fleet, prices, a cleared customer, one key per client, and `preload` future reservations."""
+    """Fleet, prices, a cleared customer, one key per client, and `preload` future reservations.
+
+    Set-up goes through the same use cases as the API (as the local operator), not through HTTP: it is not
+    what is measured.
+    """
     upgrade(url)
-    store = Store(url)
-    now = datetime.now(UTC).replace(microsecond=0)
-    from gpulease.services import screening
-
-    with store.transaction() as s:
-        screening.seed_bundled_lists(s, now)
-    from gpulease.runtime import Runtime
-    from gpulease.settings import Settings
-
-    rt = Runtime(Settings(database_url=url), store=store)
-    with store.transaction() as s:
+    rt = Runtime(Settings(database_url=url, data_dir=Path(tempfile.mkdtemp())), supervises_runs=False)
+    with rt.store.transaction() as s:
+        screening.seed_bundled_lists(s, datetime.now(UTC))
+    with rt.work() as w:
         for i in range(nodes):
             inventory.add_node(
-                s,
-                SYSTEM,
+                w,
+                actor=SYSTEM,
                 site="site-1",
                 cluster=f"c{i // 25}",
                 name=f"n{i:04d}",
                 gpu_model_name=MODEL,
                 gpu_count=8,
-                now=now,
             )
         for plan, rate in (("on_demand", "1.25"), ("reserved", "1.00"), ("long_term", "600"), ("interruptible", "0.5")):
-            prices.set_price(s, SYSTEM, gpu_model_name=MODEL, plan=plan, rate=rate, now=now)
-        index = rt.screening.index(s)
-        cust = customers.create_customer(
-            s,
-            SYSTEM,
-            index,
-            {
-                "legal_name": "Acme Robotics Inc.",
-                "country": "US",
-                "address": "1 Market St, San Francisco",
-                "incorporated_on": datetime(2015, 1, 1).date(),
-                "end_use": "training vision models for warehouse picking robots",
-                "owners": [{"name": "Acme Holdings LLC", "percent": 100}],
-            },
-            now,
-        )
-        if cust.compliance_status != "cleared":
-            raise SystemExit("the load-test customer was not cleared by screening")
-        customer_id = cust.id
-        client_keys = [keys.create_key(s, role="customer", customer_id=customer_id, now=now) for _ in range(clients)]
+            prices.set_price(w, actor=SYSTEM, gpu_model_name=MODEL, plan=plan, rate=rate)
+    kyc = KycInput(
+        legal_name="Acme Robotics Inc.",
+        country="US",
+        address="1 Market St, San Francisco",
+        incorporated_on=date(2015, 1, 1),
+        end_use="training vision models for warehouse picking robots",
+        owners=(Owner("Acme Holdings LLC", 100),),
+    )
+    cust = rt.perform(customers.create_customer, actor=SYSTEM, kyc=kyc)
+    if cust.compliance_status != "cleared":
+        raise SystemExit("the load-test customer was not cleared by screening")
+    client_keys = [
+        rt.perform(keys.create_key, actor=SYSTEM, role="customer", customer_id=cust.id) for _ in range(clients)
+    ]
     if preload:
-        _preload(store, customer_id, nodes, preload, now, rng)
-    store.dispose()
-    return customer_id, client_keys
+        _preload(rt.store, cust.id, nodes, preload, datetime.now(UTC).replace(microsecond=0), rng)
+    rt.close()
+    return cust.id, client_keys
 
 
 def _preload(store: Store, customer_id: int, nodes: int, count: int, now: datetime, rng: random.Random) -> None:
@@ -174,10 +168,7 @@ def _preload(store: Store, customer_id: int, nodes: int, count: int, now: dateti
             )
             windows.append((gpu, start, end))
         with store.transaction() as s:
-            ids = [
-                s.execute(insert(Lease).returning(Lease.id), row).scalar_one()
-                for row in leases
-            ]
+            ids = [s.execute(insert(Lease).returning(Lease.id), row).scalar_one() for row in leases]
             s.execute(
                 insert(Allocation),
                 [

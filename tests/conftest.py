@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 
 from gpulease.runtime import Runtime
 from gpulease.services import keys, screening
+from gpulease.services.context import SYSTEM
 from gpulease.settings import Settings
 from gpulease.store.db import Store, upgrade
 
@@ -188,10 +189,10 @@ class Keys:
 
 @pytest.fixture
 def api_keys(runtime: Runtime, clock: Clock) -> Keys:
-    with runtime.store.transaction() as s:
+    with runtime.work() as w:
         return Keys(
-            keys.create_key(s, role="operator", customer_id=None, now=clock()),
-            keys.create_key(s, role="compliance", customer_id=None, now=clock()),
+            keys.create_key(w, actor=SYSTEM, role="operator"),
+            keys.create_key(w, actor=SYSTEM, role="compliance"),
         )
 
 
@@ -249,8 +250,7 @@ class Facility:
         return dict(r.json())
 
     def customer_key(self, customer_id: int) -> dict[str, str]:
-        with self.rt.store.transaction() as s:
-            return self.k.h(keys.create_key(s, role="customer", customer_id=customer_id, now=self.rt.clock()))
+        return self.k.h(self.rt.perform(keys.create_key, actor=SYSTEM, role="customer", customer_id=customer_id))
 
     def lease(self, headers: dict[str, str] | None = None, expect: int = 201, **body: Any) -> dict[str, Any]:
         r = self.c.post("/api/v1/leases", headers=headers or self.k.op, json=body)
@@ -276,10 +276,10 @@ def fresh_runtime(
         clock = Clock()
         rt = Runtime(Settings(data_dir=tmp_path / "data", database_url=url, stop_grace_s=2.0), clock=clock)
         try:
-            with rt.store.transaction() as s:
+            with rt.work() as w:
                 ks = Keys(
-                    keys.create_key(s, role="operator", customer_id=None, now=clock()),
-                    keys.create_key(s, role="compliance", customer_id=None, now=clock()),
+                    keys.create_key(w, actor=SYSTEM, role="operator"),
+                    keys.create_key(w, actor=SYSTEM, role="compliance"),
                 )
             with TestClient(create_app(rt, background=False)) as client:
                 yield rt, clock, Facility(client, ks, rt)

@@ -39,7 +39,7 @@ def test_db_upgrade_and_keys_create_prints_the_key_alone(cli_env: str, runtime: 
         actor = keys.authenticate(s, key)
     assert actor is not None and actor.role == "operator"
     r = runner.invoke(app, ["keys", "create", "--role", "customer"])
-    assert r.exit_code == 1 and "--customer" in r.output
+    assert r.exit_code == 1 and "choose the customer" in r.output
 
 
 def test_screen_json_matches_the_api_shape(cli_env: str) -> None:

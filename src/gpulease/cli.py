@@ -1,9 +1,15 @@
-"""`gpulease`: the command line. Admin commands work on the store; the rest talk to the API like any client."""
+"""`gpulease`: the command line. Admin commands work on the store; the rest talk to the API like any client.
+
+Admin commands run the same use cases as the API, in a Runtime of their own, as the local operator ("cli"):
+whoever holds the database URL runs the facility. They are an entry point, so they read the settings from the
+environment (GPULEASE_*) and hand them to that Runtime.
+"""
 
 from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import json
 import os
 import sys
@@ -11,16 +17,18 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from gpulease.observability import configure_logging
-from gpulease.services.context import utcnow
+from gpulease.services.context import Actor, Role
+from gpulease.services.errors import ServiceError
 from gpulease.settings import get_settings
 
 app = typer.Typer(
@@ -57,17 +65,28 @@ err = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)
 
 
 # --------------------------------------------------------------------------------------------- store side
 
 
-def _store() -> Any:
-    from gpulease.store.db import Store
+if TYPE_CHECKING:
+    from gpulease.runtime import Runtime
 
-    return Store(get_settings().db_url)
+ADMIN = Actor(Role.OPERATOR, name="cli")
+
+
+def _runtime() -> Runtime:
+    """A Runtime for one admin command. It does not supervise runs: stopping them is the server's job."""
+    from gpulease.runtime import Runtime
+    from gpulease.store.db import upgrade
+
+    settings = get_settings()
+    if settings.database_url is None:  # the embedded store is created, or brought up to date, on first use
+        upgrade(settings.db_url)
+    return Runtime(settings, supervises_runs=False)
 
 
 @db_app.command("upgrade")
@@ -96,14 +115,14 @@ def keys_create(
 ) -> None:
     """Create an API key and print it (alone: it is shown only this once)."""
     from gpulease.services import keys
-    from gpulease.services.errors import ServiceError
 
-    store = _store()
+    rt = _runtime()
     try:
-        with store.transaction() as s:
-            key = keys.create_key(s, role=role, customer_id=customer, now=utcnow(), label=label)
+        key = rt.perform(keys.create_key, actor=ADMIN, role=role, customer_id=customer, label=label)
     except ServiceError as e:
         _fail(e.detail)
+    finally:
+        rt.close()
     typer.echo(key)
 
 
@@ -125,8 +144,8 @@ def serve(
     if upgrade_db:
         upgrade(settings.db_url)
     rt = Runtime(settings)
-    with rt.store.transaction() as s:
-        screening.seed_bundled_lists(s, utcnow())
+    with rt.work() as w:
+        screening.seed_bundled_lists(w.session, w.now)
     configure_logging(settings.log_json)
     uvicorn.run(create_app(rt), host=host, port=port, log_config=None)
 
@@ -149,17 +168,14 @@ def demo(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.db_url)
     rt = Runtime(settings)
-    now = utcnow()
     with console.status("loading the bundled restricted-party lists…"):
-        with rt.store.transaction() as s:
-            screening.seed_bundled_lists(s, now)
+        with rt.work() as w:
+            screening.seed_bundled_lists(w.session, w.now)
         rt.screening.index()
-    with rt.store.transaction() as s:
-        seeded = demo_svc.seed_facility(s, now)
-        customer_id = (
-            customers.seed_demo_customers(s, rt.screening, now) if seeded else customers.first_cleared_customer(s)
-        )
-        demo_keys = demo_svc.demo_keys(s, customer_id, now)
+    with rt.work() as w:
+        seeded = demo_svc.seed_facility(w)
+        customer_id = customers.seed_demo_customers(w) if seeded else customers.first_cleared_customer(w)
+        demo_keys = demo_svc.demo_keys(w, customer_id)
     table = Table(title="gpulease demo", show_header=False)
     table.add_row("database", _redact(settings.db_url))
     table.add_row("API", f"http://{host}:{port}/api/v1  (OpenAPI: /openapi.json, docs: /docs)")
@@ -180,7 +196,7 @@ def tick() -> None:
     """Advance every lease to the current time once (the server does this every second)."""
     from gpulease.runtime import Runtime
 
-    rt = Runtime(get_settings())
+    rt = Runtime(get_settings())  # the clock's own step: it also stops runs of leases it closed
     r = rt.tick()
     console.print(f"started {r.started}, ended {r.ended}, expired {r.expired}")
     rt.close()
@@ -197,10 +213,9 @@ def lists_load(
 ) -> None:
     """Load newer list files atomically, then re-screen every customer."""
     from gpulease.compliance.model import ListFormatError
-    from gpulease.runtime import Runtime
     from gpulease.services import screening
 
-    rt = Runtime(get_settings())
+    rt = _runtime()
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
     ) as bar:
@@ -210,16 +225,13 @@ def lists_load(
             bar.update(task, completed=done, total=total)
 
         try:
-            with rt.store.transaction() as s:
-                result = screening.load_lists(
-                    s,
-                    rt.screening,
-                    [str(f) for f in files],
-                    utcnow(),
-                    actor="cli",
-                    progress=progress,
-                    on_phase=lambda p: bar.update(task, description=p),
-                )
+            result = rt.perform(
+                screening.load_lists,
+                actor=ADMIN,
+                paths=[str(f) for f in files],
+                progress=progress,
+                on_phase=lambda p: bar.update(task, description=p),
+            )
         except ListFormatError as e:
             bar.stop()
             _fail(f"{e} — nothing was changed; the lists in force stay in force")
@@ -238,22 +250,26 @@ def lists_status() -> None:
     """The list version in force, its counts per list and where it came from."""
     from gpulease.services import screening
 
-    store = _store()
-    with store.transaction() as s:
-        versions = screening.list_versions(s)
+    rt = _runtime()
+    with rt.work() as w:
+        versions = [
+            (v.id, v.in_force, v.loaded_at, dict(v.counts), list(v.sources))
+            for v in screening.list_versions(w, actor=ADMIN)
+        ]
+    rt.close()
     if not versions:
         _fail("no lists loaded yet: run `gpulease serve`/`demo` (they load the bundled lists) or `gpulease lists load`")
     t = Table(title="restricted-party lists")
     for col in ("version", "in force", "loaded at", "entries", "per list", "sources"):
         t.add_column(col)
-    for v in versions:
+    for vid, in_force, loaded_at, counts, sources in versions:
         t.add_row(
-            str(v.id),
-            "yes" if v.in_force else "",
-            v.loaded_at.isoformat(),
-            str(sum(v.counts.values())),
-            ", ".join(f"{k} {n}" for k, n in sorted(v.counts.items())),
-            "\n".join(str(x) for x in v.sources),
+            str(vid),
+            "yes" if in_force else "",
+            loaded_at.isoformat(),
+            str(sum(counts.values())),
+            ", ".join(f"{k} {n}" for k, n in sorted(counts.items())),
+            "\n".join(str(x) for x in sources),
         )
     console.print(t)
 
@@ -278,16 +294,21 @@ def audit_verify(
     """Check the hash chain and every signed checkpoint; exit 1 naming the first broken record or reason."""
     from rich.markup import escape
 
-    from gpulease.audit import AuditLog, CheckpointFormatError, VerifierKey
+    from gpulease.services import audit_trail
 
+    rt = _runtime()
     try:
-        keys = [VerifierKey.parse(k) for k in public_key or []]
-    except CheckpointFormatError as e:
-        _fail(str(e))
-    store = _store()
-    with store.transaction() as s:
-        result = AuditLog(store, get_settings()).verify(s, files=checkpoint or [], keys=keys)
-    store.dispose()
+        result = rt.perform(
+            audit_trail.verify,
+            actor=ADMIN,
+            log=rt.audit_log,
+            files=checkpoint or [],
+            public_keys=public_key or [],
+        )
+    except ServiceError as e:
+        _fail(e.detail)
+    finally:
+        rt.close()
     if result.ok:
         more = f", {result.pending} more waiting to be sealed" if result.pending else ""
         console.print(
@@ -310,36 +331,34 @@ def audit_checkpoint(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON line instead of the signed note")] = False,
 ) -> None:
     """Seal what has committed and print the signed checkpoint of the head; keep it somewhere else."""
-    from gpulease.audit import AuditKeyError, AuditLog, ChainMismatch
+    from gpulease.services import audit_trail
 
-    store = _store()
+    rt = _runtime()
     try:
-        cp = AuditLog(store, get_settings()).checkpoint()
-    except (ChainMismatch, AuditKeyError) as e:
-        _fail(str(e))
+        cp = audit_trail.checkpoint(actor=ADMIN, log=rt.audit_log)
+    except ServiceError as e:
+        _fail(e.detail)
     finally:
-        store.dispose()
+        rt.close()
     typer.echo(cp.to_json() if as_json else cp.note().rstrip("\n"))
 
 
 @audit_app.command("public-key")
 def audit_public_key() -> None:
     """Print the key that checkpoints are signed with, for `gpulease audit verify --public-key` elsewhere."""
-    from gpulease.audit import AuditKeyError, AuditLog
+    from gpulease.services import audit_trail
 
-    store = _store()
+    rt = _runtime()
     try:
-        typer.echo(AuditLog(store, get_settings()).public_key().vkey)
-    except AuditKeyError as e:
-        _fail(str(e))
+        typer.echo(audit_trail.public_key(actor=ADMIN, log=rt.audit_log))
+    except ServiceError as e:
+        _fail(e.detail)
     finally:
-        store.dispose()
+        rt.close()
 
 
 def _index() -> Any:
-    from gpulease.runtime import Runtime
-
-    return Runtime(get_settings()).screening.index()
+    return _runtime().screening.index()
 
 
 @app.command()
@@ -349,21 +368,27 @@ def screen(
     address: Annotated[str | None, typer.Option(help="address or city")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON like POST /api/v1/screen")] = False,
 ) -> None:
-    """Screen one name against the lists in force (the bundled lists if none were loaded)."""
+    """Screen one name against the lists in force (the bundled lists if none were loaded); kept in the audit log."""
     from gpulease.services.screening import screen_name
 
-    result = screen_name(_index(), name, country, address)
+    rt = _runtime()
+    try:
+        result = rt.perform(screen_name, actor=ADMIN, name=name, country=country, address=address)
+    except ServiceError as e:
+        _fail(e.detail)
+    finally:
+        rt.close()
     if as_json:
-        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(dataclasses.asdict(result), ensure_ascii=False, indent=2))
         return
-    colour = {"cleared": "green", "review": "yellow", "denied": "red"}[result["decision"]]
-    console.print(f"[bold {colour}]{result['decision']}[/] {name}")
+    colour = {"cleared": "green", "review": "yellow", "denied": "red"}[result.decision.value]
+    console.print(f"[bold {colour}]{result.decision}[/] {name}")
     t = Table()
     for col in ("score", "list", "entry", "listed name", "matched", "why"):
         t.add_column(col)
-    for h in result["hits"]:
-        t.add_row(f"{h['score']:.1f}", h["list"], h["entry_id"], h["name"], h["matched_name"], "\n".join(h["reasons"]))
-    if result["hits"]:
+    for h in result.hits:
+        t.add_row(f"{h.score:.1f}", h.list, h.entry_id, h.name, h.matched_name, "\n".join(h.reasons))
+    if result.hits:
         console.print(t)
 
 
@@ -439,12 +464,12 @@ class Api:
         if r.status_code >= 400:
             try:
                 p = r.json()
-                _fail(
-                    f"{p.get('title', r.status_code)}: {p.get('detail', r.text)}"
-                    + (f" (earliest start: {p['earliest_start']})" if p.get("earliest_start") else "")
-                )
             except ValueError:
                 _fail(f"HTTP {r.status_code}: {r.text}")
+            _fail(
+                f"{p.get('title', 'Error')} ({r.status_code}): {p.get('detail', r.text)}"
+                + (f" (earliest start: {p['earliest_start']})" if p.get("earliest_start") else "")
+            )
         if r.headers.get("content-type", "").startswith("application/json"):
             return r.json()
         return r.text
@@ -725,9 +750,13 @@ def invoices_verify(period: Annotated[str | None, typer.Option(help="YYYY-MM; de
     """Recompute every usage record from the lease event log; exit 1 if any differs."""
     from gpulease.services import billing
 
-    store = _store()
-    with store.transaction() as s:
-        problems = billing.verify_usage(s, utcnow(), period)
+    rt = _runtime()
+    try:
+        problems = rt.perform(billing.verify_usage, actor=ADMIN, period=period)
+    except ServiceError as e:
+        _fail(e.detail)
+    finally:
+        rt.close()
     if not problems:
         console.print("[green]usage records match the event log[/]")
         return

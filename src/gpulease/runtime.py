@@ -1,66 +1,112 @@
-"""The running system: store, clock, screening index and execution, plus the background tick and audit sealer.
+"""The running system: store, settings, clock, screening index and execution, plus the background tick and
+the audit sealer.
 
-One Runtime per server process (and one per test); the API, the web pages and the CLI's `serve` hold it.
+One Runtime per server process (and one per test); the API, the web pages and the CLI hold it. Every use case
+runs in a unit of work the Runtime opens (`work()`): one transaction, the Runtime's own settings and clock,
+and after the commit the effects the use case asked for (stopping a lease's runs, …).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Concatenate, ParamSpec, TypeVar
 
+from sqlalchemy.orm import Session
+
+from gpulease import audit
 from gpulease.audit import AuditLog
 from gpulease.services import keys, lifecycle, telemetry
 from gpulease.services.context import Actor, utcnow
-from gpulease.settings import Settings, get_settings
+from gpulease.services.errors import ServiceError
+from gpulease.services.execution import Executor
+from gpulease.services.screening import ScreeningRegistry
+from gpulease.services.work import AuditEntry, Effect, NotifyPreemption, StopRuns, Work
+from gpulease.settings import Settings
 from gpulease.store.db import Store
 
-if TYPE_CHECKING:
-    from gpulease.services.execution import Executor
-    from gpulease.services.screening import ScreeningRegistry
-
 log = logging.getLogger("gpulease.runtime")
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Runtime:
     def __init__(
-        self, settings: Settings | None = None, *, store: Store | None = None, clock: Callable[[], datetime] = utcnow
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        supervises_runs: bool = True,
     ) -> None:
-        self.settings = settings or get_settings()
-        self.store = store or Store(self.settings.db_url)
+        """`supervises_runs=False` for one-off admin runtimes (the CLI's): they leave stopping runs to the
+        server, whose executor started them, rather than marking runs stopped that they cannot stop."""
+        self.settings = settings
+        self.store = store or Store(settings.db_url)
         self.clock = clock
+        self.supervises_runs = supervises_runs
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._screening: ScreeningRegistry | None = None
-        self._executor: Executor | None = None
-        self._lock = threading.Lock()
         self._last_sample: datetime | None = None
+        # The index itself is built lazily, on the first screening (tests that never screen skip it).
+        self.screening = ScreeningRegistry(self.store)
+        self.executor = Executor(self)
         self.audit_log = AuditLog(self.store, self.settings, clock)  # seals and checkpoints the audit chain
 
-    # -- lazily built parts (the screening index takes a moment; tests that never screen skip it)
-    @property
-    def screening(self) -> ScreeningRegistry:
-        with self._lock:
-            if self._screening is None:
-                from gpulease.services.screening import ScreeningRegistry
+    # -- units of work ---------------------------------------------------------------------------------
 
-                self._screening = ScreeningRegistry(self.store)
-            return self._screening
+    @contextmanager
+    def work(self) -> Iterator[Work]:
+        """One transaction for one use case; its effects are carried out once it has committed.
 
-    @property
-    def executor(self) -> Executor:
-        with self._lock:
-            if self._executor is None:
-                from gpulease.services.execution import Executor
+        A refused action that must stay on record (a lease refused to a customer not cleared) has its audit
+        entry written in a transaction of its own, since the action's own was rolled back.
+        """
+        try:
+            with self.store.transaction() as s:
+                w = self._unit(s)
+                yield w
+        except ServiceError as e:
+            if e.record is not None:
+                self._keep_record(e.record)
+            raise
+        self.carry_out(w.effects)
 
-                self._executor = Executor(self)
-            return self._executor
+    def _unit(self, session: Session) -> Work:
+        return Work(
+            session=session, store=self.store, now=self.clock(), settings=self.settings, screening=self.screening
+        )
+
+    def perform(self, action: Callable[Concatenate[Work, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run one use case in its own unit of work and return what it returns."""
+        with self.work() as w:
+            return action(w, *args, **kwargs)
+
+    def carry_out(self, effects: Sequence[Effect]) -> None:
+        """What must follow a commit. Runs stop now rather than at the next tick."""
+        if not self.supervises_runs:
+            return
+        for e in effects:
+            if isinstance(e, NotifyPreemption):
+                self.executor.notify_preemption(e.lease_id, e.deadline)
+        if any(isinstance(e, StopRuns) for e in effects):
+            self.executor.reconcile()  # stops runs of leases that ended or are held; ending -> ended
+
+    def _keep_record(self, entry: AuditEntry) -> None:
+        with self.store.transaction() as s:
+            audit.append(
+                s, at=self.clock(), actor=entry.actor, action=entry.action, subject=entry.subject, data=entry.data
+            )
 
     def authenticate(self, key: str) -> Actor | None:
         with self.store.transaction() as s:
             return keys.authenticate(s, key)
+
+    # -- the clock ---------------------------------------------------------------------------------------
 
     def tick(self) -> lifecycle.TickResult:
         """Advance leases to the current time, then bring execution in line with them.
@@ -69,11 +115,12 @@ class Runtime:
         holds back the others (each lease is advanced in its own savepoint).
         """
         with self.store.transaction() as s:
-            now = self.clock()
-            result = lifecycle.tick(s, self.store, now)
+            w = self._unit(s)
+            result = lifecycle.tick(w)  # the tick reconciles below, whatever the clock changed
+        now = w.now
+        self.carry_out([e for e in w.effects if isinstance(e, NotifyPreemption)])
         if result.failed:
-            with self.store.transaction() as s:
-                lifecycle.report_failures(s, result.failed, now)
+            self.perform(lifecycle.report_failures, result.failed)
         if self._last_sample is None or (now - self._last_sample).total_seconds() >= self.settings.telemetry_interval_s:
             self._last_sample = now
             try:
@@ -83,16 +130,6 @@ class Runtime:
                 log.exception("telemetry sampling failed")
         self.executor.reconcile()  # stops runs of leases that ended and closes them (ending -> ended)
         return result
-
-    def after_lease_change(self) -> None:
-        """A lease ended, was cancelled or held: stop what must stop now rather than at the next tick."""
-        self.executor.reconcile()
-
-    def record_refusal(self, actor: Actor, customer_id: int | None, reason: str) -> None:
-        from gpulease.services.customers import audit_refusal
-
-        with self.store.transaction() as s:
-            audit_refusal(s, actor, customer_id, reason, self.clock())
 
     def start(self) -> None:
         if self._thread is not None:
@@ -117,7 +154,6 @@ class Runtime:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        if self._executor is not None:
-            self._executor.close()
+        self.executor.close()
         self.audit_log.stop()  # after the last change: seals it and signs the final head
         self.store.dispose()

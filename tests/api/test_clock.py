@@ -16,7 +16,7 @@ from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.model import ListEntry
 from gpulease.domain.leases import TERMINAL, LeaseState
 from gpulease.runtime import Runtime
-from gpulease.services import customers
+from gpulease.services.customer_screening import rescreen_all
 from gpulease.store.models import Alert, Lease
 from tests.conftest import Clock, Facility
 
@@ -26,8 +26,10 @@ HIT_NAME = "Orchid Frontier Computing Pte. Ltd."
 def _hold(runtime: Runtime, clock: Clock, name: str = HIT_NAME) -> None:
     """A list load that newly hits `name`: the production re-screening path, over a one-entry list."""
     entry = ListEntry(id="EL-test-1", list="EL", list_name="Entity List", type="Entity", name=name, countries=("SG",))
-    with runtime.store.transaction() as s:
-        customers.rescreen_all(s, ScreeningIndex.build([entry], version="test"), clock(), trigger="list version test")
+    with runtime.work() as w:
+        rescreen_all(
+            w, ScreeningIndex.build([entry], version="test"), trigger="list version test", list_version_id=None
+        )
 
 
 def _state(facility: Facility, lease_id: int) -> str:

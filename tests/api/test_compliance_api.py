@@ -184,11 +184,11 @@ def test_list_load_rescreens_and_suspends_leases_of_a_newly_hit_customer(
         end=(clock() + timedelta(days=3)).isoformat(),
     )
     from gpulease.services import screening
+    from gpulease.services.context import SYSTEM
 
-    with runtime.store.transaction() as s:
-        result = screening.load_lists(
-            s, runtime.screening, [str(_csl_file(tmp_path, "Orchid Frontier Computing"))], clock(), actor="test"
-        )
+    result = runtime.perform(
+        screening.load_lists, actor=SYSTEM, paths=[str(_csl_file(tmp_path, "Orchid Frontier Computing"))]
+    )
     assert result.newly_hit == [c["id"]] and result.suspended_leases == 2
     for lease in (active, future):
         assert facility.c.get(f"/api/v1/leases/{lease['id']}", headers=facility.k.op).json()["state"] == "suspended"
@@ -213,6 +213,7 @@ def test_malformed_list_is_refused_and_the_lists_in_force_stay(
 
     from gpulease.compliance.model import ListFormatError
     from gpulease.services import screening
+    from gpulease.services.context import SYSTEM
 
     bad = tmp_path / "consolidated.csv"
     bad.write_text('_id,source,name\n"unterminated,EL,x\n')
@@ -220,8 +221,8 @@ def test_malformed_list_is_refused_and_the_lists_in_force_stay(
         before = screening.in_force(s)
         assert before is not None
         before_id = before.id
-    with pytest.raises(ListFormatError) as e, runtime.store.transaction() as s:
-        screening.load_lists(s, runtime.screening, [str(bad)], clock(), actor="test")
+    with pytest.raises(ListFormatError) as e:
+        runtime.perform(screening.load_lists, actor=SYSTEM, paths=[str(bad)])
     assert e.value.line is not None
     with runtime.store.transaction() as s:
         now_in_force = screening.in_force(s)

@@ -57,8 +57,7 @@ def test_fifty_concurrent_requests_never_double_book(facility: Facility, runtime
         )
         barrier.wait()
         try:
-            with runtime.store.transaction() as s:
-                leases.create_lease(s, runtime.store, SYSTEM, req, clock())
+            runtime.perform(leases.create_lease, actor=SYSTEM, request=req)
             outcome = "booked"
         except NoCapacity:
             outcome = "no capacity"

@@ -18,8 +18,10 @@ import pytest
 
 from gpulease.backends import supervisor
 from gpulease.backends.process_group import namespace_members, process_alive
+from gpulease.runtime import Runtime
 from gpulease.services import keys
-from gpulease.store.db import Store
+from gpulease.services.context import SYSTEM
+from gpulease.settings import Settings
 from tests.conftest import free_port, needs_bwrap, wait_for
 
 pytestmark = needs_bwrap
@@ -88,9 +90,10 @@ def sandbox_empty(runs_dir: Path, run_id: str) -> bool:
 
 
 def test_runs_survive_a_killed_server_and_only_ended_leases_stop(env: dict[str, str], tmp_path: Path) -> None:
-    store = Store(env["GPULEASE_DATABASE_URL"])
-    with store.transaction() as s:
-        op = {"Authorization": "Bearer " + keys.create_key(s, role="operator", customer_id=None, now=datetime.now(UTC))}
+    admin = Runtime(
+        Settings(database_url=env["GPULEASE_DATABASE_URL"], data_dir=tmp_path / "admin"), supervises_runs=False
+    )
+    op = {"Authorization": "Bearer " + admin.perform(keys.create_key, actor=SYSTEM, role="operator")}
     runs_dir = Path(env["GPULEASE_DATA_DIR"]) / "runs"
     # The first server's clock never ticks, so the short lease cannot end while it lives.
     first = Server({**env, "GPULEASE_TICK_SECONDS": "3600"}, tmp_path / "serve-1.log")
@@ -113,8 +116,7 @@ def test_runs_survive_a_killed_server_and_only_ended_leases_stop(env: dict[str, 
                 "owners": [{"name": "Acme Robotics Inc. Holdings", "percent": 100}],
             },
         ).json()
-        with store.transaction() as s:
-            key = keys.create_key(s, role="customer", customer_id=customer["id"], now=datetime.now(UTC))
+        key = admin.perform(keys.create_key, actor=SYSTEM, role="customer", customer_id=customer["id"])
         cust = {"Authorization": f"Bearer {key}"}
 
         def book(**extra: Any) -> dict[str, Any]:
@@ -171,4 +173,4 @@ def test_runs_survive_a_killed_server_and_only_ended_leases_stop(env: dict[str, 
         c.close()
     finally:
         second.stop()
-        store.dispose()
+        admin.close()

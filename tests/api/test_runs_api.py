@@ -15,6 +15,7 @@ from gpulease.backends import supervisor
 from gpulease.backends.process_group import namespace_members, process_alive
 from gpulease.backends.sandbox import DEFAULT_UID_BASE
 from gpulease.services import lifecycle
+from gpulease.services.work import Work
 from gpulease.settings import Settings
 from tests.conftest import Clock, Facility, needs_bwrap
 
@@ -227,8 +228,10 @@ def test_a_restarted_control_plane_reattaches_and_stops_only_what_ended(
     facility.rt.executor.close()
     # ... and while it is gone a tick ends one lease: the state committed, the runs not yet stopped.
     clock.advance(hours=1, seconds=1)
-    with facility.rt.store.transaction() as s:
-        lifecycle.tick(s, facility.rt.store, clock())
+    with facility.rt.store.transaction() as s:  # the clock's work alone: no runs stopped after it
+        lifecycle.tick(
+            Work(session=s, store=facility.rt.store, now=clock(), settings=settings, screening=facility.rt.screening)
+        )
     assert all(process_alive(p) for p in doomed)
 
     restarted = Runtime(settings, clock=clock)

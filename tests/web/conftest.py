@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from gpulease.runtime import Runtime
 from gpulease.services import keys
+from gpulease.services.context import SYSTEM
 from gpulease.web.session import COOKIE, csrf_token
 from tests.conftest import Facility
 
@@ -36,8 +37,7 @@ class Site:
 
 
 def key_for(rt: Runtime, customer_id: int) -> str:
-    with rt.store.transaction() as s:
-        return keys.create_key(s, role="customer", customer_id=customer_id, now=rt.clock())
+    return rt.perform(keys.create_key, actor=SYSTEM, role="customer", customer_id=customer_id)
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ from fastapi.testclient import TestClient
 from gpulease.runtime import Runtime
 from gpulease.services import customers
 from gpulease.services.context import SYSTEM
+from gpulease.services.customer_screening import rescreen_all
+from gpulease.services.kyc import KycInput, Owner
 from gpulease.web.session import COOKIE, csrf_token
 from tests.conftest import Clock
 from tests.web.conftest import Site, csrf_of, form, session_csrf
@@ -95,8 +97,8 @@ def test_a_session_expires_and_dies_with_its_key(browser: Browser, site: Site, r
     from gpulease.store.models import ApiKey
 
     with runtime.store.transaction() as s:
-        row = s.query(ApiKey).filter(ApiKey.customer_id == site.cleared.id).one()
-        key_svc.revoke_key(s, row.id, clock())
+        key_id = s.query(ApiKey).filter(ApiKey.customer_id == site.cleared.id).one().id
+    runtime.perform(key_svc.revoke_key, actor=SYSTEM, key_id=key_id)
     assert cu.get("/leases", follow_redirects=False).status_code == 303
 
 
@@ -219,19 +221,13 @@ def test_customer_page_shows_the_screening_evidence(browser: Browser, site: Site
         owners=[{"name": "Hefei Holdings Ltd.", "percent": 60}],
         parent=None,
     )
-    with runtime.store.transaction() as s:  # the parent is a customer too, so the chain runs through it
-        parent = customers.create_customer(
-            s,
-            SYSTEM,
-            runtime.screening.index(s),
-            {
-                "legal_name": "Hefei Holdings Ltd.",
-                "country": "CN",
-                "owners": [{"name": "iFlytek Co., Ltd.", "percent": 100}],
-            },
-            runtime.clock(),
-        )
-        assert parent.id
+    # The parent is a customer too, so the chain runs through it.
+    parent = runtime.perform(
+        customers.create_customer,
+        actor=SYSTEM,
+        kyc=KycInput(legal_name="Hefei Holdings Ltd.", country="CN", owners=(Owner("iFlytek Co., Ltd.", 100),)),
+    )
+    assert parent.id
     runtime.tick()
     co = browser(site.compliance)
     page = co.get(f"/customers/{site.flagged.id}")
@@ -239,8 +235,8 @@ def test_customer_page_shows_the_screening_evidence(browser: Browser, site: Site
     assert "Name hits" in page.text and "Red flags" in page.text
     assert co.get("/customers").text.count("badge s-") >= 2
     # Re-screen the subsidiary now that its parent is known: the ownership chain is drawn party by party.
-    with runtime.store.transaction() as s:
-        customers.rescreen_all(s, runtime.screening.index(s), runtime.clock(), trigger="test")
+    with runtime.work() as w:
+        rescreen_all(w, w.index(), trigger="test", list_version_id=None)
     page = co.get(f"/customers/{sub['id']}").text
     chain = re.search(r'<div class="chain".*?</div>', page, re.S)
     assert chain, page

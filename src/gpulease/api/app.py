@@ -12,12 +12,14 @@ from gpulease.api import metrics, problems
 from gpulease.api.middleware import Idempotency, RateLimit, RequestContext, SecurityHeaders, UnhandledErrors
 from gpulease.api.routers import billing, compliance, customers, inventory, leases, runs
 from gpulease.runtime import Runtime
+from gpulease.settings import get_settings
+from gpulease.web import site
 
 API = "/api/v1"
 
 
 def create_app(runtime: Runtime | None = None, *, background: bool = True) -> FastAPI:
-    rt = runtime or Runtime()
+    rt = runtime or Runtime(get_settings())  # the app factory is an entry point: it reads the environment
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,7 +48,7 @@ def create_app(runtime: Runtime | None = None, *, background: bool = True) -> Fa
     # and 500s included, is logged, counted and carries the request id.
     st = rt.settings
     app.add_middleware(UnhandledErrors, errors=http.errors)
-    app.add_middleware(Idempotency, store_of=lambda: rt.store, clock=rt.clock, wait_s=st.idempotency_wait_s)
+    app.add_middleware(Idempotency, runtime=rt, wait_s=st.idempotency_wait_s)
     app.add_middleware(RateLimit, rate=st.rate_limit_per_s, burst=st.rate_limit_burst, limited=http.limited)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestContext, requests=http.requests, latency=http.latency)
@@ -55,9 +57,5 @@ def create_app(runtime: Runtime | None = None, *, background: bool = True) -> Fa
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    try:
-        from gpulease.web import views
-    except ImportError:  # pragma: no cover - the dashboard is optional during development
-        return app
-    views.install(app)
+    site.install(app)
     return app

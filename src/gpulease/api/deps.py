@@ -1,18 +1,15 @@
-"""Request dependencies: the store session, the authenticated actor, the clock."""
+"""Request dependencies: the runtime and the authenticated actor. Authorisation (which role may do what) is
+the use cases' own business (services/permissions.py); the edge only says who is asking."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
 
 from gpulease.runtime import Runtime
-from gpulease.services import keys
-from gpulease.services.context import Actor, Role
+from gpulease.services.context import Actor
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in both stores
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -26,21 +23,6 @@ def runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
-
-
-def session(rt: RuntimeDep) -> Iterator[Session]:  # read-only views; writes use rt.store.transaction()
-    with rt.store.transaction() as s:
-        yield s
-
-
-SessionDep = Annotated[Session, Depends(session)]
-
-
-def now(rt: RuntimeDep) -> datetime:
-    return rt.clock()
-
-
-NowDep = Annotated[datetime, Depends(now)]
 
 
 def actor(rt: RuntimeDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Actor:
@@ -58,13 +40,4 @@ def actor(rt: RuntimeDep, creds: Annotated[HTTPAuthorizationCredentials | None, 
 
 ActorDep = Annotated[Actor, Depends(actor)]
 
-
-def require(*roles: Role):  # type: ignore[no-untyped-def]
-    def dep(a: ActorDep) -> Actor:
-        a.require(*roles)
-        return a
-
-    return Depends(dep)
-
-
-__all__ = ["ActorDep", "NowDep", "RuntimeDep", "SessionDep", "keys", "require"]
+__all__ = ["ActorDep", "IdPath", "RuntimeDep"]

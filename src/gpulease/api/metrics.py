@@ -1,24 +1,18 @@
-"""Prometheus metrics: request counters from middleware, fleet gauges read from the store at scrape time."""
+"""Prometheus metrics: request counters from middleware, fleet gauges from the read model at scrape time."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
-from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
 from gpulease.api.deps import ActorDep
-from gpulease.domain.leases import LeaseState
-from gpulease.services.context import Role
-from gpulease.store.models import Alert, Allocation, Customer, Lease, Node, ReviewItem
-
-if TYPE_CHECKING:
-    from gpulease.runtime import Runtime
+from gpulease.runtime import Runtime
+from gpulease.services import reports
+from gpulease.services.permissions import Permission, require
 
 
 class FleetCollector(Collector):
@@ -26,52 +20,29 @@ class FleetCollector(Collector):
         self.rt = runtime
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        now: datetime = self.rt.clock()
-        with self.rt.store.transaction() as s:
-            leases = GaugeMetricFamily("gpulease_leases", "Leases by state and plan", labels=["state", "plan"])
-            for state, plan, n in s.execute(
-                select(Lease.state, Lease.plan, func.count()).group_by(Lease.state, Lease.plan)
-            ):
-                leases.add_metric([state, plan], n)
-            yield leases
-            gpus = GaugeMetricFamily("gpulease_gpus", "GPUs in service by model", labels=["gpu_model", "node_state"])
-            for model, state, n in s.execute(
-                select(Node.gpu_model, Node.state, func.sum(Node.gpu_count))
-                .where(Node.removed_at.is_(None))
-                .group_by(Node.gpu_model, Node.state)
-            ):
-                gpus.add_metric([model, state], float(n or 0))
-            yield gpus
-            busy = GaugeMetricFamily("gpulease_gpus_leased", "GPUs held by an active lease now", labels=["gpu_model"])
-            for model, n in s.execute(
-                select(Node.gpu_model, func.count())
-                .select_from(Allocation)
-                .join(Node)
-                .join(Lease)
-                .where(
-                    Allocation.released.is_(False),
-                    Allocation.starts_at <= now,
-                    (Allocation.ends_at.is_(None)) | (Allocation.ends_at > now),
-                    Lease.state.in_([LeaseState.ACTIVE.value, LeaseState.SUSPENDED.value]),
-                )
-                .group_by(Node.gpu_model)
-            ):
-                busy.add_metric([model], n)
-            yield busy
-            customers = GaugeMetricFamily("gpulease_customers", "Customers by compliance status", labels=["status"])
-            for status, n in s.execute(
-                select(Customer.compliance_status, func.count()).group_by(Customer.compliance_status)
-            ):
-                customers.add_metric([status], n)
-            yield customers
-            open_reviews = s.scalar(select(func.count()).select_from(ReviewItem).where(ReviewItem.status == "open"))
-            yield GaugeMetricFamily(
-                "gpulease_review_queue_open", "Open items in the compliance review queue", value=open_reviews or 0
-            )
-            alerts = s.scalar(select(func.count()).select_from(Alert).where(Alert.acknowledged.is_(False)))
-            yield GaugeMetricFamily(
-                "gpulease_alerts_unacknowledged", "Operator alerts not yet acknowledged", value=alerts or 0
-            )
+        f = self.rt.perform(reports.fleet_figures)
+        leases = GaugeMetricFamily("gpulease_leases", "Leases by state and plan", labels=["state", "plan"])
+        for (state, plan), n in f.leases.items():
+            leases.add_metric([state, plan], n)
+        yield leases
+        gpus = GaugeMetricFamily("gpulease_gpus", "GPUs in service by model", labels=["gpu_model", "node_state"])
+        for (model, state), n in f.gpus.items():
+            gpus.add_metric([model, state], float(n))
+        yield gpus
+        busy = GaugeMetricFamily("gpulease_gpus_leased", "GPUs held by a lease now", labels=["gpu_model"])
+        for model, n in f.leased.items():
+            busy.add_metric([model], n)
+        yield busy
+        customers = GaugeMetricFamily("gpulease_customers", "Customers by compliance status", labels=["status"])
+        for status, n in f.customers.items():
+            customers.add_metric([status], n)
+        yield customers
+        yield GaugeMetricFamily(
+            "gpulease_review_queue_open", "Open items in the compliance review queue", value=f.open_reviews
+        )
+        yield GaugeMetricFamily(
+            "gpulease_alerts_unacknowledged", "Operator alerts not yet acknowledged", value=f.unacknowledged_alerts
+        )
 
 
 class HttpMetrics:
@@ -96,5 +67,5 @@ def install(app: FastAPI, runtime: Runtime, http: HttpMetrics) -> None:
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(actor: ActorDep) -> Response:
-        actor.require(Role.OPERATOR, Role.COMPLIANCE)
+        require(actor, Permission.VIEW_FLEET)
         return Response(generate_latest(http.registry), media_type=CONTENT_TYPE_LATEST)

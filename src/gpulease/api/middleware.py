@@ -24,7 +24,7 @@ from prometheus_client import Counter, Histogram
 from starlette.concurrency import run_in_threadpool
 
 from gpulease.observability import request_id
-from gpulease.store import idempotency as idem
+from gpulease.services import idempotency as idem
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -272,9 +272,12 @@ class Idempotency:
     record, so its retry runs afresh.
     """
 
-    def __init__(self, app: ASGIApp, *, store_of: Callable[[], Any], clock: Callable[[], Any], wait_s: float) -> None:
-        self.app, self.store_of, self.clock, self.wait_s = app, store_of, clock, wait_s
-        self.stale_after_s = 60.0
+    def __init__(self, app: ASGIApp, *, runtime: Any, wait_s: float) -> None:
+        self.app, self.rt, self.wait_s = app, runtime, wait_s
+        self.stale_after = timedelta(seconds=60)
+
+    async def _perform(self, action: Callable[..., Any], **kwargs: Any) -> Any:
+        return await run_in_threadpool(lambda: self.rt.perform(action, **kwargs))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None
@@ -298,39 +301,17 @@ class Idempotency:
             body,
             _header(scope, b"content-type") or "",
         )
-        store = self.store_of()
         principal = hashlib.sha256(auth.encode()).hexdigest()
-        claim = await run_in_threadpool(
-            idem.claim,
-            store,
-            principal=principal,
-            key=key,
-            method=scope["method"],
-            path=scope["path"],
-            fp=fp,
-            now=self.clock(),
-            stale_after=timedelta(seconds=self.stale_after_s),
-        )
+        claim_args = {"principal": principal, "key": key, "method": scope["method"], "path": scope["path"], "fp": fp}
+        claim = await self._perform(idem.claim, stale_after=self.stale_after, **claim_args)
         deadline = time.monotonic() + self.wait_s
         while claim.outcome is idem.Outcome.IN_PROGRESS and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-            row = await run_in_threadpool(idem.peek, store, claim.row_id)
-            if row is None:  # the first request failed early and let the key go: run this one
-                claim = await run_in_threadpool(
-                    idem.claim,
-                    store,
-                    principal=principal,
-                    key=key,
-                    method=scope["method"],
-                    path=scope["path"],
-                    fp=fp,
-                    now=self.clock(),
-                    stale_after=timedelta(seconds=self.stale_after_s),
-                )
-            elif row.completed_at is not None:
-                claim = idem.Claim(
-                    idem.Outcome.REPLAY, row.id, row.response_status, row.response_type, row.response_body
-                )
+            seen = await self._perform(idem.peek, row_id=claim.row_id)
+            if seen is None:  # the first request failed early and let the key go: run this one
+                claim = await self._perform(idem.claim, stale_after=self.stale_after, **claim_args)
+            elif seen.outcome is idem.Outcome.REPLAY:
+                claim = seen
         if claim.outcome is idem.Outcome.IN_PROGRESS:
             await send_problem(
                 send,
@@ -351,13 +332,11 @@ class Idempotency:
         elif claim.outcome is idem.Outcome.REPLAY:
             await _send_stored(send, claim.status or 200, claim.content_type or "application/json", claim.body or "")
         elif claim.outcome is idem.Outcome.RECOVER:
-            await self._recover(scope, send, store, claim, auth)
+            await self._recover(scope, send, claim, auth)
         else:
-            await self._run(scope, body, receive, send, store, claim)
+            await self._run(scope, body, receive, send, claim)
 
-    async def _run(
-        self, scope: Scope, body: bytes, receive: Receive, send: Send, store: Any, claim: idem.Claim
-    ) -> None:
+    async def _run(self, scope: Scope, body: bytes, receive: Receive, send: Send, claim: idem.Claim) -> None:
         active = idem.ActiveClaim(claim.row_id)
         token = idem.current_claim.set(active)
         status, ctype, chunks = 500, "application/json", []
@@ -379,19 +358,17 @@ class Idempotency:
             idem.current_claim.reset(token)
             stored = b"".join(chunks)
             if (status >= 500 or status == 429) and not active.bound:
-                await run_in_threadpool(idem.release, store, claim.row_id)
+                await self._perform(idem.release, row_id=claim.row_id)
             elif len(stored) <= MAX_STORED_BODY:
-                await run_in_threadpool(
+                await self._perform(
                     idem.complete,
-                    store,
-                    claim.row_id,
+                    row_id=claim.row_id,
                     status=status,
                     content_type=ctype,
                     body=stored.decode("utf-8", "replace"),
-                    now=self.clock(),
                 )
 
-    async def _recover(self, scope: Scope, send: Send, store: Any, claim: idem.Claim, auth: str) -> None:
+    async def _recover(self, scope: Scope, send: Send, claim: idem.Claim, auth: str) -> None:
         """The first run committed but died before answering: answer with what it created."""
         for table, ident in claim.created:
             template = RESOURCE_PATHS.get(table)
@@ -402,14 +379,8 @@ class Idempotency:
                 # A POST to the collection created it: REST's 201, as the first answer would have been.
                 created_here = scope["method"] == "POST" and scope["path"].rstrip("/").endswith("/" + table)
                 status = 201 if created_here else 200
-                await run_in_threadpool(
-                    idem.complete,
-                    store,
-                    claim.row_id,
-                    status=status,
-                    content_type=ctype,
-                    body=body.decode(),
-                    now=self.clock(),
+                await self._perform(
+                    idem.complete, row_id=claim.row_id, status=status, content_type=ctype, body=body.decode()
                 )
                 await _send_stored(send, status, ctype, body.decode())
                 return

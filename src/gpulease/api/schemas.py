@@ -1,26 +1,35 @@
-"""Pydantic schemas at the edge. Money travels as decimal strings, times as ISO 8601 with offset."""
+"""Pydantic schemas at the edge: they give requests and responses their shape and types. The business rules
+(which values are acceptable) are the use cases' (services/), so every door refuses the same input alike.
+Money travels as decimal strings, times as ISO 8601 with offset."""
 
 from __future__ import annotations
 
+import builtins
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from gpulease.domain.customers import ComplianceStatus
 from gpulease.domain.pricing import Quote
 from gpulease.services.context import from_epoch
-from gpulease.store.models import Customer, Lease, Node
+from gpulease.services.customers import ScreeningRecord, ScreeningStatus
+from gpulease.services.inventory import Calendar
+from gpulease.services.kyc import KycInput, Owner
+from gpulease.services.prices import PriceListing
+from gpulease.services.records import Alert, Customer, Lease, ListVersion, Node, ReviewItem
+from gpulease.services.screening import NameScreeningResult
 
 
 class NodeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    site: str = Field(min_length=1, max_length=100)
-    cluster: str = Field(min_length=1, max_length=100)
-    name: str = Field(min_length=1, max_length=100)
+    site: str = Field(examples=["fra1"])
+    cluster: str = Field(examples=["a100-a"])
+    name: str = Field(examples=["fra1-a100-00"])
     gpu_model: str = Field(examples=["A100-80GB"])
-    gpu_count: int = Field(ge=1, le=8)
-    backend: Literal["local", "ray"] = "local"
+    gpu_count: int = Field(description="1 to 8", examples=[8])
+    backend: str = Field(default="local", description="local | ray")
 
 
 class NodeOut(BaseModel):
@@ -48,7 +57,7 @@ class NodeOut(BaseModel):
 
 
 class NodeStateIn(BaseModel):
-    state: Literal["available", "draining", "down"]
+    state: str = Field(description="available | draining | down")
 
 
 class GpuModelOut(BaseModel):
@@ -61,12 +70,12 @@ class GpuModelOut(BaseModel):
 class PriceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     gpu_model: str
-    plan: Literal["on_demand", "reserved", "long_term", "interruptible"]
+    plan: str = Field(description="on_demand | reserved | long_term | interruptible")
     rate: Decimal = Field(description="per GPU-hour (per GPU-month for long_term)", examples=["1.25"])
     currency: str = "USD"
-    cancel_free_hours: int = Field(default=24, ge=0)
-    cancel_fee_fraction: Decimal = Field(default=Decimal("0.5"), ge=0, le=1)
-    preemption_notice_s: int = Field(default=120, ge=0)
+    cancel_free_hours: int = 24
+    cancel_fee_fraction: Decimal = Field(default=Decimal("0.5"), description="0 to 1")
+    preemption_notice_s: int = 120
 
 
 class PriceOut(BaseModel):
@@ -80,17 +89,32 @@ class PriceOut(BaseModel):
     preemption_notice_s: int
     effective_from: datetime
 
+    @classmethod
+    def of(cls, p: PriceListing) -> PriceOut:
+        e = p.entry
+        return cls(
+            gpu_model=e.gpu_model,
+            plan=e.plan.value,
+            rate=f"{e.rate.normalize():f}",
+            unit=e.unit.value,
+            currency=e.currency,
+            cancel_free_hours=e.cancel_free_hours,
+            cancel_fee_fraction=f"{e.cancel_fee_fraction.normalize():f}",
+            preemption_notice_s=e.preemption_notice_s,
+            effective_from=p.effective_from,
+        )
+
 
 class OwnerIn(BaseModel):
-    name: str = Field(min_length=1, max_length=300)
-    percent: float = Field(ge=0, le=100)
+    name: str
+    percent: float = Field(description="share held, 0 to 100")
 
 
 class CustomerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    legal_name: str = Field(min_length=1, max_length=300)
-    local_name: str | None = Field(default=None, max_length=300)
-    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2", examples=["US"])
+    legal_name: str
+    local_name: str | None = None
+    country: str = Field(description="ISO 3166-1 alpha-2", examples=["US"])
     address: str | None = None
     incorporated_on: date | None = None
     email_domain: str | None = None
@@ -98,7 +122,22 @@ class CustomerIn(BaseModel):
     parent: str | None = None
     owners: list[OwnerIn] = Field(default_factory=list)
     end_use: str | None = None
-    requested_gpus: int | None = Field(default=None, ge=0, description="capacity the customer expects to use")
+    requested_gpus: int | None = Field(default=None, description="capacity the customer expects to use")
+
+    def kyc(self) -> KycInput:
+        return KycInput(
+            legal_name=self.legal_name,
+            country=self.country,
+            local_name=self.local_name,
+            address=self.address,
+            incorporated_on=self.incorporated_on,
+            email_domain=self.email_domain,
+            website=self.website,
+            parent=self.parent,
+            owners=tuple(Owner(o.name, o.percent) for o in self.owners),
+            end_use=self.end_use,
+            requested_gpus=self.requested_gpus or 0,
+        )
 
 
 class CustomerOut(BaseModel):
@@ -113,7 +152,7 @@ class CustomerOut(BaseModel):
     parent: str | None
     owners: list[dict[str, Any]]
     end_use: str | None
-    compliance_status: str
+    compliance_status: ComplianceStatus
     created_at: datetime
 
     @classmethod
@@ -130,7 +169,7 @@ class CustomerOut(BaseModel):
             parent=c.parent,
             owners=list(c.owners),
             end_use=c.end_use,
-            compliance_status=c.compliance_status,
+            compliance_status=ComplianceStatus(c.compliance_status),
             created_at=c.created_at,
         )
 
@@ -141,12 +180,12 @@ class LeaseIn(BaseModel):
         default=None, ge=1, le=2**31 - 1, description="defaults to the caller's own customer"
     )
     gpu_model: str = Field(examples=["A100-80GB"])
-    gpu_count: int = Field(ge=1, le=64)
-    plan: Literal["on_demand", "reserved", "long_term", "interruptible"] = "on_demand"
+    gpu_count: int = Field(description="1 to 64", examples=[8])
+    plan: str = Field(default="on_demand", description="on_demand | reserved | long_term | interruptible")
     start: AwareDatetime | Literal["now", "asap"] = "now"
     end: AwareDatetime | None = None
-    duration_s: int | None = Field(default=None, gt=0, description='with start "asap": how long')
-    max_wait_s: int | None = Field(default=None, gt=0, description='with start "asap": longest wait in queue')
+    duration_s: int | None = Field(default=None, description='with start "asap": how long, in seconds')
+    max_wait_s: int | None = Field(default=None, description='with start "asap": longest wait in the queue')
 
 
 class QuoteOut(BaseModel):
@@ -279,3 +318,235 @@ class InvoiceOut(BaseModel):
     currency: str
     total: str
     lines: list[InvoiceLineOut]
+
+
+class UsageCheckOut(BaseModel):
+    ok: bool
+    problems: list[str]
+
+
+class ScreeningStatusOut(BaseModel):
+    """What a customer sees of its own screening."""
+
+    customer_id: int
+    compliance_status: ComplianceStatus
+    at: datetime
+
+    @classmethod
+    def of(cls, s: ScreeningStatus) -> ScreeningStatusOut:
+        return cls(customer_id=s.customer_id, compliance_status=s.compliance_status, at=s.at)
+
+
+class CustomerScreeningOut(ScreeningStatusOut):
+    """The latest screening with its evidence (operators and compliance officers)."""
+
+    trigger: str
+    decision: ComplianceStatus
+    status: ComplianceStatus
+    reasons: list[str]
+    list_version: str | None
+    name_hits: list[dict[str, Any]]
+    ownership: dict[str, Any] | None
+    red_flags: list[dict[str, Any]]
+
+    @classmethod
+    def of_record(cls, r: ScreeningRecord) -> CustomerScreeningOut:
+        return cls(
+            customer_id=r.customer_id,
+            compliance_status=r.compliance_status,
+            at=r.at,
+            trigger=r.trigger,
+            decision=r.status,
+            status=r.status,
+            reasons=list(r.reasons),
+            list_version=r.list_version,
+            name_hits=[dict(h) for h in r.name_hits],
+            ownership=None if r.ownership is None else dict(r.ownership),
+            red_flags=[dict(f) for f in r.red_flags],
+        )
+
+
+class ScreenIn(BaseModel):
+    name: str = Field(examples=["iFlytek Co., Ltd."])
+    country: str | None = Field(default=None, examples=["CN"])
+    address: str | None = None
+
+
+class ScreenHit(BaseModel):
+    entry_id: str
+    list: str
+    name: str
+    matched_name: str
+    score: float
+    reasons: builtins.list[str]  # `list` is a field name in this class
+    countries: builtins.list[str]
+    programs: builtins.list[str]
+    source_url: str | None
+
+
+class ScreenOut(BaseModel):
+    decision: ComplianceStatus
+    reasons: list[str]
+    list_version: str | None
+    hits: list[ScreenHit]
+
+    @classmethod
+    def of(cls, r: NameScreeningResult) -> ScreenOut:
+        return cls(
+            decision=r.decision,
+            reasons=list(r.reasons),
+            list_version=r.list_version,
+            hits=[
+                ScreenHit(
+                    entry_id=h.entry_id,
+                    list=h.list,
+                    name=h.name,
+                    matched_name=h.matched_name,
+                    score=h.score,
+                    reasons=list(h.reasons),
+                    countries=list(h.countries),
+                    programs=list(h.programs),
+                    source_url=h.source_url,
+                )
+                for h in r.hits
+            ],
+        )
+
+
+class ReviewOut(BaseModel):
+    id: int
+    kind: str
+    customer_id: int
+    status: str
+    summary: str
+    details: dict[str, Any]
+    created_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    comment: str | None
+
+    @classmethod
+    def of(cls, r: ReviewItem) -> ReviewOut:
+        return cls(
+            id=r.id,
+            kind=r.kind,
+            customer_id=r.customer_id,
+            status=r.status,
+            summary=r.summary,
+            details=r.details,
+            created_at=r.created_at,
+            decided_by=r.decided_by,
+            decided_at=r.decided_at,
+            comment=r.comment,
+        )
+
+
+class DecisionIn(BaseModel):
+    decision: str = Field(description="approve | deny")
+    comment: str = Field(description="why: kept in the audit log")
+
+
+class AlertOut(BaseModel):
+    id: int
+    at: datetime
+    kind: str
+    message: str
+    data: dict[str, Any]
+    acknowledged: bool
+
+    @classmethod
+    def of(cls, a: Alert) -> AlertOut:
+        return cls(id=a.id, at=a.at, kind=a.kind, message=a.message, data=a.data, acknowledged=a.acknowledged)
+
+
+class ListVersionOut(BaseModel):
+    id: int
+    in_force: bool
+    loaded_at: datetime
+    counts: dict[str, int]
+    sources: list[dict[str, Any]]
+    content_hash: str
+
+    @classmethod
+    def of(cls, v: ListVersion) -> ListVersionOut:
+        return cls(
+            id=v.id,
+            in_force=v.in_force,
+            loaded_at=v.loaded_at,
+            counts=dict(v.counts),
+            sources=list(v.sources),
+            content_hash=v.content_hash,
+        )
+
+
+class AuditCheckOut(BaseModel):
+    ok: bool
+    records: int
+    broken_seq: int | None
+    problem: str | None
+    pending: int = Field(description="records committed but not yet sealed into the chain")
+    checkpoints: int = Field(description="signed checkpoints checked against the chain")
+    signatures_checked: bool
+
+
+class CheckpointOut(BaseModel):
+    """A signed statement of the audit chain's size and head hash (a C2SP signed note in `note`)."""
+
+    size: int
+    head: str
+    time: datetime
+    key_id: str
+    signature: str
+    note: str
+    public_key: str
+
+
+class TelemetryOut(BaseModel):
+    nvml_available: bool
+    reason: str | None
+    note: str | None
+
+
+class BookingOut(BaseModel):
+    gpu: int
+    lease_id: int
+    customer_id: int
+    plan: str
+    state: str
+    start: datetime
+    end: datetime | None
+
+
+class NodeCalendarOut(NodeOut):
+    bookings: list[BookingOut]
+
+
+class CalendarOut(BaseModel):
+    start: datetime
+    end: datetime
+    nodes: list[NodeCalendarOut]
+
+    @classmethod
+    def of(cls, cal: Calendar) -> CalendarOut:
+        return cls(
+            start=cal.start,
+            end=cal.end,
+            nodes=[
+                NodeCalendarOut(
+                    **NodeOut.of(n.node).model_dump(),
+                    bookings=[
+                        BookingOut(
+                            gpu=b.gpu,
+                            lease_id=b.lease_id,
+                            customer_id=b.customer_id,
+                            plan=b.plan,
+                            state=b.state,
+                            start=b.start,
+                            end=b.end,
+                        )
+                        for b in n.bookings
+                    ],
+                )
+                for n in cal.nodes
+            ],
+        )

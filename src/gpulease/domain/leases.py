@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 
 class Plan(enum.StrEnum):
@@ -91,3 +92,65 @@ def check_transition(current: LeaseState, target: LeaseState) -> None:
     """Raise IllegalTransition unless current -> target is allowed."""
     if target not in TRANSITIONS[current]:
         raise IllegalTransition(current, target)
+
+
+class LeaseAction(enum.StrEnum):
+    """What a person can do to an existing lease."""
+
+    END = "end"
+    CANCEL = "cancel"
+    EXTEND = "extend"
+    PREEMPT = "preempt"
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseFacts:
+    """What decides which actions a lease takes: its state and a few facts about it."""
+
+    id: int
+    state: LeaseState
+    plan: Plan
+    started: bool  # it has been active (activated_at is set)
+    open_ended: bool  # no end: it runs until it is ended
+    notice_given: bool  # an interruptible lease told its GPUs will be taken back
+
+
+def refusal(action: LeaseAction, lease: LeaseFacts) -> str | None:
+    """Why `lease` cannot take `action` now, as a sentence; None when it can.
+
+    Ending a lease that has not started cancels it, so the same rules apply to both then.
+    """
+    st, lid = lease.state, lease.id
+    if action is LeaseAction.END and (st in (S.SCHEDULED, S.QUEUED) or (st is S.SUSPENDED and not lease.started)):
+        action = LeaseAction.CANCEL
+    if action is LeaseAction.CANCEL:
+        if st in (S.ACTIVE, S.ENDING):
+            return f"lease {lid} is already active; end it instead of cancelling"
+        if st not in (S.SCHEDULED, S.QUEUED, S.SUSPENDED, S.QUOTED, S.PENDING_COMPLIANCE):
+            return f"lease {lid} is {st} and cannot be cancelled"
+        if st is S.SUSPENDED and lease.started:
+            return f"lease {lid} has started; end it instead of cancelling"
+    elif action is LeaseAction.END:
+        if st not in (S.ACTIVE, S.SUSPENDED, S.ENDING):
+            return f"lease {lid} is {st} and cannot be ended"
+    elif action is LeaseAction.EXTEND:
+        if st not in (S.SCHEDULED, S.ACTIVE):
+            return f"lease {lid} is {st}; only scheduled or active leases can be extended"
+        if lease.open_ended:
+            return f"lease {lid} is open-ended; it runs until it is ended"
+        if lease.notice_given:
+            return f"lease {lid} has been given notice of preemption"
+    elif action is LeaseAction.PREEMPT:
+        if lease.plan is not Plan.INTERRUPTIBLE:
+            return f"lease {lid} is {lease.plan}; only interruptible leases can be preempted"
+        if st not in (S.ACTIVE, S.SCHEDULED):
+            return f"lease {lid} is {st} and cannot be preempted"
+    return None
+
+
+def offered_actions(lease: LeaseFacts) -> frozenset[LeaseAction]:
+    """The actions to offer on a lease: those it can take, with "end" only once it has started (before that,
+    ending it is cancelling it, offered as such)."""
+    return frozenset(
+        a for a in LeaseAction if refusal(a, lease) is None and (a is not LeaseAction.END or lease.started)
+    )

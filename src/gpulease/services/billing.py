@@ -19,20 +19,22 @@ from gpulease.domain.pricing import Quote, cancellation_fee, money, month_start,
 from gpulease.services import telemetry
 from gpulease.services.context import Actor, epoch, from_epoch
 from gpulease.services.errors import InvalidRequest, NotFound
+from gpulease.services.permissions import Permission, require
+from gpulease.services.work import Work
 from gpulease.store.models import Customer, Lease, LeaseEvent, ReviewItem, UsageRecord
 
 
 def _add_record(
-    session: Session,
+    work: Work,
     lease: Lease,
     q: Quote,
+    *,
     kind: str,
     period: str,
     start: datetime,
     end: datetime,
     seconds: int,
     amount: Decimal,
-    now: datetime,
 ) -> UsageRecord:
     rec = UsageRecord(
         lease_id=lease.id,
@@ -49,56 +51,63 @@ def _add_record(
         unit=q.unit,
         currency=q.currency,
         amount=amount,
-        created_at=now,
+        created_at=work.now,
     )
-    session.add(rec)
+    work.session.add(rec)
     return rec
 
 
-def record_usage(
-    session: Session,
-    lease: Lease,
-    start: datetime,
-    end: datetime,
-    now: datetime,
-    thresholds: Sequence[float] | None = None,
-) -> list[UsageRecord]:
+def record_usage(work: Work, lease: Lease, start: datetime, end: datetime) -> list[UsageRecord]:
     """Rate [start, end) of the lease at its quote, one record per calendar month."""
     if end <= start:
         return []
-    if thresholds is None:
-        from gpulease.settings import get_settings
-
-        thresholds = get_settings().compute_thresholds
     q = Quote.from_dict(lease.quote)
     recs = [
         _add_record(
-            session, lease, q, s.kind, s.period, from_epoch(s.start), from_epoch(s.end), s.seconds, s.amount, now
+            work,
+            lease,
+            q,
+            kind=s.kind,
+            period=s.period,
+            start=from_epoch(s.start),
+            end=from_epoch(s.end),
+            seconds=s.seconds,
+            amount=s.amount,
         )
         for s in rate_usage(q, lease.gpu_count, epoch(start), epoch(end))
     ]
     gpu_seconds = sum(r.seconds for r in recs) * lease.gpu_count
     for rec in recs:
-        rec.gpu_util_pct, rec.gpu_mem_used_mib_max = telemetry.summary(session, lease.id, rec.starts_at, rec.ends_at)
-    _track_compute(session, lease.customer_id, lease.gpu_model, gpu_seconds, now, thresholds)
-    session.flush()
+        rec.gpu_util_pct, rec.gpu_mem_used_mib_max = telemetry.summary(
+            work.session, lease.id, rec.starts_at, rec.ends_at
+        )
+    _track_compute(
+        work,
+        lease.customer_id,
+        model=lease.gpu_model,
+        gpu_seconds=gpu_seconds,
+        thresholds=work.settings.compute_thresholds,
+    )
+    work.session.flush()
     return recs
 
 
-def record_cancellation_fee(session: Session, lease: Lease, now: datetime) -> UsageRecord | None:
+def record_cancellation_fee(work: Work, lease: Lease) -> UsageRecord | None:
+    now = work.now
     q = Quote.from_dict(lease.quote)
     fee = cancellation_fee(q, epoch(now))
     if fee <= 0:
         return None
-    rec = _add_record(session, lease, q, "cancellation_fee", now.strftime("%Y-%m"), now, now, 0, fee, now)
-    session.flush()
+    rec = _add_record(
+        work, lease, q, kind="cancellation_fee", period=now.strftime("%Y-%m"), start=now, end=now, seconds=0, amount=fee
+    )
+    work.session.flush()
     return rec
 
 
-def _track_compute(
-    session: Session, customer_id: int, model: str, gpu_seconds: int, now: datetime, thresholds: Sequence[float]
-) -> None:
+def _track_compute(work: Work, customer_id: int, *, model: str, gpu_seconds: int, thresholds: Sequence[float]) -> None:
     """Accumulate training compute (GPU-seconds x peak dense BF16 FLOP/s); crossing a threshold goes to review."""
+    session, now = work.session, work.now
     customer = session.get(Customer, customer_id)
     assert customer is not None
     before = customer.cumulative_flop
@@ -160,8 +169,8 @@ def _usage(session: Session, actor: Actor, customer_id: int, period: str | None)
     return list(session.scalars(q.order_by(UsageRecord.starts_at, UsageRecord.id)))
 
 
-def invoice(session: Session, actor: Actor, customer_id: int, period: str) -> Invoice:
-    recs = _usage(session, actor, customer_id, period)
+def invoice(work: Work, *, actor: Actor, customer_id: int, period: str) -> Invoice:
+    recs = _usage(work.session, actor, customer_id, period)
     currencies = {r.currency for r in recs} or {"USD"}
     if len(currencies) > 1:
         raise InvalidRequest(f"usage in {period} is in several currencies: {sorted(currencies)}")
@@ -212,11 +221,11 @@ CSV_FIELDS = [
 ]
 
 
-def usage_csv(session: Session, actor: Actor, customer_id: int, period: str | None) -> str:
+def usage_csv(work: Work, *, actor: Actor, customer_id: int, period: str | None) -> str:
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(CSV_FIELDS)
-    for r in _usage(session, actor, customer_id, period):
+    for r in _usage(work.session, actor, customer_id, period):
         w.writerow(
             [
                 r.lease_id,
@@ -278,8 +287,19 @@ def expected_from_events(lease: Lease, events: Sequence[LeaseEvent], now: dateti
     return out
 
 
-def verify_usage(session: Session, now: datetime, period: str | None = None) -> list[str]:
+def usage_periods(work: Work, *, actor: Actor, customer_id: int) -> list[str]:
+    """The months in which this customer has usage on record, newest first."""
+    actor.check_customer(customer_id)
+    q = select(UsageRecord.period).where(UsageRecord.customer_id == customer_id).distinct()
+    return sorted(work.session.scalars(q), reverse=True)
+
+
+def verify_usage(work: Work, *, actor: Actor, period: str | None = None) -> list[str]:
     """Every usage record against its recomputation from the event log; returns the differences found."""
+    require(actor, Permission.VERIFY_RECORDS)
+    if period is not None and not PERIOD.match(period):
+        raise InvalidRequest(f"period must look like YYYY-MM, got {period!r}")
+    session, now = work.session, work.now
     problems: list[str] = []
     leases = session.scalars(select(Lease).order_by(Lease.id)).all()
     for lease in leases:

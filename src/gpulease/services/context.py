@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gpulease.services.errors import Forbidden, NotFound
+from gpulease.services.errors import NotFound
 
 
 class Role(enum.StrEnum):
@@ -21,10 +21,6 @@ class Actor:
     role: Role
     customer_id: int | None = None
     name: str = "system"
-
-    def require(self, *roles: Role) -> None:
-        if self.role not in roles:
-            raise Forbidden(f"this action needs the {' or '.join(roles)} role")
 
     def can_see_customer(self, customer_id: int) -> bool:
         return self.role in (Role.OPERATOR, Role.COMPLIANCE) or self.customer_id == customer_id

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from gpulease.services import inventory, keys, prices
 from gpulease.services.context import SYSTEM
+from gpulease.services.work import Work
 from gpulease.store.models import Node
 
 # (gpu model, plan) -> rate; long_term is per GPU-month (30 days), the rest per GPU-hour.
@@ -24,43 +22,41 @@ DEMO_PRICES: dict[tuple[str, str], str] = {
 }
 
 
-def seed_facility(session: Session, now: datetime) -> bool:
+def seed_facility(work: Work) -> bool:
     """Add the demo nodes and prices unless the inventory already has nodes. Returns True if it seeded."""
-    if session.scalar(select(func.count()).select_from(Node)):
+    if work.session.scalar(select(func.count()).select_from(Node)):
         return False
     for i in range(16):
         site, cluster = ("fra1", "a100-a") if i < 8 else ("fra1", "a100-b")
         inventory.add_node(
-            session,
-            SYSTEM,
+            work,
+            actor=SYSTEM,
             site=site,
             cluster=cluster,
             name=f"fra1-a100-{i:02d}",
             gpu_model_name="A100-80GB",
             gpu_count=8,
-            now=now,
         )
     for i in range(4):
         inventory.add_node(
-            session,
-            SYSTEM,
+            work,
+            actor=SYSTEM,
             site="iad1",
             cluster="h100-a",
             name=f"iad1-h100-{i:02d}",
             gpu_model_name="H100-80GB",
             gpu_count=8,
-            now=now,
         )
     for (model, plan), rate in DEMO_PRICES.items():
-        prices.set_price(session, SYSTEM, gpu_model_name=model, plan=plan, rate=rate, now=now)
+        prices.set_price(work, actor=SYSTEM, gpu_model_name=model, plan=plan, rate=rate)
     return True
 
 
-def demo_keys(session: Session, customer_id: int | None, now: datetime) -> dict[str, str]:
+def demo_keys(work: Work, customer_id: int | None) -> dict[str, str]:
     out = {
-        "operator": keys.create_key(session, role="operator", customer_id=None, now=now, label="demo"),
-        "compliance": keys.create_key(session, role="compliance", customer_id=None, now=now, label="demo"),
+        "operator": keys.create_key(work, actor=SYSTEM, role="operator", label="demo"),
+        "compliance": keys.create_key(work, actor=SYSTEM, role="compliance", label="demo"),
     }
     if customer_id is not None:
-        out["customer"] = keys.create_key(session, role="customer", customer_id=customer_id, now=now, label="demo")
+        out["customer"] = keys.create_key(work, actor=SYSTEM, role="customer", customer_id=customer_id, label="demo")
     return out

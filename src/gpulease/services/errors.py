@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from gpulease.services.work import AuditEntry
+
 
 class ServiceError(Exception):
     status = 400
     type = "bad-request"
     title = "Bad request"
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, record: AuditEntry | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.record = record  # kept in the audit log although the action was refused
         self.extra = extra
 
 

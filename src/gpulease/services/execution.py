@@ -10,25 +10,28 @@ import logging
 import threading
 import uuid
 from collections import defaultdict
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gpulease import audit
 from gpulease.backends import BackendError, ExecutionBackend, LeasedGpus, RunSpec, RunState, get_backend
 from gpulease.backends.base import read_log_file
+from gpulease.backends.local import local_backend_options
 from gpulease.backends.process_group import process_start_ticks, terminate_group
 from gpulease.domain.leases import LeaseState
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound
-from gpulease.services.leases import PREEMPTION_NOTICES, close_ending, get_lease
+from gpulease.services.leases import get_lease
+from gpulease.services.transitions import close_ending
+from gpulease.services.work import Work
+from gpulease.settings import Settings
+from gpulease.store.db import Store
 from gpulease.store.models import Lease, Run
-
-if TYPE_CHECKING:
-    from gpulease.runtime import Runtime
 
 log = logging.getLogger("gpulease.execution")
 
@@ -49,14 +52,24 @@ def backend_kind(lease: Lease) -> str:
     return kinds.pop() if len(kinds) == 1 else "local"
 
 
+class ExecutionHost(Protocol):
+    """What the executor needs of the process that runs it (the Runtime): the store, the settings, the clock,
+    and units of work for the lease changes it makes."""
+
+    store: Store
+    settings: Settings
+
+    def clock(self) -> datetime: ...
+
+    def work(self) -> AbstractContextManager[Work]: ...
+
+
 class Executor:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: ExecutionHost) -> None:
         self.rt = runtime
         self._backends: dict[str, ExecutionBackend] = {}
         self._started: set[int] = set()  # leases whose GPUs the backends know about
         self._lock = threading.RLock()
-        # Preemption notices reach the runs once the transaction that gave them has committed.
-        event.listen(self.rt.store.sessions, "after_commit", self._deliver_preemption_notices)
 
     def backend(self, kind: str) -> ExecutionBackend:
         with self._lock:
@@ -70,8 +83,6 @@ class Executor:
                         address=st.ray_address, dashboard_url=st.ray_dashboard_url, stop_grace_s=st.stop_grace_s
                     )
                 elif kind == "local":
-                    from gpulease.backends.local import local_backend_options
-
                     options.update(local_backend_options(self.rt.settings))
                 self._backends[kind] = get_backend(kind, **options)
             return self._backends[kind]
@@ -79,14 +90,22 @@ class Executor:
     # -- runs ---------------------------------------------------------------------------------------
 
     def submit(
-        self, actor: Actor, lease_id: int, command: list[str], env: dict[str, str], cwd: str | None, image: str | None
+        self,
+        actor: Actor,
+        *,
+        lease_id: int,
+        command: list[str],
+        env: dict[str, str],
+        cwd: str | None = None,
+        image: str | None = None,
     ) -> Run:
         if not command or not all(isinstance(c, str) and c for c in command):
             raise InvalidRequest("command must be a non-empty list of non-empty strings")
         run_id = uuid.uuid4().hex[:16]
         log_path = (self.rt.settings.runs_dir / f"{run_id}.log").resolve()
-        with self.rt.store.transaction() as s:
-            lease = get_lease(s, actor, lease_id)
+        with self.rt.work() as w:
+            s = w.session
+            lease = get_lease(w, actor=actor, lease_id=lease_id)
             if actor.role is Role.CUSTOMER and lease.customer_id != actor.customer_id:
                 raise NotFound(f"no lease with id {lease_id}")
             if lease.state not in RUNNABLE:
@@ -169,19 +188,19 @@ class Executor:
                 data={"state": state, "exit_code": exit_code, "message": message},
             )
 
-    def get(self, actor: Actor, lease_id: int, run_id: str) -> Run:
+    def get(self, actor: Actor, *, lease_id: int, run_id: str) -> Run:
         self.refresh(run_id)
-        with self.rt.store.transaction() as s:
-            get_lease(s, actor, lease_id)
-            run = s.get(Run, run_id)
+        with self.rt.work() as w:
+            get_lease(w, actor=actor, lease_id=lease_id)
+            run = w.session.get(Run, run_id)
             if run is None or run.lease_id != lease_id:
                 raise NotFound(f"no run {run_id} on lease {lease_id}")
             return run
 
-    def runs_of(self, actor: Actor, lease_id: int) -> list[Run]:
-        with self.rt.store.transaction() as s:
-            get_lease(s, actor, lease_id)
-            return list(s.scalars(select(Run).where(Run.lease_id == lease_id).order_by(Run.created_at)))
+    def runs_of(self, actor: Actor, *, lease_id: int) -> list[Run]:
+        with self.rt.work() as w:
+            get_lease(w, actor=actor, lease_id=lease_id)
+            return list(w.session.scalars(select(Run).where(Run.lease_id == lease_id).order_by(Run.created_at)))
 
     def refresh(self, run_id: str) -> None:
         """Copy a backend's view of a run into the store once the run has finished."""
@@ -197,8 +216,8 @@ class Executor:
         if st.state.finished:
             self._finish(run_id, st.state.value, st.exit_code, st.message)
 
-    def read_logs(self, actor: Actor, lease_id: int, run_id: str, offset: int) -> tuple[bytes, int, bool]:
-        run = self.get(actor, lease_id, run_id)
+    def read_logs(self, actor: Actor, *, lease_id: int, run_id: str, offset: int) -> tuple[bytes, int, bool]:
+        run = self.get(actor, lease_id=lease_id, run_id=run_id)
         finished = run.state in FINISHED
         try:
             data, new = self.backend(run.backend).read_logs(run_id, offset)
@@ -260,17 +279,15 @@ class Executor:
                 stopped.append(run_id)
         return stopped
 
-    def _deliver_preemption_notices(self, session: Session) -> None:
-        """Hand each preemption notice a committed transaction gave to the backends that run leases."""
-        notices: list[tuple[int, datetime]] = session.info.pop(PREEMPTION_NOTICES, [])
+    def notify_preemption(self, lease_id: int, deadline: datetime) -> None:
+        """Tell the runs of a lease given notice (after the notice committed) when their GPUs are taken back."""
         with self._lock:
             backends = list(self._backends.values())
-        for lease_id, deadline in notices:
-            for backend in backends:
-                try:
-                    backend.notify_preemption(lease_id, deadline)
-                except Exception:  # the notice is recorded; a backend that fails must not fail the request
-                    log.exception("preemption notice for lease %s did not reach backend %s", lease_id, backend.name)
+        for backend in backends:
+            try:
+                backend.notify_preemption(lease_id, deadline)
+            except Exception:  # the notice is recorded; a backend that fails must not fail the request
+                log.exception("preemption notice for lease %s did not reach backend %s", lease_id, backend.name)
 
     def reconcile(self) -> None:
         """Stop every run whose lease is no longer active; record runs that finished."""
@@ -306,9 +323,9 @@ class Executor:
                     except BackendError:
                         code, msg = None, "stopped at lease end"
                     self._finish(run_id, RunState.STOPPED.value, code, msg)
-        with self.rt.store.transaction() as s:
+        with self.rt.work() as w:
             still_running = set(
-                s.scalars(
+                w.session.scalars(
                     select(Run.lease_id).where(
                         Run.state.notin_(FINISHED),
                         Run.lease_id.in_(select(Lease.id).where(Lease.state == LeaseState.ENDING.value)),
@@ -316,11 +333,9 @@ class Executor:
                 )
             )
             if not still_running:
-                close_ending(s, self.rt.clock(), "executor")
+                close_ending(w, actor="executor")
 
     def close(self) -> None:
-        if event.contains(self.rt.store.sessions, "after_commit", self._deliver_preemption_notices):
-            event.remove(self.rt.store.sessions, "after_commit", self._deliver_preemption_notices)
         with self._lock:
             for b in self._backends.values():
                 b.close()

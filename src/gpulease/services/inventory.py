@@ -1,9 +1,9 @@
-"""Capacity use cases: add, drain, restore and remove nodes."""
+"""Inventory use cases: add, drain, restore and remove nodes; the nodes and who holds their GPUs when."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 from gpulease import audit
 from gpulease.domain.inventory import MAX_GPUS_PER_NODE, Backend, NodeState, NodeView, UnknownGpuModel, gpu_model
 from gpulease.domain.leases import HOLDS_CAPACITY
-from gpulease.services.context import Actor, Role
+from gpulease.services.context import Actor
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound
+from gpulease.services.permissions import Permission, require
+from gpulease.services.work import Work
 from gpulease.store.models import Allocation, Cluster, Customer, Lease, Node, Site
 
 
@@ -35,18 +37,19 @@ def _cluster(session: Session, site: Site, name: str, backend: str) -> Cluster:
 
 
 def add_node(
-    session: Session,
-    actor: Actor,
+    work: Work,
     *,
+    actor: Actor,
     site: str,
     cluster: str,
     name: str,
     gpu_model_name: str,
     gpu_count: int,
-    now: datetime,
     backend: str = "local",
 ) -> Node:
-    actor.require(Role.OPERATOR)
+    require(actor, Permission.MANAGE_INVENTORY)
+    session, now = work.session, work.now
+    site, cluster, name = site.strip(), cluster.strip(), name.strip()
     try:
         model = gpu_model(gpu_model_name)
     except UnknownGpuModel as e:
@@ -56,8 +59,10 @@ def add_node(
     if backend not in {b.value for b in Backend}:
         raise InvalidRequest(f"backend must be one of {', '.join(b.value for b in Backend)}")
     for label, value in (("site", site), ("cluster", cluster), ("name", name)):
-        if not value.strip():
+        if not value:
             raise InvalidRequest(f"{label} must not be empty")
+        if len(value) > 100:
+            raise InvalidRequest(f"{label} must be at most 100 characters")
     if session.scalar(select(Node).where(Node.name == name)) is not None:
         raise Conflict(f"a node named {name!r} already exists")
     c = _cluster(session, _site(session, site), cluster, backend)
@@ -77,33 +82,53 @@ def add_node(
     return node
 
 
-def get_node(session: Session, node_id: int) -> Node:
+def _node(session: Session, node_id: int) -> Node:
     node = session.get(Node, node_id)
     if node is None or node.removed_at is not None:
         raise NotFound(f"no node with id {node_id}")
     return node
 
 
-def list_nodes(session: Session, gpu_model_name: str | None = None) -> list[Node]:
+def nodes_in_service(session: Session, gpu_model_name: str | None = None) -> list[Node]:
     q = select(Node).where(Node.removed_at.is_(None)).order_by(Node.id)
     if gpu_model_name:
         q = q.where(Node.gpu_model == gpu_model_name)
     return list(session.scalars(q))
 
 
-def set_node_state(session: Session, actor: Actor, node_id: int, state: NodeState, now: datetime) -> Node:
+def get_node(work: Work, *, actor: Actor, node_id: int) -> Node:
+    require(actor, Permission.VIEW_INVENTORY)
+    return _node(work.session, node_id)
+
+
+def list_nodes(work: Work, *, actor: Actor, gpu_model_name: str | None = None) -> list[Node]:
+    require(actor, Permission.VIEW_INVENTORY)
+    return nodes_in_service(work.session, gpu_model_name)
+
+
+def models_in_service(work: Work) -> list[str]:
+    """The GPU models the facility has nodes of (what there is to book), for everyone."""
+    q = select(Node.gpu_model).where(Node.removed_at.is_(None)).distinct()
+    return sorted(work.session.scalars(q))
+
+
+def set_node_state(work: Work, *, actor: Actor, node_id: int, state: str) -> Node:
     """Drain (no new leases; running ones run to their end), mark down, or make available again."""
-    actor.require(Role.OPERATOR)
-    node = get_node(session, node_id)
+    require(actor, Permission.MANAGE_INVENTORY)
+    try:
+        new_state = NodeState(state)
+    except ValueError:
+        raise InvalidRequest(f"a node's state is one of {', '.join(s.value for s in NodeState)}") from None
+    node = _node(work.session, node_id)
     before = node.state
-    node.state = state
+    node.state = new_state
     audit.append(
-        session,
-        at=now,
+        work.session,
+        at=work.now,
         actor=actor.name,
         action="node.state",
         subject=f"node:{node.id}",
-        data={"from": before, "to": state},
+        data={"from": before, "to": new_state},
     )
     return node
 
@@ -121,9 +146,10 @@ def _live_allocations(session: Session, node_id: int, now: datetime) -> list[All
     return list(session.scalars(q))
 
 
-def remove_node(session: Session, actor: Actor, node_id: int, now: datetime) -> Node:
-    actor.require(Role.OPERATOR)
-    node = get_node(session, node_id)
+def remove_node(work: Work, *, actor: Actor, node_id: int) -> Node:
+    require(actor, Permission.MANAGE_INVENTORY)
+    session, now = work.session, work.now
+    node = _node(session, node_id)
     live = _live_allocations(session, node_id, now)
     if live:
         leases = sorted({a.lease_id for a in live})
@@ -197,3 +223,42 @@ def calendar_bookings(session: Session, nodes: list[Node], t0: datetime, t1: dat
         Booking(node_id=n, gpu=g, lease_id=lid, customer_id=cid, customer=cname, plan=plan, state=state, start=s, end=e)
         for n, g, s, e, lid, cid, plan, state, cname in rows
     ]
+
+
+@dataclass(frozen=True)
+class NodeCalendar:
+    node: Node
+    bookings: list[Booking]
+
+
+@dataclass(frozen=True)
+class Calendar:
+    start: datetime
+    end: datetime
+    nodes: list[NodeCalendar]
+
+
+def calendar(
+    work: Work,
+    *,
+    actor: Actor,
+    gpu_model_name: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    days: int = 7,
+) -> Calendar:
+    """Who holds which GPU when: every node with its bookings overlapping [start, end)."""
+    require(actor, Permission.VIEW_INVENTORY)
+    if not 1 <= days <= 366:
+        raise InvalidRequest("days must be between 1 and 366")
+    t0 = start or work.now
+    t1 = end or t0 + timedelta(days=days)
+    nodes = nodes_in_service(work.session, gpu_model_name)
+    by_node: dict[int, list[Booking]] = {}
+    for b in calendar_bookings(work.session, nodes, t0, t1):
+        by_node.setdefault(b.node_id, []).append(b)
+    return Calendar(
+        t0,
+        t1,
+        [NodeCalendar(n, sorted(by_node.get(n.id, []), key=lambda b: (b.gpu, b.start))) for n in nodes],
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -12,6 +13,8 @@ from sqlalchemy.orm import Session
 from gpulease import audit
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import InvalidRequest, NotFound
+from gpulease.services.permissions import Permission, require
+from gpulease.services.work import Work
 from gpulease.store.models import ApiKey, Customer
 
 
@@ -19,23 +22,25 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(
-    session: Session, *, role: str, customer_id: int | None, now: datetime, label: str | None = None, actor: str = "cli"
-) -> str:
+def create_key(work: Work, *, actor: Actor, role: str, customer_id: int | None = None, label: str | None = None) -> str:
     """Create a key and return its plaintext (the only time it is ever visible)."""
+    # Keys grant roles, an operator key included: only an operator hands them out.
+    require(actor, Permission.MANAGE_KEYS)
+    session, now = work.session, work.now
     try:
         role_v = Role(role)
     except ValueError:
         raise InvalidRequest(f"role must be one of {', '.join(r.value for r in Role)}") from None
     if role_v is Role.CUSTOMER:
         if customer_id is None:
-            raise InvalidRequest("a customer key needs --customer ID")
+            raise InvalidRequest("a customer key acts for one customer: choose the customer this key is for")
         if session.get(Customer, customer_id) is None:
             raise NotFound(f"no customer with id {customer_id}")
     elif customer_id is not None:
         raise InvalidRequest(f"an {role_v} key is not tied to a customer")
     prefix = secrets.token_hex(4)
     key = f"gl_{prefix}_{secrets.token_urlsafe(32)}"
+    label = (label or "").strip() or None
     row = ApiKey(
         prefix=prefix, key_hash=_hash(key), role=role_v.value, customer_id=customer_id, label=label, created_at=now
     )
@@ -44,7 +49,7 @@ def create_key(
     audit.append(
         session,
         at=now,
-        actor=actor,
+        actor=actor.name,
         action="key.created",
         subject=f"key:{row.id}",
         data={"role": role_v.value, "customer_id": customer_id, "prefix": prefix},
@@ -52,12 +57,46 @@ def create_key(
     return key
 
 
-def revoke_key(session: Session, key_id: int, now: datetime, actor: str = "cli") -> None:
-    row = session.get(ApiKey, key_id)
+def revoke_key(work: Work, *, actor: Actor, key_id: int) -> None:
+    require(actor, Permission.MANAGE_KEYS)
+    row = work.session.get(ApiKey, key_id)
     if row is None:
         raise NotFound(f"no key with id {key_id}")
-    row.revoked_at = now
-    audit.append(session, at=now, actor=actor, action="key.revoked", subject=f"key:{row.id}", data={})
+    row.revoked_at = work.now
+    audit.append(work.session, at=work.now, actor=actor.name, action="key.revoked", subject=f"key:{row.id}", data={})
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    """An API key as it is listed: never its secret, nor its hash."""
+
+    id: int
+    prefix: str
+    role: str
+    customer_id: int | None
+    customer: str | None
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def list_keys(work: Work, *, actor: Actor) -> list[KeyRow]:
+    require(actor, Permission.VIEW_KEYS)
+    rows = work.session.execute(
+        select(
+            ApiKey.id,
+            ApiKey.prefix,
+            ApiKey.role,
+            ApiKey.customer_id,
+            Customer.legal_name,
+            ApiKey.label,
+            ApiKey.created_at,
+            ApiKey.revoked_at,
+        )
+        .outerjoin(Customer, ApiKey.customer_id == Customer.id)
+        .order_by(ApiKey.id.desc())
+    ).all()
+    return [KeyRow(*r) for r in rows]
 
 
 def authenticate(session: Session, key: str) -> Actor | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -11,37 +12,66 @@ from sqlalchemy.orm import Session
 from gpulease import audit
 from gpulease.domain.inventory import UnknownGpuModel, gpu_model
 from gpulease.domain.leases import Plan
-from gpulease.domain.pricing import PriceBook, PriceEntry, canonical
-from gpulease.services.context import Actor, Role
+from gpulease.domain.pricing import PriceBook, PriceEntry, PriceUnit, canonical
+from gpulease.services.context import Actor
 from gpulease.services.errors import InvalidRequest
+from gpulease.services.permissions import Permission, require
+from gpulease.services.work import Work
 from gpulease.store.models import PriceRow
 
 
+@dataclass(frozen=True)
+class PriceListing:
+    """A price in force: the price-book entry and since when it applies."""
+
+    entry: PriceEntry
+    effective_from: datetime
+
+    @property
+    def unit(self) -> PriceUnit:
+        return self.entry.unit
+
+
+def _listing(r: PriceRow) -> PriceListing:
+    return PriceListing(
+        PriceEntry(
+            gpu_model=r.gpu_model,
+            plan=Plan(r.plan),
+            rate=canonical(Decimal(r.rate)),
+            currency=r.currency,
+            cancel_free_hours=r.cancel_free_hours,
+            cancel_fee_fraction=canonical(Decimal(r.cancel_fee_fraction)),
+            preemption_notice_s=r.preemption_notice_s,
+        ),
+        r.effective_from,
+    )
+
+
 def set_price(
-    session: Session,
-    actor: Actor,
+    work: Work,
     *,
+    actor: Actor,
     gpu_model_name: str,
     plan: str,
     rate: str | Decimal,
     currency: str = "USD",
-    now: datetime,
     cancel_free_hours: int = 24,
     cancel_fee_fraction: str | Decimal = "0.5",
     preemption_notice_s: int = 120,
-) -> PriceRow:
-    actor.require(Role.OPERATOR)
+) -> PriceListing:
+    require(actor, Permission.SET_PRICES)
     try:
         model = gpu_model(gpu_model_name).name
         plan_v = Plan(plan)
-        rate_d = Decimal(str(rate))
-        fee = Decimal(str(cancel_fee_fraction))
+        rate_d = Decimal(str(rate).strip())
+        fee = Decimal(str(cancel_fee_fraction).strip())
     except UnknownGpuModel as e:
         raise InvalidRequest(str(e)) from None
     except ValueError:
         raise InvalidRequest(f"plan must be one of {', '.join(p.value for p in Plan)}") from None
     except InvalidOperation:
         raise InvalidRequest('rate and cancel_fee_fraction must be decimal numbers, e.g. "1.25"') from None
+    currency = currency.strip().upper()
     if not rate_d.is_finite() or rate_d < 0:
         raise InvalidRequest("rate must be a non-negative decimal amount")
     if not (fee.is_finite() and 0 <= fee <= 1):
@@ -50,6 +80,7 @@ def set_price(
         raise InvalidRequest("currency must be an ISO 4217 code such as USD")
     if cancel_free_hours < 0 or preemption_notice_s < 0:
         raise InvalidRequest("cancel_free_hours and preemption_notice_s must not be negative")
+    session, now = work.session, work.now
     for old in session.scalars(
         select(PriceRow).where(PriceRow.gpu_model == model, PriceRow.plan == plan_v, PriceRow.superseded_at.is_(None))
     ):
@@ -58,7 +89,7 @@ def set_price(
         gpu_model=model,
         plan=plan_v.value,
         rate=rate_d,
-        currency=currency.upper(),
+        currency=currency,
         cancel_free_hours=cancel_free_hours,
         cancel_fee_fraction=fee,
         preemption_notice_s=preemption_notice_s,
@@ -74,26 +105,21 @@ def set_price(
         subject=f"price:{model}:{plan_v}",
         data={"rate": str(rate_d), "currency": row.currency},
     )
-    return row
+    return _listing(row)
 
 
-def current_prices(session: Session) -> list[PriceRow]:
+def _rows(session: Session) -> list[PriceRow]:
     q = select(PriceRow).where(PriceRow.superseded_at.is_(None)).order_by(PriceRow.gpu_model, PriceRow.plan)
     return list(session.scalars(q))
 
 
+def current_prices(work: Work) -> list[PriceListing]:
+    """The price book in force, for everyone (prices are public to anyone who may book)."""
+    return [_listing(r) for r in _rows(work.session)]
+
+
 def price_book(session: Session) -> PriceBook:
     book = PriceBook()
-    for r in current_prices(session):
-        book.set(
-            PriceEntry(
-                gpu_model=r.gpu_model,
-                plan=Plan(r.plan),
-                rate=canonical(Decimal(r.rate)),
-                currency=r.currency,
-                cancel_free_hours=r.cancel_free_hours,
-                cancel_fee_fraction=canonical(Decimal(r.cancel_fee_fraction)),
-                preemption_notice_s=r.preemption_notice_s,
-            )
-        )
+    for r in _rows(session):
+        book.set(_listing(r).entry)
     return book

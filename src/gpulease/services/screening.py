@@ -7,6 +7,7 @@ anything is written, so the lists in force stay in force.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,12 @@ from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.lists import BUNDLED_FILES, detect_format, load_files
 from gpulease.compliance.model import ListDataset, ListEntry
 from gpulease.compliance.screening import screen_rows
+from gpulease.domain.customers import ComplianceStatus
+from gpulease.services.context import Actor
+from gpulease.services.customer_screening import rescreen_all
+from gpulease.services.errors import InvalidRequest
+from gpulease.services.permissions import Permission, require
+from gpulease.services.work import Work
 from gpulease.store.db import Store
 from gpulease.store.models import ListEntryRow, ListVersion
 
@@ -41,8 +48,10 @@ def in_force(session: Session) -> ListVersion | None:
     return session.scalar(select(ListVersion).where(ListVersion.in_force.is_(True)))
 
 
-def list_versions(session: Session) -> list[ListVersion]:
-    return list(session.scalars(select(ListVersion).order_by(ListVersion.id.desc())))
+def list_versions(work: Work, *, actor: Actor) -> list[ListVersion]:
+    """Every list version, newest first: the one in force, counts per list, where it came from."""
+    require(actor, Permission.VIEW_LISTS)
+    return list(work.session.scalars(select(ListVersion).order_by(ListVersion.id.desc())))
 
 
 def _entries(session: Session, version_id: int) -> list[tuple[str, ListEntry]]:
@@ -53,8 +62,6 @@ def _entries(session: Session, version_id: int) -> list[tuple[str, ListEntry]]:
 def _new_version(
     session: Session, parts: list[tuple[str, ListEntry]], sources: list[Any], now: datetime, actor: str
 ) -> ListVersion:
-    import hashlib
-
     digest = hashlib.sha256()
     counts: dict[str, int] = {}
     for _, e in sorted(parts, key=lambda p: p[1].id):
@@ -121,18 +128,16 @@ class LoadResult:
 
 
 def load_lists(
-    session: Session,
-    registry: ScreeningRegistry,
-    paths: Sequence[str],
-    now: datetime,
+    work: Work,
     *,
-    actor: str,
+    actor: Actor,
+    paths: Sequence[str],
     progress: Progress | None = None,
     on_phase: Callable[[str], None] | None = None,
 ) -> LoadResult:
     """Load newer list files as a new version, then re-screen every customer against it."""
-    from gpulease.services import customers
-
+    require(actor, Permission.LOAD_LISTS)
+    session, now, registry = work.session, work.now, work.screening
     phase = on_phase or (lambda _p: None)
     phase("reading list files")
     # Group the OFAC parts (sdn.csv + add/alt/comments) with their main file; each other file stands alone.
@@ -158,13 +163,14 @@ def load_lists(
                 "entries": len(ds.entries),
             }
         )
-    version = _new_version(session, parts, sources, now, actor)
+    version = _new_version(session, parts, sources, now, actor.name)
     phase("building the screening index")
     index = registry.build(version.content_hash, [e for _, e in parts])
     phase("re-screening customers")
-    result = LoadResult(version.id, version.counts)
-    customers.rescreen_all(session, index, now, trigger=f"list version {version.id}", result=result, progress=progress)
-    return result
+    done = rescreen_all(
+        work, index, trigger=f"list version {version.id}", list_version_id=version.id, progress=progress
+    )
+    return LoadResult(version.id, version.counts, done.rescreened, done.newly_hit, done.suspended_leases)
 
 
 class ScreeningRegistry:
@@ -200,31 +206,77 @@ class ScreeningRegistry:
         return self.build(version.content_hash, [e for _, e in _entries(session, version.id)])
 
 
+@dataclass(frozen=True)
+class ScreenedHit:
+    """One listed party a name resembles, and why."""
+
+    entry_id: str
+    list: str
+    name: str
+    matched_name: str
+    score: float
+    reasons: tuple[str, ...]
+    countries: tuple[str, ...]
+    programs: tuple[str, ...]
+    source_url: str | None
+
+
+@dataclass(frozen=True)
+class NameScreeningResult:
+    """One name against the lists in force: the decision, its reasons and every hit."""
+
+    decision: ComplianceStatus
+    reasons: tuple[str, ...]
+    list_version: str | None
+    hits: tuple[ScreenedHit, ...]
+
+
 def screen_name(
-    index: ScreeningIndex, name: str, country: str | None = None, address: str | None = None
-) -> dict[str, Any]:
-    """One name against the lists: the decision and every hit with its reasons (POST /screen's body)."""
+    work: Work, *, actor: Actor, name: str, country: str | None = None, address: str | None = None
+) -> NameScreeningResult:
+    """Screen one name (any script); who screened what is kept in the audit log."""
+    require(actor, Permission.SCREEN_NAMES)
+    name, country = name.strip(), (country or "").strip().upper() or None
+    if not name:
+        raise InvalidRequest("give a name to screen")
+    if len(name) > 500:
+        raise InvalidRequest("a name to screen is at most 500 characters")
+    index = work.index()
     hits = index.screen(name, country=country, address=address)
     decision = decide_name(hits)
-    return {
-        "decision": decision.decision,
-        "reasons": list(decision.reasons),
-        "list_version": index.version,
-        "hits": [
-            {
-                "entry_id": h.entry_id,
-                "list": h.list,
-                "name": h.name,
-                "matched_name": h.matched_name,
-                "score": h.score,
-                "reasons": list(h.reasons),
-                "countries": list(h.entry.countries),
-                "programs": list(h.entry.programs),
-                "source_url": h.entry.source_url,
-            }
+    result = NameScreeningResult(
+        decision=ComplianceStatus(decision.decision),
+        reasons=tuple(decision.reasons),
+        list_version=index.version,
+        hits=tuple(
+            ScreenedHit(
+                entry_id=h.entry_id,
+                list=h.list,
+                name=h.name,
+                matched_name=h.matched_name,
+                score=h.score,
+                reasons=tuple(h.reasons),
+                countries=tuple(h.entry.countries),
+                programs=tuple(h.entry.programs),
+                source_url=h.entry.source_url,
+            )
             for h in hits
-        ],
-    }
+        ),
+    )
+    audit.append(
+        work.session,
+        at=work.now,
+        actor=actor.name,
+        action="screen",
+        subject="name",
+        data={
+            "name": name,
+            "country": country,
+            "decision": result.decision.value,
+            "top": result.hits[0].entry_id if result.hits else None,
+        },
+    )
+    return result
 
 
 def screen_row(index: ScreeningIndex, row: dict[str, str]) -> dict[str, Any]:

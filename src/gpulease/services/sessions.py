@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 
 from gpulease import audit
 from gpulease.services.context import Actor, Role
+from gpulease.services.work import Work
 from gpulease.store.models import ApiKey, WebSession
 
 
@@ -18,8 +18,10 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def sign_in(session: Session, *, key: str, now: datetime, lifetime: timedelta) -> tuple[str, Actor] | None:
+def sign_in(work: Work, *, key: str) -> tuple[str, Actor] | None:
     """Trade a valid API key for a new session id (shown to the browser only), or None for a bad key."""
+    session, now = work.session, work.now
+    lifetime = timedelta(hours=work.settings.session_hours)
     row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash(key), ApiKey.revoked_at.is_(None)))
     if row is None:
         return None
@@ -29,9 +31,10 @@ def sign_in(session: Session, *, key: str, now: datetime, lifetime: timedelta) -
     return token, Actor(Role(row.role), row.customer_id, name=f"key:{row.prefix}")
 
 
-def resolve(session: Session, *, token: str, now: datetime) -> Actor | None:
+def resolve(work: Work, *, token: str) -> Actor | None:
     """The actor behind a live session: not expired, not signed out, its key not revoked."""
-    row = session.execute(
+    now = work.now
+    row = work.session.execute(
         select(ApiKey.role, ApiKey.customer_id, ApiKey.prefix)
         .join(WebSession, WebSession.api_key_id == ApiKey.id)
         .where(
@@ -47,7 +50,8 @@ def resolve(session: Session, *, token: str, now: datetime) -> Actor | None:
     return Actor(Role(role), customer_id, name=f"key:{prefix}")
 
 
-def sign_out(session: Session, *, token: str, now: datetime) -> None:
+def sign_out(work: Work, *, token: str) -> None:
+    session, now = work.session, work.now
     ws = session.scalar(select(WebSession).where(WebSession.token_hash == _hash(token)))
     if ws is None or ws.revoked_at is not None:
         return
@@ -55,5 +59,6 @@ def sign_out(session: Session, *, token: str, now: datetime) -> None:
     audit.append(session, at=now, actor="dashboard", action="dashboard.signed_out", subject=f"key:{ws.api_key_id}")
 
 
-def purge_expired(session: Session, now: datetime) -> None:
-    session.execute(delete(WebSession).where(WebSession.expires_at < now - timedelta(days=1)))
+def purge_expired(work: Work) -> None:
+    """Forget sessions that ended more than a day ago (the clock's housekeeping)."""
+    work.session.execute(delete(WebSession).where(WebSession.expires_at < work.now - timedelta(days=1)))

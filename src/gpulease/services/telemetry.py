@@ -7,6 +7,7 @@ records carry NULL utilisation, and `status()` says why.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -17,13 +18,21 @@ from gpulease.domain.leases import LeaseState
 from gpulease.store.models import Allocation, Cluster, GpuSampleRow, Lease, Node
 
 
-def status() -> dict[str, object]:
+@dataclass(frozen=True)
+class TelemetryStatus:
+    nvml_available: bool
+    reason: str | None  # why not, when it is not
+    note: str | None
+
+
+def status() -> TelemetryStatus:
+    """Whether GPU telemetry (NVML) is available on this host, and if not, why."""
     ok, reason = nvml_available()
-    return {
-        "nvml_available": ok,
-        "reason": None if ok else reason,
-        "note": None if ok else "no GPU telemetry is recorded on this host; usage records carry none",
-    }
+    return TelemetryStatus(
+        nvml_available=ok,
+        reason=None if ok else reason,
+        note=None if ok else "no GPU telemetry is recorded on this host; usage records carry none",
+    )
 
 
 def sample_active_leases(session: Session, now: datetime) -> int:

@@ -1,6 +1,6 @@
 """Running the facility from the dashboard: inventory, the price book, alerts, and the system's health and keys.
 
-The same pattern as the lease pages: a view reads or calls one use case in one transaction, a refused action
+The same pattern as the lease pages: a view reads or calls one use case in one unit of work, a refused action
 shows the use case's own sentence next to the thing it was about, and htmx swaps the changed part in place.
 """
 
@@ -13,22 +13,16 @@ from decimal import Decimal
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, Response
 
-from gpulease.domain.inventory import CATALOGUE, MAX_GPUS_PER_NODE, Backend, NodeState
+from gpulease.domain.inventory import CATALOGUE, MAX_GPUS_PER_NODE, Backend
 from gpulease.domain.leases import Plan
-from gpulease.services import billing, customers, inventory, keys, prices, screening, telemetry
+from gpulease.services import alerts, inventory, keys, prices, reports
 from gpulease.services.context import Role
 from gpulease.services.errors import InvalidRequest, ServiceError
-from gpulease.web import dashboard
-from gpulease.web.views import STAFF, Visit, _see_other, posted, visit
+from gpulease.services.permissions import Permission
+from gpulease.services.prices import PriceListing
+from gpulease.web.pages import Visit, posted, see_other, visit, whole
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
-
-
-def _whole(value: str, what: str) -> int:
-    value = value.strip()
-    if not value.isdigit():
-        raise InvalidRequest(f"{what} must be a whole number, got {value!r}" if value else f"give {what}")
-    return int(value)
 
 
 def _refused(e: ServiceError) -> bool:
@@ -44,10 +38,7 @@ NODE_ACTIONS = {"available": "Make available", "draining": "Drain", "down": "Mar
 def _nodes_page(
     v: Visit, form: dict[str, str] | None = None, error: ServiceError | None = None, error_node: int | None = None
 ) -> HTMLResponse:
-    v.require(*STAFF)
-    now = v.rt.clock()
-    with v.rt.store.transaction() as s:
-        groups = dashboard.node_groups(s, inventory.list_nodes(s), now)
+    groups = v.rt.perform(reports.node_groups, actor=v.actor)
     defaults = {"site": "", "cluster": "", "name": "", "gpu_model": "", "gpu_count": "8", "backend": "local"}
     if groups:
         defaults.update(site=groups[-1].site, cluster=groups[-1].cluster)
@@ -63,7 +54,7 @@ def _nodes_page(
         actions=NODE_ACTIONS,
         error=error,
         error_node=error_node,
-        can_edit=v.actor.role is Role.OPERATOR,
+        can_edit=v.may(Permission.MANAGE_INVENTORY),
     )
 
 
@@ -85,50 +76,44 @@ def add_node(
     form = {"site": site, "cluster": cluster, "name": name, "gpu_model": gpu_model, "gpu_count": gpu_count}
     form["backend"] = backend
     try:
-        count = _whole(gpu_count, "the number of GPUs")
-        with v.rt.store.transaction() as s:
-            inventory.add_node(
-                s,
-                v.actor,
-                site=site.strip(),
-                cluster=cluster.strip(),
-                name=name.strip(),
-                gpu_model_name=gpu_model,
-                gpu_count=count,
-                now=v.rt.clock(),
-                backend=backend,
-            )
+        count = whole(gpu_count, "the number of GPUs")
+        v.rt.perform(
+            inventory.add_node,
+            actor=v.actor,
+            site=site,
+            cluster=cluster,
+            name=name,
+            gpu_model_name=gpu_model,
+            gpu_count=count,
+            backend=backend,
+        )
     except ServiceError as e:
         if _refused(e):
             raise
         return _nodes_page(v, form, e)
-    return _see_other("/nodes")
+    return see_other("/nodes")
 
 
 @router.post("/nodes/{node_id}/state")
 def set_node_state(node_id: int, v: Visit = Depends(posted), state: str = Form("")) -> Response:
     try:
-        if state not in NODE_ACTIONS:
-            raise InvalidRequest(f"a node's state is one of {', '.join(NODE_ACTIONS)}")
-        with v.rt.store.transaction() as s:
-            inventory.set_node_state(s, v.actor, node_id, NodeState(state), v.rt.clock())
+        v.rt.perform(inventory.set_node_state, actor=v.actor, node_id=node_id, state=state)
     except ServiceError as e:
         if _refused(e):
             raise
         return _nodes_page(v, error=e, error_node=node_id)
-    return _see_other("/nodes")
+    return see_other("/nodes")
 
 
 @router.post("/nodes/{node_id}/remove")
 def remove_node(node_id: int, v: Visit = Depends(posted)) -> Response:
     try:
-        with v.rt.store.transaction() as s:
-            inventory.remove_node(s, v.actor, node_id, v.rt.clock())
+        v.rt.perform(inventory.remove_node, actor=v.actor, node_id=node_id)
     except ServiceError as e:
         if _refused(e):
             raise
         return _nodes_page(v, error=e, error_node=node_id)
-    return _see_other("/nodes")
+    return see_other("/nodes")
 
 
 # --------------------------------------------------------------------------------------------- price book
@@ -136,6 +121,8 @@ def remove_node(node_id: int, v: Visit = Depends(posted)) -> Response:
 
 @dataclass(frozen=True)
 class PriceLine:
+    """A price as the price-book page shows it."""
+
     gpu_model: str
     plan: str
     rate: str
@@ -145,6 +132,21 @@ class PriceLine:
     cancel_fee_fraction: str
     preemption_notice_s: int
     effective_from: datetime
+
+    @classmethod
+    def of(cls, p: PriceListing) -> PriceLine:
+        e = p.entry
+        return cls(
+            e.gpu_model,
+            e.plan.value,
+            _rate(e.rate),
+            e.currency,
+            "GPU-month" if e.plan == Plan.LONG_TERM else "GPU-hour",
+            e.cancel_free_hours,
+            _plain(e.cancel_fee_fraction),
+            e.preemption_notice_s,
+            p.effective_from,
+        )
 
     @property
     def key(self) -> str:
@@ -176,21 +178,7 @@ def _rate(d: Decimal) -> str:
 def _prices_page(
     v: Visit, form: dict[str, str] | None = None, error: ServiceError | None = None, error_row: str | None = None
 ) -> HTMLResponse:
-    with v.rt.store.transaction() as s:
-        lines = [
-            PriceLine(
-                r.gpu_model,
-                r.plan,
-                _rate(r.rate),
-                r.currency,
-                "GPU-month" if r.plan == Plan.LONG_TERM else "GPU-hour",
-                r.cancel_free_hours,
-                _plain(r.cancel_fee_fraction),
-                r.preemption_notice_s,
-                r.effective_from,
-            )
-            for r in prices.current_prices(s)
-        ]
+    lines = [PriceLine.of(p) for p in v.rt.perform(prices.current_prices)]
     defaults = {
         "gpu_model": "",
         "plan": "on_demand",
@@ -211,7 +199,7 @@ def _prices_page(
         edit=form if error_row != "new" else None,
         error=error,
         error_row=error_row,
-        can_edit=v.actor.role is Role.OPERATOR,
+        can_edit=v.may(Permission.SET_PRICES),
     )
 
 
@@ -244,39 +232,34 @@ def set_price(
     try:
         if not rate.strip():
             raise InvalidRequest("give the rate, e.g. 2.49")
-        free_hours = _whole(cancel_free_hours, "the free cancellation hours")
-        notice = _whole(preemption_notice_s, "the preemption notice (seconds)")
-        with v.rt.store.transaction() as s:
-            prices.set_price(
-                s,
-                v.actor,
-                gpu_model_name=gpu_model,
-                plan=plan,
-                rate=rate.strip(),
-                currency=currency.strip().upper(),
-                now=v.rt.clock(),
-                cancel_free_hours=free_hours,
-                cancel_fee_fraction=cancel_fee_fraction.strip(),
-                preemption_notice_s=notice,
-            )
+        v.rt.perform(
+            prices.set_price,
+            actor=v.actor,
+            gpu_model_name=gpu_model,
+            plan=plan,
+            rate=rate,
+            currency=currency,
+            cancel_free_hours=whole(cancel_free_hours, "the free cancellation hours"),
+            cancel_fee_fraction=cancel_fee_fraction,
+            preemption_notice_s=whole(preemption_notice_s, "the preemption notice (seconds)"),
+        )
     except ServiceError as e:
         if _refused(e):
             raise
         return _prices_page(v, form, e, row if row != "new" else "new")
-    return _see_other("/prices")
+    return see_other("/prices")
 
 
 # --------------------------------------------------------------------------------------------- alerts
 
 
 def _alerts_page(v: Visit, show: str, error: ServiceError | None = None) -> HTMLResponse:
-    with v.rt.store.transaction() as s:
-        items = customers.list_alerts(s, v.actor, unacknowledged_only=show == "open")
-        open_now = dashboard.open_alerts(s)
-    v.open_alerts = open_now  # the badge in the nav follows an acknowledgement at once
-    return v.page(
-        "alerts.html", status_code=error.status if error else 200, nav="alerts", items=items, show=show, error=error
-    )
+    with v.rt.work() as w:
+        items = alerts.list_alerts(w, actor=v.actor, unacknowledged_only=show == "open")
+        v.masthead = reports.masthead(w, actor=v.actor)  # the badge in the nav follows an acknowledgement at once
+        return v.page(
+            "alerts.html", status_code=error.status if error else 200, nav="alerts", items=items, show=show, error=error
+        )
 
 
 @router.get("/alerts")
@@ -286,9 +269,8 @@ def alert_list(v: Visit = Depends(visit), show: str = "open") -> Response:
 
 @router.post("/alerts/{alert_id}/ack")
 def acknowledge_alert(alert_id: int, v: Visit = Depends(posted), show: str = Form("open")) -> Response:
-    with v.rt.store.transaction() as s:
-        customers.acknowledge_alert(s, v.actor, alert_id, v.rt.clock())
-    return _see_other("/alerts?show=all" if show == "all" else "/alerts")
+    v.rt.perform(alerts.acknowledge_alert, actor=v.actor, alert_id=alert_id)
+    return see_other("/alerts?show=all" if show == "all" else "/alerts")
 
 
 # --------------------------------------------------------------------------------------------- system
@@ -297,9 +279,8 @@ def acknowledge_alert(alert_id: int, v: Visit = Depends(posted), show: str = For
 def _system_page(
     v: Visit, *, new_key: str | None = None, form: dict[str, str] | None = None, error: ServiceError | None = None
 ) -> HTMLResponse:
-    v.require(*STAFF)
-    now = v.rt.clock()
-    with v.rt.store.transaction() as s:
+    with v.rt.work() as w:
+        st = reports.system_status(w, actor=v.actor, log=v.rt.audit_log)
         versions = [
             {
                 "id": lv.id,
@@ -309,27 +290,23 @@ def _system_page(
                 "sources": list(lv.sources),
                 "hash": lv.content_hash[:12],
             }
-            for lv in screening.list_versions(s)
+            for lv in st.versions
         ]
-        chain = v.rt.audit_log.verify(s)
-        usage = billing.verify_usage(s, now)
-        key_rows = dashboard.api_keys(s)
-        people = [(c.id, c.legal_name) for c in customers.list_customers(s, v.actor)]
     resp = v.page(
         "system.html",
         status_code=error.status if error else 200,
         nav="system",
         versions=versions,
-        chain=chain,
-        usage=usage,
-        gpu=telemetry.status(),
-        keys=key_rows,
-        customers=people,
+        chain=st.chain,
+        usage=st.usage_problems,
+        gpu=st.telemetry,
+        keys=st.keys,
+        customers=st.customers,
         roles=[r.value for r in Role],
         new_key=new_key,
         form={"role": "customer", "customer_id": "", "label": "", **(form or {})},
         error=error,
-        can_manage_keys=v.actor.role is Role.OPERATOR,
+        can_manage_keys=v.may(Permission.MANAGE_KEYS),
     )
     if new_key:
         resp.headers["Cache-Control"] = "no-store"  # the secret is on this page once; keep it out of caches
@@ -345,17 +322,10 @@ def system(v: Visit = Depends(visit)) -> Response:
 def create_key(
     v: Visit = Depends(posted), role: str = Form(""), customer_id: str = Form(""), label: str = Form("")
 ) -> Response:
-    # Keys grant roles, an operator key included: only an operator hands them out, as with the CLI.
-    v.require(Role.OPERATOR)
     form = {"role": role, "customer_id": customer_id, "label": label}
     try:
-        cid = _whole(customer_id, "the customer") if customer_id.strip() else None
-        if role == Role.CUSTOMER and cid is None:
-            raise InvalidRequest("a customer key acts for one customer: choose the customer this key is for")
-        with v.rt.store.transaction() as s:
-            key = keys.create_key(
-                s, role=role, customer_id=cid, now=v.rt.clock(), label=label.strip() or None, actor=v.actor.name
-            )
+        cid = whole(customer_id, "the customer") if customer_id.strip() else None
+        key = v.rt.perform(keys.create_key, actor=v.actor, role=role, customer_id=cid, label=label)
     except ServiceError as e:
         if e.status == 403:
             raise
@@ -365,7 +335,5 @@ def create_key(
 
 @router.post("/system/keys/{key_id}/revoke")
 def revoke_key(key_id: int, v: Visit = Depends(posted)) -> Response:
-    v.require(Role.OPERATOR)
-    with v.rt.store.transaction() as s:
-        keys.revoke_key(s, key_id, v.rt.clock(), actor=v.actor.name)
-    return _see_other("/system#keys")
+    v.rt.perform(keys.revoke_key, actor=v.actor, key_id=key_id)
+    return see_other("/system#keys")

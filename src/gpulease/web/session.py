@@ -36,8 +36,7 @@ def signed_in(request: Request) -> tuple[Actor, str]:
     if not token or len(token) > 100:
         raise LoginRequired
     rt: Runtime = request.app.state.runtime
-    with rt.store.transaction() as s:
-        actor = sessions.resolve(s, token=token, now=rt.clock())
+    actor = rt.perform(sessions.resolve, token=token)
     if actor is None:
         raise LoginRequired
     return actor, token

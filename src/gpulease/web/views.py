@@ -1,4 +1,4 @@
-"""The dashboard: server-rendered pages over the use cases, htmx for the actions, one stylesheet.
+"""The dashboard's pages for leases, customers, reviews, screening and invoices, and signing in.
 
 Sign-in is by API key (the same keys as the API), kept in an HttpOnly, SameSite=Strict cookie; every POST
 also carries a token derived from that key. Each page shows what the key's role may see: a customer sees
@@ -8,169 +8,43 @@ its own tenant only, and gets the same "not found" for another tenant's lease as
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
-from pathlib import Path
+from collections.abc import Callable
+from datetime import date, timedelta
 from typing import Any
-from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
 
 from gpulease.domain.inventory import CATALOGUE
 from gpulease.domain.leases import IllegalTransition, LeaseState, Plan
 from gpulease.domain.pricing import Quote
 from gpulease.runtime import Runtime
-from gpulease.services import billing, customers, inventory, leases, screening, sessions
-from gpulease.services.context import Actor, Role
-from gpulease.services.errors import InvalidRequest, NotCleared, ServiceError
-from gpulease.store.models import Customer, ReviewItem
-from gpulease.web import dashboard, gantt
-from gpulease.web.session import (
-    COOKIE,
-    CSRF_FIELD,
-    CSRF_HEADER,
-    CsrfRejected,
-    LoginRequired,
-    check_csrf,
-    csrf_token,
-    safe_next,
-    signed_in,
+from gpulease.services import billing, customers, inventory, leases, reports, reviews, screening, sessions
+from gpulease.services.context import Role
+from gpulease.services.errors import InvalidRequest, ServiceError
+from gpulease.services.kyc import KycInput, Owner
+from gpulease.services.permissions import Permission, require
+from gpulease.services.records import Lease, ReviewItem
+from gpulease.services.work import Work
+from gpulease.web import gantt
+from gpulease.web.pages import (
+    Visit,
+    local_input,
+    parse_time,
+    posted,
+    see_other,
+    signed_in_visit,
+    templates,
+    visit,
 )
-
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
-STAFF = (Role.OPERATOR, Role.COMPLIANCE)
-API_PATHS = ("/api/", "/metrics", "/healthz", "/docs", "/redoc", "/openapi.json")
-
-
-# --------------------------------------------------------------------------------------------- formatting
-
-
-def _dt(t: datetime | None, missing: str = "—") -> str:
-    if t is None:
-        return missing
-    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _money(v: Decimal | str | None, currency: str = "") -> str:
-    if v is None:
-        return "—"
-    d = Decimal(v).quantize(Decimal("0.01"))
-    return f"{d:,.2f} {currency}".strip()
-
-
-def _hours(seconds: int | None) -> str:
-    if seconds is None:
-        return "—"
-    return f"{seconds / 3600:,.2f} h"
-
-
-def _num(x: float | Decimal) -> str:
-    """60.0 -> "60", 33.333 -> "33.3": percentages as people write them."""
-    return f"{round(float(x), 1):g}"
-
-
-templates.env.filters.update(dt=_dt, money=_money, hours=_hours, num=_num)
-templates.env.globals.update(
-    plan_colours=gantt.PLAN_COLOURS, plan_labels=gantt.PLAN_LABELS, csrf_field=CSRF_FIELD, csrf_header=CSRF_HEADER
-)
-
-
-def _parse_time(value: str, what: str) -> datetime | None:
-    """A form's date-time (from <input type=datetime-local>, read as UTC) or None when left empty."""
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidRequest(f"{what} must be a date and time such as 2026-11-02T09:00 (UTC)") from None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-
-
-def _local_input(t: datetime | None) -> str:
-    return "" if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
-
-
-templates.env.filters.update(local_input=_local_input)
-
-
-# --------------------------------------------------------------------------------------------- the visit
-
-
-@dataclass
-class Visit:
-    """One signed-in request: the runtime, who is asking, and how to answer with a page."""
-
-    request: Request
-    rt: Runtime
-    actor: Actor
-    key: str
-    customer_name: str | None
-    open_alerts: int = 0
-
-    @property
-    def staff(self) -> bool:
-        return self.actor.role in STAFF
-
-    @property
-    def htmx(self) -> bool:
-        return self.request.headers.get("HX-Request") == "true"
-
-    def require(self, *roles: Role) -> None:
-        self.actor.require(*roles)
-
-    def page(self, template: str, /, status_code: int = 200, **ctx: Any) -> HTMLResponse:
-        return templates.TemplateResponse(self.request, template, {**self.context(), **ctx}, status_code=status_code)
-
-    def context(self) -> dict[str, Any]:
-        return {
-            "actor": self.actor,
-            "role": str(self.actor.role),
-            "csrf": csrf_token(self.key),
-            "customer_name": self.customer_name,
-            "open_alerts": self.open_alerts,
-            "now": self.rt.clock(),
-            "path": self.request.url.path,
-        }
-
-
-def _visit(request: Request) -> Visit:
-    actor, key = signed_in(request)
-    rt: Runtime = request.app.state.runtime
-    name, alerts = None, 0
-    with rt.store.transaction() as s:
-        if actor.customer_id is not None:
-            c = s.get(Customer, actor.customer_id)
-            name = c.legal_name if c is not None else None
-        if actor.role in STAFF:
-            alerts = dashboard.open_alerts(s)
-    return Visit(request, rt, actor, key, name, alerts)
-
-
-def visit(request: Request) -> Visit:
-    return _visit(request)
-
-
-async def posted(request: Request) -> Visit:
-    """A signed-in POST: the SameSite cookie plus the per-session token, or it is refused."""
-    v = await run_in_threadpool(_visit, request)
-    await check_csrf(request, v.key)
-    return v
-
-
-def _see_other(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
+from gpulease.web.session import COOKIE, LoginRequired, safe_next
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+
+def _refused(e: ServiceError) -> bool:
+    """Not allowed or not there: the error page, not a message on the form."""
+    return e.status in (403, 404)
 
 
 # --------------------------------------------------------------------------------------------- sign-in
@@ -179,20 +53,15 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 @router.get("/login")
 def login_form(request: Request, next: str = "/") -> Response:
     with contextlib.suppress(LoginRequired):
-        _visit(request)
-        return _see_other(safe_next(next))
+        signed_in_visit(request)
+        return see_other(safe_next(next))
     return templates.TemplateResponse(request, "login.html", {"next": safe_next(next), "error": None})
 
 
 @router.post("/login")
 def login(request: Request, key: str = Form(""), next: str = Form("/")) -> Response:
     rt: Runtime = request.app.state.runtime
-    started = None
-    if key.strip() and len(key) <= 200:
-        with rt.store.transaction() as s:
-            started = sessions.sign_in(
-                s, key=key.strip(), now=rt.clock(), lifetime=timedelta(hours=rt.settings.session_hours)
-            )
+    started = rt.perform(sessions.sign_in, key=key.strip()) if key.strip() and len(key) <= 200 else None
     if started is None:
         return templates.TemplateResponse(
             request,
@@ -204,7 +73,7 @@ def login(request: Request, key: str = Form(""), next: str = Form("/")) -> Respo
     target = safe_next(next)
     if target == "/" and actor.role is Role.CUSTOMER:
         target = "/leases"
-    resp = _see_other(target)
+    resp = see_other(target)
     resp.set_cookie(
         COOKIE,
         token,
@@ -222,9 +91,8 @@ def logout(request: Request) -> Response:
     token = request.cookies.get(COOKIE)
     if token and len(token) <= 100:
         rt: Runtime = request.app.state.runtime
-        with rt.store.transaction() as s:
-            sessions.sign_out(s, token=token, now=rt.clock())
-    resp = _see_other("/login")
+        rt.perform(sessions.sign_out, token=token)
+    resp = see_other("/login")
     resp.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return resp
 
@@ -235,49 +103,39 @@ def logout(request: Request) -> Response:
 @router.get("/")
 def overview(v: Visit = Depends(visit), hours: int = 48, start: str = "", model: str = "") -> Response:
     if not v.staff:
-        return _see_other("/leases")
+        return see_other("/leases")
     now = v.rt.clock()
     hours = max(1, min(hours, 24 * 31))
-    t0 = (_parse_time(start, "start") or now).replace(second=0)
+    t0 = (parse_time(start, "start") or now).replace(second=0)
     t1 = t0 + timedelta(hours=hours)
-    with v.rt.store.transaction() as s:
-        nodes = sorted(
-            inventory.list_nodes(s, model or None),
-            key=lambda n: (n.cluster.site.name, n.cluster.name, n.gpu_model, n.name),
-        )
+    with v.rt.work() as w:
+        o = reports.overview(w, actor=v.actor, start=t0, end=t1, gpu_model=model or None)
         rows = [
             gantt.GanttNode(
                 n.id, n.name, f"{n.cluster.site.name}/{n.cluster.name} · {n.gpu_model}", n.gpu_count, n.state
             )
-            for n in nodes
+            for n in o.nodes
         ]
-        books = inventory.calendar_bookings(s, nodes, t0, t1)
-        now_books = inventory.calendar_bookings(s, nodes, now, now + timedelta(seconds=1))
-        capacity = dashboard.capacity_by_model(nodes, now_books, now)
-        counts = dashboard.lease_counts(s)
-        open_reviews = len(customers.list_reviews(s, v.actor, "open"))
-        alerts = [(a.at, a.kind, a.message) for a in customers.list_alerts(s, v.actor)[:8]]
-        all_models = sorted({n.gpu_model for n in inventory.list_nodes(s)})
-    use = gantt.utilisation(rows, books, t0, t1, now)
+        alerts = [(a.at, a.kind, a.message) for a in o.alerts]
     return v.page(
         "overview.html",
         nav="overview",
-        capacity=capacity,
-        counts=counts,
+        capacity=o.capacity,
+        counts=o.lease_counts,
         states=[st.value for st in LeaseState],
-        open_reviews=open_reviews,
+        open_reviews=o.open_reviews,
         alerts=alerts,
-        svg=gantt.render(rows, books, t0, t1, now),
-        use=use,
+        svg=gantt.render(rows, o.bookings, t0, t1, now),
+        use=gantt.utilisation(rows, o.bookings, t0, t1, now),
         t0=t0,
         t1=t1,
         hours=hours,
         model=model,
-        models=all_models,
-        leased_now=sum(c.leased for c in capacity),
-        total_gpus=sum(c.total for c in capacity),
-        earlier=_local_input(t0 - timedelta(hours=hours)),
-        later=_local_input(t0 + timedelta(hours=hours)),
+        models=o.models,
+        leased_now=o.leased_now,
+        total_gpus=o.total_gpus,
+        earlier=local_input(t0 - timedelta(hours=hours)),
+        later=local_input(t0 + timedelta(hours=hours)),
     )
 
 
@@ -293,18 +151,19 @@ def _leases_page(
     error: ServiceError | None = None,
 ) -> HTMLResponse:
     customer_id = int(customer) if customer.isdigit() else None
-    with v.rt.store.transaction() as s:
-        rows = leases.list_leases(s, v.actor, customer_id, state or None)
-        names = {c.id: c.legal_name for c in customers.list_customers(s, v.actor)}
-        choices = [(c.id, c.legal_name, c.compliance_status) for c in customers.list_customers(s, v.actor)]
-        models = sorted({n.gpu_model for n in inventory.list_nodes(s)}) or sorted(CATALOGUE)
+    with v.rt.work() as w:
+        rows = leases.list_leases(w, actor=v.actor, customer_id=customer_id, state=state or None)
+        people = customers.list_customers(w, actor=v.actor)
+        names = {c.id: c.legal_name for c in people}
+        choices = [(c.id, c.legal_name, c.compliance_status) for c in people]
+        models = inventory.models_in_service(w) or sorted(CATALOGUE)
     now = v.rt.clock()
     defaults = {
         "gpu_model": models[0] if models else "",
         "gpu_count": "1",
         "plan": "on_demand",
-        "start": _local_input(now + timedelta(hours=1)),
-        "end": _local_input(now + timedelta(hours=9)),
+        "start": local_input(now + timedelta(hours=1)),
+        "end": local_input(now + timedelta(hours=9)),
         "customer_id": str(customer_id or v.actor.customer_id or ""),
     }
     return v.page(
@@ -321,7 +180,7 @@ def _leases_page(
         plans=[p.value for p in Plan],
         form={**defaults, **(form or {})},
         error=error,
-        can_book=v.actor.role in (Role.OPERATOR, Role.CUSTOMER),
+        can_book=v.may(Permission.BOOK_LEASE),
     )
 
 
@@ -348,57 +207,42 @@ def book_lease(
         "start": start,
         "end": end,
     }
-    cid = int(customer_id) if customer_id.strip().isdigit() else None
     try:
-        if not gpu_count.strip().isdigit():
+        if customer_id.strip() and not customer_id.strip().isdigit():
+            raise InvalidRequest("choose the customer the lease is for")
+        count = gpu_count.strip()
+        if not count.lstrip("-").isdigit():
             raise InvalidRequest("the number of GPUs must be a whole number")
-        start_t = _parse_time(start, "start")
         req = leases.LeaseRequest(
             gpu_model=gpu_model,
-            gpu_count=int(gpu_count),
+            gpu_count=int(count),
             plan=plan,
-            start=start_t or "now",
-            end=_parse_time(end, "end"),
-            customer_id=cid if v.actor.role is not Role.CUSTOMER else None,
+            start=parse_time(start, "start") or "now",
+            end=parse_time(end, "end"),
+            customer_id=int(customer_id) if customer_id.strip() else None,
         )
-        try:
-            with v.rt.store.transaction() as s:
-                lease_id = leases.create_lease(s, v.rt.store, v.actor, req, v.rt.clock()).lease.id
-        except NotCleared:
-            v.rt.record_refusal(v.actor, cid or v.actor.customer_id, "lease refused: customer not cleared")
-            raise
+        with v.rt.work() as w:
+            lease_id = leases.create_lease(w, actor=v.actor, request=req).lease.id
     except ServiceError as e:
-        return _leases_page(v, form=form, error=e)
-    v.rt.after_lease_change()
-    return _see_other(f"/leases/{lease_id}")
-
-
-def _actions(lease: Any) -> dict[str, bool]:
-    st = LeaseState(lease.state)
-    started = lease.activated_at is not None
-    return {
-        "end": st in (LeaseState.ACTIVE, LeaseState.ENDING) or (st is LeaseState.SUSPENDED and started),
-        "cancel": st in (LeaseState.SCHEDULED, LeaseState.QUEUED, LeaseState.QUOTED, LeaseState.PENDING_COMPLIANCE)
-        or (st is LeaseState.SUSPENDED and not started),
-        "extend": st in (LeaseState.SCHEDULED, LeaseState.ACTIVE)
-        and lease.ends_at is not None
-        and lease.preempt_at is None,
-    }
+        if not v.may(Permission.BOOK_LEASE):
+            raise  # no booking form to show it on: the error page says it
+        return _leases_page(v, form=form, error=e)  # on the form, with what was typed
+    return see_other(f"/leases/{lease_id}")
 
 
 def _lease_page(v: Visit, lease_id: int, error: str | None = None, status: int = 200) -> HTMLResponse:
-    with v.rt.store.transaction() as s:
-        lease = leases.get_lease(s, v.actor, lease_id)
-        events = leases.lease_events(s, v.actor, lease_id)
-        customer = customers.get_customer(s, v.actor, lease.customer_id)
+    with v.rt.work() as w:
+        lease = leases.get_lease(w, actor=v.actor, lease_id=lease_id)
+        events = leases.lease_events(w, actor=v.actor, lease_id=lease_id)
+        customer = customers.get_customer(w, actor=v.actor, customer_id=lease.customer_id)
         by_node: dict[str, list[Any]] = {}
         for a in sorted(lease.allocations, key=lambda a: (a.node.name, a.gpu_index)):
             by_node.setdefault(a.node.name, []).append(a)
         quote = Quote.from_dict(lease.quote)
-        actions = _actions(lease)
-        suggested_end = _local_input((lease.ends_at or v.rt.clock()) + timedelta(hours=4))
+        actions = {a.value: True for a in leases.allowed_actions(lease, v.actor)}
+        suggested_end = local_input((lease.ends_at or v.rt.clock()) + timedelta(hours=4))
         page_data = {"lease": lease, "events": events, "customer": customer, "by_node": by_node, "quote": quote}
-    runs = v.rt.executor.runs_of(v.actor, lease_id)  # its own transaction: never nest them (SQLite would wait)
+    runs = v.rt.executor.runs_of(v.actor, lease_id=lease_id)  # its own transaction: never nest them
     return v.page(
         "lease.html",
         status_code=status,
@@ -416,42 +260,38 @@ def lease_detail(lease_id: int, v: Visit = Depends(visit)) -> Response:
     return _lease_page(v, lease_id)
 
 
-def _change(v: Visit, lease_id: int, action: str, new_end: str = "") -> Response:
+def _change(v: Visit, lease_id: int, change: Callable[..., Lease], **kwargs: Any) -> Response:
+    """One lease change through its use case; a refusal is shown on the lease's page."""
     try:
-        with v.rt.store.transaction() as s:
-            now = v.rt.clock()
-            if action == "end":
-                leases.end(s, v.actor, lease_id, now)
-            elif action == "cancel":
-                leases.cancel(s, v.actor, lease_id, now)
-            else:
-                end = _parse_time(new_end, "the new end")
-                if end is None:
-                    raise InvalidRequest("give the new end of the lease")
-                leases.extend(s, v.rt.store, v.actor, lease_id, end, now)
+        v.rt.perform(change, actor=v.actor, lease_id=lease_id, **kwargs)
     except ServiceError as e:
         if e.status == 404:
             raise
         return _lease_page(v, lease_id, error=e.detail, status=e.status)
     except IllegalTransition as e:
         return _lease_page(v, lease_id, error=str(e), status=409)
-    v.rt.after_lease_change()
-    return _see_other(f"/leases/{lease_id}")
+    return see_other(f"/leases/{lease_id}")
 
 
 @router.post("/leases/{lease_id}/end")
 def end_lease(lease_id: int, v: Visit = Depends(posted)) -> Response:
-    return _change(v, lease_id, "end")
+    return _change(v, lease_id, leases.end)
 
 
 @router.post("/leases/{lease_id}/cancel")
 def cancel_lease(lease_id: int, v: Visit = Depends(posted)) -> Response:
-    return _change(v, lease_id, "cancel")
+    return _change(v, lease_id, leases.cancel)
 
 
 @router.post("/leases/{lease_id}/extend")
 def extend_lease(lease_id: int, v: Visit = Depends(posted), end: str = Form("")) -> Response:
-    return _change(v, lease_id, "extend", end)
+    try:
+        new_end = parse_time(end, "the new end")
+        if new_end is None:
+            raise InvalidRequest("give the new end of the lease")
+    except ServiceError as e:
+        return _lease_page(v, lease_id, error=e.detail, status=e.status)
+    return _change(v, lease_id, leases.extend, new_end=new_end)
 
 
 # --------------------------------------------------------------------------------------------- customers
@@ -459,11 +299,14 @@ def extend_lease(lease_id: int, v: Visit = Depends(posted), end: str = Form(""))
 
 @router.get("/customers")
 def customer_list(v: Visit = Depends(visit)) -> Response:
-    v.require(*STAFF)
-    with v.rt.store.transaction() as s:
-        rows = customers.list_customers(s, v.actor)
-        counts = {c.id: dashboard.lease_counts(s, c.id) for c in rows}
-    return v.page("customers.html", nav="customers", customers=rows, counts=counts)
+    with v.rt.work() as w:
+        lines = reports.customer_directory(w, actor=v.actor)
+        return v.page(
+            "customers.html",
+            nav="customers",
+            customers=[ln.customer for ln in lines],
+            counts={ln.customer.id: ln.lease_counts for ln in lines},
+        )
 
 
 KYC_FIELDS = (
@@ -496,40 +339,44 @@ def _new_customer_page(
     )
 
 
-def _kyc(form: dict[str, str], owners: list[tuple[str, str]]) -> dict[str, Any]:
-    """The form as the data `create_customer` takes (what the API's CustomerIn gives it), or InvalidRequest."""
-    if not form["legal_name"]:
-        raise InvalidRequest("the legal name is required")
-    data: dict[str, Any] = {f: form[f] or None for f in KYC_FIELDS}
-    data["legal_name"], data["country"] = form["legal_name"], form["country"]
+def _kyc(form: dict[str, str], owners: list[tuple[str, str]]) -> KycInput:
+    """The form parsed into the KYC input (the use case validates it, as for the API and the CLI)."""
+    incorporated = None
     if form["incorporated_on"]:
         try:
-            data["incorporated_on"] = date.fromisoformat(form["incorporated_on"])
+            incorporated = date.fromisoformat(form["incorporated_on"])
         except ValueError:
             raise InvalidRequest("the date of incorporation must be a date such as 2015-03-01") from None
+    requested = 0
     if form["requested_gpus"]:
-        if not form["requested_gpus"].isdigit():
+        if not form["requested_gpus"].lstrip("-").isdigit():
             raise InvalidRequest("requested GPUs must be a whole number")
-        data["requested_gpus"] = int(form["requested_gpus"])
-    data["owners"] = []
+        requested = int(form["requested_gpus"])
+    parsed = []
     for name, percent in owners:
-        if not name and not percent:
-            continue
-        if not name:
-            raise InvalidRequest(f"an owner with {percent}% has no name")
         try:
             share = float(percent)
         except ValueError:
             raise InvalidRequest(f"give {name}'s share as a percentage between 0 and 100") from None
-        if not 0 <= share <= 100:
-            raise InvalidRequest(f"{name}'s share must be between 0 and 100%, got {percent}")
-        data["owners"].append({"name": name, "percent": share})
-    return data
+        parsed.append(Owner(name, share))
+    return KycInput(
+        legal_name=form["legal_name"],
+        country=form["country"],
+        local_name=form["local_name"] or None,
+        address=form["address"] or None,
+        incorporated_on=incorporated,
+        email_domain=form["email_domain"] or None,
+        website=form["website"] or None,
+        parent=form["parent"] or None,
+        owners=tuple(parsed),
+        end_use=form["end_use"] or None,
+        requested_gpus=requested,
+    )
 
 
 @router.get("/customers/new")
 def new_customer_form(v: Visit = Depends(visit)) -> Response:
-    v.require(*STAFF)
+    require(v.actor, Permission.ONBOARD_CUSTOMER)  # the form of an action is offered to those who may take it
     return _new_customer_page(v)
 
 
@@ -549,58 +396,52 @@ def create_customer(
     owner_name: list[str] = Form([]),
     owner_percent: list[str] = Form([]),
 ) -> Response:
-    v.require(*STAFF)
     given = (legal_name, local_name, country, address, incorporated_on, email_domain, website, parent, end_use)
     form = dict(zip(KYC_FIELDS, (x.strip() for x in (*given, requested_gpus)), strict=True))
     owners = [(n.strip(), p.strip()) for n, p in zip(owner_name, owner_percent, strict=False)]
     owners = [o for o in owners if any(o)]
     try:
-        data = _kyc(form, owners)
-        index = v.rt.screening.index()  # built outside the transaction: it may open its own
-        with v.rt.store.transaction() as s:
-            customer_id = customers.create_customer(s, v.actor, index, data, v.rt.clock()).id
+        kyc = _kyc(form, owners)
+        with v.rt.work() as w:
+            customer_id = customers.create_customer(w, actor=v.actor, kyc=kyc).id
     except ServiceError as e:
-        if e.status == 403:
+        if _refused(e):
             raise
         return _new_customer_page(v, form, owners, e)
-    return _see_other(f"/customers/{customer_id}")
+    return see_other(f"/customers/{customer_id}")
 
 
 @router.get("/customers/{customer_id}")
 def customer_detail(customer_id: int, v: Visit = Depends(visit)) -> Response:
-    v.require(*STAFF)
-    with v.rt.store.transaction() as s:
-        c = customers.get_customer(s, v.actor, customer_id)
-        try:
-            sc = customers.latest_screening(s, v.actor, customer_id)
-            latest: dict[str, Any] | None = {"at": sc.at, "trigger": sc.trigger, "status": sc.status, **sc.result}
-        except ServiceError:
-            latest = None
-        invoices = [billing.invoice(s, v.actor, customer_id, p) for p in dashboard.usage_periods(s, customer_id)]
-        rows = leases.list_leases(s, v.actor, customer_id)
-        reviews = [r for r in customers.list_reviews(s, v.actor, "all") if r.customer_id == customer_id]
-    return v.page(
-        "customer.html", nav="customers", c=c, screening=latest, invoices=invoices, leases=rows, reviews=reviews
-    )
+    with v.rt.work() as w:
+        f = reports.customer_file(w, actor=v.actor, customer_id=customer_id)
+        return v.page(
+            "customer.html",
+            nav="customers",
+            c=f.customer,
+            screening=f.screening,
+            invoices=f.invoices,
+            leases=f.leases,
+            reviews=f.reviews,
+        )
 
 
 # --------------------------------------------------------------------------------------------- reviews
 
 
-def _review_context(s: Any, v: Visit, items: list[ReviewItem]) -> dict[str, Any]:
+def _review_context(v: Visit, w: Work, items: list[ReviewItem]) -> dict[str, Any]:
     ids = {r.customer_id for r in items}
-    people = {c.id: c for c in customers.list_customers(s, v.actor) if c.id in ids}
-    return {"people": people, "can_decide": v.actor.role is Role.COMPLIANCE}
+    people = {c.id: c for c in customers.list_customers(w, actor=v.actor) if c.id in ids}
+    return {"people": people, "can_decide": v.may(Permission.DECIDE_REVIEWS)}
 
 
 @router.get("/reviews")
 def review_queue(v: Visit = Depends(visit), status: str = "open") -> Response:
-    v.require(*STAFF)
-    if status not in ("open", "approved", "denied", "all"):
+    if status not in reviews.STATUSES:
         status = "open"
-    with v.rt.store.transaction() as s:
-        items = customers.list_reviews(s, v.actor, status)
-        return v.page("reviews.html", nav="reviews", items=items, status=status, **_review_context(s, v, items))
+    with v.rt.work() as w:
+        items = reviews.list_reviews(w, actor=v.actor, status=status)
+        return v.page("reviews.html", nav="reviews", items=items, status=status, **_review_context(v, w, items))
 
 
 @router.post("/reviews/{review_id}/decision")
@@ -609,26 +450,22 @@ def decide_review(
 ) -> Response:
     error: ServiceError | None = None
     try:
-        with v.rt.store.transaction() as s:
-            customers.decide_review(s, v.actor, review_id, decision, comment, v.rt.clock())
+        v.rt.perform(reviews.decide_review, actor=v.actor, review_id=review_id, decision=decision, comment=comment)
     except ServiceError as e:
-        if e.status in (403, 404):
+        if _refused(e):
             raise
         error = e
     else:
-        v.rt.after_lease_change()
         if not v.htmx:
-            return _see_other("/reviews")
-    with v.rt.store.transaction() as s:
-        item = s.get(ReviewItem, review_id)
-        assert item is not None
-        ctx = _review_context(s, v, [item])
+            return see_other("/reviews")
+    with v.rt.work() as w:
+        item = reviews.get_review(w, actor=v.actor, review_id=review_id)
         if v.htmx:
+            ctx = _review_context(v, w, [item])
             return v.page(
                 "_review.html", status_code=error.status if error else 200, r=item, error=error, comment=comment, **ctx
             )
-        items = customers.list_reviews(s, v.actor, "open")
-        ctx = _review_context(s, v, [*items, item])
+        items = reviews.list_reviews(w, actor=v.actor, status="open")
         return v.page(
             "reviews.html",
             status_code=error.status if error else 200,
@@ -638,7 +475,7 @@ def decide_review(
             error=error,
             error_review=review_id,
             comment=comment,
-            **ctx,
+            **_review_context(v, w, [*items, item]),
         )
 
 
@@ -647,42 +484,27 @@ def decide_review(
 
 @router.get("/screen")
 def screen_form(v: Visit = Depends(visit)) -> Response:
-    v.require(*STAFF)
+    require(v.actor, Permission.SCREEN_NAMES)
     return v.page("screen.html", nav="screen", name="", country="", result=None)
 
 
 @router.post("/screen")
 def screen_name(v: Visit = Depends(posted), name: str = Form(""), country: str = Form("")) -> Response:
-    v.require(*STAFF)
-    from gpulease import audit
-
-    name, country = name.strip(), country.strip().upper()
-    if not name:
+    try:
+        result = v.rt.perform(screening.screen_name, actor=v.actor, name=name, country=country or None)
+    except ServiceError as e:
+        if _refused(e):
+            raise
         return v.page(
             "screen.html",
-            status_code=422,
+            status_code=e.status,
             nav="screen",
-            name=name,
-            country=country,
+            name=name.strip(),
+            country=country.strip().upper(),
             result=None,
-            error="Give a name to screen.",
+            error=e.detail,
         )
-    result = screening.screen_name(v.rt.screening.index(), name, country or None)
-    with v.rt.store.transaction() as s:  # who screened what is part of the compliance record, as in the API
-        audit.append(
-            s,
-            at=v.rt.clock(),
-            actor=v.actor.name,
-            action="screen",
-            subject="name",
-            data={
-                "name": name,
-                "country": country or None,
-                "decision": result["decision"],
-                "top": result["hits"][0]["entry_id"] if result["hits"] else None,
-            },
-        )
-    return v.page("screen.html", nav="screen", name=name, country=country, result=result)
+    return v.page("screen.html", nav="screen", name=name.strip(), country=country.strip().upper(), result=result)
 
 
 # --------------------------------------------------------------------------------------------- invoices
@@ -691,109 +513,17 @@ def screen_name(v: Visit = Depends(posted), name: str = Form(""), country: str =
 @router.get("/invoices")
 def invoices(v: Visit = Depends(visit), customer: str = "", period: str = "") -> Response:
     period = period or v.rt.clock().strftime("%Y-%m")
-    with v.rt.store.transaction() as s:
-        choices = customers.list_customers(s, v.actor)
+    with v.rt.work() as w:
+        choices = customers.list_customers(w, actor=v.actor)
         if v.actor.role is Role.CUSTOMER:
             cid: int | None = v.actor.customer_id
         else:
             cid = int(customer) if customer.isdigit() else (choices[0].id if choices else None)
-        inv = None if cid is None else billing.invoice(s, v.actor, cid, period)
-        periods = [] if cid is None else dashboard.usage_periods(s, cid)
+        inv = None if cid is None else billing.invoice(w, actor=v.actor, customer_id=cid, period=period)
+        periods = [] if cid is None else billing.usage_periods(w, actor=v.actor, customer_id=cid)
     return v.page(
         "invoices.html", nav="invoices", customers=choices, customer_id=cid, period=period, invoice=inv, periods=periods
     )
 
 
-# --------------------------------------------------------------------------------------------- errors
-
-
-def _is_page(request: Request) -> bool:
-    return not request.url.path.startswith(API_PATHS)
-
-
-TITLES = {
-    400: "Bad request",
-    401: "Sign in needed",
-    403: "Not allowed",
-    404: "Not found",
-    405: "Not allowed here",
-    409: "Conflict",
-    422: "Check the form",
-}
-
-
-def error_page(request: Request, status: int, detail: str, title: str | None = None) -> HTMLResponse:
-    ctx: dict[str, Any] = {
-        "status": status,
-        "title": title or TITLES.get(status, "Something went wrong"),
-        "detail": detail,
-    }
-    with contextlib.suppress(LoginRequired):
-        ctx.update(_visit(request).context())
-    if request.headers.get("HX-Request") == "true":
-        return templates.TemplateResponse(request, "_error.html", ctx, status_code=status)
-    return templates.TemplateResponse(request, "error.html", ctx, status_code=status)
-
-
-def _to_login(request: Request) -> Response:
-    path = request.url.path
-    target = "/login" if path in ("/", "/login") else "/login?next=" + quote(path, safe="/")
-    if request.headers.get("HX-Request") == "true":
-        return Response(status_code=204, headers={"HX-Redirect": target})
-    return _see_other(target)
-
-
-def install(app: FastAPI) -> None:
-    """Mount the dashboard on the app: pages, /static, and HTML error pages outside the API's paths."""
-    from gpulease.web import operations  # it builds on this module's Visit
-
-    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    app.include_router(router)
-    app.include_router(operations.router)
-    api_handlers = dict(app.exception_handlers)
-
-    async def login_required(request: Request, exc: Exception) -> Response:
-        return _to_login(request)
-
-    async def csrf_rejected(request: Request, exc: Exception) -> Response:
-        return await run_in_threadpool(
-            error_page,
-            request,
-            403,
-            "This form was not sent from a page of this dashboard (its security token "
-            "is missing or out of date). Reload the page and try again.",
-            "Form refused",
-        )
-
-    def fallback(exc_type: Any, detail_of: Any, status_of: Any) -> Any:
-        api = api_handlers.get(exc_type)
-
-        async def handler(request: Request, exc: Exception) -> Response:
-            if _is_page(request) or api is None:
-                return await run_in_threadpool(error_page, request, status_of(exc), detail_of(exc))
-            result: Response = await api(request, exc)
-            return result
-
-        return handler
-
-    app.add_exception_handler(LoginRequired, login_required)
-    app.add_exception_handler(CsrfRejected, csrf_rejected)
-    app.add_exception_handler(ServiceError, fallback(ServiceError, lambda e: e.detail, lambda e: e.status))
-    app.add_exception_handler(IllegalTransition, fallback(IllegalTransition, str, lambda e: 409))
-    app.add_exception_handler(
-        StarletteHTTPException,
-        fallback(
-            StarletteHTTPException,
-            lambda e: "There is no such page." if e.status_code == 404 else str(e.detail),
-            lambda e: e.status_code,
-        ),
-    )
-    app.add_exception_handler(
-        RequestValidationError,
-        fallback(
-            RequestValidationError, lambda e: "; ".join(str(x.get("msg", "invalid")) for x in e.errors()), lambda e: 422
-        ),
-    )
-
-
-__all__ = ["install"]
+__all__ = ["router"]

@@ -1,28 +1,21 @@
-"""Invoices and usage export."""
+"""Invoices, usage export and the check of usage against the lease event log."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
-from gpulease.api.schemas import InvoiceLineOut, InvoiceOut
+from gpulease.api.schemas import InvoiceLineOut, InvoiceOut, UsageCheckOut
 from gpulease.services import billing
-from gpulease.services.context import Role
 
 router = APIRouter(tags=["billing"])
 
 
 @router.get("/customers/{customer_id}/invoices", response_model=InvoiceOut)
-def invoice(
-    customer_id: IdPath,
-    rt: RuntimeDep,
-    actor: ActorDep,
-    period: str = Query(pattern=r"^\d{4}-\d{2}$", examples=["2026-11"]),
-) -> InvoiceOut:
-    """The month's invoice: one line per lease and month, each rounded to the cent; total = sum of lines."""
-    with rt.store.transaction() as s:
-        inv = billing.invoice(s, actor, customer_id, period)
+def invoice(customer_id: IdPath, rt: RuntimeDep, actor: ActorDep, period: str) -> InvoiceOut:
+    """The month's invoice (period YYYY-MM): one line per lease and month, each rounded to the cent; total = sum."""
+    inv = rt.perform(billing.invoice, actor=actor, customer_id=customer_id, period=period)
     return InvoiceOut(
         customer_id=inv.customer_id,
         period=inv.period,
@@ -48,15 +41,11 @@ def invoice(
     )
 
 
-@router.get("/billing/verify")
-def verify(
-    rt: RuntimeDep, actor: ActorDep, period: str | None = Query(default=None, pattern=r"^\d{4}-\d{2}$")
-) -> dict[str, object]:
-    """Recompute every usage record from the lease event log and say where they differ (operator)."""
-    actor.require(Role.OPERATOR)
-    with rt.store.transaction() as s:
-        problems = billing.verify_usage(s, rt.clock(), period)
-    return {"ok": not problems, "problems": problems}
+@router.get("/billing/verify", response_model=UsageCheckOut)
+def verify(rt: RuntimeDep, actor: ActorDep, period: str | None = None) -> UsageCheckOut:
+    """Recompute every usage record from the lease event log and say where they differ."""
+    problems = rt.perform(billing.verify_usage, actor=actor, period=period)
+    return UsageCheckOut(ok=not problems, problems=problems)
 
 
 @router.get(
@@ -65,8 +54,7 @@ def verify(
     responses={200: {"content": {"text/csv": {}}}},
 )
 def usage_csv(customer_id: IdPath, rt: RuntimeDep, actor: ActorDep, period: str | None = None) -> PlainTextResponse:
-    with rt.store.transaction() as s:
-        body = billing.usage_csv(s, actor, customer_id, period)
+    body = rt.perform(billing.usage_csv, actor=actor, customer_id=customer_id, period=period)
     name = f"usage-{customer_id}-{period or 'all'}.csv"
     return PlainTextResponse(
         body, media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}

@@ -12,13 +12,13 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
-from gpulease.store.models import Run
+from gpulease.services.records import Run
 
 router = APIRouter(tags=["runs"])
 
 
 class RunIn(BaseModel):
-    command: list[str] = Field(min_length=1, examples=[["python", "train.py", "--epochs", "3"]])
+    command: list[str] = Field(examples=[["python", "train.py", "--epochs", "3"]])
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
     image: str | None = Field(default=None, description="container image, for backends that run images")
@@ -55,17 +55,20 @@ class RunOut(BaseModel):
 @router.post("/leases/{lease_id}/runs", status_code=201, response_model=RunOut)
 def submit_run(lease_id: IdPath, body: RunIn, rt: RuntimeDep, actor: ActorDep) -> RunOut:
     """Start a command on exactly the lease's GPUs; it is stopped when the lease ends."""
-    return RunOut.of(rt.executor.submit(actor, lease_id, body.command, body.env, body.cwd, body.image))
+    run = rt.executor.submit(
+        actor, lease_id=lease_id, command=body.command, env=body.env, cwd=body.cwd, image=body.image
+    )
+    return RunOut.of(run)
 
 
 @router.get("/leases/{lease_id}/runs", response_model=list[RunOut])
 def list_runs(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> list[RunOut]:
-    return [RunOut.of(r) for r in rt.executor.runs_of(actor, lease_id)]
+    return [RunOut.of(r) for r in rt.executor.runs_of(actor, lease_id=lease_id)]
 
 
 @router.get("/leases/{lease_id}/runs/{run_id}", response_model=RunOut)
 def get_run(lease_id: IdPath, run_id: str, rt: RuntimeDep, actor: ActorDep) -> RunOut:
-    return RunOut.of(rt.executor.get(actor, lease_id, run_id))
+    return RunOut.of(rt.executor.get(actor, lease_id=lease_id, run_id=run_id))
 
 
 @router.get(
@@ -80,7 +83,9 @@ async def run_logs(
     follow: bool = Query(default=True, description="keep streaming until the run ends"),
 ) -> Response:
     """The run's stdout and stderr from `offset`; with follow, streamed until the run finishes."""
-    data, new_offset, finished = await run_in_threadpool(rt.executor.read_logs, actor, lease_id, run_id, offset)
+    data, new_offset, finished = await run_in_threadpool(
+        rt.executor.read_logs, actor, lease_id=lease_id, run_id=run_id, offset=offset
+    )
     if not follow or finished:
         return Response(data, media_type="text/plain", headers={"X-Log-Offset": str(new_offset)})
 
@@ -92,6 +97,8 @@ async def run_logs(
             if done:
                 return
             await asyncio.sleep(0.5)
-            chunk, pos, done = await run_in_threadpool(rt.executor.read_logs, actor, lease_id, run_id, pos)
+            chunk, pos, done = await run_in_threadpool(
+                rt.executor.read_logs, actor, lease_id=lease_id, run_id=run_id, offset=pos
+            )
 
     return StreamingResponse(stream(), media_type="text/plain")

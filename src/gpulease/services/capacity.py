@@ -1,0 +1,110 @@
+"""Capacity: the calendar of one GPU model built from the store, allocations, and making room.
+
+Booking, extending and the queue all place against the same calendar; `make_room` gives interruptible leases
+notice when a higher plan needs their GPUs, and `hold_for_queue_head` keeps the head of the waiting queue's
+start free from requests that arrive after it (EASY backfill).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import select
+
+from gpulease.domain.leases import PLAN_PRIORITY, LeaseState, Plan
+from gpulease.domain.placement import CapacityCalendar, GpuRef, Placement, PlacementRequest
+from gpulease.domain.pricing import Quote
+from gpulease.domain.queue import choose_preemptions
+from gpulease.services.context import epoch, from_epoch
+from gpulease.services.inventory import node_view
+from gpulease.services.transitions import preempt
+from gpulease.services.work import Work
+from gpulease.store.models import Allocation, Lease, Node
+
+
+def load_calendar(work: Work, model: str) -> CapacityCalendar:
+    """The capacity calendar of one GPU model: its nodes and every live allocation still ahead of now."""
+    session, now = work.session, work.now
+    nodes = list(session.scalars(select(Node).where(Node.gpu_model == model, Node.removed_at.is_(None))))
+    cal = CapacityCalendar(node_view(n) for n in nodes)
+    if not nodes:
+        return cal
+    rows = session.execute(
+        select(
+            Allocation.lease_id, Allocation.node_id, Allocation.gpu_index, Allocation.starts_at, Allocation.ends_at
+        ).where(
+            Allocation.node_id.in_([n.id for n in nodes]),
+            Allocation.released.is_(False),
+            (Allocation.ends_at.is_(None)) | ((Allocation.ends_at > now) & (Allocation.ends_at > Allocation.starts_at)),
+        )
+    ).all()
+    grouped: dict[tuple[int, datetime, datetime | None], list[GpuRef]] = defaultdict(list)
+    for lease_id, node_id, index, start, end in rows:
+        grouped[(lease_id, start, end)].append(GpuRef(node_id, index))
+    for (lease_id, start, end), gpus in grouped.items():
+        cal.book(lease_id, gpus, epoch(start), None if end is None else epoch(end))
+    return cal
+
+
+def allocate(work: Work, lease: Lease, placement: Placement, *, start: datetime, end: datetime | None) -> None:
+    for g in placement.gpus:
+        work.session.add(
+            Allocation(lease_id=lease.id, node_id=g.node_id, gpu_index=g.index, starts_at=start, ends_at=end)
+        )
+
+
+def interruptible_leases(work: Work, model: str) -> list[Lease]:
+    return list(
+        work.session.scalars(
+            select(Lease).where(
+                Lease.gpu_model == model,
+                Lease.plan == Plan.INTERRUPTIBLE.value,
+                Lease.state.in_([LeaseState.ACTIVE.value, LeaseState.SCHEDULED.value]),
+            )
+        )
+    )
+
+
+def make_room(
+    work: Work, cal: CapacityCalendar, req: PlacementRequest, *, actor: str, reason: str
+) -> tuple[int, list[int]] | None:
+    """Give interruptible leases notice so `req` fits; returns (the start it can have, the preempted ids)."""
+    now = work.now
+    victims = {lease.id: lease for lease in interruptible_leases(work, req.gpu_model)}
+    if not victims:
+        return None
+    chosen = choose_preemptions(req, cal, {lid: epoch(v.starts_at) for lid, v in victims.items()}, epoch(now))
+    if not chosen:
+        return None
+    notice = max(Quote.from_dict(victims[lid].quote).preemption_notice_s for lid in chosen)
+    start = max(req.start, epoch(now) + notice)
+    for lid in chosen:
+        preempt(work, victims[lid], at=from_epoch(start), actor=actor, reason=reason, cal=cal)
+    return start, chosen
+
+
+QUEUE_HOLD = -1  # the calendar id of the capacity held for the head of the waiting queue
+
+
+def hold_for_queue_head(work: Work, cal: CapacityCalendar, model: str, plan: Plan) -> None:
+    """Hold, in this calendar only, the GPUs the head of the model's queue will start on (EASY backfill).
+
+    A request that is not itself queued may take capacity only where it does not delay that start, unless
+    its plan ranks above the head's.
+    """
+    session, now = work.session, work.now
+    waiting = session.scalars(
+        select(Lease).where(Lease.state == LeaseState.QUEUED.value, Lease.gpu_model == model)
+    ).all()
+    if not waiting:
+        return
+    head = min(waiting, key=lambda lz: (-PLAN_PRIORITY[Plan(lz.plan)], lz.created_at, lz.id))
+    if PLAN_PRIORITY[Plan(head.plan)] < PLAN_PRIORITY[plan]:
+        return
+    t = epoch(now)
+    req = PlacementRequest(model, head.gpu_count, t, None if head.duration_s is None else t + head.duration_s)
+    found = cal.earliest_placement(req, t)
+    if found is not None:
+        start, placement = found
+        cal.book(QUEUE_HOLD, placement.gpus, start, None if head.duration_s is None else start + head.duration_s)

@@ -1,0 +1,117 @@
+"""The waiting queue: requests with start "asap" wait here, and the queue decides who starts when.
+
+`serve_queue` places waiting requests in priority order with backfill (domain/queue.py decides; this module
+reads the store, books what it decided and records why the others failed). Booking calls it for one model
+right after a request joins, and the clock calls it every tick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from gpulease.domain.leases import LeaseState, Plan
+from gpulease.domain.placement import Placement, PlacementRequest
+from gpulease.domain.queue import WaitingQueue, WaitingRequest, schedule
+from gpulease.services.capacity import allocate, load_calendar, make_room
+from gpulease.services.context import epoch, from_epoch
+from gpulease.services.transitions import activate, transition
+from gpulease.services.work import Work
+from gpulease.store.models import Lease
+
+DEFAULT_MAX_WAIT_S = 3600
+ACTOR = "scheduler"
+
+
+@dataclass
+class QueueOutcome:
+    started: list[int] = field(default_factory=list)
+    expired: list[int] = field(default_factory=list)  # gave up: past their maximum wait, or never placeable
+
+
+def enqueue(work: Work, lease: Lease, *, max_wait_s: int | None, actor: str) -> None:
+    """A new request joins the queue; the queue decides at once whether it can start (priority, backfill)."""
+    lease.queued_until = work.now + timedelta(seconds=max_wait_s or DEFAULT_MAX_WAIT_S)
+    transition(work, lease, LeaseState.QUEUED, actor=actor, reason="customer cleared; waiting for capacity")
+    work.session.flush()
+    serve_queue(work, models={lease.gpu_model})
+    work.session.flush()
+
+
+def serve_queue(work: Work, models: set[str] | None = None) -> QueueOutcome:
+    """Place waiting requests in priority order with backfill; expire those past their max wait.
+
+    When the head of a model's queue (on-demand or reserved) cannot start now but would if interruptible
+    leases gave their GPUs back, those leases get their notice and the head is booked for when it ends.
+    """
+    session, now = work.session, work.now
+    out = QueueOutcome()
+    waiting = session.scalars(select(Lease).where(Lease.state == LeaseState.QUEUED.value).order_by(Lease.id)).all()
+    by_model: dict[str, list[Lease]] = {}
+    for lease in waiting:
+        if models is not None and lease.gpu_model not in models:
+            continue
+        if lease.queued_until is not None and lease.queued_until <= now:
+            transition(work, lease, LeaseState.FAILED, actor=ACTOR, reason="no capacity within the maximum wait")
+            out.expired.append(lease.id)
+        else:
+            by_model.setdefault(lease.gpu_model, []).append(lease)
+    for model, group in by_model.items():
+        work.lock(f"placement:{model}")
+        cal = load_calendar(work, model)
+        queue = WaitingQueue()
+        for lease in group:
+            queue.push(
+                WaitingRequest(
+                    id=lease.id,
+                    gpu_model=model,
+                    gpu_count=lease.gpu_count,
+                    plan=Plan(lease.plan),
+                    duration=lease.duration_s,
+                    submitted_at=epoch(lease.created_at),
+                    max_wait=None,
+                )
+            )
+        leases = {lease.id: lease for lease in group}
+        result = schedule(queue, cal, epoch(now))
+        for decision in result:
+            _book_from_queue(work, leases[decision.request_id], decision.placement, start_s=decision.start, out=out)
+        for req, why in result.unplaceable:
+            transition(work, leases[req.id], LeaseState.FAILED, actor=ACTOR, reason=why.message)
+            out.expired.append(req.id)
+        started = {d.request_id for d in result} | {r.id for r, _ in result.unplaceable}
+        rest = [r for r in queue.ordered() if r.id not in started]
+        if rest and rest[0].plan is not Plan.INTERRUPTIBLE:
+            head = leases[rest[0].id]
+            end = None if head.duration_s is None else epoch(now) + head.duration_s
+            preq = PlacementRequest(model, head.gpu_count, epoch(now), end)
+            cal.release(head.id)  # schedule() may have booked the head's future reservation
+            room = make_room(
+                work, cal, preq, actor=ACTOR, reason=f"capacity needed by waiting {head.plan} lease {head.id}"
+            )
+            if room is not None:
+                start, _ = room
+                placement = cal.place(
+                    PlacementRequest(
+                        model, head.gpu_count, start, None if head.duration_s is None else start + head.duration_s
+                    )
+                )
+                _book_from_queue(work, head, placement, start_s=start, out=out)
+    return out
+
+
+def _book_from_queue(work: Work, lease: Lease, placement: Placement, *, start_s: int, out: QueueOutcome) -> None:
+    start: datetime = from_epoch(start_s)
+    lease.starts_at = start
+    if lease.duration_s is not None:
+        lease.ends_at = from_epoch(start_s + lease.duration_s)
+    q = dict(lease.quote)
+    q["start"], q["end"] = start_s, None if lease.ends_at is None else epoch(lease.ends_at)
+    lease.quote = q
+    allocate(work, lease, placement, start=start, end=lease.ends_at)
+    transition(work, lease, LeaseState.SCHEDULED, actor=ACTOR, reason="placed from the queue")
+    if start <= work.now:
+        activate(work, lease, actor=ACTOR)
+        out.started.append(lease.id)

@@ -1,0 +1,183 @@
+"""Lease internals every lease use case and the clock share: state changes with their event and audit
+entry, activation, closing a lease (billing what it used, freeing its GPUs), preemption notices.
+
+All of it runs in the caller's unit of work; nothing here checks roles (the use cases do).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from gpulease import audit
+from gpulease.domain.leases import LeaseState, Plan, check_transition
+from gpulease.domain.placement import CapacityCalendar
+from gpulease.domain.pricing import Quote
+from gpulease.services import billing
+from gpulease.services.context import epoch
+from gpulease.services.errors import Conflict
+from gpulease.services.work import NotifyPreemption, Work
+from gpulease.store.models import Lease, LeaseEvent
+
+
+def transition(
+    work: Work,
+    lease: Lease,
+    target: LeaseState,
+    *,
+    actor: str,
+    reason: str | None = None,
+    effective: datetime | None = None,
+) -> None:
+    """Move a lease to `target`, record the event and the audit entry, all in the caller's transaction.
+
+    `effective` is when the change took effect if that is not now (a window that ended between two ticks):
+    the event carries it, so usage can be recomputed from the event log alone.
+    """
+    current = LeaseState(lease.state)
+    check_transition(current, target)
+    lease.state = target.value
+    lease.state_reason = reason
+    at = effective or work.now
+    record_event(
+        work,
+        lease,
+        actor=actor,
+        action="lease.transition",
+        reason=reason,
+        from_state=current.value,
+        to_state=target.value,
+        data={"from": current.value, "to": target.value, "reason": reason, "effective": at.isoformat()},
+        effective=at,
+    )
+
+
+def record_event(
+    work: Work,
+    lease: Lease,
+    *,
+    actor: str,
+    action: str,
+    reason: str | None,
+    from_state: str | None,
+    to_state: str,
+    data: dict[str, object],
+    effective: datetime | None = None,
+) -> None:
+    """One entry in the lease's event log and the same fact in the audit chain."""
+    work.session.add(
+        LeaseEvent(
+            lease_id=lease.id,
+            at=effective or work.now,
+            from_state=from_state,
+            to_state=to_state,
+            actor=actor,
+            reason=reason,
+        )
+    )
+    audit.append(work.session, at=work.now, actor=actor, action=action, subject=f"lease:{lease.id}", data=data)
+
+
+def activate(work: Work, lease: Lease, *, actor: str) -> None:
+    lease.activated_at = work.now
+    transition(work, lease, LeaseState.ACTIVE, actor=actor)
+
+
+def set_alloc_end(lease: Lease, end: datetime | None) -> None:
+    for a in lease.allocations:
+        if not a.released:
+            if end is not None and end <= a.starts_at:
+                a.released = True  # ended within its first second: it holds nothing, never an empty [t, t)
+            else:
+                a.ends_at = end
+
+
+def release(lease: Lease) -> None:
+    for a in lease.allocations:
+        a.released = True
+
+
+def billing_start(lease: Lease) -> datetime | None:
+    """Where the unbilled time of a started lease begins."""
+    if lease.activated_at is None:
+        return None
+    if lease.billed_until is not None:
+        return lease.billed_until
+    return lease.starts_at if Quote.from_dict(lease.quote).billed_for_whole_window else lease.activated_at
+
+
+def bill_through(work: Work, lease: Lease, until: datetime) -> None:
+    """Record the lease's usage from where billing stopped up to `until` (idempotent)."""
+    start = billing_start(lease)
+    if start is None or until <= start:
+        return
+    billing.record_usage(work, lease, start, until)
+    lease.billed_until = until
+
+
+def finish(work: Work, lease: Lease, *, at: datetime, actor: str, target: LeaseState, reason: str | None) -> None:
+    """Close a lease at `at`: free its GPUs from then on and bill what it used, in this transaction.
+
+    A lease that ends goes to `ending` while its runs are being stopped; the executor makes it `ended` once
+    nothing of the customer's runs on the GPUs any more (`close_ending`).
+    """
+    if lease.activated_at is not None:
+        q = Quote.from_dict(lease.quote)
+        until = (lease.ends_at or at) if q.billed_for_whole_window else at
+        bill_through(work, lease, until)
+    if lease.activated_at is None:
+        release(lease)
+    elif not Quote.from_dict(lease.quote).billed_for_whole_window or lease.ends_at is None or at < lease.ends_at:
+        set_alloc_end(lease, max(at, lease.activated_at))
+    lease.ended_at = at
+    if target is LeaseState.ENDED:
+        target = LeaseState.ENDING
+    transition(work, lease, target, actor=actor, reason=reason, effective=at)
+    work.stop_runs(lease.id)
+
+
+def close_ending(work: Work, *, actor: str) -> list[int]:
+    """Leases whose runs have all been stopped: `ending` -> `ended`."""
+    closed = []
+    for lease in work.session.scalars(select(Lease).where(Lease.state == LeaseState.ENDING.value)):
+        transition(work, lease, LeaseState.ENDED, actor=actor, reason="GPUs handed back: no run left on them")
+        closed.append(lease.id)
+    return closed
+
+
+def preempt(
+    work: Work,
+    lease: Lease,
+    *,
+    at: datetime,
+    actor: str,
+    reason: str,
+    cal: CapacityCalendar | None = None,
+) -> None:
+    """Give an interruptible lease notice: its GPUs are taken back at `at` (the tick closes it then)."""
+    if lease.plan != Plan.INTERRUPTIBLE:
+        raise Conflict(f"lease {lease.id} is {lease.plan}; only interruptible leases can be preempted")
+    if lease.state == LeaseState.SCHEDULED and lease.starts_at >= at:
+        release(lease)
+        if cal is not None:
+            cal.release(lease.id)
+        transition(work, lease, LeaseState.PREEMPTED, actor=actor, reason=reason)
+        return
+    if lease.state not in (LeaseState.ACTIVE, LeaseState.SCHEDULED):
+        raise Conflict(f"lease {lease.id} is {lease.state} and cannot be preempted")
+    lease.preempt_at = at
+    set_alloc_end(lease, at)
+    if cal is not None:
+        cal.truncate(lease.id, epoch(at))
+    record_event(
+        work,
+        lease,
+        actor=actor,
+        action="lease.preemption_notice",
+        reason=f"preemption notice: GPUs taken back at {at.isoformat()} ({reason})",
+        from_state=lease.state,
+        to_state=lease.state,
+        data={"at": at.isoformat(), "reason": reason},
+    )
+    work.after_commit(NotifyPreemption(lease.id, at))  # the runs learn of it once the notice is committed

@@ -1,0 +1,83 @@
+"""One unit of work: what a use case works with, and what must follow once its transaction commits.
+
+The Runtime opens the transaction, hands the use case a `Work` (its session, the time it happens at, the
+settings, the screening index) and, after the commit, carries out the effects the use case asked for. A use
+case never reaches for process-wide state: everything it may depend on arrives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from gpulease.compliance.index import ScreeningIndex
+from gpulease.compliance.model import ListEntry
+from gpulease.settings import Settings
+from gpulease.store.db import Store
+
+
+@dataclass(frozen=True)
+class StopRuns:
+    """The runs on these leases' GPUs must stop now (the lease ended, was cancelled, preempted or held)."""
+
+    lease_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class NotifyPreemption:
+    """The runs of this lease are told (notice file, signal) that its GPUs are taken back at `deadline`."""
+
+    lease_id: int
+    deadline: datetime
+
+
+# What may follow a commit. New kinds (a webhook to notify, …) are added here and carried out by the Runtime.
+Effect = StopRuns | NotifyPreemption
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """An audit record to keep even though the action it describes was refused (its transaction rolled back)."""
+
+    actor: str
+    action: str
+    subject: str
+    data: dict[str, Any]
+
+
+class IndexSource(Protocol):
+    """Where screening indexes come from (the Runtime's ScreeningRegistry): the one of the lists in force, or
+    one built for a list version being loaded."""
+
+    def index(self, session: Session | None = None) -> ScreeningIndex: ...
+
+    def build(self, content_hash: str, entries: Sequence[ListEntry]) -> ScreeningIndex: ...
+
+
+@dataclass
+class Work:
+    session: Session
+    store: Store
+    now: datetime
+    settings: Settings
+    screening: IndexSource
+    effects: list[Effect] = field(default_factory=list)
+
+    def after_commit(self, effect: Effect) -> None:
+        """Ask for `effect` once this unit of work has committed (never if it rolls back)."""
+        self.effects.append(effect)
+
+    def stop_runs(self, *lease_ids: int) -> None:
+        if lease_ids:
+            self.after_commit(StopRuns(tuple(lease_ids)))
+
+    def index(self) -> ScreeningIndex:
+        return self.screening.index(self.session)
+
+    def lock(self, name: str) -> None:
+        """Serialise a critical section with every other unit of work taking the same lock (PostgreSQL)."""
+        self.store.lock(self.session, name)
