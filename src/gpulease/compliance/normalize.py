@@ -354,6 +354,7 @@ _LONGEST = max(len(k) for k in _SEGMENTS)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _JOINERS = re.compile(r"[.'’`´]")
 _TOKEN = re.compile(r"[^\W_]+")
+_ASPIRATED = re.compile(r"\b(?:ch|k|p|t|ts|tz)['’‘`][a-z]+")  # Wade-Giles marks aspiration: "k'uang", "t'ung"
 _T2S = opencc.OpenCC("t2s")
 # A stock code in brackets after a name: "(002415.SZ)", "(SZ: 002415)", "（688256）", "[HKEX: 0020]".
 _STOCK_CODE = re.compile(
@@ -545,7 +546,8 @@ class _Builder:
             return
         tokens = _latin_tokens(text)
         if not abjad:
-            converted, changed = wade_giles_to_pinyin(tokens)
+            aspirated = frozenset(_JOINERS.sub("", w) for w in _ASPIRATED.findall(text))
+            converted, changed = wade_giles_to_pinyin(tokens, aspirated)
             if changed:
                 self.notes.append(f"Wade-Giles read as pinyin: {' '.join(tokens)} → {' '.join(converted)}")
                 tokens = _latin_tokens(" ".join(converted))  # "bei jing" → "beijing"

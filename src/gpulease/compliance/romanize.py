@@ -83,8 +83,9 @@ def skeleton(token: str) -> str:
 
 
 @functools.cache
-def _syllables() -> tuple[frozenset[str], dict[str, str]]:
-    """All pinyin syllables (no tones) and Wade-Giles → pinyin, unaspirated reading first."""
+def _syllables() -> tuple[frozenset[str], dict[str, str], dict[str, str]]:
+    """All pinyin syllables (no tones); Wade-Giles → pinyin as written without apostrophe (unaspirated
+    reading first); Wade-Giles written with the aspiration apostrophe ("k'uang", keyed "kuang") → pinyin."""
     marked = {s for value in pinyin_dict.values() for s in value.split(",")}
     plain = {convert(s, Style.NORMAL, strict=True) for s in marked}
     plain = {p for p in plain if p.isascii() and p.isalpha()}
@@ -95,18 +96,21 @@ def _syllables() -> tuple[frozenset[str], dict[str, str]]:
         key = written.replace("'", "").replace("`", "").replace("’", "")
         # Without its apostrophe a Wade-Giles syllable is the unaspirated one ("kuang" is guang, "k'uang" kuang).
         (aspirated if key != written else wade).setdefault(key, p)
+    plain_reading = dict(wade)
     for key, p in aspirated.items():
-        wade.setdefault(key, p)
-    return frozenset(plain), wade
+        plain_reading.setdefault(key, p)
+    return frozenset(plain), plain_reading, aspirated
 
 
 # Letter groups only Wade-Giles writes: a run of syllables with one of them is Wade-Giles, not pinyin.
 _WADE_MARKS = ("hs", "ieh", "ien", "ih", "ung", "tz", "ts", "ss", "ch", "j")
 
 
-def wade_giles_to_pinyin(tokens: list[str]) -> tuple[list[str], bool]:
-    """Tokens with every run of Wade-Giles syllables (two or more, one unmistakably Wade-Giles) in pinyin."""
-    pinyin, wade = _syllables()
+def wade_giles_to_pinyin(tokens: list[str], aspirated: frozenset[str] = frozenset()) -> tuple[list[str], bool]:
+    """Tokens with every run of Wade-Giles syllables (two or more, one unmistakably Wade-Giles) in pinyin.
+
+    `aspirated` names the tokens that were written with an apostrophe ("t'ung" → tong, "tung" → dong)."""
+    pinyin, wade, with_apostrophe = _syllables()
     out: list[str] = []
     changed = False
     i = 0
@@ -116,7 +120,7 @@ def wade_giles_to_pinyin(tokens: list[str]) -> tuple[list[str], bool]:
             j += 1
         run = tokens[i:j]
         if len(run) >= 2 and any(t not in pinyin and any(m in t for m in _WADE_MARKS) for t in run):
-            out.extend(wade[t] for t in run)
+            out.extend(with_apostrophe.get(t, wade[t]) if t in aspirated else wade[t] for t in run)
             changed = True
             i = j
         else:
