@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -67,6 +68,15 @@ def _store() -> Any:
     from gpulease.store.db import Store
 
     return Store(get_settings().db_url)
+
+
+def _prepared() -> None:
+    """Create or migrate the store first: a fresh data folder needs no set-up step."""
+    from gpulease.store.db import upgrade
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.db_url)
 
 
 @db_app.command("upgrade")
@@ -190,16 +200,31 @@ def lists_load(
     files: Annotated[
         list[Path],
         typer.Argument(
-            help="list files: consolidated.csv/.json, sdn.csv, UN XML, dpl.txt", exists=True, dir_okay=False
+            help="list files: consolidated.csv/.json, sdn.csv or cons_prim.csv (their alias and address files "
+            "beside them are picked up), UN XML, dpl.txt",
+            exists=True,
+            dir_okay=False,
         ),
     ],
+    allow_shrink: Annotated[
+        bool, typer.Option("--allow-shrink", help="load even if it removes many of a list's entries or empties it")
+    ] = False,
+    partial: Annotated[
+        bool, typer.Option("--partial", help="accept an OFAC sdn.csv/cons_prim.csv without its alias/address files")
+    ] = False,
+    published: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="the lists' publication date, if the files lack it")
+    ] = None,
 ) -> None:
     """Load newer list files atomically, then re-screen every customer."""
+    from gpulease.compliance.lists.changes import ListShrinkError
     from gpulease.compliance.model import ListFormatError
     from gpulease.runtime import Runtime
     from gpulease.services import screening
 
-    rt = Runtime(get_settings())
+    settings = get_settings()
+    _prepared()
+    rt = Runtime(settings)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
     ) as bar:
@@ -218,13 +243,33 @@ def lists_load(
                     actor="cli",
                     progress=progress,
                     on_phase=lambda p: bar.update(task, description=p),
+                    allow_partial=partial,
+                    allow_shrink=allow_shrink,
+                    max_shrink=settings.lists_max_shrink,
+                    published=published.date() if published else None,
                 )
         except ListFormatError as e:
             bar.stop()
             _fail(f"{e} — nothing was changed; the lists in force stay in force")
+        except ListShrinkError as e:
+            bar.stop()
+            _fail(f"refused: {e}\nnothing was changed; give --allow-shrink to load it anyway")
     console.print(
         f"list version [bold]{result.version_id}[/] in force: {sum(result.counts.values())} entries {result.counts}"
     )
+    for change in result.changes:
+        console.print(f"  {change.describe(shown=5)}")
+    for source in result.sources:
+        for gap in source.get("missing_entry_rows") or ():
+            console.print(
+                f"  [yellow]warning[/] {source['source']}: {gap['rows']} {gap['kind']} rows in {gap['file']} name "
+                f"{len(gap['entry_numbers'])} entries missing from the primary file (not one publication)"
+            )
+        if source.get("source") == "enrichment" and source.get("unresolved"):
+            console.print(
+                f"  [yellow]warning[/] enrichment: {source['unresolved']} aliases name no listed entry: "
+                + "; ".join(source.get("unresolved_names") or [])
+            )
     console.print(
         f"re-screened {result.rescreened} customers; {len(result.newly_hit)} newly hit "
         f"{result.newly_hit or ''}; {result.suspended_leases} leases suspended"
@@ -234,15 +279,31 @@ def lists_load(
 
 @lists_app.command("status")
 def lists_status() -> None:
-    """The list version in force, its counts per list and where it came from."""
+    """Each list in force with its publication date (warned when old), then every version and its sources."""
     from gpulease.services import screening
 
+    settings = get_settings()
+    _prepared()
     store = _store()
     with store.transaction() as s:
         versions = screening.list_versions(s)
     if not versions:
         _fail("no lists loaded yet: run `gpulease serve`/`demo` (they load the bundled lists) or `gpulease lists load`")
-    t = Table(title="restricted-party lists")
+    current = next((v for v in versions if v.in_force), versions[0])
+    rows = screening.list_status(current, utcnow().date(), settings.lists_max_age_days)
+    t = Table(title=f"lists in force (version {current.id}); warn after {settings.lists_max_age_days} days")
+    for col in ("list", "entries", "source", "published", "warning"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(
+            r.list,
+            str(r.entries),
+            r.source,
+            r.published or "unknown",
+            f"[yellow]{r.warning}[/]" if r.warning else "",
+        )
+    console.print(t)
+    t = Table(title="restricted-party list versions")
     for col in ("version", "in force", "loaded at", "entries", "per list", "sources"):
         t.add_column(col)
     for v in versions:
@@ -252,7 +313,7 @@ def lists_status() -> None:
             v.loaded_at.isoformat(),
             str(sum(v.counts.values())),
             ", ".join(f"{k} {n}" for k, n in sorted(v.counts.items())),
-            "\n".join(str(x) for x in v.sources),
+            "\n".join(f"{x.get('source')}: {x.get('file')}" for x in v.sources),
         )
     console.print(t)
 
@@ -275,6 +336,7 @@ def audit_verify() -> None:
 def _index() -> Any:
     from gpulease.runtime import Runtime
 
+    _prepared()
     return Runtime(get_settings()).screening.index()
 
 
@@ -283,22 +345,34 @@ def screen(
     name: Annotated[str, typer.Argument(help="the name to screen, any script")],
     country: Annotated[str | None, typer.Option(help="ISO country code, e.g. CN")] = None,
     address: Annotated[str | None, typer.Option(help="address or city")] = None,
+    date_of_birth: Annotated[
+        str | None, typer.Option("--date-of-birth", help="an individual's date of birth, YYYY-MM-DD or YYYY")
+    ] = None,
+    nationality: Annotated[str | None, typer.Option(help="an individual's nationality, ISO code")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON like POST /api/v1/screen")] = False,
 ) -> None:
     """Screen one name against the lists in force (the bundled lists if none were loaded)."""
     from gpulease.services.screening import screen_name
 
-    result = screen_name(_index(), name, country, address)
+    result = screen_name(_index(), name, country, address, date_of_birth=date_of_birth, nationality=nationality)
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
     colour = {"cleared": "green", "review": "yellow", "denied": "red"}[result["decision"]]
     console.print(f"[bold {colour}]{result['decision']}[/] {name}")
     t = Table()
-    for col in ("score", "list", "entry", "listed name", "matched", "why"):
+    for col in ("score", "list", "entry", "listed name", "matched", "outcome and rule", "why"):
         t.add_column(col)
     for h in result["hits"]:
-        t.add_row(f"{h['score']:.1f}", h["list"], h["entry_id"], h["name"], h["matched_name"], "\n".join(h["reasons"]))
+        t.add_row(
+            f"{h['score']:.1f}",
+            h["list"],
+            h["entry_id"],
+            h["name"],
+            f"{h['matched_name']}\n[dim]{h['matched_kind']}[/]",
+            f"{h['outcome']}: {h['rule']}",
+            "\n".join(h["reasons"]),
+        )
     if result["hits"]:
         console.print(t)
 

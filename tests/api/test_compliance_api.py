@@ -187,7 +187,12 @@ def test_list_load_rescreens_and_suspends_leases_of_a_newly_hit_customer(
 
     with runtime.store.transaction() as s:
         result = screening.load_lists(
-            s, runtime.screening, [str(_csl_file(tmp_path, "Orchid Frontier Computing"))], clock(), actor="test"
+            s,
+            runtime.screening,
+            [str(_csl_file(tmp_path, "Orchid Frontier Computing"))],
+            clock(),
+            actor="test",
+            allow_shrink=True,  # one record in place of the bundled CSL sample
         )
     assert result.newly_hit == [c["id"]] and result.suspended_leases == 2
     for lease in (active, future):

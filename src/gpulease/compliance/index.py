@@ -41,7 +41,7 @@ CITY_BONUS = 3.0
 DEFAULT_MIN_SCORE = 70.0
 # A word no listed name contains is distinctive, but bounded: "<listed brand> <new word>" must not sink
 # to nothing because the list vocabulary has never seen the second word.
-UNSEEN_WEIGHT = 5.0
+UNSEEN_WEIGHT = 6.5
 BIRTH_DATE_AGREES = 5.0
 BIRTH_DATE_DIFFERS = -15.0
 NATIONALITY_AGREES = 3.0
@@ -51,6 +51,9 @@ NATIONALITY_DIFFERS = -10.0
 AFFILIATE_SCORE = 85.0
 AFFILIATE_MIN_WEIGHT = 7.0
 AFFILIATE_CHECK_FROM = 45.0
+# A listed name made only of common words ("Technology and Development Group") says little about identity:
+# anything short of the whole name loses this much.
+COMMON_WORDS_ONLY = -15.0
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -61,6 +64,17 @@ def blocking_keys(token: str) -> tuple[str, ...]:
     deletions = {token[:i] + token[i + 1 :] for i in range(len(token))}
     deletions.discard(token)
     return (token, *sorted(deletions))
+
+
+@functools.cache
+def _common_word_keys() -> frozenset[str]:
+    """Blocking keys (the word and its one-letter deletions) of the common words of five letters or more."""
+    return frozenset(key for word in generic_words() if len(word) >= 5 for key in blocking_keys(word))
+
+
+def _misspelt_common_word(token: str) -> bool:
+    """One letter added, dropped, changed or swapped in a common word (two tokens one edit apart share a key)."""
+    return len(token) >= 5 and any(key in _common_word_keys() for key in blocking_keys(token))
 
 
 def _capped(token: str, weight: float) -> float:
@@ -175,9 +189,12 @@ class ScreeningIndex:
         return cls(entry_tuple, names, postings, frequency, version)
 
     def weight(self, token: str) -> float:
-        """Rarity of a token among listed names; unseen tokens weigh UNSEEN_WEIGHT at most."""
+        """Rarity of a token among listed names; unseen tokens weigh UNSEEN_WEIGHT at most, and an unseen
+        misspelling of a common word ("servcies", "soutions") as little as the word."""
         df = self.document_frequency.get(token)
         if not df:
+            if _misspelt_common_word(token):
+                return GENERIC_WEIGHT
             return _capped(token, min(self._max_weight, UNSEEN_WEIGHT))
         return _capped(token, math.log1p(len(self.names) / df))
 
@@ -295,6 +312,7 @@ class ScreeningIndex:
         passed: list[tuple[float, ListEntry, IndexedName, bool | None, list[Feature], bool, bool | None]] = []
         # Only a query with a word of place or structure can be an affiliate's name.
         may_be_affiliate = any(t in affiliate_words() for t in query.strong)
+        generic = generic_words()
         lowest = min(
             min_score - COUNTRY_BONUS - CITY_BONUS - BIRTH_DATE_AGREES - NATIONALITY_AGREES, AFFILIATE_CHECK_FROM
         )
@@ -303,6 +321,12 @@ class ScreeningIndex:
                 continue
             entry = self.entries[position]
             features = [Feature("name similarity", name_score, f"'{name}' against '{candidate.name}'")]
+            if name_score < 100.0 and all(t in generic for t in candidate.norm.strong) and self._partial(
+                query, q_weights, candidate, extra
+            ):
+                features.append(
+                    Feature("common words only", COMMON_WORDS_ONLY, "the listed name is made only of common words")
+                )
             affiliate = False
             if may_be_affiliate and entry.type != "individual" and AFFILIATE_CHECK_FROM <= name_score < 100.0:
                 pattern = self._affiliate(query, q_weights, candidate, extra)
@@ -328,7 +352,12 @@ class ScreeningIndex:
                 features.extend(_identity(entry, date_of_birth, nationality))
                 verdicts = [f.points > 0 for f in features if f.name.startswith(("date of birth", "nationality"))]
                 identifiers = (False not in verdicts) if verdicts else None
-            score = max(0.0, min(100.0, sum(f.points for f in features)))
+            total = sum(f.points for f in features)
+            if total > 100.0 or total < 0.0:
+                # Scores stop at 100 (and 0); the bound is a feature too, so the features add up to the score.
+                bound = 100.0 if total > 100.0 else 0.0
+                features.append(Feature("score bound", bound - total, f"scores stop at {bound:.0f}"))
+            score = max(0.0, min(100.0, total))
             if score < min_score:
                 continue
             passed.append((round(score, 2), entry, candidate, agrees, features, affiliate, identifiers))
@@ -359,6 +388,17 @@ class ScreeningIndex:
             )
         return hits
 
+    @staticmethod
+    def _partial(
+        query: NormalizedName,
+        q_weights: Sequence[float],
+        candidate: IndexedName,
+        extra: Mapping[str, Sequence[tuple[int, float]]],
+    ) -> bool:
+        """Whether either name has a word the other lacks (not merely spelt differently)."""
+        result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra)
+        return 0.0 in result.query_cover or 0.0 in result.listed_cover
+
     def _affiliate(
         self,
         query: NormalizedName,
@@ -374,10 +414,13 @@ class ScreeningIndex:
         if not distinctive or sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT:
             return None
         result: NameScore = compare(query.strong, q_weights, listed, candidate.weights, extra, query.display)
-        if any(result.listed_cover[j] < TOKEN_SIMILARITY for j in distinctive):
+        # The listed party's own distinctive words, spelt as listed (not a typo-close word of another firm).
+        if any(result.listed_cover[j] < SKELETON_SIMILARITY for j in distinctive):
             return None
         added = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
         if not added or any(query.strong[i] not in affiliate_words() for i in added):
+            return None
+        if all(query.strong[i] in generic for i, cover in enumerate(result.query_cover) if cover > 0.0):
             return None
         words = ", ".join(query.shown(i) for i in added)
         core = " ".join(candidate.norm.shown(j) for j in distinctive)

@@ -312,6 +312,35 @@ GENERIC_WORDS: frozenset[str] = frozenset(
         "semiconductor",
         "semiconductors",
         "micro",
+        "bank",
+        "banco",
+        "banca",
+        "banque",
+        "airways",
+        "airlines",
+        "airline",
+        "air",
+        "express",
+        "telecommunications",
+        "telecommunication",
+        "innovation",
+        "innovations",
+        "cooperation",
+        "robotics",
+        "robot",
+        "vision",
+        "intelligent",
+        "automation",
+        "security",
+        "defense",
+        "defence",
+        "industry",
+        "company",
+        "republic",
+        "state",
+        "islamic",
+        "people",
+        "peoples",
     }
 )
 GENERIC_WEIGHT = 2.0
@@ -406,10 +435,14 @@ def generic_words() -> frozenset[str]:
     return frozenset(canonical(w) for w in GENERIC_WORDS | place_words() | STRUCTURE_WORDS)
 
 
+# Words an affiliate's name adds to its parent's without naming another business.
+_AFFILIATE_EXTRA = frozenset({"international", "global", "group", "holding", "holdings", "worldwide", "overseas"})
+
+
 @functools.cache
 def affiliate_words() -> frozenset[str]:
-    """Canonical forms of place and corporate-structure words (with industry words: what a subsidiary adds)."""
-    return generic_words()
+    """Canonical forms of place and corporate-structure words: what an affiliate's name adds to its parent's."""
+    return frozenset(canonical(w) for w in place_words() | STRUCTURE_WORDS | _AFFILIATE_EXTRA)
 
 
 @functools.cache
@@ -428,7 +461,8 @@ def _pinyin_terms() -> dict[str, tuple[bool, tuple[str, ...]]]:
 def _singular(token: str) -> str:
     if len(token) > 4 and token.endswith("ies"):
         return token[:-3] + "y"
-    if len(token) > 4 and token.endswith("s") and not token.endswith(("ss", "us", "is", "os", "as")):
+    # Not -es: "Thales", "Hermes", "Torres" are names (and the -es plurals the lists use are common words).
+    if len(token) > 4 and token.endswith("s") and not token.endswith(("ss", "us", "is", "os", "as", "es")):
         return token[:-1]
     return token
 

@@ -56,6 +56,14 @@ CHINESE_CITIES: frozenset[str] = frozenset(
         "kowloon",
     }
 )
+# Provinces and capitals are read for these countries only: where listed parties and the customers who
+# resemble them are. Elsewhere provinces are often surnames or words ("Brent", "Meta", "Aurora").
+PROVINCES_OF = frozenset(
+    {
+        "CN", "HK", "MO", "TW", "RU", "BY", "UA", "IR", "IQ", "SY", "KP", "AF", "PK", "AE", "SA", "TR", "VE",
+        "CU", "MM", "KZ", "KG", "UZ", "TJ", "TM", "AZ", "AM", "GE", "LB", "YE", "LY",
+    }
+)  # fmt: skip
 # Short forms the country data lacks.
 _EXTRA = ("usa", "us", "uk", "uae", "prc", "hk", "eu", "emea", "apac", "asia", "europe", "america", "hongkong")
 _WORD = re.compile(r"[a-z]+")
@@ -71,6 +79,14 @@ def _names(country: object, method: str) -> list[str]:
     return [str(v) for v in value or ()]
 
 
+def _alpha2(country: object) -> str | None:
+    try:
+        codes = country.iso()  # type: ignore[attr-defined]
+    except Exception:  # countryinfo raises on fields a territory lacks
+        return None
+    return str(codes.get("alpha2")) if isinstance(codes, dict) else None
+
+
 @functools.cache
 def place_words() -> frozenset[str]:
     """Lower-case ASCII words of place: every word of a country's names, single-word capitals and provinces."""
@@ -80,6 +96,8 @@ def place_words() -> frozenset[str]:
             for name in _names(country, method):
                 if name.isascii() and not (name.isupper() and len(name) <= 3):  # "AFG", "IRN": codes
                     words.update(w for w in _WORD.findall(name.lower()) if len(w) >= 3)
+        if _alpha2(country) not in PROVINCES_OF:
+            continue
         for method in ("capital", "provinces"):
             for name in _names(country, method):
                 found = _WORD.findall(name.lower())

@@ -34,6 +34,7 @@ _VARIANTS = (
     ("q", "k"),
     ("dzh", "j"),
 )
+FOLD_FROM = 5
 _FINAL_Y = re.compile(r"(?:iy|ii|yy|ij)$")
 _DOUBLE = re.compile(r"(.)\1+")
 _SKELETON_FOLDS = (("kh", "h"), ("gh", "k"), ("q", "k"), ("x", "ks"), ("w", "v"))
@@ -58,12 +59,15 @@ def to_latin(text: str) -> str:
 
 @functools.lru_cache(maxsize=200_000)
 def fold_variants(token: str) -> str:
-    """One spelling for the romanisation variants of a token (see the module docstring)."""
+    """One spelling for the romanisation variants of a token (see the module docstring).
+
+    Short tokens are left alone: folded, "dow" would be "dov" and "axa" the "aqsa" of Al-Aqsa."""
+    if len(token) < FOLD_FROM:
+        return token
     for old, new in _VARIANTS:
         if old in token:
             token = token.replace(old, new)
-    if len(token) > 4:
-        token = _FINAL_Y.sub("y", token)
+    token = _FINAL_Y.sub("y", token)
     return _DOUBLE.sub(r"\1", token)
 
 

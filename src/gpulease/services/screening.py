@@ -214,7 +214,7 @@ class ListStatus:
         if self.published is None:
             return "publication date unknown"
         if self.stale:
-            return f"published {self.age_days} days ago: load the current list"
+            return f"{self.age_days} days old: load the current list"
         return None
 
     def to_dict(self) -> dict[str, Any]:

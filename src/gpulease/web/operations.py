@@ -312,6 +312,10 @@ def _system_page(
             }
             for lv in screening.list_versions(s)
         ]
+        current = screening.in_force(s)
+        lists = (
+            [] if current is None else screening.list_status(current, now.date(), v.rt.settings.lists_max_age_days)
+        )
         chain = audit.verify(s)
         usage = billing.verify_usage(s, now)
         key_rows = dashboard.api_keys(s)
@@ -321,6 +325,8 @@ def _system_page(
         status_code=error.status if error else 200,
         nav="system",
         versions=versions,
+        lists=lists,
+        max_age_days=v.rt.settings.lists_max_age_days,
         chain=chain,
         usage=usage,
         gpu=telemetry.status(),

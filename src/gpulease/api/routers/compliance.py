@@ -23,16 +23,65 @@ class ScreenIn(BaseModel):
     address: str | None = None
 
 
+class ScoreFeature(BaseModel):
+    name: str
+    points: float
+    detail: str
+
+
+class EnrichmentSource(BaseModel):
+    kind: str
+    script: str | None
+    source_url: str | None
+    note: str | None
+
+
+class ListedAddress(BaseModel):
+    street: str | None
+    city: str | None
+    state: str | None
+    postal_code: str | None
+    country: str | None
+
+
+class ListedIdentifier(BaseModel):
+    kind: str
+    value: str
+    country: str | None
+
+
 class ScreenHit(BaseModel):
+    """A hit explained for a compliance officer: what matched, what the listing means, which rule decided."""
+
     entry_id: str
     list: str
+    list_name: str
     name: str
     matched_name: str
+    matched_kind: str  # primary name, alias, enrichment alias
+    enrichment: EnrichmentSource | None
     score: float
-    reasons: builtins.list[str]  # `list` is a field name in this class
-    countries: builtins.list[str]
+    features: builtins.list[ScoreFeature]  # `list` is a field name in this class
+    reasons: builtins.list[str]
+    outcome: Literal["cleared", "review", "denied"]
+    rule: str
+    blocking: bool
+    restriction: str
+    entry_type: str
     programs: builtins.list[str]
+    federal_register: str | None
+    listing_date: str | None
+    license_requirement: str | None
+    license_policy: str | None
+    addresses: builtins.list[ListedAddress]
+    countries: builtins.list[str]
+    dates_of_birth: builtins.list[str]
+    nationalities: builtins.list[str]
+    identifiers: builtins.list[ListedIdentifier]
+    remarks: str | None
     source_url: str | None
+    country_agrees: bool | None
+    affiliate: bool
 
 
 class ScreenOut(BaseModel):
@@ -143,7 +192,10 @@ def acknowledge(alert_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> dict[str, 
 
 @router.get("/lists")
 def lists_status(rt: RuntimeDep, actor: ActorDep) -> list[dict[str, Any]]:
-    """List versions: the one in force, counts per list, sources."""
+    """List versions: the one in force, counts per list, sources; `lists` gives each list's publication date
+    and a warning when it is older than the configured age (GPULEASE_LISTS_MAX_AGE_DAYS)."""
+    today = rt.clock().date()
+    max_age = rt.settings.lists_max_age_days
     with rt.store.transaction() as s:
         return [
             {
@@ -153,6 +205,7 @@ def lists_status(rt: RuntimeDep, actor: ActorDep) -> list[dict[str, Any]]:
                 "counts": v.counts,
                 "sources": v.sources,
                 "content_hash": v.content_hash,
+                "lists": [r.to_dict() for r in screening.list_status(v, today, max_age)],
             }
             for v in screening.list_versions(s)
         ]

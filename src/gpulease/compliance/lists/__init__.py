@@ -216,17 +216,16 @@ def build_dataset(sources: Sequence[ListSource], enrichment: Enrichment | None =
             if entry.id not in seen:
                 seen.add(entry.id)
                 entries.append(entry)
+    # Enrichment attached earlier (entries kept from the version in force) is replaced, or dropped without a file.
+    attached, report = attach(entries, enrichment.rows if enrichment else (), enrichment.file if enrichment else None)
     if enrichment is not None:
         digest.update(enrichment.version.encode())
-        attached, report = attach(entries, enrichment.rows, enrichment.file)
-    else:
-        attached, report = tuple(entries), None
     return ListDataset(
         entries=attached,
         source=", ".join(s.key for s in sources),
         version=digest.hexdigest()[:16],
         sources=tuple(sources),
-        enrichment=report,
+        enrichment=report if enrichment is not None else None,
     )
 
 

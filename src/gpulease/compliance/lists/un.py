@@ -58,9 +58,9 @@ def _entry(element: ET.Element, path: str, line: int) -> ListEntry:
     for node in element.iter("INDIVIDUAL_DOCUMENT"):
         number = _text(node, "NUMBER")
         if number:
-            kind = _text(node, "TYPE_OF_DOCUMENT") or "document"
+            document = _text(node, "TYPE_OF_DOCUMENT") or "document"
             country = _text(node, "ISSUING_COUNTRY")
-            identifiers.append(Identifier(kind, number, country_code(country) if country else None))
+            identifiers.append(Identifier(document, number, country_code(country) if country else None))
     program = _text(element, "UN_LIST_TYPE")
     return ListEntry(
         id=f"UN-{reference}",
