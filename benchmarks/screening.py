@@ -237,8 +237,10 @@ def run_eval(index: ScreeningIndex, listed: list[Listed], unlisted: list[Unliste
         else:
             top = result.hits[0].hit if result.hits else None
             got = f"{top.list} {top.matched_name!r} {top.score:.0f}" if top else "no hit"
-            tally.misses.append(f"[{row.category}] {row.name!r} ({row.country}) expected {row.expected_list} "
-                                f"{row.expected_name!r}; {result.decision}, top {got}")
+            tally.misses.append(
+                f"[{row.category}] {row.name!r} ({row.country}) expected {row.expected_list} "
+                f"{row.expected_name!r}; {result.decision}, top {got}"
+            )
     fp_by_category: dict[str, Tally] = {}
     for u in unlisted:
         t0 = time.perf_counter()
@@ -249,8 +251,10 @@ def run_eval(index: ScreeningIndex, listed: list[Listed], unlisted: list[Unliste
         if result.decision != "cleared":
             tally.found += 1
             top = result.hits[0].hit
-            tally.misses.append(f"[{u.category}] {u.name!r} ({u.country}) -> {result.decision}: {top.list} "
-                                f"{top.entry_id} {top.matched_name!r} {top.score:.0f}")
+            tally.misses.append(
+                f"[{u.category}] {u.name!r} ({u.country}) -> {result.decision}: {top.list} "
+                f"{top.entry_id} {top.matched_name!r} {top.score:.0f}"
+            )
     elapsed = time.perf_counter() - start
     found = sum(t.found for t in by_category.values())
     fps = sum(t.found for t in fp_by_category.values())
@@ -329,7 +333,9 @@ def run_api(data_dir: Path, names: list[tuple[str, str | None]]) -> dict[str, An
     }
 
 
-def run_scan(entries: tuple[ListEntry, ...], listed: list[Listed], unlisted: list[Unlisted], limit: int) -> dict[str, Any]:
+def run_scan(
+    entries: tuple[ListEntry, ...], listed: list[Listed], unlisted: list[Unlisted], limit: int
+) -> dict[str, Any]:
     """Baseline: plain rapidfuzz extractOne over every listed name (WRatio >= 90, default processor)."""
     names: list[str] = []
     owner: list[ListEntry] = []

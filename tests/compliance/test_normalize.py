@@ -53,7 +53,11 @@ def test_only_common_words_still_a_name() -> None:
 def test_pinyin_company_words_read_like_their_chinese() -> None:
     # The SDN writes Chinese company names in pinyin: "... Keji Youxian Gongsi" is "... Technology Co., Ltd.".
     pinyin = normalize_name("Shenzhen Xunfei Keji Youxian Gongsi")
-    assert pinyin.key == normalize_name("深圳讯飞科技有限公司").key == normalize_name("Shenzhen Xunfei Technology Co Ltd").key
+    assert (
+        pinyin.key
+        == normalize_name("深圳讯飞科技有限公司").key
+        == normalize_name("Shenzhen Xunfei Technology Co Ltd").key
+    )
     assert pinyin.weak == ("co", "ltd")
     assert normalize_name("Zhongguo Dianzi Jituan").display == ("china", "electronics")
     assert any("pinyin company words" in n for n in pinyin.notes)

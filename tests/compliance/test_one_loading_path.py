@@ -6,12 +6,14 @@ from __future__ import annotations
 import gzip
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
-
 from benchmarks.screening import seeded_store, server_index
+
 from gpulease.compliance.index import ScreeningIndex, bundled_index
 from gpulease.compliance.lists.changes import ListShrinkError
+from gpulease.compliance.model import ListFormatError
 from gpulease.runtime import Runtime
 from gpulease.services import screening
 from gpulease.services.screening import ScreeningRegistry
@@ -20,7 +22,7 @@ from tests.conftest import Clock, Facility
 DATA = Path(__file__).parent / "data"
 
 
-def _shape(index: ScreeningIndex) -> dict[str, tuple[object, ...]]:
+def _shape(index: ScreeningIndex) -> dict[str, tuple[Any, ...]]:
     """What screening sees of each entry: names, aliases (published and enrichment), addresses."""
     return {
         e.id: (e.list, e.type, e.name, e.aliases, e.addresses, tuple(a.alias for a in e.enrichment))
@@ -57,9 +59,8 @@ def test_a_newer_sdn_file_adds_and_removes_entries_and_rescreens_customers(
     newly_listed = facility.customer("Wuhan Global Sensor Technology Co., Ltd.", country="CN")
     assert newly_listed["compliance_status"] == "cleared"  # not on the 2023-12 lists
     sdn = _sdn_2024_05(tmp_path)
-    with runtime.store.transaction() as s:
-        with pytest.raises(Exception, match="not found beside sdn.csv"):
-            screening.load_lists(s, runtime.screening, [str(sdn)], clock(), actor="test")
+    with runtime.store.transaction() as s, pytest.raises(ListFormatError, match=r"not found beside sdn\.csv"):
+        screening.load_lists(s, runtime.screening, [str(sdn)], clock(), actor="test")
     with runtime.store.transaction() as s:
         result = screening.load_lists(
             s, runtime.screening, [str(sdn)], clock(), actor="test", allow_partial=True, published=None
@@ -75,7 +76,9 @@ def test_a_newer_sdn_file_adds_and_removes_entries_and_rescreens_customers(
     assert index.screen("Wuhan Global Sensor Technology")[0].entry_id == "SDN-46633"
 
 
-def test_a_truncated_list_is_refused_and_the_lists_in_force_stay(runtime: Runtime, clock: Clock, tmp_path: Path) -> None:
+def test_a_truncated_list_is_refused_and_the_lists_in_force_stay(
+    runtime: Runtime, clock: Clock, tmp_path: Path
+) -> None:
     sdn = _sdn_2024_05(tmp_path)
     sdn.write_bytes(b"".join(sdn.read_bytes().splitlines(keepends=True)[:10]))
     with runtime.store.transaction() as s:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from gpulease.compliance.decide import Thresholds, decide_name, rule_for
+from gpulease.compliance.decide import decide_name, rule_for
 from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.model import Address, ListEntry
 from gpulease.compliance.screening import ScreeningResult, screen_name
@@ -13,7 +15,7 @@ SENSETIME = "EL-supplement-002"
 HIKVISION = "EL-supplement-004"
 
 
-def _top(result: ScreeningResult, entry_id: str) -> dict[str, object]:
+def _top(result: ScreeningResult, entry_id: str) -> dict[str, Any]:
     return next(h.to_dict() for h in result.hits if h.hit.entry_id == entry_id)
 
 
@@ -46,7 +48,12 @@ def test_listed_parties_in_real_world_forms_are_denied(
 
 @pytest.mark.parametrize(
     ("name", "country"),
-    [("Nvidia Corporation", "US"), ("Microsoft Corporation", "US"), ("Alibaba Cloud", "CN"), ("Tencent Holdings", "CN")],
+    [
+        ("Nvidia Corporation", "US"),
+        ("Microsoft Corporation", "US"),
+        ("Alibaba Cloud", "CN"),
+        ("Tencent Holdings", "CN"),
+    ],
 )
 def test_unlisted_companies_cleared(index: ScreeningIndex, name: str, country: str) -> None:
     assert screen_name(index, name, country).decision == "cleared"
@@ -69,7 +76,7 @@ def test_affiliate_names_go_to_review_with_the_affiliates_rule(
     hit = _top(result, entry)
     assert hit["affiliate"] is True and hit["outcome"] == "review"
     assert "affiliates rule" in str(hit["rule"]) and "50% rule" in str(hit["rule"])
-    assert any(f["name"] == "affiliate pattern" for f in hit["features"])  # type: ignore[attr-defined, index]
+    assert any(f["name"] == "affiliate pattern" for f in hit["features"])
 
 
 def test_non_blocking_lists_review_with_their_meaning(index: ScreeningIndex) -> None:
@@ -79,7 +86,11 @@ def test_non_blocking_lists_review_with_their_meaning(index: ScreeningIndex) -> 
     assert hit["outcome"] == "review" and hit["blocking"] is False
     assert "securities" in str(hit["restriction"]) and "not a blocking list" in str(hit["rule"])
     ssi = ListEntry(
-        id="SSI-1", list="SSI", list_name="Sectoral Sanctions Identifications List", type="entity", name="Volga Credit Bank"
+        id="SSI-1",
+        list="SSI",
+        list_name="Sectoral Sanctions Identifications List",
+        type="entity",
+        name="Volga Credit Bank",
     )
     found = ScreeningIndex.build([ssi]).screen("Volga Credit Bank")
     assert decide_name(found).decision == "review"
@@ -94,7 +105,7 @@ def test_an_individual_is_denied_only_when_an_identifier_agrees(index: Screening
     assert "namesake" in str(hit["rule"]) and hit["dates_of_birth"] == ["14 Jun 1960"]
     agreeing = screen_name(index, "Aleksandr Aleksandrovich Ivanov", date_of_birth="1960-06-14", nationality="RU")
     assert agreeing.decision == "denied"
-    features = {f["name"] for f in _top(agreeing, "SDN-39758")["features"]}  # type: ignore[attr-defined]
+    features = {f["name"] for f in _top(agreeing, "SDN-39758")["features"]}
     assert {"date of birth agrees", "nationality agrees"} <= features
     other = screen_name(index, "Aleksandr Aleksandrovich Ivanov", date_of_birth="1985-03-02")
     assert other.decision != "denied"
@@ -110,7 +121,9 @@ def test_every_hit_is_explained_for_a_compliance_officer(index: ScreeningIndex) 
     assert hit["federal_register"] == "84 FR 54002" and hit["listing_date"] == "2019-10-09"
     assert hit["license_requirement"] == "For all items subject to the EAR."
     assert "presumption of denial" in str(hit["license_policy"])
-    assert hit["addresses"] == [{"street": None, "city": "Hefei", "state": "Anhui", "postal_code": None, "country": "CN"}]
+    assert hit["addresses"] == [
+        {"street": None, "city": "Hefei", "state": "Anhui", "postal_code": None, "country": "CN"}
+    ]
     assert hit["matched_kind"] in ("primary name", "alias") and hit["enrichment"] is None
     features = hit["features"]
     assert isinstance(features, list)
@@ -121,7 +134,7 @@ def test_every_hit_is_explained_for_a_compliance_officer(index: ScreeningIndex) 
 def test_individual_identifiers_in_the_explanation(index: ScreeningIndex) -> None:
     hit = _top(screen_name(index, "Aleksandr Aleksandrovich Ivanov"), "SDN-39758")
     assert hit["nationalities"] == ["RU"]
-    assert {"kind": "Tax ID No.", "value": "771873416848", "country": "RU"} in hit["identifiers"]  # type: ignore[operator]
+    assert {"kind": "Tax ID No.", "value": "771873416848", "country": "RU"} in hit["identifiers"]
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,9 @@ def rule_for(hit: Hit, thresholds: Thresholds = Thresholds()) -> Ruling:
     strong = strong or (hit.score >= t.deny and hit.country_agrees is True)
     if hit.entry.type == "individual" and hit.score >= t.deny:
         if hit.identifiers_agree is True:
-            return Ruling("denied", "blocking list: the listed individual's name and date of birth or nationality agree")
+            return Ruling(
+                "denied", "blocking list: the listed individual's name and date of birth or nationality agree"
+            )
         if hit.identifiers_agree is False:
             return Ruling("review", "the name matches a listed individual but the date of birth or nationality differs")
         return Ruling(
@@ -99,9 +101,8 @@ def decide_name(hits: Sequence[Hit], thresholds: Thresholds = Thresholds(), labe
             continue
         outcome = worst(outcome, ruling.outcome)
         verb = "matches" if ruling.outcome == "denied" else "resembles"
-        reasons.append(
-            f"{prefix}{verb} {hit.list} entry {hit.entry_id} '{hit.matched_name}' (score {hit.score:.0f}): {ruling.rule}"
-        )
+        what = f"{hit.list} entry {hit.entry_id} '{hit.matched_name}' (score {hit.score:.0f})"
+        reasons.append(f"{prefix}{verb} {what}: {ruling.rule}")
     if not reasons:
         top = f" (best score {hits[0].score:.0f})" if hits else ""
         reasons.append(f"{prefix}no listed party above the review threshold{top}")

@@ -13,7 +13,6 @@ from gpulease.compliance.countries import country_code
 from gpulease.compliance.identity import birth_date_agrees, nationality_agrees
 from gpulease.compliance.match import (
     SKELETON_SIMILARITY,
-    TOKEN_SIMILARITY,
     Feature,
     Hit,
     NameScore,
@@ -321,8 +320,10 @@ class ScreeningIndex:
                 continue
             entry = self.entries[position]
             features = [Feature("name similarity", name_score, f"'{name}' against '{candidate.name}'")]
-            if name_score < 100.0 and all(t in generic for t in candidate.norm.strong) and self._partial(
-                query, q_weights, candidate, extra
+            if (
+                name_score < 100.0
+                and all(t in generic for t in candidate.norm.strong)
+                and self._partial(query, q_weights, candidate, extra)
             ):
                 features.append(
                     Feature("common words only", COMMON_WORDS_ONLY, "the listed name is made only of common words")

@@ -312,7 +312,6 @@ GENERIC_WORDS: frozenset[str] = frozenset(
         "semiconductor",
         "semiconductors",
         "micro",
-        "bank",
         "banco",
         "banca",
         "banque",

@@ -38,7 +38,12 @@ class ScreenedHit:
             "matched_kind": hit.matched_kind,
             "enrichment": None
             if added is None
-            else {"kind": added.kind, "script": added.script, "source_url": added.source_url, "note": added.source_note},
+            else {
+                "kind": added.kind,
+                "script": added.script,
+                "source_url": added.source_url,
+                "note": added.source_note,
+            },
             "score": round(hit.score, 1),
             "features": [f.to_dict() for f in hit.features],
             "reasons": list(hit.reasons),

@@ -301,9 +301,7 @@ def screen_name(
     nationality: str | None = None,
 ) -> dict[str, Any]:
     """One name against the lists: the decision and every hit explained (POST /screen's body)."""
-    return screen_one(
-        index, name, country, address, date_of_birth=date_of_birth, nationality=nationality
-    ).to_dict()
+    return screen_one(index, name, country, address, date_of_birth=date_of_birth, nationality=nationality).to_dict()
 
 
 def screen_row(index: ScreeningIndex, row: dict[str, str]) -> dict[str, Any]:

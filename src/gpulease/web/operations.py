@@ -313,9 +313,7 @@ def _system_page(
             for lv in screening.list_versions(s)
         ]
         current = screening.in_force(s)
-        lists = (
-            [] if current is None else screening.list_status(current, now.date(), v.rt.settings.lists_max_age_days)
-        )
+        lists = [] if current is None else screening.list_status(current, now.date(), v.rt.settings.lists_max_age_days)
         chain = audit.verify(s)
         usage = billing.verify_usage(s, now)
         key_rows = dashboard.api_keys(s)
