@@ -29,7 +29,7 @@ from gpulease.compliance.normalize import (
     generic_words,
     normalize_name,
 )
-from gpulease.compliance.romanize import skeleton
+from gpulease.compliance.romanize import joined, skeleton
 
 # A key shared by more names than this says little about identity ("technology", "al"): it is not
 # used to find candidates (it still counts in the score) unless nothing rarer matched.
@@ -87,7 +87,7 @@ class IndexedName:
     norm: NormalizedName
     weights: tuple[float, ...]
     total: float = 1.0  # sum(weights) or 1.0
-    joined: tuple[tuple[int, str], ...] = ()  # (j, strong[j] + strong[j + 1]): spacing variants
+    joined: tuple[tuple[int, str], ...] = ()  # (j, strong[j] and strong[j + 1] written as one)
     kind: str = "primary name"  # primary name, alias, enrichment alias
     enrichment: EnrichmentAlias | None = None
 
@@ -143,7 +143,7 @@ class ScreeningIndex:
                 source_names[number].append(name_id)
         key_sources: dict[str, list[int]] = {}
         for source, number in sources.items():
-            keys = blocking_keys(source) if isinstance(source, str) else (source[0] + source[1],)
+            keys = blocking_keys(source) if isinstance(source, str) else (joined(*source),)
             for key in keys:
                 key_sources.setdefault(key, []).append(number)
         self._sources = source_names
@@ -170,8 +170,8 @@ class ScreeningIndex:
         for position, name, norm, kind, added in normalised:
             weights = tuple(_capped(t, math.log1p(total / frequency[t])) for t in norm.strong)
             strong = norm.strong
-            joined = tuple((j, strong[j] + strong[j + 1]) for j in range(len(strong) - 1))
-            names.append(IndexedName(position, name, norm, weights, sum(weights) or 1.0, joined, kind, added))
+            pairs = tuple((j, joined(strong[j], strong[j + 1])) for j in range(len(strong) - 1))
+            names.append(IndexedName(position, name, norm, weights, sum(weights) or 1.0, pairs, kind, added))
         # Name ids in order of total weight (list order among equals): a tie in the blocking score goes
         # to the lower id, the listed name that the same matched tokens cover the most.
         names.sort(key=lambda indexed: indexed.total)
@@ -182,7 +182,7 @@ class ScreeningIndex:
             for token in norm.strong:
                 keys.update(blocking_keys(token))
             for a, b in zip(norm.strong, norm.strong[1:], strict=False):
-                keys.add(a + b)
+                keys.add(joined(a, b))
             for key in keys:
                 postings.setdefault(key, []).append(name_id)
         return cls(entry_tuple, names, postings, frequency, version)
@@ -244,7 +244,7 @@ class ScreeningIndex:
                 continue
             add(self._names_under(blocking_keys(token), w, skipped), w)
         for a, b, wa, wb in zip(strong, strong[1:], weights, weights[1:], strict=False):
-            add(self._names_under((a + b,), wa + wb, []), wa + wb)
+            add(self._names_under((joined(a, b),), wa + wb, []), wa + wb)
         if not scores and skipped:
             # Only common words in the query: fall back to the rarest of them.
             _, key, w = min(skipped)

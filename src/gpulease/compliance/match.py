@@ -17,6 +17,7 @@ from rapidfuzz.distance import OSA, JaroWinkler
 
 from gpulease.compliance.model import EnrichmentAlias, ListEntry
 from gpulease.compliance.normalize import NormalizedName
+from gpulease.compliance.romanize import joined
 
 # Two tokens count as the same word with a typo from this similarity up; below it they are different
 # words: "iflytec"/"iflytek" and "sensetine"/"sensetime" pass, "sugar"/"sugon" and "tesco"/"teaco" do not.
@@ -139,16 +140,16 @@ def compare(
     similar: list[str] = []
     # Spacing variants: "hik vision" against "hikvision", either way round.
     for i in range(nq - 1):
-        joined = query[i] + query[i + 1]
+        together = joined(query[i], query[i + 1])
         for j, b in enumerate(listed):
-            if joined == b:
+            if together == b:
                 best_q[i] = best_q[i + 1] = best_l[j] = 1.0
                 pair_q[i] = pair_q[i + 1] = -1
                 similar.append(f"{query[i]} {query[i + 1]}≈{b}")
     for j in range(nl - 1):
-        joined = listed[j] + listed[j + 1]
+        together = joined(listed[j], listed[j + 1])
         for i, a in enumerate(query):
-            if joined == a:
+            if together == a:
                 best_q[i] = best_l[j] = best_l[j + 1] = 1.0
                 pair_q[i] = -1
                 similar.append(f"{a}≈{listed[j]} {listed[j + 1]}")
@@ -192,11 +193,11 @@ class QueryScorer:
         rows: dict[str, _Row] = {}
         # Spacing variants, query side: "hik vision" covers a listed "hikvision" and is covered by it.
         for i in range(len(self.query) - 1):
-            joined = self.query[i] + self.query[i + 1]
-            row = rows.get(joined) or self._row(joined)
+            together = joined(self.query[i], self.query[i + 1])
+            row = rows.get(together) or self._row(together)
             sims = dict(row[1])
             sims[i] = sims[i + 1] = 1.0
-            rows[joined] = (1.0, tuple(sorted(sims.items())))
+            rows[together] = (1.0, tuple(sorted(sims.items())))
         self._rows = rows
         for token in self._extra:
             rows[token] = self._row(token)
@@ -250,8 +251,8 @@ class QueryScorer:
         covered_l = 0.0
         forced: set[int] | None = None
         positions = self._positions
-        for _, joined in listed_joined:
-            if joined in positions:
+        for _, pair in listed_joined:
+            if pair in positions:
                 forced = self._joined(listed_joined, best_q)
                 break
         if forced is None:
@@ -288,8 +289,8 @@ class QueryScorer:
         """Spacing variants, listed side ("hikvision" against a listed "hik vision"): marks the query's
         covered tokens in `best_q`, returns the listed positions covered."""
         forced: set[int] = set()
-        for j, joined in listed_joined:
-            found = self._positions.get(joined)
+        for j, pair in listed_joined:
+            found = self._positions.get(pair)
             if found:
                 for i in found:
                     best_q[i] = 1.0

@@ -72,6 +72,12 @@ def fold_variants(token: str) -> str:
 
 
 @functools.lru_cache(maxsize=200_000)
+def joined(a: str, b: str) -> str:
+    """Two tokens written as one ("hik" + "vision", "zhong" + "xing"), folded as one token would be."""
+    return fold_variants(a + b)
+
+
+@functools.lru_cache(maxsize=200_000)
 def skeleton(token: str) -> str:
     """The consonants of a token, as an abjad writes it: "markazi" → "mrkz", "bnk" → "bnk".
 
