@@ -221,7 +221,7 @@ class ListSource:
         """What a list version records about this source (JSON)."""
         return {
             "source": self.key,
-            "file": ", ".join(Path(f).name for f in self.files),
+            "file": ", ".join(f if f.startswith("bundled:") else Path(f).name for f in self.files),
             "version": self.version,
             "entries": len(self.entries),
             "counts": self.counts,

@@ -13,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -262,7 +262,9 @@ def bundled_sources() -> tuple[ListSource, ...]:
             (source,) = load_sources(
                 [root / str(item["path"])], published=Publication(published.isoformat(), str(item["basis"]))
             )
-            sources.append(source)
+            # Shipped with the package: say so, with the path inside it, rather than a temporary path.
+            shipped = tuple(f"bundled:{Path(f).relative_to(root)}" for f in source.files)
+            sources.append(replace(source, files=shipped))
     return tuple(sources)
 
 
