@@ -315,10 +315,21 @@ class ScreeningIndex:
         lowest = min(
             min_score - COUNTRY_BONUS - CITY_BONUS - BIRTH_DATE_AGREES - NATIONALITY_AGREES, AFFILIATE_CHECK_FROM
         )
+        # The query's words, joined pairs and skeleton matches: a listed word outside them is not in the query.
+        present = {*query.strong, *extra, *(joined(a, b) for a, b in pairwise(query.strong))}
         for position, (name_score, candidate) in best.items():
             if name_score < lowest:
                 continue
             entry = self.entries[position]
+            individual = entry.type == "individual"
+            # The most the adjustments could add: below the cut even then, nothing more to look at.
+            upper = name_score + COUNTRY_BONUS + CITY_BONUS
+            if individual:
+                upper += BIRTH_DATE_AGREES + NATIONALITY_AGREES
+            elif may_be_affiliate and name_score >= AFFILIATE_CHECK_FROM:
+                upper = max(upper, AFFILIATE_SCORE + COUNTRY_BONUS + CITY_BONUS)
+            if upper < min_score:
+                continue
             features = [Feature("name similarity", name_score, f"'{name}' against '{candidate.name}'")]
             if (
                 name_score < 100.0
@@ -329,8 +340,8 @@ class ScreeningIndex:
                     Feature("common words only", COMMON_WORDS_ONLY, "the listed name is made only of common words")
                 )
             affiliate = False
-            if may_be_affiliate and entry.type != "individual" and AFFILIATE_CHECK_FROM <= name_score < 100.0:
-                pattern = self._affiliate(query, q_weights, candidate, extra)
+            if may_be_affiliate and not individual and AFFILIATE_CHECK_FROM <= name_score < 100.0:
+                pattern = self._affiliate(query, q_weights, candidate, extra, present)
                 if pattern:
                     affiliate = True
                     features.append(Feature("affiliate pattern", max(0.0, AFFILIATE_SCORE - name_score), pattern))
@@ -349,7 +360,7 @@ class ScreeningIndex:
                 if shared:
                     features.append(Feature("same city", CITY_BONUS, f"same city: {', '.join(sorted(shared))}"))
             identifiers: bool | None = None
-            if entry.type == "individual":
+            if individual:
                 features.extend(_identity(entry, date_of_birth, nationality))
                 verdicts = [f.points > 0 for f in features if f.name.startswith(("date of birth", "nationality"))]
                 identifiers = (False not in verdicts) if verdicts else None
@@ -406,6 +417,7 @@ class ScreeningIndex:
         q_weights: Sequence[float],
         candidate: IndexedName,
         extra: Mapping[str, Sequence[tuple[int, float]]],
+        present: set[str],
     ) -> str | None:
         """The affiliate pattern, in words, if the query is the listed name's distinctive words plus only
         words of place or corporate structure; None otherwise."""
@@ -414,6 +426,8 @@ class ScreeningIndex:
         distinctive = [j for j, t in enumerate(listed) if t not in generic]
         if not distinctive or sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT:
             return None
+        if any(listed[j] not in present for j in distinctive):
+            return None  # the listed party's own words, as listed: cheap to rule out before aligning
         result: NameScore = compare(query.strong, q_weights, listed, candidate.weights, extra, query.display)
         # The listed party's own distinctive words, spelt as listed (not a typo-close word of another firm).
         if any(result.listed_cover[j] < SKELETON_SIMILARITY for j in distinctive):
