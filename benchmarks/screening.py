@@ -224,6 +224,7 @@ def run_eval(index: ScreeningIndex, listed: list[Listed], unlisted: list[Unliste
     latencies: list[float] = []
     by_category: dict[str, Tally] = {}
     start = time.perf_counter()
+    cpu_start = time.process_time()  # CPU time too: on a shared machine the wall clock also counts waiting
     for row in listed:
         t0 = time.perf_counter()
         result = screen_name(index, row.name, row.country)
@@ -256,10 +257,12 @@ def run_eval(index: ScreeningIndex, listed: list[Listed], unlisted: list[Unliste
                 f"{top.entry_id} {top.matched_name!r} {top.score:.0f}"
             )
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
     found = sum(t.found for t in by_category.values())
     fps = sum(t.found for t in fp_by_category.values())
     return {
         "names_per_s": len(latencies) / elapsed,
+        "names_per_cpu_s": len(latencies) / cpu,
         "median_ms": statistics.median(latencies) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "recall": found / max(len(listed), 1),
@@ -412,8 +415,9 @@ def main() -> None:
         print(f"{'all unlisted':44} {len(unlisted):5} {ours['fp_rate']:8.3f}")
         print()
         print(
-            f"in-process (component, one core): {ours['names_per_s']:,.0f} names/s, median "
-            f"{ours['median_ms']:.2f} ms, p99 {ours['p99_ms']:.2f} ms"
+            f"in-process (component, one core): {ours['names_per_s']:,.0f} names/s "
+            f"({ours['names_per_cpu_s']:,.0f} per CPU second), median {ours['median_ms']:.2f} ms, "
+            f"p99 {ours['p99_ms']:.2f} ms"
         )
         api: dict[str, Any] | None = None
         if args.api_names:
