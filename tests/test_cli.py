@@ -101,8 +101,13 @@ def test_lists_load_a_csl_json(cli_env: str, tmp_path: Path) -> None:
         )
     )
     r = runner.invoke(app, ["lists", "load", str(f)])
+    # One record in place of the bundled CSL's 115: refused, and the report says what would go.
+    assert r.exit_code == 1
+    assert "would remove" in r.output and "--allow-shrink" in r.output and "nothing was changed" in r.output
+    r = runner.invoke(app, ["lists", "load", str(f), "--allow-shrink"])
     assert r.exit_code == 0, r.output
-    assert "in force" in r.output
+    out = " ".join(r.output.split())
+    assert "in force" in out and "22 → 1 entries, 1 added, 22 removed" in out
     r = runner.invoke(app, ["screen", "Kestrel Vector AI Co., Ltd.", "--json"])
     assert json.loads(r.stdout)["decision"] == "denied"
 
@@ -145,14 +150,45 @@ def test_run_streams_the_logs_and_exits_with_the_runs_code(
 def test_lists_load_the_ofac_file_set(cli_env: str) -> None:
     from importlib.resources import as_file, files
 
-    root = files("gpulease") / "data/lists/ofac-sdn-2024"
+    root = files("gpulease") / "data/lists/ofac-sdn-2023-12"
     with as_file(root) as folder:
         paths = [str(Path(folder) / n) for n in ("sdn.csv", "add.csv", "alt.csv", "sdn_comments.csv")]
-        r = runner.invoke(app, ["lists", "load", *paths])
+        r = runner.invoke(app, ["lists", "load", *paths, "--published", "2023-12-28"])
     assert r.exit_code == 0, r.output
-    assert "in force" in r.output and "'SDN': 7" in r.output  # the ~7,400 SDN entries, replaced as one source
+    out = " ".join(r.output.split())  # Rich wraps long lines
+    assert "in force" in out and "'SDN': 13849" in out  # 13,821 OFAC + 28 CSL sample, one source replaced
+    assert "3 remarks rows in sdn_comments.csv" in out  # detail rows whose entry is missing, reported
     r = runner.invoke(app, ["lists", "status"])
     assert r.exit_code == 0 and "sdn.csv" in r.output and r.output.count("yes") == 1  # one version in force
+    out = " ".join(r.output.split())
+    assert "2023-12-28" in out and "days old" in out  # old lists are warned about
+
+
+def test_lists_load_refuses_an_sdn_file_without_its_siblings(cli_env: str, tmp_path: Path) -> None:
+    from importlib.resources import as_file, files
+
+    with as_file(files("gpulease") / "data/lists/ofac-sdn-2023-12/sdn.csv") as sdn:
+        lone = tmp_path / "sdn.csv"
+        lone.write_bytes(Path(sdn).read_bytes())
+    r = runner.invoke(app, ["lists", "load", str(lone)])
+    assert r.exit_code == 1
+    assert "alt.csv" in r.output and "aliases" in r.output and "lists in force stay in force" in r.output
+
+
+def test_lists_load_refuses_a_truncated_sdn_file(cli_env: str, tmp_path: Path) -> None:
+    from importlib.resources import as_file, files
+
+    with as_file(files("gpulease") / "data/lists/ofac-sdn-2023-12") as folder:
+        lines = (Path(folder) / "sdn.csv").read_bytes().splitlines(keepends=True)
+        (tmp_path / "sdn.csv").write_bytes(b"".join(lines[:10]))  # 13,821 entries cut to 10
+        for name in ("add.csv", "alt.csv", "sdn_comments.csv"):
+            (tmp_path / name).write_bytes((Path(folder) / name).read_bytes())
+    r = runner.invoke(app, ["lists", "load", str(tmp_path / "sdn.csv")])
+    assert r.exit_code == 1
+    out = " ".join(r.output.split())
+    assert "SDN (ofac): 13821 → 10 entries" in out and "would remove" in out and "nothing was changed" in out
+    r = runner.invoke(app, ["screen", "Wagner Group", "--country", "RU", "--json"])
+    assert json.loads(r.stdout)["decision"] == "denied"  # the lists in force stayed
 
 
 def test_the_cli_retries_a_change_under_one_idempotency_key(monkeypatch: pytest.MonkeyPatch) -> None:

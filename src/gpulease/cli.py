@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import copy
 import csv
-import dataclasses
 import json
 import os
 import sys
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -207,11 +207,24 @@ def lists_load(
     files: Annotated[
         list[Path],
         typer.Argument(
-            help="list files: consolidated.csv/.json, sdn.csv, UN XML, dpl.txt", exists=True, dir_okay=False
+            help="list files: consolidated.csv/.json, sdn.csv or cons_prim.csv (their alias and address files "
+            "beside them are picked up), UN XML, dpl.txt",
+            exists=True,
+            dir_okay=False,
         ),
     ],
+    allow_shrink: Annotated[
+        bool, typer.Option("--allow-shrink", help="load even if it removes many of a list's entries or empties it")
+    ] = False,
+    partial: Annotated[
+        bool, typer.Option("--partial", help="accept an OFAC sdn.csv/cons_prim.csv without its alias/address files")
+    ] = False,
+    published: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="the lists' publication date, if the files lack it")
+    ] = None,
 ) -> None:
     """Load newer list files atomically, then re-screen every customer."""
+    from gpulease.compliance.lists.changes import ListShrinkError
     from gpulease.compliance.model import ListFormatError
     from gpulease.services import screening
 
@@ -231,13 +244,39 @@ def lists_load(
                 paths=[str(f) for f in files],
                 progress=progress,
                 on_phase=lambda p: bar.update(task, description=p),
+                allow_partial=partial,
+                allow_shrink=allow_shrink,
+                max_shrink=rt.settings.lists_max_shrink,
+                published=published.date() if published else None,
             )
         except ListFormatError as e:
             bar.stop()
+            rt.close()
             _fail(f"{e} — nothing was changed; the lists in force stay in force")
+        except ListShrinkError as e:
+            bar.stop()
+            rt.close()
+            _fail(f"refused: {e}\nnothing was changed; give --allow-shrink to load it anyway")
+        except ServiceError as e:
+            bar.stop()
+            rt.close()
+            _fail(e.detail)
     console.print(
         f"list version [bold]{result.version_id}[/] in force: {sum(result.counts.values())} entries {result.counts}"
     )
+    for change in result.changes:
+        console.print(f"  {change.describe(shown=5)}")
+    for source in result.sources:
+        for gap in source.get("missing_entry_rows") or ():
+            console.print(
+                f"  [yellow]warning[/] {source['source']}: {gap['rows']} {gap['kind']} rows in {gap['file']} name "
+                f"{len(gap['entry_numbers'])} entries missing from the primary file (not one publication)"
+            )
+        if source.get("source") == "enrichment" and source.get("unresolved"):
+            console.print(
+                f"  [yellow]warning[/] enrichment: {source['unresolved']} aliases name no listed entry: "
+                + "; ".join(source.get("unresolved_names") or [])
+            )
     console.print(
         f"re-screened {result.rescreened} customers; {len(result.newly_hit)} newly hit "
         f"{result.newly_hit or ''}; {result.suspended_leases} leases suspended"
@@ -247,29 +286,44 @@ def lists_load(
 
 @lists_app.command("status")
 def lists_status() -> None:
-    """The list version in force, its counts per list and where it came from."""
+    """Each list in force with its publication date (warned when old), then every version and its sources."""
     from gpulease.services import screening
 
     rt = _runtime()
+    max_age = rt.settings.lists_max_age_days
     with rt.work() as w:
+        today = w.now.date()
         versions = [
-            (v.id, v.in_force, v.loaded_at, dict(v.counts), list(v.sources))
+            (v.id, v.in_force, v.loaded_at, dict(v.counts), list(v.sources), screening.list_status(v, today, max_age))
             for v in screening.list_versions(w, actor=ADMIN)
         ]
     rt.close()
     if not versions:
         _fail("no lists loaded yet: run `gpulease serve`/`demo` (they load the bundled lists) or `gpulease lists load`")
-    t = Table(title="restricted-party lists")
+    current = next((v for v in versions if v[1]), versions[0])
+    t = Table(title=f"lists in force (version {current[0]}); warn after {max_age} days")
+    for col in ("list", "entries", "source", "published", "warning"):
+        t.add_column(col, overflow="fold")
+    for r in current[5]:
+        t.add_row(
+            r.list,
+            str(r.entries),
+            r.source,
+            r.published or "unknown",
+            f"[yellow]{r.warning}[/]" if r.warning else "",
+        )
+    console.print(t)
+    t = Table(title="restricted-party list versions")
     for col in ("version", "in force", "loaded at", "entries", "per list", "sources"):
         t.add_column(col)
-    for vid, in_force, loaded_at, counts, sources in versions:
+    for vid, in_force, loaded_at, counts, sources, _ in versions:
         t.add_row(
             str(vid),
             "yes" if in_force else "",
             loaded_at.isoformat(),
             str(sum(counts.values())),
             ", ".join(f"{k} {n}" for k, n in sorted(counts.items())),
-            "\n".join(str(x) for x in sources),
+            "\n".join(f"{x.get('source')}: {x.get('file')}" for x in sources),
         )
     console.print(t)
 
@@ -366,29 +420,50 @@ def screen(
     name: Annotated[str, typer.Argument(help="the name to screen, any script")],
     country: Annotated[str | None, typer.Option(help="ISO country code, e.g. CN")] = None,
     address: Annotated[str | None, typer.Option(help="address or city")] = None,
+    date_of_birth: Annotated[
+        str | None, typer.Option("--date-of-birth", help="an individual's date of birth, YYYY-MM-DD or YYYY")
+    ] = None,
+    nationality: Annotated[str | None, typer.Option(help="an individual's nationality, ISO code")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON like POST /api/v1/screen")] = False,
 ) -> None:
-    """Screen one name against the lists in force (the bundled lists if none were loaded); kept in the audit log."""
+    """Screen one name against the lists in force (the bundled lists if none were loaded)."""
     from gpulease.services.screening import screen_name
 
     rt = _runtime()
     try:
-        result = rt.perform(screen_name, actor=ADMIN, name=name, country=country, address=address)
+        result = rt.perform(  # the lists in force; the bundled ones are seeded on first use
+            screen_name,
+            actor=ADMIN,
+            name=name,
+            country=country,
+            address=address,
+            date_of_birth=date_of_birth,
+            nationality=nationality,
+        )
     except ServiceError as e:
         _fail(e.detail)
     finally:
         rt.close()
+    body = result.to_dict()
     if as_json:
-        typer.echo(json.dumps(dataclasses.asdict(result), ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
         return
-    colour = {"cleared": "green", "review": "yellow", "denied": "red"}[result.decision.value]
-    console.print(f"[bold {colour}]{result.decision}[/] {name}")
+    colour = {"cleared": "green", "review": "yellow", "denied": "red"}[body["decision"]]
+    console.print(f"[bold {colour}]{body['decision']}[/] {escape(name)}")
     t = Table()
-    for col in ("score", "list", "entry", "listed name", "matched", "why"):
+    for col in ("score", "list", "entry", "listed name", "matched", "outcome and rule", "why"):
         t.add_column(col)
-    for h in result.hits:
-        t.add_row(f"{h.score:.1f}", h.list, h.entry_id, h.name, h.matched_name, "\n".join(h.reasons))
-    if result.hits:
+    for h in body["hits"]:
+        t.add_row(
+            f"{h['score']:.1f}",
+            h["list"],
+            h["entry_id"],
+            escape(h["name"]),
+            f"{escape(h['matched_name'])}\n[dim]{h['matched_kind']}[/]",
+            f"{h['outcome']}: {h['rule']}",
+            escape("\n".join(h["reasons"])),
+        )
+    if body["hits"]:
         console.print(t)
 
 

@@ -27,6 +27,12 @@ class Settings(BaseSettings):
         default=None, description="ISO codes; default: Country Groups D:5 and E (see compliance/redflags.py)"
     )
     redflag_disabled: tuple[str, ...] = Field(default=(), description="red-flag rules switched off, by name")
+    lists_max_age_days: int = Field(
+        default=30, description="`lists status`, the API and the dashboard warn about lists published longer ago"
+    )
+    lists_max_shrink: float = Field(
+        default=0.10, description="a list load removing more than this share of a list's entries is refused"
+    )
     ray_address: str | None = Field(default=None, description="Ray GCS address (HOST:6379) for ray clusters")
     ray_dashboard_url: str = Field(default="http://127.0.0.1:8265", description="Ray dashboard / Jobs API URL")
     rate_limit_per_s: float = Field(default=50.0, description="requests per second per key (0: no limit)")

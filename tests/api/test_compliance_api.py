@@ -187,7 +187,10 @@ def test_list_load_rescreens_and_suspends_leases_of_a_newly_hit_customer(
     from gpulease.services.context import SYSTEM
 
     result = runtime.perform(
-        screening.load_lists, actor=SYSTEM, paths=[str(_csl_file(tmp_path, "Orchid Frontier Computing"))]
+        screening.load_lists,
+        actor=SYSTEM,
+        paths=[str(_csl_file(tmp_path, "Orchid Frontier Computing"))],
+        allow_shrink=True,  # one record in place of the bundled CSL sample
     )
     assert result.newly_hit == [c["id"]] and result.suspended_leases == 2
     for lease in (active, future):

@@ -155,7 +155,9 @@ def test_runs_survive_a_killed_server_and_only_ended_leases_stop(env: dict[str, 
         c = httpx.Client(base_url=second.url, timeout=30)
         # The run whose lease ended while no server ran is stopped (it ignores SIGTERM: SIGKILL after the grace).
         wait_for(lambda: c.get(runs["stubborn"], headers=cust).json()["state"] == "stopped", 20, "the ended run")
-        assert not any(process_alive(p) for p in pids["stubborn"]) and sandbox_empty(runs_dir, run_id["stubborn"])
+        # The supervisor writes "stopped" and then exits: give it a moment.
+        wait_for(lambda: not any(process_alive(p) for p in pids["stubborn"]), 5, "the stubborn run's processes to go")
+        assert sandbox_empty(runs_dir, run_id["stubborn"])
         # The others were re-attached: still running, same processes, their logs readable.
         assert c.get(runs["gated"], headers=cust).json()["state"] == "running"
         assert all(process_alive(p) for p in pids["gated"] + pids["idle"])
@@ -169,7 +171,9 @@ def test_runs_survive_a_killed_server_and_only_ended_leases_stop(env: dict[str, 
         # Ending the lease through the new server stops the run the old one started.
         assert c.post(f"/api/v1/leases/{keep['id']}/end", headers=cust).status_code == 200
         wait_for(lambda: c.get(runs["idle"], headers=cust).json()["state"] == "stopped", 10, "the idle run to stop")
-        assert not any(process_alive(p) for p in pids["idle"]) and sandbox_empty(runs_dir, run_id["idle"])
+        # The supervisor writes "stopped" and then exits: give it a moment.
+        wait_for(lambda: not any(process_alive(p) for p in pids["idle"]), 5, "the idle run's processes to go")
+        assert sandbox_empty(runs_dir, run_id["idle"])
         c.close()
     finally:
         second.stop()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from gpulease.compliance.normalize import normalize_name
+from gpulease.compliance.romanize import joined
 
 
 def test_legal_forms_are_weak() -> None:
@@ -17,7 +18,8 @@ def test_accents_case_and_punctuation() -> None:
 
 def test_chinese_brand_transliterated_and_legal_form_weak() -> None:
     name = normalize_name("科大讯飞股份有限公司")
-    assert name.strong == ("kedaxunfei",)
+    assert name.display == ("kedaxunfei",)
+    assert name.strong == ("kedaksunfei",)  # canonical form: x and ks are one romanisation
     assert name.weak == ("co", "ltd")
     assert any("transliterated from Chinese" in note for note in name.notes)
 
@@ -41,9 +43,61 @@ def test_traditional_same_as_simplified() -> None:
 
 
 def test_split_place_names_joined() -> None:
-    assert normalize_name("Hang Zhou Hikvision").strong == ("hangzhou", "hikvision")
-    assert normalize_name("Hong Kong Trading").strong == ("hongkong", "trading")
+    assert normalize_name("Hang Zhou Hikvision").display == ("hangzhou", "hikvision")
+    assert normalize_name("Hong Kong Trading").display == ("hongkong", "trading")
 
 
 def test_only_common_words_still_a_name() -> None:
-    assert normalize_name("Group Co., Ltd.").strong == ("group", "co", "ltd")
+    assert normalize_name("Group Co., Ltd.").display == ("group", "co", "ltd")
+
+
+def test_pinyin_company_words_read_like_their_chinese() -> None:
+    # The SDN writes Chinese company names in pinyin: "... Keji Youxian Gongsi" is "... Technology Co., Ltd.".
+    pinyin = normalize_name("Shenzhen Xunfei Keji Youxian Gongsi")
+    assert (
+        pinyin.key
+        == normalize_name("深圳讯飞科技有限公司").key
+        == normalize_name("Shenzhen Xunfei Technology Co Ltd").key
+    )
+    assert pinyin.weak == ("co", "ltd")
+    assert normalize_name("Zhongguo Dianzi Jituan").display == ("china", "electronics")
+    assert any("pinyin company words" in n for n in pinyin.notes)
+
+
+def test_wade_giles_read_as_pinyin() -> None:
+    name = normalize_name("Chung-hsing T'ung-hsun")  # 中兴通讯, ZTE: "t'ung" is tong, "tung" would be dong
+    assert name.display == ("zhong", "xing", "communications")
+    assert joined(*name.strong[:2]) == normalize_name("中兴通讯").strong[0]  # the matcher joins split syllables
+    assert any("Wade-Giles" in n for n in name.notes)
+    assert normalize_name("Pei-ching Kuang-shih").display[0] == "beijing"
+    assert normalize_name("Hua Wei").display == ("hua", "wei")  # pinyin already: left alone
+
+
+def test_other_scripts_transliterated() -> None:
+    cyrillic = normalize_name("Рособоронэкспорт")
+    assert cyrillic.key == normalize_name("Rosoboronexport").key
+    assert any("Cyrillic" in n for n in cyrillic.notes)
+    assert normalize_name("Ροσομπορονεξπορτ").notes[0].startswith("transliterated from Greek")
+    persian = normalize_name("بانک مرکزی ایران")
+    assert persian.display == ("bnk", "mrkzy", "yrn") and all(persian.abjad)
+
+
+def test_romanisation_variants_and_plurals_fold_together() -> None:
+    for a, b in [
+        ("Dmitriy Utkin", "Dmitry Utkin"),
+        ("Wagner", "Vagner"),
+        ("Bank Markazi Jomhouri", "Bank Markazi Jomhuri"),
+        ("Khamenei", "Hamenei"),
+        ("Mohammad", "Mohamad"),
+        ("Huawei Technologies", "Huawei Technology"),
+        ("Yitu Networks", "Yitu Network"),
+    ]:
+        assert normalize_name(a).key == normalize_name(b).key, (a, b)
+
+
+def test_stock_code_in_brackets_set_aside_and_initials_joined() -> None:
+    name = normalize_name("Hangzhou Hikvision Digital Technology Co., Ltd. (002415.SZ)")
+    assert name.display == ("hangzhou", "hikvision", "digital", "technology")
+    assert "002415" in name.weak
+    assert normalize_name("Iflytek (SZ: 002230)").display == ("iflytek",)
+    assert normalize_name("Z.T.E. Corporation").display == normalize_name("Z T E Corp").display == ("zte",)

@@ -11,6 +11,7 @@ import pytest
 from gpulease.compliance.index import CANDIDATES, ScreeningIndex, blocking_keys
 from gpulease.compliance.match import QueryScorer, compare
 from gpulease.compliance.normalize import fold, normalize_name
+from gpulease.compliance.romanize import joined
 
 QUERIES = [
     "iFlytek Co., Ltd.",
@@ -86,7 +87,7 @@ def _blocking_scores(index: ScreeningIndex, strong: tuple[str, ...], weights: li
         for name_id in ids:
             scores[name_id] = scores.get(name_id, 0.0) + w
     for a, b, wa, wb in zip(strong, strong[1:], weights, weights[1:], strict=False):
-        posting = index.postings.get(a + b, [])
+        posting = index.postings.get(joined(a, b), [])
         if len(posting) <= 1500:
             for name_id in posting:
                 scores[name_id] = scores.get(name_id, 0.0) + (wa + wb)

@@ -38,7 +38,10 @@ def test_subsidiary_denied_through_declared_parent(index: ScreeningIndex) -> Non
     )
     result = screen_customer(profile, index, today=TODAY)
     assert result.status == "denied"
-    assert result.name_hits[0].decision.decision == "cleared"  # its own name is on no list
+    # Its own name is on no list, but it carries iFlytek's short name (讯飞, Xunfei, an enrichment alias): review.
+    own = result.name_hits[0]
+    assert own.decision.decision == "review" and own.hits[0].entry_id == "EL-supplement-001"
+    assert own.hits[0].matched_kind == "enrichment alias"
     assert result.ownership.treated_as_listed
     (path,) = result.ownership.paths
     assert path.names == ("Shenzhen Xunfei Cloud Computing Co., Ltd.", "iFlytek Co., Ltd.")

@@ -5,12 +5,14 @@ Money travels as decimal strings, times as ISO 8601 with offset."""
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from gpulease.compliance.screening import ScreeningResult
 from gpulease.domain.customers import ComplianceStatus
 from gpulease.domain.pricing import Quote
 from gpulease.services.context import from_epoch
@@ -19,7 +21,7 @@ from gpulease.services.inventory import Calendar
 from gpulease.services.kyc import KycInput, Owner
 from gpulease.services.prices import PriceListing
 from gpulease.services.records import Alert, Customer, Lease, ListVersion, Node, ReviewItem
-from gpulease.services.screening import NameScreeningResult
+from gpulease.services.screening import ListStatus
 
 
 class NodeIn(BaseModel):
@@ -370,18 +372,69 @@ class ScreenIn(BaseModel):
     name: str = Field(examples=["iFlytek Co., Ltd."])
     country: str | None = Field(default=None, examples=["CN"])
     address: str | None = None
+    date_of_birth: date | None = Field(default=None, description="for a person: agreeing identifiers raise a match")
+    nationality: str | None = Field(default=None, description="for a person: ISO 3166-1 alpha-2")
+
+
+class ScoreFeature(BaseModel):
+    name: str
+    points: float
+    detail: str
+
+
+class EnrichmentSource(BaseModel):
+    kind: str
+    script: str | None
+    source_url: str | None
+    note: str | None
+
+
+class ListedAddress(BaseModel):
+    street: str | None
+    city: str | None
+    state: str | None
+    postal_code: str | None
+    country: str | None
+
+
+class ListedIdentifier(BaseModel):
+    kind: str
+    value: str
+    country: str | None
 
 
 class ScreenHit(BaseModel):
+    """A hit explained for a compliance officer: what matched, what the listing means, which rule decided."""
+
     entry_id: str
     list: str
+    list_name: str
     name: str
     matched_name: str
+    matched_kind: str  # primary name, alias, enrichment alias
+    enrichment: EnrichmentSource | None
     score: float
-    reasons: builtins.list[str]  # `list` is a field name in this class
-    countries: builtins.list[str]
+    features: builtins.list[ScoreFeature]  # `list` is a field name in this class
+    reasons: builtins.list[str]
+    outcome: ComplianceStatus
+    rule: str
+    blocking: bool
+    restriction: str
+    entry_type: str
     programs: builtins.list[str]
+    federal_register: str | None
+    listing_date: str | None
+    license_requirement: str | None
+    license_policy: str | None
+    addresses: builtins.list[ListedAddress]
+    countries: builtins.list[str]
+    dates_of_birth: builtins.list[str]
+    nationalities: builtins.list[str]
+    identifiers: builtins.list[ListedIdentifier]
+    remarks: str | None
     source_url: str | None
+    country_agrees: bool | None
+    affiliate: bool
 
 
 class ScreenOut(BaseModel):
@@ -391,26 +444,8 @@ class ScreenOut(BaseModel):
     hits: list[ScreenHit]
 
     @classmethod
-    def of(cls, r: NameScreeningResult) -> ScreenOut:
-        return cls(
-            decision=r.decision,
-            reasons=list(r.reasons),
-            list_version=r.list_version,
-            hits=[
-                ScreenHit(
-                    entry_id=h.entry_id,
-                    list=h.list,
-                    name=h.name,
-                    matched_name=h.matched_name,
-                    score=h.score,
-                    reasons=list(h.reasons),
-                    countries=list(h.countries),
-                    programs=list(h.programs),
-                    source_url=h.source_url,
-                )
-                for h in r.hits
-            ],
-        )
+    def of(cls, r: ScreeningResult) -> ScreenOut:
+        return cls.model_validate(r.to_dict())
 
 
 class ReviewOut(BaseModel):
@@ -459,6 +494,22 @@ class AlertOut(BaseModel):
         return cls(id=a.id, at=a.at, kind=a.kind, message=a.message, data=a.data, acknowledged=a.acknowledged)
 
 
+class ListStatusOut(BaseModel):
+    """One list of a version: its entries, the file it came from, when it was published, and a warning when
+    it is older than the configured age or of unknown date."""
+
+    list: str
+    entries: int
+    source: str
+    file: str
+    published: str | None
+    published_basis: str | None
+    age_days: int | None
+    stale: bool
+    warning: str | None
+    missing_entry_rows: int
+
+
 class ListVersionOut(BaseModel):
     id: int
     in_force: bool
@@ -466,9 +517,10 @@ class ListVersionOut(BaseModel):
     counts: dict[str, int]
     sources: list[dict[str, Any]]
     content_hash: str
+    lists: list[ListStatusOut]
 
     @classmethod
-    def of(cls, v: ListVersion) -> ListVersionOut:
+    def of(cls, v: ListVersion, lists: Sequence[ListStatus]) -> ListVersionOut:
         return cls(
             id=v.id,
             in_force=v.in_force,
@@ -476,6 +528,7 @@ class ListVersionOut(BaseModel):
             counts=dict(v.counts),
             sources=list(v.sources),
             content_hash=v.content_hash,
+            lists=[ListStatusOut.model_validate(r.to_dict()) for r in lists],
         )
 
 

@@ -4,14 +4,32 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from itertools import compress, pairwise
 
 from gpulease.compliance.countries import country_code
-from gpulease.compliance.match import Hit, QueryScorer, compare, explain
-from gpulease.compliance.model import Address, ListEntry
-from gpulease.compliance.normalize import GENERIC_WEIGHT, GENERIC_WORDS, NormalizedName, fold, normalize_name
+from gpulease.compliance.identity import birth_date_agrees, nationality_agrees
+from gpulease.compliance.match import (
+    SKELETON_SIMILARITY,
+    Feature,
+    Hit,
+    NameScore,
+    QueryScorer,
+    compare,
+    explain,
+)
+from gpulease.compliance.model import Address, EnrichmentAlias, ListEntry
+from gpulease.compliance.normalize import (
+    GENERIC_WEIGHT,
+    NormalizedName,
+    affiliate_words,
+    fold,
+    generic_words,
+    normalize_name,
+)
+from gpulease.compliance.romanize import joined, skeleton
 
 # A key shared by more names than this says little about identity ("technology", "al"): it is not
 # used to find candidates (it still counts in the score) unless nothing rarer matched.
@@ -20,6 +38,21 @@ CANDIDATES = 40
 COUNTRY_BONUS = 4.0
 CITY_BONUS = 3.0
 DEFAULT_MIN_SCORE = 70.0
+# A word no listed name contains is distinctive, but bounded: "<listed brand> <new word>" must not sink
+# to nothing because the list vocabulary has never seen the second word.
+UNSEEN_WEIGHT = 6.5
+BIRTH_DATE_AGREES = 5.0
+BIRTH_DATE_DIFFERS = -15.0
+NATIONALITY_AGREES = 3.0
+NATIONALITY_DIFFERS = -10.0
+# Affiliate pattern: a listed party's distinctive name (weight at least AFFILIATE_MIN_WEIGHT) plus only
+# words of place or corporate structure scores at least AFFILIATE_SCORE, a review.
+AFFILIATE_SCORE = 85.0
+AFFILIATE_MIN_WEIGHT = 7.0
+AFFILIATE_CHECK_FROM = 45.0
+# A listed name made only of common words ("Technology and Development Group") says little about identity:
+# anything short of the whole name loses this much.
+COMMON_WORDS_ONLY = -15.0
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -32,8 +65,19 @@ def blocking_keys(token: str) -> tuple[str, ...]:
     return (token, *sorted(deletions))
 
 
+@functools.cache
+def _common_word_keys() -> frozenset[str]:
+    """Blocking keys (the word and its one-letter deletions) of the common words of five letters or more."""
+    return frozenset(key for word in generic_words() if len(word) >= 5 for key in blocking_keys(word))
+
+
+def _misspelt_common_word(token: str) -> bool:
+    """One letter added, dropped, changed or swapped in a common word (two tokens one edit apart share a key)."""
+    return len(token) >= 5 and any(key in _common_word_keys() for key in blocking_keys(token))
+
+
 def _capped(token: str, weight: float) -> float:
-    return min(weight, GENERIC_WEIGHT) if token in GENERIC_WORDS else weight
+    return min(weight, GENERIC_WEIGHT) if token in generic_words() else weight
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +87,17 @@ class IndexedName:
     norm: NormalizedName
     weights: tuple[float, ...]
     total: float = 1.0  # sum(weights) or 1.0
-    joined: tuple[tuple[int, str], ...] = ()  # (j, strong[j] + strong[j + 1]): spacing variants
+    joined: tuple[tuple[int, str], ...] = ()  # (j, strong[j] and strong[j + 1] written as one)
+    kind: str = "primary name"  # primary name, alias, enrichment alias
+    enrichment: EnrichmentAlias | None = None
+
+
+def _named(entry: ListEntry) -> Iterable[tuple[str, str, EnrichmentAlias | None]]:
+    yield entry.name, "primary name", None
+    for alias in entry.aliases:
+        yield alias, "alias", None
+    for added in entry.enrichment:
+        yield added.alias, "enrichment alias", added
 
 
 class ScreeningIndex:
@@ -64,6 +118,14 @@ class ScreeningIndex:
         self.version = version
         self.by_id = {e.id: e for e in entries}
         self._max_weight = math.log1p(max(len(names), 1))
+        # Listed words by their consonants, for names written in an abjad (Arabic, Persian, Hebrew script).
+        skeletons: dict[str, list[str]] = {}
+        for token in document_frequency:
+            if len(token) >= 3 and token.isalpha():
+                key = skeleton(token)
+                if len(key) >= 2:
+                    skeletons.setdefault(key, []).append(token)
+        self._skeletons = skeletons
         # The postings regrouped by what put a name under a key: one listed token (the key is the token
         # or one of its deletions) or one pair of adjacent tokens. A token's deletion keys all lead back
         # to the same names, so a query gathers the few sources behind its keys first and then each
@@ -81,7 +143,7 @@ class ScreeningIndex:
                 source_names[number].append(name_id)
         key_sources: dict[str, list[int]] = {}
         for source, number in sources.items():
-            keys = blocking_keys(source) if isinstance(source, str) else (source[0] + source[1],)
+            keys = blocking_keys(source) if isinstance(source, str) else (joined(*source),)
             for key in keys:
                 key_sources.setdefault(key, []).append(number)
         self._sources = source_names
@@ -91,25 +153,25 @@ class ScreeningIndex:
     def build(cls, entries: Iterable[ListEntry], version: str | None = None) -> ScreeningIndex:
         """Normalise every name and alias once and build the inverted index of blocking keys."""
         entry_tuple = tuple(entries)
-        normalised: list[tuple[int, str, NormalizedName]] = []
+        normalised: list[tuple[int, str, NormalizedName, str, EnrichmentAlias | None]] = []
         frequency: dict[str, int] = {}
         for position, entry in enumerate(entry_tuple):
             seen: set[str] = set()
-            for name in entry.names:
+            for name, kind, added in _named(entry):
                 norm = normalize_name(name)
                 if not norm.strong or norm.key in seen:
                     continue
                 seen.add(norm.key)
-                normalised.append((position, name, norm))
+                normalised.append((position, name, norm, kind, added))
                 for token in set(norm.strong):
                     frequency[token] = frequency.get(token, 0) + 1
         total = max(len(normalised), 1)
         names: list[IndexedName] = []
-        for position, name, norm in normalised:
+        for position, name, norm, kind, added in normalised:
             weights = tuple(_capped(t, math.log1p(total / frequency[t])) for t in norm.strong)
             strong = norm.strong
-            joined = tuple((j, strong[j] + strong[j + 1]) for j in range(len(strong) - 1))
-            names.append(IndexedName(position, name, norm, weights, sum(weights) or 1.0, joined))
+            pairs = tuple((j, joined(strong[j], strong[j + 1])) for j in range(len(strong) - 1))
+            names.append(IndexedName(position, name, norm, weights, sum(weights) or 1.0, pairs, kind, added))
         # Name ids in order of total weight (list order among equals): a tie in the blocking score goes
         # to the lower id, the listed name that the same matched tokens cover the most.
         names.sort(key=lambda indexed: indexed.total)
@@ -120,17 +182,28 @@ class ScreeningIndex:
             for token in norm.strong:
                 keys.update(blocking_keys(token))
             for a, b in zip(norm.strong, norm.strong[1:], strict=False):
-                keys.add(a + b)
+                keys.add(joined(a, b))
             for key in keys:
                 postings.setdefault(key, []).append(name_id)
         return cls(entry_tuple, names, postings, frequency, version)
 
     def weight(self, token: str) -> float:
-        """Rarity of a token among listed names; unseen tokens weigh the most."""
+        """Rarity of a token among listed names; unseen tokens weigh UNSEEN_WEIGHT at most, and an unseen
+        misspelling of a common word ("servcies", "soutions") as little as the word."""
         df = self.document_frequency.get(token)
         if not df:
-            return _capped(token, self._max_weight)
+            if _misspelt_common_word(token):
+                return GENERIC_WEIGHT
+            return _capped(token, min(self._max_weight, UNSEEN_WEIGHT))
         return _capped(token, math.log1p(len(self.names) / df))
+
+    def skeleton_matches(self, token: str) -> tuple[str, ...]:
+        """Listed words whose consonants are those of an abjad-transliterated token."""
+        key = skeleton(token)
+        found = self._skeletons.get(key, [])
+        if not found and key.endswith("h") and len(key) > 2:
+            found = self._skeletons.get(key[:-1], [])  # Persian final ه is often silent: "khamenei"
+        return tuple(found)
 
     def _names_under(self, keys: Iterable[str], w: float, skipped: list[tuple[int, str, float]]) -> set[int]:
         """Names under any of `keys`; keys above POSTING_CAP go to `skipped` instead."""
@@ -150,7 +223,9 @@ class ScreeningIndex:
             ids.update(self._sources[source])
         return ids
 
-    def _candidates(self, strong: Sequence[str], weights: Sequence[float]) -> list[int]:
+    def _candidates(
+        self, strong: Sequence[str], weights: Sequence[float], alternatives: Mapping[int, Sequence[str]] | None = None
+    ) -> list[int]:
         scores: dict[int, float] = {}
         skipped: list[tuple[int, str, float]] = []
 
@@ -162,10 +237,14 @@ class ScreeningIndex:
                 scores[name_id] += w
             scores.update(dict.fromkeys(ids.difference(scores), w))
 
-        for token, w in zip(strong, weights, strict=True):
+        for position, (token, w) in enumerate(zip(strong, weights, strict=True)):
+            if alternatives and position in alternatives:
+                # An abjad token is looked up by the listed words that share its consonants.
+                add(self._names_under(alternatives[position], w, skipped), w)
+                continue
             add(self._names_under(blocking_keys(token), w, skipped), w)
         for a, b, wa, wb in zip(strong, strong[1:], weights, weights[1:], strict=False):
-            add(self._names_under((a + b,), wa + wb, []), wa + wb)
+            add(self._names_under((joined(a, b),), wa + wb, []), wa + wb)
         if not scores and skipped:
             # Only common words in the query: fall back to the rarest of them.
             _, key, w = min(skipped)
@@ -190,16 +269,33 @@ class ScreeningIndex:
         address: Address | str | None = None,
         limit: int = 10,
         min_score: float = DEFAULT_MIN_SCORE,
+        *,
+        date_of_birth: date | str | None = None,
+        nationality: str | None = None,
     ) -> list[Hit]:
-        """Listed entries resembling `name`, best first, one hit per entry."""
+        """Listed entries resembling `name`, best first, one hit per entry.
+
+        `date_of_birth` and `nationality` (of an individual) raise the score of listed individuals they
+        agree with and lower it where they conflict.
+        """
         query = normalize_name(name)
         if not query.strong:
             return []
         q_weights = [self.weight(t) for t in query.strong]
-        scorer = QueryScorer(query.strong, q_weights)
+        alternatives: dict[int, tuple[str, ...]] = {}
+        extra: dict[str, list[tuple[int, float]]] = {}
+        for position, is_abjad in enumerate(query.abjad):
+            if is_abjad:
+                found = self.skeleton_matches(query.strong[position])
+                if found:
+                    alternatives[position] = found
+                    q_weights[position] = min(self.weight(t) for t in found)
+                    for token in found:
+                        extra.setdefault(token, []).append((position, SKELETON_SIMILARITY))
+        scorer = QueryScorer(query.strong, q_weights, extra)
         names = self.names
         best: dict[int, tuple[float, IndexedName]] = {}
-        candidates = [names[name_id] for name_id in self._candidates(query.strong, q_weights)]
+        candidates = [names[name_id] for name_id in self._candidates(query.strong, q_weights, alternatives)]
         tokens: set[str] = set()
         for candidate in candidates:
             tokens.update(candidate.norm.strong)
@@ -211,34 +307,80 @@ class ScreeningIndex:
                 best[candidate.entry] = (score, candidate)
         query_country = country_code(country) if country else None
         cities = _cities(address)
-        # Scores, bonuses and the cut first; the token-by-token explanation only for the hits returned.
-        passed: list[tuple[float, ListEntry, IndexedName, bool | None, list[str]]] = []
-        for position, (score, candidate) in best.items():
-            if score < min_score - COUNTRY_BONUS - CITY_BONUS:
+        # Scores, adjustments and the cut first; the token-by-token explanation only for the hits returned.
+        passed: list[tuple[float, ListEntry, IndexedName, bool | None, list[Feature], bool, bool | None]] = []
+        # Only a query with a word of place or structure can be an affiliate's name.
+        may_be_affiliate = any(t in affiliate_words() for t in query.strong)
+        generic = generic_words()
+        lowest = min(
+            min_score - COUNTRY_BONUS - CITY_BONUS - BIRTH_DATE_AGREES - NATIONALITY_AGREES, AFFILIATE_CHECK_FROM
+        )
+        # The query's words, joined pairs and skeleton matches: a listed word outside them is not in the query.
+        present = {*query.strong, *extra, *(joined(a, b) for a, b in pairwise(query.strong))}
+        for position, (name_score, candidate) in best.items():
+            if name_score < lowest:
                 continue
             entry = self.entries[position]
-            context: list[str] = []
+            individual = entry.type == "individual"
+            # The most the adjustments could add: below the cut even then, nothing more to look at.
+            upper = name_score + COUNTRY_BONUS + CITY_BONUS
+            if individual:
+                upper += BIRTH_DATE_AGREES + NATIONALITY_AGREES
+            elif may_be_affiliate and name_score >= AFFILIATE_CHECK_FROM:
+                upper = max(upper, AFFILIATE_SCORE + COUNTRY_BONUS + CITY_BONUS)
+            if upper < min_score:
+                continue
+            features = [Feature("name similarity", name_score, f"'{name}' against '{candidate.name}'")]
+            if (
+                name_score < 100.0
+                and all(t in generic for t in candidate.norm.strong)
+                and self._partial(query, q_weights, candidate, extra)
+            ):
+                features.append(
+                    Feature("common words only", COMMON_WORDS_ONLY, "the listed name is made only of common words")
+                )
+            affiliate = False
+            if may_be_affiliate and not individual and AFFILIATE_CHECK_FROM <= name_score < 100.0:
+                pattern = self._affiliate(query, q_weights, candidate, extra, present)
+                if pattern:
+                    affiliate = True
+                    features.append(Feature("affiliate pattern", max(0.0, AFFILIATE_SCORE - name_score), pattern))
             agrees: bool | None = None
             if query_country and entry.countries:
                 agrees = query_country in entry.countries
                 if agrees:
-                    score = min(100.0, score + COUNTRY_BONUS)
-                    context.append(f"same country: {query_country}")
+                    features.append(Feature("same country", COUNTRY_BONUS, f"same country: {query_country}"))
                 else:
-                    context.append(f"different country: {query_country}, listed {', '.join(entry.countries)}")
+                    listed = ", ".join(entry.countries)
+                    features.append(
+                        Feature("different country", 0.0, f"different country: {query_country}, listed {listed}")
+                    )
             if cities:
-                listed_cities = {fold(a.city) for a in entry.addresses if a.city}
-                shared = cities & listed_cities
+                shared = cities & {fold(a.city) for a in entry.addresses if a.city}
                 if shared:
-                    score = min(100.0, score + CITY_BONUS)
-                    context.append(f"same city: {', '.join(sorted(shared))}")
+                    features.append(Feature("same city", CITY_BONUS, f"same city: {', '.join(sorted(shared))}"))
+            identifiers: bool | None = None
+            if individual:
+                features.extend(_identity(entry, date_of_birth, nationality))
+                verdicts = [f.points > 0 for f in features if f.name.startswith(("date of birth", "nationality"))]
+                identifiers = (False not in verdicts) if verdicts else None
+            total = sum(f.points for f in features)
+            if total > 100.0 or total < 0.0:
+                # Scores stop at 100 (and 0); the bound is a feature too, so the features add up to the score.
+                bound = 100.0 if total > 100.0 else 0.0
+                features.append(Feature("score bound", bound - total, f"scores stop at {bound:.0f}"))
+            score = max(0.0, min(100.0, total))
             if score < min_score:
                 continue
-            passed.append((round(score, 2), entry, candidate, agrees, context))
+            passed.append((round(score, 2), entry, candidate, agrees, features, affiliate, identifiers))
         passed.sort(key=lambda p: (-p[0], p[1].id))
         hits: list[Hit] = []
-        for score, entry, candidate, agrees, context in passed[:limit]:
-            result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights)
+        for score, entry, candidate, agrees, features, affiliate, identifiers in passed[:limit]:
+            result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra, query.display)
+            context = [f.detail for f in features if f.name != "name similarity"]
+            if candidate.enrichment is not None:
+                source = candidate.enrichment.source_url or candidate.enrichment.source_note or "no source given"
+                context.append(f"matched an enrichment alias ({candidate.enrichment.kind}), source: {source}")
             hits.append(
                 Hit(
                     entry_id=entry.id,
@@ -249,9 +391,88 @@ class ScreeningIndex:
                     reasons=(*explain(query, candidate.norm, result), *context),
                     entry=entry,
                     country_agrees=agrees,
+                    matched_kind=candidate.kind,
+                    enrichment=candidate.enrichment,
+                    features=tuple(features),
+                    affiliate=affiliate,
+                    identifiers_agree=identifiers,
                 )
             )
         return hits
+
+    @staticmethod
+    def _partial(
+        query: NormalizedName,
+        q_weights: Sequence[float],
+        candidate: IndexedName,
+        extra: Mapping[str, Sequence[tuple[int, float]]],
+    ) -> bool:
+        """Whether either name has a word the other lacks (not merely spelt differently)."""
+        result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra)
+        return 0.0 in result.query_cover or 0.0 in result.listed_cover
+
+    def _affiliate(
+        self,
+        query: NormalizedName,
+        q_weights: Sequence[float],
+        candidate: IndexedName,
+        extra: Mapping[str, Sequence[tuple[int, float]]],
+        present: set[str],
+    ) -> str | None:
+        """The affiliate pattern, in words, if the query is the listed name's distinctive words plus only
+        words of place or corporate structure; None otherwise."""
+        generic = generic_words()
+        listed = candidate.norm.strong
+        distinctive = [j for j, t in enumerate(listed) if t not in generic]
+        if not distinctive or sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT:
+            return None
+        if any(listed[j] not in present for j in distinctive):
+            return None  # the listed party's own words, as listed: cheap to rule out before aligning
+        result: NameScore = compare(query.strong, q_weights, listed, candidate.weights, extra, query.display)
+        # The listed party's own distinctive words, spelt as listed (not a typo-close word of another firm).
+        if any(result.listed_cover[j] < SKELETON_SIMILARITY for j in distinctive):
+            return None
+        added = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
+        if not added or any(query.strong[i] not in affiliate_words() for i in added):
+            return None
+        if all(query.strong[i] in generic for i, cover in enumerate(result.query_cover) if cover > 0.0):
+            return None
+        words = ", ".join(query.shown(i) for i in added)
+        core = " ".join(candidate.norm.shown(j) for j in distinctive)
+        return (
+            f"possible affiliate: the listed name '{core}' with only words of place or corporate structure "
+            f"added ({words}); BIS affiliates rule / OFAC 50% rule: establish who owns it"
+        )
+
+
+def _identity(entry: ListEntry, date_of_birth: date | str | None, nationality: str | None) -> list[Feature]:
+    """Date of birth and nationality of a screened individual against a listed one."""
+    features: list[Feature] = []
+    dob = birth_date_agrees(entry.dates_of_birth, date_of_birth)
+    listed_dob = "; ".join(entry.dates_of_birth)
+    if dob is True:
+        features.append(
+            Feature("date of birth agrees", BIRTH_DATE_AGREES, f"date of birth agrees: listed {listed_dob}")
+        )
+    elif dob is False:
+        features.append(
+            Feature(
+                "date of birth differs",
+                BIRTH_DATE_DIFFERS,
+                f"date of birth {date_of_birth} differs: listed {listed_dob}",
+            )
+        )
+    nat = nationality_agrees(entry.nationalities, nationality)
+    listed_nat = ", ".join(entry.nationalities)
+    if nat is True:
+        features.append(Feature("nationality agrees", NATIONALITY_AGREES, f"nationality agrees: listed {listed_nat}"))
+    elif nat is False:
+        features.append(
+            Feature(
+                "nationality differs", NATIONALITY_DIFFERS, f"nationality {nationality} differs: listed {listed_nat}"
+            )
+        )
+    return features
 
 
 def _cities(address: Address | str | None) -> set[str]:

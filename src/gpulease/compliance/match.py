@@ -1,8 +1,13 @@
-"""Scoring one query name against one listed name, with the features that produced the score."""
+"""Scoring one query name against one listed name, with the features that produced the score.
+
+A hit's score is the sum of named features: the name similarity (weighted token coverage both ways) and
+the adjustments for country, city, date of birth, nationality and the affiliate pattern. Each feature
+says in words what it saw, so a compliance officer can follow the score.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import mul
 from typing import Any
@@ -10,8 +15,9 @@ from typing import Any
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from gpulease.compliance.model import ListEntry
+from gpulease.compliance.model import EnrichmentAlias, ListEntry
 from gpulease.compliance.normalize import NormalizedName
+from gpulease.compliance.romanize import joined
 
 # Two tokens count as the same word with a typo from this similarity up; below it they are different
 # words: "iflytec"/"iflytek" and "sensetine"/"sensetime" pass, "sugar"/"sugon" and "tesco"/"teaco" do not.
@@ -19,11 +25,27 @@ TOKEN_SIMILARITY = 0.82
 TOKEN_SIMILARITY_OTHER_START = 0.86
 FUZZY_MIN_LENGTH = 4
 _OSA_CUTOFF = TOKEN_SIMILARITY - 0.01  # a little below the line: rapidfuzz's cut-off is not ours to round
+# An abjad's transliteration ("mrkzy") equal to a listed token's consonants ("markazi"): a near match.
+SKELETON_SIMILARITY = 0.9
+# Extra similarities for a query: listed token -> (query position, similarity) pairs (skeleton matches).
+Extra = Mapping[str, Sequence[tuple[int, float]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One named part of a hit's score: the points it adds (or takes away) and what it saw."""
+
+    name: str
+    points: float
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "points": round(self.points, 1), "detail": self.detail}
 
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A listed entry that resembles a screened name, with its score (0..100) and the reasons."""
+    """A listed entry that resembles a screened name, with its score (0..100), features and reasons."""
 
     entry_id: str
     list: str
@@ -33,6 +55,11 @@ class Hit:
     reasons: tuple[str, ...]
     entry: ListEntry
     country_agrees: bool | None = None  # None when either side has no country
+    matched_kind: str = "primary name"  # primary name, alias, enrichment alias
+    enrichment: EnrichmentAlias | None = None  # the curated alias that matched, with its source
+    features: tuple[Feature, ...] = ()
+    affiliate: bool = False  # the listed party's distinctive name plus only place or structure words
+    identifiers_agree: bool | None = None  # individuals: date of birth / nationality agree, conflict, unknown
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,8 +68,10 @@ class Hit:
             "list_name": self.entry.list_name,
             "name": self.name,
             "matched_name": self.matched_name,
+            "matched_kind": self.matched_kind,
             "score": round(self.score, 1),
             "reasons": list(self.reasons),
+            "features": [f.to_dict() for f in self.features],
             "country_agrees": self.country_agrees,
             "programs": list(self.entry.programs),
             "source_url": self.entry.source_url,
@@ -52,8 +81,10 @@ class Hit:
 @dataclass(frozen=True, slots=True)
 class NameScore:
     score: float
-    exact: tuple[str, ...]  # tokens found on both sides
-    similar: tuple[str, ...]  # "query≈listed" pairs accepted as typos or spacing variants
+    exact: tuple[str, ...]  # tokens found on both sides (as the query wrote them)
+    similar: tuple[str, ...]  # "query≈listed" pairs accepted as typos, spacing or skeleton variants
+    query_cover: tuple[float, ...] = ()  # per query token: its best similarity on the listed side
+    listed_cover: tuple[float, ...] = ()  # per listed token: its best similarity on the query side
 
 
 def _similarity(a: str, b: str) -> float:
@@ -84,6 +115,8 @@ def compare(
     query_weights: Sequence[float],
     listed: Sequence[str],
     listed_weights: Sequence[float],
+    extra: Extra | None = None,
+    shown: Sequence[str] | None = None,
 ) -> NameScore:
     """Weighted token alignment: each side's tokens, weighted by rarity, covered by the other side's.
 
@@ -97,6 +130,8 @@ def compare(
     for i, a in enumerate(query):
         for j, b in enumerate(listed):
             s = _similarity(a, b)
+            if extra is not None and b in extra:
+                s = max([s, *(sim for k, sim in extra[b] if k == i)])
             if s > best_q[i]:
                 best_q[i] = s
                 pair_q[i] = j
@@ -105,16 +140,16 @@ def compare(
     similar: list[str] = []
     # Spacing variants: "hik vision" against "hikvision", either way round.
     for i in range(nq - 1):
-        joined = query[i] + query[i + 1]
+        together = joined(query[i], query[i + 1])
         for j, b in enumerate(listed):
-            if joined == b:
+            if together == b:
                 best_q[i] = best_q[i + 1] = best_l[j] = 1.0
                 pair_q[i] = pair_q[i + 1] = -1
                 similar.append(f"{query[i]} {query[i + 1]}≈{b}")
     for j in range(nl - 1):
-        joined = listed[j] + listed[j + 1]
+        together = joined(listed[j], listed[j + 1])
         for i, a in enumerate(query):
-            if joined == a:
+            if together == a:
                 best_q[i] = best_l[j] = best_l[j + 1] = 1.0
                 pair_q[i] = -1
                 similar.append(f"{a}≈{listed[j]} {listed[j + 1]}")
@@ -122,11 +157,12 @@ def compare(
     total_l = sum(listed_weights) or 1.0
     cover_q = sum(w * s for w, s in zip(query_weights, best_q, strict=True)) / total_q
     cover_l = sum(w * s for w, s in zip(listed_weights, best_l, strict=True)) / total_l
-    exact = tuple(a for a, s in zip(query, best_q, strict=True) if s == 1.0 and a in listed)
-    for i, a in enumerate(query):
+    written = list(shown) if shown else list(query)
+    exact = tuple(written[i] for i, (a, s) in enumerate(zip(query, best_q, strict=True)) if s == 1.0 and a in listed)
+    for i in range(nq):
         if 0.0 < best_q[i] < 1.0 and pair_q[i] >= 0:
-            similar.append(f"{a}≈{listed[pair_q[i]]}")
-    return NameScore(100.0 * (cover_q * cover_l) ** 0.5, exact, tuple(similar))
+            similar.append(f"{written[i]}≈{listed[pair_q[i]]}")
+    return NameScore(100.0 * (cover_q * cover_l) ** 0.5, exact, tuple(similar), tuple(best_q), tuple(best_l))
 
 
 # Row of a query against one listed token: (best similarity over the query's tokens, the non-zero
@@ -143,9 +179,9 @@ class QueryScorer:
     The arithmetic is the same as `compare`'s, in the same order, so the scores are identical.
     """
 
-    __slots__ = ("_positions", "_rows", "query", "total", "weights")
+    __slots__ = ("_extra", "_positions", "_rows", "query", "total", "weights")
 
-    def __init__(self, query: Sequence[str], weights: Sequence[float]) -> None:
+    def __init__(self, query: Sequence[str], weights: Sequence[float], extra: Extra | None = None) -> None:
         self.query = tuple(query)
         self.weights = tuple(weights)
         self.total = sum(self.weights) or 1.0
@@ -153,15 +189,18 @@ class QueryScorer:
         for i, a in enumerate(self.query):
             positions.setdefault(a, []).append(i)
         self._positions = positions
+        self._extra = extra or {}
         rows: dict[str, _Row] = {}
         # Spacing variants, query side: "hik vision" covers a listed "hikvision" and is covered by it.
         for i in range(len(self.query) - 1):
-            joined = self.query[i] + self.query[i + 1]
-            row = rows.get(joined) or self._row(joined)
+            together = joined(self.query[i], self.query[i + 1])
+            row = rows.get(together) or self._row(together)
             sims = dict(row[1])
             sims[i] = sims[i + 1] = 1.0
-            rows[joined] = (1.0, tuple(sorted(sims.items())))
+            rows[together] = (1.0, tuple(sorted(sims.items())))
         self._rows = rows
+        for token in self._extra:
+            rows[token] = self._row(token)
 
     def prepare(self, tokens: Iterable[str]) -> None:
         """Compute the rows of many listed tokens at once: one rapidfuzz scan per query token instead of
@@ -190,10 +229,13 @@ class QueryScorer:
             rows[b] = (max(s for _, s in pairs), tuple(pairs))
 
     def _row(self, token: str) -> _Row:
-        pairs = tuple((i, s) for i, a in enumerate(self.query) if (s := _similarity(a, token)) > 0.0)
-        if not pairs:
+        sims = {i: s for i, a in enumerate(self.query) if (s := _similarity(a, token)) > 0.0}
+        for i, s in self._extra.get(token, ()):
+            sims[i] = max(sims.get(i, 0.0), s)
+        if not sims:
             return _NO_MATCH
-        return (max(s for _, s in pairs), pairs)
+        pairs = tuple(sorted(sims.items()))
+        return (max(sims.values()), pairs)
 
     def score(
         self,
@@ -209,8 +251,8 @@ class QueryScorer:
         covered_l = 0.0
         forced: set[int] | None = None
         positions = self._positions
-        for _, joined in listed_joined:
-            if joined in positions:
+        for _, pair in listed_joined:
+            if pair in positions:
                 forced = self._joined(listed_joined, best_q)
                 break
         if forced is None:
@@ -247,8 +289,8 @@ class QueryScorer:
         """Spacing variants, listed side ("hikvision" against a listed "hik vision"): marks the query's
         covered tokens in `best_q`, returns the listed positions covered."""
         forced: set[int] = set()
-        for j, joined in listed_joined:
-            found = self._positions.get(joined)
+        for j, pair in listed_joined:
+            found = self._positions.get(pair)
             if found:
                 for i in found:
                     best_q[i] = 1.0
@@ -259,7 +301,9 @@ class QueryScorer:
 
 def explain(query: NormalizedName, listed: NormalizedName, result: NameScore) -> list[str]:
     """Sentences an analyst reads next to the score."""
-    reasons: list[str] = []
+    reasons: list[str] = [
+        f"name similarity {result.score:.0f} (weighted share of each name's words found in the other)"
+    ]
     if result.exact:
         reasons.append(f"tokens matched: {', '.join(result.exact)}")
     if result.similar:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -36,6 +37,49 @@ class Address:
 
 
 @dataclass(frozen=True, slots=True)
+class Identifier:
+    """A secondary identifier as published: date of birth, passport, tax id, equity ticker, ..."""
+
+    kind: str
+    value: str
+    country: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Identifier:
+        return cls(kind=str(data["kind"]), value=str(data["value"]), country=data.get("country"))
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.value}" + (f" ({self.country})" if self.country else "")
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichmentAlias:
+    """A name the list itself does not carry, added from a curated file with its public source."""
+
+    alias: str
+    kind: str  # legal_name, short_name, brand, stock_code, english_trade_name, former_name, pinyin, wade_giles
+    script: str | None = None  # Hans, Hant, Latn
+    source_url: str | None = None
+    source_note: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EnrichmentAlias:
+        return cls(
+            alias=str(data["alias"]),
+            kind=str(data["kind"]),
+            script=data.get("script"),
+            source_url=data.get("source_url"),
+            source_note=data.get("source_note"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ListEntry:
     """One listed party (a person, company, vessel or aircraft) from one list."""
 
@@ -52,11 +96,22 @@ class ListEntry:
     source_url: str | None = None
     remarks: str | None = None
     websites: tuple[str, ...] = field(default=())  # web and e-mail domains, lower case
+    federal_register: str | None = None  # the notice that listed it, e.g. "84 FR 54002"
+    license_requirement: str | None = None
+    license_policy: str | None = None
+    dates_of_birth: tuple[str, ...] = ()  # as published: "14 Jun 1960", "1970", "Mar 1963 to Mar 1964"
+    nationalities: tuple[str, ...] = ()  # ISO-2 where derivable (nationality and citizenship)
+    identifiers: tuple[Identifier, ...] = ()
+    enrichment: tuple[EnrichmentAlias, ...] = ()  # curated aliases, not part of the published list
 
     @property
     def names(self) -> tuple[str, ...]:
-        """The primary name followed by every alias."""
-        return (self.name, *self.aliases)
+        """The primary name, every published alias, then every enrichment alias."""
+        return (self.name, *self.aliases, *(e.alias for e in self.enrichment))
+
+    @property
+    def listing_date(self) -> str | None:
+        return self.start_date
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +128,13 @@ class ListEntry:
             "source_url": self.source_url,
             "remarks": self.remarks,
             "websites": list(self.websites),
+            "federal_register": self.federal_register,
+            "license_requirement": self.license_requirement,
+            "license_policy": self.license_policy,
+            "dates_of_birth": list(self.dates_of_birth),
+            "nationalities": list(self.nationalities),
+            "identifiers": [i.to_dict() for i in self.identifiers],
+            "enrichment": [e.to_dict() for e in self.enrichment],
         }
 
     @classmethod
@@ -91,6 +153,13 @@ class ListEntry:
             source_url=data.get("source_url"),
             remarks=data.get("remarks"),
             websites=tuple(data.get("websites") or ()),
+            federal_register=data.get("federal_register"),
+            license_requirement=data.get("license_requirement"),
+            license_policy=data.get("license_policy"),
+            dates_of_birth=tuple(data.get("dates_of_birth") or ()),
+            nationalities=tuple(data.get("nationalities") or ()),
+            identifiers=tuple(Identifier.from_dict(i) for i in data.get("identifiers") or ()),
+            enrichment=tuple(EnrichmentAlias.from_dict(e) for e in data.get("enrichment") or ()),
         )
 
 
@@ -106,12 +175,104 @@ class ListFormatError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Publication:
+    """When a list was published and how that is known (the legacy OFAC files carry no date)."""
+
+    date: str  # ISO yyyy-mm-dd
+    basis: str  # "stated in the file", "given at load", "file modification time", ...
+
+
+@dataclass(frozen=True, slots=True)
+class MissingEntryRows:
+    """Detail rows (addresses, aliases, remarks) of one file whose entry is not in the primary file."""
+
+    file: str
+    kind: str  # address, alias, remarks
+    rows: int
+    entry_numbers: tuple[str, ...]
+
+    def describe(self) -> str:
+        shown = ", ".join(self.entry_numbers[:8]) + (" …" if len(self.entry_numbers) > 8 else "")
+        return (
+            f"{self.rows} {self.kind} rows in {self.file} belong to {len(self.entry_numbers)} entries that are "
+            f"not in the primary file ({shown}): the files are not one publication"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "kind": self.kind, "rows": self.rows, "entry_numbers": list(self.entry_numbers)}
+
+
+@dataclass(frozen=True, slots=True)
+class ListSource:
+    """One published list set as loaded (OFAC's four SDN files, one CSL export, one UN XML, ...)."""
+
+    key: str  # which earlier load it replaces: ofac, ofac-cons, csl, csl-supplement, un, dpl
+    files: tuple[str, ...]
+    entries: tuple[ListEntry, ...]
+    version: str  # hash of the files' bytes
+    published: Publication | None = None
+    missing_entry_rows: tuple[MissingEntryRows, ...] = ()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(e.list for e in self.entries).items()))
+
+    def summary(self) -> dict[str, Any]:
+        """What a list version records about this source (JSON)."""
+        return {
+            "source": self.key,
+            "file": ", ".join(f if f.startswith("bundled:") else Path(f).name for f in self.files),
+            "version": self.version,
+            "entries": len(self.entries),
+            "counts": self.counts,
+            "published": self.published.date if self.published else None,
+            "published_basis": self.published.basis if self.published else None,
+            "missing_entry_rows": [m.to_dict() for m in self.missing_entry_rows],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class UnresolvedAlias:
+    """An enrichment row naming an entry that is not on the lists in force."""
+
+    line: int
+    list: str
+    entry_id: str | None
+    listed_name: str
+    alias: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichmentReport:
+    """What attaching a curated alias file to the lists did."""
+
+    file: str | None  # None: no enrichment file
+    rows: int = 0
+    attached: int = 0
+    already_listed: int = 0  # the list itself carries the alias: kept as published, not as enrichment
+    unresolved: tuple[UnresolvedAlias, ...] = ()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "source": "enrichment",
+            "file": self.file,
+            "rows": self.rows,
+            "attached": self.attached,
+            "already_listed": self.already_listed,
+            "unresolved": len(self.unresolved),
+            "unresolved_names": sorted({u.listed_name for u in self.unresolved}),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ListDataset:
-    """Entries loaded from one or more files; `version` is a hash of their content."""
+    """The entries of one or more list sources with enrichment attached; `version` hashes their files."""
 
     entries: tuple[ListEntry, ...]
     source: str
     version: str
+    sources: tuple[ListSource, ...] = ()
+    enrichment: EnrichmentReport | None = None
 
     @property
     def counts(self) -> dict[str, int]:

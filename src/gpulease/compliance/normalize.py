@@ -1,4 +1,9 @@
-"""Names into comparable tokens: Unicode folding, legal forms as weak tokens, Chinese into pinyin + terms."""
+"""Names into comparable tokens: Unicode folding, legal forms as weak tokens, Chinese into pinyin + terms,
+other scripts into Latin, Wade-Giles into pinyin, romanisation variants and plurals folded.
+
+A NormalizedName keeps, for each distinctive token, the canonical form the matcher compares (`strong`) and
+the form a person reads (`display`), plus notes on how it was produced for the explanation of a hit.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,9 @@ from dataclasses import dataclass
 import opencc
 from pypinyin import lazy_pinyin
 from rapidfuzz.distance import OSA
+
+from gpulease.compliance.places import CHINESE_CITIES, place_words
+from gpulease.compliance.romanize import ABJADS, fold_variants, script_of, to_latin, wade_giles_to_pinyin
 
 # Legal forms and filler words are kept (an analyst wants to see them) but carry little weight:
 # "IFLYTEK Co., Ltd." and "iFlytek Inc" name the same company for screening purposes.
@@ -73,52 +81,20 @@ LEGAL_FORMS: frozenset[str] = frozenset(
         "establishment",
         "est",
         "firm",
+        # Russian, Persian and Arabic words for company and joint-stock company, as the lists transliterate them
+        "kompaniya",
+        "obshchestvo",
+        "aktsionernoe",
+        "otkrytoe",
+        "zakrytoe",
+        "publichnoe",
+        "gruppa",
+        "sherkat",
+        "sharikat",
+        "sirketi",
     }
 )
 STOPWORDS: frozenset[str] = frozenset({"the", "of", "and", "de", "del", "la", "le", "el", "for", "y", "et"})
-
-# Latin spellings of Chinese places written split ("Hang Zhou") are joined, as the lists write them.
-JOINED_PLACES: frozenset[str] = frozenset(
-    {
-        "beijing",
-        "shanghai",
-        "shenzhen",
-        "hangzhou",
-        "hefei",
-        "guangzhou",
-        "tianjin",
-        "chengdu",
-        "chongqing",
-        "nanjing",
-        "wuhan",
-        "xian",
-        "suzhou",
-        "xiamen",
-        "hongkong",
-        "anhui",
-        "zhejiang",
-        "guangdong",
-        "jiangsu",
-        "sichuan",
-        "fujian",
-        "shandong",
-        "wuxi",
-        "qingdao",
-        "dalian",
-        "changsha",
-        "zhengzhou",
-        "jinan",
-        "haidian",
-        "zhongguancun",
-        "guiyang",
-        "guizhou",
-        "harbin",
-        "shenyang",
-        "kunming",
-        "dongguan",
-        "ningbo",
-    }
-)
 
 # Chinese legal forms: longest first when segmenting. Values are weak tokens in their English list form.
 CHINESE_LEGAL_FORMS: dict[str, tuple[str, ...]] = {
@@ -130,6 +106,10 @@ CHINESE_LEGAL_FORMS: dict[str, tuple[str, ...]] = {
     "公司": ("co",),
     "股份": ("co",),
     "责任": (),
+    "分公司": ("branch",),
+    "子公司": ("subsidiary",),
+    "办事处": ("office",),
+    "代表处": ("representative", "office"),
 }
 
 # Common company-name words and places, simplified Chinese -> the English words the lists use.
@@ -227,7 +207,7 @@ CHINESE_TERMS: dict[str, tuple[str, ...]] = {
 # Their weight is capped so that "Beijing Technology Development" alone does not resemble a listed name.
 GENERIC_WORDS: frozenset[str] = frozenset(
     {w for words in CHINESE_TERMS.values() for w in words}
-    | JOINED_PLACES
+    | CHINESE_CITIES
     | {
         "technologies",
         "tech",
@@ -332,14 +312,64 @@ GENERIC_WORDS: frozenset[str] = frozenset(
         "semiconductor",
         "semiconductors",
         "micro",
+        "banco",
+        "banca",
+        "banque",
+        "airways",
+        "airlines",
+        "airline",
+        "air",
+        "express",
+        "telecommunications",
+        "telecommunication",
+        "innovation",
+        "innovations",
+        "cooperation",
+        "robotics",
+        "robot",
+        "vision",
+        "intelligent",
+        "automation",
+        "security",
+        "defense",
+        "defence",
+        "industry",
+        "company",
+        "republic",
+        "state",
+        "islamic",
+        "people",
+        "peoples",
     }
 )
 GENERIC_WEIGHT = 2.0
+# Words of corporate structure: with a listed party's distinctive name they make an affiliate's name
+# ("Hikvision USA", "SenseTime International Holdings", "Huawei Technologies Beijing Branch").
+STRUCTURE_WORDS: frozenset[str] = frozenset(
+    {
+        "subsidiary",
+        "branch",
+        "affiliate",
+        "division",
+        "office",
+        "representative",
+        "agency",
+        "unit",
+        "factory",
+        "plant",
+        "center",
+        "centre",
+        "overseas",
+        "worldwide",
+        "regional",
+        "local",
+    }
+)
 
 _PLACES_WITH_SUFFIX = {
     f"{place}{suffix}": words
     for place, words in CHINESE_TERMS.items()
-    if words and words[0] in JOINED_PLACES
+    if words and words[0] in CHINESE_CITIES
     for suffix in ("市", "省", "区")
 }
 _SEGMENTS: dict[str, tuple[bool, tuple[str, ...]]] = {
@@ -352,7 +382,15 @@ _LONGEST = max(len(k) for k in _SEGMENTS)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _JOINERS = re.compile(r"[.'’`´]")
 _TOKEN = re.compile(r"[^\W_]+")
+_ASPIRATED = re.compile(r"\b(?:ch|k|p|t|ts|tz)['’‘`][a-z]+")  # Wade-Giles marks aspiration: "k'uang", "t'ung"
 _T2S = opencc.OpenCC("t2s")
+# A stock code in brackets after a name: "(002415.SZ)", "(SZ: 002415)", "（688256）", "[HKEX: 0020]".
+_STOCK_CODE = re.compile(
+    r"[(（\[]\s*(?:(?:SZ|SH|SS|SSE|SZSE|SEHK|HKEX|HK|NYSE|NASDAQ|TWSE|TPE|KRX|KOSDAQ|STAR|BJ|BSE)\s*[:：.]?\s*)?"
+    r"(\d{4,6})(?:\s*\.\s*(?:SZ|SH|SS|HK|BJ|TW))?\s*[)）\]]",
+    re.IGNORECASE,
+)
+_ALL_PINYIN_SEGMENTS = 4  # "you xian gong si": up to four tokens make one pinyin term
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,10 +398,12 @@ class NormalizedName:
     """A name as the matcher sees it."""
 
     original: str
-    strong: tuple[str, ...]  # distinctive tokens, in the order written
-    weak: tuple[str, ...]  # legal forms, filler words, single letters
+    strong: tuple[str, ...]  # distinctive tokens in canonical form, in the order written
+    weak: tuple[str, ...]  # legal forms, filler words, single letters, stock codes
     key: str  # canonical form: strong tokens sorted, space separated
     notes: tuple[str, ...] = ()  # how it was produced, for the explanation of a hit
+    display: tuple[str, ...] = ()  # the strong tokens as written (after transliteration), for people
+    abjad: tuple[bool, ...] = ()  # per strong token: transliterated from a script without short vowels
 
     @property
     def text(self) -> str:
@@ -373,6 +413,10 @@ class NormalizedName:
     def tokens(self) -> tuple[str, ...]:
         return self.strong + self.weak
 
+    def shown(self, position: int) -> str:
+        """The token at `position` as a person reads it."""
+        return self.display[position] if self.display else self.strong[position]
+
 
 def fold(text: str) -> str:
     """NFKC, case-folded, accents stripped."""
@@ -381,7 +425,53 @@ def fold(text: str) -> str:
         return text.lower()
     text = unicodedata.normalize("NFKC", text).casefold()
     decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
+
+
+@functools.cache
+def generic_words() -> frozenset[str]:
+    """Canonical forms of the words that say what or where a company is, not which one."""
+    return frozenset(canonical(w) for w in GENERIC_WORDS | place_words() | STRUCTURE_WORDS)
+
+
+# Words an affiliate's name adds to its parent's without naming another business.
+_AFFILIATE_EXTRA = frozenset({"international", "global", "group", "holding", "holdings", "worldwide", "overseas"})
+
+
+@functools.cache
+def affiliate_words() -> frozenset[str]:
+    """Canonical forms of place and corporate-structure words: what an affiliate's name adds to its parent's."""
+    return frozenset(canonical(w) for w in place_words() | STRUCTURE_WORDS | _AFFILIATE_EXTRA)
+
+
+@functools.cache
+def _pinyin_terms() -> dict[str, tuple[bool, tuple[str, ...]]]:
+    """Pinyin of the Chinese company words and legal forms ("keji", "youxiangongsi") → their list form."""
+    terms: dict[str, tuple[bool, tuple[str, ...]]] = {}
+    for chinese, found in _SEGMENTS.items():
+        if len(chinese) >= 2 and chinese not in _PLACES_WITH_SUFFIX:
+            syllables = "".join(s for s in lazy_pinyin(chinese) if s.isalpha())
+            terms.setdefault(syllables, found)
+    for place in CHINESE_CITIES:
+        terms.pop(place, None)  # a city stays a city
+    return terms
+
+
+def _singular(token: str) -> str:
+    if len(token) > 4 and token.endswith("ies"):
+        return token[:-3] + "y"
+    # Not -es: "Thales", "Hermes", "Torres" are names (and the -es plurals the lists use are common words).
+    if len(token) > 4 and token.endswith("s") and not token.endswith(("ss", "us", "is", "os", "as", "es")):
+        return token[:-1]
+    return token
+
+
+@functools.lru_cache(maxsize=200_000)
+def canonical(token: str) -> str:
+    """The form two spellings of one word share: singular, romanisation variants folded."""
+    if token.isdigit():
+        return token
+    return fold_variants(_singular(token))
 
 
 def _pinyin(run: str) -> list[str]:
@@ -419,18 +509,48 @@ def _segment_chinese(run: str) -> tuple[list[str], list[str]]:
 
 
 def _latin_tokens(text: str) -> list[str]:
+    """Words of Latin text: places written split joined ("hang zhou"), initials joined ("z t e" → "zte")."""
     text = _JOINERS.sub("", text.replace("&", " and "))
     tokens = _TOKEN.findall(text)
     joined: list[str] = []
     i = 0
     while i < len(tokens):
-        if i + 1 < len(tokens) and tokens[i] + tokens[i + 1] in JOINED_PLACES:
+        if i + 1 < len(tokens) and tokens[i] + tokens[i + 1] in CHINESE_CITIES:
             joined.append(tokens[i] + tokens[i + 1])
             i += 2
+        elif len(tokens[i]) == 1 and i + 1 < len(tokens) and len(tokens[i + 1]) == 1 and tokens[i].isalpha():
+            j = i
+            while j < len(tokens) and len(tokens[j]) == 1 and tokens[j].isalpha():
+                j += 1
+            joined.append("".join(tokens[i:j]))
+            i = j
         else:
             joined.append(tokens[i])
             i += 1
     return joined
+
+
+def _pinyin_words(tokens: list[str]) -> tuple[list[tuple[str, bool]], list[str]]:
+    """Pinyin company words and legal forms ("keji", "you xian gong si") into their list form.
+
+    Returns (token, is_weak) pairs and the pinyin that was mapped, for the explanation."""
+    terms = _pinyin_terms()
+    out: list[tuple[str, bool]] = []
+    mapped: list[str] = []
+    i = 0
+    while i < len(tokens):
+        for size in range(min(_ALL_PINYIN_SEGMENTS, len(tokens) - i), 0, -1):
+            found = terms.get("".join(tokens[i : i + size]))
+            if found is not None:
+                is_weak, words = found
+                out.extend((w, is_weak) for w in words)
+                mapped.append(" ".join(tokens[i : i + size]))
+                i += size
+                break
+        else:
+            out.append((tokens[i], False))
+            i += 1
+    return out, mapped
 
 
 _LONG_LEGAL_FORMS = ("limited", "company", "corporation", "incorporated", "enterprises", "holdings")
@@ -444,38 +564,106 @@ def _is_weak(token: str) -> bool:
     return len(token) >= 6 and any(token[0] == form[0] and OSA.distance(token, form) <= 2 for form in _LONG_LEGAL_FORMS)
 
 
+class _Builder:
+    """Collects a name's tokens with their canonical form, display form and origin."""
+
+    def __init__(self) -> None:
+        self.strong: list[str] = []
+        self.display: list[str] = []
+        self.abjad: list[bool] = []
+        self.weak: list[str] = []
+        self.notes: list[str] = []
+
+    def latin(self, text: str, abjad: bool = False) -> None:
+        if not text.strip():
+            return
+        tokens = _latin_tokens(text)
+        if not abjad:
+            aspirated = frozenset(_JOINERS.sub("", w) for w in _ASPIRATED.findall(text))
+            converted, changed = wade_giles_to_pinyin(tokens, aspirated)
+            if changed:
+                self.notes.append(f"Wade-Giles read as pinyin: {' '.join(tokens)} → {' '.join(converted)}")
+                tokens = _latin_tokens(" ".join(converted))  # "bei jing" → "beijing"
+        pairs, mapped = _pinyin_words(tokens)
+        if mapped:
+            self.notes.append(f"pinyin company words read as their list form: {', '.join(mapped)}")
+        for token, is_weak in pairs:
+            if is_weak or _is_weak(token):
+                self.weak.append(token)
+            else:
+                # An abjad's consonant skeleton is compared by skeleton, so it is kept as transliterated.
+                self.add(token if abjad else canonical(token), token, abjad)
+
+    def add(self, token: str, shown: str, abjad: bool = False) -> None:
+        self.strong.append(token)
+        self.display.append(shown)
+        self.abjad.append(abjad)
+
+    def chinese(self, run: str) -> None:
+        strong, weak = _segment_chinese(run)
+        for token in strong:
+            self.add(canonical(token), token)
+        self.weak.extend(weak)
+
+    def other_script(self, run: str) -> None:
+        script = script_of(run)
+        latin = to_latin(run).lower()
+        self.notes.append(f"transliterated from {script.title()}: {run.strip()} → {latin.strip()}")
+        self.latin(latin, abjad=script in ABJADS)
+
+
 @functools.lru_cache(maxsize=65536)
 def normalize_name(name: str) -> NormalizedName:
     """Normalise a party name (any script) into strong and weak tokens with a canonical key."""
-    folded = fold(name)
-    notes: list[str] = []
-    strong: list[str] = []
-    weak: list[str] = []
+    b = _Builder()
+    text = name
+    codes = _STOCK_CODE.findall(text)
+    if codes:
+        text = _STOCK_CODE.sub(" ", text)
+        b.notes.append(f"stock code in brackets set aside: {', '.join(codes)}")
+    folded = fold(text)
     if _CJK.search(folded):
         simplified = _T2S.convert(folded)
         if simplified != folded:
-            notes.append(f"traditional Chinese converted to simplified: {folded} → {simplified}")
+            b.notes.append(f"traditional Chinese converted to simplified: {folded} → {simplified}")
         position = 0
         for match in _CJK.finditer(simplified):
-            for token in _latin_tokens(simplified[position : match.start()]):
-                (weak if _is_weak(token) else strong).append(token)
-            run_strong, run_weak = _segment_chinese(match.group())
-            strong.extend(run_strong)
-            weak.extend(run_weak)
+            _rest(b, simplified[position : match.start()])
+            b.chinese(match.group())
             position = match.end()
-        for token in _latin_tokens(simplified[position:]):
-            (weak if _is_weak(token) else strong).append(token)
-        notes.append(f"transliterated from Chinese: {name.strip()} → {' '.join(strong + weak)}")
+        _rest(b, simplified[position:])
+        b.notes.append(f"transliterated from Chinese: {name.strip()} → {' '.join(b.display + b.weak)}")
     else:
-        for token in _latin_tokens(folded):
-            (weak if _is_weak(token) else strong).append(token)
+        _rest(b, folded)
+    b.weak.extend(codes)
+    strong, display, abjad, weak = b.strong, b.display, b.abjad, b.weak
     if not strong:
         # A name made only of common words ("Group Co., Ltd.") is still a name.
-        strong, weak = weak, []
+        strong = [canonical(w) for w in weak]
+        display, abjad, weak = list(weak), [False] * len(weak), []
     return NormalizedName(
         original=name,
         strong=tuple(strong),
         weak=tuple(weak),
         key=" ".join(sorted(strong)),
-        notes=tuple(notes),
+        notes=tuple(b.notes),
+        display=tuple(display),
+        abjad=tuple(abjad),
     )
+
+
+def _rest(b: _Builder, text: str) -> None:
+    """Text outside Chinese runs: Latin as it is, any other script transliterated run by run."""
+    if text.isascii():
+        b.latin(text)
+        return
+    # Split into runs of another script (with the spaces inside them) and the ASCII text between them.
+    ascii_text: list[str] = []
+    for run in re.findall(r"[^\x00-\x7f]+(?:[\s\-]+[^\x00-\x7f]+)*|.", text):
+        if run.isascii():
+            ascii_text.append(run)
+        else:
+            b.latin("".join(ascii_text))
+            ascii_text.clear()
+            b.other_script(run)
+    b.latin("".join(ascii_text))

@@ -7,14 +7,110 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from gpulease.compliance.decide import Decision, Outcome, Thresholds, decide_name, hit_outcome, worst
+from gpulease.compliance.decide import Decision, Outcome, Ruling, Thresholds, decide_name, hit_outcome, rule_for, worst
 from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.match import Hit
 from gpulease.compliance.normalize import fold
 from gpulease.compliance.ownership import OwnershipResult, listed_share
 from gpulease.compliance.redflags import KycProfile, RedFlag, RedFlagRules, evaluate
+from gpulease.compliance.restrictions import restriction
 
 Progress = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenedHit:
+    """A hit with the rule that decided it: everything a compliance officer needs to judge it."""
+
+    hit: Hit
+    ruling: Ruling
+
+    def to_dict(self) -> dict[str, Any]:
+        hit, entry = self.hit, self.hit.entry
+        meaning = restriction(hit.list)
+        added = hit.enrichment
+        return {
+            "entry_id": hit.entry_id,
+            "list": hit.list,
+            "list_name": entry.list_name,
+            "name": hit.name,
+            "matched_name": hit.matched_name,
+            "matched_kind": hit.matched_kind,
+            "enrichment": None
+            if added is None
+            else {
+                "kind": added.kind,
+                "script": added.script,
+                "source_url": added.source_url,
+                "note": added.source_note,
+            },
+            "score": round(hit.score, 1),
+            "features": [f.to_dict() for f in hit.features],
+            "reasons": list(hit.reasons),
+            "outcome": self.ruling.outcome,
+            "rule": self.ruling.rule,
+            "blocking": meaning.blocking,
+            "restriction": meaning.restricts,
+            "entry_type": entry.type,
+            "programs": list(entry.programs),
+            "federal_register": entry.federal_register,
+            "listing_date": entry.listing_date,
+            "license_requirement": entry.license_requirement,
+            "license_policy": entry.license_policy,
+            "addresses": [a.to_dict() for a in entry.addresses],
+            "countries": list(entry.countries),
+            "dates_of_birth": list(entry.dates_of_birth),
+            "nationalities": list(entry.nationalities),
+            "identifiers": [i.to_dict() for i in entry.identifiers],
+            "remarks": entry.remarks,
+            "source_url": entry.source_url,
+            "country_agrees": hit.country_agrees,
+            "affiliate": hit.affiliate,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScreeningResult:
+    """One name screened: the decision, its reasons and every hit explained."""
+
+    name: str
+    decision: Outcome
+    reasons: tuple[str, ...]
+    hits: tuple[ScreenedHit, ...]
+    list_version: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision,
+            "reasons": list(self.reasons),
+            "list_version": self.list_version,
+            "hits": [h.to_dict() for h in self.hits],
+        }
+
+
+def screen_name(
+    index: ScreeningIndex,
+    name: str,
+    country: str | None = None,
+    address: str | None = None,
+    *,
+    date_of_birth: date | str | None = None,
+    nationality: str | None = None,
+    thresholds: Thresholds = Thresholds(),
+    limit: int = 10,
+) -> ScreeningResult:
+    """One name against the lists; `date_of_birth` and `nationality` tell an individual from namesakes."""
+    hits = index.screen(
+        name, country=country, address=address, limit=limit, date_of_birth=date_of_birth, nationality=nationality
+    )
+    decision = decide_name(hits, thresholds)
+    return ScreeningResult(
+        name=name,
+        decision=decision.decision,
+        reasons=decision.reasons,
+        hits=tuple(ScreenedHit(h, rule_for(h, thresholds)) for h in hits),
+        list_version=index.version,
+    )
 
 
 @dataclass(frozen=True, slots=True)

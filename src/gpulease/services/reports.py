@@ -269,6 +269,7 @@ def customer_file(work: Work, *, actor: Actor, customer_id: int) -> CustomerFile
 @dataclass(frozen=True)
 class SystemStatus:
     versions: list[ListVersion]
+    lists: list[screening.ListStatus]  # each list in force with its publication date and any staleness warning
     chain: audit.VerifyResult
     usage_problems: list[str]
     telemetry: TelemetryStatus
@@ -280,8 +281,12 @@ def system_status(work: Work, *, actor: Actor, log: audit.AuditLog) -> SystemSta
     """The system page: list versions, the audit chain and usage checks, GPU telemetry, API keys."""
     require(actor, Permission.VERIFY_RECORDS)
     people = work.session.scalars(select(Customer).order_by(Customer.id)).all()
+    versions = screening.list_versions(work, actor=actor)
+    current = next((v for v in versions if v.in_force), None)
+    max_age = work.settings.lists_max_age_days
     return SystemStatus(
-        versions=screening.list_versions(work, actor=actor),
+        versions=versions,
+        lists=[] if current is None else screening.list_status(current, work.now.date(), max_age),
         chain=log.verify(work.session),
         usage_problems=billing.verify_usage(work, actor=actor),
         telemetry=telemetry.status(),

@@ -9,23 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from importlib.resources import as_file, files
-from pathlib import Path
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from gpulease import audit
-from gpulease.compliance.decide import decide_name
 from gpulease.compliance.index import ScreeningIndex
-from gpulease.compliance.lists import BUNDLED_FILES, detect_format, load_files
-from gpulease.compliance.model import ListDataset, ListEntry
-from gpulease.compliance.screening import screen_rows
-from gpulease.domain.customers import ComplianceStatus
+from gpulease.compliance.lists import build_dataset, bundled_dataset, bundled_enrichment, load_sources
+from gpulease.compliance.lists.changes import ListChange, ListShrinkError, compare, shrinking
+from gpulease.compliance.model import ListDataset, ListEntry, ListSource, MissingEntryRows, Publication
+from gpulease.compliance.screening import ScreeningResult, screen_rows
+from gpulease.compliance.screening import screen_name as screen_one
 from gpulease.services.context import Actor
 from gpulease.services.customer_screening import rescreen_all
 from gpulease.services.errors import InvalidRequest
@@ -35,13 +33,7 @@ from gpulease.store.db import Store
 from gpulease.store.models import ListEntryRow, ListVersion
 
 Progress = Callable[[int, int | None], None]
-
-
-def source_key(path: str) -> str:
-    """Which earlier load a file replaces: its format, with the bundled supplement kept apart."""
-    kind = detect_format(path)
-    kind = {"csl-json": "csl", "csl-csv": "csl"}.get(kind, kind)
-    return f"{kind}-supplement" if "supplement" in Path(path).name.lower() else kind
+DEFAULT_MAX_SHRINK = 0.10
 
 
 def in_force(session: Session) -> ListVersion | None:
@@ -59,30 +51,43 @@ def _entries(session: Session, version_id: int) -> list[tuple[str, ListEntry]]:
     return [(src, ListEntry.from_dict(data)) for src, data in rows]
 
 
-def _new_version(
-    session: Session, parts: list[tuple[str, ListEntry]], sources: list[Any], now: datetime, actor: str
-) -> ListVersion:
+def _summaries(dataset: ListDataset) -> list[dict[str, Any]]:
+    """What the version records about its sources: files, counts, publication dates, enrichment."""
+    out = [s.summary() for s in dataset.sources]
+    if dataset.enrichment is not None:
+        out.append(dataset.enrichment.summary())
+    return out
+
+
+def _new_version(session: Session, dataset: ListDataset, now: datetime, actor: str) -> ListVersion:
+    """Write a dataset as the version in force (the one before stops being in force), audited."""
+    source_of: dict[str, str] = {}
+    for source in dataset.sources:
+        for e in source.entries:
+            source_of.setdefault(e.id, source.key)
     digest = hashlib.sha256()
     counts: dict[str, int] = {}
-    for _, e in sorted(parts, key=lambda p: p[1].id):
+    for e in sorted(dataset.entries, key=lambda e: e.id):
         digest.update(e.id.encode())
         digest.update(repr(e.to_dict()).encode())
         counts[e.list] = counts.get(e.list, 0) + 1
     old = in_force(session)
     if old is not None:
         old.in_force = False
+    sources = _summaries(dataset)
     version = ListVersion(loaded_at=now, sources=sources, content_hash=digest.hexdigest(), counts=counts, in_force=True)
     session.add(version)
     session.flush()
-    seen: set[str] = set()
-    rows = []
-    for src, e in parts:
-        if e.id in seen:  # one entry id per version; a later source wins
-            continue
-        seen.add(e.id)
-        rows.append(
-            {"version_id": version.id, "entry_id": e.id, "list_code": e.list, "source": src, "data": e.to_dict()}
-        )
+    rows = [
+        {
+            "version_id": version.id,
+            "entry_id": e.id,
+            "list_code": e.list,
+            "source": source_of.get(e.id, "unknown"),
+            "data": e.to_dict(),
+        }
+        for e in dataset.entries
+    ]
     for i in range(0, len(rows), 2000):
         session.execute(insert(ListEntryRow), rows[i : i + 2000])
     audit.append(
@@ -102,20 +107,31 @@ def _new_version(
 
 
 def seed_bundled_lists(session: Session, now: datetime) -> ListVersion:
-    """Make the lists shipped in the package the version in force, unless some version already is."""
+    """Make the lists shipped in the package the version in force, unless some version already is.
+
+    The same loading path as `gpulease lists load`: `load_sources` → `build_dataset` with the shipped
+    enrichment file; `bundled_dataset()` is that path over the bundled files.
+    """
     current = in_force(session)
     if current is not None:
         return current
-    root = files("gpulease") / "data/lists"
-    parts: list[tuple[str, ListEntry]] = []
-    sources = []
-    for rel in BUNDLED_FILES:
-        with as_file(root / rel) as path:
-            ds = load_files([str(path)])
-            key = source_key(str(path))
-        parts.extend((key, e) for e in ds.entries)
-        sources.append({"source": key, "file": f"bundled:{rel}", "version": ds.version, "entries": len(ds.entries)})
-    return _new_version(session, parts, sources, now, actor="system")
+    return _new_version(session, bundled_dataset(), now, actor="system")
+
+
+def _kept_source(summary: Mapping[str, Any], entries: Sequence[ListEntry]) -> ListSource:
+    """A source of the version in force, rebuilt from the store, that a load leaves as it is."""
+    published = summary.get("published")
+    return ListSource(
+        key=str(summary["source"]),
+        files=tuple(str(summary.get("file") or "").split(", ")),
+        entries=tuple(entries),
+        version=str(summary.get("version") or ""),
+        published=Publication(str(published), str(summary.get("published_basis") or "")) if published else None,
+        missing_entry_rows=tuple(
+            MissingEntryRows(m["file"], m["kind"], int(m["rows"]), tuple(m["entry_numbers"]))
+            for m in summary.get("missing_entry_rows") or ()
+        ),
+    )
 
 
 @dataclass
@@ -125,6 +141,8 @@ class LoadResult:
     rescreened: int = 0
     newly_hit: list[int] = field(default_factory=list)
     suspended_leases: int = 0
+    changes: list[ListChange] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)  # what the version records (publication, gaps)
 
 
 def load_lists(
@@ -134,43 +152,124 @@ def load_lists(
     paths: Sequence[str],
     progress: Progress | None = None,
     on_phase: Callable[[str], None] | None = None,
+    allow_partial: bool = False,
+    allow_shrink: bool = False,
+    max_shrink: float = DEFAULT_MAX_SHRINK,
+    published: date | None = None,
 ) -> LoadResult:
-    """Load newer list files as a new version, then re-screen every customer against it."""
+    """Load newer list files as a new version, then re-screen every customer against it.
+
+    Each file (or OFAC set) replaces the source of the same kind; the other sources stay. A load that would
+    remove more than `max_shrink` of a list's entries, or empty it, raises ListShrinkError unless
+    `allow_shrink`; a malformed file raises ListFormatError. Either way nothing is written.
+    """
     require(actor, Permission.LOAD_LISTS)
     session, now, registry = work.session, work.now, work.screening
     phase = on_phase or (lambda _p: None)
     phase("reading list files")
-    # Group the OFAC parts (sdn.csv + add/alt/comments) with their main file; each other file stands alone.
-    datasets: list[tuple[str, ListDataset, list[str]]] = []
-    ofac = [p for p in paths if detect_format(p) == "ofac"]
-    others = [p for p in paths if p not in ofac]
-    if ofac:
-        datasets.append(("ofac", load_files(ofac, progress=progress), ofac))
-    for p in others:
-        datasets.append((source_key(p), load_files([p], progress=progress), [p]))
-    phase("writing the new list version")
+    given = Publication(published.isoformat(), "given at load") if published else None
+    new = load_sources(paths, allow_partial=allow_partial, published=given, progress=progress)
     current = in_force(session)
-    replaced = {key for key, _, _ in datasets}
-    parts = [] if current is None else [(src, e) for src, e in _entries(session, current.id) if src not in replaced]
-    sources = [] if current is None else [s for s in current.sources if s.get("source") not in replaced]
-    for key, ds, files_ in datasets:
-        parts.extend((key, e) for e in ds.entries)
-        sources.append(
-            {
-                "source": key,
-                "file": ", ".join(Path(f).name for f in files_),
-                "version": ds.version,
-                "entries": len(ds.entries),
-            }
-        )
-    version = _new_version(session, parts, sources, now, actor.name)
+    stored = [] if current is None else _entries(session, current.id)
+    by_source: dict[str, list[ListEntry]] = {}
+    for src, e in stored:
+        by_source.setdefault(src, []).append(e)
+    changes = compare(by_source, new)
+    refused = shrinking(changes, max_shrink)
+    if refused and not allow_shrink:
+        raise ListShrinkError(refused, max_shrink)
+    phase("writing the new list version")
+    replacing = {s.key: s for s in new}
+    sources: list[ListSource] = []
+    for summary in [] if current is None else current.sources:
+        key = summary.get("source")
+        if key == "enrichment":
+            continue
+        if key in replacing:
+            sources.append(replacing.pop(key))
+        else:
+            sources.append(_kept_source(summary, by_source.get(str(key), [])))
+    sources.extend(replacing.values())
+    dataset = build_dataset(sources, bundled_enrichment())
+    version = _new_version(session, dataset, now, actor.name)
     phase("building the screening index")
-    index = registry.build(version.content_hash, [e for _, e in parts])
+    index = registry.build(version.content_hash, dataset.entries)
     phase("re-screening customers")
     done = rescreen_all(
         work, index, trigger=f"list version {version.id}", list_version_id=version.id, progress=progress
     )
-    return LoadResult(version.id, version.counts, done.rescreened, done.newly_hit, done.suspended_leases)
+    return LoadResult(
+        version.id,
+        version.counts,
+        done.rescreened,
+        done.newly_hit,
+        done.suspended_leases,
+        changes=changes,
+        sources=list(version.sources),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ListStatus:
+    """One list of the version in force: how many entries, from which files, published when."""
+
+    list: str
+    entries: int
+    source: str
+    file: str
+    published: str | None
+    published_basis: str | None
+    age_days: int | None
+    stale: bool  # older than the configured age, or of unknown date
+    missing_entry_rows: int  # detail rows of its files whose entry was missing
+
+    @property
+    def warning(self) -> str | None:
+        if self.published is None:
+            return "publication date unknown"
+        if self.stale:
+            return f"{self.age_days} days old: load the current list"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "list": self.list,
+            "entries": self.entries,
+            "source": self.source,
+            "file": self.file,
+            "published": self.published,
+            "published_basis": self.published_basis,
+            "age_days": self.age_days,
+            "stale": self.stale,
+            "warning": self.warning,
+            "missing_entry_rows": self.missing_entry_rows,
+        }
+
+
+def list_status(version: ListVersion, today: date, max_age_days: int) -> list[ListStatus]:
+    """Each list of a version with its publication date; `stale` when older than `max_age_days`."""
+    rows: list[ListStatus] = []
+    for summary in version.sources:
+        if summary.get("source") == "enrichment":
+            continue
+        published = summary.get("published")
+        age = (today - date.fromisoformat(published)).days if published else None
+        counts = summary.get("counts") or {}
+        for code, n in sorted(counts.items()):
+            rows.append(
+                ListStatus(
+                    list=code,
+                    entries=int(n),
+                    source=str(summary.get("source")),
+                    file=str(summary.get("file") or ""),
+                    published=published,
+                    published_basis=summary.get("published_basis"),
+                    age_days=age,
+                    stale=age is None or age > max_age_days,
+                    missing_entry_rows=sum(int(m["rows"]) for m in summary.get("missing_entry_rows") or ()),
+                )
+            )
+    return rows
 
 
 class ScreeningRegistry:
@@ -206,63 +305,25 @@ class ScreeningRegistry:
         return self.build(version.content_hash, [e for _, e in _entries(session, version.id)])
 
 
-@dataclass(frozen=True)
-class ScreenedHit:
-    """One listed party a name resembles, and why."""
-
-    entry_id: str
-    list: str
-    name: str
-    matched_name: str
-    score: float
-    reasons: tuple[str, ...]
-    countries: tuple[str, ...]
-    programs: tuple[str, ...]
-    source_url: str | None
-
-
-@dataclass(frozen=True)
-class NameScreeningResult:
-    """One name against the lists in force: the decision, its reasons and every hit."""
-
-    decision: ComplianceStatus
-    reasons: tuple[str, ...]
-    list_version: str | None
-    hits: tuple[ScreenedHit, ...]
-
-
 def screen_name(
-    work: Work, *, actor: Actor, name: str, country: str | None = None, address: str | None = None
-) -> NameScreeningResult:
-    """Screen one name (any script); who screened what is kept in the audit log."""
+    work: Work,
+    *,
+    actor: Actor,
+    name: str,
+    country: str | None = None,
+    address: str | None = None,
+    date_of_birth: date | str | None = None,
+    nationality: str | None = None,
+) -> ScreeningResult:
+    """Screen one name (any script) against the lists in force, every hit explained; who screened what is kept
+    in the audit log."""
     require(actor, Permission.SCREEN_NAMES)
     name, country = name.strip(), (country or "").strip().upper() or None
     if not name:
         raise InvalidRequest("give a name to screen")
     if len(name) > 500:
         raise InvalidRequest("a name to screen is at most 500 characters")
-    index = work.index()
-    hits = index.screen(name, country=country, address=address)
-    decision = decide_name(hits)
-    result = NameScreeningResult(
-        decision=ComplianceStatus(decision.decision),
-        reasons=tuple(decision.reasons),
-        list_version=index.version,
-        hits=tuple(
-            ScreenedHit(
-                entry_id=h.entry_id,
-                list=h.list,
-                name=h.name,
-                matched_name=h.matched_name,
-                score=h.score,
-                reasons=tuple(h.reasons),
-                countries=tuple(h.entry.countries),
-                programs=tuple(h.entry.programs),
-                source_url=h.entry.source_url,
-            )
-            for h in hits
-        ),
-    )
+    result = screen_one(work.index(), name, country, address, date_of_birth=date_of_birth, nationality=nationality)
     audit.append(
         work.session,
         at=work.now,
@@ -272,8 +333,8 @@ def screen_name(
         data={
             "name": name,
             "country": country,
-            "decision": result.decision.value,
-            "top": result.hits[0].entry_id if result.hits else None,
+            "decision": result.decision,
+            "top": result.hits[0].hit.entry_id if result.hits else None,
         },
     )
     return result

@@ -297,6 +297,8 @@ def _system_page(
         status_code=error.status if error else 200,
         nav="system",
         versions=versions,
+        lists=st.lists,
+        max_age_days=v.rt.settings.lists_max_age_days,
         chain=st.chain,
         usage=st.usage_problems,
         gpu=st.telemetry,

@@ -504,7 +504,9 @@ def screen_name(v: Visit = Depends(posted), name: str = Form(""), country: str =
             result=None,
             error=e.detail,
         )
-    return v.page("screen.html", nav="screen", name=name.strip(), country=country.strip().upper(), result=result)
+    return v.page(
+        "screen.html", nav="screen", name=name.strip(), country=country.strip().upper(), result=result.to_dict()
+    )
 
 
 # --------------------------------------------------------------------------------------------- invoices

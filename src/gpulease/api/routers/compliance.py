@@ -23,7 +23,15 @@ router = APIRouter(tags=["compliance"])
 @router.post("/screen", response_model=ScreenOut)
 def screen(body: ScreenIn, rt: RuntimeDep, actor: ActorDep) -> ScreenOut:
     """Screen a name (any script) against the lists in force; every hit says which name matched and why."""
-    result = rt.perform(screening.screen_name, actor=actor, name=body.name, country=body.country, address=body.address)
+    result = rt.perform(
+        screening.screen_name,
+        actor=actor,
+        name=body.name,
+        country=body.country,
+        address=body.address,
+        date_of_birth=body.date_of_birth,
+        nationality=body.nationality,
+    )
     return ScreenOut.of(result)
 
 
@@ -57,9 +65,14 @@ def acknowledge(alert_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> AlertOut:
 
 @router.get("/lists", response_model=list[ListVersionOut])
 def lists_status(rt: RuntimeDep, actor: ActorDep) -> list[ListVersionOut]:
-    """List versions: the one in force, counts per list, sources."""
+    """List versions: the one in force, counts per list, sources; `lists` gives each list's publication date
+    and a warning when it is older than the configured age (GPULEASE_LISTS_MAX_AGE_DAYS)."""
     with rt.work() as w:
-        return [ListVersionOut.of(v) for v in screening.list_versions(w, actor=actor)]
+        today, max_age = w.now.date(), w.settings.lists_max_age_days
+        return [
+            ListVersionOut.of(v, screening.list_status(v, today, max_age))
+            for v in screening.list_versions(w, actor=actor)
+        ]
 
 
 @router.get("/audit/verify", response_model=AuditCheckOut)

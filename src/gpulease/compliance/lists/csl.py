@@ -7,14 +7,15 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from gpulease.compliance.countries import country_code
 from gpulease.compliance.lists.source import PathLike, Progress, SourceFile, clean, domains_in, table_rows
-from gpulease.compliance.model import Address, ListEntry, ListFormatError
+from gpulease.compliance.model import Address, Identifier, ListEntry, ListFormatError
 
 REQUIRED_COLUMNS = ("source", "name")
-_CODE = re.compile(r"\(([A-Z][A-Z0-9-]{1,9})\)")
+_CODE = re.compile(r"\(([A-Z][A-Z0-9-]{1,9})(?: List)?\)")
 _TYPES = {"entity": "entity", "individual": "individual", "vessel": "vessel", "aircraft": "aircraft"}
 
 
@@ -77,8 +78,10 @@ def _entry(record: Mapping[str, Any], where: str, line: int | None) -> ListEntry
         entry_id = f"{code}-{record_id}"
     addresses = tuple(a for a in (_address(v) for v in _listed(record.get("addresses"))) if a is not None)
     countries = [a.country for a in addresses if a.country]
-    for key in ("nationalities", "citizenships"):
-        countries.extend(c for c in (country_code(v) for v in _split(record.get(key))) if c)
+    nationalities = [
+        c for key in ("nationalities", "citizenships") for c in (country_code(v) for v in _split(record.get(key))) if c
+    ]
+    countries.extend(nationalities)
     remarks = clean(str(record.get("remarks") or "")) or None
     kind = _TYPES.get(
         (clean(str(record.get("type") or "")) or "").lower(),
@@ -95,10 +98,39 @@ def _entry(record: Mapping[str, Any], where: str, line: int | None) -> ListEntry
         countries=tuple(dict.fromkeys(countries)),
         programs=tuple(_split(record.get("programs"))),
         start_date=clean(str(record.get("start_date") or "")),
-        source_url=clean(str(record.get("source_list_url") or record.get("source_information_url") or "")),
+        # Each row keeps its own source: the notice or page it was taken from, else the list's page.
+        source_url=clean(str(record.get("source_information_url") or record.get("source_list_url") or "")),
         remarks=remarks,
         websites=domains_in(remarks),
+        federal_register=_text(record, "federal_register_notice"),
+        license_requirement=_text(record, "license_requirement"),
+        license_policy=_text(record, "license_policy"),
+        dates_of_birth=tuple(_split(record.get("dates_of_birth"))),
+        nationalities=tuple(dict.fromkeys(nationalities)),
+        identifiers=tuple(_identifier(v) for v in _listed(record.get("ids"))),
     )
+
+
+def _text(record: Mapping[str, Any], key: str) -> str | None:
+    value = record.get(key)
+    if isinstance(value, list):
+        value = "; ".join(str(v) for v in value)
+    return clean(str(value or ""))
+
+
+def _identifier(value: Any) -> Identifier:
+    """A CSL id: "country, number, kind" in the CSV; {"type", "number", "country"} in the JSON."""
+    if isinstance(value, Mapping):
+        country = clean(str(value.get("country") or ""))
+        return Identifier(
+            kind=str(value.get("type") or "id"),
+            value=str(value.get("number") or ""),
+            country=country_code(country) if country else None,
+        )
+    parts = [p.strip() for p in str(value).split(",")]
+    if len(parts) >= 3:
+        return Identifier(kind=", ".join(parts[2:]), value=parts[1], country=country_code(parts[0]) or None)
+    return Identifier(kind="id", value=str(value).strip())
 
 
 def _listed(value: Any) -> list[Any]:
@@ -126,6 +158,7 @@ def load_csl_csv(path: PathLike, progress: Progress | None = None) -> tuple[list
             )
         for line, row in table_rows(reader, len(header), source.path, "columns as in the header row"):
             entries.append(_entry(dict(zip(header, row, strict=True)), source.path, line))
+        entries = _unique_ids(entries)
     except csv.Error as exc:
         raise ListFormatError(source.path, reader.line_num, f"the CSV quoting is broken ({exc}).") from exc
     return entries, source
@@ -152,4 +185,15 @@ def load_csl_json(path: PathLike, progress: Progress | None = None) -> tuple[lis
             entries.append(_entry(record, source.path, None))
         except ListFormatError as exc:
             raise ListFormatError(source.path, None, f"record {number} in 'results': {exc.reason}") from exc
-    return entries, source
+    return _unique_ids(entries), source
+
+
+def _unique_ids(entries: list[ListEntry]) -> list[ListEntry]:
+    """Records without an id get one from their list and name; a party listed twice under one name (two
+    addresses, two orders) is kept twice, the second as `-2`, not merged away."""
+    seen: dict[str, int] = {}
+    out: list[ListEntry] = []
+    for entry in entries:
+        seen[entry.id] = seen.get(entry.id, 0) + 1
+        out.append(entry if seen[entry.id] == 1 else replace(entry, id=f"{entry.id}-{seen[entry.id]}"))
+    return out

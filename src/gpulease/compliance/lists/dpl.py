@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 
 from gpulease.compliance.countries import country_code
 from gpulease.compliance.lists.source import PathLike, Progress, SourceFile, clean, table_rows
@@ -11,7 +12,27 @@ from gpulease.compliance.model import Address, ListEntry, ListFormatError
 
 LIST_NAME = "Denied Persons List (DPL) - Bureau of Industry and Security"
 SOURCE_URL = "https://www.bis.doc.gov/index.php/policy-guidance/lists-of-parties-of-concern/denied-persons-list"
+# The DPL does not say whether a party is a person or a firm; a name with a company word is a firm.
+_ORGANISATION = re.compile(
+    r"\b(?:inc|corp|corporation|co|company|ltd|limited|llc|l\.l\.c|gmbh|s\.a|sa|srl|bv|ag|group|trading|"
+    r"international|industries|industrial|enterprises?|technolog(?:y|ies)|electronics|systems|services|"
+    r"import|export|aviation|airlines?|logistics|shipping|supply|engineering|holdings?|partners)\b",
+    re.IGNORECASE,
+)
+_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 HEADER = ("Name", "Street_Address", "City", "State", "Country", "Postal_Code", "Effective_Date")
+
+
+def party_type(name: str) -> str:
+    return "entity" if _ORGANISATION.search(name) else "individual"
+
+
+def _iso(value: str | None) -> str | None:
+    match = _US_DATE.match(value or "")
+    if not match:
+        return value
+    month, day, year = match.groups()
+    return f"{year}-{int(month):02d}-{int(day):02d}"
 
 
 def load_dpl(path: PathLike, progress: Progress | None = None) -> tuple[list[ListEntry], SourceFile]:
@@ -49,13 +70,14 @@ def load_dpl(path: PathLike, progress: Progress | None = None) -> tuple[list[Lis
                     id=f"DPL-{digest}",
                     list="DPL",
                     list_name=LIST_NAME,
-                    type="unknown",
+                    type=party_type(name),
                     name=name,
                     addresses=(address,),
                     countries=(address.country,) if address.country else (),
-                    start_date=cells["Effective_Date"],
+                    start_date=_iso(cells["Effective_Date"]),
                     source_url=SOURCE_URL,
-                    remarks=cells.get("FR_Citation"),
+                    federal_register=cells.get("FR_Citation"),
+                    remarks=" ".join(f"{k}: {cells[k]}" for k in ("Action", "Expiration_Date") if cells.get(k)) or None,
                 )
             )
     except csv.Error as exc:

@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from gpulease.compliance.countries import country_code
 from gpulease.compliance.lists.source import PathLike, Progress, SourceFile, clean
-from gpulease.compliance.model import Address, ListEntry, ListFormatError
+from gpulease.compliance.model import Address, Identifier, ListEntry, ListFormatError
 
 LIST_NAME = "UN Security Council Consolidated List"
 SOURCE_URL = "https://main.un.org/securitycouncil/en/content/un-sc-consolidated-list"
@@ -29,9 +29,11 @@ def _entry(element: ET.Element, path: str, line: int) -> ListEntry:
         raise ListFormatError(path, line, f"{element.tag} {reference} has no FIRST_NAME.")
     aliases: list[str] = []
     for alias in element.iter(f"{element.tag}_ALIAS"):
-        alias_name = _text(alias, "ALIAS_NAME")
-        if alias_name and alias_name != name:
-            aliases.append(alias_name)
+        # The UN joins several spellings of one alias with ";" in one field.
+        for alias_name in (_text(alias, "ALIAS_NAME") or "").split(";"):
+            alias_name = alias_name.strip()
+            if alias_name and alias_name != name:
+                aliases.append(alias_name)
     original = _text(element, "NAME_ORIGINAL_SCRIPT")
     if original:
         aliases.append(original)
@@ -47,9 +49,18 @@ def _entry(element: ET.Element, path: str, line: int) -> ListEntry:
         if not address.is_empty():
             addresses.append(address)
     countries = [a.country for a in addresses if a.country]
+    nationalities: list[str] = []
     nationality = element.find("NATIONALITY")
     if nationality is not None:
-        countries.extend(c for c in (country_code(v.text) for v in nationality.iter("VALUE")) if c)
+        nationalities.extend(c for c in (country_code(v.text) for v in nationality.iter("VALUE")) if c)
+    countries.extend(nationalities)
+    identifiers: list[Identifier] = []
+    for node in element.iter("INDIVIDUAL_DOCUMENT"):
+        number = _text(node, "NUMBER")
+        if number:
+            document = _text(node, "TYPE_OF_DOCUMENT") or "document"
+            country = _text(node, "ISSUING_COUNTRY")
+            identifiers.append(Identifier(document, number, country_code(country) if country else None))
     program = _text(element, "UN_LIST_TYPE")
     return ListEntry(
         id=f"UN-{reference}",
@@ -64,7 +75,24 @@ def _entry(element: ET.Element, path: str, line: int) -> ListEntry:
         start_date=_text(element, "LISTED_ON"),
         source_url=SOURCE_URL,
         remarks=_text(element, "COMMENTS1"),
+        dates_of_birth=tuple(d for d in (_birth_date(n) for n in element.iter("INDIVIDUAL_DATE_OF_BIRTH")) if d),
+        nationalities=tuple(dict.fromkeys(nationalities)),
+        identifiers=tuple(identifiers),
     )
+
+
+def _birth_date(node: ET.Element) -> str | None:
+    """A UN date of birth in the words OFAC uses: "1978-04-28", "1971", "1973 to 1974", "circa 1960"."""
+    exact = _text(node, "DATE")
+    if exact:
+        return exact
+    start, end = _text(node, "FROM_YEAR"), _text(node, "TO_YEAR")
+    if start and end:
+        return f"{start} to {end}"
+    year = _text(node, "YEAR")
+    if year:
+        return f"circa {year}" if _text(node, "TYPE_OF_DATE") == "APPROXIMATELY" else year
+    return None
 
 
 def load_un_xml(path: PathLike, progress: Progress | None = None) -> tuple[list[ListEntry], SourceFile]:
