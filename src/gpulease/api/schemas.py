@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from gpulease.compliance.screening import ScreeningResult
 from gpulease.domain.customers import ComplianceStatus
 from gpulease.domain.pricing import Quote
 from gpulease.services.context import from_epoch
@@ -21,7 +20,7 @@ from gpulease.services.inventory import Calendar
 from gpulease.services.kyc import KycInput, Owner
 from gpulease.services.prices import PriceListing
 from gpulease.services.records import Alert, Customer, Lease, ListVersion, Node, ReviewItem
-from gpulease.services.screening import ListStatus
+from gpulease.services.screening import ListStatus, ScreeningResult
 
 
 class NodeIn(BaseModel):

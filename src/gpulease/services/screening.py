@@ -22,8 +22,9 @@ from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.lists import build_dataset, bundled_dataset, bundled_enrichment, load_sources
 from gpulease.compliance.lists.changes import ListChange, ListShrinkError, compare, shrinking
 from gpulease.compliance.model import ListDataset, ListEntry, ListSource, MissingEntryRows, Publication
-from gpulease.compliance.screening import ScreeningResult, screen_rows
+from gpulease.compliance.screening import ScreeningResult as ScreeningResult  # the doors type answers with it
 from gpulease.compliance.screening import screen_name as screen_one
+from gpulease.compliance.screening import screen_rows
 from gpulease.services.context import Actor
 from gpulease.services.customer_screening import rescreen_all
 from gpulease.services.errors import InvalidRequest
