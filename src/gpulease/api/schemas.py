@@ -20,7 +20,7 @@ class NodeIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     gpu_model: str = Field(examples=["A100-80GB"])
     gpu_count: int = Field(ge=1, le=8)
-    backend: Literal["local", "ray"] = "local"
+    backend: Literal["local", "ray", "slurm"] = "local"
 
 
 class NodeOut(BaseModel):

@@ -20,6 +20,7 @@ from gpulease.backends import BackendError, ExecutionBackend, LeasedGpus, RunSpe
 from gpulease.backends.base import read_log_file
 from gpulease.backends.process_group import process_start_ticks, terminate_group
 from gpulease.domain.leases import LeaseState
+from gpulease.services import slurm_mirror
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound
 from gpulease.services.leases import close_ending, get_lease
@@ -63,6 +64,8 @@ class Executor:
                     options.update(
                         address=st.ray_address, dashboard_url=st.ray_dashboard_url, stop_grace_s=st.stop_grace_s
                     )
+                elif kind == "slurm":
+                    options.update(slurm_mirror.backend_options(self.rt.settings))
                 self._backends[kind] = get_backend(kind, **options)
             return self._backends[kind]
 
@@ -268,6 +271,7 @@ class Executor:
             )
             if not still_running:
                 close_ending(s, self.rt.clock(), "executor")
+        slurm_mirror.sync(self)  # Slurm clusters: reservations and allocations follow the leases
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Stop the local Slurm cluster .ci/slurm-up.sh started (by the pids it recorded; nothing else is touched).
+set -uo pipefail
+DIR=${GPULEASE_SLURM_DIR:-/tmp/gpulease-slurm}
+[ -d "$DIR" ] || exit 0
+pids=()
+for f in "$DIR"/slurmd-*.pid "$DIR/slurmctld.pid" "$DIR/slurmdbd.pid" "$DIR/mariadbd.pid" "$DIR/munge/munged.pid"; do
+  [ -f "$f" ] || continue
+  pid=$(cat "$f")
+  # slurmctld and slurmd must go before slurmdbd, mariadbd and munged: the loop is in that order.
+  # Only a daemon this cluster started: its command line names this directory's config or socket.
+  if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$DIR"; then
+    kill "$pid" 2>/dev/null && pids+=("$pid")
+  fi
+  rm -f "$f"
+done
+for _ in $(seq 1 20); do
+  alive=0
+  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+  [ $alive = 0 ] && break
+  sleep 0.5
+done
+for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
+echo "slurm: stopped (${#pids[@]} daemons)"
