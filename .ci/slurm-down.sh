@@ -8,8 +8,9 @@ for f in "$DIR"/slurmd-*.pid "$DIR/slurmctld.pid" "$DIR/slurmdbd.pid" "$DIR/mari
   [ -f "$f" ] || continue
   pid=$(cat "$f")
   # slurmctld and slurmd must go before slurmdbd, mariadbd and munged: the loop is in that order.
-  # Only a daemon this cluster started: its command line names this directory's config or socket.
-  if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$DIR"; then
+  # Only a daemon this cluster started: its command line or environment (slurmdbd finds its config
+  # through SLURM_CONF) names this directory.
+  if [ -n "$pid" ] && cat "/proc/$pid/cmdline" "/proc/$pid/environ" 2>/dev/null | tr '\0' ' ' | grep -q -- "$DIR"; then
     kill "$pid" 2>/dev/null && pids+=("$pid")
   fi
   rm -f "$f"

@@ -59,6 +59,8 @@ UNHEALTHY_NODE_STATES = frozenset(
      "powered_down", "powering_down", "power_down", "inval", "invalid", "future", "reboot_requested"}
 )  # fmt: skip
 _LEASE_STATES = ("scheduled", "active", "suspended")
+_SETTLE_S = 5.0  # how long lease end waits for Slurm to call cancelled jobs done
+_RETRY_S = 3.0  # how soon a lease Slurm refused is tried again
 _RUN_ENV_BASE = ("PATH", "LANG", "LC_ALL", "HOME", "USER", "LOGNAME")
 
 
@@ -296,6 +298,7 @@ class SlurmBackend:
         self._errors: dict[int, str] = {}
         self._retry_at: dict[int, float] = {}
         self._runs: dict[str, _Run] = {}
+        self._doomed: set[str] = set()  # reservations to delete once Slurm lets them go
         self._nodes: dict[str, SlurmNode] = {}
         self._nodes_read_at = 0.0
         self._synced_at: float | None = None
@@ -411,6 +414,8 @@ class SlurmBackend:
         """
         grace = self.stop_grace_s if grace_s is None else grace_s
         with self._lock:
+            for name in sorted(self._doomed):
+                self._delete_reservation(name)
             if self._synced_at is None or time.monotonic() - self._synced_at >= self.resync_s:
                 self._read_back()
             wanted = {w.lease_id: w for w in windows}
@@ -424,7 +429,7 @@ class SlurmBackend:
                     self._apply(window)
                 except BackendError as exc:
                     self._errors[window.lease_id] = str(exc)
-                    self._retry_at[window.lease_id] = now_mono + 10.0
+                    self._retry_at[window.lease_id] = now_mono + _RETRY_S
                 else:
                     self._errors.pop(window.lease_id, None)
                     self._retry_at.pop(window.lease_id, None)
@@ -534,7 +539,7 @@ class SlurmBackend:
         for line in out.splitlines():
             fields = dict(re.findall(r"(\w+)=(\S*)", line))
             lease_id = self._lease_id_of(fields.get("ReservationName", ""))
-            if lease_id is None:
+            if lease_id is None or fields["ReservationName"] in self._doomed:
                 continue
             old = self._mirrors.get(lease_id)
             users = tuple(u for u in fields.get("Users", "").split(",") if u and u != "(null)")
@@ -617,13 +622,12 @@ class SlurmBackend:
             job_ids.append(mirror.job_id)  # signalling the allocation signals every step in it
         elif mirror is None:
             job_ids += [j[0] for j in self._jobs(name_prefix=name) if j[1] == name]
-        job_ids += [self._job_id_of_run(r) or "" for r in runs]
         allocation = mirror.job_id if mirror is not None and mirror.kind == "allocation" else None
         self._terminate([j for j in dict.fromkeys(job_ids) if j], grace_s, {allocation} if allocation else set())
         for run in runs:
-            if not run.done.wait(timeout=10):
+            if not run.done.wait(timeout=_SETTLE_S):
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(run.process.pid, 9)  # the srun client itself; its job is gone already
+                    os.killpg(run.process.pid, 9)  # the srun client itself; its job is being cancelled
         if mirror is None or mirror.kind == "reservation":
             self._delete_reservation(name)
         self._errors.pop(lease_id, None)
@@ -631,21 +635,42 @@ class SlurmBackend:
     def _terminate(self, job_ids: list[str], grace_s: float, allocations: set[str] | None = None) -> None:
         """SIGTERM every process of these jobs (or steps), SIGKILL after `grace_s`, then cancel them.
 
-        An allocation (`allocations`) runs nothing itself: it counts as done once its steps are."""
+        An allocation (`allocations`) runs nothing itself: it counts as done once its steps are.
+        SIGKILL goes to each step by id: Slurm turns a job-wide SIGKILL into its own cancel sequence,
+        which waits KillWait first. A tenant's batch script gets SIGTERM at once and Slurm's cancel
+        sequence (SIGKILL after KillWait) at the end of the grace period."""
         if not job_ids:
             return
         allocations = allocations or set()
-        ok = ("Invalid job id", "completing", "completed")
-        self.commands.run("scancel", "--full", "--signal=TERM", *job_ids, ok=ok)
+        ok = ("Invalid job id", "completing", "completed", "Job script not specified")
+        self.commands.run("scancel", "--signal=TERM", *job_ids, ok=ok)
+        batch = [j for j in job_ids if "." not in j and j not in allocations]
+        if batch:
+            self.commands.run("scancel", "--batch", "--signal=TERM", *batch, ok=ok)
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline and self._live(job_ids, allocations):
             time.sleep(0.2)
         if self._live(job_ids, allocations):
-            self.commands.run("scancel", "--full", "--signal=KILL", *job_ids, ok=ok)
-        self.commands.run("scancel", *job_ids, ok=ok)
-        deadline = time.monotonic() + 30
+            steps = self._steps(job_ids)
+            if steps:
+                self.commands.run("scancel", "--signal=KILL", *steps, ok=ok)
+        self.commands.run("scancel", *[j for j in job_ids if "." not in j] or job_ids, ok=ok)
+        # The processes are signalled; Slurm still waits for the kernel to reap them before it calls the
+        # job done, which may take a while. Give it a moment, not forever: a busy reservation is deleted
+        # on a later sync.
+        deadline = time.monotonic() + _SETTLE_S
         while time.monotonic() < deadline and self._live(job_ids, set(), completing=True):
             time.sleep(0.2)
+
+    def _steps(self, job_ids: list[str]) -> list[str]:
+        """The running steps (`job.step`) of these jobs, or these steps themselves; not batch or extern."""
+        jobs = sorted({j.split(".")[0] for j in job_ids})
+        out = self.commands.run("squeue", "-h", "-s", "-j", ",".join(jobs), "-o", "%i", ok=("Invalid job id",))
+        steps = [line.strip() for line in out.splitlines() if line.strip()]
+        wanted = set(job_ids)
+        return [
+            step for step in steps if step.split(".")[-1].isdigit() and (step in wanted or step.split(".")[0] in wanted)
+        ]
 
     def _live(self, job_ids: list[str], allocations: set[str], completing: bool = False) -> bool:
         """Whether any of these jobs (or steps) still runs; with `completing`, still has processes at all."""
@@ -665,17 +690,16 @@ class SlurmBackend:
                 return True
         return False
 
-    def _delete_reservation(self, name: str) -> None:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.commands.run("scontrol", "delete", f"ReservationName={name}", ok=("Invalid reservation name",))
-                return
-            except BackendError as exc:
-                # "Reservation busy": jobs in it are still completing.
-                if time.monotonic() > deadline:
-                    raise BackendError(f"Slurm keeps reservation {name}: {exc}") from exc
-                time.sleep(0.5)
+    def _delete_reservation(self, name: str) -> bool:
+        """Delete a reservation; while jobs in it are still completing Slurm refuses ("busy"), and the
+        deletion is tried again on every sync until it goes."""
+        try:
+            self.commands.run("scontrol", "delete", f"ReservationName={name}", ok=("Invalid reservation name",))
+        except BackendError:
+            self._doomed.add(name)
+            return False
+        self._doomed.discard(name)
+        return True
 
     # -- runs ---------------------------------------------------------------------------------------
 
@@ -766,15 +790,13 @@ class SlurmBackend:
 
     def _reap(self, run: _Run) -> None:
         code = run.process.wait()
-        with self._lock:
-            run.ended_at = time.time()
-            run.exit_code = code
-            if run.stop_requested:
-                run.message = "stopped at lease end" if code != 0 else "exited 0 while being stopped"
-            elif code == 0:
-                run.message = "exited with code 0"
-            else:
-                run.message = f"exited with code {code}"
+        # Not under self._lock: lease end holds it while it waits for this very event.
+        run.ended_at = time.time()
+        if run.stop_requested:
+            run.message = "stopped at lease end" if code != 0 else "exited 0 while being stopped"
+        else:
+            run.message = f"exited with code {code}"
+        run.exit_code = code  # last: status() reads a run as finished from here on
         run.done.set()
 
     def _job_id_of_run(self, run: _Run) -> str | None:
