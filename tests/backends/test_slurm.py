@@ -424,7 +424,7 @@ def test_slurms_accounting_is_compared_with_billing(fleet: Facility, clock: Cloc
     key = f.customer_key(cust["id"])
 
     def real_now() -> datetime:
-        clock.now = datetime.now(UTC)
+        clock.now = datetime.now(UTC).replace(microsecond=0)
         return clock.now
 
     honest = f.lease(headers=key, gpu_model="A100-80GB", gpu_count=2, end=(real_now() + timedelta(hours=1)).isoformat())
