@@ -15,9 +15,10 @@
 #   GPULEASE_SLURM_NODES  how many slurmd (4)          GPULEASE_SLURM_GPUS  GPUs per node (8)
 #   GPULEASE_SLURM_NODE_PREFIX  node names are PREFIX01, PREFIX02, ... (slurm-n)
 #   GPULEASE_SLURM_CPUS   CPUs each node declares (16)
+#   GPULEASE_SLURM_TYPED_GPUS  1: every GPU is its own GRES type (default); 0: plain gpu:N
 #
-# Fake GPUs: every GPU is a device file in gres.conf (AutoDetect=off) and its own GRES type idx0..idx7,
-# so a job can ask for exact GPU indices (--gres=gpu:idx3:1,gpu:idx5:1); see docs/slurm.md.
+# Fake GPUs: every GPU is a device file in gres.conf (AutoDetect=off) and, by default, its own GRES type
+# idx0..idx7, so a job can ask for exact GPU indices (--gres=gpu:idx3:1,gpu:idx5:1); see docs/slurm.md.
 set -euo pipefail
 
 DIR=${GPULEASE_SLURM_DIR:-/tmp/gpulease-slurm}
@@ -25,8 +26,9 @@ NODES=${GPULEASE_SLURM_NODES:-4}
 GPUS=${GPULEASE_SLURM_GPUS:-8}
 PREFIX=${GPULEASE_SLURM_NODE_PREFIX:-slurm-n}
 CPUS=${GPULEASE_SLURM_CPUS:-16}
+TYPED=${GPULEASE_SLURM_TYPED_GPUS:-1}
 CONF=$DIR/slurm.conf
-SHAPE="$NODES $GPUS $PREFIX $CPUS"
+SHAPE="$NODES $GPUS $PREFIX $CPUS $TYPED"
 export SLURM_CONF=$CONF TZ=UTC
 
 node_names() { for i in $(seq 1 "$NODES"); do printf '%s%02d\n' "$PREFIX" "$i"; done; }
@@ -85,8 +87,11 @@ PY
 read -r -a PORTS <<< "$(free_ports $((NODES + 3)))"
 CTLD_PORT=${PORTS[0]} DBD_PORT=${PORTS[1]} DB_PORT=${PORTS[2]}
 
-gres_types=""
-for g in $(seq 0 $((GPUS - 1))); do gres_types+="${gres_types:+,}gpu:idx$g:1"; done
+gres_types="gpu:$GPUS"
+if [ "$TYPED" = 1 ]; then
+  gres_types=""
+  for g in $(seq 0 $((GPUS - 1))); do gres_types+="${gres_types:+,}gpu:idx$g:1"; done
+fi
 
 {
   cat <<CONF
@@ -141,7 +146,11 @@ CONF
 
 {
   echo "AutoDetect=off"
-  for g in $(seq 0 $((GPUS - 1))); do echo "Name=gpu Type=idx$g File=$DIR/dev/nvidia$g"; done
+  if [ "$TYPED" = 1 ]; then
+    for g in $(seq 0 $((GPUS - 1))); do echo "Name=gpu Type=idx$g File=$DIR/dev/nvidia$g"; done
+  else
+    echo "Name=gpu File=$DIR/dev/nvidia[0-$((GPUS - 1))]"
+  fi
 } > "$DIR/gres.conf"
 
 cat > "$DIR/slurmdbd.conf" <<CONF
