@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import logging
 import math
 import os
 import re
@@ -47,6 +48,8 @@ from gpulease.backends.base import (
     read_log_file,
     validate_spec,
 )
+
+log = logging.getLogger("gpulease.slurm")
 
 SLURM_TIME = "%Y-%m-%dT%H:%M:%S"
 # Job states in which a job still holds (or is about to hold) its resources.
@@ -303,7 +306,6 @@ class SlurmBackend:
         self._nodes_read_at = 0.0
         self._synced_at: float | None = None
         self._known_accounts: set[str] = set()
-        self._accounting_off = False
         self.accounting_checked_at: float | None = None  # monotonic; kept for services/slurm_mirror.py
         try:
             self.commands.run("scontrol", "ping", ok=())
@@ -384,15 +386,15 @@ class SlurmBackend:
 
     def _ensure_account(self, customer_id: int) -> str:
         account = self.account_of(customer_id)
-        if not self.manage_accounts or self._accounting_off or account in self._known_accounts:
+        if not self.manage_accounts or account in self._known_accounts:
             return account
         try:
             found = self.commands.run("sacctmgr", "-n", "-P", "list", "account", account, "format=account")
         except BackendError as exc:
-            if "accounting storage is disabled" in str(exc).lower() or "slurmdbd" in str(exc).lower():
-                self._accounting_off = True
-                return account
-            raise
+            # No slurmdbd (or it is down): Slurm then takes any account name as given; where accounts
+            # are enforced, the submission itself will say the account is missing.
+            log.warning("cannot look up Slurm account %s: %s", account, exc)
+            return account
         if account not in found.split():
             self.commands.run(
                 "sacctmgr", "-i", "add", "account", account, f"Description=gpulease customer {customer_id}",
