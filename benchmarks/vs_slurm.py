@@ -378,6 +378,7 @@ def main() -> None:
     ap.add_argument("--slurm-conf", help="use this Slurm (its nodes must be the fleet) instead of starting one")
     ap.add_argument("--partition", help="Slurm partition for jobs and reservations")
     ap.add_argument("--keep-slurm", action="store_true", help="leave the local Slurm running afterwards")
+    ap.add_argument("--systems", default="slurm,gpulease", help="which to run, in this order")
     ap.add_argument(
         "--database-url",
         default=os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
@@ -394,13 +395,16 @@ def main() -> None:
     )
     base = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=5)
     total = args.nodes * args.gpus
-    outcomes = []
-    with contextlib.ExitStack() as stack:
-        conf = args.slurm_conf or stack.enter_context(local_slurm(args.nodes, args.gpus, args.keep_slurm))
-        outcomes.append(run_slurm(conf, args.partition, stream, args.clients, base))
-        print(outcomes[-1].line(total, args.nodes), flush=True)
-    outcomes.append(run_gpulease(args.database_url, args.nodes, args.gpus, stream, args.clients, base))
-    print(outcomes[-1].line(total, args.nodes), flush=True)
+    for system in args.systems.split(","):
+        if system == "slurm":
+            with contextlib.ExitStack() as stack:  # Slurm's daemons are stopped before gpulease runs
+                conf = args.slurm_conf or stack.enter_context(local_slurm(args.nodes, args.gpus, args.keep_slurm))
+                outcome = run_slurm(conf, args.partition, stream, args.clients, base)
+        elif system == "gpulease":
+            outcome = run_gpulease(args.database_url, args.nodes, args.gpus, stream, args.clients, base)
+        else:
+            ap.error(f"unknown system {system!r}")
+        print(outcome.line(total, args.nodes), flush=True)
 
 
 if __name__ == "__main__":
