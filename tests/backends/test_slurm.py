@@ -462,3 +462,80 @@ def test_slurms_accounting_is_compared_with_billing(fleet: Facility, clock: Cloc
     f.rt.tick()  # compared again: the same disagreement is not raised twice
     again = f.c.get("/api/v1/alerts", headers=f.k.op).json()
     assert len(again) == len(alerts)
+
+
+@pytest.mark.slurm
+@needs_slurm
+def test_a_compliance_hold_locks_the_tenant_out_of_its_reservation_until_cleared(
+    fleet: Facility, clock: Clock, runtime: Runtime, tmp_path: Path
+) -> None:
+    from gpulease.services import screening
+    from tests.api.test_compliance_api import _csl_file
+
+    f = fleet
+    cust = f.customer("Orchid Frontier Computing Pte. Ltd.", country="SG")
+    runtime.settings.slurm_users = {cust["id"]: ["nobody"]}  # the tenant's own Slurm user
+    key = f.customer_key(cust["id"])
+    lease = f.lease(headers=key, gpu_model="A100-80GB", gpu_count=8, end=(clock() + timedelta(hours=1)).isoformat())
+    backend = backend_of(f.rt)
+    name = backend.lease_name(lease["id"])
+    account = f"gpulease-c{cust['id']}"
+    res = reservation(name)
+    assert res is not None and (res["Accounts"], res["Users"]) == (account, f"{backend.service_user},nobody")
+
+    def tenant_submits() -> subprocess.CompletedProcess[str]:  # as the tenant's user, from a login node
+        return slurm("sbatch", "--uid=nobody", f"--account={account}", f"--reservation={name}", "-w", res["Nodes"],
+                     "-o", "/dev/null", "--wrap", "sleep 600", check=False)  # fmt: skip
+
+    assert tenant_submits().returncode == 0
+
+    with runtime.store.transaction() as s:  # a list update names the customer: its leases are held
+        screening.load_lists(
+            s, runtime.screening, [str(_csl_file(tmp_path, "Orchid Frontier Computing"))], clock(), actor="test"
+        )
+    f.rt.tick()
+    assert f.c.get(f"/api/v1/leases/{lease['id']}", headers=key).json()["state"] == "suspended"
+    held = reservation(name)
+    assert held is not None, "the GPUs stay held during a compliance hold"
+    assert (held["Accounts"], held["Users"]) == ("(null)", backend.service_user)
+    assert live_job(name) is None and not slurm("squeue", "-h", "-R", name).stdout.strip()  # its job was stopped
+    denied = tenant_submits()
+    assert denied.returncode != 0 and "Access denied" in denied.stderr
+
+    review = f.c.get("/api/v1/reviews", headers=f.k.co).json()[0]
+    r = f.c.post(f"/api/v1/reviews/{review['id']}/decision", headers=f.k.co,
+                 json={"decision": "approve", "comment": "a namesake, not the listed party"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert f.c.get(f"/api/v1/leases/{lease['id']}", headers=key).json()["state"] == "active"
+    back = reservation(name)
+    assert back is not None and (back["Accounts"], back["Users"]) == (account, f"{backend.service_user},nobody")
+    assert tenant_submits().returncode == 0
+
+
+@pytest.mark.slurm
+@needs_slurm
+def test_a_restarted_control_plane_adopts_what_slurm_holds_and_clears_what_no_lease_needs(
+    fleet: Facility, clock: Clock, runtime: Runtime
+) -> None:
+    from gpulease.services.slurm_mirror import backend_options, lease_windows
+
+    f = fleet
+    key = f.customer_key(f.customer()["id"])
+    end = (clock() + timedelta(hours=1)).isoformat()
+    whole = f.lease(headers=key, gpu_model="A100-80GB", gpu_count=8, end=end)
+    part = f.lease(headers=key, gpu_model="A100-80GB", gpu_count=2, end=end)
+    first = backend_of(f.rt)
+    res_name, alloc_name = first.lease_name(whole["id"]), first.lease_name(part["id"])
+    alloc = live_job(alloc_name)
+    assert reservation(res_name) is not None and alloc is not None
+
+    restarted = SlurmBackend(**backend_options(runtime.settings))  # what a new server process builds
+    with runtime.store.transaction() as s:
+        windows = lease_windows(s)
+    assert restarted.sync_leases(windows) == {}
+    again = live_job(alloc_name)
+    assert again is not None and again["JobId"] == alloc["JobId"], "the allocation was made twice"
+    assert slurm("squeue", "-h", "-n", alloc_name, "-o", "%i").stdout.split() == [alloc["JobId"]]
+
+    restarted.sync_leases([], grace_s=1)  # the leases ended while it was down
+    assert reservation(res_name) is None and live_job(alloc_name) is None

@@ -205,7 +205,7 @@ class _Run:
 class SlurmCommands:
     """Slurm's command-line tools, run with the configured SLURM_CONF and TZ=UTC (so times parse)."""
 
-    def __init__(self, bin_dir: str | None = None, conf: str | None = None, timeout_s: float = 30.0) -> None:
+    def __init__(self, bin_dir: str | None = None, conf: str | None = None, timeout_s: float = 15.0) -> None:
         self.bin_dir = bin_dir
         self.conf = conf
         self.timeout_s = timeout_s
@@ -415,14 +415,22 @@ class SlurmBackend:
         Slurm's reason; they are tried again after a short back-off.
         """
         grace = self.stop_grace_s if grace_s is None else grace_s
+        wanted = {w.lease_id: w for w in windows}
         with self._lock:
             for name in sorted(self._doomed):
                 self._delete_reservation(name)
             if self._synced_at is None or time.monotonic() - self._synced_at >= self.resync_s:
                 self._read_back()
-            wanted = {w.lease_id: w for w in windows}
-            for lease_id in [lid for lid in self._mirrors if lid not in wanted]:
-                self._release(lease_id, grace)
+            leaving = [(lid, *self._detach(lid)) for lid in list(self._mirrors) if lid not in wanted]
+        # Ending leases wait out their grace period without the lock, so other leases are not held up.
+        for lease_id, mirror, runs in leaving:
+            try:
+                self._stop_lease(lease_id, mirror, runs, grace_s=grace)
+            except BackendError as exc:
+                log.warning("lease %d: could not give Slurm's resources back yet: %s", lease_id, exc)
+                with self._lock:
+                    self._synced_at = None  # read Slurm back next time, and try again
+        with self._lock:
             now_mono = time.monotonic()
             for window in windows:
                 if self._retry_at.get(window.lease_id, 0.0) > now_mono:
@@ -606,17 +614,26 @@ class SlurmBackend:
             mirror.gpus = tuple(gpus)
 
     def lease_ended(self, lease_id: int, grace_s: float) -> None:
-        with self._lock:
-            self._release(lease_id, grace_s)
+        self._release(lease_id, grace_s)
 
     def _release(self, lease_id: int, grace_s: float) -> None:
         """Stop everything running for the lease (SIGTERM, SIGKILL after the grace), then hand Slurm's
         reservation or allocation back. Jobs the tenant submitted to the reservation itself go too."""
+        self._stop_lease(lease_id, *self._detach(lease_id), grace_s=grace_s)
+
+    def _detach(self, lease_id: int) -> tuple[_Mirror | None, list[_Run]]:
+        """Forget the lease (under the lock), so nothing new starts on it; what is left to stop."""
+        with self._lock:
+            mirror = self._mirrors.pop(lease_id, None)
+            self._errors.pop(lease_id, None)
+            runs = [r for r in self._runs.values() if r.spec.lease_id == lease_id and not r.done.is_set()]
+            for run in runs:
+                run.stop_requested = True
+        return mirror, runs
+
+    def _stop_lease(self, lease_id: int, mirror: _Mirror | None, runs: list[_Run], grace_s: float) -> None:
+        """The slow half of releasing a lease (a grace period long); runs without the lock held."""
         name = self.lease_name(lease_id)
-        mirror = self._mirrors.pop(lease_id, None)
-        runs = [r for r in self._runs.values() if r.spec.lease_id == lease_id and not r.done.is_set()]
-        for run in runs:
-            run.stop_requested = True
         job_ids = (
             [j[0] for j in self._jobs(reservation=name)] if (mirror is None or mirror.kind == "reservation") else []
         )
@@ -632,7 +649,6 @@ class SlurmBackend:
                     os.killpg(run.process.pid, 9)  # the srun client itself; its job is being cancelled
         if mirror is None or mirror.kind == "reservation":
             self._delete_reservation(name)
-        self._errors.pop(lease_id, None)
 
     def _terminate(self, job_ids: list[str], grace_s: float, allocations: set[str] | None = None) -> None:
         """SIGTERM every process of these jobs (or steps), SIGKILL after `grace_s`, then cancel them.
@@ -698,9 +714,11 @@ class SlurmBackend:
         try:
             self.commands.run("scontrol", "delete", f"ReservationName={name}", ok=("Invalid reservation name",))
         except BackendError:
-            self._doomed.add(name)
+            with self._lock:
+                self._doomed.add(name)
             return False
-        self._doomed.discard(name)
+        with self._lock:
+            self._doomed.discard(name)
         return True
 
     # -- runs ---------------------------------------------------------------------------------------

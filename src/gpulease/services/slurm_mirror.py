@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, selectinload
@@ -88,9 +89,16 @@ def lease_windows(session: Session) -> list[LeaseWindow]:
     return windows
 
 
+# After Slurm failed to answer, API requests (which reconcile too) do not wait on it again for a while.
+_UNREACHABLE_BACKOFF_S = 15.0
+_unreachable_until: WeakKeyDictionary[Executor, float] = WeakKeyDictionary()
+
+
 def sync(executor: Executor) -> None:
     """Tell Slurm about every lease on a Slurm cluster; every so often, compare its accounting with ours."""
     rt = executor.rt
+    if _unreachable_until.get(executor, 0.0) > time.monotonic():
+        return
     with rt.store.transaction() as s:
         if not uses_slurm(s):
             return
@@ -101,6 +109,7 @@ def sync(executor: Executor) -> None:
         refused = backend.sync_leases(windows, grace_s=rt.settings.stop_grace_s)
     except BackendError as exc:
         log.warning("cannot bring Slurm in line with the leases: %s", exc)
+        _unreachable_until[executor] = time.monotonic() + _UNREACHABLE_BACKOFF_S
         return
     if refused:
         _alert_refusals(executor, refused)
