@@ -24,7 +24,7 @@ from gpulease.services.context import Actor, utcnow
 from gpulease.services.errors import ServiceError
 from gpulease.services.execution import Executor
 from gpulease.services.screening import ScreeningRegistry
-from gpulease.services.work import AuditEntry, Effect, NotifyPreemption, StopRuns, Work
+from gpulease.services.work import AuditEntry, Effect, LeasesChanged, NotifyPreemption, StopRuns, Work
 from gpulease.settings import Settings
 from gpulease.store.db import Store
 
@@ -95,6 +95,8 @@ class Runtime:
                 self.executor.notify_preemption(e.lease_id, e.deadline)
         if any(isinstance(e, StopRuns) for e in effects):
             self.executor.reconcile()  # stops runs of leases that ended or are held; ending -> ended
+        elif any(isinstance(e, LeasesChanged) for e in effects):
+            self.executor.mirror_leases()  # Slurm: reservations and allocations follow the new windows
 
     def _keep_record(self, entry: AuditEntry) -> None:
         with self.store.transaction() as s:

@@ -51,6 +51,31 @@ class Settings(BaseSettings):
     audit_public_keys: tuple[str, ...] = Field(
         default=(), description="further keys (as `gpulease audit public-key` prints them) trusted after a key change"
     )
+    slurm_bin_dir: str | None = Field(default=None, description="where scontrol, sbatch, srun... are; default: PATH")
+    slurm_conf: str | None = Field(default=None, description="SLURM_CONF for those commands; default: Slurm's own")
+    slurm_partition: str | None = Field(default=None, description="partition for allocations and runs")
+    slurm_name_prefix: str = Field(
+        default="gpulease", description="names of the reservations and jobs gpulease makes; unique per installation"
+    )
+    slurm_account_template: str = Field(
+        default="gpulease-c{customer_id}", description="the Slurm account of a customer without an explicit one"
+    )
+    slurm_accounts: dict[int, str] = Field(default_factory=dict, description='JSON {"customer id": "account"}')
+    slurm_users: dict[int, list[str]] = Field(
+        default_factory=dict, description='JSON {"customer id": ["slurm user", ...]} admitted to its reservations'
+    )
+    slurm_manage_accounts: bool = Field(
+        default=True, description="create missing customer accounts and associations with sacctmgr"
+    )
+    slurm_gpu_type_template: str = Field(
+        default="idx{index}", description='GRES type naming GPU {index} on a node; "" = GPUs counted, not named'
+    )
+    slurm_accounting_interval_s: float = Field(
+        default=300.0, description="how often Slurm's accounting (sacct) is compared with gpulease's usage"
+    )
+    slurm_accounting_tolerance_s: float = Field(
+        default=120.0, description="per GPU: how far Slurm's and gpulease's seconds may differ before an alert"
+    )
     log_json: bool = False
     sandbox_dir: Path | None = Field(
         default=None, description="per-lease home and /tmp of local runs; default data_dir/sandboxes (must be o+x)"

@@ -30,7 +30,7 @@ class NodeIn(BaseModel):
     name: str = Field(examples=["fra1-a100-00"])
     gpu_model: str = Field(examples=["A100-80GB"])
     gpu_count: int = Field(description="1 to 8", examples=[8])
-    backend: str = Field(default="local", description="local | ray")
+    backend: Literal["local", "ray", "slurm"] = "local"
 
 
 class NodeOut(BaseModel):

@@ -13,11 +13,11 @@ from gpulease.backends.base import (
     RunStatus,
 )
 
-BACKEND_KINDS = ("local", "ray")
+BACKEND_KINDS = ("local", "ray", "slurm")
 
 
 def get_backend(kind: str, **options: Any) -> ExecutionBackend:
-    """The backend named `kind` ("local" or "ray"), built with backend-specific `options`."""
+    """The backend named `kind` ("local", "ray" or "slurm"), built with backend-specific `options`."""
     if kind == "local":
         from gpulease.backends.local import LocalBackend
 
@@ -28,6 +28,10 @@ def get_backend(kind: str, **options: Any) -> ExecutionBackend:
         except ImportError as exc:  # ray is an optional extra
             raise BackendError(f"the ray backend needs Ray installed (pip install 'gpulease[ray]'): {exc}") from exc
         return RayBackend(**options)
+    if kind == "slurm":
+        from gpulease.backends.slurm import SlurmBackend
+
+        return SlurmBackend(**options)
     raise BackendError(f"unknown backend {kind!r}; known: {', '.join(BACKEND_KINDS)}")
 
 

@@ -64,6 +64,7 @@ class NodeState(enum.StrEnum):
 class Backend(enum.StrEnum):
     LOCAL = "local"
     RAY = "ray"
+    SLURM = "slurm"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from gpulease.backends.base import read_log_file
 from gpulease.backends.local import local_backend_options
 from gpulease.backends.process_group import process_start_ticks, terminate_group
 from gpulease.domain.leases import LeaseState
+from gpulease.services import slurm_mirror
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound
 from gpulease.services.leases import get_lease
@@ -84,6 +85,8 @@ class Executor:
                     )
                 elif kind == "local":
                     options.update(local_backend_options(self.rt.settings))
+                elif kind == "slurm":
+                    options.update(slurm_mirror.backend_options(self.rt.settings))
                 self._backends[kind] = get_backend(kind, **options)
             return self._backends[kind]
 
@@ -334,6 +337,11 @@ class Executor:
             )
             if not still_running:
                 close_ending(w, actor="executor")
+        self.mirror_leases()
+
+    def mirror_leases(self) -> None:
+        """Bring backends that mirror leases (Slurm clusters) in line with the store."""
+        slurm_mirror.sync(self)
 
     def close(self) -> None:
         with self._lock:

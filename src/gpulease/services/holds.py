@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from gpulease.domain.leases import LeaseState
 from gpulease.services.transitions import transition
-from gpulease.services.work import Work
+from gpulease.services.work import LeasesChanged, Work
 from gpulease.store.models import Customer, Lease
 
 
@@ -27,6 +27,7 @@ def hold_leases(work: Work, c: Customer, *, reason: str) -> int:
 
 
 def release_holds(work: Work, c: Customer, *, actor: str) -> None:
+    released: list[int] = []
     for lease in work.session.scalars(
         select(Lease).where(Lease.customer_id == c.id, Lease.state == LeaseState.SUSPENDED.value)
     ):
@@ -36,3 +37,6 @@ def release_holds(work: Work, c: Customer, *, actor: str) -> None:
         if target is LeaseState.SCHEDULED and not lease.allocations:
             target = LeaseState.QUEUED  # held while waiting for capacity: back in the queue (the clock expires it)
         transition(work, lease, target, actor=actor, reason="compliance hold released")
+        released.append(lease.id)
+    if released:
+        work.after_commit(LeasesChanged(tuple(released)))  # Slurm: the tenant gets its reservation back

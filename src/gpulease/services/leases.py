@@ -26,7 +26,7 @@ from gpulease.services.lease_queue import enqueue
 from gpulease.services.permissions import Permission, allowed, require
 from gpulease.services.prices import price_book
 from gpulease.services.transitions import activate, finish, preempt, record_event, release, set_alloc_end, transition
-from gpulease.services.work import AuditEntry, Work
+from gpulease.services.work import AuditEntry, LeasesChanged, Work
 from gpulease.store.models import Allocation, Customer, Lease, LeaseEvent
 
 MAX_LEASE_GPUS = 64
@@ -324,6 +324,7 @@ def _place(
     if start_dt <= work.now:
         activate(work, lease, actor=actor.name)
     work.session.flush()
+    work.after_commit(LeasesChanged((lease.id, *preempted)))  # backends that mirror leases (Slurm) are told
     return Booked(lease, preempted)
 
 
@@ -428,6 +429,7 @@ def extend(work: Work, *, actor: Actor, lease_id: int, new_end: datetime) -> Lea
         to_state=lease.state,
         data={"from": old_end.isoformat(), "to": new_end.isoformat()},
     )
+    work.after_commit(LeasesChanged((lease.id,)))
     return lease
 
 

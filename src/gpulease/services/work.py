@@ -35,8 +35,16 @@ class NotifyPreemption:
     deadline: datetime
 
 
+@dataclass(frozen=True)
+class LeasesChanged:
+    """These leases were booked or their window changed: backends that mirror leases (Slurm reservations and
+    allocations) are brought in line now rather than at the next tick."""
+
+    lease_ids: tuple[int, ...]
+
+
 # What may follow a commit. New kinds (a webhook to notify, …) are added here and carried out by the Runtime.
-Effect = StopRuns | NotifyPreemption
+Effect = StopRuns | NotifyPreemption | LeasesChanged
 
 
 @dataclass(frozen=True)
