@@ -13,7 +13,9 @@ stored as ending at OPEN_END. The server keeps one calendar per GPU model in mem
     cal.place(PlacementRequest(...))           # best fit, or Unplaceable carrying the earliest start that fits
     cal.earliest_placement(req, not_before)    # (start, Placement) of the earliest start that fits
     cal.longest_fit(model, k, start)           # the longest window k GPUs can have from `start`
-    cal.free_now(model, at)                    # free GPUs at one instant: in all, most on one node
+    cal.longest_fits(model, start)             # the same for every single-node size at once
+    cal.free_total(model, at)                  # free GPUs at one instant, O(log n) (free_now: per node too)
+    cal.freed_by(model, after, gpus)           # when that many more GPUs will have been given back
 
     with cal.speculate() as spec:              # try things: a queue-head hold, tentative preemptions
         cal.book(HOLD, where.gpus, s, e)       #   (any of book/release/truncate/extend)
@@ -85,6 +87,16 @@ class Placement:
     def node_ids(self) -> tuple[int, ...]:
         """The nodes used, in placement order, each once."""
         return tuple(dict.fromkeys(g.node_id for g in self.gpus))
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Capacity kept for someone without booking it (the queue head's reservation in a scheduling pass):
+    placements given a hold keep off its GPUs during [start, end)."""
+
+    gpus: tuple[GpuRef, ...]
+    start: int
+    end: int  # OPEN_END when open-ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +204,32 @@ class _SortedInts:
             self._reshape(blocks)
         else:
             self._bump(b, 1)
+
+    def add_many(self, x: int, count: int) -> None:
+        """Add `count` entries equal to x."""
+        if self._tree is None and self._n + count <= 2 * _LOAD:
+            one = self._blocks[0]
+            i = bisect_left(one, x)
+            one[i:i] = [x] * count
+            self._n += count
+            return
+        for _ in range(count):
+            self.add(x)
+
+    def remove_many(self, x: int, count: int) -> None:
+        """Remove `count` entries equal to x; ValueError (and nothing removed) if there are fewer."""
+        if self._tree is None:
+            one = self._blocks[0]
+            i = bisect_left(one, x)
+            if i + count > len(one) or one[i + count - 1] != x:
+                raise ValueError(f"{x} is not in the set {count} times")
+            del one[i : i + count]
+            self._n -= count
+            return
+        if self.rank_right(x) - self.rank_left(x) < count:
+            raise ValueError(f"{x} is not in the set {count} times")
+        for _ in range(count):
+            self.remove(x)
 
     def remove(self, x: int) -> None:
         """Remove one entry equal to x; ValueError if there is none."""
@@ -353,6 +391,11 @@ class _Node:
             return [i for i, g in enumerate(self.gpus) if g.free(s, e)]
         return [i for i, g in enumerate(self.gpus) if g.free(s, e) or ignore.issuperset(g.holders(s, e))]
 
+    def usable(self, s: int, e: int, ignore: frozenset[int], held: frozenset[int]) -> list[int]:
+        """Free GPUs over [s, e), counting `ignore`d leases as gone and `held` GPU indices as taken."""
+        free = self.free_indices(s, e, ignore)
+        return [i for i in free if i not in held] if held else free
+
     def union_gaps(self) -> _Gaps:
         if self.union is None:
             self.union = _Gaps(self.starts.to_list(), self.ends.to_list())
@@ -374,16 +417,15 @@ class _Node:
 
     def first_fit(self, k: int, t0: int, d: int, limit: int) -> int:
         """Earliest t >= t0 with k GPUs free over [t, t + d); some value >= limit if none is below it."""
+        starts, ends = self.starts, self.ends
+        if not len(starts) or starts.at(-1) <= t0:
+            # Nothing starts after t0: k GPUs are free once all but n - k bookings have ended, whatever d is.
+            i = len(ends) - 1 - (self.n - k)
+            return t0 if i < 0 else max(t0, ends.at(i))
         if k == self.n:
             return self.union_gaps().fit(t0, d, limit)
-        starts, ends = self.starts, self.ends
         if self.n - self.overlapping(t0, t0 + d) >= k:  # a lower bound on its free GPUs says yes
             return t0
-        if starts.rank_right(t0) == len(starts):
-            # Nothing starts after t0: the GPUs in use free up as their bookings end, whatever d is.
-            j = ends.rank_right(t0)
-            free_now = self.n - (len(ends) - j)
-            return t0 if free_now >= k else ends.at(j + k - free_now - 1)
         # Each GPU's earliest start is a lookup in its gap summary; the node's answer is at least the
         # k-th smallest of them, so jump there and ask again until it stops moving.
         gaps = self.gpu_gaps()[0]
@@ -409,12 +451,28 @@ class _Lease:
 
 @dataclass(slots=True)
 class _Model:
-    """Per GPU model: nodes by cluster and size limits."""
+    """Per GPU model: nodes by cluster, size limits."""
 
     clusters: dict[str, list[_Node]]
     biggest: int  # most GPUs on one node
     largest: int  # GPUs in the largest cluster
     total: int  # GPUs in all
+    open_gpus: int  # GPUs on schedulable nodes
+
+
+@dataclass(slots=True)
+class _Earliest:
+    """A remembered earliest_placement answer, and what tells whether it still holds."""
+
+    not_before: int
+    start: int  # OPEN_END: no start
+    placement: Placement | None
+    freed: int  # the stamp of the last "capacity given back" it had seen
+    wholes: dict[str, list[int]]  # multi-node: per cluster and open node, a lower bound of its whole-node start
+
+
+_EARLIEST_MEMO = 256  # earliest_placement answers remembered (the most recently used)
+_FREED_LOG = 4096  # "capacity given back on node N" entries kept per model
 
 
 class Speculation:
@@ -441,6 +499,12 @@ class CapacityCalendar:
         self._leases: dict[int, _Lease] = {}
         # model -> clusters, limits; rebuilt lazily after inventory changes.
         self._models: dict[str, _Model] | None = None
+        # model -> (starts, ends) of every booking on its schedulable nodes: free GPUs at an instant
+        self._open_times: dict[str, tuple[_SortedInts, _SortedInts]] = {}
+        self._inventory = next(_STATES)
+        # model -> (stamps, node ids, oldest stamp still answerable): where capacity was given back, in order
+        self._freed: dict[str, tuple[list[int], list[int], int]] = {}
+        self._earliest: dict[tuple[str, int, int], _Earliest] = {}
         self._undo: list[_Undo] | None = None
         self._state = next(_STATES)
         for node in nodes:
@@ -450,6 +514,11 @@ class CapacityCalendar:
     def state(self) -> int:
         """Changes with every change of bookings or inventory; a rolled-back speculation restores it."""
         return self._state
+
+    @property
+    def inventory(self) -> int:
+        """Changes with every change of the nodes (never reused, across calendars too)."""
+        return self._inventory
 
     # ----- inventory -------------------------------------------------------------------------------
     def upsert_node(self, node: NodeView) -> None:
@@ -463,6 +532,8 @@ class CapacityCalendar:
                 raise ValueError(f"node {node.id} holds bookings; its GPU model cannot change")
             if node.gpu_count < old.n and any(len(g.starts) for g in old.gpus[node.gpu_count :]):
                 raise ValueError(f"node {node.id} holds bookings on GPUs beyond {node.gpu_count}")
+            if old.open != node.schedulable:
+                self._count_open(old, +1 if node.schedulable else -1)
             if node.gpu_count > old.n:
                 old.gpus.extend(_Gpu() for _ in range(node.gpu_count - old.n))
             del old.gpus[node.gpu_count :]
@@ -471,12 +542,17 @@ class CapacityCalendar:
             old.n = node.gpu_count
             old.changed()
         self._models = None
-        self._state = next(_STATES)
+        self._state = self._inventory = next(_STATES)
+        self._freed.clear()
+        self._earliest.clear()
 
     def remove_node(self, node_id: int) -> set[int]:
         """Forget a node and every booking on it; returns the leases that had GPUs there."""
         self._no_speculation("change the inventory")
-        node = self._nodes.pop(node_id)
+        node = self._nodes[node_id]
+        if node.open:
+            self._count_open(node, -1)
+        del self._nodes[node_id]
         hit = {lid for g in node.gpus for lid in g.owner.values()}
         for lid in hit:
             lease = self._leases[lid]
@@ -484,7 +560,9 @@ class CapacityCalendar:
             if not lease.gpus:
                 del self._leases[lid]
         self._models = None
-        self._state = next(_STATES)
+        self._state = self._inventory = next(_STATES)
+        self._freed.clear()
+        self._earliest.clear()
         return hit
 
     def node(self, node_id: int) -> NodeView:
@@ -492,6 +570,23 @@ class CapacityCalendar:
 
     def nodes(self) -> list[NodeView]:
         return [n.view for n in self._nodes.values()]
+
+    def _open_of(self, gpu_model: str) -> tuple[_SortedInts, _SortedInts]:
+        times = self._open_times.get(gpu_model)
+        if times is None:
+            times = self._open_times[gpu_model] = (_SortedInts(), _SortedInts())
+        return times
+
+    def _count_open(self, node: _Node, sign: int) -> None:
+        """Add (+1) or take away (-1) the node's bookings in its model's counts of schedulable GPUs."""
+        starts, ends = self._open_of(node.view.gpu_model)
+        for s, e in zip(node.starts, node.ends, strict=True):  # multisets: the pairing does not matter
+            if sign > 0:
+                starts.add(s)
+                ends.add(e)
+            else:
+                starts.remove(s)
+                ends.remove(e)
 
     def _model(self, gpu_model: str) -> _Model | None:
         if self._models is None:
@@ -505,6 +600,7 @@ class CapacityCalendar:
                     biggest=max(n.n for ns in cl.values() for n in ns),
                     largest=max(sum(n.n for n in ns) for ns in cl.values()),
                     total=sum(n.n for ns in cl.values() for n in ns),
+                    open_gpus=sum(n.n for ns in cl.values() for n in ns if n.open),
                 )
                 for m, cl in buckets.items()
             }
@@ -591,27 +687,51 @@ class CapacityCalendar:
         lease = self._leases[lease_id]
         old = lease.end
         for g in lease.gpus:
-            node = self._nodes[g.node_id]
-            gpu = node.gpus[g.index]
+            gpu = self._nodes[g.node_id].gpus[g.index]
             gpu.ends.remove(old)
             gpu.ends.add(e)
-            node.ends.remove(old)
-            node.ends.add(e)
+        for node, many in self._per_node(lease.gpus):
+            node.ends.remove_many(old, many)
+            node.ends.add_many(e, many)
+            if node.open:
+                times = self._open_times[node.view.gpu_model][1]
+                times.remove_many(old, many)
+                times.add_many(e, many)
             node.changed()
+            if e < old:
+                self._gave_back(node)
         lease.end = e
         self._state = next(_STATES)
         if self._undo is not None:
             self._undo.append(("reend", lease_id, lease.gpus, lease.start, old))
 
-    def _hold(self, lease_id: int, refs: tuple[GpuRef, ...], s: int, e: int) -> None:
+    def _per_node(self, refs: tuple[GpuRef, ...]) -> list[tuple[_Node, int]]:
+        """Runs of `refs` on one node, with their lengths (so node-wide lists change once per run)."""
+        runs: list[tuple[_Node, int]] = []
+        prev, many = -1, 0
         for g in refs:
-            node = self._nodes[g.node_id]
-            gpu = node.gpus[g.index]
+            if g.node_id != prev:
+                if many:
+                    runs.append((self._nodes[prev], many))
+                prev, many = g.node_id, 0
+            many += 1
+        runs.append((self._nodes[prev], many))
+        return runs
+
+    def _hold(self, lease_id: int, refs: tuple[GpuRef, ...], s: int, e: int) -> None:
+        nodes = self._nodes
+        for g in refs:
+            gpu = nodes[g.node_id].gpus[g.index]
             gpu.starts.add(s)
             gpu.ends.add(e)
             gpu.owner[s] = lease_id
-            node.starts.add(s)
-            node.ends.add(e)
+        for node, many in self._per_node(refs):
+            node.starts.add_many(s, many)
+            node.ends.add_many(e, many)
+            if node.open:
+                starts, ends = self._open_of(node.view.gpu_model)
+                starts.add_many(s, many)
+                ends.add_many(e, many)
             node.changed()
         self._leases[lease_id] = _Lease(refs, s, e)
         self._state = next(_STATES)
@@ -619,17 +739,51 @@ class CapacityCalendar:
     def _unhold(self, lease_id: int) -> None:
         lease = self._leases.pop(lease_id)
         s, e = lease.start, lease.end
+        nodes = self._nodes
         for g in lease.gpus:
-            node = self._nodes[g.node_id]
-            gpu = node.gpus[g.index]
+            gpu = nodes[g.node_id].gpus[g.index]
             assert gpu.owner.get(s) == lease_id, "calendar index out of step with its leases"
             gpu.starts.remove(s)
             gpu.ends.remove(e)
             del gpu.owner[s]
-            node.starts.remove(s)
-            node.ends.remove(e)
+        for node, many in self._per_node(lease.gpus):
+            node.starts.remove_many(s, many)
+            node.ends.remove_many(e, many)
+            if node.open:
+                starts, ends = self._open_times[node.view.gpu_model]
+                starts.remove_many(s, many)
+                ends.remove_many(e, many)
             node.changed()
+            self._gave_back(node)
         self._state = next(_STATES)
+
+    def _gave_back(self, node: _Node) -> None:
+        """Note that capacity on `node` was given back: a remembered earliest start may now be beaten there."""
+        log = self._freed.get(node.view.gpu_model)
+        if log is None:
+            log = self._freed[node.view.gpu_model] = ([], [], 0)
+        stamps, ids, floor = log
+        if len(stamps) >= _FREED_LOG:
+            half = len(stamps) // 2
+            floor = stamps[half - 1]
+            del stamps[:half], ids[:half]
+            self._freed[node.view.gpu_model] = (stamps, ids, floor)
+        stamps.append(next(_STATES))
+        ids.append(node.view.id)
+
+    def _freed_since(self, gpu_model: str, stamp: int) -> set[int] | None:
+        """Nodes of the model given capacity back after `stamp`; None if that is too long ago to tell."""
+        log = self._freed.get(gpu_model)
+        if log is None:
+            return set()
+        stamps, ids, floor = log
+        if stamp < floor:
+            return None
+        return set(ids[bisect_right(stamps, stamp) :])
+
+    def _stamp(self, gpu_model: str) -> int:
+        log = self._freed.get(gpu_model)
+        return log[0][-1] if log and log[0] else (log[2] if log else 0)
 
     # ----- speculation -----------------------------------------------------------------------------
     @contextmanager
@@ -700,6 +854,27 @@ class CapacityCalendar:
         return sum(len(n.starts) for n in self._nodes.values())
 
 
+    def free_total(self, gpu_model: str, at: int) -> int:
+        """Free GPUs of the model on schedulable nodes at instant `at`, in O(log n)."""
+        model = self._model(gpu_model)
+        if model is None:
+            return 0
+        times = self._open_times.get(gpu_model)
+        return model.open_gpus - (0 if times is None else times[0].rank_right(at) - times[1].rank_right(at))
+
+    def freed_by(self, gpu_model: str, after: int, gpus: int) -> int:
+        """The instant by which bookings on the model's schedulable nodes ending after `after` have given
+        back `gpus` GPUs (OPEN_END if they never do): no request needing that many more GPUs than are free
+        at `after` can start before it."""
+        if gpus <= 0:
+            return after
+        times = self._open_times.get(gpu_model)
+        if times is None:
+            return OPEN_END
+        ends = times[1]
+        i = ends.rank_right(after) + gpus - 1
+        return ends.at(i) if i < len(ends) else OPEN_END
+
     def free_now(self, gpu_model: str, at: int) -> tuple[int, int, int]:
         """At instant `at`, on schedulable nodes: (free GPUs, most free on one node, idle nodes)."""
         total = most = idle = 0
@@ -729,19 +904,25 @@ class CapacityCalendar:
 
     # ----- placement -------------------------------------------------------------------------------
     def place(
-        self, req: PlacementRequest, *, ignore_leases: frozenset[int] = frozenset(), explain: bool = True
+        self,
+        req: PlacementRequest,
+        *,
+        ignore_leases: frozenset[int] = frozenset(),
+        explain: bool = True,
+        hold: Hold | None = None,
     ) -> Placement:
         """Best-fit GPUs for the request's window; Unplaceable (with earliest_start when known) if none.
 
-        `ignore_leases` places as if those leases were gone (preemption); explain=False skips working
-        out the message and the earliest start when the caller only needs yes or no.
+        `ignore_leases` places as if those leases were gone (preemption); `hold` keeps off capacity set
+        aside without a booking (the refusal's explanation does not take it into account); explain=False
+        skips working out the message and the earliest start when the caller only needs yes or no.
         """
         clusters, single = self._shape(req)
         e = OPEN_END if req.end is None else req.end
         if single:
-            found = self._place_single(clusters, req.gpu_count, req.start, e, ignore_leases)
+            found = self._place_single(clusters, req.gpu_count, req.start, e, ignore_leases, hold)
         else:
-            found = self._place_multi(clusters, req.gpu_count, req.start, e, ignore_leases)
+            found = self._place_multi(clusters, req.gpu_count, req.start, e, ignore_leases, hold)
         if found is not None:
             return found
         if not explain:
@@ -771,79 +952,213 @@ class CapacityCalendar:
         return None if found is None else found[0]
 
     def earliest_placement(self, req: PlacementRequest, not_before: int) -> tuple[int, Placement] | None:
-        """Like earliest_start, with the placement that start gets."""
+        """Like earliest_start, with the placement that start gets.
+
+        Answers are remembered per shape (model, GPUs, duration): asked again, with no capacity given back
+        since and the placement still free, the answer stands (capacity only got scarcer); with capacity
+        given back on some nodes, only those nodes are searched again (single node) or have their
+        whole-node starts worked out again (several nodes). The start is always exact; a remembered
+        placement keeps its GPUs while they stay free, where a fresh one would take the best fit.
+        """
         try:
             clusters, single = self._shape(req)
         except Unplaceable:
             return None
         d = OPEN_END if req.duration is None else req.duration
         k = req.gpu_count
+        key = (req.gpu_model, k, d)
+        memo = self._earliest.pop(key, None)
+        freed: set[int] | None = None  # None: nothing remembered that can be used
+        intact = False  # the remembered placement is still free at the remembered start
+        if memo is not None and memo.not_before <= not_before <= memo.start:
+            freed = self._freed_since(req.gpu_model, memo.freed)
+            intact = memo.placement is None or self._still_free(memo.placement, memo.start, d)
+        stamp = self._stamp(req.gpu_model)
         if single:
-            best_t = OPEN_END
-            for nodes in clusters.values():
-                for node in nodes:
-                    if node.n < k or not node.open:
-                        continue
-                    t = node.first_fit(k, not_before, d, best_t)
-                    if t < best_t:
-                        best_t = t
-                        if t == not_before:
-                            break
-                if best_t == not_before:
-                    break
-            if best_t >= OPEN_END:
-                return None
-            # Place at that start with the usual best fit (the found node fits, another may fit better).
-            placed = self._place_single(clusters, k, best_t, best_t + d, frozenset())
-            assert placed is not None
-            return best_t, placed
-        best: tuple[int, Placement] | None = None
-        for nodes in clusters.values():
-            found = self._earliest_multi(nodes, k, not_before, d, OPEN_END if best is None else best[0])
-            if found is not None and (best is None or found[0] < best[0]):
-                best = found
-        return best
+            if memo is None or freed is None or not intact:  # search every node
+                memo, freed = _Earliest(not_before, OPEN_END, None, stamp, {}), None
+            found = self._earliest_single(clusters, k, not_before, d, memo, freed)
+            memo.not_before, memo.freed = not_before, stamp
+            memo.start, memo.placement = found if found is not None else (OPEN_END, None)
+        else:
+            if memo is None or freed is None:
+                memo = _Earliest(not_before, OPEN_END, None, stamp, {})
+            elif not freed and intact and memo.placement is not None:
+                self._remember(key, memo)
+                return memo.start, memo.placement
+            # A remembered start that still fits bounds the search: only freed nodes can beat it.
+            best = (memo.start, memo.placement) if intact and memo.placement is not None else None
+            for name, nodes in clusters.items():
+                open_nodes = [n for n in nodes if n.open]
+                wholes = memo.wholes.get(name)
+                if wholes is None or len(wholes) != len(open_nodes):
+                    wholes = memo.wholes[name] = [-1] * len(open_nodes)
+                elif freed:
+                    for i, n in enumerate(open_nodes):
+                        if n.view.id in freed:
+                            wholes[i] = -1
+                limit = OPEN_END if best is None else best[0]
+                found = self._earliest_multi(open_nodes, k, not_before, d, limit, wholes)
+                if found is not None and (best is None or found[0] < best[0]):
+                    best = found
+            memo.not_before, memo.freed = not_before, stamp
+            memo.start, memo.placement = best if best is not None else (OPEN_END, None)
+        self._remember(key, memo)
+        return None if memo.placement is None else (memo.start, memo.placement)
 
-    def longest_fit(self, gpu_model: str, gpu_count: int, start: int) -> int:
-        """The longest duration (seconds) for which `gpu_count` GPUs can be placed from `start`: 0 if
-        none fit, OPEN_END if they fit open-ended. A request of that shape fits iff its duration is <= this.
+    def _remember(self, key: tuple[str, int, int], memo: _Earliest) -> None:
+        self._earliest[key] = memo  # (re)inserted last: the dict's order is the order of use
+        if len(self._earliest) > _EARLIEST_MEMO:
+            del self._earliest[next(iter(self._earliest))]
+
+    def _still_free(self, placement: Placement, start: int, d: int) -> bool:
+        for node, many in self._per_node(placement.gpus):
+            if many == node.n:
+                if node.overlapping(start, start + d):
+                    return False
+            elif not all(
+                node.gpus[g.index].free(start, start + d) for g in placement.gpus if g.node_id == node.view.id
+            ):
+                return False
+        return True
+
+    def _earliest_single(
+        self,
+        clusters: dict[str, list[_Node]],
+        k: int,
+        not_before: int,
+        d: int,
+        memo: _Earliest,
+        freed: set[int] | None,
+    ) -> tuple[int, Placement] | None:
+        """Earliest start of a one-node request; with `freed`, only those nodes can beat the memo's start."""
+        best_t = memo.start if freed is not None else OPEN_END
+        search = clusters
+        if freed is not None:
+            search = {name: [n for n in nodes if n.view.id in freed] for name, nodes in clusters.items()}
+        start_t = best_t
+        for nodes in search.values():
+            for node in nodes:
+                if node.n < k or not node.open:
+                    continue
+                starts = node.starts
+                if not len(starts) or starts.at(-1) <= not_before:  # first_fit's common case, inlined
+                    i = len(node.ends) - 1 - (node.n - k)
+                    t = not_before if i < 0 else max(not_before, node.ends.at(i))
+                else:
+                    t = node.first_fit(k, not_before, d, best_t)
+                if t < best_t:
+                    best_t = t
+                    if t == not_before:
+                        break
+            if best_t == not_before:
+                break
+        if best_t >= OPEN_END:
+            return None
+        if freed is not None and best_t == start_t and memo.placement is not None:
+            return best_t, memo.placement  # nothing freed beats it: the remembered answer stands
+        # Place at that start with the usual best fit (the found node fits, another may fit better);
+        # when only freed nodes were searched, only they can fit that early.
+        placed = self._place_single(search, k, best_t, best_t + d, frozenset())
+        assert placed is not None
+        return best_t, placed
+
+    def longest_fit(self, gpu_model: str, gpu_count: int, start: int, hold: Hold | None = None) -> int:
+        """The longest duration (seconds) for which `gpu_count` GPUs can be placed from `start` (keeping off
+        `hold`): 0 if none fit, OPEN_END if they fit open-ended. A request of that shape fits iff its
+        duration is at most this.
         """
         try:
             clusters, single = self._shape(PlacementRequest(gpu_model, gpu_count, start, start + 1))
         except Unplaceable:
             return 0
         if single:
-            best = 0
-            for nodes in clusters.values():
-                for node in nodes:
-                    if not node.open or node.n - node.busy_at(start) < gpu_count:
-                        continue
-                    if node.starts.rank_right(start) == len(node.starts):
-                        return OPEN_END  # nothing booked after start: its free GPUs are free for ever
-                    until = sorted((g.free_until(start) for g in node.gpus), reverse=True)[gpu_count - 1]
-                    if until >= OPEN_END:
-                        return OPEN_END
-                    best = max(best, until - start)
-            return best
-        # Several nodes: the answer is one of the instants a free GPU is next booked; the packing is
-        # monotone in the window's length, so bisect over them.
-        ends = {OPEN_END}
+            return self.longest_fits(gpu_model, start, hold)[gpu_count - 1]
+        # Several nodes. At least k // (largest node) nodes must be wholly free, which bounds the window;
+        # when the packing fits there (always, for whole nodes of one size), that is the answer.
+        held = self._held_by_node(hold, start)
+        bound = 0
+        for nodes in clusters.values():
+            untils = [self._whole_until(n, start, held.get(n.view.id)) for n in nodes if n.open]
+            need = gpu_count // max(n.n for n in nodes)
+            if need <= len(untils):
+                bound = max(bound, sorted(untils, reverse=True)[need - 1] if need else OPEN_END)
+        if bound <= start:
+            return 0
+        if self._place_multi(clusters, gpu_count, start, bound, frozenset(), hold) is not None:
+            return OPEN_END if bound >= OPEN_END else bound - start
+        # Otherwise the answer is one of the instants a free GPU is next booked before that bound; the
+        # packing is monotone in the window's length, so bisect over them.
+        ends: set[int] = set()
         for nodes in clusters.values():
             for node in nodes:
                 if node.open:
-                    ends.update(u for g in node.gpus if (u := g.free_until(start)) > start)
+                    ends.update(u for u in self._free_untils(node, start, held.get(node.view.id)) if start < u < bound)
         candidates = sorted(ends)
         lo, hi = 0, len(candidates)  # candidates[:lo] fit; candidates[hi:] do not
         while lo < hi:
             mid = (lo + hi) // 2
-            e = candidates[mid]
-            if self._place_multi(clusters, gpu_count, start, e, frozenset()) is not None:
+            if self._place_multi(clusters, gpu_count, start, candidates[mid], frozenset(), hold) is not None:
                 lo = mid + 1
             else:
                 hi = mid
         if lo == 0:
             return 0
         return OPEN_END if candidates[lo - 1] >= OPEN_END else candidates[lo - 1] - start
+
+    def longest_fits(self, gpu_model: str, start: int, hold: Hold | None = None) -> list[int]:
+        """`longest_fit` for every single-node size at once: entry k - 1 is for k GPUs on one node."""
+        model = self._model(gpu_model)
+        if model is None:
+            return []
+        top = min(MAX_GPUS_PER_NODE, model.biggest)
+        best = [0] * top
+        held = self._held_by_node(hold, start)
+        for nodes in model.clusters.values():
+            for node in nodes:
+                if not node.open:
+                    continue
+                free = min(node.n - node.busy_at(start), top)
+                if free <= 0:
+                    continue
+                kept = held.get(node.view.id)
+                if kept is None and (not len(node.starts) or node.starts.at(-1) <= start):  # nothing after
+                    best[:free] = [OPEN_END] * free
+                    continue
+                until = sorted(self._free_untils(node, start, kept), reverse=True)
+                for k in range(free):
+                    longest = OPEN_END if until[k] >= OPEN_END else until[k] - start
+                    if longest > best[k]:
+                        best[k] = longest
+        return best
+
+    @staticmethod
+    def _held_by_node(hold: Hold | None, start: int) -> dict[int, tuple[int, set[int]]]:
+        """Node -> (from when the hold keeps them, GPU indices) for a hold still to come or under way."""
+        held: dict[int, tuple[int, set[int]]] = {}
+        if hold is not None and hold.end > start:
+            for g in hold.gpus:
+                held.setdefault(g.node_id, (hold.start, set()))[1].add(g.index)
+        return held
+
+    @staticmethod
+    def _whole_until(node: _Node, start: int, kept: tuple[int, set[int]] | None) -> int:
+        """If the whole node is free at instant `start`, until when (OPEN_END: for ever); else `start`."""
+        if node.busy_at(start) or (kept is not None and kept[0] <= start):
+            return start
+        starts = node.starts
+        i = starts.rank_right(start)
+        until = starts.at(i) if i < len(starts) else OPEN_END
+        return until if kept is None else min(until, kept[0])
+
+    @staticmethod
+    def _free_untils(node: _Node, start: int, kept: tuple[int, set[int]] | None) -> list[int]:
+        """Per GPU: if free at instant `start`, until when (OPEN_END: for ever); else `start`."""
+        until = [g.free_until(start) for g in node.gpus]
+        if kept is not None:
+            for i in kept[1]:
+                until[i] = start if kept[0] <= start else min(until[i], kept[0])
+        return until
 
     def _shape(self, req: PlacementRequest) -> tuple[dict[str, list[_Node]], bool]:
         if req.gpu_count <= 0:
@@ -871,10 +1186,27 @@ class CapacityCalendar:
     def _ignored_nodes(self, ignore: frozenset[int]) -> set[int]:
         return {g.node_id for lid in ignore if (lease := self._leases.get(lid)) for g in lease.gpus}
 
+    def _special(self, ignore: frozenset[int], hold: Hold | None, s: int, e: int) -> dict[int, frozenset[int]]:
+        """Nodes whose free GPUs over [s, e) are counted one by one: where ignored leases live (no GPU
+        held) and where the hold overlaps the window (the GPUs it keeps)."""
+        special = dict.fromkeys(self._ignored_nodes(ignore), frozenset[int]()) if ignore else {}
+        if hold is not None and hold.start < e and s < hold.end:
+            held: dict[int, set[int]] = {}
+            for g in hold.gpus:
+                held.setdefault(g.node_id, set()).add(g.index)
+            special.update((nid, frozenset(idx)) for nid, idx in held.items())
+        return special
+
     def _place_single(
-        self, clusters: dict[str, list[_Node]], k: int, s: int, e: int, ignore: frozenset[int]
+        self,
+        clusters: dict[str, list[_Node]],
+        k: int,
+        s: int,
+        e: int,
+        ignore: frozenset[int],
+        hold: Hold | None = None,
     ) -> Placement | None:
-        touched = self._ignored_nodes(ignore) if ignore else set()
+        special = self._special(ignore, hold, s, e) if ignore or hold else {}
         best: _Node | None = None
         best_free = MAX_GPUS_PER_NODE * 1024
         for nodes in clusters.values():
@@ -882,27 +1214,28 @@ class CapacityCalendar:
                 n = node.n
                 if n < k or not node.open:
                     continue
-                starts = node.starts
-                ends_by_s = node.ends.rank_right(s)
-                c = starts.rank_left(e) - ends_by_s
-                if n - c >= best_free:  # free >= n - c: cannot beat (ties keep the lower id found first)
-                    continue
-                if c == 0:
-                    f = n
-                elif node.view.id in touched:
-                    f = len(node.free_indices(s, e, ignore))
-                elif k == n:
-                    continue
+                if special and node.view.id in special:
+                    f = len(node.usable(s, e, ignore, special[node.view.id]))
                 else:
-                    held_at_s = starts.rank_right(s) - ends_by_s  # GPUs busy at instant s: free <= n - that
-                    if n - held_at_s < k:
+                    starts = node.starts
+                    ends_by_s = node.ends.rank_right(s)
+                    c = starts.rank_left(e) - ends_by_s
+                    if n - c >= best_free:  # free >= n - c: cannot beat (ties keep the lower id found first)
                         continue
-                    if c == 1 or c == held_at_s:
-                        f = n - c
-                    elif n - (c + ends_by_s - node.ends.rank_left(e)) < k:  # GPUs busy at instant e - 1
+                    if c == 0:
+                        f = n
+                    elif k == n:
                         continue
                     else:
-                        f = sum(1 for g in node.gpus if g.starts.rank_left(e) == g.ends.rank_right(s))
+                        held_at_s = starts.rank_right(s) - ends_by_s  # GPUs busy at instant s: free <= n - that
+                        if n - held_at_s < k:
+                            continue
+                        if c == 1 or c == held_at_s:
+                            f = n - c
+                        elif n - (c + ends_by_s - node.ends.rank_left(e)) < k:  # GPUs busy at instant e - 1
+                            continue
+                        else:
+                            f = sum(1 for g in node.gpus if g.starts.rank_left(e) == g.ends.rank_right(s))
                 if k <= f < best_free:  # ties: the first in (cluster, node id) order stays
                     best, best_free = node, f
                     if f == k:
@@ -912,22 +1245,28 @@ class CapacityCalendar:
         if best is None:
             return None
         nid = best.view.id
-        return Placement(tuple(GpuRef(nid, i) for i in best.free_indices(s, e, ignore)[:k]))
+        return Placement(tuple(GpuRef(nid, i) for i in best.usable(s, e, ignore, special.get(nid, frozenset()))[:k]))
 
     def _place_multi(
-        self, clusters: dict[str, list[_Node]], k: int, s: int, e: int, ignore: frozenset[int]
+        self,
+        clusters: dict[str, list[_Node]],
+        k: int,
+        s: int,
+        e: int,
+        ignore: frozenset[int],
+        hold: Hold | None = None,
     ) -> Placement | None:
-        touched = self._ignored_nodes(ignore) if ignore else set()
+        special = self._special(ignore, hold, s, e) if ignore or hold else {}
         best: tuple[tuple[int, int], str, Placement] | None = None
         for name, nodes in clusters.items():
-            found = self._multi_in_cluster(nodes, k, s, e, ignore, touched)
+            found = self._multi_in_cluster(nodes, k, s, e, ignore, special)
             if found is not None and (best is None or found[0] < best[0]):
                 best = (found[0], name, found[1])
         return None if best is None else best[2]
 
     @staticmethod
     def _multi_in_cluster(
-        nodes: list[_Node], k: int, s: int, e: int, ignore: frozenset[int], touched: set[int]
+        nodes: list[_Node], k: int, s: int, e: int, ignore: frozenset[int], special: dict[int, frozenset[int]]
     ) -> tuple[tuple[int, int], Placement] | None:
         """Whole free nodes (largest first) plus one best-fit node for the remainder.
 
@@ -939,15 +1278,16 @@ class CapacityCalendar:
         for node in nodes:
             if not node.open:
                 continue
-            c = node.overlapping(s, e)
-            if c == 0:
-                whole.append(node)
-            elif node.view.id in touched:
-                f = len(node.free_indices(s, e, ignore))
+            if special and node.view.id in special:
+                f = len(node.usable(s, e, ignore, special[node.view.id]))
                 if f == node.n:
                     whole.append(node)
                 elif f:
                     partial.append((node.n - f, node))
+                continue
+            c = node.overlapping(s, e)
+            if c == 0:
+                whole.append(node)
             else:
                 partial.append((c, node))
         if sum(n.n for n in whole) + max((n.n - 1 for _, n in partial), default=0) < k:
@@ -971,7 +1311,8 @@ class CapacityCalendar:
             for c, node in partial:  # best fit for the remainder, as for a single-node request
                 if node.n - c >= best_free or node.n - 1 < r:
                     continue
-                f = len(node.free_indices(s, e, ignore)) if node.view.id in touched else node.free_count(s, e)
+                held = special.get(node.view.id)
+                f = node.free_count(s, e) if held is None else len(node.usable(s, e, ignore, held))
                 if r <= f < best_free:
                     best, best_free = node, f
                     if f == r:
@@ -985,21 +1326,24 @@ class CapacityCalendar:
             if best is None:
                 return None
             spare = best_free - r
-            gpus += [GpuRef(best.view.id, i) for i in best.free_indices(s, e, ignore)[:r]]
+            usable = best.usable(s, e, ignore, special.get(best.view.id, frozenset()))
+            gpus += [GpuRef(best.view.id, i) for i in usable[:r]]
         return (len(rest), spare), Placement(tuple(gpus))
 
     def _earliest_multi(
-        self, cluster: list[_Node], k: int, t0: int, d: int, limit: int
+        self, nodes: list[_Node], k: int, t0: int, d: int, limit: int, whole_from: list[int]
     ) -> tuple[int, Placement] | None:
-        """Earliest start in [t0, limit) for a multi-node request in one cluster, with its placement."""
-        nodes = [n for n in cluster if n.open]
+        """Earliest start in [t0, limit) for a multi-node request on one cluster's open nodes.
+
+        `whole_from[i]` is, per node, a lower bound of the earliest start >= t with the whole node free
+        (-1: unknown); it is tightened in place, so a caller may keep it for the next search.
+        """
         if not nodes:
             return None
         biggest = max(n.n for n in nodes)
         need_whole = k // biggest  # at any feasible start at least this many nodes are entirely free
         if need_whole > len(nodes) or k > sum(n.n for n in nodes):
             return None
-        whole_from = [-1] * len(nodes)  # per node: earliest start >= t with the whole node free
         t = t0
         while t < limit:
             # First the earliest t with need_whole nodes wholly free (a fixed point of the need_whole-th
@@ -1007,14 +1351,14 @@ class CapacityCalendar:
             while need_whole:
                 for i, n in enumerate(nodes):
                     if whole_from[i] < t:
-                        whole_from[i] = n.union_gaps().fit(t, d, limit)
+                        whole_from[i] = n.first_fit(n.n, t, d, limit)
                 nxt = sorted(whole_from)[need_whole - 1]
                 if nxt == t:
                     break
                 t = nxt
                 if t >= limit:
                     return None
-            found = self._multi_in_cluster(nodes, k, t, t + d, frozenset(), set())
+            found = self._multi_in_cluster(nodes, k, t, t + d, frozenset(), {})
             if found is not None:
                 return t, found[1]
             # Nothing fits at t: the next chance is when some booking in the cluster ends.
