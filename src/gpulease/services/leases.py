@@ -21,7 +21,7 @@ from gpulease.domain.placement import (
     Unplaceable,
 )
 from gpulease.domain.pricing import PriceEntry, PricingError, Quote, make_quote
-from gpulease.domain.queue import choose_preemptions
+from gpulease.domain.queue import choose_preemptions, queue_head
 from gpulease.services import billing
 from gpulease.services.context import Actor, Role, epoch, from_epoch
 from gpulease.services.errors import Conflict, InvalidRequest, NoCapacity, NotCleared, NotFound
@@ -319,9 +319,9 @@ def hold_for_queue_head(session: Session, cal: CapacityCalendar, model: str, pla
     waiting = session.scalars(
         select(Lease).where(Lease.state == LeaseState.QUEUED.value, Lease.gpu_model == model)
     ).all()
-    if not waiting:
+    head = queue_head(waiting, key=lambda lz: (Plan(lz.plan), lz.created_at, lz.id))
+    if head is None:
         return
-    head = min(waiting, key=lambda lz: (-PLAN_PRIORITY[Plan(lz.plan)], lz.created_at, lz.id))
     if PLAN_PRIORITY[Plan(head.plan)] < PLAN_PRIORITY[plan]:
         return
     t = epoch(now)
