@@ -47,7 +47,7 @@ from gpulease.domain.placement import (
 
 _EXACT_PREEMPTION_LIMIT = 12  # candidate leases on one node searched exhaustively (2**12 subsets)
 BACKFILL_TESTS = 500  # placement attempts that start nothing, per model and pass (cf. Slurm bf_max_job_test)
-CLASS_SCAN = 100  # requests looked at within the duration class that straddles a shape's bound
+CLASS_SCAN = 2_000  # requests looked at within the duration class that straddles a shape's bound
 _OPEN_CLASS = 64  # duration class of open-ended requests; finite ones are d.bit_length(), 1..63
 _BAD_CLASS = 0  # a duration <= 0: refused as a bad request when a pass sees it
 
