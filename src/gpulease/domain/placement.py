@@ -132,13 +132,15 @@ class _SortedInts:
     costs O(log n) however large the set grows.
     """
 
-    __slots__ = ("_blocks", "_maxes", "_n", "_tree", "at", "rank_left", "rank_right")
+    __slots__ = ("_blocks", "_maxes", "_n", "_tree", "at", "flat", "rank_left", "rank_right")
 
     def __init__(self) -> None:
         self._n = 0
         self._single([])
 
     def _single(self, block: list[int]) -> None:
+        self.flat: list[int] | None = block
+        """The one plain list, for callers that bisect it directly; None once split into blocks."""
         self._blocks = [block]
         self._maxes: list[int] = []  # last entry of each block (only with several blocks)
         self._tree: list[int] | None = None  # Fenwick tree of block sizes (only with several blocks)
@@ -263,6 +265,7 @@ class _SortedInts:
             if j < len(tree):
                 tree[j] += tree[i]
         self._tree = tree
+        self.flat = None
         self.rank_left, self.rank_right, self.at = self._rank_left, self._rank_right, self._at
 
     def _bump(self, b: int, delta: int) -> None:
@@ -331,6 +334,9 @@ class _Gpu:
 
     def free(self, s: int, e: int) -> bool:
         # bookings ending by s all start before e; the others overlap [s, e) iff they start before e
+        fs = self.starts.flat  # starts and ends hold as many entries, so both are plain lists or neither
+        if fs is not None:
+            return bisect_left(fs, e) == bisect_right(self.ends.flat, s)  # type: ignore[arg-type]
         return self.starts.rank_left(e) == self.ends.rank_right(s)
 
     def holders(self, s: int, e: int) -> list[int]:
@@ -350,7 +356,7 @@ class _Gpu:
 class _Node:
     """A node's GPUs plus the sorted starts and ends of every booking on it (for counts in two bisects)."""
 
-    __slots__ = ("ends", "gpus", "n", "open", "per_gpu", "starts", "union", "view")
+    __slots__ = ("ends", "fe", "fs", "gpus", "n", "open", "per_gpu", "starts", "union", "view")
 
     def __init__(self, view: NodeView) -> None:
         self.view = view
@@ -361,17 +367,29 @@ class _Node:
         self.ends = _SortedInts()
         self.union: _Gaps | None = None  # gap summaries, rebuilt on demand after a change
         self.per_gpu: tuple[list[_Gaps], list[list[int]], list[list[int]]] | None = None
+        self.changed()
 
     def changed(self) -> None:
+        """After a change of its bookings: summaries are stale, the plain lists may have become blocks."""
         self.union = None
         self.per_gpu = None
+        # The node-wide lists bisected directly in the placement scan (None for a node with thousands of
+        # bookings, whose lists are blocks); starts and ends hold as many entries, so both or neither.
+        self.fs: list[int] | None = self.starts.flat
+        self.fe: list[int] | None = self.ends.flat
 
     def overlapping(self, s: int, e: int) -> int:
         """How many bookings on this node overlap [s, e) (every booking ending by s also starts before e)."""
+        fs = self.fs
+        if fs is not None:
+            return bisect_left(fs, e) - bisect_right(self.fe, s)  # type: ignore[arg-type]
         return self.starts.rank_left(e) - self.ends.rank_right(s)
 
     def busy_at(self, t: int) -> int:
         """GPUs held at instant t."""
+        fs = self.fs
+        if fs is not None:
+            return bisect_right(fs, t) - bisect_right(self.fe, t)  # type: ignore[arg-type]
         return self.starts.rank_right(t) - self.ends.rank_right(t)
 
     def free_count(self, s: int, e: int) -> int:
@@ -382,7 +400,18 @@ class _Node:
         if c == 1 or c == self.starts.rank_right(s) - ends_by_s:
             # one booking, or all of them hold the GPU at instant s: they sit on c distinct GPUs
             return self.n - c
-        return sum(1 for g in self.gpus if g.starts.rank_left(e) == g.ends.rank_right(s))
+        return self.count_free(s, e)
+
+    def count_free(self, s: int, e: int) -> int:
+        """GPUs with no booking overlapping [s, e), one by one."""
+        free = 0
+        for g in self.gpus:
+            fs = g.starts.flat
+            if fs is not None:
+                free += bisect_left(fs, e) == bisect_right(g.ends.flat, s)  # type: ignore[arg-type]
+            else:
+                free += g.free(s, e)
+        return free
 
     def free_indices(self, s: int, e: int, ignore: frozenset[int] = frozenset()) -> list[int]:
         if self.overlapping(s, e) == 0:
@@ -1216,10 +1245,13 @@ class CapacityCalendar:
                     continue
                 if special and node.view.id in special:
                     f = len(node.usable(s, e, ignore, special[node.view.id]))
+                elif (fs := node.fs) is None:  # thousands of bookings: blocks, counted exactly
+                    f = node.free_count(s, e)
                 else:
-                    starts = node.starts
-                    ends_by_s = node.ends.rank_right(s)
-                    c = starts.rank_left(e) - ends_by_s
+                    # The hot path of every decision: two or three bisects of the node-wide lists.
+                    fe = node.fe
+                    ends_by_s = bisect_right(fe, s)  # type: ignore[arg-type]
+                    c = bisect_left(fs, e) - ends_by_s
                     if n - c >= best_free:  # free >= n - c: cannot beat (ties keep the lower id found first)
                         continue
                     if c == 0:
@@ -1227,15 +1259,15 @@ class CapacityCalendar:
                     elif k == n:
                         continue
                     else:
-                        held_at_s = starts.rank_right(s) - ends_by_s  # GPUs busy at instant s: free <= n - that
+                        held_at_s = bisect_right(fs, s) - ends_by_s  # GPUs busy at instant s: free <= n - that
                         if n - held_at_s < k:
                             continue
                         if c == 1 or c == held_at_s:
                             f = n - c
-                        elif n - (c + ends_by_s - node.ends.rank_left(e)) < k:  # GPUs busy at instant e - 1
-                            continue
+                        elif n - (c + ends_by_s - bisect_left(fe, e)) < k:  # type: ignore[arg-type]
+                            continue  # not enough free at instant e - 1
                         else:
-                            f = sum(1 for g in node.gpus if g.starts.rank_left(e) == g.ends.rank_right(s))
+                            f = node.count_free(s, e)
                 if k <= f < best_free:  # ties: the first in (cluster, node id) order stays
                     best, best_free = node, f
                     if f == k:
@@ -1245,7 +1277,8 @@ class CapacityCalendar:
         if best is None:
             return None
         nid = best.view.id
-        return Placement(tuple(GpuRef(nid, i) for i in best.usable(s, e, ignore, special.get(nid, frozenset()))[:k]))
+        free = best.usable(s, e, ignore, special[nid]) if nid in special else best.free_indices(s, e, ignore)
+        return Placement(tuple(GpuRef(nid, i) for i in free[:k]))
 
     def _place_multi(
         self,
@@ -1285,7 +1318,8 @@ class CapacityCalendar:
                 elif f:
                     partial.append((node.n - f, node))
                 continue
-            c = node.overlapping(s, e)
+            fs, fe = node.fs, node.fe  # bisected directly, as in _place_single
+            c = node.overlapping(s, e) if fs is None or fe is None else bisect_left(fs, e) - bisect_right(fe, s)
             if c == 0:
                 whole.append(node)
             else:
