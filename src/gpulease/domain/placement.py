@@ -59,6 +59,7 @@ OPEN_END = 2**62  # "never ends": later than any real epoch second, still an int
 
 _LOAD = 2048  # a _SortedInts stays one plain list up to 2 * _LOAD entries, then splits into blocks
 _STATES = count(1)  # calendar state ids, never reused
+_RESHAPES = [0]  # how many times any _SortedInts changed between one plain list and blocks
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -139,6 +140,7 @@ class _SortedInts:
         self._single([])
 
     def _single(self, block: list[int]) -> None:
+        _RESHAPES[0] += 1
         self.flat: list[int] | None = block
         """The one plain list, for callers that bisect it directly; None once split into blocks."""
         self._blocks = [block]
@@ -266,6 +268,7 @@ class _SortedInts:
                 tree[j] += tree[i]
         self._tree = tree
         self.flat = None
+        _RESHAPES[0] += 1
         self.rank_left, self.rank_right, self.at = self._rank_left, self._rank_right, self._at
 
     def _bump(self, b: int, delta: int) -> None:
@@ -437,13 +440,6 @@ class _Node:
             self.per_gpu = gaps, [g.starts for g in gaps], [g.ends for g in gaps]
         return self.per_gpu
 
-    def window_free(self, s: int, e: int) -> int:
-        """GPUs free over all of [s, e), like free_count but answered from the gap summaries in C."""
-        if self.overlapping(s, e) == 0:
-            return self.n
-        _, starts, ends = self.gpu_gaps()
-        return sum(map(eq, map(bisect_left, starts, repeat(e)), map(bisect_right, ends, repeat(s))))
-
     def first_fit(self, k: int, t0: int, d: int, limit: int) -> int:
         """Earliest t >= t0 with k GPUs free over [t, t + d); some value >= limit if none is below it."""
         starts, ends = self.starts, self.ends
@@ -534,6 +530,8 @@ class CapacityCalendar:
         # model -> (stamps, node ids, oldest stamp still answerable): where capacity was given back, in order
         self._freed: dict[str, tuple[list[int], list[int], int]] = {}
         self._earliest: dict[tuple[str, int, int], _Earliest] = {}
+        # model -> ((inventory, reshapes), every schedulable GPU's plain starts and ends lists)
+        self._gpu_lists: dict[str, tuple[tuple[int, int], list[list[int]], list[list[int]]]] = {}
         self._undo: list[_Undo] | None = None
         self._state = next(_STATES)
         for node in nodes:
@@ -963,7 +961,7 @@ class CapacityCalendar:
             if schedulable
             else "because no node with that model is available (all draining or down)"
         )
-        free_total = sum(n.window_free(req.start, e) for n in schedulable)
+        free_total = self._free_in_window(req.gpu_model, schedulable, req.start, e)
         hint = f"; the earliest start that fits is {later}" if later is not None else ""
         shape = "on one node" if single else "as whole nodes in one cluster"
         raise Unplaceable(
@@ -974,6 +972,22 @@ class CapacityCalendar:
             else f"{req.gpu_count} {req.gpu_model} GPU(s) asked, only {free_total} free {where}{hint}.",
             later,
         )
+
+    def _free_in_window(self, gpu_model: str, nodes: list[_Node], s: int, e: int) -> int:
+        """GPUs of these (the model's schedulable) nodes free over all of [s, e), for refusal messages:
+        every GPU's plain lists are bisected in one pass in C; the list of them is kept until the
+        inventory changes or a list turns into blocks."""
+        key = (self._inventory, _RESHAPES[0])
+        kept = self._gpu_lists.get(gpu_model)
+        if kept is None or kept[0] != key:
+            gpus = [g for n in nodes for g in n.gpus]
+            starts = [f for g in gpus if (f := g.starts.flat) is not None]
+            ends = [f for g in gpus if (f := g.ends.flat) is not None]
+            if len(starts) < len(gpus):  # some GPU holds thousands of bookings
+                return sum(n.free_count(s, e) for n in nodes)
+            kept = self._gpu_lists[gpu_model] = (key, starts, ends)
+        _, starts, ends = kept
+        return sum(map(eq, map(bisect_left, starts, repeat(e)), map(bisect_right, ends, repeat(s))))
 
     def earliest_start(self, req: PlacementRequest, not_before: int) -> int | None:
         """Earliest start >= not_before at which the request (same duration) fits; None if never."""
