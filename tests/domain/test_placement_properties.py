@@ -242,6 +242,10 @@ def test_sorted_ints_match_a_sorted_list(ops: list[tuple[bool, int]], probe: int
                 oracle.remove(x)
             oracle.sort()
             assert len(xs) == len(oracle)
+            for _ in range(3):  # queries between changes, so cached offsets are built and dropped too
+                assert xs.rank_left(probe) == sum(1 for v in oracle if v < probe)
+                if oracle:
+                    assert xs.at(len(oracle) // 2) == oracle[len(oracle) // 2]
         assert list(xs) == oracle == xs.to_list()
         assert xs.rank_left(probe) == sum(1 for v in oracle if v < probe)
         assert xs.rank_right(probe) == sum(1 for v in oracle if v <= probe)

@@ -57,7 +57,7 @@ from gpulease.domain.inventory import MAX_GPUS_PER_NODE, NodeView
 
 OPEN_END = 2**62  # "never ends": later than any real epoch second, still an int
 
-_LOAD = 2048  # a _SortedInts stays one plain list up to 2 * _LOAD entries, then splits into blocks
+_LOAD = 8192  # a _SortedInts stays one plain list up to 2 * _LOAD entries, then splits into blocks
 _STATES = count(1)  # calendar state ids, never reused
 _RESHAPES = [0]  # how many times any _SortedInts changed between one plain list and blocks
 
@@ -130,10 +130,12 @@ class _SortedInts:
     One plain list up to 2 * _LOAD entries, queried through C bisects bound to it (the fast path every
     realistic node and GPU takes); beyond that, blocks of at most 2 * _LOAD entries with a Fenwick tree
     over their sizes, so an insert or delete moves a bounded number of entries and a rank or a position
-    costs O(log n) however large the set grows.
+    costs O(log n) however large the set grows. Between changes, once as many queries as there are
+    blocks have been answered, the blocks' offsets are also kept in a plain list (amortised, queries
+    then skip the tree).
     """
 
-    __slots__ = ("_blocks", "_maxes", "_n", "_tree", "at", "flat", "rank_left", "rank_right")
+    __slots__ = ("_blocks", "_maxes", "_n", "_offsets", "_stale", "_tree", "at", "flat", "rank_left", "rank_right")
 
     def __init__(self) -> None:
         self._n = 0
@@ -146,6 +148,8 @@ class _SortedInts:
         self._blocks = [block]
         self._maxes: list[int] = []  # last entry of each block (only with several blocks)
         self._tree: list[int] | None = None  # Fenwick tree of block sizes (only with several blocks)
+        self._offsets: list[int] | None = None  # entries before each block, while no change was made
+        self._stale = 0  # queries answered from the tree since the last change
         self.rank_left: Callable[[int], int] = partial(bisect_left, block)
         """How many entries are < x."""
         self.rank_right: Callable[[int], int] = partial(bisect_right, block)
@@ -179,6 +183,9 @@ class _SortedInts:
             i += self._n
         if not 0 <= i < self._n:
             raise IndexError(i)
+        if self._offsets is not None:
+            b = bisect_right(self._offsets, i) - 1
+            return self._blocks[b][i - self._offsets[b]]
         tree = self._tree
         assert tree is not None
         pos, step = 0, 1 << (len(tree) - 1).bit_length()
@@ -267,11 +274,13 @@ class _SortedInts:
             if j < len(tree):
                 tree[j] += tree[i]
         self._tree = tree
+        self._offsets, self._stale = None, 0
         self.flat = None
         _RESHAPES[0] += 1
         self.rank_left, self.rank_right, self.at = self._rank_left, self._rank_right, self._at
 
     def _bump(self, b: int, delta: int) -> None:
+        self._offsets, self._stale = None, 0
         tree = self._tree
         assert tree is not None
         i = b + 1
@@ -281,6 +290,13 @@ class _SortedInts:
 
     def _prefix(self, b: int) -> int:
         """Entries in blocks before block b."""
+        offsets = self._offsets
+        if offsets is not None:
+            return offsets[b]
+        self._stale += 1
+        if self._stale > len(self._blocks):  # a rebuild costs what the queries since the change cost
+            self._offsets = offsets = [0, *accumulate(map(len, self._blocks))]
+            return offsets[b]
         tree = self._tree
         assert tree is not None
         total = 0
@@ -336,11 +352,13 @@ class _Gpu:
         self.owner: dict[int, int] = {}  # start -> lease id
 
     def free(self, s: int, e: int) -> bool:
-        # bookings ending by s all start before e; the others overlap [s, e) iff they start before e
+        # The last booking starting before e is the one that ends last among them: free iff it ends by s.
         fs = self.starts.flat  # starts and ends hold as many entries, so both are plain lists or neither
         if fs is not None:
-            return bisect_left(fs, e) == bisect_right(self.ends.flat, s)  # type: ignore[arg-type]
-        return self.starts.rank_left(e) == self.ends.rank_right(s)
+            j = bisect_left(fs, e)
+            return j == 0 or self.ends.flat[j - 1] <= s  # type: ignore[index]
+        j = self.starts.rank_left(e)
+        return j == 0 or self.ends.at(j - 1) <= s
 
     def holders(self, s: int, e: int) -> list[int]:
         """The leases holding this GPU at some time in [s, e)."""
@@ -407,14 +425,7 @@ class _Node:
 
     def count_free(self, s: int, e: int) -> int:
         """GPUs with no booking overlapping [s, e), one by one."""
-        free = 0
-        for g in self.gpus:
-            fs = g.starts.flat
-            if fs is not None:
-                free += bisect_left(fs, e) == bisect_right(g.ends.flat, s)  # type: ignore[arg-type]
-            else:
-                free += g.free(s, e)
-        return free
+        return sum(1 for g in self.gpus if g.free(s, e))
 
     def free_indices(self, s: int, e: int, ignore: frozenset[int] = frozenset()) -> list[int]:
         if self.overlapping(s, e) == 0:
