@@ -57,7 +57,8 @@ from gpulease.domain.inventory import MAX_GPUS_PER_NODE, NodeView
 
 OPEN_END = 2**62  # "never ends": later than any real epoch second, still an int
 
-_LOAD = 8192  # a _SortedInts stays one plain list up to 2 * _LOAD entries, then splits into blocks
+_LOAD = 8192  # a node's or GPU's _SortedInts stays one plain list up to 2 * _LOAD entries, then splits
+_MODEL_LOAD = 512  # the model-wide lists, changed with every booking and asked once per scheduling pass
 _STATES = count(1)  # calendar state ids, never reused
 _RESHAPES = [0]  # how many times any _SortedInts changed between one plain list and blocks
 
@@ -127,17 +128,20 @@ class DoubleBooking(Exception):
 class _SortedInts:
     """A sorted multiset of ints with rank and positional queries.
 
-    One plain list up to 2 * _LOAD entries, queried through C bisects bound to it (the fast path every
-    realistic node and GPU takes); beyond that, blocks of at most 2 * _LOAD entries with a Fenwick tree
+    One plain list up to 2 * load entries, queried through C bisects bound to it (the fast path every
+    realistic node and GPU takes); beyond that, blocks of at most 2 * load entries with a Fenwick tree
     over their sizes, so an insert or delete moves a bounded number of entries and a rank or a position
     costs O(log n) however large the set grows. Between changes, once as many queries as there are
     blocks have been answered, the blocks' offsets are also kept in a plain list (amortised, queries
     then skip the tree).
     """
 
-    __slots__ = ("_blocks", "_maxes", "_n", "_offsets", "_stale", "_tree", "at", "flat", "rank_left", "rank_right")
+    __slots__ = (
+        "_blocks", "_load", "_maxes", "_n", "_offsets", "_stale", "_tree", "at", "flat", "rank_left", "rank_right"
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, load: int = 0) -> None:
+        self._load = load or _LOAD  # read at run time, so tests can shrink _LOAD
         self._n = 0
         self._single([])
 
@@ -203,28 +207,28 @@ class _SortedInts:
         if self._tree is None:
             one = blocks[0]
             insort(one, x)
-            if self._n > 2 * _LOAD:
-                self._reshape([one[i : i + _LOAD] for i in range(0, len(one), _LOAD)])
+            if self._n > 2 * self._load:
+                self._reshape([one[i : i + self._load] for i in range(0, len(one), self._load)])
             return
         b = min(bisect_right(self._maxes, x), len(blocks) - 1)
         block = blocks[b]
         insort(block, x)
         self._maxes[b] = block[-1]
-        if len(block) > 2 * _LOAD:
-            blocks[b : b + 1] = [block[:_LOAD], block[_LOAD:]]
+        if len(block) > 2 * self._load:
+            blocks[b : b + 1] = [block[: self._load], block[self._load :]]
             self._reshape(blocks)
         else:
             self._bump(b, 1)
 
     def add_many(self, x: int, count: int) -> None:
         """Add `count` entries equal to x."""
-        if self._tree is None and self._n + count <= 2 * _LOAD:
+        if self._tree is None and self._n + count <= 2 * self._load:
             one = self._blocks[0]
             i = bisect_left(one, x)
             one[i:i] = [x] * count
             self._n += count
             return
-        for _ in range(count):
+        for _ in range(count):  # blocks: one at a time (the block may split)
             self.add(x)
 
     def remove_many(self, x: int, count: int) -> None:
@@ -237,7 +241,7 @@ class _SortedInts:
             del one[i : i + count]
             self._n -= count
             return
-        if self.rank_right(x) - self.rank_left(x) < count:
+        if count > 1 and self.rank_right(x) - self.rank_left(x) < count:
             raise ValueError(f"{x} is not in the set {count} times")
         for _ in range(count):
             self.remove(x)
@@ -262,7 +266,7 @@ class _SortedInts:
             self._reshape(blocks)
 
     def _reshape(self, blocks: list[list[int]]) -> None:
-        if self._n <= _LOAD or len(blocks) == 1:
+        if self._n <= self._load or len(blocks) == 1:
             self._single(list(chain.from_iterable(blocks)))
             return
         self._blocks = blocks
@@ -612,7 +616,7 @@ class CapacityCalendar:
     def _open_of(self, gpu_model: str) -> tuple[_SortedInts, _SortedInts]:
         times = self._open_times.get(gpu_model)
         if times is None:
-            times = self._open_times[gpu_model] = (_SortedInts(), _SortedInts())
+            times = self._open_times[gpu_model] = (_SortedInts(_MODEL_LOAD), _SortedInts(_MODEL_LOAD))
         return times
 
     def _count_open(self, node: _Node, sign: int) -> None:
