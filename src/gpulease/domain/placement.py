@@ -26,21 +26,30 @@ stored as ending at OPEN_END. The server keeps one calendar per GPU model in mem
     cal.state                                  # an id that changes with every change of the bookings and
                                                # comes back when a speculation is rolled back
 
-Costs, for n bookings held: book, release, truncate and extend are O(log n) per GPU touched (every sorted
-sequence is a `_SortedInts`: one plain list while small, blocks of bounded size with a Fenwick index when
-large) and record one undo entry while speculating, so a speculation costs what its own changes cost and
-never copies the calendar. A placement decision is two or three rank queries per node of the model
-(the node-wide counts of bookings bound its free GPUs, so most nodes are judged without looking at their
-GPUs) and stops at the first perfect fit.
+Placements can also keep off capacity set aside without booking it: `place(req, hold=Hold(gpus, s, e))`
+(and `longest_fit(s)(..., hold)`) place exactly as if the hold were booked, touching nothing; the queue
+uses it for its head's reservation in every scheduling pass.
+
+Costs, for n bookings held. Every sorted sequence (per GPU, per node, per model) is a `_SortedInts`: one
+plain list bisected in C up to 16,384 entries (per GPU and node; 1,024 for the model-wide lists, which
+change with every booking), then blocks of bounded size with a Fenwick index. So book, release, truncate
+and extend cost O(log n) per GPU touched and move a bounded number of entries, and while speculating
+record one undo entry each: a speculation costs what its own changes cost and never copies the
+calendar. A placement decision is two or three bisects per node of the model (the node-wide counts of
+bookings bound its free GPUs, so most nodes are judged without looking at their GPUs) and stops at the
+first perfect fit. Free GPUs of a model at an instant come from the model-wide lists in O(log n).
 
 Earliest start (a refusal's "from when" answer, and the queue head's reservation) never walks bookings
-one by one. Each node keeps, rebuilt lazily after a change to that node only, a summary of its gaps: the
-gaps of each GPU's timeline and of the node's union of bookings, each with the longest gap from there on.
-One lookup then says "no gap of length d after t" (the earliest start on that GPU or whole node is then
-simply the end of its last booking), or leads to the first gap that is long enough. Nodes are searched
-with the best start found so far as a limit; a k-GPU node request takes the k-th earliest of its GPUs'
-starts until that is a fixed point; a multi-node request takes the whole-node starts the same way and
-only then asks the best-fit packing whether the remainder fits.
+one by one. When nothing on a node starts after t (a node of running leases), k GPUs are free once all
+but n - k of its bookings have ended: one index. Otherwise each node keeps, rebuilt after a change to
+that node only and when first needed, a summary of its gaps: the gaps of each GPU's timeline and of the
+node's union of bookings, each with the longest gap from there on, so one lookup says "no gap of length
+d after t" (the answer is then the end of its last booking) or leads to the first gap long enough. Nodes
+are searched with the best start found so far as a limit; a k-GPU node request takes the k-th earliest
+of its GPUs' starts until that is a fixed point; a multi-node request takes the whole-node starts the
+same way and only then asks the best-fit packing whether the rest fits. Answers are remembered per
+shape: asked again (a queue head, pass after pass), an answer whose GPUs are still free stands unless
+capacity was given back since, and then only the nodes that gave some back are searched again.
 """
 
 from __future__ import annotations

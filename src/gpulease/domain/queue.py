@@ -9,20 +9,22 @@ request is treated as running forever, so it only backfills onto GPUs the head d
 
 A pass never walks the backlog. Waiting requests are kept in sub-queues by shape, (model, GPU count),
 and within a shape by duration class (durations in [2^(c-1), 2^c), and open-ended ones apart), each in
-service order. For one shape the calendar says how long a window it could give right now
-(`CapacityCalendar.longest_fits`); a request of that shape fits iff its duration is at most that. So
-the shape's candidate is the first request of each class whose every member fits, or the first one
-that fits within the one class straddling the bound, and the pass starts candidates in service order,
-re-checking each with a real placement (capacity only shrinks during a pass, so a candidate found
-earlier is at worst optimistic). The backlog of a busy model is then served by looking at a few
-requests per shape, however long the queue.
+service order. For one shape the calendar says how long a window it can give right now next to the
+head's reservation (`CapacityCalendar.longest_fits`, with the reservation passed as a `Hold` rather than
+booked); a request of that shape fits iff its duration is at most that. So the shape's candidate is the
+first request of each class whose every member fits, or the first one that fits within the one class
+straddling the bound, and the pass starts candidates in service order, re-checking each with a real
+placement (capacity only shrinks during a pass, so a candidate found earlier is at worst optimistic).
+A busy model's backlog is served by looking at a few requests per shape, however long the queue; a
+pass starts exactly what walking every waiting request in order would start (property-tested), as
+long as the bounds below are not reached.
 
-Bounds, in the way Slurm bounds its backfill pass (`bf_max_job_test`, 500 jobs tested per pass by
-default, and `default_queue_depth` for the event-triggered pass) so that one pass costs a bounded amount
-whatever the backlog: within the straddling class a pass looks at `CLASS_SCAN` requests at most (one
-that fits further down waits until it reaches that depth or the bound moves), and after
-`BACKFILL_TESTS` placement attempts that start nothing a model's backfill ends for that pass. Each is
-a keyword argument of `schedule`.
+Bounds, as Slurm bounds its backfill pass (`bf_max_job_test`: jobs tested per pass, 500 by default), so
+that one pass costs a bounded amount whatever the backlog: after `max_tests` (500) placement attempts
+that start nothing, a model's backfill ends for that pass; within the class straddling a shape's bound a
+pass looks `class_scan` (2,000) requests deep at most, so one that would fit further down waits until it
+moves up or the bound moves. Both are keyword arguments of `schedule`; neither is reached in the Philly
+replays (docs/benchmarks.md).
 """
 
 from __future__ import annotations
