@@ -23,8 +23,9 @@ Bounds, as Slurm bounds its backfill pass (`bf_max_job_test`: jobs tested per pa
 that one pass costs a bounded amount whatever the backlog: after `max_tests` (500) placement attempts
 that start nothing, a model's backfill ends for that pass; within the class straddling a shape's bound a
 pass looks `class_scan` (2,000) requests deep at most, so one that would fit further down waits until it
-moves up or the bound moves. Both are keyword arguments of `schedule`; neither is reached in the Philly
-replays (docs/benchmarks.md).
+moves up or the bound moves. Both are keyword arguments of `schedule`. In the Philly replays
+(docs/benchmarks.md) a pass fails at most 8 placements, and the class bound is reached 6 times in
+153,897 passes at 64 nodes (never at 80) without changing a single start.
 """
 
 from __future__ import annotations
