@@ -219,3 +219,17 @@ def test_ended_bookings_can_be_forgotten() -> None:
     assert cal.forget_ended(100) == 1
     assert cal.lease_ids() == [2]
     assert cal.free_total(A100, 200) == 7
+
+
+def test_free_counts_and_remembered_answers_follow_the_inventory() -> None:
+    cal = CapacityCalendar([node(1), node(2)])
+    cal.book(1, gpus(1, 0, 1), 0, 10 * H)
+    assert cal.free_total(A100, H) == 14
+    assert cal.earliest_start(req(8, 0, H), 0) == 0  # node 2 is free (and the answer is remembered)
+    cal.upsert_node(node(2, state=NodeState.DRAINING))
+    assert cal.free_total(A100, H) == 6 == cal.free_now(A100, H)[0]
+    assert cal.earliest_start(req(8, 0, H), 0) == 10 * H  # not the remembered node 2
+    cal.upsert_node(node(2))
+    assert cal.free_total(A100, H) == 14
+    cal.remove_node(1)
+    assert cal.free_total(A100, H) == 8

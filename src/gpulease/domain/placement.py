@@ -728,7 +728,10 @@ class CapacityCalendar:
         self._reend(lease_id, e)
 
     def forget_ended(self, now: int) -> int:
-        """Drop the bookings that ended by `now` (they cannot block any window from now on); how many."""
+        """Drop the bookings that ended by `now` (they cannot block any window from now on); how many.
+
+        One pass over the leases: for a server to call now and then, not on every request.
+        """
         over = [lid for lid, lease in self._leases.items() if lease.end <= now]
         for lid in over:
             self.release(lid)
