@@ -107,26 +107,30 @@ def _duration_class(duration: int | None) -> int:
 class _Shape:
     """The waiting requests of one model and GPU count: per duration class, their order keys in order."""
 
-    __slots__ = ("_first", "classes")
+    __slots__ = ("_first", "classes", "durations")
 
     def __init__(self) -> None:
         self.classes: dict[int, SortedList] = {}
+        self.durations: dict[int, int | None] = {}  # request id -> duration
         self._first: tuple[int, int, int] | None = None  # the first of all, while known
 
-    def add(self, key: tuple[int, int, int], cls: int) -> None:
-        self.classes.setdefault(cls, SortedList()).add(key)
+    def add(self, key: tuple[int, int, int], duration: int | None) -> None:
+        self.classes.setdefault(_duration_class(duration), SortedList()).add(key)
+        self.durations[key[2]] = duration
         if self._first is not None and key < self._first:
             self._first = key
 
-    def remove(self, key: tuple[int, int, int], cls: int) -> None:
+    def remove(self, key: tuple[int, int, int], duration: int | None) -> None:
+        cls = _duration_class(duration)
         keys = self.classes[cls]
         keys.remove(key)
         if not keys:
             del self.classes[cls]
+        del self.durations[key[2]]
         if key == self._first:
             self._first = None
 
-    def candidate(self, longest: int, by_id: Mapping[int, WaitingRequest], scan: int) -> tuple[int, int, int] | None:
+    def candidate(self, longest: int, scan: int) -> tuple[int, int, int] | None:
         """The first request (in service order) whose duration is at most `longest`, as far as the
         class straddling `longest` is looked at (`scan` requests)."""
         if longest >= OPEN_END:  # anything fits: the first of all
@@ -143,7 +147,7 @@ class _Shape:
                 key = keys[0]
             else:
                 key = next(
-                    (k for k in keys.islice(0, scan) if (d := by_id[k[2]].duration) is not None and d <= longest),
+                    (k for k in keys.islice(0, scan) if (d := self.durations[k[2]]) is not None and d <= longest),
                     None,
                 )
             if key is not None and (best is None or key < best):
@@ -173,7 +177,7 @@ class WaitingQueue:
         shape = self._shapes.setdefault(req.gpu_model, {}).get(req.gpu_count)
         if shape is None:
             shape = self._shapes[req.gpu_model][req.gpu_count] = _Shape()
-        shape.add(key, _duration_class(req.duration))
+        shape.add(key, req.duration)
         if req.max_wait is not None:
             self._deadlines.add((req.submitted_at + req.max_wait, req.id))
 
@@ -186,7 +190,7 @@ class WaitingQueue:
             del self._order[model]
         shapes = self._shapes[model]
         shape = shapes[req.gpu_count]
-        shape.remove(key, _duration_class(req.duration))
+        shape.remove(key, req.duration)
         if not shape.classes:
             del shapes[req.gpu_count]
             if not shapes:
@@ -370,7 +374,7 @@ class _Pass:
             shape = shapes.get(k)
             if shape is None or k > self.total:
                 return
-            key = shape.candidate(bounds.get(k, OPEN_END), queue._by_id, class_scan)
+            key = shape.candidate(bounds.get(k, OPEN_END), class_scan)
             if key is not None and key[2] not in passed:
                 heapq.heappush(heap, (key, k))
 
