@@ -400,7 +400,7 @@ class _Node:
         self.starts = _SortedInts()
         self.ends = _SortedInts()
         self.union: _Gaps | None = None  # gap summaries, rebuilt on demand after a change
-        self.per_gpu: tuple[list[_Gaps], list[list[int]], list[list[int]]] | None = None
+        self.per_gpu: list[_Gaps] | None = None
         self.changed()
 
     def changed(self) -> None:
@@ -427,6 +427,7 @@ class _Node:
         return self.starts.rank_right(t) - self.ends.rank_right(t)
 
     def free_count(self, s: int, e: int) -> int:
+        """GPUs with no booking overlapping [s, e): from the node-wide counts when they tell, else one by one."""
         ends_by_s = self.ends.rank_right(s)
         c = self.starts.rank_left(e) - ends_by_s
         if c == 0:
@@ -437,7 +438,6 @@ class _Node:
         return self.count_free(s, e)
 
     def count_free(self, s: int, e: int) -> int:
-        """GPUs with no booking overlapping [s, e), one by one."""
         return sum(1 for g in self.gpus if g.free(s, e))
 
     def free_indices(self, s: int, e: int, ignore: frozenset[int] = frozenset()) -> list[int]:
@@ -457,11 +457,10 @@ class _Node:
             self.union = _Gaps(self.starts.to_list(), self.ends.to_list())
         return self.union
 
-    def gpu_gaps(self) -> tuple[list[_Gaps], list[list[int]], list[list[int]]]:
-        """Each GPU's gap summary, and their starts and ends lists side by side."""
+    def gpu_gaps(self) -> list[_Gaps]:
+        """Each GPU's gap summary."""
         if self.per_gpu is None:
-            gaps = [_Gaps(g.starts.to_list(), g.ends.to_list()) for g in self.gpus]
-            self.per_gpu = gaps, [g.starts for g in gaps], [g.ends for g in gaps]
+            self.per_gpu = [_Gaps(g.starts.to_list(), g.ends.to_list()) for g in self.gpus]
         return self.per_gpu
 
     def first_fit(self, k: int, t0: int, d: int, limit: int) -> int:
@@ -477,7 +476,7 @@ class _Node:
             return t0
         # Each GPU's earliest start is a lookup in its gap summary; the node's answer is at least the
         # k-th smallest of them, so jump there and ask again until it stops moving.
-        gaps = self.gpu_gaps()[0]
+        gaps = self.gpu_gaps()
         fits = [-1] * self.n
         t = t0
         while t < limit:
