@@ -7,7 +7,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 
 from gpulease.domain.inventory import NodeState, NodeView
@@ -117,9 +117,26 @@ def in_order_easy(
     return started
 
 
+# A request of the head's own shape (12 GPUs, 1 s) that ends before the head's reservation starts.
+SAME_SHAPE_AS_HEAD = World(
+    nodes=[
+        NodeView(1, "n1", "a", "s", A, 2),
+        NodeView(2, "n2", "a", "s", A, 2),
+        NodeView(3, "n3", "b", "s", A, 4),
+        NodeView(4, "n4", "b", "s", A, 8),
+    ],
+    bookings=[(1000, [GpuRef(1, 0)], 0, None), (1001, [GpuRef(3, 0)], 11, 12)],
+    requests=[WaitingRequest(1, A, 12, Plan.ON_DEMAND, 1, 0), WaitingRequest(2, A, 12, Plan.RESERVED, None, 0)]
+    + [WaitingRequest(i, A, 1, Plan.ON_DEMAND, None, 0) for i in range(3, 11)],
+    now=10,
+)
+
+
 @settings(max_examples=200, deadline=None)
 @given(worlds(), st.booleans())
+@example(SAME_SHAPE_AS_HEAD, True)
 def test_the_sub_queue_pass_starts_what_the_in_order_walk_starts(world: World, backfill: bool) -> None:
+    note(repr(world))
     expected = in_order_easy(world.queue(), world.calendar(), world.now, backfill)
     cal, queue = world.calendar(), world.queue()
     result = schedule(queue, cal, world.now, backfill=backfill, class_scan=10**6, max_tests=10**6)

@@ -31,7 +31,7 @@ moves up or the bound moves. Both are keyword arguments of `schedule`. In the Ph
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Protocol, TypeVar
@@ -130,26 +130,35 @@ class _Shape:
         if key == self._first:
             self._first = None
 
-    def candidate(self, longest: int, scan: int) -> tuple[int, int, int] | None:
-        """The first request (in service order) whose duration is at most `longest`, as far as the
-        class straddling `longest` is looked at (`scan` requests)."""
-        if longest >= OPEN_END:  # anything fits: the first of all
+    def candidate(self, longest: int, scan: int, skip: Collection[int] = ()) -> tuple[int, int, int] | None:
+        """The first request (in service order, not in `skip`) whose duration is at most `longest`, as far
+        as the class straddling `longest` is looked at (`scan` requests)."""
+        if longest >= OPEN_END:  # anything fits: the first of all, unless that is to be skipped
             if self._first is None:
                 self._first = min((keys[0] for cls, keys in self.classes.items() if cls != _BAD_CLASS), default=None)
-            return self._first
+            if self._first is None or self._first[2] not in skip:
+                return self._first
         best: tuple[int, int, int] | None = None
         for cls, keys in self.classes.items():
-            if cls == _OPEN_CLASS:
-                key = keys[0] if longest >= OPEN_END else None
-            elif cls == _BAD_CLASS or 1 << (cls - 1) > longest:
+            if cls == _BAD_CLASS:
                 continue
-            elif (1 << cls) - 1 <= longest:
-                key = keys[0]
+            if cls == _OPEN_CLASS:
+                if longest < OPEN_END:
+                    continue
+                every = True
+            elif 1 << (cls - 1) > longest:
+                continue
             else:
-                key = next(
-                    (k for k in keys.islice(0, scan) if (d := self.durations[k[2]]) is not None and d <= longest),
-                    None,
-                )
+                every = (1 << cls) - 1 <= longest  # every member fits, else the class straddles the bound
+            durations = self.durations
+            key = next(
+                (
+                    k
+                    for k in (keys if every else keys.islice(0, scan))
+                    if k[2] not in skip and (every or ((d := durations[k[2]]) is not None and d <= longest))
+                ),
+                None,
+            )
             if key is not None and (best is None or key < best):
                 best = key
         return best
@@ -374,8 +383,8 @@ class _Pass:
             shape = shapes.get(k)
             if shape is None or k > self.total:
                 return
-            key = shape.candidate(bounds.get(k, OPEN_END), class_scan)
-            if key is not None and key[2] not in passed:
+            key = shape.candidate(bounds.get(k, OPEN_END), class_scan, passed)
+            if key is not None:
                 heapq.heappush(heap, (key, k))
 
         for k in list(shapes):
