@@ -376,6 +376,8 @@ class _Pass:
         hold = Hold(where.gpus, start, OPEN_END if head.duration is None else start + head.duration)
         shapes = queue.shapes(model)
         bounds: dict[int, int] = {}  # GPU count -> longest window known to fit (absent: not asked yet)
+        # The head does not fit now, so nothing of its shape as long as it does.
+        bounds[head.gpu_count] = OPEN_END - 1 if head.duration is None else head.duration - 1
         heap: list[tuple[tuple[int, int, int], int]] = []
         passed = {head.id}  # requests this pass will not try (again)
 
