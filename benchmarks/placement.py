@@ -6,14 +6,19 @@
 
 Builds N nodes x 8 A100-80GB in a few clusters, books R existing reservations through the calendar
 (random windows over 90 days, never overlapping on a GPU), then times `CapacityCalendar.place` for a
-request mix of 1-32 GPUs with windows between now and +90 days. Then the scaling curves: the per-node
-check (`free_gpus`) on one node holding 1k / 10k / 100k reservations, and whole decisions on facilities
-holding 1k / 10k / 100k reservations.
+request mix of 1-32 GPUs with windows between now and +90 days. The refusals are timed again with the
+calendar changing under them (a reservation booked and one released before each), as in a server that
+keeps its calendar in memory. Then the scaling curves: the per-node check (`free_gpus`) and one
+booking plus its release on one node holding 1k / 10k / 100k reservations, and whole decisions on
+facilities holding 1k / 10k / 100k reservations.
+
+These are component figures: the calendar alone, in one process, no database or API in the way.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import random
@@ -112,9 +117,34 @@ def us(x: float) -> str:
     return f"{x * 1e6:9.1f} µs"
 
 
+def refusals_while_booking(
+    cal: CapacityCalendar, reqs: list[PlacementRequest], nodes: int, rng: random.Random
+) -> list[float]:
+    """Seconds per refused place() when, before each, one reservation is booked and another released."""
+    times = []
+    clock = time.perf_counter
+    lease = 9_000_000
+    for r in reqs:
+        while True:  # a 1-GPU reservation somewhere free, booked and kept (so nodes change under us)
+            node, start = rng.randrange(nodes), NOW + rng.randrange(HORIZON)
+            end = start + log_uniform(rng, HOUR, 3 * DAY)
+            free = cal.free_gpus(node, start, end)
+            if free:
+                cal.book(lease, [GpuRef(node, free[0])], start, end)
+                cal.release(lease - 1)  # and the previous one given back
+                lease += 1
+                break
+        t = clock()
+        with contextlib.suppress(Unplaceable):
+            cal.place(r)
+        times.append(clock() - t)
+    cal.release(lease - 1)
+    return times
+
+
 def per_node_curve(rng: random.Random, sizes: list[int], probes: int) -> list[dict[str, object]]:
-    print("\nPer-node check: free_gpus(node, window) on one 8-GPU node")
-    print(f"{'reservations on node':>22} {'median':>12} {'p99':>12} {'build s':>8}")
+    print("\nPer-node check: free_gpus(node, window) on one 8-GPU node; and one booking + its release there")
+    print(f"{'reservations on node':>22} {'median':>12} {'p99':>12} {'build s':>8} {'book+release':>13}")
     curve: list[dict[str, object]] = []
     for r in sizes:
         cal = facility(1, 1)
@@ -140,13 +170,25 @@ def per_node_curve(rng: random.Random, sizes: list[int], probes: int) -> list[di
             t = clock()
             cal.free_gpus(0, s, e)
             times.append(clock() - t)
-        print(f"{cal.reservation_count():>22,} {us(statistics.median(times))} {us(pct(times, 0.99))} {build:8.1f}")
+        churn = []
+        for s, e in windows2:
+            free = cal.free_gpus(0, s, e)
+            if free:
+                t = clock()
+                cal.book(-1, [GpuRef(0, free[0])], s, e)
+                cal.release(-1)
+                churn.append(clock() - t)
+        print(
+            f"{cal.reservation_count():>22,} {us(statistics.median(times))} {us(pct(times, 0.99))} {build:8.1f} "
+            f"{us(statistics.median(churn))}"
+        )
         curve.append(
             {
                 "reservations": cal.reservation_count(),
                 "median_s": statistics.median(times),
                 "p99_s": pct(times, 0.99),
                 "build_s": build,
+                "book_release_median_s": statistics.median(churn),
             }
         )
     return curve
@@ -197,6 +239,13 @@ def main() -> None:
         sub = [t for t, r in zip(times, reqs, strict=True) if r.gpu_count == k]
         if sub:
             print(f"  {k:>3} GPUs: median {us(statistics.median(sub))}  p99 {us(pct(sub, 0.99))}  n={len(sub)}")
+    refused = [r for r, ok in zip(reqs, outcomes, strict=True) if not ok]
+    churned = refusals_while_booking(cal, refused, args.nodes, random.Random(args.seed + 2)) if refused else []
+    if churned:
+        print(
+            f"  refused, the calendar changing between them (a booking and a release before each): "
+            f"median {us(statistics.median(churned))}  p99 {us(pct(churned, 0.99))}  n={len(churned)}"
+        )
 
     curve = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
     per_node = per_node_curve(rng, curve, 2000)
@@ -234,6 +283,7 @@ def main() -> None:
                 {"seconds": t, "placed": ok, "gpus": r.gpu_count}
                 for t, ok, r in zip(times, outcomes, reqs, strict=True)
             ],
+            "refused_while_booking_s": churned,
             "per_node": per_node,
             "whole": whole,
         }

@@ -189,3 +189,47 @@ def test_remove_node_reports_the_leases_that_lived_there() -> None:
     assert cal.remove_node(2) == {1, 2}
     assert [b.gpu for b in cal.bookings_of(1)] == gpus(1, 0)
     assert cal.bookings_of(2) == []
+
+
+def test_speculation_tries_a_hold_and_gives_everything_back() -> None:
+    cal = CapacityCalendar([node(1), node(2)])
+    cal.book(1, gpus(1, *range(8)), 0, 10 * H)
+    state = cal.state
+    with cal.speculate():
+        head = cal.earliest_placement(req(8, 0, 4 * H), 0)
+        assert head is not None
+        start, where = head
+        assert (start, where.node_ids) == (0, (2,))
+        cal.book(-1, where.gpus, start, start + 4 * H)  # the queue head's hold
+        with pytest.raises(Unplaceable):
+            cal.place(req(1, 0, 5 * H), explain=False)  # node 1 is booked, node 2 held for the first 4 h
+        assert cal.place(req(1, 4 * H, 5 * H)).node_ids == (2,)
+    assert cal.state == state and cal.bookings_of(-1) == []
+    assert cal.place(req(8, 0, 5 * H)).node_ids == (2,)
+    with cal.speculate() as spec:
+        cal.book(2, gpus(2, 0), 0, H)
+        spec.keep()
+    assert cal.bookings_of(2)[0].gpu == GpuRef(2, 0)
+
+
+def test_ended_bookings_can_be_forgotten() -> None:
+    cal = CapacityCalendar([node(1)])
+    cal.book(1, gpus(1, 0), 0, 100)
+    cal.book(2, gpus(1, 1), 50, None)
+    assert cal.forget_ended(100) == 1
+    assert cal.lease_ids() == [2]
+    assert cal.free_total(A100, 200) == 7
+
+
+def test_free_counts_and_remembered_answers_follow_the_inventory() -> None:
+    cal = CapacityCalendar([node(1), node(2)])
+    cal.book(1, gpus(1, 0, 1), 0, 10 * H)
+    assert cal.free_total(A100, H) == 14
+    assert cal.earliest_start(req(8, 0, H), 0) == 0  # node 2 is free (and the answer is remembered)
+    cal.upsert_node(node(2, state=NodeState.DRAINING))
+    assert cal.free_total(A100, H) == 6 == cal.free_now(A100, H)[0]
+    assert cal.earliest_start(req(8, 0, H), 0) == 10 * H  # not the remembered node 2
+    cal.upsert_node(node(2))
+    assert cal.free_total(A100, H) == 14
+    cal.remove_node(1)
+    assert cal.free_total(A100, H) == 8

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from gpulease.domain.placement import (
     CapacityCalendar,
     DoubleBooking,
     GpuRef,
+    Hold,
     PlacementRequest,
     Unplaceable,
 )
@@ -66,7 +68,7 @@ def check_invariants(cal: CapacityCalendar, model: dict[int, tuple[tuple[GpuRef,
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(ops, max_size=40))
-def test_random_operations_never_double_book(sequence: list[tuple[object, ...]]) -> None:
+def test_random_operations_never_double_book(sequence: list[Op]) -> None:
     cal = CapacityCalendar(NODES)
     model: dict[int, tuple[tuple[GpuRef, ...], int, int]] = {}
     next_id = 0
@@ -173,3 +175,289 @@ def test_earliest_start_is_the_first_start_that_fits(
 
     expected = next(t for t in range(not_before, 200) if fits(t))
     assert cal.earliest_start(PlacementRequest(MODEL, k, 0, duration), not_before) == expected
+
+
+# ----- the structures behind the calendar -------------------------------------------------------------
+
+FLEET = [
+    NodeView(1, "n1", "a", "s", MODEL, 8),
+    NodeView(2, "n2", "a", "s", MODEL, 8),
+    NodeView(3, "n3", "a", "s", MODEL, 4),
+    NodeView(4, "n4", "b", "s", MODEL, 8),
+    NodeView(5, "n5", "b", "s", MODEL, 8),
+    NodeView(6, "n6", "b", "s", MODEL, 8, NodeState.DRAINING),
+]
+FLEET_GPUS = [GpuRef(n.id, i) for n in FLEET for i in range(n.gpu_count)]
+Spec = list[tuple[list[GpuRef], int, int | None]]  # (GPUs, start, duration or None) to try booking
+Booked = dict[int, tuple[tuple[GpuRef, ...], int, int]]  # what got booked: lease -> (GPUs, start, end)
+Op = tuple[Any, ...]
+
+bookings = st.lists(
+    st.tuples(
+        st.lists(st.sampled_from(FLEET_GPUS), min_size=1, max_size=10, unique=True),
+        st.integers(0, 50),
+        st.one_of(st.none(), st.integers(1, 40)),
+    ),
+    max_size=25,
+)
+
+
+def filled(spec: Spec) -> tuple[CapacityCalendar, Booked]:
+    """A calendar with whichever of `spec` fit, and the model of what was booked."""
+    cal = CapacityCalendar(FLEET)
+    booked: Booked = {}
+    for lid, (gpus, s, d) in enumerate(spec):
+        end = None if d is None else s + d
+        with contextlib.suppress(DoubleBooking):
+            cal.book(lid, gpus, s, end)
+            booked[lid] = (tuple(gpus), s, OPEN_END if end is None else end)
+    return cal, booked
+
+
+def fits_by_hand(booked: Booked, k: int, s: int, e: int) -> bool:
+    """One-node requests, from the raw bookings: some schedulable node has k GPUs free over [s, e)."""
+    for n in FLEET:
+        if not n.schedulable or n.gpu_count < k:
+            continue
+        free = [i for i in range(n.gpu_count) if not busy(booked, GpuRef(n.id, i), s, e)]
+        if len(free) >= k:
+            return True
+    return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 40)), max_size=400), st.integers(-5, 45))
+def test_sorted_ints_match_a_sorted_list(ops: list[tuple[bool, int]], probe: int) -> None:
+    from gpulease.domain import placement
+
+    saved, placement._LOAD = placement._LOAD, 4  # tiny blocks, so splits, merges and the index are exercised
+    try:
+        xs, oracle = placement._SortedInts(), []
+        for add, x in ops:
+            if add:
+                xs.add(x)
+                oracle.append(x)
+            elif x in oracle:
+                xs.remove(x)
+                oracle.remove(x)
+            oracle.sort()
+            assert len(xs) == len(oracle)
+            for _ in range(3):  # queries between changes, so cached offsets are built and dropped too
+                assert xs.rank_left(probe) == sum(1 for v in oracle if v < probe)
+                if oracle:
+                    assert xs.at(len(oracle) // 2) == oracle[len(oracle) // 2]
+        assert list(xs) == oracle == xs.to_list()
+        assert xs.rank_left(probe) == sum(1 for v in oracle if v < probe)
+        assert xs.rank_right(probe) == sum(1 for v in oracle if v <= probe)
+        assert [xs.at(i) for i in range(len(oracle))] == oracle
+        if oracle:
+            assert xs.at(-1) == oracle[-1]
+            xs.add_many(probe, 3)
+            xs.remove_many(probe, 3)
+            assert list(xs) == oracle
+    finally:
+        placement._LOAD = saved
+
+
+@settings(max_examples=300, deadline=None)
+@given(bookings, st.sampled_from([1, 2, 3, 4, 6, 8, 12, 16, 24]), st.integers(1, 30), st.booleans(), st.integers(0, 60))
+def test_earliest_start_is_the_first_that_fits(
+    spec: Spec, k: int, d: int, open_ended: bool, not_before: int
+) -> None:
+    cal, booked = filled(spec)
+    req = PlacementRequest(MODEL, k, 0, None if open_ended else d)
+    found = cal.earliest_placement(req, not_before)
+
+    def fits(t: int) -> bool:
+        window = PlacementRequest(MODEL, k, t, None if open_ended else t + d)
+        try:
+            cal.place(window, explain=False)
+        except Unplaceable:
+            return False
+        if k <= 8:  # one node: the raw bookings agree
+            assert fits_by_hand(booked, k, t, OPEN_END if open_ended else t + d)
+        return True
+
+    # every booking ends by 91 (or never), so if nothing fits by then nothing ever will
+    expected = next((t for t in range(not_before, 100) if fits(t)), None)
+    if expected is None:
+        assert found is None
+        return
+    assert found is not None and found[0] == expected
+    start, where = found
+    end = OPEN_END if open_ended else start + d
+    assert len(where.gpus) == k == len(set(where.gpus))
+    for g in where.gpus:  # the placement it comes with really is free then
+        assert not busy(booked, g, start, end)
+        assert FLEET[g.node_id - 1].schedulable
+
+
+busy_until = st.lists(st.integers(0, 45), min_size=len(FLEET_GPUS), max_size=len(FLEET_GPUS))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    bookings,
+    busy_until,
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("ask"), st.sampled_from([1, 2, 8, 16]), st.sampled_from([5, 20]), st.integers(0, 3)),
+            st.tuples(st.just("release"), st.integers(0, 60)),
+            st.tuples(st.just("truncate"), st.integers(0, 60), st.integers(0, 60)),
+            st.tuples(
+                st.just("book"), st.lists(st.sampled_from(FLEET_GPUS), min_size=1, max_size=8, unique=True),
+                st.integers(0, 50), st.integers(1, 30),
+            ),
+        ),
+        max_size=30,
+    ),
+)
+def test_remembered_earliest_starts_match_fresh_ones(
+    spec: Spec, until: list[int], ops: list[Op]
+) -> None:
+    """Questions asked again after bookings, releases and truncations get the answer a calendar built
+    from scratch gives (the start; the placement may differ but must be free)."""
+    # every GPU busy from 0 until some time, one lease each (ids 0..n), so that releases free capacity
+    # that changes the answers; the random bookings come after
+    spec = [([g], 0, u) for g, u in zip(FLEET_GPUS, until, strict=True) if u] + spec
+    cal, booked = filled(spec)
+    next_id = 1000
+    clock = 0  # asked the way a scheduler asks: from "now" on, now moving forward
+    for op in ops:
+        if op[0] == "ask":
+            _, k, d, step = op
+            clock += step
+            nb = clock
+            req = PlacementRequest(MODEL, k, 0, d)
+            found = cal.earliest_placement(req, nb)
+            fresh = CapacityCalendar(FLEET)
+            for lid, (gs, s, e) in booked.items():
+                fresh.book(lid, gs, s, None if e == OPEN_END else e)
+            assert (found and found[0]) == fresh.earliest_start(req, nb)
+            if found is not None:
+                assert all(not busy(booked, g, found[0], found[0] + d) for g in found[1].gpus)
+        elif op[0] == "release":
+            cal.release(op[1])
+            booked.pop(op[1], None)
+        elif op[0] == "truncate":
+            if op[1] in booked:
+                cal.truncate(op[1], op[2])
+                gs, s, e = booked[op[1]]
+                if op[2] <= s:
+                    del booked[op[1]]
+                elif op[2] < e:
+                    booked[op[1]] = (gs, s, op[2])
+        else:
+            _, gs, s, d = op
+            with contextlib.suppress(DoubleBooking):
+                cal.book(next_id, gs, s, s + d)
+                booked[next_id] = (tuple(gs), s, s + d)
+            next_id += 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(bookings, st.lists(ops, max_size=25), st.lists(ops, max_size=10), st.booleans())
+def test_speculation_rolls_back_exactly(
+    spec: Spec, inside: list[Op], nested: list[Op], keep: bool
+) -> None:
+    cal, _ = filled(spec)
+    before, state = sorted(cal.bookings(), key=str), cal.state
+    asked = cal.earliest_start(PlacementRequest(MODEL, 8, 0, 10), 0)
+
+    def run(sequence: list[Op]) -> None:
+        for i, op in enumerate(sequence):
+            with contextlib.suppress(DoubleBooking, Unplaceable, ValueError, KeyError):
+                if op[0] == "place":
+                    _, k, s, e = op
+                    req = PlacementRequest(MODEL, k, s, None if e is None else s + 1 + e)
+                    cal.book(500 + i, cal.place(req, explain=False).gpus, req.start, req.end)
+                elif op[0] == "book":
+                    cal.book(600 + i, op[1], op[2], None if op[3] is None else op[2] + 1 + op[3])
+                elif op[0] == "release":
+                    cal.release(op[1])
+                elif op[0] == "truncate":
+                    cal.truncate(op[1], op[2])
+                else:
+                    cal.extend(op[1], op[2])
+            cal.earliest_start(PlacementRequest(MODEL, 8, 0, 10), 0)  # answers remembered inside
+
+    with cal.speculate():
+        run(inside)
+        with cal.speculate() as inner:
+            run(nested)
+            if keep:
+                inner.keep()
+        middle = sorted(cal.bookings(), key=str)
+    assert sorted(cal.bookings(), key=str) == before and cal.state == state
+    assert cal.earliest_start(PlacementRequest(MODEL, 8, 0, 10), 0) == asked
+    with cal.speculate() as spec_:
+        run(inside)
+        after_inside = sorted(cal.bookings(), key=str)
+        spec_.keep()
+    assert sorted(cal.bookings(), key=str) == after_inside
+    del middle
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    bookings,
+    st.sampled_from([1, 2, 4, 8, 16, 24]),
+    st.one_of(st.none(), st.integers(1, 30)),
+    st.sampled_from([1, 2, 3, 8, 12, 16]),
+    st.one_of(st.none(), st.integers(1, 40)),
+)
+def test_a_hold_places_like_a_booking(spec: Spec, head_k: int, head_d: int | None, k: int, d: int | None) -> None:
+    """Placing next to a Hold (a queue head's reservation) gives what booking it first would, without
+    touching the bookings."""
+    now = 10
+    cal, _ = filled(spec)
+    head = cal.earliest_placement(PlacementRequest(MODEL, head_k, now, None if head_d is None else now + head_d), now)
+    if head is None:
+        return
+    start, where = head
+    end = None if head_d is None else start + head_d
+    hold = Hold(where.gpus, start, OPEN_END if end is None else end)
+    booked_hold, _ = filled(spec)
+    booked_hold.book(-1, where.gpus, start, end)
+    before = sorted(cal.bookings(), key=str)
+    req = PlacementRequest(MODEL, k, now, None if d is None else now + d)
+
+    def outcome(c: CapacityCalendar, h: Hold | None) -> object:
+        try:
+            return c.place(req, explain=False, hold=h).gpus
+        except Unplaceable:
+            return None
+
+    assert outcome(cal, hold) == outcome(booked_hold, None)
+    assert cal.longest_fits(MODEL, now, hold) == booked_hold.longest_fits(MODEL, now)
+    assert cal.longest_fit(MODEL, k, now, hold) == booked_hold.longest_fit(MODEL, k, now)
+    assert sorted(cal.bookings(), key=str) == before
+
+
+@settings(max_examples=300, deadline=None)
+@given(bookings, st.sampled_from([1, 2, 3, 4, 8, 12, 16, 24]), st.integers(0, 60))
+def test_longest_fit_is_the_longest_window_that_fits(spec: Spec, k: int, start: int) -> None:
+    cal, _ = filled(spec)
+
+    def fits(end: int | None) -> bool:
+        try:
+            cal.place(PlacementRequest(MODEL, k, start, end), explain=False)
+            return True
+        except Unplaceable:
+            return False
+
+    longest = cal.longest_fit(MODEL, k, start)
+    if k <= 8:
+        assert cal.longest_fits(MODEL, start)[k - 1] == longest
+    if longest == OPEN_END:
+        assert fits(None)
+    else:
+        assert not fits(None) and not fits(start + longest + 1)
+        assert longest == 0 or fits(start + longest)
+    free = cal.free_now(MODEL, start)[0]
+    assert cal.free_total(MODEL, start) == free
+    # no request needing g more GPUs than are free can start before freed_by says
+    for g in range(1, 9):
+        by = cal.freed_by(MODEL, start, g)
+        for t in range(start + 1, min(by, 100)):
+            assert cal.free_total(MODEL, t) < free + g

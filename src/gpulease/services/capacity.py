@@ -15,7 +15,7 @@ from sqlalchemy import select
 from gpulease.domain.leases import PLAN_PRIORITY, LeaseState, Plan
 from gpulease.domain.placement import CapacityCalendar, GpuRef, Placement, PlacementRequest
 from gpulease.domain.pricing import Quote
-from gpulease.domain.queue import choose_preemptions
+from gpulease.domain.queue import choose_preemptions, queue_head
 from gpulease.services.context import epoch, from_epoch
 from gpulease.services.inventory import node_view
 from gpulease.services.transitions import preempt
@@ -97,9 +97,9 @@ def hold_for_queue_head(work: Work, cal: CapacityCalendar, model: str, plan: Pla
     waiting = session.scalars(
         select(Lease).where(Lease.state == LeaseState.QUEUED.value, Lease.gpu_model == model)
     ).all()
-    if not waiting:
+    head = queue_head(waiting, key=lambda lz: (Plan(lz.plan), lz.created_at, lz.id))
+    if head is None:
         return
-    head = min(waiting, key=lambda lz: (-PLAN_PRIORITY[Plan(lz.plan)], lz.created_at, lz.id))
     if PLAN_PRIORITY[Plan(head.plan)] < PLAN_PRIORITY[plan]:
         return
     t = epoch(now)
