@@ -237,7 +237,7 @@ def test_a_restarted_control_plane_reattaches_and_stops_only_what_ended(
     restarted = Runtime(settings, clock=clock)
     try:
         assert restarted.executor.recover() == [runs[ends["id"]]]  # only the run whose lease ended
-        assert _gone(settings, runs[ends["id"]])
+        _wait(lambda: _gone(settings, runs[ends["id"]]), 5)  # its supervisor writes "stopped", then exits
         with TestClient(create_app(restarted, background=False)) as c:
             url = f"/api/v1/leases/{keep['id']}/runs/{runs[keep['id']]}"
             assert c.get(url, headers=key).json()["state"] == "running"
