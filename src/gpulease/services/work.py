@@ -35,8 +35,13 @@ class NotifyPreemption:
     deadline: datetime
 
 
-# What may follow a commit. New kinds (a webhook to notify, …) are added here and carried out by the Runtime.
-Effect = StopRuns | NotifyPreemption
+@dataclass(frozen=True)
+class DeliverWebhooks:
+    """Deliveries were queued in the outbox: wake the delivery worker rather than wait for its next poll."""
+
+
+# What may follow a commit. New kinds are added here and carried out by the Runtime.
+Effect = StopRuns | NotifyPreemption | DeliverWebhooks
 
 
 @dataclass(frozen=True)
