@@ -22,8 +22,9 @@ from sqlalchemy import func, select
 from gpulease.domain.leases import LeaseState
 from gpulease.domain.pricing import Quote, money
 from gpulease.domain.spend import LeaseCost, MonthSpend, accrued, month_spend, period_bounds, period_of
-from gpulease.services.billing import PERIOD
-from gpulease.services.context import Actor, epoch
+from gpulease.services import billing
+from gpulease.services.billing import PERIOD, Invoice
+from gpulease.services.context import Actor, epoch, from_epoch
 from gpulease.services.errors import InvalidRequest, NotFound
 from gpulease.services.transitions import billing_start
 from gpulease.services.work import Work
@@ -301,6 +302,70 @@ def _spread(per_day: list[Decimal], origin: int, s: int, e: int, amount_of: Call
         boundary = min(e, origin + (i + 1) * 86400)
         per_day[i] += amount_of(t, boundary)
         t = boundary
+
+
+@dataclass(frozen=True)
+class AccruedLine:
+    """A running lease's use in the month since its last usage record: on no invoice yet, not final."""
+
+    lease_id: int
+    description: str
+    gpu_model: str
+    gpu_count: int
+    plan: str
+    start: datetime
+    end: datetime
+    seconds: int
+    rate: Decimal
+    unit: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class InvoiceSoFar:
+    """The month's invoice (usage on record) and, apart from it, what running leases have accrued."""
+
+    invoice: Invoice
+    accrued: list[AccruedLine]
+
+    @property
+    def accrued_total(self) -> Decimal:
+        return money(sum((a.amount for a in self.accrued), Decimal(0)))
+
+
+def invoice_so_far(work: Work, *, actor: Actor, customer_id: int, period: str) -> InvoiceSoFar:
+    """The invoice of `period` with the running leases' accrued use beside it, marked as such."""
+    inv = billing.invoice(work, actor=actor, customer_id=customer_id, period=period)
+    now = epoch(work.now)
+    ps, pe = period_bounds(period)
+    lines = []
+    for lease in live_leases(work, customer_id):
+        cost = lease_cost(lease)
+        if not cost.running or cost.unbilled_from is None:
+            continue
+        start = max(cost.unbilled_from, ps)
+        end = min(now, pe) if cost.stops is None else min(now, pe, cost.stops)
+        if end <= start:
+            continue
+        q = Quote.from_dict(lease.quote)
+        hours = (Decimal(end - start) / 3600).quantize(Decimal("0.0001"))
+        lines.append(
+            AccruedLine(
+                lease_id=lease.id,
+                description=f"Lease {lease.id}: {lease.gpu_count}x {lease.gpu_model} {lease.plan}, {hours} h so far "
+                "(running: accrued, not final)",
+                gpu_model=lease.gpu_model,
+                gpu_count=lease.gpu_count,
+                plan=lease.plan,
+                start=from_epoch(start),
+                end=from_epoch(end),
+                seconds=end - start,
+                rate=q.rate,
+                unit=q.unit.value,
+                amount=cost.price(start, end),
+            )
+        )
+    return InvoiceSoFar(inv, lines)
 
 
 def current_period(work: Work) -> str:
