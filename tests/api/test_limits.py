@@ -20,7 +20,8 @@ A100 = "A100-80GB"
 
 def _limits(f: Facility, customer_id: int, headers: dict[str, str] | None = None, **body: Any) -> httpx.Response:
     body.setdefault("monthly_spend_limit", None)
-    return f.c.put(f"/api/v1/customers/{customer_id}/limits", headers=headers or f.k.op, json=body)
+    r: httpx.Response = f.c.put(f"/api/v1/customers/{customer_id}/limits", headers=headers or f.k.op, json=body)
+    return r
 
 
 def test_operators_set_limits_and_customers_see_them(facility: Facility) -> None:
@@ -99,7 +100,8 @@ def test_a_booking_past_the_monthly_spend_limit_is_refused_with_402_naming_it(fa
     def reserve(hours: int, at: Any = t) -> httpx.Response:
         end = at + timedelta(hours=hours)
         body = {"gpu_model": A100, "gpu_count": 8, "plan": "reserved", "start": at.isoformat(), "end": end.isoformat()}
-        return facility.c.post("/api/v1/leases", headers=me, json=body)
+        r: httpx.Response = facility.c.post("/api/v1/leases", headers=me, json=body)
+        return r
 
     assert reserve(10).status_code == 201  # 80.00 of 100.00 committed
     r = reserve(3, t + timedelta(hours=10))  # 24.00 more: 104.00
@@ -164,7 +166,7 @@ def test_many_parallel_bookings_never_pass_a_limit_together(
     assert len(mine) == allowed
 
 
-def _alerts(runtime: Runtime) -> list[str]:
+def _alerts(runtime: Runtime) -> list[int]:
     with runtime.store.transaction() as s:
         return [a.data["percent"] for a in s.query(Alert).filter(Alert.kind == "spend_threshold").order_by(Alert.id)]
 
@@ -200,7 +202,8 @@ def test_the_clock_alerts_at_50_80_100_percent_and_ends_running_pay_as_you_go_le
     assert _alerts(runtime) == [50, 80, 100]
     got = facility.c.get(f"/api/v1/leases/{od['id']}", headers=me).json()
     deadline = clock() + timedelta(seconds=runtime.settings.spend_limit_notice_s)
-    assert got["state"] == "active" and got["end"] == deadline.isoformat().replace("+00:00", "Z") and got["remaining_s"] == 300
+    assert got["state"] == "active" and got["remaining_s"] == 300
+    assert got["end"] == deadline.isoformat().replace("+00:00", "Z")
     with runtime.store.transaction() as s:
         [ev] = (
             s.query(LeaseEvent).filter(LeaseEvent.lease_id == od["id"], LeaseEvent.reason.like("%spend limit%")).all()

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from tests.conftest import Clock, Facility
 
 A100 = "A100-80GB"
 
 
-def _lease(f: Facility, lease_id: int, headers: dict[str, str] | None = None) -> dict:
+def _lease(f: Facility, lease_id: int, headers: dict[str, str] | None = None) -> dict[str, Any]:
     r = f.c.get(f"/api/v1/leases/{lease_id}", headers=headers or f.k.op)
     assert r.status_code == 200, r.text
     return dict(r.json())
