@@ -13,7 +13,7 @@ import pytest
 
 from gpulease.runtime import Runtime
 from gpulease.store.models import Alert, LeaseEvent
-from tests.conftest import Clock, Facility
+from tests.conftest import Clock, Facility, needs_bwrap, wait_for
 
 A100 = "A100-80GB"
 
@@ -226,3 +226,28 @@ def test_the_clock_alerts_at_50_80_100_percent_and_ends_running_pay_as_you_go_le
     assert facility.c.get(f"/api/v1/leases/{rs['id']}", headers=me).json()["state"] == "active"  # paid as booked
     ops = facility.c.get("/api/v1/alerts", headers=facility.k.op).json()
     assert any("100% of its monthly limit of 25.00" in a["message"] for a in ops)
+
+
+@needs_bwrap
+def test_at_the_limit_a_running_jobs_processes_get_the_notice(
+    facility: Facility, runtime: Runtime, clock: Clock
+) -> None:
+    facility.nodes(1)
+    facility.prices()
+    cust = facility.customer()
+    me = facility.customer_key(cust["id"])
+    _limits(facility, cust["id"], monthly_spend_limit="1.00")
+    lease = facility.lease(me, gpu_model=A100, gpu_count=1)  # 1.25 an hour
+    script = "trap 'echo notice $(cat $GPULEASE_NOTICE_FILE)' USR1; echo ready; while true; do sleep 0.1; done"
+    run = facility.c.post(f"/api/v1/leases/{lease['id']}/runs", headers=me, json={"command": ["sh", "-c", script]})
+    logs = f"/api/v1/leases/{lease['id']}/runs/{run.json()['id']}/logs"
+
+    def log() -> str:
+        return str(facility.c.get(logs, headers=me, params={"follow": "false"}).text)
+
+    wait_for(lambda: "ready" in log(), 10, "the run to start")
+    clock.advance(minutes=50)  # 1.04: the limit
+    runtime.tick()
+    deadline = clock() + timedelta(seconds=runtime.settings.spend_limit_notice_s)
+    wait_for(lambda: "notice" in log(), 10, "the run to hear the notice")
+    assert f"notice {deadline.isoformat()}" in log()
