@@ -13,12 +13,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gpulease.domain.customers import ComplianceStatus
 from gpulease.domain.pricing import Quote, canonical
+from gpulease.services.budgets import Limits
 from gpulease.services.context import from_epoch
 from gpulease.services.customers import Contact, ProfileChange, ScreeningRecord, ScreeningStatus
 from gpulease.services.inventory import Calendar
 from gpulease.services.keys import IssuedKey, KeyRow
 from gpulease.services.kyc import KycInput, Owner
-from gpulease.services.limits import Limits
 from gpulease.services.prices import PriceListing
 from gpulease.services.records import Alert, Customer, Lease, ListVersion, Node, ReviewItem
 from gpulease.services.screening import NameScreeningResult

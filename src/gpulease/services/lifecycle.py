@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from gpulease.domain.leases import LeaseState
 from gpulease.domain.pricing import month_start
-from gpulease.services import limits, notifications
+from gpulease.services import budgets, notifications
 from gpulease.services.context import epoch, from_epoch
 from gpulease.services.lease_queue import serve_queue
 from gpulease.services.transitions import activate, bill_through, billing_start, finish, release, transition
@@ -86,7 +86,7 @@ def tick(work: Work) -> TickResult:
         out.failed[-1] = f"waiting queue: {type(exc).__name__}: {exc}"
     try:
         with session.begin_nested():
-            out.noticed = limits.watch(work)  # budget thresholds; the spend limit ends leases with notice
+            out.noticed = budgets.watch(work)  # budget thresholds; the spend limit ends leases with notice
             notifications.tell_leases_ending_soon(work)
     except Exception as exc:
         log.exception("watching spend limits and lease ends failed")

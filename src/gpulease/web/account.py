@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from gpulease.domain.leases import LeaseState
 from gpulease.domain.webhooks import ALL, SUBSCRIBABLE
-from gpulease.services import customers, inventory, keys, leases, limits, spend, webhooks
+from gpulease.services import budgets, customers, inventory, keys, leases, spend, webhooks
 from gpulease.services.context import Role
 from gpulease.services.customers import Contact, ProfileChange
 from gpulease.services.errors import NotFound, ServiceError
@@ -52,7 +52,7 @@ def home(v: Visit) -> HTMLResponse:
         s = spend.customer_spend(w, actor=v.actor, customer_id=cid)
         running = [x for x in leases.list_leases(w, actor=v.actor) if LeaseState(x.state) in RUNNING]
         costs = spend.of_leases(w, running)
-        quota = limits.get_limits(w, actor=v.actor, customer_id=cid).gpu_quota
+        quota = budgets.get_limits(w, actor=v.actor, customer_id=cid).gpu_quota
         told = webhooks.list_notifications(w, actor=v.actor, limit=10)
         held = {m: sum(x.gpu_count for x in running if x.gpu_model == m and x.state != "queued") for m in quota}
     y, m = (int(p) for p in s.period.split("-"))
@@ -281,7 +281,7 @@ def staff_spend_context(v: Visit, customer_id: int) -> dict[str, Any]:
     """What a customer's page shows staff of its spend and limits (the limits form is the operators')."""
     with v.rt.work() as w:
         s = spend.customer_spend(w, actor=v.actor, customer_id=customer_id)
-        lim = limits.get_limits(w, actor=v.actor, customer_id=customer_id)
+        lim = budgets.get_limits(w, actor=v.actor, customer_id=customer_id)
         models = inventory.models_in_service(w)
     y, m = (int(p) for p in s.period.split("-"))
     return {

@@ -21,10 +21,10 @@ from gpulease.domain.pricing import Quote
 from gpulease.runtime import Runtime
 from gpulease.services import (
     billing,
+    budgets,
     customers,
     inventory,
     leases,
-    limits,
     reports,
     reviews,
     screening,
@@ -456,7 +456,7 @@ def set_limits(
 ) -> Response:
     try:
         v.rt.perform(
-            limits.set_limits,
+            budgets.set_limits,
             actor=v.actor,
             customer_id=customer_id,
             monthly_spend_limit=monthly_spend_limit.strip() or None,

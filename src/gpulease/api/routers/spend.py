@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
 from gpulease.api.schemas import LimitsIn, LimitsOut, SpendOut
-from gpulease.services import limits, spend
+from gpulease.services import budgets, spend
 
 router = APIRouter(tags=["spend"])
 
@@ -22,7 +22,7 @@ def customer_spend(customer_id: IdPath, rt: RuntimeDep, actor: ActorDep, period:
 
 @router.get("/customers/{customer_id}/limits", response_model=LimitsOut)
 def get_limits(customer_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> LimitsOut:
-    return LimitsOut.of(rt.perform(limits.get_limits, actor=actor, customer_id=customer_id))
+    return LimitsOut.of(rt.perform(budgets.get_limits, actor=actor, customer_id=customer_id))
 
 
 @router.put(
@@ -36,7 +36,7 @@ def set_limits(customer_id: IdPath, body: LimitsIn, rt: RuntimeDep, actor: Actor
     A booking that would pass the limit answers 402 (`spend-limit`), one over the quota 409 (`gpu-quota`).
     """
     result = rt.perform(
-        limits.set_limits,
+        budgets.set_limits,
         actor=actor,
         customer_id=customer_id,
         monthly_spend_limit=body.monthly_spend_limit,

@@ -1,5 +1,6 @@
 """Budgets and quotas: a monthly spend limit and a quota of concurrent GPUs per model, set by operators and
-visible to the customer; checked when a lease is booked, watched by the clock.
+visible to the customer; checked when a lease is booked, watched by the clock. (The bounds of what the API accepts
+as input are another matter, not these.)
 
 - `admit` is the one check a booking makes, in the booking's own transaction. It takes a per-customer lock
   first (PostgreSQL; SQLite serialises writers already), so many bookings of one customer racing each other
