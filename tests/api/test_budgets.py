@@ -226,6 +226,9 @@ def test_the_clock_alerts_at_50_80_100_percent_and_ends_running_pay_as_you_go_le
     assert facility.c.get(f"/api/v1/leases/{rs['id']}", headers=me).json()["state"] == "active"  # paid as booked
     ops = facility.c.get("/api/v1/alerts", headers=facility.k.op).json()
     assert any("100% of its monthly limit of 25.00" in a["message"] for a in ops)
+    # a lease ended at the limit is billed as its event log says
+    check = facility.c.get("/api/v1/billing/verify", headers=facility.k.op).json()
+    assert check == {"ok": True, "problems": []}
 
 
 @needs_bwrap
