@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from gpulease.runtime import Runtime
+from gpulease.services import budgets
 from gpulease.store.models import Alert, LeaseEvent
 from tests.conftest import Clock, Facility, needs_bwrap, wait_for
 
@@ -254,3 +256,34 @@ def test_at_the_limit_a_running_jobs_processes_get_the_notice(
     deadline = clock() + timedelta(seconds=runtime.settings.spend_limit_notice_s)
     wait_for(lambda: "notice" in log(), 10, "the run to hear the notice")
     assert f"notice {deadline.isoformat()}" in log()
+
+
+def test_the_budget_watch_costs_the_same_few_queries_however_many_customers_have_a_limit(
+    facility: Facility, runtime: Runtime
+) -> None:
+    facility.nodes(4)
+    facility.prices()
+
+    def statements() -> int:
+        seen: list[str] = []
+
+        def count(*args: Any) -> None:
+            seen.append(args[2])
+
+        event.listen(runtime.store.engine, "before_cursor_execute", count)
+        try:
+            runtime.perform(budgets.watch)
+        finally:
+            event.remove(runtime.store.engine, "before_cursor_execute", count)
+        return len([s for s in seen if not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "BEGIN"))])
+
+    def add_customers(n: int) -> None:
+        for _ in range(n):
+            c = facility.customer()
+            _limits(facility, c["id"], monthly_spend_limit="1000")
+            facility.lease(customer_id=c["id"], gpu_model=A100, gpu_count=1)
+
+    add_customers(2)
+    few = statements()
+    add_customers(10)
+    assert statements() == few <= 5

@@ -241,31 +241,36 @@ def _check_spend(
 
 
 def watch(work: Work) -> list[int]:
-    """Thresholds and the limit itself, for every customer with a limit; returns the leases given notice."""
+    """Thresholds and the limit itself, for every customer with a limit; returns the leases given notice.
+
+    A handful of queries per tick however many customers have a limit (spend.months_of reads them together).
+    """
     period = spend.current_period(work)
+    limited = list(work.session.scalars(select(Customer).where(Customer.monthly_spend_limit.is_not(None))))
+    if not limited:
+        return []
+    months = spend.months_of(work, [c.id for c in limited], period)
+    rows = work.session.execute(
+        select(SpendThreshold.customer_id, SpendThreshold.percent).where(
+            SpendThreshold.period == period, SpendThreshold.customer_id.in_([c.id for c in limited])
+        )
+    ).all()
+    told = {(cid, pct) for cid, pct in rows}
     noticed: list[int] = []
-    for c in work.session.scalars(select(Customer).where(Customer.monthly_spend_limit.is_not(None))):
+    for c in limited:
         limit = money(Decimal(c.monthly_spend_limit or 0))
-        live = spend.live_leases(work, c.id)
-        m = spend.month_of(work, c.id, period, live)
+        m, live = months[c.id]
         reached = thresholds_reached(m.to_date, limit)
-        _tell_thresholds(work, c, period, reached, m.to_date, limit)
+        new = [pct for pct in reached if (c.id, pct) not in told]
+        if new:
+            _tell_thresholds(work, c, period, new, m.to_date, limit)
         if 100 in reached:
             noticed += _end_with_notice(work, c, live, limit)
     return noticed
 
 
 def _tell_thresholds(work: Work, c: Customer, period: str, reached: list[int], spent: Decimal, limit: Decimal) -> None:
-    if not reached:
-        return
-    told = set(
-        work.session.scalars(
-            select(SpendThreshold.percent).where(SpendThreshold.customer_id == c.id, SpendThreshold.period == period)
-        )
-    )
     for pct in reached:
-        if pct in told:
-            continue
         try:
             with work.session.begin_nested():  # another server process told it first: once is enough
                 work.session.add(SpendThreshold(customer_id=c.id, period=period, percent=pct, at=work.now))

@@ -220,6 +220,34 @@ def month_of(work: Work, customer_id: int, period: str, leases: Sequence[Lease] 
     return month_spend(billed_in(work, customer_id, period), [lease_cost(x) for x in live], epoch(work.now), period)
 
 
+def months_of(work: Work, customer_ids: Sequence[int], period: str) -> dict[int, tuple[MonthSpend, list[Lease]]]:
+    """The month's figures of many customers at once (three queries, whatever their number), with each one's
+    live leases: what the clock's budget watch reads every tick."""
+    if not customer_ids:
+        return {}
+    ids = list(customer_ids)
+    billed = dict(
+        work.session.execute(
+            select(UsageRecord.customer_id, func.sum(UsageRecord.amount))
+            .where(UsageRecord.customer_id.in_(ids), UsageRecord.period == period)
+            .group_by(UsageRecord.customer_id)
+        ).all()
+    )
+    live: dict[int, list[Lease]] = defaultdict(list)
+    for x in work.session.scalars(
+        select(Lease).where(Lease.customer_id.in_(ids), Lease.state.in_([s.value for s in LIVE])).order_by(Lease.id)
+    ):
+        live[x.customer_id].append(x)
+    now = epoch(work.now)
+    return {
+        cid: (
+            month_spend(money(Decimal(billed.get(cid) or 0)), [lease_cost(x) for x in live[cid]], now, period),
+            live[cid],
+        )
+        for cid in ids
+    }
+
+
 def spend_of(work: Work, customer: Customer, period: str) -> CustomerSpend:
     now = epoch(work.now)
     ps, pe = period_bounds(period)
