@@ -22,6 +22,7 @@ from gpulease.services import keys, screening
 from gpulease.services.context import SYSTEM
 from gpulease.settings import Settings
 from gpulease.store.db import Store, upgrade
+from tests.webhook_receiver import receiver  # noqa: F401  (a fixture: a webhook receiver on 127.0.0.1)
 
 PG_URL = os.environ.get("GPULEASE_TEST_DATABASE_URL")  # e.g. postgresql://postgres@127.0.0.1:5432/test
 LIST_TABLES = {"list_versions", "list_entries", "alembic_version"}

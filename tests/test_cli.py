@@ -36,7 +36,7 @@ def test_db_upgrade_and_keys_create_prints_the_key_alone(cli_env: str, runtime: 
     key = r.stdout.strip()
     assert key.startswith("gl_") and "\n" not in key
     with runtime.store.transaction() as s:
-        actor = keys.authenticate(s, key)
+        actor = keys.authenticate(s, key, runtime.clock())
     assert actor is not None and actor.role == "operator"
     r = runner.invoke(app, ["keys", "create", "--role", "customer"])
     assert r.exit_code == 1 and "choose the customer" in r.output

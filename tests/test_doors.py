@@ -109,6 +109,29 @@ CASES = [
         "not cleared",
     ),
     Case(
+        "booking past the GPU quota",
+        "cleared",
+        "book",
+        lambda w: {"gpu_model": "A100-80GB", "gpu_count": 2},
+        409,
+        "quota is 2 A100-80GB GPUs at a time",
+    ),
+    Case(
+        "booking past the monthly spend limit",
+        "operator",
+        "book",
+        lambda w: {
+            "customer_id": w.cleared,
+            "gpu_model": "A100-80GB",
+            "gpu_count": 1,
+            "plan": "reserved",
+            "start": "2026-11-10T09:00",
+            "end": "2026-11-10T19:00",
+        },
+        402,
+        "past the customer's monthly spend limit of 5.00 USD",
+    ),
+    Case(
         "customer ends another tenant's lease",
         "flagged",
         "end",
@@ -146,7 +169,9 @@ def through_api(c: TestClient, key: str, action: str, a: dict[str, Any]) -> Outc
         owners = [{"name": n, "percent": p} for n, p in a.get("owners", [])]
         r = c.post("/api/v1/customers", headers=h, json={**a, "owners": owners})
     elif action == "book":
-        r = c.post("/api/v1/leases", headers=h, json=a)
+        r = c.post(
+            "/api/v1/leases", headers=h, json={k: v + ":00Z" if k in ("start", "end") else v for k, v in a.items()}
+        )
     elif action in ("end", "cancel"):
         r = c.post(f"/api/v1/leases/{a['lease_id']}/{action}", headers=h)
     elif action == "extend":
@@ -166,7 +191,7 @@ def through_web(c: TestClient, key: str, action: str, a: dict[str, Any], api_sai
         data |= {"owner_name": [n for n, _ in owners], "owner_percent": [str(p) for _, p in owners]}
         r = c.post("/customers/new", data=data, follow_redirects=False)
     elif action == "book":
-        data |= {k: str(v) for k, v in a.items()} | {"start": "", "end": ""}
+        data |= {"start": "", "end": ""} | {k: str(v) for k, v in a.items()}
         r = c.post("/leases", data=data, follow_redirects=False)
     elif action in ("end", "cancel"):
         r = c.post(f"/leases/{a['lease_id']}/{action}", data=data, follow_redirects=False)
@@ -192,6 +217,9 @@ def through_cli(base_url: str, key: str, action: str, a: dict[str, Any]) -> Outc
             args += ["--customer", str(a["customer_id"])]
         if "plan" in a:
             args += ["--plan", a["plan"]]
+        for when in ("start", "end"):
+            if when in a:
+                args += [f"--{when}", a[when] + ":00Z"]
     elif action in ("end", "cancel"):
         args = ["leases", action, str(a["lease_id"])]
     elif action == "extend":
@@ -222,6 +250,12 @@ def world(facility: Facility, runtime: Runtime) -> World:
         "cleared": facility.customer_key(cleared["id"])["Authorization"].split()[1],
         "flagged": facility.customer_key(flagged["id"])["Authorization"].split()[1],
     }
+    r = facility.c.put(
+        f"/api/v1/customers/{cleared['id']}/limits",
+        headers=facility.k.op,
+        json={"monthly_spend_limit": "5.00", "gpu_quota": {"A100-80GB": 2}},
+    )
+    assert r.status_code == 200, r.text
     active = facility.lease(customer_id=cleared["id"], gpu_model="A100-80GB", gpu_count=1)
     ended = facility.lease(customer_id=cleared["id"], gpu_model="A100-80GB", gpu_count=1)
     r = facility.c.post(f"/api/v1/leases/{ended['id']}/end", headers=facility.k.op)

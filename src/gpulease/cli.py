@@ -46,6 +46,7 @@ invoices_app = typer.Typer(help="Invoices and usage.", no_args_is_help=True)
 lists_app = typer.Typer(help="Restricted-party lists.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 reviews_app = typer.Typer(help="The compliance review queue.", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Webhooks: where lease and budget events are delivered.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (keys_app, "keys"),
@@ -57,6 +58,7 @@ for sub, name in (
     (lists_app, "lists"),
     (audit_app, "audit"),
     (reviews_app, "reviews"),
+    (webhooks_app, "webhooks"),
 ):
     app.add_typer(sub, name=name)
 
@@ -765,7 +767,21 @@ def leases_list(state: str | None = None, as_json: JsonOpt = False) -> None:
 
 @leases_app.command("show")
 def leases_show(lease_id: int, as_json: JsonOpt = False) -> None:
-    _out(Api().call("GET", f"/leases/{lease_id}"), as_json, LEASE_COLS, shape=_lease_rows)
+    """The lease, with its cost so far, elapsed and remaining time, and its final cost once ended."""
+    data = Api().call("GET", f"/leases/{lease_id}")
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    _out(data, False, LEASE_COLS, shape=_lease_rows)
+    currency = data["quote"]["currency"]
+    cost = f"{data['cost_so_far']} {currency}" + ("" if data["final_cost"] is None else " (final)")
+    remaining = "open-ended" if data["remaining_s"] is None else _duration(data["remaining_s"])
+    console.print(f"cost so far {cost} · ran {_duration(data['elapsed_s'])} · remaining {remaining}")
+
+
+def _duration(seconds: int) -> str:
+    h, rest = divmod(int(seconds), 3600)
+    return f"{h}h{rest // 60:02d}m{rest % 60:02d}s"
 
 
 @leases_app.command("end")
@@ -818,6 +834,13 @@ def invoices_show(
         title=f"invoice {data['period']} customer {customer_id}",
     )
     console.print(f"[bold]total {data['total']} {data['currency']}[/]")
+    if data["accrued_lines"]:
+        _print_table(
+            data["accrued_lines"],
+            ["lease_id", "description", "seconds", "amount"],
+            title="running leases: accrued this month, not on the invoice yet",
+        )
+        console.print(f"accrued so far {data['accrued_total']} {data['currency']} (not final)")
 
 
 @invoices_app.command("verify")
@@ -907,6 +930,254 @@ def run(
                 else (0 if status["state"] == "succeeded" else 1)
             )
         time.sleep(1)
+
+
+# --------------------------------------------------------------------------------------------- spend, limits
+
+
+def _my_customer(api: Api, customer_id: int | None) -> int:
+    """The customer given, or a customer key's own."""
+    if customer_id is not None:
+        return customer_id
+    visible = api.call("GET", "/customers")
+    if len(visible) != 1:
+        _fail("give the customer id (an operator key sees every customer)")
+    return int(visible[0]["id"])
+
+
+@app.command()
+def spend(
+    customer_id: Annotated[int | None, typer.Argument(help="customer id (default: a customer key's own)")] = None,
+    period: Annotated[str | None, typer.Option(help="YYYY-MM (default: this month)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Month-to-date spend: billed, accrued by running leases, the forecast to the month's end, the limit."""
+    api = Api()
+    cid = _my_customer(api, customer_id)
+    data = api.call("GET", f"/customers/{cid}/spend", params={"period": period} if period else {})
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    cur = data["currency"]
+    t = Table(title=f"spend {data['period']} customer {cid}", show_header=False)
+    t.add_row("billed (on record)", f"{data['billed']} {cur}")
+    t.add_row("accrued (running, not final)", f"{data['accrued']} {cur}")
+    t.add_row("month to date", f"[bold]{data['month_to_date']} {cur}[/]")
+    t.add_row("forecast to month end", f"{data['forecast']} {cur}")
+    limit = "none" if data["limit"] is None else f"{data['limit']} {cur} ({data['percent_of_limit']}% used)"
+    t.add_row("monthly limit", limit)
+    console.print(t)
+    if data["leases"]:
+        rows = [{**x, "running": "running" if x["running"] else ""} for x in data["leases"]]
+        _print_table(rows, ["lease_id", "gpu_model", "gpu_count", "plan", "state", "billed", "accrued", "running"])
+    console.print(f"[dim]forecast: {escape(data['forecast_method'])}[/]", soft_wrap=True)
+
+
+@customers_app.command("limits")
+def customers_limits(customer_id: int, as_json: JsonOpt = False) -> None:
+    """The customer's monthly spend limit and GPU quota per model."""
+    _out(
+        Api().call("GET", f"/customers/{customer_id}/limits"),
+        as_json,
+        ["customer_id", "monthly_spend_limit", "gpu_quota"],
+    )
+
+
+@customers_app.command("set-limits")
+def customers_set_limits(
+    customer_id: int,
+    spend_limit: Annotated[str | None, typer.Option(help="monthly spend limit, e.g. 5000.00")] = None,
+    no_spend_limit: Annotated[bool, typer.Option("--no-spend-limit", help="remove the spend limit")] = False,
+    quota: Annotated[
+        list[str] | None, typer.Option(help="MODEL=GPUS held at once, repeatable; GPUS empty: none")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Operator: change the spend limit and quotas; what is not given stays as it is."""
+    api = Api()
+    now = api.call("GET", f"/customers/{customer_id}/limits")
+    limit = None if no_spend_limit else (spend_limit if spend_limit is not None else now["monthly_spend_limit"])
+    quotas = dict(now["gpu_quota"])
+    for q in quota or []:
+        model, sep, count = q.partition("=")
+        if not sep or not model or (count and not count.isdigit()):
+            _fail(f"--quota takes MODEL=GPUS, got {q!r}")
+        if count:
+            quotas[model] = int(count)
+        else:
+            quotas.pop(model, None)
+    body = {"monthly_spend_limit": limit, "gpu_quota": quotas}
+    data = api.call("PUT", f"/customers/{customer_id}/limits", json=body)
+    _out(data, as_json, ["customer_id", "monthly_spend_limit", "gpu_quota"])
+
+
+@customers_app.command("update")
+def customers_update(
+    customer_id: int,
+    address: str | None = None,
+    legal_name: str | None = None,
+    local_name: str | None = None,
+    country: str | None = None,
+    website: str | None = None,
+    email_domain: str | None = None,
+    parent: str | None = None,
+    end_use: str | None = None,
+    owner: Annotated[list[str] | None, typer.Option(help="NAME=PERCENT, repeatable: replaces the owners")] = None,
+    contact: Annotated[
+        list[str] | None, typer.Option(help='"Name <email>" or "Name <email> role", repeatable: replaces the contacts')
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change contacts, address or declarations; a change to anything screening reads screens again."""
+    body: dict[str, Any] = {}
+    for k, v in (
+        ("address", address),
+        ("legal_name", legal_name),
+        ("local_name", local_name),
+        ("country", country),
+        ("website", website),
+        ("email_domain", email_domain),
+        ("parent", parent),
+        ("end_use", end_use),
+    ):
+        if v is not None:
+            body[k] = v
+    if owner is not None:
+        body["owners"] = []
+        for o in owner:
+            name, _, pct = o.rpartition("=")
+            try:
+                body["owners"].append({"name": name, "percent": float(pct)})
+            except ValueError:
+                _fail(f"--owner takes NAME=PERCENT, got {o!r}")
+    if contact is not None:
+        body["contacts"] = []
+        for c in contact:
+            name, lt, rest = c.partition("<")
+            email, gt, role = rest.partition(">")
+            if not lt or not gt:
+                _fail(f'--contact takes "Name <email>" (optionally followed by a role), got {c!r}')
+            body["contacts"].append({"name": name.strip(), "email": email.strip(), "role": role.strip() or None})
+    if not body:
+        _fail("nothing to change: give --address, --contact, … ")
+    _out(Api().call("PATCH", f"/customers/{customer_id}", json=body), as_json, [*CUSTOMER_COLS, "address"])
+
+
+# --------------------------------------------------------------------------------------------- self-service keys
+
+KEY_COLS = ["id", "prefix", "role", "customer_id", "label", "created_at", "revoked_at"]
+
+
+@keys_app.command("list")
+def keys_list(
+    customer: Annotated[int | None, typer.Option(help="staff: one customer's keys")] = None, as_json: JsonOpt = False
+) -> None:
+    """Keys through the API: a customer's own; every key for operators and compliance. Never a secret."""
+    _out(Api().call("GET", "/keys", params={"customer_id": customer} if customer else {}), as_json, KEY_COLS)
+
+
+def _issued(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    err.print(f"key {data['id']} ({data['role']}{', ' + data['label'] if data['label'] else ''}): shown this once")
+    typer.echo(data["key"])
+
+
+@keys_app.command("new")
+def keys_new(
+    label: Annotated[str | None, typer.Option(help="a name to recognise the key by")] = None,
+    role: Annotated[str | None, typer.Option(help="operators: operator | compliance | customer")] = None,
+    customer: Annotated[int | None, typer.Option(help="operators: the customer of a customer key")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A new key through the API (a customer: for itself); prints the secret alone, this once."""
+    body: dict[str, Any] = {"label": label, "role": role, "customer_id": customer}
+    _issued(Api().call("POST", "/keys", json={k: v for k, v in body.items() if v is not None}), as_json)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: int,
+    grace: Annotated[int, typer.Option(help="seconds the old secret keeps working (at most 7 days)")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """A new secret in place of a key; the old one stops after --grace seconds. Prints the new secret alone."""
+    _issued(Api().call("POST", f"/keys/{key_id}/rotate", json={"grace_s": grace}), as_json)
+
+
+@keys_app.command("rename")
+def keys_rename(key_id: int, label: str, as_json: JsonOpt = False) -> None:
+    _out(Api().call("PATCH", f"/keys/{key_id}", json={"label": label}), as_json, KEY_COLS)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: int, as_json: JsonOpt = False) -> None:
+    """The key stops working now (customers: their own keys; operators: any)."""
+    _out(Api().call("DELETE", f"/keys/{key_id}"), as_json, KEY_COLS)
+
+
+# --------------------------------------------------------------------------------------------- notifications
+
+WEBHOOK_COLS = ["id", "customer_id", "url", "events", "description", "created_at"]
+
+
+@webhooks_app.command("add")
+def webhooks_add(
+    url: str,
+    event: Annotated[list[str] | None, typer.Option(help="an event to deliver, repeatable (default: all)")] = None,
+    description: str | None = None,
+    customer: Annotated[int | None, typer.Option(help="operators: whose webhook")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deliver events to URL; prints the signing secret, this once (docs/webhooks.md checks it)."""
+    body: dict[str, Any] = {"url": url, "events": event or ["*"], "description": description}
+    if customer is not None:
+        body["customer_id"] = customer
+    data = Api().call("POST", "/webhooks", json=body)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    err.print(f"webhook {data['id']} → {data['url']} for {', '.join(data['events'])}; its signing secret:")
+    typer.echo(data["secret"])
+
+
+@webhooks_app.command("list")
+def webhooks_list(as_json: JsonOpt = False) -> None:
+    _out(Api().call("GET", "/webhooks"), as_json, WEBHOOK_COLS)
+
+
+@webhooks_app.command("rm")
+def webhooks_rm(webhook_id: int) -> None:
+    """Delete a webhook: nothing more is delivered to it."""
+    Api().call("DELETE", f"/webhooks/{webhook_id}")
+    console.print(f"webhook {webhook_id} deleted")
+
+
+@webhooks_app.command("test")
+def webhooks_test(webhook_id: int) -> None:
+    """Send a webhook.test delivery; see how it went with `gpulease webhooks deliveries ID`."""
+    data = Api().call("POST", f"/webhooks/{webhook_id}/test")
+    console.print(f"test delivery {data['delivery_id']} queued")
+
+
+@webhooks_app.command("deliveries")
+def webhooks_deliveries(webhook_id: int, as_json: JsonOpt = False) -> None:
+    """The delivery log, newest first."""
+    _out(
+        Api().call("GET", f"/webhooks/{webhook_id}/deliveries"),
+        as_json,
+        ["id", "event", "state", "attempts", "last_status", "last_error", "created_at", "next_attempt_at"],
+    )
+
+
+@app.command()
+def notifications(
+    customer: Annotated[int | None, typer.Option(help="staff: whose")] = None, as_json: JsonOpt = False
+) -> None:
+    """What the customer was told (lease started, ending soon, ended, on hold, budget thresholds, …)."""
+    rows = Api().call("GET", "/notifications", params={"customer_id": customer} if customer else {})
+    _out(rows, as_json, ["id", "at", "type", "lease_id", "data"])
 
 
 if __name__ == "__main__":

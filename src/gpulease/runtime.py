@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session
 
 from gpulease import audit
 from gpulease.audit import AuditLog
+from gpulease.outbox import DeliveryWorker
 from gpulease.services import keys, lifecycle, telemetry
 from gpulease.services.context import Actor, utcnow
 from gpulease.services.errors import ServiceError
 from gpulease.services.execution import Executor
 from gpulease.services.screening import ScreeningRegistry
-from gpulease.services.work import AuditEntry, Effect, LeasesChanged, NotifyPreemption, StopRuns, Work
+from gpulease.services.work import AuditEntry, DeliverWebhooks, Effect, LeasesChanged, NotifyPreemption, StopRuns, Work
 from gpulease.settings import Settings
 from gpulease.store.db import Store
 
@@ -56,6 +57,7 @@ class Runtime:
         self.screening = ScreeningRegistry(self.store)
         self.executor = Executor(self)
         self.audit_log = AuditLog(self.store, self.settings, clock)  # seals and checkpoints the audit chain
+        self.deliveries = DeliveryWorker(self.perform, self.settings, clock)  # sends the webhook outbox
 
     # -- units of work ---------------------------------------------------------------------------------
 
@@ -88,6 +90,8 @@ class Runtime:
 
     def carry_out(self, effects: Sequence[Effect]) -> None:
         """What must follow a commit. Runs stop now rather than at the next tick."""
+        if any(isinstance(e, DeliverWebhooks) for e in effects):
+            self.deliveries.wake()
         if not self.supervises_runs:
             return
         for e in effects:
@@ -106,7 +110,7 @@ class Runtime:
 
     def authenticate(self, key: str) -> Actor | None:
         with self.store.transaction() as s:
-            return keys.authenticate(s, key)
+            return keys.authenticate(s, key, self.clock())
 
     # -- the clock ---------------------------------------------------------------------------------------
 
@@ -120,7 +124,7 @@ class Runtime:
             w = self._unit(s)
             result = lifecycle.tick(w)  # the tick reconciles below, whatever the clock changed
         now = w.now
-        self.carry_out([e for e in w.effects if isinstance(e, NotifyPreemption)])
+        self.carry_out([e for e in w.effects if not isinstance(e, StopRuns | LeasesChanged)])  # reconciled below
         if result.failed:
             self.perform(lifecycle.report_failures, result.failed)
         if self._last_sample is None or (now - self._last_sample).total_seconds() >= self.settings.telemetry_interval_s:
@@ -143,6 +147,7 @@ class Runtime:
         self._thread = threading.Thread(target=self._loop, name="gpulease-tick", daemon=True)
         self._thread.start()
         self.audit_log.start()
+        self.deliveries.start()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.settings.tick_seconds):
@@ -157,5 +162,6 @@ class Runtime:
             self._thread.join(timeout=10)
             self._thread = None
         self.executor.close()
+        self.deliveries.stop()
         self.audit_log.stop()  # after the last change: seals it and signs the final head
         self.store.dispose()

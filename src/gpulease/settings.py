@@ -91,6 +91,23 @@ class Settings(BaseSettings):
         default=(), description="extra host folders local runs see read-only (e.g. /opt/conda, datasets)"
     )
     sandbox_max_processes: int = Field(default=4096, ge=16, description="processes per customer uid (RLIMIT_NPROC)")
+    spend_limit_notice_s: int = Field(
+        default=300,
+        ge=0,
+        description="notice a running on-demand/interruptible lease gets when its customer's "
+        "monthly spend limit is reached, before it is ended",
+    )
+    lease_ending_soon_s: int = Field(
+        default=900, ge=0, description="how long before a lease's end the customer is told"
+    )
+    webhook_allow_private_targets: bool = Field(
+        default=False, description="let webhooks deliver to loopback/private addresses (tests, closed networks)"
+    )
+    webhook_timeout_s: float = Field(default=10.0, description="how long a webhook delivery may take")
+    webhook_max_attempts: int = Field(default=8, ge=1, description="attempts before a delivery is given up")
+    webhook_retry_base_s: float = Field(default=30.0, description="first retry after this; doubles each time")
+    webhook_retry_cap_s: float = Field(default=3600.0, description="longest wait between two attempts")
+    webhook_poll_s: float = Field(default=2.0, description="how often the delivery worker looks for due deliveries")
 
     @property
     def db_url(self) -> str:

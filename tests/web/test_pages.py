@@ -65,8 +65,8 @@ def test_each_role_sees_its_own_pages(browser: Browser, site: Site) -> None:
     assert 'href="/customers"' in co.get("/").text
 
     cu = browser(site.cleared.key)
-    home = cu.get("/")  # a customer's home is its leases
-    assert home.url.path == "/leases" and "Acme Robotics Inc." in home.text
+    home = cu.get("/")  # a customer's home is its spend, its running leases and its news
+    assert home.url.path == "/" and "Acme Robotics Inc." in home.text and "Spent in 2026-11" in home.text
     assert 'href="/customers"' not in home.text and "Book GPUs" in home.text
     assert cu.get("/customers").status_code == 403
     assert cu.get("/reviews").status_code == 403

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from gpulease import __version__
 from gpulease.api import metrics, problems
 from gpulease.api.middleware import Idempotency, RateLimit, RequestContext, SecurityHeaders, UnhandledErrors
-from gpulease.api.routers import billing, compliance, customers, inventory, leases, runs
+from gpulease.api.routers import billing, compliance, customers, inventory, keys, leases, runs, spend, webhooks
 from gpulease.runtime import Runtime
 from gpulease.settings import get_settings
 from gpulease.web import site
@@ -40,8 +40,9 @@ def create_app(runtime: Runtime | None = None, *, background: bool = True) -> Fa
     )
     app.state.runtime = rt
     problems.install(app)
-    for r in (inventory.router, customers.router, leases.router, billing.router, compliance.router, runs.router):
-        app.include_router(r, prefix=API)
+    routers = (inventory, customers, leases, billing, spend, compliance, runs, keys, webhooks)
+    for module in routers:
+        app.include_router(module.router, prefix=API)
     http = metrics.HttpMetrics()
     metrics.install(app, rt, http)
     # Added innermost first: errors become answers before idempotency stores them, and every answer, 429s

@@ -261,6 +261,7 @@ MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Where a recovered retry finds the resource its first run created.
 RESOURCE_PATHS = {"leases": "/api/v1/leases/{id}", "customers": "/api/v1/customers/{id}", "nodes": "/api/v1/nodes"}
 MAX_STORED_BODY = 1 << 20
+SHOWN_ONCE = b"x-gpulease-shown-once"  # a route names the field of its answer that holds a secret shown once
 
 
 class Idempotency:
@@ -339,16 +340,19 @@ class Idempotency:
     async def _run(self, scope: Scope, body: bytes, receive: Receive, send: Send, claim: idem.Claim) -> None:
         active = idem.ActiveClaim(claim.row_id)
         token = idem.current_claim.set(active)
-        status, ctype, chunks = 500, "application/json", []
+        status, ctype, chunks, secret_field = 500, "application/json", [], None
         try:
 
             async def capture(message: Message) -> None:
-                nonlocal status, ctype
+                nonlocal status, ctype, secret_field
                 if message["type"] == "http.response.start":
                     status = message["status"]
                     for k, v in message.get("headers", []):
                         if k.lower() == b"content-type":
                             ctype = v.decode("latin-1")
+                        elif k.lower() == SHOWN_ONCE:
+                            secret_field = v.decode("latin-1")
+                    message["headers"] = [(k, v) for k, v in message.get("headers", []) if k.lower() != SHOWN_ONCE]
                 elif message["type"] == "http.response.body":
                     chunks.append(message.get("body", b""))
                 await send(message)
@@ -356,7 +360,7 @@ class Idempotency:
             await self.app(scope, _replay_body(body, receive), capture)
         finally:
             idem.current_claim.reset(token)
-            stored = b"".join(chunks)
+            stored = _without_secret(b"".join(chunks), secret_field)
             if (status >= 500 or status == 429) and not active.bound:
                 await self._perform(idem.release, row_id=claim.row_id)
             elif len(stored) <= MAX_STORED_BODY:
@@ -393,6 +397,19 @@ class Idempotency:
             f"The request with this Idempotency-Key was carried out ({what}) but the server stopped before "
             "answering; look the result up instead of sending the request again.",
         )
+
+
+def _without_secret(body: bytes, field: str | None) -> bytes:
+    """The answer as kept for replays: a secret shown once (a new API key) is not kept, its field is null."""
+    if field is None:
+        return body
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(data, dict) and field in data:
+        data[field] = None
+    return json.dumps(data).encode()
 
 
 async def _read_body(receive: Receive) -> bytes:

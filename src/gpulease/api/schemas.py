@@ -13,14 +13,28 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gpulease.domain.customers import ComplianceStatus
-from gpulease.domain.pricing import Quote
+from gpulease.domain.pricing import Quote, canonical
+from gpulease.services.budgets import Limits
 from gpulease.services.context import from_epoch
-from gpulease.services.customers import ScreeningRecord, ScreeningStatus
+from gpulease.services.customers import Contact, ProfileChange, ScreeningRecord, ScreeningStatus
 from gpulease.services.inventory import Calendar
+from gpulease.services.keys import IssuedKey, KeyRow
 from gpulease.services.kyc import KycInput, Owner
 from gpulease.services.prices import PriceListing
 from gpulease.services.records import Alert, Customer, Lease, ListVersion, Node, ReviewItem
 from gpulease.services.screening import ListStatus, ScreeningResult
+from gpulease.services.spend import CustomerSpend, InvoiceSoFar, LeaseSpend
+from gpulease.services.webhooks import DeliveryView, NewWebhook, NotificationView, WebhookView
+
+
+def amount(d: Decimal) -> str:
+    """Money as a string with its cents: "2.50", never "2.5"."""
+    return f"{d.quantize(Decimal('0.01')):f}"
+
+
+def rate(d: Decimal) -> str:
+    """A rate with at least its cents ("2.50") and every finer digit it has ("0.0042")."""
+    return f"{canonical(d):f}"
 
 
 class NodeIn(BaseModel):
@@ -96,7 +110,7 @@ class PriceOut(BaseModel):
         return cls(
             gpu_model=e.gpu_model,
             plan=e.plan.value,
-            rate=f"{e.rate.normalize():f}",
+            rate=rate(e.rate),
             unit=e.unit.value,
             currency=e.currency,
             cancel_free_hours=e.cancel_free_hours,
@@ -153,6 +167,7 @@ class CustomerOut(BaseModel):
     parent: str | None
     owners: list[dict[str, Any]]
     end_use: str | None
+    contacts: list[dict[str, Any]] = Field(default_factory=list, description="not screened")
     compliance_status: ComplianceStatus
     created_at: datetime
 
@@ -170,6 +185,7 @@ class CustomerOut(BaseModel):
             parent=c.parent,
             owners=list(c.owners),
             end_use=c.end_use,
+            contacts=list(c.contacts),
             compliance_status=ComplianceStatus(c.compliance_status),
             created_at=c.created_at,
         )
@@ -209,7 +225,7 @@ class QuoteOut(BaseModel):
             gpu_model=q.gpu_model,
             gpu_count=q.gpu_count,
             plan=q.plan.value,
-            rate=f"{q.rate:f}",
+            rate=rate(q.rate),
             unit=q.unit.value,
             currency=q.currency,
             start=from_epoch(q.start),
@@ -244,10 +260,14 @@ class LeaseOut(BaseModel):
     queued_until: datetime | None
     gpus: list[GpuOut]
     quote: QuoteOut
+    cost_so_far: str = Field(description="usage on record plus what a running lease has used since (accrued)")
+    final_cost: str | None = Field(description="once the lease is closed: its usage on record, which is final")
+    elapsed_s: int = Field(description="seconds it has run")
+    remaining_s: int | None = Field(description="seconds to its end (or preemption); null when open-ended")
     preempted: list[int] = Field(default_factory=list, description="interruptible leases given notice for this one")
 
     @classmethod
-    def of(cls, lease: Lease, preempted: list[int] | None = None) -> LeaseOut:
+    def of(cls, lease: Lease, spend: LeaseSpend, preempted: list[int] | None = None) -> LeaseOut:
         live = [a for a in lease.allocations if not a.released] or (
             lease.allocations if lease.state in ("ended", "preempted") else []
         )
@@ -271,6 +291,10 @@ class LeaseOut(BaseModel):
                 for a in sorted(live, key=lambda a: (a.node_id, a.gpu_index))
             ],
             quote=QuoteOut.of(Quote.from_dict(lease.quote)),
+            cost_so_far=amount(spend.cost_so_far),
+            final_cost=None if spend.final_cost is None else amount(spend.final_cost),
+            elapsed_s=spend.elapsed_s,
+            remaining_s=spend.remaining_s,
             preempted=preempted or [],
         )
 
@@ -313,12 +337,75 @@ class InvoiceLineOut(BaseModel):
     amount: str
 
 
+class AccruedLineOut(BaseModel):
+    """A running lease's use in the month not on the invoice yet: accrued, not final."""
+
+    lease_id: int
+    description: str
+    gpu_model: str
+    gpu_count: int
+    plan: str
+    start: datetime
+    end: datetime = Field(description="now: the lease is still running")
+    seconds: int
+    rate: str
+    unit: str
+    amount: str
+    running: bool = True
+
+
 class InvoiceOut(BaseModel):
     customer_id: int
     period: str
     currency: str
-    total: str
+    total: str = Field(description="the invoice: usage on record")
     lines: list[InvoiceLineOut]
+    accrued_total: str = Field(description="what running leases have used this month, not on the invoice yet")
+    accrued_lines: list[AccruedLineOut] = Field(description="one per running lease, marked running")
+
+    @classmethod
+    def of(cls, s: InvoiceSoFar) -> InvoiceOut:
+        inv = s.invoice
+        return cls(
+            customer_id=inv.customer_id,
+            period=inv.period,
+            currency=inv.currency,
+            total=amount(inv.total),
+            lines=[
+                InvoiceLineOut(
+                    lease_id=ln.lease_id,
+                    kind=ln.kind,
+                    description=ln.description,
+                    gpu_model=ln.gpu_model,
+                    gpu_count=ln.gpu_count,
+                    plan=ln.plan,
+                    start=ln.start,
+                    end=ln.end,
+                    seconds=ln.seconds,
+                    rate=rate(ln.rate),
+                    unit=ln.unit,
+                    amount=amount(ln.amount),
+                )
+                for ln in inv.lines
+            ],
+            accrued_total=amount(s.accrued_total),
+            accrued_lines=[
+                AccruedLineOut(
+                    lease_id=a.lease_id,
+                    description=a.description,
+                    gpu_model=a.gpu_model,
+                    gpu_count=a.gpu_count,
+                    plan=a.plan,
+                    start=a.start,
+                    end=a.end,
+                    seconds=a.seconds,
+                    rate=rate(a.rate),
+                    unit=a.unit,
+                    amount=amount(a.amount),
+                )
+                for a in s.accrued
+            ],
+        )
 
 
 class UsageCheckOut(BaseModel):
@@ -602,3 +689,256 @@ class CalendarOut(BaseModel):
                 for n in cal.nodes
             ],
         )
+
+
+# --------------------------------------------------------------------------------------------- spend and limits
+
+
+class SpendLeaseOut(BaseModel):
+    lease_id: int
+    gpu_model: str
+    gpu_count: int
+    plan: str
+    state: str
+    billed: str
+    accrued: str
+    running: bool = Field(description="still running: its accrued part grows by the second")
+
+
+class SpendDayOut(BaseModel):
+    date: date
+    amount: str
+
+
+class SpendOut(BaseModel):
+    customer_id: int
+    period: str
+    currency: str
+    billed: str = Field(description="usage on record this month (the invoice)")
+    accrued: str = Field(description="what running leases have used this month, not on record yet")
+    month_to_date: str = Field(description="billed + accrued")
+    forecast: str = Field(description="month_to_date + what leases booked now cost until the month ends")
+    forecast_method: str
+    limit: str | None = Field(description="the monthly spend limit; null: none")
+    percent_of_limit: str | None
+    as_of: datetime
+    leases: list[SpendLeaseOut]
+    days: list[SpendDayOut] = Field(description="spent each day of the month so far (billed and accrued)")
+
+    @classmethod
+    def of(cls, s: CustomerSpend) -> SpendOut:
+        return cls(
+            customer_id=s.customer_id,
+            period=s.period,
+            currency=s.currency,
+            billed=amount(s.billed),
+            accrued=amount(s.accrued),
+            month_to_date=amount(s.month_to_date),
+            forecast=amount(s.forecast),
+            forecast_method=s.forecast_method,
+            limit=None if s.limit is None else amount(s.limit),
+            percent_of_limit=None if s.percent_of_limit is None else f"{s.percent_of_limit:f}",
+            as_of=s.as_of,
+            leases=[
+                SpendLeaseOut(
+                    lease_id=x.lease_id,
+                    gpu_model=x.gpu_model,
+                    gpu_count=x.gpu_count,
+                    plan=x.plan,
+                    state=x.state,
+                    billed=amount(x.billed),
+                    accrued=amount(x.accrued),
+                    running=x.running,
+                )
+                for x in s.leases
+            ],
+            days=[SpendDayOut(date=d.day, amount=amount(d.amount)) for d in s.days],
+        )
+
+
+class LimitsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    monthly_spend_limit: Decimal | None = Field(
+        description="per calendar month, in the price book's currency; null: no limit", examples=["5000.00"]
+    )
+    gpu_quota: dict[str, int] = Field(
+        default_factory=dict, description="GPU model -> most GPUs held at once", examples=[{"A100-80GB": 16}]
+    )
+
+
+class LimitsOut(BaseModel):
+    customer_id: int
+    monthly_spend_limit: str | None
+    gpu_quota: dict[str, int]
+
+    @classmethod
+    def of(cls, x: Limits) -> LimitsOut:
+        limit = None if x.monthly_spend_limit is None else amount(x.monthly_spend_limit)
+        return cls(customer_id=x.customer_id, monthly_spend_limit=limit, gpu_quota=x.gpu_quota)
+
+
+# --------------------------------------------------------------------------------------------- self-service
+
+
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    email: str
+    phone: str | None = None
+    role: str | None = Field(default=None, examples=["billing"])
+
+
+class CustomerPatch(BaseModel):
+    """Fields to change; those left out stay. A change to anything but contacts screens the customer again."""
+
+    model_config = ConfigDict(extra="forbid")
+    legal_name: str | None = None
+    local_name: str | None = None
+    country: str | None = None
+    address: str | None = None
+    email_domain: str | None = None
+    website: str | None = None
+    parent: str | None = None
+    end_use: str | None = None
+    owners: list[OwnerIn] | None = None
+    contacts: list[ContactIn] | None = None
+
+    def change(self) -> ProfileChange:
+        return ProfileChange(
+            legal_name=self.legal_name,
+            local_name=self.local_name,
+            country=self.country,
+            address=self.address,
+            email_domain=self.email_domain,
+            website=self.website,
+            parent=self.parent,
+            end_use=self.end_use,
+            owners=None if self.owners is None else tuple(Owner(o.name, o.percent) for o in self.owners),
+            contacts=None
+            if self.contacts is None
+            else tuple(Contact(c.name, c.email, c.phone, c.role) for c in self.contacts),
+        )
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: str | None = Field(
+        default=None, description="operators: operator | compliance | customer; customers: customer (the default)"
+    )
+    customer_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="customer keys (operators)")
+    label: str | None = Field(default=None, description="a name to recognise the key by")
+
+
+class KeyRotateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grace_s: int = Field(default=0, description="the old secret keeps working this long (at most 7 days)")
+
+
+class KeyPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str | None
+
+
+class KeyOut(BaseModel):
+    id: int
+    prefix: str
+    role: str
+    customer_id: int | None
+    customer: str | None
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None = Field(description="when it stopped (or, rotated with grace, stops) working")
+
+    @classmethod
+    def of(cls, k: KeyRow) -> KeyOut:
+        return cls(
+            id=k.id,
+            prefix=k.prefix,
+            role=k.role,
+            customer_id=k.customer_id,
+            customer=k.customer,
+            label=k.label,
+            created_at=k.created_at,
+            revoked_at=k.revoked_at,
+        )
+
+
+class KeyCreatedOut(KeyOut):
+    key: str | None = Field(description="the secret: shown in this answer only (null when replayed)")
+
+    @classmethod
+    def issued(cls, k: IssuedKey) -> KeyCreatedOut:
+        return cls(**KeyOut.of(k.key).model_dump(), key=k.secret)
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(examples=["https://example.com/hooks/gpulease"])
+    events: list[str] = Field(
+        examples=[["lease.started", "lease.ended", "budget.threshold"]], description='event types, or ["*"] for all'
+    )
+    description: str | None = None
+    customer_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="operators: whose webhook")
+
+
+class WebhookOut(BaseModel):
+    id: int
+    customer_id: int
+    url: str
+    events: list[str]
+    description: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, h: WebhookView) -> WebhookOut:
+        return cls(
+            id=h.id,
+            customer_id=h.customer_id,
+            url=h.url,
+            events=h.events,
+            description=h.description,
+            created_at=h.created_at,
+        )
+
+
+class WebhookCreatedOut(WebhookOut):
+    secret: str = Field(description="signs every delivery (X-Gpulease-Signature); shown in this answer only")
+
+    @classmethod
+    def made(cls, n: NewWebhook) -> WebhookCreatedOut:
+        return cls(**WebhookOut.of(n.webhook).model_dump(), secret=n.secret)
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    webhook_id: int
+    event: str
+    event_id: str
+    state: str = Field(description="pending | delivered | failed | cancelled")
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+    history: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, d: DeliveryView) -> DeliveryOut:
+        return cls(**{f: getattr(d, f) for f in cls.model_fields})
+
+
+class TestDeliveryOut(BaseModel):
+    delivery_id: int
+
+
+class NotificationOut(BaseModel):
+    id: str
+    type: str
+    at: datetime
+    lease_id: int | None
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, n: NotificationView) -> NotificationOut:
+        return cls(id=n.id, type=n.type, at=n.at, lease_id=n.lease_id, data=n.data)

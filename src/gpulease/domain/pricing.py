@@ -12,15 +12,11 @@ from gpulease.domain.leases import LONG_TERM_MIN_SECONDS, Plan
 
 CENT = Decimal("0.01")
 HOUR = 3600
-MONTH = 30 * 86400  # a long-term "month" is 30 days of GPU time
 
 
 class PriceUnit(enum.StrEnum):
     GPU_HOUR = "gpu_hour"
-    GPU_MONTH = "gpu_month"
-
-
-UNIT_SECONDS: dict[PriceUnit, int] = {PriceUnit.GPU_HOUR: HOUR, PriceUnit.GPU_MONTH: MONTH}
+    GPU_MONTH = "gpu_month"  # a calendar month (UTC); partial months prorated by the day, to the second
 
 
 class PricingError(ValueError):
@@ -114,10 +110,32 @@ class Quote:
 
 
 def charge(rate: Decimal, unit: PriceUnit, gpu_count: int, seconds: int) -> Decimal:
-    """Exact price of `seconds` of `gpu_count` GPUs, rounded once to the cent."""
+    """Exact price of `seconds` of `gpu_count` GPUs at an hourly rate, rounded once to the cent.
+
+    A GPU-month is a calendar month, so its price depends on which month: see `price_span`.
+    """
+    if unit is not PriceUnit.GPU_HOUR:
+        raise ValueError("a GPU-month rate depends on the calendar month: price the span with price_span")
     if seconds < 0 or gpu_count < 0:
         raise ValueError("seconds and gpu_count must be non-negative")
-    return money(rate * gpu_count * seconds / UNIT_SECONDS[unit])
+    return money(rate * gpu_count * seconds / HOUR)
+
+
+def price_span(rate: Decimal, unit: PriceUnit, gpu_count: int, start: int, end: int) -> Decimal:
+    """Price of [start, end) as it is billed: cut at UTC month boundaries, each piece rounded to the cent.
+
+    Per GPU-hour, a piece costs rate x GPUs x hours. Per GPU-month, a whole calendar month costs the rate
+    (February as much as December) and a partial month its share of that month, prorated by the day to
+    the second: rate x GPUs x seconds / (days in that month x 86,400).
+    """
+    return sum((_slice_amount(rate, unit, gpu_count, s) for s in split_by_month(start, end)), Decimal("0.00"))
+
+
+def _slice_amount(rate: Decimal, unit: PriceUnit, gpu_count: int, s: UsageSlice) -> Decimal:
+    if gpu_count < 0:
+        raise ValueError("gpu_count must be non-negative")
+    per = HOUR if unit is PriceUnit.GPU_HOUR else s.month_seconds
+    return money(rate * gpu_count * s.seconds / per)
 
 
 def make_quote(entry: PriceEntry, gpu_count: int, start: int, end: int | None) -> Quote:
@@ -129,7 +147,8 @@ def make_quote(entry: PriceEntry, gpu_count: int, start: int, end: int | None) -
         raise PricingError(f"a {plan} lease needs an end time")
     if plan is Plan.LONG_TERM and end is not None and end - start < LONG_TERM_MIN_SECONDS:
         raise PricingError("a long_term lease lasts at least 30 days")
-    estimated = None if end is None else charge(entry.rate, entry.unit, gpu_count, end - start)
+    # The same pieces and roundings the bill will have, so a window used in full costs exactly its quote.
+    estimated = None if end is None else price_span(entry.rate, entry.unit, gpu_count, start, end)
     return Quote(
         gpu_model=entry.gpu_model,
         gpu_count=gpu_count,
@@ -152,7 +171,7 @@ def cancellation_fee(quote: Quote, now: int) -> Decimal:
         return Decimal("0.00")
     if now <= quote.start - quote.cancel_free_hours * HOUR:
         return Decimal("0.00")
-    whole = charge(quote.rate, quote.unit, quote.gpu_count, quote.end - quote.start)
+    whole = price_span(quote.rate, quote.unit, quote.gpu_count, quote.start, quote.end)
     return money(whole * quote.cancel_fee_fraction)
 
 
@@ -167,6 +186,16 @@ class UsageSlice:
     @property
     def seconds(self) -> int:
         return self.end - self.start
+
+    @property
+    def month_seconds(self) -> int:
+        """How long the calendar month this slice lies in is (28 to 31 days)."""
+        return month_seconds(self.start)
+
+
+def month_seconds(ts: int) -> int:
+    """The length of the UTC calendar month containing `ts`, in seconds."""
+    return next_month_start(ts) - month_start(ts)
 
 
 def month_start(ts: int) -> int:
@@ -210,7 +239,7 @@ def rate_usage(quote: Quote, gpu_count: int, start: int, end: int) -> list[Rated
     kind = "reservation" if quote.billed_for_whole_window else "usage"
     return [
         RatedSlice(
-            s.period, s.start, s.end, s.seconds, gpu_count, charge(quote.rate, quote.unit, gpu_count, s.seconds), kind
+            s.period, s.start, s.end, s.seconds, gpu_count, _slice_amount(quote.rate, quote.unit, gpu_count, s), kind
         )
         for s in split_by_month(start, end)
     ]

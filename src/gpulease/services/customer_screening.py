@@ -90,6 +90,43 @@ def queue_review(work: Work, c: Customer, result: CustomerScreening, *, kind: st
     )
 
 
+def after_screening(work: Work, c: Customer, screening: CustomerScreening, *, trigger: str) -> int | None:
+    """A re-screening that came back worse: the customer goes to review (or denied), its leases are held, a
+    review item and an operator alert are made. Returns how many leases were held; None if nothing changed."""
+    session, now = work.session, work.now
+    before = ComplianceStatus(c.compliance_status)
+    moved = after_rescreening(before, ComplianceStatus(screening.status))
+    if moved is None:
+        return None
+    c.compliance_status = moved.value
+    held = hold_leases(work, c, reason=f"re-screening after {trigger}: {screening.status}")
+    queue_review(work, c, screening, kind="rescreen")
+    session.add(
+        Alert(
+            at=now,
+            kind="customer_newly_hit",
+            data={"customer_id": c.id, "leases_held": held},
+            message=f"{c.legal_name} (customer {c.id}) is newly hit after {trigger}; "
+            f"{held} lease(s) suspended pending review",
+        )
+    )
+    audit.append(
+        session,
+        at=now,
+        actor="screening",
+        action="customer.newly_hit",
+        subject=f"customer:{c.id}",
+        data={"from": before.value, "screening": screening.status, "leases_held": held},
+    )
+    return held
+
+
+def rescreen_customer(work: Work, c: Customer, *, trigger: str, list_version_id: int | None) -> int | None:
+    """Screen one customer again (its declarations changed): as a list load does for everyone."""
+    screening = screen_and_record(work, work.index(), c, trigger=trigger, list_version_id=list_version_id)
+    return after_screening(work, c, screening, trigger=trigger)
+
+
 @dataclass
 class Rescreened:
     rescreened: int = 0
@@ -106,7 +143,7 @@ def rescreen_all(
     progress: Callable[[int, int | None], None] | None = None,
 ) -> Rescreened:
     """Screen everyone again; a customer newly hit goes to review and its leases are held."""
-    session, now = work.session, work.now
+    session = work.session
     out = Rescreened()
     everyone = list(session.scalars(select(Customer).order_by(Customer.id)))
     declared = declarations(session)  # read once: re-screening n customers stays O(n) queries, not O(n²)
@@ -115,29 +152,8 @@ def rescreen_all(
             work, index, c, trigger=trigger, list_version_id=list_version_id, declared=declared
         )
         out.rescreened += 1
-        before = ComplianceStatus(c.compliance_status)
-        moved = after_rescreening(before, ComplianceStatus(screening.status))
-        if moved is not None:
-            c.compliance_status = moved.value
-            held = hold_leases(work, c, reason=f"re-screening after {trigger}: {screening.status}")
-            queue_review(work, c, screening, kind="rescreen")
-            session.add(
-                Alert(
-                    at=now,
-                    kind="customer_newly_hit",
-                    data={"customer_id": c.id, "leases_held": held},
-                    message=f"{c.legal_name} (customer {c.id}) is newly hit after {trigger}; "
-                    f"{held} lease(s) suspended pending review",
-                )
-            )
-            audit.append(
-                session,
-                at=now,
-                actor="screening",
-                action="customer.newly_hit",
-                subject=f"customer:{c.id}",
-                data={"from": before.value, "screening": screening.status, "leases_held": held},
-            )
+        held = after_screening(work, c, screening, trigger=trigger)
+        if held is not None:
             out.newly_hit.append(c.id)
             out.suspended_leases += held
         if progress is not None:

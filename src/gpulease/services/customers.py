@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -12,8 +13,8 @@ from sqlalchemy import select
 from gpulease import audit
 from gpulease.domain.customers import ComplianceStatus
 from gpulease.services.context import SYSTEM, Actor, Role
-from gpulease.services.customer_screening import queue_review, screen_and_record
-from gpulease.services.errors import NotFound
+from gpulease.services.customer_screening import queue_review, rescreen_customer, screen_and_record
+from gpulease.services.errors import InvalidRequest, NotFound
 from gpulease.services.kyc import KycInput, Owner, validated
 from gpulease.services.permissions import Permission, require
 from gpulease.services.screening import in_force
@@ -73,6 +74,102 @@ def get_customer(work: Work, *, actor: Actor, customer_id: int) -> Customer:
     c = work.session.get(Customer, customer_id)
     if c is None:
         raise NotFound("no such customer")
+    return c
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Someone to reach at the customer (billing, technical, …). Contacts are not screened."""
+
+    name: str
+    email: str
+    phone: str | None = None
+    role: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"name": self.name, "email": self.email, "phone": self.phone, "role": self.role}
+
+
+@dataclass(frozen=True)
+class ProfileChange:
+    """What a customer (or staff) changes in its profile; None leaves a field as it is, "" clears it."""
+
+    legal_name: str | None = None
+    local_name: str | None = None
+    country: str | None = None
+    address: str | None = None
+    email_domain: str | None = None
+    website: str | None = None
+    parent: str | None = None
+    end_use: str | None = None
+    owners: tuple[Owner, ...] | None = None
+    contacts: tuple[Contact, ...] | None = None
+
+
+# What screening reads: a change to any of these screens the customer again.
+SCREENED = ("legal_name", "local_name", "country", "address", "email_domain", "website", "parent", "end_use", "owners")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_CONTACTS = 10
+
+
+def _contacts(contacts: tuple[Contact, ...]) -> list[dict[str, str | None]]:
+    if len(contacts) > MAX_CONTACTS:
+        raise InvalidRequest(f"at most {MAX_CONTACTS} contacts")
+    out = []
+    for c in contacts:
+        name, email = c.name.strip(), c.email.strip()
+        if not name or len(name) > 200:
+            raise InvalidRequest("a contact needs a name (at most 200 characters)")
+        if not EMAIL.match(email) or len(email) > 254:
+            raise InvalidRequest(f"{email!r} is not an email address")
+        phone = (c.phone or "").strip() or None
+        role = (c.role or "").strip() or None
+        if (phone and len(phone) > 40) or (role and len(role) > 60):
+            raise InvalidRequest("a contact's phone is at most 40 characters and its role 60")
+        out.append(Contact(name, email, phone, role).to_dict())
+    return out
+
+
+def update_customer(work: Work, *, actor: Actor, customer_id: int, change: ProfileChange) -> Customer:
+    """Change contacts, address or declarations. A change to anything screening reads (names, address, country,
+    owners, …) screens the customer again at once, the way a list load does: worse news puts it in review and
+    its leases on hold."""
+    require(actor, Permission.UPDATE_PROFILE)
+    c = get_customer(work, actor=actor, customer_id=customer_id)
+    current = KycInput(
+        legal_name=c.legal_name,
+        country=c.country,
+        local_name=c.local_name,
+        address=c.address,
+        incorporated_on=c.incorporated_on,
+        email_domain=c.email_domain,
+        website=c.website,
+        parent=c.parent,
+        owners=tuple(Owner(o["name"], float(o["percent"])) for o in c.owners),
+        end_use=c.end_use,
+    )
+    given = {f.name: getattr(change, f.name) for f in fields(change) if f.name != "contacts"}
+    k = validated(replace(current, **{n: v for n, v in given.items() if v is not None}), work.now.date())
+    changed = [n for n in SCREENED if getattr(k, n) != getattr(current, n)]
+    for name in changed:
+        value = getattr(k, name)
+        setattr(c, name, [o.to_dict() for o in value] if name == "owners" else value)
+    contacts_changed = change.contacts is not None and _contacts(change.contacts) != list(c.contacts)
+    if change.contacts is not None:
+        c.contacts = _contacts(change.contacts)
+    if not changed and not contacts_changed:
+        return c
+    audit.append(
+        work.session,
+        at=work.now,
+        actor=actor.name,
+        action="customer.updated",
+        subject=f"customer:{c.id}",
+        data={"fields": changed + (["contacts"] if contacts_changed else []), "rescreened": bool(changed)},
+    )
+    if changed:
+        version = in_force(work.session)
+        rescreen_customer(work, c, trigger="profile change", list_version_id=None if version is None else version.id)
     return c
 
 

@@ -9,7 +9,7 @@ from gpulease.services.context import SYSTEM
 from gpulease.services.work import Work
 from gpulease.store.models import Node
 
-# (gpu model, plan) -> rate; long_term is per GPU-month (30 days), the rest per GPU-hour.
+# (gpu model, plan) -> rate; long_term is per GPU-month (a calendar month), the rest per GPU-hour.
 DEMO_PRICES: dict[tuple[str, str], str] = {
     ("A100-80GB", "on_demand"): "1.25",  # 8 GPUs x $1.25 = $10.00 per node-hour
     ("A100-80GB", "reserved"): "1.00",

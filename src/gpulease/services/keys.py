@@ -1,69 +1,33 @@
-"""API keys: random secrets shown once, stored as SHA-256 (they are high-entropy, so no slow KDF needed)."""
+"""API keys: random secrets shown once, stored as SHA-256 (they are high-entropy, so no slow KDF needed).
+
+Operators create keys of any role and list and revoke any key. A customer manages its own keys: creates,
+names, rotates (a new secret; the old one stops working at once or after a grace period) and revokes them.
+A key stops working at `revoked_at`: now when revoked, later when rotated with a grace period.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from gpulease import audit
 from gpulease.services.context import Actor, Role
-from gpulease.services.errors import InvalidRequest, NotFound
-from gpulease.services.permissions import Permission, require
+from gpulease.services.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from gpulease.services.permissions import Permission, allowed, require
 from gpulease.services.work import Work
 from gpulease.store.models import ApiKey, Customer
+
+LABEL_MAX = 200
+MAX_GRACE = timedelta(days=7)
 
 
 def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-def create_key(work: Work, *, actor: Actor, role: str, customer_id: int | None = None, label: str | None = None) -> str:
-    """Create a key and return its plaintext (the only time it is ever visible)."""
-    # Keys grant roles, an operator key included: only an operator hands them out.
-    require(actor, Permission.MANAGE_KEYS)
-    session, now = work.session, work.now
-    try:
-        role_v = Role(role)
-    except ValueError:
-        raise InvalidRequest(f"role must be one of {', '.join(r.value for r in Role)}") from None
-    if role_v is Role.CUSTOMER:
-        if customer_id is None:
-            raise InvalidRequest("a customer key acts for one customer: choose the customer this key is for")
-        if session.get(Customer, customer_id) is None:
-            raise NotFound(f"no customer with id {customer_id}")
-    elif customer_id is not None:
-        raise InvalidRequest(f"an {role_v} key is not tied to a customer")
-    prefix = secrets.token_hex(4)
-    key = f"gl_{prefix}_{secrets.token_urlsafe(32)}"
-    label = (label or "").strip() or None
-    row = ApiKey(
-        prefix=prefix, key_hash=_hash(key), role=role_v.value, customer_id=customer_id, label=label, created_at=now
-    )
-    session.add(row)
-    session.flush()
-    audit.append(
-        session,
-        at=now,
-        actor=actor.name,
-        action="key.created",
-        subject=f"key:{row.id}",
-        data={"role": role_v.value, "customer_id": customer_id, "prefix": prefix},
-    )
-    return key
-
-
-def revoke_key(work: Work, *, actor: Actor, key_id: int) -> None:
-    require(actor, Permission.MANAGE_KEYS)
-    row = work.session.get(ApiKey, key_id)
-    if row is None:
-        raise NotFound(f"no key with id {key_id}")
-    row.revoked_at = work.now
-    audit.append(work.session, at=work.now, actor=actor.name, action="key.revoked", subject=f"key:{row.id}", data={})
 
 
 @dataclass(frozen=True)
@@ -77,12 +41,151 @@ class KeyRow:
     customer: str | None
     label: str | None
     created_at: datetime
-    revoked_at: datetime | None
+    revoked_at: datetime | None  # when it stopped (or, after a rotation with grace, stops) working
+
+    def works_at(self, t: datetime) -> bool:
+        return self.revoked_at is None or self.revoked_at > t
 
 
-def list_keys(work: Work, *, actor: Actor) -> list[KeyRow]:
-    require(actor, Permission.VIEW_KEYS)
-    rows = work.session.execute(
+@dataclass(frozen=True)
+class IssuedKey:
+    """A key just made: its listing and its secret, which is shown this once."""
+
+    key: KeyRow
+    secret: str
+
+
+def _label(label: str | None) -> str | None:
+    label = (label or "").strip() or None
+    if label is not None and len(label) > LABEL_MAX:
+        raise InvalidRequest(f"a key's name is at most {LABEL_MAX} characters")
+    return label
+
+
+def _mint(work: Work, *, actor: Actor, role: Role, customer_id: int | None, label: str | None) -> IssuedKey:
+    session, now = work.session, work.now
+    prefix = secrets.token_hex(4)
+    key = f"gl_{prefix}_{secrets.token_urlsafe(32)}"
+    row = ApiKey(
+        prefix=prefix, key_hash=_hash(key), role=role.value, customer_id=customer_id, label=label, created_at=now
+    )
+    session.add(row)
+    session.flush()
+    audit.append(
+        session,
+        at=now,
+        actor=actor.name,
+        action="key.created",
+        subject=f"key:{row.id}",
+        data={"role": role.value, "customer_id": customer_id, "prefix": prefix},
+    )
+    return IssuedKey(_row(session, row), key)
+
+
+def issue_key(
+    work: Work, *, actor: Actor, role: str | None = None, customer_id: int | None = None, label: str | None = None
+) -> IssuedKey:
+    """A new key. Operators: any role (a customer key for a named customer). Customers: a key for themselves."""
+    if actor.role is Role.CUSTOMER:
+        require(actor, Permission.MANAGE_OWN_KEYS)
+        if role not in (None, Role.CUSTOMER.value):
+            raise Forbidden("a customer key can only create customer keys")
+        if customer_id not in (None, actor.customer_id):
+            raise NotFound("no such customer")
+        return _mint(work, actor=actor, role=Role.CUSTOMER, customer_id=actor.customer_id, label=_label(label))
+    # Keys grant roles, an operator key included: only an operator hands them out.
+    require(actor, Permission.MANAGE_KEYS)
+    if role is None:
+        raise InvalidRequest(f"choose the key's role: {', '.join(r.value for r in Role)}")
+    try:
+        role_v = Role(role)
+    except ValueError:
+        raise InvalidRequest(f"role must be one of {', '.join(r.value for r in Role)}") from None
+    if role_v is Role.CUSTOMER:
+        if customer_id is None:
+            raise InvalidRequest("a customer key acts for one customer: choose the customer this key is for")
+        if work.session.get(Customer, customer_id) is None:
+            raise NotFound(f"no customer with id {customer_id}")
+    elif customer_id is not None:
+        raise InvalidRequest(f"an {role_v} key is not tied to a customer")
+    return _mint(work, actor=actor, role=role_v, customer_id=customer_id, label=_label(label))
+
+
+def create_key(work: Work, *, actor: Actor, role: str, customer_id: int | None = None, label: str | None = None) -> str:
+    """Create a key and return its plaintext (the only time it is ever visible)."""
+    return issue_key(work, actor=actor, role=role, customer_id=customer_id, label=label).secret
+
+
+def _own(work: Work, actor: Actor, key_id: int) -> ApiKey:
+    """A key the actor may change: any key for an operator, its own tenant's for a customer."""
+    if not (allowed(actor, Permission.MANAGE_KEYS) or allowed(actor, Permission.MANAGE_OWN_KEYS)):
+        require(actor, Permission.MANAGE_KEYS)
+    row = work.session.get(ApiKey, key_id)
+    mine = row is not None and (
+        actor.role is not Role.CUSTOMER or (row.role == Role.CUSTOMER.value and row.customer_id == actor.customer_id)
+    )
+    if row is None or not mine:
+        raise NotFound(f"no key with id {key_id}")
+    return row
+
+
+def revoke_key(work: Work, *, actor: Actor, key_id: int) -> KeyRow:
+    """The key stops working now (a key already revoked stays so)."""
+    row = _own(work, actor, key_id)
+    if row.revoked_at is None or row.revoked_at > work.now:
+        row.revoked_at = work.now
+        audit.append(
+            work.session, at=work.now, actor=actor.name, action="key.revoked", subject=f"key:{row.id}", data={}
+        )
+    return _row(work.session, row)
+
+
+def rotate_key(work: Work, *, actor: Actor, key_id: int, grace_s: int = 0) -> IssuedKey:
+    """A new secret in place of this key (same role, customer and name); the old one stops working after
+    `grace_s` seconds (0: at once), so running clients can be switched over."""
+    row = _own(work, actor, key_id)
+    if row.revoked_at is not None and row.revoked_at <= work.now:
+        raise Conflict(f"key {key_id} is revoked; create a new key instead")
+    if not 0 <= grace_s <= MAX_GRACE.total_seconds():
+        raise InvalidRequest(f"the grace period is 0 to {int(MAX_GRACE.total_seconds())} seconds (7 days)")
+    stops = work.now + timedelta(seconds=grace_s)
+    row.revoked_at = stops if row.revoked_at is None else min(row.revoked_at, stops)
+    new = _mint(work, actor=actor, role=Role(row.role), customer_id=row.customer_id, label=row.label)
+    audit.append(
+        work.session,
+        at=work.now,
+        actor=actor.name,
+        action="key.rotated",
+        subject=f"key:{row.id}",
+        data={"replaced_by": new.key.id, "old_key_stops": row.revoked_at.isoformat()},
+    )
+    return new
+
+
+def rename_key(work: Work, *, actor: Actor, key_id: int, label: str | None) -> KeyRow:
+    row = _own(work, actor, key_id)
+    row.label = _label(label)
+    audit.append(work.session, at=work.now, actor=actor.name, action="key.renamed", subject=f"key:{row.id}", data={})
+    return _row(work.session, row)
+
+
+def _row(session: Session, k: ApiKey) -> KeyRow:
+    customer = None if k.customer_id is None else session.get(Customer, k.customer_id)
+    return KeyRow(
+        k.id,
+        k.prefix,
+        k.role,
+        k.customer_id,
+        None if customer is None else customer.legal_name,
+        k.label,
+        k.created_at,
+        k.revoked_at,
+    )
+
+
+def list_keys(work: Work, *, actor: Actor, customer_id: int | None = None) -> list[KeyRow]:
+    """Every key (staff), or one customer's; a customer sees its own keys only."""
+    q = (
         select(
             ApiKey.id,
             ApiKey.prefix,
@@ -95,12 +198,22 @@ def list_keys(work: Work, *, actor: Actor) -> list[KeyRow]:
         )
         .outerjoin(Customer, ApiKey.customer_id == Customer.id)
         .order_by(ApiKey.id.desc())
-    ).all()
-    return [KeyRow(*r) for r in rows]
+    )
+    if actor.role is Role.CUSTOMER:
+        require(actor, Permission.MANAGE_OWN_KEYS)
+        q = q.where(ApiKey.customer_id == actor.customer_id, ApiKey.role == Role.CUSTOMER.value)
+    else:
+        require(actor, Permission.VIEW_KEYS)
+        if customer_id is not None:
+            q = q.where(ApiKey.customer_id == customer_id)
+    return [KeyRow(*r) for r in work.session.execute(q).all()]
 
 
-def authenticate(session: Session, key: str) -> Actor | None:
-    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash(key), ApiKey.revoked_at.is_(None)))
+def authenticate(session: Session, key: str, now: datetime) -> Actor | None:
+    """The actor a key stands for, if it works at `now` (not revoked, or rotated and still in its grace)."""
+    row = session.scalar(
+        select(ApiKey).where(ApiKey.key_hash == _hash(key), or_(ApiKey.revoked_at.is_(None), ApiKey.revoked_at > now))
+    )
     if row is None:
         return None
     return Actor(Role(row.role), row.customer_id, name=f"key:{row.prefix}")

@@ -18,7 +18,7 @@ from gpulease.domain.inventory import UnknownGpuModel, gpu_model
 from gpulease.domain.leases import LeaseAction, LeaseFacts, LeaseState, Plan, offered_actions, refusal
 from gpulease.domain.placement import Placement, PlacementRequest, Unplaceable
 from gpulease.domain.pricing import PriceEntry, PricingError, Quote, make_quote
-from gpulease.services import billing
+from gpulease.services import billing, budgets
 from gpulease.services.capacity import allocate, hold_for_queue_head, interruptible_leases, load_calendar, make_room
 from gpulease.services.context import Actor, Role, epoch, from_epoch
 from gpulease.services.errors import Conflict, InvalidRequest, NoCapacity, NotCleared, NotFound
@@ -268,6 +268,7 @@ def create_lease(work: Work, *, actor: Actor, request: LeaseRequest) -> Booked:
         entry = price_book(work.session).entry(model, plan)
     except PricingError as e:
         raise InvalidRequest(str(e)) from None
+    budgets.admit(work, customer=customer, entry=entry, gpu_count=req.gpu_count, start=w.start, end=w.end)
     if w.asap:
         return _join_queue(work, actor=actor, customer_id=customer_id, request=req, plan=plan, entry=entry, window=w)
     return _place(work, actor=actor, customer_id=customer_id, request=req, plan=plan, entry=entry, window=w)
@@ -406,6 +407,11 @@ def extend(work: Work, *, actor: Actor, lease_id: int, new_end: datetime) -> Lea
     assert old_end is not None  # an open-ended lease was refused above
     if new_end <= old_end:
         raise InvalidRequest(f"the new end must be after the current end ({old_end.isoformat()})")
+    q = Quote.from_dict(lease.quote)
+    customer = work.session.get(Customer, lease.customer_id)
+    assert customer is not None
+    # The time it adds is checked as a booking of its own: the lease's GPUs are free then, by its own end.
+    budgets.admit(work, customer=customer, entry=_quote_entry(q), gpu_count=lease.gpu_count, start=old_end, end=new_end)
     work.lock(f"placement:{lease.gpu_model}")
     cal = load_calendar(work, lease.gpu_model)
     hold_for_queue_head(work, cal, lease.gpu_model, Plan(lease.plan))
@@ -415,7 +421,6 @@ def extend(work: Work, *, actor: Actor, lease_id: int, new_end: datetime) -> Lea
             f"{new_end.isoformat()}; it cannot be extended that far",
             earliest_start=None,
         )
-    q = Quote.from_dict(lease.quote)
     lease.quote = make_quote(_quote_entry(q), lease.gpu_count, q.start, epoch(new_end)).to_dict()
     lease.ends_at = new_end
     set_alloc_end(lease, new_end)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from gpulease.domain.leases import LeaseState
 from gpulease.domain.pricing import month_start
+from gpulease.services import budgets, notifications
 from gpulease.services.context import epoch, from_epoch
 from gpulease.services.lease_queue import serve_queue
 from gpulease.services.transitions import activate, bill_through, billing_start, finish, release, transition
@@ -31,6 +32,10 @@ class TickResult:
     ended: list[int] = field(default_factory=list)  # ended, preempted or failed: runs must stop
     expired: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)  # lease id -> why its step failed (retried next tick)
+    noticed: list[int] = field(default_factory=list)  # given notice: their customer reached its spend limit
+
+
+WATCH = -2  # the key in `failed` of the spend-limit and lease-end watch (0: month-end checkpoint, -1: queue)
 
 
 def due_leases(session: Session, now: datetime) -> list[Lease]:
@@ -79,6 +84,13 @@ def tick(work: Work) -> TickResult:
     except Exception as exc:
         log.exception("serving the waiting queue failed")
         out.failed[-1] = f"waiting queue: {type(exc).__name__}: {exc}"
+    try:
+        with session.begin_nested():
+            out.noticed = budgets.watch(work)  # budget thresholds; the spend limit ends leases with notice
+            notifications.tell_leases_ending_soon(work)
+    except Exception as exc:
+        log.exception("watching spend limits and lease ends failed")
+        out.failed[WATCH] = f"spend and lease-end watch: {type(exc).__name__}: {exc}"
     return out
 
 
@@ -129,7 +141,11 @@ def report_failures(work: Work, failed: dict[int, str]) -> None:
     for lease_id, why in failed.items():
         if lease_id in already:
             continue
-        what = f"lease {lease_id}" if lease_id > 0 else ("the month-end checkpoint" if lease_id == 0 else "the queue")
+        what = (
+            f"lease {lease_id}"
+            if lease_id > 0
+            else {0: "the month-end checkpoint", WATCH: "the spend watch"}.get(lease_id, "the queue")
+        )
         work.session.add(
             Alert(
                 at=work.now,

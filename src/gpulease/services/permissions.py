@@ -34,6 +34,10 @@ class Permission(enum.StrEnum):
     VIEW_KEYS = "see the API keys"
     MANAGE_KEYS = "create or revoke API keys"
     VIEW_FLEET = "see the fleet overview"
+    SET_LIMITS = "set customers' spend limits and GPU quotas"
+    MANAGE_OWN_KEYS = "create, rotate or revoke one's own API keys"
+    MANAGE_WEBHOOKS = "add, test or delete webhooks"
+    UPDATE_PROFILE = "update a customer's contacts, address and declarations"
 
 
 GRANTS: dict[Permission, frozenset[Role]] = {
@@ -55,6 +59,10 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.VIEW_KEYS: STAFF,
     Permission.MANAGE_KEYS: frozenset({OPERATOR}),
     Permission.VIEW_FLEET: STAFF,
+    Permission.SET_LIMITS: frozenset({OPERATOR}),
+    Permission.MANAGE_OWN_KEYS: frozenset({OPERATOR, CUSTOMER}),
+    Permission.MANAGE_WEBHOOKS: frozenset({OPERATOR, CUSTOMER}),
+    Permission.UPDATE_PROFILE: EVERYONE,
 }
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, or_, select
 
 from gpulease import audit
 from gpulease.services.context import Actor, Role
@@ -18,11 +18,16 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _works(now: datetime) -> ColumnElement[bool]:
+    """The key is not revoked, or was rotated and is still in its grace period."""
+    return or_(ApiKey.revoked_at.is_(None), ApiKey.revoked_at > now)
+
+
 def sign_in(work: Work, *, key: str) -> tuple[str, Actor] | None:
     """Trade a valid API key for a new session id (shown to the browser only), or None for a bad key."""
     session, now = work.session, work.now
     lifetime = timedelta(hours=work.settings.session_hours)
-    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash(key), ApiKey.revoked_at.is_(None)))
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash(key), _works(now)))
     if row is None:
         return None
     token = secrets.token_urlsafe(32)
@@ -41,7 +46,7 @@ def resolve(work: Work, *, token: str) -> Actor | None:
             WebSession.token_hash == _hash(token),
             WebSession.revoked_at.is_(None),
             WebSession.expires_at > now,
-            ApiKey.revoked_at.is_(None),
+            _works(now),
         )
     ).first()
     if row is None:

@@ -14,7 +14,7 @@ from gpulease import audit
 from gpulease.domain.leases import LeaseState, Plan, check_transition
 from gpulease.domain.placement import CapacityCalendar
 from gpulease.domain.pricing import Quote
-from gpulease.services import billing
+from gpulease.services import billing, notifications
 from gpulease.services.context import epoch
 from gpulease.services.errors import Conflict
 from gpulease.services.work import NotifyPreemption, Work
@@ -65,7 +65,8 @@ def record_event(
     data: dict[str, object],
     effective: datetime | None = None,
 ) -> None:
-    """One entry in the lease's event log and the same fact in the audit chain."""
+    """One entry in the lease's event log, the same fact in the audit chain, and what the customer is told of it
+    (services/notifications.py: a notification and its webhook deliveries, in this same transaction)."""
     work.session.add(
         LeaseEvent(
             lease_id=lease.id,
@@ -77,6 +78,7 @@ def record_event(
         )
     )
     audit.append(work.session, at=work.now, actor=actor, action=action, subject=f"lease:{lease.id}", data=data)
+    notifications.on_lease_event(work, lease, action=action, from_state=from_state, to_state=to_state)
 
 
 def activate(work: Work, lease: Lease, *, actor: str) -> None:

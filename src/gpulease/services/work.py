@@ -43,8 +43,13 @@ class LeasesChanged:
     lease_ids: tuple[int, ...]
 
 
-# What may follow a commit. New kinds (a webhook to notify, …) are added here and carried out by the Runtime.
-Effect = StopRuns | NotifyPreemption | LeasesChanged
+@dataclass(frozen=True)
+class DeliverWebhooks:
+    """Deliveries were queued in the outbox: wake the delivery worker rather than wait for its next poll."""
+
+
+# What may follow a commit. New kinds are added here and carried out by the Runtime.
+Effect = StopRuns | NotifyPreemption | LeasesChanged | DeliverWebhooks
 
 
 @dataclass(frozen=True)

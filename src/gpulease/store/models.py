@@ -91,6 +91,11 @@ class Customer(Base):
     compliance_status: Mapped[str] = mapped_column(String(20), default="review")
     cumulative_flop: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime]
+    contacts: Mapped[list[Any]] = mapped_column(default=list)  # [{"name", "email", "phone", "role"}]: not screened
+    # Set by operators: a monthly spend limit (in the price book's currency; NULL = none) and a quota of
+    # concurrent GPUs per model ({"A100-80GB": 16}; a model absent = no quota).
+    monthly_spend_limit: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    gpu_quota: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class ApiKey(Base):
@@ -102,7 +107,7 @@ class ApiKey(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
-    revoked_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]  # when it stops working: now on revocation, later after a rotation's grace
 
 
 class Lease(Base):
@@ -349,3 +354,66 @@ class WebSession(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class Notification(Base):
+    """Something a customer is told about (a lease started, a budget threshold, …), written in the transaction
+    of the change it reports. Its deliveries to the customer's webhooks are the outbox."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_lease_type", "lease_id", "type"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    lease_id: Mapped[int | None] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime]
+    data: Mapped[dict[str, Any]]
+
+
+class Webhook(Base):
+    """A customer's endpoint and the events it wants; `secret` signs each delivery (HMAC-SHA256)."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[Any]]
+    description: Mapped[str | None] = mapped_column(String(200))
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Base):
+    """One notification to one webhook: the outbox row the delivery worker sends, retries and logs.
+
+    `next_attempt_at` is when it is due (NULL once delivered or given up); `locked_until` keeps two workers
+    from sending it at once; `history` is the log of attempts the customer sees.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id"), index=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20), default="pending")  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    history: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class SpendThreshold(Base):
+    """A share of its monthly spend limit a customer reached in a month: alerted once, never again that month."""
+
+    __tablename__ = "spend_thresholds"
+    __table_args__ = (UniqueConstraint("customer_id", "period", "percent", name="uq_spend_threshold_once"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    period: Mapped[str] = mapped_column(String(7))
+    percent: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]

@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from gpulease.domain.pricing import canonical
 from gpulease.runtime import Runtime
 from gpulease.services import reports
 from gpulease.services.context import Actor, Role
@@ -61,7 +62,22 @@ def local_input(t: datetime | None) -> str:
     return "" if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
 
 
-templates.env.filters.update(dt=_dt, money=_money, hours=_hours, num=_num, local_input=local_input)
+def _rate(v: Decimal) -> str:
+    """A rate with at least its cents, "2.50", and any finer digits, "0.0042" (as the API writes it)."""
+    return f"{canonical(Decimal(v)):f}"
+
+
+def _duration(seconds: int | None, missing: str = "—") -> str:
+    if seconds is None:
+        return missing
+    d, rest = divmod(int(seconds), 86400)
+    h, rest = divmod(rest, 3600)
+    return (f"{d} d " if d else "") + f"{h} h {rest // 60:02d} min"
+
+
+templates.env.filters.update(
+    dt=_dt, money=_money, hours=_hours, num=_num, local_input=local_input, rate=_rate, duration=_duration
+)
 templates.env.globals.update(
     plan_colours=gantt.PLAN_COLOURS, plan_labels=gantt.PLAN_LABELS, csrf_field=CSRF_FIELD, csrf_header=CSRF_HEADER
 )

@@ -19,14 +19,25 @@ from gpulease.domain.inventory import CATALOGUE
 from gpulease.domain.leases import IllegalTransition, LeaseState, Plan
 from gpulease.domain.pricing import Quote
 from gpulease.runtime import Runtime
-from gpulease.services import billing, customers, inventory, leases, reports, reviews, screening, sessions
+from gpulease.services import (
+    billing,
+    budgets,
+    customers,
+    inventory,
+    leases,
+    reports,
+    reviews,
+    screening,
+    sessions,
+    spend,
+)
 from gpulease.services.context import Role
 from gpulease.services.errors import InvalidRequest, ServiceError
 from gpulease.services.kyc import KycInput, Owner
 from gpulease.services.permissions import Permission, require
 from gpulease.services.records import Lease, ReviewItem
 from gpulease.services.work import Work
-from gpulease.web import gantt
+from gpulease.web import account, gantt
 from gpulease.web.pages import (
     Visit,
     local_input,
@@ -69,10 +80,8 @@ def login(request: Request, key: str = Form(""), next: str = Form("/")) -> Respo
             {"next": safe_next(next), "error": "That key is not valid (unknown or revoked)."},
             status_code=401,
         )
-    token, actor = started
+    token, _actor = started
     target = safe_next(next)
-    if target == "/" and actor.role is Role.CUSTOMER:
-        target = "/leases"
     resp = see_other(target)
     resp.set_cookie(
         COOKIE,
@@ -103,7 +112,7 @@ def logout(request: Request) -> Response:
 @router.get("/")
 def overview(v: Visit = Depends(visit), hours: int = 48, start: str = "", model: str = "") -> Response:
     if not v.staff:
-        return see_other("/leases")
+        return account.home(v)  # a customer's home: its spend, running leases and news
     now = v.rt.clock()
     hours = max(1, min(hours, 24 * 31))
     t0 = (parse_time(start, "start") or now).replace(second=0)
@@ -153,6 +162,7 @@ def _leases_page(
     customer_id = int(customer) if customer.isdigit() else None
     with v.rt.work() as w:
         rows = leases.list_leases(w, actor=v.actor, customer_id=customer_id, state=state or None)
+        costs = spend.of_leases(w, rows)
         people = customers.list_customers(w, actor=v.actor)
         names = {c.id: c.legal_name for c in people}
         choices = [(c.id, c.legal_name, c.compliance_status) for c in people]
@@ -171,6 +181,7 @@ def _leases_page(
         status_code=error.status if error else 200,
         nav="leases",
         leases=rows,
+        costs=costs,
         names=names,
         state=state,
         customer=customer,
@@ -242,6 +253,7 @@ def _lease_page(v: Visit, lease_id: int, error: str | None = None, status: int =
         actions = {a.value: True for a in leases.allowed_actions(lease, v.actor)}
         suggested_end = local_input((lease.ends_at or v.rt.clock()) + timedelta(hours=4))
         page_data = {"lease": lease, "events": events, "customer": customer, "by_node": by_node, "quote": quote}
+        page_data["cost"] = spend.of_lease(w, lease)
     runs = v.rt.executor.runs_of(v.actor, lease_id=lease_id)  # its own transaction: never nest them
     return v.page(
         "lease.html",
@@ -411,19 +423,50 @@ def create_customer(
     return see_other(f"/customers/{customer_id}")
 
 
-@router.get("/customers/{customer_id}")
-def customer_detail(customer_id: int, v: Visit = Depends(visit)) -> Response:
+def _customer_page(v: Visit, customer_id: int, limits_error: ServiceError | None = None) -> HTMLResponse:
+    spending = account.staff_spend_context(v, customer_id)
     with v.rt.work() as w:
         f = reports.customer_file(w, actor=v.actor, customer_id=customer_id)
         return v.page(
             "customer.html",
+            status_code=limits_error.status if limits_error else 200,
             nav="customers",
             c=f.customer,
             screening=f.screening,
             invoices=f.invoices,
             leases=f.leases,
             reviews=f.reviews,
+            limits_error=limits_error,
+            **spending,
         )
+
+
+@router.get("/customers/{customer_id}")
+def customer_detail(customer_id: int, v: Visit = Depends(visit)) -> Response:
+    return _customer_page(v, customer_id)
+
+
+@router.post("/customers/{customer_id}/limits")
+def set_limits(
+    customer_id: int,
+    v: Visit = Depends(posted),
+    monthly_spend_limit: str = Form(""),
+    quota_model: list[str] = Form([]),
+    quota_gpus: list[str] = Form([]),
+) -> Response:
+    try:
+        v.rt.perform(
+            budgets.set_limits,
+            actor=v.actor,
+            customer_id=customer_id,
+            monthly_spend_limit=monthly_spend_limit.strip() or None,
+            gpu_quota=account.parse_quota(quota_model, quota_gpus),
+        )
+    except ServiceError as e:
+        if _refused(e):
+            raise
+        return _customer_page(v, customer_id, limits_error=e)
+    return see_other(f"/customers/{customer_id}#limits")
 
 
 # --------------------------------------------------------------------------------------------- reviews
@@ -521,10 +564,17 @@ def invoices(v: Visit = Depends(visit), customer: str = "", period: str = "") ->
             cid: int | None = v.actor.customer_id
         else:
             cid = int(customer) if customer.isdigit() else (choices[0].id if choices else None)
-        inv = None if cid is None else billing.invoice(w, actor=v.actor, customer_id=cid, period=period)
+        so_far = None if cid is None else spend.invoice_so_far(w, actor=v.actor, customer_id=cid, period=period)
         periods = [] if cid is None else billing.usage_periods(w, actor=v.actor, customer_id=cid)
     return v.page(
-        "invoices.html", nav="invoices", customers=choices, customer_id=cid, period=period, invoice=inv, periods=periods
+        "invoices.html",
+        nav="invoices",
+        customers=choices,
+        customer_id=cid,
+        period=period,
+        invoice=None if so_far is None else so_far.invoice,
+        so_far=so_far,
+        periods=periods,
     )
 
 

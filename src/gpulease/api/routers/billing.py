@@ -6,39 +6,19 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
-from gpulease.api.schemas import InvoiceLineOut, InvoiceOut, UsageCheckOut
-from gpulease.services import billing
+from gpulease.api.schemas import InvoiceOut, UsageCheckOut
+from gpulease.services import billing, spend
 
 router = APIRouter(tags=["billing"])
 
 
 @router.get("/customers/{customer_id}/invoices", response_model=InvoiceOut)
 def invoice(customer_id: IdPath, rt: RuntimeDep, actor: ActorDep, period: str) -> InvoiceOut:
-    """The month's invoice (period YYYY-MM): one line per lease and month, each rounded to the cent; total = sum."""
-    inv = rt.perform(billing.invoice, actor=actor, customer_id=customer_id, period=period)
-    return InvoiceOut(
-        customer_id=inv.customer_id,
-        period=inv.period,
-        currency=inv.currency,
-        total=f"{inv.total:f}",
-        lines=[
-            InvoiceLineOut(
-                lease_id=ln.lease_id,
-                kind=ln.kind,
-                description=ln.description,
-                gpu_model=ln.gpu_model,
-                gpu_count=ln.gpu_count,
-                plan=ln.plan,
-                start=ln.start,
-                end=ln.end,
-                seconds=ln.seconds,
-                rate=f"{ln.rate.normalize():f}",
-                unit=ln.unit,
-                amount=f"{ln.amount:f}",
-            )
-            for ln in inv.lines
-        ],
-    )
+    """The month's invoice (period YYYY-MM): one line per lease and month, each rounded to the cent; total = sum.
+
+    Running leases' use since their last record is beside it (`accrued_lines`, marked running): not final.
+    """
+    return InvoiceOut.of(rt.perform(spend.invoice_so_far, actor=actor, customer_id=customer_id, period=period))
 
 
 @router.get("/billing/verify", response_model=UsageCheckOut)

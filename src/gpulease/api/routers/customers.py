@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
-from gpulease.api.schemas import CustomerIn, CustomerOut, CustomerScreeningOut, ScreeningStatusOut
+from gpulease.api.schemas import CustomerIn, CustomerOut, CustomerPatch, CustomerScreeningOut, ScreeningStatusOut
 from gpulease.services import customers
 from gpulease.services.customers import ScreeningRecord
 
@@ -29,6 +29,14 @@ def list_customers(rt: RuntimeDep, actor: ActorDep) -> list[CustomerOut]:
 def get_customer(customer_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> CustomerOut:
     with rt.work() as w:
         return CustomerOut.of(customers.get_customer(w, actor=actor, customer_id=customer_id))
+
+
+@router.patch("/customers/{customer_id}", response_model=CustomerOut)
+def update_customer(customer_id: IdPath, body: CustomerPatch, rt: RuntimeDep, actor: ActorDep) -> CustomerOut:
+    """Change contacts, address or declarations (customers: their own). Any change but contacts screens the
+    customer again at once; worse news puts it in review and its leases on hold."""
+    with rt.work() as w:
+        return CustomerOut.of(customers.update_customer(w, actor=actor, customer_id=customer_id, change=body.change()))
 
 
 @router.get("/customers/{customer_id}/screening", response_model=CustomerScreeningOut | ScreeningStatusOut)

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime
 
 from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
 from gpulease.api.schemas import AvailabilityOut, ExtendIn, LeaseEventOut, LeaseIn, LeaseOut, QuoteOut
-from gpulease.services import leases
+from gpulease.services import leases, spend
 from gpulease.services.context import Actor
 
 router = APIRouter(tags=["leases"])
@@ -39,12 +39,16 @@ def quote(body: LeaseIn, rt: RuntimeDep, actor: ActorDep) -> QuoteOut:
     "/leases",
     status_code=201,
     response_model=LeaseOut,
-    responses={403: {"description": "customer not cleared"}, 409: {"description": "cannot be placed"}},
+    responses={
+        402: {"description": "past the customer's monthly spend limit"},
+        403: {"description": "customer not cleared"},
+        409: {"description": "cannot be placed, or past the customer's GPU quota"},
+    },
 )
 def create_lease(body: LeaseIn, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
     with rt.work() as w:
         booked = leases.create_lease(w, actor=actor, request=_request(body))
-        return LeaseOut.of(booked.lease, booked.preempted)
+        return LeaseOut.of(booked.lease, spend.of_lease(w, booked.lease), booked.preempted)
 
 
 @router.get("/leases", response_model=list[LeaseOut])
@@ -52,16 +56,21 @@ def list_leases(
     rt: RuntimeDep, actor: ActorDep, customer_id: IdPath | None = None, state: str | None = None
 ) -> list[LeaseOut]:
     with rt.work() as w:
-        return [LeaseOut.of(x) for x in leases.list_leases(w, actor=actor, customer_id=customer_id, state=state)]
+        rows = leases.list_leases(w, actor=actor, customer_id=customer_id, state=state)
+        costs = spend.of_leases(w, rows)
+        return [LeaseOut.of(x, costs[x.id]) for x in rows]
 
 
 def _lease(rt: RuntimeDep, actor: Actor, lease_id: int) -> LeaseOut:
     with rt.work() as w:
-        return LeaseOut.of(leases.get_lease(w, actor=actor, lease_id=lease_id))
+        lease = leases.get_lease(w, actor=actor, lease_id=lease_id)
+        return LeaseOut.of(lease, spend.of_lease(w, lease))
 
 
 @router.get("/leases/{lease_id}", response_model=LeaseOut)
 def get_lease(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
+    """The lease with its cost so far (usage on record plus what it has used since), elapsed and remaining
+    time, and its final cost once closed."""
     return _lease(rt, actor, lease_id)
 
 
@@ -102,7 +111,8 @@ def preempt_lease(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> LeaseOut
 @router.post("/leases/{lease_id}/extend", response_model=LeaseOut)
 def extend_lease(lease_id: IdPath, body: ExtendIn, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
     with rt.work() as w:
-        return LeaseOut.of(leases.extend(w, actor=actor, lease_id=lease_id, new_end=body.end))
+        lease = leases.extend(w, actor=actor, lease_id=lease_id, new_end=body.end)
+        return LeaseOut.of(lease, spend.of_lease(w, lease))
 
 
 @router.get("/availability", response_model=AvailabilityOut)
