@@ -1,8 +1,8 @@
 """The HTTP edge, as plain ASGI middleware (cheap per request, and they see every response, 500s included).
 
-Outermost first: request id + access log + request metrics, security headers, per-key rate limits,
-idempotency keys, and the last resort that turns an unhandled exception into a problem+json 500 (so it is
-logged, counted, carries the request id, and the connection stays usable).
+Outermost first: request id + access log + request metrics, security headers, per-key rate limits, the body
+size limit, idempotency keys, and the last resort that turns an unhandled exception into a problem+json 500 (so
+it is logged, counted, carries the request id, and the connection stays usable).
 """
 
 from __future__ import annotations
@@ -253,6 +253,66 @@ class RateLimit:
             )
             return
         await self.app(scope, receive, send)
+
+
+# --------------------------------------------------------------------------------------------- body size
+
+TOO_LARGE_PAGE = (
+    "<!doctype html><html lang=en><meta charset=utf-8><title>Too large · gpulease</title>"
+    "<h1>Too large</h1><p>What this form sent is larger than the server accepts ({limit}). "
+    "Go back and send less.</p></html>"
+)
+
+
+class BodyLimit:
+    """A request body larger than `max_bytes` is refused with 413 before it is read into memory.
+
+    A declared Content-Length is checked at once; a chunked body is read up to the limit and handed on. The
+    API answers with problem+json, the dashboard with a page.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.max_bytes <= 0:
+            await self.app(scope, receive, send)
+            return
+        length = _header(scope, b"content-length")
+        if length is not None:
+            if length.strip().isascii() and length.strip().isdigit() and int(length) <= self.max_bytes:
+                await self.app(scope, receive, send)
+            else:
+                await self._refuse(scope, send)
+            return
+        if _header(scope, b"transfer-encoding") is None:
+            await self.app(scope, receive, send)  # no body
+            return
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, send)
+                return
+            parts.append(chunk)
+            if not message.get("more_body"):
+                break
+        await self.app(scope, _replay_body(b"".join(parts), receive), send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        limit = f"{self.max_bytes / (1 << 20):g} MiB" if self.max_bytes >= 1 << 20 else f"{self.max_bytes} bytes"
+        if scope["path"].startswith("/api/"):
+            await send_problem(send, 413, "too-large", "Request too large", f"The request body is larger than {limit}.")
+            return
+        raw = TOO_LARGE_PAGE.format(limit=limit).encode()
+        headers = [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(raw)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": raw})
 
 
 # --------------------------------------------------------------------------------------------- idempotency

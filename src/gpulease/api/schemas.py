@@ -1,35 +1,64 @@
 """Pydantic schemas at the edge: they give requests and responses their shape and types. The business rules
 (which values are acceptable) are the use cases' (services/), so every door refuses the same input alike.
-Money travels as decimal strings, times as ISO 8601 with offset."""
+Money travels as decimal strings, times as ISO 8601 with offset.
+
+The bounds of every input (lengths, characters, ranges: services/limits.py) are stated in the OpenAPI document
+with `doc(...)`, so clients and schema-driven testers know them; the use cases enforce them, with one sentence
+for every door. schemathesis checks that the two agree in both directions (tests/api/test_schema_fuzz.py)."""
 
 from __future__ import annotations
 
 import builtins
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gpulease.domain.customers import ComplianceStatus
+from gpulease.domain.inventory import Backend, NodeState
+from gpulease.domain.leases import Plan
 from gpulease.domain.pricing import Quote
+from gpulease.services import limits
 from gpulease.services.context import from_epoch
 from gpulease.services.customers import ScreeningRecord, ScreeningStatus
 from gpulease.services.inventory import Calendar
 from gpulease.services.kyc import KycInput, Owner
+from gpulease.services.node_failure import NodeFailure
 from gpulease.services.prices import PriceListing
 from gpulease.services.records import Alert, Customer, Lease, ListVersion, Node, ReviewItem
 from gpulease.services.screening import NameScreeningResult
 
 
+def doc(**schema: Any) -> Any:
+    """Bounds for the OpenAPI document only: the use case checks them, with its own sentence."""
+    return Field(json_schema_extra=schema)
+
+
+def _text(max_len: int, pattern: str = limits.LINE) -> Any:
+    return doc(maxLength=max_len, pattern=pattern)
+
+
+def _enum(values: Any) -> Any:
+    return doc(enum=[str(v) for v in values])
+
+
+Name = Annotated[str, _text(limits.NAME_MAX, limits.REQUIRED_LINE)]
+OptionalName = Annotated[str, _text(limits.NAME_MAX)] | None
+PlaceName = Annotated[str, _text(limits.PLACE_MAX, limits.REQUIRED_LINE)]
+GpuModelName = Annotated[str, doc(pattern=limits.GPU_MODEL)]
+PlanName = Annotated[str, _enum(Plan)]
+Country = Annotated[str, doc(pattern=limits.COUNTRY)]
+Count = Annotated[int, doc(minimum=1)]
+
+
 class NodeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    site: str = Field(examples=["fra1"])
-    cluster: str = Field(examples=["a100-a"])
-    name: str = Field(examples=["fra1-a100-00"])
-    gpu_model: str = Field(examples=["A100-80GB"])
-    gpu_count: int = Field(description="1 to 8", examples=[8])
-    backend: str = Field(default="local", description="local | ray")
+    site: PlaceName = Field(examples=["fra1"])
+    cluster: PlaceName = Field(examples=["a100-a"])
+    name: Annotated[str, _text(limits.NODE_NAME_MAX, limits.REQUIRED_LINE)] = Field(examples=["fra1-a100-00"])
+    gpu_model: GpuModelName = Field(examples=["A100-80GB"], description="a model of the catalogue, any case")
+    gpu_count: Annotated[int, doc(minimum=1, maximum=8)] = Field(description="1 to 8", examples=[8])
+    backend: Annotated[str, _enum(Backend)] = Field(default="local", description="local | ray")
 
 
 class NodeOut(BaseModel):
@@ -56,8 +85,21 @@ class NodeOut(BaseModel):
         )
 
 
+class NodeStateOut(NodeOut):
+    moved: list[int] = Field(default_factory=list, description="marking it down: leases moved to other GPUs")
+    ended: list[int] = Field(default_factory=list, description="marking it down: leases ended (or cancelled)")
+
+    @classmethod
+    def of_change(cls, n: Node, failure: NodeFailure | None) -> NodeStateOut:
+        moved, ended = ([], []) if failure is None else (failure.moved, failure.ended)
+        return cls(**NodeOut.of(n).model_dump(), moved=moved, ended=ended)
+
+
 class NodeStateIn(BaseModel):
-    state: str = Field(description="available | draining | down")
+    state: Annotated[str, _enum(NodeState)] = Field(description="available | draining | down")
+    reason: Annotated[str, _text(limits.COMMENT_MAX, limits.TEXT)] | None = Field(
+        default=None, description="why (marking a node down: kept in the alert, the audit log and lease events)"
+    )
 
 
 class GpuModelOut(BaseModel):
@@ -69,13 +111,17 @@ class GpuModelOut(BaseModel):
 
 class PriceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    gpu_model: str
-    plan: str = Field(description="on_demand | reserved | long_term | interruptible")
-    rate: Decimal = Field(description="per GPU-hour (per GPU-month for long_term)", examples=["1.25"])
-    currency: str = "USD"
-    cancel_free_hours: int = 24
-    cancel_fee_fraction: Decimal = Field(default=Decimal("0.5"), description="0 to 1")
-    preemption_notice_s: int = 120
+    gpu_model: GpuModelName = Field(examples=["A100-80GB"])
+    plan: PlanName = Field(description="on_demand | reserved | long_term | interruptible")
+    rate: Annotated[str, doc(pattern=limits.RATE)] = Field(
+        description="per GPU-hour (per GPU-month for long_term), a decimal string", examples=["1.25"]
+    )
+    currency: Annotated[str, doc(pattern=limits.CURRENCY)] = "USD"
+    cancel_free_hours: Annotated[int, doc(minimum=0, maximum=limits.CANCEL_FREE_HOURS_MAX)] = 24
+    cancel_fee_fraction: Annotated[str, doc(pattern=limits.FRACTION)] = Field(
+        default="0.5", description="0 to 1, a decimal string"
+    )
+    preemption_notice_s: Annotated[int, doc(minimum=0, maximum=limits.NOTICE_MAX_S)] = 120
 
 
 class PriceOut(BaseModel):
@@ -106,23 +152,27 @@ class PriceOut(BaseModel):
 
 
 class OwnerIn(BaseModel):
-    name: str
-    percent: float = Field(description="share held, 0 to 100")
+    name: Name
+    percent: Annotated[float, doc(minimum=0, maximum=100)] = Field(description="share held, 0 to 100")
 
 
 class CustomerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    legal_name: str
-    local_name: str | None = None
-    country: str = Field(description="ISO 3166-1 alpha-2", examples=["US"])
-    address: str | None = None
-    incorporated_on: date | None = None
-    email_domain: str | None = None
-    website: str | None = None
-    parent: str | None = None
-    owners: list[OwnerIn] = Field(default_factory=list)
-    end_use: str | None = None
-    requested_gpus: int | None = Field(default=None, description="capacity the customer expects to use")
+    legal_name: Name
+    local_name: OptionalName = None
+    country: Country = Field(description="ISO 3166-1 alpha-2", examples=["US"])
+    address: Annotated[str, _text(limits.ADDRESS_MAX, limits.TEXT)] | None = None
+    incorporated_on: date | None = Field(default=None, description="not in the future")
+    email_domain: Annotated[str, _text(limits.DOMAIN_MAX)] | None = None
+    website: OptionalName = None
+    parent: OptionalName = None
+    owners: Annotated[list[OwnerIn], doc(maxItems=limits.OWNERS_MAX)] = Field(
+        default_factory=list, description="their shares add up to at most 100"
+    )
+    end_use: Annotated[str, _text(limits.END_USE_MAX, limits.TEXT)] | None = None
+    requested_gpus: Annotated[int, doc(minimum=0, maximum=limits.REQUESTED_GPUS_MAX)] | None = Field(
+        default=None, description="capacity the customer expects to use"
+    )
 
     def kyc(self) -> KycInput:
         return KycInput(
@@ -177,15 +227,21 @@ class CustomerOut(BaseModel):
 class LeaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     customer_id: int | None = Field(
-        default=None, ge=1, le=2**31 - 1, description="defaults to the caller's own customer"
+        default=None, ge=1, le=limits.MAX_ID, description="defaults to the caller's own customer"
     )
-    gpu_model: str = Field(examples=["A100-80GB"])
-    gpu_count: int = Field(description="1 to 64", examples=[8])
-    plan: str = Field(default="on_demand", description="on_demand | reserved | long_term | interruptible")
-    start: AwareDatetime | Literal["now", "asap"] = "now"
+    gpu_model: GpuModelName = Field(examples=["A100-80GB"], description="a model of the catalogue, any case")
+    gpu_count: Annotated[int, doc(minimum=1, maximum=64)] = Field(description="1 to 64", examples=[8])
+    plan: PlanName = Field(default="on_demand", description="on_demand | reserved | long_term | interruptible")
+    start: AwareDatetime | Literal["now", "asap"] = Field(
+        default="now", description=f"not in the past; the window ends at most {limits.HORIZON.days} days ahead"
+    )
     end: AwareDatetime | None = None
-    duration_s: int | None = Field(default=None, description='with start "asap": how long, in seconds')
-    max_wait_s: int | None = Field(default=None, description='with start "asap": longest wait in the queue')
+    duration_s: Annotated[int, doc(minimum=1, maximum=limits.LEASE_MAX_S)] | None = Field(
+        default=None, description='with start "asap": how long, in seconds'
+    )
+    max_wait_s: Annotated[int, doc(minimum=1, maximum=limits.MAX_WAIT_MAX_S)] | None = Field(
+        default=None, description='with start "asap": longest wait in the queue'
+    )
 
 
 class QuoteOut(BaseModel):
@@ -367,9 +423,9 @@ class CustomerScreeningOut(ScreeningStatusOut):
 
 
 class ScreenIn(BaseModel):
-    name: str = Field(examples=["iFlytek Co., Ltd."])
-    country: str | None = Field(default=None, examples=["CN"])
-    address: str | None = None
+    name: Annotated[str, _text(limits.SCREEN_NAME_MAX, limits.REQUIRED_LINE)] = Field(examples=["iFlytek Co., Ltd."])
+    country: Country | None = Field(default=None, examples=["CN"])
+    address: Annotated[str, _text(limits.SCREEN_ADDRESS_MAX, limits.TEXT)] | None = None
 
 
 class ScreenHit(BaseModel):
@@ -442,8 +498,10 @@ class ReviewOut(BaseModel):
 
 
 class DecisionIn(BaseModel):
-    decision: str = Field(description="approve | deny")
-    comment: str = Field(description="why: kept in the audit log")
+    decision: Annotated[str, doc(enum=["approve", "deny"])] = Field(description="approve | deny")
+    comment: Annotated[str, _text(limits.COMMENT_MAX, limits.REQUIRED_TEXT)] = Field(
+        description="why: kept in the audit log"
+    )
 
 
 class AlertOut(BaseModel):

@@ -120,6 +120,9 @@ def validate_spec(spec: RunSpec) -> None:
     """Checks every backend makes before starting anything."""
     if not spec.command:
         raise BackendError(f"run {spec.run_id}: empty command")
+    strings = [*spec.command, *spec.env, *spec.env.values(), spec.cwd or ""]
+    if any("\x00" in s for s in strings):
+        raise BackendError(f"run {spec.run_id}: a NUL character in its command, environment or folder")
     if not spec.gpus:
         raise BackendError(f"run {spec.run_id}: a run needs the GPUs of an active lease")
     for part in spec.gpus:

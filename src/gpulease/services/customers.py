@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from gpulease import audit
 from gpulease.domain.customers import ComplianceStatus
+from gpulease.services import limits
 from gpulease.services.context import SYSTEM, Actor, Role
 from gpulease.services.customer_screening import queue_review, screen_and_record
 from gpulease.services.errors import NotFound
@@ -70,7 +71,7 @@ def create_customer(work: Work, *, actor: Actor, kyc: KycInput) -> Customer:
 
 def get_customer(work: Work, *, actor: Actor, customer_id: int) -> Customer:
     actor.check_customer(customer_id)
-    c = work.session.get(Customer, customer_id)
+    c = work.session.get(Customer, customer_id) if limits.fits_id(customer_id) else None
     if c is None:
         raise NotFound("no such customer")
     return c

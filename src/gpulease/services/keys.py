@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gpulease import audit
+from gpulease.services import limits
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import InvalidRequest, NotFound
 from gpulease.services.permissions import Permission, require
@@ -19,7 +20,7 @@ from gpulease.store.models import ApiKey, Customer
 
 
 def _hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def create_key(work: Work, *, actor: Actor, role: str, customer_id: int | None = None, label: str | None = None) -> str:
@@ -34,13 +35,13 @@ def create_key(work: Work, *, actor: Actor, role: str, customer_id: int | None =
     if role_v is Role.CUSTOMER:
         if customer_id is None:
             raise InvalidRequest("a customer key acts for one customer: choose the customer this key is for")
-        if session.get(Customer, customer_id) is None:
+        if not limits.fits_id(customer_id) or session.get(Customer, customer_id) is None:
             raise NotFound(f"no customer with id {customer_id}")
     elif customer_id is not None:
         raise InvalidRequest(f"an {role_v} key is not tied to a customer")
     prefix = secrets.token_hex(4)
     key = f"gl_{prefix}_{secrets.token_urlsafe(32)}"
-    label = (label or "").strip() or None
+    label = limits.text(label, what="the label", max_len=limits.LABEL_MAX)
     row = ApiKey(
         prefix=prefix, key_hash=_hash(key), role=role_v.value, customer_id=customer_id, label=label, created_at=now
     )
@@ -59,7 +60,7 @@ def create_key(work: Work, *, actor: Actor, role: str, customer_id: int | None =
 
 def revoke_key(work: Work, *, actor: Actor, key_id: int) -> None:
     require(actor, Permission.MANAGE_KEYS)
-    row = work.session.get(ApiKey, key_id)
+    row = work.session.get(ApiKey, key_id) if limits.fits_id(key_id) else None
     if row is None:
         raise NotFound(f"no key with id {key_id}")
     row.revoked_at = work.now

@@ -26,6 +26,7 @@ from gpulease.compliance.lists import BUNDLED_FILES, detect_format, load_files
 from gpulease.compliance.model import ListDataset, ListEntry
 from gpulease.compliance.screening import screen_rows
 from gpulease.domain.customers import ComplianceStatus
+from gpulease.services import limits
 from gpulease.services.context import Actor
 from gpulease.services.customer_screening import rescreen_all
 from gpulease.services.errors import InvalidRequest
@@ -236,11 +237,14 @@ def screen_name(
 ) -> NameScreeningResult:
     """Screen one name (any script); who screened what is kept in the audit log."""
     require(actor, Permission.SCREEN_NAMES)
-    name, country = name.strip(), (country or "").strip().upper() or None
-    if not name:
+    if not name.strip():
         raise InvalidRequest("give a name to screen")
-    if len(name) > 500:
-        raise InvalidRequest("a name to screen is at most 500 characters")
+    if len(name) > limits.SCREEN_NAME_MAX:
+        raise InvalidRequest(f"a name to screen is at most {limits.SCREEN_NAME_MAX} characters")
+    name = limits.required_text(name, what="the name", max_len=limits.SCREEN_NAME_MAX)
+    code = limits.text(country, what="country", max_len=8, pattern=limits.COUNTRY)
+    country = None if code is None else code.upper()
+    address = limits.text(address, what="the address", max_len=limits.SCREEN_ADDRESS_MAX, pattern=limits.TEXT)
     index = work.index()
     hits = index.screen(name, country=country, address=address)
     decision = decide_name(hits)

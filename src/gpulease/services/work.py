@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -35,8 +35,23 @@ class NotifyPreemption:
     deadline: datetime
 
 
+@dataclass(frozen=True)
+class LeaseDisplaced:
+    """A node failure moved this lease to other GPUs (`outcome` "moved") or ended it ("ended"; "ended" also for
+    a lease cancelled before its start). Its runs on the lost node are stopped; the customer is told (the lease's
+    events say it; a webhook to notify hooks in here)."""
+
+    lease_id: int
+    customer_id: int
+    node_id: int
+    node: str
+    outcome: Literal["moved", "ended"]
+    at: datetime
+    reason: str
+
+
 # What may follow a commit. New kinds (a webhook to notify, …) are added here and carried out by the Runtime.
-Effect = StopRuns | NotifyPreemption
+Effect = StopRuns | NotifyPreemption | LeaseDisplaced
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from gpulease.domain.inventory import CATALOGUE
 from gpulease.domain.leases import IllegalTransition, LeaseState, Plan
 from gpulease.domain.pricing import Quote
 from gpulease.runtime import Runtime
-from gpulease.services import billing, customers, inventory, leases, reports, reviews, screening, sessions
+from gpulease.services import billing, customers, inventory, leases, limits, reports, reviews, screening, sessions
 from gpulease.services.context import Role
 from gpulease.services.errors import InvalidRequest, ServiceError
 from gpulease.services.kyc import KycInput, Owner
@@ -106,7 +106,7 @@ def overview(v: Visit = Depends(visit), hours: int = 48, start: str = "", model:
         return see_other("/leases")
     now = v.rt.clock()
     hours = max(1, min(hours, 24 * 31))
-    t0 = (parse_time(start, "start") or now).replace(second=0)
+    t0 = (parse_time(start, "start") or now).replace(second=0)  # within limits.EARLIEST..LATEST
     t1 = t0 + timedelta(hours=hours)
     with v.rt.work() as w:
         o = reports.overview(w, actor=v.actor, start=t0, end=t1, gpu_model=model or None)
@@ -150,7 +150,7 @@ def _leases_page(
     form: dict[str, str] | None = None,
     error: ServiceError | None = None,
 ) -> HTMLResponse:
-    customer_id = int(customer) if customer.isdigit() else None
+    customer_id = int(customer) if customer.isascii() and customer.isdigit() else None  # else: no filter
     with v.rt.work() as w:
         rows = leases.list_leases(w, actor=v.actor, customer_id=customer_id, state=state or None)
         people = customers.list_customers(w, actor=v.actor)
@@ -208,18 +208,16 @@ def book_lease(
         "end": end,
     }
     try:
-        if customer_id.strip() and not customer_id.strip().isdigit():
+        chosen = customer_id.strip()
+        if chosen and not (chosen.isascii() and chosen.isdigit()):
             raise InvalidRequest("choose the customer the lease is for")
-        count = gpu_count.strip()
-        if not count.lstrip("-").isdigit():
-            raise InvalidRequest("the number of GPUs must be a whole number")
         req = leases.LeaseRequest(
             gpu_model=gpu_model,
-            gpu_count=int(count),
+            gpu_count=limits.parse_int(gpu_count, what="the number of GPUs"),
             plan=plan,
             start=parse_time(start, "start") or "now",
             end=parse_time(end, "end"),
-            customer_id=int(customer_id) if customer_id.strip() else None,
+            customer_id=int(chosen) if chosen else None,
         )
         with v.rt.work() as w:
             lease_id = leases.create_lease(w, actor=v.actor, request=req).lease.id
@@ -349,9 +347,7 @@ def _kyc(form: dict[str, str], owners: list[tuple[str, str]]) -> KycInput:
             raise InvalidRequest("the date of incorporation must be a date such as 2015-03-01") from None
     requested = 0
     if form["requested_gpus"]:
-        if not form["requested_gpus"].lstrip("-").isdigit():
-            raise InvalidRequest("requested GPUs must be a whole number")
-        requested = int(form["requested_gpus"])
+        requested = limits.parse_int(form["requested_gpus"], what="requested GPUs")
     parsed = []
     for name, percent in owners:
         try:
@@ -518,7 +514,8 @@ def invoices(v: Visit = Depends(visit), customer: str = "", period: str = "") ->
         if v.actor.role is Role.CUSTOMER:
             cid: int | None = v.actor.customer_id
         else:
-            cid = int(customer) if customer.isdigit() else (choices[0].id if choices else None)
+            chosen = customer.isascii() and customer.isdigit()
+            cid = int(customer) if chosen else (choices[0].id if choices else None)
         inv = None if cid is None else billing.invoice(w, actor=v.actor, customer_id=cid, period=period)
         periods = [] if cid is None else billing.usage_periods(w, actor=v.actor, customer_id=cid)
     return v.page(
