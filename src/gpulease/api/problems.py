@@ -131,4 +131,16 @@ def install(app: FastAPI) -> None:
         )
         if exc.headers:
             resp.headers.update(exc.headers)
+        if exc.status_code == 405:
+            resp.headers["Allow"] = _allowed_methods(request)
         return resp
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path takes (Starlette's 405 names only those of the first route that matched the path)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(request.url.path):
+            methods |= set(route_methods)
+    return ", ".join(sorted(methods))

@@ -12,7 +12,7 @@ import builtins
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from gpulease.domain.customers import ComplianceStatus
 from gpulease.domain.inventory import Backend, NodeState
@@ -27,6 +27,28 @@ from gpulease.services.node_failure import NodeFailure
 from gpulease.services.prices import PriceListing
 from gpulease.services.records import Alert, Customer, Lease, ListVersion, Node, ReviewItem
 from gpulease.services.screening import NameScreeningResult
+
+
+def _json_number(v: Any) -> Any:
+    """A number field takes a JSON number: not a string of digits, not true or false (pydantic's lax mode would)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError("must be a number")
+    return v
+
+
+def _json_string(v: Any) -> Any:
+    """A date or a time is written as a string (pydantic's lax mode would read a number as a Unix time)."""
+    if not isinstance(v, str):
+        raise ValueError("must be written as an ISO 8601 string")
+    return v
+
+
+# The JSON types the OpenAPI document names, and no other: a request a schema-driven client sends is read exactly
+# as the document says.
+Int = Annotated[int, BeforeValidator(_json_number)]
+Number = Annotated[float, BeforeValidator(_json_number)]
+IsoDate = Annotated[date, BeforeValidator(_json_string)]
+Moment = Annotated[AwareDatetime, BeforeValidator(_json_string)]
 
 
 def doc(**schema: Any) -> Any:
@@ -48,7 +70,6 @@ PlaceName = Annotated[str, _text(limits.PLACE_MAX, limits.REQUIRED_LINE)]
 GpuModelName = Annotated[str, doc(pattern=limits.GPU_MODEL)]
 PlanName = Annotated[str, _enum(Plan)]
 Country = Annotated[str, doc(pattern=limits.COUNTRY)]
-Count = Annotated[int, doc(minimum=1)]
 
 
 class NodeIn(BaseModel):
@@ -57,7 +78,7 @@ class NodeIn(BaseModel):
     cluster: PlaceName = Field(examples=["a100-a"])
     name: Annotated[str, _text(limits.NODE_NAME_MAX, limits.REQUIRED_LINE)] = Field(examples=["fra1-a100-00"])
     gpu_model: GpuModelName = Field(examples=["A100-80GB"], description="a model of the catalogue, any case")
-    gpu_count: Annotated[int, doc(minimum=1, maximum=8)] = Field(description="1 to 8", examples=[8])
+    gpu_count: Annotated[Int, doc(minimum=1, maximum=8)] = Field(description="1 to 8", examples=[8])
     backend: Annotated[str, _enum(Backend)] = Field(default="local", description="local | ray")
 
 
@@ -117,11 +138,11 @@ class PriceIn(BaseModel):
         description="per GPU-hour (per GPU-month for long_term), a decimal string", examples=["1.25"]
     )
     currency: Annotated[str, doc(pattern=limits.CURRENCY)] = "USD"
-    cancel_free_hours: Annotated[int, doc(minimum=0, maximum=limits.CANCEL_FREE_HOURS_MAX)] = 24
+    cancel_free_hours: Annotated[Int, doc(minimum=0, maximum=limits.CANCEL_FREE_HOURS_MAX)] = 24
     cancel_fee_fraction: Annotated[str, doc(pattern=limits.FRACTION)] = Field(
         default="0.5", description="0 to 1, a decimal string"
     )
-    preemption_notice_s: Annotated[int, doc(minimum=0, maximum=limits.NOTICE_MAX_S)] = 120
+    preemption_notice_s: Annotated[Int, doc(minimum=0, maximum=limits.NOTICE_MAX_S)] = 120
 
 
 class PriceOut(BaseModel):
@@ -153,7 +174,7 @@ class PriceOut(BaseModel):
 
 class OwnerIn(BaseModel):
     name: Name
-    percent: Annotated[float, doc(minimum=0, maximum=100)] = Field(description="share held, 0 to 100")
+    percent: Annotated[Number, doc(minimum=0, maximum=100)] = Field(description="share held, 0 to 100")
 
 
 class CustomerIn(BaseModel):
@@ -162,7 +183,7 @@ class CustomerIn(BaseModel):
     local_name: OptionalName = None
     country: Country = Field(description="ISO 3166-1 alpha-2", examples=["US"])
     address: Annotated[str, _text(limits.ADDRESS_MAX, limits.TEXT)] | None = None
-    incorporated_on: date | None = Field(default=None, description="not in the future")
+    incorporated_on: IsoDate | None = Field(default=None, description="not in the future")
     email_domain: Annotated[str, _text(limits.DOMAIN_MAX)] | None = None
     website: OptionalName = None
     parent: OptionalName = None
@@ -170,7 +191,7 @@ class CustomerIn(BaseModel):
         default_factory=list, description="their shares add up to at most 100"
     )
     end_use: Annotated[str, _text(limits.END_USE_MAX, limits.TEXT)] | None = None
-    requested_gpus: Annotated[int, doc(minimum=0, maximum=limits.REQUESTED_GPUS_MAX)] | None = Field(
+    requested_gpus: Annotated[Int, doc(minimum=0, maximum=limits.REQUESTED_GPUS_MAX)] | None = Field(
         default=None, description="capacity the customer expects to use"
     )
 
@@ -226,20 +247,20 @@ class CustomerOut(BaseModel):
 
 class LeaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    customer_id: int | None = Field(
+    customer_id: Int | None = Field(
         default=None, ge=1, le=limits.MAX_ID, description="defaults to the caller's own customer"
     )
     gpu_model: GpuModelName = Field(examples=["A100-80GB"], description="a model of the catalogue, any case")
-    gpu_count: Annotated[int, doc(minimum=1, maximum=64)] = Field(description="1 to 64", examples=[8])
+    gpu_count: Annotated[Int, doc(minimum=1, maximum=64)] = Field(description="1 to 64", examples=[8])
     plan: PlanName = Field(default="on_demand", description="on_demand | reserved | long_term | interruptible")
-    start: AwareDatetime | Literal["now", "asap"] = Field(
+    start: Moment | Literal["now", "asap"] = Field(
         default="now", description=f"not in the past; the window ends at most {limits.HORIZON.days} days ahead"
     )
-    end: AwareDatetime | None = None
-    duration_s: Annotated[int, doc(minimum=1, maximum=limits.LEASE_MAX_S)] | None = Field(
+    end: Moment | None = None
+    duration_s: Annotated[Int, doc(minimum=1, maximum=limits.LEASE_MAX_S)] | None = Field(
         default=None, description='with start "asap": how long, in seconds'
     )
-    max_wait_s: Annotated[int, doc(minimum=1, maximum=limits.MAX_WAIT_MAX_S)] | None = Field(
+    max_wait_s: Annotated[Int, doc(minimum=1, maximum=limits.MAX_WAIT_MAX_S)] | None = Field(
         default=None, description='with start "asap": longest wait in the queue'
     )
 
@@ -331,7 +352,7 @@ class LeaseOut(BaseModel):
 
 
 class ExtendIn(BaseModel):
-    end: AwareDatetime
+    end: Moment
 
 
 class LeaseEventOut(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -139,6 +140,8 @@ def read_log_file(path: Path, offset: int, limit: int = -1) -> tuple[bytes, int]
     """Bytes of a run's log file from `offset` (at most `limit`, all by default) and the next offset."""
     try:
         with open(path, "rb") as log:
+            if offset >= os.fstat(log.fileno()).st_size:
+                return b"", offset  # nothing new (and no seek past what the filesystem allows)
             log.seek(offset)
             data = log.read(limit)
     except FileNotFoundError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
 from gpulease.api.deps import ActorDep, FilterQuery, IdPath, RuntimeDep
@@ -36,7 +36,7 @@ def list_gpu_models() -> list[GpuModelOut]:
 
 
 @router.post("/nodes", status_code=201, response_model=NodeOut)
-def add_node(body: NodeIn, rt: RuntimeDep, actor: ActorDep) -> NodeOut:
+def add_node(body: NodeIn, rt: RuntimeDep, actor: ActorDep, response: Response) -> NodeOut:
     with rt.work() as w:
         node = inventory.add_node(
             w,
@@ -48,7 +48,9 @@ def add_node(body: NodeIn, rt: RuntimeDep, actor: ActorDep) -> NodeOut:
             gpu_count=body.gpu_count,
             backend=body.backend,
         )
-        return NodeOut.of(node)
+        created = NodeOut.of(node)
+    response.headers["Location"] = f"/api/v1/nodes/{created.id}"
+    return created
 
 
 @router.get("/nodes", response_model=list[NodeOut])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
 from gpulease.api.deps import ActorDep, IdPath, IdQuery, RuntimeDep
@@ -42,10 +42,12 @@ def quote(body: LeaseIn, rt: RuntimeDep, actor: ActorDep) -> QuoteOut:
     response_model=LeaseOut,
     responses={403: {"description": "customer not cleared"}, 409: {"description": "cannot be placed"}},
 )
-def create_lease(body: LeaseIn, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
+def create_lease(body: LeaseIn, rt: RuntimeDep, actor: ActorDep, response: Response) -> LeaseOut:
     with rt.work() as w:
         booked = leases.create_lease(w, actor=actor, request=_request(body))
-        return LeaseOut.of(booked.lease, booked.preempted)
+        created = LeaseOut.of(booked.lease, booked.preempted)
+    response.headers["Location"] = f"/api/v1/leases/{created.id}"
+    return created
 
 
 @router.get("/leases", response_model=list[LeaseOut])

@@ -76,11 +76,12 @@ class RunOut(BaseModel):
 
 
 @router.post("/leases/{lease_id}/runs", status_code=201, response_model=RunOut)
-def submit_run(lease_id: IdPath, body: RunIn, rt: RuntimeDep, actor: ActorDep) -> RunOut:
+def submit_run(lease_id: IdPath, body: RunIn, rt: RuntimeDep, actor: ActorDep, response: Response) -> RunOut:
     """Start a command on exactly the lease's GPUs; it is stopped when the lease ends."""
     run = rt.executor.submit(
         actor, lease_id=lease_id, command=body.command, env=body.env, cwd=body.cwd, image=body.image
     )
+    response.headers["Location"] = f"/api/v1/leases/{lease_id}/runs/{run.id}"
     return RunOut.of(run)
 
 
