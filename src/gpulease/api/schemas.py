@@ -23,6 +23,7 @@ from gpulease.services.context import from_epoch
 from gpulease.services.customers import ScreeningRecord, ScreeningStatus
 from gpulease.services.inventory import Calendar
 from gpulease.services.kyc import KycInput, Owner
+from gpulease.services.leases import held_allocations
 from gpulease.services.node_failure import NodeFailure
 from gpulease.services.prices import PriceListing
 from gpulease.services.records import Alert, Customer, Lease, ListVersion, Node, ReviewItem
@@ -324,7 +325,7 @@ class LeaseOut(BaseModel):
 
     @classmethod
     def of(cls, lease: Lease, preempted: list[int] | None = None) -> LeaseOut:
-        live = [a for a in lease.allocations if not a.released] or (
+        live = held_allocations(lease) or (
             lease.allocations if lease.state in ("ended", "preempted") else []
         )
         return cls(

@@ -28,7 +28,7 @@ from gpulease.domain.leases import LeaseState
 from gpulease.services import limits
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound
-from gpulease.services.leases import get_lease
+from gpulease.services.leases import get_lease, held_allocations
 from gpulease.services.transitions import close_ending
 from gpulease.services.work import Work
 from gpulease.settings import Settings
@@ -43,14 +43,13 @@ FINISHED = {RunState.SUCCEEDED.value, RunState.FAILED.value, RunState.STOPPED.va
 
 def leased_gpus(lease: Lease) -> list[LeasedGpus]:
     by_node: dict[str, list[int]] = defaultdict(list)
-    for a in lease.allocations:
-        if not a.released:
-            by_node[a.node.name].append(a.gpu_index)
+    for a in held_allocations(lease):
+        by_node[a.node.name].append(a.gpu_index)
     return [LeasedGpus(lease.id, node, tuple(sorted(ix))) for node, ix in sorted(by_node.items())]
 
 
 def backend_kind(lease: Lease) -> str:
-    kinds = {a.node.cluster.backend for a in lease.allocations}
+    kinds = {a.node.cluster.backend for a in held_allocations(lease) or lease.allocations}
     return kinds.pop() if len(kinds) == 1 else "local"
 
 

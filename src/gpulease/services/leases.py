@@ -59,6 +59,14 @@ def get_lease(work: Work, *, actor: Actor, lease_id: int) -> Lease:
     return lease
 
 
+def held_allocations(lease: Lease) -> list[Allocation]:
+    """The GPUs the lease holds in its current placement: its unreleased allocations of the latest start. A lease
+    moved off a failed node keeps its earlier ones on record, ended at the failure."""
+    live = [a for a in lease.allocations if not a.released]
+    latest = max((a.starts_at for a in live), default=None)
+    return [a for a in live if a.starts_at == latest]
+
+
 def list_leases(work: Work, *, actor: Actor, customer_id: int | None = None, state: str | None = None) -> list[Lease]:
     q = select(Lease).options(selectinload(Lease.allocations).selectinload(Allocation.node)).order_by(Lease.id)
     if actor.role is Role.CUSTOMER:

@@ -26,6 +26,7 @@ from gpulease import audit
 from gpulease.domain.inventory import NodeState
 from gpulease.domain.leases import LeaseState, Plan
 from gpulease.domain.placement import CapacityCalendar, PlacementRequest, Unplaceable
+from gpulease.domain.pricing import Quote, cut_short
 from gpulease.services import limits
 from gpulease.services.capacity import allocate, load_calendar
 from gpulease.services.context import Actor, epoch
@@ -206,12 +207,36 @@ def _move(work: Work, cal: CapacityCalendar, lease: Lease, failure: NodeFailure,
 
 
 def _end(work: Work, lease: Lease, failure: NodeFailure, *, actor: str) -> None:
-    """End a started lease at the failure (billed up to it), or cancel one that has not started, without a fee."""
+    """End a started lease at the failure, or cancel one that has not started; billed up to the failure only.
+
+    A plan sold by the window has its window (and its quote) cut short at the failure first, so what it owes, and
+    what billing's check recomputes from the event log, stops there; a lease cancelled before its start owes no
+    late-cancellation fee.
+    """
+    now = work.now
     why = f"node {failure.node} failed ({failure.reason})"
+    more = "" if lease.plan == Plan.INTERRUPTIBLE else "; no other GPUs were free"
+    quote = Quote.from_dict(lease.quote)
+    if quote.billed_for_whole_window and (lease.ends_at is None or lease.ends_at > now):
+        cut = cut_short(quote, epoch(now))
+        old_end = lease.ends_at
+        lease.quote = cut.to_dict()
+        lease.ends_at = max(now, lease.starts_at) if lease.activated_at is not None else lease.starts_at
+        record_event(
+            work,
+            lease,
+            actor=actor,
+            action="lease.cut_short",
+            reason=f"{why}: "
+            + ("the window ends at the failure, billed up to it" if lease.activated_at else "nothing is owed for it"),
+            from_state=lease.state,
+            to_state=lease.state,
+            data={"from": None if old_end is None else old_end.isoformat(), "to": lease.ends_at.isoformat()},
+        )
     if lease.activated_at is None:
         release(lease)
-        transition(work, lease, LeaseState.CANCELLED, actor=actor, reason=f"{why}; no other GPUs were free")
+        transition(work, lease, LeaseState.CANCELLED, actor=actor, reason=why + more)
         work.stop_runs(lease.id)
         return
-    more = "" if lease.plan == Plan.INTERRUPTIBLE else "; no other GPUs were free"
-    finish(work, lease, at=work.now, actor=actor, target=LeaseState.ENDED, reason=why + more, whole_window=False)
+    set_alloc_end(lease, now)
+    finish(work, lease, at=now, actor=actor, target=LeaseState.ENDED, reason=why + more)

@@ -116,29 +116,19 @@ def bill_through(work: Work, lease: Lease, until: datetime) -> None:
     lease.billed_until = until
 
 
-def finish(
-    work: Work,
-    lease: Lease,
-    *,
-    at: datetime,
-    actor: str,
-    target: LeaseState,
-    reason: str | None,
-    whole_window: bool = True,
-) -> None:
+def finish(work: Work, lease: Lease, *, at: datetime, actor: str, target: LeaseState, reason: str | None) -> None:
     """Close a lease at `at`: free its GPUs from then on and bill what it used, in this transaction.
 
     A lease that ends goes to `ending` while its runs are being stopped; the executor makes it `ended` once
-    nothing of the customer's runs on the GPUs any more (`close_ending`). `whole_window=False` bills a plan sold
-    by the window (reserved, long-term) only up to `at` too: the lease ended for a reason not the customer's.
+    nothing of the customer's runs on the GPUs any more (`close_ending`).
     """
-    whole = whole_window and Quote.from_dict(lease.quote).billed_for_whole_window
     if lease.activated_at is not None:
-        until = (lease.ends_at or at) if whole else at
+        q = Quote.from_dict(lease.quote)
+        until = (lease.ends_at or at) if q.billed_for_whole_window else at
         bill_through(work, lease, until)
     if lease.activated_at is None:
         release(lease)
-    elif not whole or lease.ends_at is None or at < lease.ends_at:
+    elif not Quote.from_dict(lease.quote).billed_for_whole_window or lease.ends_at is None or at < lease.ends_at:
         set_alloc_end(lease, max(at, lease.activated_at))
     lease.ended_at = at
     if target is LeaseState.ENDED:
