@@ -119,6 +119,7 @@ def _price(**over: Any) -> dict[str, Any]:
 
 
 FAR = "9999-12-31T23:59:59+00:00"
+# fmt: off
 API_CASES = [
     # -- customers: strings (NUL, control characters, over the column), types, numbers, dates
     Case("customer-nul-name", "POST", "/api/v1/customers", _customer(legal_name="Acme\x00Corp"), expect=422),
@@ -220,7 +221,8 @@ API_CASES = [
     Case("node-state-nul", "PUT", "/api/v1/nodes/{node}/state", {"state": "down\x00"}, expect=422),
     Case("nodes-model-nul", "GET", "/api/v1/nodes", params={"gpu_model": "A100\x00"}, expect=422),
     Case("price-rate-overflow", "PUT", "/api/v1/prices", _price(rate="1e400"), expect=422),
-    Case("price-rate-13-digits", "PUT", "/api/v1/prices", _price(rate="1234567890123"), expect=422),
+    Case("price-rate-10-digits", "PUT", "/api/v1/prices", _price(rate="1234567890"), expect=422),
+    Case("price-rate-7-places", "PUT", "/api/v1/prices", _price(rate="1.1234567"), expect=422),
     Case("price-rate-nan", "PUT", "/api/v1/prices", _price(rate="NaN"), expect=422),
     Case("price-rate-negative", "PUT", "/api/v1/prices", _price(rate="-1"), expect=422),
     Case("price-free-hours-beyond-int32", "PUT", "/api/v1/prices", _price(cancel_free_hours=2**31), expect=422),
@@ -255,6 +257,7 @@ API_CASES = [
     Case("idempotency-key-nul", "POST", "/api/v1/screen", {"name": "Acme"}, headers={"Idempotency-Key": "a\x00"},
          expect=422),
 ]
+# fmt: on
 
 
 def _fill(path: str, ids: dict[str, Any]) -> str:
@@ -297,6 +300,7 @@ def _kyc(**over: Any) -> dict[str, Any]:
     return _form(**{"legal_name": "Harbor Analytics LLC", "country": "US", **over})
 
 
+# fmt: off
 WEB_CASES = [
     Case("page-lease-beyond-32-bit", "GET", f"/leases/{BIG}", expect=404),
     Case("page-lease-negative", "GET", "/leases/-1", expect=404),
@@ -345,6 +349,7 @@ WEB_CASES = [
     Case("form-screen-name-nul", "POST", "/screen", form=_form(name="Acme\x00"), expect=422),
     Case("form-10mb", "POST", "/screen", form=_form(name="A" * MB10), expect=413),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize("case", WEB_CASES, ids=[c.id for c in WEB_CASES])

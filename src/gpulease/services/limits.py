@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 from gpulease.domain.inventory import CATALOGUE
 from gpulease.services.errors import InvalidRequest
@@ -73,8 +72,9 @@ COUNTRY = r"^ {0,3}[A-Za-z]{2} {0,3}$"  # ISO 3166-1 alpha-2 (case and a few spa
 CURRENCY = r"^ {0,3}[A-Za-z]{3} {0,3}$"  # ISO 4217
 PERIOD = r"^[0-9]{4}-(0[1-9]|1[0-2])$"  # a billing month, YYYY-MM
 ENV_NAME = r"^[^=\x00]+$"  # an environment variable's name: anything but '=' and NUL
-# Money: the price book's columns are numeric(18, 6) for rates and numeric(6, 4) for the cancellation fee.
-RATE = r"^[0-9]{1,12}(\.[0-9]{1,6})?$"
+# Money: the price book's columns are numeric(18, 6) for rates and numeric(6, 4) for the cancellation fee; a rate
+# has at most 15 significant digits, which SQLite (which keeps numerics as doubles) also stores exactly.
+RATE = r"^[0-9]{1,9}(\.[0-9]{1,6})?$"
 FRACTION = r"^(0(\.[0-9]{1,4})?|1(\.0{1,4})?|\.[0-9]{1,4})$"
 
 
@@ -97,7 +97,7 @@ MEANING = {
     CURRENCY: "an ISO 4217 currency code such as USD",
     PERIOD: "a month written YYYY-MM",
     ENV_NAME: "an environment variable's name: not empty, without '=' or NUL",
-    RATE: "a decimal amount such as 1.25: up to 12 digits before the point and 6 after",
+    RATE: "a decimal amount such as 1.25: up to 9 digits before the point and 6 after",
     FRACTION: "a decimal fraction between 0 and 1 with at most 4 places, such as 0.5",
     GPU_MODEL: f"one of the catalogue's GPU models ({', '.join(sorted(CATALOGUE))})",
     RUN_ID_PATTERN: "a run id: 16 hexadecimal digits",
@@ -105,7 +105,6 @@ MEANING = {
 
 # --------------------------------------------------------------------------------------------- money, time
 
-RATE_MAX = Decimal("999999999999.999999")
 CANCEL_FREE_HOURS_MAX = 24 * 366  # a year
 NOTICE_MAX_S = 30 * 86_400  # a preemption notice of at most 30 days
 LEASE_MAX_S = 10 * 366 * 86_400  # a lease (or a queued request) lasts at most ~10 years (fits 32 bits)
