@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from gpulease.api.app import create_app
 from gpulease.runtime import Runtime
-from gpulease.services import keys
+from gpulease.services import idempotency, keys
 from gpulease.services.context import SYSTEM
 from gpulease.settings import Settings
 from gpulease.web.session import COOKIE, csrf_token
@@ -254,6 +254,10 @@ API_CASES = [
          expect=422),
     Case("billing-verify-period-long", "GET", "/api/v1/billing/verify", params={"period": "2" * 10_000},
          expect=422),
+    Case("idempotency-long-path", "POST", "/api/v1/leases/" + "1" * 600 + "/end",
+         headers={"Idempotency-Key": "long-path-1"}, expect=422),
+    Case("idempotency-long-unknown-path", "POST", "/api/v1/" + "x" * 600,
+         headers={"Idempotency-Key": "long-path-2"}, expect=404),
     Case("idempotency-key-nul", "POST", "/api/v1/screen", {"name": "Acme"}, headers={"Idempotency-Key": "a\x00"},
          expect=422),
 ]
@@ -380,3 +384,18 @@ def test_a_run_with_a_nul_is_refused_and_never_left_pending(world: World) -> Non
 def test_the_clock_still_runs_after_the_table(world: World) -> None:
     world.clock.advance(hours=1)
     assert world.rt.tick().failed == {}
+
+
+def test_an_error_in_the_edge_itself_is_still_a_problem_with_a_request_id(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the idempotency store is down")
+
+    monkeypatch.setattr(idempotency, "claim", broken)
+    r = world.api.post(
+        "/api/v1/screen", headers={**world.keys.op, "Idempotency-Key": "edge-1"}, json={"name": "Acme Corp"}
+    )
+    assert r.status_code == 500 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["request_id"] == r.headers["x-request-id"]
+    assert world.api.get("/healthz").status_code == 200

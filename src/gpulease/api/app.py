@@ -59,7 +59,7 @@ def create_app(runtime: Runtime | None = None, *, background: bool = True) -> Fa
     app.add_middleware(BodyLimit, max_bytes=st.max_body_bytes)
     app.add_middleware(RateLimit, rate=st.rate_limit_per_s, burst=st.rate_limit_burst, limited=http.limited)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(RequestContext, requests=http.requests, latency=http.latency)
+    app.add_middleware(RequestContext, requests=http.requests, latency=http.latency, errors=http.errors)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -64,10 +64,12 @@ async def send_problem(
 
 
 class RequestContext:
-    """A request id on every request and response, one access-log line, and the request counters."""
+    """A request id on every request and response, one access-log line, and the request counters; and the last
+    net under the edge itself: an error in a middleware below (outside `UnhandledErrors`) is a problem+json 500
+    too, logged and counted."""
 
-    def __init__(self, app: ASGIApp, *, requests: Counter, latency: Histogram) -> None:
-        self.app, self.requests, self.latency = app, requests, latency
+    def __init__(self, app: ASGIApp, *, requests: Counter, latency: Histogram, errors: Counter) -> None:
+        self.app, self.requests, self.latency, self.errors = app, requests, latency, errors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,15 +81,29 @@ class RequestContext:
         t0 = time.perf_counter()
         status = 500
 
+        started = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            self.errors.labels(type(exc).__name__).inc()
+            log.exception("unhandled error at the edge in %s %s", scope["method"], scope["path"])
+            if started:
+                raise
+            await send_problem(
+                send_with_id,
+                500,
+                "internal-error",
+                "Internal server error",
+                "Something went wrong on our side; it has been logged. Quote the request id when you report it.",
+            )
         finally:
             elapsed = time.perf_counter() - t0
             route = scope.get("route")
@@ -362,7 +378,9 @@ class Idempotency:
             _header(scope, b"content-type") or "",
         )
         principal = hashlib.sha256(auth.encode()).hexdigest()
-        claim_args = {"principal": principal, "key": key, "method": scope["method"], "path": scope["path"], "fp": fp}
+        # The path is kept for reading only (the fingerprint covers it whole): at most its column's width.
+        path = scope["path"][:500]
+        claim_args = {"principal": principal, "key": key, "method": scope["method"], "path": path, "fp": fp}
         claim = await self._perform(idem.claim, stale_after=self.stale_after, **claim_args)
         deadline = time.monotonic() + self.wait_s
         while claim.outcome is idem.Outcome.IN_PROGRESS and time.monotonic() < deadline:
