@@ -105,7 +105,7 @@ def overview(v: Visit = Depends(visit), hours: int = 48, start: str = "", model:
     if not v.staff:
         return see_other("/leases")
     now = v.rt.clock()
-    hours = max(1, min(hours, 24 * 31))
+    hours = max(1, min(hours, limits.OVERVIEW_HOURS_MAX))
     t0 = (parse_time(start, "start") or now).replace(second=0)  # within limits.EARLIEST..LATEST
     t1 = t0 + timedelta(hours=hours)
     with v.rt.work() as w:
