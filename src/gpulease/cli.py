@@ -628,6 +628,33 @@ def nodes_drain(node_id: int, as_json: JsonOpt = False) -> None:
     _out(Api().call("POST", f"/nodes/{node_id}/drain"), as_json, NODE_COLS)
 
 
+@nodes_app.command("state")
+def nodes_state(
+    node_id: int,
+    state: Annotated[str, typer.Argument(help="available | draining | down")],
+    reason: Annotated[str | None, typer.Option(help="why (marking down: in the alert and the lease events)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a node available, drain it, or mark it down (its leases are moved to free GPUs or ended)."""
+    body: dict[str, Any] = {"state": state}
+    if reason is not None:
+        body["reason"] = reason
+    data = Api().call("PUT", f"/nodes/{node_id}/state", json=body)
+    _out(data, as_json, NODE_COLS)
+    if not as_json and (data.get("moved") or data.get("ended")):
+        console.print(f"leases moved to other GPUs: {data['moved'] or 'none'}; ended: {data['ended'] or 'none'}")
+
+
+@nodes_app.command("down")
+def nodes_down(
+    node_id: int,
+    reason: Annotated[str | None, typer.Option(help="why: in the alert and the lease events")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A node failed: move its leases to free GPUs of the same model, or end them (interruptible ones end)."""
+    nodes_state(node_id, "down", reason=reason, as_json=as_json)
+
+
 @nodes_app.command("remove")
 def nodes_remove(node_id: int) -> None:
     Api().call("DELETE", f"/nodes/{node_id}")
@@ -682,9 +709,13 @@ def customers_add(
     owners = []
     for o in owner or []:
         name, _, pct = o.rpartition("=")
-        if not name:
-            _fail(f"--owner takes NAME=PERCENT, got {o!r}")
-        owners.append({"name": name, "percent": float(pct)})
+        try:
+            share = float(pct)
+        except ValueError:
+            share = None
+        if not name or share is None:
+            _fail(f'--owner takes NAME=PERCENT, e.g. "Acme Holdings LLC=60", got {o!r}')
+        owners.append({"name": name, "percent": share})
     body = {
         "legal_name": legal_name,
         "country": country,
@@ -902,6 +933,9 @@ def run(
     command = list(ctx.args)
     if not command:
         _fail("give the command after --, e.g. gpulease run 12 -- python train.py")
+    bad = [e for e in env or [] if "=" not in e or e.startswith("=")]
+    if bad:
+        _fail(f"--env takes KEY=VALUE, got {bad[0]!r}")
     api = Api()
     body: dict[str, Any] = {"command": command, "env": dict(e.split("=", 1) for e in env or [])}
     if cwd:

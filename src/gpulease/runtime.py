@@ -25,7 +25,16 @@ from gpulease.services.context import Actor, utcnow
 from gpulease.services.errors import ServiceError
 from gpulease.services.execution import Executor
 from gpulease.services.screening import ScreeningRegistry
-from gpulease.services.work import AuditEntry, DeliverWebhooks, Effect, LeasesChanged, NotifyPreemption, StopRuns, Work
+from gpulease.services.work import (
+    AuditEntry,
+    DeliverWebhooks,
+    Effect,
+    LeaseDisplaced,
+    LeasesChanged,
+    NotifyPreemption,
+    StopRuns,
+    Work,
+)
 from gpulease.settings import Settings
 from gpulease.store.db import Store
 
@@ -97,7 +106,9 @@ class Runtime:
         for e in effects:
             if isinstance(e, NotifyPreemption):
                 self.executor.notify_preemption(e.lease_id, e.deadline)
-        if any(isinstance(e, StopRuns) for e in effects):
+            elif isinstance(e, LeaseDisplaced):  # its runs were on the lost node: stopped, whatever became of it
+                self.executor.stop_lease_runs(e.lease_id, f"node {e.node} failed ({e.reason}); the lease {e.outcome}")
+        if any(isinstance(e, StopRuns | LeaseDisplaced) for e in effects):
             self.executor.reconcile()  # stops runs of leases that ended or are held; ending -> ended
         elif any(isinstance(e, LeasesChanged) for e in effects):
             self.executor.mirror_leases()  # Slurm: reservations and allocations follow the new windows

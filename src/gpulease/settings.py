@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     ray_dashboard_url: str = Field(default="http://127.0.0.1:8265", description="Ray dashboard / Jobs API URL")
     rate_limit_per_s: float = Field(default=50.0, description="requests per second per key (0: no limit)")
     rate_limit_burst: int = Field(default=200, description="requests a key may send at once before the rate applies")
+    max_body_bytes: int = Field(
+        default=1 << 20, ge=0, description="largest request body accepted (413 above it; 0: no limit)"
+    )
     idempotency_wait_s: float = Field(
         default=10.0, description="how long a duplicate request waits for the first one with its Idempotency-Key"
     )

@@ -1,4 +1,5 @@
-"""The lease clock cannot stop: holds, failures and random sequences of events never wedge the tick.
+"""The lease clock cannot stop: holds, failures, nodes going down and random sequences of events never wedge
+the tick.
 
 Everything goes through the API and the server's own tick (`Runtime.tick`), as in production.
 """
@@ -10,14 +11,15 @@ from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.model import ListEntry
-from gpulease.domain.leases import TERMINAL, LeaseState
+from gpulease.domain.leases import HOLDS_CAPACITY, TERMINAL, LeaseState
 from gpulease.runtime import Runtime
+from gpulease.services import node_failure
 from gpulease.services.customer_screening import rescreen_all
-from gpulease.store.models import Alert, Lease
+from gpulease.store.models import Alert, Allocation, Lease, Node
 from tests.conftest import Clock, Facility
 
 HIT_NAME = "Orchid Frontier Computing Pte. Ltd."
@@ -167,6 +169,7 @@ step = st.one_of(
     st.tuples(st.sampled_from(("end", "cancel", "preempt")), st.integers(0, 50)),
     st.tuples(st.just("extend"), st.integers(0, 50), st.sampled_from((1, 5))),
     st.tuples(st.sampled_from(("approve", "deny")), st.integers(0, 1)),
+    st.tuples(st.sampled_from(("node_down", "node_lost", "node_up")), st.integers(0, 1)),  # a node fails, returns
 )
 
 
@@ -223,8 +226,29 @@ def _apply(
             assert r.status_code < 500, r.text
     elif kind == "jump":
         clock.advance(seconds=ev[1])
+    elif kind in ("node_down", "node_up"):
+        node_id = f.c.get("/api/v1/nodes", headers=f.k.op).json()[ev[1]]["id"]
+        state = "down" if kind == "node_down" else "available"
+        r = f.c.put(f"/api/v1/nodes/{node_id}/state", headers=f.k.op, json={"state": state})
+        assert r.status_code == 200, r.text
+    elif kind == "node_lost":  # the backend reports it (the Slurm helper's path)
+        node_id = f.c.get("/api/v1/nodes", headers=f.k.op).json()[ev[1]]["id"]
+        rt.perform(node_failure.node_lost, node_id=node_id, reason="backend: node not responding")
     result = rt.tick()
     assert result.failed == {}, result.failed
+    # No lease holds a GPU of a node that is down, now or later: a failure moved or ended them all.
+    with rt.store.transaction() as s:
+        down = set(s.scalars(select(Node.id).where(Node.state == "down")))
+        held = s.scalars(
+            select(Allocation.node_id)
+            .join(Lease, Allocation.lease_id == Lease.id)
+            .where(
+                Allocation.released.is_(False),
+                or_(Allocation.ends_at.is_(None), Allocation.ends_at > clock()),
+                Lease.state.in_([state.value for state in HOLDS_CAPACITY]),
+            )
+        )
+        assert not set(held) & down
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -232,6 +256,28 @@ def _apply(
 @example(events=[("book", 0, "on_demand", 8, 0, 3, False), ("hold", 0), ("jump", 5 * 3600)])  # the issue-7 outage
 @example(events=[("book", 1, "interruptible", 8, 0, None, False), ("hold", 1), ("preempt", 0), ("jump", 3600)])
 @example(events=[("book", 0, "on_demand", 8, 0, None, True), ("book", 1, "on_demand", 8, 0, 1, True), ("hold", 1)])
+@example(  # a held lease on a node that fails, while the other node is full: it ends, billed to the failure
+    events=[
+        ("book", 0, "reserved", 8, 0, 3, False),
+        ("book", 1, "on_demand", 8, 0, None, False),
+        ("hold", 0),
+        ("node_down", 0),
+        ("jump", 5 * 3600),
+        ("node_up", 0),
+    ]
+)
+@example(  # a queued request and a future window on a node that is lost, then both nodes fail and return
+    events=[
+        ("book", 0, "on_demand", 8, 0, None, False),
+        ("book", 1, "interruptible", 8, 0, None, True),
+        ("book", 0, "reserved", 4, 30, 3, False),
+        ("node_lost", 1),
+        ("node_down", 0),
+        ("jump", 3600),
+        ("node_up", 1),
+        ("jump", 40 * 86400),
+    ]
+)
 def test_random_event_sequences_never_stop_the_clock_and_every_lease_ends(
     fresh_runtime: Any, events: list[tuple[Any, ...]]
 ) -> None:

@@ -237,7 +237,7 @@ def test_webhook_urls_and_events_are_checked(facility: Facility, fresh_runtime: 
         assert r.status_code == 422 and says in r.json()["detail"], (url, r.text)
     r = facility.c.post("/api/v1/webhooks", headers=facility.k.co, json={"url": "https://example.com", "events": ["*"]})
     assert r.status_code == 403
-    events = facility.c.get("/api/v1/webhooks/events", headers=me).json()
+    events = facility.c.get("/api/v1/webhook-events", headers=me).json()
     assert "lease.on_hold" in events and "budget.threshold" in events and "webhook.test" not in events
     # by default, deliveries go to public addresses only
     with fresh_runtime() as (rt, _clock, f):

@@ -24,6 +24,7 @@ from gpulease.domain.pricing import (
     cancellation_fee,
     canonical,
     charge,
+    cut_short,
     make_quote,
     month_seconds,
     next_month_start,
@@ -59,6 +60,16 @@ def test_cancellation_fee_only_inside_the_notice_period() -> None:
     assert cancellation_fee(rsv, T - 25 * 3600) == Decimal("0.00")
     assert cancellation_fee(rsv, T - 23 * 3600) == Decimal("8.00")
     assert cancellation_fee(make_quote(A100, 8, T, None), T) == Decimal("0.00")
+
+
+def test_a_window_cut_short_owes_what_it_had_and_no_fee() -> None:
+    rsv = make_quote(PriceEntry("A100-80GB", Plan.RESERVED, Decimal(1)), 8, T, T + 7200)
+    half = cut_short(rsv, T + 3600)
+    assert half.end == T + 3600 and half.estimated_total == Decimal("8.00") and half.start == rsv.start
+    nothing = cut_short(rsv, T - 3600)  # cut before it started: nothing owed, no late-cancellation fee either
+    assert nothing.end == T and nothing.estimated_total == Decimal("0.00")
+    assert cancellation_fee(rsv, T - 3600) == Decimal("8.00") and cancellation_fee(nothing, T - 3600) == 0
+    assert cut_short(rsv, T + 9000) == rsv  # a cut after the end changes nothing
 
 
 def test_canonical_keeps_cents() -> None:

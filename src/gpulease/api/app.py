@@ -9,7 +9,14 @@ from fastapi import FastAPI
 
 from gpulease import __version__
 from gpulease.api import metrics, problems
-from gpulease.api.middleware import Idempotency, RateLimit, RequestContext, SecurityHeaders, UnhandledErrors
+from gpulease.api.middleware import (
+    BodyLimit,
+    Idempotency,
+    RateLimit,
+    RequestContext,
+    SecurityHeaders,
+    UnhandledErrors,
+)
 from gpulease.api.routers import billing, compliance, customers, inventory, keys, leases, runs, spend, webhooks
 from gpulease.runtime import Runtime
 from gpulease.settings import get_settings
@@ -50,9 +57,10 @@ def create_app(runtime: Runtime | None = None, *, background: bool = True) -> Fa
     st = rt.settings
     app.add_middleware(UnhandledErrors, errors=http.errors)
     app.add_middleware(Idempotency, runtime=rt, wait_s=st.idempotency_wait_s)
+    app.add_middleware(BodyLimit, max_bytes=st.max_body_bytes)
     app.add_middleware(RateLimit, rate=st.rate_limit_per_s, burst=st.rate_limit_burst, limited=http.limited)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(RequestContext, requests=http.requests, latency=http.latency)
+    app.add_middleware(RequestContext, requests=http.requests, latency=http.latency, errors=http.errors)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

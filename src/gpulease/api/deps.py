@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gpulease.runtime import Runtime
 from gpulease.services.context import Actor
+from gpulease.services.limits import FILTER_MAX, LINE, MAX_ID, PERIOD
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integers in both stores
-IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]  # ids are 32-bit integers in both stores
+IdQuery = Annotated[int, Query(ge=1, le=MAX_ID)]
+# Query filters: bounds stated in the OpenAPI document, checked by the use case (like the schemas' `doc`).
+FilterQuery = Annotated[str, Query(json_schema_extra={"maxLength": FILTER_MAX, "pattern": LINE})]
+PeriodQuery = Annotated[str, Query(json_schema_extra={"pattern": PERIOD}, description="a month, YYYY-MM")]
 
 bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer gl_…`")
 
@@ -40,4 +44,4 @@ def actor(rt: RuntimeDep, creds: Annotated[HTTPAuthorizationCredentials | None, 
 
 ActorDep = Annotated[Actor, Depends(actor)]
 
-__all__ = ["ActorDep", "IdPath", "RuntimeDep"]
+__all__ = ["ActorDep", "FilterQuery", "IdPath", "IdQuery", "PeriodQuery", "RuntimeDep"]

@@ -1,8 +1,8 @@
 """The HTTP edge, as plain ASGI middleware (cheap per request, and they see every response, 500s included).
 
-Outermost first: request id + access log + request metrics, security headers, per-key rate limits,
-idempotency keys, and the last resort that turns an unhandled exception into a problem+json 500 (so it is
-logged, counted, carries the request id, and the connection stays usable).
+Outermost first: request id + access log + request metrics, security headers, per-key rate limits, the body
+size limit, idempotency keys, and the last resort that turns an unhandled exception into a problem+json 500 (so
+it is logged, counted, carries the request id, and the connection stays usable).
 """
 
 from __future__ import annotations
@@ -64,10 +64,12 @@ async def send_problem(
 
 
 class RequestContext:
-    """A request id on every request and response, one access-log line, and the request counters."""
+    """A request id on every request and response, one access-log line, and the request counters; and the last
+    net under the edge itself: an error in a middleware below (outside `UnhandledErrors`) is a problem+json 500
+    too, logged and counted."""
 
-    def __init__(self, app: ASGIApp, *, requests: Counter, latency: Histogram) -> None:
-        self.app, self.requests, self.latency = app, requests, latency
+    def __init__(self, app: ASGIApp, *, requests: Counter, latency: Histogram, errors: Counter) -> None:
+        self.app, self.requests, self.latency, self.errors = app, requests, latency, errors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,15 +81,29 @@ class RequestContext:
         t0 = time.perf_counter()
         status = 500
 
+        started = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            self.errors.labels(type(exc).__name__).inc()
+            log.exception("unhandled error at the edge in %s %s", scope["method"], scope["path"])
+            if started:
+                raise
+            await send_problem(
+                send_with_id,
+                500,
+                "internal-error",
+                "Internal server error",
+                "Something went wrong on our side; it has been logged. Quote the request id when you report it.",
+            )
         finally:
             elapsed = time.perf_counter() - t0
             route = scope.get("route")
@@ -255,6 +271,66 @@ class RateLimit:
         await self.app(scope, receive, send)
 
 
+# --------------------------------------------------------------------------------------------- body size
+
+TOO_LARGE_PAGE = (
+    "<!doctype html><html lang=en><meta charset=utf-8><title>Too large · gpulease</title>"
+    "<h1>Too large</h1><p>What this form sent is larger than the server accepts ({limit}). "
+    "Go back and send less.</p></html>"
+)
+
+
+class BodyLimit:
+    """A request body larger than `max_bytes` is refused with 413 before it is read into memory.
+
+    A declared Content-Length is checked at once; a chunked body is read up to the limit and handed on. The
+    API answers with problem+json, the dashboard with a page.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.max_bytes <= 0:
+            await self.app(scope, receive, send)
+            return
+        length = _header(scope, b"content-length")
+        if length is not None:
+            if length.strip().isascii() and length.strip().isdigit() and int(length) <= self.max_bytes:
+                await self.app(scope, receive, send)
+            else:
+                await self._refuse(scope, send)
+            return
+        if _header(scope, b"transfer-encoding") is None:
+            await self.app(scope, receive, send)  # no body
+            return
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, send)
+                return
+            parts.append(chunk)
+            if not message.get("more_body"):
+                break
+        await self.app(scope, _replay_body(b"".join(parts), receive), send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        limit = f"{self.max_bytes / (1 << 20):g} MiB" if self.max_bytes >= 1 << 20 else f"{self.max_bytes} bytes"
+        if scope["path"].startswith("/api/"):
+            await send_problem(send, 413, "too-large", "Request too large", f"The request body is larger than {limit}.")
+            return
+        raw = TOO_LARGE_PAGE.format(limit=limit).encode()
+        headers = [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(raw)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": raw})
+
+
 # --------------------------------------------------------------------------------------------- idempotency
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -303,7 +379,9 @@ class Idempotency:
             _header(scope, b"content-type") or "",
         )
         principal = hashlib.sha256(auth.encode()).hexdigest()
-        claim_args = {"principal": principal, "key": key, "method": scope["method"], "path": scope["path"], "fp": fp}
+        # The path is kept for reading only (the fingerprint covers it whole): at most its column's width.
+        path = scope["path"][:500]
+        claim_args = {"principal": principal, "key": key, "method": scope["method"], "path": path, "fp": fp}
         claim = await self._perform(idem.claim, stale_after=self.stale_after, **claim_args)
         deadline = time.monotonic() + self.wait_s
         while claim.outcome is idem.Outcome.IN_PROGRESS and time.monotonic() < deadline:

@@ -1,6 +1,10 @@
 """Pydantic schemas at the edge: they give requests and responses their shape and types. The business rules
 (which values are acceptable) are the use cases' (services/), so every door refuses the same input alike.
-Money travels as decimal strings, times as ISO 8601 with offset."""
+Money travels as decimal strings, times as ISO 8601 with offset.
+
+The bounds of every input (lengths, characters, ranges: services/limits.py) are stated in the OpenAPI document
+with `doc(...)`, so clients and schema-driven testers know them; the use cases enforce them, with one sentence
+for every door. schemathesis checks that the two agree in both directions (tests/api/test_schema_fuzz.py)."""
 
 from __future__ import annotations
 
@@ -8,18 +12,23 @@ import builtins
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from gpulease.domain.customers import ComplianceStatus
+from gpulease.domain.inventory import Backend, NodeState
+from gpulease.domain.leases import Plan
 from gpulease.domain.pricing import Quote, canonical
+from gpulease.services import limits
 from gpulease.services.budgets import Limits
 from gpulease.services.context import from_epoch
 from gpulease.services.customers import Contact, ProfileChange, ScreeningRecord, ScreeningStatus
 from gpulease.services.inventory import Calendar
 from gpulease.services.keys import IssuedKey, KeyRow
 from gpulease.services.kyc import KycInput, Owner
+from gpulease.services.leases import held_allocations
+from gpulease.services.node_failure import NodeFailure
 from gpulease.services.prices import PriceListing
 from gpulease.services.records import Alert, Customer, Lease, ListVersion, Node, ReviewItem
 from gpulease.services.screening import ListStatus, ScreeningResult
@@ -37,14 +46,57 @@ def rate(d: Decimal) -> str:
     return f"{canonical(d):f}"
 
 
+def _json_number(v: Any) -> Any:
+    """A number field takes a JSON number: not a string of digits, not true or false (pydantic's lax mode would)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError("must be a number")
+    return v
+
+
+def _json_string(v: Any) -> Any:
+    """A date or a time is written as a string (pydantic's lax mode would read a number as a Unix time)."""
+    if not isinstance(v, str):
+        raise ValueError("must be written as an ISO 8601 string")
+    return v
+
+
+# The JSON types the OpenAPI document names, and no other: a request a schema-driven client sends is read exactly
+# as the document says.
+Int = Annotated[int, BeforeValidator(_json_number)]
+Number = Annotated[float, BeforeValidator(_json_number)]
+IsoDate = Annotated[date, BeforeValidator(_json_string)]
+Moment = Annotated[AwareDatetime, BeforeValidator(_json_string)]
+
+
+def doc(**schema: Any) -> Any:
+    """Bounds for the OpenAPI document only: the use case checks them, with its own sentence."""
+    return Field(json_schema_extra=schema)
+
+
+def _text(max_len: int, pattern: str = limits.LINE) -> Any:
+    return doc(maxLength=max_len, pattern=pattern)
+
+
+def _enum(values: Any) -> Any:
+    return doc(enum=[str(v) for v in values])
+
+
+Name = Annotated[str, _text(limits.NAME_MAX, limits.REQUIRED_LINE)]
+OptionalName = Annotated[str, _text(limits.NAME_MAX)] | None
+PlaceName = Annotated[str, _text(limits.PLACE_MAX, limits.REQUIRED_LINE)]
+GpuModelName = Annotated[str, doc(pattern=limits.GPU_MODEL)]
+PlanName = Annotated[str, _enum(Plan)]
+Country = Annotated[str, doc(pattern=limits.COUNTRY)]
+
+
 class NodeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    site: str = Field(examples=["fra1"])
-    cluster: str = Field(examples=["a100-a"])
-    name: str = Field(examples=["fra1-a100-00"])
-    gpu_model: str = Field(examples=["A100-80GB"])
-    gpu_count: int = Field(description="1 to 8", examples=[8])
-    backend: Literal["local", "ray", "slurm"] = "local"
+    site: PlaceName = Field(examples=["fra1"])
+    cluster: PlaceName = Field(examples=["a100-a"])
+    name: Annotated[str, _text(limits.NODE_NAME_MAX, limits.REQUIRED_LINE)] = Field(examples=["fra1-a100-00"])
+    gpu_model: GpuModelName = Field(examples=["A100-80GB"], description="a model of the catalogue, any case")
+    gpu_count: Annotated[Int, doc(minimum=1, maximum=8)] = Field(description="1 to 8", examples=[8])
+    backend: Annotated[str, _enum(Backend)] = Field(default="local", description="local | ray | slurm")
 
 
 class NodeOut(BaseModel):
@@ -71,8 +123,21 @@ class NodeOut(BaseModel):
         )
 
 
+class NodeStateOut(NodeOut):
+    moved: list[int] = Field(default_factory=list, description="marking it down: leases moved to other GPUs")
+    ended: list[int] = Field(default_factory=list, description="marking it down: leases ended (or cancelled)")
+
+    @classmethod
+    def of_change(cls, n: Node, failure: NodeFailure | None) -> NodeStateOut:
+        moved, ended = ([], []) if failure is None else (failure.moved, failure.ended)
+        return cls(**NodeOut.of(n).model_dump(), moved=moved, ended=ended)
+
+
 class NodeStateIn(BaseModel):
-    state: str = Field(description="available | draining | down")
+    state: Annotated[str, _enum(NodeState)] = Field(description="available | draining | down")
+    reason: Annotated[str, _text(limits.COMMENT_MAX, limits.TEXT)] | None = Field(
+        default=None, description="why (marking a node down: kept in the alert, the audit log and lease events)"
+    )
 
 
 class GpuModelOut(BaseModel):
@@ -84,13 +149,17 @@ class GpuModelOut(BaseModel):
 
 class PriceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    gpu_model: str
-    plan: str = Field(description="on_demand | reserved | long_term | interruptible")
-    rate: Decimal = Field(description="per GPU-hour (per GPU-month for long_term)", examples=["1.25"])
-    currency: str = "USD"
-    cancel_free_hours: int = 24
-    cancel_fee_fraction: Decimal = Field(default=Decimal("0.5"), description="0 to 1")
-    preemption_notice_s: int = 120
+    gpu_model: GpuModelName = Field(examples=["A100-80GB"])
+    plan: PlanName = Field(description="on_demand | reserved | long_term | interruptible")
+    rate: Annotated[str, doc(pattern=limits.RATE)] = Field(
+        description="per GPU-hour (per GPU-month for long_term), a decimal string", examples=["1.25"]
+    )
+    currency: Annotated[str, doc(pattern=limits.CURRENCY)] = "USD"
+    cancel_free_hours: Annotated[Int, doc(minimum=0, maximum=limits.CANCEL_FREE_HOURS_MAX)] = 24
+    cancel_fee_fraction: Annotated[str, doc(pattern=limits.FRACTION)] = Field(
+        default="0.5", description="0 to 1, a decimal string"
+    )
+    preemption_notice_s: Annotated[Int, doc(minimum=0, maximum=limits.NOTICE_MAX_S)] = 120
 
 
 class PriceOut(BaseModel):
@@ -121,23 +190,27 @@ class PriceOut(BaseModel):
 
 
 class OwnerIn(BaseModel):
-    name: str
-    percent: float = Field(description="share held, 0 to 100")
+    name: Name
+    percent: Annotated[Number, doc(minimum=0, maximum=100)] = Field(description="share held, 0 to 100")
 
 
 class CustomerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    legal_name: str
-    local_name: str | None = None
-    country: str = Field(description="ISO 3166-1 alpha-2", examples=["US"])
-    address: str | None = None
-    incorporated_on: date | None = None
-    email_domain: str | None = None
-    website: str | None = None
-    parent: str | None = None
-    owners: list[OwnerIn] = Field(default_factory=list)
-    end_use: str | None = None
-    requested_gpus: int | None = Field(default=None, description="capacity the customer expects to use")
+    legal_name: Name
+    local_name: OptionalName = None
+    country: Country = Field(description="ISO 3166-1 alpha-2", examples=["US"])
+    address: Annotated[str, _text(limits.ADDRESS_MAX, limits.TEXT)] | None = None
+    incorporated_on: IsoDate | None = Field(default=None, description="not in the future")
+    email_domain: Annotated[str, _text(limits.DOMAIN_MAX)] | None = None
+    website: OptionalName = None
+    parent: OptionalName = None
+    owners: Annotated[list[OwnerIn], doc(maxItems=limits.OWNERS_MAX)] = Field(
+        default_factory=list, description="their shares add up to at most 100"
+    )
+    end_use: Annotated[str, _text(limits.END_USE_MAX, limits.TEXT)] | None = None
+    requested_gpus: Annotated[Int, doc(minimum=0, maximum=limits.REQUESTED_GPUS_MAX)] | None = Field(
+        default=None, description="capacity the customer expects to use"
+    )
 
     def kyc(self) -> KycInput:
         return KycInput(
@@ -193,16 +266,22 @@ class CustomerOut(BaseModel):
 
 class LeaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    customer_id: int | None = Field(
-        default=None, ge=1, le=2**31 - 1, description="defaults to the caller's own customer"
+    customer_id: Int | None = Field(
+        default=None, ge=1, le=limits.MAX_ID, description="defaults to the caller's own customer"
     )
-    gpu_model: str = Field(examples=["A100-80GB"])
-    gpu_count: int = Field(description="1 to 64", examples=[8])
-    plan: str = Field(default="on_demand", description="on_demand | reserved | long_term | interruptible")
-    start: AwareDatetime | Literal["now", "asap"] = "now"
-    end: AwareDatetime | None = None
-    duration_s: int | None = Field(default=None, description='with start "asap": how long, in seconds')
-    max_wait_s: int | None = Field(default=None, description='with start "asap": longest wait in the queue')
+    gpu_model: GpuModelName = Field(examples=["A100-80GB"], description="a model of the catalogue, any case")
+    gpu_count: Annotated[Int, doc(minimum=1, maximum=64)] = Field(description="1 to 64", examples=[8])
+    plan: PlanName = Field(default="on_demand", description="on_demand | reserved | long_term | interruptible")
+    start: Moment | Literal["now", "asap"] = Field(
+        default="now", description=f"not in the past; the window ends at most {limits.HORIZON.days} days ahead"
+    )
+    end: Moment | None = None
+    duration_s: Annotated[Int, doc(minimum=1, maximum=limits.LEASE_MAX_S)] | None = Field(
+        default=None, description='with start "asap": how long, in seconds'
+    )
+    max_wait_s: Annotated[Int, doc(minimum=1, maximum=limits.MAX_WAIT_MAX_S)] | None = Field(
+        default=None, description='with start "asap": longest wait in the queue'
+    )
 
 
 class QuoteOut(BaseModel):
@@ -268,7 +347,7 @@ class LeaseOut(BaseModel):
 
     @classmethod
     def of(cls, lease: Lease, spend: LeaseSpend, preempted: list[int] | None = None) -> LeaseOut:
-        live = [a for a in lease.allocations if not a.released] or (
+        live = held_allocations(lease) or (
             lease.allocations if lease.state in ("ended", "preempted") else []
         )
         return cls(
@@ -300,7 +379,7 @@ class LeaseOut(BaseModel):
 
 
 class ExtendIn(BaseModel):
-    end: AwareDatetime
+    end: Moment
 
 
 class LeaseEventOut(BaseModel):
@@ -455,11 +534,11 @@ class CustomerScreeningOut(ScreeningStatusOut):
 
 
 class ScreenIn(BaseModel):
-    name: str = Field(examples=["iFlytek Co., Ltd."])
-    country: str | None = Field(default=None, examples=["CN"])
-    address: str | None = None
-    date_of_birth: date | None = Field(default=None, description="for a person: agreeing identifiers raise a match")
-    nationality: str | None = Field(default=None, description="for a person: ISO 3166-1 alpha-2")
+    name: Annotated[str, _text(limits.SCREEN_NAME_MAX, limits.REQUIRED_LINE)] = Field(examples=["iFlytek Co., Ltd."])
+    country: Country | None = Field(default=None, examples=["CN"])
+    address: Annotated[str, _text(limits.SCREEN_ADDRESS_MAX, limits.TEXT)] | None = None
+    date_of_birth: IsoDate | None = Field(default=None, description="for a person: agreeing identifiers raise a match")
+    nationality: Country | None = Field(default=None, description="for a person: ISO 3166-1 alpha-2")
 
 
 class ScoreFeature(BaseModel):
@@ -563,8 +642,10 @@ class ReviewOut(BaseModel):
 
 
 class DecisionIn(BaseModel):
-    decision: str = Field(description="approve | deny")
-    comment: str = Field(description="why: kept in the audit log")
+    decision: Annotated[str, doc(enum=["approve", "deny"])] = Field(description="approve | deny")
+    comment: Annotated[str, _text(limits.COMMENT_MAX, limits.REQUIRED_TEXT)] = Field(
+        description="why: kept in the audit log"
+    )
 
 
 class AlertOut(BaseModel):
@@ -758,7 +839,7 @@ class SpendOut(BaseModel):
 
 class LimitsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    monthly_spend_limit: Decimal | None = Field(
+    monthly_spend_limit: Annotated[str, doc(pattern=limits.RATE)] | None = Field(
         description="per calendar month, in the price book's currency; null: no limit", examples=["5000.00"]
     )
     gpu_quota: dict[str, int] = Field(
@@ -782,26 +863,26 @@ class LimitsOut(BaseModel):
 
 class ContactIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str
-    email: str
-    phone: str | None = None
-    role: str | None = Field(default=None, examples=["billing"])
+    name: Annotated[str, _text(limits.CONTACT_NAME_MAX, limits.REQUIRED_LINE)]
+    email: Annotated[str, doc(maxLength=limits.EMAIL_MAX, pattern=limits.EMAIL)]
+    phone: Annotated[str, _text(limits.PHONE_MAX)] | None = None
+    role: Annotated[str, _text(limits.CONTACT_ROLE_MAX)] | None = Field(default=None, examples=["billing"])
 
 
 class CustomerPatch(BaseModel):
     """Fields to change; those left out stay. A change to anything but contacts screens the customer again."""
 
     model_config = ConfigDict(extra="forbid")
-    legal_name: str | None = None
-    local_name: str | None = None
-    country: str | None = None
-    address: str | None = None
-    email_domain: str | None = None
-    website: str | None = None
-    parent: str | None = None
-    end_use: str | None = None
-    owners: list[OwnerIn] | None = None
-    contacts: list[ContactIn] | None = None
+    legal_name: Name | None = None
+    local_name: OptionalName = None
+    country: Country | None = None
+    address: Annotated[str, _text(limits.ADDRESS_MAX, limits.TEXT)] | None = None
+    email_domain: Annotated[str, _text(limits.DOMAIN_MAX)] | None = None
+    website: OptionalName = None
+    parent: OptionalName = None
+    end_use: Annotated[str, _text(limits.END_USE_MAX, limits.TEXT)] | None = None
+    owners: Annotated[list[OwnerIn], doc(maxItems=limits.OWNERS_MAX)] | None = None
+    contacts: Annotated[list[ContactIn], doc(maxItems=limits.CONTACTS_MAX)] | None = None
 
     def change(self) -> ProfileChange:
         return ProfileChange(
@@ -822,21 +903,27 @@ class CustomerPatch(BaseModel):
 
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: str | None = Field(
+    role: Annotated[str, _enum(("operator", "compliance", "customer"))] | None = Field(
         default=None, description="operators: operator | compliance | customer; customers: customer (the default)"
     )
-    customer_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="customer keys (operators)")
-    label: str | None = Field(default=None, description="a name to recognise the key by")
+    customer_id: Annotated[Int, doc(minimum=1, maximum=limits.ID_MAX)] | None = Field(
+        default=None, description="customer keys (operators)"
+    )
+    label: Annotated[str, _text(limits.LABEL_MAX)] | None = Field(
+        default=None, description="a name to recognise the key by"
+    )
 
 
 class KeyRotateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    grace_s: int = Field(default=0, description="the old secret keeps working this long (at most 7 days)")
+    grace_s: Annotated[Int, doc(minimum=0, maximum=limits.KEY_GRACE_MAX_S)] = Field(
+        default=0, description="the old secret keeps working this long (at most 7 days)"
+    )
 
 
 class KeyPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    label: str | None
+    label: Annotated[str, _text(limits.LABEL_MAX)] | None
 
 
 class KeyOut(BaseModel):
@@ -873,12 +960,16 @@ class KeyCreatedOut(KeyOut):
 
 class WebhookIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(examples=["https://example.com/hooks/gpulease"])
-    events: list[str] = Field(
+    url: Annotated[str, doc(maxLength=limits.URL_MAX, pattern=limits.HTTP_URL)] = Field(
+        examples=["https://example.com/hooks/gpulease"]
+    )
+    events: Annotated[list[Annotated[str, _text(limits.FILTER_MAX)]], doc(minItems=1, maxItems=50)] = Field(
         examples=[["lease.started", "lease.ended", "budget.threshold"]], description='event types, or ["*"] for all'
     )
-    description: str | None = None
-    customer_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="operators: whose webhook")
+    description: Annotated[str, _text(limits.WEBHOOK_DESCRIPTION_MAX)] | None = None
+    customer_id: Annotated[Int, doc(minimum=1, maximum=limits.ID_MAX)] | None = Field(
+        default=None, description="operators: whose webhook"
+    )
 
 
 class WebhookOut(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -120,6 +121,9 @@ def validate_spec(spec: RunSpec) -> None:
     """Checks every backend makes before starting anything."""
     if not spec.command:
         raise BackendError(f"run {spec.run_id}: empty command")
+    strings = [*spec.command, *spec.env, *spec.env.values(), spec.cwd or ""]
+    if any("\x00" in s for s in strings):
+        raise BackendError(f"run {spec.run_id}: a NUL character in its command, environment or folder")
     if not spec.gpus:
         raise BackendError(f"run {spec.run_id}: a run needs the GPUs of an active lease")
     for part in spec.gpus:
@@ -136,6 +140,8 @@ def read_log_file(path: Path, offset: int, limit: int = -1) -> tuple[bytes, int]
     """Bytes of a run's log file from `offset` (at most `limit`, all by default) and the next offset."""
     try:
         with open(path, "rb") as log:
+            if offset >= os.fstat(log.fileno()).st_size:
+                return b"", offset  # nothing new (and no seek past what the filesystem allows)
             log.seek(offset)
             data = log.read(limit)
     except FileNotFoundError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -163,6 +163,16 @@ def make_quote(entry: PriceEntry, gpu_count: int, start: int, end: int | None) -
         cancel_fee_fraction=entry.cancel_fee_fraction,
         preemption_notice_s=entry.preemption_notice_s,
     )
+
+
+def cut_short(quote: Quote, end: int) -> Quote:
+    """The quote of a window cut short at `end` by something that is not the customer's doing (its node failed):
+    a plan sold by the window is owed up to `end` only, and a window cut at or before its start owes nothing, not
+    even a late-cancellation fee."""
+    end = max(end, quote.start)
+    if quote.end is not None and end >= quote.end:
+        return quote
+    return replace(quote, end=end, estimated_total=charge(quote.rate, quote.unit, quote.gpu_count, end - quote.start))
 
 
 def cancellation_fee(quote: Quote, now: int) -> Decimal:

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gpulease import audit
+from gpulease.services import limits
 from gpulease.services.context import Actor
 from gpulease.services.errors import NotFound
 from gpulease.services.permissions import Permission, require
@@ -23,7 +24,7 @@ def list_alerts(work: Work, *, actor: Actor, unacknowledged_only: bool = False, 
 
 def acknowledge_alert(work: Work, *, actor: Actor, alert_id: int) -> Alert:
     require(actor, Permission.VIEW_ALERTS)
-    alert = work.session.get(Alert, alert_id)
+    alert = work.session.get(Alert, alert_id) if limits.fits_id(alert_id) else None
     if alert is None:
         raise NotFound(f"no alert {alert_id}")
     alert.acknowledged = True

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from gpulease.compliance.compute import crossed_thresholds, training_operations
 from gpulease.domain.inventory import gpu_model
 from gpulease.domain.pricing import Quote, cancellation_fee, money, month_start, rate_usage
-from gpulease.services import telemetry
+from gpulease.services import limits, telemetry
 from gpulease.services.context import Actor, epoch, from_epoch
 from gpulease.services.errors import InvalidRequest, NotFound
 from gpulease.services.permissions import Permission, require
@@ -108,7 +108,7 @@ def record_cancellation_fee(work: Work, lease: Lease) -> UsageRecord | None:
 def _track_compute(work: Work, customer_id: int, *, model: str, gpu_seconds: int, thresholds: Sequence[float]) -> None:
     """Accumulate training compute (GPU-seconds x peak dense BF16 FLOP/s); crossing a threshold goes to review."""
     session, now = work.session, work.now
-    customer = session.get(Customer, customer_id)
+    customer = session.get(Customer, customer_id) if limits.fits_id(customer_id) else None
     assert customer is not None
     before = customer.cumulative_flop
     after = before + training_operations(gpu_seconds, gpu_model(model).bf16_flops_per_second)
@@ -126,7 +126,7 @@ def _track_compute(work: Work, customer_id: int, *, model: str, gpu_seconds: int
         )
 
 
-PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+PERIOD = re.compile(limits.PERIOD)
 
 
 @dataclass(frozen=True)
@@ -159,12 +159,12 @@ class Invoice:
 
 def _usage(session: Session, actor: Actor, customer_id: int, period: str | None) -> list[UsageRecord]:
     actor.check_customer(customer_id)
-    if session.get(Customer, customer_id) is None:
+    if not limits.fits_id(customer_id) or session.get(Customer, customer_id) is None:
         raise NotFound("no such customer")
     q = select(UsageRecord).where(UsageRecord.customer_id == customer_id)
     if period is not None:
-        if not PERIOD.match(period):
-            raise InvalidRequest(f"period must look like YYYY-MM, got {period!r}")
+        if not PERIOD.fullmatch(period):
+            raise InvalidRequest(f"period must look like YYYY-MM, got {period[:40]!r}")
         q = q.where(UsageRecord.period == period)
     return list(session.scalars(q.order_by(UsageRecord.starts_at, UsageRecord.id)))
 
@@ -290,6 +290,8 @@ def expected_from_events(lease: Lease, events: Sequence[LeaseEvent], now: dateti
 def usage_periods(work: Work, *, actor: Actor, customer_id: int) -> list[str]:
     """The months in which this customer has usage on record, newest first."""
     actor.check_customer(customer_id)
+    if not limits.fits_id(customer_id):
+        raise NotFound("no such customer")
     q = select(UsageRecord.period).where(UsageRecord.customer_id == customer_id).distinct()
     return sorted(work.session.scalars(q), reverse=True)
 
@@ -297,8 +299,8 @@ def usage_periods(work: Work, *, actor: Actor, customer_id: int) -> list[str]:
 def verify_usage(work: Work, *, actor: Actor, period: str | None = None) -> list[str]:
     """Every usage record against its recomputation from the event log; returns the differences found."""
     require(actor, Permission.VERIFY_RECORDS)
-    if period is not None and not PERIOD.match(period):
-        raise InvalidRequest(f"period must look like YYYY-MM, got {period!r}")
+    if period is not None and not PERIOD.fullmatch(period):
+        raise InvalidRequest(f"period must look like YYYY-MM, got {period[:40]!r}")
     session, now = work.session, work.now
     problems: list[str] = []
     leases = session.scalars(select(Lease).order_by(Lease.id)).all()

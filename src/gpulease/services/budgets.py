@@ -36,7 +36,7 @@ from gpulease.domain.spend import (
     thresholds_reached,
 )
 from gpulease.domain.webhooks import EventType
-from gpulease.services import notifications, spend
+from gpulease.services import limits, notifications, spend
 from gpulease.services.context import Actor, epoch
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from gpulease.services.permissions import Permission, require
@@ -72,7 +72,7 @@ def _limits(c: Customer) -> Limits:
 
 def get_limits(work: Work, *, actor: Actor, customer_id: int) -> Limits:
     actor.check_customer(customer_id)
-    c = work.session.get(Customer, customer_id)
+    c = work.session.get(Customer, customer_id) if limits.fits_id(customer_id) else None
     if c is None:
         raise NotFound("no such customer")
     return _limits(c)
@@ -88,7 +88,7 @@ def set_limits(
 ) -> Limits:
     """Operator: the customer's monthly spend limit (None: no limit) and GPU quota per model (replaced whole)."""
     require(actor, Permission.SET_LIMITS)
-    c = work.session.get(Customer, customer_id)
+    c = work.session.get(Customer, customer_id) if limits.fits_id(customer_id) else None
     if c is None:
         raise NotFound("no such customer")
     limit = _amount(monthly_spend_limit)

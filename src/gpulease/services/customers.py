@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from gpulease import audit
 from gpulease.domain.customers import ComplianceStatus
+from gpulease.services import limits
 from gpulease.services.context import SYSTEM, Actor, Role
 from gpulease.services.customer_screening import queue_review, rescreen_customer, screen_and_record
 from gpulease.services.errors import InvalidRequest, NotFound
@@ -71,7 +72,7 @@ def create_customer(work: Work, *, actor: Actor, kyc: KycInput) -> Customer:
 
 def get_customer(work: Work, *, actor: Actor, customer_id: int) -> Customer:
     actor.check_customer(customer_id)
-    c = work.session.get(Customer, customer_id)
+    c = work.session.get(Customer, customer_id) if limits.fits_id(customer_id) else None
     if c is None:
         raise NotFound("no such customer")
     return c
@@ -108,8 +109,8 @@ class ProfileChange:
 
 # What screening reads: a change to any of these screens the customer again.
 SCREENED = ("legal_name", "local_name", "country", "address", "email_domain", "website", "parent", "end_use", "owners")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MAX_CONTACTS = 10
+EMAIL = re.compile(limits.EMAIL)
+MAX_CONTACTS = limits.CONTACTS_MAX
 
 
 def _contacts(contacts: tuple[Contact, ...]) -> list[dict[str, str | None]]:
@@ -117,15 +118,14 @@ def _contacts(contacts: tuple[Contact, ...]) -> list[dict[str, str | None]]:
         raise InvalidRequest(f"at most {MAX_CONTACTS} contacts")
     out = []
     for c in contacts:
-        name, email = c.name.strip(), c.email.strip()
-        if not name or len(name) > 200:
-            raise InvalidRequest("a contact needs a name (at most 200 characters)")
-        if not EMAIL.match(email) or len(email) > 254:
+        name = limits.text(c.name, what="a contact's name", max_len=limits.CONTACT_NAME_MAX)
+        if name is None:
+            raise InvalidRequest(f"a contact needs a name (at most {limits.CONTACT_NAME_MAX} characters)")
+        email = c.email.strip()
+        if not EMAIL.match(email) or len(email) > limits.EMAIL_MAX:
             raise InvalidRequest(f"{email!r} is not an email address")
-        phone = (c.phone or "").strip() or None
-        role = (c.role or "").strip() or None
-        if (phone and len(phone) > 40) or (role and len(role) > 60):
-            raise InvalidRequest("a contact's phone is at most 40 characters and its role 60")
+        phone = limits.text(c.phone, what="a contact's phone", max_len=limits.PHONE_MAX)
+        role = limits.text(c.role, what="a contact's role", max_len=limits.CONTACT_ROLE_MAX)
         out.append(Contact(name, email, phone, role).to_dict())
     return out
 

@@ -7,6 +7,7 @@ tick and after every lease change, so a run never outlives its lease by more tha
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import uuid
 from collections import defaultdict
@@ -24,10 +25,10 @@ from gpulease.backends.base import read_log_file
 from gpulease.backends.local import local_backend_options
 from gpulease.backends.process_group import process_start_ticks, terminate_group
 from gpulease.domain.leases import LeaseState
-from gpulease.services import slurm_mirror
+from gpulease.services import limits, slurm_mirror
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound
-from gpulease.services.leases import get_lease
+from gpulease.services.leases import get_lease, held_allocations
 from gpulease.services.transitions import close_ending
 from gpulease.services.work import Work
 from gpulease.settings import Settings
@@ -42,15 +43,43 @@ FINISHED = {RunState.SUCCEEDED.value, RunState.FAILED.value, RunState.STOPPED.va
 
 def leased_gpus(lease: Lease) -> list[LeasedGpus]:
     by_node: dict[str, list[int]] = defaultdict(list)
-    for a in lease.allocations:
-        if not a.released:
-            by_node[a.node.name].append(a.gpu_index)
+    for a in held_allocations(lease):
+        by_node[a.node.name].append(a.gpu_index)
     return [LeasedGpus(lease.id, node, tuple(sorted(ix))) for node, ix in sorted(by_node.items())]
 
 
 def backend_kind(lease: Lease) -> str:
-    kinds = {a.node.cluster.backend for a in lease.allocations}
+    kinds = {a.node.cluster.backend for a in held_allocations(lease) or lease.allocations}
     return kinds.pop() if len(kinds) == 1 else "local"
+
+
+def run_request(
+    command: list[str], env: dict[str, str], cwd: str | None, image: str | None
+) -> tuple[list[str], dict[str, str], str | None, str | None]:
+    """A run's command, environment, folder and image within bounds, or InvalidRequest before anything starts.
+
+    They go to the operating system as they are: anything but NUL (which no argv or environment string can
+    carry), so a run can never be stored and then fail to start.
+    """
+    if not command or not all(isinstance(c, str) and c for c in command):
+        raise InvalidRequest("command must be a non-empty list of non-empty strings")
+    if len(command) > limits.COMMAND_ARGS_MAX:
+        raise InvalidRequest(f"a command has at most {limits.COMMAND_ARGS_MAX} arguments")
+    for i, part in enumerate(command):
+        limits.os_string(part, what=f"command[{i}]", max_len=limits.ARG_MAX)
+    if len(env) > limits.ENV_VARS_MAX:
+        raise InvalidRequest(f"at most {limits.ENV_VARS_MAX} environment variables")
+    for name, value in env.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise InvalidRequest("env maps names to string values")
+        if re.fullmatch(limits.ENV_NAME, name) is None or len(name) > limits.ENV_NAME_MAX:
+            raise InvalidRequest(f"env: {limits.MEANING[limits.ENV_NAME]}, at most {limits.ENV_NAME_MAX} characters")
+        limits.os_string(name, what="an environment variable's name", max_len=limits.ENV_NAME_MAX)
+        limits.os_string(value, what=f"env[{name[:40]!r}]", max_len=limits.ARG_MAX)
+    if cwd is not None:
+        limits.os_string(cwd, what="cwd", max_len=limits.CWD_MAX)
+    image = limits.text(image, what="image", max_len=limits.IMAGE_MAX)
+    return command, env, cwd, image
 
 
 class ExecutionHost(Protocol):
@@ -102,8 +131,7 @@ class Executor:
         cwd: str | None = None,
         image: str | None = None,
     ) -> Run:
-        if not command or not all(isinstance(c, str) and c for c in command):
-            raise InvalidRequest("command must be a non-empty list of non-empty strings")
+        command, env, cwd, image = run_request(command, env, cwd, image)
         run_id = uuid.uuid4().hex[:16]
         log_path = (self.rt.settings.runs_dir / f"{run_id}.log").resolve()
         with self.rt.work() as w:
@@ -159,6 +187,9 @@ class Executor:
         except BackendError as e:
             self._finish(run_id, RunState.FAILED.value, None, str(e))
             raise InvalidRequest(str(e)) from None
+        except Exception as e:  # a bug: the run must still not stay pending for ever
+            self._finish(run_id, RunState.FAILED.value, None, f"the run could not be started: {type(e).__name__}")
+            raise
         pid = backend.status(run_id).pid
         with self.rt.store.transaction() as s:
             row = s.get(Run, run_id)
@@ -192,6 +223,8 @@ class Executor:
             )
 
     def get(self, actor: Actor, *, lease_id: int, run_id: str) -> Run:
+        if re.fullmatch(limits.RUN_ID_PATTERN, run_id) is None:
+            raise NotFound(f"no run {run_id[:40]!r} on lease {lease_id}")
         self.refresh(run_id)
         with self.rt.work() as w:
             get_lease(w, actor=actor, lease_id=lease_id)
@@ -220,6 +253,7 @@ class Executor:
             self._finish(run_id, st.state.value, st.exit_code, st.message)
 
     def read_logs(self, actor: Actor, *, lease_id: int, run_id: str, offset: int) -> tuple[bytes, int, bool]:
+        limits.whole(offset, what="offset", low=0, high=limits.LOG_OFFSET_MAX)
         run = self.get(actor, lease_id=lease_id, run_id=run_id)
         finished = run.state in FINISHED
         try:
@@ -291,6 +325,30 @@ class Executor:
                 backend.notify_preemption(lease_id, deadline)
             except Exception:  # the notice is recorded; a backend that fails must not fail the request
                 log.exception("preemption notice for lease %s did not reach backend %s", lease_id, backend.name)
+
+    def stop_lease_runs(self, lease_id: int, message: str) -> None:
+        """Stop the runs of a lease whose GPUs are gone (its node failed) and forget where it ran, so that its next
+        run starts on the GPUs it holds now (a lease moved to other GPUs stays active)."""
+        grace = self.rt.settings.stop_grace_s
+        with self.rt.store.transaction() as s:
+            rows = s.execute(
+                select(Run.id, Run.backend).where(Run.lease_id == lease_id, Run.state.notin_(FINISHED))
+            ).all()
+        with self._lock:
+            known = lease_id in self._started
+            self._started.discard(lease_id)
+            kinds = {kind for _, kind in rows} | (set(self._backends) if known else set())
+        for kind in kinds:
+            try:
+                self.backend(kind).lease_ended(lease_id, grace)
+            except BackendError as e:
+                log.warning("stopping the runs of lease %s on %s: %s", lease_id, kind, e)
+        for run_id, kind in rows:
+            try:
+                code = self.backend(kind).status(run_id).exit_code
+            except BackendError:
+                code = None
+            self._finish(run_id, RunState.STOPPED.value, code, message)
 
     def reconcile(self) -> None:
         """Stop every run whose lease is no longer active; record runs that finished."""

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from gpulease import audit
 from gpulease.domain.inventory import MAX_GPUS_PER_NODE, Backend, NodeState, NodeView, UnknownGpuModel, gpu_model
 from gpulease.domain.leases import HOLDS_CAPACITY
+from gpulease.services import limits
 from gpulease.services.context import Actor
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound
 from gpulease.services.permissions import Permission, require
@@ -49,20 +50,17 @@ def add_node(
 ) -> Node:
     require(actor, Permission.MANAGE_INVENTORY)
     session, now = work.session, work.now
-    site, cluster, name = site.strip(), cluster.strip(), name.strip()
+    site = _place_name(site, "site", limits.PLACE_MAX)
+    cluster = _place_name(cluster, "cluster", limits.PLACE_MAX)
+    name = _place_name(name, "name", limits.NODE_NAME_MAX)
     try:
-        model = gpu_model(gpu_model_name)
+        model = gpu_model(limits.required_text(gpu_model_name, what="gpu_model", max_len=limits.MODEL_NAME_MAX))
     except UnknownGpuModel as e:
         raise InvalidRequest(str(e)) from None
     if not 1 <= gpu_count <= MAX_GPUS_PER_NODE:
         raise InvalidRequest(f"gpu_count must be between 1 and {MAX_GPUS_PER_NODE}, got {gpu_count}")
     if backend not in {b.value for b in Backend}:
         raise InvalidRequest(f"backend must be one of {', '.join(b.value for b in Backend)}")
-    for label, value in (("site", site), ("cluster", cluster), ("name", name)):
-        if not value:
-            raise InvalidRequest(f"{label} must not be empty")
-        if len(value) > 100:
-            raise InvalidRequest(f"{label} must be at most 100 characters")
     if session.scalar(select(Node).where(Node.name == name)) is not None:
         raise Conflict(f"a node named {name!r} already exists")
     c = _cluster(session, _site(session, site), cluster, backend)
@@ -82,8 +80,16 @@ def add_node(
     return node
 
 
+def _place_name(value: str, label: str, max_len: int) -> str:
+    if not value.strip():
+        raise InvalidRequest(f"{label} must not be empty")
+    if len(value) > max_len:
+        raise InvalidRequest(f"{label} must be at most {max_len} characters")
+    return limits.required_text(value, what=label, max_len=max_len)
+
+
 def _node(session: Session, node_id: int) -> Node:
-    node = session.get(Node, node_id)
+    node = session.get(Node, node_id) if limits.fits_id(node_id) else None
     if node is None or node.removed_at is not None:
         raise NotFound(f"no node with id {node_id}")
     return node
@@ -91,6 +97,7 @@ def _node(session: Session, node_id: int) -> Node:
 
 def nodes_in_service(session: Session, gpu_model_name: str | None = None) -> list[Node]:
     q = select(Node).where(Node.removed_at.is_(None)).order_by(Node.id)
+    gpu_model_name = limits.text(gpu_model_name, what="gpu_model", max_len=limits.FILTER_MAX)
     if gpu_model_name:
         q = q.where(Node.gpu_model == gpu_model_name)
     return list(session.scalars(q))
@@ -110,27 +117,6 @@ def models_in_service(work: Work) -> list[str]:
     """The GPU models the facility has nodes of (what there is to book), for everyone."""
     q = select(Node.gpu_model).where(Node.removed_at.is_(None)).distinct()
     return sorted(work.session.scalars(q))
-
-
-def set_node_state(work: Work, *, actor: Actor, node_id: int, state: str) -> Node:
-    """Drain (no new leases; running ones run to their end), mark down, or make available again."""
-    require(actor, Permission.MANAGE_INVENTORY)
-    try:
-        new_state = NodeState(state)
-    except ValueError:
-        raise InvalidRequest(f"a node's state is one of {', '.join(s.value for s in NodeState)}") from None
-    node = _node(work.session, node_id)
-    before = node.state
-    node.state = new_state
-    audit.append(
-        work.session,
-        at=work.now,
-        actor=actor.name,
-        action="node.state",
-        subject=f"node:{node.id}",
-        data={"from": before, "to": new_state},
-    )
-    return node
 
 
 def _live_allocations(session: Session, node_id: int, now: datetime) -> list[Allocation]:
@@ -249,10 +235,10 @@ def calendar(
 ) -> Calendar:
     """Who holds which GPU when: every node with its bookings overlapping [start, end)."""
     require(actor, Permission.VIEW_INVENTORY)
-    if not 1 <= days <= 366:
-        raise InvalidRequest("days must be between 1 and 366")
-    t0 = start or work.now
-    t1 = end or t0 + timedelta(days=days)
+    if not 1 <= days <= limits.CALENDAR_DAYS_MAX:
+        raise InvalidRequest(f"days must be between 1 and {limits.CALENDAR_DAYS_MAX}")
+    t0 = work.now if start is None else limits.moment(start, what="start")
+    t1 = t0 + timedelta(days=days) if end is None else limits.moment(end, what="end")
     nodes = nodes_in_service(work.session, gpu_model_name)
     by_node: dict[int, list[Booking]] = {}
     for b in calendar_bookings(work.session, nodes, t0, t1):

@@ -16,6 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from gpulease import audit
+from gpulease.services import limits
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from gpulease.services.permissions import Permission, allowed, require
@@ -27,7 +28,7 @@ MAX_GRACE = timedelta(days=7)
 
 
 def _hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,7 @@ class IssuedKey:
 
 
 def _label(label: str | None) -> str | None:
-    label = (label or "").strip() or None
-    if label is not None and len(label) > LABEL_MAX:
-        raise InvalidRequest(f"a key's name is at most {LABEL_MAX} characters")
-    return label
+    return limits.text(label, what="the label", max_len=LABEL_MAX)
 
 
 def _mint(work: Work, *, actor: Actor, role: Role, customer_id: int | None, label: str | None) -> IssuedKey:
@@ -104,7 +102,7 @@ def issue_key(
     if role_v is Role.CUSTOMER:
         if customer_id is None:
             raise InvalidRequest("a customer key acts for one customer: choose the customer this key is for")
-        if work.session.get(Customer, customer_id) is None:
+        if not limits.fits_id(customer_id) or work.session.get(Customer, customer_id) is None:
             raise NotFound(f"no customer with id {customer_id}")
     elif customer_id is not None:
         raise InvalidRequest(f"an {role_v} key is not tied to a customer")
@@ -120,7 +118,7 @@ def _own(work: Work, actor: Actor, key_id: int) -> ApiKey:
     """A key the actor may change: any key for an operator, its own tenant's for a customer."""
     if not (allowed(actor, Permission.MANAGE_KEYS) or allowed(actor, Permission.MANAGE_OWN_KEYS)):
         require(actor, Permission.MANAGE_KEYS)
-    row = work.session.get(ApiKey, key_id)
+    row = work.session.get(ApiKey, key_id) if limits.fits_id(key_id) else None
     mine = row is not None and (
         actor.role is not Role.CUSTOMER or (row.role == Role.CUSTOMER.value and row.customer_id == actor.customer_id)
     )

@@ -14,11 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gpulease.compliance.redflags import KycProfile
+from gpulease.services import limits
 from gpulease.services.errors import InvalidRequest
+from gpulease.services.limits import DOMAIN_MAX, NAME_MAX
 from gpulease.store.models import Customer
-
-NAME_MAX = 300  # the store's column widths
-DOMAIN_MAX = 200
 
 
 @dataclass(frozen=True)
@@ -45,37 +44,27 @@ class KycInput:
     requested_gpus: int = 0  # capacity the customer expects to use (a red-flag input)
 
 
-def _text(value: str | None) -> str | None:
-    value = (value or "").strip()
-    return value or None
-
-
 def validated(kyc: KycInput, today: date) -> KycInput:
     """The input with names trimmed and the country upper-cased, or InvalidRequest saying what is wrong."""
-    legal_name = (kyc.legal_name or "").strip()
-    if not legal_name:
-        raise InvalidRequest("the legal name is required")
-    country = (kyc.country or "").strip().upper()
-    if len(country) != 2 or not country.isalpha():
-        raise InvalidRequest("country must be an ISO 3166-1 alpha-2 code such as US or CN")
-    names = {"legal name": legal_name, "local name": kyc.local_name, "parent": kyc.parent, "website": kyc.website}
-    for what, value in names.items():
-        if value is not None and len(value.strip()) > NAME_MAX:
-            raise InvalidRequest(f"the {what} is longer than {NAME_MAX} characters")
-    if kyc.email_domain is not None and len(kyc.email_domain.strip()) > DOMAIN_MAX:
-        raise InvalidRequest(f"the email domain is longer than {DOMAIN_MAX} characters")
+    legal_name = limits.required_text(kyc.legal_name, what="the legal name", max_len=NAME_MAX)
+    country = limits.text(kyc.country, what="country", max_len=8, pattern=limits.COUNTRY, required=True)
+    assert country is not None
+    names = {"local name": kyc.local_name, "parent": kyc.parent, "website": kyc.website}
+    local_name, parent, website = (limits.text(v, what=f"the {k}", max_len=NAME_MAX) for k, v in names.items())
+    email_domain = limits.text(kyc.email_domain, what="the email domain", max_len=DOMAIN_MAX)
+    address = limits.text(kyc.address, what="the address", max_len=limits.ADDRESS_MAX, pattern=limits.TEXT)
+    end_use = limits.text(kyc.end_use, what="the end use", max_len=limits.END_USE_MAX, pattern=limits.TEXT)
     if kyc.incorporated_on is not None and kyc.incorporated_on > today:
         raise InvalidRequest("incorporated_on is in the future")
-    if kyc.requested_gpus < 0:
-        raise InvalidRequest("requested_gpus must not be negative")
+    limits.whole(kyc.requested_gpus, what="requested_gpus", low=0, high=limits.REQUESTED_GPUS_MAX)
+    if len(kyc.owners) > limits.OWNERS_MAX:
+        raise InvalidRequest(f"at most {limits.OWNERS_MAX} owners can be declared")
     owners = []
     for o in kyc.owners:
-        name = o.name.strip()
-        if not name:
+        if not (o.name or "").strip():
             raise InvalidRequest(f"an owner with {o.percent:g}% has no name")
-        if len(name) > NAME_MAX:
-            raise InvalidRequest(f"an owner's name is longer than {NAME_MAX} characters")
-        if not 0 <= o.percent <= 100:
+        name = limits.required_text(o.name, what="an owner's name", max_len=NAME_MAX)
+        if not 0 <= o.percent <= 100:  # NaN too
             raise InvalidRequest(f"{name}'s share must be between 0 and 100%, got {o.percent:g}")
         owners.append(Owner(name, float(o.percent)))
     if sum(o.percent for o in owners) > 100.0001:
@@ -83,13 +72,13 @@ def validated(kyc: KycInput, today: date) -> KycInput:
     return replace(
         kyc,
         legal_name=legal_name,
-        country=country,
-        local_name=_text(kyc.local_name),
-        address=_text(kyc.address),
-        email_domain=_text(kyc.email_domain),
-        website=_text(kyc.website),
-        parent=_text(kyc.parent),
-        end_use=_text(kyc.end_use),
+        country=country.upper(),
+        local_name=local_name,
+        address=address,
+        email_domain=email_domain,
+        website=website,
+        parent=parent,
+        end_use=end_use,
         owners=tuple(owners),
     )
 

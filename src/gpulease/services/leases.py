@@ -18,7 +18,7 @@ from gpulease.domain.inventory import UnknownGpuModel, gpu_model
 from gpulease.domain.leases import LeaseAction, LeaseFacts, LeaseState, Plan, offered_actions, refusal
 from gpulease.domain.placement import Placement, PlacementRequest, Unplaceable
 from gpulease.domain.pricing import PriceEntry, PricingError, Quote, make_quote
-from gpulease.services import billing, budgets
+from gpulease.services import billing, budgets, limits
 from gpulease.services.capacity import allocate, hold_for_queue_head, interruptible_leases, load_calendar, make_room
 from gpulease.services.context import Actor, Role, epoch, from_epoch
 from gpulease.services.errors import Conflict, InvalidRequest, NoCapacity, NotCleared, NotFound
@@ -51,11 +51,20 @@ class LeaseRequest:
 
 
 def get_lease(work: Work, *, actor: Actor, lease_id: int) -> Lease:
-    lease = work.session.get(Lease, lease_id, options=[selectinload(Lease.allocations).selectinload(Allocation.node)])
+    options = [selectinload(Lease.allocations).selectinload(Allocation.node)]
+    lease = work.session.get(Lease, lease_id, options=options) if limits.fits_id(lease_id) else None
     # Another tenant's lease answers exactly as a missing one: a customer never learns it exists.
     if lease is None or not actor.can_see_customer(lease.customer_id):
         raise NotFound(f"no lease with id {lease_id}")
     return lease
+
+
+def held_allocations(lease: Lease) -> list[Allocation]:
+    """The GPUs the lease holds in its current placement: its unreleased allocations of the latest start. A lease
+    moved off a failed node keeps its earlier ones on record, ended at the failure."""
+    live = [a for a in lease.allocations if not a.released]
+    latest = max((a.starts_at for a in live), default=None)
+    return [a for a in live if a.starts_at == latest]
 
 
 def list_leases(work: Work, *, actor: Actor, customer_id: int | None = None, state: str | None = None) -> list[Lease]:
@@ -63,8 +72,12 @@ def list_leases(work: Work, *, actor: Actor, customer_id: int | None = None, sta
     if actor.role is Role.CUSTOMER:
         q = q.where(Lease.customer_id == actor.customer_id)
     elif customer_id is not None:
+        if not limits.fits_id(customer_id):
+            raise InvalidRequest(f"customer_id must be between 1 and {limits.MAX_ID}")
         q = q.where(Lease.customer_id == customer_id)
     if state:
+        if state not in {st.value for st in LeaseState}:
+            raise InvalidRequest(f"state must be one of {', '.join(st.value for st in LeaseState)}")
         q = q.where(Lease.state == state)
     return list(work.session.scalars(q))
 
@@ -111,7 +124,7 @@ def _check(lease: Lease, action: LeaseAction) -> None:
 
 def _model_name(name: str) -> str:
     try:
-        return gpu_model(name).name
+        return gpu_model(limits.required_text(name, what="gpu_model", max_len=limits.MODEL_NAME_MAX)).name
     except UnknownGpuModel as e:
         raise InvalidRequest(str(e)) from None
 
@@ -120,7 +133,7 @@ def _plan(plan: str) -> Plan:
     try:
         return Plan(plan)
     except ValueError:
-        raise InvalidRequest(f"plan must be one of {', '.join(p.value for p in Plan)}, got {plan!r}") from None
+        raise InvalidRequest(f"plan must be one of {', '.join(p.value for p in Plan)}, got {plan[:40]!r}") from None
 
 
 def _check_count(count: int) -> None:
@@ -136,12 +149,12 @@ class Window:
 
 
 def resolve_window(req: LeaseRequest, now: datetime) -> Window:
+    """The window asked for, within bounds: it ends at most `limits.HORIZON` from now, lasts at most
+    `limits.LEASE_MAX_S`, and waits in the queue at most `limits.MAX_WAIT_MAX_S`."""
     if req.start in ("now", "asap"):
         start = now
     elif isinstance(req.start, datetime):
-        if req.start.tzinfo is None:
-            raise InvalidRequest("start must carry a UTC offset, e.g. 2026-12-01T09:00:00Z")
-        start = req.start.replace(microsecond=0)
+        start = limits.moment(req.start, what="start").replace(microsecond=0)
         if start < now - PAST_TOLERANCE:
             raise InvalidRequest(f"the window starts in the past ({start.isoformat()}); now is {now.isoformat()}")
         start = max(start, now)
@@ -149,9 +162,7 @@ def resolve_window(req: LeaseRequest, now: datetime) -> Window:
         raise InvalidRequest('start must be "now", "asap" or an ISO 8601 time with offset')
     end = req.end
     if end is not None:
-        if end.tzinfo is None:
-            raise InvalidRequest("end must carry a UTC offset, e.g. 2026-12-01T17:00:00Z")
-        end = end.replace(microsecond=0)
+        end = limits.moment(end, what="end").replace(microsecond=0)
         if end <= start:
             raise InvalidRequest(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
     if req.duration_s is not None:
@@ -159,10 +170,24 @@ def resolve_window(req: LeaseRequest, now: datetime) -> Window:
             raise InvalidRequest("duration_s must be positive")
         if end is not None:
             raise InvalidRequest("give either end or duration_s, not both")
+        limits.whole(req.duration_s, what="duration_s", low=1, high=limits.LEASE_MAX_S)
         end = start + timedelta(seconds=req.duration_s)
-    if req.max_wait_s is not None and req.max_wait_s <= 0:
-        raise InvalidRequest("max_wait_s must be positive")
+    if req.max_wait_s is not None:
+        if req.max_wait_s <= 0:
+            raise InvalidRequest("max_wait_s must be positive")
+        limits.whole(req.max_wait_s, what="max_wait_s", low=1, high=limits.MAX_WAIT_MAX_S)
+    _within_horizon(start, end, now)
     return Window(start, end, req.start == "asap")
+
+
+def _within_horizon(start: datetime, end: datetime | None, now: datetime) -> None:
+    horizon = now + limits.HORIZON
+    if start > horizon or (end is not None and end > horizon):
+        raise InvalidRequest(
+            f"a lease can be booked to end at most {limits.HORIZON.days} days ahead ({horizon.isoformat()})"
+        )
+    if end is not None and (end - start).total_seconds() > limits.LEASE_MAX_S:
+        raise InvalidRequest(f"a lease lasts at most {limits.LEASE_MAX_S} seconds")
 
 
 def _quote(entry: PriceEntry, gpu_count: int, start: int, end: int | None) -> Quote:
@@ -244,7 +269,7 @@ def create_lease(work: Work, *, actor: Actor, request: LeaseRequest) -> Booked:
     if customer_id is None:
         raise InvalidRequest("customer_id is required")
     actor.check_customer(customer_id)
-    customer = work.session.get(Customer, customer_id)
+    customer = work.session.get(Customer, customer_id) if limits.fits_id(customer_id) else None
     if customer is None:
         raise NotFound("no such customer")
     model = _model_name(req.gpu_model)
@@ -402,11 +427,12 @@ def extend(work: Work, *, actor: Actor, lease_id: int, new_end: datetime) -> Lea
     _check(lease, LeaseAction.EXTEND)
     if new_end.tzinfo is None:
         raise InvalidRequest("end must carry a UTC offset")
-    new_end = new_end.replace(microsecond=0)
+    new_end = limits.moment(new_end, what="end").replace(microsecond=0)
     old_end = lease.ends_at
     assert old_end is not None  # an open-ended lease was refused above
     if new_end <= old_end:
         raise InvalidRequest(f"the new end must be after the current end ({old_end.isoformat()})")
+    _within_horizon(lease.starts_at, new_end, work.now)
     q = Quote.from_dict(lease.quote)
     customer = work.session.get(Customer, lease.customer_id)
     assert customer is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -13,6 +14,7 @@ from gpulease import audit
 from gpulease.domain.inventory import UnknownGpuModel, gpu_model
 from gpulease.domain.leases import Plan
 from gpulease.domain.pricing import PriceBook, PriceEntry, PriceUnit, canonical
+from gpulease.services import limits
 from gpulease.services.context import Actor
 from gpulease.services.errors import InvalidRequest
 from gpulease.services.permissions import Permission, require
@@ -47,6 +49,20 @@ def _listing(r: PriceRow) -> PriceListing:
     )
 
 
+def _amount(value: str | Decimal, pattern: str, out_of_range: str, what: str) -> Decimal:
+    """A decimal written out in digits that fits its column (numeric(18, 6) for rates, (6, 4) for the fee)."""
+    raw = value if isinstance(value, str) else f"{value:f}"
+    if re.fullmatch(pattern, raw):
+        return Decimal(raw)
+    try:
+        d = Decimal(raw.strip())
+    except InvalidOperation:
+        raise InvalidRequest('rate and cancel_fee_fraction must be decimal numbers, e.g. "1.25"') from None
+    if not d.is_finite() or d < 0 or (what == "cancel_fee_fraction" and d > 1):
+        raise InvalidRequest(out_of_range)
+    raise InvalidRequest(f"{what} must be {limits.MEANING[pattern]}")
+
+
 def set_price(
     work: Work,
     *,
@@ -61,25 +77,23 @@ def set_price(
 ) -> PriceListing:
     require(actor, Permission.SET_PRICES)
     try:
-        model = gpu_model(gpu_model_name).name
+        model = gpu_model(limits.required_text(gpu_model_name, what="gpu_model", max_len=limits.MODEL_NAME_MAX)).name
         plan_v = Plan(plan)
-        rate_d = Decimal(str(rate).strip())
-        fee = Decimal(str(cancel_fee_fraction).strip())
     except UnknownGpuModel as e:
         raise InvalidRequest(str(e)) from None
     except ValueError:
         raise InvalidRequest(f"plan must be one of {', '.join(p.value for p in Plan)}") from None
-    except InvalidOperation:
-        raise InvalidRequest('rate and cancel_fee_fraction must be decimal numbers, e.g. "1.25"') from None
-    currency = currency.strip().upper()
-    if not rate_d.is_finite() or rate_d < 0:
-        raise InvalidRequest("rate must be a non-negative decimal amount")
-    if not (fee.is_finite() and 0 <= fee <= 1):
-        raise InvalidRequest("cancel_fee_fraction must be between 0 and 1")
-    if len(currency) != 3 or not currency.isalpha():
-        raise InvalidRequest("currency must be an ISO 4217 code such as USD")
+    rate_d = _amount(rate, limits.RATE, "rate must be a non-negative decimal amount", "rate")
+    fee = _amount(
+        cancel_fee_fraction, limits.FRACTION, "cancel_fee_fraction must be between 0 and 1", "cancel_fee_fraction"
+    )
+    currency_code = limits.text(currency, what="currency", max_len=9, pattern=limits.CURRENCY, required=True)
+    assert currency_code is not None
+    currency = currency_code.upper()
     if cancel_free_hours < 0 or preemption_notice_s < 0:
         raise InvalidRequest("cancel_free_hours and preemption_notice_s must not be negative")
+    limits.whole(cancel_free_hours, what="cancel_free_hours", low=0, high=limits.CANCEL_FREE_HOURS_MAX)
+    limits.whole(preemption_notice_s, what="preemption_notice_s", low=0, high=limits.NOTICE_MAX_S)
     session, now = work.session, work.now
     for old in session.scalars(
         select(PriceRow).where(PriceRow.gpu_model == model, PriceRow.plan == plan_v, PriceRow.superseded_at.is_(None))

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from gpulease import audit
 from gpulease.domain.customers import ComplianceStatus
+from gpulease.services import limits
 from gpulease.services.context import Actor
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound
 from gpulease.services.holds import hold_leases, release_holds
@@ -30,7 +31,7 @@ def list_reviews(work: Work, *, actor: Actor, status: str = "open", customer_id:
 
 def get_review(work: Work, *, actor: Actor, review_id: int) -> ReviewItem:
     require(actor, Permission.VIEW_REVIEWS)
-    item = work.session.get(ReviewItem, review_id)
+    item = work.session.get(ReviewItem, review_id) if limits.fits_id(review_id) else None
     if item is None:
         raise NotFound(f"no review item {review_id}")
     return item
@@ -47,8 +48,7 @@ def decide_review(work: Work, *, actor: Actor, review_id: int, decision: str, co
         raise InvalidRequest("decision must be approve or deny")
     if not comment.strip():
         raise InvalidRequest("a comment is required: it is the record of why")
-    if len(comment) > 4000:
-        raise InvalidRequest("the comment is longer than 4000 characters")
+    comment = limits.required_text(comment, what="the comment", max_len=limits.COMMENT_MAX, pattern=limits.TEXT)
     c = session.get(Customer, item.customer_id)
     assert c is not None
     item.status = "approved" if decision == "approve" else "denied"

@@ -25,6 +25,7 @@ from gpulease.compliance.model import ListDataset, ListEntry, ListSource, Missin
 from gpulease.compliance.screening import ScreeningResult as ScreeningResult  # the doors type answers with it
 from gpulease.compliance.screening import screen_name as screen_one
 from gpulease.compliance.screening import screen_rows
+from gpulease.services import limits
 from gpulease.services.context import Actor
 from gpulease.services.customer_screening import rescreen_all
 from gpulease.services.errors import InvalidRequest
@@ -319,11 +320,16 @@ def screen_name(
     """Screen one name (any script) against the lists in force, every hit explained; who screened what is kept
     in the audit log."""
     require(actor, Permission.SCREEN_NAMES)
-    name, country = name.strip(), (country or "").strip().upper() or None
-    if not name:
+    if not name.strip():
         raise InvalidRequest("give a name to screen")
-    if len(name) > 500:
-        raise InvalidRequest("a name to screen is at most 500 characters")
+    if len(name) > limits.SCREEN_NAME_MAX:
+        raise InvalidRequest(f"a name to screen is at most {limits.SCREEN_NAME_MAX} characters")
+    name = limits.required_text(name, what="the name", max_len=limits.SCREEN_NAME_MAX)
+    code = limits.text(country, what="country", max_len=8, pattern=limits.COUNTRY)
+    country = None if code is None else code.upper()
+    address = limits.text(address, what="the address", max_len=limits.SCREEN_ADDRESS_MAX, pattern=limits.TEXT)
+    code = limits.text(nationality, what="nationality", max_len=8, pattern=limits.COUNTRY)
+    nationality = None if code is None else code.upper()
     result = screen_one(work.index(), name, country, address, date_of_birth=date_of_birth, nationality=nationality)
     audit.append(
         work.session,

@@ -15,7 +15,7 @@ from gpulease.store.models import ApiKey, WebSession
 
 
 def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _works(now: datetime) -> ColumnElement[bool]:

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from gpulease.domain.leases import LeaseState
 from gpulease.domain.pricing import Quote, money
 from gpulease.domain.spend import LeaseCost, MonthSpend, accrued, month_spend, period_bounds, period_of
-from gpulease.services import billing
+from gpulease.services import billing, limits
 from gpulease.services.billing import PERIOD, Invoice
 from gpulease.services.context import Actor, epoch, from_epoch
 from gpulease.services.errors import InvalidRequest, NotFound
@@ -190,7 +190,7 @@ def check_period(period: str) -> str:
 def customer_spend(work: Work, *, actor: Actor, customer_id: int, period: str | None = None) -> CustomerSpend:
     """Month-to-date spend (billed and accrued), the forecast to the month's end, and the limit."""
     actor.check_customer(customer_id)
-    customer = work.session.get(Customer, customer_id)
+    customer = work.session.get(Customer, customer_id) if limits.fits_id(customer_id) else None
     if customer is None:
         raise NotFound("no such customer")
     period = check_period(period or work.now.strftime("%Y-%m"))

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from gpulease import audit
 from gpulease.domain.webhooks import EventType, InvalidWebhook, checked_events, checked_url
+from gpulease.services import limits
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import InvalidRequest, NotFound
 from gpulease.services.notifications import notify
@@ -53,7 +54,7 @@ def _customer_id(work: Work, actor: Actor, customer_id: int | None) -> int:
         return actor.customer_id
     if customer_id is None:
         raise InvalidRequest("customer_id is required: which customer's webhook is this")
-    if work.session.get(Customer, customer_id) is None:
+    if not limits.fits_id(customer_id) or work.session.get(Customer, customer_id) is None:
         raise NotFound("no such customer")
     return customer_id
 
@@ -76,8 +77,7 @@ def create_webhook(
     except InvalidWebhook as e:
         raise InvalidRequest(str(e)) from None
     description = (description or "").strip() or None
-    if description is not None and len(description) > 200:
-        raise InvalidRequest("the description is longer than 200 characters")
+    description = limits.text(description, what="the description", max_len=limits.WEBHOOK_DESCRIPTION_MAX)
     count = len(_hooks(work, cid))
     if count >= MAX_WEBHOOKS:
         raise InvalidRequest(f"a customer has at most {MAX_WEBHOOKS} webhooks; delete one first")
@@ -111,7 +111,7 @@ def list_webhooks(work: Work, *, actor: Actor, customer_id: int | None = None) -
 
 
 def _hook(work: Work, actor: Actor, webhook_id: int) -> Webhook:
-    h = work.session.get(Webhook, webhook_id)
+    h = work.session.get(Webhook, webhook_id) if limits.fits_id(webhook_id) else None
     if h is None or h.deleted_at is not None or not actor.can_see_customer(h.customer_id):
         raise NotFound(f"no webhook with id {webhook_id}")
     return h

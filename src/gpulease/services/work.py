@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -48,8 +48,23 @@ class DeliverWebhooks:
     """Deliveries were queued in the outbox: wake the delivery worker rather than wait for its next poll."""
 
 
+@dataclass(frozen=True)
+class LeaseDisplaced:
+    """A node failure moved this lease to other GPUs (`outcome` "moved") or ended it ("ended"; "ended" also for
+    a lease cancelled before its start). Its runs on the lost node are stopped; the customer is told (the lease's
+    events say it; a webhook to notify hooks in here)."""
+
+    lease_id: int
+    customer_id: int
+    node_id: int
+    node: str
+    outcome: Literal["moved", "ended"]
+    at: datetime
+    reason: str
+
+
 # What may follow a commit. New kinds are added here and carried out by the Runtime.
-Effect = StopRuns | NotifyPreemption | LeasesChanged | DeliverWebhooks
+Effect = StopRuns | NotifyPreemption | LeasesChanged | DeliverWebhooks | LeaseDisplaced
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from gpulease.domain.inventory import CATALOGUE, MAX_GPUS_PER_NODE, Backend
 from gpulease.domain.leases import Plan
-from gpulease.services import alerts, inventory, keys, prices, reports
+from gpulease.services import alerts, inventory, keys, node_failure, prices, reports
 from gpulease.services.context import Role
 from gpulease.services.errors import InvalidRequest, ServiceError
 from gpulease.services.permissions import Permission
@@ -97,7 +97,7 @@ def add_node(
 @router.post("/nodes/{node_id}/state")
 def set_node_state(node_id: int, v: Visit = Depends(posted), state: str = Form("")) -> Response:
     try:
-        v.rt.perform(inventory.set_node_state, actor=v.actor, node_id=node_id, state=state)
+        v.rt.perform(node_failure.set_node_state, actor=v.actor, node_id=node_id, state=state)
     except ServiceError as e:
         if _refused(e):
             raise
@@ -237,10 +237,10 @@ def set_price(
             actor=v.actor,
             gpu_model_name=gpu_model,
             plan=plan,
-            rate=rate,
+            rate=rate.strip(),
             currency=currency,
             cancel_free_hours=whole(cancel_free_hours, "the free cancellation hours"),
-            cancel_fee_fraction=cancel_fee_fraction,
+            cancel_fee_fraction=cancel_fee_fraction.strip(),
             preemption_notice_s=whole(preemption_notice_s, "the preemption notice (seconds)"),
         )
     except ServiceError as e:

@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 
 from gpulease.domain.pricing import canonical
 from gpulease.runtime import Runtime
-from gpulease.services import reports
+from gpulease.services import limits, reports
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import InvalidRequest
 from gpulease.services.permissions import Permission, allowed
@@ -84,7 +84,8 @@ templates.env.globals.update(
 
 
 def parse_time(value: str, what: str) -> datetime | None:
-    """A form's date-time (from <input type=datetime-local>, read as UTC) or None when left empty."""
+    """A form's date-time (from <input type=datetime-local>, read as UTC) or None when left empty; refused when
+    out of the range any time may have (services/limits.py)."""
     value = value.strip()
     if not value:
         return None
@@ -92,15 +93,21 @@ def parse_time(value: str, what: str) -> datetime | None:
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidRequest(f"{what} must be a date and time such as 2026-11-02T09:00 (UTC)") from None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    return limits.moment(t.replace(tzinfo=UTC) if t.tzinfo is None else t, what=what)
 
 
 def whole(value: str, what: str) -> int:
-    """A form field that must be a whole number."""
+    """A form field that must be a whole number (not negative; its range is the use case's to check)."""
     value = value.strip()
-    if not value.isdigit():
-        raise InvalidRequest(f"{what} must be a whole number, got {value!r}" if value else f"give {what}")
+    if not (value.isascii() and value.isdigit()):
+        raise InvalidRequest(f"{what} must be a whole number, got {value[:40]!r}" if value else f"give {what}")
     return int(value)
+
+
+def optional_id(value: str) -> int | None:
+    """An id chosen in a form or a page's query (a customer): None when not given, refused when not a number."""
+    value = value.strip()
+    return None if not value else limits.parse_int(value, what="the id")
 
 
 # --------------------------------------------------------------------------------------------- the visit

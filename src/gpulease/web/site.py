@@ -103,7 +103,16 @@ def install(app: FastAPI) -> None:
     )
     app.add_exception_handler(
         RequestValidationError,
-        fallback(
-            RequestValidationError, lambda e: "; ".join(str(x.get("msg", "invalid")) for x in e.errors()), lambda e: 422
-        ),
+        fallback(RequestValidationError, _invalid_detail, lambda e: 404 if _only_in_path(e) else 422),
     )
+
+
+def _only_in_path(e: RequestValidationError) -> bool:
+    """A page address whose id is not a number names no page (/leases/abc): not found, as for a missing id."""
+    return bool(e.errors()) and all(tuple(x.get("loc", ()))[:1] == ("path",) for x in e.errors())
+
+
+def _invalid_detail(e: RequestValidationError) -> str:
+    if _only_in_path(e):
+        return "There is no such page."
+    return "; ".join(str(x.get("msg", "invalid")) for x in e.errors())

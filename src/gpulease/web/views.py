@@ -25,6 +25,7 @@ from gpulease.services import (
     customers,
     inventory,
     leases,
+    limits,
     reports,
     reviews,
     screening,
@@ -114,8 +115,8 @@ def overview(v: Visit = Depends(visit), hours: int = 48, start: str = "", model:
     if not v.staff:
         return account.home(v)  # a customer's home: its spend, running leases and news
     now = v.rt.clock()
-    hours = max(1, min(hours, 24 * 31))
-    t0 = (parse_time(start, "start") or now).replace(second=0)
+    hours = max(1, min(hours, limits.OVERVIEW_HOURS_MAX))
+    t0 = (parse_time(start, "start") or now).replace(second=0)  # within limits.EARLIEST..LATEST
     t1 = t0 + timedelta(hours=hours)
     with v.rt.work() as w:
         o = reports.overview(w, actor=v.actor, start=t0, end=t1, gpu_model=model or None)
@@ -159,7 +160,7 @@ def _leases_page(
     form: dict[str, str] | None = None,
     error: ServiceError | None = None,
 ) -> HTMLResponse:
-    customer_id = int(customer) if customer.isdigit() else None
+    customer_id = int(customer) if customer.isascii() and customer.isdigit() else None  # else: no filter
     with v.rt.work() as w:
         rows = leases.list_leases(w, actor=v.actor, customer_id=customer_id, state=state or None)
         costs = spend.of_leases(w, rows)
@@ -219,18 +220,16 @@ def book_lease(
         "end": end,
     }
     try:
-        if customer_id.strip() and not customer_id.strip().isdigit():
+        chosen = customer_id.strip()
+        if chosen and not (chosen.isascii() and chosen.isdigit()):
             raise InvalidRequest("choose the customer the lease is for")
-        count = gpu_count.strip()
-        if not count.lstrip("-").isdigit():
-            raise InvalidRequest("the number of GPUs must be a whole number")
         req = leases.LeaseRequest(
             gpu_model=gpu_model,
-            gpu_count=int(count),
+            gpu_count=limits.parse_int(gpu_count, what="the number of GPUs"),
             plan=plan,
             start=parse_time(start, "start") or "now",
             end=parse_time(end, "end"),
-            customer_id=int(customer_id) if customer_id.strip() else None,
+            customer_id=int(chosen) if chosen else None,
         )
         with v.rt.work() as w:
             lease_id = leases.create_lease(w, actor=v.actor, request=req).lease.id
@@ -361,9 +360,7 @@ def _kyc(form: dict[str, str], owners: list[tuple[str, str]]) -> KycInput:
             raise InvalidRequest("the date of incorporation must be a date such as 2015-03-01") from None
     requested = 0
     if form["requested_gpus"]:
-        if not form["requested_gpus"].lstrip("-").isdigit():
-            raise InvalidRequest("requested GPUs must be a whole number")
-        requested = int(form["requested_gpus"])
+        requested = limits.parse_int(form["requested_gpus"], what="requested GPUs")
     parsed = []
     for name, percent in owners:
         try:
@@ -563,7 +560,8 @@ def invoices(v: Visit = Depends(visit), customer: str = "", period: str = "") ->
         if v.actor.role is Role.CUSTOMER:
             cid: int | None = v.actor.customer_id
         else:
-            cid = int(customer) if customer.isdigit() else (choices[0].id if choices else None)
+            chosen = customer.isascii() and customer.isdigit()
+            cid = int(customer) if chosen else (choices[0].id if choices else None)
         so_far = None if cid is None else spend.invoice_so_far(w, actor=v.actor, customer_id=cid, period=period)
         periods = [] if cid is None else billing.usage_periods(w, actor=v.actor, customer_id=cid)
     return v.page(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
+from gpulease.api.deps import ActorDep, IdPath, PeriodQuery, RuntimeDep
 from gpulease.api.schemas import InvoiceOut, UsageCheckOut
 from gpulease.services import billing, spend
 
@@ -13,7 +13,7 @@ router = APIRouter(tags=["billing"])
 
 
 @router.get("/customers/{customer_id}/invoices", response_model=InvoiceOut)
-def invoice(customer_id: IdPath, rt: RuntimeDep, actor: ActorDep, period: str) -> InvoiceOut:
+def invoice(customer_id: IdPath, rt: RuntimeDep, actor: ActorDep, period: PeriodQuery) -> InvoiceOut:
     """The month's invoice (period YYYY-MM): one line per lease and month, each rounded to the cent; total = sum.
 
     Running leases' use since their last record is beside it (`accrued_lines`, marked running): not final.
@@ -22,7 +22,7 @@ def invoice(customer_id: IdPath, rt: RuntimeDep, actor: ActorDep, period: str) -
 
 
 @router.get("/billing/verify", response_model=UsageCheckOut)
-def verify(rt: RuntimeDep, actor: ActorDep, period: str | None = None) -> UsageCheckOut:
+def verify(rt: RuntimeDep, actor: ActorDep, period: PeriodQuery | None = None) -> UsageCheckOut:
     """Recompute every usage record from the lease event log and say where they differ."""
     problems = rt.perform(billing.verify_usage, actor=actor, period=period)
     return UsageCheckOut(ok=not problems, problems=problems)
@@ -33,7 +33,9 @@ def verify(rt: RuntimeDep, actor: ActorDep, period: str | None = None) -> UsageC
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/csv": {}}}},
 )
-def usage_csv(customer_id: IdPath, rt: RuntimeDep, actor: ActorDep, period: str | None = None) -> PlainTextResponse:
+def usage_csv(
+    customer_id: IdPath, rt: RuntimeDep, actor: ActorDep, period: PeriodQuery | None = None
+) -> PlainTextResponse:
     body = rt.perform(billing.usage_csv, actor=actor, customer_id=customer_id, period=period)
     name = f"usage-{customer_id}-{period or 'all'}.csv"
     return PlainTextResponse(

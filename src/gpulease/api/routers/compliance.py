@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
 from gpulease.api.schemas import (
@@ -36,7 +38,11 @@ def screen(body: ScreenIn, rt: RuntimeDep, actor: ActorDep) -> ScreenOut:
 
 
 @router.get("/reviews", response_model=list[ReviewOut])
-def list_reviews(rt: RuntimeDep, actor: ActorDep, status: str = "open") -> list[ReviewOut]:
+def list_reviews(
+    rt: RuntimeDep,
+    actor: ActorDep,
+    status: Annotated[str, Query(json_schema_extra={"enum": list(reviews.STATUSES)})] = "open",
+) -> list[ReviewOut]:
     """The review queue: open, approved, denied or all items."""
     with rt.work() as w:
         return [ReviewOut.of(r) for r in reviews.list_reviews(w, actor=actor, status=status)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
 from gpulease.api.schemas import CustomerIn, CustomerOut, CustomerPatch, CustomerScreeningOut, ScreeningStatusOut
@@ -13,10 +13,12 @@ router = APIRouter(tags=["customers"])
 
 
 @router.post("/customers", status_code=201, response_model=CustomerOut)
-def create_customer(body: CustomerIn, rt: RuntimeDep, actor: ActorDep) -> CustomerOut:
+def create_customer(body: CustomerIn, rt: RuntimeDep, actor: ActorDep, response: Response) -> CustomerOut:
     """Register a customer with its KYC. It is screened at once: cleared, review or denied."""
     with rt.work() as w:
-        return CustomerOut.of(customers.create_customer(w, actor=actor, kyc=body.kyc()))
+        created = CustomerOut.of(customers.create_customer(w, actor=actor, kyc=body.kyc()))
+    response.headers["Location"] = f"/api/v1/customers/{created.id}"
+    return created
 
 
 @router.get("/customers", response_model=list[CustomerOut])

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
-from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
+from gpulease.api.deps import ActorDep, FilterQuery, IdPath, RuntimeDep
 from gpulease.api.schemas import (
     CalendarOut,
     GpuModelOut,
     NodeIn,
     NodeOut,
     NodeStateIn,
+    NodeStateOut,
     PriceIn,
     PriceOut,
     TelemetryOut,
 )
 from gpulease.domain.inventory import CATALOGUE, NodeState
-from gpulease.services import inventory, prices, telemetry
+from gpulease.services import inventory, limits, node_failure, prices, telemetry
 
 router = APIRouter(tags=["inventory"])
 
@@ -33,7 +36,7 @@ def list_gpu_models() -> list[GpuModelOut]:
 
 
 @router.post("/nodes", status_code=201, response_model=NodeOut)
-def add_node(body: NodeIn, rt: RuntimeDep, actor: ActorDep) -> NodeOut:
+def add_node(body: NodeIn, rt: RuntimeDep, actor: ActorDep, response: Response) -> NodeOut:
     with rt.work() as w:
         node = inventory.add_node(
             w,
@@ -45,11 +48,13 @@ def add_node(body: NodeIn, rt: RuntimeDep, actor: ActorDep) -> NodeOut:
             gpu_count=body.gpu_count,
             backend=body.backend,
         )
-        return NodeOut.of(node)
+        created = NodeOut.of(node)
+    response.headers["Location"] = f"/api/v1/nodes/{created.id}"
+    return created
 
 
 @router.get("/nodes", response_model=list[NodeOut])
-def list_nodes(rt: RuntimeDep, actor: ActorDep, gpu_model: str | None = None) -> list[NodeOut]:
+def list_nodes(rt: RuntimeDep, actor: ActorDep, gpu_model: FilterQuery | None = None) -> list[NodeOut]:
     with rt.work() as w:
         return [NodeOut.of(n) for n in inventory.list_nodes(w, actor=actor, gpu_model_name=gpu_model)]
 
@@ -64,13 +69,19 @@ def get_node(node_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> NodeOut:
 def drain_node(node_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> NodeOut:
     """Take no new leases on this node; leases already on it run to their end."""
     with rt.work() as w:
-        return NodeOut.of(inventory.set_node_state(w, actor=actor, node_id=node_id, state=NodeState.DRAINING))
+        node, _ = node_failure.set_node_state(w, actor=actor, node_id=node_id, state=NodeState.DRAINING)
+        return NodeOut.of(node)
 
 
-@router.put("/nodes/{node_id}/state", response_model=NodeOut)
-def set_node_state(node_id: IdPath, body: NodeStateIn, rt: RuntimeDep, actor: ActorDep) -> NodeOut:
+@router.put("/nodes/{node_id}/state", response_model=NodeStateOut)
+def set_node_state(node_id: IdPath, body: NodeStateIn, rt: RuntimeDep, actor: ActorDep) -> NodeStateOut:
+    """available, draining, or down: a failed node, whose leases move to free GPUs of the same model or end
+    (interruptible ones always end); billing of an ended lease stops at the failure, the operator is alerted."""
     with rt.work() as w:
-        return NodeOut.of(inventory.set_node_state(w, actor=actor, node_id=node_id, state=body.state))
+        node, failure = node_failure.set_node_state(
+            w, actor=actor, node_id=node_id, state=body.state, reason=body.reason
+        )
+        return NodeStateOut.of_change(node, failure)
 
 
 @router.delete("/nodes/{node_id}", status_code=204)
@@ -111,10 +122,10 @@ def telemetry_status(actor: ActorDep) -> TelemetryOut:
 def capacity_calendar(
     rt: RuntimeDep,
     actor: ActorDep,
-    gpu_model: str | None = None,
+    gpu_model: FilterQuery | None = None,
     start: AwareDatetime | None = None,
     end: AwareDatetime | None = None,
-    days: int = 7,
+    days: Annotated[int, Query(json_schema_extra={"minimum": 1, "maximum": limits.CALENDAR_DAYS_MAX})] = 7,
 ) -> CalendarOut:
     """Who holds which GPU when: every node with its bookings overlapping [start, end) (default: `days` ahead)."""
     with rt.work() as w:

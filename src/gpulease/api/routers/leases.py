@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
-from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
+from gpulease.api.deps import ActorDep, IdPath, IdQuery, RuntimeDep
 from gpulease.api.schemas import AvailabilityOut, ExtendIn, LeaseEventOut, LeaseIn, LeaseOut, QuoteOut
-from gpulease.services import leases, spend
+from gpulease.domain.leases import LeaseState
+from gpulease.services import leases, limits, spend
 from gpulease.services.context import Actor
 
 router = APIRouter(tags=["leases"])
@@ -45,15 +46,20 @@ def quote(body: LeaseIn, rt: RuntimeDep, actor: ActorDep) -> QuoteOut:
         409: {"description": "cannot be placed, or past the customer's GPU quota"},
     },
 )
-def create_lease(body: LeaseIn, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
+def create_lease(body: LeaseIn, rt: RuntimeDep, actor: ActorDep, response: Response) -> LeaseOut:
     with rt.work() as w:
         booked = leases.create_lease(w, actor=actor, request=_request(body))
-        return LeaseOut.of(booked.lease, spend.of_lease(w, booked.lease), booked.preempted)
+        created = LeaseOut.of(booked.lease, spend.of_lease(w, booked.lease), booked.preempted)
+    response.headers["Location"] = f"/api/v1/leases/{created.id}"
+    return created
 
 
 @router.get("/leases", response_model=list[LeaseOut])
 def list_leases(
-    rt: RuntimeDep, actor: ActorDep, customer_id: IdPath | None = None, state: str | None = None
+    rt: RuntimeDep,
+    actor: ActorDep,
+    customer_id: IdQuery | None = None,
+    state: Annotated[str, Query(json_schema_extra={"enum": [s.value for s in LeaseState]})] | None = None,
 ) -> list[LeaseOut]:
     with rt.work() as w:
         rows = leases.list_leases(w, actor=actor, customer_id=customer_id, state=state)
@@ -119,8 +125,8 @@ def extend_lease(lease_id: IdPath, body: ExtendIn, rt: RuntimeDep, actor: ActorD
 def availability(
     rt: RuntimeDep,
     actor: ActorDep,
-    gpu_model: str,
-    gpu_count: int,
+    gpu_model: Annotated[str, Query(json_schema_extra={"pattern": limits.GPU_MODEL})],
+    gpu_count: Annotated[int, Query(json_schema_extra={"minimum": 1, "maximum": 64})],
     start: AwareDatetime | Literal["now"] = "now",
     end: AwareDatetime | None = None,
 ) -> AvailabilityOut:

@@ -5,23 +5,46 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
+from pydantic.json_schema import WithJsonSchema
 
 from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
+from gpulease.api.schemas import doc
+from gpulease.services import limits
 from gpulease.services.records import Run
 
 router = APIRouter(tags=["runs"])
 
 
+# Spelled out: pydantic would give the names' pattern as patternProperties, which lets other names through.
+ENV_SCHEMA = {
+    "type": "object",
+    "maxProperties": limits.ENV_VARS_MAX,
+    "propertyNames": {"pattern": limits.ENV_NAME, "maxLength": limits.ENV_NAME_MAX},
+    "additionalProperties": {"type": "string", "pattern": limits.NO_NUL, "maxLength": limits.ARG_MAX},
+}
+
+
 class RunIn(BaseModel):
-    command: list[str] = Field(examples=[["python", "train.py", "--epochs", "3"]])
-    env: dict[str, str] = Field(default_factory=dict)
-    cwd: str | None = None
-    image: str | None = Field(default=None, description="container image, for backends that run images")
+    """Handed to the operating system as given: any character but NUL (a command line may hold newlines)."""
+
+    command: Annotated[
+        list[Annotated[str, doc(pattern=limits.ARG, maxLength=limits.ARG_MAX)]],
+        doc(minItems=1, maxItems=limits.COMMAND_ARGS_MAX),
+    ] = Field(examples=[["python", "train.py", "--epochs", "3"]])
+    env: Annotated[dict[str, str], WithJsonSchema(ENV_SCHEMA)] = Field(default_factory=dict)
+    cwd: Annotated[str, doc(pattern=limits.NO_NUL, maxLength=limits.CWD_MAX)] | None = None
+    image: Annotated[str, doc(pattern=limits.LINE, maxLength=limits.IMAGE_MAX)] | None = Field(
+        default=None, description="container image, for backends that run images"
+    )
+
+
+RunId = Annotated[str, Path(json_schema_extra={"pattern": limits.RUN_ID_PATTERN}, description="16 hex digits")]
 
 
 class RunOut(BaseModel):
@@ -53,11 +76,12 @@ class RunOut(BaseModel):
 
 
 @router.post("/leases/{lease_id}/runs", status_code=201, response_model=RunOut)
-def submit_run(lease_id: IdPath, body: RunIn, rt: RuntimeDep, actor: ActorDep) -> RunOut:
+def submit_run(lease_id: IdPath, body: RunIn, rt: RuntimeDep, actor: ActorDep, response: Response) -> RunOut:
     """Start a command on exactly the lease's GPUs; it is stopped when the lease ends."""
     run = rt.executor.submit(
         actor, lease_id=lease_id, command=body.command, env=body.env, cwd=body.cwd, image=body.image
     )
+    response.headers["Location"] = f"/api/v1/leases/{lease_id}/runs/{run.id}"
     return RunOut.of(run)
 
 
@@ -67,7 +91,7 @@ def list_runs(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> list[RunOut]
 
 
 @router.get("/leases/{lease_id}/runs/{run_id}", response_model=RunOut)
-def get_run(lease_id: IdPath, run_id: str, rt: RuntimeDep, actor: ActorDep) -> RunOut:
+def get_run(lease_id: IdPath, run_id: RunId, rt: RuntimeDep, actor: ActorDep) -> RunOut:
     return RunOut.of(rt.executor.get(actor, lease_id=lease_id, run_id=run_id))
 
 
@@ -76,10 +100,10 @@ def get_run(lease_id: IdPath, run_id: str, rt: RuntimeDep, actor: ActorDep) -> R
 )
 async def run_logs(
     lease_id: IdPath,
-    run_id: str,
+    run_id: RunId,
     rt: RuntimeDep,
     actor: ActorDep,
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=limits.LOG_OFFSET_MAX),
     follow: bool = Query(default=True, description="keep streaming until the run ends"),
 ) -> Response:
     """The run's stdout and stderr from `offset`; with follow, streamed until the run finishes."""

@@ -20,7 +20,7 @@ from gpulease.services import webhooks
 router = APIRouter(tags=["notifications"])
 
 
-@router.get("/webhooks/events", response_model=list[str])
+@router.get("/webhook-events", response_model=list[str])
 def event_types(actor: ActorDep) -> list[str]:
     """The events a webhook can subscribe to (or "*" for all)."""
     return list(SUBSCRIBABLE)
