@@ -72,6 +72,16 @@ def test_a_window_cut_short_owes_what_it_had_and_no_fee() -> None:
     assert cut_short(rsv, T + 9000) == rsv  # a cut after the end changes nothing
 
 
+def test_a_long_term_lease_cut_short_owes_its_calendar_months() -> None:
+    """A node failure cutting a long-term lease short prices the months it had as they are billed."""
+    start = int(datetime(2026, 12, 1, tzinfo=UTC).timestamp())
+    end = int(datetime(2027, 3, 1, tzinfo=UTC).timestamp())
+    cut = int(datetime(2027, 1, 16, 12, tzinfo=UTC).timestamp())  # December whole, half of January
+    lt = make_quote(PriceEntry("A100-80GB", Plan.LONG_TERM, Decimal(600)), 1, start, end)
+    short = cut_short(lt, cut)
+    assert short.end == cut and short.estimated_total == Decimal("600.00") + Decimal("300.00")
+
+
 def test_canonical_keeps_cents() -> None:
     assert str(canonical(Decimal("1.250000"))) == "1.25"
     assert str(canonical(Decimal("600.000000"))) == "600.00"

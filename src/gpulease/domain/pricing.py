@@ -172,7 +172,9 @@ def cut_short(quote: Quote, end: int) -> Quote:
     end = max(end, quote.start)
     if quote.end is not None and end >= quote.end:
         return quote
-    return replace(quote, end=end, estimated_total=charge(quote.rate, quote.unit, quote.gpu_count, end - quote.start))
+    return replace(
+        quote, end=end, estimated_total=price_span(quote.rate, quote.unit, quote.gpu_count, quote.start, end)
+    )
 
 
 def cancellation_fee(quote: Quote, now: int) -> Decimal:
