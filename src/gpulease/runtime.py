@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from gpulease import audit
 from gpulease.audit import AuditLog
 from gpulease.outbox import DeliveryWorker
-from gpulease.services import keys, lifecycle, telemetry
+from gpulease.services import keys, lifecycle, node_failure, slurm_mirror, telemetry
 from gpulease.services.context import Actor, utcnow
 from gpulease.services.errors import ServiceError
 from gpulease.services.execution import Executor
@@ -37,6 +37,7 @@ from gpulease.services.work import (
 )
 from gpulease.settings import Settings
 from gpulease.store.db import Store
+from gpulease.store.leader import ClockLeadership, try_tick_lock
 
 log = logging.getLogger("gpulease.runtime")
 
@@ -62,6 +63,9 @@ class Runtime:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_sample: datetime | None = None
+        self._last_node_poll: datetime | None = None
+        # Several server processes on one PostgreSQL: one of them runs the clock (store/leader.py).
+        self.leadership = ClockLeadership(self.store, retry_s=settings.clock_takeover_s)
         # The index itself is built lazily, on the first screening (tests that never screen skip it).
         self.screening = ScreeningRegistry(self.store)
         self.executor = Executor(self)
@@ -132,9 +136,12 @@ class Runtime:
         holds back the others (each lease is advanced in its own savepoint).
         """
         with self.store.transaction() as s:
+            if not try_tick_lock(s):  # another process is ticking right now (see store/leader.py)
+                return lifecycle.TickResult()
             w = self._unit(s)
             result = lifecycle.tick(w)  # the tick reconciles below, whatever the clock changed
         now = w.now
+        self._follow_backend_nodes(now)
         self.carry_out([e for e in w.effects if not isinstance(e, StopRuns | LeasesChanged)])  # reconciled below
         if result.failed:
             self.perform(lifecycle.report_failures, result.failed)
@@ -147,6 +154,24 @@ class Runtime:
                 log.exception("telemetry sampling failed")
         self.executor.reconcile()  # stops runs of leases that ended and closes them (ending -> ended)
         return result
+
+    def _follow_backend_nodes(self, now: datetime) -> None:
+        """Every `slurm_node_poll_s`: nodes Slurm reports down or drained are node failures; back when it says so."""
+        last = self._last_node_poll
+        if last is not None and (now - last).total_seconds() < self.settings.slurm_node_poll_s:
+            return
+        self._last_node_poll = now
+        try:
+            seen = slurm_mirror.node_health(self.executor)
+            if seen is not None:
+                self.perform(node_failure.follow_backend_nodes, backend="slurm", nodes=seen)
+        except Exception:  # a backend that cannot be read must not stop the clock
+            log.exception("following Slurm's node states failed")
+
+    @property
+    def is_clock_leader(self) -> bool:
+        """Whether this process runs the lease clock (always, on SQLite)."""
+        return self.leadership.is_leader
 
     def start(self) -> None:
         if self._thread is not None:
@@ -161,7 +186,17 @@ class Runtime:
         self.deliveries.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.settings.tick_seconds):
+        """Tick while this process holds the clock; otherwise try to take it over every `clock_takeover_s`."""
+        wait = self.settings.tick_seconds
+        while not self._stop.wait(wait):
+            try:
+                leader = self.leadership.hold()
+            except Exception:
+                log.exception("cannot tell whether this process holds the clock")
+                leader = False
+            wait = self.settings.tick_seconds if leader else min(self.settings.tick_seconds, self.leadership.retry_s)
+            if not leader:
+                continue
             try:
                 self.tick()
             except Exception:  # keep ticking: one bad lease must not stop every other lease's clock
@@ -172,6 +207,7 @@ class Runtime:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        self.leadership.release()  # another server takes the clock over at once
         self.executor.close()
         self.deliveries.stop()
         self.audit_log.stop()  # after the last change: seals it and signs the final head

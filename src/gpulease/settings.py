@@ -16,6 +16,11 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".gpulease")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: an SQLite file under data_dir")
     tick_seconds: float = Field(default=1.0, description="how often lease start/end/preemption is checked")
+    clock_takeover_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="several servers on one PostgreSQL: how often one without the lease clock tries to take it over",
+    )
     stop_grace_s: float = Field(default=10.0, description="SIGTERM→SIGKILL grace at lease end")
     compute_thresholds: tuple[float, ...] = Field(
         default=(1e24, 1e25, 1e26), description="cumulative training operations that put a customer in review"
@@ -79,7 +84,10 @@ class Settings(BaseSettings):
     slurm_accounting_tolerance_s: float = Field(
         default=120.0, description="per GPU: how far Slurm's and gpulease's seconds may differ before an alert"
     )
-    log_json: bool = False
+    slurm_node_poll_s: float = Field(
+        default=10.0, description="how often the clock reads Slurm's node states (down, drained: a node failure)"
+    )
+    log_json: bool = Field(default=False, description="log one JSON object per line instead of text")
     sandbox_dir: Path | None = Field(
         default=None, description="per-lease home and /tmp of local runs; default data_dir/sandboxes (must be o+x)"
     )

@@ -64,7 +64,13 @@ def create_app(runtime: Runtime | None = None, *, background: bool = True) -> Fa
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+        """Alive, and which process this is and whether it runs the lease clock (`leader` or `follower`)."""
+        return {
+            "status": "ok",
+            "version": __version__,
+            "process": rt.leadership.name,
+            "clock": "leader" if rt.is_clock_leader else "follower",
+        }
 
     site.install(app)
     return app
