@@ -8,6 +8,7 @@ to look for double bookings and doubled usage. PostgreSQL only: an SQLite store 
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -224,24 +225,24 @@ def test_the_clock_survives_its_holder_killed(servers: list[Server], db_url: str
         assert verdict == {"ok": True, "problems": []}, verdict
         store = Store(db_url)
         try:
-            with store.transaction() as s:
+            with store.transaction() as db:
                 usage: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-                for u in s.scalars(select(UsageRecord)):
+                for u in db.scalars(select(UsageRecord)):
                     usage[u.lease_id].append((u.starts_at, u.ends_at))
-                for lease in s.scalars(select(Lease)):
+                for lease in db.scalars(select(Lease)):
                     spans = sorted(usage[lease.id])
-                    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False)), (lease.id, spans)
+                    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), (lease.id, spans)
                     billed = sum((e - b).total_seconds() for b, e in spans)
                     assert lease.ends_at is not None
                     assert billed == (lease.ends_at - lease.starts_at).total_seconds(), (lease.id, spans)
                 # No double booking: no two allocations of one GPU overlap in time.
                 per_gpu: dict[tuple[int, int], list[tuple[datetime, datetime]]] = defaultdict(list)
-                for a in s.scalars(select(Allocation).where(Allocation.released.is_(False))):
+                for a in db.scalars(select(Allocation).where(Allocation.released.is_(False))):
                     assert a.ends_at is not None
                     per_gpu[(a.node_id, a.gpu_index)].append((a.starts_at, a.ends_at))
                 for gpu, spans in per_gpu.items():
                     spans.sort()
-                    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False)), (gpu, spans)
+                    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), (gpu, spans)
         finally:
             store.dispose()
     finally:

@@ -75,9 +75,7 @@ class ClockLeadership:
                 log.warning("cannot reach the database to take the clock", exc_info=True)
                 return False
             try:
-                got = bool(
-                    conn.execute(text(f"SELECT pg_try_advisory_lock({CLOCK_LOCK_CLASS}, {_SCOPE})")).scalar()
-                )
+                got = bool(conn.execute(text(f"SELECT pg_try_advisory_lock({CLOCK_LOCK_CLASS}, {_SCOPE})")).scalar())
             except Exception:
                 conn.invalidate()
                 conn.close()
