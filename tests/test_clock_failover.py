@@ -23,17 +23,18 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from gpulease.runtime import Runtime
-from gpulease.services import keys
+from gpulease.services import keys, lifecycle
 from gpulease.services.context import SYSTEM
 from gpulease.settings import Settings
 from gpulease.store.db import Store
+from gpulease.store.leader import try_tick_lock
 from gpulease.store.models import Allocation, Lease, UsageRecord
 from tests.conftest import PG_URL, free_port, wait_for
 
-pytestmark = pytest.mark.skipif(not PG_URL, reason="several server processes need PostgreSQL")
+needs_postgres = pytest.mark.skipif(not PG_URL, reason="several server processes need PostgreSQL")
 
 MAX_DELAY_S = 5.0  # the goal: killing the clock's holder delays no lease transition by more than this
 
@@ -103,6 +104,43 @@ def leaders(servers: list[Server]) -> list[Server]:
     return [s for s in servers if s.proc.poll() is None and s.health()["clock"] == "leader"]
 
 
+def test_one_runtime_at_a_time_holds_the_clock(settings: Settings, tmp_path: Path) -> None:
+    """Two runtimes on one database: PostgreSQL lets one hold the clock, and the other takes it when the holder
+    lets go or its connection dies; a tick while another tick runs does nothing. SQLite: the clock just runs."""
+    a = Runtime(settings)
+    b = Runtime(settings.model_copy(update={"data_dir": tmp_path / "b"}))
+    try:
+        assert a.leadership.hold() and a.is_clock_leader
+        if not a.store.is_postgres:
+            assert b.leadership.hold(), "SQLite has one process: its clock always runs"
+            return
+        assert not b.leadership.hold() and not b.is_clock_leader
+        a.leadership.release()
+        assert not a.is_clock_leader
+        assert b.leadership.hold() and b.is_clock_leader
+        assert not a.leadership.hold()
+        # The holder's session ends (its process or machine died): the lock goes with it.
+        conn = b.leadership._conn
+        assert conn is not None
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        with a.store.transaction() as s:
+            assert s.scalar(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        wait_for(a.leadership.hold, 5, "the other runtime to take the clock")
+        assert not b.leadership.hold() and not b.is_clock_leader
+        # Two ticks never overlap: while one holds the tick lock, another returns at once, changing nothing.
+        with b.store.transaction() as s:
+            assert try_tick_lock(s)
+            results: list[lifecycle.TickResult] = []
+            t = threading.Thread(target=lambda: results.append(a.tick()))
+            t.start()
+            t.join(10)
+        assert results == [lifecycle.TickResult()]
+    finally:
+        a.close()
+        b.close()
+
+
+@needs_postgres
 def test_the_clock_survives_its_holder_killed(servers: list[Server], db_url: str, tmp_path: Path) -> None:
     admin = Runtime(Settings(database_url=db_url, data_dir=tmp_path / "admin"), supervises_runs=False)
     try:

@@ -112,9 +112,10 @@ class Runtime:
                 self.executor.notify_preemption(e.lease_id, e.deadline)
             elif isinstance(e, LeaseDisplaced):  # its runs were on the lost node: stopped, whatever became of it
                 self.executor.stop_lease_runs(e.lease_id, f"node {e.node} failed ({e.reason}); the lease {e.outcome}")
+        mirror = self.mirrors_backends
         if any(isinstance(e, StopRuns | LeaseDisplaced) for e in effects):
-            self.executor.reconcile()  # stops runs of leases that ended or are held; ending -> ended
-        elif any(isinstance(e, LeasesChanged) for e in effects):
+            self.executor.reconcile(mirror=mirror)  # stops runs of leases that ended or are held; ending -> ended
+        elif mirror and any(isinstance(e, LeasesChanged) for e in effects):
             self.executor.mirror_leases()  # Slurm: reservations and allocations follow the new windows
 
     def _keep_record(self, entry: AuditEntry) -> None:
@@ -172,6 +173,13 @@ class Runtime:
     def is_clock_leader(self) -> bool:
         """Whether this process runs the lease clock (always, on SQLite)."""
         return self.leadership.is_leader
+
+    @property
+    def mirrors_backends(self) -> bool:
+        """Whether this process tells Slurm about lease changes as they happen: the clock's holder, or a runtime
+        without a background clock (tests, one-off tools) that acts alone. Other server processes leave it to
+        the holder's next tick, so two processes never create one lease's reservation or allocation twice."""
+        return self._thread is None or self.leadership.is_leader
 
     def start(self) -> None:
         if self._thread is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -13,7 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GPULEASE_", extra="ignore")
 
-    data_dir: Path = Path(".gpulease")
+    data_dir: Path = Field(
+        default=Path(".gpulease"),
+        description="this host's folder: the SQLite file, run logs, the audit signing key and checkpoint file",
+    )
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: an SQLite file under data_dir")
     tick_seconds: float = Field(default=1.0, description="how often lease start/end/preemption is checked")
     clock_takeover_s: float = Field(
@@ -147,3 +151,29 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list | dict):
+        return json.dumps(list(value) if isinstance(value, tuple) else value, default=str)
+    return str(value)
+
+
+def reference() -> str:
+    """Every setting as a Markdown table (environment variable, default, meaning), drawn from `Settings` itself:
+    docs/deploy.md carries it, and a test keeps the two the same (`python -m gpulease.settings` prints it)."""
+    prefix = str(Settings.model_config.get("env_prefix", ""))
+    rows = ["| setting | default | what it means |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = _shown(field.get_default(call_default_factory=True))
+        meaning = (field.description or "").replace("|", "\\|")
+        rows.append(f"| `{prefix}{name.upper()}` | `{default}` | {meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(reference(), end="")

@@ -350,8 +350,10 @@ class Executor:
                 code = None
             self._finish(run_id, RunState.STOPPED.value, code, message)
 
-    def reconcile(self) -> None:
-        """Stop every run whose lease is no longer active; record runs that finished."""
+    def reconcile(self, *, mirror: bool = True) -> None:
+        """Stop every run whose lease is no longer active; record runs that finished; then, with `mirror`, bring
+        the backends that mirror leases (Slurm) in line (only the process that runs the clock does that when
+        several serve one database, so Slurm is told each decision once)."""
         grace = self.rt.settings.stop_grace_s
         with self.rt.store.transaction() as s:
             rows = s.execute(
@@ -395,7 +397,8 @@ class Executor:
             )
             if not still_running:
                 close_ending(w, actor="executor")
-        self.mirror_leases()
+        if mirror:
+            self.mirror_leases()
 
     def mirror_leases(self) -> None:
         """Bring backends that mirror leases (Slurm clusters) in line with the store."""
