@@ -28,11 +28,12 @@ from sqlalchemy import select, text
 from gpulease.runtime import Runtime
 from gpulease.services import keys, lifecycle
 from gpulease.services.context import SYSTEM
+from gpulease.services.transitions import close_ending
 from gpulease.settings import Settings
 from gpulease.store.db import Store
 from gpulease.store.leader import try_tick_lock
 from gpulease.store.models import Allocation, Lease, UsageRecord
-from tests.conftest import PG_URL, free_port, wait_for
+from tests.conftest import PG_URL, Clock, Facility, free_port, wait_for
 
 needs_postgres = pytest.mark.skipif(not PG_URL, reason="several server processes need PostgreSQL")
 
@@ -293,3 +294,29 @@ def test_the_clock_survives_its_holder_killed(servers: list[Server], db_url: str
             store.dispose()
     finally:
         admin.close()
+
+
+@needs_postgres
+def test_an_ending_lease_is_closed_once_when_two_processes_reconcile(facility: Facility, clock: Clock) -> None:
+    """Every process reconciles after its own changes and the clock's holder after each tick: a lease another
+    process is closing right now is skipped, not closed (and told to its customer) twice."""
+    f, rt = facility, facility.rt
+    f.nodes(1)
+    f.prices()
+    key = f.customer_key(f.customer()["id"])
+    lease = f.lease(headers=key, gpu_model="A100-80GB", gpu_count=1, end=(clock() + timedelta(hours=1)).isoformat())
+    with rt.store.transaction() as s:
+        row = s.get(Lease, lease["id"])
+        assert row is not None
+        row.state = "ending"  # as `finish` leaves it while its runs are being stopped
+    closed: list[list[int]] = []
+    with rt.store.transaction() as other:  # another process closing it now holds its row
+        other.execute(select(Lease).where(Lease.id == lease["id"]).with_for_update())
+        t = threading.Thread(target=lambda: closed.append(rt.perform(close_ending, actor="executor")))
+        t.start()
+        t.join(10)
+    assert closed == [[]], "a lease locked by another process must be skipped, not waited for or closed again"
+    assert rt.perform(close_ending, actor="executor") == [lease["id"]]
+    assert rt.perform(close_ending, actor="executor") == []
+    events = f.c.get(f"/api/v1/leases/{lease['id']}/events", headers=key).json()
+    assert [e["to_state"] for e in events].count("ended") == 1
