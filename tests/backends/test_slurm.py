@@ -598,3 +598,35 @@ def test_a_node_slurm_drains_is_a_node_failure_until_slurm_says_it_is_back(
     # The node the operator took down stays down although Slurm runs work there.
     assert backend_of(runtime).node_states()[operator_down].available
     assert f.c.get(f"/api/v1/nodes/{ids[operator_down]}", headers=f.k.op).json()["state"] == "down"
+
+
+@pytest.mark.slurm
+@needs_slurm
+@pytest.mark.parametrize("gpus", [2, 8], ids=["allocation", "reservation"])
+def test_another_server_process_runs_in_what_the_clocks_holder_made(
+    fleet: Facility, clock: Clock, settings: Settings, gpus: int
+) -> None:
+    """Several server processes: only the clock's holder tells Slurm about leases; a run submitted through another
+    process finds the lease's reservation or allocation by reading Slurm back, and runs on exactly its GPUs."""
+    from fastapi.testclient import TestClient
+
+    from gpulease.api.app import create_app
+
+    f = fleet
+    key = f.customer_key(f.customer()["id"])
+    lease = f.lease(headers=key, gpu_model="A100-80GB", gpu_count=gpus, end=(clock() + timedelta(hours=1)).isoformat())
+    ((node, indices),) = by_node(lease).items()
+    assert live_job(backend_of(f.rt).lease_name(lease["id"])) or reservation(backend_of(f.rt).lease_name(lease["id"]))
+    other = Runtime(settings.model_copy(update={"data_dir": settings.data_dir.parent / "other"}), clock=clock)
+    try:
+        with TestClient(create_app(other, background=False)) as api:
+            r = api.post(f"/api/v1/leases/{lease['id']}/runs", headers=key, json={"command": [
+                "sh", "-c", 'echo "cuda=$CUDA_VISIBLE_DEVICES on=$SLURMD_NODENAME"']})  # fmt: skip
+            assert r.status_code == 201, r.text
+            run_id = r.json()["id"]
+            url = f"/api/v1/leases/{lease['id']}/runs/{run_id}"
+            wait_for(lambda: api.get(url, headers=key).json()["state"] == "succeeded", 60, "the run to finish")
+            out = api.get(url + "/logs", headers=key, params={"follow": "false"}).text
+            assert f"cuda={','.join(map(str, indices))} on={node}" in out
+    finally:
+        other.close()
