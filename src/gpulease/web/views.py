@@ -168,13 +168,12 @@ def _leases_page(
         names = {c.id: c.legal_name for c in people}
         choices = [(c.id, c.legal_name, c.compliance_status) for c in people]
         models = inventory.models_in_service(w) or sorted(CATALOGUE)
-    now = v.rt.clock()
     defaults = {
         "gpu_model": models[0] if models else "",
         "gpu_count": "1",
         "plan": "on_demand",
-        "start": local_input(now + timedelta(hours=1)),
-        "end": local_input(now + timedelta(hours=9)),
+        "start": "",  # as the hints say: empty start is now, empty end is open-ended
+        "end": "",
         "customer_id": str(customer_id or v.actor.customer_id or ""),
     }
     return v.page(
