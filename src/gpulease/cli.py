@@ -29,7 +29,7 @@ from rich.table import Table
 from gpulease.observability import configure_logging
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import ServiceError
-from gpulease.settings import get_settings
+from gpulease.settings import Settings, get_settings
 
 app = typer.Typer(
     help="gpulease: rent out GPU compute with export-control compliance built in.",
@@ -80,15 +80,23 @@ if TYPE_CHECKING:
 ADMIN = Actor(Role.OPERATOR, name="cli")
 
 
-def _runtime() -> Runtime:
-    """A Runtime for one admin command. It does not supervise runs: stopping them is the server's job."""
-    from gpulease.runtime import Runtime
+def _store_ready() -> Settings:
+    """The settings, with the embedded store created (or brought up to date) on first use, in a data folder made
+    for it; a database named by GPULEASE_DATABASE_URL is migrated by `gpulease db upgrade` only."""
     from gpulease.store.db import upgrade
 
     settings = get_settings()
-    if settings.database_url is None:  # the embedded store is created, or brought up to date, on first use
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(settings.db_url)
-    return Runtime(settings, supervises_runs=False)
+    return settings
+
+
+def _runtime() -> Runtime:
+    """A Runtime for one admin command. It does not supervise runs: stopping them is the server's job."""
+    from gpulease.runtime import Runtime
+
+    return Runtime(_store_ready(), supervises_runs=False)
 
 
 @db_app.command("upgrade")
@@ -128,6 +136,29 @@ def keys_create(
     typer.echo(key)
 
 
+def _can_listen(host: str, port: int) -> None:
+    """Refuse, with a sentence, an address the server could not listen on: before anything is set up or printed."""
+    import errno
+    import socket
+
+    if not 1 <= port <= 65535:
+        _fail(f"--port must be between 1 and 65535, got {port}")
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as e:
+        _fail(f"cannot listen on {host!r}: {getattr(e, 'strerror', None) or e}")
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(addr)
+        except OSError as e:
+            why = "it is in use by another program" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
+            _fail(
+                f"cannot listen on {host} port {port}: {why}. Choose another port with --port "
+                "(make demo PORT=8001)"
+            )
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
@@ -142,8 +173,10 @@ def serve(
     from gpulease.services import screening
     from gpulease.store.db import upgrade
 
+    _can_listen(host, port)
     settings = get_settings()
     if upgrade_db:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(settings.db_url)
     rt = Runtime(settings)
     with rt.work() as w:
@@ -152,20 +185,44 @@ def serve(
     uvicorn.run(create_app(rt), host=host, port=port, log_config=None)
 
 
+DEMO_KEYS_FILE = "demo-keys.json"  # in the data folder: the demo's keys, so that a second run shows the same ones
+
+
+def _kept_demo_keys(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _keep_demo_keys(path: Path, demo_keys: dict[str, str]) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(demo_keys, f, indent=2)
+
+
 @app.command()
 def demo(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
 ) -> None:
-    """Seed a demo facility (2 sites, 16x8 A100-80GB, 4x8 H100) with the bundled lists, print keys, serve."""
+    """Seed a demo facility (2 sites, 16x8 A100-80GB, 4x8 H100) with the bundled lists, print keys, serve.
+
+    The keys are kept in the data folder (demo-keys.json, readable by its owner only): a second run on the same
+    folder shows the same keys, and says which ones it had to make anew."""
     import uvicorn
 
     from gpulease.api.app import create_app
     from gpulease.runtime import Runtime
     from gpulease.services import customers, screening
     from gpulease.services import demo as demo_svc
+    from gpulease.services.context import SYSTEM
     from gpulease.store.db import upgrade
 
+    _can_listen(host, port)  # before anything is made or printed
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.db_url)
@@ -174,20 +231,32 @@ def demo(
         with rt.work() as w:
             screening.seed_bundled_lists(w.session, w.now)
         rt.screening.index()
+    kept_at = settings.data_dir / DEMO_KEYS_FILE
     with rt.work() as w:
         seeded = demo_svc.seed_facility(w)
         customer_id = customers.seed_demo_customers(w) if seeded else customers.first_cleared_customer(w)
-        demo_keys = demo_svc.demo_keys(w, customer_id)
+        customer_name = (
+            None if customer_id is None else customers.get_customer(w, actor=SYSTEM, customer_id=customer_id).legal_name
+        )
+        issued = demo_svc.demo_keys(w, customer_id, _kept_demo_keys(kept_at))
+    _keep_demo_keys(kept_at, issued.keys)
+    base = f"http://{host}:{port}"
     table = Table(title="gpulease demo", show_header=False)
     table.add_row("database", _redact(settings.db_url))
-    table.add_row("API", f"http://{host}:{port}/api/v1  (OpenAPI: /openapi.json, docs: /docs)")
-    table.add_row("dashboard", f"http://{host}:{port}/")
-    for role, key in demo_keys.items():
-        table.add_row(f"{role} key", key)
+    table.add_row("API", f"{base}/api/v1  (OpenAPI: /openapi.json, docs: /docs)")
+    table.add_row("dashboard", f"{base}/")
+    for role, key in issued.keys.items():
+        whose = f" for customer {customer_id} ({customer_name})" if role == "customer" else ""
+        state = "new" if role in issued.minted else "kept from an earlier run"
+        table.add_row(f"{role} key", f"{key}  [dim]{state}{escape(whose)}[/]")
     console.print(table)
+    if not issued.minted:
+        console.print(f"[dim]the same keys as the last run on this data folder ({kept_at})[/]")
+    elif len(issued.minted) < len(issued.keys):
+        console.print(f"new keys for: {', '.join(issued.minted)} (the kept ones no longer worked)")
     console.print(
         "Try: [bold]curl -H 'Authorization: Bearer <operator key>' "
-        f"'http://{host}:{port}/api/v1/availability?gpu_model=A100-80GB&gpu_count=8'[/]"
+        f"'{base}/api/v1/availability?gpu_model=A100-80GB&gpu_count=8'[/]  (the customer quickstart: README.md)"
     )
     configure_logging(settings.log_json)
     uvicorn.run(create_app(rt), host=host, port=port, log_config=None)
@@ -198,7 +267,7 @@ def tick() -> None:
     """Advance every lease to the current time once (the server does this every second)."""
     from gpulease.runtime import Runtime
 
-    rt = Runtime(get_settings())  # the clock's own step: it also stops runs of leases it closed
+    rt = Runtime(_store_ready())  # the clock's own step: it also stops runs of leases it closed
     r = rt.tick()
     console.print(f"started {r.started}, ended {r.ended}, expired {r.expired}")
     rt.close()
@@ -413,10 +482,6 @@ def audit_public_key() -> None:
         rt.close()
 
 
-def _index() -> Any:
-    return _runtime().screening.index()
-
-
 @app.command()
 def screen(
     name: Annotated[str, typer.Argument(help="the name to screen, any script")],
@@ -469,6 +534,37 @@ def screen(
         console.print(t)
 
 
+def _read_names_csv(infile: Path) -> tuple[list[dict[str, str]], list[str]]:
+    """The rows of a CSV of names (the csv module's dialect: a field holding a comma is quoted), or `error: …`
+    naming the line that cannot be read: a row with more fields than the header (an unquoted comma), a quote
+    left open, bytes that are not UTF-8."""
+    rows: list[dict[str, str]] = []
+    reader: csv.DictReader[str] | None = None
+    try:
+        with infile.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            fieldnames = list(reader.fieldnames or [])
+            if "name" not in fieldnames:
+                _fail(f"{infile} has no 'name' column in its first line (columns: {', '.join(fieldnames) or 'none'})")
+            for row in reader:
+                extra = row.pop(None, None)
+                if extra:
+                    _fail(
+                        f"{infile}, line {reader.line_num}: {len(fieldnames) + len(extra)} fields where the header "
+                        f"has {len(fieldnames)}; a name holding a comma must be in double quotes "
+                        '(e.g. "Acme, Inc.",US)'
+                    )
+                rows.append({k: v or "" for k, v in row.items()})
+    except UnicodeDecodeError as e:
+        line = 1 + e.object[: e.start].count(b"\n") if isinstance(e.object, bytes) else None
+        _fail(f"{infile}{f', line {line}' if line else ''}: not UTF-8 text ({e.reason})")
+    except csv.Error as e:
+        _fail(f"{infile}, line {reader.line_num if reader else 1}: {e}")
+    except OSError as e:
+        _fail(f"cannot read {infile}: {e.strerror or e}")
+    return rows, fieldnames
+
+
 @app.command("screen-file")
 def screen_file(
     infile: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a 'name' column")],
@@ -477,16 +573,18 @@ def screen_file(
     """Screen every row of a CSV (column name, optional country); adds decision, top_score, top_entry, top_list."""
     from gpulease.services.screening import screen_row
 
-    with infile.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or "name" not in reader.fieldnames:
-            _fail(f"{infile} has no 'name' column (columns: {reader.fieldnames})")
-        rows = list(reader)
-    index = _index()
-    fields = [*(reader.fieldnames or []), "decision", "top_score", "top_entry", "top_list"]
+    rows, fieldnames = _read_names_csv(infile)
+    try:
+        f = out.open("w", newline="", encoding="utf-8")
+    except OSError as e:
+        _fail(f"cannot write {out}: {e.strerror or e}")
+    rt = _runtime()
+    index = rt.screening.index()
+    rt.close()
+    fields = [*fieldnames, "decision", "top_score", "top_entry", "top_list"]
     counts: dict[str, int] = {}
     with (
-        out.open("w", newline="", encoding="utf-8") as f,
+        f,
         Progress(TextColumn("screening"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar,
     ):
         w = csv.DictWriter(f, fieldnames=fields)
@@ -1214,5 +1312,31 @@ def notifications(
     _out(rows, as_json, ["id", "at", "type", "lease_id", "data"])
 
 
+def main() -> None:
+    """The `gpulease` program: the app, with a last line of defence against a traceback for a person to read
+    (GPULEASE_DEBUG=1 shows it). Every known failure already ends in `error: …` inside the commands."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as e:
+        if os.environ.get("GPULEASE_DEBUG"):
+            raise
+        if isinstance(e, SQLAlchemyError):
+            err.print(
+                "[bold red]error:[/] the database could not be used: is it reachable, and migrated "
+                f"(`gpulease db upgrade`)? ({escape(type(e).__name__)}: {escape(str(e).splitlines()[0])})"
+            )
+        else:
+            err.print(
+                f"[bold red]error:[/] {escape(type(e).__name__)}: {escape(str(e))} "
+                "(a bug: please report it; GPULEASE_DEBUG=1 shows where)"
+            )
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    app()
+    main()
