@@ -15,12 +15,13 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -333,7 +334,9 @@ def lists_load(
             rt.close()
             _fail(e.detail)
     console.print(
-        f"list version [bold]{result.version_id}[/] in force: {sum(result.counts.values())} entries {result.counts}"
+        f"list version [bold]{result.version_id}[/] in force: {sum(result.counts.values())} entries ("
+        + ", ".join(f"{k} {n}" for k, n in sorted(result.counts.items()))
+        + ")"
     )
     for change in result.changes:
         console.print(f"  {change.describe(shown=5)}")
@@ -349,8 +352,9 @@ def lists_load(
                 + "; ".join(source.get("unresolved_names") or [])
             )
     console.print(
-        f"re-screened {result.rescreened} customers; {len(result.newly_hit)} newly hit "
-        f"{result.newly_hit or ''}; {result.suspended_leases} leases suspended"
+        f"re-screened {result.rescreened} customers; {len(result.newly_hit)} newly hit"
+        + (f" (customers {', '.join(str(c) for c in result.newly_hit)})" if result.newly_hit else "")
+        + f"; {result.suspended_leases} leases suspended"
     )
     rt.close()
 
@@ -391,7 +395,7 @@ def lists_status() -> None:
         t.add_row(
             str(vid),
             "yes" if in_force else "",
-            loaded_at.isoformat(),
+            _when(loaded_at),
             str(sum(counts.values())),
             ", ".join(f"{k} {n}" for k, n in sorted(counts.items())),
             "\n".join(f"{x.get('source')}: {x.get('file')}" for x in sources),
@@ -641,10 +645,7 @@ class Api:
                 p = r.json()
             except ValueError:
                 _fail(f"HTTP {r.status_code}: {r.text}")
-            _fail(
-                f"{p.get('title', 'Error')} ({r.status_code}): {p.get('detail', r.text)}"
-                + (f" (earliest start: {p['earliest_start']})" if p.get("earliest_start") else "")
-            )
+            _fail(f"{p.get('title', 'Error')} ({r.status_code}): {p.get('detail', r.text)}")  # with the earliest start
         if r.headers.get("content-type", "").startswith("application/json"):
             return r.json()
         return r.text
@@ -844,17 +845,56 @@ def customers_screening(customer_id: int) -> None:
     typer.echo(json.dumps(Api().call("GET", f"/customers/{customer_id}/screening"), indent=2, ensure_ascii=False))
 
 
-LEASE_COLS = ["id", "customer_id", "gpu_model", "gpu_count", "plan", "state", "start", "end", "gpus"]
+def _when(value: Any, seconds: bool = True) -> str:
+    """A time (the API's ISO 8601 string, or a datetime) as a person reads it: ISO 8601 in UTC, to the second
+    (or the minute)."""
+    if value is None or value == "":
+        return ""
+    t = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ" if seconds else "%Y-%m-%d %H:%MZ")
 
 
-def _lease_rows(data: Any) -> Any:
+def _lease_end(r: dict[str, Any], seconds: bool = True) -> str:
+    """When the lease ended (once it has: its real end, not what was booked), else its booked end."""
+    if r.get("ended_at"):
+        return _when(r["ended_at"], seconds)
+    return "open-ended" if r.get("end") is None else _when(r["end"], seconds)
+
+
+def _gpus_where(r: dict[str, Any]) -> str:
+    by_node: dict[str, list[int]] = {}
+    for g in r.get("gpus", []):
+        by_node.setdefault(g["node"], []).append(g["index"])
+    return ", ".join(f"{node}[{_ranges(ix)}]" for node, ix in by_node.items())
+
+
+def _print_leases(data: Any, as_json: bool, title: str | None = None) -> None:
+    """Leases as a table that reads at 80 columns: one line each, times in UTC; `leases show` has the rest."""
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
     rows = data if isinstance(data, list) else [data]
+    t = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=0)  # one space between columns
+    t.add_column("id", justify="right", no_wrap=True)
+    t.add_column("cust", justify="right", no_wrap=True)
+    t.add_column("GPUs", no_wrap=True)
+    t.add_column("plan", overflow="fold")
+    t.add_column("state", overflow="fold")
+    t.add_column("start (UTC)", no_wrap=True)
+    t.add_column("end (UTC)", no_wrap=True)
     for r in rows:
-        by_node: dict[str, list[int]] = {}
-        for g in r.get("gpus", []):
-            by_node.setdefault(g["node"], []).append(g["index"])
-        r["gpus"] = [f"{node}[{_ranges(ix)}]" for node, ix in by_node.items()]
-    return data
+        t.add_row(
+            str(r["id"]),
+            str(r["customer_id"]),
+            f"{r['gpu_count']}×{r['gpu_model']}",
+            r["plan"].replace("_", "-"),
+            r["state"],
+            _when(r["start"], seconds=False),
+            _lease_end(r, seconds=False),
+        )
+    console.print(t)
 
 
 def _ranges(indices: list[int]) -> str:
@@ -886,12 +926,12 @@ def leases_create(
     for k, v in (("end", end), ("customer_id", customer), ("duration_s", duration_s), ("max_wait_s", max_wait_s)):
         if v is not None:
             body[k] = v
-    _out(Api().call("POST", "/leases", json=body), as_json, LEASE_COLS, shape=_lease_rows)
+    _print_leases(Api().call("POST", "/leases", json=body), as_json)
 
 
 @leases_app.command("list")
 def leases_list(state: str | None = None, as_json: JsonOpt = False) -> None:
-    _out(Api().call("GET", "/leases", params={"state": state} if state else {}), as_json, LEASE_COLS, shape=_lease_rows)
+    _print_leases(Api().call("GET", "/leases", params={"state": state} if state else {}), as_json)
 
 
 @leases_app.command("show")
@@ -901,10 +941,31 @@ def leases_show(lease_id: int, as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
-    _out(data, False, LEASE_COLS, shape=_lease_rows)
-    currency = data["quote"]["currency"]
+    q = data["quote"]
+    currency = q["currency"]
+    t = Table(title=f"lease {data['id']}", show_header=False, box=box.SIMPLE, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column(overflow="fold")
+    t.add_row("customer", str(data["customer_id"]))
+    t.add_row("GPUs", f"{data['gpu_count']}× {data['gpu_model']}")
+    t.add_row("plan", data["plan"])
+    t.add_row("state", data["state"] + (f" ({data['state_reason']})" if data.get("state_reason") else ""))
+    t.add_row("start", _when(data["start"]))
+    booked_end = "open-ended" if data["end"] is None else _when(data["end"])
+    t.add_row("end", booked_end if not data.get("ended_at") else f"{_when(data['ended_at'])} (ended)")
+    if data.get("activated_at"):
+        t.add_row("started", _when(data["activated_at"]))
+    if data.get("preempt_at"):
+        t.add_row("preempted at", _when(data["preempt_at"]))
+    t.add_row("where", _gpus_where(data) or "not placed")
+    t.add_row("rate", f"{q['rate']} {currency} per {q['unit'].replace('gpu_', 'GPU-')}")
+    t.add_row("booked", _when(data["created_at"]))
+    console.print(t)
     cost = f"{data['cost_so_far']} {currency}" + ("" if data["final_cost"] is None else " (final)")
-    remaining = "open-ended" if data["remaining_s"] is None else _duration(data["remaining_s"])
+    if data["final_cost"] is not None or data.get("ended_at"):
+        remaining = "none: ended"
+    else:
+        remaining = "open-ended" if data["remaining_s"] is None else _duration(data["remaining_s"])
     console.print(f"cost so far {cost} · ran {_duration(data['elapsed_s'])} · remaining {remaining}")
 
 
@@ -915,19 +976,19 @@ def _duration(seconds: int) -> str:
 
 @leases_app.command("end")
 def leases_end(lease_id: int, as_json: JsonOpt = False) -> None:
-    _out(Api().call("POST", f"/leases/{lease_id}/end"), as_json, LEASE_COLS, shape=_lease_rows)
+    _print_leases(Api().call("POST", f"/leases/{lease_id}/end"), as_json)
 
 
 @leases_app.command("cancel")
 def leases_cancel(lease_id: int, as_json: JsonOpt = False) -> None:
-    _out(Api().call("POST", f"/leases/{lease_id}/cancel"), as_json, LEASE_COLS, shape=_lease_rows)
+    _print_leases(Api().call("POST", f"/leases/{lease_id}/cancel"), as_json)
 
 
 @leases_app.command("extend")
 def leases_extend(
     lease_id: int, end: Annotated[str, typer.Option(help="new end, ISO 8601 with offset")], as_json: JsonOpt = False
 ) -> None:
-    _out(Api().call("POST", f"/leases/{lease_id}/extend", json={"end": end}), as_json, LEASE_COLS, shape=_lease_rows)
+    _print_leases(Api().call("POST", f"/leases/{lease_id}/extend", json={"end": end}), as_json)
 
 
 @app.command()
@@ -942,8 +1003,11 @@ def availability(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
-    ok = "[green]available[/]" if data["available"] else f"[red]not available[/]: {data['reason']}"
-    console.print(f"{gpu_count}x {gpu_model}: {ok}; earliest start {data['earliest_start']}")
+    if data["available"]:
+        console.print(f"{gpu_count}× {gpu_model}: [green]available[/] from {_when(data['earliest_start'])}")
+    else:  # the reason states the earliest start that fits, when there is one
+        why = escape(data["reason"] or "")
+        console.print(f"{gpu_count}× {gpu_model}: [red]not available[/]: {why}", soft_wrap=True)
     _print_table(
         [{"plan": k, **q} for k, q in data["quotes"].items()], ["plan", "rate", "unit", "currency", "estimated_total"]
     )
