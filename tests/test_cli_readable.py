@@ -109,9 +109,7 @@ def test_availability_of_a_model_the_facility_lacks_names_the_models_it_has(cli:
 
 def test_prices_and_quotes_show_money_with_cents(cli: Facility) -> None:
     cli.nodes(1, prefix="iad1-h100", model="H100-80GB")
-    cli.c.put(
-        "/api/v1/prices", headers=cli.k.op, json={"gpu_model": "H100-80GB", "plan": "on_demand", "rate": "2.5"}
-    )
+    cli.c.put("/api/v1/prices", headers=cli.k.op, json={"gpu_model": "H100-80GB", "plan": "on_demand", "rate": "2.5"})
     out = _ok(runner.invoke(app, ["availability", "H100-80GB", "1", "--end", "2026-11-03T10:00:00Z"]))
     assert "2.50" in out and not re.search(r"\b2\.5\b(?!0)", out), out
     for total in re.findall(r"\b\d+\.\d+\b", out):
