@@ -39,7 +39,7 @@ def test_the_lease_page_says_how_to_run_on_it(browser: Browser, site: Site) -> N
     assert f"gpulease run {lid} -- nvidia-smi" in page and f"gpulease leases end {lid}" in page
     assert f"http://testserver/api/v1/leases/{lid}/runs" in page and f"/api/v1/leases/{lid}/runs/RUN/logs" in page
     assert "export GPULEASE_API_URL=http://testserver" in page
-    assert 'action="/leases/%d/runs"' % lid in page and "Start run" in page
+    assert f'action="/leases/{lid}/runs"' in page and "Start run" in page
 
     compliance = browser(site.compliance)
     seen = compliance.get(f"/leases/{lid}").text
