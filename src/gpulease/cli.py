@@ -626,6 +626,8 @@ class Api:
         for attempt in range(self.RETRIES + 1):
             try:
                 r = self.client.request(method, path, headers=headers, **kw)
+            except httpx.InvalidURL as e:
+                _fail(f"that cannot be asked of the API: {e}")
             except httpx.ConnectError:
                 if attempt == self.RETRIES:
                     _fail(f"cannot reach the gpulease server at {self.url}; is `gpulease serve` running?")
@@ -1108,6 +1110,11 @@ def run(
     if not follow:
         typer.echo(run_id)
         return
+    _follow(api, lease_id, run_id)
+
+
+def _follow(api: Api, lease_id: int, run_id: str) -> None:
+    """Print the run's log as it grows until the run ends; exit with its exit code."""
     offset = 0
     while True:
         r = api.client.get(f"/leases/{lease_id}/runs/{run_id}/logs", params={"offset": offset, "follow": "false"})
@@ -1119,6 +1126,7 @@ def run(
         if status["state"] in ("succeeded", "failed", "stopped"):
             r = api.client.get(f"/leases/{lease_id}/runs/{run_id}/logs", params={"offset": offset, "follow": "false"})
             sys.stdout.buffer.write(r.content)
+            sys.stdout.flush()
             err.print(f"run {run_id}: {status['state']} (exit code {status['exit_code']})")
             raise typer.Exit(
                 status["exit_code"]
@@ -1126,6 +1134,48 @@ def run(
                 else (0 if status["state"] == "succeeded" else 1)
             )
         time.sleep(1)
+
+
+@app.command()
+def runs(lease_id: Annotated[int, typer.Argument(help="a lease of yours")], as_json: JsonOpt = False) -> None:
+    """The runs on a lease: id, command, state, times (UTC), exit code."""
+    data = Api().call("GET", f"/leases/{lease_id}/runs")
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    rows = [
+        {
+            **r,
+            "command": " ".join(r["command"]),
+            "started_at": _when(r["started_at"]),
+            "ended_at": _when(r["ended_at"]),
+        }
+        for r in data
+    ]
+    cols = ["id", "state", "exit_code", "started_at", "ended_at", "command"]
+    _print_table(rows, cols, title=f"runs on lease {lease_id} (times UTC)")
+
+
+@app.command()
+def logs(
+    lease_id: Annotated[int, typer.Argument(help="the lease the run is on")],
+    run_id: Annotated[str, typer.Argument(help="the run's id (`gpulease runs LEASE`)")],
+    follow: Annotated[bool, typer.Option("--follow/--no-follow", help="keep printing until the run ends")] = False,
+) -> None:
+    """A run's stdout and stderr; with --follow, until it ends (exit status: the run's)."""
+    import re
+
+    from gpulease.services.limits import RUN_ID_PATTERN
+
+    if re.fullmatch(RUN_ID_PATTERN, run_id) is None:
+        _fail(f"a run id is 16 hex digits (`gpulease runs {lease_id}` lists them), got {run_id[:40]!r}")
+    api = Api()
+    if follow:
+        _follow(api, lease_id, run_id)
+        return
+    text = api.call("GET", f"/leases/{lease_id}/runs/{run_id}/logs", params={"follow": "false"})
+    sys.stdout.write(text if isinstance(text, str) else json.dumps(text))
+    sys.stdout.flush()
 
 
 # --------------------------------------------------------------------------------------------- spend, limits
