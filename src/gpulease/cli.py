@@ -1010,9 +1010,11 @@ def availability(
     else:  # the reason states the earliest start that fits, when there is one
         why = escape(data["reason"] or "")
         console.print(f"{gpu_count}× {gpu_model}: [red]not available[/]: {why}", soft_wrap=True)
-    _print_table(
-        [{"plan": k, **q} for k, q in data["quotes"].items()], ["plan", "rate", "unit", "currency", "estimated_total"]
-    )
+    if data["quotes"]:
+        _print_table(
+            [{"plan": k, **q} for k, q in data["quotes"].items()],
+            ["plan", "rate", "unit", "currency", "estimated_total"],
+        )
 
 
 @invoices_app.command("show")
