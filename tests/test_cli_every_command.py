@@ -213,3 +213,20 @@ def test_demo_names_the_customer_and_a_second_run_shows_the_same_keys(
     for role, key in json.loads(keys_file.read_text()).items():
         assert key in first.output and key in second.output, role
     assert second.output.count("kept from an earlier run") == 3, second.output
+
+
+def test_make_demo_takes_port_and_host() -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        ["make", "-n", "-W", "pyproject.toml", "demo", "PORT=8123", "HOST=0.0.0.0"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "gpulease demo --host '0.0.0.0' --port '8123'" in out, out
