@@ -16,6 +16,7 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
+from gpulease import cli
 from gpulease.cli import app
 from gpulease.settings import get_settings
 from tests.conftest import Facility
@@ -197,6 +198,7 @@ def test_demo_names_the_customer_and_a_second_run_shows_the_same_keys(
 
     served: list[int] = []
     monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: served.append(kw["port"]))
+    monkeypatch.setattr(cli, "configure_logging", lambda *a: None)  # not onto the runner's stream, closed after
     monkeypatch.setenv("COLUMNS", "200")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
