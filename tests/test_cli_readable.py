@@ -13,7 +13,7 @@ from typer.testing import CliRunner, Result
 
 from gpulease.cli import app
 from gpulease.settings import get_settings
-from tests.conftest import Clock, Facility
+from tests.conftest import Clock, Facility, needs_bwrap
 
 runner = CliRunner()
 EPOCH = re.compile(r"\b1[6-9]\d{8}\b")  # epoch seconds of 2020..2033
@@ -114,3 +114,22 @@ def test_prices_and_quotes_show_money_with_cents(cli: Facility) -> None:
     assert "2.50" in out and not re.search(r"\b2\.5\b(?!0)", out), out
     for total in re.findall(r"\b\d+\.\d+\b", out):
         assert len(total.split(".")[1]) >= 2, (total, out)
+
+
+@needs_bwrap
+def test_the_quickstart_s_run_runs_and_logs_as_a_customer(cli: Facility, monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = cli.customer()["id"]
+    monkeypatch.setenv("GPULEASE_API_KEY", cli.customer_key(cid)["Authorization"].split()[1])
+    _ok(runner.invoke(app, ["leases", "create", "A100-80GB", "2", "--plan", "on_demand"]))
+    r = runner.invoke(app, ["run", "1", "--detach", "--", "sh", "-c", "echo step 1; echo 'step 2'"])
+    assert r.exit_code == 0, r.output
+    run_id = r.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"[0-9a-f]{16}", run_id), r.output
+    r = runner.invoke(app, ["logs", "1", run_id, "--follow"])
+    assert r.exit_code == 0 and "step 1\nstep 2\n" in r.stdout, r.output
+    assert _ok(runner.invoke(app, ["logs", "1", run_id])).startswith("step 1\nstep 2")
+    listed = _ok(runner.invoke(app, ["runs", "1"]))
+    assert max(len(line) for line in listed.splitlines()) <= 80, listed
+    assert run_id in listed and "succeeded" in listed and "sh -c 'echo step 1; echo" in listed, listed
+    r = runner.invoke(app, ["logs", "1", "nope"])
+    assert r.exit_code == 1 and "16 hex digits" in r.output, r.output

@@ -11,6 +11,7 @@ import copy
 import csv
 import json
 import os
+import shlex
 import sys
 import time
 import uuid
@@ -1145,17 +1146,21 @@ def runs(lease_id: Annotated[int, typer.Argument(help="a lease of yours")], as_j
     if as_json:
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    rows = [
-        {
-            **r,
-            "command": " ".join(r["command"]),
-            "started_at": _when(r["started_at"]),
-            "ended_at": _when(r["ended_at"]),
-        }
-        for r in data
-    ]
-    cols = ["id", "state", "exit_code", "started_at", "ended_at", "command"]
-    _print_table(rows, cols, title=f"runs on lease {lease_id} (times UTC)")
+    t = Table(title=f"runs on lease {lease_id}", box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+    t.add_column("run", no_wrap=True)
+    t.add_column("state", no_wrap=True)
+    t.add_column("exit", justify="right", no_wrap=True)
+    t.add_column("started (UTC)", no_wrap=True)
+    t.add_column("command", overflow="fold")
+    for r in data:
+        t.add_row(
+            r["id"],
+            r["state"],
+            "" if r["exit_code"] is None else str(r["exit_code"]),
+            _when(r["started_at"]),
+            escape(shlex.join(r["command"])),
+        )
+    console.print(t)
 
 
 @app.command()
