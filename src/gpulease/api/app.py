@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from gpulease import __version__
 from gpulease.api import metrics, problems
@@ -25,6 +26,9 @@ from gpulease.web import site
 API = "/api/v1"
 
 
+DOCS_ASSETS = "/docs/static"
+
+
 def create_app(runtime: Runtime | None = None, *, background: bool = True) -> FastAPI:
     rt = runtime or Runtime(get_settings())  # the app factory is an entry point: it reads the environment
 
@@ -38,7 +42,8 @@ def create_app(runtime: Runtime | None = None, *, background: bool = True) -> Fa
             if background:
                 rt.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with Swagger UI and ReDoc from the package, not from a CDN
+        static_url=DOCS_ASSETS,
         title="gpulease",
         version=__version__,
         lifespan=lifespan,
