@@ -485,7 +485,8 @@ def main() -> None:
             n_u = sum(sum(t.total for t in h["unlisted"].values()) for h in halves.values())
             found = sum(sum(t.found for t in h["listed"].values()) for h in halves.values())
             fps = sum(sum(t.found for t in h["unlisted"].values()) for h in halves.values())
-            print(f"\n=== whole set: recall {found / max(n_l, 1):.3f} ({found}/{n_l}), FP {fps / max(n_u, 1):.3f} ({fps}/{n_u})")
+            recall, fp = found / max(n_l, 1), fps / max(n_u, 1)
+            print(f"\n=== whole set: recall {recall:.3f} ({found}/{n_l}), FP {fp:.3f} ({fps}/{n_u})")
         api: dict[str, Any] | None = None
         if args.api_names:
             sample = [(r.name, r.country) for r in listed] + [(u.name, u.country) for u in unlisted]
@@ -544,8 +545,17 @@ def main() -> None:
                 "halves": {
                     k: {
                         f: h[f]
-                        for f in ("recall", "denied", "review_share", "fp_rate", "company_fp_rate", "not_cleared_rate",
-                                  "names_per_s", "names_per_cpu_s", "p99_ms")
+                        for f in (
+                            "recall",
+                            "denied",
+                            "review_share",
+                            "fp_rate",
+                            "company_fp_rate",
+                            "not_cleared_rate",
+                            "names_per_s",
+                            "names_per_cpu_s",
+                            "p99_ms",
+                        )
                     }
                     for k, h in halves.items()
                 },
