@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from gpulease.compliance.normalize import normalize_name
 from gpulease.compliance.romanize import joined
 
@@ -101,3 +103,38 @@ def test_stock_code_in_brackets_set_aside_and_initials_joined() -> None:
     assert "002415" in name.weak
     assert normalize_name("Iflytek (SZ: 002230)").display == ("iflytek",)
     assert normalize_name("Z.T.E. Corporation").display == normalize_name("Z T E Corp").display == ("zte",)
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("ALROSA (MOEX: ALRS)", "ALRS"),
+        ("Semiconductor Manufacturing International Corp (HKG: 0981)", "0981"),
+        ("Pingtan Marine Enterprise Ltd. (NASDAQ: PME)", "PME"),
+        ("CNOOC Limited (NYSE: CEO)", "CEO"),
+    ],
+)
+def test_a_ticker_with_its_exchange_in_brackets_is_set_aside(name: str, code: str) -> None:
+    norm = normalize_name(name)
+    assert code in norm.weak
+    assert code.lower() not in norm.strong
+    assert any("stock code" in note for note in norm.notes)
+
+
+def test_a_bare_mainland_code_after_a_name_is_set_aside() -> None:
+    norm = normalize_name("中国移动 600941")
+    assert norm.strong == ("china", "mobile")
+    assert "600941" in norm.weak
+    assert normalize_name("Qihoo 360").strong[-1] == "360"  # a number in the name stays
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "GAZPROMBANK JOINT STOCK COMPANY",
+        "Gazprombank Open Joint-Stock Company",
+        "PUBLIC JOINT STOCK COMPANY GAZPROMBANK",
+    ],
+)
+def test_joint_stock_company_is_a_legal_form(name: str) -> None:
+    assert normalize_name(name).strong == ("gazprombank",)

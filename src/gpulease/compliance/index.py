@@ -25,10 +25,12 @@ from gpulease.compliance.normalize import (
     GENERIC_WEIGHT,
     NormalizedName,
     affiliate_words,
+    canonical,
     fold,
     generic_words,
     normalize_name,
 )
+from gpulease.compliance.places import place_words
 from gpulease.compliance.romanize import joined, skeleton
 
 # A key shared by more names than this says little about identity ("technology", "al"): it is not
@@ -36,6 +38,25 @@ from gpulease.compliance.romanize import joined, skeleton
 POSTING_CAP = 1500
 CANDIDATES = 40
 COUNTRY_BONUS = 4.0
+# A near match (not the listed name itself, not an affiliate pattern) in another country than every
+# country the entry lists: evidence of a different party with a similar name ("Hana Bank", KR, against the
+# DPRK's "Hana Electronics"). Mainland China, Hong Kong and Macao count as one place (parties of one
+# group are listed under either).
+COUNTRY_DIFFERS = -12.0
+COUNTRY_DIFFERS_BELOW = 98.0
+_SAME_PLACE: dict[str, frozenset[str]] = {c: frozenset({"CN", "HK", "MO"}) for c in ("CN", "HK", "MO")}
+# Sanctions programmes named after a country: a party listed under one belongs to that country even where
+# its addresses are elsewhere (Cubana de Aviación's listed offices are all outside Cuba).
+_PROGRAMME_COUNTRY = (
+    ("CUBA", "CU"), ("IRAN", "IR"), ("IRGC", "IR"), ("IFSR", "IR"), ("DPRK", "KP"), ("SYRIA", "SY"),
+    ("RUSSIA", "RU"), ("UKRAINE-EO13662", "RU"), ("BELARUS", "BY"), ("VENEZUELA", "VE"),
+)  # fmt: skip
+
+
+def _programme_countries(entry: ListEntry) -> set[str]:
+    return {code for programme in entry.programs for prefix, code in _PROGRAMME_COUNTRY if programme.startswith(prefix)}
+
+
 CITY_BONUS = 3.0
 DEFAULT_MIN_SCORE = 70.0
 # A word no listed name contains is distinctive, but bounded: "<listed brand> <new word>" must not sink
@@ -352,9 +373,27 @@ class ScreeningIndex:
                     features.append(Feature("same country", COUNTRY_BONUS, f"same country: {query_country}"))
                 else:
                     listed = ", ".join(entry.countries)
-                    features.append(
-                        Feature("different country", 0.0, f"different country: {query_country}, listed {listed}")
-                    )
+                    near = not _SAME_PLACE.get(query_country, frozenset()).isdisjoint(entry.countries)
+                    near = near or query_country in _programme_countries(entry)
+                    if (
+                        affiliate
+                        or individual
+                        or near
+                        or name_score >= COUNTRY_DIFFERS_BELOW
+                        or self._adds_place(query, q_weights, candidate, extra)
+                    ):
+                        features.append(
+                            Feature("different country", 0.0, f"different country: {query_country}, listed {listed}")
+                        )
+                    else:
+                        features.append(
+                            Feature(
+                                "different country",
+                                COUNTRY_DIFFERS,
+                                f"different country: {query_country}, listed {listed}; a similar name, not the "
+                                "listed one, elsewhere is more likely another party",
+                            )
+                        )
             if cities:
                 shared = cities & {fold(a.city) for a in entry.addresses if a.city}
                 if shared:
@@ -411,6 +450,24 @@ class ScreeningIndex:
         result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra)
         return 0.0 in result.query_cover or 0.0 in result.listed_cover
 
+    @staticmethod
+    def _adds_place(
+        query: NormalizedName,
+        q_weights: Sequence[float],
+        candidate: IndexedName,
+        extra: Mapping[str, Sequence[tuple[int, float]]],
+    ) -> bool:
+        """Whether the query adds a word of place or structure the listed name lacks: a foreign branch or
+        subsidiary ("Sberbank (Switzerland) AG") is in another country by its nature."""
+        words = affiliate_words()
+        if not any(t in words for t in query.strong):
+            return False
+        result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra)
+        added = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
+        if _place_replaced(query, candidate, result, added):
+            return False
+        return any(query.strong[i] in words for i in added)
+
     def _affiliate(
         self,
         query: NormalizedName,
@@ -435,6 +492,8 @@ class ScreeningIndex:
         added = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
         if not added or any(query.strong[i] not in affiliate_words() for i in added):
             return None
+        if _place_replaced(query, candidate, result, added):
+            return None
         if all(query.strong[i] in generic for i, cover in enumerate(result.query_cover) if cover > 0.0):
             return None
         words = ", ".join(query.shown(i) for i in added)
@@ -443,6 +502,22 @@ class ScreeningIndex:
             f"possible affiliate: the listed name '{core}' with only words of place or corporate structure "
             f"added ({words}); BIS affiliates rule / OFAC 50% rule: establish who owns it"
         )
+
+
+@functools.cache
+def _place_tokens() -> frozenset[str]:
+    """Canonical forms of the words of place (countries, nationalities, regions, capitals, Chinese cities)."""
+    return frozenset(canonical(w) for w in place_words())
+
+
+def _place_replaced(query: NormalizedName, candidate: IndexedName, result: NameScore, added: Sequence[int]) -> bool:
+    """The query adds a place word where the listed name has one of its own that the query lacks: "Kuwait
+    Investment Authority" for "Libyan Investment Authority" is a namesake elsewhere, not a branch (a branch
+    keeps its parent's name, place included, and adds its own place: "China Mobile International (USA)")."""
+    places = _place_tokens()
+    return any(query.strong[i] in places for i in added) and any(
+        t in places and result.listed_cover[j] == 0.0 for j, t in enumerate(candidate.norm.strong)
+    )
 
 
 def _identity(entry: ListEntry, date_of_birth: date | str | None, nationality: str | None) -> list[Feature]:

@@ -390,6 +390,17 @@ _STOCK_CODE = re.compile(
     r"(\d{4,6})(?:\s*\.\s*(?:SZ|SH|SS|HK|BJ|TW))?\s*[)）\]]",
     re.IGNORECASE,
 )
+# A ticker with its exchange in brackets ("(MOEX: SBER)", "(NYSE: CEO)", "(HKG: 0981)"), and a bare
+# six-digit mainland code after a name ("海康威视 002415").
+_TICKER = re.compile(
+    r"[(（\[]\s*(?:MOEX|MCX|NYSE|NASDAQ|NYSEARCA|AMEX|OTC|OTCMKTS|HKG|HKEX|SEHK|LSE|LON|TSE|TYO|SSE|SZSE|"
+    r"KRX|TWSE|FWB|XETRA|ETR|ASX|NSE|BSE|TADAWUL|TASE|SGX|EURONEXT)\s*[:：]\s*([A-Z0-9]{1,6}(?:\.[A-Z]{1,3})?)"
+    r"\s*[)）\]]",
+    re.IGNORECASE,
+)
+_BARE_CODE = re.compile(r"(?<=\S)\s+(\d{6})\s*$")
+# Multi-word legal forms of Russian companies as the lists translate them: "(open) joint stock company".
+_JOINT_STOCK = frozenset({"open", "closed", "public", "private", "nonpublic"})
 _ALL_PINYIN_SEGMENTS = 4  # "you xian gong si": up to four tokens make one pinyin term
 
 
@@ -564,6 +575,21 @@ def _is_weak(token: str) -> bool:
     return len(token) >= 6 and any(token[0] == form[0] and OSA.distance(token, form) <= 2 for form in _LONG_LEGAL_FORMS)
 
 
+def _joint_stock(pairs: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """ "(Open / public / closed) joint stock" is a legal form, like the "JSC", "OAO" and "PAO" it spells out."""
+    words = [t for t, _ in pairs]
+    if "joint" not in words:
+        return pairs
+    out = list(pairs)
+    for i in range(len(words) - 1):
+        if words[i] == "joint" and words[i + 1] == "stock":
+            out[i] = (words[i], True)
+            out[i + 1] = (words[i + 1], True)
+            if i > 0 and words[i - 1] in _JOINT_STOCK:
+                out[i - 1] = (words[i - 1], True)
+    return out
+
+
 class _Builder:
     """Collects a name's tokens with their canonical form, display form and origin."""
 
@@ -587,6 +613,7 @@ class _Builder:
         pairs, mapped = _pinyin_words(tokens)
         if mapped:
             self.notes.append(f"pinyin company words read as their list form: {', '.join(mapped)}")
+        pairs = _joint_stock(pairs)
         for token, is_weak in pairs:
             if is_weak or _is_weak(token):
                 self.weak.append(token)
@@ -617,10 +644,15 @@ def normalize_name(name: str) -> NormalizedName:
     """Normalise a party name (any script) into strong and weak tokens with a canonical key."""
     b = _Builder()
     text = name
-    codes = _STOCK_CODE.findall(text)
+    codes = _STOCK_CODE.findall(text) + _TICKER.findall(text)
     if codes:
-        text = _STOCK_CODE.sub(" ", text)
+        text = _TICKER.sub(" ", _STOCK_CODE.sub(" ", text))
         b.notes.append(f"stock code in brackets set aside: {', '.join(codes)}")
+    bare = _BARE_CODE.search(text)
+    if bare:
+        codes.append(bare.group(1))
+        text = text[: bare.start()]
+        b.notes.append(f"stock code after the name set aside: {bare.group(1)}")
     folded = fold(text)
     if _CJK.search(folded):
         simplified = _T2S.convert(folded)

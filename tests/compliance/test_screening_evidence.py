@@ -1,0 +1,73 @@
+"""Country and place evidence against namesakes: a similar name elsewhere is another party, a branch is not."""
+
+from __future__ import annotations
+
+import pytest
+
+from gpulease.compliance.index import COUNTRY_DIFFERS, ScreeningIndex
+from gpulease.compliance.screening import screen_name
+
+
+@pytest.mark.parametrize(
+    ("name", "country", "listed"),
+    [
+        ("Hana Bank", "KR", "HANA ELECTRONICS"),  # South Korean bank, DPRK electronics firm
+        ("Wagner Equipment Co.", "US", "WAGNER GROUP"),
+        ("SINA Corporation", "CN", "SINA SHIPPING COMPANY LIMITED"),  # Chinese portal, Iranian shipper
+    ],
+)
+def test_a_similar_name_in_another_country_is_cleared_with_the_reason(
+    index: ScreeningIndex, name: str, country: str, listed: str
+) -> None:
+    result = screen_name(index, name, country)
+    assert result.decision == "cleared"
+    hits = [h for h in index.screen(name, country=country, min_score=0.0) if h.matched_name == listed]
+    assert hits, "the listed name is still found, only scored lower"
+    differs = [f for f in hits[0].features if f.name == "different country"]
+    assert differs and differs[0].points == COUNTRY_DIFFERS
+    assert "more likely another party" in differs[0].detail
+
+
+def test_the_same_name_in_another_country_is_not_marked_down(index: ScreeningIndex) -> None:
+    # The listed name itself (score ≥ 98) stays a hit wherever the customer says it is.
+    result = screen_name(index, "Wagner Group", "US")
+    assert result.decision != "cleared"
+    assert all(f.points == 0.0 for h in result.hits for f in h.hit.features if f.name == "different country")
+
+
+def test_a_branch_abroad_keeps_its_parents_name_and_is_not_marked_down(index: ScreeningIndex) -> None:
+    # Foreign subsidiaries are in another country by their nature: a place word the listed name lacks.
+    result = screen_name(index, "Sberbank (Switzerland) AG", "CH")
+    assert result.decision != "cleared"
+    assert any("SBERBANK" in h.hit.name.upper() for h in result.hits)
+
+
+def test_a_country_named_by_the_sanctions_programme_counts_as_the_partys(index: ScreeningIndex) -> None:
+    # Cubana de Aviación's listed addresses are all outside Cuba; the CUBA programme places it there.
+    result = screen_name(index, "Cubana de Aviación", "CU")
+    assert any(h.hit.name == "EMPRESA CUBANA DE AVIACION" for h in result.hits if h.ruling.outcome != "cleared")
+
+
+def test_mainland_china_and_hong_kong_are_one_place(index: ScreeningIndex) -> None:
+    result = screen_name(index, "Semiconductor Manufacturing International Corp", "HK")
+    assert result.decision != "cleared"
+
+
+@pytest.mark.parametrize(
+    ("name", "country"),
+    [
+        ("Kuwait Investment Authority", "KW"),  # Libyan Investment Authority is listed
+        ("Qatar Investment Authority", "QA"),
+        ("Guangzhou Automobile Group Co., Ltd.", "CN"),  # Minsk Automobile Plant is listed
+    ],
+)
+def test_a_listed_place_replaced_by_another_is_no_affiliate(index: ScreeningIndex, name: str, country: str) -> None:
+    result = screen_name(index, name, country)
+    assert result.decision == "cleared", result.reasons
+    assert not any(h.hit.affiliate for h in result.hits)
+
+
+def test_a_branch_keeping_the_listed_place_is_still_an_affiliate(index: ScreeningIndex) -> None:
+    result = screen_name(index, "Huawei Technologies USA Inc.", "US")
+    assert result.decision == "review"
+    assert any(h.hit.affiliate and "affiliate" in h.ruling.rule for h in result.hits)
