@@ -71,3 +71,30 @@ def test_a_branch_keeping_the_listed_place_is_still_an_affiliate(index: Screenin
     result = screen_name(index, "Huawei Technologies USA Inc.", "US")
     assert result.decision == "review"
     assert any(h.hit.affiliate and "affiliate" in h.ruling.rule for h in result.hits)
+
+
+@pytest.mark.parametrize(
+    ("name", "country"),
+    [
+        ("China Mobile International (USA) Inc.", "US"),
+        ("China Mobile International Limited", "HK"),
+        ("China Telecom (Americas) Corporation", "US"),
+        ("ChinaTelecom Global Limited", "HK"),  # the listed words joined
+    ],
+)
+def test_a_listed_name_of_common_words_and_its_place_plus_structure_words_is_a_possible_affiliate(
+    index: ScreeningIndex, name: str, country: str
+) -> None:
+    result = screen_name(index, name, country)
+    assert result.decision == "review"
+    hit = next(h for h in result.hits if h.hit.affiliate)
+    assert hit.hit.name.startswith(("CHINA MOBILE", "CHINA TELECOM"))
+    assert "possible affiliate" in hit.ruling.rule and "not a blocking list" in hit.ruling.rule
+    assert any("affiliate" in r for r in hit.hit.reasons)
+
+
+def test_common_words_without_a_place_plus_a_place_are_no_affiliate(index: ScreeningIndex) -> None:
+    # "Industrial Bank" is listed; "Industrial Bank of Korea" is any industrial bank of Korea.
+    result = screen_name(index, "Industrial Bank of Korea", "KR")
+    assert not any(h.hit.affiliate for h in result.hits)
+    assert result.decision == "cleared"

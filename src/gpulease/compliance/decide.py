@@ -56,7 +56,10 @@ def rule_for(hit: Hit, thresholds: Thresholds = Thresholds()) -> Ruling:
         return Ruling("cleared", f"score {hit.score:.0f} is below the review threshold {t.review:g}")
     if hit.list not in t.deny_lists:
         meaning = restriction(hit.list)
-        return Ruling("review", f"{hit.list} is not a blocking list: {meaning.restricts}; review the dealing")
+        also = ""
+        if hit.affiliate:
+            also = " (and a possible affiliate of the listed party: establish ownership and control)"
+        return Ruling("review", f"{hit.list} is not a blocking list: {meaning.restricts}; review the dealing{also}")
     if hit.affiliate:
         return Ruling(
             "review",

@@ -352,20 +352,21 @@ class ScreeningIndex:
             if upper < min_score:
                 continue
             features = [Feature("name similarity", name_score, f"'{name}' against '{candidate.name}'")]
-            if (
-                name_score < 100.0
-                and all(t in generic for t in candidate.norm.strong)
-                and self._partial(query, q_weights, candidate, extra)
-            ):
-                features.append(
-                    Feature("common words only", COMMON_WORDS_ONLY, "the listed name is made only of common words")
-                )
             affiliate = False
             if may_be_affiliate and not individual and AFFILIATE_CHECK_FROM <= name_score < 100.0:
                 pattern = self._affiliate(query, q_weights, candidate, extra, present)
                 if pattern:
                     affiliate = True
                     features.append(Feature("affiliate pattern", max(0.0, AFFILIATE_SCORE - name_score), pattern))
+            if (
+                not affiliate
+                and name_score < 100.0
+                and all(t in generic for t in candidate.norm.strong)
+                and self._partial(query, q_weights, candidate, extra)
+            ):
+                features.append(
+                    Feature("common words only", COMMON_WORDS_ONLY, "the listed name is made only of common words")
+                )
             agrees: bool | None = None
             if query_country and entry.countries:
                 agrees = query_country in entry.countries
@@ -481,9 +482,18 @@ class ScreeningIndex:
         generic = generic_words()
         listed = candidate.norm.strong
         distinctive = [j for j, t in enumerate(listed) if t not in generic]
-        if not distinctive or sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT:
+        common_only = not distinctive
+        if common_only:
+            # A listed name made only of common words and its own place ("China Mobile", "China Telecom") is
+            # recognised whole: every one of its words must be there. Without a place ("Industrial Bank") such
+            # a name plus a place is any bank of that place; a place alone ("China") is no party's name.
+            places = _place_tokens()
+            if not any(t in places for t in listed) or all(t in places for t in listed):
+                return None
+            distinctive = list(range(len(listed)))
+        elif sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT:
             return None
-        if any(listed[j] not in present for j in distinctive):
+        if any(not _present(listed, j, present) for j in distinctive):
             return None  # the listed party's own words, as listed: cheap to rule out before aligning
         result: NameScore = compare(query.strong, q_weights, listed, candidate.weights, extra, query.display)
         # The listed party's own distinctive words, spelt as listed (not a typo-close word of another firm).
@@ -494,7 +504,8 @@ class ScreeningIndex:
             return None
         if _place_replaced(query, candidate, result, added):
             return None
-        if all(query.strong[i] in generic for i, cover in enumerate(result.query_cover) if cover > 0.0):
+        covered = [query.strong[i] for i, cover in enumerate(result.query_cover) if cover > 0.0]
+        if not common_only and all(t in generic for t in covered):
             return None
         words = ", ".join(query.shown(i) for i in added)
         core = " ".join(candidate.norm.shown(j) for j in distinctive)
@@ -508,6 +519,15 @@ class ScreeningIndex:
 def _place_tokens() -> frozenset[str]:
     """Canonical forms of the words of place (countries, nationalities, regions, capitals, Chinese cities)."""
     return frozenset(canonical(w) for w in place_words())
+
+
+def _present(listed: Sequence[str], j: int, present: set[str]) -> bool:
+    """Whether the query has listed word j, as written or joined with a neighbour ("chinatelecom")."""
+    if listed[j] in present:
+        return True
+    return (j > 0 and joined(listed[j - 1], listed[j]) in present) or (
+        j + 1 < len(listed) and joined(listed[j], listed[j + 1]) in present
+    )
 
 
 def _place_replaced(query: NormalizedName, candidate: IndexedName, result: NameScore, added: Sequence[int]) -> bool:
