@@ -128,3 +128,18 @@ def test_exact_name_other_country_goes_to_review(index: ScreeningIndex) -> None:
     hits = index.screen("iFlytek Co., Ltd.", country="US")
     assert hits[0].entry_id == IFLYTEK
     assert decide_name(hits).decision == "review"
+
+
+def test_two_neighbouring_letters_swapped_in_a_short_word_are_a_typo() -> None:
+    from gpulease.compliance.match import TOKEN_SIMILARITY, _similarity
+
+    assert _similarity("yiut", "yitu") == TOKEN_SIMILARITY
+    assert _similarity("hnaa", "hana") == TOKEN_SIMILARITY
+    assert _similarity("yitu", "iytu") == 0.0  # the first letter stays put
+    assert _similarity("sugon", "sugar") == 0.0  # a letter changed in a short word is another word
+
+
+def test_a_swap_in_a_short_distinctive_word_finds_the_listed_party(index: ScreeningIndex) -> None:
+    hits = index.screen("Yiut Technologies", country="CN")
+    assert hits and hits[0].name == "Yitu Technologies"
+    assert any("yiut≈yitu" in r for r in hits[0].reasons)

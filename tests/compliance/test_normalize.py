@@ -138,3 +138,8 @@ def test_a_bare_mainland_code_after_a_name_is_set_aside() -> None:
 )
 def test_joint_stock_company_is_a_legal_form(name: str) -> None:
     assert normalize_name(name).strong == ("gazprombank",)
+
+
+def test_the_persian_ezafe_is_no_word_of_the_name() -> None:
+    assert normalize_name("Bank-e Melli-ye Iran").strong == normalize_name("Bank Melli Iran").strong
+    assert "ye" not in normalize_name("Sherkat-e Melli-ye Naft-e Iran").strong

@@ -399,6 +399,9 @@ _TICKER = re.compile(
     re.IGNORECASE,
 )
 _BARE_CODE = re.compile(r"(?<=\S)\s+(\d{6})\s*$")
+# The Persian ezafe written as a hyphenated ending ("Bank-e Melli-ye Iran", "Sherkat-e Naft"): a grammatical
+# link between words, not a word of the name.
+_EZAFE = re.compile(r"(?<=[a-z])-(?:ye|yi|e)\b")
 # Multi-word legal forms of Russian companies as the lists translate them: "(open) joint stock company".
 _JOINT_STOCK = frozenset({"open", "closed", "public", "private", "nonpublic"})
 _ALL_PINYIN_SEGMENTS = 4  # "you xian gong si": up to four tokens make one pinyin term
@@ -521,7 +524,7 @@ def _segment_chinese(run: str) -> tuple[list[str], list[str]]:
 
 def _latin_tokens(text: str) -> list[str]:
     """Words of Latin text: places written split joined ("hang zhou"), initials joined ("z t e" → "zte")."""
-    text = _JOINERS.sub("", text.replace("&", " and "))
+    text = _JOINERS.sub("", _EZAFE.sub("", text.replace("&", " and ")))
     tokens = _TOKEN.findall(text)
     joined: list[str] = []
     i = 0
