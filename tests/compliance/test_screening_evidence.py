@@ -98,3 +98,22 @@ def test_common_words_without_a_place_plus_a_place_are_no_affiliate(index: Scree
     result = screen_name(index, "Industrial Bank of Korea", "KR")
     assert not any(h.hit.affiliate for h in result.hits)
     assert result.decision == "cleared"
+
+
+def test_one_shared_word_of_a_long_listed_name_is_no_affiliate(index: ScreeningIndex) -> None:
+    # "Industrial Resources General Trading" is listed; China Resources shares one word of it.
+    result = screen_name(index, "China Resources (Holdings) Company Limited", "CN")
+    assert not any(h.hit.affiliate for h in result.hits)
+    assert result.decision == "cleared"
+
+
+def test_chinese_sector_words_are_read_as_words_not_brands(index: ScreeningIndex) -> None:
+    # 上海电气 (Shanghai Electric) and the listed 航天电器 (Aerospace Electrical) share no name.
+    assert screen_name(index, "上海电气集团股份有限公司", "CN").decision == "cleared"
+
+
+def test_a_similar_name_of_a_listed_individual_is_reviewed_as_a_possible_namesake(index: ScreeningIndex) -> None:
+    result = screen_name(index, "Kim Song", "KR")
+    assert result.decision == "review"
+    asking = [h for h in result.hits if h.ruling.outcome != "cleared"]
+    assert asking and all("possibly a namesake" in h.ruling.rule for h in asking)

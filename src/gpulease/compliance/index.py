@@ -71,6 +71,7 @@ NATIONALITY_DIFFERS = -10.0
 AFFILIATE_SCORE = 85.0
 AFFILIATE_MIN_WEIGHT = 7.0
 AFFILIATE_CHECK_FROM = 45.0
+AFFILIATE_MIN_SHARE = 0.6  # of the listed name's weight, found in the query
 # A listed name made only of common words ("Technology and Development Group") says little about identity:
 # anything short of the whole name loses this much.
 COMMON_WORDS_ONLY = -15.0
@@ -498,6 +499,11 @@ class ScreeningIndex:
         result: NameScore = compare(query.strong, q_weights, listed, candidate.weights, extra, query.display)
         # The listed party's own distinctive words, spelt as listed (not a typo-close word of another firm).
         if any(result.listed_cover[j] < SKELETON_SIMILARITY for j in distinctive):
+            return None
+        # ... and most of its name: one word shared with a long name of common words ("Industrial Resources
+        # General Trading" for "China Resources Holdings") is a shared word, not a parent's name.
+        covered = sum(w * c for w, c in zip(candidate.weights, result.listed_cover, strict=True))
+        if covered < AFFILIATE_MIN_SHARE * candidate.total:
             return None
         added = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
         if not added or any(query.strong[i] not in affiliate_words() for i in added):

@@ -6,9 +6,10 @@
   ("بانک مرکزی" → "bnk mrkzy"): such tokens are compared with listed tokens by skeleton (`skeleton`).
 - Wade-Giles spellings of Chinese ("Chung-hsing", "Pei-ching") become pinyin, with the syllable table of
   `pypinyin` read backwards.
-- Standard romanisation variants are folded (`fold_variants`): x/ks, kh/h, ph/f, w/v, ou/u, q/k, final
-  -iy/-ii/-yy/-ij → -y, doubled letters, so "Rosoboronexport" and "Rosoboroneksport", "Dmitriy" and
-  "Dmitry", "Jomhouri" and "Jomhuri" are the same token.
+- Standard romanisation variants are folded (`fold_variants`): x/ks, kh/h, ph/f, w/v, ou/u, q/k, ts/c,
+  German tsch/sch, shch/sch/shh, -iia/-ija/-iya, final -iy/-ii/-yy/-ij → -y and -ei/-ej → -ey, doubled
+  letters, so "Rosoboronexport" and "Rosoboroneksport", "Dmitriy" and "Dmitry", "Jomhouri" and
+  "Jomhuri", "Korporatsiya" and "Korporacija", "Almaz-Antei" and "Almaz-Antej" are the same token.
 """
 
 from __future__ import annotations
@@ -25,6 +26,17 @@ from pypinyin.style import convert
 # Scripts whose transliteration lacks short vowels (abjads).
 ABJADS = frozenset({"ARABIC", "HEBREW", "SYRIAC", "THAANA", "NKO"})
 _VARIANTS = (
+    # German and Polish renderings of Russian sounds ("Tschemesow", "Lukaschenko"), and щ as shch/sch/shh
+    ("tsch", "ch"),
+    ("shch", "sh"),
+    ("sch", "sh"),
+    ("shh", "sh"),
+    # ц as ts or c ("korporatsiya", "korporacija"); я, ю as ia/ja/ya, iu/ju/yu after i ("aviakompaniia")
+    ("ts", "c"),
+    ("iia", "iya"),
+    ("ija", "iya"),
+    ("iiu", "iyu"),
+    ("iju", "iyu"),
     ("kh", "h"),
     ("ph", "f"),
     ("ck", "k"),
@@ -36,6 +48,7 @@ _VARIANTS = (
 )
 FOLD_FROM = 5
 _FINAL_Y = re.compile(r"(?:iy|ii|yy|ij)$")
+_FINAL_EY = re.compile(r"(?<=[a-z]{3})(?:ej|ei)$")  # -ей as -ey, -ei or -ej ("Antey", "Antei", "Antej")
 _DOUBLE = re.compile(r"(.)\1+")
 _SKELETON_FOLDS = (("kh", "h"), ("gh", "k"), ("q", "k"), ("x", "ks"), ("w", "v"))
 _VOWELS = re.compile(r"[aeiouyvw]")  # v, w: Persian و is written v, w, u or o
@@ -67,7 +80,7 @@ def fold_variants(token: str) -> str:
     for old, new in _VARIANTS:
         if old in token:
             token = token.replace(old, new)
-    token = _FINAL_Y.sub("y", token)
+    token = _FINAL_EY.sub("ey", _FINAL_Y.sub("y", token))
     return _DOUBLE.sub(r"\1", token)
 
 
