@@ -159,3 +159,12 @@ def test_the_persian_ezafe_is_no_word_of_the_name() -> None:
 )
 def test_romanisation_variants_of_russian_names_fold_to_one_token(one: str, other: str) -> None:
     assert normalize_name(one).strong == normalize_name(other).strong
+
+
+def test_wade_giles_wei_is_wei_and_the_apostrophe_counts_where_it_is_written() -> None:
+    huawei = normalize_name("Hua-wei Chi-shu Yu-hsien Kung-ssu")
+    assert huawei.strong == ("hua", "wei", "technology")  # "hua wei" is joined against "huawei" when matched
+    # "K'ung" (aspirated) is kong, "Kung" in the same name is gong: read position by position.
+    avic = normalize_name("Chung-kuo Hang-k'ung Kung-yeh Chi-t'uan Yu-hsien Kung-ssu")
+    assert avic.strong == ("china", "aviation", "industry")
+    assert "group" in avic.weak

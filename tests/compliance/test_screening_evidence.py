@@ -117,3 +117,16 @@ def test_a_similar_name_of_a_listed_individual_is_reviewed_as_a_possible_namesak
     assert result.decision == "review"
     asking = [h for h in result.hits if h.ruling.outcome != "cleared"]
     assert asking and all("possibly a namesake" in h.ruling.rule for h in asking)
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("Hua-wei Chi-shu Yu-hsien Kung-ssu", "Huawei Technologies Co., Ltd."),
+        ("Chung-kuo Hang-k'ung Kung-yeh Chi-t'uan Yu-hsien Kung-ssu", "AVIATION INDUSTRY CORPORATION OF CHINA, LTD."),
+    ],
+)
+def test_wade_giles_legal_names_find_the_listed_party(index: ScreeningIndex, name: str, listed: str) -> None:
+    result = screen_name(index, name, "CN")
+    assert result.decision != "cleared"
+    assert any(h.hit.name == listed for h in result.hits if h.ruling.outcome != "cleared")

@@ -409,6 +409,7 @@ _LONGEST = max(len(k) for k in _SEGMENTS)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _JOINERS = re.compile(r"[.'’`´]")
 _TOKEN = re.compile(r"[^\W_]+")
+_ASPIRATION_MARK = re.compile(r"\b(ch|k|p|t|ts|tz)['’‘`](?=[a-z])")
 _ASPIRATED = re.compile(r"\b(?:ch|k|p|t|ts|tz)['’‘`][a-z]+")  # Wade-Giles marks aspiration: "k'uang", "t'ung"
 _T2S = opencc.OpenCC("t2s")
 # A stock code in brackets after a name: "(002415.SZ)", "(SZ: 002415)", "（688256）", "[HKEX: 0020]".
@@ -636,7 +637,11 @@ class _Builder:
         tokens = _latin_tokens(text)
         if not abjad:
             aspirated = frozenset(_JOINERS.sub("", w) for w in _ASPIRATED.findall(text))
-            converted, changed = wade_giles_to_pinyin(tokens, aspirated)
+            # Which tokens carry the apostrophe, position by position: "K'ung" is kong, "Kung" in the same
+            # name gong.
+            marked = _latin_tokens(_ASPIRATION_MARK.sub(r"\1q", text)) if aspirated else []
+            at = [m != t for m, t in zip(marked, tokens, strict=True)] if len(marked) == len(tokens) else None
+            converted, changed = wade_giles_to_pinyin(tokens, aspirated, at)
             if changed:
                 self.notes.append(f"Wade-Giles read as pinyin: {' '.join(tokens)} → {' '.join(converted)}")
                 tokens = _latin_tokens(" ".join(converted))  # "bei jing" → "beijing"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 
 from anyascii import anyascii
 from pypinyin import Style
@@ -115,10 +116,17 @@ def _syllables() -> tuple[frozenset[str], dict[str, str], dict[str, str]]:
     wade: dict[str, str] = {}
     aspirated: dict[str, str] = {}
     for p in sorted(plain):
-        written = convert(p, Style.WADEGILES, strict=True).lower().replace("ü", "u").replace("v", "u")
+        exact = convert(p, Style.WADEGILES, strict=True).lower()
+        written = exact.replace("ü", "u").replace("v", "u")
         key = written.replace("'", "").replace("`", "").replace("’", "")
         # Without its apostrophe a Wade-Giles syllable is the unaspirated one ("kuang" is guang, "k'uang" kuang).
-        (aspirated if key != written else wade).setdefault(key, p)
+        table = aspirated if key != written else wade
+        if exact == p and "v" not in p:  # (pypinyin writes ü as v)
+            # A syllable spelt exactly alike in both systems is itself: pypinyin writes "wai" as "wei" too,
+            # and "Hua-wei" is Huawei, not "Huawai" ("yu" is not alike: pinyin yu is Wade-Giles yü).
+            table[key] = p
+        else:
+            table.setdefault(key, p)
     plain_reading = dict(wade)
     for key, p in aspirated.items():
         plain_reading.setdefault(key, p)
@@ -129,10 +137,13 @@ def _syllables() -> tuple[frozenset[str], dict[str, str], dict[str, str]]:
 _WADE_MARKS = ("hs", "ieh", "ien", "ih", "ung", "tz", "ts", "ss", "ch", "j")
 
 
-def wade_giles_to_pinyin(tokens: list[str], aspirated: frozenset[str] = frozenset()) -> tuple[list[str], bool]:
+def wade_giles_to_pinyin(
+    tokens: list[str], aspirated: frozenset[str] = frozenset(), aspirated_at: Sequence[bool] | None = None
+) -> tuple[list[str], bool]:
     """Tokens with every run of Wade-Giles syllables (two or more, one unmistakably Wade-Giles) in pinyin.
 
-    `aspirated` names the tokens that were written with an apostrophe ("t'ung" → tong, "tung" → dong)."""
+    `aspirated` names the tokens that were written with an apostrophe ("t'ung" → tong, "tung" → dong);
+    `aspirated_at`, when given, says it token by token instead ("K'ung-yeh" and "Kung-ssu" in one name)."""
     pinyin, wade, with_apostrophe = _syllables()
     out: list[str] = []
     changed = False
@@ -143,7 +154,9 @@ def wade_giles_to_pinyin(tokens: list[str], aspirated: frozenset[str] = frozense
             j += 1
         run = tokens[i:j]
         if len(run) >= 2 and any(t not in pinyin and any(m in t for m in _WADE_MARKS) for t in run):
-            out.extend(with_apostrophe.get(t, wade[t]) if t in aspirated else wade[t] for t in run)
+            for k, t in enumerate(run, start=i):
+                marked = aspirated_at[k] if aspirated_at is not None else t in aspirated
+                out.append(with_apostrophe.get(t, wade[t]) if marked else wade[t])
             changed = True
             i = j
         else:
