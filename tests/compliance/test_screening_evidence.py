@@ -130,3 +130,22 @@ def test_wade_giles_legal_names_find_the_listed_party(index: ScreeningIndex, nam
     result = screen_name(index, name, "CN")
     assert result.decision != "cleared"
     assert any(h.hit.name == listed for h in result.hits if h.ruling.outcome != "cleared")
+
+
+def test_a_listed_name_doing_business_as_another_is_two_names(index: ScreeningIndex) -> None:
+    # The DPL lists "SIBERIAN AIRLINES D/B/A S7 AIRLINES": each part is a name of the party.
+    for name in ("Siberian Airlines", "S7 Airlines"):
+        result = screen_name(index, name, "RU")
+        asking = [h.hit.name for h in result.hits if h.ruling.outcome != "cleared"]
+        assert "SIBERIAN AIRLINES D/B/A S7 AIRLINES" in asking
+
+
+def test_an_original_script_name_in_brackets_is_a_name_of_its_own(index: ScreeningIndex) -> None:
+    # The UN lists "Hay’at Tahrir al-Sham (HTS) (هيئة تحرير الشام" as one alias of Al-Nusrah Front.
+    result = screen_name(index, "هيئة تحرير الشام", "SY")
+    assert any(h.hit.list == "UN" and h.ruling.outcome != "cleared" for h in result.hits)
+
+
+def test_in_is_a_filler_word(index: ScreeningIndex) -> None:
+    result = screen_name(index, "National Supercomputing Center in Shenzhen", "CN")
+    assert result.decision != "cleared"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -114,12 +115,34 @@ class IndexedName:
     enrichment: EnrichmentAlias | None = None
 
 
+# "SIBERIAN AIRLINES D/B/A S7 AIRLINES": one listed name holding two (doing business as, also known as,
+# formerly known as); each part is also a name of the party, besides the whole.
+_NAME_JOINERS = re.compile(r"\s+(?:d/b/a|a/k/a|f/k/a|d\.b\.a\.?|a\.k\.a\.?|f\.k\.a\.?)\s+", re.IGNORECASE)
+
+
+_OTHER_SCRIPT_IN_BRACKETS = re.compile(r"[(（]\s*([^()（）\x00-\x7f][^()（）]*)[)）]?")
+
+
 def _named(entry: ListEntry) -> Iterable[tuple[str, str, EnrichmentAlias | None]]:
     yield entry.name, "primary name", None
     for alias in entry.aliases:
         yield alias, "alias", None
     for added in entry.enrichment:
         yield added.alias, "enrichment alias", added
+    for name in (entry.name, *entry.aliases):
+        parts = _NAME_JOINERS.split(name)
+        if len(parts) > 1:
+            for part in parts:
+                if part.strip():
+                    yield part.strip(), "alias", None
+        # "Hay’at Tahrir al-Sham (HTS) (هيئة تحرير الشام)": the original-script name in brackets is a name
+        # of its own, and so is the Latin name without it.
+        written = _OTHER_SCRIPT_IN_BRACKETS.findall(name)
+        if written:
+            yield from ((w.strip(), "alias", None) for w in written if w.strip())
+            rest = _OTHER_SCRIPT_IN_BRACKETS.sub(" ", name).strip()
+            if rest:
+                yield rest, "alias", None
 
 
 class ScreeningIndex:

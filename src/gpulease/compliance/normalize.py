@@ -94,7 +94,9 @@ LEGAL_FORMS: frozenset[str] = frozenset(
         "sirketi",
     }
 )
-STOPWORDS: frozenset[str] = frozenset({"the", "of", "and", "de", "del", "la", "le", "el", "for", "y", "et"})
+STOPWORDS: frozenset[str] = frozenset(
+    {"the", "of", "and", "de", "del", "la", "le", "el", "for", "y", "et", "in", "at", "on", "du", "des"}
+)
 
 # Chinese legal forms: longest first when segmenting. Values are weak tokens in their English list form.
 CHINESE_LEGAL_FORMS: dict[str, tuple[str, ...]] = {
