@@ -168,3 +168,15 @@ def test_wade_giles_wei_is_wei_and_the_apostrophe_counts_where_it_is_written() -
     avic = normalize_name("Chung-kuo Hang-k'ung Kung-yeh Chi-t'uan Yu-hsien Kung-ssu")
     assert avic.strong == ("china", "aviation", "industry")
     assert "group" in avic.weak
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [("Kontsern", "Concern"), ("Kommercheskiy", "Commercheskiy"), ("Kalashnikov", "Calashnikov")],
+)
+def test_a_hard_c_at_the_start_of_a_word_is_a_k(one: str, other: str) -> None:
+    assert normalize_name(one).strong == normalize_name(other).strong
+
+
+def test_a_patronymic_ending_in_ic_keeps_its_c() -> None:
+    assert normalize_name("Borisovic").strong == ("borisovic",)

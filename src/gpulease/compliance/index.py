@@ -525,8 +525,8 @@ class ScreeningIndex:
             return None
         # ... and most of its name: one word shared with a long name of common words ("Industrial Resources
         # General Trading" for "China Resources Holdings") is a shared word, not a parent's name.
-        covered = sum(w * c for w, c in zip(candidate.weights, result.listed_cover, strict=True))
-        if covered < AFFILIATE_MIN_SHARE * candidate.total:
+        share = sum(w * c for w, c in zip(candidate.weights, result.listed_cover, strict=True))
+        if share < AFFILIATE_MIN_SHARE * candidate.total:
             return None
         added = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
         if not added or any(query.strong[i] not in affiliate_words() for i in added):

@@ -51,6 +51,10 @@ FOLD_FROM = 5
 _FINAL_Y = re.compile(r"(?:iy|ii|yy|ij)$")
 _FINAL_EY = re.compile(r"(?<=[a-z]{3})(?:ej|ei)$")  # -ей as -ey, -ei or -ej ("Antey", "Antei", "Antej")
 _DOUBLE = re.compile(r"(.)\1+")
+# A word's hard c is a k in the romanisations of other scripts ("Kontsern" for "Concern", "Kommercheskiy"
+# for "Commercial"); before e, i, y (and as ц, "ts" folded to c) it stays. At the start only: inside a word
+# ("Iflytec", "Circuit") a c is left as written.
+_HARD_C = re.compile(r"^c(?=[aoulr])")
 _SKELETON_FOLDS = (("kh", "h"), ("gh", "k"), ("q", "k"), ("x", "ks"), ("w", "v"))
 _VOWELS = re.compile(r"[aeiouyvw]")  # v, w: Persian و is written v, w, u or o
 
@@ -81,6 +85,7 @@ def fold_variants(token: str) -> str:
     for old, new in _VARIANTS:
         if old in token:
             token = token.replace(old, new)
+    token = _HARD_C.sub("k", token)
     token = _FINAL_EY.sub("ey", _FINAL_Y.sub("y", token))
     return _DOUBLE.sub(r"\1", token)
 
