@@ -519,11 +519,12 @@ def main() -> None:
         if args.json_out:
             methods = [
                 {
-                    "key": "gpulease",
-                    "label": "gpulease index" + ("" if wanted[-1] == "all" else f" ({wanted[-1]} half)"),
-                    "queries": len(listed) + len(unlisted),
-                    **{k: ours[k] for k in ("names_per_s", "median_ms", "p99_ms", "recall", "fp_rate")},
+                    "key": "gpulease" if which == "all" else f"gpulease-{which}",
+                    "label": "gpulease index" + ("" if which == "all" else f" ({which} half)"),
+                    "queries": sum(t.total for part in ("listed", "unlisted") for t in h[part].values()),
+                    **{k: h[k] for k in ("names_per_s", "median_ms", "p99_ms", "recall", "fp_rate")},
                 }
+                for which, h in halves.items()
             ]
             if scan:
                 methods.append({"key": "rapidfuzz", "label": "rapidfuzz scan", "queries": 600, **scan})
