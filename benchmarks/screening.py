@@ -246,14 +246,16 @@ def run_eval(index: ScreeningIndex, listed: list[Listed], unlisted: list[Unliste
     outcome. Unlisted: any decision but cleared is not cleared; a false positive is a company not cleared or
     a namesake denied (a namesake reviewed as a possible namesake is the outcome issue 9 asks for)."""
     latencies: list[float] = []
+    cpu_latencies: list[float] = []  # CPU time of each call: on a shared machine the wall clock also waits
     by_category: dict[str, Tally] = {}
     wrong_outcome: list[str] = []
     start = time.perf_counter()
     cpu_start = time.process_time()  # CPU time too: on a shared machine the wall clock also counts waiting
     for row in listed:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         result = screen_name(index, row.name, row.country)
         latencies.append(time.perf_counter() - t0)
+        cpu_latencies.append(time.thread_time() - c0)
         tally = by_category.setdefault(row.category, Tally())
         tally.total += 1
         if result.decision != "cleared" and _found(result, row, review):
@@ -272,9 +274,10 @@ def run_eval(index: ScreeningIndex, listed: list[Listed], unlisted: list[Unliste
     fp_by_category: dict[str, Tally] = {}
     not_cleared = fps = companies = 0
     for u in unlisted:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         result = screen_name(index, u.name, u.country)
         latencies.append(time.perf_counter() - t0)
+        cpu_latencies.append(time.thread_time() - c0)
         tally = fp_by_category.setdefault(u.category, Tally())
         tally.total += 1
         namesake = u.category == "namesake"
@@ -302,6 +305,7 @@ def run_eval(index: ScreeningIndex, listed: list[Listed], unlisted: list[Unliste
         "names_per_cpu_s": len(latencies) / cpu,
         "median_ms": statistics.median(latencies) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
+        "cpu_p99_ms": percentile(cpu_latencies, 0.99) * 1000,
         "recall": found / max(len(listed), 1),
         "denied": sum(t.denied for t in by_category.values()) / max(len(listed), 1),
         "review_share": sum(t.review for t in by_category.values()) / max(len(listed), 1),
@@ -334,7 +338,7 @@ def report(title: str, ours: dict[str, Any], listed: list[Listed], unlisted: lis
     print(
         f"in-process (component, one core): {ours['names_per_s']:,.0f} names/s "
         f"({ours['names_per_cpu_s']:,.0f} per CPU second), median {ours['median_ms']:.2f} ms, "
-        f"p99 {ours['p99_ms']:.2f} ms"
+        f"p99 {ours['p99_ms']:.2f} ms wall, {ours['cpu_p99_ms']:.2f} ms CPU"
     )
 
 
@@ -556,6 +560,7 @@ def main() -> None:
                             "names_per_s",
                             "names_per_cpu_s",
                             "p99_ms",
+                            "cpu_p99_ms",
                         )
                     }
                     for k, h in halves.items()
