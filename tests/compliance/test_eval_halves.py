@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.screening import DEFAULT_EVAL, _is_namesake_review, half, read_eval
+from benchmarks.screening import DEFAULT_EVAL, Listed, Unlisted, _is_namesake_review, half, read_eval
 
 from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.screening import screen_name
@@ -12,7 +12,7 @@ def test_every_row_has_one_half_fixed_by_the_row() -> None:
     loaded = read_eval(DEFAULT_EVAL)
     assert loaded is not None
     listed, unlisted = loaded
-    rows = [*listed, *unlisted]
+    rows: list[Listed | Unlisted] = [*listed, *unlisted]
     halves = [half(r) for r in rows]
     assert set(halves) == {"dev", "test"}
     assert halves == [half(r) for r in rows]  # deterministic: a hash of the row, not a random draw
