@@ -34,3 +34,24 @@ def gpu_flops_per_second(model_name: str) -> float:
     from gpulease.domain.inventory import CATALOGUE
 
     return CATALOGUE[model_name].bf16_flops_per_second
+
+
+def cpu_operations(core_seconds: float, flops_per_core: float) -> float:
+    """Upper bound of operations on CPUs: core-seconds times the model's per-core peak FLOP/s (as for GPUs)."""
+    if core_seconds < 0 or flops_per_core < 0:
+        raise ValueError("core-seconds and FLOP/s cannot be negative.")
+    return core_seconds * flops_per_core
+
+
+def cpu_lease_operations(cores: int, seconds: float, flops_per_core: float) -> float:
+    """A CPU lease's operations: cores x seconds x per-core peak FLOP/s."""
+    if cores < 0:
+        raise ValueError("cores cannot be negative.")
+    return cpu_operations(cores * seconds, flops_per_core)
+
+
+def cpu_flops_per_core(model_name: str) -> float:
+    """Peak FP32 FLOP/s of one core of a catalogued CPU model (vector FMA at max boost; see domain/cpu.py)."""
+    from gpulease.domain.cpu import cpu_model
+
+    return cpu_model(model_name).fp32_flops_per_core

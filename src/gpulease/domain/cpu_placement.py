@@ -1,0 +1,357 @@
+"""CPU capacity calendar: which cores and how much memory a CPU lease gets, and when it could start.
+
+Times and windows as in `placement.py` (epoch seconds, half-open [start, end), open-ended = OPEN_END). A CPU lease
+holds a set of core ids and some GiB of memory on one node over its window:
+
+    cal = CpuCalendar(nodes)                   # CpuNodeViews: CPU nodes, and the CPU side of GPU nodes
+    cal.book(lease_id, node_id, cores, gib, start, end)   # all or nothing; DoubleBooking on any conflict
+    cal.release(lease_id) / cal.truncate(lease_id, new_end) / cal.can_extend / cal.extend
+    cal.place(CpuRequest(...))                 # best fit, or Unplaceable carrying the earliest start that fits
+    cal.earliest_placement(req, not_before)    # (start, CpuPlacement) of the earliest start that fits
+
+Rules, all checked by `book` whatever the caller did: a core is held by at most one lease at any instant; the
+memory held on a node never exceeds its leasable memory at any instant; a core kept for a GPU (`GpuShare`) is
+never booked. `place` adds the policy: GPU nodes are used only when the request allows them
+(`allow_gpu_nodes`, the operator's setting), and then only after every CPU node of the model has been tried.
+
+Best fit: among the nodes where the request fits for its whole window, CPU nodes before GPU nodes, then nodes
+where it fits on one socket, then the fewest cores left free, then the least memory left free. On the chosen
+node the cores are on one socket when possible (the fullest socket that still fits), contiguous when possible
+(the shortest run of free cores that is long enough), else the tightest span: a lease's memory then stays on its
+NUMA node and its cpuset is short.
+
+Costs: a decision looks at the bookings that overlap the window on each node of the model (one pass each, plus a
+sort of the overlapping ones for the memory peak). Earliest start tries, per node, the ends of that node's
+bookings after `not_before` in order, and stops a node once it reaches the best start found so far; a node that
+can never hold the request (too few leasable cores or GiB) is skipped without looking at its bookings. It is a walk
+over candidate times, not over the whole calendar; CPU nodes hold far fewer bookings than cores x time
+(see benchmarks/cpu_placement.py for the figures).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gpulease.domain.cpu import CpuNodeView, cpu_model, cpuset
+from gpulease.domain.placement import OPEN_END, DoubleBooking, Unplaceable, iso_utc
+
+
+@dataclass(frozen=True, slots=True)
+class CpuRequest:
+    cpu_cores: int
+    start: int
+    end: int | None
+    memory_gib: int | None = None  # None: the proportional share of the node it lands on
+    cpu_model: str | None = None  # None: any model (the quote then follows the node it lands on)
+    allow_gpu_nodes: bool = False  # the operator's policy: may free cores of GPU nodes be used
+
+
+@dataclass(frozen=True, slots=True)
+class CpuPlacement:
+    node_id: int
+    cores: tuple[int, ...]  # ascending
+    memory_gib: int
+
+    @property
+    def cpuset(self) -> str:
+        return cpuset(self.cores)
+
+
+@dataclass(frozen=True, slots=True)
+class CpuBooking:
+    """One lease's hold on cores and memory of one node over [start, end)."""
+
+    lease_id: int
+    node_id: int
+    cores: frozenset[int]
+    memory_gib: int
+    start: int
+    end: int  # OPEN_END when open-ended
+
+
+@dataclass(slots=True)
+class _Node:
+    view: CpuNodeView
+    leasable: tuple[int, ...]
+    leasable_set: frozenset[int]
+    bookings: dict[int, CpuBooking]
+
+
+class CpuCalendar:
+    def __init__(self, nodes: list[CpuNodeView] | tuple[CpuNodeView, ...] = ()) -> None:
+        self._nodes: dict[int, _Node] = {}
+        self._leases: dict[int, CpuBooking] = {}
+        for n in nodes:
+            self.upsert_node(n)
+
+    # --- inventory -----------------------------------------------------------------------------------------
+
+    def upsert_node(self, view: CpuNodeView) -> None:
+        """Add a node or change its state/shape; a change must keep every booking on it valid."""
+        old = self._nodes.get(view.id)
+        leasable = view.leasable_cores
+        node = _Node(view, leasable, frozenset(leasable), old.bookings if old else {})
+        for b in node.bookings.values():
+            if not b.cores <= node.leasable_set:
+                raise DoubleBooking(f"lease {b.lease_id} holds cores that node {view.name} would no longer lease")
+            if self._memory_peak(node, b.start, b.end, None) > view.leasable_memory_gib:
+                raise DoubleBooking(f"node {view.name} would hold more memory than it leases")
+        self._nodes[view.id] = node
+
+    def nodes(self) -> list[CpuNodeView]:
+        return [n.view for n in self._nodes.values()]
+
+    # --- bookings ------------------------------------------------------------------------------------------
+
+    def book(self, lease_id: int, node_id: int, cores: tuple[int, ...] | frozenset[int], memory_gib: int,
+             start: int, end: int | None) -> None:
+        e = OPEN_END if end is None else end
+        if lease_id in self._leases:
+            raise DoubleBooking(f"lease {lease_id} already holds CPU capacity")
+        node = self._nodes.get(node_id)
+        if node is None:
+            raise DoubleBooking(f"no node {node_id}")
+        wanted = frozenset(cores)
+        if not wanted or len(wanted) != len(cores) or memory_gib < 0 or e <= start:
+            raise DoubleBooking("a booking needs distinct cores, memory >= 0 and a window that ends after it starts")
+        if not wanted <= node.leasable_set:
+            bad = sorted(wanted - node.leasable_set)
+            raise DoubleBooking(f"cores {cpuset(bad)} of node {node.view.name} are not leasable (kept for its GPUs)")
+        busy = self._busy(node, start, e, None)
+        if wanted & busy:
+            raise DoubleBooking(f"cores {cpuset(wanted & busy)} of node {node.view.name} are already booked")
+        if self._memory_peak(node, start, e, None) + memory_gib > node.view.leasable_memory_gib:
+            raise DoubleBooking(f"node {node.view.name} has not {memory_gib} GiB free over the window")
+        b = CpuBooking(lease_id, node_id, wanted, memory_gib, start, e)
+        node.bookings[lease_id] = b
+        self._leases[lease_id] = b
+
+    def release(self, lease_id: int) -> None:
+        b = self._leases.pop(lease_id, None)
+        if b is not None:
+            del self._nodes[b.node_id].bookings[lease_id]
+
+    def truncate(self, lease_id: int, new_end: int) -> None:
+        """End a lease's hold early (ended, preempted); at or before its start it is released."""
+        b = self._leases.get(lease_id)
+        if b is None or new_end >= b.end:
+            return
+        if new_end <= b.start:
+            self.release(lease_id)
+            return
+        self._set(b, new_end)
+
+    def can_extend(self, lease_id: int, new_end: int | None) -> bool:
+        """Whether the lease can keep its cores and memory until `new_end` (later than its end)."""
+        b = self._leases.get(lease_id)
+        e = OPEN_END if new_end is None else new_end
+        if b is None or e <= b.end:
+            return b is not None
+        node = self._nodes[b.node_id]
+        return not (self._busy(node, b.end, e, lease_id) & b.cores) and (
+            self._memory_peak(node, b.end, e, lease_id) + b.memory_gib <= node.view.leasable_memory_gib
+        )
+
+    def extend(self, lease_id: int, new_end: int | None) -> None:
+        if not self.can_extend(lease_id, new_end):
+            raise DoubleBooking(f"lease {lease_id} cannot keep its cores until the new end")
+        b = self._leases[lease_id]
+        e = OPEN_END if new_end is None else new_end
+        if e > b.end:
+            self._set(b, e)
+
+    def _set(self, b: CpuBooking, end: int) -> None:
+        nb = CpuBooking(b.lease_id, b.node_id, b.cores, b.memory_gib, b.start, end)
+        self._leases[b.lease_id] = nb
+        self._nodes[b.node_id].bookings[b.lease_id] = nb
+
+    def forget_ended(self, now: int) -> int:
+        over = [lid for lid, b in self._leases.items() if b.end <= now]
+        for lid in over:
+            self.release(lid)
+        return len(over)
+
+    def booking_of(self, lease_id: int) -> CpuBooking | None:
+        return self._leases.get(lease_id)
+
+    def bookings(self) -> list[CpuBooking]:
+        return list(self._leases.values())
+
+    # --- what is free --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _busy(node: _Node, s: int, e: int, ignore: int | None) -> frozenset[int]:
+        busy: set[int] = set()
+        for b in node.bookings.values():
+            if b.start < e and s < b.end and b.lease_id != ignore:
+                busy |= b.cores
+        return frozenset(busy)
+
+    @staticmethod
+    def _memory_peak(node: _Node, s: int, e: int, ignore: int | None) -> int:
+        """Most memory held by bookings at any instant of [s, e)."""
+        events: list[tuple[int, int]] = []
+        for b in node.bookings.values():
+            if b.start < e and s < b.end and b.lease_id != ignore and b.memory_gib:
+                events.append((max(b.start, s), b.memory_gib))
+                events.append((b.end, -b.memory_gib))
+        events.sort()  # at one instant, releases (negative) come before takes: windows are half-open
+        held = peak = 0
+        for _, delta in events:
+            held += delta
+            peak = max(peak, held)
+        return peak
+
+    def free_cores(self, node_id: int, start: int, end: int | None) -> list[int]:
+        node = self._nodes[node_id]
+        busy = self._busy(node, start, OPEN_END if end is None else end, None)
+        return [c for c in node.leasable if c not in busy]
+
+    def free_memory_gib(self, node_id: int, start: int, end: int | None) -> int:
+        node = self._nodes[node_id]
+        return node.view.leasable_memory_gib - self._memory_peak(node, start, OPEN_END if end is None else end, None)
+
+    # --- placement -----------------------------------------------------------------------------------------
+
+    def _candidates(self, req: CpuRequest) -> list[_Node]:
+        """Nodes that could ever hold the request (model, policy, state, size), CPU nodes first."""
+        out = []
+        for n in self._nodes.values():
+            v = n.view
+            if not v.schedulable or (v.is_gpu_node and not req.allow_gpu_nodes):
+                continue
+            if req.cpu_model is not None and v.cpu_model != req.cpu_model:
+                continue
+            mem = v.default_memory_gib(req.cpu_cores) if req.memory_gib is None else req.memory_gib
+            if len(n.leasable) >= req.cpu_cores and v.leasable_memory_gib >= mem:
+                out.append(n)
+        out.sort(key=lambda n: (n.view.is_gpu_node, n.view.id))
+        return out
+
+    def validate(self, req: CpuRequest) -> str | None:
+        """The request's model by catalogue name (or None); raises Unplaceable for a malformed request."""
+        if req.cpu_cores < 1:
+            raise Unplaceable("bad_request", "a CPU lease needs at least one core")
+        if req.memory_gib is not None and req.memory_gib < 1:
+            raise Unplaceable("bad_request", "memory_gib must be at least 1")
+        if req.end is not None and req.end <= req.start:
+            raise Unplaceable("bad_request", "the lease must end after it starts")
+        if req.cpu_model is None:
+            return None
+        try:
+            return cpu_model(req.cpu_model).name
+        except ValueError as exc:
+            raise Unplaceable("unknown_model", str(exc)) from None
+
+    def _fit(self, node: _Node, req: CpuRequest, start: int, end: int) -> tuple[tuple[int, ...], int, bool] | None:
+        """The cores and memory the request would get on `node` over [start, end): (cores, gib, one socket)."""
+        v = node.view
+        mem = v.default_memory_gib(req.cpu_cores) if req.memory_gib is None else req.memory_gib
+        if self._memory_peak(node, start, end, None) + mem > v.leasable_memory_gib:
+            return None
+        busy = self._busy(node, start, end, None)
+        free = [c for c in node.leasable if c not in busy]
+        if len(free) < req.cpu_cores:
+            return None
+        cores, one_socket = choose_cores(v, free, req.cpu_cores)
+        return cores, mem, one_socket
+
+    def place(self, req: CpuRequest) -> CpuPlacement:
+        """Best fit for the request's window, or Unplaceable (no_capacity carries the earliest start that fits)."""
+        model = self.validate(req)
+        req = req if model is None else _with_model(req, model)
+        nodes = self._candidates(req)
+        if not nodes:
+            what = req.cpu_model or "any model"
+            raise Unplaceable(
+                "too_large",
+                f"no schedulable node ({what}{', GPU nodes allowed' if req.allow_gpu_nodes else ''}) can hold "
+                f"{req.cpu_cores} cores" + ("" if req.memory_gib is None else f" and {req.memory_gib} GiB"),
+            )
+        end = OPEN_END if req.end is None else req.end
+        found = self._best(nodes, req, req.start, end)
+        if found is not None:
+            return found
+        earliest = self.earliest_start(req, req.start)
+        when = "" if earliest is None else f"; the earliest start that fits is {iso_utc(earliest)}"
+        raise Unplaceable("no_capacity", f"no node has {req.cpu_cores} free cores for the window{when}", earliest)
+
+    def _best(self, nodes: list[_Node], req: CpuRequest, start: int, end: int) -> CpuPlacement | None:
+        best: tuple[tuple[bool, bool, int, int, int], CpuPlacement] | None = None
+        for n in nodes:
+            if best is not None and n.view.is_gpu_node and not best[0][0]:
+                break  # a CPU node fits: GPU nodes are only a fallback
+            fit = self._fit(n, req, start, end)
+            if fit is None:
+                continue
+            cores, mem, one_socket = fit
+            left_cores = len(n.leasable) - len(self._busy(n, start, end, None)) - len(cores)
+            left_mem = n.view.leasable_memory_gib - self._memory_peak(n, start, end, None) - mem
+            score = (n.view.is_gpu_node, not one_socket, left_cores, left_mem, n.view.id)
+            if best is None or score < best[0]:
+                best = (score, CpuPlacement(n.view.id, cores, mem))
+        return None if best is None else best[1]
+
+    def earliest_start(self, req: CpuRequest, not_before: int) -> int | None:
+        found = self.earliest_placement(req, not_before)
+        return None if found is None else found[0]
+
+    def earliest_placement(self, req: CpuRequest, not_before: int) -> tuple[int, CpuPlacement] | None:
+        """The earliest start at or after `not_before` at which the request (its duration) fits, and where."""
+        model = self.validate(req)
+        req = req if model is None else _with_model(req, model)
+        duration = None if req.end is None else req.end - req.start
+        nodes = self._candidates(req)
+        best: int | None = None
+        for n in nodes:
+            # A start that fits is `not_before` or the end of one of the node's bookings (only then is more free).
+            times = sorted({not_before, *(b.end for b in n.bookings.values() if not_before < b.end < OPEN_END)})
+            for t in times:
+                if best is not None and t >= best:
+                    break
+                if self._fit(n, req, t, OPEN_END if duration is None else t + duration) is not None:
+                    best = t
+                    break
+        if best is None:
+            return None
+        placed = self._best(nodes, req, best, OPEN_END if duration is None else best + duration)
+        assert placed is not None
+        return best, placed
+
+
+def _with_model(req: CpuRequest, model: str) -> CpuRequest:
+    return CpuRequest(req.cpu_cores, req.start, req.end, req.memory_gib, model, req.allow_gpu_nodes)
+
+
+def _runs(cores: list[int]) -> list[list[int]]:
+    runs: list[list[int]] = []
+    for c in cores:
+        if runs and runs[-1][-1] + 1 == c:
+            runs[-1].append(c)
+        else:
+            runs.append([c])
+    return runs
+
+
+def _tightest(cores: list[int], k: int) -> tuple[int, ...]:
+    """k of the ascending `cores`: the shortest contiguous run long enough, else the k with the smallest span."""
+    fitting = [r for r in _runs(cores) if len(r) >= k]
+    if fitting:
+        return tuple(min(fitting, key=len)[:k])
+    i = min(range(len(cores) - k + 1), key=lambda i: cores[i + k - 1] - cores[i])
+    return tuple(cores[i : i + k])
+
+
+def choose_cores(node: CpuNodeView, free: list[int], k: int) -> tuple[tuple[int, ...], bool]:
+    """Which k of the node's free cores (ascending) a lease gets, and whether they lie on one socket.
+
+    One socket when any has k free (the one with the fewest free that suffices: best fit), contiguous when
+    possible; otherwise the k free cores with the smallest span (neighbouring sockets).
+    """
+    per_socket: dict[int, list[int]] = {}
+    for c in free:
+        per_socket.setdefault(node.socket_of(c), []).append(c)
+    fitting = [cs for cs in per_socket.values() if len(cs) >= k]
+    if fitting:
+        return _tightest(min(fitting, key=len), k), True
+    return _tightest(free, k), False
