@@ -30,7 +30,8 @@ over candidate times, not over the whole calendar; CPU nodes hold far fewer book
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bisect import bisect_left, insort
+from dataclasses import dataclass, field
 
 from gpulease.domain.cpu import CpuNodeView, cpu_model, cpuset
 from gpulease.domain.placement import OPEN_END, DoubleBooking, Unplaceable, iso_utc
@@ -69,12 +70,53 @@ class CpuBooking:
     end: int  # OPEN_END when open-ended
 
 
+@dataclass(frozen=True, slots=True)
+class _Fit:
+    busy: frozenset[int]  # the node's cores booked during the window
+    memory_gib: int
+    one_socket: bool
+    cores_left: int
+    memory_left: int
+
+
 @dataclass(slots=True)
 class _Node:
     view: CpuNodeView
     leasable: tuple[int, ...]
     leasable_set: frozenset[int]
     bookings: dict[int, CpuBooking]
+    starts: list[tuple[int, int]] = field(default_factory=list)  # (start, lease id) of windows with an end
+    open: set[int] = field(default_factory=set)  # lease ids of open-ended windows
+    max_len: int = 0  # no window with an end is longer (an upper bound: not lowered on release)
+    per_socket: tuple[int, ...] = ()  # leasable cores on each socket
+
+    def default_memory_gib(self, cpu_cores: int) -> int:
+        """`CpuNodeView.default_memory_gib`, without recomputing the leasable cores."""
+        return max(1, cpu_cores * self.view.leasable_memory_gib // len(self.leasable)) if self.leasable else 1
+
+    def add(self, b: CpuBooking) -> None:
+        self.bookings[b.lease_id] = b
+        if b.end >= OPEN_END:
+            self.open.add(b.lease_id)
+        else:
+            insort(self.starts, (b.start, b.lease_id))
+            self.max_len = max(self.max_len, b.end - b.start)
+
+    def drop(self, b: CpuBooking) -> None:
+        del self.bookings[b.lease_id]
+        if b.lease_id in self.open:
+            self.open.discard(b.lease_id)
+        else:
+            del self.starts[bisect_left(self.starts, (b.start, b.lease_id))]
+
+    def overlapping(self, s: int, e: int, ignore: int | None) -> list[CpuBooking]:
+        """The bookings whose windows meet [s, e): those with an end start in [s - max_len, e)."""
+        bs = self.bookings
+        lo = bisect_left(self.starts, (s - self.max_len, -1))
+        hi = bisect_left(self.starts, (e, -1))
+        out = [b for _, lid in self.starts[lo:hi] if (b := bs[lid]).end > s and lid != ignore]
+        out.extend(b for lid in self.open if (b := bs[lid]).start < e and lid != ignore)
+        return out
 
 
 class CpuCalendar:
@@ -90,7 +132,11 @@ class CpuCalendar:
         """Add a node or change its state/shape; a change must keep every booking on it valid."""
         old = self._nodes.get(view.id)
         leasable = view.leasable_cores
-        node = _Node(view, leasable, frozenset(leasable), old.bookings if old else {})
+        cps = view.cores_per_socket
+        per_socket = tuple(sum(1 for c in leasable if c // cps == k) for k in range(view.sockets))
+        node = _Node(view, leasable, frozenset(leasable), {}, per_socket=per_socket)
+        for b in (old.bookings.values() if old else ()):
+            node.add(b)
         for b in node.bookings.values():
             if not b.cores <= node.leasable_set:
                 raise DoubleBooking(f"lease {b.lease_id} holds cores that node {view.name} would no longer lease")
@@ -123,13 +169,13 @@ class CpuCalendar:
         if self._memory_peak(node, start, e, None) + memory_gib > node.view.leasable_memory_gib:
             raise DoubleBooking(f"node {node.view.name} has not {memory_gib} GiB free over the window")
         b = CpuBooking(lease_id, node_id, wanted, memory_gib, start, e)
-        node.bookings[lease_id] = b
+        node.add(b)
         self._leases[lease_id] = b
 
     def release(self, lease_id: int) -> None:
         b = self._leases.pop(lease_id, None)
         if b is not None:
-            del self._nodes[b.node_id].bookings[lease_id]
+            self._nodes[b.node_id].drop(b)
 
     def truncate(self, lease_id: int, new_end: int) -> None:
         """End a lease's hold early (ended, preempted); at or before its start it is released."""
@@ -163,7 +209,9 @@ class CpuCalendar:
     def _set(self, b: CpuBooking, end: int) -> None:
         nb = CpuBooking(b.lease_id, b.node_id, b.cores, b.memory_gib, b.start, end)
         self._leases[b.lease_id] = nb
-        self._nodes[b.node_id].bookings[b.lease_id] = nb
+        node = self._nodes[b.node_id]
+        node.drop(b)
+        node.add(nb)
 
     def forget_ended(self, now: int) -> int:
         over = [lid for lid, b in self._leases.items() if b.end <= now]
@@ -181,27 +229,12 @@ class CpuCalendar:
 
     @staticmethod
     def _busy(node: _Node, s: int, e: int, ignore: int | None) -> frozenset[int]:
-        busy: set[int] = set()
-        for b in node.bookings.values():
-            if b.start < e and s < b.end and b.lease_id != ignore:
-                busy |= b.cores
-        return frozenset(busy)
+        return _busy_of(node.overlapping(s, e, ignore))
 
     @staticmethod
     def _memory_peak(node: _Node, s: int, e: int, ignore: int | None) -> int:
         """Most memory held by bookings at any instant of [s, e)."""
-        events: list[tuple[int, int]] = []
-        for b in node.bookings.values():
-            if b.start < e and s < b.end and b.lease_id != ignore and b.memory_gib:
-                events.append((max(b.start, s), b.memory_gib))
-                events.append((b.end, -b.memory_gib))
-        events.sort()  # at one instant, releases (negative) come before takes: windows are half-open
-        held = peak = 0
-        for _, delta in events:
-            held += delta
-            peak = max(peak, held)
-        return peak
-
+        return _peak_of(node.overlapping(s, e, ignore), s)
     def free_cores(self, node_id: int, start: int, end: int | None) -> list[int]:
         node = self._nodes[node_id]
         busy = self._busy(node, start, OPEN_END if end is None else end, None)
@@ -222,7 +255,7 @@ class CpuCalendar:
                 continue
             if req.cpu_model is not None and v.cpu_model != req.cpu_model:
                 continue
-            mem = v.default_memory_gib(req.cpu_cores) if req.memory_gib is None else req.memory_gib
+            mem = n.default_memory_gib(req.cpu_cores) if req.memory_gib is None else req.memory_gib
             if len(n.leasable) >= req.cpu_cores and v.leasable_memory_gib >= mem:
                 out.append(n)
         out.sort(key=lambda n: (n.view.is_gpu_node, n.view.id))
@@ -243,18 +276,24 @@ class CpuCalendar:
         except ValueError as exc:
             raise Unplaceable("unknown_model", str(exc)) from None
 
-    def _fit(self, node: _Node, req: CpuRequest, start: int, end: int) -> tuple[tuple[int, ...], int, bool] | None:
-        """The cores and memory the request would get on `node` over [start, end): (cores, gib, one socket)."""
+    def _fit(self, node: _Node, req: CpuRequest, start: int, end: int) -> _Fit | None:
+        """What the request would get on `node` over [start, end), and what that leaves free."""
         v = node.view
-        mem = v.default_memory_gib(req.cpu_cores) if req.memory_gib is None else req.memory_gib
-        if self._memory_peak(node, start, end, None) + mem > v.leasable_memory_gib:
+        mem = node.default_memory_gib(req.cpu_cores) if req.memory_gib is None else req.memory_gib
+        over = node.overlapping(start, end, None)
+        busy = _busy_of(over)
+        free_count = len(node.leasable) - len(busy)
+        if free_count < req.cpu_cores:
             return None
-        busy = self._busy(node, start, end, None)
-        free = [c for c in node.leasable if c not in busy]
-        if len(free) < req.cpu_cores:
+        mem_free = v.leasable_memory_gib - _peak_of(over, start)
+        if mem > mem_free:
             return None
-        cores, one_socket = choose_cores(v, free, req.cpu_cores)
-        return cores, mem, one_socket
+        free_per_socket = list(node.per_socket)
+        cps = v.cores_per_socket
+        for c in busy:
+            free_per_socket[c // cps] -= 1
+        one_socket = max(free_per_socket) >= req.cpu_cores
+        return _Fit(busy, mem, one_socket, free_count - req.cpu_cores, mem_free - mem)
 
     def place(self, req: CpuRequest) -> CpuPlacement:
         """Best fit for the request's window, or Unplaceable (no_capacity carries the earliest start that fits)."""
@@ -277,20 +316,23 @@ class CpuCalendar:
         raise Unplaceable("no_capacity", f"no node has {req.cpu_cores} free cores for the window{when}", earliest)
 
     def _best(self, nodes: list[_Node], req: CpuRequest, start: int, end: int) -> CpuPlacement | None:
-        best: tuple[tuple[bool, bool, int, int, int], CpuPlacement] | None = None
+        best: tuple[tuple[bool, bool, int, int, int], _Node, _Fit] | None = None
         for n in nodes:
             if best is not None and n.view.is_gpu_node and not best[0][0]:
                 break  # a CPU node fits: GPU nodes are only a fallback
             fit = self._fit(n, req, start, end)
             if fit is None:
                 continue
-            cores, mem, one_socket = fit
-            left_cores = len(n.leasable) - len(self._busy(n, start, end, None)) - len(cores)
-            left_mem = n.view.leasable_memory_gib - self._memory_peak(n, start, end, None) - mem
-            score = (n.view.is_gpu_node, not one_socket, left_cores, left_mem, n.view.id)
+            score = (n.view.is_gpu_node, not fit.one_socket, fit.cores_left, fit.memory_left, n.view.id)
             if best is None or score < best[0]:
-                best = (score, CpuPlacement(n.view.id, cores, mem))
-        return None if best is None else best[1]
+                best = (score, n, fit)
+                if score[:4] == (False, False, 0, 0):
+                    break  # a perfect fit: nothing can beat it
+        if best is None:
+            return None
+        _, node, fit = best
+        cores, _ = choose_cores(node.view, [c for c in node.leasable if c not in fit.busy], req.cpu_cores)
+        return CpuPlacement(node.view.id, cores, fit.memory_gib)
 
     def earliest_start(self, req: CpuRequest, not_before: int) -> int | None:
         found = self.earliest_placement(req, not_before)
@@ -317,6 +359,25 @@ class CpuCalendar:
         placed = self._best(nodes, req, best, OPEN_END if duration is None else best + duration)
         assert placed is not None
         return best, placed
+
+
+def _busy_of(bookings: list[CpuBooking]) -> frozenset[int]:
+    return frozenset().union(*(b.cores for b in bookings))
+
+
+def _peak_of(bookings: list[CpuBooking], s: int) -> int:
+    """Most memory the bookings (all meeting a window from `s`) hold at one instant of it."""
+    events: list[tuple[int, int]] = []
+    for b in bookings:
+        if b.memory_gib:
+            events.append((max(b.start, s), b.memory_gib))
+            events.append((b.end, -b.memory_gib))
+    events.sort()  # at one instant, releases (negative) come before takes: windows are half-open
+    held = peak = 0
+    for _, delta in events:
+        held += delta
+        peak = max(peak, held)
+    return peak
 
 
 def _with_model(req: CpuRequest, model: str) -> CpuRequest:
@@ -349,8 +410,9 @@ def choose_cores(node: CpuNodeView, free: list[int], k: int) -> tuple[tuple[int,
     possible; otherwise the k free cores with the smallest span (neighbouring sockets).
     """
     per_socket: dict[int, list[int]] = {}
+    cps = node.cores_per_socket
     for c in free:
-        per_socket.setdefault(node.socket_of(c), []).append(c)
+        per_socket.setdefault(c // cps, []).append(c)
     fitting = [cs for cs in per_socket.values() if len(cs) >= k]
     if fitting:
         return _tightest(min(fitting, key=len), k), True
