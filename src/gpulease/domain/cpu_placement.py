@@ -31,6 +31,7 @@ over candidate times, not over the whole calendar; CPU nodes hold far fewer book
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gpulease.domain.cpu import CpuNodeView, cpu_model, cpuset
@@ -72,7 +73,7 @@ class CpuBooking:
 
 @dataclass(frozen=True, slots=True)
 class _Fit:
-    busy: frozenset[int]  # the node's cores booked during the window
+    free: int  # bit mask of the node's leasable cores free during the window
     memory_gib: int
     one_socket: bool
     cores_left: int
@@ -88,14 +89,18 @@ class _Node:
     starts: list[tuple[int, int]] = field(default_factory=list)  # (start, lease id) of windows with an end
     open: set[int] = field(default_factory=set)  # lease ids of open-ended windows
     max_len: int = 0  # no window with an end is longer (an upper bound: not lowered on release)
-    per_socket: tuple[int, ...] = ()  # leasable cores on each socket
+    leasable_mask: int = 0  # bit c set: core c is leasable
+    socket_masks: tuple[int, ...] = ()  # bit mask of the leasable cores of each socket
+    masks: dict[int, int] = field(default_factory=dict)  # lease id -> bit mask of its cores
+    memory: int = 0  # leasable GiB
 
     def default_memory_gib(self, cpu_cores: int) -> int:
         """`CpuNodeView.default_memory_gib`, without recomputing the leasable cores."""
-        return max(1, cpu_cores * self.view.leasable_memory_gib // len(self.leasable)) if self.leasable else 1
+        return max(1, cpu_cores * self.memory // len(self.leasable)) if self.leasable else 1
 
     def add(self, b: CpuBooking) -> None:
         self.bookings[b.lease_id] = b
+        self.masks[b.lease_id] = _mask(b.cores)
         if b.end >= OPEN_END:
             self.open.add(b.lease_id)
         else:
@@ -104,6 +109,7 @@ class _Node:
 
     def drop(self, b: CpuBooking) -> None:
         del self.bookings[b.lease_id]
+        del self.masks[b.lease_id]
         if b.lease_id in self.open:
             self.open.discard(b.lease_id)
         else:
@@ -133,8 +139,11 @@ class CpuCalendar:
         old = self._nodes.get(view.id)
         leasable = view.leasable_cores
         cps = view.cores_per_socket
-        per_socket = tuple(sum(1 for c in leasable if c // cps == k) for k in range(view.sockets))
-        node = _Node(view, leasable, frozenset(leasable), {}, per_socket=per_socket)
+        sockets = tuple(_mask(c for c in leasable if c // cps == k) for k in range(view.sockets))
+        node = _Node(
+            view, leasable, frozenset(leasable), {}, leasable_mask=_mask(leasable), socket_masks=sockets,
+            memory=view.leasable_memory_gib,
+        )
         for b in (old.bookings.values() if old else ()):
             node.add(b)
         for b in node.bookings.values():
@@ -256,7 +265,7 @@ class CpuCalendar:
             if req.cpu_model is not None and v.cpu_model != req.cpu_model:
                 continue
             mem = n.default_memory_gib(req.cpu_cores) if req.memory_gib is None else req.memory_gib
-            if len(n.leasable) >= req.cpu_cores and v.leasable_memory_gib >= mem:
+            if len(n.leasable) >= req.cpu_cores and n.memory >= mem:
                 out.append(n)
         out.sort(key=lambda n: (n.view.is_gpu_node, n.view.id))
         return out
@@ -278,22 +287,22 @@ class CpuCalendar:
 
     def _fit(self, node: _Node, req: CpuRequest, start: int, end: int) -> _Fit | None:
         """What the request would get on `node` over [start, end), and what that leaves free."""
-        v = node.view
         mem = node.default_memory_gib(req.cpu_cores) if req.memory_gib is None else req.memory_gib
         over = node.overlapping(start, end, None)
-        busy = _busy_of(over)
-        free_count = len(node.leasable) - len(busy)
-        if free_count < req.cpu_cores:
+        busy = 0
+        masks = node.masks
+        for b in over:
+            busy |= masks[b.lease_id]
+        free = node.leasable_mask & ~busy
+        k = req.cpu_cores
+        free_count = free.bit_count()
+        if free_count < k:
             return None
-        mem_free = v.leasable_memory_gib - _peak_of(over, start)
+        mem_free = node.memory - _peak_of(over, start)
         if mem > mem_free:
             return None
-        free_per_socket = list(node.per_socket)
-        cps = v.cores_per_socket
-        for c in busy:
-            free_per_socket[c // cps] -= 1
-        one_socket = max(free_per_socket) >= req.cpu_cores
-        return _Fit(busy, mem, one_socket, free_count - req.cpu_cores, mem_free - mem)
+        one_socket = any((free & m).bit_count() >= k for m in node.socket_masks)
+        return _Fit(free, mem, one_socket, free_count - req.cpu_cores, mem_free - mem)
 
     def place(self, req: CpuRequest) -> CpuPlacement:
         """Best fit for the request's window, or Unplaceable (no_capacity carries the earliest start that fits)."""
@@ -331,7 +340,7 @@ class CpuCalendar:
         if best is None:
             return None
         _, node, fit = best
-        cores, _ = choose_cores(node.view, [c for c in node.leasable if c not in fit.busy], req.cpu_cores)
+        cores, _ = choose_cores(node.view, [c for c in node.leasable if fit.free >> c & 1], req.cpu_cores)
         return CpuPlacement(node.view.id, cores, fit.memory_gib)
 
     def earliest_start(self, req: CpuRequest, not_before: int) -> int | None:
@@ -359,6 +368,13 @@ class CpuCalendar:
         placed = self._best(nodes, req, best, OPEN_END if duration is None else best + duration)
         assert placed is not None
         return best, placed
+
+
+def _mask(cores: Iterable[int]) -> int:
+    m = 0
+    for c in cores:
+        m |= 1 << c
+    return m
 
 
 def _busy_of(bookings: list[CpuBooking]) -> frozenset[int]:
