@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpulease.domain.cpu import CpuNodeView, GpuShare, cpu_node
+from gpulease.domain.cpu import CpuNodeView, GpuShare
 from gpulease.domain.cpu_placement import CpuCalendar, CpuRequest, choose_cores
 from gpulease.domain.inventory import NodeState
 from gpulease.domain.placement import OPEN_END, DoubleBooking, Unplaceable
