@@ -151,3 +151,34 @@ def test_node_changes_must_keep_bookings_valid() -> None:
     assert cal.nodes()[0].memory_gib == 64
     cal.upsert_node(small(1, sockets=1, memory=64, state=NodeState.DOWN))
     assert cal.nodes()[0].state is NodeState.DOWN
+
+
+def test_speculation_undoes_unless_kept_and_nests() -> None:
+    cal = CpuCalendar([small(1, sockets=1)])
+    cal.book(1, 1, (0, 1), 8, T, T + 4 * H)
+    before = cal.bookings()
+    with cal.speculate():
+        cal.book(2, 1, (2,), 8, T, T + H)
+        cal.release(1)
+        cal.book(3, 1, (0, 1), 8, T, T + H)
+        cal.truncate(3, T + 1)
+    assert cal.bookings() == before
+    with cal.speculate() as outer:
+        with cal.speculate() as inner:
+            cal.extend(1, T + 8 * H)
+            inner.keep()
+        assert cal.booking_of(1).end == T + 8 * H  # type: ignore[union-attr]
+    assert cal.bookings() == before  # the outer one was not kept: the inner one's change goes too
+    with cal.speculate() as spec:
+        cal.book(4, 1, (5,), 1, T, None)
+        spec.keep()
+    assert cal.booking_of(4) is not None
+    assert not outer.kept
+
+
+def test_remove_node_returns_its_leases() -> None:
+    cal = CpuCalendar([small(1), small(2)])
+    cal.book(1, 1, (0,), 1, T, T + H)
+    cal.book(2, 2, (0,), 1, T, T + H)
+    assert cal.remove_node(1) == {1} and cal.remove_node(1) == set()
+    assert [b.lease_id for b in cal.bookings()] == [2] and [n.id for n in cal.nodes()] == [2]

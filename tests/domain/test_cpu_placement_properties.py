@@ -35,6 +35,7 @@ ops = st.one_of(
     st.tuples(st.just("release"), st.integers(0, 30)),
     st.tuples(st.just("truncate"), st.integers(0, 30), times),
     st.tuples(st.just("extend"), st.integers(0, 30), ends),
+    st.tuples(st.just("speculate"), st.integers(0, 30), st.integers(0, 30), times, st.booleans()),
 )
 
 
@@ -109,4 +110,15 @@ def test_never_double_books(sequence: list[tuple[Any, ...]]) -> None:
         elif kind == "extend":
             with contextlib.suppress(DoubleBooking):
                 cal.extend(op[1], op[2])
+        elif kind == "speculate":  # release one lease, truncate another; kept or rolled back
+            _, a, b, t, keep = op
+            before = sorted(cal.bookings(), key=lambda x: x.lease_id)
+            with cal.speculate() as spec:
+                cal.release(a)
+                cal.truncate(b, t)
+                check_invariants(cal)
+                if keep:
+                    spec.keep()
+            if not keep:
+                assert sorted(cal.bookings(), key=lambda x: x.lease_id) == before
         check_invariants(cal)

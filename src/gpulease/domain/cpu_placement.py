@@ -6,6 +6,7 @@ holds a set of core ids and some GiB of memory on one node over its window:
     cal = CpuCalendar(nodes)                   # CpuNodeViews: CPU nodes, and the CPU side of GPU nodes
     cal.book(lease_id, node_id, cores, gib, start, end)   # all or nothing; DoubleBooking on any conflict
     cal.release(lease_id) / cal.truncate(lease_id, new_end) / cal.can_extend / cal.extend
+    with cal.speculate() as spec: ...          # undone on leaving the block unless spec.keep(); nests
     cal.place(CpuRequest(...))                 # best fit, or Unplaceable carrying the earliest start that fits
     cal.earliest_placement(req, not_before)    # (start, CpuPlacement) of the earliest start that fits
 
@@ -31,7 +32,8 @@ over candidate times, not over the whole calendar; CPU nodes hold far fewer book
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from gpulease.domain.cpu import CpuNodeView, cpu_model, cpuset
@@ -69,6 +71,17 @@ class CpuBooking:
     memory_gib: int
     start: int
     end: int  # OPEN_END when open-ended
+
+
+class CpuSpeculation:
+    __slots__ = ("kept",)
+
+    def __init__(self) -> None:
+        self.kept = False
+
+    def keep(self) -> None:
+        """Keep this speculation's changes when its block is left."""
+        self.kept = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +142,7 @@ class CpuCalendar:
     def __init__(self, nodes: list[CpuNodeView] | tuple[CpuNodeView, ...] = ()) -> None:
         self._nodes: dict[int, _Node] = {}
         self._leases: dict[int, CpuBooking] = {}
+        self._undo: list[list[Callable[[], object]]] = []  # one undo log per open speculation
         for n in nodes:
             self.upsert_node(n)
 
@@ -152,6 +166,15 @@ class CpuCalendar:
             if self._memory_peak(node, b.start, b.end, None) > view.leasable_memory_gib:
                 raise DoubleBooking(f"node {view.name} would hold more memory than it leases")
         self._nodes[view.id] = node
+
+    def remove_node(self, node_id: int) -> set[int]:
+        """Take a node out of the calendar; returns the leases that held capacity on it (their bookings go too)."""
+        node = self._nodes.pop(node_id, None)
+        if node is None:
+            return set()
+        for lid in node.bookings:
+            del self._leases[lid]
+        return set(node.bookings)
 
     def nodes(self) -> list[CpuNodeView]:
         return [n.view for n in self._nodes.values()]
@@ -178,13 +201,14 @@ class CpuCalendar:
         if self._memory_peak(node, start, e, None) + memory_gib > node.view.leasable_memory_gib:
             raise DoubleBooking(f"node {node.view.name} has not {memory_gib} GiB free over the window")
         b = CpuBooking(lease_id, node_id, wanted, memory_gib, start, e)
-        node.add(b)
-        self._leases[lease_id] = b
+        self._put(b)
+        self._log(lambda: self._remove(b))
 
     def release(self, lease_id: int) -> None:
-        b = self._leases.pop(lease_id, None)
+        b = self._leases.get(lease_id)
         if b is not None:
-            self._nodes[b.node_id].drop(b)
+            self._remove(b)
+            self._log(lambda: self._put(b))
 
     def truncate(self, lease_id: int, new_end: int) -> None:
         """End a lease's hold early (ended, preempted); at or before its start it is released."""
@@ -217,10 +241,45 @@ class CpuCalendar:
 
     def _set(self, b: CpuBooking, end: int) -> None:
         nb = CpuBooking(b.lease_id, b.node_id, b.cores, b.memory_gib, b.start, end)
-        self._leases[b.lease_id] = nb
-        node = self._nodes[b.node_id]
-        node.drop(b)
-        node.add(nb)
+        self._remove(b)
+        self._put(nb)
+
+        def undo() -> None:
+            self._remove(nb)
+            self._put(b)
+
+        self._log(undo)
+
+    def _put(self, b: CpuBooking) -> None:
+        self._nodes[b.node_id].add(b)
+        self._leases[b.lease_id] = b
+
+    def _remove(self, b: CpuBooking) -> None:
+        self._nodes[b.node_id].drop(b)
+        del self._leases[b.lease_id]
+
+    def _log(self, undo: Callable[[], object]) -> None:
+        if self._undo:
+            self._undo[-1].append(undo)
+
+    @contextmanager
+    def speculate(self) -> Iterator[CpuSpeculation]:
+        """Try bookings, releases, truncations and extensions (a queue head's hold, tentative preemptions):
+        leaving the block undoes them in reverse order unless `keep()` was called (an outer speculation may
+        still undo them). Speculations nest; node changes (`upsert_node`, `remove_node`) are not undone."""
+        log: list[Callable[[], object]] = []
+        self._undo.append(log)
+        spec = CpuSpeculation()
+        try:
+            yield spec
+        finally:
+            self._undo.pop()
+            if spec.kept:
+                if self._undo:
+                    self._undo[-1].extend(log)
+            else:
+                for undo in reversed(log):
+                    undo()
 
     def forget_ended(self, now: int) -> int:
         over = [lid for lid, b in self._leases.items() if b.end <= now]
