@@ -99,7 +99,8 @@ class _Node:
     leasable: tuple[int, ...]
     leasable_set: frozenset[int]
     bookings: dict[int, CpuBooking]
-    starts: list[tuple[int, int]] = field(default_factory=list)  # (start, lease id) of windows with an end
+    # (start, lease id, end, core mask, GiB) of the windows with an end, by start
+    starts: list[tuple[int, int, int, int, int]] = field(default_factory=list)
     open: set[int] = field(default_factory=set)  # lease ids of open-ended windows
     max_len: int = 0  # no window with an end is longer (an upper bound: not lowered on release)
     leasable_mask: int = 0  # bit c set: core c is leasable
@@ -117,7 +118,7 @@ class _Node:
         if b.end >= OPEN_END:
             self.open.add(b.lease_id)
         else:
-            insort(self.starts, (b.start, b.lease_id))
+            insort(self.starts, (b.start, b.lease_id, b.end, self.masks[b.lease_id], b.memory_gib))
             self.max_len = max(self.max_len, b.end - b.start)
 
     def drop(self, b: CpuBooking) -> None:
@@ -131,9 +132,9 @@ class _Node:
     def overlapping(self, s: int, e: int, ignore: int | None) -> list[CpuBooking]:
         """The bookings whose windows meet [s, e): those with an end start in [s - max_len, e)."""
         bs = self.bookings
-        lo = bisect_left(self.starts, (s - self.max_len, -1))
-        hi = bisect_left(self.starts, (e, -1))
-        out = [b for _, lid in self.starts[lo:hi] if (b := bs[lid]).end > s and lid != ignore]
+        lo = bisect_left(self.starts, (s - self.max_len,))
+        hi = bisect_left(self.starts, (e,))
+        out = [bs[w[1]] for w in self.starts[lo:hi] if w[2] > s and w[1] != ignore]
         out.extend(b for lid in self.open if (b := bs[lid]).start < e and lid != ignore)
         return out
 
@@ -302,7 +303,8 @@ class CpuCalendar:
     @staticmethod
     def _memory_peak(node: _Node, s: int, e: int, ignore: int | None) -> int:
         """Most memory held by bookings at any instant of [s, e)."""
-        return _peak_of(node.overlapping(s, e, ignore), s)
+        return _peak_of([(b.start, b.end, b.memory_gib) for b in node.overlapping(s, e, ignore)], s)
+
     def free_cores(self, node_id: int, start: int, end: int | None) -> list[int]:
         node = self._nodes[node_id]
         busy = self._busy(node, start, OPEN_END if end is None else end, None)
@@ -347,11 +349,18 @@ class CpuCalendar:
     def _fit(self, node: _Node, req: CpuRequest, start: int, end: int) -> _Fit | None:
         """What the request would get on `node` over [start, end), and what that leaves free."""
         mem = node.default_memory_gib(req.cpu_cores) if req.memory_gib is None else req.memory_gib
-        over = node.overlapping(start, end, None)
         busy = 0
-        masks = node.masks
-        for b in over:
-            busy |= masks[b.lease_id]
+        over: list[tuple[int, int, int]] = []  # (start, end, GiB) of the windows meeting [start, end)
+        starts = node.starts
+        for w in starts[bisect_left(starts, (start - node.max_len,)) : bisect_left(starts, (end,))]:
+            if w[2] > start:
+                busy |= w[3]
+                over.append((w[0], w[2], w[4]))
+        for lid in node.open:
+            b = node.bookings[lid]
+            if b.start < end:
+                busy |= node.masks[lid]
+                over.append((b.start, b.end, b.memory_gib))
         free = node.leasable_mask & ~busy
         k = req.cpu_cores
         free_count = free.bit_count()
@@ -440,13 +449,15 @@ def _busy_of(bookings: list[CpuBooking]) -> frozenset[int]:
     return frozenset().union(*(b.cores for b in bookings))
 
 
-def _peak_of(bookings: list[CpuBooking], s: int) -> int:
-    """Most memory the bookings (all meeting a window from `s`) hold at one instant of it."""
+def _peak_of(windows: list[tuple[int, int, int]], s: int) -> int:
+    """Most memory the (start, end, GiB) windows, all meeting a window from `s`, hold at one instant of it."""
+    if len(windows) <= 1:
+        return windows[0][2] if windows else 0
     events: list[tuple[int, int]] = []
-    for b in bookings:
-        if b.memory_gib:
-            events.append((max(b.start, s), b.memory_gib))
-            events.append((b.end, -b.memory_gib))
+    for start, end, gib in windows:
+        if gib:
+            events.append((max(start, s), gib))
+            events.append((end, -gib))
     events.sort()  # at one instant, releases (negative) come before takes: windows are half-open
     held = peak = 0
     for _, delta in events:
