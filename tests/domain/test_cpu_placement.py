@@ -182,3 +182,13 @@ def test_remove_node_returns_its_leases() -> None:
     cal.book(2, 2, (0,), 1, T, T + H)
     assert cal.remove_node(1) == {1} and cal.remove_node(1) == set()
     assert [b.lease_id for b in cal.bookings()] == [2] and [n.id for n in cal.nodes()] == [2]
+
+
+def test_memory_peak_counts_back_to_back_windows_once() -> None:
+    cal = CpuCalendar([small(1, sockets=1, memory=64)])
+    cal.book(1, 1, (0,), 40, T, T + H)
+    cal.book(2, 1, (1,), 40, T + H, T + 2 * H)
+    assert cal.free_memory_gib(1, T, T + 2 * H) == 24
+    assert cal.place(CpuRequest(1, T, T + 2 * H, memory_gib=24)).memory_gib == 24
+    with pytest.raises(Unplaceable):
+        cal.place(CpuRequest(1, T, T + 2 * H, memory_gib=25))
