@@ -8,7 +8,8 @@ Builds C CPU nodes (2 x EPYC-9654: 192 cores, 1,536 GiB) and G GPU nodes (8 x H1
 cores, 2,048 GiB, keeping 12 cores and 192 GiB per GPU), fills the CPU calendar with R reservations (1-64 cores, 1 h
 - 3 d, over 90 days), then times a mix of requests: CPU leases (1-96 cores, some with memory, half allowing GPU
 nodes) through `CpuCalendar.place` and GPU leases (1-8 GPUs) through `CapacityCalendar.place`, each placed request
-booked so the facility fills as it would. A refusal (with its earliest-start search) counts as a decision.
+booked so the facility fills as it would. A refusal (with its earliest-start search) counts as a decision. Then
+whole-node CPU requests (192 cores, 14-45 days, not booked) time refusals with their earliest-start search.
 
 These are component figures: the calendars alone, in one process, no database or API in the way.
 """
@@ -114,11 +115,25 @@ def run(cpu_nodes: int, gpu_nodes: int, reservations: int, decisions: int, seed:
                 placed["gpu"] += 1
             except Unplaceable:
                 times["gpu"].append(clock() - t)
+    # Whole-node CPU requests over 14-45 days, not booked: many are refused, each refusal with its earliest start.
+    refusals: list[float] = []
+    for _ in range(max(1, decisions // 10)):
+        start = NOW + rng.randrange(HORIZON)
+        req = CpuRequest(192, start, start + log_uniform(rng, 14 * DAY, 45 * DAY), cpu_model="EPYC-9654")
+        t = clock()
+        try:
+            cpus.place(req)
+        except Unplaceable:
+            refusals.append(clock() - t)
     every = times["cpu"] + times["gpu"]
     out: dict[str, object] = {
         "cpu_nodes": cpu_nodes, "gpu_nodes": gpu_nodes, "reservations": reservations, "fill_s": build,
         "decisions": len(every), "decisions_per_s": len(every) / sum(every),
         "p50_s": pct(every, 0.5), "p99_s": pct(every, 0.99),
+    }
+    out["refusals"] = {
+        "asked": max(1, decisions // 10), "refused": len(refusals), "p50_s": pct(refusals, 0.5),
+        "p99_s": pct(refusals, 0.99),
     }
     for kind in ("cpu", "gpu"):
         xs = times[kind]
@@ -152,6 +167,10 @@ def main() -> None:
         assert isinstance(k, dict)
         print(f"  {kind}: {k['decisions']} decisions, {k['placed']} placed, p50 {k['p50_s'] * 1e6:,.1f} µs, "
               f"p99 {k['p99_s'] * 1e6:,.1f} µs")
+    ref = r["refusals"]
+    assert isinstance(ref, dict)
+    print(f"  whole-node CPU requests: {ref['refused']} of {ref['asked']} refused (with earliest start), "
+          f"p50 {ref['p50_s'] * 1e6:,.1f} µs, p99 {ref['p99_s'] * 1e6:,.1f} µs")
     if a.json_out:
         a.json_out.write_text(json.dumps(r, indent=2))
 
