@@ -425,17 +425,43 @@ class CpuCalendar:
         for n in nodes:
             # A start that fits is `not_before` or the end of one of the node's bookings (only then is more free).
             times = sorted({not_before, *(b.end for b in n.bookings.values() if not_before < b.end < OPEN_END)})
-            for t in times:
-                if best is not None and t >= best:
-                    break
-                if self._fit(n, req, t, OPEN_END if duration is None else t + duration) is not None:
+            i = 0
+            while i < len(times) and (best is None or times[i] < best):
+                t = times[i]
+                e = OPEN_END if duration is None else t + duration
+                if self._fit(n, req, t, e) is not None:
                     best = t
                     break
+                # Skip the starts at which too few of the cores busy now can have been given back.
+                i = max(i + 1, bisect_left(times, _cores_back_by(n, req.cpu_cores, t, e)))
         if best is None:
             return None
         placed = self._best(nodes, req, best, OPEN_END if duration is None else best + duration)
         assert placed is not None
         return best, placed
+
+
+def _cores_back_by(node: _Node, k: int, start: int, end: int) -> int:
+    """No start in (start, answer) gives the request k free cores: the bookings meeting [start, end) that are
+    still running at such a start still meet its window, and those ended by then free too few cores."""
+    free = node.leasable_mask
+    ending: list[tuple[int, int]] = []
+    starts = node.starts
+    for w in starts[bisect_left(starts, (start - node.max_len,)) : bisect_left(starts, (end,))]:
+        if w[2] > start:
+            free &= ~w[3]
+            ending.append((w[2], w[3]))
+    for lid in node.open:
+        if node.bookings[lid].start < end:
+            free &= ~node.masks[lid]  # never given back
+    if free.bit_count() >= k:
+        return start + 1  # the cores were there: memory was short; try the next start
+    ending.sort()
+    for t, mask in ending:
+        free |= mask & node.leasable_mask
+        if free.bit_count() >= k:
+            return t
+    return OPEN_END
 
 
 def _mask(cores: Iterable[int]) -> int:
