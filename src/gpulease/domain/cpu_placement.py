@@ -22,11 +22,11 @@ node the cores are on one socket when possible (the fullest socket that still fi
 NUMA node and its cpuset is short.
 
 Costs: a decision looks at the bookings that overlap the window on each node of the model (one pass each, plus a
-sort of the overlapping ones for the memory peak). Earliest start tries, per node, the ends of that node's
-bookings after `not_before` in order, and stops a node once it reaches the best start found so far; a node that
-can never hold the request (too few leasable cores or GiB) is skipped without looking at its bookings. It is a walk
-over candidate times, not over the whole calendar; CPU nodes hold far fewer bookings than cores x time
-(see benchmarks/cpu_placement.py for the figures).
+sort of the overlapping ones for the memory peak). Earliest start tries the starts that can fit (`not_before`
+and the ends of bookings) in ascending order over all nodes at once, so no node is searched past the answer, and
+after a miss skips the starts at which too few of the cores busy then can have been given back; a node that can
+never hold the request (too few leasable cores or GiB) is skipped without looking at its bookings. It is still a
+walk over candidate times, not the gap index of the GPU calendar (benchmarks/cpu_placement.py has the figures).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from heapq import heappop, heappush
 
 from gpulease.domain.cpu import CpuNodeView, cpu_model, cpuset
 from gpulease.domain.placement import OPEN_END, DoubleBooking, Unplaceable, iso_utc
@@ -412,33 +413,44 @@ class CpuCalendar:
         return CpuPlacement(node.view.id, cores, fit.memory_gib)
 
     def earliest_start(self, req: CpuRequest, not_before: int) -> int | None:
-        found = self.earliest_placement(req, not_before)
-        return None if found is None else found[0]
+        """The earliest start at or after `not_before` at which the request (its duration) fits somewhere."""
+        model = self.validate(req)
+        req = req if model is None else _with_model(req, model)
+        return self._earliest(self._candidates(req), req, not_before)
 
     def earliest_placement(self, req: CpuRequest, not_before: int) -> tuple[int, CpuPlacement] | None:
         """The earliest start at or after `not_before` at which the request (its duration) fits, and where."""
         model = self.validate(req)
         req = req if model is None else _with_model(req, model)
-        duration = None if req.end is None else req.end - req.start
         nodes = self._candidates(req)
-        best: int | None = None
-        for n in nodes:
-            # A start that fits is `not_before` or the end of one of the node's bookings (only then is more free).
-            times = sorted({not_before, *(b.end for b in n.bookings.values() if not_before < b.end < OPEN_END)})
-            i = 0
-            while i < len(times) and (best is None or times[i] < best):
-                t = times[i]
-                e = OPEN_END if duration is None else t + duration
-                if self._fit(n, req, t, e) is not None:
-                    best = t
-                    break
-                # Skip the starts at which too few of the cores busy now can have been given back.
-                i = max(i + 1, bisect_left(times, _cores_back_by(n, req.cpu_cores, t, e)))
+        best = self._earliest(nodes, req, not_before)
         if best is None:
             return None
-        placed = self._best(nodes, req, best, OPEN_END if duration is None else best + duration)
+        placed = self._best(nodes, req, best, OPEN_END if req.end is None else best + (req.end - req.start))
         assert placed is not None
         return best, placed
+
+    def _earliest(self, nodes: list[_Node], req: CpuRequest, not_before: int) -> int | None:
+        """Starts are tried in ascending order over all nodes at once (a heap of each node's next start to try),
+        so the first that fits is the answer and no node is searched past it. A start that fits is `not_before`
+        or the end of one of the node's bookings (only then is more free); after a miss, the starts at which too
+        few of the cores busy then can have been given back are skipped (`_cores_back_by`)."""
+        duration = None if req.end is None else req.end - req.start
+        heap = [(not_before, i) for i in range(len(nodes))]
+        ends: dict[int, list[int]] = {}
+        while heap:
+            t, i = heappop(heap)
+            n = nodes[i]
+            e = OPEN_END if duration is None else t + duration
+            if self._fit(n, req, t, e) is not None:
+                return t
+            times = ends.get(i)
+            if times is None:
+                times = ends[i] = sorted({b.end for b in n.bookings.values() if not_before < b.end < OPEN_END})
+            j = bisect_left(times, max(t + 1, _cores_back_by(n, req.cpu_cores, t, e)))
+            if j < len(times):
+                heappush(heap, (times[j], i))
+        return None
 
 
 def _cores_back_by(node: _Node, k: int, start: int, end: int) -> int:
