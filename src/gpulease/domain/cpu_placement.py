@@ -389,7 +389,7 @@ class CpuCalendar:
         found = self._best(nodes, req, req.start, end)
         if found is not None:
             return found
-        earliest = self.earliest_start(req, req.start)
+        earliest = self._earliest(nodes, req, req.start, missed=True)
         when = "" if earliest is None else f"; the earliest start that fits is {iso_utc(earliest)}"
         raise Unplaceable("no_capacity", f"no node has {req.cpu_cores} free cores for the window{when}", earliest)
 
@@ -430,11 +430,12 @@ class CpuCalendar:
         assert placed is not None
         return best, placed
 
-    def _earliest(self, nodes: list[_Node], req: CpuRequest, not_before: int) -> int | None:
+    def _earliest(self, nodes: list[_Node], req: CpuRequest, not_before: int, missed: bool = False) -> int | None:
         """Starts are tried in ascending order over all nodes at once (a heap of each node's next start to try),
         so the first that fits is the answer and no node is searched past it. A start that fits is `not_before`
         or the end of one of the node's bookings (only then is more free); after a miss, the starts at which too
-        few of the cores busy then can have been given back are skipped (`_cores_back_by`)."""
+        few of the cores busy then can have been given back are skipped (`_cores_back_by`). `missed`: the caller
+        already found that no node fits at `not_before`."""
         duration = None if req.end is None else req.end - req.start
         heap = [(not_before, i) for i in range(len(nodes))]
         ends: dict[int, list[int]] = {}
@@ -442,11 +443,11 @@ class CpuCalendar:
             t, i = heappop(heap)
             n = nodes[i]
             e = OPEN_END if duration is None else t + duration
-            if self._fit(n, req, t, e) is not None:
+            if not (missed and t == not_before) and self._fit(n, req, t, e) is not None:
                 return t
             times = ends.get(i)
             if times is None:
-                times = ends[i] = sorted({b.end for b in n.bookings.values() if not_before < b.end < OPEN_END})
+                times = ends[i] = sorted({w[2] for w in n.starts if w[2] > not_before})
             j = bisect_left(times, max(t + 1, _cores_back_by(n, req.cpu_cores, t, e)))
             if j < len(times):
                 heappush(heap, (times[j], i))
