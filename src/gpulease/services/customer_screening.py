@@ -99,7 +99,7 @@ def after_screening(work: Work, c: Customer, screening: CustomerScreening, *, tr
     if moved is None:
         return None
     c.compliance_status = moved.value
-    held = hold_leases(work, c, reason=f"re-screening after {trigger}: {screening.status}")
+    held = hold_leases(work, c, detail=f"re-screening after {trigger}: {screening.status}")
     queue_review(work, c, screening, kind="rescreen")
     session.add(
         Alert(

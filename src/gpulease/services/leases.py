@@ -27,7 +27,7 @@ from gpulease.services.permissions import Permission, allowed, require
 from gpulease.services.prices import price_book
 from gpulease.services.transitions import activate, finish, preempt, record_event, release, set_alloc_end, transition
 from gpulease.services.work import AuditEntry, LeasesChanged, Work
-from gpulease.store.models import Allocation, Customer, Lease, LeaseEvent
+from gpulease.store.models import Allocation, ApiKey, Customer, Lease, LeaseEvent
 
 MAX_LEASE_GPUS = 64
 PAST_TOLERANCE = timedelta(minutes=5)  # clock skew between a client and us
@@ -82,9 +82,36 @@ def list_leases(work: Work, *, actor: Actor, customer_id: int | None = None, sta
     return list(work.session.scalars(q))
 
 
-def lease_events(work: Work, *, actor: Actor, lease_id: int) -> list[LeaseEvent]:
+@dataclass(frozen=True)
+class EventView:
+    """A lease event as the viewer may see it."""
+
+    at: datetime
+    from_state: str | None
+    to_state: str
+    actor: str
+    reason: str | None
+
+
+NAMELESS_ACTORS = frozenset({"scheduler", "compliance", "system", "cli", "executor", "budget", "gpulease"})
+
+
+def lease_events(work: Work, *, actor: Actor, lease_id: int) -> list[EventView]:
+    """The lease's events. A customer sees its own keys by name and everyone else as `gpulease`: never another
+    tenant's or a staff member's key."""
     get_lease(work, actor=actor, lease_id=lease_id)
-    return list(work.session.scalars(select(LeaseEvent).where(LeaseEvent.lease_id == lease_id).order_by(LeaseEvent.id)))
+    rows = work.session.scalars(select(LeaseEvent).where(LeaseEvent.lease_id == lease_id).order_by(LeaseEvent.id))
+    own: set[str] = set()
+    if actor.role is Role.CUSTOMER:
+        prefixes = work.session.scalars(select(ApiKey.prefix).where(ApiKey.customer_id == actor.customer_id))
+        own = {f"key:{p}" for p in prefixes} | {actor.name}
+
+    def shown(name: str) -> str:
+        if actor.role is not Role.CUSTOMER or name in own or name in NAMELESS_ACTORS:
+            return name
+        return "gpulease"
+
+    return [EventView(e.at, e.from_state, e.to_state, shown(e.actor), e.reason) for e in rows]
 
 
 def facts(lease: Lease) -> LeaseFacts:
@@ -482,8 +509,10 @@ def cancel(work: Work, *, actor: Actor, lease_id: int) -> Lease:
     require(actor, Permission.CHANGE_LEASE)
     lease = get_lease(work, actor=actor, lease_id=lease_id)
     _check(lease, LeaseAction.CANCEL)
+    held = lease.state == LeaseState.SUSPENDED.value
     release(lease)
-    billing.record_cancellation_fee(work, lease)
+    if not held:  # a lease on compliance hold could not be used: cancelling it carries no fee
+        billing.record_cancellation_fee(work, lease)
     transition(work, lease, LeaseState.CANCELLED, actor=actor.name, reason="cancelled by " + actor.role)
     work.stop_runs(lease.id)
     return lease

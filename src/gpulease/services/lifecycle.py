@@ -162,7 +162,7 @@ def checkpoint_month(work: Work) -> None:
     # Runs every tick: only leases not yet billed up to this boundary (starts_at bounds the billing start).
     running = work.session.scalars(
         select(Lease).where(
-            Lease.state.in_([LeaseState.ACTIVE.value, LeaseState.SUSPENDED.value]),
+            Lease.state == LeaseState.ACTIVE.value,  # a held lease is billed nothing while held
             Lease.activated_at.is_not(None),
             or_(Lease.billed_until < boundary, and_(Lease.billed_until.is_(None), Lease.starts_at < boundary)),
         )

@@ -9,7 +9,7 @@ from gpulease.domain.customers import ComplianceStatus
 from gpulease.services import limits
 from gpulease.services.context import Actor
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound
-from gpulease.services.holds import hold_leases, release_holds
+from gpulease.services.holds import close_leases, release_holds
 from gpulease.services.permissions import Permission, require
 from gpulease.services.work import Work
 from gpulease.store.models import Customer, ReviewItem
@@ -38,7 +38,8 @@ def get_review(work: Work, *, actor: Actor, review_id: int) -> ReviewItem:
 
 
 def decide_review(work: Work, *, actor: Actor, review_id: int, decision: str, comment: str) -> ReviewItem:
-    """A compliance officer approves (customer cleared, holds released) or denies (customer denied, leases held)."""
+    """A compliance officer approves (customer cleared, holds released) or denies (customer denied, its leases
+    closed: ended or cancelled, runs stopped, GPUs freed, billing closed)."""
     require(actor, Permission.DECIDE_REVIEWS)
     session, now = work.session, work.now
     item = get_review(work, actor=actor, review_id=review_id)
@@ -59,7 +60,7 @@ def decide_review(work: Work, *, actor: Actor, review_id: int, decision: str, co
             release_holds(work, c, actor=actor.name)
         else:
             c.compliance_status = ComplianceStatus.DENIED.value
-            hold_leases(work, c, reason="denied by compliance review")
+            close_leases(work, c, actor=actor.name, detail=f"denied by compliance review {item.id}")
         # Other open screening reviews of the same customer are settled by this decision.
         for other in session.scalars(
             select(ReviewItem).where(
