@@ -45,7 +45,6 @@ class Executor(Protocol):
 
     def backend(self, kind: str) -> ExecutionBackend: ...
 
-
 log = logging.getLogger("gpulease.slurm")
 
 MIRRORED_STATES = (LeaseState.SCHEDULED.value, LeaseState.ACTIVE.value, LeaseState.SUSPENDED.value)
