@@ -78,6 +78,9 @@ if TYPE_CHECKING:
     from gpulease.runtime import Runtime
 
 ADMIN = Actor(Role.OPERATOR, name="cli")
+# Screening, list loads and the compliance file are the compliance role's (README, "Roles"): the local CLI, which
+# holds the database itself, acts as a compliance officer for them.
+COMPLIANCE_ADMIN = Actor(Role.COMPLIANCE, name="cli")
 
 
 def _runtime() -> Runtime:
@@ -242,7 +245,7 @@ def lists_load(
         try:
             result = rt.perform(
                 screening.load_lists,
-                actor=ADMIN,
+                actor=COMPLIANCE_ADMIN,
                 paths=[str(f) for f in files],
                 progress=progress,
                 on_phase=lambda p: bar.update(task, description=p),
@@ -435,7 +438,7 @@ def screen(
     try:
         result = rt.perform(  # the lists in force; the bundled ones are seeded on first use
             screen_name,
-            actor=ADMIN,
+            actor=COMPLIANCE_ADMIN,
             name=name,
             country=country,
             address=address,

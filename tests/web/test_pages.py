@@ -297,7 +297,7 @@ def test_a_decision_without_javascript_goes_back_to_the_queue(browser: Browser, 
 
 
 def test_screen_a_name(browser: Browser, site: Site) -> None:
-    op = browser(site.operator)
+    op = browser(site.compliance)  # screening is the compliance role's
     page = op.get("/screen")
     r = op.post("/screen", data=form(csrf_of(page.text), name="科大讯飞", country="cn"))
     assert r.status_code == 200 and 'id="screen-result"' in r.text

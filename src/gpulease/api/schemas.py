@@ -264,6 +264,21 @@ class CustomerOut(BaseModel):
         )
 
 
+class ComplianceFileOut(BaseModel):
+    """A customer's compliance file (services/compliance_file.py): what an export-control auditor asks for."""
+
+    customer_id: int
+    generated_at: str
+    compliance_status: str
+    kyc: dict[str, Any]
+    screenings: list[dict[str, Any]] = Field(description="every screening, with the list version it used")
+    reviews: list[dict[str, Any]] = Field(description="reviews with each decision: approvers, licences, evidence")
+    red_flags: list[dict[str, Any]] = Field(description="of the latest screening")
+    ownership: dict[str, Any] | None = Field(description="of the latest screening")
+    threshold_reports: list[dict[str, Any]] = Field(description="compute thresholds crossed or projected")
+    audit: list[dict[str, Any]] = Field(description="audit entries about the customer, its leases and reviews")
+
+
 class LeaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     customer_id: Int | None = Field(

@@ -29,6 +29,7 @@ from gpulease.services import limits, slurm_mirror
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound
 from gpulease.services.leases import get_lease, held_allocations
+from gpulease.services.permissions import Permission, require
 from gpulease.services.transitions import close_ending
 from gpulease.services.work import Work
 from gpulease.settings import Settings
@@ -131,6 +132,7 @@ class Executor:
         cwd: str | None = None,
         image: str | None = None,
     ) -> Run:
+        require(actor, Permission.RUN_WORK)
         command, env, cwd, image = run_request(command, env, cwd, image)
         run_id = uuid.uuid4().hex[:16]
         log_path = (self.rt.settings.runs_dir / f"{run_id}.log").resolve()

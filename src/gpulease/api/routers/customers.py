@@ -5,8 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
-from gpulease.api.schemas import CustomerIn, CustomerOut, CustomerPatch, CustomerScreeningOut, ScreeningStatusOut
-from gpulease.services import customers
+from gpulease.api.schemas import (
+    ComplianceFileOut,
+    CustomerIn,
+    CustomerOut,
+    CustomerPatch,
+    CustomerScreeningOut,
+    ScreeningStatusOut,
+)
+from gpulease.services import compliance_file, customers
 from gpulease.services.customers import ScreeningRecord
 
 router = APIRouter(tags=["customers"])
@@ -53,3 +60,10 @@ def customer_screening(
     if isinstance(sc, ScreeningRecord):
         return CustomerScreeningOut.of_record(sc)
     return ScreeningStatusOut.of(sc)
+
+
+@router.get("/customers/{customer_id}/compliance-file", response_model=ComplianceFileOut)
+def customer_compliance_file(customer_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> ComplianceFileOut:
+    """Compliance role: the customer's compliance file as one JSON export (KYC, every screening with its list
+    version, decisions with licences and approvers, red flags, ownership, threshold reports, audit entries)."""
+    return ComplianceFileOut(**rt.perform(compliance_file.compliance_file, customer_id=customer_id, actor=actor))
