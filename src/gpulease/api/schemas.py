@@ -16,13 +16,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-from gpulease.domain.customers import ComplianceStatus
+from gpulease.domain.customers import ComplianceStatus, ShownStatus, shown_status
 from gpulease.domain.inventory import Backend, NodeState
 from gpulease.domain.leases import Plan
 from gpulease.domain.pricing import Quote, canonical
 from gpulease.services import limits
 from gpulease.services.budgets import Limits
-from gpulease.services.context import from_epoch
+from gpulease.services.context import Actor, Role, from_epoch
 from gpulease.services.customers import Contact, ProfileChange, ScreeningRecord, ScreeningStatus
 from gpulease.services.inventory import Calendar
 from gpulease.services.keys import IssuedKey, KeyRow
@@ -241,11 +241,11 @@ class CustomerOut(BaseModel):
     owners: list[dict[str, Any]]
     end_use: str | None
     contacts: list[dict[str, Any]] = Field(default_factory=list, description="not screened")
-    compliance_status: ComplianceStatus
+    compliance_status: ShownStatus = Field(description="a customer sees its own account in review or denied as on_hold")
     created_at: datetime
 
     @classmethod
-    def of(cls, c: Customer) -> CustomerOut:
+    def of(cls, c: Customer, actor: Actor | None = None) -> CustomerOut:
         return cls(
             id=c.id,
             legal_name=c.legal_name,
@@ -259,7 +259,9 @@ class CustomerOut(BaseModel):
             owners=list(c.owners),
             end_use=c.end_use,
             contacts=list(c.contacts),
-            compliance_status=ComplianceStatus(c.compliance_status),
+            compliance_status=shown_status(
+                c.compliance_status, to_customer=actor is not None and actor.role is Role.CUSTOMER
+            ),
             created_at=c.created_at,
         )
 
@@ -511,7 +513,7 @@ class ScreeningStatusOut(BaseModel):
     """What a customer sees of its own screening."""
 
     customer_id: int
-    compliance_status: ComplianceStatus
+    compliance_status: ShownStatus
     at: datetime
 
     @classmethod

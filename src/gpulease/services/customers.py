@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from gpulease import audit
-from gpulease.domain.customers import ComplianceStatus
+from gpulease.domain.customers import ComplianceStatus, ShownStatus, shown_status
 from gpulease.services import limits
 from gpulease.services.context import SYSTEM, Actor, Role
 from gpulease.services.customer_screening import queue_review, rescreen_customer, screen_and_record
@@ -202,7 +202,7 @@ class ScreeningStatus:
     """What a customer sees of its own screening: its status and when, never why."""
 
     customer_id: int
-    compliance_status: ComplianceStatus
+    compliance_status: ShownStatus  # on_hold, never review or denied
     at: datetime
 
 
@@ -213,7 +213,7 @@ def latest_screening(work: Work, *, actor: Actor, customer_id: int) -> Screening
         raise NotFound("this customer has not been screened yet")
     status = ComplianceStatus(c.compliance_status)
     if actor.role is Role.CUSTOMER:
-        return ScreeningStatus(customer_id, status, s.at)
+        return ScreeningStatus(customer_id, shown_status(status, to_customer=True), s.at)
     r = s.result
     return ScreeningRecord(
         customer_id=customer_id,
