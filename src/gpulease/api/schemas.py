@@ -30,7 +30,8 @@ from gpulease.services.kyc import KycInput, Owner
 from gpulease.services.leases import held_allocations
 from gpulease.services.node_failure import NodeFailure
 from gpulease.services.prices import PriceListing
-from gpulease.services.records import Alert, Customer, Lease, ListVersion, Node, ReviewItem
+from gpulease.services.records import Alert, Customer, Lease, ListVersion, Node, ReviewDecision, ReviewItem
+from gpulease.services.reviews import LicenceInput
 from gpulease.services.screening import ListStatus, ScreeningResult
 from gpulease.services.spend import CustomerSpend, InvoiceSoFar, LeaseSpend
 from gpulease.services.webhooks import DeliveryView, NewWebhook, NotificationView, WebhookView
@@ -641,10 +642,33 @@ class ReviewOut(BaseModel):
     decided_by: str | None
     decided_at: datetime | None
     comment: str | None
+    open: bool = Field(description="still to be decided (open or awaiting_second_approval)")
+    licence_needed_for: list[str] = Field(
+        default_factory=list, description="blocking-list entries an approval clears: a licence and two officers"
+    )
+    decisions: list[dict[str, Any]] = Field(
+        default_factory=list, description="each officer's decision with its licence and evidence fingerprint"
+    )
 
     @classmethod
-    def of(cls, r: ReviewItem) -> ReviewOut:
+    def of(
+        cls, r: ReviewItem, decisions: Sequence[ReviewDecision] = (), licence_needed_for: Sequence[str] = ()
+    ) -> ReviewOut:
         return cls(
+            open=r.status in ("open", "awaiting_second_approval"),
+            licence_needed_for=list(licence_needed_for),
+            decisions=[
+                {
+                    "at": d.at.isoformat(),
+                    "by": d.actor,
+                    "decision": d.decision,
+                    "comment": d.comment,
+                    "licence": d.licence,
+                    "evidence_fingerprint": d.fingerprint,
+                    "final": d.final,
+                }
+                for d in decisions
+            ],
             id=r.id,
             kind=r.kind,
             customer_id=r.customer_id,
@@ -658,10 +682,25 @@ class ReviewOut(BaseModel):
         )
 
 
+class LicenceIn(BaseModel):
+    """The licence or exception a clearance of a blocking-list hit relies on."""
+
+    authority: Annotated[str, _text(100, limits.REQUIRED_TEXT)] = Field(description="e.g. BIS, OFAC")
+    number: Annotated[str, _text(100, limits.REQUIRED_TEXT)]
+    expires_on: date
+    scope: Annotated[str, _text(500, limits.TEXT)] | None = Field(default=None, description="what it covers")
+
+    def input(self) -> LicenceInput:
+        return LicenceInput(self.authority, self.number, self.expires_on, self.scope)
+
+
 class DecisionIn(BaseModel):
     decision: Annotated[str, doc(enum=["approve", "deny"])] = Field(description="approve | deny")
     comment: Annotated[str, _text(limits.COMMENT_MAX, limits.REQUIRED_TEXT)] = Field(
         description="why: kept in the audit log"
+    )
+    licence: LicenceIn | None = Field(
+        default=None, description="required to approve a strong hit on a blocking list (SDN, EL, DPL, UN)"
     )
 
 
