@@ -749,6 +749,20 @@ def customers_screening(customer_id: int) -> None:
     typer.echo(json.dumps(Api().call("GET", f"/customers/{customer_id}/screening"), indent=2, ensure_ascii=False))
 
 
+@customers_app.command("compliance-file")
+def customers_compliance_file(
+    customer_id: int, out: Annotated[Path | None, typer.Option(help="write the JSON here")] = None
+) -> None:
+    """Compliance role: the customer's compliance file (KYC, screenings with list versions, decisions with
+    licences and approvers, red flags, ownership, threshold reports, audit entries) as JSON."""
+    text = json.dumps(Api().call("GET", f"/customers/{customer_id}/compliance-file"), indent=2, ensure_ascii=False)
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n")
+        console.print(f"compliance file of customer {customer_id} → {out}")
+
+
 LEASE_COLS = ["id", "customer_id", "gpu_model", "gpu_count", "plan", "state", "start", "end", "gpus"]
 
 
@@ -919,9 +933,25 @@ def reviews_decide(
     review_id: int,
     decision: Annotated[str, typer.Argument(help="approve | deny")],
     comment: Annotated[str, typer.Option(help="why (kept in the audit log)")],
+    licence_authority: Annotated[str | None, typer.Option(help="licence or exception: issuing authority")] = None,
+    licence_number: Annotated[str | None, typer.Option(help="licence or exception: number")] = None,
+    licence_expires: Annotated[str | None, typer.Option(help="licence expiry, YYYY-MM-DD")] = None,
+    licence_scope: Annotated[str | None, typer.Option(help="what the licence covers")] = None,
 ) -> None:
-    data = Api().call("POST", f"/reviews/{review_id}/decision", json={"decision": decision, "comment": comment})
+    """Approve or deny. Clearing a strong blocking-list hit needs the licence options and a second, different
+    compliance officer: the first approval leaves the review awaiting_second_approval."""
+    body: dict[str, Any] = {"decision": decision, "comment": comment}
+    if licence_number:
+        body["licence"] = {
+            "authority": licence_authority,
+            "number": licence_number,
+            "expires_on": licence_expires,
+            "scope": licence_scope,
+        }
+    data = Api().call("POST", f"/reviews/{review_id}/decision", json=body)
     console.print(f"review {review_id}: {data['status']}")
+    if data.get("licence_needed_for") and data["status"] == "awaiting_second_approval":
+        console.print("a second, different compliance officer must approve it too")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
