@@ -474,7 +474,7 @@ def _review_context(v: Visit, w: Work, items: list[ReviewItem]) -> dict[str, Any
     people = {c.id: c for c in customers.list_customers(w, actor=v.actor) if c.id in ids}
     cleared = reviews.cleared_parties(w)
     needed = {r.id: reviews.needs_licence(r, cleared) for r in items if r.status in reviews.OPEN}
-    approvals = {r.id: [d.actor for d in reviews.decisions_of(w, r) if d.decision == "approve"] for r in items}
+    approvals = {r.id: [d for d in reviews.decisions_of(w, r) if d.decision == "approve"] for r in items}
     return {"people": people, "can_decide": v.may(Permission.DECIDE_REVIEWS), "needed": needed, "approvals": approvals}
 
 
