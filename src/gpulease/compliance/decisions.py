@@ -63,15 +63,18 @@ def fingerprint(evidence: Mapping[str, Any]) -> str:
 
 
 def blocking_entries(evidence: Mapping[str, Any], cleared: Collection[str] = ()) -> list[str]:
-    """Entries on blocking lists that denied a name of the customer or own part of it: clearing them needs a
-    licence and two compliance officers. Parties in the chain already `cleared` under a running licence are
+    """Entries on blocking lists that denied a name of the customer or own 50% or more of it: clearing them
+    needs a licence and two compliance officers. Parties in the chain already `cleared` under a running licence are
     not asked for again; a strong hit on the customer's own name always is."""
     own: set[str] = set()
     chain: set[str] = set()
     for code, entry, decision, whose in evidence.get("hits", []):
         if decision == "denied" and _blocking(code):
             (own if whose == "own" else chain).add(entry)
-    chain |= {entry for code, entry, _share in evidence.get("ownership", {}).get("paths", []) if _blocking(code)}
+    ownership = evidence.get("ownership", {})
+    chain |= {entry for code, entry, _share in ownership.get("paths", []) if _blocking(code)}
+    if float(ownership.get("share", 0.0)) < 0.5 - 1e-9:
+        chain = set()  # listed minority owners (below the 50% rule) make a review, not a listed party
     return sorted(own | {e for e in chain if e not in cleared})
 
 

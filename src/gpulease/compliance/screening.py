@@ -201,7 +201,10 @@ def screen_customer(
         decision = decide_name(hits, thresholds, label=f"{role} '{name}'")
         screenings.append(NameScreening(role, name, hits, decision))
         if decision.decision != "cleared":
-            outcome = worst(outcome, decision.decision)
+            # A listed owner denies through its share (the 50% rule below), not through its name: owners at
+            # 24% + 24% are a review, as the rule says, not a denial.
+            verdict: Outcome = "review" if role == "owner" else decision.decision
+            outcome = worst(outcome, verdict)
             reasons.extend(decision.reasons)
 
     cache: dict[str, Hit | None] = {}

@@ -34,6 +34,7 @@ def red_flag_rules(settings: Settings) -> RedFlagRules:
         large_request_gpus=settings.redflag_large_request_gpus,
         countries_of_concern=frozenset(settings.redflag_countries_of_concern or defaults.countries_of_concern),
         enabled=defaults.enabled - set(settings.redflag_disabled),
+        transshipment_terms=tuple(settings.redflag_transshipment_terms or defaults.transshipment_terms),
     )
 
 

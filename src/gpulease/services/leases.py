@@ -19,6 +19,7 @@ from gpulease.domain.leases import LeaseAction, LeaseFacts, LeaseState, Plan, of
 from gpulease.domain.placement import Placement, PlacementRequest, Unplaceable
 from gpulease.domain.pricing import PriceEntry, PricingError, Quote, make_quote
 from gpulease.services import billing, budgets, limits
+from gpulease.services.booking_checks import PENDING_MESSAGE, BookingFindings, check_booking, report
 from gpulease.services.capacity import allocate, hold_for_queue_head, interruptible_leases, load_calendar, make_room
 from gpulease.services.context import Actor, Role, epoch, from_epoch
 from gpulease.services.errors import Conflict, InvalidRequest, NoCapacity, NotCleared, NotFound
@@ -321,9 +322,51 @@ def create_lease(work: Work, *, actor: Actor, request: LeaseRequest) -> Booked:
     except PricingError as e:
         raise InvalidRequest(str(e)) from None
     budgets.admit(work, customer=customer, entry=entry, gpu_count=req.gpu_count, start=w.start, end=w.end)
+    # Red flags on the request itself and compute thresholds ahead of time (services/booking_checks.py).
+    findings = check_booking(work, customer, model=model, gpu_count=req.gpu_count, start=w.start, end=w.end)
+    if findings.block:
+        return _pending_review(
+            work, actor=actor, customer=customer, request=req, plan=plan, entry=entry, window=w, findings=findings
+        )
     if w.asap:
-        return _join_queue(work, actor=actor, customer_id=customer_id, request=req, plan=plan, entry=entry, window=w)
-    return _place(work, actor=actor, customer_id=customer_id, request=req, plan=plan, entry=entry, window=w)
+        booked = _join_queue(work, actor=actor, customer_id=customer_id, request=req, plan=plan, entry=entry, window=w)
+    else:
+        booked = _place(work, actor=actor, customer_id=customer_id, request=req, plan=plan, entry=entry, window=w)
+    if findings.compute is not None:  # allow-and-report: booked, and the projection goes to the review queue
+        report(work, customer, booked.lease, findings)
+    return booked
+
+
+def _pending_review(
+    work: Work,
+    *,
+    actor: Actor,
+    customer: Customer,
+    request: LeaseRequest,
+    plan: Plan,
+    entry: PriceEntry,
+    window: Window,
+    findings: BookingFindings,
+) -> Booked:
+    """A booking that needs a compliance review first: a lease in `pending_compliance`, no GPUs, a review item.
+    An approval puts it in the waiting queue; a denial rejects it."""
+    w = window
+    duration = None if w.end is None else int((w.end - w.start).total_seconds())
+    quote = _quote(entry, request.gpu_count, epoch(w.start), None if w.end is None else epoch(w.end))
+    lease = _new_lease(
+        work,
+        actor=actor,
+        customer_id=customer.id,
+        gpu_count=request.gpu_count,
+        plan=plan,
+        quote=quote,
+        start=w.start,
+        end=w.end,
+        duration_s=duration,
+    )
+    lease.state_reason = PENDING_MESSAGE  # it stays pending_compliance (as _new_lease left it) until decided
+    report(work, customer, lease, findings)
+    return Booked(lease, [])
 
 
 def _place(

@@ -19,13 +19,16 @@ from sqlalchemy import select
 from gpulease import audit
 from gpulease.compliance.decisions import Licence, blocking_entries, evidence_of, fingerprint
 from gpulease.domain.customers import ComplianceStatus
+from gpulease.domain.leases import LeaseState
 from gpulease.services import limits
 from gpulease.services.context import Actor
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound
 from gpulease.services.holds import close_leases, hold_leases, release_holds
+from gpulease.services.lease_queue import enqueue
 from gpulease.services.permissions import Permission, require
+from gpulease.services.transitions import transition
 from gpulease.services.work import Work
-from gpulease.store.models import Alert, Customer, ReviewDecision, ReviewItem, Screening
+from gpulease.store.models import Alert, Customer, Lease, ReviewDecision, ReviewItem, Screening
 
 AWAITING = "awaiting_second_approval"
 OPEN = ("open", AWAITING)
@@ -177,6 +180,8 @@ def decide_review(
     item.decided_by, item.decided_at, item.comment = actor.name, now, comment
     if len(earlier) == 1 and decision == "approve":
         item.decided_by = f"{earlier[0].actor} + {actor.name}"
+    if item.kind == "booking":
+        _settle_booking(work, actor, item, c, approve=decision == "approve")
     if item.kind in SCREENING_KINDS:
         if decision == "approve":
             c.compliance_status = ComplianceStatus.CLEARED.value
@@ -197,6 +202,18 @@ def decide_review(
             other.comment = f"settled by review {item.id}"
     _audit(work, actor, item, c, row, stage="final")
     return item
+
+
+def _settle_booking(work: Work, actor: Actor, item: ReviewItem, c: Customer, *, approve: bool) -> None:
+    """A booking held for review: approved, it joins the waiting queue (it starts when capacity allows);
+    denied, it is rejected."""
+    lease = work.session.get(Lease, int(item.details.get("lease_id", 0)))
+    if lease is None or lease.state != LeaseState.PENDING_COMPLIANCE.value:
+        return  # cancelled meanwhile
+    if approve and c.compliance_status == ComplianceStatus.CLEARED.value:
+        enqueue(work, lease, max_wait_s=None, actor=actor.name)
+    else:
+        transition(work, lease, LeaseState.REJECTED, actor="compliance", reason="This booking was not accepted.")
 
 
 def _audit(work: Work, actor: Actor, item: ReviewItem, c: Customer, row: ReviewDecision, *, stage: str) -> None:
