@@ -102,7 +102,7 @@ def compliance_file(work: Work, *, actor: Actor, customer_id: int) -> dict[str, 
     threshold_reports = [
         {"review_id": i.id, "kind": i.kind, "status": i.status, "created_at": i.created_at, **i.details}
         for i in items
-        if i.kind in ("compute_threshold", "compute_projection")
+        if i.kind in ("compute_threshold", "compute_projection") or i.details.get("compute")
     ]
     lease_ids = list(s.scalars(select(Lease.id).where(Lease.customer_id == c.id)))
     subjects = [f"customer:{c.id}"] + [f"lease:{x}" for x in lease_ids] + [f"review:{i.id}" for i in items]

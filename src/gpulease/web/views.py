@@ -22,6 +22,7 @@ from gpulease.runtime import Runtime
 from gpulease.services import (
     billing,
     budgets,
+    compliance_file,
     customers,
     inventory,
     leases,
@@ -441,6 +442,13 @@ def _customer_page(v: Visit, customer_id: int, limits_error: ServiceError | None
 @router.get("/customers/{customer_id}")
 def customer_detail(customer_id: int, v: Visit = Depends(visit)) -> Response:
     return _customer_page(v, customer_id)
+
+
+@router.get("/customers/{customer_id}/compliance-file")
+def customer_compliance_file(customer_id: int, v: Visit = Depends(visit)) -> Response:
+    """The compliance file as a page an auditor can read (the JSON export is the API's, same use case)."""
+    f = v.rt.perform(compliance_file.compliance_file, actor=v.actor, customer_id=customer_id)
+    return v.page("compliance_file.html", nav="customers", f=f)
 
 
 @router.post("/customers/{customer_id}/limits")
