@@ -26,7 +26,7 @@ from gpulease.services.context import Actor, Role, from_epoch
 from gpulease.services.customers import Contact, ProfileChange, ScreeningRecord, ScreeningStatus
 from gpulease.services.inventory import Calendar
 from gpulease.services.keys import IssuedKey, KeyRow
-from gpulease.services.kyc import KycInput, Owner
+from gpulease.services.kyc import KycInput, Officer, Owner
 from gpulease.services.leases import held_allocations
 from gpulease.services.node_failure import NodeFailure
 from gpulease.services.prices import PriceListing
@@ -193,6 +193,15 @@ class PriceOut(BaseModel):
 class OwnerIn(BaseModel):
     name: Name
     percent: Annotated[Number, doc(minimum=0, maximum=100)] = Field(description="share held, 0 to 100")
+    date_of_birth: IsoDate | None = Field(default=None, description="an individual owner: tells it from namesakes")
+    nationality: Country | None = Field(default=None, description="an individual owner: ISO 3166-1 alpha-2")
+
+
+class OfficerIn(BaseModel):
+    name: Name
+    title: Annotated[str, _text(100)] | None = None
+    date_of_birth: IsoDate | None = None
+    nationality: Country | None = Field(default=None, description="ISO 3166-1 alpha-2")
 
 
 class CustomerIn(BaseModel):
@@ -212,6 +221,9 @@ class CustomerIn(BaseModel):
     requested_gpus: Annotated[Int, doc(minimum=0, maximum=limits.REQUESTED_GPUS_MAX)] | None = Field(
         default=None, description="capacity the customer expects to use"
     )
+    officers: Annotated[list[OfficerIn], doc(maxItems=limits.OWNERS_MAX)] = Field(
+        default_factory=list, description="directors and officers (individuals), screened like owners"
+    )
 
     def kyc(self) -> KycInput:
         return KycInput(
@@ -223,9 +235,10 @@ class CustomerIn(BaseModel):
             email_domain=self.email_domain,
             website=self.website,
             parent=self.parent,
-            owners=tuple(Owner(o.name, o.percent) for o in self.owners),
+            owners=tuple(Owner(o.name, o.percent, o.date_of_birth, o.nationality) for o in self.owners),
             end_use=self.end_use,
             requested_gpus=self.requested_gpus or 0,
+            officers=tuple(Officer(f.name, f.title, f.date_of_birth, f.nationality) for f in self.officers),
         )
 
 
@@ -240,6 +253,7 @@ class CustomerOut(BaseModel):
     website: str | None
     parent: str | None
     owners: list[dict[str, Any]]
+    officers: list[dict[str, Any]] = Field(default_factory=list)
     end_use: str | None
     contacts: list[dict[str, Any]] = Field(default_factory=list, description="not screened")
     compliance_status: ShownStatus = Field(description="a customer sees its own account in review or denied as on_hold")
@@ -258,6 +272,7 @@ class CustomerOut(BaseModel):
             website=c.website,
             parent=c.parent,
             owners=list(c.owners),
+            officers=list(c.officers or []),
             end_use=c.end_use,
             contacts=list(c.contacts),
             compliance_status=shown_status(

@@ -112,6 +112,8 @@ class KycProfile:
     owners: tuple[tuple[str, float], ...] = ()
     end_use: str | None = None
     requested_gpus: int = 0
+    officers: tuple[str, ...] = ()  # directors and officers (individuals), screened like owners
+    identifiers: tuple[tuple[str, str | None, str | None], ...] = ()  # (name, date of birth, nationality)
 
     def to_dict(self) -> dict[str, Any]:
         return {

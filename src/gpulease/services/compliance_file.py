@@ -48,6 +48,7 @@ def compliance_file(work: Work, *, actor: Actor, customer_id: int) -> dict[str, 
         "website": c.website,
         "parent": c.parent,
         "owners": list(c.owners),
+        "officers": list(c.officers or []),
         "end_use": c.end_use,
         "created_at": c.created_at,
     }

@@ -38,6 +38,7 @@ def create_customer(work: Work, *, actor: Actor, kyc: KycInput) -> Customer:
         website=k.website,
         parent=k.parent,
         owners=[o.to_dict() for o in k.owners],
+        officers=[f.to_dict() for f in k.officers],
         end_use=k.end_use,
         compliance_status=ComplianceStatus.REVIEW.value,
         cumulative_flop=0.0,

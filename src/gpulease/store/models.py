@@ -91,6 +91,7 @@ class Customer(Base):
     compliance_status: Mapped[str] = mapped_column(String(20), default="review")
     cumulative_flop: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime]
+    officers: Mapped[list[Any]] = mapped_column(default=list)  # [{"name", "title", "date_of_birth", "nationality"}]
     contacts: Mapped[list[Any]] = mapped_column(default=list)  # [{"name", "email", "phone", "role"}]: not screened
     # Set by operators: a monthly spend limit (in the price book's currency; NULL = none) and a quota of
     # concurrent GPUs per model ({"A100-80GB": 16}; a model absent = no quota).

@@ -1,4 +1,4 @@
-"""review decisions with their evidence fingerprint and licence; longer review statuses
+"""review decisions with their evidence fingerprint and licence; longer review statuses; customers' officers
 
 Revision ID: 0014
 Revises: 0012
@@ -21,6 +21,8 @@ UTC_DT = gpulease.store.types.UTCDateTime(timezone=True)
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("customers") as batch:
+        batch.add_column(sa.Column("officers", sa.JSON(), nullable=False, server_default=sa.text("'[]'")))
     with op.batch_alter_table("review_items") as batch:
         batch.alter_column("status", existing_type=sa.String(length=20), type_=sa.String(length=40))
     op.create_table(
@@ -53,3 +55,5 @@ def downgrade() -> None:
     op.drop_table("review_decisions")
     with op.batch_alter_table("review_items") as batch:
         batch.alter_column("status", existing_type=sa.String(length=40), type_=sa.String(length=20))
+    with op.batch_alter_table("customers") as batch:
+        batch.drop_column("officers")
