@@ -118,7 +118,7 @@ def check(
         raise RuntimeError(f"route {request.method} {path} is not in gpulease.api.access.ROUTES")
     if access is Open.PUBLIC:
         return
-    who = actor(rt, creds)
+    who = actor(request, rt, creds)
     if isinstance(access, Permission):
         require(who, access)
 
