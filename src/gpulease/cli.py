@@ -706,6 +706,10 @@ def customers_add(
     parent: str | None = None,
     owner: Annotated[list[str] | None, typer.Option(help="NAME=PERCENT, repeatable")] = None,
     end_use: str | None = None,
+    requested_gpus: Annotated[int | None, typer.Option(help="GPUs it expects to use (a red-flag input)")] = None,
+    officer: Annotated[
+        list[str] | None, typer.Option(help="NAME[;DATE_OF_BIRTH[;NATIONALITY]], an individual officer, repeatable")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a customer with its KYC; it is screened at once."""
@@ -730,12 +734,24 @@ def customers_add(
         "parent": parent,
         "owners": owners,
         "end_use": end_use,
+        "requested_gpus": requested_gpus,
+        "officers": [_person(f) for f in officer or []],
     }
     _out(
         Api().call("POST", "/customers", json={k: v for k, v in body.items() if v not in (None, [])}),
         as_json,
         CUSTOMER_COLS,
     )
+
+
+def _person(text: str) -> dict[str, str]:
+    name, dob, nationality = [*text.split(";"), "", ""][:3]
+    out = {"name": name.strip()}
+    if dob.strip():
+        out["date_of_birth"] = dob.strip()
+    if nationality.strip():
+        out["nationality"] = nationality.strip()
+    return out
 
 
 @customers_app.command("list")

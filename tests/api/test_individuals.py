@@ -60,3 +60,18 @@ def test_officers_are_screened_with_their_identifiers(facility: Facility) -> Non
         json={"legal_name": "X GmbH", "country": "DE", "officers": [{"name": "A B", "date_of_birth": "2999-01-01"}]},
     )
     assert r.status_code == 422 and "date of birth is in the future" in r.json()["detail"]
+
+
+def test_the_cli_declares_officers_and_requested_gpus(facility: Facility, live_server: str) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from gpulease.cli import app
+
+    env = {"GPULEASE_API_URL": live_server, "GPULEASE_API_KEY": facility.k.operator}
+    args = ["customers", "add", "Quarry Lens GmbH", "DE", "--officer", f"{LISTED};1975-01-01;MR"]
+    out = CliRunner().invoke(app, [*args, "--requested-gpus", "8", "--end-use", "x", "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    body = json.loads(out.output)
+    assert body["compliance_status"] == "denied" and body["officers"][0]["date_of_birth"] == "1975-01-01"
