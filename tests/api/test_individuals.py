@@ -75,3 +75,14 @@ def test_the_cli_declares_officers_and_requested_gpus(facility: Facility, live_s
     assert out.exit_code == 0, out.output
     body = json.loads(out.output)
     assert body["compliance_status"] == "denied" and body["officers"][0]["date_of_birth"] == "1975-01-01"
+
+
+def test_a_profile_change_keeps_and_checks_owners_identifiers(facility: Facility) -> None:
+    c = facility.customer("Lynx Imaging LLC")
+    me = facility.customer_key(c["id"])
+    owner = {"name": "Ada Byron", "percent": 60, "date_of_birth": "1980-12-10", "nationality": "GB"}
+    r = facility.c.patch(f"/api/v1/customers/{c['id']}", headers=me, json={"owners": [owner]})
+    assert r.status_code == 200 and r.json()["owners"] == [{**owner, "percent": 60.0}]
+    bad = {**owner, "nationality": "AAA"}
+    r = facility.c.patch(f"/api/v1/customers/{c['id']}", headers=me, json={"owners": [bad]})
+    assert r.status_code == 422, r.text

@@ -965,7 +965,9 @@ class CustomerPatch(BaseModel):
             website=self.website,
             parent=self.parent,
             end_use=self.end_use,
-            owners=None if self.owners is None else tuple(Owner(o.name, o.percent) for o in self.owners),
+            owners=None
+            if self.owners is None
+            else tuple(Owner(o.name, o.percent, o.date_of_birth, o.nationality) for o in self.owners),
             contacts=None
             if self.contacts is None
             else tuple(Contact(c.name, c.email, c.phone, c.role) for c in self.contacts),

@@ -146,7 +146,15 @@ def update_customer(work: Work, *, actor: Actor, customer_id: int, change: Profi
         email_domain=c.email_domain,
         website=c.website,
         parent=c.parent,
-        owners=tuple(Owner(o["name"], float(o["percent"])) for o in c.owners),
+        owners=tuple(
+            Owner(
+                o["name"],
+                float(o["percent"]),
+                date.fromisoformat(o["date_of_birth"]) if o.get("date_of_birth") else None,
+                o.get("nationality"),
+            )
+            for o in c.owners
+        ),
         end_use=c.end_use,
     )
     given = {f.name: getattr(change, f.name) for f in fields(change) if f.name != "contacts"}
