@@ -94,14 +94,60 @@ def romanize_hangul(word: str) -> str:
 
 # Korean syllables as Revised Romanization (RR) and McCune-Reischauer (MR, apostrophes and breves dropped)
 # write them: an optional initial, a vowel, an optional final. `fold_variants` has already written w as v.
-_KO_INITIALS = ("kk", "tt", "pp", "ss", "jj", "ch", "sh", "g", "n", "d", "r", "l", "m", "b", "s", "j", "k", "t", "p", "h", "")
+_KO_INITIALS = (
+    "kk",
+    "tt",
+    "pp",
+    "ss",
+    "jj",
+    "ch",
+    "sh",
+    "g",
+    "n",
+    "d",
+    "r",
+    "l",
+    "m",
+    "b",
+    "s",
+    "j",
+    "k",
+    "t",
+    "p",
+    "h",
+    "",
+)
 _KO_VOWELS = (
-    "yae", "yeo", "wae", "vae", "ae", "ya", "eo", "ye", "wa", "va", "oe", "yo", "wo", "vo", "we", "ve", "wi", "vi",
-    "yu", "eu", "ui", "a", "e", "o", "u", "i",
+    "yae",
+    "yeo",
+    "wae",
+    "vae",
+    "ae",
+    "ya",
+    "eo",
+    "ye",
+    "wa",
+    "va",
+    "oe",
+    "yo",
+    "wo",
+    "vo",
+    "we",
+    "ve",
+    "wi",
+    "vi",
+    "yu",
+    "eu",
+    "ui",
+    "a",
+    "e",
+    "o",
+    "u",
+    "i",
 )
 _KO_FINALS = ("ng", "k", "n", "t", "l", "m", "p", "")
 # 어 is RR eo, MR ŏ (written o), 으 RR eu, MR ŭ (written u), 여 RR yeo, MR yŏ (yo), 워 RR wo, MR wŏ (wo).
-_KO_VOWEL_FOLD = {"eo": "o", "eu": "u", "yeo": "yo", "vae": "wae", "va": "wa", "vo": "wo", "ve": "we", "vi": "wi"}
+_KO_VOWEL_FOLD = {"eo": "o", "eu": "u", "yeo": "yo"}  # (w, v as `fold_variants` left them)
 # At the start of a word RR writes unaspirated consonants voiced (g, d, b, j), MR voiceless (k, t, p, ch);
 # inside a word MR writes them voiced too ("Kumgang", "Ryonbong").
 _KO_INITIAL_FOLD = {"g": "k", "d": "t", "b": "p", "j": "ch", "l": "r", "kk": "k", "tt": "t", "pp": "p", "jj": "ch"}

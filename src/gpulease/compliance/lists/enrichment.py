@@ -68,7 +68,9 @@ def read_enrichment(path: PathLike) -> tuple[list[EnrichmentRow], SourceFile]:
                 )
             script = cell["script"]
             if script is not None and script not in SCRIPTS:
-                raise ListFormatError(source.path, line, f"script {script!r} is not one of {', '.join(sorted(SCRIPTS))}.")
+                raise ListFormatError(
+                    source.path, line, f"script {script!r} is not one of {', '.join(sorted(SCRIPTS))}."
+                )
             rows.append(
                 EnrichmentRow(
                     line=line,
