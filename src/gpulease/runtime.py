@@ -8,19 +8,23 @@ and after the commit the effects the use case asked for (stopping a lease's runs
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gpulease import audit
 from gpulease.audit import AuditLog
 from gpulease.outbox import DeliveryWorker
 from gpulease.services import keys, lifecycle, telemetry
+from gpulease.services.calendars import Calendars
 from gpulease.services.context import Actor, utcnow
 from gpulease.services.errors import ServiceError
 from gpulease.services.execution import Executor
@@ -42,6 +46,18 @@ log = logging.getLogger("gpulease.runtime")
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+AUTH_CACHE_S = 2.0  # an API key's actor is remembered this long (a revocation in this process clears it at once)
+CONFLICT_RETRIES = 3  # an action refused by the exclusion constraint is retried with calendars read afresh
+CALENDAR_TRIM_S = 60.0  # bookings that ended are dropped from the calendars in memory this often
+
+
+def _lease_ids(e: StopRuns | LeaseDisplaced) -> tuple[int, ...]:
+    return e.lease_ids if isinstance(e, StopRuns) else (e.lease_id,)
+
+
+def _double_booked(e: IntegrityError) -> bool:
+    return "no_double_booking" in str(e.orig)
 
 
 class Runtime:
@@ -67,6 +83,11 @@ class Runtime:
         self.executor = Executor(self)
         self.audit_log = AuditLog(self.store, self.settings, clock)  # seals and checkpoints the audit chain
         self.deliveries = DeliveryWorker(self.perform, self.settings, clock)  # sends the webhook outbox
+        self._auth_cache: dict[str, tuple[float, Actor]] = {}  # sha256 of a key -> (when, its actor)
+        # The capacity calendars in memory, kept current on commit (and from other processes on PostgreSQL).
+        self.calendars = Calendars(self.store, on_keys_changed=self._auth_cache.clear)
+        self._listener: threading.Thread | None = None
+        self._last_trim = 0.0
 
     # -- units of work ---------------------------------------------------------------------------------
 
@@ -88,14 +109,31 @@ class Runtime:
         self.carry_out(w.effects)
 
     def _unit(self, session: Session) -> Work:
+        session.info["calendars"] = self.calendars
         return Work(
-            session=session, store=self.store, now=self.clock(), settings=self.settings, screening=self.screening
+            session=session,
+            store=self.store,
+            now=self.clock(),
+            settings=self.settings,
+            screening=self.screening,
+            calendars=self.calendars,
         )
 
     def perform(self, action: Callable[Concatenate[Work, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run one use case in its own unit of work and return what it returns."""
-        with self.work() as w:
-            return action(w, *args, **kwargs)
+        """Run one use case in its own unit of work and return what it returns.
+
+        Should the database's exclusion constraint ever refuse a placement (a calendar out of step with the
+        store), every calendar is read afresh and the action retried."""
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                with self.work() as w:
+                    return action(w, *args, **kwargs)
+            except IntegrityError as e:
+                if attempt == CONFLICT_RETRIES or not _double_booked(e):
+                    raise
+                log.warning("placement refused by the exclusion constraint; retrying with fresh calendars")
+                self.calendars.forget_all()
+        raise AssertionError("unreachable")
 
     def carry_out(self, effects: Sequence[Effect]) -> None:
         """What must follow a commit. Runs stop now rather than at the next tick."""
@@ -108,8 +146,10 @@ class Runtime:
                 self.executor.notify_preemption(e.lease_id, e.deadline)
             elif isinstance(e, LeaseDisplaced):  # its runs were on the lost node: stopped, whatever became of it
                 self.executor.stop_lease_runs(e.lease_id, f"node {e.node} failed ({e.reason}); the lease {e.outcome}")
-        if any(isinstance(e, StopRuns | LeaseDisplaced) for e in effects):
-            self.executor.reconcile()  # stops runs of leases that ended or are held; ending -> ended
+        stopped = [e for e in effects if isinstance(e, StopRuns | LeaseDisplaced)]
+        if stopped:  # their runs stop now; a lease without runs is closed by the tick
+            look = any(not isinstance(e, StopRuns) or e.runs_on_record for e in stopped)
+            self.executor.stop_leases([lid for e in stopped for lid in _lease_ids(e)], look=look)
         elif any(isinstance(e, LeasesChanged) for e in effects):
             self.executor.mirror_leases()  # Slurm: reservations and allocations follow the new windows
 
@@ -120,8 +160,18 @@ class Runtime:
             )
 
     def authenticate(self, key: str) -> Actor | None:
+        """The actor a key stands for; remembered for `AUTH_CACHE_S` (keys changed in this process clear it)."""
+        mono, digest = time.monotonic(), hashlib.sha256(key.encode()).hexdigest()
+        hit = self._auth_cache.get(digest)
+        if hit is not None and mono - hit[0] < AUTH_CACHE_S:
+            return hit[1]
         with self.store.transaction() as s:
-            return keys.authenticate(s, key, self.clock())
+            found = keys.authenticate(s, key, self.clock())
+        if found is not None:  # an unknown key is looked up every time (it may be created in another process)
+            if len(self._auth_cache) > 10_000:
+                self._auth_cache.clear()
+            self._auth_cache[digest] = (mono, found)
+        return found
 
     # -- the clock ---------------------------------------------------------------------------------------
 
@@ -146,6 +196,9 @@ class Runtime:
             except Exception:  # telemetry is best effort; it must not stop the clock
                 log.exception("telemetry sampling failed")
         self.executor.reconcile()  # stops runs of leases that ended and closes them (ending -> ended)
+        if time.monotonic() - self._last_trim >= CALENDAR_TRIM_S:
+            self._last_trim = time.monotonic()
+            self.calendars.trim(now)
         return result
 
     def start(self) -> None:
@@ -155,6 +208,7 @@ class Runtime:
         if stopped:
             log.warning("stopped %d run(s) left from before a restart: %s", len(stopped), stopped)
         self._stop.clear()
+        self.listen_for_calendar_changes()
         self._thread = threading.Thread(target=self._loop, name="gpulease-tick", daemon=True)
         self._thread.start()
         self.audit_log.start()
@@ -167,11 +221,29 @@ class Runtime:
             except Exception:  # keep ticking: one bad lease must not stop every other lease's clock
                 log.exception("tick failed")
 
+    def listen_for_calendar_changes(self) -> None:
+        """PostgreSQL: follow the other server processes' bookings in this process's calendars (LISTEN)."""
+        if not self.store.is_postgres or self._listener is not None:
+            return
+        ready = threading.Event()
+        self._listener = threading.Thread(
+            target=self.calendars.listen,
+            args=(self._stop,),
+            kwargs={"ready": ready},
+            name="gpulease-calendars",
+            daemon=True,
+        )
+        self._listener.start()
+        ready.wait(timeout=10)
+
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if self._listener is not None:
+            self._listener.join(timeout=5)
+            self._listener = None
         self.executor.close()
         self.deliveries.stop()
         self.audit_log.stop()  # after the last change: seals it and signs the final head

@@ -47,9 +47,26 @@ def load_calendar(work: Work, model: str) -> CapacityCalendar:
     return cal
 
 
+def placement_calendar(work: Work, model: str, *, holding: int | None = None) -> CapacityCalendar:
+    """The model's calendar to place on, current as of this transaction; placements of one model are serialised
+    (across processes too) from here to the commit. What the caller changes on it is undone when the transaction
+    ends: the committed allocations are what the calendar follows."""
+    if work.calendars is not None:
+        return work.calendars.for_placement(work, model, holding=holding)
+    work.lock(f"placement:{model}")  # one placement per model at a time (PostgreSQL)
+    return load_calendar(work, model)
+
+
+def view_calendar(work: Work, model: str) -> CapacityCalendar:
+    """The model's calendar to read (availability); not serialised with placements."""
+    if work.calendars is not None:
+        return work.calendars.view(work, model)
+    return load_calendar(work, model)
+
+
 def allocate(work: Work, lease: Lease, placement: Placement, *, start: datetime, end: datetime | None) -> None:
-    for g in placement.gpus:
-        work.session.add(
+    for g in placement.gpus:  # through the relationship: the lease's allocations are known without a query
+        lease.allocations.append(
             Allocation(lease_id=lease.id, node_id=g.node_id, gpu_index=g.index, starts_at=start, ends_at=end)
         )
 

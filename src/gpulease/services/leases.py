@@ -19,7 +19,14 @@ from gpulease.domain.leases import LeaseAction, LeaseFacts, LeaseState, Plan, of
 from gpulease.domain.placement import Placement, PlacementRequest, Unplaceable
 from gpulease.domain.pricing import PriceEntry, PricingError, Quote, make_quote
 from gpulease.services import billing, budgets, limits
-from gpulease.services.capacity import allocate, hold_for_queue_head, interruptible_leases, load_calendar, make_room
+from gpulease.services.capacity import (
+    allocate,
+    hold_for_queue_head,
+    interruptible_leases,
+    make_room,
+    placement_calendar,
+    view_calendar,
+)
 from gpulease.services.context import Actor, Role, epoch, from_epoch
 from gpulease.services.errors import Conflict, InvalidRequest, NoCapacity, NotCleared, NotFound
 from gpulease.services.lease_queue import enqueue
@@ -219,7 +226,7 @@ def availability(
     model = _model_name(gpu_model_name)
     _check_count(gpu_count)
     w = resolve_window(LeaseRequest(model, gpu_count, Plan.ON_DEMAND, start, end), work.now)
-    cal = load_calendar(work, model)
+    cal = view_calendar(work, model)
     req = PlacementRequest(model, gpu_count, epoch(w.start), None if w.end is None else epoch(w.end))
     available, reason = True, None
     earliest: datetime | None = w.start
@@ -303,8 +310,7 @@ def _place(
     work: Work, *, actor: Actor, customer_id: int, request: LeaseRequest, plan: Plan, entry: PriceEntry, window: Window
 ) -> Booked:
     model, count = entry.gpu_model, request.gpu_count
-    work.lock(f"placement:{model}")  # one placement per model at a time (PostgreSQL)
-    cal = load_calendar(work, model)
+    cal = placement_calendar(work, model)  # one placement per model at a time, across processes too
     hold_for_queue_head(work, cal, model, plan)
     start_s, end_s = epoch(window.start), None if window.end is None else epoch(window.end)
     preq = PlacementRequest(model, count, start_s, end_s)
@@ -400,6 +406,7 @@ def _new_lease(
         quote=quote.to_dict(),
         created_at=work.now,
         duration_s=duration_s,
+        allocations=[],  # known to be none: no query to find out
     )
     work.session.add(lease)
     work.session.flush()
@@ -438,8 +445,7 @@ def extend(work: Work, *, actor: Actor, lease_id: int, new_end: datetime) -> Lea
     assert customer is not None
     # The time it adds is checked as a booking of its own: the lease's GPUs are free then, by its own end.
     budgets.admit(work, customer=customer, entry=_quote_entry(q), gpu_count=lease.gpu_count, start=old_end, end=new_end)
-    work.lock(f"placement:{lease.gpu_model}")
-    cal = load_calendar(work, lease.gpu_model)
+    cal = placement_calendar(work, lease.gpu_model, holding=lease.id)
     hold_for_queue_head(work, cal, lease.gpu_model, Plan(lease.plan))
     if not cal.can_extend(lease.id, epoch(new_end)):
         raise NoCapacity(

@@ -7,18 +7,24 @@ lock per GPU model, and an exclusion constraint on (gpu, time range) is the last
 
 from __future__ import annotations
 
+import logging
+import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config
+from psycopg import sql
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gpulease.store import idempotency
+
+log = logging.getLogger("gpulease.store")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -97,6 +103,31 @@ class Store:
     def lock(self, session: Session, name: str) -> None:
         """Serialise a critical section across processes (PostgreSQL); SQLite is serialised already."""
         advisory_lock(session, name)
+
+    def listen(
+        self,
+        channel: str,
+        stop: threading.Event,
+        on_payload: Callable[[str], None],
+        *,
+        on_connect: Callable[[], None] = lambda: None,
+    ) -> None:
+        """PostgreSQL: hand every NOTIFY payload on `channel` to `on_payload` until `stop` is set (blocking; run it
+        in a thread). Reconnects after an error; `on_connect` runs each time listening (re)starts."""
+        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while not stop.is_set():
+            try:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    on_connect()
+                    while not stop.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            on_payload(note.payload)
+            except Exception:
+                if stop.is_set():
+                    return
+                log.exception("listening on %s failed; reconnecting", channel)
+                stop.wait(1.0)
 
     def dispose(self) -> None:
         self.engine.dispose()

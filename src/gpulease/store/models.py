@@ -417,3 +417,16 @@ class SpendThreshold(Base):
     period: Mapped[str] = mapped_column(String(7))
     percent: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime]
+
+
+class CalendarVersion(Base):
+    """How many times a GPU model's capacity calendar was changed by taking capacity or changing its nodes.
+
+    A server keeps each model's calendar in memory; the transaction that places a lease bumps this row (which
+    also serialises placements of the model) and compares it with the version its calendar is at: equal
+    means nothing it has not seen was committed in between, otherwise it reloads the calendar first.
+    """
+
+    __tablename__ = "calendar_versions"
+    gpu_model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,29 @@
+"""calendar versions: one row per GPU model, bumped by every transaction that takes capacity or changes nodes
+
+Revision ID: 0010
+Revises: 0012
+Create Date: 2026-11-26
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "calendar_versions",
+        sa.Column("gpu_model", sa.String(64), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("gpu_model"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("calendar_versions")
