@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from gpulease import audit
@@ -56,8 +56,13 @@ def _lease_ids(e: StopRuns | LeaseDisplaced) -> tuple[int, ...]:
     return e.lease_ids if isinstance(e, StopRuns) else (e.lease_id,)
 
 
-def _double_booked(e: IntegrityError) -> bool:
-    return "no_double_booking" in str(e.orig)
+def _double_booked(e: DBAPIError) -> bool:
+    return isinstance(e, IntegrityError) and "no_double_booking" in str(e.orig)
+
+
+def _deadlocked(e: DBAPIError) -> bool:
+    """PostgreSQL chose this transaction to break a deadlock (an end and a preemption crossing): safe to retry."""
+    return "deadlock detected" in str(e.orig)
 
 
 class Runtime:
@@ -123,16 +128,18 @@ class Runtime:
         """Run one use case in its own unit of work and return what it returns.
 
         Should the database's exclusion constraint ever refuse a placement (a calendar out of step with the
-        store), every calendar is read afresh and the action retried."""
+        store), every calendar is read afresh and the action retried; so is a transaction PostgreSQL rolled
+        back to break a deadlock."""
         for attempt in range(CONFLICT_RETRIES + 1):
             try:
                 with self.work() as w:
                     return action(w, *args, **kwargs)
-            except IntegrityError as e:
-                if attempt == CONFLICT_RETRIES or not _double_booked(e):
+            except DBAPIError as e:
+                if attempt == CONFLICT_RETRIES or not (_double_booked(e) or _deadlocked(e)):
                     raise
-                log.warning("placement refused by the exclusion constraint; retrying with fresh calendars")
-                self.calendars.forget_all()
+                if _double_booked(e):
+                    log.warning("placement refused by the exclusion constraint; retrying with fresh calendars")
+                    self.calendars.forget_all()
         raise AssertionError("unreachable")
 
     def carry_out(self, effects: Sequence[Effect]) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 import zlib
 from collections.abc import Callable
@@ -56,10 +57,21 @@ LeaseGpus = tuple[int, str, list[tuple[int, int]], int, int | None]
 
 
 @dataclass
+class _Change:
+    """One committed (or committing) change of a model's calendar, by its version."""
+
+    leases: list[LeaseGpus]
+    stale: bool  # the model's nodes changed (or the change could not be told): reload rather than apply
+    committed: bool
+    owner: object  # the transaction that registered it (None: another process's)
+
+
+@dataclass
 class _Entry:
     lock: threading.RLock = field(default_factory=threading.RLock)
     cal: CapacityCalendar | None = None  # None: load from the store when next needed
     version: int = -1  # the calendar_versions value this calendar has seen every change up to
+    pending: dict[int, _Change] = field(default_factory=dict)  # later versions, applied in order (guarded)
 
 
 @dataclass
@@ -72,17 +84,23 @@ class _Tx:
     kept: list[Any] = field(default_factory=list)  # their changed rows and leases (the identity map is weak)
     node_models: set[str] = field(default_factory=set)  # models whose nodes changed
     keys_changed: bool = False
-    changes: list[LeaseGpus] = field(default_factory=list)
+    registered: list[tuple[_Entry, int]] = field(default_factory=list)
+
+
+WAIT_FOR_COMMITTING_S = 0.2  # a placement waits this long for changes committed by threads still applying
 
 
 class Calendars:
-    """One Runtime's calendars (thread-safe: a lock per model, held by a placing transaction until it ends)."""
+    """One Runtime's calendars (thread-safe: a lock per model, held by a placing transaction until it ends).
+
+    Every change is applied in version order: a transaction registers its change under its version just before
+    it commits, marks it committed right after, and whoever holds the model's lock next applies what is there."""
 
     def __init__(self, store: Store, *, on_keys_changed: Callable[[], None] | None = None) -> None:
         self.store = store
         self.instance = uuid.uuid4().hex[:12]
         self._entries: dict[str, _Entry] = {}
-        self._guard = threading.Lock()
+        self._guard = threading.Lock()  # entries and their pending changes
         self._channel: str | None = None
         self._node_model: dict[int, str] = {}  # node id -> its GPU model, from the calendars loaded
         self._on_keys_changed = on_keys_changed
@@ -106,15 +124,14 @@ class Calendars:
             self._bump(session, tx, model)
             tx.node_models.add(model)
             return self._load(work, model)
-        version = self._bump(session, tx, model)
+        version = self._bump(session, tx, model)  # every change before `version` has committed
         entry = self._entry(model)
         entry.lock.acquire()
         try:
+            self._catch_up(entry, version - 1)
             cal = entry.cal
             if cal is None or entry.version != version - 1 or (holding is not None and not cal.bookings_of(holding)):
-                cal = entry.cal = self._load(work, model)
-                self.reloads += 1
-            entry.version = version - 1
+                cal = self._reload(work, entry, model, version - 1)
             spec = cal.speculate()
             spec.__enter__()
         except BaseException:
@@ -131,13 +148,13 @@ class Calendars:
         entry = self._entry(model)
         entry.lock.acquire()
         try:
+            self._drain(entry)
             if entry.cal is None:
                 seen = work.session.scalar(
                     text("SELECT version FROM calendar_versions WHERE gpu_model = :m"), {"m": model}
                 )
-                entry.cal = self._load(work, model)  # sees at least every change up to `seen`
-                entry.version = int(seen or 0)
-                self.reloads += 1
+                self._reload(work, entry, model, int(seen or 0))  # sees at least every change up to `seen`
+            assert entry.cal is not None
             spec = entry.cal.speculate()
             spec.__enter__()
         except BaseException:
@@ -168,6 +185,7 @@ class Calendars:
         """(lease, node, gpu, start, end) of every booking in memory, or None if not loaded (for tests)."""
         entry = self._entry(model)
         with entry.lock:
+            self._drain(entry)
             if entry.cal is None:
                 return None
             return sorted((b.lease_id, b.gpu.node_id, b.gpu.index, b.start, b.end) for b in entry.cal.bookings())
@@ -176,6 +194,16 @@ class Calendars:
         cal = load_calendar(work, model)
         for node in cal.nodes():
             self._node_model[node.id] = node.gpu_model
+        return cal
+
+    def _reload(self, work: Work, entry: _Entry, model: str, version: int) -> CapacityCalendar:
+        cal = entry.cal = self._load(work, model)
+        entry.version = version
+        self.reloads += 1
+        with self._guard:
+            for v in [v for v in entry.pending if v <= version]:
+                del entry.pending[v]
+        self._drain(entry)
         return cal
 
     def _entry(self, model: str) -> _Entry:
@@ -209,6 +237,64 @@ class Calendars:
         tx.bumped[model] = version
         return version
 
+    # -- applying changes in order ----------------------------------------------------------------------
+
+    def _drain(self, entry: _Entry) -> None:
+        """Apply the committed changes that follow the calendar's version, in order (entry lock held)."""
+        while entry.cal is not None:
+            with self._guard:
+                change = entry.pending.get(entry.version + 1)
+                if change is None or not change.committed:
+                    return
+                del entry.pending[entry.version + 1]
+            entry.version += 1
+            if change.stale:
+                entry.cal, entry.version = None, -1
+                return
+            try:
+                for lease_id, _model, gpus, start, end in change.leases:
+                    entry.cal.release(lease_id)
+                    if gpus:
+                        entry.cal.book(lease_id, [GpuRef(n, i) for n, i in gpus], start, end)
+            except Exception:  # out of step with the store: reload rather than guess
+                log.exception("applying a committed change to a calendar failed; reloading it")
+                entry.cal, entry.version = None, -1
+                return
+            if change.owner is None:
+                self.remote_applied += 1
+
+    def _catch_up(self, entry: _Entry, version: int) -> None:
+        """Apply every change up to `version` (all committed: the caller holds the next version), waiting
+        briefly for threads that have committed but not yet said so."""
+        deadline = time.monotonic() + WAIT_FOR_COMMITTING_S
+        while True:
+            self._drain(entry)
+            if entry.cal is None or entry.version >= version:
+                return
+            with self._guard:
+                committing = any(not c.committed for v, c in entry.pending.items() if entry.version < v <= version)
+            if not committing or time.monotonic() > deadline:
+                return  # a change was missed (another process, unheard): the caller reloads
+            time.sleep(0.0005)
+
+    def _register(self, tx: _Tx, model: str, leases: list[LeaseGpus], stale: bool) -> None:
+        entry = self._entry(model)
+        version = tx.bumped[model]
+        with self._guard:
+            entry.pending[version] = _Change(leases, stale, committed=False, owner=tx)
+        tx.registered.append((entry, version))
+
+    def _settle(self, tx: _Tx, committed: bool) -> None:
+        with self._guard:
+            for entry, version in tx.registered:
+                change = entry.pending.get(version)
+                if change is None or change.owner is not tx:
+                    continue
+                if committed:
+                    change.committed = True
+                else:
+                    del entry.pending[version]
+
     # -- following commits ----------------------------------------------------------------------------
 
     def _install(self, sessions: sessionmaker[Session]) -> None:
@@ -234,17 +320,21 @@ class Calendars:
                 return
             session.flush()
             tx = _tx(session)
-            for model in tx.node_models:
-                self._bump(session, tx, model)
             changes = _lease_gpus(session, tx.touched, self._node_model)
             if changes is None:  # cannot tell every lease's GPUs from the session: every process reloads
                 changes = []
                 tx.node_models.update(self._models())
-                for model in tx.node_models:
-                    self._bump(session, tx, model)
-            tx.changes = changes
-            if self.store.is_postgres and (tx.changes or tx.node_models):
-                self._notify(session, tx)
+            by_model: dict[str, list[LeaseGpus]] = {m: [] for m in tx.node_models}
+            for change in changes:
+                by_model.setdefault(change[1], []).append(change)
+            by_model.update({m: by_model.get(m, []) for m in tx.bumped})  # placed, refused nothing: still a version
+            if not by_model:
+                return
+            for model in sorted(by_model):  # one order: two transactions never wait on each other's rows
+                self._bump(session, tx, model)
+                self._register(tx, model, by_model[model], model in tx.node_models)
+            if self.store.is_postgres:
+                self._notify(session, tx, changes)
 
         @event.listens_for(sessions, "after_commit")
         def _after(session: Session) -> None:
@@ -253,9 +343,12 @@ class Calendars:
             tx = session.info.pop("calendars_tx", None)
             if tx is None:
                 return
+            self._settle(tx, committed=True)
             self._close(tx)
             try:
-                self._apply(tx.changes, tx.bumped, tx.node_models, remote=False)
+                for entry, _version in tx.registered:
+                    with entry.lock:
+                        self._drain(entry)
             finally:
                 self._release(tx)
             if tx.keys_changed and self._on_keys_changed is not None:
@@ -267,6 +360,7 @@ class Calendars:
                 return  # a savepoint, or not ours
             tx = session.info.pop("calendars_tx", None)  # still here: rolled back (a commit took it)
             if tx is not None:
+                self._settle(tx, committed=False)
                 self._close(tx)
                 self._release(tx)
 
@@ -285,39 +379,6 @@ class Calendars:
             entry.lock.release()
         tx.held.clear()
 
-    def _apply(
-        self, changes: list[LeaseGpus], versions: dict[str, int], stale: set[str] | list[str], *, remote: bool
-    ) -> None:
-        by_model: dict[str, list[LeaseGpus]] = {}
-        for change in changes:
-            by_model.setdefault(change[1], []).append(change)
-        for model in set(by_model) | set(versions) | set(stale):
-            entry = self._entry(model)
-            with entry.lock:
-                if model in stale or entry.cal is None:
-                    entry.cal, entry.version = None, -1
-                    continue
-                version = versions.get(model)
-                if remote and version is not None:
-                    if entry.version >= version:
-                        continue  # reloaded since: already in it
-                    if entry.version != version - 1:
-                        entry.cal, entry.version = None, -1  # a change in between was missed
-                        continue
-                try:
-                    for lease_id, _m, gpus, start, end in by_model.get(model, ()):
-                        entry.cal.release(lease_id)
-                        if gpus:
-                            entry.cal.book(lease_id, [GpuRef(n, i) for n, i in gpus], start, end)
-                except Exception:  # out of step with the store: reload rather than guess
-                    log.exception("applying a committed change to the %s calendar failed; reloading it", model)
-                    entry.cal, entry.version = None, -1
-                    continue
-                if version is not None:
-                    entry.version = version
-                if remote:
-                    self.remote_applied += 1
-
     # -- several processes (PostgreSQL) -----------------------------------------------------------------
 
     def channel(self) -> str:
@@ -328,12 +389,11 @@ class Calendars:
             self._channel = f"gpulease_calendar_{zlib.crc32(f'{db}.{schema}'.encode()):08x}"
         return self._channel
 
-    def _notify(self, session: Session, tx: _Tx) -> None:
+    def _notify(self, session: Session, tx: _Tx, changes: list[LeaseGpus]) -> None:
         body: dict[str, Any] = {"src": self.instance, "v": tx.bumped, "stale": sorted(tx.node_models)}
-        payload = json.dumps({**body, "l": tx.changes}, separators=(",", ":"))
+        payload = json.dumps({**body, "l": changes}, separators=(",", ":"))
         if len(payload) > NOTIFY_MAX:  # too big to carry: the others reload the models
-            models = {c[1] for c in tx.changes} | set(tx.bumped) | tx.node_models
-            payload = json.dumps({**body, "stale": sorted(models), "l": []}, separators=(",", ":"))
+            payload = json.dumps({**body, "stale": sorted(tx.bumped), "l": []}, separators=(",", ":"))
         session.execute(text("SELECT pg_notify(:c, :p)"), {"c": self.channel(), "p": payload})
 
     def listen(self, stop: threading.Event, *, ready: threading.Event | None = None) -> None:
@@ -350,19 +410,30 @@ class Calendars:
         self.store.listen(self.channel(), stop, self.on_notification, on_connect=connected)
 
     def on_notification(self, payload: str) -> None:
+        """Another process committed a change: apply it in its place in the version order."""
         try:
             msg = json.loads(payload)
         except ValueError:
             return
         if msg.get("src") == self.instance:
             return
-        changes: list[LeaseGpus] = [
-            (int(c[0]), str(c[1]), [(int(n), int(i)) for n, i in c[2]], int(c[3]), None if c[4] is None else int(c[4]))
-            for c in msg.get("l", [])
-        ]
-        self._apply(
-            changes, {str(k): int(v) for k, v in msg.get("v", {}).items()}, list(msg.get("stale", [])), remote=True
-        )
+        stale = set(msg.get("stale", []))
+        by_model: dict[str, list[LeaseGpus]] = {}
+        for c in msg.get("l", []):
+            change: LeaseGpus = (
+                int(c[0]),
+                str(c[1]),
+                [(int(n), int(i)) for n, i in c[2]],
+                int(c[3]),
+                None if c[4] is None else int(c[4]),
+            )
+            by_model.setdefault(change[1], []).append(change)
+        for model, version in msg.get("v", {}).items():
+            entry = self._entry(str(model))
+            with self._guard:
+                entry.pending[int(version)] = _Change(by_model.get(model, []), model in stale, True, None)
+            with entry.lock:
+                self._drain(entry)
 
 
 def _tx(session: Session) -> _Tx:
