@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -311,6 +312,15 @@ def verify_cli(url: str, workdir: Path) -> dict[str, bool]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far (Linux), for CPU per booking: robust to a busy machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(xs: list[float], p: float) -> float:
     if not xs:
         return float("nan")
@@ -399,7 +409,9 @@ def main() -> None:
                         killed = 0
                     return time.monotonic() - start, killed
 
+                cpu0 = cpu_seconds(servers[0].pid)
                 elapsed, kills = asyncio.run(run())
+                cpu = cpu_seconds(servers[-1].pid) - (cpu0 if len(servers) == 1 else 0.0)
             finally:
                 server = servers[-1]
                 server.send_signal(signal.SIGTERM)
@@ -428,6 +440,7 @@ def main() -> None:
         "book_p99_ms": round(pct(stats.book_ms, 99), 1),
         "book_mean_ms": round(statistics.fmean(stats.book_ms), 1) if stats.book_ms else None,
         "end_p99_ms": round(pct(stats.end_ms, 99), 1),
+        "server_cpu_ms_per_booking": round(1000 * cpu / booked, 2) if booked and not kills else None,
         "refused_409": stats.refused,
         "errors": len(stats.errors),
         "kills": kills,
@@ -439,7 +452,8 @@ def main() -> None:
         f"{args.store}: {result['bookings_per_s']} bookings/s over {result['seconds']} s with {args.clients} clients; "
         f"booking p50 {result['book_p50_ms']} ms, p95 {result['book_p95_ms']} ms, p99 {result['book_p99_ms']} ms; "
         f"end p99 {result['end_p99_ms']} ms; {stats.refused} refused (409), {len(stats.errors)} errors, "
-        f"{checks['double_bookings']} double bookings; load average {result['load_average']}"
+        f"{checks['double_bookings']} double bookings; load average {result['load_average']}; "
+        f"server CPU per booking+end {result['server_cpu_ms_per_booking']} ms"
     )
     if keyed:
         print(
@@ -454,6 +468,11 @@ def main() -> None:
         )
     for e in stats.errors[:10]:
         print("  error:", e)
+    warnings = Counter(
+        line.split(" ", 3)[-1][:90] for line in server_log.splitlines() if " WARNING " in line or " ERROR " in line
+    )
+    for line, n in warnings.most_common(5):
+        print(f"  server log: {n} x {line}")
     if "Traceback" in server_log:
         lines = server_log[server_log.index("Traceback") :].splitlines()
         end = next((i for i, line in enumerate(lines[1:], 1) if not line.startswith((" ", "Traceback"))), len(lines))

@@ -47,7 +47,7 @@ log = logging.getLogger("gpulease.runtime")
 P = ParamSpec("P")
 T = TypeVar("T")
 
-AUTH_CACHE_S = 2.0  # an API key's actor is remembered this long (a revocation in this process clears it at once)
+AUTH_CACHE_S = 5.0  # an API key's actor is remembered this long (a revocation in this process clears it at once)
 CONFLICT_RETRIES = 3  # an action refused by the exclusion constraint is retried with calendars read afresh
 CALENDAR_TRIM_S = 60.0  # bookings that ended are dropped from the calendars in memory this often
 
@@ -172,7 +172,7 @@ class Runtime:
         hit = self._auth_cache.get(digest)
         if hit is not None and mono - hit[0] < AUTH_CACHE_S:
             return hit[1]
-        with self.store.transaction() as s:
+        with self.store.reading() as s:
             found = keys.authenticate(s, key, self.clock())
         if found is not None:  # an unknown key is looked up every time (it may be created in another process)
             if len(self._auth_cache) > 10_000:

@@ -16,6 +16,13 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".gpulease")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: an SQLite file under data_dir")
     tick_seconds: float = Field(default=1.0, description="how often lease start/end/preemption is checked")
+    request_threads: int = Field(
+        default=40,
+        ge=1,
+        le=200,
+        description="threads serving requests at once (anyio's default is 40); requests waiting on a lock in the "
+        "database hold one each",
+    )
     stop_grace_s: float = Field(default=10.0, description="SIGTERM→SIGKILL grace at lease end")
     compute_thresholds: tuple[float, ...] = Field(
         default=(1e24, 1e25, 1e26), description="cumulative training operations that put a customer in review"
