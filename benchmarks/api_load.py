@@ -9,7 +9,7 @@ Sets up a fresh store (SQLite file, or a new PostgreSQL database on --pg-url's s
 A100-80GB, prices, one cleared customer and one customer key per client, optionally P future reservations
 already booked (`--preload`, written straight into the store: set-up, not measured). Then starts the server
 as a user would (`gpulease serve`, its own process) and lets each client (httpx, asyncio) loop: book an
-on-demand lease of 1 or 8 GPUs starting now, then end it. Prints bookings/s and latency percentiles of the
+on-demand lease of 1 or 8 GPUs for an hour starting now (it fits before preloaded reservations), then end it. Prints bookings/s and latency percentiles of the
 bookings, errors (any 5xx, transport error or unexpected status), and checks the store afterwards: no GPU
 held twice over overlapping time, and the usage recomputed from the event log equals what was billed.
 
@@ -260,7 +260,13 @@ async def client(base: str, key: str, customer_id: int, until: float, stats: Sta
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
         while time.monotonic() < until:
             n = rng.choice((1, 8))
-            body = {"customer_id": customer_id, "gpu_model": MODEL, "gpu_count": n, "plan": "on_demand"}
+            body = {
+                "customer_id": customer_id,
+                "gpu_model": MODEL,
+                "gpu_count": n,
+                "plan": "on_demand",
+                "duration_s": 3600,
+            }
             t0 = time.perf_counter()
             r = await send(http, "/api/v1/leases", body, stats, "book", keyed)
             if r is None:

@@ -34,10 +34,10 @@ import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, inspect, text
+from sqlalchemy import event, inspect, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.util import identity_key
 
@@ -52,8 +52,9 @@ log = logging.getLogger("gpulease.calendars")
 
 NOTIFY_MAX = 7900  # PostgreSQL refuses a payload of 8000 bytes or more
 
-# (lease id, model, [(node, index)], start, end or None): a lease's GPUs after a commit; no GPUs = holds none
-LeaseGpus = tuple[int, str, list[tuple[int, int]], int, int | None]
+# (lease id, model, [(node, index)], start, end or None, the lease's calendar_seq): a lease's GPUs after a
+# commit; no GPUs = holds none
+LeaseGpus = tuple[int, str, list[tuple[int, int]], int, int | None, int]
 
 
 @dataclass
@@ -72,6 +73,7 @@ class _Entry:
     cal: CapacityCalendar | None = None  # None: load from the store when next needed
     version: int = -1  # the calendar_versions value this calendar has seen every change up to
     pending: dict[int, _Change] = field(default_factory=dict)  # later versions, applied in order (guarded)
+    applied: dict[int, int] = field(default_factory=dict)  # lease -> the calendar_seq its GPUs here are at
 
 
 @dataclass
@@ -84,9 +86,12 @@ class _Tx:
     kept: list[Any] = field(default_factory=list)  # their changed rows and leases (the identity map is weak)
     node_models: set[str] = field(default_factory=set)  # models whose nodes changed
     keys_changed: bool = False
+    new_leases: set[int] = field(default_factory=set)
     registered: list[tuple[_Entry, int]] = field(default_factory=list)
+    immediate: dict[str, list[LeaseGpus]] = field(default_factory=dict)  # frees: applied at once, by lease order
 
 
+RECENTLY_ENDED = timedelta(hours=1)  # a change of a lease that ended longer ago cannot still be on its way
 WAIT_FOR_COMMITTING_S = 0.2  # a placement waits this long for changes committed by threads still applying
 
 
@@ -197,6 +202,19 @@ class Calendars:
         return cal
 
     def _reload(self, work: Work, entry: _Entry, model: str, version: int) -> CapacityCalendar:
+        # Each live lease's order first, then its GPUs: a change committed in between is applied again after
+        # (the same state), never skipped.
+        since = work.now - RECENTLY_ENDED
+        entry.applied = {
+            int(lid): int(seq)
+            for lid, seq in work.session.execute(
+                select(Lease.id, Lease.calendar_seq).where(
+                    Lease.gpu_model == model,
+                    Lease.calendar_seq > 0,
+                    or_(Lease.ended_at.is_(None), Lease.ended_at > since),
+                )
+            )
+        }
         cal = entry.cal = self._load(work, model)
         entry.version = version
         self.reloads += 1
@@ -251,17 +269,29 @@ class Calendars:
             if change.stale:
                 entry.cal, entry.version = None, -1
                 return
-            try:
-                for lease_id, _model, gpus, start, end in change.leases:
-                    entry.cal.release(lease_id)
-                    if gpus:
-                        entry.cal.book(lease_id, [GpuRef(n, i) for n, i in gpus], start, end)
-            except Exception:  # out of step with the store: reload rather than guess
-                log.exception("applying a committed change to a calendar failed; reloading it")
-                entry.cal, entry.version = None, -1
+            if not self._apply_leases(entry, change.leases):
                 return
             if change.owner is None:
                 self.remote_applied += 1
+
+    def _apply_leases(self, entry: _Entry, leases: list[LeaseGpus]) -> bool:
+        """Set each lease's GPUs as the change has them, unless the calendar already has a later state of it
+        (two changes of one lease apply in the order they committed, whatever order they arrive in)."""
+        if entry.cal is None:
+            return False
+        try:
+            fresh = [c for c in leases if c[5] > entry.applied.get(c[0], -1)]
+            for lease_id, *_rest in fresh:  # every old state out first: a preemption frees what a booking takes
+                entry.cal.release(lease_id)
+            for lease_id, _model, gpus, start, end, seq in fresh:
+                entry.applied[lease_id] = seq
+                if gpus:
+                    entry.cal.book(lease_id, [GpuRef(n, i) for n, i in gpus], start, end)
+        except Exception:  # out of step with the store: reload rather than guess
+            log.exception("applying a committed change to a calendar failed; reloading it")
+            entry.cal, entry.version = None, -1
+            return False
+        return True
 
     def _catch_up(self, entry: _Entry, version: int) -> None:
         """Apply every change up to `version` (all committed: the caller holds the next version), waiting
@@ -276,6 +306,23 @@ class Calendars:
             if not committing or time.monotonic() > deadline:
                 return  # a change was missed (another process, unheard): the caller reloads
             time.sleep(0.0005)
+
+    @staticmethod
+    def _sequence(session: Session, tx: _Tx, changes: list[LeaseGpus]) -> list[LeaseGpus]:
+        """Number each changed lease's new state: a lease booked in this transaction is at 0; any other has its
+        calendar_seq bumped (its row is locked by this transaction until it commits, so in commit order)."""
+        old = sorted({c[0] for c in changes} - tx.new_leases)
+        seqs = {lid: 0 for lid in tx.new_leases}
+        if old:
+            bumped = session.execute(
+                update(Lease)
+                .where(Lease.id.in_(old))
+                .values(calendar_seq=Lease.calendar_seq + 1)
+                .returning(Lease.id, Lease.calendar_seq)
+                .execution_options(synchronize_session=False)
+            )
+            seqs.update((int(lid), int(seq)) for lid, seq in bumped)
+        return [(lid, m, g, st, en, seqs.get(lid, 0)) for lid, m, g, st, en, _ in changes]
 
     def _register(self, tx: _Tx, model: str, leases: list[LeaseGpus], stale: bool) -> None:
         entry = self._entry(model)
@@ -309,6 +356,8 @@ class Calendars:
                     tx.kept.append(obj)
                 elif isinstance(obj, Lease):
                     tx.kept.append(obj)
+                    if obj in session.new:
+                        tx.new_leases.add(obj.id)
                 elif isinstance(obj, Node):
                     tx.node_models.add(obj.gpu_model)
                 elif isinstance(obj, ApiKey):
@@ -324,16 +373,16 @@ class Calendars:
             if changes is None:  # cannot tell every lease's GPUs from the session: every process reloads
                 changes = []
                 tx.node_models.update(self._models())
+            changes = self._sequence(session, tx, changes)
             by_model: dict[str, list[LeaseGpus]] = {m: [] for m in tx.node_models}
             for change in changes:
                 by_model.setdefault(change[1], []).append(change)
-            by_model.update({m: by_model.get(m, []) for m in tx.bumped})  # placed, refused nothing: still a version
-            if not by_model:
-                return
-            for model in sorted(by_model):  # one order: two transactions never wait on each other's rows
+            versioned = tx.node_models | set(tx.bumped)  # placements (a version each, even placing nothing)
+            for model in sorted(versioned):  # one order: two transactions never wait on each other's rows
                 self._bump(session, tx, model)
-                self._register(tx, model, by_model[model], model in tx.node_models)
-            if self.store.is_postgres:
+                self._register(tx, model, by_model.get(model, []), model in tx.node_models)
+            tx.immediate = {m: c for m, c in by_model.items() if m not in versioned}
+            if self.store.is_postgres and (changes or versioned):
                 self._notify(session, tx, changes)
 
         @event.listens_for(sessions, "after_commit")
@@ -349,6 +398,10 @@ class Calendars:
                 for entry, _version in tx.registered:
                     with entry.lock:
                         self._drain(entry)
+                for model, leases in tx.immediate.items():
+                    entry = self._entry(model)
+                    with entry.lock:
+                        self._apply_leases(entry, leases)
             finally:
                 self._release(tx)
             if tx.keys_changed and self._on_keys_changed is not None:
@@ -426,14 +479,22 @@ class Calendars:
                 [(int(n), int(i)) for n, i in c[2]],
                 int(c[3]),
                 None if c[4] is None else int(c[4]),
+                int(c[5]),
             )
             by_model.setdefault(change[1], []).append(change)
-        for model, version in msg.get("v", {}).items():
-            entry = self._entry(str(model))
+        versions = {str(m): int(v) for m, v in msg.get("v", {}).items()}
+        for model, version in versions.items():
+            entry = self._entry(model)
             with self._guard:
-                entry.pending[int(version)] = _Change(by_model.get(model, []), model in stale, True, None)
+                entry.pending[version] = _Change(by_model.get(model, []), model in stale, True, None)
             with entry.lock:
                 self._drain(entry)
+        for model, leases in by_model.items():
+            if model not in versions:
+                entry = self._entry(model)
+                with entry.lock:
+                    if self._apply_leases(entry, leases):
+                        self.remote_applied += 1
 
 
 def _tx(session: Session) -> _Tx:
@@ -476,7 +537,7 @@ def _lease_gpus(session: Session, lease_ids: set[int], node_model: dict[int, str
         latest = max((a.starts_at for a in live), default=None)
         group = sorted((a for a in live if a.starts_at == latest), key=lambda a: (a.node_id, a.gpu_index))
         if not group:
-            out.append((lease_id, model, [], 0, None))
+            out.append((lease_id, model, [], 0, None, 0))
             continue
         count = None if known is None else known.__dict__.get("gpu_count")
         if count is not None and len(group) != count:
@@ -489,6 +550,7 @@ def _lease_gpus(session: Session, lease_ids: set[int], node_model: dict[int, str
                 [(a.node_id, a.gpu_index) for a in group],
                 epoch(group[0].starts_at),
                 None if end is None else epoch(end),
+                0,
             )
         )
     return out

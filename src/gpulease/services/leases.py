@@ -330,7 +330,10 @@ def _place(
                     end_s += new_start - start_s  # keep the length asked for
                 start_s = new_start
                 preq = PlacementRequest(model, count, start_s, end_s)
-                placement = cal.place(preq)
+                try:
+                    placement = cal.place(preq)
+                except Unplaceable:  # the notices given do not free enough after all: refused (rolled back)
+                    placement = None
         if placement is None:
             earliest = failure.earliest_start
             raise NoCapacity(

@@ -130,6 +130,9 @@ class Lease(Base):
     billed_until: Mapped[datetime | None]  # usage is recorded up to here (month-end checkpoints)
     state_reason: Mapped[str | None] = mapped_column(Text)
     allocations: Mapped[list[Allocation]] = relationship(back_populates="lease", order_by="Allocation.id")
+    # Bumped by every transaction that changes the lease's allocations (row-locked: in commit order), so that
+    # the calendars in memory apply two changes of one lease in the order they committed.
+    calendar_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
 
 class Allocation(Base):

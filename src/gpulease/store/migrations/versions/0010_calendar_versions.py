@@ -1,4 +1,5 @@
-"""calendar versions: one row per GPU model, bumped by every transaction that takes capacity or changes nodes
+"""calendar versions: one row per GPU model, bumped by every transaction that takes capacity or changes nodes;
+a lease's calendar_seq, bumped by every transaction that changes its allocations
 
 Revision ID: 0010
 Revises: 0012
@@ -23,7 +24,11 @@ def upgrade() -> None:
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("gpu_model"),
     )
+    with op.batch_alter_table("leases") as batch:
+        batch.add_column(sa.Column("calendar_seq", sa.BigInteger(), nullable=False, server_default=sa.text("0")))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("leases") as batch:
+        batch.drop_column("calendar_seq")
     op.drop_table("calendar_versions")
