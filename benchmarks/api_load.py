@@ -9,9 +9,10 @@ Sets up a fresh store (SQLite file, or a new PostgreSQL database on --pg-url's s
 A100-80GB, prices, one cleared customer and one customer key per client, optionally P future reservations
 already booked (`--preload`, written straight into the store: set-up, not measured). Then starts the server
 as a user would (`gpulease serve`, its own process) and lets each client (httpx, asyncio) loop: book an
-on-demand lease of 1 or 8 GPUs for an hour starting now (it fits before preloaded reservations), then end it. Prints bookings/s and latency percentiles of the
-bookings, errors (any 5xx, transport error or unexpected status), and checks the store afterwards: no GPU
-held twice over overlapping time, and the usage recomputed from the event log equals what was billed.
+on-demand lease of 1 or 8 GPUs for an hour starting now (it fits before preloaded reservations), then end
+it. Prints bookings/s and latency percentiles of the bookings, errors (any 5xx, transport error or unexpected
+status), the server's CPU time per booking (robust to a busy machine), and checks the store afterwards: no GPU
+held twice over overlapping time.
 
 `--kill N` kills the server with SIGKILL N times during the load, evenly spaced, and starts it again. Every
 booking and end then carries an `Idempotency-Key` and is retried with the same key until it gets an answer

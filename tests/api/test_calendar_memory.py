@@ -81,7 +81,7 @@ def test_calendar_in_memory_equals_the_store_after_concurrent_changes(
                             )
                 except ServiceError:
                     continue  # refused (no capacity, already ended, …): a correct answer
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
