@@ -88,7 +88,8 @@ def make_room(
 ) -> tuple[int, list[int]] | None:
     """Give interruptible leases notice so `req` fits; returns (the start it can have, the preempted ids)."""
     now = work.now
-    victims = {lease.id: lease for lease in interruptible_leases(work, req.gpu_model)}
+    # Only leases the calendar holds: one it has not caught up with yet is not offered (never a wrong notice).
+    victims = {lease.id: lease for lease in interruptible_leases(work, req.gpu_model) if cal.bookings_of(lease.id)}
     if not victims:
         return None
     chosen = choose_preemptions(req, cal, {lid: epoch(v.starts_at) for lid, v in victims.items()}, epoch(now))

@@ -434,6 +434,8 @@ def extend(work: Work, *, actor: Actor, lease_id: int, new_end: datetime) -> Lea
     """Move the end later, only if every GPU of the lease is free for the extra time."""
     require(actor, Permission.CHANGE_LEASE)
     lease = get_lease(work, actor=actor, lease_id=lease_id)
+    # Locked, and read again: an end committed meanwhile is seen (and refused) rather than overwritten.
+    work.session.refresh(lease, ["state", "ends_at", "preempt_at", "quote"], with_for_update=True)
     _check(lease, LeaseAction.EXTEND)
     if new_end.tzinfo is None:
         raise InvalidRequest("end must carry a UTC offset")
