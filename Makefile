@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
@@ -13,9 +15,10 @@ $(BIN)/gpulease: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,ray,gpu]'
 	touch $@
 
-## demo: the server with an embedded SQLite store, a demo facility and the bundled lists, on 127.0.0.1:8000
+## demo: the server with an embedded SQLite store, a demo facility and the bundled lists, on $(HOST):$(PORT)
+## (make demo PORT=8001 HOST=0.0.0.0)
 demo: $(BIN)/gpulease
-	$(BIN)/gpulease demo
+	$(BIN)/gpulease demo --host '$(HOST)' --port '$(PORT)'
 
 ## test: lint, types, then the whole suite on SQLite and on PostgreSQL
 test: $(BIN)/gpulease lint typecheck test-sqlite test-postgres

@@ -156,7 +156,7 @@ def test_lists_load_the_ofac_file_set(cli_env: str) -> None:
         r = runner.invoke(app, ["lists", "load", *paths, "--published", "2023-12-28"])
     assert r.exit_code == 0, r.output
     out = " ".join(r.output.split())  # Rich wraps long lines
-    assert "in force" in out and "'SDN': 13849" in out  # 13,821 OFAC + 28 CSL sample, one source replaced
+    assert "in force" in out and "SDN 13849" in out and "{" not in out  # 13,821 OFAC + 28 CSL sample
     assert "3 remarks rows in sdn_comments.csv" in out  # detail rows whose entry is missing, reported
     r = runner.invoke(app, ["lists", "status"])
     assert r.exit_code == 0 and "sdn.csv" in r.output and r.output.count("yes") == 1  # one version in force

@@ -11,16 +11,18 @@ import copy
 import csv
 import json
 import os
+import shlex
 import sys
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -29,7 +31,7 @@ from rich.table import Table
 from gpulease.observability import configure_logging
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import ServiceError
-from gpulease.settings import get_settings
+from gpulease.settings import Settings, get_settings
 
 app = typer.Typer(
     help="gpulease: rent out GPU compute with export-control compliance built in.",
@@ -80,15 +82,23 @@ if TYPE_CHECKING:
 ADMIN = Actor(Role.OPERATOR, name="cli")
 
 
-def _runtime() -> Runtime:
-    """A Runtime for one admin command. It does not supervise runs: stopping them is the server's job."""
-    from gpulease.runtime import Runtime
+def _store_ready() -> Settings:
+    """The settings, with the embedded store created (or brought up to date) on first use, in a data folder made
+    for it; a database named by GPULEASE_DATABASE_URL is migrated by `gpulease db upgrade` only."""
     from gpulease.store.db import upgrade
 
     settings = get_settings()
-    if settings.database_url is None:  # the embedded store is created, or brought up to date, on first use
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(settings.db_url)
-    return Runtime(settings, supervises_runs=False)
+    return settings
+
+
+def _runtime() -> Runtime:
+    """A Runtime for one admin command. It does not supervise runs: stopping them is the server's job."""
+    from gpulease.runtime import Runtime
+
+    return Runtime(_store_ready(), supervises_runs=False)
 
 
 @db_app.command("upgrade")
@@ -128,6 +138,29 @@ def keys_create(
     typer.echo(key)
 
 
+def _can_listen(host: str, port: int) -> None:
+    """Refuse, with a sentence, an address the server could not listen on: before anything is set up or printed."""
+    import errno
+    import socket
+
+    if not 1 <= port <= 65535:
+        _fail(f"--port must be between 1 and 65535, got {port}")
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as e:
+        _fail(f"cannot listen on {host!r}: {getattr(e, 'strerror', None) or e}")
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(addr)
+        except OSError as e:
+            why = "it is in use by another program" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
+            _fail(
+                f"cannot listen on {host} port {port}: {why}. Choose another port with --port "
+                "(make demo PORT=8001)"
+            )
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
@@ -142,8 +175,10 @@ def serve(
     from gpulease.services import screening
     from gpulease.store.db import upgrade
 
+    _can_listen(host, port)
     settings = get_settings()
     if upgrade_db:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(settings.db_url)
     rt = Runtime(settings)
     with rt.work() as w:
@@ -152,20 +187,44 @@ def serve(
     uvicorn.run(create_app(rt), host=host, port=port, log_config=None)
 
 
+DEMO_KEYS_FILE = "demo-keys.json"  # in the data folder: the demo's keys, so that a second run shows the same ones
+
+
+def _kept_demo_keys(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _keep_demo_keys(path: Path, demo_keys: dict[str, str]) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(demo_keys, f, indent=2)
+
+
 @app.command()
 def demo(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
 ) -> None:
-    """Seed a demo facility (2 sites, 16x8 A100-80GB, 4x8 H100) with the bundled lists, print keys, serve."""
+    """Seed a demo facility (2 sites, 16x8 A100-80GB, 4x8 H100) with the bundled lists, print keys, serve.
+
+    The keys are kept in the data folder (demo-keys.json, readable by its owner only): a second run on the same
+    folder shows the same keys, and says which ones it had to make anew."""
     import uvicorn
 
     from gpulease.api.app import create_app
     from gpulease.runtime import Runtime
     from gpulease.services import customers, screening
     from gpulease.services import demo as demo_svc
+    from gpulease.services.context import SYSTEM
     from gpulease.store.db import upgrade
 
+    _can_listen(host, port)  # before anything is made or printed
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.db_url)
@@ -174,20 +233,32 @@ def demo(
         with rt.work() as w:
             screening.seed_bundled_lists(w.session, w.now)
         rt.screening.index()
+    kept_at = settings.data_dir / DEMO_KEYS_FILE
     with rt.work() as w:
         seeded = demo_svc.seed_facility(w)
         customer_id = customers.seed_demo_customers(w) if seeded else customers.first_cleared_customer(w)
-        demo_keys = demo_svc.demo_keys(w, customer_id)
+        customer_name = (
+            None if customer_id is None else customers.get_customer(w, actor=SYSTEM, customer_id=customer_id).legal_name
+        )
+        issued = demo_svc.demo_keys(w, customer_id, _kept_demo_keys(kept_at))
+    _keep_demo_keys(kept_at, issued.keys)
+    base = f"http://{host}:{port}"
     table = Table(title="gpulease demo", show_header=False)
     table.add_row("database", _redact(settings.db_url))
-    table.add_row("API", f"http://{host}:{port}/api/v1  (OpenAPI: /openapi.json, docs: /docs)")
-    table.add_row("dashboard", f"http://{host}:{port}/")
-    for role, key in demo_keys.items():
-        table.add_row(f"{role} key", key)
+    table.add_row("API", f"{base}/api/v1  (OpenAPI: /openapi.json, docs: /docs)")
+    table.add_row("dashboard", f"{base}/")
+    for role, key in issued.keys.items():
+        whose = f" for customer {customer_id} ({customer_name})" if role == "customer" else ""
+        state = "new" if role in issued.minted else "kept from an earlier run"
+        table.add_row(f"{role} key", f"{key}  [dim]{state}{escape(whose)}[/]")
     console.print(table)
+    if not issued.minted:
+        console.print(f"[dim]the same keys as the last run on this data folder ({kept_at})[/]")
+    elif len(issued.minted) < len(issued.keys):
+        console.print(f"new keys for: {', '.join(issued.minted)} (the kept ones no longer worked)")
     console.print(
         "Try: [bold]curl -H 'Authorization: Bearer <operator key>' "
-        f"'http://{host}:{port}/api/v1/availability?gpu_model=A100-80GB&gpu_count=8'[/]"
+        f"'{base}/api/v1/availability?gpu_model=A100-80GB&gpu_count=8'[/]  (the customer quickstart: README.md)"
     )
     configure_logging(settings.log_json)
     uvicorn.run(create_app(rt), host=host, port=port, log_config=None)
@@ -198,7 +269,7 @@ def tick() -> None:
     """Advance every lease to the current time once (the server does this every second)."""
     from gpulease.runtime import Runtime
 
-    rt = Runtime(get_settings())  # the clock's own step: it also stops runs of leases it closed
+    rt = Runtime(_store_ready())  # the clock's own step: it also stops runs of leases it closed
     r = rt.tick()
     console.print(f"started {r.started}, ended {r.ended}, expired {r.expired}")
     rt.close()
@@ -264,7 +335,9 @@ def lists_load(
             rt.close()
             _fail(e.detail)
     console.print(
-        f"list version [bold]{result.version_id}[/] in force: {sum(result.counts.values())} entries {result.counts}"
+        f"list version [bold]{result.version_id}[/] in force: {sum(result.counts.values())} entries ("
+        + ", ".join(f"{k} {n}" for k, n in sorted(result.counts.items()))
+        + ")"
     )
     for change in result.changes:
         console.print(f"  {change.describe(shown=5)}")
@@ -280,8 +353,9 @@ def lists_load(
                 + "; ".join(source.get("unresolved_names") or [])
             )
     console.print(
-        f"re-screened {result.rescreened} customers; {len(result.newly_hit)} newly hit "
-        f"{result.newly_hit or ''}; {result.suspended_leases} leases suspended"
+        f"re-screened {result.rescreened} customers; {len(result.newly_hit)} newly hit"
+        + (f" (customers {', '.join(str(c) for c in result.newly_hit)})" if result.newly_hit else "")
+        + f"; {result.suspended_leases} leases suspended"
     )
     rt.close()
 
@@ -322,7 +396,7 @@ def lists_status() -> None:
         t.add_row(
             str(vid),
             "yes" if in_force else "",
-            loaded_at.isoformat(),
+            _when(loaded_at),
             str(sum(counts.values())),
             ", ".join(f"{k} {n}" for k, n in sorted(counts.items())),
             "\n".join(f"{x.get('source')}: {x.get('file')}" for x in sources),
@@ -413,10 +487,6 @@ def audit_public_key() -> None:
         rt.close()
 
 
-def _index() -> Any:
-    return _runtime().screening.index()
-
-
 @app.command()
 def screen(
     name: Annotated[str, typer.Argument(help="the name to screen, any script")],
@@ -469,6 +539,37 @@ def screen(
         console.print(t)
 
 
+def _read_names_csv(infile: Path) -> tuple[list[dict[str, str]], list[str]]:
+    """The rows of a CSV of names (the csv module's dialect: a field holding a comma is quoted), or `error: …`
+    naming the line that cannot be read: a row with more fields than the header (an unquoted comma), a quote
+    left open, bytes that are not UTF-8."""
+    rows: list[dict[str, str]] = []
+    reader: csv.DictReader[str] | None = None
+    try:
+        with infile.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            fieldnames = list(reader.fieldnames or [])
+            if "name" not in fieldnames:
+                _fail(f"{infile} has no 'name' column in its first line (columns: {', '.join(fieldnames) or 'none'})")
+            for row in reader:
+                extra = row.pop(None, None)
+                if extra:
+                    _fail(
+                        f"{infile}, line {reader.line_num}: {len(fieldnames) + len(extra)} fields where the header "
+                        f"has {len(fieldnames)}; a name holding a comma must be in double quotes "
+                        '(e.g. "Acme, Inc.",US)'
+                    )
+                rows.append({k: v or "" for k, v in row.items()})
+    except UnicodeDecodeError as e:
+        line = 1 + e.object[: e.start].count(b"\n") if isinstance(e.object, bytes) else None
+        _fail(f"{infile}{f', line {line}' if line else ''}: not UTF-8 text ({e.reason})")
+    except csv.Error as e:
+        _fail(f"{infile}, line {reader.line_num if reader else 1}: {e}")
+    except OSError as e:
+        _fail(f"cannot read {infile}: {e.strerror or e}")
+    return rows, fieldnames
+
+
 @app.command("screen-file")
 def screen_file(
     infile: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a 'name' column")],
@@ -477,16 +578,18 @@ def screen_file(
     """Screen every row of a CSV (column name, optional country); adds decision, top_score, top_entry, top_list."""
     from gpulease.services.screening import screen_row
 
-    with infile.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or "name" not in reader.fieldnames:
-            _fail(f"{infile} has no 'name' column (columns: {reader.fieldnames})")
-        rows = list(reader)
-    index = _index()
-    fields = [*(reader.fieldnames or []), "decision", "top_score", "top_entry", "top_list"]
+    rows, fieldnames = _read_names_csv(infile)
+    try:
+        f = out.open("w", newline="", encoding="utf-8")
+    except OSError as e:
+        _fail(f"cannot write {out}: {e.strerror or e}")
+    rt = _runtime()
+    index = rt.screening.index()
+    rt.close()
+    fields = [*fieldnames, "decision", "top_score", "top_entry", "top_list"]
     counts: dict[str, int] = {}
     with (
-        out.open("w", newline="", encoding="utf-8") as f,
+        f,
         Progress(TextColumn("screening"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar,
     ):
         w = csv.DictWriter(f, fieldnames=fields)
@@ -524,6 +627,8 @@ class Api:
         for attempt in range(self.RETRIES + 1):
             try:
                 r = self.client.request(method, path, headers=headers, **kw)
+            except httpx.InvalidURL as e:
+                _fail(f"that cannot be asked of the API: {e}")
             except httpx.ConnectError:
                 if attempt == self.RETRIES:
                     _fail(f"cannot reach the gpulease server at {self.url}; is `gpulease serve` running?")
@@ -543,10 +648,7 @@ class Api:
                 p = r.json()
             except ValueError:
                 _fail(f"HTTP {r.status_code}: {r.text}")
-            _fail(
-                f"{p.get('title', 'Error')} ({r.status_code}): {p.get('detail', r.text)}"
-                + (f" (earliest start: {p['earliest_start']})" if p.get("earliest_start") else "")
-            )
+            _fail(f"{p.get('title', 'Error')} ({r.status_code}): {p.get('detail', r.text)}")  # with the earliest start
         if r.headers.get("content-type", "").startswith("application/json"):
             return r.json()
         return r.text
@@ -746,17 +848,56 @@ def customers_screening(customer_id: int) -> None:
     typer.echo(json.dumps(Api().call("GET", f"/customers/{customer_id}/screening"), indent=2, ensure_ascii=False))
 
 
-LEASE_COLS = ["id", "customer_id", "gpu_model", "gpu_count", "plan", "state", "start", "end", "gpus"]
+def _when(value: Any, seconds: bool = True) -> str:
+    """A time (the API's ISO 8601 string, or a datetime) as a person reads it: ISO 8601 in UTC, to the second
+    (or the minute)."""
+    if value is None or value == "":
+        return ""
+    t = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ" if seconds else "%Y-%m-%d %H:%MZ")
 
 
-def _lease_rows(data: Any) -> Any:
+def _lease_end(r: dict[str, Any], seconds: bool = True) -> str:
+    """When the lease ended (once it has: its real end, not what was booked), else its booked end."""
+    if r.get("ended_at"):
+        return _when(r["ended_at"], seconds)
+    return "open-ended" if r.get("end") is None else _when(r["end"], seconds)
+
+
+def _gpus_where(r: dict[str, Any]) -> str:
+    by_node: dict[str, list[int]] = {}
+    for g in r.get("gpus", []):
+        by_node.setdefault(g["node"], []).append(g["index"])
+    return ", ".join(f"{node}[{_ranges(ix)}]" for node, ix in by_node.items())
+
+
+def _print_leases(data: Any, as_json: bool, title: str | None = None) -> None:
+    """Leases as a table that reads at 80 columns: one line each, times in UTC; `leases show` has the rest."""
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
     rows = data if isinstance(data, list) else [data]
+    t = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=0)  # one space between columns
+    t.add_column("id", justify="right", no_wrap=True)
+    t.add_column("cust", justify="right", no_wrap=True)
+    t.add_column("GPUs", no_wrap=True)
+    t.add_column("plan", overflow="fold")
+    t.add_column("state", overflow="fold")
+    t.add_column("start (UTC)", no_wrap=True)
+    t.add_column("end (UTC)", no_wrap=True)
     for r in rows:
-        by_node: dict[str, list[int]] = {}
-        for g in r.get("gpus", []):
-            by_node.setdefault(g["node"], []).append(g["index"])
-        r["gpus"] = [f"{node}[{_ranges(ix)}]" for node, ix in by_node.items()]
-    return data
+        t.add_row(
+            str(r["id"]),
+            str(r["customer_id"]),
+            f"{r['gpu_count']}×{r['gpu_model']}",
+            r["plan"].replace("_", "-"),
+            r["state"],
+            _when(r["start"], seconds=False),
+            _lease_end(r, seconds=False),
+        )
+    console.print(t)
 
 
 def _ranges(indices: list[int]) -> str:
@@ -788,12 +929,12 @@ def leases_create(
     for k, v in (("end", end), ("customer_id", customer), ("duration_s", duration_s), ("max_wait_s", max_wait_s)):
         if v is not None:
             body[k] = v
-    _out(Api().call("POST", "/leases", json=body), as_json, LEASE_COLS, shape=_lease_rows)
+    _print_leases(Api().call("POST", "/leases", json=body), as_json)
 
 
 @leases_app.command("list")
 def leases_list(state: str | None = None, as_json: JsonOpt = False) -> None:
-    _out(Api().call("GET", "/leases", params={"state": state} if state else {}), as_json, LEASE_COLS, shape=_lease_rows)
+    _print_leases(Api().call("GET", "/leases", params={"state": state} if state else {}), as_json)
 
 
 @leases_app.command("show")
@@ -803,10 +944,31 @@ def leases_show(lease_id: int, as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
-    _out(data, False, LEASE_COLS, shape=_lease_rows)
-    currency = data["quote"]["currency"]
+    q = data["quote"]
+    currency = q["currency"]
+    t = Table(title=f"lease {data['id']}", show_header=False, box=box.SIMPLE, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column(overflow="fold")
+    t.add_row("customer", str(data["customer_id"]))
+    t.add_row("GPUs", f"{data['gpu_count']}× {data['gpu_model']}")
+    t.add_row("plan", data["plan"])
+    t.add_row("state", data["state"] + (f" ({data['state_reason']})" if data.get("state_reason") else ""))
+    t.add_row("start", _when(data["start"]))
+    booked_end = "open-ended" if data["end"] is None else _when(data["end"])
+    t.add_row("end", booked_end if not data.get("ended_at") else f"{_when(data['ended_at'])} (ended)")
+    if data.get("activated_at"):
+        t.add_row("started", _when(data["activated_at"]))
+    if data.get("preempt_at"):
+        t.add_row("preempted at", _when(data["preempt_at"]))
+    t.add_row("where", _gpus_where(data) or "not placed")
+    t.add_row("rate", f"{q['rate']} {currency} per {q['unit'].replace('gpu_', 'GPU-')}")
+    t.add_row("booked", _when(data["created_at"]))
+    console.print(t)
     cost = f"{data['cost_so_far']} {currency}" + ("" if data["final_cost"] is None else " (final)")
-    remaining = "open-ended" if data["remaining_s"] is None else _duration(data["remaining_s"])
+    if data["final_cost"] is not None or data.get("ended_at"):
+        remaining = "none: ended"
+    else:
+        remaining = "open-ended" if data["remaining_s"] is None else _duration(data["remaining_s"])
     console.print(f"cost so far {cost} · ran {_duration(data['elapsed_s'])} · remaining {remaining}")
 
 
@@ -817,19 +979,19 @@ def _duration(seconds: int) -> str:
 
 @leases_app.command("end")
 def leases_end(lease_id: int, as_json: JsonOpt = False) -> None:
-    _out(Api().call("POST", f"/leases/{lease_id}/end"), as_json, LEASE_COLS, shape=_lease_rows)
+    _print_leases(Api().call("POST", f"/leases/{lease_id}/end"), as_json)
 
 
 @leases_app.command("cancel")
 def leases_cancel(lease_id: int, as_json: JsonOpt = False) -> None:
-    _out(Api().call("POST", f"/leases/{lease_id}/cancel"), as_json, LEASE_COLS, shape=_lease_rows)
+    _print_leases(Api().call("POST", f"/leases/{lease_id}/cancel"), as_json)
 
 
 @leases_app.command("extend")
 def leases_extend(
     lease_id: int, end: Annotated[str, typer.Option(help="new end, ISO 8601 with offset")], as_json: JsonOpt = False
 ) -> None:
-    _out(Api().call("POST", f"/leases/{lease_id}/extend", json={"end": end}), as_json, LEASE_COLS, shape=_lease_rows)
+    _print_leases(Api().call("POST", f"/leases/{lease_id}/extend", json={"end": end}), as_json)
 
 
 @app.command()
@@ -844,11 +1006,16 @@ def availability(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
-    ok = "[green]available[/]" if data["available"] else f"[red]not available[/]: {data['reason']}"
-    console.print(f"{gpu_count}x {gpu_model}: {ok}; earliest start {data['earliest_start']}")
-    _print_table(
-        [{"plan": k, **q} for k, q in data["quotes"].items()], ["plan", "rate", "unit", "currency", "estimated_total"]
-    )
+    if data["available"]:
+        console.print(f"{gpu_count}× {gpu_model}: [green]available[/] from {_when(data['earliest_start'])}")
+    else:  # the reason states the earliest start that fits, when there is one
+        why = escape(data["reason"] or "")
+        console.print(f"{gpu_count}× {gpu_model}: [red]not available[/]: {why}", soft_wrap=True)
+    if data["quotes"]:
+        _print_table(
+            [{"plan": k, **q} for k, q in data["quotes"].items()],
+            ["plan", "rate", "unit", "currency", "estimated_total"],
+        )
 
 
 @invoices_app.command("show")
@@ -946,6 +1113,11 @@ def run(
     if not follow:
         typer.echo(run_id)
         return
+    _follow(api, lease_id, run_id)
+
+
+def _follow(api: Api, lease_id: int, run_id: str) -> None:
+    """Print the run's log as it grows until the run ends; exit with its exit code."""
     offset = 0
     while True:
         r = api.client.get(f"/leases/{lease_id}/runs/{run_id}/logs", params={"offset": offset, "follow": "false"})
@@ -957,6 +1129,7 @@ def run(
         if status["state"] in ("succeeded", "failed", "stopped"):
             r = api.client.get(f"/leases/{lease_id}/runs/{run_id}/logs", params={"offset": offset, "follow": "false"})
             sys.stdout.buffer.write(r.content)
+            sys.stdout.flush()
             err.print(f"run {run_id}: {status['state']} (exit code {status['exit_code']})")
             raise typer.Exit(
                 status["exit_code"]
@@ -964,6 +1137,52 @@ def run(
                 else (0 if status["state"] == "succeeded" else 1)
             )
         time.sleep(1)
+
+
+@app.command()
+def runs(lease_id: Annotated[int, typer.Argument(help="a lease of yours")], as_json: JsonOpt = False) -> None:
+    """The runs on a lease: id, command, state, times (UTC), exit code."""
+    data = Api().call("GET", f"/leases/{lease_id}/runs")
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    t = Table(title=f"runs on lease {lease_id}", box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+    t.add_column("run", no_wrap=True)
+    t.add_column("state", no_wrap=True)
+    t.add_column("exit", justify="right", no_wrap=True)
+    t.add_column("started (UTC)", no_wrap=True)
+    t.add_column("command", overflow="fold")
+    for r in data:
+        t.add_row(
+            r["id"],
+            r["state"],
+            "" if r["exit_code"] is None else str(r["exit_code"]),
+            _when(r["started_at"]),
+            escape(shlex.join(r["command"])),
+        )
+    console.print(t)
+
+
+@app.command()
+def logs(
+    lease_id: Annotated[int, typer.Argument(help="the lease the run is on")],
+    run_id: Annotated[str, typer.Argument(help="the run's id (`gpulease runs LEASE`)")],
+    follow: Annotated[bool, typer.Option("--follow/--no-follow", help="keep printing until the run ends")] = False,
+) -> None:
+    """A run's stdout and stderr; with --follow, until it ends (exit status: the run's)."""
+    import re
+
+    from gpulease.services.limits import RUN_ID_PATTERN
+
+    if re.fullmatch(RUN_ID_PATTERN, run_id) is None:
+        _fail(f"a run id is 16 hex digits (`gpulease runs {lease_id}` lists them), got {run_id[:40]!r}")
+    api = Api()
+    if follow:
+        _follow(api, lease_id, run_id)
+        return
+    text = api.call("GET", f"/leases/{lease_id}/runs/{run_id}/logs", params={"follow": "false"})
+    sys.stdout.write(text if isinstance(text, str) else json.dumps(text))
+    sys.stdout.flush()
 
 
 # --------------------------------------------------------------------------------------------- spend, limits
@@ -1214,5 +1433,31 @@ def notifications(
     _out(rows, as_json, ["id", "at", "type", "lease_id", "data"])
 
 
+def main() -> None:
+    """The `gpulease` program: the app, with a last line of defence against a traceback for a person to read
+    (GPULEASE_DEBUG=1 shows it). Every known failure already ends in `error: …` inside the commands."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as e:
+        if os.environ.get("GPULEASE_DEBUG"):
+            raise
+        if isinstance(e, SQLAlchemyError):
+            err.print(
+                "[bold red]error:[/] the database could not be used: is it reachable, and migrated "
+                f"(`gpulease db upgrade`)? ({escape(type(e).__name__)}: {escape(str(e).splitlines()[0])})"
+            )
+        else:
+            err.print(
+                f"[bold red]error:[/] {escape(type(e).__name__)}: {escape(str(e))} "
+                "(a bug: please report it; GPULEASE_DEBUG=1 shows where)"
+            )
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    app()
+    main()

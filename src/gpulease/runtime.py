@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from gpulease import audit
 from gpulease.audit import AuditLog
 from gpulease.outbox import DeliveryWorker
-from gpulease.services import keys, lifecycle, telemetry
+from gpulease.services import keys, lifecycle, node_failure, slurm_mirror, telemetry
 from gpulease.services.calendars import Calendars
 from gpulease.services.context import Actor, utcnow
 from gpulease.services.errors import ServiceError
@@ -41,6 +41,7 @@ from gpulease.services.work import (
 )
 from gpulease.settings import Settings
 from gpulease.store.db import Store
+from gpulease.store.leader import ClockLeadership, try_tick_lock
 
 log = logging.getLogger("gpulease.runtime")
 
@@ -83,6 +84,9 @@ class Runtime:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_sample: datetime | None = None
+        self._last_node_poll: datetime | None = None
+        # Several server processes on one PostgreSQL: one of them runs the clock (store/leader.py).
+        self.leadership = ClockLeadership(self.store, retry_s=settings.clock_takeover_s)
         # The index itself is built lazily, on the first screening (tests that never screen skip it).
         self.screening = ScreeningRegistry(self.store)
         self.executor = Executor(self)
@@ -153,11 +157,12 @@ class Runtime:
                 self.executor.notify_preemption(e.lease_id, e.deadline)
             elif isinstance(e, LeaseDisplaced):  # its runs were on the lost node: stopped, whatever became of it
                 self.executor.stop_lease_runs(e.lease_id, f"node {e.node} failed ({e.reason}); the lease {e.outcome}")
+        mirror = self.mirrors_backends
         stopped = [e for e in effects if isinstance(e, StopRuns | LeaseDisplaced)]
         if stopped:  # their runs stop now; a lease without runs is closed by the tick
             look = any(not isinstance(e, StopRuns) or e.runs_on_record for e in stopped)
-            self.executor.stop_leases([lid for e in stopped for lid in _lease_ids(e)], look=look)
-        elif any(isinstance(e, LeasesChanged) for e in effects):
+            self.executor.stop_leases([lid for e in stopped for lid in _lease_ids(e)], look=look, mirror=mirror)
+        elif mirror and any(isinstance(e, LeasesChanged) for e in effects):
             self.executor.mirror_leases()  # Slurm: reservations and allocations follow the new windows
 
     def _keep_record(self, entry: AuditEntry) -> None:
@@ -189,9 +194,12 @@ class Runtime:
         holds back the others (each lease is advanced in its own savepoint).
         """
         with self.store.transaction() as s:
+            if not try_tick_lock(s):  # another process is ticking right now (see store/leader.py)
+                return lifecycle.TickResult()
             w = self._unit(s)
             result = lifecycle.tick(w)  # the tick reconciles below, whatever the clock changed
         now = w.now
+        self._follow_backend_nodes(now)
         self.carry_out([e for e in w.effects if not isinstance(e, StopRuns | LeasesChanged)])  # reconciled below
         if result.failed:
             self.perform(lifecycle.report_failures, result.failed)
@@ -203,10 +211,38 @@ class Runtime:
             except Exception:  # telemetry is best effort; it must not stop the clock
                 log.exception("telemetry sampling failed")
         self.executor.reconcile()  # stops runs of leases that ended and closes them (ending -> ended)
+        return result
+
+    def _trim_calendars(self) -> None:
+        """Every `CALENDAR_TRIM_S`, in every process (leader or not): drop bookings that ended from memory."""
         if time.monotonic() - self._last_trim >= CALENDAR_TRIM_S:
             self._last_trim = time.monotonic()
-            self.calendars.trim(now)
-        return result
+            self.calendars.trim(self.clock())
+
+    def _follow_backend_nodes(self, now: datetime) -> None:
+        """Every `slurm_node_poll_s`: nodes Slurm reports down or drained are node failures; back when it says so."""
+        last = self._last_node_poll
+        if last is not None and (now - last).total_seconds() < self.settings.slurm_node_poll_s:
+            return
+        self._last_node_poll = now
+        try:
+            seen = slurm_mirror.node_health(self.executor)
+            if seen is not None:
+                self.perform(node_failure.follow_backend_nodes, backend="slurm", nodes=seen)
+        except Exception:  # a backend that cannot be read must not stop the clock
+            log.exception("following Slurm's node states failed")
+
+    @property
+    def is_clock_leader(self) -> bool:
+        """Whether this process runs the lease clock (always, on SQLite)."""
+        return self.leadership.is_leader
+
+    @property
+    def mirrors_backends(self) -> bool:
+        """Whether this process tells Slurm about lease changes as they happen: the clock's holder, or a runtime
+        without a background clock (tests, one-off tools) that acts alone. Other server processes leave it to
+        the holder's next tick, so two processes never create one lease's reservation or allocation twice."""
+        return self._thread is None or self.leadership.is_leader
 
     def start(self) -> None:
         if self._thread is not None:
@@ -222,7 +258,18 @@ class Runtime:
         self.deliveries.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.settings.tick_seconds):
+        """Tick while this process holds the clock; otherwise try to take it over every `clock_takeover_s`."""
+        wait = self.settings.tick_seconds
+        while not self._stop.wait(wait):
+            try:
+                leader = self.leadership.hold()
+            except Exception:
+                log.exception("cannot tell whether this process holds the clock")
+                leader = False
+            wait = self.settings.tick_seconds if leader else min(self.settings.tick_seconds, self.leadership.retry_s)
+            self._trim_calendars()
+            if not leader:
+                continue
             try:
                 self.tick()
             except Exception:  # keep ticking: one bad lease must not stop every other lease's clock
@@ -251,6 +298,7 @@ class Runtime:
         if self._listener is not None:
             self._listener.join(timeout=5)
             self._listener = None
+        self.leadership.release()  # another server takes the clock over at once
         self.executor.close()
         self.deliveries.stop()
         self.audit_log.stop()  # after the last change: seals it and signs the final head

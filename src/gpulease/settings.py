@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -13,7 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GPULEASE_", extra="ignore")
 
-    data_dir: Path = Path(".gpulease")
+    data_dir: Path = Field(
+        default=Path(".gpulease"),
+        description="this host's folder: the SQLite file, run logs, the audit signing key and checkpoint file",
+    )
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: an SQLite file under data_dir")
     tick_seconds: float = Field(default=1.0, description="how often lease start/end/preemption is checked")
     request_threads: int = Field(
@@ -22,6 +26,11 @@ class Settings(BaseSettings):
         le=200,
         description="threads serving requests at once (anyio's default is 40); requests waiting on a lock in the "
         "database hold one each",
+    )
+    clock_takeover_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="several servers on one PostgreSQL: how often one without the lease clock tries to take it over",
     )
     stop_grace_s: float = Field(default=10.0, description="SIGTERM→SIGKILL grace at lease end")
     compute_thresholds: tuple[float, ...] = Field(
@@ -86,7 +95,10 @@ class Settings(BaseSettings):
     slurm_accounting_tolerance_s: float = Field(
         default=120.0, description="per GPU: how far Slurm's and gpulease's seconds may differ before an alert"
     )
-    log_json: bool = False
+    slurm_node_poll_s: float = Field(
+        default=10.0, description="how often the clock reads Slurm's node states (down, drained: a node failure)"
+    )
+    log_json: bool = Field(default=False, description="log one JSON object per line instead of text")
     sandbox_dir: Path | None = Field(
         default=None, description="per-lease home and /tmp of local runs; default data_dir/sandboxes (must be o+x)"
     )
@@ -146,3 +158,29 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list | dict):
+        return json.dumps(list(value) if isinstance(value, tuple) else value, default=str)
+    return str(value)
+
+
+def reference() -> str:
+    """Every setting as a Markdown table (environment variable, default, meaning), drawn from `Settings` itself:
+    docs/deploy.md carries it, and a test keeps the two the same (`python -m gpulease.settings` prints it)."""
+    prefix = str(Settings.model_config.get("env_prefix", ""))
+    rows = ["| setting | default | what it means |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = _shown(field.get_default(call_default_factory=True))
+        meaning = (field.description or "").replace("|", "\\|")
+        rows.append(f"| `{prefix}{name.upper()}` | `{default}` | {meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(reference(), end="")

@@ -542,3 +542,91 @@ def test_a_restarted_control_plane_adopts_what_slurm_holds_and_clears_what_no_le
 
     restarted.sync_leases([], grace_s=1)  # the leases ended while it was down
     assert reservation(res_name) is None and live_job(alloc_name) is None
+
+
+@pytest.mark.slurm
+@needs_slurm
+def test_a_node_slurm_drains_is_a_node_failure_until_slurm_says_it_is_back(
+    fleet: Facility, nodes: list[str], clock: Clock, runtime: Runtime
+) -> None:
+    """The clock reads Slurm's node states: a drained node is down in gpulease (its leases moved or ended by plan,
+    an alert), and available again once Slurm resumes it; a node an operator took down stays down."""
+    runtime.settings.slurm_node_poll_s = 0  # every tick
+    f = fleet
+    key = f.customer_key(f.customer()["id"])
+    end = (clock() + timedelta(hours=1)).isoformat()
+    kept = f.lease(headers=key, gpu_model="A100-80GB", gpu_count=4, end=end)
+    spot = f.lease(headers=key, gpu_model="A100-80GB", gpu_count=2, plan="interruptible", end=end)
+    ((victim, _),) = by_node(kept).items()
+    assert list(by_node(spot)) == [victim], "both leases should be packed on one node"
+    ids = {n["name"]: n["id"] for n in f.c.get("/api/v1/nodes", headers=f.k.op).json()}
+    operator_down = next(n for n in nodes if n != victim)
+    r = f.c.put(f"/api/v1/nodes/{ids[operator_down]}/state", headers=f.k.op, json={"state": "down", "reason": "fw"})
+    assert r.status_code == 200, r.text
+    runtime.tick()
+    assert f.c.get(f"/api/v1/nodes/{ids[victim]}", headers=f.k.op).json()["state"] == "available"
+    try:
+        slurm("scontrol", "update", f"NodeName={victim}", "State=DRAIN", "Reason=test")
+        runtime.tick()
+        assert f.c.get(f"/api/v1/nodes/{ids[victim]}", headers=f.k.op).json()["state"] == "down"
+        moved = f.c.get(f"/api/v1/leases/{kept['id']}", headers=key).json()
+        assert moved["state"] == "active" and victim not in by_node(moved), moved
+        assert f.c.get(f"/api/v1/leases/{spot['id']}", headers=key).json()["state"] in ("ending", "ended")
+        events = f.c.get(f"/api/v1/leases/{kept['id']}/events", headers=key).json()
+        assert any("slurm reports it" in (e["reason"] or "") and "test" in (e["reason"] or "") for e in events)
+        alerts = f.c.get("/api/v1/alerts", headers=f.k.op).json()
+        down = [a for a in alerts if a["kind"] == "node_down" and a["data"]["node"] == victim]
+        assert len(down) == 1 and down[0]["data"]["moved"] == [kept["id"]] and down[0]["data"]["ended"] == [spot["id"]]
+        # Slurm follows: the moved lease's allocation is on its new node.
+        new_node = next(iter(by_node(moved)))
+
+        def held_on_new_node() -> bool:
+            runtime.tick()
+            job = live_job(backend_of(runtime).lease_name(kept["id"]))
+            return job is not None and job["NodeList"] == new_node
+
+        wait_for(held_on_new_node, 60, "Slurm to hold the moved lease on its new node")
+        runtime.tick()  # still drained: nothing more happens
+        alerts = f.c.get("/api/v1/alerts", headers=f.k.op).json()
+        assert len([a for a in alerts if a["kind"] == "node_down" and a["data"]["node"] == victim]) == 1
+    finally:
+        slurm("scontrol", "update", f"NodeName={victim}", "State=RESUME", check=False)
+    wait_for(lambda: backend_of(runtime).node_states()[victim].available, 60, "Slurm to resume the node")
+    runtime.tick()
+    assert f.c.get(f"/api/v1/nodes/{ids[victim]}", headers=f.k.op).json()["state"] == "available"
+    assert any(a["kind"] == "node_up" for a in f.c.get("/api/v1/alerts", headers=f.k.op).json())
+    # The node the operator took down stays down although Slurm runs work there.
+    assert backend_of(runtime).node_states()[operator_down].available
+    assert f.c.get(f"/api/v1/nodes/{ids[operator_down]}", headers=f.k.op).json()["state"] == "down"
+
+
+@pytest.mark.slurm
+@needs_slurm
+@pytest.mark.parametrize("gpus", [2, 8], ids=["allocation", "reservation"])
+def test_another_server_process_runs_in_what_the_clocks_holder_made(
+    fleet: Facility, clock: Clock, settings: Settings, gpus: int
+) -> None:
+    """Several server processes: only the clock's holder tells Slurm about leases; a run submitted through another
+    process finds the lease's reservation or allocation by reading Slurm back, and runs on exactly its GPUs."""
+    from fastapi.testclient import TestClient
+
+    from gpulease.api.app import create_app
+
+    f = fleet
+    key = f.customer_key(f.customer()["id"])
+    lease = f.lease(headers=key, gpu_model="A100-80GB", gpu_count=gpus, end=(clock() + timedelta(hours=1)).isoformat())
+    ((node, indices),) = by_node(lease).items()
+    assert live_job(backend_of(f.rt).lease_name(lease["id"])) or reservation(backend_of(f.rt).lease_name(lease["id"]))
+    other = Runtime(settings.model_copy(update={"data_dir": settings.data_dir.parent / "other"}), clock=clock)
+    try:
+        with TestClient(create_app(other, background=False)) as api:
+            r = api.post(f"/api/v1/leases/{lease['id']}/runs", headers=key, json={"command": [
+                "sh", "-c", 'echo "cuda=$CUDA_VISIBLE_DEVICES on=$SLURMD_NODENAME"']})  # fmt: skip
+            assert r.status_code == 201, r.text
+            run_id = r.json()["id"]
+            url = f"/api/v1/leases/{lease['id']}/runs/{run_id}"
+            wait_for(lambda: api.get(url, headers=key).json()["state"] == "succeeded", 60, "the run to finish")
+            out = api.get(url + "/logs", headers=key, params={"follow": "false"}).text
+            assert f"cuda={','.join(map(str, indices))} on={node}" in out
+    finally:
+        other.close()

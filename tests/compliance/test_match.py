@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from gpulease.compliance.decide import Thresholds, decide_name
-from gpulease.compliance.index import ScreeningIndex
+from gpulease.compliance.index import COUNTRY_DIFFERS, ScreeningIndex
 from gpulease.compliance.model import Address, ListEntry
 
 IFLYTEK = "EL-supplement-001"
@@ -99,13 +99,15 @@ def test_country_evidence_raises_score() -> None:
     index = ScreeningIndex.build(entries)
     plain = index.screen("Orion Quantum Compute Lab")[0]
     same = index.screen("Orion Quantum Compute Lab", country="Russia")[0]
-    other = index.screen("Orion Quantum Compute Lab", country="DE")[0]
+    other = index.screen("Orion Quantum Compute Lab", country="DE", min_score=0.0)[0]
     city = index.screen("Orion Quantum Compute Lab", country="RU", address="Moscow")[0]
     assert same.score > plain.score
     assert same.country_agrees is True and other.country_agrees is False
     assert "same country: RU" in same.reasons
     assert city.score > same.score
-    assert other.score == plain.score
+    # A similar name (not the listed one itself) in another country is more likely another party.
+    assert other.score == plain.score + COUNTRY_DIFFERS
+    assert any("more likely another party" in r for r in other.reasons)
 
 
 def test_hit_serialises(index: ScreeningIndex) -> None:
@@ -126,3 +128,18 @@ def test_exact_name_other_country_goes_to_review(index: ScreeningIndex) -> None:
     hits = index.screen("iFlytek Co., Ltd.", country="US")
     assert hits[0].entry_id == IFLYTEK
     assert decide_name(hits).decision == "review"
+
+
+def test_two_neighbouring_letters_swapped_in_a_short_word_are_a_typo() -> None:
+    from gpulease.compliance.match import TOKEN_SIMILARITY, _similarity
+
+    assert _similarity("yiut", "yitu") == TOKEN_SIMILARITY
+    assert _similarity("hnaa", "hana") == TOKEN_SIMILARITY
+    assert _similarity("yitu", "iytu") == 0.0  # the first letter stays put
+    assert _similarity("sugon", "sugar") == 0.0  # a letter changed in a short word is another word
+
+
+def test_a_swap_in_a_short_distinctive_word_finds_the_listed_party(index: ScreeningIndex) -> None:
+    hits = index.screen("Yiut Technologies", country="CN")
+    assert hits and hits[0].name == "Yitu Technologies"
+    assert any("yiut≈yitu" in r for r in hits[0].reasons)

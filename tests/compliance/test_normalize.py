@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from gpulease.compliance.normalize import normalize_name
 from gpulease.compliance.romanize import joined
 
@@ -19,7 +21,7 @@ def test_accents_case_and_punctuation() -> None:
 def test_chinese_brand_transliterated_and_legal_form_weak() -> None:
     name = normalize_name("科大讯飞股份有限公司")
     assert name.display == ("kedaxunfei",)
-    assert name.strong == ("kedaksunfei",)  # canonical form: x and ks are one romanisation
+    assert name.strong == ("kedaksunfey",)  # canonical form: x and ks, final -ei and -ey are one romanisation
     assert name.weak == ("co", "ltd")
     assert any("transliterated from Chinese" in note for note in name.notes)
 
@@ -101,3 +103,80 @@ def test_stock_code_in_brackets_set_aside_and_initials_joined() -> None:
     assert "002415" in name.weak
     assert normalize_name("Iflytek (SZ: 002230)").display == ("iflytek",)
     assert normalize_name("Z.T.E. Corporation").display == normalize_name("Z T E Corp").display == ("zte",)
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("ALROSA (MOEX: ALRS)", "ALRS"),
+        ("Semiconductor Manufacturing International Corp (HKG: 0981)", "0981"),
+        ("Pingtan Marine Enterprise Ltd. (NASDAQ: PME)", "PME"),
+        ("CNOOC Limited (NYSE: CEO)", "CEO"),
+    ],
+)
+def test_a_ticker_with_its_exchange_in_brackets_is_set_aside(name: str, code: str) -> None:
+    norm = normalize_name(name)
+    assert code in norm.weak
+    assert code.lower() not in norm.strong
+    assert any("stock code" in note for note in norm.notes)
+
+
+def test_a_bare_mainland_code_after_a_name_is_set_aside() -> None:
+    norm = normalize_name("中国移动 600941")
+    assert norm.strong == ("china", "mobile")
+    assert "600941" in norm.weak
+    assert normalize_name("Qihoo 360").strong[-1] == "360"  # a number in the name stays
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "GAZPROMBANK JOINT STOCK COMPANY",
+        "Gazprombank Open Joint-Stock Company",
+        "PUBLIC JOINT STOCK COMPANY GAZPROMBANK",
+    ],
+)
+def test_joint_stock_company_is_a_legal_form(name: str) -> None:
+    assert normalize_name(name).strong == ("gazprombank",)
+
+
+def test_the_persian_ezafe_is_no_word_of_the_name() -> None:
+    assert normalize_name("Bank-e Melli-ye Iran").strong == normalize_name("Bank Melli Iran").strong
+    assert "ye" not in normalize_name("Sherkat-e Melli-ye Naft-e Iran").strong
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("Almaz-Antej", "Almaz-Antey"),  # -ей as -ej / -ey / -ei
+        ("Almaz-Antei", "Almaz-Antey"),
+        ("Korporacija", "Korporatsiya"),  # ц as c / ts, я as ja / ya after i
+        ("Aviakompaniia", "Aviakompaniya"),
+        ("Lukaschenko", "Lukashenko"),  # German sch
+        ("Tschemesow", "Chemesov"),  # German tsch, w
+        ("Obshchestvo", "Obschestvo"),  # щ as shch / sch
+    ],
+)
+def test_romanisation_variants_of_russian_names_fold_to_one_token(one: str, other: str) -> None:
+    assert normalize_name(one).strong == normalize_name(other).strong
+
+
+def test_wade_giles_wei_is_wei_and_the_apostrophe_counts_where_it_is_written() -> None:
+    huawei = normalize_name("Hua-wei Chi-shu Yu-hsien Kung-ssu")
+    assert huawei.strong == ("hua", "wei", "technology")  # "hua wei" is joined against "huawei" when matched
+    # "K'ung" (aspirated) is kong, "Kung" in the same name is gong: read position by position.
+    avic = normalize_name("Chung-kuo Hang-k'ung Kung-yeh Chi-t'uan Yu-hsien Kung-ssu")
+    assert avic.strong == ("china", "aviation", "industry")
+    assert "group" in avic.weak
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [("Kontsern", "Concern"), ("Kommercheskiy", "Commercheskiy"), ("Kalashnikov", "Calashnikov")],
+)
+def test_a_hard_c_at_the_start_of_a_word_is_a_k(one: str, other: str) -> None:
+    assert normalize_name(one).strong == normalize_name(other).strong
+
+
+def test_a_patronymic_ending_in_ic_keeps_its_c() -> None:
+    assert normalize_name("Borisovic").strong == ("borisovic",)

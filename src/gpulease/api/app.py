@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import anyio
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from gpulease import __version__
 from gpulease.api import metrics, problems
@@ -27,6 +28,9 @@ from gpulease.web import site
 API = "/api/v1"
 
 
+DOCS_ASSETS = "/docs/static"
+
+
 def create_app(runtime: Runtime | None = None, *, background: bool = True) -> FastAPI:
     rt = runtime or Runtime(get_settings())  # the app factory is an entry point: it reads the environment
 
@@ -41,7 +45,8 @@ def create_app(runtime: Runtime | None = None, *, background: bool = True) -> Fa
             if background:
                 rt.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with Swagger UI and ReDoc from the package, not from a CDN
+        static_url=DOCS_ASSETS,
         title="gpulease",
         version=__version__,
         lifespan=lifespan,
@@ -67,7 +72,13 @@ def create_app(runtime: Runtime | None = None, *, background: bool = True) -> Fa
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+        """Alive, and which process this is and whether it runs the lease clock (`leader` or `follower`)."""
+        return {
+            "status": "ok",
+            "version": __version__,
+            "process": rt.leadership.name,
+            "clock": "leader" if rt.is_clock_leader else "follower",
+        }
 
     site.install(app)
     return app

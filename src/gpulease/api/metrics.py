@@ -20,6 +20,11 @@ class FleetCollector(Collector):
         self.rt = runtime
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        leader = GaugeMetricFamily(
+            "gpulease_clock_leader", "1 if this server process runs the lease clock, else 0", labels=["process"]
+        )
+        leader.add_metric([self.rt.leadership.name], 1.0 if self.rt.is_clock_leader else 0.0)
+        yield leader
         f = self.rt.perform(reports.fleet_figures)
         leases = GaugeMetricFamily("gpulease_leases", "Leases by state and plan", labels=["state", "plan"])
         for (state, plan), n in f.leases.items():

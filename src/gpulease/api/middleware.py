@@ -193,7 +193,7 @@ class SecurityHeaders:
         ]
         if scope.get("scheme") == "https":
             extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
-        if not path.startswith("/static/"):
+        if not path.startswith(("/static/", "/docs/static/")):
             extra.append((b"cache-control", b"no-store"))
 
         async def add(message: Message) -> None:

@@ -309,7 +309,7 @@ class QuoteOut(BaseModel):
             currency=q.currency,
             start=from_epoch(q.start),
             end=None if q.end is None else from_epoch(q.end),
-            estimated_total=None if q.estimated_total is None else f"{q.estimated_total:f}",
+            estimated_total=None if q.estimated_total is None else amount(q.estimated_total),
             cancel_free_hours=q.cancel_free_hours,
             cancel_fee_fraction=f"{q.cancel_fee_fraction:f}",
             preemption_notice_s=q.preemption_notice_s,

@@ -601,9 +601,13 @@ class SlurmBackend:
     # -- leases: the ExecutionBackend side -----------------------------------------------------------
 
     def lease_started(self, lease_id: int, gpus: list[LeasedGpus]) -> None:
-        """Slurm must already hold the lease (sync_leases does that when it is booked or starts)."""
+        """Slurm must already hold the lease (sync_leases does that when it is booked or starts). Held by another
+        gpulease process (the one running the clock, when several serve one database), it is read back from Slurm."""
         with self._lock:
             mirror = self._mirrors.get(lease_id)
+            if mirror is None:
+                self._read_back()
+                mirror = self._mirrors.get(lease_id)
             error = self._errors.get(lease_id)
         if mirror is None:
             raise BackendError(

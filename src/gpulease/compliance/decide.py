@@ -56,7 +56,10 @@ def rule_for(hit: Hit, thresholds: Thresholds = Thresholds()) -> Ruling:
         return Ruling("cleared", f"score {hit.score:.0f} is below the review threshold {t.review:g}")
     if hit.list not in t.deny_lists:
         meaning = restriction(hit.list)
-        return Ruling("review", f"{hit.list} is not a blocking list: {meaning.restricts}; review the dealing")
+        also = ""
+        if hit.affiliate:
+            also = " (and a possible affiliate of the listed party: establish ownership and control)"
+        return Ruling("review", f"{hit.list} is not a blocking list: {meaning.restricts}; review the dealing{also}")
     if hit.affiliate:
         return Ruling(
             "review",
@@ -82,6 +85,12 @@ def rule_for(hit: Hit, thresholds: Thresholds = Thresholds()) -> Ruling:
         return Ruling("denied", f"blocking list: strong name match (score ≥ {t.deny:g}) in the listed country")
     if hit.score >= t.exact:
         return Ruling("review", "exact name match, but the listed party is in another country")
+    if hit.entry.type == "individual" and hit.identifiers_agree is not True:
+        return Ruling(
+            "review",
+            f"similar to a listed individual's name (score {hit.score:.0f}, below the denial threshold {t.deny:g}) "
+            "and no date of birth or nationality agrees: possibly a namesake",
+        )
     return Ruling("review", f"similar name (score {hit.score:.0f}, below the denial threshold {t.deny:g})")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -25,10 +26,12 @@ from gpulease.compliance.normalize import (
     GENERIC_WEIGHT,
     NormalizedName,
     affiliate_words,
+    canonical,
     fold,
     generic_words,
     normalize_name,
 )
+from gpulease.compliance.places import place_words
 from gpulease.compliance.romanize import joined, skeleton
 
 # A key shared by more names than this says little about identity ("technology", "al"): it is not
@@ -36,6 +39,25 @@ from gpulease.compliance.romanize import joined, skeleton
 POSTING_CAP = 1500
 CANDIDATES = 40
 COUNTRY_BONUS = 4.0
+# A near match (not the listed name itself, not an affiliate pattern) in another country than every
+# country the entry lists: evidence of a different party with a similar name ("Hana Bank", KR, against the
+# DPRK's "Hana Electronics"). Mainland China, Hong Kong and Macao count as one place (parties of one
+# group are listed under either).
+COUNTRY_DIFFERS = -12.0
+COUNTRY_DIFFERS_BELOW = 98.0
+_SAME_PLACE: dict[str, frozenset[str]] = {c: frozenset({"CN", "HK", "MO"}) for c in ("CN", "HK", "MO")}
+# Sanctions programmes named after a country: a party listed under one belongs to that country even where
+# its addresses are elsewhere (Cubana de Aviación's listed offices are all outside Cuba).
+_PROGRAMME_COUNTRY = (
+    ("CUBA", "CU"), ("IRAN", "IR"), ("IRGC", "IR"), ("IFSR", "IR"), ("DPRK", "KP"), ("SYRIA", "SY"),
+    ("RUSSIA", "RU"), ("UKRAINE-EO13662", "RU"), ("BELARUS", "BY"), ("VENEZUELA", "VE"),
+)  # fmt: skip
+
+
+def _programme_countries(entry: ListEntry) -> set[str]:
+    return {code for programme in entry.programs for prefix, code in _PROGRAMME_COUNTRY if programme.startswith(prefix)}
+
+
 CITY_BONUS = 3.0
 DEFAULT_MIN_SCORE = 70.0
 # A word no listed name contains is distinctive, but bounded: "<listed brand> <new word>" must not sink
@@ -50,6 +72,7 @@ NATIONALITY_DIFFERS = -10.0
 AFFILIATE_SCORE = 85.0
 AFFILIATE_MIN_WEIGHT = 7.0
 AFFILIATE_CHECK_FROM = 45.0
+AFFILIATE_MIN_SHARE = 0.6  # of the listed name's weight, found in the query
 # A listed name made only of common words ("Technology and Development Group") says little about identity:
 # anything short of the whole name loses this much.
 COMMON_WORDS_ONLY = -15.0
@@ -92,12 +115,34 @@ class IndexedName:
     enrichment: EnrichmentAlias | None = None
 
 
+# "SIBERIAN AIRLINES D/B/A S7 AIRLINES": one listed name holding two (doing business as, also known as,
+# formerly known as); each part is also a name of the party, besides the whole.
+_NAME_JOINERS = re.compile(r"\s+(?:d/b/a|a/k/a|f/k/a|d\.b\.a\.?|a\.k\.a\.?|f\.k\.a\.?)\s+", re.IGNORECASE)
+
+
+_OTHER_SCRIPT_IN_BRACKETS = re.compile(r"[(（]\s*([^()（）\x00-\x7f][^()（）]*)[)）]?")
+
+
 def _named(entry: ListEntry) -> Iterable[tuple[str, str, EnrichmentAlias | None]]:
     yield entry.name, "primary name", None
     for alias in entry.aliases:
         yield alias, "alias", None
     for added in entry.enrichment:
         yield added.alias, "enrichment alias", added
+    for name in (entry.name, *entry.aliases):
+        parts = _NAME_JOINERS.split(name)
+        if len(parts) > 1:
+            for part in parts:
+                if part.strip():
+                    yield part.strip(), "alias", None
+        # "Hay’at Tahrir al-Sham (HTS) (هيئة تحرير الشام)": the original-script name in brackets is a name
+        # of its own, and so is the Latin name without it.
+        written = _OTHER_SCRIPT_IN_BRACKETS.findall(name)
+        if written:
+            yield from ((w.strip(), "alias", None) for w in written if w.strip())
+            rest = _OTHER_SCRIPT_IN_BRACKETS.sub(" ", name).strip()
+            if rest:
+                yield rest, "alias", None
 
 
 class ScreeningIndex:
@@ -331,20 +376,21 @@ class ScreeningIndex:
             if upper < min_score:
                 continue
             features = [Feature("name similarity", name_score, f"'{name}' against '{candidate.name}'")]
-            if (
-                name_score < 100.0
-                and all(t in generic for t in candidate.norm.strong)
-                and self._partial(query, q_weights, candidate, extra)
-            ):
-                features.append(
-                    Feature("common words only", COMMON_WORDS_ONLY, "the listed name is made only of common words")
-                )
             affiliate = False
             if may_be_affiliate and not individual and AFFILIATE_CHECK_FROM <= name_score < 100.0:
                 pattern = self._affiliate(query, q_weights, candidate, extra, present)
                 if pattern:
                     affiliate = True
                     features.append(Feature("affiliate pattern", max(0.0, AFFILIATE_SCORE - name_score), pattern))
+            if (
+                not affiliate
+                and name_score < 100.0
+                and all(t in generic for t in candidate.norm.strong)
+                and self._partial(query, q_weights, candidate, extra)
+            ):
+                features.append(
+                    Feature("common words only", COMMON_WORDS_ONLY, "the listed name is made only of common words")
+                )
             agrees: bool | None = None
             if query_country and entry.countries:
                 agrees = query_country in entry.countries
@@ -352,9 +398,27 @@ class ScreeningIndex:
                     features.append(Feature("same country", COUNTRY_BONUS, f"same country: {query_country}"))
                 else:
                     listed = ", ".join(entry.countries)
-                    features.append(
-                        Feature("different country", 0.0, f"different country: {query_country}, listed {listed}")
-                    )
+                    near = not _SAME_PLACE.get(query_country, frozenset()).isdisjoint(entry.countries)
+                    near = near or query_country in _programme_countries(entry)
+                    if (
+                        affiliate
+                        or individual
+                        or near
+                        or name_score >= COUNTRY_DIFFERS_BELOW
+                        or self._adds_place(query, q_weights, candidate, extra)
+                    ):
+                        features.append(
+                            Feature("different country", 0.0, f"different country: {query_country}, listed {listed}")
+                        )
+                    else:
+                        features.append(
+                            Feature(
+                                "different country",
+                                COUNTRY_DIFFERS,
+                                f"different country: {query_country}, listed {listed}; a similar name, not the "
+                                "listed one, elsewhere is more likely another party",
+                            )
+                        )
             if cities:
                 shared = cities & {fold(a.city) for a in entry.addresses if a.city}
                 if shared:
@@ -411,6 +475,24 @@ class ScreeningIndex:
         result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra)
         return 0.0 in result.query_cover or 0.0 in result.listed_cover
 
+    @staticmethod
+    def _adds_place(
+        query: NormalizedName,
+        q_weights: Sequence[float],
+        candidate: IndexedName,
+        extra: Mapping[str, Sequence[tuple[int, float]]],
+    ) -> bool:
+        """Whether the query adds a word of place or structure the listed name lacks: a foreign branch or
+        subsidiary ("Sberbank (Switzerland) AG") is in another country by its nature."""
+        words = affiliate_words()
+        if not any(t in words for t in query.strong):
+            return False
+        result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra)
+        added = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
+        if _place_replaced(query, candidate, result, added):
+            return False
+        return any(query.strong[i] in words for i in added)
+
     def _affiliate(
         self,
         query: NormalizedName,
@@ -424,18 +506,35 @@ class ScreeningIndex:
         generic = generic_words()
         listed = candidate.norm.strong
         distinctive = [j for j, t in enumerate(listed) if t not in generic]
-        if not distinctive or sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT:
+        common_only = not distinctive
+        if common_only:
+            # A listed name made only of common words and its own place ("China Mobile", "China Telecom") is
+            # recognised whole: every one of its words must be there. Without a place ("Industrial Bank") such
+            # a name plus a place is any bank of that place; a place alone ("China") is no party's name.
+            places = _place_tokens()
+            if not any(t in places for t in listed) or all(t in places for t in listed):
+                return None
+            distinctive = list(range(len(listed)))
+        elif sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT:
             return None
-        if any(listed[j] not in present for j in distinctive):
+        if any(not _present(listed, j, present) for j in distinctive):
             return None  # the listed party's own words, as listed: cheap to rule out before aligning
         result: NameScore = compare(query.strong, q_weights, listed, candidate.weights, extra, query.display)
         # The listed party's own distinctive words, spelt as listed (not a typo-close word of another firm).
         if any(result.listed_cover[j] < SKELETON_SIMILARITY for j in distinctive):
             return None
+        # ... and most of its name: one word shared with a long name of common words ("Industrial Resources
+        # General Trading" for "China Resources Holdings") is a shared word, not a parent's name.
+        share = sum(w * c for w, c in zip(candidate.weights, result.listed_cover, strict=True))
+        if share < AFFILIATE_MIN_SHARE * candidate.total:
+            return None
         added = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
         if not added or any(query.strong[i] not in affiliate_words() for i in added):
             return None
-        if all(query.strong[i] in generic for i, cover in enumerate(result.query_cover) if cover > 0.0):
+        if _place_replaced(query, candidate, result, added):
+            return None
+        covered = [query.strong[i] for i, cover in enumerate(result.query_cover) if cover > 0.0]
+        if not common_only and all(t in generic for t in covered):
             return None
         words = ", ".join(query.shown(i) for i in added)
         core = " ".join(candidate.norm.shown(j) for j in distinctive)
@@ -443,6 +542,31 @@ class ScreeningIndex:
             f"possible affiliate: the listed name '{core}' with only words of place or corporate structure "
             f"added ({words}); BIS affiliates rule / OFAC 50% rule: establish who owns it"
         )
+
+
+@functools.cache
+def _place_tokens() -> frozenset[str]:
+    """Canonical forms of the words of place (countries, nationalities, regions, capitals, Chinese cities)."""
+    return frozenset(canonical(w) for w in place_words())
+
+
+def _present(listed: Sequence[str], j: int, present: set[str]) -> bool:
+    """Whether the query has listed word j, as written or joined with a neighbour ("chinatelecom")."""
+    if listed[j] in present:
+        return True
+    return (j > 0 and joined(listed[j - 1], listed[j]) in present) or (
+        j + 1 < len(listed) and joined(listed[j], listed[j + 1]) in present
+    )
+
+
+def _place_replaced(query: NormalizedName, candidate: IndexedName, result: NameScore, added: Sequence[int]) -> bool:
+    """The query adds a place word where the listed name has one of its own that the query lacks: "Kuwait
+    Investment Authority" for "Libyan Investment Authority" is a namesake elsewhere, not a branch (a branch
+    keeps its parent's name, place included, and adds its own place: "China Mobile International (USA)")."""
+    places = _place_tokens()
+    return any(query.strong[i] in places for i in added) and any(
+        t in places and result.listed_cover[j] == 0.0 for j, t in enumerate(candidate.norm.strong)
+    )
 
 
 def _identity(entry: ListEntry, date_of_birth: date | str | None, nationality: str | None) -> list[Feature]:

@@ -25,6 +25,10 @@ TOKEN_SIMILARITY = 0.82
 TOKEN_SIMILARITY_OTHER_START = 0.86
 FUZZY_MIN_LENGTH = 4
 _OSA_CUTOFF = TOKEN_SIMILARITY - 0.01  # a little below the line: rapidfuzz's cut-off is not ours to round
+# Words of four or five letters: low enough for one swap of neighbouring letters (OSA share 0.75, 0.8),
+# accepted below; longer words pass the line with a swap anyway.
+_OSA_CUTOFF_SHORT = 0.74
+_SHORT = 5
 # An abjad's transliteration ("mrkzy") equal to a listed token's consonants ("markazi"): a near match.
 SKELETON_SIMILARITY = 0.9
 # Extra similarities for a query: listed token -> (query position, similarity) pairs (skeleton matches).
@@ -97,13 +101,24 @@ def _similarity(a: str, b: str) -> float:
     # 1 - |la - lb| / max(la, lb); most token pairs of a query fail here without calling rapidfuzz.
     longer = la if la > lb else lb
     if (longer - abs(la - lb)) / longer < TOKEN_SIMILARITY - 1e-9:
-        return 0.0
+        return 0.0  # (a swap keeps the lengths equal: this bound is 1 for it)
     # Jaro-Winkler alone is generous to short words ("seven"/"sever" 0.92); the edit-distance share
     # keeps one typo in five letters below the line while one in six or more passes.
     return _accepted(a, b, min(JaroWinkler.normalized_similarity(a, b), OSA.normalized_similarity(a, b)))
 
 
+def _swapped(a: str, b: str) -> bool:
+    """Two neighbouring letters swapped, not the first ("yiut"/"yitu"): the commonest typo, and in a short
+    word one that a one-letter change ("sugon"/"sugar") is not: the letters are all there."""
+    if len(a) != len(b) or a[0] != b[0]:
+        return False
+    diff = [k for k in range(len(a)) if a[k] != b[k]]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+
+
 def _accepted(a: str, b: str, sim: float) -> float:
+    if sim < TOKEN_SIMILARITY and _swapped(a, b):
+        return TOKEN_SIMILARITY
     if a[0] != b[0]:
         # Typos rarely hit the first letter; anagram-like pairs ("orchid"/"rachid") often differ there.
         return sim if sim >= TOKEN_SIMILARITY_OTHER_START else 0.0
@@ -218,7 +233,12 @@ class QueryScorer:
                 continue
             # The OSA share bounds min(Jaro-Winkler, OSA) from above: only pairs past it are looked at.
             for b, osa, _ in process.extract(
-                a, fuzzy, scorer=OSA.normalized_similarity, processor=None, score_cutoff=_OSA_CUTOFF, limit=None
+                a,
+                fuzzy,
+                scorer=OSA.normalized_similarity,
+                processor=None,
+                score_cutoff=_OSA_CUTOFF_SHORT if len(a) <= _SHORT else _OSA_CUTOFF,
+                limit=None,
             ):
                 s = 1.0 if a == b else _accepted(a, b, min(JaroWinkler.normalized_similarity(a, b), osa))
                 if s > 0.0:

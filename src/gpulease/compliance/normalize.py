@@ -94,7 +94,9 @@ LEGAL_FORMS: frozenset[str] = frozenset(
         "sirketi",
     }
 )
-STOPWORDS: frozenset[str] = frozenset({"the", "of", "and", "de", "del", "la", "le", "el", "for", "y", "et"})
+STOPWORDS: frozenset[str] = frozenset(
+    {"the", "of", "and", "de", "del", "la", "le", "el", "for", "y", "et", "in", "at", "on", "du", "des"}
+)
 
 # Chinese legal forms: longest first when segmenting. Values are weak tokens in their English list form.
 CHINESE_LEGAL_FORMS: dict[str, tuple[str, ...]] = {
@@ -167,6 +169,33 @@ CHINESE_TERMS: dict[str, tuple[str, ...]] = {
     "微系统": ("microsystems",),
     "超级计算": ("supercomputing",),
     "服务器": ("server",),
+    # Sector words of Chinese company names (as the lists translate them): read as the word, not as a
+    # brand ("上海电气" is Shanghai Electric, nothing like "航天电器", Aerospace Electrical).
+    "电气": ("electric",),
+    "电器": ("electrical",),
+    "电力": ("power",),
+    "汽车": ("automobile",),
+    "船舶": ("shipbuilding",),
+    "重工": ("heavy", "industries"),
+    "机械": ("machinery",),
+    "化工": ("chemical",),
+    "石油": ("petroleum",),
+    "石化": ("petrochemical",),
+    "天然气": ("natural", "gas"),
+    "钢铁": ("steel",),
+    "建设": ("construction",),
+    "建筑": ("construction",),
+    "铁路": ("railway",),
+    "物流": ("logistics",),
+    "医药": ("pharmaceutical",),
+    "生物": ("biotechnology",),
+    "材料": ("materials",),
+    "仪器": ("instruments",),
+    "自动化": ("automation",),
+    "安防": ("security",),
+    "金融": ("financial",),
+    "证券": ("securities",),
+    "保险": ("insurance",),
     "北京": ("beijing",),
     "上海": ("shanghai",),
     "深圳": ("shenzhen",),
@@ -382,6 +411,7 @@ _LONGEST = max(len(k) for k in _SEGMENTS)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _JOINERS = re.compile(r"[.'’`´]")
 _TOKEN = re.compile(r"[^\W_]+")
+_ASPIRATION_MARK = re.compile(r"\b(ch|k|p|t|ts|tz)['’‘`](?=[a-z])")
 _ASPIRATED = re.compile(r"\b(?:ch|k|p|t|ts|tz)['’‘`][a-z]+")  # Wade-Giles marks aspiration: "k'uang", "t'ung"
 _T2S = opencc.OpenCC("t2s")
 # A stock code in brackets after a name: "(002415.SZ)", "(SZ: 002415)", "（688256）", "[HKEX: 0020]".
@@ -390,6 +420,20 @@ _STOCK_CODE = re.compile(
     r"(\d{4,6})(?:\s*\.\s*(?:SZ|SH|SS|HK|BJ|TW))?\s*[)）\]]",
     re.IGNORECASE,
 )
+# A ticker with its exchange in brackets ("(MOEX: SBER)", "(NYSE: CEO)", "(HKG: 0981)"), and a bare
+# six-digit mainland code after a name ("海康威视 002415").
+_TICKER = re.compile(
+    r"[(（\[]\s*(?:MOEX|MCX|NYSE|NASDAQ|NYSEARCA|AMEX|OTC|OTCMKTS|HKG|HKEX|SEHK|LSE|LON|TSE|TYO|SSE|SZSE|"
+    r"KRX|TWSE|FWB|XETRA|ETR|ASX|NSE|BSE|TADAWUL|TASE|SGX|EURONEXT)\s*[:：]\s*([A-Z0-9]{1,6}(?:\.[A-Z]{1,3})?)"
+    r"\s*[)）\]]",
+    re.IGNORECASE,
+)
+_BARE_CODE = re.compile(r"(?<=\S)\s+(\d{6})\s*$")
+# The Persian ezafe written as a hyphenated ending ("Bank-e Melli-ye Iran", "Sherkat-e Naft"): a grammatical
+# link between words, not a word of the name.
+_EZAFE = re.compile(r"(?<=[a-z])-(?:ye|yi|e)\b")
+# Multi-word legal forms of Russian companies as the lists translate them: "(open) joint stock company".
+_JOINT_STOCK = frozenset({"open", "closed", "public", "private", "nonpublic"})
 _ALL_PINYIN_SEGMENTS = 4  # "you xian gong si": up to four tokens make one pinyin term
 
 
@@ -510,7 +554,7 @@ def _segment_chinese(run: str) -> tuple[list[str], list[str]]:
 
 def _latin_tokens(text: str) -> list[str]:
     """Words of Latin text: places written split joined ("hang zhou"), initials joined ("z t e" → "zte")."""
-    text = _JOINERS.sub("", text.replace("&", " and "))
+    text = _JOINERS.sub("", _EZAFE.sub("", text.replace("&", " and ")))
     tokens = _TOKEN.findall(text)
     joined: list[str] = []
     i = 0
@@ -564,6 +608,21 @@ def _is_weak(token: str) -> bool:
     return len(token) >= 6 and any(token[0] == form[0] and OSA.distance(token, form) <= 2 for form in _LONG_LEGAL_FORMS)
 
 
+def _joint_stock(pairs: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """ "(Open / public / closed) joint stock" is a legal form, like the "JSC", "OAO" and "PAO" it spells out."""
+    words = [t for t, _ in pairs]
+    if "joint" not in words:
+        return pairs
+    out = list(pairs)
+    for i in range(len(words) - 1):
+        if words[i] == "joint" and words[i + 1] == "stock":
+            out[i] = (words[i], True)
+            out[i + 1] = (words[i + 1], True)
+            if i > 0 and words[i - 1] in _JOINT_STOCK:
+                out[i - 1] = (words[i - 1], True)
+    return out
+
+
 class _Builder:
     """Collects a name's tokens with their canonical form, display form and origin."""
 
@@ -580,13 +639,18 @@ class _Builder:
         tokens = _latin_tokens(text)
         if not abjad:
             aspirated = frozenset(_JOINERS.sub("", w) for w in _ASPIRATED.findall(text))
-            converted, changed = wade_giles_to_pinyin(tokens, aspirated)
+            # Which tokens carry the apostrophe, position by position: "K'ung" is kong, "Kung" in the same
+            # name gong.
+            marked = _latin_tokens(_ASPIRATION_MARK.sub(r"\1q", text)) if aspirated else []
+            at = [m != t for m, t in zip(marked, tokens, strict=True)] if len(marked) == len(tokens) else None
+            converted, changed = wade_giles_to_pinyin(tokens, aspirated, at)
             if changed:
                 self.notes.append(f"Wade-Giles read as pinyin: {' '.join(tokens)} → {' '.join(converted)}")
                 tokens = _latin_tokens(" ".join(converted))  # "bei jing" → "beijing"
         pairs, mapped = _pinyin_words(tokens)
         if mapped:
             self.notes.append(f"pinyin company words read as their list form: {', '.join(mapped)}")
+        pairs = _joint_stock(pairs)
         for token, is_weak in pairs:
             if is_weak or _is_weak(token):
                 self.weak.append(token)
@@ -617,10 +681,15 @@ def normalize_name(name: str) -> NormalizedName:
     """Normalise a party name (any script) into strong and weak tokens with a canonical key."""
     b = _Builder()
     text = name
-    codes = _STOCK_CODE.findall(text)
+    codes = _STOCK_CODE.findall(text) + _TICKER.findall(text)
     if codes:
-        text = _STOCK_CODE.sub(" ", text)
+        text = _TICKER.sub(" ", _STOCK_CODE.sub(" ", text))
         b.notes.append(f"stock code in brackets set aside: {', '.join(codes)}")
+    bare = _BARE_CODE.search(text)
+    if bare:
+        codes.append(bare.group(1))
+        text = text[: bare.start()]
+        b.notes.append(f"stock code after the name set aside: {bare.group(1)}")
     folded = fold(text)
     if _CJK.search(folded):
         simplified = _T2S.convert(folded)

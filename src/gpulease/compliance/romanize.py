@@ -6,9 +6,10 @@
   ("بانک مرکزی" → "bnk mrkzy"): such tokens are compared with listed tokens by skeleton (`skeleton`).
 - Wade-Giles spellings of Chinese ("Chung-hsing", "Pei-ching") become pinyin, with the syllable table of
   `pypinyin` read backwards.
-- Standard romanisation variants are folded (`fold_variants`): x/ks, kh/h, ph/f, w/v, ou/u, q/k, final
-  -iy/-ii/-yy/-ij → -y, doubled letters, so "Rosoboronexport" and "Rosoboroneksport", "Dmitriy" and
-  "Dmitry", "Jomhouri" and "Jomhuri" are the same token.
+- Standard romanisation variants are folded (`fold_variants`): x/ks, kh/h, ph/f, w/v, ou/u, q/k, ts/c,
+  German tsch/sch, shch/sch/shh, -iia/-ija/-iya, final -iy/-ii/-yy/-ij → -y and -ei/-ej → -ey, doubled
+  letters, so "Rosoboronexport" and "Rosoboroneksport", "Dmitriy" and "Dmitry", "Jomhouri" and
+  "Jomhuri", "Korporatsiya" and "Korporacija", "Almaz-Antei" and "Almaz-Antej" are the same token.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 
 from anyascii import anyascii
 from pypinyin import Style
@@ -25,6 +27,17 @@ from pypinyin.style import convert
 # Scripts whose transliteration lacks short vowels (abjads).
 ABJADS = frozenset({"ARABIC", "HEBREW", "SYRIAC", "THAANA", "NKO"})
 _VARIANTS = (
+    # German and Polish renderings of Russian sounds ("Tschemesow", "Lukaschenko"), and щ as shch/sch/shh
+    ("tsch", "ch"),
+    ("shch", "sh"),
+    ("sch", "sh"),
+    ("shh", "sh"),
+    # ц as ts or c ("korporatsiya", "korporacija"); я, ю as ia/ja/ya, iu/ju/yu after i ("aviakompaniia")
+    ("ts", "c"),
+    ("iia", "iya"),
+    ("ija", "iya"),
+    ("iiu", "iyu"),
+    ("iju", "iyu"),
     ("kh", "h"),
     ("ph", "f"),
     ("ck", "k"),
@@ -36,7 +49,12 @@ _VARIANTS = (
 )
 FOLD_FROM = 5
 _FINAL_Y = re.compile(r"(?:iy|ii|yy|ij)$")
+_FINAL_EY = re.compile(r"(?<=[a-z]{3})(?:ej|ei)$")  # -ей as -ey, -ei or -ej ("Antey", "Antei", "Antej")
 _DOUBLE = re.compile(r"(.)\1+")
+# A word's hard c is a k in the romanisations of other scripts ("Kontsern" for "Concern", "Kommercheskiy"
+# for "Commercial"); before e, i, y (and as ц, "ts" folded to c) it stays. At the start only: inside a word
+# ("Iflytec", "Circuit") a c is left as written.
+_HARD_C = re.compile(r"^c(?=[aoulr])")
 _SKELETON_FOLDS = (("kh", "h"), ("gh", "k"), ("q", "k"), ("x", "ks"), ("w", "v"))
 _VOWELS = re.compile(r"[aeiouyvw]")  # v, w: Persian و is written v, w, u or o
 
@@ -67,7 +85,8 @@ def fold_variants(token: str) -> str:
     for old, new in _VARIANTS:
         if old in token:
             token = token.replace(old, new)
-    token = _FINAL_Y.sub("y", token)
+    token = _HARD_C.sub("k", token)
+    token = _FINAL_EY.sub("ey", _FINAL_Y.sub("y", token))
     return _DOUBLE.sub(r"\1", token)
 
 
@@ -102,10 +121,17 @@ def _syllables() -> tuple[frozenset[str], dict[str, str], dict[str, str]]:
     wade: dict[str, str] = {}
     aspirated: dict[str, str] = {}
     for p in sorted(plain):
-        written = convert(p, Style.WADEGILES, strict=True).lower().replace("ü", "u").replace("v", "u")
+        exact = convert(p, Style.WADEGILES, strict=True).lower()
+        written = exact.replace("ü", "u").replace("v", "u")
         key = written.replace("'", "").replace("`", "").replace("’", "")
         # Without its apostrophe a Wade-Giles syllable is the unaspirated one ("kuang" is guang, "k'uang" kuang).
-        (aspirated if key != written else wade).setdefault(key, p)
+        table = aspirated if key != written else wade
+        if exact == p and "v" not in p:  # (pypinyin writes ü as v)
+            # A syllable spelt exactly alike in both systems is itself: pypinyin writes "wai" as "wei" too,
+            # and "Hua-wei" is Huawei, not "Huawai" ("yu" is not alike: pinyin yu is Wade-Giles yü).
+            table[key] = p
+        else:
+            table.setdefault(key, p)
     plain_reading = dict(wade)
     for key, p in aspirated.items():
         plain_reading.setdefault(key, p)
@@ -116,10 +142,13 @@ def _syllables() -> tuple[frozenset[str], dict[str, str], dict[str, str]]:
 _WADE_MARKS = ("hs", "ieh", "ien", "ih", "ung", "tz", "ts", "ss", "ch", "j")
 
 
-def wade_giles_to_pinyin(tokens: list[str], aspirated: frozenset[str] = frozenset()) -> tuple[list[str], bool]:
+def wade_giles_to_pinyin(
+    tokens: list[str], aspirated: frozenset[str] = frozenset(), aspirated_at: Sequence[bool] | None = None
+) -> tuple[list[str], bool]:
     """Tokens with every run of Wade-Giles syllables (two or more, one unmistakably Wade-Giles) in pinyin.
 
-    `aspirated` names the tokens that were written with an apostrophe ("t'ung" → tong, "tung" → dong)."""
+    `aspirated` names the tokens that were written with an apostrophe ("t'ung" → tong, "tung" → dong);
+    `aspirated_at`, when given, says it token by token instead ("K'ung-yeh" and "Kung-ssu" in one name)."""
     pinyin, wade, with_apostrophe = _syllables()
     out: list[str] = []
     changed = False
@@ -130,7 +159,9 @@ def wade_giles_to_pinyin(tokens: list[str], aspirated: frozenset[str] = frozense
             j += 1
         run = tokens[i:j]
         if len(run) >= 2 and any(t not in pinyin and any(m in t for m in _WADE_MARKS) for t in run):
-            out.extend(with_apostrophe.get(t, wade[t]) if t in aspirated else wade[t] for t in run)
+            for k, t in enumerate(run, start=i):
+                marked = aspirated_at[k] if aspirated_at is not None else t in aspirated
+                out.append(with_apostrophe.get(t, wade[t]) if marked else wade[t])
             changed = True
             i = j
         else:

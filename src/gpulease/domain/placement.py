@@ -58,6 +58,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from itertools import accumulate, chain, count, repeat
 from operator import eq, sub
@@ -70,6 +71,11 @@ _LOAD = 8192  # a node's or GPU's _SortedInts stays one plain list up to 2 * _LO
 _MODEL_LOAD = 512  # the model-wide lists, changed with every booking and asked once per scheduling pass
 _STATES = count(1)  # calendar state ids, never reused
 _RESHAPES = [0]  # how many times any _SortedInts changed between one plain list and blocks
+
+
+def iso_utc(t: int) -> str:
+    """Epoch seconds as people read them in a message: ISO 8601 in UTC (2026-11-02T09:00:00Z)."""
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -983,12 +989,12 @@ class CapacityCalendar:
         schedulable = [n for nodes in clusters.values() for n in nodes if n.open]
         later = self.earliest_start(req, req.start + 1) if schedulable else None
         where = (
-            f"between {req.start} and {'open end' if req.end is None else req.end}"
+            f"between {iso_utc(req.start)} and {'an open end' if req.end is None else iso_utc(req.end)}"
             if schedulable
             else "because no node with that model is available (all draining or down)"
         )
         free_total = self._free_in_window(req.gpu_model, schedulable, req.start, e)
-        hint = f"; the earliest start that fits is {later}" if later is not None else ""
+        hint = f"; the earliest start that fits is {iso_utc(later)}" if later is not None else ""
         shape = "on one node" if single else "as whole nodes in one cluster"
         raise Unplaceable(
             "no_capacity",
@@ -1233,7 +1239,9 @@ class CapacityCalendar:
         if req.gpu_count <= 0:
             raise Unplaceable("bad_request", f"a request needs at least one GPU, not {req.gpu_count}.")
         if req.end is not None and req.end <= req.start:
-            raise Unplaceable("bad_request", f"the window must end after it starts ({req.start}..{req.end}).")
+            raise Unplaceable(
+                "bad_request", f"the window must end after it starts ({iso_utc(req.start)}..{iso_utc(req.end)})."
+            )
         model = self._model(req.gpu_model)
         if model is None:
             known = ", ".join(self._model_names()) or "none"

@@ -177,9 +177,15 @@ def cut_short(quote: Quote, end: int) -> Quote:
     )
 
 
+def cancellation_fee_applies(quote: Quote) -> bool:
+    """Whether cancelling late costs anything: only a window billed whole (reserved, long-term) with an end and a
+    fee; pay-as-you-go leases (on-demand, interruptible) cancel for free at any time."""
+    return quote.billed_for_whole_window and quote.end is not None and quote.cancel_fee_fraction > 0
+
+
 def cancellation_fee(quote: Quote, now: int) -> Decimal:
     """Fee for cancelling before the lease starts: zero inside the free period or for pay-as-you-go plans."""
-    if not quote.billed_for_whole_window or quote.end is None:
+    if not cancellation_fee_applies(quote) or quote.end is None:
         return Decimal("0.00")
     if now <= quote.start - quote.cancel_free_hours * HOUR:
         return Decimal("0.00")

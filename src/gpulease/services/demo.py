@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import func, select
 
 from gpulease.services import inventory, keys, prices
@@ -52,11 +54,26 @@ def seed_facility(work: Work) -> bool:
     return True
 
 
-def demo_keys(work: Work, customer_id: int | None) -> dict[str, str]:
-    out = {
-        "operator": keys.create_key(work, actor=SYSTEM, role="operator", label="demo"),
-        "compliance": keys.create_key(work, actor=SYSTEM, role="compliance", label="demo"),
-    }
+@dataclass(frozen=True)
+class DemoKeys:
+    keys: dict[str, str]  # role -> secret
+    minted: list[str]  # the roles whose key is new this time (the others were given before and still work)
+
+
+def demo_keys(work: Work, customer_id: int | None, known: dict[str, str] | None = None) -> DemoKeys:
+    """An operator, a compliance and (with a customer) a customer key: the `known` ones (kept by the demo from
+    an earlier run) again where they still work for that role and customer, new ones where not."""
+    wanted: dict[str, int | None] = {"operator": None, "compliance": None}
     if customer_id is not None:
-        out["customer"] = keys.create_key(work, actor=SYSTEM, role="customer", customer_id=customer_id, label="demo")
-    return out
+        wanted["customer"] = customer_id
+    out: dict[str, str] = {}
+    minted: list[str] = []
+    for role, customer in wanted.items():
+        old = (known or {}).get(role)
+        actor = keys.authenticate(work.session, old, work.now) if isinstance(old, str) and old else None
+        if old and actor is not None and actor.role.value == role and actor.customer_id == customer:
+            out[role] = old
+            continue
+        out[role] = keys.create_key(work, actor=SYSTEM, role=role, customer_id=customer, label="demo")
+        minted.append(role)
+    return DemoKeys(out, minted)

@@ -30,6 +30,7 @@ from gpulease.services import limits, slurm_mirror
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound
 from gpulease.services.leases import get_lease, held_allocations
+from gpulease.services.permissions import Permission, require
 from gpulease.services.transitions import close_ending
 from gpulease.services.work import Work
 from gpulease.settings import Settings
@@ -132,6 +133,7 @@ class Executor:
         cwd: str | None = None,
         image: str | None = None,
     ) -> Run:
+        require(actor, Permission.RUN_ON_LEASE)
         command, env, cwd, image = run_request(command, env, cwd, image)
         run_id = uuid.uuid4().hex[:16]
         log_path = (self.rt.settings.runs_dir / f"{run_id}.log").resolve()
@@ -351,7 +353,7 @@ class Executor:
                 code = None
             self._finish(run_id, RunState.STOPPED.value, code, message)
 
-    def stop_leases(self, lease_ids: Iterable[int], *, look: bool = True) -> None:
+    def stop_leases(self, lease_ids: Iterable[int], *, look: bool = True, mirror: bool = True) -> None:
         """Leases ended, were cancelled or held: stop their runs now (reconcile). One without a run, here or in
         another server process, is left to the clock's tick to close (ending -> ended): no pass over every run
         on every request. `look=False`: the use case found no run on record (no need to look again)."""
@@ -365,12 +367,14 @@ class Executor:
                     is not None
                 )
         if started:
-            self.reconcile()
-        else:
+            self.reconcile(mirror=mirror)
+        elif mirror:
             self.mirror_leases()  # Slurm reservations follow (rate-limited look-up when there is no Slurm)
 
-    def reconcile(self) -> None:
-        """Stop every run whose lease is no longer active; record runs that finished."""
+    def reconcile(self, *, mirror: bool = True) -> None:
+        """Stop every run whose lease is no longer active; record runs that finished; then, with `mirror`, bring
+        the backends that mirror leases (Slurm) in line (only the process that runs the clock does that when
+        several serve one database, so Slurm is told each decision once)."""
         grace = self.rt.settings.stop_grace_s
         with self.rt.store.transaction() as s:
             rows = s.execute(
@@ -414,7 +418,8 @@ class Executor:
             )
             if not still_running:
                 close_ending(w, actor="executor")
-        self.mirror_leases()
+        if mirror:
+            self.mirror_leases()
 
     def mirror_leases(self) -> None:
         """Bring backends that mirror leases (Slurm clusters) in line with the store."""

@@ -29,6 +29,7 @@ from gpulease.services.capacity import (
 )
 from gpulease.services.context import Actor, Role, epoch, from_epoch
 from gpulease.services.errors import Conflict, InvalidRequest, NoCapacity, NotCleared, NotFound
+from gpulease.services.inventory import models_in_service
 from gpulease.services.lease_queue import enqueue
 from gpulease.services.permissions import Permission, allowed, require
 from gpulease.services.prices import price_book
@@ -136,6 +137,15 @@ def _model_name(name: str) -> str:
         raise InvalidRequest(str(e)) from None
 
 
+def _reason(work: Work, model: str, e: Unplaceable) -> str:
+    """Why a request cannot be placed, in words; an unknown model names the models the facility has (the
+    calendar only knows the nodes of the model asked for)."""
+    if e.code == "unknown_model":
+        known = ", ".join(models_in_service(work)) or "none yet"
+        return f"no node has {model} GPUs; models in the facility: {known}."
+    return e.message
+
+
 def _plan(plan: str) -> Plan:
     try:
         return Plan(plan)
@@ -233,7 +243,7 @@ def availability(
     try:
         cal.place(req)
     except Unplaceable as e:
-        available, reason = False, e.message
+        available, reason = False, _reason(work, model, e)
         earliest = None if e.earliest_start is None else from_epoch(e.earliest_start)
     quotes: dict[str, Quote] = {}
     book = price_book(work.session)
@@ -321,7 +331,7 @@ def _place(
     except Unplaceable as e:
         failure = e
         if failure.code in ("unknown_model", "too_large", "bad_request"):
-            raise NoCapacity(failure.message, earliest_start=None) from None
+            raise NoCapacity(_reason(work, model, failure), earliest_start=None) from None
         if plan is not Plan.INTERRUPTIBLE:
             room = make_room(work, cal, preq, actor=actor.name, reason=f"capacity needed by a {plan.value} lease")
             if room is not None:
@@ -336,9 +346,8 @@ def _place(
                     placement = None
         if placement is None:
             earliest = failure.earliest_start
-            raise NoCapacity(
-                failure.message
-                + ("" if earliest is None else f"; earliest start that fits: {from_epoch(earliest).isoformat()}"),
+            raise NoCapacity(  # the message states the earliest start once; the field carries it for programs
+                failure.message,
                 earliest_start=None if earliest is None else from_epoch(earliest).isoformat(),
             ) from None
     quote = _quote(entry, count, start_s, end_s)

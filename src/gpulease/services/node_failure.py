@@ -35,7 +35,7 @@ from gpulease.services.errors import InvalidRequest, NotFound
 from gpulease.services.permissions import Permission, require
 from gpulease.services.transitions import finish, record_event, release, set_alloc_end, transition
 from gpulease.services.work import LeaseDisplaced, Work
-from gpulease.store.models import Alert, Allocation, Lease, Node
+from gpulease.store.models import Alert, Allocation, AuditRecord, Cluster, Lease, Node
 
 STARTED = (LeaseState.ACTIVE.value, LeaseState.SUSPENDED.value)
 NOT_STARTED = (LeaseState.SCHEDULED.value,)
@@ -149,6 +149,79 @@ def node_lost(work: Work, *, node_id: int, reason: str, actor: str = "backend") 
         )
     )
     return failure
+
+
+@dataclass(frozen=True)
+class BackendNode:
+    """A node as its backend (Slurm) reports it: whether work may run there, and the backend's own words."""
+
+    available: bool
+    state: str
+    reason: str | None = None
+
+
+@dataclass
+class NodesFollowed:
+    """What following a backend's node states changed: failures handled, nodes back in service."""
+
+    lost: list[NodeFailure] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+
+
+def follow_backend_nodes(work: Work, *, backend: str, nodes: dict[str, BackendNode]) -> NodesFollowed:
+    """Bring the inventory's nodes of `backend` clusters in line with what the backend says of them (the clock
+    calls it with Slurm's `sinfo`).
+
+    A node the backend will not run work on (Slurm: down, drained or draining, failing, not responding) is a node
+    failure (`node_lost`: its leases moved or ended by plan, an alert) unless gpulease has it down already. A node
+    the backend runs work on again is made available again, but only if it was the backend that took it down: a
+    node an operator marked down or draining stays so. Nodes the backend does not know are left alone.
+    """
+    actor = f"backend:{backend}"  # no operator's name: a node an operator took down is never brought back here
+    out = NodesFollowed()
+    mine = work.session.scalars(
+        select(Node)
+        .join(Cluster, Node.cluster_id == Cluster.id)
+        .where(Cluster.backend == backend, Node.removed_at.is_(None))
+        .order_by(Node.id)
+    ).all()
+    for node in mine:
+        seen = nodes.get(node.name)
+        if seen is None:
+            continue
+        if not seen.available and node.state != NodeState.DOWN:
+            words = f"{backend} reports it {seen.state}" + (f": {seen.reason}" if seen.reason else "")
+            out.lost.append(node_lost(work, node_id=node.id, reason=words, actor=actor))
+        elif seen.available and node.state == NodeState.DOWN and _downed_by(work.session, node.id) == actor:
+            node.state = NodeState.AVAILABLE
+            audit.append(
+                work.session,
+                at=work.now,
+                actor=actor,
+                action="node.state",
+                subject=f"node:{node.id}",
+                data={"from": NodeState.DOWN.value, "to": NodeState.AVAILABLE.value, "reason": seen.state},
+            )
+            work.session.add(
+                Alert(
+                    at=work.now,
+                    kind="node_up",
+                    message=f"node {node.name} is back: {backend} reports it {seen.state}",
+                    data={"node_id": node.id, "node": node.name, "state": seen.state},
+                )
+            )
+            out.restored.append(node.name)
+    return out
+
+
+def _downed_by(session: Session, node_id: int) -> str | None:
+    """Who made the node's last change of state (the actor of its latest `node.state` record)."""
+    return session.scalar(
+        select(AuditRecord.actor)
+        .where(AuditRecord.action == "node.state", AuditRecord.subject == f"node:{node_id}")
+        .order_by(AuditRecord.id.desc())
+        .limit(1)
+    )
 
 
 def _leases_on(session: Session, node_id: int, now: datetime) -> list[Lease]:

@@ -38,6 +38,7 @@ class Permission(enum.StrEnum):
     MANAGE_OWN_KEYS = "create, rotate or revoke one's own API keys"
     MANAGE_WEBHOOKS = "add, test or delete webhooks"
     UPDATE_PROFILE = "update a customer's contacts, address and declarations"
+    RUN_ON_LEASE = "start runs on a lease's GPUs"
 
 
 GRANTS: dict[Permission, frozenset[Role]] = {
@@ -63,6 +64,7 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.MANAGE_OWN_KEYS: frozenset({OPERATOR, CUSTOMER}),
     Permission.MANAGE_WEBHOOKS: frozenset({OPERATOR, CUSTOMER}),
     Permission.UPDATE_PROFILE: EVERYONE,
+    Permission.RUN_ON_LEASE: frozenset({OPERATOR, CUSTOMER}),
 }
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 from gpulease.backends import BackendError, ExecutionBackend, LeasedGpus
 from gpulease.backends.slurm import LeaseWindow, SlurmBackend, SlurmCommands
 from gpulease.domain.leases import LeaseState
+from gpulease.services.node_failure import BackendNode
 from gpulease.settings import Settings
 from gpulease.store.db import Store
 from gpulease.store.models import Alert, Allocation, Cluster, Lease, Node, UsageRecord
@@ -44,6 +45,7 @@ class Executor(Protocol):
     def rt(self) -> _Host: ...
 
     def backend(self, kind: str) -> ExecutionBackend: ...
+
 
 log = logging.getLogger("gpulease.slurm")
 
@@ -142,6 +144,22 @@ def sync(executor: Executor) -> None:
             reconcile_accounting(executor, backend)
         except BackendError as exc:
             log.warning("cannot read Slurm's accounting: %s", exc)
+
+
+def node_health(executor: Executor) -> dict[str, BackendNode] | None:
+    """What Slurm says of its nodes (`sinfo`), for the clock to follow; None without a Slurm cluster in the
+    inventory, or when Slurm does not answer (a controller that cannot be reached says nothing about its nodes)."""
+    with executor.rt.store.transaction() as s:
+        if not uses_slurm(s):
+            return None
+    try:
+        backend = executor.backend("slurm")
+        assert isinstance(backend, SlurmBackend)
+        nodes = backend.node_states()
+    except BackendError as exc:
+        log.warning("cannot read Slurm's node states: %s", exc)
+        return None
+    return {name: BackendNode(n.available, n.state, n.reason) for name, n in nodes.items()}
 
 
 def _alert_refusals(executor: Executor, refused: dict[int, str]) -> None:

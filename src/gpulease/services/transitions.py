@@ -157,9 +157,14 @@ def _has_runs(work: Work, lease_id: int) -> bool:
 
 
 def close_ending(work: Work, *, actor: str) -> list[int]:
-    """Leases whose runs have all been stopped: `ending` -> `ended`."""
+    """Leases whose runs have all been stopped: `ending` -> `ended`.
+
+    Several server processes may reconcile at once: each lease is locked as it is read (PostgreSQL), and one
+    another process is closing right now is skipped, so a lease is closed (and its event recorded) once.
+    """
     closed = []
-    for lease in work.session.scalars(select(Lease).where(Lease.state == LeaseState.ENDING.value)):
+    q = select(Lease).where(Lease.state == LeaseState.ENDING.value).with_for_update(skip_locked=True)
+    for lease in work.session.scalars(q):
         transition(work, lease, LeaseState.ENDED, actor=actor, reason=HANDED_BACK)
         closed.append(lease.id)
     return closed

@@ -75,7 +75,21 @@ def _duration(seconds: int | None, missing: str = "—") -> str:
     return (f"{d} d " if d else "") + f"{h} h {rest // 60:02d} min"
 
 
+ENDED_STATES = frozenset({"ended", "preempted", "failed"})
+
+
+def _lease_end(lease: Any) -> str:
+    """A lease's end as a person wants it: when it really ended once it has, else the booked end (or open-ended;
+    a lease cancelled before its start shows "cancelled")."""
+    if lease.state in ENDED_STATES and lease.ended_at is not None:
+        return _dt(lease.ended_at)
+    if lease.ends_at is None:
+        return "cancelled" if lease.state in ("cancelled", "rejected") else "open-ended"
+    return _dt(lease.ends_at)
+
+
 templates.env.filters.update(
+    lease_end=_lease_end,
     dt=_dt, money=_money, hours=_hours, num=_num, local_input=local_input, rate=_rate, duration=_duration
 )
 templates.env.globals.update(

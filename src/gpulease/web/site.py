@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gpulease.domain.leases import IllegalTransition
 from gpulease.services.errors import ServiceError
-from gpulease.web import account, operations, views
+from gpulease.web import account, operations, runs, views
 from gpulease.web.pages import HERE, see_other, signed_in_visit, templates
 from gpulease.web.session import CsrfRejected, LoginRequired
 
@@ -63,6 +63,7 @@ def install(app: FastAPI) -> None:
     app.include_router(views.router)
     app.include_router(operations.router)
     app.include_router(account.router)
+    app.include_router(runs.router)
     api_handlers = dict(app.exception_handlers)
 
     async def login_required(request: Request, exc: Exception) -> Response:

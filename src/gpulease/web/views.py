@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from gpulease.domain.inventory import CATALOGUE
 from gpulease.domain.leases import IllegalTransition, LeaseState, Plan
-from gpulease.domain.pricing import Quote
+from gpulease.domain.pricing import Quote, cancellation_fee_applies
 from gpulease.runtime import Runtime
 from gpulease.services import (
     billing,
@@ -34,6 +34,7 @@ from gpulease.services import (
 )
 from gpulease.services.context import Role
 from gpulease.services.errors import InvalidRequest, ServiceError
+from gpulease.services.execution import RUNNABLE
 from gpulease.services.kyc import KycInput, Owner
 from gpulease.services.permissions import Permission, require
 from gpulease.services.records import Lease, ReviewItem
@@ -168,13 +169,12 @@ def _leases_page(
         names = {c.id: c.legal_name for c in people}
         choices = [(c.id, c.legal_name, c.compliance_status) for c in people]
         models = inventory.models_in_service(w) or sorted(CATALOGUE)
-    now = v.rt.clock()
     defaults = {
         "gpu_model": models[0] if models else "",
         "gpu_count": "1",
         "plan": "on_demand",
-        "start": local_input(now + timedelta(hours=1)),
-        "end": local_input(now + timedelta(hours=9)),
+        "start": "",  # as the hints say: empty start is now, empty end is open-ended
+        "end": "",
         "customer_id": str(customer_id or v.actor.customer_id or ""),
     }
     return v.page(
@@ -240,7 +240,8 @@ def book_lease(
     return see_other(f"/leases/{lease_id}")
 
 
-def _lease_page(v: Visit, lease_id: int, error: str | None = None, status: int = 200) -> HTMLResponse:
+def lease_page(v: Visit, lease_id: int, error: str | None = None, status: int = 200, **extra: Any) -> HTMLResponse:
+    """A lease: its facts, cost, actions, GPUs, runs (and the form to start one), how to use it, its events."""
     with v.rt.work() as w:
         lease = leases.get_lease(w, actor=v.actor, lease_id=lease_id)
         events = leases.lease_events(w, actor=v.actor, lease_id=lease_id)
@@ -253,6 +254,8 @@ def _lease_page(v: Visit, lease_id: int, error: str | None = None, status: int =
         suggested_end = local_input((lease.ends_at or v.rt.clock()) + timedelta(hours=4))
         page_data = {"lease": lease, "events": events, "customer": customer, "by_node": by_node, "quote": quote}
         page_data["cost"] = spend.of_lease(w, lease)
+        page_data["cancel_fee_applies"] = cancellation_fee_applies(quote)
+        page_data["runnable"] = lease.state in RUNNABLE
     runs = v.rt.executor.runs_of(v.actor, lease_id=lease_id)  # its own transaction: never nest them
     return v.page(
         "lease.html",
@@ -262,13 +265,16 @@ def _lease_page(v: Visit, lease_id: int, error: str | None = None, status: int =
         actions=actions,
         error=error,
         suggested_end=suggested_end,
+        can_run=v.may(Permission.RUN_ON_LEASE),
+        base_url=str(v.request.base_url).rstrip("/"),
+        **{"run_error": None, "run_command": "", **extra},
         **page_data,
     )
 
 
 @router.get("/leases/{lease_id}")
 def lease_detail(lease_id: int, v: Visit = Depends(visit)) -> Response:
-    return _lease_page(v, lease_id)
+    return lease_page(v, lease_id)
 
 
 def _change(v: Visit, lease_id: int, change: Callable[..., Lease], **kwargs: Any) -> Response:
@@ -278,9 +284,9 @@ def _change(v: Visit, lease_id: int, change: Callable[..., Lease], **kwargs: Any
     except ServiceError as e:
         if e.status == 404:
             raise
-        return _lease_page(v, lease_id, error=e.detail, status=e.status)
+        return lease_page(v, lease_id, error=e.detail, status=e.status)
     except IllegalTransition as e:
-        return _lease_page(v, lease_id, error=str(e), status=409)
+        return lease_page(v, lease_id, error=str(e), status=409)
     return see_other(f"/leases/{lease_id}")
 
 
@@ -301,7 +307,7 @@ def extend_lease(lease_id: int, v: Visit = Depends(posted), end: str = Form(""))
         if new_end is None:
             raise InvalidRequest("give the new end of the lease")
     except ServiceError as e:
-        return _lease_page(v, lease_id, error=e.detail, status=e.status)
+        return lease_page(v, lease_id, error=e.detail, status=e.status)
     return _change(v, lease_id, leases.extend, new_end=new_end)
 
 

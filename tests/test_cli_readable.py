@@ -1,0 +1,135 @@
+"""What a person reads from the CLI: times in ISO 8601 UTC (never epoch seconds), an ended lease's real end,
+`leases list` at 80 columns, capacity refusals that state the earliest start once, `availability` of a model the
+facility lacks naming the ones it has, list counts without Python reprs, money with its cents."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from gpulease.cli import app
+from gpulease.settings import get_settings
+from tests.conftest import Clock, Facility, needs_bwrap
+
+runner = CliRunner()
+EPOCH = re.compile(r"\b1[6-9]\d{8}\b")  # epoch seconds of 2020..2033
+
+
+@pytest.fixture
+def cli(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, live_server: str, facility: Facility
+) -> Iterator[Facility]:
+    monkeypatch.setenv("GPULEASE_DATABASE_URL", db_url)
+    monkeypatch.setenv("GPULEASE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GPULEASE_API_URL", live_server)
+    monkeypatch.setenv("GPULEASE_API_KEY", facility.k.operator)
+    monkeypatch.setenv("COLUMNS", "80")
+    get_settings.cache_clear()
+    facility.nodes(1)
+    facility.prices()
+    facility.prices("H100-80GB")
+    yield facility
+    get_settings.cache_clear()
+
+
+def _ok(r: Result) -> str:
+    assert r.exit_code == 0 and r.exception is None, r.output
+    return r.output
+
+
+def test_leases_list_reads_at_80_columns_and_shows_an_ended_lease_s_real_end(cli: Facility, clock: Clock) -> None:
+    cid = cli.customer()["id"]
+    ended = cli.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=2, plan="on_demand", start="now")
+    booked = cli.lease(
+        customer_id=cid,
+        gpu_model="A100-80GB",
+        gpu_count=4,
+        plan="interruptible",
+        start="2026-12-01T09:00:00Z",
+        end="2026-12-02T09:00:00Z",
+    )
+    cli.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=1, plan="on_demand", start="now")
+    clock.advance(minutes=90)
+    _ok(runner.invoke(app, ["leases", "end", str(ended["id"])]))
+    out = _ok(runner.invoke(app, ["leases", "list"]))
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80, out
+    row = {int(line.split()[0]): line for line in lines if line.strip()[:1].isdigit()}
+    assert set(row) == {ended["id"], booked["id"], ended["id"] + 2}, out
+    assert "2026-12-01 09:00Z" in row[booked["id"]] and "2026-12-02 09:00Z" in row[booked["id"]], out
+    assert "interruptible" in row[booked["id"]], out
+    assert "ended" in row[ended["id"]] and "open-ended" not in row[ended["id"]], out  # its real end
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\dZ\s*$", row[ended["id"]]), out
+    assert "open-ended" in row[ended["id"] + 2], out  # still running, no end booked
+
+    shown = _ok(runner.invoke(app, ["leases", "show", str(ended["id"])]))
+    assert "(ended)" in shown and "open-ended" not in shown, shown
+    assert "remaining none: ended" in shown and re.search(r"cost so far \d+\.\d\d USD \(final\)", shown), shown
+    assert not EPOCH.search(out + shown)
+
+
+def test_capacity_refusals_state_iso_times_and_the_earliest_start_once(cli: Facility) -> None:
+    cid = cli.customer()["id"]
+    cli.lease(
+        customer_id=cid,
+        gpu_model="A100-80GB",
+        gpu_count=8,
+        plan="reserved",
+        start="2026-12-01T09:00:00Z",
+        end="2026-12-03T09:00:00Z",
+    )
+    r = runner.invoke(
+        app,
+        [
+            "leases", "create", "A100-80GB", "4", "--plan", "reserved", "--customer", str(cid),
+            "--start", "2026-12-02T09:00:00Z", "--end", "2026-12-02T12:00:00Z",
+        ],
+    )  # fmt: skip
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    said = " ".join(r.output.split())
+    assert not EPOCH.search(said), said
+    assert "2026-12-02T09:00:00Z" in said and said.count("earliest start") == 1, said
+    assert "2026-12-03T09:00:00Z" in said, said  # the earliest start that fits, once
+
+    r = runner.invoke(app, ["availability", "A100-80GB", "8", "--start", "2026-12-02T09:00:00Z"])
+    said = " ".join(_ok(r).split())
+    assert not EPOCH.search(said) and "None" not in said and said.count("earliest start") == 1, said
+
+
+def test_availability_of_a_model_the_facility_lacks_names_the_models_it_has(cli: Facility) -> None:
+    cli.nodes(1, prefix="iad1-h100", model="H100-80GB")
+    said = " ".join(_ok(runner.invoke(app, ["availability", "H200", "8"])).split())
+    assert "None" not in said and "none" not in said, said
+    assert "models in the facility: A100-80GB, H100-80GB" in said, said
+
+
+def test_prices_and_quotes_show_money_with_cents(cli: Facility) -> None:
+    cli.nodes(1, prefix="iad1-h100", model="H100-80GB")
+    cli.c.put("/api/v1/prices", headers=cli.k.op, json={"gpu_model": "H100-80GB", "plan": "on_demand", "rate": "2.5"})
+    out = _ok(runner.invoke(app, ["availability", "H100-80GB", "1", "--end", "2026-11-03T10:00:00Z"]))
+    assert "2.50" in out and not re.search(r"\b2\.5\b(?!0)", out), out
+    for total in re.findall(r"\b\d+\.\d+\b", out):
+        assert len(total.split(".")[1]) >= 2, (total, out)
+
+
+@needs_bwrap
+def test_the_quickstart_s_run_runs_and_logs_as_a_customer(cli: Facility, monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = cli.customer()["id"]
+    monkeypatch.setenv("GPULEASE_API_KEY", cli.customer_key(cid)["Authorization"].split()[1])
+    _ok(runner.invoke(app, ["leases", "create", "A100-80GB", "2", "--plan", "on_demand"]))
+    r = runner.invoke(app, ["run", "1", "--detach", "--", "sh", "-c", "echo step 1; echo 'step 2'"])
+    assert r.exit_code == 0, r.output
+    run_id = r.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"[0-9a-f]{16}", run_id), r.output
+    r = runner.invoke(app, ["logs", "1", run_id, "--follow"])
+    assert r.exit_code == 0 and "step 1\nstep 2\n" in r.stdout, r.output
+    assert _ok(runner.invoke(app, ["logs", "1", run_id])).startswith("step 1\nstep 2")
+    listed = _ok(runner.invoke(app, ["runs", "1"]))
+    assert max(len(line) for line in listed.splitlines()) <= 80, listed
+    assert run_id in listed and "succeeded" in listed and "sh -c 'echo step 1; echo" in listed, listed
+    r = runner.invoke(app, ["logs", "1", "nope"])
+    assert r.exit_code == 1 and "16 hex digits" in r.output, r.output
