@@ -173,16 +173,18 @@ class Runtime:
 
     def authenticate(self, key: str) -> Actor | None:
         """The actor a key stands for; remembered for `AUTH_CACHE_S` (keys changed in this process clear it)."""
-        mono, digest = time.monotonic(), hashlib.sha256(key.encode()).hexdigest()
+        # By the Runtime's clock: a key whose grace period ends is dropped as soon as the clock passes it (within
+        # `AUTH_CACHE_S`), and a test that moves the clock sees it at once.
+        now, digest = self.clock().timestamp(), hashlib.sha256(key.encode()).hexdigest()
         hit = self._auth_cache.get(digest)
-        if hit is not None and mono - hit[0] < AUTH_CACHE_S:
+        if hit is not None and 0 <= now - hit[0] < AUTH_CACHE_S:
             return hit[1]
         with self.store.reading() as s:
             found = keys.authenticate(s, key, self.clock())
         if found is not None:  # an unknown key is looked up every time (it may be created in another process)
             if len(self._auth_cache) > 10_000:
                 self._auth_cache.clear()
-            self._auth_cache[digest] = (mono, found)
+            self._auth_cache[digest] = (now, found)
         return found
 
     # -- the clock ---------------------------------------------------------------------------------------
