@@ -58,7 +58,7 @@ CASES = [
     Case("negative owner share", "operator", "onboard", _owners(("Sam", -20)), 422, "between 0 and 100%"),
     Case("owner share over 100", "operator", "onboard", _owners(("Sam", 110)), 422, "between 0 and 100%"),
     Case("shares over 100 in all", "operator", "onboard", _owners(("A", 60), ("B", 60)), 422, "more than 100"),
-    Case("bad country code", "compliance", "onboard", lambda w: {"legal_name": "X", "country": "USA"}, 422, "ISO"),
+    Case("bad country code", "operator", "onboard", lambda w: {"legal_name": "X", "country": "USA"}, 422, "ISO"),
     Case("customer onboarding", "cleared", "onboard", lambda w: {"legal_name": "X", "country": "US"}, 403, "role"),
     Case(
         "unknown model",

@@ -103,5 +103,5 @@ def test_inputs_at_every_maximum_are_stored_and_read_back(facility: Facility) ->
     listed = [p for p in f.c.get("/api/v1/prices", headers=f.k.op).json() if p["gpu_model"] == "H100-80GB"]
     assert listed[0]["rate"] == "999999999.999999" and listed[0]["cancel_fee_fraction"] == "0.9999"
 
-    r = f.c.post("/api/v1/screen", headers=f.k.op, json={"name": "Z" * limits.SCREEN_NAME_MAX})
+    r = f.c.post("/api/v1/screen", headers=f.k.co, json={"name": "Z" * limits.SCREEN_NAME_MAX})
     assert r.status_code == 200, r.text

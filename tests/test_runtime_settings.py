@@ -69,7 +69,9 @@ def test_a_runtime_meters_compute_against_its_own_thresholds(
     from gpulease.services import inventory, prices
 
     clock = Clock()
-    rt = _runtime(template_db, tmp_path, Settings(compute_thresholds=(1e18,)), clock)
+    # allow: booked and reported ahead of time (the projection), then counted at billing
+    settings = Settings(compute_thresholds=(1e18,), compute_threshold_action="allow")
+    rt = _runtime(template_db, tmp_path, settings, clock)
     try:
         with rt.work() as w:
             inventory.add_node(
@@ -83,6 +85,6 @@ def test_a_runtime_meters_compute_against_its_own_thresholds(
         rt.perform(leases.end, actor=SYSTEM, lease_id=lease.id)
         with rt.store.transaction() as s:
             kinds = [r.kind for r in s.query(ReviewItem).filter(ReviewItem.customer_id == c.id)]
-        assert kinds == ["compute_threshold"]
+        assert kinds == ["compute_projection", "compute_threshold"]
     finally:
         rt.close()

@@ -80,6 +80,9 @@ if TYPE_CHECKING:
     from gpulease.runtime import Runtime
 
 ADMIN = Actor(Role.OPERATOR, name="cli")
+# Screening, list loads and the compliance file are the compliance role's (README, "Roles"): the local CLI, which
+# holds the database itself, acts as a compliance officer for them.
+COMPLIANCE_ADMIN = Actor(Role.COMPLIANCE, name="cli")
 
 
 def _store_ready() -> Settings:
@@ -155,10 +158,7 @@ def _can_listen(host: str, port: int) -> None:
             probe.bind(addr)
         except OSError as e:
             why = "it is in use by another program" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
-            _fail(
-                f"cannot listen on {host} port {port}: {why}. Choose another port with --port "
-                "(make demo PORT=8001)"
-            )
+            _fail(f"cannot listen on {host} port {port}: {why}. Choose another port with --port (make demo PORT=8001)")
 
 
 @app.command()
@@ -313,7 +313,7 @@ def lists_load(
         try:
             result = rt.perform(
                 screening.load_lists,
-                actor=ADMIN,
+                actor=COMPLIANCE_ADMIN,
                 paths=[str(f) for f in files],
                 progress=progress,
                 on_phase=lambda p: bar.update(task, description=p),
@@ -505,7 +505,7 @@ def screen(
     try:
         result = rt.perform(  # the lists in force; the bundled ones are seeded on first use
             screen_name,
-            actor=ADMIN,
+            actor=COMPLIANCE_ADMIN,
             name=name,
             country=country,
             address=address,
@@ -805,6 +805,10 @@ def customers_add(
     parent: str | None = None,
     owner: Annotated[list[str] | None, typer.Option(help="NAME=PERCENT, repeatable")] = None,
     end_use: str | None = None,
+    requested_gpus: Annotated[int | None, typer.Option(help="GPUs it expects to use (a red-flag input)")] = None,
+    officer: Annotated[
+        list[str] | None, typer.Option(help="NAME[;DATE_OF_BIRTH[;NATIONALITY]], an individual officer, repeatable")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a customer with its KYC; it is screened at once."""
@@ -829,12 +833,24 @@ def customers_add(
         "parent": parent,
         "owners": owners,
         "end_use": end_use,
+        "requested_gpus": requested_gpus,
+        "officers": [_person(f) for f in officer or []],
     }
     _out(
         Api().call("POST", "/customers", json={k: v for k, v in body.items() if v not in (None, [])}),
         as_json,
         CUSTOMER_COLS,
     )
+
+
+def _person(text: str) -> dict[str, str]:
+    name, dob, nationality = [*text.split(";"), "", ""][:3]
+    out = {"name": name.strip()}
+    if dob.strip():
+        out["date_of_birth"] = dob.strip()
+    if nationality.strip():
+        out["nationality"] = nationality.strip()
+    return out
 
 
 @customers_app.command("list")
@@ -857,6 +873,20 @@ def _when(value: Any, seconds: bool = True) -> str:
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
     return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ" if seconds else "%Y-%m-%d %H:%MZ")
+
+
+@customers_app.command("compliance-file")
+def customers_compliance_file(
+    customer_id: int, out: Annotated[Path | None, typer.Option(help="write the JSON here")] = None
+) -> None:
+    """Compliance role: the customer's compliance file (KYC, screenings with list versions, decisions with
+    licences and approvers, red flags, ownership, threshold reports, audit entries) as JSON."""
+    text = json.dumps(Api().call("GET", f"/customers/{customer_id}/compliance-file"), indent=2, ensure_ascii=False)
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n")
+        console.print(f"compliance file of customer {customer_id} → {out}")
 
 
 def _lease_end(r: dict[str, Any], seconds: bool = True) -> str:
@@ -1083,9 +1113,25 @@ def reviews_decide(
     review_id: int,
     decision: Annotated[str, typer.Argument(help="approve | deny")],
     comment: Annotated[str, typer.Option(help="why (kept in the audit log)")],
+    licence_authority: Annotated[str | None, typer.Option(help="licence or exception: issuing authority")] = None,
+    licence_number: Annotated[str | None, typer.Option(help="licence or exception: number")] = None,
+    licence_expires: Annotated[str | None, typer.Option(help="licence expiry, YYYY-MM-DD")] = None,
+    licence_scope: Annotated[str | None, typer.Option(help="what the licence covers")] = None,
 ) -> None:
-    data = Api().call("POST", f"/reviews/{review_id}/decision", json={"decision": decision, "comment": comment})
+    """Approve or deny. Clearing a strong blocking-list hit needs the licence options and a second, different
+    compliance officer: the first approval leaves the review awaiting_second_approval."""
+    body: dict[str, Any] = {"decision": decision, "comment": comment}
+    if licence_number:
+        body["licence"] = {
+            "authority": licence_authority,
+            "number": licence_number,
+            "expires_on": licence_expires,
+            "scope": licence_scope,
+        }
+    data = Api().call("POST", f"/reviews/{review_id}/decision", json=body)
     console.print(f"review {review_id}: {data['status']}")
+    if data.get("licence_needed_for") and data["status"] == "awaiting_second_approval":
+        console.print("a second, different compliance officer must approve it too")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

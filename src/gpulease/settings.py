@@ -43,6 +43,19 @@ class Settings(BaseSettings):
         default=None, description="ISO codes; default: Country Groups D:5 and E (see compliance/redflags.py)"
     )
     redflag_disabled: tuple[str, ...] = Field(default=(), description="red-flag rules switched off, by name")
+    redflag_transshipment_terms: tuple[str, ...] | None = Field(
+        default=None,
+        description="words in a name, address or end use that mark a free-trade zone, freight forwarder or "
+        "re-exporter (rule transshipment_risk); default: compliance/redflags.py TRANSSHIPMENT_TERMS",
+    )
+    compute_threshold_action: Literal["block", "allow"] = Field(
+        default="block",
+        description="a booking whose projected compute crosses a threshold: block (review before it starts) or "
+        "allow (booked, and a report goes to review)",
+    )
+    compute_projection_open_ended_days: int = Field(
+        default=30, description="how long an open-ended booking is assumed to run when its compute is projected"
+    )
     lists_max_age_days: int = Field(
         default=30, description="`lists status`, the API and the dashboard warn about lists published longer ago"
     )

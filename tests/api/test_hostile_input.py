@@ -234,10 +234,11 @@ API_CASES = [
     Case("calendar-days-huge", "GET", "/api/v1/calendar", params={"days": HUGE}, expect=422),
     Case("calendar-model-nul", "GET", "/api/v1/calendar", params={"gpu_model": "\x00"}, expect=422),
     # -- compliance: screening, reviews, alerts
-    Case("screen-name-nul", "POST", "/api/v1/screen", {"name": "Acme\x00"}, expect=422),
-    Case("screen-name-1mb", "POST", "/api/v1/screen", {"name": "A" * 500_000}, expect=422),
-    Case("screen-address-nul", "POST", "/api/v1/screen", {"name": "Acme", "address": "\x00"}, expect=422),
-    Case("screen-name-rtl-override", "POST", "/api/v1/screen", {"name": "\u202e\u0000"}, expect=422),
+    Case("screen-name-nul", "POST", "/api/v1/screen", {"name": "Acme\x00"}, expect=422, role="compliance"),
+    Case("screen-name-1mb", "POST", "/api/v1/screen", {"name": "A" * 500_000}, expect=422, role="compliance"),
+    Case("screen-address-nul", "POST", "/api/v1/screen", {"name": "Acme", "address": "\x00"}, expect=422,
+         role="compliance"),
+    Case("screen-name-rtl-override", "POST", "/api/v1/screen", {"name": "\u202e\u0000"}, expect=422, role="compliance"),
     Case("decision-comment-nul", "POST", "/api/v1/reviews/{review}/decision",
          {"decision": "approve", "comment": "ok\x00"}, expect=422, role="compliance"),
     Case("decision-comment-5000", "POST", "/api/v1/reviews/{review}/decision",
@@ -350,8 +351,8 @@ WEB_CASES = [
     Case("form-key-label-nul", "POST", "/system/keys", form=_form(role="operator", label="x\x00"), expect=422),
     Case("form-key-label-long", "POST", "/system/keys", form=_form(role="operator", label="x" * 201), expect=422),
     Case("form-key-revoke-big", "POST", f"/system/keys/{BIG}/revoke", form={}, expect=404),
-    Case("form-screen-name-nul", "POST", "/screen", form=_form(name="Acme\x00"), expect=422),
-    Case("form-10mb", "POST", "/screen", form=_form(name="A" * MB10), expect=413),
+    Case("form-screen-name-nul", "POST", "/screen", form=_form(name="Acme\x00"), expect=422, role="compliance"),
+    Case("form-10mb", "POST", "/screen", form=_form(name="A" * MB10), expect=413, role="compliance"),
 ]
 # fmt: on
 

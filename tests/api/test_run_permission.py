@@ -1,4 +1,4 @@
-"""Who may start runs: the RUN_ON_LEASE row of the permission table (operators, and customers on their own
+"""Who may start runs: the RUN_WORK row of the permission table (operators, and customers on their own
 leases); a compliance key reads leases but starts nothing on them."""
 
 from __future__ import annotations

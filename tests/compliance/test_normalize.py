@@ -180,3 +180,42 @@ def test_a_hard_c_at_the_start_of_a_word_is_a_k(one: str, other: str) -> None:
 
 def test_a_patronymic_ending_in_ic_keeps_its_c() -> None:
     assert normalize_name("Borisovic").strong == ("borisovic",)
+
+
+@pytest.mark.parametrize(
+    ("rr", "mr"),
+    [
+        ("Air Goryeo", "Air Koryo"),
+        ("Joseon", "Choson"),
+        ("Chosun", "Choson"),
+        ("Pyeongyang", "Pyongyang"),
+        ("Kim Jong-eun", "Kim Jong Un"),
+        ("Geumgang", "Kumgang"),
+        ("Gwangseon", "Kwangson"),
+        ("Daeseong", "Taesong"),
+        ("Ryeonbong", "Ryonbong"),
+    ],
+)
+def test_revised_romanization_and_mccune_reischauer_fold_to_one_spelling(rr: str, mr: str) -> None:
+    assert normalize_name(rr).strong == normalize_name(mr).strong
+
+
+@pytest.mark.parametrize("word", ["bank", "sun", "chong", "huawei", "rossiya", "sepah", "data", "kim"])
+def test_words_that_show_no_revised_romanization_keep_their_letters(word: str) -> None:
+    from gpulease.compliance.romanize import korean_fold
+
+    assert korean_fold(word) == word
+
+
+def test_pinyin_is_not_read_as_korean() -> None:
+    assert normalize_name("Hua-wei Chi-shu Yu-hsien Kung-ssu").strong[:2] == ("hua", "wei")
+    assert normalize_name("ZHU, Hailun").strong == ("zhu", "hailun")
+
+
+def test_hangul_is_romanised_with_its_sound_changes() -> None:
+    from gpulease.compliance.romanize import to_latin
+
+    # 고려: ㄹ between vowels is r (a letter-by-letter table writes "golyeo")
+    assert to_latin("고려항공") == "goryeohanggong"
+    assert normalize_name("고려항공").strong == normalize_name("Koryohanggong").strong
+    assert any("transliterated from Hangul" in n for n in normalize_name("조선중앙은행").notes)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 
 from gpulease.runtime import Runtime
-from gpulease.services import customers
+from gpulease.services import customers, keys
 from gpulease.services.context import SYSTEM
 from gpulease.services.customer_screening import rescreen_all
 from gpulease.services.kyc import KycInput, Owner
@@ -269,11 +269,25 @@ def test_approving_a_review_clears_the_customer_in_place(browser: Browser, site:
         == 403
     )
 
-    r = co.post(
-        f"/reviews/{rid}/decision",
-        data={"decision": "approve", "comment": "Different company: checked registry extract"},
-        headers=hx,
-    )
+    # an exact Entity List hit: the form shows what is cleared, asks for the licence and a confirmation
+    assert "needs a licence and a second compliance officer" in page and 'name="licence_number"' in page
+    licence = {
+        "licence_authority": "BIS",
+        "licence_number": "D765432",
+        "licence_expires_on": "2027-06-30",
+        "licence_scope": "A100 rental for speech models",
+    }
+    why = "Different company: checked registry extract"
+    r = co.post(f"/reviews/{rid}/decision", data={"decision": "approve", "comment": why, **licence}, headers=hx)
+    assert r.status_code == 422 and "confirm what you clear" in r.text
+    body = {"decision": "approve", "comment": why, "confirm": "yes", **licence}
+    r = co.post(f"/reviews/{rid}/decision", data=body, headers=hx)
+    assert r.status_code == 200 and "badge s-awaiting_second_approval" in r.text and "First approval by" in r.text
+    second = browser(site.facility.rt.perform(keys.create_key, actor=SYSTEM, role="compliance"))
+    page2 = second.get("/reviews").text
+    hx2 = {"HX-Request": "true", "X-CSRF-Token": csrf_of(page2)}
+    body = {"decision": "approve", "comment": why, "confirm": "yes"}
+    r = second.post(f"/reviews/{rid}/decision", data=body, headers=hx2)
     assert r.status_code == 200 and "<html" not in r.text
     assert "badge s-approved" in r.text and "checked registry extract" in r.text
     assert 'customer is</span> <span class="badge s-cleared"' in r.text
@@ -298,7 +312,7 @@ def test_a_decision_without_javascript_goes_back_to_the_queue(browser: Browser, 
 
 
 def test_screen_a_name(browser: Browser, site: Site) -> None:
-    op = browser(site.operator)
+    op = browser(site.compliance)  # screening is the compliance role's
     page = op.get("/screen")
     r = op.post("/screen", data=form(csrf_of(page.text), name="科大讯飞", country="cn"))
     assert r.status_code == 200 and 'id="screen-result"' in r.text

@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 
 import anyio
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from gpulease import __version__
-from gpulease.api import metrics, problems
+from gpulease.api import access, metrics, problems
 from gpulease.api.middleware import (
     BodyLimit,
     Idempotency,
@@ -57,7 +57,7 @@ def create_app(runtime: Runtime | None = None, *, background: bool = True) -> Fa
     problems.install(app)
     routers = (inventory, customers, leases, billing, spend, compliance, runs, keys, webhooks)
     for module in routers:
-        app.include_router(module.router, prefix=API)
+        app.include_router(module.router, prefix=API, dependencies=[Depends(access.check)])
     http = metrics.HttpMetrics()
     metrics.install(app, rt, http)
     # Added innermost first: errors become answers before idempotency stores them, and every answer, 429s

@@ -29,7 +29,12 @@ def runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
 
 
-def actor(rt: RuntimeDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Actor:
+def actor(
+    request: Request, rt: RuntimeDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Actor:
+    known = getattr(request.state, "actor", None)  # the route's permission check (api/access.py) found it already
+    if isinstance(known, Actor):
+        return known
     if creds is None or creds.scheme.lower() != "bearer":
         raise HTTPException(
             401, "an API key is required: send 'Authorization: Bearer KEY'", headers={"WWW-Authenticate": "Bearer"}
@@ -39,6 +44,7 @@ def actor(rt: RuntimeDep, creds: Annotated[HTTPAuthorizationCredentials | None, 
         raise HTTPException(
             401, "this API key is not valid (unknown or revoked)", headers={"WWW-Authenticate": "Bearer"}
         )
+    request.state.actor = a
     return a
 
 

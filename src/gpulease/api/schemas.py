@@ -16,21 +16,22 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-from gpulease.domain.customers import ComplianceStatus
+from gpulease.domain.customers import ComplianceStatus, ShownStatus, shown_status
 from gpulease.domain.inventory import Backend, NodeState
 from gpulease.domain.leases import Plan
 from gpulease.domain.pricing import Quote, canonical
 from gpulease.services import limits
 from gpulease.services.budgets import Limits
-from gpulease.services.context import from_epoch
+from gpulease.services.context import Actor, Role, from_epoch
 from gpulease.services.customers import Contact, ProfileChange, ScreeningRecord, ScreeningStatus
 from gpulease.services.inventory import Calendar
 from gpulease.services.keys import IssuedKey, KeyRow
-from gpulease.services.kyc import KycInput, Owner
+from gpulease.services.kyc import KycInput, Officer, Owner
 from gpulease.services.leases import held_allocations
 from gpulease.services.node_failure import NodeFailure
 from gpulease.services.prices import PriceListing
-from gpulease.services.records import Alert, Customer, Lease, ListVersion, Node, ReviewItem
+from gpulease.services.records import Alert, Customer, Lease, ListVersion, Node, ReviewDecision, ReviewItem
+from gpulease.services.reviews import LicenceInput
 from gpulease.services.screening import ListStatus, ScreeningResult
 from gpulease.services.spend import CustomerSpend, InvoiceSoFar, LeaseSpend
 from gpulease.services.webhooks import DeliveryView, NewWebhook, NotificationView, WebhookView
@@ -192,6 +193,15 @@ class PriceOut(BaseModel):
 class OwnerIn(BaseModel):
     name: Name
     percent: Annotated[Number, doc(minimum=0, maximum=100)] = Field(description="share held, 0 to 100")
+    date_of_birth: IsoDate | None = Field(default=None, description="an individual owner: tells it from namesakes")
+    nationality: Country | None = Field(default=None, description="an individual owner: ISO 3166-1 alpha-2")
+
+
+class OfficerIn(BaseModel):
+    name: Name
+    title: Annotated[str, _text(100)] | None = None
+    date_of_birth: IsoDate | None = None
+    nationality: Country | None = Field(default=None, description="ISO 3166-1 alpha-2")
 
 
 class CustomerIn(BaseModel):
@@ -211,6 +221,9 @@ class CustomerIn(BaseModel):
     requested_gpus: Annotated[Int, doc(minimum=0, maximum=limits.REQUESTED_GPUS_MAX)] | None = Field(
         default=None, description="capacity the customer expects to use"
     )
+    officers: Annotated[list[OfficerIn], doc(maxItems=limits.OWNERS_MAX)] = Field(
+        default_factory=list, description="directors and officers (individuals), screened like owners"
+    )
 
     def kyc(self) -> KycInput:
         return KycInput(
@@ -222,9 +235,10 @@ class CustomerIn(BaseModel):
             email_domain=self.email_domain,
             website=self.website,
             parent=self.parent,
-            owners=tuple(Owner(o.name, o.percent) for o in self.owners),
+            owners=tuple(Owner(o.name, o.percent, o.date_of_birth, o.nationality) for o in self.owners),
             end_use=self.end_use,
             requested_gpus=self.requested_gpus or 0,
+            officers=tuple(Officer(f.name, f.title, f.date_of_birth, f.nationality) for f in self.officers),
         )
 
 
@@ -239,13 +253,14 @@ class CustomerOut(BaseModel):
     website: str | None
     parent: str | None
     owners: list[dict[str, Any]]
+    officers: list[dict[str, Any]] = Field(default_factory=list)
     end_use: str | None
     contacts: list[dict[str, Any]] = Field(default_factory=list, description="not screened")
-    compliance_status: ComplianceStatus
+    compliance_status: ShownStatus = Field(description="a customer sees its own account in review or denied as on_hold")
     created_at: datetime
 
     @classmethod
-    def of(cls, c: Customer) -> CustomerOut:
+    def of(cls, c: Customer, actor: Actor | None = None) -> CustomerOut:
         return cls(
             id=c.id,
             legal_name=c.legal_name,
@@ -257,11 +272,29 @@ class CustomerOut(BaseModel):
             website=c.website,
             parent=c.parent,
             owners=list(c.owners),
+            officers=list(c.officers or []),
             end_use=c.end_use,
             contacts=list(c.contacts),
-            compliance_status=ComplianceStatus(c.compliance_status),
+            compliance_status=shown_status(
+                c.compliance_status, to_customer=actor is not None and actor.role is Role.CUSTOMER
+            ),
             created_at=c.created_at,
         )
+
+
+class ComplianceFileOut(BaseModel):
+    """A customer's compliance file (services/compliance_file.py): what an export-control auditor asks for."""
+
+    customer_id: int
+    generated_at: str
+    compliance_status: str
+    kyc: dict[str, Any]
+    screenings: list[dict[str, Any]] = Field(description="every screening, with the list version it used")
+    reviews: list[dict[str, Any]] = Field(description="reviews with each decision: approvers, licences, evidence")
+    red_flags: list[dict[str, Any]] = Field(description="of the latest screening")
+    ownership: dict[str, Any] | None = Field(description="of the latest screening")
+    threshold_reports: list[dict[str, Any]] = Field(description="compute thresholds crossed or projected")
+    audit: list[dict[str, Any]] = Field(description="audit entries about the customer, its leases and reviews")
 
 
 class LeaseIn(BaseModel):
@@ -496,7 +529,7 @@ class ScreeningStatusOut(BaseModel):
     """What a customer sees of its own screening."""
 
     customer_id: int
-    compliance_status: ComplianceStatus
+    compliance_status: ShownStatus
     at: datetime
 
     @classmethod
@@ -624,10 +657,33 @@ class ReviewOut(BaseModel):
     decided_by: str | None
     decided_at: datetime | None
     comment: str | None
+    open: bool = Field(description="still to be decided (open or awaiting_second_approval)")
+    licence_needed_for: list[str] = Field(
+        default_factory=list, description="blocking-list entries an approval clears: a licence and two officers"
+    )
+    decisions: list[dict[str, Any]] = Field(
+        default_factory=list, description="each officer's decision with its licence and evidence fingerprint"
+    )
 
     @classmethod
-    def of(cls, r: ReviewItem) -> ReviewOut:
+    def of(
+        cls, r: ReviewItem, decisions: Sequence[ReviewDecision] = (), licence_needed_for: Sequence[str] = ()
+    ) -> ReviewOut:
         return cls(
+            open=r.status in ("open", "awaiting_second_approval"),
+            licence_needed_for=list(licence_needed_for),
+            decisions=[
+                {
+                    "at": d.at.isoformat(),
+                    "by": d.actor,
+                    "decision": d.decision,
+                    "comment": d.comment,
+                    "licence": d.licence,
+                    "evidence_fingerprint": d.fingerprint,
+                    "final": d.final,
+                }
+                for d in decisions
+            ],
             id=r.id,
             kind=r.kind,
             customer_id=r.customer_id,
@@ -641,10 +697,25 @@ class ReviewOut(BaseModel):
         )
 
 
+class LicenceIn(BaseModel):
+    """The licence or exception a clearance of a blocking-list hit relies on."""
+
+    authority: Annotated[str, _text(100, limits.REQUIRED_TEXT)] = Field(description="e.g. BIS, OFAC")
+    number: Annotated[str, _text(100, limits.REQUIRED_TEXT)]
+    expires_on: date
+    scope: Annotated[str, _text(500, limits.TEXT)] | None = Field(default=None, description="what it covers")
+
+    def input(self) -> LicenceInput:
+        return LicenceInput(self.authority, self.number, self.expires_on, self.scope)
+
+
 class DecisionIn(BaseModel):
     decision: Annotated[str, doc(enum=["approve", "deny"])] = Field(description="approve | deny")
     comment: Annotated[str, _text(limits.COMMENT_MAX, limits.REQUIRED_TEXT)] = Field(
         description="why: kept in the audit log"
+    )
+    licence: LicenceIn | None = Field(
+        default=None, description="required to approve a strong hit on a blocking list (SDN, EL, DPL, UN)"
     )
 
 
@@ -894,7 +965,9 @@ class CustomerPatch(BaseModel):
             website=self.website,
             parent=self.parent,
             end_use=self.end_use,
-            owners=None if self.owners is None else tuple(Owner(o.name, o.percent) for o in self.owners),
+            owners=None
+            if self.owners is None
+            else tuple(Owner(o.name, o.percent, o.date_of_birth, o.nationality) for o in self.owners),
             contacts=None
             if self.contacts is None
             else tuple(Contact(c.name, c.email, c.phone, c.role) for c in self.contacts),

@@ -72,6 +72,31 @@ VAGUE_END_USES: frozenset[str] = frozenset(
 )
 
 
+# Free-trade zones and the businesses that move goods on (BIS red flags: a freight forwarder or trading company as
+# the ultimate consignee, a free-trade-zone address, re-export). Folded text; matched as whole words.
+TRANSSHIPMENT_TERMS: tuple[str, ...] = (
+    "free trade zone",
+    "free zone",
+    "ftz",
+    "bonded zone",
+    "bonded area",
+    "bonded warehouse",
+    "jafza",
+    "dmcc",
+    "freight forward",
+    "freight forwarder",
+    "freight forwarding",
+    "forwarding agent",
+    "re export",
+    "reexport",
+    "re exporter",
+    "transshipment",
+    "trans shipment",
+    "import export",
+    "general trading",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class KycProfile:
     """What a customer declared at onboarding."""
@@ -87,6 +112,8 @@ class KycProfile:
     owners: tuple[tuple[str, float], ...] = ()
     end_use: str | None = None
     requested_gpus: int = 0
+    officers: tuple[str, ...] = ()  # directors and officers (individuals), screened like owners
+    identifiers: tuple[tuple[str, str | None, str | None], ...] = ()  # (name, date of birth, nationality)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,8 +153,10 @@ class RedFlagRules:
     vague_end_uses: frozenset[str] = VAGUE_END_USES
     min_end_use_words: int = 4
     address_match_min_tokens: int = 3
+    transshipment_terms: tuple[str, ...] = TRANSSHIPMENT_TERMS
     enabled: frozenset[str] = frozenset(
         {
+            "transshipment_risk",
             "shared_address",
             "new_company_large_request",
             "undisclosed_owners",
@@ -195,20 +224,49 @@ def _join(address: Address) -> str:
 
 
 def _new_company_large_request(profile: KycProfile, rules: RedFlagRules, today: date) -> list[RedFlag]:
-    if profile.incorporated_on is None or profile.requested_gpus < rules.large_request_gpus:
+    return new_company_large_request(profile.incorporated_on, profile.requested_gpus, rules, today)
+
+
+def new_company_large_request(
+    incorporated_on: date | None, gpus: int, rules: RedFlagRules, today: date, *, held: int = 0
+) -> list[RedFlag]:
+    """A young company asking for many GPUs. At onboarding `gpus` is the declared number; at booking it is the
+    request plus what the customer already holds (`held`), so splitting a large request does not hide it."""
+    if "new_company_large_request" not in rules.enabled or incorporated_on is None:
         return []
-    age = (today - profile.incorporated_on).days
-    if age >= rules.recent_incorporation_days:
+    total = gpus + held
+    age = (today - incorporated_on).days
+    if total < rules.large_request_gpus or age >= rules.recent_incorporation_days:
         return []
+    asks = f"asks for {gpus} GPUs" if not held else f"asks for {gpus} GPUs on top of the {held} it holds ({total})"
     return [
         RedFlag(
             "new_company_large_request",
             "review",
-            f"incorporated {age} days ago ({profile.incorporated_on.isoformat()}) and asks for "
-            f"{profile.requested_gpus} GPUs (thresholds: < {rules.recent_incorporation_days} days, "
-            f"≥ {rules.large_request_gpus} GPUs)",
+            f"incorporated {age} days ago ({incorporated_on.isoformat()}) and {asks} "
+            f"(thresholds: < {rules.recent_incorporation_days} days, ≥ {rules.large_request_gpus} GPUs)",
         )
     ]
+
+
+def _transshipment_risk(profile: KycProfile, rules: RedFlagRules) -> list[RedFlag]:
+    """A free-trade-zone address, or a freight forwarder, trading house or re-exporter as the customer: the GPUs'
+    real user may be someone else (BIS Know Your Customer red flags)."""
+    flags: list[RedFlag] = []
+    fields = (("name", profile.legal_name), ("address", profile.address), ("end use", profile.end_use))
+    for label, value in fields:
+        text = " " + " ".join(re.findall(r"[^\W_]+", fold(value or ""))) + " "
+        found = [t for t in rules.transshipment_terms if f" {fold(t)} " in text]
+        if found:
+            flags.append(
+                RedFlag(
+                    "transshipment_risk",
+                    "review",
+                    f"{label} '{value}' names a free-trade zone, forwarder or re-exporter ({', '.join(found)}): "
+                    "the end user may be someone else",
+                )
+            )
+    return flags
 
 
 def _undisclosed_owners(profile: KycProfile, rules: RedFlagRules) -> list[RedFlag]:
@@ -330,6 +388,7 @@ def evaluate(
         ("listed_domain", lambda: _listed_domain(profile, index, rules)),
         ("parent_in_country_of_concern", lambda: _parent_in_country_of_concern(profile, rules, known)),
         ("vague_end_use", lambda: _vague_end_use(profile, rules)),
+        ("transshipment_risk", lambda: _transshipment_risk(profile, rules)),
     )
     flags: list[RedFlag] = []
     for name, check in checks:

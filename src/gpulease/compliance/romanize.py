@@ -10,6 +10,9 @@
   German tsch/sch, shch/sch/shh, -iia/-ija/-iya, final -iy/-ii/-yy/-ij → -y and -ei/-ej → -ey, doubled
   letters, so "Rosoboronexport" and "Rosoboroneksport", "Dmitriy" and "Dmitry", "Jomhouri" and
   "Jomhuri", "Korporatsiya" and "Korporacija", "Almaz-Antei" and "Almaz-Antej" are the same token.
+- Korean: Hangul is romanised with `korean-romanizer` (Revised Romanization, with its sound changes), and
+  Revised Romanization and McCune-Reischauer spellings of one Korean word are folded (`korean_fold`):
+  "Goryeo"/"Koryo", "Joseon"/"Choson"/"Chosun", "Pyeongyang"/"Pyongyang", "Jong-eun"/"Jong Un".
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import unicodedata
 from collections.abc import Sequence
 
 from anyascii import anyascii
+from korean_romanizer.romanizer import Romanizer
 from pypinyin import Style
 from pypinyin.pinyin_dict import pinyin_dict
 from pypinyin.style import convert
@@ -71,8 +75,141 @@ def script_of(text: str) -> str:
 
 
 def to_latin(text: str) -> str:
-    """Transliterate any script into ASCII letters (Latin text passes through)."""
-    return str(anyascii(unicodedata.normalize("NFC", text)))
+    """Transliterate any script into ASCII letters (Latin text passes through); Hangul in Revised Romanization."""
+    text = unicodedata.normalize("NFC", text)
+    if _HANGUL.search(text):
+        text = _HANGUL.sub(lambda m: romanize_hangul(m.group()), text)
+    return str(anyascii(text))
+
+
+_HANGUL = re.compile(r"[\uac00-\ud7a3]+")
+
+
+@functools.lru_cache(maxsize=20_000)
+def romanize_hangul(word: str) -> str:
+    """A run of Hangul syllables in Revised Romanization, with the sound changes across syllables
+    ("고려" → "goryeo", "조선중앙은행" → "joseonjungangeunhaeng")."""
+    return str(Romanizer(word).romanize())
+
+
+# Korean syllables as Revised Romanization (RR) and McCune-Reischauer (MR, apostrophes and breves dropped)
+# write them: an optional initial, a vowel, an optional final. `fold_variants` has already written w as v.
+_KO_INITIALS = (
+    "kk",
+    "tt",
+    "pp",
+    "ss",
+    "jj",
+    "ch",
+    "sh",
+    "g",
+    "n",
+    "d",
+    "r",
+    "l",
+    "m",
+    "b",
+    "s",
+    "j",
+    "k",
+    "t",
+    "p",
+    "h",
+    "",
+)
+_KO_VOWELS = (
+    "yae",
+    "yeo",
+    "wae",
+    "vae",
+    "ae",
+    "ya",
+    "eo",
+    "ye",
+    "wa",
+    "va",
+    "oe",
+    "yo",
+    "wo",
+    "vo",
+    "we",
+    "ve",
+    "wi",
+    "vi",
+    "yu",
+    "eu",
+    "ui",
+    "a",
+    "e",
+    "o",
+    "u",
+    "i",
+)
+_KO_FINALS = ("ng", "k", "n", "t", "l", "m", "p", "")
+# 어 is RR eo, MR ŏ (written o), 으 RR eu, MR ŭ (written u), 여 RR yeo, MR yŏ (yo), 워 RR wo, MR wŏ (wo).
+_KO_VOWEL_FOLD = {"eo": "o", "eu": "u", "yeo": "yo"}  # (w, v as `fold_variants` left them)
+# At the start of a word RR writes unaspirated consonants voiced (g, d, b, j), MR voiceless (k, t, p, ch);
+# inside a word MR writes them voiced too ("Kumgang", "Ryonbong").
+_KO_INITIAL_FOLD = {"g": "k", "d": "t", "b": "p", "j": "ch", "l": "r", "kk": "k", "tt": "t", "pp": "p", "jj": "ch"}
+# Spellings of Korean words in common use outside both systems: Chosun (Chosun Ilbo) for Chosŏn.
+_KO_SPELLINGS = {"chosun": "choson"}
+_KO_RR = re.compile(r"eo|eu")
+
+
+def _ko_syllables(token: str) -> list[tuple[str, str, str]] | None:
+    """The token as Korean romanised syllables, longest syllable first; None where it is not one."""
+    memo: dict[int, list[tuple[str, str, str]] | None] = {}
+
+    def parse(i: int) -> list[tuple[str, str, str]] | None:
+        if i == len(token):
+            return []
+        if i in memo:
+            return memo[i]
+        options: list[tuple[int, tuple[str, str, str]]] = []
+        for ini in _KO_INITIALS:
+            if not token.startswith(ini, i):
+                continue
+            j = i + len(ini)
+            for vowel in _KO_VOWELS:
+                if not token.startswith(vowel, j):
+                    continue
+                k = j + len(vowel)
+                for fin in _KO_FINALS:
+                    if token.startswith(fin, k):
+                        options.append((k + len(fin), (ini, vowel, fin)))
+        found = None
+        for end, syllable in sorted(options, key=lambda o: -o[0]):
+            rest = parse(end)
+            if rest is not None:
+                found = [syllable, *rest]
+                break
+        memo[i] = found
+        return found
+
+    return parse(0)
+
+
+@functools.lru_cache(maxsize=200_000)
+def korean_fold(token: str) -> str:
+    """The McCune-Reischauer spelling (breves and apostrophes dropped) of a word written in Revised
+    Romanization; any other token unchanged.
+
+    A word is taken as RR where it reads as Korean syllables and shows RR's eo or eu (MR has neither):
+    "goryeo" → "koryo", "joseon" → "choson", "pyeongyang" → "pyongyang", "eun" → "un", "geumgang" →
+    "kumgang". Other words, MR and English alike, keep their letters."""
+    if token in _KO_SPELLINGS:
+        return _KO_SPELLINGS[token]
+    if len(token) < 2 or len(token) > 30 or not token.isalpha() or _KO_RR.search(token) is None:
+        return token
+    syllables = _ko_syllables(token)
+    if syllables is None:
+        return token
+    out = []
+    for at, (ini, vowel, fin) in enumerate(syllables):
+        if at == 0:
+            ini = _KO_INITIAL_FOLD.get(ini, ini)
+        out.append(ini + _KO_VOWEL_FOLD.get(vowel, vowel) + fin)
+    return "".join(out)
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -80,14 +217,34 @@ def fold_variants(token: str) -> str:
     """One spelling for the romanisation variants of a token (see the module docstring).
 
     Short tokens are left alone: folded, "dow" would be "dov" and "axa" the "aqsa" of Al-Aqsa."""
+    # Chinese pinyin has its own syllables (and folds): a word that reads as pinyin is not folded as Korean.
+    korean = not is_pinyin(token)
     if len(token) < FOLD_FROM:
-        return token
+        return korean_fold(token) if korean else token
     for old, new in _VARIANTS:
         if old in token:
             token = token.replace(old, new)
     token = _HARD_C.sub("k", token)
     token = _FINAL_EY.sub("ey", _FINAL_Y.sub("y", token))
-    return _DOUBLE.sub(r"\1", token)
+    token = _DOUBLE.sub(r"\1", token)
+    return korean_fold(token) if korean else token
+
+
+@functools.cache
+def _pinyin_syllables() -> frozenset[str]:
+    """Pinyin syllables with a vowel (not the interjections m, n, ng, hm, hng)."""
+    return frozenset(s for s in _syllables()[0] if any(v in s for v in "aeiou"))
+
+
+@functools.lru_cache(maxsize=200_000)
+def is_pinyin(token: str) -> bool:
+    """Whether the token is one or more Hanyu Pinyin syllables ("huawei", "quanguo", "sun")."""
+    syllables = _pinyin_syllables()
+    ends = {0}
+    for i in range(1, len(token) + 1):
+        if any(j in ends and token[j:i] in syllables for j in range(max(0, i - 6), i)):
+            ends.add(i)
+    return len(token) in ends
 
 
 @functools.lru_cache(maxsize=200_000)

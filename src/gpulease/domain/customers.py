@@ -34,3 +34,19 @@ def after_rescreening(current: ComplianceStatus, screening: ComplianceStatus) ->
     if screening is ComplianceStatus.DENIED:
         return ComplianceStatus.DENIED
     return current
+
+
+class ShownStatus(enum.StrEnum):
+    """A compliance status as the viewer may see it: a customer on hold learns only that (no tipping off)."""
+
+    CLEARED = "cleared"
+    REVIEW = "review"
+    DENIED = "denied"
+    ON_HOLD = "on_hold"
+
+
+def shown_status(status: str, *, to_customer: bool) -> ShownStatus:
+    """`on_hold` for a customer looking at its own account in review or denied; the status itself for staff."""
+    if to_customer and status != ComplianceStatus.CLEARED.value:
+        return ShownStatus.ON_HOLD
+    return ShownStatus(status)

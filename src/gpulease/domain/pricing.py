@@ -138,15 +138,20 @@ def _slice_amount(rate: Decimal, unit: PriceUnit, gpu_count: int, s: UsageSlice)
     return money(rate * gpu_count * s.seconds / per)
 
 
-def make_quote(entry: PriceEntry, gpu_count: int, start: int, end: int | None) -> Quote:
-    """Quote a request against a price-book entry; checks the plan's window rules."""
-    plan = entry.plan
+def check_window(plan: Plan, start: int, end: int | None) -> None:
+    """The plan's window rules, the same for every resource sold (GPUs, CPU cores)."""
     if end is not None and end <= start:
         raise PricingError("the lease must end after it starts")
     if plan in (Plan.RESERVED, Plan.LONG_TERM) and end is None:
         raise PricingError(f"a {plan} lease needs an end time")
     if plan is Plan.LONG_TERM and end is not None and end - start < LONG_TERM_MIN_SECONDS:
         raise PricingError("a long_term lease lasts at least 30 days")
+
+
+def make_quote(entry: PriceEntry, gpu_count: int, start: int, end: int | None) -> Quote:
+    """Quote a request against a price-book entry; checks the plan's window rules."""
+    plan = entry.plan
+    check_window(plan, start, end)
     # The same pieces and roundings the bill will have, so a window used in full costs exactly its quote.
     estimated = None if end is None else price_span(entry.rate, entry.unit, gpu_count, start, end)
     return Quote(

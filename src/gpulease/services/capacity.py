@@ -98,7 +98,8 @@ def make_room(
     notice = max(Quote.from_dict(victims[lid].quote).preemption_notice_s for lid in chosen)
     start = max(req.start, epoch(now) + notice)
     for lid in chosen:
-        preempt(work, victims[lid], at=from_epoch(start), actor=actor, reason=reason, cal=cal)
+        # The victim's events name the scheduler, never the tenant (or its key) that needed the GPUs.
+        preempt(work, victims[lid], at=from_epoch(start), actor="scheduler", reason=reason, cal=cal)
     return start, chosen
 
 

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import select
 
 from gpulease import audit
+from gpulease.compliance.decisions import evidence_of, fingerprint, with_cleared_owners
 from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.redflags import RedFlagRules
 from gpulease.compliance.screening import CustomerScreening, screen_customer
 from gpulease.domain.customers import ComplianceStatus, after_rescreening
 from gpulease.services.holds import hold_leases
 from gpulease.services.kyc import Declarations, declarations, others, profile_of
+from gpulease.services.reviews import cleared_parties, standing_approval
 from gpulease.services.work import Work
 from gpulease.settings import Settings
 from gpulease.store.models import Alert, Customer, ReviewItem, Screening
@@ -32,6 +34,7 @@ def red_flag_rules(settings: Settings) -> RedFlagRules:
         large_request_gpus=settings.redflag_large_request_gpus,
         countries_of_concern=frozenset(settings.redflag_countries_of_concern or defaults.countries_of_concern),
         enabled=defaults.enabled - set(settings.redflag_disabled),
+        transshipment_terms=tuple(settings.redflag_transshipment_terms or defaults.transshipment_terms),
     )
 
 
@@ -44,13 +47,17 @@ def screen_and_record(
     list_version_id: int | None,
     requested_gpus: int = 0,
     declared: Declarations | None = None,
+    cleared: dict[str, str] | None = None,
 ) -> CustomerScreening:
-    """Screen one customer and keep the result; `declared` (from `declarations`) saves re-reading everyone."""
+    """Screen one customer and keep the result; `declared` (from `declarations`) and `cleared` (from
+    `reviews.cleared_parties`) save re-reading them for everyone."""
     session, now = work.session, work.now
     known = others(declared if declared is not None else declarations(session), c.id)
     result = screen_customer(
         profile_of(c, requested_gpus), index, known, red_flag_rules(work.settings), today=now.date()
     )
+    # A listed owner cleared under a running licence is cleared wherever it appears in an ownership chain.
+    result = with_cleared_owners(result, cleared if cleared is not None else cleared_parties(work))
     session.add(
         Screening(
             customer_id=c.id,
@@ -98,8 +105,20 @@ def after_screening(work: Work, c: Customer, screening: CustomerScreening, *, tr
     moved = after_rescreening(before, ComplianceStatus(screening.status))
     if moved is None:
         return None
+    standing = standing_approval(work, c.id) if before is ComplianceStatus.CLEARED else None
+    if standing is not None and standing.fingerprint == fingerprint(evidence_of(screening.to_dict())):
+        # Decided already on exactly this evidence: the decision stands (a licence's expiry re-opens it).
+        audit.append(
+            session,
+            at=now,
+            actor="screening",
+            action="customer.decision_stands",
+            subject=f"customer:{c.id}",
+            data={"trigger": trigger, "decision": standing.id, "evidence_fingerprint": standing.fingerprint},
+        )
+        return None
     c.compliance_status = moved.value
-    held = hold_leases(work, c, reason=f"re-screening after {trigger}: {screening.status}")
+    held = hold_leases(work, c, detail=f"re-screening after {trigger}: {screening.status}")
     queue_review(work, c, screening, kind="rescreen")
     session.add(
         Alert(
@@ -147,9 +166,10 @@ def rescreen_all(
     out = Rescreened()
     everyone = list(session.scalars(select(Customer).order_by(Customer.id)))
     declared = declarations(session)  # read once: re-screening n customers stays O(n) queries, not O(n²)
+    cleared = cleared_parties(work)
     for i, c in enumerate(everyone, 1):
         screening = screen_and_record(
-            work, index, c, trigger=trigger, list_version_id=list_version_id, declared=declared
+            work, index, c, trigger=trigger, list_version_id=list_version_id, declared=declared, cleared=cleared
         )
         out.rescreened += 1
         held = after_screening(work, c, screening, trigger=trigger)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from gpulease import audit
-from gpulease.domain.customers import ComplianceStatus
+from gpulease.domain.customers import ComplianceStatus, ShownStatus, shown_status
 from gpulease.services import limits
 from gpulease.services.context import SYSTEM, Actor, Role
 from gpulease.services.customer_screening import queue_review, rescreen_customer, screen_and_record
@@ -38,6 +38,7 @@ def create_customer(work: Work, *, actor: Actor, kyc: KycInput) -> Customer:
         website=k.website,
         parent=k.parent,
         owners=[o.to_dict() for o in k.owners],
+        officers=[f.to_dict() for f in k.officers],
         end_use=k.end_use,
         compliance_status=ComplianceStatus.REVIEW.value,
         cumulative_flop=0.0,
@@ -145,7 +146,15 @@ def update_customer(work: Work, *, actor: Actor, customer_id: int, change: Profi
         email_domain=c.email_domain,
         website=c.website,
         parent=c.parent,
-        owners=tuple(Owner(o["name"], float(o["percent"])) for o in c.owners),
+        owners=tuple(
+            Owner(
+                o["name"],
+                float(o["percent"]),
+                date.fromisoformat(o["date_of_birth"]) if o.get("date_of_birth") else None,
+                o.get("nationality"),
+            )
+            for o in c.owners
+        ),
         end_use=c.end_use,
     )
     given = {f.name: getattr(change, f.name) for f in fields(change) if f.name != "contacts"}
@@ -202,7 +211,7 @@ class ScreeningStatus:
     """What a customer sees of its own screening: its status and when, never why."""
 
     customer_id: int
-    compliance_status: ComplianceStatus
+    compliance_status: ShownStatus  # on_hold, never review or denied
     at: datetime
 
 
@@ -213,7 +222,7 @@ def latest_screening(work: Work, *, actor: Actor, customer_id: int) -> Screening
         raise NotFound("this customer has not been screened yet")
     status = ComplianceStatus(c.compliance_status)
     if actor.role is Role.CUSTOMER:
-        return ScreeningStatus(customer_id, status, s.at)
+        return ScreeningStatus(customer_id, shown_status(status, to_customer=True), s.at)
     r = s.result
     return ScreeningRecord(
         customer_id=customer_id,

@@ -133,7 +133,7 @@ class Executor:
         cwd: str | None = None,
         image: str | None = None,
     ) -> Run:
-        require(actor, Permission.RUN_ON_LEASE)
+        require(actor, Permission.RUN_WORK)
         command, env, cwd, image = run_request(command, env, cwd, image)
         run_id = uuid.uuid4().hex[:16]
         log_path = (self.rt.settings.runs_dir / f"{run_id}.log").resolve()

@@ -24,9 +24,35 @@ from gpulease.store.models import Customer
 class Owner:
     name: str
     percent: float  # share held, 0..100
+    date_of_birth: date | None = None  # an individual: tells the owner from a listed namesake
+    nationality: str | None = None  # an individual: ISO 3166-1 alpha-2
 
     def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "percent": self.percent}
+        out: dict[str, object] = {"name": self.name, "percent": self.percent}
+        if self.date_of_birth is not None:
+            out["date_of_birth"] = self.date_of_birth.isoformat()
+        if self.nationality:
+            out["nationality"] = self.nationality
+        return out
+
+
+@dataclass(frozen=True)
+class Officer:
+    """A director or officer (an individual), screened like an owner."""
+
+    name: str
+    title: str | None = None
+    date_of_birth: date | None = None
+    nationality: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"name": self.name}
+        for k, v in (("title", self.title), ("nationality", self.nationality)):
+            if v:
+                out[k] = v
+        if self.date_of_birth is not None:
+            out["date_of_birth"] = self.date_of_birth.isoformat()
+        return out
 
 
 @dataclass(frozen=True)
@@ -42,6 +68,7 @@ class KycInput:
     owners: tuple[Owner, ...] = ()
     end_use: str | None = None
     requested_gpus: int = 0  # capacity the customer expects to use (a red-flag input)
+    officers: tuple[Officer, ...] = ()
 
 
 def validated(kyc: KycInput, today: date) -> KycInput:
@@ -66,9 +93,18 @@ def validated(kyc: KycInput, today: date) -> KycInput:
         name = limits.required_text(o.name, what="an owner's name", max_len=NAME_MAX)
         if not 0 <= o.percent <= 100:  # NaN too
             raise InvalidRequest(f"{name}'s share must be between 0 and 100%, got {o.percent:g}")
-        owners.append(Owner(name, float(o.percent)))
+        dob, nationality = _identifiers(o.date_of_birth, o.nationality, name, today)
+        owners.append(Owner(name, float(o.percent), dob, nationality))
     if sum(o.percent for o in owners) > 100.0001:
         raise InvalidRequest("the owners' percentages add up to more than 100")
+    if len(kyc.officers) > limits.OWNERS_MAX:
+        raise InvalidRequest(f"at most {limits.OWNERS_MAX} officers can be declared")
+    officers = []
+    for f in kyc.officers:
+        name = limits.required_text(f.name, what="an officer's name", max_len=NAME_MAX)
+        title = limits.text(f.title, what="an officer's title", max_len=100)
+        dob, nationality = _identifiers(f.date_of_birth, f.nationality, name, today)
+        officers.append(Officer(name, title, dob, nationality))
     return replace(
         kyc,
         legal_name=legal_name,
@@ -80,7 +116,15 @@ def validated(kyc: KycInput, today: date) -> KycInput:
         parent=parent,
         end_use=end_use,
         owners=tuple(owners),
+        officers=tuple(officers),
     )
+
+
+def _identifiers(dob: date | None, nationality: str | None, name: str, today: date) -> tuple[date | None, str | None]:
+    if dob is not None and dob > today:
+        raise InvalidRequest(f"{name}'s date of birth is in the future")
+    code = limits.text(nationality, what=f"{name}'s nationality", max_len=8, pattern=limits.COUNTRY)
+    return dob, None if code is None else code.upper()
 
 
 def profile_of(c: Customer, requested_gpus: int = 0) -> KycProfile:
@@ -97,6 +141,12 @@ def profile_of(c: Customer, requested_gpus: int = 0) -> KycProfile:
         owners=tuple((o["name"], float(o["percent"])) for o in c.owners),
         end_use=c.end_use,
         requested_gpus=requested_gpus,
+        officers=tuple(str(f["name"]) for f in (c.officers or [])),
+        identifiers=tuple(
+            (str(p["name"]), p.get("date_of_birth"), p.get("nationality"))
+            for p in [*c.owners, *(c.officers or [])]
+            if p.get("date_of_birth") or p.get("nationality")
+        ),
     )
 
 

@@ -19,6 +19,7 @@ from gpulease.domain.leases import LeaseAction, LeaseFacts, LeaseState, Plan, of
 from gpulease.domain.placement import Placement, PlacementRequest, Unplaceable
 from gpulease.domain.pricing import PriceEntry, PricingError, Quote, make_quote
 from gpulease.services import billing, budgets, limits
+from gpulease.services.booking_checks import PENDING_MESSAGE, BookingFindings, check_booking, report
 from gpulease.services.capacity import (
     allocate,
     hold_for_queue_head,
@@ -35,7 +36,7 @@ from gpulease.services.permissions import Permission, allowed, require
 from gpulease.services.prices import price_book
 from gpulease.services.transitions import activate, finish, preempt, record_event, release, set_alloc_end, transition
 from gpulease.services.work import AuditEntry, LeasesChanged, Work
-from gpulease.store.models import Allocation, Customer, Lease, LeaseEvent
+from gpulease.store.models import Allocation, ApiKey, Customer, Lease, LeaseEvent
 
 MAX_LEASE_GPUS = 64
 PAST_TOLERANCE = timedelta(minutes=5)  # clock skew between a client and us
@@ -90,9 +91,36 @@ def list_leases(work: Work, *, actor: Actor, customer_id: int | None = None, sta
     return list(work.session.scalars(q))
 
 
-def lease_events(work: Work, *, actor: Actor, lease_id: int) -> list[LeaseEvent]:
+@dataclass(frozen=True)
+class EventView:
+    """A lease event as the viewer may see it."""
+
+    at: datetime
+    from_state: str | None
+    to_state: str
+    actor: str
+    reason: str | None
+
+
+NAMELESS_ACTORS = frozenset({"scheduler", "compliance", "system", "cli", "executor", "budget", "gpulease"})
+
+
+def lease_events(work: Work, *, actor: Actor, lease_id: int) -> list[EventView]:
+    """The lease's events. A customer sees its own keys by name and everyone else as `gpulease`: never another
+    tenant's or a staff member's key."""
     get_lease(work, actor=actor, lease_id=lease_id)
-    return list(work.session.scalars(select(LeaseEvent).where(LeaseEvent.lease_id == lease_id).order_by(LeaseEvent.id)))
+    rows = work.session.scalars(select(LeaseEvent).where(LeaseEvent.lease_id == lease_id).order_by(LeaseEvent.id))
+    own: set[str] = set()
+    if actor.role is Role.CUSTOMER:
+        prefixes = work.session.scalars(select(ApiKey.prefix).where(ApiKey.customer_id == actor.customer_id))
+        own = {f"key:{p}" for p in prefixes} | {actor.name}
+
+    def shown(name: str) -> str:
+        if actor.role is not Role.CUSTOMER or name in own or name in NAMELESS_ACTORS:
+            return name
+        return "gpulease"
+
+    return [EventView(e.at, e.from_state, e.to_state, shown(e.actor), e.reason) for e in rows]
 
 
 def facts(lease: Lease) -> LeaseFacts:
@@ -311,9 +339,51 @@ def create_lease(work: Work, *, actor: Actor, request: LeaseRequest) -> Booked:
     except PricingError as e:
         raise InvalidRequest(str(e)) from None
     budgets.admit(work, customer=customer, entry=entry, gpu_count=req.gpu_count, start=w.start, end=w.end)
+    # Red flags on the request itself and compute thresholds ahead of time (services/booking_checks.py).
+    findings = check_booking(work, customer, model=model, gpu_count=req.gpu_count, start=w.start, end=w.end)
+    if findings.block:
+        return _pending_review(
+            work, actor=actor, customer=customer, request=req, plan=plan, entry=entry, window=w, findings=findings
+        )
     if w.asap:
-        return _join_queue(work, actor=actor, customer_id=customer_id, request=req, plan=plan, entry=entry, window=w)
-    return _place(work, actor=actor, customer_id=customer_id, request=req, plan=plan, entry=entry, window=w)
+        booked = _join_queue(work, actor=actor, customer_id=customer_id, request=req, plan=plan, entry=entry, window=w)
+    else:
+        booked = _place(work, actor=actor, customer_id=customer_id, request=req, plan=plan, entry=entry, window=w)
+    if findings.compute is not None:  # allow-and-report: booked, and the projection goes to the review queue
+        report(work, customer, booked.lease, findings)
+    return booked
+
+
+def _pending_review(
+    work: Work,
+    *,
+    actor: Actor,
+    customer: Customer,
+    request: LeaseRequest,
+    plan: Plan,
+    entry: PriceEntry,
+    window: Window,
+    findings: BookingFindings,
+) -> Booked:
+    """A booking that needs a compliance review first: a lease in `pending_compliance`, no GPUs, a review item.
+    An approval puts it in the waiting queue; a denial rejects it."""
+    w = window
+    duration = None if w.end is None else int((w.end - w.start).total_seconds())
+    quote = _quote(entry, request.gpu_count, epoch(w.start), None if w.end is None else epoch(w.end))
+    lease = _new_lease(
+        work,
+        actor=actor,
+        customer_id=customer.id,
+        gpu_count=request.gpu_count,
+        plan=plan,
+        quote=quote,
+        start=w.start,
+        end=w.end,
+        duration_s=duration,
+    )
+    lease.state_reason = PENDING_MESSAGE  # it stays pending_compliance (as _new_lease left it) until decided
+    report(work, customer, lease, findings)
+    return Booked(lease, [])
 
 
 def _place(
@@ -502,8 +572,10 @@ def cancel(work: Work, *, actor: Actor, lease_id: int) -> Lease:
     require(actor, Permission.CHANGE_LEASE)
     lease = get_lease(work, actor=actor, lease_id=lease_id)
     _check(lease, LeaseAction.CANCEL)
+    held = lease.state == LeaseState.SUSPENDED.value
     release(lease)
-    billing.record_cancellation_fee(work, lease)
+    if not held:  # a lease on compliance hold could not be used: cancelling it carries no fee
+        billing.record_cancellation_fee(work, lease)
     transition(work, lease, LeaseState.CANCELLED, actor=actor.name, reason="cancelled by " + actor.role)
     work.stop_runs(lease.id)
     return lease

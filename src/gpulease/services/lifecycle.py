@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from gpulease.domain.leases import LeaseState
 from gpulease.domain.pricing import month_start
-from gpulease.services import budgets, notifications
+from gpulease.services import budgets, notifications, reviews
 from gpulease.services.context import epoch, from_epoch
 from gpulease.services.lease_queue import serve_queue
 from gpulease.services.transitions import activate, bill_through, billing_start, finish, release, transition
@@ -33,9 +33,11 @@ class TickResult:
     expired: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)  # lease id -> why its step failed (retried next tick)
     noticed: list[int] = field(default_factory=list)  # given notice: their customer reached its spend limit
+    reopened: list[int] = field(default_factory=list)  # customers whose licence expired: back in review
 
 
 WATCH = -2  # the key in `failed` of the spend-limit and lease-end watch (0: month-end checkpoint, -1: queue)
+LICENCES = -3  # the key in `failed` of licence expiry
 
 
 def due_leases(session: Session, now: datetime) -> list[Lease]:
@@ -84,6 +86,12 @@ def tick(work: Work) -> TickResult:
     except Exception as exc:
         log.exception("serving the waiting queue failed")
         out.failed[-1] = f"waiting queue: {type(exc).__name__}: {exc}"
+    try:
+        with session.begin_nested():
+            out.reopened = reviews.expire_licences(work)  # a clearance whose licence expired goes back to review
+    except Exception as exc:
+        log.exception("expiring licences failed")
+        out.failed[LICENCES] = f"licence expiry: {type(exc).__name__}: {exc}"
     try:
         with session.begin_nested():
             out.noticed = budgets.watch(work)  # budget thresholds; the spend limit ends leases with notice
@@ -144,7 +152,9 @@ def report_failures(work: Work, failed: dict[int, str]) -> None:
         what = (
             f"lease {lease_id}"
             if lease_id > 0
-            else {0: "the month-end checkpoint", WATCH: "the spend watch"}.get(lease_id, "the queue")
+            else {0: "the month-end checkpoint", WATCH: "the spend watch", LICENCES: "licence expiry"}.get(
+                lease_id, "the queue"
+            )
         )
         work.session.add(
             Alert(
@@ -162,7 +172,7 @@ def checkpoint_month(work: Work) -> None:
     # Runs every tick: only leases not yet billed up to this boundary (starts_at bounds the billing start).
     running = work.session.scalars(
         select(Lease).where(
-            Lease.state.in_([LeaseState.ACTIVE.value, LeaseState.SUSPENDED.value]),
+            Lease.state == LeaseState.ACTIVE.value,  # a held lease is billed nothing while held
             Lease.activated_at.is_not(None),
             or_(Lease.billed_until < boundary, and_(Lease.billed_until.is_(None), Lease.starts_at < boundary)),
         )

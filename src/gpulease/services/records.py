@@ -3,6 +3,28 @@ and the dashboard can type what they render without importing the store. They re
 
 from __future__ import annotations
 
-from gpulease.store.models import Alert, Allocation, Customer, Lease, LeaseEvent, ListVersion, Node, ReviewItem, Run
+from gpulease.store.models import (
+    Alert,
+    Allocation,
+    Customer,
+    Lease,
+    LeaseEvent,
+    ListVersion,
+    Node,
+    ReviewDecision,
+    ReviewItem,
+    Run,
+)
 
-__all__ = ["Alert", "Allocation", "Customer", "Lease", "LeaseEvent", "ListVersion", "Node", "ReviewItem", "Run"]
+__all__ = [
+    "Alert",
+    "Allocation",
+    "Customer",
+    "Lease",
+    "LeaseEvent",
+    "ListVersion",
+    "Node",
+    "ReviewDecision",
+    "ReviewItem",
+    "Run",
+]

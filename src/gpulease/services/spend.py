@@ -30,8 +30,8 @@ from gpulease.services.transitions import billing_start
 from gpulease.services.work import Work
 from gpulease.store.models import Customer, Lease, UsageRecord
 
-RUNNING = (LeaseState.ACTIVE, LeaseState.SUSPENDED)  # using (or keeping) GPUs now: they accrue by the second
-LIVE = (LeaseState.SCHEDULED, *RUNNING)  # booked and not closed: what lies ahead of them counts
+RUNNING = (LeaseState.ACTIVE,)  # using GPUs now: they accrue by the second (a lease on hold accrues nothing)
+LIVE = (LeaseState.SCHEDULED, *RUNNING, LeaseState.SUSPENDED)  # booked and not closed: what lies ahead of them counts
 CLOSED = frozenset(
     {LeaseState.ENDING, LeaseState.ENDED, LeaseState.CANCELLED, LeaseState.PREEMPTED, LeaseState.FAILED}
     | {LeaseState.REJECTED}

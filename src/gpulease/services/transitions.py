@@ -111,7 +111,12 @@ def billing_start(lease: Lease) -> datetime | None:
 
 
 def bill_through(work: Work, lease: Lease, until: datetime) -> None:
-    """Record the lease's usage from where billing stopped up to `until` (idempotent)."""
+    """Record the lease's usage from where billing stopped up to `until` (idempotent).
+
+    A lease on compliance hold is billed nothing: it was billed up to the hold (`holds.hold_leases`) and billing
+    resumes from the release."""
+    if lease.state == LeaseState.SUSPENDED.value:
+        return
     start = billing_start(lease)
     if start is None or until <= start:
         return

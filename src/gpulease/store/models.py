@@ -91,6 +91,7 @@ class Customer(Base):
     compliance_status: Mapped[str] = mapped_column(String(20), default="review")
     cumulative_flop: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime]
+    officers: Mapped[list[Any]] = mapped_column(default=list)  # [{"name", "title", "date_of_birth", "nationality"}]
     contacts: Mapped[list[Any]] = mapped_column(default=list)  # [{"name", "email", "phone", "role"}]: not screened
     # Set by operators: a monthly spend limit (in the price book's currency; NULL = none) and a quota of
     # concurrent GPUs per model ({"A100-80GB": 16}; a model absent = no quota).
@@ -250,13 +251,34 @@ class ReviewItem(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    status: Mapped[str] = mapped_column(String(40), default="open", index=True)  # open, awaiting_second_approval, …
     summary: Mapped[str] = mapped_column(Text)
     details: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     decided_by: Mapped[str | None] = mapped_column(String(100))
     decided_at: Mapped[datetime | None]
     comment: Mapped[str | None] = mapped_column(Text)
+
+
+class ReviewDecision(Base):
+    """One compliance officer's decision on a review, with the evidence it saw (fingerprinted) and, for a hit on
+    a blocking list, the licence or exception it relies on. `final`: the decision that settled the review."""
+
+    __tablename__ = "review_decisions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("review_items.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    decision: Mapped[str] = mapped_column(String(20))  # approve | deny
+    comment: Mapped[str] = mapped_column(Text)
+    licence: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # authority, number, expires_on, scope
+    licence_expires_on: Mapped[date | None] = mapped_column(Date)
+    evidence: Mapped[dict[str, Any]]  # hits, red flags, ownership findings as the decision saw them
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    cleared_entries: Mapped[list[Any]] = mapped_column(default=list)  # list entry ids the approval covers
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
+    expired: Mapped[bool] = mapped_column(Boolean, default=False)  # its licence expired: review re-opened
 
 
 class Alert(Base):

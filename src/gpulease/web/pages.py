@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from gpulease.domain.customers import shown_status
 from gpulease.domain.pricing import canonical
 from gpulease.runtime import Runtime
 from gpulease.services import limits, reports
@@ -162,6 +163,8 @@ class Visit:
             "open_alerts": self.masthead.open_alerts,
             "now": self.rt.clock(),
             "path": self.request.url.path,
+            # a customer sees its own account in review or denied as "on hold", never why (no tipping off)
+            "standing": lambda status: shown_status(status, to_customer=self.actor.role is Role.CUSTOMER).value,
         }
 
 

@@ -1,7 +1,7 @@
 """The dashboard's runs: start a command on a lease's GPUs from its page, and a run's page whose log follows the
 run live (htmx polls the log from the last offset read and appends what is new, until the run has finished).
 
-Starting a run is the executor's one use case (`Executor.submit`: the RUN_ON_LEASE permission, tenancy, the
+Starting a run is the executor's one use case (`Executor.submit`: the RUN_WORK permission, tenancy, the
 lease's state), as for the API and `gpulease run`; the form only splits the command line as a shell would."""
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from gpulease.runtime import Runtime
 from gpulease.services import (
     billing,
     budgets,
+    compliance_file,
     customers,
     inventory,
     leases,
@@ -265,7 +266,7 @@ def lease_page(v: Visit, lease_id: int, error: str | None = None, status: int = 
         actions=actions,
         error=error,
         suggested_end=suggested_end,
-        can_run=v.may(Permission.RUN_ON_LEASE),
+        can_run=v.may(Permission.RUN_WORK),
         base_url=str(v.request.base_url).rstrip("/"),
         **{"run_error": None, "run_command": "", **extra},
         **page_data,
@@ -449,6 +450,13 @@ def customer_detail(customer_id: int, v: Visit = Depends(visit)) -> Response:
     return _customer_page(v, customer_id)
 
 
+@router.get("/customers/{customer_id}/compliance-file")
+def customer_compliance_file(customer_id: int, v: Visit = Depends(visit)) -> Response:
+    """The compliance file as a page an auditor can read (the JSON export is the API's, same use case)."""
+    f = v.rt.perform(compliance_file.compliance_file, actor=v.actor, customer_id=customer_id)
+    return v.page("compliance_file.html", nav="customers", f=f)
+
+
 @router.post("/customers/{customer_id}/limits")
 def set_limits(
     customer_id: int,
@@ -478,7 +486,10 @@ def set_limits(
 def _review_context(v: Visit, w: Work, items: list[ReviewItem]) -> dict[str, Any]:
     ids = {r.customer_id for r in items}
     people = {c.id: c for c in customers.list_customers(w, actor=v.actor) if c.id in ids}
-    return {"people": people, "can_decide": v.may(Permission.DECIDE_REVIEWS)}
+    cleared = reviews.cleared_parties(w)
+    needed = {r.id: reviews.needs_licence(r, cleared) for r in items if r.status in reviews.OPEN}
+    approvals = {r.id: [d for d in reviews.decisions_of(w, r) if d.decision == "approve"] for r in items}
+    return {"people": people, "can_decide": v.may(Permission.DECIDE_REVIEWS), "needed": needed, "approvals": approvals}
 
 
 @router.get("/reviews")
@@ -492,11 +503,43 @@ def review_queue(v: Visit = Depends(visit), status: str = "open") -> Response:
 
 @router.post("/reviews/{review_id}/decision")
 def decide_review(
-    review_id: int, v: Visit = Depends(posted), decision: str = Form(""), comment: str = Form("")
+    review_id: int,
+    v: Visit = Depends(posted),
+    decision: str = Form(""),
+    comment: str = Form(""),
+    confirm: str = Form(""),
+    licence_authority: str = Form(""),
+    licence_number: str = Form(""),
+    licence_expires_on: str = Form(""),
+    licence_scope: str = Form(""),
 ) -> Response:
+    """A decision from the queue. Clearing a blocking-list hit is confirmed on the form (the entries cleared are
+    shown beside the box) and carries the licence fields; the use case checks both approvals."""
     error: ServiceError | None = None
     try:
-        v.rt.perform(reviews.decide_review, actor=v.actor, review_id=review_id, decision=decision, comment=comment)
+        with v.rt.work() as w:
+            item = reviews.get_review(w, actor=v.actor, review_id=review_id)
+            needed = reviews.needs_licence(item, reviews.cleared_parties(w))
+        asked = decision == "approve" and needed and comment.strip() and v.may(Permission.DECIDE_REVIEWS)
+        if asked and confirm != "yes":
+            raise InvalidRequest(f"confirm what you clear: {', '.join(needed)} (tick the box)")
+        expires: date | None = None
+        if licence_expires_on.strip():
+            try:
+                expires = date.fromisoformat(licence_expires_on.strip())
+            except ValueError:
+                raise InvalidRequest("licence expiry: a date, YYYY-MM-DD") from None
+        licence = reviews.LicenceInput(
+            licence_authority.strip() or None, licence_number.strip() or None, expires, licence_scope.strip() or None
+        )
+        v.rt.perform(
+            reviews.decide_review,
+            actor=v.actor,
+            review_id=review_id,
+            decision=decision,
+            comment=comment,
+            licence=licence if licence.number else None,
+        )
     except ServiceError as e:
         if _refused(e):
             raise

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
+from gpulease.api.deps import ActorDep, IdPath, IdQuery, RuntimeDep
 from gpulease.api.schemas import (
     AlertOut,
     AuditCheckOut,
@@ -42,18 +42,37 @@ def list_reviews(
     rt: RuntimeDep,
     actor: ActorDep,
     status: Annotated[str, Query(json_schema_extra={"enum": list(reviews.STATUSES)})] = "open",
+    customer_id: IdQuery | None = None,
 ) -> list[ReviewOut]:
     """The review queue: open, approved, denied or all items."""
     with rt.work() as w:
-        return [ReviewOut.of(r) for r in reviews.list_reviews(w, actor=actor, status=status)]
+        items = reviews.list_reviews(w, actor=actor, status=status, customer_id=customer_id)
+        cleared = reviews.cleared_parties(w)
+        return [ReviewOut.of(r, licence_needed_for=reviews.needs_licence(r, cleared)) for r in items]
 
 
-@router.post("/reviews/{review_id}/decision", response_model=ReviewOut)
-def decide(review_id: IdPath, body: DecisionIn, rt: RuntimeDep, actor: ActorDep) -> ReviewOut:
-    """Compliance role: approve (customer cleared, held leases released) or deny, with a comment."""
+@router.post(
+    "/reviews/{review_id}/decision",
+    response_model=ReviewOut,
+    responses={202: {"model": ReviewOut, "description": "first approval: awaiting a second compliance officer"}},
+)
+def decide(review_id: IdPath, body: DecisionIn, rt: RuntimeDep, actor: ActorDep, response: Response) -> ReviewOut:
+    """Compliance role: approve (customer cleared, held leases released) or deny (its leases closed), with a
+    comment. Clearing a strong hit on a blocking list needs `licence` and a second, different compliance officer:
+    the first approval answers 202 with the review `awaiting_second_approval`; the same officer twice, 409."""
     with rt.work() as w:
-        item = reviews.decide_review(w, actor=actor, review_id=review_id, decision=body.decision, comment=body.comment)
-        return ReviewOut.of(item)
+        item = reviews.decide_review(
+            w,
+            actor=actor,
+            review_id=review_id,
+            decision=body.decision,
+            comment=body.comment,
+            licence=None if body.licence is None else body.licence.input(),
+        )
+        if item.status == reviews.AWAITING:
+            response.status_code = 202
+        needed = reviews.needs_licence(item, reviews.cleared_parties(w)) if item.status in reviews.OPEN else []
+        return ReviewOut.of(item, reviews.decisions_of(w, item), needed)
 
 
 @router.get("/alerts", response_model=list[AlertOut])

@@ -268,15 +268,27 @@ def bundled_sources() -> tuple[ListSource, ...]:
     return tuple(sources)
 
 
+def merge_enrichments(parts: Sequence[Enrichment]) -> Enrichment | None:
+    """Several curated alias files as one (their rows in order; the name and hash cover every file)."""
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    digest = hashlib.sha256("".join(p.version for p in parts).encode()).hexdigest()[:16]
+    rows = tuple(row for part in parts for row in part.rows)
+    return Enrichment(" + ".join(p.file for p in parts), rows, digest)
+
+
 @functools.cache
 def bundled_enrichment() -> Enrichment | None:
-    """The curated alias file shipped inside the package, if there is one (a missing file is fine)."""
+    """The curated alias files shipped inside the package, as one (a missing file is fine)."""
+    parts: list[Enrichment] = []
     with _bundled_root() as root:
         for item in _manifest().get("enrichment", []):
             path = root / str(item["path"])
             if path.exists():
-                return read_enrichment_file(path)
-    return None
+                parts.append(read_enrichment_file(path))
+    return merge_enrichments(parts)
 
 
 @functools.cache

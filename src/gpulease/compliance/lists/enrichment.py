@@ -17,9 +17,20 @@ from gpulease.compliance.model import EnrichmentAlias, EnrichmentReport, ListEnt
 
 COLUMNS = ("list", "entry_id", "listed_name", "alias", "alias_kind", "script", "source_url", "source_note")
 ALIAS_KINDS = frozenset(
-    {"legal_name", "short_name", "brand", "stock_code", "english_trade_name", "former_name", "pinyin", "wade_giles"}
+    {
+        "legal_name",
+        "short_name",
+        "brand",
+        "stock_code",
+        "english_trade_name",
+        "former_name",
+        "pinyin",
+        "wade_giles",
+        "transliteration",  # an official or established Latin rendering of a native-script name
+    }
 )
-SCRIPTS = frozenset({"Hans", "Hant", "Latn"})
+# ISO 15924 codes: Chinese simplified/traditional, Latin, Cyrillic, Arabic (Persian and Arabic), Hangul.
+SCRIPTS = frozenset({"Hans", "Hant", "Latn", "Cyrl", "Arab", "Hang"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +68,9 @@ def read_enrichment(path: PathLike) -> tuple[list[EnrichmentRow], SourceFile]:
                 )
             script = cell["script"]
             if script is not None and script not in SCRIPTS:
-                raise ListFormatError(source.path, line, f"script {script!r} is not one of Hans, Hant, Latn.")
+                raise ListFormatError(
+                    source.path, line, f"script {script!r} is not one of {', '.join(sorted(SCRIPTS))}."
+                )
             rows.append(
                 EnrichmentRow(
                     line=line,

@@ -1,0 +1,107 @@
+"""Compliance checks a booking makes on the request itself (issue 10, items 5 and 6).
+
+- `new_company_large_request`: a company incorporated recently asking for many GPUs, counted on the actual
+  request plus the GPUs it already holds or waits for (not only what it declared at onboarding).
+- Compute thresholds ahead of time: the lease's projected operations (GPUs × peak dense BF16 FLOP/s × window;
+  an open-ended lease is assumed to run `compute_projection_open_ended_days`) added to the customer's cumulative
+  compute, compared with `compute_thresholds`. `compute_threshold_action` = block: review before it starts;
+  allow: booked, and the report goes to the review queue.
+
+A booking that needs a review is kept as a lease in `pending_compliance` with no GPUs and a review item of kind
+`booking`; an approval puts it in the waiting queue (it starts when capacity allows), a denial rejects it.
+The customer is told only that the booking is being reviewed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from gpulease.compliance.compute import ComputeProjection, project
+from gpulease.compliance.redflags import RedFlag, new_company_large_request
+from gpulease.domain.inventory import gpu_model
+from gpulease.domain.leases import HOLDS_CAPACITY, LeaseState
+from gpulease.services.customer_screening import red_flag_rules
+from gpulease.services.work import Work
+from gpulease.store.models import Customer, Lease, ReviewItem
+
+PENDING_MESSAGE = "This booking is being reviewed. Please contact support."
+COUNTED = tuple(s.value for s in (*HOLDS_CAPACITY, LeaseState.QUEUED, LeaseState.PENDING_COMPLIANCE))
+
+
+@dataclass(frozen=True)
+class BookingFindings:
+    red_flags: list[RedFlag] = field(default_factory=list)
+    compute: ComputeProjection | None = None  # set when a threshold would be crossed
+    block: bool = False  # the booking waits for a review
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "red_flags": [f.to_dict() for f in self.red_flags],
+            "compute": None if self.compute is None else self.compute.to_dict(),
+        }
+
+
+def held_gpus(work: Work, customer_id: int) -> int:
+    """GPUs the customer holds, has booked or waits for."""
+    total = work.session.scalar(
+        select(func.coalesce(func.sum(Lease.gpu_count), 0)).where(
+            Lease.customer_id == customer_id, Lease.state.in_(COUNTED)
+        )
+    )
+    return int(total or 0)
+
+
+def check_booking(
+    work: Work, c: Customer, *, model: str, gpu_count: int, start: datetime, end: datetime | None
+) -> BookingFindings:
+    settings = work.settings
+    flags = new_company_large_request(
+        c.incorporated_on, gpu_count, red_flag_rules(settings), work.now.date(), held=held_gpus(work, c.id)
+    )
+    seconds = (
+        int((end - start).total_seconds()) if end is not None else settings.compute_projection_open_ended_days * 86400
+    )
+    p = project(
+        model,
+        gpu_count,
+        gpu_model(model).bf16_flops_per_second,
+        seconds,
+        c.cumulative_flop,
+        settings.compute_thresholds,
+    )
+    compute = p if p.crossed else None
+    block = bool(flags) or (compute is not None and settings.compute_threshold_action == "block")
+    return BookingFindings(flags, compute, block)
+
+
+def report(work: Work, c: Customer, lease: Lease, findings: BookingFindings) -> ReviewItem:
+    """The review item of a booking: what was asked and what the checks found, with the arithmetic."""
+    what = [f.rule for f in findings.red_flags]
+    if findings.compute is not None:
+        what.append("compute threshold " + ", ".join(f"{t:.0e}" for t in findings.compute.crossed))
+    kind = "booking" if findings.block else "compute_projection"
+    item = ReviewItem(
+        kind=kind,
+        customer_id=c.id,
+        status="open",
+        created_at=work.now,
+        summary=f"{c.legal_name}: lease {lease.id} ({lease.gpu_count} × {lease.gpu_model}) — {'; '.join(what)}",
+        details={
+            "lease_id": lease.id,
+            "blocks_booking": findings.block,
+            "request": {
+                "gpu_model": lease.gpu_model,
+                "gpu_count": lease.gpu_count,
+                "plan": lease.plan,
+                "start": lease.starts_at.isoformat(),
+                "end": None if lease.ends_at is None else lease.ends_at.isoformat(),
+            },
+            **findings.to_dict(),
+        },
+    )
+    work.session.add(item)
+    return item
