@@ -2,7 +2,7 @@
 a lease's calendar_seq, bumped by every transaction that changes its allocations
 
 Revision ID: 0010
-Revises: 0012
+Revises: 0014
 Create Date: 2026-11-26
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0012"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
