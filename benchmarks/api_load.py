@@ -2,15 +2,23 @@
 
     .venv/bin/python benchmarks/api_load.py --store sqlite --clients 32 --seconds 60
     .venv/bin/python benchmarks/api_load.py --store postgresql --clients 32 --seconds 60
-    .venv/bin/python benchmarks/api_load.py --store postgresql --preload 100000 --clients 1 --seconds 30
+    .venv/bin/python benchmarks/api_load.py --store postgresql --preload 100000 --nodes 1000 --clients 1 --seconds 30
+    .venv/bin/python benchmarks/api_load.py --store postgresql --kill 10 --clients 32 --seconds 120
 
 Sets up a fresh store (SQLite file, or a new PostgreSQL database on --pg-url's server) with N nodes x 8
 A100-80GB, prices, one cleared customer and one customer key per client, optionally P future reservations
 already booked (`--preload`, written straight into the store: set-up, not measured). Then starts the server
 as a user would (`gpulease serve`, its own process) and lets each client (httpx, asyncio) loop: book an
-on-demand lease of 1 or 8 GPUs starting now, then end it. Prints bookings/s and latency percentiles of the
-bookings, errors (any 5xx, transport error or unexpected status), and checks the store afterwards: no GPU
-held twice over overlapping time, and the usage recomputed from the event log equals what was billed.
+on-demand lease of 1 or 8 GPUs for an hour starting now (it fits before preloaded reservations), then end
+it. Prints bookings/s and latency percentiles of the bookings, errors (any 5xx, transport error or unexpected
+status), the server's CPU time per booking (robust to a busy machine), and checks the store afterwards: no GPU
+held twice over overlapping time.
+
+`--kill N` kills the server with SIGKILL N times during the load, evenly spaced, and starts it again. Every
+booking and end then carries an `Idempotency-Key` and is retried with the same key until it gets an answer
+(connection refused, reset or a 5xx while the server is down); afterwards no lease a client was told of may be
+missing and no lease may exist that no client was told of, and `gpulease invoices verify` and `gpulease audit
+verify` must pass. Latencies of a run with kills include the retries.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -54,6 +64,8 @@ class Stats:
     end_ms: list[float] = field(default_factory=list)
     refused: int = 0  # 409: no capacity (a correct answer, not an error)
     errors: list[str] = field(default_factory=list)
+    retries: int = 0  # requests sent again with the same Idempotency-Key (the server was down)
+    lease_ids: list[int] = field(default_factory=list)  # every lease a client was told it booked
 
 
 def free_port() -> int:
@@ -185,15 +197,19 @@ def _preload(store: Store, customer_id: int, nodes: int, count: int, now: dateti
             )
 
 
-def start_server(url: str, workdir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {
+def server_env(url: str, workdir: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "GPULEASE_DATABASE_URL": url,
         "GPULEASE_DATA_DIR": str(workdir / "data"),
         "GPULEASE_RATE_LIMIT_PER_S": "0",
     }
+
+
+def start_server(url: str, workdir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = server_env(url, workdir)
     exe = Path(sys.executable).parent / "gpulease"
-    log = open(workdir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
+    log = open(workdir / "server.log", "ab")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
         [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-upgrade-db"],
         env=env,
@@ -213,18 +229,48 @@ def start_server(url: str, workdir: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit(f"the server did not start; see {workdir / 'server.log'}")
 
 
-async def client(base: str, key: str, customer_id: int, until: float, stats: Stats, seed_: int) -> None:
+RETRY_S = 120.0  # how long a keyed request is retried past the end of the run (the server restarting)
+
+
+async def send(
+    http: httpx.AsyncClient, path: str, body: dict[str, Any] | None, stats: Stats, what: str, keyed: bool
+) -> httpx.Response | None:
+    """POST once; with `keyed`, under one Idempotency-Key until an answer that is not a 5xx comes back."""
+    headers = {"Idempotency-Key": uuid.uuid4().hex} if keyed else {}
+    give_up = time.monotonic() + RETRY_S
+    while True:
+        try:
+            r = await http.post(path, json=body, headers=headers)
+        except httpx.HTTPError as e:
+            if keyed and time.monotonic() < give_up:
+                stats.retries += 1
+                await asyncio.sleep(0.1)
+                continue
+            stats.errors.append(f"{what}: {type(e).__name__}")
+            return None
+        if r.status_code >= 500 and keyed and time.monotonic() < give_up:
+            stats.retries += 1
+            await asyncio.sleep(0.1)
+            continue
+        return r
+
+
+async def client(base: str, key: str, customer_id: int, until: float, stats: Stats, seed_: int, keyed: bool) -> None:
     rng = random.Random(seed_)
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
         while time.monotonic() < until:
             n = rng.choice((1, 8))
-            body = {"customer_id": customer_id, "gpu_model": MODEL, "gpu_count": n, "plan": "on_demand"}
+            body = {
+                "customer_id": customer_id,
+                "gpu_model": MODEL,
+                "gpu_count": n,
+                "plan": "on_demand",
+                "duration_s": 3600,
+            }
             t0 = time.perf_counter()
-            try:
-                r = await http.post("/api/v1/leases", json=body)
-            except httpx.HTTPError as e:
-                stats.errors.append(f"book: {type(e).__name__}")
+            r = await send(http, "/api/v1/leases", body, stats, "book", keyed)
+            if r is None:
                 continue
             ms = (time.perf_counter() - t0) * 1000
             if r.status_code == 409:
@@ -235,16 +281,53 @@ async def client(base: str, key: str, customer_id: int, until: float, stats: Sta
                 continue
             stats.book_ms.append(ms)
             lease_id = r.json()["id"]
+            stats.lease_ids.append(lease_id)
             t0 = time.perf_counter()
-            try:
-                r = await http.post(f"/api/v1/leases/{lease_id}/end")
-            except httpx.HTTPError as e:
-                stats.errors.append(f"end: {type(e).__name__}")
+            r = await send(http, f"/api/v1/leases/{lease_id}/end", None, stats, "end", keyed)
+            if r is None:
                 continue
-            if r.status_code != 200:
+            if r.status_code == 409 and "idempotency-response-lost" in r.text:
+                stats.end_ms.append((time.perf_counter() - t0) * 1000)  # ended before a crash; the answer was lost
+            elif r.status_code != 200:
                 stats.errors.append(f"end: {r.status_code} {r.text[:200]}")
             else:
                 stats.end_ms.append((time.perf_counter() - t0) * 1000)
+
+
+async def killer(
+    url: str, workdir: Path, port: int, servers: list[subprocess.Popen[bytes]], kills: int, seconds: float
+) -> int:
+    """Kill the server with SIGKILL `kills` times, evenly spaced over the run, and start it again each time."""
+    done, start = 0, time.monotonic()
+    for i in range(kills):
+        await asyncio.sleep(max(0.0, start + (i + 1) * seconds / (kills + 1) - time.monotonic()))
+        proc = servers[-1]
+        proc.kill()
+        await asyncio.to_thread(proc.wait)
+        done += 1
+        servers.append(await asyncio.to_thread(start_server, url, workdir, port))
+    return done
+
+
+def verify_cli(url: str, workdir: Path) -> dict[str, bool]:
+    """`gpulease invoices verify` and `gpulease audit verify`, as an operator runs them."""
+    exe = str(Path(sys.executable).parent / "gpulease")
+    out = {}
+    for name, args in (("billing_verified", ["invoices", "verify"]), ("audit_verified", ["audit", "verify"])):
+        done = subprocess.run([exe, *args], env=server_env(url, workdir), capture_output=True, text=True, timeout=600)
+        out[name] = done.returncode == 0
+        if done.returncode != 0:
+            print(f"  {' '.join(args)} failed:", (done.stdout + done.stderr)[-600:])
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far (Linux), for CPU per booking: robust to a busy machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -254,8 +337,17 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
-def check_store(url: str) -> dict[str, Any]:
-    """Overlapping live allocations of one GPU (must be none), and billing recomputed from the event log."""
+def max_lease_id(url: str) -> int:
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as c:
+        top = c.execute(text("SELECT coalesce(max(id), 0) FROM leases")).scalar_one()
+    engine.dispose()
+    return int(top)
+
+
+def check_store(url: str, told: list[int] | None = None, after: int = 0) -> dict[str, Any]:
+    """Overlapping live allocations of one GPU (must be none); with `told` (the leases clients were told of),
+    leases lost (told of, not stored) and leases nobody was told of (a retry that booked twice)."""
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.connect() as c:
         far = "'9999-12-31'"
@@ -269,8 +361,14 @@ def check_store(url: str) -> dict[str, Any]:
             )
         ).scalar_one()
         leases = c.execute(text("SELECT count(*) FROM leases")).scalar_one()
+        stored = {int(x) for x in c.execute(text("SELECT id FROM leases WHERE id > :a"), {"a": after}).scalars()}
     engine.dispose()
-    return {"double_bookings": int(overlaps), "leases": int(leases)}
+    out: dict[str, Any] = {"double_bookings": int(overlaps), "leases": int(leases)}
+    if told is not None:
+        out["lost_leases"] = len(set(told) - stored)
+        out["unknown_leases"] = len(stored - set(told))
+        out["told_twice"] = len(told) - len(set(told))  # two bookings answered with one lease
+    return out
 
 
 def main() -> None:
@@ -282,6 +380,8 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=100)
     ap.add_argument("--preload", type=int, default=0, help="future reservations stored before the run")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--kill", type=int, default=0, help="kill -9 the server this many times during the run")
+    ap.add_argument("--idempotency", action="store_true", help="send Idempotency-Key and retry (on with --kill)")
     ap.add_argument("--json-out", type=Path)
     args = ap.parse_args()
 
@@ -294,27 +394,43 @@ def main() -> None:
             customer_id, client_keys = seed(url, args.nodes, args.clients, args.preload, rng)
             print(f"set-up: {args.nodes} nodes, {args.preload} stored reservations, {time.perf_counter() - t0:.1f} s")
             port = free_port()
-            server = start_server(url, workdir, port)
+            first_id = max_lease_id(url)
+            servers = [start_server(url, workdir, port)]
+            keyed = args.idempotency or args.kill > 0
+            kills = 0
             try:
                 stats = Stats()
                 base = f"http://127.0.0.1:{port}"
 
-                async def run() -> float:
+                async def run() -> tuple[float, int]:
                     start = time.monotonic()
                     until = start + args.seconds
-                    await asyncio.gather(
-                        *(client(base, k, customer_id, until, stats, args.seed + i) for i, k in enumerate(client_keys))
-                    )
-                    return time.monotonic() - start
+                    clients = [
+                        client(base, k, customer_id, until, stats, args.seed + i, keyed)
+                        for i, k in enumerate(client_keys)
+                    ]
+                    if args.kill:
+                        _, killed = await asyncio.gather(
+                            asyncio.gather(*clients), killer(url, workdir, port, servers, args.kill, args.seconds)
+                        )
+                    else:
+                        await asyncio.gather(*clients)
+                        killed = 0
+                    return time.monotonic() - start, killed
 
-                elapsed = asyncio.run(run())
+                cpu0 = cpu_seconds(servers[0].pid)
+                elapsed, kills = asyncio.run(run())
+                cpu = cpu_seconds(servers[-1].pid) - (cpu0 if len(servers) == 1 else 0.0)
             finally:
+                server = servers[-1]
                 server.send_signal(signal.SIGTERM)
                 try:
                     server.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     server.kill()
-            checks = check_store(url)
+            checks = check_store(url, stats.lease_ids if keyed else None, first_id)
+            if args.kill:
+                checks.update(verify_cli(url, workdir))
             server_log = (workdir / "server.log").read_text(errors="replace")
         finally:
             drop()
@@ -333,18 +449,39 @@ def main() -> None:
         "book_p99_ms": round(pct(stats.book_ms, 99), 1),
         "book_mean_ms": round(statistics.fmean(stats.book_ms), 1) if stats.book_ms else None,
         "end_p99_ms": round(pct(stats.end_ms, 99), 1),
+        "server_cpu_ms_per_booking": round(1000 * cpu / booked, 2) if booked and not kills else None,
         "refused_409": stats.refused,
         "errors": len(stats.errors),
+        "kills": kills,
+        "retries": stats.retries,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         **checks,
     }
     print(
         f"{args.store}: {result['bookings_per_s']} bookings/s over {result['seconds']} s with {args.clients} clients; "
         f"booking p50 {result['book_p50_ms']} ms, p95 {result['book_p95_ms']} ms, p99 {result['book_p99_ms']} ms; "
         f"end p99 {result['end_p99_ms']} ms; {stats.refused} refused (409), {len(stats.errors)} errors, "
-        f"{checks['double_bookings']} double bookings"
+        f"{checks['double_bookings']} double bookings; load average {result['load_average']}; "
+        f"server CPU per booking+end {result['server_cpu_ms_per_booking']} ms"
     )
+    if keyed:
+        print(
+            f"  idempotency: {kills} kills, {stats.retries} retried requests; {checks['lost_leases']} lost, "
+            f"{checks['unknown_leases']} unknown (duplicated) leases, {checks['told_twice']} told twice"
+            + (
+                f"; billing verify {'ok' if checks.get('billing_verified') else 'FAILED'}, "
+                f"audit verify {'ok' if checks.get('audit_verified') else 'FAILED'}"
+                if args.kill
+                else ""
+            )
+        )
     for e in stats.errors[:10]:
         print("  error:", e)
+    warnings = Counter(
+        line.split(" ", 3)[-1][:90] for line in server_log.splitlines() if " WARNING " in line or " ERROR " in line
+    )
+    for line, n in warnings.most_common(5):
+        print(f"  server log: {n} x {line}")
     if "Traceback" in server_log:
         lines = server_log[server_log.index("Traceback") :].splitlines()
         end = next((i for i, line in enumerate(lines[1:], 1) if not line.startswith((" ", "Traceback"))), len(lines))

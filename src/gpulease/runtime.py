@@ -8,19 +8,23 @@ and after the commit the effects the use case asked for (stopping a lease's runs
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from gpulease import audit
 from gpulease.audit import AuditLog
 from gpulease.outbox import DeliveryWorker
 from gpulease.services import keys, lifecycle, node_failure, slurm_mirror, telemetry
+from gpulease.services.calendars import Calendars
 from gpulease.services.context import Actor, utcnow
 from gpulease.services.errors import ServiceError
 from gpulease.services.execution import Executor
@@ -43,6 +47,23 @@ log = logging.getLogger("gpulease.runtime")
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+AUTH_CACHE_S = 5.0  # an API key's actor is remembered this long (a revocation in this process clears it at once)
+CONFLICT_RETRIES = 3  # an action refused by the exclusion constraint is retried with calendars read afresh
+CALENDAR_TRIM_S = 60.0  # bookings that ended are dropped from the calendars in memory this often
+
+
+def _lease_ids(e: StopRuns | LeaseDisplaced) -> tuple[int, ...]:
+    return e.lease_ids if isinstance(e, StopRuns) else (e.lease_id,)
+
+
+def _double_booked(e: DBAPIError) -> bool:
+    return isinstance(e, IntegrityError) and "no_double_booking" in str(e.orig)
+
+
+def _deadlocked(e: DBAPIError) -> bool:
+    """PostgreSQL chose this transaction to break a deadlock (an end and a preemption crossing): safe to retry."""
+    return "deadlock detected" in str(e.orig)
 
 
 class Runtime:
@@ -71,6 +92,11 @@ class Runtime:
         self.executor = Executor(self)
         self.audit_log = AuditLog(self.store, self.settings, clock)  # seals and checkpoints the audit chain
         self.deliveries = DeliveryWorker(self.perform, self.settings, clock)  # sends the webhook outbox
+        self._auth_cache: dict[str, tuple[float, Actor]] = {}  # sha256 of a key -> (when, its actor)
+        # The capacity calendars in memory, kept current on commit (and from other processes on PostgreSQL).
+        self.calendars = Calendars(self.store, on_keys_changed=self._auth_cache.clear)
+        self._listener: threading.Thread | None = None
+        self._last_trim = 0.0
 
     # -- units of work ---------------------------------------------------------------------------------
 
@@ -92,14 +118,33 @@ class Runtime:
         self.carry_out(w.effects)
 
     def _unit(self, session: Session) -> Work:
+        session.info["calendars"] = self.calendars
         return Work(
-            session=session, store=self.store, now=self.clock(), settings=self.settings, screening=self.screening
+            session=session,
+            store=self.store,
+            now=self.clock(),
+            settings=self.settings,
+            screening=self.screening,
+            calendars=self.calendars,
         )
 
     def perform(self, action: Callable[Concatenate[Work, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run one use case in its own unit of work and return what it returns."""
-        with self.work() as w:
-            return action(w, *args, **kwargs)
+        """Run one use case in its own unit of work and return what it returns.
+
+        Should the database's exclusion constraint ever refuse a placement (a calendar out of step with the
+        store), every calendar is read afresh and the action retried; so is a transaction PostgreSQL rolled
+        back to break a deadlock."""
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                with self.work() as w:
+                    return action(w, *args, **kwargs)
+            except DBAPIError as e:
+                if attempt == CONFLICT_RETRIES or not (_double_booked(e) or _deadlocked(e)):
+                    raise
+                if _double_booked(e):
+                    log.warning("placement refused by the exclusion constraint; retrying with fresh calendars")
+                    self.calendars.forget_all()
+        raise AssertionError("unreachable")
 
     def carry_out(self, effects: Sequence[Effect]) -> None:
         """What must follow a commit. Runs stop now rather than at the next tick."""
@@ -113,8 +158,10 @@ class Runtime:
             elif isinstance(e, LeaseDisplaced):  # its runs were on the lost node: stopped, whatever became of it
                 self.executor.stop_lease_runs(e.lease_id, f"node {e.node} failed ({e.reason}); the lease {e.outcome}")
         mirror = self.mirrors_backends
-        if any(isinstance(e, StopRuns | LeaseDisplaced) for e in effects):
-            self.executor.reconcile(mirror=mirror)  # stops runs of leases that ended or are held; ending -> ended
+        stopped = [e for e in effects if isinstance(e, StopRuns | LeaseDisplaced)]
+        if stopped:  # their runs stop now; a lease without runs is closed by the tick
+            look = any(not isinstance(e, StopRuns) or e.runs_on_record for e in stopped)
+            self.executor.stop_leases([lid for e in stopped for lid in _lease_ids(e)], look=look, mirror=mirror)
         elif mirror and any(isinstance(e, LeasesChanged) for e in effects):
             self.executor.mirror_leases()  # Slurm: reservations and allocations follow the new windows
 
@@ -125,8 +172,20 @@ class Runtime:
             )
 
     def authenticate(self, key: str) -> Actor | None:
-        with self.store.transaction() as s:
-            return keys.authenticate(s, key, self.clock())
+        """The actor a key stands for; remembered for `AUTH_CACHE_S` (keys changed in this process clear it)."""
+        # By the Runtime's clock: a key whose grace period ends is dropped as soon as the clock passes it (within
+        # `AUTH_CACHE_S`), and a test that moves the clock sees it at once.
+        now, digest = self.clock().timestamp(), hashlib.sha256(key.encode()).hexdigest()
+        hit = self._auth_cache.get(digest)
+        if hit is not None and 0 <= now - hit[0] < AUTH_CACHE_S:
+            return hit[1]
+        with self.store.reading() as s:
+            found = keys.authenticate(s, key, self.clock())
+        if found is not None:  # an unknown key is looked up every time (it may be created in another process)
+            if len(self._auth_cache) > 10_000:
+                self._auth_cache.clear()
+            self._auth_cache[digest] = (now, found)
+        return found
 
     # -- the clock ---------------------------------------------------------------------------------------
 
@@ -155,6 +214,12 @@ class Runtime:
                 log.exception("telemetry sampling failed")
         self.executor.reconcile()  # stops runs of leases that ended and closes them (ending -> ended)
         return result
+
+    def _trim_calendars(self) -> None:
+        """Every `CALENDAR_TRIM_S`, in every process (leader or not): drop bookings that ended from memory."""
+        if time.monotonic() - self._last_trim >= CALENDAR_TRIM_S:
+            self._last_trim = time.monotonic()
+            self.calendars.trim(self.clock())
 
     def _follow_backend_nodes(self, now: datetime) -> None:
         """Every `slurm_node_poll_s`: nodes Slurm reports down or drained are node failures; back when it says so."""
@@ -188,6 +253,7 @@ class Runtime:
         if stopped:
             log.warning("stopped %d run(s) left from before a restart: %s", len(stopped), stopped)
         self._stop.clear()
+        self.listen_for_calendar_changes()
         self._thread = threading.Thread(target=self._loop, name="gpulease-tick", daemon=True)
         self._thread.start()
         self.audit_log.start()
@@ -203,6 +269,7 @@ class Runtime:
                 log.exception("cannot tell whether this process holds the clock")
                 leader = False
             wait = self.settings.tick_seconds if leader else min(self.settings.tick_seconds, self.leadership.retry_s)
+            self._trim_calendars()
             if not leader:
                 continue
             try:
@@ -210,11 +277,29 @@ class Runtime:
             except Exception:  # keep ticking: one bad lease must not stop every other lease's clock
                 log.exception("tick failed")
 
+    def listen_for_calendar_changes(self) -> None:
+        """PostgreSQL: follow the other server processes' bookings in this process's calendars (LISTEN)."""
+        if not self.store.is_postgres or self._listener is not None:
+            return
+        ready = threading.Event()
+        self._listener = threading.Thread(
+            target=self.calendars.listen,
+            args=(self._stop,),
+            kwargs={"ready": ready},
+            name="gpulease-calendars",
+            daemon=True,
+        )
+        self._listener.start()
+        ready.wait(timeout=10)
+
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if self._listener is not None:
+            self._listener.join(timeout=5)
+            self._listener = None
         self.leadership.release()  # another server takes the clock over at once
         self.executor.close()
         self.deliveries.stop()

@@ -20,6 +20,13 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: an SQLite file under data_dir")
     tick_seconds: float = Field(default=1.0, description="how often lease start/end/preemption is checked")
+    request_threads: int = Field(
+        default=40,
+        ge=1,
+        le=200,
+        description="threads serving requests at once (anyio's default is 40); requests waiting on a lock in the "
+        "database hold one each",
+    )
     clock_takeover_s: float = Field(
         default=1.0,
         gt=0,

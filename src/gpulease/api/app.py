@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
@@ -34,6 +36,7 @@ def create_app(runtime: Runtime | None = None, *, background: bool = True) -> Fa
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = rt.settings.request_threads
         if background:
             rt.start()
         try:

@@ -47,9 +47,26 @@ def load_calendar(work: Work, model: str) -> CapacityCalendar:
     return cal
 
 
+def placement_calendar(work: Work, model: str, *, holding: int | None = None) -> CapacityCalendar:
+    """The model's calendar to place on, current as of this transaction; placements of one model are serialised
+    (across processes too) from here to the commit. What the caller changes on it is undone when the transaction
+    ends: the committed allocations are what the calendar follows."""
+    if work.calendars is not None:
+        return work.calendars.for_placement(work, model, holding=holding)
+    work.lock(f"placement:{model}")  # one placement per model at a time (PostgreSQL)
+    return load_calendar(work, model)
+
+
+def view_calendar(work: Work, model: str) -> CapacityCalendar:
+    """The model's calendar to read (availability); not serialised with placements."""
+    if work.calendars is not None:
+        return work.calendars.view(work, model)
+    return load_calendar(work, model)
+
+
 def allocate(work: Work, lease: Lease, placement: Placement, *, start: datetime, end: datetime | None) -> None:
-    for g in placement.gpus:
-        work.session.add(
+    for g in placement.gpus:  # through the relationship: the lease's allocations are known without a query
+        lease.allocations.append(
             Allocation(lease_id=lease.id, node_id=g.node_id, gpu_index=g.index, starts_at=start, ends_at=end)
         )
 
@@ -71,7 +88,8 @@ def make_room(
 ) -> tuple[int, list[int]] | None:
     """Give interruptible leases notice so `req` fits; returns (the start it can have, the preempted ids)."""
     now = work.now
-    victims = {lease.id: lease for lease in interruptible_leases(work, req.gpu_model)}
+    # Only leases the calendar holds: one it has not caught up with yet is not offered (never a wrong notice).
+    victims = {lease.id: lease for lease in interruptible_leases(work, req.gpu_model) if cal.bookings_of(lease.id)}
     if not victims:
         return None
     chosen = choose_preemptions(req, cal, {lid: epoch(v.starts_at) for lid, v in victims.items()}, epoch(now))

@@ -11,6 +11,7 @@ import re
 import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -351,6 +352,24 @@ class Executor:
             except BackendError:
                 code = None
             self._finish(run_id, RunState.STOPPED.value, code, message)
+
+    def stop_leases(self, lease_ids: Iterable[int], *, look: bool = True, mirror: bool = True) -> None:
+        """Leases ended, were cancelled or held: stop their runs now (reconcile). One without a run, here or in
+        another server process, is left to the clock's tick to close (ending -> ended): no pass over every run
+        on every request. `look=False`: the use case found no run on record (no need to look again)."""
+        ids = set(lease_ids)
+        with self._lock:
+            started = bool(ids & self._started)
+        if not started and look:
+            with self.rt.store.transaction() as s:
+                started = (
+                    s.scalar(select(Run.id).where(Run.lease_id.in_(ids), Run.state.notin_(FINISHED)).limit(1))
+                    is not None
+                )
+        if started:
+            self.reconcile(mirror=mirror)
+        elif mirror:
+            self.mirror_leases()  # Slurm reservations follow (rate-limited look-up when there is no Slurm)
 
     def reconcile(self, *, mirror: bool = True) -> None:
         """Stop every run whose lease is no longer active; record runs that finished; then, with `mirror`, bring

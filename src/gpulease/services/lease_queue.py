@@ -15,7 +15,7 @@ from sqlalchemy import select
 from gpulease.domain.leases import LeaseState, Plan
 from gpulease.domain.placement import Placement, PlacementRequest
 from gpulease.domain.queue import WaitingQueue, WaitingRequest, schedule
-from gpulease.services.capacity import allocate, load_calendar, make_room
+from gpulease.services.capacity import allocate, make_room, placement_calendar
 from gpulease.services.context import epoch, from_epoch
 from gpulease.services.transitions import activate, transition
 from gpulease.services.work import Work
@@ -59,8 +59,7 @@ def serve_queue(work: Work, models: set[str] | None = None) -> QueueOutcome:
         else:
             by_model.setdefault(lease.gpu_model, []).append(lease)
     for model, group in by_model.items():
-        work.lock(f"placement:{model}")
-        cal = load_calendar(work, model)
+        cal = placement_calendar(work, model)
         queue = WaitingQueue()
         for lease in group:
             queue.push(

@@ -20,7 +20,14 @@ from gpulease.domain.placement import Placement, PlacementRequest, Unplaceable
 from gpulease.domain.pricing import PriceEntry, PricingError, Quote, make_quote
 from gpulease.services import billing, budgets, limits
 from gpulease.services.booking_checks import PENDING_MESSAGE, BookingFindings, check_booking, report
-from gpulease.services.capacity import allocate, hold_for_queue_head, interruptible_leases, load_calendar, make_room
+from gpulease.services.capacity import (
+    allocate,
+    hold_for_queue_head,
+    interruptible_leases,
+    make_room,
+    placement_calendar,
+    view_calendar,
+)
 from gpulease.services.context import Actor, Role, epoch, from_epoch
 from gpulease.services.errors import Conflict, InvalidRequest, NoCapacity, NotCleared, NotFound
 from gpulease.services.inventory import models_in_service
@@ -257,7 +264,7 @@ def availability(
     model = _model_name(gpu_model_name)
     _check_count(gpu_count)
     w = resolve_window(LeaseRequest(model, gpu_count, Plan.ON_DEMAND, start, end), work.now)
-    cal = load_calendar(work, model)
+    cal = view_calendar(work, model)
     req = PlacementRequest(model, gpu_count, epoch(w.start), None if w.end is None else epoch(w.end))
     available, reason = True, None
     earliest: datetime | None = w.start
@@ -383,8 +390,7 @@ def _place(
     work: Work, *, actor: Actor, customer_id: int, request: LeaseRequest, plan: Plan, entry: PriceEntry, window: Window
 ) -> Booked:
     model, count = entry.gpu_model, request.gpu_count
-    work.lock(f"placement:{model}")  # one placement per model at a time (PostgreSQL)
-    cal = load_calendar(work, model)
+    cal = placement_calendar(work, model)  # one placement per model at a time, across processes too
     hold_for_queue_head(work, cal, model, plan)
     start_s, end_s = epoch(window.start), None if window.end is None else epoch(window.end)
     preq = PlacementRequest(model, count, start_s, end_s)
@@ -404,7 +410,10 @@ def _place(
                     end_s += new_start - start_s  # keep the length asked for
                 start_s = new_start
                 preq = PlacementRequest(model, count, start_s, end_s)
-                placement = cal.place(preq)
+                try:
+                    placement = cal.place(preq)
+                except Unplaceable:  # the notices given do not free enough after all: refused (rolled back)
+                    placement = None
         if placement is None:
             earliest = failure.earliest_start
             raise NoCapacity(  # the message states the earliest start once; the field carries it for programs
@@ -479,6 +488,7 @@ def _new_lease(
         quote=quote.to_dict(),
         created_at=work.now,
         duration_s=duration_s,
+        allocations=[],  # known to be none: no query to find out
     )
     work.session.add(lease)
     work.session.flush()
@@ -503,6 +513,8 @@ def extend(work: Work, *, actor: Actor, lease_id: int, new_end: datetime) -> Lea
     """Move the end later, only if every GPU of the lease is free for the extra time."""
     require(actor, Permission.CHANGE_LEASE)
     lease = get_lease(work, actor=actor, lease_id=lease_id)
+    # Locked, and read again: an end committed meanwhile is seen (and refused) rather than overwritten.
+    work.session.refresh(lease, ["state", "ends_at", "preempt_at", "quote"], with_for_update=True)
     _check(lease, LeaseAction.EXTEND)
     if new_end.tzinfo is None:
         raise InvalidRequest("end must carry a UTC offset")
@@ -517,8 +529,7 @@ def extend(work: Work, *, actor: Actor, lease_id: int, new_end: datetime) -> Lea
     assert customer is not None
     # The time it adds is checked as a booking of its own: the lease's GPUs are free then, by its own end.
     budgets.admit(work, customer=customer, entry=_quote_entry(q), gpu_count=lease.gpu_count, start=old_end, end=new_end)
-    work.lock(f"placement:{lease.gpu_model}")
-    cal = load_calendar(work, lease.gpu_model)
+    cal = placement_calendar(work, lease.gpu_model, holding=lease.id)
     hold_for_queue_head(work, cal, lease.gpu_model, Plan(lease.plan))
     if not cal.can_extend(lease.id, epoch(new_end)):
         raise NoCapacity(

@@ -29,7 +29,7 @@ from gpulease.domain.leases import LeaseState, Plan
 from gpulease.domain.placement import CapacityCalendar, PlacementRequest, Unplaceable
 from gpulease.domain.pricing import Quote, cut_short
 from gpulease.services import limits, notifications
-from gpulease.services.capacity import allocate, load_calendar
+from gpulease.services.capacity import allocate, placement_calendar
 from gpulease.services.context import Actor, epoch
 from gpulease.services.errors import InvalidRequest, NotFound
 from gpulease.services.permissions import Permission, require
@@ -111,8 +111,7 @@ def node_lost(work: Work, *, node_id: int, reason: str, actor: str = "backend") 
         data={"from": before, "to": NodeState.DOWN.value, "reason": reason},
     )
     if hit:
-        work.lock(f"placement:{node.gpu_model}")  # placing moved leases, like any booking
-        cal = load_calendar(work, node.gpu_model)
+        cal = placement_calendar(work, node.gpu_model)  # placing moved leases, like any booking
         for lease in hit:
             if _move(work, cal, lease, failure, actor=actor):
                 failure.moved.append(lease.id)

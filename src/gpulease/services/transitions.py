@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from gpulease import audit
+from gpulease.backends import RunState
 from gpulease.domain.leases import LeaseState, Plan, check_transition
 from gpulease.domain.placement import CapacityCalendar
 from gpulease.domain.pricing import Quote
@@ -18,7 +19,7 @@ from gpulease.services import billing, notifications
 from gpulease.services.context import epoch
 from gpulease.services.errors import Conflict
 from gpulease.services.work import NotifyPreemption, Work
-from gpulease.store.models import Lease, LeaseEvent
+from gpulease.store.models import Lease, LeaseEvent, Run
 
 
 def transition(
@@ -127,8 +128,9 @@ def finish(work: Work, lease: Lease, *, at: datetime, actor: str, target: LeaseS
     """Close a lease at `at`: free its GPUs from then on and bill what it used, in this transaction.
 
     A lease that ends goes to `ending` while its runs are being stopped; the executor makes it `ended` once
-    nothing of the customer's runs on the GPUs any more (`close_ending`).
+    nothing of the customer's runs on the GPUs any more (`close_ending`); at once if no run is on record.
     """
+    runs = _has_runs(work, lease.id)  # asked first: nothing of this change is flushed for it yet
     if lease.activated_at is not None:
         q = Quote.from_dict(lease.quote)
         until = (lease.ends_at or at) if q.billed_for_whole_window else at
@@ -141,7 +143,22 @@ def finish(work: Work, lease: Lease, *, at: datetime, actor: str, target: LeaseS
     if target is LeaseState.ENDED:
         target = LeaseState.ENDING
     transition(work, lease, target, actor=actor, reason=reason, effective=at)
-    work.stop_runs(lease.id)
+    if target is LeaseState.ENDING and not runs:
+        # Nothing runs on its GPUs: handed back at once, as the executor would (no pass over every run later).
+        transition(work, lease, LeaseState.ENDED, actor="executor", reason=HANDED_BACK)
+    work.stop_runs(lease.id, runs_on_record=runs)
+
+
+HANDED_BACK = "GPUs handed back: no run left on them"
+RUN_FINISHED = (RunState.SUCCEEDED.value, RunState.FAILED.value, RunState.STOPPED.value)
+
+
+def _has_runs(work: Work, lease_id: int) -> bool:
+    """Whether a run of the lease may still be going (one not finished on record)."""
+    return (
+        work.session.scalar(select(Run.id).where(Run.lease_id == lease_id, Run.state.notin_(RUN_FINISHED)).limit(1))
+        is not None
+    )
 
 
 def close_ending(work: Work, *, actor: str) -> list[int]:
@@ -153,7 +170,7 @@ def close_ending(work: Work, *, actor: str) -> list[int]:
     closed = []
     q = select(Lease).where(Lease.state == LeaseState.ENDING.value).with_for_update(skip_locked=True)
     for lease in work.session.scalars(q):
-        transition(work, lease, LeaseState.ENDED, actor=actor, reason="GPUs handed back: no run left on them")
+        transition(work, lease, LeaseState.ENDED, actor=actor, reason=HANDED_BACK)
         closed.append(lease.id)
     return closed
 

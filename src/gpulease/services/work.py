@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.model import ListEntry
+from gpulease.domain.placement import CapacityCalendar
 from gpulease.settings import Settings
 from gpulease.store.db import Store
 
@@ -25,6 +26,7 @@ class StopRuns:
     """The runs on these leases' GPUs must stop now (the lease ended, was cancelled, preempted or held)."""
 
     lease_ids: tuple[int, ...]
+    runs_on_record: bool = True  # False: the use case found none not finished (no need to look again)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,15 @@ class IndexSource(Protocol):
     def build(self, content_hash: str, entries: Sequence[ListEntry]) -> ScreeningIndex: ...
 
 
+class CalendarSource(Protocol):
+    """Where placing use cases get a model's capacity calendar (the Runtime's calendars in memory,
+    services/calendars.py): current as of the transaction, and whatever they try on it is undone at its end."""
+
+    def for_placement(self, work: Work, model: str, *, holding: int | None = None) -> CapacityCalendar: ...
+
+    def view(self, work: Work, model: str) -> CapacityCalendar: ...
+
+
 @dataclass
 class Work:
     session: Session
@@ -94,14 +105,15 @@ class Work:
     settings: Settings
     screening: IndexSource
     effects: list[Effect] = field(default_factory=list)
+    calendars: CalendarSource | None = None  # None: every calendar is loaded from the store
 
     def after_commit(self, effect: Effect) -> None:
         """Ask for `effect` once this unit of work has committed (never if it rolls back)."""
         self.effects.append(effect)
 
-    def stop_runs(self, *lease_ids: int) -> None:
+    def stop_runs(self, *lease_ids: int, runs_on_record: bool = True) -> None:
         if lease_ids:
-            self.after_commit(StopRuns(tuple(lease_ids)))
+            self.after_commit(StopRuns(tuple(lease_ids), runs_on_record))
 
     def index(self) -> ScreeningIndex:
         return self.screening.index(self.session)

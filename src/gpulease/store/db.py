@@ -7,19 +7,26 @@ lock per GPU model, and an exclusion constraint on (gpu, time range) is the last
 
 from __future__ import annotations
 
+import logging
+import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config
+from psycopg import sql
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gpulease.store import idempotency
 
+log = logging.getLogger("gpulease.store")
+
+READ_ONLY = "gpulease_read_only"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -35,13 +42,17 @@ def make_engine(url: str) -> Engine:
             dbapi_conn.isolation_level = None  # let us issue BEGIN ourselves
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
+            # WAL with NORMAL: a commit survives the process being killed (kill -9), not a power cut before the
+            # next checkpoint; it no longer waits for an fsync per transaction.
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=60000")
             cur.close()
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read-only unit (Store.reading) takes no write lock: in WAL mode it reads a snapshot beside writers.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
@@ -82,6 +93,8 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = threading.RLock() if self.engine.dialect.name == "sqlite" else None
+        self._readers = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
         idempotency.install(self.sessions)
 
     @property
@@ -90,13 +103,51 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One unit of work: commit on success, roll back on any exception."""
-        with self.sessions() as session, session.begin():
+        """One unit of work: commit on success, roll back on any exception.
+
+        SQLite has one writer at a time: this process's writers queue on a lock of their own rather than in
+        SQLite's busy handler, which polls with growing sleeps (seconds of tail latency under load)."""
+        if self._writer is None:
+            with self.sessions() as session, session.begin():
+                yield session
+            return
+        with self._writer, self.sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A transaction that only reads (an API key's look-up): on SQLite it does not wait for the writer."""
+        with self._readers() as session, session.begin():
             yield session
 
     def lock(self, session: Session, name: str) -> None:
         """Serialise a critical section across processes (PostgreSQL); SQLite is serialised already."""
         advisory_lock(session, name)
+
+    def listen(
+        self,
+        channel: str,
+        stop: threading.Event,
+        on_payload: Callable[[str], None],
+        *,
+        on_connect: Callable[[], None] = lambda: None,
+    ) -> None:
+        """PostgreSQL: hand every NOTIFY payload on `channel` to `on_payload` until `stop` is set (blocking; run it
+        in a thread). Reconnects after an error; `on_connect` runs each time listening (re)starts."""
+        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while not stop.is_set():
+            try:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    on_connect()
+                    while not stop.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            on_payload(note.payload)
+            except Exception:
+                if stop.is_set():
+                    return
+                log.exception("listening on %s failed; reconnecting", channel)
+                stop.wait(1.0)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -131,6 +131,9 @@ class Lease(Base):
     billed_until: Mapped[datetime | None]  # usage is recorded up to here (month-end checkpoints)
     state_reason: Mapped[str | None] = mapped_column(Text)
     allocations: Mapped[list[Allocation]] = relationship(back_populates="lease", order_by="Allocation.id")
+    # Bumped by every transaction that changes the lease's allocations (row-locked: in commit order), so that
+    # the calendars in memory apply two changes of one lease in the order they committed.
+    calendar_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
 
 class Allocation(Base):
@@ -439,3 +442,16 @@ class SpendThreshold(Base):
     period: Mapped[str] = mapped_column(String(7))
     percent: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime]
+
+
+class CalendarVersion(Base):
+    """How many times a GPU model's capacity calendar was changed by taking capacity or changing its nodes.
+
+    A server keeps each model's calendar in memory; the transaction that places a lease bumps this row (which
+    also serialises placements of the model) and compares it with the version its calendar is at: equal
+    means nothing it has not seen was committed in between, otherwise it reloads the calendar first.
+    """
+
+    __tablename__ = "calendar_versions"
+    gpu_model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)

@@ -13,6 +13,7 @@ from gpulease.api.schemas import AvailabilityOut, ExtendIn, LeaseEventOut, Lease
 from gpulease.domain.leases import LeaseState
 from gpulease.services import leases, limits, spend
 from gpulease.services.context import Actor
+from gpulease.services.work import Work
 
 router = APIRouter(tags=["leases"])
 
@@ -47,9 +48,7 @@ def quote(body: LeaseIn, rt: RuntimeDep, actor: ActorDep) -> QuoteOut:
     },
 )
 def create_lease(body: LeaseIn, rt: RuntimeDep, actor: ActorDep, response: Response) -> LeaseOut:
-    with rt.work() as w:
-        booked = leases.create_lease(w, actor=actor, request=_request(body))
-        created = LeaseOut.of(booked.lease, spend.of_lease(w, booked.lease), booked.preempted)
+    created = rt.perform(_book, actor=actor, request=_request(body))
     response.headers["Location"] = f"/api/v1/leases/{created.id}"
     return created
 
@@ -65,6 +64,16 @@ def list_leases(
         rows = leases.list_leases(w, actor=actor, customer_id=customer_id, state=state)
         costs = spend.of_leases(w, rows)
         return [LeaseOut.of(x, costs[x.id]) for x in rows]
+
+
+def _book(w: Work, *, actor: Actor, request: leases.LeaseRequest) -> LeaseOut:
+    booked = leases.create_lease(w, actor=actor, request=request)
+    return LeaseOut.of(booked.lease, spend.of_lease(w, booked.lease), booked.preempted)
+
+
+def _end(w: Work, *, actor: Actor, lease_id: int) -> LeaseOut:
+    lease = leases.end(w, actor=actor, lease_id=lease_id)
+    return LeaseOut.of(lease, spend.of_lease(w, lease))
 
 
 def _lease(rt: RuntimeDep, actor: Actor, lease_id: int) -> LeaseOut:
@@ -96,8 +105,7 @@ def lease_events(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> list[Leas
 @router.post("/leases/{lease_id}/end", response_model=LeaseOut)
 def end_lease(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
     """End now; its runs are stopped and pay-as-you-go usage is billed to this second."""
-    rt.perform(leases.end, actor=actor, lease_id=lease_id)
-    return _lease(rt, actor, lease_id)
+    return rt.perform(_end, actor=actor, lease_id=lease_id)  # rendered in the same transaction
 
 
 @router.post("/leases/{lease_id}/cancel", response_model=LeaseOut)

@@ -1,0 +1,559 @@
+"""The capacity calendars a server keeps in memory: one per GPU model, loaded once, kept current on commit.
+
+Rebuilding a model's calendar from the store on every request cost more than the placement itself and grew
+with the reservations stored. A Runtime keeps one `Calendars`; a use case that places gets its model's calendar
+from it (`capacity.placement_calendar`) and works on it inside a speculation, so whatever it tries (the queue
+head's hold, preemptions) is undone when its transaction ends. Once the transaction has committed, the leases
+whose allocations it changed are applied to the calendar as they are now in the store.
+
+Correctness never rests on the copy in memory:
+
+- Every transaction that takes capacity (a booking, an extension, a start from the queue, a lease moved off a
+  failed node) or changes a model's nodes bumps the model's row in `calendar_versions`. The bump is also what
+  serialises placements of a model (the row lock on PostgreSQL; SQLite has one writer at a time anyway). A
+  placement compares the version it gets with the one its calendar is at; any gap means another process (or a
+  transaction whose change could not be applied) committed something the calendar has not seen, and it is
+  reloaded from the store, in the same transaction, before placing.
+- Frees (ends, cancellations, truncations) are not versioned: a calendar that has not seen one yet only holds
+  GPUs that are free in truth, which can refuse or delay a request but never double-book.
+- On PostgreSQL the exclusion constraint `no_double_booking` still refuses two live allocations of one GPU over
+  overlapping time; the Runtime forgets every calendar and retries the action if it ever fires.
+
+Several server processes: on PostgreSQL each transaction that changes allocations sends `NOTIFY` with the
+leases' new GPUs (delivered on commit, in commit order); each process listens (`listen`, run by the Runtime in
+a thread) and applies what the others did, so its version stays current and placements rarely reload.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event, inspect, or_, select, text, update
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.util import identity_key
+
+from gpulease.domain.placement import CapacityCalendar, GpuRef, Speculation
+from gpulease.services.capacity import load_calendar
+from gpulease.services.context import epoch
+from gpulease.services.work import Work
+from gpulease.store.db import Store
+from gpulease.store.models import Allocation, ApiKey, Lease, Node
+
+log = logging.getLogger("gpulease.calendars")
+
+NOTIFY_MAX = 7900  # PostgreSQL refuses a payload of 8000 bytes or more
+
+# (lease id, model, [(node, index)], start, end or None, the lease's calendar_seq): a lease's GPUs after a
+# commit; no GPUs = holds none
+LeaseGpus = tuple[int, str, list[tuple[int, int]], int, int | None, int]
+
+
+@dataclass
+class _Change:
+    """One committed (or committing) change of a model's calendar, by its version."""
+
+    leases: list[LeaseGpus]
+    stale: bool  # the model's nodes changed (or the change could not be told): reload rather than apply
+    committed: bool
+    owner: object  # the transaction that registered it (None: another process's)
+
+
+@dataclass
+class _Entry:
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    cal: CapacityCalendar | None = None  # None: load from the store when next needed
+    version: int = -1  # the calendar_versions value this calendar has seen every change up to
+    pending: dict[int, _Change] = field(default_factory=dict)  # later versions, applied in order (guarded)
+    applied: dict[int, int] = field(default_factory=dict)  # lease -> the calendar_seq its GPUs here are at
+
+
+@dataclass
+class _Tx:
+    """What one transaction did with the calendars (kept in `session.info`)."""
+
+    held: dict[str, tuple[_Entry, Any]] = field(default_factory=dict)  # model -> (entry, open speculation)
+    bumped: dict[str, int] = field(default_factory=dict)  # model -> version this transaction takes it to
+    touched: set[int] = field(default_factory=set)  # leases whose allocations changed
+    kept: list[Any] = field(default_factory=list)  # their changed rows and leases (the identity map is weak)
+    node_models: set[str] = field(default_factory=set)  # models whose nodes changed
+    keys_changed: bool = False
+    new_leases: set[int] = field(default_factory=set)
+    registered: list[tuple[_Entry, int]] = field(default_factory=list)
+    immediate: dict[str, list[LeaseGpus]] = field(default_factory=dict)  # frees: applied at once, by lease order
+
+
+RECENTLY_ENDED = timedelta(hours=1)  # a change of a lease that ended longer ago cannot still be on its way
+WAIT_FOR_COMMITTING_S = 0.2  # a placement waits this long for changes committed by threads still applying
+
+
+class Calendars:
+    """One Runtime's calendars (thread-safe: a lock per model, held by a placing transaction until it ends).
+
+    Every change is applied in version order: a transaction registers its change under its version just before
+    it commits, marks it committed right after, and whoever holds the model's lock next applies what is there."""
+
+    def __init__(self, store: Store, *, on_keys_changed: Callable[[], None] | None = None) -> None:
+        self.store = store
+        self.instance = uuid.uuid4().hex[:12]
+        self._entries: dict[str, _Entry] = {}
+        self._guard = threading.Lock()  # entries and their pending changes
+        self._channel: str | None = None
+        self._node_model: dict[int, str] = {}  # node id -> its GPU model, from the calendars loaded
+        self._on_keys_changed = on_keys_changed
+        self.reloads = 0  # calendars loaded from the store (tests and benchmarks read it)
+        self.remote_applied = 0  # changes of other processes applied from notifications
+        self._install(store.sessions)
+
+    # -- for use cases --------------------------------------------------------------------------------
+
+    def for_placement(self, work: Work, model: str, *, holding: int | None = None) -> CapacityCalendar:
+        """The model's calendar, current as of this transaction, for placing; serialises placements of it.
+
+        `holding`: a lease the calendar must know (an extension); reloaded if it does not.
+        """
+        session = work.session
+        tx = _tx(session)
+        if model in tx.held:
+            return tx.held[model][0].cal  # type: ignore[return-value]
+        if model in _node_changes(session, tx):
+            # Its nodes change in this transaction: place on what the store says, and reload after the commit.
+            self._bump(session, tx, model)
+            tx.node_models.add(model)
+            return self._load(work, model)
+        version = self._bump(session, tx, model)  # every change before `version` has committed
+        entry = self._entry(model)
+        entry.lock.acquire()
+        try:
+            self._catch_up(entry, version - 1)
+            cal = entry.cal
+            if cal is None or entry.version != version - 1 or (holding is not None and not cal.bookings_of(holding)):
+                cal = self._reload(work, entry, model, version - 1)
+            spec = cal.speculate()
+            spec.__enter__()
+        except BaseException:
+            entry.lock.release()
+            raise
+        tx.held[model] = (entry, spec)
+        return cal
+
+    def view(self, work: Work, model: str) -> CapacityCalendar:
+        """The model's calendar for reading (availability): what this process knows, not serialised."""
+        tx = _tx(work.session)
+        if model in tx.held:
+            return tx.held[model][0].cal  # type: ignore[return-value]
+        entry = self._entry(model)
+        entry.lock.acquire()
+        try:
+            self._drain(entry)
+            if entry.cal is None:
+                seen = work.session.scalar(
+                    text("SELECT version FROM calendar_versions WHERE gpu_model = :m"), {"m": model}
+                )
+                self._reload(work, entry, model, int(seen or 0))  # sees at least every change up to `seen`
+            assert entry.cal is not None
+            spec = entry.cal.speculate()
+            spec.__enter__()
+        except BaseException:
+            entry.lock.release()
+            raise
+        tx.held[model] = (entry, spec)
+        return entry.cal
+
+    # -- housekeeping ---------------------------------------------------------------------------------
+
+    def forget_all(self) -> None:
+        """Drop every calendar: each is reloaded from the store when next needed."""
+        for entry in self._all():
+            with entry.lock:
+                entry.cal, entry.version = None, -1
+
+    def trim(self, now: datetime) -> None:
+        """Drop bookings that ended (they can block nothing any more); for the clock to call now and then."""
+        for entry in self._all():
+            if entry.lock.acquire(timeout=0.5):
+                try:
+                    if entry.cal is not None:
+                        entry.cal.forget_ended(epoch(now))
+                finally:
+                    entry.lock.release()
+
+    def snapshot(self, model: str) -> list[tuple[int, int, int, int, int | None]] | None:
+        """(lease, node, gpu, start, end) of every booking in memory, or None if not loaded (for tests)."""
+        entry = self._entry(model)
+        with entry.lock:
+            self._drain(entry)
+            if entry.cal is None:
+                return None
+            return sorted((b.lease_id, b.gpu.node_id, b.gpu.index, b.start, b.end) for b in entry.cal.bookings())
+
+    def _load(self, work: Work, model: str) -> CapacityCalendar:
+        cal = load_calendar(work, model)
+        for node in cal.nodes():
+            self._node_model[node.id] = node.gpu_model
+        return cal
+
+    def _reload(self, work: Work, entry: _Entry, model: str, version: int) -> CapacityCalendar:
+        # Each live lease's order first, then its GPUs: a change committed in between is applied again after
+        # (the same state), never skipped.
+        since = work.now - RECENTLY_ENDED
+        entry.applied = {
+            int(lid): int(seq)
+            for lid, seq in work.session.execute(
+                select(Lease.id, Lease.calendar_seq).where(
+                    Lease.gpu_model == model,
+                    Lease.calendar_seq > 0,
+                    or_(Lease.ended_at.is_(None), Lease.ended_at > since),
+                )
+            )
+        }
+        cal = entry.cal = self._load(work, model)
+        entry.version = version
+        self.reloads += 1
+        with self._guard:
+            for v in [v for v in entry.pending if v <= version]:
+                del entry.pending[v]
+        self._drain(entry)
+        return cal
+
+    def _entry(self, model: str) -> _Entry:
+        with self._guard:
+            entry = self._entries.get(model)
+            if entry is None:
+                entry = self._entries[model] = _Entry()
+            return entry
+
+    def _models(self) -> list[str]:
+        with self._guard:
+            return list(self._entries)
+
+    def _all(self) -> list[_Entry]:
+        with self._guard:
+            return list(self._entries.values())
+
+    def _bump(self, session: Session, tx: _Tx, model: str) -> int:
+        if model in tx.bumped:
+            return tx.bumped[model]
+        version = int(
+            session.execute(
+                text(
+                    "INSERT INTO calendar_versions (gpu_model, version) VALUES (:m, 1) "
+                    "ON CONFLICT (gpu_model) DO UPDATE SET version = calendar_versions.version + 1 "
+                    "RETURNING version"
+                ),
+                {"m": model},
+            ).scalar_one()
+        )
+        tx.bumped[model] = version
+        return version
+
+    # -- applying changes in order ----------------------------------------------------------------------
+
+    def _drain(self, entry: _Entry) -> None:
+        """Apply the committed changes that follow the calendar's version, in order (entry lock held)."""
+        while entry.cal is not None:
+            with self._guard:
+                change = entry.pending.get(entry.version + 1)
+                if change is None or not change.committed:
+                    return
+                del entry.pending[entry.version + 1]
+            entry.version += 1
+            if change.stale:
+                entry.cal, entry.version = None, -1
+                return
+            if not self._apply_leases(entry, change.leases):
+                return
+            if change.owner is None:
+                self.remote_applied += 1
+
+    def _apply_leases(self, entry: _Entry, leases: list[LeaseGpus]) -> bool:
+        """Set each lease's GPUs as the change has them, unless the calendar already has a later state of it
+        (two changes of one lease apply in the order they committed, whatever order they arrive in)."""
+        if entry.cal is None:
+            return False
+        try:
+            fresh = [c for c in leases if c[5] > entry.applied.get(c[0], -1)]
+            for lease_id, *_rest in fresh:  # every old state out first: a preemption frees what a booking takes
+                entry.cal.release(lease_id)
+            for lease_id, _model, gpus, start, end, seq in fresh:
+                entry.applied[lease_id] = seq
+                if gpus:
+                    entry.cal.book(lease_id, [GpuRef(n, i) for n, i in gpus], start, end)
+        except Exception:  # out of step with the store: reload rather than guess
+            log.exception("applying a committed change to a calendar failed; reloading it")
+            entry.cal, entry.version = None, -1
+            return False
+        return True
+
+    def _catch_up(self, entry: _Entry, version: int) -> None:
+        """Apply every change up to `version` (all committed: the caller holds the next version), waiting
+        briefly for threads that have committed but not yet said so."""
+        deadline = time.monotonic() + WAIT_FOR_COMMITTING_S
+        while True:
+            self._drain(entry)
+            if entry.cal is None or entry.version >= version:
+                return
+            with self._guard:
+                committing = any(not c.committed for v, c in entry.pending.items() if entry.version < v <= version)
+            if not committing or time.monotonic() > deadline:
+                return  # a change was missed (another process, unheard): the caller reloads
+            time.sleep(0.0005)
+
+    @staticmethod
+    def _sequence(session: Session, tx: _Tx, changes: list[LeaseGpus]) -> list[LeaseGpus]:
+        """Number each changed lease's new state: a lease booked in this transaction is at 0; any other has its
+        calendar_seq bumped (its row is locked by this transaction until it commits, so in commit order)."""
+        old = sorted({c[0] for c in changes} - tx.new_leases)
+        seqs = {lid: 0 for lid in tx.new_leases}
+        if old:
+            bumped = session.execute(
+                update(Lease)
+                .where(Lease.id.in_(old))
+                .values(calendar_seq=Lease.calendar_seq + 1)
+                .returning(Lease.id, Lease.calendar_seq)
+                .execution_options(synchronize_session=False)
+            )
+            seqs.update((int(lid), int(seq)) for lid, seq in bumped)
+        return [(lid, m, g, st, en, seqs.get(lid, 0)) for lid, m, g, st, en, _ in changes]
+
+    def _register(self, tx: _Tx, model: str, leases: list[LeaseGpus], stale: bool) -> None:
+        entry = self._entry(model)
+        version = tx.bumped[model]
+        with self._guard:
+            entry.pending[version] = _Change(leases, stale, committed=False, owner=tx)
+        tx.registered.append((entry, version))
+
+    def _settle(self, tx: _Tx, committed: bool) -> None:
+        with self._guard:
+            for entry, version in tx.registered:
+                change = entry.pending.get(version)
+                if change is None or change.owner is not tx:
+                    continue
+                if committed:
+                    change.committed = True
+                else:
+                    del entry.pending[version]
+
+    # -- following commits ----------------------------------------------------------------------------
+
+    def _install(self, sessions: sessionmaker[Session]) -> None:
+        @event.listens_for(sessions, "after_flush")
+        def _note(session: Session, _ctx: Any) -> None:
+            if session.info.setdefault("calendars", self) is not self:
+                return
+            tx = _tx(session)
+            for obj in (*session.new, *session.dirty, *session.deleted):
+                if isinstance(obj, Allocation):
+                    tx.touched.add(obj.lease_id)
+                    tx.kept.append(obj)
+                elif isinstance(obj, Lease):
+                    tx.kept.append(obj)
+                    if obj in session.new:
+                        tx.new_leases.add(obj.id)
+                elif isinstance(obj, Node):
+                    tx.node_models.add(obj.gpu_model)
+                elif isinstance(obj, ApiKey):
+                    tx.keys_changed = True
+
+        @event.listens_for(sessions, "before_commit")
+        def _before(session: Session) -> None:
+            if session.info.get("calendars") is not self:
+                return
+            session.flush()
+            tx = _tx(session)
+            changes = _lease_gpus(session, tx.touched, self._node_model)
+            if changes is None:  # cannot tell every lease's GPUs from the session: every process reloads
+                changes = []
+                tx.node_models.update(self._models())
+            changes = self._sequence(session, tx, changes)
+            by_model: dict[str, list[LeaseGpus]] = {m: [] for m in tx.node_models}
+            for change in changes:
+                by_model.setdefault(change[1], []).append(change)
+            versioned = tx.node_models | set(tx.bumped)  # placements (a version each, even placing nothing)
+            for model in sorted(versioned):  # one order: two transactions never wait on each other's rows
+                self._bump(session, tx, model)
+                self._register(tx, model, by_model.get(model, []), model in tx.node_models)
+            tx.immediate = {m: c for m, c in by_model.items() if m not in versioned}
+            if self.store.is_postgres and (changes or versioned):
+                self._notify(session, tx, changes)
+
+        @event.listens_for(sessions, "after_commit")
+        def _after(session: Session) -> None:
+            if session.info.get("calendars") is not self:
+                return
+            tx = session.info.pop("calendars_tx", None)
+            if tx is None:
+                return
+            self._settle(tx, committed=True)
+            self._close(tx)
+            try:
+                for entry, _version in tx.registered:
+                    with entry.lock:
+                        self._drain(entry)
+                for model, leases in tx.immediate.items():
+                    entry = self._entry(model)
+                    with entry.lock:
+                        self._apply_leases(entry, leases)
+            finally:
+                self._release(tx)
+            if tx.keys_changed and self._on_keys_changed is not None:
+                self._on_keys_changed()
+
+        @event.listens_for(sessions, "after_transaction_end")
+        def _ended(session: Session, transaction: Any) -> None:
+            if transaction.parent is not None or session.info.get("calendars") is not self:
+                return  # a savepoint, or not ours
+            tx = session.info.pop("calendars_tx", None)  # still here: rolled back (a commit took it)
+            if tx is not None:
+                self._settle(tx, committed=False)
+                self._close(tx)
+                self._release(tx)
+
+    @staticmethod
+    def _close(tx: _Tx) -> None:
+        for _entry, spec in tx.held.values():
+            try:
+                spec.__exit__(None, None, None)  # undo what the transaction tried on the calendar
+            except Exception:  # never leave a calendar half undone: reload it instead
+                log.exception("undoing a speculation failed; the calendar will be reloaded")
+                _entry.cal, _entry.version = None, -1
+
+    @staticmethod
+    def _release(tx: _Tx) -> None:
+        for entry, _spec in tx.held.values():
+            entry.lock.release()
+        tx.held.clear()
+
+    # -- several processes (PostgreSQL) -----------------------------------------------------------------
+
+    def channel(self) -> str:
+        """The NOTIFY channel of this database and schema (tests share a database, one schema each)."""
+        if self._channel is None:
+            with self.store.transaction() as s:
+                db, schema = s.execute(text("SELECT current_database(), current_schema()")).one()
+            self._channel = f"gpulease_calendar_{zlib.crc32(f'{db}.{schema}'.encode()):08x}"
+        return self._channel
+
+    def _notify(self, session: Session, tx: _Tx, changes: list[LeaseGpus]) -> None:
+        body: dict[str, Any] = {"src": self.instance, "v": tx.bumped, "stale": sorted(tx.node_models)}
+        payload = json.dumps({**body, "l": changes}, separators=(",", ":"))
+        if len(payload) > NOTIFY_MAX:  # too big to carry: the others reload the models
+            payload = json.dumps({**body, "stale": sorted(tx.bumped), "l": []}, separators=(",", ":"))
+        session.execute(text("SELECT pg_notify(:c, :p)"), {"c": self.channel(), "p": payload})
+
+    def listen(self, stop: threading.Event, *, ready: threading.Event | None = None) -> None:
+        """Apply the other processes' committed changes until `stop` is set (PostgreSQL; run in a thread).
+
+        Every calendar is dropped whenever listening (re)starts: what was committed while nobody listened is
+        read from the store."""
+
+        def connected() -> None:
+            self.forget_all()
+            if ready is not None:
+                ready.set()
+
+        self.store.listen(self.channel(), stop, self.on_notification, on_connect=connected)
+
+    def on_notification(self, payload: str) -> None:
+        """Another process committed a change: apply it in its place in the version order."""
+        try:
+            msg = json.loads(payload)
+        except ValueError:
+            return
+        if msg.get("src") == self.instance:
+            return
+        stale = set(msg.get("stale", []))
+        by_model: dict[str, list[LeaseGpus]] = {}
+        for c in msg.get("l", []):
+            change: LeaseGpus = (
+                int(c[0]),
+                str(c[1]),
+                [(int(n), int(i)) for n, i in c[2]],
+                int(c[3]),
+                None if c[4] is None else int(c[4]),
+                int(c[5]),
+            )
+            by_model.setdefault(change[1], []).append(change)
+        versions = {str(m): int(v) for m, v in msg.get("v", {}).items()}
+        for model, version in versions.items():
+            entry = self._entry(model)
+            with self._guard:
+                entry.pending[version] = _Change(by_model.get(model, []), model in stale, True, None)
+            with entry.lock:
+                self._drain(entry)
+        for model, leases in by_model.items():
+            if model not in versions:
+                entry = self._entry(model)
+                with entry.lock:
+                    if self._apply_leases(entry, leases):
+                        self.remote_applied += 1
+
+
+def _tx(session: Session) -> _Tx:
+    tx = session.info.get("calendars_tx")
+    if tx is None:
+        tx = session.info["calendars_tx"] = _Tx()
+    assert isinstance(tx, _Tx)
+    return tx
+
+
+def _node_changes(session: Session, tx: _Tx) -> set[str]:
+    """Models whose nodes this transaction changed (flushed or not yet)."""
+    pending = {o.gpu_model for o in (*session.new, *session.dirty) if isinstance(o, Node)}
+    return tx.node_models | pending
+
+
+def _lease_gpus(session: Session, lease_ids: set[int], node_model: dict[int, str]) -> list[LeaseGpus] | None:
+    """Each lease's GPUs as they stand in this transaction: its unreleased, non-empty allocations of the latest
+    start (a lease moved off a failed node keeps its earlier ones on record, ended at the failure)."""
+    if not lease_ids:
+        return []
+    allocs: dict[int, dict[int, Allocation]] = {lid: {} for lid in lease_ids}
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Allocation) and inspect(obj).persistent and obj.lease_id in allocs:
+            allocs[obj.lease_id][obj.id] = obj
+    out: list[LeaseGpus] = []
+    for lease_id, by_id in allocs.items():
+        rows = list(by_id.values())
+        # The model as the session has it, without refreshing an expired lease (no statement).
+        known = session.identity_map.get(identity_key(Lease, lease_id))
+        model = None if known is None else known.__dict__.get("gpu_model")
+        if model is None and rows:
+            model = node_model.get(rows[0].node_id)
+        if model is None:
+            lease = session.get(Lease, lease_id)
+            if lease is None:
+                continue
+            model = lease.gpu_model
+        live = [a for a in rows if not a.released and (a.ends_at is None or a.ends_at > a.starts_at)]
+        latest = max((a.starts_at for a in live), default=None)
+        group = sorted((a for a in live if a.starts_at == latest), key=lambda a: (a.node_id, a.gpu_index))
+        if not group:
+            out.append((lease_id, model, [], 0, None, 0))
+            continue
+        count = None if known is None else known.__dict__.get("gpu_count")
+        if count is not None and len(group) != count:
+            return None  # not every allocation of the lease is in the session: the caller reloads instead
+        end = group[0].ends_at
+        out.append(
+            (
+                lease_id,
+                model,
+                [(a.node_id, a.gpu_index) for a in group],
+                epoch(group[0].starts_at),
+                None if end is None else epoch(end),
+                0,
+            )
+        )
+    return out
+
+
+__all__ = ["Calendars", "Speculation"]

@@ -1,0 +1,180 @@
+"""The capacity calendar a server keeps in memory stays equal to the store: after concurrent bookings, ends,
+extensions and node failures (both stores), and across server processes kept in step by NOTIFY (PostgreSQL).
+The store stays the safety net: a process that missed another's booking reloads, it never double-books."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import timedelta
+
+import pytest
+
+from gpulease.domain.placement import OPEN_END
+from gpulease.runtime import Runtime
+from gpulease.services import leases, node_failure
+from gpulease.services.capacity import load_calendar
+from gpulease.services.context import SYSTEM
+from gpulease.services.errors import ServiceError
+from gpulease.settings import Settings
+from tests.api.test_concurrency import _overlaps
+from tests.conftest import Clock, Facility, wait_for
+
+MODEL = "A100-80GB"
+
+
+def _in_store(runtime: Runtime) -> set[tuple[int, int, int, int, int]]:
+    with runtime.work() as w:
+        cal = load_calendar(w, MODEL)
+        now = int(w.now.timestamp())
+    return {(b.lease_id, b.gpu.node_id, b.gpu.index, b.start, b.end) for b in cal.bookings() if b.end > now}
+
+
+def _in_memory(runtime: Runtime, now: int) -> set[tuple[int, int, int, int, int]]:
+    snap = runtime.calendars.snapshot(MODEL)
+    assert snap is not None, "the calendar is not in memory"
+    return {(lid, n, i, s, OPEN_END if e is None else e) for lid, n, i, s, e in snap if (e is None or e > now)}
+
+
+def _request(customer_id: int, rng: random.Random, clock: Clock) -> leases.LeaseRequest:
+    start = clock() + timedelta(minutes=rng.choice((0, 0, 10, 60)))
+    return leases.LeaseRequest(
+        gpu_model=MODEL,
+        gpu_count=rng.choice((1, 2, 4, 8)),
+        plan=rng.choice(("on_demand", "reserved", "interruptible")),
+        start=start,
+        end=start + timedelta(hours=rng.choice((1, 2, 3))),
+        customer_id=customer_id,
+    )
+
+
+def test_calendar_in_memory_equals_the_store_after_concurrent_changes(
+    facility: Facility, runtime: Runtime, clock: Clock
+) -> None:
+    nodes = facility.nodes(4)
+    facility.prices()
+    cust = facility.customer()
+    errors: list[BaseException] = []
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        mine: list[int] = []
+        try:
+            for _ in range(12):
+                roll = rng.random()
+                try:
+                    if roll < 0.55 or not mine:
+                        booked = runtime.perform(
+                            leases.create_lease, actor=SYSTEM, request=_request(cust["id"], rng, clock)
+                        )
+                        mine.append(booked.lease.id)
+                    elif roll < 0.8:
+                        runtime.perform(leases.end, actor=SYSTEM, lease_id=mine.pop(rng.randrange(len(mine))))
+                    else:
+                        lease_id = rng.choice(mine)
+                        with runtime.work() as w:
+                            lease = leases.get_lease(w, actor=SYSTEM, lease_id=lease_id)
+                            end = lease.ends_at
+                        if end is not None:
+                            runtime.perform(
+                                leases.extend, actor=SYSTEM, lease_id=lease_id, new_end=end + timedelta(minutes=30)
+                            )
+                except ServiceError:
+                    continue  # refused (no capacity, already ended, …): a correct answer
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    # A node fails while they book: its leases are moved or ended.
+    runtime.perform(node_failure.node_lost, node_id=nodes[0]["id"], reason="PSU failure")
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    now = int(clock().timestamp())
+    assert _in_memory(runtime, now) == _in_store(runtime)
+    assert _overlaps(runtime) == []
+    # Time passes, the clock ends and starts leases: still equal.
+    clock.advance(minutes=90)
+    runtime.tick()
+    rng = random.Random(7)
+    for _ in range(5):
+        try:
+            runtime.perform(leases.create_lease, actor=SYSTEM, request=_request(cust["id"], rng, clock))
+        except ServiceError:
+            continue
+    assert _in_memory(runtime, int(clock().timestamp())) == _in_store(runtime)
+
+
+def test_a_refused_or_failed_transaction_leaves_the_calendar_as_it_was(
+    facility: Facility, runtime: Runtime, clock: Clock
+) -> None:
+    facility.nodes(1)
+    facility.prices()
+    cust = facility.customer()
+    body = {"customer_id": cust["id"], "gpu_model": MODEL, "plan": "on_demand"}
+    facility.lease(gpu_count=6, **body)
+    before = runtime.calendars.snapshot(MODEL)
+    facility.lease(gpu_count=4, expect=409, **body)  # does not fit: rolled back
+    assert runtime.calendars.snapshot(MODEL) == before
+    reloads = runtime.calendars.reloads
+    facility.lease(gpu_count=2, **body)
+    assert runtime.calendars.reloads == reloads  # the calendar in memory was still current: no reload
+    assert _in_memory(runtime, int(clock().timestamp())) == _in_store(runtime)
+
+
+def test_another_process_booking_makes_a_reload_never_a_double_booking(
+    facility: Facility, runtime: Runtime, settings: Settings, clock: Clock
+) -> None:
+    """A second Runtime on the same store (another server process) books without this one hearing of it (no
+    listener): this one's next placement sees the version moved and reloads; both stores."""
+    facility.nodes(1)
+    facility.prices()
+    cust = facility.customer()
+    body = {"customer_id": cust["id"], "gpu_model": MODEL, "plan": "on_demand"}
+    facility.lease(gpu_count=4, **body)  # this process's calendar is loaded
+    other = Runtime(settings, clock=clock)
+    try:
+        req = leases.LeaseRequest(gpu_model=MODEL, gpu_count=4, plan="on_demand", customer_id=cust["id"])
+        other.perform(leases.create_lease, actor=SYSTEM, request=req)
+    finally:
+        other.close()
+    reloads = runtime.calendars.reloads
+    facility.lease(gpu_count=1, expect=409, **body)  # the node is full: the stale calendar is not trusted
+    assert runtime.calendars.reloads == reloads + 1
+    assert _overlaps(runtime) == []
+    assert _in_memory(runtime, int(clock().timestamp())) == _in_store(runtime)
+
+
+def test_notify_keeps_two_processes_calendars_in_step(
+    facility: Facility, runtime: Runtime, settings: Settings, clock: Clock
+) -> None:
+    if not runtime.store.is_postgres:
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite processes reload on a version change")
+    facility.nodes(2)
+    facility.prices()
+    cust = facility.customer()
+    body = {"customer_id": cust["id"], "gpu_model": MODEL, "plan": "on_demand"}
+    runtime.listen_for_calendar_changes()
+    other = Runtime(settings, clock=clock)
+    try:
+        other.listen_for_calendar_changes()
+        facility.lease(gpu_count=1, **body)  # loads this process's calendar
+        req = leases.LeaseRequest(gpu_model=MODEL, gpu_count=8, plan="on_demand", customer_id=cust["id"])
+        booked = other.perform(leases.create_lease, actor=SYSTEM, request=req)  # loads the other's
+        now = int(clock().timestamp())
+        wait_for(lambda: _in_memory(runtime, now) == _in_store(runtime), 5, "this process to hear of the booking")
+        assert runtime.calendars.remote_applied >= 1
+        reloads = runtime.calendars.reloads
+        facility.lease(gpu_count=4, **body)  # its calendar is current: placed without a reload
+        assert runtime.calendars.reloads == reloads
+        other.perform(leases.end, actor=SYSTEM, lease_id=booked.lease.id)
+        wait_for(lambda: _in_memory(runtime, now) == _in_store(runtime), 5, "this process to hear of the end")
+        wait_for(lambda: _in_memory(other, now) == _in_store(other), 5, "the other process to hear of our booking")
+        other_reloads = other.calendars.reloads
+        other.perform(leases.create_lease, actor=SYSTEM, request=req)  # fits where the 8-GPU lease was
+        assert other.calendars.reloads == other_reloads
+        assert _overlaps(runtime) == []
+    finally:
+        other.close()

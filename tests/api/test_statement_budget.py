@@ -1,0 +1,57 @@
+"""A booking and an end cost a handful of SQL statements, whatever is stored (counted with an engine event)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+
+from gpulease.runtime import Runtime
+from tests.conftest import Facility
+
+# Through the API, one request each. Booking: the customer, the price, the calendar version (which also
+# serialises placements of the model), the queue head, the lease with its four events (quoted, pending
+# compliance, scheduled, active: an event, an audit record and a notification each, batched where the driver
+# can), its allocations (one row per GPU: SQLite's driver inserts them one by one), webhooks wanting the
+# notification, the lease's spend for the answer. No calendar read. (Before: 34, plus the calendar growing.)
+BOOK_MAX = 20  # + 1 per GPU (20: with the booking checks' GPUs-held sum, services/booking_checks.py)
+END_MAX = 17  # with the calendar version and, on PostgreSQL, the NOTIFY
+
+
+@contextmanager
+def counting(runtime: Runtime) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement.split("\n")[0][:100])
+
+    event.listen(runtime.store.engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(runtime.store.engine, "before_cursor_execute", note)
+
+
+def test_a_booking_and_an_end_take_a_handful_of_statements(facility: Facility, runtime: Runtime) -> None:
+    facility.nodes(20)
+    facility.prices()
+    cust = facility.customer()
+    key = facility.customer_key(cust["id"])
+    body = {"customer_id": cust["id"], "gpu_model": "A100-80GB", "plan": "on_demand"}
+    # Warm: the calendar is loaded once, the key looked up once; then many leases are stored.
+    for n in (1, 8, 2, 4):
+        facility.lease(key, gpu_count=n, **body)
+    for n in (1, 8, 1, 8):
+        with counting(runtime) as book:
+            lease = facility.lease(key, gpu_count=n, **body)
+        with counting(runtime) as end:
+            r = facility.c.post(f"/api/v1/leases/{lease['id']}/end", headers=key)
+            assert r.status_code == 200 and r.json()["state"] == "ended", r.text
+        assert len(book) <= BOOK_MAX + n, "\n".join(book)
+        assert len(end) <= END_MAX, "\n".join(end)
+        # The calendar is not read from the store per request: no query of clusters, sites or every allocation.
+        for stmt in book:
+            assert not stmt.startswith(("SELECT clusters", "SELECT sites", "SELECT allocations.lease_id")), stmt
+    assert runtime.calendars.reloads == 1
