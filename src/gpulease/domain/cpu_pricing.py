@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from gpulease.domain.leases import Plan
-from gpulease.domain.pricing import HOUR, PricingError, UsageSlice, check_window, money, split_by_month
+from gpulease.domain.pricing import (
+    HOUR,
+    PricingError,
+    UsageSlice,
+    check_window,
+    late_cancellation_fee,
+    money,
+    split_by_month,
+)
 
 
 class CpuPriceUnit(enum.StrEnum):
@@ -139,15 +147,17 @@ def make_cpu_quote(entry: CpuPriceEntry, cpu_cores: int, memory_gib: int, start:
 
 
 def cpu_cancellation_fee(quote: CpuQuote, now: int) -> Decimal:
-    """As `pricing.cancellation_fee`: only windows billed whole, only inside the free period's end."""
-    if not quote.billed_for_whole_window or quote.end is None or quote.cancel_fee_fraction <= 0:
+    """As `pricing.cancellation_fee`, by the same rule (`pricing.late_cancellation_fee`)."""
+    end = quote.end
+    if end is None:
         return Decimal("0.00")
-    if now <= quote.start - quote.cancel_free_hours * HOUR:
-        return Decimal("0.00")
-    whole = cpu_price_span(
-        quote.core_rate, quote.gib_rate, quote.unit, quote.cpu_cores, quote.memory_gib, quote.start, quote.end
+    return late_cancellation_fee(
+        quote,
+        now,
+        lambda: cpu_price_span(
+            quote.core_rate, quote.gib_rate, quote.unit, quote.cpu_cores, quote.memory_gib, quote.start, end
+        ),
     )
-    return money(whole * quote.cancel_fee_fraction)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Protocol
 
 from gpulease.domain.leases import LONG_TERM_MIN_SECONDS, Plan
 
@@ -182,20 +183,43 @@ def cut_short(quote: Quote, end: int) -> Quote:
     )
 
 
-def cancellation_fee_applies(quote: Quote) -> bool:
+class CancellationTerms(Protocol):
+    """What the late-cancellation rule reads of a quote, whatever it sells (GPUs, CPU cores)."""
+
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int | None: ...
+    @property
+    def cancel_free_hours(self) -> int: ...
+    @property
+    def cancel_fee_fraction(self) -> Decimal: ...
+    @property
+    def billed_for_whole_window(self) -> bool: ...
+
+
+def cancellation_fee_applies(quote: CancellationTerms) -> bool:
     """Whether cancelling late costs anything: only a window billed whole (reserved, long-term) with an end and a
     fee; pay-as-you-go leases (on-demand, interruptible) cancel for free at any time."""
     return quote.billed_for_whole_window and quote.end is not None and quote.cancel_fee_fraction > 0
 
 
+def late_cancellation_fee(quote: CancellationTerms, now: int, whole_window_price: Callable[[], Decimal]) -> Decimal:
+    """The fee for cancelling at `now`: zero inside the free period or for pay-as-you-go plans, else the quote's
+    fraction of what the whole window costs (priced only when a fee is owed)."""
+    if not cancellation_fee_applies(quote) or now <= quote.start - quote.cancel_free_hours * HOUR:
+        return Decimal("0.00")
+    return money(whole_window_price() * quote.cancel_fee_fraction)
+
+
 def cancellation_fee(quote: Quote, now: int) -> Decimal:
     """Fee for cancelling before the lease starts: zero inside the free period or for pay-as-you-go plans."""
-    if not cancellation_fee_applies(quote) or quote.end is None:
+    end = quote.end
+    if end is None:
         return Decimal("0.00")
-    if now <= quote.start - quote.cancel_free_hours * HOUR:
-        return Decimal("0.00")
-    whole = price_span(quote.rate, quote.unit, quote.gpu_count, quote.start, quote.end)
-    return money(whole * quote.cancel_fee_fraction)
+    return late_cancellation_fee(
+        quote, now, lambda: price_span(quote.rate, quote.unit, quote.gpu_count, quote.start, end)
+    )
 
 
 @dataclass(frozen=True, slots=True)
