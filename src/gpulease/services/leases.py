@@ -367,19 +367,8 @@ def _pending_review(
 ) -> Booked:
     """A booking that needs a compliance review first: a lease in `pending_compliance`, no GPUs, a review item.
     An approval puts it in the waiting queue; a denial rejects it."""
-    w = window
-    duration = None if w.end is None else int((w.end - w.start).total_seconds())
-    quote = _quote(entry, request.gpu_count, epoch(w.start), None if w.end is None else epoch(w.end))
-    lease = _new_lease(
-        work,
-        actor=actor,
-        customer_id=customer.id,
-        gpu_count=request.gpu_count,
-        plan=plan,
-        quote=quote,
-        start=w.start,
-        end=w.end,
-        duration_s=duration,
+    lease = _unplaced_lease(
+        work, actor=actor, customer_id=customer.id, request=request, plan=plan, entry=entry, window=window
     )
     lease.state_reason = PENDING_MESSAGE  # it stays pending_compliance (as _new_lease left it) until decided
     report(work, customer, lease, findings)
@@ -445,10 +434,23 @@ def _place(
 def _join_queue(
     work: Work, *, actor: Actor, customer_id: int, request: LeaseRequest, plan: Plan, entry: PriceEntry, window: Window
 ) -> Booked:
+    lease = _unplaced_lease(
+        work, actor=actor, customer_id=customer_id, request=request, plan=plan, entry=entry, window=window
+    )
+    before = {x.id for x in interruptible_leases(work, entry.gpu_model) if x.preempt_at is not None}
+    enqueue(work, lease, max_wait_s=request.max_wait_s, actor=actor.name)
+    after = {x.id for x in interruptible_leases(work, entry.gpu_model) if x.preempt_at is not None}
+    return Booked(lease, sorted(after - before))
+
+
+def _unplaced_lease(
+    work: Work, *, actor: Actor, customer_id: int, request: LeaseRequest, plan: Plan, entry: PriceEntry, window: Window
+) -> Lease:
+    """A lease booked without GPUs yet (waiting for a review or in the queue), quoted for its window."""
     w = window
     duration = None if w.end is None else int((w.end - w.start).total_seconds())
     quote = _quote(entry, request.gpu_count, epoch(w.start), None if w.end is None else epoch(w.end))
-    lease = _new_lease(
+    return _new_lease(
         work,
         actor=actor,
         customer_id=customer_id,
@@ -459,10 +461,6 @@ def _join_queue(
         end=w.end,
         duration_s=duration,
     )
-    before = {x.id for x in interruptible_leases(work, entry.gpu_model) if x.preempt_at is not None}
-    enqueue(work, lease, max_wait_s=request.max_wait_s, actor=actor.name)
-    after = {x.id for x in interruptible_leases(work, entry.gpu_model) if x.preempt_at is not None}
-    return Booked(lease, sorted(after - before))
 
 
 def _new_lease(
