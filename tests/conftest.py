@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -13,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -296,6 +301,55 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+
+class ServeProcess:
+    """`gpulease serve` in a process of its own, as an operator runs it (several of them on one database)."""
+
+    def __init__(self, env: dict[str, str], log: Path, *, upgrade_db: bool = True) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from gpulease.cli import app; app()", "serve", "--port", str(self.port)]
+            + ([] if upgrade_db else ["--no-upgrade-db"]),
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def ready(self) -> bool:
+        if self.proc.poll() is not None:
+            pytest.fail(f"gpulease serve exited with {self.proc.returncode} (see {self.log})")
+        try:
+            return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def wait_ready(self, timeout_s: float = 60) -> ServeProcess:
+        """Wait until it answers /healthz; stop it and fail the test if it does not within `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while not self.ready():
+            if time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"gpulease serve did not start (see {self.log})")
+            time.sleep(0.1)
+        return self
+
+    def health(self) -> dict[str, str]:
+        return dict(httpx.get(self.url + "/healthz", timeout=5).json())
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -33,53 +31,15 @@ from gpulease.settings import Settings
 from gpulease.store.db import Store
 from gpulease.store.leader import try_tick_lock
 from gpulease.store.models import Allocation, Lease, UsageRecord
-from tests.conftest import PG_URL, Clock, Facility, free_port, wait_for
+from tests.conftest import PG_URL, Clock, Facility, ServeProcess, wait_for
 
 needs_postgres = pytest.mark.skipif(not PG_URL, reason="several server processes need PostgreSQL")
 
 MAX_DELAY_S = 5.0  # the goal: killing the clock's holder delays no lease transition by more than this
 
 
-class Server:
-    """`gpulease serve` in a process of its own."""
-
-    def __init__(self, env: dict[str, str], log: Path, *, upgrade_db: bool = True) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
-        self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from gpulease.cli import app; app()", "serve", "--port", str(self.port)]
-            + ([] if upgrade_db else ["--no-upgrade-db"]),
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def ready(self) -> bool:
-        if self.proc.poll() is not None:
-            pytest.fail(f"gpulease serve exited with {self.proc.returncode} (see {self.log})")
-        try:
-            return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def health(self) -> dict[str, str]:
-        return dict(httpx.get(self.url + "/healthz", timeout=5).json())
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
-
 @pytest.fixture
-def servers(db_url: str, tmp_path: Path, sandbox_dir: Path) -> Iterator[list[Server]]:
+def servers(db_url: str, tmp_path: Path, sandbox_dir: Path) -> Iterator[list[ServeProcess]]:
     env = {
         **os.environ,
         "GPULEASE_DATA_DIR": str(tmp_path / "data"),  # one host: the audit signing key and the runs are shared
@@ -91,10 +51,11 @@ def servers(db_url: str, tmp_path: Path, sandbox_dir: Path) -> Iterator[list[Ser
         "GPULEASE_STOP_GRACE_S": "1",
     }
     began = time.monotonic()
-    started: list[Server] = [Server(env, tmp_path / "serve-0.log")]
+    started: list[ServeProcess] = [ServeProcess(env, tmp_path / "serve-0.log")]
     try:
         wait_for(started[0].ready, 60, "the first server to answer")  # it migrates and makes the audit key
-        started += [Server(env, tmp_path / f"serve-{i}.log", upgrade_db=False) for i in (1, 2)]  # as deploy.md says
+        # the others as deploy.md says: one migrates, the rest start with --no-upgrade-db
+        started += [ServeProcess(env, tmp_path / f"serve-{i}.log", upgrade_db=False) for i in (1, 2)]
         for i, server in enumerate(started):
             wait_for(server.ready, 60, f"server {i} to answer")
         print(f"\nthree servers up in {time.monotonic() - began:.1f}s")
@@ -104,7 +65,7 @@ def servers(db_url: str, tmp_path: Path, sandbox_dir: Path) -> Iterator[list[Ser
             server.stop()
 
 
-def leaders(servers: list[Server]) -> list[Server]:
+def leaders(servers: list[ServeProcess]) -> list[ServeProcess]:
     return [s for s in servers if s.proc.poll() is None and s.health()["clock"] == "leader"]
 
 
@@ -145,7 +106,7 @@ def test_one_runtime_at_a_time_holds_the_clock(settings: Settings, tmp_path: Pat
 
 
 @needs_postgres
-def test_the_clock_survives_its_holder_killed(servers: list[Server], db_url: str, tmp_path: Path) -> None:
+def test_the_clock_survives_its_holder_killed(servers: list[ServeProcess], db_url: str, tmp_path: Path) -> None:
     admin = Runtime(Settings(database_url=db_url, data_dir=tmp_path / "admin"), supervises_runs=False)
     try:
         op = {"Authorization": "Bearer " + admin.perform(keys.create_key, actor=SYSTEM, role="operator")}
@@ -188,7 +149,7 @@ def test_the_clock_survives_its_holder_killed(servers: list[Server], db_url: str
         refused: list[int] = []
         lock = threading.Lock()
 
-        def book(server: Server, k: int) -> None:
+        def book(server: ServeProcess, k: int) -> None:
             with httpx.Client(base_url=server.url, timeout=30) as client:
                 for i in range(12):
                     start = t0 + timedelta(seconds=(i + k) % 6)

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,45 +19,9 @@ from gpulease.runtime import Runtime
 from gpulease.services import keys
 from gpulease.services.context import SYSTEM
 from gpulease.settings import Settings
-from tests.conftest import free_port, needs_bwrap, wait_for
+from tests.conftest import ServeProcess, needs_bwrap, wait_for
 
 pytestmark = needs_bwrap
-
-
-class Server:
-    """`gpulease serve` in a process of its own, as an operator runs it."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from gpulease.cli import app; app()", "serve", "--port", str(self.port)],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"gpulease serve did not start (see {log})")
-            time.sleep(0.1)
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
 
 
 @pytest.fixture
@@ -96,7 +57,7 @@ def test_runs_survive_a_killed_server_and_only_ended_leases_stop(env: dict[str, 
     op = {"Authorization": "Bearer " + admin.perform(keys.create_key, actor=SYSTEM, role="operator")}
     runs_dir = Path(env["GPULEASE_DATA_DIR"]) / "runs"
     # The first server's clock never ticks, so the short lease cannot end while it lives.
-    first = Server({**env, "GPULEASE_TICK_SECONDS": "3600"}, tmp_path / "serve-1.log")
+    first = ServeProcess({**env, "GPULEASE_TICK_SECONDS": "3600"}, tmp_path / "serve-1.log").wait_ready()
     try:
         c = httpx.Client(base_url=first.url, timeout=30)
         for body in ({"site": "s1", "cluster": "c1", "name": "c1-n000", "gpu_model": "A100-80GB", "gpu_count": 8},):
@@ -150,7 +111,7 @@ def test_runs_survive_a_killed_server_and_only_ended_leases_stop(env: dict[str, 
     assert all(process_alive(p) for ps in pids.values() for p in ps), "a run died with the server"
     wait_for(lambda: datetime.now(UTC) > short_end + timedelta(seconds=0.5), 10, "the short lease's end")
 
-    second = Server({**env, "GPULEASE_TICK_SECONDS": "0.5"}, tmp_path / "serve-2.log")
+    second = ServeProcess({**env, "GPULEASE_TICK_SECONDS": "0.5"}, tmp_path / "serve-2.log").wait_ready()
     try:
         c = httpx.Client(base_url=second.url, timeout=30)
         # The run whose lease ended while no server ran is stopped (it ignores SIGTERM: SIGKILL after the grace).
