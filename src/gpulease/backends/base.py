@@ -9,6 +9,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from gpulease.domain.cpu import cpuset
+
 
 class BackendError(Exception):
     """A backend cannot do what was asked; the message is a sentence an operator understands."""
@@ -16,27 +18,38 @@ class BackendError(Exception):
 
 @dataclass(frozen=True)
 class LeasedGpus:
-    """The GPUs a lease owns on one node; a lease spanning several nodes has one of these per node."""
+    """What a lease owns on one node: its GPUs and the CPU cores its runs are pinned to.
+
+    A lease spanning several nodes has one of these per node. A GPU lease's `cores` are its GPUs' share of the
+    node's cores (empty where the node's CPUs are not described); a CPU lease has cores and no GPU indices.
+    """
 
     lease_id: int
     node: str
     indices: tuple[int, ...]
+    cores: tuple[int, ...] = ()  # physical core ids, as in the node's cpuset numbering
 
     def __post_init__(self) -> None:
-        if not self.indices:
-            raise ValueError(f"lease {self.lease_id} on node {self.node!r}: no GPU indices")
-        if len(set(self.indices)) != len(self.indices) or min(self.indices) < 0:
-            raise ValueError(f"lease {self.lease_id} on node {self.node!r}: bad GPU indices {self.indices}")
+        if not self.indices and not self.cores:
+            raise ValueError(f"lease {self.lease_id} on node {self.node!r}: no GPU indices and no cores")
+        for what, ids in (("GPU indices", self.indices), ("cores", self.cores)):
+            if len(set(ids)) != len(ids) or (ids and min(ids) < 0):
+                raise ValueError(f"lease {self.lease_id} on node {self.node!r}: bad {what} {ids}")
 
     @property
     def visible_devices(self) -> str:
         """The value for CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES, indices in lease order."""
         return ",".join(str(i) for i in self.indices)
 
+    @property
+    def cpuset(self) -> str:
+        """The cores in Linux list format (`0-3,8`), '' when the lease has no cores pinned on this node."""
+        return cpuset(self.cores)
+
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One command a customer runs on the GPUs of an active lease."""
+    """One command a customer runs on the GPUs (or, for a CPU lease, the cores) of an active lease."""
 
     run_id: str
     lease_id: int
@@ -125,7 +138,7 @@ def validate_spec(spec: RunSpec) -> None:
     if any("\x00" in s for s in strings):
         raise BackendError(f"run {spec.run_id}: a NUL character in its command, environment or folder")
     if not spec.gpus:
-        raise BackendError(f"run {spec.run_id}: a run needs the GPUs of an active lease")
+        raise BackendError(f"run {spec.run_id}: a run needs the GPUs or cores of an active lease")
     for part in spec.gpus:
         if part.lease_id != spec.lease_id:
             raise BackendError(
