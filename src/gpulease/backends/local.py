@@ -298,6 +298,7 @@ def local_backend_options(settings: Settings) -> dict[str, Any]:
         ro_paths=tuple(p.resolve() for p in settings.sandbox_ro_paths),
         hidden=tuple(p.resolve() for p in hidden),
         max_processes=settings.sandbox_max_processes,
+        cpuset_cgroup=settings.sandbox_cpuset_cgroup,
     )
     return {"runs_dir": settings.runs_dir, "sandbox": policy, "stop_grace_s": settings.stop_grace_s}
 
