@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -231,3 +232,19 @@ def test_cores_the_lease_does_not_own_or_this_machine_lacks_are_refused(
     backend.lease_started(6, [LeasedGpus(6, "node-a", (), cores=(4096,))])
     with pytest.raises(BackendError, match=r"cores \[4096\] are not online CPUs of this machine"):
         backend.start(cpu_spec(make_spec, "nowhere", "pass", lease_id=6, cores=(4096,)))
+
+
+@needs_bwrap
+@needs_two_cpus
+@needs_cpuset
+def test_a_runs_cpuset_goes_when_its_supervisor_dies(runs_dir: Path, sandbox_dir: Path, make_spec: MakeSpec) -> None:
+    backend = make_backend(runs_dir, sandbox_dir)
+    backend.lease_started(5, [LeasedGpus(5, "node-a", (), cores=(CORE,))])
+    backend.start(cpu_spec(make_spec, "r-orphan", "import time; time.sleep(600)"))
+    record = supervisor.find_record(runs_dir, "r-orphan")
+    assert record is not None and record.cpuset_cgroup is not None
+    cgroup = Path(record.cpuset_cgroup)
+    assert cgroup.is_dir() and (cgroup / "cpuset.cpus").read_text().strip() == str(CORE)
+    os.kill(record.supervisor_pid, signal.SIGKILL)  # its sandbox dies with it (--die-with-parent)
+    wait_for(lambda: backend.status("r-orphan").state.finished, 10, "the run to be recorded as ended")
+    assert not cgroup.exists()  # the server removed what the supervisor could not
