@@ -30,6 +30,7 @@ from gpulease.compliance.normalize import (
     fold,
     generic_words,
     normalize_name,
+    spelling_variants,
 )
 from gpulease.compliance.places import place_words
 from gpulease.compliance.romanize import joined, skeleton
@@ -76,6 +77,16 @@ AFFILIATE_MIN_SHARE = 0.6  # of the listed name's weight, found in the query
 # A listed name made only of common words ("Technology and Development Group") says little about identity:
 # anything short of the whole name loses this much.
 COMMON_WORDS_ONLY = -15.0
+# A word of an abjad whose skeleton has only two consonants ("دیوار", d-v-r with v a vowel letter: "dr")
+SHORT_SKELETON = 0.75
+# A listed name of three letters or fewer ("HUA", "HUM") is an abbreviation: only the whole query can be it.
+SHORT_NAME_LETTERS = 3
+SHORT_NAME = -30.0
+# Each name has a word of trade the other lacks ("Roshan Telecom" / "Roshan Trading Company", "Sunway
+# University" / "Sunway Microelectronics"): the shared word names two businesses.
+OTHER_TRADE = -10.0
+# A query word read in another romanisation ("Rostex" as Rostekh): the same word, spelt another way.
+SPELLING_SIMILARITY = 0.95
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -99,8 +110,18 @@ def _misspelt_common_word(token: str) -> bool:
     return len(token) >= 5 and any(key in _common_word_keys() for key in blocking_keys(token))
 
 
+# A Russian, Belarusian or Ukrainian patronymic ("Valentinovich", "Ryhorovich", "Ivanovna") is left out of
+# many forms of a person's name; it weighs like a middle name, not like the surname.
+PATRONYMIC_WEIGHT = 3.0
+_PATRONYMIC = ("ovich", "evich", "ovych", "evych", "ovna", "evna", "ivna", "ichna")
+
+
 def _capped(token: str, weight: float) -> float:
-    return min(weight, GENERIC_WEIGHT) if token in generic_words() else weight
+    if token in generic_words():
+        return min(weight, GENERIC_WEIGHT)
+    if len(token) > 7 and token.endswith(_PATRONYMIC):
+        return min(weight, PATRONYMIC_WEIGHT)
+    return weight
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +271,11 @@ class ScreeningIndex:
             found = self._skeletons.get(key[:-1], [])  # Persian final ه is often silent: "khamenei"
         return tuple(found)
 
+    def spelling_matches(self, written: str) -> tuple[tuple[str, str], ...]:
+        """Listed words that are another romanisation of a query word as written, with how it was read."""
+        frequency = self.document_frequency
+        return tuple((t, how) for t, how in spelling_variants(written) if t in frequency)
+
     def _names_under(self, keys: Iterable[str], w: float, skipped: list[tuple[int, str, float]]) -> set[int]:
         """Names under any of `keys`; keys above POSTING_CAP go to `skipped` instead."""
         found: set[int] = set()
@@ -329,14 +355,30 @@ class ScreeningIndex:
         q_weights = [self.weight(t) for t in query.strong]
         alternatives: dict[int, tuple[str, ...]] = {}
         extra: dict[str, list[tuple[int, float]]] = {}
+        spelt: dict[str, str] = {}  # listed word -> how a query word was read to spell it
+        generic = generic_words()
         for position, is_abjad in enumerate(query.abjad):
             if is_abjad:
                 found = self.skeleton_matches(query.strong[position])
                 if found:
                     alternatives[position] = found
                     q_weights[position] = min(self.weight(t) for t in found)
+                    # Two consonants ("dywr": d, r) fit dozens of words: a hint, not a match on its own, unless
+                    # the word is a common one ("ayran": Iran).
+                    short = len(skeleton(query.strong[position])) <= 2
                     for token in found:
-                        extra.setdefault(token, []).append((position, SKELETON_SIMILARITY))
+                        similarity = SHORT_SKELETON if short and token not in generic else SKELETON_SIMILARITY
+                        extra.setdefault(token, []).append((position, similarity))
+            elif query.strong[position] not in generic:
+                # Other romanisations of a query word may be what the lists write ("Rostex", "Iurii").
+                variants = self.spelling_matches(query.shown(position))
+                if variants:
+                    token = query.strong[position]
+                    alternatives[position] = (*blocking_keys(token), *(t for t, _ in variants))
+                    q_weights[position] = min(q_weights[position], *(self.weight(t) for t, _ in variants))
+                    for listed_token, how in variants:
+                        extra.setdefault(listed_token, []).append((position, SPELLING_SIMILARITY))
+                        spelt[listed_token] = how
         scorer = QueryScorer(query.strong, q_weights, extra)
         names = self.names
         best: dict[int, tuple[float, IndexedName]] = {}
@@ -356,7 +398,6 @@ class ScreeningIndex:
         passed: list[tuple[float, ListEntry, IndexedName, bool | None, list[Feature], bool, bool | None]] = []
         # Only a query with a word of place or structure can be an affiliate's name.
         may_be_affiliate = any(t in affiliate_words() for t in query.strong)
-        generic = generic_words()
         lowest = min(
             min_score - COUNTRY_BONUS - CITY_BONUS - BIRTH_DATE_AGREES - NATIONALITY_AGREES, AFFILIATE_CHECK_FROM
         )
@@ -391,6 +432,31 @@ class ScreeningIndex:
                 features.append(
                     Feature("common words only", COMMON_WORDS_ONLY, "the listed name is made only of common words")
                 )
+            if (
+                not affiliate
+                and name_score < 100.0
+                and sum(map(len, candidate.norm.strong)) <= SHORT_NAME_LETTERS
+                and self._adds_distinctive(query, q_weights, candidate, extra)
+            ):
+                features.append(
+                    Feature(
+                        "short listed name",
+                        SHORT_NAME,
+                        f"'{candidate.name}' is an abbreviation of {SHORT_NAME_LETTERS} letters or fewer and the "
+                        "query has a distinctive word besides it: more likely a name that contains these letters",
+                    )
+                )
+            elif not affiliate and name_score < COUNTRY_DIFFERS_BELOW:
+                trades = self._other_trades(query, q_weights, candidate, extra)
+                if trades:
+                    features.append(
+                        Feature(
+                            "another trade",
+                            OTHER_TRADE,
+                            f"each name has a word of trade the other lacks ({trades[0]} / {trades[1]}): "
+                            "more likely two businesses sharing a word",
+                        )
+                    )
             agrees: bool | None = None
             if query_country and entry.countries:
                 agrees = query_country in entry.countries
@@ -442,6 +508,10 @@ class ScreeningIndex:
         for score, entry, candidate, agrees, features, affiliate, identifiers in passed[:limit]:
             result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra, query.display)
             context = [f.detail for f in features if f.name != "name similarity"]
+            if spelt:
+                context.extend(
+                    f"spelling variant: {spelt[t]}" for t in dict.fromkeys(candidate.norm.strong) if t in spelt
+                )
             if candidate.enrichment is not None:
                 source = candidate.enrichment.source_url or candidate.enrichment.source_note or "no source given"
                 context.append(f"matched an enrichment alias ({candidate.enrichment.kind}), source: {source}")
@@ -474,6 +544,42 @@ class ScreeningIndex:
         """Whether either name has a word the other lacks (not merely spelt differently)."""
         result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra)
         return 0.0 in result.query_cover or 0.0 in result.listed_cover
+
+    @staticmethod
+    def _adds_distinctive(
+        query: NormalizedName,
+        q_weights: Sequence[float],
+        candidate: IndexedName,
+        extra: Mapping[str, Sequence[tuple[int, float]]],
+    ) -> bool:
+        """Whether the query has a word that is not common and that the listed name lacks."""
+        generic = generic_words()
+        result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra)
+        return any(c == 0.0 and query.strong[i] not in generic for i, c in enumerate(result.query_cover))
+
+    @staticmethod
+    def _other_trades(
+        query: NormalizedName,
+        q_weights: Sequence[float],
+        candidate: IndexedName,
+        extra: Mapping[str, Sequence[tuple[int, float]]],
+    ) -> tuple[str, str] | None:
+        """A word of trade (a common word that is no place or structure word) in each name that the other
+        lacks, or None."""
+        trade = _trade_words()
+        if not any(t in trade for t in query.strong) or not any(t in trade for t in candidate.norm.strong):
+            return None
+        result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra)
+        mine = [query.shown(i) for i, c in enumerate(result.query_cover) if c == 0.0 and query.strong[i] in trade]
+        theirs = [
+            candidate.norm.shown(j)
+            for j, c in enumerate(result.listed_cover)
+            if c == 0.0 and candidate.norm.strong[j] in trade
+        ]
+        # Words of one trade share their first letters ("air" / "airlines", "tele" / "telecommunications").
+        mine = [q for q in mine if all(q[:3] != t[:3] for t in theirs)]
+        theirs = [t for t in theirs if all(q[:3] != t[:3] for q in mine)]
+        return (mine[0], theirs[0]) if mine and theirs else None
 
     @staticmethod
     def _adds_place(
@@ -542,6 +648,13 @@ class ScreeningIndex:
             f"possible affiliate: the listed name '{core}' with only words of place or corporate structure "
             f"added ({words}); BIS affiliates rule / OFAC 50% rule: establish who owns it"
         )
+
+
+@functools.cache
+def _trade_words() -> frozenset[str]:
+    """Common words that say what a business does ("telecom", "trading", "university"): generic words that are
+    no word of place or structure."""
+    return generic_words() - affiliate_words() - _place_tokens()
 
 
 @functools.cache
