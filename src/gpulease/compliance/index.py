@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import compress, pairwise
@@ -395,7 +395,7 @@ class ScreeningIndex:
         query_country = country_code(country) if country else None
         cities = _cities(address)
         # Scores, adjustments and the cut first; the token-by-token explanation only for the hits returned.
-        passed: list[tuple[float, ListEntry, IndexedName, bool | None, list[Feature], bool, bool | None]] = []
+        passed: list[tuple[float, ListEntry, IndexedName, bool | None, list[Feature], bool, bool | None, _Aligned]] = []
         # Only a query with a word of place or structure can be an affiliate's name.
         may_be_affiliate = any(t in affiliate_words() for t in query.strong)
         lowest = min(
@@ -417,9 +417,10 @@ class ScreeningIndex:
             if upper < min_score:
                 continue
             features = [Feature("name similarity", name_score, f"'{name}' against '{candidate.name}'")]
+            align = _Aligned(query, q_weights, candidate, extra)
             affiliate = False
             if may_be_affiliate and not individual and AFFILIATE_CHECK_FROM <= name_score < 100.0:
-                pattern = self._affiliate(query, q_weights, candidate, extra, present)
+                pattern = self._affiliate(query, candidate, align, present)
                 if pattern:
                     affiliate = True
                     features.append(Feature("affiliate pattern", max(0.0, AFFILIATE_SCORE - name_score), pattern))
@@ -427,7 +428,7 @@ class ScreeningIndex:
                 not affiliate
                 and name_score < 100.0
                 and all(t in generic for t in candidate.norm.strong)
-                and self._partial(query, q_weights, candidate, extra)
+                and self._partial(query, candidate, align)
             ):
                 features.append(
                     Feature("common words only", COMMON_WORDS_ONLY, "the listed name is made only of common words")
@@ -436,7 +437,7 @@ class ScreeningIndex:
                 not affiliate
                 and name_score < 100.0
                 and sum(map(len, candidate.norm.strong)) <= SHORT_NAME_LETTERS
-                and self._adds_distinctive(query, q_weights, candidate, extra)
+                and self._adds_distinctive(query, candidate, align)
             ):
                 features.append(
                     Feature(
@@ -447,7 +448,7 @@ class ScreeningIndex:
                     )
                 )
             elif not affiliate and name_score < COUNTRY_DIFFERS_BELOW:
-                trades = self._other_trades(query, q_weights, candidate, extra)
+                trades = self._other_trades(query, candidate, align)
                 if trades:
                     features.append(
                         Feature(
@@ -471,7 +472,7 @@ class ScreeningIndex:
                         or individual
                         or near
                         or name_score >= COUNTRY_DIFFERS_BELOW
-                        or self._adds_place(query, q_weights, candidate, extra)
+                        or self._adds_place(query, candidate, align)
                     ):
                         features.append(
                             Feature("different country", 0.0, f"different country: {query_country}, listed {listed}")
@@ -502,11 +503,11 @@ class ScreeningIndex:
             score = max(0.0, min(100.0, total))
             if score < min_score:
                 continue
-            passed.append((round(score, 2), entry, candidate, agrees, features, affiliate, identifiers))
+            passed.append((round(score, 2), entry, candidate, agrees, features, affiliate, identifiers, align))
         passed.sort(key=lambda p: (-p[0], p[1].id))
         hits: list[Hit] = []
-        for score, entry, candidate, agrees, features, affiliate, identifiers in passed[:limit]:
-            result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra, query.display)
+        for score, entry, candidate, agrees, features, affiliate, identifiers, align in passed[:limit]:
+            result = align()
             context = [f.detail for f in features if f.name != "name similarity"]
             if spelt:
                 context.extend(
@@ -537,39 +538,36 @@ class ScreeningIndex:
     @staticmethod
     def _partial(
         query: NormalizedName,
-        q_weights: Sequence[float],
         candidate: IndexedName,
-        extra: Mapping[str, Sequence[tuple[int, float]]],
+        align: Callable[[], NameScore],
     ) -> bool:
         """Whether either name has a word the other lacks (not merely spelt differently)."""
-        result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra)
+        result = align()
         return 0.0 in result.query_cover or 0.0 in result.listed_cover
 
     @staticmethod
     def _adds_distinctive(
         query: NormalizedName,
-        q_weights: Sequence[float],
         candidate: IndexedName,
-        extra: Mapping[str, Sequence[tuple[int, float]]],
+        align: Callable[[], NameScore],
     ) -> bool:
         """Whether the query has a word that is not common and that the listed name lacks."""
         generic = generic_words()
-        result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra)
+        result = align()
         return any(c == 0.0 and query.strong[i] not in generic for i, c in enumerate(result.query_cover))
 
     @staticmethod
     def _other_trades(
         query: NormalizedName,
-        q_weights: Sequence[float],
         candidate: IndexedName,
-        extra: Mapping[str, Sequence[tuple[int, float]]],
+        align: Callable[[], NameScore],
     ) -> tuple[str, str] | None:
         """A word of trade (a common word that is no place or structure word) in each name that the other
         lacks, or None."""
         trade = _trade_words()
         if not any(t in trade for t in query.strong) or not any(t in trade for t in candidate.norm.strong):
             return None
-        result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra)
+        result = align()
         mine = [query.shown(i) for i, c in enumerate(result.query_cover) if c == 0.0 and query.strong[i] in trade]
         theirs = [
             candidate.norm.shown(j)
@@ -584,16 +582,15 @@ class ScreeningIndex:
     @staticmethod
     def _adds_place(
         query: NormalizedName,
-        q_weights: Sequence[float],
         candidate: IndexedName,
-        extra: Mapping[str, Sequence[tuple[int, float]]],
+        align: Callable[[], NameScore],
     ) -> bool:
         """Whether the query adds a word of place or structure the listed name lacks: a foreign branch or
         subsidiary ("Sberbank (Switzerland) AG") is in another country by its nature."""
         words = affiliate_words()
         if not any(t in words for t in query.strong):
             return False
-        result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra)
+        result = align()
         added = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
         if _place_replaced(query, candidate, result, added):
             return False
@@ -602,9 +599,8 @@ class ScreeningIndex:
     def _affiliate(
         self,
         query: NormalizedName,
-        q_weights: Sequence[float],
         candidate: IndexedName,
-        extra: Mapping[str, Sequence[tuple[int, float]]],
+        align: Callable[[], NameScore],
         present: set[str],
     ) -> str | None:
         """The affiliate pattern, in words, if the query is the listed name's distinctive words plus only
@@ -625,7 +621,7 @@ class ScreeningIndex:
             return None
         if any(not _present(listed, j, present) for j in distinctive):
             return None  # the listed party's own words, as listed: cheap to rule out before aligning
-        result: NameScore = compare(query.strong, q_weights, listed, candidate.weights, extra, query.display)
+        result = align()
         # The listed party's own distinctive words, spelt as listed (not a typo-close word of another firm).
         if any(result.listed_cover[j] < SKELETON_SIMILARITY for j in distinctive):
             return None
@@ -648,6 +644,30 @@ class ScreeningIndex:
             f"possible affiliate: the listed name '{core}' with only words of place or corporate structure "
             f"added ({words}); BIS affiliates rule / OFAC 50% rule: establish who owns it"
         )
+
+
+class _Aligned:
+    """The token alignment of a query with one candidate, computed once when a rule first asks for it."""
+
+    __slots__ = ("_args", "_result")
+
+    def __init__(
+        self,
+        query: NormalizedName,
+        q_weights: Sequence[float],
+        candidate: IndexedName,
+        extra: Mapping[str, Sequence[tuple[int, float]]],
+    ) -> None:
+        self._args = (query, q_weights, candidate, extra)
+        self._result: NameScore | None = None
+
+    def __call__(self) -> NameScore:
+        if self._result is None:
+            query, q_weights, candidate, extra = self._args
+            self._result = compare(
+                query.strong, q_weights, candidate.norm.strong, candidate.weights, extra, query.display
+            )
+        return self._result
 
 
 @functools.cache

@@ -777,7 +777,9 @@ _SPELLING_REWRITES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("ch as sh", re.compile(r"ch"), "sh"),
     ("initial e as i", re.compile(r"^e(?=[^aeiou])"), "i"),
 )
-_RUSSIAN_ENDING = re.compile(r"(?<=[a-z]{2})(?:ii|iy|ij|yi|yj|y|i)$")
+_RUSSIAN_ENDING = re.compile(r"(?<=[a-z]{2})(?:ii|iy|ij|yi|yj)$")
+# A word none of the rewrites applies to (most words) is passed over at once.
+_REWRITTEN = re.compile(r"x|j|ch|^i[aeou]|^e[^aeiou]|(?:ii|iy|ij|yi|yj)$")
 _MAX_SPELLINGS = 24
 
 
@@ -785,7 +787,7 @@ _MAX_SPELLINGS = 24
 def spelling_variants(token: str) -> tuple[tuple[str, str], ...]:
     """Canonical forms of other romanisations of a word as written (`display`), each with what was read
     differently; the word's own canonical form is not among them."""
-    if len(token) < 4 or not token.isascii() or not token.isalpha():
+    if len(token) < 4 or not token.isascii() or not token.isalpha() or _REWRITTEN.search(token) is None:
         return ()
     forms: dict[str, tuple[str, ...]] = {token: ()}
     for what, pattern, replacement in _SPELLING_REWRITES:
@@ -794,7 +796,7 @@ def spelling_variants(token: str) -> tuple[tuple[str, str], ...]:
             if changed != form and changed not in forms and len(forms) < _MAX_SPELLINGS:
                 forms[changed] = (*how, what)
     for form, how in list(forms.items()):
-        for ending in ("i", "y"):
+        for ending in ("i", "y"):  # "-ii", "-iy", "-ij": "Iurii", "Dmitrij" as Yuri, Dmitry
             changed = _RUSSIAN_ENDING.sub(ending, form)
             if changed != form and changed not in forms:
                 forms[changed] = (*how, f"ending as -{ending}")
