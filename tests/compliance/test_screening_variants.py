@@ -5,8 +5,8 @@ Each name here is written for the test (not taken from the evaluation set) and w
 
 from __future__ import annotations
 
-from gpulease.compliance.index import OTHER_TRADE, PATRONYMIC_WEIGHT, ScreeningIndex
-from gpulease.compliance.match import TOKEN_SIMILARITY, _similarity
+from gpulease.compliance.index import COMMON_NAME_ELSEWHERE, OTHER_TRADE, PATRONYMIC_WEIGHT, ScreeningIndex
+from gpulease.compliance.match import TOKEN_SIMILARITY, Hit, _similarity
 from gpulease.compliance.normalize import normalize_name, spelling_variants
 from gpulease.compliance.screening import screen_name
 
@@ -15,7 +15,7 @@ KALASHNIKOV = "SDN-16911"  # JOINT STOCK COMPANY CONCERN KALASHNIKOV
 KOVALCHUK = "SDN-16680"  # KOVALCHUK, Yuri Valentinovich
 
 
-def _hit(index: ScreeningIndex, name: str, country: str | None, entry_id: str, min_score: float = 70.0):  # type: ignore[no-untyped-def]
+def _hit(index: ScreeningIndex, name: str, country: str | None, entry_id: str, min_score: float = 70.0) -> Hit | None:
     return next((h for h in index.screen(name, country, min_score=min_score) if h.entry_id == entry_id), None)
 
 
@@ -99,3 +99,16 @@ def test_banking_farming_and_education_words_are_common(index: ScreeningIndex) -
     # The SDN lists a Syrian "SAVING BANK": a savings bank elsewhere is not it.
     assert not _hit(index, "Cooperative Savings Bank of Kenya", "KE", "SDN-17244", min_score=60.0)
     assert not _hit(index, "Agricultural Bank of Kenya", "KE", "SDN-22983", min_score=80.0)
+
+
+def test_a_name_of_common_words_elsewhere_is_likely_another_firm(index: ScreeningIndex) -> None:
+    # "Positive" is a common English word: a "Positive Technologies" in the US is likely not the Russian one.
+    result = screen_name(index, "Positive Technologies Inc.", "US")
+    assert result.decision == "cleared"
+    hit = next(h for h in index.screen("Positive Technologies Inc.", "US", min_score=50.0) if h.entry_id == "SDN-31455")
+    assert any(f.name == "common name elsewhere" and f.points == COMMON_NAME_ELSEWHERE for f in hit.features)
+    # In the listed country, or with no country, the same name is the listed party.
+    assert screen_name(index, "Positive Technologies", "RU").decision == "denied"
+    assert screen_name(index, "Wagner Group", "RU").decision == "denied"
+    # A rare word is no common name: the listed exporter's own name abroad still goes to a person.
+    assert screen_name(index, "Rosoboronexport", "AE").decision != "cleared"

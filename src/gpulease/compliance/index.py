@@ -77,6 +77,12 @@ AFFILIATE_MIN_SHARE = 0.6  # of the listed name's weight, found in the query
 # A listed name made only of common words ("Technology and Development Group") says little about identity:
 # anything short of the whole name loses this much.
 COMMON_WORDS_ONLY = -15.0
+# A name whose own words are all common English words or surnames ("Alpha Bank", "J. Wagner GmbH"), in a country
+# the listed party is not in, is more likely one of the many businesses of that name, even written exactly as
+# listed. Commonness is the word's Zipf frequency in English (wordfreq: log10 of uses per billion words;
+# "alpha" 4.3, "wagner" 3.7, "huawei" 3.3, "gazprom" 2.6, "rosoboronexport" 1.3).
+COMMON_NAME_ZIPF = 3.5
+COMMON_NAME_ELSEWHERE = -25.0
 # A word of an abjad whose skeleton has only two consonants ("دیوار", d-v-r with v a vowel letter: "dr")
 SHORT_SKELETON = 0.75
 # A listed name of three letters or fewer ("HUA", "HUM") is an abbreviation: only the whole query can be it.
@@ -214,6 +220,7 @@ class ScreeningIndex:
                 key_sources.setdefault(key, []).append(number)
         self._sources = source_names
         self._key_sources = key_sources
+        common_english("name")  # wordfreq's English list loads now, with the index, not in a screening request
 
     @classmethod
     def build(cls, entries: Iterable[ListEntry], version: str | None = None) -> ScreeningIndex:
@@ -467,7 +474,20 @@ class ScreeningIndex:
                     listed = ", ".join(entry.countries)
                     near = not _SAME_PLACE.get(query_country, frozenset()).isdisjoint(entry.countries)
                     near = near or query_country in _programme_countries(entry)
-                    if (
+                    common = None
+                    if not (affiliate or individual or near or self._adds_place(query, candidate, align)):
+                        common = _common_words_only(query, align())
+                    if common:
+                        features.append(
+                            Feature(
+                                "common name elsewhere",
+                                COMMON_NAME_ELSEWHERE,
+                                f"different country: {query_country}, listed {listed}; the name's own words "
+                                f"({', '.join(common)}) are common English words or surnames (wordfreq Zipf ≥ "
+                                f"{COMMON_NAME_ZIPF:g}), the names of many businesses: more likely another party",
+                            )
+                        )
+                    elif (
                         affiliate
                         or individual
                         or near
@@ -644,6 +664,26 @@ class ScreeningIndex:
             f"possible affiliate: the listed name '{core}' with only words of place or corporate structure "
             f"added ({words}); BIS affiliates rule / OFAC 50% rule: establish who owns it"
         )
+
+
+@functools.lru_cache(maxsize=50_000)
+def common_english(word: str) -> bool:
+    """Whether a word is common in English text (wordfreq's Zipf frequency ≥ COMMON_NAME_ZIPF)."""
+    from wordfreq import zipf_frequency  # its English list loads on first use (about a second), not at import
+
+    return bool(zipf_frequency(word, "en") >= COMMON_NAME_ZIPF)
+
+
+def _common_words_only(query: NormalizedName, result: NameScore) -> tuple[str, ...]:
+    """The query's words that matched the listed name, when every one of them that is not a generic word is
+    a common English word (as the query writes it); () otherwise."""
+    generic = generic_words()
+    own = [
+        query.shown(i) for i, cover in enumerate(result.query_cover) if cover > 0.0 and query.strong[i] not in generic
+    ]
+    if not own or not all(w.isascii() and common_english(w) for w in own):
+        return ()
+    return tuple(own)
 
 
 class _Aligned:

@@ -17,7 +17,14 @@ from pypinyin import lazy_pinyin
 from rapidfuzz.distance import OSA
 
 from gpulease.compliance.places import CHINESE_CITIES, place_words
-from gpulease.compliance.romanize import ABJADS, fold_variants, script_of, to_latin, wade_giles_to_pinyin
+from gpulease.compliance.romanize import (
+    ABJADS,
+    fold_variants,
+    is_pinyin,
+    script_of,
+    to_latin,
+    wade_giles_to_pinyin,
+)
 
 # Legal forms and filler words are kept (an analyst wants to see them) but carry little weight:
 # "IFLYTEK Co., Ltd." and "iFlytek Inc" name the same company for screening purposes.
@@ -789,6 +796,8 @@ def spelling_variants(token: str) -> tuple[tuple[str, str], ...]:
     differently; the word's own canonical form is not among them."""
     if len(token) < 4 or not token.isascii() or not token.isalpha() or _REWRITTEN.search(token) is None:
         return ()
+    if is_pinyin(token):
+        return ()  # pinyin's x, j, ch and -i are its own letters ("xinjiang", "changchi")
     forms: dict[str, tuple[str, ...]] = {token: ()}
     for what, pattern, replacement in _SPELLING_REWRITES:
         for form, how in list(forms.items()):
