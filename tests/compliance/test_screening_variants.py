@@ -24,6 +24,7 @@ def test_other_romanisations_of_a_word_are_tried() -> None:
     assert "rosteh" in variants["rostex"]  # scientific x for х, folded kh → h as the lists' "Rostekh" is
     assert "yuri" in variants["iurii"]  # initial iu for ю, -ii ending
     assert "yuteyr" in variants["jutejr"]  # j for ю and й
+    assert "iuteir" in variants["jutejr"]  # ... and as anyascii writes ЮТэйр
     assert "lukashenko" in variants["loukachenko"]  # French ou and ch
     assert "islami" in variants["eslami"]  # Persian initial e for Arabic i
     assert spelling_variants("huawei") == ()  # nothing to read otherwise: no variants, no cost

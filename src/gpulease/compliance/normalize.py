@@ -780,6 +780,7 @@ _SPELLING_REWRITES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("x as kh", re.compile(r"x"), "kh"),
     ("dj as j", re.compile(r"dj"), "j"),
     ("j as y", re.compile(r"j"), "y"),
+    ("j as i", re.compile(r"j"), "i"),  # as anyascii writes Cyrillic ю, я, й: "Iu", "Ia", "i"
     ("initial i as y", re.compile(r"^i(?=[aeou])"), "y"),
     ("ch as sh", re.compile(r"ch"), "sh"),
     ("initial e as i", re.compile(r"^e(?=[^aeiou])"), "i"),
