@@ -474,20 +474,7 @@ class ScreeningIndex:
                     listed = ", ".join(entry.countries)
                     near = not _SAME_PLACE.get(query_country, frozenset()).isdisjoint(entry.countries)
                     near = near or query_country in _programme_countries(entry)
-                    common = None
-                    if not (affiliate or individual or near or self._adds_place(query, candidate, align)):
-                        common = _common_words_only(query, align())
-                    if common:
-                        features.append(
-                            Feature(
-                                "common name elsewhere",
-                                COMMON_NAME_ELSEWHERE,
-                                f"different country: {query_country}, listed {listed}; the name's own words "
-                                f"({', '.join(common)}) are common English words or surnames (wordfreq Zipf ≥ "
-                                f"{COMMON_NAME_ZIPF:g}), the names of many businesses: more likely another party",
-                            )
-                        )
-                    elif (
+                    if (
                         affiliate
                         or individual
                         or near
@@ -504,6 +491,24 @@ class ScreeningIndex:
                                 COUNTRY_DIFFERS,
                                 f"different country: {query_country}, listed {listed}; a similar name, not the "
                                 "listed one, elsewhere is more likely another party",
+                            )
+                        )
+                    # The listed name once legal forms are set aside, but not as listed, and made of common words.
+                    common: tuple[str, ...] = ()
+                    if (
+                        name_score >= COUNTRY_DIFFERS_BELOW
+                        and not (affiliate or individual or near)
+                        and not self._adds_place(query, candidate, align)
+                    ):
+                        common = _common_words_only(query, candidate, align())
+                    if common:
+                        features.append(
+                            Feature(
+                                "common name elsewhere",
+                                COMMON_NAME_ELSEWHERE,
+                                f"the name's own words ({', '.join(common)}) are common English words or surnames "
+                                f"(wordfreq Zipf ≥ {COMMON_NAME_ZIPF:g}), not written as listed, and the listed party "
+                                "is in another country: more likely one of the many businesses of that name",
                             )
                         )
             if cities:
@@ -674,9 +679,12 @@ def common_english(word: str) -> bool:
     return bool(zipf_frequency(word, "en") >= COMMON_NAME_ZIPF)
 
 
-def _common_words_only(query: NormalizedName, result: NameScore) -> tuple[str, ...]:
+def _common_words_only(query: NormalizedName, candidate: IndexedName, result: NameScore) -> tuple[str, ...]:
     """The query's words that matched the listed name, when every one of them that is not a generic word is
-    a common English word (as the query writes it); () otherwise."""
+    a common English word (as the query writes it) and the query is not the listed name as written ("Wagner
+    Group" is the listed name itself; "J. Wagner GmbH" is a name with the same word); () otherwise."""
+    if _letters(query.original) == _letters(candidate.name):
+        return ()
     generic = generic_words()
     own = [
         query.shown(i) for i, cover in enumerate(result.query_cover) if cover > 0.0 and query.strong[i] not in generic
@@ -684,6 +692,10 @@ def _common_words_only(query: NormalizedName, result: NameScore) -> tuple[str, .
     if not own or not all(w.isascii() and common_english(w) for w in own):
         return ()
     return tuple(own)
+
+
+def _letters(name: str) -> str:
+    return "".join(ch for ch in fold(name) if ch.isalnum())
 
 
 class _Aligned:
