@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import compress, pairwise
@@ -30,6 +30,7 @@ from gpulease.compliance.normalize import (
     fold,
     generic_words,
     normalize_name,
+    spelling_variants,
 )
 from gpulease.compliance.places import place_words
 from gpulease.compliance.romanize import joined, skeleton
@@ -76,6 +77,22 @@ AFFILIATE_MIN_SHARE = 0.6  # of the listed name's weight, found in the query
 # A listed name made only of common words ("Technology and Development Group") says little about identity:
 # anything short of the whole name loses this much.
 COMMON_WORDS_ONLY = -15.0
+# A name whose own words are all common English words or surnames ("Alpha Bank", "J. Wagner GmbH"), in a country
+# the listed party is not in, is more likely one of the many businesses of that name, even written exactly as
+# listed. Commonness is the word's Zipf frequency in English (wordfreq: log10 of uses per billion words;
+# "alpha" 4.3, "wagner" 3.7, "huawei" 3.3, "gazprom" 2.6, "rosoboronexport" 1.3).
+COMMON_NAME_ZIPF = 3.5
+COMMON_NAME_ELSEWHERE = -25.0
+# A word of an abjad whose skeleton has only two consonants ("دیوار", d-v-r with v a vowel letter: "dr")
+SHORT_SKELETON = 0.75
+# A listed name of three letters or fewer ("HUA", "HUM") is an abbreviation: only the whole query can be it.
+SHORT_NAME_LETTERS = 3
+SHORT_NAME = -30.0
+# Each name has a word of trade the other lacks ("Roshan Telecom" / "Roshan Trading Company", "Sunway
+# University" / "Sunway Microelectronics"): the shared word names two businesses.
+OTHER_TRADE = -10.0
+# A query word read in another romanisation ("Rostex" as Rostekh): the same word, spelt another way.
+SPELLING_SIMILARITY = 0.95
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -99,8 +116,18 @@ def _misspelt_common_word(token: str) -> bool:
     return len(token) >= 5 and any(key in _common_word_keys() for key in blocking_keys(token))
 
 
+# A Russian, Belarusian or Ukrainian patronymic ("Valentinovich", "Ryhorovich", "Ivanovna") is left out of
+# many forms of a person's name; it weighs like a middle name, not like the surname.
+PATRONYMIC_WEIGHT = 3.0
+_PATRONYMIC = ("ovich", "evich", "ovych", "evych", "ovna", "evna", "ivna", "ichna")
+
+
 def _capped(token: str, weight: float) -> float:
-    return min(weight, GENERIC_WEIGHT) if token in generic_words() else weight
+    if token in generic_words():
+        return min(weight, GENERIC_WEIGHT)
+    if len(token) > 7 and token.endswith(_PATRONYMIC):
+        return min(weight, PATRONYMIC_WEIGHT)
+    return weight
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +220,7 @@ class ScreeningIndex:
                 key_sources.setdefault(key, []).append(number)
         self._sources = source_names
         self._key_sources = key_sources
+        common_english("name")  # wordfreq's English list loads now, with the index, not in a screening request
 
     @classmethod
     def build(cls, entries: Iterable[ListEntry], version: str | None = None) -> ScreeningIndex:
@@ -249,6 +277,11 @@ class ScreeningIndex:
         if not found and key.endswith("h") and len(key) > 2:
             found = self._skeletons.get(key[:-1], [])  # Persian final ه is often silent: "khamenei"
         return tuple(found)
+
+    def spelling_matches(self, written: str) -> tuple[tuple[str, str], ...]:
+        """Listed words that are another romanisation of a query word as written, with how it was read."""
+        frequency = self.document_frequency
+        return tuple((t, how) for t, how in spelling_variants(written) if t in frequency)
 
     def _names_under(self, keys: Iterable[str], w: float, skipped: list[tuple[int, str, float]]) -> set[int]:
         """Names under any of `keys`; keys above POSTING_CAP go to `skipped` instead."""
@@ -329,14 +362,30 @@ class ScreeningIndex:
         q_weights = [self.weight(t) for t in query.strong]
         alternatives: dict[int, tuple[str, ...]] = {}
         extra: dict[str, list[tuple[int, float]]] = {}
+        spelt: dict[str, str] = {}  # listed word -> how a query word was read to spell it
+        generic = generic_words()
         for position, is_abjad in enumerate(query.abjad):
             if is_abjad:
                 found = self.skeleton_matches(query.strong[position])
                 if found:
                     alternatives[position] = found
                     q_weights[position] = min(self.weight(t) for t in found)
+                    # Two consonants ("dywr": d, r) fit dozens of words: a hint, not a match on its own, unless
+                    # the word is a common one ("ayran": Iran).
+                    short = len(skeleton(query.strong[position])) <= 2
                     for token in found:
-                        extra.setdefault(token, []).append((position, SKELETON_SIMILARITY))
+                        similarity = SHORT_SKELETON if short and token not in generic else SKELETON_SIMILARITY
+                        extra.setdefault(token, []).append((position, similarity))
+            elif query.strong[position] not in generic:
+                # Other romanisations of a query word may be what the lists write ("Rostex", "Iurii").
+                variants = self.spelling_matches(query.shown(position))
+                if variants:
+                    token = query.strong[position]
+                    alternatives[position] = (*blocking_keys(token), *(t for t, _ in variants))
+                    q_weights[position] = min(q_weights[position], *(self.weight(t) for t, _ in variants))
+                    for listed_token, how in variants:
+                        extra.setdefault(listed_token, []).append((position, SPELLING_SIMILARITY))
+                        spelt[listed_token] = how
         scorer = QueryScorer(query.strong, q_weights, extra)
         names = self.names
         best: dict[int, tuple[float, IndexedName]] = {}
@@ -353,10 +402,9 @@ class ScreeningIndex:
         query_country = country_code(country) if country else None
         cities = _cities(address)
         # Scores, adjustments and the cut first; the token-by-token explanation only for the hits returned.
-        passed: list[tuple[float, ListEntry, IndexedName, bool | None, list[Feature], bool, bool | None]] = []
+        passed: list[tuple[float, ListEntry, IndexedName, bool | None, list[Feature], bool, bool | None, _Aligned]] = []
         # Only a query with a word of place or structure can be an affiliate's name.
         may_be_affiliate = any(t in affiliate_words() for t in query.strong)
-        generic = generic_words()
         lowest = min(
             min_score - COUNTRY_BONUS - CITY_BONUS - BIRTH_DATE_AGREES - NATIONALITY_AGREES, AFFILIATE_CHECK_FROM
         )
@@ -376,9 +424,10 @@ class ScreeningIndex:
             if upper < min_score:
                 continue
             features = [Feature("name similarity", name_score, f"'{name}' against '{candidate.name}'")]
+            align = _Aligned(query, q_weights, candidate, extra)
             affiliate = False
             if may_be_affiliate and not individual and AFFILIATE_CHECK_FROM <= name_score < 100.0:
-                pattern = self._affiliate(query, q_weights, candidate, extra, present)
+                pattern = self._affiliate(query, candidate, align, present)
                 if pattern:
                     affiliate = True
                     features.append(Feature("affiliate pattern", max(0.0, AFFILIATE_SCORE - name_score), pattern))
@@ -386,11 +435,36 @@ class ScreeningIndex:
                 not affiliate
                 and name_score < 100.0
                 and all(t in generic for t in candidate.norm.strong)
-                and self._partial(query, q_weights, candidate, extra)
+                and self._partial(query, candidate, align)
             ):
                 features.append(
                     Feature("common words only", COMMON_WORDS_ONLY, "the listed name is made only of common words")
                 )
+            if (
+                not affiliate
+                and name_score < 100.0
+                and sum(map(len, candidate.norm.strong)) <= SHORT_NAME_LETTERS
+                and self._adds_distinctive(query, candidate, align)
+            ):
+                features.append(
+                    Feature(
+                        "short listed name",
+                        SHORT_NAME,
+                        f"'{candidate.name}' is an abbreviation of {SHORT_NAME_LETTERS} letters or fewer and the "
+                        "query has a distinctive word besides it: more likely a name that contains these letters",
+                    )
+                )
+            elif not affiliate and name_score < COUNTRY_DIFFERS_BELOW:
+                trades = self._other_trades(query, candidate, align)
+                if trades:
+                    features.append(
+                        Feature(
+                            "another trade",
+                            OTHER_TRADE,
+                            f"each name has a word of trade the other lacks ({trades[0]} / {trades[1]}): "
+                            "more likely two businesses sharing a word",
+                        )
+                    )
             agrees: bool | None = None
             if query_country and entry.countries:
                 agrees = query_country in entry.countries
@@ -405,7 +479,7 @@ class ScreeningIndex:
                         or individual
                         or near
                         or name_score >= COUNTRY_DIFFERS_BELOW
-                        or self._adds_place(query, q_weights, candidate, extra)
+                        or self._adds_place(query, candidate, align)
                     ):
                         features.append(
                             Feature("different country", 0.0, f"different country: {query_country}, listed {listed}")
@@ -417,6 +491,24 @@ class ScreeningIndex:
                                 COUNTRY_DIFFERS,
                                 f"different country: {query_country}, listed {listed}; a similar name, not the "
                                 "listed one, elsewhere is more likely another party",
+                            )
+                        )
+                    # The listed name once legal forms are set aside, but not as listed, and made of common words.
+                    common: tuple[str, ...] = ()
+                    if (
+                        name_score >= COUNTRY_DIFFERS_BELOW
+                        and not (affiliate or individual or near)
+                        and not self._adds_place(query, candidate, align)
+                    ):
+                        common = _common_words_only(query, candidate, align())
+                    if common:
+                        features.append(
+                            Feature(
+                                "common name elsewhere",
+                                COMMON_NAME_ELSEWHERE,
+                                f"the name's own words ({', '.join(common)}) are common English words or surnames "
+                                f"(wordfreq Zipf ≥ {COMMON_NAME_ZIPF:g}), not written as listed, and the listed party "
+                                "is in another country: more likely one of the many businesses of that name",
                             )
                         )
             if cities:
@@ -436,12 +528,16 @@ class ScreeningIndex:
             score = max(0.0, min(100.0, total))
             if score < min_score:
                 continue
-            passed.append((round(score, 2), entry, candidate, agrees, features, affiliate, identifiers))
+            passed.append((round(score, 2), entry, candidate, agrees, features, affiliate, identifiers, align))
         passed.sort(key=lambda p: (-p[0], p[1].id))
         hits: list[Hit] = []
-        for score, entry, candidate, agrees, features, affiliate, identifiers in passed[:limit]:
-            result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra, query.display)
+        for score, entry, candidate, agrees, features, affiliate, identifiers, align in passed[:limit]:
+            result = align()
             context = [f.detail for f in features if f.name != "name similarity"]
+            if spelt:
+                context.extend(
+                    f"spelling variant: {spelt[t]}" for t in dict.fromkeys(candidate.norm.strong) if t in spelt
+                )
             if candidate.enrichment is not None:
                 source = candidate.enrichment.source_url or candidate.enrichment.source_note or "no source given"
                 context.append(f"matched an enrichment alias ({candidate.enrichment.kind}), source: {source}")
@@ -467,27 +563,59 @@ class ScreeningIndex:
     @staticmethod
     def _partial(
         query: NormalizedName,
-        q_weights: Sequence[float],
         candidate: IndexedName,
-        extra: Mapping[str, Sequence[tuple[int, float]]],
+        align: Callable[[], NameScore],
     ) -> bool:
         """Whether either name has a word the other lacks (not merely spelt differently)."""
-        result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra)
+        result = align()
         return 0.0 in result.query_cover or 0.0 in result.listed_cover
+
+    @staticmethod
+    def _adds_distinctive(
+        query: NormalizedName,
+        candidate: IndexedName,
+        align: Callable[[], NameScore],
+    ) -> bool:
+        """Whether the query has a word that is not common and that the listed name lacks."""
+        generic = generic_words()
+        result = align()
+        return any(c == 0.0 and query.strong[i] not in generic for i, c in enumerate(result.query_cover))
+
+    @staticmethod
+    def _other_trades(
+        query: NormalizedName,
+        candidate: IndexedName,
+        align: Callable[[], NameScore],
+    ) -> tuple[str, str] | None:
+        """A word of trade (a common word that is no place or structure word) in each name that the other
+        lacks, or None."""
+        trade = _trade_words()
+        if not any(t in trade for t in query.strong) or not any(t in trade for t in candidate.norm.strong):
+            return None
+        result = align()
+        mine = [query.shown(i) for i, c in enumerate(result.query_cover) if c == 0.0 and query.strong[i] in trade]
+        theirs = [
+            candidate.norm.shown(j)
+            for j, c in enumerate(result.listed_cover)
+            if c == 0.0 and candidate.norm.strong[j] in trade
+        ]
+        # Words of one trade share their first letters ("air" / "airlines", "tele" / "telecommunications").
+        mine = [q for q in mine if all(q[:3] != t[:3] for t in theirs)]
+        theirs = [t for t in theirs if all(q[:3] != t[:3] for q in mine)]
+        return (mine[0], theirs[0]) if mine and theirs else None
 
     @staticmethod
     def _adds_place(
         query: NormalizedName,
-        q_weights: Sequence[float],
         candidate: IndexedName,
-        extra: Mapping[str, Sequence[tuple[int, float]]],
+        align: Callable[[], NameScore],
     ) -> bool:
         """Whether the query adds a word of place or structure the listed name lacks: a foreign branch or
         subsidiary ("Sberbank (Switzerland) AG") is in another country by its nature."""
         words = affiliate_words()
         if not any(t in words for t in query.strong):
             return False
-        result = compare(query.strong, q_weights, candidate.norm.strong, candidate.weights, extra)
+        result = align()
         added = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
         if _place_replaced(query, candidate, result, added):
             return False
@@ -496,9 +624,8 @@ class ScreeningIndex:
     def _affiliate(
         self,
         query: NormalizedName,
-        q_weights: Sequence[float],
         candidate: IndexedName,
-        extra: Mapping[str, Sequence[tuple[int, float]]],
+        align: Callable[[], NameScore],
         present: set[str],
     ) -> str | None:
         """The affiliate pattern, in words, if the query is the listed name's distinctive words plus only
@@ -519,7 +646,7 @@ class ScreeningIndex:
             return None
         if any(not _present(listed, j, present) for j in distinctive):
             return None  # the listed party's own words, as listed: cheap to rule out before aligning
-        result: NameScore = compare(query.strong, q_weights, listed, candidate.weights, extra, query.display)
+        result = align()
         # The listed party's own distinctive words, spelt as listed (not a typo-close word of another firm).
         if any(result.listed_cover[j] < SKELETON_SIMILARITY for j in distinctive):
             return None
@@ -542,6 +669,64 @@ class ScreeningIndex:
             f"possible affiliate: the listed name '{core}' with only words of place or corporate structure "
             f"added ({words}); BIS affiliates rule / OFAC 50% rule: establish who owns it"
         )
+
+
+@functools.lru_cache(maxsize=50_000)
+def common_english(word: str) -> bool:
+    """Whether a word is common in English text (wordfreq's Zipf frequency ≥ COMMON_NAME_ZIPF)."""
+    from wordfreq import zipf_frequency  # its English list loads on first use (about a second), not at import
+
+    return bool(zipf_frequency(word, "en") >= COMMON_NAME_ZIPF)
+
+
+def _common_words_only(query: NormalizedName, candidate: IndexedName, result: NameScore) -> tuple[str, ...]:
+    """The query's words that matched the listed name, when every one of them that is not a generic word is
+    a common English word (as the query writes it) and the query is not the listed name as written ("Wagner
+    Group" is the listed name itself; "J. Wagner GmbH" is a name with the same word); () otherwise."""
+    if _letters(query.original) == _letters(candidate.name):
+        return ()
+    generic = generic_words()
+    own = [
+        query.shown(i) for i, cover in enumerate(result.query_cover) if cover > 0.0 and query.strong[i] not in generic
+    ]
+    if not own or not all(w.isascii() and common_english(w) for w in own):
+        return ()
+    return tuple(own)
+
+
+def _letters(name: str) -> str:
+    return "".join(ch for ch in fold(name) if ch.isalnum())
+
+
+class _Aligned:
+    """The token alignment of a query with one candidate, computed once when a rule first asks for it."""
+
+    __slots__ = ("_args", "_result")
+
+    def __init__(
+        self,
+        query: NormalizedName,
+        q_weights: Sequence[float],
+        candidate: IndexedName,
+        extra: Mapping[str, Sequence[tuple[int, float]]],
+    ) -> None:
+        self._args = (query, q_weights, candidate, extra)
+        self._result: NameScore | None = None
+
+    def __call__(self) -> NameScore:
+        if self._result is None:
+            query, q_weights, candidate, extra = self._args
+            self._result = compare(
+                query.strong, q_weights, candidate.norm.strong, candidate.weights, extra, query.display
+            )
+        return self._result
+
+
+@functools.cache
+def _trade_words() -> frozenset[str]:
+    """Common words that say what a business does ("telecom", "trading", "university"): generic words that are
+    no word of place or structure."""
+    return generic_words() - affiliate_words() - _place_tokens()
 
 
 @functools.cache

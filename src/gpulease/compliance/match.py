@@ -29,6 +29,9 @@ _OSA_CUTOFF = TOKEN_SIMILARITY - 0.01  # a little below the line: rapidfuzz's cu
 # accepted below; longer words pass the line with a swap anyway.
 _OSA_CUTOFF_SHORT = 0.74
 _SHORT = 5
+# Words of eight letters or more may carry two typos ("ristance" for "resistance", "platftms" for
+# "platforms") and still be told apart from other words, if the first letter is right.
+TWO_EDITS_FROM = 8
 # An abjad's transliteration ("mrkzy") equal to a listed token's consonants ("markazi"): a near match.
 SKELETON_SIMILARITY = 0.9
 # Extra similarities for a query: listed token -> (query position, similarity) pairs (skeleton matches).
@@ -100,7 +103,10 @@ def _similarity(a: str, b: str) -> float:
     # Cheap bound: the edit distance is at least the length difference, so the OSA share is at most
     # 1 - |la - lb| / max(la, lb); most token pairs of a query fail here without calling rapidfuzz.
     longer = la if la > lb else lb
-    if (longer - abs(la - lb)) / longer < TOKEN_SIMILARITY - 1e-9:
+    if (
+        abs(la - lb) > (2 if la >= TWO_EDITS_FROM and lb >= TWO_EDITS_FROM else 0)
+        and (longer - abs(la - lb)) / longer < TOKEN_SIMILARITY - 1e-9
+    ):
         return 0.0  # (a swap keeps the lengths equal: this bound is 1 for it)
     # Jaro-Winkler alone is generous to short words ("seven"/"sever" 0.92); the edit-distance share
     # keeps one typo in five letters below the line while one in six or more passes.
@@ -116,8 +122,18 @@ def _swapped(a: str, b: str) -> bool:
     return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
 
 
+def _two_edits(a: str, b: str) -> bool:
+    """Two letters added, dropped, changed or swapped in a long word, the first letter kept."""
+    return (
+        a[0] == b[0]
+        and len(a) >= TWO_EDITS_FROM
+        and len(b) >= TWO_EDITS_FROM
+        and OSA.distance(a, b, score_cutoff=2) <= 2
+    )
+
+
 def _accepted(a: str, b: str, sim: float) -> float:
-    if sim < TOKEN_SIMILARITY and _swapped(a, b):
+    if sim < TOKEN_SIMILARITY and (_swapped(a, b) or _two_edits(a, b)):
         return TOKEN_SIMILARITY
     if a[0] != b[0]:
         # Typos rarely hit the first letter; anagram-like pairs ("orchid"/"rachid") often differ there.
@@ -237,7 +253,7 @@ class QueryScorer:
                 fuzzy,
                 scorer=OSA.normalized_similarity,
                 processor=None,
-                score_cutoff=_OSA_CUTOFF_SHORT if len(a) <= _SHORT else _OSA_CUTOFF,
+                score_cutoff=_OSA_CUTOFF_SHORT if len(a) <= _SHORT or len(a) >= TWO_EDITS_FROM else _OSA_CUTOFF,
                 limit=None,
             ):
                 s = 1.0 if a == b else _accepted(a, b, min(JaroWinkler.normalized_similarity(a, b), osa))

@@ -17,7 +17,14 @@ from pypinyin import lazy_pinyin
 from rapidfuzz.distance import OSA
 
 from gpulease.compliance.places import CHINESE_CITIES, place_words
-from gpulease.compliance.romanize import ABJADS, fold_variants, script_of, to_latin, wade_giles_to_pinyin
+from gpulease.compliance.romanize import (
+    ABJADS,
+    fold_variants,
+    is_pinyin,
+    script_of,
+    to_latin,
+    wade_giles_to_pinyin,
+)
 
 # Legal forms and filler words are kept (an analyst wants to see them) but carry little weight:
 # "IFLYTEK Co., Ltd." and "iFlytek Inc" name the same company for screening purposes.
@@ -251,6 +258,18 @@ GENERIC_WORDS: frozenset[str] = frozenset(
         "industries",
         "industrial",
         "development",
+        # sectors of banking, farming and education: "Savings Bank", "Agricultural Bank", "State University"
+        "savings",
+        "saving",
+        "agricultural",
+        "agriculture",
+        "commercial",
+        "cooperative",
+        "credit",
+        "college",
+        "academy",
+        "school",
+        "hospital",
         "digital",
         "science",
         "sciences",
@@ -462,12 +481,17 @@ class NormalizedName:
         return self.display[position] if self.display else self.strong[position]
 
 
+# The háček letters of the scientific (ISO 9) transliteration of Cyrillic, and of Czech, Slovak and the South
+# Slavic languages, spell the sounds English writes with two letters: "Burxanovič", "RŽD", "Ališer".
+_HACEK = str.maketrans({"č": "ch", "š": "sh", "ž": "zh"})
+
+
 def fold(text: str) -> str:
-    """NFKC, case-folded, accents stripped."""
+    """NFKC, case-folded, accents stripped (č, š, ž written ch, sh, zh)."""
     if text.isascii():
         # Most names: NFKC and NFKD leave ASCII as it is and casefold() is lower() there.
         return text.lower()
-    text = unicodedata.normalize("NFKC", text).casefold()
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_HACEK)
     decomposed = unicodedata.normalize("NFKD", text)
     return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
 
@@ -579,21 +603,30 @@ def _pinyin_words(tokens: list[str]) -> tuple[list[tuple[str, bool]], list[str]]
 
     Returns (token, is_weak) pairs and the pinyin that was mapped, for the explanation."""
     terms = _pinyin_terms()
+    n = len(tokens)
+    # The split that reads the most syllables as terms, then the fewest terms: "ji suan ji shu" is jisuan +
+    # jishu (computing technology), not jisuanji (computer) + shu, which the longest first match would take.
+    best: list[tuple[int, int, int]] = [(0, 0, 0)] * (n + 1)  # (-syllables in terms, terms, size) from i on
+    for i in range(n - 1, -1, -1):
+        options = [(best[i + 1][0], best[i + 1][1], 1)]
+        for size in range(min(_ALL_PINYIN_SEGMENTS, n - i), 0, -1):
+            if "".join(tokens[i : i + size]) in terms:
+                after = best[i + size]
+                options.append((after[0] - size, after[1] + 1, size))
+        best[i] = min(options)
     out: list[tuple[str, bool]] = []
     mapped: list[str] = []
     i = 0
-    while i < len(tokens):
-        for size in range(min(_ALL_PINYIN_SEGMENTS, len(tokens) - i), 0, -1):
-            found = terms.get("".join(tokens[i : i + size]))
-            if found is not None:
-                is_weak, words = found
-                out.extend((w, is_weak) for w in words)
-                mapped.append(" ".join(tokens[i : i + size]))
-                i += size
-                break
+    while i < n:
+        size = best[i][2]
+        found = terms.get("".join(tokens[i : i + size]))
+        if found is not None:
+            is_weak, words = found
+            out.extend((w, is_weak) for w in words)
+            mapped.append(" ".join(tokens[i : i + size]))
         else:
             out.append((tokens[i], False))
-            i += 1
+        i += size
     return out, mapped
 
 
@@ -736,3 +769,51 @@ def _rest(b: _Builder, text: str) -> None:
             ascii_text.clear()
             b.other_script(run)
     b.latin("".join(ascii_text))
+
+
+# Spellings of one sound in the romanisations a listed name and a query may use, tried on a query word that
+# no listed name contains (never on one the lists know): the scientific/ISO 9 transliteration of Cyrillic
+# (х as x, й as j, ю/я as ju/ja: "Rostex", "Rossijskij", "JuTejr"), the initial iotated vowel written with i
+# ("Iurii", "Iakov"), French spellings of Russian, Arabic and Persian names ("Loukachenko", "Djamil"), the
+# Persian initial e for Arabic i ("Eslami"), and the ending of a Russian name (-ii, -iy, -ij, -y, -i).
+_SPELLING_REWRITES: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("x as kh", re.compile(r"x"), "kh"),
+    ("dj as j", re.compile(r"dj"), "j"),
+    ("j as y", re.compile(r"j"), "y"),
+    ("j as i", re.compile(r"j"), "i"),  # as anyascii writes Cyrillic ю, я, й: "Iu", "Ia", "i"
+    ("initial i as y", re.compile(r"^i(?=[aeou])"), "y"),
+    ("ch as sh", re.compile(r"ch"), "sh"),
+    ("initial e as i", re.compile(r"^e(?=[^aeiou])"), "i"),
+)
+_RUSSIAN_ENDING = re.compile(r"(?<=[a-z]{2})(?:ii|iy|ij|yi|yj)$")
+# A word none of the rewrites applies to (most words) is passed over at once.
+_REWRITTEN = re.compile(r"x|j|ch|^i[aeou]|^e[^aeiou]|(?:ii|iy|ij|yi|yj)$")
+_MAX_SPELLINGS = 24
+
+
+@functools.lru_cache(maxsize=50_000)
+def spelling_variants(token: str) -> tuple[tuple[str, str], ...]:
+    """Canonical forms of other romanisations of a word as written (`display`), each with what was read
+    differently; the word's own canonical form is not among them."""
+    if len(token) < 4 or not token.isascii() or not token.isalpha() or _REWRITTEN.search(token) is None:
+        return ()
+    if is_pinyin(token):
+        return ()  # pinyin's x, j, ch and -i are its own letters ("xinjiang", "changchi")
+    forms: dict[str, tuple[str, ...]] = {token: ()}
+    for what, pattern, replacement in _SPELLING_REWRITES:
+        for form, how in list(forms.items()):
+            changed = pattern.sub(replacement, form)
+            if changed != form and changed not in forms and len(forms) < _MAX_SPELLINGS:
+                forms[changed] = (*how, what)
+    for form, how in list(forms.items()):
+        for ending in ("i", "y"):  # "-ii", "-iy", "-ij": "Iurii", "Dmitrij" as Yuri, Dmitry
+            changed = _RUSSIAN_ENDING.sub(ending, form)
+            if changed != form and changed not in forms:
+                forms[changed] = (*how, f"ending as -{ending}")
+    own = canonical(token)
+    out: dict[str, str] = {}
+    for form, how in forms.items():
+        key = canonical(form)
+        if key != own and key not in out:
+            out[key] = f"{token} read as {form} ({', '.join(how)})"
+    return tuple(out.items())
