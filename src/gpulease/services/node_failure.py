@@ -110,7 +110,7 @@ def node_lost(work: Work, *, node_id: int, reason: str, actor: str = "backend") 
         subject=f"node:{node.id}",
         data={"from": before, "to": NodeState.DOWN.value, "reason": reason},
     )
-    if hit:
+    if hit and node.gpu_model is not None:  # GPU leases hit (a CPU node holds none)
         cal = placement_calendar(work, node.gpu_model)  # placing moved leases, like any booking
         for lease in hit:
             if _move(work, cal, lease, failure, actor=actor):
@@ -247,7 +247,7 @@ def _move(work: Work, cal: CapacityCalendar, lease: Lease, failure: NodeFailure,
     now = work.now
     start = max(lease.starts_at, now)
     end = lease.ends_at
-    req = PlacementRequest(lease.gpu_model, lease.gpu_count, epoch(start), None if end is None else epoch(end))
+    req = PlacementRequest(lease.gpu_model or "", lease.gpu_count, epoch(start), None if end is None else epoch(end))
     try:
         placement = cal.place(req, ignore_leases=frozenset({lease.id}), explain=False)
     except Unplaceable:

@@ -69,6 +69,8 @@ class ModelCapacity:
 def capacity_by_model(nodes: list[Node], leased: Counter[int]) -> list[ModelCapacity]:
     per_model: dict[str, Counter[str]] = {}
     for n in nodes:
+        if n.gpu_model is None:  # a CPU node: no GPUs to count
+            continue
         c = per_model.setdefault(n.gpu_model, Counter())
         used = min(leased[n.id], n.gpu_count)
         c["total"] += n.gpu_count
@@ -99,7 +101,8 @@ def fleet_figures(work: Work) -> FleetFigures:
     nodes = nodes_in_service(s)
     gpus: Counter[tuple[str, str]] = Counter()
     for n in nodes:
-        gpus[(n.gpu_model, n.state)] += n.gpu_count
+        if n.gpu_model is not None:
+            gpus[(n.gpu_model, n.state)] += n.gpu_count
     leased: Counter[str] = Counter()
     for c in capacity_by_model(nodes, leased_per_node(s, work.now)):
         leased[c.gpu_model] += c.leased
@@ -178,7 +181,7 @@ def overview(work: Work, *, actor: Actor, start: datetime, end: datetime, gpu_mo
         lease_counts=lease_counts(s),
         open_reviews=len(reviews.list_reviews(work, actor=actor, status="open")),
         alerts=list_alerts(work, actor=actor, limit=8),
-        models=sorted({n.gpu_model for n in nodes_in_service(s)}),
+        models=sorted({n.gpu_model for n in nodes_in_service(s) if n.gpu_model is not None}),
     )
 
 
@@ -186,11 +189,14 @@ def overview(work: Work, *, actor: Actor, start: datetime, end: datetime, gpu_mo
 class NodeLine:
     id: int
     name: str
-    gpu_model: str
+    gpu_model: str | None
     gpu_count: int
     state: str
     leased: int  # GPUs held by a lease right now
     added: datetime
+    cpu_model: str | None = None
+    leasable_cores: int = 0  # cores CPU leases may be given (a GPU node: those not kept for its GPUs)
+    cores_leased: int = 0  # held by CPU leases right now
 
 
 @dataclass(frozen=True)
