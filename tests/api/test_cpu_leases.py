@@ -5,6 +5,7 @@ stores (on PostgreSQL the database itself refuses)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -19,8 +20,9 @@ from gpulease.runtime import Runtime
 from gpulease.services import leases
 from gpulease.services.context import SYSTEM
 from gpulease.services.errors import NoCapacity
+from gpulease.services.execution import leased_gpus
 from gpulease.store.models import CpuAllocation, MemoryAllocation
-from tests.conftest import Clock, Facility
+from tests.conftest import Clock, Facility, needs_bwrap
 
 
 def iso(t: datetime) -> str:
@@ -154,6 +156,12 @@ def test_gpu_lease_keeps_its_share_and_cpu_leases_use_gpu_nodes_only_if_allowed(
                            json={"customer_id": cust["id"], "cpu_cores": 1}).status_code == 409
     more = facility.lease(customer_id=cust["id"], gpu_model="H100-80GB", gpu_count=6)  # the GPU leases still fit
     assert sum(len(h["cores"]) for h in more["cores"]) == 72
+    # what the backends are handed: a GPU lease's GPUs with their share, a CPU lease's cores and no GPUs
+    with runtime.work() as w:
+        [gpu_side] = leased_gpus(leases.get_lease(w, actor=SYSTEM, lease_id=g["id"]))
+        [cpu_side] = leased_gpus(leases.get_lease(w, actor=SYSTEM, lease_id=c["id"]))
+    assert len(gpu_side.indices) == 2 and gpu_side.cores == tuple(share["cores"])
+    assert cpu_side.indices == () and cpu_side.cores == tuple(c["cores"][0]["cores"]) and cpu_side.node == "dgx-0"
 
 
 def _core_overlaps(runtime: Runtime) -> list[tuple[int, int, int, int]]:
@@ -232,3 +240,26 @@ def test_postgres_refuses_a_double_booked_core_or_gib_itself(
     # a free core of a GPU node, and memory that fits, are accepted
     insert(CpuAllocation(lease_id=lease["id"], node_id=g["id"], core_index=50, starts_at=later, ends_at=None))
     insert(MemoryAllocation(lease_id=lease["id"], node_id=n["id"], gib=36, starts_at=later, ends_at=None))
+
+
+@needs_bwrap
+def test_a_cpu_lease_runs_work_without_gpus(facility: Facility) -> None:
+    """A CPU lease's run starts (no GPUs); it sees none, and ends with the lease like any run."""
+    cpu_node(facility)
+    cpu_prices(facility)
+    cust = facility.customer()
+    lease = facility.lease(customer_id=cust["id"], cpu_cores=4)
+    r = facility.c.post(
+        f"/api/v1/leases/{lease['id']}/runs",
+        headers=facility.k.op,
+        json={"command": ["sh", "-c", 'echo "gpus=[$CUDA_VISIBLE_DEVICES]"']},
+    )
+    assert r.status_code in (200, 201), r.text
+    url = f"/api/v1/leases/{lease['id']}/runs/{r.json()['id']}"
+    deadline = time.monotonic() + 20
+    while (state := facility.c.get(url, headers=facility.k.op).json())["state"] in ("pending", "running"):
+        assert time.monotonic() < deadline, state
+        time.sleep(0.1)
+    assert state["state"] == "succeeded", state
+    log = facility.c.get(url + "/logs", headers=facility.k.op, params={"follow": "false"}).text
+    assert log.strip() == "gpus=[]"
