@@ -1,0 +1,61 @@
+"""CPU leases from the CLI (issue 13), against a live server: add a CPU node, price its cores, ask availability,
+book cores, list and show the lease with its cpuset, and see the core-hours on the invoice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from gpulease.cli import app
+from gpulease.settings import get_settings
+from tests.conftest import Clock, Facility
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, live_server: str, facility: Facility
+) -> Iterator[Facility]:
+    monkeypatch.setenv("GPULEASE_DATABASE_URL", db_url)
+    monkeypatch.setenv("GPULEASE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GPULEASE_API_URL", live_server)
+    monkeypatch.setenv("GPULEASE_API_KEY", facility.k.operator)
+    monkeypatch.setenv("COLUMNS", "120")
+    get_settings.cache_clear()
+    yield facility
+    get_settings.cache_clear()
+
+
+def _ok(r: Result) -> str:
+    assert r.exit_code == 0 and r.exception is None, r.output
+    return r.output
+
+
+def test_book_list_show_and_invoice_a_cpu_lease(cli: Facility, clock: Clock) -> None:
+    out = _ok(runner.invoke(app, ["nodes", "add", "s1", "cpu", "cpu-0", "--cpu-model", "EPYC-9654",
+                                  "--cpu-cores", "192", "--memory-gib", "1536"]))
+    assert "EPYC-9654" in out and "192" in out
+    _ok(runner.invoke(app, ["prices", "set", "epyc-9654", "on_demand", "0.045", "--gib-rate", "0.005"]))
+    prices = _ok(runner.invoke(app, ["prices", "list"]))
+    assert "EPYC-9654" in prices and "core_hour" in prices
+    cid = cli.customer()["id"]
+    avail = _ok(runner.invoke(app, ["availability", "--cpu-cores", "16"]))
+    assert "16 EPYC-9654 cores" in avail and "available" in avail and "core_hour" in avail
+    booked = _ok(runner.invoke(app, ["leases", "create", "--cpu-cores", "16", "--memory-gib", "128",
+                                     "--customer", str(cid)]))
+    assert "16c EPYC-9654" in booked and "active" in booked
+    listed = _ok(runner.invoke(app, ["leases", "list"]))
+    assert "16c EPYC-9654" in listed
+    shown = _ok(runner.invoke(app, ["leases", "show", "1"]))
+    assert "cpu-0[0-15]" in shown and "core-hour" in shown and "128 GiB" in shown
+    # both shapes at once, or neither, is a sentence, not a traceback
+    both = runner.invoke(app, ["leases", "create", "A100-80GB", "1", "--cpu-cores", "4"])
+    assert both.exit_code != 0 and "not both" in both.output
+    clock.advance(hours=10)
+    _ok(runner.invoke(app, ["leases", "end", "1"]))
+    inv = _ok(runner.invoke(app, ["invoices", "show", str(cid), "--period", clock().strftime("%Y-%m")]))
+    assert "16 cores (+ 128 GiB)" in " ".join(inv.split()) and "13.60" in inv
