@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from gpulease.domain.cpu import cpuset
 from gpulease.domain.customers import ComplianceStatus, ShownStatus, shown_status
 from gpulease.domain.inventory import Backend, NodeState
 from gpulease.domain.leases import Plan
@@ -992,8 +993,23 @@ class BookingOut(BaseModel):
     end: datetime | None
 
 
+class CpuBookingOut(BaseModel):
+    lease_id: int
+    customer_id: int
+    plan: str
+    state: str
+    start: datetime
+    end: datetime | None
+    cores: list[int]
+    cpuset: str
+    memory_gib: int
+
+
 class NodeCalendarOut(NodeOut):
     bookings: list[BookingOut]
+    cpu_bookings: list[CpuBookingOut] = Field(
+        default_factory=list, description="CPU leases' cores and memory on the node (where its CPUs are described)"
+    )
 
 
 class CalendarOut(BaseModel):
@@ -1020,6 +1036,20 @@ class CalendarOut(BaseModel):
                             end=b.end,
                         )
                         for b in n.bookings
+                    ],
+                    cpu_bookings=[
+                        CpuBookingOut(
+                            lease_id=c.lease_id,
+                            customer_id=c.customer_id,
+                            plan=c.plan,
+                            state=c.state,
+                            start=c.start,
+                            end=c.end,
+                            cores=list(c.cores),
+                            cpuset=cpuset(c.cores),
+                            memory_gib=c.memory_gib,
+                        )
+                        for c in n.cpu_bookings
                     ],
                 )
                 for n in cal.nodes

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -17,7 +17,16 @@ from gpulease.services.context import Actor
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound
 from gpulease.services.permissions import Permission, require
 from gpulease.services.work import Work
-from gpulease.store.models import Allocation, Cluster, Customer, Lease, Node, Site
+from gpulease.store.models import (
+    Allocation,
+    Cluster,
+    CpuAllocation,
+    Customer,
+    Lease,
+    MemoryAllocation,
+    Node,
+    Site,
+)
 
 
 def _site(session: Session, name: str) -> Site:
@@ -172,17 +181,17 @@ def models_in_service(work: Work) -> list[str]:
     return sorted(m for m in work.session.scalars(q) if m)
 
 
-def _live_allocations(session: Session, node_id: int, now: datetime) -> list[Allocation]:
-    q = (
-        select(Allocation)
-        .join(Lease)
-        .where(
-            Allocation.node_id == node_id,
-            Allocation.released.is_(False),
-            (Allocation.ends_at.is_(None)) | (Allocation.ends_at > now),
+def _live_allocations(session: Session, node_id: int, now: datetime) -> list[Allocation | CpuAllocation]:
+    """The GPUs and the cores leases still hold on the node, now or later."""
+    out: list[Allocation | CpuAllocation] = []
+    for table in (Allocation, CpuAllocation):
+        q = select(table).where(
+            table.node_id == node_id,
+            table.released.is_(False),
+            (table.ends_at.is_(None)) | (table.ends_at > now),
         )
-    )
-    return list(session.scalars(q))
+        out += session.scalars(q)
+    return out
 
 
 def remove_node(work: Work, *, actor: Actor, node_id: int) -> Node:
@@ -288,9 +297,72 @@ def calendar_bookings(session: Session, nodes: list[Node], t0: datetime, t1: dat
 
 
 @dataclass(frozen=True)
+class CpuBooking:
+    """The cores (and GiB) one CPU lease holds on one node over [start, end); end None = open-ended."""
+
+    node_id: int
+    lease_id: int
+    customer_id: int
+    customer: str
+    plan: str
+    state: str
+    start: datetime
+    end: datetime | None
+    cores: tuple[int, ...]
+    memory_gib: int
+
+    def covers(self, t: datetime) -> bool:
+        return self.start <= t and (self.end is None or t < self.end)
+
+
+def cpu_calendar_bookings(session: Session, nodes: list[Node], t0: datetime, t1: datetime) -> list[CpuBooking]:
+    """Every live CPU hold on these nodes overlapping [t0, t1), with its lease, customer and memory."""
+    ids = [n.id for n in nodes if n.cpu_cores > 0]
+    if not ids:
+        return []
+    rows = session.execute(
+        select(
+            CpuAllocation.node_id,
+            CpuAllocation.core_index,
+            CpuAllocation.starts_at,
+            CpuAllocation.ends_at,
+            Lease.id,
+            Lease.customer_id,
+            Lease.plan,
+            Lease.state,
+            Customer.legal_name,
+        )
+        .join(Lease, CpuAllocation.lease_id == Lease.id)
+        .join(Customer, Lease.customer_id == Customer.id)
+        .where(
+            CpuAllocation.node_id.in_(ids),
+            CpuAllocation.released.is_(False),
+            CpuAllocation.starts_at < t1,
+            (CpuAllocation.ends_at.is_(None)) | (CpuAllocation.ends_at > t0),
+            Lease.state.in_([st.value for st in HOLDS_CAPACITY]),
+        )
+    ).all()
+    held: dict[tuple[int, int, datetime, datetime | None], list[int]] = {}
+    about: dict[int, tuple[int, str, str, str]] = {}
+    for n, core, s, e, lid, cid, plan, state, cname in rows:
+        held.setdefault((n, lid, s, e), []).append(core)
+        about[lid] = (cid, cname, plan, state)
+    memory = select(
+        MemoryAllocation.node_id, MemoryAllocation.lease_id, MemoryAllocation.starts_at, MemoryAllocation.gib
+    ).where(MemoryAllocation.lease_id.in_(list(about)), MemoryAllocation.released.is_(False))
+    gib = {(n, lid, s): g for n, lid, s, g in session.execute(memory)} if about else {}
+    out = []
+    for (n, lid, s, e), cores in sorted(held.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1])):
+        cid, cname, plan, state = about[lid]
+        out.append(CpuBooking(n, lid, cid, cname, plan, state, s, e, tuple(sorted(cores)), gib.get((n, lid, s), 0)))
+    return out
+
+
+@dataclass(frozen=True)
 class NodeCalendar:
     node: Node
     bookings: list[Booking]
+    cpu_bookings: list[CpuBooking] = field(default_factory=list)  # where its CPUs are described
 
 
 @dataclass(frozen=True)
@@ -319,8 +391,14 @@ def calendar(
     by_node: dict[int, list[Booking]] = {}
     for b in calendar_bookings(work.session, nodes, t0, t1):
         by_node.setdefault(b.node_id, []).append(b)
+    cpu_by_node: dict[int, list[CpuBooking]] = {}
+    for c in cpu_calendar_bookings(work.session, nodes, t0, t1):
+        cpu_by_node.setdefault(c.node_id, []).append(c)
     return Calendar(
         t0,
         t1,
-        [NodeCalendar(n, sorted(by_node.get(n.id, []), key=lambda b: (b.gpu, b.start))) for n in nodes],
+        [
+            NodeCalendar(n, sorted(by_node.get(n.id, []), key=lambda b: (b.gpu, b.start)), cpu_by_node.get(n.id, []))
+            for n in nodes
+        ],
     )
