@@ -689,13 +689,23 @@ def _out(
 
 
 NODE_COLS = ["id", "site", "cluster", "name", "gpu_model", "gpu_count", "state", "backend"]
-CPU_NODE_COLS = [*NODE_COLS, "cpu_model", "cpu_cores", "leasable_cores", "leasable_memory_gib"]
+CPU_NODE_COLS = ["id", "site", "cluster", "name", "GPUs", "CPUs", "state", "backend"]
 
 
-def _node_cols(data: Any) -> list[str]:
-    """The CPU columns only where a node has its CPUs described."""
+def _print_nodes(data: Any, as_json: bool) -> None:
+    """Nodes as a table; where a node's CPUs are described, a GPUs and a CPUs column (leasable cores of all)."""
     rows = data if isinstance(data, list) else [data]
-    return CPU_NODE_COLS if any(r.get("cpu_cores") for r in rows) else NODE_COLS
+    if as_json or not any(r.get("cpu_cores") for r in rows):
+        _out(data, as_json, NODE_COLS)
+        return
+
+    def shape(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for r in rows:
+            r["GPUs"] = f"{r['gpu_count']}×{r['gpu_model']}" if r["gpu_count"] else "none"
+            r["CPUs"] = f"{r['leasable_cores']}/{r['cpu_cores']}c {r['cpu_model']}" if r["cpu_cores"] else ""
+        return rows
+
+    _out(rows, as_json, CPU_NODE_COLS, shape=shape)
 
 
 @nodes_app.command("add")
@@ -720,14 +730,12 @@ def nodes_add(
     for k, v in (("cpu_model", cpu_model), ("cpu_cores", cpu_cores), ("memory_gib", memory_gib), ("sockets", sockets)):
         if v is not None:
             body[k] = v
-    data = Api().call("POST", "/nodes", json=body)
-    _out(data, as_json, _node_cols(data))
+    _print_nodes(Api().call("POST", "/nodes", json=body), as_json)
 
 
 @nodes_app.command("list")
 def nodes_list(gpu_model: str | None = None, as_json: JsonOpt = False) -> None:
-    data = Api().call("GET", "/nodes", params={"gpu_model": gpu_model} if gpu_model else {})
-    _out(data, as_json, _node_cols(data))
+    _print_nodes(Api().call("GET", "/nodes", params={"gpu_model": gpu_model} if gpu_model else {}), as_json)
 
 
 @nodes_app.command("drain")

@@ -15,16 +15,20 @@ from gpulease.runtime import Runtime
 from gpulease.services import leases
 from gpulease.services.context import SYSTEM
 from gpulease.services.errors import NoCapacity
-from gpulease.store.models import Allocation
+from gpulease.store.models import Allocation, CpuAllocation
 from tests.conftest import Clock, Facility
 
 
-def _overlaps(runtime: Runtime) -> list[tuple[int, int, int, int]]:
+def _overlaps(
+    runtime: Runtime, table: type[Allocation] | type[CpuAllocation] = Allocation
+) -> list[tuple[int, int, int, int]]:
+    """Live holds of one GPU (or one core: `CpuAllocation`) that overlap in time: (node, unit, lease, lease)."""
+    unit = "core_index" if table is CpuAllocation else "gpu_index"
     with runtime.store.transaction() as s:
-        allocs = s.scalars(select(Allocation).where(Allocation.released.is_(False))).all()
+        allocs: list[Allocation | CpuAllocation] = list(s.scalars(select(table).where(table.released.is_(False))))
     by_gpu = defaultdict(list)
     for a in allocs:
-        by_gpu[(a.node_id, a.gpu_index)].append(a)
+        by_gpu[(a.node_id, getattr(a, unit))].append(a)
     bad = []
     for (node, gpu), items in by_gpu.items():
         items.sort(key=lambda a: a.starts_at)

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
-from itertools import pairwise
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from gpulease.runtime import Runtime
@@ -22,6 +19,7 @@ from gpulease.services.context import SYSTEM
 from gpulease.services.errors import NoCapacity
 from gpulease.services.execution import leased_gpus
 from gpulease.store.models import CpuAllocation, MemoryAllocation
+from tests.api.test_concurrency import _overlaps
 from tests.conftest import Clock, Facility, needs_bwrap
 
 
@@ -164,21 +162,6 @@ def test_gpu_lease_keeps_its_share_and_cpu_leases_use_gpu_nodes_only_if_allowed(
     assert cpu_side.indices == () and cpu_side.cores == tuple(c["cores"][0]["cores"]) and cpu_side.node == "dgx-0"
 
 
-def _core_overlaps(runtime: Runtime) -> list[tuple[int, int, int, int]]:
-    with runtime.store.transaction() as s:
-        rows = s.scalars(select(CpuAllocation).where(CpuAllocation.released.is_(False))).all()
-    by_core = defaultdict(list)
-    for a in rows:
-        by_core[(a.node_id, a.core_index)].append(a)
-    bad = []
-    for (node, core), items in by_core.items():
-        items.sort(key=lambda a: a.starts_at)
-        for x, y in pairwise(items):
-            if x.ends_at is None or x.ends_at > y.starts_at:
-                bad.append((node, core, x.lease_id, y.lease_id))
-    return bad
-
-
 def test_concurrent_cpu_bookings_never_overlap_a_core(facility: Facility, runtime: Runtime, clock: Clock) -> None:
     cpu_node(facility, "cpu-a", model="EPYC-9554", cores=64, gib=512)
     cpu_node(facility, "cpu-b", model="EPYC-9554", cores=64, gib=512)
@@ -210,7 +193,7 @@ def test_concurrent_cpu_bookings_never_overlap_a_core(facility: Facility, runtim
     for t in threads:
         t.join(timeout=120)
     assert len(results) == n and 0 < results.count("booked") < n
-    assert _core_overlaps(runtime) == []
+    assert _overlaps(runtime, CpuAllocation) == []
 
 
 def test_postgres_refuses_a_double_booked_core_or_gib_itself(

@@ -96,14 +96,19 @@ PlanName = Annotated[str, _enum(Plan)]
 Country = Annotated[str, doc(pattern=limits.COUNTRY)]
 
 
-class NodeIn(BaseModel):
+class _NodePlaceIn(BaseModel):
+    """Where a node is and what runs its work."""
+
     model_config = ConfigDict(extra="forbid")
     site: PlaceName = Field(examples=["fra1"])
     cluster: PlaceName = Field(examples=["a100-a"])
     name: Annotated[str, _text(limits.NODE_NAME_MAX, limits.REQUIRED_LINE)] = Field(examples=["fra1-a100-00"])
+    backend: Annotated[str, _enum(Backend)] = Field(default="local", description="local | ray | slurm")
+
+
+class NodeIn(_NodePlaceIn):
     gpu_model: GpuModelName = Field(examples=["A100-80GB"], description="a model of the catalogue, any case")
     gpu_count: Annotated[Int, doc(minimum=1, maximum=8)] = Field(description="1 to 8", examples=[8])
-    backend: Annotated[str, _enum(Backend)] = Field(default="local", description="local | ray | slurm")
     # Its CPUs, if described (all three, or none): then CPU leases may use the cores not kept for its GPUs.
     cpu_model: CpuModelName | None = Field(default=None, description="the CPU catalogue's model, any case")
     cpu_cores: CpuCores | None = Field(default=None, description="physical cores, all sockets together")
@@ -129,18 +134,13 @@ class NodeIn(BaseModel):
         )
 
 
-class CpuNodeIn(BaseModel):
+class CpuNodeIn(_NodePlaceIn):
     """A CPU node: cores and memory, no GPUs."""
 
-    model_config = ConfigDict(extra="forbid")
-    site: PlaceName = Field(examples=["fra1"])
-    cluster: PlaceName = Field(examples=["cpu-a"])
-    name: Annotated[str, _text(limits.NODE_NAME_MAX, limits.REQUIRED_LINE)] = Field(examples=["fra1-cpu-00"])
     cpu_model: CpuModelName = Field(examples=["EPYC-9654"], description="the CPU catalogue's model, any case")
     cpu_cores: CpuCores = Field(examples=[192], description="physical cores, all sockets together")
     memory_gib: MemoryGib = Field(examples=[1536])
     sockets: Sockets | None = Field(default=None, description="default: cpu_cores / the model's cores per socket")
-    backend: Annotated[str, _enum(Backend)] = Field(default="local", description="local | ray | slurm")
 
     def cpus(self) -> NodeCpus:
         return NodeCpus(self.cpu_model, self.cpu_cores, self.memory_gib, self.sockets)
@@ -211,13 +211,11 @@ class GpuModelOut(BaseModel):
     interconnect: str
 
 
-class PriceIn(BaseModel):
+class _PriceTermsIn(BaseModel):
+    """A price's terms besides its model and rate."""
+
     model_config = ConfigDict(extra="forbid")
-    gpu_model: GpuModelName = Field(examples=["A100-80GB"])
     plan: PlanName = Field(description="on_demand | reserved | long_term | interruptible")
-    rate: Annotated[str, doc(pattern=limits.RATE)] = Field(
-        description="per GPU-hour (per GPU-month for long_term), a decimal string", examples=["1.25"]
-    )
     currency: Annotated[str, doc(pattern=limits.CURRENCY)] = "USD"
     cancel_free_hours: Annotated[Int, doc(minimum=0, maximum=limits.CANCEL_FREE_HOURS_MAX)] = 24
     cancel_fee_fraction: Annotated[str, doc(pattern=limits.FRACTION)] = Field(
@@ -226,24 +224,23 @@ class PriceIn(BaseModel):
     preemption_notice_s: Annotated[Int, doc(minimum=0, maximum=limits.NOTICE_MAX_S)] = 120
 
 
-class CpuPriceIn(BaseModel):
+class PriceIn(_PriceTermsIn):
+    gpu_model: GpuModelName = Field(examples=["A100-80GB"])
+    rate: Annotated[str, doc(pattern=limits.RATE)] = Field(
+        description="per GPU-hour (per GPU-month for long_term), a decimal string", examples=["1.25"]
+    )
+
+
+class CpuPriceIn(_PriceTermsIn):
     """The price of a CPU model's cores on a plan (and optionally of its memory)."""
 
-    model_config = ConfigDict(extra="forbid")
     cpu_model: CpuModelName = Field(examples=["EPYC-9654"])
-    plan: PlanName = Field(description="on_demand | reserved | long_term | interruptible")
     rate: Annotated[str, doc(pattern=limits.RATE)] = Field(
         description="per core-hour (per core-month for long_term), a decimal string", examples=["0.045"]
     )
     gib_rate: Annotated[str, doc(pattern=limits.RATE)] | None = Field(
         default=None, description="per GiB of memory in the same unit; default 0 (memory comes with the cores)"
     )
-    currency: Annotated[str, doc(pattern=limits.CURRENCY)] = "USD"
-    cancel_free_hours: Annotated[Int, doc(minimum=0, maximum=limits.CANCEL_FREE_HOURS_MAX)] = 24
-    cancel_fee_fraction: Annotated[str, doc(pattern=limits.FRACTION)] = Field(
-        default="0.5", description="0 to 1, a decimal string"
-    )
-    preemption_notice_s: Annotated[Int, doc(minimum=0, maximum=limits.NOTICE_MAX_S)] = 120
 
 
 class PriceOut(BaseModel):
@@ -385,13 +382,13 @@ class ComplianceFileOut(BaseModel):
     audit: list[dict[str, Any]] = Field(description="audit entries about the customer, its leases and reviews")
 
 
-class LeaseIn(BaseModel):
+class _BookingIn(BaseModel):
+    """What every lease request says besides what it rents: who, the plan and the window."""
+
     model_config = ConfigDict(extra="forbid")
     customer_id: Int | None = Field(
         default=None, ge=1, le=limits.MAX_ID, description="defaults to the caller's own customer"
     )
-    gpu_model: GpuModelName = Field(examples=["A100-80GB"], description="a model of the catalogue, any case")
-    gpu_count: Annotated[Int, doc(minimum=1, maximum=64)] = Field(description="1 to 64", examples=[8])
     plan: PlanName = Field(default="on_demand", description="on_demand | reserved | long_term | interruptible")
     start: Moment | Literal["now", "asap"] = Field(
         default="now", description=f"not in the past; the window ends at most {limits.HORIZON.days} days ahead"
@@ -403,6 +400,11 @@ class LeaseIn(BaseModel):
     max_wait_s: Annotated[Int, doc(minimum=1, maximum=limits.MAX_WAIT_MAX_S)] | None = Field(
         default=None, description='with start "asap": longest wait in the queue'
     )
+
+
+class LeaseIn(_BookingIn):
+    gpu_model: GpuModelName = Field(examples=["A100-80GB"], description="a model of the catalogue, any case")
+    gpu_count: Annotated[Int, doc(minimum=1, maximum=64)] = Field(description="1 to 64", examples=[8])
 
     def request(self) -> LeaseRequest:
         return LeaseRequest(
@@ -417,27 +419,12 @@ class LeaseIn(BaseModel):
         )
 
 
-class CpuLeaseIn(BaseModel):
+class CpuLeaseIn(_BookingIn):
     """A CPU lease: cores (and memory) of one node, instead of GPUs."""
 
-    model_config = ConfigDict(extra="forbid")
-    customer_id: Int | None = Field(
-        default=None, ge=1, le=limits.MAX_ID, description="defaults to the caller's own customer"
-    )
     cpu_cores: CpuCores = Field(examples=[16], description=f"1 to {limits.CPU_CORES_MAX}, on one node")
     memory_gib: MemoryGib | None = Field(default=None, description="default: the cores' share of the node's memory")
     cpu_model: CpuModelName | None = Field(default=None, description="default: any model (priced as placed)")
-    plan: PlanName = Field(default="on_demand", description="on_demand | reserved | long_term | interruptible")
-    start: Moment | Literal["now", "asap"] = Field(
-        default="now", description=f"not in the past; the window ends at most {limits.HORIZON.days} days ahead"
-    )
-    end: Moment | None = None
-    duration_s: Annotated[Int, doc(minimum=1, maximum=limits.LEASE_MAX_S)] | None = Field(
-        default=None, description='with start "asap": how long, in seconds'
-    )
-    max_wait_s: Annotated[Int, doc(minimum=1, maximum=limits.MAX_WAIT_MAX_S)] | None = Field(
-        default=None, description='with start "asap": longest wait in the queue'
-    )
 
     def request(self) -> LeaseRequest:
         return LeaseRequest(
