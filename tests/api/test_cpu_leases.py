@@ -246,3 +246,28 @@ def test_a_cpu_lease_runs_work_without_gpus(facility: Facility) -> None:
     assert state["state"] == "succeeded", state
     log = facility.c.get(url + "/logs", headers=facility.k.op, params={"follow": "false"}).text
     assert log.strip() == "gpus=[]"
+
+
+def test_a_failed_node_moves_its_cpu_leases_or_ends_them(facility: Facility, clock: Clock) -> None:
+    a = cpu_node(facility, "cpu-a", model="EPYC-9554", cores=64, gib=512)
+    cpu_node(facility, "cpu-b", model="EPYC-9554", cores=64, gib=512)
+    cpu_prices(facility, "EPYC-9554")
+    cust = facility.customer()
+    first = facility.lease(customer_id=cust["id"], cpu_cores=48)
+    second = facility.lease(customer_id=cust["id"], cpu_cores=48)  # does not fit beside the first: the other node
+    on_a = first if first["cores"][0]["node_id"] == a["id"] else second
+    other = second if on_a is first else first
+    clock.advance(minutes=30)
+    r = facility.c.put(f"/api/v1/nodes/{a['id']}/state", headers=facility.k.op, json={"state": "down"})
+    assert r.status_code == 200 and r.json()["ended"] == [on_a["id"]]  # 16 cores free elsewhere: not 48
+    ended = facility.c.get(f"/api/v1/leases/{on_a['id']}", headers=facility.k.op).json()
+    assert ended["state"] in ("ended", "ending") and ended["ended_at"] is not None  # billed up to the failure
+    facility.c.post(f"/api/v1/leases/{other['id']}/end", headers=facility.k.op)
+    c = cpu_node(facility, "cpu-c", model="EPYC-9554", cores=64, gib=512)
+    moving = facility.lease(customer_id=cust["id"], cpu_cores=32)
+    r = facility.c.put(f"/api/v1/nodes/{moving['cores'][0]['node_id']}/state", headers=facility.k.op,
+                       json={"state": "down"})
+    assert r.json()["moved"] == [moving["id"]]
+    moved = facility.c.get(f"/api/v1/leases/{moving['id']}", headers=facility.k.op).json()
+    assert moved["state"] == "active" and moved["cores"][0]["node_id"] != moving["cores"][0]["node_id"]
+    assert moved["cores"][0]["node_id"] in (c["id"], other["cores"][0]["node_id"])
