@@ -37,6 +37,9 @@ def test_cpu_nodes_and_leases_on_the_calendar_inventory_and_lease_page(
     assert "192 leasable EPYC-9654 cores" in nodes and "16 leasable Xeon-8480+ cores" in nodes
     assert "16/192 cores" in nodes
 
+    listed = op.get("/leases").text
+    assert "16 cores EPYC-9654" in listed and "0× None" not in listed
+
     shown = op.get(f"/leases/{lease['id']}").text
     assert "16 EPYC-9654 cores, 128 GiB" in shown and "<code>0-15</code>" in shown and "per core-hour" in shown
     gpu_page = op.get(f"/leases/{gpu['id']}").text
