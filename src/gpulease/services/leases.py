@@ -92,7 +92,7 @@ def list_leases(work: Work, *, actor: Actor, customer_id: int | None = None, sta
         if not limits.fits_id(customer_id):
             raise InvalidRequest(f"customer_id must be between 1 and {limits.MAX_ID}")
         q = q.where(Lease.customer_id == customer_id)
-    if state:
+    if state is not None:  # an empty state is no state: refused, as the schema says
         if state not in {st.value for st in LeaseState}:
             raise InvalidRequest(f"state must be one of {', '.join(st.value for st in LeaseState)}")
         q = q.where(Lease.state == state)
