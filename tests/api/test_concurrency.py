@@ -38,27 +38,13 @@ def _overlaps(
     return bad
 
 
-def test_fifty_concurrent_requests_never_double_book(facility: Facility, runtime: Runtime, clock: Clock) -> None:
-    facility.nodes(2)  # 16 GPUs for 60 requests of 1-4 GPUs over overlapping windows
-    facility.prices()
-    cust = facility.customer()
-    t0 = clock()
-    n = 60
-    barrier = threading.Barrier(n)
+def race(runtime: Runtime, requests: list[leases.LeaseRequest]) -> list[str]:
+    """Book every request at once, one thread each released together: "booked" or "no capacity" for each."""
+    barrier = threading.Barrier(len(requests))
     results: list[str] = []
     lock = threading.Lock()
 
-    def request(i: int) -> None:
-        count = 1 + i % 4
-        start = t0 + timedelta(minutes=5 * (i % 3))
-        req = leases.LeaseRequest(
-            gpu_model="A100-80GB",
-            gpu_count=count,
-            plan="reserved",
-            start=start,
-            end=start + timedelta(hours=1),
-            customer_id=cust["id"],
-        )
+    def book(req: leases.LeaseRequest) -> None:
         barrier.wait()
         try:
             runtime.perform(leases.create_lease, actor=SYSTEM, request=req)
@@ -68,11 +54,33 @@ def test_fifty_concurrent_requests_never_double_book(facility: Facility, runtime
         with lock:
             results.append(outcome)
 
-    threads = [threading.Thread(target=request, args=(i,)) for i in range(n)]
+    threads = [threading.Thread(target=book, args=(req,)) for req in requests]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=120)
+    return results
+
+
+def test_fifty_concurrent_requests_never_double_book(facility: Facility, runtime: Runtime, clock: Clock) -> None:
+    facility.nodes(2)  # 16 GPUs for 60 requests of 1-4 GPUs over overlapping windows
+    facility.prices()
+    cust = facility.customer()
+    t0 = clock()
+    n = 60
+
+    def request(i: int) -> leases.LeaseRequest:
+        start = t0 + timedelta(minutes=5 * (i % 3))
+        return leases.LeaseRequest(
+            gpu_model="A100-80GB",
+            gpu_count=1 + i % 4,
+            plan="reserved",
+            start=start,
+            end=start + timedelta(hours=1),
+            customer_id=cust["id"],
+        )
+
+    results = race(runtime, [request(i) for i in range(n)])
     assert len(results) == n
     booked = results.count("booked")
     assert 0 < booked < n  # the race was real: some won, some were refused

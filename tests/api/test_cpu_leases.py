@@ -4,7 +4,6 @@ stores (on PostgreSQL the database itself refuses)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -16,10 +15,9 @@ from sqlalchemy.exc import DBAPIError
 from gpulease.runtime import Runtime
 from gpulease.services import leases
 from gpulease.services.context import SYSTEM
-from gpulease.services.errors import NoCapacity
 from gpulease.services.execution import leased_gpus
 from gpulease.store.models import CpuAllocation, MemoryAllocation
-from tests.api.test_concurrency import _overlaps
+from tests.api.test_concurrency import _overlaps, race
 from tests.conftest import Clock, Facility, needs_bwrap
 
 
@@ -169,29 +167,14 @@ def test_concurrent_cpu_bookings_never_overlap_a_core(facility: Facility, runtim
     cust = facility.customer()
     t0 = clock()
     n = 24
-    barrier = threading.Barrier(n)
-    results: list[str] = []
-    lock = threading.Lock()
 
-    def request(i: int) -> None:
+    def request(i: int) -> leases.LeaseRequest:
         start = t0 + timedelta(minutes=10 * (i % 3))
-        req = leases.LeaseRequest(
+        return leases.LeaseRequest(
             "", 0, "reserved", start, start + timedelta(hours=1), cust["id"], cpu_cores=8 + 4 * (i % 4)
         )
-        barrier.wait()
-        try:
-            runtime.perform(leases.create_lease, actor=SYSTEM, request=req)
-            outcome = "booked"
-        except NoCapacity:
-            outcome = "no capacity"
-        with lock:
-            results.append(outcome)
 
-    threads = [threading.Thread(target=request, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    results = race(runtime, [request(i) for i in range(n)])
     assert len(results) == n and 0 < results.count("booked") < n
     assert _overlaps(runtime, CpuAllocation) == []
 
