@@ -11,6 +11,7 @@ import copy
 import csv
 import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -28,10 +29,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from gpulease.domain.cpu import CPU_CATALOGUE
 from gpulease.observability import configure_logging
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import ServiceError
+from gpulease.services.limits import CPU_MODEL
 from gpulease.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -813,7 +814,7 @@ def prices_set(
 ) -> None:
     """Set a rate: per GPU-hour for a GPU model, per core-hour for a CPU model (per GPU- or core-month for
     long_term). New leases only."""
-    key = "cpu_model" if model.casefold() in {m.casefold() for m in CPU_CATALOGUE} else "gpu_model"
+    key = "cpu_model" if re.fullmatch(CPU_MODEL, model) else "gpu_model"
     body: dict[str, Any] = {key: model, "plan": plan, "rate": rate, "currency": currency}
     if gib_rate is not None:
         body["gib_rate"] = gib_rate
