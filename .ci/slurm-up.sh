@@ -6,7 +6,8 @@
 #   munged     on its own socket and key
 #   mariadbd   its own data directory, for slurmdbd (accounting: sacct, associations)
 #   slurmdbd   accounting with AccountingStorageEnforce=associations, so a job's --account is checked
-#   slurmctld  select/cons_tres, GresTypes=gpu, cgroups off (proctrack/pgid, task/none)
+#   slurmctld  select/cons_tres (CR_Core_Memory), GresTypes=gpu, cgroups off (proctrack/pgid), task/affinity
+#              (runs are bound to the cores Slurm gives them, e.g. a CPU lease's; no cgroup confinement)
 #   N slurmd   `slurmd -N NAME`, each with NodeAddr=127.0.0.1 and its own Port
 # and waits until every node is idle. Running it again while the cluster is up does nothing.
 # Stop it with .ci/slurm-down.sh. Prints the line to export at the end.
@@ -16,6 +17,7 @@
 #   GPULEASE_SLURM_NODE_PREFIX  node names are PREFIX01, PREFIX02, ... (slurm-n)
 #   GPULEASE_SLURM_CPUS   CPUs each node declares (16)
 #   GPULEASE_SLURM_TYPED_GPUS  1: every GPU is its own GRES type (default); 0: plain gpu:N
+#   GPULEASE_SLURM_TASK_PLUGIN  task/affinity (default; binds tasks to their cores) or task/none
 #
 # Fake GPUs: every GPU is a device file in gres.conf (AutoDetect=off) and, by default, its own GRES type
 # idx0..idx7, so a job can ask for exact GPU indices (--gres=gpu:idx3:1,gpu:idx5:1); see docs/slurm.md.
@@ -27,6 +29,7 @@ GPUS=${GPULEASE_SLURM_GPUS:-8}
 PREFIX=${GPULEASE_SLURM_NODE_PREFIX:-slurm-n}
 CPUS=${GPULEASE_SLURM_CPUS:-16}
 TYPED=${GPULEASE_SLURM_TYPED_GPUS:-1}
+TASK_PLUGIN=${GPULEASE_SLURM_TASK_PLUGIN:-task/affinity}
 CONF=$DIR/slurm.conf
 SHAPE="$NODES $GPUS $PREFIX $CPUS $TYPED"
 export SLURM_CONF=$CONF TZ=UTC
@@ -111,12 +114,16 @@ SlurmdPidFile=$DIR/slurmd-%n.pid
 SlurmctldLogFile=$DIR/log/slurmctld.log
 SlurmdLogFile=$DIR/log/slurmd-%n.log
 MailProg=/bin/true
-# No cgroups in a container: process groups track jobs, no device confinement.
+# No cgroups in a container: process groups track jobs, no device confinement. task/affinity binds each
+# task to the cores Slurm allocated it (sched_setaffinity, which a task could widen again: cgroups confine).
 ProctrackType=proctrack/pgid
-TaskPlugin=task/none
+TaskPlugin=$TASK_PLUGIN
 JobAcctGatherType=jobacct_gather/none
 SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
+# Cores and memory are both consumed, so a CPU lease's --mem is held for it; jobs that ask for no memory
+# get DefMemPerCPU per CPU (16 CPUs x 1000 MB fit RealMemory).
+SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=1000
 GresTypes=gpu
 SchedulerType=sched/backfill
 MpiDefault=none

@@ -24,6 +24,11 @@ verify` must pass. Latencies of a run with kills include the retries.
 `--cpu F` makes a share F of the bookings CPU leases (issue 13): the fleet gains one EPYC-9654 node (192 cores,
 1,536 GiB) per four GPU nodes, with core-hour prices, and a CPU booking asks for 4, 16 or 64 cores for an hour.
 CPU bookings are reported apart (`cpu_*`), and the store is checked for a core held twice as for a GPU.
+
+`--live-runs N` books N long leases before the load and starts a run on each (a shell loop printing a
+heartbeat every second). After the load (and every kill and restart) each run must still be the same process:
+state `running`, its start line printed once (a run started again would print it twice), and its heartbeat
+still advancing after the last restart. Then the leases are ended and each run must be stopped.
 """
 
 from __future__ import annotations
@@ -248,7 +253,7 @@ def start_server(url: str, workdir: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit(f"the server did not start; see {workdir / 'server.log'}")
 
 
-RETRY_S = 120.0  # how long a keyed request is retried past the end of the run (the server restarting)
+RETRY_S = 300.0  # how long a keyed request is retried (the server restarting, on a loaded machine: tens of seconds)
 
 
 async def send(
@@ -316,18 +321,97 @@ async def client(
 
 
 async def killer(
-    url: str, workdir: Path, port: int, servers: list[subprocess.Popen[bytes]], kills: int, seconds: float
+    url: str,
+    workdir: Path,
+    port: int,
+    servers: list[subprocess.Popen[bytes]],
+    kills: int,
+    seconds: float,
+    restarts_s: list[float],
 ) -> int:
-    """Kill the server with SIGKILL `kills` times, evenly spaced over the run, and start it again each time."""
+    """Kill the server with SIGKILL `kills` times, evenly spaced over the run, and start it again each time
+    (`restarts_s`: from the kill to the new server's first healthy answer)."""
     done, start = 0, time.monotonic()
     for i in range(kills):
         await asyncio.sleep(max(0.0, start + (i + 1) * seconds / (kills + 1) - time.monotonic()))
         proc = servers[-1]
+        t0 = time.monotonic()
         proc.kill()
         await asyncio.to_thread(proc.wait)
         done += 1
         servers.append(await asyncio.to_thread(start_server, url, workdir, port))
+        restarts_s.append(time.monotonic() - t0)
     return done
+
+
+HEARTBEAT = "echo started; i=0; while true; do i=$((i+1)); echo beat $i; sleep 1; done"
+
+
+def start_live_runs(base: str, key: str, customer_id: int, count: int, seconds: float) -> list[tuple[int, str]]:
+    """`count` one-GPU leases outlasting the load, each with one heartbeat run; waits until all are running."""
+    out = []
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
+        for _ in range(count):
+            body = {
+                "customer_id": customer_id,
+                "gpu_model": MODEL,
+                "gpu_count": 1,
+                "plan": "on_demand",
+                "duration_s": int(seconds) + 3600,
+            }
+            r = http.post("/api/v1/leases", json=body)
+            r.raise_for_status()
+            lease_id = r.json()["id"]
+            deadline = time.monotonic() + 30
+            while http.get(f"/api/v1/leases/{lease_id}").json()["state"] != "active":  # the clock starts it
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"lease {lease_id} did not become active")
+                time.sleep(0.2)
+            run = http.post(f"/api/v1/leases/{lease_id}/runs", json={"command": ["sh", "-c", HEARTBEAT]})
+            if run.status_code != 201:
+                raise SystemExit(f"could not start a run on lease {lease_id}: {run.status_code} {run.text[:300]}")
+            out.append((lease_id, run.json()["id"]))
+        deadline = time.monotonic() + 60
+        for lease_id, run_id in out:
+            while http.get(f"/api/v1/leases/{lease_id}/runs/{run_id}").json()["state"] != "running":
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"run {run_id} of lease {lease_id} did not start")
+                time.sleep(0.2)
+    return out
+
+
+def last_beat(http: httpx.Client, lease_id: int, run_id: str) -> tuple[int, int]:
+    """(times the run printed its start line, its last heartbeat number)."""
+    log = http.get(f"/api/v1/leases/{lease_id}/runs/{run_id}/logs", params={"follow": "false"}).text
+    beats = [int(line.split()[1]) for line in log.splitlines() if line.startswith("beat ")]
+    return log.count("started"), beats[-1] if beats else 0
+
+
+def check_live_runs(base: str, key: str, runs: list[tuple[int, str]]) -> dict[str, int]:
+    """After the load: every run still the same running process with its heartbeat advancing; then end the
+    leases and check every run was stopped."""
+    survived = restarted = stopped = 0
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
+        before = {run: last_beat(http, lease, run) for lease, run in runs}
+        time.sleep(3.0)
+        for lease_id, run_id in runs:
+            state = http.get(f"/api/v1/leases/{lease_id}/runs/{run_id}").json()["state"]
+            starts, beat = last_beat(http, lease_id, run_id)
+            if starts > 1:
+                restarted += 1
+            elif state == "running" and beat > before[run_id][1]:
+                survived += 1
+            else:
+                print(f"  live run {run_id} of lease {lease_id}: state {state}, beats {before[run_id][1]} -> {beat}")
+            http.post(f"/api/v1/leases/{lease_id}/end").raise_for_status()
+        deadline = time.monotonic() + 60
+        for lease_id, run_id in runs:
+            while (state := http.get(f"/api/v1/leases/{lease_id}/runs/{run_id}").json()["state"]) == "running":
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            stopped += state == "stopped"
+    return {"live_runs": len(runs), "runs_survived": survived, "runs_restarted": restarted, "runs_stopped": stopped}
 
 
 def verify_cli(url: str, workdir: Path) -> dict[str, bool]:
@@ -412,6 +496,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--kill", type=int, default=0, help="kill -9 the server this many times during the run")
     ap.add_argument("--idempotency", action="store_true", help="send Idempotency-Key and retry (on with --kill)")
+    ap.add_argument("--live-runs", type=int, default=0, help="long leases with a heartbeat run that must survive")
     ap.add_argument("--json-out", type=Path)
     ap.add_argument("--cpu", type=float, default=0.0, help="share of bookings that are CPU leases (0 to 1)")
     args = ap.parse_args()
@@ -419,6 +504,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="gpulease-load-") as tmp:
         workdir = Path(tmp)
+        workdir.chmod(0o711)  # runs execute under the customer's uid: its sandbox folder must be reachable
         url, drop = make_store(args.store, args.pg_url, workdir)
         try:
             t0 = time.perf_counter()
@@ -430,9 +516,13 @@ def main() -> None:
             servers = [start_server(url, workdir, port)]
             keyed = args.idempotency or args.kill > 0
             kills = 0
+            base = f"http://127.0.0.1:{port}"
+            live = start_live_runs(base, client_keys[0], customer_id, args.live_runs, args.seconds)
+            run_checks: dict[str, int] = {}
+            restarts_s: list[float] = []
             try:
                 stats = Stats()
-                base = f"http://127.0.0.1:{port}"
+                stats.lease_ids.extend(lease for lease, _ in live)
 
                 async def run() -> tuple[float, int]:
                     start = time.monotonic()
@@ -443,7 +533,8 @@ def main() -> None:
                     ]
                     if args.kill:
                         _, killed = await asyncio.gather(
-                            asyncio.gather(*clients), killer(url, workdir, port, servers, args.kill, args.seconds)
+                            asyncio.gather(*clients),
+                            killer(url, workdir, port, servers, args.kill, args.seconds, restarts_s),
                         )
                     else:
                         await asyncio.gather(*clients)
@@ -453,6 +544,8 @@ def main() -> None:
                 cpu0 = cpu_seconds(servers[0].pid)
                 elapsed, kills = asyncio.run(run())
                 cpu = cpu_seconds(servers[-1].pid) - (cpu0 if len(servers) == 1 else 0.0)
+                if live:
+                    run_checks = check_live_runs(base, client_keys[0], live)
             finally:
                 server = servers[-1]
                 server.send_signal(signal.SIGTERM)
@@ -460,7 +553,7 @@ def main() -> None:
                     server.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     server.kill()
-            checks = check_store(url, stats.lease_ids if keyed else None, first_id)
+            checks: dict[str, Any] = {**check_store(url, stats.lease_ids if keyed else None, first_id), **run_checks}
             if args.kill:
                 checks.update(verify_cli(url, workdir))
             server_log = (workdir / "server.log").read_text(errors="replace")
@@ -490,6 +583,7 @@ def main() -> None:
         "errors": len(stats.errors),
         "kills": kills,
         "retries": stats.retries,
+        "restart_s": [round(x, 1) for x in restarts_s],
         "load_average": [round(x, 2) for x in os.getloadavg()],
         **checks,
     }
@@ -507,7 +601,8 @@ def main() -> None:
         )
     if keyed:
         print(
-            f"  idempotency: {kills} kills, {stats.retries} retried requests; {checks['lost_leases']} lost, "
+            f"  idempotency: {kills} kills (server back after {', '.join(f'{x:.1f}' for x in restarts_s) or '-'} s), "
+            f"{stats.retries} retried requests; {checks['lost_leases']} lost, "
             f"{checks['unknown_leases']} unknown (duplicated) leases, {checks['told_twice']} told twice"
             + (
                 f"; billing verify {'ok' if checks.get('billing_verified') else 'FAILED'}, "
@@ -515,6 +610,12 @@ def main() -> None:
                 if args.kill
                 else ""
             )
+        )
+    if run_checks:
+        print(
+            f"  live runs: {run_checks['runs_survived']} of {run_checks['live_runs']} still running after the load "
+            f"(the same process), {run_checks['runs_restarted']} started again; "
+            f"{run_checks['runs_stopped']} stopped when their lease ended"
         )
     for e in stats.errors[:10]:
         print("  error:", e)

@@ -131,6 +131,11 @@ class Settings(BaseSettings):
         default=(), description="extra host folders local runs see read-only (e.g. /opt/conda, datasets)"
     )
     sandbox_max_processes: int = Field(default=4096, ge=16, description="processes per customer uid (RLIMIT_NPROC)")
+    sandbox_cpuset_cgroup: str = Field(
+        default="auto",
+        description="local runs pinned to a lease's cores get a cpuset cgroup here: auto, off (affinity only), "
+        "or a cgroup folder",
+    )
     spend_limit_notice_s: int = Field(
         default=300,
         ge=0,

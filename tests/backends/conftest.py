@@ -22,6 +22,7 @@ def make_spec(tmp_path: Path) -> Callable[..., RunSpec]:
         image: str | None = None,
         customer_id: int | None = 7,
         cwd: str | None = None,
+        cores: tuple[int, ...] = (),
     ) -> RunSpec:
         return RunSpec(
             run_id=run_id,
@@ -29,7 +30,7 @@ def make_spec(tmp_path: Path) -> Callable[..., RunSpec]:
             command=command,
             env=env or {},
             cwd=cwd,
-            gpus=[LeasedGpus(lease_id, node, indices)],
+            gpus=[LeasedGpus(lease_id, node, indices, cores=cores)],
             log_path=tmp_path / "logs" / f"{run_id}.log",
             image=image,
             customer_id=customer_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -279,3 +280,57 @@ def test_a_lease_on_a_ray_cluster_through_the_api(
     assert time.monotonic() - t0 < runtime.settings.stop_grace_s + 20
     wait_for(lambda: pg_state(lease["id"]) == "REMOVED", 15, "the placement group to go")
     assert f"cuda={want}" in facility.c.get(url + "/logs", headers=key, params={"follow": "false"}).text
+
+
+# -- CPU leases and a GPU lease's share of cores ------------------------------------------------------
+
+CORE = max(os.sched_getaffinity(0))  # the last CPU this process may use: 1 on a 2-CPU machine
+REPORT = (
+    "import json, os\n"
+    "status = dict(l.split(':\\t', 1) for l in open('/proc/self/status').read().splitlines() if ':\\t' in l)\n"
+    "print(json.dumps({'affinity': sorted(os.sched_getaffinity(0)), 'allowed': status['Cpus_allowed_list'],\n"
+    "  'env': {k: os.environ.get(k) for k in ('GPULEASE_CPUS', 'GPULEASE_CORES', 'OMP_NUM_THREADS',\n"
+    "  'CUDA_VISIBLE_DEVICES')}}))\n"
+)
+
+
+def bundles(lease_id: int) -> list[dict[str, float]]:
+    from ray.util.placement_group import placement_group_table
+
+    found = [v for v in placement_group_table().values() if v["name"] == placement_group_name(lease_id)]
+    live = [v for v in found if v["state"] != "REMOVED"]
+    return [dict(b) for _, b in sorted(live[0]["bundles"].items())]
+
+
+def test_a_cpu_lease_is_a_bundle_of_its_cores_and_memory_and_its_run_is_pinned(
+    backend: RayBackend, make_spec: MakeSpec
+) -> None:
+    part = LeasedGpus(6, NODE, (), cores=(CORE,), memory_gib=1)
+    backend.lease_started(6, [part])
+    try:
+        assert bundles(6) == [{"CPU": 1.0, "memory": float(2**30)}]  # no GPU
+        # The customer cannot claim GPUs or more CPUs through its environment.
+        spec = make_spec("ray-cpu", [sys.executable, "-c", REPORT], lease_id=6, node=NODE, indices=(), cores=(CORE,),
+                         env={"CUDA_VISIBLE_DEVICES": "0", "GPULEASE_CPUS": "0-63"})  # fmt: skip
+        backend.start(spec)
+        wait_finished(backend, "ray-cpu")
+        assert backend.status("ray-cpu").state is RunState.SUCCEEDED, log_lines(backend, "ray-cpu")
+        seen = json.loads(log_lines(backend, "ray-cpu")[-1])
+        assert (seen["affinity"], seen["allowed"]) == ([CORE], str(CORE))
+        assert seen["env"] == {
+            "GPULEASE_CPUS": str(CORE), "GPULEASE_CORES": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
+        }  # fmt: skip
+        assert any(line.endswith(f"GPUs none (ray assigned ), cores {CORE}") for line in log_lines(backend, "ray-cpu"))
+        with pytest.raises(BackendError, match=r"asks for cores .* which lease 6 does not own"):
+            backend.start(make_spec("ray-steal-cores", ["true"], lease_id=6, node=NODE, indices=(), cores=(0, 1, 2)))
+    finally:
+        backend.lease_ended(6, grace_s=1)
+
+
+def test_a_gpu_leases_bundle_holds_its_share_of_cores() -> None:
+    b = RayBackend.__new__(RayBackend)  # the bundle is arithmetic: no cluster needed
+    b._cpus_per_bundle = 1.0
+    assert b.bundle(LeasedGpus(7, NODE, (0, 1), cores=(0, 1, 2, 3))) == {"CPU": 4.0, "GPU": 2}
+    assert b.bundle(LeasedGpus(7, NODE, (0, 1))) == {"CPU": 1.0, "GPU": 2}  # cores unknown: as before
+    spec = RunSpec("r7", 7, ["x"], {}, None, [LeasedGpus(7, "a", (0, 1), cores=(8, 9, 10, 11))], Path("/l"))
+    assert driver_entrypoint(spec, "python", "gpulease", 10.0).endswith("--gpus 0,1 --cores 8-11 -- x")

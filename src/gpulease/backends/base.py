@@ -28,10 +28,13 @@ class LeasedGpus:
     node: str
     indices: tuple[int, ...]
     cores: tuple[int, ...] = ()  # physical core ids, as in the node's cpuset numbering
+    memory_gib: int | None = None  # a CPU lease's memory on the node (None: not leased separately)
 
     def __post_init__(self) -> None:
         if not self.indices and not self.cores:
             raise ValueError(f"lease {self.lease_id} on node {self.node!r}: no GPU indices and no cores")
+        if self.memory_gib is not None and self.memory_gib < 1:
+            raise ValueError(f"lease {self.lease_id} on node {self.node!r}: bad memory {self.memory_gib} GiB")
         for what, ids in (("GPU indices", self.indices), ("cores", self.cores)):
             if len(set(ids)) != len(ids) or (ids and min(ids) < 0):
                 raise ValueError(f"lease {self.lease_id} on node {self.node!r}: bad {what} {ids}")

@@ -12,7 +12,7 @@ import contextlib
 import os
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from gpulease.backends.base import (
     read_log_file,
     validate_spec,
 )
+from gpulease.backends.cpus import CpuPinningError, CpusetHierarchy, find_cpuset_hierarchy, host_cpus
 from gpulease.backends.process_group import catches_signal, namespace_members
 from gpulease.backends.sandbox import (
     SandboxPolicy,
@@ -85,6 +86,7 @@ class LocalBackend:
         self._runs: dict[str, _Handle] = {}
         self._notices: dict[int, datetime] = {}
         self._closed = False
+        self._cpuset: CpusetHierarchy | bool | None = False  # False: not looked for yet
 
     # -- leases -----------------------------------------------------------------------------------
 
@@ -162,6 +164,17 @@ class LocalBackend:
                     f"run {spec.run_id} asks for GPUs {gpus.indices} on {gpus.node!r}, "
                     f"which lease {spec.lease_id} does not own"
                 )
+            if not set(gpus.cores) <= set(owned.cores):
+                raise BackendError(
+                    f"run {spec.run_id} asks for cores {gpus.cpuset} on {gpus.node!r}, "
+                    f"which lease {spec.lease_id} does not own"
+                )
+            if not gpus.cores and owned.cores:  # a run names no cores: it gets the lease's on this node
+                gpus = replace(gpus, cores=owned.cores)
+            try:
+                cpus = host_cpus(gpus.cores) if gpus.cores else ()
+            except CpuPinningError as exc:
+                raise BackendError(f"run {spec.run_id}: {exc}") from None
             try:
                 folders = prepare_lease_folders(self._policy, spec.lease_id, spec.customer_id)
             except SandboxUnavailable as exc:
@@ -179,7 +192,9 @@ class LocalBackend:
                 "gid": identity[1] if identity else None,
                 "bwrap": bwrap,
                 "args": args,
-                "env": run_environment(spec.env, gpus, spec.run_id),
+                "env": run_environment(spec.env, gpus, spec.run_id, cpus=cpus),
+                "cpus": list(cpus) or None,
+                "cpuset": hierarchy.to_json() if cpus and (hierarchy := self._cpuset_hierarchy()) else None,
                 "log_path": str(spec.log_path.resolve()),
                 "max_processes": self._policy.max_processes,
                 "grace_s": self._stop_grace_s,
@@ -220,6 +235,12 @@ class LocalBackend:
             self._runs.clear()
 
     # -- internals --------------------------------------------------------------------------------
+
+    def _cpuset_hierarchy(self) -> CpusetHierarchy | None:
+        """Where runs get cpuset cgroups (looked for once, at the first pinned run); None: affinity only."""
+        if self._cpuset is False:
+            self._cpuset = find_cpuset_hierarchy(self._policy.cpuset_cgroup)
+        return self._cpuset if isinstance(self._cpuset, CpusetHierarchy) else None
 
     def _check_node(self, node: str) -> None:
         if self._node is not None and node != self._node:
@@ -277,6 +298,7 @@ def local_backend_options(settings: Settings) -> dict[str, Any]:
         ro_paths=tuple(p.resolve() for p in settings.sandbox_ro_paths),
         hidden=tuple(p.resolve() for p in hidden),
         max_processes=settings.sandbox_max_processes,
+        cpuset_cgroup=settings.sandbox_cpuset_cgroup,
     )
     return {"runs_dir": settings.runs_dir, "sandbox": policy, "stop_grace_s": settings.stop_grace_s}
 

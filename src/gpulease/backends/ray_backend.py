@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,9 @@ def driver_entrypoint(spec: RunSpec, python: str, namespace: str, stop_grace_s: 
     ]  # fmt: skip
     for part in spec.gpus:
         argv += ["--gpus", part.visible_devices]
+    if any(part.cores for part in spec.gpus):
+        for part in spec.gpus:
+            argv += ["--cores", part.cpuset]
     if spec.cwd:
         argv += ["--cwd", spec.cwd]
     return shlex.join([*argv, "--", *spec.command])
@@ -96,7 +100,8 @@ class RayBackend:
       right when the cluster shares this machine's environment (use "python" for a remote image).
     `pythonpath`: put on the driver's PYTHONPATH so it can import gpulease; by default the directory
       this gpulease was imported from; "" when gpulease is installed on the cluster.
-    `cpus_per_bundle`: the CPU a lease reserves on each node besides its GPUs.
+    `cpus_per_bundle`: the CPU a GPU lease reserves on each node besides its GPUs when gpulease does not know
+      the lease's cores there (a lease with cores reserves one Ray CPU per core: see `bundle`).
     `stop_grace_s`: SIGTERM-to-SIGKILL grace the driver uses when Ray stops a job by itself.
     """
 
@@ -155,13 +160,23 @@ class RayBackend:
             "or name it by its hostname or IP in the inventory"
         )
 
+    def bundle(self, part: LeasedGpus) -> dict[str, float]:
+        """The lease's bundle on one node: its GPUs, one Ray CPU per leased core (`cpus_per_bundle` where the
+        lease's cores are not known) and a CPU lease's memory. A CPU lease asks for no GPU."""
+        bundle: dict[str, float] = {"CPU": float(len(part.cores)) if part.cores else self._cpus_per_bundle}
+        if part.indices:
+            bundle["GPU"] = len(part.indices)
+        if part.memory_gib is not None:
+            bundle["memory"] = float(part.memory_gib * 2**30)
+        return bundle
+
     def lease_started(self, lease_id: int, gpus: list[LeasedGpus]) -> None:
         name = placement_group_name(lease_id)
         gpu_total = {str(n["NodeID"]): n.get("Resources", {}).get("GPU", 0) for n in _ray_nodes()}
         node_ids = []
         for part in gpus:
             node_id = self.ray_node_id(part.node)
-            if max(part.indices) >= gpu_total.get(node_id, 0):
+            if part.indices and max(part.indices) >= gpu_total.get(node_id, 0):
                 raise BackendError(
                     f"lease {lease_id}: node {part.node!r} has {gpu_total.get(node_id, 0):g} GPUs in Ray, "
                     f"the lease names index {max(part.indices)}"
@@ -171,7 +186,7 @@ class RayBackend:
             pg = get_placement_group(name)  # already there: the control plane restarted
         except ValueError:
             pg = placement_group(
-                bundles=[{"GPU": len(p.indices), "CPU": self._cpus_per_bundle} for p in gpus],
+                bundles=[self.bundle(p) for p in gpus],
                 strategy=placement_strategy(gpus),
                 name=name,
                 lifetime="detached",  # outlives this process; removed by lease_ended only
@@ -180,9 +195,9 @@ class RayBackend:
         if not pg.wait(self._placement_timeout_s):
             remove_placement_group(pg)
             raise BackendError(
-                f"lease {lease_id}: Ray could not reserve {[len(p.indices) for p in gpus]} GPU(s) on "
-                f"{[p.node for p in gpus]} within {self._placement_timeout_s:g}s; Ray's free GPU count on "
-                "those nodes is too low (something outside gpulease is using them?)"
+                f"lease {lease_id}: Ray could not reserve {[self.bundle(p) for p in gpus]} on "
+                f"{[p.node for p in gpus]} within {self._placement_timeout_s:g}s; Ray's free GPUs, CPUs or memory "
+                "on those nodes are too few (something outside gpulease is using them?)"
             )
         with self._lock:
             self._leases[lease_id] = list(gpus)
@@ -227,6 +242,13 @@ class RayBackend:
                     f"run {spec.run_id} asks for GPUs {part.indices} on {part.node!r}, "
                     f"which lease {spec.lease_id} does not own"
                 )
+            if not set(part.cores) <= set(by_node[part.node].cores):
+                raise BackendError(
+                    f"run {spec.run_id} asks for cores {part.cpuset} on {part.node!r}, "
+                    f"which lease {spec.lease_id} does not own"
+                )
+        # A run that names no cores gets the lease's (the driver pins it to them).
+        spec = replace(spec, gpus=[p if p.cores else replace(p, cores=by_node[p.node].cores) for p in spec.gpus])
         env_vars = {
             RUN_ENV_VAR: base64.b64encode(json.dumps(spec.env).encode()).decode(),
             # Ray's own SIGTERM-to-SIGKILL wait for the driver; it must cover the driver's grace.

@@ -6,8 +6,11 @@ The Ray Jobs API cannot target a placement group, so each job runs this driver i
         --gpus 0,1 [--gpus 2,3 ...] -- cmd args
 
 It looks the placement group up by name, places one `RunHost` actor in each bundle (one bundle per
-leased node, in lease order) with the bundle's GPUs, and each actor runs the command in its own
-process group with CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES set to that node's leased indices.
+leased node, in lease order) with the bundle's GPUs and CPUs, and each actor runs the command in its own
+process group with CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES set to that node's leased indices ("" for a
+CPU lease) and, where the lease has cores there (`--cores 0-3,8` per bundle), pinned to them: Ray counts
+CPUs but does not pin them, so the actor sets the command's CPU affinity (the cores and their hardware
+threads) before it starts, which the command inherits and could widen again (docs/ray.md).
 The command's output is copied to this driver's stdout, which is the job log, and the driver exits
 with the command's exit code (128 + signal when it was killed), so the job's status is the run's.
 
@@ -30,6 +33,7 @@ import time
 from typing import Any
 
 from gpulease.backends.base import LeasedGpus
+from gpulease.backends.cpus import CpuPinningError, format_cpu_list, host_cpus, parse_cpu_list
 from gpulease.backends.process_group import group_members, terminate_group
 
 RUN_ENV_VAR = "GPULEASE_RUN_ENV"
@@ -37,6 +41,9 @@ _POLL_S = 0.2
 # What a run inherits from the Ray worker: enough to find programs and speak UTF-8, nothing secret.
 _INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "HOME", "USER", "LOGNAME")
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Sets the CPU affinity, then becomes the command (subprocess has no affinity option, and a preexec_fn is
+# unsafe in a threaded actor).
+_PIN = "import os, sys; os.sched_setaffinity(0, map(int, sys.argv[1].split(','))); os.execvp(sys.argv[2], sys.argv[2:])"
 
 
 def run_environment(spec_env: dict[str, str], gpus: LeasedGpus) -> dict[str, str]:
@@ -49,11 +56,17 @@ def run_environment(spec_env: dict[str, str], gpus: LeasedGpus) -> dict[str, str
     env = {k: os.environ[k] for k in _INHERITED_ENV if k in os.environ}
     env.setdefault("PATH", _DEFAULT_PATH)
     env["PYTHONUNBUFFERED"] = "1"  # so a Python run's log streams line by line
+    if gpus.cores:  # a thread per leased core, not per CPU of the node (the customer may set another)
+        env["OMP_NUM_THREADS"] = str(len(gpus.cores))
     env.update(spec_env)
     env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
     env["CUDA_VISIBLE_DEVICES"] = gpus.visible_devices
     env["NVIDIA_VISIBLE_DEVICES"] = gpus.visible_devices
     env["GPULEASE_LEASE_ID"] = str(gpus.lease_id)
+    env.pop("GPULEASE_CPUS", None)  # the RunHost sets it where it pins the run
+    env.pop("GPULEASE_CORES", None)
+    if gpus.cores:
+        env["GPULEASE_CORES"] = str(len(gpus.cores))
     return env
 
 
@@ -78,11 +91,22 @@ class RunHost:
         context = ray.get_runtime_context()
         return {"node_id": context.get_node_id(), "ray_gpu_ids": [str(g) for g in ray.get_gpu_ids()]}
 
-    def start(self, command: list[str], env: dict[str, str], cwd: str | None) -> None:
+    def start(self, command: list[str], env: dict[str, str], cwd: str | None, cores: str = "") -> None:
+        """Start the command; pinned to `cores` (a cpuset of the lease's cores on this node) when given."""
         if self._terminated:  # stopped before it began: never start it
             with self._lock:
                 self._exit_code = -signal.SIGTERM
             return
+        if cores:
+            try:
+                cpus = format_cpu_list(host_cpus(parse_cpu_list(cores)))
+            except CpuPinningError as exc:
+                with self._lock:
+                    self._output += f"[gpulease] cannot pin the run: {exc}\n".encode()
+                    self._exit_code = 1
+                return
+            env = {**env, "GPULEASE_CPUS": cpus}
+            command = [sys.executable, "-c", _PIN, cpus, *command]
         self._process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -129,6 +153,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--lease-id", type=int, default=0)
     parser.add_argument("--gpus", action="append", required=True, help="leased indices of one bundle")
+    parser.add_argument("--cores", action="append", default=None, help="leased cores of one bundle (cpuset)")
     parser.add_argument("--cwd", default=None)
     parser.add_argument("--stop-grace", type=float, default=10.0)
     parser.add_argument("--wait-placement-s", type=float, default=60.0)
@@ -176,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(bundles) != len(args.gpus):
         _say(f"the lease has {len(bundles)} node(s) but the run names GPUs for {len(args.gpus)}")
         return 1
+    cores = args.cores or [""] * len(args.gpus)
+    if len(cores) != len(args.gpus):
+        _say(f"the run names cores for {len(cores)} node(s) and GPUs for {len(args.gpus)}")
+        return 1
 
     host_class: Any = ray.remote(RunHost)
     hosts: list[Any] = []
@@ -195,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     places = ray.get([h.where.remote() for h in hosts])
     for index, (gpus, place) in enumerate(zip(args.gpus, places, strict=True)):
-        leased = LeasedGpus(args.lease_id, place["node_id"], tuple(int(i) for i in gpus.split(",")))
+        indices = tuple(int(i) for i in gpus.split(",") if i)
+        leased = LeasedGpus(args.lease_id, place["node_id"], indices, cores=parse_cpu_list(cores[index]))
         env = run_environment(customer_env, leased)
         env["GPULEASE_RUN_ID"] = args.run_id
         env["GPULEASE_NODE_RANK"] = str(index)
@@ -203,9 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         # Ray counts GPUs per node; which physical ones a lease owns is gpulease's to say (docs/ray.md).
         _say(
             f"run {args.run_id} node {index} ({place['node_id'][:12]}): "
-            f"GPUs {leased.visible_devices} (ray assigned {','.join(place['ray_gpu_ids'])})"
+            f"GPUs {leased.visible_devices or 'none'} (ray assigned {','.join(place['ray_gpu_ids'])})"
+            + (f", cores {leased.cpuset}" if leased.cores else "")
         )
-        ray.get(hosts[index].start.remote(args.command, env, args.cwd))
+        ray.get(hosts[index].start.remote(args.command, env, args.cwd, leased.cpuset))
 
     prefix = [f"[node {i}] ".encode() if len(hosts) > 1 else b"" for i in range(len(hosts))]
     codes: list[int | None] = [None] * len(hosts)

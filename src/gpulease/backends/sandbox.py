@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from gpulease.backends.base import LeasedGpus
+from gpulease.domain.cpu import cpuset
 
 HOME = "/home/customer"
 USER = "customer"
@@ -81,6 +82,9 @@ class SandboxPolicy:
     `ro_paths`: extra host folders made visible read-only at the same path (a conda install, a dataset).
     `hidden`: folders never visible, even under an `ro_paths` entry (the data folder, the code).
     `max_processes`: RLIMIT_NPROC of a customer's uid, so a fork bomb stops at its own limit.
+    `cpuset_cgroup`: where a run pinned to its lease's cores gets a cpuset cgroup of its own, which it cannot
+      widen (see cpus.py): "auto" (this process's cpuset hierarchy, where it may make cgroups), "off"
+      (CPU affinity only), or a cgroup folder.
     """
 
     root: Path
@@ -91,6 +95,7 @@ class SandboxPolicy:
     hidden: tuple[Path, ...] = field(default_factory=tuple)
     max_processes: int = 4096
     bwrap: str = "bwrap"
+    cpuset_cgroup: str = "auto"
 
     def identity(self, customer_id: int | None) -> tuple[int, int] | None:
         """(uid, gid) a customer's runs execute as, or None when this server cannot switch users."""
@@ -203,13 +208,21 @@ def write_notice(folders: LeaseFolders, deadline: datetime) -> bool:
 
 
 def run_environment(
-    spec_env: dict[str, str], gpus: LeasedGpus, run_id: str, *, base: dict[str, str] | None = None
+    spec_env: dict[str, str],
+    gpus: LeasedGpus,
+    run_id: str,
+    *,
+    base: dict[str, str] | None = None,
+    cpus: Sequence[int] = (),
 ) -> dict[str, str]:
     """A run's whole environment: gpulease's defaults, the customer's variables, then what it may not change.
 
     Nothing is inherited from the server. The GPU variables come last so a customer cannot widen what the
     lease owns; CUDA_DEVICE_ORDER=PCI_BUS_ID makes CUDA number devices as NVML and nvidia-smi do, where
-    CUDA's default (fastest first) could map index 0 to a GPU the lease does not own.
+    CUDA's default (fastest first) could map index 0 to a GPU the lease does not own. A CPU lease's run gets
+    CUDA_VISIBLE_DEVICES="" (no GPU). Where the run is pinned to `cpus` (the lease's cores and their hardware
+    threads), GPULEASE_CPUS lists them and GPULEASE_CORES counts the cores; OMP_NUM_THREADS defaults to the
+    cores (OpenMP, MKL and OpenBLAS would otherwise start a thread per CPU of the machine).
     """
     env = {
         "PATH": DEFAULT_PATH,
@@ -221,6 +234,8 @@ def run_environment(
         "TMPDIR": "/tmp",
         "PYTHONUNBUFFERED": "1",  # so a Python run's log streams line by line
     }
+    if cpus:
+        env["OMP_NUM_THREADS"] = str(len(gpus.cores))
     env.update(base or {})
     env.update(spec_env)
     env["GPULEASE_LEASE_ID"] = str(gpus.lease_id)
@@ -229,6 +244,11 @@ def run_environment(
     env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
     env["CUDA_VISIBLE_DEVICES"] = gpus.visible_devices
     env["NVIDIA_VISIBLE_DEVICES"] = gpus.visible_devices
+    for key in ("GPULEASE_CPUS", "GPULEASE_CORES"):
+        env.pop(key, None)
+    if cpus:
+        env["GPULEASE_CPUS"] = cpuset(tuple(cpus))
+        env["GPULEASE_CORES"] = str(len(gpus.cores))
     return env
 
 
@@ -268,7 +288,9 @@ def sandbox_arguments(
     for extra in policy.ro_paths:
         args += ["--ro-bind-try", str(extra), str(extra)]
     args += ["--proc", "/proc", "--dev", "/dev"]
-    for name in [f"nvidia{i}" for i in gpus.indices] + list(SHARED_NVIDIA_DEVICES):
+    # A CPU lease's run gets no NVIDIA device at all, not even the shared ones.
+    shared = list(SHARED_NVIDIA_DEVICES) if gpus.indices else []
+    for name in [f"nvidia{i}" for i in gpus.indices] + shared:
         node = policy.device_dir / name
         if node.exists():
             args += ["--dev-bind", str(node), f"/dev/{name}"]

@@ -34,7 +34,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -367,8 +367,11 @@ class SlurmBackend:
         want = tuple(self.gpu_type_template.format(index=i) for i in range(node.gpus))
         return bool(want) and tuple(sorted(t or "" for t in node.gpu_types)) == tuple(sorted(want))
 
-    def gres_request(self, part: LeasedGpus) -> str:
-        """The --gres value that gets exactly `part`'s GPUs (typed nodes) or as many (untyped nodes)."""
+    def gres_request(self, part: LeasedGpus) -> str | None:
+        """The --gres value that gets exactly `part`'s GPUs (typed nodes) or as many (untyped nodes); None for
+        a CPU lease, which asks Slurm for no GPU."""
+        if not part.indices:
+            return None
         node = self._node(part.node)
         if max(part.indices) >= node.gpus:
             raise BackendError(
@@ -380,7 +383,18 @@ class SlurmBackend:
         return f"gpu:{len(part.indices)}"
 
     def _whole_nodes(self, gpus: Sequence[LeasedGpus]) -> bool:
-        return all(len(p.indices) == self._node(p.node).gpus for p in gpus)
+        """Every GPU of every node: a reservation. A CPU lease (cores, no GPU) is always an allocation."""
+        return all(p.indices and len(p.indices) == self._node(p.node).gpus for p in gpus)
+
+    @staticmethod
+    def cpu_request(part: LeasedGpus) -> list[str]:
+        """What an allocation asks Slurm for besides GPUs: the lease's cores on the node (one task with that many
+        CPUs) and a CPU lease's memory. Slurm picks which cores; with task/affinity or task/cgroup it binds the
+        lease's runs to them."""
+        args = [f"--cpus-per-task={len(part.cores)}"] if part.cores else []
+        if part.memory_gib is not None:
+            args.append(f"--mem={part.memory_gib}G")
+        return args
 
     # -- accounts -----------------------------------------------------------------------------------
 
@@ -513,7 +527,8 @@ class SlurmBackend:
             out = self.commands.run(
                 "salloc", "--no-shell", f"--job-name={name}", f"--account={account}",
                 *([f"--partition={self.partition}"] if self.partition else []),
-                "--nodes=1", "--ntasks=1", f"--nodelist={part.node}", f"--gres={self.gres_request(part)}",
+                "--nodes=1", "--ntasks=1", f"--nodelist={part.node}",
+                *([f"--gres={gres}"] if (gres := self.gres_request(part)) else []), *self.cpu_request(part),
                 f"--time={minutes_until(now, end) if end else 'UNLIMITED'}",
                 f"--immediate={max(1, int(self.allocation_timeout_s))}",
                 f"--comment=gpulease lease {w.lease_id}",
@@ -740,13 +755,22 @@ class SlurmBackend:
                 raise BackendError(f"run {spec.run_id}: lease {spec.lease_id} is not active in Slurm")
             if spec.run_id in self._runs:
                 raise BackendError(f"run {spec.run_id} was already started")
-            owned = {p.node: set(p.indices) for p in mirror.gpus}
+            owned = {p.node: p for p in mirror.gpus}
+            parts = []
             for part in spec.gpus:
-                if not set(part.indices) <= owned.get(part.node, set()):
+                mine = owned.get(part.node)
+                if mine is None or not set(part.indices) <= set(mine.indices):
                     raise BackendError(
                         f"run {spec.run_id} asks for GPUs {part.indices} on {part.node!r}, "
                         f"which lease {spec.lease_id} does not own"
                     )
+                if not set(part.cores) <= set(mine.cores):
+                    raise BackendError(
+                        f"run {spec.run_id} asks for cores {part.cpuset} on {part.node!r}, "
+                        f"which lease {spec.lease_id} does not own"
+                    )
+                parts.append(part if part.cores else replace(part, cores=mine.cores))
+            spec = replace(spec, gpus=parts)  # a run that names no cores gets the lease's
             argv = self.srun_argv(spec, mirror)
             spec.log_path.parent.mkdir(parents=True, exist_ok=True)
             with open(spec.log_path, "ab", buffering=0) as log:
@@ -778,8 +802,13 @@ class SlurmBackend:
             argv.append(f"--chdir={spec.cwd}")
         if mirror.kind == "allocation":
             argv += [f"--jobid={mirror.job_id}", "--overlap", "--nodes=1", "--ntasks=1"]
+            part = spec.gpus[0]
+            if part.cores:
+                # The allocation's cores: task/affinity binds a task given all of a step's CPUs to them by itself
+                # (auto binding); an explicit --cpu-bind would override the site's TaskPluginParam.
+                argv.append(f"--cpus-per-task={len(part.cores)}")
         else:
-            requests = {self.gres_request(p) for p in spec.gpus}
+            requests = {self.gres_request(p) or "" for p in spec.gpus}  # whole GPU nodes: never ""
             if len(requests) != 1:
                 raise BackendError(
                     f"run {spec.run_id}: its nodes need different GPU requests ({sorted(requests)}); "
@@ -794,8 +823,13 @@ class SlurmBackend:
             ]  # fmt: skip
             if mirror.end is not None:
                 argv.append(f"--time={minutes_until(datetime.now(UTC), mirror.end) + 1}")
-        if not all(self._typed(self._node(p.node)) for p in spec.gpus):
-            argv += ["/bin/sh", "-c", visible_devices_script(spec.gpus), self.run_name(spec.run_id)]
+        # Slurm names no GPU for a CPU lease (CUDA_VISIBLE_DEVICES unset: every GPU), nor for untyped GPUs.
+        pin_gpus = not all(p.indices and self._typed(self._node(p.node)) for p in spec.gpus)
+        if pin_gpus or any(p.cores for p in spec.gpus):
+            script = (CPUS_PROLOGUE if any(p.cores for p in spec.gpus) else "") + (
+                visible_devices_script(spec.gpus) if pin_gpus else 'exec "$@"\n'
+            )
+            argv += ["/bin/sh", "-c", script, self.run_name(spec.run_id)]
         return [*argv, *spec.command]
 
     def run_environment(self, spec: RunSpec) -> dict[str, str]:
@@ -804,12 +838,19 @@ class SlurmBackend:
         env = {k: os.environ[k] for k in _RUN_ENV_BASE if k in os.environ}
         env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
         env["PYTHONUNBUFFERED"] = "1"
+        cores = {len(p.cores) for p in spec.gpus}
+        if len(cores) == 1 and 0 not in cores:  # OpenMP, MKL, OpenBLAS: a thread per leased core, not per CPU
+            env["OMP_NUM_THREADS"] = str(next(iter(cores)))
         env.update(spec.env)
         env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
         env["GPULEASE_LEASE_ID"] = str(spec.lease_id)
         env["GPULEASE_RUN_ID"] = spec.run_id
         for key in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_JOBID"):
             env.pop(key, None)  # Slurm sets the GPU variables; a job id here would redirect srun
+        for key in ("GPULEASE_CPUS", "GPULEASE_CORES"):  # gpulease's word, not the customer's
+            env.pop(key, None)
+        if len(cores) == 1 and 0 not in cores:
+            env["GPULEASE_CORES"] = str(cores.pop())
         return self.commands.env(env)
 
     def _reap(self, run: _Run) -> None:
@@ -957,6 +998,13 @@ class SlurmBackend:
 
     def is_run(self, rec: SlurmJobRecord) -> bool:
         return rec.name.startswith(f"{self.prefix}-run-")
+
+
+# A step's first words where the run is bound to cores: GPULEASE_CPUS says which CPUs Slurm bound it to (the ids
+# are Slurm's choice, not gpulease's, see docs/slurm.md).
+CPUS_PROLOGUE = (
+    "GPULEASE_CPUS=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status); export GPULEASE_CPUS\n"
+)
 
 
 def visible_devices_script(gpus: Sequence[LeasedGpus]) -> str:

@@ -27,11 +27,18 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from gpulease.backends.cpus import (
+    CpusetHierarchy,
+    enter_cpuset,
+    leave_cpuset,
+    own_cgroup,
+    remove_cpuset,
+)
 from gpulease.backends.process_group import namespace_members, process_alive, process_start_ticks
 
 RUNNING, FINISHED = "running", "finished"
@@ -62,6 +69,8 @@ class RunRecord:
     exit_code: int | None = None
     message: str | None = None
     stop_requested: bool = False
+    cpus: list[int] | None = None  # the CPUs the run is pinned to (None: not pinned)
+    cpuset_cgroup: str | None = None  # the run's cpuset cgroup, where one confines it
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> RunRecord:
@@ -176,6 +185,8 @@ def settle_lost(folder: Path, record: RunRecord) -> RunRecord:
         for pid in namespace_members(record.pid_namespace):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+    if record.cpuset_cgroup is not None:
+        remove_cpuset(Path(record.cpuset_cgroup))
     record.state, record.ended_at = FINISHED, time.time()
     record.message = "its supervisor stopped unexpectedly and the sandbox went with it"
     write_record(folder, record)
@@ -256,7 +267,8 @@ def _supervise(path: Path, ready: int) -> int:
 
     The launch file holds: run_id, lease_id, customer_id, uid and gid (null: keep ours), bwrap (its path),
     args (bubblewrap's options, then "--" and the command), env, log_path,
-    max_processes, grace_s (the default stop grace).
+    max_processes, grace_s (the default stop grace), cpus (the CPUs to pin the run to, or null) and
+    cpuset (a CpusetHierarchy's JSON where the run gets a cpuset cgroup of its own, or null).
     """
     request = json.loads(path.read_text())
     path.unlink(missing_ok=True)
@@ -286,6 +298,15 @@ def _supervise(path: Path, ready: int) -> int:
         switch = {"user": uid, "group": gid, "extra_groups": []}
         # Counted per uid: a fork bomb in one run stops at the customer's own limit.
         resource.setrlimit(resource.RLIMIT_NPROC, (request["max_processes"], request["max_processes"]))
+    cpus: list[int] | None = request.get("cpus") or None
+    cgroup: Path | None = None
+    restore: Callable[[], None] = _nothing
+    if cpus is not None:
+        try:
+            cgroup, restore = _pin(request["run_id"], cpus, request.get("cpuset"))
+        except OSError as exc:
+            os.write(ready, f"could not pin the run to CPUs {cpus}: {exc}".encode())
+            return 1
     with open(request["log_path"], "ab", buffering=0) as log:
         try:
             sandbox = subprocess.Popen(
@@ -299,8 +320,12 @@ def _supervise(path: Path, ready: int) -> int:
                 **switch,
             )
         except OSError as exc:
+            restore()
+            if cgroup is not None:
+                remove_cpuset(cgroup)
             os.write(ready, f"could not start bubblewrap: {exc}".encode())
             return 1
+    restore()  # the supervisor itself goes back where it was; bubblewrap keeps the pinning
     os.close(args_fd)
     os.close(status_w)
     record = RunRecord(
@@ -313,6 +338,8 @@ def _supervise(path: Path, ready: int) -> int:
         supervisor_start_ticks=process_start_ticks(os.getpid()),
         started_at=time.time(),
         sandbox_pid=sandbox.pid,
+        cpus=cpus,
+        cpuset_cgroup=str(cgroup) if cgroup is not None else None,
     )
     # Kept open until the end: bubblewrap writes the exit status there last, and dies of SIGPIPE if closed.
     status = os.fdopen(status_r, "rb")
@@ -340,8 +367,46 @@ def _supervise(path: Path, ready: int) -> int:
         code = 128 - code  # bubblewrap reports a signal like a shell (128+N); these are the ones we sent
     record.exit_code = code
     record.message = _ending(code, record, Path(request["log_path"]))
+    if cgroup is not None:
+        remove_cpuset(cgroup)
     write_record(folder, record)
     return 0
+
+
+def _nothing() -> None:
+    return None
+
+
+def _pin(run_id: str, cpus: list[int], cpuset: dict[str, Any] | None) -> tuple[Path | None, Callable[[], None]]:
+    """Pin this process to `cpus` (in a cpuset cgroup of the run's own where `cpuset` names a hierarchy), so
+    that bubblewrap, started next, inherits it. Returns the cgroup and a function that puts this process back."""
+    before = os.sched_getaffinity(0)
+    cgroup: Path | None = None
+    home: Path | None = None
+    hierarchy = CpusetHierarchy.from_json(cpuset) if cpuset else None
+    if hierarchy is not None:
+        try:
+            home = own_cgroup(hierarchy)
+            cgroup = enter_cpuset(hierarchy, f"{run_id}.{os.getpid()}", cpus)
+        except OSError as exc:  # the run is still pinned, by affinity alone: say so in the supervisor's log
+            print(f"run {run_id}: no cpuset cgroup ({exc}); pinned by CPU affinity only", file=sys.stderr)
+            cgroup = None
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError:
+        if cgroup is not None and hierarchy is not None and home is not None:
+            leave_cpuset(hierarchy, home)
+            remove_cpuset(cgroup)
+        raise
+
+    def restore() -> None:
+        if cgroup is not None and hierarchy is not None and home is not None:
+            with contextlib.suppress(OSError):
+                leave_cpuset(hierarchy, home)
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, before)
+
+    return cgroup, restore
 
 
 def _stop_grace(folder: Path, run_id: str, default: float) -> float:
