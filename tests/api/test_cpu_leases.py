@@ -4,6 +4,7 @@ stores (on PostgreSQL the database itself refuses)."""
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -210,11 +211,13 @@ def test_postgres_refuses_a_double_booked_core_or_gib_itself(
 
 @needs_bwrap
 def test_a_cpu_lease_runs_work_without_gpus(facility: Facility) -> None:
-    """A CPU lease's run starts (no GPUs); it sees none, and ends with the lease like any run."""
-    cpu_node(facility)
+    """A CPU lease's run starts (no GPUs) and sees none. The local backend pins it to the lease's cores, which
+    must be online here: the node is this machine, as many cores as it has."""
+    cpu_node(facility, cores=os.cpu_count() or 1, gib=4, sockets=1)
     cpu_prices(facility)
     cust = facility.customer()
-    lease = facility.lease(customer_id=cust["id"], cpu_cores=4)
+    lease = facility.lease(customer_id=cust["id"], cpu_cores=1)
+    assert lease["cores"][0]["cores"] == [0]
     r = facility.c.post(
         f"/api/v1/leases/{lease['id']}/runs",
         headers=facility.k.op,
