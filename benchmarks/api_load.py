@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/api_load.py --store postgresql --clients 32 --seconds 60
     .venv/bin/python benchmarks/api_load.py --store postgresql --preload 100000 --nodes 1000 --clients 1 --seconds 30
     .venv/bin/python benchmarks/api_load.py --store postgresql --kill 10 --clients 32 --seconds 120
+    .venv/bin/python benchmarks/api_load.py --store sqlite --cpu 0.5 --clients 8 --seconds 30   # mixed CPU/GPU
 
 Sets up a fresh store (SQLite file, or a new PostgreSQL database on --pg-url's server) with N nodes x 8
 A100-80GB, prices, one cleared customer and one customer key per client, optionally P future reservations
@@ -19,6 +20,10 @@ booking and end then carries an `Idempotency-Key` and is retried with the same k
 (connection refused, reset or a 5xx while the server is down); afterwards no lease a client was told of may be
 missing and no lease may exist that no client was told of, and `gpulease invoices verify` and `gpulease audit
 verify` must pass. Latencies of a run with kills include the retries.
+
+`--cpu F` makes a share F of the bookings CPU leases (issue 13): the fleet gains one EPYC-9654 node (192 cores,
+1,536 GiB) per four GPU nodes, with core-hour prices, and a CPU booking asks for 4, 16 or 64 cores for an hour.
+CPU bookings are reported apart (`cpu_*`), and the store is checked for a core held twice as for a GPU.
 
 `--live-runs N` books N long leases before the load and starts a run on each (a shell loop printing a
 heartbeat every second). After the load (and every kill and restart) each run must still be the same process:
@@ -71,6 +76,7 @@ class Stats:
     errors: list[str] = field(default_factory=list)
     retries: int = 0  # requests sent again with the same Idempotency-Key (the server was down)
     lease_ids: list[int] = field(default_factory=list)  # every lease a client was told it booked
+    cpu_book_ms: list[float] = field(default_factory=list)  # the CPU bookings among book_ms (--cpu)
 
 
 def free_port() -> int:
@@ -102,7 +108,12 @@ def make_store(kind: str, pg_url: str, workdir: Path) -> tuple[str, Any]:
     return pg_url.rsplit("/", 1)[0] + f"/{name}", drop
 
 
-def seed(url: str, nodes: int, clients: int, preload: int, rng: random.Random) -> tuple[int, list[str]]:
+CPU_MODEL = "EPYC-9654"
+
+
+def seed(
+    url: str, nodes: int, clients: int, preload: int, rng: random.Random, cpu_nodes: int = 0
+) -> tuple[int, list[str]]:
     """Fleet, prices, a cleared customer, one key per client, and `preload` future reservations.
 
     Set-up goes through the same use cases as the API (as the local operator), not through HTTP: it is not
@@ -125,6 +136,14 @@ def seed(url: str, nodes: int, clients: int, preload: int, rng: random.Random) -
             )
         for plan, rate in (("on_demand", "1.25"), ("reserved", "1.00"), ("long_term", "600"), ("interruptible", "0.5")):
             prices.set_price(w, actor=SYSTEM, gpu_model_name=MODEL, plan=plan, rate=rate)
+        for i in range(cpu_nodes):
+            inventory.add_node(
+                w, actor=SYSTEM, site="site-1", cluster="cpu", name=f"cpu{i:04d}", gpu_model_name=None,
+                cpus=inventory.NodeCpus(CPU_MODEL, 192, 1536),
+            )
+        if cpu_nodes:
+            for plan in ("on_demand", "reserved", "interruptible"):
+                prices.set_price(w, actor=SYSTEM, gpu_model_name=None, cpu_model_name=CPU_MODEL, plan=plan, rate="0.04")
     kyc = KycInput(
         legal_name="Acme Robotics Inc.",
         country="US",
@@ -260,19 +279,19 @@ async def send(
         return r
 
 
-async def client(base: str, key: str, customer_id: int, until: float, stats: Stats, seed_: int, keyed: bool) -> None:
+async def client(
+    base: str, key: str, customer_id: int, until: float, stats: Stats, seed_: int, keyed: bool, cpu: float = 0.0
+) -> None:
     rng = random.Random(seed_)
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
         while time.monotonic() < until:
-            n = rng.choice((1, 8))
-            body = {
-                "customer_id": customer_id,
-                "gpu_model": MODEL,
-                "gpu_count": n,
-                "plan": "on_demand",
-                "duration_s": 3600,
-            }
+            is_cpu = rng.random() < cpu
+            body: dict[str, Any] = {"customer_id": customer_id, "plan": "on_demand", "duration_s": 3600}
+            if is_cpu:
+                body["cpu_cores"] = rng.choice((4, 16, 64))
+            else:
+                body.update(gpu_model=MODEL, gpu_count=rng.choice((1, 8)))
             t0 = time.perf_counter()
             r = await send(http, "/api/v1/leases", body, stats, "book", keyed)
             if r is None:
@@ -285,6 +304,8 @@ async def client(base: str, key: str, customer_id: int, until: float, stats: Sta
                 stats.errors.append(f"book: {r.status_code} {r.text[:200]}")
                 continue
             stats.book_ms.append(ms)
+            if is_cpu:
+                stats.cpu_book_ms.append(ms)
             lease_id = r.json()["id"]
             stats.lease_ids.append(lease_id)
             t0 = time.perf_counter()
@@ -444,10 +465,19 @@ def check_store(url: str, told: list[int] | None = None, after: int = 0) -> dict
                   AND COALESCE(a.ends_at, {far}) > a.starts_at AND COALESCE(b.ends_at, {far}) > b.starts_at"""
             )
         ).scalar_one()
+        core_overlaps = c.execute(
+            text(
+                f"""SELECT count(*) FROM cpu_allocations a JOIN cpu_allocations b
+                ON a.node_id = b.node_id AND a.core_index = b.core_index AND a.id < b.id
+                WHERE NOT a.released AND NOT b.released
+                  AND a.starts_at < COALESCE(b.ends_at, {far}) AND b.starts_at < COALESCE(a.ends_at, {far})
+                  AND COALESCE(a.ends_at, {far}) > a.starts_at AND COALESCE(b.ends_at, {far}) > b.starts_at"""
+            )
+        ).scalar_one()
         leases = c.execute(text("SELECT count(*) FROM leases")).scalar_one()
         stored = {int(x) for x in c.execute(text("SELECT id FROM leases WHERE id > :a"), {"a": after}).scalars()}
     engine.dispose()
-    out: dict[str, Any] = {"double_bookings": int(overlaps), "leases": int(leases)}
+    out: dict[str, Any] = {"double_bookings": int(overlaps) + int(core_overlaps), "leases": int(leases)}
     if told is not None:
         out["lost_leases"] = len(set(told) - stored)
         out["unknown_leases"] = len(stored - set(told))
@@ -468,6 +498,7 @@ def main() -> None:
     ap.add_argument("--idempotency", action="store_true", help="send Idempotency-Key and retry (on with --kill)")
     ap.add_argument("--live-runs", type=int, default=0, help="long leases with a heartbeat run that must survive")
     ap.add_argument("--json-out", type=Path)
+    ap.add_argument("--cpu", type=float, default=0.0, help="share of bookings that are CPU leases (0 to 1)")
     args = ap.parse_args()
 
     rng = random.Random(args.seed)
@@ -477,7 +508,8 @@ def main() -> None:
         url, drop = make_store(args.store, args.pg_url, workdir)
         try:
             t0 = time.perf_counter()
-            customer_id, client_keys = seed(url, args.nodes, args.clients, args.preload, rng)
+            cpu_nodes = max(1, args.nodes // 4) if args.cpu > 0 else 0
+            customer_id, client_keys = seed(url, args.nodes, args.clients, args.preload, rng, cpu_nodes)
             print(f"set-up: {args.nodes} nodes, {args.preload} stored reservations, {time.perf_counter() - t0:.1f} s")
             port = free_port()
             first_id = max_lease_id(url)
@@ -496,7 +528,7 @@ def main() -> None:
                     start = time.monotonic()
                     until = start + args.seconds
                     clients = [
-                        client(base, k, customer_id, until, stats, args.seed + i, keyed)
+                        client(base, k, customer_id, until, stats, args.seed + i, keyed, args.cpu)
                         for i, k in enumerate(client_keys)
                     ]
                     if args.kill:
@@ -543,6 +575,10 @@ def main() -> None:
         "book_mean_ms": round(statistics.fmean(stats.book_ms), 1) if stats.book_ms else None,
         "end_p99_ms": round(pct(stats.end_ms, 99), 1),
         "server_cpu_ms_per_booking": round(1000 * cpu / booked, 2) if booked and not kills else None,
+        "cpu_share": args.cpu,
+        "cpu_bookings": len(stats.cpu_book_ms),
+        "cpu_book_p50_ms": round(pct(stats.cpu_book_ms, 50), 1),
+        "cpu_book_p99_ms": round(pct(stats.cpu_book_ms, 99), 1),
         "refused_409": stats.refused,
         "errors": len(stats.errors),
         "kills": kills,
@@ -558,6 +594,11 @@ def main() -> None:
         f"{checks['double_bookings']} double bookings; load average {result['load_average']}; "
         f"server CPU per booking+end {result['server_cpu_ms_per_booking']} ms"
     )
+    if args.cpu:
+        print(
+            f"  CPU leases: {result['cpu_bookings']} of the bookings; p50 {result['cpu_book_p50_ms']} ms, "
+            f"p99 {result['cpu_book_p99_ms']} ms"
+        )
     if keyed:
         print(
             f"  idempotency: {kills} kills (server back after {', '.join(f'{x:.1f}' for x in restarts_s) or '-'} s), "

@@ -11,6 +11,7 @@ import copy
 import csv
 import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -31,6 +32,7 @@ from rich.table import Table
 from gpulease.observability import configure_logging
 from gpulease.services.context import Actor, Role
 from gpulease.services.errors import ServiceError
+from gpulease.services.limits import CPU_MODEL
 from gpulease.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -688,6 +690,23 @@ def _out(
 
 
 NODE_COLS = ["id", "site", "cluster", "name", "gpu_model", "gpu_count", "state", "backend"]
+CPU_NODE_COLS = ["id", "site", "cluster", "name", "GPUs", "CPUs", "state", "backend"]
+
+
+def _print_nodes(data: Any, as_json: bool) -> None:
+    """Nodes as a table; where a node's CPUs are described, a GPUs and a CPUs column (leasable cores of all)."""
+    rows = data if isinstance(data, list) else [data]
+    if as_json or not any(r.get("cpu_cores") for r in rows):
+        _out(data, as_json, NODE_COLS)
+        return
+
+    def shape(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for r in rows:
+            r["GPUs"] = f"{r['gpu_count']}×{r['gpu_model']}" if r["gpu_count"] else "none"
+            r["CPUs"] = f"{r['leasable_cores']}/{r['cpu_cores']}c {r['cpu_model']}" if r["cpu_cores"] else ""
+        return rows
+
+    _out(rows, as_json, CPU_NODE_COLS, shape=shape)
 
 
 @nodes_app.command("add")
@@ -695,33 +714,29 @@ def nodes_add(
     site: str,
     cluster: str,
     name: str,
-    gpu_model: str,
+    gpu_model: Annotated[str | None, typer.Argument(help="its GPUs' model; none for a CPU node")] = None,
     gpu_count: int = 8,
     backend: str = "local",
+    cpu_model: Annotated[str | None, typer.Option(help="its CPUs' model (a CPU node, or a GPU node's CPUs)")] = None,
+    cpu_cores: Annotated[int | None, typer.Option(help="physical cores, all sockets together")] = None,
+    memory_gib: Annotated[int | None, typer.Option(help="memory, GiB")] = None,
+    sockets: Annotated[int | None, typer.Option(help="default: cores / the model's cores per socket")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a node (its site and cluster are created on first use)."""
-    _out(
-        Api().call(
-            "POST",
-            "/nodes",
-            json={
-                "site": site,
-                "cluster": cluster,
-                "name": name,
-                "gpu_model": gpu_model,
-                "gpu_count": gpu_count,
-                "backend": backend,
-            },
-        ),
-        as_json,
-        NODE_COLS,
-    )
+    """Add a GPU node, or a CPU node (--cpu-model, --cpu-cores, --memory-gib and no GPU model); its site and
+    cluster are created on first use."""
+    body: dict[str, Any] = {"site": site, "cluster": cluster, "name": name, "backend": backend}
+    if gpu_model is not None:
+        body.update(gpu_model=gpu_model, gpu_count=gpu_count)
+    for k, v in (("cpu_model", cpu_model), ("cpu_cores", cpu_cores), ("memory_gib", memory_gib), ("sockets", sockets)):
+        if v is not None:
+            body[k] = v
+    _print_nodes(Api().call("POST", "/nodes", json=body), as_json)
 
 
 @nodes_app.command("list")
 def nodes_list(gpu_model: str | None = None, as_json: JsonOpt = False) -> None:
-    _out(Api().call("GET", "/nodes", params={"gpu_model": gpu_model} if gpu_model else {}), as_json, NODE_COLS)
+    _print_nodes(Api().call("GET", "/nodes", params={"gpu_model": gpu_model} if gpu_model else {}), as_json)
 
 
 @nodes_app.command("drain")
@@ -764,7 +779,7 @@ def nodes_remove(node_id: int) -> None:
 
 
 PRICE_COLS = [
-    "gpu_model",
+    "model",
     "plan",
     "rate",
     "unit",
@@ -777,17 +792,33 @@ PRICE_COLS = [
 
 @prices_app.command("list")
 def prices_list(as_json: JsonOpt = False) -> None:
-    _out(Api().call("GET", "/prices"), as_json, PRICE_COLS, "price book")
+    _out(Api().call("GET", "/prices"), as_json, PRICE_COLS, "price book", shape=_price_rows)
+
+
+def _price_rows(data: Any) -> Any:
+    for r in data if isinstance(data, list) else [data]:
+        r["model"] = r.get("gpu_model") or r.get("cpu_model")
+        if r.get("gib_rate") not in (None, "0.00"):
+            r["rate"] = f"{r['rate']} (+ {r['gib_rate']}/GiB)"
+    return data
 
 
 @prices_app.command("set")
-def prices_set(gpu_model: str, plan: str, rate: str, currency: str = "USD", as_json: JsonOpt = False) -> None:
-    """Set a rate (per GPU-hour; per GPU-month for long_term). New leases only."""
-    _out(
-        Api().call("PUT", "/prices", json={"gpu_model": gpu_model, "plan": plan, "rate": rate, "currency": currency}),
-        as_json,
-        PRICE_COLS,
-    )
+def prices_set(
+    model: Annotated[str, typer.Argument(help="a GPU model, or a CPU model (priced per core)")],
+    plan: str,
+    rate: str,
+    currency: str = "USD",
+    gib_rate: Annotated[str | None, typer.Option(help="a CPU model: per GiB of memory, in the rate's unit")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set a rate: per GPU-hour for a GPU model, per core-hour for a CPU model (per GPU- or core-month for
+    long_term). New leases only."""
+    key = "cpu_model" if re.fullmatch(CPU_MODEL, model) else "gpu_model"
+    body: dict[str, Any] = {key: model, "plan": plan, "rate": rate, "currency": currency}
+    if gib_rate is not None:
+        body["gib_rate"] = gib_rate
+    _out(Api().call("PUT", "/prices", json=body), as_json, PRICE_COLS, shape=_price_rows)
 
 
 CUSTOMER_COLS = ["id", "legal_name", "local_name", "country", "compliance_status"]
@@ -921,13 +952,20 @@ def _print_leases(data: Any, as_json: bool, title: str | None = None) -> None:
         t.add_row(
             str(r["id"]),
             str(r["customer_id"]),
-            f"{r['gpu_count']}×{r['gpu_model']}",
+            _what(r),
             r["plan"].replace("_", "-"),
             r["state"],
             _when(r["start"], seconds=False),
             _lease_end(r, seconds=False),
         )
     console.print(t)
+
+
+def _what(r: dict[str, Any]) -> str:
+    """What a lease rents, short: 8×A100-80GB, or 16c EPYC-9654 (cores of a CPU model)."""
+    if r.get("resource") == "cpu":
+        return f"{r['cpu_cores']}c {r['cpu_model'] or 'CPU'}"
+    return f"{r['gpu_count']}×{r['gpu_model']}"
 
 
 def _ranges(indices: list[int]) -> str:
@@ -945,18 +983,29 @@ def _ranges(indices: list[int]) -> str:
 
 @leases_app.command("create")
 def leases_create(
-    gpu_model: str,
-    gpu_count: int,
+    gpu_model: Annotated[str | None, typer.Argument(help="GPUs of this model; none with --cpu-cores")] = None,
+    gpu_count: Annotated[int | None, typer.Argument(help="how many GPUs")] = None,
     plan: str = "on_demand",
     start: Annotated[str, typer.Option(help='"now", "asap" or ISO 8601 with offset')] = "now",
     end: str | None = None,
     customer: int | None = None,
     duration_s: int | None = None,
     max_wait_s: int | None = None,
+    cpu_cores: Annotated[int | None, typer.Option(help="a CPU lease: this many cores of one node")] = None,
+    memory_gib: Annotated[int | None, typer.Option(help="a CPU lease's memory (default: the cores' share)")] = None,
+    cpu_model: Annotated[str | None, typer.Option(help="a CPU lease's CPU model (default: any)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    body: dict[str, Any] = {"gpu_model": gpu_model, "gpu_count": gpu_count, "plan": plan, "start": start}
-    for k, v in (("end", end), ("customer_id", customer), ("duration_s", duration_s), ("max_wait_s", max_wait_s)):
+    """Book GPUs (GPU_MODEL GPU_COUNT) or CPU cores (--cpu-cores, with --memory-gib and --cpu-model)."""
+    body: dict[str, Any] = {"plan": plan, "start": start, **_resource(gpu_model, gpu_count, cpu_cores)}
+    for k, v in (
+        ("end", end),
+        ("customer_id", customer),
+        ("duration_s", duration_s),
+        ("max_wait_s", max_wait_s),
+        ("memory_gib", memory_gib),
+        ("cpu_model", cpu_model),
+    ):
         if v is not None:
             body[k] = v
     _print_leases(Api().call("POST", "/leases", json=body), as_json)
@@ -980,7 +1029,12 @@ def leases_show(lease_id: int, as_json: JsonOpt = False) -> None:
     t.add_column(style="bold")
     t.add_column(overflow="fold")
     t.add_row("customer", str(data["customer_id"]))
-    t.add_row("GPUs", f"{data['gpu_count']}× {data['gpu_model']}")
+    if data.get("resource") == "cpu":
+        t.add_row("cores", f"{data['cpu_cores']} {data['cpu_model'] or ''} cores, {data['memory_gib']} GiB")
+        cpus = ", ".join(f"{h['node']}[{h['cpuset']}]" for h in data.get("cores", []))
+    else:
+        t.add_row("GPUs", f"{data['gpu_count']}× {data['gpu_model']}")
+        cpus = ", ".join(f"{h['node']}[{h['cpuset']}]" for h in data.get("cores", []) if h["cores"])
     t.add_row("plan", data["plan"])
     t.add_row("state", data["state"] + (f" ({data['state_reason']})" if data.get("state_reason") else ""))
     t.add_row("start", _when(data["start"]))
@@ -990,8 +1044,12 @@ def leases_show(lease_id: int, as_json: JsonOpt = False) -> None:
         t.add_row("started", _when(data["activated_at"]))
     if data.get("preempt_at"):
         t.add_row("preempted at", _when(data["preempt_at"]))
-    t.add_row("where", _gpus_where(data) or "not placed")
-    t.add_row("rate", f"{q['rate']} {currency} per {q['unit'].replace('gpu_', 'GPU-')}")
+    t.add_row("where", _gpus_where(data) or cpus or "not placed")
+    if cpus and data.get("resource") != "cpu":
+        t.add_row("cores", cpus)
+    unit = q["unit"].replace("gpu_", "GPU-").replace("core_", "core-")
+    memory_rate = f" (+ {q['gib_rate']} per GiB)" if q.get("gib_rate") not in (None, "0.00") else ""
+    t.add_row("rate", f"{q['rate']} {currency} per {unit}{memory_rate}")
     t.add_row("booked", _when(data["created_at"]))
     console.print(t)
     cost = f"{data['cost_so_far']} {currency}" + ("" if data["final_cost"] is None else " (final)")
@@ -1024,23 +1082,47 @@ def leases_extend(
     _print_leases(Api().call("POST", f"/leases/{lease_id}/extend", json={"end": end}), as_json)
 
 
+def _resource(gpu_model: str | None, gpu_count: int | None, cpu_cores: int | None) -> dict[str, Any]:
+    """GPUs (a model and a count) or CPU cores, never both: the request's resource."""
+    if cpu_cores is not None:
+        if gpu_model is not None or gpu_count is not None:
+            _fail("give GPU_MODEL GPU_COUNT or --cpu-cores, not both")
+        return {"cpu_cores": cpu_cores}
+    if gpu_model is None or gpu_count is None:
+        _fail("give GPU_MODEL GPU_COUNT (GPUs) or --cpu-cores (a CPU lease)")
+    return {"gpu_model": gpu_model, "gpu_count": gpu_count}  # both given: _fail did not return
+
+
 @app.command()
 def availability(
-    gpu_model: str, gpu_count: int, start: str = "now", end: str | None = None, as_json: JsonOpt = False
+    gpu_model: Annotated[str | None, typer.Argument(help="GPUs of this model; none with --cpu-cores")] = None,
+    gpu_count: Annotated[int | None, typer.Argument(help="how many GPUs")] = None,
+    start: str = "now",
+    end: str | None = None,
+    cpu_cores: Annotated[int | None, typer.Option(help="CPU cores of one node instead of GPUs")] = None,
+    memory_gib: Annotated[int | None, typer.Option(help="with --cpu-cores: memory, GiB")] = None,
+    cpu_model: Annotated[str | None, typer.Option(help="with --cpu-cores: a CPU model (default: any)")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Is the capacity free, at what price, and from when."""
-    params: dict[str, Any] = {"gpu_model": gpu_model, "gpu_count": gpu_count, "start": start}
-    if end:
-        params["end"] = end
+    """Is the capacity free (GPUs, or CPU cores), at what price, and from when."""
+    params: dict[str, Any] = {"start": start, **_resource(gpu_model, gpu_count, cpu_cores)}
+    for k, v in (("end", end), ("memory_gib", memory_gib), ("cpu_model", cpu_model)):
+        if v:
+            params[k] = v
     data = Api().call("GET", "/availability", params=params)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
+    what = f"{gpu_count}× {gpu_model}"
+    if cpu_cores is not None:
+        what = f"{cpu_cores} {data.get('cpu_model') or cpu_model or 'CPU'} cores"
+        if data.get("memory_gib"):
+            what += f" with {data['memory_gib']} GiB"
     if data["available"]:
-        console.print(f"{gpu_count}× {gpu_model}: [green]available[/] from {_when(data['earliest_start'])}")
+        console.print(f"{what}: [green]available[/] from {_when(data['earliest_start'])}")
     else:  # the reason states the earliest start that fits, when there is one
         why = escape(data["reason"] or "")
-        console.print(f"{gpu_count}× {gpu_model}: [red]not available[/]: {why}", soft_wrap=True)
+        console.print(f"{what}: [red]not available[/]: {why}", soft_wrap=True)
     if data["quotes"]:
         _print_table(
             [{"plan": k, **q} for k, q in data["quotes"].items()],

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         description="words in a name, address or end use that mark a free-trade zone, freight forwarder or "
         "re-exporter (rule transshipment_risk); default: compliance/redflags.py TRANSSHIPMENT_TERMS",
     )
+    cpu_leases_on_gpu_nodes: bool = Field(
+        default=False,
+        description="CPU leases may use the free cores of GPU nodes (never the share kept for their GPUs), once no "
+        "CPU node fits",
+    )
     compute_threshold_action: Literal["block", "allow"] = Field(
         default="block",
         description="a booking whose projected compute crosses a threshold: block (review before it starts) or "

@@ -15,16 +15,20 @@ from gpulease.runtime import Runtime
 from gpulease.services import leases
 from gpulease.services.context import SYSTEM
 from gpulease.services.errors import NoCapacity
-from gpulease.store.models import Allocation
+from gpulease.store.models import Allocation, CpuAllocation
 from tests.conftest import Clock, Facility
 
 
-def _overlaps(runtime: Runtime) -> list[tuple[int, int, int, int]]:
+def _overlaps(
+    runtime: Runtime, table: type[Allocation] | type[CpuAllocation] = Allocation
+) -> list[tuple[int, int, int, int]]:
+    """Live holds of one GPU (or one core: `CpuAllocation`) that overlap in time: (node, unit, lease, lease)."""
+    unit = "core_index" if table is CpuAllocation else "gpu_index"
     with runtime.store.transaction() as s:
-        allocs = s.scalars(select(Allocation).where(Allocation.released.is_(False))).all()
+        allocs: list[Allocation | CpuAllocation] = list(s.scalars(select(table).where(table.released.is_(False))))
     by_gpu = defaultdict(list)
     for a in allocs:
-        by_gpu[(a.node_id, a.gpu_index)].append(a)
+        by_gpu[(a.node_id, getattr(a, unit))].append(a)
     bad = []
     for (node, gpu), items in by_gpu.items():
         items.sort(key=lambda a: a.starts_at)
@@ -34,27 +38,13 @@ def _overlaps(runtime: Runtime) -> list[tuple[int, int, int, int]]:
     return bad
 
 
-def test_fifty_concurrent_requests_never_double_book(facility: Facility, runtime: Runtime, clock: Clock) -> None:
-    facility.nodes(2)  # 16 GPUs for 60 requests of 1-4 GPUs over overlapping windows
-    facility.prices()
-    cust = facility.customer()
-    t0 = clock()
-    n = 60
-    barrier = threading.Barrier(n)
+def race(runtime: Runtime, requests: list[leases.LeaseRequest]) -> list[str]:
+    """Book every request at once, one thread each released together: "booked" or "no capacity" for each."""
+    barrier = threading.Barrier(len(requests))
     results: list[str] = []
     lock = threading.Lock()
 
-    def request(i: int) -> None:
-        count = 1 + i % 4
-        start = t0 + timedelta(minutes=5 * (i % 3))
-        req = leases.LeaseRequest(
-            gpu_model="A100-80GB",
-            gpu_count=count,
-            plan="reserved",
-            start=start,
-            end=start + timedelta(hours=1),
-            customer_id=cust["id"],
-        )
+    def book(req: leases.LeaseRequest) -> None:
         barrier.wait()
         try:
             runtime.perform(leases.create_lease, actor=SYSTEM, request=req)
@@ -64,11 +54,33 @@ def test_fifty_concurrent_requests_never_double_book(facility: Facility, runtime
         with lock:
             results.append(outcome)
 
-    threads = [threading.Thread(target=request, args=(i,)) for i in range(n)]
+    threads = [threading.Thread(target=book, args=(req,)) for req in requests]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=120)
+    return results
+
+
+def test_fifty_concurrent_requests_never_double_book(facility: Facility, runtime: Runtime, clock: Clock) -> None:
+    facility.nodes(2)  # 16 GPUs for 60 requests of 1-4 GPUs over overlapping windows
+    facility.prices()
+    cust = facility.customer()
+    t0 = clock()
+    n = 60
+
+    def request(i: int) -> leases.LeaseRequest:
+        start = t0 + timedelta(minutes=5 * (i % 3))
+        return leases.LeaseRequest(
+            gpu_model="A100-80GB",
+            gpu_count=1 + i % 4,
+            plan="reserved",
+            start=start,
+            end=start + timedelta(hours=1),
+            customer_id=cust["id"],
+        )
+
+    results = race(runtime, [request(i) for i in range(n)])
     assert len(results) == n
     booked = results.count("booked")
     assert 0 < booked < n  # the race was real: some won, some were refused

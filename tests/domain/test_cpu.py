@@ -21,16 +21,13 @@ from gpulease.domain.cpu import (
     gpu_share,
 )
 from gpulease.domain.cpu_pricing import (
-    CpuPriceBook,
     CpuPriceEntry,
-    CpuPriceUnit,
-    CpuQuote,
     cpu_cancellation_fee,
     make_cpu_quote,
     rate_cpu_usage,
 )
 from gpulease.domain.leases import Plan
-from gpulease.domain.pricing import PricingError
+from gpulease.domain.pricing import PriceBook, PriceUnit, PricingError, Quote
 
 JAN = 1_767_225_600  # 2026-01-01T00:00:00Z
 FEB = 1_769_904_000  # 2026-02-01T00:00:00Z
@@ -95,9 +92,9 @@ def test_cpuset_list_format() -> None:
 def test_cpu_quote_per_core_hour_with_memory_rate() -> None:
     entry = CpuPriceEntry("EPYC-9654", Plan.ON_DEMAND, Decimal("0.045"), Decimal("0.005"))
     q = make_cpu_quote(entry, 16, 128, JAN, JAN + 10 * H)
-    assert q.unit is CpuPriceUnit.CORE_HOUR
+    assert q.unit is PriceUnit.CORE_HOUR
     assert q.estimated_total == Decimal("13.60")  # (16 x 0.045 + 128 x 0.005) x 10 h = (0.72 + 0.64) x 10
-    assert CpuQuote.from_dict(q.to_dict()) == q
+    assert Quote.from_dict(q.to_dict()) == q
     assert make_cpu_quote(entry, 16, 128, JAN, None).estimated_total is None
 
 
@@ -120,13 +117,13 @@ def test_cpu_quote_follows_the_plan_rules_and_month_split() -> None:
 def test_long_term_is_per_core_month() -> None:
     entry = CpuPriceEntry("Xeon-8380", Plan.LONG_TERM, Decimal("20"))
     q = make_cpu_quote(entry, 4, 0, JAN, FEB)
-    assert q.unit is CpuPriceUnit.CORE_MONTH and q.estimated_total == Decimal("80.00")
+    assert q.unit is PriceUnit.CORE_MONTH and q.estimated_total == Decimal("80.00")
 
 
 def test_cpu_price_book() -> None:
-    book = CpuPriceBook()
+    book = PriceBook()
     book.set(CpuPriceEntry("Grace", Plan.ON_DEMAND, Decimal("0.02")))
-    assert book.entry("Grace", Plan.ON_DEMAND).core_rate == Decimal("0.02")
+    assert book.entry("Grace", Plan.ON_DEMAND).rate == Decimal("0.02")
     with pytest.raises(PricingError, match="no reserved price"):
         book.entry("Grace", Plan.RESERVED)
 

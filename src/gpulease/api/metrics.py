@@ -38,6 +38,12 @@ class FleetCollector(Collector):
         for model, n in f.leased.items():
             busy.add_metric([model], n)
         yield busy
+        cores = GaugeMetricFamily(
+            "gpulease_cpu_cores_leased", "CPU cores held by a CPU lease now", labels=["cpu_model"]
+        )
+        for model, n in f.cores_leased.items():
+            cores.add_metric([model], n)
+        yield cores
         customers = GaugeMetricFamily("gpulease_customers", "Customers by compliance status", labels=["status"])
         for status, n in f.customers.items():
             customers.add_metric([status], n)

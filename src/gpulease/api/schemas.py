@@ -16,18 +16,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from gpulease.domain.cpu import cpuset
 from gpulease.domain.customers import ComplianceStatus, ShownStatus, shown_status
 from gpulease.domain.inventory import Backend, NodeState
 from gpulease.domain.leases import Plan
-from gpulease.domain.pricing import Quote, canonical
+from gpulease.domain.pricing import Quote, Resource, canonical
 from gpulease.services import limits
 from gpulease.services.budgets import Limits
 from gpulease.services.context import Actor, Role, from_epoch
+from gpulease.services.cpu_capacity import held_cores
 from gpulease.services.customers import Contact, ProfileChange, ScreeningRecord, ScreeningStatus
-from gpulease.services.inventory import Calendar
+from gpulease.services.inventory import Calendar, NodeCpus, cpu_node_view
 from gpulease.services.keys import IssuedKey, KeyRow
 from gpulease.services.kyc import KycInput, Officer, Owner
-from gpulease.services.leases import held_allocations
+from gpulease.services.leases import LeaseRequest, held_allocations
 from gpulease.services.node_failure import NodeFailure
 from gpulease.services.prices import PriceListing
 from gpulease.services.records import Alert, Customer, Lease, ListVersion, Node, ReviewDecision, ReviewItem
@@ -86,18 +88,62 @@ Name = Annotated[str, _text(limits.NAME_MAX, limits.REQUIRED_LINE)]
 OptionalName = Annotated[str, _text(limits.NAME_MAX)] | None
 PlaceName = Annotated[str, _text(limits.PLACE_MAX, limits.REQUIRED_LINE)]
 GpuModelName = Annotated[str, doc(pattern=limits.GPU_MODEL)]
+CpuModelName = Annotated[str, doc(pattern=limits.CPU_MODEL)]
+CpuCores = Annotated[Int, doc(minimum=1, maximum=limits.CPU_CORES_MAX)]
+MemoryGib = Annotated[Int, doc(minimum=1, maximum=limits.MEMORY_GIB_MAX)]
+Sockets = Annotated[Int, doc(minimum=1, maximum=limits.SOCKETS_MAX)]
 PlanName = Annotated[str, _enum(Plan)]
 Country = Annotated[str, doc(pattern=limits.COUNTRY)]
 
 
-class NodeIn(BaseModel):
+class _NodePlaceIn(BaseModel):
+    """Where a node is and what runs its work."""
+
     model_config = ConfigDict(extra="forbid")
     site: PlaceName = Field(examples=["fra1"])
     cluster: PlaceName = Field(examples=["a100-a"])
     name: Annotated[str, _text(limits.NODE_NAME_MAX, limits.REQUIRED_LINE)] = Field(examples=["fra1-a100-00"])
+    backend: Annotated[str, _enum(Backend)] = Field(default="local", description="local | ray | slurm")
+
+
+class NodeIn(_NodePlaceIn):
     gpu_model: GpuModelName = Field(examples=["A100-80GB"], description="a model of the catalogue, any case")
     gpu_count: Annotated[Int, doc(minimum=1, maximum=8)] = Field(description="1 to 8", examples=[8])
-    backend: Annotated[str, _enum(Backend)] = Field(default="local", description="local | ray | slurm")
+    # Its CPUs, if described (all three, or none): then CPU leases may use the cores not kept for its GPUs.
+    cpu_model: CpuModelName | None = Field(default=None, description="the CPU catalogue's model, any case")
+    cpu_cores: CpuCores | None = Field(default=None, description="physical cores, all sockets together")
+    memory_gib: MemoryGib | None = None
+    sockets: Sockets | None = Field(default=None, description="default: cpu_cores / the model's cores per socket")
+    reserve_cores_per_gpu: Annotated[Int, doc(minimum=0, maximum=limits.CPU_CORES_MAX)] | None = Field(
+        default=None, description="cores kept for each GPU's leases; default: per GPU model"
+    )
+    reserve_memory_gib_per_gpu: Annotated[Int, doc(minimum=0, maximum=limits.MEMORY_GIB_MAX)] | None = Field(
+        default=None, description="GiB kept for each GPU's leases; default: per GPU model"
+    )
+
+    def cpus(self) -> NodeCpus | None:
+        if self.cpu_model is None and self.cpu_cores is None and self.memory_gib is None:
+            return None
+        return NodeCpus(
+            self.cpu_model or "",
+            self.cpu_cores or 0,
+            self.memory_gib or 0,
+            self.sockets,
+            self.reserve_cores_per_gpu,
+            self.reserve_memory_gib_per_gpu,
+        )
+
+
+class CpuNodeIn(_NodePlaceIn):
+    """A CPU node: cores and memory, no GPUs."""
+
+    cpu_model: CpuModelName = Field(examples=["EPYC-9654"], description="the CPU catalogue's model, any case")
+    cpu_cores: CpuCores = Field(examples=[192], description="physical cores, all sockets together")
+    memory_gib: MemoryGib = Field(examples=[1536])
+    sockets: Sockets | None = Field(default=None, description="default: cpu_cores / the model's cores per socket")
+
+    def cpus(self) -> NodeCpus:
+        return NodeCpus(self.cpu_model, self.cpu_cores, self.memory_gib, self.sockets)
 
 
 class NodeOut(BaseModel):
@@ -105,13 +151,22 @@ class NodeOut(BaseModel):
     site: str
     cluster: str
     name: str
-    gpu_model: str
+    gpu_model: str | None = Field(description="null for a CPU node")
     gpu_count: int
     state: str
     backend: str
+    cpu_model: str | None = Field(default=None, description="null where the node's CPUs are not described")
+    sockets: int | None = None
+    cpu_cores: int = 0
+    memory_gib: int = 0
+    reserve_cores_per_gpu: int | None = None
+    reserve_memory_gib_per_gpu: int | None = None
+    leasable_cores: int = Field(default=0, description="cores CPU leases may be given (not kept for its GPUs)")
+    leasable_memory_gib: int = 0
 
     @classmethod
     def of(cls, n: Node) -> NodeOut:
+        view = cpu_node_view(n)
         return cls(
             id=n.id,
             site=n.cluster.site.name,
@@ -121,6 +176,14 @@ class NodeOut(BaseModel):
             gpu_count=n.gpu_count,
             state=n.state,
             backend=n.cluster.backend,
+            cpu_model=n.cpu_model,
+            sockets=n.sockets if view is not None else None,
+            cpu_cores=n.cpu_cores,
+            memory_gib=n.memory_gib,
+            reserve_cores_per_gpu=n.reserve_cores_per_gpu if n.gpu_count else None,
+            reserve_memory_gib_per_gpu=n.reserve_memory_gib_per_gpu if n.gpu_count else None,
+            leasable_cores=0 if view is None else len(view.leasable_cores),
+            leasable_memory_gib=0 if view is None else view.leasable_memory_gib,
         )
 
 
@@ -148,13 +211,11 @@ class GpuModelOut(BaseModel):
     interconnect: str
 
 
-class PriceIn(BaseModel):
+class _PriceTermsIn(BaseModel):
+    """A price's terms besides its model and rate."""
+
     model_config = ConfigDict(extra="forbid")
-    gpu_model: GpuModelName = Field(examples=["A100-80GB"])
     plan: PlanName = Field(description="on_demand | reserved | long_term | interruptible")
-    rate: Annotated[str, doc(pattern=limits.RATE)] = Field(
-        description="per GPU-hour (per GPU-month for long_term), a decimal string", examples=["1.25"]
-    )
     currency: Annotated[str, doc(pattern=limits.CURRENCY)] = "USD"
     cancel_free_hours: Annotated[Int, doc(minimum=0, maximum=limits.CANCEL_FREE_HOURS_MAX)] = 24
     cancel_fee_fraction: Annotated[str, doc(pattern=limits.FRACTION)] = Field(
@@ -163,10 +224,31 @@ class PriceIn(BaseModel):
     preemption_notice_s: Annotated[Int, doc(minimum=0, maximum=limits.NOTICE_MAX_S)] = 120
 
 
+class PriceIn(_PriceTermsIn):
+    gpu_model: GpuModelName = Field(examples=["A100-80GB"])
+    rate: Annotated[str, doc(pattern=limits.RATE)] = Field(
+        description="per GPU-hour (per GPU-month for long_term), a decimal string", examples=["1.25"]
+    )
+
+
+class CpuPriceIn(_PriceTermsIn):
+    """The price of a CPU model's cores on a plan (and optionally of its memory)."""
+
+    cpu_model: CpuModelName = Field(examples=["EPYC-9654"])
+    rate: Annotated[str, doc(pattern=limits.RATE)] = Field(
+        description="per core-hour (per core-month for long_term), a decimal string", examples=["0.045"]
+    )
+    gib_rate: Annotated[str, doc(pattern=limits.RATE)] | None = Field(
+        default=None, description="per GiB of memory in the same unit; default 0 (memory comes with the cores)"
+    )
+
+
 class PriceOut(BaseModel):
-    gpu_model: str
+    gpu_model: str | None = Field(description="null for a CPU model's price")
+    cpu_model: str | None = Field(default=None, description="a CPU model's price: per core")
     plan: str
     rate: str
+    gib_rate: str | None = Field(default=None, description="a CPU model's price: per GiB of memory")
     unit: str
     currency: str
     cancel_free_hours: int
@@ -177,8 +259,11 @@ class PriceOut(BaseModel):
     @classmethod
     def of(cls, p: PriceListing) -> PriceOut:
         e = p.entry
+        cpu = e.resource is Resource.CPU
         return cls(
-            gpu_model=e.gpu_model,
+            gpu_model=None if cpu else e.gpu_model,
+            cpu_model=e.gpu_model if cpu else None,
+            gib_rate=rate(e.gib_rate) if cpu else None,
             plan=e.plan.value,
             rate=rate(e.rate),
             unit=e.unit.value,
@@ -297,13 +382,13 @@ class ComplianceFileOut(BaseModel):
     audit: list[dict[str, Any]] = Field(description="audit entries about the customer, its leases and reviews")
 
 
-class LeaseIn(BaseModel):
+class _BookingIn(BaseModel):
+    """What every lease request says besides what it rents: who, the plan and the window."""
+
     model_config = ConfigDict(extra="forbid")
     customer_id: Int | None = Field(
         default=None, ge=1, le=limits.MAX_ID, description="defaults to the caller's own customer"
     )
-    gpu_model: GpuModelName = Field(examples=["A100-80GB"], description="a model of the catalogue, any case")
-    gpu_count: Annotated[Int, doc(minimum=1, maximum=64)] = Field(description="1 to 64", examples=[8])
     plan: PlanName = Field(default="on_demand", description="on_demand | reserved | long_term | interruptible")
     start: Moment | Literal["now", "asap"] = Field(
         default="now", description=f"not in the past; the window ends at most {limits.HORIZON.days} days ahead"
@@ -317,9 +402,53 @@ class LeaseIn(BaseModel):
     )
 
 
+class LeaseIn(_BookingIn):
+    gpu_model: GpuModelName = Field(examples=["A100-80GB"], description="a model of the catalogue, any case")
+    gpu_count: Annotated[Int, doc(minimum=1, maximum=64)] = Field(description="1 to 64", examples=[8])
+
+    def request(self) -> LeaseRequest:
+        return LeaseRequest(
+            self.gpu_model,
+            self.gpu_count,
+            self.plan,
+            self.start,
+            self.end,
+            self.customer_id,
+            self.duration_s,
+            self.max_wait_s,
+        )
+
+
+class CpuLeaseIn(_BookingIn):
+    """A CPU lease: cores (and memory) of one node, instead of GPUs."""
+
+    cpu_cores: CpuCores = Field(examples=[16], description=f"1 to {limits.CPU_CORES_MAX}, on one node")
+    memory_gib: MemoryGib | None = Field(default=None, description="default: the cores' share of the node's memory")
+    cpu_model: CpuModelName | None = Field(default=None, description="default: any model (priced as placed)")
+
+    def request(self) -> LeaseRequest:
+        return LeaseRequest(
+            "",
+            0,
+            self.plan,
+            self.start,
+            self.end,
+            self.customer_id,
+            self.duration_s,
+            self.max_wait_s,
+            cpu_cores=self.cpu_cores,
+            memory_gib=self.memory_gib,
+            cpu_model=self.cpu_model,
+        )
+
+
 class QuoteOut(BaseModel):
-    gpu_model: str
+    gpu_model: str | None = Field(description="null for a CPU lease")
     gpu_count: int
+    cpu_model: str | None = Field(default=None, description="a CPU lease: the model its cores are priced as")
+    cpu_cores: int | None = None
+    memory_gib: int | None = None
+    gib_rate: str | None = Field(default=None, description="a CPU lease: per GiB of memory, in the rate's unit")
     plan: str
     rate: str
     unit: str
@@ -333,9 +462,14 @@ class QuoteOut(BaseModel):
 
     @classmethod
     def of(cls, q: Quote) -> QuoteOut:
+        cpu = q.resource is Resource.CPU
         return cls(
-            gpu_model=q.gpu_model,
-            gpu_count=q.gpu_count,
+            gpu_model=None if cpu else q.gpu_model,
+            gpu_count=0 if cpu else q.gpu_count,
+            cpu_model=q.gpu_model if cpu else None,
+            cpu_cores=q.gpu_count if cpu else None,
+            memory_gib=q.memory_gib if cpu else None,
+            gib_rate=rate(q.gib_rate) if cpu else None,
             plan=q.plan.value,
             rate=rate(q.rate),
             unit=q.unit.value,
@@ -355,11 +489,22 @@ class GpuOut(BaseModel):
     index: int
 
 
+class CoresOut(BaseModel):
+    node: str
+    node_id: int
+    cores: list[int]
+    cpuset: str = Field(description="the cores in the Linux list format (taskset -c, cpuset.cpus): 0-7,16")
+
+
 class LeaseOut(BaseModel):
     id: int
     customer_id: int
-    gpu_model: str
+    resource: str = Field(default="gpu", description="gpu | cpu")
+    gpu_model: str | None = Field(description="null for a CPU lease")
     gpu_count: int
+    cpu_model: str | None = None
+    cpu_cores: int | None = None
+    memory_gib: int | None = None
     plan: str
     state: str
     state_reason: str | None
@@ -371,6 +516,10 @@ class LeaseOut(BaseModel):
     preempt_at: datetime | None
     queued_until: datetime | None
     gpus: list[GpuOut]
+    cores: list[CoresOut] = Field(
+        default_factory=list,
+        description="the cores it holds: a CPU lease's own; a GPU lease's GPUs' share on nodes with CPUs described",
+    )
     quote: QuoteOut
     cost_so_far: str = Field(description="usage on record plus what a running lease has used since (accrued)")
     final_cost: str | None = Field(description="once the lease is closed: its usage on record, which is final")
@@ -383,11 +532,16 @@ class LeaseOut(BaseModel):
         live = held_allocations(lease) or (
             lease.allocations if lease.state in ("ended", "preempted") else []
         )
+        gpus_held = sorted(live, key=lambda a: (a.node_id, a.gpu_index))
         return cls(
             id=lease.id,
             customer_id=lease.customer_id,
+            resource=lease.resource,
             gpu_model=lease.gpu_model,
             gpu_count=lease.gpu_count,
+            cpu_model=lease.cpu_model,
+            cpu_cores=lease.cpu_cores,
+            memory_gib=lease.memory_gib,
             plan=lease.plan,
             state=lease.state,
             state_reason=lease.state_reason,
@@ -398,9 +552,10 @@ class LeaseOut(BaseModel):
             ended_at=lease.ended_at,
             preempt_at=lease.preempt_at,
             queued_until=lease.queued_until,
-            gpus=[
-                GpuOut(node=a.node.name, node_id=a.node_id, index=a.gpu_index)
-                for a in sorted(live, key=lambda a: (a.node_id, a.gpu_index))
+            gpus=[GpuOut(node=a.node.name, node_id=a.node_id, index=a.gpu_index) for a in gpus_held],
+            cores=[
+                CoresOut(node=h.node, node_id=h.node_id, cores=list(h.cores), cpuset=h.cpuset)
+                for h in held_cores(lease, gpus_held)
             ],
             quote=QuoteOut.of(Quote.from_dict(lease.quote)),
             cost_so_far=amount(spend.cost_so_far),
@@ -424,8 +579,11 @@ class LeaseEventOut(BaseModel):
 
 
 class AvailabilityOut(BaseModel):
-    gpu_model: str
+    gpu_model: str | None = Field(description="null when asked for CPU cores")
     gpu_count: int
+    cpu_model: str | None = Field(default=None, description="CPU cores: the model asked for, or where it would land")
+    cpu_cores: int | None = None
+    memory_gib: int | None = None
     start: datetime
     end: datetime | None
     available: bool
@@ -438,7 +596,7 @@ class InvoiceLineOut(BaseModel):
     lease_id: int
     kind: str
     description: str
-    gpu_model: str
+    gpu_model: str | None
     gpu_count: int
     plan: str
     start: datetime
@@ -447,6 +605,12 @@ class InvoiceLineOut(BaseModel):
     rate: str
     unit: str
     amount: str
+    resource: str = Field(default="gpu", description="gpu | cpu")
+    cpu_model: str | None = None
+    cpu_cores: int | None = None
+    memory_gib: int | None = None
+    gib_rate: str | None = None
+    core_hours: str | None = Field(default=None, description="a CPU lease's line: cores x hours")
 
 
 class AccruedLineOut(BaseModel):
@@ -454,7 +618,7 @@ class AccruedLineOut(BaseModel):
 
     lease_id: int
     description: str
-    gpu_model: str
+    gpu_model: str | None
     gpu_count: int
     plan: str
     start: datetime
@@ -497,6 +661,14 @@ class InvoiceOut(BaseModel):
                     rate=rate(ln.rate),
                     unit=ln.unit,
                     amount=amount(ln.amount),
+                    resource=ln.resource,
+                    cpu_model=ln.cpu_model,
+                    cpu_cores=ln.cpu_cores,
+                    memory_gib=ln.memory_gib,
+                    gib_rate=None if ln.gib_rate is None else rate(ln.gib_rate),
+                    core_hours=None
+                    if ln.cpu_cores is None
+                    else f"{(Decimal(ln.cpu_cores * ln.seconds) / 3600).quantize(Decimal('0.0001')):f}",
                 )
                 for ln in inv.lines
             ],
@@ -808,8 +980,23 @@ class BookingOut(BaseModel):
     end: datetime | None
 
 
+class CpuBookingOut(BaseModel):
+    lease_id: int
+    customer_id: int
+    plan: str
+    state: str
+    start: datetime
+    end: datetime | None
+    cores: list[int]
+    cpuset: str
+    memory_gib: int
+
+
 class NodeCalendarOut(NodeOut):
     bookings: list[BookingOut]
+    cpu_bookings: list[CpuBookingOut] = Field(
+        default_factory=list, description="CPU leases' cores and memory on the node (where its CPUs are described)"
+    )
 
 
 class CalendarOut(BaseModel):
@@ -837,6 +1024,20 @@ class CalendarOut(BaseModel):
                         )
                         for b in n.bookings
                     ],
+                    cpu_bookings=[
+                        CpuBookingOut(
+                            lease_id=c.lease_id,
+                            customer_id=c.customer_id,
+                            plan=c.plan,
+                            state=c.state,
+                            start=c.start,
+                            end=c.end,
+                            cores=list(c.cores),
+                            cpuset=cpuset(c.cores),
+                            memory_gib=c.memory_gib,
+                        )
+                        for c in n.cpu_bookings
+                    ],
                 )
                 for n in cal.nodes
             ],
@@ -848,7 +1049,7 @@ class CalendarOut(BaseModel):
 
 class SpendLeaseOut(BaseModel):
     lease_id: int
-    gpu_model: str
+    gpu_model: str | None
     gpu_count: int
     plan: str
     state: str

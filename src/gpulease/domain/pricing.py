@@ -18,6 +18,19 @@ HOUR = 3600
 class PriceUnit(enum.StrEnum):
     GPU_HOUR = "gpu_hour"
     GPU_MONTH = "gpu_month"  # a calendar month (UTC); partial months prorated by the day, to the second
+    CORE_HOUR = "core_hour"  # CPU leases: per physical core (issue 13)
+    CORE_MONTH = "core_month"
+
+    @property
+    def hourly(self) -> bool:
+        return self in (PriceUnit.GPU_HOUR, PriceUnit.CORE_HOUR)
+
+
+class Resource(enum.StrEnum):
+    """What a price, a quote or a lease sells: GPUs of a model, or cores (and memory) of a CPU model."""
+
+    GPU = "gpu"
+    CPU = "cpu"
 
 
 class PricingError(ValueError):
@@ -38,7 +51,10 @@ def money(value: Decimal | str | int) -> Decimal:
 
 @dataclass(frozen=True, slots=True)
 class PriceEntry:
-    """One row of the price book: the rate for a GPU model on a plan."""
+    """One row of the price book: the rate for a GPU model (per GPU) or a CPU model (per core) on a plan.
+
+    One book for both: `gpu_model` is the model's name, whichever resource it is (the catalogues' names are
+    distinct); `gib_rate` prices a CPU lease's memory in the same unit (0: memory is sold with the cores)."""
 
     gpu_model: str
     plan: Plan
@@ -47,9 +63,17 @@ class PriceEntry:
     cancel_free_hours: int = 24  # reserved: free cancellation up to this long before start
     cancel_fee_fraction: Decimal = Decimal("0.5")  # ...then this share of the window's price
     preemption_notice_s: int = 120  # interruptible: warning before the GPUs are taken back
+    resource: Resource = Resource.GPU
+    gib_rate: Decimal = Decimal("0")
+
+    @property
+    def model(self) -> str:
+        return self.gpu_model
 
     @property
     def unit(self) -> PriceUnit:
+        if self.resource is Resource.CPU:
+            return PriceUnit.CORE_MONTH if self.plan is Plan.LONG_TERM else PriceUnit.CORE_HOUR
         return PriceUnit.GPU_MONTH if self.plan is Plan.LONG_TERM else PriceUnit.GPU_HOUR
 
 
@@ -69,15 +93,32 @@ class Quote:
     cancel_free_hours: int
     cancel_fee_fraction: Decimal
     preemption_notice_s: int
+    # CPU leases: `gpu_model` is the CPU model and `gpu_count` the cores (the units the rate is per); the memory
+    # held and its rate. A GPU quote has 0 and 0.
+    memory_gib: int = 0
+    gib_rate: Decimal = Decimal("0")
+
+    @property
+    def resource(self) -> Resource:
+        return Resource.CPU if self.unit in (PriceUnit.CORE_HOUR, PriceUnit.CORE_MONTH) else Resource.GPU
 
     @property
     def billed_for_whole_window(self) -> bool:
         return self.plan in (Plan.RESERVED, Plan.LONG_TERM)
 
     def to_dict(self) -> dict[str, object]:
+        if self.resource is Resource.CPU:  # named as what it sells: a reader tells the two apart by the keys
+            return {
+                "cpu_model": self.gpu_model,
+                "cpu_cores": self.gpu_count,
+                "memory_gib": self.memory_gib,
+                "gib_rate": str(self.gib_rate),
+                **self._terms(),
+            }
+        return {"gpu_model": self.gpu_model, "gpu_count": self.gpu_count, **self._terms()}
+
+    def _terms(self) -> dict[str, object]:
         return {
-            "gpu_model": self.gpu_model,
-            "gpu_count": self.gpu_count,
             "plan": str(self.plan),
             "rate": str(self.rate),
             "unit": str(self.unit),
@@ -94,9 +135,10 @@ class Quote:
     def from_dict(cls, d: dict[str, object]) -> Quote:
         est = d.get("estimated_total")
         end = d.get("end")
+        cpu = "cpu_model" in d
         return cls(
-            gpu_model=str(d["gpu_model"]),
-            gpu_count=int(str(d["gpu_count"])),
+            gpu_model=str(d["cpu_model" if cpu else "gpu_model"]),
+            gpu_count=int(str(d["cpu_cores" if cpu else "gpu_count"])),
             plan=Plan(str(d["plan"])),
             rate=Decimal(str(d["rate"])),
             unit=PriceUnit(str(d["unit"])),
@@ -107,6 +149,8 @@ class Quote:
             cancel_free_hours=int(str(d["cancel_free_hours"])),
             cancel_fee_fraction=Decimal(str(d["cancel_fee_fraction"])),
             preemption_notice_s=int(str(d["preemption_notice_s"])),
+            memory_gib=int(str(d.get("memory_gib", 0))),
+            gib_rate=Decimal(str(d.get("gib_rate", "0"))),
         )
 
 
@@ -115,28 +159,35 @@ def charge(rate: Decimal, unit: PriceUnit, gpu_count: int, seconds: int) -> Deci
 
     A GPU-month is a calendar month, so its price depends on which month: see `price_span`.
     """
-    if unit is not PriceUnit.GPU_HOUR:
+    if not unit.hourly:
         raise ValueError("a GPU-month rate depends on the calendar month: price the span with price_span")
     if seconds < 0 or gpu_count < 0:
         raise ValueError("seconds and gpu_count must be non-negative")
     return money(rate * gpu_count * seconds / HOUR)
 
 
-def price_span(rate: Decimal, unit: PriceUnit, gpu_count: int, start: int, end: int) -> Decimal:
+def price_span(
+    rate: Decimal, unit: PriceUnit, gpu_count: int, start: int, end: int, gib_rate: Decimal = Decimal("0"), gib: int = 0
+) -> Decimal:
     """Price of [start, end) as it is billed: cut at UTC month boundaries, each piece rounded to the cent.
 
     Per GPU-hour, a piece costs rate x GPUs x hours. Per GPU-month, a whole calendar month costs the rate
     (February as much as December) and a partial month its share of that month, prorated by the day to
     the second: rate x GPUs x seconds / (days in that month x 86,400).
     """
-    return sum((_slice_amount(rate, unit, gpu_count, s) for s in split_by_month(start, end)), Decimal("0.00"))
+    return sum(
+        (_slice_amount(rate, unit, gpu_count, s, gib_rate, gib) for s in split_by_month(start, end)), Decimal("0.00")
+    )
 
 
-def _slice_amount(rate: Decimal, unit: PriceUnit, gpu_count: int, s: UsageSlice) -> Decimal:
-    if gpu_count < 0:
-        raise ValueError("gpu_count must be non-negative")
-    per = HOUR if unit is PriceUnit.GPU_HOUR else s.month_seconds
-    return money(rate * gpu_count * s.seconds / per)
+def _slice_amount(
+    rate: Decimal, unit: PriceUnit, gpu_count: int, s: UsageSlice, gib_rate: Decimal = Decimal("0"), gib: int = 0
+) -> Decimal:
+    """(rate x units + gib_rate x GiB) x the slice's share of the unit's period, rounded once to the cent."""
+    if gpu_count < 0 or gib < 0:
+        raise ValueError("gpu_count and GiB must be non-negative")
+    per = HOUR if unit.hourly else s.month_seconds
+    return money((rate * gpu_count + gib_rate * gib) * s.seconds / per)
 
 
 def check_window(plan: Plan, start: int, end: int | None) -> None:
@@ -149,12 +200,17 @@ def check_window(plan: Plan, start: int, end: int | None) -> None:
         raise PricingError("a long_term lease lasts at least 30 days")
 
 
-def make_quote(entry: PriceEntry, gpu_count: int, start: int, end: int | None) -> Quote:
-    """Quote a request against a price-book entry; checks the plan's window rules."""
+def make_quote(entry: PriceEntry, gpu_count: int, start: int, end: int | None, memory_gib: int = 0) -> Quote:
+    """Quote a request against a price-book entry; checks the plan's window rules. For a CPU model, `gpu_count`
+    is the cores and `memory_gib` the memory held."""
+    if entry.resource is Resource.CPU and (gpu_count < 1 or memory_gib < 0):
+        raise PricingError("a CPU lease has at least one core and no negative memory")
     plan = entry.plan
     check_window(plan, start, end)
     # The same pieces and roundings the bill will have, so a window used in full costs exactly its quote.
-    estimated = None if end is None else price_span(entry.rate, entry.unit, gpu_count, start, end)
+    estimated = (
+        None if end is None else price_span(entry.rate, entry.unit, gpu_count, start, end, entry.gib_rate, memory_gib)
+    )
     return Quote(
         gpu_model=entry.gpu_model,
         gpu_count=gpu_count,
@@ -168,7 +224,29 @@ def make_quote(entry: PriceEntry, gpu_count: int, start: int, end: int | None) -
         cancel_free_hours=entry.cancel_free_hours,
         cancel_fee_fraction=entry.cancel_fee_fraction,
         preemption_notice_s=entry.preemption_notice_s,
+        memory_gib=memory_gib if entry.resource is Resource.CPU else 0,
+        gib_rate=entry.gib_rate,
     )
+
+
+def quote_entry(q: Quote) -> PriceEntry:
+    """The price-book entry a quote was made from (a lease keeps its price when extended)."""
+    return PriceEntry(
+        gpu_model=q.gpu_model,
+        plan=q.plan,
+        rate=q.rate,
+        currency=q.currency,
+        cancel_free_hours=q.cancel_free_hours,
+        cancel_fee_fraction=q.cancel_fee_fraction,
+        preemption_notice_s=q.preemption_notice_s,
+        resource=q.resource,
+        gib_rate=q.gib_rate,
+    )
+
+
+def window_price(q: Quote, start: int, end: int) -> Decimal:
+    """The price of [start, end) of the quote's units (and memory), as billed."""
+    return price_span(q.rate, q.unit, q.gpu_count, start, end, q.gib_rate, q.memory_gib)
 
 
 def cut_short(quote: Quote, end: int) -> Quote:
@@ -178,9 +256,7 @@ def cut_short(quote: Quote, end: int) -> Quote:
     end = max(end, quote.start)
     if quote.end is not None and end >= quote.end:
         return quote
-    return replace(
-        quote, end=end, estimated_total=price_span(quote.rate, quote.unit, quote.gpu_count, quote.start, end)
-    )
+    return replace(quote, end=end, estimated_total=window_price(quote, quote.start, end))
 
 
 class CancellationTerms(Protocol):
@@ -217,9 +293,7 @@ def cancellation_fee(quote: Quote, now: int) -> Decimal:
     end = quote.end
     if end is None:
         return Decimal("0.00")
-    return late_cancellation_fee(
-        quote, now, lambda: price_span(quote.rate, quote.unit, quote.gpu_count, quote.start, end)
-    )
+    return late_cancellation_fee(quote, now, lambda: window_price(quote, quote.start, end))
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +360,13 @@ def rate_usage(quote: Quote, gpu_count: int, start: int, end: int) -> list[Rated
     kind = "reservation" if quote.billed_for_whole_window else "usage"
     return [
         RatedSlice(
-            s.period, s.start, s.end, s.seconds, gpu_count, _slice_amount(quote.rate, quote.unit, gpu_count, s), kind
+            s.period,
+            s.start,
+            s.end,
+            s.seconds,
+            gpu_count,
+            _slice_amount(quote.rate, quote.unit, gpu_count, s, quote.gib_rate, quote.memory_gib),
+            kind,
         )
         for s in split_by_month(start, end)
     ]
@@ -302,6 +382,7 @@ class PriceBook:
         self.entries[(entry.gpu_model, entry.plan)] = entry
 
     def entry(self, gpu_model: str, plan: Plan) -> PriceEntry:
+        """The entry of a GPU or a CPU model on a plan (one book: the catalogues' names are distinct)."""
         try:
             return self.entries[(gpu_model, plan)]
         except KeyError:

@@ -32,9 +32,13 @@ class LeaseCost:
     starts: int  # when it starts (a scheduled lease) or started being billed
     stops: int | None  # when it stops if nothing changes (end, preemption deadline); None: open-ended
     running: bool  # it is using its GPUs now and accrues by the second
+    gib_rate: Decimal = ZERO  # a CPU lease: gpu_count is its cores, and its memory is priced at this rate
+    memory_gib: int = 0
 
     def price(self, start: int, end: int) -> Decimal:
-        return ZERO if end <= start else price_span(self.rate, self.unit, self.gpu_count, start, end)
+        if end <= start:
+            return ZERO
+        return price_span(self.rate, self.unit, self.gpu_count, start, end, self.gib_rate, self.memory_gib)
 
 
 def period_bounds(period: str) -> tuple[int, int]:

@@ -13,9 +13,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gpulease.compliance.compute import crossed_thresholds, training_operations
+from gpulease.compliance.compute import cpu_flops_per_core, crossed_thresholds, training_operations
 from gpulease.domain.inventory import gpu_model
-from gpulease.domain.pricing import Quote, cancellation_fee, money, month_start, rate_usage
+from gpulease.domain.pricing import Quote, Resource, cancellation_fee, money, month_start, rate_usage
 from gpulease.services import limits, telemetry
 from gpulease.services.context import Actor, epoch, from_epoch
 from gpulease.services.errors import InvalidRequest, NotFound
@@ -53,8 +53,16 @@ def _add_record(
         amount=amount,
         created_at=work.now,
     )
+    if q.resource is Resource.CPU:  # the cores and memory it was rated for, as the quote has them
+        rec.resource, rec.cpu_model, rec.cpu_cores, rec.memory_gib = "cpu", q.gpu_model, q.gpu_count, q.memory_gib
+        rec.gib_rate = q.gib_rate
     work.session.add(rec)
     return rec
+
+
+def billed_units(lease: Lease, q: Quote) -> int:
+    """What a lease's usage is rated per: its GPUs, or a CPU lease's cores (its quote's)."""
+    return q.gpu_count if q.resource is Resource.CPU else lease.gpu_count
 
 
 def record_usage(work: Work, lease: Lease, start: datetime, end: datetime) -> list[UsageRecord]:
@@ -74,19 +82,21 @@ def record_usage(work: Work, lease: Lease, start: datetime, end: datetime) -> li
             seconds=s.seconds,
             amount=s.amount,
         )
-        for s in rate_usage(q, lease.gpu_count, epoch(start), epoch(end))
+        for s in rate_usage(q, billed_units(lease, q), epoch(start), epoch(end))
     ]
-    gpu_seconds = sum(r.seconds for r in recs) * lease.gpu_count
-    for rec in recs:
-        rec.gpu_util_pct, rec.gpu_mem_used_mib_max = telemetry.summary(
-            work.session, lease.id, rec.starts_at, rec.ends_at
-        )
+    unit_seconds = sum(r.seconds for r in recs) * billed_units(lease, q)
+    if q.resource is Resource.GPU:
+        for rec in recs:
+            rec.gpu_util_pct, rec.gpu_mem_used_mib_max = telemetry.summary(
+                work.session, lease.id, rec.starts_at, rec.ends_at
+            )
     _track_compute(
         work,
         lease.customer_id,
-        model=lease.gpu_model,
-        gpu_seconds=gpu_seconds,
+        model=q.gpu_model,
+        gpu_seconds=unit_seconds,
         thresholds=work.settings.compute_thresholds,
+        cpu=q.resource is Resource.CPU,
     )
     work.session.flush()
     return recs
@@ -105,13 +115,17 @@ def record_cancellation_fee(work: Work, lease: Lease) -> UsageRecord | None:
     return rec
 
 
-def _track_compute(work: Work, customer_id: int, *, model: str, gpu_seconds: int, thresholds: Sequence[float]) -> None:
-    """Accumulate training compute (GPU-seconds x peak dense BF16 FLOP/s); crossing a threshold goes to review."""
+def _track_compute(
+    work: Work, customer_id: int, *, model: str, gpu_seconds: int, thresholds: Sequence[float], cpu: bool = False
+) -> None:
+    """Accumulate training compute (GPU-seconds x peak dense BF16 FLOP/s, or for a CPU lease core-seconds x the
+    model's per-core peak FLOP/s); crossing a threshold goes to review."""
     session, now = work.session, work.now
     customer = session.get(Customer, customer_id) if limits.fits_id(customer_id) else None
     assert customer is not None
     before = customer.cumulative_flop
-    after = before + training_operations(gpu_seconds, gpu_model(model).bf16_flops_per_second)
+    per_unit = cpu_flops_per_core(model) if cpu else gpu_model(model).bf16_flops_per_second
+    after = before + training_operations(gpu_seconds, per_unit)
     customer.cumulative_flop = after
     for t in crossed_thresholds(before, after, thresholds):
         session.add(
@@ -121,7 +135,7 @@ def _track_compute(work: Work, customer_id: int, *, model: str, gpu_seconds: int
                 status="open",
                 created_at=now,
                 summary=f"{customer.legal_name} crossed {t:.0e} operations of cumulative training compute",
-                details={"threshold": t, "cumulative_flop": after, "gpu_model": model},
+                details={"threshold": t, "cumulative_flop": after, ("cpu_model" if cpu else "gpu_model"): model},
             )
         )
 
@@ -134,7 +148,7 @@ class InvoiceLine:
     lease_id: int
     kind: str
     description: str
-    gpu_model: str
+    gpu_model: str | None
     gpu_count: int
     plan: str
     start: datetime
@@ -143,6 +157,11 @@ class InvoiceLine:
     rate: Decimal
     unit: str
     amount: Decimal
+    resource: str = "gpu"
+    cpu_model: str | None = None
+    cpu_cores: int | None = None
+    memory_gib: int | None = None
+    gib_rate: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +207,11 @@ def invoice(work: Work, *, actor: Actor, customer_id: int, period: str) -> Invoi
             rate=Decimal(r.rate),
             unit=r.unit,
             amount=money(Decimal(r.amount)),
+            resource=r.resource,
+            cpu_model=r.cpu_model,
+            cpu_cores=r.cpu_cores,
+            memory_gib=r.memory_gib,
+            gib_rate=None if r.gib_rate is None else Decimal(r.gib_rate),
         )
         for r in recs
     ]
@@ -198,6 +222,16 @@ def _describe(r: UsageRecord) -> str:
     if r.kind == "cancellation_fee":
         return f"Lease {r.lease_id}: late cancellation fee"
     hours = Decimal(r.seconds) / 3600
+    if r.resource == "cpu":  # "EPYC-9654, 16 cores (+ 128 GiB) x 10.0 h at 0.045/core-hour (+ 0.005/GiB-hour)"
+        unit = r.unit.replace("core_", "")
+        gib = Decimal(r.gib_rate or 0)
+        memory = f" (+ {r.memory_gib} GiB)" if r.memory_gib else ""
+        memory_rate = f" (+ {gib.normalize():f} {r.currency}/GiB-{unit})" if gib else ""
+        return (
+            f"Lease {r.lease_id}: {r.cpu_model}, {r.cpu_cores} cores{memory} {r.plan}, "
+            f"{hours.quantize(Decimal('0.0001'))} h at {Decimal(r.rate).normalize():f} {r.currency}/core-{unit}"
+            f"{memory_rate}"
+        )
     return (
         f"Lease {r.lease_id}: {r.gpu_count}x {r.gpu_model} {r.plan}, {hours.quantize(Decimal('0.0001'))} h"
         f" at {Decimal(r.rate).normalize():f} {r.currency}/{r.unit.replace('gpu_', 'GPU-')}"
@@ -282,7 +316,7 @@ def expected_from_events(lease: Lease, events: Sequence[LeaseEvent], now: dateti
         end = closed if closed is not None else from_epoch(month_start(epoch(now)))
     if end is None or end <= start:
         return out
-    for s in rate_usage(q, lease.gpu_count, epoch(start), epoch(end)):
+    for s in rate_usage(q, billed_units(lease, q), epoch(start), epoch(end)):
         out.append((lease.id, s.period, s.kind, from_epoch(s.start), from_epoch(s.end), s.seconds, s.amount))
     return out
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from gpulease.compliance.compute import ComputeProjection, project
+from gpulease.compliance.compute import ComputeProjection, cpu_flops_per_core, project
 from gpulease.compliance.redflags import RedFlag, new_company_large_request
 from gpulease.domain.inventory import gpu_model
 from gpulease.domain.leases import HOLDS_CAPACITY, LeaseState
@@ -56,11 +56,14 @@ def held_gpus(work: Work, customer_id: int) -> int:
 
 
 def check_booking(
-    work: Work, c: Customer, *, model: str, gpu_count: int, start: datetime, end: datetime | None
+    work: Work, c: Customer, *, model: str, gpu_count: int, start: datetime, end: datetime | None, cpu: bool = False
 ) -> BookingFindings:
+    """The red flags of a booking and its projected compute. A CPU lease (`cpu`: `model` a CPU model, `gpu_count`
+    its cores) asks for no GPUs, and its compute is cores x the model's per-core peak."""
     settings = work.settings
     flags = new_company_large_request(
-        c.incorporated_on, gpu_count, red_flag_rules(settings), work.now.date(), held=held_gpus(work, c.id)
+        c.incorporated_on, 0 if cpu else gpu_count, red_flag_rules(settings), work.now.date(),
+        held=held_gpus(work, c.id),
     )
     seconds = (
         int((end - start).total_seconds()) if end is not None else settings.compute_projection_open_ended_days * 86400
@@ -68,7 +71,7 @@ def check_booking(
     p = project(
         model,
         gpu_count,
-        gpu_model(model).bf16_flops_per_second,
+        cpu_flops_per_core(model) if cpu else gpu_model(model).bf16_flops_per_second,
         seconds,
         c.cumulative_flop,
         settings.compute_thresholds,
@@ -89,13 +92,18 @@ def report(work: Work, c: Customer, lease: Lease, findings: BookingFindings) -> 
         customer_id=c.id,
         status="open",
         created_at=work.now,
-        summary=f"{c.legal_name}: lease {lease.id} ({lease.gpu_count} × {lease.gpu_model}) — {'; '.join(what)}",
+        summary=f"{c.legal_name}: lease {lease.id} ({_asked(lease)}) — {'; '.join(what)}",
         details={
             "lease_id": lease.id,
             "blocks_booking": findings.block,
             "request": {
                 "gpu_model": lease.gpu_model,
                 "gpu_count": lease.gpu_count,
+                **(
+                    {"cpu_model": lease.cpu_model, "cpu_cores": lease.cpu_cores, "memory_gib": lease.memory_gib}
+                    if lease.resource == "cpu"
+                    else {}
+                ),
                 "plan": lease.plan,
                 "start": lease.starts_at.isoformat(),
                 "end": None if lease.ends_at is None else lease.ends_at.isoformat(),
@@ -105,3 +113,9 @@ def report(work: Work, c: Customer, lease: Lease, findings: BookingFindings) -> 
     )
     work.session.add(item)
     return item
+
+
+def _asked(lease: Lease) -> str:
+    if lease.resource == "cpu":
+        return f"{lease.cpu_cores} {lease.cpu_model} cores"
+    return f"{lease.gpu_count} × {lease.gpu_model}"

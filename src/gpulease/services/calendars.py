@@ -358,7 +358,7 @@ class Calendars:
                     tx.kept.append(obj)
                     if obj in session.new:
                         tx.new_leases.add(obj.id)
-                elif isinstance(obj, Node):
+                elif isinstance(obj, Node) and obj.gpu_model is not None:  # a CPU node is no GPU calendar's
                     tx.node_models.add(obj.gpu_model)
                 elif isinstance(obj, ApiKey):
                     tx.keys_changed = True
@@ -507,7 +507,7 @@ def _tx(session: Session) -> _Tx:
 
 def _node_changes(session: Session, tx: _Tx) -> set[str]:
     """Models whose nodes this transaction changed (flushed or not yet)."""
-    pending = {o.gpu_model for o in (*session.new, *session.dirty) if isinstance(o, Node)}
+    pending = {o.gpu_model for o in (*session.new, *session.dirty) if isinstance(o, Node) and o.gpu_model is not None}
     return tx.node_models | pending
 
 
@@ -530,7 +530,7 @@ def _lease_gpus(session: Session, lease_ids: set[int], node_model: dict[int, str
             model = node_model.get(rows[0].node_id)
         if model is None:
             lease = session.get(Lease, lease_id)
-            if lease is None:
+            if lease is None or lease.gpu_model is None:
                 continue
             model = lease.gpu_model
         live = [a for a in rows if not a.released and (a.ends_at is None or a.ends_at > a.starts_at)]

@@ -28,6 +28,7 @@ from gpulease.backends.process_group import process_start_ticks, terminate_group
 from gpulease.domain.leases import LeaseState
 from gpulease.services import limits, slurm_mirror
 from gpulease.services.context import Actor, Role
+from gpulease.services.cpu_capacity import held_cores
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound
 from gpulease.services.leases import get_lease, held_allocations
 from gpulease.services.permissions import Permission, require
@@ -44,14 +45,24 @@ FINISHED = {RunState.SUCCEEDED.value, RunState.FAILED.value, RunState.STOPPED.va
 
 
 def leased_gpus(lease: Lease) -> list[LeasedGpus]:
+    """Per node, the GPUs the lease holds and the cores its runs are pinned to: a CPU lease's own cores (no GPUs),
+    or a GPU lease's GPUs' share of a node whose CPUs are described (`cpu_capacity.held_cores`)."""
     by_node: dict[str, list[int]] = defaultdict(list)
-    for a in held_allocations(lease):
+    held = held_allocations(lease)
+    for a in held:
         by_node[a.node.name].append(a.gpu_index)
-    return [LeasedGpus(lease.id, node, tuple(sorted(ix))) for node, ix in sorted(by_node.items())]
+    cores = {h.node: h.cores for h in held_cores(lease, held)}
+    return [
+        LeasedGpus(lease.id, node, tuple(sorted(by_node.get(node, ()))), cores.get(node, ()))
+        for node in sorted(set(by_node) | set(cores))
+    ]
 
 
 def backend_kind(lease: Lease) -> str:
-    kinds = {a.node.cluster.backend for a in held_allocations(lease) or lease.allocations}
+    if lease.resource == "cpu":
+        kinds = {a.node.cluster.backend for a in lease.cpu_allocations}
+    else:
+        kinds = {a.node.cluster.backend for a in held_allocations(lease) or lease.allocations}
     return kinds.pop() if len(kinds) == 1 else "local"
 
 

@@ -12,11 +12,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from gpulease.domain.cpu_placement import CpuRequest
 from gpulease.domain.leases import LeaseState, Plan
-from gpulease.domain.placement import Placement, PlacementRequest
-from gpulease.domain.queue import WaitingQueue, WaitingRequest, schedule
+from gpulease.domain.placement import Placement, PlacementRequest, Unplaceable
+from gpulease.domain.queue import WaitingQueue, WaitingRequest, schedule, service_order
 from gpulease.services.capacity import allocate, make_room, placement_calendar
 from gpulease.services.context import epoch, from_epoch
+from gpulease.services.cpu_capacity import allocate_cpu, placement_cpu_calendar
 from gpulease.services.transitions import activate, transition
 from gpulease.services.work import Work
 from gpulease.store.models import Lease
@@ -36,7 +38,7 @@ def enqueue(work: Work, lease: Lease, *, max_wait_s: int | None, actor: str) -> 
     lease.queued_until = work.now + timedelta(seconds=max_wait_s or DEFAULT_MAX_WAIT_S)
     transition(work, lease, LeaseState.QUEUED, actor=actor, reason="customer cleared; waiting for capacity")
     work.session.flush()
-    serve_queue(work, models={lease.gpu_model})
+    serve_queue(work, models={CPU_QUEUE if lease.resource == "cpu" else lease.gpu_model or ""})
     work.session.flush()
 
 
@@ -50,14 +52,20 @@ def serve_queue(work: Work, models: set[str] | None = None) -> QueueOutcome:
     out = QueueOutcome()
     waiting = session.scalars(select(Lease).where(Lease.state == LeaseState.QUEUED.value).order_by(Lease.id)).all()
     by_model: dict[str, list[Lease]] = {}
+    cpu: list[Lease] = []
     for lease in waiting:
-        if models is not None and lease.gpu_model not in models:
+        key = CPU_QUEUE if lease.resource == "cpu" else lease.gpu_model
+        if models is not None and key not in models:
             continue
         if lease.queued_until is not None and lease.queued_until <= now:
             transition(work, lease, LeaseState.FAILED, actor=ACTOR, reason="no capacity within the maximum wait")
             out.expired.append(lease.id)
-        else:
+        elif lease.resource == "cpu":
+            cpu.append(lease)
+        elif lease.gpu_model is not None:
             by_model.setdefault(lease.gpu_model, []).append(lease)
+    if cpu:
+        _serve_cpu(work, cpu, out)
     for model, group in by_model.items():
         cal = placement_calendar(work, model)
         queue = WaitingQueue()
@@ -101,14 +109,48 @@ def serve_queue(work: Work, models: set[str] | None = None) -> QueueOutcome:
     return out
 
 
-def _book_from_queue(work: Work, lease: Lease, placement: Placement, *, start_s: int, out: QueueOutcome) -> None:
-    start: datetime = from_epoch(start_s)
-    lease.starts_at = start
+CPU_QUEUE = "cpu"  # the queue key of CPU leases (`enqueue`, `serve_queue(models=...)`)
+
+
+def _serve_cpu(work: Work, waiting: list[Lease], out: QueueOutcome) -> None:
+    """Waiting CPU leases in the queue's order (plan, then arrival): each that fits now starts, on its model.
+
+    First fit in priority order; unlike the GPU queue, no start is held for the head while later requests
+    backfill (docs/cpu-leases.md)."""
+    cal = placement_cpu_calendar(work)
+    t = epoch(work.now)
+    for lease in sorted(waiting, key=lambda x: service_order(Plan(x.plan), x.created_at, x.id)):
+        assert lease.cpu_cores is not None
+        end = None if lease.duration_s is None else t + lease.duration_s
+        req = CpuRequest(lease.cpu_cores, t, end, lease.memory_gib, lease.cpu_model,
+                         work.settings.cpu_leases_on_gpu_nodes)
+        try:
+            placement = cal.place(req)
+        except Unplaceable as e:
+            if e.code != "no_capacity":
+                transition(work, lease, LeaseState.FAILED, actor=ACTOR, reason=e.message)
+                out.expired.append(lease.id)
+            continue
+        cal.book(lease.id, placement.node_id, placement.cores, placement.memory_gib, t, end)
+        _set_start(lease, t)
+        allocate_cpu(work, lease, placement, start=lease.starts_at, end=lease.ends_at)
+        transition(work, lease, LeaseState.SCHEDULED, actor=ACTOR, reason="placed from the queue")
+        activate(work, lease, actor=ACTOR)
+        out.started.append(lease.id)
+
+
+def _set_start(lease: Lease, start_s: int) -> None:
+    lease.starts_at = from_epoch(start_s)
     if lease.duration_s is not None:
         lease.ends_at = from_epoch(start_s + lease.duration_s)
     q = dict(lease.quote)
     q["start"], q["end"] = start_s, None if lease.ends_at is None else epoch(lease.ends_at)
     lease.quote = q
+
+
+def _book_from_queue(work: Work, lease: Lease, placement: Placement, *, start_s: int, out: QueueOutcome) -> None:
+    start: datetime = from_epoch(start_s)
+    _set_start(lease, start_s)
     allocate(work, lease, placement, start=start, end=lease.ends_at)
     transition(work, lease, LeaseState.SCHEDULED, actor=ACTOR, reason="placed from the queue")
     if start <= work.now:

@@ -6,18 +6,20 @@ lease through `transitions`, and asks for the runs of a closed lease to be stopp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from gpulease.domain.cpu import UnknownCpuModel, cpu_model
+from gpulease.domain.cpu_placement import CpuCalendar, CpuPlacement, CpuRequest
 from gpulease.domain.customers import ComplianceStatus
 from gpulease.domain.inventory import UnknownGpuModel, gpu_model
 from gpulease.domain.leases import LeaseAction, LeaseFacts, LeaseState, Plan, offered_actions, refusal
 from gpulease.domain.placement import Placement, PlacementRequest, Unplaceable
-from gpulease.domain.pricing import PriceEntry, PricingError, Quote, make_quote
+from gpulease.domain.pricing import PriceEntry, PricingError, Quote, Resource, make_quote, quote_entry
 from gpulease.services import billing, budgets, limits
 from gpulease.services.booking_checks import PENDING_MESSAGE, BookingFindings, check_booking, report
 from gpulease.services.capacity import (
@@ -29,6 +31,7 @@ from gpulease.services.capacity import (
     view_calendar,
 )
 from gpulease.services.context import Actor, Role, epoch, from_epoch
+from gpulease.services.cpu_capacity import allocate_cpu, load_cpu_calendar, placement_cpu_calendar
 from gpulease.services.errors import Conflict, InvalidRequest, NoCapacity, NotCleared, NotFound
 from gpulease.services.inventory import models_in_service
 from gpulease.services.lease_queue import enqueue
@@ -54,6 +57,11 @@ class LeaseRequest:
     customer_id: int | None = None
     duration_s: int | None = None  # with start "asap": how long, since the start is not known yet
     max_wait_s: int | None = None  # with start "asap": give up after this long in the queue
+    # A CPU lease (issue 13) gives cpu_cores instead of a GPU model and count (then "" and 0): cores of one node,
+    # memory_gib None = the cores' share of the node's memory, cpu_model None = any model (priced as placed).
+    cpu_cores: int | None = None
+    memory_gib: int | None = None
+    cpu_model: str | None = None
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -84,7 +92,7 @@ def list_leases(work: Work, *, actor: Actor, customer_id: int | None = None, sta
         if not limits.fits_id(customer_id):
             raise InvalidRequest(f"customer_id must be between 1 and {limits.MAX_ID}")
         q = q.where(Lease.customer_id == customer_id)
-    if state:
+    if state is not None:  # an empty state is no state: refused, as the schema says
         if state not in {st.value for st in LeaseState}:
             raise InvalidRequest(f"state must be one of {', '.join(st.value for st in LeaseState)}")
         q = q.where(Lease.state == state)
@@ -235,9 +243,9 @@ def _within_horizon(start: datetime, end: datetime | None, now: datetime) -> Non
         raise InvalidRequest(f"a lease lasts at most {limits.LEASE_MAX_S} seconds")
 
 
-def _quote(entry: PriceEntry, gpu_count: int, start: int, end: int | None) -> Quote:
+def _quote(entry: PriceEntry, gpu_count: int, start: int, end: int | None, memory_gib: int = 0) -> Quote:
     try:
-        return make_quote(entry, gpu_count, start, end)
+        return make_quote(entry, gpu_count, start, end, memory_gib)
     except PricingError as e:
         raise InvalidRequest(str(e)) from None
 
@@ -255,12 +263,34 @@ class Availability:
     earliest_start: datetime | None
     reason: str | None
     quotes: dict[str, Quote]
+    cpu_model: str | None = None  # CPU cores asked for: the model asked for, or where they would land
+    cpu_cores: int | None = None
+    memory_gib: int | None = None
 
 
 def availability(
-    work: Work, *, gpu_model_name: str, gpu_count: int, start: StartSpec, end: datetime | None
+    work: Work,
+    *,
+    gpu_model_name: str | None,
+    gpu_count: int | None,
+    start: StartSpec,
+    end: datetime | None,
+    cpu_cores: int | None = None,
+    memory_gib: int | None = None,
+    cpu_model_name: str | None = None,
 ) -> Availability:
-    """Can this many GPUs of this model be had in this window, at what price, and if not, from when."""
+    """Can this many GPUs of this model (or this many CPU cores) be had in this window, at what price, and if not,
+    from when."""
+    if cpu_cores is not None or memory_gib is not None or cpu_model_name is not None:
+        if cpu_cores is None:
+            raise InvalidRequest("give cpu_cores with memory_gib or cpu_model")
+        asked = LeaseRequest(
+            gpu_model_name or "", gpu_count or 0, Plan.ON_DEMAND, start, end,
+            cpu_cores=cpu_cores, memory_gib=memory_gib, cpu_model=cpu_model_name,
+        )
+        return _cpu_availability(work, _cpu_shape(asked))
+    if gpu_model_name is None or gpu_count is None:
+        raise InvalidRequest("give gpu_model and gpu_count, or cpu_cores")
     model = _model_name(gpu_model_name)
     _check_count(gpu_count)
     w = resolve_window(LeaseRequest(model, gpu_count, Plan.ON_DEMAND, start, end), work.now)
@@ -286,6 +316,8 @@ def availability(
 
 
 def quote_request(work: Work, *, request: LeaseRequest) -> Quote:
+    if request.cpu_cores is not None:
+        return _cpu_quote(work, _cpu_shape(request))
     model = _model_name(request.gpu_model)
     _check_count(request.gpu_count)
     plan = _plan(request.plan)
@@ -317,8 +349,12 @@ def create_lease(work: Work, *, actor: Actor, request: LeaseRequest) -> Booked:
     customer = work.session.get(Customer, customer_id) if limits.fits_id(customer_id) else None
     if customer is None:
         raise NotFound("no such customer")
-    model = _model_name(req.gpu_model)
-    _check_count(req.gpu_count)
+    cpu = req.cpu_cores is not None
+    if cpu:
+        req = _cpu_shape(req)
+    model = "" if cpu else _model_name(req.gpu_model)
+    if not cpu:
+        _check_count(req.gpu_count)
     plan = _plan(req.plan)
     w = resolve_window(req, work.now)
     if w.asap and plan is Plan.RESERVED:
@@ -334,6 +370,8 @@ def create_lease(work: Work, *, actor: Actor, request: LeaseRequest) -> Booked:
                 data={"reason": "lease refused: customer not cleared"},
             ),
         )
+    if cpu:
+        return _create_cpu_lease(work, actor=actor, customer=customer, request=req, plan=plan, window=w)
     try:
         entry = price_book(work.session).entry(model, plan)
     except PricingError as e:
@@ -449,12 +487,13 @@ def _unplaced_lease(
     """A lease booked without GPUs yet (waiting for a review or in the queue), quoted for its window."""
     w = window
     duration = None if w.end is None else int((w.end - w.start).total_seconds())
-    quote = _quote(entry, request.gpu_count, epoch(w.start), None if w.end is None else epoch(w.end))
+    units = request.gpu_count if request.cpu_cores is None else request.cpu_cores
+    quote = _quote(entry, units, epoch(w.start), None if w.end is None else epoch(w.end), request.memory_gib or 0)
     return _new_lease(
         work,
         actor=actor,
         customer_id=customer_id,
-        gpu_count=request.gpu_count,
+        gpu_count=units,
         plan=plan,
         quote=quote,
         start=w.start,
@@ -475,10 +514,15 @@ def _new_lease(
     end: datetime | None,
     duration_s: int | None,
 ) -> Lease:
+    cpu = quote.resource is Resource.CPU  # a CPU lease: the quote's model and units are a CPU model and cores
     lease = Lease(
         customer_id=customer_id,
-        gpu_model=quote.gpu_model,
-        gpu_count=gpu_count,
+        gpu_model=None if cpu else quote.gpu_model,
+        gpu_count=0 if cpu else gpu_count,
+        resource=quote.resource.value,
+        cpu_model=quote.gpu_model if cpu else None,
+        cpu_cores=gpu_count if cpu else None,
+        memory_gib=quote.memory_gib if cpu else None,
         plan=plan.value,
         state=LeaseState.QUOTED.value,
         starts_at=start,
@@ -487,6 +531,8 @@ def _new_lease(
         created_at=work.now,
         duration_s=duration_s,
         allocations=[],  # known to be none: no query to find out
+        cpu_allocations=[],
+        memory_allocations=[],
     )
     work.session.add(lease)
     work.session.flush()
@@ -525,17 +571,23 @@ def extend(work: Work, *, actor: Actor, lease_id: int, new_end: datetime) -> Lea
     q = Quote.from_dict(lease.quote)
     customer = work.session.get(Customer, lease.customer_id)
     assert customer is not None
+    units = lease.gpu_count if lease.resource != Resource.CPU else q.gpu_count
     # The time it adds is checked as a booking of its own: the lease's GPUs are free then, by its own end.
-    budgets.admit(work, customer=customer, entry=_quote_entry(q), gpu_count=lease.gpu_count, start=old_end, end=new_end)
-    cal = placement_calendar(work, lease.gpu_model, holding=lease.id)
-    hold_for_queue_head(work, cal, lease.gpu_model, Plan(lease.plan))
-    if not cal.can_extend(lease.id, epoch(new_end)):
+    budgets.admit(work, customer=customer, entry=quote_entry(q), gpu_count=units, start=old_end, end=new_end)
+    if lease.resource == Resource.CPU:
+        extendable = placement_cpu_calendar(work).can_extend(lease.id, epoch(new_end))
+        what = "cores or memory"
+    else:
+        cal = placement_calendar(work, q.gpu_model, holding=lease.id)
+        hold_for_queue_head(work, cal, q.gpu_model, Plan(lease.plan))
+        extendable, what = cal.can_extend(lease.id, epoch(new_end)), "GPUs"
+    if not extendable:
         raise NoCapacity(
-            f"the GPUs of lease {lease_id} are booked by someone else before "
+            f"the {what} of lease {lease_id} are booked by someone else before "
             f"{new_end.isoformat()}; it cannot be extended that far",
             earliest_start=None,
         )
-    lease.quote = make_quote(_quote_entry(q), lease.gpu_count, q.start, epoch(new_end)).to_dict()
+    lease.quote = make_quote(quote_entry(q), units, q.start, epoch(new_end), q.memory_gib).to_dict()
     lease.ends_at = new_end
     set_alloc_end(lease, new_end)
     record_event(
@@ -550,19 +602,6 @@ def extend(work: Work, *, actor: Actor, lease_id: int, new_end: datetime) -> Lea
     )
     work.after_commit(LeasesChanged((lease.id,)))
     return lease
-
-
-def _quote_entry(q: Quote) -> PriceEntry:
-    """The price-book entry a quote was made from (the lease keeps its price when extended)."""
-    return PriceEntry(
-        gpu_model=q.gpu_model,
-        plan=q.plan,
-        rate=q.rate,
-        currency=q.currency,
-        cancel_free_hours=q.cancel_free_hours,
-        cancel_fee_fraction=q.cancel_fee_fraction,
-        preemption_notice_s=q.preemption_notice_s,
-    )
 
 
 def cancel(work: Work, *, actor: Actor, lease_id: int) -> Lease:
@@ -602,3 +641,185 @@ def preempt_by_operator(work: Work, *, actor: Actor, lease_id: int) -> Lease:
     notice = Quote.from_dict(lease.quote).preemption_notice_s
     preempt(work, lease, at=work.now + timedelta(seconds=notice), actor=actor.name, reason="preempted by the operator")
     return lease
+
+
+# --------------------------------------------------------------------------------------------- CPU leases
+
+
+def _cpu_shape(req: LeaseRequest) -> LeaseRequest:
+    """A CPU request within bounds, its model (if any) by its catalogue name; no GPU fields beside it."""
+    if req.gpu_model or req.gpu_count:
+        raise InvalidRequest("give either gpu_model and gpu_count, or cpu_cores (a CPU lease), not both")
+    assert req.cpu_cores is not None
+    limits.whole(req.cpu_cores, what="cpu_cores", low=1, high=limits.CPU_CORES_MAX)
+    if req.memory_gib is not None:
+        limits.whole(req.memory_gib, what="memory_gib", low=1, high=limits.MEMORY_GIB_MAX)
+    model = None
+    if req.cpu_model is not None:
+        try:
+            model = cpu_model(limits.required_text(req.cpu_model, what="cpu_model", max_len=limits.MODEL_NAME_MAX)).name
+        except UnknownCpuModel as e:
+            raise InvalidRequest(str(e)) from None
+    return replace(req, cpu_model=model)
+
+
+def _cpu_request(work: Work, req: LeaseRequest, start: int, end: int | None) -> CpuRequest:
+    assert req.cpu_cores is not None
+    return CpuRequest(
+        req.cpu_cores, start, end, req.memory_gib, req.cpu_model, work.settings.cpu_leases_on_gpu_nodes
+    )
+
+
+def _node_model(cal: CpuCalendar, placement: CpuPlacement) -> str:
+    return next(v.cpu_model for v in cal.nodes() if v.id == placement.node_id)
+
+
+def _create_cpu_lease(
+    work: Work, *, actor: Actor, customer: Customer, request: LeaseRequest, plan: Plan, window: Window
+) -> Booked:
+    """Place cores and memory on one node (best fit), price them by the model they land on, and book, through the
+    same checks, states and queue as a GPU lease."""
+    w = window
+    if w.asap and plan is Plan.RESERVED:
+        raise InvalidRequest("a reserved lease books a fixed window; give start and end")
+    cal = placement_cpu_calendar(work)  # CPU placements serialised from here to the commit
+    start_s, end_s = epoch(w.start), None if w.end is None else epoch(w.end)
+    creq = _cpu_request(work, request, start_s, end_s)
+    placement: CpuPlacement | None = None
+    try:
+        placement = cal.place(creq)
+    except Unplaceable as e:
+        found = cal.earliest_placement(creq, start_s) if w.asap and e.code == "no_capacity" else None
+        if found is None:
+            earliest = None if e.earliest_start is None else from_epoch(e.earliest_start).isoformat()
+            raise NoCapacity(e.message, earliest_start=earliest) from None
+        model_of = _node_model(cal, found[1])  # queued: priced (and held to) the model it would start on
+        request = replace(request, cpu_model=request.cpu_model or model_of)
+    if placement is not None:
+        request = replace(request, cpu_model=_node_model(cal, placement), memory_gib=placement.memory_gib)
+    elif request.memory_gib is None:
+        request = replace(request, memory_gib=found[1].memory_gib if found else None)
+    assert request.cpu_model is not None and request.cpu_cores is not None
+    try:
+        entry = price_book(work.session).entry(request.cpu_model, plan)
+    except PricingError as e:
+        raise InvalidRequest(str(e)) from None
+    if entry.resource is not Resource.CPU:
+        raise InvalidRequest(f"{request.cpu_model} is not priced as a CPU model")
+    cores = request.cpu_cores
+    budgets.admit(work, customer=customer, entry=entry, gpu_count=cores, start=w.start, end=w.end)
+    findings = check_booking(
+        work, customer, model=request.cpu_model, gpu_count=cores, start=w.start, end=w.end, cpu=True
+    )
+    if findings.block:
+        return _pending_review(
+            work, actor=actor, customer=customer, request=request, plan=plan, entry=entry, window=w, findings=findings
+        )
+    if placement is None:
+        booked = _join_queue(
+            work, actor=actor, customer_id=customer.id, request=request, plan=plan, entry=entry, window=w
+        )
+    else:
+        booked = Booked(
+            _book_cpu(work, actor=actor, customer_id=customer.id, entry=entry, plan=plan, placement=placement,
+                      start_s=start_s, end_s=end_s),
+            [],
+        )
+    if findings.compute is not None:
+        report(work, customer, booked.lease, findings)
+    return booked
+
+
+def _book_cpu(
+    work: Work,
+    *,
+    actor: Actor,
+    customer_id: int,
+    entry: PriceEntry,
+    plan: Plan,
+    placement: CpuPlacement,
+    start_s: int,
+    end_s: int | None,
+) -> Lease:
+    quote = _quote(entry, len(placement.cores), start_s, end_s, placement.memory_gib)
+    start_dt, end_dt = from_epoch(start_s), None if end_s is None else from_epoch(end_s)
+    lease = _new_lease(
+        work,
+        actor=actor,
+        customer_id=customer_id,
+        gpu_count=len(placement.cores),
+        plan=plan,
+        quote=quote,
+        start=start_dt,
+        end=end_dt,
+        duration_s=None if end_s is None else end_s - start_s,
+    )
+    allocate_cpu(work, lease, placement, start=start_dt, end=end_dt)
+    transition(work, lease, LeaseState.SCHEDULED, actor=actor.name, reason="customer cleared; placed")
+    if start_dt <= work.now:
+        activate(work, lease, actor=actor.name)
+    work.session.flush()
+    work.after_commit(LeasesChanged((lease.id,)))
+    return lease
+
+
+def _cpu_where(
+    work: Work, cal: CpuCalendar, req: LeaseRequest, w: Window
+) -> tuple[CpuPlacement | None, int | None, str]:
+    """Where the request would be placed now (or None), the earliest start if not, and why not."""
+    start_s, end_s = epoch(w.start), None if w.end is None else epoch(w.end)
+    creq = _cpu_request(work, req, start_s, end_s)
+    try:
+        return cal.place(creq), start_s, ""
+    except Unplaceable as e:
+        return None, e.earliest_start, e.message
+
+
+def _cpu_availability(work: Work, req: LeaseRequest) -> Availability:
+    w = resolve_window(req, work.now)
+    cal = load_cpu_calendar(work)
+    placement, earliest, reason = _cpu_where(work, cal, req, w)
+    model = req.cpu_model
+    found = placement
+    if found is None and earliest is not None:
+        later = cal.earliest_placement(_cpu_request(work, req, epoch(w.start), None if w.end is None else epoch(w.end)),
+                                       epoch(w.start))
+        found = None if later is None else later[1]
+    if found is not None:
+        model = _node_model(cal, found)
+    memory = req.memory_gib if found is None else found.memory_gib
+    quotes: dict[str, Quote] = {}
+    if model is not None:
+        book = price_book(work.session)
+        for plan in Plan:
+            try:
+                quotes[plan.value] = make_quote(
+                    book.entry(model, plan), req.cpu_cores or 0, epoch(w.start),
+                    None if w.end is None else epoch(w.end), memory or 0,
+                )
+            except PricingError:
+                continue
+    return Availability(
+        "", 0, w.start, w.end, placement is not None,
+        w.start if placement is not None else (None if earliest is None else from_epoch(earliest)),
+        None if placement is not None else reason, quotes, model, req.cpu_cores, memory,
+    )
+
+
+def _cpu_quote(work: Work, req: LeaseRequest) -> Quote:
+    """A CPU request's price: by its model, or by the model it would be placed on now."""
+    plan = _plan(req.plan)
+    w = resolve_window(req, work.now)
+    model, memory = req.cpu_model, req.memory_gib
+    if model is None or memory is None:
+        cal = load_cpu_calendar(work)
+        placement, _, reason = _cpu_where(work, cal, req, w)
+        if placement is None:
+            raise NoCapacity(reason, earliest_start=None)
+        model, memory = model or _node_model(cal, placement), memory or placement.memory_gib
+    try:
+        entry = price_book(work.session).entry(model, plan)
+    except PricingError as e:
+        raise InvalidRequest(str(e)) from None
+    assert req.cpu_cores is not None
+    return _quote(entry, req.cpu_cores, epoch(w.start), None if w.end is None else epoch(w.end), memory)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from gpulease.domain.cpu import CPU_CATALOGUE
 from gpulease.domain.inventory import CATALOGUE
 from gpulease.services.errors import InvalidRequest
 
@@ -96,6 +97,12 @@ def _any_case(name: str) -> str:
 # A GPU model of the catalogue, in any case (the use cases look models up case-insensitively).
 GPU_MODEL = "^(" + "|".join(_any_case(m) for m in sorted(CATALOGUE)) + ")$"
 
+# A CPU model of the CPU catalogue (domain/cpu.py), in any case.
+CPU_MODEL = "^(" + "|".join(_any_case(m) for m in sorted(CPU_CATALOGUE)) + ")$"
+CPU_CORES_MAX = 512  # cores of one CPU lease (one node) and of one node
+MEMORY_GIB_MAX = 65_536  # GiB of one CPU lease and of one node
+SOCKETS_MAX = 8
+
 # What each pattern means, for the sentence a refusal gives (the API turns pydantic's pattern errors into these).
 MEANING = {
     LINE: "one line of text without control characters",
@@ -111,6 +118,7 @@ MEANING = {
     RATE: "a decimal amount such as 1.25: up to 9 digits before the point and 6 after",
     FRACTION: "a decimal fraction between 0 and 1 with at most 4 places, such as 0.5",
     GPU_MODEL: f"one of the catalogue's GPU models ({', '.join(sorted(CATALOGUE))})",
+    CPU_MODEL: f"one of the catalogue's CPU models ({', '.join(sorted(CPU_CATALOGUE))})",
     RUN_ID_PATTERN: "a run id: 16 hexadecimal digits",
 }
 

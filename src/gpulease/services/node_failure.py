@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from gpulease import audit
+from gpulease.domain.cpu_placement import CpuCalendar, CpuRequest
 from gpulease.domain.inventory import NodeState
 from gpulease.domain.leases import LeaseState, Plan
 from gpulease.domain.placement import CapacityCalendar, PlacementRequest, Unplaceable
@@ -31,11 +32,12 @@ from gpulease.domain.pricing import Quote, cut_short
 from gpulease.services import limits, notifications
 from gpulease.services.capacity import allocate, placement_calendar
 from gpulease.services.context import Actor, epoch
+from gpulease.services.cpu_capacity import allocate_cpu, placement_cpu_calendar
 from gpulease.services.errors import InvalidRequest, NotFound
 from gpulease.services.permissions import Permission, require
 from gpulease.services.transitions import finish, record_event, release, set_alloc_end, transition
 from gpulease.services.work import LeaseDisplaced, Work
-from gpulease.store.models import Alert, Allocation, AuditRecord, Cluster, Lease, Node
+from gpulease.store.models import Alert, Allocation, AuditRecord, Cluster, CpuAllocation, Lease, Node
 
 STARTED = (LeaseState.ACTIVE.value, LeaseState.SUSPENDED.value)
 NOT_STARTED = (LeaseState.SCHEDULED.value,)
@@ -99,7 +101,8 @@ def node_lost(work: Work, *, node_id: int, reason: str, actor: str = "backend") 
     before = node.state
     failure = NodeFailure(node.id, node.name, now, reason)
     hit = _leases_on(session, node.id, now)
-    if before == NodeState.DOWN and not hit:
+    cpu_hit = _cpu_leases_on(session, node.id, now)  # CPU leases holding its cores
+    if before == NodeState.DOWN and not hit and not cpu_hit:
         return failure
     node.state = NodeState.DOWN
     audit.append(
@@ -110,27 +113,16 @@ def node_lost(work: Work, *, node_id: int, reason: str, actor: str = "backend") 
         subject=f"node:{node.id}",
         data={"from": before, "to": NodeState.DOWN.value, "reason": reason},
     )
-    if hit:
+    if hit and node.gpu_model is not None:  # GPU leases hit (a CPU node holds none)
         cal = placement_calendar(work, node.gpu_model)  # placing moved leases, like any booking
         for lease in hit:
-            if _move(work, cal, lease, failure, actor=actor):
-                failure.moved.append(lease.id)
-            else:
-                _end(work, lease, failure, actor=actor)
-                failure.ended.append(lease.id)
-            outcome: Literal["moved", "ended"] = "moved" if lease.id in failure.moved else "ended"
-            notifications.node_failure(work, lease, outcome=outcome)  # the customer's notice and webhooks
-            work.after_commit(
-                LeaseDisplaced(
-                    lease_id=lease.id,
-                    customer_id=lease.customer_id,
-                    node_id=node.id,
-                    node=node.name,
-                    outcome=outcome,
-                    at=now,
-                    reason=reason,
-                )
-            )
+            _displaced(work, lease, node, failure, _move(work, cal, lease, failure, actor=actor), actor=actor)
+    if cpu_hit:
+        cpu_cal = placement_cpu_calendar(work)  # the node is down (flushed): nothing is placed on it
+        for lease in cpu_hit:
+            moved = _move_cpu(work, cpu_cal, lease, failure, actor=actor)
+            _displaced(work, lease, node, failure, moved, actor=actor)
+    hit = hit + cpu_hit
     session.add(
         Alert(
             at=now,
@@ -224,6 +216,72 @@ def _downed_by(session: Session, node_id: int) -> str | None:
     )
 
 
+def _displaced(work: Work, lease: Lease, node: Node, failure: NodeFailure, moved: bool, *, actor: str) -> None:
+    """A lease the failure moved, or else ends: recorded, and the customer told (notice and webhooks)."""
+    if moved:
+        failure.moved.append(lease.id)
+    else:
+        _end(work, lease, failure, actor=actor)
+        failure.ended.append(lease.id)
+    outcome: Literal["moved", "ended"] = "moved" if moved else "ended"
+    notifications.node_failure(work, lease, outcome=outcome)
+    work.after_commit(
+        LeaseDisplaced(
+            lease_id=lease.id,
+            customer_id=lease.customer_id,
+            node_id=node.id,
+            node=node.name,
+            outcome=outcome,
+            at=work.now,
+            reason=failure.reason,
+        )
+    )
+
+
+def _cpu_leases_on(session: Session, node_id: int, now: datetime) -> list[Lease]:
+    """CPU leases holding cores of the node now or later, in a state that holds capacity."""
+    ids = select(CpuAllocation.lease_id).where(
+        CpuAllocation.node_id == node_id,
+        CpuAllocation.released.is_(False),
+        (CpuAllocation.ends_at.is_(None)) | (CpuAllocation.ends_at > now),
+    )
+    q = select(Lease).where(Lease.id.in_(ids), Lease.state.in_([*STARTED, *NOT_STARTED])).order_by(Lease.id)
+    return list(session.scalars(q))
+
+
+def _move_cpu(work: Work, cal: CpuCalendar, lease: Lease, failure: NodeFailure, *, actor: str) -> bool:
+    """Place a CPU lease's cores and memory on another node for the rest of its window; False if none fits."""
+    if lease.plan == Plan.INTERRUPTIBLE or lease.cpu_cores is None:
+        return False
+    start, end = max(lease.starts_at, work.now), lease.ends_at
+    req = CpuRequest(
+        lease.cpu_cores, epoch(start), None if end is None else epoch(end), lease.memory_gib, lease.cpu_model,
+        work.settings.cpu_leases_on_gpu_nodes,
+    )
+    cal.release(lease.id)
+    try:
+        placement = cal.place(req)
+    except Unplaceable:
+        return False
+    set_alloc_end(lease, start)  # the cores held so far stay on record up to the failure
+    work.session.flush()
+    allocate_cpu(work, lease, placement, start=start, end=end)
+    cal.book(lease.id, placement.node_id, placement.cores, placement.memory_gib, req.start, req.end)
+    record_event(
+        work,
+        lease,
+        actor=actor,
+        action="lease.moved",
+        reason=f"node {failure.node} failed ({failure.reason}): moved to cores {placement.cpuset} of another node "
+        f"from {start.isoformat()}",
+        from_state=lease.state,
+        to_state=lease.state,
+        data={"node_id": failure.node_id, "reason": failure.reason, "to_node": placement.node_id,
+              "to": list(placement.cores), "at": start.isoformat()},
+    )
+    return True
+
+
 def _leases_on(session: Session, node_id: int, now: datetime) -> list[Lease]:
     """Leases holding a GPU of the node now or later, in a state that holds capacity (not yet closing)."""
     ids = select(Allocation.lease_id).where(
@@ -247,7 +305,7 @@ def _move(work: Work, cal: CapacityCalendar, lease: Lease, failure: NodeFailure,
     now = work.now
     start = max(lease.starts_at, now)
     end = lease.ends_at
-    req = PlacementRequest(lease.gpu_model, lease.gpu_count, epoch(start), None if end is None else epoch(end))
+    req = PlacementRequest(lease.gpu_model or "", lease.gpu_count, epoch(start), None if end is None else epoch(end))
     try:
         placement = cal.place(req, ignore_leases=frozenset({lease.id}), explain=False)
     except Unplaceable:

@@ -11,9 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gpulease import audit
+from gpulease.domain.cpu import UnknownCpuModel, cpu_model
 from gpulease.domain.inventory import UnknownGpuModel, gpu_model
 from gpulease.domain.leases import Plan
-from gpulease.domain.pricing import PriceBook, PriceEntry, PriceUnit, canonical
+from gpulease.domain.pricing import PriceBook, PriceEntry, PriceUnit, Resource, canonical
 from gpulease.services import limits
 from gpulease.services.context import Actor
 from gpulease.services.errors import InvalidRequest
@@ -37,13 +38,15 @@ class PriceListing:
 def _listing(r: PriceRow) -> PriceListing:
     return PriceListing(
         PriceEntry(
-            gpu_model=r.gpu_model,
+            gpu_model=r.gpu_model or r.cpu_model or "",
             plan=Plan(r.plan),
             rate=canonical(Decimal(r.rate)),
             currency=r.currency,
             cancel_free_hours=r.cancel_free_hours,
             cancel_fee_fraction=canonical(Decimal(r.cancel_fee_fraction)),
             preemption_notice_s=r.preemption_notice_s,
+            resource=Resource.GPU if r.gpu_model is not None else Resource.CPU,
+            gib_rate=canonical(Decimal(r.gib_rate or 0)) if r.cpu_model is not None else Decimal("0"),
         ),
         r.effective_from,
     )
@@ -67,23 +70,44 @@ def set_price(
     work: Work,
     *,
     actor: Actor,
-    gpu_model_name: str,
+    gpu_model_name: str | None,
     plan: str,
     rate: str | Decimal,
     currency: str = "USD",
     cancel_free_hours: int = 24,
     cancel_fee_fraction: str | Decimal = "0.5",
     preemption_notice_s: int = 120,
+    cpu_model_name: str | None = None,
+    gib_rate: str | Decimal | None = None,
 ) -> PriceListing:
+    """Set the price of a GPU model (per GPU-hour, GPU-month on long_term) or of a CPU model (`cpu_model_name`:
+    per core-hour, core-month on long_term, plus `gib_rate` per GiB in the same unit) on a plan."""
     require(actor, Permission.SET_PRICES)
+    if (gpu_model_name is None) == (cpu_model_name is None):
+        raise InvalidRequest("give either gpu_model or cpu_model")
+    if gib_rate is not None and cpu_model_name is None:
+        raise InvalidRequest("gib_rate prices a CPU lease's memory: give it with cpu_model")
     try:
-        model = gpu_model(limits.required_text(gpu_model_name, what="gpu_model", max_len=limits.MODEL_NAME_MAX)).name
+        if cpu_model_name is not None:
+            model = cpu_model(
+                limits.required_text(cpu_model_name, what="cpu_model", max_len=limits.MODEL_NAME_MAX)
+            ).name
+        else:
+            model = gpu_model(
+                limits.required_text(gpu_model_name or "", what="gpu_model", max_len=limits.MODEL_NAME_MAX)
+            ).name
         plan_v = Plan(plan)
-    except UnknownGpuModel as e:
+    except (UnknownGpuModel, UnknownCpuModel) as e:
         raise InvalidRequest(str(e)) from None
     except ValueError:
         raise InvalidRequest(f"plan must be one of {', '.join(p.value for p in Plan)}") from None
+    cpu = cpu_model_name is not None
     rate_d = _amount(rate, limits.RATE, "rate must be a non-negative decimal amount", "rate")
+    gib_d = (
+        Decimal("0")
+        if gib_rate is None
+        else _amount(gib_rate, limits.RATE, "gib_rate must be a non-negative decimal amount", "gib_rate")
+    )
     fee = _amount(
         cancel_fee_fraction, limits.FRACTION, "cancel_fee_fraction must be between 0 and 1", "cancel_fee_fraction"
     )
@@ -95,12 +119,15 @@ def set_price(
     limits.whole(cancel_free_hours, what="cancel_free_hours", low=0, high=limits.CANCEL_FREE_HOURS_MAX)
     limits.whole(preemption_notice_s, what="preemption_notice_s", low=0, high=limits.NOTICE_MAX_S)
     session, now = work.session, work.now
+    column = PriceRow.cpu_model if cpu else PriceRow.gpu_model
     for old in session.scalars(
-        select(PriceRow).where(PriceRow.gpu_model == model, PriceRow.plan == plan_v, PriceRow.superseded_at.is_(None))
+        select(PriceRow).where(column == model, PriceRow.plan == plan_v, PriceRow.superseded_at.is_(None))
     ):
         old.superseded_at = now
     row = PriceRow(
-        gpu_model=model,
+        gpu_model=None if cpu else model,
+        cpu_model=model if cpu else None,
+        gib_rate=gib_d,
         plan=plan_v.value,
         rate=rate_d,
         currency=currency,
@@ -117,13 +144,17 @@ def set_price(
         actor=actor.name,
         action="price.set",
         subject=f"price:{model}:{plan_v}",
-        data={"rate": str(rate_d), "currency": row.currency},
+        data={"rate": str(rate_d), "currency": row.currency, **({"gib_rate": str(gib_d)} if cpu else {})},
     )
     return _listing(row)
 
 
 def _rows(session: Session) -> list[PriceRow]:
-    q = select(PriceRow).where(PriceRow.superseded_at.is_(None)).order_by(PriceRow.gpu_model, PriceRow.plan)
+    q = (
+        select(PriceRow)
+        .where(PriceRow.superseded_at.is_(None))
+        .order_by(PriceRow.cpu_model.is_not(None), PriceRow.gpu_model, PriceRow.cpu_model, PriceRow.plan)
+    )
     return list(session.scalars(q))
 
 

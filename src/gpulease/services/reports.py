@@ -3,7 +3,8 @@ gather several of them. Nothing here writes.
 
 "GPUs leased now" is `leased_per_node`: GPUs whose allocation covers this instant, of leases in a state that
 holds capacity (scheduled, active, suspended, ending). The overview, the inventory page and the
-`gpulease_gpus_leased` gauge all count it that way.
+`gpulease_gpus_leased` gauge all count it that way; "cores leased now" (`cores_leased_per_node`, the
+`gpulease_cpu_cores_leased` gauge) counts CPU leases' cores alike.
 """
 
 from __future__ import annotations
@@ -23,11 +24,18 @@ from gpulease.services.alerts import count_unacknowledged, list_alerts
 from gpulease.services.context import Actor, Role
 from gpulease.services.customers import ScreeningRecord, ScreeningStatus, get_customer, latest_screening
 from gpulease.services.errors import NotFound
-from gpulease.services.inventory import Booking, calendar_bookings, nodes_in_service
+from gpulease.services.inventory import (
+    Booking,
+    CpuBooking,
+    calendar_bookings,
+    cpu_calendar_bookings,
+    cpu_node_view,
+    nodes_in_service,
+)
 from gpulease.services.permissions import Permission, require
 from gpulease.services.telemetry import TelemetryStatus
 from gpulease.services.work import Work
-from gpulease.store.models import Alert, Allocation, Customer, Lease, ListVersion, Node, ReviewItem
+from gpulease.store.models import Alert, Allocation, CpuAllocation, Customer, Lease, ListVersion, Node, ReviewItem
 
 # --------------------------------------------------------------------------------------------- the figures
 
@@ -44,6 +52,22 @@ def leased_per_node(session: Session, now: datetime) -> Counter[int]:
             Lease.state.in_([s.value for s in HOLDS_CAPACITY]),
         )
         .group_by(Allocation.node_id)
+    ).all()
+    return Counter({node_id: n for node_id, n in rows})
+
+
+def cores_leased_per_node(session: Session, now: datetime) -> Counter[int]:
+    """Cores held by a CPU lease at `now`, per node: the one definition of "cores leased now"."""
+    rows = session.execute(
+        select(CpuAllocation.node_id, func.count())
+        .join(Lease, CpuAllocation.lease_id == Lease.id)
+        .where(
+            CpuAllocation.released.is_(False),
+            CpuAllocation.starts_at <= now,
+            (CpuAllocation.ends_at.is_(None)) | (CpuAllocation.ends_at > now),
+            Lease.state.in_([s.value for s in HOLDS_CAPACITY]),
+        )
+        .group_by(CpuAllocation.node_id)
     ).all()
     return Counter({node_id: n for node_id, n in rows})
 
@@ -69,6 +93,8 @@ class ModelCapacity:
 def capacity_by_model(nodes: list[Node], leased: Counter[int]) -> list[ModelCapacity]:
     per_model: dict[str, Counter[str]] = {}
     for n in nodes:
+        if n.gpu_model is None:  # a CPU node: no GPUs to count
+            continue
         c = per_model.setdefault(n.gpu_model, Counter())
         used = min(leased[n.id], n.gpu_count)
         c["total"] += n.gpu_count
@@ -88,6 +114,7 @@ class FleetFigures:
     leases: dict[tuple[str, str], int]  # (state, plan) -> leases
     gpus: dict[tuple[str, str], int]  # (gpu model, node state) -> GPUs in service
     leased: dict[str, int]  # gpu model -> GPUs leased now
+    cores_leased: dict[str, int]  # cpu model -> cores held by CPU leases now
     customers: dict[str, int]  # compliance status -> customers
     open_reviews: int
     unacknowledged_alerts: int
@@ -99,10 +126,16 @@ def fleet_figures(work: Work) -> FleetFigures:
     nodes = nodes_in_service(s)
     gpus: Counter[tuple[str, str]] = Counter()
     for n in nodes:
-        gpus[(n.gpu_model, n.state)] += n.gpu_count
+        if n.gpu_model is not None:
+            gpus[(n.gpu_model, n.state)] += n.gpu_count
     leased: Counter[str] = Counter()
     for c in capacity_by_model(nodes, leased_per_node(s, work.now)):
         leased[c.gpu_model] += c.leased
+    cores: Counter[str] = Counter()
+    model_of = {n.id: n.cpu_model for n in nodes if n.cpu_model}
+    for node_id, held in cores_leased_per_node(s, work.now).items():
+        if node_id in model_of:
+            cores[model_of[node_id]] += held
     return FleetFigures(
         leases={
             (st, plan): n
@@ -112,6 +145,7 @@ def fleet_figures(work: Work) -> FleetFigures:
         },
         gpus=dict(gpus),
         leased=dict(leased),
+        cores_leased=dict(cores),
         customers={
             st: n
             for st, n in s.execute(
@@ -149,6 +183,7 @@ def masthead(work: Work, *, actor: Actor) -> Masthead:
 class Overview:
     nodes: list[Node]
     bookings: list[Booking]  # in the window shown
+    cpu_bookings: list[CpuBooking]  # CPU leases' cores in the window shown
     capacity: list[ModelCapacity]
     lease_counts: dict[str, int]
     open_reviews: int
@@ -169,16 +204,18 @@ def overview(work: Work, *, actor: Actor, start: datetime, end: datetime, gpu_mo
     require(actor, Permission.VIEW_FLEET)
     s = work.session
     nodes = sorted(
-        nodes_in_service(s, gpu_model), key=lambda n: (n.cluster.site.name, n.cluster.name, n.gpu_model, n.name)
+        nodes_in_service(s, gpu_model),
+        key=lambda n: (n.cluster.site.name, n.cluster.name, n.gpu_model or "", n.name),
     )
     return Overview(
         nodes=nodes,
         bookings=calendar_bookings(s, nodes, start, end),
+        cpu_bookings=cpu_calendar_bookings(s, nodes, start, end),
         capacity=capacity_by_model(nodes, leased_per_node(s, work.now)),
         lease_counts=lease_counts(s),
         open_reviews=len(reviews.list_reviews(work, actor=actor, status="open")),
         alerts=list_alerts(work, actor=actor, limit=8),
-        models=sorted({n.gpu_model for n in nodes_in_service(s)}),
+        models=sorted({n.gpu_model for n in nodes_in_service(s) if n.gpu_model is not None}),
     )
 
 
@@ -186,11 +223,14 @@ def overview(work: Work, *, actor: Actor, start: datetime, end: datetime, gpu_mo
 class NodeLine:
     id: int
     name: str
-    gpu_model: str
+    gpu_model: str | None
     gpu_count: int
     state: str
     leased: int  # GPUs held by a lease right now
     added: datetime
+    cpu_model: str | None = None
+    leasable_cores: int = 0  # cores CPU leases may be given (a GPU node: those not kept for its GPUs)
+    cores_leased: int = 0  # held by CPU leases right now
 
 
 @dataclass(frozen=True)
@@ -215,13 +255,20 @@ def node_groups(work: Work, *, actor: Actor) -> list[NodeGroup]:
     """Nodes grouped by site and cluster, each with the GPUs leased on it now."""
     require(actor, Permission.VIEW_INVENTORY)
     leased = leased_per_node(work.session, work.now)
+    cores = cores_leased_per_node(work.session, work.now)
     groups: dict[tuple[str, str], NodeGroup] = {}
     for n in sorted(nodes_in_service(work.session), key=lambda n: (n.cluster.site.name, n.cluster.name, n.name)):
         key = (n.cluster.site.name, n.cluster.name)
         if key not in groups:
             groups[key] = NodeGroup(key[0], key[1], n.cluster.backend, [])
         used = min(leased[n.id], n.gpu_count)
-        groups[key].nodes.append(NodeLine(n.id, n.name, n.gpu_model, n.gpu_count, n.state, used, n.created_at))
+        view = cpu_node_view(n)
+        groups[key].nodes.append(
+            NodeLine(
+                n.id, n.name, n.gpu_model, n.gpu_count, n.state, used, n.created_at, n.cpu_model,
+                0 if view is None else len(view.leasable_cores), cores[n.id],
+            )
+        )
     return list(groups.values())
 
 

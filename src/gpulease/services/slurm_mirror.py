@@ -23,10 +23,11 @@ from sqlalchemy.orm import Session, selectinload
 from gpulease.backends import BackendError, ExecutionBackend, LeasedGpus
 from gpulease.backends.slurm import LeaseWindow, SlurmBackend, SlurmCommands
 from gpulease.domain.leases import LeaseState
+from gpulease.services.cpu_capacity import held_cores
 from gpulease.services.node_failure import BackendNode
 from gpulease.settings import Settings
 from gpulease.store.db import Store
-from gpulease.store.models import Alert, Allocation, Cluster, Lease, Node, UsageRecord
+from gpulease.store.models import Alert, Allocation, Cluster, CpuAllocation, Lease, Node, UsageRecord
 
 
 class _Host(Protocol):
@@ -83,11 +84,18 @@ def _slurm_leases(session: Session, states: tuple[str, ...], live_gpus_only: boo
         .join(Cluster, Node.cluster_id == Cluster.id)
         .where(Cluster.backend == "slurm")
     )
+    cpu_on_slurm = (  # CPU leases: their cores on Slurm nodes
+        select(CpuAllocation.lease_id)
+        .join(Node, CpuAllocation.node_id == Node.id)
+        .join(Cluster, Node.cluster_id == Cluster.id)
+        .where(Cluster.backend == "slurm")
+    )
     if live_gpus_only:
         on_slurm = on_slurm.where(Allocation.released.is_(False))
+        cpu_on_slurm = cpu_on_slurm.where(CpuAllocation.released.is_(False))
     query = (
         select(Lease)
-        .where(Lease.state.in_(states), Lease.id.in_(on_slurm))
+        .where(Lease.state.in_(states), Lease.id.in_(on_slurm) | Lease.id.in_(cpu_on_slurm))
         .options(selectinload(Lease.allocations).selectinload(Allocation.node))
         .order_by(Lease.id)
     )
@@ -99,10 +107,15 @@ def lease_windows(session: Session) -> list[LeaseWindow]:
     windows = []
     for lease in _slurm_leases(session, MIRRORED_STATES, live_gpus_only=True):
         by_node: dict[str, list[int]] = defaultdict(list)
-        for a in lease.allocations:
-            if not a.released:
-                by_node[a.node.name].append(a.gpu_index)
-        gpus = tuple(LeasedGpus(lease.id, node, tuple(sorted(ix))) for node, ix in sorted(by_node.items()))
+        live = [a for a in lease.allocations if not a.released]
+        for a in live:
+            by_node[a.node.name].append(a.gpu_index)
+        # The cores its runs are pinned to: a CPU lease's own, a GPU lease's GPUs' share (`held_cores`).
+        cores = {h.node: h.cores for h in held_cores(lease, live)}
+        gpus = tuple(
+            LeasedGpus(lease.id, node, tuple(sorted(by_node.get(node, ()))), cores.get(node, ()))
+            for node in sorted(set(by_node) | set(cores))
+        )
         windows.append(LeaseWindow(lease.id, lease.customer_id, lease.state, lease.starts_at, lease.ends_at, gpus))
     return windows
 

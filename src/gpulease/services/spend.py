@@ -57,11 +57,13 @@ def lease_cost(lease: Lease) -> LeaseCost:
         lease_id=lease.id,
         rate=q.rate,
         unit=q.unit,
-        gpu_count=lease.gpu_count,
+        gpu_count=billing.billed_units(lease, q),
         unbilled_from=None if start is None else epoch(start),
         starts=epoch(start if start is not None else lease.starts_at),
         stops=None if stops is None else epoch(stops),
         running=state in RUNNING and start is not None,
+        gib_rate=q.gib_rate,
+        memory_gib=q.memory_gib,
     )
 
 
@@ -139,7 +141,7 @@ class LeaseLine:
     """One lease's part in a month's spend."""
 
     lease_id: int
-    gpu_model: str
+    gpu_model: str | None
     gpu_count: int
     plan: str
     state: str
@@ -338,7 +340,7 @@ class AccruedLine:
 
     lease_id: int
     description: str
-    gpu_model: str
+    gpu_model: str | None
     gpu_count: int
     plan: str
     start: datetime
@@ -380,7 +382,7 @@ def invoice_so_far(work: Work, *, actor: Actor, customer_id: int, period: str) -
         lines.append(
             AccruedLine(
                 lease_id=lease.id,
-                description=f"Lease {lease.id}: {lease.gpu_count}x {lease.gpu_model} {lease.plan}, {hours} h so far "
+                description=f"Lease {lease.id}: {_what(lease)} {lease.plan}, {hours} h so far "
                 "(running: accrued, not final)",
                 gpu_model=lease.gpu_model,
                 gpu_count=lease.gpu_count,
@@ -394,6 +396,12 @@ def invoice_so_far(work: Work, *, actor: Actor, customer_id: int, period: str) -
             )
         )
     return InvoiceSoFar(inv, lines)
+
+
+def _what(lease: Lease) -> str:
+    if lease.resource == "cpu":
+        return f"{lease.cpu_model}, {lease.cpu_cores} cores (+ {lease.memory_gib} GiB)"
+    return f"{lease.gpu_count}x {lease.gpu_model}"
 
 
 def current_period(work: Work) -> str:

@@ -19,7 +19,7 @@ from gpulease.services import billing, notifications
 from gpulease.services.context import epoch
 from gpulease.services.errors import Conflict
 from gpulease.services.work import NotifyPreemption, Work
-from gpulease.store.models import Lease, LeaseEvent, Run
+from gpulease.store.models import Allocation, CpuAllocation, Lease, LeaseEvent, MemoryAllocation, Run
 
 
 def transition(
@@ -87,8 +87,16 @@ def activate(work: Work, lease: Lease, *, actor: str) -> None:
     transition(work, lease, LeaseState.ACTIVE, actor=actor)
 
 
+def _holds(lease: Lease) -> list[Allocation | CpuAllocation | MemoryAllocation]:
+    """What the lease holds: its GPUs, or a CPU lease's cores and memory (not loaded for a GPU lease)."""
+    held: list[Allocation | CpuAllocation | MemoryAllocation] = [*lease.allocations]
+    if lease.resource == "cpu":
+        held += [*lease.cpu_allocations, *lease.memory_allocations]
+    return held
+
+
 def set_alloc_end(lease: Lease, end: datetime | None) -> None:
-    for a in lease.allocations:
+    for a in _holds(lease):
         if not a.released:
             if end is not None and end <= a.starts_at:
                 a.released = True  # ended within its first second: it holds nothing, never an empty [t, t)
@@ -97,7 +105,7 @@ def set_alloc_end(lease: Lease, end: datetime | None) -> None:
 
 
 def release(lease: Lease) -> None:
-    for a in lease.allocations:
+    for a in _holds(lease):
         a.released = True
 
 

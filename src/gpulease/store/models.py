@@ -51,12 +51,21 @@ class Node(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    gpu_model: Mapped[str] = mapped_column(String(40), index=True)
+    # A CPU node has no GPUs: gpu_model NULL, gpu_count 0 (issue 13).
+    gpu_model: Mapped[str | None] = mapped_column(String(40), index=True)
     gpu_count: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(20), default="available")
     created_at: Mapped[datetime]
     removed_at: Mapped[datetime | None]
     cluster: Mapped[Cluster] = relationship()
+    # Its CPUs (domain/cpu.py's CpuNodeView): none described = cpu_cores 0. The per-GPU share kept for GPU leases
+    # is NULL = GPU_SHARES of its GPU model.
+    cpu_model: Mapped[str | None] = mapped_column(String(40))
+    sockets: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    cpu_cores: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    memory_gib: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    reserve_cores_per_gpu: Mapped[int | None] = mapped_column(Integer)
+    reserve_memory_gib_per_gpu: Mapped[int | None] = mapped_column(Integer)
 
 
 class PriceRow(Base):
@@ -64,7 +73,10 @@ class PriceRow(Base):
 
     __tablename__ = "prices"
     id: Mapped[int] = mapped_column(primary_key=True)
-    gpu_model: Mapped[str] = mapped_column(String(40))
+    # Exactly one of the two is set (a CHECK): a GPU model per GPU-hour or a CPU model per core-hour.
+    gpu_model: Mapped[str | None] = mapped_column(String(40))
+    cpu_model: Mapped[str | None] = mapped_column(String(40))
+    gib_rate: Mapped[Decimal] = mapped_column(Numeric(18, 6), default=Decimal("0"), server_default=text("0"))
     plan: Mapped[str] = mapped_column(String(20))
     rate: Mapped[Decimal] = mapped_column(Numeric(18, 6))
     currency: Mapped[str] = mapped_column(String(3))
@@ -115,10 +127,15 @@ class Lease(Base):
     __tablename__ = "leases"
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
-    gpu_model: Mapped[str] = mapped_column(String(40))
+    gpu_model: Mapped[str | None] = mapped_column(String(40))  # NULL for a CPU lease (gpu_count 0)
     gpu_count: Mapped[int] = mapped_column(Integer)
     plan: Mapped[str] = mapped_column(String(20))
     state: Mapped[str] = mapped_column(String(30), index=True)
+    # What it rents: gpu, or cpu (cores and memory of one node; cpu_model NULL = any model, until placed).
+    resource: Mapped[str] = mapped_column(String(8), default="gpu", server_default=text("'gpu'"))
+    cpu_model: Mapped[str | None] = mapped_column(String(40))
+    cpu_cores: Mapped[int | None] = mapped_column(Integer)
+    memory_gib: Mapped[int | None] = mapped_column(Integer)
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime | None]
     quote: Mapped[dict[str, Any]]
@@ -131,6 +148,10 @@ class Lease(Base):
     billed_until: Mapped[datetime | None]  # usage is recorded up to here (month-end checkpoints)
     state_reason: Mapped[str | None] = mapped_column(Text)
     allocations: Mapped[list[Allocation]] = relationship(back_populates="lease", order_by="Allocation.id")
+    cpu_allocations: Mapped[list[CpuAllocation]] = relationship(back_populates="lease", order_by="CpuAllocation.id")
+    memory_allocations: Mapped[list[MemoryAllocation]] = relationship(
+        back_populates="lease", order_by="MemoryAllocation.id"
+    )
     # Bumped by every transaction that changes the lease's allocations (row-locked: in commit order), so that
     # the calendars in memory apply two changes of one lease in the order they committed.
     calendar_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
@@ -154,6 +175,38 @@ class Allocation(Base):
     released: Mapped[bool] = mapped_column(Boolean, default=False)
     lease: Mapped[Lease] = relationship(back_populates="allocations")
     node: Mapped[Node] = relationship()
+
+
+class CpuAllocation(Base):
+    """One core held by a CPU lease over [starts_at, ends_at); the same shape (and, on PostgreSQL, the same
+    exclusion constraint, `no_double_booked_core`) as `allocations`."""
+
+    __tablename__ = "cpu_allocations"
+    __table_args__ = (Index("ix_cpu_alloc_core", "node_id", "core_index"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lease_id: Mapped[int] = mapped_column(ForeignKey("leases.id"), index=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    core_index: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    released: Mapped[bool] = mapped_column(Boolean, default=False)
+    lease: Mapped[Lease] = relationship(back_populates="cpu_allocations")
+    node: Mapped[Node] = relationship()
+
+
+class MemoryAllocation(Base):
+    """The GiB of memory a CPU lease holds on its node over [starts_at, ends_at) (one row per placement)."""
+
+    __tablename__ = "memory_allocations"
+    __table_args__ = (Index("ix_memory_alloc_node", "node_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lease_id: Mapped[int] = mapped_column(ForeignKey("leases.id"), index=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    gib: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    released: Mapped[bool] = mapped_column(Boolean, default=False)
+    lease: Mapped[Lease] = relationship(back_populates="memory_allocations")
 
 
 class LeaseEvent(Base):
@@ -180,11 +233,16 @@ class UsageRecord(Base):
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     seconds: Mapped[int] = mapped_column(Integer)
-    gpu_model: Mapped[str] = mapped_column(String(40))
+    gpu_model: Mapped[str | None] = mapped_column(String(40))  # NULL for a CPU lease's usage
     gpu_count: Mapped[int] = mapped_column(Integer)
     plan: Mapped[str] = mapped_column(String(20))
     rate: Mapped[Decimal] = mapped_column(Numeric(18, 6))
-    unit: Mapped[str] = mapped_column(String(20))
+    unit: Mapped[str] = mapped_column(String(20))  # gpu_hour | gpu_month | core_hour | core_month
+    resource: Mapped[str] = mapped_column(String(8), default="gpu", server_default=text("'gpu'"))
+    cpu_model: Mapped[str | None] = mapped_column(String(40))
+    cpu_cores: Mapped[int | None] = mapped_column(Integer)
+    memory_gib: Mapped[int | None] = mapped_column(Integer)
+    gib_rate: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))
     currency: Mapped[str] = mapped_column(String(3))
     amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))
     gpu_util_pct: Mapped[float | None] = mapped_column(Float)  # mean NVML utilisation; NULL where none sampled

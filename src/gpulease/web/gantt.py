@@ -1,4 +1,5 @@
-"""The capacity calendar as an SVG Gantt chart: one row per GPU, grouped by cluster and node, one bar per booking.
+"""The capacity calendar as an SVG Gantt chart: one row per GPU, grouped by cluster and node, one bar per booking;
+and for the CPUs (`render_cpu`), one row per node whose CPUs are described, one bar per CPU lease.
 
 Built on the server as a string, so the picture needs no JavaScript and tests can read it.
 """
@@ -12,7 +13,8 @@ from html import escape
 
 from markupsafe import Markup
 
-from gpulease.services.inventory import Booking
+from gpulease.domain.cpu import cpuset
+from gpulease.services.inventory import Booking, CpuBooking
 
 PLAN_COLOURS = {
     "on_demand": "#2f6fdb",
@@ -193,5 +195,99 @@ def render(nodes: list[GanttNode], books: list[Booking], t0: datetime, t1: datet
         f'<svg class="gantt" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0f}" '
         f'width="100%" role="img" aria-label="Capacity calendar from {_fmt(t0)} to {_fmt(t1)}">'
         f"{''.join(body)}{''.join(grid)}{''.join(bars)}{now_line}{empty}</svg>"
+    )
+    return Markup(svg)
+
+
+@dataclass(frozen=True)
+class CpuRow:
+    """A node's CPUs as the CPU calendar draws them."""
+
+    id: int
+    name: str
+    group: str  # "site/cluster · CPU model"
+    leasable_cores: int
+    leasable_memory_gib: int
+    state: str
+
+
+def _lanes(books: list[CpuBooking], t1: datetime) -> list[int]:
+    """A lane per booking such that bookings of one lane do not overlap (greedy, by start)."""
+    ends: list[datetime] = []
+    out = []
+    for b in books:
+        for i, e in enumerate(ends):
+            if e <= b.start:
+                ends[i] = b.end or t1
+                out.append(i)
+                break
+        else:
+            ends.append(b.end or t1)
+            out.append(len(ends) - 1)
+    return out
+
+
+def render_cpu(rows: list[CpuRow], books: list[CpuBooking], t0: datetime, t1: datetime, now: datetime) -> Markup:
+    """The CPU side of the calendar: per node, each CPU lease a bar whose height is its share of the node's
+    leasable cores (hover: lease, customer, cores, cpuset, GiB); the node's label says cores held now."""
+    plot_w = WIDTH - LABEL_W - RIGHT_PAD
+    span = max((t1 - t0).total_seconds(), 1.0)
+
+    def x(t: datetime) -> float:
+        return LABEL_W + max(0.0, min(1.0, (t - t0).total_seconds() / span)) * plot_w
+
+    by_node: dict[int, list[CpuBooking]] = defaultdict(list)
+    for b in books:
+        by_node[b.node_id].append(b)
+    body: list[str] = []
+    bars: list[str] = []
+    y = AXIS_H
+    group = None
+    lane_h = 3 * ROW_H
+    for i, n in enumerate(rows):
+        if n.group != group:
+            group = n.group
+            body.append(f'<text class="g-group" x="4" y="{y + 14}">{escape(n.group)}</text>')
+            y += GROUP_H
+        node_books = sorted(by_node.get(n.id, []), key=lambda b: (b.start, b.lease_id))
+        lanes = _lanes(node_books, t1)
+        h = max(1, max(lanes, default=0) + 1) * lane_h
+        held_now = sum(len(b.cores) for b in node_books if b.covers(now))
+        band = "g-band-odd" if i % 2 else "g-band"
+        down = " g-node-down" if n.state != "available" else ""
+        body.append(f'<rect class="{band}{down}" x="0" y="{y}" width="{WIDTH}" height="{h}"/>')
+        label = n.name if len(n.name) <= 16 else n.name[:15] + "…"
+        body.append(
+            f'<text class="g-node" x="10" y="{y + lane_h / 2 + 4:.1f}">{escape(label)} '
+            f'<tspan class="g-cores">{held_now}/{n.leasable_cores} cores</tspan>'
+            f"<title>{escape(n.name)}: {held_now} of {n.leasable_cores} leasable cores and "
+            f"{n.leasable_memory_gib} GiB held by CPU leases now</title></text>"
+        )
+        for b, lane in zip(node_books, lanes, strict=True):
+            x0, x1 = x(b.start), x(b.end or t1)
+            share = len(b.cores) / n.leasable_cores if n.leasable_cores else 1.0
+            bh = max(2.0, (lane_h - 2) * min(1.0, share))
+            by = y + lane * lane_h + (lane_h - 1 - bh)
+            title = (
+                f"Lease {b.lease_id} · {b.customer} · {PLAN_LABELS.get(b.plan, b.plan)} · {b.state}\n"
+                f"{_fmt(b.start)} → {_fmt(b.end) if b.end else 'open-ended'}\n"
+                f"{n.name}: {len(b.cores)} cores ({cpuset(b.cores)}), {b.memory_gib} GiB"
+            )
+            bars.append(
+                f'<a href="/leases/{b.lease_id}"><rect class="g-bar g-cpu g-{escape(b.state)}" '
+                f'data-lease="{b.lease_id}" data-cores="{len(b.cores)}" x="{x0:.1f}" y="{by:.1f}" '
+                f'width="{max(x1 - x0, 2.0):.1f}" height="{bh:.1f}" rx="2" '
+                f'fill="{PLAN_COLOURS.get(b.plan, "#667")}"><title>{escape(title)}</title></rect></a>'
+            )
+        y += h + NODE_GAP
+    height = y + 4
+    now_line = ""
+    if t0 <= now <= t1:
+        nx = x(now)
+        now_line = f'<line class="g-now" x1="{nx:.1f}" y1="{AXIS_H - 4}" x2="{nx:.1f}" y2="{height}"/>'
+    svg = (
+        f'<svg class="gantt gantt-cpu" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0f}" '
+        f'width="100%" role="img" aria-label="CPU capacity calendar from {_fmt(t0)} to {_fmt(t1)}">'
+        f"{''.join(body)}{''.join(bars)}{now_line}</svg>"
     )
     return Markup(svg)

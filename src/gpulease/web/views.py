@@ -34,6 +34,7 @@ from gpulease.services import (
     spend,
 )
 from gpulease.services.context import Role
+from gpulease.services.cpu_capacity import held_cores
 from gpulease.services.errors import InvalidRequest, ServiceError
 from gpulease.services.execution import RUNNABLE
 from gpulease.services.kyc import KycInput, Owner
@@ -127,6 +128,15 @@ def overview(v: Visit = Depends(visit), hours: int = 48, start: str = "", model:
                 n.id, n.name, f"{n.cluster.site.name}/{n.cluster.name} · {n.gpu_model}", n.gpu_count, n.state
             )
             for n in o.nodes
+            if n.gpu_count > 0  # a CPU node has no GPU rows: it is drawn in the CPU calendar
+        ]
+        cpu_rows = [
+            gantt.CpuRow(
+                n.id, n.name, f"{n.cluster.site.name}/{n.cluster.name} · {n.cpu_model}", len(view.leasable_cores),
+                view.leasable_memory_gib, n.state,
+            )
+            for n in o.nodes
+            if (view := inventory.cpu_node_view(n)) is not None
         ]
         alerts = [(a.at, a.kind, a.message) for a in o.alerts]
     return v.page(
@@ -138,6 +148,7 @@ def overview(v: Visit = Depends(visit), hours: int = 48, start: str = "", model:
         open_reviews=o.open_reviews,
         alerts=alerts,
         svg=gantt.render(rows, o.bookings, t0, t1, now),
+        cpu_svg=gantt.render_cpu(cpu_rows, o.cpu_bookings, t0, t1, now) if cpu_rows else None,
         use=gantt.utilisation(rows, o.bookings, t0, t1, now),
         t0=t0,
         t1=t1,
@@ -250,11 +261,13 @@ def lease_page(v: Visit, lease_id: int, error: str | None = None, status: int = 
         by_node: dict[str, list[Any]] = {}
         for a in sorted(lease.allocations, key=lambda a: (a.node.name, a.gpu_index)):
             by_node.setdefault(a.node.name, []).append(a)
+        cores = held_cores(lease, leases.held_allocations(lease))  # a CPU lease's, or its GPUs' share
         quote = Quote.from_dict(lease.quote)
         actions = {a.value: True for a in leases.allowed_actions(lease, v.actor)}
         suggested_end = local_input((lease.ends_at or v.rt.clock()) + timedelta(hours=4))
         page_data = {"lease": lease, "events": events, "customer": customer, "by_node": by_node, "quote": quote}
         page_data["cost"] = spend.of_lease(w, lease)
+        page_data["cores"] = cores
         page_data["cancel_fee_applies"] = cancellation_fee_applies(quote)
         page_data["runnable"] = lease.state in RUNNABLE
     runs = v.rt.executor.runs_of(v.actor, lease_id=lease_id)  # its own transaction: never nest them

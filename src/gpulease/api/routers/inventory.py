@@ -10,6 +10,8 @@ from pydantic import AwareDatetime
 from gpulease.api.deps import ActorDep, FilterQuery, IdPath, RuntimeDep
 from gpulease.api.schemas import (
     CalendarOut,
+    CpuNodeIn,
+    CpuPriceIn,
     GpuModelOut,
     NodeIn,
     NodeOut,
@@ -36,7 +38,9 @@ def list_gpu_models() -> list[GpuModelOut]:
 
 
 @router.post("/nodes", status_code=201, response_model=NodeOut)
-def add_node(body: NodeIn, rt: RuntimeDep, actor: ActorDep, response: Response) -> NodeOut:
+def add_node(body: NodeIn | CpuNodeIn, rt: RuntimeDep, actor: ActorDep, response: Response) -> NodeOut:
+    """A GPU node (its CPUs optionally described), or a CPU node (cpu_model, cpu_cores, memory_gib, no GPUs)."""
+    gpu_model, gpu_count = (body.gpu_model, body.gpu_count) if isinstance(body, NodeIn) else (None, 0)
     with rt.work() as w:
         node = inventory.add_node(
             w,
@@ -44,9 +48,10 @@ def add_node(body: NodeIn, rt: RuntimeDep, actor: ActorDep, response: Response) 
             site=body.site,
             cluster=body.cluster,
             name=body.name,
-            gpu_model_name=body.gpu_model,
-            gpu_count=body.gpu_count,
+            gpu_model_name=gpu_model,
+            gpu_count=gpu_count,
             backend=body.backend,
+            cpus=body.cpus(),
         )
         created = NodeOut.of(node)
     response.headers["Location"] = f"/api/v1/nodes/{created.id}"
@@ -95,12 +100,18 @@ def list_prices(rt: RuntimeDep, actor: ActorDep) -> list[PriceOut]:
 
 
 @router.put("/prices", response_model=PriceOut)
-def set_price(body: PriceIn, rt: RuntimeDep, actor: ActorDep) -> PriceOut:
-    """Set the price of a GPU model on a plan. Applies to new leases only."""
+def set_price(body: PriceIn | CpuPriceIn, rt: RuntimeDep, actor: ActorDep) -> PriceOut:
+    """Set the price of a GPU model (per GPU-hour) or a CPU model (per core-hour, and optionally per GiB-hour) on a
+    plan; long_term per GPU-month or core-month. Applies to new leases only."""
+    model = (
+        {"cpu_model_name": body.cpu_model, "gib_rate": body.gib_rate, "gpu_model_name": None}
+        if isinstance(body, CpuPriceIn)
+        else {"gpu_model_name": body.gpu_model}
+    )
     listing = rt.perform(
         prices.set_price,
         actor=actor,
-        gpu_model_name=body.gpu_model,
+        **model,
         plan=body.plan,
         rate=body.rate,
         currency=body.currency,

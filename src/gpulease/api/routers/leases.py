@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
 from gpulease.api.deps import ActorDep, IdPath, IdQuery, RuntimeDep
-from gpulease.api.schemas import AvailabilityOut, ExtendIn, LeaseEventOut, LeaseIn, LeaseOut, QuoteOut
+from gpulease.api.schemas import AvailabilityOut, CpuLeaseIn, ExtendIn, LeaseEventOut, LeaseIn, LeaseOut, QuoteOut
 from gpulease.domain.leases import LeaseState
 from gpulease.services import leases, limits, spend
 from gpulease.services.context import Actor
@@ -18,21 +18,12 @@ from gpulease.services.work import Work
 router = APIRouter(tags=["leases"])
 
 
-def _request(body: LeaseIn) -> leases.LeaseRequest:
-    return leases.LeaseRequest(
-        gpu_model=body.gpu_model,
-        gpu_count=body.gpu_count,
-        plan=body.plan,
-        start=body.start,
-        end=body.end,
-        customer_id=body.customer_id,
-        duration_s=body.duration_s,
-        max_wait_s=body.max_wait_s,
-    )
+def _request(body: LeaseIn | CpuLeaseIn) -> leases.LeaseRequest:
+    return body.request()
 
 
 @router.post("/quotes", response_model=QuoteOut)
-def quote(body: LeaseIn, rt: RuntimeDep, actor: ActorDep) -> QuoteOut:
+def quote(body: LeaseIn | CpuLeaseIn, rt: RuntimeDep, actor: ActorDep) -> QuoteOut:
     """Price a request without booking it."""
     return QuoteOut.of(rt.perform(leases.quote_request, request=_request(body)))
 
@@ -47,7 +38,9 @@ def quote(body: LeaseIn, rt: RuntimeDep, actor: ActorDep) -> QuoteOut:
         409: {"description": "cannot be placed, or past the customer's GPU quota"},
     },
 )
-def create_lease(body: LeaseIn, rt: RuntimeDep, actor: ActorDep, response: Response) -> LeaseOut:
+def create_lease(body: LeaseIn | CpuLeaseIn, rt: RuntimeDep, actor: ActorDep, response: Response) -> LeaseOut:
+    """GPUs of a model (gpu_model, gpu_count), or cores and memory of one node (cpu_cores, optional memory_gib and
+    cpu_model): the lease shows the GPUs (`gpus`) or the cores (`cores`, with their cpuset) it holds."""
     created = rt.perform(_book, actor=actor, request=_request(body))
     response.headers["Location"] = f"/api/v1/leases/{created.id}"
     return created
@@ -133,16 +126,34 @@ def extend_lease(lease_id: IdPath, body: ExtendIn, rt: RuntimeDep, actor: ActorD
 def availability(
     rt: RuntimeDep,
     actor: ActorDep,
-    gpu_model: Annotated[str, Query(json_schema_extra={"pattern": limits.GPU_MODEL})],
-    gpu_count: Annotated[int, Query(json_schema_extra={"minimum": 1, "maximum": 64})],
+    gpu_model: Annotated[str, Query(json_schema_extra={"pattern": limits.GPU_MODEL})] | None = None,
+    gpu_count: Annotated[int, Query(json_schema_extra={"minimum": 1, "maximum": 64})] | None = None,
     start: AwareDatetime | Literal["now"] = "now",
     end: AwareDatetime | None = None,
+    cpu_cores: Annotated[int, Query(json_schema_extra={"minimum": 1, "maximum": limits.CPU_CORES_MAX})]
+    | None = None,
+    memory_gib: Annotated[int, Query(json_schema_extra={"minimum": 1, "maximum": limits.MEMORY_GIB_MAX})]
+    | None = None,
+    cpu_model: Annotated[str, Query(json_schema_extra={"pattern": limits.CPU_MODEL})] | None = None,
 ) -> AvailabilityOut:
-    """Is this capacity free in this window, at what price, and the earliest start at which it fits."""
-    a = rt.perform(leases.availability, gpu_model_name=gpu_model, gpu_count=gpu_count, start=start, end=end)
+    """Is this capacity free in this window, at what price, and the earliest start at which it fits: GPUs
+    (gpu_model and gpu_count) or CPU cores (cpu_cores, optional memory_gib and cpu_model)."""
+    a = rt.perform(
+        leases.availability,
+        gpu_model_name=gpu_model,
+        gpu_count=gpu_count,
+        start=start,
+        end=end,
+        cpu_cores=cpu_cores,
+        memory_gib=memory_gib,
+        cpu_model_name=cpu_model,
+    )
     return AvailabilityOut(
-        gpu_model=a.gpu_model,
+        gpu_model=a.gpu_model or None,
         gpu_count=a.gpu_count,
+        cpu_model=a.cpu_model,
+        cpu_cores=a.cpu_cores,
+        memory_gib=a.memory_gib,
         start=a.start,
         end=a.end,
         available=a.available,
