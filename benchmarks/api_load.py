@@ -383,6 +383,7 @@ def main() -> None:
     ap.add_argument("--kill", type=int, default=0, help="kill -9 the server this many times during the run")
     ap.add_argument("--idempotency", action="store_true", help="send Idempotency-Key and retry (on with --kill)")
     ap.add_argument("--json-out", type=Path)
+    ap.add_argument("--py-spy", type=Path, help="profile the server under load with py-spy (collapsed stacks here)")
     args = ap.parse_args()
 
     rng = random.Random(args.seed)
@@ -418,8 +419,19 @@ def main() -> None:
                         killed = 0
                     return time.monotonic() - start, killed
 
+                spy = None
+                if args.py_spy:  # sampled from the start of the load to its end, not the server's start-up
+                    spy_exe = str(Path(sys.executable).parent / "py-spy")
+                    spy_args = ["--nonblocking", "-r", "50", "-f", "raw", "-o", str(args.py_spy)]
+                    spy = subprocess.Popen(
+                        [spy_exe, "record", *spy_args, "--pid", str(servers[0].pid)],
+                        stdout=subprocess.DEVNULL,
+                    )
                 cpu0 = cpu_seconds(servers[0].pid)
                 elapsed, kills = asyncio.run(run())
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(timeout=60)
                 cpu = cpu_seconds(servers[-1].pid) - (cpu0 if len(servers) == 1 else 0.0)
             finally:
                 server = servers[-1]
