@@ -499,6 +499,7 @@ def main() -> None:
     ap.add_argument("--live-runs", type=int, default=0, help="long leases with a heartbeat run that must survive")
     ap.add_argument("--json-out", type=Path)
     ap.add_argument("--cpu", type=float, default=0.0, help="share of bookings that are CPU leases (0 to 1)")
+    ap.add_argument("--py-spy", type=Path, help="profile the server under load with py-spy (collapsed stacks here)")
     args = ap.parse_args()
 
     rng = random.Random(args.seed)
@@ -541,8 +542,19 @@ def main() -> None:
                         killed = 0
                     return time.monotonic() - start, killed
 
+                spy = None
+                if args.py_spy:  # sampled from the start of the load to its end, not the server's start-up
+                    spy_exe = str(Path(sys.executable).parent / "py-spy")
+                    spy_args = ["--nonblocking", "-r", "50", "-f", "raw", "-o", str(args.py_spy)]
+                    spy = subprocess.Popen(
+                        [spy_exe, "record", *spy_args, "--pid", str(servers[0].pid)],
+                        stdout=subprocess.DEVNULL,
+                    )
                 cpu0 = cpu_seconds(servers[0].pid)
                 elapsed, kills = asyncio.run(run())
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(timeout=60)
                 cpu = cpu_seconds(servers[-1].pid) - (cpu0 if len(servers) == 1 else 0.0)
                 if live:
                     run_checks = check_live_runs(base, client_keys[0], live)

@@ -12,12 +12,13 @@ from gpulease.runtime import Runtime
 from tests.conftest import Facility
 
 # Through the API, one request each. Booking: the customer, the price, the calendar version (which also
-# serialises placements of the model), the queue head, the lease with its four events (quoted, pending
-# compliance, scheduled, active: an event, an audit record and a notification each, batched where the driver
-# can), its allocations (one row per GPU: SQLite's driver inserts them one by one), webhooks wanting the
-# notification, the lease's spend for the answer. No calendar read. (Before: 34, plus the calendar growing.)
-BOOK_MAX = 20  # + 1 per GPU (20: with the booking checks' GPUs-held sum, services/booking_checks.py)
-END_MAX = 17  # with the calendar version and, on PostgreSQL, the NOTIFY
+# serialises placements of the model), the queue head, the lease, its four events (quoted, pending compliance,
+# scheduled, active) as one insert of event rows and one of audit records (store/staged.py), its allocations
+# (one row per GPU: SQLite's driver inserts them one by one), webhooks wanting the notification and the
+# notification, the lease's spend for the answer. No calendar read. (Before: 34, plus the calendar growing;
+# then 20 + 1 per GPU with an insert per event, audit record and notification.)
+BOOK_MAX = 14  # + 1 per GPU (with the booking checks' GPUs-held sum, services/booking_checks.py)
+END_MAX = 16  # the lease and its GPUs in one read; with the calendar version and, on PostgreSQL, the NOTIFY
 
 
 @contextmanager

@@ -103,7 +103,7 @@ def roles_of(access: Access) -> frozenset[Role]:
     return GRANTS[access]
 
 
-def check(request: Request, rt: RuntimeDep) -> None:
+async def check(request: Request, rt: RuntimeDep) -> None:
     """The dependency of every router under /api/v1: the caller's role must hold the route's permission (401
     without a key)."""
     route = request.scope.get("route")
@@ -117,7 +117,7 @@ def check(request: Request, rt: RuntimeDep) -> None:
     # one; the routes that need a key declare it themselves (ActorDep), and share this lookup.
     scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
     creds = HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip()) if scheme and token.strip() else None
-    who = actor(request, rt, creds)
+    who = await actor(request, rt, creds)
     if isinstance(access, Permission):
         require(who, access)
 

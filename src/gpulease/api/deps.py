@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from gpulease.runtime import Runtime
 from gpulease.services.context import Actor
@@ -21,7 +22,11 @@ PeriodQuery = Annotated[str, Query(json_schema_extra={"pattern": PERIOD}, descri
 bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer gl_…`")
 
 
-def runtime(request: Request) -> Runtime:
+# The dependencies are coroutines: a plain function would be run in the thread pool, a round trip between
+# threads per dependency per request, for work that never blocks (a key looked up in the store does go there).
+
+
+async def runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
 
@@ -29,12 +34,22 @@ def runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
 
 
-def actor(
+async def actor(
     request: Request, rt: RuntimeDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Actor:
     known = getattr(request.state, "actor", None)  # the route's permission check (api/access.py) found it already
     if isinstance(known, Actor):
         return known
+    if creds is not None and creds.scheme.lower() == "bearer":
+        cached = rt.known_key(creds.credentials)
+        if cached is not None:
+            request.state.actor = cached
+            return cached
+    return await run_in_threadpool(authenticate, request, rt, creds)
+
+
+def authenticate(request: Request, rt: Runtime, creds: HTTPAuthorizationCredentials | None) -> Actor:
+    """The caller, from its key (which may be looked up in the store: call it off the event loop)."""
     if creds is None or creds.scheme.lower() != "bearer":
         raise HTTPException(
             401, "an API key is required: send 'Authorization: Bearer KEY'", headers={"WWW-Authenticate": "Bearer"}

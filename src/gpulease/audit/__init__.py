@@ -9,7 +9,7 @@
 4. Verify: the chain record by record and every checkpoint against it (verify.py).
 """
 
-from gpulease.audit.chain import GENESIS, SealResult, append, chain_hash, seal
+from gpulease.audit.chain import GENESIS, SealResult, append, append_staged, chain_hash, seal
 from gpulease.audit.checkpoints import (
     Checkpoint,
     CheckpointFormatError,
@@ -32,6 +32,7 @@ __all__ = [
     "VerifierKey",
     "VerifyResult",
     "append",
+    "append_staged",
     "chain_hash",
     "read_checkpoint_file",
     "seal",

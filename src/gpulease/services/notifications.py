@@ -16,15 +16,18 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import Table, and_, exists, func, select
 
 from gpulease.domain.leases import LeaseState
 from gpulease.domain.pricing import Quote, money
 from gpulease.domain.webhooks import EventType, retry_delay, wants
 from gpulease.services.work import DeliverWebhooks, Work
+from gpulease.store import staged
 from gpulease.store.models import Lease, Notification, UsageRecord, Webhook, WebhookDelivery
+
+NOTIFICATIONS = cast(Table, Notification.__table__)
 
 ON_HOLD_MESSAGE = "This lease is on hold. Please contact support."
 CLAIM_FOR = timedelta(seconds=120)  # a claimed delivery is another worker's again after this (its sender died)
@@ -44,16 +47,23 @@ def notify(
 
     `only_webhook`: deliver to that webhook alone (a test delivery), whatever it subscribed to.
     """
-    n = Notification(customer_id=customer_id, lease_id=lease_id, type=event.value, at=work.now, data=data)
-    work.session.add(n)
-    work.session.flush()
+    return _record(work, customer_id, event, data, lease_id, _wanting(work, customer_id, event, only_webhook))
+
+
+def _wanting(work: Work, customer_id: int, event: EventType, only_webhook: int | None) -> list[Webhook]:
     q = select(Webhook).where(Webhook.customer_id == customer_id, Webhook.deleted_at.is_(None))
     if only_webhook is not None:
         q = q.where(Webhook.id == only_webhook)
-    queued = 0
-    for hook in work.session.scalars(q):
-        if only_webhook is None and not wants(list(hook.events), event.value):
-            continue
+    return [h for h in work.session.scalars(q) if only_webhook is not None or wants(list(h.events), event.value)]
+
+
+def _record(
+    work: Work, customer_id: int, event: EventType, data: dict[str, Any], lease_id: int | None, hooks: list[Webhook]
+) -> Notification:
+    n = Notification(customer_id=customer_id, lease_id=lease_id, type=event.value, at=work.now, data=data)
+    work.session.add(n)
+    work.session.flush()
+    for hook in hooks:
         work.session.add(
             WebhookDelivery(
                 webhook_id=hook.id,
@@ -65,10 +75,20 @@ def notify(
                 history=[],
             )
         )
-        queued += 1
-    if queued:
+    if hooks:
         work.after_commit(DeliverWebhooks())  # wake the worker; it would find them at its next poll anyway
     return n
+
+
+def _notify_lease(work: Work, lease: Lease, event: EventType, data: dict[str, Any]) -> None:
+    """`notify` for a lease event: when no webhook wants it, the notification is staged (store/staged.py), written
+    in bulk with the transaction's other rows, since no delivery needs its id."""
+    hooks = _wanting(work, lease.customer_id, event, None)
+    if hooks:
+        _record(work, lease.customer_id, event, data, lease.id, hooks)
+        return
+    row = {"customer_id": lease.customer_id, "lease_id": lease.id, "type": event.value, "at": work.now, "data": data}
+    staged.stage(work.session, NOTIFICATIONS, row)
 
 
 # --------------------------------------------------------------------------------------------- lease facts
@@ -113,7 +133,7 @@ def on_lease_event(work: Work, lease: Lease, *, action: str, from_state: str | N
             data |= {"ended_at": _iso(lease.ended_at), "final_cost": f"{final_cost(work, lease.id):f}"}
             data["currency"] = q.currency
     if event is not None:
-        notify(work, customer_id=lease.customer_id, event=event, data=data, lease_id=lease.id)
+        _notify_lease(work, lease, event, data)
 
 
 def _transition_event(lease: Lease, from_state: str | None, to: LeaseState) -> EventType | None:

@@ -7,8 +7,9 @@ All of it runs in the caller's unit of work; nothing here checks roles (the use 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from gpulease import audit
 from gpulease.backends import RunState
@@ -19,7 +20,10 @@ from gpulease.services import billing, notifications
 from gpulease.services.context import epoch
 from gpulease.services.errors import Conflict
 from gpulease.services.work import NotifyPreemption, Work
+from gpulease.store import staged
 from gpulease.store.models import Allocation, CpuAllocation, Lease, LeaseEvent, MemoryAllocation, Run
+
+LEASE_EVENTS = cast(Table, LeaseEvent.__table__)
 
 
 def transition(
@@ -68,17 +72,20 @@ def record_event(
 ) -> None:
     """One entry in the lease's event log, the same fact in the audit chain, and what the customer is told of it
     (services/notifications.py: a notification and its webhook deliveries, in this same transaction)."""
-    work.session.add(
-        LeaseEvent(
-            lease_id=lease.id,
-            at=effective or work.now,
-            from_state=from_state,
-            to_state=to_state,
-            actor=actor,
-            reason=reason,
-        )
+    # Staged (store/staged.py): written in bulk with the transaction's next statement, not as ORM objects.
+    staged.stage(
+        work.session,
+        LEASE_EVENTS,
+        {
+            "lease_id": lease.id,
+            "at": effective or work.now,
+            "from_state": from_state,
+            "to_state": to_state,
+            "actor": actor,
+            "reason": reason,
+        },
     )
-    audit.append(work.session, at=work.now, actor=actor, action=action, subject=f"lease:{lease.id}", data=data)
+    audit.append_staged(work.session, at=work.now, actor=actor, action=action, subject=f"lease:{lease.id}", data=data)
     notifications.on_lease_event(work, lease, action=action, from_state=from_state, to_state=to_state)
 
 

@@ -1,0 +1,80 @@
+"""Rows that need no id back (a lease's events, audit records, notifications nobody is sent), written in bulk.
+
+A use case stages them on its session; they are inserted with one statement per table (an executemany) just
+before the session's next flush, its next statement, or its commit, whichever comes first, so every read in
+the same transaction sees them and they commit with it. A rollback drops them. This replaces one ORM object and
+one INSERT each (a booking records four state changes): the rows are the same, in the order they were staged.
+
+The listeners are on the Session class: any session (the Runtime's, a test's) writes what it staged. Inside a
+savepoint nothing is staged (the row is inserted at once), so a savepoint rolled back never takes with it rows
+staged outside it; rows staged before a savepoint began are set aside while it runs and written after it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table, event, insert
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+
+_KEY = "gpulease_staged"
+_ASIDE = "gpulease_staged_aside"
+
+
+def stage(session: Session, table: Table, row: dict[str, Any]) -> None:
+    """Insert `row` into `table` in this transaction, with the next statement (see the module)."""
+    if session.in_nested_transaction():
+        session.connection().execute(insert(table), row)
+        return
+    staged: list[tuple[Table, dict[str, Any]]] | None = session.info.get(_KEY)
+    if staged is None:
+        session.info[_KEY] = [(table, row)]
+    else:
+        staged.append((table, row))
+
+
+def write(session: Session) -> None:
+    """Insert what is staged now: one executemany per table, each table's rows in staging order (the tables
+    staged into refer to none of each other)."""
+    staged: list[tuple[Table, dict[str, Any]]] | None = session.info.pop(_KEY, None)
+    if not staged:
+        return
+    by_table: dict[Table, list[dict[str, Any]]] = {}
+    for table, row in staged:
+        by_table.setdefault(table, []).append(row)
+    conn = session.connection()
+    for table, rows in by_table.items():
+        conn.execute(insert(table), rows if len(rows) > 1 else rows[0])
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _ctx: UOWTransaction, _instances: Any) -> None:
+    write(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _before_statement(state: ORMExecuteState) -> None:
+    write(state.session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    write(session)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _savepoint_begins(session: Session, transaction: Any) -> None:
+    if transaction.nested and _KEY in session.info:  # not written inside it: its rollback must not take them
+        session.info.setdefault(_ASIDE, []).append((transaction, session.info.pop(_KEY)))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the outermost transaction: rolled back with what it staged (a commit wrote it)
+        session.info.pop(_KEY, None)
+        session.info.pop(_ASIDE, None)
+        return
+    aside = session.info.get(_ASIDE)
+    if aside and aside[-1][0] is transaction:  # the savepoint is over: what was set aside is staged again
+        rows = aside.pop()[1]
+        session.info[_KEY] = rows + session.info.get(_KEY, [])
