@@ -14,13 +14,17 @@ second at most (docs/cpu-leases.md has the cost per decision).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
 
 from gpulease.domain.cpu import cpuset
-from gpulease.domain.cpu_placement import CpuCalendar, CpuPlacement
+from gpulease.domain.cpu_placement import CpuCalendar, CpuPlacement, CpuRequest
+from gpulease.domain.leases import LeaseState, Plan
+from gpulease.domain.placement import Unplaceable
+from gpulease.domain.queue import choose_cpu_preemptions
+from gpulease.services.capacity import notice_start
 from gpulease.services.context import epoch
 from gpulease.services.inventory import cpu_node_view
 from gpulease.services.work import Work
@@ -97,6 +101,50 @@ def allocate_cpu(work: Work, lease: Lease, placement: CpuPlacement, *, start: da
             lease_id=lease.id, node_id=placement.node_id, gib=placement.memory_gib, starts_at=start, ends_at=end
         )
     )
+
+
+def interruptible_cpu_leases(work: Work) -> list[Lease]:
+    q = select(Lease).where(
+        Lease.resource == "cpu",
+        Lease.plan == Plan.INTERRUPTIBLE.value,
+        Lease.state.in_([LeaseState.ACTIVE.value, LeaseState.SCHEDULED.value]),
+    )
+    return list(work.session.scalars(q))
+
+
+@dataclass(frozen=True)
+class CpuRoom:
+    """Where a CPU request fits once `victims` are preempted at `start` (the notice their quotes promise)."""
+
+    victims: list[Lease]
+    start: int
+    end: int | None
+    placement: CpuPlacement
+
+
+def plan_cpu_room(work: Work, cal: CpuCalendar, req: CpuRequest, *, keep_length: bool) -> CpuRoom | None:
+    """`capacity.make_room` for the CPU calendar, without giving notice yet (the caller does, with
+    `capacity.give_notice`, once the booking's checks have passed): which interruptible CPU leases to preempt
+    (`choose_cpu_preemptions`: fewest, then least work lost), the start their notice allows (`notice_start`; the
+    end moves with it when `keep_length`, as for GPUs except reserved windows), and the placement then."""
+    victims = {lease.id: lease for lease in interruptible_cpu_leases(work) if cal.booking_of(lease.id) is not None}
+    if not victims:
+        return None
+    now = epoch(work.now)
+    chosen = choose_cpu_preemptions(req, cal, {lid: epoch(v.starts_at) for lid, v in victims.items()}, now)
+    if not chosen:
+        return None
+    lost = [victims[lid] for lid in chosen]
+    start = notice_start(lost, req.start, now)
+    end = req.end if req.end is None or not keep_length else req.end + start - req.start
+    with cal.speculate():
+        for lease in lost:
+            cal.truncate(lease.id, start)
+        try:
+            placement = cal.place(replace(req, start=start, end=end))
+        except Unplaceable:  # the notice does not free enough after all
+            return None
+    return CpuRoom(lost, start, end, placement)
 
 
 @dataclass(frozen=True)
