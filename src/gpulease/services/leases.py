@@ -35,6 +35,7 @@ from gpulease.services.context import Actor, Role, epoch, from_epoch
 from gpulease.services.cpu_capacity import (
     CpuRoom,
     allocate_cpu,
+    hold_for_cpu_queue_head,
     load_cpu_calendar,
     placement_cpu_calendar,
     plan_cpu_room,
@@ -691,6 +692,7 @@ def _create_cpu_lease(
     if w.asap and plan is Plan.RESERVED:
         raise InvalidRequest("a reserved lease books a fixed window; give start and end")
     cal = placement_cpu_calendar(work)  # CPU placements serialised from here to the commit
+    hold_for_cpu_queue_head(work, cal, plan)  # not queued yet: it may only backfill around the head's start
     start_s, end_s = epoch(w.start), None if w.end is None else epoch(w.end)
     creq = _cpu_request(work, request, start_s, end_s)
     placement: CpuPlacement | None = None
