@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from tests.api.test_cpu_leases import cpu_node, cpu_prices, dgx
 from tests.conftest import Clock, Facility
 from tests.web.conftest import Site
+from tests.web.test_pages import book, lease_id
 
 Browser = Callable[[str], TestClient]
 
@@ -44,3 +45,28 @@ def test_cpu_nodes_and_leases_on_the_calendar_inventory_and_lease_page(
     assert "16 EPYC-9654 cores, 128 GiB" in shown and "<code>0-15</code>" in shown and "per core-hour" in shown
     gpu_page = op.get(f"/leases/{gpu['id']}").text
     assert "<code>0-11</code>" in gpu_page  # its GPU's share of the node, the cores its runs are pinned to
+
+
+def test_the_booking_form_books_a_cpu_lease_and_shows_its_cores(
+    browser: Browser, site: Site, facility: Facility
+) -> None:
+    cpu_node(facility, "fra1-cpu-0", model="EPYC-9554", cores=64, gib=512)
+    cpu_prices(facility, "EPYC-9554")
+    cu = browser(site.cleared.key)  # the customer books for itself, as on the API
+    page = cu.get("/leases").text
+    assert "Book GPUs or CPU cores" in page and 'name="cpu_cores"' in page and '<option value="cpu"' in page
+    where = book(cu, resource="cpu", cpu_cores=8, memory_gib=48, cpu_model="EPYC-9554")
+    lid = lease_id(where)
+    shown = cu.get(where).text
+    assert f"Lease #{lid}" in shown and "8 EPYC-9554 cores, 48 GiB" in shown and "<code>0-7</code>" in shown
+    # the same lease through the API: the form went through the same service
+    api = facility.c.get(f"/api/v1/leases/{lid}", headers=facility.k.op).json()
+    assert api["resource"] == "cpu" and api["cpu_cores"] == 8 and api["memory_gib"] == 48
+    assert api["cores"][0]["cpuset"] == "0-7" and api["gpus"] == [] and api["customer_id"] == site.cleared.id
+    # empty memory: the cores' share; a refusal is shown on the form, which keeps the choice of CPU cores
+    second = cu.get(book(cu, resource="cpu", cpu_cores=8)).text
+    assert "8 EPYC-9554 cores, 64 GiB" in second and "<code>8-15</code>" in second
+    text = book(cu, expect=409, resource="cpu", cpu_cores=64, end="2026-12-01T00:00")
+    assert "Cannot be placed" in text and '<option value="cpu" selected>' in text
+    text = book(cu, expect=422, resource="tpu")
+    assert "choose GPUs or CPU cores" in text

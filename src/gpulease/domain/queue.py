@@ -38,6 +38,7 @@ from typing import Any, Protocol, TypeVar
 
 from sortedcontainers import SortedList
 
+from gpulease.domain.cpu_placement import CpuCalendar, CpuRequest
 from gpulease.domain.leases import PLAN_PRIORITY, Plan
 from gpulease.domain.placement import (
     OPEN_END,
@@ -464,6 +465,78 @@ def choose_preemptions(
         except Unplaceable:
             pass
     return sorted(chosen)
+
+
+CPU_EXACT_VICTIMS = 8  # up to this many interruptible leases on a node: every subset is tried (at most 2^8)
+
+
+def choose_cpu_preemptions(
+    req: CpuRequest,
+    calendar: CpuCalendar,
+    interruptible: Mapping[int, int],
+    now: int,
+) -> list[int] | None:
+    """`choose_preemptions` for the CPU calendar, by the same rule: fewest interruptible leases, then fewest
+    core-seconds of work lost, whose end lets `req` be placed (a CPU lease is on one node, so per node).
+
+    `interruptible` maps lease id -> the time it started. Returns [] if the request fits already, None if
+    preempting every interruptible lease would not be enough. On a node with up to `CPU_EXACT_VICTIMS` candidates
+    every subset is tried (smallest first); with more, a minimal (irreducible) set: all of them, then the costliest
+    dropped while the request still fits. Each check is a real placement with the leases released inside a
+    speculation (undone), so sockets, contiguity, memory and the GPUs' share all count as in a booking.
+    """
+    try:
+        calendar.place(req)
+        return []
+    except Unplaceable as exc:
+        if exc.code != "no_capacity":
+            return None
+    end = OPEN_END if req.end is None else req.end
+    by_node: dict[int, list[int]] = {}
+    for lid in sorted(interruptible):
+        b = calendar.booking_of(lid)
+        if b is not None and b.start < end and req.start < b.end:
+            by_node.setdefault(b.node_id, []).append(lid)
+
+    def lost(lid: int) -> int:
+        b = calendar.booking_of(lid)
+        return 0 if b is None else len(b.cores) * max(0, now - interruptible[lid])
+
+    def cost(ids: Iterable[int]) -> tuple[int, int, tuple[int, ...]]:
+        chosen = tuple(sorted(ids))
+        return len(chosen), sum(lost(lid) for lid in chosen), chosen
+
+    def fits_without(ids: Iterable[int]) -> bool:
+        # Only this node's bookings change and nothing fitted before, so a fit found here is on this node.
+        with calendar.speculate():
+            for lid in ids:
+                calendar.release(lid)
+            try:
+                calendar.place(req)
+                return True
+            except Unplaceable:
+                return False
+
+    best: tuple[int, int, tuple[int, ...]] | None = None
+    for _node, ids in sorted(by_node.items()):
+        if not fits_without(ids):
+            continue
+        found: tuple[int, int, tuple[int, ...]] | None = None
+        if len(ids) <= CPU_EXACT_VICTIMS:
+            for k in range(1, len(ids) + 1):  # the whole set fits, so some k does
+                fitting = [cost(c) for c in combinations(ids, k) if fits_without(c)]
+                if fitting:
+                    found = min(fitting)
+                    break
+        else:
+            kept = set(ids)
+            for lid in sorted(ids, key=lost, reverse=True):
+                if fits_without(kept - {lid}):
+                    kept.discard(lid)
+            found = cost(kept)
+        if found is not None and (best is None or found < best):
+            best = found
+    return None if best is None else list(best[2])
 
 
 def _cheapest_on_node(

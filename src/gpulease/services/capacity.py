@@ -8,10 +8,12 @@ start free from requests that arrive after it (EASY backfill).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
 
+from gpulease.domain.cpu_placement import CpuCalendar
 from gpulease.domain.leases import PLAN_PRIORITY, LeaseState, Plan
 from gpulease.domain.placement import CapacityCalendar, GpuRef, Placement, PlacementRequest
 from gpulease.domain.pricing import Quote
@@ -95,12 +97,26 @@ def make_room(
     chosen = choose_preemptions(req, cal, {lid: epoch(v.starts_at) for lid, v in victims.items()}, epoch(now))
     if not chosen:
         return None
-    notice = max(Quote.from_dict(victims[lid].quote).preemption_notice_s for lid in chosen)
-    start = max(req.start, epoch(now) + notice)
-    for lid in chosen:
-        # The victim's events name the scheduler, never the tenant (or its key) that needed the GPUs.
-        preempt(work, victims[lid], at=from_epoch(start), actor="scheduler", reason=reason, cal=cal)
+    lost = [victims[lid] for lid in chosen]
+    start = notice_start(lost, req.start, epoch(now))
+    give_notice(work, lost, start, reason=reason, cal=cal)
     return start, chosen
+
+
+def notice_start(victims: Iterable[Lease], start: int, now: int) -> int:
+    """When the victims' resources are free: no earlier than `start`, and each gets the notice its quote promised
+    (the longest of them, so that all end together)."""
+    notice = max(Quote.from_dict(v.quote).preemption_notice_s for v in victims)
+    return max(start, now + notice)
+
+
+def give_notice(
+    work: Work, victims: Iterable[Lease], at: int, *, reason: str, cal: CapacityCalendar | CpuCalendar
+) -> None:
+    """Preempt the victims at `at` (GPU or CPU leases: their holds in `cal` end then; billing stops there)."""
+    for lease in victims:
+        # The victim's events name the scheduler, never the tenant (or its key) that needed the capacity.
+        preempt(work, lease, at=from_epoch(at), actor="scheduler", reason=reason, cal=cal)
 
 
 QUEUE_HOLD = -1  # the calendar id of the capacity held for the head of the waiting queue

@@ -14,13 +14,17 @@ second at most (docs/cpu-leases.md has the cost per decision).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
 
 from gpulease.domain.cpu import cpuset
-from gpulease.domain.cpu_placement import CpuCalendar, CpuPlacement
+from gpulease.domain.cpu_placement import CpuCalendar, CpuPlacement, CpuRequest
+from gpulease.domain.leases import PLAN_PRIORITY, LeaseState, Plan
+from gpulease.domain.placement import Unplaceable
+from gpulease.domain.queue import choose_cpu_preemptions, queue_head
+from gpulease.services.capacity import QUEUE_HOLD, notice_start
 from gpulease.services.context import epoch
 from gpulease.services.inventory import cpu_node_view
 from gpulease.services.work import Work
@@ -97,6 +101,82 @@ def allocate_cpu(work: Work, lease: Lease, placement: CpuPlacement, *, start: da
             lease_id=lease.id, node_id=placement.node_id, gib=placement.memory_gib, starts_at=start, ends_at=end
         )
     )
+
+
+def queued_cpu_request(work: Work, lease: Lease, start: int) -> CpuRequest:
+    """A waiting CPU lease's request from `start`: its cores, memory and model (held to since it was queued)."""
+    assert lease.cpu_cores is not None
+    end = None if lease.duration_s is None else start + lease.duration_s
+    return CpuRequest(
+        lease.cpu_cores, start, end, lease.memory_gib, lease.cpu_model, work.settings.cpu_leases_on_gpu_nodes
+    )
+
+
+def hold_cpu_for(cal: CpuCalendar, req: CpuRequest) -> None:
+    """Hold, in this calendar only, the cores `req` would get at its earliest start (EASY backfill's reservation
+    for the head of the queue; the calendar is read from the store per transaction, so the hold is never kept)."""
+    found = cal.earliest_placement(req, req.start)
+    if found is not None:
+        start, p = found
+        cal.book(QUEUE_HOLD, p.node_id, p.cores, p.memory_gib, start,
+                 None if req.end is None else start + req.end - req.start)
+
+
+def hold_for_cpu_queue_head(work: Work, cal: CpuCalendar, plan: Plan) -> None:
+    """`capacity.hold_for_queue_head` for the CPU queue: a request that is not itself queued may take cores only
+    where it does not delay the start of the head of the waiting CPU leases, unless its plan ranks above the
+    head's."""
+    waiting = work.session.scalars(
+        select(Lease).where(Lease.state == LeaseState.QUEUED.value, Lease.resource == "cpu")
+    ).all()
+    head = queue_head(waiting, key=lambda lz: (Plan(lz.plan), lz.created_at, lz.id))
+    if head is None or PLAN_PRIORITY[Plan(head.plan)] < PLAN_PRIORITY[plan]:
+        return
+    hold_cpu_for(cal, queued_cpu_request(work, head, epoch(work.now)))
+
+
+def interruptible_cpu_leases(work: Work) -> list[Lease]:
+    q = select(Lease).where(
+        Lease.resource == "cpu",
+        Lease.plan == Plan.INTERRUPTIBLE.value,
+        Lease.state.in_([LeaseState.ACTIVE.value, LeaseState.SCHEDULED.value]),
+    )
+    return list(work.session.scalars(q))
+
+
+@dataclass(frozen=True)
+class CpuRoom:
+    """Where a CPU request fits once `victims` are preempted at `start` (the notice their quotes promise)."""
+
+    victims: list[Lease]
+    start: int
+    end: int | None
+    placement: CpuPlacement
+
+
+def plan_cpu_room(work: Work, cal: CpuCalendar, req: CpuRequest, *, keep_length: bool) -> CpuRoom | None:
+    """`capacity.make_room` for the CPU calendar, without giving notice yet (the caller does, with
+    `capacity.give_notice`, once the booking's checks have passed): which interruptible CPU leases to preempt
+    (`choose_cpu_preemptions`: fewest, then least work lost), the start their notice allows (`notice_start`; the
+    end moves with it when `keep_length`, as for GPUs except reserved windows), and the placement then."""
+    victims = {lease.id: lease for lease in interruptible_cpu_leases(work) if cal.booking_of(lease.id) is not None}
+    if not victims:
+        return None
+    now = epoch(work.now)
+    chosen = choose_cpu_preemptions(req, cal, {lid: epoch(v.starts_at) for lid, v in victims.items()}, now)
+    if not chosen:
+        return None
+    lost = [victims[lid] for lid in chosen]
+    start = notice_start(lost, req.start, now)
+    end = req.end if req.end is None or not keep_length else req.end + start - req.start
+    with cal.speculate():
+        for lease in lost:
+            cal.truncate(lease.id, start)
+        try:
+            placement = cal.place(replace(req, start=start, end=end))
+        except Unplaceable:  # the notice does not free enough after all
+            return None
+    return CpuRoom(lost, start, end, placement)
 
 
 @dataclass(frozen=True)

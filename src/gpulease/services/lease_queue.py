@@ -12,13 +12,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from gpulease.domain.cpu_placement import CpuRequest
 from gpulease.domain.leases import LeaseState, Plan
 from gpulease.domain.placement import Placement, PlacementRequest, Unplaceable
 from gpulease.domain.queue import WaitingQueue, WaitingRequest, schedule, service_order
 from gpulease.services.capacity import allocate, make_room, placement_calendar
 from gpulease.services.context import epoch, from_epoch
-from gpulease.services.cpu_capacity import allocate_cpu, placement_cpu_calendar
+from gpulease.services.cpu_capacity import allocate_cpu, hold_cpu_for, placement_cpu_calendar, queued_cpu_request
 from gpulease.services.transitions import activate, transition
 from gpulease.services.work import Work
 from gpulease.store.models import Lease
@@ -115,21 +114,23 @@ CPU_QUEUE = "cpu"  # the queue key of CPU leases (`enqueue`, `serve_queue(models
 def _serve_cpu(work: Work, waiting: list[Lease], out: QueueOutcome) -> None:
     """Waiting CPU leases in the queue's order (plan, then arrival): each that fits now starts, on its model.
 
-    First fit in priority order; unlike the GPU queue, no start is held for the head while later requests
-    backfill (docs/cpu-leases.md)."""
+    EASY backfill, as the GPU queue: the first that cannot start now (the head) gets its earliest start held, and
+    a later one starts now only where it does not delay that start."""
     cal = placement_cpu_calendar(work)
     t = epoch(work.now)
+    held = False
     for lease in sorted(waiting, key=lambda x: service_order(Plan(x.plan), x.created_at, x.id)):
-        assert lease.cpu_cores is not None
-        end = None if lease.duration_s is None else t + lease.duration_s
-        req = CpuRequest(lease.cpu_cores, t, end, lease.memory_gib, lease.cpu_model,
-                         work.settings.cpu_leases_on_gpu_nodes)
+        req = queued_cpu_request(work, lease, t)
+        end = req.end
         try:
             placement = cal.place(req)
         except Unplaceable as e:
             if e.code != "no_capacity":
                 transition(work, lease, LeaseState.FAILED, actor=ACTOR, reason=e.message)
                 out.expired.append(lease.id)
+            elif not held:
+                hold_cpu_for(cal, req)
+                held = True
             continue
         cal.book(lease.id, placement.node_id, placement.cores, placement.memory_gib, t, end)
         _set_start(lease, t)

@@ -24,6 +24,7 @@ from gpulease.services import billing, budgets, limits
 from gpulease.services.booking_checks import PENDING_MESSAGE, BookingFindings, check_booking, report
 from gpulease.services.capacity import (
     allocate,
+    give_notice,
     hold_for_queue_head,
     interruptible_leases,
     make_room,
@@ -31,7 +32,14 @@ from gpulease.services.capacity import (
     view_calendar,
 )
 from gpulease.services.context import Actor, Role, epoch, from_epoch
-from gpulease.services.cpu_capacity import allocate_cpu, load_cpu_calendar, placement_cpu_calendar
+from gpulease.services.cpu_capacity import (
+    CpuRoom,
+    allocate_cpu,
+    hold_for_cpu_queue_head,
+    load_cpu_calendar,
+    placement_cpu_calendar,
+    plan_cpu_room,
+)
 from gpulease.services.errors import Conflict, InvalidRequest, NoCapacity, NotCleared, NotFound
 from gpulease.services.inventory import models_in_service
 from gpulease.services.lease_queue import enqueue
@@ -684,18 +692,26 @@ def _create_cpu_lease(
     if w.asap and plan is Plan.RESERVED:
         raise InvalidRequest("a reserved lease books a fixed window; give start and end")
     cal = placement_cpu_calendar(work)  # CPU placements serialised from here to the commit
+    hold_for_cpu_queue_head(work, cal, plan)  # not queued yet: it may only backfill around the head's start
     start_s, end_s = epoch(w.start), None if w.end is None else epoch(w.end)
     creq = _cpu_request(work, request, start_s, end_s)
     placement: CpuPlacement | None = None
+    room: CpuRoom | None = None
     try:
         placement = cal.place(creq)
     except Unplaceable as e:
-        found = cal.earliest_placement(creq, start_s) if w.asap and e.code == "no_capacity" else None
-        if found is None:
-            earliest = None if e.earliest_start is None else from_epoch(e.earliest_start).isoformat()
-            raise NoCapacity(e.message, earliest_start=earliest) from None
-        model_of = _node_model(cal, found[1])  # queued: priced (and held to) the model it would start on
-        request = replace(request, cpu_model=request.cpu_model or model_of)
+        if e.code == "no_capacity" and not w.asap and plan is not Plan.INTERRUPTIBLE:
+            # As a GPU request: interruptible CPU leases will be given notice (after the checks below) to make room.
+            room = plan_cpu_room(work, cal, creq, keep_length=plan is not Plan.RESERVED)
+        if room is not None:
+            placement, start_s, end_s = room.placement, room.start, room.end
+        else:
+            found = cal.earliest_placement(creq, start_s) if w.asap and e.code == "no_capacity" else None
+            if found is None:
+                earliest = None if e.earliest_start is None else from_epoch(e.earliest_start).isoformat()
+                raise NoCapacity(e.message, earliest_start=earliest) from None
+            model_of = _node_model(cal, found[1])  # queued: priced (and held to) the model it would start on
+            request = replace(request, cpu_model=request.cpu_model or model_of)
     if placement is not None:
         request = replace(request, cpu_model=_node_model(cal, placement), memory_gib=placement.memory_gib)
     elif request.memory_gib is None:
@@ -721,10 +737,14 @@ def _create_cpu_lease(
             work, actor=actor, customer_id=customer.id, request=request, plan=plan, entry=entry, window=w
         )
     else:
+        preempted: list[int] = []
+        if room is not None:
+            give_notice(work, room.victims, room.start, reason=f"capacity needed by a {plan.value} lease", cal=cal)
+            preempted = [v.id for v in room.victims]
         booked = Booked(
             _book_cpu(work, actor=actor, customer_id=customer.id, entry=entry, plan=plan, placement=placement,
-                      start_s=start_s, end_s=end_s),
-            [],
+                      start_s=start_s, end_s=end_s, preempted=preempted),
+            preempted,
         )
     if findings.compute is not None:
         report(work, customer, booked.lease, findings)
@@ -741,6 +761,7 @@ def _book_cpu(
     placement: CpuPlacement,
     start_s: int,
     end_s: int | None,
+    preempted: list[int],
 ) -> Lease:
     quote = _quote(entry, len(placement.cores), start_s, end_s, placement.memory_gib)
     start_dt, end_dt = from_epoch(start_s), None if end_s is None else from_epoch(end_s)
@@ -760,7 +781,7 @@ def _book_cpu(
     if start_dt <= work.now:
         activate(work, lease, actor=actor.name)
     work.session.flush()
-    work.after_commit(LeasesChanged((lease.id,)))
+    work.after_commit(LeasesChanged((lease.id, *preempted)))
     return lease
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import Table, select
 
 from gpulease import audit
 from gpulease.backends import RunState
+from gpulease.domain.cpu_placement import CpuCalendar
 from gpulease.domain.leases import LeaseState, Plan, check_transition
 from gpulease.domain.placement import CapacityCalendar
 from gpulease.domain.pricing import Quote
@@ -197,9 +198,10 @@ def preempt(
     at: datetime,
     actor: str,
     reason: str,
-    cal: CapacityCalendar | None = None,
+    cal: CapacityCalendar | CpuCalendar | None = None,
 ) -> None:
-    """Give an interruptible lease notice: its GPUs are taken back at `at` (the tick closes it then)."""
+    """Give an interruptible lease notice: its GPUs (a CPU lease: its cores) are taken back at `at` (the tick
+    closes it then)."""
     if lease.plan != Plan.INTERRUPTIBLE:
         raise Conflict(f"lease {lease.id} is {lease.plan}; only interruptible leases can be preempted")
     if lease.state == LeaseState.SCHEDULED and lease.starts_at >= at:
@@ -219,7 +221,8 @@ def preempt(
         lease,
         actor=actor,
         action="lease.preemption_notice",
-        reason=f"preemption notice: GPUs taken back at {at.isoformat()} ({reason})",
+        reason=f"preemption notice: {'cores' if lease.resource == 'cpu' else 'GPUs'} taken back at "
+        f"{at.isoformat()} ({reason})",
         from_state=lease.state,
         to_state=lease.state,
         data={"at": at.isoformat(), "reason": reason},

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from gpulease.domain.cpu import CPU_CATALOGUE
 from gpulease.domain.inventory import CATALOGUE
 from gpulease.domain.leases import IllegalTransition, LeaseState, Plan
 from gpulease.domain.pricing import Quote, cancellation_fee_applies
@@ -184,6 +185,10 @@ def _leases_page(
     defaults = {
         "gpu_model": models[0] if models else "",
         "gpu_count": "1",
+        "resource": "gpu",
+        "cpu_cores": "16",
+        "memory_gib": "",  # empty: the cores' share of the node's memory
+        "cpu_model": "",  # empty: any model (priced as placed)
         "plan": "on_demand",
         "start": "",  # as the hints say: empty start is now, empty end is open-ended
         "end": "",
@@ -201,6 +206,7 @@ def _leases_page(
         states=[st.value for st in LeaseState],
         customers=choices,
         models=models,
+        cpu_models=sorted(CPU_CATALOGUE),
         plans=[p.value for p in Plan],
         form={**defaults, **(form or {})},
         error=error,
@@ -219,6 +225,10 @@ def book_lease(
     customer_id: str = Form(""),
     gpu_model: str = Form(""),
     gpu_count: str = Form("1"),
+    resource: str = Form("gpu"),
+    cpu_cores: str = Form(""),
+    memory_gib: str = Form(""),
+    cpu_model: str = Form(""),
     plan: str = Form("on_demand"),
     start: str = Form(""),
     end: str = Form(""),
@@ -227,6 +237,10 @@ def book_lease(
         "customer_id": customer_id,
         "gpu_model": gpu_model,
         "gpu_count": gpu_count,
+        "resource": resource,
+        "cpu_cores": cpu_cores,
+        "memory_gib": memory_gib,
+        "cpu_model": cpu_model,
         "plan": plan,
         "start": start,
         "end": end,
@@ -235,13 +249,19 @@ def book_lease(
         chosen = customer_id.strip()
         if chosen and not (chosen.isascii() and chosen.isdigit()):
             raise InvalidRequest("choose the customer the lease is for")
+        if resource not in ("gpu", "cpu"):
+            raise InvalidRequest("choose GPUs or CPU cores")
+        cpu = resource == "cpu"  # a CPU lease: the same service as the API's, with cpu_cores instead of GPUs
         req = leases.LeaseRequest(
-            gpu_model=gpu_model,
-            gpu_count=limits.parse_int(gpu_count, what="the number of GPUs"),
+            gpu_model="" if cpu else gpu_model,
+            gpu_count=0 if cpu else limits.parse_int(gpu_count, what="the number of GPUs"),
             plan=plan,
             start=parse_time(start, "start") or "now",
             end=parse_time(end, "end"),
             customer_id=int(chosen) if chosen else None,
+            cpu_cores=limits.parse_int(cpu_cores, what="the number of cores") if cpu else None,
+            memory_gib=limits.parse_int(memory_gib, what="the memory (GiB)") if cpu and memory_gib.strip() else None,
+            cpu_model=(cpu_model.strip() or None) if cpu else None,
         )
         with v.rt.work() as w:
             lease_id = leases.create_lease(w, actor=v.actor, request=req).lease.id
