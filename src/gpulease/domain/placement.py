@@ -1066,12 +1066,12 @@ class CapacityCalendar:
             for name, nodes in clusters.items():
                 open_nodes = [n for n in nodes if n.open]
                 wholes = memo.wholes.get(name)
-                if wholes is None or len(wholes) != len(open_nodes):
+                if wholes is None or len(wholes) != len(open_nodes) or freed:
+                    # A kept "whole from" is a bound only for starts at or after the instant the last search
+                    # had reached when it computed it, which may be later than this search's start: once
+                    # capacity was given back anywhere in the model, earlier starts are open again on every
+                    # node of the cluster, so all bounds are worked out afresh.
                     wholes = memo.wholes[name] = [-1] * len(open_nodes)
-                elif freed:
-                    for i, n in enumerate(open_nodes):
-                        if n.view.id in freed:
-                            wholes[i] = -1
                 limit = OPEN_END if best is None else best[0]
                 found = self._earliest_multi(open_nodes, k, not_before, d, limit, wholes)
                 if found is not None and (best is None or found[0] < best[0]):
