@@ -213,7 +213,7 @@ def demo(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
 ) -> None:
-    """Seed a demo facility (2 sites, 16x8 A100-80GB, 4x8 H100) with the bundled lists, print keys, serve.
+    """Seed a demo facility (16x8 A100-80GB, 4x8 H100, 2 CPU nodes of 192 cores), the bundled lists; print keys; serve.
 
     The keys are kept in the data folder (demo-keys.json, readable by its owner only): a second run on the same
     folder shows the same keys, and says which ones it had to make anew."""

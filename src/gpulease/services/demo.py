@@ -1,4 +1,5 @@
-"""A demo facility: two sites, 16 nodes of 8xA100-80GB at $10.00 per node-hour, 4 nodes of 8xH100."""
+"""A demo facility: two sites, 16 nodes of 8xA100-80GB at $10.00 per node-hour, 4 nodes of 8xH100, and 2 CPU nodes
+(2 x AMD EPYC 9654, 192 cores, 1,536 GiB) rented per core-hour."""
 
 from __future__ import annotations
 
@@ -21,6 +22,13 @@ DEMO_PRICES: dict[tuple[str, str], str] = {
     ("H100-80GB", "reserved"): "2.10",
     ("H100-80GB", "long_term"): "1300.00",
     ("H100-80GB", "interruptible"): "1.00",
+}
+
+DEMO_CPU_PRICES = {  # EPYC-9654, per core-hour (long_term: per core-month)
+    "on_demand": "0.045",
+    "reserved": "0.038",
+    "long_term": "24.00",
+    "interruptible": "0.018",
 }
 
 
@@ -49,8 +57,20 @@ def seed_facility(work: Work) -> bool:
             gpu_model_name="H100-80GB",
             gpu_count=8,
         )
+    for i in range(2):
+        inventory.add_node(
+            work,
+            actor=SYSTEM,
+            site="fra1",
+            cluster="cpu-a",
+            name=f"fra1-cpu-{i:02d}",
+            gpu_model_name=None,
+            cpus=inventory.NodeCpus(cpu_model="EPYC-9654", cpu_cores=192, memory_gib=1536),
+        )
     for (model, plan), rate in DEMO_PRICES.items():
         prices.set_price(work, actor=SYSTEM, gpu_model_name=model, plan=plan, rate=rate)
+    for plan, rate in DEMO_CPU_PRICES.items():
+        prices.set_price(work, actor=SYSTEM, gpu_model_name=None, cpu_model_name="EPYC-9654", plan=plan, rate=rate)
     return True
 
 
