@@ -6,6 +6,7 @@ lease through `transitions`, and asks for the runs of a closed lease to be stopp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -456,7 +457,37 @@ def _place(
                 failure.message,
                 earliest_start=None if earliest is None else from_epoch(earliest).isoformat(),
             ) from None
-    quote = _quote(entry, count, start_s, end_s)
+    placed = placement  # narrowed to Placement: the closure below keeps that type
+    lease = _book_placed(
+        work,
+        actor=actor,
+        customer_id=customer_id,
+        plan=plan,
+        quote=_quote(entry, count, start_s, end_s),
+        count=count,
+        start_s=start_s,
+        end_s=end_s,
+        hold=lambda lease, start, end: allocate(work, lease, placed, start=start, end=end),
+        preempted=preempted,
+    )
+    return Booked(lease, preempted)
+
+
+def _book_placed(
+    work: Work,
+    *,
+    actor: Actor,
+    customer_id: int,
+    plan: Plan,
+    quote: Quote,
+    count: int,
+    start_s: int,
+    end_s: int | None,
+    hold: Callable[[Lease, datetime, datetime | None], None],
+    preempted: list[int],
+) -> Lease:
+    """A placed booking of GPUs or cores: the lease, its holds (`hold` writes the allocation rows), scheduled, and
+    active if its start has come; backends that mirror leases (Slurm) are told after the commit."""
     start_dt, end_dt = from_epoch(start_s), None if end_s is None else from_epoch(end_s)
     lease = _new_lease(
         work,
@@ -469,13 +500,13 @@ def _place(
         end=end_dt,
         duration_s=None if end_s is None else end_s - start_s,
     )
-    allocate(work, lease, placement, start=start_dt, end=end_dt)
+    hold(lease, start_dt, end_dt)
     transition(work, lease, LeaseState.SCHEDULED, actor=actor.name, reason="customer cleared; placed")
     if start_dt <= work.now:
         activate(work, lease, actor=actor.name)
     work.session.flush()
-    work.after_commit(LeasesChanged((lease.id, *preempted)))  # backends that mirror leases (Slurm) are told
-    return Booked(lease, preempted)
+    work.after_commit(LeasesChanged((lease.id, *preempted)))
+    return lease
 
 
 def _join_queue(
@@ -763,26 +794,18 @@ def _book_cpu(
     end_s: int | None,
     preempted: list[int],
 ) -> Lease:
-    quote = _quote(entry, len(placement.cores), start_s, end_s, placement.memory_gib)
-    start_dt, end_dt = from_epoch(start_s), None if end_s is None else from_epoch(end_s)
-    lease = _new_lease(
+    return _book_placed(
         work,
         actor=actor,
         customer_id=customer_id,
-        gpu_count=len(placement.cores),
         plan=plan,
-        quote=quote,
-        start=start_dt,
-        end=end_dt,
-        duration_s=None if end_s is None else end_s - start_s,
+        quote=_quote(entry, len(placement.cores), start_s, end_s, placement.memory_gib),
+        count=len(placement.cores),
+        start_s=start_s,
+        end_s=end_s,
+        hold=lambda lease, start, end: allocate_cpu(work, lease, placement, start=start, end=end),
+        preempted=preempted,
     )
-    allocate_cpu(work, lease, placement, start=start_dt, end=end_dt)
-    transition(work, lease, LeaseState.SCHEDULED, actor=actor.name, reason="customer cleared; placed")
-    if start_dt <= work.now:
-        activate(work, lease, actor=actor.name)
-    work.session.flush()
-    work.after_commit(LeasesChanged((lease.id, *preempted)))
-    return lease
 
 
 def _cpu_where(
