@@ -199,12 +199,16 @@ def test_the_servers_sealer_chains_and_checkpoints_within_seconds(facility: Faci
     runtime.start()
     facility.nodes(1)
 
+    path = runtime.settings.audit_checkpoint_path
+
     def settled() -> bool:
         r = _verify(runtime)
-        return r.ok and r.pending == 0 and r.checkpoints >= 1
+        # The sealer appends to the file just after its transaction commits: wait for both.
+        chained = r.ok and r.pending == 0 and r.checkpoints >= 1
+        return chained and path.exists() and path.read_text().count("\n") >= r.checkpoints
 
     wait_for(settled, 10, "the sealer to chain and checkpoint the new records")
-    lines = runtime.settings.audit_checkpoint_path.read_text().splitlines()
+    lines = path.read_text().splitlines()
     with runtime.store.transaction() as s:
         stored = s.scalars(select(AuditCheckpoint)).all()
     assert len(lines) == len(stored) >= 1
