@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from gpulease import audit
 from gpulease.audit import AuditLog
 from gpulease.outbox import DeliveryWorker
-from gpulease.services import keys, lifecycle, node_failure, slurm_mirror, telemetry
+from gpulease.services import keys, lifecycle, node_failure, notifications, slurm_mirror, telemetry
 from gpulease.services.calendars import Calendars
 from gpulease.services.context import Actor, utcnow
 from gpulease.services.errors import ServiceError
@@ -94,7 +94,10 @@ class Runtime:
         self.deliveries = DeliveryWorker(self.perform, self.settings, clock)  # sends the webhook outbox
         self._auth_cache: dict[str, tuple[float, Actor]] = {}  # sha256 of a key -> (when, its actor)
         # The capacity calendars in memory, kept current on commit (and from other processes on PostgreSQL).
-        self.calendars = Calendars(self.store, on_keys_changed=self._auth_cache.clear)
+        self.webhooks = notifications.WebhookDirectory()  # who listens to lease events, kept like the keys
+        self.calendars = Calendars(
+            self.store, on_keys_changed=self._auth_cache.clear, on_webhooks_changed=self.webhooks.clear
+        )
         self._listener: threading.Thread | None = None
         self._last_trim = 0.0
 
@@ -126,6 +129,7 @@ class Runtime:
             settings=self.settings,
             screening=self.screening,
             calendars=self.calendars,
+            webhooks=self.webhooks,
         )
 
     def perform(self, action: Callable[Concatenate[Work, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:

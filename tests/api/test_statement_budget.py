@@ -11,14 +11,17 @@ from sqlalchemy import event
 from gpulease.runtime import Runtime
 from tests.conftest import Facility
 
-# Through the API, one request each. Booking: the customer, the price, the calendar version (which also
-# serialises placements of the model), the queue head, the lease, its four events (quoted, pending compliance,
-# scheduled, active) as one insert of event rows and one of audit records (store/staged.py), its allocations
-# (one row per GPU: SQLite's driver inserts them one by one), webhooks wanting the notification and the
-# notification, the lease's spend for the answer. No calendar read. (Before: 34, plus the calendar growing;
-# then 20 + 1 per GPU with an insert per event, audit record and notification.)
-BOOK_MAX = 14  # + 1 per GPU (with the booking checks' GPUs-held sum, services/booking_checks.py)
-END_MAX = 16  # the lease and its GPUs in one read; with the calendar version and, on PostgreSQL, the NOTIFY
+# Through the API, one request each. Booking: the customer, the price, the GPUs the customer holds, the
+# calendar version (which also serialises placements of the model), the queue head, the lease, its events and
+# audit records as one insert each (store/staged.py), its allocations (one row per GPU: SQLite's driver inserts
+# them one by one), the notification, its activation, the nodes' names for the answer. No calendar read, no
+# webhook read (the Runtime knows who listens), no usage sum for a lease booked now. (Before: 34, plus the
+# calendar growing; then 20 + 1 per GPU; then 14 + 1 per GPU.)
+BOOK_MAX = 12  # + 1 per GPU
+# Ending: the lease and its GPUs in one read, its runs, its usage on record (read once, before anything is
+# staged, so the events, audit records and notification go in one batch each), the state changes, the GPUs
+# released, the calendar sequence and, on PostgreSQL, the NOTIFY. (Before: 16.)
+END_MAX = 10
 
 
 @contextmanager

@@ -283,3 +283,51 @@ def test_webhooks_belong_to_their_tenant_and_deleting_one_stops_its_deliveries(
     assert facility.c.delete(f"/api/v1/webhooks/{hook['id']}", headers=me).status_code == 204
     assert runtime.deliveries.run_once() == 1  # the deleted one's delivery is dropped
     assert facility.c.get(f"/api/v1/webhooks/{hook['id']}", headers=me).status_code == 404
+
+
+def test_a_webhook_added_or_deleted_after_events_were_told_changes_who_gets_the_next_ones(
+    facility: Facility, runtime: Runtime, receiver: Receiver
+) -> None:
+    """The server keeps who listens in memory (notifications.WebhookDirectory): a lease event told while nobody
+    listened must not leave it believing so once a webhook is added, nor keep delivering after a delete."""
+    _cust, me = _tenant(facility)
+    body = {"gpu_model": A100, "gpu_count": 1, "plan": "on_demand", "duration_s": 3600}
+    first = facility.lease(me, **body)  # told to nobody: the directory now knows this customer has no webhook
+    hook = _hook(facility, me, receiver.url, ["lease.started", "lease.ended"])
+    second = facility.lease(me, **body)
+    facility.c.post(f"/api/v1/leases/{second['id']}/end", headers=me)
+    runtime.deliveries.run_once()
+    got = [(r.json["type"], r.json["data"]["lease_id"]) for r in receiver.received]
+    assert sorted(got) == [("lease.ended", second["id"]), ("lease.started", second["id"])]  # in either order
+    assert all(lid != first["id"] for _t, lid in got)
+    assert facility.c.delete(f"/api/v1/webhooks/{hook['id']}", headers=me).status_code == 204
+    third = facility.lease(me, **body)
+    runtime.deliveries.run_once()
+    assert [r.json["data"]["lease_id"] for r in receiver.received].count(third["id"]) == 0
+
+
+def test_another_server_process_hears_of_a_new_webhook(
+    facility: Facility, runtime: Runtime, settings: Settings, clock: Clock, receiver: Receiver
+) -> None:
+    """Two processes on one PostgreSQL: a webhook added through one gets the events the other tells."""
+    if not runtime.store.is_postgres:
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite runs one server process")
+    from gpulease.services import leases
+    from gpulease.services.context import SYSTEM
+
+    cust, me = _tenant(facility)
+    other = Runtime(settings, clock=clock)
+    try:
+        other.listen_for_calendar_changes()
+        req = leases.LeaseRequest(gpu_model=A100, gpu_count=1, plan="on_demand", customer_id=cust["id"])
+        other.perform(leases.create_lease, actor=SYSTEM, request=req)  # the other's directory: no webhook
+        assert other.webhooks.of_known(cust["id"]) == []
+        _hook(facility, me, receiver.url, ["lease.started"])  # through this process
+        wait_for(lambda: other.webhooks.of_known(cust["id"]) is None, 5, "the other process to forget what it knew")
+        booked = other.perform(leases.create_lease, actor=SYSTEM, request=req)
+        runtime.deliveries.run_once()
+        assert [(r.json["type"], r.json["data"]["lease_id"]) for r in receiver.received] == [
+            ("lease.started", booked.lease.id)
+        ]
+    finally:
+        other.close()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gpulease.compliance.compute import cpu_flops_per_core, crossed_thresholds, training_operations
@@ -53,6 +53,8 @@ def _add_record(
         amount=amount,
         created_at=work.now,
     )
+    if lease.id in work.billed:
+        work.billed[lease.id] += amount
     if q.resource is Resource.CPU:  # the cores and memory it was rated for, as the quote has them
         rec.resource, rec.cpu_model, rec.cpu_cores, rec.memory_gib = "cpu", q.gpu_model, q.gpu_count, q.memory_gib
         rec.gib_rate = q.gib_rate
@@ -65,31 +67,47 @@ def billed_units(lease: Lease, q: Quote) -> int:
     return q.gpu_count if q.resource is Resource.CPU else lease.gpu_count
 
 
+def billed_totals(work: Work, lease_ids: Sequence[int]) -> dict[int, Decimal]:
+    """Usage on record per lease (0.00 for none), rounded to the cent; each lease's sum is read once per unit of
+    work and kept current with the records the unit of work adds (`Work.billed`)."""
+    missing = sorted({i for i in lease_ids if i not in work.billed})
+    if missing:
+        work.session.flush()
+        rows = work.session.execute(
+            select(UsageRecord.lease_id, func.sum(UsageRecord.amount))
+            .where(UsageRecord.lease_id.in_(missing))
+            .group_by(UsageRecord.lease_id)
+        ).all()
+        work.billed.update(dict.fromkeys(missing, Decimal(0)))
+        work.billed.update((lease_id, Decimal(total or 0)) for lease_id, total in rows)
+    return {i: money(work.billed[i]) for i in lease_ids}
+
+
 def record_usage(work: Work, lease: Lease, start: datetime, end: datetime) -> list[UsageRecord]:
     """Rate [start, end) of the lease at its quote, one record per calendar month."""
     if end <= start:
         return []
     q = Quote.from_dict(lease.quote)
-    recs = [
-        _add_record(
+    recs = []
+    for seg in rate_usage(q, billed_units(lease, q), epoch(start), epoch(end)):
+        seg_start, seg_end = from_epoch(seg.start), from_epoch(seg.end)
+        # The GPUs' readings before the record is added: it is inserted once, with them.
+        util = telemetry.summary(work.session, lease.id, seg_start, seg_end) if q.resource is Resource.GPU else None
+        rec = _add_record(
             work,
             lease,
             q,
-            kind=s.kind,
-            period=s.period,
-            start=from_epoch(s.start),
-            end=from_epoch(s.end),
-            seconds=s.seconds,
-            amount=s.amount,
+            kind=seg.kind,
+            period=seg.period,
+            start=seg_start,
+            end=seg_end,
+            seconds=seg.seconds,
+            amount=seg.amount,
         )
-        for s in rate_usage(q, billed_units(lease, q), epoch(start), epoch(end))
-    ]
+        if util is not None:
+            rec.gpu_util_pct, rec.gpu_mem_used_mib_max = util
+        recs.append(rec)
     unit_seconds = sum(r.seconds for r in recs) * billed_units(lease, q)
-    if q.resource is Resource.GPU:
-        for rec in recs:
-            rec.gpu_util_pct, rec.gpu_mem_used_mib_max = telemetry.summary(
-                work.session, lease.id, rec.starts_at, rec.ends_at
-            )
     _track_compute(
         work,
         lease.customer_id,

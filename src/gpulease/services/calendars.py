@@ -46,7 +46,7 @@ from gpulease.services.capacity import load_calendar
 from gpulease.services.context import epoch
 from gpulease.services.work import Work
 from gpulease.store.db import Store
-from gpulease.store.models import Allocation, ApiKey, Lease, Node
+from gpulease.store.models import Allocation, ApiKey, Lease, Node, Webhook
 
 log = logging.getLogger("gpulease.calendars")
 
@@ -86,6 +86,7 @@ class _Tx:
     kept: list[Any] = field(default_factory=list)  # their changed rows and leases (the identity map is weak)
     node_models: set[str] = field(default_factory=set)  # models whose nodes changed
     keys_changed: bool = False
+    webhooks_changed: bool = False
     new_leases: set[int] = field(default_factory=set)
     registered: list[tuple[_Entry, int]] = field(default_factory=list)
     immediate: dict[str, list[LeaseGpus]] = field(default_factory=dict)  # frees: applied at once, by lease order
@@ -101,7 +102,13 @@ class Calendars:
     Every change is applied in version order: a transaction registers its change under its version just before
     it commits, marks it committed right after, and whoever holds the model's lock next applies what is there."""
 
-    def __init__(self, store: Store, *, on_keys_changed: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        on_keys_changed: Callable[[], None] | None = None,
+        on_webhooks_changed: Callable[[], None] | None = None,
+    ) -> None:
         self.store = store
         self.instance = uuid.uuid4().hex[:12]
         self._entries: dict[str, _Entry] = {}
@@ -109,6 +116,7 @@ class Calendars:
         self._channel: str | None = None
         self._node_model: dict[int, str] = {}  # node id -> its GPU model, from the calendars loaded
         self._on_keys_changed = on_keys_changed
+        self._on_webhooks_changed = on_webhooks_changed
         self.reloads = 0  # calendars loaded from the store (tests and benchmarks read it)
         self.remote_applied = 0  # changes of other processes applied from notifications
         self._install(store.sessions)
@@ -362,6 +370,9 @@ class Calendars:
                     tx.node_models.add(obj.gpu_model)
                 elif isinstance(obj, ApiKey):
                     tx.keys_changed = True
+                elif isinstance(obj, Webhook):
+                    tx.webhooks_changed = True
+                    session.info["webhooks_changed"] = True  # services/notifications reads them itself
 
         @event.listens_for(sessions, "before_commit")
         def _before(session: Session) -> None:
@@ -382,13 +393,14 @@ class Calendars:
                 self._bump(session, tx, model)
                 self._register(tx, model, by_model.get(model, []), model in tx.node_models)
             tx.immediate = {m: c for m, c in by_model.items() if m not in versioned}
-            if self.store.is_postgres and (changes or versioned):
+            if self.store.is_postgres and (changes or versioned or tx.webhooks_changed):
                 self._notify(session, tx, changes)
 
         @event.listens_for(sessions, "after_commit")
         def _after(session: Session) -> None:
             if session.info.get("calendars") is not self:
                 return
+            session.info.pop("webhooks_changed", None)
             tx = session.info.pop("calendars_tx", None)
             if tx is None:
                 return
@@ -406,16 +418,23 @@ class Calendars:
                 self._release(tx)
             if tx.keys_changed and self._on_keys_changed is not None:
                 self._on_keys_changed()
+            if tx.webhooks_changed:
+                self._webhooks_changed()
 
         @event.listens_for(sessions, "after_transaction_end")
         def _ended(session: Session, transaction: Any) -> None:
             if transaction.parent is not None or session.info.get("calendars") is not self:
                 return  # a savepoint, or not ours
+            session.info.pop("webhooks_changed", None)
             tx = session.info.pop("calendars_tx", None)  # still here: rolled back (a commit took it)
             if tx is not None:
                 self._settle(tx, committed=False)
                 self._close(tx)
                 self._release(tx)
+
+    def _webhooks_changed(self) -> None:
+        if self._on_webhooks_changed is not None:
+            self._on_webhooks_changed()
 
     @staticmethod
     def _close(tx: _Tx) -> None:
@@ -444,6 +463,8 @@ class Calendars:
 
     def _notify(self, session: Session, tx: _Tx, changes: list[LeaseGpus]) -> None:
         body: dict[str, Any] = {"src": self.instance, "v": tx.bumped, "stale": sorted(tx.node_models)}
+        if tx.webhooks_changed:
+            body["hooks"] = 1
         payload = json.dumps({**body, "l": changes}, separators=(",", ":"))
         if len(payload) > NOTIFY_MAX:  # too big to carry: the others reload the models
             payload = json.dumps({**body, "stale": sorted(tx.bumped), "l": []}, separators=(",", ":"))
@@ -457,6 +478,7 @@ class Calendars:
 
         def connected() -> None:
             self.forget_all()
+            self._webhooks_changed()
             if ready is not None:
                 ready.set()
 
@@ -470,6 +492,8 @@ class Calendars:
             return
         if msg.get("src") == self.instance:
             return
+        if msg.get("hooks"):
+            self._webhooks_changed()
         stale = set(msg.get("stale", []))
         by_model: dict[str, list[LeaseGpus]] = {}
         for c in msg.get("l", []):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Literal
 
 from sqlalchemy import select
@@ -295,8 +296,14 @@ def availability(
         if cpu_cores is None:
             raise InvalidRequest("give cpu_cores with memory_gib or cpu_model")
         asked = LeaseRequest(
-            gpu_model_name or "", gpu_count or 0, Plan.ON_DEMAND, start, end,
-            cpu_cores=cpu_cores, memory_gib=memory_gib, cpu_model=cpu_model_name,
+            gpu_model_name or "",
+            gpu_count or 0,
+            Plan.ON_DEMAND,
+            start,
+            end,
+            cpu_cores=cpu_cores,
+            memory_gib=memory_gib,
+            cpu_model=cpu_model_name,
         )
         return _cpu_availability(work, _cpu_shape(asked))
     if gpu_model_name is None or gpu_count is None:
@@ -576,6 +583,7 @@ def _new_lease(
     )
     work.session.add(lease)
     work.session.flush()
+    work.billed[lease.id] = Decimal(0)  # a lease booked now has no usage on record
     record_event(
         work,
         lease,
@@ -668,6 +676,7 @@ def end(work: Work, *, actor: Actor, lease_id: int) -> Lease:
     _check(lease, LeaseAction.END)
     if lease.activated_at is None:
         return cancel(work, actor=actor, lease_id=lease_id)
+    billing.billed_totals(work, [lease.id])  # read now, before the end's rows are staged: one batch of inserts
     at = work.now if lease.ends_at is None else min(work.now, lease.ends_at)
     finish(work, lease, at=at, actor=actor.name, target=LeaseState.ENDED, reason=f"ended by {actor.role}")
     return lease
@@ -705,9 +714,7 @@ def _cpu_shape(req: LeaseRequest) -> LeaseRequest:
 
 def _cpu_request(work: Work, req: LeaseRequest, start: int, end: int | None) -> CpuRequest:
     assert req.cpu_cores is not None
-    return CpuRequest(
-        req.cpu_cores, start, end, req.memory_gib, req.cpu_model, work.settings.cpu_leases_on_gpu_nodes
-    )
+    return CpuRequest(req.cpu_cores, start, end, req.memory_gib, req.cpu_model, work.settings.cpu_leases_on_gpu_nodes)
 
 
 def _node_model(cal: CpuCalendar, placement: CpuPlacement) -> str:
@@ -773,8 +780,17 @@ def _create_cpu_lease(
             give_notice(work, room.victims, room.start, reason=f"capacity needed by a {plan.value} lease", cal=cal)
             preempted = [v.id for v in room.victims]
         booked = Booked(
-            _book_cpu(work, actor=actor, customer_id=customer.id, entry=entry, plan=plan, placement=placement,
-                      start_s=start_s, end_s=end_s, preempted=preempted),
+            _book_cpu(
+                work,
+                actor=actor,
+                customer_id=customer.id,
+                entry=entry,
+                plan=plan,
+                placement=placement,
+                start_s=start_s,
+                end_s=end_s,
+                preempted=preempted,
+            ),
             preempted,
         )
     if findings.compute is not None:
@@ -827,8 +843,9 @@ def _cpu_availability(work: Work, req: LeaseRequest) -> Availability:
     model = req.cpu_model
     found = placement
     if found is None and earliest is not None:
-        later = cal.earliest_placement(_cpu_request(work, req, epoch(w.start), None if w.end is None else epoch(w.end)),
-                                       epoch(w.start))
+        later = cal.earliest_placement(
+            _cpu_request(work, req, epoch(w.start), None if w.end is None else epoch(w.end)), epoch(w.start)
+        )
         found = None if later is None else later[1]
     if found is not None:
         model = _node_model(cal, found)
@@ -839,15 +856,26 @@ def _cpu_availability(work: Work, req: LeaseRequest) -> Availability:
         for plan in Plan:
             try:
                 quotes[plan.value] = make_quote(
-                    book.entry(model, plan), req.cpu_cores or 0, epoch(w.start),
-                    None if w.end is None else epoch(w.end), memory or 0,
+                    book.entry(model, plan),
+                    req.cpu_cores or 0,
+                    epoch(w.start),
+                    None if w.end is None else epoch(w.end),
+                    memory or 0,
                 )
             except PricingError:
                 continue
     return Availability(
-        "", 0, w.start, w.end, placement is not None,
+        "",
+        0,
+        w.start,
+        w.end,
+        placement is not None,
         w.start if placement is not None else (None if earliest is None else from_epoch(earliest)),
-        None if placement is not None else reason, quotes, model, req.cpu_cores, memory,
+        None if placement is not None else reason,
+        quotes,
+        model,
+        req.cpu_cores,
+        memory,
     )
 
 

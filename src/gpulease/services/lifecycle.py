@@ -70,6 +70,7 @@ def tick(work: Work) -> TickResult:
             with session.begin_nested():
                 _advance(work, lease, out)
         except Exception as exc:  # isolate the failure to this lease; retried next tick
+            work.billed.clear()  # what the savepoint wrote is gone: read usage totals again
             log.exception("the clock could not advance lease %s", lease_id)
             out.failed[lease_id] = f"{type(exc).__name__}: {exc}"
     try:
@@ -84,6 +85,7 @@ def tick(work: Work) -> TickResult:
         out.started.extend(served.started)
         out.expired.extend(served.expired)
     except Exception as exc:
+        work.billed.clear()
         log.exception("serving the waiting queue failed")
         out.failed[-1] = f"waiting queue: {type(exc).__name__}: {exc}"
     try:

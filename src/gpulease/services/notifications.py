@@ -13,19 +13,22 @@ notification (`on_lease_event` builds every lease notification from the lease's 
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, exists, func, select
+from sqlalchemy import Table, and_, exists, select
+from sqlalchemy.orm import Session
 
 from gpulease.domain.leases import LeaseState
-from gpulease.domain.pricing import Quote, money
+from gpulease.domain.pricing import Quote
 from gpulease.domain.webhooks import EventType, retry_delay, wants
+from gpulease.services import billing
 from gpulease.services.work import DeliverWebhooks, Work
 from gpulease.store import staged
-from gpulease.store.models import Lease, Notification, UsageRecord, Webhook, WebhookDelivery
+from gpulease.store.models import Lease, Notification, Webhook, WebhookDelivery
 
 NOTIFICATIONS = cast(Table, Notification.__table__)
 
@@ -50,23 +53,71 @@ def notify(
     return _record(work, customer_id, event, data, lease_id, _wanting(work, customer_id, event, only_webhook))
 
 
-def _wanting(work: Work, customer_id: int, event: EventType, only_webhook: int | None) -> list[Webhook]:
+def _wanting(work: Work, customer_id: int, event: EventType, only_webhook: int | None) -> list[int]:
+    """Ids of the customer's webhooks that get `event` (from the Runtime's directory when it has one)."""
+    if only_webhook is None and work.webhooks is not None and not _hooks_pending(work):
+        listening = work.webhooks.of(work.session, customer_id)
+        return [hook_id for hook_id, events in listening if wants(events, event.value)]
     q = select(Webhook).where(Webhook.customer_id == customer_id, Webhook.deleted_at.is_(None))
     if only_webhook is not None:
         q = q.where(Webhook.id == only_webhook)
-    return [h for h in work.session.scalars(q) if only_webhook is not None or wants(list(h.events), event.value)]
+    return [h.id for h in work.session.scalars(q) if only_webhook is not None or wants(list(h.events), event.value)]
+
+
+def _hooks_pending(work: Work) -> bool:
+    """Webhooks changed in this very transaction: the directory cannot know them yet."""
+    s = work.session
+    return any(isinstance(o, Webhook) for o in (*s.new, *s.dirty)) or bool(s.info.get("webhooks_changed"))
+
+
+class WebhookDirectory:
+    """Every live webhook's id and events by customer, read once and kept by the Runtime, so that a lease event
+    costs no query to learn that nobody listens. Cleared when a transaction of this process changes a webhook
+    and, on PostgreSQL, when another process says it did (services/calendars.py carries the word)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_customer: dict[int, list[tuple[int, list[str]]]] | None = None
+        self._generation = 0
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_customer = None
+            self._generation += 1
+
+    def of_known(self, customer_id: int) -> list[tuple[int, list[str]]] | None:
+        """What is in memory for the customer; None when nothing is (read at the next event)."""
+        with self._lock:
+            return None if self._by_customer is None else self._by_customer.get(customer_id, [])
+
+    def of(self, session: Session, customer_id: int) -> list[tuple[int, list[str]]]:
+        with self._lock:
+            known, generation = self._by_customer, self._generation
+        if known is None:
+            known = {}
+            rows = session.execute(
+                select(Webhook.id, Webhook.customer_id, Webhook.events)
+                .where(Webhook.deleted_at.is_(None))
+                .order_by(Webhook.id)
+            )
+            for hook_id, cid, events in rows:
+                known.setdefault(int(cid), []).append((int(hook_id), list(events)))
+            with self._lock:
+                if self._generation == generation:  # not cleared while reading: what was read is current
+                    self._by_customer = known
+        return known.get(customer_id, [])
 
 
 def _record(
-    work: Work, customer_id: int, event: EventType, data: dict[str, Any], lease_id: int | None, hooks: list[Webhook]
+    work: Work, customer_id: int, event: EventType, data: dict[str, Any], lease_id: int | None, hooks: list[int]
 ) -> Notification:
     n = Notification(customer_id=customer_id, lease_id=lease_id, type=event.value, at=work.now, data=data)
     work.session.add(n)
     work.session.flush()
-    for hook in hooks:
+    for hook_id in hooks:
         work.session.add(
             WebhookDelivery(
-                webhook_id=hook.id,
+                webhook_id=hook_id,
                 notification_id=n.id,
                 state="pending",
                 attempts=0,
@@ -112,9 +163,7 @@ def lease_facts(lease: Lease) -> dict[str, Any]:
 
 
 def final_cost(work: Work, lease_id: int) -> Decimal:
-    work.session.flush()
-    total = work.session.scalar(select(func.sum(UsageRecord.amount)).where(UsageRecord.lease_id == lease_id))
-    return money(Decimal(total or 0))
+    return billing.billed_totals(work, [lease_id])[lease_id]
 
 
 def on_lease_event(work: Work, lease: Lease, *, action: str, from_state: str | None, to_state: str) -> None:

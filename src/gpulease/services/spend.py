@@ -85,14 +85,7 @@ class LeaseSpend:
 
 
 def billed_by_lease(work: Work, lease_ids: Sequence[int]) -> dict[int, Decimal]:
-    if not lease_ids:
-        return {}
-    rows = work.session.execute(
-        select(UsageRecord.lease_id, func.sum(UsageRecord.amount))
-        .where(UsageRecord.lease_id.in_(list(lease_ids)))
-        .group_by(UsageRecord.lease_id)
-    ).all()
-    return {lease_id: money(Decimal(total or 0)) for lease_id, total in rows}
+    return billing.billed_totals(work, lease_ids)
 
 
 def of_leases(work: Work, leases: Sequence[Lease]) -> dict[int, LeaseSpend]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from sqlalchemy.orm import Session
@@ -97,6 +98,12 @@ class CalendarSource(Protocol):
     def view(self, work: Work, model: str) -> CapacityCalendar: ...
 
 
+class WebhookSource(Protocol):
+    """Where lease events learn who listens (the Runtime's services/notifications.WebhookDirectory)."""
+
+    def of(self, session: Session, customer_id: int) -> list[tuple[int, list[str]]]: ...
+
+
 @dataclass
 class Work:
     session: Session
@@ -106,6 +113,10 @@ class Work:
     screening: IndexSource
     effects: list[Effect] = field(default_factory=list)
     calendars: CalendarSource | None = None  # None: every calendar is loaded from the store
+    # Usage on record per lease as this unit of work knows it (services/billing.billed_totals): a lease booked
+    # in it starts at 0, records it adds are counted in, so a booking or an end reads the sum once at most.
+    billed: dict[int, Decimal] = field(default_factory=dict)
+    webhooks: WebhookSource | None = None  # None: every lease event reads its customer's webhooks
 
     def after_commit(self, effect: Effect) -> None:
         """Ask for `effect` once this unit of work has committed (never if it rolls back)."""
