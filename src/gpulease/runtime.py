@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,7 +25,7 @@ from gpulease import audit
 from gpulease.audit import AuditLog
 from gpulease.outbox import DeliveryWorker
 from gpulease.services import keys, lifecycle, node_failure, notifications, slurm_mirror, telemetry
-from gpulease.services.calendars import Calendars
+from gpulease.services.calendars import CalendarBusy, Calendars
 from gpulease.services.context import Actor, utcnow
 from gpulease.services.errors import ServiceError
 from gpulease.services.execution import Executor
@@ -137,11 +138,16 @@ class Runtime:
 
         Should the database's exclusion constraint ever refuse a placement (a calendar out of step with the
         store), every calendar is read afresh and the action retried; so is a transaction PostgreSQL rolled
-        back to break a deadlock."""
+        back to break a deadlock, and one that gave up waiting for a calendar (calendars.CalendarBusy)."""
         for attempt in range(CONFLICT_RETRIES + 1):
             try:
                 with self.work() as w:
                     return action(w, *args, **kwargs)
+            except CalendarBusy:  # rolled back: whatever it held is free for the one it may have blocked
+                if attempt == CONFLICT_RETRIES:
+                    raise
+                log.info("a placement waited too long for its calendar; retrying")
+                time.sleep(random.uniform(0, 0.05))
             except DBAPIError as e:
                 if attempt == CONFLICT_RETRIES or not (_double_booked(e) or _deadlocked(e)):
                     raise

@@ -16,6 +16,7 @@ from gpulease.services import leases, node_failure
 from gpulease.services.capacity import load_calendar
 from gpulease.services.context import SYSTEM
 from gpulease.services.errors import ServiceError
+from gpulease.services.work import Work
 from gpulease.settings import Settings
 from tests.api.test_concurrency import _overlaps
 from tests.conftest import Clock, Facility, wait_for
@@ -178,3 +179,68 @@ def test_notify_keeps_two_processes_calendars_in_step(
         assert _overlaps(runtime) == []
     finally:
         other.close()
+
+
+def _held(runtime: Runtime, lease_id: int) -> set[tuple[int, int]]:
+    with runtime.work() as w:
+        lease = leases.get_lease(w, actor=SYSTEM, lease_id=lease_id)
+        return {(a.node_id, a.gpu_index) for a in lease.allocations if not a.released}
+
+
+def test_placements_of_one_model_overlap_on_postgresql(facility: Facility, runtime: Runtime) -> None:
+    """A booking still in flight (placed, not committed) neither blocks the next placement of its model nor
+    loses its GPUs to it, even when the calendar is read afresh meanwhile; a rollback gives its GPUs back."""
+    if not runtime.store.is_postgres:
+        pytest.skip("SQLite has one writer at a time: its placements are serialised by the store itself")
+    facility.nodes(2)
+    facility.prices()
+    cust = facility.customer()
+    req = leases.LeaseRequest(gpu_model=MODEL, gpu_count=4, plan="on_demand", customer_id=cust["id"])
+    facility.lease(gpu_count=1, customer_id=cust["id"], gpu_model=MODEL, plan="on_demand")  # calendar loaded
+    placed, release = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def slow(w: Work, *, fail: bool) -> int:
+        booked = leases.create_lease(w, actor=SYSTEM, request=req)
+        placed.set()
+        assert release.wait(30)
+        if fail:
+            raise RuntimeError("rolled back after placing")
+        return booked.lease.id
+
+    def in_flight(fail: bool) -> None:
+        try:
+            outcome["id"] = runtime.perform(slow, fail=fail)
+        except RuntimeError as e:
+            outcome["error"] = e
+
+    t = threading.Thread(target=in_flight, args=(False,))
+    t.start()
+    try:
+        assert placed.wait(30)
+        runtime.calendars.forget_all()  # read afresh while the first is in flight: it keeps its GPUs
+        second = runtime.perform(leases.create_lease, actor=SYSTEM, request=req)  # does not wait for the first
+        assert t.is_alive() and "id" not in outcome
+    finally:
+        release.set()
+        t.join(30)
+    first = outcome["id"]
+    assert isinstance(first, int)
+    assert _held(runtime, first).isdisjoint(_held(runtime, second.lease.id))
+    assert _overlaps(runtime) == []
+
+    placed.clear()
+    release.clear()
+    t = threading.Thread(target=in_flight, args=(True,))
+    t.start()
+    assert placed.wait(30)
+    # The node left has 7 GPUs free... less the 4 in flight: a 4-GPU request must wait for them.
+    with pytest.raises(ServiceError):
+        runtime.perform(leases.create_lease, actor=SYSTEM, request=req)
+    release.set()
+    t.join(30)
+    assert isinstance(outcome.get("error"), RuntimeError)
+    runtime.perform(leases.create_lease, actor=SYSTEM, request=req)  # rolled back: its GPUs are free again
+    assert _overlaps(runtime) == []
+    now = int(runtime.clock().timestamp())
+    assert _in_memory(runtime, now) == _in_store(runtime)

@@ -291,7 +291,7 @@ def test_a_webhook_added_or_deleted_after_events_were_told_changes_who_gets_the_
     """The server keeps who listens in memory (notifications.WebhookDirectory): a lease event told while nobody
     listened must not leave it believing so once a webhook is added, nor keep delivering after a delete."""
     _cust, me = _tenant(facility)
-    body = {"gpu_model": A100, "gpu_count": 1, "plan": "on_demand", "duration_s": 3600}
+    body: dict[str, Any] = {"gpu_model": A100, "gpu_count": 1, "plan": "on_demand", "duration_s": 3600}
     first = facility.lease(me, **body)  # told to nobody: the directory now knows this customer has no webhook
     hook = _hook(facility, me, receiver.url, ["lease.started", "lease.ended"])
     second = facility.lease(me, **body)

@@ -9,11 +9,19 @@ whose allocations it changed are applied to the calendar as they are now in the 
 Correctness never rests on the copy in memory:
 
 - Every transaction that takes capacity (a booking, an extension, a start from the queue, a lease moved off a
-  failed node) or changes a model's nodes bumps the model's row in `calendar_versions`. The bump is also what
-  serialises placements of a model (the row lock on PostgreSQL; SQLite has one writer at a time anyway). A
-  placement compares the version it gets with the one its calendar is at; any gap means another process (or a
-  transaction whose change could not be applied) committed something the calendar has not seen, and it is
-  reloaded from the store, in the same transaction, before placing.
+  failed node) or changes a model's nodes bumps the model's row in `calendar_versions`. A placement compares the
+  version committed before it with the one its calendar is at; any gap means another process (or a transaction
+  whose change could not be applied) committed something the calendar has not seen, and it is reloaded from the
+  store, in the same transaction, before placing.
+- SQLite (one writer at a time, no exclusion constraint): the bump is taken when placing, and the model's lock
+  in this process is held until the commit: placements of a model follow one another.
+- PostgreSQL: placements overlap. A placement reads the version without a lock and the bump waits for the
+  commit (its row lock is held only for the bump, the NOTIFY and the COMMIT). A booking that gave nobody notice
+  books its lease in the calendar as soon as its allocation rows exist (`placed`: tentative until the commit,
+  taken out again by a rollback, kept across a reload) and lets the next placement of the model go on; one
+  that preempts, an extension or a start from the queue keeps the model's lock until it commits. What a
+  placement cannot have seen (another process's commit not heard of yet) is caught by the exclusion
+  constraint.
 - Frees (ends, cancellations, truncations) are not versioned: a calendar that has not seen one yet only holds
   GPUs that are free in truth, which can refuse or delay a request but never double-book.
 - On PostgreSQL the exclusion constraint `no_double_booking` still refuses two live allocations of one GPU over
@@ -44,6 +52,7 @@ from sqlalchemy.orm.util import identity_key
 from gpulease.domain.placement import CapacityCalendar, GpuRef, Speculation
 from gpulease.services.capacity import load_calendar
 from gpulease.services.context import epoch
+from gpulease.services.errors import Conflict
 from gpulease.services.work import Work
 from gpulease.store.db import Store
 from gpulease.store.models import Allocation, ApiKey, Lease, Node, Webhook
@@ -74,6 +83,9 @@ class _Entry:
     version: int = -1  # the calendar_versions value this calendar has seen every change up to
     pending: dict[int, _Change] = field(default_factory=dict)  # later versions, applied in order (guarded)
     applied: dict[int, int] = field(default_factory=dict)  # lease -> the calendar_seq its GPUs here are at
+    # PostgreSQL: leases placed by transactions of this process still in flight (lease -> GPUs, start, end),
+    # booked in the calendar before their commit so that the lock is not held to it (`placed`)
+    tentative: dict[int, tuple[list[GpuRef], int, int | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,6 +94,8 @@ class _Tx:
 
     held: dict[str, tuple[_Entry, Any]] = field(default_factory=dict)  # model -> (entry, open speculation)
     bumped: dict[str, int] = field(default_factory=dict)  # model -> version this transaction takes it to
+    placing: set[str] = field(default_factory=set)  # PostgreSQL: models placed on, versioned at the commit
+    tentative: list[tuple[_Entry, int]] = field(default_factory=list)  # leases booked before the commit
     touched: set[int] = field(default_factory=set)  # leases whose allocations changed
     kept: list[Any] = field(default_factory=list)  # their changed rows and leases (the identity map is weak)
     node_models: set[str] = field(default_factory=set)  # models whose nodes changed
@@ -90,6 +104,18 @@ class _Tx:
     new_leases: set[int] = field(default_factory=set)
     registered: list[tuple[_Entry, int]] = field(default_factory=list)
     immediate: dict[str, list[LeaseGpus]] = field(default_factory=dict)  # frees: applied at once, by lease order
+
+
+# PostgreSQL: how long a placement waits for the model's lock in this process. A transaction that holds it to its
+# commit (a preemption) may wait for a row that the waiting one has locked (an extension of the same lease): the
+# database cannot see that cycle, so the waiting one gives up, rolls back and is retried (Runtime.perform).
+LOCK_WAIT_S = 2.0
+
+
+class CalendarBusy(Conflict):
+    """The model's calendar stayed taken for LOCK_WAIT_S: rolled back and retried; told as a 409 if it persists."""
+
+    title = "Busy, try again"
 
 
 RECENTLY_ENDED = timedelta(hours=1)  # a change of a lease that ended longer ago cannot still be on its way
@@ -137,14 +163,26 @@ class Calendars:
             self._bump(session, tx, model)
             tx.node_models.add(model)
             return self._load(work, model)
-        version = self._bump(session, tx, model)  # every change before `version` has committed
+        if self.store.is_postgres:
+            # Optimistic: the version as committed now (no lock); the bump waits for the commit (`_before`), so
+            # placements of a model overlap. A change committed meanwhile by another process that this one has
+            # not heard of yet can only make the exclusion constraint refuse the allocation: the Runtime then
+            # reads every calendar afresh and retries.
+            seen = session.scalar(text("SELECT version FROM calendar_versions WHERE gpu_model = :m"), {"m": model})
+            known = int(seen or 0)
+            tx.placing.add(model)
+        else:
+            # SQLite (one writer at a time, no exclusion constraint): the bump itself is the lock, taken now.
+            known = self._bump(session, tx, model) - 1  # every change up to `known` has committed
         entry = self._entry(model)
-        entry.lock.acquire()
+        if not entry.lock.acquire(timeout=LOCK_WAIT_S if self.store.is_postgres else -1):
+            raise CalendarBusy(f"the {model} calendar is busy with other bookings; please try again")
         try:
-            self._catch_up(entry, version - 1)
+            self._catch_up(entry, known)
             cal = entry.cal
-            if cal is None or entry.version != version - 1 or (holding is not None and not cal.bookings_of(holding)):
-                cal = self._reload(work, entry, model, version - 1)
+            behind = entry.version < known if self.store.is_postgres else entry.version != known
+            if cal is None or behind or (holding is not None and not cal.bookings_of(holding)):
+                cal = self._reload(work, entry, model, known)
             spec = cal.speculate()
             spec.__enter__()
         except BaseException:
@@ -175,6 +213,29 @@ class Calendars:
             raise
         tx.held[model] = (entry, spec)
         return entry.cal
+
+    def placed(self, work: Work, model: str, lease_id: int, gpus: list[GpuRef], start: int, end: int | None) -> None:
+        """A new lease was placed on `gpus` of the model's calendar, and nothing else changed in it (no notice
+        given): on PostgreSQL, book it now and let other placements of the model go on before this commits.
+
+        Whatever the transaction tried (the queue head's hold) is undone; the lease stays booked as tentative
+        until the commit applies it for good, or a rollback takes it out. SQLite keeps the lock to the commit.
+        """
+        tx = _tx(work.session)
+        if not self.store.is_postgres or model not in tx.placing or model not in tx.held:
+            return
+        entry, spec = tx.held.pop(model)
+        try:
+            spec.__exit__(None, None, None)
+            if entry.cal is not None:
+                entry.cal.book(lease_id, gpus, start, end)
+            entry.tentative[lease_id] = (gpus, start, end)
+            tx.tentative.append((entry, lease_id))
+        except Exception:  # never leave a calendar half changed: reload it instead
+            log.exception("booking a placed lease in the calendar failed; the calendar will be reloaded")
+            entry.cal, entry.version = None, -1
+        finally:
+            entry.lock.release()
 
     # -- housekeeping ---------------------------------------------------------------------------------
 
@@ -226,6 +287,12 @@ class Calendars:
         cal = entry.cal = self._load(work, model)
         entry.version = version
         self.reloads += 1
+        for lease_id, (gpus, start, end) in entry.tentative.items():  # in flight: not in the store yet
+            if not cal.bookings_of(lease_id):
+                try:
+                    cal.book(lease_id, gpus, start, end)
+                except ValueError:  # taken meanwhile by a commit: that transaction will meet the constraint
+                    log.info("lease %s in flight overlaps what the store holds; its commit will be refused", lease_id)
         with self._guard:
             for v in [v for v in entry.pending if v <= version]:
                 del entry.pending[v]
@@ -388,7 +455,7 @@ class Calendars:
             by_model: dict[str, list[LeaseGpus]] = {m: [] for m in tx.node_models}
             for change in changes:
                 by_model.setdefault(change[1], []).append(change)
-            versioned = tx.node_models | set(tx.bumped)  # placements (a version each, even placing nothing)
+            versioned = tx.node_models | set(tx.bumped) | tx.placing  # placements: a version each, even of nothing
             for model in sorted(versioned):  # one order: two transactions never wait on each other's rows
                 self._bump(session, tx, model)
                 self._register(tx, model, by_model.get(model, []), model in tx.node_models)
@@ -410,6 +477,9 @@ class Calendars:
                 for entry, _version in tx.registered:
                     with entry.lock:
                         self._drain(entry)
+                for entry, lease_id in tx.tentative:  # committed: in the store now, and applied or on its way
+                    with entry.lock:
+                        entry.tentative.pop(lease_id, None)
                 for model, leases in tx.immediate.items():
                     entry = self._entry(model)
                     with entry.lock:
@@ -431,6 +501,15 @@ class Calendars:
                 self._settle(tx, committed=False)
                 self._close(tx)
                 self._release(tx)
+                self._forget_tentative(tx)
+
+    @staticmethod
+    def _forget_tentative(tx: _Tx) -> None:
+        for entry, lease_id in tx.tentative:  # rolled back: the lease never was
+            with entry.lock:
+                if entry.tentative.pop(lease_id, None) is not None and entry.cal is not None:
+                    entry.cal.release(lease_id)
+        tx.tentative.clear()
 
     def _webhooks_changed(self) -> None:
         if self._on_webhooks_changed is not None:
@@ -580,4 +659,4 @@ def _lease_gpus(session: Session, lease_ids: set[int], node_model: dict[int, str
     return out
 
 
-__all__ = ["Calendars", "Speculation"]
+__all__ = ["CalendarBusy", "Calendars", "Speculation"]

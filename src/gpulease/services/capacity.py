@@ -73,6 +73,15 @@ def allocate(work: Work, lease: Lease, placement: Placement, *, start: datetime,
         )
 
 
+def keep_placed(
+    work: Work, model: str, placement: Placement, lease_id: int, *, start: datetime, end: datetime | None
+) -> None:
+    """Book the newly placed lease in the Runtime's calendar before the commit (where the store allows it)."""
+    if work.calendars is not None:
+        stop = None if end is None else epoch(end)
+        work.calendars.placed(work, model, lease_id, list(placement.gpus), epoch(start), stop)
+
+
 def interruptible_leases(work: Work, model: str) -> list[Lease]:
     return list(
         work.session.scalars(

@@ -29,6 +29,7 @@ from gpulease.services.capacity import (
     give_notice,
     hold_for_queue_head,
     interruptible_leases,
+    keep_placed,
     make_room,
     placement_calendar,
     view_calendar,
@@ -474,10 +475,20 @@ def _place(
         count=count,
         start_s=start_s,
         end_s=end_s,
-        hold=lambda lease, start, end: allocate(work, lease, placed, start=start, end=end),
+        hold=lambda lease, start, end: _hold_gpus(work, model, lease, placed, start, end, alone=not preempted),
         preempted=preempted,
     )
     return Booked(lease, preempted)
+
+
+def _hold_gpus(
+    work: Work, model: str, lease: Lease, placement: Placement, start: datetime, end: datetime | None, *, alone: bool
+) -> None:
+    """The lease's allocation rows; a booking that gave nobody notice (`alone`) lets the next placement of the
+    model go on at once (services/calendars.py, `placed`)."""
+    allocate(work, lease, placement, start=start, end=end)
+    if alone:
+        keep_placed(work, model, placement, lease.id, start=start, end=end)
 
 
 def _book_placed(

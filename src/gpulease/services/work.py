@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.model import ListEntry
-from gpulease.domain.placement import CapacityCalendar
+from gpulease.domain.placement import CapacityCalendar, GpuRef
 from gpulease.settings import Settings
 from gpulease.store.db import Store
 
@@ -96,6 +96,10 @@ class CalendarSource(Protocol):
     def for_placement(self, work: Work, model: str, *, holding: int | None = None) -> CapacityCalendar: ...
 
     def view(self, work: Work, model: str) -> CapacityCalendar: ...
+
+    def placed(
+        self, work: Work, model: str, lease_id: int, gpus: list[GpuRef], start: int, end: int | None
+    ) -> None: ...
 
 
 class WebhookSource(Protocol):
