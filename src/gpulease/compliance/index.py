@@ -24,6 +24,9 @@ from gpulease.compliance.match import (
 from gpulease.compliance.model import Address, EnrichmentAlias, ListEntry
 from gpulease.compliance.normalize import (
     GENERIC_WEIGHT,
+    LEGAL_FORMS,
+    STOPWORDS,
+    STRUCTURE_WORDS,
     NormalizedName,
     affiliate_words,
     canonical,
@@ -33,6 +36,7 @@ from gpulease.compliance.normalize import (
     spelling_variants,
 )
 from gpulease.compliance.places import place_words
+from gpulease.compliance.restrictions import BLOCKING_LISTS
 from gpulease.compliance.romanize import joined, skeleton
 
 # A key shared by more names than this says little about identity ("technology", "al"): it is not
@@ -93,6 +97,18 @@ SHORT_NAME = -30.0
 OTHER_TRADE = -10.0
 # A query word read in another romanisation ("Rostex" as Rostekh): the same word, spelt another way.
 SPELLING_SIMILARITY = 0.95
+# A query that is one word in capitals ("RDIF", "SMIC") equal to the initials of a listed name of four words
+# or more ("Russian Direct Investment Fund", "Semiconductor Manufacturing International Corporation") may be
+# that party's acronym: a review, never a denial on its own.
+ACRONYM_SCORE = 82.0
+ACRONYM_LETTERS = (4, 8)
+# A query of one word in an abjad matched only by its consonants ("روشن", r-sh-n: Roshan, Rushaan, Rashen):
+# without vowels and without a second word, the consonants fit many names.
+ONE_ABJAD_WORD = -10.0
+# The listed name of a party on a list that does not block (CMIC, SSI, MEU ...) once legal forms are set
+# aside, but not written as listed, in a country the party is not in: more likely another firm of that name
+# ("CoStar Group, Inc.", US, against the Chinese optics maker listed as COSTAR GROUP CO., LTD.).
+RESTRICTED_NAME_ELSEWHERE = -25.0
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -220,6 +236,7 @@ class ScreeningIndex:
                 key_sources.setdefault(key, []).append(number)
         self._sources = source_names
         self._key_sources = key_sources
+        self._acronyms = _acronyms(entries, names)
         common_english("name")  # wordfreq's English list loads now, with the index, not in a screening request
 
     @classmethod
@@ -274,8 +291,12 @@ class ScreeningIndex:
         """Listed words whose consonants are those of an abjad-transliterated token."""
         key = skeleton(token)
         found = self._skeletons.get(key, [])
-        if not found and key.endswith("h") and len(key) > 2:
-            found = self._skeletons.get(key[:-1], [])  # Persian final ه is often silent: "khamenei"
+        if key.endswith("h") and len(key) > 2:
+            # Persian final ه is often silent ("khamenei"), also where a listed word keeps it (the list's own
+            # Persian alias "خامنه‌ای" transliterated): both readings.
+            silent = self._skeletons.get(key[:-1], [])
+            if silent:
+                found = [*found, *(t for t in silent if t not in found)]
         return tuple(found)
 
     def spelling_matches(self, written: str) -> tuple[tuple[str, str], ...]:
@@ -399,24 +420,36 @@ class ScreeningIndex:
             current = best.get(candidate.entry)
             if current is None or score > current[0]:
                 best[candidate.entry] = (score, candidate)
+        # An acronym of a listed name ("RDIF"): the entry is looked at through that name, whatever else matched.
+        acronym_of: dict[int, IndexedName] = {}
+        acronym = _acronym_written(query)
+        if acronym is not None:
+            for name_id in self._acronyms.get(acronym, ()):
+                candidate = names[name_id]
+                current = best.get(candidate.entry)
+                if current is None or current[0] < ACRONYM_SCORE:
+                    score = scorer.score(candidate.norm.strong, candidate.weights, candidate.total, candidate.joined)
+                    best[candidate.entry] = (score, candidate)
+                    acronym_of[candidate.entry] = candidate
         query_country = country_code(country) if country else None
         cities = _cities(address)
         # Scores, adjustments and the cut first; the token-by-token explanation only for the hits returned.
         passed: list[tuple[float, ListEntry, IndexedName, bool | None, list[Feature], bool, bool | None, _Aligned]] = []
         # Only a query with a word of place or structure can be an affiliate's name.
-        may_be_affiliate = any(t in affiliate_words() for t in query.strong)
+        may_be_affiliate = any(t in generic or t in affiliate_words() for t in query.strong)
         lowest = min(
             min_score - COUNTRY_BONUS - CITY_BONUS - BIRTH_DATE_AGREES - NATIONALITY_AGREES, AFFILIATE_CHECK_FROM
         )
         # The query's words, joined pairs and skeleton matches: a listed word outside them is not in the query.
         present = {*query.strong, *extra, *(joined(a, b) for a, b in pairwise(query.strong))}
         for position, (name_score, candidate) in best.items():
-            if name_score < lowest:
+            by_acronym = position in acronym_of
+            if name_score < lowest and not by_acronym:
                 continue
             entry = self.entries[position]
             individual = entry.type == "individual"
             # The most the adjustments could add: below the cut even then, nothing more to look at.
-            upper = name_score + COUNTRY_BONUS + CITY_BONUS
+            upper = max(name_score, ACRONYM_SCORE if by_acronym else 0.0) + COUNTRY_BONUS + CITY_BONUS
             if individual:
                 upper += BIRTH_DATE_AGREES + NATIONALITY_AGREES
             elif may_be_affiliate and name_score >= AFFILIATE_CHECK_FROM:
@@ -426,13 +459,31 @@ class ScreeningIndex:
             features = [Feature("name similarity", name_score, f"'{name}' against '{candidate.name}'")]
             align = _Aligned(query, q_weights, candidate, extra)
             affiliate = False
-            if may_be_affiliate and not individual and AFFILIATE_CHECK_FROM <= name_score < 100.0:
+            if by_acronym:
+                features.append(
+                    Feature(
+                        "acronym",
+                        ACRONYM_SCORE - name_score,
+                        f"'{acronym}' is written in capitals like an acronym and is the initials of "
+                        f"'{candidate.name}': possibly that party's short name",
+                    )
+                )
+            elif query.abjad[0] and len(query.strong) == 1 and align().query_cover[0] < 1.0:
+                features.append(
+                    Feature(
+                        "one abjad word",
+                        ONE_ABJAD_WORD,
+                        f"one word written without vowels ({query.shown(0)}), matched by its consonants only: "
+                        "they fit many names",
+                    )
+                )
+            if may_be_affiliate and not (individual or by_acronym) and AFFILIATE_CHECK_FROM <= name_score < 100.0:
                 pattern = self._affiliate(query, candidate, align, present)
                 if pattern:
                     affiliate = True
                     features.append(Feature("affiliate pattern", max(0.0, AFFILIATE_SCORE - name_score), pattern))
             if (
-                not affiliate
+                not (affiliate or by_acronym)
                 and name_score < 100.0
                 and all(t in generic for t in candidate.norm.strong)
                 and self._partial(query, candidate, align)
@@ -441,7 +492,7 @@ class ScreeningIndex:
                     Feature("common words only", COMMON_WORDS_ONLY, "the listed name is made only of common words")
                 )
             if (
-                not affiliate
+                not (affiliate or by_acronym)
                 and name_score < 100.0
                 and sum(map(len, candidate.norm.strong)) <= SHORT_NAME_LETTERS
                 and self._adds_distinctive(query, candidate, align)
@@ -454,7 +505,7 @@ class ScreeningIndex:
                         "query has a distinctive word besides it: more likely a name that contains these letters",
                     )
                 )
-            elif not affiliate and name_score < COUNTRY_DIFFERS_BELOW:
+            elif not (affiliate or by_acronym) and name_score < COUNTRY_DIFFERS_BELOW:
                 trades = self._other_trades(query, candidate, align)
                 if trades:
                     features.append(
@@ -495,12 +546,28 @@ class ScreeningIndex:
                         )
                     # The listed name once legal forms are set aside, but not as listed, and made of common words.
                     common: tuple[str, ...] = ()
-                    if (
+                    elsewhere = (
                         name_score >= COUNTRY_DIFFERS_BELOW
                         and not (affiliate or individual or near)
                         and not self._adds_place(query, candidate, align)
-                    ):
+                    )
+                    if elsewhere:
                         common = _common_words_only(query, candidate, align())
+                    if (
+                        elsewhere
+                        and not common
+                        and entry.list not in BLOCKING_LISTS
+                        and _letters(query.original) != _letters(candidate.name)
+                    ):
+                        features.append(
+                            Feature(
+                                "restricted name elsewhere",
+                                RESTRICTED_NAME_ELSEWHERE,
+                                f"the listed name, not written as listed, in another country ({query_country}, "
+                                f"listed {listed}), on a list that restricts dealings ({entry.list}) rather than "
+                                "blocks: more likely another firm of that name",
+                            )
+                        )
                     if common:
                         features.append(
                             Feature(
@@ -656,7 +723,18 @@ class ScreeningIndex:
         if share < AFFILIATE_MIN_SHARE * candidate.total:
             return None
         added = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
-        if not added or any(query.strong[i] not in affiliate_words() for i in added):
+        if not added:
+            return None
+        trade = [i for i in added if query.strong[i] not in affiliate_words()]
+        # Words of trade added ("Huawei Device", "VTB Capital") name a group member only where the listed name is
+        # a brand alone, every word of it in the query, and no English word ("Sunway University" is not "Sunway
+        # Microelectronics", nor "Alpha Devices" the listed "Alpha").
+        if trade and (
+            common_only
+            or any(query.strong[i] not in generic for i in trade)
+            or 0.0 in result.listed_cover
+            or any(common_english(candidate.norm.shown(j)) for j in distinctive)
+        ):
             return None
         if _place_replaced(query, candidate, result, added):
             return None
@@ -665,8 +743,9 @@ class ScreeningIndex:
             return None
         words = ", ".join(query.shown(i) for i in added)
         core = " ".join(candidate.norm.shown(j) for j in distinctive)
+        kind = "words of trade, place or corporate structure" if trade else "only words of place or corporate structure"
         return (
-            f"possible affiliate: the listed name '{core}' with only words of place or corporate structure "
+            f"possible affiliate: the listed name '{core}' with {kind} "
             f"added ({words}); BIS affiliates rule / OFAC 50% rule: establish who owns it"
         )
 
@@ -692,6 +771,50 @@ def _common_words_only(query: NormalizedName, candidate: IndexedName, result: Na
     if not own or not all(w.isascii() and common_english(w) for w in own):
         return ()
     return tuple(own)
+
+
+_WORD = re.compile(r"[^\W_]+")
+_NOT_A_COMPANY = frozenset({"individual", "vessel", "aircraft"})
+
+
+def _initials(name: str) -> set[str]:
+    """A listed name's possible acronyms: the initials of its words (stop words aside), with and without its
+    legal forms ("SMIC": Semiconductor Manufacturing International Corporation)."""
+    words = _WORD.findall(fold(name))
+    if not all(w.isascii() and w.isalpha() for w in words):
+        return set()
+    words = [w for w in words if w not in STOPWORDS]
+    low, high = ACRONYM_LETTERS
+    found = set()
+    for kept in (words, [w for w in words if w not in LEGAL_FORMS]):
+        if low <= len(kept) <= high:
+            found.add("".join(w[0] for w in kept))
+    return found
+
+
+def _acronyms(entries: Sequence[ListEntry], names: Sequence[IndexedName]) -> dict[str, tuple[int, ...]]:
+    """Acronym -> ids of the listed names (of companies and bodies, not people or ships) it abbreviates."""
+    found: dict[str, list[int]] = {}
+    for name_id, indexed in enumerate(names):
+        if entries[indexed.entry].type in _NOT_A_COMPANY:
+            continue
+        for acronym in _initials(indexed.name):
+            found.setdefault(acronym, []).append(name_id)
+    return {acronym: tuple(ids) for acronym, ids in found.items()}
+
+
+def _acronym_written(query: NormalizedName) -> str | None:
+    """The query's one word, if it is written in capitals like an acronym ("RDIF", not "Rdif") and is not a
+    common English word ("CARE"); None otherwise."""
+    if len(query.strong) != 1:
+        return None
+    word = query.shown(0)
+    low, high = ACRONYM_LETTERS
+    if not (low <= len(word) <= high and word.isascii() and word.isalpha()):
+        return None
+    if re.search(rf"(?<![^\W_]){re.escape(word.upper())}(?![^\W_])", query.original) is None:
+        return None
+    return None if common_english(word) else word
 
 
 def _letters(name: str) -> str:
@@ -730,6 +853,12 @@ def _trade_words() -> frozenset[str]:
 
 
 @functools.cache
+def _structure_tokens() -> frozenset[str]:
+    """Canonical forms of the words of corporate structure ("branch", "subsidiary", "operations")."""
+    return frozenset(canonical(w) for w in STRUCTURE_WORDS)
+
+
+@functools.cache
 def _place_tokens() -> frozenset[str]:
     """Canonical forms of the words of place (countries, nationalities, regions, capitals, Chinese cities)."""
     return frozenset(canonical(w) for w in place_words())
@@ -749,8 +878,23 @@ def _place_replaced(query: NormalizedName, candidate: IndexedName, result: NameS
     Investment Authority" for "Libyan Investment Authority" is a namesake elsewhere, not a branch (a branch
     keeps its parent's name, place included, and adds its own place: "China Mobile International (USA)")."""
     places = _place_tokens()
-    return any(query.strong[i] in places for i in added) and any(
-        t in places and result.listed_cover[j] == 0.0 for j, t in enumerate(candidate.norm.strong)
+    listed = candidate.norm.strong
+    if not (
+        any(query.strong[i] in places for i in added)
+        and any(t in places and result.listed_cover[j] == 0.0 for j, t in enumerate(listed))
+    ):
+        return False
+    # ... unless the group's own brand is there, spelt as listed, and a word of structure says what the member is:
+    # "China Unicom (Americas) Operations" is a member of the group listed as "China Unicom (Hong Kong)". A brand
+    # is no common word and no English word ("Authority"); a place swapped alone ("Petróleos Mexicanos" for
+    # Petróleos de Venezuela) is a namesake.
+    structure = _structure_tokens()
+    if not any(query.strong[i] in structure for i in added):
+        return True
+    generic = generic_words()
+    return not any(
+        cover >= SKELETON_SIMILARITY and t not in generic and not common_english(candidate.norm.shown(j))
+        for j, (t, cover) in enumerate(zip(listed, result.listed_cover, strict=True))
     )
 
 

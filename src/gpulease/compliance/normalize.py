@@ -357,6 +357,7 @@ GENERIC_WORDS: frozenset[str] = frozenset(
         "precision",
         "instruments",
         "devices",
+        "device",
         "semiconductor",
         "semiconductors",
         "micro",
@@ -411,6 +412,7 @@ STRUCTURE_WORDS: frozenset[str] = frozenset(
         "worldwide",
         "regional",
         "local",
+        "operations",
     }
 )
 
