@@ -109,6 +109,10 @@ ONE_ABJAD_WORD = -10.0
 # aside, but not written as listed, in a country the party is not in: more likely another firm of that name
 # ("CoStar Group, Inc.", US, against the Chinese optics maker listed as COSTAR GROUP CO., LTD.).
 RESTRICTED_NAME_ELSEWHERE = -25.0
+# The listed name's own distinctive word(s) alone, without the place and trade words the list adds ("Phytium"
+# for "Tianjin Phytium Information Technology"): the name the party is known by, a review at least.
+BRAND_ALONE_SCORE = 82.0
+BRAND_ALONE_FROM = 60.0
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -454,6 +458,8 @@ class ScreeningIndex:
                 upper += BIRTH_DATE_AGREES + NATIONALITY_AGREES
             elif may_be_affiliate and name_score >= AFFILIATE_CHECK_FROM:
                 upper = max(upper, AFFILIATE_SCORE + COUNTRY_BONUS + CITY_BONUS)
+            elif name_score >= BRAND_ALONE_FROM:
+                upper = max(upper, BRAND_ALONE_SCORE + COUNTRY_BONUS + CITY_BONUS)
             if upper < min_score:
                 continue
             features = [Feature("name similarity", name_score, f"'{name}' against '{candidate.name}'")]
@@ -482,6 +488,19 @@ class ScreeningIndex:
                 if pattern:
                     affiliate = True
                     features.append(Feature("affiliate pattern", max(0.0, AFFILIATE_SCORE - name_score), pattern))
+            if (
+                not (affiliate or by_acronym or individual)
+                and BRAND_ALONE_FROM <= name_score < BRAND_ALONE_SCORE
+                and (brand := self._brand_alone(query, candidate, align))
+            ):
+                features.append(
+                    Feature(
+                        "the listed name's own word",
+                        BRAND_ALONE_SCORE - name_score,
+                        f"the query is the listed name's own word ({brand}) without its place and common words "
+                        f"({', '.join(_uncovered(candidate, align()))}): the name the party is known by",
+                    )
+                )
             if (
                 not (affiliate or by_acronym)
                 and name_score < 100.0
@@ -672,6 +691,28 @@ class ScreeningIndex:
         return (mine[0], theirs[0]) if mine and theirs else None
 
     @staticmethod
+    def _brand_alone(
+        query: NormalizedName,
+        candidate: IndexedName,
+        align: Callable[[], NameScore],
+    ) -> str | None:
+        """The listed name's distinctive words, if the query is them (spelt as listed, nothing else but common
+        words the listed name also has) and the listed name only adds words of place or trade; None otherwise."""
+        generic = generic_words()
+        listed = candidate.norm.strong
+        distinctive = [j for j, t in enumerate(listed) if t not in generic]
+        if not distinctive or sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT:
+            return None
+        result = align()
+        if 0.0 in result.query_cover:
+            return None
+        if any(result.listed_cover[j] < 1.0 for j in distinctive):
+            return None
+        if any(common_english(candidate.norm.shown(j)) for j in distinctive):
+            return None
+        return " ".join(candidate.norm.shown(j) for j in distinctive)
+
+    @staticmethod
     def _adds_place(
         query: NormalizedName,
         candidate: IndexedName,
@@ -815,6 +856,10 @@ def _acronym_written(query: NormalizedName) -> str | None:
     if re.search(rf"(?<![^\W_]){re.escape(word.upper())}(?![^\W_])", query.original) is None:
         return None
     return None if common_english(word) else word
+
+
+def _uncovered(candidate: IndexedName, result: NameScore) -> list[str]:
+    return [candidate.norm.shown(j) for j, cover in enumerate(result.listed_cover) if cover == 0.0]
 
 
 def _letters(name: str) -> str:

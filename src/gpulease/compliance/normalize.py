@@ -178,6 +178,8 @@ CHINESE_TERMS: dict[str, tuple[str, ...]] = {
     "服务器": ("server",),
     # Sector words of Chinese company names (as the lists translate them): read as the word, not as a
     # brand ("上海电气" is Shanghai Electric, nothing like "航天电器", Aerospace Electrical).
+    # Directions the lists translate: 中国北方工业 is China North Industries (Norinco).
+    "北方": ("north",),
     "电气": ("electric",),
     "电器": ("electrical",),
     "电力": ("power",),
@@ -580,24 +582,31 @@ def _segment_chinese(run: str) -> tuple[list[str], list[str]]:
 
 def _latin_tokens(text: str) -> list[str]:
     """Words of Latin text: places written split joined ("hang zhou"), initials joined ("z t e" → "zte")."""
+    return _latin_words(text)[0]
+
+
+def _latin_words(text: str) -> tuple[list[str], list[bool]]:
+    """`_latin_tokens`, and per word whether a hyphen joins it to the next one ("I-t'u", "Wang-lo")."""
     text = _JOINERS.sub("", _EZAFE.sub("", text.replace("&", " and ")))
-    tokens = _TOKEN.findall(text)
+    matches = list(_TOKEN.finditer(text))
+    tokens = [m.group() for m in matches]
+    hyphen = [text[m.end() : m.end() + 1] == "-" for m in matches]
     joined: list[str] = []
+    hyphens: list[bool] = []
     i = 0
     while i < len(tokens):
         if i + 1 < len(tokens) and tokens[i] + tokens[i + 1] in CHINESE_CITIES:
-            joined.append(tokens[i] + tokens[i + 1])
-            i += 2
+            j = i + 2
         elif len(tokens[i]) == 1 and i + 1 < len(tokens) and len(tokens[i + 1]) == 1 and tokens[i].isalpha():
             j = i
             while j < len(tokens) and len(tokens[j]) == 1 and tokens[j].isalpha():
                 j += 1
-            joined.append("".join(tokens[i:j]))
-            i = j
         else:
-            joined.append(tokens[i])
-            i += 1
-    return joined
+            j = i + 1
+        joined.append("".join(tokens[i:j]))
+        hyphens.append(hyphen[j - 1])
+        i = j
+    return joined, hyphens
 
 
 def _pinyin_words(tokens: list[str]) -> tuple[list[tuple[str, bool]], list[str]]:
@@ -681,6 +690,16 @@ class _Builder:
             converted, changed = wade_giles_to_pinyin(tokens, aspirated, at)
             if changed:
                 self.notes.append(f"Wade-Giles read as pinyin: {' '.join(tokens)} → {' '.join(converted)}")
+                # Wade-Giles joins the syllables of one word with hyphens ("I-t'u", "Wang-lo"): one word again.
+                hyphens = _latin_words(text)[1]
+                if len(hyphens) == len(converted):
+                    words = [converted[0]]
+                    for k in range(1, len(converted)):
+                        if hyphens[k - 1]:
+                            words[-1] += converted[k]
+                        else:
+                            words.append(converted[k])
+                    converted = words
                 tokens = _latin_tokens(" ".join(converted))  # "bei jing" → "beijing"
         pairs, mapped = _pinyin_words(tokens)
         if mapped:
