@@ -102,6 +102,7 @@ SPELLING_SIMILARITY = 0.95
 # that party's acronym: a review, never a denial on its own.
 ACRONYM_SCORE = 82.0
 ACRONYM_LETTERS = (4, 8)
+ACRONYM_MAX_PARTIES = 3
 # A query of one word in an abjad matched only by its consonants ("روشن", r-sh-n: Roshan, Rushaan, Rashen):
 # without vowels and without a second word, the consonants fit many names.
 ONE_ABJAD_WORD = -10.0
@@ -818,13 +819,20 @@ _WORD = re.compile(r"[^\W_]+")
 _NOT_A_COMPANY = frozenset({"individual", "vessel", "aircraft"})
 
 
+# Words that open a Russian company's listed name as its legal form ("Joint Stock Company ...", "Limited Liability
+# Company ..."): an acronym leaves them out.
+_LEADING_FORMS = frozenset({"joint", "stock", "liability", "open", "closed", "public", "private", "nonpublic"})
+
+
 def _initials(name: str) -> set[str]:
-    """A listed name's possible acronyms: the initials of its words (stop words aside), with and without its
-    legal forms ("SMIC": Semiconductor Manufacturing International Corporation)."""
+    """A listed name's possible acronyms: the initials of its words (stop words aside), without its legal forms
+    and with a closing one ("NIOC": National Iranian Oil Company; "SMIC": ... International Corporation)."""
     words = _WORD.findall(fold(name))
     if not all(w.isascii() and w.isalpha() for w in words):
         return set()
     words = [w for w in words if w not in STOPWORDS]
+    while words and (words[0] in LEGAL_FORMS or words[0] in _LEADING_FORMS):
+        words.pop(0)
     low, high = ACRONYM_LETTERS
     found = set()
     for kept in (words, [w for w in words if w not in LEGAL_FORMS]):
@@ -841,7 +849,12 @@ def _acronyms(entries: Sequence[ListEntry], names: Sequence[IndexedName]) -> dic
             continue
         for acronym in _initials(indexed.name):
             found.setdefault(acronym, []).append(name_id)
-    return {acronym: tuple(ids) for acronym, ids in found.items()}
+    # An acronym of many parties' names says none of them.
+    return {
+        acronym: tuple(ids)
+        for acronym, ids in found.items()
+        if len({names[i].entry for i in ids}) <= ACRONYM_MAX_PARTIES
+    }
 
 
 def _acronym_written(query: NormalizedName) -> str | None:

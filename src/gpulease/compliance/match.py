@@ -132,8 +132,28 @@ def _two_edits(a: str, b: str) -> bool:
     )
 
 
+# Endings of English words of one stem ("supercomputing" / "supercomputer", "processing" / "processor").
+_ENDINGS = ("ing", "ers", "er", "ors", "or", "ed", "ions", "ion")
+STEM_FROM = 6  # letters of the stem both words share
+
+
+def _stem(word: str) -> str:
+    for ending in _ENDINGS:
+        if word.endswith(ending):
+            return word[: -len(ending)]
+    return word
+
+
+def _same_stem(a: str, b: str) -> bool:
+    """Two long words of one stem with other endings ("supercomputing" / "supercomputer")."""
+    if a[0] != b[0] or len(a) < TWO_EDITS_FROM or len(b) < TWO_EDITS_FROM:
+        return False
+    stem = _stem(a)
+    return len(stem) >= STEM_FROM and stem == _stem(b) and a != b
+
+
 def _accepted(a: str, b: str, sim: float) -> float:
-    if sim < TOKEN_SIMILARITY and (_swapped(a, b) or _two_edits(a, b)):
+    if sim < TOKEN_SIMILARITY and (_swapped(a, b) or _two_edits(a, b) or _same_stem(a, b)):
         return TOKEN_SIMILARITY
     if a[0] != b[0]:
         # Typos rarely hit the first letter; anagram-like pairs ("orchid"/"rachid") often differ there.
