@@ -114,3 +114,11 @@ def test_long_words_of_one_stem_are_one_word() -> None:
 
 def test_chinese_north_reads_as_the_lists_write_it() -> None:
     assert normalize_name("中国北方工业").strong == normalize_name("China North Industry").strong
+
+
+def test_the_whole_listed_name_with_a_word_of_structure_is_a_branch(index: ScreeningIndex) -> None:
+    # Bank Melli Iran is listed; its branch in a city places.py does not know is still its branch.
+    hit = _hit(index, "Bank Melli Iran Hamburg Branch", "DE", "SDN-25578")
+    assert hit is not None and hit.affiliate and hit.score >= 80.0
+    # Without the word of structure an unknown word is another name's word, not a place.
+    assert not any(h.affiliate for h in index.screen("Bank Melli Iran Hamburg", "DE", min_score=0.0))

@@ -767,7 +767,12 @@ class ScreeningIndex:
         added = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
         if not added:
             return None
-        trade = [i for i in added if query.strong[i] not in affiliate_words()]
+        # The whole listed name and a word of structure ("Bank Melli Iran Hamburg Branch", "... Dubai Representative
+        # Office") name a branch whatever the other words are: most are places (places.py knows countries, capitals
+        # and Chinese cities, not every city).
+        structure = _structure_tokens()
+        branch = 0.0 not in result.listed_cover and any(query.strong[i] in structure for i in added)
+        trade = [] if branch else [i for i in added if query.strong[i] not in affiliate_words()]
         # Words of trade added ("Huawei Device", "VTB Capital") name a group member only where the listed name is
         # a brand alone, every word of it in the query, and no English word ("Sunway University" is not "Sunway
         # Microelectronics", nor "Alpha Devices" the listed "Alpha").
