@@ -122,3 +122,12 @@ def test_the_whole_listed_name_with_a_word_of_structure_is_a_branch(index: Scree
     assert hit is not None and hit.affiliate and hit.score >= 80.0
     # Without the word of structure an unknown word is another name's word, not a place.
     assert not any(h.affiliate for h in index.screen("Bank Melli Iran Hamburg", "DE", min_score=0.0))
+
+
+def test_cyrillic_and_greek_lookalikes_inside_a_latin_word_are_latin(index: ScreeningIndex) -> None:
+    # "Sbеrbank" with a Cyrillic е, "Ηuawei" with a Greek Η: the Latin names they imitate.
+    assert normalize_name("Sbеrbank").strong == normalize_name("Sberbank").strong
+    assert normalize_name("Ηuawei Τechnologies").strong == normalize_name("Huawei Technologies").strong
+    assert screen_name(index, "Sbеrbank", "RU").decision == "denied"
+    # A word wholly in Cyrillic is transliterated, not read as the Latin letters it looks like: Вера is vera.
+    assert normalize_name("Вера").strong != normalize_name("Bepa").strong

@@ -730,6 +730,24 @@ class _Builder:
         self.latin(latin, abjad=script in ABJADS)
 
 
+# Cyrillic and Greek letters that look like Latin ones (after case folding), as they turn up inside Latin words
+# ("Rosteleсom" with a Cyrillic с), by mistake of a keyboard or to slip past a screen.
+_LOOKALIKES = str.maketrans(
+    {
+        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
+        "т": "t", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ԛ": "q", "ԝ": "w", "ү": "y",
+        "α": "a", "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u",
+        "χ": "x", "η": "h", "μ": "m", "ζ": "z",
+    }
+)  # fmt: skip
+# A word with both Latin letters and Cyrillic or Greek ones.
+_MIXED_WORD = re.compile(r"(?=[^\W\d_]*[a-z])(?=[^\W\d_]*[\u0370-\u03ff\u0400-\u04ff\u0500-\u052f])[^\W\d_]+")
+
+
+def _latin_lookalikes(word: re.Match[str]) -> str:
+    return word.group().translate(_LOOKALIKES)
+
+
 @functools.lru_cache(maxsize=65536)
 def normalize_name(name: str) -> NormalizedName:
     """Normalise a party name (any script) into strong and weak tokens with a canonical key."""
@@ -745,6 +763,11 @@ def normalize_name(name: str) -> NormalizedName:
         text = text[: bare.start()]
         b.notes.append(f"stock code after the name set aside: {bare.group(1)}")
     folded = fold(text)
+    if not folded.isascii():
+        plain = _MIXED_WORD.sub(_latin_lookalikes, folded)
+        if plain != folded:
+            b.notes.append(f"Cyrillic or Greek lookalikes inside Latin words read as Latin letters: {plain}")
+            folded = plain
     if _CJK.search(folded):
         simplified = _T2S.convert(folded)
         if simplified != folded:
