@@ -131,3 +131,10 @@ def test_cyrillic_and_greek_lookalikes_inside_a_latin_word_are_latin(index: Scre
     assert screen_name(index, "Sbеrbank", "RU").decision == "denied"
     # A word wholly in Cyrillic is transliterated, not read as the Latin letters it looks like: Вера is vera.
     assert normalize_name("Вера").strong != normalize_name("Bepa").strong
+
+
+def test_a_place_in_the_query_is_no_misspelt_listed_word() -> None:
+    xinjiang = normalize_name("Xinjiang").strong[0]  # a province
+    xinjian = normalize_name("Xinjian").strong[0]  # a brand one letter away (新建)
+    assert _similarity(xinjiang, xinjian) == 0.0  # the query's place is that place
+    assert _similarity(xinjian, xinjiang) > 0.0  # a misspelt place in the query may still be the listed place

@@ -33,9 +33,9 @@ from gpulease.compliance.normalize import (
     fold,
     generic_words,
     normalize_name,
+    place_tokens,
     spelling_variants,
 )
-from gpulease.compliance.places import place_words
 from gpulease.compliance.restrictions import BLOCKING_LISTS
 from gpulease.compliance.romanize import joined, skeleton
 
@@ -921,10 +921,8 @@ def _structure_tokens() -> frozenset[str]:
     return frozenset(canonical(w) for w in STRUCTURE_WORDS)
 
 
-@functools.cache
 def _place_tokens() -> frozenset[str]:
-    """Canonical forms of the words of place (countries, nationalities, regions, capitals, Chinese cities)."""
-    return frozenset(canonical(w) for w in place_words())
+    return place_tokens()
 
 
 def _present(listed: Sequence[str], j: int, present: set[str]) -> bool:

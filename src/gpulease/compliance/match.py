@@ -16,7 +16,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA, JaroWinkler
 
 from gpulease.compliance.model import EnrichmentAlias, ListEntry
-from gpulease.compliance.normalize import NormalizedName
+from gpulease.compliance.normalize import NormalizedName, place_tokens
 from gpulease.compliance.romanize import joined
 
 # Two tokens count as the same word with a typo from this similarity up; below it they are different
@@ -149,10 +149,17 @@ def _same_stem(a: str, b: str) -> bool:
     if a[0] != b[0] or len(a) < TWO_EDITS_FROM or len(b) < TWO_EDITS_FROM:
         return False
     stem = _stem(a)
-    return len(stem) >= STEM_FROM and stem == _stem(b) and a != b
+    # (The OSA share bound keeps the pair among those QueryScorer.prepare looks at: both paths score alike.)
+    return (
+        len(stem) >= STEM_FROM and stem == _stem(b) and a != b and OSA.normalized_similarity(a, b) >= _OSA_CUTOFF_SHORT
+    )
 
 
 def _accepted(a: str, b: str, sim: float) -> float:
+    if a in place_tokens() and b not in place_tokens():
+        # The query's place is that place, not a misspelling of a listed party's word ("Xinjiang" / "Xinjian");
+        # a misspelt place ("Shangai") may still be a listed place. (`a` is the query's word, `b` the listed one.)
+        return 0.0
     if sim < TOKEN_SIMILARITY and (_swapped(a, b) or _two_edits(a, b) or _same_stem(a, b)):
         return TOKEN_SIMILARITY
     if a[0] != b[0]:

@@ -506,6 +506,12 @@ def generic_words() -> frozenset[str]:
     return frozenset(canonical(w) for w in GENERIC_WORDS | place_words() | STRUCTURE_WORDS)
 
 
+@functools.cache
+def place_tokens() -> frozenset[str]:
+    """Canonical forms of the words of place (countries, nationalities, regions, capitals, Chinese cities)."""
+    return frozenset(canonical(w) for w in place_words())
+
+
 # Words an affiliate's name adds to its parent's without naming another business.
 _AFFILIATE_EXTRA = frozenset({"international", "global", "group", "holding", "holdings", "worldwide", "overseas"})
 
