@@ -138,3 +138,11 @@ def test_a_place_in_the_query_is_no_misspelt_listed_word() -> None:
     xinjian = normalize_name("Xinjian").strong[0]  # a brand one letter away (新建)
     assert _similarity(xinjiang, xinjian) == 0.0  # the query's place is that place
     assert _similarity(xinjian, xinjiang) > 0.0  # a misspelt place in the query may still be the listed place
+
+
+def test_a_listed_groups_frequent_brand_still_names_its_members(index: ScreeningIndex) -> None:
+    # "VTB" is in the names of dozens of listed parties, so it weighs little; "VTB Shipping" is still a member.
+    result = screen_name(index, "VTB Shipping Ltd.", "GB")
+    assert any(h.hit.affiliate and h.hit.entry_id == "SDN-17013" for h in result.hits)  # VTB Bank, listed as ВТБ
+    # A brand of one or two listed parties without weight is not a group's brand: "Alfa Insurance" is cleared.
+    assert screen_name(index, "Alfa Insurance", "RU").decision == "cleared"

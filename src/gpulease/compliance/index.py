@@ -78,6 +78,9 @@ AFFILIATE_SCORE = 85.0
 AFFILIATE_MIN_WEIGHT = 7.0
 AFFILIATE_CHECK_FROM = 45.0
 AFFILIATE_MIN_SHARE = 0.6  # of the listed name's weight, found in the query
+# A brand in the names of this many listed parties or more is a listed group's brand ("VTB", "Sberbank"): frequent
+# on the lists, so it weighs little, yet it names the group: its members are affiliates whatever its weight.
+GROUP_BRAND_PARTIES = 10
 # A listed name made only of common words ("Technology and Development Group") says little about identity:
 # anything short of the whole name loses this much.
 COMMON_WORDS_ONLY = -15.0
@@ -242,6 +245,12 @@ class ScreeningIndex:
         self._sources = source_names
         self._key_sources = key_sources
         self._acronyms = _acronyms(entries, names)
+        # How many listed parties have each word in one of their names: a group's brand ("vtb", "sberbank") is in many.
+        parties: dict[str, set[int]] = {}
+        for indexed in names:
+            for token in indexed.norm.strong:
+                parties.setdefault(token, set()).add(indexed.entry)
+        self._parties_with = {token: len(found) for token, found in parties.items()}
         common_english("name")  # wordfreq's English list loads now, with the index, not in a screening request
 
     @classmethod
@@ -751,7 +760,9 @@ class ScreeningIndex:
             if not any(t in places for t in listed) or all(t in places for t in listed):
                 return None
             distinctive = list(range(len(listed)))
-        elif sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT:
+        elif sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT and not all(
+            self._parties_with.get(listed[j], 0) >= GROUP_BRAND_PARTIES for j in distinctive
+        ):
             return None
         if any(not _present(listed, j, present) for j in distinctive):
             return None  # the listed party's own words, as listed: cheap to rule out before aligning
