@@ -450,7 +450,9 @@ class ScreeningIndex:
         # Scores, adjustments and the cut first; the token-by-token explanation only for the hits returned.
         passed: list[tuple[float, ListEntry, IndexedName, bool | None, list[Feature], bool, bool | None, _Aligned]] = []
         # Only a query with a word of place or structure can be an affiliate's name.
-        may_be_affiliate = any(t in generic or t in affiliate_words() for t in query.strong)
+        may_be_affiliate = any(t in affiliate_words() for t in query.strong)
+        # ... or, with a word of trade, a brand listed alone ("Huawei Device"): every listed word in the query.
+        may_add_trade = any(t in generic for t in query.strong)
         lowest = min(
             min_score - COUNTRY_BONUS - CITY_BONUS - BIRTH_DATE_AGREES - NATIONALITY_AGREES, AFFILIATE_CHECK_FROM
         )
@@ -466,7 +468,7 @@ class ScreeningIndex:
             upper = max(name_score, ACRONYM_SCORE if by_acronym else 0.0) + COUNTRY_BONUS + CITY_BONUS
             if individual:
                 upper += BIRTH_DATE_AGREES + NATIONALITY_AGREES
-            elif may_be_affiliate and name_score >= AFFILIATE_CHECK_FROM:
+            elif (may_be_affiliate or may_add_trade) and name_score >= AFFILIATE_CHECK_FROM:
                 upper = max(upper, AFFILIATE_SCORE + COUNTRY_BONUS + CITY_BONUS)
             elif name_score >= BRAND_ALONE_FROM:
                 upper = max(upper, BRAND_ALONE_SCORE + COUNTRY_BONUS + CITY_BONUS)
@@ -493,7 +495,17 @@ class ScreeningIndex:
                         "they fit many names",
                     )
                 )
-            if may_be_affiliate and not (individual or by_acronym) and AFFILIATE_CHECK_FROM <= name_score < 100.0:
+            if (
+                not (individual or by_acronym)
+                and AFFILIATE_CHECK_FROM <= name_score < 100.0
+                and (
+                    may_be_affiliate
+                    or (
+                        may_add_trade
+                        and all(_present(candidate.norm.strong, j, present) for j in range(len(candidate.norm.strong)))
+                    )
+                )
+            ):
                 pattern = self._affiliate(query, candidate, align, present)
                 if pattern:
                     affiliate = True
@@ -501,7 +513,7 @@ class ScreeningIndex:
             if (
                 not (affiliate or by_acronym or individual)
                 and BRAND_ALONE_FROM <= name_score < BRAND_ALONE_SCORE
-                and (brand := self._brand_alone(query, candidate, align))
+                and (brand := self._brand_alone(query, candidate, align, present))
             ):
                 features.append(
                     Feature(
@@ -705,6 +717,7 @@ class ScreeningIndex:
         query: NormalizedName,
         candidate: IndexedName,
         align: Callable[[], NameScore],
+        present: set[str],
     ) -> str | None:
         """The listed name's distinctive words, if the query is them (spelt as listed, nothing else but common
         words the listed name also has) and the listed name only adds words of place or trade; None otherwise."""
@@ -713,6 +726,8 @@ class ScreeningIndex:
         distinctive = [j for j, t in enumerate(listed) if t not in generic]
         if not distinctive or sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT:
             return None
+        if any(not _present(listed, j, present) for j in distinctive):
+            return None  # spelt as listed: cheap to rule out before aligning
         result = align()
         if 0.0 in result.query_cover:
             return None
@@ -882,7 +897,7 @@ def _acronym_written(query: NormalizedName) -> str | None:
     low, high = ACRONYM_LETTERS
     if not (low <= len(word) <= high and word.isascii() and word.isalpha()):
         return None
-    if re.search(rf"(?<![^\W_]){re.escape(word.upper())}(?![^\W_])", query.original) is None:
+    if word.upper() not in _WORD.findall(query.original):
         return None
     return None if common_english(word) else word
 

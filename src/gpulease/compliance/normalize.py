@@ -588,17 +588,21 @@ def _segment_chinese(run: str) -> tuple[list[str], list[str]]:
 
 def _latin_tokens(text: str) -> list[str]:
     """Words of Latin text: places written split joined ("hang zhou"), initials joined ("z t e" → "zte")."""
-    return _latin_words(text)[0]
+    tokens = _TOKEN.findall(_JOINERS.sub("", _EZAFE.sub("", text.replace("&", " and "))))
+    return ["".join(tokens[i:j]) for i, j in _word_spans(tokens)]
 
 
-def _latin_words(text: str) -> tuple[list[str], list[bool]]:
-    """`_latin_tokens`, and per word whether a hyphen joins it to the next one ("I-t'u", "Wang-lo")."""
+def _latin_hyphens(text: str) -> list[bool]:
+    """Per word of `_latin_tokens(text)`: whether a hyphen joins it to the next one ("I-t'u", "Wang-lo")."""
     text = _JOINERS.sub("", _EZAFE.sub("", text.replace("&", " and ")))
     matches = list(_TOKEN.finditer(text))
-    tokens = [m.group() for m in matches]
     hyphen = [text[m.end() : m.end() + 1] == "-" for m in matches]
-    joined: list[str] = []
-    hyphens: list[bool] = []
+    return [hyphen[j - 1] for _, j in _word_spans([m.group() for m in matches])]
+
+
+def _word_spans(tokens: list[str]) -> list[tuple[int, int]]:
+    """Which tokens make one word: a place written split, a run of initials; every other token alone."""
+    spans: list[tuple[int, int]] = []
     i = 0
     while i < len(tokens):
         if i + 1 < len(tokens) and tokens[i] + tokens[i + 1] in CHINESE_CITIES:
@@ -609,10 +613,9 @@ def _latin_words(text: str) -> tuple[list[str], list[bool]]:
                 j += 1
         else:
             j = i + 1
-        joined.append("".join(tokens[i:j]))
-        hyphens.append(hyphen[j - 1])
+        spans.append((i, j))
         i = j
-    return joined, hyphens
+    return spans
 
 
 def _pinyin_words(tokens: list[str]) -> tuple[list[tuple[str, bool]], list[str]]:
@@ -697,7 +700,7 @@ class _Builder:
             if changed:
                 self.notes.append(f"Wade-Giles read as pinyin: {' '.join(tokens)} → {' '.join(converted)}")
                 # Wade-Giles joins the syllables of one word with hyphens ("I-t'u", "Wang-lo"): one word again.
-                hyphens = _latin_words(text)[1]
+                hyphens = _latin_hyphens(text)
                 if len(hyphens) == len(converted):
                     words = [converted[0]]
                     for k in range(1, len(converted)):
