@@ -146,3 +146,11 @@ def test_a_listed_groups_frequent_brand_still_names_its_members(index: Screening
     assert any(h.hit.affiliate and h.hit.entry_id == "SDN-17013" for h in result.hits)  # VTB Bank, listed as ВТБ
     # A brand of one or two listed parties without weight is not a group's brand: "Alfa Insurance" is cleared.
     assert screen_name(index, "Alfa Insurance", "RU").decision == "cleared"
+
+
+def test_a_brand_with_a_word_of_trade_in_another_country_is_a_namesake(index: ScreeningIndex) -> None:
+    # The Russian gas producer Novatek is listed (with ten subsidiaries); a Taiwanese chip designer of that name is
+    # not its member: no word of place or structure, another country.
+    assert screen_name(index, "Novatek Microelectronics", "TW").decision == "cleared"
+    # In Russia the same words are a possible member of the group.
+    assert any(h.hit.affiliate for h in screen_name(index, "Novatek Microelectronics", "RU").hits)

@@ -78,9 +78,10 @@ AFFILIATE_SCORE = 85.0
 AFFILIATE_MIN_WEIGHT = 7.0
 AFFILIATE_CHECK_FROM = 45.0
 AFFILIATE_MIN_SHARE = 0.6  # of the listed name's weight, found in the query
-# A brand in the names of this many listed parties or more is a listed group's brand ("VTB", "Sberbank"): frequent
-# on the lists, so it weighs little, yet it names the group: its members are affiliates whatever its weight.
-GROUP_BRAND_PARTIES = 10
+# A brand in the names of this many listed parties or more is a listed group's brand (VTB 44, Gazprom 54, Sberbank
+# 32; not Novatek, 11): frequent on the lists, so it weighs little, yet it names the group, whose members are
+# affiliates whatever its weight, in any country.
+GROUP_BRAND_PARTIES = 20
 # A listed name made only of common words ("Technology and Development Group") says little about identity:
 # anything short of the whole name loses this much.
 COMMON_WORDS_ONLY = -15.0
@@ -108,7 +109,7 @@ ACRONYM_LETTERS = (4, 8)
 ACRONYM_MAX_PARTIES = 3
 # A query of one word in an abjad matched only by its consonants ("روشن", r-sh-n: Roshan, Rushaan, Rashen):
 # without vowels and without a second word, the consonants fit many names.
-ONE_ABJAD_WORD = -10.0
+ONE_ABJAD_WORD = -15.0
 # The listed name of a party on a list that does not block (CMIC, SSI, MEU ...) once legal forms are set
 # aside, but not written as listed, in a country the party is not in: more likely another firm of that name
 # ("CoStar Group, Inc.", US, against the Chinese optics maker listed as COSTAR GROUP CO., LTD.).
@@ -506,7 +507,8 @@ class ScreeningIndex:
                     )
                 )
             ):
-                pattern = self._affiliate(query, candidate, align, present)
+                elsewhere = _elsewhere(query_country, entry)
+                pattern = self._affiliate(query, candidate, align, present, elsewhere)
                 if pattern:
                     affiliate = True
                     features.append(Feature("affiliate pattern", max(0.0, AFFILIATE_SCORE - name_score), pattern))
@@ -760,9 +762,11 @@ class ScreeningIndex:
         candidate: IndexedName,
         align: Callable[[], NameScore],
         present: set[str],
+        elsewhere: bool = False,
     ) -> str | None:
         """The affiliate pattern, in words, if the query is the listed name's distinctive words plus only
-        words of place or corporate structure; None otherwise."""
+        words of place or corporate structure; None otherwise. `elsewhere`: the query's country is none of the
+        listed party's (nor its programme's)."""
         generic = generic_words()
         listed = candidate.norm.strong
         distinctive = [j for j, t in enumerate(listed) if t not in generic]
@@ -807,6 +811,15 @@ class ScreeningIndex:
             or any(query.strong[i] not in generic for i in trade)
             or 0.0 in result.listed_cover
             or any(common_english(candidate.norm.shown(j)) for j in distinctive)
+        ):
+            return None
+        # A brand and a word of trade in another country, no place or structure word to say "branch", is more likely
+        # a namesake there ("Novatek Microelectronics", TW, is not the Russian Novatek), unless the brand is a
+        # listed group's, in the names of many listed parties ("VTB Capital", GB).
+        if (
+            trade
+            and elsewhere
+            and not all(self._parties_with.get(listed[j], 0) >= GROUP_BRAND_PARTIES for j in distinctive)
         ):
             return None
         if _place_replaced(query, candidate, result, added):
@@ -900,6 +913,15 @@ def _acronym_written(query: NormalizedName) -> str | None:
     if word.upper() not in _WORD.findall(query.original):
         return None
     return None if common_english(word) else word
+
+
+def _elsewhere(query_country: str | None, entry: ListEntry) -> bool:
+    """Whether the query's country is none of the listed party's countries, nor near one (mainland China, Hong
+    Kong, Macao), nor its sanctions programme's country."""
+    if not query_country or not entry.countries or query_country in entry.countries:
+        return False
+    near = not _SAME_PLACE.get(query_country, frozenset()).isdisjoint(entry.countries)
+    return not (near or query_country in _programme_countries(entry))
 
 
 def _uncovered(candidate: IndexedName, result: NameScore) -> list[str]:
