@@ -487,7 +487,7 @@ class ScreeningIndex:
                         f"'{candidate.name}': possibly that party's short name",
                     )
                 )
-            elif query.abjad[0] and len(query.strong) == 1 and align().query_cover[0] < 1.0:
+            elif len(query.strong) == 1 and query.abjad[:1] == (True,) and align().query_cover[0] < 1.0:
                 features.append(
                     Feature(
                         "one abjad word",
@@ -507,8 +507,7 @@ class ScreeningIndex:
                     )
                 )
             ):
-                elsewhere = _elsewhere(query_country, entry)
-                pattern = self._affiliate(query, candidate, align, present, elsewhere)
+                pattern = self._affiliate(query, candidate, align, present, _elsewhere(query_country, entry))
                 if pattern:
                     affiliate = True
                     features.append(Feature("affiliate pattern", max(0.0, AFFILIATE_SCORE - name_score), pattern))
@@ -589,15 +588,15 @@ class ScreeningIndex:
                         )
                     # The listed name once legal forms are set aside, but not as listed, and made of common words.
                     common: tuple[str, ...] = ()
-                    elsewhere = (
+                    listed_name_elsewhere = (
                         name_score >= COUNTRY_DIFFERS_BELOW
                         and not (affiliate or individual or near)
                         and not self._adds_place(query, candidate, align)
                     )
-                    if elsewhere:
+                    if listed_name_elsewhere:
                         common = _common_words_only(query, candidate, align())
                     if (
-                        elsewhere
+                        listed_name_elsewhere
                         and not common
                         and entry.list not in BLOCKING_LISTS
                         and _letters(query.original) != _letters(candidate.name)
@@ -775,7 +774,7 @@ class ScreeningIndex:
             # A listed name made only of common words and its own place ("China Mobile", "China Telecom") is
             # recognised whole: every one of its words must be there. Without a place ("Industrial Bank") such
             # a name plus a place is any bank of that place; a place alone ("China") is no party's name.
-            places = _place_tokens()
+            places = place_tokens()
             if not any(t in places for t in listed) or all(t in places for t in listed):
                 return None
             distinctive = list(range(len(listed)))
@@ -960,17 +959,13 @@ class _Aligned:
 def _trade_words() -> frozenset[str]:
     """Common words that say what a business does ("telecom", "trading", "university"): generic words that are
     no word of place or structure."""
-    return generic_words() - affiliate_words() - _place_tokens()
+    return generic_words() - affiliate_words() - place_tokens()
 
 
 @functools.cache
 def _structure_tokens() -> frozenset[str]:
     """Canonical forms of the words of corporate structure ("branch", "subsidiary", "operations")."""
     return frozenset(canonical(w) for w in STRUCTURE_WORDS)
-
-
-def _place_tokens() -> frozenset[str]:
-    return place_tokens()
 
 
 def _present(listed: Sequence[str], j: int, present: set[str]) -> bool:
@@ -986,7 +981,7 @@ def _place_replaced(query: NormalizedName, candidate: IndexedName, result: NameS
     """The query adds a place word where the listed name has one of its own that the query lacks: "Kuwait
     Investment Authority" for "Libyan Investment Authority" is a namesake elsewhere, not a branch (a branch
     keeps its parent's name, place included, and adds its own place: "China Mobile International (USA)")."""
-    places = _place_tokens()
+    places = place_tokens()
     listed = candidate.norm.strong
     if not (
         any(query.strong[i] in places for i in added)
