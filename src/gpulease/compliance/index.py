@@ -24,15 +24,19 @@ from gpulease.compliance.match import (
 from gpulease.compliance.model import Address, EnrichmentAlias, ListEntry
 from gpulease.compliance.normalize import (
     GENERIC_WEIGHT,
+    LEGAL_FORMS,
+    STOPWORDS,
+    STRUCTURE_WORDS,
     NormalizedName,
     affiliate_words,
     canonical,
     fold,
     generic_words,
     normalize_name,
+    place_tokens,
     spelling_variants,
 )
-from gpulease.compliance.places import place_words
+from gpulease.compliance.restrictions import BLOCKING_LISTS
 from gpulease.compliance.romanize import joined, skeleton
 
 # A key shared by more names than this says little about identity ("technology", "al"): it is not
@@ -74,6 +78,10 @@ AFFILIATE_SCORE = 85.0
 AFFILIATE_MIN_WEIGHT = 7.0
 AFFILIATE_CHECK_FROM = 45.0
 AFFILIATE_MIN_SHARE = 0.6  # of the listed name's weight, found in the query
+# A brand in the names of this many listed parties or more is a listed group's brand (VTB 44, Gazprom 54, Sberbank
+# 32; not Novatek, 11): frequent on the lists, so it weighs little, yet it names the group, whose members are
+# affiliates whatever its weight, in any country.
+GROUP_BRAND_PARTIES = 20
 # A listed name made only of common words ("Technology and Development Group") says little about identity:
 # anything short of the whole name loses this much.
 COMMON_WORDS_ONLY = -15.0
@@ -93,6 +101,23 @@ SHORT_NAME = -30.0
 OTHER_TRADE = -10.0
 # A query word read in another romanisation ("Rostex" as Rostekh): the same word, spelt another way.
 SPELLING_SIMILARITY = 0.95
+# A query that is one word in capitals ("RDIF", "SMIC") equal to the initials of a listed name of four words
+# or more ("Russian Direct Investment Fund", "Semiconductor Manufacturing International Corporation") may be
+# that party's acronym: a review, never a denial on its own.
+ACRONYM_SCORE = 82.0
+ACRONYM_LETTERS = (4, 8)
+ACRONYM_MAX_PARTIES = 3
+# A query of one word in an abjad matched only by its consonants ("روشن", r-sh-n: Roshan, Rushaan, Rashen):
+# without vowels and without a second word, the consonants fit many names.
+ONE_ABJAD_WORD = -15.0
+# The listed name of a party on a list that does not block (CMIC, SSI, MEU ...) once legal forms are set
+# aside, but not written as listed, in a country the party is not in: more likely another firm of that name
+# ("CoStar Group, Inc.", US, against the Chinese optics maker listed as COSTAR GROUP CO., LTD.).
+RESTRICTED_NAME_ELSEWHERE = -25.0
+# The listed name's own distinctive word(s) alone, without the place and trade words the list adds ("Phytium"
+# for "Tianjin Phytium Information Technology"): the name the party is known by, a review at least.
+BRAND_ALONE_SCORE = 82.0
+BRAND_ALONE_FROM = 60.0
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -220,6 +245,13 @@ class ScreeningIndex:
                 key_sources.setdefault(key, []).append(number)
         self._sources = source_names
         self._key_sources = key_sources
+        self._acronyms = _acronyms(entries, names)
+        # How many listed parties have each word in one of their names: a group's brand ("vtb", "sberbank") is in many.
+        parties: dict[str, set[int]] = {}
+        for indexed in names:
+            for token in indexed.norm.strong:
+                parties.setdefault(token, set()).add(indexed.entry)
+        self._parties_with = {token: len(found) for token, found in parties.items()}
         common_english("name")  # wordfreq's English list loads now, with the index, not in a screening request
 
     @classmethod
@@ -274,8 +306,12 @@ class ScreeningIndex:
         """Listed words whose consonants are those of an abjad-transliterated token."""
         key = skeleton(token)
         found = self._skeletons.get(key, [])
-        if not found and key.endswith("h") and len(key) > 2:
-            found = self._skeletons.get(key[:-1], [])  # Persian final ه is often silent: "khamenei"
+        if key.endswith("h") and len(key) > 2:
+            # Persian final ه is often silent ("khamenei"), also where a listed word keeps it (the list's own
+            # Persian alias "خامنه‌ای" transliterated): both readings.
+            silent = self._skeletons.get(key[:-1], [])
+            if silent:
+                found = [*found, *(t for t in silent if t not in found)]
         return tuple(found)
 
     def spelling_matches(self, written: str) -> tuple[tuple[str, str], ...]:
@@ -399,40 +435,97 @@ class ScreeningIndex:
             current = best.get(candidate.entry)
             if current is None or score > current[0]:
                 best[candidate.entry] = (score, candidate)
+        # An acronym of a listed name ("RDIF"): the entry is looked at through that name, whatever else matched.
+        acronym_of: dict[int, IndexedName] = {}
+        acronym = _acronym_written(query)
+        if acronym is not None:
+            for name_id in self._acronyms.get(acronym, ()):
+                candidate = names[name_id]
+                current = best.get(candidate.entry)
+                if current is None or current[0] < ACRONYM_SCORE:
+                    score = scorer.score(candidate.norm.strong, candidate.weights, candidate.total, candidate.joined)
+                    best[candidate.entry] = (score, candidate)
+                    acronym_of[candidate.entry] = candidate
         query_country = country_code(country) if country else None
         cities = _cities(address)
         # Scores, adjustments and the cut first; the token-by-token explanation only for the hits returned.
         passed: list[tuple[float, ListEntry, IndexedName, bool | None, list[Feature], bool, bool | None, _Aligned]] = []
         # Only a query with a word of place or structure can be an affiliate's name.
         may_be_affiliate = any(t in affiliate_words() for t in query.strong)
+        # ... or, with a word of trade, a brand listed alone ("Huawei Device"): every listed word in the query.
+        may_add_trade = any(t in generic for t in query.strong)
         lowest = min(
             min_score - COUNTRY_BONUS - CITY_BONUS - BIRTH_DATE_AGREES - NATIONALITY_AGREES, AFFILIATE_CHECK_FROM
         )
         # The query's words, joined pairs and skeleton matches: a listed word outside them is not in the query.
         present = {*query.strong, *extra, *(joined(a, b) for a, b in pairwise(query.strong))}
         for position, (name_score, candidate) in best.items():
-            if name_score < lowest:
+            by_acronym = position in acronym_of
+            if name_score < lowest and not by_acronym:
                 continue
             entry = self.entries[position]
             individual = entry.type == "individual"
             # The most the adjustments could add: below the cut even then, nothing more to look at.
-            upper = name_score + COUNTRY_BONUS + CITY_BONUS
+            upper = max(name_score, ACRONYM_SCORE if by_acronym else 0.0) + COUNTRY_BONUS + CITY_BONUS
             if individual:
                 upper += BIRTH_DATE_AGREES + NATIONALITY_AGREES
-            elif may_be_affiliate and name_score >= AFFILIATE_CHECK_FROM:
+            elif (may_be_affiliate or may_add_trade) and name_score >= AFFILIATE_CHECK_FROM:
                 upper = max(upper, AFFILIATE_SCORE + COUNTRY_BONUS + CITY_BONUS)
+            elif name_score >= BRAND_ALONE_FROM:
+                upper = max(upper, BRAND_ALONE_SCORE + COUNTRY_BONUS + CITY_BONUS)
             if upper < min_score:
                 continue
             features = [Feature("name similarity", name_score, f"'{name}' against '{candidate.name}'")]
             align = _Aligned(query, q_weights, candidate, extra)
             affiliate = False
-            if may_be_affiliate and not individual and AFFILIATE_CHECK_FROM <= name_score < 100.0:
-                pattern = self._affiliate(query, candidate, align, present)
+            if by_acronym:
+                features.append(
+                    Feature(
+                        "acronym",
+                        ACRONYM_SCORE - name_score,
+                        f"'{acronym}' is written in capitals like an acronym and is the initials of "
+                        f"'{candidate.name}': possibly that party's short name",
+                    )
+                )
+            elif len(query.strong) == 1 and query.abjad[:1] == (True,) and align().query_cover[0] < 1.0:
+                features.append(
+                    Feature(
+                        "one abjad word",
+                        ONE_ABJAD_WORD,
+                        f"one word written without vowels ({query.shown(0)}), matched by its consonants only: "
+                        "they fit many names",
+                    )
+                )
+            if (
+                not (individual or by_acronym)
+                and AFFILIATE_CHECK_FROM <= name_score < 100.0
+                and (
+                    may_be_affiliate
+                    or (
+                        may_add_trade
+                        and all(_present(candidate.norm.strong, j, present) for j in range(len(candidate.norm.strong)))
+                    )
+                )
+            ):
+                pattern = self._affiliate(query, candidate, align, present, _elsewhere(query_country, entry))
                 if pattern:
                     affiliate = True
                     features.append(Feature("affiliate pattern", max(0.0, AFFILIATE_SCORE - name_score), pattern))
             if (
-                not affiliate
+                not (affiliate or by_acronym or individual)
+                and BRAND_ALONE_FROM <= name_score < BRAND_ALONE_SCORE
+                and (brand := self._brand_alone(query, candidate, align, present))
+            ):
+                features.append(
+                    Feature(
+                        "the listed name's own word",
+                        BRAND_ALONE_SCORE - name_score,
+                        f"the query is the listed name's own word ({brand}) without its place and common words "
+                        f"({', '.join(_uncovered(candidate, align()))}): the name the party is known by",
+                    )
+                )
+            if (
+                not (affiliate or by_acronym)
                 and name_score < 100.0
                 and all(t in generic for t in candidate.norm.strong)
                 and self._partial(query, candidate, align)
@@ -441,7 +534,7 @@ class ScreeningIndex:
                     Feature("common words only", COMMON_WORDS_ONLY, "the listed name is made only of common words")
                 )
             if (
-                not affiliate
+                not (affiliate or by_acronym)
                 and name_score < 100.0
                 and sum(map(len, candidate.norm.strong)) <= SHORT_NAME_LETTERS
                 and self._adds_distinctive(query, candidate, align)
@@ -454,7 +547,7 @@ class ScreeningIndex:
                         "query has a distinctive word besides it: more likely a name that contains these letters",
                     )
                 )
-            elif not affiliate and name_score < COUNTRY_DIFFERS_BELOW:
+            elif not (affiliate or by_acronym) and name_score < COUNTRY_DIFFERS_BELOW:
                 trades = self._other_trades(query, candidate, align)
                 if trades:
                     features.append(
@@ -495,12 +588,28 @@ class ScreeningIndex:
                         )
                     # The listed name once legal forms are set aside, but not as listed, and made of common words.
                     common: tuple[str, ...] = ()
-                    if (
+                    listed_name_elsewhere = (
                         name_score >= COUNTRY_DIFFERS_BELOW
                         and not (affiliate or individual or near)
                         and not self._adds_place(query, candidate, align)
-                    ):
+                    )
+                    if listed_name_elsewhere:
                         common = _common_words_only(query, candidate, align())
+                    if (
+                        listed_name_elsewhere
+                        and not common
+                        and entry.list not in BLOCKING_LISTS
+                        and _letters(query.original) != _letters(candidate.name)
+                    ):
+                        features.append(
+                            Feature(
+                                "restricted name elsewhere",
+                                RESTRICTED_NAME_ELSEWHERE,
+                                f"the listed name, not written as listed, in another country ({query_country}, "
+                                f"listed {listed}), on a list that restricts dealings ({entry.list}) rather than "
+                                "blocks: more likely another firm of that name",
+                            )
+                        )
                     if common:
                         features.append(
                             Feature(
@@ -605,6 +714,31 @@ class ScreeningIndex:
         return (mine[0], theirs[0]) if mine and theirs else None
 
     @staticmethod
+    def _brand_alone(
+        query: NormalizedName,
+        candidate: IndexedName,
+        align: Callable[[], NameScore],
+        present: set[str],
+    ) -> str | None:
+        """The listed name's distinctive words, if the query is them (spelt as listed, nothing else but common
+        words the listed name also has) and the listed name only adds words of place or trade; None otherwise."""
+        generic = generic_words()
+        listed = candidate.norm.strong
+        distinctive = [j for j, t in enumerate(listed) if t not in generic]
+        if not distinctive or sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT:
+            return None
+        if any(not _present(listed, j, present) for j in distinctive):
+            return None  # spelt as listed: cheap to rule out before aligning
+        result = align()
+        if 0.0 in result.query_cover:
+            return None
+        if any(result.listed_cover[j] < 1.0 for j in distinctive):
+            return None
+        if any(common_english(candidate.norm.shown(j)) for j in distinctive):
+            return None
+        return " ".join(candidate.norm.shown(j) for j in distinctive)
+
+    @staticmethod
     def _adds_place(
         query: NormalizedName,
         candidate: IndexedName,
@@ -627,9 +761,11 @@ class ScreeningIndex:
         candidate: IndexedName,
         align: Callable[[], NameScore],
         present: set[str],
+        elsewhere: bool = False,
     ) -> str | None:
         """The affiliate pattern, in words, if the query is the listed name's distinctive words plus only
-        words of place or corporate structure; None otherwise."""
+        words of place or corporate structure; None otherwise. `elsewhere`: the query's country is none of the
+        listed party's (nor its programme's)."""
         generic = generic_words()
         listed = candidate.norm.strong
         distinctive = [j for j, t in enumerate(listed) if t not in generic]
@@ -638,11 +774,13 @@ class ScreeningIndex:
             # A listed name made only of common words and its own place ("China Mobile", "China Telecom") is
             # recognised whole: every one of its words must be there. Without a place ("Industrial Bank") such
             # a name plus a place is any bank of that place; a place alone ("China") is no party's name.
-            places = _place_tokens()
+            places = place_tokens()
             if not any(t in places for t in listed) or all(t in places for t in listed):
                 return None
             distinctive = list(range(len(listed)))
-        elif sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT:
+        elif sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT and not all(
+            self._parties_with.get(listed[j], 0) >= GROUP_BRAND_PARTIES for j in distinctive
+        ):
             return None
         if any(not _present(listed, j, present) for j in distinctive):
             return None  # the listed party's own words, as listed: cheap to rule out before aligning
@@ -656,7 +794,32 @@ class ScreeningIndex:
         if share < AFFILIATE_MIN_SHARE * candidate.total:
             return None
         added = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
-        if not added or any(query.strong[i] not in affiliate_words() for i in added):
+        if not added:
+            return None
+        # The whole listed name and a word of structure ("Bank Melli Iran Hamburg Branch", "... Dubai Representative
+        # Office") name a branch whatever the other words are: most are places (places.py knows countries, capitals
+        # and Chinese cities, not every city).
+        structure = _structure_tokens()
+        branch = 0.0 not in result.listed_cover and any(query.strong[i] in structure for i in added)
+        trade = [] if branch else [i for i in added if query.strong[i] not in affiliate_words()]
+        # Words of trade added ("Huawei Device", "VTB Capital") name a group member only where the listed name is
+        # a brand alone, every word of it in the query, and no English word ("Sunway University" is not "Sunway
+        # Microelectronics", nor "Alpha Devices" the listed "Alpha").
+        if trade and (
+            common_only
+            or any(query.strong[i] not in generic for i in trade)
+            or 0.0 in result.listed_cover
+            or any(common_english(candidate.norm.shown(j)) for j in distinctive)
+        ):
+            return None
+        # A brand and a word of trade in another country, no place or structure word to say "branch", is more likely
+        # a namesake there ("Novatek Microelectronics", TW, is not the Russian Novatek), unless the brand is a
+        # listed group's, in the names of many listed parties ("VTB Capital", GB).
+        if (
+            trade
+            and elsewhere
+            and not all(self._parties_with.get(listed[j], 0) >= GROUP_BRAND_PARTIES for j in distinctive)
+        ):
             return None
         if _place_replaced(query, candidate, result, added):
             return None
@@ -665,8 +828,9 @@ class ScreeningIndex:
             return None
         words = ", ".join(query.shown(i) for i in added)
         core = " ".join(candidate.norm.shown(j) for j in distinctive)
+        kind = "words of trade, place or corporate structure" if trade else "only words of place or corporate structure"
         return (
-            f"possible affiliate: the listed name '{core}' with only words of place or corporate structure "
+            f"possible affiliate: the listed name '{core}' with {kind} "
             f"added ({words}); BIS affiliates rule / OFAC 50% rule: establish who owns it"
         )
 
@@ -692,6 +856,75 @@ def _common_words_only(query: NormalizedName, candidate: IndexedName, result: Na
     if not own or not all(w.isascii() and common_english(w) for w in own):
         return ()
     return tuple(own)
+
+
+_WORD = re.compile(r"[^\W_]+")
+_NOT_A_COMPANY = frozenset({"individual", "vessel", "aircraft"})
+
+
+# Words that open a Russian company's listed name as its legal form ("Joint Stock Company ...", "Limited Liability
+# Company ..."): an acronym leaves them out.
+_LEADING_FORMS = frozenset({"joint", "stock", "liability", "open", "closed", "public", "private", "nonpublic"})
+
+
+def _initials(name: str) -> set[str]:
+    """A listed name's possible acronyms: the initials of its words (stop words aside), without its legal forms
+    and with a closing one ("NIOC": National Iranian Oil Company; "SMIC": ... International Corporation)."""
+    words = _WORD.findall(fold(name))
+    if not all(w.isascii() and w.isalpha() for w in words):
+        return set()
+    words = [w for w in words if w not in STOPWORDS]
+    while words and (words[0] in LEGAL_FORMS or words[0] in _LEADING_FORMS):
+        words.pop(0)
+    low, high = ACRONYM_LETTERS
+    found = set()
+    for kept in (words, [w for w in words if w not in LEGAL_FORMS]):
+        if low <= len(kept) <= high:
+            found.add("".join(w[0] for w in kept))
+    return found
+
+
+def _acronyms(entries: Sequence[ListEntry], names: Sequence[IndexedName]) -> dict[str, tuple[int, ...]]:
+    """Acronym -> ids of the listed names (of companies and bodies, not people or ships) it abbreviates."""
+    found: dict[str, list[int]] = {}
+    for name_id, indexed in enumerate(names):
+        if entries[indexed.entry].type in _NOT_A_COMPANY:
+            continue
+        for acronym in _initials(indexed.name):
+            found.setdefault(acronym, []).append(name_id)
+    # An acronym of many parties' names says none of them.
+    return {
+        acronym: tuple(ids)
+        for acronym, ids in found.items()
+        if len({names[i].entry for i in ids}) <= ACRONYM_MAX_PARTIES
+    }
+
+
+def _acronym_written(query: NormalizedName) -> str | None:
+    """The query's one word, if it is written in capitals like an acronym ("RDIF", not "Rdif") and is not a
+    common English word ("CARE"); None otherwise."""
+    if len(query.strong) != 1:
+        return None
+    word = query.shown(0)
+    low, high = ACRONYM_LETTERS
+    if not (low <= len(word) <= high and word.isascii() and word.isalpha()):
+        return None
+    if word.upper() not in _WORD.findall(query.original):
+        return None
+    return None if common_english(word) else word
+
+
+def _elsewhere(query_country: str | None, entry: ListEntry) -> bool:
+    """Whether the query's country is none of the listed party's countries, nor near one (mainland China, Hong
+    Kong, Macao), nor its sanctions programme's country."""
+    if not query_country or not entry.countries or query_country in entry.countries:
+        return False
+    near = not _SAME_PLACE.get(query_country, frozenset()).isdisjoint(entry.countries)
+    return not (near or query_country in _programme_countries(entry))
+
+
+def _uncovered(candidate: IndexedName, result: NameScore) -> list[str]:
+    return [candidate.norm.shown(j) for j, cover in enumerate(result.listed_cover) if cover == 0.0]
 
 
 def _letters(name: str) -> str:
@@ -726,13 +959,13 @@ class _Aligned:
 def _trade_words() -> frozenset[str]:
     """Common words that say what a business does ("telecom", "trading", "university"): generic words that are
     no word of place or structure."""
-    return generic_words() - affiliate_words() - _place_tokens()
+    return generic_words() - affiliate_words() - place_tokens()
 
 
 @functools.cache
-def _place_tokens() -> frozenset[str]:
-    """Canonical forms of the words of place (countries, nationalities, regions, capitals, Chinese cities)."""
-    return frozenset(canonical(w) for w in place_words())
+def _structure_tokens() -> frozenset[str]:
+    """Canonical forms of the words of corporate structure ("branch", "subsidiary", "operations")."""
+    return frozenset(canonical(w) for w in STRUCTURE_WORDS)
 
 
 def _present(listed: Sequence[str], j: int, present: set[str]) -> bool:
@@ -748,9 +981,24 @@ def _place_replaced(query: NormalizedName, candidate: IndexedName, result: NameS
     """The query adds a place word where the listed name has one of its own that the query lacks: "Kuwait
     Investment Authority" for "Libyan Investment Authority" is a namesake elsewhere, not a branch (a branch
     keeps its parent's name, place included, and adds its own place: "China Mobile International (USA)")."""
-    places = _place_tokens()
-    return any(query.strong[i] in places for i in added) and any(
-        t in places and result.listed_cover[j] == 0.0 for j, t in enumerate(candidate.norm.strong)
+    places = place_tokens()
+    listed = candidate.norm.strong
+    if not (
+        any(query.strong[i] in places for i in added)
+        and any(t in places and result.listed_cover[j] == 0.0 for j, t in enumerate(listed))
+    ):
+        return False
+    # ... unless the group's own brand is there, spelt as listed, and a word of structure says what the member is:
+    # "China Unicom (Americas) Operations" is a member of the group listed as "China Unicom (Hong Kong)". A brand
+    # is no common word and no English word ("Authority"); a place swapped alone ("Petróleos Mexicanos" for
+    # Petróleos de Venezuela) is a namesake.
+    structure = _structure_tokens()
+    if not any(query.strong[i] in structure for i in added):
+        return True
+    generic = generic_words()
+    return not any(
+        cover >= SKELETON_SIMILARITY and t not in generic and not common_english(candidate.norm.shown(j))
+        for j, (t, cover) in enumerate(zip(listed, result.listed_cover, strict=True))
     )
 
 

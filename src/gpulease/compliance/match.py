@@ -16,7 +16,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA, JaroWinkler
 
 from gpulease.compliance.model import EnrichmentAlias, ListEntry
-from gpulease.compliance.normalize import NormalizedName
+from gpulease.compliance.normalize import NormalizedName, place_tokens
 from gpulease.compliance.romanize import joined
 
 # Two tokens count as the same word with a typo from this similarity up; below it they are different
@@ -132,8 +132,35 @@ def _two_edits(a: str, b: str) -> bool:
     )
 
 
+# Endings of English words of one stem ("supercomputing" / "supercomputer", "processing" / "processor").
+_ENDINGS = ("ing", "ers", "er", "ors", "or", "ed", "ions", "ion")
+STEM_FROM = 6  # letters of the stem both words share
+
+
+def _stem(word: str) -> str:
+    for ending in _ENDINGS:
+        if word.endswith(ending):
+            return word[: -len(ending)]
+    return word
+
+
+def _same_stem(a: str, b: str) -> bool:
+    """Two long words of one stem with other endings ("supercomputing" / "supercomputer")."""
+    if a[0] != b[0] or len(a) < TWO_EDITS_FROM or len(b) < TWO_EDITS_FROM:
+        return False
+    stem = _stem(a)
+    # (The OSA share bound keeps the pair among those QueryScorer.prepare looks at: both paths score alike.)
+    return (
+        len(stem) >= STEM_FROM and stem == _stem(b) and a != b and OSA.normalized_similarity(a, b) >= _OSA_CUTOFF_SHORT
+    )
+
+
 def _accepted(a: str, b: str, sim: float) -> float:
-    if sim < TOKEN_SIMILARITY and (_swapped(a, b) or _two_edits(a, b)):
+    if a in place_tokens() and b not in place_tokens():
+        # The query's place is that place, not a misspelling of a listed party's word ("Xinjiang" / "Xinjian");
+        # a misspelt place ("Shangai") may still be a listed place. (`a` is the query's word, `b` the listed one.)
+        return 0.0
+    if sim < TOKEN_SIMILARITY and (_swapped(a, b) or _two_edits(a, b) or _same_stem(a, b)):
         return TOKEN_SIMILARITY
     if a[0] != b[0]:
         # Typos rarely hit the first letter; anagram-like pairs ("orchid"/"rachid") often differ there.

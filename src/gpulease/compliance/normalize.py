@@ -178,6 +178,8 @@ CHINESE_TERMS: dict[str, tuple[str, ...]] = {
     "服务器": ("server",),
     # Sector words of Chinese company names (as the lists translate them): read as the word, not as a
     # brand ("上海电气" is Shanghai Electric, nothing like "航天电器", Aerospace Electrical).
+    # Directions the lists translate: 中国北方工业 is China North Industries (Norinco).
+    "北方": ("north",),
     "电气": ("electric",),
     "电器": ("electrical",),
     "电力": ("power",),
@@ -357,6 +359,7 @@ GENERIC_WORDS: frozenset[str] = frozenset(
         "precision",
         "instruments",
         "devices",
+        "device",
         "semiconductor",
         "semiconductors",
         "micro",
@@ -411,6 +414,7 @@ STRUCTURE_WORDS: frozenset[str] = frozenset(
         "worldwide",
         "regional",
         "local",
+        "operations",
     }
 )
 
@@ -502,6 +506,12 @@ def generic_words() -> frozenset[str]:
     return frozenset(canonical(w) for w in GENERIC_WORDS | place_words() | STRUCTURE_WORDS)
 
 
+@functools.cache
+def place_tokens() -> frozenset[str]:
+    """Canonical forms of the words of place (countries, nationalities, regions, capitals, Chinese cities)."""
+    return frozenset(canonical(w) for w in place_words())
+
+
 # Words an affiliate's name adds to its parent's without naming another business.
 _AFFILIATE_EXTRA = frozenset({"international", "global", "group", "holding", "holdings", "worldwide", "overseas"})
 
@@ -578,24 +588,34 @@ def _segment_chinese(run: str) -> tuple[list[str], list[str]]:
 
 def _latin_tokens(text: str) -> list[str]:
     """Words of Latin text: places written split joined ("hang zhou"), initials joined ("z t e" → "zte")."""
+    tokens = _TOKEN.findall(_JOINERS.sub("", _EZAFE.sub("", text.replace("&", " and "))))
+    return ["".join(tokens[i:j]) for i, j in _word_spans(tokens)]
+
+
+def _latin_hyphens(text: str) -> list[bool]:
+    """Per word of `_latin_tokens(text)`: whether a hyphen joins it to the next one ("I-t'u", "Wang-lo")."""
     text = _JOINERS.sub("", _EZAFE.sub("", text.replace("&", " and ")))
-    tokens = _TOKEN.findall(text)
-    joined: list[str] = []
+    matches = list(_TOKEN.finditer(text))
+    hyphen = [text[m.end() : m.end() + 1] == "-" for m in matches]
+    return [hyphen[j - 1] for _, j in _word_spans([m.group() for m in matches])]
+
+
+def _word_spans(tokens: list[str]) -> list[tuple[int, int]]:
+    """Which tokens make one word: a place written split, a run of initials; every other token alone."""
+    spans: list[tuple[int, int]] = []
     i = 0
     while i < len(tokens):
         if i + 1 < len(tokens) and tokens[i] + tokens[i + 1] in CHINESE_CITIES:
-            joined.append(tokens[i] + tokens[i + 1])
-            i += 2
+            j = i + 2
         elif len(tokens[i]) == 1 and i + 1 < len(tokens) and len(tokens[i + 1]) == 1 and tokens[i].isalpha():
             j = i
             while j < len(tokens) and len(tokens[j]) == 1 and tokens[j].isalpha():
                 j += 1
-            joined.append("".join(tokens[i:j]))
-            i = j
         else:
-            joined.append(tokens[i])
-            i += 1
-    return joined
+            j = i + 1
+        spans.append((i, j))
+        i = j
+    return spans
 
 
 def _pinyin_words(tokens: list[str]) -> tuple[list[tuple[str, bool]], list[str]]:
@@ -679,6 +699,16 @@ class _Builder:
             converted, changed = wade_giles_to_pinyin(tokens, aspirated, at)
             if changed:
                 self.notes.append(f"Wade-Giles read as pinyin: {' '.join(tokens)} → {' '.join(converted)}")
+                # Wade-Giles joins the syllables of one word with hyphens ("I-t'u", "Wang-lo"): one word again.
+                hyphens = _latin_hyphens(text)
+                if len(hyphens) == len(converted):
+                    words = [converted[0]]
+                    for k in range(1, len(converted)):
+                        if hyphens[k - 1]:
+                            words[-1] += converted[k]
+                        else:
+                            words.append(converted[k])
+                    converted = words
                 tokens = _latin_tokens(" ".join(converted))  # "bei jing" → "beijing"
         pairs, mapped = _pinyin_words(tokens)
         if mapped:
@@ -709,6 +739,24 @@ class _Builder:
         self.latin(latin, abjad=script in ABJADS)
 
 
+# Cyrillic and Greek letters that look like Latin ones (after case folding), as they turn up inside Latin words
+# ("Rosteleсom" with a Cyrillic с), by mistake of a keyboard or to slip past a screen.
+_LOOKALIKES = str.maketrans(
+    {
+        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
+        "т": "t", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ԛ": "q", "ԝ": "w", "ү": "y",
+        "α": "a", "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u",
+        "χ": "x", "η": "h", "μ": "m", "ζ": "z",
+    }
+)  # fmt: skip
+# A word with both Latin letters and Cyrillic or Greek ones.
+_MIXED_WORD = re.compile(r"(?=[^\W\d_]*[a-z])(?=[^\W\d_]*[\u0370-\u03ff\u0400-\u04ff\u0500-\u052f])[^\W\d_]+")
+
+
+def _latin_lookalikes(word: re.Match[str]) -> str:
+    return word.group().translate(_LOOKALIKES)
+
+
 @functools.lru_cache(maxsize=65536)
 def normalize_name(name: str) -> NormalizedName:
     """Normalise a party name (any script) into strong and weak tokens with a canonical key."""
@@ -724,6 +772,11 @@ def normalize_name(name: str) -> NormalizedName:
         text = text[: bare.start()]
         b.notes.append(f"stock code after the name set aside: {bare.group(1)}")
     folded = fold(text)
+    if not folded.isascii():
+        plain = _MIXED_WORD.sub(_latin_lookalikes, folded)
+        if plain != folded:
+            b.notes.append(f"Cyrillic or Greek lookalikes inside Latin words read as Latin letters: {plain}")
+            folded = plain
     if _CJK.search(folded):
         simplified = _T2S.convert(folded)
         if simplified != folded:

@@ -268,6 +268,10 @@ def skeleton(token: str) -> str:
     return _DOUBLE.sub(r"\1", head + _VOWELS.sub("", tail))
 
 
+# Pinyin syllables of interjections only (咯 lo), never of a name: Wade-Giles "lo" is pinyin luo ("Wang-lo", 网络).
+_INTERJECTIONS = frozenset({"lo"})
+
+
 @functools.cache
 def _syllables() -> tuple[frozenset[str], dict[str, str], dict[str, str]]:
     """All pinyin syllables (no tones); Wade-Giles → pinyin as written without apostrophe (unaspirated
@@ -283,6 +287,8 @@ def _syllables() -> tuple[frozenset[str], dict[str, str], dict[str, str]]:
         key = written.replace("'", "").replace("`", "").replace("’", "")
         # Without its apostrophe a Wade-Giles syllable is the unaspirated one ("kuang" is guang, "k'uang" kuang).
         table = aspirated if key != written else wade
+        if p in _INTERJECTIONS:
+            continue
         if exact == p and "v" not in p:  # (pypinyin writes ü as v)
             # A syllable spelt exactly alike in both systems is itself: pypinyin writes "wai" as "wei" too,
             # and "Hua-wei" is Huawei, not "Huawai" ("yu" is not alike: pinyin yu is Wade-Giles yü).
