@@ -11,11 +11,13 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
+from gpulease.compliance.compute import training_operations
+from gpulease.domain.inventory import gpu_model
 from gpulease.runtime import Runtime
 from gpulease.services import leases
 from gpulease.services.context import SYSTEM
 from gpulease.services.errors import NoCapacity
-from gpulease.store.models import Allocation, CpuAllocation
+from gpulease.store.models import Allocation, CpuAllocation, Customer
 from tests.conftest import Clock, Facility
 
 
@@ -111,3 +113,36 @@ def test_postgres_refuses_overlap_even_without_the_application(
             )
         )
         s.flush()
+
+
+def test_concurrent_ends_of_one_customer_count_all_its_compute(
+    facility: Facility, runtime: Runtime, clock: Clock
+) -> None:
+    """Each end adds its GPU-seconds x peak FLOP/s to the customer's cumulative compute (the figure compute
+    thresholds are checked on): ends committing together must not lose one another's share."""
+    facility.nodes(2)
+    facility.prices()
+    cust = facility.customer()
+    req = leases.LeaseRequest(gpu_model="A100-80GB", gpu_count=1, plan="on_demand", customer_id=cust["id"])
+    ids = [runtime.perform(leases.create_lease, actor=SYSTEM, request=req).lease.id for _ in range(12)]
+    clock.advance(minutes=10)  # 600 GPU-seconds each
+    barrier = threading.Barrier(len(ids))
+    errors: list[BaseException] = []
+
+    def end(lease_id: int) -> None:
+        barrier.wait()
+        try:
+            runtime.perform(leases.end, actor=SYSTEM, lease_id=lease_id)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=end, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    with runtime.store.transaction() as s:
+        total = s.scalar(select(Customer.cumulative_flop).where(Customer.id == cust["id"]))
+    per_lease = training_operations(600, gpu_model("A100-80GB").bf16_flops_per_second)
+    assert total == pytest.approx(len(ids) * per_lease, rel=1e-9)

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from gpulease.compliance.compute import cpu_flops_per_core, crossed_thresholds, training_operations
 from gpulease.domain.inventory import gpu_model
@@ -139,13 +141,25 @@ def _track_compute(
     """Accumulate training compute (GPU-seconds x peak dense BF16 FLOP/s, or for a CPU lease core-seconds x the
     model's per-core peak FLOP/s); crossing a threshold goes to review."""
     session, now = work.session, work.now
-    customer = session.get(Customer, customer_id) if limits.fits_id(customer_id) else None
-    assert customer is not None
-    before = customer.cumulative_flop
     per_unit = cpu_flops_per_core(model) if cpu else gpu_model(model).bf16_flops_per_second
-    after = before + training_operations(gpu_seconds, per_unit)
-    customer.cumulative_flop = after
-    for t in crossed_thresholds(before, after, thresholds):
+    added = training_operations(gpu_seconds, per_unit)
+    # One atomic increment: two ends of one customer's leases committing together each add their share (a value
+    # computed from the row as read would lose one of them under read committed).
+    after = session.execute(
+        update(Customer)
+        .where(Customer.id == customer_id)
+        .values(cumulative_flop=Customer.cumulative_flop + added)
+        .returning(Customer.cumulative_flop)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    before = after - added
+    known = session.identity_map.get(identity_key(Customer, customer_id))
+    if known is not None:
+        set_committed_value(known, "cumulative_flop", after)
+    crossed = crossed_thresholds(before, after, thresholds)
+    customer = session.get(Customer, customer_id) if crossed else None
+    for t in crossed:
+        assert customer is not None
         session.add(
             ReviewItem(
                 kind="compute_threshold",
