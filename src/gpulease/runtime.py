@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from gpulease import audit
 from gpulease.audit import AuditLog
 from gpulease.outbox import DeliveryWorker
-from gpulease.services import keys, lifecycle, node_failure, notifications, slurm_mirror, telemetry
+from gpulease.services import billing, keys, lifecycle, node_failure, notifications, slurm_mirror, telemetry
 from gpulease.services.calendars import CalendarBusy, Calendars
 from gpulease.services.context import Actor, utcnow
 from gpulease.services.errors import ServiceError
@@ -99,6 +99,7 @@ class Runtime:
         self.calendars = Calendars(
             self.store, on_keys_changed=self._auth_cache.clear, on_webhooks_changed=self.webhooks.clear
         )
+        billing.install(self.store.sessions)  # compute added at each commit (after the calendars' version bump)
         self._listener: threading.Thread | None = None
         self._last_trim = 0.0
 

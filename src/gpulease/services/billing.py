@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import event, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -135,41 +135,95 @@ def record_cancellation_fee(work: Work, lease: Lease) -> UsageRecord | None:
     return rec
 
 
+PENDING_COMPUTE = "pending_compute"  # session.info: compute to add to customers when the transaction commits
+
+
+@dataclass(frozen=True)
+class _Compute:
+    customer_id: int
+    operations: float
+    model: str
+    cpu: bool
+    thresholds: tuple[float, ...]
+    at: datetime
+
+
 def _track_compute(
     work: Work, customer_id: int, *, model: str, gpu_seconds: int, thresholds: Sequence[float], cpu: bool = False
 ) -> None:
     """Accumulate training compute (GPU-seconds x peak dense BF16 FLOP/s, or for a CPU lease core-seconds x the
-    model's per-core peak FLOP/s); crossing a threshold goes to review."""
-    session, now = work.session, work.now
+    model's per-core peak FLOP/s); crossing a threshold goes to review. Added when the transaction commits
+    (`add_pending_compute`): the customer's row is then locked for the COMMIT alone, not for the rest of the
+    end, so ends of one customer's leases do not queue on it."""
     per_unit = cpu_flops_per_core(model) if cpu else gpu_model(model).bf16_flops_per_second
     added = training_operations(gpu_seconds, per_unit)
-    # One atomic increment: two ends of one customer's leases committing together each add their share (a value
-    # computed from the row as read would lose one of them under read committed).
-    after = session.execute(
-        update(Customer)
-        .where(Customer.id == customer_id)
-        .values(cumulative_flop=Customer.cumulative_flop + added)
-        .returning(Customer.cumulative_flop)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
-    before = after - added
-    known = session.identity_map.get(identity_key(Customer, customer_id))
-    if known is not None:
-        set_committed_value(known, "cumulative_flop", after)
-    crossed = crossed_thresholds(before, after, thresholds)
-    customer = session.get(Customer, customer_id) if crossed else None
-    for t in crossed:
-        assert customer is not None
-        session.add(
-            ReviewItem(
-                kind="compute_threshold",
-                customer_id=customer_id,
-                status="open",
-                created_at=now,
-                summary=f"{customer.legal_name} crossed {t:.0e} operations of cumulative training compute",
-                details={"threshold": t, "cumulative_flop": after, ("cpu_model" if cpu else "gpu_model"): model},
-            )
-        )
+    pending = work.session.info.setdefault(PENDING_COMPUTE, [])
+    pending.append(_Compute(customer_id, added, model, cpu, tuple(thresholds), work.now))
+
+
+def pending_compute_mark(session: Session) -> int:
+    """Where the compute to add stands now (for a savepoint: `drop_pending_compute` if it rolls back)."""
+    return len(session.info.get(PENDING_COMPUTE, []))
+
+
+def drop_pending_compute(session: Session, mark: int) -> None:
+    del session.info.get(PENDING_COMPUTE, [])[mark:]
+
+
+def add_pending_compute(session: Session) -> None:
+    """Add the transaction's compute to its customers, one atomic increment each (two commits of one customer
+    each add their share; a value computed from the row as read would lose one of them under read committed),
+    in customer order (two commits never wait on each other's rows); review what crosses a threshold.
+    Run just before the commit (`install`)."""
+    pending: list[_Compute] = session.info.pop(PENDING_COMPUTE, [])
+    by_customer: dict[int, list[_Compute]] = {}
+    for c in pending:
+        by_customer.setdefault(c.customer_id, []).append(c)
+    for customer_id in sorted(by_customer):
+        items = by_customer[customer_id]
+        total = sum(c.operations for c in items)
+        after = session.execute(
+            update(Customer)
+            .where(Customer.id == customer_id)
+            .values(cumulative_flop=Customer.cumulative_flop + total)
+            .returning(Customer.cumulative_flop)
+            .execution_options(synchronize_session=False)
+        ).scalar_one()
+        known = session.identity_map.get(identity_key(Customer, customer_id))
+        if known is not None:
+            set_committed_value(known, "cumulative_flop", after)
+        running = after - total
+        for c in items:
+            for t in crossed_thresholds(running, running + c.operations, c.thresholds):
+                customer = session.get(Customer, customer_id)
+                assert customer is not None
+                session.add(
+                    ReviewItem(
+                        kind="compute_threshold",
+                        customer_id=customer_id,
+                        status="open",
+                        created_at=c.at,
+                        summary=f"{customer.legal_name} crossed {t:.0e} operations of cumulative training compute",
+                        details={
+                            "threshold": t,
+                            "cumulative_flop": running + c.operations,
+                            ("cpu_model" if c.cpu else "gpu_model"): c.model,
+                        },
+                    )
+                )
+            running += c.operations
+    if pending:
+        session.flush()
+
+
+def install(sessions: sessionmaker[Session]) -> None:
+    """Add each transaction's compute just before it commits (after the calendars' own work, registered first)."""
+
+    @event.listens_for(sessions, "before_commit")
+    def _before(session: Session) -> None:
+        if session.info.get(PENDING_COMPUTE):
+            session.flush()  # the usage records first: a review item follows them
+            add_pending_compute(session)
 
 
 PERIOD = re.compile(limits.PERIOD)

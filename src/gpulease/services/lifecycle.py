@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from gpulease.domain.leases import LeaseState
 from gpulease.domain.pricing import month_start
-from gpulease.services import budgets, notifications, reviews
+from gpulease.services import billing, budgets, notifications, reviews
 from gpulease.services.context import epoch, from_epoch
 from gpulease.services.lease_queue import serve_queue
 from gpulease.services.transitions import activate, bill_through, billing_start, finish, release, transition
@@ -66,19 +66,25 @@ def tick(work: Work) -> TickResult:
     out = TickResult()
     for lease in due_leases(session, work.now):
         lease_id = lease.id
+        mark = billing.pending_compute_mark(session)
         try:
             with session.begin_nested():
                 _advance(work, lease, out)
         except Exception as exc:  # isolate the failure to this lease; retried next tick
             work.billed.clear()  # what the savepoint wrote is gone: read usage totals again
+            billing.drop_pending_compute(session, mark)
             log.exception("the clock could not advance lease %s", lease_id)
             out.failed[lease_id] = f"{type(exc).__name__}: {exc}"
+    mark = billing.pending_compute_mark(session)
     try:
         with session.begin_nested():
             checkpoint_month(work)
     except Exception as exc:
+        work.billed.clear()
+        billing.drop_pending_compute(session, mark)
         log.exception("month-end checkpoint failed")
         out.failed[0] = f"month-end checkpoint: {type(exc).__name__}: {exc}"
+    mark = billing.pending_compute_mark(session)
     try:
         with session.begin_nested():
             served = serve_queue(work)
@@ -86,6 +92,7 @@ def tick(work: Work) -> TickResult:
         out.expired.extend(served.expired)
     except Exception as exc:
         work.billed.clear()
+        billing.drop_pending_compute(session, mark)
         log.exception("serving the waiting queue failed")
         out.failed[-1] = f"waiting queue: {type(exc).__name__}: {exc}"
     try:
@@ -94,11 +101,13 @@ def tick(work: Work) -> TickResult:
     except Exception as exc:
         log.exception("expiring licences failed")
         out.failed[LICENCES] = f"licence expiry: {type(exc).__name__}: {exc}"
+    mark = billing.pending_compute_mark(session)
     try:
         with session.begin_nested():
             out.noticed = budgets.watch(work)  # budget thresholds; the spend limit ends leases with notice
             notifications.tell_leases_ending_soon(work)
     except Exception as exc:
+        billing.drop_pending_compute(session, mark)
         log.exception("watching spend limits and lease ends failed")
         out.failed[WATCH] = f"spend and lease-end watch: {type(exc).__name__}: {exc}"
     return out
