@@ -150,7 +150,8 @@ class Calendars:
     # -- for use cases --------------------------------------------------------------------------------
 
     def for_placement(self, work: Work, model: str, *, holding: int | None = None) -> CapacityCalendar:
-        """The model's calendar, current as of this transaction, for placing; serialises placements of it.
+        """The model's calendar, current as of this transaction, for placing, under the model's lock in this
+        process: held to the commit (SQLite; PostgreSQL unless the booking is `placed` first).
 
         `holding`: a lease the calendar must know (an extension); reloaded if it does not.
         """
