@@ -7,6 +7,8 @@ it with a simulated clock. Anything it changes is also what a restart would find
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -60,54 +62,57 @@ def due_leases(session: Session, now: datetime) -> list[Lease]:
     )
 
 
+@contextmanager
+def _savepoint(work: Work) -> Iterator[None]:
+    """One part of a tick in a savepoint. If it rolls back, so does what the unit of work remembers of it: the
+    usage totals read or added (read again) and the compute waiting for the commit (dropped)."""
+    mark = billing.pending_compute_mark(work.session)
+    try:
+        with work.session.begin_nested():
+            yield
+    except Exception:
+        work.billed.clear()
+        billing.drop_pending_compute(work.session, mark)
+        raise
+
+
 def tick(work: Work) -> TickResult:
     """Advance every due lease, each in its own savepoint: one lease that fails is reported, not fatal."""
     session = work.session
     out = TickResult()
     for lease in due_leases(session, work.now):
         lease_id = lease.id
-        mark = billing.pending_compute_mark(session)
         try:
-            with session.begin_nested():
+            with _savepoint(work):
                 _advance(work, lease, out)
         except Exception as exc:  # isolate the failure to this lease; retried next tick
-            work.billed.clear()  # what the savepoint wrote is gone: read usage totals again
-            billing.drop_pending_compute(session, mark)
             log.exception("the clock could not advance lease %s", lease_id)
             out.failed[lease_id] = f"{type(exc).__name__}: {exc}"
-    mark = billing.pending_compute_mark(session)
     try:
-        with session.begin_nested():
+        with _savepoint(work):
             checkpoint_month(work)
     except Exception as exc:
-        work.billed.clear()
-        billing.drop_pending_compute(session, mark)
         log.exception("month-end checkpoint failed")
         out.failed[0] = f"month-end checkpoint: {type(exc).__name__}: {exc}"
-    mark = billing.pending_compute_mark(session)
     try:
-        with session.begin_nested():
+        with _savepoint(work):
             served = serve_queue(work)
         out.started.extend(served.started)
         out.expired.extend(served.expired)
     except Exception as exc:
-        work.billed.clear()
-        billing.drop_pending_compute(session, mark)
         log.exception("serving the waiting queue failed")
         out.failed[-1] = f"waiting queue: {type(exc).__name__}: {exc}"
     try:
-        with session.begin_nested():
+        with _savepoint(work):
             out.reopened = reviews.expire_licences(work)  # a clearance whose licence expired goes back to review
     except Exception as exc:
         log.exception("expiring licences failed")
         out.failed[LICENCES] = f"licence expiry: {type(exc).__name__}: {exc}"
-    mark = billing.pending_compute_mark(session)
     try:
-        with session.begin_nested():
+        with _savepoint(work):
             out.noticed = budgets.watch(work)  # budget thresholds; the spend limit ends leases with notice
             notifications.tell_leases_ending_soon(work)
     except Exception as exc:
-        billing.drop_pending_compute(session, mark)
         log.exception("watching spend limits and lease ends failed")
         out.failed[WATCH] = f"spend and lease-end watch: {type(exc).__name__}: {exc}"
     return out

@@ -84,13 +84,9 @@ class LeaseSpend:
     as_of: datetime
 
 
-def billed_by_lease(work: Work, lease_ids: Sequence[int]) -> dict[int, Decimal]:
-    return billing.billed_totals(work, lease_ids)
-
-
 def of_leases(work: Work, leases: Sequence[Lease]) -> dict[int, LeaseSpend]:
     """Cost so far, elapsed and remaining time of each lease (one query for what is on record)."""
-    billed = billed_by_lease(work, [x.id for x in leases])
+    billed = billing.billed_totals(work, [x.id for x in leases])
     return {x.id: _lease_spend(x, billed.get(x.id, Decimal("0.00")), work.now) for x in leases}
 
 
