@@ -50,7 +50,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 AUTH_CACHE_S = 5.0  # an API key's actor is remembered this long (a revocation in this process clears it at once)
-CONFLICT_RETRIES = 3  # an action refused by the exclusion constraint is retried with calendars read afresh
+CONFLICT_RETRIES = 5  # an action refused by the exclusion constraint is retried with calendars read afresh
 CALENDAR_TRIM_S = 60.0  # bookings that ended are dropped from the calendars in memory this often
 
 
@@ -153,8 +153,14 @@ class Runtime:
                 if attempt == CONFLICT_RETRIES or not (_double_booked(e) or _deadlocked(e)):
                     raise
                 if _double_booked(e):
-                    log.warning("placement refused by the exclusion constraint; retrying with fresh calendars")
-                    self.calendars.forget_all()
+                    # Most often another server process committed those GPUs first: its NOTIFY brings them here in
+                    # a moment, and the placement's version check reloads what has not come. A second refusal in
+                    # a row may be a calendar out of step: every one is read afresh.
+                    log.info("placement refused by the exclusion constraint; retrying")
+                    if attempt > 0:
+                        log.warning("placement refused by the exclusion constraint again; reading the calendars afresh")
+                        self.calendars.forget_all()
+                    time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
         raise AssertionError("unreachable")
 
     def carry_out(self, effects: Sequence[Effect]) -> None:

@@ -244,3 +244,51 @@ def test_placements_of_one_model_overlap_on_postgresql(facility: Facility, runti
     assert _overlaps(runtime) == []
     now = int(runtime.clock().timestamp())
     assert _in_memory(runtime, now) == _in_store(runtime)
+
+
+def test_two_processes_booking_and_ending_at_once_never_fail(
+    facility: Facility, runtime: Runtime, settings: Settings, clock: Clock
+) -> None:
+    """Two server processes (Runtimes) on one PostgreSQL database, each booking and ending leases from several
+    threads at once, as `gpulease serve --workers 2` does under load: each places without knowing what the other
+    has in flight, so they often pick the same GPUs. The store refuses one of each such pair and the action is
+    retried; no request may fail for it, and both calendars end equal to the store."""
+    if not runtime.store.is_postgres:
+        pytest.skip("several server processes need PostgreSQL")
+    facility.nodes(4)
+    facility.prices()
+    cust = facility.customer()
+    runtime.listen_for_calendar_changes()
+    other = Runtime(settings, clock=clock)
+    errors: list[BaseException] = []
+    booked = [0]
+    try:
+        other.listen_for_calendar_changes()
+
+        def worker(rt: Runtime, seed: int) -> None:
+            rng = random.Random(seed)
+            for _ in range(15):
+                n = rng.choice((1, 1, 2, 8))
+                req = leases.LeaseRequest(gpu_model=MODEL, gpu_count=n, plan="on_demand", customer_id=cust["id"])
+                try:
+                    lease = rt.perform(leases.create_lease, actor=SYSTEM, request=req).lease
+                    booked[0] += 1
+                    rt.perform(leases.end, actor=SYSTEM, lease_id=lease.id)
+                except ServiceError:  # full for the moment (409): an answer, not a failure
+                    pass
+                except BaseException as e:  # the test reports every other failure
+                    errors.append(e)
+
+        threads = [threading.Thread(target=worker, args=(rt, i)) for i, rt in enumerate([runtime, other] * 4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert errors == []
+        assert booked[0] > 60
+        assert _overlaps(runtime) == []
+        now = int(clock().timestamp())
+        wait_for(lambda: _in_memory(runtime, now) == _in_store(runtime), 5, "this process's calendar to settle")
+        wait_for(lambda: _in_memory(other, now) == _in_store(other), 5, "the other's calendar to settle")
+    finally:
+        other.close()

@@ -49,7 +49,7 @@ from sqlalchemy import event, inspect, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.util import identity_key
 
-from gpulease.domain.placement import CapacityCalendar, GpuRef, Speculation
+from gpulease.domain.placement import CapacityCalendar, DoubleBooking, GpuRef, Speculation
 from gpulease.services.capacity import load_calendar
 from gpulease.services.context import epoch
 from gpulease.services.errors import Conflict
@@ -292,7 +292,7 @@ class Calendars:
             if not cal.bookings_of(lease_id):
                 try:
                     cal.book(lease_id, gpus, start, end)
-                except ValueError:  # taken meanwhile by a commit: that transaction will meet the constraint
+                except (ValueError, DoubleBooking):  # taken meanwhile by a commit: this one will meet the constraint
                     log.info("lease %s in flight overlaps what the store holds; its commit will be refused", lease_id)
         with self._guard:
             for v in [v for v in entry.pending if v <= version]:
@@ -362,12 +362,31 @@ class Calendars:
             for lease_id, _model, gpus, start, end, seq in fresh:
                 entry.applied[lease_id] = seq
                 if gpus:
-                    entry.cal.book(lease_id, [GpuRef(n, i) for n, i in gpus], start, end)
+                    self._book_committed(entry, entry.cal, lease_id, [GpuRef(n, i) for n, i in gpus], start, end)
         except Exception:  # out of step with the store: reload rather than guess
             log.exception("applying a committed change to a calendar failed; reloading it")
             entry.cal, entry.version = None, -1
             return False
         return True
+
+    @staticmethod
+    def _book_committed(
+        entry: _Entry, cal: CapacityCalendar, lease_id: int, gpus: list[GpuRef], start: int, end: int | None
+    ) -> None:
+        """Book a lease as committed. Where it meets only leases still in flight in this process (placed by a
+        transaction that did not know of it: another process's, committed first), those are taken out of the
+        calendar: the store will refuse them (the Runtime then retries), or, if they commit after all, their own
+        change books them again. A committed lease in the way means the calendar is out of step: DoubleBooking."""
+        try:
+            cal.book(lease_id, gpus, start, end)
+            return
+        except DoubleBooking:
+            in_way = cal.leases_on(gpus, start, end)
+            if not in_way or not in_way <= entry.tentative.keys():
+                raise
+        for doomed in in_way:
+            cal.release(doomed)
+        cal.book(lease_id, gpus, start, end)
 
     def _catch_up(self, entry: _Entry, version: int) -> None:
         """Apply every change up to `version` (all committed: the caller holds the next version), waiting
