@@ -138,7 +138,12 @@ def seed(
             prices.set_price(w, actor=SYSTEM, gpu_model_name=MODEL, plan=plan, rate=rate)
         for i in range(cpu_nodes):
             inventory.add_node(
-                w, actor=SYSTEM, site="site-1", cluster="cpu", name=f"cpu{i:04d}", gpu_model_name=None,
+                w,
+                actor=SYSTEM,
+                site="site-1",
+                cluster="cpu",
+                name=f"cpu{i:04d}",
+                gpu_model_name=None,
                 cpus=inventory.NodeCpus(CPU_MODEL, 192, 1536),
             )
         if cpu_nodes:
@@ -230,12 +235,12 @@ def server_env(url: str, workdir: Path) -> dict[str, str]:
     }
 
 
-def start_server(url: str, workdir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(url: str, workdir: Path, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     env = server_env(url, workdir)
     exe = Path(sys.executable).parent / "gpulease"
     log = open(workdir / "server.log", "ab")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
-        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-upgrade-db"],
+        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-upgrade-db", "--workers", str(workers)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -427,12 +432,22 @@ def verify_cli(url: str, workdir: Path) -> dict[str, bool]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) the process has used so far (Linux), for CPU per booking: robust to a busy machine."""
+    """CPU time (user + system) the process and its live children (`--workers`) have used so far (Linux), for CPU
+    per booking: robust to a busy machine."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) for child in children(pid))
+
+
+def children(pid: int) -> list[int]:
+    try:
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(x) for x in found]
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -499,8 +514,11 @@ def main() -> None:
     ap.add_argument("--live-runs", type=int, default=0, help="long leases with a heartbeat run that must survive")
     ap.add_argument("--json-out", type=Path)
     ap.add_argument("--cpu", type=float, default=0.0, help="share of bookings that are CPU leases (0 to 1)")
+    ap.add_argument("--workers", type=int, default=1, help="server processes (`gpulease serve --workers`, PostgreSQL)")
     ap.add_argument("--py-spy", type=Path, help="profile the server under load with py-spy (collapsed stacks here)")
     args = ap.parse_args()
+    if args.workers > 1 and args.kill:
+        ap.error("--kill restarts one server process; run it with --workers 1")
 
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="gpulease-load-") as tmp:
@@ -514,7 +532,7 @@ def main() -> None:
             print(f"set-up: {args.nodes} nodes, {args.preload} stored reservations, {time.perf_counter() - t0:.1f} s")
             port = free_port()
             first_id = max_lease_id(url)
-            servers = [start_server(url, workdir, port)]
+            servers = [start_server(url, workdir, port, args.workers)]
             keyed = args.idempotency or args.kill > 0
             kills = 0
             base = f"http://127.0.0.1:{port}"
@@ -545,7 +563,11 @@ def main() -> None:
                 spy = None
                 if args.py_spy:  # sampled from the start of the load to its end, not the server's start-up
                     spy_exe = str(Path(sys.executable).parent / "py-spy")
-                    spy_args = ["--nonblocking", "-r", "50", "-f", "raw", "-o", str(args.py_spy)]
+                    # --gil: only the thread holding the GIL, i.e. where the server's Python CPU goes, not where its
+                    # 32 request threads wait for the GIL or the database
+                    spy_args = ["--nonblocking", "--gil", "-r", "100", "-f", "raw", "-o", str(args.py_spy)]
+                    if args.workers > 1:
+                        spy_args.append("--subprocesses")
                     spy = subprocess.Popen(
                         [spy_exe, "record", *spy_args, "--pid", str(servers[0].pid)],
                         stdout=subprocess.DEVNULL,
@@ -636,10 +658,16 @@ def main() -> None:
     )
     for line, n in warnings.most_common(5):
         print(f"  server log: {n} x {line}")
-    if "Traceback" in server_log:
-        lines = server_log[server_log.index("Traceback") :].splitlines()
+    shown: set[str] = set()
+    all_lines = server_log.splitlines()
+    for at in [i for i, line in enumerate(all_lines) if line.startswith("Traceback")]:
+        lines = all_lines[at:]
         end = next((i for i, line in enumerate(lines[1:], 1) if not line.startswith((" ", "Traceback"))), len(lines))
-        print("  first traceback in the server log (its end):\n    " + "\n    ".join(lines[max(0, end - 12) : end + 1]))
+        last = lines[min(end, len(lines) - 1)]
+        if last in shown or len(shown) >= 3:
+            continue
+        shown.add(last)  # one of each kind of error, at most three
+        print("  a traceback in the server log (its end):\n    " + "\n    ".join(lines[max(0, end - 14) : end + 1]))
     if args.json_out:
         args.json_out.write_text(json.dumps(result, indent=2))
 

@@ -303,18 +303,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-
 class ServeProcess:
     """`gpulease serve` in a process of its own, as an operator runs it (several of them on one database)."""
 
-    def __init__(self, env: dict[str, str], log: Path, *, upgrade_db: bool = True) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *, upgrade_db: bool = True, workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.log = log
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from gpulease.cli import app; app()", "serve", "--port", str(self.port)]
-            + ([] if upgrade_db else ["--no-upgrade-db"]),
+            + ([] if upgrade_db else ["--no-upgrade-db"])
+            + ([] if workers == 1 else ["--workers", str(workers)]),
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

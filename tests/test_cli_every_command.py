@@ -19,7 +19,7 @@ from typer.testing import CliRunner, Result
 from gpulease import cli
 from gpulease.cli import app
 from gpulease.settings import get_settings
-from tests.conftest import Facility
+from tests.conftest import Facility, free_port
 
 runner = CliRunner()
 BIG = "99999999999"  # no 32-bit id
@@ -158,6 +158,13 @@ def test_servers_on_a_busy_port_say_so_before_anything_else(empty_folder: Path, 
     assert f"port {port}" in r.output and "in use" in r.output, r.output
     assert "key" not in r.output.lower(), r.output  # nothing minted, nothing printed
     assert not (empty_folder / ".gpulease").exists()
+
+
+def test_several_workers_on_sqlite_are_refused_with_the_reason(empty_folder: Path) -> None:
+    r = runner.invoke(app, ["serve", "--port", str(free_port()), "--workers", "2"])
+    _refused(r, ["serve", "--workers", "2"])
+    assert "needs PostgreSQL" in r.output, r.output
+    assert not (empty_folder / ".gpulease").exists()  # refused before anything was made
 
 
 def test_screening_in_a_fresh_folder_makes_the_embedded_store_on_first_use(empty_folder: Path) -> None:

@@ -31,6 +31,7 @@ from gpulease.settings import Settings
 from gpulease.store.db import Store
 from gpulease.store.leader import try_tick_lock
 from gpulease.store.models import Allocation, Lease, UsageRecord
+from tests.api.test_concurrency import _overlaps
 from tests.conftest import PG_URL, Clock, Facility, ServeProcess, wait_for
 
 needs_postgres = pytest.mark.skipif(not PG_URL, reason="several server processes need PostgreSQL")
@@ -281,3 +282,96 @@ def test_an_ending_lease_is_closed_once_when_two_processes_reconcile(facility: F
     assert rt.perform(close_ending, actor="executor") == []
     events = f.c.get(f"/api/v1/leases/{lease['id']}/events", headers=key).json()
     assert [e["to_state"] for e in events].count("ended") == 1
+
+
+@needs_postgres
+def test_one_serve_with_several_workers(db_url: str, tmp_path: Path, sandbox_dir: Path) -> None:
+    """`gpulease serve --workers 2`: two processes on one port, each a server of its own (calendars kept in step by
+    NOTIFY), one of them holding the clock; bookings through the port from many clients at once never overlap;
+    SIGTERM to the command stops both."""
+    env = {
+        **os.environ,
+        "GPULEASE_DATA_DIR": str(tmp_path / "data"),
+        "GPULEASE_DATABASE_URL": db_url,
+        "GPULEASE_SANDBOX_DIR": str(sandbox_dir),
+        "GPULEASE_RATE_LIMIT_PER_S": "0",
+    }
+    server = ServeProcess(env, tmp_path / "serve.log", workers=2)
+    admin = Runtime(Settings(database_url=db_url, data_dir=tmp_path / "admin"), supervises_runs=False)
+    try:
+        server.wait_ready(90)
+        workers = [int(p) for p in Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()]
+        op = {"Authorization": "Bearer " + admin.perform(keys.create_key, actor=SYSTEM, role="operator")}
+        c = httpx.Client(base_url=server.url, timeout=30)
+        for n in range(2):
+            body = {"site": "s1", "cluster": "c1", "name": f"n{n}", "gpu_model": "A100-80GB", "gpu_count": 8}
+            assert c.post("/api/v1/nodes", headers=op, json=body).status_code == 201
+        r = c.put("/api/v1/prices", headers=op, json={"gpu_model": "A100-80GB", "plan": "on_demand", "rate": "1.25"})
+        assert r.status_code == 200
+        customer = c.post(
+            "/api/v1/customers",
+            headers=op,
+            json={
+                "legal_name": "Acme Robotics Inc.",
+                "country": "US",
+                "address": "1 Market St, San Francisco",
+                "incorporated_on": "2015-01-01",
+                "end_use": "training vision models for warehouse robots",
+                "owners": [{"name": "Acme Robotics Inc. Holdings", "percent": 100}],
+            },
+        ).json()
+        assert customer["compliance_status"] == "cleared", customer
+
+        seen: dict[str, str] = {}
+
+        def one_of_each() -> bool:  # a new connection each time: either worker may accept it
+            health = httpx.get(server.url + "/healthz", timeout=5).json()
+            seen[health["process"]] = health["clock"]
+            return sorted(seen.values()) == ["follower", "leader"]
+
+        assert len(workers) >= 2  # the two workers (and multiprocessing's resource tracker)
+        wait_for(one_of_each, 30, "both workers to answer, one of them holding the clock")
+
+        booked: list[int] = []
+        failures: list[str] = []
+        lock = threading.Lock()
+
+        def book(k: int) -> None:
+            with httpx.Client(base_url=server.url, timeout=30) as client:
+                for i in range(6):
+                    body = {
+                        "customer_id": customer["id"],
+                        "gpu_model": "A100-80GB",
+                        "gpu_count": (1, 2, 1, 4)[(i + k) % 4],
+                        "plan": "on_demand",
+                        "duration_s": 3600,
+                    }
+                    r = client.post("/api/v1/leases", headers=op, json=body)
+                    with lock:
+                        if r.status_code == 201:
+                            booked.append(r.json()["id"])
+                        elif r.status_code != 409:
+                            failures.append(r.text)
+                    if r.status_code == 201:
+                        assert client.post(f"/api/v1/leases/{r.json()['id']}/end", headers=op).status_code == 200
+
+        threads = [threading.Thread(target=book, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert failures == []
+        assert len(booked) >= 40
+        assert _overlaps(admin) == []
+    finally:
+        admin.close()
+        server.stop()
+    assert server.proc.returncode is not None
+
+    def gone(pid: int) -> bool:
+        try:
+            return "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+        except OSError:
+            return True
+
+    wait_for(lambda: all(gone(pid) for pid in workers), 15, "the workers to stop with the command")

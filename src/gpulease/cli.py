@@ -168,6 +168,14 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     upgrade_db: Annotated[bool, typer.Option("--upgrade-db/--no-upgrade-db", help="run migrations first")] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="server processes sharing the port (PostgreSQL only): one Python process uses one core at most",
+        ),
+    ] = 1,
 ) -> None:
     """Run the API server, the dashboard and the lease clock."""
     import uvicorn
@@ -179,6 +187,11 @@ def serve(
 
     _can_listen(host, port)
     settings = get_settings()
+    if workers > 1 and not settings.db_url.startswith("postgresql"):
+        _fail(
+            "--workers above 1 needs PostgreSQL (GPULEASE_DATABASE_URL=postgresql://…): SQLite has one writer at a "
+            "time and no way to tell the other processes what changed"
+        )
     if upgrade_db:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(settings.db_url)
@@ -186,7 +199,13 @@ def serve(
     with rt.work() as w:
         screening.seed_bundled_lists(w.session, w.now)
     configure_logging(settings.log_json)
-    uvicorn.run(create_app(rt), host=host, port=port, log_config=None)
+    if workers == 1:
+        uvicorn.run(create_app(rt), host=host, port=port, log_config=None)
+        return
+    # Each worker is a `gpulease serve` of its own on the shared socket (uvicorn starts them and starts a dead one
+    # again): its own calendars kept in step by NOTIFY, one of them holding the lease clock (docs/deploy.md).
+    rt.close()
+    uvicorn.run("gpulease.api.app:worker_app", factory=True, workers=workers, host=host, port=port, log_config=None)
 
 
 DEMO_KEYS_FILE = "demo-keys.json"  # in the data folder: the demo's keys, so that a second run shows the same ones

@@ -21,6 +21,7 @@ from gpulease.api.middleware import (
     UnhandledErrors,
 )
 from gpulease.api.routers import billing, compliance, customers, inventory, keys, leases, runs, spend, webhooks
+from gpulease.observability import configure_logging
 from gpulease.runtime import Runtime
 from gpulease.settings import get_settings
 from gpulease.web import site
@@ -29,6 +30,13 @@ API = "/api/v1"
 
 
 DOCS_ASSETS = "/docs/static"
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process of `gpulease serve --workers N` (uvicorn imports and calls it in each)."""
+    settings = get_settings()
+    configure_logging(settings.log_json)
+    return create_app(Runtime(settings))
 
 
 def create_app(runtime: Runtime | None = None, *, background: bool = True) -> FastAPI:
