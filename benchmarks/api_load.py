@@ -240,7 +240,8 @@ def start_server(url: str, workdir: Path, port: int, workers: int = 1) -> subpro
     exe = Path(sys.executable).parent / "gpulease"
     log = open(workdir / "server.log", "ab")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
-        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-upgrade-db", "--workers", str(workers)],
+        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-upgrade-db"]
+        + (["--workers", str(workers)] if workers > 1 else []),
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -269,8 +269,8 @@ def scratch_database(admin_url: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def gpulease_server(db_url: str) -> Iterator[tuple[str, str]]:
-    """`gpulease serve` on a free port over `db_url`; (base URL, operator key)."""
+def gpulease_server(db_url: str, workers: int = 1) -> Iterator[tuple[str, str]]:
+    """`gpulease serve` (`--workers`) on a free port over `db_url`; (base URL, operator key)."""
     data = tempfile.mkdtemp(prefix="gpulease-vs-slurm-")
     env = {**os.environ, "GPULEASE_DATABASE_URL": db_url, "GPULEASE_DATA_DIR": data}
     cli = str(Path(sys.executable).with_name("gpulease"))
@@ -280,7 +280,8 @@ def gpulease_server(db_url: str) -> Iterator[tuple[str, str]]:
     ).stdout.strip()
     port = free_port()
     server = subprocess.Popen(
-        [cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-upgrade-db"],
+        [cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-upgrade-db"]
+        + (["--workers", str(workers)] if workers > 1 else []),
         env=env,
         stdout=open(SERVER_LOG, "wb"),  # noqa: SIM115
         stderr=subprocess.STDOUT,
@@ -307,9 +308,9 @@ def gpulease_server(db_url: str) -> Iterator[tuple[str, str]]:
 
 
 def run_gpulease(
-    db_admin_url: str, nodes: int, gpus: int, stream: list[Request], clients: int, base: datetime
+    db_admin_url: str, nodes: int, gpus: int, stream: list[Request], clients: int, base: datetime, workers: int = 1
 ) -> Outcome:
-    with scratch_database(db_admin_url) as db_url, gpulease_server(db_url) as (url, key):
+    with scratch_database(db_admin_url) as db_url, gpulease_server(db_url, workers) as (url, key):
         h = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=url, headers=h, timeout=60) as c:
             for n in range(nodes):
@@ -379,6 +380,7 @@ def main() -> None:
     ap.add_argument("--partition", help="Slurm partition for jobs and reservations")
     ap.add_argument("--keep-slurm", action="store_true", help="leave the local Slurm running afterwards")
     ap.add_argument("--systems", default="slurm,gpulease", help="which to run, in this order")
+    ap.add_argument("--workers", type=int, default=1, help="gpulease server processes (`gpulease serve --workers`)")
     ap.add_argument(
         "--database-url",
         default=os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
@@ -401,7 +403,7 @@ def main() -> None:
                 conf = args.slurm_conf or stack.enter_context(local_slurm(args.nodes, args.gpus, args.keep_slurm))
                 outcome = run_slurm(conf, args.partition, stream, args.clients, base)
         elif system == "gpulease":
-            outcome = run_gpulease(args.database_url, args.nodes, args.gpus, stream, args.clients, base)
+            outcome = run_gpulease(args.database_url, args.nodes, args.gpus, stream, args.clients, base, args.workers)
         else:
             ap.error(f"unknown system {system!r}")
         print(outcome.line(total, args.nodes), flush=True)

@@ -154,11 +154,12 @@ class Runtime:
                     raise
                 if _double_booked(e):
                     # Most often another server process committed those GPUs first: its NOTIFY brings them here in
-                    # a moment, and the placement's version check reloads what has not come. A second refusal in
+                    # a moment, and the placement's version check reloads what has not come. A third refusal in
                     # a row may be a calendar out of step: every one is read afresh.
                     log.info("placement refused by the exclusion constraint; retrying")
-                    if attempt > 0:
-                        log.warning("placement refused by the exclusion constraint again; reading the calendars afresh")
+                    self.calendars.spread_out()
+                    if attempt > 1:
+                        log.warning("placement refused by the exclusion constraint again; reading calendars afresh")
                         self.calendars.forget_all()
                     time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
         raise AssertionError("unreachable")

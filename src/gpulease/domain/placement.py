@@ -563,6 +563,10 @@ class CapacityCalendar:
         self._gpu_lists: dict[str, tuple[tuple[int, int], list[list[int]], list[list[int]]]] = {}
         self._undo: list[_Undo] | None = None
         self._state = next(_STATES)
+        # Where ties between equally good nodes (and GPUs on a node) are broken: 0, the first in id order. Several
+        # processes placing on copies of one calendar without seeing one another's bookings in flight give each a
+        # different value, so they seldom choose the same GPUs (which the store would refuse, one of each pair).
+        self.spread = 0
         for node in nodes:
             self.upsert_node(node)
 
@@ -1286,8 +1290,10 @@ class CapacityCalendar:
         special = self._special(ignore, hold, s, e) if ignore or hold else {}
         best: _Node | None = None
         best_free = MAX_GPUS_PER_NODE * 1024
-        for nodes in clusters.values():
-            for node in nodes:
+        spread = self.spread
+        for in_order in clusters.values():
+            at = spread % len(in_order) if in_order else 0  # the same nodes; ties found from another place
+            for node in in_order[at:] + in_order[:at] if at else in_order:
                 n = node.n
                 if n < k or not node.open:
                     continue
@@ -1326,6 +1332,9 @@ class CapacityCalendar:
             return None
         nid = best.view.id
         free = best.usable(s, e, ignore, special[nid]) if nid in special else best.free_indices(s, e, ignore)
+        if spread and len(free) > k:
+            at = spread % len(free)
+            free = free[at:] + free[:at]
         return Placement(tuple(GpuRef(nid, i) for i in free[:k]))
 
     def _place_multi(

@@ -145,6 +145,7 @@ class Calendars:
         self._on_webhooks_changed = on_webhooks_changed
         self.reloads = 0  # calendars loaded from the store (tests and benchmarks read it)
         self.remote_applied = 0  # changes of other processes applied from notifications
+        self._spread = 0  # CapacityCalendar.spread of every calendar loaded here (`spread_out`)
         self._install(store.sessions)
 
     # -- for use cases --------------------------------------------------------------------------------
@@ -265,8 +266,20 @@ class Calendars:
                 return None
             return sorted((b.lease_id, b.gpu.node_id, b.gpu.index, b.start, b.end) for b in entry.cal.bookings())
 
+    def spread_out(self) -> None:
+        """Another process booked GPUs this one chose (the store refused them): from now on break ties between
+        equally good placements from a place of this process's own, so that the two seldom meet again."""
+        if self._spread:
+            return
+        self._spread = 1 + zlib.crc32(self.instance.encode()) % 997
+        for entry in self._all():
+            with entry.lock:
+                if entry.cal is not None:
+                    entry.cal.spread = self._spread
+
     def _load(self, work: Work, model: str) -> CapacityCalendar:
         cal = load_calendar(work, model)
+        cal.spread = self._spread
         for node in cal.nodes():
             self._node_model[node.id] = node.gpu_model
         return cal

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from gpulease.domain.cpu_placement import CpuCalendar
 from gpulease.domain.leases import PLAN_PRIORITY, LeaseState, Plan
@@ -73,6 +73,15 @@ def allocate(work: Work, lease: Lease, placement: Placement, *, start: datetime,
         )
 
 
+def draw_lease_id(work: Work) -> int | None:
+    """PostgreSQL: the id the lease being booked will have, drawn before placing, so that the placement can be
+    kept in the calendar (`keep_placed`) and the model's lock let go before any row is written. None on SQLite,
+    whose placements keep the lock to the commit anyway."""
+    if work.calendars is None or not work.store.is_postgres:
+        return None
+    return int(work.session.scalar(text("SELECT nextval(pg_get_serial_sequence('leases', 'id'))")))
+
+
 def keep_placed(
     work: Work, model: str, placement: Placement, lease_id: int, *, start: datetime, end: datetime | None
 ) -> None:
@@ -131,16 +140,21 @@ def give_notice(
 QUEUE_HOLD = -1  # the calendar id of the capacity held for the head of the waiting queue
 
 
-def hold_for_queue_head(work: Work, cal: CapacityCalendar, model: str, plan: Plan) -> None:
-    """Hold, in this calendar only, the GPUs the head of the model's queue will start on (EASY backfill).
+def queued(work: Work, model: str) -> list[Lease]:
+    """The model's waiting queue, for `hold_for_queue_head`: read before taking the model's calendar, so that
+    the round trip is not made while other placements of the model wait for it."""
+    q = select(Lease).where(Lease.state == LeaseState.QUEUED.value, Lease.gpu_model == model)
+    return list(work.session.scalars(q))
+
+
+def hold_for_queue_head(work: Work, cal: CapacityCalendar, model: str, plan: Plan, waiting: list[Lease]) -> None:
+    """Hold, in this calendar only, the GPUs the head of the model's queue (`waiting`: `queued`) will start on
+    (EASY backfill).
 
     A request that is not itself queued may take capacity only where it does not delay that start, unless
     its plan ranks above the head's.
     """
-    session, now = work.session, work.now
-    waiting = session.scalars(
-        select(Lease).where(Lease.state == LeaseState.QUEUED.value, Lease.gpu_model == model)
-    ).all()
+    now = work.now
     head = queue_head(waiting, key=lambda lz: (Plan(lz.plan), lz.created_at, lz.id))
     if head is None:
         return

@@ -26,12 +26,14 @@ from gpulease.services import billing, budgets, limits
 from gpulease.services.booking_checks import PENDING_MESSAGE, BookingFindings, check_booking, report
 from gpulease.services.capacity import (
     allocate,
+    draw_lease_id,
     give_notice,
     hold_for_queue_head,
     interruptible_leases,
     keep_placed,
     make_room,
     placement_calendar,
+    queued,
     view_calendar,
 )
 from gpulease.services.context import Actor, Role, epoch, from_epoch
@@ -435,8 +437,10 @@ def _place(
     work: Work, *, actor: Actor, customer_id: int, request: LeaseRequest, plan: Plan, entry: PriceEntry, window: Window
 ) -> Booked:
     model, count = entry.gpu_model, request.gpu_count
+    lease_id = draw_lease_id(work)  # before the model's lock, as is the queue: no round trip while holding it
+    waiting = queued(work, model)
     cal = placement_calendar(work, model)  # one placement per model at a time, across processes too
-    hold_for_queue_head(work, cal, model, plan)
+    hold_for_queue_head(work, cal, model, plan, waiting)
     start_s, end_s = epoch(window.start), None if window.end is None else epoch(window.end)
     preq = PlacementRequest(model, count, start_s, end_s)
     preempted: list[int] = []
@@ -466,6 +470,12 @@ def _place(
                 earliest_start=None if earliest is None else from_epoch(earliest).isoformat(),
             ) from None
     placed = placement  # narrowed to Placement: the closure below keeps that type
+    alone = not preempted
+    if alone and lease_id is not None:  # PostgreSQL: the next placement of the model goes on from here
+        keep_placed(
+            work, model, placed, lease_id, start=from_epoch(start_s), end=None if end_s is None else from_epoch(end_s)
+        )
+        alone = False
     lease = _book_placed(
         work,
         actor=actor,
@@ -475,8 +485,9 @@ def _place(
         count=count,
         start_s=start_s,
         end_s=end_s,
-        hold=lambda lease, start, end: _hold_gpus(work, model, lease, placed, start, end, alone=not preempted),
+        hold=lambda lease, start, end: _hold_gpus(work, model, lease, placed, start, end, alone=alone),
         preempted=preempted,
+        lease_id=lease_id,
     )
     return Booked(lease, preempted)
 
@@ -503,6 +514,7 @@ def _book_placed(
     end_s: int | None,
     hold: Callable[[Lease, datetime, datetime | None], None],
     preempted: list[int],
+    lease_id: int | None = None,
 ) -> Lease:
     """A placed booking of GPUs or cores: the lease, its holds (`hold` writes the allocation rows), scheduled, and
     active if its start has come; backends that mirror leases (Slurm) are told after the commit."""
@@ -517,6 +529,7 @@ def _book_placed(
         start=start_dt,
         end=end_dt,
         duration_s=None if end_s is None else end_s - start_s,
+        lease_id=lease_id,
     )
     hold(lease, start_dt, end_dt)
     transition(work, lease, LeaseState.SCHEDULED, actor=actor.name, reason="customer cleared; placed")
@@ -571,9 +584,11 @@ def _new_lease(
     start: datetime,
     end: datetime | None,
     duration_s: int | None,
+    lease_id: int | None = None,
 ) -> Lease:
     cpu = quote.resource is Resource.CPU  # a CPU lease: the quote's model and units are a CPU model and cores
     lease = Lease(
+        id=lease_id,  # drawn already (PostgreSQL, `draw_lease_id`), or given by the INSERT
         customer_id=customer_id,
         gpu_model=None if cpu else quote.gpu_model,
         gpu_count=0 if cpu else gpu_count,
@@ -637,8 +652,9 @@ def extend(work: Work, *, actor: Actor, lease_id: int, new_end: datetime) -> Lea
         extendable = placement_cpu_calendar(work).can_extend(lease.id, epoch(new_end))
         what = "cores or memory"
     else:
+        waiting = queued(work, q.gpu_model)
         cal = placement_calendar(work, q.gpu_model, holding=lease.id)
-        hold_for_queue_head(work, cal, q.gpu_model, Plan(lease.plan))
+        hold_for_queue_head(work, cal, q.gpu_model, Plan(lease.plan), waiting)
         extendable, what = cal.can_extend(lease.id, epoch(new_end)), "GPUs"
     if not extendable:
         raise NoCapacity(
