@@ -19,6 +19,7 @@ from rapidfuzz.distance import OSA
 from gpulease.compliance.places import CHINESE_CITIES, place_words
 from gpulease.compliance.romanize import (
     ABJADS,
+    FOLD_FROM,
     fold_variants,
     is_pinyin,
     script_of,
@@ -95,6 +96,31 @@ LEGAL_FORMS: frozenset[str] = frozenset(
         "otkrytoe",
         "zakrytoe",
         "publichnoe",
+        "nepublichnoe",
+        # the same in the other romanisations of Russian (-oye for -ое, ISO 9 ŝ, German sch; ts/c is folded)
+        "publichnoye",
+        "nepublichnoye",
+        "aktsionernoye",
+        "aktcionernoe",  # GOST R 52535 writes ц as tc
+        "aktsionernaya",  # акционерная (компания)
+        "aktcionernaia",
+        "otkrytoye",
+        "zakrytoye",
+        "obschestvo",
+        "obscestvo",
+        "obsestvo",
+        # ООО spelt out: "obshchestvo s ogranichennoy otvetstvennost'yu"
+        "ogranichennoy",
+        "ogranichennoi",
+        "ogranichennoj",
+        "otvetstvennostyu",
+        "otvetstvennostiu",
+        "otvetstvennostju",
+        # ФГУП, a federal state unitary enterprise ("FSUE Atomflot")
+        "fgup",
+        "fsue",
+        "unitarnoe",
+        "unitarnoye",
         "gruppa",
         "sherkat",
         "sharikat",
@@ -650,6 +676,7 @@ def _pinyin_words(tokens: list[str]) -> tuple[list[tuple[str, bool]], list[str]]
     return out, mapped
 
 
+_FOLDED_LEGAL_FORMS = frozenset(canonical(form) for form in LEGAL_FORMS if len(form) >= FOLD_FROM)
 _LONG_LEGAL_FORMS = ("limited", "company", "corporation", "incorporated", "enterprises", "holdings")
 
 
@@ -657,6 +684,8 @@ _LONG_LEGAL_FORMS = ("limited", "company", "corporation", "incorporated", "enter
 def _is_weak(token: str) -> bool:
     if token in LEGAL_FORMS or token in STOPWORDS or (len(token) == 1 and not token.isdigit()):
         return True
+    if len(token) >= FOLD_FROM and canonical(token) in _FOLDED_LEGAL_FORMS:
+        return True  # a legal form in another romanisation: "akcionernoe", "obshhestvo", "publichnoje"
     # A misspelt legal form ("Limtied", "Corporaion") is still a legal form.
     return len(token) >= 6 and any(token[0] == form[0] and OSA.distance(token, form) <= 2 for form in _LONG_LEGAL_FORMS)
 
@@ -753,6 +782,12 @@ _LOOKALIKES = str.maketrans(
 _MIXED_WORD = re.compile(r"(?=[^\W\d_]*[a-z])(?=[^\W\d_]*[\u0370-\u03ff\u0400-\u04ff\u0500-\u052f])[^\W\d_]+")
 
 
+# The soft and hard signs as the romanisations of Cyrillic write them inside a word (ʹ ʺ ’ ” " ′ ″: "Promsvjazʹbank",
+# "Obʺedinennaja", "Ob"edinennaia"), the Ukrainian and Belarusian apostrophe (ʼ), and BGN/PCGN's middle dot
+# ("V·eB"): read as the apostrophe, which joins a word, not as a break between two words.
+_SIGN_MARKS = re.compile(r"(?<=[^\W\d_])[ʹʺʼʻ’”″′\"·](?=[^\W\d_])")
+
+
 def _latin_lookalikes(word: re.Match[str]) -> str:
     return word.group().translate(_LOOKALIKES)
 
@@ -772,6 +807,8 @@ def normalize_name(name: str) -> NormalizedName:
         text = text[: bare.start()]
         b.notes.append(f"stock code after the name set aside: {bare.group(1)}")
     folded = fold(text)
+    if '"' in folded or not folded.isascii():
+        folded = _SIGN_MARKS.sub("'", folded)
     if not folded.isascii():
         plain = _MIXED_WORD.sub(_latin_lookalikes, folded)
         if plain != folded:
@@ -837,10 +874,13 @@ _SPELLING_REWRITES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("initial i as y", re.compile(r"^i(?=[aeou])"), "y"),
     ("ch as sh", re.compile(r"ch"), "sh"),
     ("initial e as i", re.compile(r"^e(?=[^aeiou])"), "i"),
+    ("j as zh", re.compile(r"j"), "zh"),  # French and Telegram's ж: "Prigojine", "jeleznye"
+    ("gu as g", re.compile(r"gu(?=[ei])"), "g"),  # French "Evguenii", "Serguei"
+    ("final -ine as -in", re.compile(r"(?<=[a-z]{3})ine$"), "in"),  # French "Prigojine", "Narychkine"
 )
 _RUSSIAN_ENDING = re.compile(r"(?<=[a-z]{2})(?:ii|iy|ij|yi|yj)$")
 # A word none of the rewrites applies to (most words) is passed over at once.
-_REWRITTEN = re.compile(r"x|j|ch|^i[aeou]|^e[^aeiou]|(?:ii|iy|ij|yi|yj)$")
+_REWRITTEN = re.compile(r"x|j|ch|gu[ei]|^i[aeou]|^e[^aeiou]|(?:ii|iy|ij|yi|yj|ine)$")
 _MAX_SPELLINGS = 24
 
 
