@@ -68,3 +68,19 @@ def test_french_and_ala_lc_spellings_of_russian_names(index: ScreeningIndex) -> 
 def test_french_looking_names_that_are_no_russian_party_stay_cleared(index: ScreeningIndex) -> None:
     for name in ("Guerin Industries", "Setchine Partners", "Jeanne Marchand SA", "Sobianine Consulting"):
         assert screen_name(index, name, "FR").decision == "cleared", name
+
+
+ANSAR_BANK = "SDN-12478"
+HESA = "SDN-11195"  # IRAN AIRCRAFT MANUFACTURING INDUSTRIAL COMPANY
+
+
+def test_persian_and_arabic_legal_forms_weigh_like_legal_forms(index: ScreeningIndex) -> None:
+    # شرکت … (سهامی عام): "… company (public joint-stock)", as an Iranian company writes its registered name.
+    assert normalize_name("شرکت بانک انصار (سهامی عام)").strong == ("bnk", "nsr")
+    assert _found(index, "شرکت بانک انصار (سهامی عام)", "IR", ANSAR_BANK)
+    assert _found(index, "شرکت صنایع هواپیماسازی ایران (سهامی عام)", "IR", HESA)
+
+
+def test_a_persian_legal_form_does_not_make_an_unlisted_company_listed(index: ScreeningIndex) -> None:
+    for name in ("شرکت کاله (سهامی عام)", "شرکت دیجی کالا (سهامی خاص)", "شرکت فیلیمو با مسئولیت محدود"):
+        assert screen_name(index, name, "IR").decision == "cleared", name

@@ -676,6 +676,12 @@ def _pinyin_words(tokens: list[str]) -> tuple[list[tuple[str, bool]], list[str]]
     return out, mapped
 
 
+# Legal forms in Persian and Arabic script, as their transliterated consonants: شرکت / شركة (company), سهامی
+# (joint-stock; عام "public" and خاص "private" are one letter once transliterated), با مسئولیت محدود and المحدودة
+# (limited liability), گروه (group), هلدینگ (holding).
+_ABJAD_LEGAL_FORMS = frozenset(
+    {"shrkt", "shrkh", "shmy", "khs", "msywlyt", "mhdwd", "mhdwdh", "lmhdwdh", "grwh", "hldyng"}
+)
 _FOLDED_LEGAL_FORMS = frozenset(canonical(form) for form in LEGAL_FORMS if len(form) >= FOLD_FROM)
 _LONG_LEGAL_FORMS = ("limited", "company", "corporation", "incorporated", "enterprises", "holdings")
 
@@ -744,7 +750,7 @@ class _Builder:
             self.notes.append(f"pinyin company words read as their list form: {', '.join(mapped)}")
         pairs = _joint_stock(pairs)
         for token, is_weak in pairs:
-            if is_weak or _is_weak(token):
+            if is_weak or _is_weak(token) or (abjad and token in _ABJAD_LEGAL_FORMS):
                 self.weak.append(token)
             else:
                 # An abjad's consonant skeleton is compared by skeleton, so it is kept as transliterated.
