@@ -84,3 +84,32 @@ def test_persian_and_arabic_legal_forms_weigh_like_legal_forms(index: ScreeningI
 def test_a_persian_legal_form_does_not_make_an_unlisted_company_listed(index: ScreeningIndex) -> None:
     for name in ("شرکت کاله (سهامی عام)", "شرکت دیجی کالا (سهامی خاص)", "شرکت فیلیمو با مسئولیت محدود"):
         assert screen_name(index, name, "IR").decision == "cleared", name
+
+
+AQI = "UN-QDe.115"  # AL-QAIDA IN IRAQ, the UN's entry for what OFAC lists as ISIL
+HIZBALLAH = "SDN-4697"
+ISLAMIC_JIHAD_GROUP_UN = "UN-QDe.119"  # the Uzbek group, not Hizballah's "Islamic Jihad"
+HUAWEI_EL = "EL-supplement-009"
+
+
+def test_a_party_on_two_lists_carries_the_names_of_both(index: ScreeningIndex) -> None:
+    # OFAC lists ISIL with the alias AL-QAIDA IN IRAQ, the UN's primary name for it: one party, and the UN
+    # entry is found under OFAC's names too, saying where the name comes from.
+    hit = next(h.hit for h in screen_name(index, "Islamic State", "IQ").hits if h.hit.entry_id == AQI)
+    assert hit.score >= 80
+    assert hit.matched_kind == "name of the same party on SDN (SDN-8759)"
+    assert any("name of the same party on SDN" in r for r in hit.reasons)
+
+
+def test_parties_that_only_share_an_alias_or_a_legal_form_stay_apart(index: ScreeningIndex) -> None:
+    names = {n.name for n in index.names if index.entries[n.entry].id == ISLAMIC_JIHAD_GROUP_UN}
+    assert "HIZBALLAH" not in names  # Hizballah's alias "ISLAMIC JIHAD" is not the group "ISLAMIC JIHAD GROUP"
+    # The CMIC entry of Huawei Technologies also names its parent; the Entity List's entry does not get it.
+    names = {n.name for n in index.names if index.entries[n.entry].id == HUAWEI_EL}
+    assert "HUAWEI INVESTMENT & HOLDING CO LTD" not in names
+
+
+def test_a_place_in_brackets_in_an_original_script_name_is_no_alias(index: ScreeningIndex) -> None:
+    # UN: "華信船務(香港)有限公司" (Huaxin Shipping (Hong Kong)): 香港 alone is Hong Kong, not the company.
+    assert screen_name(index, "香港", "HK").decision == "cleared"
+    assert screen_name(index, "華信船務(香港)有限公司", "HK").decision != "cleared"
