@@ -113,3 +113,17 @@ def test_a_place_in_brackets_in_an_original_script_name_is_no_alias(index: Scree
     # UN: "華信船務(香港)有限公司" (Huaxin Shipping (Hong Kong)): 香港 alone is Hong Kong, not the company.
     assert screen_name(index, "香港", "HK").decision == "cleared"
     assert screen_name(index, "華信船務(香港)有限公司", "HK").decision != "cleared"
+
+
+GARANTEX = "SDN-36025"  # GARANTEX EUROPE OU
+
+
+def test_a_brand_listed_with_an_estonian_legal_form_or_a_sector_word_is_the_brand(index: ScreeningIndex) -> None:
+    # OÜ is Estonia's limited company; "aero", "zavod" (plant), "kombinat", "birzha" (exchange) say the trade.
+    assert _found(index, "Garantex", "RU", GARANTEX)
+    assert normalize_name("Garantex Europe OU").strong == ("garantex", "europe")
+
+
+def test_a_sector_word_or_legal_form_shared_with_a_listed_name_is_no_match(index: ScreeningIndex) -> None:
+    for name, country in (("Bolt Technology OU", "EE"), ("Avia Solutions Group", "LT"), ("Garant Europe OU", "EE")):
+        assert screen_name(index, name, country).decision == "cleared", name

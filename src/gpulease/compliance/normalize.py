@@ -81,6 +81,7 @@ LEGAL_FORMS: frozenset[str] = frozenset(
         "sl",
         "sro",
         "doo",
+        "ou",  # Estonian OÜ ("GARANTEX EUROPE OU")
         "group",
         "holding",
         "holdings",
@@ -417,6 +418,16 @@ GENERIC_WORDS: frozenset[str] = frozenset(
         "islamic",
         "people",
         "peoples",
+        # sector words in English and in the lists' transliteration of Russian: "Zala Aero", "Kazanskiy
+        # vertoletny zavod" (helicopter plant), "Magnitogorskiy metallurgicheskiy kombinat", "SPB Birzha"
+        "aero",
+        "avia",
+        "zavod",
+        "kombinat",
+        "exchange",
+        "birzha",
+        "fund",
+        "fond",
     }
 )
 GENERIC_WEIGHT = 2.0
