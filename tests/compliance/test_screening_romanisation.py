@@ -127,3 +127,16 @@ def test_a_brand_listed_with_an_estonian_legal_form_or_a_sector_word_is_the_bran
 def test_a_sector_word_or_legal_form_shared_with_a_listed_name_is_no_match(index: ScreeningIndex) -> None:
     for name, country in (("Bolt Technology OU", "EE"), ("Avia Solutions Group", "LT"), ("Garant Europe OU", "EE")):
         assert screen_name(index, name, country).decision == "cleared", name
+
+
+RESALAT = "SDN-17156"  # GHARZOLHASANEH RESALAT BANK
+
+
+def test_a_persian_zero_width_non_joiner_typed_as_a_space_is_the_same_name(index: ScreeningIndex) -> None:
+    # The enrichment alias بانک قرض‌الحسنه رسالت (with the ZWNJ) and the same typed with a space.
+    assert _found(index, "بانک قرض الحسنه رسالت", "IR", RESALAT)
+    assert _found(index, "بانک قرض‌الحسنه رسالت", "IR", RESALAT)
+
+
+def test_a_persian_name_sharing_only_the_compound_stays_cleared(index: ScreeningIndex) -> None:
+    assert screen_name(index, "صندوق قرض الحسنه امام رضا", "IR").decision == "cleared"

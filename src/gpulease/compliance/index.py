@@ -175,6 +175,9 @@ _NAME_JOINERS = re.compile(r"\s+(?:d/b/a|a/k/a|f/k/a|d\.b\.a\.?|a\.k\.a\.?|f\.k\
 _OTHER_SCRIPT_IN_BRACKETS = re.compile(r"[(（]\s*([^()（）\x00-\x7f][^()（）]*)[)）]?")
 
 
+_ZWNJ = "\u200c"
+
+
 def _only_places(name: str) -> bool:
     strong = normalize_name(name).strong
     return bool(strong) and all(token in place_tokens() for token in strong)
@@ -186,6 +189,9 @@ def _named(entry: ListEntry) -> Iterable[tuple[str, str, EnrichmentAlias | None]
         yield alias, "alias", None
     for added in entry.enrichment:
         yield added.alias, "enrichment alias", added
+        if _ZWNJ in added.alias:
+            # Persian joins قرض‌الحسنه with a zero-width non-joiner, which many write as a space: both forms.
+            yield added.alias.replace(_ZWNJ, " "), "enrichment alias", added
     for name in (entry.name, *entry.aliases):
         parts = _NAME_JOINERS.split(name)
         if len(parts) > 1:
