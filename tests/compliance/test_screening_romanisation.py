@@ -140,3 +140,19 @@ def test_a_persian_zero_width_non_joiner_typed_as_a_space_is_the_same_name(index
 
 def test_a_persian_name_sharing_only_the_compound_stays_cleared(index: ScreeningIndex) -> None:
     assert screen_name(index, "صندوق قرض الحسنه امام رضا", "IR").decision == "cleared"
+
+
+EGHTESAD_NOVIN = "SDN-13131"
+QODS_FORCE = "SDN-10465"
+MOBARAKEH = "SDN-25064"  # ESFAHAN'S MOBARAKEH STEEL COMPANY (enrichment alias "Foolad Mobarakeh")
+
+
+def test_persian_romanisation_variants_of_q_gh_and_oo(index: ScreeningIndex) -> None:
+    assert _found(index, "Eqtesad Novin Bank", "IR", EGHTESAD_NOVIN)  # ق as q, the list writes gh
+    assert _found(index, "Ghods Force", "IR", QODS_FORCE)  # the list writes Qods
+    assert _found(index, "Foulad Mobarakeh", "IR", MOBARAKEH)  # و as ou, the alias writes oo
+
+
+def test_english_words_with_q_gh_or_oo_stay_cleared(index: ScreeningIndex) -> None:
+    for name, country in (("Qualcomm", "US"), ("Google LLC", "US"), ("Ghods Trading GmbH", "DE"), ("Noor Bank", "AE")):
+        assert screen_name(index, name, country).decision == "cleared", name

@@ -891,13 +891,15 @@ _SPELLING_REWRITES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("initial i as y", re.compile(r"^i(?=[aeou])"), "y"),
     ("ch as sh", re.compile(r"ch"), "sh"),
     ("initial e as i", re.compile(r"^e(?=[^aeiou])"), "i"),
+    ("gh as q", re.compile(r"gh"), "q"),  # Persian ق and غ: "Ghods" / "Qods", "Eqtesad" / "Eghtesad"
+    ("q as gh", re.compile(r"q"), "gh"),
     ("j as zh", re.compile(r"j"), "zh"),  # French and Telegram's ж: "Prigojine", "jeleznye"
     ("gu as g", re.compile(r"gu(?=[ei])"), "g"),  # French "Evguenii", "Serguei"
     ("final -ine as -in", re.compile(r"(?<=[a-z]{3})ine$"), "in"),  # French "Prigojine", "Narychkine"
 )
 _RUSSIAN_ENDING = re.compile(r"(?<=[a-z]{2})(?:ii|iy|ij|yi|yj)$")
 # A word none of the rewrites applies to (most words) is passed over at once.
-_REWRITTEN = re.compile(r"x|j|ch|gu[ei]|^i[aeou]|^e[^aeiou]|(?:ii|iy|ij|yi|yj|ine)$")
+_REWRITTEN = re.compile(r"x|j|q|gh|ch|gu[ei]|^i[aeou]|^e[^aeiou]|(?:ii|iy|ij|yi|yj|ine)$")
 _MAX_SPELLINGS = 24
 
 
