@@ -421,7 +421,6 @@ GENERIC_WORDS: frozenset[str] = frozenset(
         # sector words in English and in the lists' transliteration of Russian: "Zala Aero", "Kazanskiy
         # vertoletny zavod" (helicopter plant), "Magnitogorskiy metallurgicheskiy kombinat", "SPB Birzha"
         "aero",
-        "avia",
         "zavod",
         "kombinat",
         "exchange",
@@ -695,6 +694,10 @@ _ABJAD_LEGAL_FORMS = frozenset(
 )
 _FOLDED_LEGAL_FORMS = frozenset(canonical(form) for form in LEGAL_FORMS if len(form) >= FOLD_FROM)
 _LONG_LEGAL_FORMS = ("limited", "company", "corporation", "incorporated", "enterprises", "holdings")
+# The Russian ones, compared in their folded form: "akcionernyj" (joint-stock, of a bank), "otverstvennostyu".
+_LONG_RUSSIAN_FORMS = tuple(
+    fold_variants(form) for form in ("obshchestvo", "aktsionernoe", "ogranichennoy", "otvetstvennostyu")
+)
 
 
 @functools.lru_cache(maxsize=100_000)
@@ -704,7 +707,12 @@ def _is_weak(token: str) -> bool:
     if len(token) >= FOLD_FROM and canonical(token) in _FOLDED_LEGAL_FORMS:
         return True  # a legal form in another romanisation: "akcionernoe", "obshhestvo", "publichnoje"
     # A misspelt legal form ("Limtied", "Corporaion") is still a legal form.
-    return len(token) >= 6 and any(token[0] == form[0] and OSA.distance(token, form) <= 2 for form in _LONG_LEGAL_FORMS)
+    if len(token) >= 6 and any(token[0] == form[0] and OSA.distance(token, form) <= 2 for form in _LONG_LEGAL_FORMS):
+        return True
+    if len(token) < 9 or token[0] not in "oa":
+        return False
+    folded = canonical(token)
+    return any(folded[0] == form[0] and OSA.distance(folded, form) <= 2 for form in _LONG_RUSSIAN_FORMS)
 
 
 def _joint_stock(pairs: list[tuple[str, bool]]) -> list[tuple[str, bool]]:

@@ -52,7 +52,6 @@ _VARIANTS = (
     ("x", "ks"),
     ("w", "v"),
     ("ou", "u"),
-    ("oo", "u"),  # Persian و as oo, ou or u: "Foolad", "Foulad", "Fulad"
     ("q", "k"),
     ("dzh", "j"),
 )
