@@ -219,10 +219,10 @@ def _same_party_names(
 ) -> list[tuple[int, str, NormalizedName, str, EnrichmentAlias | None]]:
     """Names an entity carries on another list under another primary name, for its entry on this one.
 
-    One organisation is often on several lists, each with its own spelling and aliases: the UN's "EMARAT KAVKAZ"
-    is OFAC's "CAUCASUS EMIRATE" (which gives "EMARAT KAVKAZ" as an alias), Hikvision is on the Entity List and
-    the CMIC list. Entities of different lists that share a name (the same words, legal forms aside) are one
-    party; each gets the other's names, marked with the entry they come from."""
+    One organisation is often on several lists, each with its own spelling and aliases: the UN's "AL-QAIDA IN
+    IRAQ" is OFAC's "ISLAMIC STATE OF IRAQ AND THE LEVANT" (which gives "AL-QAIDA IN IRAQ" as an alias), Hikvision
+    is on the Entity List and the CMIC list. Entities of different lists that share a name (the same words, legal
+    forms aside) are one party; each gets the other's names, marked with the entry they come from."""
     by_key: dict[str, set[int]] = {}
     primary: dict[str, set[int]] = {}
     for position, _, norm, kind, _ in normalised:
