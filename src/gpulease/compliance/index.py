@@ -175,12 +175,23 @@ _NAME_JOINERS = re.compile(r"\s+(?:d/b/a|a/k/a|f/k/a|d\.b\.a\.?|a\.k\.a\.?|f\.k\
 _OTHER_SCRIPT_IN_BRACKETS = re.compile(r"[(（]\s*([^()（）\x00-\x7f][^()（）]*)[)）]?")
 
 
+_ZWNJ = "\u200c"
+
+
+def _only_places(name: str) -> bool:
+    strong = normalize_name(name).strong
+    return bool(strong) and all(token in place_tokens() for token in strong)
+
+
 def _named(entry: ListEntry) -> Iterable[tuple[str, str, EnrichmentAlias | None]]:
     yield entry.name, "primary name", None
     for alias in entry.aliases:
         yield alias, "alias", None
     for added in entry.enrichment:
         yield added.alias, "enrichment alias", added
+        if _ZWNJ in added.alias:
+            # Persian joins قرض‌الحسنه with a zero-width non-joiner, which many write as a space: both forms.
+            yield added.alias.replace(_ZWNJ, " "), "enrichment alias", added
     for name in (entry.name, *entry.aliases):
         parts = _NAME_JOINERS.split(name)
         if len(parts) > 1:
@@ -191,10 +202,70 @@ def _named(entry: ListEntry) -> Iterable[tuple[str, str, EnrichmentAlias | None]
         # of its own, and so is the Latin name without it.
         written = _OTHER_SCRIPT_IN_BRACKETS.findall(name)
         if written:
-            yield from ((w.strip(), "alias", None) for w in written if w.strip())
+            # Not a place in brackets inside the original-script name ("華信船務 (香港) 有限公司"): 香港 is no alias.
+            yield from ((w.strip(), "alias", None) for w in written if w.strip() and not _only_places(w))
             rest = _OTHER_SCRIPT_IN_BRACKETS.sub(" ", name).strip()
             if rest:
                 yield rest, "alias", None
+
+
+_NOT_PARTIES = frozenset({"individual", "vessel", "aircraft"})
+SAME_PARTY_MAX = 4  # a name shared by more entries than this is too common to say they are one party
+SAME_PARTY_KIND = "name of the same party on"
+
+
+def _same_party_names(
+    entries: tuple[ListEntry, ...], normalised: list[tuple[int, str, NormalizedName, str, EnrichmentAlias | None]]
+) -> list[tuple[int, str, NormalizedName, str, EnrichmentAlias | None]]:
+    """Names an entity carries on another list under another primary name, for its entry on this one.
+
+    One organisation is often on several lists, each with its own spelling and aliases: the UN's "AL-QAIDA IN
+    IRAQ" is OFAC's "ISLAMIC STATE OF IRAQ AND THE LEVANT" (which gives "AL-QAIDA IN IRAQ" as an alias), Hikvision
+    is on the Entity List and the CMIC list. Entities of different lists that share a name (the same words, legal
+    forms aside) are one party; each gets the other's names, marked with the entry they come from."""
+    by_key: dict[str, set[int]] = {}
+    primary: dict[str, set[int]] = {}
+    for position, _, norm, kind, _ in normalised:
+        if entries[position].type.lower() not in _NOT_PARTIES and len(norm.key) >= 5:
+            # "Group" is a legal form to screening, but "Islamic Jihad Group" (Uzbekistan) is not "Islamic Jihad".
+            key = norm.key + (" +group" if "group" in norm.weak else "")
+            by_key.setdefault(key, set()).add(position)
+            if kind == "primary name":
+                primary.setdefault(key, set()).add(position)
+    linked: dict[int, set[int]] = {}
+    for key, positions in by_key.items():
+        # The shared name must be one entry's primary name: aliases alone are shared by different groups
+        # ("Ansar Allah" was an alias of Hizballah; "Ansar al-Sharia" names groups in Libya and Tunisia).
+        named = primary.get(key, set())
+        if not named or len(positions) < 2 or len(positions) > SAME_PARTY_MAX:
+            continue
+        for p in named:
+            for q in positions:
+                if entries[q].list != entries[p].list:
+                    linked.setdefault(p, set()).add(q)
+                    linked.setdefault(q, set()).add(p)
+    # A non-blocking list's aliases do not make a blocking entry deny: OFAC's CMIC entry for Huawei Technologies
+    # also carries its parent's name, which the Entity List's Huawei entry does not.
+    for p, others in linked.items():
+        if entries[p].list in BLOCKING_LISTS:
+            others.difference_update([q for q in others if entries[q].list not in BLOCKING_LISTS])
+    if not linked:
+        return []
+    involved = set(linked).union(*linked.values())
+    own: dict[int, list[tuple[str, NormalizedName, EnrichmentAlias | None]]] = {}
+    for position, name, norm, _, added in normalised:
+        if position in involved:
+            own.setdefault(position, []).append((name, norm, added))
+    extra: list[tuple[int, str, NormalizedName, str, EnrichmentAlias | None]] = []
+    for position, others in linked.items():
+        seen = {norm.key for _, norm, _ in own.get(position, [])}
+        for other in sorted(others):
+            source = entries[other]
+            for name, norm, added in own.get(other, []):
+                if norm.key not in seen:
+                    seen.add(norm.key)
+                    extra.append((position, name, norm, f"{SAME_PARTY_KIND} {source.list} ({source.id})", added))
+    return extra
 
 
 class ScreeningIndex:
@@ -270,6 +341,10 @@ class ScreeningIndex:
                 normalised.append((position, name, norm, kind, added))
                 for token in set(norm.strong):
                     frequency[token] = frequency.get(token, 0) + 1
+        for extra in _same_party_names(entry_tuple, normalised):
+            normalised.append(extra)
+            for token in set(extra[2].strong):
+                frequency[token] = frequency.get(token, 0) + 1
         total = max(len(normalised), 1)
         names: list[IndexedName] = []
         for position, name, norm, kind, added in normalised:
@@ -638,7 +713,8 @@ class ScreeningIndex:
             if score < min_score:
                 continue
             passed.append((round(score, 2), entry, candidate, agrees, features, affiliate, identifiers, align))
-        passed.sort(key=lambda p: (-p[0], p[1].id))
+        # At equal scores, a hit on the entry's own name before one on a name it has from another list.
+        passed.sort(key=lambda p: (-p[0], p[2].kind.startswith(SAME_PARTY_KIND), p[1].id))
         hits: list[Hit] = []
         for score, entry, candidate, agrees, features, affiliate, identifiers, align in passed[:limit]:
             result = align()
@@ -647,6 +723,8 @@ class ScreeningIndex:
                 context.extend(
                     f"spelling variant: {spelt[t]}" for t in dict.fromkeys(candidate.norm.strong) if t in spelt
                 )
+            if candidate.kind.startswith(SAME_PARTY_KIND):
+                context.append(f"matched a {candidate.kind}, which also lists this entry's name")
             if candidate.enrichment is not None:
                 source = candidate.enrichment.source_url or candidate.enrichment.source_note or "no source given"
                 context.append(f"matched an enrichment alias ({candidate.enrichment.kind}), source: {source}")

@@ -19,6 +19,7 @@ from rapidfuzz.distance import OSA
 from gpulease.compliance.places import CHINESE_CITIES, place_words
 from gpulease.compliance.romanize import (
     ABJADS,
+    FOLD_FROM,
     fold_variants,
     is_pinyin,
     script_of,
@@ -80,6 +81,7 @@ LEGAL_FORMS: frozenset[str] = frozenset(
         "sl",
         "sro",
         "doo",
+        "ou",  # Estonian OÜ ("GARANTEX EUROPE OU")
         "group",
         "holding",
         "holdings",
@@ -95,6 +97,31 @@ LEGAL_FORMS: frozenset[str] = frozenset(
         "otkrytoe",
         "zakrytoe",
         "publichnoe",
+        "nepublichnoe",
+        # the same in the other romanisations of Russian (-oye for -ое, ISO 9 ŝ, German sch; ts/c is folded)
+        "publichnoye",
+        "nepublichnoye",
+        "aktsionernoye",
+        "aktcionernoe",  # GOST R 52535 writes ц as tc
+        "aktsionernaya",  # акционерная (компания)
+        "aktcionernaia",
+        "otkrytoye",
+        "zakrytoye",
+        "obschestvo",
+        "obscestvo",
+        "obsestvo",
+        # ООО spelt out: "obshchestvo s ogranichennoy otvetstvennost'yu"
+        "ogranichennoy",
+        "ogranichennoi",
+        "ogranichennoj",
+        "otvetstvennostyu",
+        "otvetstvennostiu",
+        "otvetstvennostju",
+        # ФГУП, a federal state unitary enterprise ("FSUE Atomflot")
+        "fgup",
+        "fsue",
+        "unitarnoe",
+        "unitarnoye",
         "gruppa",
         "sherkat",
         "sharikat",
@@ -391,6 +418,15 @@ GENERIC_WORDS: frozenset[str] = frozenset(
         "islamic",
         "people",
         "peoples",
+        # sector words in English and in the lists' transliteration of Russian: "Zala Aero", "Kazanskiy
+        # vertoletny zavod" (helicopter plant), "Magnitogorskiy metallurgicheskiy kombinat", "SPB Birzha"
+        "aero",
+        "zavod",
+        "kombinat",
+        "exchange",
+        "birzha",
+        "fund",
+        "fond",
     }
 )
 GENERIC_WEIGHT = 2.0
@@ -650,15 +686,33 @@ def _pinyin_words(tokens: list[str]) -> tuple[list[tuple[str, bool]], list[str]]
     return out, mapped
 
 
+# Legal forms in Persian and Arabic script, as their transliterated consonants: شرکت / شركة (company), سهامی
+# (joint-stock; عام "public" and خاص "private" are one letter once transliterated), با مسئولیت محدود and المحدودة
+# (limited liability), گروه (group), هلدینگ (holding).
+_ABJAD_LEGAL_FORMS = frozenset(
+    {"shrkt", "shrkh", "shmy", "khs", "msywlyt", "mhdwd", "mhdwdh", "lmhdwdh", "grwh", "hldyng"}
+)
+_FOLDED_LEGAL_FORMS = frozenset(canonical(form) for form in LEGAL_FORMS if len(form) >= FOLD_FROM)
 _LONG_LEGAL_FORMS = ("limited", "company", "corporation", "incorporated", "enterprises", "holdings")
+# The Russian ones, compared in their folded form: "akcionernyj" (joint-stock, of a bank), "otverstvennostyu".
+_LONG_RUSSIAN_FORMS = tuple(
+    fold_variants(form) for form in ("obshchestvo", "aktsionernoe", "ogranichennoy", "otvetstvennostyu")
+)
 
 
 @functools.lru_cache(maxsize=100_000)
 def _is_weak(token: str) -> bool:
     if token in LEGAL_FORMS or token in STOPWORDS or (len(token) == 1 and not token.isdigit()):
         return True
+    if len(token) >= FOLD_FROM and canonical(token) in _FOLDED_LEGAL_FORMS:
+        return True  # a legal form in another romanisation: "akcionernoe", "obshhestvo", "publichnoje"
     # A misspelt legal form ("Limtied", "Corporaion") is still a legal form.
-    return len(token) >= 6 and any(token[0] == form[0] and OSA.distance(token, form) <= 2 for form in _LONG_LEGAL_FORMS)
+    if len(token) >= 6 and any(token[0] == form[0] and OSA.distance(token, form) <= 2 for form in _LONG_LEGAL_FORMS):
+        return True
+    if len(token) < 9 or token[0] not in "oa":
+        return False
+    folded = canonical(token)
+    return any(folded[0] == form[0] and OSA.distance(folded, form) <= 2 for form in _LONG_RUSSIAN_FORMS)
 
 
 def _joint_stock(pairs: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
@@ -715,7 +769,7 @@ class _Builder:
             self.notes.append(f"pinyin company words read as their list form: {', '.join(mapped)}")
         pairs = _joint_stock(pairs)
         for token, is_weak in pairs:
-            if is_weak or _is_weak(token):
+            if is_weak or _is_weak(token) or (abjad and token in _ABJAD_LEGAL_FORMS):
                 self.weak.append(token)
             else:
                 # An abjad's consonant skeleton is compared by skeleton, so it is kept as transliterated.
@@ -753,6 +807,12 @@ _LOOKALIKES = str.maketrans(
 _MIXED_WORD = re.compile(r"(?=[^\W\d_]*[a-z])(?=[^\W\d_]*[\u0370-\u03ff\u0400-\u04ff\u0500-\u052f])[^\W\d_]+")
 
 
+# The soft and hard signs as the romanisations of Cyrillic write them inside a word (ʹ ʺ ’ ” " ′ ″: "Promsvjazʹbank",
+# "Obʺedinennaja", "Ob"edinennaia"), the Ukrainian and Belarusian apostrophe (ʼ), and BGN/PCGN's middle dot
+# ("V·eB"): read as the apostrophe, which joins a word, not as a break between two words.
+_SIGN_MARKS = re.compile(r"(?<=[^\W\d_])[ʹʺʼʻ’”″′\"·](?=[^\W\d_])")
+
+
 def _latin_lookalikes(word: re.Match[str]) -> str:
     return word.group().translate(_LOOKALIKES)
 
@@ -772,6 +832,8 @@ def normalize_name(name: str) -> NormalizedName:
         text = text[: bare.start()]
         b.notes.append(f"stock code after the name set aside: {bare.group(1)}")
     folded = fold(text)
+    if '"' in folded or not folded.isascii():
+        folded = _SIGN_MARKS.sub("'", folded)
     if not folded.isascii():
         plain = _MIXED_WORD.sub(_latin_lookalikes, folded)
         if plain != folded:
@@ -837,10 +899,15 @@ _SPELLING_REWRITES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("initial i as y", re.compile(r"^i(?=[aeou])"), "y"),
     ("ch as sh", re.compile(r"ch"), "sh"),
     ("initial e as i", re.compile(r"^e(?=[^aeiou])"), "i"),
+    ("gh as q", re.compile(r"gh"), "q"),  # Persian ق and غ: "Ghods" / "Qods", "Eqtesad" / "Eghtesad"
+    ("q as gh", re.compile(r"q"), "gh"),
+    ("j as zh", re.compile(r"j"), "zh"),  # French and Telegram's ж: "Prigojine", "jeleznye"
+    ("gu as g", re.compile(r"gu(?=[ei])"), "g"),  # French "Evguenii", "Serguei"
+    ("final -ine as -in", re.compile(r"(?<=[a-z]{3})ine$"), "in"),  # French "Prigojine", "Narychkine"
 )
 _RUSSIAN_ENDING = re.compile(r"(?<=[a-z]{2})(?:ii|iy|ij|yi|yj)$")
 # A word none of the rewrites applies to (most words) is passed over at once.
-_REWRITTEN = re.compile(r"x|j|ch|^i[aeou]|^e[^aeiou]|(?:ii|iy|ij|yi|yj)$")
+_REWRITTEN = re.compile(r"x|j|q|gh|ch|gu[ei]|^i[aeou]|^e[^aeiou]|(?:ii|iy|ij|yi|yj|ine)$")
 _MAX_SPELLINGS = 24
 
 

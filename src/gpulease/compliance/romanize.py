@@ -33,12 +33,16 @@ ABJADS = frozenset({"ARABIC", "HEBREW", "SYRIAC", "THAANA", "NKO"})
 _VARIANTS = (
     # German and Polish renderings of Russian sounds ("Tschemesow", "Lukaschenko"), and щ as shch/sch/shh
     ("tsch", "ch"),
+    # French renderings: щ as chtch, ч as tch ("obchtchestvo", "Setchine", "Ivanovitch")
+    ("chtch", "sh"),
+    ("tch", "ch"),
     ("shch", "sh"),
     ("sch", "sh"),
     ("shh", "sh"),
     # ц as ts or c ("korporatsiya", "korporacija"); я, ю as ia/ja/ya, iu/ju/yu after i ("aviakompaniia")
     ("ts", "c"),
     ("iia", "iya"),
+    ("aia", "aya"),  # the adjective ending -ая as ALA-LC and ICAO write it ("neftianaia", "Rossiiskaia")
     ("ija", "iya"),
     ("iiu", "iyu"),
     ("iju", "iyu"),
