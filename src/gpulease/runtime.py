@@ -150,7 +150,14 @@ class Runtime:
                 log.info("a placement waited too long for its calendar; retrying")
                 time.sleep(random.uniform(0, 0.05))
             except DBAPIError as e:
-                if attempt == CONFLICT_RETRIES or not (_double_booked(e) or _deadlocked(e)):
+                if not (_double_booked(e) or _deadlocked(e)):
+                    raise
+                if attempt == CONFLICT_RETRIES:
+                    if _double_booked(e):  # other processes keep taking these GPUs first: the client may retry
+                        raise CalendarBusy(
+                            "the GPUs chosen were taken by other bookings at the same moment, each time it was tried; "
+                            "please try again"
+                        ) from None
                     raise
                 if _double_booked(e):
                     # Most often another server process committed those GPUs first: its NOTIFY brings them here in

@@ -9,10 +9,12 @@ import threading
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from gpulease.domain.placement import OPEN_END
-from gpulease.runtime import Runtime
+from gpulease.runtime import CONFLICT_RETRIES, Runtime
 from gpulease.services import leases, node_failure
+from gpulease.services.calendars import CalendarBusy
 from gpulease.services.capacity import load_calendar
 from gpulease.services.context import SYSTEM
 from gpulease.services.errors import ServiceError
@@ -292,3 +294,18 @@ def test_two_processes_booking_and_ending_at_once_never_fail(
         wait_for(lambda: _in_memory(other, now) == _in_store(other), 5, "the other's calendar to settle")
     finally:
         other.close()
+
+
+def test_a_placement_refused_by_the_store_every_time_answers_busy_not_500(runtime: Runtime) -> None:
+    """The exclusion constraint refusing an action again and again (other processes taking the GPUs it chose
+    first, each time) ends in a 409 the client may retry, after the retries, never in an unhandled error."""
+    tries = [0]
+
+    def always_taken(_w: Work) -> None:
+        tries[0] += 1
+        raise IntegrityError("INSERT INTO allocations …", {}, Exception('violates "no_double_booking"'))
+
+    with pytest.raises(CalendarBusy) as refused:
+        runtime.perform(always_taken)
+    assert tries[0] == CONFLICT_RETRIES + 1
+    assert refused.value.status == 409
