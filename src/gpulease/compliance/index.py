@@ -43,6 +43,10 @@ from gpulease.compliance.romanize import joined, skeleton
 # used to find candidates (it still counts in the score) unless nothing rarer matched.
 POSTING_CAP = 1500
 CANDIDATES = 40
+# A listed word equal to the query word outranks one a letter away at the same weight: "tbank" is also one
+# deletion from "bank", and without this the few names of exactly "tbank" tie with hundreds of "… bank" names
+# and the tie (cut by id, lightest names first) leaves them out of the candidates.
+EXACT_KEY_BONUS = 1e-3
 COUNTRY_BONUS = 4.0
 # A near match (not the listed name itself, not an affiliate pattern) in another country than every
 # country the entry lists: evidence of a different party with a similar name ("Hana Bank", KR, against the
@@ -316,6 +320,7 @@ class ScreeningIndex:
                 key_sources.setdefault(key, []).append(number)
         self._sources = source_names
         self._key_sources = key_sources
+        self._token_source = {source: number for source, number in sources.items() if isinstance(source, str)}
         self._acronyms = _acronyms(entries, names)
         # How many listed parties have each word in one of their names: a group's brand ("vtb", "sberbank") is in many.
         parties: dict[str, set[int]] = {}
@@ -431,7 +436,14 @@ class ScreeningIndex:
                 # An abjad token is looked up by the listed words that share its consonants.
                 add(self._names_under(alternatives[position], w, skipped), w)
                 continue
-            add(self._names_under(blocking_keys(token), w, skipped), w)
+            found = self._names_under(blocking_keys(token), w, skipped)
+            add(found, w)
+            exact = self._token_source.get(token)
+            if exact is not None and len(found) > CANDIDATES and len(self.postings[token]) <= POSTING_CAP:
+                # Only where the names found could crowd the exact ones out of the candidates.
+                bonus = w * EXACT_KEY_BONUS
+                for name_id in self._sources[exact]:
+                    scores[name_id] += bonus
         for a, b, wa, wb in zip(strong, strong[1:], weights, weights[1:], strict=False):
             add(self._names_under((joined(a, b),), wa + wb, []), wa + wb)
         if not scores and skipped:
