@@ -61,5 +61,6 @@ def test_a_listed_north_korean_company_written_in_hangul_is_found(index: Screeni
 
 def test_south_korean_companies_in_hangul_stay_cleared(index: ScreeningIndex) -> None:
     # Company words split off leave a name; a name unlike any listed one still clears.
-    for name in ("신한은행", "국민은행", "한국산업은행", "대한해운", "금호석유화학", "삼성전자", "조선일보", "조선호텔"):
+    names = ("신한은행", "국민은행", "한국산업은행", "대한해운", "금호석유화학", "삼성전자", "조선일보", "조선호텔")
+    for name in names:
         assert screen_name(index, name, "KR").decision == "cleared", name
