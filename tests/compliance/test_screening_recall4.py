@@ -64,3 +64,28 @@ def test_south_korean_companies_in_hangul_stay_cleared(index: ScreeningIndex) ->
     names = ("신한은행", "국민은행", "한국산업은행", "대한해운", "금호석유화학", "삼성전자", "조선일보", "조선호텔")
     for name in names:
         assert screen_name(index, name, "KR").decision == "cleared", name
+
+
+CASPIAN_AIRLINES = "SDN-17226"
+ZAGROS_PETROCHEMICAL = "SDN-29422"
+XPCC = "SDN-29299"  # XINJIANG PRODUCTION AND CONSTRUCTION CORPS
+
+
+def test_persian_words_of_trade_read_as_the_english_the_lists_use(index: ScreeningIndex) -> None:
+    assert normalize_name("هواپیمایی کاسپین").strong == ("airlines", "kspyn")
+    assert normalize_name("پتروشیمی زاگرس").strong[0] == "petrochemical"
+    assert _found(index, "هواپیمایی کاسپین", "IR", CASPIAN_AIRLINES)
+    assert _found(index, "پتروشیمی زاگرس", "IR", ZAGROS_PETROCHEMICAL)
+
+
+def test_one_abjad_word_beside_common_words_is_still_matched_by_consonants_only(index: ScreeningIndex) -> None:
+    # Kish Air (unlisted): "airlines" is a common word, so k-sh alone must not make it AKSH (Albanian National Army).
+    assert screen_name(index, "هواپیمایی کیش", "IR").decision == "cleared"
+    assert screen_name(index, "دانشگاه تهران", "IR").decision == "cleared"
+
+
+def test_a_second_name_of_a_listed_state_body_is_an_alias(index: ScreeningIndex) -> None:
+    # The XPCC is also China Xinjian Group (中国新建集团公司): an enrichment alias with its source.
+    for name in ("中国新建集团公司", "China Xinjian Group"):
+        assert _found(index, name, "CN", XPCC), name
+    assert screen_name(index, "Xinjiang Tianshan Cement Group", "CN").decision == "cleared"

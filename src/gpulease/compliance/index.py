@@ -546,6 +546,8 @@ class ScreeningIndex:
         )
         # The query's words, joined pairs and skeleton matches: a listed word outside them is not in the query.
         present = {*query.strong, *extra, *(joined(a, b) for a, b in pairwise(query.strong))}
+        # The query's one abjad word where every other word is a common one ("هواپیمایی کیش": airlines + k-sh).
+        one_abjad = _one_abjad_word(query, generic)
         for position, (name_score, candidate) in best.items():
             by_acronym = position in acronym_of
             if name_score < lowest and not by_acronym:
@@ -574,12 +576,12 @@ class ScreeningIndex:
                         f"'{candidate.name}': possibly that party's short name",
                     )
                 )
-            elif len(query.strong) == 1 and query.abjad[:1] == (True,) and align().query_cover[0] < 1.0:
+            elif one_abjad is not None and align().query_cover[one_abjad] < 1.0:
                 features.append(
                     Feature(
                         "one abjad word",
                         ONE_ABJAD_WORD,
-                        f"one word written without vowels ({query.shown(0)}), matched by its consonants only: "
+                        f"one word written without vowels ({query.shown(one_abjad)}), matched by its consonants only: "
                         "they fit many names",
                     )
                 )
@@ -955,6 +957,17 @@ _NOT_A_COMPANY = frozenset({"individual", "vessel", "aircraft"})
 # Words that open a Russian company's listed name as its legal form ("Joint Stock Company ...", "Limited Liability
 # Company ..."): an acronym leaves them out.
 _LEADING_FORMS = frozenset({"joint", "stock", "liability", "open", "closed", "public", "private", "nonpublic"})
+
+
+def _one_abjad_word(query: NormalizedName, generic: frozenset[str]) -> int | None:
+    """Position of the query's only word written in an abjad, where its other words are all common ones."""
+    positions = [i for i, is_abjad in enumerate(query.abjad) if is_abjad]
+    if len(positions) != 1:
+        return None
+    at = positions[0]
+    if any(t not in generic for i, t in enumerate(query.strong) if i != at):
+        return None
+    return at
 
 
 def _initials(name: str) -> set[str]:
