@@ -110,6 +110,8 @@ _KOREAN_SUFFIX_WORDS: tuple[tuple[str, str], ...] = tuple(
             "총국": "general bureau",
             "보험": "insurance",
             "화학": "chemical",
+            "원자력": "atomic energy",
+            "위원회": "committee",
         }.items(),
         key=lambda item: -len(item[0]),
     )
