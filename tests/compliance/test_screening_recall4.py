@@ -68,22 +68,23 @@ def test_south_korean_companies_in_hangul_stay_cleared(index: ScreeningIndex) ->
         assert screen_name(index, name, "KR").decision == "cleared", name
 
 
-CASPIAN_AIRLINES = "SDN-17226"
+VALFAJR = "SDN-25439"
 ZAGROS_PETROCHEMICAL = "SDN-29422"
 XPCC = "SDN-29299"  # XINJIANG PRODUCTION AND CONSTRUCTION CORPS
 
 
 def test_persian_words_of_trade_read_as_the_english_the_lists_use(index: ScreeningIndex) -> None:
-    assert normalize_name("هواپیمایی کاسپین").strong == ("airlines", "kspyn")
-    assert normalize_name("پتروشیمی زاگرس").strong[0] == "petrochemical"
-    assert _found(index, "هواپیمایی کاسپین", "IR", CASPIAN_AIRLINES)
+    assert normalize_name("پتروشیمی زاگرس").strong == ("petrochemical", "zgrs")
     assert _found(index, "پتروشیمی زاگرس", "IR", ZAGROS_PETROCHEMICAL)
+    assert _found(index, "کشتیرانی والفجر", "IR", VALFAJR)
 
 
 def test_one_abjad_word_beside_common_words_is_still_matched_by_consonants_only(index: ScreeningIndex) -> None:
-    # Kish Air (unlisted): "airlines" is a common word, so k-sh alone must not make it AKSH (Albanian National Army).
-    assert screen_name(index, "هواپیمایی کیش", "IR").decision == "cleared"
+    # "university" is a common word: Amirkabir University is not Amir Kabir Petrochemical, nor Tehran University a
+    # listed party with t-h-r-n in its name.
+    assert screen_name(index, "دانشگاه صنعتی امیرکبیر", "IR").decision == "cleared"
     assert screen_name(index, "دانشگاه تهران", "IR").decision == "cleared"
+    assert screen_name(index, "صنایع غذایی بهروز", "IR").decision == "cleared"
 
 
 def test_a_second_name_of_a_listed_state_body_is_an_alias(index: ScreeningIndex) -> None:

@@ -692,13 +692,12 @@ def _pinyin_words(tokens: list[str]) -> tuple[list[tuple[str, bool]], list[str]]
 _ABJAD_LEGAL_FORMS = frozenset(
     {"shrkt", "shrkh", "shmy", "khs", "msywlyt", "mhdwd", "mhdwdh", "lmhdwdh", "grwh", "hldyng"}
 )
-# Persian and Arabic words of trade that the lists translate (هواپیمایی ماهان is MAHAN AIR, پتروشیمی زاگرس ZAGROS
-# PETROCHEMICAL), as their transliterated consonants: read as the English word, not as a rare word of its own that
-# sinks the score. Words the lists also keep transliterated (نفت naft, بیمه bimeh, بانک bank by its consonants)
-# are not here.
+# Persian words of trade that the lists translate (پتروشیمی زاگرس is ZAGROS PETROCHEMICAL, کشتیرانی والفجر VALFAJR
+# SHIPPING), as their transliterated consonants: read as the English word, not as a rare word of its own that sinks
+# the score. Words the lists also keep transliterated (نفت naft, بیمه bimeh, بانک bank by its consonants) are not
+# here, nor هواپیمایی (airline): the enrichment alias هواپیمایی ماهان would then be Mahan alone, which a single
+# Persian word of the same consonants (مهان) must not be.
 _ABJAD_TRADE_WORDS = {
-    "hwpymyy": "airlines",  # هواپیمایی
-    "tyrn": "airlines",  # طيران
     "ptrwshymy": "petrochemical",  # پتروشیمی
     "kshtyrny": "shipping",  # کشتیرانی
     "sny": "industries",  # صنایع
