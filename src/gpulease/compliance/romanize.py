@@ -12,7 +12,8 @@
   "Jomhuri", "Korporatsiya" and "Korporacija", "Almaz-Antei" and "Almaz-Antej" are the same token.
 - Korean: Hangul is romanised with `korean-romanizer` (Revised Romanization, with its sound changes), and
   Revised Romanization and McCune-Reischauer spellings of one Korean word are folded (`korean_fold`):
-  "Goryeo"/"Koryo", "Joseon"/"Choson"/"Chosun", "Pyeongyang"/"Pyongyang", "Jong-eun"/"Jong Un".
+  "Goryeo"/"Koryo", "Joseon"/"Choson"/"Chosun", "Pyeongyang"/"Pyongyang", "Jong-eun"/"Jong Un". The company
+  words ending a Hangul run (무역회사, 은행 …) are split off in the English the lists use (`hangul_words`).
 """
 
 from __future__ import annotations
