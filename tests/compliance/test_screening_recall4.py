@@ -62,8 +62,8 @@ def test_a_listed_north_korean_company_written_in_hangul_is_found(index: Screeni
 
 def test_south_korean_companies_in_hangul_stay_cleared(index: ScreeningIndex) -> None:
     # Company words split off leave a name; a name unlike any listed one still clears.
-    names = ("신한은행", "국민은행", "한국산업은행", "대한해운", "금호석유화학", "삼성전자", "조선일보", "조선호텔")
-    names += ("원자력안전위원회", "한국원자력연구원")  # South Korea's nuclear safety commission and research institute
+    names = ["신한은행", "국민은행", "한국산업은행", "대한해운", "금호석유화학", "삼성전자", "조선일보", "조선호텔"]
+    names += ["원자력안전위원회", "한국원자력연구원"]  # South Korea's nuclear safety commission and research institute
     for name in names:
         assert screen_name(index, name, "KR").decision == "cleared", name
 
