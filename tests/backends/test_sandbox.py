@@ -198,7 +198,14 @@ def test_preemption_notice_reaches_the_run(backend: LocalBackend, make_spec: Mak
     )
     backend.start(make_spec("notified", ["sh", "-c", script]))
     wait_for(lambda: b"ready" in backend.read_logs("notified")[0], 10, "the run to start")
-    sleeper = next(p for p in sandbox_pids(settings, "notified", at_least=3) if cmdline(p) == "sleep 600")
+    sleepers: list[int] = []
+
+    def sleeper_started() -> bool:  # forked before "ready", but it may not have exec'd sleep yet
+        sleepers[:] = [p for p in sandbox_pids(settings, "notified", at_least=3) if cmdline(p) == "sleep 600"]
+        return bool(sleepers)
+
+    wait_for(sleeper_started, 10, "the run's child to start")
+    sleeper = sleepers[0]
     deadline = datetime(2026, 11, 2, 10, 30, tzinfo=UTC)
     backend.notify_preemption(1, deadline)
     wait_for(lambda: b"notice" in backend.read_logs("notified")[0], 10, "the run to hear the notice")
