@@ -8,7 +8,7 @@ import unicodedata
 
 import pytest
 
-from gpulease.compliance.index import CANDIDATES, ScreeningIndex, blocking_keys
+from gpulease.compliance.index import CANDIDATES, EXACT_KEY_BONUS, ScreeningIndex, blocking_keys
 from gpulease.compliance.match import QueryScorer, compare
 from gpulease.compliance.normalize import fold, normalize_name
 from gpulease.compliance.romanize import joined
@@ -86,6 +86,11 @@ def _blocking_scores(index: ScreeningIndex, strong: tuple[str, ...], weights: li
                 ids.update(posting)
         for name_id in ids:
             scores[name_id] = scores.get(name_id, 0.0) + w
+        # Names with the query word itself, where enough others are one letter away to crowd them out.
+        if len(ids) > CANDIDATES and 0 < len(index.postings.get(token, [])) <= 1500:
+            for name_id in ids:
+                if token in index.names[name_id].norm.strong:
+                    scores[name_id] += w * EXACT_KEY_BONUS
     for a, b, wa, wb in zip(strong, strong[1:], weights, weights[1:], strict=False):
         posting = index.postings.get(joined(a, b), [])
         if len(posting) <= 1500:

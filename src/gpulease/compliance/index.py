@@ -43,6 +43,10 @@ from gpulease.compliance.romanize import joined, skeleton
 # used to find candidates (it still counts in the score) unless nothing rarer matched.
 POSTING_CAP = 1500
 CANDIDATES = 40
+# A listed word equal to the query word outranks one a letter away at the same weight: "tbank" is also one
+# deletion from "bank", and without this the few names of exactly "tbank" tie with hundreds of "… bank" names
+# and the tie (cut by id, lightest names first) leaves them out of the candidates.
+EXACT_KEY_BONUS = 1e-3
 COUNTRY_BONUS = 4.0
 # A near match (not the listed name itself, not an affiliate pattern) in another country than every
 # country the entry lists: evidence of a different party with a similar name ("Hana Bank", KR, against the
@@ -316,6 +320,7 @@ class ScreeningIndex:
                 key_sources.setdefault(key, []).append(number)
         self._sources = source_names
         self._key_sources = key_sources
+        self._token_source = {source: number for source, number in sources.items() if isinstance(source, str)}
         self._acronyms = _acronyms(entries, names)
         # How many listed parties have each word in one of their names: a group's brand ("vtb", "sberbank") is in many.
         parties: dict[str, set[int]] = {}
@@ -431,7 +436,14 @@ class ScreeningIndex:
                 # An abjad token is looked up by the listed words that share its consonants.
                 add(self._names_under(alternatives[position], w, skipped), w)
                 continue
-            add(self._names_under(blocking_keys(token), w, skipped), w)
+            found = self._names_under(blocking_keys(token), w, skipped)
+            add(found, w)
+            exact = self._token_source.get(token)
+            if exact is not None and len(found) > CANDIDATES and len(self.postings[token]) <= POSTING_CAP:
+                # Only where the names found could crowd the exact ones out of the candidates.
+                bonus = w * EXACT_KEY_BONUS
+                for name_id in self._sources[exact]:
+                    scores[name_id] += bonus
         for a, b, wa, wb in zip(strong, strong[1:], weights, weights[1:], strict=False):
             add(self._names_under((joined(a, b),), wa + wb, []), wa + wb)
         if not scores and skipped:
@@ -534,6 +546,8 @@ class ScreeningIndex:
         )
         # The query's words, joined pairs and skeleton matches: a listed word outside them is not in the query.
         present = {*query.strong, *extra, *(joined(a, b) for a, b in pairwise(query.strong))}
+        # The query's one abjad word where every other word is a common one ("هواپیمایی کیش": airlines + k-sh).
+        one_abjad = _one_abjad_word(query, generic)
         for position, (name_score, candidate) in best.items():
             by_acronym = position in acronym_of
             if name_score < lowest and not by_acronym:
@@ -562,12 +576,12 @@ class ScreeningIndex:
                         f"'{candidate.name}': possibly that party's short name",
                     )
                 )
-            elif len(query.strong) == 1 and query.abjad[:1] == (True,) and align().query_cover[0] < 1.0:
+            elif one_abjad is not None and align().query_cover[one_abjad] < 1.0:
                 features.append(
                     Feature(
                         "one abjad word",
                         ONE_ABJAD_WORD,
-                        f"one word written without vowels ({query.shown(0)}), matched by its consonants only: "
+                        f"one word written without vowels ({query.shown(one_abjad)}), matched by its consonants only: "
                         "they fit many names",
                     )
                 )
@@ -943,6 +957,17 @@ _NOT_A_COMPANY = frozenset({"individual", "vessel", "aircraft"})
 # Words that open a Russian company's listed name as its legal form ("Joint Stock Company ...", "Limited Liability
 # Company ..."): an acronym leaves them out.
 _LEADING_FORMS = frozenset({"joint", "stock", "liability", "open", "closed", "public", "private", "nonpublic"})
+
+
+def _one_abjad_word(query: NormalizedName, generic: frozenset[str]) -> int | None:
+    """Position of the query's only word written in an abjad, where its other words are all common ones."""
+    positions = [i for i, is_abjad in enumerate(query.abjad) if is_abjad]
+    if len(positions) != 1:
+        return None
+    at = positions[0]
+    if any(t not in generic for i, t in enumerate(query.strong) if i != at):
+        return None
+    return at
 
 
 def _initials(name: str) -> set[str]:

@@ -692,6 +692,17 @@ def _pinyin_words(tokens: list[str]) -> tuple[list[tuple[str, bool]], list[str]]
 _ABJAD_LEGAL_FORMS = frozenset(
     {"shrkt", "shrkh", "shmy", "khs", "msywlyt", "mhdwd", "mhdwdh", "lmhdwdh", "grwh", "hldyng"}
 )
+# Persian words of trade that the lists translate (پتروشیمی زاگرس is ZAGROS PETROCHEMICAL, کشتیرانی والفجر VALFAJR
+# SHIPPING), as their transliterated consonants: read as the English word, not as a rare word of its own that sinks
+# the score. Words the lists also keep transliterated (نفت naft, بیمه bimeh, بانک bank by its consonants) are not
+# here, nor هواپیمایی (airline): the enrichment alias هواپیمایی ماهان would then be Mahan alone, which a single
+# Persian word of the same consonants (مهان) must not be.
+_ABJAD_TRADE_WORDS = {
+    "ptrwshymy": "petrochemical",  # پتروشیمی
+    "kshtyrny": "shipping",  # کشتیرانی
+    "sny": "industries",  # صنایع
+    "dnshgh": "university",  # دانشگاه
+}
 _FOLDED_LEGAL_FORMS = frozenset(canonical(form) for form in LEGAL_FORMS if len(form) >= FOLD_FROM)
 _LONG_LEGAL_FORMS = ("limited", "company", "corporation", "incorporated", "enterprises", "holdings")
 # The Russian ones, compared in their folded form: "akcionernyj" (joint-stock, of a bank), "otverstvennostyu".
@@ -771,6 +782,10 @@ class _Builder:
         for token, is_weak in pairs:
             if is_weak or _is_weak(token) or (abjad and token in _ABJAD_LEGAL_FORMS):
                 self.weak.append(token)
+            elif abjad and token in _ABJAD_TRADE_WORDS:
+                english = _ABJAD_TRADE_WORDS[token]
+                self.notes.append(f"read as its English: {token} → {english}")
+                self.add(canonical(english), token)
             else:
                 # An abjad's consonant skeleton is compared by skeleton, so it is kept as transliterated.
                 self.add(token if abjad else canonical(token), token, abjad)

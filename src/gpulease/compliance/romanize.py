@@ -12,7 +12,8 @@
   "Jomhuri", "Korporatsiya" and "Korporacija", "Almaz-Antei" and "Almaz-Antej" are the same token.
 - Korean: Hangul is romanised with `korean-romanizer` (Revised Romanization, with its sound changes), and
   Revised Romanization and McCune-Reischauer spellings of one Korean word are folded (`korean_fold`):
-  "Goryeo"/"Koryo", "Joseon"/"Choson"/"Chosun", "Pyeongyang"/"Pyongyang", "Jong-eun"/"Jong Un".
+  "Goryeo"/"Koryo", "Joseon"/"Choson"/"Chosun", "Pyeongyang"/"Pyongyang", "Jong-eun"/"Jong Un". The company
+  words ending a Hangul run (무역회사, 은행 …) are split off in the English the lists use (`hangul_words`).
 """
 
 from __future__ import annotations
@@ -79,14 +80,74 @@ def script_of(text: str) -> str:
 
 
 def to_latin(text: str) -> str:
-    """Transliterate any script into ASCII letters (Latin text passes through); Hangul in Revised Romanization."""
+    """Transliterate any script into ASCII letters (Latin text passes through); Hangul in Revised Romanization,
+    its company words in the English the lists use for them."""
     text = unicodedata.normalize("NFC", text)
     if _HANGUL.search(text):
-        text = _HANGUL.sub(lambda m: romanize_hangul(m.group()), text)
+        text = _HANGUL.sub(lambda m: hangul_words(m.group()), text)
     return str(anyascii(text))
 
 
 _HANGUL = re.compile(r"[\uac00-\ud7a3]+")
+
+# Korean company words as the UN and OFAC lists translate them in North Korean entities' names: 조선금룡무역회사
+# is listed as KOREA KUMRYONG TRADING CORPORATION, 대동신용은행 as DAEDONG CREDIT BANK. Korean writes such a
+# name as one run of syllables; read as one romanised word it shares nothing with the listing. Longest first.
+_KOREAN_SUFFIX_WORDS: tuple[tuple[str, str], ...] = tuple(
+    sorted(
+        {
+            "총회사": "general corporation",
+            "회사": "company",
+            "무역": "trading",
+            "은행": "bank",
+            "신용": "credit",
+            "개발": "development",
+            "국제": "international",
+            "상업": "commercial",
+            "합영": "joint venture",
+            "해운": "shipping",
+            "기계": "machinery",
+            "광업": "mining",
+            "총국": "general bureau",
+            "보험": "insurance",
+            "화학": "chemical",
+            "원자력": "atomic energy",
+            "위원회": "committee",
+        }.items(),
+        key=lambda item: -len(item[0]),
+    )
+)
+# 조선 (Choson) opening a company's name is "Korea" in the lists (조선대성은행: KOREA DAESONG BANK).
+_KOREAN_PREFIX = ("조선", "korea")
+
+
+@functools.lru_cache(maxsize=20_000)
+def hangul_words(run: str) -> str:
+    """A run of Hangul syllables romanised, with the company words at its end and 조선 at its start split off
+    and written in English ("조선금룡무역회사" → "korea geumnyong trading company"); a run with none of them is
+    `romanize_hangul` of the whole."""
+    tail: list[str] = []
+    rest = run
+    while True:
+        for word, english in _KOREAN_SUFFIX_WORDS:
+            # Two syllables at least stay in front: 은행 alone is the word, 대은행 is not split to 대 + bank.
+            if rest.endswith(word) and (len(rest) == len(word) or len(rest) - len(word) >= 2):
+                tail.append(english)
+                rest = rest[: -len(word)]
+                break
+        else:
+            break
+    head: list[str] = []
+    prefix, english = _KOREAN_PREFIX
+    if rest == prefix or (tail and rest.startswith(prefix) and len(rest) - len(prefix) >= 2):
+        head.append(english)
+        rest = rest[len(prefix) :]
+    if not tail and not head:
+        return romanize_hangul(run)
+    # The name between them in McCune-Reischauer, as the lists write North Korean names (단군 Tangun, 백호 Paekho):
+    # Revised Romanization without eo or eu ("dangun") is not recognised as such by `korean_fold` later.
+    middle = [_mccune_reischauer(romanize_hangul(rest))] if rest else []
+    return " ".join([*head, *middle, *reversed(tail)])
 
 
 @functools.lru_cache(maxsize=20_000)
@@ -191,6 +252,19 @@ def _ko_syllables(token: str) -> list[tuple[str, str, str]] | None:
         return found
 
     return parse(0)
+
+
+def _mccune_reischauer(word: str) -> str:
+    """A word known to be in Revised Romanization (romanised from Hangul here) in McCune-Reischauer."""
+    syllables = _ko_syllables(word) if word.isalpha() and len(word) <= 30 else None
+    if syllables is None:
+        return word
+    out = []
+    for at, (ini, vowel, fin) in enumerate(syllables):
+        if at == 0:
+            ini = _KO_INITIAL_FOLD.get(ini, ini)
+        out.append(ini + _KO_VOWEL_FOLD.get(vowel, vowel) + fin)
+    return "".join(out)
 
 
 @functools.lru_cache(maxsize=200_000)
