@@ -303,6 +303,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+ACME = {
+    "legal_name": "Acme Robotics Inc.",
+    "country": "US",
+    "address": "1 Market St, San Francisco",
+    "incorporated_on": "2015-01-01",
+    "end_use": "training vision models for warehouse robots",
+    "owners": [{"name": "Acme Robotics Inc. Holdings", "percent": 100}],
+}
+
+
+def seed_over_http(c: httpx.Client, op: dict[str, str], *, nodes: list[str], rates: dict[str, str]) -> dict[str, Any]:
+    """Through a running server's API, as an operator: 8-GPU A100 nodes of these names (site s1, cluster c1), these
+    on-demand/reserved/… rates, and a cleared customer (returned)."""
+    for name in nodes:
+        body = {"site": "s1", "cluster": "c1", "name": name, "gpu_model": "A100-80GB", "gpu_count": 8}
+        assert c.post("/api/v1/nodes", headers=op, json=body).status_code == 201
+    for plan, rate in rates.items():
+        r = c.put("/api/v1/prices", headers=op, json={"gpu_model": "A100-80GB", "plan": plan, "rate": rate})
+        assert r.status_code == 200
+    customer: dict[str, Any] = c.post("/api/v1/customers", headers=op, json=ACME).json()
+    assert customer["compliance_status"] == "cleared", customer
+    return customer
+
+
 class ServeProcess:
     """`gpulease serve` in a process of its own, as an operator runs it (several of them on one database)."""
 

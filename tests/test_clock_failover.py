@@ -32,7 +32,7 @@ from gpulease.store.db import Store
 from gpulease.store.leader import try_tick_lock
 from gpulease.store.models import Allocation, Lease, UsageRecord
 from tests.api.test_concurrency import _overlaps
-from tests.conftest import PG_URL, Clock, Facility, ServeProcess, wait_for
+from tests.conftest import PG_URL, Clock, Facility, ServeProcess, seed_over_http, wait_for
 
 needs_postgres = pytest.mark.skipif(not PG_URL, reason="several server processes need PostgreSQL")
 
@@ -113,24 +113,7 @@ def test_the_clock_survives_its_holder_killed(servers: list[ServeProcess], db_ur
         op = {"Authorization": "Bearer " + admin.perform(keys.create_key, actor=SYSTEM, role="operator")}
         staff = {"Authorization": "Bearer " + admin.perform(keys.create_key, actor=SYSTEM, role="compliance")}
         c = httpx.Client(base_url=servers[0].url, timeout=30)
-        for n in range(3):
-            body = {"site": "s1", "cluster": "c1", "name": f"n{n}", "gpu_model": "A100-80GB", "gpu_count": 8}
-            assert c.post("/api/v1/nodes", headers=op, json=body).status_code == 201
-        r = c.put("/api/v1/prices", headers=op, json={"gpu_model": "A100-80GB", "plan": "on_demand", "rate": "1.25"})
-        assert r.status_code == 200
-        customer = c.post(
-            "/api/v1/customers",
-            headers=op,
-            json={
-                "legal_name": "Acme Robotics Inc.",
-                "country": "US",
-                "address": "1 Market St, San Francisco",
-                "incorporated_on": "2015-01-01",
-                "end_use": "training vision models for warehouse robots",
-                "owners": [{"name": "Acme Robotics Inc. Holdings", "percent": 100}],
-            },
-        ).json()
-        assert customer["compliance_status"] == "cleared", customer
+        customer = seed_over_http(c, op, nodes=[f"n{n}" for n in range(3)], rates={"on_demand": "1.25"})
         cust = {
             "Authorization": "Bearer "
             + admin.perform(keys.create_key, actor=SYSTEM, role="customer", customer_id=customer["id"])
@@ -303,24 +286,7 @@ def test_one_serve_with_several_workers(db_url: str, tmp_path: Path, sandbox_dir
         workers = [int(p) for p in Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()]
         op = {"Authorization": "Bearer " + admin.perform(keys.create_key, actor=SYSTEM, role="operator")}
         c = httpx.Client(base_url=server.url, timeout=30)
-        for n in range(2):
-            body = {"site": "s1", "cluster": "c1", "name": f"n{n}", "gpu_model": "A100-80GB", "gpu_count": 8}
-            assert c.post("/api/v1/nodes", headers=op, json=body).status_code == 201
-        r = c.put("/api/v1/prices", headers=op, json={"gpu_model": "A100-80GB", "plan": "on_demand", "rate": "1.25"})
-        assert r.status_code == 200
-        customer = c.post(
-            "/api/v1/customers",
-            headers=op,
-            json={
-                "legal_name": "Acme Robotics Inc.",
-                "country": "US",
-                "address": "1 Market St, San Francisco",
-                "incorporated_on": "2015-01-01",
-                "end_use": "training vision models for warehouse robots",
-                "owners": [{"name": "Acme Robotics Inc. Holdings", "percent": 100}],
-            },
-        ).json()
-        assert customer["compliance_status"] == "cleared", customer
+        customer = seed_over_http(c, op, nodes=[f"n{n}" for n in range(2)], rates={"on_demand": "1.25"})
 
         seen: dict[str, str] = {}
 

@@ -19,7 +19,7 @@ from gpulease.runtime import Runtime
 from gpulease.services import keys
 from gpulease.services.context import SYSTEM
 from gpulease.settings import Settings
-from tests.conftest import ServeProcess, needs_bwrap, wait_for
+from tests.conftest import ServeProcess, needs_bwrap, seed_over_http, wait_for
 
 pytestmark = needs_bwrap
 
@@ -60,23 +60,8 @@ def test_runs_survive_a_killed_server_and_only_ended_leases_stop(env: dict[str, 
     first = ServeProcess({**env, "GPULEASE_TICK_SECONDS": "3600"}, tmp_path / "serve-1.log").wait_ready()
     try:
         c = httpx.Client(base_url=first.url, timeout=30)
-        for body in ({"site": "s1", "cluster": "c1", "name": "c1-n000", "gpu_model": "A100-80GB", "gpu_count": 8},):
-            assert c.post("/api/v1/nodes", headers=op, json=body).status_code == 201
-        for plan, rate in {"on_demand": "1.25", "reserved": "1.00", "long_term": "600", "interruptible": "0.5"}.items():
-            r = c.put("/api/v1/prices", headers=op, json={"gpu_model": "A100-80GB", "plan": plan, "rate": rate})
-            assert r.status_code == 200
-        customer = c.post(
-            "/api/v1/customers",
-            headers=op,
-            json={
-                "legal_name": "Acme Robotics Inc.",
-                "country": "US",
-                "address": "1 Market St, San Francisco",
-                "incorporated_on": "2015-01-01",
-                "end_use": "training vision models for warehouse robots",
-                "owners": [{"name": "Acme Robotics Inc. Holdings", "percent": 100}],
-            },
-        ).json()
+        rates = {"on_demand": "1.25", "reserved": "1.00", "long_term": "600", "interruptible": "0.5"}
+        customer = seed_over_http(c, op, nodes=["c1-n000"], rates=rates)
         key = admin.perform(keys.create_key, actor=SYSTEM, role="customer", customer_id=customer["id"])
         cust = {"Authorization": f"Bearer {key}"}
 

@@ -279,15 +279,7 @@ def korean_fold(token: str) -> str:
         return _KO_SPELLINGS[token]
     if len(token) < 2 or len(token) > 30 or not token.isalpha() or _KO_RR.search(token) is None:
         return token
-    syllables = _ko_syllables(token)
-    if syllables is None:
-        return token
-    out = []
-    for at, (ini, vowel, fin) in enumerate(syllables):
-        if at == 0:
-            ini = _KO_INITIAL_FOLD.get(ini, ini)
-        out.append(ini + _KO_VOWEL_FOLD.get(vowel, vowel) + fin)
-    return "".join(out)
+    return _mccune_reischauer(token)
 
 
 @functools.lru_cache(maxsize=200_000)
