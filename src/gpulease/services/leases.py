@@ -470,12 +470,12 @@ def _place(
                 earliest_start=None if earliest is None else from_epoch(earliest).isoformat(),
             ) from None
     placed = placement  # narrowed to Placement: the closure below keeps that type
-    alone = not preempted
-    if alone and lease_id is not None:  # PostgreSQL: the next placement of the model goes on from here
+    if not preempted and lease_id is not None:
+        # Gave nobody notice (PostgreSQL): kept in the calendar now, and the next placement of the model goes on
+        # at once (services/calendars.py, `placed`); SQLite keeps the model's lock to the commit.
         keep_placed(
             work, model, placed, lease_id, start=from_epoch(start_s), end=None if end_s is None else from_epoch(end_s)
         )
-        alone = False
     lease = _book_placed(
         work,
         actor=actor,
@@ -485,21 +485,11 @@ def _place(
         count=count,
         start_s=start_s,
         end_s=end_s,
-        hold=lambda lease, start, end: _hold_gpus(work, model, lease, placed, start, end, alone=alone),
+        hold=lambda lease, start, end: allocate(work, lease, placed, start=start, end=end),
         preempted=preempted,
         lease_id=lease_id,
     )
     return Booked(lease, preempted)
-
-
-def _hold_gpus(
-    work: Work, model: str, lease: Lease, placement: Placement, start: datetime, end: datetime | None, *, alone: bool
-) -> None:
-    """The lease's allocation rows; a booking that gave nobody notice (`alone`) lets the next placement of the
-    model go on at once (services/calendars.py, `placed`)."""
-    allocate(work, lease, placement, start=start, end=end)
-    if alone:
-        keep_placed(work, model, placement, lease.id, start=start, end=end)
 
 
 def _book_placed(
