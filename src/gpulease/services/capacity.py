@@ -74,10 +74,13 @@ def allocate(work: Work, lease: Lease, placement: Placement, *, start: datetime,
 
 
 def draw_lease_id(work: Work) -> int | None:
-    """PostgreSQL: the id the lease being booked will have, drawn before placing, so that the placement can be
-    kept in the calendar (`keep_placed`) and the model's lock let go before any row is written. None on SQLite,
-    whose placements keep the lock to the commit anyway."""
-    if work.calendars is None or not work.store.is_postgres:
+    """The id the lease being booked will have, drawn before placing. PostgreSQL: so that the placement can be
+    kept in the calendar (`keep_placed`) and the model's lock let go before any row is written. SQLite: the next
+    rowid (this transaction is the only writer), so that the lease is inserted once, in its final state, rather
+    than flushed early for its id and updated after."""
+    if not work.store.is_postgres:
+        return int(work.session.scalar(text("SELECT coalesce(max(id), 0) + 1 FROM leases")))
+    if work.calendars is None:
         return None
     return int(work.session.scalar(text("SELECT nextval(pg_get_serial_sequence('leases', 'id'))")))
 

@@ -525,7 +525,7 @@ def _book_placed(
     transition(work, lease, LeaseState.SCHEDULED, actor=actor.name, reason="customer cleared; placed")
     if start_dt <= work.now:
         activate(work, lease, actor=actor.name)
-    work.session.flush()
+    work.session.flush()  # the lease's first INSERT, in the state it has reached, and its holds
     work.after_commit(LeasesChanged((lease.id, *preempted)))
     return lease
 
@@ -598,7 +598,8 @@ def _new_lease(
         memory_allocations=[],
     )
     work.session.add(lease)
-    work.session.flush()
+    if lease_id is None:  # its id is given by the INSERT
+        work.session.flush()
     work.billed[lease.id] = Decimal(0)  # a lease booked now has no usage on record
     record_event(
         work,

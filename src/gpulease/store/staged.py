@@ -1,7 +1,8 @@
 """Rows that need no id back (a lease's events, audit records, notifications nobody is sent), written in bulk.
 
-A use case stages them on its session; they are inserted with one statement per table (an executemany) just
-before the session's next flush, its next statement, or its commit, whichever comes first, so every read in
+A use case stages them on its session; they are inserted with one statement per table (an executemany) with
+the session's next flush (after its own inserts), before its next statement, or at its commit, whichever comes
+first, so every read in
 the same transaction sees them and they commit with it. A rollback drops them. This replaces one ORM object and
 one INSERT each (a booking records four state changes): the rows are the same, in the order they were staged.
 
@@ -47,19 +48,26 @@ def write(session: Session) -> None:
         conn.execute(insert(table), rows if len(rows) > 1 else rows[0])
 
 
-@event.listens_for(Session, "before_flush")
-def _before_flush(session: Session, _ctx: UOWTransaction, _instances: Any) -> None:
+# Written after the ORM's own inserts, which they may refer to (a lease's events, inserted with the lease when
+# its id was known before the flush).
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, _ctx: UOWTransaction) -> None:
     write(session)
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _before_statement(state: ORMExecuteState) -> None:
-    write(state.session)
+    session = state.session
+    if session.info.get(_KEY) and session.new and session.autoflush:
+        session.flush()  # the objects they may refer to first; writes them after (above)
+    write(session)
 
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
-    write(session)
+    if session.info.get(_KEY):
+        session.flush()
+        write(session)
 
 
 @event.listens_for(Session, "after_transaction_create")
