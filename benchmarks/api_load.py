@@ -38,6 +38,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import signal
 import socket
 import statistics
@@ -113,8 +114,9 @@ CPU_MODEL = "EPYC-9654"
 
 def seed(
     url: str, nodes: int, clients: int, preload: int, rng: random.Random, cpu_nodes: int = 0
-) -> tuple[int, list[str]]:
-    """Fleet, prices, a cleared customer, one key per client, and `preload` future reservations.
+) -> tuple[int, list[str], str]:
+    """Fleet, prices, a cleared customer, one key per client, a compliance officer's key, and `preload` future
+    reservations.
 
     Set-up goes through the same use cases as the API (as the local operator), not through HTTP: it is not
     what is measured.
@@ -163,10 +165,11 @@ def seed(
     client_keys = [
         rt.perform(keys.create_key, actor=SYSTEM, role="customer", customer_id=cust.id) for _ in range(clients)
     ]
+    staff_key = rt.perform(keys.create_key, actor=SYSTEM, role="compliance")  # screening, /metrics
     if preload:
         _preload(rt.store, cust.id, nodes, preload, datetime.now(UTC).replace(microsecond=0), rng)
     rt.close()
-    return cust.id, client_keys
+    return cust.id, client_keys, staff_key
 
 
 def _preload(store: Store, customer_id: int, nodes: int, count: int, now: datetime, rng: random.Random) -> None:
@@ -283,6 +286,46 @@ async def send(
             await asyncio.sleep(0.1)
             continue
         return r
+
+
+def screen_once(base: str, key: str) -> None:
+    r = httpx.post(
+        f"{base}/api/v1/screen",
+        json={"name": "Acme Robotics Inc.", "country": "US"},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=300,
+    )
+    r.raise_for_status()
+
+
+GcSeries = dict[tuple[str, str, str], float]  # (generation, series, bucket bound) -> value
+
+
+def read_gc_series(base: str, key: str) -> GcSeries:
+    """The server's garbage-collector pause histogram, from /metrics."""
+    text = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {key}"}, timeout=60).text
+    out: GcSeries = {}
+    for line in text.splitlines():
+        m = re.match(r"gpulease_gc_pause_seconds_(count|sum|bucket)\{(.*)\} (\S+)$", line)
+        if m:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+            out[(labels["generation"], m.group(1), labels.get("le", ""))] = float(m.group(3))
+    return out
+
+
+def gc_pauses(before: GcSeries, after: GcSeries) -> dict[str, dict[str, float | str]]:
+    """The pauses between two readings, by generation: how many, their total, the smallest histogram bound the
+    longest fits under."""
+    out: dict[str, dict[str, float | str]] = {}
+    for gen in sorted({k[0] for k in after}):
+        d = {k: v - before.get(k, 0.0) for k, v in after.items() if k[0] == gen}
+        count = d.get((gen, "count", ""), 0.0)
+        if not count:
+            continue
+        bounds = sorted((float(k[2]), n) for k, n in d.items() if k[1] == "bucket")
+        longest = next((f"{le:g}" for le, n in bounds if n >= count), "inf")
+        out[gen] = {"count": count, "sum_s": round(d.get((gen, "sum", ""), 0.0), 3), "max_le_s": longest}
+    return out
 
 
 async def client(
@@ -516,6 +559,9 @@ def main() -> None:
     ap.add_argument("--json-out", type=Path)
     ap.add_argument("--cpu", type=float, default=0.0, help="share of bookings that are CPU leases (0 to 1)")
     ap.add_argument("--workers", type=int, default=1, help="server processes (`gpulease serve --workers`, PostgreSQL)")
+    ap.add_argument(
+        "--screened", action="store_true", help="screen one name through the server first (its index in memory)"
+    )
     ap.add_argument("--py-spy", type=Path, help="profile the server under load with py-spy (collapsed stacks here)")
     args = ap.parse_args()
     if args.workers > 1 and args.kill:
@@ -529,7 +575,7 @@ def main() -> None:
         try:
             t0 = time.perf_counter()
             cpu_nodes = max(1, args.nodes // 4) if args.cpu > 0 else 0
-            customer_id, client_keys = seed(url, args.nodes, args.clients, args.preload, rng, cpu_nodes)
+            customer_id, client_keys, staff_key = seed(url, args.nodes, args.clients, args.preload, rng, cpu_nodes)
             print(f"set-up: {args.nodes} nodes, {args.preload} stored reservations, {time.perf_counter() - t0:.1f} s")
             port = free_port()
             first_id = max_lease_id(url)
@@ -538,6 +584,8 @@ def main() -> None:
             kills = 0
             base = f"http://127.0.0.1:{port}"
             live = start_live_runs(base, client_keys[0], customer_id, args.live_runs, args.seconds)
+            if args.screened:  # as in any server in use: the screening index (a million objects) in its memory
+                screen_once(base, staff_key)
             run_checks: dict[str, int] = {}
             restarts_s: list[float] = []
             try:
@@ -573,6 +621,8 @@ def main() -> None:
                         [spy_exe, "record", *spy_args, "--pid", str(servers[0].pid)],
                         stdout=subprocess.DEVNULL,
                     )
+                measure_gc = args.workers == 1 and not args.kill  # one process's /metrics, not restarted
+                gc0 = read_gc_series(base, staff_key) if measure_gc else {}
                 cpu0 = cpu_seconds(servers[0].pid)
                 client_cpu0 = time.process_time()
                 elapsed, kills = asyncio.run(run())
@@ -581,6 +631,7 @@ def main() -> None:
                     spy.send_signal(signal.SIGINT)
                     spy.wait(timeout=60)
                 cpu = cpu_seconds(servers[-1].pid) - (cpu0 if len(servers) == 1 else 0.0)
+                pauses = gc_pauses(gc0, read_gc_series(base, staff_key)) if measure_gc else {}
                 if live:
                     run_checks = check_live_runs(base, client_keys[0], live)
             finally:
@@ -624,6 +675,7 @@ def main() -> None:
         "retries": stats.retries,
         "restart_s": [round(x, 1) for x in restarts_s],
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "gc_pauses": pauses,
         **checks,
     }
     print(
@@ -634,6 +686,14 @@ def main() -> None:
         f"server CPU per booking+end {result['server_cpu_ms_per_booking']} ms, "
         f"load generator's {result['client_cpu_ms_per_booking']} ms"
     )
+    if pauses:
+        print(
+            "  garbage-collector pauses in the server during the load: "
+            + "; ".join(
+                f"generation {g}: {p['count']:.0f}, {1000 * p['sum_s']:.0f} ms in all, the longest ≤ {p['max_le_s']} s"
+                for g, p in sorted(pauses.items())
+            )
+        )
     if args.cpu:
         print(
             f"  CPU leases: {result['cpu_bookings']} of the bookings; p50 {result['cpu_book_p50_ms']} ms, "

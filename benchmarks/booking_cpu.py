@@ -49,7 +49,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gpulease-cpu-") as tmp:
         url, drop = make_store(args.store, args.pg_url, Path(tmp))
         try:
-            customer_id, (key,) = seed(url, args.nodes, 1, 0, rng)
+            customer_id, (key,), _ = seed(url, args.nodes, 1, 0, rng)
             rt = Runtime(Settings(database_url=url, data_dir=Path(tmp) / "data", rate_limit_per_s=0))
             headers = {"Authorization": f"Bearer {key}"}
             calls = [0]

@@ -10,7 +10,7 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
-from gpulease import __version__
+from gpulease import __version__, heap
 from gpulease.api import access, metrics, problems
 from gpulease.api.middleware import (
     BodyLimit,
@@ -47,6 +47,7 @@ def create_app(runtime: Runtime | None = None, *, background: bool = True) -> Fa
         anyio.to_thread.current_default_thread_limiter().total_tokens = rt.settings.request_threads
         if background:
             rt.start()
+        heap.freeze()  # what start-up built lives as long as the process
         try:
             yield
         finally:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import time
 from collections.abc import Iterator
+from typing import Any
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -72,9 +75,32 @@ class HttpMetrics:
         self.limited = Counter("gpulease_http_rate_limited", "Requests refused with 429 by the rate limit", registry=r)
 
 
+# Every thread of the process waits out a collection: its pauses are the process's, timed once for all apps.
+GC_PAUSES = Histogram(
+    "gpulease_gc_pause_seconds",
+    "Garbage-collector pauses (every request in flight waits), by generation collected",
+    ["generation"],
+    registry=None,
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+_gc_began = [0.0]
+
+
+def _time_gc(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc_began[0] = time.perf_counter()
+    else:
+        GC_PAUSES.labels(str(info["generation"])).observe(time.perf_counter() - _gc_began[0])
+
+
+if _time_gc not in gc.callbacks:
+    gc.callbacks.append(_time_gc)
+
+
 def install(app: FastAPI, runtime: Runtime, http: HttpMetrics) -> None:
     """`/metrics` for Prometheus, behind an operator or compliance key (the fleet gauges are business data)."""
     http.registry.register(FleetCollector(runtime))
+    http.registry.register(GC_PAUSES)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(actor: ActorDep) -> Response:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from gpulease import audit
+from gpulease import audit, heap
 from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.lists import build_dataset, bundled_dataset, bundled_enrichment, load_sources
 from gpulease.compliance.lists.changes import ListChange, ListShrinkError, compare, shrinking
@@ -291,6 +291,7 @@ class ScreeningRegistry:
         with self._lock:
             if content_hash not in self._cache:
                 self._cache[content_hash] = ScreeningIndex.build(entries, version=content_hash[:12])
+                heap.freeze()  # a million objects that live as long as the list version: out of the collector's way
             return self._cache[content_hash]
 
     def index(self, session: Session | None = None) -> ScreeningIndex:
