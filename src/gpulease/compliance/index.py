@@ -14,12 +14,14 @@ from gpulease.compliance.countries import country_code
 from gpulease.compliance.identity import birth_date_agrees, nationality_agrees
 from gpulease.compliance.match import (
     SKELETON_SIMILARITY,
+    TOKEN_SIMILARITY,
     Feature,
     Hit,
     NameScore,
     QueryScorer,
     compare,
     explain,
+    typo_apart,
 )
 from gpulease.compliance.model import Address, EnrichmentAlias, ListEntry
 from gpulease.compliance.normalize import (
@@ -122,6 +124,14 @@ RESTRICTED_NAME_ELSEWHERE = -25.0
 # for "Tianjin Phytium Information Technology"): the name the party is known by, a review at least.
 BRAND_ALONE_SCORE = 82.0
 BRAND_ALONE_FROM = 60.0
+# A typo in context: a word of the query that matched nothing, a typo apart from a listed word that matched nothing
+# ("Hasszn Jamil Salame", "Offie 39"), where the rest of the listed name's own words are in the query as listed,
+# is that word misspelt: it counts as a near match (TOKEN_SIMILARITY). Compared as written too, since the canonical
+# form can turn one typo into two ("sympohny" / "symfony"). Alone, one letter in five is another name ("Zhihu" /
+# "Zhipu"): the listed party's other distinctive words, of this weight at least, must be there.
+TYPO_CONTEXT_FROM = 50.0
+TYPO_CONTEXT_BELOW = 85.0
+TYPO_CONTEXT_MIN_WEIGHT = 7.0
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -136,8 +146,10 @@ def blocking_keys(token: str) -> tuple[str, ...]:
 
 @functools.cache
 def _common_word_keys() -> frozenset[str]:
-    """Blocking keys (the word and its one-letter deletions) of the common words of five letters or more."""
-    return frozenset(key for word in generic_words() if len(word) >= 5 for key in blocking_keys(word))
+    """Blocking keys (the word and its one-letter deletions) of the common words of five letters or more, legal
+    forms included: a misspelt one ("establishmnet", "jooint") is no distinctive word the lists never saw."""
+    words = generic_words() | {canonical(w) for w in LEGAL_FORMS}
+    return frozenset(key for word in words if len(word) >= 5 for key in blocking_keys(word))
 
 
 def _misspelt_common_word(token: str) -> bool:
@@ -554,6 +566,14 @@ class ScreeningIndex:
                 continue
             entry = self.entries[position]
             individual = entry.type == "individual"
+            align = _Aligned(query, q_weights, candidate, extra)
+            first_score = name_score
+            typo = None
+            if not by_acronym and TYPO_CONTEXT_FROM <= name_score < TYPO_CONTEXT_BELOW:
+                typo = self._typo_in_context(query, q_weights, candidate, align, extra)
+                if typo is not None:
+                    name_score, typo_extra, _ = typo
+                    align = _Aligned(query, q_weights, candidate, typo_extra)
             # The most the adjustments could add: below the cut even then, nothing more to look at.
             upper = max(name_score, ACRONYM_SCORE if by_acronym else 0.0) + COUNTRY_BONUS + CITY_BONUS
             if individual:
@@ -564,8 +584,9 @@ class ScreeningIndex:
                 upper = max(upper, BRAND_ALONE_SCORE + COUNTRY_BONUS + CITY_BONUS)
             if upper < min_score:
                 continue
-            features = [Feature("name similarity", name_score, f"'{name}' against '{candidate.name}'")]
-            align = _Aligned(query, q_weights, candidate, extra)
+            features = [Feature("name similarity", first_score, f"'{name}' against '{candidate.name}'")]
+            if typo is not None:
+                features.append(Feature("typo in context", name_score - first_score, typo[2]))
             affiliate = False
             if by_acronym:
                 features.append(
@@ -760,6 +781,51 @@ class ScreeningIndex:
                 )
             )
         return hits
+
+    @staticmethod
+    def _typo_in_context(
+        query: NormalizedName,
+        q_weights: Sequence[float],
+        candidate: IndexedName,
+        align: Callable[[], NameScore],
+        extra: Mapping[str, Sequence[tuple[int, float]]],
+    ) -> tuple[float, dict[str, list[tuple[int, float]]], str] | None:
+        """The name score with the query's unmatched words read as typos of the listed name's unmatched words,
+        the similarities that say so and the feature's words; None where no word is a typo in context."""
+        result = align()
+        loose_q = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
+        loose_l = [j for j, cover in enumerate(result.listed_cover) if cover == 0.0]
+        if not loose_q or not loose_l:
+            return None
+        generic = generic_words()
+        listed = candidate.norm.strong
+        context = sum(
+            w
+            for t, w, cover in zip(listed, candidate.weights, result.listed_cover, strict=True)
+            if cover >= SKELETON_SIMILARITY and t not in generic
+        )
+        if context < TYPO_CONTEXT_MIN_WEIGHT:
+            return None
+        places = place_tokens()
+        pairs: list[tuple[int, int]] = []
+        for i in loose_q:
+            a = query.strong[i]
+            for j in loose_l:
+                b = listed[j]
+                if any(j == k for _, k in pairs) or (a in places and b not in places):
+                    continue  # (a place of the query is that place, not a misspelt listed word)
+                if typo_apart(query.shown(i), candidate.norm.shown(j)) or typo_apart(a, b):
+                    pairs.append((i, j))
+                    break
+        if not pairs:
+            return None
+        merged = {token: list(found) for token, found in extra.items()}
+        for i, j in pairs:
+            merged.setdefault(listed[j], []).append((i, TOKEN_SIMILARITY))
+        rescored = compare(query.strong, q_weights, listed, candidate.weights, merged, query.display)
+        words = ", ".join(f"{query.shown(i)}≈{candidate.norm.shown(j)}" for i, j in pairs)
+        detail = f"typo in context: {words}, the listed name's other words as listed"
+        return rescored.score, merged, detail
 
     @staticmethod
     def _partial(

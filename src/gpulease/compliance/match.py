@@ -155,6 +155,22 @@ def _same_stem(a: str, b: str) -> bool:
     )
 
 
+# Edits a misspelt word may carry and still be read as the listed word where the rest of the name is the listed
+# party's own (see ScreeningIndex's typo in context): one in a word of four letters or more, two in one of
+# TYPO_TWO_EDITS_FROM letters or more whose first letter is right.
+TYPO_TWO_EDITS_FROM = 7
+
+
+def typo_apart(a: str, b: str) -> bool:
+    """Whether two different words are a typo apart: one edit (a letter added, dropped, changed, or two
+    neighbours swapped) in words of four letters or more, two with the first letter kept in longer ones."""
+    shorter = min(len(a), len(b))
+    if a == b or shorter < FUZZY_MIN_LENGTH:
+        return False
+    limit = 2 if shorter >= TYPO_TWO_EDITS_FROM and a[0] == b[0] else 1
+    return OSA.distance(a, b, score_cutoff=limit) <= limit
+
+
 def _accepted(a: str, b: str, sim: float) -> float:
     if a in place_tokens() and b not in place_tokens():
         # The query's place is that place, not a misspelling of a listed party's word ("Xinjiang" / "Xinjian");

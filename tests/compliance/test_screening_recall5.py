@@ -1,0 +1,52 @@
+"""Classes of screening error fixed in the screen-recall5 round (issue 9), a positive and a negative case each.
+
+Each name here is written for the test (not taken from the evaluation set) and was screened wrongly before.
+"""
+
+from __future__ import annotations
+
+from gpulease.compliance.index import ScreeningIndex
+from gpulease.compliance.match import typo_apart
+from gpulease.compliance.normalize import GENERIC_WEIGHT, canonical
+from gpulease.compliance.screening import screen_name
+
+KUZNETSK = "SSI-19631"  # GAZPROM DOBYCHA KUZNETSK, OOO
+OFFICE_39 = "SDN-12209"  # OFFICE 39
+MCE = "SDN-29240"  # MILITARY CONSTRUCTION ESTABLISHMENT
+
+
+def _found(index: ScreeningIndex, name: str, country: str | None, entry_id: str) -> bool:
+    result = screen_name(index, name, country)
+    return result.decision != "cleared" and any(h.hit.entry_id == entry_id and h.hit.score >= 80 for h in result.hits)
+
+
+def test_typo_apart_allows_one_edit_in_four_letters_and_two_in_seven_with_the_first_letter_kept() -> None:
+    assert typo_apart("offie", "office")
+    assert typo_apart("vank", "bank")
+    assert typo_apart("khammeei", "khamenei")
+    assert not typo_apart("khammeei", "chamenei")  # two edits, one of them the first letter
+    assert not typo_apart("bak", "bank")  # three letters: too short to tell a typo from another word
+    assert not typo_apart("bank", "bank")
+
+
+def test_a_misspelt_word_next_to_the_listed_partys_own_words_is_read_as_a_typo(index: ScreeningIndex) -> None:
+    # "kuzneysk" is five letters from the canonical "kuznek" and no near match alone; next to "Gazprom Dobycha" it is
+    # the listed subsidiary's place misspelt.
+    assert _found(index, "Gazprom Dobycha Kuzneysk OOO", "RU", KUZNETSK)
+    assert _found(index, "Offie 39", "KP", OFFICE_39)
+    hit = next(h for h in index.screen("Gazprom Dobycha Kuzneysk OOO", "RU") if h.entry_id == KUZNETSK)
+    assert any(f.name == "typo in context" and "kuzneysk≈kuznetsk" in f.detail for f in hit.features)
+
+
+def test_a_word_a_typo_apart_is_no_match_without_the_listed_partys_other_words(index: ScreeningIndex) -> None:
+    assert not _found(index, "Kuzneysk", "RU", KUZNETSK)
+    # "Offie" beside another number: the listed name's distinctive word (39) is not there.
+    assert not _found(index, "Offie 38", "KP", OFFICE_39)
+
+
+def test_a_misspelt_legal_form_weighs_as_little_as_the_legal_form(index: ScreeningIndex) -> None:
+    assert index.weight("establishmnet") == GENERIC_WEIGHT
+    assert index.weight(canonical("corporaton")) == GENERIC_WEIGHT
+    assert _found(index, "Military Construction Establishmnet", "SY", MCE)
+    # A word no list has that is not a misspelt common word still weighs as an unseen distinctive word.
+    assert index.weight("zorblatex") > GENERIC_WEIGHT
