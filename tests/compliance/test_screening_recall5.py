@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.match import typo_apart
-from gpulease.compliance.normalize import GENERIC_WEIGHT, canonical
+from gpulease.compliance.normalize import GENERIC_WEIGHT, canonical, normalize_name, place_tokens
 from gpulease.compliance.screening import screen_name
 
 KUZNETSK = "SSI-19631"  # GAZPROM DOBYCHA KUZNETSK, OOO
@@ -50,3 +50,31 @@ def test_a_misspelt_legal_form_weighs_as_little_as_the_legal_form(index: Screeni
     assert _found(index, "Military Construction Establishmnet", "SY", MCE)
     # A word no list has that is not a misspelt common word still weighs as an unseen distinctive word.
     assert index.weight("zorblatex") > GENERIC_WEIGHT
+
+
+LANMAX = "SDN-45929"  # LIMITED LIABILITY COMPANY LANMAX
+KRASNODAR = "SSI-19642"  # GAZPROM DOBYCHA KRASNODAR, OOO
+
+
+def test_limited_liability_spelt_out_is_a_legal_form_like_llc() -> None:
+    assert normalize_name("Limited Liability Company Lanmax").strong == ("lanmaks",)
+    assert normalize_name("Limited Liability Company Lanmax").key == normalize_name("Lanmax LLC").key
+    # "Liability" elsewhere is a word of the name.
+    assert "liability" in normalize_name("Liability Insurance Partners").strong
+
+
+def test_a_free_zone_company_and_a_region_are_legal_form_and_place() -> None:
+    name = normalize_name("Gazprom Dobycha Krasnodar Middle East FZE")
+    assert "fze" in name.weak
+    assert {canonical("middle"), "east"} <= place_tokens()
+
+
+def test_a_listed_name_plus_a_region_and_a_free_zone_form_is_an_affiliate(index: ScreeningIndex) -> None:
+    for name, country, entry_id in (
+        ("Lanmax UK Limited", "GB", LANMAX),  # listed as LIMITED LIABILITY COMPANY LANMAX
+        ("Gazprom Dobycha Krasnodar Middle East FZE", "AE", KRASNODAR),
+    ):
+        hit = next(h for h in index.screen(name, country) if h.entry_id == entry_id)
+        assert hit.affiliate and hit.score >= 80, name
+    # A word of trade instead of a place, in another country: not read as the listed party's branch.
+    assert not _found(index, "Lanmax Trading Limited", "GB", LANMAX)

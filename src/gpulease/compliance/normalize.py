@@ -82,6 +82,11 @@ LEGAL_FORMS: frozenset[str] = frozenset(
         "sro",
         "doo",
         "ou",  # Estonian OÜ ("GARANTEX EUROPE OU")
+        # free-zone companies of the UAE: free zone establishment, free zone company, "FZ-LLC"
+        "fze",
+        "fzco",
+        "fzc",
+        "fz",
         "group",
         "holding",
         "holdings",
@@ -727,11 +732,15 @@ def _is_weak(token: str) -> bool:
 
 
 def _joint_stock(pairs: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
-    """ "(Open / public / closed) joint stock" is a legal form, like the "JSC", "OAO" and "PAO" it spells out."""
+    """ "(Open / public / closed) joint stock" is a legal form, like the "JSC", "OAO" and "PAO" it spells out; so
+    is "limited liability" (company), the "LLC" and "OOO" it spells out."""
     words = [t for t, _ in pairs]
-    if "joint" not in words:
+    if "joint" not in words and "liability" not in words:
         return pairs
     out = list(pairs)
+    for i in range(1, len(words)):
+        if words[i] == "liability" and words[i - 1] == "limited":
+            out[i] = (words[i], True)
     for i in range(len(words) - 1):
         if words[i] == "joint" and words[i + 1] == "stock":
             out[i] = (words[i], True)
