@@ -5,7 +5,7 @@ Each name here is written for the test (not taken from the evaluation set) and w
 
 from __future__ import annotations
 
-from gpulease.compliance.index import ScreeningIndex
+from gpulease.compliance.index import ScreeningIndex, _bracketed_acronyms
 from gpulease.compliance.match import typo_apart
 from gpulease.compliance.normalize import GENERIC_WEIGHT, canonical, normalize_name, place_tokens
 from gpulease.compliance.screening import screen_name
@@ -78,3 +78,29 @@ def test_a_listed_name_plus_a_region_and_a_free_zone_form_is_an_affiliate(index:
         assert hit.affiliate and hit.score >= 80, name
     # A word of trade instead of a place, in another country: not read as the listed party's branch.
     assert not _found(index, "Lanmax Trading Limited", "GB", LANMAX)
+
+
+FTB = "UN-KPe.047"  # FOREIGN TRADE BANK (FTB)
+
+
+def test_a_word_in_brackets_that_abbreviates_the_words_before_it_is_an_acronym() -> None:
+    assert _bracketed_acronyms("FOREIGN TRADE BANK (FTB)") == ["FTB"]
+    assert _bracketed_acronyms("NAFTIRAN TRADING SERVICES CO. (NTS) LIMITED") == ["NTS"]
+    # Places, legal forms and words that abbreviate nothing before them are no acronym.
+    assert _bracketed_acronyms("SC (DALIAN) INDUSTRY & TRADE CO., LTD.") == []
+    assert _bracketed_acronyms("ZIMBABWE DEFENCE INDUSTRIES (PVT) LTD.") == []
+    assert _bracketed_acronyms("METAL AND MINERAL TRADE (XYZ)") == []
+
+
+def test_the_acronym_a_list_gives_in_brackets_is_a_review_in_the_partys_country(index: ScreeningIndex) -> None:
+    hit = next(h for h in index.screen("FTB", "KP") if h.entry_id == FTB)
+    assert any(f.name == "acronym" for f in hit.features)
+    assert screen_name(index, "FTB", "KP").decision == "review"  # an acronym alone never denies
+    # Elsewhere, or not written in capitals like an acronym, three letters are no match.
+    assert not _found(index, "FTB", "US", FTB)
+    assert not _found(index, "Ftb", "KP", FTB)
+
+
+def test_the_listed_name_without_its_bracketed_acronym_is_a_name_of_the_party(index: ScreeningIndex) -> None:
+    hit = next(h for h in index.screen("Foreign Trade Bank", "KP") if h.entry_id == FTB)
+    assert hit.score == 100.0 and hit.matched_name == "FOREIGN TRADE BANK"

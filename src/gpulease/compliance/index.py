@@ -112,6 +112,7 @@ SPELLING_SIMILARITY = 0.95
 # that party's acronym: a review, never a denial on its own.
 ACRONYM_SCORE = 82.0
 ACRONYM_LETTERS = (4, 8)
+BRACKETED_ACRONYM_LETTERS = (3, 8)  # an acronym the list itself gives in brackets ("FOREIGN TRADE BANK (FTB)")
 ACRONYM_MAX_PARTIES = 3
 # A query of one word in an abjad matched only by its consonants ("روشن", r-sh-n: Roshan, Rushaan, Rashen):
 # without vowels and without a second word, the consonants fit many names.
@@ -193,6 +194,39 @@ _OTHER_SCRIPT_IN_BRACKETS = re.compile(r"[(（]\s*([^()（）\x00-\x7f][^()（�
 
 _ZWNJ = "\u200c"
 
+# "FOREIGN TRADE BANK (FTB)", "NAFTIRAN TRADING SERVICES CO. (NTS) LIMITED": a word in brackets that abbreviates the words
+# before it is the party's acronym as the list gives it (screened as an acronym: a review on its own, three letters
+# allowed), and the name without it is a name of the party too.
+_BRACKETED_WORD = re.compile(r"\(\s*([A-Za-z]{3,8})\s*\)")
+
+
+def _abbreviates(acronym: str, words: Sequence[str]) -> bool:
+    """Whether `acronym` is the beginnings of consecutive words, in order, from the first letter of one of them
+    ("ftb": Foreign Trade Bank; "nts": Naftiran Trading Services), each word giving one letter or more."""
+
+    def fits(rest: str, k: int) -> bool:
+        if not rest:
+            return True
+        if k >= len(words):
+            return False
+        word = words[k]
+        return any(word[:n] == rest[:n] and fits(rest[n:], k + 1) for n in range(min(len(word), len(rest)), 0, -1))
+
+    return any(fits(acronym, k) for k in range(len(words)) if words[k][:1] == acronym[0])
+
+
+def _bracketed_acronyms(name: str) -> list[str]:
+    """Acronyms a listed name gives in brackets for its preceding words (not places, legal forms or other words)."""
+    found: list[str] = []
+    for match in _BRACKETED_WORD.finditer(name):
+        acronym = match.group(1).lower()
+        if acronym in LEGAL_FORMS or acronym in place_tokens() or canonical(acronym) in generic_words():
+            continue
+        words = [w for w in _WORD.findall(fold(name[: match.start()])) if w not in STOPWORDS]
+        if len(words) >= 2 and _abbreviates(acronym, words[-len(acronym) - 1 :]) and not common_english(acronym):
+            found.append(match.group(1))
+    return found
+
 
 def _only_places(name: str) -> bool:
     strong = normalize_name(name).strong
@@ -209,6 +243,8 @@ def _named(entry: ListEntry) -> Iterable[tuple[str, str, EnrichmentAlias | None]
             # Persian joins قرض‌الحسنه with a zero-width non-joiner, which many write as a space: both forms.
             yield added.alias.replace(_ZWNJ, " "), "enrichment alias", added
     for name in (entry.name, *entry.aliases):
+        if _bracketed_acronyms(name):
+            yield " ".join(_BRACKETED_WORD.sub(" ", name).split()), "alias", None
         parts = _NAME_JOINERS.split(name)
         if len(parts) > 1:
             for part in parts:
@@ -1059,7 +1095,8 @@ def _acronyms(entries: Sequence[ListEntry], names: Sequence[IndexedName]) -> dic
     for name_id, indexed in enumerate(names):
         if entries[indexed.entry].type in _NOT_A_COMPANY:
             continue
-        for acronym in _initials(indexed.name):
+        given = {a.lower() for a in _bracketed_acronyms(indexed.name)}
+        for acronym in _initials(indexed.name) | given:
             found.setdefault(acronym, []).append(name_id)
     # An acronym of many parties' names says none of them.
     return {
@@ -1075,7 +1112,7 @@ def _acronym_written(query: NormalizedName) -> str | None:
     if len(query.strong) != 1:
         return None
     word = query.shown(0)
-    low, high = ACRONYM_LETTERS
+    low, high = BRACKETED_ACRONYM_LETTERS  # (three letters are only the keys of acronyms the lists give)
     if not (low <= len(word) <= high and word.isascii() and word.isalpha()):
         return None
     if word.upper() not in _WORD.findall(query.original):
