@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from gpulease.compliance.index import ScreeningIndex, _bracketed_acronyms
 from gpulease.compliance.match import typo_apart
-from gpulease.compliance.normalize import GENERIC_WEIGHT, canonical, normalize_name, place_tokens
+from gpulease.compliance.normalize import GENERIC_WEIGHT, canonical, fold, normalize_name, place_tokens
 from gpulease.compliance.screening import screen_name
 
 KUZNETSK = "SSI-19631"  # GAZPROM DOBYCHA KUZNETSK, OOO
@@ -104,3 +104,16 @@ def test_the_acronym_a_list_gives_in_brackets_is_a_review_in_the_partys_country(
 def test_the_listed_name_without_its_bracketed_acronym_is_a_name_of_the_party(index: ScreeningIndex) -> None:
     hit = next(h for h in index.screen("Foreign Trade Bank", "KP") if h.entry_id == FTB)
     assert hit.score == 100.0 and hit.matched_name == "FOREIGN TRADE BANK"
+
+
+def test_latin_letters_without_a_decomposition_fold_to_the_letters_they_are_written_for() -> None:
+    assert fold("Havacılık Danışmanlık") == "havacilik danismanlik"
+    assert fold("Łukašenka Sørensen Đorđević Ærø") == "lukashenka sorensen dordevic aero"
+    # ... so the word no longer splits at them.
+    assert normalize_name("Havacılık").strong == ("havacilik",)
+
+
+def test_a_listed_name_written_with_turkish_letters_is_found(index: ScreeningIndex) -> None:
+    result = screen_name(index, "3K Havacılık ve Danışmanlık San. Tic. Ltd. Şti.", "TR")
+    assert result.decision != "cleared"
+    assert result.hits[0].hit.matched_name == "3K Havacilik ve Danismanlik SAN. TIC. LTD. ST."

@@ -194,9 +194,9 @@ _OTHER_SCRIPT_IN_BRACKETS = re.compile(r"[(（]\s*([^()（）\x00-\x7f][^()（�
 
 _ZWNJ = "\u200c"
 
-# "FOREIGN TRADE BANK (FTB)", "NAFTIRAN TRADING SERVICES CO. (NTS) LIMITED": a word in brackets that abbreviates the words
-# before it is the party's acronym as the list gives it (screened as an acronym: a review on its own, three letters
-# allowed), and the name without it is a name of the party too.
+# "FOREIGN TRADE BANK (FTB)", "NAFTIRAN TRADING SERVICES CO. (NTS) LIMITED": a word in brackets that abbreviates the
+# words before it is the party's acronym as the list gives it (screened as an acronym: a review on its own, three
+# letters allowed), and the name without it is a name of the party too.
 _BRACKETED_WORD = re.compile(r"\(\s*([A-Za-z]{3,8})\s*\)")
 
 

@@ -529,16 +529,22 @@ class NormalizedName:
 # The háček letters of the scientific (ISO 9) transliteration of Cyrillic, and of Czech, Slovak and the South
 # Slavic languages, spell the sounds English writes with two letters: "Burxanovič", "RŽD", "Ališer".
 _HACEK = str.maketrans({"č": "ch", "š": "sh", "ž": "zh"})
+# Latin letters that Unicode does not decompose into a base letter and a mark, so stripping accents leaves them as
+# they are and the word splits at them ("Havacılık" into "havac", "lık"): the letters they are written for.
+_UNDECOMPOSED = str.maketrans(
+    {"ı": "i", "ł": "l", "ø": "o", "đ": "d", "ð": "d", "æ": "ae", "œ": "oe", "þ": "th", "ħ": "h", "ŧ": "t", "ŀ": "l"}
+)
 
 
 def fold(text: str) -> str:
-    """NFKC, case-folded, accents stripped (č, š, ž written ch, sh, zh)."""
+    """NFKC, case-folded, accents stripped (č, š, ž written ch, sh, zh; ı, ł, ø, đ, æ as i, l, o, d, ae)."""
     if text.isascii():
         # Most names: NFKC and NFKD leave ASCII as it is and casefold() is lower() there.
         return text.lower()
     text = unicodedata.normalize("NFKC", text).casefold().translate(_HACEK)
     decomposed = unicodedata.normalize("NFKD", text)
-    return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).translate(_UNDECOMPOSED)
+    return unicodedata.normalize("NFC", stripped)
 
 
 @functools.cache
