@@ -117,3 +117,20 @@ def test_a_listed_name_written_with_turkish_letters_is_found(index: ScreeningInd
     result = screen_name(index, "3K Havacılık ve Danışmanlık San. Tic. Ltd. Şti.", "TR")
     assert result.decision != "cleared"
     assert result.hits[0].hit.matched_name == "3K Havacilik ve Danismanlik SAN. TIC. LTD. ST."
+
+
+JABBURI = "SDN-8327"  # AL-JABBURI, Sadi Tuma Abbas
+HAYAT = "SDN-30551"  # HAYAT, Muhammad Khizar
+
+
+def test_a_listed_individual_named_by_surname_and_first_given_name_is_a_review(index: ScreeningIndex) -> None:
+    for name, entry_id in (("Sadi Al-Jabburi", JABBURI), ("Muhammad Hayat", HAYAT)):
+        result = screen_name(index, name)
+        assert result.decision == "review", name  # an individual's name alone: a possible namesake, never denied
+        hit = next(h.hit for h in result.hits if h.hit.entry_id == entry_id)
+        assert hit.score >= 80 and any(f.name == "surname and first name" for f in hit.features), name
+
+
+def test_a_second_given_name_or_an_added_word_is_not_the_usual_name(index: ScreeningIndex) -> None:
+    assert not _found(index, "Tuma Al-Jabburi", None, JABBURI)  # the second given name, not the first
+    assert not _found(index, "Sadi Al-Jabburi Trading", None, JABBURI)  # a word that is not the person's

@@ -130,6 +130,9 @@ BRAND_ALONE_FROM = 60.0
 # is that word misspelt: it counts as a near match (TOKEN_SIMILARITY). Compared as written too, since the canonical
 # form can turn one typo into two ("sympohny" / "symfony"). Alone, one letter in five is another name ("Zhihu" /
 # "Zhipu"): the listed party's other distinctive words, of this weight at least, must be there.
+# A listed individual ("AL-JABBURI, Sadi Tuma Abbas") named by the surname and the first given name alone ("Sadi
+# Al-Jabburi"), every word of the query theirs: how people are usually named, a review (as any individual's name).
+USUAL_NAME_SCORE = 82.0
 TYPO_CONTEXT_FROM = 50.0
 TYPO_CONTEXT_BELOW = 85.0
 TYPO_CONTEXT_MIN_WEIGHT = 7.0
@@ -610,9 +613,13 @@ class ScreeningIndex:
                 if typo is not None:
                     name_score, typo_extra, _ = typo
                     align = _Aligned(query, q_weights, candidate, typo_extra)
+            usual = None
+            if individual and BRAND_ALONE_FROM <= name_score < USUAL_NAME_SCORE and len(query.strong) >= 2:
+                usual = _usual_name(candidate, align())
             # The most the adjustments could add: below the cut even then, nothing more to look at.
             upper = max(name_score, ACRONYM_SCORE if by_acronym else 0.0) + COUNTRY_BONUS + CITY_BONUS
             if individual:
+                upper = max(upper, USUAL_NAME_SCORE + COUNTRY_BONUS if usual else 0.0)
                 upper += BIRTH_DATE_AGREES + NATIONALITY_AGREES
             elif (may_be_affiliate or may_add_trade) and name_score >= AFFILIATE_CHECK_FROM:
                 upper = max(upper, AFFILIATE_SCORE + COUNTRY_BONUS + CITY_BONUS)
@@ -623,6 +630,8 @@ class ScreeningIndex:
             features = [Feature("name similarity", first_score, f"'{name}' against '{candidate.name}'")]
             if typo is not None:
                 features.append(Feature("typo in context", name_score - first_score, typo[2]))
+            if usual is not None:
+                features.append(Feature("surname and first name", USUAL_NAME_SCORE - name_score, usual))
             affiliate = False
             if by_acronym:
                 features.append(
@@ -1127,6 +1136,21 @@ def _elsewhere(query_country: str | None, entry: ListEntry) -> bool:
         return False
     near = not _SAME_PLACE.get(query_country, frozenset()).isdisjoint(entry.countries)
     return not (near or query_country in _programme_countries(entry))
+
+
+def _usual_name(candidate: IndexedName, result: NameScore) -> str | None:
+    """The feature's words if the query is a listed individual's surname and first given name (the words before
+    the listed name's comma and the one after it, every query word among them); None otherwise."""
+    surname, comma, _ = candidate.name.partition(",")
+    if not comma or any(cover < SKELETON_SIMILARITY for cover in result.query_cover):
+        return None
+    known = len(normalize_name(surname).strong) + 1
+    if known < 2 or known > len(candidate.norm.strong):
+        return None
+    if any(result.listed_cover[j] < SKELETON_SIMILARITY for j in range(known)):
+        return None
+    words = " ".join(candidate.norm.shown(j) for j in range(known))
+    return f"the listed individual's surname and first given name ({words}), the other given names left out"
 
 
 def _uncovered(candidate: IndexedName, result: NameScore) -> list[str]:
