@@ -134,3 +134,10 @@ def test_a_listed_individual_named_by_surname_and_first_given_name_is_a_review(i
 def test_a_second_given_name_or_an_added_word_is_not_the_usual_name(index: ScreeningIndex) -> None:
     assert not _found(index, "Tuma Al-Jabburi", None, JABBURI)  # the second given name, not the first
     assert not _found(index, "Sadi Al-Jabburi Trading", None, JABBURI)  # a word that is not the person's
+
+
+def test_a_zero_width_non_joiner_separates_words_as_a_space_does(index: ScreeningIndex) -> None:
+    assert normalize_name("حزب\u200cالله").strong == normalize_name("حزب الله").strong
+    # Written with the joiner, the name is two words, not one word read by its consonants alone (a review at most).
+    assert screen_name(index, "حزب\u200cالله", "LB").decision == "denied"
+    assert _found(index, "حزب\u200cالله", "LB", "SDN-4697")  # HIZBALLAH

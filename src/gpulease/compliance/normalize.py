@@ -862,6 +862,10 @@ def normalize_name(name: str) -> NormalizedName:
         text = text[: bare.start()]
         b.notes.append(f"stock code after the name set aside: {bare.group(1)}")
     folded = fold(text)
+    if "\u200c" in folded:
+        # Persian joins the parts of a compound with a zero-width non-joiner (حزب‌الله, قرض‌الحسنه), which many write
+        # as a space: the parts are words, as they are where a space is written.
+        folded = folded.replace("\u200c", " ")
     if '"' in folded or not folded.isascii():
         folded = _SIGN_MARKS.sub("'", folded)
     if not folded.isascii():
