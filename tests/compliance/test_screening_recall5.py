@@ -87,6 +87,7 @@ def test_a_word_in_brackets_that_abbreviates_the_words_before_it_is_an_acronym()
     assert _bracketed_acronyms("FOREIGN TRADE BANK (FTB)") == ["FTB"]
     assert _bracketed_acronyms("NAFTIRAN TRADING SERVICES CO. (NTS) LIMITED") == ["NTS"]
     # Places, legal forms and words that abbreviate nothing before them are no acronym.
+    assert _bracketed_acronyms("OCEAN MARITIME MANAGEMENT COMPANY, LIMITED (OMM)") == ["OMM"]  # legal forms between
     assert _bracketed_acronyms("SC (DALIAN) INDUSTRY & TRADE CO., LTD.") == []
     assert _bracketed_acronyms("ZIMBABWE DEFENCE INDUSTRIES (PVT) LTD.") == []
     assert _bracketed_acronyms("METAL AND MINERAL TRADE (XYZ)") == []

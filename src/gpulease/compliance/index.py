@@ -226,8 +226,12 @@ def _bracketed_acronyms(name: str) -> list[str]:
         if acronym in LEGAL_FORMS or acronym in place_tokens() or canonical(acronym) in generic_words():
             continue
         words = [w for w in _WORD.findall(fold(name[: match.start()])) if w not in STOPWORDS]
-        if len(words) >= 2 and _abbreviates(acronym, words[-len(acronym) - 1 :]) and not common_english(acronym):
-            found.append(match.group(1))
+        # The legal form may be in the acronym ("KOREA KWANGSON BANKING CORPORATION (KKBC)") or between the words and
+        # their acronym ("OCEAN MARITIME MANAGEMENT COMPANY, LIMITED (OMM)").
+        for kept in (words, [w for w in words if w not in LEGAL_FORMS]):
+            if len(kept) >= 2 and _abbreviates(acronym, kept[-len(acronym) - 1 :]) and not common_english(acronym):
+                found.append(match.group(1))
+                break
     return found
 
 
