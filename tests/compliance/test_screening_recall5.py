@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from gpulease.compliance.index import ScreeningIndex, _bracketed_acronyms
 from gpulease.compliance.match import typo_apart
+from gpulease.compliance.model import ListEntry
 from gpulease.compliance.normalize import GENERIC_WEIGHT, canonical, fold, normalize_name, place_tokens
 from gpulease.compliance.screening import screen_name
 
@@ -142,3 +143,33 @@ def test_a_zero_width_non_joiner_separates_words_as_a_space_does(index: Screenin
     # Written with the joiner, the name is two words, not one word read by its consonants alone (a review at most).
     assert screen_name(index, "حزب\u200cالله", "LB").decision == "denied"
     assert _found(index, "حزب\u200cالله", "LB", "SDN-4697")  # HIZBALLAH
+
+
+FSB = "SDN-21344"  # FEDERAL SECURITY SERVICE; remarks: a.k.a. 'FSB'.
+MEC = "SDN-31516"  # MYANMAR ECONOMIC CORPORATION LIMITED; remarks: a.k.a. 'MEC'.
+
+
+def test_an_ofac_weak_alias_of_a_body_is_a_name_to_review_in_its_country(index: ScreeningIndex) -> None:
+    result = screen_name(index, "FSB", "RU")
+    assert result.decision == "review"  # a weak alias alone never denies
+    hit = next(h.hit for h in result.hits if h.hit.entry_id == FSB)
+    assert hit.matched_kind == "weak alias" and any(f.name == "weak alias" for f in hit.features)
+    # In another country than the party's, three letters are more likely another firm.
+    assert not _found(index, "FSB", "US", FSB)
+
+
+def test_weak_aliases_of_people_and_common_words_are_not_indexed(index: ScreeningIndex) -> None:
+    person = ListEntry(
+        id="T-2", list="SDN", list_name="test", type="individual", name="DOE, John", remarks="a.k.a. 'ZORBLAX'."
+    )
+    body = ListEntry(
+        id="T-3", list="SDN", list_name="test", type="entity", name="QWERTY HOLDING", remarks="a.k.a. 'SECURITY'."
+    )
+    extended = ScreeningIndex.build((*index.entries, person, body))
+    weak = {n.name for n in extended.names if n.kind == "weak alias" and extended.entries[n.entry].id.startswith("T-")}
+    assert weak == set()
+
+
+def test_a_query_with_its_own_acronym_in_brackets_is_screened_without_it(index: ScreeningIndex) -> None:
+    # "MEC" is a listed weak alias, and a rare word: left in, it counted against the listed name.
+    assert _found(index, "Myanmar Economic Corporation (MEC)", "MM", MEC)

@@ -266,9 +266,36 @@ def _named(entry: ListEntry) -> Iterable[tuple[str, str, EnrichmentAlias | None]
             rest = _OTHER_SCRIPT_IN_BRACKETS.sub(" ", name).strip()
             if rest:
                 yield rest, "alias", None
+    for weak in _weak_aliases(entry):
+        yield weak, WEAK_ALIAS, None
 
 
 _NOT_PARTIES = frozenset({"individual", "vessel", "aircraft"})
+# OFAC gives some names of a party only in its remarks, as weak aliases ("a.k.a. 'FSB'" for FEDERAL SECURITY SERVICE,
+# "a.k.a. 'CALT'"): short or broad names that OFAC says are not to be screened on alone. A company's or a body's weak
+# alias is indexed (a person's are nicknames: "PAT", "EL SENOR"), and a hit on it is a review at most, in no other
+# country than the party's.
+WEAK_ALIAS = "weak alias"
+WEAK_ALIAS_SCORE = 85.0
+WEAK_ALIAS_ELSEWHERE = 70.0
+_WEAK_AKA = re.compile(r"a\.k\.a\. '([^']+)'")
+
+
+def _weak_aliases(entry: ListEntry) -> list[str]:
+    """The weak aliases in an OFAC entry's remarks, where the entry is a company or a body."""
+    if not entry.remarks or entry.type.lower() in _NOT_PARTIES:
+        return []
+    return [w.strip() for w in _WEAK_AKA.findall(entry.remarks) if w.strip()]
+
+
+def _weak_alias_kept(norm: NormalizedName) -> bool:
+    """A weak alias of three letters or more with a word that is neither common in trade nor in English."""
+    if sum(map(len, norm.strong)) < 3:
+        return False
+    generic = generic_words()
+    return any(t not in generic and not common_english(norm.shown(i)) for i, t in enumerate(norm.strong))
+
+
 SAME_PARTY_MAX = 4  # a name shared by more entries than this is too common to say they are one party
 SAME_PARTY_KIND = "name of the same party on"
 
@@ -395,13 +422,15 @@ class ScreeningIndex:
             seen: set[str] = set()
             for name, kind, added in _named(entry):
                 norm = normalize_name(name)
-                if not norm.strong or norm.key in seen:
+                if not norm.strong or norm.key in seen or (kind == WEAK_ALIAS and not _weak_alias_kept(norm)):
                     continue
                 seen.add(norm.key)
                 normalised.append((position, name, norm, kind, added))
                 for token in set(norm.strong):
                     frequency[token] = frequency.get(token, 0) + 1
-        for extra in _same_party_names(entry_tuple, normalised):
+        # (A weak alias says too little to tie two entries together.)
+        strong_names = [n for n in normalised if n[3] != WEAK_ALIAS]
+        for extra in _same_party_names(entry_tuple, strong_names):
             normalised.append(extra)
             for token in set(extra[2].strong):
                 frequency[token] = frequency.get(token, 0) + 1
@@ -534,7 +563,9 @@ class ScreeningIndex:
         `date_of_birth` and `nationality` (of an individual) raise the score of listed individuals they
         agree with and lower it where they conflict.
         """
-        query = normalize_name(name)
+        # "Myanmar Economic Corporation (MEC)": the name's own acronym in brackets adds nothing to the name, and as a
+        # word the lists do not have in that name it would count against it.
+        query = normalize_name(" ".join(_BRACKETED_WORD.sub(" ", name).split()) if _bracketed_acronyms(name) else name)
         if not query.strong:
             return []
         q_weights = [self.weight(t) for t in query.strong]
@@ -575,7 +606,7 @@ class ScreeningIndex:
         for candidate in candidates:
             score = scorer.score(candidate.norm.strong, candidate.weights, candidate.total, candidate.joined)
             current = best.get(candidate.entry)
-            if current is None or score > current[0]:
+            if current is None or _counted(score, candidate) > _counted(*current):
                 best[candidate.entry] = (score, candidate)
         # An acronym of a listed name ("RDIF"): the entry is looked at through that name, whatever else matched.
         acronym_of: dict[int, IndexedName] = {}
@@ -636,6 +667,17 @@ class ScreeningIndex:
                 features.append(Feature("typo in context", name_score - first_score, typo[2]))
             if usual is not None:
                 features.append(Feature("surname and first name", USUAL_NAME_SCORE - name_score, usual))
+            if candidate.kind == WEAK_ALIAS:
+                cap = WEAK_ALIAS_ELSEWHERE if _elsewhere(query_country, entry) else WEAK_ALIAS_SCORE
+                if name_score > cap:
+                    features.append(
+                        Feature(
+                            "weak alias",
+                            cap - name_score,
+                            f"matched '{candidate.name}', a weak alias (a.k.a. in the list's remarks): a review at "
+                            "most, in the party's country or where none is given",
+                        )
+                    )
             affiliate = False
             if by_acronym:
                 features.append(
@@ -1140,6 +1182,11 @@ def _elsewhere(query_country: str | None, entry: ListEntry) -> bool:
         return False
     near = not _SAME_PLACE.get(query_country, frozenset()).isdisjoint(entry.countries)
     return not (near or query_country in _programme_countries(entry))
+
+
+def _counted(score: float, candidate: IndexedName) -> float:
+    """A candidate's name score as it can count for its entry: a weak alias's at most WEAK_ALIAS_SCORE."""
+    return min(score, WEAK_ALIAS_SCORE) if candidate.kind == WEAK_ALIAS else score
 
 
 def _usual_name(candidate: IndexedName, result: NameScore) -> str | None:
