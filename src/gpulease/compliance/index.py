@@ -272,13 +272,13 @@ def _named(entry: ListEntry) -> Iterable[tuple[str, str, EnrichmentAlias | None]
 
 _NOT_PARTIES = frozenset({"individual", "vessel", "aircraft"})
 # OFAC gives some names of a party only in its remarks, as weak aliases ("a.k.a. 'FSB'" for FEDERAL SECURITY SERVICE,
-# "a.k.a. 'CALT'"): short or broad names that OFAC says are not to be screened on alone. A company's or a body's weak
-# alias is indexed (a person's are nicknames: "PAT", "EL SENOR"), and a hit on it is a review at most, in no other
-# country than the party's.
+# "a.k.a. 'CALT'", "f.k.a. 'ANSAR INSTITUTE'"): short or broad names that OFAC says are not to be screened on alone.
+# A company's or a body's weak alias is indexed (a person's are nicknames: "PAT", "EL SENOR"), and a hit on it is a
+# review at most, in no other country than the party's.
 WEAK_ALIAS = "weak alias"
 WEAK_ALIAS_SCORE = 85.0
 WEAK_ALIAS_ELSEWHERE = 70.0
-_WEAK_AKA = re.compile(r"a\.k\.a\. '([^']+)'")
+_WEAK_AKA = re.compile(r"[afn]\.k\.a\. '([^']+)'")  # also known as, formerly and now known as
 
 
 def _weak_aliases(entry: ListEntry) -> list[str]:
