@@ -173,3 +173,17 @@ def test_weak_aliases_of_people_and_common_words_are_not_indexed(index: Screenin
 def test_a_query_with_its_own_acronym_in_brackets_is_screened_without_it(index: ScreeningIndex) -> None:
     # "MEC" is a listed weak alias, and a rare word: left in, it counted against the listed name.
     assert _found(index, "Myanmar Economic Corporation (MEC)", "MM", MEC)
+
+
+def test_joint_stock_with_one_word_misspelt_is_still_the_legal_form() -> None:
+    assert normalize_name("Peleng Joint-Stokc Company").strong == ("peleng",)
+    assert normalize_name("Open Jiont-Stock Company Peleng").strong == ("peleng",)
+    # Both words changed, or a word alone, are words of the name.
+    assert "point" in normalize_name("Point Stock Peleng").strong
+
+
+def test_a_letter_written_twice_is_a_typo_in_context(index: ScreeningIndex) -> None:
+    assert typo_apart("all", "al") and typo_apart("rtt", "rt")
+    assert not typo_apart("alm", "al")
+    hit = next(h for h in index.screen("All-Shabaab", "SO") if h.name == "AL-SHABAAB")
+    assert hit.score >= 80 and any(f.name == "typo in context" for f in hit.features)

@@ -161,11 +161,23 @@ def _same_stem(a: str, b: str) -> bool:
 TYPO_TWO_EDITS_FROM = 7
 
 
+def _doubled(a: str, b: str) -> bool:
+    """Whether one word is the other with one of its letters written twice."""
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    if len(longer) != len(shorter) + 1:
+        return False
+    return any(longer[k] == longer[k - 1] and longer[:k] + longer[k + 1 :] == shorter for k in range(1, len(longer)))
+
+
 def typo_apart(a: str, b: str) -> bool:
-    """Whether two different words are a typo apart: one edit (a letter added, dropped, changed, or two
-    neighbours swapped) in words of four letters or more, two with the first letter kept in longer ones."""
+    """Whether two different words are a typo apart: a letter doubled, one edit (a letter added, dropped, changed,
+    or two neighbours swapped) in words of four letters or more, two with the first letter kept in longer ones."""
     shorter = min(len(a), len(b))
-    if a == b or shorter < FUZZY_MIN_LENGTH:
+    if a == b:
+        return False
+    if shorter >= 2 and _doubled(a, b):
+        return True  # a key pressed twice ("all" for "al", "rtt" for "rt"), in a word of any length
+    if shorter < FUZZY_MIN_LENGTH:
         return False
     limit = 2 if shorter >= TYPO_TWO_EDITS_FROM and a[0] == b[0] else 1
     return OSA.distance(a, b, score_cutoff=limit) <= limit

@@ -737,18 +737,30 @@ def _is_weak(token: str) -> bool:
     return any(folded[0] == form[0] and OSA.distance(folded, form) <= 2 for form in _LONG_RUSSIAN_FORMS)
 
 
+def _joint_stock_pair(first: str, second: str) -> bool:
+    """ "joint stock", one of the two words possibly misspelt by a letter, not the first ("joint stokc", "jiont stock";
+    not "point stock")."""
+    if (first, second) == ("joint", "stock"):
+        return True
+    if first == "joint":
+        return second[:1] == "s" and len(second) >= 4 and OSA.distance(second, "stock", score_cutoff=1) <= 1
+    return (
+        second == "stock" and first[:1] == "j" and len(first) >= 4 and OSA.distance(first, "joint", score_cutoff=1) <= 1
+    )
+
+
 def _joint_stock(pairs: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     """ "(Open / public / closed) joint stock" is a legal form, like the "JSC", "OAO" and "PAO" it spells out; so
     is "limited liability" (company), the "LLC" and "OOO" it spells out."""
     words = [t for t, _ in pairs]
-    if "joint" not in words and "liability" not in words:
+    if "joint" not in words and "stock" not in words and "liability" not in words:
         return pairs
     out = list(pairs)
     for i in range(1, len(words)):
         if words[i] == "liability" and words[i - 1] == "limited":
             out[i] = (words[i], True)
     for i in range(len(words) - 1):
-        if words[i] == "joint" and words[i + 1] == "stock":
+        if _joint_stock_pair(words[i], words[i + 1]):
             out[i] = (words[i], True)
             out[i + 1] = (words[i + 1], True)
             if i > 0 and words[i - 1] in _JOINT_STOCK:
