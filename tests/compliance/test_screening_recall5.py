@@ -187,3 +187,14 @@ def test_a_letter_written_twice_is_a_typo_in_context(index: ScreeningIndex) -> N
     assert not typo_apart("alm", "al")
     hit = next(h for h in index.screen("All-Shabaab", "SO") if h.name == "AL-SHABAAB")
     assert hit.score >= 80 and any(f.name == "typo in context" for f in hit.features)
+
+
+DAHUA = "EL-supplement-005"  # Zhejiang Dahua Technology Co., Ltd.
+
+
+def test_a_misspelt_brand_among_all_the_listed_names_other_words_is_a_typo_in_context(index: ScreeningIndex) -> None:
+    # One letter changed in a five-letter word: alone no match ("Zhihu" is not "Zhipu"); with every other word of the
+    # listed name around it, the listed name misspelt.
+    assert _found(index, "Zhejiang Dahia Technology", "CN", DAHUA)
+    assert not _found(index, "Dahia Technology", "CN", DAHUA)
+    assert not _found(index, "Zhejiang Dahia", "CN", DAHUA)

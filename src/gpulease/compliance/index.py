@@ -130,12 +130,16 @@ BRAND_ALONE_FROM = 60.0
 # is that word misspelt: it counts as a near match (TOKEN_SIMILARITY). Compared as written too, since the canonical
 # form can turn one typo into two ("sympohny" / "symfony"). Alone, one letter in five is another name ("Zhihu" /
 # "Zhipu"): the listed party's other distinctive words, of this weight at least, must be there.
+# ... or, short of that, every other word of a listed name of three or more is there, common words included
+# ("Zhejiang Dahia Technology" for Zhejiang Dahua Technology); the misspelt word then weighs most of the name, so this
+# is looked for from a lower name score.
+TYPO_CONTEXT_FROM = 50.0
+TYPO_WHOLE_NAME_FROM = 30.0
+TYPO_CONTEXT_BELOW = 85.0
+TYPO_CONTEXT_MIN_WEIGHT = 7.0
 # A listed individual ("AL-JABBURI, Sadi Tuma Abbas") named by the surname and the first given name alone ("Sadi
 # Al-Jabburi"), every word of the query theirs: how people are usually named, a review (as any individual's name).
 USUAL_NAME_SCORE = 82.0
-TYPO_CONTEXT_FROM = 50.0
-TYPO_CONTEXT_BELOW = 85.0
-TYPO_CONTEXT_MIN_WEIGHT = 7.0
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -636,18 +640,21 @@ class ScreeningIndex:
         one_abjad = _one_abjad_word(query, generic)
         for position, (name_score, candidate) in best.items():
             by_acronym = position in acronym_of
+            if name_score < min(lowest, TYPO_WHOLE_NAME_FROM) and not by_acronym:
+                continue
+            align = _Aligned(query, q_weights, candidate, extra)
+            first_score = name_score
+            typo = None
+            if not by_acronym and TYPO_WHOLE_NAME_FROM <= name_score < TYPO_CONTEXT_BELOW:
+                whole_only = name_score < TYPO_CONTEXT_FROM
+                typo = self._typo_in_context(query, q_weights, candidate, align, extra, whole_only)
+                if typo is not None:
+                    name_score, typo_extra, _ = typo
+                    align = _Aligned(query, q_weights, candidate, typo_extra)
             if name_score < lowest and not by_acronym:
                 continue
             entry = self.entries[position]
             individual = entry.type == "individual"
-            align = _Aligned(query, q_weights, candidate, extra)
-            first_score = name_score
-            typo = None
-            if not by_acronym and TYPO_CONTEXT_FROM <= name_score < TYPO_CONTEXT_BELOW:
-                typo = self._typo_in_context(query, q_weights, candidate, align, extra)
-                if typo is not None:
-                    name_score, typo_extra, _ = typo
-                    align = _Aligned(query, q_weights, candidate, typo_extra)
             usual = None
             if individual and BRAND_ALONE_FROM <= name_score < USUAL_NAME_SCORE and len(query.strong) >= 2:
                 usual = _usual_name(candidate, align())
@@ -880,22 +887,35 @@ class ScreeningIndex:
         candidate: IndexedName,
         align: Callable[[], NameScore],
         extra: Mapping[str, Sequence[tuple[int, float]]],
+        whole_only: bool = False,
     ) -> tuple[float, dict[str, list[tuple[int, float]]], str] | None:
         """The name score with the query's unmatched words read as typos of the listed name's unmatched words,
-        the similarities that say so and the feature's words; None where no word is a typo in context."""
+        the similarities that say so and the feature's words; None where no word is a typo in context.
+        `whole_only`: only where every other word of the listed name is there."""
+        listed = candidate.norm.strong
+        # Cheap first: a word of each name that the other lacks, a typo apart (most candidates have none).
+        own, theirs = set(query.strong), set(listed)
+        if not any(
+            typo_apart(query.shown(i), candidate.norm.shown(j)) or typo_apart(a, b)
+            for i, a in enumerate(query.strong)
+            if a not in theirs
+            for j, b in enumerate(listed)
+            if b not in own
+        ):
+            return None
         result = align()
         loose_q = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
         loose_l = [j for j, cover in enumerate(result.listed_cover) if cover == 0.0]
         if not loose_q or not loose_l:
             return None
         generic = generic_words()
-        listed = candidate.norm.strong
         context = sum(
             w
             for t, w, cover in zip(listed, candidate.weights, result.listed_cover, strict=True)
             if cover >= SKELETON_SIMILARITY and t not in generic
         )
-        if context < TYPO_CONTEXT_MIN_WEIGHT:
+        whole = len(loose_l) == 1 and len(listed) >= 3
+        if not whole and (whole_only or context < TYPO_CONTEXT_MIN_WEIGHT):
             return None
         places = place_tokens()
         pairs: list[tuple[int, int]] = []
