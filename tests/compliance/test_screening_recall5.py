@@ -8,7 +8,14 @@ from __future__ import annotations
 from gpulease.compliance.index import ScreeningIndex, _bracketed_acronyms
 from gpulease.compliance.match import typo_apart
 from gpulease.compliance.model import ListEntry
-from gpulease.compliance.normalize import GENERIC_WEIGHT, canonical, fold, normalize_name, place_tokens
+from gpulease.compliance.normalize import (
+    GENERIC_WEIGHT,
+    affiliate_words,
+    canonical,
+    fold,
+    normalize_name,
+    place_tokens,
+)
 from gpulease.compliance.screening import screen_name
 
 KUZNETSK = "SSI-19631"  # GAZPROM DOBYCHA KUZNETSK, OOO
@@ -198,3 +205,17 @@ def test_a_misspelt_brand_among_all_the_listed_names_other_words_is_a_typo_in_co
     assert _found(index, "Zhejiang Dahia Technology", "CN", DAHUA)
     assert not _found(index, "Dahia Technology", "CN", DAHUA)
     assert not _found(index, "Zhejiang Dahia", "CN", DAHUA)
+
+
+def test_more_legal_forms_and_the_russian_concern_and_trading_house_are_not_the_name() -> None:
+    with_form = normalize_name("Huawei Technologies France SASU")
+    assert with_form.strong == normalize_name("Huawei Technologies France").strong
+    assert "ulc" in normalize_name("Example Petroleum ULC").weak
+    assert {canonical("concern"), canonical("house")} <= affiliate_words()
+
+
+def test_a_listed_brand_with_a_country_or_a_trading_house_is_an_affiliate(index: ScreeningIndex) -> None:
+    for name, country in (("Kalashnikov USA", "US"), ("Uralvagonzavod Trading House", "RU")):
+        result = screen_name(index, name, country)
+        assert result.decision == "review", name
+        assert any(h.hit.affiliate for h in result.hits), name

@@ -82,6 +82,16 @@ LEGAL_FORMS: frozenset[str] = frozenset(
         "sro",
         "doo",
         "ou",  # Estonian OÜ ("GARANTEX EUROPE OU")
+        # French, Danish, Belgian, Portuguese, German, Canadian and Indian forms
+        "sasu",
+        "eurl",
+        "aps",
+        "bvba",
+        "sprl",
+        "lda",
+        "kgaa",
+        "ulc",
+        "pvt",
         # free-zone companies of the UAE: free zone establishment, free zone company, "FZ-LLC"
         "fze",
         "fzco",
@@ -456,6 +466,10 @@ STRUCTURE_WORDS: frozenset[str] = frozenset(
         "regional",
         "local",
         "operations",
+        # a Russian group's holding form (концерн: "Kalashnikov Concern") and its sales arm (торговый дом, "Trading
+        # House"): what a member is, not which group
+        "concern",
+        "house",
     }
 )
 
