@@ -640,8 +640,12 @@ class ScreeningIndex:
         one_abjad = _one_abjad_word(query, generic)
         for position, (name_score, candidate) in best.items():
             by_acronym = position in acronym_of
-            if name_score < min(lowest, TYPO_WHOLE_NAME_FROM) and not by_acronym:
-                continue
+            if (
+                name_score < lowest
+                and not by_acronym
+                and (name_score < TYPO_WHOLE_NAME_FROM or len(candidate.norm.strong) < 3)
+            ):
+                continue  # (below the cut, only a misspelt word among a whole listed name's other words could help)
             align = _Aligned(query, q_weights, candidate, extra)
             first_score = name_score
             typo = None
@@ -895,12 +899,14 @@ class ScreeningIndex:
         listed = candidate.norm.strong
         # Cheap first: a word of each name that the other lacks, a typo apart (most candidates have none).
         own, theirs = set(query.strong), set(listed)
+        missing = [j for j, b in enumerate(listed) if b not in own]
+        if not missing or (whole_only and (len(missing) != 1 or len(listed) < 3)):
+            return None
         if not any(
-            typo_apart(query.shown(i), candidate.norm.shown(j)) or typo_apart(a, b)
+            typo_apart(query.shown(i), candidate.norm.shown(j)) or typo_apart(a, listed[j])
             for i, a in enumerate(query.strong)
             if a not in theirs
-            for j, b in enumerate(listed)
-            if b not in own
+            for j in missing
         ):
             return None
         result = align()

@@ -172,10 +172,11 @@ def _doubled(a: str, b: str) -> bool:
 def typo_apart(a: str, b: str) -> bool:
     """Whether two different words are a typo apart: a letter doubled, one edit (a letter added, dropped, changed,
     or two neighbours swapped) in words of four letters or more, two with the first letter kept in longer ones."""
-    shorter = min(len(a), len(b))
-    if a == b:
+    la, lb = len(a), len(b)
+    if a == b or la - lb > 2 or lb - la > 2:
         return False
-    if shorter >= 2 and _doubled(a, b):
+    shorter = la if la < lb else lb
+    if shorter >= 2 and (la - lb == 1 or lb - la == 1) and _doubled(a, b):
         return True  # a key pressed twice ("all" for "al", "rtt" for "rt"), in a word of any length
     if shorter < FUZZY_MIN_LENGTH:
         return False
