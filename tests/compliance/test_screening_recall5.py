@@ -207,15 +207,15 @@ def test_a_misspelt_brand_among_all_the_listed_names_other_words_is_a_typo_in_co
     assert not _found(index, "Zhejiang Dahia", "CN", DAHUA)
 
 
-def test_more_legal_forms_and_the_russian_concern_and_trading_house_are_not_the_name() -> None:
+def test_more_legal_forms_and_the_russian_trading_house_are_not_the_name() -> None:
     with_form = normalize_name("Huawei Technologies France SASU")
     assert with_form.strong == normalize_name("Huawei Technologies France").strong
     assert "ulc" in normalize_name("Example Petroleum ULC").weak
-    assert {canonical("concern"), canonical("house")} <= affiliate_words()
+    assert canonical("house") in affiliate_words()
 
 
-def test_a_listed_brand_with_a_country_or_a_trading_house_is_an_affiliate(index: ScreeningIndex) -> None:
-    for name, country in (("Kalashnikov USA", "US"), ("Uralvagonzavod Trading House", "RU")):
+def test_a_listed_brand_with_a_trading_house_is_an_affiliate(index: ScreeningIndex) -> None:
+    for name, country in (("Uralvagonzavod Trading House", "RU"),):
         result = screen_name(index, name, country)
         assert result.decision == "review", name
         assert any(h.hit.affiliate for h in result.hits), name

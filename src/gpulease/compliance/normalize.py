@@ -466,9 +466,8 @@ STRUCTURE_WORDS: frozenset[str] = frozenset(
         "regional",
         "local",
         "operations",
-        # a Russian group's holding form (концерн: "Kalashnikov Concern") and its sales arm (торговый дом, "Trading
-        # House"): what a member is, not which group
-        "concern",
+        # a Russian group's sales arm (торговый дом, "Trading House"): what a member is, not which group. (Not
+        # "concern", концерн: as a common word it weighs too little in "Kalashnikov Concern" beside a misspelt name.)
         "house",
     }
 )
