@@ -84,7 +84,6 @@ AFFILIATE_SCORE = 85.0
 AFFILIATE_MIN_WEIGHT = 7.0
 AFFILIATE_CHECK_FROM = 45.0
 AFFILIATE_MIN_SHARE = 0.6  # of the listed name's weight, found in the query
-COMMON_WORDS_NAME = 3  # common words that, all of them together, name a party without a place of its own
 # A brand in the names of this many listed parties or more is a listed group's brand (VTB 44, Gazprom 54, Sberbank
 # 32; not Novatek, 11): frequent on the lists, so it weighs little, yet it names the group, whose members are
 # affiliates whatever its weight, in any country.
@@ -1050,11 +1049,8 @@ class ScreeningIndex:
             # A listed name made only of common words and its own place ("China Mobile", "China Telecom") is
             # recognised whole: every one of its words must be there. Without a place ("Industrial Bank") such
             # a name plus a place is any bank of that place; a place alone ("China") is no party's name.
-            # Three common words or more together name one party even without a place ("Semiconductor Manufacturing
-            # International (Shanghai) Corporation" is SMIC's; Powerchip Semiconductor Manufacturing is not).
             places = place_tokens()
-            placeless = not any(t in places for t in listed) and len(listed) < COMMON_WORDS_NAME
-            if placeless or all(t in places for t in listed):
+            if not any(t in places for t in listed) or all(t in places for t in listed):
                 return None
             distinctive = list(range(len(listed)))
         elif sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT and not all(
