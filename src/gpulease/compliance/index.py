@@ -14,12 +14,14 @@ from gpulease.compliance.countries import country_code
 from gpulease.compliance.identity import birth_date_agrees, nationality_agrees
 from gpulease.compliance.match import (
     SKELETON_SIMILARITY,
+    TOKEN_SIMILARITY,
     Feature,
     Hit,
     NameScore,
     QueryScorer,
     compare,
     explain,
+    typo_apart,
 )
 from gpulease.compliance.model import Address, EnrichmentAlias, ListEntry
 from gpulease.compliance.normalize import (
@@ -110,6 +112,7 @@ SPELLING_SIMILARITY = 0.95
 # that party's acronym: a review, never a denial on its own.
 ACRONYM_SCORE = 82.0
 ACRONYM_LETTERS = (4, 8)
+BRACKETED_ACRONYM_LETTERS = (3, 8)  # an acronym the list itself gives in brackets ("FOREIGN TRADE BANK (FTB)")
 ACRONYM_MAX_PARTIES = 3
 # A query of one word in an abjad matched only by its consonants ("روشن", r-sh-n: Roshan, Rushaan, Rashen):
 # without vowels and without a second word, the consonants fit many names.
@@ -122,6 +125,21 @@ RESTRICTED_NAME_ELSEWHERE = -25.0
 # for "Tianjin Phytium Information Technology"): the name the party is known by, a review at least.
 BRAND_ALONE_SCORE = 82.0
 BRAND_ALONE_FROM = 60.0
+# A typo in context: a word of the query that matched nothing, a typo apart from a listed word that matched nothing
+# ("Hasszn Jamil Salame", "Offie 39"), where the rest of the listed name's own words are in the query as listed,
+# is that word misspelt: it counts as a near match (TOKEN_SIMILARITY). Compared as written too, since the canonical
+# form can turn one typo into two ("sympohny" / "symfony"). Alone, one letter in five is another name ("Zhihu" /
+# "Zhipu"): the listed party's other distinctive words, of this weight at least, must be there.
+# ... or, short of that, every other word of a listed name of three or more is there, common words included
+# ("Zhejiang Dahia Technology" for Zhejiang Dahua Technology); the misspelt word then weighs most of the name, so this
+# is looked for from a lower name score.
+TYPO_CONTEXT_FROM = 50.0
+TYPO_WHOLE_NAME_FROM = 30.0
+TYPO_CONTEXT_BELOW = 85.0
+TYPO_CONTEXT_MIN_WEIGHT = 7.0
+# A listed individual ("AL-JABBURI, Sadi Tuma Abbas") named by the surname and the first given name alone ("Sadi
+# Al-Jabburi"), every word of the query theirs: how people are usually named, a review (as any individual's name).
+USUAL_NAME_SCORE = 82.0
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -136,8 +154,10 @@ def blocking_keys(token: str) -> tuple[str, ...]:
 
 @functools.cache
 def _common_word_keys() -> frozenset[str]:
-    """Blocking keys (the word and its one-letter deletions) of the common words of five letters or more."""
-    return frozenset(key for word in generic_words() if len(word) >= 5 for key in blocking_keys(word))
+    """Blocking keys (the word and its one-letter deletions) of the common words of five letters or more, legal
+    forms included: a misspelt one ("establishmnet", "jooint") is no distinctive word the lists never saw."""
+    words = generic_words() | {canonical(w) for w in LEGAL_FORMS}
+    return frozenset(key for word in words if len(word) >= 5 for key in blocking_keys(word))
 
 
 def _misspelt_common_word(token: str) -> bool:
@@ -181,6 +201,43 @@ _OTHER_SCRIPT_IN_BRACKETS = re.compile(r"[(（]\s*([^()（）\x00-\x7f][^()（�
 
 _ZWNJ = "\u200c"
 
+# "FOREIGN TRADE BANK (FTB)", "NAFTIRAN TRADING SERVICES CO. (NTS) LIMITED": a word in brackets that abbreviates the
+# words before it is the party's acronym as the list gives it (screened as an acronym: a review on its own, three
+# letters allowed), and the name without it is a name of the party too.
+_BRACKETED_WORD = re.compile(r"\(\s*([A-Za-z]{3,8})\s*\)")
+
+
+def _abbreviates(acronym: str, words: Sequence[str]) -> bool:
+    """Whether `acronym` is the beginnings of consecutive words, in order, from the first letter of one of them
+    ("ftb": Foreign Trade Bank; "nts": Naftiran Trading Services), each word giving one letter or more."""
+
+    def fits(rest: str, k: int) -> bool:
+        if not rest:
+            return True
+        if k >= len(words):
+            return False
+        word = words[k]
+        return any(word[:n] == rest[:n] and fits(rest[n:], k + 1) for n in range(min(len(word), len(rest)), 0, -1))
+
+    return any(fits(acronym, k) for k in range(len(words)) if words[k][:1] == acronym[0])
+
+
+def _bracketed_acronyms(name: str) -> list[str]:
+    """Acronyms a listed name gives in brackets for its preceding words (not places, legal forms or other words)."""
+    found: list[str] = []
+    for match in _BRACKETED_WORD.finditer(name):
+        acronym = match.group(1).lower()
+        if acronym in LEGAL_FORMS or acronym in place_tokens() or canonical(acronym) in generic_words():
+            continue
+        words = [w for w in _WORD.findall(fold(name[: match.start()])) if w not in STOPWORDS]
+        # The legal form may be in the acronym ("KOREA KWANGSON BANKING CORPORATION (KKBC)") or between the words and
+        # their acronym ("OCEAN MARITIME MANAGEMENT COMPANY, LIMITED (OMM)").
+        for kept in (words, [w for w in words if w not in LEGAL_FORMS]):
+            if len(kept) >= 2 and _abbreviates(acronym, kept[-len(acronym) - 1 :]) and not common_english(acronym):
+                found.append(match.group(1))
+                break
+    return found
+
 
 def _only_places(name: str) -> bool:
     strong = normalize_name(name).strong
@@ -197,6 +254,8 @@ def _named(entry: ListEntry) -> Iterable[tuple[str, str, EnrichmentAlias | None]
             # Persian joins قرض‌الحسنه with a zero-width non-joiner, which many write as a space: both forms.
             yield added.alias.replace(_ZWNJ, " "), "enrichment alias", added
     for name in (entry.name, *entry.aliases):
+        if _bracketed_acronyms(name):
+            yield " ".join(_BRACKETED_WORD.sub(" ", name).split()), "alias", None
         parts = _NAME_JOINERS.split(name)
         if len(parts) > 1:
             for part in parts:
@@ -211,9 +270,36 @@ def _named(entry: ListEntry) -> Iterable[tuple[str, str, EnrichmentAlias | None]
             rest = _OTHER_SCRIPT_IN_BRACKETS.sub(" ", name).strip()
             if rest:
                 yield rest, "alias", None
+    for weak in _weak_aliases(entry):
+        yield weak, WEAK_ALIAS, None
 
 
 _NOT_PARTIES = frozenset({"individual", "vessel", "aircraft"})
+# OFAC gives some names of a party only in its remarks, as weak aliases ("a.k.a. 'FSB'" for FEDERAL SECURITY SERVICE,
+# "a.k.a. 'CALT'", "f.k.a. 'ANSAR INSTITUTE'"): short or broad names that OFAC says are not to be screened on alone.
+# A company's or a body's weak alias is indexed (a person's are nicknames: "PAT", "EL SENOR"), and a hit on it is a
+# review at most, in no other country than the party's.
+WEAK_ALIAS = "weak alias"
+WEAK_ALIAS_SCORE = 85.0
+WEAK_ALIAS_ELSEWHERE = 70.0
+_WEAK_AKA = re.compile(r"[afn]\.k\.a\. '([^']+)'")  # also known as, formerly and now known as
+
+
+def _weak_aliases(entry: ListEntry) -> list[str]:
+    """The weak aliases in an OFAC entry's remarks, where the entry is a company or a body."""
+    if not entry.remarks or entry.type.lower() in _NOT_PARTIES:
+        return []
+    return [w.strip() for w in _WEAK_AKA.findall(entry.remarks) if w.strip()]
+
+
+def _weak_alias_kept(norm: NormalizedName) -> bool:
+    """A weak alias of three letters or more with a word that is neither common in trade nor in English."""
+    if sum(map(len, norm.strong)) < 3:
+        return False
+    generic = generic_words()
+    return any(t not in generic and not common_english(norm.shown(i)) for i, t in enumerate(norm.strong))
+
+
 SAME_PARTY_MAX = 4  # a name shared by more entries than this is too common to say they are one party
 SAME_PARTY_KIND = "name of the same party on"
 
@@ -340,13 +426,15 @@ class ScreeningIndex:
             seen: set[str] = set()
             for name, kind, added in _named(entry):
                 norm = normalize_name(name)
-                if not norm.strong or norm.key in seen:
+                if not norm.strong or norm.key in seen or (kind == WEAK_ALIAS and not _weak_alias_kept(norm)):
                     continue
                 seen.add(norm.key)
                 normalised.append((position, name, norm, kind, added))
                 for token in set(norm.strong):
                     frequency[token] = frequency.get(token, 0) + 1
-        for extra in _same_party_names(entry_tuple, normalised):
+        # (A weak alias says too little to tie two entries together.)
+        strong_names = [n for n in normalised if n[3] != WEAK_ALIAS]
+        for extra in _same_party_names(entry_tuple, strong_names):
             normalised.append(extra)
             for token in set(extra[2].strong):
                 frequency[token] = frequency.get(token, 0) + 1
@@ -479,7 +567,9 @@ class ScreeningIndex:
         `date_of_birth` and `nationality` (of an individual) raise the score of listed individuals they
         agree with and lower it where they conflict.
         """
-        query = normalize_name(name)
+        # "Myanmar Economic Corporation (MEC)": the name's own acronym in brackets adds nothing to the name, and as a
+        # word the lists do not have in that name it would count against it.
+        query = normalize_name(" ".join(_BRACKETED_WORD.sub(" ", name).split()) if _bracketed_acronyms(name) else name)
         if not query.strong:
             return []
         q_weights = [self.weight(t) for t in query.strong]
@@ -520,7 +610,7 @@ class ScreeningIndex:
         for candidate in candidates:
             score = scorer.score(candidate.norm.strong, candidate.weights, candidate.total, candidate.joined)
             current = best.get(candidate.entry)
-            if current is None or score > current[0]:
+            if current is None or _counted(score, candidate) > _counted(*current):
                 best[candidate.entry] = (score, candidate)
         # An acronym of a listed name ("RDIF"): the entry is looked at through that name, whatever else matched.
         acronym_of: dict[int, IndexedName] = {}
@@ -550,13 +640,32 @@ class ScreeningIndex:
         one_abjad = _one_abjad_word(query, generic)
         for position, (name_score, candidate) in best.items():
             by_acronym = position in acronym_of
+            if (
+                name_score < lowest
+                and not by_acronym
+                and (name_score < TYPO_WHOLE_NAME_FROM or len(candidate.norm.strong) < 3)
+            ):
+                continue  # (below the cut, only a misspelt word among a whole listed name's other words could help)
+            align = _Aligned(query, q_weights, candidate, extra)
+            first_score = name_score
+            typo = None
+            if not by_acronym and TYPO_WHOLE_NAME_FROM <= name_score < TYPO_CONTEXT_BELOW:
+                whole_only = name_score < TYPO_CONTEXT_FROM
+                typo = self._typo_in_context(query, q_weights, candidate, align, extra, whole_only)
+                if typo is not None:
+                    name_score, typo_extra, _ = typo
+                    align = _Aligned(query, q_weights, candidate, typo_extra)
             if name_score < lowest and not by_acronym:
                 continue
             entry = self.entries[position]
             individual = entry.type == "individual"
+            usual = None
+            if individual and BRAND_ALONE_FROM <= name_score < USUAL_NAME_SCORE and len(query.strong) >= 2:
+                usual = _usual_name(candidate, align())
             # The most the adjustments could add: below the cut even then, nothing more to look at.
             upper = max(name_score, ACRONYM_SCORE if by_acronym else 0.0) + COUNTRY_BONUS + CITY_BONUS
             if individual:
+                upper = max(upper, USUAL_NAME_SCORE + COUNTRY_BONUS if usual else 0.0)
                 upper += BIRTH_DATE_AGREES + NATIONALITY_AGREES
             elif (may_be_affiliate or may_add_trade) and name_score >= AFFILIATE_CHECK_FROM:
                 upper = max(upper, AFFILIATE_SCORE + COUNTRY_BONUS + CITY_BONUS)
@@ -564,8 +673,22 @@ class ScreeningIndex:
                 upper = max(upper, BRAND_ALONE_SCORE + COUNTRY_BONUS + CITY_BONUS)
             if upper < min_score:
                 continue
-            features = [Feature("name similarity", name_score, f"'{name}' against '{candidate.name}'")]
-            align = _Aligned(query, q_weights, candidate, extra)
+            features = [Feature("name similarity", first_score, f"'{name}' against '{candidate.name}'")]
+            if typo is not None:
+                features.append(Feature("typo in context", name_score - first_score, typo[2]))
+            if usual is not None:
+                features.append(Feature("surname and first name", USUAL_NAME_SCORE - name_score, usual))
+            if candidate.kind == WEAK_ALIAS:
+                cap = WEAK_ALIAS_ELSEWHERE if _elsewhere(query_country, entry) else WEAK_ALIAS_SCORE
+                if name_score > cap:
+                    features.append(
+                        Feature(
+                            "weak alias",
+                            cap - name_score,
+                            f"matched '{candidate.name}', a weak alias (a.k.a. in the list's remarks): a review at "
+                            "most, in the party's country or where none is given",
+                        )
+                    )
             affiliate = False
             if by_acronym:
                 features.append(
@@ -760,6 +883,66 @@ class ScreeningIndex:
                 )
             )
         return hits
+
+    @staticmethod
+    def _typo_in_context(
+        query: NormalizedName,
+        q_weights: Sequence[float],
+        candidate: IndexedName,
+        align: Callable[[], NameScore],
+        extra: Mapping[str, Sequence[tuple[int, float]]],
+        whole_only: bool = False,
+    ) -> tuple[float, dict[str, list[tuple[int, float]]], str] | None:
+        """The name score with the query's unmatched words read as typos of the listed name's unmatched words,
+        the similarities that say so and the feature's words; None where no word is a typo in context.
+        `whole_only`: only where every other word of the listed name is there."""
+        listed = candidate.norm.strong
+        # Cheap first: a word of each name that the other lacks, a typo apart (most candidates have none).
+        own, theirs = set(query.strong), set(listed)
+        missing = [j for j, b in enumerate(listed) if b not in own]
+        if not missing or (whole_only and (len(missing) != 1 or len(listed) < 3)):
+            return None
+        if not any(
+            typo_apart(query.shown(i), candidate.norm.shown(j)) or typo_apart(a, listed[j])
+            for i, a in enumerate(query.strong)
+            if a not in theirs
+            for j in missing
+        ):
+            return None
+        result = align()
+        loose_q = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
+        loose_l = [j for j, cover in enumerate(result.listed_cover) if cover == 0.0]
+        if not loose_q or not loose_l:
+            return None
+        generic = generic_words()
+        context = sum(
+            w
+            for t, w, cover in zip(listed, candidate.weights, result.listed_cover, strict=True)
+            if cover >= SKELETON_SIMILARITY and t not in generic
+        )
+        whole = len(loose_l) == 1 and len(listed) >= 3
+        if not whole and (whole_only or context < TYPO_CONTEXT_MIN_WEIGHT):
+            return None
+        places = place_tokens()
+        pairs: list[tuple[int, int]] = []
+        for i in loose_q:
+            a = query.strong[i]
+            for j in loose_l:
+                b = listed[j]
+                if any(j == k for _, k in pairs) or (a in places and b not in places):
+                    continue  # (a place of the query is that place, not a misspelt listed word)
+                if typo_apart(query.shown(i), candidate.norm.shown(j)) or typo_apart(a, b):
+                    pairs.append((i, j))
+                    break
+        if not pairs:
+            return None
+        merged = {token: list(found) for token, found in extra.items()}
+        for i, j in pairs:
+            merged.setdefault(listed[j], []).append((i, TOKEN_SIMILARITY))
+        rescored = compare(query.strong, q_weights, listed, candidate.weights, merged, query.display)
+        words = ", ".join(f"{query.shown(i)}≈{candidate.norm.shown(j)}" for i, j in pairs)
+        detail = f"typo in context: {words}, the listed name's other words as listed"
+        return rescored.score, merged, detail
 
     @staticmethod
     def _partial(
@@ -993,7 +1176,8 @@ def _acronyms(entries: Sequence[ListEntry], names: Sequence[IndexedName]) -> dic
     for name_id, indexed in enumerate(names):
         if entries[indexed.entry].type in _NOT_A_COMPANY:
             continue
-        for acronym in _initials(indexed.name):
+        given = {a.lower() for a in _bracketed_acronyms(indexed.name)}
+        for acronym in _initials(indexed.name) | given:
             found.setdefault(acronym, []).append(name_id)
     # An acronym of many parties' names says none of them.
     return {
@@ -1009,7 +1193,7 @@ def _acronym_written(query: NormalizedName) -> str | None:
     if len(query.strong) != 1:
         return None
     word = query.shown(0)
-    low, high = ACRONYM_LETTERS
+    low, high = BRACKETED_ACRONYM_LETTERS  # (three letters are only the keys of acronyms the lists give)
     if not (low <= len(word) <= high and word.isascii() and word.isalpha()):
         return None
     if word.upper() not in _WORD.findall(query.original):
@@ -1024,6 +1208,26 @@ def _elsewhere(query_country: str | None, entry: ListEntry) -> bool:
         return False
     near = not _SAME_PLACE.get(query_country, frozenset()).isdisjoint(entry.countries)
     return not (near or query_country in _programme_countries(entry))
+
+
+def _counted(score: float, candidate: IndexedName) -> float:
+    """A candidate's name score as it can count for its entry: a weak alias's at most WEAK_ALIAS_SCORE."""
+    return min(score, WEAK_ALIAS_SCORE) if candidate.kind == WEAK_ALIAS else score
+
+
+def _usual_name(candidate: IndexedName, result: NameScore) -> str | None:
+    """The feature's words if the query is a listed individual's surname and first given name (the words before
+    the listed name's comma and the one after it, every query word among them); None otherwise."""
+    surname, comma, _ = candidate.name.partition(",")
+    if not comma or any(cover < SKELETON_SIMILARITY for cover in result.query_cover):
+        return None
+    known = len(normalize_name(surname).strong) + 1
+    if known < 2 or known > len(candidate.norm.strong):
+        return None
+    if any(result.listed_cover[j] < SKELETON_SIMILARITY for j in range(known)):
+        return None
+    words = " ".join(candidate.norm.shown(j) for j in range(known))
+    return f"the listed individual's surname and first given name ({words}), the other given names left out"
 
 
 def _uncovered(candidate: IndexedName, result: NameScore) -> list[str]:

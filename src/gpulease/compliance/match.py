@@ -155,6 +155,35 @@ def _same_stem(a: str, b: str) -> bool:
     )
 
 
+# Edits a misspelt word may carry and still be read as the listed word where the rest of the name is the listed
+# party's own (see ScreeningIndex's typo in context): one in a word of four letters or more, two in one of
+# TYPO_TWO_EDITS_FROM letters or more whose first letter is right.
+TYPO_TWO_EDITS_FROM = 7
+
+
+def _doubled(a: str, b: str) -> bool:
+    """Whether one word is the other with one of its letters written twice."""
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    if len(longer) != len(shorter) + 1:
+        return False
+    return any(longer[k] == longer[k - 1] and longer[:k] + longer[k + 1 :] == shorter for k in range(1, len(longer)))
+
+
+def typo_apart(a: str, b: str) -> bool:
+    """Whether two different words are a typo apart: a letter doubled, one edit (a letter added, dropped, changed,
+    or two neighbours swapped) in words of four letters or more, two with the first letter kept in longer ones."""
+    la, lb = len(a), len(b)
+    if a == b or la - lb > 2 or lb - la > 2:
+        return False
+    shorter = la if la < lb else lb
+    if shorter >= 2 and (la - lb == 1 or lb - la == 1) and _doubled(a, b):
+        return True  # a key pressed twice ("all" for "al", "rtt" for "rt"), in a word of any length
+    if shorter < FUZZY_MIN_LENGTH:
+        return False
+    limit = 2 if shorter >= TYPO_TWO_EDITS_FROM and a[0] == b[0] else 1
+    return OSA.distance(a, b, score_cutoff=limit) <= limit
+
+
 def _accepted(a: str, b: str, sim: float) -> float:
     if a in place_tokens() and b not in place_tokens():
         # The query's place is that place, not a misspelling of a listed party's word ("Xinjiang" / "Xinjian");

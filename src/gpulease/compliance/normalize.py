@@ -82,6 +82,21 @@ LEGAL_FORMS: frozenset[str] = frozenset(
         "sro",
         "doo",
         "ou",  # Estonian OÜ ("GARANTEX EUROPE OU")
+        # French, Danish, Belgian, Portuguese, German, Canadian and Indian forms
+        "sasu",
+        "eurl",
+        "aps",
+        "bvba",
+        "sprl",
+        "lda",
+        "kgaa",
+        "ulc",
+        "pvt",
+        # free-zone companies of the UAE: free zone establishment, free zone company, "FZ-LLC"
+        "fze",
+        "fzco",
+        "fzc",
+        "fz",
         "group",
         "holding",
         "holdings",
@@ -451,6 +466,9 @@ STRUCTURE_WORDS: frozenset[str] = frozenset(
         "regional",
         "local",
         "operations",
+        # a Russian group's sales arm (торговый дом, "Trading House"): what a member is, not which group. (Not
+        # "concern", концерн: as a common word it weighs too little in "Kalashnikov Concern" beside a misspelt name.)
+        "house",
     }
 )
 
@@ -524,16 +542,22 @@ class NormalizedName:
 # The háček letters of the scientific (ISO 9) transliteration of Cyrillic, and of Czech, Slovak and the South
 # Slavic languages, spell the sounds English writes with two letters: "Burxanovič", "RŽD", "Ališer".
 _HACEK = str.maketrans({"č": "ch", "š": "sh", "ž": "zh"})
+# Latin letters that Unicode does not decompose into a base letter and a mark, so stripping accents leaves them as
+# they are and the word splits at them ("Havacılık" into "havac", "lık"): the letters they are written for.
+_UNDECOMPOSED = str.maketrans(
+    {"ı": "i", "ł": "l", "ø": "o", "đ": "d", "ð": "d", "æ": "ae", "œ": "oe", "þ": "th", "ħ": "h", "ŧ": "t", "ŀ": "l"}
+)
 
 
 def fold(text: str) -> str:
-    """NFKC, case-folded, accents stripped (č, š, ž written ch, sh, zh)."""
+    """NFKC, case-folded, accents stripped (č, š, ž written ch, sh, zh; ı, ł, ø, đ, æ as i, l, o, d, ae)."""
     if text.isascii():
         # Most names: NFKC and NFKD leave ASCII as it is and casefold() is lower() there.
         return text.lower()
     text = unicodedata.normalize("NFKC", text).casefold().translate(_HACEK)
     decomposed = unicodedata.normalize("NFKD", text)
-    return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).translate(_UNDECOMPOSED)
+    return unicodedata.normalize("NFC", stripped)
 
 
 @functools.cache
@@ -726,14 +750,30 @@ def _is_weak(token: str) -> bool:
     return any(folded[0] == form[0] and OSA.distance(folded, form) <= 2 for form in _LONG_RUSSIAN_FORMS)
 
 
+def _joint_stock_pair(first: str, second: str) -> bool:
+    """ "joint stock", one of the two words possibly misspelt by a letter, not the first ("joint stokc", "jiont stock";
+    not "point stock")."""
+    if (first, second) == ("joint", "stock"):
+        return True
+    if first == "joint":
+        return second[:1] == "s" and len(second) >= 4 and OSA.distance(second, "stock", score_cutoff=1) <= 1
+    return (
+        second == "stock" and first[:1] == "j" and len(first) >= 4 and OSA.distance(first, "joint", score_cutoff=1) <= 1
+    )
+
+
 def _joint_stock(pairs: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
-    """ "(Open / public / closed) joint stock" is a legal form, like the "JSC", "OAO" and "PAO" it spells out."""
+    """ "(Open / public / closed) joint stock" is a legal form, like the "JSC", "OAO" and "PAO" it spells out; so
+    is "limited liability" (company), the "LLC" and "OOO" it spells out."""
     words = [t for t, _ in pairs]
-    if "joint" not in words:
+    if "joint" not in words and "stock" not in words and "liability" not in words:
         return pairs
     out = list(pairs)
+    for i in range(1, len(words)):
+        if words[i] == "liability" and words[i - 1] == "limited":
+            out[i] = (words[i], True)
     for i in range(len(words) - 1):
-        if words[i] == "joint" and words[i + 1] == "stock":
+        if _joint_stock_pair(words[i], words[i + 1]):
             out[i] = (words[i], True)
             out[i + 1] = (words[i + 1], True)
             if i > 0 and words[i - 1] in _JOINT_STOCK:
@@ -847,6 +887,10 @@ def normalize_name(name: str) -> NormalizedName:
         text = text[: bare.start()]
         b.notes.append(f"stock code after the name set aside: {bare.group(1)}")
     folded = fold(text)
+    if "\u200c" in folded:
+        # Persian joins the parts of a compound with a zero-width non-joiner (حزب‌الله, قرض‌الحسنه), which many write
+        # as a space: the parts are words, as they are where a space is written.
+        folded = folded.replace("\u200c", " ")
     if '"' in folded or not folded.isascii():
         folded = _SIGN_MARKS.sub("'", folded)
     if not folded.isascii():

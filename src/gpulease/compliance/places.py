@@ -65,7 +65,9 @@ PROVINCES_OF = frozenset(
     }
 )  # fmt: skip
 # Short forms the country data lacks.
-_EXTRA = ("usa", "us", "uk", "uae", "prc", "hk", "eu", "emea", "apac", "asia", "europe", "america", "hongkong")
+_EXTRA = ("usa", "us", "uk", "uae", "prc", "hk", "eu", "emea", "apac", "asia", "europe", "america", "hongkong",
+          # regions a foreign subsidiary is named after ("... Middle East FZE", "... Asia Pacific Pte. Ltd.")
+          "middle", "pacific", "eurasia", "latam", "nordic", "nordics", "benelux", "gulf", "mena", "cis")  # fmt: skip
 _WORD = re.compile(r"[a-z]+")
 
 
