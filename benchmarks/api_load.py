@@ -302,9 +302,16 @@ GcSeries = dict[tuple[str, str, str], float]  # (generation, series, bucket boun
 
 
 def read_gc_series(base: str, key: str) -> GcSeries:
-    """The server's garbage-collector pause histogram, from /metrics."""
+    """The server's garbage-collector pause histogram, from /metrics, and SQLite's writer lock counters (under the
+    generation "writer")."""
     text = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {key}"}, timeout=60).text
     out: GcSeries = {}
+    for line in text.splitlines():
+        m = re.match(
+            r"gpulease_sqlite_(write_transactions|write_lock_wait_seconds|write_lock_held_seconds)_total (\S+)$", line
+        )
+        if m:
+            out[("writer", m.group(1), "")] = float(m.group(2))
     for line in text.splitlines():
         m = re.match(r"gpulease_gc_pause_seconds_(count|sum|bucket)\{(.*)\} (\S+)$", line)
         if m:
@@ -317,7 +324,7 @@ def gc_pauses(before: GcSeries, after: GcSeries) -> dict[str, dict[str, float | 
     """The pauses between two readings, by generation: how many, their total, the smallest histogram bound the
     longest fits under."""
     out: dict[str, dict[str, float | str]] = {}
-    for gen in sorted({k[0] for k in after}):
+    for gen in sorted({k[0] for k in after} - {"writer"}):
         d = {k: v - before.get(k, 0.0) for k, v in after.items() if k[0] == gen}
         count = d.get((gen, "count", ""), 0.0)
         if not count:
@@ -631,7 +638,9 @@ def main() -> None:
                     spy.send_signal(signal.SIGINT)
                     spy.wait(timeout=60)
                 cpu = cpu_seconds(servers[-1].pid) - (cpu0 if len(servers) == 1 else 0.0)
-                pauses = gc_pauses(gc0, read_gc_series(base, staff_key)) if measure_gc else {}
+                gc1 = read_gc_series(base, staff_key) if measure_gc else {}
+                pauses = gc_pauses(gc0, gc1)
+                writer = {k[1]: v - gc0.get(k, 0.0) for k, v in gc1.items() if k[0] == "writer"}
                 if live:
                     run_checks = check_live_runs(base, client_keys[0], live)
             finally:
@@ -676,6 +685,14 @@ def main() -> None:
         "restart_s": [round(x, 1) for x in restarts_s],
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "gc_pauses": pauses,
+        # SQLite: the share of the load's wall time the one writer lock was held, and per write transaction
+        "writer_lock_busy": round(writer["write_lock_held_seconds"] / elapsed, 3) if writer else None,
+        "writer_lock_hold_ms": round(1000 * writer["write_lock_held_seconds"] / writer["write_transactions"], 2)
+        if writer.get("write_transactions")
+        else None,
+        "writer_lock_wait_ms": round(1000 * writer["write_lock_wait_seconds"] / writer["write_transactions"], 1)
+        if writer.get("write_transactions")
+        else None,
         **checks,
     }
     print(
@@ -686,6 +703,11 @@ def main() -> None:
         f"server CPU per booking+end {result['server_cpu_ms_per_booking']} ms, "
         f"load generator's {result['client_cpu_ms_per_booking']} ms"
     )
+    if result["writer_lock_hold_ms"] is not None:
+        print(
+            f"  SQLite's writer lock: held {100 * result['writer_lock_busy']:.0f}% of the load, "
+            f"{result['writer_lock_hold_ms']} ms per write transaction, each waiting {result['writer_lock_wait_ms']} ms"
+        )
     if pauses:
         print(
             "  garbage-collector pauses in the server during the load: "

@@ -210,6 +210,22 @@ def test_metrics_need_a_staff_key(facility: Facility, booked: dict[str, Any]) ->
     assert r.status_code == 200 and "gpulease_leases" in r.text
 
 
+def test_metrics_show_how_busy_the_sqlite_writer_is(
+    facility: Facility, runtime: Runtime, booked: dict[str, Any]
+) -> None:
+    """SQLite has one writer: its lock's use tells an operator whether the store, not the CPU, is the bound."""
+    text = facility.c.get("/metrics", headers=facility.k.op).text
+    series = {
+        line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line.startswith("gpulease_sqlite_")
+    }
+    if runtime.store.is_postgres:
+        assert series == {}
+        return
+    assert series["gpulease_sqlite_write_transactions_total"] >= 2  # the customer, its screening, the nodes...
+    assert series["gpulease_sqlite_write_lock_held_seconds_total"] > 0
+    assert series["gpulease_sqlite_write_lock_wait_seconds_total"] >= 0
+
+
 def test_api_answers_carry_security_headers(facility: Facility) -> None:
     r = facility.c.get("/healthz")
     assert r.headers["x-content-type-options"] == "nosniff" and r.headers["cache-control"] == "no-store"

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gpulease.api.deps import ActorDep
@@ -22,12 +22,29 @@ class FleetCollector(Collector):
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         leader = GaugeMetricFamily(
             "gpulease_clock_leader", "1 if this server process runs the lease clock, else 0", labels=["process"]
         )
         leader.add_metric([self.rt.leadership.name], 1.0 if self.rt.is_clock_leader else 0.0)
         yield leader
+        writer = self.rt.store.writer_stats
+        if writer is not None:  # SQLite: one write transaction at a time, in this process
+            yield CounterMetricFamily(
+                "gpulease_sqlite_write_transactions",
+                "Write transactions through the writer lock",
+                value=writer.transactions,
+            )
+            yield CounterMetricFamily(
+                "gpulease_sqlite_write_lock_wait_seconds",
+                "Time write transactions waited for the lock, summed",
+                value=writer.wait_s,
+            )
+            yield CounterMetricFamily(
+                "gpulease_sqlite_write_lock_held_seconds",
+                "Time the writer lock was held; a rate near 1 means the store's one writer is the bound",
+                value=writer.hold_s,
+            )
         f = self.rt.perform(reports.fleet_figures)
         leases = GaugeMetricFamily("gpulease_leases", "Leases by state and plan", labels=["state", "plan"])
         for (state, plan), n in f.leases.items():

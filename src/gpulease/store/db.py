@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,16 @@ def advisory_lock(session: Session, name: str, *, wait: bool = True) -> bool:
     return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}))
 
 
+@dataclass
+class WriterLockStats:
+    """SQLite: how this process's writers used its one write lock, since start. A server bound by the lock (rather
+    than by CPU) shows it as `hold_s` growing by nearly a second per second."""
+
+    transactions: int = 0
+    wait_s: float = 0.0  # summed over the transactions: the time each waited for the lock
+    hold_s: float = 0.0  # the time it was held, BEGIN IMMEDIATE to the commit or rollback
+
+
 class Store:
     """Owns the engine; hands out one-transaction sessions."""
 
@@ -94,6 +106,7 @@ class Store:
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = threading.RLock() if self.engine.dialect.name == "sqlite" else None
+        self.writer_stats = WriterLockStats() if self._writer is not None else None
         self._readers = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
         idempotency.install(self.sessions)
 
@@ -111,8 +124,18 @@ class Store:
             with self.sessions() as session, session.begin():
                 yield session
             return
-        with self._writer, self.sessions() as session, session.begin():
-            yield session
+        asked = time.perf_counter()
+        with self._writer:
+            held = time.perf_counter()
+            try:
+                with self.sessions() as session, session.begin():
+                    yield session
+            finally:
+                stats = self.writer_stats  # updated while the lock is still held: no two writers at once
+                if stats is not None:
+                    stats.transactions += 1
+                    stats.wait_s += held - asked
+                    stats.hold_s += time.perf_counter() - held
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
