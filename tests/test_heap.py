@@ -1,12 +1,17 @@
-"""The server keeps the garbage collector off what it builds to last, and reports the collector's pauses."""
+"""The server keeps the garbage collector off what it builds to last (and off it while it builds), and reports the
+collector's pauses."""
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 
+import pytest
 from starlette.testclient import TestClient
 
+from gpulease import heap
 from gpulease.api.app import create_app
+from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.model import ListEntry
 from gpulease.runtime import Runtime
 from gpulease.services.screening import ScreeningRegistry
@@ -42,3 +47,35 @@ def test_metrics_show_the_collectors_pauses(facility: Facility) -> None:
         line for line in r.text.splitlines() if line.startswith('gpulease_gc_pause_seconds_count{generation="2"}')
     ]
     assert counts and float(counts[0].split()[-1]) >= 1
+
+
+def test_the_collector_is_paused_for_a_bulk_load_and_on_again_after(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bool] = []
+    real_build = ScreeningIndex.build
+
+    def build(entries: Sequence[ListEntry], version: str) -> ScreeningIndex:
+        seen.append(gc.isenabled())
+        return real_build(entries, version=version)
+
+    monkeypatch.setattr(ScreeningIndex, "build", staticmethod(build))
+    entry = ListEntry(id="TEST-2", list="SDN", list_name="test list", type="Entity", name="Paused Collector Company")
+    assert gc.isenabled()
+    ScreeningRegistry(runtime.store).build("heap-test-paused", [entry])
+    assert seen == [False] and gc.isenabled()
+
+
+def test_pauses_nest_and_leave_the_collector_as_they_found_it() -> None:
+    with heap.collector_paused():
+        with heap.collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer load is still going
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with heap.collector_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()

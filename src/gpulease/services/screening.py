@@ -117,7 +117,8 @@ def seed_bundled_lists(session: Session, now: datetime) -> ListVersion:
     current = in_force(session)
     if current is not None:
         return current
-    return _new_version(session, bundled_dataset(), now, actor="system")
+    with heap.collector_paused():  # tens of thousands of entries parsed and stored: a bulk load
+        return _new_version(session, bundled_dataset(), now, actor="system")
 
 
 def _kept_source(summary: Mapping[str, Any], entries: Sequence[ListEntry]) -> ListSource:
@@ -170,9 +171,10 @@ def load_lists(
     phase = on_phase or (lambda _p: None)
     phase("reading list files")
     given = Publication(published.isoformat(), "given at load") if published else None
-    new = load_sources(paths, allow_partial=allow_partial, published=given, progress=progress)
-    current = in_force(session)
-    stored = [] if current is None else _entries(session, current.id)
+    with heap.collector_paused():  # a bulk load (the index is built the same way, below)
+        new = load_sources(paths, allow_partial=allow_partial, published=given, progress=progress)
+        current = in_force(session)
+        stored = [] if current is None else _entries(session, current.id)
     by_source: dict[str, list[ListEntry]] = {}
     for src, e in stored:
         by_source.setdefault(src, []).append(e)
@@ -192,8 +194,9 @@ def load_lists(
         else:
             sources.append(_kept_source(summary, by_source.get(str(key), [])))
     sources.extend(replacing.values())
-    dataset = build_dataset(sources, bundled_enrichment())
-    version = _new_version(session, dataset, now, actor.name)
+    with heap.collector_paused():
+        dataset = build_dataset(sources, bundled_enrichment())
+        version = _new_version(session, dataset, now, actor.name)
     phase("building the screening index")
     index = registry.build(version.content_hash, dataset.entries)
     phase("re-screening customers")
@@ -290,7 +293,8 @@ class ScreeningRegistry:
     def build(self, content_hash: str, entries: Sequence[ListEntry]) -> ScreeningIndex:
         with self._lock:
             if content_hash not in self._cache:
-                self._cache[content_hash] = ScreeningIndex.build(entries, version=content_hash[:12])
+                with heap.collector_paused():
+                    self._cache[content_hash] = ScreeningIndex.build(entries, version=content_hash[:12])
                 heap.freeze()  # a million objects that live as long as the list version: out of the collector's way
             return self._cache[content_hash]
 
@@ -305,7 +309,9 @@ class ScreeningRegistry:
             cached = self._cache.get(version.content_hash)
         if cached is not None:
             return cached
-        return self.build(version.content_hash, [e for _, e in _entries(session, version.id)])
+        with heap.collector_paused():
+            entries = [e for _, e in _entries(session, version.id)]
+        return self.build(version.content_hash, entries)
 
 
 def screen_name(
