@@ -897,17 +897,16 @@ class ScreeningIndex:
         the similarities that say so and the feature's words; None where no word is a typo in context.
         `whole_only`: only where every other word of the listed name is there."""
         listed = candidate.norm.strong
+
+        def misspelt(i: int, j: int) -> bool:  # query word i a typo of listed word j, as written or canonical
+            return typo_apart(query.shown(i), candidate.norm.shown(j)) or typo_apart(query.strong[i], listed[j])
+
         # Cheap first: a word of each name that the other lacks, a typo apart (most candidates have none).
         own, theirs = set(query.strong), set(listed)
         missing = [j for j, b in enumerate(listed) if b not in own]
         if not missing or (whole_only and (len(missing) != 1 or len(listed) < 3)):
             return None
-        if not any(
-            typo_apart(query.shown(i), candidate.norm.shown(j)) or typo_apart(a, listed[j])
-            for i, a in enumerate(query.strong)
-            if a not in theirs
-            for j in missing
-        ):
+        if not any(misspelt(i, j) for i, a in enumerate(query.strong) if a not in theirs for j in missing):
             return None
         result = align()
         loose_q = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
@@ -931,7 +930,7 @@ class ScreeningIndex:
                 b = listed[j]
                 if any(j == k for _, k in pairs) or (a in places and b not in places):
                     continue  # (a place of the query is that place, not a misspelt listed word)
-                if typo_apart(query.shown(i), candidate.norm.shown(j)) or typo_apart(a, b):
+                if misspelt(i, j):
                     pairs.append((i, j))
                     break
         if not pairs:

@@ -2,9 +2,9 @@
 
 A use case stages them on its session; they are inserted with one statement per table (an executemany) with
 the session's next flush (after its own inserts), before its next statement, or at its commit, whichever comes
-first, so every read in
-the same transaction sees them and they commit with it. A rollback drops them. This replaces one ORM object and
-one INSERT each (a booking records four state changes): the rows are the same, in the order they were staged.
+first, so every read in the same transaction sees them and they commit with it. A rollback drops them. This
+replaces one ORM object and one INSERT each (a booking records four state changes): the rows are the same, in the
+order they were staged.
 
 The listeners are on the Session class: any session (the Runtime's, a test's) writes what it staged. Inside a
 savepoint nothing is staged (the row is inserted at once), so a savepoint rolled back never takes with it rows
