@@ -298,41 +298,53 @@ def screen_once(base: str, key: str) -> None:
     r.raise_for_status()
 
 
-GcSeries = dict[tuple[str, str, str], float]  # (generation, series, bucket bound) -> value
+Samples = dict[str, float]  # a /metrics series with its labels, as written ('name{label="v"}') -> its value
 
 
-def read_gc_series(base: str, key: str) -> GcSeries:
-    """The server's garbage-collector pause histogram, from /metrics, and SQLite's writer lock counters (under the
-    generation "writer")."""
+def read_samples(base: str, key: str) -> Samples:
+    """Every sample the server's /metrics shows now."""
     text = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {key}"}, timeout=60).text
-    out: GcSeries = {}
-    for line in text.splitlines():
-        m = re.match(
-            r"gpulease_sqlite_(write_transactions|write_lock_wait_seconds|write_lock_held_seconds)_total (\S+)$", line
-        )
-        if m:
-            out[("writer", m.group(1), "")] = float(m.group(2))
-    for line in text.splitlines():
-        m = re.match(r"gpulease_gc_pause_seconds_(count|sum|bucket)\{(.*)\} (\S+)$", line)
+    return {
+        series: float(value)
+        for series, _, value in (line.rpartition(" ") for line in text.splitlines())
+        if series and not series.startswith("#")
+    }
+
+
+def gc_pauses(during: Samples) -> dict[str, dict[str, float | str]]:
+    """The collector's pauses in `during` (a difference of two readings), by generation: how many, their total,
+    the smallest histogram bound the longest fits under."""
+    by_gen: dict[str, dict[str, float]] = {}
+    bounds: dict[str, list[tuple[float, float]]] = {}
+    for series, value in during.items():
+        m = re.match(r"gpulease_gc_pause_seconds_(count|sum|bucket)\{(.*)\}$", series)
         if m:
             labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
-            out[(labels["generation"], m.group(1), labels.get("le", ""))] = float(m.group(3))
-    return out
-
-
-def gc_pauses(before: GcSeries, after: GcSeries) -> dict[str, dict[str, float | str]]:
-    """The pauses between two readings, by generation: how many, their total, the smallest histogram bound the
-    longest fits under."""
+            gen = labels["generation"]
+            if m.group(1) == "bucket":
+                bounds.setdefault(gen, []).append((float(labels["le"]), value))
+            else:
+                by_gen.setdefault(gen, {})[m.group(1)] = value
     out: dict[str, dict[str, float | str]] = {}
-    for gen in sorted({k[0] for k in after} - {"writer"}):
-        d = {k: v - before.get(k, 0.0) for k, v in after.items() if k[0] == gen}
-        count = d.get((gen, "count", ""), 0.0)
-        if not count:
-            continue
-        bounds = sorted((float(k[2]), n) for k, n in d.items() if k[1] == "bucket")
-        longest = next((f"{le:g}" for le, n in bounds if n >= count), "inf")
-        out[gen] = {"count": count, "sum_s": round(d.get((gen, "sum", ""), 0.0), 3), "max_le_s": longest}
+    for gen, figures in sorted(by_gen.items()):
+        count = figures.get("count", 0.0)
+        if count:
+            longest = next((f"{le:g}" for le, n in sorted(bounds.get(gen, [])) if n >= count), "inf")
+            out[gen] = {"count": count, "sum_s": round(figures.get("sum", 0.0), 3), "max_le_s": longest}
     return out
+
+
+def writer_lock(during: Samples, elapsed: float) -> dict[str, float | None]:
+    """SQLite's writer lock in `during`: the share of the wall time it was held, and per write transaction the
+    time held and waited (None on PostgreSQL, which has no such lock)."""
+    n = during.get("gpulease_sqlite_write_transactions_total", 0.0)
+    held = during.get("gpulease_sqlite_write_lock_held_seconds_total", 0.0)
+    waited = during.get("gpulease_sqlite_write_lock_wait_seconds_total", 0.0)
+    return {
+        "writer_lock_busy": round(held / elapsed, 3) if n else None,
+        "writer_lock_hold_ms": round(1000 * held / n, 2) if n else None,
+        "writer_lock_wait_ms": round(1000 * waited / n, 1) if n else None,
+    }
 
 
 async def client(
@@ -629,7 +641,7 @@ def main() -> None:
                         stdout=subprocess.DEVNULL,
                     )
                 measure_gc = args.workers == 1 and not args.kill  # one process's /metrics, not restarted
-                gc0 = read_gc_series(base, staff_key) if measure_gc else {}
+                metrics0 = read_samples(base, staff_key) if measure_gc else {}
                 cpu0 = cpu_seconds(servers[0].pid)
                 client_cpu0 = time.process_time()
                 elapsed, kills = asyncio.run(run())
@@ -638,9 +650,8 @@ def main() -> None:
                     spy.send_signal(signal.SIGINT)
                     spy.wait(timeout=60)
                 cpu = cpu_seconds(servers[-1].pid) - (cpu0 if len(servers) == 1 else 0.0)
-                gc1 = read_gc_series(base, staff_key) if measure_gc else {}
-                pauses = gc_pauses(gc0, gc1)
-                writer = {k[1]: v - gc0.get(k, 0.0) for k, v in gc1.items() if k[0] == "writer"}
+                metrics1 = read_samples(base, staff_key) if measure_gc else {}
+                during = {series: v - metrics0.get(series, 0.0) for series, v in metrics1.items()}
                 if live:
                     run_checks = check_live_runs(base, client_keys[0], live)
             finally:
@@ -684,15 +695,8 @@ def main() -> None:
         "retries": stats.retries,
         "restart_s": [round(x, 1) for x in restarts_s],
         "load_average": [round(x, 2) for x in os.getloadavg()],
-        "gc_pauses": pauses,
-        # SQLite: the share of the load's wall time the one writer lock was held, and per write transaction
-        "writer_lock_busy": round(writer["write_lock_held_seconds"] / elapsed, 3) if writer else None,
-        "writer_lock_hold_ms": round(1000 * writer["write_lock_held_seconds"] / writer["write_transactions"], 2)
-        if writer.get("write_transactions")
-        else None,
-        "writer_lock_wait_ms": round(1000 * writer["write_lock_wait_seconds"] / writer["write_transactions"], 1)
-        if writer.get("write_transactions")
-        else None,
+        "gc_pauses": gc_pauses(during),
+        **writer_lock(during, elapsed),
         **checks,
     }
     print(
@@ -708,12 +712,12 @@ def main() -> None:
             f"  SQLite's writer lock: held {100 * result['writer_lock_busy']:.0f}% of the load, "
             f"{result['writer_lock_hold_ms']} ms per write transaction, each waiting {result['writer_lock_wait_ms']} ms"
         )
-    if pauses:
+    if result["gc_pauses"]:
         print(
             "  garbage-collector pauses in the server during the load: "
             + "; ".join(
                 f"generation {g}: {p['count']:.0f}, {1000 * p['sum_s']:.0f} ms in all, the longest ≤ {p['max_le_s']} s"
-                for g, p in sorted(pauses.items())
+                for g, p in sorted(result["gc_pauses"].items())
             )
         )
     if args.cpu:
