@@ -6,10 +6,11 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from gpulease.api.deps import ActorDep, IdPath, PeriodQuery, RuntimeDep
+from gpulease.api.routing import OneTripRoute
 from gpulease.api.schemas import InvoiceOut, UsageCheckOut
 from gpulease.services import billing, spend
 
-router = APIRouter(tags=["billing"])
+router = APIRouter(tags=["billing"], route_class=OneTripRoute)
 
 
 @router.get("/customers/{customer_id}/invoices", response_model=InvoiceOut)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from gpulease.api.deps import ActorDep, IdPath, IdQuery, RuntimeDep
+from gpulease.api.routing import OneTripRoute
 from gpulease.api.schemas import (
     AlertOut,
     AuditCheckOut,
@@ -19,7 +20,7 @@ from gpulease.api.schemas import (
 )
 from gpulease.services import alerts, audit_trail, reviews, screening
 
-router = APIRouter(tags=["compliance"])
+router = APIRouter(tags=["compliance"], route_class=OneTripRoute)
 
 
 @router.post("/screen", response_model=ScreenOut)

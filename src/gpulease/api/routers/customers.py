@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
+from gpulease.api.routing import OneTripRoute
 from gpulease.api.schemas import (
     ComplianceFileOut,
     CustomerIn,
@@ -16,7 +17,7 @@ from gpulease.api.schemas import (
 from gpulease.services import compliance_file, customers
 from gpulease.services.customers import ScreeningRecord
 
-router = APIRouter(tags=["customers"])
+router = APIRouter(tags=["customers"], route_class=OneTripRoute)
 
 
 @router.post("/customers", status_code=201, response_model=CustomerOut)

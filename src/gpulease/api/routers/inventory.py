@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
 from gpulease.api.deps import ActorDep, FilterQuery, IdPath, RuntimeDep
+from gpulease.api.routing import OneTripRoute
 from gpulease.api.schemas import (
     CalendarOut,
     CpuNodeIn,
@@ -24,7 +25,7 @@ from gpulease.api.schemas import (
 from gpulease.domain.inventory import CATALOGUE, NodeState
 from gpulease.services import inventory, limits, node_failure, prices, telemetry
 
-router = APIRouter(tags=["inventory"])
+router = APIRouter(tags=["inventory"], route_class=OneTripRoute)
 
 
 @router.get("/gpu-models", response_model=list[GpuModelOut])

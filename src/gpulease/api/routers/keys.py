@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
+from gpulease.api.routing import OneTripRoute
 from gpulease.api.schemas import KeyCreatedOut, KeyIn, KeyOut, KeyPatch, KeyRotateIn
 from gpulease.services import keys
 
-router = APIRouter(tags=["keys"])
+router = APIRouter(tags=["keys"], route_class=OneTripRoute)
 
 # The idempotency middleware keeps a copy of each answer to replay it; this field of it is kept out of that copy.
 SHOWN_ONCE = {"X-Gpulease-Shown-Once": "key"}

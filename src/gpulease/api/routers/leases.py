@@ -9,13 +9,14 @@ from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
 from gpulease.api.deps import ActorDep, IdPath, IdQuery, RuntimeDep
+from gpulease.api.routing import OneTripRoute
 from gpulease.api.schemas import AvailabilityOut, CpuLeaseIn, ExtendIn, LeaseEventOut, LeaseIn, LeaseOut, QuoteOut
 from gpulease.domain.leases import LeaseState
 from gpulease.services import leases, limits, spend
 from gpulease.services.context import Actor
 from gpulease.services.work import Work
 
-router = APIRouter(tags=["leases"])
+router = APIRouter(tags=["leases"], route_class=OneTripRoute)
 
 
 def _request(body: LeaseIn | CpuLeaseIn) -> leases.LeaseRequest:
@@ -130,10 +131,8 @@ def availability(
     gpu_count: Annotated[int, Query(json_schema_extra={"minimum": 1, "maximum": 64})] | None = None,
     start: AwareDatetime | Literal["now"] = "now",
     end: AwareDatetime | None = None,
-    cpu_cores: Annotated[int, Query(json_schema_extra={"minimum": 1, "maximum": limits.CPU_CORES_MAX})]
-    | None = None,
-    memory_gib: Annotated[int, Query(json_schema_extra={"minimum": 1, "maximum": limits.MEMORY_GIB_MAX})]
-    | None = None,
+    cpu_cores: Annotated[int, Query(json_schema_extra={"minimum": 1, "maximum": limits.CPU_CORES_MAX})] | None = None,
+    memory_gib: Annotated[int, Query(json_schema_extra={"minimum": 1, "maximum": limits.MEMORY_GIB_MAX})] | None = None,
     cpu_model: Annotated[str, Query(json_schema_extra={"pattern": limits.CPU_MODEL})] | None = None,
 ) -> AvailabilityOut:
     """Is this capacity free in this window, at what price, and the earliest start at which it fits: GPUs

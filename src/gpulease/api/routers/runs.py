@@ -14,11 +14,12 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import WithJsonSchema
 
 from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
+from gpulease.api.routing import OneTripRoute
 from gpulease.api.schemas import doc
 from gpulease.services import limits
 from gpulease.services.records import Run
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], route_class=OneTripRoute)
 
 
 # Spelled out: pydantic would give the names' pattern as patternProperties, which lets other names through.

@@ -6,10 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
+from gpulease.api.routing import OneTripRoute
 from gpulease.api.schemas import LimitsIn, LimitsOut, SpendOut
 from gpulease.services import budgets, spend
 
-router = APIRouter(tags=["spend"])
+router = APIRouter(tags=["spend"], route_class=OneTripRoute)
 
 
 @router.get("/customers/{customer_id}/spend", response_model=SpendOut)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from gpulease.api.deps import ActorDep, IdPath, RuntimeDep
+from gpulease.api.routing import OneTripRoute
 from gpulease.api.schemas import (
     DeliveryOut,
     NotificationOut,
@@ -17,7 +18,7 @@ from gpulease.api.schemas import (
 from gpulease.domain.webhooks import SUBSCRIBABLE
 from gpulease.services import webhooks
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(tags=["notifications"], route_class=OneTripRoute)
 
 
 @router.get("/webhook-events", response_model=list[str])
