@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -69,17 +69,20 @@ def billed_units(lease: Lease, q: Quote) -> int:
     return q.gpu_count if q.resource is Resource.CPU else lease.gpu_count
 
 
+_BILLED = (
+    select(UsageRecord.lease_id, func.sum(UsageRecord.amount))
+    .where(UsageRecord.lease_id.in_(bindparam("ids", expanding=True)))
+    .group_by(UsageRecord.lease_id)
+)
+
+
 def billed_totals(work: Work, lease_ids: Sequence[int]) -> dict[int, Decimal]:
     """Usage on record per lease (0.00 for none), rounded to the cent; each lease's sum is read once per unit of
     work and kept current with the records the unit of work adds (`Work.billed`)."""
     missing = sorted({i for i in lease_ids if i not in work.billed})
     if missing:
         work.session.flush()
-        rows = work.session.execute(
-            select(UsageRecord.lease_id, func.sum(UsageRecord.amount))
-            .where(UsageRecord.lease_id.in_(missing))
-            .group_by(UsageRecord.lease_id)
-        ).all()
+        rows = work.session.execute(_BILLED, {"ids": missing}).all()
         work.billed.update(dict.fromkeys(missing, Decimal(0)))
         work.billed.update((lease_id, Decimal(total or 0)) for lease_id, total in rows)
     return {i: money(work.billed[i]) for i in lease_ids}

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from gpulease.compliance.compute import ComputeProjection, cpu_flops_per_core, project
 from gpulease.compliance.redflags import RedFlag, new_company_large_request
@@ -45,14 +45,15 @@ class BookingFindings:
         }
 
 
+# Built once, not per booking: building a statement cost as much CPU as running it (see docs/benchmarks.md).
+_HELD = select(func.coalesce(func.sum(Lease.gpu_count), 0)).where(
+    Lease.customer_id == bindparam("customer_id"), Lease.state.in_(COUNTED)
+)
+
+
 def held_gpus(work: Work, customer_id: int) -> int:
     """GPUs the customer holds, has booked or waits for."""
-    total = work.session.scalar(
-        select(func.coalesce(func.sum(Lease.gpu_count), 0)).where(
-            Lease.customer_id == customer_id, Lease.state.in_(COUNTED)
-        )
-    )
-    return int(total or 0)
+    return int(work.session.scalar(_HELD, {"customer_id": customer_id}) or 0)
 
 
 def check_booking(
@@ -62,7 +63,10 @@ def check_booking(
     its cores) asks for no GPUs, and its compute is cores x the model's per-core peak."""
     settings = work.settings
     flags = new_company_large_request(
-        c.incorporated_on, 0 if cpu else gpu_count, red_flag_rules(settings), work.now.date(),
+        c.incorporated_on,
+        0 if cpu else gpu_count,
+        red_flag_rules(settings),
+        work.now.date(),
         held=held_gpus(work, c.id),
     )
     seconds = (

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, inspect, or_, select, text, update
+from sqlalchemy import bindparam, event, inspect, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.util import identity_key
 
@@ -121,6 +121,22 @@ class CalendarBusy(Conflict):
 RECENTLY_ENDED = timedelta(hours=1)  # a change of a lease that ended longer ago cannot still be on its way
 WAIT_FOR_COMMITTING_S = 0.2  # a placement waits this long for changes committed by threads still applying
 
+# The statements every booking runs, built once (building one cost about as much CPU as running it).
+_VERSION = text("SELECT version FROM calendar_versions WHERE gpu_model = :m")
+_BUMP = text(
+    "INSERT INTO calendar_versions (gpu_model, version) VALUES (:m, 1) "
+    "ON CONFLICT (gpu_model) DO UPDATE SET version = calendar_versions.version + 1 "
+    "RETURNING version"
+)
+_SEQUENCE = (
+    update(Lease)
+    .where(Lease.id.in_(bindparam("ids", expanding=True)))
+    .values(calendar_seq=Lease.calendar_seq + 1)
+    .returning(Lease.id, Lease.calendar_seq)
+    .execution_options(synchronize_session=False)
+)
+_NOTIFY = text("SELECT pg_notify(:c, :p)")
+
 
 class Calendars:
     """One Runtime's calendars (thread-safe: a lock per model, held by a placing transaction until it ends).
@@ -170,7 +186,7 @@ class Calendars:
             # placements of a model overlap. A change committed meanwhile by another process that this one has
             # not heard of yet can only make the exclusion constraint refuse the allocation: the Runtime then
             # reads every calendar afresh and retries.
-            seen = session.scalar(text("SELECT version FROM calendar_versions WHERE gpu_model = :m"), {"m": model})
+            seen = session.scalar(_VERSION, {"m": model})
             known = int(seen or 0)
             tx.placing.add(model)
         else:
@@ -203,9 +219,7 @@ class Calendars:
         try:
             self._drain(entry)
             if entry.cal is None:
-                seen = work.session.scalar(
-                    text("SELECT version FROM calendar_versions WHERE gpu_model = :m"), {"m": model}
-                )
+                seen = work.session.scalar(_VERSION, {"m": model})
                 self._reload(work, entry, model, int(seen or 0))  # sees at least every change up to `seen`
             assert entry.cal is not None
             spec = entry.cal.speculate()
@@ -331,16 +345,7 @@ class Calendars:
     def _bump(self, session: Session, tx: _Tx, model: str) -> int:
         if model in tx.bumped:
             return tx.bumped[model]
-        version = int(
-            session.execute(
-                text(
-                    "INSERT INTO calendar_versions (gpu_model, version) VALUES (:m, 1) "
-                    "ON CONFLICT (gpu_model) DO UPDATE SET version = calendar_versions.version + 1 "
-                    "RETURNING version"
-                ),
-                {"m": model},
-            ).scalar_one()
-        )
+        version = int(session.execute(_BUMP, {"m": model}).scalar_one())
         tx.bumped[model] = version
         return version
 
@@ -422,13 +427,7 @@ class Calendars:
         old = sorted({c[0] for c in changes} - tx.new_leases)
         seqs = {lid: 0 for lid in tx.new_leases}
         if old:
-            bumped = session.execute(
-                update(Lease)
-                .where(Lease.id.in_(old))
-                .values(calendar_seq=Lease.calendar_seq + 1)
-                .returning(Lease.id, Lease.calendar_seq)
-                .execution_options(synchronize_session=False)
-            )
+            bumped = session.execute(_SEQUENCE, {"ids": old})
             seqs.update((int(lid), int(seq)) for lid, seq in bumped)
         return [(lid, m, g, st, en, seqs.get(lid, 0)) for lid, m, g, st, en, _ in changes]
 
@@ -580,7 +579,7 @@ class Calendars:
         payload = json.dumps({**body, "l": changes}, separators=(",", ":"))
         if len(payload) > NOTIFY_MAX:  # too big to carry: the others reload the models
             payload = json.dumps({**body, "stale": sorted(tx.bumped), "l": []}, separators=(",", ":"))
-        session.execute(text("SELECT pg_notify(:c, :p)"), {"c": self.channel(), "p": payload})
+        session.execute(_NOTIFY, {"c": self.channel(), "p": payload})
 
     def listen(self, stop: threading.Event, *, ready: threading.Event | None = None) -> None:
         """Apply the other processes' committed changes until `stop` is set (PostgreSQL; run in a thread).

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 
 from gpulease.domain.cpu_placement import CpuCalendar
 from gpulease.domain.leases import PLAN_PRIORITY, LeaseState, Plan
@@ -73,16 +73,20 @@ def allocate(work: Work, lease: Lease, placement: Placement, *, start: datetime,
         )
 
 
+_NEXT_ROWID = text("SELECT coalesce(max(id), 0) + 1 FROM leases")
+_NEXT_ID = text("SELECT nextval(pg_get_serial_sequence('leases', 'id'))")
+
+
 def draw_lease_id(work: Work) -> int | None:
     """The id the lease being booked will have, drawn before placing. PostgreSQL: so that the placement can be
     kept in the calendar (`keep_placed`) and the model's lock let go before any row is written. SQLite: the next
     rowid (this transaction is the only writer), so that the lease is inserted once, in its final state, rather
     than flushed early for its id and updated after."""
     if not work.store.is_postgres:
-        return int(work.session.scalar(text("SELECT coalesce(max(id), 0) + 1 FROM leases")))
+        return int(work.session.scalar(_NEXT_ROWID))
     if work.calendars is None:
         return None
-    return int(work.session.scalar(text("SELECT nextval(pg_get_serial_sequence('leases', 'id'))")))
+    return int(work.session.scalar(_NEXT_ID))
 
 
 def keep_placed(
@@ -143,11 +147,13 @@ def give_notice(
 QUEUE_HOLD = -1  # the calendar id of the capacity held for the head of the waiting queue
 
 
+_QUEUED = select(Lease).where(Lease.state == LeaseState.QUEUED.value, Lease.gpu_model == bindparam("model"))
+
+
 def queued(work: Work, model: str) -> list[Lease]:
     """The model's waiting queue, for `hold_for_queue_head`: read before taking the model's calendar, so that
     the round trip is not made while other placements of the model wait for it."""
-    q = select(Lease).where(Lease.state == LeaseState.QUEUED.value, Lease.gpu_model == model)
-    return list(work.session.scalars(q))
+    return list(work.session.scalars(_QUEUED, {"model": model}))
 
 
 def hold_for_queue_head(work: Work, cal: CapacityCalendar, model: str, plan: Plan, waiting: list[Lease]) -> None:

@@ -80,10 +80,12 @@ class LeaseRequest:
 # --------------------------------------------------------------------------------------------- reading
 
 
+# One statement (a join) for one lease, rather than one per relationship: an end reads its lease this way.
+_WITH_GPUS = (joinedload(Lease.allocations).joinedload(Allocation.node),)  # built once, not per request
+
+
 def get_lease(work: Work, *, actor: Actor, lease_id: int) -> Lease:
-    # One statement (a join) for one lease, rather than one per relationship: an end reads its lease this way.
-    options = [joinedload(Lease.allocations).joinedload(Allocation.node)]
-    lease = work.session.get(Lease, lease_id, options=options) if limits.fits_id(lease_id) else None
+    lease = work.session.get(Lease, lease_id, options=_WITH_GPUS) if limits.fits_id(lease_id) else None
     # Another tenant's lease answers exactly as a missing one: a customer never learns it exists.
     if lease is None or not actor.can_see_customer(lease.customer_id):
         raise NotFound(f"no lease with id {lease_id}")

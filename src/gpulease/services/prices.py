@@ -149,13 +149,15 @@ def set_price(
     return _listing(row)
 
 
+_CURRENT = (
+    select(PriceRow)
+    .where(PriceRow.superseded_at.is_(None))
+    .order_by(PriceRow.cpu_model.is_not(None), PriceRow.gpu_model, PriceRow.cpu_model, PriceRow.plan)
+)  # built once: every booking prices itself with it
+
+
 def _rows(session: Session) -> list[PriceRow]:
-    q = (
-        select(PriceRow)
-        .where(PriceRow.superseded_at.is_(None))
-        .order_by(PriceRow.cpu_model.is_not(None), PriceRow.gpu_model, PriceRow.cpu_model, PriceRow.plan)
-    )
-    return list(session.scalars(q))
+    return list(session.scalars(_CURRENT))
 
 
 def current_prices(work: Work) -> list[PriceListing]:

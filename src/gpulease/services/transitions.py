@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 
 from gpulease import audit
 from gpulease.backends import RunState
@@ -169,12 +169,12 @@ HANDED_BACK = "GPUs handed back: no run left on them"
 RUN_FINISHED = (RunState.SUCCEEDED.value, RunState.FAILED.value, RunState.STOPPED.value)
 
 
+_UNFINISHED_RUN = select(Run.id).where(Run.lease_id == bindparam("lease_id"), Run.state.notin_(RUN_FINISHED)).limit(1)
+
+
 def _has_runs(work: Work, lease_id: int) -> bool:
     """Whether a run of the lease may still be going (one not finished on record)."""
-    return (
-        work.session.scalar(select(Run.id).where(Run.lease_id == lease_id, Run.state.notin_(RUN_FINISHED)).limit(1))
-        is not None
-    )
+    return work.session.scalar(_UNFINISHED_RUN, {"lease_id": lease_id}) is not None
 
 
 def close_ending(work: Work, *, actor: str) -> list[int]:

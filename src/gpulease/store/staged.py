@@ -15,17 +15,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, event, insert
+from sqlalchemy import Insert, Table, event, insert
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 _KEY = "gpulease_staged"
 _ASIDE = "gpulease_staged_aside"
+_INSERTS: dict[Table, Insert] = {}  # one statement per table, built once (its compiled form is cached by it)
+
+
+def _insert(table: Table) -> Insert:
+    stmt = _INSERTS.get(table)
+    if stmt is None:
+        stmt = _INSERTS[table] = insert(table)
+    return stmt
 
 
 def stage(session: Session, table: Table, row: dict[str, Any]) -> None:
     """Insert `row` into `table` in this transaction, with the next statement (see the module)."""
     if session.in_nested_transaction():
-        session.connection().execute(insert(table), row)
+        session.connection().execute(_insert(table), row)
         return
     staged: list[tuple[Table, dict[str, Any]]] | None = session.info.get(_KEY)
     if staged is None:
@@ -45,7 +53,7 @@ def write(session: Session) -> None:
         by_table.setdefault(table, []).append(row)
     conn = session.connection()
     for table, rows in by_table.items():
-        conn.execute(insert(table), rows if len(rows) > 1 else rows[0])
+        conn.execute(_insert(table), rows if len(rows) > 1 else rows[0])
 
 
 # Written after the ORM's own inserts, which they may refer to (a lease's events, inserted with the lease when
