@@ -66,27 +66,61 @@ def view_calendar(work: Work, model: str) -> CapacityCalendar:
     return load_calendar(work, model)
 
 
-def allocate(work: Work, lease: Lease, placement: Placement, *, start: datetime, end: datetime | None) -> None:
-    for g in placement.gpus:  # through the relationship: the lease's allocations are known without a query
+def allocate(
+    work: Work,
+    lease: Lease,
+    placement: Placement,
+    *,
+    start: datetime,
+    end: datetime | None,
+    first_id: int | None = None,
+) -> None:
+    """Hold the placement's GPUs for the lease. `first_id` (SQLite, `draw_ids`): the allocations are numbered from
+    it, so that they are inserted with one statement; without ids the ORM inserts them one by one on SQLite, to
+    read each id back (an 8-GPU booking: 8 statements). Not used when the session holds an allocation still
+    without an id (the store would number it from the same place at the flush), or one the store numbered since."""
+    if first_id is not None and len(placement.gpus) > 1:
+        session = work.session
+        if any(
+            isinstance(a, Allocation) and (a.id is None or a.id >= first_id)
+            for a in (*session.new, *session.identity_map.values())
+        ):
+            first_id = None
+    else:
+        first_id = None
+    for i, g in enumerate(placement.gpus):  # through the relationship: the lease's allocations known, no query
         lease.allocations.append(
-            Allocation(lease_id=lease.id, node_id=g.node_id, gpu_index=g.index, starts_at=start, ends_at=end)
+            Allocation(
+                id=None if first_id is None else first_id + i,
+                lease_id=lease.id,
+                node_id=g.node_id,
+                gpu_index=g.index,
+                starts_at=start,
+                ends_at=end,
+            )
         )
 
 
-_NEXT_ROWID = text("SELECT coalesce(max(id), 0) + 1 FROM leases")
+# SQLite: the next rowids of both tables in one statement (this transaction is the store's only writer).
+_NEXT_ROWIDS = text(
+    "SELECT (SELECT coalesce(max(id), 0) + 1 FROM leases), (SELECT coalesce(max(id), 0) + 1 FROM allocations)"
+)
 _NEXT_ID = text("SELECT nextval(pg_get_serial_sequence('leases', 'id'))")
 
 
-def draw_lease_id(work: Work) -> int | None:
-    """The id the lease being booked will have, drawn before placing. PostgreSQL: so that the placement can be
-    kept in the calendar (`keep_placed`) and the model's lock let go before any row is written. SQLite: the next
-    rowid (this transaction is the only writer), so that the lease is inserted once, in its final state, rather
-    than flushed early for its id and updated after."""
+def draw_ids(work: Work) -> tuple[int | None, int | None]:
+    """The id the lease being booked will have, and (SQLite) the first id of its allocations, drawn before
+    placing. PostgreSQL: so that the placement can be kept in the calendar (`keep_placed`) and the model's lock
+    let go before any row is written (its allocations are inserted in one statement there anyway). SQLite: the
+    next rowids (this transaction is the only writer), so that the lease is inserted once, in its final state,
+    rather than flushed early for its id and updated after, and its allocations with one statement.
+    Drawn before anything is staged: a statement then would flush the lease early (store/staged.py)."""
     if not work.store.is_postgres:
-        return int(work.session.scalar(_NEXT_ROWID))
+        lease_id, allocation_id = work.session.execute(_NEXT_ROWIDS).one()
+        return int(lease_id), int(allocation_id)
     if work.calendars is None:
-        return None
-    return int(work.session.scalar(_NEXT_ID))
+        return None, None
+    return int(work.session.scalar(_NEXT_ID)), None
 
 
 def keep_placed(

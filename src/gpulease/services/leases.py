@@ -26,7 +26,7 @@ from gpulease.services import billing, budgets, limits
 from gpulease.services.booking_checks import PENDING_MESSAGE, BookingFindings, check_booking, report
 from gpulease.services.capacity import (
     allocate,
-    draw_lease_id,
+    draw_ids,
     give_notice,
     hold_for_queue_head,
     interruptible_leases,
@@ -439,7 +439,7 @@ def _place(
     work: Work, *, actor: Actor, customer_id: int, request: LeaseRequest, plan: Plan, entry: PriceEntry, window: Window
 ) -> Booked:
     model, count = entry.gpu_model, request.gpu_count
-    lease_id = draw_lease_id(work)  # before the model's lock, as is the queue: no round trip while holding it
+    lease_id, first_allocation_id = draw_ids(work)  # before the model's lock, as the queue: no round trip holding it
     waiting = queued(work, model)
     cal = placement_calendar(work, model)  # one placement per model at a time, across processes too
     hold_for_queue_head(work, cal, model, plan, waiting)
@@ -487,7 +487,9 @@ def _place(
         count=count,
         start_s=start_s,
         end_s=end_s,
-        hold=lambda lease, start, end: allocate(work, lease, placed, start=start, end=end),
+        hold=lambda lease, start, end: allocate(
+            work, lease, placed, start=start, end=end, first_id=first_allocation_id
+        ),
         preempted=preempted,
         lease_id=lease_id,
     )
@@ -580,7 +582,7 @@ def _new_lease(
 ) -> Lease:
     cpu = quote.resource is Resource.CPU  # a CPU lease: the quote's model and units are a CPU model and cores
     lease = Lease(
-        id=lease_id,  # drawn already (PostgreSQL, `draw_lease_id`), or given by the INSERT
+        id=lease_id,  # drawn already (`draw_ids`), or given by the INSERT
         customer_id=customer_id,
         gpu_model=None if cpu else quote.gpu_model,
         gpu_count=0 if cpu else gpu_count,
