@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import heapq
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from itertools import compress, pairwise
+from itertools import islice, pairwise
 
 from gpulease.compliance.countries import country_code
 from gpulease.compliance.identity import birth_date_agrees, nationality_agrees
@@ -358,6 +360,25 @@ def _same_party_names(
     return extra
 
 
+def _ascending(lists: Sequence[Sequence[int]], skip: Callable[[int], bool]) -> Iterator[int]:
+    """The ids of ascending `lists`, ascending and once each, but those `skip` says to leave out."""
+    stream = lists[0] if len(lists) == 1 else heapq.merge(*lists)
+    last = -1
+    for name_id in stream:
+        if name_id != last:
+            last = name_id
+            if not skip(name_id):
+                yield name_id
+
+
+def _skip(multi: set[int], ascending: Sequence[int], name_id: int) -> bool:
+    """Whether a name is in `multi` or in the ascending list `ascending`."""
+    if name_id in multi:
+        return True
+    at = bisect_left(ascending, name_id)
+    return at < len(ascending) and ascending[at] == name_id
+
+
 class ScreeningIndex:
     """In-memory screening index over one list version."""
 
@@ -405,7 +426,11 @@ class ScreeningIndex:
             for key in keys:
                 key_sources.setdefault(key, []).append(number)
         self._sources = source_names
-        self._key_sources = key_sources
+        # Each key's sources, or, for a key above POSTING_CAP, its posting's length: one look-up per key.
+        self._key_lookup: dict[str, tuple[int, ...] | int] = {
+            key: len(postings[key]) if len(postings[key]) > POSTING_CAP else tuple(numbers)
+            for key, numbers in key_sources.items()
+        }
         self._token_source = {source: number for source, number in sources.items() if isinstance(source, str)}
         self._acronyms = _acronyms(entries, names)
         # How many listed parties have each word in one of their names: a group's brand ("vtb", "sberbank") is in many.
@@ -487,69 +512,113 @@ class ScreeningIndex:
         frequency = self.document_frequency
         return tuple((t, how) for t, how in spelling_variants(written) if t in frequency)
 
-    def _names_under(self, keys: Iterable[str], w: float, skipped: list[tuple[int, str, float]]) -> set[int]:
-        """Names under any of `keys`; keys above POSTING_CAP go to `skipped` instead."""
+    def _names_under(
+        self, keys: Iterable[str], w: float, skipped: list[tuple[int, str, float]]
+    ) -> tuple[set[int], list[list[int]]]:
+        """Names under any of `keys`, and the sources' name lists (ascending) they are the union of; keys above
+        POSTING_CAP go to `skipped` instead."""
+        lookup = self._key_lookup
         found: set[int] = set()
         for key in keys:
-            posting = self.postings.get(key)
-            if posting is None:
+            sources = lookup.get(key)
+            if sources is None:
                 continue
-            if len(posting) > POSTING_CAP:
-                skipped.append((len(posting), key, w))
+            if isinstance(sources, int):  # (a key above the cap: its posting's length)
+                skipped.append((sources, key, w))
                 continue
-            found.update(self._key_sources[key])
-        if len(found) == 1:
-            return set(self._sources[found.pop()])
-        ids: set[int] = set()
-        for source in found:
-            ids.update(self._sources[source])
-        return ids
+            found.update(sources)
+        lists = [self._sources[source] for source in found]
+        if len(lists) == 1:
+            return set(lists[0]), lists
+        return set().union(*lists), lists
 
     def _candidates(
         self, strong: Sequence[str], weights: Sequence[float], alternatives: Mapping[int, Sequence[str]] | None = None
     ) -> list[int]:
-        scores: dict[int, float] = {}
+        """The CANDIDATES names of the best blocking score, ties to the lower name id (see build).
+
+        A name's blocking score adds, in this order, the weight of each query word with a key of the name (once per
+        word), a bonus of EXACT_KEY_BONUS of it where the name has the word itself and the names found could crowd
+        those out, and the weights of each adjacent pair of query words written as one word of the name. Most names
+        are under one word only and score that word's weight (and bonus): they are ranked as classes, a class's
+        lowest ids read from its ascending source lists, and only the few names under two words or more get a
+        score of their own, added up in the same order, so the floats and the ranking are those of the sum."""
         skipped: list[tuple[int, str, float]] = []
-
-        def add(ids: set[int], w: float) -> None:
-            if not scores:
-                scores.update(dict.fromkeys(ids, w))
-                return
-            for name_id in scores.keys() & ids:
-                scores[name_id] += w
-            scores.update(dict.fromkeys(ids.difference(scores), w))
-
+        # (names, weight, their source lists, names with the word itself or None, bonus), in the order of the sum.
+        terms: list[tuple[set[int], float, list[list[int]], list[int] | None, float]] = []
         for position, (token, w) in enumerate(zip(strong, weights, strict=True)):
             if alternatives and position in alternatives:
                 # An abjad token is looked up by the listed words that share its consonants.
-                add(self._names_under(alternatives[position], w, skipped), w)
+                ids, lists = self._names_under(alternatives[position], w, skipped)
+                if ids:
+                    terms.append((ids, w, lists, None, 0.0))
                 continue
-            found = self._names_under(blocking_keys(token), w, skipped)
-            add(found, w)
+            ids, lists = self._names_under(blocking_keys(token), w, skipped)
+            if not ids:
+                continue
             exact = self._token_source.get(token)
-            if exact is not None and len(found) > CANDIDATES and len(self.postings[token]) <= POSTING_CAP:
-                # Only where the names found could crowd the exact ones out of the candidates.
-                bonus = w * EXACT_KEY_BONUS
-                for name_id in self._sources[exact]:
-                    scores[name_id] += bonus
+            if exact is not None and len(ids) > CANDIDATES and len(self.postings[token]) <= POSTING_CAP:
+                # Only where the names found could crowd the exact ones out of the candidates. (The exact source is
+                # one of `lists`: its key, the token, is under the cap.)
+                terms.append((ids, w, lists, self._sources[exact], w * EXACT_KEY_BONUS))
+            else:
+                terms.append((ids, w, lists, None, 0.0))
         for a, b, wa, wb in zip(strong, strong[1:], weights, weights[1:], strict=False):
-            add(self._names_under((joined(a, b),), wa + wb, []), wa + wb)
-        if not scores and skipped:
+            ids, lists = self._names_under((joined(a, b),), wa + wb, [])
+            if ids:
+                terms.append((ids, wa + wb, lists, None, 0.0))
+        if not terms:
+            if not skipped:
+                return []
             # Only common words in the query: fall back to the rarest of them.
-            _, key, w = min(skipped)
-            scores = dict.fromkeys(self.postings[key], w)
-        if len(scores) <= CANDIDATES:
-            ranked = sorted(scores)
-            ranked.sort(key=scores.__getitem__, reverse=True)
-            return ranked
-        # Best blocking score first; ties go to the lower name id (see build). Scores above the
-        # CANDIDATES-th best are few; the tie at it can be large (every name sharing one common token),
-        # so it is cut by id alone. All loops here run in C.
-        cut = sorted(scores.values(), reverse=True)[CANDIDATES - 1]
-        above = sorted(compress(scores, map(cut.__lt__, scores.values())))
-        above.sort(key=scores.__getitem__, reverse=True)
-        tied = sorted(compress(scores, map(cut.__eq__, scores.values())))
-        return above + tied[: CANDIDATES - len(above)]
+            _, key, _ = min(skipped)
+            return sorted(self.postings[key])[:CANDIDATES]
+        # Names under two terms or more, with their scores summed term by term as above.
+        multi: set[int] = set()
+        for x, first in enumerate(terms):
+            for second in terms[x + 1 :]:
+                multi |= first[0] & second[0]
+        summed: dict[int, float] = {}
+        bonused: list[set[int]] = []
+        for ids, w, _, exact_ids, bonus in terms:
+            if multi:
+                for name_id in ids & multi:
+                    summed[name_id] = summed[name_id] + w if name_id in summed else w
+            both = multi.intersection(exact_ids) if multi and exact_ids is not None else set()
+            for name_id in both:
+                summed[name_id] += bonus
+            bonused.append(both)
+        # The classes of each score: (size, ascending ids), the summed names by their score and each term's others.
+        classes: dict[float, list[tuple[int, Callable[[], Iterator[int]]]]] = {}
+        by_score: dict[float, list[int]] = {}
+        for name_id, score in summed.items():
+            by_score.setdefault(score, []).append(name_id)
+        for score, members in by_score.items():
+            members.sort()
+            classes[score] = [(len(members), members.__iter__)]
+        for (ids, w, lists, exact_ids, bonus), both in zip(terms, bonused, strict=True):
+            alone = len(ids) - len(ids & multi) if multi else len(ids)
+            if not alone:
+                continue
+            if exact_ids is None:
+                classes.setdefault(w, []).append((alone, functools.partial(_ascending, lists, multi.__contains__)))
+                continue
+            with_word = len(exact_ids) - len(both)
+            if with_word:
+                stream = functools.partial(_ascending, [exact_ids], multi.__contains__)
+                classes.setdefault(w + bonus, []).append((with_word, stream))
+            if alone > with_word:
+                others = [names for names in lists if names is not exact_ids]
+                skip = functools.partial(_skip, multi, exact_ids)
+                classes.setdefault(w, []).append((alone - with_word, functools.partial(_ascending, others, skip)))
+        # Best score first, the lowest ids of a class first; the classes of one score are disjoint.
+        ranked: list[int] = []
+        for score in sorted(classes, reverse=True):
+            streams = [stream() for _, stream in classes[score]]
+            ranked.extend(islice(streams[0] if len(streams) == 1 else heapq.merge(*streams), CANDIDATES - len(ranked)))
+            if len(ranked) >= CANDIDATES:
+                break
+        return ranked
 
     def screen(
         self,
