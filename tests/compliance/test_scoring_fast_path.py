@@ -66,6 +66,37 @@ def test_query_scorer_equals_compare(index: ScreeningIndex, prepared: bool) -> N
     assert checked > 3000
 
 
+def test_compare_with_remembered_similarities_equals_compare(index: ScreeningIndex) -> None:
+    """`compare` given a QueryScorer's remembered similarities aligns as it does on its own: the same score, covers,
+    pairs and words, also with the extra similarities of skeleton matches and typos in context."""
+    checked = 0
+    for text in QUERIES + _variants(index, 100):
+        query = normalize_name(text)
+        if not query.strong:
+            continue
+        weights = [index.weight(t) for t in query.strong]
+        scorer = QueryScorer(query.strong, weights)
+        for name_id in index._candidates(query.strong, weights):
+            listed = index.names[name_id].norm
+            last = len(query.strong) - 1
+            for extra in (None, {listed.strong[0]: [(last, 0.9), (0, 0.0)], listed.strong[-1]: [(0, 0.82)]}):
+                plain = compare(
+                    query.strong, weights, listed.strong, index.names[name_id].weights, extra, query.display
+                )
+                remembered = compare(
+                    query.strong,
+                    weights,
+                    listed.strong,
+                    index.names[name_id].weights,
+                    extra,
+                    query.display,
+                    scorer.similarities,
+                )
+                assert remembered == plain, (text, listed.original, extra)
+                checked += 1
+    assert checked > 3000
+
+
 def test_spacing_variants_both_ways() -> None:
     scorer = QueryScorer(("hik", "vision", "digital"), (3.0, 1.0, 2.0))
     plain = compare(("hik", "vision", "digital"), (3.0, 1.0, 2.0), ("hikvision", "digital"), (4.0, 2.0))

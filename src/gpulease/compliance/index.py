@@ -715,15 +715,15 @@ class ScreeningIndex:
                 and (name_score < TYPO_WHOLE_NAME_FROM or len(candidate.norm.strong) < 3)
             ):
                 continue  # (below the cut, only a misspelt word among a whole listed name's other words could help)
-            align = _Aligned(query, q_weights, candidate, extra)
+            align = _Aligned(query, q_weights, candidate, extra, scorer)
             first_score = name_score
             typo = None
             if not by_acronym and TYPO_WHOLE_NAME_FROM <= name_score < TYPO_CONTEXT_BELOW:
                 whole_only = name_score < TYPO_CONTEXT_FROM
-                typo = self._typo_in_context(query, q_weights, candidate, align, extra, whole_only)
+                typo = self._typo_in_context(query, q_weights, candidate, align, extra, scorer, whole_only)
                 if typo is not None:
                     name_score, typo_extra, _ = typo
-                    align = _Aligned(query, q_weights, candidate, typo_extra)
+                    align = _Aligned(query, q_weights, candidate, typo_extra, scorer)
             if name_score < lowest and not by_acronym:
                 continue
             entry = self.entries[position]
@@ -960,6 +960,7 @@ class ScreeningIndex:
         candidate: IndexedName,
         align: Callable[[], NameScore],
         extra: Mapping[str, Sequence[tuple[int, float]]],
+        scorer: QueryScorer,
         whole_only: bool = False,
     ) -> tuple[float, dict[str, list[tuple[int, float]]], str] | None:
         """The name score with the query's unmatched words read as typos of the listed name's unmatched words,
@@ -1007,7 +1008,9 @@ class ScreeningIndex:
         merged = {token: list(found) for token, found in extra.items()}
         for i, j in pairs:
             merged.setdefault(listed[j], []).append((i, TOKEN_SIMILARITY))
-        rescored = compare(query.strong, q_weights, listed, candidate.weights, merged, query.display)
+        rescored = compare(
+            query.strong, q_weights, listed, candidate.weights, merged, query.display, scorer.similarities
+        )
         words = ", ".join(f"{query.shown(i)}≈{candidate.norm.shown(j)}" for i, j in pairs)
         detail = f"typo in context: {words}, the listed name's other words as listed"
         return rescored.score, merged, detail
@@ -1317,15 +1320,22 @@ class _Aligned:
         q_weights: Sequence[float],
         candidate: IndexedName,
         extra: Mapping[str, Sequence[tuple[int, float]]],
+        scorer: QueryScorer,
     ) -> None:
-        self._args = (query, q_weights, candidate, extra)
+        self._args = (query, q_weights, candidate, extra, scorer)
         self._result: NameScore | None = None
 
     def __call__(self) -> NameScore:
         if self._result is None:
-            query, q_weights, candidate, extra = self._args
+            query, q_weights, candidate, extra, scorer = self._args
             self._result = compare(
-                query.strong, q_weights, candidate.norm.strong, candidate.weights, extra, query.display
+                query.strong,
+                q_weights,
+                candidate.norm.strong,
+                candidate.weights,
+                extra,
+                query.display,
+                scorer.similarities,
             )
         return self._result
 
