@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import functools
-import heapq
 import math
 import re
-from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from itertools import islice, pairwise
+from itertools import chain, filterfalse, islice, pairwise
 
 from gpulease.compliance.countries import country_code
 from gpulease.compliance.identity import birth_date_agrees, nationality_agrees
@@ -226,6 +224,13 @@ def _abbreviates(acronym: str, words: Sequence[str]) -> bool:
 
 def _bracketed_acronyms(name: str) -> list[str]:
     """Acronyms a listed name gives in brackets for its preceding words (not places, legal forms or other words)."""
+    # Most names have no brackets; a listed one with brackets is looked at twice as the index is built (as a name and
+    # for its acronyms), and a query once more: remembered.
+    return list(_bracketed(name)) if "(" in name else []
+
+
+@functools.lru_cache(maxsize=4096)
+def _bracketed(name: str) -> tuple[str, ...]:
     found: list[str] = []
     for match in _BRACKETED_WORD.finditer(name):
         acronym = match.group(1).lower()
@@ -238,7 +243,7 @@ def _bracketed_acronyms(name: str) -> list[str]:
             if len(kept) >= 2 and _abbreviates(acronym, kept[-len(acronym) - 1 :]) and not common_english(acronym):
                 found.append(match.group(1))
                 break
-    return found
+    return tuple(found)
 
 
 def _only_places(name: str) -> bool:
@@ -360,23 +365,24 @@ def _same_party_names(
     return extra
 
 
-def _ascending(lists: Sequence[Sequence[int]], skip: Callable[[int], bool]) -> Iterator[int]:
-    """The ids of ascending `lists`, ascending and once each, but those `skip` says to leave out."""
-    stream = lists[0] if len(lists) == 1 else heapq.merge(*lists)
-    last = -1
-    for name_id in stream:
-        if name_id != last:
-            last = name_id
-            if not skip(name_id):
-                yield name_id
+def _first(ascending: list[int], n: int) -> list[int]:
+    return ascending[:n]
 
 
-def _skip(multi: set[int], ascending: Sequence[int], name_id: int) -> bool:
-    """Whether a name is in `multi` or in the ascending list `ascending`."""
-    if name_id in multi:
-        return True
-    at = bisect_left(ascending, name_id)
-    return at < len(ascending) and ascending[at] == name_id
+def _lowest(lists: Sequence[list[int]], leave_out: set[int], n: int) -> list[int]:
+    """The n lowest ids of the union of ascending `lists`, but those in `leave_out`: each list's n lowest hold them."""
+    if leave_out:
+        heads = [list(islice(filterfalse(leave_out.__contains__, names), n)) for names in lists]
+    else:
+        heads = [names[:n] for names in lists]
+    if len(heads) == 1:
+        return heads[0]
+    return sorted(set().union(*heads))[:n]
+
+
+def _lowest_but(lists: Sequence[list[int]], multi: set[int], exact_ids: list[int], n: int) -> list[int]:
+    """`_lowest`, leaving out the names in `multi` or `exact_ids` (a term's names with the word itself)."""
+    return _lowest(lists, multi.union(exact_ids), n)
 
 
 class ScreeningIndex:
@@ -427,10 +433,11 @@ class ScreeningIndex:
                 key_sources.setdefault(key, []).append(number)
         self._sources = source_names
         # Each key's sources, or, for a key above POSTING_CAP, its posting's length: one look-up per key.
-        self._key_lookup: dict[str, tuple[int, ...] | int] = {
-            key: len(postings[key]) if len(postings[key]) > POSTING_CAP else tuple(numbers)
-            for key, numbers in key_sources.items()
-        }
+        lookup: dict[str, list[int] | int] = dict(key_sources)
+        for key, posting in postings.items():
+            if len(posting) > POSTING_CAP:
+                lookup[key] = len(posting)
+        self._key_lookup = lookup
         self._token_source = {source: number for source, number in sources.items() if isinstance(source, str)}
         self._acronyms = _acronyms(entries, names)
         # How many listed parties have each word in one of their names: a group's brand ("vtb", "sberbank") is in many.
@@ -579,43 +586,36 @@ class ScreeningIndex:
             for second in terms[x + 1 :]:
                 multi |= first[0] & second[0]
         summed: dict[int, float] = {}
-        bonused: list[set[int]] = []
-        for ids, w, _, exact_ids, bonus in terms:
-            if multi:
+        if multi:
+            for ids, w, _, exact_ids, bonus in terms:
                 for name_id in ids & multi:
                     summed[name_id] = summed[name_id] + w if name_id in summed else w
-            both = multi.intersection(exact_ids) if multi and exact_ids is not None else set()
-            for name_id in both:
-                summed[name_id] += bonus
-            bonused.append(both)
-        # The classes of each score: (size, ascending ids), the summed names by their score and each term's others.
-        classes: dict[float, list[tuple[int, Callable[[], Iterator[int]]]]] = {}
+                if exact_ids is not None:
+                    for name_id in multi.intersection(exact_ids):
+                        summed[name_id] += bonus
+        # Each score's classes, as functions giving a class's n lowest ids: the summed names of that score, and each
+        # term's names under no other term (with the word itself and the bonus, or without).
+        classes: dict[float, list[Callable[[int], list[int]]]] = {}
         by_score: dict[float, list[int]] = {}
         for name_id, score in summed.items():
             by_score.setdefault(score, []).append(name_id)
         for score, members in by_score.items():
             members.sort()
-            classes[score] = [(len(members), members.__iter__)]
-        for (ids, w, lists, exact_ids, bonus), both in zip(terms, bonused, strict=True):
-            alone = len(ids) - len(ids & multi) if multi else len(ids)
-            if not alone:
-                continue
+            classes[score] = [functools.partial(_first, members)]
+        for _, w, lists, exact_ids, bonus in terms:
             if exact_ids is None:
-                classes.setdefault(w, []).append((alone, functools.partial(_ascending, lists, multi.__contains__)))
-                continue
-            with_word = len(exact_ids) - len(both)
-            if with_word:
-                stream = functools.partial(_ascending, [exact_ids], multi.__contains__)
-                classes.setdefault(w + bonus, []).append((with_word, stream))
-            if alone > with_word:
+                classes.setdefault(w, []).append(functools.partial(_lowest, lists, multi))
+            else:
+                classes.setdefault(w + bonus, []).append(functools.partial(_lowest, [exact_ids], multi))
                 others = [names for names in lists if names is not exact_ids]
-                skip = functools.partial(_skip, multi, exact_ids)
-                classes.setdefault(w, []).append((alone - with_word, functools.partial(_ascending, others, skip)))
-        # Best score first, the lowest ids of a class first; the classes of one score are disjoint.
+                if others:
+                    classes.setdefault(w, []).append(functools.partial(_lowest_but, others, multi, exact_ids))
+        # Best score first, the lowest ids of a score first (the classes of one score are disjoint).
         ranked: list[int] = []
         for score in sorted(classes, reverse=True):
-            streams = [stream() for _, stream in classes[score]]
-            ranked.extend(islice(streams[0] if len(streams) == 1 else heapq.merge(*streams), CANDIDATES - len(ranked)))
+            need = CANDIDATES - len(ranked)
+            parts = [lowest(need) for lowest in classes[score]]
+            ranked.extend(parts[0] if len(parts) == 1 else sorted(chain.from_iterable(parts))[:need])
             if len(ranked) >= CANDIDATES:
                 break
         return ranked

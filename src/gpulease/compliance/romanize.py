@@ -310,11 +310,13 @@ def _pinyin_syllables() -> frozenset[str]:
 def is_pinyin(token: str) -> bool:
     """Whether the token is one or more Hanyu Pinyin syllables ("huawei", "quanguo", "sun")."""
     syllables = _pinyin_syllables()
-    ends = {0}
+    ends = [True] + [False] * len(token)  # ends[i]: token[:i] is syllables
     for i in range(1, len(token) + 1):
-        if any(j in ends and token[j:i] in syllables for j in range(max(0, i - 6), i)):
-            ends.add(i)
-    return len(token) in ends
+        for j in range(max(0, i - 6), i):
+            if ends[j] and token[j:i] in syllables:
+                ends[i] = True
+                break
+    return ends[-1]
 
 
 @functools.lru_cache(maxsize=200_000)
