@@ -308,14 +308,19 @@ class QueryScorer:
             sims[i] = sims[i + 1] = 1.0
             rows[together] = (1.0, tuple(sorted(sims.items())))
         self._rows = rows
+        # A token with extra similarities (skeleton matches, other spellings: an abjad word may have a hundred) gets
+        # its row, extras included, when a candidate has it (`_add_row`), not from `prepare`; one that is also a
+        # spacing variant gets it now, in place of the spacing variant's.
         for token in self._extra:
-            rows[token] = self._row(token)
+            if token in rows:
+                rows[token] = self._row(token)
 
     def prepare(self, tokens: Iterable[str]) -> None:
         """Compute the rows of many listed tokens at once: one rapidfuzz scan per query token instead of
         a Python loop over token pairs. Gives the same rows as computing them one by one."""
         rows = self._rows
-        todo = {t for t in tokens if t not in rows}
+        extra = self._extra
+        todo = {t for t in tokens if t not in rows and t not in extra}
         if not todo:
             return
         fuzzy = [t for t in todo if len(t) >= FUZZY_MIN_LENGTH]
