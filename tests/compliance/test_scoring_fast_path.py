@@ -9,7 +9,7 @@ import unicodedata
 import pytest
 
 from gpulease.compliance.index import CANDIDATES, EXACT_KEY_BONUS, ScreeningIndex, blocking_keys
-from gpulease.compliance.match import QueryScorer, compare
+from gpulease.compliance.match import QueryScorer, _similarity, compare
 from gpulease.compliance.normalize import fold, normalize_name
 from gpulease.compliance.romanize import joined
 
@@ -96,15 +96,25 @@ def test_query_scorer_with_extra_similarities_equals_compare(index: ScreeningInd
 
 def test_compare_with_remembered_similarities_equals_compare(index: ScreeningIndex) -> None:
     """`compare` given a QueryScorer's remembered similarities aligns as it does on its own: the same score, covers,
-    pairs and words, also with the extra similarities of skeleton matches and typos in context."""
+    pairs and words, also with the extra similarities of skeleton matches and typos in context, and where prepare()
+    worked them out for many tokens at once."""
     checked = 0
+    checked_queries: list[str] = []
     for text in QUERIES + _variants(index, 100):
         query = normalize_name(text)
         if not query.strong:
             continue
         weights = [index.weight(t) for t in query.strong]
         scorer = QueryScorer(query.strong, weights)
-        for name_id in index._candidates(query.strong, weights):
+        ids = index._candidates(query.strong, weights)
+        if len(checked_queries) % 2:  # (as screening does: the similarities of the candidates' tokens at once)
+            tokens = {t for i in ids for t in index.names[i].norm.strong}
+            scorer.prepare(tokens)
+            for token in tokens:
+                one_by_one = tuple((i, s) for i, a in enumerate(query.strong) if (s := _similarity(a, token)) > 0.0)
+                assert scorer.similarities(token) == one_by_one, (text, token)
+        checked_queries.append(text)
+        for name_id in ids:
             listed = index.names[name_id].norm
             last = len(query.strong) - 1
             for extra in (None, {listed.strong[0]: [(last, 0.9), (0, 0.0)], listed.strong[-1]: [(0, 0.82)]}):

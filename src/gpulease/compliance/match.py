@@ -343,9 +343,13 @@ class QueryScorer:
                 if s > 0.0:
                     found.setdefault(b, []).append((i, s))
         rows.update(dict.fromkeys(todo, _NO_MATCH))
+        # (These tokens have no extra similarities: their rows are their plain similarities, for `compare` too.)
+        plain = self._plain
+        plain.update(dict.fromkeys(todo, ()))
         for b, pairs in found.items():
             pairs.sort()
-            rows[b] = (max(s for _, s in pairs), tuple(pairs))
+            plain[b] = similar = tuple(pairs)
+            rows[b] = (max(s for _, s in similar), similar)
 
     def similarities(self, token: str) -> tuple[tuple[int, float], ...]:
         """A listed token's non-zero `_similarity` to the query's tokens, (position, similarity) in order of
