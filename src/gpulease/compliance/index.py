@@ -707,6 +707,7 @@ class ScreeningIndex:
         present = {*query.strong, *extra, *(joined(a, b) for a, b in pairwise(query.strong))}
         # The query's one abjad word where every other word is a common one ("هواپیمایی کیش": airlines + k-sh).
         one_abjad = _one_abjad_word(query, generic)
+        typos: dict[tuple[int, str, str], bool] = {}
         for position, (name_score, candidate) in best.items():
             by_acronym = position in acronym_of
             if (
@@ -720,7 +721,7 @@ class ScreeningIndex:
             typo = None
             if not by_acronym and TYPO_WHOLE_NAME_FROM <= name_score < TYPO_CONTEXT_BELOW:
                 whole_only = name_score < TYPO_CONTEXT_FROM
-                typo = self._typo_in_context(query, q_weights, candidate, align, extra, scorer, whole_only)
+                typo = self._typo_in_context(query, q_weights, candidate, align, extra, scorer, whole_only, typos)
                 if typo is not None:
                     name_score, typo_extra, _ = typo
                     align = _Aligned(query, q_weights, candidate, typo_extra, scorer)
@@ -962,14 +963,21 @@ class ScreeningIndex:
         extra: Mapping[str, Sequence[tuple[int, float]]],
         scorer: QueryScorer,
         whole_only: bool = False,
+        typos: dict[tuple[int, str, str], bool] | None = None,
     ) -> tuple[float, dict[str, list[tuple[int, float]]], str] | None:
         """The name score with the query's unmatched words read as typos of the listed name's unmatched words,
         the similarities that say so and the feature's words; None where no word is a typo in context.
-        `whole_only`: only where every other word of the listed name is there."""
+        `whole_only`: only where every other word of the listed name is there. `typos`: the answers of `misspelt`
+        for this query so far, by query position and listed word (candidates share words)."""
         listed = candidate.norm.strong
+        known = {} if typos is None else typos
 
         def misspelt(i: int, j: int) -> bool:  # query word i a typo of listed word j, as written or canonical
-            return typo_apart(query.shown(i), candidate.norm.shown(j)) or typo_apart(query.strong[i], listed[j])
+            key = (i, candidate.norm.shown(j), listed[j])
+            found = known.get(key)
+            if found is None:
+                found = known[key] = typo_apart(query.shown(i), key[1]) or typo_apart(query.strong[i], listed[j])
+            return found
 
         # Cheap first: a word of each name that the other lacks, a typo apart (most candidates have none).
         own, theirs = set(query.strong), set(listed)

@@ -310,13 +310,15 @@ def _pinyin_syllables() -> frozenset[str]:
 def is_pinyin(token: str) -> bool:
     """Whether the token is one or more Hanyu Pinyin syllables ("huawei", "quanguo", "sun")."""
     syllables = _pinyin_syllables()
-    ends = [True] + [False] * len(token)  # ends[i]: token[:i] is syllables
-    for i in range(1, len(token) + 1):
-        for j in range(max(0, i - 6), i):
-            if ends[j] and token[j:i] in syllables:
-                ends[i] = True
-                break
-    return ends[-1]
+    n = len(token)
+    ends = [True] + [False] * n  # ends[i]: token[:i] is syllables (of six letters at most)
+    # Forward from the ends reached so far: a word that is no pinyin ("technology") stops after a letter or two.
+    for j in range(n):
+        if ends[j]:
+            for i in range(j + 1, min(n, j + 6) + 1):
+                if token[j:i] in syllables:
+                    ends[i] = True
+    return ends[n]
 
 
 @functools.lru_cache(maxsize=200_000)
