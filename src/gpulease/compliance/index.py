@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import chain, filterfalse, islice, pairwise
+from typing import cast
 
 from gpulease.compliance.countries import country_code
 from gpulease.compliance.identity import birth_date_agrees, nationality_agrees
@@ -433,7 +434,7 @@ class ScreeningIndex:
                 key_sources.setdefault(key, []).append(number)
         self._sources = source_names
         # Each key's sources, or, for a key above POSTING_CAP, its posting's length: one look-up per key.
-        lookup: dict[str, list[int] | int] = dict(key_sources)
+        lookup = cast("dict[str, list[int] | int]", key_sources)  # (changed in place: a copy would add to the peak)
         for key, posting in postings.items():
             if len(posting) > POSTING_CAP:
                 lookup[key] = len(posting)
