@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/screening.py [--eval benchmarks/data/screening_eval] [--api-names 500]
                                              [--baselines] [--show-misses] [--json-out /tmp/screening.json]
+                                             [--dump /tmp/outcomes.jsonl]
 
 1. Seeds a fresh SQLite store (temp folder) with `services.screening.seed_bundled_lists`, the server's own
    loading path, and takes the index from `ScreeningRegistry.index()`, as the running server does.
@@ -33,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -348,6 +349,23 @@ def report(title: str, ours: dict[str, Any], listed: list[Listed], unlisted: lis
     )
 
 
+def dump_outcomes(index: ScreeningIndex, rows: Sequence[tuple[str, str | None]], path: Path) -> None:
+    """One JSON line per row: its decision, top entry and score, and every hit as the API returns it."""
+    with path.open("w", encoding="utf-8") as out:
+        for name, country in rows:
+            result = screen_name(index, name, country)
+            top = result.hits[0].hit if result.hits else None
+            line = {
+                "name": name,
+                "country": country,
+                "decision": result.decision,
+                "top_entry": f"{top.entry_id} {top.matched_name}" if top else None,
+                "top_score": f"{top.score:.1f}" if top else None,
+                "result": result.to_dict(),
+            }
+            out.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -462,6 +480,12 @@ def main() -> None:
         help="halves of the evaluation set, fixed by a hash of each row: tune on dev, report test",
     )  # fmt: skip
     parser.add_argument("--json-out", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--dump", type=Path,
+        help="write every row's outcome (both halves, listed and unlisted) as JSON lines here: diff two runs "
+        "to check that a change to the matcher changes no outcome (the rows are screened once before the timed "
+        "halves, which then find warm caches: time without it)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     review = Thresholds().review
@@ -481,6 +505,11 @@ def main() -> None:
         print(f"lists: {len(entries)} entries, {len(index.names)} distinct names, version {index.version}")
         print(f"index built from the store in {build_s:.2f} s (the server's path: seed_bundled_lists → registry)")
         print(f"evaluation set: {source}: {len(listed)} listed, {len(unlisted)} unlisted; review threshold {review:g}")
+        if args.dump:
+            dump_outcomes(
+                index, [(r.name, r.country) for r in listed] + [(u.name, u.country) for u in unlisted], args.dump
+            )
+            print(f"outcomes written to {args.dump}", file=sys.stderr)
         halves: dict[str, dict[str, Any]] = {}
         wanted = ("dev", "test") if args.split == "both" else (args.split,)
         if loaded is None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from benchmarks.screening import DEFAULT_EVAL, Listed, Unlisted, _is_namesake_review, half, read_eval
+import json
+from pathlib import Path
+
+from benchmarks.screening import DEFAULT_EVAL, Listed, Unlisted, _is_namesake_review, dump_outcomes, half, read_eval
 
 from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.screening import screen_name
@@ -24,3 +27,20 @@ def test_a_namesake_reviewed_as_a_possible_namesake_is_no_false_positive(index: 
     assert _is_namesake_review(screen_name(index, "Kim Song", "KR"))
     assert not _is_namesake_review(screen_name(index, "Wagner Group", "RU"))  # denied: a listed firm
     assert not _is_namesake_review(screen_name(index, "Nvidia Corporation", "US"))  # cleared
+
+
+def test_dump_writes_each_rows_outcome_in_order(index: ScreeningIndex, tmp_path: Path) -> None:
+    """--dump: one line per row, in order, with the decision, the top entry and score, and the whole result."""
+    rows = [("Wagner Group", "RU"), ("Nvidia Corporation", "US"), ("Kim Song", "KR")]
+    out = tmp_path / "outcomes.jsonl"
+    dump_outcomes(index, rows, out)
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(line["name"], line["country"]) for line in lines] == [(n, c) for n, c in rows]
+    for (name, country), line in zip(rows, lines, strict=True):
+        result = screen_name(index, name, country)
+        assert line["decision"] == result.decision
+        assert line["result"] == json.loads(json.dumps(result.to_dict()))
+        top = result.hits[0].hit if result.hits else None
+        assert line["top_score"] == (f"{top.score:.1f}" if top else None)
+        assert line["top_entry"] == (f"{top.entry_id} {top.matched_name}" if top else None)
+    assert lines[0]["decision"] == "denied" and lines[1]["decision"] == "cleared"

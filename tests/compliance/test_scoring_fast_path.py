@@ -9,7 +9,7 @@ import unicodedata
 import pytest
 
 from gpulease.compliance.index import CANDIDATES, EXACT_KEY_BONUS, ScreeningIndex, blocking_keys
-from gpulease.compliance.match import QueryScorer, compare
+from gpulease.compliance.match import QueryScorer, _similarity, compare
 from gpulease.compliance.normalize import fold, normalize_name
 from gpulease.compliance.romanize import joined
 
@@ -63,6 +63,75 @@ def test_query_scorer_equals_compare(index: ScreeningIndex, prepared: bool) -> N
             got = scorer.score(listed.norm.strong, listed.weights, listed.total, listed.joined)
             assert got == expected, (text, listed.name)
             checked += 1
+    assert checked > 3000
+
+
+def test_query_scorer_with_extra_similarities_equals_compare(index: ScreeningIndex) -> None:
+    """Extra similarities (skeleton matches, other spellings) count as `compare` counts them, whether prepare() saw
+    the token or not."""
+    checked = 0
+    for text in QUERIES + _variants(index, 60):
+        query = normalize_name(text)
+        if not query.strong:
+            continue
+        weights = [index.weight(t) for t in query.strong]
+        ids = index._candidates(query.strong, weights)
+        listed_tokens = sorted({t for i in ids for t in index.names[i].norm.strong})
+        # (Not on a token that two query tokens written as one also give: QueryScorer counts that one otherwise.)
+        spacing = {joined(a, b) for a, b in zip(query.strong, query.strong[1:], strict=False)}
+        some = [t for t in listed_tokens[::3] if t not in spacing]
+        extra = {t: [(k % len(query.strong), 0.9)] for k, t in enumerate(some)}
+        for prepared in (False, True):
+            scorer = QueryScorer(query.strong, weights, extra)
+            if prepared:
+                scorer.prepare(listed_tokens)
+            for name_id in ids:
+                listed = index.names[name_id]
+                expected = compare(query.strong, weights, listed.norm.strong, listed.weights, extra).score
+                got = scorer.score(listed.norm.strong, listed.weights, listed.total, listed.joined)
+                assert got == expected, (text, listed.name, prepared)
+                checked += 1
+    assert checked > 2000
+
+
+def test_compare_with_remembered_similarities_equals_compare(index: ScreeningIndex) -> None:
+    """`compare` given a QueryScorer's remembered similarities aligns as it does on its own: the same score, covers,
+    pairs and words, also with the extra similarities of skeleton matches and typos in context, and where prepare()
+    worked them out for many tokens at once."""
+    checked = 0
+    checked_queries: list[str] = []
+    for text in QUERIES + _variants(index, 100):
+        query = normalize_name(text)
+        if not query.strong:
+            continue
+        weights = [index.weight(t) for t in query.strong]
+        scorer = QueryScorer(query.strong, weights)
+        ids = index._candidates(query.strong, weights)
+        if len(checked_queries) % 2:  # (as screening does: the similarities of the candidates' tokens at once)
+            tokens = {t for i in ids for t in index.names[i].norm.strong}
+            scorer.prepare(tokens)
+            for token in tokens:
+                one_by_one = tuple((i, s) for i, a in enumerate(query.strong) if (s := _similarity(a, token)) > 0.0)
+                assert scorer.similarities(token) == one_by_one, (text, token)
+        checked_queries.append(text)
+        for name_id in ids:
+            listed = index.names[name_id].norm
+            last = len(query.strong) - 1
+            for extra in (None, {listed.strong[0]: [(last, 0.9), (0, 0.0)], listed.strong[-1]: [(0, 0.82)]}):
+                plain = compare(
+                    query.strong, weights, listed.strong, index.names[name_id].weights, extra, query.display
+                )
+                remembered = compare(
+                    query.strong,
+                    weights,
+                    listed.strong,
+                    index.names[name_id].weights,
+                    extra,
+                    query.display,
+                    scorer.similarities,
+                )
+                assert remembered == plain, (text, listed.original, extra)
+                checked += 1
     assert checked > 3000
 
 

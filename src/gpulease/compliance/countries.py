@@ -55,7 +55,7 @@ _NAMES: dict[str, str] = {
 }  # fmt: skip
 
 _ISO2 = re.compile(r"^[A-Za-z]{2}$")
-_ISO2_CODES = frozenset(_NAMES.values())
+_ISO2_CODES = frozenset(_NAMES.values()) | {"HK", "MO", "CN", "US"}
 
 
 def country_code(value: str | None) -> str | None:
@@ -65,6 +65,6 @@ def country_code(value: str | None) -> str | None:
     text = value.strip().strip(".")
     if not text or text in {"-0-", "na", "undetermined"}:
         return None
-    if _ISO2.match(text) and text.upper() in _ISO2_CODES | {"HK", "MO", "CN", "US"}:
+    if _ISO2.match(text) and text.upper() in _ISO2_CODES:
         return text.upper()
     return _NAMES.get(text.casefold(), text)

@@ -8,7 +8,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from itertools import compress, pairwise
+from itertools import chain, filterfalse, islice, pairwise
+from typing import cast
 
 from gpulease.compliance.countries import country_code
 from gpulease.compliance.identity import birth_date_agrees, nationality_agrees
@@ -224,6 +225,13 @@ def _abbreviates(acronym: str, words: Sequence[str]) -> bool:
 
 def _bracketed_acronyms(name: str) -> list[str]:
     """Acronyms a listed name gives in brackets for its preceding words (not places, legal forms or other words)."""
+    # Most names have no brackets; a listed one with brackets is looked at twice as the index is built (as a name and
+    # for its acronyms), and a query once more: remembered.
+    return list(_bracketed(name)) if "(" in name else []
+
+
+@functools.lru_cache(maxsize=4096)
+def _bracketed(name: str) -> tuple[str, ...]:
     found: list[str] = []
     for match in _BRACKETED_WORD.finditer(name):
         acronym = match.group(1).lower()
@@ -236,7 +244,7 @@ def _bracketed_acronyms(name: str) -> list[str]:
             if len(kept) >= 2 and _abbreviates(acronym, kept[-len(acronym) - 1 :]) and not common_english(acronym):
                 found.append(match.group(1))
                 break
-    return found
+    return tuple(found)
 
 
 def _only_places(name: str) -> bool:
@@ -358,6 +366,26 @@ def _same_party_names(
     return extra
 
 
+def _first(ascending: list[int], n: int) -> list[int]:
+    return ascending[:n]
+
+
+def _lowest(lists: Sequence[list[int]], leave_out: set[int], n: int) -> list[int]:
+    """The n lowest ids of the union of ascending `lists`, but those in `leave_out`: each list's n lowest hold them."""
+    if leave_out:
+        heads = [list(islice(filterfalse(leave_out.__contains__, names), n)) for names in lists]
+    else:
+        heads = [names[:n] for names in lists]
+    if len(heads) == 1:
+        return heads[0]
+    return sorted(set().union(*heads))[:n]
+
+
+def _lowest_but(lists: Sequence[list[int]], multi: set[int], exact_ids: list[int], n: int) -> list[int]:
+    """`_lowest`, leaving out the names in `multi` or `exact_ids` (a term's names with the word itself)."""
+    return _lowest(lists, multi.union(exact_ids), n)
+
+
 class ScreeningIndex:
     """In-memory screening index over one list version."""
 
@@ -405,7 +433,12 @@ class ScreeningIndex:
             for key in keys:
                 key_sources.setdefault(key, []).append(number)
         self._sources = source_names
-        self._key_sources = key_sources
+        # Each key's sources, or, for a key above POSTING_CAP, its posting's length: one look-up per key.
+        lookup = cast("dict[str, list[int] | int]", key_sources)  # (changed in place: a copy would add to the peak)
+        for key, posting in postings.items():
+            if len(posting) > POSTING_CAP:
+                lookup[key] = len(posting)
+        self._key_lookup = lookup
         self._token_source = {source: number for source, number in sources.items() if isinstance(source, str)}
         self._acronyms = _acronyms(entries, names)
         # How many listed parties have each word in one of their names: a group's brand ("vtb", "sberbank") is in many.
@@ -487,69 +520,106 @@ class ScreeningIndex:
         frequency = self.document_frequency
         return tuple((t, how) for t, how in spelling_variants(written) if t in frequency)
 
-    def _names_under(self, keys: Iterable[str], w: float, skipped: list[tuple[int, str, float]]) -> set[int]:
-        """Names under any of `keys`; keys above POSTING_CAP go to `skipped` instead."""
+    def _names_under(
+        self, keys: Iterable[str], w: float, skipped: list[tuple[int, str, float]]
+    ) -> tuple[set[int], list[list[int]]]:
+        """Names under any of `keys`, and the sources' name lists (ascending) they are the union of; keys above
+        POSTING_CAP go to `skipped` instead."""
+        lookup = self._key_lookup
         found: set[int] = set()
         for key in keys:
-            posting = self.postings.get(key)
-            if posting is None:
+            sources = lookup.get(key)
+            if sources is None:
                 continue
-            if len(posting) > POSTING_CAP:
-                skipped.append((len(posting), key, w))
+            if isinstance(sources, int):  # (a key above the cap: its posting's length)
+                skipped.append((sources, key, w))
                 continue
-            found.update(self._key_sources[key])
-        if len(found) == 1:
-            return set(self._sources[found.pop()])
-        ids: set[int] = set()
-        for source in found:
-            ids.update(self._sources[source])
-        return ids
+            found.update(sources)
+        lists = [self._sources[source] for source in found]
+        if len(lists) == 1:
+            return set(lists[0]), lists
+        return set().union(*lists), lists
 
     def _candidates(
         self, strong: Sequence[str], weights: Sequence[float], alternatives: Mapping[int, Sequence[str]] | None = None
     ) -> list[int]:
-        scores: dict[int, float] = {}
+        """The CANDIDATES names of the best blocking score, ties to the lower name id (see build).
+
+        A name's blocking score adds, in this order, the weight of each query word with a key of the name (once per
+        word), a bonus of EXACT_KEY_BONUS of it where the name has the word itself and the names found could crowd
+        those out, and the weights of each adjacent pair of query words written as one word of the name. Most names
+        are under one word only and score that word's weight (and bonus): they are ranked as classes, a class's
+        lowest ids read from its ascending source lists, and only the few names under two words or more get a
+        score of their own, added up in the same order, so the floats and the ranking are those of the sum."""
         skipped: list[tuple[int, str, float]] = []
-
-        def add(ids: set[int], w: float) -> None:
-            if not scores:
-                scores.update(dict.fromkeys(ids, w))
-                return
-            for name_id in scores.keys() & ids:
-                scores[name_id] += w
-            scores.update(dict.fromkeys(ids.difference(scores), w))
-
+        # (names, weight, their source lists, names with the word itself or None, bonus), in the order of the sum.
+        terms: list[tuple[set[int], float, list[list[int]], list[int] | None, float]] = []
         for position, (token, w) in enumerate(zip(strong, weights, strict=True)):
             if alternatives and position in alternatives:
                 # An abjad token is looked up by the listed words that share its consonants.
-                add(self._names_under(alternatives[position], w, skipped), w)
+                ids, lists = self._names_under(alternatives[position], w, skipped)
+                if ids:
+                    terms.append((ids, w, lists, None, 0.0))
                 continue
-            found = self._names_under(blocking_keys(token), w, skipped)
-            add(found, w)
+            ids, lists = self._names_under(blocking_keys(token), w, skipped)
+            if not ids:
+                continue
             exact = self._token_source.get(token)
-            if exact is not None and len(found) > CANDIDATES and len(self.postings[token]) <= POSTING_CAP:
-                # Only where the names found could crowd the exact ones out of the candidates.
-                bonus = w * EXACT_KEY_BONUS
-                for name_id in self._sources[exact]:
-                    scores[name_id] += bonus
+            if exact is not None and len(ids) > CANDIDATES and len(self.postings[token]) <= POSTING_CAP:
+                # Only where the names found could crowd the exact ones out of the candidates. (The exact source is
+                # one of `lists`: its key, the token, is under the cap.)
+                terms.append((ids, w, lists, self._sources[exact], w * EXACT_KEY_BONUS))
+            else:
+                terms.append((ids, w, lists, None, 0.0))
         for a, b, wa, wb in zip(strong, strong[1:], weights, weights[1:], strict=False):
-            add(self._names_under((joined(a, b),), wa + wb, []), wa + wb)
-        if not scores and skipped:
+            ids, lists = self._names_under((joined(a, b),), wa + wb, [])
+            if ids:
+                terms.append((ids, wa + wb, lists, None, 0.0))
+        if not terms:
+            if not skipped:
+                return []
             # Only common words in the query: fall back to the rarest of them.
-            _, key, w = min(skipped)
-            scores = dict.fromkeys(self.postings[key], w)
-        if len(scores) <= CANDIDATES:
-            ranked = sorted(scores)
-            ranked.sort(key=scores.__getitem__, reverse=True)
-            return ranked
-        # Best blocking score first; ties go to the lower name id (see build). Scores above the
-        # CANDIDATES-th best are few; the tie at it can be large (every name sharing one common token),
-        # so it is cut by id alone. All loops here run in C.
-        cut = sorted(scores.values(), reverse=True)[CANDIDATES - 1]
-        above = sorted(compress(scores, map(cut.__lt__, scores.values())))
-        above.sort(key=scores.__getitem__, reverse=True)
-        tied = sorted(compress(scores, map(cut.__eq__, scores.values())))
-        return above + tied[: CANDIDATES - len(above)]
+            _, key, _ = min(skipped)
+            return sorted(self.postings[key])[:CANDIDATES]
+        # Names under two terms or more, with their scores summed term by term as above.
+        multi: set[int] = set()
+        for x, first in enumerate(terms):
+            for second in terms[x + 1 :]:
+                multi |= first[0] & second[0]
+        summed: dict[int, float] = {}
+        if multi:
+            for ids, w, _, exact_ids, bonus in terms:
+                for name_id in ids & multi:
+                    summed[name_id] = summed[name_id] + w if name_id in summed else w
+                if exact_ids is not None:
+                    for name_id in multi.intersection(exact_ids):
+                        summed[name_id] += bonus
+        # Each score's classes, as functions giving a class's n lowest ids: the summed names of that score, and each
+        # term's names under no other term (with the word itself and the bonus, or without).
+        classes: dict[float, list[Callable[[int], list[int]]]] = {}
+        by_score: dict[float, list[int]] = {}
+        for name_id, score in summed.items():
+            by_score.setdefault(score, []).append(name_id)
+        for score, members in by_score.items():
+            members.sort()
+            classes[score] = [functools.partial(_first, members)]
+        for _, w, lists, exact_ids, bonus in terms:
+            if exact_ids is None:
+                classes.setdefault(w, []).append(functools.partial(_lowest, lists, multi))
+            else:
+                classes.setdefault(w + bonus, []).append(functools.partial(_lowest, [exact_ids], multi))
+                others = [names for names in lists if names is not exact_ids]
+                if others:
+                    classes.setdefault(w, []).append(functools.partial(_lowest_but, others, multi, exact_ids))
+        # Best score first, the lowest ids of a score first (the classes of one score are disjoint).
+        ranked: list[int] = []
+        for score in sorted(classes, reverse=True):
+            need = CANDIDATES - len(ranked)
+            parts = [lowest(need) for lowest in classes[score]]
+            ranked.extend(parts[0] if len(parts) == 1 else sorted(chain.from_iterable(parts))[:need])
+            if len(ranked) >= CANDIDATES:
+                break
+        return ranked
 
     def screen(
         self,
@@ -638,6 +708,7 @@ class ScreeningIndex:
         present = {*query.strong, *extra, *(joined(a, b) for a, b in pairwise(query.strong))}
         # The query's one abjad word where every other word is a common one ("هواپیمایی کیش": airlines + k-sh).
         one_abjad = _one_abjad_word(query, generic)
+        typos: dict[tuple[int, str, str], bool] = {}
         for position, (name_score, candidate) in best.items():
             by_acronym = position in acronym_of
             if (
@@ -646,15 +717,15 @@ class ScreeningIndex:
                 and (name_score < TYPO_WHOLE_NAME_FROM or len(candidate.norm.strong) < 3)
             ):
                 continue  # (below the cut, only a misspelt word among a whole listed name's other words could help)
-            align = _Aligned(query, q_weights, candidate, extra)
+            align = _Aligned(query, q_weights, candidate, extra, scorer)
             first_score = name_score
             typo = None
             if not by_acronym and TYPO_WHOLE_NAME_FROM <= name_score < TYPO_CONTEXT_BELOW:
                 whole_only = name_score < TYPO_CONTEXT_FROM
-                typo = self._typo_in_context(query, q_weights, candidate, align, extra, whole_only)
+                typo = self._typo_in_context(query, q_weights, candidate, align, extra, scorer, whole_only, typos)
                 if typo is not None:
                     name_score, typo_extra, _ = typo
-                    align = _Aligned(query, q_weights, candidate, typo_extra)
+                    align = _Aligned(query, q_weights, candidate, typo_extra, scorer)
             if name_score < lowest and not by_acronym:
                 continue
             entry = self.entries[position]
@@ -891,15 +962,23 @@ class ScreeningIndex:
         candidate: IndexedName,
         align: Callable[[], NameScore],
         extra: Mapping[str, Sequence[tuple[int, float]]],
+        scorer: QueryScorer,
         whole_only: bool = False,
+        typos: dict[tuple[int, str, str], bool] | None = None,
     ) -> tuple[float, dict[str, list[tuple[int, float]]], str] | None:
         """The name score with the query's unmatched words read as typos of the listed name's unmatched words,
         the similarities that say so and the feature's words; None where no word is a typo in context.
-        `whole_only`: only where every other word of the listed name is there."""
+        `whole_only`: only where every other word of the listed name is there. `typos`: the answers of `misspelt`
+        for this query so far, by query position and listed word (candidates share words)."""
         listed = candidate.norm.strong
+        known = {} if typos is None else typos
 
         def misspelt(i: int, j: int) -> bool:  # query word i a typo of listed word j, as written or canonical
-            return typo_apart(query.shown(i), candidate.norm.shown(j)) or typo_apart(query.strong[i], listed[j])
+            key = (i, candidate.norm.shown(j), listed[j])
+            found = known.get(key)
+            if found is None:
+                found = known[key] = typo_apart(query.shown(i), key[1]) or typo_apart(query.strong[i], listed[j])
+            return found
 
         # Cheap first: a word of each name that the other lacks, a typo apart (most candidates have none).
         own, theirs = set(query.strong), set(listed)
@@ -938,7 +1017,9 @@ class ScreeningIndex:
         merged = {token: list(found) for token, found in extra.items()}
         for i, j in pairs:
             merged.setdefault(listed[j], []).append((i, TOKEN_SIMILARITY))
-        rescored = compare(query.strong, q_weights, listed, candidate.weights, merged, query.display)
+        rescored = compare(
+            query.strong, q_weights, listed, candidate.weights, merged, query.display, scorer.similarities
+        )
         words = ", ".join(f"{query.shown(i)}≈{candidate.norm.shown(j)}" for i, j in pairs)
         detail = f"typo in context: {words}, the listed name's other words as listed"
         return rescored.score, merged, detail
@@ -1248,15 +1329,22 @@ class _Aligned:
         q_weights: Sequence[float],
         candidate: IndexedName,
         extra: Mapping[str, Sequence[tuple[int, float]]],
+        scorer: QueryScorer,
     ) -> None:
-        self._args = (query, q_weights, candidate, extra)
+        self._args = (query, q_weights, candidate, extra, scorer)
         self._result: NameScore | None = None
 
     def __call__(self) -> NameScore:
         if self._result is None:
-            query, q_weights, candidate, extra = self._args
+            query, q_weights, candidate, extra, scorer = self._args
             self._result = compare(
-                query.strong, q_weights, candidate.norm.strong, candidate.weights, extra, query.display
+                query.strong,
+                q_weights,
+                candidate.norm.strong,
+                candidate.weights,
+                extra,
+                query.display,
+                scorer.similarities,
             )
         return self._result
 

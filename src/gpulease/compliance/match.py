@@ -7,7 +7,7 @@ says in words what it saw, so a compliance officer can follow the score.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import mul
 from typing import Any
@@ -204,26 +204,47 @@ def compare(
     listed_weights: Sequence[float],
     extra: Extra | None = None,
     shown: Sequence[str] | None = None,
+    similarities: Callable[[str], Sequence[tuple[int, float]]] | None = None,
 ) -> NameScore:
     """Weighted token alignment: each side's tokens, weighted by rarity, covered by the other side's.
 
     The score is the geometric mean of both coverages, so a query that is a small part of a long
     listed name (or the reverse) scores low, while reordered tokens and legal forms do not matter.
+    `similarities` (`QueryScorer.similarities` of this query): a listed token's non-zero `_similarity` to the
+    query's tokens, remembered across the listed names one query is aligned with.
     """
     nq, nl = len(query), len(listed)
     best_q = [0.0] * nq
     best_l = [0.0] * nl
     pair_q: list[int] = [-1] * nq
-    for i, a in enumerate(query):
+    if similarities is None:
+        for i, a in enumerate(query):
+            for j, b in enumerate(listed):
+                s = _similarity(a, b)
+                if extra is not None and b in extra:
+                    s = max([s, *(sim for k, sim in extra[b] if k == i)])
+                if s > best_q[i]:
+                    best_q[i] = s
+                    pair_q[i] = j
+                if s > best_l[j]:
+                    best_l[j] = s
+    else:
+        # The same comparisons listed token by listed token: for each query token the listed ones still come in
+        # order (the first best is its pair), and a zero similarity changes nothing.
         for j, b in enumerate(listed):
-            s = _similarity(a, b)
+            pairs: Iterable[tuple[int, float]] = similarities(b)
             if extra is not None and b in extra:
-                s = max([s, *(sim for k, sim in extra[b] if k == i)])
-            if s > best_q[i]:
-                best_q[i] = s
-                pair_q[i] = j
-            if s > best_l[j]:
-                best_l[j] = s
+                merged = dict(pairs)
+                for k, sim in extra[b]:
+                    if sim > merged.get(k, 0.0):
+                        merged[k] = sim
+                pairs = merged.items()
+            for i, s in pairs:
+                if s > best_q[i]:
+                    best_q[i] = s
+                    pair_q[i] = j
+                if s > best_l[j]:
+                    best_l[j] = s
     similar: list[str] = []
     # Spacing variants: "hik vision" against "hikvision", either way round.
     for i in range(nq - 1):
@@ -266,7 +287,7 @@ class QueryScorer:
     The arithmetic is the same as `compare`'s, in the same order, so the scores are identical.
     """
 
-    __slots__ = ("_extra", "_positions", "_rows", "query", "total", "weights")
+    __slots__ = ("_extra", "_plain", "_positions", "_rows", "query", "total", "weights")
 
     def __init__(self, query: Sequence[str], weights: Sequence[float], extra: Extra | None = None) -> None:
         self.query = tuple(query)
@@ -277,6 +298,7 @@ class QueryScorer:
             positions.setdefault(a, []).append(i)
         self._positions = positions
         self._extra = extra or {}
+        self._plain: dict[str, tuple[tuple[int, float], ...]] = {}
         rows: dict[str, _Row] = {}
         # Spacing variants, query side: "hik vision" covers a listed "hikvision" and is covered by it.
         for i in range(len(self.query) - 1):
@@ -286,14 +308,19 @@ class QueryScorer:
             sims[i] = sims[i + 1] = 1.0
             rows[together] = (1.0, tuple(sorted(sims.items())))
         self._rows = rows
+        # A token with extra similarities (skeleton matches, other spellings: an abjad word may have a hundred) gets
+        # its row, extras included, when a candidate has it (`_add_row`), not from `prepare`; one that is also a
+        # spacing variant gets it now, in place of the spacing variant's.
         for token in self._extra:
-            rows[token] = self._row(token)
+            if token in rows:
+                rows[token] = self._row(token)
 
     def prepare(self, tokens: Iterable[str]) -> None:
         """Compute the rows of many listed tokens at once: one rapidfuzz scan per query token instead of
         a Python loop over token pairs. Gives the same rows as computing them one by one."""
         rows = self._rows
-        todo = {t for t in tokens if t not in rows}
+        extra = self._extra
+        todo = {t for t in tokens if t not in rows and t not in extra}
         if not todo:
             return
         fuzzy = [t for t in todo if len(t) >= FUZZY_MIN_LENGTH]
@@ -316,12 +343,26 @@ class QueryScorer:
                 if s > 0.0:
                     found.setdefault(b, []).append((i, s))
         rows.update(dict.fromkeys(todo, _NO_MATCH))
+        # (These tokens have no extra similarities: their rows are their plain similarities, for `compare` too.)
+        plain = self._plain
+        plain.update(dict.fromkeys(todo, ()))
         for b, pairs in found.items():
             pairs.sort()
-            rows[b] = (max(s for _, s in pairs), tuple(pairs))
+            plain[b] = similar = tuple(pairs)
+            rows[b] = (max(s for _, s in similar), similar)
+
+    def similarities(self, token: str) -> tuple[tuple[int, float], ...]:
+        """A listed token's non-zero `_similarity` to the query's tokens, (position, similarity) in order of
+        position; worked out once per query."""
+        found = self._plain.get(token)
+        if found is None:
+            found = self._plain[token] = tuple(
+                (i, s) for i, a in enumerate(self.query) if (s := _similarity(a, token)) > 0.0
+            )
+        return found
 
     def _row(self, token: str) -> _Row:
-        sims = {i: s for i, a in enumerate(self.query) if (s := _similarity(a, token)) > 0.0}
+        sims = dict(self.similarities(token))
         for i, s in self._extra.get(token, ()):
             sims[i] = max(sims.get(i, 0.0), s)
         if not sims:

@@ -310,11 +310,15 @@ def _pinyin_syllables() -> frozenset[str]:
 def is_pinyin(token: str) -> bool:
     """Whether the token is one or more Hanyu Pinyin syllables ("huawei", "quanguo", "sun")."""
     syllables = _pinyin_syllables()
-    ends = {0}
-    for i in range(1, len(token) + 1):
-        if any(j in ends and token[j:i] in syllables for j in range(max(0, i - 6), i)):
-            ends.add(i)
-    return len(token) in ends
+    n = len(token)
+    ends = [True] + [False] * n  # ends[i]: token[:i] is syllables (of six letters at most)
+    # Forward from the ends reached so far: a word that is no pinyin ("technology") stops after a letter or two.
+    for j in range(n):
+        if ends[j]:
+            for i in range(j + 1, min(n, j + 6) + 1):
+                if token[j:i] in syllables:
+                    ends[i] = True
+    return ends[n]
 
 
 @functools.lru_cache(maxsize=200_000)
