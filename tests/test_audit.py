@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -167,6 +168,88 @@ def test_a_record_that_commits_late_is_sealed_after_later_ids(runtime: Runtime, 
         a, b = s.get(AuditRecord, early.id), s.get(AuditRecord, quick.id)
         assert a is not None and b is not None and a.seq is not None and b.seq is not None
         assert a.id < b.id and a.seq > b.seq  # chain order is seal order
+    assert _verify(runtime).ok
+
+
+def _pending(runtime: Runtime) -> int:
+    with runtime.store.transaction() as s:
+        return int(s.scalar(select(func.count()).select_from(AuditRecord).where(AuditRecord.seq.is_(None))) or 0)
+
+
+def test_links_worked_out_in_a_snapshot_are_written_and_later_records_sealed_after(runtime: Runtime) -> None:
+    _append(runtime.store, 5)
+    with runtime.store.reading() as r:
+        plan = audit.plan_seal(r)
+    assert len(plan.links) == _pending(runtime) and plan.size == plan.after[0] + len(plan.links)
+    _append(runtime.store, 2, actor="later")  # committed after the snapshot
+    with runtime.store.transaction() as s:
+        result = audit.seal(s, plan=plan)
+    assert result is not None and result.sealed == len(plan.links) + 2
+    assert _pending(runtime) == 0
+    checked = _verify(runtime)
+    assert checked.ok and checked.records == result.size
+    with runtime.store.transaction() as s:
+        last = s.scalars(select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(2)).all()
+        assert [r.actor for r in last] == ["later", "later"]  # sealed after the planned ones
+
+
+def test_a_plan_the_chain_has_moved_past_is_worked_out_afresh(runtime: Runtime) -> None:
+    _append(runtime.store, 3)
+    with runtime.store.reading() as r:
+        stale = audit.plan_seal(r)
+    with runtime.store.transaction() as s:
+        audit.seal(s)  # another pass sealed them first
+    _append(runtime.store, 1)
+    with runtime.store.transaction() as s:
+        result = audit.seal(s, plan=stale)
+    assert result is not None and result.sealed == 1
+    assert _verify(runtime).ok
+
+
+def test_a_planned_record_taken_out_meanwhile_rolls_the_seal_back(runtime: Runtime) -> None:
+    _append(runtime.store, 3)
+    with runtime.store.reading() as r:
+        plan = audit.plan_seal(r)
+    taken = plan.links[1]["rid"]
+    with runtime.store.transaction() as s:  # taken out of the chain by hand before it was sealed
+        s.execute(update(AuditRecord).where(AuditRecord.id == taken).values(hash="f" * 64))
+    before = _pending(runtime)
+    with pytest.raises(audit.ChainMoved, match="no longer pending"), runtime.store.transaction() as s:
+        audit.seal(s, plan=plan)
+    assert _pending(runtime) == before  # nothing of the plan was written
+    with runtime.store.transaction() as s:
+        result = audit.seal(s)  # worked out afresh: the record taken out stays out
+    assert result is not None and result.sealed == before - 1
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's one writer lock")
+def test_the_sealer_hashes_outside_sqlites_writer_lock(
+    runtime: Runtime, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bookings wait for SQLite's one writer: a sealing pass works out its links, and at a checkpoint checks the
+    chain since the last one, in a read-only snapshot; inside the lock only what it sealed is checked."""
+    writer = runtime.store._writer
+    assert writer is not None
+    inside: list[bool] = []
+    real = audit.chain.chain_hash
+
+    def counted(*args: Any) -> str:
+        inside.append(writer._is_owned())  # type: ignore[attr-defined]
+        return real(*args)
+
+    monkeypatch.setattr(audit.chain, "chain_hash", counted)
+    _append(runtime.store, 4)
+    assert runtime.audit_log.seal_pass() is not None  # the first checkpoint
+    _append(runtime.store, 30)
+    inside.clear()
+    assert runtime.audit_log.seal_pass() is None  # sealed; no checkpoint due yet
+    assert len(inside) == 30 and not any(inside)
+    _append(runtime.store, 5)
+    clock.advance(seconds=runtime.settings.audit_checkpoint_interval_s)
+    inside.clear()
+    cp = runtime.audit_log.seal_pass()
+    assert cp is not None and cp.size == _size(runtime)
+    assert sum(inside) == 5  # the five it sealed; the thirty before were checked outside the lock
     assert _verify(runtime).ok
 
 

@@ -9,7 +9,17 @@
 4. Verify: the chain record by record and every checkpoint against it (verify.py).
 """
 
-from gpulease.audit.chain import GENESIS, SealResult, append, append_staged, chain_hash, seal
+from gpulease.audit.chain import (
+    GENESIS,
+    ChainMoved,
+    SealPlan,
+    SealResult,
+    append,
+    append_staged,
+    chain_hash,
+    plan_seal,
+    seal,
+)
 from gpulease.audit.checkpoints import (
     Checkpoint,
     CheckpointFormatError,
@@ -25,8 +35,10 @@ __all__ = [
     "AuditKeyError",
     "AuditLog",
     "ChainMismatch",
+    "ChainMoved",
     "Checkpoint",
     "CheckpointFormatError",
+    "SealPlan",
     "SealResult",
     "SigningKey",
     "VerifierKey",
@@ -34,6 +46,7 @@ __all__ = [
     "append",
     "append_staged",
     "chain_hash",
+    "plan_seal",
     "read_checkpoint_file",
     "seal",
     "verify",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import CursorResult, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from gpulease.store import staged
@@ -28,6 +28,12 @@ AUDIT_LOG = cast(Table, AuditRecord.__table__)
 _SEAL = (
     update(AUDIT_LOG)
     .where(AUDIT_LOG.c.id == bindparam("rid"))
+    .values(seq=bindparam("s"), prev_hash=bindparam("p"), hash=bindparam("h"))
+)
+
+_SEAL_PENDING = (  # a planned link: written only where the record is still pending
+    update(AUDIT_LOG)
+    .where(AUDIT_LOG.c.id == bindparam("rid"), AUDIT_LOG.c.seq.is_(None), AUDIT_LOG.c.hash.is_(None))
     .values(seq=bindparam("s"), prev_hash=bindparam("p"), hash=bindparam("h"))
 )
 
@@ -93,39 +99,85 @@ def chain_tail(session: Session) -> tuple[int, str]:
     return row.seq, row.hash
 
 
-def seal(session: Session, *, wait: bool = True, batch: int = 5000) -> SealResult | None:
-    """Chain every committed, unsealed record, in the caller's transaction.
+@dataclass(frozen=True)
+class SealPlan:
+    """The links for the records pending in a read-only snapshot, worked out there (`plan_seal`) so that the
+    transaction writing them does little more than write. SQLite has one writer: hashing a second's records
+    inside its lock held every booking back by 15-50 ms once a second."""
 
-    One sealer at a time across processes (a PostgreSQL advisory lock; SQLite writers are serialised
-    anyway). With `wait=False` it returns None at once when another sealer holds the lock.
-    """
-    if not advisory_lock(session, SEALER_LOCK, wait=wait):
-        return None
-    size, head = chain_tail(session)
-    sealed = 0
-    while True:
-        # `hash IS NULL` too: a record with a hash but no position was taken out of the chain by hand; it
-        # stays out (verify reports it) rather than being re-sealed somewhere else.
-        t = AUDIT_LOG.c
-        pending = session.execute(  # columns, not ORM objects: thousands of records a minute pass through here
+    after: tuple[int, str]  # the chain's (size, head) the links extend
+    links: list[dict[str, Any]]  # the UPDATE's parameters, in chain order
+    size: int
+    head: str
+
+
+def _pending(session: Session, batch: int) -> list[Any]:
+    # `hash IS NULL` too: a record with a hash but no position was taken out of the chain by hand; it
+    # stays out (verify reports it) rather than being re-sealed somewhere else.
+    t = AUDIT_LOG.c
+    return list(
+        session.execute(  # columns, not ORM objects: thousands of records a minute pass through here
             select(t.id, t.at, t.actor, t.action, t.subject, t.data)
             .where(t.seq.is_(None), t.hash.is_(None))
             .order_by(t.id)
             .limit(batch)
         ).all()
-        chained = []
-        for rec in pending:
-            size += 1
-            prev, head = head, chain_hash(head, size, rec.at, rec.actor, rec.action, rec.subject, rec.data)
-            chained.append({"rid": rec.id, "s": size, "p": prev, "h": head})
-        if chained:
-            session.execute(_SEAL, chained)
-            for obj in list(session.identity_map.values()):  # records this session holds: as sealed now
-                if isinstance(obj, AuditRecord):
-                    session.expire(obj)
+    )
+
+
+def _link(pending: list[Any], size: int, head: str) -> tuple[list[dict[str, Any]], int, str]:
+    links = []
+    for rec in pending:
+        size += 1
+        prev, head = head, chain_hash(head, size, rec.at, rec.actor, rec.action, rec.subject, rec.data)
+        links.append({"rid": rec.id, "s": size, "p": prev, "h": head})
+    return links, size, head
+
+
+def plan_seal(session: Session, *, batch: int = 5000) -> SealPlan:
+    """Work out the links of the records pending in `session`'s snapshot (which may be read-only)."""
+    size, head = chain_tail(session)
+    links, end, last = _link(_pending(session, batch), size, head)
+    return SealPlan((size, head), links, end, last)
+
+
+class ChainMoved(RuntimeError):
+    """A seal plan's records were not all still pending when it was written: the transaction must roll back."""
+
+
+def seal(session: Session, *, wait: bool = True, batch: int = 5000, plan: SealPlan | None = None) -> SealResult | None:
+    """Chain every committed, unsealed record, in the caller's transaction.
+
+    One sealer at a time across processes (a PostgreSQL advisory lock; SQLite writers are serialised
+    anyway). With `wait=False` it returns None at once when another sealer holds the lock. `plan`: links worked
+    out beforehand (`plan_seal`), written first if the chain has not moved since (else worked out afresh);
+    raises ChainMoved if one of its records is no longer pending, which the caller's rollback undoes.
+    """
+    if not advisory_lock(session, SEALER_LOCK, wait=wait):
+        return None
+    size, head = chain_tail(session)
+    sealed = 0
+    if plan is not None and plan.links and plan.after == (size, head):
+        written = cast(CursorResult[Any], session.execute(_SEAL_PENDING, plan.links)).rowcount
+        if written != len(plan.links):
+            raise ChainMoved(f"{len(plan.links) - written} of the records planned for sealing were no longer pending")
+        size, head, sealed = plan.size, plan.head, len(plan.links)
+        _expire_records(session)
+    while True:
+        pending = _pending(session, batch)
+        links, size, head = _link(pending, size, head)
+        if links:
+            session.execute(_SEAL, links)
+            _expire_records(session)
         sealed += len(pending)
         if len(pending) < batch:
             return SealResult(sealed, size, head)
+
+
+def _expire_records(session: Session) -> None:
+    for obj in list(session.identity_map.values()):  # records this session holds: as sealed now
+        if isinstance(obj, AuditRecord):
+            session.expire(obj)
 
 
 @dataclass
