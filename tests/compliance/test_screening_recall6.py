@@ -32,6 +32,7 @@ def test_the_arabic_article_is_split_off_as_the_lists_write_it(index: ScreeningI
 def test_persian_words_beginning_with_al_keep_it(index: ScreeningIndex) -> None:
     # ال begins Persian words (البرز Alborz, الماس almas): a Persian run, or one word without an Arabic-only letter.
     assert normalize_name("البرز").strong == ("lbrz",)
+    assert normalize_name("أنصار الله").strong == ("nsr", "llh")  # الله is one word: ANSARALLAH
     assert normalize_name("شرکت الماس").strong == ("lms",)
     # Another family name after the article is another person.
     assert not _found(index, "أسماء الحسيني", "SY", ASMA)

@@ -880,8 +880,9 @@ class _Builder:
 # Arabic when it has one of the first or more than one word.
 _ARABIC_ONLY = frozenset("ةىيك")
 _PERSIAN_ONLY = frozenset("پچژگکی")
-# The article ال (and وال, "and the") written onto an Arabic word of two letters or more.
-_ARABIC_ARTICLE = re.compile(r"(?<![^\s(])(و?)ال(?=[^\W\d_]{2})")
+# The article ال (and وال, "and the") written onto an Arabic word of two letters or more; not الله (God), one word
+# that the lists write joined ("HIZBALLAH", "ANSARALLAH").
+_ARABIC_ARTICLE = re.compile(r"(?<![^\s(])(و?)ال(?=[^\W\d_]{2})(?!له(?![^\W\d_]))")
 
 
 def _arabic_article(run: str) -> str:
