@@ -62,3 +62,34 @@ def test_bulgarian_legal_forms_weigh_as_legal_forms(index: ScreeningIndex) -> No
     assert normalize_name("Lukoil Neftochim EOOD").weak == ("eood",)
     assert _found(index, "Lukoil Bulgaria EAD", "BG", LUKOIL)
     assert screen_name(index, "Shell Bulgaria EAD", "BG").decision == "cleared"
+
+
+SMIC_EL = "EL-supplement-015"  # Semiconductor Manufacturing International Corporation
+
+
+def test_a_listed_name_of_common_words_with_units_listed_by_place_takes_another_place(index: ScreeningIndex) -> None:
+    # The lists name SMIC's units "Semiconductor Manufacturing International (<city>) Corporation" in three cities;
+    # the same name with a fourth city is a unit too (review as a possible affiliate), not a bank of common words.
+    result = screen_name(index, "Semiconductor Manufacturing International (Chengdu) Corporation", "CN")
+    assert result.decision == "review"
+    assert any(h.hit.entry_id == SMIC_EL and "affiliate" in h.ruling.rule for h in result.hits)
+    assert ("semiconductor", "manufacturing", "international") in index._placed_common_names
+
+
+def test_a_listed_name_of_common_words_plus_a_place_is_otherwise_any_firm_of_that_place(index: ScreeningIndex) -> None:
+    assert screen_name(index, "Industrial Bank (Shanghai) Co., Ltd.", "CN").decision == "cleared"
+    assert ("industrial", "bank") not in index._placed_common_names  # two words: a kind of bank, not a name
+
+
+def test_a_listed_three_letter_acronym_that_is_a_pinyin_syllable_is_a_syllable_among_pinyin(
+    index: ScreeningIndex,
+) -> None:
+    # "HUA" is an acronym of Harakat ul-Ansar; in "Hua Hong Semiconductor" it is 华, beside 宏.
+    assert screen_name(index, "Huahong Xin Semiconductor (Wuxi) Limited", "CN").decision == "cleared"
+    assert screen_name(index, "Hua Hong Semiconductor (Wuxi) Limited", "CN").decision == "cleared"
+
+
+def test_a_listed_acronym_with_words_of_trade_and_place_is_still_a_possible_affiliate(index: ScreeningIndex) -> None:
+    result = screen_name(index, "HUA International Trading", "PK")
+    assert result.decision == "review"
+    assert any("affiliate" in h.ruling.rule for h in result.hits)
