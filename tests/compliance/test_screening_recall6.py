@@ -7,7 +7,7 @@ screened wrongly before.
 from __future__ import annotations
 
 from gpulease.compliance.index import ScreeningIndex
-from gpulease.compliance.normalize import normalize_name
+from gpulease.compliance.normalize import canonical, normalize_name
 from gpulease.compliance.screening import screen_name
 
 ASMA = "SDN-29068"  # AL-ASSAD, Asma
@@ -93,3 +93,29 @@ def test_a_listed_acronym_with_words_of_trade_and_place_is_still_a_possible_affi
     result = screen_name(index, "HUA International Trading", "PK")
     assert result.decision == "review"
     assert any("affiliate" in h.ruling.rule for h in result.hits)
+
+
+QARD = "SDN-10416"  # AL-QARD AL-HASSAN ASSOCIATION
+KHAMENEI = "SDN-26945"  # KHAMENEI, Ali Husseini
+
+
+def test_arabic_words_of_institutions_read_as_the_english_the_lists_use(index: ScreeningIndex) -> None:
+    name = normalize_name("جمعية القرض الحسن")
+    assert name.strong[0] == canonical("association")
+    assert name.strong[1:] == ("al", "qrd", "al", "hsn")
+    assert _found(index, "جمعية القرض الحسن", "LB", QARD)
+
+
+def test_an_arabic_word_of_institution_alone_does_not_make_a_listed_party(index: ScreeningIndex) -> None:
+    # A bank (مصرف) or an association (جمعية) of another name is another party.
+    assert screen_name(index, "مصرف الراجحي", "SA").decision == "cleared"
+    assert screen_name(index, "جمعية الهلال الأحمر", "LB").decision == "cleared"
+
+
+def test_a_clerical_title_before_a_name_is_not_part_of_it(index: ScreeningIndex) -> None:
+    assert normalize_name("Ayatollah Ali Khamenei").weak == ("ayatollah",)
+    assert _found(index, "Ayatollah Ali Khamenei", "IR", KHAMENEI)
+
+
+def test_a_clerical_title_does_not_make_another_cleric_a_listed_one(index: ScreeningIndex) -> None:
+    assert screen_name(index, "Grand Ayatollah Ali al-Sistani", "IQ").decision == "cleared"

@@ -150,6 +150,9 @@ LEGAL_FORMS: frozenset[str] = frozenset(
 )
 STOPWORDS: frozenset[str] = frozenset(
     {"the", "of", "and", "de", "del", "la", "le", "el", "for", "y", "et", "in", "at", "on", "du", "des"}
+    # Shiite clerical titles written before a name ("Ayatollah Ali Khamenei"), never a name themselves (unlike
+    # Sheikh, Sayyed or Haji, which are also surnames and given names).
+    | {"ayatollah", "ayatullah", "hojatoleslam", "hojjatoleslam"}
 )
 
 # Chinese legal forms: longest first when segmenting. Values are weak tokens in their English list form.
@@ -731,6 +734,14 @@ _ABJAD_TRADE_WORDS = {
     "kshtyrny": "shipping",  # کشتیرانی
     "sny": "industries",  # صنایع
     "dnshgh": "university",  # دانشگاه
+    # Arabic words of institutions the lists translate (جمعية القرض الحسن is AL-QARD AL-HASSAN ASSOCIATION, المصرف
+    # التجاري السوري COMMERCIAL BANK OF SYRIA), the article already split off. حركة (movement) is not here: the lists
+    # keep it transliterated (HARAKAT AL-NUJABA).
+    "jmyh": "association",  # جمعية
+    "msrf": "bank",  # مصرف
+    "mrkz": "center",  # مركز / مرکز
+    "wzrh": "ministry",  # وزارة
+    "tjry": "commercial",  # تجاري
 }
 # Persian and Arabic words of institutions as they are romanised ("Sazman-e Sanaye-e Defa", "Niru-ye Qods",
 # "al-Masraf al-Tijari"), read as the English the lists translate them into (DEFENSE INDUSTRIES ORGANIZATION, QODS
