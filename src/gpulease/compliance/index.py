@@ -418,6 +418,7 @@ class ScreeningIndex:
             for token in indexed.norm.strong:
                 parties.setdefault(token, set()).add(indexed.entry)
         self._parties_with = {token: len(found) for token, found in parties.items()}
+        self._placed_common_names = _placed_common_names(names)  # built with the index, not on the first screen
         common_english("name")  # wordfreq's English list loads now, with the index, not in a screening request
 
     @classmethod
@@ -1033,23 +1034,6 @@ class ScreeningIndex:
             return False
         return any(query.strong[i] in words for i in added)
 
-    @functools.cached_property
-    def _placed_common_names(self) -> frozenset[tuple[str, ...]]:
-        """Names of only common words that the lists themselves also name units of by place: SMIC's Beijing,
-        Tianjin and Shenzhen units are listed as "Semiconductor Manufacturing International (<city>) Corporation",
-        so that name with another city ("(Shanghai)") is a unit of SMIC's too, while "Industrial Bank" plus a place
-        is any bank of that place. Each as its words without the place, in order; three words or more, named with
-        two places or more: a naming pattern, not one bank of one place."""
-        generic, places = generic_words(), place_tokens()
-        placed: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
-        for indexed in self.names:
-            words = indexed.norm.strong
-            if all(t in generic for t in words) and any(t in places for t in words):
-                rest = tuple(t for t in words if t not in places)
-                if len(set(rest)) >= PLACED_NAME_WORDS:
-                    placed.setdefault(rest, set()).add(tuple(t for t in words if t in places))
-        return frozenset(rest for rest, where in placed.items() if len(where) >= PLACED_NAME_PLACES)
-
     def _affiliate(
         self,
         query: NormalizedName,
@@ -1132,6 +1116,23 @@ class ScreeningIndex:
             f"possible affiliate: the listed name '{core}' with {kind} "
             f"added ({words}); BIS affiliates rule / OFAC 50% rule: establish who owns it"
         )
+
+
+def _placed_common_names(names: Sequence[IndexedName]) -> frozenset[tuple[str, ...]]:
+    """Names of only common words that the lists themselves also name units of by place: SMIC's Beijing,
+    Tianjin and Shenzhen units are listed as "Semiconductor Manufacturing International (<city>) Corporation",
+    so that name with another city ("(Shanghai)") is a unit of SMIC's too, while "Industrial Bank" plus a place
+    is any bank of that place. Each as its words without the place, in order; three words or more, named with
+    two places or more: a naming pattern, not one bank of one place."""
+    generic, places = generic_words(), place_tokens()
+    placed: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
+    for indexed in names:
+        words = indexed.norm.strong
+        if all(t in generic for t in words) and any(t in places for t in words):
+            rest = tuple(t for t in words if t not in places)
+            if len(set(rest)) >= PLACED_NAME_WORDS:
+                placed.setdefault(rest, set()).add(tuple(t for t in words if t in places))
+    return frozenset(rest for rest, where in placed.items() if len(where) >= PLACED_NAME_PLACES)
 
 
 def _pinyin_syllable_acronym(query: NormalizedName, listed: tuple[str, ...]) -> bool:
