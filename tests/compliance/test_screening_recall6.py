@@ -6,6 +6,9 @@ screened wrongly before.
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.normalize import canonical, normalize_name
 from gpulease.compliance.screening import screen_name
@@ -119,3 +122,23 @@ def test_a_clerical_title_before_a_name_is_not_part_of_it(index: ScreeningIndex)
 
 def test_a_clerical_title_does_not_make_another_cleric_a_listed_one(index: ScreeningIndex) -> None:
     assert screen_name(index, "Grand Ayatollah Ali al-Sistani", "IQ").decision == "cleared"
+
+
+def test_the_development_file_names_listed_entries_and_sources_and_repeats_no_evaluation_row(
+    index: ScreeningIndex,
+) -> None:
+    folder = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "screening_eval"
+    with (folder / "dev_extra.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    seen: set[str] = set()
+    for name in ("listed.csv", "unlisted.csv"):
+        with (folder / name).open(encoding="utf-8") as f:
+            seen |= {r["name"].strip().casefold() for r in csv.DictReader(f)}
+    primary = {(e.list, e.name) for e in index.entries}
+    listed = [r for r in rows if r["expected_list"]]
+    assert len(listed) >= 150 and len(rows) - len(listed) >= 100
+    for row in rows:
+        assert row["source"].strip() and row["country"].isalpha() and len(row["country"]) == 2
+        assert row["name"].strip().casefold() not in seen  # new forms only: the halves stay unread
+    assert all((r["expected_list"], r["expected_name"]) in primary for r in listed)
+    assert len({(r["name"], r["expected_list"]) for r in rows}) == len(rows)
