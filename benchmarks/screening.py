@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/screening.py [--eval benchmarks/data/screening_eval] [--api-names 500]
                                              [--baselines] [--show-misses] [--json-out /tmp/screening.json]
                                              [--dump /tmp/outcomes.jsonl]
+                                             [--extra benchmarks/data/screening_eval/dev_extra.csv]
 
 1. Seeds a fresh SQLite store (temp folder) with `services.screening.seed_bundled_lists`, the server's own
    loading path, and takes the index from `ScreeningRegistry.index()`, as the running server does.
@@ -147,6 +148,24 @@ def read_eval(folder: Path) -> tuple[list[Listed], list[Unlisted]] | None:
             for r in csv.DictReader(f)
             if (r.get("name") or "").strip()
         ]
+    return listed, unlisted
+
+
+def read_extra(path: Path) -> tuple[list[Listed], list[Unlisted]]:
+    """A development file with listed.csv's columns: a row with an expected_list is a listed form, a row
+    without one an unlisted party (its category then says what kind)."""
+    listed: list[Listed] = []
+    unlisted: list[Unlisted] = []
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        for r in csv.DictReader(f):
+            if not (r.get("name") or "").strip():
+                continue
+            if (r.get("expected_list") or "").strip():
+                listed.append(
+                    Listed(r["name"], _country(r.get("country")), r["expected_list"], r["expected_name"], r["category"])
+                )
+            else:
+                unlisted.append(Unlisted(r["name"], _country(r.get("country")), r["category"]))
     return listed, unlisted
 
 
@@ -486,6 +505,10 @@ def main() -> None:
         "to check that a change to the matcher changes no outcome (the rows are screened once before the timed "
         "halves, which then find warm caches: time without it)",
     )  # fmt: skip
+    parser.add_argument(
+        "--extra", type=Path, action="append", default=[],
+        help="also screen this development file (listed.csv's columns; no expected_list: unlisted), reported apart",
+    )  # fmt: skip
     args = parser.parse_args()
 
     review = Thresholds().review
@@ -519,12 +542,17 @@ def main() -> None:
             part_u = [u for u in unlisted if which == "all" or half(u) == which]
             halves[which] = run_eval(index, part_l, part_u, review)
             report(f"{which} half" if which != "all" else "whole set", halves[which], part_l, part_u)
+        for extra in args.extra:  # development files: reported apart, not part of either half
+            extra_l, extra_u = read_extra(extra)
+            halves[extra.stem] = run_eval(index, extra_l, extra_u, review)
+            report(extra.stem, halves[extra.stem], extra_l, extra_u)
         ours = halves[wanted[-1]]
         if len(wanted) > 1:  # the figures of the whole set: both halves together, rows counted once
-            n_l = sum(sum(t.total for t in h["listed"].values()) for h in halves.values())
-            n_u = sum(sum(t.total for t in h["unlisted"].values()) for h in halves.values())
-            found = sum(sum(t.found for t in h["listed"].values()) for h in halves.values())
-            fps = sum(sum(t.found for t in h["unlisted"].values()) for h in halves.values())
+            both = [halves[w] for w in wanted]  # the halves only, not --extra files
+            n_l = sum(sum(t.total for t in h["listed"].values()) for h in both)
+            n_u = sum(sum(t.total for t in h["unlisted"].values()) for h in both)
+            found = sum(sum(t.found for t in h["listed"].values()) for h in both)
+            fps = sum(sum(t.found for t in h["unlisted"].values()) for h in both)
             recall, fp = found / max(n_l, 1), fps / max(n_u, 1)
             print(f"\n=== whole set: recall {recall:.3f} ({found}/{n_l}), FP {fp:.3f} ({fps}/{n_u})")
         api: dict[str, Any] | None = None

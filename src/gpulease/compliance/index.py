@@ -40,7 +40,7 @@ from gpulease.compliance.normalize import (
     spelling_variants,
 )
 from gpulease.compliance.restrictions import BLOCKING_LISTS
-from gpulease.compliance.romanize import joined, skeleton
+from gpulease.compliance.romanize import is_pinyin, joined, skeleton
 
 # A key shared by more names than this says little about identity ("technology", "al"): it is not
 # used to find candidates (it still counts in the score) unless nothing rarer matched.
@@ -83,6 +83,10 @@ NATIONALITY_DIFFERS = -10.0
 # words of place or corporate structure scores at least AFFILIATE_SCORE, a review.
 AFFILIATE_SCORE = 85.0
 AFFILIATE_MIN_WEIGHT = 7.0
+# A listed name of only common words is an affiliate's parent, with a place added, where the lists name units of it
+# by place: at least this many words, named with at least this many places (`ScreeningIndex._placed_common_names`).
+PLACED_NAME_WORDS = 3
+PLACED_NAME_PLACES = 2
 AFFILIATE_CHECK_FROM = 45.0
 AFFILIATE_MIN_SHARE = 0.6  # of the listed name's weight, found in the query
 # A brand in the names of this many listed parties or more is a listed group's brand (VTB 44, Gazprom 54, Sberbank
@@ -447,6 +451,7 @@ class ScreeningIndex:
             for token in indexed.norm.strong:
                 parties.setdefault(token, set()).add(indexed.entry)
         self._parties_with = {token: len(found) for token, found in parties.items()}
+        self._placed_common_names = _placed_common_names(names)  # built with the index, not on the first screen
         common_english("name")  # wordfreq's English list loads now, with the index, not in a screening request
 
     @classmethod
@@ -1130,7 +1135,9 @@ class ScreeningIndex:
             # recognised whole: every one of its words must be there. Without a place ("Industrial Bank") such
             # a name plus a place is any bank of that place; a place alone ("China") is no party's name.
             places = place_tokens()
-            if not any(t in places for t in listed) or all(t in places for t in listed):
+            if all(t in places for t in listed) or (
+                not any(t in places for t in listed) and listed not in self._placed_common_names
+            ):
                 return None
             distinctive = list(range(len(listed)))
         elif sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT and not all(
@@ -1139,6 +1146,8 @@ class ScreeningIndex:
             return None
         if any(not _present(listed, j, present) for j in distinctive):
             return None  # the listed party's own words, as listed: cheap to rule out before aligning
+        if _pinyin_syllable_acronym(query, listed):
+            return None
         result = align()
         # The listed party's own distinctive words, spelt as listed (not a typo-close word of another firm).
         if any(result.listed_cover[j] < SKELETON_SIMILARITY for j in distinctive):
@@ -1188,6 +1197,32 @@ class ScreeningIndex:
             f"possible affiliate: the listed name '{core}' with {kind} "
             f"added ({words}); BIS affiliates rule / OFAC 50% rule: establish who owns it"
         )
+
+
+def _placed_common_names(names: Sequence[IndexedName]) -> frozenset[tuple[str, ...]]:
+    """Names of only common words that the lists themselves also name units of by place: SMIC's Beijing,
+    Tianjin and Shenzhen units are listed as "Semiconductor Manufacturing International (<city>) Corporation",
+    so that name with another city ("(Shanghai)") is a unit of SMIC's too, while "Industrial Bank" plus a place
+    is any bank of that place. Each as its words without the place, in order; three words or more, named with
+    two places or more: a naming pattern, not one bank of one place."""
+    generic, places = generic_words(), place_tokens()
+    placed: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
+    for indexed in names:
+        words = indexed.norm.strong
+        if all(t in generic for t in words) and any(t in places for t in words):
+            rest = tuple(t for t in words if t not in places)
+            if len(set(rest)) >= PLACED_NAME_WORDS:
+                placed.setdefault(rest, set()).add(tuple(t for t in words if t in places))
+    return frozenset(rest for rest, where in placed.items() if len(where) >= PLACED_NAME_PLACES)
+
+
+def _pinyin_syllable_acronym(query: NormalizedName, listed: tuple[str, ...]) -> bool:
+    """A listed name of one word of three letters that is also a pinyin syllable ("HUA", an acronym of Harakat
+    ul-Ansar) next to other pinyin words in the query ("Hua Hong Semiconductor") is a syllable of a Chinese name,
+    not the acronym with words added."""
+    if len(listed) != 1 or len(listed[0]) > 3 or not is_pinyin(listed[0]):
+        return False
+    return any(t != listed[0] and is_pinyin(t) for t in query.strong)
 
 
 @functools.lru_cache(maxsize=50_000)

@@ -97,6 +97,11 @@ LEGAL_FORMS: frozenset[str] = frozenset(
         "fzco",
         "fzc",
         "fz",
+        # Bulgarian (EOOD, OOD, EAD: sole-owner and joint-stock forms) and the Finnish listed company (Oyj)
+        "eood",
+        "ood",
+        "ead",
+        "oyj",
         "group",
         "holding",
         "holdings",
@@ -145,6 +150,9 @@ LEGAL_FORMS: frozenset[str] = frozenset(
 )
 STOPWORDS: frozenset[str] = frozenset(
     {"the", "of", "and", "de", "del", "la", "le", "el", "for", "y", "et", "in", "at", "on", "du", "des"}
+    # Shiite clerical titles written before a name ("Ayatollah Ali Khamenei"), never a name themselves (unlike
+    # Sheikh, Sayyed or Haji, which are also surnames and given names).
+    | {"ayatollah", "ayatullah", "hojatoleslam", "hojjatoleslam"}
 )
 
 # Chinese legal forms: longest first when segmenting. Values are weak tokens in their English list form.
@@ -726,6 +734,32 @@ _ABJAD_TRADE_WORDS = {
     "kshtyrny": "shipping",  # کشتیرانی
     "sny": "industries",  # صنایع
     "dnshgh": "university",  # دانشگاه
+    # Arabic words of institutions the lists translate (جمعية القرض الحسن is AL-QARD AL-HASSAN ASSOCIATION, المصرف
+    # التجاري السوري COMMERCIAL BANK OF SYRIA), the article already split off. حركة (movement) is not here: the lists
+    # keep it transliterated (HARAKAT AL-NUJABA).
+    "jmyh": "association",  # جمعية
+    "msrf": "bank",  # مصرف
+    "mrkz": "center",  # مركز / مرکز
+    "wzrh": "ministry",  # وزارة
+    "tjry": "commercial",  # تجاري
+}
+# Persian and Arabic words of institutions as they are romanised ("Sazman-e Sanaye-e Defa", "Niru-ye Qods",
+# "al-Masraf al-Tijari"), read as the English the lists translate them into (DEFENSE INDUSTRIES ORGANIZATION, QODS
+# FORCE, COMMERCIAL BANK); canonical forms, listed names and queries alike. Words the lists keep transliterated
+# (melli, naft, markazi, which is also a province) are not here.
+_ROMANISED_WORDS = {
+    "sazman": "organization",
+    "sazeman": "organization",
+    "sanaye": "industries",
+    "sanayeh": "industries",
+    "vezarat": "ministry",
+    "wizarat": "ministry",
+    "niru": "force",
+    "niroo": "force",
+    "defa": "defense",
+    "ettelaat": "intelligence",
+    "masraf": "bank",
+    "tijari": "commercial",
 }
 _FOLDED_LEGAL_FORMS = frozenset(canonical(form) for form in LEGAL_FORMS if len(form) >= FOLD_FROM)
 _LONG_LEGAL_FORMS = ("limited", "company", "corporation", "incorporated", "enterprises", "holdings")
@@ -826,6 +860,10 @@ class _Builder:
                 english = _ABJAD_TRADE_WORDS[token]
                 self.notes.append(f"read as its English: {token} → {english}")
                 self.add(canonical(english), token)
+            elif not abjad and token in _ROMANISED_WORDS:
+                english = _ROMANISED_WORDS[token]
+                self.notes.append(f"read as its English: {token} → {english}")
+                self.add(canonical(english), token)
             else:
                 # An abjad's consonant skeleton is compared by skeleton, so it is kept as transliterated.
                 self.add(token if abjad else canonical(token), token, abjad)
@@ -843,9 +881,28 @@ class _Builder:
 
     def other_script(self, run: str) -> None:
         script = script_of(run)
-        latin = to_latin(run).lower()
+        latin = to_latin(_arabic_article(run) if script == "ARABIC" else run).lower()
         self.notes.append(f"transliterated from {script.title()}: {run.strip()} → {latin.strip()}")
         self.latin(latin, abjad=script in ABJADS)
+
+
+# Letters only Arabic writes (ta marbuta, alef maqsura, Arabic yeh and kaf; hamza seats are folded away before) and
+# letters only Persian writes (pe, che, zhe, gaf, Persian kaf and yeh): a run with none of the second is read as
+# Arabic when it has one of the first or more than one word.
+_ARABIC_ONLY = frozenset("ةىيك")
+_PERSIAN_ONLY = frozenset("پچژگکی")
+# The article ال (and وال, "and the") written onto an Arabic word of two letters or more; not الله (God), one word
+# that the lists write joined ("HIZBALLAH", "ANSARALLAH").
+_ARABIC_ARTICLE = re.compile(r"(?<![^\s(])(و?)ال(?=[^\W\d_]{2})(?!له(?![^\W\d_]))")
+
+
+def _arabic_article(run: str) -> str:
+    """An Arabic run with its article split off as the lists write it: الأسد is AL-ASSAD, "al" + "sd", not one word
+    "lsd" whose consonants no listed word has. Persian text keeps ال, which there begins words (البرز Alborz), and so
+    does a single word without a letter only Arabic writes."""
+    if _PERSIAN_ONLY.isdisjoint(run) and (not _ARABIC_ONLY.isdisjoint(run) or len(run.split()) > 1):
+        return _ARABIC_ARTICLE.sub(lambda m: ("و " if m.group(1) else "") + "al ", run)
+    return run
 
 
 # Cyrillic and Greek letters that look like Latin ones (after case folding), as they turn up inside Latin words

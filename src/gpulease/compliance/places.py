@@ -67,7 +67,9 @@ PROVINCES_OF = frozenset(
 # Short forms the country data lacks.
 _EXTRA = ("usa", "us", "uk", "uae", "prc", "hk", "eu", "emea", "apac", "asia", "europe", "america", "hongkong",
           # regions a foreign subsidiary is named after ("... Middle East FZE", "... Asia Pacific Pte. Ltd.")
-          "middle", "pacific", "eurasia", "latam", "nordic", "nordics", "benelux", "gulf", "mena", "cis")  # fmt: skip
+          "middle", "pacific", "eurasia", "latam", "nordic", "nordics", "benelux", "gulf", "mena", "cis",
+          # countries in their own languages where the country data lacks them ("Huawei Technologies Italia S.r.l.")
+          "italia", "espana", "ceska", "cesko", "slovensko", "latvija", "lietuva", "hellas")  # fmt: skip
 _WORD = re.compile(r"[a-z]+")
 
 
