@@ -338,7 +338,7 @@ def screen_name(
     code = limits.text(nationality, what="nationality", max_len=8, pattern=limits.COUNTRY)
     nationality = None if code is None else code.upper()
     result = screen_one(work.index(), name, country, address, date_of_birth=date_of_birth, nationality=nationality)
-    audit.append(
+    audit.append_staged(  # written in bulk at the commit, not as an ORM object: bulk screening goes through here
         work.session,
         at=work.now,
         actor=actor.name,
