@@ -155,14 +155,20 @@ class AuditLog:
         with self.store.reading() as r:
             plan = plan_seal(r)
             latest = _latest(r)
-            since = None if latest is None else (self.clock() - latest.at).total_seconds()
-            if not force and since is not None and 0 <= since < self.settings.audit_checkpoint_interval_s:
+            if not force and not self._checkpoint_due(latest, self.clock()):
                 return plan, None
             walk = ChainWalk() if latest is None else ChainWalk(latest.size, latest.head)
             for rec in sealed_records(r, after=walk.size):
                 if walk.step(rec) is not None:
                     return plan, None
             return plan, walk
+
+    def _checkpoint_due(self, latest: Checkpoint | None, now: datetime) -> bool:
+        """Whether the interval since the last checkpoint has passed (or there is none, or the clock went back)."""
+        if latest is None:
+            return True
+        since = (now - latest.at).total_seconds()
+        return not 0 <= since < self.settings.audit_checkpoint_interval_s
 
     def _checkpoint(
         self, s: Session, result: SealResult, *, force: bool, walked: ChainWalk | None = None
@@ -184,8 +190,7 @@ class AuditLog:
                 return latest, False, None
         if result.size == 0:
             return None, False, None
-        since = None if latest is None else (now - latest.at).total_seconds()
-        if not force and since is not None and 0 <= since < self.settings.audit_checkpoint_interval_s:
+        if not force and not self._checkpoint_due(latest, now):
             return None, False, None
         mismatch = self._mismatch(s, latest, result, walked)
         if mismatch is not None:
