@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 import string
 import unicodedata
+from collections.abc import Iterator
 
 import pytest
 
 from gpulease.compliance.index import CANDIDATES, EXACT_KEY_BONUS, ScreeningIndex, blocking_keys
 from gpulease.compliance.match import QueryScorer, _similarity, compare
-from gpulease.compliance.normalize import fold, normalize_name
+from gpulease.compliance.normalize import NormalizedName, fold, normalize_name
 from gpulease.compliance.romanize import joined
 
 QUERIES = [
@@ -44,15 +45,19 @@ def _variants(index: ScreeningIndex, count: int) -> list[str]:
     return out
 
 
+def _queries(index: ScreeningIndex, variants: int) -> Iterator[tuple[str, NormalizedName, list[float]]]:
+    """The fixed queries and `variants` generated ones, normalised (those with a strong word), with their weights."""
+    for text in QUERIES + _variants(index, variants):
+        query = normalize_name(text)
+        if query.strong:
+            yield text, query, [index.weight(t) for t in query.strong]
+
+
 @pytest.mark.parametrize("prepared", [False, True])
 def test_query_scorer_equals_compare(index: ScreeningIndex, prepared: bool) -> None:
     rng = random.Random(11)
     checked = 0
-    for text in QUERIES + _variants(index, 150):
-        query = normalize_name(text)
-        if not query.strong:
-            continue
-        weights = [index.weight(t) for t in query.strong]
+    for text, query, weights in _queries(index, 150):
         scorer = QueryScorer(query.strong, weights)
         ids = set(index._candidates(query.strong, weights)) | set(rng.sample(range(len(index.names)), 20))
         if prepared:
@@ -70,11 +75,7 @@ def test_query_scorer_with_extra_similarities_equals_compare(index: ScreeningInd
     """Extra similarities (skeleton matches, other spellings) count as `compare` counts them, whether prepare() saw
     the token or not."""
     checked = 0
-    for text in QUERIES + _variants(index, 60):
-        query = normalize_name(text)
-        if not query.strong:
-            continue
-        weights = [index.weight(t) for t in query.strong]
+    for text, query, weights in _queries(index, 60):
         ids = index._candidates(query.strong, weights)
         listed_tokens = sorted({t for i in ids for t in index.names[i].norm.strong})
         # (Not on a token that two query tokens written as one also give: QueryScorer counts that one otherwise.)
@@ -100,11 +101,7 @@ def test_compare_with_remembered_similarities_equals_compare(index: ScreeningInd
     worked them out for many tokens at once."""
     checked = 0
     checked_queries: list[str] = []
-    for text in QUERIES + _variants(index, 100):
-        query = normalize_name(text)
-        if not query.strong:
-            continue
-        weights = [index.weight(t) for t in query.strong]
+    for text, query, weights in _queries(index, 100):
         scorer = QueryScorer(query.strong, weights)
         ids = index._candidates(query.strong, weights)
         if len(checked_queries) % 2:  # (as screening does: the similarities of the candidates' tokens at once)
