@@ -340,7 +340,9 @@ def writer_lock(during: Samples, elapsed: float) -> dict[str, float | None]:
     n = during.get("gpulease_sqlite_write_transactions_total", 0.0)
     held = during.get("gpulease_sqlite_write_lock_held_seconds_total", 0.0)
     waited = during.get("gpulease_sqlite_write_lock_wait_seconds_total", 0.0)
+    ran = during.get("gpulease_sqlite_write_lock_held_cpu_seconds_total", 0.0)
     return {
+        "writer_lock_cpu_ms": round(1000 * ran / n, 2) if n else None,
         "writer_lock_busy": round(held / elapsed, 3) if n else None,
         "writer_lock_hold_ms": round(1000 * held / n, 2) if n else None,
         "writer_lock_wait_ms": round(1000 * waited / n, 1) if n else None,
@@ -710,7 +712,8 @@ def main() -> None:
     if result["writer_lock_hold_ms"] is not None:
         print(
             f"  SQLite's writer lock: held {100 * result['writer_lock_busy']:.0f}% of the load, "
-            f"{result['writer_lock_hold_ms']} ms per write transaction, each waiting {result['writer_lock_wait_ms']} ms"
+            f"{result['writer_lock_hold_ms']} ms per write transaction (the holder running "
+            f"{result['writer_lock_cpu_ms']} ms of it), each waiting {result['writer_lock_wait_ms']} ms"
         )
     if result["gc_pauses"]:
         print(

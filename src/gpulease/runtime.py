@@ -52,6 +52,7 @@ T = TypeVar("T")
 AUTH_CACHE_S = 5.0  # an API key's actor is remembered this long (a revocation in this process clears it at once)
 CONFLICT_RETRIES = 5  # an action refused by the exclusion constraint is retried with calendars read afresh
 CALENDAR_TRIM_S = 60.0  # bookings that ended are dropped from the calendars in memory this often
+WAL_CHECKPOINT_S = 1.0  # SQLite: the write-ahead log is copied into the database this often (Store.checkpoint)
 
 
 def _lease_ids(e: StopRuns | LeaseDisplaced) -> tuple[int, ...]:
@@ -101,6 +102,8 @@ class Runtime:
         )
         billing.install(self.store.sessions)  # compute added at each commit (after the calendars' version bump)
         self._listener: threading.Thread | None = None
+        self._checkpointer: threading.Thread | None = None
+        self.wal_pages = 0  # SQLite: pages in the write-ahead log at the last checkpoint (a gauge in /metrics)
         self._last_trim = 0.0
 
     # -- units of work ---------------------------------------------------------------------------------
@@ -291,6 +294,21 @@ class Runtime:
         self._thread.start()
         self.audit_log.start()
         self.deliveries.start()
+        if not self.store.is_postgres:
+            self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="gpulease-wal", daemon=True)
+            self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        """SQLite: keep the write-ahead log short from here, so that no commit (holding the one writer lock) has
+        to copy it into the database and wait for the disk (`Store.checkpoint`)."""
+        while not self._stop.wait(WAL_CHECKPOINT_S):
+            try:
+                done = self.store.checkpoint()
+            except Exception:  # a busy or failing disk: the commits' own checkpoint is the backstop
+                log.exception("checkpoint of the write-ahead log failed")
+                continue
+            if done is not None:
+                self.wal_pages = done[0]
 
     def _loop(self) -> None:
         """Tick while this process holds the clock; otherwise try to take it over every `clock_takeover_s`."""
@@ -333,6 +351,9 @@ class Runtime:
         if self._listener is not None:
             self._listener.join(timeout=5)
             self._listener = None
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=5)
+            self._checkpointer = None
         self.leadership.release()  # another server takes the clock over at once
         self.executor.close()
         self.deliveries.stop()

@@ -45,6 +45,17 @@ class FleetCollector(Collector):
                 "Time the writer lock was held; a rate near 1 means the store's one writer is the bound",
                 value=writer.hold_s,
             )
+            yield CounterMetricFamily(
+                "gpulease_sqlite_write_lock_held_cpu_seconds",
+                "CPU time the holder of the writer lock ran while holding it; held minus this is time it waited to run",
+                value=writer.hold_cpu_s,
+            )
+            yield GaugeMetricFamily(
+                "gpulease_sqlite_wal_pages",
+                "Pages in SQLite's write-ahead log at the server's last checkpoint (it is kept short from a thread of "
+                "its own; a growing figure means checkpoints cannot finish)",
+                value=self.rt.wal_pages,
+            )
         f = self.rt.perform(reports.fleet_figures)
         leases = GaugeMetricFamily("gpulease_leases", "Leases by state and plan", labels=["state", "plan"])
         for (state, plan), n in f.leases.items():
