@@ -334,14 +334,23 @@ def gc_pauses(during: Samples) -> dict[str, dict[str, float | str]]:
     return out
 
 
-def writer_lock(during: Samples, elapsed: float) -> dict[str, float | None]:
+def writer_lock(during: Samples, elapsed: float) -> dict[str, float | str | None]:
     """SQLite's writer lock in `during`: the share of the wall time it was held, and per write transaction the
     time held and waited (None on PostgreSQL, which has no such lock)."""
     n = during.get("gpulease_sqlite_write_transactions_total", 0.0)
     held = during.get("gpulease_sqlite_write_lock_held_seconds_total", 0.0)
     waited = during.get("gpulease_sqlite_write_lock_wait_seconds_total", 0.0)
     ran = during.get("gpulease_sqlite_write_lock_held_cpu_seconds_total", 0.0)
+    under = sorted(
+        (float(m.group(1)), value)
+        for series, value in during.items()
+        if (m := re.match(r'gpulease_sqlite_write_lock_hold_seconds_bucket\{le="([^"]+)"\}$', series))
+    )
+    over_01 = n - next((count for le, count in under if le == 0.1), n)
+    longest = next((f"{le:g}" for le, count in under if count >= n), None) if n else None
     return {
+        "writer_lock_holds_over_100ms": int(over_01),
+        "writer_lock_longest_le_s": longest,
         "writer_lock_cpu_ms": round(1000 * ran / n, 2) if n else None,
         "writer_lock_busy": round(held / elapsed, 3) if n else None,
         "writer_lock_hold_ms": round(1000 * held / n, 2) if n else None,
@@ -713,7 +722,9 @@ def main() -> None:
         print(
             f"  SQLite's writer lock: held {100 * result['writer_lock_busy']:.0f}% of the load, "
             f"{result['writer_lock_hold_ms']} ms per write transaction (the holder running "
-            f"{result['writer_lock_cpu_ms']} ms of it), each waiting {result['writer_lock_wait_ms']} ms"
+            f"{result['writer_lock_cpu_ms']} ms of it), each waiting {result['writer_lock_wait_ms']} ms; "
+            f"{result['writer_lock_holds_over_100ms']} held over 0.1 s, "
+            f"the longest ≤ {result['writer_lock_longest_le_s']} s"
         )
     if result["gc_pauses"]:
         print(

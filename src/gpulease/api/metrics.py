@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gpulease.api.deps import ActorDep
@@ -50,6 +50,14 @@ class FleetCollector(Collector):
                 "CPU time the holder of the writer lock ran while holding it; held minus this is time it waited to run",
                 value=writer.hold_cpu_s,
             )
+            held = HistogramMetricFamily(
+                "gpulease_sqlite_write_lock_hold_seconds",
+                "How long each write transaction held the writer lock (every writer queued behind waits it out)",
+            )
+            held.add_metric(
+                [], [("+Inf" if le == float("inf") else f"{le:g}", n) for le, n in writer.histogram()], writer.hold_s
+            )
+            yield held
             yield GaugeMetricFamily(
                 "gpulease_sqlite_wal_pages",
                 "Pages in SQLite's write-ahead log at the server's last checkpoint (it is kept short from a thread of "
