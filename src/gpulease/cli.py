@@ -1368,8 +1368,19 @@ def spend(
     t.add_row("monthly limit", limit)
     console.print(t)
     if data["leases"]:
-        rows = [{**x, "running": "running" if x["running"] else ""} for x in data["leases"]]
-        _print_table(rows, ["lease_id", "gpu_model", "gpu_count", "plan", "state", "billed", "accrued", "running"])
+        rows = [  # short headers: the table fits 80 columns
+            {
+                "lease": x["lease_id"],
+                "rents": _what(x) if x["gpu_model"] else "CPU cores",
+                "plan": x["plan"].replace("_", "-"),
+                "state": x["state"],
+                "billed": x["billed"],
+                "accrued": x["accrued"],
+                "now": "running" if x["running"] else "",
+            }
+            for x in data["leases"]
+        ]
+        _print_table(rows, list(rows[0]))
     console.print(f"[dim]forecast: {escape(data['forecast_method'])}[/]", soft_wrap=True)
 
 
