@@ -4,14 +4,16 @@ facility lacks naming the ones it has, list counts without Python reprs, money w
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
-from gpulease.cli import app
+from gpulease.cli import _seconds, app
 from gpulease.settings import get_settings
 from tests.conftest import Clock, Facility, needs_bwrap
 
@@ -133,3 +135,21 @@ def test_the_quickstart_s_run_runs_and_logs_as_a_customer(cli: Facility, monkeyp
     assert run_id in listed and "succeeded" in listed and "sh -c 'echo step 1; echo" in listed, listed
     r = runner.invoke(app, ["logs", "1", "nope"])
     assert r.exit_code == 1 and "16 hex digits" in r.output, r.output
+
+
+def test_a_lease_s_length_is_written_as_people_write_it(cli: Facility) -> None:
+    cid = str(cli.customer()["id"])
+    made = _ok(
+        runner.invoke(app, ["leases", "create", "A100-80GB", "1", "--customer", cid, "--duration", "1h30m", "--json"])
+    )
+    lease = json.loads(made)
+    length = datetime.fromisoformat(lease["end"]) - datetime.fromisoformat(lease["start"])
+    assert length.total_seconds() == 5400
+    for spelled, seconds in (("2d", 172800), ("45m", 2700), ("90s", 90), ("3600", 3600), ("1D 2H", 93600)):
+        assert _seconds(spelled) == seconds
+    bad = runner.invoke(app, ["leases", "create", "A100-80GB", "1", "--customer", cid, "--duration", "1.5h"])
+    assert bad.exit_code == 1 and "cannot read the duration '1.5h'" in bad.output
+    both = runner.invoke(
+        app, ["leases", "create", "A100-80GB", "1", "--customer", cid, "--duration", "2h", "--duration-s", "60"]
+    )
+    assert both.exit_code == 1 and "not both" in both.output

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import httpx
 import typer
@@ -70,7 +70,7 @@ console = Console()
 err = Console(stderr=True)
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)
 
@@ -980,6 +980,21 @@ def _print_leases(data: Any, as_json: bool, title: str | None = None) -> None:
     console.print(t)
 
 
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def _seconds(text: str) -> int:
+    """A duration as people write it (45m, 8h, 2d, 1h30m, 90s, or plain seconds) in seconds."""
+    t = text.strip().lower().replace(" ", "")
+    if t.isdigit():
+        return int(t)
+    m = _DURATION.fullmatch(t)
+    if not t or m is None or not any(m.groups()):
+        _fail(f"cannot read the duration {text!r}: write it as 45m, 8h, 2d, 1h30m or a number of seconds")
+    days, hours, minutes, seconds = (int(g or 0) for g in m.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
 def _what(r: dict[str, Any]) -> str:
     """What a lease rents, short: 8×A100-80GB, or 16c EPYC-9654 (cores of a CPU model)."""
     if r.get("resource") == "cpu":
@@ -1009,6 +1024,9 @@ def leases_create(
     end: str | None = None,
     customer: int | None = None,
     duration_s: int | None = None,
+    duration: Annotated[
+        str | None, typer.Option(help="how long, instead of --end or --duration-s: 45m, 8h, 2d, 1h30m or seconds")
+    ] = None,
     max_wait_s: int | None = None,
     cpu_cores: Annotated[int | None, typer.Option(help="a CPU lease: this many cores of one node")] = None,
     memory_gib: Annotated[int | None, typer.Option(help="a CPU lease's memory (default: the cores' share)")] = None,
@@ -1017,6 +1035,10 @@ def leases_create(
 ) -> None:
     """Book GPUs (GPU_MODEL GPU_COUNT) or CPU cores (--cpu-cores, with --memory-gib and --cpu-model)."""
     body: dict[str, Any] = {"plan": plan, "start": start, **_resource(gpu_model, gpu_count, cpu_cores)}
+    if duration is not None:
+        if duration_s is not None:
+            _fail("give --duration or --duration-s, not both")
+        duration_s = _seconds(duration)
     for k, v in (
         ("end", end),
         ("customer_id", customer),
