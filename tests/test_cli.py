@@ -164,6 +164,22 @@ def test_lists_load_the_ofac_file_set(cli_env: str) -> None:
     assert "2023-12-28" in out and "days old" in out  # old lists are warned about
 
 
+def test_lists_status_of_an_empty_store_names_the_store_it_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GPULEASE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("GPULEASE_DATA_DIR", str(tmp_path / "empty"))
+    get_settings.cache_clear()
+    try:
+        r = runner.invoke(app, ["lists", "status"])
+    finally:
+        get_settings.cache_clear()
+    out = " ".join(r.output.split())
+    assert r.exit_code == 1 and "Traceback" not in out
+    assert f"no lists loaded yet in the store at sqlite:///{tmp_path / 'empty'}" in out
+    assert "not the server at GPULEASE_API_URL" in out and "GPULEASE_DATA_DIR" in out
+
+
 def test_lists_load_refuses_an_sdn_file_without_its_siblings(cli_env: str, tmp_path: Path) -> None:
     from importlib.resources import as_file, files
 

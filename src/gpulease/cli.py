@@ -396,7 +396,12 @@ def lists_status() -> None:
         ]
     rt.close()
     if not versions:
-        _fail("no lists loaded yet: run `gpulease serve`/`demo` (they load the bundled lists) or `gpulease lists load`")
+        _fail(
+            f"no lists loaded yet in the store at {_redact(rt.settings.db_url)}: run `gpulease serve`/`demo` (they "
+            "load the bundled lists) or `gpulease lists load`. This command reads the store itself, not the server "
+            "at GPULEASE_API_URL: a server with another store is read with GPULEASE_DATA_DIR or "
+            "GPULEASE_DATABASE_URL set as the server has them"
+        )
     current = next((v for v in versions if v[1]), versions[0])
     t = Table(title=f"lists in force (version {current[0]}); warn after {max_age} days")
     for col in ("list", "entries", "source", "published", "warning"):
