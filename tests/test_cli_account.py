@@ -144,3 +144,21 @@ def test_webhooks_from_the_command_line(
     assert [n["type"] for n in _json(r)] == ["webhook.test"]
     assert cli(live_server, me, "webhooks", "rm", str(hook["id"])).exit_code == 0
     assert _json(cli(live_server, me, "webhooks", "list", "--json")) == []
+
+
+def test_a_compliance_officer_reads_a_review_before_deciding(facility: Facility, live_server: str) -> None:
+    c = facility.customer(
+        "Shenzhen Xunfei Cloud Computing Co., Ltd.",
+        country="CN",
+        owners=[{"name": "iFlytek Co., Ltd.", "percent": 100}],
+    )
+    [item] = [i for i in facility.c.get("/api/v1/reviews", headers=facility.k.co).json() if i["customer_id"] == c["id"]]
+    r = cli(live_server, facility.k.co, "reviews", "show", str(item["id"]))
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0, r.output
+    assert "licence needed EL-supplement-001" in text
+    assert "owner iFlytek Co., Ltd.: denied" in text and "EL EL-supplement-001 IFLYTEK, score 100" in text
+    assert "owned 100% by iFlytek Co., Ltd. [EL EL-supplement-001]" in text
+    assert _json(cli(live_server, facility.k.co, "reviews", "show", str(item["id"]), "--json"))["id"] == item["id"]
+    r = cli(live_server, facility.k.co, "reviews", "show", "999999")
+    assert r.exit_code == 1 and "Not found (404)" in r.output

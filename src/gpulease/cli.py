@@ -1236,6 +1236,59 @@ def reviews_list(status: str = "open", as_json: JsonOpt = False) -> None:
     )
 
 
+@reviews_app.command("show")
+def reviews_show(review_id: int, as_json: JsonOpt = False) -> None:
+    """One review item as a compliance officer reads it before deciding: each name's hits with their list entry,
+    the name that matched and why; ownership paths to listed parties; red flags; what an approval needs."""
+    data = Api().call("GET", f"/reviews/{review_id}")
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    t = Table(title=f"review {data['id']}", show_header=False, box=box.SIMPLE, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column(overflow="fold")
+    t.add_row("customer", str(data["customer_id"]))
+    t.add_row("kind", data["kind"])
+    t.add_row("status", data["status"])
+    t.add_row("summary", data["summary"])
+    t.add_row("opened", _when(data["created_at"]))
+    if data["licence_needed_for"]:
+        t.add_row("licence needed", ", ".join(data["licence_needed_for"]) + " (and a second compliance officer)")
+    for d in data["decisions"]:
+        t.add_row("decision", f"{d['decision']} by {d['by']} at {_when(d['at'])}: {d.get('comment') or ''}")
+    if data.get("comment"):
+        t.add_row("comment", data["comment"])
+    console.print(t)
+    sc = data["details"].get("screening")
+    if not isinstance(sc, dict):
+        console.print(escape(json.dumps(data["details"], indent=2, ensure_ascii=False)))
+        return
+    console.print(f"[bold]screening: {escape(str(sc.get('status')))}[/]")
+    for reason in sc.get("reasons", []):
+        console.print(f"  {escape(reason)}", soft_wrap=True)
+    for n in sc.get("name_hits", []):
+        console.print(f"[bold]{escape(n['role'])}[/] {escape(n['name'])}: [bold]{escape(n['decision'])}[/]")
+        for h in n.get("hits", []):
+            kind = f" ({h['matched_kind']})" if h.get("matched_kind") else ""
+            console.print(
+                f"  {escape(h['list'])} {escape(h['entry_id'])} {escape(h['name'])}, score {h['score']:.0f}, "
+                f"matched {escape(h['matched_name'])!r}{escape(kind)}",
+                soft_wrap=True,
+            )
+            for reason in h.get("reasons", []):
+                console.print(f"    · {escape(reason)}", soft_wrap=True)
+    paths = (sc.get("ownership") or {}).get("paths", [])
+    if paths:
+        console.print("[bold]ownership[/]")
+        for p in paths:
+            console.print(f"  {escape(p['description'])}", soft_wrap=True)
+    flags = sc.get("red_flags", [])
+    if flags:
+        console.print("[bold]red flags[/]")
+        for f in flags:
+            console.print(f"  {escape(f['rule'])} ({escape(f['severity'])}): {escape(f['evidence'])}", soft_wrap=True)
+
+
 @reviews_app.command("decide")
 def reviews_decide(
     review_id: int,
@@ -1246,8 +1299,10 @@ def reviews_decide(
     licence_expires: Annotated[str | None, typer.Option(help="licence expiry, YYYY-MM-DD")] = None,
     licence_scope: Annotated[str | None, typer.Option(help="what the licence covers")] = None,
 ) -> None:
-    """Approve or deny. Clearing a strong blocking-list hit needs the licence options and a second, different
-    compliance officer: the first approval leaves the review awaiting_second_approval."""
+    """Approve or deny (read it first with `reviews show`).
+
+    Clearing a strong blocking-list hit needs the licence options and a second, different compliance officer: the
+    first approval leaves the review awaiting_second_approval."""
     body: dict[str, Any] = {"decision": decision, "comment": comment}
     if licence_number:
         body["licence"] = {

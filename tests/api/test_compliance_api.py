@@ -114,6 +114,28 @@ def test_review_queue_approve_and_deny(facility: Facility) -> None:
     facility.lease(customer_id=c["id"], gpu_model="A100-80GB", gpu_count=1)
 
 
+def test_one_review_item_with_its_evidence(facility: Facility) -> None:
+    c = facility.customer(
+        "Shenzhen Xunfei Cloud Computing Co., Ltd.",
+        country="CN",
+        owners=[{"name": "iFlytek Co., Ltd.", "percent": 100}],
+    )
+    listed = [i for i in facility.c.get("/api/v1/reviews", headers=facility.k.co).json() if i["customer_id"] == c["id"]]
+    [item] = listed
+    r = facility.c.get(f"/api/v1/reviews/{item['id']}", headers=facility.k.co)
+    assert r.status_code == 200
+    one = r.json()
+    assert one == item  # the queue's entry, alone
+    assert one["licence_needed_for"] and one["decisions"] == []
+    sc = one["details"]["screening"]
+    assert any(p["listed_list"] == "EL" for p in sc["ownership"]["paths"])
+    assert facility.c.get(f"/api/v1/reviews/{item['id']}", headers=facility.k.op).status_code == 200  # staff
+    own = facility.customer_key(c["id"])
+    assert facility.c.get(f"/api/v1/reviews/{item['id']}", headers=own).status_code == 403  # never the customer
+    missing = facility.c.get("/api/v1/reviews/999999", headers=facility.k.co)
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("application/problem+json")
+
+
 def _csl_file(tmp: Path, name: str, country: str = "SG") -> Path:
     p = tmp / "consolidated.csv"
     cols = [

@@ -74,6 +74,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     # compliance
     ("POST", f"{API}/screen"): P.SCREEN_NAMES,
     ("GET", f"{API}/reviews"): P.VIEW_REVIEWS,
+    ("GET", f"{API}/reviews/{{review_id}}"): P.VIEW_REVIEWS,
     ("POST", f"{API}/reviews/{{review_id}}/decision"): P.DECIDE_REVIEWS,
     ("GET", f"{API}/alerts"): P.VIEW_ALERTS,
     ("POST", f"{API}/alerts/{{alert_id}}/ack"): P.VIEW_ALERTS,

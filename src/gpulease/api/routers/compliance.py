@@ -52,6 +52,16 @@ def list_reviews(
         return [ReviewOut.of(r, licence_needed_for=reviews.needs_licence(r, cleared)) for r in items]
 
 
+@router.get("/reviews/{review_id}", response_model=ReviewOut)
+def get_review(review_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> ReviewOut:
+    """One review item with its evidence (`details`: the screening's hits and their reasons, ownership paths, red
+    flags), what an approval would need a licence for, and every officer's decision so far."""
+    with rt.work() as w:
+        item = reviews.get_review(w, actor=actor, review_id=review_id)
+        needed = reviews.needs_licence(item, reviews.cleared_parties(w)) if item.status in reviews.OPEN else []
+        return ReviewOut.of(item, reviews.decisions_of(w, item), needed)
+
+
 @router.post(
     "/reviews/{review_id}/decision",
     response_model=ReviewOut,
