@@ -162,3 +162,16 @@ def test_a_compliance_officer_reads_a_review_before_deciding(facility: Facility,
     assert _json(cli(live_server, facility.k.co, "reviews", "show", str(item["id"]), "--json"))["id"] == item["id"]
     r = cli(live_server, facility.k.co, "reviews", "show", "999999")
     assert r.exit_code == 1 and "Not found (404)" in r.output
+
+
+def test_customers_screening_reads_as_text_and_as_json(facility: Facility, live_server: str) -> None:
+    c = facility.customer("iFlytek Co., Ltd.", country="CN", owners=[])
+    r = cli(live_server, facility.k.co, "customers", "screening", str(c["id"]))
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0 and f"customer {c['id']}: denied" in text, r.output
+    assert "legal name iFlytek Co., Ltd.: denied" in text and "EL EL-supplement-001 IFLYTEK, score 100" in text
+    raw = _json(cli(live_server, facility.k.co, "customers", "screening", str(c["id"]), "--json"))
+    assert raw["compliance_status"] == "denied" and raw["name_hits"]
+    own = facility.customer_key(c["id"])
+    mine = _json(cli(live_server, own, "customers", "screening", str(c["id"])))
+    assert set(mine) == {"customer_id", "compliance_status", "at"}  # its own status, never the evidence

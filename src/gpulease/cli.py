@@ -914,9 +914,17 @@ def customers_list(as_json: JsonOpt = False) -> None:
 
 
 @customers_app.command("screening")
-def customers_screening(customer_id: int) -> None:
+def customers_screening(customer_id: int, as_json: JsonOpt = False) -> None:
     """Why a customer has its compliance status: hits, ownership paths, red flags."""
-    typer.echo(json.dumps(Api().call("GET", f"/customers/{customer_id}/screening"), indent=2, ensure_ascii=False))
+    data = Api().call("GET", f"/customers/{customer_id}/screening")
+    if as_json or "name_hits" not in data:  # a customer's own key sees its status only
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    console.print(
+        f"customer {data['customer_id']}: [bold]{escape(data['compliance_status'])}[/] "
+        f"(screened {_when(data['at'])}, list version {data.get('list_version')})"
+    )
+    _print_screening(data)
 
 
 def _when(value: Any, seconds: bool = True) -> str:
@@ -1236,6 +1244,35 @@ def reviews_list(status: str = "open", as_json: JsonOpt = False) -> None:
     )
 
 
+def _print_screening(sc: dict[str, Any]) -> None:
+    """A screening as a compliance officer reads it: the outcome and its reasons, each name's hits with the list
+    entry, the name that matched and why, ownership paths to listed parties, red flags."""
+    console.print(f"[bold]screening: {escape(str(sc.get('status')))}[/]")
+    for reason in sc.get("reasons", []):
+        console.print(f"  {escape(reason)}", soft_wrap=True)
+    for n in sc.get("name_hits", []):
+        console.print(f"[bold]{escape(n['role'])}[/] {escape(n['name'])}: [bold]{escape(n['decision'])}[/]")
+        for h in n.get("hits", []):
+            kind = f" ({h['matched_kind']})" if h.get("matched_kind") else ""
+            console.print(
+                f"  {escape(h['list'])} {escape(h['entry_id'])} {escape(h['name'])}, score {h['score']:.0f}, "
+                f"matched {escape(h['matched_name'])!r}{escape(kind)}",
+                soft_wrap=True,
+            )
+            for reason in h.get("reasons", []):
+                console.print(f"    · {escape(reason)}", soft_wrap=True)
+    paths = (sc.get("ownership") or {}).get("paths", [])
+    if paths:
+        console.print("[bold]ownership[/]")
+        for p in paths:
+            console.print(f"  {escape(p['description'])}", soft_wrap=True)
+    flags = sc.get("red_flags", [])
+    if flags:
+        console.print("[bold]red flags[/]")
+        for f in flags:
+            console.print(f"  {escape(f['rule'])} ({escape(f['severity'])}): {escape(f['evidence'])}", soft_wrap=True)
+
+
 @reviews_app.command("show")
 def reviews_show(review_id: int, as_json: JsonOpt = False) -> None:
     """One review item as a compliance officer reads it before deciding: each name's hits with their list entry,
@@ -1263,30 +1300,7 @@ def reviews_show(review_id: int, as_json: JsonOpt = False) -> None:
     if not isinstance(sc, dict):
         console.print(escape(json.dumps(data["details"], indent=2, ensure_ascii=False)))
         return
-    console.print(f"[bold]screening: {escape(str(sc.get('status')))}[/]")
-    for reason in sc.get("reasons", []):
-        console.print(f"  {escape(reason)}", soft_wrap=True)
-    for n in sc.get("name_hits", []):
-        console.print(f"[bold]{escape(n['role'])}[/] {escape(n['name'])}: [bold]{escape(n['decision'])}[/]")
-        for h in n.get("hits", []):
-            kind = f" ({h['matched_kind']})" if h.get("matched_kind") else ""
-            console.print(
-                f"  {escape(h['list'])} {escape(h['entry_id'])} {escape(h['name'])}, score {h['score']:.0f}, "
-                f"matched {escape(h['matched_name'])!r}{escape(kind)}",
-                soft_wrap=True,
-            )
-            for reason in h.get("reasons", []):
-                console.print(f"    · {escape(reason)}", soft_wrap=True)
-    paths = (sc.get("ownership") or {}).get("paths", [])
-    if paths:
-        console.print("[bold]ownership[/]")
-        for p in paths:
-            console.print(f"  {escape(p['description'])}", soft_wrap=True)
-    flags = sc.get("red_flags", [])
-    if flags:
-        console.print("[bold]red flags[/]")
-        for f in flags:
-            console.print(f"  {escape(f['rule'])} ({escape(f['severity'])}): {escape(f['evidence'])}", soft_wrap=True)
+    _print_screening(sc)
 
 
 @reviews_app.command("decide")
