@@ -52,6 +52,18 @@ def test_screen_json_matches_the_api_shape(cli_env: str) -> None:
     assert "sensetime" in (top["name"] + top["matched_name"]).lower().replace(" ", "")
 
 
+def test_screen_as_text_explains_what_the_listing_means(cli_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    r = runner.invoke(app, ["screen", "讯飞", "--country", "CN"])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert text.startswith("denied 讯飞") and "EL EL-supplement-001 IFLYTEK: score" in text
+    assert "'讯飞' (enrichment alias): short_name, source https://www.iflytek.com/" in text
+    assert "Federal Register 84 FR 54002" in text and "listed on 2019-10-09" in text
+    assert "licence For all items subject to the EAR." in text and "licence policy Case-by-case review" in text
+    assert "addresses Hefei, Anhui, CN" in text and "outcome denied: blocking list" in text
+
+
 def test_screen_file_adds_the_decision_columns(cli_env: str, tmp_path: Path) -> None:
     src = tmp_path / "customers.csv"
     src.write_text("name,country\niFlytek Co. Ltd,CN\nNvidia Corporation,US\n")

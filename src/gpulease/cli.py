@@ -548,21 +548,57 @@ def screen(
         return
     colour = {"cleared": "green", "review": "yellow", "denied": "red"}[body["decision"]]
     console.print(f"[bold {colour}]{body['decision']}[/] {escape(name)}")
-    t = Table()
-    for col in ("score", "list", "entry", "listed name", "matched", "outcome and rule", "why"):
-        t.add_column(col)
+    for reason in body["reasons"]:
+        console.print(f"  {escape(reason)}", soft_wrap=True)
     for h in body["hits"]:
-        t.add_row(
-            f"{h['score']:.1f}",
-            h["list"],
-            h["entry_id"],
-            escape(h["name"]),
-            f"{escape(h['matched_name'])}\n[dim]{h['matched_kind']}[/]",
-            f"{h['outcome']}: {h['rule']}",
-            escape("\n".join(h["reasons"])),
-        )
-    if body["hits"]:
-        console.print(t)
+        _print_hit(h)
+
+
+def _print_hit(h: dict[str, Any]) -> None:
+    """One list hit as a compliance officer reads it: the entry and the name that matched, the outcome and the
+    rule behind it, what the listing means (programmes, Federal Register notice, licence requirement and policy),
+    what tells the listed party apart (addresses, identifiers, birth dates, nationalities), and why it matched."""
+    console.print()
+    console.print(
+        f"[bold]{escape(h['list'])} {escape(h['entry_id'])}[/] {escape(h['name'])}: score {h['score']:.1f}",
+        soft_wrap=True,
+    )
+    t = Table(show_header=False, box=None, pad_edge=False, padding=(0, 1))
+    t.add_column(style="dim", no_wrap=True)
+    t.add_column(overflow="fold")
+    enrichment = h.get("enrichment") or {}
+    matched = f"{h['matched_name']!r} ({h['matched_kind']})"
+    if enrichment:
+        matched += f": {enrichment.get('kind')}, source {enrichment.get('source_url')} ({enrichment.get('note')})"
+    rows: list[tuple[str, str | None]] = [
+        ("list", h.get("list_name")),
+        ("matched", matched),
+        ("outcome", f"{h['outcome']}: {h['rule']}"),
+        ("restriction", h.get("restriction")),
+        ("programmes", ", ".join(h.get("programs") or [])),
+        ("Federal Register", h.get("federal_register")),
+        ("listed on", h.get("listing_date")),
+        ("licence", h.get("license_requirement")),
+        ("licence policy", h.get("license_policy")),
+        ("addresses", "; ".join(_address(a) for a in h.get("addresses") or [])),
+        ("identifiers", "; ".join(_identifier(i) for i in h.get("identifiers") or [])),
+        ("born", ", ".join(h.get("dates_of_birth") or [])),
+        ("nationality", ", ".join(h.get("nationalities") or [])),
+        ("why", "\n".join(h.get("reasons") or [])),
+        ("source", h.get("source_url")),
+    ]
+    for label, value in rows:
+        if value:
+            t.add_row(label, escape(str(value)))
+    console.print(t)
+
+
+def _address(a: dict[str, Any]) -> str:
+    return ", ".join(str(a[k]) for k in ("street", "city", "state", "postal_code", "country") if a.get(k))
+
+
+def _identifier(i: dict[str, Any]) -> str:
+    return f"{i.get('kind')} {i.get('value')}" + (f" ({i['country']})" if i.get("country") else "")
 
 
 def _read_names_csv(infile: Path) -> tuple[list[dict[str, str]], list[str]]:
