@@ -21,6 +21,7 @@ DAHUA_EL = "EL-supplement-005"
 ISIL = "SDN-8759"  # ISLAMIC STATE OF IRAQ AND THE LEVANT (a.k.a. DAESH)
 VTB = "SDN-17013"  # VTB BANK (a.k.a. BANK FOR FOREIGN TRADE)
 FTB = "UN-KPe.047"  # FOREIGN TRADE BANK (FTB), DPRK
+REZAI = "SDN-27852"  # REZA'I, Mohsen
 
 
 def _found(index: ScreeningIndex, name: str, country: str | None, entry_id: str) -> bool:
@@ -114,3 +115,13 @@ def test_a_unit_of_a_listed_name_of_everyday_words_is_still_an_affiliate(index: 
     assert _found(index, "Foreign Trade Bank Moscow Branch", "RU", VTB)
     # Surnames are not everyday words: "Wagner" with a country is still the group's.
     assert screen_name(index, "Wagner Group Mali", "ML").decision == "review"
+
+
+def test_arabic_i_and_u_may_be_persian_e_and_o(index: ScreeningIndex) -> None:
+    # Muhsin / Mohsen, Qasim / Qasem: the same names romanised from Arabic and from Persian.
+    assert {"mohsen", "kasem"} <= {*dict(spelling_variants("muhsin")), *dict(spelling_variants("kasim"))}
+    assert _found(index, "Muhsin Rezai", "IR", REZAI)
+
+
+def test_the_vowel_readings_need_the_rest_of_the_name(index: ScreeningIndex) -> None:
+    assert screen_name(index, "Muhsin Demir", "TR").decision == "cleared"
