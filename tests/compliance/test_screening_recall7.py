@@ -100,6 +100,8 @@ def test_a_second_name_in_brackets_is_screened_too(index: ScreeningIndex) -> Non
 
 def test_a_place_or_an_unlisted_name_in_brackets_changes_nothing(index: ScreeningIndex) -> None:
     assert screen_name(index, "Emirates (Emirates Airline)", "AE").decision == "cleared"
+    # The bracketed name is not screened alone: "Positive" alone resembles POSITIVE TECHNOLOGIES.
+    assert screen_name(index, "Positive Grid (Positive)", "US").decision == "cleared"
     # A place in brackets is an affiliate's name, as before: a review, not a denial.
     assert screen_name(index, "Sberbank (Switzerland) AG", "CH").decision == "review"
 

@@ -219,15 +219,17 @@ _ZWNJ = "\u200c"
 _BRACKETED_WORD = re.compile(r"\(\s*([A-Za-z]{3,8})\s*\)")
 
 
-# A name with a second name in brackets at its end ("Syrian Arab Airlines (Syrianair)", "Megvii (Face++)"): the
-# party under both names. Not a place, a legal form or other common words ("China Telecom (Americas)", "Sberbank
-# (Switzerland) AG": an affiliate's), nor a stock code.
+# A name with a second name in brackets at its end ("Syrian Arab Airlines (Syrianair)", "Islamic State in Iraq and the
+# Levant (Daesh)"): the name before the brackets is screened on its own too, where it has two words or more of its
+# own. (Not the bracketed name alone, nor a one-word name: short, they resemble too much, "Sunway (Sunway Berhad)".)
+# Not where the brackets hold a place, a legal form or other common words ("China Telecom (Americas)", "Sberbank
+# (Switzerland) AG": an affiliate's name), nor a stock code.
 _TRAILING_BRACKET = re.compile(r"^([^()（）]*[^\W\d_][^()（）]*?)\s*[(（]([^()（）\d]+)[)）]\s*$")
-_SECOND_NAME_NOTE = "a second name in brackets names the same party"
+_SECOND_NAME_NOTE = "the name before a second name in brackets, on its own"
 
 
-def _second_name(name: str) -> tuple[str, str] | None:
-    """The name outside the brackets and the one inside, where a name ends with a second name in brackets."""
+def _name_before_brackets(name: str) -> str | None:
+    """The name before the brackets, where a name of two words or more ends with a second name in brackets."""
     if "(" not in name and "（" not in name:
         return None
     match = _TRAILING_BRACKET.match(name.strip())
@@ -235,9 +237,9 @@ def _second_name(name: str) -> tuple[str, str] | None:
         return None
     outside, inside = match.group(1).strip(), match.group(2).strip()
     generic = generic_words()
-    if not any(t not in generic for t in normalize_name(inside).strong) or not normalize_name(outside).strong:
+    if not any(t not in generic for t in normalize_name(inside).strong) or len(normalize_name(outside).strong) < 2:
         return None
-    return outside, inside
+    return outside
 
 
 def _abbreviates(acronym: str, words: Sequence[str]) -> bool:
@@ -698,22 +700,21 @@ class ScreeningIndex:
         `date_of_birth` and `nationality` (of an individual) raise the score of listed individuals they
         agree with and lower it where they conflict.
         """
-        parts = _second_name(name)
-        if parts is not None:
-            # Each name of "Syrian Arab Airlines (Syrianair)" on its own, and the whole: each entry's best.
-            found: dict[str, Hit] = {}
-            for part in (name, *parts):
-                for hit in self._screen(
-                    part, country, address, limit, min_score, date_of_birth=date_of_birth, nationality=nationality
-                ):
-                    if part is not name:
-                        hit = replace(hit, reasons=(*hit.reasons, f"screened apart as '{part}': {_SECOND_NAME_NOTE}"))
-                    if hit.entry_id not in found or hit.score > found[hit.entry_id].score:
-                        found[hit.entry_id] = hit
-            return sorted(found.values(), key=lambda h: (-h.score, h.entry_id))[:limit]
-        return self._screen(
-            name, country, address, limit, min_score, date_of_birth=date_of_birth, nationality=nationality
-        )
+
+        def one(written: str) -> list[Hit]:
+            return self._screen(
+                written, country, address, limit, min_score, date_of_birth=date_of_birth, nationality=nationality
+            )
+
+        outside = _name_before_brackets(name)
+        if outside is None:
+            return one(name)
+        # "Syrian Arab Airlines (Syrianair)" and "Syrian Arab Airlines": each entry's best hit.
+        found = {hit.entry_id: hit for hit in one(name)}
+        for hit in one(outside):
+            if hit.entry_id not in found or hit.score > found[hit.entry_id].score:
+                found[hit.entry_id] = replace(hit, reasons=(*hit.reasons, f"'{outside}': {_SECOND_NAME_NOTE}"))
+        return sorted(found.values(), key=lambda h: (-h.score, h.entry_id))[:limit]
 
     def _screen(
         self,
