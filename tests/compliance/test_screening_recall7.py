@@ -22,6 +22,8 @@ ISIL = "SDN-8759"  # ISLAMIC STATE OF IRAQ AND THE LEVANT (a.k.a. DAESH)
 VTB = "SDN-17013"  # VTB BANK (a.k.a. BANK FOR FOREIGN TRADE)
 FTB = "UN-KPe.047"  # FOREIGN TRADE BANK (FTB), DPRK
 REZAI = "SDN-27852"  # REZA'I, Mohsen
+LI_FANGWEI = "SDN-11447"
+ROSOBORONEKSPORT = "SDN-18782"
 
 
 def _found(index: ScreeningIndex, name: str, country: str | None, entry_id: str) -> bool:
@@ -127,3 +129,14 @@ def test_arabic_i_and_u_may_be_persian_e_and_o(index: ScreeningIndex) -> None:
 
 def test_the_vowel_readings_need_the_rest_of_the_name(index: ScreeningIndex) -> None:
     assert screen_name(index, "Muhsin Demir", "TR").decision == "cleared"
+
+
+def test_a_typo_is_also_compared_as_written(index: ScreeningIndex) -> None:
+    # Folded, "Fangwie" is fangvie against the listed fangvey (two edits), "Rooboroneksport" roboroneksport (two); as
+    # written each is one edit from the listed word.
+    assert _found(index, "Li Fangwie", "CN", LI_FANGWEI)
+    assert _found(index, "Rooboroneksport", "RU", ROSOBORONEKSPORT)
+
+
+def test_a_one_word_typo_as_written_is_still_another_name(index: ScreeningIndex) -> None:
+    assert screen_name(index, "Rotsec", "RU").decision == "cleared"

@@ -11,6 +11,9 @@ from datetime import date
 from itertools import chain, filterfalse, islice, pairwise
 from typing import cast
 
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
 from gpulease.compliance.countries import country_code
 from gpulease.compliance.identity import birth_date_agrees, nationality_agrees
 from gpulease.compliance.match import (
@@ -22,6 +25,7 @@ from gpulease.compliance.match import (
     QueryScorer,
     compare,
     explain,
+    similarity_of,
     typo_apart,
 )
 from gpulease.compliance.model import Address, EnrichmentAlias, ListEntry
@@ -127,6 +131,8 @@ ACRONYM_MAX_PARTIES = 3
 # without vowels and without a second word, the consonants fit many names.
 ONE_ABJAD_WORD = -15.0
 ONE_ABJAD_WORD_CONSONANTS = 4
+# Words of this many letters or more whose canonical form is not as written are also compared as written.
+TYPO_WRITTEN_FROM = 6
 # Listed pairs of words kept per consonant skeleton (`ScreeningIndex._pair_skeletons`), the first met.
 PAIR_SKELETON_CAP = 50  # ... unless it has this many consonants: "سيريتل" (s-r-t-l) is SYRIATEL
 # The listed name of a party on a list that does not block (CMIC, SSI, MEU ...) once legal forms are set
@@ -790,10 +796,29 @@ class ScreeningIndex:
                         alternatives[at] = (*alternatives.get(at, ()), *both)
                         for token in both:
                             extra.setdefault(token, []).append((at, SKELETON_SIMILARITY))
-        scorer = QueryScorer(query.strong, q_weights, extra)
+        # Words whose canonical form is not as written ("Fangwie": "fangvie", "Rooboroneksport": "roboroneksport"):
+        # a typo and a fold together can be two edits where the typo alone was one. Such a word is also compared as
+        # written with the candidates' words as written, and found by its written form too (the listed word less the
+        # letter the typo dropped).
+        written: dict[int, str] = {}
+        for position, token in enumerate(query.strong):
+            shown = query.shown(position)
+            if (
+                shown != token
+                and not query.abjad[position]
+                and len(shown) >= TYPO_WRITTEN_FROM
+                and shown.isalpha()
+                and shown.isascii()
+                and token not in generic
+            ):
+                written[position] = shown
+                alternatives[position] = (*alternatives.get(position, blocking_keys(token)), shown)
         names = self.names
         best: dict[int, tuple[float, IndexedName]] = {}
         candidates = [names[name_id] for name_id in self._candidates(query.strong, q_weights, alternatives)]
+        if written:
+            _written_similarities(written, candidates, extra)
+        scorer = QueryScorer(query.strong, q_weights, extra)
         tokens: set[str] = set()
         for candidate in candidates:
             tokens.update(candidate.norm.strong)
@@ -1380,6 +1405,32 @@ _LEADING_FORMS = frozenset({"joint", "stock", "liability", "open", "closed", "pu
 
 # Consonants a transliteration writes with two letters (ش sh, خ kh, غ gh, ث th, ذ dh, ژ zh, چ ch): one sound each.
 _DIGRAPHS = re.compile(r"[skgtdzc]h")
+
+
+def _written_similarities(
+    written: Mapping[int, str], candidates: Sequence[IndexedName], extra: dict[str, list[tuple[int, float]]]
+) -> None:
+    """Adds to `extra` the similarities of query words as written (`written`, by position) to the candidates' words
+    as written, where they are a typo apart that way (see `match._similarity`)."""
+    shown: dict[str, set[str]] = {}
+    for candidate in candidates:
+        norm = candidate.norm
+        for j, token in enumerate(norm.strong):
+            if not norm.abjad[j]:
+                form = norm.shown(j)
+                if len(form) >= TYPO_WRITTEN_FROM and form.isascii():
+                    shown.setdefault(form, set()).add(token)
+    if not shown:
+        return
+    forms = list(shown)
+    for position, word in written.items():
+        for form, _, _ in process.extract(
+            word, forms, scorer=OSA.normalized_similarity, processor=None, score_cutoff=0.7, limit=None
+        ):
+            similarity = similarity_of(word, form)
+            if similarity > 0.0:
+                for token in shown[form]:
+                    extra.setdefault(token, []).append((position, similarity))
 
 
 def _common_english_name(candidate: IndexedName) -> bool:

@@ -113,6 +113,11 @@ def _similarity(a: str, b: str) -> float:
     return _accepted(a, b, min(JaroWinkler.normalized_similarity(a, b), OSA.normalized_similarity(a, b)))
 
 
+def similarity_of(a: str, b: str) -> float:
+    """Two words' similarity as a typo apart (0.0 where they are other words): `a` the query's, `b` the listed one."""
+    return _similarity(a, b)
+
+
 def _swapped(a: str, b: str) -> bool:
     """Two neighbouring letters swapped, not the first ("yiut"/"yitu"): the commonest typo, and in a short
     word one that a one-letter change ("sugon"/"sugar") is not: the letters are all there."""
