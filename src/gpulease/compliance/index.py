@@ -810,6 +810,7 @@ class ScreeningIndex:
                 and shown.isalpha()
                 and shown.isascii()
                 and token not in generic
+                and token not in self.document_frequency  # (a listed word as it is: no typo to look for)
             ):
                 written[position] = shown
                 alternatives[position] = (*alternatives.get(position, blocking_keys(token)), shown)
@@ -1415,11 +1416,11 @@ def _written_similarities(
     shown: dict[str, set[str]] = {}
     for candidate in candidates:
         norm = candidate.norm
-        for j, token in enumerate(norm.strong):
-            if not norm.abjad[j]:
-                form = norm.shown(j)
-                if len(form) >= TYPO_WRITTEN_FROM and form.isascii():
-                    shown.setdefault(form, set()).add(token)
+        as_written = norm.display or norm.strong
+        abjads = norm.abjad or (False,) * len(as_written)
+        for token, form, abjad in zip(norm.strong, as_written, abjads, strict=True):
+            if not abjad and len(form) >= TYPO_WRITTEN_FROM and form.isascii():
+                shown.setdefault(form, set()).add(token)
     if not shown:
         return
     forms = list(shown)
