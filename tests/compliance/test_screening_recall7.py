@@ -24,6 +24,7 @@ FTB = "UN-KPe.047"  # FOREIGN TRADE BANK (FTB), DPRK
 REZAI = "SDN-27852"  # REZA'I, Mohsen
 LI_FANGWEI = "SDN-11447"
 ROSOBORONEKSPORT = "SDN-18782"
+DJI = "CMIC-33111"  # SZ DJI TECHNOLOGY CO., LTD. (a.k.a. DJI)
 
 
 def _found(index: ScreeningIndex, name: str, country: str | None, entry_id: str) -> bool:
@@ -140,3 +141,17 @@ def test_a_typo_is_also_compared_as_written(index: ScreeningIndex) -> None:
 
 def test_a_one_word_typo_as_written_is_still_another_name(index: ScreeningIndex) -> None:
     assert screen_name(index, "Rotsec", "RU").decision == "cleared"
+
+
+def test_a_listed_brand_with_a_legal_form_abroad_may_be_its_subsidiary(index: ScreeningIndex) -> None:
+    # The CMIC list names DJI by its brand alone: "DJI Ltd" in Britain is a company incorporated under it, a review
+    # with the reason, not "another firm of that name".
+    result = screen_name(index, "DJI Ltd", "GB")
+    assert result.decision == "review"
+    hit = next(h.hit for h in result.hits if h.hit.entry_id == DJI)
+    assert any(f.name == "brand incorporated elsewhere" for f in hit.features)
+
+
+def test_another_legal_form_for_the_listed_ones_is_still_another_firm_elsewhere(index: ScreeningIndex) -> None:
+    # COSTAR GROUP CO., LTD. has a legal form of its own: "Costar Group GmbH" writes another one, elsewhere.
+    assert screen_name(index, "Costar Group GmbH", "DE").decision == "cleared"

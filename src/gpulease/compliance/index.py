@@ -1031,15 +1031,26 @@ class ScreeningIndex:
                         and entry.list not in BLOCKING_LISTS
                         and _letters(query.original) != _letters(candidate.name)
                     ):
-                        features.append(
-                            Feature(
-                                "restricted name elsewhere",
-                                RESTRICTED_NAME_ELSEWHERE,
-                                f"the listed name, not written as listed, in another country ({query_country}, "
-                                f"listed {listed}), on a list that restricts dealings ({entry.list}) rather than "
-                                "blocks: more likely another firm of that name",
+                        if _incorporated_brand(query, candidate):
+                            features.append(
+                                Feature(
+                                    "brand incorporated elsewhere",
+                                    0.0,
+                                    f"the listed name '{candidate.name}' with a legal form of its own added, in "
+                                    f"another country ({query_country}): possibly the listed party's subsidiary "
+                                    "there; establish who owns it",
+                                )
                             )
-                        )
+                        else:
+                            features.append(
+                                Feature(
+                                    "restricted name elsewhere",
+                                    RESTRICTED_NAME_ELSEWHERE,
+                                    f"the listed name, not written as listed, in another country ({query_country}, "
+                                    f"listed {listed}), on a list that restricts dealings ({entry.list}) rather than "
+                                    "blocks: more likely another firm of that name",
+                                )
+                            )
                     if common:
                         features.append(
                             Feature(
@@ -1432,6 +1443,13 @@ def _written_similarities(
             if similarity > 0.0:
                 for token in shown[form]:
                     extra.setdefault(token, []).append((position, similarity))
+
+
+def _incorporated_brand(query: NormalizedName, candidate: IndexedName) -> bool:
+    """Whether the query adds a legal form to a listed name that has none (a brand, "DJI"): a company incorporated
+    under the brand ("DJI GmbH"), where the listed party has its subsidiaries. ("CoStar Group, Inc." for the listed
+    "COSTAR GROUP CO., LTD." only writes another legal form for the listed one's.)"""
+    return any(t in LEGAL_FORMS for t in query.weak) and not any(t in LEGAL_FORMS for t in candidate.norm.weak)
 
 
 def _common_english_name(candidate: IndexedName) -> bool:
