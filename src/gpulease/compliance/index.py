@@ -6,10 +6,13 @@ import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from itertools import chain, filterfalse, islice, pairwise
 from typing import cast
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 from gpulease.compliance.countries import country_code
 from gpulease.compliance.identity import birth_date_agrees, nationality_agrees
@@ -22,6 +25,7 @@ from gpulease.compliance.match import (
     QueryScorer,
     compare,
     explain,
+    similarity_of,
     typo_apart,
 )
 from gpulease.compliance.model import Address, EnrichmentAlias, ListEntry
@@ -39,6 +43,7 @@ from gpulease.compliance.normalize import (
     place_tokens,
     spelling_variants,
 )
+from gpulease.compliance.places import CHINESE_CITIES
 from gpulease.compliance.restrictions import BLOCKING_LISTS
 from gpulease.compliance.romanize import is_pinyin, joined, skeleton
 
@@ -102,6 +107,9 @@ COMMON_WORDS_ONLY = -15.0
 # "alpha" 4.3, "wagner" 3.7, "huawei" 3.3, "gazprom" 2.6, "rosoboronexport" 1.3).
 COMMON_NAME_ZIPF = 3.5
 COMMON_NAME_ELSEWHERE = -25.0
+# An everyday English word ("foreign" 5.1, "central" 5.1, "industrial" 4.7), not a surname ("wagner" 3.7) or a letter
+# ("alpha" 4.3): a listed name of only such words recurs from country to country (`_common_english_name`).
+EVERYDAY_WORD_ZIPF = 4.5
 # A word of an abjad whose skeleton has only two consonants ("دیوار", d-v-r with v a vowel letter: "dr")
 SHORT_SKELETON = 0.75
 # A listed name of three letters or fewer ("HUA", "HUM") is an abbreviation: only the whole query can be it.
@@ -122,6 +130,11 @@ ACRONYM_MAX_PARTIES = 3
 # A query of one word in an abjad matched only by its consonants ("روشن", r-sh-n: Roshan, Rushaan, Rashen):
 # without vowels and without a second word, the consonants fit many names.
 ONE_ABJAD_WORD = -15.0
+ONE_ABJAD_WORD_CONSONANTS = 4
+# Words of this many letters or more whose canonical form is not as written are also compared as written.
+TYPO_WRITTEN_FROM = 6
+# Listed pairs of words kept per consonant skeleton (`ScreeningIndex._pair_skeletons`), the first met.
+PAIR_SKELETON_CAP = 50  # ... unless it has this many consonants: "سيريتل" (s-r-t-l) is SYRIATEL
 # The listed name of a party on a list that does not block (CMIC, SSI, MEU ...) once legal forms are set
 # aside, but not written as listed, in a country the party is not in: more likely another firm of that name
 # ("CoStar Group, Inc.", US, against the Chinese optics maker listed as COSTAR GROUP CO., LTD.).
@@ -210,6 +223,29 @@ _ZWNJ = "\u200c"
 # words before it is the party's acronym as the list gives it (screened as an acronym: a review on its own, three
 # letters allowed), and the name without it is a name of the party too.
 _BRACKETED_WORD = re.compile(r"\(\s*([A-Za-z]{3,8})\s*\)")
+
+
+# A name with a second name in brackets at its end ("Syrian Arab Airlines (Syrianair)", "Islamic State in Iraq and the
+# Levant (Daesh)"): the name before the brackets is screened on its own too, where it has two words or more of its
+# own. (Not the bracketed name alone, nor a one-word name: short, they resemble too much, "Sunway (Sunway Berhad)".)
+# Not where the brackets hold a place, a legal form or other common words ("China Telecom (Americas)", "Sberbank
+# (Switzerland) AG": an affiliate's name), nor a stock code.
+_TRAILING_BRACKET = re.compile(r"^([^()（）]*[^\W\d_][^()（）]*?)\s*[(（]([^()（）\d]+)[)）]\s*$")
+_SECOND_NAME_NOTE = "the name before a second name in brackets, on its own"
+
+
+def _name_before_brackets(name: str) -> str | None:
+    """The name before the brackets, where a name of two words or more ends with a second name in brackets."""
+    if "(" not in name and "（" not in name:
+        return None
+    match = _TRAILING_BRACKET.match(name.strip())
+    if match is None or _bracketed_acronyms(name):
+        return None
+    outside, inside = match.group(1).strip(), match.group(2).strip()
+    generic = generic_words()
+    if not any(t not in generic for t in normalize_name(inside).strong) or len(normalize_name(outside).strong) < 2:
+        return None
+    return outside
 
 
 def _abbreviates(acronym: str, words: Sequence[str]) -> bool:
@@ -390,6 +426,10 @@ def _lowest_but(lists: Sequence[list[int]], multi: set[int], exact_ids: list[int
     return _lowest(lists, multi.union(exact_ids), n)
 
 
+# Letters an abjad's transliteration writes with a final h (ش sh, ث th, ذ ض ظ dh, ژ zh): no ta marbuta there.
+_ONE_LETTER_H = ("sh", "th", "dh", "zh")
+
+
 class ScreeningIndex:
     """In-memory screening index over one list version."""
 
@@ -410,12 +450,30 @@ class ScreeningIndex:
         self._max_weight = math.log1p(max(len(names), 1))
         # Listed words by their consonants, for names written in an abjad (Arabic, Persian, Hebrew script).
         skeletons: dict[str, list[str]] = {}
+        # Short listed words of one consonant (ali, ala, ula): a word of the query that is no more (علی, l) scores
+        # against them, but does not find candidates by them, which most names would be.
+        one_consonant: dict[str, list[str]] = {}
         for token in document_frequency:
             if len(token) >= 3 and token.isalpha():
                 key = skeleton(token)
                 if len(key) >= 2:
                     skeletons.setdefault(key, []).append(token)
+                elif len(key) == 1 and len(token) <= 4:
+                    one_consonant.setdefault(key, []).append(token)
         self._skeletons = skeletons
+        self._one_consonant = one_consonant
+        # Two listed words by the consonants of both, for an abjad word that writes them as one: Persian joins
+        # compound given names (امیرعلی, AMIR ALI; محمدجواد, MOHAMMAD JAVAD).
+        pair_skeletons: dict[str, list[str]] = {}
+        for indexed in names:
+            for _, pair in indexed.joined:
+                if pair.isalpha():
+                    key = skeleton(pair)
+                    if len(key) >= 3:
+                        found = pair_skeletons.setdefault(key, [])
+                        if pair not in found and len(found) < PAIR_SKELETON_CAP:
+                            found.append(pair)
+        self._pair_skeletons = pair_skeletons
         # The postings regrouped by what put a name under a key: one listed token (the key is the token
         # or one of its deletions) or one pair of adjacent tokens. A token's deletion keys all lead back
         # to the same names, so a query gathers the few sources behind its keys first and then each
@@ -518,6 +576,12 @@ class ScreeningIndex:
             silent = self._skeletons.get(key[:-1], [])
             if silent:
                 found = [*found, *(t for t in silent if t not in found)]
+        if token.endswith("h") and len(token) > 2 and not token.endswith(_ONE_LETTER_H):
+            # Arabic ة (ta marbuta, transliterated h) is read t before the noun it governs: حركة النجباء is HARAKAT
+            # AL-NUJABA. From the token, not the key: ك + ة is "kh", which the key folds as one letter.
+            construct = self._skeletons.get(skeleton(token[:-1]) + "t", [])
+            if construct:
+                found = [*found, *(t for t in construct if t not in found)]
         return tuple(found)
 
     def spelling_matches(self, written: str) -> tuple[tuple[str, str], ...]:
@@ -642,6 +706,34 @@ class ScreeningIndex:
         `date_of_birth` and `nationality` (of an individual) raise the score of listed individuals they
         agree with and lower it where they conflict.
         """
+
+        def one(written: str) -> list[Hit]:
+            return self._screen(
+                written, country, address, limit, min_score, date_of_birth=date_of_birth, nationality=nationality
+            )
+
+        outside = _name_before_brackets(name)
+        if outside is None:
+            return one(name)
+        # "Syrian Arab Airlines (Syrianair)" and "Syrian Arab Airlines": each entry's best hit.
+        found = {hit.entry_id: hit for hit in one(name)}
+        for hit in one(outside):
+            if hit.entry_id not in found or hit.score > found[hit.entry_id].score:
+                found[hit.entry_id] = replace(hit, reasons=(*hit.reasons, f"'{outside}': {_SECOND_NAME_NOTE}"))
+        return sorted(found.values(), key=lambda h: (-h.score, h.entry_id))[:limit]
+
+    def _screen(
+        self,
+        name: str,
+        country: str | None = None,
+        address: Address | str | None = None,
+        limit: int = 10,
+        min_score: float = DEFAULT_MIN_SCORE,
+        *,
+        date_of_birth: date | str | None = None,
+        nationality: str | None = None,
+    ) -> list[Hit]:
+        """`screen` of one name."""
         # "Myanmar Economic Corporation (MEC)": the name's own acronym in brackets adds nothing to the name, and as a
         # word the lists do not have in that name it would count against it.
         query = normalize_name(" ".join(_BRACKETED_WORD.sub(" ", name).split()) if _bracketed_acronyms(name) else name)
@@ -654,16 +746,28 @@ class ScreeningIndex:
         generic = generic_words()
         for position, is_abjad in enumerate(query.abjad):
             if is_abjad:
+                key = skeleton(query.strong[position])
                 found = self.skeleton_matches(query.strong[position])
                 if found:
                     alternatives[position] = found
                     q_weights[position] = min(self.weight(t) for t in found)
                     # Two consonants ("dywr": d, r) fit dozens of words: a hint, not a match on its own, unless
                     # the word is a common one ("ayran": Iran).
-                    short = len(skeleton(query.strong[position])) <= 2
+                    short = len(key) <= 2
                     for token in found:
                         similarity = SHORT_SKELETON if short and token not in generic else SKELETON_SIMILARITY
                         extra.setdefault(token, []).append((position, similarity))
+                elif len(key) == 1 and key in self._one_consonant:
+                    # (Its weight stays that of an unseen word: a name without such a word is no nearer than before.)
+                    for token in self._one_consonant[key]:
+                        extra.setdefault(token, []).append((position, SHORT_SKELETON))
+                pairs = self._pair_skeletons.get(key, ())
+                if pairs:
+                    # Two listed words written as one (امیرعلی, AMIR ALI): found under the pair's blocking key, scored
+                    # as the pair (`compare`, `QueryScorer`).
+                    alternatives[position] = (*alternatives.get(position, ()), *pairs)
+                    for pair in pairs:
+                        extra.setdefault(pair, []).append((position, SKELETON_SIMILARITY))
             elif query.strong[position] not in generic:
                 # Other romanisations of a query word may be what the lists write ("Rostex", "Iurii").
                 variants = self.spelling_matches(query.shown(position))
@@ -674,10 +778,48 @@ class ScreeningIndex:
                     for listed_token, how in variants:
                         extra.setdefault(listed_token, []).append((position, SPELLING_SIMILARITY))
                         spelt[listed_token] = how
-        scorer = QueryScorer(query.strong, q_weights, extra)
+        for position in range(len(query.strong) - 1):
+            first, second = query.strong[position], query.strong[position + 1]
+            if (
+                query.abjad[position]
+                and query.abjad[position + 1]
+                and ("al" not in (first, second) or first == "bd")
+                and len(skeleton(first + second)) >= 3  # (two consonants fit too many words: ly + dyy, "lady")
+            ):
+                # Two words of an abjad that the lists write as one: Persian writes the parts of a compound apart
+                # or with a zero-width non-joiner (حاجی‌زاده, HAJIZADEH; عبد الله, ABDALLAH). Not the article, split
+                # off because the lists write it apart, but after عبد, which the lists join with it (عبد الملك is
+                # ABDUL MALIK, ABDEL MALIK).
+                both = self.skeleton_matches(first + second)
+                if both:
+                    for at in (position, position + 1):
+                        alternatives[at] = (*alternatives.get(at, ()), *both)
+                        for token in both:
+                            extra.setdefault(token, []).append((at, SKELETON_SIMILARITY))
+        # Words whose canonical form is not as written ("Fangwie": "fangvie", "Rooboroneksport": "roboroneksport"):
+        # a typo and a fold together can be two edits where the typo alone was one. Such a word is also compared as
+        # written with the candidates' words as written, and found by its written form too (the listed word less the
+        # letter the typo dropped).
+        written: dict[int, str] = {}
+        for position, token in enumerate(query.strong):
+            shown = query.shown(position)
+            if (
+                shown != token
+                and not query.abjad[position]
+                and len(shown) >= TYPO_WRITTEN_FROM
+                and shown.isalpha()
+                and shown.isascii()
+                and token not in generic
+                and token not in self.document_frequency  # (a listed word as it is: no typo to look for)
+            ):
+                written[position] = shown
+                alternatives[position] = (*alternatives.get(position, blocking_keys(token)), shown)
         names = self.names
         best: dict[int, tuple[float, IndexedName]] = {}
         candidates = [names[name_id] for name_id in self._candidates(query.strong, q_weights, alternatives)]
+        if written:
+            _written_similarities(written, candidates, extra)
+        scorer = QueryScorer(query.strong, q_weights, extra)
         tokens: set[str] = set()
         for candidate in candidates:
             tokens.update(candidate.norm.strong)
@@ -860,7 +1002,7 @@ class ScreeningIndex:
                         or individual
                         or near
                         or name_score >= COUNTRY_DIFFERS_BELOW
-                        or self._adds_place(query, candidate, align)
+                        or (self._adds_place(query, candidate, align) and not _common_english_name(candidate))
                     ):
                         features.append(
                             Feature("different country", 0.0, f"different country: {query_country}, listed {listed}")
@@ -889,15 +1031,26 @@ class ScreeningIndex:
                         and entry.list not in BLOCKING_LISTS
                         and _letters(query.original) != _letters(candidate.name)
                     ):
-                        features.append(
-                            Feature(
-                                "restricted name elsewhere",
-                                RESTRICTED_NAME_ELSEWHERE,
-                                f"the listed name, not written as listed, in another country ({query_country}, "
-                                f"listed {listed}), on a list that restricts dealings ({entry.list}) rather than "
-                                "blocks: more likely another firm of that name",
+                        if _incorporated_brand(query, candidate):
+                            features.append(
+                                Feature(
+                                    "brand incorporated elsewhere",
+                                    0.0,
+                                    f"the listed name '{candidate.name}' with a legal form of its own added, in "
+                                    f"another country ({query_country}): possibly the listed party's subsidiary "
+                                    "there; establish who owns it",
+                                )
                             )
-                        )
+                        else:
+                            features.append(
+                                Feature(
+                                    "restricted name elsewhere",
+                                    RESTRICTED_NAME_ELSEWHERE,
+                                    f"the listed name, not written as listed, in another country ({query_country}, "
+                                    f"listed {listed}), on a list that restricts dealings ({entry.list}) rather than "
+                                    "blocks: more likely another firm of that name",
+                                )
+                            )
                     if common:
                         features.append(
                             Feature(
@@ -1148,6 +1301,11 @@ class ScreeningIndex:
             return None  # the listed party's own words, as listed: cheap to rule out before aligning
         if _pinyin_syllable_acronym(query, listed):
             return None
+        # Names of common English words ("Bank for Foreign Trade", "Foreign Trade Bank") recur from country to
+        # country with the country's name added: in another country than the listed party's, without a word of
+        # structure ("branch", "office") to say it is a unit of it, such a name is another country's namesake.
+        if elsewhere and _common_english_name(candidate) and not any(t in _structure_tokens() for t in query.strong):
+            return None
         result = align()
         # The listed party's own distinctive words, spelt as listed (not a typo-close word of another firm).
         if any(result.listed_cover[j] < SKELETON_SIMILARITY for j in distinctive):
@@ -1172,7 +1330,7 @@ class ScreeningIndex:
         if trade and (
             common_only
             or any(query.strong[i] not in generic for i in trade)
-            or 0.0 in result.listed_cover
+            or (0.0 in result.listed_cover and not _sibling(query, candidate, result, elsewhere))
             or any(common_english(candidate.norm.shown(j)) for j in distinctive)
         ):
             return None
@@ -1226,11 +1384,11 @@ def _pinyin_syllable_acronym(query: NormalizedName, listed: tuple[str, ...]) -> 
 
 
 @functools.lru_cache(maxsize=50_000)
-def common_english(word: str) -> bool:
-    """Whether a word is common in English text (wordfreq's Zipf frequency ≥ COMMON_NAME_ZIPF)."""
+def common_english(word: str, zipf: float = COMMON_NAME_ZIPF) -> bool:
+    """Whether a word is common in English text (wordfreq's Zipf frequency ≥ `zipf`)."""
     from wordfreq import zipf_frequency  # its English list loads on first use (about a second), not at import
 
-    return bool(zipf_frequency(word, "en") >= COMMON_NAME_ZIPF)
+    return bool(zipf_frequency(word, "en") >= zipf)
 
 
 def _common_words_only(query: NormalizedName, candidate: IndexedName, result: NameScore) -> tuple[str, ...]:
@@ -1257,6 +1415,52 @@ _NOT_A_COMPANY = frozenset({"individual", "vessel", "aircraft"})
 _LEADING_FORMS = frozenset({"joint", "stock", "liability", "open", "closed", "public", "private", "nonpublic"})
 
 
+# Consonants a transliteration writes with two letters (ش sh, خ kh, غ gh, ث th, ذ dh, ژ zh, چ ch): one sound each.
+_DIGRAPHS = re.compile(r"[skgtdzc]h")
+
+
+def _written_similarities(
+    written: Mapping[int, str], candidates: Sequence[IndexedName], extra: dict[str, list[tuple[int, float]]]
+) -> None:
+    """Adds to `extra` the similarities of query words as written (`written`, by position) to the candidates' words
+    as written, where they are a typo apart that way (see `match._similarity`)."""
+    shown: dict[str, set[str]] = {}
+    for candidate in candidates:
+        norm = candidate.norm
+        as_written = norm.display or norm.strong
+        abjads = norm.abjad or (False,) * len(as_written)
+        for token, form, abjad in zip(norm.strong, as_written, abjads, strict=True):
+            if not abjad and len(form) >= TYPO_WRITTEN_FROM and form.isascii():
+                shown.setdefault(form, set()).add(token)
+    if not shown:
+        return
+    forms = list(shown)
+    for position, word in written.items():
+        for form, _, _ in process.extract(
+            word, forms, scorer=OSA.normalized_similarity, processor=None, score_cutoff=0.7, limit=None
+        ):
+            similarity = similarity_of(word, form)
+            if similarity > 0.0:
+                for token in shown[form]:
+                    extra.setdefault(token, []).append((position, similarity))
+
+
+def _incorporated_brand(query: NormalizedName, candidate: IndexedName) -> bool:
+    """Whether the query adds a legal form to a listed name that has none (a brand, "DJI"): a company incorporated
+    under the brand ("DJI GmbH"), where the listed party has its subsidiaries. ("CoStar Group, Inc." for the listed
+    "COSTAR GROUP CO., LTD." only writes another legal form for the listed one's.)"""
+    return any(t in LEGAL_FORMS for t in query.weak) and not any(t in LEGAL_FORMS for t in candidate.norm.weak)
+
+
+def _common_english_name(candidate: IndexedName) -> bool:
+    """Whether a listed name's own words (not trade or place words) are all everyday English words ("Bank for Foreign
+    Trade", "Foreign Trade Bank"): such names recur from country to country. Not surnames or letters of the
+    alphabet, common as they are ("Wagner", "Alpha"): a name made of one is more likely that party's."""
+    generic = generic_words()
+    own = [j for j, t in enumerate(candidate.norm.strong) if t not in generic]
+    return bool(own) and all(common_english(candidate.norm.shown(j), EVERYDAY_WORD_ZIPF) for j in own)
+
+
 def _one_abjad_word(query: NormalizedName, generic: frozenset[str]) -> int | None:
     """Position of the query's only word written in an abjad, where its other words are all common ones."""
     positions = [i for i, is_abjad in enumerate(query.abjad) if is_abjad]
@@ -1265,6 +1469,8 @@ def _one_abjad_word(query: NormalizedName, generic: frozenset[str]) -> int | Non
     at = positions[0]
     if any(t not in generic for i, t in enumerate(query.strong) if i != at):
         return None
+    if len(_DIGRAPHS.sub("_", skeleton(query.strong[at]))) >= ONE_ABJAD_WORD_CONSONANTS:
+        return None  # four consonants in a row of a listed word's ("سيريتل", SYRIATEL) are that word
     return at
 
 
@@ -1404,6 +1610,23 @@ def _present(listed: Sequence[str], j: int, present: set[str]) -> bool:
     return (j > 0 and joined(listed[j - 1], listed[j]) in present) or (
         j + 1 < len(listed) and joined(listed[j], listed[j + 1]) in present
     )
+
+
+@functools.cache
+def _chinese_regions() -> frozenset[str]:
+    return frozenset(canonical(place) for place in CHINESE_CITIES)
+
+
+def _sibling(query: NormalizedName, candidate: IndexedName, result: NameScore, elsewhere: bool) -> bool:
+    """A Chinese company's name is its region, its trade name (字号) and its trade: 浙江大华技术 is Zhejiang + Dahua +
+    technology. A name with the listed party's region and trade name and another trade (浙江大华系统工程, Zhejiang Dahua
+    System Engineering) is a member of its group: a trade name is registered for one firm per region. Only where
+    the listed name starts with a Chinese region that the query keeps, and lacks only common words of it."""
+    listed = candidate.norm.strong
+    if elsewhere or listed[0] not in _chinese_regions() or result.listed_cover[0] < 1.0:
+        return False
+    generic = generic_words()
+    return all(cover > 0.0 or t in generic for t, cover in zip(listed, result.listed_cover, strict=True))
 
 
 def _place_replaced(query: NormalizedName, candidate: IndexedName, result: NameScore, added: Sequence[int]) -> bool:

@@ -113,6 +113,11 @@ def _similarity(a: str, b: str) -> float:
     return _accepted(a, b, min(JaroWinkler.normalized_similarity(a, b), OSA.normalized_similarity(a, b)))
 
 
+def similarity_of(a: str, b: str) -> float:
+    """Two words' similarity as a typo apart (0.0 where they are other words): `a` the query's, `b` the listed one."""
+    return _similarity(a, b)
+
+
 def _swapped(a: str, b: str) -> bool:
     """Two neighbouring letters swapped, not the first ("yiut"/"yitu"): the commonest typo, and in a short
     word one that a one-letter change ("sugon"/"sugar") is not: the letters are all there."""
@@ -261,6 +266,15 @@ def compare(
                 best_q[i] = best_l[j] = best_l[j + 1] = 1.0
                 pair_q[i] = -1
                 similar.append(f"{a}≈{listed[j]} {listed[j + 1]}")
+        if extra is not None and together in extra:
+            # Two listed words that one query word writes as one, by an extra similarity (an abjad's skeleton).
+            for i, s in extra[together]:
+                if s > best_q[i]:
+                    best_q[i] = s
+                    pair_q[i] = -1
+                best_l[j] = max(best_l[j], s)
+                best_l[j + 1] = max(best_l[j + 1], s)
+                similar.append(f"{query[i]}≈{listed[j]} {listed[j + 1]}")
     total_q = sum(query_weights) or 1.0
     total_l = sum(listed_weights) or 1.0
     cover_q = sum(w * s for w, s in zip(query_weights, best_q, strict=True)) / total_q
@@ -382,10 +396,11 @@ class QueryScorer:
         rows = self._rows
         best_q = [0.0] * len(self.query)
         covered_l = 0.0
-        forced: set[int] | None = None
+        forced: dict[int, float] | None = None
         positions = self._positions
+        extra = self._extra
         for _, pair in listed_joined:
-            if pair in positions:
+            if pair in positions or (extra and pair in extra):
                 forced = self._joined(listed_joined, best_q)
                 break
         if forced is None:
@@ -400,8 +415,8 @@ class QueryScorer:
         else:
             for j, (token, w) in enumerate(zip(listed, listed_weights, strict=True)):
                 top, pairs = rows.get(token) or self._add_row(token)
-                if j in forced:
-                    top = 1.0
+                if j in forced and forced[j] > top:
+                    top = forced[j]
                 if top:
                     covered_l += w * top
                     for i, s in pairs:
@@ -418,17 +433,23 @@ class QueryScorer:
         row = self._rows[token] = self._row(token)
         return row
 
-    def _joined(self, listed_joined: Sequence[tuple[int, str]], best_q: list[float]) -> set[int]:
-        """Spacing variants, listed side ("hikvision" against a listed "hik vision"): marks the query's
-        covered tokens in `best_q`, returns the listed positions covered."""
-        forced: set[int] = set()
+    def _joined(self, listed_joined: Sequence[tuple[int, str]], best_q: list[float]) -> dict[int, float]:
+        """Spacing variants, listed side ("hikvision" against a listed "hik vision", or an abjad word against a
+        listed pair by its skeleton): marks the query's covered tokens in `best_q`, returns the listed positions
+        covered and how well."""
+        forced: dict[int, float] = {}
         for j, pair in listed_joined:
             found = self._positions.get(pair)
             if found:
                 for i in found:
                     best_q[i] = 1.0
-                forced.add(j)
-                forced.add(j + 1)
+                forced[j] = forced[j + 1] = 1.0
+            for i, s in self._extra.get(pair, ()):
+                if s > best_q[i]:
+                    best_q[i] = s
+                for k in (j, j + 1):
+                    if s > forced.get(k, 0.0):
+                        forced[k] = s
         return forced
 
 

@@ -1020,10 +1020,19 @@ _SPELLING_REWRITES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("j as zh", re.compile(r"j"), "zh"),  # French and Telegram's ж: "Prigojine", "jeleznye"
     ("gu as g", re.compile(r"gu(?=[ei])"), "g"),  # French "Evguenii", "Serguei"
     ("final -ine as -in", re.compile(r"(?<=[a-z]{3})ine$"), "in"),  # French "Prigojine", "Narychkine"
+    # German writes ж as sch, as it writes ш ("Prigoschin", "Schukow"): the fold reads sch as sh; here zh.
+    ("sch as zh", re.compile(r"sch"), "zh"),
+    # Arabic and Persian vowels as the two romanise them: Arabic i and u where Persian writes e and o ("Qasim" /
+    # "Qasem", "Hussein" / "Hossein", "Suleimani" / "Soleimani"), in a name's last and first syllables.
+    ("i as e", re.compile(r"(?<=[a-z]{2}[^aeiouy])i(?=[^aeiouy]$)"), "e"),
+    ("u as o", re.compile(r"^([^aeiouy]{1,2})u(?=[^aeiouy])"), r"\1o"),
 )
-_RUSSIAN_ENDING = re.compile(r"(?<=[a-z]{2})(?:ii|iy|ij|yi|yj)$")
+# (German and French write -ий as a bare -i after a consonant: "Jewgeni", "Arkadi", "Guennadi".)
+_RUSSIAN_ENDING = re.compile(r"(?<=[a-z]{2})(?:ii|iy|ij|yi|yj|(?<=[^aeiouy])i)$")
 # A word none of the rewrites applies to (most words) is passed over at once.
-_REWRITTEN = re.compile(r"x|j|q|gh|ch|gu[ei]|^i[aeou]|^e[^aeiou]|(?:ii|iy|ij|yi|yj|ine)$")
+_REWRITTEN = re.compile(
+    r"x|j|q|gh|ch|gu[ei]|^i[aeou]|^e[^aeiou]|^[^aeiouy]{1,2}u[^aeiouy]|(?:ii|iy|ij|yi|yj|ine|[^aeiouy]i|i[^aeiouy])$"
+)
 _MAX_SPELLINGS = 24
 
 

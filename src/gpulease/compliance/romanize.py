@@ -65,6 +65,11 @@ _DOUBLE = re.compile(r"(.)\1+")
 # ("Iflytec", "Circuit") a c is left as written.
 _HARD_C = re.compile(r"^c(?=[aoulr])")
 _SKELETON_FOLDS = (("kh", "h"), ("gh", "k"), ("q", "k"), ("x", "ks"), ("w", "v"))
+# th and dh are one letter (ث, ذ) in an abjad and in the lists' romanisation of it ("THANI", "DHABI"): one consonant,
+# not t or d and an h, which is a letter of its own (TAHINI is t-h-n, ثاني th-n). Not at the end of a word, where
+# the h is as often ة after ت or د (عودة, "wdh").
+_ONE_LETTER = re.compile(r"[td]h(?!$)")
+_ONE_LETTER_AS = {"th": "θ", "dh": "ð"}
 _VOWELS = re.compile(r"[aeiouyvw]")  # v, w: Persian و is written v, w, u or o
 
 
@@ -336,6 +341,8 @@ def skeleton(token: str) -> str:
     folded = token
     for old, new in _SKELETON_FOLDS:
         folded = folded.replace(old, new)
+    if "h" in folded:
+        folded = _ONE_LETTER.sub(lambda m: _ONE_LETTER_AS[m.group()], folded)
     head, tail = folded[:1], folded[1:]
     if head in ("a", "e", "i", "o", "u", "y"):
         head = ""  # an initial vowel is an alef (or ی) in the abjad, which the transliteration drops
