@@ -222,6 +222,27 @@ def test_a_planned_record_taken_out_meanwhile_rolls_the_seal_back(runtime: Runti
     assert result is not None and result.sealed == before - 1
 
 
+def test_a_plan_only_seal_leaves_what_came_since_to_the_next_pass(runtime: Runtime) -> None:
+    _append(runtime.store, 3)
+    with runtime.store.reading() as r:
+        plan = audit.plan_seal(r)
+    planned = len(plan.links)  # the 3, and what the new store holds already
+    _append(runtime.store, 2, actor="later")  # committed while the pass waited for the writer lock
+    with runtime.store.transaction() as s:
+        result = audit.seal(s, plan=plan, rest=False)
+    assert result is not None and (result.sealed, result.size) == (planned, planned)
+    assert _pending(runtime) == 2
+    with runtime.store.transaction() as s:
+        audit.seal(s)  # the next pass seals them
+    assert _pending(runtime) == 0 and _verify(runtime).ok
+    with runtime.store.reading() as r:
+        nothing = audit.plan_seal(r)
+    _append(runtime.store, 1)
+    with runtime.store.transaction() as s:  # a plan that found nothing pending writes nothing and leaves the rest
+        result = audit.seal(s, plan=nothing, rest=False)
+    assert result is not None and (result.sealed, result.size) == (0, planned + 2) and _pending(runtime) == 1
+
+
 @pytest.mark.skipif(bool(PG_URL), reason="SQLite's one writer lock")
 def test_the_sealer_hashes_outside_sqlites_writer_lock(
     runtime: Runtime, clock: Clock, monkeypatch: pytest.MonkeyPatch
@@ -251,6 +272,42 @@ def test_the_sealer_hashes_outside_sqlites_writer_lock(
     assert cp is not None and cp.size == _size(runtime)
     assert sum(inside) == 5  # the five it sealed; the thirty before were checked outside the lock
     assert _verify(runtime).ok
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's one writer lock")
+def test_records_committed_while_a_pass_waits_for_the_lock_wait_for_the_next(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load a pass waits its turn for the writer lock behind a queue of bookings, which append records
+    meanwhile (a few hundred): sealing those inside the lock held every writer up 40-150 ms."""
+    writer = runtime.store._writer
+    assert writer is not None
+    inside: list[bool] = []
+    real_hash = audit.chain.chain_hash
+
+    def counted(*args: Any) -> str:
+        inside.append(writer._is_owned())  # type: ignore[attr-defined]
+        return real_hash(*args)
+
+    monkeypatch.setattr(audit.chain, "chain_hash", counted)
+    assert runtime.audit_log.seal_pass() is not None  # the first checkpoint
+    real_prepare = runtime.audit_log._prepare
+
+    def then_more(*, force: bool) -> Any:
+        planned = real_prepare(force=force)
+        _append(runtime.store, 3, actor="meanwhile")
+        return planned
+
+    monkeypatch.setattr(runtime.audit_log, "_prepare", then_more)
+    _append(runtime.store, 10)
+    inside.clear()
+    runtime.audit_log.seal_pass()
+    assert len(inside) == 10 and not any(inside) and _pending(runtime) == 3
+    monkeypatch.setattr(runtime.audit_log, "_prepare", real_prepare)
+    inside.clear()
+    runtime.audit_log.seal_pass()
+    assert len(inside) == 3 and not any(inside) and _pending(runtime) == 0
+    assert runtime.audit_log.checkpoint().size == _size(runtime) and _verify(runtime).ok
 
 
 @on_postgres

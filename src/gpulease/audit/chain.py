@@ -145,13 +145,18 @@ class ChainMoved(RuntimeError):
     """A seal plan's records were not all still pending when it was written: the transaction must roll back."""
 
 
-def seal(session: Session, *, wait: bool = True, batch: int = 5000, plan: SealPlan | None = None) -> SealResult | None:
+def seal(
+    session: Session, *, wait: bool = True, batch: int = 5000, plan: SealPlan | None = None, rest: bool = True
+) -> SealResult | None:
     """Chain every committed, unsealed record, in the caller's transaction.
 
     One sealer at a time across processes (a PostgreSQL advisory lock; SQLite writers are serialised
     anyway). With `wait=False` it returns None at once when another sealer holds the lock. `plan`: links worked
     out beforehand (`plan_seal`), written first if the chain has not moved since (else worked out afresh);
     raises ChainMoved if one of its records is no longer pending, which the caller's rollback undoes.
+    `rest=False` with a plan that still fits: write the plan's links only and leave the records committed since
+    it was made to the next pass (on SQLite, hashing them here would hold every writer up: a pass waits its turn
+    for the writer lock, behind a queue of bookings that append records meanwhile).
     """
     if not advisory_lock(session, SEALER_LOCK, wait=wait):
         return None
@@ -163,6 +168,10 @@ def seal(session: Session, *, wait: bool = True, batch: int = 5000, plan: SealPl
             raise ChainMoved(f"{len(plan.links) - written} of the records planned for sealing were no longer pending")
         size, head, sealed = plan.size, plan.head, len(plan.links)
         _expire_records(session)
+        if not rest:
+            return SealResult(sealed, size, head)
+    elif plan is not None and not rest and plan.after == (size, head):
+        return SealResult(0, size, head)  # nothing was pending when planned: what came since waits for the next
     while True:
         pending = _pending(session, batch)
         links, size, head = _link(pending, size, head)

@@ -127,7 +127,8 @@ class AuditLog:
             fresh = False
             plan, walked = (None, None) if self.store.is_postgres else self._prepare(force=checkpoint)
             with self.store.transaction() as s:
-                result = seal(s, wait=wait, plan=plan)
+                # A regular pass writes what it planned; one asked for a checkpoint seals everything committed.
+                result = seal(s, wait=wait, plan=plan, rest=checkpoint)
                 if result is None:
                     return None
                 cp, fresh, refusal = self._checkpoint(s, result, force=checkpoint, walked=walked)
@@ -150,7 +151,8 @@ class AuditLog:
     def _prepare(self, *, force: bool) -> tuple[SealPlan, ChainWalk | None]:
         """SQLite: what a pass can work out in a read-only snapshot, outside the store's one writer lock (held by
         the pass, every booking waited for it: 15-50 ms each second, 100-170 ms at each checkpoint). The links of
-        the pending records; and when a checkpoint is due, the check of the chain sealed since the last one (None
+        the pending records (a regular pass writes only those: the records committed while it waited for the lock
+        are the next pass's); and when a checkpoint is due, the check of the chain sealed since the last one (None
         when not due, or when it finds a problem: the writing pass then checks, and reports it)."""
         with self.store.reading() as r:
             plan = plan_seal(r)
