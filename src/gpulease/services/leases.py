@@ -49,7 +49,7 @@ from gpulease.services.errors import Conflict, InvalidRequest, NoCapacity, NotCl
 from gpulease.services.inventory import models_in_service
 from gpulease.services.lease_queue import enqueue
 from gpulease.services.permissions import Permission, allowed, require
-from gpulease.services.prices import price_book
+from gpulease.services.prices import price_book, price_entry
 from gpulease.services.transitions import activate, finish, preempt, record_event, release, set_alloc_end, transition
 from gpulease.services.work import AuditEntry, LeasesChanged, Work
 from gpulease.store.models import Allocation, ApiKey, Customer, Lease, LeaseEvent
@@ -345,7 +345,7 @@ def quote_request(work: Work, *, request: LeaseRequest) -> Quote:
     plan = _plan(request.plan)
     w = resolve_window(request, work.now)
     try:
-        entry = price_book(work.session).entry(model, plan)
+        entry = price_entry(work.session, model, plan)
     except PricingError as e:
         raise InvalidRequest(str(e)) from None
     return _quote(entry, request.gpu_count, epoch(w.start), None if w.end is None else epoch(w.end))
@@ -395,7 +395,7 @@ def create_lease(work: Work, *, actor: Actor, request: LeaseRequest) -> Booked:
     if cpu:
         return _create_cpu_lease(work, actor=actor, customer=customer, request=req, plan=plan, window=w)
     try:
-        entry = price_book(work.session).entry(model, plan)
+        entry = price_entry(work.session, model, plan)
     except PricingError as e:
         raise InvalidRequest(str(e)) from None
     budgets.admit(work, customer=customer, entry=entry, gpu_count=req.gpu_count, start=w.start, end=w.end)
@@ -778,7 +778,7 @@ def _create_cpu_lease(
         request = replace(request, memory_gib=found[1].memory_gib if found else None)
     assert request.cpu_model is not None and request.cpu_cores is not None
     try:
-        entry = price_book(work.session).entry(request.cpu_model, plan)
+        entry = price_entry(work.session, request.cpu_model, plan)
     except PricingError as e:
         raise InvalidRequest(str(e)) from None
     if entry.resource is not Resource.CPU:
@@ -913,7 +913,7 @@ def _cpu_quote(work: Work, req: LeaseRequest) -> Quote:
             raise NoCapacity(reason, earliest_start=None)
         model, memory = model or _node_model(cal, placement), memory or placement.memory_gib
     try:
-        entry = price_book(work.session).entry(model, plan)
+        entry = price_entry(work.session, model, plan)
     except PricingError as e:
         raise InvalidRequest(str(e)) from None
     assert req.cpu_cores is not None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from gpulease import audit
@@ -163,6 +163,25 @@ def _rows(session: Session) -> list[PriceRow]:
 def current_prices(work: Work) -> list[PriceListing]:
     """The price book in force, for everyone (prices are public to anyone who may book)."""
     return [_listing(r) for r in _rows(work.session)]
+
+
+_ONE = (
+    select(PriceRow)
+    .where(
+        or_(PriceRow.gpu_model == bindparam("model"), PriceRow.cpu_model == bindparam("model")),
+        PriceRow.plan == bindparam("plan"),
+        PriceRow.superseded_at.is_(None),
+    )
+    .limit(1)
+)  # built once: a booking reads its own price, not the whole book
+
+
+def price_entry(session: Session, model: str, plan: Plan) -> PriceEntry:
+    """The price in force of one GPU or CPU model on one plan; PricingError as the book says it when none."""
+    row = session.scalars(_ONE, {"model": model, "plan": plan.value}).first()
+    if row is None:
+        return price_book(session).entry(model, plan)  # raises, with the book's own message
+    return _listing(row).entry
 
 
 def price_book(session: Session) -> PriceBook:
