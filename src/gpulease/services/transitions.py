@@ -147,14 +147,13 @@ def finish(work: Work, lease: Lease, *, at: datetime, actor: str, target: LeaseS
     nothing of the customer's runs on the GPUs any more (`close_ending`); at once if no run is on record.
     """
     runs = _has_runs(work, lease.id)  # asked first: nothing of this change is flushed for it yet
-    if lease.activated_at is not None:
-        q = Quote.from_dict(lease.quote)
-        until = (lease.ends_at or at) if q.billed_for_whole_window else at
-        bill_through(work, lease, until)
     if lease.activated_at is None:
         release(lease)
-    elif not Quote.from_dict(lease.quote).billed_for_whole_window or lease.ends_at is None or at < lease.ends_at:
-        set_alloc_end(lease, max(at, lease.activated_at))
+    else:
+        whole = Quote.from_dict(lease.quote).billed_for_whole_window
+        bill_through(work, lease, (lease.ends_at or at) if whole else at)
+        if not whole or lease.ends_at is None or at < lease.ends_at:
+            set_alloc_end(lease, max(at, lease.activated_at))
     lease.ended_at = at
     if target is LeaseState.ENDED:
         target = LeaseState.ENDING
