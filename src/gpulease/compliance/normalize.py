@@ -930,6 +930,14 @@ def _latin_lookalikes(word: re.Match[str]) -> str:
 
 
 @functools.lru_cache(maxsize=65536)
+def chinese_runs(name: str) -> list[str]:
+    """The runs of Chinese characters in a name, in simplified script."""
+    folded = fold(name)
+    if not _CJK.search(folded):
+        return []
+    return _CJK.findall(_T2S.convert(folded))
+
+
 def normalize_name(name: str) -> NormalizedName:
     """Normalise a party name (any script) into strong and weak tokens with a canonical key."""
     b = _Builder()
