@@ -11,6 +11,7 @@ from datetime import date
 from itertools import chain, filterfalse, islice, pairwise
 from typing import cast
 
+import opencc
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
@@ -37,11 +38,11 @@ from gpulease.compliance.normalize import (
     NormalizedName,
     affiliate_words,
     canonical,
-    chinese_runs,
     fold,
     generic_words,
     normalize_name,
     place_tokens,
+    simplified,
     spelling_variants,
 )
 from gpulease.compliance.places import CHINESE_CITIES
@@ -293,6 +294,11 @@ def _only_places(name: str) -> bool:
     return bool(strong) and all(token in place_tokens() for token in strong)
 
 
+@functools.lru_cache(maxsize=4096)
+def _only_places_cached(name: str) -> bool:
+    return _only_places(name)  # (the same few regions come before Chinese trade names: 北京, 深圳市)
+
+
 def _named(entry: ListEntry) -> Iterable[tuple[str, str, EnrichmentAlias | None]]:
     yield entry.name, "primary name", None
     for alias in entry.aliases:
@@ -512,8 +518,13 @@ class ScreeningIndex:
         self._parties_with = {token: len(found) for token, found in parties.items()}
         self._placed_common_names = _placed_common_names(names)  # built with the index, not on the first screen
         self._chinese_brands = _chinese_brands(entries, names)
-        self._entry_position = {e.id: position for position, e in enumerate(entries)}
-        self._party_words_cache: dict[str, frozenset[str]] = {}
+        # Every word of every name of the parties those brands are of (their trades, in whatever language).
+        brand_parties = {names[name_id].entry for found in self._chinese_brands.values() for name_id in found}
+        party_words: dict[int, set[str]] = {position: set() for position in brand_parties}
+        for indexed in names:
+            if indexed.entry in party_words:
+                party_words[indexed.entry].update(indexed.norm.strong)
+        self._party_words = {position: frozenset(words) for position, words in party_words.items()}
         self._brand_longest = max(map(len, self._chinese_brands), default=0)
         common_english("name")  # wordfreq's English list loads now, with the index, not in a screening request
 
@@ -736,9 +747,9 @@ class ScreeningIndex:
         enrichment's 华为, 讯飞, 大疆) found after nothing but places, with no trade that the listed party's names lack
         (北京华为餐饮 is a caterer), makes the name a review as a possible member of that party's group.
         """
-        if not self._chinese_brands:
+        if not self._chinese_brands or name.isascii():
             return hits
-        runs = chinese_runs(name)
+        runs = _ALL_CHINESE.findall(name)  # (the brands are indexed in simplified and traditional script)
         if not runs:
             return hits
         reviewed = {hit.entry_id for hit in hits if hit.score >= AFFILIATE_SCORE}
@@ -750,9 +761,9 @@ class ScreeningIndex:
                     name_ids = self._chinese_brands.get(brand)
                     if name_ids is None:
                         continue
-                    if start and not _only_places(run[:start]):
+                    if start and not _only_places_cached(run[:start]):
                         break  # (a trade name comes first, or after the region only)
-                    after = run[start + size :]
+                    after = simplified(run[start + size :])
                     rest = normalize_name(after)
                     trades = [t for t in rest.strong if t in _trade_words()]
                     trades += [word for chinese, word in _CHINESE_TRADES.items() if chinese in after]
@@ -761,7 +772,7 @@ class ScreeningIndex:
                         entry = self.entries[candidate.entry]
                         if entry.id in reviewed or entry.id in added:
                             continue
-                        other = [t for t in trades if t not in self._party_words(entry)]
+                        other = [t for t in trades if t not in self._party_words[candidate.entry]]
                         if other or not rest.strong:
                             continue  # another trade; or only a legal form, which the name's own match covers
                         added[entry.id] = self._brand_hit(name, brand, run, candidate, entry)
@@ -770,15 +781,6 @@ class ScreeningIndex:
             return hits
         kept = [hit for hit in hits if hit.entry_id not in added]  # (one hit per entry: the brand's replaces a lower)
         return sorted([*kept, *added.values()], key=lambda h: (-h.score, h.entry_id))[:limit]
-
-    def _party_words(self, entry: ListEntry) -> frozenset[str]:
-        """Every word of every name of a listed party (its trades, in whatever language it is written)."""
-        words = self._party_words_cache.get(entry.id)
-        if words is None:
-            position = self._entry_position[entry.id]
-            words = frozenset(t for indexed in self.names if indexed.entry == position for t in indexed.norm.strong)
-            self._party_words_cache[entry.id] = words
-        return words
 
     @staticmethod
     def _brand_hit(name: str, brand: str, run: str, candidate: IndexedName, entry: ListEntry) -> Hit:
@@ -1535,6 +1537,11 @@ _CHINESE_TRADES = {
 }  # fmt: skip
 
 
+# Traditional script as Taiwan and Hong Kong write it: a brand is looked for as the query writes it, without converting
+# every query (the normaliser converts it once more for its own words).
+_TRADITIONAL = tuple(opencc.OpenCC(config).convert for config in ("s2t", "s2tw", "s2hk"))
+
+
 def _everyday_chinese(words: set[str]) -> set[str]:
     """Those of `words` in wordfreq's short Chinese list (words of Zipf frequency 3 and more)."""
     from wordfreq import available_languages, read_cBpack
@@ -1561,16 +1568,17 @@ def _chinese_brands(entries: Sequence[ListEntry], names: Sequence[IndexedName]) 
             continue
         if all(t in generic for t in indexed.norm.strong):
             continue
-        simplified = chinese_runs(text)[0]
-        core = simplified
+        plain = simplified(text)
+        core = plain
         for size in (3, 2):
-            if len(simplified) > size and _only_places(simplified[:size]):
-                core = simplified[size:]
+            if len(plain) > size and _only_places(plain[:size]):
+                core = plain[size:]
                 break
         if len(core) < _CHINESE_BRAND_MIN:
             continue
         cores[name_id] = core
-        brands.setdefault(simplified, []).append(name_id)
+        for written in {plain, *(convert(plain) for convert in _TRADITIONAL)}:
+            brands.setdefault(written, []).append(name_id)
     everyday = _everyday_chinese({core for core in cores.values() if len(core) == _CHINESE_BRAND_MIN})
     latin: dict[int, set[str]] = {}
     wanted = {names[name_id].entry for name_id, core in cores.items() if core in everyday}

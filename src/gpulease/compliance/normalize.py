@@ -930,12 +930,9 @@ def _latin_lookalikes(word: re.Match[str]) -> str:
 
 
 @functools.lru_cache(maxsize=65536)
-def chinese_runs(name: str) -> list[str]:
-    """The runs of Chinese characters in a name, in simplified script."""
-    folded = fold(name)
-    if not _CJK.search(folded):
-        return []
-    return _CJK.findall(_T2S.convert(folded))
+def simplified(text: str) -> str:
+    """Chinese text in simplified script (traditional characters converted)."""
+    return str(_T2S.convert(text))
 
 
 def normalize_name(name: str) -> NormalizedName:
