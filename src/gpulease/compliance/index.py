@@ -529,6 +529,7 @@ class ScreeningIndex:
                 party_words[indexed.entry].update(indexed.norm.strong)
         self._party_words = {position: frozenset(words) for position, words in party_words.items()}
         self._brand_longest = max(map(len, self._chinese_brands), default=0)
+        self._brand_starts = frozenset(brand[0] for brand in self._chinese_brands)
         common_english("name")  # wordfreq's English list loads now, with the index, not in a screening request
 
     @classmethod
@@ -759,6 +760,8 @@ class ScreeningIndex:
         added: dict[str, Hit] = {}
         for run in runs:
             for start in range(len(run) - 2):
+                if run[start] not in self._brand_starts:
+                    continue
                 for size in range(min(self._brand_longest, len(run) - start - 1), 1, -1):
                     brand = run[start : start + size]
                     name_ids = self._chinese_brands.get(brand)
