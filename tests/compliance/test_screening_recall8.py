@@ -95,24 +95,3 @@ def test_a_brand_with_a_sector_word_or_its_own_trade_abroad_is_another_firm(inde
     # No legal form: not a company incorporated under the brand.
     hits = screen_name(index, "Hikvision Research", "US").hits
     assert not any(f.name == "brand's unit abroad" for h in hits for f in h.hit.features)
-
-
-SAMAN = "SDN-13135"  # SAMAN BANK
-ZHIPU = "EL-supplement-043"  # Beijing Zhipu Huazhang Technology Co., Ltd. (智谱, Zhipu AI)
-
-
-def test_a_typo_in_the_one_distinctive_word_of_a_name_with_a_word_of_trade(index: ScreeningIndex) -> None:
-    # SAMAN BANK: a name of one distinctive word and "Bank"; the word's first and last letters as listed.
-    assert _found(index, "Samqn Bank", "IR", SAMAN)
-
-
-def test_a_typo_that_changes_the_first_or_last_letter_is_not_read_as_one(index: ScreeningIndex) -> None:
-    assert not _found(index, "Samap Bank", "IR", SAMAN)
-    assert not _found(index, "Daman Bank", "IR", SAMAN)
-
-
-def test_a_brand_alone_a_letter_from_a_listed_one_is_not_read_as_a_typo(index: ScreeningIndex) -> None:
-    # Without a word of trade to go by, a brand a letter from a listed one is as often another company.
-    assert not _found(index, "Zhihu Inc.", "CN", ZHIPU)
-    for name in ("Tesco PLC", "Sysco Corporation", "Bayer AG"):
-        assert screen_name(index, name).decision == "cleared"

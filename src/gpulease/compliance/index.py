@@ -157,9 +157,6 @@ TYPO_CONTEXT_FROM = 50.0
 TYPO_WHOLE_NAME_FROM = 30.0
 TYPO_CONTEXT_BELOW = 85.0
 TYPO_CONTEXT_MIN_WEIGHT = 7.0
-# A typo in a name of one distinctive word and a word of trade: a word of five letters or more, two edits from eight.
-ONE_WORD_TYPO_LETTERS = 5
-ONE_WORD_TWO_EDITS_LETTERS = 8
 # A listed individual ("AL-JABBURI, Sadi Tuma Abbas") named by the surname and the first given name alone ("Sadi
 # Al-Jabburi"), every word of the query theirs: how people are usually named, a review (as any individual's name).
 USUAL_NAME_SCORE = 82.0
@@ -947,25 +944,18 @@ class ScreeningIndex:
         # The query's one abjad word where every other word is a common one ("هواپیمایی کیش": airlines + k-sh).
         one_abjad = _one_abjad_word(query, generic)
         typos: dict[tuple[int, str, str], bool] = {}
-        one_word = self._one_distinctive_word(query)
         for position, (name_score, candidate) in best.items():
             by_acronym = position in acronym_of
-            typo = None
-            if one_word is not None and name_score < TYPO_CONTEXT_BELOW and not by_acronym:
-                typo = self._one_word_typo(query, q_weights, candidate, one_word, extra, scorer)
             if (
                 name_score < lowest
                 and not by_acronym
-                and typo is None
                 and (name_score < TYPO_WHOLE_NAME_FROM or len(candidate.norm.strong) < 3)
             ):
                 continue  # (below the cut, only a misspelt word among a whole listed name's other words could help)
             align = _Aligned(query, q_weights, candidate, extra, scorer)
             first_score = name_score
-            if typo is not None:
-                name_score, typo_extra, _ = typo
-                align = _Aligned(query, q_weights, candidate, typo_extra, scorer)
-            elif not by_acronym and TYPO_WHOLE_NAME_FROM <= name_score < TYPO_CONTEXT_BELOW:
+            typo = None
+            if not by_acronym and TYPO_WHOLE_NAME_FROM <= name_score < TYPO_CONTEXT_BELOW:
                 whole_only = name_score < TYPO_CONTEXT_FROM
                 typo = self._typo_in_context(query, q_weights, candidate, align, extra, scorer, whole_only, typos)
                 if typo is not None:
@@ -1293,60 +1283,6 @@ class ScreeningIndex:
         )
         words = ", ".join(f"{query.shown(i)}≈{candidate.norm.shown(j)}" for i, j in pairs)
         detail = f"typo in context: {words}, the listed name's other words as listed"
-        return rescored.score, merged, detail
-
-    def _one_distinctive_word(self, query: NormalizedName) -> int | None:
-        """The position of the query's one distinctive word, if it has one and a word of trade besides, and the word
-        could be a typo: five letters or more, Latin, no word the lists have as it is and no common English word."""
-        generic = generic_words()
-        distinctive = [i for i, t in enumerate(query.strong) if t not in generic]
-        if len(distinctive) != 1 or not any(t in _trade_words() for t in query.strong):
-            return None
-        i = distinctive[0]
-        shown = query.shown(i)
-        if len(shown) < ONE_WORD_TYPO_LETTERS or not (shown.isascii() and shown.isalpha()) or query.abjad[i]:
-            return None
-        if query.strong[i] in self.document_frequency or common_english(shown):
-            return None
-        return i
-
-    @staticmethod
-    def _one_word_typo(
-        query: NormalizedName,
-        q_weights: Sequence[float],
-        candidate: IndexedName,
-        i: int,
-        extra: Mapping[str, Sequence[tuple[int, float]]],
-        scorer: QueryScorer,
-    ) -> tuple[float, dict[str, list[tuple[int, float]]], str] | None:
-        """A listed name of one distinctive word and common words, a word of trade among them ("SAMAN BANK"), which
-        the query has all of but that word, which it writes a keyboard typo apart: one edit (two in words of eight
-        letters or more) inside the word, its first and last letters as listed (a typo rarely hits them). The score
-        with that word read as the listed one; None otherwise. (Without the word of trade, a brand alone a letter
-        from a listed one is as often another company: Zhihu / ZHIPU, Tesco / TESKO.)"""
-        generic = generic_words()
-        listed = candidate.norm.strong
-        distinctive = [j for j, t in enumerate(listed) if t not in generic]
-        if len(distinctive) != 1 or not set(listed) - {listed[distinctive[0]]} <= set(query.strong):
-            return None
-        if any(t not in listed for k, t in enumerate(query.strong) if k != i):
-            return None
-        j = distinctive[0]
-        a, b = query.shown(i).lower(), candidate.norm.shown(j).lower()
-        if len(b) < ONE_WORD_TYPO_LETTERS or a[0] != b[0] or a[-1] != b[-1] or not b.isalpha():
-            return None
-        limit = 2 if min(len(a), len(b)) >= ONE_WORD_TWO_EDITS_LETTERS else 1
-        if OSA.distance(a, b, score_cutoff=limit) > limit:
-            return None
-        merged = {token: list(found) for token, found in extra.items()}
-        merged.setdefault(listed[j], []).append((i, TOKEN_SIMILARITY))
-        rescored = compare(
-            query.strong, q_weights, listed, candidate.weights, merged, query.display, scorer.similarities
-        )
-        detail = (
-            f"typo in the name's one distinctive word: {query.shown(i)}≈{candidate.norm.shown(j)}, "
-            "its first and last letters as listed, the name's other words as listed"
-        )
         return rescored.score, merged, detail
 
     @staticmethod
