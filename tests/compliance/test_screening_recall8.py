@@ -92,6 +92,8 @@ def test_a_brand_with_a_sector_word_or_its_own_trade_abroad_is_another_firm(inde
     assert not _found(index, "Novatek Microelectronics Corp.", "TW", NOVATEK)  # a sector, not a unit
     assert not _found(index, "Sunway Technology Sdn Bhd", "MY", SUNWAY)  # the listed SUNWAY TECH's own trade word
     assert screen_name(index, "Panda Research Inc", "US").decision == "cleared"  # an English word, not a brand
+    # A rare word of a party the enrichment does not cover (AVIA GROUP LLC) is no group's brand.
+    assert screen_name(index, "Avia Solutions Group PLC", "LT").decision == "cleared"
     # No legal form: not a company incorporated under the brand.
     hits = screen_name(index, "Hikvision Research", "US").hits
     assert not any(f.name == "brand's unit abroad" for h in hits for f in h.hit.features)

@@ -1087,7 +1087,7 @@ class ScreeningIndex:
                     near = near or query_country in _programme_countries(entry)
                     unit = None
                     if not (affiliate or individual or by_acronym or near) and name_score < COUNTRY_DIFFERS_BELOW:
-                        unit = self._brand_unit_abroad(query, candidate, align, present)
+                        unit = self._brand_unit_abroad(query, candidate, entry, align, present)
                     if unit is not None:
                         affiliate = True
                         features.append(
@@ -1358,15 +1358,20 @@ class ScreeningIndex:
     def _brand_unit_abroad(
         query: NormalizedName,
         candidate: IndexedName,
+        candidate_entry: ListEntry,
         align: Callable[[], NameScore],
         present: set[str],
     ) -> str | None:
         """The listed name's brand, if the query is that brand (no common English word, spelt as listed) with a
         legal form and only words of what a unit does (systems, research, solutions): a subsidiary incorporated
-        abroad under the group's brand ("Inspur Systems, Inc.", "DJI Research LLC"). A word of a sector
-        ("Novatek Microelectronics") names another business, not a unit; None then."""
-        if not any(t in LEGAL_FORMS for t in query.weak):
-            return None
+        abroad under the group's brand ("Inspur Systems, Inc.", "DJI Research LLC"). Only for a party the curated
+        enrichment covers (a group known by its brand: its native names are published). A word of a sector
+        ("Novatek Microelectronics") names another business, not a unit, and a rare word alone ("Avia Solutions
+        Group" for AVIA GROUP LLC) is no group's brand; None then."""
+        if not any(t in LEGAL_FORMS and t not in affiliate_words() for t in query.weak):
+            return None  # (incorporated: "Inc.", "LLC", not "Group")
+        if not candidate_entry.enrichment:
+            return None  # (a group the curated names cover, known by its brand; not any firm of a rare word)
         generic = generic_words()
         listed = candidate.norm.strong
         distinctive = [j for j, t in enumerate(listed) if t not in generic]
