@@ -11,6 +11,7 @@ from datetime import date
 from itertools import chain, filterfalse, islice, pairwise
 from typing import cast
 
+import opencc
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
@@ -41,6 +42,7 @@ from gpulease.compliance.normalize import (
     generic_words,
     normalize_name,
     place_tokens,
+    simplified,
     spelling_variants,
 )
 from gpulease.compliance.places import CHINESE_CITIES
@@ -292,6 +294,11 @@ def _only_places(name: str) -> bool:
     return bool(strong) and all(token in place_tokens() for token in strong)
 
 
+@functools.lru_cache(maxsize=4096)
+def _only_places_cached(name: str) -> bool:
+    return _only_places(name)  # (the same few regions come before Chinese trade names: 北京, 深圳市)
+
+
 def _named(entry: ListEntry) -> Iterable[tuple[str, str, EnrichmentAlias | None]]:
     yield entry.name, "primary name", None
     for alias in entry.aliases:
@@ -510,6 +517,16 @@ class ScreeningIndex:
                 parties.setdefault(token, set()).add(indexed.entry)
         self._parties_with = {token: len(found) for token, found in parties.items()}
         self._placed_common_names = _placed_common_names(names)  # built with the index, not on the first screen
+        self._chinese_brands = _chinese_brands(entries, names)
+        # Every word of every name of the parties those brands are of (their trades, in whatever language).
+        brand_parties = {names[name_id].entry for found in self._chinese_brands.values() for name_id in found}
+        party_words: dict[int, set[str]] = {position: set() for position in brand_parties}
+        for indexed in names:
+            if indexed.entry in party_words:
+                party_words[indexed.entry].update(indexed.norm.strong)
+        self._party_words = {position: frozenset(words) for position, words in party_words.items()}
+        self._brand_longest = max(map(len, self._chinese_brands), default=0)
+        self._brand_starts = frozenset(brand[0] for brand in self._chinese_brands)
         common_english("name")  # wordfreq's English list loads now, with the index, not in a screening request
 
     @classmethod
@@ -714,13 +731,84 @@ class ScreeningIndex:
 
         outside = _name_before_brackets(name)
         if outside is None:
-            return one(name)
+            return self._brand_inside(name, one(name), limit)
         # "Syrian Arab Airlines (Syrianair)" and "Syrian Arab Airlines": each entry's best hit.
         found = {hit.entry_id: hit for hit in one(name)}
         for hit in one(outside):
             if hit.entry_id not in found or hit.score > found[hit.entry_id].score:
                 found[hit.entry_id] = replace(hit, reasons=(*hit.reasons, f"'{outside}': {_SECOND_NAME_NOTE}"))
-        return sorted(found.values(), key=lambda h: (-h.score, h.entry_id))[:limit]
+        return self._brand_inside(name, sorted(found.values(), key=lambda h: (-h.score, h.entry_id))[:limit], limit)
+
+    def _brand_inside(self, name: str, hits: list[Hit], limit: int) -> list[Hit]:
+        """`hits` and, for a listed Chinese brand written inside a longer Chinese name, a possible affiliate.
+
+        A Chinese company's name is its region, its trade name (字号), its trade and its legal form, written without
+        spaces; a group's members share the trade name: 华为终端有限公司 (Huawei Device) is 华为 + 终端 (devices), a
+        word the lists do not have, joined into one word by the romanisation. A listed short name or brand (the
+        enrichment's 华为, 讯飞, 大疆) found after nothing but places, with no trade that the listed party's names lack
+        (北京华为餐饮 is a caterer), makes the name a review as a possible member of that party's group.
+        """
+        if not self._chinese_brands or name.isascii():
+            return hits
+        runs = _ALL_CHINESE.findall(name)  # (the brands are indexed in simplified and traditional script)
+        if not runs:
+            return hits
+        reviewed = {hit.entry_id for hit in hits if hit.score >= AFFILIATE_SCORE}
+        added: dict[str, Hit] = {}
+        for run in runs:
+            for start in range(len(run) - 2):
+                if run[start] not in self._brand_starts:
+                    continue
+                for size in range(min(self._brand_longest, len(run) - start - 1), 1, -1):
+                    brand = run[start : start + size]
+                    name_ids = self._chinese_brands.get(brand)
+                    if name_ids is None:
+                        continue
+                    if start and not _only_places_cached(run[:start]):
+                        break  # (a trade name comes first, or after the region only)
+                    after = simplified(run[start + size :])
+                    rest = normalize_name(after)
+                    trades = [t for t in rest.strong if t in _trade_words()]
+                    trades += [word for chinese, word in _CHINESE_TRADES.items() if chinese in after]
+                    for name_id in name_ids:
+                        candidate = self.names[name_id]
+                        entry = self.entries[candidate.entry]
+                        if entry.id in reviewed or entry.id in added:
+                            continue
+                        other = [t for t in trades if t not in self._party_words[candidate.entry]]
+                        if other or not rest.strong:
+                            continue  # another trade; or only a legal form, which the name's own match covers
+                        added[entry.id] = self._brand_hit(name, brand, run, candidate, entry)
+                    break
+        if not added:
+            return hits
+        kept = [hit for hit in hits if hit.entry_id not in added]  # (one hit per entry: the brand's replaces a lower)
+        return sorted([*kept, *added.values()], key=lambda h: (-h.score, h.entry_id))[:limit]
+
+    @staticmethod
+    def _brand_hit(name: str, brand: str, run: str, candidate: IndexedName, entry: ListEntry) -> Hit:
+        detail = (
+            f"the listed short name or brand {brand} ('{candidate.name}') is written inside the Chinese name {run}, "
+            "after nothing but a place and with no other trade: a Chinese trade name (字号) is registered for one "
+            "group, so possibly a member of the listed party's group; establish ownership and control"
+        )
+        reasons: list[str] = [detail]
+        if candidate.enrichment is not None:
+            source = candidate.enrichment.source_url or candidate.enrichment.source_note or "no source given"
+            reasons.append(f"matched an enrichment alias ({candidate.enrichment.kind}), source: {source}")
+        return Hit(
+            entry_id=entry.id,
+            list=entry.list,
+            name=entry.name,
+            matched_name=candidate.name,
+            score=AFFILIATE_SCORE,
+            reasons=tuple(reasons),
+            entry=entry,
+            matched_kind=candidate.kind,
+            enrichment=candidate.enrichment,
+            features=(Feature("listed brand inside a Chinese name", AFFILIATE_SCORE, detail),),
+            affiliate=True,
+        )
 
     def _screen(
         self,
@@ -997,7 +1085,22 @@ class ScreeningIndex:
                     listed = ", ".join(entry.countries)
                     near = not _SAME_PLACE.get(query_country, frozenset()).isdisjoint(entry.countries)
                     near = near or query_country in _programme_countries(entry)
-                    if (
+                    unit = None
+                    if not (affiliate or individual or by_acronym or near) and name_score < COUNTRY_DIFFERS_BELOW:
+                        unit = self._brand_unit_abroad(query, candidate, entry, align, present)
+                    if unit is not None:
+                        affiliate = True
+                        features.append(
+                            Feature(
+                                "brand's unit abroad",
+                                0.0,
+                                f"the listed brand {unit} spelt as listed, with a legal form and only a word of what "
+                                f"a unit does ({', '.join(_uncovered_query(query, align()))}), in another country "
+                                f"({query_country}, listed {listed}): possibly the listed party's subsidiary there; "
+                                "establish ownership and control",
+                            )
+                        )
+                    elif (
                         affiliate
                         or individual
                         or near
@@ -1252,6 +1355,47 @@ class ScreeningIndex:
         return " ".join(candidate.norm.shown(j) for j in distinctive)
 
     @staticmethod
+    def _brand_unit_abroad(
+        query: NormalizedName,
+        candidate: IndexedName,
+        candidate_entry: ListEntry,
+        align: Callable[[], NameScore],
+        present: set[str],
+    ) -> str | None:
+        """The listed name's brand, if the query is that brand (no common English word, spelt as listed) with a
+        legal form and only words of what a unit does (systems, research, solutions): a subsidiary incorporated
+        abroad under the group's brand ("Inspur Systems, Inc.", "DJI Research LLC"). Only for a party the curated
+        enrichment covers (a group known by its brand: its native names are published). A word of a sector
+        ("Novatek Microelectronics") names another business, not a unit, and a rare word alone ("Avia Solutions
+        Group" for AVIA GROUP LLC) is no group's brand; None then."""
+        if not any(t in LEGAL_FORMS and t not in affiliate_words() for t in query.weak):
+            return None  # (incorporated: "Inc.", "LLC", not "Group")
+        if not candidate_entry.enrichment:
+            return None  # (a group the curated names cover, known by its brand; not any firm of a rare word)
+        generic = generic_words()
+        listed = candidate.norm.strong
+        distinctive = [j for j, t in enumerate(listed) if t not in generic]
+        if not distinctive or sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT:
+            return None
+        if any(listed[j] not in present for j in distinctive):
+            return None  # spelt as listed: cheap to rule out before aligning
+        result = align()
+        if any(result.listed_cover[j] < 1.0 for j in distinctive):
+            return None
+        added = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
+        if not added or any(query.strong[i] not in _unit_words() for i in added):
+            return None
+        # A word of its own trade the listed name has and the query lacks ("SUNWAY TECH" for "Sunway Technology"):
+        # the query names a business of its own (only "Group", "Holding", places may be left out).
+        if any(
+            cover == 0.0 and t not in affiliate_words() for t, cover in zip(listed, result.listed_cover, strict=True)
+        ):
+            return None
+        if any(common_english(candidate.norm.shown(j)) for j in distinctive):
+            return None
+        return " ".join(candidate.norm.shown(j) for j in distinctive)
+
+    @staticmethod
     def _adds_place(
         query: NormalizedName,
         candidate: IndexedName,
@@ -1372,6 +1516,96 @@ def _placed_common_names(names: Sequence[IndexedName]) -> frozenset[tuple[str, .
             if len(set(rest)) >= PLACED_NAME_WORDS:
                 placed.setdefault(rest, set()).add(tuple(t for t in words if t in places))
     return frozenset(rest for rest, where in placed.items() if len(where) >= PLACED_NAME_PLACES)
+
+
+# Words that say what a group's unit abroad does, not in which trade it is: "Inspur Systems, Inc.", "DJI Research LLC".
+_UNIT_WORDS = ("systems", "research", "solutions", "services", "technologies", "technology", "labs", "laboratories",
+               "innovations", "development")  # fmt: skip
+
+# A two-character Chinese brand that is an everyday word (兵团 corps, 浪潮 wave, 卫星 satellite: in wordfreq's short
+# Chinese list, Zipf ≥ 3) says nothing inside a longer name, unless the party's Latin name spells it (华为 HUAWEI).
+_CHINESE_BRAND_MIN = 2
+_CHINESE_BRAND_MAX = 6
+_ALL_CHINESE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+# Trades of everyday business in Chinese names that the normaliser keeps as pinyin (it translates the words of the
+# lists' parties: 科技, 信息, 银行): another trade after a listed brand means another firm sharing its characters
+# (北京华为餐饮, a caterer), unless the party's own names have it.
+_CHINESE_TRADES = {
+    "餐饮": "catering", "酒店": "hotel", "饭店": "hotel", "宾馆": "hotel", "房地产": "estate",
+    "地产": "estate", "物业": "property", "医院": "hospital", "医疗": "medical", "药业": "pharmaceutical",
+    "制药": "pharmaceutical", "食品": "food", "服装": "clothing", "服饰": "clothing", "教育": "education",
+    "学校": "school", "农业": "agriculture", "旅游": "travel", "旅行社": "travel", "保险": "insurance",
+    "证券": "securities", "基金": "fund", "广告": "advertising", "文化": "culture", "传媒": "media",
+    "汽车": "automotive", "化工": "chemical", "矿业": "mining", "钢铁": "steel", "纺织": "textile",
+    "美容": "beauty", "超市": "supermarket", "商店": "shop", "家具": "furniture", "建材": "materials",
+    "装饰": "decoration", "茶业": "tea", "酒业": "liquor", "养殖": "farming", "渔业": "fishery",
+    "商贸": "trading", "贸易": "trading", "物流": "logistics", "建筑": "construction", "工程": "engineering",
+}  # fmt: skip
+
+
+# Traditional script as Taiwan and Hong Kong write it: a brand is looked for as the query writes it, without converting
+# every query (the normaliser converts it once more for its own words).
+_TRADITIONAL = tuple(opencc.OpenCC(config).convert for config in ("s2t", "s2tw", "s2hk"))
+
+
+def _everyday_chinese(words: set[str]) -> set[str]:
+    """Those of `words` in wordfreq's short Chinese list (words of Zipf frequency 3 and more)."""
+    from wordfreq import available_languages, read_cBpack
+
+    found: set[str] = set()
+    for bucket in read_cBpack(available_languages("small")["zh"]):
+        found.update(w for w in bucket if w in words)
+    return found
+
+
+def _chinese_brands(entries: Sequence[ListEntry], names: Sequence[IndexedName]) -> dict[str, tuple[int, ...]]:
+    """Listed parties' Chinese short names and brands (two to six characters, no legal form, a word that is not a
+    common one) in simplified script -> the ids of those names. The trade name (字号) is the part after a leading
+    place (中国联通: 联通); it must be three characters or more, or two that are no everyday word or that the
+    party's own Latin names spell."""
+    generic = generic_words()
+    brands: dict[str, list[int]] = {}
+    cores: dict[int, str] = {}
+    for name_id, indexed in enumerate(names):
+        text = indexed.name.strip()
+        if not (_CHINESE_BRAND_MIN <= len(text) <= _CHINESE_BRAND_MAX) or not _ALL_CHINESE.fullmatch(text):
+            continue
+        if indexed.norm.weak or entries[indexed.entry].type in _NOT_PARTIES:
+            continue
+        if all(t in generic for t in indexed.norm.strong):
+            continue
+        plain = simplified(text)
+        core = plain
+        for size in (3, 2):
+            if len(plain) > size and _only_places(plain[:size]):
+                core = plain[size:]
+                break
+        if len(core) < _CHINESE_BRAND_MIN:
+            continue
+        cores[name_id] = core
+        for written in {plain, *(convert(plain) for convert in _TRADITIONAL)}:
+            brands.setdefault(written, []).append(name_id)
+    everyday = _everyday_chinese({core for core in cores.values() if len(core) == _CHINESE_BRAND_MIN})
+    latin: dict[int, set[str]] = {}
+    wanted = {names[name_id].entry for name_id, core in cores.items() if core in everyday}
+    for indexed in names:
+        # (Not a romanisation of the Chinese names themselves: that spells every brand.)
+        romanised = indexed.enrichment is not None and indexed.enrichment.kind in ("pinyin", "wade_giles")
+        if indexed.entry in wanted and indexed.name.isascii() and not romanised:
+            latin.setdefault(indexed.entry, set()).update(indexed.norm.strong)
+    kept: dict[str, tuple[int, ...]] = {}
+    for brand, name_ids in brands.items():
+        ids = tuple(
+            name_id
+            for name_id in name_ids
+            if cores[name_id] not in everyday
+            or normalize_name(cores[name_id]).strong[0] in latin.get(names[name_id].entry, set())
+        )
+        if ids:
+            kept[brand] = ids
+    return kept
 
 
 def _pinyin_syllable_acronym(query: NormalizedName, listed: tuple[str, ...]) -> bool:
@@ -1588,6 +1822,16 @@ class _Aligned:
                 scorer.similarities,
             )
         return self._result
+
+
+@functools.cache
+def _unit_words() -> frozenset[str]:
+    """Canonical forms of the words that say what a unit of a group does, not in which trade it is."""
+    return frozenset(canonical(w) for w in _UNIT_WORDS)
+
+
+def _uncovered_query(query: NormalizedName, result: NameScore) -> list[str]:
+    return [query.shown(i) for i, cover in enumerate(result.query_cover) if cover == 0.0]
 
 
 @functools.cache

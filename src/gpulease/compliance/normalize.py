@@ -930,6 +930,11 @@ def _latin_lookalikes(word: re.Match[str]) -> str:
 
 
 @functools.lru_cache(maxsize=65536)
+def simplified(text: str) -> str:
+    """Chinese text in simplified script (traditional characters converted)."""
+    return str(_T2S.convert(text))
+
+
 def normalize_name(name: str) -> NormalizedName:
     """Normalise a party name (any script) into strong and weak tokens with a canonical key."""
     b = _Builder()

@@ -65,7 +65,7 @@ PROVINCES_OF = frozenset(
     }
 )  # fmt: skip
 # Short forms the country data lacks.
-_EXTRA = ("usa", "us", "uk", "uae", "prc", "hk", "eu", "emea", "apac", "asia", "europe", "america", "hongkong",
+_EXTRA = ("usa", "us", "uk", "uae", "prc", "dprk", "hk", "eu", "emea", "apac", "asia", "europe", "america", "hongkong",
           # regions a foreign subsidiary is named after ("... Middle East FZE", "... Asia Pacific Pte. Ltd.")
           "middle", "pacific", "eurasia", "latam", "nordic", "nordics", "benelux", "gulf", "mena", "cis",
           # countries in their own languages where the country data lacks them ("Huawei Technologies Italia S.r.l.")
