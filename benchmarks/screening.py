@@ -242,16 +242,21 @@ def _key(name: str) -> str:
 LIST_CODES = {"MBS": frozenset({"MBS", "NS-MBS"})}
 
 
-def _found(result: ScreeningResult, row: Listed, review: float) -> bool:
+def _expected_hits(result: ScreeningResult, row: Listed, review: float) -> list[Any]:
+    """The result's hits at or above the review threshold on the row's expected entry."""
     want = _key(row.expected_name)
     lists = LIST_CODES.get(row.expected_list, frozenset({row.expected_list}))
-    for screened in result.hits:
-        hit = screened.hit
-        if hit.score < review or hit.list not in lists:
-            continue
-        if any(_key(n) == want for n in hit.entry.names):
-            return True
-    return False
+    return [
+        screened
+        for screened in result.hits
+        if screened.hit.score >= review
+        and screened.hit.list in lists
+        and any(_key(n) == want for n in screened.hit.entry.names)
+    ]
+
+
+def _found(result: ScreeningResult, row: Listed, review: float) -> bool:
+    return bool(_expected_hits(result, row, review))
 
 
 NON_BLOCKING = frozenset({"CMIC", "SSI", "MBS"})
@@ -275,6 +280,7 @@ def run_eval(index: ScreeningIndex, listed: list[Listed], unlisted: list[Unliste
     cpu_latencies: list[float] = []  # CPU time of each call: on a shared machine the wall clock also waits
     by_category: dict[str, Tally] = {}
     wrong_outcome: list[str] = []
+    denied_elsewhere: list[str] = []
     start = time.perf_counter()
     cpu_start = time.process_time()  # CPU time too: on a shared machine the wall clock also counts waiting
     for row in listed:
@@ -289,7 +295,11 @@ def run_eval(index: ScreeningIndex, listed: list[Listed], unlisted: list[Unliste
             tally.denied += result.decision == "denied"
             tally.review += result.decision == "review"
             if result.decision == "denied" and (row.expected_list in NON_BLOCKING or row.category == "affiliate"):
-                wrong_outcome.append(f"[{row.category}] {row.name!r} ({row.country}) {row.expected_list}: denied")
+                line = f"[{row.category}] {row.name!r} ({row.country}) {row.expected_list}: denied"
+                if any(h.ruling.outcome == "denied" for h in _expected_hits(result, row, review)):
+                    wrong_outcome.append(line)  # the expected entry's own hit denied: the rule broken
+                else:  # denied on another entry of a blocking list (Hikvision: CMIC and the Entity List)
+                    denied_elsewhere.append(line + ", on another entry of a blocking list")
         else:
             top = result.hits[0].hit if result.hits else None
             got = f"{top.list} {top.matched_name!r} {top.score:.0f}" if top else "no hit"
@@ -339,6 +349,7 @@ def run_eval(index: ScreeningIndex, listed: list[Listed], unlisted: list[Unliste
         "company_fp_rate": company_fps / max(companies, 1),
         "not_cleared_rate": not_cleared / max(len(unlisted), 1),
         "wrong_outcome": wrong_outcome,
+        "denied_elsewhere": denied_elsewhere,
         "listed": by_category,
         "unlisted": fp_by_category,
     }
@@ -351,7 +362,11 @@ def report(title: str, ours: dict[str, Any], listed: list[Listed], unlisted: lis
         n = max(t.total, 1)
         print(f"{category[:36]:36} {t.total:5} {t.found / n:7.3f} {t.denied / n:7.3f} {t.review / n:7.3f}")
     print(f"{'all listed':36} {len(listed):5} {ours['recall']:7.3f} {ours['denied']:7.3f} {ours['review_share']:7.3f}")
-    print(f"denied where review is expected (CMIC/SSI/MBS, affiliate): {len(ours['wrong_outcome'])}")
+    print(
+        f"denied where review is expected (CMIC/SSI/MBS, affiliate): {len(ours['wrong_outcome'])} by the expected "
+        f"entry's own hit; {len(ours['denied_elsewhere'])} more denied on another entry of a blocking list (a party "
+        "on two lists, e.g. the CMIC list and the Entity List: denial is right)"
+    )
     print()
     print(f"{'unlisted, by category':36} {'n':>5} {'FP rate':>8} {'denied':>7} {'review':>7}")
     for category, t in sorted(ours["unlisted"].items()):
@@ -582,7 +597,7 @@ def main() -> None:
                     for line in t.misses:
                         print(f"  {line}")
                 print(f"\ndenied where review is expected ({which}):")
-                for line in h["wrong_outcome"]:
+                for line in h["wrong_outcome"] + h["denied_elsewhere"]:
                     print(f"  {line}")
         if args.json_out:
             methods = [
