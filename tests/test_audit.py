@@ -243,12 +243,8 @@ def test_a_plan_only_seal_leaves_what_came_since_to_the_next_pass(runtime: Runti
     assert result is not None and (result.sealed, result.size) == (0, planned + 2) and _pending(runtime) == 1
 
 
-@pytest.mark.skipif(bool(PG_URL), reason="SQLite's one writer lock")
-def test_the_sealer_hashes_outside_sqlites_writer_lock(
-    runtime: Runtime, clock: Clock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Bookings wait for SQLite's one writer: a sealing pass works out its links, and at a checkpoint checks the
-    chain since the last one, in a read-only snapshot; inside the lock only what it sealed is checked."""
+def _hashes_inside_the_lock(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """From now on, one entry per chain hash computed: whether SQLite's writer lock was held while it was."""
     writer = runtime.store._writer
     assert writer is not None
     inside: list[bool] = []
@@ -259,6 +255,16 @@ def test_the_sealer_hashes_outside_sqlites_writer_lock(
         return real(*args)
 
     monkeypatch.setattr(audit.chain, "chain_hash", counted)
+    return inside
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's one writer lock")
+def test_the_sealer_hashes_outside_sqlites_writer_lock(
+    runtime: Runtime, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bookings wait for SQLite's one writer: a sealing pass works out its links, and at a checkpoint checks the
+    chain since the last one, in a read-only snapshot; inside the lock only what it sealed is checked."""
+    inside = _hashes_inside_the_lock(runtime, monkeypatch)
     _append(runtime.store, 4)
     assert runtime.audit_log.seal_pass() is not None  # the first checkpoint
     _append(runtime.store, 30)
@@ -280,16 +286,7 @@ def test_records_committed_while_a_pass_waits_for_the_lock_wait_for_the_next(
 ) -> None:
     """Under load a pass waits its turn for the writer lock behind a queue of bookings, which append records
     meanwhile (a few hundred): sealing those inside the lock held every writer up 40-150 ms."""
-    writer = runtime.store._writer
-    assert writer is not None
-    inside: list[bool] = []
-    real_hash = audit.chain.chain_hash
-
-    def counted(*args: Any) -> str:
-        inside.append(writer._is_owned())  # type: ignore[attr-defined]
-        return real_hash(*args)
-
-    monkeypatch.setattr(audit.chain, "chain_hash", counted)
+    inside = _hashes_inside_the_lock(runtime, monkeypatch)
     assert runtime.audit_log.seal_pass() is not None  # the first checkpoint
     real_prepare = runtime.audit_log._prepare
 

@@ -19,6 +19,8 @@ from gpulease.api.schemas import (
     ScreenOut,
 )
 from gpulease.services import alerts, audit_trail, reviews, screening
+from gpulease.services.work import Work
+from gpulease.store.models import ReviewItem
 
 router = APIRouter(tags=["compliance"], route_class=OneTripRoute)
 
@@ -52,14 +54,19 @@ def list_reviews(
         return [ReviewOut.of(r, licence_needed_for=reviews.needs_licence(r, cleared)) for r in items]
 
 
+def _review_out(w: Work, item: ReviewItem) -> ReviewOut:
+    """A review item with its decisions and, while open, what an approval would need a licence for."""
+    needed = reviews.needs_licence(item, reviews.cleared_parties(w)) if item.status in reviews.OPEN else []
+    return ReviewOut.of(item, reviews.decisions_of(w, item), needed)
+
+
 @router.get("/reviews/{review_id}", response_model=ReviewOut)
 def get_review(review_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> ReviewOut:
     """One review item with its evidence (`details`: the screening's hits and their reasons, ownership paths, red
     flags), what an approval would need a licence for, and every officer's decision so far."""
     with rt.work() as w:
         item = reviews.get_review(w, actor=actor, review_id=review_id)
-        needed = reviews.needs_licence(item, reviews.cleared_parties(w)) if item.status in reviews.OPEN else []
-        return ReviewOut.of(item, reviews.decisions_of(w, item), needed)
+        return _review_out(w, item)
 
 
 @router.post(
@@ -82,8 +89,7 @@ def decide(review_id: IdPath, body: DecisionIn, rt: RuntimeDep, actor: ActorDep,
         )
         if item.status == reviews.AWAITING:
             response.status_code = 202
-        needed = reviews.needs_licence(item, reviews.cleared_parties(w)) if item.status in reviews.OPEN else []
-        return ReviewOut.of(item, reviews.decisions_of(w, item), needed)
+        return _review_out(w, item)
 
 
 @router.get("/alerts", response_model=list[AlertOut])
