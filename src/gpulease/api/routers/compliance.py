@@ -19,8 +19,8 @@ from gpulease.api.schemas import (
     ScreenOut,
 )
 from gpulease.services import alerts, audit_trail, reviews, screening
+from gpulease.services.records import ReviewItem
 from gpulease.services.work import Work
-from gpulease.store.models import ReviewItem
 
 router = APIRouter(tags=["compliance"], route_class=OneTripRoute)
 
