@@ -256,6 +256,15 @@ def _apply(
 @example(events=[("book", 0, "on_demand", 8, 0, 3, False), ("hold", 0), ("jump", 5 * 3600)])  # the issue-7 outage
 @example(events=[("book", 1, "interruptible", 8, 0, None, False), ("hold", 1), ("preempt", 0), ("jump", 3600)])
 @example(events=[("book", 0, "on_demand", 8, 0, None, True), ("book", 1, "on_demand", 8, 0, 1, True), ("hold", 1)])
+@example(  # a lease moved off a failed node, then extended: its GPUs before the move stay closed at the failure
+    events=[
+        ("book", 0, "on_demand", 1, 0, 1, False),
+        ("jump", 1),
+        ("book", 0, "on_demand", 1, 0, None, False),
+        ("node_down", 0),
+        ("extend", 0, 1),
+    ]
+)
 @example(  # a held lease on a node that fails, while the other node is full: it ends, billed to the failure
     events=[
         ("book", 0, "reserved", 8, 0, 3, False),

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from gpulease.cli import app
@@ -20,6 +21,7 @@ from gpulease.runtime import Runtime
 from gpulease.services import node_failure
 from gpulease.services.work import LeaseDisplaced
 from gpulease.settings import get_settings
+from gpulease.store.models import Allocation
 from gpulease.web.session import COOKIE, csrf_token
 from tests.conftest import Clock, Facility, needs_bwrap
 
@@ -139,6 +141,44 @@ def test_what_cannot_move_ends_at_the_failure_and_a_reserved_window_is_billed_on
     inv = f.c.get(f"/api/v1/customers/{c['id']}/invoices", headers=f.k.op, params={"period": "2026-11"}).json()
     assert [ln for ln in inv["lines"] if ln["lease_id"] == future["id"]] == []  # no fee
     assert Decimal(inv["total"]) == Decimal("8.00")  # 8 GPUs x 1 h x 1.00
+    assert f.c.get("/api/v1/billing/verify", headers=f.k.op).json()["ok"] is True
+
+
+def test_a_moved_lease_extended_keeps_its_old_gpus_closed_at_the_failure(
+    facility: Facility, runtime: Runtime, clock: Clock
+) -> None:
+    """An extension gives a new end to what the lease holds now, never to the GPUs it held before a move: they
+    were the failed node's (a counterexample of the clock's property test: the lease went back onto the node)."""
+    f = facility
+    first, second = f.nodes(2)
+    f.prices()
+    c = f.customer()
+    lease = f.lease(
+        customer_id=c["id"], gpu_model="A100-80GB", gpu_count=1, end=(clock() + timedelta(hours=1)).isoformat()
+    )
+    failed = first["id"] if _nodes_of(lease) == {first["id"]} else second["id"]
+    clock.advance(seconds=1)
+    assert _down(f, failed)["moved"] == [lease["id"]]
+    r = f.c.post(
+        f"/api/v1/leases/{lease['id']}/extend", headers=f.k.op, json={"end": (clock() + timedelta(hours=3)).isoformat()}
+    )
+    assert r.status_code == 200, r.text
+    with runtime.store.transaction() as s:
+        rows = s.scalars(select(Allocation).where(Allocation.lease_id == lease["id"], Allocation.released.is_(False)))
+        spans = {a.node_id: (a.starts_at, a.ends_at) for a in rows}
+    assert spans[failed][1] == clock()  # closed at the failure, as before the extension
+    assert spans[({first["id"], second["id"]} - {failed}).pop()][1] == clock() + timedelta(hours=3)
+    # Back in service, the failed node's GPU is free for someone else over the extended window.
+    r = f.c.put(f"/api/v1/nodes/{failed}/state", headers=f.k.op, json={"state": "available"})
+    assert r.status_code == 200, r.text
+    other = f.lease(customer_id=c["id"], gpu_model="A100-80GB", gpu_count=8)
+    assert _nodes_of(other) == {failed}
+    # Ended early, before the extension's end: only what it holds now is cut.
+    clock.advance(minutes=30)
+    r = f.c.post(f"/api/v1/leases/{lease['id']}/end", headers=f.k.op)
+    assert r.status_code == 200, r.text
+    assert runtime.tick().failed == {}
+    assert _usage_seconds(f, c["id"], lease["id"]) == 1801
     assert f.c.get("/api/v1/billing/verify", headers=f.k.op).json()["ok"] is True
 
 

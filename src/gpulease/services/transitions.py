@@ -104,12 +104,21 @@ def _holds(lease: Lease) -> list[Allocation | CpuAllocation | MemoryAllocation]:
 
 
 def set_alloc_end(lease: Lease, end: datetime | None) -> None:
-    for a in _holds(lease):
-        if not a.released:
-            if end is not None and end <= a.starts_at:
-                a.released = True  # ended within its first second: it holds nothing, never an empty [t, t)
-            else:
-                a.ends_at = end
+    """Give what the lease holds now a new end (an extension, an end, a truncation).
+
+    What it holds now are its allocations of the latest start, as the calendars read them: a lease moved off a
+    failed node keeps the GPUs it held before on record, closed at the move. Those are history and are never
+    reopened (an extension once gave the failed node's GPUs back to the lease); an end before the move cuts them.
+    """
+    held = [a for a in _holds(lease) if not a.released]
+    latest = max((a.starts_at for a in held), default=None)
+    for a in held:
+        if a.starts_at != latest and (end is None or a.ends_at is None or end >= a.ends_at):
+            continue  # history, not cut by the new end
+        if end is not None and end <= a.starts_at:
+            a.released = True  # ended within its first second: it holds nothing, never an empty [t, t)
+        else:
+            a.ends_at = end
 
 
 def release(lease: Lease) -> None:
