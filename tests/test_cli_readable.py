@@ -153,3 +153,31 @@ def test_a_lease_s_length_is_written_as_people_write_it(cli: Facility) -> None:
         app, ["leases", "create", "A100-80GB", "1", "--customer", cid, "--duration", "2h", "--duration-s", "60"]
     )
     assert both.exit_code == 1 and "not both" in both.output
+
+
+def test_nodes_and_prices_read_at_80_columns_without_cut_cells(cli: Facility) -> None:
+    """A node's name, GPUs and state, and every price column, whole at 80 columns (they were cut to "fra1-a10…")."""
+    nodes = _ok(runner.invoke(app, ["nodes", "list"]))
+    prices = _ok(runner.invoke(app, ["prices", "list"]))
+    for out in (nodes, prices):
+        assert max(len(line) for line in out.splitlines()) <= 80 and "…" not in out, out
+    [node] = cli.c.get("/api/v1/nodes", headers=cli.k.op).json()
+    assert re.search(rf"{node['name']}\s+8×A100-80GB\s+available", nodes), nodes
+    assert re.search(r"A100-80GB\s+interruptible\s+\d+\.\d\d", prices), prices
+    down = _ok(runner.invoke(app, ["nodes", "down", str(node["id"]), "--reason", "PSU failure"]))
+    assert re.search(rf"{node['name']}\s+8×A100-80GB\s+down", down), down
+
+
+def test_a_lease_s_events_say_what_happened_and_why(cli: Facility, clock: Clock) -> None:
+    cid = cli.customer()["id"]
+    lease = cli.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=2, end="2026-11-02T12:00:00Z")
+    _ok(runner.invoke(app, ["leases", "extend", str(lease["id"]), "--end", "2026-11-02T14:00:00Z"]))
+    clock.advance(minutes=30)
+    _ok(runner.invoke(app, ["leases", "end", str(lease["id"])]))
+    out = _ok(runner.invoke(app, ["leases", "events", str(lease["id"])]))
+    assert max(len(line) for line in out.splitlines()) <= 80, out
+    states = [line.split()[2] for line in out.splitlines() if re.match(r"\d{4}-\d\d-\d\d ", line)]
+    assert states[:4] == ["quoted", "pending_compliance", "scheduled", "active"] and "ended" in states, out
+    assert "extended from" in out and "ended by operator" in out and not EPOCH.search(out), out
+    as_json = json.loads(_ok(runner.invoke(app, ["leases", "events", str(lease["id"]), "--json"])))
+    assert [e["to_state"] for e in as_json] == states

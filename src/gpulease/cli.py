@@ -716,10 +716,21 @@ class Api:
         return r.text
 
 
+# Short headers for long field names (the JSON keeps the names): a header wider than its values would be cut.
+_HEADERS = {
+    "cancel_free_hours": "free (h)",  # cancelling is free until this many hours before the start
+    "currency": "ccy",
+    "cancel_fee_fraction": "late fee",
+    "preemption_notice_s": "notice (s)",
+    "compliance_status": "compliance",
+}
+
+
 def _print_table(rows: list[dict[str, Any]], cols: list[str], title: str | None = None) -> None:
-    t = Table(title=title)
+    # One space between columns and no frame: a row reads at 80 columns instead of being cut to "fra1-a10…".
+    t = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=0)
     for c in cols:
-        t.add_column(c)
+        t.add_column(_HEADERS.get(c, c))
     for r in rows:
         t.add_row(*[_cell(r.get(c)) for c in cols])
     console.print(t)
@@ -749,24 +760,22 @@ def _out(
     _print_table(data if isinstance(data, list) else [data], cols, title)
 
 
-NODE_COLS = ["id", "site", "cluster", "name", "gpu_model", "gpu_count", "state", "backend"]
+NODE_COLS = ["id", "site", "cluster", "name", "GPUs", "state", "backend"]
 CPU_NODE_COLS = ["id", "site", "cluster", "name", "GPUs", "CPUs", "state", "backend"]
 
 
 def _print_nodes(data: Any, as_json: bool) -> None:
-    """Nodes as a table; where a node's CPUs are described, a GPUs and a CPUs column (leasable cores of all)."""
+    """Nodes as a table; where a node's CPUs are described, a CPUs column too (leasable cores of all)."""
     rows = data if isinstance(data, list) else [data]
-    if as_json or not any(r.get("cpu_cores") for r in rows):
-        _out(data, as_json, NODE_COLS)
-        return
+    cols = CPU_NODE_COLS if any(r.get("cpu_cores") for r in rows) else NODE_COLS
 
     def shape(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for r in rows:
             r["GPUs"] = f"{r['gpu_count']}×{r['gpu_model']}" if r["gpu_count"] else "none"
-            r["CPUs"] = f"{r['leasable_cores']}/{r['cpu_cores']}c {r['cpu_model']}" if r["cpu_cores"] else ""
+            r["CPUs"] = f"{r['leasable_cores']}/{r['cpu_cores']}c {r['cpu_model']}" if r.get("cpu_cores") else ""
         return rows
 
-    _out(rows, as_json, CPU_NODE_COLS, shape=shape)
+    _out(data if as_json else rows, as_json, cols, shape=shape)
 
 
 @nodes_app.command("add")
@@ -802,7 +811,7 @@ def nodes_list(gpu_model: str | None = None, as_json: JsonOpt = False) -> None:
 @nodes_app.command("drain")
 def nodes_drain(node_id: int, as_json: JsonOpt = False) -> None:
     """No new leases on this node; running leases run to their end."""
-    _out(Api().call("POST", f"/nodes/{node_id}/drain"), as_json, NODE_COLS)
+    _print_nodes(Api().call("POST", f"/nodes/{node_id}/drain"), as_json)
 
 
 @nodes_app.command("state")
@@ -817,7 +826,7 @@ def nodes_state(
     if reason is not None:
         body["reason"] = reason
     data = Api().call("PUT", f"/nodes/{node_id}/state", json=body)
-    _out(data, as_json, NODE_COLS)
+    _print_nodes(data, as_json)
     if not as_json and (data.get("moved") or data.get("ended")):
         console.print(f"leases moved to other GPUs: {data['moved'] or 'none'}; ended: {data['ended'] or 'none'}")
 
@@ -1153,6 +1162,24 @@ def leases_show(lease_id: int, as_json: JsonOpt = False) -> None:
 def _duration(seconds: int) -> str:
     h, rest = divmod(int(seconds), 3600)
     return f"{h}h{rest // 60:02d}m{rest % 60:02d}s"
+
+
+@leases_app.command("events")
+def leases_events(lease_id: int, as_json: JsonOpt = False) -> None:
+    """What happened to the lease, oldest first: its changes of state, moves off failed nodes, extensions, holds,
+    each with who did it and why."""
+    data = Api().call("GET", f"/leases/{lease_id}/events")
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    t = Table(title=f"lease {lease_id}", box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+    t.add_column("at (UTC)", no_wrap=True)
+    t.add_column("state", no_wrap=True)
+    t.add_column("by", no_wrap=True)
+    t.add_column("why", ratio=1)
+    for e in data:  # the state it went to (it came from the row above): each row reads on one or two lines
+        t.add_row(_when(e["at"]), e["to_state"], e["actor"] or "", escape(e.get("reason") or ""))
+    console.print(t)
 
 
 @leases_app.command("end")
