@@ -181,3 +181,7 @@ def test_a_lease_s_events_say_what_happened_and_why(cli: Facility, clock: Clock)
     assert "extended from" in out and "ended by operator" in out and not EPOCH.search(out), out
     as_json = json.loads(_ok(runner.invoke(app, ["leases", "events", str(lease["id"]), "--json"])))
     assert [e["to_state"] for e in as_json] == states
+    told = " ".join(_ok(runner.invoke(app, ["notifications", "--customer", str(cid)])).split())
+    assert re.search(r"lease\.started \d+ 2×A100-80GB on-demand started, until 2026-11-02 12:00Z", told), told
+    assert re.search(r"lease\.ended \d+ 2×A100-80GB ended 2026-11-02 09:30Z; final cost 1\.25 USD", told), told
+    assert "data" not in told and "{" not in told, told

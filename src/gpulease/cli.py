@@ -1747,7 +1747,49 @@ def notifications(
 ) -> None:
     """What the customer was told (lease started, ending soon, ended, on hold, budget thresholds, …)."""
     rows = Api().call("GET", "/notifications", params={"customer_id": customer} if customer else {})
-    _out(rows, as_json, ["id", "at", "type", "lease_id", "data"])
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    t = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+    t.add_column("at (UTC)", no_wrap=True)
+    t.add_column("event", no_wrap=True)
+    t.add_column("lease", justify="right", no_wrap=True)
+    t.add_column("what", ratio=1)
+    for n in rows:
+        lease = "" if n.get("lease_id") is None else str(n["lease_id"])
+        t.add_row(_when(n["at"], seconds=False), n["type"], lease, escape(_notice(n["type"], n.get("data") or {})))
+    console.print(t)
+
+
+def _notice(kind: str, d: dict[str, Any]) -> str:
+    """A notification as a sentence (the JSON, `--json`, has every field)."""
+    what = f"{d['gpu_count']}×{d['gpu_model']}" if d.get("gpu_count") and d.get("gpu_model") else "the lease"
+    plan = (d.get("plan") or "").replace("_", "-")
+    until = f"until {_when(d['end'], seconds=False)}" if d.get("end") else "open-ended"
+    sentences = {
+        "lease.started": f"{what} {plan} started, {until}",
+        "queue.started": f"{what} {plan} placed from the queue, from {_when(d.get('start'), seconds=False)}",
+        "queue.expired": f"{what} {plan}: no GPUs came free in time; the request expired",
+        "lease.ending_soon": f"{what} ends at {_when(d.get('ends_at'), seconds=False)}"
+        + (
+            " (its window ends)"
+            if d.get("cause") == "window_ends"
+            else f" ({d.get('cause')})"
+            if d.get("cause")
+            else ""
+        ),
+        "lease.ended": f"{what} ended {_when(d.get('ended_at'), seconds=False)}"
+        + (f"; final cost {d['final_cost']} {d.get('currency', '')}".rstrip() if d.get("final_cost") else ""),
+        "lease.cancelled": f"{what} {plan} cancelled",
+        "lease.preemption_notice": f"{what} will be preempted at {_when(d.get('deadline'), seconds=False)}",
+        "lease.on_hold": str(d.get("message") or "on hold"),
+        "lease.hold_released": f"{what}: the hold is released, the lease is {d.get('state')}",
+        "lease.node_failure": f"{what}: a node failed; "
+        + ("moved to other GPUs, nothing else changes" if d.get("outcome") == "moved" else "the lease ended at it"),
+        "budget.threshold": f"{d.get('percent')}% of the monthly limit spent in {d.get('period')}: "
+        f"{d.get('spent')} of {d.get('monthly_spend_limit')}",
+    }
+    return sentences.get(kind) or " ".join(f"{k}={_cell(v)}" for k, v in d.items())
 
 
 def main() -> None:
