@@ -92,6 +92,7 @@ def test_leases_move_or_end_by_plan_and_billing_stops_at_the_failure(
     [alert] = _alerts(f)
     assert alert["data"]["moved"] == [on_demand["id"], reserved["id"]] and alert["data"]["ended"] == [spot["id"]]
     assert "c1-n000" in alert["message"] and "PSU failure" in alert["message"]
+    assert f"leases moved: {on_demand['id']}, {reserved['id']}; ended: {spot['id']}" in alert["message"]
 
     # Time runs on: the clock is not disturbed, the moved leases go on billing as before, the ended one does not.
     clock.advance(hours=2)

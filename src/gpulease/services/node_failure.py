@@ -129,7 +129,7 @@ def node_lost(work: Work, *, node_id: int, reason: str, actor: str = "backend") 
             kind="node_down",
             message=(
                 f"node {node.name} is down ({reason}): "
-                + (f"leases moved {failure.moved}, ended {failure.ended}" if hit else "it held no leases")
+                + (f"leases moved: {_ids(failure.moved)}; ended: {_ids(failure.ended)}" if hit else "it held no leases")
             ),
             data={
                 "node_id": node.id,
@@ -141,6 +141,10 @@ def node_lost(work: Work, *, node_id: int, reason: str, actor: str = "backend") 
         )
     )
     return failure
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(map(str, ids)) or "none"
 
 
 @dataclass(frozen=True)
