@@ -26,8 +26,9 @@ def iso(t: datetime) -> str:
     return t.isoformat()
 
 
-def cpu_node(f: Facility, name: str = "cpu-n000", model: str = "epyc-9654", cores: int = 192, gib: int = 1536,
-             **extra: Any) -> dict[str, Any]:
+def cpu_node(
+    f: Facility, name: str = "cpu-n000", model: str = "epyc-9654", cores: int = 192, gib: int = 1536, **extra: Any
+) -> dict[str, Any]:
     body = {"site": "s1", "cluster": "cpu", "name": name, "cpu_model": model, "cpu_cores": cores, "memory_gib": gib}
     r = f.c.post("/api/v1/nodes", headers=f.k.op, json={**body, **extra})
     assert r.status_code == 201, r.text
@@ -46,8 +47,16 @@ def dgx(f: Facility) -> dict[str, Any]:
     r = f.c.post(
         "/api/v1/nodes",
         headers=f.k.op,
-        json={"site": "s1", "cluster": "gpu", "name": "dgx-0", "gpu_model": "H100-80GB", "gpu_count": 8,
-              "cpu_model": "Xeon-8480+", "cpu_cores": 112, "memory_gib": 2048},
+        json={
+            "site": "s1",
+            "cluster": "gpu",
+            "name": "dgx-0",
+            "gpu_model": "H100-80GB",
+            "gpu_count": 8,
+            "cpu_model": "Xeon-8480+",
+            "cpu_cores": 112,
+            "memory_gib": 2048,
+        },
     )
     assert r.status_code == 201, r.text
     return dict(r.json())
@@ -80,11 +89,15 @@ def test_refusal_carries_earliest_start_and_extend_end_cancel(facility: Facility
     cpu_prices(facility)
     cust = facility.customer()
     t0 = clock()
-    whole = facility.lease(customer_id=cust["id"], cpu_cores=192, plan="reserved", start=iso(t0),
-                           end=iso(t0 + timedelta(hours=3)))
+    whole = facility.lease(
+        customer_id=cust["id"], cpu_cores=192, plan="reserved", start=iso(t0), end=iso(t0 + timedelta(hours=3))
+    )
     assert whole["state"] == "active"
-    r = facility.c.post("/api/v1/leases", headers=facility.k.op,
-                        json={"customer_id": cust["id"], "cpu_cores": 4, "end": iso(t0 + timedelta(hours=1))})
+    r = facility.c.post(
+        "/api/v1/leases",
+        headers=facility.k.op,
+        json={"customer_id": cust["id"], "cpu_cores": 4, "end": iso(t0 + timedelta(hours=1))},
+    )
     assert r.status_code == 409 and r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["earliest_start"].startswith(iso(t0 + timedelta(hours=3))[:19])
     a = facility.c.get("/api/v1/availability", headers=facility.k.op, params={"cpu_cores": 4}).json()
@@ -92,13 +105,20 @@ def test_refusal_carries_earliest_start_and_extend_end_cancel(facility: Facility
     assert a["cpu_model"] == "EPYC-9654" and a["quotes"]["on_demand"]["unit"] == "core_hour"
 
     # extend: free after it, so it can; a booking after the new end blocks extending past it
-    ext = facility.c.post(f"/api/v1/leases/{whole['id']}/extend", headers=facility.k.op,
-                          json={"end": iso(t0 + timedelta(hours=4))})
+    ext = facility.c.post(
+        f"/api/v1/leases/{whole['id']}/extend", headers=facility.k.op, json={"end": iso(t0 + timedelta(hours=4))}
+    )
     assert ext.status_code == 200 and ext.json()["end"].startswith(iso(t0 + timedelta(hours=4))[:19])
-    later = facility.lease(customer_id=cust["id"], cpu_cores=1, plan="reserved",
-                           start=iso(t0 + timedelta(hours=5)), end=iso(t0 + timedelta(hours=6)))
-    blocked = facility.c.post(f"/api/v1/leases/{whole['id']}/extend", headers=facility.k.op,
-                              json={"end": iso(t0 + timedelta(hours=7))})
+    later = facility.lease(
+        customer_id=cust["id"],
+        cpu_cores=1,
+        plan="reserved",
+        start=iso(t0 + timedelta(hours=5)),
+        end=iso(t0 + timedelta(hours=6)),
+    )
+    blocked = facility.c.post(
+        f"/api/v1/leases/{whole['id']}/extend", headers=facility.k.op, json={"end": iso(t0 + timedelta(hours=7))}
+    )
     assert blocked.status_code == 409
     cancelled = facility.c.post(f"/api/v1/leases/{later['id']}/cancel", headers=facility.k.op).json()
     assert cancelled["state"] == "cancelled" and cancelled["cores"] == []
@@ -117,8 +137,9 @@ def test_invoice_bills_core_hours(facility: Facility, clock: Clock) -> None:
     lease = facility.lease(customer_id=cust["id"], cpu_cores=16, memory_gib=128)
     clock.advance(hours=10)
     facility.c.post(f"/api/v1/leases/{lease['id']}/end", headers=facility.k.op)
-    inv = facility.c.get(f"/api/v1/customers/{cust['id']}/invoices", params={"period": clock().strftime("%Y-%m")},
-                         headers=facility.k.op).json()
+    inv = facility.c.get(
+        f"/api/v1/customers/{cust['id']}/invoices", params={"period": clock().strftime("%Y-%m")}, headers=facility.k.op
+    ).json()
     [line] = inv["lines"]
     assert line["resource"] == "cpu" and line["cpu_model"] == "EPYC-9654" and line["cpu_cores"] == 16
     assert line["unit"] == "core_hour" and line["core_hours"] == "160.0000" and line["memory_gib"] == 128
@@ -149,8 +170,12 @@ def test_gpu_lease_keeps_its_share_and_cpu_leases_use_gpu_nodes_only_if_allowed(
     assert set(c["cores"][0]["cores"]).isdisjoint(share["cores"])
     reserved = {x for i in range(8) for x in range(i // 4 * 56 + i % 4 * 12, i // 4 * 56 + i % 4 * 12 + 12)}
     assert set(c["cores"][0]["cores"]).isdisjoint(reserved)
-    assert facility.c.post("/api/v1/leases", headers=facility.k.op,
-                           json={"customer_id": cust["id"], "cpu_cores": 1}).status_code == 409
+    assert (
+        facility.c.post(
+            "/api/v1/leases", headers=facility.k.op, json={"customer_id": cust["id"], "cpu_cores": 1}
+        ).status_code
+        == 409
+    )
     more = facility.lease(customer_id=cust["id"], gpu_model="H100-80GB", gpu_count=6)  # the GPU leases still fit
     assert sum(len(h["cores"]) for h in more["cores"]) == 72
     # what the backends are handed: a GPU lease's GPUs with their share, a CPU lease's cores and no GPUs
@@ -251,9 +276,35 @@ def test_a_failed_node_moves_its_cpu_leases_or_ends_them(facility: Facility, clo
     facility.c.post(f"/api/v1/leases/{other['id']}/end", headers=facility.k.op)
     c = cpu_node(facility, "cpu-c", model="EPYC-9554", cores=64, gib=512)
     moving = facility.lease(customer_id=cust["id"], cpu_cores=32)
-    r = facility.c.put(f"/api/v1/nodes/{moving['cores'][0]['node_id']}/state", headers=facility.k.op,
-                       json={"state": "down"})
+    r = facility.c.put(
+        f"/api/v1/nodes/{moving['cores'][0]['node_id']}/state", headers=facility.k.op, json={"state": "down"}
+    )
     assert r.json()["moved"] == [moving["id"]]
     moved = facility.c.get(f"/api/v1/leases/{moving['id']}", headers=facility.k.op).json()
     assert moved["state"] == "active" and moved["cores"][0]["node_id"] != moving["cores"][0]["node_id"]
     assert moved["cores"][0]["node_id"] in (c["id"], other["cores"][0]["node_id"])
+
+
+def test_a_moved_cpu_lease_extended_keeps_its_old_cores_closed_at_the_failure(
+    facility: Facility, runtime: Runtime, clock: Clock
+) -> None:
+    """As for GPUs (test_node_failure): an extension gives a new end only to the cores and memory held now."""
+    cpu_node(facility, "cpu-a", model="EPYC-9554", cores=64, gib=512)
+    cpu_node(facility, "cpu-b", model="EPYC-9554", cores=64, gib=512)
+    cpu_prices(facility, "EPYC-9554")
+    cust = facility.customer()
+    lease = facility.lease(customer_id=cust["id"], cpu_cores=16, end=iso(clock() + timedelta(hours=2)))
+    failed = lease["cores"][0]["node_id"]
+    clock.advance(minutes=10)
+    failed_at = clock()
+    r = facility.c.put(f"/api/v1/nodes/{failed}/state", headers=facility.k.op, json={"state": "down"})
+    assert r.json()["moved"] == [lease["id"]]
+    r = facility.c.post(
+        f"/api/v1/leases/{lease['id']}/extend", headers=facility.k.op, json={"end": iso(clock() + timedelta(hours=5))}
+    )
+    assert r.status_code == 200, r.text
+    with runtime.store.transaction() as s:
+        for model in (CpuAllocation, MemoryAllocation):
+            rows = s.query(model).filter(model.lease_id == lease["id"], model.released.is_(False)).all()
+            ends = {(a.node_id == failed, a.ends_at) for a in rows}
+            assert ends == {(True, failed_at), (False, clock() + timedelta(hours=5))}, (model, ends)
