@@ -304,7 +304,8 @@ def test_a_moved_cpu_lease_extended_keeps_its_old_cores_closed_at_the_failure(
     )
     assert r.status_code == 200, r.text
     with runtime.store.transaction() as s:
-        for model in (CpuAllocation, MemoryAllocation):
-            rows = s.query(model).filter(model.lease_id == lease["id"], model.released.is_(False)).all()
+        cores = s.query(CpuAllocation).filter_by(lease_id=lease["id"], released=False).all()
+        memory = s.query(MemoryAllocation).filter_by(lease_id=lease["id"], released=False).all()
+        for rows in (cores, memory):
             ends = {(a.node_id == failed, a.ends_at) for a in rows}
-            assert ends == {(True, failed_at), (False, clock() + timedelta(hours=5))}, (model, ends)
+            assert ends == {(True, failed_at), (False, clock() + timedelta(hours=5))}, ends
