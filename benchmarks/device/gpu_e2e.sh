@@ -13,7 +13,7 @@ PYTHON=${PYTHON:-python3}
 export PYTHONPATH=/tmp/site:$PWD/src PATH=$PWD/.dev/wrap:$PATH COLUMNS=110
 gl() { $PYTHON -c 'import sys; from gpulease.cli import main; sys.argv[0]="gpulease"; main()' "$@"; }
 PY=$($PYTHON -c 'import sys; print(sys.executable)')
-export GPULEASE_DATA_DIR=/tmp/gl GPULEASE_SANDBOX_RO_PATHS="[\"$($PYTHON -c 'import sys; print(sys.prefix)')\"]"
+export GPULEASE_TELEMETRY_INTERVAL_S=2 GPULEASE_DATA_DIR=/tmp/gl GPULEASE_SANDBOX_RO_PATHS="[\"$($PYTHON -c 'import sys; print(sys.prefix)')\"]"
 mkdir -p /tmp/gl && chmod 755 /tmp/gl
 gl demo --port ${PORT:-8766} > $OUT/demo.log 2>&1 &
 trap "kill $! 2>/dev/null" EXIT
@@ -35,6 +35,8 @@ sleep 12
 nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv
 curl -s -H "Authorization: Bearer $OP" $GPULEASE_API_URL/api/v1/telemetry | head -c 1500; echo
 curl -s -H "Authorization: Bearer $OP" $GPULEASE_API_URL/metrics | grep -i "gpu" | grep -v "^#" | head -20
+GPULEASE_API_KEY=$CU gl leases show $LID
+curl -s -H "Authorization: Bearer $CU" "$GPULEASE_API_URL/api/v1/leases/$LID/gpu-usage?points=6"; echo
 GPULEASE_API_KEY=$CU gl leases end $LID
 sleep 4
 nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv

@@ -1157,6 +1157,20 @@ def leases_show(lease_id: int, as_json: JsonOpt = False) -> None:
     else:
         remaining = "open-ended" if data["remaining_s"] is None else _duration(data["remaining_s"])
     console.print(f"cost so far {cost} · ran {_duration(data['elapsed_s'])} · remaining {remaining}")
+    if data.get("resource", "gpu") == "gpu" and data.get("activated_at"):
+        use = Api().call("GET", f"/leases/{lease_id}/gpu-usage")
+        if use["readings"]:  # hosts without NVML record none: nothing to say on every lease
+            console.print(
+                f"GPU use (last {_duration(_span_s(use['since'], use['until']))}): "
+                f"mean {use['mean_utilization_pct']:.0f}% · peak memory {use['peak_memory_mib']:,} MiB per GPU"
+            )
+
+
+def _span_s(since: str, until: str) -> int:
+    def t(v: str) -> datetime:
+        return datetime.fromisoformat(v.replace("Z", "+00:00"))
+
+    return int((t(until) - t(since)).total_seconds())
 
 
 def _duration(seconds: int) -> str:

@@ -56,6 +56,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", f"{API}/leases"): P.VIEW_LEASES,
     ("GET", f"{API}/leases/{{lease_id}}"): P.VIEW_LEASES,
     ("GET", f"{API}/leases/{{lease_id}}/events"): P.VIEW_LEASES,
+    ("GET", f"{API}/leases/{{lease_id}}/gpu-usage"): P.VIEW_LEASES,
     ("POST", f"{API}/leases/{{lease_id}}/end"): P.CHANGE_LEASE,
     ("POST", f"{API}/leases/{{lease_id}}/cancel"): P.CHANGE_LEASE,
     ("POST", f"{API}/leases/{{lease_id}}/extend"): P.CHANGE_LEASE,

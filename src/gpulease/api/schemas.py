@@ -529,9 +529,7 @@ class LeaseOut(BaseModel):
 
     @classmethod
     def of(cls, lease: Lease, spend: LeaseSpend, preempted: list[int] | None = None) -> LeaseOut:
-        live = held_allocations(lease) or (
-            lease.allocations if lease.state in ("ended", "preempted") else []
-        )
+        live = held_allocations(lease) or (lease.allocations if lease.state in ("ended", "preempted") else [])
         gpus_held = sorted(live, key=lambda a: (a.node_id, a.gpu_index))
         return cls(
             id=lease.id,
@@ -576,6 +574,26 @@ class LeaseEventOut(BaseModel):
     to_state: str
     actor: str
     reason: str | None
+
+
+class GpuUsagePointOut(BaseModel):
+    at: datetime = Field(description="the start of the bucket")
+    utilization_pct: float = Field(description="mean utilisation of the lease's GPUs over the bucket")
+    memory_used_mib: int = Field(description="the most memory in use on any one of its GPUs")
+
+
+class GpuUsageOut(BaseModel):
+    """NVML readings of the lease's GPUs (every `telemetry_interval_s` while it is active, on hosts with NVML)."""
+
+    lease_id: int
+    since: datetime
+    until: datetime
+    readings: int = Field(description="readings in the window (one per GPU per sampling)")
+    mean_utilization_pct: float | None = Field(description="null without readings")
+    peak_memory_mib: int | None
+    nvml_available: bool = Field(description="whether this server host can read its GPUs (NVML)")
+    reason: str | None = Field(description="why not, when it cannot")
+    points: list[GpuUsagePointOut]
 
 
 class AvailabilityOut(BaseModel):

@@ -25,6 +25,7 @@ from gpulease.services import (
     budgets,
     compliance_file,
     customers,
+    gpu_usage,
     inventory,
     leases,
     limits,
@@ -42,7 +43,7 @@ from gpulease.services.kyc import KycInput, Owner
 from gpulease.services.permissions import Permission, require
 from gpulease.services.records import Lease, ReviewItem
 from gpulease.services.work import Work
-from gpulease.web import account, gantt
+from gpulease.web import account, gantt, gpu_chart
 from gpulease.web.pages import (
     Visit,
     local_input,
@@ -133,8 +134,12 @@ def overview(v: Visit = Depends(visit), hours: int = 48, start: str = "", model:
         ]
         cpu_rows = [
             gantt.CpuRow(
-                n.id, n.name, f"{n.cluster.site.name}/{n.cluster.name} · {n.cpu_model}", len(view.leasable_cores),
-                view.leasable_memory_gib, n.state,
+                n.id,
+                n.name,
+                f"{n.cluster.site.name}/{n.cluster.name} · {n.cpu_model}",
+                len(view.leasable_cores),
+                view.leasable_memory_gib,
+                n.state,
             )
             for n in o.nodes
             if (view := inventory.cpu_node_view(n)) is not None
@@ -290,6 +295,11 @@ def lease_page(v: Visit, lease_id: int, error: str | None = None, status: int = 
         page_data["cores"] = cores
         page_data["cancel_fee_applies"] = cancellation_fee_applies(quote)
         page_data["runnable"] = lease.state in RUNNABLE
+        page_data["gpu_use"] = None
+        if lease.resource == "gpu" and lease.activated_at is not None:
+            use = gpu_usage.lease_gpu_usage(w, actor=v.actor, lease_id=lease_id)
+            page_data["gpu_use"] = use if use.readings else None  # no readings (no NVML): no card
+            page_data["gpu_chart"] = gpu_chart.render(use)
     runs = v.rt.executor.runs_of(v.actor, lease_id=lease_id)  # its own transaction: never nest them
     return v.page(
         "lease.html",

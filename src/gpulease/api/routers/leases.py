@@ -10,9 +10,19 @@ from pydantic import AwareDatetime
 
 from gpulease.api.deps import ActorDep, IdPath, IdQuery, RuntimeDep
 from gpulease.api.routing import OneTripRoute
-from gpulease.api.schemas import AvailabilityOut, CpuLeaseIn, ExtendIn, LeaseEventOut, LeaseIn, LeaseOut, QuoteOut
+from gpulease.api.schemas import (
+    AvailabilityOut,
+    CpuLeaseIn,
+    ExtendIn,
+    GpuUsageOut,
+    GpuUsagePointOut,
+    LeaseEventOut,
+    LeaseIn,
+    LeaseOut,
+    QuoteOut,
+)
 from gpulease.domain.leases import LeaseState
-from gpulease.services import leases, limits, spend
+from gpulease.services import gpu_usage, leases, limits, spend, telemetry
 from gpulease.services.context import Actor
 from gpulease.services.work import Work
 
@@ -90,6 +100,34 @@ def lease_events(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> list[Leas
             LeaseEventOut(at=e.at, from_state=e.from_state, to_state=e.to_state, actor=e.actor, reason=e.reason)
             for e in leases.lease_events(w, actor=actor, lease_id=lease_id)
         ]
+
+
+@router.get("/leases/{lease_id}/gpu-usage", response_model=GpuUsageOut)
+def lease_gpu_usage(
+    lease_id: IdPath,
+    rt: RuntimeDep,
+    actor: ActorDep,
+    hours: Annotated[int, Query(ge=1, le=gpu_usage.HOURS_MAX, description="the last hours of its running time")] = 24,
+    points: Annotated[int, Query(ge=1, le=gpu_usage.POINTS_MAX, description="buckets at most")] = 96,
+) -> GpuUsageOut:
+    """How the lease has used its GPUs: utilisation and memory over time, from the clock's NVML readings."""
+    with rt.work() as w:
+        u = gpu_usage.lease_gpu_usage(w, actor=actor, lease_id=lease_id, hours=hours, points=points)
+    status = telemetry.status()
+    return GpuUsageOut(
+        lease_id=u.lease_id,
+        since=u.since,
+        until=u.until,
+        readings=u.readings,
+        mean_utilization_pct=u.mean_utilization_pct,
+        peak_memory_mib=u.peak_memory_mib,
+        nvml_available=status.nvml_available,
+        reason=status.reason,
+        points=[
+            GpuUsagePointOut(at=p.at, utilization_pct=p.utilization_pct, memory_used_mib=p.memory_used_mib)
+            for p in u.points
+        ],
+    )
 
 
 # The lease is read again after the change: its runs were stopped after the commit, and an ending lease
