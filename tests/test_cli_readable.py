@@ -185,3 +185,19 @@ def test_a_lease_s_events_say_what_happened_and_why(cli: Facility, clock: Clock)
     assert re.search(r"lease\.started \d+ 2×A100-80GB on-demand started, until 2026-11-02 12:00Z", told), told
     assert re.search(r"lease\.ended \d+ 2×A100-80GB ended 2026-11-02 09:30Z; final cost 1\.25 USD", told), told
     assert "data" not in told and "{" not in told, told
+
+
+@needs_bwrap
+def test_runs_list_one_line_per_run_even_for_a_long_program(cli: Facility, monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = cli.customer()["id"]
+    monkeypatch.setenv("GPULEASE_API_KEY", cli.customer_key(cid)["Authorization"].split()[1])
+    _ok(runner.invoke(app, ["leases", "create", "A100-80GB", "1"]))
+    program = "import os\nfor k in sorted(os.environ):\n    print(k, os.environ[k])\n" * 3
+    r = runner.invoke(app, ["run", "1", "--detach", "--", "python3", "-c", program])
+    assert r.exit_code == 0, r.output
+    listed = _ok(runner.invoke(app, ["runs", "1"]))
+    rows = [line for line in listed.splitlines() if re.match(r"[0-9a-f]{16} ", line)]
+    assert len(rows) == 1 and rows[0].rstrip().endswith("…") and "python3 -c 'import os for" in rows[0], listed
+    assert max(len(line) for line in listed.splitlines()) <= 80, listed
+    whole = json.loads(_ok(runner.invoke(app, ["runs", "1", "--json"])))
+    assert whole[0]["command"] == ["python3", "-c", program]

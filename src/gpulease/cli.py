@@ -1471,14 +1471,17 @@ def runs(lease_id: Annotated[int, typer.Argument(help="a lease of yours")], as_j
     t.add_column("state", no_wrap=True)
     t.add_column("exit", justify="right", no_wrap=True)
     t.add_column("started (UTC)", no_wrap=True)
-    t.add_column("command", overflow="fold")
+    t.add_column("command", no_wrap=True)
+    room = max(console.width - 53, 20)  # what the id, state, exit and start leave at one space between columns
     for r in data:
+        # One line per run: a long command (a `python -c` program) is cut with "…"; `--json` has it whole.
+        command = " ".join(shlex.join(r["command"]).split())
         t.add_row(
             r["id"],
             r["state"],
             "" if r["exit_code"] is None else str(r["exit_code"]),
             _when(r["started_at"]),
-            escape(shlex.join(r["command"])),
+            escape(command if len(command) <= room else command[: room - 1] + "…"),
         )
     console.print(t)
 
