@@ -201,3 +201,12 @@ def test_runs_list_one_line_per_run_even_for_a_long_program(cli: Facility, monke
     assert max(len(line) for line in listed.splitlines()) <= 80, listed
     whole = json.loads(_ok(runner.invoke(app, ["runs", "1", "--json"])))
     assert whole[0]["command"] == ["python3", "-c", program]
+
+
+def test_the_review_queue_reads_at_80_columns(cli: Facility, monkeypatch: pytest.MonkeyPatch) -> None:
+    flagged = cli.customer("iFlytek Co., Ltd.", "CN", owners=[])
+    monkeypatch.setenv("GPULEASE_API_KEY", cli.k.compliance)
+    out = _ok(runner.invoke(app, ["reviews", "list"]))
+    assert max(len(line) for line in out.splitlines()) <= 80 and "…" not in out, out
+    assert re.search(rf"^\d+\s+screening\s+{flagged['id']}\s+open\s+2026-11-02 09:00Z\s+iFlytek", out, re.M), out
+    assert not EPOCH.search(out) and "T09:00" not in out, out

@@ -723,6 +723,7 @@ _HEADERS = {
     "cancel_fee_fraction": "late fee",
     "preemption_notice_s": "notice (s)",
     "compliance_status": "compliance",
+    "customer_id": "customer",
 }
 
 
@@ -1314,10 +1315,16 @@ def invoices_usage(customer_id: int, out: Path, period: str | None = None) -> No
 
 @reviews_app.command("list")
 def reviews_list(status: str = "open", as_json: JsonOpt = False) -> None:
+    def shape(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for r in rows:
+            r["opened (UTC)"] = _when(r["created_at"], seconds=False)
+        return rows
+
     _out(
         Api().call("GET", "/reviews", params={"status": status}),
         as_json,
-        ["id", "kind", "customer_id", "status", "summary", "created_at"],
+        ["id", "kind", "customer_id", "status", "opened (UTC)", "summary"],
+        shape=shape,
     )
 
 
