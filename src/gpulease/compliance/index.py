@@ -20,6 +20,7 @@ from gpulease.compliance.identity import birth_date_agrees, nationality_agrees
 from gpulease.compliance.match import (
     SKELETON_SIMILARITY,
     TOKEN_SIMILARITY,
+    TYPO_TWO_EDITS_FROM,
     Feature,
     Hit,
     NameScore,
@@ -135,6 +136,13 @@ ONE_ABJAD_WORD = -15.0
 ONE_ABJAD_WORD_CONSONANTS = 4
 # Words of this many letters or more whose canonical form is not as written are also compared as written.
 TYPO_WRITTEN_FROM = 6
+# A word of the query no list has, two edits from a listed word of as many letters or more (TYPO_TWO_EDITS_FROM),
+# the first two letters kept ("Kaarfqrin" for KARAFARIN, "Hiznallha" for HIZBALLAH; "Sermaye", Turkish, is not
+# SARMAYEH): the one-letter deletion keys do not find it, so it is looked up among the listed words that start
+# with the same two letters and are two letters longer or shorter at most; the
+# nearest few count as a near match (TOKEN_SIMILARITY), as `typo_apart` reads a typo in context. Not a word that
+# wordfreq's English list has at all (Zipf above 0: "Hitachi", "Parisien", "Alternative"), which is written as meant.
+TWO_EDIT_MATCHES = 3
 # Listed pairs of words kept per consonant skeleton (`ScreeningIndex._pair_skeletons`), the first met.
 PAIR_SKELETON_CAP = 50  # ... unless it has this many consonants: "سيريتل" (s-r-t-l) is SYRIATEL
 # The listed name of a party on a list that does not block (CMIC, SSI, MEU ...) once legal forms are set
@@ -469,6 +477,13 @@ class ScreeningIndex:
                     one_consonant.setdefault(key, []).append(token)
         self._skeletons = skeletons
         self._one_consonant = one_consonant
+        # Listed distinctive words by first two letters and length, for a query word two edits from one.
+        generic = generic_words()
+        two_edits: dict[tuple[str, int], list[str]] = {}
+        for token in document_frequency:
+            if len(token) >= TYPO_TWO_EDITS_FROM and token.isascii() and token.isalpha() and token not in generic:
+                two_edits.setdefault((token[:2], len(token)), []).append(token)
+        self._two_edits = two_edits
         # Two listed words by the consonants of both, for an abjad word that writes them as one: Persian joins
         # compound given names (امیرعلی, AMIR ALI; محمدجواد, MOHAMMAD JAVAD).
         pair_skeletons: dict[str, list[str]] = {}
@@ -600,6 +615,23 @@ class ScreeningIndex:
             if construct:
                 found = [*found, *(t for t in construct if t not in found)]
         return tuple(found)
+
+    def two_edit_matches(self, token: str) -> list[str]:
+        """The listed words (TYPO_TWO_EDITS_FROM letters or more) nearest a query word two edits away at most, its
+        first two letters kept; the nearest TWO_EDIT_MATCHES."""
+        found: list[tuple[int, str]] = []
+        first, length = token[:2], len(token)
+        for size in range(max(length - 2, TYPO_TWO_EDITS_FROM), length + 3):
+            bucket = self._two_edits.get((first, size))
+            if bucket:
+                found.extend(
+                    (int(distance), word)
+                    for word, distance, _ in process.extract(
+                        token, bucket, scorer=OSA.distance, score_cutoff=2, limit=None
+                    )
+                )
+        found.sort()
+        return [word for _, word in found[:TWO_EDIT_MATCHES]]
 
     def spelling_matches(self, written: str) -> tuple[tuple[str, str], ...]:
         """Listed words that are another romanisation of a query word as written, with how it was read."""
@@ -901,7 +933,26 @@ class ScreeningIndex:
                 and token not in self.document_frequency  # (a listed word as it is: no typo to look for)
             ):
                 written[position] = shown
-                alternatives[position] = (*alternatives.get(position, blocking_keys(token)), shown)
+                alternatives[position] = (*alternatives.get(position, blocking_keys(token)), *blocking_keys(shown))
+        places = place_tokens()
+        for position, token in enumerate(query.strong):
+            if (
+                len(token) >= TYPO_TWO_EDITS_FROM
+                and not query.abjad[position]
+                and token.isascii()
+                and token.isalpha()
+                and token not in generic
+                and token not in places
+                and token not in self.document_frequency
+                and not _misspelt_common_word(token)
+                and not common_english(token, 0.01)
+            ):
+                near = self.two_edit_matches(token)
+                if near:
+                    alternatives[position] = (*alternatives.get(position, blocking_keys(token)), *near)
+                    q_weights[position] = min(q_weights[position], *(self.weight(t) for t in near))
+                    for listed_token in near:
+                        extra.setdefault(listed_token, []).append((position, TOKEN_SIMILARITY))
         names = self.names
         best: dict[int, tuple[float, IndexedName]] = {}
         candidates = [names[name_id] for name_id in self._candidates(query.strong, q_weights, alternatives)]
