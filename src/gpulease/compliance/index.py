@@ -143,6 +143,32 @@ TYPO_WRITTEN_FROM = 6
 # nearest few count as a near match (TOKEN_SIMILARITY), as `typo_apart` reads a typo in context. Not a word that
 # wordfreq's English list has at all (Zipf above 0: "Hitachi", "Parisien", "Alternative"), which is written as meant.
 TWO_EDIT_MATCHES = 3
+# Words that say what kind of organisation a group is ("Houthi Movement", "Hezbollah Organization", "Al-Shabaab
+# Militia" for THE HOUTHIS, HIZBALLAH, AL-SHABAAB): in a query they weigh like a generic word, as a legal form does
+# after a company's name. (The lists' own weights are left as they are: a listed name with the word still needs it.)
+# Only where the query's other words are no everyday English (EVERYDAY_WORD_ZIPF): "Good Army", "Face Movement"
+# would be one common word.
+ORGANISATION_WORDS = frozenset(
+    canonical(word)
+    for word in (
+        "movement",
+        "organization",
+        "organisation",
+        "militia",
+        "militias",
+        "party",
+        "front",
+        "forces",
+        "force",
+        "army",
+        "network",
+        "brigade",
+        "brigades",
+        "faction",
+        "group",
+    )
+)
+ORGANISATION_WORD_WEIGHT = GENERIC_WEIGHT
 # Listed pairs of words kept per consonant skeleton (`ScreeningIndex._pair_skeletons`), the first met.
 PAIR_SKELETON_CAP = 50  # ... unless it has this many consonants: "سيريتل" (s-r-t-l) is SYRIATEL
 # The listed name of a party on a list that does not block (CMIC, SSI, MEU ...) once legal forms are set
@@ -242,6 +268,12 @@ _BRACKETED_WORD = re.compile(r"\(\s*([A-Za-z]{3,8})\s*\)")
 # (Switzerland) AG": an affiliate's name), nor a stock code.
 _TRAILING_BRACKET = re.compile(r"^([^()（）]*[^\W\d_][^()（）]*?)\s*[(（]([^()（）\d]+)[)）]\s*$")
 _SECOND_NAME_NOTE = "the name before a second name in brackets, on its own"
+# North Korea's short names: the lists spell the country out in the names of its state bodies ("CENTRAL BANK OF THE
+# DEMOCRATIC PEOPLE'S REPUBLIC OF KOREA"), people write "North Korea" or "DPRK". Such a name is also screened with the
+# long form.
+_NORTH_KOREA = re.compile(r"\b(?:north\s+korea|d\.?\s?p\.?\s?r\.?\s?k\.?)(?=\W|$)", re.IGNORECASE)
+_LONG_FORM = "Democratic People's Republic of Korea"
+_LONG_FORM_NOTE = f"'North Korea' or 'DPRK' read as the lists write it, '{_LONG_FORM}'"
 
 
 def _name_before_brackets(name: str) -> str | None:
@@ -762,13 +794,17 @@ class ScreeningIndex:
             )
 
         outside = _name_before_brackets(name)
-        if outside is None:
+        long_form = _NORTH_KOREA.sub(_LONG_FORM, name) if _NORTH_KOREA.search(name) else None
+        if outside is None and long_form is None:
             return self._brand_inside(name, one(name), limit)
         # "Syrian Arab Airlines (Syrianair)" and "Syrian Arab Airlines": each entry's best hit.
         found = {hit.entry_id: hit for hit in one(name)}
-        for hit in one(outside):
-            if hit.entry_id not in found or hit.score > found[hit.entry_id].score:
-                found[hit.entry_id] = replace(hit, reasons=(*hit.reasons, f"'{outside}': {_SECOND_NAME_NOTE}"))
+        for other, note in ((outside, _SECOND_NAME_NOTE), (long_form, _LONG_FORM_NOTE)):
+            if other is None:
+                continue
+            for hit in one(other):
+                if hit.entry_id not in found or hit.score > found[hit.entry_id].score:
+                    found[hit.entry_id] = replace(hit, reasons=(*hit.reasons, f"'{other}': {note}"))
         return self._brand_inside(name, sorted(found.values(), key=lambda h: (-h.score, h.entry_id))[:limit], limit)
 
     def _brand_inside(self, name: str, hits: list[Hit], limit: int) -> list[Hit]:
@@ -860,6 +896,17 @@ class ScreeningIndex:
         if not query.strong:
             return []
         q_weights = [self.weight(t) for t in query.strong]
+        if len(query.strong) >= 2 and not ORGANISATION_WORDS.isdisjoint(query.strong):
+            others = [
+                query.shown(i)  # (as written: the canonical form folds "really" to "realy")
+                for i, t in enumerate(query.strong)
+                if t not in ORGANISATION_WORDS and t not in generic_words() and len(t) >= 3
+            ]
+            if others and not any(common_english(t, EVERYDAY_WORD_ZIPF) for t in others):
+                q_weights = [
+                    ORGANISATION_WORD_WEIGHT if t in ORGANISATION_WORDS else w
+                    for t, w in zip(query.strong, q_weights, strict=True)
+                ]
         alternatives: dict[int, tuple[str, ...]] = {}
         extra: dict[str, list[tuple[int, float]]] = {}
         spelt: dict[str, str] = {}  # listed word -> how a query word was read to spell it
