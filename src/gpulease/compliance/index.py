@@ -167,7 +167,7 @@ ORGANISATION_WORDS = frozenset(
         "faction",
         "group",
     )
-)
+) | {"hrkh", "hrkt", "tndhym", "jmh", "jmt", "mndhmh", "mndhmt"}  # حركة, تنظيم, جماعة, منظمة as transliterated
 ORGANISATION_WORD_WEIGHT = GENERIC_WEIGHT
 # Listed pairs of words kept per consonant skeleton (`ScreeningIndex._pair_skeletons`), the first met.
 PAIR_SKELETON_CAP = 50  # ... unless it has this many consonants: "سيريتل" (s-r-t-l) is SYRIATEL
@@ -896,17 +896,6 @@ class ScreeningIndex:
         if not query.strong:
             return []
         q_weights = [self.weight(t) for t in query.strong]
-        if len(query.strong) >= 2 and not ORGANISATION_WORDS.isdisjoint(query.strong):
-            others = [
-                query.shown(i)  # (as written: the canonical form folds "really" to "realy")
-                for i, t in enumerate(query.strong)
-                if t not in ORGANISATION_WORDS and t not in generic_words() and len(t) >= 3
-            ]
-            if others and not any(common_english(t, EVERYDAY_WORD_ZIPF) for t in others):
-                q_weights = [
-                    ORGANISATION_WORD_WEIGHT if t in ORGANISATION_WORDS else w
-                    for t, w in zip(query.strong, q_weights, strict=True)
-                ]
         alternatives: dict[int, tuple[str, ...]] = {}
         extra: dict[str, list[tuple[int, float]]] = {}
         spelt: dict[str, str] = {}  # listed word -> how a query word was read to spell it
@@ -1000,6 +989,21 @@ class ScreeningIndex:
                     q_weights[position] = min(q_weights[position], *(self.weight(t) for t in near))
                     for listed_token in near:
                         extra.setdefault(listed_token, []).append((position, TOKEN_SIMILARITY))
+        organisation = False
+        if len(query.strong) >= 2 and not ORGANISATION_WORDS.isdisjoint(query.strong):
+            others = [
+                query.shown(i)  # (as written: the canonical form folds "really" to "realy")
+                for i, t in enumerate(query.strong)
+                if t not in ORGANISATION_WORDS and t not in generic_words() and len(t) >= 3
+            ]
+            if others and not any(common_english(t, EVERYDAY_WORD_ZIPF) for t in others):
+                # (After the skeleton matches: حركة, hrkh, would otherwise weigh as the listed HARAKAT.) Such a query
+                # names an organisation, not a person: listed individuals are no hits of it (حركة النهضة is no NIHADH).
+                organisation = True
+                q_weights = [
+                    ORGANISATION_WORD_WEIGHT if t in ORGANISATION_WORDS else w
+                    for t, w in zip(query.strong, q_weights, strict=True)
+                ]
         names = self.names
         best: dict[int, tuple[float, IndexedName]] = {}
         candidates = [names[name_id] for name_id in self._candidates(query.strong, q_weights, alternatives)]
@@ -1063,6 +1067,8 @@ class ScreeningIndex:
                 continue
             entry = self.entries[position]
             individual = entry.type == "individual"
+            if individual and organisation:
+                continue
             usual = None
             if individual and BRAND_ALONE_FROM <= name_score < USUAL_NAME_SCORE and len(query.strong) >= 2:
                 usual = _usual_name(candidate, align())
@@ -1399,10 +1405,16 @@ class ScreeningIndex:
         candidate: IndexedName,
         align: Callable[[], NameScore],
     ) -> bool:
-        """Whether the query has a word that is not common and that the listed name lacks."""
+        """Whether the query has a word that is not common and that the listed name lacks. (An organisation's kind
+        in Arabic script, حركة حماس "Hamas movement", is no other word.)"""
         generic = generic_words()
         result = align()
-        return any(c == 0.0 and query.strong[i] not in generic for i, c in enumerate(result.query_cover))
+        return any(
+            c == 0.0
+            and query.strong[i] not in generic
+            and not (query.abjad[i] and query.strong[i] in ORGANISATION_WORDS)
+            for i, c in enumerate(result.query_cover)
+        )
 
     @staticmethod
     def _other_trades(
