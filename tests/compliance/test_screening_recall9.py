@@ -71,3 +71,13 @@ def test_north_korea_and_dprk_read_as_the_lists_long_form(index: ScreeningIndex)
 def test_korea_alone_is_not_north_korea(index: ScreeningIndex) -> None:
     assert screen_name(index, "Bank of Korea", "KR").decision == "cleared"
     assert not _found(index, "Korea Development Bank", "KR", DPRK_CENTRAL_BANK)
+
+
+def test_a_persian_e_where_the_lists_write_arabic_i(index: ScreeningIndex) -> None:
+    # "Tareq" (Persian e in the last syllable) for the listed TARIQ.
+    assert _found(index, "Tareq Aziz", "IQ", "UN-IQi.025")
+
+
+def test_an_english_word_is_not_read_with_arabic_i(index: ScreeningIndex) -> None:
+    # "seven" read as "sevin" would be the listed SEVIN.
+    assert screen_name(index, "Seven & i Holdings", "JP").decision == "cleared"

@@ -668,7 +668,11 @@ class ScreeningIndex:
     def spelling_matches(self, written: str) -> tuple[tuple[str, str], ...]:
         """Listed words that are another romanisation of a query word as written, with how it was read."""
         frequency = self.document_frequency
-        return tuple((t, how) for t, how in spelling_variants(written) if t in frequency)
+        return tuple(
+            (t, how)
+            for t, how in spelling_variants(written)
+            if t in frequency and not ("e as i" in how and common_english(written))  # ("seven" is no SEVIN)
+        )
 
     def _names_under(
         self, keys: Iterable[str], w: float, skipped: list[tuple[int, str, float]]
