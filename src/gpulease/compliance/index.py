@@ -987,11 +987,11 @@ class ScreeningIndex:
                 and not _misspelt_common_word(token)
                 and not common_english(token, 0.01)
             ):
-                near = self.two_edit_matches(token)
-                if near:
-                    alternatives[position] = (*alternatives.get(position, blocking_keys(token)), *near)
-                    q_weights[position] = min(q_weights[position], *(self.weight(t) for t in near))
-                    for listed_token in near:
+                close = self.two_edit_matches(token)
+                if close:
+                    alternatives[position] = (*alternatives.get(position, blocking_keys(token)), *close)
+                    q_weights[position] = min(q_weights[position], *(self.weight(t) for t in close))
+                    for listed_token in close:
                         extra.setdefault(listed_token, []).append((position, TOKEN_SIMILARITY))
         organisation = False
         if len(query.strong) >= 2 and not ORGANISATION_WORDS.isdisjoint(query.strong):
