@@ -985,10 +985,9 @@ class ScreeningIndex:
                 and token not in places
                 and token not in self.document_frequency
                 and not _misspelt_common_word(token)
-                and not common_english(token, 0.01)
             ):
                 close = self.two_edit_matches(token)
-                if close:
+                if close and not common_english(token, 0.01):  # (wordfreq's look-up is the dearer: it comes second)
                     alternatives[position] = (*alternatives.get(position, blocking_keys(token)), *close)
                     q_weights[position] = min(q_weights[position], *(self.weight(t) for t in close))
                     for listed_token in close:
