@@ -20,6 +20,7 @@ from gpulease.compliance.identity import birth_date_agrees, nationality_agrees
 from gpulease.compliance.match import (
     SKELETON_SIMILARITY,
     TOKEN_SIMILARITY,
+    TYPO_TWO_EDITS_FROM,
     Feature,
     Hit,
     NameScore,
@@ -135,6 +136,39 @@ ONE_ABJAD_WORD = -15.0
 ONE_ABJAD_WORD_CONSONANTS = 4
 # Words of this many letters or more whose canonical form is not as written are also compared as written.
 TYPO_WRITTEN_FROM = 6
+# A word of the query no list has, two edits from a listed word of as many letters or more (TYPO_TWO_EDITS_FROM),
+# the first two letters kept ("Kaarfqrin" for KARAFARIN, "Hiznallha" for HIZBALLAH; "Sermaye", Turkish, is not
+# SARMAYEH): the one-letter deletion keys do not find it, so it is looked up among the listed words that start
+# with the same two letters and are two letters longer or shorter at most; the
+# nearest few count as a near match (TOKEN_SIMILARITY), as `typo_apart` reads a typo in context. Not a word that
+# wordfreq's English list has at all (Zipf above 0: "Hitachi", "Parisien", "Alternative"), which is written as meant.
+TWO_EDIT_MATCHES = 3
+# Words that say what kind of organisation a group is ("Houthi Movement", "Hezbollah Organization", "Al-Shabaab
+# Militia" for THE HOUTHIS, HIZBALLAH, AL-SHABAAB): in a query they weigh like a generic word, as a legal form does
+# after a company's name. (The lists' own weights are left as they are: a listed name with the word still needs it.)
+# Only where the query's other words are no everyday English (EVERYDAY_WORD_ZIPF): "Good Army", "Face Movement"
+# would be one common word.
+ORGANISATION_WORDS = frozenset(
+    canonical(word)
+    for word in (
+        "movement",
+        "organization",
+        "organisation",
+        "militia",
+        "militias",
+        "party",
+        "front",
+        "forces",
+        "force",
+        "army",
+        "network",
+        "brigade",
+        "brigades",
+        "faction",
+        "group",
+    )
+) | {"hrkh", "hrkt", "tndhym", "jmh", "jmt", "mndhmh", "mndhmt"}  # حركة, تنظيم, جماعة, منظمة as transliterated
+ORGANISATION_WORD_WEIGHT = GENERIC_WEIGHT
 # Listed pairs of words kept per consonant skeleton (`ScreeningIndex._pair_skeletons`), the first met.
 PAIR_SKELETON_CAP = 50  # ... unless it has this many consonants: "سيريتل" (s-r-t-l) is SYRIATEL
 # The listed name of a party on a list that does not block (CMIC, SSI, MEU ...) once legal forms are set
@@ -234,6 +268,12 @@ _BRACKETED_WORD = re.compile(r"\(\s*([A-Za-z]{3,8})\s*\)")
 # (Switzerland) AG": an affiliate's name), nor a stock code.
 _TRAILING_BRACKET = re.compile(r"^([^()（）]*[^\W\d_][^()（）]*?)\s*[(（]([^()（）\d]+)[)）]\s*$")
 _SECOND_NAME_NOTE = "the name before a second name in brackets, on its own"
+# North Korea's short names: the lists spell the country out in the names of its state bodies ("CENTRAL BANK OF THE
+# DEMOCRATIC PEOPLE'S REPUBLIC OF KOREA"), people write "North Korea" or "DPRK". Such a name is also screened with the
+# long form.
+_NORTH_KOREA = re.compile(r"\b(?:north\s+korea|d\.?\s?p\.?\s?r\.?\s?k\.?)(?=\W|$)", re.IGNORECASE)
+_LONG_FORM = "Democratic People's Republic of Korea"
+_LONG_FORM_NOTE = f"'North Korea' or 'DPRK' read as the lists write it, '{_LONG_FORM}'"
 
 
 def _name_before_brackets(name: str) -> str | None:
@@ -469,6 +509,13 @@ class ScreeningIndex:
                     one_consonant.setdefault(key, []).append(token)
         self._skeletons = skeletons
         self._one_consonant = one_consonant
+        # Listed distinctive words by first two letters and length, for a query word two edits from one.
+        generic = generic_words()
+        two_edits: dict[tuple[str, int], list[str]] = {}
+        for token in document_frequency:
+            if len(token) >= TYPO_TWO_EDITS_FROM and token.isascii() and token.isalpha() and token not in generic:
+                two_edits.setdefault((token[:2], len(token)), []).append(token)
+        self._two_edits = two_edits
         # Two listed words by the consonants of both, for an abjad word that writes them as one: Persian joins
         # compound given names (امیرعلی, AMIR ALI; محمدجواد, MOHAMMAD JAVAD).
         pair_skeletons: dict[str, list[str]] = {}
@@ -601,10 +648,31 @@ class ScreeningIndex:
                 found = [*found, *(t for t in construct if t not in found)]
         return tuple(found)
 
+    def two_edit_matches(self, token: str) -> list[str]:
+        """The listed words (TYPO_TWO_EDITS_FROM letters or more) nearest a query word two edits away at most, its
+        first two letters kept; the nearest TWO_EDIT_MATCHES."""
+        found: list[tuple[int, str]] = []
+        first, length = token[:2], len(token)
+        for size in range(max(length - 2, TYPO_TWO_EDITS_FROM), length + 3):
+            bucket = self._two_edits.get((first, size))
+            if bucket:
+                found.extend(
+                    (int(distance), word)
+                    for word, distance, _ in process.extract(
+                        token, bucket, scorer=OSA.distance, score_cutoff=2, limit=None
+                    )
+                )
+        found.sort()
+        return [word for _, word in found[:TWO_EDIT_MATCHES]]
+
     def spelling_matches(self, written: str) -> tuple[tuple[str, str], ...]:
         """Listed words that are another romanisation of a query word as written, with how it was read."""
         frequency = self.document_frequency
-        return tuple((t, how) for t, how in spelling_variants(written) if t in frequency)
+        return tuple(
+            (t, how)
+            for t, how in spelling_variants(written)
+            if t in frequency and not ("e as i" in how and common_english(written))  # ("seven" is no SEVIN)
+        )
 
     def _names_under(
         self, keys: Iterable[str], w: float, skipped: list[tuple[int, str, float]]
@@ -730,13 +798,17 @@ class ScreeningIndex:
             )
 
         outside = _name_before_brackets(name)
-        if outside is None:
+        long_form = _NORTH_KOREA.sub(_LONG_FORM, name) if _NORTH_KOREA.search(name) else None
+        if outside is None and long_form is None:
             return self._brand_inside(name, one(name), limit)
         # "Syrian Arab Airlines (Syrianair)" and "Syrian Arab Airlines": each entry's best hit.
         found = {hit.entry_id: hit for hit in one(name)}
-        for hit in one(outside):
-            if hit.entry_id not in found or hit.score > found[hit.entry_id].score:
-                found[hit.entry_id] = replace(hit, reasons=(*hit.reasons, f"'{outside}': {_SECOND_NAME_NOTE}"))
+        for other, note in ((outside, _SECOND_NAME_NOTE), (long_form, _LONG_FORM_NOTE)):
+            if other is None:
+                continue
+            for hit in one(other):
+                if hit.entry_id not in found or hit.score > found[hit.entry_id].score:
+                    found[hit.entry_id] = replace(hit, reasons=(*hit.reasons, f"'{other}': {note}"))
         return self._brand_inside(name, sorted(found.values(), key=lambda h: (-h.score, h.entry_id))[:limit], limit)
 
     def _brand_inside(self, name: str, hits: list[Hit], limit: int) -> list[Hit]:
@@ -901,7 +973,40 @@ class ScreeningIndex:
                 and token not in self.document_frequency  # (a listed word as it is: no typo to look for)
             ):
                 written[position] = shown
-                alternatives[position] = (*alternatives.get(position, blocking_keys(token)), shown)
+                alternatives[position] = (*alternatives.get(position, blocking_keys(token)), *blocking_keys(shown))
+        places = place_tokens()
+        for position, token in enumerate(query.strong):
+            if (
+                len(token) >= TYPO_TWO_EDITS_FROM
+                and not query.abjad[position]
+                and token.isascii()
+                and token.isalpha()
+                and token not in generic
+                and token not in places
+                and token not in self.document_frequency
+                and not _misspelt_common_word(token)
+            ):
+                close = self.two_edit_matches(token)
+                if close and not common_english(token, 0.01):  # (wordfreq's look-up is the dearer: it comes second)
+                    alternatives[position] = (*alternatives.get(position, blocking_keys(token)), *close)
+                    q_weights[position] = min(q_weights[position], *(self.weight(t) for t in close))
+                    for listed_token in close:
+                        extra.setdefault(listed_token, []).append((position, TOKEN_SIMILARITY))
+        organisation = False
+        if len(query.strong) >= 2 and not ORGANISATION_WORDS.isdisjoint(query.strong):
+            others = [
+                query.shown(i)  # (as written: the canonical form folds "really" to "realy")
+                for i, t in enumerate(query.strong)
+                if t not in ORGANISATION_WORDS and t not in generic_words() and len(t) >= 3
+            ]
+            if others and not any(common_english(t, EVERYDAY_WORD_ZIPF) for t in others):
+                # (After the skeleton matches: حركة, hrkh, would otherwise weigh as the listed HARAKAT.) Such a query
+                # names an organisation, not a person: listed individuals are no hits of it (حركة النهضة is no NIHADH).
+                organisation = True
+                q_weights = [
+                    ORGANISATION_WORD_WEIGHT if t in ORGANISATION_WORDS else w
+                    for t, w in zip(query.strong, q_weights, strict=True)
+                ]
         names = self.names
         best: dict[int, tuple[float, IndexedName]] = {}
         candidates = [names[name_id] for name_id in self._candidates(query.strong, q_weights, alternatives)]
@@ -965,6 +1070,8 @@ class ScreeningIndex:
                 continue
             entry = self.entries[position]
             individual = entry.type == "individual"
+            if individual and organisation:
+                continue
             usual = None
             if individual and BRAND_ALONE_FROM <= name_score < USUAL_NAME_SCORE and len(query.strong) >= 2:
                 usual = _usual_name(candidate, align())
@@ -1301,10 +1408,16 @@ class ScreeningIndex:
         candidate: IndexedName,
         align: Callable[[], NameScore],
     ) -> bool:
-        """Whether the query has a word that is not common and that the listed name lacks."""
+        """Whether the query has a word that is not common and that the listed name lacks. (An organisation's kind
+        in Arabic script, حركة حماس "Hamas movement", is no other word.)"""
         generic = generic_words()
         result = align()
-        return any(c == 0.0 and query.strong[i] not in generic for i, c in enumerate(result.query_cover))
+        return any(
+            c == 0.0
+            and query.strong[i] not in generic
+            and not (query.abjad[i] and query.strong[i] in ORGANISATION_WORDS)
+            for i, c in enumerate(result.query_cover)
+        )
 
     @staticmethod
     def _other_trades(

@@ -1031,12 +1031,16 @@ _SPELLING_REWRITES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     # "Qasem", "Hussein" / "Hossein", "Suleimani" / "Soleimani"), in a name's last and first syllables.
     ("i as e", re.compile(r"(?<=[a-z]{2}[^aeiouy])i(?=[^aeiouy]$)"), "e"),
     ("u as o", re.compile(r"^([^aeiouy]{1,2})u(?=[^aeiouy])"), r"\1o"),
+    # ... and the other way in the last syllable: Persian e where the lists write Arabic i ("Tareq" / TARIQ). (Not o as
+    # u in the first: Korean "Jong" is not "Jung".) Not in an English word: `ScreeningIndex.spelling_matches`.
+    ("e as i", re.compile(r"(?<=[a-z]{2}[^aeiouy])e(?=[^aeiouy]$)"), "i"),
 )
 # (German and French write -ий as a bare -i after a consonant: "Jewgeni", "Arkadi", "Guennadi".)
 _RUSSIAN_ENDING = re.compile(r"(?<=[a-z]{2})(?:ii|iy|ij|yi|yj|(?<=[^aeiouy])i)$")
 # A word none of the rewrites applies to (most words) is passed over at once.
 _REWRITTEN = re.compile(
-    r"x|j|q|gh|ch|gu[ei]|^i[aeou]|^e[^aeiou]|^[^aeiouy]{1,2}u[^aeiouy]|(?:ii|iy|ij|yi|yj|ine|[^aeiouy]i|i[^aeiouy])$"
+    r"x|j|q|gh|ch|gu[ei]|^i[aeou]|^e[^aeiou]|^[^aeiouy]{1,2}u[^aeiouy]"
+    r"|(?:ii|iy|ij|yi|yj|ine|[^aeiouy]i|[ie][^aeiouy])$"
 )
 _MAX_SPELLINGS = 24
 
