@@ -1035,6 +1035,8 @@ _SPELLING_REWRITES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     # u in the first: Korean "Jong" is not "Jung".) Not in an English word: `ScreeningIndex.spelling_matches`.
     ("e as i", re.compile(r"(?<=[a-z]{2}[^aeiouy])e(?=[^aeiouy]$)"), "i"),
 )
+# Letters each rewrite needs in a word to apply at all, in the order of _SPELLING_REWRITES.
+_REWRITE_NEEDS = ("x", "dj", "j", "j", "i", "ch", "e", "gh", "q", "j", "gu", "ine", "sch", "i", "u", "e")
 # (German and French write -ий as a bare -i after a consonant: "Jewgeni", "Arkadi", "Guennadi".)
 _RUSSIAN_ENDING = re.compile(r"(?<=[a-z]{2})(?:ii|iy|ij|yi|yj|(?<=[^aeiouy])i)$")
 # A word none of the rewrites applies to (most words) is passed over at once.
@@ -1054,8 +1056,10 @@ def spelling_variants(token: str) -> tuple[tuple[str, str], ...]:
     if is_pinyin(token):
         return ()  # pinyin's x, j, ch and -i are its own letters ("xinjiang", "changchi")
     forms: dict[str, tuple[str, ...]] = {token: ()}
-    for what, pattern, replacement in _SPELLING_REWRITES:
+    for (what, pattern, replacement), needs in zip(_SPELLING_REWRITES, _REWRITE_NEEDS, strict=True):
         for form, how in list(forms.items()):
+            if needs not in form:
+                continue  # (the rewrite cannot apply: a substring test is cheaper than the regex)
             changed = pattern.sub(replacement, form)
             if changed != form and changed not in forms and len(forms) < _MAX_SPELLINGS:
                 forms[changed] = (*how, what)

@@ -292,17 +292,18 @@ def fold_variants(token: str) -> str:
     """One spelling for the romanisation variants of a token (see the module docstring).
 
     Short tokens are left alone: folded, "dow" would be "dov" and "axa" the "aqsa" of Al-Aqsa."""
-    # Chinese pinyin has its own syllables (and folds): a word that reads as pinyin is not folded as Korean.
-    korean = not is_pinyin(token)
-    if len(token) < FOLD_FROM:
-        return korean_fold(token) if korean else token
-    for old, new in _VARIANTS:
-        if old in token:
-            token = token.replace(old, new)
-    token = _HARD_C.sub("k", token)
-    token = _FINAL_EY.sub("ey", _FINAL_Y.sub("y", token))
-    token = _DOUBLE.sub(r"\1", token)
-    return korean_fold(token) if korean else token
+    # Chinese pinyin has its own syllables (and folds): a word that reads as pinyin is not folded as Korean. (Asked
+    # only where the Korean fold would change the word: most words it leaves alone.)
+    original = token
+    if len(token) >= FOLD_FROM:
+        for old, new in _VARIANTS:
+            if old in token:
+                token = token.replace(old, new)
+        token = _HARD_C.sub("k", token)
+        token = _FINAL_EY.sub("ey", _FINAL_Y.sub("y", token))
+        token = _DOUBLE.sub(r"\1", token)
+    korean = korean_fold(token)
+    return token if korean == token or is_pinyin(original) else korean
 
 
 @functools.cache
