@@ -50,7 +50,16 @@ from gpulease.services.inventory import models_in_service
 from gpulease.services.lease_queue import enqueue
 from gpulease.services.permissions import Permission, allowed, require
 from gpulease.services.prices import price_book, price_entry
-from gpulease.services.transitions import activate, finish, preempt, record_event, release, set_alloc_end, transition
+from gpulease.services.transitions import (
+    activate,
+    current_holds,
+    finish,
+    preempt,
+    record_event,
+    release,
+    set_alloc_end,
+    transition,
+)
 from gpulease.services.work import AuditEntry, LeasesChanged, Work
 from gpulease.store.models import Allocation, ApiKey, Customer, Lease, LeaseEvent
 
@@ -93,11 +102,8 @@ def get_lease(work: Work, *, actor: Actor, lease_id: int) -> Lease:
 
 
 def held_allocations(lease: Lease) -> list[Allocation]:
-    """The GPUs the lease holds in its current placement: its unreleased allocations of the latest start. A lease
-    moved off a failed node keeps its earlier ones on record, ended at the failure."""
-    live = [a for a in lease.allocations if not a.released]
-    latest = max((a.starts_at for a in live), default=None)
-    return [a for a in live if a.starts_at == latest]
+    """The GPUs the lease holds in its current placement (`transitions.current_holds`)."""
+    return current_holds(lease.allocations)
 
 
 def list_leases(work: Work, *, actor: Actor, customer_id: int | None = None, state: str | None = None) -> list[Lease]:

@@ -6,8 +6,9 @@ All of it runs in the caller's unit of work; nothing here checks roles (the use 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import cast
+from typing import Protocol, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, select
 
@@ -103,17 +104,34 @@ def _holds(lease: Lease) -> list[Allocation | CpuAllocation | MemoryAllocation]:
     return held
 
 
-def set_alloc_end(lease: Lease, end: datetime | None) -> None:
-    """Give what the lease holds now a new end (an extension, an end, a truncation).
+class _Held(Protocol):
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def released(self) -> bool: ...
 
-    What it holds now are its allocations of the latest start, as the calendars read them: a lease moved off a
-    failed node keeps the GPUs it held before on record, closed at the move. Those are history and are never
-    reopened (an extension once gave the failed node's GPUs back to the lease); an end before the move cuts them.
+
+H = TypeVar("H", bound=_Held)
+
+
+def current_holds(rows: Iterable[H]) -> list[H]:
+    """What a lease holds in its current placement: its unreleased allocations of the latest start. A lease moved
+    off a failed node keeps the ones it held before on record, closed at the move (the calendars read the same)."""
+    live = [a for a in rows if not a.released]
+    latest = max((a.starts_at for a in live), default=None)
+    return [a for a in live if a.starts_at == latest]
+
+
+def set_alloc_end(lease: Lease, end: datetime | None) -> None:
+    """Give what the lease holds now (`current_holds`) a new end: an extension, an end, a truncation.
+
+    The allocations it held before a move are history and are never reopened (an extension once gave the failed
+    node's GPUs back to the lease); an end before the move cuts them.
     """
     held = [a for a in _holds(lease) if not a.released]
-    latest = max((a.starts_at for a in held), default=None)
+    current = current_holds(held)
     for a in held:
-        if a.starts_at != latest and (end is None or a.ends_at is None or end >= a.ends_at):
+        if a not in current and (end is None or a.ends_at is None or end >= a.ends_at):
             continue  # history, not cut by the new end
         if end is not None and end <= a.starts_at:
             a.released = True  # ended within its first second: it holds nothing, never an empty [t, t)
