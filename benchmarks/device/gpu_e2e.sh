@@ -4,23 +4,12 @@
 # (the run stopped, the GPU's memory freed), the lease's events. docs/benchmarks.md, "On a real GPU", has a run.
 #
 #   OUT=/tmp/out benchmarks/device/gpu_e2e.sh
-#
-# On the lent GPU machine (no network): the project's dependencies as cp312 wheels in .whl/ (installed to
-# /tmp/site), bubblewrap in .dev/wrap/ (see docs). Elsewhere, SKIP_INSTALL=1 PYTHON=.venv/bin/python.
-cd "$(dirname "$0")/../.."
-PYTHON=${PYTHON:-python3}
-[ -n "$SKIP_INSTALL" ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD/src PATH=$PWD/.dev/wrap:$PATH COLUMNS=110
-gl() { $PYTHON -c 'import sys; from gpulease.cli import main; sys.argv[0]="gpulease"; main()' "$@"; }
-PY=$($PYTHON -c 'import sys; print(sys.executable)')
-export GPULEASE_TELEMETRY_INTERVAL_S=2 GPULEASE_DATA_DIR=/tmp/gl GPULEASE_SANDBOX_RO_PATHS="[\"$($PYTHON -c 'import sys; print(sys.prefix)')\"]"
-mkdir -p /tmp/gl && chmod 755 /tmp/gl
-gl demo --port ${PORT:-8766} > $OUT/demo.log 2>&1 &
-trap "kill $! 2>/dev/null" EXIT
-for i in $(seq 90); do curl -sf http://127.0.0.1:${PORT:-8766}/healthz >/dev/null && break; sleep 1; done
-echo "server up after ${i}s"
+# (setup.sh: what it needs on the lent machine and elsewhere)
+source "$(dirname "$0")/setup.sh"
+gl demo --port $P > $OUT/demo.log 2>&1 &
+trap "pkill -f \"demo --port $P\"" EXIT  # the server, not only the subshell that started it
+up
 OP=$(grep -o "gl_[A-Za-z0-9_-]*" $OUT/demo.log | sed -n 1p); CU=$(grep -o "gl_[A-Za-z0-9_-]*" $OUT/demo.log | sed -n 3p)
-export GPULEASE_API_URL=http://127.0.0.1:${PORT:-8766}
 set -x
 GPULEASE_API_KEY=$OP gl nodes add lab gpu dev-h100 H100-80GB --gpu-count 1
 GPULEASE_API_KEY=$CU gl leases create H100-80GB 1 --duration 1h
@@ -34,7 +23,6 @@ while True: y=y@y; y/=y.norm(); torch.cuda.synchronize()"
 sleep 12
 nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv
 curl -s -H "Authorization: Bearer $OP" $GPULEASE_API_URL/api/v1/telemetry | head -c 1500; echo
-curl -s -H "Authorization: Bearer $OP" $GPULEASE_API_URL/metrics | grep -i "gpu" | grep -v "^#" | head -20
 GPULEASE_API_KEY=$CU gl leases show $LID
 curl -s -H "Authorization: Bearer $CU" "$GPULEASE_API_URL/api/v1/leases/$LID/gpu-usage?points=6"; echo
 GPULEASE_API_KEY=$CU gl leases end $LID

@@ -2,17 +2,8 @@
 # On a machine with an NVIDIA GPU: a live GPU run survives a kill -9 of the server (`gpulease demo`); restarted
 # (`gpulease serve` on the same data folder) the server re-attaches to it, and the lease's end still stops it.
 #
-#   OUT=/tmp/out benchmarks/device/gpu_restart.sh     # as gpu_e2e.sh: SKIP_INSTALL=1 PYTHON=... off the lent machine
-cd "$(dirname "$0")/../.."
-PYTHON=${PYTHON:-python3}
-[ -n "$SKIP_INSTALL" ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD/src PATH=$PWD/.dev/wrap:$PATH COLUMNS=110
-gl() { $PYTHON -c 'import sys; from gpulease.cli import main; sys.argv[0]="gpulease"; main()' "$@"; }
-PY=$($PYTHON -c 'import sys; print(sys.executable)')
-export GPULEASE_TELEMETRY_INTERVAL_S=2 GPULEASE_DATA_DIR=/tmp/gl GPULEASE_SANDBOX_RO_PATHS="[\"$($PYTHON -c 'import sys; print(sys.prefix)')\"]"
-P=${PORT:-8767}; export GPULEASE_API_URL=http://127.0.0.1:$P
-mkdir -p /tmp/gl && chmod 755 /tmp/gl
-up() { for i in $(seq 90); do curl -sf $GPULEASE_API_URL/healthz >/dev/null && break; sleep 1; done; echo "server up after ${i}s"; }
+#   OUT=/tmp/out benchmarks/device/gpu_restart.sh     # as gpu_e2e.sh: SKIP_INSTALL=1 PYTHON=... off the lent machine; PORT=8767 beside a running demo
+source "$(dirname "$0")/setup.sh"
 gl demo --port $P > $OUT/demo.log 2>&1 & SERVER=$!
 up
 OP=$(grep -o "gl_[A-Za-z0-9_-]*" $OUT/demo.log | sed -n 1p); CU=$(grep -o "gl_[A-Za-z0-9_-]*" $OUT/demo.log | sed -n 3p)

@@ -298,8 +298,8 @@ def lease_page(v: Visit, lease_id: int, error: str | None = None, status: int = 
         page_data["gpu_use"] = None
         if lease.resource == "gpu" and lease.activated_at is not None:
             use = gpu_usage.lease_gpu_usage(w, actor=v.actor, lease_id=lease_id)
-            page_data["gpu_use"] = use if use.readings else None  # no readings (no NVML): no card
-            page_data["gpu_chart"] = gpu_chart.render(use)
+            if use.readings:  # no readings (no NVML): no card, no chart
+                page_data["gpu_use"], page_data["gpu_chart"] = use, gpu_chart.render(use)
     runs = v.rt.executor.runs_of(v.actor, lease_id=lease_id)  # its own transaction: never nest them
     return v.page(
         "lease.html",
