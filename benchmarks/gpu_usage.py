@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import sys
 import tempfile
 import time
@@ -21,24 +22,12 @@ from starlette.testclient import TestClient
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from api_load import make_store
+from api_load import MODEL, make_store, seed
 
 from gpulease.api.app import create_app
 from gpulease.runtime import Runtime
-from gpulease.services import keys
-from gpulease.services.context import SYSTEM
 from gpulease.settings import Settings
-from gpulease.store.db import upgrade
 from gpulease.store.models import GpuSampleRow, Lease
-
-CUSTOMER = {
-    "legal_name": "Acme Robotics Inc.",
-    "country": "US",
-    "address": "1 Market St, San Francisco",
-    "incorporated_on": "2015-01-01",
-    "end_use": "training vision models for warehouse robots",
-    "owners": [{"name": "Acme Robotics Inc. Holdings", "percent": 100}],
-}
 
 
 def main() -> None:
@@ -50,16 +39,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp())
     url, drop = make_store(args.store, args.pg_url, work)
     try:
-        upgrade(url)
+        customer, [key], _ = seed(url, nodes=1, clients=1, preload=0, rng=random.Random(7))  # as api_load.py
+        h = {"Authorization": f"Bearer {key}"}
         rt = Runtime(Settings(data_dir=work, database_url=url))
-        with rt.work() as w:
-            h = {"Authorization": f"Bearer {keys.create_key(w, actor=SYSTEM, role='operator')}"}
         with TestClient(create_app(rt, background=False)) as c:
-            node = {"site": "s", "cluster": "c", "name": "n0", "gpu_model": "A100-80GB", "gpu_count": 8}
-            c.post("/api/v1/nodes", headers=h, json=node)
-            c.put("/api/v1/prices", headers=h, json={"gpu_model": "A100-80GB", "plan": "on_demand", "rate": "1.25"})
-            customer = c.post("/api/v1/customers", headers=h, json=CUSTOMER).json()
-            body = {"customer_id": customer["id"], "gpu_model": "A100-80GB", "gpu_count": 8}
+            body = {"customer_id": customer, "gpu_model": MODEL, "gpu_count": 8}
             lease = c.post("/api/v1/leases", headers=h, json=body).json()
             n = 0
             with rt.store.transaction() as s:  # started `days` ago, sampled every 15 s since
@@ -72,7 +56,7 @@ def main() -> None:
                         {
                             "lease_id": lease["id"],
                             "at": t0 + timedelta(seconds=15 * k),
-                            "node": "n0",
+                            "node": "n0000",
                             "gpu_index": g,
                             "utilization_pct": 50.0 + k % 50,
                             "memory_used_mib": 1000 + k % 7000,
