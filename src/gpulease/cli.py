@@ -727,9 +727,14 @@ _HEADERS = {
 }
 
 
+def _plain_table(title: str | None = None) -> Table:
+    """The CLI's tables: no frame, one space between columns, so a row reads at 80 columns instead of being cut
+    to "fra1-a10…"."""
+    return Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+
+
 def _print_table(rows: list[dict[str, Any]], cols: list[str], title: str | None = None) -> None:
-    # One space between columns and no frame: a row reads at 80 columns instead of being cut to "fra1-a10…".
-    t = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+    t = _plain_table(title)
     for c in cols:
         t.add_column(_HEADERS.get(c, c))
     for r in rows:
@@ -978,10 +983,13 @@ def _when(value: Any, seconds: bool = True) -> str:
     (or the minute)."""
     if value is None or value == "":
         return ""
+    return _moment(value).strftime("%Y-%m-%d %H:%M:%SZ" if seconds else "%Y-%m-%d %H:%MZ")
+
+
+def _moment(value: Any) -> datetime:
+    """The API's ISO 8601 string (or a datetime) as a UTC datetime."""
     t = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ" if seconds else "%Y-%m-%d %H:%MZ")
+    return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 @customers_app.command("compliance-file")
@@ -1018,7 +1026,7 @@ def _print_leases(data: Any, as_json: bool, title: str | None = None) -> None:
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     rows = data if isinstance(data, list) else [data]
-    t = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=0)  # one space between columns
+    t = _plain_table(title)
     t.add_column("id", justify="right", no_wrap=True)
     t.add_column("cust", justify="right", no_wrap=True)
     t.add_column("GPUs", no_wrap=True)
@@ -1162,16 +1170,9 @@ def leases_show(lease_id: int, as_json: JsonOpt = False) -> None:
         use = Api().call("GET", f"/leases/{lease_id}/gpu-usage")
         if use["readings"]:  # hosts without NVML record none: nothing to say on every lease
             console.print(
-                f"GPU use (last {_duration(_span_s(use['since'], use['until']))}): "
+                f"GPU use (last {_duration(int((_moment(use['until']) - _moment(use['since'])).total_seconds()))}): "
                 f"mean {use['mean_utilization_pct']:.0f}% · peak memory {use['peak_memory_mib']:,} MiB per GPU"
             )
-
-
-def _span_s(since: str, until: str) -> int:
-    def t(v: str) -> datetime:
-        return datetime.fromisoformat(v.replace("Z", "+00:00"))
-
-    return int((t(until) - t(since)).total_seconds())
 
 
 def _duration(seconds: int) -> str:
@@ -1187,7 +1188,7 @@ def leases_events(lease_id: int, as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    t = Table(title=f"lease {lease_id}", box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+    t = _plain_table(f"lease {lease_id}")
     t.add_column("at (UTC)", no_wrap=True)
     t.add_column("state", no_wrap=True)
     t.add_column("by", no_wrap=True)
@@ -1473,7 +1474,7 @@ def runs(lease_id: Annotated[int, typer.Argument(help="a lease of yours")], as_j
     if as_json:
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    t = Table(title=f"runs on lease {lease_id}", box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+    t = _plain_table(f"runs on lease {lease_id}")
     t.add_column("run", no_wrap=True)
     t.add_column("state", no_wrap=True)
     t.add_column("exit", justify="right", no_wrap=True)
@@ -1774,7 +1775,7 @@ def notifications(
     if as_json:
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    t = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+    t = _plain_table()
     t.add_column("at (UTC)", no_wrap=True)
     t.add_column("event", no_wrap=True)
     t.add_column("lease", justify="right", no_wrap=True)
