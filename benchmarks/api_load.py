@@ -9,11 +9,12 @@
 Sets up a fresh store (SQLite file, or a new PostgreSQL database on --pg-url's server) with N nodes x 8
 A100-80GB, prices, one cleared customer and one customer key per client, optionally P future reservations
 already booked (`--preload`, written straight into the store: set-up, not measured). Then starts the server
-as a user would (`gpulease serve`, its own process) and lets each client (httpx, asyncio) loop: book an
-on-demand lease of 1 or 8 GPUs for an hour starting now (it fits before preloaded reservations), then end
-it. Prints bookings/s and latency percentiles of the bookings, errors (any 5xx, transport error or unexpected
-status), the server's CPU time per booking (robust to a busy machine), and checks the store afterwards: no GPU
-held twice over overlapping time.
+as a user would (`gpulease serve`, its own process) and lets each client (aiohttp, one keep-alive connection
+each) loop: book an on-demand lease of 1 or 8 GPUs for an hour starting now (it fits before preloaded
+reservations), then end it. After `--warmup` seconds of that load (not measured: the clients' and the server's
+first requests), it prints bookings/s and latency percentiles of the bookings, errors (any 5xx, transport
+error or unexpected status), the server's CPU time per booking (robust to a busy machine), and checks the store
+afterwards: no GPU held twice over overlapping time.
 
 `--kill N` kills the server with SIGKILL N times during the load, evenly spaced, and starts it again. Every
 booking and end then carries an `Idempotency-Key` and is retried with the same key until it gets an answer
@@ -53,6 +54,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 from sqlalchemy import create_engine, insert, text
 
@@ -265,16 +267,60 @@ def start_server(url: str, workdir: Path, port: int, workers: int = 1) -> subpro
 RETRY_S = 300.0  # how long a keyed request is retried (the server restarting, on a loaded machine: tens of seconds)
 
 
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+class Poster:
+    """One client's keep-alive connection to the server. aiohttp by default: its C parser costs the load
+    generator, which shares the machine with the server and the database, about a third of what httpx's does
+    (`--http-client httpx` keeps the old one for comparison)."""
+
+    def __init__(self, base: str, headers: dict[str, str], kind: str) -> None:
+        self.kind = kind
+        if kind == "aiohttp":
+            self.aio = aiohttp.ClientSession(
+                base_url=base,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=30),
+                connector=aiohttp.TCPConnector(limit=1),
+            )
+        else:
+            self.hx = httpx.AsyncClient(base_url=base, headers=headers, timeout=30)
+
+    async def post(self, path: str, body: dict[str, Any] | None, headers: dict[str, str]) -> Answer:
+        if self.kind == "aiohttp":
+            async with self.aio.post(path, json=body, headers=headers) as r:
+                return Answer(r.status, await r.text())
+        answer = await self.hx.post(path, json=body, headers=headers)
+        return Answer(answer.status_code, answer.text)
+
+    async def close(self) -> None:
+        if self.kind == "aiohttp":
+            await self.aio.close()
+        else:
+            await self.hx.aclose()
+
+
+# Connection refused or reset, a timeout: the server is down or restarting (with --kill), or it failed.
+TRANSPORT_ERRORS = (httpx.HTTPError, aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
 async def send(
-    http: httpx.AsyncClient, path: str, body: dict[str, Any] | None, stats: Stats, what: str, keyed: bool
-) -> httpx.Response | None:
+    http: Poster, path: str, body: dict[str, Any] | None, stats: Stats, what: str, keyed: bool
+) -> Answer | None:
     """POST once; with `keyed`, under one Idempotency-Key until an answer that is not a 5xx comes back."""
     headers = {"Idempotency-Key": uuid.uuid4().hex} if keyed else {}
     give_up = time.monotonic() + RETRY_S
     while True:
         try:
-            r = await http.post(path, json=body, headers=headers)
-        except httpx.HTTPError as e:
+            r = await http.post(path, body, headers)
+        except TRANSPORT_ERRORS as e:
             if keyed and time.monotonic() < give_up:
                 stats.retries += 1
                 await asyncio.sleep(0.1)
@@ -359,12 +405,24 @@ def writer_lock(during: Samples, elapsed: float) -> dict[str, float | str | None
 
 
 async def client(
-    base: str, key: str, customer_id: int, until: float, stats: Stats, seed_: int, keyed: bool, cpu: float = 0.0
+    base: str,
+    key: str,
+    customer_id: int,
+    until: float,
+    measured: Stats,
+    seed_: int,
+    keyed: bool,
+    cpu: float = 0.0,
+    warm: tuple[float, Stats] | None = None,
+    http_client: str = "aiohttp",
 ) -> None:
+    """Book and end until `until`; a cycle begun before `warm`'s time counts in its Stats, not in `measured`."""
     rng = random.Random(seed_)
     headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
+    http = Poster(base, headers, http_client)
+    try:
         while time.monotonic() < until:
+            stats = warm[1] if warm is not None and time.monotonic() < warm[0] else measured
             is_cpu = rng.random() < cpu
             body: dict[str, Any] = {"customer_id": customer_id, "plan": "on_demand", "duration_s": 3600}
             if is_cpu:
@@ -397,6 +455,8 @@ async def client(
                 stats.errors.append(f"end: {r.status_code} {r.text[:200]}")
             else:
                 stats.end_ms.append((time.perf_counter() - t0) * 1000)
+    finally:
+        await http.close()
 
 
 async def killer(
@@ -587,11 +647,21 @@ def main() -> None:
     ap.add_argument("--idempotency", action="store_true", help="send Idempotency-Key and retry (on with --kill)")
     ap.add_argument("--live-runs", type=int, default=0, help="long leases with a heartbeat run that must survive")
     ap.add_argument("--json-out", type=Path)
+    ap.add_argument(
+        "--warmup",
+        type=float,
+        default=2.0,
+        help="seconds of load before the measured run, not measured (not with --kill)",
+    )
     ap.add_argument("--cpu", type=float, default=0.0, help="share of bookings that are CPU leases (0 to 1)")
     ap.add_argument("--workers", type=int, default=1, help="server processes (`gpulease serve --workers`, PostgreSQL)")
     ap.add_argument(
         "--screened", action="store_true", help="screen one name through the server first (its index in memory)"
     )
+    ap.add_argument(
+        "--http-client", choices=("aiohttp", "httpx"), default="aiohttp", help="the load generator's HTTP client"
+    )
+    ap.add_argument("--py-spy-rate", type=int, default=100, help="py-spy's samples per second")
     ap.add_argument("--py-spy", type=Path, help="profile the server under load with py-spy (collapsed stacks here)")
     args = ap.parse_args()
     if args.workers > 1 and args.kill:
@@ -619,16 +689,41 @@ def main() -> None:
             run_checks: dict[str, int] = {}
             restarts_s: list[float] = []
             try:
-                stats = Stats()
+                stats, warm = Stats(), Stats()
                 stats.lease_ids.extend(lease for lease, _ in live)
 
+                warmup = args.warmup if not args.kill else 0.0
+                measure_gc = args.workers == 1 and not args.kill  # one process's /metrics, not restarted
+                base0: dict[str, Any] = {}
+
+                async def mark(at: float) -> None:
+                    # The measured run starts here, the clients' connections kept: before it, each client's first
+                    # requests met a server with nothing in memory (its key, the connections, the calendars) and
+                    # the load generator paid for 32 HTTP clients' set-up (CA bundles: most of a second of CPU).
+                    await asyncio.sleep(max(0.0, at - time.monotonic()))
+                    base0["metrics"] = await asyncio.to_thread(read_samples, base, staff_key) if measure_gc else {}
+                    base0["cpu"] = cpu_seconds(servers[0].pid)
+                    base0["client_cpu"] = time.process_time()
+
                 async def run() -> tuple[float, int]:
-                    start = time.monotonic()
+                    start = time.monotonic() + warmup
                     until = start + args.seconds
                     clients = [
-                        client(base, k, customer_id, until, stats, args.seed + i, keyed, args.cpu)
+                        client(
+                            base,
+                            k,
+                            customer_id,
+                            until,
+                            stats,
+                            args.seed + i,
+                            keyed,
+                            args.cpu,
+                            (start, warm),
+                            args.http_client,
+                        )
                         for i, k in enumerate(client_keys)
                     ]
+                    marked = asyncio.create_task(mark(start))
                     if args.kill:
                         _, killed = await asyncio.gather(
                             asyncio.gather(*clients),
@@ -637,6 +732,7 @@ def main() -> None:
                     else:
                         await asyncio.gather(*clients)
                         killed = 0
+                    await marked
                     return time.monotonic() - start, killed
 
                 spy = None
@@ -644,19 +740,27 @@ def main() -> None:
                     spy_exe = str(Path(sys.executable).parent / "py-spy")
                     # --gil: only the thread holding the GIL, i.e. where the server's Python CPU goes, not where its
                     # 32 request threads wait for the GIL or the database
-                    spy_args = ["--nonblocking", "--gil", "-r", "100", "-f", "raw", "-o", str(args.py_spy)]
+                    spy_args = [
+                        "--nonblocking",
+                        "--gil",
+                        "-r",
+                        str(args.py_spy_rate),
+                        "-f",
+                        "raw",
+                        "-o",
+                        str(args.py_spy),
+                    ]
                     if args.workers > 1:
                         spy_args.append("--subprocesses")
                     spy = subprocess.Popen(
                         [spy_exe, "record", *spy_args, "--pid", str(servers[0].pid)],
                         stdout=subprocess.DEVNULL,
                     )
-                measure_gc = args.workers == 1 and not args.kill  # one process's /metrics, not restarted
-                metrics0 = read_samples(base, staff_key) if measure_gc else {}
-                cpu0 = cpu_seconds(servers[0].pid)
-                client_cpu0 = time.process_time()
                 elapsed, kills = asyncio.run(run())
-                client_cpu = time.process_time() - client_cpu0
+                client_cpu = time.process_time() - base0["client_cpu"]
+                metrics0, cpu0 = base0["metrics"], base0["cpu"]
+                stats.lease_ids.extend(warm.lease_ids)
+                stats.errors.extend(warm.errors)
                 if spy is not None:
                     spy.send_signal(signal.SIGINT)
                     spy.wait(timeout=60)
@@ -696,10 +800,14 @@ def main() -> None:
         "server_cpu_ms_per_booking": round(1000 * cpu / booked, 2) if booked and not kills else None,
         # the load generator shares the machine: what it spends is CPU the server and the database do not get
         "client_cpu_ms_per_booking": round(1000 * client_cpu / booked, 2) if booked else None,
+        "http_client": args.http_client,
         "cpu_share": args.cpu,
         "cpu_bookings": len(stats.cpu_book_ms),
         "cpu_book_p50_ms": round(pct(stats.cpu_book_ms, 50), 1),
         "cpu_book_p99_ms": round(pct(stats.cpu_book_ms, 99), 1),
+        "warmup_s": warmup,
+        "warmup_bookings": len(warm.book_ms),
+        "warmup_book_p99_ms": round(pct(warm.book_ms, 99), 1),
         "refused_409": stats.refused,
         "errors": len(stats.errors),
         "kills": kills,

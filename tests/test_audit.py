@@ -251,7 +251,7 @@ def _hashes_inside_the_lock(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -
     real = audit.chain.chain_hash
 
     def counted(*args: Any) -> str:
-        inside.append(writer._is_owned())  # type: ignore[attr-defined]
+        inside.append(writer.is_owned())
         return real(*args)
 
     monkeypatch.setattr(audit.chain, "chain_hash", counted)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
 import threading
 import time
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 from gpulease import audit
 from gpulease.audit import AuditLog
 from gpulease.outbox import DeliveryWorker
+from gpulease.queueing import FairSemaphore
 from gpulease.services import billing, keys, lifecycle, node_failure, notifications, slurm_mirror, telemetry
 from gpulease.services.calendars import CalendarBusy, Calendars
 from gpulease.services.context import Actor, utcnow
@@ -50,6 +52,10 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 AUTH_CACHE_S = 5.0  # an API key's actor is remembered this long (a revocation in this process clears it at once)
+# Keys in memory are looked up again, together, once they are this old: a key in use never expires between two
+# requests, so no request waits for its look-up (keys first used together used to expire together, and under load
+# every client stalled behind their look-ups, which need a request thread, every AUTH_CACHE_S).
+AUTH_REFRESH_S = AUTH_CACHE_S / 2
 CONFLICT_RETRIES = 5  # an action refused by the exclusion constraint is retried with calendars read afresh
 CALENDAR_TRIM_S = 60.0  # bookings that ended are dropped from the calendars in memory this often
 WAL_CHECKPOINT_S = 1.0  # SQLite: the write-ahead log is copied into the database this often (Store.checkpoint)
@@ -95,10 +101,13 @@ class Runtime:
         self.audit_log = AuditLog(self.store, self.settings, clock)  # seals and checkpoints the audit chain
         self.deliveries = DeliveryWorker(self.perform, self.settings, clock)  # sends the webhook outbox
         self._auth_cache: dict[str, tuple[float, Actor]] = {}  # sha256 of a key -> (when, its actor)
+        self._slots = FairSemaphore(settings.work_slots or 2 * (os.cpu_count() or 1))
+        self._in_work = threading.local()
+        self._auth_generation = 0  # bumped when keys change: a refresh that read before must not write after
         # The capacity calendars in memory, kept current on commit (and from other processes on PostgreSQL).
         self.webhooks = notifications.WebhookDirectory()  # who listens to lease events, kept like the keys
         self.calendars = Calendars(
-            self.store, on_keys_changed=self._auth_cache.clear, on_webhooks_changed=self.webhooks.clear
+            self.store, on_keys_changed=self.forget_keys, on_webhooks_changed=self.webhooks.clear
         )
         billing.install(self.store.sessions)  # compute added at each commit (after the calendars' version bump)
         self._listener: threading.Thread | None = None
@@ -116,7 +125,7 @@ class Runtime:
         entry written in a transaction of its own, since the action's own was rolled back.
         """
         try:
-            with self.store.transaction() as s:
+            with self._slot(), self.store.transaction() as s:
                 w = self._unit(s)
                 yield w
         except ServiceError as e:
@@ -124,6 +133,24 @@ class Runtime:
                 self._keep_record(e.record)
             raise
         self.carry_out(w.effects)
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        """One of `work_slots` units of work at once (a thread already in one does not wait again).
+
+        Measured (32 threads booking and ending on PostgreSQL, in one process): 8.4 ms of user and 1.2 ms of system
+        CPU per booking + end with one thread, 10.9 and 5.8 ms with 32, the difference spent switching threads
+        over the interpreter's lock. Queued here, a request waits asleep; those let in run nearly as one would."""
+        depth = getattr(self._in_work, "depth", 0)
+        if depth == 0:
+            self._slots.acquire()
+        self._in_work.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._in_work.depth = depth
+            if depth == 0:
+                self._slots.release()
 
     def _unit(self, session: Session) -> Work:
         session.info["calendars"] = self.calendars
@@ -223,6 +250,30 @@ class Runtime:
             self._auth_cache[digest] = (now, found)
         return found
 
+    def forget_keys(self) -> None:
+        """Keys changed (here or, on PostgreSQL, in another process): every key is looked up afresh."""
+        self._auth_generation += 1
+        self._auth_cache.clear()
+
+    def refresh_keys(self) -> None:
+        """Look up again, in one query, the keys in memory older than `AUTH_REFRESH_S`: those still working are
+        remembered anew, the others forgotten (a revocation by another process on SQLite, a grace period over)."""
+        now = self.clock()
+        due = [d for d, (at, _) in list(self._auth_cache.items()) if now.timestamp() - at >= AUTH_REFRESH_S]
+        if not due:
+            return
+        generation = self._auth_generation
+        with self.store.reading() as s:
+            found = keys.actors_by_hash(s, due, now)
+        if generation != self._auth_generation:  # keys changed meanwhile: what was read may be stale
+            return
+        for digest in due:
+            actor = found.get(digest)
+            if actor is None:
+                self._auth_cache.pop(digest, None)
+            else:
+                self._auth_cache[digest] = (now.timestamp(), actor)
+
     # -- the clock ---------------------------------------------------------------------------------------
 
     def tick(self) -> lifecycle.TickResult:
@@ -321,6 +372,10 @@ class Runtime:
                 leader = False
             wait = self.settings.tick_seconds if leader else min(self.settings.tick_seconds, self.leadership.retry_s)
             self._trim_calendars()
+            try:
+                self.refresh_keys()
+            except Exception:  # the keys expire as before and are looked up by the requests themselves
+                log.exception("refreshing the API keys in memory failed")
             if not leader:
                 continue
             try:

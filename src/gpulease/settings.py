@@ -27,6 +27,14 @@ class Settings(BaseSettings):
         description="threads serving requests at once (anyio's default is 40); requests waiting on a lock in the "
         "database hold one each",
     )
+    work_slots: int = Field(
+        default=0,
+        ge=0,
+        le=200,
+        description="units of work (one transaction each) this process runs at once; the others wait their turn "
+        "without using the CPU. 0: twice the CPUs. Dozens of request threads running at once spent half their CPU "
+        "handing the interpreter's lock to each other",
+    )
     clock_takeover_s: float = Field(
         default=1.0,
         gt=0,

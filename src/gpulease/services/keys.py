@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -209,9 +210,19 @@ def list_keys(work: Work, *, actor: Actor, customer_id: int | None = None) -> li
 
 def authenticate(session: Session, key: str, now: datetime) -> Actor | None:
     """The actor a key stands for, if it works at `now` (not revoked, or rotated and still in its grace)."""
-    row = session.scalar(
-        select(ApiKey).where(ApiKey.key_hash == _hash(key), or_(ApiKey.revoked_at.is_(None), ApiKey.revoked_at > now))
-    )
-    if row is None:
-        return None
-    return Actor(Role(row.role), row.customer_id, name=f"key:{row.prefix}")
+    return actors_by_hash(session, [_hash(key)], now).get(_hash(key))
+
+
+def actors_by_hash(session: Session, hashes: Sequence[str], now: datetime) -> dict[str, Actor]:
+    """The actors of the keys with these hashes that work at `now`, by hash, in one query per 500 (a server's
+    look-up of every key it has in memory)."""
+    found: dict[str, Actor] = {}
+    for i in range(0, len(hashes), 500):
+        rows = session.scalars(
+            select(ApiKey).where(
+                ApiKey.key_hash.in_(hashes[i : i + 500]), or_(ApiKey.revoked_at.is_(None), ApiKey.revoked_at > now)
+            )
+        )
+        for row in rows:
+            found[row.key_hash] = Actor(Role(row.role), row.customer_id, name=f"key:{row.prefix}")
+    return found

@@ -26,6 +26,7 @@ from psycopg import sql
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from gpulease.queueing import FairLock
 from gpulease.store import idempotency
 
 log = logging.getLogger("gpulease.store")
@@ -132,7 +133,7 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._writer = threading.RLock() if self.engine.dialect.name == "sqlite" else None
+        self._writer = FairLock() if self.engine.dialect.name == "sqlite" else None
         self.writer_stats = WriterLockStats() if self._writer is not None else None
         self._readers = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
         idempotency.install(self.sessions)
@@ -146,7 +147,8 @@ class Store:
         """One unit of work: commit on success, roll back on any exception.
 
         SQLite has one writer at a time: this process's writers queue on a lock of their own rather than in
-        SQLite's busy handler, which polls with growing sleeps (seconds of tail latency under load)."""
+        SQLite's busy handler, which polls with growing sleeps (seconds of tail latency under load), and in the
+        order they came (queueing.FairLock)."""
         if self._writer is None:
             with self.sessions() as session, session.begin():
                 yield session

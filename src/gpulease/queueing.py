@@ -1,0 +1,97 @@
+"""Locks that serve their waiters first come, first served.
+
+Python's own (threading.RLock, threading.Semaphore) let any waiter win when they are released, often the thread
+that released them and asks again at once. Under 32 clients some requests then waited for most of a second while
+others went round again. These hand the lock, or the slot, over to the longest waiter directly, so each wait is
+about the length of the queue ahead of it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+
+class FairSemaphore:
+    """At most `slots` holders at once; the others queue in order."""
+
+    def __init__(self, slots: int) -> None:
+        if slots < 1:
+            raise ValueError("a semaphore needs at least one slot")
+        self._mutex = threading.Lock()
+        self._free = slots
+        self._waiters: deque[threading.Lock] = deque()
+
+    def acquire(self) -> None:
+        with self._mutex:
+            if self._free > 0 and not self._waiters:
+                self._free -= 1
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append(turn)
+        turn.acquire()  # released by a holder that handed its slot over (the count stays as it was)
+
+    def release(self) -> None:
+        with self._mutex:
+            if not self._waiters:
+                self._free += 1
+                return
+            turn = self._waiters.popleft()
+        turn.release()
+
+    def __enter__(self) -> FairSemaphore:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+class FairLock:
+    """A re-entrant lock (a thread holding it may take it again) handed over in the order it was asked for."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._owner: int | None = None
+        self._depth = 0
+        self._waiters: deque[tuple[int, threading.Lock]] = deque()
+
+    def acquire(self) -> None:
+        me = threading.get_ident()
+        with self._mutex:
+            if self._owner == me:
+                self._depth += 1
+                return
+            if self._owner is None:
+                self._owner, self._depth = me, 1
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append((me, turn))
+        turn.acquire()  # released by the holder, which made us the owner first
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._owner != threading.get_ident():
+                raise RuntimeError("FairLock released by a thread that does not hold it")
+            self._depth -= 1
+            if self._depth:
+                return
+            if not self._waiters:
+                self._owner = None
+                return
+            self._owner, turn = self._waiters.popleft()
+            self._depth = 1
+        turn.release()
+
+    def is_owned(self) -> bool:
+        """Whether the calling thread holds it."""
+        return self._owner == threading.get_ident()
+
+    def __enter__(self) -> FairLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
