@@ -1048,12 +1048,13 @@ _MAX_SPELLINGS = 24
 
 
 @functools.lru_cache(maxsize=50_000)
-def spelling_variants(token: str) -> tuple[tuple[str, str], ...]:
+def spelling_variants(token: str, pinyin_too: bool = False) -> tuple[tuple[str, str], ...]:
     """Canonical forms of other romanisations of a word as written (`display`), each with what was read
-    differently; the word's own canonical form is not among them."""
+    differently; the word's own canonical form is not among them. A word that is also pinyin has none unless
+    `pinyin_too` (the name it is in is no Chinese one: German "Juri" is ju + ri)."""
     if len(token) < 4 or not token.isascii() or not token.isalpha() or _REWRITTEN.search(token) is None:
         return ()
-    if is_pinyin(token):
+    if not pinyin_too and is_pinyin(token):
         return ()  # pinyin's x, j, ch and -i are its own letters ("xinjiang", "changchi")
     forms: dict[str, tuple[str, ...]] = {token: ()}
     for (what, pattern, replacement), needs in zip(_SPELLING_REWRITES, _REWRITE_NEEDS, strict=True):
