@@ -69,3 +69,19 @@ def test_a_typo_of_an_alias_that_is_not_the_best_scoring_name(index: ScreeningIn
 def test_another_short_word_is_no_typo_of_an_alias(index: ScreeningIndex) -> None:
     for name, country in (("Kim Yo Han", "KR"), ("Kim Yo Jun", "KR")):
         assert screen_name(index, name, country).decision == "cleared", name
+
+
+ZYUGANOV = "SDN-35238"  # ZYUGANOV, Gennady Andreyevich
+
+
+def test_german_s_for_russian_z_in_a_german_spelling(index: ScreeningIndex) -> None:
+    # Sjuganow: s for з, j for ю, w for в.
+    assert _found(index, "Sjuganow, Gennadi", "RU", ZYUGANOV)
+
+
+def test_an_initial_s_without_german_w_or_j_stays_s(index: ScreeningIndex) -> None:
+    # "Said", "Sauer" and "Sarah" are no Zaid, Zauer or Zarah: no w or j, no German spelling of Russian.
+    for word in ("said", "sauer", "sarah"):
+        assert all(not form.startswith("z") for form, _ in spelling_variants(word)), word
+    for name, country in (("Sauer Trading GmbH", "DE"), ("Anna Sauer", "DE"), ("Sarah Hassan", "GB")):
+        assert screen_name(index, name, country).decision == "cleared", name

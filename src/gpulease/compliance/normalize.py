@@ -1034,14 +1034,17 @@ _SPELLING_REWRITES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     # ... and the other way in the last syllable: Persian e where the lists write Arabic i ("Tareq" / TARIQ). (Not o as
     # u in the first: Korean "Jong" is not "Jung".) Not in an English word: `ScreeningIndex.spelling_matches`.
     ("e as i", re.compile(r"(?<=[a-z]{2}[^aeiouy])e(?=[^aeiouy]$)"), "i"),
+    # German writes Russian з as s before a vowel ("Sjuganow" ZYUGANOV, "Sacharowa" ZAKHAROVA): in a word that has
+    # German's w or j for в, й, ю, я (not "Sauer", "Sarah" or "Said", which are not Zauer, Zarah or Zaid).
+    ("initial s as z", re.compile(r"^s(?=[aeiouyj])(?=[a-z]*[wj])"), "z"),
 )
 # Letters each rewrite needs in a word to apply at all, in the order of _SPELLING_REWRITES.
-_REWRITE_NEEDS = ("x", "dj", "j", "j", "i", "ch", "e", "gh", "q", "j", "gu", "ine", "sch", "i", "u", "e")
+_REWRITE_NEEDS = ("x", "dj", "j", "j", "i", "ch", "e", "gh", "q", "j", "gu", "ine", "sch", "i", "u", "e", "s")
 # (German and French write -ий as a bare -i after a consonant: "Jewgeni", "Arkadi", "Guennadi".)
 _RUSSIAN_ENDING = re.compile(r"(?<=[a-z]{2})(?:ii|iy|ij|yi|yj|(?<=[^aeiouy])i)$")
 # A word none of the rewrites applies to (most words) is passed over at once.
 _REWRITTEN = re.compile(
-    r"x|j|q|gh|ch|gu[ei]|^i[aeou]|^e[^aeiou]|^[^aeiouy]{1,2}u[^aeiouy]"
+    r"x|j|q|gh|ch|gu[ei]|^i[aeou]|^e[^aeiou]|^[^aeiouy]{1,2}u[^aeiouy]|^s[aeiouy][a-z]*w"
     r"|(?:ii|iy|ij|yi|yj|ine|[^aeiouy]i|[ie][^aeiouy])$"
 )
 _MAX_SPELLINGS = 24
