@@ -289,10 +289,12 @@ _TITLES = (
     "general", "lieutenant general", "major general", "brigadier general", "brigadier", "colonel",
     "lieutenant colonel", "major", "captain", "lieutenant", "commander", "admiral", "vice admiral", "rear admiral",
     "field marshal", "marshal", "sergeant", "commodore", "gen", "lt", "col", "maj", "capt", "brig", "adm", "cmdr",
-    "mr", "mrs", "ms", "dr", "prof", "professor", "sir",
+    "mr", "mrs", "ms", "dr", "prof", "professor", "sir", "comrade", "president", "vice president", "prime minister",
+    "minister", "deputy minister", "senator", "governor", "ambassador", "his excellency", "her excellency",
     # Russian, as transliterated and as German writes them
     "general mayor", "general leytenant", "general polkovnik", "general armii", "polkovnik", "podpolkovnik",
-    "kapitan", "generaloberst", "generalleutnant", "generalmajor", "oberst", "oberstleutnant",
+    "kapitan", "generaloberst", "generalleutnant", "generalmajor", "oberst", "oberstleutnant", "tovarishch",
+    "товарищ",
     "генерал", "генерал-майор", "генерал-лейтенант", "генерал-полковник", "генерал армии", "полковник",
     "подполковник", "майор", "капитан", "лейтенант", "адмирал", "вице-адмирал", "контр-адмирал", "маршал",
     # Persian ranks (the IRGC's and the army's) and honorifics, romanised
@@ -300,11 +302,13 @@ _TITLES = (
     "seyed", "seyyed", "sayed", "sayyed", "sayyid", "sayid", "seyyid", "syed", "sheikh", "shaikh", "shaykh", "sheik",
     "sheykh", "cheikh", "hajj", "haj", "haji", "hajji", "hadji", "al hajj", "al haj", "mullah", "mulla", "molla",
     "mawlawi", "maulvi", "mowlavi", "maulana", "mawlana", "ayatollah", "ayatullah", "grand ayatollah",
-    "hojatoleslam", "hojjatoleslam", "hojatoleslam val moslemin", "hujjat al islam",
+    "hojatoleslam", "hojjatoleslam", "hojatoleslam val moslemin", "hujjat al islam", "mohandes", "qari", "mufti",
+    "hazrat",
     # ... and in their script; Arabic ranks with their article (major general, brigadier, colonel, lieutenant
     # general, field marshal, general, major, captain)
     "سید", "سيد", "السيد", "شیخ", "شيخ", "الشيخ", "حاج", "الحاج", "ملا", "سردار", "سرتیپ", "سرلشکر", "سرهنگ",
-    "آیت الله", "آية الله", "آيت الله", "حجت الاسلام", "حجت الاسلام و المسلمین", "اللواء", "العميد", "العقيد",
+    "آیت الله", "آية الله", "آيت الله", "آیت الله العظمی", "حجت الاسلام", "حجت الاسلام و المسلمین",
+    "حجت الاسلام والمسلمین", "دکتر", "دكتور", "الدكتور", "مهندس", "المهندس", "اللواء", "العميد", "العقيد",
     "الفريق", "المشير", "العماد", "الرائد", "النقيب",
 )  # fmt: skip
 _LEADING_TITLES = re.compile(
