@@ -320,17 +320,25 @@ _LEADING_TITLES = re.compile(
     + r")\.?(?:[\s\-,]+|$))+"
 )
 _TITLE_STARTS = frozenset(re.split(r"[\s\-]+", fold(title))[0] for title in _TITLES)  # (most names: one set look-up)
-_FIRST_WORD = re.compile(r"[^\s\-.,]+")
+_FIRST_WORD = re.compile(r"[^\s\-.,\u200c]+")
 _AFTER_TITLES_NOTE = "the name after a title, honorific or rank, on its own (listed individuals only)"
+
+
+@functools.lru_cache(maxsize=4096)
+def _folded_word(word: str) -> str:
+    return fold(word)
 
 
 def _name_after_titles(name: str) -> str | None:
     """The name after the titles, honorifics or ranks it begins with, where what is left looks like a person's name:
     two words or more, no legal form, no word of trade, place or structure."""
-    folded = fold(name).replace(_ZWNJ, " ").strip()
-    first = _FIRST_WORD.match(folded)
-    if first is None or first.group() not in _TITLE_STARTS:
+    first = _FIRST_WORD.match(name.lstrip())
+    if first is None:
         return None
+    word = first.group().lower()
+    if (word if word.isascii() else _folded_word(word)) not in _TITLE_STARTS:
+        return None  # (most names: the whole name is not folded for this)
+    folded = fold(name).replace(_ZWNJ, " ").strip()
     match = _LEADING_TITLES.match(folded)
     if match is None or match.end() >= len(folded):
         return None
@@ -1103,18 +1111,11 @@ class ScreeningIndex:
         scorer = QueryScorer(query.strong, q_weights, extra)
         scorer.prepare(set().union(*[candidate.norm.strong for candidate in candidates]))  # (one call: 1.5× faster)
         score_of = scorer.score
-        scores: list[float] = []
-        several: set[int] = set()  # entries with two candidate names or more
-        for candidate in candidates:
-            score = score_of(candidate.norm.strong, candidate.weights, candidate.total, candidate.joined)
-            scores.append(score)
+        scores = [score_of(c.norm.strong, c.weights, c.total, c.joined) for c in candidates]
+        for candidate, score in zip(candidates, scores, strict=True):
             current = best.get(candidate.entry)
-            if current is None:
+            if current is None or _counted(score, candidate) > _counted(*current):
                 best[candidate.entry] = (score, candidate)
-            else:
-                several.add(candidate.entry)
-                if _counted(score, candidate) > _counted(*current):
-                    best[candidate.entry] = (score, candidate)
         # An acronym of a listed name ("RDIF"): the entry is looked at through that name, whatever else matched.
         acronym_of: dict[int, IndexedName] = {}
         acronym = _acronym_written(query)
@@ -1157,7 +1158,7 @@ class ScreeningIndex:
             if not by_acronym and TYPO_WHOLE_NAME_FROM <= name_score < TYPO_CONTEXT_BELOW:
                 whole_only = name_score < TYPO_CONTEXT_FROM
                 typo = self._typo_in_context(query, q_weights, candidate, align, extra, scorer, whole_only, typos)
-                if typo is None and position in several:
+                if typo is None and not whole_only:  # (the others score no more than this one)
                     # A typo is of one of the entry's names ("Kim Yo Jobg" of the alias KIM, Yo Jong), which need
                     # not be its best-scoring name before the typo is read (KIM, Yo'-cho'ng ties with it): the entry's
                     # other names from TYPO_CONTEXT_FROM, best first, with a word that the query and that name both
@@ -1165,10 +1166,11 @@ class ScreeningIndex:
                     if in_range is None:
                         in_range = {}
                         for other, other_score in zip(candidates, scores, strict=True):
-                            if other.entry in several and TYPO_CONTEXT_FROM <= other_score < TYPO_CONTEXT_BELOW:
+                            if TYPO_CONTEXT_FROM <= other_score < TYPO_CONTEXT_BELOW:
                                 in_range.setdefault(other.entry, []).append((other_score, other))
                     entry_range = in_range.get(position, ())
-                    for other_score, other in self._other_typo_names(query, candidate, entry_range):
+                    others = self._other_typo_names(query, candidate, entry_range) if len(entry_range) > 1 else ()
+                    for other_score, other in others:
                         other_align = _Aligned(query, q_weights, other, extra, scorer)
                         typo = self._typo_in_context(query, q_weights, other, other_align, extra, scorer, False, typos)
                         if typo is not None and typo[0] > name_score:
@@ -1519,7 +1521,7 @@ class ScreeningIndex:
             new = [word for word in other.norm.strong if word not in had]
             if new and any(typo_apart(a, b) for a in query.strong if a not in other.norm.strong for b in new):
                 found.append((score, other))
-        return sorted(found, key=lambda pair: -_counted(*pair))
+        return sorted(found, key=lambda pair: -_counted(*pair)) if len(found) > 1 else found
 
     @staticmethod
     def _partial(
