@@ -1169,8 +1169,8 @@ class ScreeningIndex:
                             if TYPO_CONTEXT_FROM <= other_score < TYPO_CONTEXT_BELOW:
                                 in_range.setdefault(other.entry, []).append((other_score, other))
                     entry_range = in_range.get(position, ())
-                    others = self._other_typo_names(query, candidate, entry_range) if len(entry_range) > 1 else ()
-                    for other_score, other in others:
+                    other_names = self._other_typo_names(query, candidate, entry_range) if len(entry_range) > 1 else []
+                    for other_score, other in other_names:
                         other_align = _Aligned(query, q_weights, other, extra, scorer)
                         typo = self._typo_in_context(query, q_weights, other, other_align, extra, scorer, False, typos)
                         if typo is not None and typo[0] > name_score:
