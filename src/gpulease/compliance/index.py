@@ -278,6 +278,82 @@ _LONG_FORM = "Democratic People's Republic of Korea"
 _LONG_FORM_NOTE = f"'North Korea' or 'DPRK' read as the lists write it, '{_LONG_FORM}'"
 
 
+# Titles, honorifics and ranks written before a person's name ("Seyed Ali Khamenei", "Major General Qasem Soleimani",
+# "Sheikh Hassan Nasrallah", "генерал-майор ..."), which the lists leave out: the name after them is screened on its
+# own too, for listed individuals only (a title names a person), where what is left has two words or more, no legal
+# form and no word of trade or place ("General Electric Company" is no title and a name). In English, Russian (in
+# Latin and Cyrillic letters, German spellings too), Persian and Arabic (romanised and in their script). Not words
+# that are as often given names (Amir, Said, Mirza, Imam).
+_TITLES = (
+    # English, with their abbreviations, and the civil ones
+    "general", "lieutenant general", "major general", "brigadier general", "brigadier", "colonel",
+    "lieutenant colonel", "major", "captain", "lieutenant", "commander", "admiral", "vice admiral", "rear admiral",
+    "field marshal", "marshal", "sergeant", "commodore", "gen", "lt", "col", "maj", "capt", "brig", "adm", "cmdr",
+    "mr", "mrs", "ms", "dr", "prof", "professor", "sir", "comrade", "president", "vice president", "prime minister",
+    "minister", "deputy minister", "senator", "governor", "ambassador", "his excellency", "her excellency",
+    # Russian, as transliterated and as German writes them
+    "general mayor", "general leytenant", "general polkovnik", "general armii", "polkovnik", "podpolkovnik",
+    "kapitan", "generaloberst", "generalleutnant", "generalmajor", "oberst", "oberstleutnant", "tovarishch",
+    "товарищ",
+    "генерал", "генерал-майор", "генерал-лейтенант", "генерал-полковник", "генерал армии", "полковник",
+    "подполковник", "майор", "капитан", "лейтенант", "адмирал", "вице-адмирал", "контр-адмирал", "маршал",
+    # Persian ranks (the IRGC's and the army's) and honorifics, romanised
+    "sardar", "sartip", "sartip dovom", "sarlashkar", "sarhang", "sargord", "sarvan", "daryadar", "daryaban",
+    "seyed", "seyyed", "sayed", "sayyed", "sayyid", "sayid", "seyyid", "syed", "sheikh", "shaikh", "shaykh", "sheik",
+    "sheykh", "cheikh", "hajj", "haj", "haji", "hajji", "hadji", "al hajj", "al haj", "mullah", "mulla", "molla",
+    "mawlawi", "maulvi", "mowlavi", "maulana", "mawlana", "ayatollah", "ayatullah", "grand ayatollah",
+    "hojatoleslam", "hojjatoleslam", "hojatoleslam val moslemin", "hujjat al islam", "mohandes", "qari", "mufti",
+    "hazrat",
+    # ... and in their script; Arabic ranks with their article (major general, brigadier, colonel, lieutenant
+    # general, field marshal, general, major, captain)
+    "سید", "سيد", "السيد", "شیخ", "شيخ", "الشيخ", "حاج", "الحاج", "ملا", "سردار", "سرتیپ", "سرلشکر", "سرهنگ",
+    "آیت الله", "آية الله", "آيت الله", "آیت الله العظمی", "حجت الاسلام", "حجت الاسلام و المسلمین",
+    "حجت الاسلام والمسلمین", "دکتر", "دكتور", "الدكتور", "مهندس", "المهندس", "اللواء", "العميد", "العقيد",
+    "الفريق", "المشير", "العماد", "الرائد", "النقيب",
+)  # fmt: skip
+_LEADING_TITLES = re.compile(
+    r"^(?:(?:"
+    + "|".join(
+        r"[\s\-]+".join(re.escape(part) for part in re.split(r"[\s\-]+", fold(title)))
+        for title in sorted(_TITLES, key=len, reverse=True)
+    )
+    + r")\.?(?:[\s\-,]+|$))+"
+)
+_TITLE_STARTS = frozenset(re.split(r"[\s\-]+", fold(title))[0] for title in _TITLES)  # (most names: one set look-up)
+_FIRST_WORD = re.compile(r"[^\s\-.,\u200c]+")
+_AFTER_TITLES_NOTE = "the name after a title, honorific or rank, on its own (listed individuals only)"
+
+
+@functools.lru_cache(maxsize=4096)
+def _folded_word(word: str) -> str:
+    return fold(word)
+
+
+def _name_after_titles(name: str) -> str | None:
+    """The name after the titles, honorifics or ranks it begins with, where what is left looks like a person's name:
+    two words or more, no legal form, no word of trade, place or structure."""
+    first = _FIRST_WORD.match(name.lstrip())
+    if first is None:
+        return None
+    word = first.group().lower()
+    if (word if word.isascii() else _folded_word(word)) not in _TITLE_STARTS:
+        return None  # (most names: the whole name is not folded for this)
+    folded = fold(name).replace(_ZWNJ, " ").strip()
+    match = _LEADING_TITLES.match(folded)
+    if match is None or match.end() >= len(folded):
+        return None
+    rest = folded[match.end() :]
+    norm = normalize_name(rest)
+    generic = generic_words()
+    if (
+        len(norm.strong) < 2
+        or any(w in LEGAL_FORMS or w.isdigit() for w in norm.weak)
+        or any(t in generic for t in norm.strong)
+    ):
+        return None
+    return rest
+
+
 def _name_before_brackets(name: str) -> str | None:
     """The name before the brackets, where a name of two words or more ends with a second name in brackets."""
     if "(" not in name and "（" not in name:
@@ -677,12 +753,12 @@ class ScreeningIndex:
         found.sort()
         return [word for _, word in found[:TWO_EDIT_MATCHES]]
 
-    def spelling_matches(self, written: str) -> tuple[tuple[str, str], ...]:
+    def spelling_matches(self, written: str, pinyin_too: bool = False) -> tuple[tuple[str, str], ...]:
         """Listed words that are another romanisation of a query word as written, with how it was read."""
         frequency = self.document_frequency
         return tuple(
             (t, how)
-            for t, how in spelling_variants(written)
+            for t, how in spelling_variants(written, pinyin_too)
             if t in frequency and not ("e as i" in how and common_english(written))  # ("seven" is no SEVIN)
         )
 
@@ -811,14 +887,17 @@ class ScreeningIndex:
 
         outside = _name_before_brackets(name)
         long_form = _NORTH_KOREA.sub(_LONG_FORM, name) if _NORTH_KOREA.search(name) else None
-        if outside is None and long_form is None:
+        untitled = _name_after_titles(name)
+        if outside is None and long_form is None and untitled is None:
             return self._brand_inside(name, one(name), limit)
         # "Syrian Arab Airlines (Syrianair)" and "Syrian Arab Airlines": each entry's best hit.
         found = {hit.entry_id: hit for hit in one(name)}
-        for other, note in ((outside, _SECOND_NAME_NOTE), (long_form, _LONG_FORM_NOTE)):
+        for other, note in ((outside, _SECOND_NAME_NOTE), (long_form, _LONG_FORM_NOTE), (untitled, _AFTER_TITLES_NOTE)):
             if other is None:
                 continue
             for hit in one(other):
+                if other is untitled and hit.entry.type != "individual":
+                    continue  # (a title names a person)
                 if hit.entry_id not in found or hit.score > found[hit.entry_id].score:
                     found[hit.entry_id] = replace(hit, reasons=(*hit.reasons, f"'{other}': {note}"))
         return self._brand_inside(name, sorted(found.values(), key=lambda h: (-h.score, h.entry_id))[:limit], limit)
@@ -942,7 +1021,12 @@ class ScreeningIndex:
                         extra.setdefault(pair, []).append((position, SKELETON_SIMILARITY))
             elif query.strong[position] not in generic:
                 # Other romanisations of a query word may be what the lists write ("Rostex", "Iurii").
-                variants = self.spelling_matches(query.shown(position))
+                shown = query.shown(position)
+                variants = self.spelling_matches(shown)
+                if not variants and is_pinyin(shown) and _not_chinese_name(query, position, generic):
+                    # A word that is also pinyin ("Juri": ju + ri) in a name that is no Chinese one ("Kowaltschuk"
+                    # is no pinyin): German and French spellings of Russian are tried on it as on any other word.
+                    variants = self.spelling_matches(shown, pinyin_too=True)
                 if variants:
                     token = query.strong[position]
                     alternatives[position] = (*blocking_keys(token), *(t for t, _ in variants))
@@ -1027,8 +1111,8 @@ class ScreeningIndex:
         scorer = QueryScorer(query.strong, q_weights, extra)
         scorer.prepare(set().union(*[candidate.norm.strong for candidate in candidates]))  # (one call: 1.5× faster)
         score_of = scorer.score
-        for candidate in candidates:
-            score = score_of(candidate.norm.strong, candidate.weights, candidate.total, candidate.joined)
+        scores = [score_of(c.norm.strong, c.weights, c.total, c.joined) for c in candidates]
+        for candidate, score in zip(candidates, scores, strict=True):
             current = best.get(candidate.entry)
             if current is None or _counted(score, candidate) > _counted(*current):
                 best[candidate.entry] = (score, candidate)
@@ -1059,6 +1143,7 @@ class ScreeningIndex:
         # The query's one abjad word where every other word is a common one ("هواپیمایی کیش": airlines + k-sh).
         one_abjad = _one_abjad_word(query, generic)
         typos: dict[tuple[int, str, str], bool] = {}
+        in_range: dict[int, list[tuple[float, IndexedName]]] | None = None  # (built when first needed)
         for position, (name_score, candidate) in best.items():
             by_acronym = position in acronym_of
             if (
@@ -1073,6 +1158,25 @@ class ScreeningIndex:
             if not by_acronym and TYPO_WHOLE_NAME_FROM <= name_score < TYPO_CONTEXT_BELOW:
                 whole_only = name_score < TYPO_CONTEXT_FROM
                 typo = self._typo_in_context(query, q_weights, candidate, align, extra, scorer, whole_only, typos)
+                if typo is None and not whole_only:  # (the others score no more than this one)
+                    # A typo is of one of the entry's names ("Kim Yo Jobg" of the alias KIM, Yo Jong), which need
+                    # not be its best-scoring name before the typo is read (KIM, Yo'-cho'ng ties with it): the entry's
+                    # other names from TYPO_CONTEXT_FROM, best first, with a word that the query and that name both
+                    # lack, a typo apart from a query word (`_other_typo_names`).
+                    if in_range is None:
+                        in_range = {}
+                        for other, other_score in zip(candidates, scores, strict=True):
+                            if TYPO_CONTEXT_FROM <= other_score < TYPO_CONTEXT_BELOW:
+                                in_range.setdefault(other.entry, []).append((other_score, other))
+                    entry_range = in_range.get(position, ())
+                    other_names = self._other_typo_names(query, candidate, entry_range) if len(entry_range) > 1 else []
+                    for other_score, other in other_names:
+                        other_align = _Aligned(query, q_weights, other, extra, scorer)
+                        typo = self._typo_in_context(query, q_weights, other, other_align, extra, scorer, False, typos)
+                        if typo is not None and typo[0] > name_score:
+                            candidate, first_score = other, other_score
+                            break
+                        typo = None
                 if typo is not None:
                     name_score, typo_extra, _ = typo
                     align = _Aligned(query, q_weights, candidate, typo_extra, scorer)
@@ -1401,6 +1505,23 @@ class ScreeningIndex:
         words = ", ".join(f"{query.shown(i)}≈{candidate.norm.shown(j)}" for i, j in pairs)
         detail = f"typo in context: {words}, the listed name's other words as listed"
         return rescored.score, merged, detail
+
+    @staticmethod
+    def _other_typo_names(
+        query: NormalizedName, best: IndexedName, in_range: Sequence[tuple[float, IndexedName]]
+    ) -> list[tuple[float, IndexedName]]:
+        """The entry's other candidate names of `in_range` (its names scoring from TYPO_CONTEXT_FROM to below
+        TYPO_CONTEXT_BELOW), best first, with a word that neither the query nor `best` has and that is a typo apart
+        from a query word the name lacks (the words `best` shares were looked at with it)."""
+        had = {*query.strong, *best.norm.strong}
+        found: list[tuple[float, IndexedName]] = []
+        for score, other in in_range:
+            if other is best:
+                continue
+            new = [word for word in other.norm.strong if word not in had]
+            if new and any(typo_apart(a, b) for a in query.strong if a not in other.norm.strong for b in new):
+                found.append((score, other))
+        return sorted(found, key=lambda pair: -_counted(*pair)) if len(found) > 1 else found
 
     @staticmethod
     def _partial(
@@ -1836,6 +1957,18 @@ def _common_english_name(candidate: IndexedName) -> bool:
     generic = generic_words()
     own = [j for j, t in enumerate(candidate.norm.strong) if t not in generic]
     return bool(own) and all(common_english(candidate.norm.shown(j), EVERYDAY_WORD_ZIPF) for j in own)
+
+
+def _not_chinese_name(query: NormalizedName, position: int, generic: frozenset[str]) -> bool:
+    """Whether another word of the query, of four Latin letters or more and not a common one, is no pinyin: the name
+    is then no Chinese one, and its pinyin-looking words ("Juri", "Jun") are no pinyin either."""
+    for other, token in enumerate(query.strong):
+        if other == position or query.abjad[other] or token in generic:
+            continue
+        shown = query.shown(other)
+        if len(shown) >= 4 and shown.isascii() and shown.isalpha() and not is_pinyin(shown):
+            return True
+    return False
 
 
 def _one_abjad_word(query: NormalizedName, generic: frozenset[str]) -> int | None:

@@ -1034,26 +1034,30 @@ _SPELLING_REWRITES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     # ... and the other way in the last syllable: Persian e where the lists write Arabic i ("Tareq" / TARIQ). (Not o as
     # u in the first: Korean "Jong" is not "Jung".) Not in an English word: `ScreeningIndex.spelling_matches`.
     ("e as i", re.compile(r"(?<=[a-z]{2}[^aeiouy])e(?=[^aeiouy]$)"), "i"),
+    # German writes Russian з as s before a vowel ("Sjuganow" ZYUGANOV, "Sacharowa" ZAKHAROVA): in a word that has
+    # German's w or j for в, й, ю, я (not "Sauer", "Sarah" or "Said", which are not Zauer, Zarah or Zaid).
+    ("initial s as z", re.compile(r"^s(?=[aeiouyj])(?=[a-z]*[wj])"), "z"),
 )
 # Letters each rewrite needs in a word to apply at all, in the order of _SPELLING_REWRITES.
-_REWRITE_NEEDS = ("x", "dj", "j", "j", "i", "ch", "e", "gh", "q", "j", "gu", "ine", "sch", "i", "u", "e")
+_REWRITE_NEEDS = ("x", "dj", "j", "j", "i", "ch", "e", "gh", "q", "j", "gu", "ine", "sch", "i", "u", "e", "s")
 # (German and French write -ий as a bare -i after a consonant: "Jewgeni", "Arkadi", "Guennadi".)
 _RUSSIAN_ENDING = re.compile(r"(?<=[a-z]{2})(?:ii|iy|ij|yi|yj|(?<=[^aeiouy])i)$")
 # A word none of the rewrites applies to (most words) is passed over at once.
 _REWRITTEN = re.compile(
-    r"x|j|q|gh|ch|gu[ei]|^i[aeou]|^e[^aeiou]|^[^aeiouy]{1,2}u[^aeiouy]"
+    r"x|j|q|gh|ch|gu[ei]|^i[aeou]|^e[^aeiou]|^[^aeiouy]{1,2}u[^aeiouy]|^s[aeiouy][a-z]*w"
     r"|(?:ii|iy|ij|yi|yj|ine|[^aeiouy]i|[ie][^aeiouy])$"
 )
 _MAX_SPELLINGS = 24
 
 
 @functools.lru_cache(maxsize=50_000)
-def spelling_variants(token: str) -> tuple[tuple[str, str], ...]:
+def spelling_variants(token: str, pinyin_too: bool = False) -> tuple[tuple[str, str], ...]:
     """Canonical forms of other romanisations of a word as written (`display`), each with what was read
-    differently; the word's own canonical form is not among them."""
+    differently; the word's own canonical form is not among them. A word that is also pinyin has none unless
+    `pinyin_too` (the name it is in is no Chinese one: German "Juri" is ju + ri)."""
     if len(token) < 4 or not token.isascii() or not token.isalpha() or _REWRITTEN.search(token) is None:
         return ()
-    if is_pinyin(token):
+    if not pinyin_too and is_pinyin(token):
         return ()  # pinyin's x, j, ch and -i are its own letters ("xinjiang", "changchi")
     forms: dict[str, tuple[str, ...]] = {token: ()}
     for (what, pattern, replacement), needs in zip(_SPELLING_REWRITES, _REWRITE_NEEDS, strict=True):
