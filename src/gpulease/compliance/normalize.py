@@ -935,6 +935,14 @@ def simplified(text: str) -> str:
     return str(_T2S.convert(text))
 
 
+# Names whose normalisation is remembered: the index's build normalises every listed name and alias (about 50,000
+# with the bundled lists), and a query written as listed, a name screened again, or the parts the rules normalise
+# (a listed individual's surname, the words after a Chinese brand) then cost a look-up. The results are frozen (tuples
+# of strings), so one object can serve every caller.
+NORMALIZED_REMEMBERED = 131_072
+
+
+@functools.lru_cache(maxsize=NORMALIZED_REMEMBERED)
 def normalize_name(name: str) -> NormalizedName:
     """Normalise a party name (any script) into strong and weak tokens with a canonical key."""
     b = _Builder()
