@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from gpulease.compliance.index import ScreeningIndex
+from gpulease.compliance.index import ScreeningIndex, blocking_keys
 from gpulease.compliance.normalize import _T2S, _t2s_changes, _to_simplified, normalize_name
 
 
@@ -38,3 +38,18 @@ def test_normalize_name_remembered_is_the_same_name() -> None:
     for name in ("Huawei Technologies Co., Ltd.", "華為技術有限公司", "Bank Melli Iran", "بانک ملی ایران"):
         assert normalize_name(name) == normalize_name.__wrapped__(name)
         assert normalize_name(name) is normalize_name(name)
+
+
+def test_names_under_remembered_are_the_names_under(index: ScreeningIndex) -> None:
+    for token in ("china", "technology", "bank", "hikvision", "sberbank", "zzqxv", "co", "of"):
+        keys = blocking_keys(token)
+        first: list[tuple[int, str, float]] = []
+        again: list[tuple[int, str, float]] = []
+        ids, lists = index._names_under(keys, 1.5, first)
+        assert keys in index._under
+        ids_again, lists_again = index._names_under(keys, 2.5, again)
+        fresh = set().union(*lists)
+        assert ids == ids_again == fresh and lists_again == lists
+        assert fresh <= set().union(*(index.postings.get(k, []) for k in keys))
+        assert [(n, k) for n, k, _ in first] == [(n, k) for n, k, _ in again]
+        assert all(w == 2.5 for _, _, w in again)  # (the weight is the caller's, not the one remembered)
