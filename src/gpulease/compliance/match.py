@@ -277,8 +277,9 @@ def compare(
                 similar.append(f"{query[i]}≈{listed[j]} {listed[j + 1]}")
     total_q = sum(query_weights) or 1.0
     total_l = sum(listed_weights) or 1.0
-    cover_q = sum(w * s for w, s in zip(query_weights, best_q, strict=True)) / total_q
-    cover_l = sum(w * s for w, s in zip(listed_weights, best_l, strict=True)) / total_l
+    # (The same products in the same order as a generator's, multiplied in C; one weight per word on each side.)
+    cover_q = sum(map(mul, query_weights, best_q)) / total_q
+    cover_l = sum(map(mul, listed_weights, best_l)) / total_l
     written = list(shown) if shown else list(query)
     exact = tuple(written[i] for i, (a, s) in enumerate(zip(query, best_q, strict=True)) if s == 1.0 and a in listed)
     for i in range(nq):
@@ -406,7 +407,7 @@ class QueryScorer:
                 forced = self._joined(listed_joined, best_q)
                 break
         if forced is None:
-            for token, w in zip(listed, listed_weights):  # (of one length: IndexedName's)
+            for token, w in zip(listed, listed_weights, strict=True):
                 row = rows.get(token) or self._add_row(token)
                 top = row[0]
                 if top:
