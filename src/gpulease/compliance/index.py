@@ -1377,15 +1377,7 @@ class ScreeningIndex:
         missing = [j for j, b in enumerate(listed) if b not in own]
         if not missing or (whole_only and (len(missing) != 1 or len(listed) < 3)):
             return None
-        # (typo_apart is False for words more than two letters apart in length: such pairs are not asked.)
-        shown_q, shown_l = query.display or query.strong, candidate.norm.display or listed
-        if not any(
-            misspelt(i, j)
-            for i, a in enumerate(query.strong)
-            if a not in theirs
-            for j in missing
-            if -3 < len(shown_q[i]) - len(shown_l[j]) < 3 or -3 < len(a) - len(listed[j]) < 3
-        ):
+        if not any(misspelt(i, j) for i, a in enumerate(query.strong) if a not in theirs for j in missing):
             return None
         result = align()
         loose_q = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]

@@ -277,9 +277,8 @@ def compare(
                 similar.append(f"{query[i]}≈{listed[j]} {listed[j + 1]}")
     total_q = sum(query_weights) or 1.0
     total_l = sum(listed_weights) or 1.0
-    # (The same products in the same order as a generator's, multiplied in C; one weight per word on each side.)
-    cover_q = sum(map(mul, query_weights, best_q)) / total_q
-    cover_l = sum(map(mul, listed_weights, best_l)) / total_l
+    cover_q = sum(w * s for w, s in zip(query_weights, best_q, strict=True)) / total_q
+    cover_l = sum(w * s for w, s in zip(listed_weights, best_l, strict=True)) / total_l
     written = list(shown) if shown else list(query)
     exact = tuple(written[i] for i, (a, s) in enumerate(zip(query, best_q, strict=True)) if s == 1.0 and a in listed)
     for i in range(nq):
