@@ -196,6 +196,8 @@ TYPO_CONTEXT_MIN_WEIGHT = 7.0
 USUAL_NAME_SCORE = 82.0
 # Tokens whose weight an index remembers (listed words and the queries' words, a few MiB at most).
 WEIGHTS_REMEMBERED = 200_000
+# Names an index remembers under the blocking keys of queries' words (`_names_under`): about 10 MiB at most.
+NAMES_UNDER_REMEMBERED = 200_000
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -574,6 +576,9 @@ class ScreeningIndex:
         self.by_id = {e.id: e for e in entries}
         self._max_weight = math.log1p(max(len(names), 1))
         self._weights: dict[str, float] = {}  # `weight` of the tokens asked for so far
+        # `_names_under` of the keys asked for so far (never changed once there), and how many names they hold.
+        self._under: dict[tuple[str, ...], tuple[frozenset[int], list[list[int]], tuple[tuple[int, str], ...]]] = {}
+        self._under_names = 0
         # Listed words by their consonants, for names written in an abjad (Arabic, Persian, Hebrew script).
         skeletons: dict[str, list[str]] = {}
         # Short listed words of one consonant (ali, ala, ula): a word of the query that is no more (علی, l) scores
@@ -763,27 +768,36 @@ class ScreeningIndex:
         )
 
     def _names_under(
-        self, keys: Iterable[str], w: float, skipped: list[tuple[int, str, float]]
-    ) -> tuple[set[int], list[list[int]]]:
+        self, keys: tuple[str, ...], w: float, skipped: list[tuple[int, str, float]]
+    ) -> tuple[frozenset[int], list[list[int]]]:
         """Names under any of `keys`, and the sources' name lists (ascending) they are the union of; keys above
-        POSTING_CAP go to `skipped` instead."""
-        lookup = self._key_lookup
-        found: set[int] = set()
-        for key in keys:
-            sources = lookup.get(key)
-            if sources is None:
-                continue
-            if isinstance(sources, int):  # (a key above the cap: its posting's length)
-                skipped.append((sources, key, w))
-                continue
-            found.update(sources)
-        lists = [self._sources[source] for source in found]
-        if len(lists) == 1:
-            return set(lists[0]), lists
-        return set().union(*lists), lists
+        POSTING_CAP go to `skipped` instead. Remembered by keys: a query's common words ("china", "technology",
+        "bank") come back in query after query, and the union of their names is most of the look-up."""
+        remembered = self._under.get(keys)
+        if remembered is None:
+            lookup = self._key_lookup
+            found: set[int] = set()
+            over: list[tuple[int, str]] = []
+            for key in keys:
+                sources = lookup.get(key)
+                if sources is None:
+                    continue
+                if isinstance(sources, int):  # (a key above the cap: its posting's length)
+                    over.append((sources, key))
+                    continue
+                found.update(sources)
+            lists = [self._sources[source] for source in found]
+            ids = frozenset(lists[0]) if len(lists) == 1 else frozenset().union(*lists)
+            remembered = (ids, lists, tuple(over))
+            if self._under_names < NAMES_UNDER_REMEMBERED:
+                self._under[keys] = remembered
+                self._under_names += len(ids) + 1
+        ids, lists, over_cap = remembered
+        skipped.extend((length, key, w) for length, key in over_cap)
+        return ids, lists
 
     def _candidates(
-        self, strong: Sequence[str], weights: Sequence[float], alternatives: Mapping[int, Sequence[str]] | None = None
+        self, strong: Sequence[str], weights: Sequence[float], alternatives: Mapping[int, tuple[str, ...]] | None = None
     ) -> list[int]:
         """The CANDIDATES names of the best blocking score, ties to the lower name id (see build).
 
@@ -795,7 +809,7 @@ class ScreeningIndex:
         score of their own, added up in the same order, so the floats and the ranking are those of the sum."""
         skipped: list[tuple[int, str, float]] = []
         # (names, weight, their source lists, names with the word itself or None, bonus), in the order of the sum.
-        terms: list[tuple[set[int], float, list[list[int]], list[int] | None, float]] = []
+        terms: list[tuple[frozenset[int], float, list[list[int]], list[int] | None, float]] = []
         for position, (token, w) in enumerate(zip(strong, weights, strict=True)):
             if alternatives and position in alternatives:
                 # An abjad token is looked up by the listed words that share its consonants.

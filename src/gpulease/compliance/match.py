@@ -301,7 +301,7 @@ class QueryScorer:
     The arithmetic is the same as `compare`'s, in the same order, so the scores are identical.
     """
 
-    __slots__ = ("_extra", "_plain", "_positions", "_rows", "query", "total", "weights")
+    __slots__ = ("_extra", "_joins", "_plain", "_positions", "_rows", "_size", "query", "total", "weights")
 
     def __init__(self, query: Sequence[str], weights: Sequence[float], extra: Extra | None = None) -> None:
         self.query = tuple(query)
@@ -312,6 +312,9 @@ class QueryScorer:
             positions.setdefault(a, []).append(i)
         self._positions = positions
         self._extra = extra or {}
+        self._size = len(self.query)
+        # Listed pairs written as one word that `score` must look at: a query word, or a word with extra similarities.
+        self._joins = frozenset(positions).union(self._extra)
         self._plain: dict[str, tuple[tuple[int, float], ...]] = {}
         rows: dict[str, _Row] = {}
         # Spacing variants, query side: "hik vision" covers a listed "hikvision" and is covered by it.
@@ -394,13 +397,12 @@ class QueryScorer:
         """The score `compare` gives; `listed_total` is `sum(listed_weights) or 1.0`, `listed_joined`
         the (j, listed[j] + listed[j + 1]) pairs of the listed name."""
         rows = self._rows
-        best_q = [0.0] * len(self.query)
+        best_q = [0.0] * self._size
         covered_l = 0.0
         forced: dict[int, float] | None = None
-        positions = self._positions
-        extra = self._extra
+        joins = self._joins
         for _, pair in listed_joined:
-            if pair in positions or (extra and pair in extra):
+            if pair in joins:
                 forced = self._joined(listed_joined, best_q)
                 break
         if forced is None:

@@ -620,12 +620,14 @@ def canonical(token: str) -> str:
     return fold_variants(_singular(token))
 
 
-def _pinyin(run: str) -> list[str]:
+@functools.lru_cache(maxsize=65536)
+def _pinyin(run: str) -> tuple[str, ...]:
+    # (Remembered: a brand or a place between the terms of a name comes back in other names, listed and screened.)
     syllables = [s for s in lazy_pinyin(run) if s.isalnum()]
     if len(syllables) <= 4:
         # A brand is written as one word in the lists' romanisations (Shangtang, Xunfei).
-        return ["".join(syllables)] if syllables else []
-    return ["".join(syllables[i : i + 2]) for i in range(0, len(syllables), 2)]
+        return ("".join(syllables),) if syllables else ()
+    return tuple("".join(syllables[i : i + 2]) for i in range(0, len(syllables), 2))
 
 
 def _segment_chinese(run: str) -> tuple[list[str], list[str]]:
@@ -932,9 +934,53 @@ def _latin_lookalikes(word: re.Match[str]) -> str:
 @functools.lru_cache(maxsize=65536)
 def simplified(text: str) -> str:
     """Chinese text in simplified script (traditional characters converted)."""
+    return _to_simplified(text)
+
+
+@functools.cache
+def _t2s_changes() -> tuple[frozenset[str], dict[str, tuple[str, ...]]] | None:
+    """What `_T2S` can change: the characters its tables convert, and the phrases they convert by their first
+    character (entries that map a word onto itself change nothing). None where the tables are not as expected."""
+    _T2S.convert("")  # (the tables load on first use)
+    chars: set[str] = set()
+    phrases: dict[str, list[str]] = {}
+    try:
+        for group in _T2S._dict_chain_data:  # (opencc's pure-Python tables: groups of (max, min, dict))
+            for _, _, table in group if isinstance(group, list) else [group]:
+                for key, value in table.items():
+                    if key == value:
+                        continue
+                    if len(key) == 1:
+                        chars.add(key)
+                    elif key:
+                        phrases.setdefault(key[0], []).append(key)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return frozenset(chars), {first: tuple(found) for first, found in phrases.items()}
+
+
+def _to_simplified(text: str) -> str:
+    """`_T2S.convert(text)`, without the conversion where none of its entries is in the text: most Chinese names are
+    written in simplified script already, and opencc's pure-Python conversion walks every substring of every run.
+    (A text none of whose entries match comes back as it is: only a match changes it.)"""
+    changes = _t2s_changes()
+    if changes is not None:
+        chars, phrases = changes
+        if chars.isdisjoint(text) and not any(
+            phrase in text for first in set(text).intersection(phrases) for phrase in phrases[first]
+        ):
+            return text
     return str(_T2S.convert(text))
 
 
+# Names whose normalisation is remembered: the index's build normalises every listed name and alias (about 50,000
+# with the bundled lists), and a query written as listed, a name screened again, or the parts the rules normalise
+# (a listed individual's surname, the words after a Chinese brand) then cost a look-up. The results are frozen (tuples
+# of strings), so one object can serve every caller.
+NORMALIZED_REMEMBERED = 131_072
+
+
+@functools.lru_cache(maxsize=NORMALIZED_REMEMBERED)
 def normalize_name(name: str) -> NormalizedName:
     """Normalise a party name (any script) into strong and weak tokens with a canonical key."""
     b = _Builder()
@@ -961,7 +1007,7 @@ def normalize_name(name: str) -> NormalizedName:
             b.notes.append(f"Cyrillic or Greek lookalikes inside Latin words read as Latin letters: {plain}")
             folded = plain
     if _CJK.search(folded):
-        simplified = _T2S.convert(folded)
+        simplified = _to_simplified(folded)
         if simplified != folded:
             b.notes.append(f"traditional Chinese converted to simplified: {folded} → {simplified}")
         position = 0
