@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gpulease.queueing import FairSemaphore
+from gpulease.queueing import FairLock, FairSemaphore
 from gpulease.runtime import Runtime
 from gpulease.settings import Settings
 
@@ -80,6 +80,51 @@ def test_no_more_than_the_slots_at_once() -> None:
 def test_a_semaphore_needs_a_slot() -> None:
     with pytest.raises(ValueError):
         FairSemaphore(0)
+
+
+def test_the_lock_goes_to_its_waiters_in_the_order_they_asked() -> None:
+    """Threads queued on SQLite's writer get it first come, first served (an RLock let any of them win: under
+    32 clients some waited for most of a second while others went round again)."""
+    lock = FairLock()
+    order: list[int] = []
+    lock.acquire()
+
+    def take(i: int) -> None:
+        with lock:
+            order.append(i)
+
+    threads = _queue_up(lambda: len(lock._turns._waiters), take, 6)
+    lock.release()
+    for t in threads:
+        t.join(5)
+    assert order == list(range(6))
+
+
+def test_the_lock_is_reentrant_and_kept_by_its_holder() -> None:
+    lock = FairLock()
+    refused: list[BaseException] = []
+
+    def release_elsewhere() -> None:
+        try:
+            lock.release()
+        except RuntimeError as e:
+            refused.append(e)
+
+    with lock, lock:  # a transaction inside a transaction of the same thread
+        other = threading.Thread(target=release_elsewhere)
+        other.start()
+        other.join(5)
+    assert len(refused) == 1  # another thread cannot release it
+    taken = threading.Event()
+
+    def take() -> None:
+        with lock:
+            taken.set()
+
+    t = threading.Thread(target=take)
+    t.start()
+    assert taken.wait(5)  # released as many times as taken: free
+    t.join(5)
 
 
 def test_a_server_runs_at_most_its_work_slots_at_once_and_a_nested_unit_does_not_wait(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ log and waited for the disk two or three times a second while every other writer
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from gpulease import runtime as runtime_module
-from gpulease.queueing import FairLock
 from gpulease.runtime import Runtime
 from gpulease.settings import Settings
 from gpulease.store.db import WAL_AUTOCHECKPOINT_PAGES, Store, WriterLockStats, upgrade
@@ -92,56 +90,3 @@ def test_metrics_show_the_writer(runtime: Runtime, client: TestClient, api_keys:
     assert 'gpulease_sqlite_write_lock_hold_seconds_bucket{le="+Inf"}' in text
     assert "gpulease_sqlite_write_lock_held_cpu_seconds_total" in text
     assert "gpulease_sqlite_wal_pages" in text
-
-
-def test_the_writer_lock_goes_to_its_waiters_in_the_order_they_asked() -> None:
-    """Threads queued on SQLite's writer get it first come, first served (an RLock let any of them win: under
-    32 clients some waited for most of a second while others went round again)."""
-    lock = FairLock()
-    order: list[int] = []
-    lock.acquire()
-    threads = []
-
-    def take(i: int) -> None:
-        with lock:
-            order.append(i)
-
-    for i in range(6):
-        t = threading.Thread(target=take, args=(i,))
-        t.start()
-        threads.append(t)
-        deadline = time.monotonic() + 5
-        while len(lock._waiters) < i + 1:  # queued before the next one starts
-            assert time.monotonic() < deadline
-            time.sleep(0.001)
-    lock.release()
-    for t in threads:
-        t.join(5)
-    assert order == list(range(6))
-
-
-def test_the_writer_lock_is_reentrant_and_kept_by_its_holder() -> None:
-    lock = FairLock()
-    refused: list[BaseException] = []
-
-    def release_elsewhere() -> None:
-        try:
-            lock.release()
-        except RuntimeError as e:
-            refused.append(e)
-
-    with lock, lock:  # a transaction inside a transaction of the same thread
-        other = threading.Thread(target=release_elsewhere)
-        other.start()
-        other.join(5)
-    assert len(refused) == 1  # another thread cannot release it
-    taken = threading.Event()
-
-    def take() -> None:
-        with lock:
-            taken.set()
-
-    t = threading.Thread(target=take)
-    t.start()
-    assert taken.wait(5)  # released as many times as taken: free
-    t.join(5)

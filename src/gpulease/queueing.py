@@ -49,41 +49,29 @@ class FairSemaphore:
 
 
 class FairLock:
-    """A re-entrant lock (a thread holding it may take it again) handed over in the order it was asked for."""
+    """A re-entrant lock (a thread holding it may take it again) handed over in the order it was asked for: a
+    one-slot FairSemaphore and the thread holding it."""
 
     def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._owner: int | None = None
+        self._turns = FairSemaphore(1)
+        self._owner: int | None = None  # set and cleared by the holder only: another thread never reads its own id
         self._depth = 0
-        self._waiters: deque[tuple[int, threading.Lock]] = deque()
 
     def acquire(self) -> None:
         me = threading.get_ident()
-        with self._mutex:
-            if self._owner == me:
-                self._depth += 1
-                return
-            if self._owner is None:
-                self._owner, self._depth = me, 1
-                return
-            turn = threading.Lock()
-            turn.acquire()
-            self._waiters.append((me, turn))
-        turn.acquire()  # released by the holder, which made us the owner first
+        if self._owner == me:
+            self._depth += 1
+            return
+        self._turns.acquire()
+        self._owner, self._depth = me, 1
 
     def release(self) -> None:
-        with self._mutex:
-            if self._owner != threading.get_ident():
-                raise RuntimeError("FairLock released by a thread that does not hold it")
-            self._depth -= 1
-            if self._depth:
-                return
-            if not self._waiters:
-                self._owner = None
-                return
-            self._owner, turn = self._waiters.popleft()
-            self._depth = 1
-        turn.release()
+        if self._owner != threading.get_ident():
+            raise RuntimeError("FairLock released by a thread that does not hold it")
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
+            self._turns.release()
 
     def is_owned(self) -> bool:
         """Whether the calling thread holds it."""
