@@ -8,7 +8,6 @@ and after the commit the effects the use case asked for (stopping a lease's runs
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import random
@@ -228,7 +227,9 @@ class Runtime:
 
     def known_key(self, key: str) -> Actor | None:
         """The actor of a key looked up less than `AUTH_CACHE_S` ago, without asking the store (None: ask it)."""
-        now, digest = self.clock().timestamp(), hashlib.sha256(key.encode()).hexdigest()
+        return self._remembered(keys.key_hash(key), self.clock().timestamp())
+
+    def _remembered(self, digest: str, now: float) -> Actor | None:
         hit = self._auth_cache.get(digest)
         if hit is not None and 0 <= now - hit[0] < AUTH_CACHE_S:
             return hit[1]
@@ -238,16 +239,16 @@ class Runtime:
         """The actor a key stands for; remembered for `AUTH_CACHE_S` (keys changed in this process clear it)."""
         # By the Runtime's clock: a key whose grace period ends is dropped as soon as the clock passes it (within
         # `AUTH_CACHE_S`), and a test that moves the clock sees it at once.
-        hit = self.known_key(key)
+        now, digest = self.clock(), keys.key_hash(key)
+        hit = self._remembered(digest, now.timestamp())
         if hit is not None:
             return hit
-        now, digest = self.clock().timestamp(), hashlib.sha256(key.encode()).hexdigest()
         with self.store.reading() as s:
-            found = keys.authenticate(s, key, self.clock())
+            found = keys.actors_by_hash(s, [digest], now).get(digest)
         if found is not None:  # an unknown key is looked up every time (it may be created in another process)
             if len(self._auth_cache) > 10_000:
                 self._auth_cache.clear()
-            self._auth_cache[digest] = (now, found)
+            self._auth_cache[digest] = (now.timestamp(), found)
         return found
 
     def forget_keys(self) -> None:
@@ -259,7 +260,8 @@ class Runtime:
         """Look up again, in one query, the keys in memory older than `AUTH_REFRESH_S`: those still working are
         remembered anew, the others forgotten (a revocation by another process on SQLite, a grace period over)."""
         now = self.clock()
-        due = [d for d, (at, _) in list(self._auth_cache.items()) if now.timestamp() - at >= AUTH_REFRESH_S]
+        stamp = now.timestamp()
+        due = [d for d, (at, _) in list(self._auth_cache.items()) if stamp - at >= AUTH_REFRESH_S]
         if not due:
             return
         generation = self._auth_generation
@@ -272,7 +274,7 @@ class Runtime:
             if actor is None:
                 self._auth_cache.pop(digest, None)
             else:
-                self._auth_cache[digest] = (now.timestamp(), actor)
+                self._auth_cache[digest] = (stamp, actor)
 
     # -- the clock ---------------------------------------------------------------------------------------
 

@@ -28,7 +28,8 @@ LABEL_MAX = 200
 MAX_GRACE = timedelta(days=7)
 
 
-def _hash(key: str) -> str:
+def key_hash(key: str) -> str:
+    """What the store keeps of a key, and what a server remembers it by."""
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -66,7 +67,7 @@ def _mint(work: Work, *, actor: Actor, role: Role, customer_id: int | None, labe
     prefix = secrets.token_hex(4)
     key = f"gl_{prefix}_{secrets.token_urlsafe(32)}"
     row = ApiKey(
-        prefix=prefix, key_hash=_hash(key), role=role.value, customer_id=customer_id, label=label, created_at=now
+        prefix=prefix, key_hash=key_hash(key), role=role.value, customer_id=customer_id, label=label, created_at=now
     )
     session.add(row)
     session.flush()
@@ -210,7 +211,8 @@ def list_keys(work: Work, *, actor: Actor, customer_id: int | None = None) -> li
 
 def authenticate(session: Session, key: str, now: datetime) -> Actor | None:
     """The actor a key stands for, if it works at `now` (not revoked, or rotated and still in its grace)."""
-    return actors_by_hash(session, [_hash(key)], now).get(_hash(key))
+    digest = key_hash(key)
+    return actors_by_hash(session, [digest], now).get(digest)
 
 
 def actors_by_hash(session: Session, hashes: Sequence[str], now: datetime) -> dict[str, Actor]:
