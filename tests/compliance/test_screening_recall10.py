@@ -9,6 +9,7 @@ from __future__ import annotations
 from gpulease.compliance.index import ScreeningIndex, _name_after_titles, _not_chinese_name
 from gpulease.compliance.normalize import generic_words, normalize_name, spelling_variants
 from gpulease.compliance.screening import screen_name
+from tests.compliance.screening_checks import found
 
 KHAMENEI = "SDN-26945"  # KHAMENEI, Ali Husseini
 SOLEIMANI = "SDN-10481"  # SOLEIMANI, Qasem
@@ -17,16 +18,11 @@ KOVALCHUK = "SDN-16680"  # KOVALCHUK, Yuri Valentinovich
 KIM_YO_JONG = "SDN-21444"  # KIM, Yo'-cho'ng (aka KIM, Yo Jong)
 
 
-def _found(index: ScreeningIndex, name: str, country: str | None, entry_id: str) -> bool:
-    result = screen_name(index, name, country)
-    return result.decision != "cleared" and any(h.hit.entry_id == entry_id and h.hit.score >= 80 for h in result.hits)
-
-
 def test_a_title_honorific_or_rank_before_a_listed_person_s_name(index: ScreeningIndex) -> None:
-    assert _found(index, "Sayyed Ali Khamenei", "IR", KHAMENEI)
-    assert _found(index, "Sheikh Hasan Nasrullah", "LB", NASRALLAH)
+    assert found(index, "Sayyed Ali Khamenei", "IR", KHAMENEI)
+    assert found(index, "Sheikh Hasan Nasrullah", "LB", NASRALLAH)
     # In Persian script: سردار (the IRGC's "general").
-    assert _found(index, "سردار قاسم سلیمانی", "IR", SOLEIMANI)
+    assert found(index, "سردار قاسم سلیمانی", "IR", SOLEIMANI)
     hit = next(h.hit for h in screen_name(index, "Sayyed Ali Khamenei", "IR").hits if h.hit.entry_id == KHAMENEI)
     assert any("title" in reason for reason in hit.reasons)
 
@@ -48,7 +44,7 @@ def test_a_title_before_another_name_or_before_no_person_s_name(index: Screening
 
 def test_a_pinyin_looking_word_in_a_name_that_is_no_chinese_one(index: ScreeningIndex) -> None:
     # German "Juri" is ju + ri in pinyin; beside "Kowaltschuk" (no pinyin) it is Yuri.
-    assert _found(index, "Kowaltschuk Juri", "RU", KOVALCHUK)
+    assert found(index, "Kowaltschuk Juri", "RU", KOVALCHUK)
     assert spelling_variants("juri") == ()  # (alone it stays pinyin)
     assert any(form == "yuri" for form, _ in spelling_variants("juri", pinyin_too=True))
 
@@ -63,7 +59,7 @@ def test_a_pinyin_looking_word_in_a_chinese_name_or_beside_another_surname(index
 
 def test_a_typo_of_an_alias_that_is_not_the_best_scoring_name(index: ScreeningIndex) -> None:
     # "Jonb" is a typo of the alias KIM, Yo Jong; the entry's primary name KIM, Yo'-cho'ng scored as high before it.
-    assert _found(index, "Kim Yo Jonb", "KP", KIM_YO_JONG)
+    assert found(index, "Kim Yo Jonb", "KP", KIM_YO_JONG)
 
 
 def test_another_short_word_is_no_typo_of_an_alias(index: ScreeningIndex) -> None:
@@ -76,7 +72,7 @@ ZYUGANOV = "SDN-35238"  # ZYUGANOV, Gennady Andreyevich
 
 def test_german_s_for_russian_z_in_a_german_spelling(index: ScreeningIndex) -> None:
     # Sjuganow: s for з, j for ю, w for в.
-    assert _found(index, "Sjuganow, Gennadi", "RU", ZYUGANOV)
+    assert found(index, "Sjuganow, Gennadi", "RU", ZYUGANOV)
 
 
 def test_an_initial_s_without_german_w_or_j_stays_s(index: ScreeningIndex) -> None:

@@ -10,6 +10,7 @@ from gpulease.compliance.model import ListEntry
 from gpulease.compliance.normalize import normalize_name
 from gpulease.compliance.romanize import hangul_words
 from gpulease.compliance.screening import screen_name
+from tests.compliance.screening_checks import found
 
 DAEDONG = "SDN-16085"  # DAEDONG CREDIT BANK
 TANGUN = "SDN-11599"  # KOREA TANGUN TRADING CORPORATION
@@ -18,18 +19,13 @@ ILSIM = "SDN-19508"  # ILSIM INTERNATIONAL BANK
 DAESONG = "SDN-12312"  # KOREA DAESONG BANK
 
 
-def _found(index: ScreeningIndex, name: str, country: str | None, entry_id: str) -> bool:
-    result = screen_name(index, name, country)
-    return result.decision != "cleared" and any(h.hit.entry_id == entry_id and h.hit.score >= 80 for h in result.hits)
-
-
 def test_a_one_word_name_equal_to_the_query_is_a_candidate_among_many_one_letter_away(index: ScreeningIndex) -> None:
     # "tbank" is one deletion from "bank", under which hundreds of listed names are: the listed "TBANK" tied
     # with all of them and lost the tie to the lightest. A synthetic entry, since the lists carry no such name.
     entry = ListEntry(id="T-1", list="SDN", list_name="test", type="entity", name="TBANK")
     extended = ScreeningIndex.build((*index.entries, entry))
     for name in ("ТБанк", "TBank", "Tbank"):
-        assert _found(extended, name, "RU", "T-1"), name
+        assert found(extended, name, "RU", "T-1"), name
 
 
 def test_an_exact_word_does_not_pull_in_names_of_its_neighbours(index: ScreeningIndex) -> None:
@@ -57,7 +53,7 @@ def test_a_listed_north_korean_company_written_in_hangul_is_found(index: Screeni
         ("조선 대성 은행", DAESONG),
         ("원자력총국", "SDN-11598"),  # GENERAL BUREAU OF ATOMIC ENERGY
     ):
-        assert _found(index, name, "KP", entry_id), name
+        assert found(index, name, "KP", entry_id), name
 
 
 def test_south_korean_companies_in_hangul_stay_cleared(index: ScreeningIndex) -> None:
@@ -75,8 +71,8 @@ XPCC = "SDN-29299"  # XINJIANG PRODUCTION AND CONSTRUCTION CORPS
 
 def test_persian_words_of_trade_read_as_the_english_the_lists_use(index: ScreeningIndex) -> None:
     assert normalize_name("پتروشیمی زاگرس").strong == ("petrochemical", "zgrs")
-    assert _found(index, "پتروشیمی زاگرس", "IR", ZAGROS_PETROCHEMICAL)
-    assert _found(index, "کشتیرانی والفجر", "IR", VALFAJR)
+    assert found(index, "پتروشیمی زاگرس", "IR", ZAGROS_PETROCHEMICAL)
+    assert found(index, "کشتیرانی والفجر", "IR", VALFAJR)
 
 
 def test_one_abjad_word_beside_common_words_is_still_matched_by_consonants_only(index: ScreeningIndex) -> None:
@@ -90,5 +86,5 @@ def test_one_abjad_word_beside_common_words_is_still_matched_by_consonants_only(
 def test_a_second_name_of_a_listed_state_body_is_an_alias(index: ScreeningIndex) -> None:
     # The XPCC is also China Xinjian Group (中国新建集团公司): an enrichment alias with its source.
     for name in ("中国新建集团公司", "China Xinjian Group"):
-        assert _found(index, name, "CN", XPCC), name
+        assert found(index, name, "CN", XPCC), name
     assert screen_name(index, "Xinjiang Tianshan Cement Group", "CN").decision == "cleared"

@@ -17,15 +17,11 @@ from gpulease.compliance.normalize import (
     place_tokens,
 )
 from gpulease.compliance.screening import screen_name
+from tests.compliance.screening_checks import found
 
 KUZNETSK = "SSI-19631"  # GAZPROM DOBYCHA KUZNETSK, OOO
 OFFICE_39 = "SDN-12209"  # OFFICE 39
 MCE = "SDN-29240"  # MILITARY CONSTRUCTION ESTABLISHMENT
-
-
-def _found(index: ScreeningIndex, name: str, country: str | None, entry_id: str) -> bool:
-    result = screen_name(index, name, country)
-    return result.decision != "cleared" and any(h.hit.entry_id == entry_id and h.hit.score >= 80 for h in result.hits)
 
 
 def test_typo_apart_allows_one_edit_in_four_letters_and_two_in_seven_with_the_first_letter_kept() -> None:
@@ -40,22 +36,22 @@ def test_typo_apart_allows_one_edit_in_four_letters_and_two_in_seven_with_the_fi
 def test_a_misspelt_word_next_to_the_listed_partys_own_words_is_read_as_a_typo(index: ScreeningIndex) -> None:
     # "kuzneysk" is five letters from the canonical "kuznek" and no near match alone; next to "Gazprom Dobycha" it is
     # the listed subsidiary's place misspelt.
-    assert _found(index, "Gazprom Dobycha Kuzneysk OOO", "RU", KUZNETSK)
-    assert _found(index, "Offie 39", "KP", OFFICE_39)
+    assert found(index, "Gazprom Dobycha Kuzneysk OOO", "RU", KUZNETSK)
+    assert found(index, "Offie 39", "KP", OFFICE_39)
     hit = next(h for h in index.screen("Gazprom Dobycha Kuzneysk OOO", "RU") if h.entry_id == KUZNETSK)
     assert any(f.name == "typo in context" and "kuzneysk≈kuznetsk" in f.detail for f in hit.features)
 
 
 def test_a_word_a_typo_apart_is_no_match_without_the_listed_partys_other_words(index: ScreeningIndex) -> None:
-    assert not _found(index, "Kuzneysk", "RU", KUZNETSK)
+    assert not found(index, "Kuzneysk", "RU", KUZNETSK)
     # "Offie" beside another number: the listed name's distinctive word (39) is not there.
-    assert not _found(index, "Offie 38", "KP", OFFICE_39)
+    assert not found(index, "Offie 38", "KP", OFFICE_39)
 
 
 def test_a_misspelt_legal_form_weighs_as_little_as_the_legal_form(index: ScreeningIndex) -> None:
     assert index.weight("establishmnet") == GENERIC_WEIGHT
     assert index.weight(canonical("corporaton")) == GENERIC_WEIGHT
-    assert _found(index, "Military Construction Establishmnet", "SY", MCE)
+    assert found(index, "Military Construction Establishmnet", "SY", MCE)
     # A word no list has that is not a misspelt common word still weighs as an unseen distinctive word.
     assert index.weight("zorblatex") > GENERIC_WEIGHT
 
@@ -85,7 +81,7 @@ def test_a_listed_name_plus_a_region_and_a_free_zone_form_is_an_affiliate(index:
         hit = next(h for h in index.screen(name, country) if h.entry_id == entry_id)
         assert hit.affiliate and hit.score >= 80, name
     # A word of trade instead of a place, in another country: not read as the listed party's branch.
-    assert not _found(index, "Lanmax Trading Limited", "GB", LANMAX)
+    assert not found(index, "Lanmax Trading Limited", "GB", LANMAX)
 
 
 FTB = "UN-KPe.047"  # FOREIGN TRADE BANK (FTB)
@@ -106,8 +102,8 @@ def test_the_acronym_a_list_gives_in_brackets_is_a_review_in_the_partys_country(
     assert any(f.name == "acronym" for f in hit.features)
     assert screen_name(index, "FTB", "KP").decision == "review"  # an acronym alone never denies
     # Elsewhere, or not written in capitals like an acronym, three letters are no match.
-    assert not _found(index, "FTB", "US", FTB)
-    assert not _found(index, "Ftb", "KP", FTB)
+    assert not found(index, "FTB", "US", FTB)
+    assert not found(index, "Ftb", "KP", FTB)
 
 
 def test_the_listed_name_without_its_bracketed_acronym_is_a_name_of_the_party(index: ScreeningIndex) -> None:
@@ -141,15 +137,15 @@ def test_a_listed_individual_named_by_surname_and_first_given_name_is_a_review(i
 
 
 def test_a_second_given_name_or_an_added_word_is_not_the_usual_name(index: ScreeningIndex) -> None:
-    assert not _found(index, "Tuma Al-Jabburi", None, JABBURI)  # the second given name, not the first
-    assert not _found(index, "Sadi Al-Jabburi Trading", None, JABBURI)  # a word that is not the person's
+    assert not found(index, "Tuma Al-Jabburi", None, JABBURI)  # the second given name, not the first
+    assert not found(index, "Sadi Al-Jabburi Trading", None, JABBURI)  # a word that is not the person's
 
 
 def test_a_zero_width_non_joiner_separates_words_as_a_space_does(index: ScreeningIndex) -> None:
     assert normalize_name("حزب\u200cالله").strong == normalize_name("حزب الله").strong
     # Written with the joiner, the name is two words, not one word read by its consonants alone (a review at most).
     assert screen_name(index, "حزب\u200cالله", "LB").decision == "denied"
-    assert _found(index, "حزب\u200cالله", "LB", "SDN-4697")  # HIZBALLAH
+    assert found(index, "حزب\u200cالله", "LB", "SDN-4697")  # HIZBALLAH
 
 
 FSB = "SDN-21344"  # FEDERAL SECURITY SERVICE; remarks: a.k.a. 'FSB'.
@@ -162,7 +158,7 @@ def test_an_ofac_weak_alias_of_a_body_is_a_name_to_review_in_its_country(index: 
     hit = next(h.hit for h in result.hits if h.hit.entry_id == FSB)
     assert hit.matched_kind == "weak alias" and any(f.name == "weak alias" for f in hit.features)
     # In another country than the party's, three letters are more likely another firm.
-    assert not _found(index, "FSB", "US", FSB)
+    assert not found(index, "FSB", "US", FSB)
 
 
 def test_weak_aliases_of_people_and_common_words_are_not_indexed(index: ScreeningIndex) -> None:
@@ -179,7 +175,7 @@ def test_weak_aliases_of_people_and_common_words_are_not_indexed(index: Screenin
 
 def test_a_query_with_its_own_acronym_in_brackets_is_screened_without_it(index: ScreeningIndex) -> None:
     # "MEC" is a listed weak alias, and a rare word: left in, it counted against the listed name.
-    assert _found(index, "Myanmar Economic Corporation (MEC)", "MM", MEC)
+    assert found(index, "Myanmar Economic Corporation (MEC)", "MM", MEC)
 
 
 def test_joint_stock_with_one_word_misspelt_is_still_the_legal_form() -> None:
@@ -202,9 +198,9 @@ DAHUA = "EL-supplement-005"  # Zhejiang Dahua Technology Co., Ltd.
 def test_a_misspelt_brand_among_all_the_listed_names_other_words_is_a_typo_in_context(index: ScreeningIndex) -> None:
     # One letter changed in a five-letter word: alone no match ("Zhihu" is not "Zhipu"); with every other word of the
     # listed name around it, the listed name misspelt.
-    assert _found(index, "Zhejiang Dahia Technology", "CN", DAHUA)
-    assert not _found(index, "Dahia Technology", "CN", DAHUA)
-    assert not _found(index, "Zhejiang Dahia", "CN", DAHUA)
+    assert found(index, "Zhejiang Dahia Technology", "CN", DAHUA)
+    assert not found(index, "Dahia Technology", "CN", DAHUA)
+    assert not found(index, "Zhejiang Dahia", "CN", DAHUA)
 
 
 def test_more_legal_forms_and_the_russian_trading_house_are_not_the_name() -> None:

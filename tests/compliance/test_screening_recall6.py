@@ -12,6 +12,7 @@ from pathlib import Path
 from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.normalize import canonical, normalize_name
 from gpulease.compliance.screening import screen_name
+from tests.compliance.screening_checks import found
 
 ASMA = "SDN-29068"  # AL-ASSAD, Asma
 ASAIB = "SDN-28283"  # ASA'IB AHL AL-HAQ
@@ -21,15 +22,10 @@ HIKVISION_EL = "EL-supplement-004"
 LUKOIL = "SSI-17248"  # LUKOIL OAO
 
 
-def _found(index: ScreeningIndex, name: str, country: str | None, entry_id: str) -> bool:
-    result = screen_name(index, name, country)
-    return result.decision != "cleared" and any(h.hit.entry_id == entry_id and h.hit.score >= 80 for h in result.hits)
-
-
 def test_the_arabic_article_is_split_off_as_the_lists_write_it(index: ScreeningIndex) -> None:
     assert normalize_name("حركة النجباء").strong == ("hrkh", "al", "njb")
-    assert _found(index, "أسماء الأسد", "SY", ASMA)
-    assert _found(index, "عصائب أهل الحق", "IQ", ASAIB)
+    assert found(index, "أسماء الأسد", "SY", ASMA)
+    assert found(index, "عصائب أهل الحق", "IQ", ASAIB)
 
 
 def test_persian_words_beginning_with_al_keep_it(index: ScreeningIndex) -> None:
@@ -38,16 +34,16 @@ def test_persian_words_beginning_with_al_keep_it(index: ScreeningIndex) -> None:
     assert normalize_name("أنصار الله").strong == ("nsr", "llh")  # الله is one word: ANSARALLAH
     assert normalize_name("شرکت الماس").strong == ("lms",)
     # Another family name after the article is another person.
-    assert not _found(index, "أسماء الحسيني", "SY", ASMA)
+    assert not found(index, "أسماء الحسيني", "SY", ASMA)
 
 
 def test_romanised_persian_words_of_institutions_read_as_their_english(index: ScreeningIndex) -> None:
     assert normalize_name("Sazeman-e Sanaye-e Hava-Faza").strong == ("organization", "industry", "hava", "faza")
-    assert _found(index, "Vezarat-e Ettelaat", "IR", MOIS)
+    assert found(index, "Vezarat-e Ettelaat", "IR", MOIS)
 
 
 def test_a_romanised_ministry_of_something_else_is_not_the_listed_one(index: ScreeningIndex) -> None:
-    assert not _found(index, "Vezarat-e Behdasht", "IR", MOIS)  # ministry of health
+    assert not found(index, "Vezarat-e Behdasht", "IR", MOIS)  # ministry of health
     assert normalize_name("Melli Naft").strong == ("meli", "naft")  # words the lists keep transliterated
 
 
@@ -63,7 +59,7 @@ def test_a_countrys_own_name_alone_does_not_make_a_listed_party(index: Screening
 
 def test_bulgarian_legal_forms_weigh_as_legal_forms(index: ScreeningIndex) -> None:
     assert normalize_name("Lukoil Neftochim EOOD").weak == ("eood",)
-    assert _found(index, "Lukoil Bulgaria EAD", "BG", LUKOIL)
+    assert found(index, "Lukoil Bulgaria EAD", "BG", LUKOIL)
     assert screen_name(index, "Shell Bulgaria EAD", "BG").decision == "cleared"
 
 
@@ -106,7 +102,7 @@ def test_arabic_words_of_institutions_read_as_the_english_the_lists_use(index: S
     name = normalize_name("جمعية القرض الحسن")
     assert name.strong[0] == canonical("association")
     assert name.strong[1:] == ("al", "qrd", "al", "hsn")
-    assert _found(index, "جمعية القرض الحسن", "LB", QARD)
+    assert found(index, "جمعية القرض الحسن", "LB", QARD)
 
 
 def test_an_arabic_word_of_institution_alone_does_not_make_a_listed_party(index: ScreeningIndex) -> None:
@@ -117,7 +113,7 @@ def test_an_arabic_word_of_institution_alone_does_not_make_a_listed_party(index:
 
 def test_a_clerical_title_before_a_name_is_not_part_of_it(index: ScreeningIndex) -> None:
     assert normalize_name("Ayatollah Ali Khamenei").weak == ("ayatollah",)
-    assert _found(index, "Ayatollah Ali Khamenei", "IR", KHAMENEI)
+    assert found(index, "Ayatollah Ali Khamenei", "IR", KHAMENEI)
 
 
 def test_a_clerical_title_does_not_make_another_cleric_a_listed_one(index: ScreeningIndex) -> None:

@@ -10,6 +10,7 @@ from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.normalize import spelling_variants
 from gpulease.compliance.romanize import skeleton
 from gpulease.compliance.screening import screen_name
+from tests.compliance.screening_checks import found
 
 ZHAROV = "SDN-24322"  # ZHAROV, Alexander Alexandrovich
 NUSRAH = "UN-QDe.137"  # AL-NUSRAH FRONT FOR THE PEOPLE OF THE LEVANT (Jabhat al-Nusrah)
@@ -27,16 +28,11 @@ ROSOBORONEKSPORT = "SDN-18782"
 DJI = "CMIC-33111"  # SZ DJI TECHNOLOGY CO., LTD. (a.k.a. DJI)
 
 
-def _found(index: ScreeningIndex, name: str, country: str | None, entry_id: str) -> bool:
-    result = screen_name(index, name, country)
-    return result.decision != "cleared" and any(h.hit.entry_id == entry_id and h.hit.score >= 80 for h in result.hits)
-
-
 def test_german_sch_may_be_russian_zh(index: ScreeningIndex) -> None:
     # German writes ж as sch, as it writes ш: "Scharow" is ZHAROV; and -ий as a bare -i after a consonant.
     assert "prigozhin" in dict(spelling_variants("prigoschin"))
     assert "yevgeny" in dict(spelling_variants("jewgeni"))
-    assert _found(index, "Alexander Scharow", "RU", ZHAROV)
+    assert found(index, "Alexander Scharow", "RU", ZHAROV)
 
 
 def test_german_sch_read_as_zh_only_where_a_listed_word_has_it(index: ScreeningIndex) -> None:
@@ -44,7 +40,7 @@ def test_german_sch_read_as_zh_only_where_a_listed_word_has_it(index: ScreeningI
 
 
 def test_arabic_ta_marbuta_is_read_t_before_the_word_it_governs(index: ScreeningIndex) -> None:
-    assert _found(index, "جبهة النصرة", "SY", NUSRAH)  # JABHAT AL-NUSRAH: jbhh read jbht
+    assert found(index, "جبهة النصرة", "SY", NUSRAH)  # JABHAT AL-NUSRAH: jbhh read jbht
 
 
 def test_a_ta_marbuta_front_of_another_name_is_not_listed(index: ScreeningIndex) -> None:
@@ -53,7 +49,7 @@ def test_a_ta_marbuta_front_of_another_name_is_not_listed(index: ScreeningIndex)
 
 def test_two_abjad_words_the_lists_write_as_one(index: ScreeningIndex) -> None:
     # عبد الملك: the lists write ABDUL MALIK (the article joined to عبد); حاجی‌زاده HAJIZADEH.
-    assert _found(index, "عبد الملك الحوثي", "YE", HOUTHI)
+    assert found(index, "عبد الملك الحوثي", "YE", HOUTHI)
 
 
 def test_a_two_consonant_join_is_no_match(index: ScreeningIndex) -> None:
@@ -64,8 +60,8 @@ def test_a_two_consonant_join_is_no_match(index: ScreeningIndex) -> None:
 
 def test_an_abjad_word_that_the_lists_write_as_two(index: ScreeningIndex) -> None:
     # Persian joins compound given names (محمدعلی), the lists write MOHAMMAD ALI; علی alone is one consonant.
-    assert _found(index, "محمدعلی جعفری", "IR", JAFARI)
-    assert _found(index, "محمد علی جعفری", "IR", JAFARI)
+    assert found(index, "محمدعلی جعفری", "IR", JAFARI)
+    assert found(index, "محمد علی جعفری", "IR", JAFARI)
 
 
 def test_a_compound_given_name_with_another_surname_is_not_listed(index: ScreeningIndex) -> None:
@@ -74,7 +70,7 @@ def test_a_compound_given_name_with_another_surname_is_not_listed(index: Screeni
 
 
 def test_one_abjad_word_of_four_consonants_is_that_word(index: ScreeningIndex) -> None:
-    assert _found(index, "شركة سيريتل", "SY", SYRIATEL)  # s-r-t-l
+    assert found(index, "شركة سيريتل", "SY", SYRIATEL)  # s-r-t-l
 
 
 def test_one_abjad_word_of_three_consonants_stays_a_hint(index: ScreeningIndex) -> None:
@@ -116,8 +112,8 @@ def test_a_listed_name_of_everyday_words_with_another_country_is_a_namesake(inde
 
 
 def test_a_unit_of_a_listed_name_of_everyday_words_is_still_an_affiliate(index: ScreeningIndex) -> None:
-    assert _found(index, "Foreign Trade Bank Pyongyang Branch", "KP", FTB)
-    assert _found(index, "Foreign Trade Bank Moscow Branch", "RU", VTB)
+    assert found(index, "Foreign Trade Bank Pyongyang Branch", "KP", FTB)
+    assert found(index, "Foreign Trade Bank Moscow Branch", "RU", VTB)
     # Surnames are not everyday words: "Wagner" with a country is still the group's.
     assert screen_name(index, "Wagner Group Mali", "ML").decision == "review"
 
@@ -125,7 +121,7 @@ def test_a_unit_of_a_listed_name_of_everyday_words_is_still_an_affiliate(index: 
 def test_arabic_i_and_u_may_be_persian_e_and_o(index: ScreeningIndex) -> None:
     # Muhsin / Mohsen, Qasim / Qasem: the same names romanised from Arabic and from Persian.
     assert {"mohsen", "kasem"} <= {*dict(spelling_variants("muhsin")), *dict(spelling_variants("kasim"))}
-    assert _found(index, "Muhsin Rezai", "IR", REZAI)
+    assert found(index, "Muhsin Rezai", "IR", REZAI)
 
 
 def test_the_vowel_readings_need_the_rest_of_the_name(index: ScreeningIndex) -> None:
@@ -135,8 +131,8 @@ def test_the_vowel_readings_need_the_rest_of_the_name(index: ScreeningIndex) -> 
 def test_a_typo_is_also_compared_as_written(index: ScreeningIndex) -> None:
     # Folded, "Fangwie" is fangvie against the listed fangvey (two edits), "Rooboroneksport" roboroneksport (two); as
     # written each is one edit from the listed word.
-    assert _found(index, "Li Fangwie", "CN", LI_FANGWEI)
-    assert _found(index, "Rooboroneksport", "RU", ROSOBORONEKSPORT)
+    assert found(index, "Li Fangwie", "CN", LI_FANGWEI)
+    assert found(index, "Rooboroneksport", "RU", ROSOBORONEKSPORT)
 
 
 def test_a_one_word_typo_as_written_is_still_another_name(index: ScreeningIndex) -> None:

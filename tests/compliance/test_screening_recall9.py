@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.screening import screen_name
+from tests.compliance.screening_checks import found
 
 KARAFARIN = "SDN-13134"  # KARAFARIN BANK
 HIZBALLAH = "SDN-4697"
@@ -19,16 +20,11 @@ TALIBAN = "SDN-6636"
 DPRK_CENTRAL_BANK = "SDN-23015"  # CENTRAL BANK OF THE DEMOCRATIC PEOPLE'S REPUBLIC OF KOREA
 
 
-def _found(index: ScreeningIndex, name: str, country: str | None, entry_id: str) -> bool:
-    result = screen_name(index, name, country)
-    return result.decision != "cleared" and any(h.hit.entry_id == entry_id and h.hit.score >= 80 for h in result.hits)
-
-
 def test_a_distinctive_word_two_edits_off_is_found(index: ScreeningIndex) -> None:
     # Two edits (a swap and a change; a change and a swap; two letters dropped): no one-letter deletion key is shared.
-    assert _found(index, "KAARFQRIN BANK", "IR", KARAFARIN)
-    assert _found(index, "HIZNALLHA", "LB", HIZBALLAH)
-    assert _found(index, "URLVAGONZAVD", "RU", URALVAGONZAVOD)
+    assert found(index, "KAARFQRIN BANK", "IR", KARAFARIN)
+    assert found(index, "HIZNALLHA", "LB", HIZBALLAH)
+    assert found(index, "URLVAGONZAVD", "RU", URALVAGONZAVOD)
 
 
 def test_a_real_word_or_another_start_is_no_two_edit_typo(index: ScreeningIndex) -> None:
@@ -40,16 +36,16 @@ def test_a_real_word_or_another_start_is_no_two_edit_typo(index: ScreeningIndex)
 
 def test_a_typo_that_folds_otherwise_is_found_by_its_written_form(index: ScreeningIndex) -> None:
     # "lukoul" folds to "lukul" (ou → u), two edits from "lukoil"; as written it is one.
-    assert _found(index, "LUKOUL OAO", "RU", LUKOIL)
+    assert found(index, "LUKOUL OAO", "RU", LUKOIL)
     assert screen_name(index, "Lukovit OAO", "BG").decision == "cleared"
 
 
 def test_a_listed_group_with_a_word_of_its_kind(index: ScreeningIndex) -> None:
-    assert _found(index, "Hezbollah Organization", "LB", HIZBALLAH)
-    assert _found(index, "Al-Shabaab Militia", "SO", AL_SHABAAB)
+    assert found(index, "Hezbollah Organization", "LB", HIZBALLAH)
+    assert found(index, "Al-Shabaab Militia", "SO", AL_SHABAAB)
     # In Arabic script: حركة (movement) before the listed name.
-    assert _found(index, "حركة حماس", "PS", HAMAS)
-    assert _found(index, "حركة طالبان", "AF", TALIBAN)
+    assert found(index, "حركة حماس", "PS", HAMAS)
+    assert found(index, "حركة طالبان", "AF", TALIBAN)
 
 
 def test_a_word_of_its_kind_after_everyday_words_or_a_person_s_name_is_not(index: ScreeningIndex) -> None:
@@ -61,8 +57,8 @@ def test_a_word_of_its_kind_after_everyday_words_or_a_person_s_name_is_not(index
 
 
 def test_north_korea_and_dprk_read_as_the_lists_long_form(index: ScreeningIndex) -> None:
-    assert _found(index, "Central Bank of North Korea", "KP", DPRK_CENTRAL_BANK)
-    assert _found(index, "Central Bank of the DPRK", "KP", DPRK_CENTRAL_BANK)
+    assert found(index, "Central Bank of North Korea", "KP", DPRK_CENTRAL_BANK)
+    assert found(index, "Central Bank of the DPRK", "KP", DPRK_CENTRAL_BANK)
     result = screen_name(index, "Central Bank of the DPRK", "KP")
     hit = next(h.hit for h in result.hits if h.hit.entry_id == DPRK_CENTRAL_BANK)
     assert any("Democratic People's Republic of Korea" in reason for reason in hit.reasons)
@@ -70,12 +66,12 @@ def test_north_korea_and_dprk_read_as_the_lists_long_form(index: ScreeningIndex)
 
 def test_korea_alone_is_not_north_korea(index: ScreeningIndex) -> None:
     assert screen_name(index, "Bank of Korea", "KR").decision == "cleared"
-    assert not _found(index, "Korea Development Bank", "KR", DPRK_CENTRAL_BANK)
+    assert not found(index, "Korea Development Bank", "KR", DPRK_CENTRAL_BANK)
 
 
 def test_a_persian_e_where_the_lists_write_arabic_i(index: ScreeningIndex) -> None:
     # "Tareq" (Persian e in the last syllable) for the listed TARIQ.
-    assert _found(index, "Tareq Aziz", "IQ", "UN-IQi.025")
+    assert found(index, "Tareq Aziz", "IQ", "UN-IQi.025")
 
 
 def test_an_english_word_is_not_read_with_arabic_i(index: ScreeningIndex) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.normalize import normalize_name
 from gpulease.compliance.screening import screen_name
+from tests.compliance.screening_checks import found
 
 GAZPROM = "SSI-17250"  # PUBLIC JOINT STOCK COMPANY GAZPROM
 PROMSVYAZBANK = "SDN-34656"
@@ -20,11 +21,6 @@ UAC = "SDN-36431"  # PUBLIC JOINT STOCK COMPANY UNITED AIRCRAFT CORPORATION
 ROSNEFT = "SSI-17022"  # OPEN JOINT-STOCK COMPANY ROSNEFT OIL COMPANY
 PRIGOZHIN = "SDN-21171"
 ATOMFLOT = "SDN-43111"  # FEDERAL STATE UNITARY ENTERPRISE ATOMFLOT
-
-
-def _found(index: ScreeningIndex, name: str, country: str | None, entry_id: str) -> bool:
-    result = screen_name(index, name, country)
-    return result.decision != "cleared" and any(h.hit.entry_id == entry_id and h.hit.score >= 80 for h in result.hits)
 
 
 def test_russian_legal_forms_are_legal_forms_in_every_romanisation() -> None:
@@ -40,8 +36,8 @@ def test_russian_legal_forms_are_legal_forms_in_every_romanisation() -> None:
 
 
 def test_a_listed_company_with_its_legal_form_spelt_out_is_found(index: ScreeningIndex) -> None:
-    assert _found(index, "Publichnoe akcionernoe obshhestvo «Gazprom»", "RU", GAZPROM)
-    assert _found(index, "Atomflot", "RU", ATOMFLOT)  # FSUE (ФГУП) is a legal form too
+    assert found(index, "Publichnoe akcionernoe obshhestvo «Gazprom»", "RU", GAZPROM)
+    assert found(index, "Atomflot", "RU", ATOMFLOT)  # FSUE (ФГУП) is a legal form too
 
 
 def test_a_spelt_out_legal_form_does_not_make_an_unlisted_company_listed(index: ScreeningIndex) -> None:
@@ -55,8 +51,8 @@ def test_soft_and_hard_signs_inside_a_word_join_it(index: ScreeningIndex) -> Non
     assert normalize_name("Ob”yedinёnnaya").strong == ("obyedinenaya",)
     assert normalize_name('Ob"edinennaia').strong == ("obedinenaya",)
     assert normalize_name("V·eB.RF").strong == ("vebrf",)
-    assert _found(index, "Promsvjazʹbank", "RU", PROMSVYAZBANK)
-    assert _found(index, "PAO «Obʺedinënnaja aviastroitelʹnaja korporacija»", "RU", UAC)
+    assert found(index, "Promsvjazʹbank", "RU", PROMSVYAZBANK)
+    assert found(index, "PAO «Obʺedinënnaja aviastroitelʹnaja korporacija»", "RU", UAC)
 
 
 def test_a_quote_between_words_still_separates_them() -> None:
@@ -65,8 +61,8 @@ def test_a_quote_between_words_still_separates_them() -> None:
 
 
 def test_french_and_ala_lc_spellings_of_russian_names(index: ScreeningIndex) -> None:
-    assert _found(index, "Prigojine Evguenii Viktorovitch", "RU", PRIGOZHIN)  # j as zh, gu, -ine, -itch
-    assert _found(index, "Publichnoe aktsionernoe obshchestvo «Neftianaia kompaniia «Rosneft'»", "RU", ROSNEFT)
+    assert found(index, "Prigojine Evguenii Viktorovitch", "RU", PRIGOZHIN)  # j as zh, gu, -ine, -itch
+    assert found(index, "Publichnoe aktsionernoe obshchestvo «Neftianaia kompaniia «Rosneft'»", "RU", ROSNEFT)
 
 
 def test_french_looking_names_that_are_no_russian_party_stay_cleared(index: ScreeningIndex) -> None:
@@ -81,8 +77,8 @@ HESA = "SDN-11195"  # IRAN AIRCRAFT MANUFACTURING INDUSTRIAL COMPANY
 def test_persian_and_arabic_legal_forms_weigh_like_legal_forms(index: ScreeningIndex) -> None:
     # شرکت … (سهامی عام): "… company (public joint-stock)", as an Iranian company writes its registered name.
     assert normalize_name("شرکت بانک انصار (سهامی عام)").strong == ("bnk", "nsr")
-    assert _found(index, "شرکت بانک انصار (سهامی عام)", "IR", ANSAR_BANK)
-    assert _found(index, "شرکت صنایع هواپیماسازی ایران (سهامی عام)", "IR", HESA)
+    assert found(index, "شرکت بانک انصار (سهامی عام)", "IR", ANSAR_BANK)
+    assert found(index, "شرکت صنایع هواپیماسازی ایران (سهامی عام)", "IR", HESA)
 
 
 def test_a_persian_legal_form_does_not_make_an_unlisted_company_listed(index: ScreeningIndex) -> None:
@@ -124,7 +120,7 @@ GARANTEX = "SDN-36025"  # GARANTEX EUROPE OU
 
 def test_a_brand_listed_with_an_estonian_legal_form_or_a_sector_word_is_the_brand(index: ScreeningIndex) -> None:
     # OÜ is Estonia's limited company; "aero", "zavod" (plant), "kombinat", "birzha" (exchange) say the trade.
-    assert _found(index, "Garantex", "RU", GARANTEX)
+    assert found(index, "Garantex", "RU", GARANTEX)
     assert normalize_name("Garantex Europe OU").weak == ("ou",)
 
 
@@ -138,8 +134,8 @@ RESALAT = "SDN-17156"  # GHARZOLHASANEH RESALAT BANK
 
 def test_a_persian_zero_width_non_joiner_typed_as_a_space_is_the_same_name(index: ScreeningIndex) -> None:
     # The enrichment alias بانک قرض‌الحسنه رسالت (with the ZWNJ) and the same typed with a space.
-    assert _found(index, "بانک قرض الحسنه رسالت", "IR", RESALAT)
-    assert _found(index, "بانک قرض‌الحسنه رسالت", "IR", RESALAT)
+    assert found(index, "بانک قرض الحسنه رسالت", "IR", RESALAT)
+    assert found(index, "بانک قرض‌الحسنه رسالت", "IR", RESALAT)
 
 
 def test_a_persian_name_sharing_only_the_compound_stays_cleared(index: ScreeningIndex) -> None:
@@ -151,8 +147,8 @@ QODS_FORCE = "SDN-10465"
 
 
 def test_persian_romanisation_variants_of_q_and_gh(index: ScreeningIndex) -> None:
-    assert _found(index, "Eqtesad Novin Bank", "IR", EGHTESAD_NOVIN)  # ق as q, the list writes gh
-    assert _found(index, "Ghods Force", "IR", QODS_FORCE)  # the list writes Qods
+    assert found(index, "Eqtesad Novin Bank", "IR", EGHTESAD_NOVIN)  # ق as q, the list writes gh
+    assert found(index, "Ghods Force", "IR", QODS_FORCE)  # the list writes Qods
 
 
 def test_english_words_with_q_or_gh_stay_cleared(index: ScreeningIndex) -> None:
