@@ -40,7 +40,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,6 +54,7 @@ from gpulease.services.capacity import load_calendar
 from gpulease.services.context import epoch
 from gpulease.services.errors import Conflict
 from gpulease.services.work import Work
+from gpulease.store import inserted
 from gpulease.store.db import Store
 from gpulease.store.models import Allocation, ApiKey, Lease, Node, Webhook
 
@@ -452,18 +453,17 @@ class Calendars:
     # -- following commits ----------------------------------------------------------------------------
 
     def _install(self, sessions: sessionmaker[Session]) -> None:
-        @event.listens_for(sessions, "after_flush")
-        def _note(session: Session, _ctx: Any) -> None:
+        def _note_objects(session: Session, changed: Iterable[object], new: Collection[object]) -> None:
             if session.info.setdefault("calendars", self) is not self:
                 return
             tx = _tx(session)
-            for obj in (*session.new, *session.dirty, *session.deleted):
+            for obj in changed:
                 if isinstance(obj, Allocation):
                     tx.touched.add(obj.lease_id)
                     tx.kept.append(obj)
                 elif isinstance(obj, Lease):
                     tx.kept.append(obj)
-                    if obj in session.new:
+                    if obj in new:
                         tx.new_leases.add(obj.id)
                 elif isinstance(obj, Node) and obj.gpu_model is not None:  # a CPU node is no GPU calendar's
                     tx.node_models.add(obj.gpu_model)
@@ -472,6 +472,13 @@ class Calendars:
                 elif isinstance(obj, Webhook):
                     tx.webhooks_changed = True
                     session.info["webhooks_changed"] = True  # services/notifications reads them itself
+
+        @event.listens_for(sessions, "after_flush")
+        def _note(session: Session, _ctx: Any) -> None:
+            _note_objects(session, (*session.new, *session.dirty, *session.deleted), session.new)
+
+        # A booking's lease and allocations are written without a flush (store/inserted.py).
+        inserted.listen(sessions, lambda session, objects: _note_objects(session, objects, objects))
 
         @event.listens_for(sessions, "before_commit")
         def _before(session: Session) -> None:

@@ -61,6 +61,7 @@ from gpulease.services.transitions import (
     transition,
 )
 from gpulease.services.work import AuditEntry, LeasesChanged, Work
+from gpulease.store import inserted
 from gpulease.store.models import Allocation, ApiKey, Customer, Lease, LeaseEvent
 
 MAX_LEASE_GPUS = 64
@@ -535,7 +536,15 @@ def _book_placed(
     transition(work, lease, LeaseState.SCHEDULED, actor=actor.name, reason="customer cleared; placed")
     if start_dt <= work.now:
         activate(work, lease, actor=actor.name)
-    work.session.flush()  # the lease's first INSERT, in the state it has reached, and its holds
+    # The lease's first INSERT, in the state it has reached, and its holds: written directly, not by a flush
+    # (store/inserted.py), when nothing else changed. Leases given notice are flushed with it instead: the flush
+    # cuts their holds before it inserts the new ones (PostgreSQL's exclusion constraint checks each statement).
+    session = work.session
+    held = (*lease.allocations, *lease.cpu_allocations, *lease.memory_allocations)
+    fresh = [x for x in (lease, *held) if x in session.new]
+    if lease in fresh and not preempted and not session.dirty and not session.deleted:
+        inserted.insert_now(session, fresh)
+    session.flush()  # whatever else is new or changed (nothing, when the lease was inserted above)
     work.after_commit(LeasesChanged((lease.id, *preempted)))
     return lease
 

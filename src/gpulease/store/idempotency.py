@@ -9,6 +9,7 @@ a half. Claiming, replaying and expiring keys is services/idempotency.py.
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy import event, inspect, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from gpulease.store import inserted
 from gpulease.store.models import IdempotencyRecord
 
 # Rows of these tables are what a creating request hands back; a recovered retry answers with them.
@@ -39,20 +41,26 @@ current_claim: contextvars.ContextVar[ActiveClaim | None] = contextvars.ContextV
 def install(sessions: sessionmaker[Session]) -> None:
     """Bind a claim to the first transaction that commits a change while its request runs."""
 
-    @event.listens_for(sessions, "after_flush")
-    def _note_changes(session: Session, _ctx: Any) -> None:
+    def _note(session: Session, new: Collection[object], changed: bool) -> None:
         active = current_claim.get()
         if active is None or active.bound:
             return
-        if session.new or session.dirty or session.deleted:
+        if changed:
             session.info["idempotency_changed"] = True
         created: list[list[Any]] = session.info.setdefault("idempotency_created", [])
-        for obj in session.new:
+        for obj in new:
             table = getattr(obj, "__tablename__", None)
             if table in RESOURCE_TABLES:
                 ident = inspect(obj).mapper.primary_key_from_instance(obj)  # pending still: no identity key yet
                 if len(ident) == 1 and isinstance(ident[0], int):
                     created.append([table, ident[0]])
+
+    @event.listens_for(sessions, "after_flush")
+    def _note_changes(session: Session, _ctx: Any) -> None:
+        _note(session, session.new, bool(session.new or session.dirty or session.deleted))
+
+    # New rows written without a flush (store/inserted.py: a booking's lease and allocations).
+    inserted.listen(sessions, lambda session, objects: _note(session, objects, bool(objects)))
 
     @event.listens_for(sessions, "before_commit")
     def _bind(session: Session) -> None:
