@@ -1532,8 +1532,15 @@ class ScreeningIndex:
         for score, other in in_range:
             if other is best:
                 continue
-            new = [word for word in other.norm.strong if word not in had]
-            if new and any(typo_apart(a, b) for a in query.strong if a not in other.norm.strong for b in new):
+            new = [j for j, word in enumerate(other.norm.strong) if word not in had]
+            # As written too, as `_typo_in_context` compares them: the canonical form of a plural can turn one typo
+            # into three ("Technologeis" is a swap from "Technologies", not a typo of "technology").
+            if new and any(
+                typo_apart(a, other.norm.strong[j]) or typo_apart(query.shown(i), other.norm.shown(j))
+                for i, a in enumerate(query.strong)
+                if a not in other.norm.strong
+                for j in new
+            ):
                 found.append((score, other))
         return sorted(found, key=lambda pair: -_counted(*pair)) if len(found) > 1 else found
 

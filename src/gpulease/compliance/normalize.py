@@ -146,6 +146,13 @@ LEGAL_FORMS: frozenset[str] = frozenset(
         "sherkat",
         "sharikat",
         "sirketi",
+        # Polish, Czech and Hungarian forms: spółka z o.o. ("Sp. z o.o." is "sp", "z", "oo" once the dots are
+        # joined), spol. s r.o., Zrt. and Nyrt. ("Hikvision Poland Sp. z o.o.")
+        "sp",
+        "oo",
+        "spol",
+        "zrt",
+        "nyrt",
     }
 )
 STOPWORDS: frozenset[str] = frozenset(
@@ -779,6 +786,10 @@ def _is_weak(token: str) -> bool:
         return True  # a legal form in another romanisation: "akcionernoe", "obshhestvo", "publichnoje"
     # A misspelt legal form ("Limtied", "Corporaion") is still a legal form.
     if len(token) >= 6 and any(token[0] == form[0] and OSA.distance(token, form) <= 2 for form in _LONG_LEGAL_FORMS):
+        return True
+    # ... and so is "group" with one letter dropped, added, changed or swapped ("Inspur Grop Co., Ltd."): a short
+    # word, so one edit only, the first letter kept.
+    if 4 <= len(token) <= 6 and token[0] == "g" and OSA.distance(token, "group", score_cutoff=1) <= 1:
         return True
     if len(token) < 9 or token[0] not in "oa":
         return False
