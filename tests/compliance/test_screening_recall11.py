@@ -6,13 +6,14 @@ case was screened wrongly before, or rests on an enrichment alias added in this 
 
 from __future__ import annotations
 
-from gpulease.compliance.index import ScreeningIndex
+from gpulease.compliance.index import ScreeningIndex, written_forms
 from gpulease.compliance.normalize import normalize_name
 from gpulease.compliance.places import place_words
 from gpulease.compliance.screening import screen_name
 from tests.compliance.screening_checks import found
 
 HUAWEI_EL = "EL-supplement-009"  # Huawei Technologies Co., Ltd.
+MEGVII_EL = "EL-supplement-003"  # Megvii Technology
 HIKVISION_EL = "EL-supplement-004"  # Hangzhou Hikvision Digital Technology Co., Ltd.
 DAHUA_EL = "EL-supplement-005"  # Zhejiang Dahua Technology Co., Ltd.
 INSPUR = "CMIC-30949"  # INSPUR GROUP CO., LTD.
@@ -53,6 +54,19 @@ def test_a_typo_in_a_plural_word_is_read_as_written(index: ScreeningIndex) -> No
 
 def test_a_typo_in_a_plural_word_of_another_firm_is_not_a_listed_party(index: ScreeningIndex) -> None:
     assert screen_name(index, "Lenovo Technolgoies Co., Ltd.", "CN").decision == "cleared"
+
+
+def test_a_typo_of_a_listed_word_folded_otherwise_is_read_against_the_word_as_written(index: ScreeningIndex) -> None:
+    # "Megvii" folds to "megvy" (a Russian ending), two edits from "megvik"; as written it is one.
+    assert written_forms(normalize_name("Megvii Technology")) == ("megvii",)
+    assert written_forms(normalize_name("Inspur Group")) == ()
+    assert found(index, "Megvik Technology", "CN", MEGVII_EL)
+    assert found(index, "Megvin Technology Co., Ltd.", "CN", MEGVII_EL)
+
+
+def test_a_word_two_letters_from_a_listed_word_as_written_is_another_name(index: ScreeningIndex) -> None:
+    assert screen_name(index, "Medvin Technology", "US").decision == "cleared"
+    assert screen_name(index, "Megan Technology", "US").decision == "cleared"
 
 
 def test_countries_in_their_own_languages_are_place_words() -> None:
