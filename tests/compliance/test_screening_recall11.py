@@ -89,3 +89,25 @@ def test_english_trade_names_from_the_enrichment_file(index: ScreeningIndex) -> 
 def test_enrichment_trade_names_do_not_reach_other_firms(index: ScreeningIndex) -> None:
     assert screen_name(index, "Sberry Foods Ltd.", "GB").decision == "cleared"
     assert screen_name(index, "DJ Innovations LLC", "US").decision == "cleared"
+
+
+PROMOIL = "SDN-45528"  # PROMOIL LIMITED LIABILITY COMPANY
+NIQUEL = "SDN-3749"  # LA COMPANIA GENERAL DE NIQUEL
+
+
+def test_limited_liability_misspelt_is_still_the_legal_form(index: ScreeningIndex) -> None:
+    assert normalize_name("Promoil Limited Liabilty Company").weak == ("limited", "liabilty", "company")
+    assert normalize_name("Limted Liability Company Promoil").strong == ("promoil",)
+    assert found(index, "Promoil Limited Liabilty Company", "RU", PROMOIL)
+    assert found(index, "Limted Liability Company Promoil", "RU", PROMOIL)
+
+
+def test_a_word_near_liability_that_is_another_word_stays_a_word(index: ScreeningIndex) -> None:
+    assert "reliability" in normalize_name("Limited Reliability Partners").strong  # (the first letter differs)
+    assert "liability" in normalize_name("Lima Liability Fund").strong  # (not after "limited")
+
+
+def test_company_in_spanish_french_and_portuguese_is_a_legal_form(index: ScreeningIndex) -> None:
+    assert normalize_name("La Compania General de Niquel S.A.").strong == ("general", "nikuel")
+    assert found(index, "La Compania General de Niquel S.A.", "CU", NIQUEL)
+    assert screen_name(index, "Compania Cervecera de Canarias", "ES").decision == "cleared"
