@@ -39,7 +39,10 @@ def test_a_misspelt_word_next_to_the_listed_partys_own_words_is_read_as_a_typo(i
     assert found(index, "Gazprom Dobycha Kuzneysk OOO", "RU", KUZNETSK)
     assert found(index, "Offie 39", "KP", OFFICE_39)
     hit = next(h for h in index.screen("Gazprom Dobycha Kuzneysk OOO", "RU") if h.entry_id == KUZNETSK)
-    assert any(f.name == "typo in context" and "kuzneysk≈kuznetsk" in f.detail for f in hit.features)
+    # Read as the listed word: a typo in context, or (since screen-recall11, which compares a word no list has with
+    # the listed words as written) a near match of "Kuznetsk" as written, one letter apart.
+    in_context = any(f.name == "typo in context" and "kuzneysk≈kuznetsk" in f.detail for f in hit.features)
+    assert in_context or any("kuzneysk≈" in reason for reason in hit.to_dict()["reasons"])
 
 
 def test_a_word_a_typo_apart_is_no_match_without_the_listed_partys_other_words(index: ScreeningIndex) -> None:

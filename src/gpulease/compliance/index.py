@@ -210,6 +210,20 @@ def blocking_keys(token: str) -> tuple[str, ...]:
     return (token, *sorted(deletions))
 
 
+def written_forms(norm: NormalizedName) -> tuple[str, ...]:
+    """A listed name's words as written where their canonical form is not ("Megvii": "megvy"), long enough for a typo
+    to be told apart (TYPO_WRITTEN_FROM): a typo of such a word ("Megvil") is one edit from it as written but two or
+    more from its canonical form, so the index also finds the name under the written form's keys."""
+    if not norm.display:
+        return ()
+    abjads = norm.abjad or (False,) * len(norm.strong)
+    return tuple(
+        form
+        for token, form, abjad in zip(norm.strong, norm.display, abjads, strict=True)
+        if form != token and not abjad and len(form) >= TYPO_WRITTEN_FROM and form.isascii() and form.isalpha()
+    )
+
+
 @functools.cache
 def _common_word_keys() -> frozenset[str]:
     """Blocking keys (the word and its one-letter deletions) of the common words of five letters or more, legal
@@ -620,7 +634,7 @@ class ScreeningIndex:
         sources: dict[str | tuple[str, str], int] = {}
         for name_id, indexed in enumerate(names):
             strong = indexed.norm.strong
-            name_sources: set[str | tuple[str, str]] = {*strong, *pairwise(strong)}
+            name_sources: set[str | tuple[str, str]] = {*strong, *pairwise(strong), *written_forms(indexed.norm)}
             for source in name_sources:
                 number = sources.get(source)
                 if number is None:
@@ -700,6 +714,8 @@ class ScreeningIndex:
             keys: set[str] = set()
             for token in norm.strong:
                 keys.update(blocking_keys(token))
+            for form in written_forms(norm):
+                keys.update(blocking_keys(form))
             for a, b in zip(norm.strong, norm.strong[1:], strict=False):
                 keys.add(joined(a, b))
             for key in keys:
@@ -1070,18 +1086,24 @@ class ScreeningIndex:
         # a typo and a fold together can be two edits where the typo alone was one. Such a word is also compared as
         # written with the candidates' words as written, and found by its written form too (the listed word less the
         # letter the typo dropped).
+        # A word written as its canonical form, that no list has, is compared as written too: it may be a typo of a
+        # listed word whose canonical form is not as written ("Megvil" for Megvii, "megvy"), which the index also
+        # keeps under its written form's keys (`written_forms`).
         written: dict[int, str] = {}
+        plain: dict[int, str] = {}  # (written as its canonical form: compared with the listed written forms only)
         for position, token in enumerate(query.strong):
             shown = query.shown(position)
             if (
-                shown != token
-                and not query.abjad[position]
+                not query.abjad[position]
                 and len(shown) >= TYPO_WRITTEN_FROM
                 and shown.isalpha()
                 and shown.isascii()
                 and token not in generic
                 and token not in self.document_frequency  # (a listed word as it is: no typo to look for)
             ):
+                if shown == token:
+                    plain[position] = shown
+                    continue
                 written[position] = shown
                 alternatives[position] = (*alternatives.get(position, blocking_keys(token)), *blocking_keys(shown))
         places = place_tokens()
@@ -1122,6 +1144,8 @@ class ScreeningIndex:
         candidates = [names[name_id] for name_id in self._candidates(query.strong, q_weights, alternatives)]
         if written:
             _written_similarities(written, candidates, extra)
+        if plain:
+            _written_similarities(plain, candidates, extra, differing_only=True)
         scorer = QueryScorer(query.strong, q_weights, extra)
         scorer.prepare(set().union(*[candidate.norm.strong for candidate in candidates]))  # (one call: 1.5× faster)
         score_of = scorer.score
@@ -1532,8 +1556,15 @@ class ScreeningIndex:
         for score, other in in_range:
             if other is best:
                 continue
-            new = [word for word in other.norm.strong if word not in had]
-            if new and any(typo_apart(a, b) for a in query.strong if a not in other.norm.strong for b in new):
+            new = [j for j, word in enumerate(other.norm.strong) if word not in had]
+            # As written too, as `_typo_in_context` compares them: the canonical form of a plural can turn one typo
+            # into three ("Technologeis" is a swap from "Technologies", not a typo of "technology").
+            if new and any(
+                typo_apart(a, other.norm.strong[j]) or typo_apart(query.shown(i), other.norm.shown(j))
+                for i, a in enumerate(query.strong)
+                if a not in other.norm.strong
+                for j in new
+            ):
                 found.append((score, other))
         return sorted(found, key=lambda pair: -_counted(*pair)) if len(found) > 1 else found
 
@@ -1932,17 +1963,26 @@ _DIGRAPHS = re.compile(r"[skgtdzc]h")
 
 
 def _written_similarities(
-    written: Mapping[int, str], candidates: Sequence[IndexedName], extra: dict[str, list[tuple[int, float]]]
+    written: Mapping[int, str],
+    candidates: Sequence[IndexedName],
+    extra: dict[str, list[tuple[int, float]]],
+    differing_only: bool = False,
 ) -> None:
     """Adds to `extra` the similarities of query words as written (`written`, by position) to the candidates' words
-    as written, where they are a typo apart that way (see `match._similarity`)."""
+    as written, where they are a typo apart that way (see `match._similarity`). `differing_only`: only the words
+    whose canonical form is not as written (the others are compared as they are already)."""
     shown: dict[str, set[str]] = {}
     for candidate in candidates:
         norm = candidate.norm
         as_written = norm.display or norm.strong
         abjads = norm.abjad or (False,) * len(as_written)
         for token, form, abjad in zip(norm.strong, as_written, abjads, strict=True):
-            if not abjad and len(form) >= TYPO_WRITTEN_FROM and form.isascii():
+            if (
+                not abjad
+                and len(form) >= TYPO_WRITTEN_FROM
+                and form.isascii()
+                and not (differing_only and form == token)
+            ):
                 shown.setdefault(form, set()).add(token)
     if not shown:
         return

@@ -81,6 +81,11 @@ LEGAL_FORMS: frozenset[str] = frozenset(
         "sl",
         "sro",
         "doo",
+        "dooel",  # Macedonian single-member d.o.o. ("KAMCHEV KONSALTING SKOPJE DOOEL")
+        # "company" in Spanish, French and Portuguese ("LA COMPANIA GENERAL DE NIQUEL")
+        "compania",
+        "compagnie",
+        "companhia",
         "ou",  # Estonian OÜ ("GARANTEX EUROPE OU")
         # French, Danish, Belgian, Portuguese, German, Canadian and Indian forms
         "sasu",
@@ -146,6 +151,13 @@ LEGAL_FORMS: frozenset[str] = frozenset(
         "sherkat",
         "sharikat",
         "sirketi",
+        # Polish, Czech and Hungarian forms: spółka z o.o. ("Sp. z o.o." is "sp", "z", "oo" once the dots are
+        # joined), spol. s r.o., Zrt. and Nyrt. ("Hikvision Poland Sp. z o.o.")
+        "sp",
+        "oo",
+        "spol",
+        "zrt",
+        "nyrt",
     }
 )
 STOPWORDS: frozenset[str] = frozenset(
@@ -764,7 +776,17 @@ _ROMANISED_WORDS = {
     "tijari": "commercial",
 }
 _FOLDED_LEGAL_FORMS = frozenset(canonical(form) for form in LEGAL_FORMS if len(form) >= FOLD_FROM)
-_LONG_LEGAL_FORMS = ("limited", "company", "corporation", "incorporated", "enterprises", "holdings")
+_LONG_LEGAL_FORMS = (
+    "limited",
+    "company",
+    "corporation",
+    "incorporated",
+    "enterprises",
+    "holdings",
+    "compania",
+    "compagnie",
+    "companhia",
+)
 # The Russian ones, compared in their folded form: "akcionernyj" (joint-stock, of a bank), "otverstvennostyu".
 _LONG_RUSSIAN_FORMS = tuple(
     fold_variants(form) for form in ("obshchestvo", "aktsionernoe", "ogranichennoy", "otvetstvennostyu")
@@ -779,6 +801,10 @@ def _is_weak(token: str) -> bool:
         return True  # a legal form in another romanisation: "akcionernoe", "obshhestvo", "publichnoje"
     # A misspelt legal form ("Limtied", "Corporaion") is still a legal form.
     if len(token) >= 6 and any(token[0] == form[0] and OSA.distance(token, form) <= 2 for form in _LONG_LEGAL_FORMS):
+        return True
+    # ... and so is "group" with one letter dropped, added, changed or swapped ("Inspur Grop Co., Ltd."): a short
+    # word, so one edit only, the first letter kept.
+    if 4 <= len(token) <= 6 and token[0] == "g" and OSA.distance(token, "group", score_cutoff=1) <= 1:
         return True
     if len(token) < 9 or token[0] not in "oa":
         return False
@@ -798,15 +824,30 @@ def _joint_stock_pair(first: str, second: str) -> bool:
     )
 
 
+def _limited_liability(first: str, second: str) -> bool:
+    """ "limited liability", either word possibly misspelt by a letter or two, not the first ("limited liabiilty",
+    "limted liability"; not "limited reliability")."""
+    if (first, second) == ("limited", "liability"):
+        return True
+    return (
+        first[:1] == "l"
+        and second[:1] == "l"
+        and len(first) >= 6
+        and len(second) >= 7
+        and OSA.distance(first, "limited", score_cutoff=2) <= 2
+        and OSA.distance(second, "liability", score_cutoff=2) <= 2
+    )
+
+
 def _joint_stock(pairs: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     """ "(Open / public / closed) joint stock" is a legal form, like the "JSC", "OAO" and "PAO" it spells out; so
     is "limited liability" (company), the "LLC" and "OOO" it spells out."""
     words = [t for t, _ in pairs]
-    if "joint" not in words and "stock" not in words and "liability" not in words:
+    if "joint" not in words and "stock" not in words and not any(w[:1] == "l" and len(w) >= 7 for w in words[1:]):
         return pairs
     out = list(pairs)
     for i in range(1, len(words)):
-        if words[i] == "liability" and words[i - 1] == "limited":
+        if _limited_liability(words[i - 1], words[i]):
             out[i] = (words[i], True)
     for i in range(len(words) - 1):
         if _joint_stock_pair(words[i], words[i + 1]):

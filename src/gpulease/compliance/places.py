@@ -69,7 +69,8 @@ _EXTRA = ("usa", "us", "uk", "uae", "prc", "dprk", "hk", "eu", "emea", "apac", "
           # regions a foreign subsidiary is named after ("... Middle East FZE", "... Asia Pacific Pte. Ltd.")
           "middle", "pacific", "eurasia", "latam", "nordic", "nordics", "benelux", "gulf", "mena", "cis",
           # countries in their own languages where the country data lacks them ("Huawei Technologies Italia S.r.l.")
-          "italia", "espana", "ceska", "cesko", "slovensko", "latvija", "lietuva", "hellas")  # fmt: skip
+          "italia", "espana", "ceska", "cesko", "slovensko", "latvija", "lietuva", "hellas", "deutschland",
+          "osterreich", "schweiz", "suisse", "hrvatska", "srbija", "eesti", "magyarorszag", "mexico")  # fmt: skip
 _WORD = re.compile(r"[a-z]+")
 
 
