@@ -94,8 +94,9 @@ def insert_now(session: Session, objects: Sequence[Any]) -> None:
 
     Each must be new (pending in `session` or transient), parents before their children (a child's foreign key is
     taken from its parent object, as a flush would). Rows of one table either all carry their ids or all get them
-    from the INSERT (one statement on PostgreSQL; SQLite returns ids in order only row by row). A column left None that has a server-side default, or a callable Python default, is refused
-    (the row would not be what a flush writes).
+    from the INSERT (one statement on PostgreSQL; SQLite returns ids in order only row by row). A column left
+    None that has a server-side default, or a callable Python default, is refused (the row would not be what a
+    flush writes).
     """
     if not objects:
         return
