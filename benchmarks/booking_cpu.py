@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/booking_cpu.py --store sqlite --cycles 300
     .venv/bin/python benchmarks/booking_cpu.py --store postgresql --cycles 300
+    .venv/bin/python benchmarks/booking_cpu.py --store sqlite --cycles 1000 --batches 20   # on a noisy machine
     .venv/bin/py-spy record -f raw -o /tmp/book.raw -- .venv/bin/python benchmarks/booking_cpu.py  # where it goes
 
 The same fleet, prices, customer and keys as `api_load.py` (its `seed`), the app built as `gpulease serve` builds
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import sys
 import tempfile
 import threading
@@ -44,6 +46,13 @@ def main() -> None:
     ap.add_argument("--cycles", type=int, default=300)
     ap.add_argument("--nodes", type=int, default=100)
     ap.add_argument("--count-calls", action="store_true", help="count function calls per cycle (slow, exact)")
+    ap.add_argument(
+        "--batches",
+        type=int,
+        default=1,
+        help="split the cycles into batches and also print the least and the median CPU per cycle of a batch "
+        "(on a machine whose speed varies, the least is the figure to compare commits by)",
+    )
     args = ap.parse_args()
     rng = random.Random(1)
     with tempfile.TemporaryDirectory(prefix="gpulease-cpu-") as tmp:
@@ -75,8 +84,15 @@ def main() -> None:
                     cycle(1 if i % 2 else 8)
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 counting[0] = True
+                per_batch = max(1, args.cycles // max(1, args.batches))
+                batches: list[float] = []
+                mark = cpu0
                 for i in range(args.cycles):
                     cycle(1 if i % 2 else 8)
+                    if (i + 1) % per_batch == 0:
+                        now = time.process_time()
+                        batches.append(1000 * (now - mark) / per_batch)
+                        mark = now
                 counting[0] = False
                 cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             sys.setprofile(None)
@@ -88,6 +104,12 @@ def main() -> None:
         f"{args.store}: {args.cycles} booking+end cycles, CPU {1000 * cpu / args.cycles:.2f} ms per cycle, "
         f"wall {1000 * wall / args.cycles:.2f} ms per cycle"
         + (f", {calls[0] / args.cycles:,.0f} function calls per cycle" if args.count_calls else "")
+        + (
+            f"; batches of {args.cycles // args.batches}: least {min(batches):.2f}, median "
+            f"{statistics.median(batches):.2f} ms per cycle"
+            if args.batches > 1
+            else ""
+        )
         + f"; load average {[round(x, 2) for x in os.getloadavg()]}"
     )
 
