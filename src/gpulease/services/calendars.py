@@ -54,7 +54,7 @@ from gpulease.services.capacity import load_calendar
 from gpulease.services.context import epoch
 from gpulease.services.errors import Conflict
 from gpulease.services.work import Work
-from gpulease.store import inserted
+from gpulease.store import direct
 from gpulease.store.db import Store
 from gpulease.store.models import Allocation, ApiKey, Lease, Node, Webhook
 
@@ -477,8 +477,8 @@ class Calendars:
         def _note(session: Session, _ctx: Any) -> None:
             _note_objects(session, (*session.new, *session.dirty, *session.deleted), session.new)
 
-        # A booking's lease and allocations are written without a flush (store/inserted.py).
-        inserted.listen(sessions, lambda session, objects: _note_objects(session, objects, objects))
+        # A booking's lease and allocations and an end's changes to them: written without a flush (store/direct.py).
+        direct.listen(sessions, lambda session, objects, new: _note_objects(session, objects, objects if new else ()))
 
         @event.listens_for(sessions, "before_commit")
         def _before(session: Session) -> None:

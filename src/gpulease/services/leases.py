@@ -61,7 +61,7 @@ from gpulease.services.transitions import (
     transition,
 )
 from gpulease.services.work import AuditEntry, LeasesChanged, Work
-from gpulease.store import inserted
+from gpulease.store import direct
 from gpulease.store.models import Allocation, ApiKey, Customer, Lease, LeaseEvent
 
 MAX_LEASE_GPUS = 64
@@ -537,13 +537,13 @@ def _book_placed(
     if start_dt <= work.now:
         activate(work, lease, actor=actor.name)
     # The lease's first INSERT, in the state it has reached, and its holds: written directly, not by a flush
-    # (store/inserted.py), when nothing else changed. Leases given notice are flushed with it instead: the flush
+    # (store/direct.py), when nothing else changed. Leases given notice are flushed with it instead: the flush
     # cuts their holds before it inserts the new ones (PostgreSQL's exclusion constraint checks each statement).
     session = work.session
     held = (*lease.allocations, *lease.cpu_allocations, *lease.memory_allocations)
     fresh = [x for x in (lease, *held) if x in session.new]
     if lease in fresh and not preempted and not session.dirty and not session.deleted:
-        inserted.insert_now(session, fresh)
+        direct.insert_now(session, fresh)
     session.flush()  # whatever else is new or changed (nothing, when the lease was inserted above)
     work.after_commit(LeasesChanged((lease.id, *preempted)))
     return lease
@@ -716,6 +716,13 @@ def end(work: Work, *, actor: Actor, lease_id: int) -> Lease:
     billing.billed_totals(work, [lease.id])  # read now, before the end's rows are staged: one batch of inserts
     at = work.now if lease.ends_at is None else min(work.now, lease.ends_at)
     finish(work, lease, at=at, actor=actor.name, target=LeaseState.ENDED, reason=f"ended by {actor.role}")
+    # The changes to the lease and what it holds, written directly (store/direct.py) when nothing else changed.
+    session = work.session
+    cpu = (*lease.cpu_allocations, *lease.memory_allocations) if lease.resource == Resource.CPU else ()  # else unread
+    mine = (lease, *lease.allocations, *cpu)
+    dirty = session.dirty
+    if not session.new and not session.deleted and dirty.issubset(mine):
+        direct.update_now(session, [x for x in mine if x in dirty])
     return lease
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import event, inspect, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from gpulease.store import inserted
+from gpulease.store import direct
 from gpulease.store.models import IdempotencyRecord
 
 # Rows of these tables are what a creating request hands back; a recovered retry answers with them.
@@ -59,8 +59,8 @@ def install(sessions: sessionmaker[Session]) -> None:
     def _note_changes(session: Session, _ctx: Any) -> None:
         _note(session, session.new, bool(session.new or session.dirty or session.deleted))
 
-    # New rows written without a flush (store/inserted.py: a booking's lease and allocations).
-    inserted.listen(sessions, lambda session, objects: _note(session, objects, bool(objects)))
+    # Rows written without a flush (store/direct.py: a booking's lease and allocations, an end's changes to them).
+    direct.listen(sessions, lambda session, objects, new: _note(session, objects if new else (), bool(objects)))
 
     @event.listens_for(sessions, "before_commit")
     def _bind(session: Session) -> None:

@@ -1,4 +1,4 @@
-"""store/inserted.py: new rows written with one INSERT per table, the objects persistent as if loaded (both stores)."""
+"""store/direct.py: new rows written with one INSERT per table, the objects persistent as if loaded (both stores)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event, inspect, select
 
 from gpulease.runtime import Runtime
-from gpulease.store import inserted, staged
+from gpulease.store import direct, staged
 from gpulease.store.models import Allocation, Customer, Lease, LeaseEvent
 from tests.conftest import Facility
 
@@ -65,7 +65,7 @@ def test_rows_are_written_by_one_insert_per_table_and_the_objects_are_persistent
         lease = _lease(customer_id, node_id)
         s.add(lease)  # pending, as a use case leaves it: taken out of the flush by insert_now
         with statements(runtime) as seen:
-            inserted.insert_now(s, [lease, *lease.allocations])
+            direct.insert_now(s, [lease, *lease.allocations])
         # SQLite gives ids back in the rows' order only one row at a time (the booking draws them instead).
         per_row = 1 if runtime.store.is_postgres else 2
         inserts = [x.split(" (")[0] for x in seen if x != "BEGIN IMMEDIATE"]
@@ -100,7 +100,7 @@ def test_ids_given_are_kept(runtime: Runtime, ids: tuple[int, int]) -> None:
     with runtime.store.transaction() as s:
         lease = _lease(customer_id, node_id, lease_id=987_654, gpus=(3,))
         lease.allocations[0].id = 876_543
-        inserted.insert_now(s, [lease, *lease.allocations])
+        direct.insert_now(s, [lease, *lease.allocations])
     with runtime.store.transaction() as s:
         assert s.get(Allocation, 876_543) is not None
         got = s.get(Lease, 987_654)
@@ -115,7 +115,7 @@ def test_rows_staged_for_the_new_lease_follow_it(runtime: Runtime, ids: tuple[in
         row = {"lease_id": 555_000, "at": T, "from_state": None, "to_state": "active", "actor": "t", "reason": None}
         staged.stage(s, LeaseEvent.__table__, row)  # type: ignore[arg-type]
         with statements(runtime) as seen:
-            inserted.insert_now(s, [lease, *lease.allocations])
+            direct.insert_now(s, [lease, *lease.allocations])
         assert [x.split(" (")[0] for x in seen][-1] == "INSERT INTO lease_events", seen
     with runtime.store.transaction() as s:
         assert s.scalar(select(LeaseEvent.to_state).where(LeaseEvent.lease_id == 555_000)) == "active"
@@ -125,7 +125,7 @@ def test_a_value_only_the_store_or_a_function_would_give_is_refused(runtime: Run
     with runtime.store.transaction() as s:
         c = Customer(legal_name="X", country="US", created_at=T, owners=None)  # `owners` defaults to list()
         with pytest.raises(ValueError, match=r"customers\.owners"):
-            inserted.insert_now(s, [c])
+            direct.insert_now(s, [c])
 
 
 def test_an_object_already_stored_is_refused(runtime: Runtime, ids: tuple[int, int]) -> None:
@@ -133,16 +133,94 @@ def test_an_object_already_stored_is_refused(runtime: Runtime, ids: tuple[int, i
     with runtime.store.transaction() as s:
         c = s.get(Customer, customer_id)
         with pytest.raises(ValueError, match="already persistent"):
-            inserted.insert_now(s, [c])
+            direct.insert_now(s, [c])
 
 
 def test_listeners_hear_of_the_new_objects(runtime: Runtime, ids: tuple[int, int]) -> None:
     """What follows flushes (the calendars, the idempotency binding) follows these inserts too."""
     customer_id, node_id = ids
     heard: list[list[object]] = []
-    inserted.listen(runtime.store.sessions, lambda _s, objects: heard.append(list(objects)))
+    direct.listen(runtime.store.sessions, lambda _s, objects, _new: heard.append(list(objects)))
     with runtime.store.transaction() as s:
         lease = _lease(customer_id, node_id)
         objects = [lease, *lease.allocations]
-        inserted.insert_now(s, objects)
+        direct.insert_now(s, objects)
     assert heard == [objects]
+
+
+def _stored_lease(runtime: Runtime, ids: tuple[int, int]) -> int:
+    customer_id, node_id = ids
+    with runtime.store.transaction() as s:
+        lease = _lease(customer_id, node_id)
+        direct.insert_now(s, [lease, *lease.allocations])
+        return lease.id
+
+
+def test_changed_columns_are_written_and_the_objects_left_clean(runtime: Runtime, ids: tuple[int, int]) -> None:
+    lease_id = _stored_lease(runtime, ids)
+    heard: list[tuple[int, bool]] = []
+    direct.listen(runtime.store.sessions, lambda _s, objects, new: heard.append((len(objects), new)))
+    with runtime.store.transaction() as s:
+        lease = s.get(Lease, lease_id)
+        assert lease is not None
+        a, b = lease.allocations
+        lease.state, lease.ended_at = "ended", T + timedelta(minutes=5)
+        a.released = b.released = True
+        lease.gpu_count = 2  # set to what it was: not written
+        with statements(runtime) as seen:
+            direct.update_now(s, [lease, a, b])
+        assert [x.split(" SET")[0] for x in seen] == ["UPDATE leases", "UPDATE allocations"], seen
+        assert "gpu_count" not in seen[0]
+        assert not s.dirty and not s.new
+        for state in (inspect(lease), inspect(a), inspect(b)):
+            assert state.persistent and not state.modified
+        with statements(runtime) as seen:
+            s.flush()
+        assert seen == []
+    assert heard == [(3, False)]
+    with runtime.store.transaction() as s:
+        stored = s.get(Lease, lease_id)
+        assert stored is not None and stored.state == "ended" and stored.ended_at == T + timedelta(minutes=5)
+        assert [x.released for x in stored.allocations] == [True, True]
+
+
+def test_a_changed_relationship_is_left_to_the_flush(runtime: Runtime, ids: tuple[int, int]) -> None:
+    customer_id, node_id = ids
+    lease_id = _stored_lease(runtime, ids)
+    with runtime.store.transaction() as s:
+        lease = s.get(Lease, lease_id)
+        assert lease is not None
+        lease.allocations.append(Allocation(node_id=node_id, gpu_index=5, starts_at=T, ends_at=None))
+        lease.state = "ended"
+        direct.update_now(s, [lease])  # the collection changed: flushed, the new allocation inserted with it
+        assert not s.new and not s.dirty
+    with runtime.store.transaction() as s:
+        stored = s.get(Lease, lease_id)
+        assert stored is not None and stored.state == "ended" and len(stored.allocations) == 3
+        assert stored.customer_id == customer_id
+
+
+def test_an_end_through_the_api_writes_its_changes_directly(
+    facility: Facility, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The path the server runs: the end's lease and GPUs written by update_now, the calendar told, the GPUs free."""
+    facility.nodes(1)
+    facility.prices()
+    cust = facility.customer()
+    body = {"customer_id": cust["id"], "gpu_model": "A100-80GB", "gpu_count": 8, "plan": "on_demand"}
+    calls: list[int] = []
+    real = direct.update_now
+
+    def spy(session: Any, objects: Sequence[Any]) -> None:
+        calls.append(len(objects))
+        real(session, objects)
+
+    first = facility.lease(duration_s=3600, **body)
+    monkeypatch.setattr(direct, "update_now", spy)
+    r = facility.c.post(f"/api/v1/leases/{first['id']}/end", headers=facility.k.op)
+    monkeypatch.undo()
+    assert r.status_code == 200 and r.json()["state"] == "ended", r.text
+    assert calls == [9]  # the lease and its 8 GPUs
+    # The calendar in memory heard of it: the whole node is free again at once.
+    again = facility.lease(duration_s=3600, **body)
+    assert again["state"] == "active" and {g["node"] for g in again["gpus"]} == {g["node"] for g in first["gpus"]}

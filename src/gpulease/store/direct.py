@@ -1,13 +1,13 @@
-"""New objects written with one Core INSERT per table and handed to the session as persistent, without a flush.
+"""Rows written directly with Core statements, without the ORM's unit of work, the objects left clean in the session.
 
-A booking adds a lease and its allocations (one to eight) and nothing else that needs the unit of work: the
-flush's bookkeeping for them (dependency processing, topological sort, per-object history, post-fetch) cost
-about as much CPU as the rest of the booking's statements together. `insert_now` writes the same rows (every
-column the mapper knows, Python-side scalar defaults applied) and makes the objects persistent as if they had
-been loaded, so a later change to them is an ordinary UPDATE at the next flush.
+A booking adds a lease and its allocations (one to eight) and an end changes them, and nothing else in either
+needs the unit of work: the flush's bookkeeping for them (dependency processing, topological sort, per-object
+history, post-fetch) cost about as much CPU as the rest of their statements together. `insert_now` writes the same
+rows a flush would (every column the mapper knows, Python-side scalar defaults applied) and makes the objects
+persistent as if they had been loaded; `update_now` writes the columns changed since and marks the objects clean.
 
-What listens to flushes for new objects (the calendars in memory, the idempotency binding) listens here too:
-`listen` on the sessionmaker. Rows staged for the transaction (store/staged.py) are written after these, which
+What listens to flushes for these objects (the calendars in memory, the idempotency binding) listens here too:
+`listen` on the sessionmaker. Rows staged for the transaction (store/staged.py) are written after new rows, which
 they may refer to.
 """
 
@@ -16,18 +16,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert, inspect
-from sqlalchemy.orm import MANYTOONE, Mapper, Session, make_transient_to_detached, sessionmaker
+from sqlalchemy import Table, Update, bindparam, insert, inspect, update
+from sqlalchemy.orm import MANYTOONE, Mapper, Session, make_transient, make_transient_to_detached, sessionmaker
 
 from gpulease.store import staged
 
-Hook = Callable[[Session, Sequence[object]], None]
+Hook = Callable[[Session, Sequence[object], bool], None]
 
-_HOOKS = "gpulease_inserted_hooks"
+_HOOKS = "gpulease_direct_hooks"
 
 
 def listen(sessions: sessionmaker[Session], hook: Hook) -> None:
-    """Call `hook(session, objects)` after `insert_now` wrote `objects` in a session of `sessions` (made later)."""
+    """Call `hook(session, objects, new)` after `insert_now` (new: True) or `update_now` (False) wrote `objects` in
+    a session of `sessions` made from now on."""
     info = sessions.kw.setdefault("info", {})
     info.setdefault(_HOOKS, []).append(hook)  # each session's info is a shallow copy: the same list
 
@@ -51,6 +52,8 @@ class _Shape:
             else:
                 default = _REFUSED if col.server_default is not None else None
             self.columns.append((prop.key, col.key, default, bool(col.primary_key)))
+        self.column_of = {attr: column for attr, column, _default, _primary in self.columns}
+        self.updates: dict[tuple[str, ...], Update] = {}
         (pk,) = table.primary_key.columns
         self.pk_attr = mapper.get_property_by_column(pk).key
         # Foreign keys a flush would copy from a parent object (many-to-one): relationship, [(attribute, parent's)].
@@ -121,13 +124,61 @@ def insert_now(session: Session, objects: Sequence[Any]) -> None:
                 setattr(obj, shape.pk_attr, ident)
         else:
             conn.execute(shape.insert, rows if len(rows) > 1 else rows[0])
+    _settle(session, objects)
+    for hook in session.info.get(_HOOKS, ()):
+        hook(session, objects, True)
+    staged.write(session)
+
+
+def update_now(session: Session, objects: Sequence[Any]) -> None:
+    """UPDATE the columns of `objects` (persistent in `session`) changed since they were loaded, one statement per
+    table and set of columns, and leave the objects clean, as a flush would. Where a relationship or collection of
+    one of them changed too, the session is flushed instead (the unit of work writes what that means)."""
+    groups: dict[tuple[_Shape, tuple[str, ...]], list[tuple[Any, dict[str, Any]]]] = {}
+    for obj in objects:
+        state = inspect(obj)
+        if not state.persistent or state.session is not session:
+            raise ValueError(f"{obj!r} is not persistent in this session")
+        shape = _SHAPES.get(state.mapper)
+        if shape is None:
+            shape = _SHAPES[state.mapper] = _Shape(state.mapper)
+        values = state.dict
+        changed = []
+        for attr, old in state.committed_state.items():
+            column = shape.column_of.get(attr)
+            if column is None:
+                session.flush()
+                return
+            if values.get(attr) != old:
+                changed.append(attr)
+        if changed:
+            key = tuple(sorted(changed))
+            row = {"_pk": values[shape.pk_attr]} | {"_" + a: values.get(a) for a in key}
+            groups.setdefault((shape, key), []).append((obj, row))
+    conn = session.connection()
+    for (shape, key), items in groups.items():
+        stmt = shape.updates.get(key)
+        if stmt is None:
+            pk = shape.table.c[shape.column_of[shape.pk_attr]]
+            stmt = shape.updates[key] = (
+                update(shape.table)
+                .where(pk == bindparam("_pk"))
+                .values({shape.column_of[a]: bindparam("_" + a) for a in key})
+            )
+        rows = [row for _obj, row in items]
+        conn.execute(stmt, rows if len(rows) > 1 else rows[0])
+    _settle(session, objects)
+    for hook in session.info.get(_HOOKS, ()):
+        hook(session, objects, False)
+
+
+def _settle(session: Session, objects: Sequence[Any]) -> None:
+    """The objects persistent and clean in `session`: what they hold is what the store holds."""
     for obj in objects:
         if obj in session:
             session.expunge(obj)
+        make_transient(obj)
     for obj in objects:
         make_transient_to_detached(obj)
     for obj in objects:
         session.add(obj)
-    for hook in session.info.get(_HOOKS, ()):
-        hook(session, objects)
-    staged.write(session)
