@@ -77,3 +77,13 @@ def test_a_persian_e_where_the_lists_write_arabic_i(index: ScreeningIndex) -> No
 def test_an_english_word_is_not_read_with_arabic_i(index: ScreeningIndex) -> None:
     # "seven" read as "sevin" would be the listed SEVIN.
     assert screen_name(index, "Seven & i Holdings", "JP").decision == "cleared"
+
+
+def test_a_person_s_name_that_reads_as_a_word_of_kind_still_names_the_person(index: ScreeningIndex) -> None:
+    # جمعه (Juma, a given name) has the consonants of جماعة (group): a query with it is no organisation for a listed
+    # individual who bears the name. The UN's own Arabic alias of NAJIBULLAH MUHAMMAD JUMA, screened as listed, was
+    # cleared with no hit at all (found by screening every listed name and alias against the index).
+    assert found(index, "نجيب الله محمد جمعه", "AF", "UN-TAi.132")
+    # An organisation is still no individual of another name.
+    assert screen_name(index, "جماعة محمد", "AF").decision == "cleared"
+    assert screen_name(index, "حركة النهضة", "TN").decision == "cleared"

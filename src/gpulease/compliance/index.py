@@ -1125,7 +1125,8 @@ class ScreeningIndex:
                     for listed_token in close:
                         extra.setdefault(listed_token, []).append((position, TOKEN_SIMILARITY))
         organisation = False
-        if len(query.strong) >= 2 and not ORGANISATION_WORDS.isdisjoint(query.strong):
+        organised = ORGANISATION_WORDS.intersection(query.strong)
+        if len(query.strong) >= 2 and organised:
             others = [
                 query.shown(i)  # (as written: the canonical form folds "really" to "realy")
                 for i, t in enumerate(query.strong)
@@ -1222,8 +1223,8 @@ class ScreeningIndex:
                 continue
             entry = self.entries[position]
             individual = entry.type == "individual"
-            if individual and organisation:
-                continue
+            if individual and organisation and organised.isdisjoint(candidate.norm.strong):
+                continue  # (unless the word is one of the person's names: جمعه, Juma, reads as جماعة, jmh)
             usual = None
             if individual and BRAND_ALONE_FROM <= name_score < USUAL_NAME_SCORE and len(query.strong) >= 2:
                 usual = _usual_name(candidate, align())
