@@ -105,8 +105,7 @@ def main() -> None:
         f"wall {1000 * wall / args.cycles:.2f} ms per cycle"
         + (f", {calls[0] / args.cycles:,.0f} function calls per cycle" if args.count_calls else "")
         + (
-            f"; batches of {args.cycles // args.batches}: least {min(batches):.2f}, median "
-            f"{statistics.median(batches):.2f} ms per cycle"
+            f"; batches of {per_batch}: least {min(batches):.2f}, median {statistics.median(batches):.2f} ms per cycle"
             if args.batches > 1
             else ""
         )

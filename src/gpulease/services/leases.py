@@ -54,6 +54,7 @@ from gpulease.services.transitions import (
     activate,
     current_holds,
     finish,
+    holds,
     preempt,
     record_event,
     release,
@@ -540,8 +541,7 @@ def _book_placed(
     # (store/direct.py), when nothing else changed. Leases given notice are flushed with it instead: the flush
     # cuts their holds before it inserts the new ones (PostgreSQL's exclusion constraint checks each statement).
     session = work.session
-    held = (*lease.allocations, *lease.cpu_allocations, *lease.memory_allocations)
-    fresh = [x for x in (lease, *held) if x in session.new]
+    fresh = [x for x in (lease, *holds(lease)) if x in session.new]
     if lease in fresh and not preempted and not session.dirty and not session.deleted:
         direct.insert_now(session, fresh)
     session.flush()  # whatever else is new or changed (nothing, when the lease was inserted above)
@@ -718,8 +718,7 @@ def end(work: Work, *, actor: Actor, lease_id: int) -> Lease:
     finish(work, lease, at=at, actor=actor.name, target=LeaseState.ENDED, reason=f"ended by {actor.role}")
     # The changes to the lease and what it holds, written directly (store/direct.py) when nothing else changed.
     session = work.session
-    cpu = (*lease.cpu_allocations, *lease.memory_allocations) if lease.resource == Resource.CPU else ()  # else unread
-    mine = (lease, *lease.allocations, *cpu)
+    mine = (lease, *holds(lease))
     dirty = session.dirty
     if not session.new and not session.deleted and dirty.issubset(mine):
         direct.update_now(session, [x for x in mine if x in dirty])

@@ -96,7 +96,7 @@ def activate(work: Work, lease: Lease, *, actor: str) -> None:
     transition(work, lease, LeaseState.ACTIVE, actor=actor)
 
 
-def _holds(lease: Lease) -> list[Allocation | CpuAllocation | MemoryAllocation]:
+def holds(lease: Lease) -> list[Allocation | CpuAllocation | MemoryAllocation]:
     """What the lease holds: its GPUs, or a CPU lease's cores and memory (not loaded for a GPU lease)."""
     held: list[Allocation | CpuAllocation | MemoryAllocation] = [*lease.allocations]
     if lease.resource == "cpu":
@@ -128,7 +128,7 @@ def set_alloc_end(lease: Lease, end: datetime | None) -> None:
     The allocations it held before a move are history and are never reopened (an extension once gave the failed
     node's GPUs back to the lease); an end before the move cuts them.
     """
-    held = [a for a in _holds(lease) if not a.released]
+    held = [a for a in holds(lease) if not a.released]
     current = current_holds(held)
     for a in held:
         if a not in current and (end is None or a.ends_at is None or end >= a.ends_at):
@@ -140,7 +140,7 @@ def set_alloc_end(lease: Lease, end: datetime | None) -> None:
 
 
 def release(lease: Lease) -> None:
-    for a in _holds(lease):
+    for a in holds(lease):
         a.released = True
 
 

@@ -37,7 +37,7 @@ _REFUSED = object()
 
 
 class _Shape:
-    """What insert_now needs to know of a mapped class, worked out once."""
+    """What insert_now and update_now need to know of a mapped class, worked out once."""
 
     def __init__(self, mapper: Mapper[Any]) -> None:
         table = mapper.local_table
@@ -92,6 +92,13 @@ class _Shape:
 _SHAPES: dict[Mapper[Any], _Shape] = {}
 
 
+def _shape(mapper: Mapper[Any]) -> _Shape:
+    shape = _SHAPES.get(mapper)
+    if shape is None:
+        shape = _SHAPES[mapper] = _Shape(mapper)
+    return shape
+
+
 def insert_now(session: Session, objects: Sequence[Any]) -> None:
     """INSERT `objects` now, one statement per table, and make them persistent in `session`.
 
@@ -108,9 +115,7 @@ def insert_now(session: Session, objects: Sequence[Any]) -> None:
         state = inspect(obj)
         if state.key is not None:
             raise ValueError(f"{obj!r} is already persistent")
-        shape = _SHAPES.get(state.mapper)
-        if shape is None:
-            shape = _SHAPES[state.mapper] = _Shape(state.mapper)
+        shape = _shape(state.mapper)
         groups.setdefault(shape, []).append(obj)
     conn = session.connection()
     for shape, objs in groups.items():
@@ -139,9 +144,7 @@ def update_now(session: Session, objects: Sequence[Any]) -> None:
         state = inspect(obj)
         if not state.persistent or state.session is not session:
             raise ValueError(f"{obj!r} is not persistent in this session")
-        shape = _SHAPES.get(state.mapper)
-        if shape is None:
-            shape = _SHAPES[state.mapper] = _Shape(state.mapper)
+        shape = _shape(state.mapper)
         values = state.dict
         changed = []
         for attr, old in state.committed_state.items():
