@@ -1,6 +1,6 @@
 # Sourced by the device scripts: the environment, a `gl` function for the CLI, `up` to wait for the server.
 # On the lent GPU machine (no network): the project's dependencies as cp312 wheels in .whl/ (installed to
-# /tmp/site), bubblewrap in .dev/wrap/ (see docs). Elsewhere, SKIP_INSTALL=1 PYTHON=.venv/bin/python.
+# /tmp/site), bubblewrap in .dev/wrap/ (both built by wheels.sh). Elsewhere, SKIP_INSTALL=1 PYTHON=.venv/bin/python.
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 PYTHON=${PYTHON:-python3}
 [ -n "$SKIP_INSTALL" ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
