@@ -40,6 +40,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -240,12 +241,18 @@ def server_env(url: str, workdir: Path) -> dict[str, str]:
     }
 
 
+def gpulease_exe() -> str:
+    """The CLI installed beside this Python, else the one on the PATH (benchmarks/device: a Python with no scripts)."""
+    beside = Path(sys.executable).parent / "gpulease"
+    return str(beside) if beside.exists() else (shutil.which("gpulease") or str(beside))
+
+
 def start_server(url: str, workdir: Path, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     env = server_env(url, workdir)
-    exe = Path(sys.executable).parent / "gpulease"
+    exe = gpulease_exe()
     log = open(workdir / "server.log", "ab")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
-        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-upgrade-db"]
+        [exe, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-upgrade-db"]
         + (["--workers", str(workers)] if workers > 1 else []),
         env=env,
         stdout=log,
@@ -555,7 +562,7 @@ def check_live_runs(base: str, key: str, runs: list[tuple[int, str]]) -> dict[st
 
 def verify_cli(url: str, workdir: Path) -> dict[str, bool]:
     """`gpulease invoices verify` and `gpulease audit verify`, as an operator runs them."""
-    exe = str(Path(sys.executable).parent / "gpulease")
+    exe = gpulease_exe()
     out = {}
     for name, args in (("billing_verified", ["invoices", "verify"]), ("audit_verified", ["audit", "verify"])):
         done = subprocess.run([exe, *args], env=server_env(url, workdir), capture_output=True, text=True, timeout=600)

@@ -5,7 +5,7 @@
 # bubblewrap in .dev/wrap/. Then: run(carry=[".whl", ".dev"], command="... OUT=$OUT benchmarks/device/gpu_e2e.sh").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-skip='^(ray|playwright|schemathesis|mypy|ruff|matplotlib|hypothesis|import-linter|aiohttp|pytest-xdist|numpy|pandas|grpcio|opencensus|py-spy|nvidia|virtualenv|pyarrow|fonttools|kiwisolver|pillow|contourpy|smart.open|google|protobuf|jsonschema.rs|grimp|librt|ast.serialize)'
+skip='^(ray|playwright|schemathesis|mypy|ruff|matplotlib|hypothesis|import-linter|pytest-xdist|numpy|pandas|grpcio|opencensus|py-spy|nvidia|virtualenv|pyarrow|fonttools|kiwisolver|pillow|contourpy|smart.open|google|protobuf|jsonschema.rs|grimp|librt|ast.serialize)'
 .venv/bin/python -m pip freeze | grep -v -e '^-e' -e gpulease | grep -viE "$skip" > /tmp/device-reqs.txt
 rm -rf .whl && mkdir -p .whl .dev/wrap
 .venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 _MIB = 1024 * 1024
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,20 +58,30 @@ def nvml_available() -> tuple[bool, str | None]:
 
 
 def sample_gpus(indices: list[int] | None = None) -> list[GpuSample] | None:
-    """One sample per GPU (all of this node's, or `indices`), or None where NVML is unavailable.
+    """One sample per GPU (all of this node's, or those of `indices` that it has), or None where NVML is unavailable.
 
-    Indices are NVML's, which follow PCI bus order like CUDA_DEVICE_ORDER=PCI_BUS_ID.
+    Indices are NVML's, which follow PCI bus order like CUDA_DEVICE_ORDER=PCI_BUS_ID. An index this host does not
+    have (a lease on GPU 5 of a node declared with 8, on a host with one) and a GPU that does not answer (fallen off
+    the bus) give no sample: the others are still read.
     """
     nvml, _ = _nvml.get()
     if nvml is None:
         return None
+    count = nvml.nvmlDeviceGetCount()
     if indices is None:
-        indices = list(range(nvml.nvmlDeviceGetCount()))
+        indices = list(range(count))
     samples = []
     for index in indices:
-        handle = nvml.nvmlDeviceGetHandleByIndex(index)
-        util = nvml.nvmlDeviceGetUtilizationRates(handle)
-        memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+        if not 0 <= index < count:
+            _unknown_once(index, count)
+            continue
+        try:
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            util = nvml.nvmlDeviceGetUtilizationRates(handle)
+            memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+        except nvml.NVMLError as exc:
+            log.warning("GPU %d did not answer NVML: %s", index, exc)
+            continue
         samples.append(
             GpuSample(
                 index=index,
@@ -80,3 +92,13 @@ def sample_gpus(indices: list[int] | None = None) -> list[GpuSample] | None:
             )
         )
     return samples
+
+
+_unknown_said: set[int] = set()
+
+
+def _unknown_once(index: int, count: int) -> None:
+    """Said once per index: leases on GPUs this host does not have are the inventory's, not a fault of the moment."""
+    if index not in _unknown_said:
+        _unknown_said.add(index)
+        log.warning("no GPU %d on this host (NVML sees %d): leases on it get no GPU readings here", index, count)
