@@ -48,7 +48,7 @@ from gpulease.compliance.normalize import (
 )
 from gpulease.compliance.places import CHINESE_CITIES
 from gpulease.compliance.restrictions import BLOCKING_LISTS
-from gpulease.compliance.romanize import is_pinyin, joined, skeleton
+from gpulease.compliance.romanize import is_pinyin, joined, skeleton, two_letter_skeleton
 
 # A key shared by more names than this says little about identity ("technology", "al"): it is not
 # used to find candidates (it still counts in the score) unless nothing rarer matched.
@@ -749,6 +749,16 @@ class ScreeningIndex:
             silent = self._skeletons.get(key[:-1], [])
             if silent:
                 found = [*found, *(t for t in silent if t not in found)]
+        if "gh" in token or "kh" in token:
+            # ... and gh or kh that are two letters (گاه, "gh", is g-h: قرارگاه is GHARARGAH, دانشگاه DANESHGAH).
+            two = self._skeletons.get(two_letter_skeleton(token), [])
+            if two:
+                found = [*found, *(t for t in two if t not in found)]
+        if key.endswith("s") and len(key) >= 4:
+            # A listed word's final s is taken for a plural (PETROPARS is kept as "petropar"); the abjad's is a letter.
+            singular = self._skeletons.get(key[:-1], [])
+            if singular:
+                found = [*found, *(t for t in singular if t not in found)]
         if token.endswith("h") and len(token) > 2 and not token.endswith(_ONE_LETTER_H):
             # Arabic ة (ta marbuta, transliterated h) is read t before the noun it governs: حركة النجباء is HARAKAT
             # AL-NUJABA. From the token, not the key: ك + ة is "kh", which the key folds as one letter.

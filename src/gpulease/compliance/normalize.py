@@ -740,14 +740,21 @@ _ABJAD_LEGAL_FORMS = frozenset(
 )
 # Persian words of trade that the lists translate (پتروشیمی زاگرس is ZAGROS PETROCHEMICAL, کشتیرانی والفجر VALFAJR
 # SHIPPING), as their transliterated consonants: read as the English word, not as a rare word of its own that sinks
-# the score. Words the lists also keep transliterated (نفت naft, بیمه bimeh, بانک bank by its consonants) are not
-# here, nor هواپیمایی (airline): the enrichment alias هواپیمایی ماهان would then be Mahan alone, which a single
-# Persian word of the same consonants (مهان) must not be.
+# the score. Words the lists keep transliterated (نفت naft, بانک bank by its consonants) are not here; بیمه is, as
+# the lists translate it as often as they write BIMEH (beside an English alias that the reading finds). Nor is
+# هواپیمایی (airline): the enrichment alias هواپیمایی ماهان would then be Mahan alone, which a single Persian word of
+# the same consonants (مهان) must not be. Not صنعتی (industrial): سنتی (traditional) has its consonants.
 _ABJAD_TRADE_WORDS = {
     "ptrwshymy": "petrochemical",  # پتروشیمی
     "kshtyrny": "shipping",  # کشتیرانی
     "sny": "industries",  # صنایع
     "dnshgh": "university",  # دانشگاه
+    "mhndsy": "engineering",  # مهندسی: مهندسی سپاسد is SEPASAD ENGINEERING
+    "mshwr": "consulting",  # مشاور: مهندسی مشاور مهاب قدس is MAHAB GHODSS CONSULTING ENGINEERING
+    "mwssh": "institute",  # موسسه: موسسه مهندسی فاطر is FATER ENGINEERING INSTITUTE
+    "shymyyy": "chemical",  # شیمیایی: صنایع شیمیایی پارچین is PARCHIN CHEMICAL INDUSTRIES
+    "dryyy": "marine",  # دریایی: صنایع دریایی ایران is IRAN MARINE INDUSTRIAL
+    "bymh": "insurance",  # بیمه: بیمه ایران is IRAN INSURANCE COMPANY, شرکت بیمه معلم MOALLEM INSURANCE CO.
     # Arabic words of institutions the lists translate (جمعية القرض الحسن is AL-QARD AL-HASSAN ASSOCIATION, المصرف
     # التجاري السوري COMMERCIAL BANK OF SYRIA), the article already split off. حركة (movement) is not here: the lists
     # keep it transliterated (HARAKAT AL-NUJABA).
@@ -924,7 +931,9 @@ class _Builder:
 
     def other_script(self, run: str) -> None:
         script = script_of(run)
-        latin = to_latin(_arabic_article(run) if script == "ARABIC" else run).lower()
+        if script == "ARABIC":
+            run = _arabic_article(run) if _PERSIAN_ONLY.isdisjoint(run) else run.translate(_PERSIAN_SOUNDS)
+        latin = to_latin(run).lower()
         self.notes.append(f"transliterated from {script.title()}: {run.strip()} → {latin.strip()}")
         self.latin(latin, abjad=script in ABJADS)
 
@@ -934,6 +943,9 @@ class _Builder:
 # Arabic when it has one of the first or more than one word.
 _ARABIC_ONLY = frozenset("ةىيك")
 _PERSIAN_ONLY = frozenset("پچژگکی")
+# Persian reads the Arabic letters ض ذ ظ as z and ث as s, and the lists romanise Iranian names so (رضوی is RAZAVI,
+# مستضعفان MOSTAZAFAN, ذوالفقار ZOLFAGHAR); a transliteration as Arabic (d, dh, th) shares no consonant with those.
+_PERSIAN_SOUNDS = str.maketrans({"ض": "ز", "ذ": "ز", "ظ": "ز", "ث": "س"})
 # The article ال (and وال, "and the") written onto an Arabic word of two letters or more; not الله (God), one word
 # that the lists write joined ("HIZBALLAH", "ANSARALLAH").
 _ARABIC_ARTICLE = re.compile(r"(?<![^\s(])(و?)ال(?=[^\W\d_]{2})(?!له(?![^\W\d_]))")

@@ -333,14 +333,24 @@ def joined(a: str, b: str) -> str:
     return fold_variants(a + b)
 
 
+_TWO_LETTER_FOLDS = tuple(f for f in _SKELETON_FOLDS if f[0] not in ("gh", "kh"))
+
+
 @functools.lru_cache(maxsize=200_000)
-def skeleton(token: str) -> str:
+def two_letter_skeleton(token: str) -> str:
+    """The consonants of an abjad's transliteration where its gh and kh are two letters, not one: گ or ک before
+    ه (قرارگاه, "qrrgh", is GHARARGAH; its "gh" is no غ)."""
+    return skeleton(token, _TWO_LETTER_FOLDS)
+
+
+@functools.lru_cache(maxsize=200_000)
+def skeleton(token: str, folds: tuple[tuple[str, str], ...] = _SKELETON_FOLDS) -> str:
     """The consonants of a token, as an abjad writes it: "markazi" → "mrkz", "bnk" → "bnk".
 
     Listed tokens come in folded (`fold_variants`); an abjad's transliteration comes in as written, so
     only the folds that keep consonants apart apply here ("sph", s + h, is not "sf")."""
     folded = token
-    for old, new in _SKELETON_FOLDS:
+    for old, new in folds:
         folded = folded.replace(old, new)
     if "h" in folded:
         folded = _ONE_LETTER.sub(lambda m: _ONE_LETTER_AS[m.group()], folded)
