@@ -37,11 +37,13 @@ from gpulease.compliance.normalize import (
     STOPWORDS,
     STRUCTURE_WORDS,
     NormalizedName,
+    PersonInitials,
     affiliate_words,
     canonical,
     fold,
     generic_words,
     normalize_name,
+    person_initials,
     place_tokens,
     simplified,
     spelling_variants,
@@ -87,6 +89,12 @@ BIRTH_DATE_AGREES = 5.0
 BIRTH_DATE_DIFFERS = -15.0
 NATIONALITY_AGREES = 3.0
 NATIONALITY_DIFFERS = -10.0
+# A person written as initials and a surname ("V. V. Putin"): initials that are those of the listed person's other
+# names, in order, stand for half of what those names would add (at least INITIALS_AGREE, never past
+# INITIALS_AGREE_UP_TO); initials that are not theirs are some evidence of another person.
+INITIALS_AGREE = 6.0
+INITIALS_AGREE_UP_TO = 90.0
+INITIALS_DIFFER = -5.0
 # Affiliate pattern: a listed party's distinctive name (weight at least AFFILIATE_MIN_WEIGHT) plus only
 # words of place or corporate structure scores at least AFFILIATE_SCORE, a review.
 AFFILIATE_SCORE = 85.0
@@ -928,10 +936,28 @@ class ScreeningIndex:
         outside = _name_before_brackets(name)
         long_form = _NORTH_KOREA.sub(_LONG_FORM, name) if _NORTH_KOREA.search(name) else None
         untitled = _name_after_titles(name)
-        if outside is None and long_form is None and untitled is None:
+        person = person_initials(name)
+        if outside is None and long_form is None and untitled is None and person is None:
             return self._brand_inside(name, one(name), limit)
         # "Syrian Arab Airlines (Syrianair)" and "Syrian Arab Airlines": each entry's best hit.
         found = {hit.entry_id: hit for hit in one(name)}
+        if person is not None:
+            # "V. V. Putin" read as a person's initials and surname too ("A.S.P. Builders" may be a firm's initials):
+            # listed persons of that surname, their given names compared with the initials.
+            for hit in self._screen(
+                name,
+                country,
+                address,
+                limit,
+                min_score,
+                date_of_birth=date_of_birth,
+                nationality=nationality,
+                person=person,
+            ):
+                if hit.entry.type == "individual" and (
+                    hit.entry_id not in found or hit.score > found[hit.entry_id].score
+                ):
+                    found[hit.entry_id] = hit
         for other, note in ((outside, _SECOND_NAME_NOTE), (long_form, _LONG_FORM_NOTE), (untitled, _AFTER_TITLES_NOTE)):
             if other is None:
                 continue
@@ -1023,11 +1049,26 @@ class ScreeningIndex:
         *,
         date_of_birth: date | str | None = None,
         nationality: str | None = None,
+        person: PersonInitials | None = None,
     ) -> list[Hit]:
-        """`screen` of one name."""
-        # "Myanmar Economic Corporation (MEC)": the name's own acronym in brackets adds nothing to the name, and as a
-        # word the lists do not have in that name it would count against it.
-        query = normalize_name(" ".join(_BRACKETED_WORD.sub(" ", name).split()) if _bracketed_acronyms(name) else name)
+        """`screen` of one name; of `person`'s surname, with its initials, where given."""
+        if person is not None:
+            # "V. V. Putin": the surname is the name to look up; the initials are compared with the given names of the
+            # listed persons found (`_initials_feature`), not read as an acronym "vv" that no list has.
+            alone = normalize_name(person.surname)
+            query = replace(
+                alone,
+                original=name,
+                weak=(*alone.weak, *person.letters),
+                initials=person.letters,
+                notes=(*alone.notes, f"initials of given names: {'. '.join(person.letters).upper()}."),
+            )
+        else:
+            # "Myanmar Economic Corporation (MEC)": the name's own acronym in brackets adds nothing to the name, and as
+            # a word the lists do not have in that name it would count against it.
+            query = normalize_name(
+                " ".join(_BRACKETED_WORD.sub(" ", name).split()) if _bracketed_acronyms(name) else name
+            )
         if not query.strong:
             return []
         q_weights = [self.weight(t) for t in query.strong]
@@ -1185,7 +1226,8 @@ class ScreeningIndex:
         # ... or, with a word of trade, a brand listed alone ("Huawei Device"): every listed word in the query.
         may_add_trade = any(t in generic for t in query.strong)
         lowest = min(
-            min_score - COUNTRY_BONUS - CITY_BONUS - BIRTH_DATE_AGREES - NATIONALITY_AGREES, AFFILIATE_CHECK_FROM
+            min_score - COUNTRY_BONUS - CITY_BONUS - BIRTH_DATE_AGREES - NATIONALITY_AGREES,
+            AFFILIATE_CHECK_FROM,
         )
         # The query's words, joined pairs and skeleton matches: a listed word outside them is not in the query.
         present = {*query.strong, *extra, *(joined(a, b) for a, b in pairwise(query.strong))}
@@ -1243,6 +1285,8 @@ class ScreeningIndex:
             if individual:
                 upper = max(upper, USUAL_NAME_SCORE + COUNTRY_BONUS if usual else 0.0)
                 upper += BIRTH_DATE_AGREES + NATIONALITY_AGREES
+                if query.initials:
+                    upper = max(upper, INITIALS_AGREE_UP_TO + COUNTRY_BONUS)
             elif (may_be_affiliate or may_add_trade) and name_score >= AFFILIATE_CHECK_FROM:
                 upper = max(upper, AFFILIATE_SCORE + COUNTRY_BONUS + CITY_BONUS)
             elif name_score >= BRAND_ALONE_FROM:
@@ -1254,6 +1298,8 @@ class ScreeningIndex:
                 features.append(Feature("typo in context", name_score - first_score, typo[2]))
             if usual is not None:
                 features.append(Feature("surname and first name", USUAL_NAME_SCORE - name_score, usual))
+            if individual and query.initials:
+                features.append(_initials_feature(query, candidate, name_score))
             if candidate.kind == WEAK_ALIAS:
                 cap = WEAK_ALIAS_ELSEWHERE if _elsewhere(query_country, entry) else WEAK_ALIAS_SCORE
                 if name_score > cap:
@@ -2285,3 +2331,18 @@ def bundled_index() -> ScreeningIndex:
 
     dataset = bundled_dataset()
     return ScreeningIndex.build(dataset.entries, dataset.version)
+
+
+def _initials_feature(query: NormalizedName, candidate: IndexedName, name_score: float) -> Feature:
+    """Whether a query's initials ("V. V." of "V. V. Putin") are those of the listed person's other names, in order
+    (as far as the list gives them: PUTIN, Vladimir has one for two initials)."""
+    others = [i for i, t in enumerate(candidate.norm.strong) if t not in query.strong]
+    written = ". ".join(query.initials).upper() + "."
+    if not others:
+        return Feature("initials", 0.0, f"the initials {written}: the listed name has no other names to compare")
+    pairs = list(zip(query.initials, (candidate.norm.strong[i][0] for i in others), strict=False))
+    names = " ".join(candidate.norm.shown(i) for i in others)
+    if all(a == b for a, b in pairs):
+        points = min(max(INITIALS_AGREE, (100.0 - name_score) / 2), max(0.0, INITIALS_AGREE_UP_TO - name_score))
+        return Feature("initials agree", points, f"the initials {written} are those of '{names}', in order")
+    return Feature("initials differ", INITIALS_DIFFER, f"the initials {written} are not those of '{names}'")

@@ -545,6 +545,7 @@ class NormalizedName:
     notes: tuple[str, ...] = ()  # how it was produced, for the explanation of a hit
     display: tuple[str, ...] = ()  # the strong tokens as written (after transliteration), for people
     abjad: tuple[bool, ...] = ()  # per strong token: transliterated from a script without short vowels
+    initials: tuple[str, ...] = ()  # a person's name written as initials and a surname ("V. V. Putin"): the initials
 
     @property
     def text(self) -> str:
@@ -666,6 +667,38 @@ def _segment_chinese(run: str) -> tuple[list[str], list[str]]:
     if pending:
         strong.extend(_pinyin(pending))
     return strong, weak
+
+
+# Two or three initials, each with its full stop, and one word: a person written the way Russian and many other
+# usages write a name ("V. V. Putin", "Putin V.V.", "Putin, V. V."). Without the full stops, letters are an acronym.
+_INITIALS_FIRST = re.compile(r"\s*(?P<initials>(?:[A-Za-z]\.\s*){2,3})(?P<name>[A-Za-z][A-Za-z'-]{2,})\s*")
+_INITIALS_LAST = re.compile(r"\s*(?P<name>[A-Za-z][A-Za-z'-]{2,}),?\s+(?P<initials>(?:[A-Za-z]\.\s*){2,3})\s*")
+
+
+@dataclass(frozen=True)
+class PersonInitials:
+    """A person written as initials and a surname: the initials in lower case, and the surname as written."""
+
+    letters: tuple[str, ...]
+    surname: str
+
+
+def person_initials(text: str) -> PersonInitials | None:
+    """The initials of "V. V. Putin" or "Putin, V. V.", or None: not where the letters are a legal form written with
+    full stops ("CIMEX, S.A."; before a name, "P.T." and "C.V.") or the word is a common word of names of firms
+    ("A.S.P. Builders"). For queries: a listed name keeps its letters as written ("CONSTRUCTORA H.L.P.")."""
+    first = _INITIALS_FIRST.fullmatch(text)
+    found = first or _INITIALS_LAST.fullmatch(text)
+    if found is None:
+        return None
+    surname = found.group("name")
+    if _is_weak(surname.lower()) or canonical(surname) in generic_words():
+        return None
+    letters = tuple(re.findall(r"[a-z]", found.group("initials").lower()))
+    joined = "".join(letters)
+    if (first is None and _is_weak(joined)) or (first is not None and joined in ("pt", "cv")):
+        return None
+    return PersonInitials(letters, surname)
 
 
 def _latin_tokens(text: str) -> list[str]:
