@@ -57,3 +57,9 @@ def test_the_letters_of_a_listed_firm_still_find_it(index: ScreeningIndex) -> No
 def test_initials_of_other_given_names_do_not_make_a_namesake_a_hit(index: ScreeningIndex) -> None:
     assert screen_name(index, "J. P. Wagner", "DE").decision == "cleared"
     assert screen_name(index, "A. B. Smith", "US").decision == "cleared"
+
+
+@pytest.mark.parametrize(("name", "entry"), [("В. В. Путин", PUTIN), ("Лукашенко А.Г.", LUKASHENKO_ALEXANDER)])
+def test_initials_in_cyrillic_too(index: ScreeningIndex, name: str, entry: str) -> None:
+    # (in Cyrillic, "А.Г." after a name is no German AG)
+    assert found(index, name, "BY", entry)

@@ -50,7 +50,7 @@ from gpulease.compliance.normalize import (
 )
 from gpulease.compliance.places import CHINESE_CITIES
 from gpulease.compliance.restrictions import BLOCKING_LISTS
-from gpulease.compliance.romanize import is_pinyin, joined, skeleton, two_letter_skeleton
+from gpulease.compliance.romanize import is_pinyin, joined, script_of, skeleton, to_latin, two_letter_skeleton
 
 # A key shared by more names than this says little about identity ("technology", "al"): it is not
 # used to find candidates (it still counts in the score) unless nothing rarer matched.
@@ -936,7 +936,8 @@ class ScreeningIndex:
         outside = _name_before_brackets(name)
         long_form = _NORTH_KOREA.sub(_LONG_FORM, name) if _NORTH_KOREA.search(name) else None
         untitled = _name_after_titles(name)
-        person = person_initials(name)
+        cyrillic = not name.isascii() and script_of(name) == "CYRILLIC"
+        person = person_initials(to_latin(name), cyrillic=True) if cyrillic else person_initials(name)
         if outside is None and long_form is None and untitled is None and person is None:
             return self._brand_inside(name, one(name), limit)
         # "Syrian Arab Airlines (Syrianair)" and "Syrian Arab Airlines": each entry's best hit.

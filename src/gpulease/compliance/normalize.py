@@ -683,10 +683,11 @@ class PersonInitials:
     surname: str
 
 
-def person_initials(text: str) -> PersonInitials | None:
+def person_initials(text: str, *, cyrillic: bool = False) -> PersonInitials | None:
     """The initials of "V. V. Putin" or "Putin, V. V.", or None: not where the letters are a legal form written with
     full stops ("CIMEX, S.A."; before a name, "P.T." and "C.V.") or the word is a common word of names of firms
-    ("A.S.P. Builders"). For queries: a listed name keeps its letters as written ("CONSTRUCTORA H.L.P.")."""
+    ("A.S.P. Builders"). For queries: a listed name keeps its letters as written ("CONSTRUCTORA H.L.P."). `cyrillic`:
+    `text` is the transliteration of a name in Cyrillic ("В. В. Путин")."""
     first = _INITIALS_FIRST.fullmatch(text)
     found = first or _INITIALS_LAST.fullmatch(text)
     if found is None:
@@ -696,8 +697,8 @@ def person_initials(text: str) -> PersonInitials | None:
         return None
     letters = tuple(re.findall(r"[a-z]", found.group("initials").lower()))
     joined = "".join(letters)
-    if (first is None and _is_weak(joined)) or (first is not None and joined in ("pt", "cv")):
-        return None
+    if not cyrillic and ((first is None and _is_weak(joined)) or (first is not None and joined in ("pt", "cv"))):
+        return None  # (Russian legal forms are not written with full stops: "Лукашенко А.Г." is a person)
     return PersonInitials(letters, surname)
 
 
