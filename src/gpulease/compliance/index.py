@@ -1060,7 +1060,6 @@ class ScreeningIndex:
             query = replace(
                 alone,
                 original=name,
-                weak=(*alone.weak, *person.letters),
                 initials=person.letters,
                 notes=(*alone.notes, f"initials of given names: {'. '.join(person.letters).upper()}."),
             )
