@@ -936,15 +936,15 @@ class ScreeningIndex:
         outside = _name_before_brackets(name)
         long_form = _NORTH_KOREA.sub(_LONG_FORM, name) if _NORTH_KOREA.search(name) else None
         untitled = _name_after_titles(name)
-        cyrillic = not name.isascii() and script_of(name) == "CYRILLIC"
-        person = person_initials(to_latin(name), cyrillic=True) if cyrillic else person_initials(name)
+        person = person_initials(to_latin(name) if not name.isascii() and script_of(name) == "CYRILLIC" else name)
         if outside is None and long_form is None and untitled is None and person is None:
             return self._brand_inside(name, one(name), limit)
         # "Syrian Arab Airlines (Syrianair)" and "Syrian Arab Airlines": each entry's best hit.
         found = {hit.entry_id: hit for hit in one(name)}
         if person is not None:
-            # "V. V. Putin" read as a person's initials and surname too ("A.S.P. Builders" may be a firm's initials):
-            # listed persons of that surname, their given names compared with the initials.
+            # "V. V. Putin" read as a person's initials and surname too ("CIMEX, S.A.", "A.S.P. Builders" are firms
+            # of that shape: their hits come from the usual reading): listed persons of that surname, their given names
+            # compared with the initials.
             for hit in self._screen(
                 name,
                 country,

@@ -683,23 +683,15 @@ class PersonInitials:
     surname: str
 
 
-def person_initials(text: str, *, cyrillic: bool = False) -> PersonInitials | None:
-    """The initials of "V. V. Putin" or "Putin, V. V.", or None: not where the letters are a legal form written with
-    full stops ("CIMEX, S.A."; before a name, "P.T." and "C.V.") or the word is a common word of names of firms
-    ("A.S.P. Builders"). For queries: a listed name keeps its letters as written ("CONSTRUCTORA H.L.P."). `cyrillic`:
-    `text` is the transliteration of a name in Cyrillic ("В. В. Путин")."""
-    first = _INITIALS_FIRST.fullmatch(text)
-    found = first or _INITIALS_LAST.fullmatch(text)
+def person_initials(text: str) -> PersonInitials | None:
+    """The initials and surname of "V. V. Putin", "Putin V.V." or "Putin, V. V.", or None.
+
+    Firms' names have the same shape ("CIMEX, S.A.", "Siemens A.G.", "A.S.P. Builders"): the matcher reads such a
+    name both ways and takes only listed persons from this reading (`ScreeningIndex.screen`)."""
+    found = _INITIALS_FIRST.fullmatch(text) or _INITIALS_LAST.fullmatch(text)
     if found is None:
         return None
-    surname = found.group("name")
-    if _is_weak(surname.lower()) or canonical(surname) in generic_words():
-        return None
-    letters = tuple(re.findall(r"[a-z]", found.group("initials").lower()))
-    joined = "".join(letters)
-    if not cyrillic and ((first is None and _is_weak(joined)) or (first is not None and joined in ("pt", "cv"))):
-        return None  # (Russian legal forms are not written with full stops: "Лукашенко А.Г." is a person)
-    return PersonInitials(letters, surname)
+    return PersonInitials(tuple(re.findall(r"[a-z]", found.group("initials").lower())), found.group("name"))
 
 
 def _latin_tokens(text: str) -> list[str]:
