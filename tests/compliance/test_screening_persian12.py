@@ -63,3 +63,9 @@ def test_enrichment_names_in_persian(index: ScreeningIndex) -> None:
 )
 def test_unlisted_persian_firms_stay_cleared(index: ScreeningIndex, name: str) -> None:
     assert screen_name(index, name, "IR").decision == "cleared"
+
+
+def test_arabic_and_persian_group_is_a_legal_form(index: ScreeningIndex) -> None:
+    # مجموعة (group) weighs as گروه does: مجموعة القاطرجي is the Qatirji group, as "Qatirji Group" is.
+    assert "mjmwh" in normalize_name("مجموعة القاطرجي").weak
+    assert found(index, "مجموعة القاطرجي", "SY", "SDN-24903")  # AL-QATIRJI COMPANY

@@ -760,9 +760,9 @@ def _pinyin_words(tokens: list[str]) -> tuple[list[tuple[str, bool]], list[str]]
 
 # Legal forms in Persian and Arabic script, as their transliterated consonants: شرکت / شركة (company), سهامی
 # (joint-stock; عام "public" and خاص "private" are one letter once transliterated), با مسئولیت محدود and المحدودة
-# (limited liability), گروه (group), هلدینگ (holding).
+# (limited liability), گروه and مجموعة / مجموعه (group), هلدینگ (holding).
 _ABJAD_LEGAL_FORMS = frozenset(
-    {"shrkt", "shrkh", "shmy", "khs", "msywlyt", "mhdwd", "mhdwdh", "lmhdwdh", "grwh", "hldyng"}
+    {"shrkt", "shrkh", "shmy", "khs", "msywlyt", "mhdwd", "mhdwdh", "lmhdwdh", "grwh", "mjmwh", "hldyng"}
 )
 # Persian words of trade that the lists translate (پتروشیمی زاگرس is ZAGROS PETROCHEMICAL, کشتیرانی والفجر VALFAJR
 # SHIPPING), as their transliterated consonants: read as the English word, not as a rare word of its own that sinks
