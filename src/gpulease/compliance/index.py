@@ -101,6 +101,12 @@ AFFILIATE_MIN_SHARE = 0.6  # of the listed name's weight, found in the query
 # 32; not Novatek, 11): frequent on the lists, so it weighs little, yet it names the group, whose members are
 # affiliates whatever its weight, in any country.
 GROUP_BRAND_PARTIES = 20
+# A listed brand written among other words (`ScreeningIndex._brand_word`): a word that is the whole of one of the
+# names of a party the curated enrichment covers, of this many letters at least (the enrichment's own brands, such
+# as "DJI", from BRAND_WORD_LETTERS_BRAND), rarer in English than this Zipf frequency.
+BRAND_WORD_LETTERS = 5
+BRAND_WORD_LETTERS_BRAND = 3
+BRAND_WORD_ZIPF = 3.0
 # A listed name made only of common words ("Technology and Development Group") says little about identity:
 # anything short of the whole name loses this much.
 COMMON_WORDS_ONLY = -15.0
@@ -671,6 +677,11 @@ class ScreeningIndex:
                 party_words[indexed.entry].update(indexed.norm.strong)
         self._party_words = {position: frozenset(words) for position, words in party_words.items()}
         self._brand_longest = max(map(len, self._chinese_brands), default=0)
+        # Every word of a listed individual's names: a query word among them may be a person's name.
+        self._people_words = frozenset(
+            token for indexed in names if entries[indexed.entry].type == "individual" for token in indexed.norm.strong
+        )
+        self._brand_words = _brand_words(entries, names, self._people_words)
         self._brand_starts = frozenset(brand[0] for brand in self._chinese_brands)
         common_english("name")  # wordfreq's English list loads now, with the index, not in a screening request
         # The word tables the first screening request would otherwise build (the common words' keys: 6 ms).
@@ -919,7 +930,7 @@ class ScreeningIndex:
         long_form = _NORTH_KOREA.sub(_LONG_FORM, name) if _NORTH_KOREA.search(name) else None
         untitled = _name_after_titles(name)
         if outside is None and long_form is None and untitled is None:
-            return self._brand_inside(name, one(name), limit)
+            return self._brand_word(name, country, self._brand_inside(name, one(name), limit), limit)
         # "Syrian Arab Airlines (Syrianair)" and "Syrian Arab Airlines": each entry's best hit.
         found = {hit.entry_id: hit for hit in one(name)}
         for other, note in ((outside, _SECOND_NAME_NOTE), (long_form, _LONG_FORM_NOTE), (untitled, _AFTER_TITLES_NOTE)):
@@ -930,7 +941,8 @@ class ScreeningIndex:
                     continue  # (a title names a person)
                 if hit.entry_id not in found or hit.score > found[hit.entry_id].score:
                     found[hit.entry_id] = replace(hit, reasons=(*hit.reasons, f"'{other}': {note}"))
-        return self._brand_inside(name, sorted(found.values(), key=lambda h: (-h.score, h.entry_id))[:limit], limit)
+        hits = self._brand_inside(name, sorted(found.values(), key=lambda h: (-h.score, h.entry_id))[:limit], limit)
+        return self._brand_word(name, country, hits, limit)
 
     def _brand_inside(self, name: str, hits: list[Hit], limit: int) -> list[Hit]:
         """`hits` and, for a listed Chinese brand written inside a longer Chinese name, a possible affiliate.
@@ -1000,6 +1012,92 @@ class ScreeningIndex:
             matched_kind=candidate.kind,
             enrichment=candidate.enrichment,
             features=(Feature("listed brand inside a Chinese name", AFFILIATE_SCORE, detail),),
+            affiliate=True,
+        )
+
+    def _brand_word(self, name: str, country: str | None, hits: list[Hit], limit: int) -> list[Hit]:
+        """`hits` and, for a listed group's brand written among other words, a possible affiliate.
+
+        A group's members abroad and in other trades carry its brand with words of their own: Lukoil Lubricants
+        Europe Oy, Novatek Gas & Power GmbH, Prama Hikvision India, DJI Creative Studio LLC. Their names share too
+        little with the listed name to score, so the brand itself is looked for: a word that is the whole of one of
+        the names of a party the curated enrichment covers (a group known by its brand), rare in English and in no
+        listed individual's name (`_brand_words`). The query must read as a company's (a legal form or a word of
+        trade, place or structure) and its other words must say nothing of another party: each a word of trade,
+        place or structure, a common English word, or a word no list has, and no listed individual's name. The
+        brand with words of trade alone, in another country than the party's, is more likely a namesake there
+        ("Novatek Microelectronics", TW), as `_affiliate` holds, unless the brand is a listed group's.
+        """
+        query = normalize_name(name)
+        strong = query.strong
+        brands = self._brand_words
+        if len(strong) < 2 or brands.keys().isdisjoint(strong):
+            return hits
+        generic, trades = generic_words(), _trade_words()
+        query_country = country_code(country) if country else None
+        company = any(t in LEGAL_FORMS for t in query.weak)
+        reviewed = {hit.entry_id for hit in hits if hit.score >= AFFILIATE_SCORE}
+        added: dict[str, Hit] = {}
+        for position, token in enumerate(strong):
+            name_ids = brands.get(token)
+            if name_ids is None or query.abjad[position]:
+                continue
+            others = [k for k, other in enumerate(strong) if other != token]
+            if not others or not (company or any(strong[k] in generic for k in others)):
+                continue
+            if not all(self._says_no_other_party(query, k, generic) for k in others):
+                continue
+            trade_only = all(strong[k] in trades for k in others)
+            group = self._parties_with.get(token, 0) >= GROUP_BRAND_PARTIES
+            for name_id in name_ids:
+                candidate = self.names[name_id]
+                entry = self.entries[candidate.entry]
+                if trade_only and not group and _elsewhere(query_country, entry):
+                    continue
+                if entry.id not in reviewed and entry.id not in added:
+                    added[entry.id] = self._brand_word_hit(query, position, others, candidate, entry)
+        if not added:
+            return hits
+        kept = [hit for hit in hits if hit.entry_id not in added]  # (one hit per entry: the brand's replaces a lower)
+        return sorted([*kept, *added.values()], key=lambda h: (-h.score, h.entry_id))[:limit]
+
+    def _says_no_other_party(self, query: NormalizedName, k: int, generic: frozenset[str]) -> bool:
+        """Whether query word `k` is one an affiliate adds to its group's brand: a word of trade, place or
+        structure, a common English word, or a word no list has; not a listed individual's name, nor another
+        listed party's rare word, nor a word in an abjad (read by its consonants, it fits too many)."""
+        token = query.strong[k]
+        if token in generic:
+            return True
+        if query.abjad[k] or token in self._people_words:
+            return False
+        return token not in self.document_frequency or common_english(query.shown(k), BRAND_WORD_ZIPF)
+
+    @staticmethod
+    def _brand_word_hit(
+        query: NormalizedName, position: int, others: list[int], candidate: IndexedName, entry: ListEntry
+    ) -> Hit:
+        brand = query.shown(position)
+        words = ", ".join(query.shown(k) for k in others)
+        detail = (
+            f"possible affiliate: the query has {brand}, the brand the listed party is known by ('{candidate.name}'), "
+            f"a word rare in English and in the lists, with only words of trade, place or structure, common words or "
+            f"words no list has ({words}); a group's members carry its brand: establish ownership and control"
+        )
+        reasons: list[str] = [detail]
+        if candidate.enrichment is not None:
+            source = candidate.enrichment.source_url or candidate.enrichment.source_note or "no source given"
+            reasons.append(f"matched an enrichment alias ({candidate.enrichment.kind}), source: {source}")
+        return Hit(
+            entry_id=entry.id,
+            list=entry.list,
+            name=entry.name,
+            matched_name=candidate.name,
+            score=AFFILIATE_SCORE,
+            reasons=tuple(reasons),
+            entry=entry,
+            matched_kind=candidate.kind,
+            enrichment=candidate.enrichment,
+            features=(Feature("listed brand among other words", AFFILIATE_SCORE, detail),),
             affiliate=True,
         )
 
@@ -1789,6 +1887,46 @@ class ScreeningIndex:
             f"possible affiliate: the listed name '{core}' with {kind} "
             f"added ({words}); BIS affiliates rule / OFAC 50% rule: establish who owns it"
         )
+
+
+def _brand_words(
+    entries: Sequence[ListEntry], names: Sequence[IndexedName], people: frozenset[str]
+) -> dict[str, tuple[int, ...]]:
+    """The brands of the parties the curated enrichment covers, each with the names it is the whole of: a name of one
+    word besides legal forms ("LUKOIL OAO", the alias "HIKVISION", the enrichment's "DJI"), of Latin letters, not a
+    word of trade or place, not two common English words joined ("Postbank"), not a weak alias, not the name of a
+    city the lists give in an address (Tabriz, Shiraz) and in no listed individual's name (Mahan, Tasnim are names)."""
+    generic = generic_words()
+    cities = {word for entry in entries for a in entry.addresses if a.city for word in fold(a.city).split()}
+    found: dict[str, dict[int, int]] = {}
+    for name_id, indexed in enumerate(names):
+        entry = entries[indexed.entry]
+        if len(indexed.norm.strong) != 1 or not entry.enrichment or entry.type in _NOT_A_COMPANY:
+            continue
+        if indexed.kind == WEAK_ALIAS or indexed.norm.abjad[0]:
+            continue
+        token, shown = indexed.norm.strong[0], indexed.norm.shown(0)
+        least = (
+            BRAND_WORD_LETTERS_BRAND
+            if indexed.enrichment and indexed.enrichment.kind == "brand"
+            else BRAND_WORD_LETTERS
+        )
+        if len(token) < least or not (token.isascii() and token.isalpha()) or token in generic:
+            continue
+        if token in people or token in cities or common_english(shown.lower(), BRAND_WORD_ZIPF):
+            continue
+        if _two_common_words(shown.lower()):
+            continue
+        found.setdefault(token, {}).setdefault(indexed.entry, name_id)  # (one name per party)
+    return {token: tuple(by_party.values()) for token, by_party in found.items()}
+
+
+def _two_common_words(word: str) -> bool:
+    """Whether a word is two common English words of three letters or more written as one ("postbank")."""
+    return any(
+        common_english(word[:i], BRAND_WORD_ZIPF) and common_english(word[i:], BRAND_WORD_ZIPF)
+        for i in range(3, len(word) - 2)
+    )
 
 
 def _placed_common_names(names: Sequence[IndexedName]) -> frozenset[tuple[str, ...]]:
