@@ -103,10 +103,14 @@ AFFILIATE_MIN_SHARE = 0.6  # of the listed name's weight, found in the query
 GROUP_BRAND_PARTIES = 20
 # A listed brand written among other words (`ScreeningIndex._brand_word`): a word that is the whole of one of the
 # names of a party the curated enrichment covers, of this many letters at least (the enrichment's own brands, such
-# as "DJI", from BRAND_WORD_LETTERS_BRAND), rarer in English than this Zipf frequency.
+# as "DJI", from BRAND_WORD_LETTERS_BRAND), rarer in English than COMMON_NAME_ZIPF ("huawei" 3.3 is a brand, "wagner"
+# 3.7 a surname). The query's other words and the halves of a joined word count as common from OTHER_WORD_ZIPF.
 BRAND_WORD_LETTERS = 5
 BRAND_WORD_LETTERS_BRAND = 3
-BRAND_WORD_ZIPF = 3.0
+OTHER_WORD_ZIPF = 3.0
+# A Dubai free-zone company ("... DMCC") reads as a company's name there. Not a legal form elsewhere: as a word of the
+# name it keeps "Alphabet Inc." off the listed ALPHABET INTERNATIONAL DMCC.
+BRAND_WORD_FORMS = frozenset({"dmcc"})
 # A listed name made only of common words ("Technology and Development Group") says little about identity:
 # anything short of the whole name loses this much.
 COMMON_WORDS_ONLY = -15.0
@@ -685,7 +689,8 @@ class ScreeningIndex:
         self._brand_starts = frozenset(brand[0] for brand in self._chinese_brands)
         common_english("name")  # wordfreq's English list loads now, with the index, not in a screening request
         # The word tables the first screening request would otherwise build (the common words' keys: 6 ms).
-        _common_word_keys(), _trade_words(), _structure_tokens(), _unit_words(), affiliate_words(), _chinese_regions()
+        _common_word_keys(), _trade_words(), _structure_tokens(), _unit_words(), _function_words(), affiliate_words()
+        _chinese_regions()
 
     @classmethod
     def build(cls, entries: Iterable[ListEntry], version: str | None = None) -> ScreeningIndex:
@@ -1026,28 +1031,30 @@ class ScreeningIndex:
         trade, place or structure) and its other words must say nothing of another party: each a word of trade,
         place or structure, a common English word, or a word no list has, and no listed individual's name. The
         brand with words of trade alone, in another country than the party's, is more likely a namesake there
-        ("Novatek Microelectronics", TW), as `_affiliate` holds, unless the brand is a listed group's.
+        ("Novatek Microelectronics", TW), as `_affiliate` holds, unless the brand is a listed group's or the words
+        say what a unit does for its group ("Alrosa Finance S.A.", "Severstal Export GmbH").
         """
         query = normalize_name(name)
         strong = query.strong
         brands = self._brand_words
         if len(strong) < 2 or brands.keys().isdisjoint(strong):
             return hits
-        generic, trades = generic_words(), _trade_words()
+        generic, trades, functions = generic_words(), _trade_words(), _function_words()
         query_country = country_code(country) if country else None
-        company = any(t in LEGAL_FORMS for t in query.weak)
+        company = any(t in LEGAL_FORMS for t in query.weak) or not BRAND_WORD_FORMS.isdisjoint(strong)
         reviewed = {hit.entry_id for hit in hits if hit.score >= AFFILIATE_SCORE}
         added: dict[str, Hit] = {}
         for position, token in enumerate(strong):
             name_ids = brands.get(token)
             if name_ids is None or query.abjad[position]:
                 continue
-            others = [k for k, other in enumerate(strong) if other != token]
+            others = [k for k, other in enumerate(strong) if other != token and other not in BRAND_WORD_FORMS]
             if not others or not (company or any(strong[k] in generic for k in others)):
                 continue
             if not all(self._says_no_other_party(query, k, generic) for k in others):
                 continue
-            trade_only = all(strong[k] in trades for k in others)
+            # (Words of what a unit does for its group, "Finance", "Export", are no other trade.)
+            trade_only = all(strong[k] in trades for k in others) and not all(strong[k] in functions for k in others)
             group = self._parties_with.get(token, 0) >= GROUP_BRAND_PARTIES
             for name_id in name_ids:
                 candidate = self.names[name_id]
@@ -1070,7 +1077,7 @@ class ScreeningIndex:
             return True
         if query.abjad[k] or token in self._people_words:
             return False
-        return token not in self.document_frequency or common_english(query.shown(k), BRAND_WORD_ZIPF)
+        return token not in self.document_frequency or common_english(query.shown(k), OTHER_WORD_ZIPF)
 
     @staticmethod
     def _brand_word_hit(
@@ -1913,7 +1920,7 @@ def _brand_words(
         )
         if len(token) < least or not (token.isascii() and token.isalpha()) or token in generic:
             continue
-        if token in people or token in cities or common_english(shown.lower(), BRAND_WORD_ZIPF):
+        if token in people or token in cities or common_english(shown.lower(), COMMON_NAME_ZIPF):
             continue
         if _two_common_words(shown.lower()):
             continue
@@ -1922,10 +1929,11 @@ def _brand_words(
 
 
 def _two_common_words(word: str) -> bool:
-    """Whether a word is two common English words of three letters or more written as one ("postbank")."""
+    """Whether a word is two common English words of four letters or more written as one ("postbank"; not "megvii",
+    whose "meg" and "vii" are too short to say so)."""
     return any(
-        common_english(word[:i], BRAND_WORD_ZIPF) and common_english(word[i:], BRAND_WORD_ZIPF)
-        for i in range(3, len(word) - 2)
+        common_english(word[:i], OTHER_WORD_ZIPF) and common_english(word[i:], OTHER_WORD_ZIPF)
+        for i in range(4, len(word) - 3)
     )
 
 
@@ -1949,6 +1957,10 @@ def _placed_common_names(names: Sequence[IndexedName]) -> frozenset[tuple[str, .
 # Words that say what a group's unit abroad does, not in which trade it is: "Inspur Systems, Inc.", "DJI Research LLC".
 _UNIT_WORDS = ("systems", "research", "solutions", "services", "technologies", "technology", "labs", "laboratories",
                "innovations", "development")  # fmt: skip
+# Words of what a group's own unit does for it, in any trade: it sells, finances, trades or leases for the group.
+_FUNCTION_WORDS = ("finance", "financial", "funding", "capital", "invest", "investment", "investments", "export",
+                   "exports", "import", "trading", "trade", "marketing", "sales", "supply", "leasing", "treasury",
+                   "services", "service", "management")  # fmt: skip
 
 # A two-character Chinese brand that is an everyday word (兵团 corps, 浪潮 wave, 卫星 satellite: in wordfreq's short
 # Chinese list, Zipf ≥ 3) says nothing inside a longer name, unless the party's Latin name spells it (华为 HUAWEI).
@@ -2291,6 +2303,12 @@ class _Aligned:
                 scorer.similarities,
             )
         return self._result
+
+
+@functools.cache
+def _function_words() -> frozenset[str]:
+    """Canonical forms of the words of what a group's unit does for the group (`_FUNCTION_WORDS`)."""
+    return frozenset(canonical(w) for w in _FUNCTION_WORDS)
 
 
 @functools.cache

@@ -102,7 +102,6 @@ LEGAL_FORMS: frozenset[str] = frozenset(
         "fzco",
         "fzc",
         "fz",
-        "dmcc",  # a company of the Dubai Multi Commodities Centre free zone ("... DMCC")
         # Bulgarian (EOOD, OOD, EAD: sole-owner and joint-stock forms) and the Finnish listed company (Oyj)
         "eood",
         "ood",
