@@ -55,3 +55,11 @@ def test_a_dubai_free_zone_company_of_a_listed_brand_is_a_possible_affiliate(ind
     assert "dmcc" in normalize_name("Alphabet International DMCC").strong
     assert screen_name(index, "Alphabet Inc.", None).decision == "cleared"
     assert screen_name(index, "Emirates Lubricants DMCC", "AE").decision == "cleared"
+
+
+def test_a_brand_that_is_also_pinyin_counts_abroad_only(index: ScreeningIndex) -> None:
+    # 华为 (Huawei) is a Chinese word: at home the Chinese-name rules read it, abroad it is the group's brand.
+    assert "huavey" in index._pinyin_brands
+    assert found(index, "Huawei Zenobia Creative Labs Ltd", "GB", "CMIC-30947")
+    assert _brand_hits(index, "Huawei Zenobia Creative Labs Ltd", "CN") == []
+    assert _brand_hits(index, "Huawei Zenobia Creative Labs Ltd", None) == []

@@ -686,6 +686,14 @@ class ScreeningIndex:
             token for indexed in names if entries[indexed.entry].type == "individual" for token in indexed.norm.strong
         )
         self._brand_words = _brand_words(entries, names, self._people_words)
+        # Brands that are also Hanyu Pinyin: Chinese words that other Chinese firms' names use too (大华 Dahua, 曙光
+        # Shuguang, 华为 Huawei), read as a brand among other words only in a name screened with a country outside
+        # China, Hong Kong and Macao.
+        self._pinyin_brands = frozenset(
+            token
+            for token, ids in self._brand_words.items()
+            if is_pinyin(token) or any(is_pinyin(names[i].norm.shown(0).lower()) for i in ids)
+        )
         self._brand_starts = frozenset(brand[0] for brand in self._chinese_brands)
         common_english("name")  # wordfreq's English list loads now, with the index, not in a screening request
         # The word tables the first screening request would otherwise build (the common words' keys: 6 ms).
@@ -1032,7 +1040,8 @@ class ScreeningIndex:
         place or structure, a common English word, or a word no list has, and no listed individual's name. The
         brand with words of trade alone, in another country than the party's, is more likely a namesake there
         ("Novatek Microelectronics", TW), as `_affiliate` holds, unless the brand is a listed group's or the words
-        say what a unit does for its group ("Alrosa Finance S.A.", "Severstal Export GmbH").
+        say what a unit does for its group ("Alrosa Finance S.A.", "Severstal Export GmbH"). A brand that is also
+        pinyin counts only abroad (`_pinyin_brands`); at home the Chinese-name rules (`_brand_inside`) read it.
         """
         query = normalize_name(name)
         strong = query.strong
@@ -1047,6 +1056,8 @@ class ScreeningIndex:
         for position, token in enumerate(strong):
             name_ids = brands.get(token)
             if name_ids is None or query.abjad[position]:
+                continue
+            if token in self._pinyin_brands and (query_country is None or query_country in _SAME_PLACE["CN"]):
                 continue
             others = [k for k, other in enumerate(strong) if other != token and other not in BRAND_WORD_FORMS]
             if not others or not (company or any(strong[k] in generic for k in others)):
