@@ -63,3 +63,12 @@ def test_a_brand_that_is_also_pinyin_counts_abroad_only(index: ScreeningIndex) -
     assert found(index, "Huawei Zenobia Creative Labs Ltd", "GB", "CMIC-30947")
     assert _brand_hits(index, "Huawei Zenobia Creative Labs Ltd", "CN") == []
     assert _brand_hits(index, "Huawei Zenobia Creative Labs Ltd", None) == []
+
+
+def test_a_curated_acronym_first_and_in_capitals_is_a_group_brand(index: ScreeningIndex) -> None:
+    # CCCC (China Communications Construction Company, the enrichment's English trade name) names its members.
+    assert "cccc" in index._acronym_brands
+    assert found(index, "CCCC Zenobia Highway Engineering Co., Ltd.", "CN", "CMIC-30930")
+    # Not in lower case, not after another word.
+    assert _brand_hits(index, "Cccc Zenobia Highway Engineering Co., Ltd.", "CN") == []
+    assert _brand_hits(index, "Zenobia CCCC Highway Engineering Co., Ltd.", "CN") == []

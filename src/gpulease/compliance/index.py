@@ -107,6 +107,9 @@ GROUP_BRAND_PARTIES = 20
 # 3.7 a surname). The query's other words and the halves of a joined word count as common from OTHER_WORD_ZIPF.
 BRAND_WORD_LETTERS = 5
 BRAND_WORD_LETTERS_BRAND = 3
+# ... and an acronym the enrichment gives in capitals from this many letters ("CCCC", "CNNC"), looked for only as the
+# query's first word written in capitals ("CCCC First Highway Engineering Co., Ltd.").
+ACRONYM_BRAND_LETTERS = 4
 OTHER_WORD_ZIPF = 3.0
 # A Dubai free-zone company ("... DMCC") reads as a company's name there. Not a legal form elsewhere: as a word of the
 # name it keeps "Alphabet Inc." off the listed ALPHABET INTERNATIONAL DMCC.
@@ -686,6 +689,8 @@ class ScreeningIndex:
             token for indexed in names if entries[indexed.entry].type == "individual" for token in indexed.norm.strong
         )
         self._brand_words = _brand_words(entries, names, self._people_words)
+        # Brands below BRAND_WORD_LETTERS: the enrichment's acronyms ("CCCC"), read only as a query's first word.
+        self._acronym_brands = frozenset(token for token in self._brand_words if len(token) < BRAND_WORD_LETTERS)
         # Brands that are also Hanyu Pinyin: Chinese words that other Chinese firms' names use too (大华 Dahua, 曙光
         # Shuguang, 华为 Huawei), read as a brand among other words only in a name screened with a country outside
         # China, Hong Kong and Macao.
@@ -1058,6 +1063,8 @@ class ScreeningIndex:
             if name_ids is None or query.abjad[position]:
                 continue
             if token in self._pinyin_brands and (query_country is None or query_country in _SAME_PLACE["CN"]):
+                continue
+            if token in self._acronym_brands and not _first_in_capitals(query, position):
                 continue
             others = [k for k, other in enumerate(strong) if other != token and other not in BRAND_WORD_FORMS]
             if not others or not (company or any(strong[k] in generic for k in others)):
@@ -1929,6 +1936,8 @@ def _brand_words(
             if indexed.enrichment and indexed.enrichment.kind == "brand"
             else BRAND_WORD_LETTERS
         )
+        if _acronym_alias(indexed):
+            least = min(least, ACRONYM_BRAND_LETTERS)
         if len(token) < least or not (token.isascii() and token.isalpha()) or token in generic:
             continue
         if token in people or token in cities or common_english(shown.lower(), COMMON_NAME_ZIPF):
@@ -1937,6 +1946,21 @@ def _brand_words(
             continue
         found.setdefault(token, {}).setdefault(indexed.entry, name_id)  # (one name per party)
     return {token: tuple(by_party.values()) for token, by_party in found.items()}
+
+
+def _acronym_alias(indexed: IndexedName) -> bool:
+    """Whether a name is a curated acronym of its party in capitals ("CCCC", "CNNC", "AVIC": the enrichment's
+    English trade or short name), the brand its group's members are named with in front ("CCCC First Highway
+    Engineering")."""
+    alias = indexed.enrichment
+    written = indexed.name.strip()
+    return (
+        alias is not None
+        and alias.kind in ("english_trade_name", "short_name", "brand")
+        and written.isascii()
+        and written.isalpha()
+        and written.isupper()
+    )
 
 
 def _two_common_words(word: str) -> bool:
@@ -2232,6 +2256,13 @@ def _acronyms(entries: Sequence[ListEntry], names: Sequence[IndexedName]) -> dic
         for acronym, ids in found.items()
         if len({names[i].entry for i in ids}) <= ACRONYM_MAX_PARTIES
     }
+
+
+def _first_in_capitals(query: NormalizedName, position: int) -> bool:
+    """Whether the query's word at `position` is its first and written in capitals ("CCCC First Highway")."""
+    word = query.shown(position)
+    words = _WORD.findall(query.original)
+    return position == 0 and bool(words) and words[0] == word.upper() and word.upper() != word.lower()
 
 
 def _acronym_written(query: NormalizedName) -> str | None:
