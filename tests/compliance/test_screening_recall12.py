@@ -72,3 +72,11 @@ def test_a_curated_acronym_first_and_in_capitals_is_a_group_brand(index: Screeni
     # Not in lower case, not after another word.
     assert _brand_hits(index, "Cccc Zenobia Highway Engineering Co., Ltd.", "CN") == []
     assert _brand_hits(index, "Zenobia CCCC Highway Engineering Co., Ltd.", "CN") == []
+
+
+def test_an_acronym_the_list_gives_counts_in_the_party_s_country_only(index: ScreeningIndex) -> None:
+    # NITC: an alias of the listed NATIONAL IRANIAN TANKER COMPANY, and its initials.
+    assert "nitc" in index._listed_acronyms
+    assert found(index, "NITC Zenobia Ship Management Company", "IR", "SDN-15117")
+    assert _brand_hits(index, "NITC Zenobia Ship Management Company", "FR") == []
+    assert _brand_hits(index, "NITC Zenobia Ship Management Company", None) == []

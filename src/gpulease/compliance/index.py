@@ -688,9 +688,16 @@ class ScreeningIndex:
         self._people_words = frozenset(
             token for indexed in names if entries[indexed.entry].type == "individual" for token in indexed.norm.strong
         )
-        self._brand_words = _brand_words(entries, names, self._people_words)
+        self._brand_words = _brand_words(entries, names, self._people_words, self._acronyms)
         # Brands below BRAND_WORD_LETTERS: the enrichment's acronyms ("CCCC"), read only as a query's first word.
         self._acronym_brands = frozenset(token for token in self._brand_words if len(token) < BRAND_WORD_LETTERS)
+        # ... of which those the list gives, not the curation ("NIOC", "AGIR"): four capitals are also other firms'
+        # initials and other languages' words, so they count only in a name screened in the party's own country.
+        self._listed_acronyms = frozenset(
+            token
+            for token in self._acronym_brands
+            if all(names[i].enrichment is None for i in self._brand_words[token])
+        )
         # Brands that are also Hanyu Pinyin: Chinese words that other Chinese firms' names use too (大华 Dahua, 曙光
         # Shuguang, 华为 Huawei), read as a brand among other words only in a name screened with a country outside
         # China, Hong Kong and Macao.
@@ -1078,6 +1085,8 @@ class ScreeningIndex:
                 candidate = self.names[name_id]
                 entry = self.entries[candidate.entry]
                 if trade_only and not group and _elsewhere(query_country, entry):
+                    continue
+                if token in self._listed_acronyms and (query_country is None or _elsewhere(query_country, entry)):
                     continue
                 if entry.id not in reviewed and entry.id not in added:
                     added[entry.id] = self._brand_word_hit(query, position, others, candidate, entry)
@@ -1915,7 +1924,10 @@ class ScreeningIndex:
 
 
 def _brand_words(
-    entries: Sequence[ListEntry], names: Sequence[IndexedName], people: frozenset[str]
+    entries: Sequence[ListEntry],
+    names: Sequence[IndexedName],
+    people: frozenset[str],
+    acronyms: Mapping[str, tuple[int, ...]],
 ) -> dict[str, tuple[int, ...]]:
     """The brands of the parties the curated enrichment covers, each with the names it is the whole of: a name of one
     word besides legal forms ("LUKOIL OAO", the alias "HIKVISION", the enrichment's "DJI"), of Latin letters, not a
@@ -1936,7 +1948,7 @@ def _brand_words(
             if indexed.enrichment and indexed.enrichment.kind == "brand"
             else BRAND_WORD_LETTERS
         )
-        if _acronym_alias(indexed):
+        if _acronym_alias(indexed, names, acronyms):
             least = min(least, ACRONYM_BRAND_LETTERS)
         if len(token) < least or not (token.isascii() and token.isalpha()) or token in generic:
             continue
@@ -1948,19 +1960,17 @@ def _brand_words(
     return {token: tuple(by_party.values()) for token, by_party in found.items()}
 
 
-def _acronym_alias(indexed: IndexedName) -> bool:
-    """Whether a name is a curated acronym of its party in capitals ("CCCC", "CNNC", "AVIC": the enrichment's
-    English trade or short name), the brand its group's members are named with in front ("CCCC First Highway
-    Engineering")."""
-    alias = indexed.enrichment
+def _acronym_alias(indexed: IndexedName, names: Sequence[IndexedName], acronyms: Mapping[str, tuple[int, ...]]) -> bool:
+    """Whether a name is an acronym of its party in capitals, the brand its group's members are named with in front
+    ("CCCC First Highway Engineering"): the enrichment's English trade or short name ("CCCC", "CNNC", "AVIC"), or
+    an alias the list gives that is the initials of another of the party's names ("NIOC", "IRGC")."""
     written = indexed.name.strip()
-    return (
-        alias is not None
-        and alias.kind in ("english_trade_name", "short_name", "brand")
-        and written.isascii()
-        and written.isalpha()
-        and written.isupper()
-    )
+    if not (written.isascii() and written.isalpha() and written.isupper()):
+        return False
+    alias = indexed.enrichment
+    if alias is not None:
+        return alias.kind in ("english_trade_name", "short_name", "brand")
+    return any(names[i].entry == indexed.entry for i in acronyms.get(written.lower(), ()))
 
 
 def _two_common_words(word: str) -> bool:
