@@ -7,6 +7,7 @@ case was cleared before this round.
 from __future__ import annotations
 
 from gpulease.compliance.index import ScreeningIndex, _two_common_words
+from gpulease.compliance.match import typo_apart
 from gpulease.compliance.normalize import normalize_name
 from gpulease.compliance.screening import screen_name
 from tests.compliance.screening_checks import found
@@ -80,3 +81,15 @@ def test_an_acronym_the_list_gives_counts_in_the_party_s_country_only(index: Scr
     assert found(index, "NITC Zenobia Ship Management Company", "IR", "SDN-15117")
     assert _brand_hits(index, "NITC Zenobia Ship Management Company", "FR") == []
     assert _brand_hits(index, "NITC Zenobia Ship Management Company", None) == []
+
+
+def test_a_two_word_name_with_two_neighbouring_letters_swapped_is_a_typo(index: ScreeningIndex) -> None:
+    # SAMAN BANK and BANK REFAH: a bank word as listed, the other word with two neighbours swapped, the first kept.
+    assert found(index, "Bank Smaan", "IR", "SDN-13135")
+    assert found(index, "Bank Rfeah", "IR", "SDN-4635")
+    assert typo_apart("ari", "air") and not typo_apart("ria", "air")  # (three letters: a swap, the first kept)
+
+
+def test_a_changed_letter_or_a_swapped_first_letter_in_a_two_word_name_is_no_typo(index: ScreeningIndex) -> None:
+    assert screen_name(index, "Bank Samal", "IR").decision == "cleared"  # a letter changed, not swapped
+    assert screen_name(index, "Bank Asman", "IR").decision == "cleared"  # the first letter swapped

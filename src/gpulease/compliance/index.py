@@ -27,6 +27,7 @@ from gpulease.compliance.match import (
     QueryScorer,
     compare,
     explain,
+    neighbours_swapped,
     similarity_of,
     typo_apart,
 )
@@ -1315,18 +1316,33 @@ class ScreeningIndex:
         one_abjad = _one_abjad_word(query, generic)
         typos: dict[tuple[int, str, str], bool] = {}
         in_range: dict[int, list[tuple[float, IndexedName]]] | None = None  # (built when first needed)
+        # A party's name of two words that the query writes with one word's neighbouring letters swapped ("Bank
+        # Smaan", SAMAN BANK) scores too low for a typo to be looked for, and need not be its best-scoring name.
+        swaps: dict[int, tuple[float, IndexedName]] = {}
+        if len(query.strong) == 2:
+            for other, other_score in zip(candidates, scores, strict=True):
+                if (
+                    len(other.norm.strong) == 2
+                    and self.entries[other.entry].type not in _NOT_A_COMPANY  # (a person's name: too many alike)
+                    and _two_words_one_swapped(query, other)
+                ):
+                    swaps.setdefault(other.entry, (other_score, other))
         for position, (name_score, candidate) in best.items():
             by_acronym = position in acronym_of
+            swapped = swaps.get(position)
+            if swapped is not None and name_score < TYPO_CONTEXT_FROM:
+                name_score, candidate = swapped
             if (
                 name_score < lowest
                 and not by_acronym
+                and swapped is None
                 and (name_score < TYPO_WHOLE_NAME_FROM or len(candidate.norm.strong) < 3)
             ):
                 continue  # (below the cut, only a misspelt word among a whole listed name's other words could help)
             align = _Aligned(query, q_weights, candidate, extra, scorer)
             first_score = name_score
             typo = None
-            if not by_acronym and TYPO_WHOLE_NAME_FROM <= name_score < TYPO_CONTEXT_BELOW:
+            if not by_acronym and (name_score >= TYPO_WHOLE_NAME_FROM or swapped) and name_score < TYPO_CONTEXT_BELOW:
                 whole_only = name_score < TYPO_CONTEXT_FROM
                 typo = self._typo_in_context(query, q_weights, candidate, align, extra, scorer, whole_only, typos)
                 if typo is None and not whole_only:  # (the others score no more than this one)
@@ -1636,7 +1652,12 @@ class ScreeningIndex:
         # Cheap first: a word of each name that the other lacks, a typo apart (most candidates have none).
         own, theirs = set(query.strong), set(listed)
         missing = [j for j, b in enumerate(listed) if b not in own]
-        if not missing or (whole_only and (len(missing) != 1 or len(listed) < 3)):
+        if not missing:
+            return None
+        # A name of two words, one as listed and the other with two neighbouring letters swapped ("Bank Sepha"): the
+        # letters are all there, which a changed letter ("Bank Sepal") does not say.
+        swap = _two_words_one_swapped(query, candidate, missing)
+        if whole_only and (len(missing) != 1 or (len(listed) < 3 and not swap)):
             return None
         if not any(misspelt(i, j) for i, a in enumerate(query.strong) if a not in theirs for j in missing):
             return None
@@ -1652,7 +1673,8 @@ class ScreeningIndex:
             if cover >= SKELETON_SIMILARITY and t not in generic
         )
         whole = len(loose_l) == 1 and len(listed) >= 3
-        if not whole and (whole_only or context < TYPO_CONTEXT_MIN_WEIGHT):
+        swap = swap and len(loose_l) == 1 and len(loose_q) == 1
+        if not (whole or swap) and (whole_only or context < TYPO_CONTEXT_MIN_WEIGHT):
             return None
         places = place_tokens()
         pairs: list[tuple[int, int]] = []
@@ -2266,6 +2288,24 @@ def _acronyms(entries: Sequence[ListEntry], names: Sequence[IndexedName]) -> dic
         for acronym, ids in found.items()
         if len({names[i].entry for i in ids}) <= ACRONYM_MAX_PARTIES
     }
+
+
+def _two_words_one_swapped(query: NormalizedName, candidate: IndexedName, missing: Sequence[int] | None = None) -> bool:
+    """Whether query and listed name are two words each, one of them the same and the other with two neighbouring
+    letters swapped, the first kept ("Bank Sepha" / BANK SEPAH). `missing`: the listed words the query lacks."""
+    listed = candidate.norm.strong
+    if len(listed) != 2 or len(query.strong) != 2:
+        return False
+    if missing is None:
+        missing = [j for j, b in enumerate(listed) if b not in query.strong]
+    if len(missing) != 1:
+        return False
+    (j,) = missing
+    if listed[1 - j] not in query.strong:
+        return False
+    other = query.strong[1] if query.strong[0] == listed[1 - j] else query.strong[0]
+    position = query.strong.index(other)
+    return neighbours_swapped(query.shown(position), candidate.norm.shown(j)) or neighbours_swapped(other, listed[j])
 
 
 def _first_in_capitals(query: NormalizedName, position: int) -> bool:
