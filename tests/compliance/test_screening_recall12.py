@@ -93,3 +93,11 @@ def test_a_two_word_name_with_two_neighbouring_letters_swapped_is_a_typo(index: 
 def test_a_changed_letter_or_a_swapped_first_letter_in_a_two_word_name_is_no_typo(index: ScreeningIndex) -> None:
     assert screen_name(index, "Bank Samal", "IR").decision == "cleared"  # a letter changed, not swapped
     assert screen_name(index, "Bank Asman", "IR").decision == "cleared"  # the first letter swapped
+
+
+def test_another_company_name_the_party_traded_under_is_no_brand(index: ScreeningIndex) -> None:
+    # AZIMUT LLC: an a.k.a. of the Internet Research Agency with a legal form of its own, not its brand.
+    assert "azimut" not in index._brand_words
+    assert screen_name(index, "Azimut Zenobia Yachts S.p.A.", "IT").decision == "cleared"
+    # ROSTVERTOL PAO is one too, but the curated Роствертол confirms it as the party's own short name.
+    assert "rostvertol" in index._brand_words

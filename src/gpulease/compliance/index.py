@@ -1952,9 +1952,10 @@ def _brand_words(
     acronyms: Mapping[str, tuple[int, ...]],
 ) -> dict[str, tuple[int, ...]]:
     """The brands of the parties the curated enrichment covers, each with the names it is the whole of: a name of one
-    word besides legal forms ("LUKOIL OAO", the alias "HIKVISION", the enrichment's "DJI"), of Latin letters, not a
-    word of trade or place, not two common English words joined ("Postbank"), not a weak alias, not the name of a
-    city the lists give in an address (Tabriz, Shiraz) and in no listed individual's name (Mahan, Tasnim are names)."""
+    word besides legal forms, written in Latin letters ("LUKOIL OAO", the alias "HIKVISION", the enrichment's
+    "DJI"), a word of the primary name where the list gives it as an alias, not a word of trade or place, not two
+    common English words joined ("Postbank"), not a weak alias, not the name of a city the lists give in an address
+    (Tabriz, Shiraz) and in no listed individual's name (Mahan, Tasnim are names)."""
     generic = generic_words()
     cities = {word for entry in entries for a in entry.addresses if a.city for word in fold(a.city).split()}
     found: dict[str, dict[int, int]] = {}
@@ -1965,6 +1966,9 @@ def _brand_words(
         if indexed.kind == WEAK_ALIAS or indexed.norm.abjad[0]:
             continue
         token, shown = indexed.norm.strong[0], indexed.norm.shown(0)
+        if _other_company_name(indexed, entry):
+            continue
+
         least = (
             BRAND_WORD_LETTERS_BRAND
             if indexed.enrichment and indexed.enrichment.kind == "brand"
@@ -1993,6 +1997,20 @@ def _acronym_alias(indexed: IndexedName, names: Sequence[IndexedName], acronyms:
     if alias is not None:
         return alias.kind in ("english_trade_name", "short_name", "brand")
     return any(names[i].entry == indexed.entry for i in acronyms.get(written.lower(), ()))
+
+
+def _other_company_name(indexed: IndexedName, entry: ListEntry) -> bool:
+    """Whether a name the list gives is another company's that the party traded under, not its brand: an a.k.a. with
+    a legal form of its own and a word the primary name lacks (the Internet Research Agency's AZIMUT LLC, GLAVSET
+    LLC); not a short form without one (NORINCO, HIKVISION), nor a curated alias or a name one confirms."""
+    if indexed.enrichment is not None or indexed.name == entry.name:
+        return False
+    if not any(t in LEGAL_FORMS for t in indexed.norm.weak):
+        return False
+    if set(indexed.norm.strong) <= set(normalize_name(entry.name).strong):
+        return False
+    # (Unless the curated names confirm it: ROSTVERTOL PAO is also Роствертол, the party's own short name.)
+    return all(normalize_name(alias.alias).strong != indexed.norm.strong for alias in entry.enrichment)
 
 
 def _two_common_words(word: str) -> bool:
