@@ -27,6 +27,7 @@ from gpulease.compliance.match import (
     QueryScorer,
     compare,
     explain,
+    neighbours_swapped,
     similarity_of,
     typo_apart,
 )
@@ -109,6 +110,19 @@ AFFILIATE_MIN_SHARE = 0.6  # of the listed name's weight, found in the query
 # 32; not Novatek, 11): frequent on the lists, so it weighs little, yet it names the group, whose members are
 # affiliates whatever its weight, in any country.
 GROUP_BRAND_PARTIES = 20
+# A listed brand written among other words (`ScreeningIndex._brand_word`): a word that is the whole of one of the
+# names of a party the curated enrichment covers, of this many letters at least (the enrichment's own brands, such
+# as "DJI", from BRAND_WORD_LETTERS_BRAND), rarer in English than COMMON_NAME_ZIPF ("huawei" 3.3 is a brand, "wagner"
+# 3.7 a surname). The query's other words and the halves of a joined word count as common from OTHER_WORD_ZIPF.
+BRAND_WORD_LETTERS = 5
+BRAND_WORD_LETTERS_BRAND = 3
+# ... and an acronym the enrichment gives in capitals from this many letters ("CCCC", "CNNC"), looked for only as the
+# query's first word written in capitals ("CCCC First Highway Engineering Co., Ltd.").
+ACRONYM_BRAND_LETTERS = 4
+OTHER_WORD_ZIPF = 3.0
+# A Dubai free-zone company ("... DMCC") reads as a company's name there. Not a legal form elsewhere: as a word of the
+# name it keeps "Alphabet Inc." off the listed ALPHABET INTERNATIONAL DMCC.
+BRAND_WORD_FORMS = frozenset({"dmcc"})
 # A listed name made only of common words ("Technology and Development Group") says little about identity:
 # anything short of the whole name loses this much.
 COMMON_WORDS_ONLY = -15.0
@@ -679,10 +693,33 @@ class ScreeningIndex:
                 party_words[indexed.entry].update(indexed.norm.strong)
         self._party_words = {position: frozenset(words) for position, words in party_words.items()}
         self._brand_longest = max(map(len, self._chinese_brands), default=0)
+        # Every word of a listed individual's names: a query word among them may be a person's name.
+        self._people_words = frozenset(
+            token for indexed in names if entries[indexed.entry].type == "individual" for token in indexed.norm.strong
+        )
+        self._brand_words = _brand_words(entries, names, self._people_words, self._acronyms)
+        # Brands below BRAND_WORD_LETTERS: the enrichment's acronyms ("CCCC"), read only as a query's first word.
+        self._acronym_brands = frozenset(token for token in self._brand_words if len(token) < BRAND_WORD_LETTERS)
+        # ... of which those the list gives, not the curation ("NIOC", "AGIR"): four capitals are also other firms'
+        # initials and other languages' words, so they count only in a name screened in the party's own country.
+        self._listed_acronyms = frozenset(
+            token
+            for token in self._acronym_brands
+            if all(names[i].enrichment is None for i in self._brand_words[token])
+        )
+        # Brands that are also Hanyu Pinyin: Chinese words that other Chinese firms' names use too (大华 Dahua, 曙光
+        # Shuguang, 华为 Huawei), read as a brand among other words only in a name screened with a country outside
+        # China, Hong Kong and Macao.
+        self._pinyin_brands = frozenset(
+            token
+            for token, ids in self._brand_words.items()
+            if is_pinyin(token) or any(is_pinyin(names[i].norm.shown(0).lower()) for i in ids)
+        )
         self._brand_starts = frozenset(brand[0] for brand in self._chinese_brands)
         common_english("name")  # wordfreq's English list loads now, with the index, not in a screening request
         # The word tables the first screening request would otherwise build (the common words' keys: 6 ms).
-        _common_word_keys(), _trade_words(), _structure_tokens(), _unit_words(), affiliate_words(), _chinese_regions()
+        _common_word_keys(), _trade_words(), _structure_tokens(), _unit_words(), _function_words(), affiliate_words()
+        _chinese_regions()
 
     @classmethod
     def build(cls, entries: Iterable[ListEntry], version: str | None = None) -> ScreeningIndex:
@@ -938,7 +975,7 @@ class ScreeningIndex:
         untitled = _name_after_titles(name)
         person = person_initials(to_latin(name) if not name.isascii() and script_of(name) == "CYRILLIC" else name)
         if outside is None and long_form is None and untitled is None and person is None:
-            return self._brand_inside(name, one(name), limit)
+            return self._brand_word(name, country, self._brand_inside(name, one(name), limit), limit)
         # "Syrian Arab Airlines (Syrianair)" and "Syrian Arab Airlines": each entry's best hit.
         found = {hit.entry_id: hit for hit in one(name)}
         if person is not None:
@@ -967,7 +1004,8 @@ class ScreeningIndex:
                     continue  # (a title names a person)
                 if hit.entry_id not in found or hit.score > found[hit.entry_id].score:
                     found[hit.entry_id] = replace(hit, reasons=(*hit.reasons, f"'{other}': {note}"))
-        return self._brand_inside(name, sorted(found.values(), key=lambda h: (-h.score, h.entry_id))[:limit], limit)
+        hits = self._brand_inside(name, sorted(found.values(), key=lambda h: (-h.score, h.entry_id))[:limit], limit)
+        return self._brand_word(name, country, hits, limit)
 
     def _brand_inside(self, name: str, hits: list[Hit], limit: int) -> list[Hit]:
         """`hits` and, for a listed Chinese brand written inside a longer Chinese name, a possible affiliate.
@@ -1037,6 +1075,101 @@ class ScreeningIndex:
             matched_kind=candidate.kind,
             enrichment=candidate.enrichment,
             features=(Feature("listed brand inside a Chinese name", AFFILIATE_SCORE, detail),),
+            affiliate=True,
+        )
+
+    def _brand_word(self, name: str, country: str | None, hits: list[Hit], limit: int) -> list[Hit]:
+        """`hits` and, for a listed group's brand written among other words, a possible affiliate.
+
+        A group's members abroad and in other trades carry its brand with words of their own: Lukoil Lubricants
+        Europe Oy, Novatek Gas & Power GmbH, Prama Hikvision India, DJI Creative Studio LLC. Their names share too
+        little with the listed name to score, so the brand itself is looked for: a word that is the whole of one of
+        the names of a party the curated enrichment covers (a group known by its brand), rare in English and in no
+        listed individual's name (`_brand_words`). The query must read as a company's (a legal form or a word of
+        trade, place or structure) and its other words must say nothing of another party: each a word of trade,
+        place or structure, a common English word, or a word no list has, and no listed individual's name. The
+        brand with words of trade alone, in another country than the party's, is more likely a namesake there
+        ("Novatek Microelectronics", TW), as `_affiliate` holds, unless the brand is a listed group's or the words
+        say what a unit does for its group ("Alrosa Finance S.A.", "Severstal Export GmbH"). A brand that is also
+        pinyin counts only abroad (`_pinyin_brands`); at home the Chinese-name rules (`_brand_inside`) read it.
+        """
+        query = normalize_name(name)
+        strong = query.strong
+        brands = self._brand_words
+        if len(strong) < 2 or brands.keys().isdisjoint(strong):
+            return hits
+        generic, trades, functions = generic_words(), _trade_words(), _function_words()
+        query_country = country_code(country) if country else None
+        company = any(t in LEGAL_FORMS for t in query.weak) or not BRAND_WORD_FORMS.isdisjoint(strong)
+        reviewed = {hit.entry_id for hit in hits if hit.score >= AFFILIATE_SCORE}
+        added: dict[str, Hit] = {}
+        for position, token in enumerate(strong):
+            name_ids = brands.get(token)
+            if name_ids is None or query.abjad[position]:
+                continue
+            if token in self._pinyin_brands and (query_country is None or query_country in _SAME_PLACE["CN"]):
+                continue
+            if token in self._acronym_brands and not _first_in_capitals(query, position):
+                continue
+            others = [k for k, other in enumerate(strong) if other != token and other not in BRAND_WORD_FORMS]
+            if not others or not (company or any(strong[k] in generic for k in others)):
+                continue
+            if not all(self._says_no_other_party(query, k, generic) for k in others):
+                continue
+            # (Words of what a unit does for its group, "Finance", "Export", are no other trade.)
+            trade_only = all(strong[k] in trades for k in others) and not all(strong[k] in functions for k in others)
+            group = self._parties_with.get(token, 0) >= GROUP_BRAND_PARTIES
+            for name_id in name_ids:
+                candidate = self.names[name_id]
+                entry = self.entries[candidate.entry]
+                if trade_only and not group and _elsewhere(query_country, entry):
+                    continue
+                if token in self._listed_acronyms and (query_country is None or _elsewhere(query_country, entry)):
+                    continue
+                if entry.id not in reviewed and entry.id not in added:
+                    added[entry.id] = self._brand_word_hit(query, position, others, candidate, entry)
+        if not added:
+            return hits
+        kept = [hit for hit in hits if hit.entry_id not in added]  # (one hit per entry: the brand's replaces a lower)
+        return sorted([*kept, *added.values()], key=lambda h: (-h.score, h.entry_id))[:limit]
+
+    def _says_no_other_party(self, query: NormalizedName, k: int, generic: frozenset[str]) -> bool:
+        """Whether query word `k` is one an affiliate adds to its group's brand: a word of trade, place or
+        structure, a common English word, or a word no list has; not a listed individual's name, nor another
+        listed party's rare word, nor a word in an abjad (read by its consonants, it fits too many)."""
+        token = query.strong[k]
+        if token in generic:
+            return True
+        if query.abjad[k] or token in self._people_words:
+            return False
+        return token not in self.document_frequency or common_english(query.shown(k), OTHER_WORD_ZIPF)
+
+    @staticmethod
+    def _brand_word_hit(
+        query: NormalizedName, position: int, others: list[int], candidate: IndexedName, entry: ListEntry
+    ) -> Hit:
+        brand = query.shown(position)
+        words = ", ".join(query.shown(k) for k in others)
+        detail = (
+            f"possible affiliate: the query has {brand}, the brand the listed party is known by ('{candidate.name}'), "
+            f"a word rare in English and in the lists, with only words of trade, place or structure, common words or "
+            f"words no list has ({words}); a group's members carry its brand: establish ownership and control"
+        )
+        reasons: list[str] = [detail]
+        if candidate.enrichment is not None:
+            source = candidate.enrichment.source_url or candidate.enrichment.source_note or "no source given"
+            reasons.append(f"matched an enrichment alias ({candidate.enrichment.kind}), source: {source}")
+        return Hit(
+            entry_id=entry.id,
+            list=entry.list,
+            name=entry.name,
+            matched_name=candidate.name,
+            score=AFFILIATE_SCORE,
+            reasons=tuple(reasons),
+            entry=entry,
+            matched_kind=candidate.kind,
+            enrichment=candidate.enrichment,
+            features=(Feature("listed brand among other words", AFFILIATE_SCORE, detail),),
             affiliate=True,
         )
 
@@ -1235,18 +1368,33 @@ class ScreeningIndex:
         one_abjad = _one_abjad_word(query, generic)
         typos: dict[tuple[int, str, str], bool] = {}
         in_range: dict[int, list[tuple[float, IndexedName]]] | None = None  # (built when first needed)
+        # A party's name of two words that the query writes with one word's neighbouring letters swapped ("Bank
+        # Smaan", SAMAN BANK) scores too low for a typo to be looked for, and need not be its best-scoring name.
+        swaps: dict[int, tuple[float, IndexedName]] = {}
+        if len(query.strong) == 2:
+            for other, other_score in zip(candidates, scores, strict=True):
+                if (
+                    len(other.norm.strong) == 2
+                    and self.entries[other.entry].type not in _NOT_A_COMPANY  # (a person's name: too many alike)
+                    and _two_words_one_swapped(query, other)
+                ):
+                    swaps.setdefault(other.entry, (other_score, other))
         for position, (name_score, candidate) in best.items():
             by_acronym = position in acronym_of
+            swapped = swaps.get(position)
+            if swapped is not None and name_score < TYPO_CONTEXT_FROM:
+                name_score, candidate = swapped
             if (
                 name_score < lowest
                 and not by_acronym
+                and swapped is None
                 and (name_score < TYPO_WHOLE_NAME_FROM or len(candidate.norm.strong) < 3)
             ):
                 continue  # (below the cut, only a misspelt word among a whole listed name's other words could help)
             align = _Aligned(query, q_weights, candidate, extra, scorer)
             first_score = name_score
             typo = None
-            if not by_acronym and TYPO_WHOLE_NAME_FROM <= name_score < TYPO_CONTEXT_BELOW:
+            if not by_acronym and (name_score >= TYPO_WHOLE_NAME_FROM or swapped) and name_score < TYPO_CONTEXT_BELOW:
                 whole_only = name_score < TYPO_CONTEXT_FROM
                 typo = self._typo_in_context(query, q_weights, candidate, align, extra, scorer, whole_only, typos)
                 if typo is None and not whole_only:  # (the others score no more than this one)
@@ -1560,7 +1708,12 @@ class ScreeningIndex:
         # Cheap first: a word of each name that the other lacks, a typo apart (most candidates have none).
         own, theirs = set(query.strong), set(listed)
         missing = [j for j, b in enumerate(listed) if b not in own]
-        if not missing or (whole_only and (len(missing) != 1 or len(listed) < 3)):
+        if not missing:
+            return None
+        # A name of two words, one as listed and the other with two neighbouring letters swapped ("Bank Sepha"): the
+        # letters are all there, which a changed letter ("Bank Sepal") does not say.
+        swap = _two_words_one_swapped(query, candidate, missing)
+        if whole_only and (len(missing) != 1 or (len(listed) < 3 and not swap)):
             return None
         if not any(misspelt(i, j) for i, a in enumerate(query.strong) if a not in theirs for j in missing):
             return None
@@ -1576,7 +1729,8 @@ class ScreeningIndex:
             if cover >= SKELETON_SIMILARITY and t not in generic
         )
         whole = len(loose_l) == 1 and len(listed) >= 3
-        if not whole and (whole_only or context < TYPO_CONTEXT_MIN_WEIGHT):
+        swap = swap and len(loose_l) == 1 and len(loose_q) == 1
+        if not (whole or swap) and (whole_only or context < TYPO_CONTEXT_MIN_WEIGHT):
             return None
         places = place_tokens()
         pairs: list[tuple[int, int]] = []
@@ -1847,6 +2001,83 @@ class ScreeningIndex:
         )
 
 
+def _brand_words(
+    entries: Sequence[ListEntry],
+    names: Sequence[IndexedName],
+    people: frozenset[str],
+    acronyms: Mapping[str, tuple[int, ...]],
+) -> dict[str, tuple[int, ...]]:
+    """The brands of the parties the curated enrichment covers, each with the names it is the whole of: a name of one
+    word besides legal forms, written in Latin letters ("LUKOIL OAO", the alias "HIKVISION", the enrichment's
+    "DJI"), a word of the primary name where the list gives it as an alias, not a word of trade or place, not two
+    common English words joined ("Postbank"), not a weak alias, not the name of a city the lists give in an address
+    (Tabriz, Shiraz) and in no listed individual's name (Mahan, Tasnim are names)."""
+    generic = generic_words()
+    cities = {word for entry in entries for a in entry.addresses if a.city for word in fold(a.city).split()}
+    found: dict[str, dict[int, int]] = {}
+    for name_id, indexed in enumerate(names):
+        entry = entries[indexed.entry]
+        if len(indexed.norm.strong) != 1 or not entry.enrichment or entry.type in _NOT_A_COMPANY:
+            continue
+        if indexed.kind == WEAK_ALIAS or indexed.norm.abjad[0]:
+            continue
+        token, shown = indexed.norm.strong[0], indexed.norm.shown(0)
+        if _other_company_name(indexed, entry):
+            continue
+
+        least = (
+            BRAND_WORD_LETTERS_BRAND
+            if indexed.enrichment and indexed.enrichment.kind == "brand"
+            else BRAND_WORD_LETTERS
+        )
+        if _acronym_alias(indexed, names, acronyms):
+            least = min(least, ACRONYM_BRAND_LETTERS)
+        if len(token) < least or not (token.isascii() and token.isalpha()) or token in generic:
+            continue
+        if token in people or token in cities or common_english(shown.lower(), COMMON_NAME_ZIPF):
+            continue
+        if _two_common_words(shown.lower()):
+            continue
+        found.setdefault(token, {}).setdefault(indexed.entry, name_id)  # (one name per party)
+    return {token: tuple(by_party.values()) for token, by_party in found.items()}
+
+
+def _acronym_alias(indexed: IndexedName, names: Sequence[IndexedName], acronyms: Mapping[str, tuple[int, ...]]) -> bool:
+    """Whether a name is an acronym of its party in capitals, the brand its group's members are named with in front
+    ("CCCC First Highway Engineering"): the enrichment's English trade or short name ("CCCC", "CNNC", "AVIC"), or
+    an alias the list gives that is the initials of another of the party's names ("NIOC", "IRGC")."""
+    written = indexed.name.strip()
+    if not (written.isascii() and written.isalpha() and written.isupper()):
+        return False
+    alias = indexed.enrichment
+    if alias is not None:
+        return alias.kind in ("english_trade_name", "short_name", "brand")
+    return any(names[i].entry == indexed.entry for i in acronyms.get(written.lower(), ()))
+
+
+def _other_company_name(indexed: IndexedName, entry: ListEntry) -> bool:
+    """Whether a name the list gives is another company's that the party traded under, not its brand: an a.k.a. with
+    a legal form of its own and a word the primary name lacks (the Internet Research Agency's AZIMUT LLC, GLAVSET
+    LLC); not a short form without one (NORINCO, HIKVISION), nor a curated alias or a name one confirms."""
+    if indexed.enrichment is not None or indexed.name == entry.name:
+        return False
+    if not any(t in LEGAL_FORMS for t in indexed.norm.weak):
+        return False
+    if set(indexed.norm.strong) <= set(normalize_name(entry.name).strong):
+        return False
+    # (Unless the curated names confirm it: ROSTVERTOL PAO is also Роствертол, the party's own short name.)
+    return all(normalize_name(alias.alias).strong != indexed.norm.strong for alias in entry.enrichment)
+
+
+def _two_common_words(word: str) -> bool:
+    """Whether a word is two common English words of four letters or more written as one ("postbank"; not "megvii",
+    whose "meg" and "vii" are too short to say so)."""
+    return any(
+        common_english(word[:i], OTHER_WORD_ZIPF) and common_english(word[i:], OTHER_WORD_ZIPF)
+        for i in range(4, len(word) - 3)
+    )
+
+
 def _placed_common_names(names: Sequence[IndexedName]) -> frozenset[tuple[str, ...]]:
     """Names of only common words that the lists themselves also name units of by place: SMIC's Beijing,
     Tianjin and Shenzhen units are listed as "Semiconductor Manufacturing International (<city>) Corporation",
@@ -1867,6 +2098,10 @@ def _placed_common_names(names: Sequence[IndexedName]) -> frozenset[tuple[str, .
 # Words that say what a group's unit abroad does, not in which trade it is: "Inspur Systems, Inc.", "DJI Research LLC".
 _UNIT_WORDS = ("systems", "research", "solutions", "services", "technologies", "technology", "labs", "laboratories",
                "innovations", "development")  # fmt: skip
+# Words of what a group's own unit does for it, in any trade: it sells, finances, trades or leases for the group.
+_FUNCTION_WORDS = ("finance", "financial", "funding", "capital", "invest", "investment", "investments", "export",
+                   "exports", "import", "trading", "trade", "marketing", "sales", "supply", "leasing", "treasury",
+                   "services", "service", "management")  # fmt: skip
 
 # A two-character Chinese brand that is an everyday word (兵团 corps, 浪潮 wave, 卫星 satellite: in wordfreq's short
 # Chinese list, Zipf ≥ 3) says nothing inside a longer name, unless the party's Latin name spells it (华为 HUAWEI).
@@ -2129,6 +2364,31 @@ def _acronyms(entries: Sequence[ListEntry], names: Sequence[IndexedName]) -> dic
     }
 
 
+def _two_words_one_swapped(query: NormalizedName, candidate: IndexedName, missing: Sequence[int] | None = None) -> bool:
+    """Whether query and listed name are two words each, one of them the same and the other with two neighbouring
+    letters swapped, the first kept ("Bank Sepha" / BANK SEPAH). `missing`: the listed words the query lacks."""
+    listed = candidate.norm.strong
+    if len(listed) != 2 or len(query.strong) != 2:
+        return False
+    if missing is None:
+        missing = [j for j, b in enumerate(listed) if b not in query.strong]
+    if len(missing) != 1:
+        return False
+    (j,) = missing
+    if listed[1 - j] not in query.strong:
+        return False
+    other = query.strong[1] if query.strong[0] == listed[1 - j] else query.strong[0]
+    position = query.strong.index(other)
+    return neighbours_swapped(query.shown(position), candidate.norm.shown(j)) or neighbours_swapped(other, listed[j])
+
+
+def _first_in_capitals(query: NormalizedName, position: int) -> bool:
+    """Whether the query's word at `position` is its first and written in capitals ("CCCC First Highway")."""
+    word = query.shown(position)
+    words = _WORD.findall(query.original)
+    return position == 0 and bool(words) and words[0] == word.upper() and word.upper() != word.lower()
+
+
 def _acronym_written(query: NormalizedName) -> str | None:
     """The query's one word, if it is written in capitals like an acronym ("RDIF", not "Rdif") and is not a
     common English word ("CARE"); None otherwise."""
@@ -2209,6 +2469,12 @@ class _Aligned:
                 scorer.similarities,
             )
         return self._result
+
+
+@functools.cache
+def _function_words() -> frozenset[str]:
+    """Canonical forms of the words of what a group's unit does for the group (`_FUNCTION_WORDS`)."""
+    return frozenset(canonical(w) for w in _FUNCTION_WORDS)
 
 
 @functools.cache

@@ -24,6 +24,7 @@ from gpulease.compliance.romanize import joined
 TOKEN_SIMILARITY = 0.82
 TOKEN_SIMILARITY_OTHER_START = 0.86
 FUZZY_MIN_LENGTH = 4
+SWAP_MIN_LENGTH = 3  # a swap of neighbours is a typo from three letters ("ari" / "air"): the letters are all there
 _OSA_CUTOFF = TOKEN_SIMILARITY - 0.01  # a little below the line: rapidfuzz's cut-off is not ours to round
 # Words of four or five letters: low enough for one swap of neighbouring letters (OSA share 0.75, 0.8),
 # accepted below; longer words pass the line with a swap anyway.
@@ -118,6 +119,11 @@ def similarity_of(a: str, b: str) -> float:
     return _similarity(a, b)
 
 
+def neighbours_swapped(a: str, b: str) -> bool:
+    """Whether two words differ by two neighbouring letters swapped, not the first ("sepha" for "sepah")."""
+    return _swapped(a, b)
+
+
 def _swapped(a: str, b: str) -> bool:
     """Two neighbouring letters swapped, not the first ("yiut"/"yitu"): the commonest typo, and in a short
     word one that a one-letter change ("sugon"/"sugar") is not: the letters are all there."""
@@ -176,13 +182,16 @@ def _doubled(a: str, b: str) -> bool:
 
 def typo_apart(a: str, b: str) -> bool:
     """Whether two different words are a typo apart: a letter doubled, one edit (a letter added, dropped, changed,
-    or two neighbours swapped) in words of four letters or more, two with the first letter kept in longer ones."""
+    or two neighbours swapped) in words of four letters or more, two with the first letter kept in longer ones; two
+    neighbours swapped, the first letter kept, in a word of three ("ari" for "air")."""
     la, lb = len(a), len(b)
     if a == b or la - lb > 2 or lb - la > 2:
         return False
     shorter = la if la < lb else lb
     if shorter >= 2 and (la - lb == 1 or lb - la == 1) and _doubled(a, b):
         return True  # a key pressed twice ("all" for "al", "rtt" for "rt"), in a word of any length
+    if shorter == SWAP_MIN_LENGTH and _swapped(a, b):
+        return True
     if shorter < FUZZY_MIN_LENGTH:
         return False
     limit = 2 if shorter >= TYPO_TWO_EDITS_FROM and a[0] == b[0] else 1
