@@ -1060,23 +1060,7 @@ class ScreeningIndex:
             "after nothing but a place and with no other trade: a Chinese trade name (字号) is registered for one "
             "group, so possibly a member of the listed party's group; establish ownership and control"
         )
-        reasons: list[str] = [detail]
-        if candidate.enrichment is not None:
-            source = candidate.enrichment.source_url or candidate.enrichment.source_note or "no source given"
-            reasons.append(f"matched an enrichment alias ({candidate.enrichment.kind}), source: {source}")
-        return Hit(
-            entry_id=entry.id,
-            list=entry.list,
-            name=entry.name,
-            matched_name=candidate.name,
-            score=AFFILIATE_SCORE,
-            reasons=tuple(reasons),
-            entry=entry,
-            matched_kind=candidate.kind,
-            enrichment=candidate.enrichment,
-            features=(Feature("listed brand inside a Chinese name", AFFILIATE_SCORE, detail),),
-            affiliate=True,
-        )
+        return _affiliate_hit(entry, candidate, "listed brand inside a Chinese name", detail)
 
     def _brand_word(self, name: str, country: str | None, hits: list[Hit], limit: int) -> list[Hit]:
         """`hits` and, for a listed group's brand written among other words, a possible affiliate.
@@ -1155,23 +1139,7 @@ class ScreeningIndex:
             f"a word rare in English and in the lists, with only words of trade, place or structure, common words or "
             f"words no list has ({words}); a group's members carry its brand: establish ownership and control"
         )
-        reasons: list[str] = [detail]
-        if candidate.enrichment is not None:
-            source = candidate.enrichment.source_url or candidate.enrichment.source_note or "no source given"
-            reasons.append(f"matched an enrichment alias ({candidate.enrichment.kind}), source: {source}")
-        return Hit(
-            entry_id=entry.id,
-            list=entry.list,
-            name=entry.name,
-            matched_name=candidate.name,
-            score=AFFILIATE_SCORE,
-            reasons=tuple(reasons),
-            entry=entry,
-            matched_kind=candidate.kind,
-            enrichment=candidate.enrichment,
-            features=(Feature("listed brand among other words", AFFILIATE_SCORE, detail),),
-            affiliate=True,
-        )
+        return _affiliate_hit(entry, candidate, "listed brand among other words", detail)
 
     def _screen(
         self,
@@ -2612,3 +2580,24 @@ def _initials_feature(query: NormalizedName, candidate: IndexedName, name_score:
         points = min(max(INITIALS_AGREE, (100.0 - name_score) / 2), max(0.0, INITIALS_AGREE_UP_TO - name_score))
         return Feature("initials agree", points, f"the initials {written} are those of '{names}', in order")
     return Feature("initials differ", INITIALS_DIFFER, f"the initials {written} are not those of '{names}'")
+
+
+def _affiliate_hit(entry: ListEntry, candidate: IndexedName, feature: str, detail: str) -> Hit:
+    """A review as a possible member of the listed party's group, for `detail`'s reason, with the alias's source."""
+    reasons: list[str] = [detail]
+    if candidate.enrichment is not None:
+        source = candidate.enrichment.source_url or candidate.enrichment.source_note or "no source given"
+        reasons.append(f"matched an enrichment alias ({candidate.enrichment.kind}), source: {source}")
+    return Hit(
+        entry_id=entry.id,
+        list=entry.list,
+        name=entry.name,
+        matched_name=candidate.name,
+        score=AFFILIATE_SCORE,
+        reasons=tuple(reasons),
+        entry=entry,
+        matched_kind=candidate.kind,
+        enrichment=candidate.enrichment,
+        features=(Feature(feature, AFFILIATE_SCORE, detail),),
+        affiliate=True,
+    )
