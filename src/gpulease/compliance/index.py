@@ -1680,7 +1680,8 @@ class ScreeningIndex:
             return None
         # A name of two words, one as listed and the other with two neighbouring letters swapped ("Bank Sepha"): the
         # letters are all there, which a changed letter ("Bank Sepal") does not say.
-        swap = _two_words_one_swapped(query, candidate, missing)
+        # (checked only where it decides: most candidates are no two-word name)
+        swap = len(listed) == 2 and len(missing) == 1 and _two_words_one_swapped(query, candidate, missing)
         if whole_only and (len(missing) != 1 or (len(listed) < 3 and not swap)):
             return None
         if not any(misspelt(i, j) for i, a in enumerate(query.strong) if a not in theirs for j in missing):
