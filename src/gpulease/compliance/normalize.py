@@ -957,9 +957,10 @@ class _Builder:
 
     def other_script(self, run: str) -> None:
         script = script_of(run)
+        read = run
         if script == "ARABIC":
-            run = _arabic_article(run) if _PERSIAN_ONLY.isdisjoint(run) else run.translate(_PERSIAN_SOUNDS)
-        latin = to_latin(run).lower()
+            read = _arabic_article(run) if _PERSIAN_ONLY.isdisjoint(run) else run.translate(_PERSIAN_SOUNDS)
+        latin = to_latin(read).lower()
         self.notes.append(f"transliterated from {script.title()}: {run.strip()} → {latin.strip()}")
         self.latin(latin, abjad=script in ABJADS)
 
