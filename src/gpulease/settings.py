@@ -44,7 +44,11 @@ class Settings(BaseSettings):
     compute_thresholds: tuple[float, ...] = Field(
         default=(1e24, 1e25, 1e26), description="cumulative training operations that put a customer in review"
     )
-    telemetry_interval_s: float = Field(default=15.0, description="NVML sampling period for leased GPUs")
+    telemetry_interval_s: float = Field(
+        default=15.0,
+        description="NVML sampling period for leased GPUs: this host's GPUs by index, for leases on `local` nodes "
+        "(indexes the host lacks are skipped, each named once in the log)",
+    )
     redflag_recent_incorporation_days: int = Field(default=365, description="a company younger than this…")
     redflag_large_request_gpus: int = Field(default=64, description="…asking for this many GPUs is a red flag")
     redflag_countries_of_concern: tuple[str, ...] | None = Field(
