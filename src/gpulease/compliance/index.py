@@ -787,29 +787,24 @@ class ScreeningIndex:
     def skeleton_matches(self, token: str) -> tuple[str, ...]:
         """Listed words whose consonants are those of an abjad-transliterated token."""
         key = skeleton(token)
-        found = self._skeletons.get(key, [])
+        readings = [key]  # the key, then other readings of the same letters, in this order
         if key.endswith("h") and len(key) > 2:
             # Persian final ه is often silent ("khamenei"), also where a listed word keeps it (the list's own
             # Persian alias "خامنه‌ای" transliterated): both readings.
-            silent = self._skeletons.get(key[:-1], [])
-            if silent:
-                found = [*found, *(t for t in silent if t not in found)]
+            readings.append(key[:-1])
         if "gh" in token or "kh" in token:
             # ... and gh or kh that are two letters (گاه, "gh", is g-h: قرارگاه is GHARARGAH, دانشگاه DANESHGAH).
-            two = self._skeletons.get(two_letter_skeleton(token), [])
-            if two:
-                found = [*found, *(t for t in two if t not in found)]
+            readings.append(two_letter_skeleton(token))
         if key.endswith("s") and len(key) >= 4:
             # A listed word's final s is taken for a plural (PETROPARS is kept as "petropar"); the abjad's is a letter.
-            singular = self._skeletons.get(key[:-1], [])
-            if singular:
-                found = [*found, *(t for t in singular if t not in found)]
+            readings.append(key[:-1])
         if token.endswith("h") and len(token) > 2 and not token.endswith(_ONE_LETTER_H):
             # Arabic ة (ta marbuta, transliterated h) is read t before the noun it governs: حركة النجباء is HARAKAT
             # AL-NUJABA. From the token, not the key: ك + ة is "kh", which the key folds as one letter.
-            construct = self._skeletons.get(skeleton(token[:-1]) + "t", [])
-            if construct:
-                found = [*found, *(t for t in construct if t not in found)]
+            readings.append(skeleton(token[:-1]) + "t")
+        found: dict[str, None] = {}  # (ordered, each word once)
+        for reading in readings:
+            found.update(dict.fromkeys(self._skeletons.get(reading, ())))
         return tuple(found)
 
     def two_edit_matches(self, token: str) -> list[str]:
@@ -965,9 +960,16 @@ class ScreeningIndex:
         agree with and lower it where they conflict.
         """
 
-        def one(written: str) -> list[Hit]:
+        def one(written: str, person: PersonInitials | None = None) -> list[Hit]:
             return self._screen(
-                written, country, address, limit, min_score, date_of_birth=date_of_birth, nationality=nationality
+                written,
+                country,
+                address,
+                limit,
+                min_score,
+                date_of_birth=date_of_birth,
+                nationality=nationality,
+                person=person,
             )
 
         outside = _name_before_brackets(name)
@@ -982,16 +984,7 @@ class ScreeningIndex:
             # "V. V. Putin" read as a person's initials and surname too ("CIMEX, S.A.", "A.S.P. Builders" are firms
             # of that shape: their hits come from the usual reading): listed persons of that surname, their given names
             # compared with the initials.
-            for hit in self._screen(
-                name,
-                country,
-                address,
-                limit,
-                min_score,
-                date_of_birth=date_of_birth,
-                nationality=nationality,
-                person=person,
-            ):
+            for hit in one(name, person):
                 if hit.entry.type == "individual" and (
                     hit.entry_id not in found or hit.score > found[hit.entry_id].score
                 ):
@@ -1327,8 +1320,7 @@ class ScreeningIndex:
         # ... or, with a word of trade, a brand listed alone ("Huawei Device"): every listed word in the query.
         may_add_trade = any(t in generic for t in query.strong)
         lowest = min(
-            min_score - COUNTRY_BONUS - CITY_BONUS - BIRTH_DATE_AGREES - NATIONALITY_AGREES,
-            AFFILIATE_CHECK_FROM,
+            min_score - COUNTRY_BONUS - CITY_BONUS - BIRTH_DATE_AGREES - NATIONALITY_AGREES, AFFILIATE_CHECK_FROM
         )
         # The query's words, joined pairs and skeleton matches: a listed word outside them is not in the query.
         present = {*query.strong, *extra, *(joined(a, b) for a, b in pairwise(query.strong))}
