@@ -120,11 +120,6 @@ def similarity_of(a: str, b: str) -> float:
 
 
 def neighbours_swapped(a: str, b: str) -> bool:
-    """Whether two words differ by two neighbouring letters swapped, not the first ("sepha" for "sepah")."""
-    return _swapped(a, b)
-
-
-def _swapped(a: str, b: str) -> bool:
     """Two neighbouring letters swapped, not the first ("yiut"/"yitu"): the commonest typo, and in a short
     word one that a one-letter change ("sugon"/"sugar") is not: the letters are all there."""
     if len(a) != len(b) or a[0] != b[0]:
@@ -190,7 +185,7 @@ def typo_apart(a: str, b: str) -> bool:
     shorter = la if la < lb else lb
     if shorter >= 2 and (la - lb == 1 or lb - la == 1) and _doubled(a, b):
         return True  # a key pressed twice ("all" for "al", "rtt" for "rt"), in a word of any length
-    if shorter == SWAP_MIN_LENGTH and _swapped(a, b):
+    if shorter == SWAP_MIN_LENGTH and neighbours_swapped(a, b):
         return True
     if shorter < FUZZY_MIN_LENGTH:
         return False
@@ -203,7 +198,7 @@ def _accepted(a: str, b: str, sim: float) -> float:
         # The query's place is that place, not a misspelling of a listed party's word ("Xinjiang" / "Xinjian");
         # a misspelt place ("Shangai") may still be a listed place. (`a` is the query's word, `b` the listed one.)
         return 0.0
-    if sim < TOKEN_SIMILARITY and (_swapped(a, b) or _two_edits(a, b) or _same_stem(a, b)):
+    if sim < TOKEN_SIMILARITY and (neighbours_swapped(a, b) or _two_edits(a, b) or _same_stem(a, b)):
         return TOKEN_SIMILARITY
     if a[0] != b[0]:
         # Typos rarely hit the first letter; anagram-like pairs ("orchid"/"rachid") often differ there.
