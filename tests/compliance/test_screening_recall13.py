@@ -6,7 +6,7 @@ case was cleared before this round.
 
 from __future__ import annotations
 
-from gpulease.compliance.index import ScreeningIndex
+from gpulease.compliance.index import ScreeningIndex, _plural
 from gpulease.compliance.match import typo_apart, typo_inside
 from gpulease.compliance.normalize import generic_words
 from gpulease.compliance.screening import screen_name
@@ -16,6 +16,7 @@ FARS = "SDN-45049"  # FARS NEWS AGENCY
 NARIA = "SDN-26551"  # NARIA GENERAL TRADING LLC
 ZULETA = "SDN-22250"  # ZULETA DE MERCHAN, Carmen Auxiliadora (VE)
 RAMIREZ = "SDN-17029"  # RAMIREZ GARCIA, Freyner Alfonso (CO)
+SYRIANAIR = "SDN-13440"  # SYRIAN ARAB AIRLINES
 UAC = "SDN-36431"  # PUBLIC JOINT STOCK COMPANY UNITED AIRCRAFT CORPORATION (a.k.a. SUKHOI)
 
 
@@ -68,3 +69,15 @@ def test_a_bureau_without_a_listed_name_stays_cleared(index: ScreeningIndex) -> 
     assert screen_name(index, "Design Bureau Ltd", "GB").decision == "cleared"  # (a review before)
     assert screen_name(index, "Antonov Design Bureau", "UA").decision == "cleared"
     assert screen_name(index, "Better Business Bureau", "US").decision == "cleared"
+
+
+def test_a_listed_plural_written_singular_and_misspelt_is_a_typo_in_context(index: ScreeningIndex) -> None:
+    # AIRLINES' canonical form keeps the -es (names end so: Thales, Hermes); "Airlne" is "airline" a letter short.
+    assert _plural("airlines") and _plural("missiles")
+    assert found(index, "Syrian Arab Airlne", "SY", SYRIANAIR)
+
+
+def test_a_short_plural_or_an_everyday_word_is_not_read_so(index: ScreeningIndex) -> None:
+    # FORCES: the singular's one-letter neighbours are words (forge, farce, fore); names in -es are no plurals.
+    assert not _plural("forces") and not _plural("thales") and not _plural("hermes")
+    assert screen_name(index, "National Defense Forge", "SY").decision == "cleared"

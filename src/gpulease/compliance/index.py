@@ -1663,10 +1663,19 @@ class ScreeningIndex:
             key = (i, candidate.norm.shown(j), listed[j])
             found = known.get(key)
             if found is None:
+                written = query.shown(i)
                 found = known[key] = (
-                    typo_apart(query.shown(i), key[1])
+                    typo_apart(written, key[1])
                     or typo_apart(query.strong[i], listed[j])
-                    or (typo_inside(query.strong[i], listed[j]) and not _english_word(query.shown(i)))
+                    or (typo_inside(query.strong[i], listed[j]) and not _english_word(written))
+                    # A listed plural written in the singular, and misspelt ("Missle" for MISSILES): the lists' -es
+                    # plurals are not singular in the canonical form (names end so), so the s is dropped here.
+                    or (
+                        _plural(key[1])
+                        and not written.endswith("s")
+                        and typo_apart(written, key[1][:-1])
+                        and not common_english(written.casefold(), PLURAL_TYPO_ZIPF)
+                    )
                 )
             return found
 
@@ -2179,6 +2188,19 @@ def _english_frequencies() -> dict[str, float]:
     from wordfreq import get_frequency_dict
 
     return get_frequency_dict("en", "best")
+
+
+# A listed plural in -es written singular and misspelt: the singular of this many letters or more (missile, machine,
+# airline; not force, whose one-letter neighbours are words: forge, farce, fore), the query's word no everyday English
+# word (Zipf below this: "missle" 1.9 is a common misspelling, "forge" 3.8 a word).
+PLURAL_TYPO_LETTERS = 7  # (the plural's letters: six for the singular)
+PLURAL_TYPO_ZIPF = 3.0
+
+
+def _plural(written: str) -> bool:
+    """Whether a listed word as written is an English plural in -es of a word in -e ("missiles", "machines", "lines"),
+    which the canonical form keeps whole."""
+    return len(written) > PLURAL_TYPO_LETTERS and written.endswith("es") and written[-3] not in "aeiousxz"
 
 
 def _english_word(written: str) -> bool:
