@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gpulease.compliance.index import ScreeningIndex, _plural
 from gpulease.compliance.match import typo_apart, typo_inside
-from gpulease.compliance.normalize import generic_words
+from gpulease.compliance.normalize import generic_words, normalize_name
 from gpulease.compliance.screening import screen_name
 from tests.compliance.screening_checks import found
 
@@ -17,6 +17,8 @@ NARIA = "SDN-26551"  # NARIA GENERAL TRADING LLC
 ZULETA = "SDN-22250"  # ZULETA DE MERCHAN, Carmen Auxiliadora (VE)
 RAMIREZ = "SDN-17029"  # RAMIREZ GARCIA, Freyner Alfonso (CO)
 SYRIANAIR = "SDN-13440"  # SYRIAN ARAB AIRLINES
+CHINA_MOBILE = "CMIC-30923"  # CHINA MOBILE LIMITED
+UNICOM = "CMIC-30924"  # CHINA UNICOM (HONG KONG) LIMITED
 UAC = "SDN-36431"  # PUBLIC JOINT STOCK COMPANY UNITED AIRCRAFT CORPORATION (a.k.a. SUKHOI)
 
 
@@ -81,3 +83,17 @@ def test_a_short_plural_or_an_everyday_word_is_not_read_so(index: ScreeningIndex
     # FORCES: the singular's one-letter neighbours are words (forge, farce, fore); names in -es are no plurals.
     assert not _plural("forces") and not _plural("thales") and not _plural("hermes")
     assert screen_name(index, "National Defense Forge", "SY").decision == "cleared"
+
+
+def test_a_chinese_groups_unit_abroad_named_in_chinese_is_a_possible_affiliate(index: ScreeningIndex) -> None:
+    # The region in brackets is a place abroad written in Chinese (美国 USA, 欧洲 Europe), read as the English place.
+    assert normalize_name("中国移动(美国)有限公司").strong == ("china", "mobile", "usa")
+    result = screen_name(index, "中国移动(美国)有限公司", "US")
+    assert result.decision == "review"
+    assert any(h.hit.entry_id == CHINA_MOBILE and h.hit.affiliate for h in result.hits)
+    assert found(index, "中国联通(欧洲)有限公司", "GB", UNICOM)
+
+
+def test_an_unlisted_chinese_groups_unit_abroad_stays_cleared(index: ScreeningIndex) -> None:
+    assert screen_name(index, "中国银行(美国)有限公司", "US").decision == "cleared"  # Bank of China (USA)
+    assert screen_name(index, "阿里巴巴(美国)有限公司", "US").decision == "cleared"
