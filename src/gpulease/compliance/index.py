@@ -124,6 +124,10 @@ OTHER_WORD_ZIPF = 3.0
 # A Dubai free-zone company ("... DMCC") reads as a company's name there. Not a legal form elsewhere: as a word of the
 # name it keeps "Alphabet Inc." off the listed ALPHABET INTERNATIONAL DMCC.
 BRAND_WORD_FORMS = frozenset({"dmcc"})
+# Words that say a name is an enterprise's, as a legal form does, in the English names Russian groups' units go by: a
+# design bureau (OKB, КБ: "Sukhoi Design Bureau"), a shipyard. Only here, beside a listed brand: as words of structure
+# they would make "Tourism Bureau" or "News Bureau" an affiliate of any listed name of one common word.
+ENTERPRISE_WORDS = frozenset({"bureau", "shipyard"})
 # A listed name made only of common words ("Technology and Development Group") says little about identity:
 # anything short of the whole name loses this much.
 COMMON_WORDS_ONLY = -15.0
@@ -1078,7 +1082,11 @@ class ScreeningIndex:
             return hits
         generic, trades, functions = generic_words(), _trade_words(), _function_words()
         query_country = country_code(country) if country else None
-        company = any(t in LEGAL_FORMS for t in query.weak) or not BRAND_WORD_FORMS.isdisjoint(strong)
+        company = (
+            any(t in LEGAL_FORMS for t in query.weak)
+            or not BRAND_WORD_FORMS.isdisjoint(strong)
+            or not ENTERPRISE_WORDS.isdisjoint(strong)
+        )
         reviewed = {hit.entry_id for hit in hits if hit.score >= AFFILIATE_SCORE}
         added: dict[str, Hit] = {}
         for position, token in enumerate(strong):

@@ -519,7 +519,6 @@ STRUCTURE_WORDS: frozenset[str] = frozenset(
         # a Russian group's sales arm (торговый дом, "Trading House"): what a member is, not which group. (Not
         # "concern", концерн: as a common word it weighs too little in "Kalashnikov Concern" beside a misspelt name.)
         "house",
-        "bureau",
     }
 )
 
