@@ -92,11 +92,12 @@ class LeaseRequest:
 
 
 # One statement (a join) for one lease, rather than one per relationship: an end reads its lease this way.
-_WITH_GPUS = (joinedload(Lease.allocations).joinedload(Allocation.node),)  # built once, not per request
+_LEASE_WITH_GPUS = direct.ById(Lease, joinedload(Lease.allocations).joinedload(Allocation.node))
+_CUSTOMER = direct.ById(Customer)
 
 
 def get_lease(work: Work, *, actor: Actor, lease_id: int) -> Lease:
-    lease = work.session.get(Lease, lease_id, options=_WITH_GPUS) if limits.fits_id(lease_id) else None
+    lease = _LEASE_WITH_GPUS(work.session, lease_id) if limits.fits_id(lease_id) else None
     # Another tenant's lease answers exactly as a missing one: a customer never learns it exists.
     if lease is None or not actor.can_see_customer(lease.customer_id):
         raise NotFound(f"no lease with id {lease_id}")
@@ -376,7 +377,7 @@ def create_lease(work: Work, *, actor: Actor, request: LeaseRequest) -> Booked:
     if customer_id is None:
         raise InvalidRequest("customer_id is required")
     actor.check_customer(customer_id)
-    customer = work.session.get(Customer, customer_id) if limits.fits_id(customer_id) else None
+    customer = _CUSTOMER(work.session, customer_id) if limits.fits_id(customer_id) else None
     if customer is None:
         raise NotFound("no such customer")
     cpu = req.cpu_cores is not None
