@@ -527,10 +527,31 @@ class LeaseOut(BaseModel):
     remaining_s: int | None = Field(description="seconds to its end (or preemption); null when open-ended")
     preempted: list[int] = Field(default_factory=list, description="interruptible leases given notice for this one")
 
-    @classmethod
-    def of(cls, lease: Lease, spend: LeaseSpend, preempted: list[int] | None = None) -> LeaseOut:
+    @staticmethod
+    def holdings(lease: Lease) -> tuple[list[GpuOut], list[CoresOut]]:
+        """The GPUs and cores the answer shows: read from the lease's allocations and their nodes, so while its
+        session is open; `of` needs nothing else but the lease's own columns."""
         live = held_allocations(lease) or (lease.allocations if lease.state in ("ended", "preempted") else [])
         gpus_held = sorted(live, key=lambda a: (a.node_id, a.gpu_index))
+        return (
+            [GpuOut(node=a.node.name, node_id=a.node_id, index=a.gpu_index) for a in gpus_held],
+            [
+                CoresOut(node=h.node, node_id=h.node_id, cores=list(h.cores), cpuset=h.cpuset)
+                for h in held_cores(lease, gpus_held)
+            ],
+        )
+
+    @classmethod
+    def of(
+        cls,
+        lease: Lease,
+        spend: LeaseSpend,
+        preempted: list[int] | None = None,
+        holdings: tuple[list[GpuOut], list[CoresOut]] | None = None,
+    ) -> LeaseOut:
+        """The answer for `lease`; with its `holdings` read already, from the lease's own columns alone (after its
+        session has closed)."""
+        gpus, cores = LeaseOut.holdings(lease) if holdings is None else holdings
         return cls(
             id=lease.id,
             customer_id=lease.customer_id,
@@ -550,11 +571,8 @@ class LeaseOut(BaseModel):
             ended_at=lease.ended_at,
             preempt_at=lease.preempt_at,
             queued_until=lease.queued_until,
-            gpus=[GpuOut(node=a.node.name, node_id=a.node_id, index=a.gpu_index) for a in gpus_held],
-            cores=[
-                CoresOut(node=h.node, node_id=h.node_id, cores=list(h.cores), cpuset=h.cpuset)
-                for h in held_cores(lease, gpus_held)
-            ],
+            gpus=gpus,
+            cores=cores,
             quote=QuoteOut.of(Quote.from_dict(lease.quote)),
             cost_so_far=amount(spend.cost_so_far),
             final_cost=None if spend.final_cost is None else amount(spend.final_cost),
