@@ -24,12 +24,12 @@ from gpulease.domain.pricing import Quote, Resource, canonical
 from gpulease.services import limits
 from gpulease.services.budgets import Limits
 from gpulease.services.context import Actor, Role, from_epoch
-from gpulease.services.cpu_capacity import held_cores
 from gpulease.services.customers import Contact, ProfileChange, ScreeningRecord, ScreeningStatus
 from gpulease.services.inventory import Calendar, NodeCpus, cpu_node_view
 from gpulease.services.keys import IssuedKey, KeyRow
 from gpulease.services.kyc import KycInput, Officer, Owner
-from gpulease.services.leases import LeaseRequest, held_allocations
+from gpulease.services.leases import LeaseRequest
+from gpulease.services.leases import holdings as lease_holdings
 from gpulease.services.node_failure import NodeFailure
 from gpulease.services.prices import PriceListing
 from gpulease.services.records import Alert, Customer, Lease, ListVersion, Node, ReviewDecision, ReviewItem
@@ -531,14 +531,10 @@ class LeaseOut(BaseModel):
     def holdings(lease: Lease) -> tuple[list[GpuOut], list[CoresOut]]:
         """The GPUs and cores the answer shows: read from the lease's allocations and their nodes, so while its
         session is open; `of` needs nothing else but the lease's own columns."""
-        live = held_allocations(lease) or (lease.allocations if lease.state in ("ended", "preempted") else [])
-        gpus_held = sorted(live, key=lambda a: (a.node_id, a.gpu_index))
+        held = lease_holdings(lease)
         return (
-            [GpuOut(node=a.node.name, node_id=a.node_id, index=a.gpu_index) for a in gpus_held],
-            [
-                CoresOut(node=h.node, node_id=h.node_id, cores=list(h.cores), cpuset=h.cpuset)
-                for h in held_cores(lease, gpus_held)
-            ],
+            [GpuOut(node=name, node_id=node_id, index=index) for name, node_id, index in held.gpus],
+            [CoresOut(node=h.node, node_id=h.node_id, cores=list(h.cores), cpuset=h.cpuset) for h in held.cores],
         )
 
     @classmethod
