@@ -224,3 +224,40 @@ def test_an_end_through_the_api_writes_its_changes_directly(
     # The calendar in memory heard of it: the whole node is free again at once.
     again = facility.lease(duration_s=3600, **body)
     assert again["state"] == "active" and {g["node"] for g in again["gpus"]} == {g["node"] for g in first["gpus"]}
+
+
+def test_a_rollback_takes_the_new_objects_out_of_the_session_as_after_a_flush(
+    runtime: Runtime, ids: tuple[int, int]
+) -> None:
+    customer_id, node_id = ids
+    s = runtime.store.sessions()
+    try:
+        s.begin()
+        lease = _lease(customer_id, node_id, lease_id=444_000, gpus=(0,))
+        direct.insert_now(s, [lease, *lease.allocations])
+        assert lease in s and inspect(lease).persistent
+        s.rollback()
+        # As for rows a flush wrote: the objects are transient again, nothing of them is stored.
+        assert lease not in s and inspect(lease).transient
+        assert s.get(Lease, 444_000) is None
+    finally:
+        s.close()
+
+
+def test_by_id_reads_what_session_get_reads(runtime: Runtime, ids: tuple[int, int]) -> None:
+    customer_id, node_id = ids
+    by_id = direct.ById(Lease)
+    with runtime.store.transaction() as s:
+        direct.insert_now(s, [lease := _lease(customer_id, node_id, lease_id=333_000)])
+    with runtime.store.transaction() as s:
+        with statements(runtime) as seen:
+            got = by_id(s, 333_000)
+        assert got is not None and got.id == 333_000 and got.gpu_count == 2
+        assert [x for x in seen if x.startswith("SELECT")], seen
+        # In the session already: the same object, no statement.
+        with statements(runtime) as seen:
+            assert by_id(s, 333_000) is got
+        assert seen == []
+        assert by_id(s, 333_001) is None
+        assert s.get(Customer, customer_id) is direct.ById(Customer)(s, customer_id)
+    assert lease.id == 333_000

@@ -108,3 +108,23 @@ def test_allocations_numbered_ahead_never_collide_with_ones_the_store_numbers(
         w.session.flush()
         assert all(x.id is not None for x in b.allocations)
         w.session.rollback()
+
+
+def test_a_booking_names_the_nodes_of_its_gpus_with_one_statement(facility: Facility, runtime: Runtime) -> None:
+    nodes = facility.nodes(2)
+    facility.prices()
+    cust = facility.customer()
+    key = facility.customer_key(cust["id"])
+    body = {"customer_id": cust["id"], "gpu_model": "A100-80GB", "plan": "on_demand"}
+    warm = facility.lease(key, gpu_count=1, **body)  # the calendar loaded, the key looked up
+    assert facility.c.post(f"/api/v1/leases/{warm['id']}/end", headers=key).status_code == 200
+    with counting(runtime) as book:
+        lease = facility.lease(key, gpu_count=12, **body)  # more than one node holds
+    names = {n["id"]: n["name"] for n in nodes}
+    assert len({g["node_id"] for g in lease["gpus"]}) == 2
+    assert all(g["node"] == names[g["node_id"]] for g in lease["gpus"]), lease["gpus"]
+    assert lease["gpus"] == sorted(lease["gpus"], key=lambda g: (g["node_id"], g["index"]))
+    assert len([x for x in book if x.startswith("SELECT nodes")]) == 1, "\n".join(book)
+    # The end's answer names the same nodes (read with the lease, in one statement).
+    r = facility.c.post(f"/api/v1/leases/{lease['id']}/end", headers=key)
+    assert r.status_code == 200 and r.json()["gpus"] == lease["gpus"], r.text

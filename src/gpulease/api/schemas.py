@@ -24,12 +24,12 @@ from gpulease.domain.pricing import Quote, Resource, canonical
 from gpulease.services import limits
 from gpulease.services.budgets import Limits
 from gpulease.services.context import Actor, Role, from_epoch
-from gpulease.services.cpu_capacity import held_cores
 from gpulease.services.customers import Contact, ProfileChange, ScreeningRecord, ScreeningStatus
 from gpulease.services.inventory import Calendar, NodeCpus, cpu_node_view
 from gpulease.services.keys import IssuedKey, KeyRow
 from gpulease.services.kyc import KycInput, Officer, Owner
-from gpulease.services.leases import LeaseRequest, held_allocations
+from gpulease.services.leases import LeaseRequest
+from gpulease.services.leases import holdings as lease_holdings
 from gpulease.services.node_failure import NodeFailure
 from gpulease.services.prices import PriceListing
 from gpulease.services.records import Alert, Customer, Lease, ListVersion, Node, ReviewDecision, ReviewItem
@@ -527,10 +527,27 @@ class LeaseOut(BaseModel):
     remaining_s: int | None = Field(description="seconds to its end (or preemption); null when open-ended")
     preempted: list[int] = Field(default_factory=list, description="interruptible leases given notice for this one")
 
+    @staticmethod
+    def holdings(lease: Lease) -> tuple[list[GpuOut], list[CoresOut]]:
+        """The GPUs and cores the answer shows: read from the lease's allocations and their nodes, so while its
+        session is open; `of` needs nothing else but the lease's own columns."""
+        held = lease_holdings(lease)
+        return (
+            [GpuOut(node=name, node_id=node_id, index=index) for name, node_id, index in held.gpus],
+            [CoresOut(node=h.node, node_id=h.node_id, cores=list(h.cores), cpuset=h.cpuset) for h in held.cores],
+        )
+
     @classmethod
-    def of(cls, lease: Lease, spend: LeaseSpend, preempted: list[int] | None = None) -> LeaseOut:
-        live = held_allocations(lease) or (lease.allocations if lease.state in ("ended", "preempted") else [])
-        gpus_held = sorted(live, key=lambda a: (a.node_id, a.gpu_index))
+    def of(
+        cls,
+        lease: Lease,
+        spend: LeaseSpend,
+        preempted: list[int] | None = None,
+        holdings: tuple[list[GpuOut], list[CoresOut]] | None = None,
+    ) -> LeaseOut:
+        """The answer for `lease`; with its `holdings` read already, from the lease's own columns alone (after its
+        session has closed)."""
+        gpus, cores = LeaseOut.holdings(lease) if holdings is None else holdings
         return cls(
             id=lease.id,
             customer_id=lease.customer_id,
@@ -550,11 +567,8 @@ class LeaseOut(BaseModel):
             ended_at=lease.ended_at,
             preempt_at=lease.preempt_at,
             queued_until=lease.queued_until,
-            gpus=[GpuOut(node=a.node.name, node_id=a.node_id, index=a.gpu_index) for a in gpus_held],
-            cores=[
-                CoresOut(node=h.node, node_id=h.node_id, cores=list(h.cores), cpuset=h.cpuset)
-                for h in held_cores(lease, gpus_held)
-            ],
+            gpus=gpus,
+            cores=cores,
             quote=QuoteOut.of(Quote.from_dict(lease.quote)),
             cost_so_far=amount(spend.cost_so_far),
             final_cost=None if spend.final_cost is None else amount(spend.final_cost),

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import joinedload, object_session, selectinload
 
 from gpulease.domain.cpu import UnknownCpuModel, cpu_model
 from gpulease.domain.cpu_placement import CpuCalendar, CpuPlacement, CpuRequest
@@ -39,7 +39,9 @@ from gpulease.services.capacity import (
 from gpulease.services.context import Actor, Role, epoch, from_epoch
 from gpulease.services.cpu_capacity import (
     CpuRoom,
+    HeldCores,
     allocate_cpu,
+    held_cores,
     hold_for_cpu_queue_head,
     load_cpu_calendar,
     placement_cpu_calendar,
@@ -63,7 +65,7 @@ from gpulease.services.transitions import (
 )
 from gpulease.services.work import AuditEntry, LeasesChanged, Work
 from gpulease.store import direct
-from gpulease.store.models import Allocation, ApiKey, Customer, Lease, LeaseEvent
+from gpulease.store.models import Allocation, ApiKey, Customer, Lease, LeaseEvent, Node
 
 MAX_LEASE_GPUS = 64
 PAST_TOLERANCE = timedelta(minutes=5)  # clock skew between a client and us
@@ -92,11 +94,12 @@ class LeaseRequest:
 
 
 # One statement (a join) for one lease, rather than one per relationship: an end reads its lease this way.
-_WITH_GPUS = (joinedload(Lease.allocations).joinedload(Allocation.node),)  # built once, not per request
+_LEASE_WITH_GPUS = direct.ById(Lease, joinedload(Lease.allocations).joinedload(Allocation.node))
+_CUSTOMER = direct.ById(Customer)
 
 
 def get_lease(work: Work, *, actor: Actor, lease_id: int) -> Lease:
-    lease = work.session.get(Lease, lease_id, options=_WITH_GPUS) if limits.fits_id(lease_id) else None
+    lease = _LEASE_WITH_GPUS(work.session, lease_id) if limits.fits_id(lease_id) else None
     # Another tenant's lease answers exactly as a missing one: a customer never learns it exists.
     if lease is None or not actor.can_see_customer(lease.customer_id):
         raise NotFound(f"no lease with id {lease_id}")
@@ -106,6 +109,44 @@ def get_lease(work: Work, *, actor: Actor, lease_id: int) -> Lease:
 def held_allocations(lease: Lease) -> list[Allocation]:
     """The GPUs the lease holds in its current placement (`transitions.current_holds`)."""
     return current_holds(lease.allocations)
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What a lease holds as its answer shows it."""
+
+    gpus: list[tuple[str, int, int]]  # node name, node id, GPU index; by node and index
+    cores: list[HeldCores]  # `cpu_capacity.held_cores`
+
+
+# The nodes of a booking's GPUs, for its answer: their names, and whether their CPUs are described (cpu_node_view).
+_NODE_FACTS = select(Node.id, Node.name, Node.cpu_cores, Node.cpu_model).where(
+    Node.id.in_(bindparam("ids", expanding=True))
+)
+
+
+def holdings(lease: Lease) -> Holdings:
+    """The GPUs the lease holds (or, once closed, held), with their nodes' names, and the cores it holds; read while
+    its session is open.
+
+    A lease just booked has its GPUs but not their nodes in the session: their names are read with one statement
+    of four columns rather than one ORM load of each node, unless a node's CPUs are described (its GPUs' share of
+    cores is then shown, from the node itself)."""
+    live = held_allocations(lease) or (lease.allocations if lease.state in ("ended", "preempted") else [])
+    gpus_held = sorted(live, key=lambda a: (a.node_id, a.gpu_index))
+    session = object_session(lease)
+    if (
+        gpus_held
+        and lease.resource != "cpu"
+        and session is not None
+        and all("node" not in a.__dict__ for a in gpus_held)
+    ):
+        rows = session.execute(_NODE_FACTS, {"ids": sorted({a.node_id for a in gpus_held})}).all()
+        names = {node_id: name for node_id, name, _cores, _model in rows}
+        described = any(cores > 0 and model for _id, _name, cores, model in rows)
+        if not described and all(a.node_id in names for a in gpus_held):
+            return Holdings([(names[a.node_id], a.node_id, a.gpu_index) for a in gpus_held], [])
+    return Holdings([(a.node.name, a.node_id, a.gpu_index) for a in gpus_held], held_cores(lease, gpus_held))
 
 
 def list_leases(work: Work, *, actor: Actor, customer_id: int | None = None, state: str | None = None) -> list[Lease]:
@@ -376,7 +417,7 @@ def create_lease(work: Work, *, actor: Actor, request: LeaseRequest) -> Booked:
     if customer_id is None:
         raise InvalidRequest("customer_id is required")
     actor.check_customer(customer_id)
-    customer = work.session.get(Customer, customer_id) if limits.fits_id(customer_id) else None
+    customer = _CUSTOMER(work.session, customer_id) if limits.fits_id(customer_id) else None
     if customer is None:
         raise NotFound("no such customer")
     cpu = req.cpu_cores is not None

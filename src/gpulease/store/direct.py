@@ -14,12 +14,16 @@ they may refer to.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Table, Update, bindparam, insert, inspect, update
-from sqlalchemy.orm import MANYTOONE, Mapper, Session, make_transient, make_transient_to_detached, sessionmaker
+from sqlalchemy import Select, Table, Update, bindparam, insert, inspect, select, update
+from sqlalchemy.orm import MANYTOONE, Mapper, Session, sessionmaker
+from sqlalchemy.orm.interfaces import ORMOption
+from sqlalchemy.orm.util import identity_key
 
 from gpulease.store import staged
+
+T = TypeVar("T")
 
 Hook = Callable[[Session, Sequence[object], bool], None]
 
@@ -31,6 +35,26 @@ def listen(sessions: sessionmaker[Session], hook: Hook) -> None:
     a session of `sessions` made from now on."""
     info = sessions.kw.setdefault("info", {})
     info.setdefault(_HOOKS, []).append(hook)  # each session's info is a shallow copy: the same list
+
+
+class ById(Generic[T]):
+    """`session.get(entity, ident, options=options)` with its SELECT built once.
+
+    `Session.get` builds its statement, options included, afresh on every call and works out its cache key from
+    scratch: a booking's customer and an end's lease with its GPUs and nodes took ~1,040 calls that way, ~900 with
+    the statements built once (most of the rest is loading the rows as objects). An object already in the session
+    is still looked up by `Session.get` itself (no statement where it needs none)."""
+
+    def __init__(self, entity: type[T], *options: ORMOption) -> None:
+        self.entity = entity
+        self.options = options
+        (pk,) = inspect(entity).primary_key
+        self.stmt: Select[T] = select(entity).where(pk == bindparam("ident")).options(*options)
+
+    def __call__(self, session: Session, ident: int) -> T | None:
+        if identity_key(self.entity, ident) in session.identity_map:
+            return session.get(self.entity, ident, options=self.options)
+        return session.execute(self.stmt, {"ident": ident}).unique().scalar_one_or_none()
 
 
 _REFUSED = object()
@@ -176,12 +200,17 @@ def update_now(session: Session, objects: Sequence[Any]) -> None:
 
 
 def _settle(session: Session, objects: Sequence[Any]) -> None:
-    """The objects persistent and clean in `session`: what they hold is what the store holds."""
+    """The objects persistent and clean in `session`: what they hold is what the store holds.
+
+    What a flush does once its statements ran (`Session._register_persistent`, its one step after the unit of work's
+    own): new objects get their identity and join the identity map, every object's changes are committed, and the
+    transaction remembers them, so a rollback expunges the new ones and expires the rest as after a flush. Taking
+    them out and putting them back through the public API (`make_transient`, `make_transient_to_detached`, `add`)
+    cost about 1,450 Python calls per booking + end; this costs a tenth of that."""
+    states = set()
     for obj in objects:
-        if obj in session:
-            session.expunge(obj)
-        make_transient(obj)
-    for obj in objects:
-        make_transient_to_detached(obj)
-    for obj in objects:
-        session.add(obj)
+        state = inspect(obj)
+        if state.session_id is None:
+            session.add(obj)
+        states.add(state)
+    session._register_persistent(states)

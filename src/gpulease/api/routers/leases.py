@@ -12,8 +12,10 @@ from gpulease.api.deps import ActorDep, IdPath, IdQuery, RuntimeDep
 from gpulease.api.routing import OneTripRoute
 from gpulease.api.schemas import (
     AvailabilityOut,
+    CoresOut,
     CpuLeaseIn,
     ExtendIn,
+    GpuOut,
     GpuUsageOut,
     GpuUsagePointOut,
     LeaseEventOut,
@@ -24,6 +26,7 @@ from gpulease.api.schemas import (
 from gpulease.domain.leases import LeaseState
 from gpulease.services import gpu_usage, leases, limits, spend, telemetry
 from gpulease.services.context import Actor
+from gpulease.services.records import Lease
 from gpulease.services.work import Work
 
 router = APIRouter(tags=["leases"], route_class=OneTripRoute)
@@ -52,7 +55,7 @@ def quote(body: LeaseIn | CpuLeaseIn, rt: RuntimeDep, actor: ActorDep) -> QuoteO
 def create_lease(body: LeaseIn | CpuLeaseIn, rt: RuntimeDep, actor: ActorDep, response: Response) -> LeaseOut:
     """GPUs of a model (gpu_model, gpu_count), or cores and memory of one node (cpu_cores, optional memory_gib and
     cpu_model): the lease shows the GPUs (`gpus`) or the cores (`cores`, with their cpuset) it holds."""
-    created = rt.perform(_book, actor=actor, request=_request(body))
+    created = LeaseOut.of(*rt.perform(_book, actor=actor, request=_request(body)))
     response.headers["Location"] = f"/api/v1/leases/{created.id}"
     return created
 
@@ -70,14 +73,22 @@ def list_leases(
         return [LeaseOut.of(x, costs[x.id]) for x in rows]
 
 
-def _book(w: Work, *, actor: Actor, request: leases.LeaseRequest) -> LeaseOut:
+# A booking's and an end's answer is built after the commit (`LeaseOut.of` on what the unit of work read), not in
+# it: on SQLite the unit runs inside the store's one writer lock, which every other booking and end waits for.
+Answer = tuple[Lease, spend.LeaseSpend, list[int], tuple[list[GpuOut], list[CoresOut]]]
+
+
+def _answer(w: Work, lease: Lease, preempted: list[int] | None = None) -> Answer:
+    return lease, spend.of_lease(w, lease), preempted or [], LeaseOut.holdings(lease)
+
+
+def _book(w: Work, *, actor: Actor, request: leases.LeaseRequest) -> Answer:
     booked = leases.create_lease(w, actor=actor, request=request)
-    return LeaseOut.of(booked.lease, spend.of_lease(w, booked.lease), booked.preempted)
+    return _answer(w, booked.lease, booked.preempted)
 
 
-def _end(w: Work, *, actor: Actor, lease_id: int) -> LeaseOut:
-    lease = leases.end(w, actor=actor, lease_id=lease_id)
-    return LeaseOut.of(lease, spend.of_lease(w, lease))
+def _end(w: Work, *, actor: Actor, lease_id: int) -> Answer:
+    return _answer(w, leases.end(w, actor=actor, lease_id=lease_id))
 
 
 def _lease(rt: RuntimeDep, actor: Actor, lease_id: int) -> LeaseOut:
@@ -137,7 +148,7 @@ def lease_gpu_usage(
 @router.post("/leases/{lease_id}/end", response_model=LeaseOut)
 def end_lease(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
     """End now; its runs are stopped and pay-as-you-go usage is billed to this second."""
-    return rt.perform(_end, actor=actor, lease_id=lease_id)  # rendered in the same transaction
+    return LeaseOut.of(*rt.perform(_end, actor=actor, lease_id=lease_id))  # as the end committed it
 
 
 @router.post("/leases/{lease_id}/cancel", response_model=LeaseOut)
