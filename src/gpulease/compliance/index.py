@@ -77,8 +77,16 @@ _PROGRAMME_COUNTRY = (
 )  # fmt: skip
 
 
-def _programme_countries(entry: ListEntry) -> set[str]:
-    return {code for programme in entry.programs for prefix, code in _PROGRAMME_COUNTRY if programme.startswith(prefix)}
+def _programme_countries(entry: ListEntry) -> frozenset[str]:
+    return _countries_of_programmes(tuple(entry.programs))  # (a tuple already, but for a hand-made entry)
+
+
+@functools.lru_cache(maxsize=4096)
+def _countries_of_programmes(programs: tuple[str, ...]) -> frozenset[str]:
+    """The countries a set of sanctions programmes names (a few hundred distinct sets over the lists)."""
+    return frozenset(
+        code for programme in programs for prefix, code in _PROGRAMME_COUNTRY if programme.startswith(prefix)
+    )
 
 
 CITY_BONUS = 3.0
@@ -220,6 +228,7 @@ USUAL_NAME_SCORE = 82.0
 WEIGHTS_REMEMBERED = 200_000
 # Names an index remembers under the blocking keys of queries' words (`_names_under`): about 10 MiB at most.
 NAMES_UNDER_REMEMBERED = 200_000
+SOURCE_SETS_REMEMBERED = 200_000
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -584,9 +593,17 @@ def _lowest(lists: Sequence[list[int]], leave_out: set[int], n: int) -> list[int
     return sorted(set().union(*heads))[:n]
 
 
-def _lowest_but(lists: Sequence[list[int]], multi: set[int], exact_ids: list[int], n: int) -> list[int]:
+def _lowest_but(lists: Sequence[list[int]], multi: set[int], exact_ids: frozenset[int], n: int) -> list[int]:
     """`_lowest`, leaving out the names in `multi` or `exact_ids` (a term's names with the word itself)."""
-    return _lowest(lists, multi.union(exact_ids), n)
+    skip = exact_ids.__contains__
+    if multi:
+        left_out = multi.__contains__
+        heads = [list(islice(filterfalse(skip, filterfalse(left_out, names)), n)) for names in lists]
+    else:
+        heads = [list(islice(filterfalse(skip, names), n)) for names in lists]
+    if len(heads) == 1:
+        return heads[0]
+    return sorted(set().union(*heads))[:n]
 
 
 # Letters an abjad's transliteration writes with a final h (ش sh, ث th, ذ ض ظ dh, ژ zh): no ta marbuta there.
@@ -615,6 +632,9 @@ class ScreeningIndex:
         # `_names_under` of the keys asked for so far (never changed once there), and how many names they hold.
         self._under: dict[tuple[str, ...], tuple[frozenset[int], list[list[int]], tuple[tuple[int, str], ...]]] = {}
         self._under_names = 0
+        self._source_sets: dict[int, frozenset[int]] = {}  # `_source_set` so far
+        self._source_set_names = 0
+        self._written: dict[tuple[int, bool], tuple[tuple[str, str], ...]] = {}  # `_forms_written` so far
         # Listed words by their consonants, for names written in an abjad (Arabic, Persian, Hebrew script).
         skeletons: dict[str, list[str]] = {}
         # Short listed words of one consonant (ali, ala, ula): a word of the query that is no more (علی, l) scores
@@ -862,6 +882,25 @@ class ScreeningIndex:
         skipped.extend((length, key, w) for length, key in over_cap)
         return ids, lists
 
+    def _source_set(self, source: int) -> frozenset[int]:
+        """A source's ascending name list as a set (the names with a query word itself, at most POSTING_CAP),
+        remembered up to SOURCE_SETS_REMEMBERED names in all."""
+        found = self._source_sets.get(source)
+        if found is None:
+            found = frozenset(self._sources[source])
+            if self._source_set_names < SOURCE_SETS_REMEMBERED:
+                self._source_sets[source] = found
+                self._source_set_names += len(found) + 1
+        return found
+
+    def _forms_written(self, name_id: int, differing_only: bool) -> tuple[tuple[str, str], ...]:
+        """`_written_forms` of a listed name, remembered (they depend on the name alone)."""
+        key = (name_id, differing_only)
+        found = self._written.get(key)
+        if found is None:
+            found = self._written[key] = _written_forms(self.names[name_id], differing_only) or ()
+        return found
+
     def _candidates(
         self, strong: Sequence[str], weights: Sequence[float], alternatives: Mapping[int, tuple[str, ...]] | None = None
     ) -> list[int]:
@@ -874,8 +913,9 @@ class ScreeningIndex:
         lowest ids read from its ascending source lists, and only the few names under two words or more get a
         score of their own, added up in the same order, so the floats and the ranking are those of the sum."""
         skipped: list[tuple[int, str, float]] = []
-        # (names, weight, their source lists, names with the word itself or None, bonus), in the order of the sum.
-        terms: list[tuple[frozenset[int], float, list[list[int]], list[int] | None, float]] = []
+        # (names, weight, their source lists, the source of the names with the word itself or None, bonus), in the
+        # order of the sum.
+        terms: list[tuple[frozenset[int], float, list[list[int]], int | None, float]] = []
         for position, (token, w) in enumerate(zip(strong, weights, strict=True)):
             if alternatives and position in alternatives:
                 # An abjad token is looked up by the listed words that share its consonants.
@@ -890,7 +930,7 @@ class ScreeningIndex:
             if exact is not None and len(ids) > CANDIDATES and len(self.postings[token]) <= POSTING_CAP:
                 # Only where the names found could crowd the exact ones out of the candidates. (The exact source is
                 # one of `lists`: its key, the token, is under the cap.)
-                terms.append((ids, w, lists, self._sources[exact], w * EXACT_KEY_BONUS))
+                terms.append((ids, w, lists, exact, w * EXACT_KEY_BONUS))
             else:
                 terms.append((ids, w, lists, None, 0.0))
         for a, b, wa, wb in zip(strong, strong[1:], weights, weights[1:], strict=False):
@@ -910,11 +950,11 @@ class ScreeningIndex:
                 multi |= first[0] & second[0]
         summed: dict[int, float] = {}
         if multi:
-            for ids, w, _, exact_ids, bonus in terms:
+            for ids, w, _, exact, bonus in terms:
                 for name_id in ids & multi:
                     summed[name_id] = summed[name_id] + w if name_id in summed else w
-                if exact_ids is not None:
-                    for name_id in multi.intersection(exact_ids):
+                if exact is not None:
+                    for name_id in multi & self._source_set(exact):
                         summed[name_id] += bonus
         # Each score's classes, as functions giving a class's n lowest ids: the summed names of that score, and each
         # term's names under no other term (with the word itself and the bonus, or without).
@@ -925,14 +965,16 @@ class ScreeningIndex:
         for score, members in by_score.items():
             members.sort()
             classes[score] = [functools.partial(_first, members)]
-        for _, w, lists, exact_ids, bonus in terms:
-            if exact_ids is None:
+        for _, w, lists, exact, bonus in terms:
+            if exact is None:
                 classes.setdefault(w, []).append(functools.partial(_lowest, lists, multi))
             else:
+                exact_ids = self._sources[exact]
                 classes.setdefault(w + bonus, []).append(functools.partial(_lowest, [exact_ids], multi))
                 others = [names for names in lists if names is not exact_ids]
                 if others:
-                    classes.setdefault(w, []).append(functools.partial(_lowest_but, others, multi, exact_ids))
+                    exact_set = self._source_set(exact)
+                    classes.setdefault(w, []).append(functools.partial(_lowest_but, others, multi, exact_set))
         # Best score first, the lowest ids of a score first (the classes of one score are disjoint).
         ranked: list[int] = []
         for score in sorted(classes, reverse=True):
@@ -1287,19 +1329,22 @@ class ScreeningIndex:
                 ]
         names = self.names
         best: dict[int, tuple[float, IndexedName]] = {}
-        candidates = [names[name_id] for name_id in self._candidates(query.strong, q_weights, alternatives)]
+        candidate_ids = self._candidates(query.strong, q_weights, alternatives)
+        candidates = [names[name_id] for name_id in candidate_ids]
         if written:
-            _written_similarities(written, candidates, extra)
+            _written_similarities(written, [self._forms_written(name_id, False) for name_id in candidate_ids], extra)
         if plain:
-            _written_similarities(plain, candidates, extra, differing_only=True)
+            _written_similarities(plain, [self._forms_written(name_id, True) for name_id in candidate_ids], extra)
         scorer = QueryScorer(query.strong, q_weights, extra)
         scorer.prepare(set().union(*[candidate.norm.strong for candidate in candidates]))  # (one call: 1.5× faster)
-        score_of = scorer.score
-        scores = [score_of(c.norm.strong, c.weights, c.total, c.joined) for c in candidates]
+        scores = scorer.score_all(candidates)
+        counted: dict[int, float] = {}  # (each entry's best score as it counts: `_counted`)
         for candidate, score in zip(candidates, scores, strict=True):
-            current = best.get(candidate.entry)
-            if current is None or _counted(score, candidate) > _counted(*current):
-                best[candidate.entry] = (score, candidate)
+            position = candidate.entry
+            as_counted = min(score, WEAK_ALIAS_SCORE) if candidate.kind == WEAK_ALIAS else score
+            if position not in counted or as_counted > counted[position]:
+                best[position] = (score, candidate)
+                counted[position] = as_counted
         # An acronym of a listed name ("RDIF"): the entry is looked at through that name, whatever else matched.
         acronym_of: dict[int, IndexedName] = {}
         acronym = _acronym_written(query)
@@ -1332,9 +1377,13 @@ class ScreeningIndex:
         # Smaan", SAMAN BANK) scores too low for a typo to be looked for, and need not be its best-scoring name.
         swaps: dict[int, tuple[float, IndexedName]] = {}
         if len(query.strong) == 2:
+            two = query.strong
             for other, other_score in zip(candidates, scores, strict=True):
+                listed_words = other.norm.strong
                 if (
-                    len(other.norm.strong) == 2
+                    len(listed_words) == 2
+                    # (one word of each name the other lacks, the other shared: as `_two_words_one_swapped` asks)
+                    and (listed_words[0] in two) != (listed_words[1] in two)
                     and self.entries[other.entry].type not in _NOT_A_COMPANY  # (a person's name: too many alike)
                     and _two_words_one_swapped(query, other)
                 ):
@@ -2215,28 +2264,32 @@ _LEADING_FORMS = frozenset({"joint", "stock", "liability", "open", "closed", "pu
 _DIGRAPHS = re.compile(r"[skgtdzc]h")
 
 
+def _written_forms(candidate: IndexedName, differing_only: bool = False) -> tuple[tuple[str, str], ...]:
+    """A listed name's words as written that `_written_similarities` compares, (as written, canonical form):
+    not in an abjad, TYPO_WRITTEN_FROM letters or more, ASCII; `differing_only`, only those whose canonical form is
+    not as written."""
+    norm = candidate.norm
+    as_written = norm.display or norm.strong
+    abjads = norm.abjad or (False,) * len(as_written)
+    return tuple(
+        (form, token)
+        for token, form, abjad in zip(norm.strong, as_written, abjads, strict=True)
+        if not abjad and len(form) >= TYPO_WRITTEN_FROM and form.isascii() and not (differing_only and form == token)
+    )
+
+
 def _written_similarities(
     written: Mapping[int, str],
-    candidates: Sequence[IndexedName],
+    forms: Iterable[tuple[tuple[str, str], ...]],
     extra: dict[str, list[tuple[int, float]]],
-    differing_only: bool = False,
 ) -> None:
     """Adds to `extra` the similarities of query words as written (`written`, by position) to the candidates' words
-    as written, where they are a typo apart that way (see `match._similarity`). `differing_only`: only the words
-    whose canonical form is not as written (the others are compared as they are already)."""
+    as written (`forms`: each candidate's `_written_forms`), where they are a typo apart that way (see
+    `match._similarity`)."""
     shown: dict[str, set[str]] = {}
-    for candidate in candidates:
-        norm = candidate.norm
-        as_written = norm.display or norm.strong
-        abjads = norm.abjad or (False,) * len(as_written)
-        for token, form, abjad in zip(norm.strong, as_written, abjads, strict=True):
-            if (
-                not abjad
-                and len(form) >= TYPO_WRITTEN_FROM
-                and form.isascii()
-                and not (differing_only and form == token)
-            ):
-                shown.setdefault(form, set()).add(token)
+    for pairs in forms:
+        for form, token in pairs:
+            shown.setdefault(form, set()).add(token)
     if not shown:
         return
     forms = list(shown)

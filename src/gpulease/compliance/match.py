@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import mul
-from typing import Any
+from typing import Any, Protocol
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, JaroWinkler
@@ -291,6 +291,19 @@ def compare(
     return NameScore(100.0 * (cover_q * cover_l) ** 0.5, exact, tuple(similar), tuple(best_q), tuple(best_l))
 
 
+class ScoredName(Protocol):
+    """A listed name as `QueryScorer.score_all` reads it (the index's `IndexedName`)."""
+
+    @property
+    def norm(self) -> NormalizedName: ...
+    @property
+    def weights(self) -> tuple[float, ...]: ...
+    @property
+    def total(self) -> float: ...  # sum(weights) or 1.0
+    @property
+    def joined(self) -> tuple[tuple[int, str], ...]: ...  # (j, strong[j] and strong[j + 1] written as one)
+
+
 # Row of a query against one listed token: (best similarity over the query's tokens, the non-zero
 # (query position, similarity) pairs). Rows with a zero maximum are stored as _NO_MATCH.
 _Row = tuple[float, tuple[tuple[int, float], ...]]
@@ -341,9 +354,12 @@ class QueryScorer:
         a Python loop over token pairs. Gives the same rows as computing them one by one."""
         rows = self._rows
         extra = self._extra
-        todo = {t for t in tokens if t not in rows and t not in extra}
+        todo = {t for t in tokens if t not in rows}
         if not todo:
             return
+        # Tokens with extra similarities get their plain similarities from the same scan and their rows, extras
+        # included, at the end: `score_all` then finds every candidate's row computed.
+        extras = todo.intersection(extra) if extra else ()
         fuzzy = [t for t in todo if len(t) >= FUZZY_MIN_LENGTH]
         found: dict[str, list[tuple[int, float]]] = {}
         for i, a in enumerate(self.query):
@@ -364,13 +380,15 @@ class QueryScorer:
                 if s > 0.0:
                     found.setdefault(b, []).append((i, s))
         rows.update(dict.fromkeys(todo, _NO_MATCH))
-        # (These tokens have no extra similarities: their rows are their plain similarities, for `compare` too.)
+        # (Their plain similarities, for `compare` too; a token with extra similarities gets its row below.)
         plain = self._plain
         plain.update(dict.fromkeys(todo, ()))
         for b, pairs in found.items():
             pairs.sort()
             plain[b] = similar = tuple(pairs)
             rows[b] = (max(s for _, s in similar), similar)
+        for token in extras:
+            rows[token] = self._row(token)
 
     def similarities(self, token: str) -> tuple[tuple[int, float], ...]:
         """A listed token's non-zero `_similarity` to the query's tokens, (position, similarity) in order of
@@ -434,6 +452,54 @@ class QueryScorer:
         cover_l = covered_l / listed_total
         score: float = 100.0 * (cover_q * cover_l) ** 0.5
         return score
+
+    def score_all(self, names: Sequence[ScoredName]) -> list[float]:
+        """`score` of each listed name, in order: the same arithmetic in one loop (a query scores about thirty
+        candidates; the rows of their words are there after `prepare`)."""
+        rows = self._rows
+        joins = self._joins
+        weights = self.weights
+        total = self.total
+        size = self._size
+        scores = [0.0] * len(names)
+        for k, name in enumerate(names):
+            listed_joined = name.joined
+            best_q = [0.0] * size
+            covered_l = 0.0
+            forced: dict[int, float] | None = None
+            for _, pair in listed_joined:
+                if pair in joins:
+                    forced = self._joined(listed_joined, best_q)
+                    break
+            if forced is None:
+                for token, w in zip(name.norm.strong, name.weights, strict=True):
+                    try:
+                        top, pairs = rows[token]
+                    except KeyError:
+                        top, pairs = self._add_row(token)
+                    if top:
+                        covered_l += w * top
+                        for i, s in pairs:
+                            if s > best_q[i]:
+                                best_q[i] = s
+            else:
+                for j, (token, w) in enumerate(zip(name.norm.strong, name.weights, strict=True)):
+                    try:
+                        top, pairs = rows[token]
+                    except KeyError:
+                        top, pairs = self._add_row(token)
+                    if j in forced and forced[j] > top:
+                        top = forced[j]
+                    if top:
+                        covered_l += w * top
+                        for i, s in pairs:
+                            if s > best_q[i]:
+                                best_q[i] = s
+            if covered_l:
+                cover_q = sum(map(mul, weights, best_q)) / total
+                cover_l = covered_l / name.total
+                scores[k] = 100.0 * (cover_q * cover_l) ** 0.5
+        return scores
 
     def _add_row(self, token: str) -> _Row:
         row = self._rows[token] = self._row(token)
