@@ -2292,10 +2292,10 @@ def _written_similarities(
             shown.setdefault(form, set()).add(token)
     if not shown:
         return
-    forms = list(shown)
+    listed_forms = list(shown)
     for position, word in written.items():
         for form, _, _ in process.extract(
-            word, forms, scorer=OSA.normalized_similarity, processor=None, score_cutoff=0.7, limit=None
+            word, listed_forms, scorer=OSA.normalized_similarity, processor=None, score_cutoff=0.7, limit=None
         ):
             similarity = similarity_of(word, form)
             if similarity > 0.0:
