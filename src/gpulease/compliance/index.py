@@ -8,7 +8,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from itertools import chain, filterfalse, islice, pairwise
+from itertools import chain, filterfalse, groupby, islice, pairwise
+from operator import itemgetter
 from typing import cast
 
 import opencc
@@ -578,6 +579,10 @@ def _same_party_names(
     return extra
 
 
+_SCORE = itemgetter(1)
+_SCORE_THEN_ID = itemgetter(1, 0)
+
+
 def _first(ascending: list[int], n: int) -> list[int]:
     return ascending[:n]
 
@@ -959,12 +964,9 @@ class ScreeningIndex:
         # Each score's classes, as functions giving a class's n lowest ids: the summed names of that score, and each
         # term's names under no other term (with the word itself and the bonus, or without).
         classes: dict[float, list[Callable[[int], list[int]]]] = {}
-        by_score: dict[float, list[int]] = {}
-        for name_id, score in summed.items():
-            by_score.setdefault(score, []).append(name_id)
-        for score, members in by_score.items():
-            members.sort()
-            classes[score] = [functools.partial(_first, members)]
+        # (The summed names by score, each score's ascending: sorted by score and id, then taken score by score.)
+        for score, group in groupby(sorted(summed.items(), key=_SCORE_THEN_ID), key=_SCORE):
+            classes[score] = [functools.partial(_first, [name_id for name_id, _ in group])]
         for _, w, lists, exact, bonus in terms:
             if exact is None:
                 classes.setdefault(w, []).append(functools.partial(_lowest, lists, multi))
@@ -1390,7 +1392,7 @@ class ScreeningIndex:
                     swaps.setdefault(other.entry, (other_score, other))
         for position, (name_score, candidate) in best.items():
             by_acronym = position in acronym_of
-            swapped = swaps.get(position)
+            swapped = swaps.get(position) if swaps else None
             if swapped is not None and name_score < TYPO_CONTEXT_FROM:
                 name_score, candidate = swapped
             if (
@@ -1725,7 +1727,16 @@ class ScreeningIndex:
         swap = len(listed) == 2 and len(missing) == 1 and _two_words_one_swapped(query, candidate, missing)
         if whole_only and (len(missing) != 1 or (len(listed) < 3 and not swap)):
             return None
-        if not any(misspelt(i, j) for i, a in enumerate(query.strong) if a not in theirs for j in missing):
+        typo_found = False
+        for i, a in enumerate(query.strong):
+            if a not in theirs:
+                for j in missing:
+                    if misspelt(i, j):
+                        typo_found = True
+                        break
+                if typo_found:
+                    break
+        if not typo_found:
             return None
         result = align()
         loose_q = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]

@@ -122,10 +122,14 @@ def similarity_of(a: str, b: str) -> float:
 def neighbours_swapped(a: str, b: str) -> bool:
     """Two neighbouring letters swapped, not the first ("yiut"/"yitu"): the commonest typo, and in a short
     word one that a one-letter change ("sugon"/"sugar") is not: the letters are all there."""
-    if len(a) != len(b) or a[0] != b[0]:
+    size = len(a)
+    if size != len(b) or a[0] != b[0]:
         return False
-    diff = [k for k in range(len(a)) if a[k] != b[k]]
-    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+    k = 1  # (the first letters are the same)
+    while k < size and a[k] == b[k]:
+        k += 1
+    # The first difference and the next letter crossed, the rest the same: exactly two neighbours differ, swapped.
+    return k + 1 < size and a[k] == b[k + 1] and a[k + 1] == b[k] and a[k + 2 :] == b[k + 2 :]
 
 
 def _two_edits(a: str, b: str) -> bool:
@@ -170,9 +174,15 @@ TYPO_TWO_EDITS_FROM = 7
 def _doubled(a: str, b: str) -> bool:
     """Whether one word is the other with one of its letters written twice."""
     longer, shorter = (a, b) if len(a) > len(b) else (b, a)
-    if len(longer) != len(shorter) + 1:
+    size = len(shorter)
+    if len(longer) != size + 1:
         return False
-    return any(longer[k] == longer[k - 1] and longer[:k] + longer[k + 1 :] == shorter for k in range(1, len(longer)))
+    # The letter left out can only be where the words first differ (or the last), and one of a pair: the second of
+    # it, as the first difference is.
+    k = 0
+    while k < size and longer[k] == shorter[k]:
+        k += 1
+    return k >= 1 and longer[k] == longer[k - 1] and longer[k + 1 :] == shorter[k:]
 
 
 def typo_apart(a: str, b: str) -> bool:
@@ -281,10 +291,11 @@ def compare(
                 similar.append(f"{query[i]}≈{listed[j]} {listed[j + 1]}")
     total_q = sum(query_weights) or 1.0
     total_l = sum(listed_weights) or 1.0
-    cover_q = sum(w * s for w, s in zip(query_weights, best_q, strict=True)) / total_q
-    cover_l = sum(w * s for w, s in zip(listed_weights, best_l, strict=True)) / total_l
+    # (The products added in the same order as a generator of `w * s` would: the same floats.)
+    cover_q = sum(map(mul, query_weights, best_q)) / total_q
+    cover_l = sum(map(mul, listed_weights, best_l)) / total_l
     written = list(shown) if shown else list(query)
-    exact = tuple(written[i] for i, (a, s) in enumerate(zip(query, best_q, strict=True)) if s == 1.0 and a in listed)
+    exact = tuple([written[i] for i, (a, s) in enumerate(zip(query, best_q, strict=True)) if s == 1.0 and a in listed])
     for i in range(nq):
         if 0.0 < best_q[i] < 1.0 and pair_q[i] >= 0:
             similar.append(f"{written[i]}≈{listed[pair_q[i]]}")
