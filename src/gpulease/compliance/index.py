@@ -637,6 +637,12 @@ class ScreeningIndex:
         # `_names_under` of the keys asked for so far (never changed once there), and how many names they hold.
         self._under: dict[tuple[str, ...], tuple[frozenset[int], list[list[int]], tuple[tuple[int, str], ...]]] = {}
         self._under_names = 0
+        # Names of two words of parties that are no individual, vessel or aircraft (the swap check's).
+        self._two_word_names = frozenset(
+            name_id
+            for name_id, indexed in enumerate(names)
+            if len(indexed.norm.strong) == 2 and entries[indexed.entry].type not in _NOT_A_COMPANY
+        )
         self._source_sets: dict[int, frozenset[int]] = {}  # `_source_set` so far
         self._source_set_names = 0
         self._written: dict[tuple[int, bool], tuple[tuple[str, str], ...]] = {}  # `_forms_written` so far
@@ -1380,13 +1386,12 @@ class ScreeningIndex:
         swaps: dict[int, tuple[float, IndexedName]] = {}
         if len(query.strong) == 2:
             two = query.strong
-            for other, other_score in zip(candidates, scores, strict=True):
-                listed_words = other.norm.strong
+            two_words = self._two_word_names  # (a person's name is not among them: too many alike)
+            for name_id, other, other_score in zip(candidate_ids, candidates, scores, strict=True):
                 if (
-                    len(listed_words) == 2
+                    name_id in two_words
                     # (one word of each name the other lacks, the other shared: as `_two_words_one_swapped` asks)
-                    and (listed_words[0] in two) != (listed_words[1] in two)
-                    and self.entries[other.entry].type not in _NOT_A_COMPANY  # (a person's name: too many alike)
+                    and (other.norm.strong[0] in two) != (other.norm.strong[1] in two)
                     and _two_words_one_swapped(query, other)
                 ):
                     swaps.setdefault(other.entry, (other_score, other))
@@ -1708,12 +1713,14 @@ class ScreeningIndex:
         for this query so far, by query position and listed word (candidates share words)."""
         listed = candidate.norm.strong
         known = {} if typos is None else typos
+        query_written = query.display or query.strong  # (`shown`)
+        listed_written = candidate.norm.display or listed
 
         def misspelt(i: int, j: int) -> bool:  # query word i a typo of listed word j, as written or canonical
-            key = (i, candidate.norm.shown(j), listed[j])
+            key = (i, listed_written[j], listed[j])
             found = known.get(key)
             if found is None:
-                found = known[key] = typo_apart(query.shown(i), key[1]) or typo_apart(query.strong[i], listed[j])
+                found = known[key] = typo_apart(query_written[i], key[1]) or typo_apart(query.strong[i], listed[j])
             return found
 
         # Cheap first: a word of each name that the other lacks, a typo apart (most candidates have none).

@@ -103,10 +103,10 @@ def _similarity(a: str, b: str) -> float:
         return 0.0
     # Cheap bound: the edit distance is at least the length difference, so the OSA share is at most
     # 1 - |la - lb| / max(la, lb); most token pairs of a query fail here without calling rapidfuzz.
-    longer = la if la > lb else lb
+    longer, apart = (la, la - lb) if la > lb else (lb, lb - la)
     if (
-        abs(la - lb) > (2 if la >= TWO_EDITS_FROM and lb >= TWO_EDITS_FROM else 0)
-        and (longer - abs(la - lb)) / longer < TOKEN_SIMILARITY - 1e-9
+        apart > (2 if la >= TWO_EDITS_FROM and lb >= TWO_EDITS_FROM else 0)
+        and (longer - apart) / longer < TOKEN_SIMILARITY - 1e-9
     ):
         return 0.0  # (a swap keeps the lengths equal: this bound is 1 for it)
     # Jaro-Winkler alone is generous to short words ("seven"/"sever" 0.92); the edit-distance share
@@ -371,22 +371,26 @@ class QueryScorer:
         # Tokens with extra similarities get their plain similarities from the same scan and their rows, extras
         # included, at the end: `score_all` then finds every candidate's row computed.
         extras = todo.intersection(extra) if extra else ()
-        fuzzy = [t for t in todo if len(t) >= FUZZY_MIN_LENGTH]
+        # Every token is scanned; a word shorter than FUZZY_MIN_LENGTH is left out of the matches only (it is the same
+        # word or none: `_similarity`), which is cheaper than leaving it out of the scan.
+        listed = list(todo)
         found: dict[str, list[tuple[int, float]]] = {}
         for i, a in enumerate(self.query):
-            if len(a) < FUZZY_MIN_LENGTH or not fuzzy:
+            if len(a) < FUZZY_MIN_LENGTH:
                 if a in todo:
                     found.setdefault(a, []).append((i, 1.0))
                 continue
             # The OSA share bounds min(Jaro-Winkler, OSA) from above: only pairs past it are looked at.
             for b, osa, _ in process.extract(
                 a,
-                fuzzy,
+                listed,
                 scorer=OSA.normalized_similarity,
                 processor=None,
                 score_cutoff=_OSA_CUTOFF_SHORT if len(a) <= _SHORT or len(a) >= TWO_EDITS_FROM else _OSA_CUTOFF,
                 limit=None,
             ):
+                if len(b) < FUZZY_MIN_LENGTH:
+                    continue
                 s = 1.0 if a == b else _accepted(a, b, min(JaroWinkler.normalized_similarity(a, b), osa))
                 if s > 0.0:
                     found.setdefault(b, []).append((i, s))
