@@ -8,6 +8,7 @@ from itertools import chain
 from gpulease.compliance.index import (
     _NOT_A_COMPANY,
     _PROGRAMME_COUNTRY,
+    IndexedName,
     ScreeningIndex,
     _lowest_but,
     _programme_countries,
@@ -15,7 +16,7 @@ from gpulease.compliance.index import (
     _written_forms,
 )
 from gpulease.compliance.match import QueryScorer, _similarity, compare, neighbours_swapped, typo_apart
-from gpulease.compliance.normalize import normalize_name
+from gpulease.compliance.normalize import NormalizedName, normalize_name
 
 QUERIES = [
     "Hikvision Digital Technology",
@@ -176,6 +177,44 @@ def test_what_the_index_remembers_is_what_it_would_compute(index: ScreeningIndex
         if len(indexed.norm.strong) == 2 and index.entries[indexed.entry].type not in _NOT_A_COMPANY
     }
     assert index._two_word_names == two
+
+
+def _two_words_one_swapped_plain(query: NormalizedName, candidate: IndexedName) -> bool:
+    listed = candidate.norm.strong
+    if len(listed) != 2 or len(query.strong) != 2:
+        return False
+    missing = [j for j, b in enumerate(listed) if b not in query.strong]
+    if len(missing) != 1:
+        return False
+    (j,) = missing
+    if listed[1 - j] not in query.strong:
+        return False
+    other = query.strong[1] if query.strong[0] == listed[1 - j] else query.strong[0]
+    position = query.strong.index(other)
+    return _swapped_plain(query.shown(position), candidate.norm.shown(j)) or _swapped_plain(other, listed[j])
+
+
+def test_two_words_one_swapped_is_its_plain_definition(index: ScreeningIndex) -> None:
+    """Two-word queries (a word twice, a listed name's words swapped or shared) against two-word listed names."""
+    rng = random.Random(4)
+    pool = sorted(index._two_word_names)
+    checked = found = 0
+    for name_id in rng.sample(pool, 300):
+        listed = index.names[name_id]
+        a, b = listed.norm.display or listed.norm.strong
+        if len(b) < 3:
+            continue
+        i = rng.randrange(1, len(b) - 1)
+        swapped = b[:i] + b[i + 1 : i + 2] + b[i] + b[i + 2 :]
+        for text in (f"{a} {swapped}", f"{swapped} {a}", f"{a} {a}", f"{a} {b}", f"{b} {a}"):
+            query = normalize_name(text)
+            for other_id in [name_id, *rng.sample(pool, 5)]:
+                other = index.names[other_id]
+                expected = _two_words_one_swapped_plain(query, other)
+                assert _two_words_one_swapped(query, other) == expected, (text, other.name)
+                checked += 1
+                found += expected
+    assert checked > 5000 and found > 50
 
 
 def test_swap_pre_check_never_drops_a_swap(index: ScreeningIndex) -> None:

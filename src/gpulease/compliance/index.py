@@ -1369,9 +1369,9 @@ class ScreeningIndex:
         # Scores, adjustments and the cut first; the token-by-token explanation only for the hits returned.
         passed: list[tuple[float, ListEntry, IndexedName, bool | None, list[Feature], bool, bool | None, _Aligned]] = []
         # Only a query with a word of place or structure can be an affiliate's name.
-        may_be_affiliate = any(t in affiliate_words() for t in query.strong)
+        may_be_affiliate = not affiliate_words().isdisjoint(query.strong)
         # ... or, with a word of trade, a brand listed alone ("Huawei Device"): every listed word in the query.
-        may_add_trade = any(t in generic for t in query.strong)
+        may_add_trade = not generic.isdisjoint(query.strong)
         lowest = min(
             min_score - COUNTRY_BONUS - CITY_BONUS - BIRTH_DATE_AGREES - NATIONALITY_AGREES, AFFILIATE_CHECK_FROM
         )
@@ -1445,7 +1445,8 @@ class ScreeningIndex:
             if individual and BRAND_ALONE_FROM <= name_score < USUAL_NAME_SCORE and len(query.strong) >= 2:
                 usual = _usual_name(candidate, align())
             # The most the adjustments could add: below the cut even then, nothing more to look at.
-            upper = max(name_score, ACRONYM_SCORE if by_acronym else 0.0) + COUNTRY_BONUS + CITY_BONUS
+            # (max(name_score, 0.0) is name_score: scores are not negative)
+            upper = (max(name_score, ACRONYM_SCORE) if by_acronym else name_score) + COUNTRY_BONUS + CITY_BONUS
             if individual:
                 upper = max(upper, USUAL_NAME_SCORE + COUNTRY_BONUS if usual else 0.0)
                 upper += BIRTH_DATE_AGREES + NATIONALITY_AGREES
@@ -1525,7 +1526,7 @@ class ScreeningIndex:
             if (
                 not (affiliate or by_acronym)
                 and name_score < 100.0
-                and all(t in generic for t in candidate.norm.strong)
+                and generic.issuperset(candidate.norm.strong)
                 and self._partial(query, candidate, align)
             ):
                 features.append(
@@ -1843,7 +1844,7 @@ class ScreeningIndex:
         """A word of trade (a common word that is no place or structure word) in each name that the other
         lacks, or None."""
         trade = _trade_words()
-        if not any(t in trade for t in query.strong) or not any(t in trade for t in candidate.norm.strong):
+        if trade.isdisjoint(query.strong) or trade.isdisjoint(candidate.norm.strong):
             return None
         result = align()
         mine = [query.shown(i) for i, c in enumerate(result.query_cover) if c == 0.0 and query.strong[i] in trade]
@@ -1932,7 +1933,7 @@ class ScreeningIndex:
         """Whether the query adds a word of place or structure the listed name lacks: a foreign branch or
         subsidiary ("Sberbank (Switzerland) AG") is in another country by its nature."""
         words = affiliate_words()
-        if not any(t in words for t in query.strong):
+        if words.isdisjoint(query.strong):
             return False
         result = align()
         added = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
@@ -1960,9 +1961,7 @@ class ScreeningIndex:
             # recognised whole: every one of its words must be there. Without a place ("Industrial Bank") such
             # a name plus a place is any bank of that place; a place alone ("China") is no party's name.
             places = place_tokens()
-            if all(t in places for t in listed) or (
-                not any(t in places for t in listed) and listed not in self._placed_common_names
-            ):
+            if places.issuperset(listed) or (places.isdisjoint(listed) and listed not in self._placed_common_names):
                 return None
             distinctive = list(range(len(listed)))
         elif sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT and not all(
@@ -2290,9 +2289,14 @@ def _written_forms(candidate: IndexedName, differing_only: bool = False) -> tupl
     as_written = norm.display or norm.strong
     abjads = norm.abjad or (False,) * len(as_written)
     return tuple(
-        (form, token)
-        for token, form, abjad in zip(norm.strong, as_written, abjads, strict=True)
-        if not abjad and len(form) >= TYPO_WRITTEN_FROM and form.isascii() and not (differing_only and form == token)
+        [
+            (form, token)
+            for token, form, abjad in zip(norm.strong, as_written, abjads, strict=True)
+            if not abjad
+            and len(form) >= TYPO_WRITTEN_FROM
+            and form.isascii()
+            and not (differing_only and form == token)
+        ]
     )
 
 
@@ -2407,11 +2411,15 @@ def _two_words_one_swapped(query: NormalizedName, candidate: IndexedName, missin
     if len(missing) != 1:
         return False
     (j,) = missing
-    if listed[1 - j] not in query.strong:
+    words = query.strong
+    if listed[1 - j] not in words:
         return False
-    other = query.strong[1] if query.strong[0] == listed[1 - j] else query.strong[0]
-    position = query.strong.index(other)
-    return neighbours_swapped(query.shown(position), candidate.norm.shown(j)) or neighbours_swapped(other, listed[j])
+    # The query's other word, at its first place (`words.index(other)`: the first where both words are the same).
+    position = 1 if words[0] == listed[1 - j] and words[1] != words[0] else 0
+    other = words[1] if words[0] == listed[1 - j] else words[0]
+    query_written = query.display or words  # (`shown`)
+    listed_written = candidate.norm.display or listed
+    return neighbours_swapped(query_written[position], listed_written[j]) or neighbours_swapped(other, listed[j])
 
 
 def _first_in_capitals(query: NormalizedName, position: int) -> bool:
