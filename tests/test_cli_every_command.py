@@ -112,6 +112,23 @@ def test_the_sweep_finds_every_command() -> None:
     assert len(COMMANDS) > 40
 
 
+def test_every_option_says_what_it_takes() -> None:
+    """`--help` is the CLI's manual: an option listed with its type alone leaves the user guessing."""
+    import typer
+
+    silent: list[str] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+        for param in getattr(command, "params", []):
+            if param.opts[0].startswith("--") and not getattr(param, "help", None):
+                silent.append(f"{' '.join(path)} {param.opts[0]}")
+
+    walk(typer.main.get_command(app), [])
+    assert not silent
+
+
 def _id(x: Any) -> str:
     return " ".join(x) if isinstance(x, tuple) else ""
 

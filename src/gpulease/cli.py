@@ -753,6 +753,14 @@ def _cell(v: Any) -> str:
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the API's JSON")]
+# The KYC fields `customers add` and `customers update` take, each said once.
+LocalNameOpt = Annotated[str | None, typer.Option(help="the legal name in the home country's script, e.g. 科大讯飞")]
+AddressOpt = Annotated[str | None, typer.Option(help="registered address (street, city, country)")]
+IncorporatedOpt = Annotated[str | None, typer.Option(help="date of incorporation, YYYY-MM-DD (a red-flag input)")]
+EmailDomainOpt = Annotated[str | None, typer.Option(help="the domain the customer writes from, e.g. example.com")]
+WebsiteOpt = Annotated[str | None, typer.Option(help="the customer's website, e.g. https://example.com")]
+ParentOpt = Annotated[str | None, typer.Option(help="the legal name of the parent company, screened too")]
+EndUseOpt = Annotated[str | None, typer.Option(help="what the compute is for, in a sentence (a red-flag input)")]
 
 
 def _out(
@@ -790,8 +798,8 @@ def nodes_add(
     cluster: str,
     name: str,
     gpu_model: Annotated[str | None, typer.Argument(help="its GPUs' model; none for a CPU node")] = None,
-    gpu_count: int = 8,
-    backend: str = "local",
+    gpu_count: Annotated[int, typer.Option(help="GPUs on the node")] = 8,
+    backend: Annotated[str, typer.Option(help="what runs the customers' work there: local | ray | slurm")] = "local",
     cpu_model: Annotated[str | None, typer.Option(help="its CPUs' model (a CPU node, or a GPU node's CPUs)")] = None,
     cpu_cores: Annotated[int | None, typer.Option(help="physical cores, all sockets together")] = None,
     memory_gib: Annotated[int | None, typer.Option(help="memory, GiB")] = None,
@@ -810,7 +818,10 @@ def nodes_add(
 
 
 @nodes_app.command("list")
-def nodes_list(gpu_model: str | None = None, as_json: JsonOpt = False) -> None:
+def nodes_list(
+    gpu_model: Annotated[str | None, typer.Option(help="only nodes with GPUs of this model")] = None,
+    as_json: JsonOpt = False,
+) -> None:
     _print_nodes(Api().call("GET", "/nodes", params={"gpu_model": gpu_model} if gpu_model else {}), as_json)
 
 
@@ -883,7 +894,7 @@ def prices_set(
     model: Annotated[str, typer.Argument(help="a GPU model, or a CPU model (priced per core)")],
     plan: str,
     rate: str,
-    currency: str = "USD",
+    currency: Annotated[str, typer.Option(help="ISO 4217 code of the rate")] = "USD",
     gib_rate: Annotated[str | None, typer.Option(help="a CPU model: per GiB of memory, in the rate's unit")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -903,14 +914,14 @@ CUSTOMER_COLS = ["id", "legal_name", "local_name", "country", "compliance_status
 def customers_add(
     legal_name: str,
     country: str,
-    local_name: str | None = None,
-    address: str | None = None,
-    incorporated_on: str | None = None,
-    email_domain: str | None = None,
-    website: str | None = None,
-    parent: str | None = None,
+    local_name: LocalNameOpt = None,
+    address: AddressOpt = None,
+    incorporated_on: IncorporatedOpt = None,
+    email_domain: EmailDomainOpt = None,
+    website: WebsiteOpt = None,
+    parent: ParentOpt = None,
     owner: Annotated[list[str] | None, typer.Option(help="NAME=PERCENT, repeatable")] = None,
-    end_use: str | None = None,
+    end_use: EndUseOpt = None,
     requested_gpus: Annotated[int | None, typer.Option(help="GPUs it expects to use (a red-flag input)")] = None,
     officer: Annotated[
         list[str] | None, typer.Option(help="NAME[;DATE_OF_BIRTH[;NATIONALITY]], an individual officer, repeatable")
@@ -1086,15 +1097,17 @@ def _ranges(indices: list[int]) -> str:
 def leases_create(
     gpu_model: Annotated[str | None, typer.Argument(help="GPUs of this model; none with --cpu-cores")] = None,
     gpu_count: Annotated[int | None, typer.Argument(help="how many GPUs")] = None,
-    plan: str = "on_demand",
+    plan: Annotated[str, typer.Option(help="on_demand | reserved | long_term | interruptible")] = "on_demand",
     start: Annotated[str, typer.Option(help='"now", "asap" or ISO 8601 with offset')] = "now",
-    end: str | None = None,
-    customer: int | None = None,
-    duration_s: int | None = None,
+    end: Annotated[str | None, typer.Option(help="ISO 8601 with offset; none: open-ended (on_demand)")] = None,
+    customer: Annotated[int | None, typer.Option(help="operators: whose lease (a customer key books its own)")] = None,
+    duration_s: Annotated[int | None, typer.Option(help="how long, in seconds, instead of --end")] = None,
     duration: Annotated[
         str | None, typer.Option(help="how long, instead of --end or --duration-s: 45m, 8h, 2d, 1h30m or seconds")
     ] = None,
-    max_wait_s: int | None = None,
+    max_wait_s: Annotated[
+        int | None, typer.Option(help="with --start asap: give up after this many seconds in the queue")
+    ] = None,
     cpu_cores: Annotated[int | None, typer.Option(help="a CPU lease: this many cores of one node")] = None,
     memory_gib: Annotated[int | None, typer.Option(help="a CPU lease's memory (default: the cores' share)")] = None,
     cpu_model: Annotated[str | None, typer.Option(help="a CPU lease's CPU model (default: any)")] = None,
@@ -1120,7 +1133,10 @@ def leases_create(
 
 
 @leases_app.command("list")
-def leases_list(state: str | None = None, as_json: JsonOpt = False) -> None:
+def leases_list(
+    state: Annotated[str | None, typer.Option(help="only leases in this state, e.g. active, queued, ended")] = None,
+    as_json: JsonOpt = False,
+) -> None:
     _print_leases(Api().call("GET", "/leases", params={"state": state} if state else {}), as_json)
 
 
@@ -1230,8 +1246,8 @@ def _resource(gpu_model: str | None, gpu_count: int | None, cpu_cores: int | Non
 def availability(
     gpu_model: Annotated[str | None, typer.Argument(help="GPUs of this model; none with --cpu-cores")] = None,
     gpu_count: Annotated[int | None, typer.Argument(help="how many GPUs")] = None,
-    start: str = "now",
-    end: str | None = None,
+    start: Annotated[str, typer.Option(help='"now" or ISO 8601 with offset')] = "now",
+    end: Annotated[str | None, typer.Option(help="ISO 8601 with offset; with it, each plan's total")] = None,
     cpu_cores: Annotated[int | None, typer.Option(help="CPU cores of one node instead of GPUs")] = None,
     memory_gib: Annotated[int | None, typer.Option(help="with --cpu-cores: memory, GiB")] = None,
     cpu_model: Annotated[str | None, typer.Option(help="with --cpu-cores: a CPU model (default: any)")] = None,
@@ -1307,7 +1323,11 @@ def invoices_verify(period: Annotated[str | None, typer.Option(help="YYYY-MM; de
 
 
 @invoices_app.command("usage")
-def invoices_usage(customer_id: int, out: Path, period: str | None = None) -> None:
+def invoices_usage(
+    customer_id: int,
+    out: Path,
+    period: Annotated[str | None, typer.Option(help="YYYY-MM (default: every period)")] = None,
+) -> None:
     """Export usage records as CSV."""
     text = Api().call("GET", f"/customers/{customer_id}/usage.csv", params={"period": period} if period else {})
     out.write_text(text)
@@ -1315,7 +1335,10 @@ def invoices_usage(customer_id: int, out: Path, period: str | None = None) -> No
 
 
 @reviews_app.command("list")
-def reviews_list(status: str = "open", as_json: JsonOpt = False) -> None:
+def reviews_list(
+    status: Annotated[str, typer.Option(help="open | awaiting_second_approval | approved | denied | all")] = "open",
+    as_json: JsonOpt = False,
+) -> None:
     def shape(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for r in rows:
             r["opened (UTC)"] = _when(r["created_at"], seconds=False)
@@ -1421,7 +1444,7 @@ def run(
     ctx: typer.Context,
     lease_id: Annotated[int, typer.Argument(help="an active lease of yours")],
     follow: Annotated[bool, typer.Option("--follow/--detach", help="stream logs until the run ends")] = True,
-    cwd: str | None = None,
+    cwd: Annotated[str | None, typer.Option(help="the run's working directory on the node")] = None,
     env: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable")] = None,
 ) -> None:
     """Run a command on the lease's GPUs: gpulease run LEASE -- cmd args…"""
@@ -1609,14 +1632,14 @@ def customers_set_limits(
 @customers_app.command("update")
 def customers_update(
     customer_id: int,
-    address: str | None = None,
-    legal_name: str | None = None,
-    local_name: str | None = None,
-    country: str | None = None,
-    website: str | None = None,
-    email_domain: str | None = None,
-    parent: str | None = None,
-    end_use: str | None = None,
+    address: AddressOpt = None,
+    legal_name: Annotated[str | None, typer.Option(help="the new legal name")] = None,
+    local_name: LocalNameOpt = None,
+    country: Annotated[str | None, typer.Option(help="ISO 3166-1 alpha-2 country of incorporation")] = None,
+    website: WebsiteOpt = None,
+    email_domain: EmailDomainOpt = None,
+    parent: ParentOpt = None,
+    end_use: EndUseOpt = None,
     owner: Annotated[list[str] | None, typer.Option(help="NAME=PERCENT, repeatable: replaces the owners")] = None,
     contact: Annotated[
         list[str] | None, typer.Option(help='"Name <email>" or "Name <email> role", repeatable: replaces the contacts')
@@ -1721,7 +1744,7 @@ WEBHOOK_COLS = ["id", "customer_id", "url", "events", "description", "created_at
 def webhooks_add(
     url: str,
     event: Annotated[list[str] | None, typer.Option(help="an event to deliver, repeatable (default: all)")] = None,
-    description: str | None = None,
+    description: Annotated[str | None, typer.Option(help="a note to recognise the webhook by")] = None,
     customer: Annotated[int | None, typer.Option(help="operators: whose webhook")] = None,
     as_json: JsonOpt = False,
 ) -> None:

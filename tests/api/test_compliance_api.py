@@ -314,3 +314,13 @@ def test_compute_threshold_puts_a_report_in_review(facility: Facility, clock: Cl
     assert any(
         i["kind"] == "compute_threshold" and i["customer_id"] == c["id"] and "1e+24" in i["summary"] for i in items
     )
+
+
+def test_a_customer_on_free_mail_is_cleared_and_a_listed_mailbox_denied(facility: Facility) -> None:
+    """gmail.com is named in 34 SDN and SSI entries (their mailboxes there): it ties no one to them."""
+    ok = facility.customer("Blue Meadow Analytics LLC", email_domain="gmail.com", website="https://facebook.com/bm")
+    assert ok["compliance_status"] == "cleared", ok
+    listed = facility.customer("Orchard Polymers Ltd", country="NZ", email_domain="kaikaitech@gmail.com")
+    assert listed["compliance_status"] == "denied"
+    sc = facility.c.get(f"/api/v1/customers/{listed['id']}/screening", headers=facility.k.co).json()
+    assert any("kaikaitech@gmail.com" in r and "SDN-18661" in r for r in sc["reasons"]), sc["reasons"]

@@ -31,6 +31,7 @@ from gpulease.compliance.match import (
     neighbours_swapped,
     similarity_of,
     typo_apart,
+    typo_inside,
 )
 from gpulease.compliance.model import Address, EnrichmentAlias, ListEntry
 from gpulease.compliance.normalize import (
@@ -132,6 +133,10 @@ OTHER_WORD_ZIPF = 3.0
 # A Dubai free-zone company ("... DMCC") reads as a company's name there. Not a legal form elsewhere: as a word of the
 # name it keeps "Alphabet Inc." off the listed ALPHABET INTERNATIONAL DMCC.
 BRAND_WORD_FORMS = frozenset({"dmcc"})
+# Words that say a name is an enterprise's, as a legal form does, in the English names Russian groups' units go by: a
+# design bureau (OKB, КБ: "Sukhoi Design Bureau"), a shipyard. Only here, beside a listed brand: as words of structure
+# they would make "Tourism Bureau" or "News Bureau" an affiliate of any listed name of one common word.
+ENTERPRISE_WORDS = frozenset({"bureau", "shipyard"})
 # A listed name made only of common words ("Technology and Development Group") says little about identity:
 # anything short of the whole name loses this much.
 COMMON_WORDS_ONLY = -15.0
@@ -1127,7 +1132,11 @@ class ScreeningIndex:
             return hits
         generic, trades, functions = generic_words(), _trade_words(), _function_words()
         query_country = country_code(country) if country else None
-        company = any(t in LEGAL_FORMS for t in query.weak) or not BRAND_WORD_FORMS.isdisjoint(strong)
+        company = (
+            any(t in LEGAL_FORMS for t in query.weak)
+            or not BRAND_WORD_FORMS.isdisjoint(strong)
+            or not ENTERPRISE_WORDS.isdisjoint(strong)
+        )
         reviewed = {hit.entry_id for hit in hits if hit.score >= AFFILIATE_SCORE}
         added: dict[str, Hit] = {}
         for position, token in enumerate(strong):
@@ -1443,7 +1452,7 @@ class ScreeningIndex:
                 continue  # (unless the word is one of the person's names: جمعه, Juma, reads as جماعة, jmh)
             usual = None
             if individual and BRAND_ALONE_FROM <= name_score < USUAL_NAME_SCORE and len(query.strong) >= 2:
-                usual = _usual_name(candidate, align())
+                usual = _usual_name(candidate, align(), _two_surnames(query_country, entry))
             # The most the adjustments could add: below the cut even then, nothing more to look at.
             # (max(name_score, 0.0) is name_score: scores are not negative)
             upper = (max(name_score, ACRONYM_SCORE) if by_acronym else name_score) + COUNTRY_BONUS + CITY_BONUS
@@ -1721,7 +1730,20 @@ class ScreeningIndex:
             key = (i, listed_written[j], listed[j])
             found = known.get(key)
             if found is None:
-                found = known[key] = typo_apart(query_written[i], key[1]) or typo_apart(query.strong[i], listed[j])
+                written = query_written[i]
+                found = known[key] = (
+                    typo_apart(written, key[1])
+                    or typo_apart(query.strong[i], listed[j])
+                    or (typo_inside(query.strong[i], listed[j]) and not _english_word(written))
+                    # A listed plural written in the singular, and misspelt ("Missle" for MISSILES): the lists' -es
+                    # plurals are not singular in the canonical form (names end so), so the s is dropped here.
+                    or (
+                        _plural(key[1])
+                        and not written.endswith("s")
+                        and typo_apart(written, key[1][:-1])
+                        and not common_english(written.casefold(), PLURAL_TYPO_ZIPF)
+                    )
+                )
             return found
 
         # Cheap first: a word of each name that the other lacks, a typo apart (most candidates have none).
@@ -2242,6 +2264,29 @@ def _english_frequencies() -> dict[str, float]:
     return get_frequency_dict("en", "best")
 
 
+# A listed plural in -es written singular and misspelt: the singular of this many letters or more (missile, machine,
+# airline; not force, whose one-letter neighbours are words: forge, farce, fore), the query's word no everyday English
+# word (Zipf below this: "missle" 1.9 is a common misspelling, "forge" 3.8 a word).
+PLURAL_TYPO_LETTERS = 7  # (the plural's letters: six for the singular)
+PLURAL_TYPO_ZIPF = 3.0
+
+
+def _plural(written: str) -> bool:
+    """Whether a listed word as written is an English plural in -es of a word in -e ("missiles", "machines", "lines"),
+    which the canonical form keeps whole."""
+    return len(written) > PLURAL_TYPO_LETTERS and written.endswith("es") and written[-3] not in "aeiousxz"
+
+
+def _english_word(written: str) -> bool:
+    """Whether a word as written is one wordfreq's English list has at all (Zipf above 0: "Taxing", "Palmilla")."""
+    word = written.casefold()
+    if word.isascii() and word.isalpha():
+        return _english_zipf(word) > 0.0
+    from wordfreq import zipf_frequency
+
+    return bool(zipf_frequency(word, "en") > 0.0)
+
+
 def _english_zipf(word: str) -> float:
     """`wordfreq.zipf_frequency(word, "en")` of a word of lowercase ASCII letters, which wordfreq's tokenizer reads
     as that one token: its frequency looked up and rounded with wordfreq's own arithmetic, without the tokenizer and
@@ -2457,19 +2502,47 @@ def _counted(score: float, candidate: IndexedName) -> float:
     return min(score, WEAK_ALIAS_SCORE) if candidate.kind == WEAK_ALIAS else score
 
 
-def _usual_name(candidate: IndexedName, result: NameScore) -> str | None:
+# Countries whose people carry two surnames, the father's first, then the mother's (a married woman may add "de" and
+# her husband's), and go by the first given name and the first surname: "Nicolás Maduro" for MADURO MOROS, Nicolas;
+# "Rosario Murillo" for MURILLO DE ORTEGA, Rosario Maria.
+_TWO_SURNAMES = frozenset(
+    {"AR", "BO", "CL", "CO", "CR", "CU", "DO", "EC", "ES", "GQ", "GT", "HN", "MX", "NI", "PA", "PE", "PR", "PY", "SV"}
+    | {"UY", "VE"}
+)
+
+
+def _two_surnames(query_country: str | None, entry: ListEntry) -> bool:
+    """Whether a listed individual is named as in Spanish: the query in a country of two surnames that is the
+    person's own (a country of theirs or a nationality; a namesake elsewhere is not read so)."""
+    return (
+        query_country is not None
+        and query_country in _TWO_SURNAMES
+        and (query_country in entry.countries or query_country in entry.nationalities)
+    )
+
+
+def _usual_name(candidate: IndexedName, result: NameScore, two_surnames: bool = False) -> str | None:
     """The feature's words if the query is a listed individual's surname and first given name (the words before
-    the listed name's comma and the one after it, every query word among them); None otherwise."""
+    the listed name's comma and the one after it, every query word among them); None otherwise. `two_surnames`: the
+    person is named as in Spanish, where the first of two surnames and the first given name are the usual name."""
     surname, comma, _ = candidate.name.partition(",")
     if not comma or any(cover < SKELETON_SIMILARITY for cover in result.query_cover):
         return None
-    known = len(normalize_name(surname).strong) + 1
+    surnames = len(normalize_name(surname).strong)
+    known = surnames + 1
     if known < 2 or known > len(candidate.norm.strong):
         return None
-    if any(result.listed_cover[j] < SKELETON_SIMILARITY for j in range(known)):
-        return None
-    words = " ".join(candidate.norm.shown(j) for j in range(known))
-    return f"the listed individual's surname and first given name ({words}), the other given names left out"
+    if all(result.listed_cover[j] >= SKELETON_SIMILARITY for j in range(known)):
+        words = " ".join(candidate.norm.shown(j) for j in range(known))
+        return f"the listed individual's surname and first given name ({words}), the other given names left out"
+    first_ones = min(result.listed_cover[0], result.listed_cover[surnames])  # first surname, first given name
+    if two_surnames and surnames >= 2 and first_ones >= SKELETON_SIMILARITY:
+        words = f"{candidate.norm.shown(surnames)} {candidate.norm.shown(0)}"
+        return (
+            f"the listed individual's first given name and first surname ({words}): a Spanish name's second surname "
+            "(the mother's, or a married woman's de and her husband's) is left out in everyday use"
+        )
+    return None
 
 
 def _uncovered(candidate: IndexedName, result: NameScore) -> list[str]:

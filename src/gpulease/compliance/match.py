@@ -203,6 +203,21 @@ def typo_apart(a: str, b: str) -> bool:
     return OSA.distance(a, b, score_cutoff=limit) <= limit
 
 
+# Two edits inside a word of six letters, its first and last letters as listed: keyboard slips fall between a word's
+# ends, which a writer checks ("Osnohr" for "Onshor", "Gebral" for "General"). Read so only in context, and only for a
+# word no English list has (a real word, "Taxing" beside a listed "Trading", is written as meant).
+TYPO_INSIDE_LETTERS = 6
+
+
+def typo_inside(a: str, b: str) -> bool:
+    """Whether two words of six letters or more (one may be a letter longer) are two edits apart inside, their first
+    and last letters alike: the keyboard slips `typo_apart` does not read in a word shorter than TYPO_TWO_EDITS_FROM."""
+    la, lb = len(a), len(b)
+    if a == b or min(la, lb) < TYPO_INSIDE_LETTERS or abs(la - lb) > 1 or a[0] != b[0] or a[-1] != b[-1]:
+        return False
+    return OSA.distance(a, b, score_cutoff=2) <= 2
+
+
 def _accepted(a: str, b: str, sim: float) -> float:
     if a in place_tokens() and b not in place_tokens():
         # The query's place is that place, not a misspelling of a listed party's word ("Xinjiang" / "Xinjian");

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
+from gpulease.compliance import web
 from gpulease.compliance.countries import country_code
 from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.model import Address, ListEntry
 from gpulease.compliance.normalize import fold
+from gpulease.compliance.restrictions import restriction
 
 Severity = Literal["review", "deny"]
 
@@ -167,14 +169,6 @@ class RedFlagRules:
     )
 
 
-def _domain(value: str | None) -> str | None:
-    if not value:
-        return None
-    text = value.strip().lower()
-    text = re.sub(r"^[a-z]+://", "", text).split("/")[0].split("@")[-1]
-    return text.removeprefix("www.") or None
-
-
 def _address_tokens(text: str) -> set[str]:
     return {t for t in re.findall(r"[^\W_]+", fold(text)) if len(t) > 1}
 
@@ -287,21 +281,26 @@ def _undisclosed_owners(profile: KycProfile, rules: RedFlagRules) -> list[RedFla
 def _listed_domain(profile: KycProfile, index: ScreeningIndex, rules: RedFlagRules) -> list[RedFlag]:
     flags: list[RedFlag] = []
     for label, value in (("email domain", profile.email_domain), ("website", profile.website)):
-        domain = _domain(value)
+        domain = web.host_of(value)
         if domain is None:
             continue
+        ident = web.identity(value)
         for listed_domain, firm in rules.listed_domains.items():
             if domain == listed_domain or domain.endswith("." + listed_domain):
                 flags.append(RedFlag("listed_domain", "deny", f"{label} {domain} belongs to listed firm {firm}"))
         for entry in _entries_with_websites(index):
-            if any(domain == w or domain.endswith("." + w) for w in entry.websites):
-                flags.append(
-                    RedFlag(
-                        "listed_domain",
-                        "deny",
-                        f"{label} {domain} appears in {entry.list} entry {entry.id} ({entry.name})",
-                    )
-                )
+            for w in entry.websites:
+                # a shared host (gmail.com, facebook.com) names no one; its mailbox or page does, and only as a
+                # whole (a list stored before shared hosts were told apart may still hold the bare host)
+                own = not web.is_shared_host(web.host_of(w) or w)
+                if (own and (domain == w or domain.endswith("." + w))) or (not own and ident == w != domain):
+                    meaning = restriction(entry.list)
+                    evidence = f"{label} {ident if not own else domain} appears in {entry.list} entry {entry.id} "
+                    evidence += f"({entry.name})"
+                    if not meaning.blocking:  # as for a name hit there: review with the list's meaning, no denial
+                        evidence += f"; {entry.list} is not a blocking list: {meaning.restricts}"
+                    flags.append(RedFlag("listed_domain", "deny" if meaning.blocking else "review", evidence))
+                    break
     return flags
 
 

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gpulease.compliance.model import ListFormatError
+from gpulease.compliance.web import identity
 
 Progress = Callable[[int, int | None], None]
 PathLike = str | os.PathLike[str] | Path
 
-_WEB = re.compile(r"\bWebsite:?\s+((?:https?://)?[\w.-]+\.[a-z]{2,})", re.IGNORECASE)
-_EMAIL = re.compile(r"\b[\w.+-]+@([\w-]+(?:\.[\w-]+)+)", re.IGNORECASE)
+_WEB = re.compile(r"\bWebsite:?\s+((?:https?://)?[\w.-]+\.[a-z]{2,}(?:/[^\s;,]*)?)", re.IGNORECASE)
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
 
 
 def table_rows(reader: Iterator[list[str]], width: int, path: str, what: str) -> Iterator[tuple[int, list[str]]]:
@@ -88,13 +89,13 @@ def clean(value: str | None) -> str | None:
 
 
 def domains_in(text: str | None) -> tuple[str, ...]:
-    """Web and e-mail domains mentioned in a remarks field, lower case, without `www.`."""
+    """The web identities in a remarks field (`web.identity`): a firm's own domains, and on a free mail
+    provider or a public platform the whole mailbox or page, which alone names the party."""
     if not text:
         return ()
     found: list[str] = []
-    for match in _WEB.finditer(text):
-        host = re.sub(r"^https?://", "", match.group(1).lower()).rstrip(".")
-        found.append(host.removeprefix("www."))
-    for match in _EMAIL.finditer(text):
-        found.append(match.group(1).lower().rstrip("."))
+    for match in (*_WEB.finditer(text), *_EMAIL.finditer(text)):
+        ident = identity(match.group(1) if match.re is _WEB else match.group(0))
+        if ident is not None:
+            found.append(ident)
     return tuple(dict.fromkeys(found))
