@@ -895,7 +895,8 @@ class ScreeningIndex:
                 self._under[keys] = remembered
                 self._under_names += len(ids) + 1
         ids, lists, over_cap = remembered
-        skipped.extend((length, key, w) for length, key in over_cap)
+        if over_cap:
+            skipped.extend((length, key, w) for length, key in over_cap)
         return ids, lists
 
     def _source_set(self, source: int) -> frozenset[int]:
@@ -1663,7 +1664,7 @@ class ScreeningIndex:
                 features.extend(_identity(entry, date_of_birth, nationality))
                 verdicts = [f.points > 0 for f in features if f.name.startswith(("date of birth", "nationality"))]
                 identifiers = (False not in verdicts) if verdicts else None
-            total = sum(f.points for f in features)
+            total = sum([f.points for f in features])  # (a list: the same additions in the same order)
             if total > 100.0 or total < 0.0:
                 # Scores stop at 100 (and 0); the bound is a feature too, so the features add up to the score.
                 bound = 100.0 if total > 100.0 else 0.0

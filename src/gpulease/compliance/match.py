@@ -416,7 +416,7 @@ class QueryScorer:
         for b, pairs in found.items():
             pairs.sort()
             plain[b] = similar = tuple(pairs)
-            rows[b] = (max(s for _, s in similar), similar)
+            rows[b] = (max([s for _, s in similar]), similar)
         for token in extras:
             rows[token] = self._row(token)
 
@@ -426,7 +426,7 @@ class QueryScorer:
         found = self._plain.get(token)
         if found is None:
             found = self._plain[token] = tuple(
-                (i, s) for i, a in enumerate(self.query) if (s := _similarity(a, token)) > 0.0
+                [(i, s) for i, a in enumerate(self.query) if (s := _similarity(a, token)) > 0.0]
             )
         return found
 
