@@ -8,7 +8,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from itertools import chain, filterfalse, islice, pairwise
+from itertools import chain, filterfalse, groupby, islice, pairwise
+from operator import itemgetter
 from typing import cast
 
 import opencc
@@ -78,8 +79,16 @@ _PROGRAMME_COUNTRY = (
 )  # fmt: skip
 
 
-def _programme_countries(entry: ListEntry) -> set[str]:
-    return {code for programme in entry.programs for prefix, code in _PROGRAMME_COUNTRY if programme.startswith(prefix)}
+def _programme_countries(entry: ListEntry) -> frozenset[str]:
+    return _countries_of_programmes(tuple(entry.programs))  # (a tuple already, but for a hand-made entry)
+
+
+@functools.lru_cache(maxsize=4096)
+def _countries_of_programmes(programs: tuple[str, ...]) -> frozenset[str]:
+    """The countries a set of sanctions programmes names (a few hundred distinct sets over the lists)."""
+    return frozenset(
+        code for programme in programs for prefix, code in _PROGRAMME_COUNTRY if programme.startswith(prefix)
+    )
 
 
 CITY_BONUS = 3.0
@@ -225,6 +234,7 @@ USUAL_NAME_SCORE = 82.0
 WEIGHTS_REMEMBERED = 200_000
 # Names an index remembers under the blocking keys of queries' words (`_names_under`): about 10 MiB at most.
 NAMES_UNDER_REMEMBERED = 200_000
+SOURCE_SETS_REMEMBERED = 200_000
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -574,6 +584,10 @@ def _same_party_names(
     return extra
 
 
+_SCORE = itemgetter(1)
+_SCORE_THEN_ID = itemgetter(1, 0)
+
+
 def _first(ascending: list[int], n: int) -> list[int]:
     return ascending[:n]
 
@@ -589,9 +603,17 @@ def _lowest(lists: Sequence[list[int]], leave_out: set[int], n: int) -> list[int
     return sorted(set().union(*heads))[:n]
 
 
-def _lowest_but(lists: Sequence[list[int]], multi: set[int], exact_ids: list[int], n: int) -> list[int]:
+def _lowest_but(lists: Sequence[list[int]], multi: set[int], exact_ids: frozenset[int], n: int) -> list[int]:
     """`_lowest`, leaving out the names in `multi` or `exact_ids` (a term's names with the word itself)."""
-    return _lowest(lists, multi.union(exact_ids), n)
+    skip = exact_ids.__contains__
+    if multi:
+        left_out = multi.__contains__
+        heads = [list(islice(filterfalse(skip, filterfalse(left_out, names)), n)) for names in lists]
+    else:
+        heads = [list(islice(filterfalse(skip, names), n)) for names in lists]
+    if len(heads) == 1:
+        return heads[0]
+    return sorted(set().union(*heads))[:n]
 
 
 # Letters an abjad's transliteration writes with a final h (ش sh, ث th, ذ ض ظ dh, ژ zh): no ta marbuta there.
@@ -620,6 +642,15 @@ class ScreeningIndex:
         # `_names_under` of the keys asked for so far (never changed once there), and how many names they hold.
         self._under: dict[tuple[str, ...], tuple[frozenset[int], list[list[int]], tuple[tuple[int, str], ...]]] = {}
         self._under_names = 0
+        # Names of two words of parties that are no individual, vessel or aircraft (the swap check's).
+        self._two_word_names = frozenset(
+            name_id
+            for name_id, indexed in enumerate(names)
+            if len(indexed.norm.strong) == 2 and entries[indexed.entry].type not in _NOT_A_COMPANY
+        )
+        self._source_sets: dict[int, frozenset[int]] = {}  # `_source_set` so far
+        self._source_set_names = 0
+        self._written: dict[tuple[int, bool], tuple[tuple[str, str], ...]] = {}  # `_forms_written` so far
         # Listed words by their consonants, for names written in an abjad (Arabic, Persian, Hebrew script).
         skeletons: dict[str, list[str]] = {}
         # Short listed words of one consonant (ali, ala, ula): a word of the query that is no more (علی, l) scores
@@ -864,8 +895,28 @@ class ScreeningIndex:
                 self._under[keys] = remembered
                 self._under_names += len(ids) + 1
         ids, lists, over_cap = remembered
-        skipped.extend((length, key, w) for length, key in over_cap)
+        if over_cap:
+            skipped.extend((length, key, w) for length, key in over_cap)
         return ids, lists
+
+    def _source_set(self, source: int) -> frozenset[int]:
+        """A source's ascending name list as a set (the names with a query word itself, at most POSTING_CAP),
+        remembered up to SOURCE_SETS_REMEMBERED names in all."""
+        found = self._source_sets.get(source)
+        if found is None:
+            found = frozenset(self._sources[source])
+            if self._source_set_names < SOURCE_SETS_REMEMBERED:
+                self._source_sets[source] = found
+                self._source_set_names += len(found) + 1
+        return found
+
+    def _forms_written(self, name_id: int, differing_only: bool) -> tuple[tuple[str, str], ...]:
+        """`_written_forms` of a listed name, remembered (they depend on the name alone)."""
+        key = (name_id, differing_only)
+        found = self._written.get(key)
+        if found is None:
+            found = self._written[key] = _written_forms(self.names[name_id], differing_only) or ()
+        return found
 
     def _candidates(
         self, strong: Sequence[str], weights: Sequence[float], alternatives: Mapping[int, tuple[str, ...]] | None = None
@@ -879,8 +930,9 @@ class ScreeningIndex:
         lowest ids read from its ascending source lists, and only the few names under two words or more get a
         score of their own, added up in the same order, so the floats and the ranking are those of the sum."""
         skipped: list[tuple[int, str, float]] = []
-        # (names, weight, their source lists, names with the word itself or None, bonus), in the order of the sum.
-        terms: list[tuple[frozenset[int], float, list[list[int]], list[int] | None, float]] = []
+        # (names, weight, their source lists, the source of the names with the word itself or None, bonus), in the
+        # order of the sum.
+        terms: list[tuple[frozenset[int], float, list[list[int]], int | None, float]] = []
         for position, (token, w) in enumerate(zip(strong, weights, strict=True)):
             if alternatives and position in alternatives:
                 # An abjad token is looked up by the listed words that share its consonants.
@@ -895,7 +947,7 @@ class ScreeningIndex:
             if exact is not None and len(ids) > CANDIDATES and len(self.postings[token]) <= POSTING_CAP:
                 # Only where the names found could crowd the exact ones out of the candidates. (The exact source is
                 # one of `lists`: its key, the token, is under the cap.)
-                terms.append((ids, w, lists, self._sources[exact], w * EXACT_KEY_BONUS))
+                terms.append((ids, w, lists, exact, w * EXACT_KEY_BONUS))
             else:
                 terms.append((ids, w, lists, None, 0.0))
         for a, b, wa, wb in zip(strong, strong[1:], weights, weights[1:], strict=False):
@@ -915,29 +967,28 @@ class ScreeningIndex:
                 multi |= first[0] & second[0]
         summed: dict[int, float] = {}
         if multi:
-            for ids, w, _, exact_ids, bonus in terms:
+            for ids, w, _, exact, bonus in terms:
                 for name_id in ids & multi:
                     summed[name_id] = summed[name_id] + w if name_id in summed else w
-                if exact_ids is not None:
-                    for name_id in multi.intersection(exact_ids):
+                if exact is not None:
+                    for name_id in multi & self._source_set(exact):
                         summed[name_id] += bonus
         # Each score's classes, as functions giving a class's n lowest ids: the summed names of that score, and each
         # term's names under no other term (with the word itself and the bonus, or without).
         classes: dict[float, list[Callable[[int], list[int]]]] = {}
-        by_score: dict[float, list[int]] = {}
-        for name_id, score in summed.items():
-            by_score.setdefault(score, []).append(name_id)
-        for score, members in by_score.items():
-            members.sort()
-            classes[score] = [functools.partial(_first, members)]
-        for _, w, lists, exact_ids, bonus in terms:
-            if exact_ids is None:
+        # (The summed names by score, each score's ascending: sorted by score and id, then taken score by score.)
+        for score, group in groupby(sorted(summed.items(), key=_SCORE_THEN_ID), key=_SCORE):
+            classes[score] = [functools.partial(_first, [name_id for name_id, _ in group])]
+        for _, w, lists, exact, bonus in terms:
+            if exact is None:
                 classes.setdefault(w, []).append(functools.partial(_lowest, lists, multi))
             else:
+                exact_ids = self._sources[exact]
                 classes.setdefault(w + bonus, []).append(functools.partial(_lowest, [exact_ids], multi))
                 others = [names for names in lists if names is not exact_ids]
                 if others:
-                    classes.setdefault(w, []).append(functools.partial(_lowest_but, others, multi, exact_ids))
+                    exact_set = self._source_set(exact)
+                    classes.setdefault(w, []).append(functools.partial(_lowest_but, others, multi, exact_set))
         # Best score first, the lowest ids of a score first (the classes of one score are disjoint).
         ranked: list[int] = []
         for score in sorted(classes, reverse=True):
@@ -1296,19 +1347,22 @@ class ScreeningIndex:
                 ]
         names = self.names
         best: dict[int, tuple[float, IndexedName]] = {}
-        candidates = [names[name_id] for name_id in self._candidates(query.strong, q_weights, alternatives)]
+        candidate_ids = self._candidates(query.strong, q_weights, alternatives)
+        candidates = [names[name_id] for name_id in candidate_ids]
         if written:
-            _written_similarities(written, candidates, extra)
+            _written_similarities(written, [self._forms_written(name_id, False) for name_id in candidate_ids], extra)
         if plain:
-            _written_similarities(plain, candidates, extra, differing_only=True)
+            _written_similarities(plain, [self._forms_written(name_id, True) for name_id in candidate_ids], extra)
         scorer = QueryScorer(query.strong, q_weights, extra)
         scorer.prepare(set().union(*[candidate.norm.strong for candidate in candidates]))  # (one call: 1.5× faster)
-        score_of = scorer.score
-        scores = [score_of(c.norm.strong, c.weights, c.total, c.joined) for c in candidates]
+        scores = scorer.score_all(candidates)
+        counted: dict[int, float] = {}  # (each entry's best score as it counts: `_counted`)
         for candidate, score in zip(candidates, scores, strict=True):
-            current = best.get(candidate.entry)
-            if current is None or _counted(score, candidate) > _counted(*current):
-                best[candidate.entry] = (score, candidate)
+            position = candidate.entry
+            as_counted = min(score, WEAK_ALIAS_SCORE) if candidate.kind == WEAK_ALIAS else score
+            if position not in counted or as_counted > counted[position]:
+                best[position] = (score, candidate)
+                counted[position] = as_counted
         # An acronym of a listed name ("RDIF"): the entry is looked at through that name, whatever else matched.
         acronym_of: dict[int, IndexedName] = {}
         acronym = _acronym_written(query)
@@ -1325,9 +1379,9 @@ class ScreeningIndex:
         # Scores, adjustments and the cut first; the token-by-token explanation only for the hits returned.
         passed: list[tuple[float, ListEntry, IndexedName, bool | None, list[Feature], bool, bool | None, _Aligned]] = []
         # Only a query with a word of place or structure can be an affiliate's name.
-        may_be_affiliate = any(t in affiliate_words() for t in query.strong)
+        may_be_affiliate = not affiliate_words().isdisjoint(query.strong)
         # ... or, with a word of trade, a brand listed alone ("Huawei Device"): every listed word in the query.
-        may_add_trade = any(t in generic for t in query.strong)
+        may_add_trade = not generic.isdisjoint(query.strong)
         lowest = min(
             min_score - COUNTRY_BONUS - CITY_BONUS - BIRTH_DATE_AGREES - NATIONALITY_AGREES, AFFILIATE_CHECK_FROM
         )
@@ -1341,16 +1395,19 @@ class ScreeningIndex:
         # Smaan", SAMAN BANK) scores too low for a typo to be looked for, and need not be its best-scoring name.
         swaps: dict[int, tuple[float, IndexedName]] = {}
         if len(query.strong) == 2:
-            for other, other_score in zip(candidates, scores, strict=True):
+            two = query.strong
+            two_words = self._two_word_names  # (a person's name is not among them: too many alike)
+            for name_id, other, other_score in zip(candidate_ids, candidates, scores, strict=True):
                 if (
-                    len(other.norm.strong) == 2
-                    and self.entries[other.entry].type not in _NOT_A_COMPANY  # (a person's name: too many alike)
+                    name_id in two_words
+                    # (one word of each name the other lacks, the other shared: as `_two_words_one_swapped` asks)
+                    and (other.norm.strong[0] in two) != (other.norm.strong[1] in two)
                     and _two_words_one_swapped(query, other)
                 ):
                     swaps.setdefault(other.entry, (other_score, other))
         for position, (name_score, candidate) in best.items():
             by_acronym = position in acronym_of
-            swapped = swaps.get(position)
+            swapped = swaps.get(position) if swaps else None
             if swapped is not None and name_score < TYPO_CONTEXT_FROM:
                 name_score, candidate = swapped
             if (
@@ -1398,7 +1455,8 @@ class ScreeningIndex:
             if individual and BRAND_ALONE_FROM <= name_score < USUAL_NAME_SCORE and len(query.strong) >= 2:
                 usual = _usual_name(candidate, align(), _two_surnames(query_country, entry))
             # The most the adjustments could add: below the cut even then, nothing more to look at.
-            upper = max(name_score, ACRONYM_SCORE if by_acronym else 0.0) + COUNTRY_BONUS + CITY_BONUS
+            # (max(name_score, 0.0) is name_score: scores are not negative)
+            upper = (max(name_score, ACRONYM_SCORE) if by_acronym else name_score) + COUNTRY_BONUS + CITY_BONUS
             if individual:
                 upper = max(upper, USUAL_NAME_SCORE + COUNTRY_BONUS if usual else 0.0)
                 upper += BIRTH_DATE_AGREES + NATIONALITY_AGREES
@@ -1478,7 +1536,7 @@ class ScreeningIndex:
             if (
                 not (affiliate or by_acronym)
                 and name_score < 100.0
-                and all(t in generic for t in candidate.norm.strong)
+                and generic.issuperset(candidate.norm.strong)
                 and self._partial(query, candidate, align)
             ):
                 features.append(
@@ -1606,7 +1664,7 @@ class ScreeningIndex:
                 features.extend(_identity(entry, date_of_birth, nationality))
                 verdicts = [f.points > 0 for f in features if f.name.startswith(("date of birth", "nationality"))]
                 identifiers = (False not in verdicts) if verdicts else None
-            total = sum(f.points for f in features)
+            total = sum([f.points for f in features])  # (a list: the same additions in the same order)
             if total > 100.0 or total < 0.0:
                 # Scores stop at 100 (and 0); the bound is a feature too, so the features add up to the score.
                 bound = 100.0 if total > 100.0 else 0.0
@@ -1666,12 +1724,14 @@ class ScreeningIndex:
         for this query so far, by query position and listed word (candidates share words)."""
         listed = candidate.norm.strong
         known = {} if typos is None else typos
+        query_written = query.display or query.strong  # (`shown`)
+        listed_written = candidate.norm.display or listed
 
         def misspelt(i: int, j: int) -> bool:  # query word i a typo of listed word j, as written or canonical
-            key = (i, candidate.norm.shown(j), listed[j])
+            key = (i, listed_written[j], listed[j])
             found = known.get(key)
             if found is None:
-                written = query.shown(i)
+                written = query_written[i]
                 found = known[key] = (
                     typo_apart(written, key[1])
                     or typo_apart(query.strong[i], listed[j])
@@ -1698,7 +1758,16 @@ class ScreeningIndex:
         swap = len(listed) == 2 and len(missing) == 1 and _two_words_one_swapped(query, candidate, missing)
         if whole_only and (len(missing) != 1 or (len(listed) < 3 and not swap)):
             return None
-        if not any(misspelt(i, j) for i, a in enumerate(query.strong) if a not in theirs for j in missing):
+        typo_found = False
+        for i, a in enumerate(query.strong):
+            if a not in theirs:
+                for j in missing:
+                    if misspelt(i, j):
+                        typo_found = True
+                        break
+                if typo_found:
+                    break
+        if not typo_found:
             return None
         result = align()
         loose_q = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
@@ -1798,7 +1867,7 @@ class ScreeningIndex:
         """A word of trade (a common word that is no place or structure word) in each name that the other
         lacks, or None."""
         trade = _trade_words()
-        if not any(t in trade for t in query.strong) or not any(t in trade for t in candidate.norm.strong):
+        if trade.isdisjoint(query.strong) or trade.isdisjoint(candidate.norm.strong):
             return None
         result = align()
         mine = [query.shown(i) for i, c in enumerate(result.query_cover) if c == 0.0 and query.strong[i] in trade]
@@ -1887,7 +1956,7 @@ class ScreeningIndex:
         """Whether the query adds a word of place or structure the listed name lacks: a foreign branch or
         subsidiary ("Sberbank (Switzerland) AG") is in another country by its nature."""
         words = affiliate_words()
-        if not any(t in words for t in query.strong):
+        if words.isdisjoint(query.strong):
             return False
         result = align()
         added = [i for i, cover in enumerate(result.query_cover) if cover == 0.0]
@@ -1915,9 +1984,7 @@ class ScreeningIndex:
             # recognised whole: every one of its words must be there. Without a place ("Industrial Bank") such
             # a name plus a place is any bank of that place; a place alone ("China") is no party's name.
             places = place_tokens()
-            if all(t in places for t in listed) or (
-                not any(t in places for t in listed) and listed not in self._placed_common_names
-            ):
+            if places.issuperset(listed) or (places.isdisjoint(listed) and listed not in self._placed_common_names):
                 return None
             distinctive = list(range(len(listed)))
         elif sum(candidate.weights[j] for j in distinctive) < AFFILIATE_MIN_WEIGHT and not all(
@@ -2260,34 +2327,43 @@ _LEADING_FORMS = frozenset({"joint", "stock", "liability", "open", "closed", "pu
 _DIGRAPHS = re.compile(r"[skgtdzc]h")
 
 
+def _written_forms(candidate: IndexedName, differing_only: bool = False) -> tuple[tuple[str, str], ...]:
+    """A listed name's words as written that `_written_similarities` compares, (as written, canonical form):
+    not in an abjad, TYPO_WRITTEN_FROM letters or more, ASCII; `differing_only`, only those whose canonical form is
+    not as written."""
+    norm = candidate.norm
+    as_written = norm.display or norm.strong
+    abjads = norm.abjad or (False,) * len(as_written)
+    return tuple(
+        [
+            (form, token)
+            for token, form, abjad in zip(norm.strong, as_written, abjads, strict=True)
+            if not abjad
+            and len(form) >= TYPO_WRITTEN_FROM
+            and form.isascii()
+            and not (differing_only and form == token)
+        ]
+    )
+
+
 def _written_similarities(
     written: Mapping[int, str],
-    candidates: Sequence[IndexedName],
+    forms: Iterable[tuple[tuple[str, str], ...]],
     extra: dict[str, list[tuple[int, float]]],
-    differing_only: bool = False,
 ) -> None:
     """Adds to `extra` the similarities of query words as written (`written`, by position) to the candidates' words
-    as written, where they are a typo apart that way (see `match._similarity`). `differing_only`: only the words
-    whose canonical form is not as written (the others are compared as they are already)."""
+    as written (`forms`: each candidate's `_written_forms`), where they are a typo apart that way (see
+    `match._similarity`)."""
     shown: dict[str, set[str]] = {}
-    for candidate in candidates:
-        norm = candidate.norm
-        as_written = norm.display or norm.strong
-        abjads = norm.abjad or (False,) * len(as_written)
-        for token, form, abjad in zip(norm.strong, as_written, abjads, strict=True):
-            if (
-                not abjad
-                and len(form) >= TYPO_WRITTEN_FROM
-                and form.isascii()
-                and not (differing_only and form == token)
-            ):
-                shown.setdefault(form, set()).add(token)
+    for pairs in forms:
+        for form, token in pairs:
+            shown.setdefault(form, set()).add(token)
     if not shown:
         return
-    forms = list(shown)
+    listed_forms = list(shown)
     for position, word in written.items():
         for form, _, _ in process.extract(
-            word, forms, scorer=OSA.normalized_similarity, processor=None, score_cutoff=0.7, limit=None
+            word, listed_forms, scorer=OSA.normalized_similarity, processor=None, score_cutoff=0.7, limit=None
         ):
             similarity = similarity_of(word, form)
             if similarity > 0.0:
@@ -2381,11 +2457,15 @@ def _two_words_one_swapped(query: NormalizedName, candidate: IndexedName, missin
     if len(missing) != 1:
         return False
     (j,) = missing
-    if listed[1 - j] not in query.strong:
+    words = query.strong
+    if listed[1 - j] not in words:
         return False
-    other = query.strong[1] if query.strong[0] == listed[1 - j] else query.strong[0]
-    position = query.strong.index(other)
-    return neighbours_swapped(query.shown(position), candidate.norm.shown(j)) or neighbours_swapped(other, listed[j])
+    # The query's other word, at its first place (`words.index(other)`: the first where both words are the same).
+    position = 1 if words[0] == listed[1 - j] and words[1] != words[0] else 0
+    other = words[1] if words[0] == listed[1 - j] else words[0]
+    query_written = query.display or words  # (`shown`)
+    listed_written = candidate.norm.display or listed
+    return neighbours_swapped(query_written[position], listed_written[j]) or neighbours_swapped(other, listed[j])
 
 
 def _first_in_capitals(query: NormalizedName, position: int) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import mul
-from typing import Any
+from typing import Any, Protocol
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, JaroWinkler
@@ -103,10 +103,10 @@ def _similarity(a: str, b: str) -> float:
         return 0.0
     # Cheap bound: the edit distance is at least the length difference, so the OSA share is at most
     # 1 - |la - lb| / max(la, lb); most token pairs of a query fail here without calling rapidfuzz.
-    longer = la if la > lb else lb
+    longer, apart = (la, la - lb) if la > lb else (lb, lb - la)
     if (
-        abs(la - lb) > (2 if la >= TWO_EDITS_FROM and lb >= TWO_EDITS_FROM else 0)
-        and (longer - abs(la - lb)) / longer < TOKEN_SIMILARITY - 1e-9
+        apart > (2 if la >= TWO_EDITS_FROM and lb >= TWO_EDITS_FROM else 0)
+        and (longer - apart) / longer < TOKEN_SIMILARITY - 1e-9
     ):
         return 0.0  # (a swap keeps the lengths equal: this bound is 1 for it)
     # Jaro-Winkler alone is generous to short words ("seven"/"sever" 0.92); the edit-distance share
@@ -122,10 +122,14 @@ def similarity_of(a: str, b: str) -> float:
 def neighbours_swapped(a: str, b: str) -> bool:
     """Two neighbouring letters swapped, not the first ("yiut"/"yitu"): the commonest typo, and in a short
     word one that a one-letter change ("sugon"/"sugar") is not: the letters are all there."""
-    if len(a) != len(b) or a[0] != b[0]:
+    size = len(a)
+    if size != len(b) or a[0] != b[0]:
         return False
-    diff = [k for k in range(len(a)) if a[k] != b[k]]
-    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+    k = 1  # (the first letters are the same)
+    while k < size and a[k] == b[k]:
+        k += 1
+    # The first difference and the next letter crossed, the rest the same: exactly two neighbours differ, swapped.
+    return k + 1 < size and a[k] == b[k + 1] and a[k + 1] == b[k] and a[k + 2 :] == b[k + 2 :]
 
 
 def _two_edits(a: str, b: str) -> bool:
@@ -170,9 +174,15 @@ TYPO_TWO_EDITS_FROM = 7
 def _doubled(a: str, b: str) -> bool:
     """Whether one word is the other with one of its letters written twice."""
     longer, shorter = (a, b) if len(a) > len(b) else (b, a)
-    if len(longer) != len(shorter) + 1:
+    size = len(shorter)
+    if len(longer) != size + 1:
         return False
-    return any(longer[k] == longer[k - 1] and longer[:k] + longer[k + 1 :] == shorter for k in range(1, len(longer)))
+    # The letter left out can only be where the words first differ (or the last), and one of a pair: the second of
+    # it, as the first difference is.
+    k = 0
+    while k < size and longer[k] == shorter[k]:
+        k += 1
+    return k >= 1 and longer[k] == longer[k - 1] and longer[k + 1 :] == shorter[k:]
 
 
 def typo_apart(a: str, b: str) -> bool:
@@ -296,14 +306,28 @@ def compare(
                 similar.append(f"{query[i]}≈{listed[j]} {listed[j + 1]}")
     total_q = sum(query_weights) or 1.0
     total_l = sum(listed_weights) or 1.0
-    cover_q = sum(w * s for w, s in zip(query_weights, best_q, strict=True)) / total_q
-    cover_l = sum(w * s for w, s in zip(listed_weights, best_l, strict=True)) / total_l
+    # (The products added in the same order as a generator of `w * s` would: the same floats.)
+    cover_q = sum(map(mul, query_weights, best_q)) / total_q
+    cover_l = sum(map(mul, listed_weights, best_l)) / total_l
     written = list(shown) if shown else list(query)
-    exact = tuple(written[i] for i, (a, s) in enumerate(zip(query, best_q, strict=True)) if s == 1.0 and a in listed)
+    exact = tuple([written[i] for i, (a, s) in enumerate(zip(query, best_q, strict=True)) if s == 1.0 and a in listed])
     for i in range(nq):
         if 0.0 < best_q[i] < 1.0 and pair_q[i] >= 0:
             similar.append(f"{written[i]}≈{listed[pair_q[i]]}")
     return NameScore(100.0 * (cover_q * cover_l) ** 0.5, exact, tuple(similar), tuple(best_q), tuple(best_l))
+
+
+class ScoredName(Protocol):
+    """A listed name as `QueryScorer.score_all` reads it (the index's `IndexedName`)."""
+
+    @property
+    def norm(self) -> NormalizedName: ...
+    @property
+    def weights(self) -> tuple[float, ...]: ...
+    @property
+    def total(self) -> float: ...  # sum(weights) or 1.0
+    @property
+    def joined(self) -> tuple[tuple[int, str], ...]: ...  # (j, strong[j] and strong[j + 1] written as one)
 
 
 # Row of a query against one listed token: (best similarity over the query's tokens, the non-zero
@@ -356,36 +380,45 @@ class QueryScorer:
         a Python loop over token pairs. Gives the same rows as computing them one by one."""
         rows = self._rows
         extra = self._extra
-        todo = {t for t in tokens if t not in rows and t not in extra}
+        todo = {t for t in tokens if t not in rows}
         if not todo:
             return
-        fuzzy = [t for t in todo if len(t) >= FUZZY_MIN_LENGTH]
+        # Tokens with extra similarities get their plain similarities from the same scan and their rows, extras
+        # included, at the end: `score_all` then finds every candidate's row computed.
+        extras = todo.intersection(extra) if extra else ()
+        # Every token is scanned; a word shorter than FUZZY_MIN_LENGTH is left out of the matches only (it is the same
+        # word or none: `_similarity`), which is cheaper than leaving it out of the scan.
+        listed = list(todo)
         found: dict[str, list[tuple[int, float]]] = {}
         for i, a in enumerate(self.query):
-            if len(a) < FUZZY_MIN_LENGTH or not fuzzy:
+            if len(a) < FUZZY_MIN_LENGTH:
                 if a in todo:
                     found.setdefault(a, []).append((i, 1.0))
                 continue
             # The OSA share bounds min(Jaro-Winkler, OSA) from above: only pairs past it are looked at.
             for b, osa, _ in process.extract(
                 a,
-                fuzzy,
+                listed,
                 scorer=OSA.normalized_similarity,
                 processor=None,
                 score_cutoff=_OSA_CUTOFF_SHORT if len(a) <= _SHORT or len(a) >= TWO_EDITS_FROM else _OSA_CUTOFF,
                 limit=None,
             ):
+                if len(b) < FUZZY_MIN_LENGTH:
+                    continue
                 s = 1.0 if a == b else _accepted(a, b, min(JaroWinkler.normalized_similarity(a, b), osa))
                 if s > 0.0:
                     found.setdefault(b, []).append((i, s))
         rows.update(dict.fromkeys(todo, _NO_MATCH))
-        # (These tokens have no extra similarities: their rows are their plain similarities, for `compare` too.)
+        # (Their plain similarities, for `compare` too; a token with extra similarities gets its row below.)
         plain = self._plain
         plain.update(dict.fromkeys(todo, ()))
         for b, pairs in found.items():
             pairs.sort()
             plain[b] = similar = tuple(pairs)
-            rows[b] = (max(s for _, s in similar), similar)
+            rows[b] = (max([s for _, s in similar]), similar)
+        for token in extras:
+            rows[token] = self._row(token)
 
     def similarities(self, token: str) -> tuple[tuple[int, float], ...]:
         """A listed token's non-zero `_similarity` to the query's tokens, (position, similarity) in order of
@@ -393,7 +426,7 @@ class QueryScorer:
         found = self._plain.get(token)
         if found is None:
             found = self._plain[token] = tuple(
-                (i, s) for i, a in enumerate(self.query) if (s := _similarity(a, token)) > 0.0
+                [(i, s) for i, a in enumerate(self.query) if (s := _similarity(a, token)) > 0.0]
             )
         return found
 
@@ -449,6 +482,54 @@ class QueryScorer:
         cover_l = covered_l / listed_total
         score: float = 100.0 * (cover_q * cover_l) ** 0.5
         return score
+
+    def score_all(self, names: Sequence[ScoredName]) -> list[float]:
+        """`score` of each listed name, in order: the same arithmetic in one loop (a query scores about thirty
+        candidates; the rows of their words are there after `prepare`)."""
+        rows = self._rows
+        joins = self._joins
+        weights = self.weights
+        total = self.total
+        size = self._size
+        scores = [0.0] * len(names)
+        for k, name in enumerate(names):
+            listed_joined = name.joined
+            best_q = [0.0] * size
+            covered_l = 0.0
+            forced: dict[int, float] | None = None
+            for _, pair in listed_joined:
+                if pair in joins:
+                    forced = self._joined(listed_joined, best_q)
+                    break
+            if forced is None:
+                for token, w in zip(name.norm.strong, name.weights, strict=True):
+                    try:
+                        top, pairs = rows[token]
+                    except KeyError:
+                        top, pairs = self._add_row(token)
+                    if top:
+                        covered_l += w * top
+                        for i, s in pairs:
+                            if s > best_q[i]:
+                                best_q[i] = s
+            else:
+                for j, (token, w) in enumerate(zip(name.norm.strong, name.weights, strict=True)):
+                    try:
+                        top, pairs = rows[token]
+                    except KeyError:
+                        top, pairs = self._add_row(token)
+                    if j in forced and forced[j] > top:
+                        top = forced[j]
+                    if top:
+                        covered_l += w * top
+                        for i, s in pairs:
+                            if s > best_q[i]:
+                                best_q[i] = s
+            if covered_l:
+                cover_q = sum(map(mul, weights, best_q)) / total
+                cover_l = covered_l / name.total
+                scores[k] = 100.0 * (cover_q * cover_l) ** 0.5
+        return scores
 
     def _add_row(self, token: str) -> _Row:
         row = self._rows[token] = self._row(token)
