@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -106,6 +107,14 @@ NATIONALITY_DIFFERS = -10.0
 INITIALS_AGREE = 6.0
 INITIALS_AGREE_UP_TO = 90.0
 INITIALS_DIFFER = -5.0
+INITIALS_NONE_OF_THEM = 60.0  # (a first initial that is no given name's: no hit)
+# One initial before a listed person's surname ("N. Maduro", "E. Raisi"), the initial that of the first given name:
+# weak evidence, a review at ONE_INITIAL_SCORE and never more (so never a denial). Only for a surname that is rare
+# on the lists (weight at least ONE_INITIAL_MIN_WEIGHT: about ten listed names or fewer) and not a common English
+# word or name (Zipf below ONE_INITIAL_MAX_ZIPF): "J. Smith", "M. Garcia", "A. Kim" name many people.
+ONE_INITIAL_SCORE = 84.0
+ONE_INITIAL_MIN_WEIGHT = 8.2
+ONE_INITIAL_MAX_ZIPF = 4.5
 # Affiliate pattern: a listed party's distinctive name (weight at least AFFILIATE_MIN_WEIGHT) plus only
 # words of place or corporate structure scores at least AFFILIATE_SCORE, a review.
 AFFILIATE_SCORE = 85.0
@@ -803,6 +812,13 @@ class ScreeningIndex:
                 postings.setdefault(key, []).append(name_id)
         return cls(entry_tuple, names, postings, frequency, version)
 
+    def _rare_surname(self, query: NormalizedName) -> bool:
+        """Whether a surname after one initial is rare enough to point at a listed person ("Maduro", not "Smith")."""
+        return all(
+            self.weight(t) >= ONE_INITIAL_MIN_WEIGHT and not common_english(query.shown(i), ONE_INITIAL_MAX_ZIPF)
+            for i, t in enumerate(query.strong)
+        )
+
     def weight(self, token: str) -> float:
         """Rarity of a token among listed names; unseen tokens weigh UNSEEN_WEIGHT at most, and an unseen
         misspelling of a common word ("servcies", "soutions") as little as the word."""
@@ -1040,11 +1056,10 @@ class ScreeningIndex:
             # "V. V. Putin" read as a person's initials and surname too ("CIMEX, S.A.", "A.S.P. Builders" are firms
             # of that shape: their hits come from the usual reading): listed persons of that surname, their given names
             # compared with the initials.
-            for hit in one(name, person):
-                if hit.entry.type == "individual" and (
-                    hit.entry_id not in found or hit.score > found[hit.entry_id].score
-                ):
-                    found[hit.entry_id] = hit
+            # For listed persons this reading is the one that counts: initials that are not a person's given names
+            # ("D. E. Rodriguez Gomez" against RODRIGUEZ GOMEZ, Jorge Jesus) take the hit away.
+            found = {k: hit for k, hit in found.items() if hit.entry.type != "individual"}
+            found.update((hit.entry_id, hit) for hit in one(name, person) if hit.entry.type == "individual")
         for other, note in ((outside, _SECOND_NAME_NOTE), (long_form, _LONG_FORM_NOTE), (untitled, _AFTER_TITLES_NOTE)):
             if other is None:
                 continue
@@ -1474,7 +1489,7 @@ class ScreeningIndex:
             if usual is not None:
                 features.append(Feature("surname and first name", USUAL_NAME_SCORE - name_score, usual))
             if individual and query.initials:
-                features.append(_initials_feature(query, candidate, name_score))
+                features.append(_initials_feature(query, candidate, name_score, self._rare_surname(query)))
             if candidate.kind == WEAK_ALIAS:
                 cap = WEAK_ALIAS_ELSEWHERE if _elsewhere(query_country, entry) else WEAK_ALIAS_SCORE
                 if name_score > cap:
@@ -1665,6 +1680,11 @@ class ScreeningIndex:
                 verdicts = [f.points > 0 for f in features if f.name.startswith(("date of birth", "nationality"))]
                 identifiers = (False not in verdicts) if verdicts else None
             total = sum([f.points for f in features])  # (a list: the same additions in the same order)
+            if total > ONE_INITIAL_SCORE and any(f.name == "one initial agrees" for f in features):
+                features.append(
+                    Feature("one initial", ONE_INITIAL_SCORE - total, "one initial and a surname: a review at most")
+                )
+                total = ONE_INITIAL_SCORE
             if total > 100.0 or total < 0.0:
                 # Scores stop at 100 (and 0); the bound is a feature too, so the features add up to the score.
                 bound = 100.0 if total > 100.0 else 0.0
@@ -2713,19 +2733,60 @@ def bundled_index() -> ScreeningIndex:
     return ScreeningIndex.build(dataset.entries, dataset.version)
 
 
-def _initials_feature(query: NormalizedName, candidate: IndexedName, name_score: float) -> Feature:
+def _initials_feature(query: NormalizedName, candidate: IndexedName, name_score: float, rare: bool) -> Feature:
     """Whether a query's initials ("V. V." of "V. V. Putin") are those of the listed person's other names, in order
-    (as far as the list gives them: PUTIN, Vladimir has one for two initials)."""
-    others = [i for i, t in enumerate(candidate.norm.strong) if t not in query.strong]
+    (as far as the list gives them: PUTIN, Vladimir has one for two initials).
+
+    Where the listed name is written "SURNAMES, Given names" and the query's surname is its first surname or all of
+    them ("N. Maduro", "J. G. Tapia Quintero" against "MADURO MOROS, Nicolas", "TAPIA QUINTERO, Jose Guadalupe"), the
+    initials are compared with the given names. One initial with one surname agrees only where the surname is `rare`
+    (`ScreeningIndex._rare_surname`), and then says so: a review at ONE_INITIAL_SCORE at most."""
     written = ". ".join(query.initials).upper() + "."
-    if not others:
-        return Feature("initials", 0.0, f"the initials {written}: the listed name has no other names to compare")
-    pairs = list(zip(query.initials, (candidate.norm.strong[i][0] for i in others), strict=False))
-    names = " ".join(candidate.norm.shown(i) for i in others)
-    if all(a == b for a, b in pairs):
-        points = min(max(INITIALS_AGREE, (100.0 - name_score) / 2), max(0.0, INITIALS_AGREE_UP_TO - name_score))
-        return Feature("initials agree", points, f"the initials {written} are those of '{names}', in order")
-    return Feature("initials differ", INITIALS_DIFFER, f"the initials {written} are not those of '{names}'")
+    parts = _surnames_and_given(candidate.name)
+    if parts is not None and parts[1] and parts[0][: len(query.strong)] == tuple(query.strong):
+        given = parts[1]
+        pairs = list(zip(query.initials, (t[0] for t in given), strict=False))
+        names = " ".join(given)
+    else:
+        others = [i for i, t in enumerate(candidate.norm.strong) if t not in query.strong]
+        if not others:
+            return Feature("initials", 0.0, f"the initials {written}: the listed name has no other names to compare")
+        pairs = list(zip(query.initials, (candidate.norm.strong[i][0] for i in others), strict=False))
+        names = " ".join(candidate.norm.shown(i) for i in others)
+    if not all(a == b for a, b in pairs):
+        if parts is not None and parts[1] and all(query.initials[0] != t[0] for t in parts[1]):
+            return Feature(
+                "initials differ",
+                min(INITIALS_DIFFER, INITIALS_NONE_OF_THEM - name_score),
+                f"the initial {query.initials[0].upper()}. is none of the given names '{names}': another person",
+            )
+        return Feature("initials differ", INITIALS_DIFFER, f"the initials {written} are not those of '{names}'")
+    points = min(max(INITIALS_AGREE, (100.0 - name_score) / 2), max(0.0, INITIALS_AGREE_UP_TO - name_score))
+    if len(query.initials) == 1 and len(query.strong) == 1:
+        if not rare:
+            return Feature(
+                "initials",
+                0.0,
+                f"the initial {written} is that of '{names}', but one initial and a common surname name many people",
+            )
+        return Feature(
+            "one initial agrees",
+            max(points, ONE_INITIAL_SCORE - name_score),
+            f"the initial {written} is that of '{names}' and the surname is rare: one initial and a surname are weak "
+            "evidence, a review",
+        )
+    return Feature("initials agree", points, f"the initials {written} are those of '{names}', in order")
+
+
+@functools.lru_cache(maxsize=4096)
+def _surnames_and_given(listed: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """A listed person's surnames and given names where the list writes "SURNAMES, Given names", else None."""
+    if listed.count(",") != 1:
+        return None
+    surnames, given = listed.split(",")
+    # The given names as written, not normalized: their initials are those written ("Qasem" is Q., not K.).
+    folded = unicodedata.normalize("NFKD", given).encode("ascii", "ignore").decode().lower()
+    return tuple(normalize_name(surnames).strong), tuple(re.findall(r"[a-z][a-z'-]*", folded))
 
 
 def _affiliate_hit(entry: ListEntry, candidate: IndexedName, feature: str, detail: str) -> Hit:

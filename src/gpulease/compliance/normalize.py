@@ -701,7 +701,11 @@ def _segment_chinese(run: str) -> tuple[list[str], list[str]]:
 
 # Two or three initials, each with its full stop, and one word: a person written the way Russian and many other
 # usages write a name ("V. V. Putin", "Putin V.V.", "Putin, V. V."). Without the full stops, letters are an acronym.
-_INITIALS_FIRST = re.compile(r"\s*(?P<initials>(?:[A-Za-z]\.\s*){2,3})(?P<name>[A-Za-z][A-Za-z'-]{2,})\s*")
+# Before the surname, one initial too ("N. Maduro"), and two surnames, the Spanish order ("J. G. Tapia Quintero").
+_SURNAME_WORD = r"[^\W\d_][^\W\d_'-]*(?:['-][^\W\d_]+)*"
+_INITIALS_FIRST = re.compile(
+    rf"\s*(?P<initials>(?:[A-Za-z]\.\s*){{1,3}})(?P<name>(?=[^\W\d_]{{3}}){_SURNAME_WORD}(?:\s+{_SURNAME_WORD})?)\s*"
+)
 _INITIALS_LAST = re.compile(r"\s*(?P<name>[A-Za-z][A-Za-z'-]{2,}),?\s+(?P<initials>(?:[A-Za-z]\.\s*){2,3})\s*")
 
 
