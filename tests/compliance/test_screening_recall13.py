@@ -98,3 +98,14 @@ def test_a_chinese_groups_unit_abroad_named_in_chinese_is_a_possible_affiliate(i
 def test_an_unlisted_chinese_groups_unit_abroad_stays_cleared(index: ScreeningIndex) -> None:
     assert screen_name(index, "中国银行(美国)有限公司", "US").decision == "cleared"  # Bank of China (USA)
     assert screen_name(index, "阿里巴巴(美国)有限公司", "US").decision == "cleared"
+
+
+def test_the_balkan_joint_stock_form_ad_is_a_legal_form(index: ScreeningIndex) -> None:
+    """AD (a.d.: Bulgaria, Serbia, North Macedonia) is what Ltd is: 21 listed names end in it. A name written without
+    it is the listed name; a name with it is the rest of the name."""
+    assert "ad" not in normalize_name("Neftochim Burgas AD").strong
+    assert screen_name(index, "Rex Lotto", "BG").decision == "denied"  # REX LOTO AD
+    assert found(index, "Adler BG", "BG", "SDN-32111")  # ADLER BG AD
+    assert found(index, "Lukoil Neftochim Burgas AD", "BG", "SSI-17248")  # a possible affiliate of LUKOIL
+    for unlisted in ("AD Media Ltd", "Ad Astra Rocket Company", "Ad Hoc Research"):
+        assert screen_name(index, unlisted, "US").decision == "cleared", unlisted

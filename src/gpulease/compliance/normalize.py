@@ -106,6 +106,8 @@ LEGAL_FORMS: frozenset[str] = frozenset(
         "eood",
         "ood",
         "ead",
+        # the joint-stock form of Bulgaria, Serbia and North Macedonia (AD, a.d.)
+        "ad",
         "oyj",
         "group",
         "holding",
