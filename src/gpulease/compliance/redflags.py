@@ -175,7 +175,8 @@ def _address_tokens(text: str) -> set[str]:
 
 _ListedAddress = tuple[ListEntry, str, frozenset[str], frozenset[str]]
 _ADDRESS_CACHE: weakref.WeakKeyDictionary[ScreeningIndex, list[_ListedAddress]] = weakref.WeakKeyDictionary()
-_WEBSITE_CACHE: weakref.WeakKeyDictionary[ScreeningIndex, list[ListEntry]] = weakref.WeakKeyDictionary()
+_ListedWebsites = tuple[ListEntry, tuple[tuple[str, bool], ...]]  # an entry, its websites with "the party's own?"
+_WEBSITE_CACHE: weakref.WeakKeyDictionary[ScreeningIndex, list[_ListedWebsites]] = weakref.WeakKeyDictionary()
 
 
 def _listed_addresses(index: ScreeningIndex) -> list[_ListedAddress]:
@@ -288,11 +289,8 @@ def _listed_domain(profile: KycProfile, index: ScreeningIndex, rules: RedFlagRul
         for listed_domain, firm in rules.listed_domains.items():
             if domain == listed_domain or domain.endswith("." + listed_domain):
                 flags.append(RedFlag("listed_domain", "deny", f"{label} {domain} belongs to listed firm {firm}"))
-        for entry in _entries_with_websites(index):
-            for w in entry.websites:
-                # a shared host (gmail.com, facebook.com) names no one; its mailbox or page does, and only as a
-                # whole (a list stored before shared hosts were told apart may still hold the bare host)
-                own = not web.is_shared_host(web.host_of(w) or w)
+        for entry, websites in _entries_with_websites(index):
+            for w, own in websites:
                 if (own and (domain == w or domain.endswith("." + w))) or (not own and ident == w != domain):
                     meaning = restriction(entry.list)
                     evidence = f"{label} {ident if not own else domain} appears in {entry.list} entry {entry.id} "
@@ -304,10 +302,17 @@ def _listed_domain(profile: KycProfile, index: ScreeningIndex, rules: RedFlagRul
     return flags
 
 
-def _entries_with_websites(index: ScreeningIndex) -> list[ListEntry]:
+def _entries_with_websites(index: ScreeningIndex) -> list[_ListedWebsites]:
+    """The entries with websites, each website with whether it is the party's own (not on a shared host), worked
+    out once per index. A shared host (gmail.com, facebook.com) names no one; its mailbox or page does, and only as a
+    whole (a list stored before shared hosts were told apart may still hold the bare host)."""
     cached = _WEBSITE_CACHE.get(index)
     if cached is None:
-        cached = [e for e in index.entries if e.websites]
+        cached = [
+            (e, tuple((w, not web.is_shared_host(web.host_of(w) or w)) for w in e.websites))
+            for e in index.entries
+            if e.websites
+        ]
         _WEBSITE_CACHE[index] = cached
     return cached
 
