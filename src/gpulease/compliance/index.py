@@ -659,7 +659,13 @@ class ScreeningIndex:
         )
         self._source_sets: dict[int, frozenset[int]] = {}  # `_source_set` so far
         self._source_set_names = 0
-        self._written: dict[tuple[int, bool], tuple[tuple[str, str], ...]] = {}  # `_forms_written` so far
+        # `_written_forms` of every listed name, both ways (they depend on the name alone): built here, once per list
+        # version, not name by name as queries first meet them (a cold pass over the dev half met 2,882).
+        self._written_all = [_written_forms(indexed) for indexed in names]
+        self._written_differing = [
+            _written_forms(indexed, True) if all_forms else ()
+            for indexed, all_forms in zip(names, self._written_all, strict=True)
+        ]
         # Listed words by their consonants, for names written in an abjad (Arabic, Persian, Hebrew script).
         skeletons: dict[str, list[str]] = {}
         # Short listed words of one consonant (ali, ala, ula): a word of the query that is no more (علی, l) scores
@@ -765,6 +771,25 @@ class ScreeningIndex:
         # The word tables the first screening request would otherwise build (the common words' keys: 6 ms).
         _common_word_keys(), _trade_words(), _structure_tokens(), _unit_words(), _function_words(), affiliate_words()
         _chinese_regions()
+        self._remember_vocabulary()
+
+    def _remember_vocabulary(self) -> None:
+        """What a query asks about a listed word, worked out here for every listed word, once per list version, rather
+        than the first time a query has the word: its weight, its other romanisations (`spelling_variants` of the word
+        as written), and the names with the word itself as a set where there are many. (The same values: each is what
+        the query would have computed, remembered earlier.)"""
+        for token in self.document_frequency:
+            self.weight(token)
+        generic = generic_words()
+        for indexed in self.names:
+            norm = indexed.norm
+            for position, token in enumerate(norm.strong):
+                if token not in generic and not (norm.abjad and norm.abjad[position]):
+                    spelling_variants(norm.shown(position))
+        sources = self._sources
+        for source in self._token_source.values():
+            if len(sources[source]) > CANDIDATES:
+                self._source_set(source)
 
     @classmethod
     def build(cls, entries: Iterable[ListEntry], version: str | None = None) -> ScreeningIndex:
@@ -927,12 +952,8 @@ class ScreeningIndex:
         return found
 
     def _forms_written(self, name_id: int, differing_only: bool) -> tuple[tuple[str, str], ...]:
-        """`_written_forms` of a listed name, remembered (they depend on the name alone)."""
-        key = (name_id, differing_only)
-        found = self._written.get(key)
-        if found is None:
-            found = self._written[key] = _written_forms(self.names[name_id], differing_only) or ()
-        return found
+        """`_written_forms` of a listed name (built with the index: they depend on the name alone)."""
+        return (self._written_differing if differing_only else self._written_all)[name_id]
 
     def _candidates(
         self, strong: Sequence[str], weights: Sequence[float], alternatives: Mapping[int, tuple[str, ...]] | None = None
@@ -1365,9 +1386,11 @@ class ScreeningIndex:
         candidate_ids = self._candidates(query.strong, q_weights, alternatives)
         candidates = [names[name_id] for name_id in candidate_ids]
         if written:
-            _written_similarities(written, [self._forms_written(name_id, False) for name_id in candidate_ids], extra)
+            forms = self._written_all
+            _written_similarities(written, [forms[name_id] for name_id in candidate_ids], extra)
         if plain:
-            _written_similarities(plain, [self._forms_written(name_id, True) for name_id in candidate_ids], extra)
+            forms = self._written_differing
+            _written_similarities(plain, [forms[name_id] for name_id in candidate_ids], extra)
         scorer = QueryScorer(query.strong, q_weights, extra)
         scorer.prepare(set().union(*[candidate.norm.strong for candidate in candidates]))  # (one call: 1.5× faster)
         scores = scorer.score_all(candidates)

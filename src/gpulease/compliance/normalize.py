@@ -1212,7 +1212,8 @@ _REWRITTEN = re.compile(
 _MAX_SPELLINGS = 24
 
 
-@functools.lru_cache(maxsize=50_000)
+# (Room for every listed word as written, about 27,000, which the index works out as it is built, and the queries'.)
+@functools.lru_cache(maxsize=100_000)
 def spelling_variants(token: str, pinyin_too: bool = False) -> tuple[tuple[str, str], ...]:
     """Canonical forms of other romanisations of a word as written (`display`), each with what was read
     differently; the word's own canonical form is not among them. A word that is also pinyin has none unless
