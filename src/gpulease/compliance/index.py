@@ -776,8 +776,8 @@ class ScreeningIndex:
     def _remember_vocabulary(self) -> None:
         """What a query asks about a listed word, worked out here for every listed word, once per list version, rather
         than the first time a query has the word: its weight, its other romanisations (`spelling_variants` of the word
-        as written), and the names with the word itself as a set where there are many. (The same values: each is what
-        the query would have computed, remembered earlier.)"""
+        as written), the names with the word itself as a set where there are many; and each entry's programmes'
+        countries. (The same values: each is what the query would have computed, remembered earlier.)"""
         for token in self.document_frequency:
             self.weight(token)
         generic = generic_words()
@@ -785,11 +785,13 @@ class ScreeningIndex:
             norm = indexed.norm
             for position, token in enumerate(norm.strong):
                 if token not in generic and not (norm.abjad and norm.abjad[position]):
-                    spelling_variants(norm.shown(position))
+                    spelling_variants(norm.shown(position), False)  # (as `spelling_matches` asks: one key)
         sources = self._sources
         for source in self._token_source.values():
             if len(sources[source]) > CANDIDATES:
                 self._source_set(source)
+        for entry in self.entries:
+            _programme_countries(entry)  # (a few hundred sets of programmes)
 
     @classmethod
     def build(cls, entries: Iterable[ListEntry], version: str | None = None) -> ScreeningIndex:

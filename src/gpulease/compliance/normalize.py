@@ -648,6 +648,12 @@ def _pinyin_terms() -> dict[str, tuple[bool, tuple[str, ...]]]:
     return terms
 
 
+@functools.cache
+def _pinyin_term_starts() -> frozenset[str]:
+    """Every beginning of a pinyin term (`_pinyin_terms`): a token that is none begins no term."""
+    return frozenset(term[:k] for term in _pinyin_terms() for k in range(len(term) + 1))
+
+
 def _singular(token: str) -> str:
     if len(token) > 4 and token.endswith("ies"):
         return token[:-3] + "y"
@@ -766,6 +772,8 @@ def _pinyin_words(tokens: list[str]) -> tuple[list[tuple[str, bool]], list[str]]
     """Pinyin company words and legal forms ("keji", "you xian gong si") into their list form.
 
     Returns (token, is_weak) pairs and the pinyin that was mapped, for the explanation."""
+    if _pinyin_term_starts().isdisjoint(tokens):
+        return [(token, False) for token in tokens], []  # (most names: no term begins at any of their words)
     terms = _pinyin_terms()
     n = len(tokens)
     # The split that reads the most syllables as terms, then the fewest terms: "ji suan ji shu" is jisuan +
