@@ -785,7 +785,7 @@ class ScreeningIndex:
             norm = indexed.norm
             for position, token in enumerate(norm.strong):
                 if token not in generic and not (norm.abjad and norm.abjad[position]):
-                    spelling_variants(norm.shown(position), False)  # (as `spelling_matches` asks: one key)
+                    spelling_variants(norm.shown(position))
         sources = self._sources
         for source in self._token_source.values():
             if len(sources[source]) > CANDIDATES:

@@ -1220,12 +1220,27 @@ _REWRITTEN = re.compile(
 _MAX_SPELLINGS = 24
 
 
-# (Room for every listed word as written, about 27,000, which the index works out as it is built, and the queries'.)
-@functools.lru_cache(maxsize=100_000)
 def spelling_variants(token: str, pinyin_too: bool = False) -> tuple[tuple[str, str], ...]:
     """Canonical forms of other romanisations of a word as written (`display`), each with what was read
     differently; the word's own canonical form is not among them. A word that is also pinyin has none unless
     `pinyin_too` (the name it is in is no Chinese one: German "Juri" is ju + ri)."""
+    return _spellings_pinyin_too(token) if pinyin_too else _spellings(token)
+
+
+# Remembered by the word alone, one cache for each reading: keys of plain words leave the collector nothing to walk (see
+# `romanize.joined`). Room for every listed word as written, about 27,000, which the index works out as it is built,
+# and the queries'.
+@functools.lru_cache(maxsize=100_000)
+def _spellings(token: str) -> tuple[tuple[str, str], ...]:
+    return _spelling_variants(token, False)
+
+
+@functools.lru_cache(maxsize=50_000)
+def _spellings_pinyin_too(token: str) -> tuple[tuple[str, str], ...]:
+    return _spelling_variants(token, True)
+
+
+def _spelling_variants(token: str, pinyin_too: bool) -> tuple[tuple[str, str], ...]:
     if len(token) < 4 or not token.isascii() or not token.isalpha() or _REWRITTEN.search(token) is None:
         return ()
     if not pinyin_too and is_pinyin(token):
