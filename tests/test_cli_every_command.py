@@ -112,8 +112,9 @@ def test_the_sweep_finds_every_command() -> None:
     assert len(COMMANDS) > 40
 
 
-def test_every_option_says_what_it_takes() -> None:
-    """`--help` is the CLI's manual: an option listed with its type alone leaves the user guessing."""
+def test_every_command_argument_and_option_says_what_it_takes() -> None:
+    """`--help` is the CLI's manual: a command listed without a line, or an argument or option listed with its type
+    alone, leaves the user guessing (which id? which country code?)."""
     import typer
 
     silent: list[str] = []
@@ -121,8 +122,10 @@ def test_every_option_says_what_it_takes() -> None:
     def walk(command: Any, path: list[str]) -> None:
         for name, sub in getattr(command, "commands", {}).items():
             walk(sub, [*path, name])
+        if not (command.help or command.short_help):
+            silent.append(" ".join(path))
         for param in getattr(command, "params", []):
-            if param.opts[0].startswith("--") and not getattr(param, "help", None):
+            if not getattr(param, "help", None):
                 silent.append(f"{' '.join(path)} {param.opts[0]}")
 
     walk(typer.main.get_command(app), [])
