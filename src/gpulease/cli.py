@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, NoReturn
 
 import httpx
 import typer
@@ -601,24 +601,46 @@ def _identifier(i: dict[str, Any]) -> str:
     return f"{i.get('kind')} {i.get('value')}" + (f" ({i['country']})" if i.get("country") else "")
 
 
-def _read_names_csv(infile: Path) -> tuple[list[dict[str, str]], list[str]]:
-    """The rows of a CSV of names (the csv module's dialect: a field holding a comma is quoted), or `error: …`
-    naming the line that cannot be read: a row with more fields than the header (an unquoted comma), a quote
-    left open, bytes that are not UTF-8."""
+def _names_dialect(header: str) -> str:
+    """The delimiter of a CSV of names, from its header line: a comma, or the semicolon or tab that spreadsheets
+    write where the comma is the decimal separator ("Name;Country" from a German or French Excel)."""
+    fields = {d: [c.strip().strip('"').lower() for c in header.split(d)] for d in (",", ";", "\t")}
+    for d, cols in fields.items():
+        if "name" in cols:
+            return d
+    return ","
+
+
+class NamesCsv(NamedTuple):
+    rows: list[dict[str, str]]
+    fieldnames: list[str]  # the header as written
+    columns: dict[str, str]  # "name" (and "country" when there is one) → the column holding it
+    delimiter: str
+
+
+def _read_names_csv(infile: Path) -> NamesCsv:
+    """The rows of a CSV of names (the csv module's dialect: a field holding a comma is quoted), the header as
+    written, its delimiter, and which columns are `name` and `country` (told by name whatever the case and
+    spacing: "Name", " Country "); or `error: …` naming the line that cannot be read: a row with more fields than
+    the header (an unquoted comma), a quote left open, bytes that are not UTF-8."""
     rows: list[dict[str, str]] = []
     reader: csv.DictReader[str] | None = None
     try:
         with infile.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
+            delimiter = _names_dialect(f.readline())
+            f.seek(0)  # utf-8-sig skips a byte-order mark again
+            reader = csv.DictReader(f, delimiter=delimiter)
             fieldnames = list(reader.fieldnames or [])
-            if "name" not in fieldnames:
+            columns = {c.strip().lower(): c for c in reversed(fieldnames)}  # the first of two "name" columns
+            if "name" not in columns:
                 _fail(f"{infile} has no 'name' column in its first line (columns: {', '.join(fieldnames) or 'none'})")
             for row in reader:
                 extra = row.pop(None, None)
                 if extra:
+                    sep = "a semicolon" if delimiter == ";" else "a tab" if delimiter == "\t" else "a comma"
                     _fail(
                         f"{infile}, line {reader.line_num}: {len(fieldnames) + len(extra)} fields where the header "
-                        f"has {len(fieldnames)}; a name holding a comma must be in double quotes "
+                        f"has {len(fieldnames)}; a name holding {sep} must be in double quotes "
                         '(e.g. "Acme, Inc.",US)'
                     )
                 rows.append({k: v or "" for k, v in row.items()})
@@ -629,18 +651,23 @@ def _read_names_csv(infile: Path) -> tuple[list[dict[str, str]], list[str]]:
         _fail(f"{infile}, line {reader.line_num if reader else 1}: {e}")
     except OSError as e:
         _fail(f"cannot read {infile}: {e.strerror or e}")
-    return rows, fieldnames
+    return NamesCsv(rows, fieldnames, {k: columns[k] for k in ("name", "country") if k in columns}, delimiter)
 
 
 @app.command("screen-file")
 def screen_file(
-    infile: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a 'name' column")],
+    infile: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="CSV with a name column (and country): comma, semicolon or tab separated"
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", help="where to write the results CSV")],
 ) -> None:
     """Screen every row of a CSV (column name, optional country); adds decision, top_score, top_entry, top_list."""
     from gpulease.services.screening import screen_row
 
-    rows, fieldnames = _read_names_csv(infile)
+    rows, fieldnames, columns, delimiter = _read_names_csv(infile)
     try:
         f = out.open("w", newline="", encoding="utf-8")
     except OSError as e:
@@ -654,11 +681,11 @@ def screen_file(
         f,
         Progress(TextColumn("screening"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar,
     ):
-        w = csv.DictWriter(f, fieldnames=fields)
+        w = csv.DictWriter(f, fieldnames=fields, delimiter=delimiter)  # opens in the spreadsheet it came from
         w.writeheader()
         task = bar.add_task("screening", total=len(rows))
         for row in rows:
-            res = screen_row(index, row)
+            res = screen_row(index, {k: row[c] for k, c in columns.items()})
             counts[res["decision"]] = counts.get(res["decision"], 0) + 1
             w.writerow({**row, **res})
             bar.advance(task)
