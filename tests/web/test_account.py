@@ -132,8 +132,9 @@ def test_the_spend_charts_scale_reads_at_a_glance_at_any_amount() -> None:
         ("400.00", "1001.00", None, ["0", "500", "1,000", "1,500"]),
         ("12000.00", "18000.00", "25000.00", ["0", "10,000", "20,000", "30,000"]),
     ):
+        cap = None if limit is None else Decimal(limit)
         s = CustomerSpend(
-            1, "2026-11", "USD", Decimal(spent), Decimal(0), Decimal(forecast), limit and Decimal(limit),
+            1, "2026-11", "USD", Decimal(spent), Decimal(0), Decimal(forecast), cap,
             T0 + timedelta(days=3), [], [DayPoint(T0.date(), Decimal(spent))],
         )  # fmt: skip
         assert ticks(ET.fromstring(str(spend_chart.render(s, 30)))) == want, (spent, forecast, limit)
