@@ -794,6 +794,7 @@ EmailDomainOpt = Annotated[str | None, typer.Option(help="the domain the custome
 WebsiteOpt = Annotated[str | None, typer.Option(help="the customer's website, e.g. https://example.com")]
 ParentOpt = Annotated[str | None, typer.Option(help="the legal name of the parent company, screened too")]
 EndUseOpt = Annotated[str | None, typer.Option(help="what the compute is for, in a sentence (a red-flag input)")]
+RequestedGpusOpt = Annotated[int | None, typer.Option(help="GPUs it expects to use (a red-flag input)")]
 
 
 def _out(
@@ -960,7 +961,7 @@ def customers_add(
     parent: ParentOpt = None,
     owner: Annotated[list[str] | None, typer.Option(help="NAME=PERCENT, repeatable")] = None,
     end_use: EndUseOpt = None,
-    requested_gpus: Annotated[int | None, typer.Option(help="GPUs it expects to use (a red-flag input)")] = None,
+    requested_gpus: RequestedGpusOpt = None,
     officer: Annotated[
         list[str] | None, typer.Option(help="NAME[;DATE_OF_BIRTH[;NATIONALITY]], an individual officer, repeatable")
     ] = None,
@@ -1689,6 +1690,7 @@ def customers_update(
     email_domain: EmailDomainOpt = None,
     parent: ParentOpt = None,
     end_use: EndUseOpt = None,
+    requested_gpus: RequestedGpusOpt = None,
     owner: Annotated[list[str] | None, typer.Option(help="NAME=PERCENT, repeatable: replaces the owners")] = None,
     contact: Annotated[
         list[str] | None, typer.Option(help='"Name <email>" or "Name <email> role", repeatable: replaces the contacts')
@@ -1706,6 +1708,7 @@ def customers_update(
         ("email_domain", email_domain),
         ("parent", parent),
         ("end_use", end_use),
+        ("requested_gpus", requested_gpus),
     ):
         if v is not None:
             body[k] = v
