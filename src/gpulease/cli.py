@@ -403,31 +403,43 @@ def lists_status() -> None:
             "GPULEASE_DATABASE_URL set as the server has them"
         )
     current = next((v for v in versions if v[1]), versions[0])
-    t = Table(title=f"lists in force (version {current[0]}); warn after {max_age} days")
-    for col in ("list", "entries", "source", "published", "warning"):
-        t.add_column(col, overflow="fold")
+    t = _plain_table(f"lists in force (version {current[0]})")
+    for col in ("list", "entries", "source", "published", "age"):
+        t.add_column(col, justify="right" if col == "entries" else "left", no_wrap=col != "source")
+    stale = 0
     for r in current[5]:
+        stale += bool(r.warning)
+        age = "unknown" if r.published is None else f"{r.age_days} days"
         t.add_row(
-            r.list,
-            str(r.entries),
-            r.source,
-            r.published or "unknown",
-            f"[yellow]{r.warning}[/]" if r.warning else "",
+            r.list, f"{r.entries:,}", r.source, r.published or "unknown", f"[yellow]{age}[/]" if r.warning else age
         )
     console.print(t)
-    t = Table(title="restricted-party list versions")
-    for col in ("version", "in force", "loaded at", "entries", "per list", "sources"):
-        t.add_column(col)
+    if stale:  # one sentence for all of them, not the same advice on every row
+        console.print(
+            f"[yellow]{stale} of {len(current[5])} lists were published more than {max_age} days ago or on an "
+            "unknown date: load the current publications (`gpulease lists load FILE…`)[/]"
+        )
+    t = _plain_table("restricted-party list versions")
+    for col in ("version", "in force", "loaded (UTC)", "entries"):
+        t.add_column(col, no_wrap=True)
+    t.add_column("files", overflow="fold")
     for vid, in_force, loaded_at, counts, sources, _ in versions:
         t.add_row(
             str(vid),
             "yes" if in_force else "",
-            _when(loaded_at),
-            str(sum(counts.values())),
-            ", ".join(f"{k} {n}" for k, n in sorted(counts.items())),
-            "\n".join(f"{x.get('source')}: {x.get('file')}" for x in sources),
+            _when(loaded_at, seconds=False),
+            f"{sum(counts.values()):,}",
+            ", ".join(_source_file(x) for x in sources),
         )
     console.print(t)
+
+
+def _source_file(source: dict[str, Any]) -> str:
+    """A source's files by their main file's name: "bundled:ofac-sdn-2023-12/sdn.csv, …/add.csv, …" → "sdn.csv
+    (+3)", its alias, address and remarks files counted."""
+    files = [f.strip() for f in str(source.get("file") or source.get("source") or "").split(", ")]
+    name = files[0].removeprefix("bundled:").rsplit("/", 1)[-1]
+    return name + (f" (+{len(files) - 1})" if len(files) > 1 else "")
 
 
 @audit_app.command("verify")
