@@ -776,8 +776,8 @@ def _print_table(rows: list[dict[str, Any]], cols: list[str], title: str | None 
     t = _plain_table(title)
     for c in cols:
         t.add_column(_HEADERS.get(c, c))
-    for r in rows:
-        t.add_row(*[_cell(r.get(c)) for c in cols])
+    for r in rows:  # times (created_at, next_attempt_at, …) as every other table writes them, not raw ISO 8601
+        t.add_row(*[_when(r.get(c)) if c.endswith("_at") and r.get(c) else _cell(r.get(c)) for c in cols])
     console.print(t)
 
 
