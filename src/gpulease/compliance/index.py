@@ -385,6 +385,44 @@ _TITLE_STARTS = frozenset(re.split(r"[\s\-]+", fold(title))[0] for title in _TIT
 _FIRST_WORD = re.compile(r"[^\s\-.,\u200c]+")
 _AFTER_TITLES_NOTE = "the name after a title, honorific or rank, on its own (listed individuals only)"
 
+# A query that gives the party's other names itself: "Rostec (formerly Russian Technologies)", "Otkritie FC Bank f/k/a
+# Nomos-Bank", "Siberia Airlines d/b/a S7", "VEB.RF, formerly Vnesheconombank". Each name is the party's, so each is
+# screened on its own besides the whole (a renamed listed party signs up under its new name and cites the old one).
+# Written between two names: the unambiguous markers anywhere, "now", "previously" and "ex" only after a comma.
+_DECLARED_MARKERS = (
+    r"formerly(?:\s+known\s+as)?|previously\s+known\s+as|now\s+known\s+as|also\s+known\s+as|doing\s+business\s+as"
+    r"|operating\s+as|f/k/a|f\.k\.a\.?|fka|d/b/a|d\.b\.a\.?|dba|a/k/a|a\.k\.a\.?|t/a"
+)
+_DECLARED_INLINE = re.compile(
+    rf"(?:\s+|\s*,\s*)(?i:{_DECLARED_MARKERS}|(?-i:[Tt]rading\s+as))\s*:?\s+"
+    r"|\s*,\s*(?i:now|previously)\s+|\s*,\s*(?i:ex)(?:-|\s+)",
+)
+# The same in brackets: "(formerly X)", "(ex-X)", "(now X)", "[f/k/a X]", "(trading as X)".
+_DECLARED_BRACKET = re.compile(
+    rf"\s*[(\[（]\s*(?i:{_DECLARED_MARKERS}|trading\s+as|now|previously|ex\b-?|former(?:ly)?\s+name:?|renamed(?:\s+from)?)"
+    r"\s*:?\s*([^()\[\]（）]+?)\s*[)\]）]"
+)
+_DECLARED_NOTE = "a name the query itself gives for the same party (formerly, also known as, doing business as)"
+
+
+def _declared_names(name: str) -> list[str]:
+    """The names a query gives for one party besides the whole ("X (formerly Y)": X and Y; "X d/b/a Y": X and Y);
+    empty where it gives none. A part without a letter is left out."""
+    parts: list[str] = []
+    rest = name
+    for match in _DECLARED_BRACKET.finditer(name):
+        parts.append(match.group(1))
+    if parts:
+        rest = _DECLARED_BRACKET.sub(" ", name)
+        parts.append(rest)
+    pieces = _DECLARED_INLINE.split(rest)
+    if len(pieces) > 1:
+        if rest in parts:
+            parts.remove(rest)
+        parts.extend(pieces)
+    cleaned = [" ".join(p.strip(" ,;:-").split()) for p in parts]
+    return list(dict.fromkeys(p for p in cleaned if any(ch.isalpha() for ch in p) and p != name.strip()))
+
 
 @functools.lru_cache(maxsize=4096)
 def _folded_word(word: str) -> str:
@@ -1029,8 +1067,36 @@ class ScreeningIndex:
         """Listed entries resembling `name`, best first, one hit per entry.
 
         `date_of_birth` and `nationality` (of an individual) raise the score of listed individuals they
-        agree with and lower it where they conflict.
+        agree with and lower it where they conflict. A name that gives the party's other names ("X (formerly Y)",
+        "X d/b/a Y") is screened under each of them too.
         """
+        found = self._screen_written(
+            name, country, address, limit, min_score, date_of_birth=date_of_birth, nationality=nationality
+        )
+        declared = _declared_names(name)
+        if not declared:
+            return found
+        best = {hit.entry_id: hit for hit in found}
+        for part in declared:
+            for hit in self.screen(
+                part, country, address, limit, min_score, date_of_birth=date_of_birth, nationality=nationality
+            ):
+                if hit.entry_id not in best or hit.score > best[hit.entry_id].score:
+                    best[hit.entry_id] = replace(hit, reasons=(*hit.reasons, f"'{part}': {_DECLARED_NOTE}"))
+        return sorted(best.values(), key=lambda h: (-h.score, h.entry_id))[:limit]
+
+    def _screen_written(
+        self,
+        name: str,
+        country: str | None,
+        address: Address | str | None,
+        limit: int,
+        min_score: float,
+        *,
+        date_of_birth: date | str | None,
+        nationality: str | None,
+    ) -> list[Hit]:
+        """`screen` of the name as written, without reading other names it declares."""
 
         def one(written: str, person: PersonInitials | None = None) -> list[Hit]:
             return self._screen(
