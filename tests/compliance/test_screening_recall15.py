@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpulease.compliance.index import ScreeningIndex, _declared_names
+from gpulease.compliance.index import ScreeningIndex, _declared_names, _korean_person
 from gpulease.compliance.screening import screen_name
 from tests.compliance.screening_checks import found
 
@@ -115,3 +115,30 @@ def test_no_alias_of_the_round_makes_a_common_name_a_group_brand(index: Screenin
         ("Sadra Trading FZE", "AE"),
     ):
         assert screen_name(index, name, country).decision == "cleared", name
+
+
+RI_PYONG_CHOL = "SDN-23215"  # RI, Pyong Chol
+KIM_YONG_CHOL = ("SDN-12211", "SDN-17614")  # KIM, Yong Chol (two entries)
+JONG_KYONG_THAEK = "SDN-23212"  # JONG, Kyong Thaek
+
+
+def test_a_korean_name_in_hangul_is_read_as_surname_and_given_name(index: ScreeningIndex) -> None:
+    # Romanised whole, 리병철 was one word ("ribyeongcheol") and no listed person's name: no hit.
+    assert _korean_person("리병철") == "ri byeongcheol"
+    assert _korean_person("김 영철") == "kim yeongcheol"  # the surname as the lists spell it, not RR's "gim"
+    assert found(index, "리병철", "KP", RI_PYONG_CHOL)
+    assert found(index, "정경택", None, JONG_KYONG_THAEK)
+    assert any(found(index, "김영철", "KP", entry) for entry in KIM_YONG_CHOL)
+    result = screen_name(index, "리병철", "KP")
+    assert result.decision == "review"  # a person's name alone: a possible namesake
+    hit = next(h.hit for h in result.hits if h.hit.entry_id == RI_PYONG_CHOL)
+    assert any("read as surname and given name" in reason for reason in hit.reasons)
+
+
+def test_a_korean_company_name_is_not_read_as_a_person(index: ScreeningIndex) -> None:
+    # A company word at its end, or four syllables after a one-syllable surname: no person reading.
+    assert _korean_person("조선무역회사") is None and _korean_person("삼성전자") is None
+    assert _korean_person("Kim Yong Chol") is None
+    # Unlisted Koreans and firms stay cleared.
+    for name in ("손흥민", "이재명", "현대", "한화"):
+        assert screen_name(index, name, "KR").decision == "cleared", name
