@@ -173,7 +173,8 @@ def test_lists_load_the_ofac_file_set(cli_env: str) -> None:
     r = runner.invoke(app, ["lists", "status"])
     assert r.exit_code == 0 and "sdn.csv" in r.output and r.output.count("yes") == 1  # one version in force
     out = " ".join(r.output.split())
-    assert "2023-12-28" in out and "days old" in out  # old lists are warned about
+    assert "2023-12-28" in out and "published more than 30 days ago" in out  # old lists are warned about
+    assert "sdn.csv (+3)" in out  # the set by its main file, its alias, address and remarks files counted
 
 
 def test_lists_status_of_an_empty_store_names_the_store_it_read(

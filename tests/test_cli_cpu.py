@@ -17,8 +17,24 @@ runner = CliRunner()
 
 @pytest.mark.usefixtures("cli")
 def test_book_list_show_and_invoice_a_cpu_lease(facility: Facility, clock: Clock) -> None:
-    out = _ok(runner.invoke(app, ["nodes", "add", "s1", "cpu", "cpu-0", "--cpu-model", "EPYC-9654",
-                                  "--cpu-cores", "192", "--memory-gib", "1536"]))
+    out = _ok(
+        runner.invoke(
+            app,
+            [
+                "nodes",
+                "add",
+                "s1",
+                "cpu",
+                "cpu-0",
+                "--cpu-model",
+                "EPYC-9654",
+                "--cpu-cores",
+                "192",
+                "--memory-gib",
+                "1536",
+            ],
+        )
+    )
     assert "192/192c EPYC-9654" in " ".join(out.split()) or "192/192c" in out, out
     _ok(runner.invoke(app, ["prices", "set", "epyc-9654", "on_demand", "0.045", "--gib-rate", "0.005"]))
     prices = json.loads(_ok(runner.invoke(app, ["prices", "list", "--json"])))
@@ -28,8 +44,9 @@ def test_book_list_show_and_invoice_a_cpu_lease(facility: Facility, clock: Clock
     cid = facility.customer()["id"]
     avail = _ok(runner.invoke(app, ["availability", "--cpu-cores", "16"]))
     assert "16 EPYC-9654 cores" in avail and "available" in avail and "core_hour" in avail
-    booked = _ok(runner.invoke(app, ["leases", "create", "--cpu-cores", "16", "--memory-gib", "128",
-                                     "--customer", str(cid)]))
+    booked = _ok(
+        runner.invoke(app, ["leases", "create", "--cpu-cores", "16", "--memory-gib", "128", "--customer", str(cid)])
+    )
     assert "16c EPYC-9654" in booked and "active" in booked
     listed = _ok(runner.invoke(app, ["leases", "list"]))
     assert "16c EPYC-9654" in listed

@@ -4,6 +4,7 @@ A command added later is swept too, so it cannot escape the rule."""
 
 from __future__ import annotations
 
+import csv
 import inspect
 import json
 import socket
@@ -112,8 +113,9 @@ def test_the_sweep_finds_every_command() -> None:
     assert len(COMMANDS) > 40
 
 
-def test_every_option_says_what_it_takes() -> None:
-    """`--help` is the CLI's manual: an option listed with its type alone leaves the user guessing."""
+def test_every_command_argument_and_option_says_what_it_takes() -> None:
+    """`--help` is the CLI's manual: a command listed without a line, or an argument or option listed with its type
+    alone, leaves the user guessing (which id? which country code?)."""
     import typer
 
     silent: list[str] = []
@@ -121,8 +123,10 @@ def test_every_option_says_what_it_takes() -> None:
     def walk(command: Any, path: list[str]) -> None:
         for name, sub in getattr(command, "commands", {}).items():
             walk(sub, [*path, name])
+        if not (command.help or command.short_help):
+            silent.append(" ".join(path))
         for param in getattr(command, "params", []):
-            if param.opts[0].startswith("--") and not getattr(param, "help", None):
+            if not getattr(param, "help", None):
                 silent.append(f"{' '.join(path)} {param.opts[0]}")
 
     walk(typer.main.get_command(app), [])
@@ -214,6 +218,31 @@ def test_screen_file_reads_csv_with_the_csv_module_and_names_the_bad_line(empty_
     r = runner.invoke(app, ["screen-file", str(nameless), "--out", str(empty_folder / "out3.csv")])
     _refused(r, ["screen-file"])
     assert "no 'name' column" in r.output, r.output
+
+
+def test_screen_file_reads_what_spreadsheets_export(empty_folder: Path) -> None:
+    """Excel writes "Name" with a capital, a byte-order mark, CRLF, and in countries where the comma is the decimal
+    separator a semicolon between fields: such a file is screened, and the results come back in its dialect so
+    that they open in the same spreadsheet."""
+    cases = {
+        "excel-de.csv": ("\ufeffName;Country\r\nRosoboronexport;RU\r\nAcme Widgets GmbH;DE\r\n", ";"),
+        "excel-us.csv": ("\ufeffName,Country\r\nRosoboronexport,RU\r\nAcme Widgets GmbH,DE\r\n", ","),
+        "tabs.tsv": (" NAME \tCOUNTRY\tnote\nRosoboronexport\tRU\tx\nAcme Widgets GmbH\tDE\ty\n", "\t"),
+    }
+    for file, (text, sep) in cases.items():
+        src = empty_folder / file
+        src.write_bytes(text.encode())
+        out = empty_folder / f"{file}.out"
+        r = runner.invoke(app, ["screen-file", str(src), "--out", str(out)])
+        _no_traceback(r, ["screen-file"])
+        assert r.exit_code == 0, (file, r.output)
+        with out.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f, delimiter=sep))
+        assert rows[0][-4:] == ["decision", "top_score", "top_entry", "top_list"], (file, rows[0])
+        assert rows[0][0].strip().lower() == "name"  # the header as written, the input's columns kept
+        assert [r[0] for r in rows[1:]] == ["Rosoboronexport", "Acme Widgets GmbH"]
+        decisions = {r[0]: r[-4] for r in rows[1:]}
+        assert decisions == {"Rosoboronexport": "denied", "Acme Widgets GmbH": "cleared"}, (file, rows)
 
 
 def test_demo_names_the_customer_and_a_second_run_shows_the_same_keys(

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, NoReturn
 
 import httpx
 import typer
@@ -403,31 +403,43 @@ def lists_status() -> None:
             "GPULEASE_DATABASE_URL set as the server has them"
         )
     current = next((v for v in versions if v[1]), versions[0])
-    t = Table(title=f"lists in force (version {current[0]}); warn after {max_age} days")
-    for col in ("list", "entries", "source", "published", "warning"):
-        t.add_column(col, overflow="fold")
+    t = _plain_table(f"lists in force (version {current[0]})")
+    for col in ("list", "entries", "source", "published", "age"):
+        t.add_column(col, justify="right" if col == "entries" else "left", no_wrap=col != "source")
+    stale = 0
     for r in current[5]:
+        stale += bool(r.warning)
+        age = "unknown" if r.published is None else f"{r.age_days} days"
         t.add_row(
-            r.list,
-            str(r.entries),
-            r.source,
-            r.published or "unknown",
-            f"[yellow]{r.warning}[/]" if r.warning else "",
+            r.list, f"{r.entries:,}", r.source, r.published or "unknown", f"[yellow]{age}[/]" if r.warning else age
         )
     console.print(t)
-    t = Table(title="restricted-party list versions")
-    for col in ("version", "in force", "loaded at", "entries", "per list", "sources"):
-        t.add_column(col)
+    if stale:  # one sentence for all of them, not the same advice on every row
+        console.print(
+            f"[yellow]{stale} of {len(current[5])} lists were published more than {max_age} days ago or on an "
+            "unknown date: load the current publications (`gpulease lists load FILE…`)[/]"
+        )
+    t = _plain_table("restricted-party list versions")
+    for col in ("version", "in force", "loaded (UTC)", "entries"):
+        t.add_column(col, no_wrap=True)
+    t.add_column("files", overflow="fold")
     for vid, in_force, loaded_at, counts, sources, _ in versions:
         t.add_row(
             str(vid),
             "yes" if in_force else "",
-            _when(loaded_at),
-            str(sum(counts.values())),
-            ", ".join(f"{k} {n}" for k, n in sorted(counts.items())),
-            "\n".join(f"{x.get('source')}: {x.get('file')}" for x in sources),
+            _when(loaded_at, seconds=False),
+            f"{sum(counts.values()):,}",
+            ", ".join(_source_file(x) for x in sources),
         )
     console.print(t)
+
+
+def _source_file(source: dict[str, Any]) -> str:
+    """A source's files by their main file's name: "bundled:ofac-sdn-2023-12/sdn.csv, …/add.csv, …" → "sdn.csv
+    (+3)", its alias, address and remarks files counted."""
+    files = [f.strip() for f in str(source.get("file") or source.get("source") or "").split(", ")]
+    name = files[0].removeprefix("bundled:").rsplit("/", 1)[-1]
+    return name + (f" (+{len(files) - 1})" if len(files) > 1 else "")
 
 
 @audit_app.command("verify")
@@ -601,24 +613,46 @@ def _identifier(i: dict[str, Any]) -> str:
     return f"{i.get('kind')} {i.get('value')}" + (f" ({i['country']})" if i.get("country") else "")
 
 
-def _read_names_csv(infile: Path) -> tuple[list[dict[str, str]], list[str]]:
-    """The rows of a CSV of names (the csv module's dialect: a field holding a comma is quoted), or `error: …`
-    naming the line that cannot be read: a row with more fields than the header (an unquoted comma), a quote
-    left open, bytes that are not UTF-8."""
+def _names_dialect(header: str) -> str:
+    """The delimiter of a CSV of names, from its header line: a comma, or the semicolon or tab that spreadsheets
+    write where the comma is the decimal separator ("Name;Country" from a German or French Excel)."""
+    fields = {d: [c.strip().strip('"').lower() for c in header.split(d)] for d in (",", ";", "\t")}
+    for d, cols in fields.items():
+        if "name" in cols:
+            return d
+    return ","
+
+
+class NamesCsv(NamedTuple):
+    rows: list[dict[str, str]]
+    fieldnames: list[str]  # the header as written
+    columns: dict[str, str]  # "name" (and "country" when there is one) → the column holding it
+    delimiter: str
+
+
+def _read_names_csv(infile: Path) -> NamesCsv:
+    """The rows of a CSV of names (the csv module's dialect: a field holding a comma is quoted), the header as
+    written, its delimiter, and which columns are `name` and `country` (told by name whatever the case and
+    spacing: "Name", " Country "); or `error: …` naming the line that cannot be read: a row with more fields than
+    the header (an unquoted comma), a quote left open, bytes that are not UTF-8."""
     rows: list[dict[str, str]] = []
     reader: csv.DictReader[str] | None = None
     try:
         with infile.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
+            delimiter = _names_dialect(f.readline())
+            f.seek(0)  # utf-8-sig skips a byte-order mark again
+            reader = csv.DictReader(f, delimiter=delimiter)
             fieldnames = list(reader.fieldnames or [])
-            if "name" not in fieldnames:
+            columns = {c.strip().lower(): c for c in reversed(fieldnames)}  # the first of two "name" columns
+            if "name" not in columns:
                 _fail(f"{infile} has no 'name' column in its first line (columns: {', '.join(fieldnames) or 'none'})")
             for row in reader:
                 extra = row.pop(None, None)
                 if extra:
+                    sep = "a semicolon" if delimiter == ";" else "a tab" if delimiter == "\t" else "a comma"
                     _fail(
                         f"{infile}, line {reader.line_num}: {len(fieldnames) + len(extra)} fields where the header "
-                        f"has {len(fieldnames)}; a name holding a comma must be in double quotes "
+                        f"has {len(fieldnames)}; a name holding {sep} must be in double quotes "
                         '(e.g. "Acme, Inc.",US)'
                     )
                 rows.append({k: v or "" for k, v in row.items()})
@@ -629,18 +663,23 @@ def _read_names_csv(infile: Path) -> tuple[list[dict[str, str]], list[str]]:
         _fail(f"{infile}, line {reader.line_num if reader else 1}: {e}")
     except OSError as e:
         _fail(f"cannot read {infile}: {e.strerror or e}")
-    return rows, fieldnames
+    return NamesCsv(rows, fieldnames, {k: columns[k] for k in ("name", "country") if k in columns}, delimiter)
 
 
 @app.command("screen-file")
 def screen_file(
-    infile: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a 'name' column")],
+    infile: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="CSV with a name column (and country): comma, semicolon or tab separated"
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", help="where to write the results CSV")],
 ) -> None:
     """Screen every row of a CSV (column name, optional country); adds decision, top_score, top_entry, top_list."""
     from gpulease.services.screening import screen_row
 
-    rows, fieldnames = _read_names_csv(infile)
+    rows, fieldnames, columns, delimiter = _read_names_csv(infile)
     try:
         f = out.open("w", newline="", encoding="utf-8")
     except OSError as e:
@@ -654,11 +693,11 @@ def screen_file(
         f,
         Progress(TextColumn("screening"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar,
     ):
-        w = csv.DictWriter(f, fieldnames=fields)
+        w = csv.DictWriter(f, fieldnames=fields, delimiter=delimiter)  # opens in the spreadsheet it came from
         w.writeheader()
         task = bar.add_task("screening", total=len(rows))
         for row in rows:
-            res = screen_row(index, row)
+            res = screen_row(index, {k: row[c] for k, c in columns.items()})
             counts[res["decision"]] = counts.get(res["decision"], 0) + 1
             w.writerow({**row, **res})
             bar.advance(task)
@@ -737,8 +776,8 @@ def _print_table(rows: list[dict[str, Any]], cols: list[str], title: str | None 
     t = _plain_table(title)
     for c in cols:
         t.add_column(_HEADERS.get(c, c))
-    for r in rows:
-        t.add_row(*[_cell(r.get(c)) for c in cols])
+    for r in rows:  # times (created_at, next_attempt_at, …) as every other table writes them, not raw ISO 8601
+        t.add_row(*[_when(r.get(c)) if c.endswith("_at") and r.get(c) else _cell(r.get(c)) for c in cols])
     console.print(t)
 
 
@@ -753,6 +792,12 @@ def _cell(v: Any) -> str:
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the API's JSON")]
+CustomerIdArg = Annotated[int, typer.Argument(help="the customer's id (`gpulease customers list`)")]
+LeaseIdArg = Annotated[int, typer.Argument(help="the lease's id (`gpulease leases list`)")]
+NodeIdArg = Annotated[int, typer.Argument(help="the node's id (`gpulease nodes list`)")]
+KeyIdArg = Annotated[int, typer.Argument(help="the key's id (`gpulease keys list`)")]
+ReviewIdArg = Annotated[int, typer.Argument(help="the review's id (`gpulease reviews list`)")]
+WebhookIdArg = Annotated[int, typer.Argument(help="the webhook's id (`gpulease webhooks list`)")]
 # The KYC fields `customers add` and `customers update` take, each said once.
 LocalNameOpt = Annotated[str | None, typer.Option(help="the legal name in the home country's script, e.g. 科大讯飞")]
 AddressOpt = Annotated[str | None, typer.Option(help="registered address (street, city, country)")]
@@ -761,6 +806,7 @@ EmailDomainOpt = Annotated[str | None, typer.Option(help="the domain the custome
 WebsiteOpt = Annotated[str | None, typer.Option(help="the customer's website, e.g. https://example.com")]
 ParentOpt = Annotated[str | None, typer.Option(help="the legal name of the parent company, screened too")]
 EndUseOpt = Annotated[str | None, typer.Option(help="what the compute is for, in a sentence (a red-flag input)")]
+RequestedGpusOpt = Annotated[int | None, typer.Option(help="GPUs it expects to use (a red-flag input)")]
 
 
 def _out(
@@ -794,9 +840,9 @@ def _print_nodes(data: Any, as_json: bool) -> None:
 
 @nodes_app.command("add")
 def nodes_add(
-    site: str,
-    cluster: str,
-    name: str,
+    site: Annotated[str, typer.Argument(help="the site (building) it stands in; made on first use")],
+    cluster: Annotated[str, typer.Argument(help="its cluster at that site; made on first use")],
+    name: Annotated[str, typer.Argument(help="the node's host name, unique in the cluster")],
     gpu_model: Annotated[str | None, typer.Argument(help="its GPUs' model; none for a CPU node")] = None,
     gpu_count: Annotated[int, typer.Option(help="GPUs on the node")] = 8,
     backend: Annotated[str, typer.Option(help="what runs the customers' work there: local | ray | slurm")] = "local",
@@ -822,18 +868,19 @@ def nodes_list(
     gpu_model: Annotated[str | None, typer.Option(help="only nodes with GPUs of this model")] = None,
     as_json: JsonOpt = False,
 ) -> None:
+    """The inventory: every node with its GPUs (or CPUs), state and backend."""
     _print_nodes(Api().call("GET", "/nodes", params={"gpu_model": gpu_model} if gpu_model else {}), as_json)
 
 
 @nodes_app.command("drain")
-def nodes_drain(node_id: int, as_json: JsonOpt = False) -> None:
+def nodes_drain(node_id: NodeIdArg, as_json: JsonOpt = False) -> None:
     """No new leases on this node; running leases run to their end."""
     _print_nodes(Api().call("POST", f"/nodes/{node_id}/drain"), as_json)
 
 
 @nodes_app.command("state")
 def nodes_state(
-    node_id: int,
+    node_id: NodeIdArg,
     state: Annotated[str, typer.Argument(help="available | draining | down")],
     reason: Annotated[str | None, typer.Option(help="why (marking down: in the alert and the lease events)")] = None,
     as_json: JsonOpt = False,
@@ -850,7 +897,7 @@ def nodes_state(
 
 @nodes_app.command("down")
 def nodes_down(
-    node_id: int,
+    node_id: NodeIdArg,
     reason: Annotated[str | None, typer.Option(help="why: in the alert and the lease events")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -859,7 +906,8 @@ def nodes_down(
 
 
 @nodes_app.command("remove")
-def nodes_remove(node_id: int) -> None:
+def nodes_remove(node_id: NodeIdArg) -> None:
+    """Take a node out of the inventory (refused while it holds live leases)."""
     Api().call("DELETE", f"/nodes/{node_id}")
     console.print(f"node {node_id} removed")
 
@@ -878,6 +926,7 @@ PRICE_COLS = [
 
 @prices_app.command("list")
 def prices_list(as_json: JsonOpt = False) -> None:
+    """The price book: every model's rate per plan, its cancellation terms and preemption notice."""
     _out(Api().call("GET", "/prices"), as_json, PRICE_COLS, "price book", shape=_price_rows)
 
 
@@ -892,8 +941,8 @@ def _price_rows(data: Any) -> Any:
 @prices_app.command("set")
 def prices_set(
     model: Annotated[str, typer.Argument(help="a GPU model, or a CPU model (priced per core)")],
-    plan: str,
-    rate: str,
+    plan: Annotated[str, typer.Argument(help="on_demand | reserved | long_term | interruptible")],
+    rate: Annotated[str, typer.Argument(help="a decimal such as 2.50, in the plan's unit (long_term: per month)")],
     currency: Annotated[str, typer.Option(help="ISO 4217 code of the rate")] = "USD",
     gib_rate: Annotated[str | None, typer.Option(help="a CPU model: per GiB of memory, in the rate's unit")] = None,
     as_json: JsonOpt = False,
@@ -912,8 +961,10 @@ CUSTOMER_COLS = ["id", "legal_name", "local_name", "country", "compliance_status
 
 @customers_app.command("add")
 def customers_add(
-    legal_name: str,
-    country: str,
+    legal_name: Annotated[
+        str, typer.Argument(help="the registered legal name, in Latin script (--local-name: the other)")
+    ],
+    country: Annotated[str, typer.Argument(help="ISO 3166-1 alpha-2 country of incorporation, e.g. US, SG, DE")],
     local_name: LocalNameOpt = None,
     address: AddressOpt = None,
     incorporated_on: IncorporatedOpt = None,
@@ -922,7 +973,7 @@ def customers_add(
     parent: ParentOpt = None,
     owner: Annotated[list[str] | None, typer.Option(help="NAME=PERCENT, repeatable")] = None,
     end_use: EndUseOpt = None,
-    requested_gpus: Annotated[int | None, typer.Option(help="GPUs it expects to use (a red-flag input)")] = None,
+    requested_gpus: RequestedGpusOpt = None,
     officer: Annotated[
         list[str] | None, typer.Option(help="NAME[;DATE_OF_BIRTH[;NATIONALITY]], an individual officer, repeatable")
     ] = None,
@@ -972,11 +1023,12 @@ def _person(text: str) -> dict[str, str]:
 
 @customers_app.command("list")
 def customers_list(as_json: JsonOpt = False) -> None:
+    """Customers with their compliance status (a customer key sees itself)."""
     _out(Api().call("GET", "/customers"), as_json, CUSTOMER_COLS)
 
 
 @customers_app.command("screening")
-def customers_screening(customer_id: int, as_json: JsonOpt = False) -> None:
+def customers_screening(customer_id: CustomerIdArg, as_json: JsonOpt = False) -> None:
     """Why a customer has its compliance status: hits, ownership paths, red flags."""
     data = Api().call("GET", f"/customers/{customer_id}/screening")
     if as_json or "name_hits" not in data:  # a customer's own key sees its status only
@@ -1005,7 +1057,7 @@ def _moment(value: Any) -> datetime:
 
 @customers_app.command("compliance-file")
 def customers_compliance_file(
-    customer_id: int, out: Annotated[Path | None, typer.Option(help="write the JSON here")] = None
+    customer_id: CustomerIdArg, out: Annotated[Path | None, typer.Option(help="write the JSON here")] = None
 ) -> None:
     """Compliance role: the customer's compliance file (KYC, screenings with list versions, decisions with
     licences and approvers, red flags, ownership, threshold reports, audit entries) as JSON."""
@@ -1137,11 +1189,12 @@ def leases_list(
     state: Annotated[str | None, typer.Option(help="only leases in this state, e.g. active, queued, ended")] = None,
     as_json: JsonOpt = False,
 ) -> None:
+    """Leases, oldest first (a customer key sees its own)."""
     _print_leases(Api().call("GET", "/leases", params={"state": state} if state else {}), as_json)
 
 
 @leases_app.command("show")
-def leases_show(lease_id: int, as_json: JsonOpt = False) -> None:
+def leases_show(lease_id: LeaseIdArg, as_json: JsonOpt = False) -> None:
     """The lease, with its cost so far, elapsed and remaining time, and its final cost once ended."""
     data = Api().call("GET", f"/leases/{lease_id}")
     if as_json:
@@ -1197,7 +1250,7 @@ def _duration(seconds: int) -> str:
 
 
 @leases_app.command("events")
-def leases_events(lease_id: int, as_json: JsonOpt = False) -> None:
+def leases_events(lease_id: LeaseIdArg, as_json: JsonOpt = False) -> None:
     """What happened to the lease, oldest first: its changes of state, moves off failed nodes, extensions, holds,
     each with who did it and why."""
     data = Api().call("GET", f"/leases/{lease_id}/events")
@@ -1215,19 +1268,25 @@ def leases_events(lease_id: int, as_json: JsonOpt = False) -> None:
 
 
 @leases_app.command("end")
-def leases_end(lease_id: int, as_json: JsonOpt = False) -> None:
+def leases_end(lease_id: LeaseIdArg, as_json: JsonOpt = False) -> None:
+    """End a lease now and stop its runs: pay-as-you-go plans are billed to this second, reserved windows whole (a
+    lease not started yet is cancelled)."""
     _print_leases(Api().call("POST", f"/leases/{lease_id}/end"), as_json)
 
 
 @leases_app.command("cancel")
-def leases_cancel(lease_id: int, as_json: JsonOpt = False) -> None:
+def leases_cancel(lease_id: LeaseIdArg, as_json: JsonOpt = False) -> None:
+    """Cancel a lease before it starts: its GPUs are freed; a reserved window may carry a late-cancellation fee."""
     _print_leases(Api().call("POST", f"/leases/{lease_id}/cancel"), as_json)
 
 
 @leases_app.command("extend")
 def leases_extend(
-    lease_id: int, end: Annotated[str, typer.Option(help="new end, ISO 8601 with offset")], as_json: JsonOpt = False
+    lease_id: LeaseIdArg,
+    end: Annotated[str, typer.Option(help="new end, ISO 8601 with offset")],
+    as_json: JsonOpt = False,
 ) -> None:
+    """Move the lease's end later on the same GPUs (refused where someone else has them before the new end)."""
     _print_leases(Api().call("POST", f"/leases/{lease_id}/extend", json={"end": end}), as_json)
 
 
@@ -1281,8 +1340,9 @@ def availability(
 
 @invoices_app.command("show")
 def invoices_show(
-    customer_id: int, period: Annotated[str, typer.Option(help="YYYY-MM")], as_json: JsonOpt = False
+    customer_id: CustomerIdArg, period: Annotated[str, typer.Option(help="YYYY-MM")], as_json: JsonOpt = False
 ) -> None:
+    """The month's invoice: a line per lease, the total, and what running leases have accrued so far."""
     data = Api().call("GET", f"/customers/{customer_id}/invoices", params={"period": period})
     if as_json:
         typer.echo(json.dumps(data, indent=2))
@@ -1324,8 +1384,8 @@ def invoices_verify(period: Annotated[str | None, typer.Option(help="YYYY-MM; de
 
 @invoices_app.command("usage")
 def invoices_usage(
-    customer_id: int,
-    out: Path,
+    customer_id: CustomerIdArg,
+    out: Annotated[Path, typer.Argument(help="the CSV file to write")],
     period: Annotated[str | None, typer.Option(help="YYYY-MM (default: every period)")] = None,
 ) -> None:
     """Export usage records as CSV."""
@@ -1339,6 +1399,8 @@ def reviews_list(
     status: Annotated[str, typer.Option(help="open | awaiting_second_approval | approved | denied | all")] = "open",
     as_json: JsonOpt = False,
 ) -> None:
+    """The compliance review queue, oldest first."""
+
     def shape(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for r in rows:
             r["opened (UTC)"] = _when(r["created_at"], seconds=False)
@@ -1382,7 +1444,7 @@ def _print_screening(sc: dict[str, Any]) -> None:
 
 
 @reviews_app.command("show")
-def reviews_show(review_id: int, as_json: JsonOpt = False) -> None:
+def reviews_show(review_id: ReviewIdArg, as_json: JsonOpt = False) -> None:
     """One review item as a compliance officer reads it before deciding: each name's hits with their list entry,
     the name that matched and why; ownership paths to listed parties; red flags; what an approval needs."""
     data = Api().call("GET", f"/reviews/{review_id}")
@@ -1413,7 +1475,7 @@ def reviews_show(review_id: int, as_json: JsonOpt = False) -> None:
 
 @reviews_app.command("decide")
 def reviews_decide(
-    review_id: int,
+    review_id: ReviewIdArg,
     decision: Annotated[str, typer.Argument(help="approve | deny")],
     comment: Annotated[str, typer.Option(help="why (kept in the audit log)")],
     licence_authority: Annotated[str | None, typer.Option(help="licence or exception: issuing authority")] = None,
@@ -1592,7 +1654,7 @@ def spend(
 
 
 @customers_app.command("limits")
-def customers_limits(customer_id: int, as_json: JsonOpt = False) -> None:
+def customers_limits(customer_id: CustomerIdArg, as_json: JsonOpt = False) -> None:
     """The customer's monthly spend limit and GPU quota per model."""
     _out(
         Api().call("GET", f"/customers/{customer_id}/limits"),
@@ -1603,7 +1665,7 @@ def customers_limits(customer_id: int, as_json: JsonOpt = False) -> None:
 
 @customers_app.command("set-limits")
 def customers_set_limits(
-    customer_id: int,
+    customer_id: CustomerIdArg,
     spend_limit: Annotated[str | None, typer.Option(help="monthly spend limit, e.g. 5000.00")] = None,
     no_spend_limit: Annotated[bool, typer.Option("--no-spend-limit", help="remove the spend limit")] = False,
     quota: Annotated[
@@ -1631,7 +1693,7 @@ def customers_set_limits(
 
 @customers_app.command("update")
 def customers_update(
-    customer_id: int,
+    customer_id: CustomerIdArg,
     address: AddressOpt = None,
     legal_name: Annotated[str | None, typer.Option(help="the new legal name")] = None,
     local_name: LocalNameOpt = None,
@@ -1640,6 +1702,7 @@ def customers_update(
     email_domain: EmailDomainOpt = None,
     parent: ParentOpt = None,
     end_use: EndUseOpt = None,
+    requested_gpus: RequestedGpusOpt = None,
     owner: Annotated[list[str] | None, typer.Option(help="NAME=PERCENT, repeatable: replaces the owners")] = None,
     contact: Annotated[
         list[str] | None, typer.Option(help='"Name <email>" or "Name <email> role", repeatable: replaces the contacts')
@@ -1657,6 +1720,7 @@ def customers_update(
         ("email_domain", email_domain),
         ("parent", parent),
         ("end_use", end_use),
+        ("requested_gpus", requested_gpus),
     ):
         if v is not None:
             body[k] = v
@@ -1716,7 +1780,7 @@ def keys_new(
 
 @keys_app.command("rotate")
 def keys_rotate(
-    key_id: int,
+    key_id: KeyIdArg,
     grace: Annotated[int, typer.Option(help="seconds the old secret keeps working (at most 7 days)")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
@@ -1725,12 +1789,17 @@ def keys_rotate(
 
 
 @keys_app.command("rename")
-def keys_rename(key_id: int, label: str, as_json: JsonOpt = False) -> None:
+def keys_rename(
+    key_id: KeyIdArg,
+    label: Annotated[str, typer.Argument(help="the new name to recognise the key by")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Give a key a new label; its secret is unchanged."""
     _out(Api().call("PATCH", f"/keys/{key_id}", json={"label": label}), as_json, KEY_COLS)
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: int, as_json: JsonOpt = False) -> None:
+def keys_revoke(key_id: KeyIdArg, as_json: JsonOpt = False) -> None:
     """The key stops working now (customers: their own keys; operators: any)."""
     _out(Api().call("DELETE", f"/keys/{key_id}"), as_json, KEY_COLS)
 
@@ -1742,7 +1811,7 @@ WEBHOOK_COLS = ["id", "customer_id", "url", "events", "description", "created_at
 
 @webhooks_app.command("add")
 def webhooks_add(
-    url: str,
+    url: Annotated[str, typer.Argument(help="where deliveries are POSTed, https://…")],
     event: Annotated[list[str] | None, typer.Option(help="an event to deliver, repeatable (default: all)")] = None,
     description: Annotated[str | None, typer.Option(help="a note to recognise the webhook by")] = None,
     customer: Annotated[int | None, typer.Option(help="operators: whose webhook")] = None,
@@ -1762,25 +1831,26 @@ def webhooks_add(
 
 @webhooks_app.command("list")
 def webhooks_list(as_json: JsonOpt = False) -> None:
+    """Webhooks and the events each receives."""
     _out(Api().call("GET", "/webhooks"), as_json, WEBHOOK_COLS)
 
 
 @webhooks_app.command("rm")
-def webhooks_rm(webhook_id: int) -> None:
+def webhooks_rm(webhook_id: WebhookIdArg) -> None:
     """Delete a webhook: nothing more is delivered to it."""
     Api().call("DELETE", f"/webhooks/{webhook_id}")
     console.print(f"webhook {webhook_id} deleted")
 
 
 @webhooks_app.command("test")
-def webhooks_test(webhook_id: int) -> None:
+def webhooks_test(webhook_id: WebhookIdArg) -> None:
     """Send a webhook.test delivery; see how it went with `gpulease webhooks deliveries ID`."""
     data = Api().call("POST", f"/webhooks/{webhook_id}/test")
     console.print(f"test delivery {data['delivery_id']} queued")
 
 
 @webhooks_app.command("deliveries")
-def webhooks_deliveries(webhook_id: int, as_json: JsonOpt = False) -> None:
+def webhooks_deliveries(webhook_id: WebhookIdArg, as_json: JsonOpt = False) -> None:
     """The delivery log, newest first."""
     _out(
         Api().call("GET", f"/webhooks/{webhook_id}/deliveries"),

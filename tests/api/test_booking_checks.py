@@ -116,3 +116,36 @@ def test_compute_threshold_block_and_allow(
                 assert lease["state"] == "pending_compliance" and item["kind"] == "booking"
             else:
                 assert lease["state"] == "active" and item["kind"] == "compute_projection"
+
+
+def test_the_gpus_a_customer_declared_are_kept_and_read_at_every_screening(
+    facility: Facility, runtime: Runtime, clock: Clock
+) -> None:
+    """The declaration is part of the KYC record: a re-screening (a list load, a profile change) reads it again,
+    so the new-company flag raised at onboarding does not vanish from the next screening; a later declaration of
+    more GPUs is screened like any other change."""
+    from gpulease.services.customer_screening import rescreen_all
+
+    young = (clock() - timedelta(days=40)).date().isoformat()
+    c = facility.customer("Brightpath Compute Labs Inc.", incorporated_on=young, requested_gpus=256)
+    assert c["compliance_status"] == "review" and c["requested_gpus"] == 256
+
+    def flags(customer_id: int) -> set[str]:
+        sc = facility.c.get(f"/api/v1/customers/{customer_id}/screening", headers=facility.k.co).json()
+        return {f["rule"] for f in sc["red_flags"]}
+
+    assert flags(c["id"]) == {"new_company_large_request"}
+    with runtime.work() as w:  # a list load: the production re-screening path
+        rescreen_all(w, w.index(), trigger="list version 2", list_version_id=None)
+    assert flags(c["id"]) == {"new_company_large_request"}
+    r = facility.c.patch(f"/api/v1/customers/{c['id']}", headers=facility.k.op, json={"address": "2 Market St"})
+    assert r.status_code == 200 and r.json()["requested_gpus"] == 256
+    assert flags(c["id"]) == {"new_company_large_request"}
+
+    other = facility.customer("Kestrel Render Works Inc.", incorporated_on=young, requested_gpus=8)
+    assert other["compliance_status"] == "cleared" and not flags(other["id"])
+    r = facility.c.patch(f"/api/v1/customers/{other['id']}", headers=facility.k.op, json={"requested_gpus": 128})
+    assert r.status_code == 200, r.text
+    assert r.json()["compliance_status"] == "review" and flags(other["id"]) == {"new_company_large_request"}
+    file = facility.c.get(f"/api/v1/customers/{other['id']}/compliance-file", headers=facility.k.co).json()
+    assert file["kyc"]["requested_gpus"] == 128

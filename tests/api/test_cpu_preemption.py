@@ -36,8 +36,9 @@ def test_on_demand_cpu_request_preempts_the_youngest_interruptible_lease(facilit
     clock.advance(minutes=6)  # 10 minutes after the first
     t = clock()
     # an interruptible request never preempts: refused, as for GPUs
-    r = facility.c.post("/api/v1/leases", headers=facility.k.op,
-                        json={"customer_id": cust, "cpu_cores": 16, "plan": "interruptible"})
+    r = facility.c.post(
+        "/api/v1/leases", headers=facility.k.op, json={"customer_id": cust, "cpu_cores": 16, "plan": "interruptible"}
+    )
     assert r.status_code == 409, r.text
 
     od = facility.lease(customer_id=cust, cpu_cores=16, plan="on_demand", end=iso(t + timedelta(hours=1)))
@@ -65,24 +66,24 @@ def test_on_demand_cpu_request_preempts_the_youngest_interruptible_lease(facilit
     assert now_od["state"] == "active" and now_od["cores"] == od["cores"]
     assert _overlaps(facility.rt, CpuAllocation) == []
     # billing of the victim stops at the preemption: it started 7 min before t, plus the notice
-    inv = facility.c.get(f"/api/v1/customers/{cust}/invoices", params={"period": clock().strftime("%Y-%m")},
-                         headers=facility.k.op).json()
+    inv = facility.c.get(
+        f"/api/v1/customers/{cust}/invoices", params={"period": clock().strftime("%Y-%m")}, headers=facility.k.op
+    ).json()
     [line] = [x for x in inv["lines"] if x["lease_id"] == victim["id"]]
     assert line["seconds"] == 7 * 60 + notice
     checked = facility.c.get("/api/v1/billing/verify", headers=facility.k.op)
     assert checked.status_code == 200 and checked.json() == {"ok": True, "problems": []}
 
 
-def test_reserved_whole_node_preempts_every_interruptible_lease_at_its_start(
-    facility: Facility, clock: Clock
-) -> None:
+def test_reserved_whole_node_preempts_every_interruptible_lease_at_its_start(facility: Facility, clock: Clock) -> None:
     cpu_node(facility, "cpu-a", model="EPYC-9554", cores=64, gib=512)
     cpu_prices(facility, "EPYC-9554")
     cust = facility.customer()["id"]
     spots = _fill(facility, clock, cust)
     start = clock() + timedelta(minutes=30)
-    rsv = facility.lease(customer_id=cust, cpu_cores=64, plan="reserved", start=iso(start),
-                         end=iso(start + timedelta(hours=1)))
+    rsv = facility.lease(
+        customer_id=cust, cpu_cores=64, plan="reserved", start=iso(start), end=iso(start + timedelta(hours=1))
+    )
     assert rsv["state"] == "scheduled" and sorted(rsv["preempted"]) == sorted(s["id"] for s in spots)
     assert rsv["start"].startswith(iso(start)[:19])  # a reserved window does not move: the notice ends before it
     for s in spots:
@@ -102,11 +103,15 @@ def test_a_cpu_request_that_preempting_cannot_help_is_refused_and_gives_no_notic
     cpu_prices(facility, "EPYC-9554")
     cust = facility.customer()["id"]
     t = clock()
-    held = facility.lease(customer_id=cust, cpu_cores=48, plan="reserved", start=iso(t),
-                          end=iso(t + timedelta(hours=2)))
+    held = facility.lease(
+        customer_id=cust, cpu_cores=48, plan="reserved", start=iso(t), end=iso(t + timedelta(hours=2))
+    )
     spot = facility.lease(customer_id=cust, cpu_cores=16, plan="interruptible")
     assert held["state"] == spot["state"] == "active"
-    r = facility.c.post("/api/v1/leases", headers=facility.k.op,
-                        json={"customer_id": cust, "cpu_cores": 32, "end": iso(t + timedelta(hours=1))})
+    r = facility.c.post(
+        "/api/v1/leases",
+        headers=facility.k.op,
+        json={"customer_id": cust, "cpu_cores": 32, "end": iso(t + timedelta(hours=1))},
+    )
     assert r.status_code == 409, r.text
     assert _get(facility, spot["id"])["preempt_at"] is None  # the refusal rolled nothing forward

@@ -121,4 +121,3 @@ def test_a_decision_stands_only_for_the_evidence_it_saw(facility: Facility, runt
     r = facility.c.patch(f"/api/v1/customers/{c['id']}", headers=me, json={"owners": owners})
     assert r.status_code == 200 and r.json()["compliance_status"] == "on_hold"
     assert _status(facility, c["id"]) == "review"
-

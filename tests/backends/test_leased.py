@@ -25,8 +25,12 @@ def test_gpu_lease_on_a_node_without_cpu_description_has_no_cpuset() -> None:
 
 @pytest.mark.parametrize(
     ("indices", "cores", "message"),
-    [((), (), "no GPU indices and no cores"), ((0, 0), (), "bad GPU indices"), ((0,), (1, 1), "bad cores"),
-     ((), (-1,), "bad cores")],
+    [
+        ((), (), "no GPU indices and no cores"),
+        ((0, 0), (), "bad GPU indices"),
+        ((0,), (1, 1), "bad cores"),
+        ((), (-1,), "bad cores"),
+    ],
 )
 def test_bad_parts_are_refused(indices: tuple[int, ...], cores: tuple[int, ...], message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -129,8 +129,10 @@ def test_cpu_price_book() -> None:
 
 
 @given(
-    cores=st.integers(1, 256), gib=st.integers(0, 4096),
-    start=st.integers(JAN, JAN + 90 * 86400), length=st.integers(1, 80 * 86400),
+    cores=st.integers(1, 256),
+    gib=st.integers(0, 4096),
+    start=st.integers(JAN, JAN + 90 * 86400),
+    length=st.integers(1, 80 * 86400),
 )
 def test_a_window_used_in_full_costs_its_quote(cores: int, gib: int, start: int, length: int) -> None:
     entry = CpuPriceEntry("EPYC-7763", Plan.RESERVED, Decimal("0.037"), Decimal("0.0041"))

@@ -25,12 +25,21 @@ times = st.integers(0, 60)
 ends = st.one_of(st.none(), st.integers(1, 80))
 ops = st.one_of(
     st.tuples(
-        st.just("place"), st.integers(1, 10), times, ends, st.one_of(st.none(), st.integers(1, 40)),
-        st.sampled_from([None, "EPYC-9654", "Grace", "Xeon-8480+"]), st.booleans(),
+        st.just("place"),
+        st.integers(1, 10),
+        times,
+        ends,
+        st.one_of(st.none(), st.integers(1, 40)),
+        st.sampled_from([None, "EPYC-9654", "Grace", "Xeon-8480+"]),
+        st.booleans(),
     ),
     st.tuples(
-        st.just("book"), st.sampled_from(sorted(VIEW)), st.lists(st.integers(0, 7), min_size=1, max_size=3),
-        st.integers(0, 40), times, ends,
+        st.just("book"),
+        st.sampled_from(sorted(VIEW)),
+        st.lists(st.integers(0, 7), min_size=1, max_size=3),
+        st.integers(0, 40),
+        times,
+        ends,
     ),
     st.tuples(st.just("release"), st.integers(0, 30)),
     st.tuples(st.just("truncate"), st.integers(0, 30), times),

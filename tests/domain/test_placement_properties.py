@@ -261,9 +261,7 @@ def test_sorted_ints_match_a_sorted_list(ops: list[tuple[bool, int]], probe: int
 
 @settings(max_examples=300, deadline=None)
 @given(bookings, st.sampled_from([1, 2, 3, 4, 6, 8, 12, 16, 24]), st.integers(1, 30), st.booleans(), st.integers(0, 60))
-def test_earliest_start_is_the_first_that_fits(
-    spec: Spec, k: int, d: int, open_ended: bool, not_before: int
-) -> None:
+def test_earliest_start_is_the_first_that_fits(spec: Spec, k: int, d: int, open_ended: bool, not_before: int) -> None:
     cal, booked = filled(spec)
     req = PlacementRequest(MODEL, k, 0, None if open_ended else d)
     found = cal.earliest_placement(req, not_before)
@@ -312,16 +310,16 @@ busy_until = st.lists(st.integers(0, 45), min_size=len(FLEET_GPUS), max_size=len
             st.tuples(st.just("release"), st.integers(0, 60)),
             st.tuples(st.just("truncate"), st.integers(0, 60), st.integers(0, 60)),
             st.tuples(
-                st.just("book"), st.lists(st.sampled_from(FLEET_GPUS), min_size=1, max_size=8, unique=True),
-                st.integers(0, 50), st.integers(1, 30),
+                st.just("book"),
+                st.lists(st.sampled_from(FLEET_GPUS), min_size=1, max_size=8, unique=True),
+                st.integers(0, 50),
+                st.integers(1, 30),
             ),
         ),
         max_size=30,
     ),
 )
-def test_remembered_earliest_starts_match_fresh_ones(
-    spec: Spec, until: list[int], ops: list[Op]
-) -> None:
+def test_remembered_earliest_starts_match_fresh_ones(spec: Spec, until: list[int], ops: list[Op]) -> None:
     """Questions asked again after bookings, releases and truncations get the answer a calendar built
     from scratch gives (the start; the placement may differ but must be free)."""
     # every GPU busy from 0 until some time, one lease each (ids 0..n), so that releases free capacity
@@ -364,9 +362,7 @@ def test_remembered_earliest_starts_match_fresh_ones(
 
 @settings(max_examples=200, deadline=None)
 @given(bookings, st.lists(ops, max_size=25), st.lists(ops, max_size=10), st.booleans())
-def test_speculation_rolls_back_exactly(
-    spec: Spec, inside: list[Op], nested: list[Op], keep: bool
-) -> None:
+def test_speculation_rolls_back_exactly(spec: Spec, inside: list[Op], nested: list[Op], keep: bool) -> None:
     cal, _ = filled(spec)
     before, state = sorted(cal.bookings(), key=str), cal.state
     asked = cal.earliest_start(PlacementRequest(MODEL, 8, 0, 10), 0)

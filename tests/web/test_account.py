@@ -115,8 +115,29 @@ def test_the_spend_chart_draws_what_was_spent_the_forecast_and_the_limit() -> No
     assert "over" not in forecast.attrib["class"]  # 50 of 80
     assert "limit 80.00 USD" in "".join(svg.itertext())
     assert svg.attrib["aria-label"] == "Spend in 2026-11: 35.00 USD so far, 50.00 USD forecast"
+    assert ticks(svg) == ["0", "20", "40", "60", "80"]  # up to the limit, the highest amount drawn
     empty = CustomerSpend(1, "2026-12", "USD", *(Decimal(0),) * 3, None, T0, [], [])
     assert "nothing spent in this month" in str(spend_chart.render(empty, 31))
+
+
+def ticks(svg: ET.Element) -> list[str]:
+    return [t.text or "" for t in svg.iter(f"{SVG}text") if t.attrib.get("class") == "tick"]
+
+
+def test_the_spend_charts_scale_reads_at_a_glance_at_any_amount() -> None:
+    """Round steps, distinct labels, the top tick at or above what is drawn: a two-cent month once read "0, 0, 1"."""
+    for spent, forecast, limit, want in (
+        ("0.02", "0.02", None, ["0.00", "0.25", "0.50", "0.75", "1.00"]),
+        ("3.10", "9.40", None, ["0.0", "2.5", "5.0", "7.5", "10.0"]),
+        ("400.00", "1001.00", None, ["0", "500", "1,000", "1,500"]),
+        ("12000.00", "18000.00", "25000.00", ["0", "10,000", "20,000", "30,000"]),
+    ):
+        cap = None if limit is None else Decimal(limit)
+        s = CustomerSpend(
+            1, "2026-11", "USD", Decimal(spent), Decimal(0), Decimal(forecast), cap,
+            T0 + timedelta(days=3), [], [DayPoint(T0.date(), Decimal(spent))],
+        )  # fmt: skip
+        assert ticks(ET.fromstring(str(spend_chart.render(s, 30)))) == want, (spent, forecast, limit)
 
 
 def test_a_customer_makes_rotates_and_revokes_keys_in_the_dashboard(browser: Browser, site: Site, clock: Clock) -> None:

@@ -29,7 +29,7 @@ def test_cpu_nodes_and_leases_on_the_calendar_inventory_and_lease_page(
 
     page = op.get("/").text
     assert 'class="gantt gantt-cpu"' in page and 'id="cpu-calendar"' in page
-    cpu_svg = page[page.index('class="gantt gantt-cpu"'):]
+    cpu_svg = page[page.index('class="gantt gantt-cpu"') :]
     assert f'data-lease="{lease["id"]}" data-cores="16"' in cpu_svg
     assert "16/192 cores" in cpu_svg and "16 cores (0-15), 128 GiB" in cpu_svg
     assert f'data-lease="{gpu["id"]}"' not in cpu_svg  # a GPU lease's share is not a CPU lease

@@ -340,6 +340,7 @@ class CustomerOut(BaseModel):
     owners: list[dict[str, Any]]
     officers: list[dict[str, Any]] = Field(default_factory=list)
     end_use: str | None
+    requested_gpus: int = Field(default=0, description="GPUs it declared it expects to use (a red-flag input)")
     contacts: list[dict[str, Any]] = Field(default_factory=list, description="not screened")
     compliance_status: ShownStatus = Field(description="a customer sees its own account in review or denied as on_hold")
     created_at: datetime
@@ -359,6 +360,7 @@ class CustomerOut(BaseModel):
             owners=list(c.owners),
             officers=list(c.officers or []),
             end_use=c.end_use,
+            requested_gpus=c.requested_gpus or 0,
             contacts=list(c.contacts),
             compliance_status=shown_status(
                 c.compliance_status, to_customer=actor is not None and actor.role is Role.CUSTOMER
@@ -1187,6 +1189,9 @@ class CustomerPatch(BaseModel):
     end_use: Annotated[str, _text(limits.END_USE_MAX, limits.TEXT)] | None = None
     owners: Annotated[list[OwnerIn], doc(maxItems=limits.OWNERS_MAX)] | None = None
     contacts: Annotated[list[ContactIn], doc(maxItems=limits.CONTACTS_MAX)] | None = None
+    requested_gpus: Annotated[Int, doc(minimum=0, maximum=limits.REQUESTED_GPUS_MAX)] | None = Field(
+        default=None, description="capacity the customer expects to use"
+    )
 
     def change(self) -> ProfileChange:
         return ProfileChange(
@@ -1204,6 +1209,7 @@ class CustomerPatch(BaseModel):
             contacts=None
             if self.contacts is None
             else tuple(Contact(c.name, c.email, c.phone, c.role) for c in self.contacts),
+            requested_gpus=self.requested_gpus,
         )
 
 

@@ -54,7 +54,17 @@ from gpulease.compliance.normalize import (
 )
 from gpulease.compliance.places import CHINESE_CITIES
 from gpulease.compliance.restrictions import BLOCKING_LISTS
-from gpulease.compliance.romanize import is_pinyin, joined, script_of, skeleton, to_latin, two_letter_skeleton
+from gpulease.compliance.romanize import (
+    hangul_words,
+    is_pinyin,
+    joined,
+    korean_person,
+    romanize_hangul,
+    script_of,
+    skeleton,
+    to_latin,
+    two_letter_skeleton,
+)
 
 # A key shared by more names than this says little about identity ("technology", "al"): it is not
 # used to find candidates (it still counts in the score) unless nothing rarer matched.
@@ -384,6 +394,75 @@ _LEADING_TITLES = re.compile(
 _TITLE_STARTS = frozenset(re.split(r"[\s\-]+", fold(title))[0] for title in _TITLES)  # (most names: one set look-up)
 _FIRST_WORD = re.compile(r"[^\s\-.,\u200c]+")
 _AFTER_TITLES_NOTE = "the name after a title, honorific or rank, on its own (listed individuals only)"
+
+# A Korean person's name in Hangul is one run of syllables, surname first (리병철, 김영철): romanised whole it is one
+# word ("ribyeongcheol") that no listed "RI, Pyong Chol" has. Read as surname and given name ("Ri byeongcheol")
+# it is the listed person's (the matcher folds Revised Romanization into the lists' McCune-Reischauer).
+# Two-syllable surnames are few; four syllables with a one-syllable surname are left alone (more likely a firm's
+# or a place's name).
+_HANGUL_PERSON = re.compile(r"[\uac00-\ud7a3]{2,4}")
+_KOREAN_TWO_SYLLABLE_SURNAMES = frozenset({"남궁", "황보", "제갈", "선우", "독고", "사공", "서문"})
+_KOREAN_PERSON_NOTE = "a Korean name in Hangul read as surname and given name (listed individuals only)"
+
+
+def _korean_person(name: str) -> str | None:
+    """ "Ri byeongcheol" for 리병철: a name of two to four Hangul syllables and nothing else, not a company's (no
+    company word such as 무역회사 or 은행 at its end), read as surname and given name (also where a space already parts
+    them); None otherwise."""
+    if len(name) > 12 or not _HANGUL_PERSON.search(name):
+        return None  # (most names: no Hangul at all)
+    words = name.split()
+    if len(words) == 2 and len(words[0]) <= 2 and _HANGUL_PERSON.fullmatch("".join(words)):
+        return korean_person(words[0], words[1])  # written apart already: 김 영철
+    run = name.strip()
+    if not _HANGUL_PERSON.fullmatch(run) or hangul_words(run) != romanize_hangul(run):
+        return None
+    cut = 2 if len(run) == 4 and run[:2] in _KOREAN_TWO_SYLLABLE_SURNAMES else 1
+    if len(run) == 4 and cut == 1:
+        return None
+    return korean_person(run[:cut], run[cut:])
+
+
+# A query that gives the party's other names itself: "Rostec (formerly Russian Technologies)", "Otkritie FC Bank f/k/a
+# Nomos-Bank", "Siberia Airlines d/b/a S7", "VEB.RF, formerly Vnesheconombank". Each name is the party's, so each is
+# screened on its own besides the whole (a renamed listed party signs up under its new name and cites the old one).
+# Written between two names: the unambiguous markers anywhere, "now", "previously" and "ex" only after a comma.
+_DECLARED_MARKERS = (
+    r"formerly(?:\s+known\s+as)?|previously\s+known\s+as|now\s+known\s+as|also\s+known\s+as|doing\s+business\s+as"
+    r"|operating\s+as|f/k/a|f\.k\.a\.?|fka|d/b/a|d\.b\.a\.?|dba|a/k/a|a\.k\.a\.?|t/a"
+)
+_DECLARED_INLINE = re.compile(
+    rf"(?:\s+|\s*,\s*)(?i:{_DECLARED_MARKERS}|(?-i:[Tt]rading\s+as))\s*:?\s+"
+    r"|\s*,\s*(?i:now|previously)\s+|\s*,\s*(?i:ex)(?:-|\s+)",
+)
+# The same in brackets: "(formerly X)", "(ex-X)", "(now X)", "[f/k/a X]", "(trading as X)".
+_DECLARED_BRACKET = re.compile(
+    rf"\s*[(\[（]\s*(?i:{_DECLARED_MARKERS}|trading\s+as|now|previously|ex\b-?|former(?:ly)?\s+name:?|renamed(?:\s+from)?)"
+    r"\s*:?\s*([^()\[\]（）]+?)\s*[)\]）]"
+)
+_DECLARED_ANY = re.compile(f"{_DECLARED_INLINE.pattern}|{_DECLARED_BRACKET.pattern}")
+_DECLARED_NOTE = "a name the query itself gives for the same party (formerly, also known as, doing business as)"
+
+
+def _declared_names(name: str) -> list[str]:
+    """The names a query gives for one party besides the whole ("X (formerly Y)": X and Y; "X d/b/a Y": X and Y);
+    empty where it gives none. A part without a letter is left out."""
+    if not _DECLARED_ANY.search(name):
+        return []  # (most names: one search)
+    parts: list[str] = []
+    rest = name
+    for match in _DECLARED_BRACKET.finditer(name):
+        parts.append(match.group(1))
+    if parts:
+        rest = _DECLARED_BRACKET.sub(" ", name)
+        parts.append(rest)
+    pieces = _DECLARED_INLINE.split(rest)
+    if len(pieces) > 1:
+        if rest in parts:
+            parts.remove(rest)
+        parts.extend(pieces)
+    cleaned = [" ".join(p.strip(" ,;:-").split()) for p in parts]
+    return list(dict.fromkeys(p for p in cleaned if any(ch.isalpha() for ch in p) and p != name.strip()))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -1052,8 +1131,36 @@ class ScreeningIndex:
         """Listed entries resembling `name`, best first, one hit per entry.
 
         `date_of_birth` and `nationality` (of an individual) raise the score of listed individuals they
-        agree with and lower it where they conflict.
+        agree with and lower it where they conflict. A name that gives the party's other names ("X (formerly Y)",
+        "X d/b/a Y") is screened under each of them too.
         """
+        found = self._screen_written(
+            name, country, address, limit, min_score, date_of_birth=date_of_birth, nationality=nationality
+        )
+        declared = _declared_names(name)
+        if not declared:
+            return found
+        best = {hit.entry_id: hit for hit in found}
+        for part in declared:
+            for hit in self.screen(
+                part, country, address, limit, min_score, date_of_birth=date_of_birth, nationality=nationality
+            ):
+                if hit.entry_id not in best or hit.score > best[hit.entry_id].score:
+                    best[hit.entry_id] = replace(hit, reasons=(*hit.reasons, f"'{part}': {_DECLARED_NOTE}"))
+        return sorted(best.values(), key=lambda h: (-h.score, h.entry_id))[:limit]
+
+    def _screen_written(
+        self,
+        name: str,
+        country: str | None,
+        address: Address | str | None,
+        limit: int,
+        min_score: float,
+        *,
+        date_of_birth: date | str | None,
+        nationality: str | None,
+    ) -> list[Hit]:
+        """`screen` of the name as written, without reading other names it declares."""
 
         def one(written: str, person: PersonInitials | None = None) -> list[Hit]:
             return self._screen(
@@ -1071,7 +1178,8 @@ class ScreeningIndex:
         long_form = _NORTH_KOREA.sub(_LONG_FORM, name) if _NORTH_KOREA.search(name) else None
         untitled = _name_after_titles(name)
         person = person_initials(to_latin(name) if not name.isascii() and script_of(name) == "CYRILLIC" else name)
-        if outside is None and long_form is None and untitled is None and person is None:
+        korean = None if name.isascii() else _korean_person(name)
+        if outside is None and long_form is None and untitled is None and person is None and korean is None:
             return self._brand_word(name, country, self._brand_inside(name, one(name), limit), limit)
         # "Syrian Arab Airlines (Syrianair)" and "Syrian Arab Airlines": each entry's best hit.
         found = {hit.entry_id: hit for hit in one(name)}
@@ -1083,12 +1191,17 @@ class ScreeningIndex:
             # ("D. E. Rodriguez Gomez" against RODRIGUEZ GOMEZ, Jorge Jesus) take the hit away.
             found = {k: hit for k, hit in found.items() if hit.entry.type != "individual"}
             found.update((hit.entry_id, hit) for hit in one(name, person) if hit.entry.type == "individual")
-        for other, note in ((outside, _SECOND_NAME_NOTE), (long_form, _LONG_FORM_NOTE), (untitled, _AFTER_TITLES_NOTE)):
+        for other, note in (
+            (outside, _SECOND_NAME_NOTE),
+            (long_form, _LONG_FORM_NOTE),
+            (untitled, _AFTER_TITLES_NOTE),
+            (korean, _KOREAN_PERSON_NOTE),
+        ):
             if other is None:
                 continue
             for hit in one(other):
-                if other is untitled and hit.entry.type != "individual":
-                    continue  # (a title names a person)
+                if (other is untitled or other is korean) and hit.entry.type != "individual":
+                    continue  # (a title names a person; so does a Korean name read as surname and given name)
                 if hit.entry_id not in found or hit.score > found[hit.entry_id].score:
                     found[hit.entry_id] = replace(hit, reasons=(*hit.reasons, f"'{other}': {note}"))
         hits = self._brand_inside(name, sorted(found.values(), key=lambda h: (-h.score, h.entry_id))[:limit], limit)

@@ -155,6 +155,13 @@ def hangul_words(run: str) -> str:
     return " ".join([*head, *middle, *reversed(tail)])
 
 
+def korean_person(surname: str, given: str) -> str:
+    """A Korean person's name in Hangul in Latin letters as the lists write it: the surname in McCune-Reischauer (김
+    Kim, 박 Pak, 리 Ri; Revised Romanization's "gim", "bak" are no one's spelling), the given name in Revised
+    Romanization, which the matcher folds into McCune-Reischauer ("byeongcheol" ~ "Pyong Chol")."""
+    return f"{_mccune_reischauer(romanize_hangul(surname))} {romanize_hangul(given)}"
+
+
 @functools.lru_cache(maxsize=20_000)
 def romanize_hangul(word: str) -> str:
     """A run of Hangul syllables in Revised Romanization, with the sound changes across syllables

@@ -204,7 +204,13 @@ class CpuNodeView:
 
 
 def cpu_node(
-    id: int, name: str, cluster: str, site: str, model: str, sockets: int, memory_gib: int,
+    id: int,
+    name: str,
+    cluster: str,
+    site: str,
+    model: str,
+    sockets: int,
+    memory_gib: int,
     state: NodeState = NodeState.AVAILABLE,
 ) -> CpuNodeView:
     """A CPU-only node of `sockets` x the model's cores."""

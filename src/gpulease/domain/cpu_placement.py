@@ -157,10 +157,15 @@ class CpuCalendar:
         cps = view.cores_per_socket
         sockets = tuple(_mask(c for c in leasable if c // cps == k) for k in range(view.sockets))
         node = _Node(
-            view, leasable, frozenset(leasable), {}, leasable_mask=_mask(leasable), socket_masks=sockets,
+            view,
+            leasable,
+            frozenset(leasable),
+            {},
+            leasable_mask=_mask(leasable),
+            socket_masks=sockets,
             memory=view.leasable_memory_gib,
         )
-        for b in (old.bookings.values() if old else ()):
+        for b in old.bookings.values() if old else ():
             node.add(b)
         for b in node.bookings.values():
             if not b.cores <= node.leasable_set:
@@ -183,8 +188,15 @@ class CpuCalendar:
 
     # --- bookings ------------------------------------------------------------------------------------------
 
-    def book(self, lease_id: int, node_id: int, cores: tuple[int, ...] | frozenset[int], memory_gib: int,
-             start: int, end: int | None) -> None:
+    def book(
+        self,
+        lease_id: int,
+        node_id: int,
+        cores: tuple[int, ...] | frozenset[int],
+        memory_gib: int,
+        start: int,
+        end: int | None,
+    ) -> None:
         e = OPEN_END if end is None else end
         if lease_id in self._leases:
             raise DoubleBooking(f"lease {lease_id} already holds CPU capacity")

@@ -42,8 +42,15 @@ def CpuPriceEntry(
 ) -> PriceEntry:
     """A price-book entry for a CPU model: per core, plus per GiB."""
     return PriceEntry(
-        cpu_model, plan, core_rate, currency, cancel_free_hours, cancel_fee_fraction, preemption_notice_s,
-        Resource.CPU, gib_rate,
+        cpu_model,
+        plan,
+        core_rate,
+        currency,
+        cancel_free_hours,
+        cancel_fee_fraction,
+        preemption_notice_s,
+        Resource.CPU,
+        gib_rate,
     )
 
 

@@ -152,7 +152,17 @@ class _SortedInts:
     """
 
     __slots__ = (
-        "_blocks", "_load", "_maxes", "_n", "_offsets", "_stale", "_tree", "at", "flat", "rank_left", "rank_right"
+        "_blocks",
+        "_load",
+        "_maxes",
+        "_n",
+        "_offsets",
+        "_stale",
+        "_tree",
+        "at",
+        "flat",
+        "rank_left",
+        "rank_right",
     )
 
     def __init__(self, load: int = 0) -> None:
@@ -915,7 +925,6 @@ class CapacityCalendar:
     def reservation_count(self) -> int:
         """Per-GPU bookings held (a lease on 8 GPUs counts 8)."""
         return sum(len(n.starts) for n in self._nodes.values())
-
 
     def free_total(self, gpu_model: str, at: int) -> int:
         """Free GPUs of the model on schedulable nodes at instant `at`, in O(log n)."""

@@ -50,6 +50,7 @@ def compliance_file(work: Work, *, actor: Actor, customer_id: int) -> dict[str, 
         "owners": list(c.owners),
         "officers": list(c.officers or []),
         "end_use": c.end_use,
+        "requested_gpus": c.requested_gpus,
         "created_at": c.created_at,
     }
     versions = {v.id: v for v in s.scalars(select(ListVersion))}

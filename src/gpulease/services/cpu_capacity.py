@@ -118,8 +118,14 @@ def hold_cpu_for(cal: CpuCalendar, req: CpuRequest) -> None:
     found = cal.earliest_placement(req, req.start)
     if found is not None:
         start, p = found
-        cal.book(QUEUE_HOLD, p.node_id, p.cores, p.memory_gib, start,
-                 None if req.end is None else start + req.end - req.start)
+        cal.book(
+            QUEUE_HOLD,
+            p.node_id,
+            p.cores,
+            p.memory_gib,
+            start,
+            None if req.end is None else start + req.end - req.start,
+        )
 
 
 def hold_for_cpu_queue_head(work: Work, cal: CpuCalendar, plan: Plan) -> None:

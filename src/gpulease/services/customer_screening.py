@@ -45,7 +45,6 @@ def screen_and_record(
     *,
     trigger: str,
     list_version_id: int | None,
-    requested_gpus: int = 0,
     declared: Declarations | None = None,
     cleared: dict[str, str] | None = None,
 ) -> CustomerScreening:
@@ -53,9 +52,7 @@ def screen_and_record(
     `reviews.cleared_parties`) save re-reading them for everyone."""
     session, now = work.session, work.now
     known = others(declared if declared is not None else declarations(session), c.id)
-    result = screen_customer(
-        profile_of(c, requested_gpus), index, known, red_flag_rules(work.settings), today=now.date()
-    )
+    result = screen_customer(profile_of(c), index, known, red_flag_rules(work.settings), today=now.date())
     # A listed owner cleared under a running licence is cleared wherever it appears in an ownership chain.
     result = with_cleared_owners(result, cleared if cleared is not None else cleared_parties(work))
     session.add(

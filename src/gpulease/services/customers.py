@@ -40,6 +40,7 @@ def create_customer(work: Work, *, actor: Actor, kyc: KycInput) -> Customer:
         owners=[o.to_dict() for o in k.owners],
         officers=[f.to_dict() for f in k.officers],
         end_use=k.end_use,
+        requested_gpus=k.requested_gpus,
         compliance_status=ComplianceStatus.REVIEW.value,
         cumulative_flop=0.0,
         created_at=now,
@@ -62,7 +63,6 @@ def create_customer(work: Work, *, actor: Actor, kyc: KycInput) -> Customer:
         c,
         trigger="onboarding",
         list_version_id=None if version is None else version.id,
-        requested_gpus=k.requested_gpus,
     )
     status = ComplianceStatus(result.status)
     c.compliance_status = status.value
@@ -106,10 +106,22 @@ class ProfileChange:
     end_use: str | None = None
     owners: tuple[Owner, ...] | None = None
     contacts: tuple[Contact, ...] | None = None
+    requested_gpus: int | None = None
 
 
 # What screening reads: a change to any of these screens the customer again.
-SCREENED = ("legal_name", "local_name", "country", "address", "email_domain", "website", "parent", "end_use", "owners")
+SCREENED = (
+    "legal_name",
+    "local_name",
+    "country",
+    "address",
+    "email_domain",
+    "website",
+    "parent",
+    "end_use",
+    "owners",
+    "requested_gpus",
+)
 EMAIL = re.compile(limits.EMAIL)
 MAX_CONTACTS = limits.CONTACTS_MAX
 
@@ -156,6 +168,7 @@ def update_customer(work: Work, *, actor: Actor, customer_id: int, change: Profi
             for o in c.owners
         ),
         end_use=c.end_use,
+        requested_gpus=c.requested_gpus or 0,
     )
     given = {f.name: getattr(change, f.name) for f in fields(change) if f.name != "contacts"}
     k = validated(replace(current, **{n: v for n, v in given.items() if v is not None}), work.now.date())

@@ -191,9 +191,5 @@ def release(work: Work, *, row_id: int) -> None:
 
 def purge_expired(work: Work) -> int:
     """Forget keys older than the replay window (the clock's housekeeping)."""
-    result = work.session.execute(
-        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < work.now - REPLAY_FOR)
-    )
+    result = work.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < work.now - REPLAY_FOR))
     return int(getattr(result, "rowcount", 0) or 0)
-
-

@@ -86,12 +86,17 @@ def add_node(
         cluster_id=c.id, name=name, gpu_model=model_name, gpu_count=gpu_count, state=NodeState.AVAILABLE, created_at=now
     )
     data: dict[str, object] = {
-        "name": name, "site": site, "cluster": cluster, "gpu_model": model_name, "gpu_count": gpu_count
+        "name": name,
+        "site": site,
+        "cluster": cluster,
+        "gpu_model": model_name,
+        "gpu_count": gpu_count,
     }
     if cpus is not None:
         _set_cpus(node, cpus)
-        data.update(cpu_model=node.cpu_model, sockets=node.sockets, cpu_cores=node.cpu_cores,
-                    memory_gib=node.memory_gib)
+        data.update(
+            cpu_model=node.cpu_model, sockets=node.sockets, cpu_cores=node.cpu_cores, memory_gib=node.memory_gib
+        )
     session.add(node)
     session.flush()
     audit.append(session, at=now, actor=actor.name, action="node.added", subject=f"node:{node.id}", data=data)

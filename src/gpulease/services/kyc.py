@@ -127,7 +127,7 @@ def _identifiers(dob: date | None, nationality: str | None, name: str, today: da
     return dob, None if code is None else code.upper()
 
 
-def profile_of(c: Customer, requested_gpus: int = 0) -> KycProfile:
+def profile_of(c: Customer) -> KycProfile:
     """A stored customer as the screening engine reads it."""
     return KycProfile(
         legal_name=c.legal_name,
@@ -140,7 +140,7 @@ def profile_of(c: Customer, requested_gpus: int = 0) -> KycProfile:
         parent=c.parent,
         owners=tuple((o["name"], float(o["percent"])) for o in c.owners),
         end_use=c.end_use,
-        requested_gpus=requested_gpus,
+        requested_gpus=c.requested_gpus or 0,
         officers=tuple(str(f["name"]) for f in (c.officers or [])),
         identifiers=tuple(
             (str(p["name"]), p.get("date_of_birth"), p.get("nationality"))

@@ -259,7 +259,11 @@ def _move_cpu(work: Work, cal: CpuCalendar, lease: Lease, failure: NodeFailure, 
         return False
     start, end = max(lease.starts_at, work.now), lease.ends_at
     req = CpuRequest(
-        lease.cpu_cores, epoch(start), None if end is None else epoch(end), lease.memory_gib, lease.cpu_model,
+        lease.cpu_cores,
+        epoch(start),
+        None if end is None else epoch(end),
+        lease.memory_gib,
+        lease.cpu_model,
         work.settings.cpu_leases_on_gpu_nodes,
     )
     cal.release(lease.id)
@@ -280,8 +284,13 @@ def _move_cpu(work: Work, cal: CpuCalendar, lease: Lease, failure: NodeFailure, 
         f"from {start.isoformat()}",
         from_state=lease.state,
         to_state=lease.state,
-        data={"node_id": failure.node_id, "reason": failure.reason, "to_node": placement.node_id,
-              "to": list(placement.cores), "at": start.isoformat()},
+        data={
+            "node_id": failure.node_id,
+            "reason": failure.reason,
+            "to_node": placement.node_id,
+            "to": list(placement.cores),
+            "at": start.isoformat(),
+        },
     )
     return True
 

@@ -265,8 +265,16 @@ def node_groups(work: Work, *, actor: Actor) -> list[NodeGroup]:
         view = cpu_node_view(n)
         groups[key].nodes.append(
             NodeLine(
-                n.id, n.name, n.gpu_model, n.gpu_count, n.state, used, n.created_at, n.cpu_model,
-                0 if view is None else len(view.leasable_cores), cores[n.id],
+                n.id,
+                n.name,
+                n.gpu_model,
+                n.gpu_count,
+                n.state,
+                used,
+                n.created_at,
+                n.cpu_model,
+                0 if view is None else len(view.leasable_cores),
+                cores[n.id],
             )
         )
     return list(groups.values())

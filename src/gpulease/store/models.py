@@ -100,6 +100,8 @@ class Customer(Base):
     parent: Mapped[str | None] = mapped_column(String(300))
     owners: Mapped[list[Any]] = mapped_column(default=list)
     end_use: Mapped[str | None] = mapped_column(Text)
+    # GPUs it declared it expects to use: read by the new-company red flag at every screening, not only the first.
+    requested_gpus: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     compliance_status: Mapped[str] = mapped_column(String(20), default="review")
     cumulative_flop: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime]

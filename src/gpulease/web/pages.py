@@ -91,7 +91,13 @@ def _lease_end(lease: Any) -> str:
 
 templates.env.filters.update(
     lease_end=_lease_end,
-    dt=_dt, money=_money, hours=_hours, num=_num, local_input=local_input, rate=_rate, duration=_duration
+    dt=_dt,
+    money=_money,
+    hours=_hours,
+    num=_num,
+    local_input=local_input,
+    rate=_rate,
+    duration=_duration,
 )
 templates.env.globals.update(
     plan_colours=gantt.PLAN_COLOURS, plan_labels=gantt.PLAN_LABELS, csrf_field=CSRF_FIELD, csrf_header=CSRF_HEADER

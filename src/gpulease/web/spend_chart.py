@@ -6,6 +6,7 @@ Built on the server as a string, like the capacity calendar, so it needs no Java
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -39,6 +40,18 @@ def cumulative(s: CustomerSpend) -> list[Point]:
     return points
 
 
+def axis_ticks(highest: Decimal, most: int = 5) -> list[Decimal]:
+    """Round amounts from 0 to at least `highest`, at most `most` of them, a step of 1, 2, 2.5 or 5 times a power
+    of ten: a scale a reader takes in at a glance (0, 0.25, 0.50, …; 0, 2,500, 5,000, …), each label distinct."""
+    raw = highest / (most - 1)
+    power = Decimal(10) ** (raw.adjusted())
+    step = next(
+        m * power for m in (Decimal(1), Decimal(2), Decimal("2.5"), Decimal(5), Decimal(10)) if m * power >= raw
+    )
+    n = math.ceil(highest / step)  # the last tick at or above the highest amount
+    return [step * i for i in range(n + 1)]
+
+
 def _money(d: Decimal, currency: str) -> str:
     return f"{d:,.2f} {currency}"
 
@@ -46,7 +59,8 @@ def _money(d: Decimal, currency: str) -> str:
 def render(s: CustomerSpend, days_in_month: int) -> Markup:
     """The chart of `s` (a month of `days_in_month` days)."""
     points = cumulative(s)
-    top = max([s.forecast, s.month_to_date, s.limit or Decimal(0), Decimal(1)]) * Decimal("1.1")
+    ticks = axis_ticks(max([s.forecast, s.month_to_date, s.limit or Decimal(0), Decimal(1)]))
+    top = ticks[-1]
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(day: float) -> float:
@@ -62,13 +76,13 @@ def render(s: CustomerSpend, days_in_month: int) -> Markup:
         f'{_money(s.month_to_date, cur)} so far, {_money(s.forecast, cur)} forecast">',
         f'<rect class="plot" x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="#fafbfc" stroke="#e2e5eb"/>',
     ]
-    for frac in (0, 0.5, 1):
-        amount = top / Decimal("1.1") * Decimal(str(frac))
+    places = max(0, -ticks[1].normalize().as_tuple().exponent)  # type: ignore[operator]  # 0.25 → 2, 500 → 0
+    for amount in ticks:
         yy = y(amount)
         out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#eceef2"/>')
         out.append(
-            f'<text x="{LEFT - 6}" y="{yy + 4:.1f}" text-anchor="end" font-size="11" fill="#6b7385">'
-            f"{amount:,.0f}</text>"
+            f'<text class="tick" x="{LEFT - 6}" y="{yy + 4:.1f}" text-anchor="end" font-size="11" fill="#6b7385">'
+            f"{amount:,.{places}f}</text>"
         )
     for day in sorted({1, 8, 15, 22, days_in_month}):
         xx = x(day - 0.5)
