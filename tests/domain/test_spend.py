@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -15,6 +16,7 @@ from gpulease.domain.spend import (
     Holding,
     LeaseCost,
     MonthSpend,
+    forecast_path,
     month_spend,
     over_limit,
     peak_gpus,
@@ -104,6 +106,46 @@ def test_a_forecast_is_never_below_what_is_spent_and_committed(
     m = month_spend(Decimal(billed), costs, now, "2026-11")
     assert m.to_date == Decimal(billed) + m.accrued
     assert m.forecast >= m.to_date + m.committed >= m.to_date >= 0
+
+
+def test_the_forecast_path_levels_off_where_leases_stop() -> None:
+    now = NOV + 36 * HOUR
+    short = lease(starts=NOV + 24 * HOUR, stops=now + HOUR, running=True, gpus=8, rate="1.25")  # 10.00 an hour
+    later = lease(starts=now + 48 * HOUR, stops=now + 50 * HOUR, running=False, gpus=1)  # 2 h at 1.00
+    path = forecast_path(Decimal("130.00"), [short, later], now, "2026-11")
+    assert path == [
+        (now, Decimal("130.00")),
+        (now + HOUR, Decimal("140.00")),  # the running lease stops in an hour: a rise, then level
+        (now + 48 * HOUR, Decimal("140.00")),
+        (now + 50 * HOUR, Decimal("142.00")),
+        (DEC, Decimal("142.00")),
+    ]
+    assert forecast_path(Decimal(0), [short], DEC, "2026-11") == []  # the month is over: nothing ahead
+
+
+@given(
+    billed=st.integers(0, 10_000),
+    now_h=st.integers(0, 24 * 30),
+    leases=st.lists(
+        st.tuples(st.integers(0, 24 * 40), st.none() | st.integers(1, 24 * 20), st.booleans(), st.integers(1, 8)),
+        max_size=80,
+    ),
+)
+def test_the_forecast_path_climbs_to_the_forecast(
+    billed: int, now_h: int, leases: list[tuple[int, int | None, bool, int]]
+) -> None:
+    """It starts at what is spent, never goes down, ends at month_spend's forecast, and stays short."""
+    now = NOV + now_h * HOUR
+    costs = []
+    for start_h, length_h, running, gpus in leases:
+        starts = NOV + start_h * HOUR
+        stops = None if length_h is None else starts + length_h * HOUR
+        costs.append(lease(starts=starts, stops=stops, running=running and starts <= now, gpus=gpus))
+    m = month_spend(Decimal(billed), costs, now, "2026-11")
+    path = forecast_path(m.to_date, costs, now, "2026-11")
+    assert path[0] == (now, m.to_date) and path[-1] == (DEC, m.forecast)
+    assert all(a <= b for (_, a), (_, b) in itertools.pairwise(path))
+    assert [t for t, _ in path] == sorted({t for t, _ in path}) and len(path) <= 60
 
 
 @given(

@@ -72,10 +72,10 @@ def test_a_customers_home_shows_spend_a_chart_running_leases_and_news(
     assert "A100-80GB: 8 of 12 in use or booked" in t
     assert "budget.threshold" in t and "50 % of the monthly limit" in t
     svg = chart_of(page.text)
-    [spent] = svg.iter(f"{SVG}polyline")
+    [spent] = [e for e in svg.iter(f"{SVG}polyline") if e.attrib.get("class") == "spent"]
     assert len(spent.attrib["points"].split()) == 3  # the 1st of the month, its end, and now on the 2nd
     assert "60.00 USD spent so far" in "".join(spent.itertext())
-    forecast = next(e for e in svg.iter(f"{SVG}line") if "forecast" in e.attrib.get("class", ""))
+    forecast = next(e for e in svg.iter(f"{SVG}polyline") if "forecast" in e.attrib.get("class", ""))
     assert "over" in forecast.attrib["class"]  # running on to the month's end would pass the limit
     assert any("limit" in e.attrib.get("class", "") for e in svg.iter(f"{SVG}line"))
 
@@ -92,6 +92,15 @@ def test_a_customers_home_shows_spend_a_chart_running_leases_and_news(
     lp = text(cu.get(f"/leases/{lease['id']}").text)
     assert "Final cost 60.00 USD" in lp
 
+    # a lease that stops in two hours: the forecast rises until then and levels off, not a slope to the 30th
+    f.lease(me, gpu_model=A100, gpu_count=2, duration_s=7200)
+    forecast = next(
+        e for e in chart_of(cu.get("/").text).iter(f"{SVG}polyline") if "forecast" in e.attrib.get("class", "")
+    )
+    (x0, y0), (x1, y1), (x2, y2) = [tuple(map(float, p.split(","))) for p in forecast.attrib["points"].split()]
+    assert x0 < x1 < x2 and y1 < y0 and y2 == y1  # (SVG's y grows downwards)
+    assert x1 - x0 < (x2 - x1) / 100  # two hours, against the rest of the month
+
 
 def test_the_spend_chart_draws_what_was_spent_the_forecast_and_the_limit() -> None:
     s = CustomerSpend(
@@ -107,11 +116,11 @@ def test_the_spend_chart_draws_what_was_spent_the_forecast_and_the_limit() -> No
         days=[DayPoint(T0.date().replace(day=d), Decimal(a)) for d, a in ((1, "0"), (2, "10"), (3, "20"), (4, "5"))],
     )
     svg = ET.fromstring(str(spend_chart.render(s, 30)))
-    [spent] = svg.iter(f"{SVG}polyline")
+    [spent] = [e for e in svg.iter(f"{SVG}polyline") if e.attrib.get("class") == "spent"]
     pts = [tuple(map(float, p.split(","))) for p in spent.attrib["points"].split()]
     assert len(pts) == 5 and pts[0][1] > pts[-1][1]  # from zero up (SVG's y grows downwards)
     assert [round(x) for x, _ in pts] == sorted(round(x) for x, _ in pts)
-    forecast = next(e for e in svg.iter(f"{SVG}line") if "forecast" in e.attrib.get("class", ""))
+    forecast = next(e for e in svg.iter(f"{SVG}polyline") if "forecast" in e.attrib.get("class", ""))
     assert "over" not in forecast.attrib["class"]  # 50 of 80
     assert "limit 80.00 USD" in "".join(svg.itertext())
     assert svg.attrib["aria-label"] == "Spend in 2026-11: 35.00 USD so far, 50.00 USD forecast"

@@ -115,6 +115,25 @@ def month_spend(billed: Decimal, leases: Iterable[LeaseCost], now: int, period: 
     return MonthSpend(billed, acc, committed, billed + acc + committed + open_ahead)
 
 
+PATH_POINTS = 60  # a forecast path's moments at most: a chart's width, whatever the number of leases
+
+
+def forecast_path(spent: Decimal, leases: Sequence[LeaseCost], now: int, period: str) -> list[tuple[int, Decimal]]:
+    """The forecast as the chart draws it: spend at `now`, at each moment a lease starts or stops before the
+    month ends, and at the month's end (the forecast itself), as `month_spend` counts what lies ahead. Between
+    two points spend grows linearly, so a lease that stops in an hour shows as a rise that then levels off, not
+    as a slope to the month's end. Many moments are thinned to PATH_POINTS, the first and last kept."""
+    ps, pe = period_bounds(period)
+    view = max(now, ps)
+    if view >= pe:
+        return []
+    moments = sorted({view, pe} | {t for x in leases for t in (x.starts, x.stops) if t is not None and view < t < pe})
+    if len(moments) > PATH_POINTS:
+        step = (len(moments) - 1) / (PATH_POINTS - 1)
+        moments = [moments[round(i * step)] for i in range(PATH_POINTS)]
+    return [(t, spent + sum((ahead(x, view, t, open_ended_runs=True) for x in leases), ZERO)) for t in moments]
+
+
 # --------------------------------------------------------------------------------------------- limits
 
 

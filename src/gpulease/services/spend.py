@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -21,7 +21,15 @@ from sqlalchemy import func, select
 
 from gpulease.domain.leases import LeaseState
 from gpulease.domain.pricing import Quote, money
-from gpulease.domain.spend import LeaseCost, MonthSpend, accrued, month_spend, period_bounds, period_of
+from gpulease.domain.spend import (
+    LeaseCost,
+    MonthSpend,
+    accrued,
+    forecast_path,
+    month_spend,
+    period_bounds,
+    period_of,
+)
 from gpulease.services import billing, limits
 from gpulease.services.billing import PERIOD, Invoice
 from gpulease.services.context import Actor, epoch, from_epoch
@@ -160,6 +168,8 @@ class CustomerSpend:
     leases: list[LeaseLine]
     days: list[DayPoint]  # each day of the month up to today
     forecast_method: str = FORECAST_METHOD
+    # (moment, spend by then) from now to the month's end, the last the forecast: the path the chart draws
+    forecast_path: list[tuple[datetime, Decimal]] = field(default_factory=list)
 
     @property
     def month_to_date(self) -> Decimal:
@@ -250,9 +260,8 @@ def spend_of(work: Work, customer: Customer, period: str) -> CustomerSpend:
         )
     )
     live = live_leases(work, customer.id)
-    m = month_spend(
-        money(sum((Decimal(r.amount) for r in records), Decimal(0))), [lease_cost(x) for x in live], now, period
-    )
+    costs = [lease_cost(x) for x in live]
+    m = month_spend(money(sum((Decimal(r.amount) for r in records), Decimal(0))), costs, now, period)
     currencies = {r.currency for r in records} | {Quote.from_dict(x.quote).currency for x in live}
     if len(currencies) > 1:
         raise InvalidRequest(f"spend in {period} is in several currencies: {sorted(currencies)}")
@@ -282,7 +291,8 @@ def spend_of(work: Work, customer: Customer, period: str) -> CustomerSpend:
         limit=None if customer.monthly_spend_limit is None else money(Decimal(customer.monthly_spend_limit)),
         as_of=work.now,
         leases=list(lines.values()),
-        days=_days(records, [lease_cost(x) for x in live], ps, min(pe, max(now, ps))),
+        days=_days(records, costs, ps, min(pe, max(now, ps))),
+        forecast_path=[(from_epoch(t), a) for t, a in forecast_path(m.billed + m.accrued, costs, now, period)],
     )
 
 

@@ -102,11 +102,15 @@ def render(s: CustomerSpend, days_in_month: int) -> Markup:
     if len(points) > 1:
         last = points[-1]
         over = s.limit is not None and s.forecast > s.limit
+        month_start = datetime.strptime(s.period + "-01", "%Y-%m-%d").replace(tzinfo=UTC)
+        ahead = [Point((t - month_start).total_seconds() / 86400, a) for t, a in s.forecast_path[1:]]
+        if not ahead:  # a spend made without its path: straight to the forecast at the month's end
+            ahead = [Point(float(days_in_month), s.forecast)]
+        path = " ".join(f"{x(p.day):.1f},{y(p.amount):.1f}" for p in [last, *ahead])
         out.append(
-            f'<line class="forecast{" over" if over else ""}" x1="{x(last.day):.1f}" y1="{y(last.amount):.1f}" '
-            f'x2="{x(days_in_month):.1f}" y2="{y(s.forecast):.1f}" stroke="{"#c0322b" if over else "#6b7385"}" '
-            f'stroke-width="2" stroke-dasharray="6 4"><title>forecast {_money(s.forecast, cur)} '
-            f"by the month's end</title></line>"
+            f'<polyline class="forecast{" over" if over else ""}" points="{path}" fill="none" '
+            f'stroke="{"#c0322b" if over else "#6b7385"}" stroke-width="2" stroke-dasharray="6 4">'
+            f"<title>forecast {_money(s.forecast, cur)} by the month's end</title></polyline>"
         )
         coords = " ".join(f"{x(p.day):.1f},{y(p.amount):.1f}" for p in points)
         out.append(
