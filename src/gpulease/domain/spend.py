@@ -9,12 +9,13 @@ the "forecast".
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from gpulease.domain.pricing import PriceUnit, month_start, next_month_start, price_span
+from gpulease.domain.pricing import PriceUnit, money, month_start, next_month_start, price_span
 
 ZERO = Decimal("0.00")
 THRESHOLDS = (50, 80, 100)  # shares of the monthly limit at which the customer and the operators are told
@@ -120,18 +121,36 @@ PATH_POINTS = 60  # a forecast path's moments at most: a chart's width, whatever
 
 def forecast_path(spent: Decimal, leases: Sequence[LeaseCost], now: int, period: str) -> list[tuple[int, Decimal]]:
     """The forecast as the chart draws it: spend at `now`, at each moment a lease starts or stops before the
-    month ends, and at the month's end (the forecast itself), as `month_spend` counts what lies ahead. Between
-    two points spend grows linearly, so a lease that stops in an hour shows as a rise that then levels off, not
-    as a slope to the month's end. Many moments are thinned to PATH_POINTS, the first and last kept."""
+    month ends, and at the month's end (the forecast itself, exactly as `month_spend` counts what lies ahead).
+    Between two points spend grows linearly, so a lease that stops in an hour shows as a rise that then levels
+    off, not as a slope to the month's end. One sweep over the leases' starts and stops (each lease's cost spread
+    evenly over its seconds: the points between are to the cent, for a picture), thinned to PATH_POINTS."""
     ps, pe = period_bounds(period)
     view = max(now, ps)
     if view >= pe:
         return []
-    moments = sorted({view, pe} | {t for x in leases for t in (x.starts, x.stops) if t is not None and view < t < pe})
-    if len(moments) > PATH_POINTS:
-        step = (len(moments) - 1) / (PATH_POINTS - 1)
-        moments = [moments[round(i * step)] for i in range(PATH_POINTS)]
-    return [(t, spent + sum((ahead(x, view, t, open_ended_runs=True) for x in leases), ZERO)) for t in moments]
+    slope_change: defaultdict[int, Decimal] = defaultdict(Decimal)  # per second, from that moment on
+    ahead_total = ZERO
+    for x in leases:
+        start, stop = max(view, x.starts), pe if x.stops is None else min(pe, x.stops)
+        if stop <= start:
+            continue
+        cost = x.price(start, stop)
+        ahead_total += cost
+        slope_change[start] += cost / (stop - start)
+        slope_change[stop] -= cost / (stop - start)
+    path: list[tuple[int, Decimal]] = []
+    value, slope, last = spent, ZERO, view
+    for t in sorted({view, pe, *slope_change}):
+        value += slope * (t - last)
+        slope += slope_change.get(t, ZERO)
+        last = t
+        path.append((t, money(value)))
+    path[-1] = (pe, spent + ahead_total)
+    if len(path) > PATH_POINTS:
+        step = (len(path) - 1) / (PATH_POINTS - 1)
+        path = [path[round(i * step)] for i in range(PATH_POINTS)]
+    return path
 
 
 # --------------------------------------------------------------------------------------------- limits
