@@ -37,6 +37,7 @@ from gpulease.compliance.match import (
 from gpulease.compliance.model import Address, EnrichmentAlias, ListEntry
 from gpulease.compliance.normalize import (
     GENERIC_WEIGHT,
+    GENERIC_WORDS,
     LEGAL_FORMS,
     STOPWORDS,
     STRUCTURE_WORDS,
@@ -52,7 +53,7 @@ from gpulease.compliance.normalize import (
     simplified,
     spelling_variants,
 )
-from gpulease.compliance.places import CHINESE_CITIES
+from gpulease.compliance.places import CHINESE_CITIES, place_words
 from gpulease.compliance.restrictions import BLOCKING_LISTS
 from gpulease.compliance.romanize import (
     hangul_words,
@@ -291,6 +292,44 @@ def _common_word_keys() -> frozenset[str]:
 def _misspelt_common_word(token: str) -> bool:
     """One letter added, dropped, changed or swapped in a common word (two tokens one edit apart share a key)."""
     return len(token) >= 5 and not _common_word_keys().isdisjoint(blocking_keys(token))
+
+
+# A misspelt word of a legal form or a common word ("Joint Tsock Company", "Vgroup", "Xorporation"): read as that word
+# before the name is normalised, so that the legal form is recognised and set aside, and the common word meets the
+# listed one, as if written right. The word must be no listed word, no English word of this Zipf frequency or more
+# ("tock" is read; "grout" is written as meant) and one typo (`typo_apart`) from exactly one such word of five letters
+# or more; places are not read so ("Xinjian" may be a listed word).
+COMMON_WORD_TYPO_LETTERS = 4
+# (The words of the lists' translated Russian legal forms, which `normalize_name` recognises as pairs.)
+_RUSSIAN_LEGAL_FORM_WORDS = ("joint", "stock", "limited", "liability", "closed", "public", "private", "nonpublic")
+COMMON_WORD_TYPO_ZIPF = 3.0
+_COMMON_WORD_TYPO_NOTE = "a misspelt legal form or common word read as written right"
+
+
+@functools.cache
+def _common_written_words() -> dict[str, tuple[str, ...]]:
+    """Blocking key -> the legal-form and common words (folded, as written, five letters or more) under it."""
+    words = {
+        fold(word)
+        for phrase in (*LEGAL_FORMS, *GENERIC_WORDS, *STRUCTURE_WORDS, *_RUSSIAN_LEGAL_FORM_WORDS)
+        for word in re.split(r"[\s\-.,]+", phrase)
+        if len(word) >= 5 and word.isalpha()
+    }
+    words -= {fold(w) for w in place_words()}
+    keyed: dict[str, set[str]] = {}
+    for word in words:
+        for key in blocking_keys(word):
+            keyed.setdefault(key, set()).add(word)
+    return {key: tuple(sorted(found)) for key, found in keyed.items()}
+
+
+def _common_word_typo(written: str) -> str | None:
+    """The one legal-form or common word `written` (folded) is a typo of, if one."""
+    table = _common_written_words()
+    if written in table and written in table[written]:
+        return None  # (the word itself)
+    found = {word for key in blocking_keys(written) for word in table.get(key, ()) if typo_apart(written, word)}
+    return found.pop() if len(found) == 1 else None
 
 
 # A Russian, Belarusian or Ukrainian patronymic ("Valentinovich", "Ryhorovich", "Ivanovna") is left out of
@@ -1374,6 +1413,7 @@ class ScreeningIndex:
             query = normalize_name(
                 " ".join(_BRACKETED_WORD.sub(" ", name).split()) if _bracketed_acronyms(name) else name
             )
+            query = self._common_words_righted(query)
         if not query.strong:
             return []
         q_weights = [self.weight(t) for t in query.strong]
@@ -1864,6 +1904,34 @@ class ScreeningIndex:
                 )
             )
         return hits
+
+    def _common_words_righted(self, query: NormalizedName) -> NormalizedName:
+        """`query` with its misspelt legal-form and common words written right (COMMON_WORD_TYPO_LETTERS), if any."""
+        if not query.original.isascii() or not query.display:
+            return query
+        frequency = self.document_frequency
+        righted: dict[str, str] = {}
+        for position, token in enumerate(query.strong):
+            shown = query.display[position]
+            if (
+                (token in frequency and token == shown)  # (a listed word; "tsock" folds to a listed "kok")
+                or len(shown) < COMMON_WORD_TYPO_LETTERS
+                or not shown.isalpha()
+                or (query.abjad and query.abjad[position])
+            ):
+                continue
+            word = _common_word_typo(shown)
+            if word is not None and not common_english(shown, COMMON_WORD_TYPO_ZIPF):
+                righted[shown] = word
+        if not righted:
+            return query
+        pattern = re.compile(r"\b(" + "|".join(map(re.escape, righted)) + r")\b", re.IGNORECASE)
+        text = pattern.sub(lambda m: righted[m.group().lower()], query.original)
+        fixed = normalize_name(text)
+        if not fixed.strong:
+            return query
+        notes = ", ".join(f"'{a}' as '{b}'" for a, b in righted.items())
+        return replace(fixed, original=query.original, notes=(*fixed.notes, f"{_COMMON_WORD_TYPO_NOTE}: {notes}"))
 
     @staticmethod
     def _typo_in_context(

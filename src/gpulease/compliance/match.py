@@ -7,6 +7,7 @@ says in words what it saw, so a compliance officer can follow the score.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import mul
@@ -16,7 +17,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA, JaroWinkler
 
 from gpulease.compliance.model import EnrichmentAlias, ListEntry
-from gpulease.compliance.normalize import NormalizedName, place_tokens
+from gpulease.compliance.normalize import NormalizedName, canonical, place_tokens
 from gpulease.compliance.romanize import joined
 
 # Two tokens count as the same word with a typo from this similarity up; below it they are different
@@ -218,6 +219,45 @@ def typo_inside(a: str, b: str) -> bool:
     return OSA.distance(a, b, score_cutoff=2) <= 2
 
 
+# QWERTY neighbours: a slip at a word's first key hits one of them (or adds it before the word).
+_KEY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+_KEY_AT = {key: (row, col + 0.5 * row) for row, keys in enumerate(_KEY_ROWS) for col, key in enumerate(keys)}
+FIRST_KEY_SLIP_LETTERS = 6  # letters of the shorter word: in shorter ones another first letter is another word
+
+
+def _keys_near(x: str, y: str) -> bool:
+    at_x, at_y = _KEY_AT.get(x), _KEY_AT.get(y)
+    return at_x is not None and at_y is not None and abs(at_x[0] - at_y[0]) <= 1 and abs(at_x[1] - at_y[1]) <= 1
+
+
+ENGLISH_WORDS_KEPT = 30_000  # the commonest English words (Zipf about 3 and up): "Darwin" is no slip of SARVIN
+
+
+@functools.cache
+def _english_canonical() -> frozenset[str]:
+    """Canonical forms of the commonest English words: a query word that is one is written as meant."""
+    from wordfreq import top_n_list  # (its English list loads on first use, about a second: not at import)
+
+    return frozenset(canonical(w) for w in top_n_list("en", ENGLISH_WORDS_KEPT) if w.isalpha())
+
+
+def first_key_slip(a: str, b: str) -> bool:
+    """One typo at the first letter of a word of six letters or more, the rest as written: a neighbouring key for
+    the first ("buawei"/"huawei"), a neighbouring key pressed before it ("vgroupe"/"groupe"), the first two letters
+    swapped ("ethrani"/"tehrani") or the first letter dropped ("bukhovskoye"/"obukhovskoye"; "ehran"/"behran" is
+    too short). `a` is the query's word, `b` the listed one."""
+    la, lb = len(a), len(b)
+    if min(la, lb) < FIRST_KEY_SLIP_LETTERS or a in _english_canonical():
+        return False
+    if la == lb:
+        if a[0] == b[1] and a[1] == b[0]:  # the first two letters swapped
+            return a[2:] == b[2:]
+        return a[1:] == b[1:] and _keys_near(a[0], b[0])
+    if la == lb + 1:  # a key pressed before the word's first
+        return a[1:] == b and _keys_near(a[0], b[0])
+    return lb == la + 1 and b[1:] == a  # the first letter dropped
+
+
 def _accepted(a: str, b: str, sim: float) -> float:
     if a in place_tokens() and b not in place_tokens():
         # The query's place is that place, not a misspelling of a listed party's word ("Xinjiang" / "Xinjian");
@@ -226,7 +266,10 @@ def _accepted(a: str, b: str, sim: float) -> float:
     if sim < TOKEN_SIMILARITY and (neighbours_swapped(a, b) or _two_edits(a, b) or _same_stem(a, b)):
         return TOKEN_SIMILARITY
     if a[0] != b[0]:
-        # Typos rarely hit the first letter; anagram-like pairs ("orchid"/"rachid") often differ there.
+        # Typos rarely hit the first letter; anagram-like pairs ("orchid"/"rachid") often differ there. One slip at
+        # the first key of a long word, the rest as listed, is a typo all the same ("Buawei", "Qrctic", "Gupolev").
+        if sim >= TOKEN_SIMILARITY and first_key_slip(a, b):
+            return sim
         return sim if sim >= TOKEN_SIMILARITY_OTHER_START else 0.0
     return sim if sim >= TOKEN_SIMILARITY else 0.0
 
