@@ -127,18 +127,28 @@ def run(cpu_nodes: int, gpu_nodes: int, reservations: int, decisions: int, seed:
             refusals.append(clock() - t)
     every = times["cpu"] + times["gpu"]
     out: dict[str, object] = {
-        "cpu_nodes": cpu_nodes, "gpu_nodes": gpu_nodes, "reservations": reservations, "fill_s": build,
-        "decisions": len(every), "decisions_per_s": len(every) / sum(every),
-        "p50_s": pct(every, 0.5), "p99_s": pct(every, 0.99),
+        "cpu_nodes": cpu_nodes,
+        "gpu_nodes": gpu_nodes,
+        "reservations": reservations,
+        "fill_s": build,
+        "decisions": len(every),
+        "decisions_per_s": len(every) / sum(every),
+        "p50_s": pct(every, 0.5),
+        "p99_s": pct(every, 0.99),
     }
     out["refusals"] = {
-        "asked": max(1, decisions // 10), "refused": len(refusals), "p50_s": pct(refusals, 0.5),
+        "asked": max(1, decisions // 10),
+        "refused": len(refusals),
+        "p50_s": pct(refusals, 0.5),
         "p99_s": pct(refusals, 0.99),
     }
     for kind in ("cpu", "gpu"):
         xs = times[kind]
         out[kind] = {
-            "decisions": len(xs), "placed": placed[kind], "p50_s": pct(xs, 0.5), "p99_s": pct(xs, 0.99),
+            "decisions": len(xs),
+            "placed": placed[kind],
+            "p50_s": pct(xs, 0.5),
+            "p99_s": pct(xs, 0.99),
             "mean_s": statistics.fmean(xs) if xs else float("nan"),
         }
     return out
@@ -160,17 +170,23 @@ def main() -> None:
     print("CPU placement on a mixed facility (component figure: the calendars alone, one process, no DB or API)")
     print(f"  {a.cpu_nodes} CPU nodes x 192 cores, {a.gpu_nodes} GPU nodes x 8 {GPU} (16 leasable cores each)")
     print(f"  {a.reservations:,} CPU reservations booked first in {r['fill_s']:.1f} s")
-    print(f"  all: {r['decisions']} decisions, {r['decisions_per_s']:,.0f} decisions/s, "
-          f"p50 {float(str(r['p50_s'])) * 1e6:,.1f} µs, p99 {float(str(r['p99_s'])) * 1e6:,.1f} µs")
+    print(
+        f"  all: {r['decisions']} decisions, {r['decisions_per_s']:,.0f} decisions/s, "
+        f"p50 {float(str(r['p50_s'])) * 1e6:,.1f} µs, p99 {float(str(r['p99_s'])) * 1e6:,.1f} µs"
+    )
     for kind in ("cpu", "gpu"):
         k = r[kind]
         assert isinstance(k, dict)
-        print(f"  {kind}: {k['decisions']} decisions, {k['placed']} placed, p50 {k['p50_s'] * 1e6:,.1f} µs, "
-              f"p99 {k['p99_s'] * 1e6:,.1f} µs")
+        print(
+            f"  {kind}: {k['decisions']} decisions, {k['placed']} placed, p50 {k['p50_s'] * 1e6:,.1f} µs, "
+            f"p99 {k['p99_s'] * 1e6:,.1f} µs"
+        )
     ref = r["refusals"]
     assert isinstance(ref, dict)
-    print(f"  whole-node CPU requests: {ref['refused']} of {ref['asked']} refused (with earliest start), "
-          f"p50 {ref['p50_s'] * 1e6:,.1f} µs, p99 {ref['p99_s'] * 1e6:,.1f} µs")
+    print(
+        f"  whole-node CPU requests: {ref['refused']} of {ref['asked']} refused (with earliest start), "
+        f"p50 {ref['p50_s'] * 1e6:,.1f} µs, p99 {ref['p99_s'] * 1e6:,.1f} µs"
+    )
     if a.json_out:
         a.json_out.write_text(json.dumps(r, indent=2))
 

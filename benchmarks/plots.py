@@ -115,8 +115,7 @@ def placement_charts(d: dict[str, Any]) -> dict[str, Figure]:
     decisions = d["decisions"]
     fig, ax = figure(
         "Placement decision latency (CDF)",
-        f"{len(decisions):,} place() calls on {d['nodes']:,} nodes x 8 GPUs holding "
-        f"{d['reservations']:,} reservations",
+        f"{len(decisions):,} place() calls on {d['nodes']:,} nodes x 8 GPUs holding {d['reservations']:,} reservations",
     )
     everything = [x["seconds"] for x in decisions]
     ecdf(ax, everything, color=INK, linestyle="--", label=f"all decisions (n={len(everything):,})")

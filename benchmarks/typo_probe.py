@@ -206,7 +206,7 @@ def main() -> None:
         by: dict[str, dict[str, Count]] = defaultdict(lambda: defaultdict(Count))
         misses: list[str] = []
         for entry in parties:
-            names = [entry.name] + [a for a in entry.aliases if _latin(a)][:2]
+            names = [entry.name, *[a for a in entry.aliases if _latin(a)][:2]]
             for name in names:
                 if not _latin(name):
                     continue
