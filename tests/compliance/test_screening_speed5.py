@@ -131,3 +131,19 @@ def test_a_new_query_leaves_no_large_table_to_the_collector(index: ScreeningInde
         assert not sizes or sizes[0] < 20_000, sizes[:3]
     finally:
         gc.unfreeze()
+
+
+def test_word_tables_a_first_query_would_build_are_built_with_the_index() -> None:
+    """The common English words' forms (0.3 s) and the misspelt common words' table: built when the index is built
+    (list load), not in the first screening request that needs them (merged in a round after speed5: the cold pass
+    fell from ~2,150 to ~1,600 names per CPU second until this)."""
+    from gpulease.compliance.index import _common_written_words
+    from gpulease.compliance.match import english_canonical_words
+    from gpulease.compliance.model import ListEntry
+
+    english_canonical_words.cache_clear()
+    _common_written_words.cache_clear()
+    entry = ListEntry(id="EL-t-1", list="EL", list_name="Entity List", type="Entity", name="Orchid Frontier Ltd")
+    ScreeningIndex.build([entry], version="t")
+    assert english_canonical_words.cache_info().currsize == 1
+    assert _common_written_words.cache_info().currsize == 1

@@ -28,6 +28,7 @@ from gpulease.compliance.match import (
     NameScore,
     QueryScorer,
     compare,
+    english_canonical_words,
     explain,
     neighbours_swapped,
     similarity_of,
@@ -888,7 +889,7 @@ class ScreeningIndex:
         common_english("name")  # wordfreq's English list loads now, with the index, not in a screening request
         # The word tables the first screening request would otherwise build (the common words' keys: 6 ms).
         _common_word_keys(), _trade_words(), _structure_tokens(), _unit_words(), _function_words(), affiliate_words()
-        _chinese_regions()
+        _chinese_regions(), _common_written_words(), english_canonical_words()  # (the last: 0.3 s)
         self._remember_vocabulary()
 
     def _remember_vocabulary(self) -> None:

@@ -234,7 +234,7 @@ ENGLISH_WORDS_KEPT = 30_000  # the commonest English words (Zipf about 3 and up)
 
 
 @functools.cache
-def _english_canonical() -> frozenset[str]:
+def english_canonical_words() -> frozenset[str]:
     """Canonical forms of the commonest English words: a query word that is one is written as meant."""
     from wordfreq import top_n_list  # (its English list loads on first use, about a second: not at import)
 
@@ -247,7 +247,7 @@ def first_key_slip(a: str, b: str) -> bool:
     swapped ("ethrani"/"tehrani") or the first letter dropped ("bukhovskoye"/"obukhovskoye"; "ehran"/"behran" is
     too short). `a` is the query's word, `b` the listed one."""
     la, lb = len(a), len(b)
-    if min(la, lb) < FIRST_KEY_SLIP_LETTERS or a in _english_canonical():
+    if min(la, lb) < FIRST_KEY_SLIP_LETTERS or a in english_canonical_words():
         return False
     if la == lb:
         if a[0] == b[1] and a[1] == b[0]:  # the first two letters swapped
