@@ -309,3 +309,28 @@ def test_a_moved_cpu_lease_extended_keeps_its_old_cores_closed_at_the_failure(
         for rows in (cores, memory):
             ends = {(a.node_id == failed, a.ends_at) for a in rows}
             assert ends == {(True, failed_at), (False, clock() + timedelta(hours=5))}, ends
+
+
+def test_a_bad_booking_is_told_what_is_wrong_with_its_own_kind(facility: Facility) -> None:
+    """A GPU booking with a bad end hears about its end, not what a CPU booking would have needed; a CPU booking
+    hears about its cores. Both kinds are still one request body in the OpenAPI document."""
+    facility.nodes(1)
+    facility.prices()
+    cases = [
+        ({"gpu_model": "A100-80GB", "gpu_count": 4, "end": "tomorrow"}, "end", "cpu_cores"),
+        ({"cpu_cores": "many"}, "cpu_cores", "gpu_model"),
+        ({"gpu_model": "A100-80GB"}, "gpu_count", "cpu_cores"),
+    ]
+    for path in ("/api/v1/leases", "/api/v1/quotes"):
+        for body, field, other in cases:
+            r = facility.c.post(path, headers=facility.k.op, json=body)
+            assert r.status_code == 422, r.text
+            fields = [e["field"] for e in r.json()["errors"]]
+            assert fields == [field], (path, body, r.json())
+            assert other not in r.json()["detail"] and "LeaseIn" not in r.json()["detail"]
+    for body in ([], "x", 3):
+        r = facility.c.post("/api/v1/leases", headers=facility.k.op, json=body)
+        assert r.status_code == 422 and r.json()["detail"].startswith("request: Input should be a valid dict"), r.text
+    schema = facility.c.get("/openapi.json").json()["paths"]["/api/v1/leases"]["post"]["requestBody"]
+    refs = {s["$ref"].rsplit("/", 1)[-1] for s in schema["content"]["application/json"]["schema"]["oneOf"]}
+    assert refs == {"LeaseIn", "CpuLeaseIn"}

@@ -28,7 +28,8 @@ def problem(
 
 
 def _field(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    # (a tagged union's tag, "gpu" or "cpu" for a booking, says which model was checked, not where the field is)
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "gpu", "cpu")]
     return ".".join(parts) or "request"
 
 

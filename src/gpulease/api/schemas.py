@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 from gpulease.domain.cpu import cpuset
 from gpulease.domain.customers import ComplianceStatus, ShownStatus, shown_status
@@ -442,6 +442,17 @@ class CpuLeaseIn(_BookingIn):
             memory_gib=self.memory_gib,
             cpu_model=self.cpu_model,
         )
+
+
+def _resource(body: Any) -> str:
+    """Which kind of booking a body is: CPU cores when it names cpu_cores, GPUs otherwise. A bad GPU booking is then
+    told what is wrong with it alone, not also what a CPU booking would have needed ("CpuLeaseIn.cpu_cores: Field
+    required")."""
+    named = body.keys() if isinstance(body, dict) else vars(body) if isinstance(body, BaseModel) else ()
+    return "cpu" if "cpu_cores" in named else "gpu"
+
+
+BookingIn = Annotated[Annotated[LeaseIn, Tag("gpu")] | Annotated[CpuLeaseIn, Tag("cpu")], Discriminator(_resource)]
 
 
 class QuoteOut(BaseModel):

@@ -12,6 +12,7 @@ from gpulease.api.deps import ActorDep, IdPath, IdQuery, RuntimeDep
 from gpulease.api.routing import OneTripRoute
 from gpulease.api.schemas import (
     AvailabilityOut,
+    BookingIn,
     CoresOut,
     CpuLeaseIn,
     ExtendIn,
@@ -37,7 +38,7 @@ def _request(body: LeaseIn | CpuLeaseIn) -> leases.LeaseRequest:
 
 
 @router.post("/quotes", response_model=QuoteOut)
-def quote(body: LeaseIn | CpuLeaseIn, rt: RuntimeDep, actor: ActorDep) -> QuoteOut:
+def quote(body: BookingIn, rt: RuntimeDep, actor: ActorDep) -> QuoteOut:
     """Price a request without booking it."""
     return QuoteOut.of(rt.perform(leases.quote_request, request=_request(body)))
 
@@ -52,7 +53,7 @@ def quote(body: LeaseIn | CpuLeaseIn, rt: RuntimeDep, actor: ActorDep) -> QuoteO
         409: {"description": "cannot be placed, or past the customer's GPU quota"},
     },
 )
-def create_lease(body: LeaseIn | CpuLeaseIn, rt: RuntimeDep, actor: ActorDep, response: Response) -> LeaseOut:
+def create_lease(body: BookingIn, rt: RuntimeDep, actor: ActorDep, response: Response) -> LeaseOut:
     """GPUs of a model (gpu_model, gpu_count), or cores and memory of one node (cpu_cores, optional memory_gib and
     cpu_model): the lease shows the GPUs (`gpus`) or the cores (`cores`, with their cpuset) it holds."""
     created = LeaseOut.of(*rt.perform(_book, actor=actor, request=_request(body)))
