@@ -72,6 +72,9 @@ def test_leases_list_reads_at_80_columns_and_shows_an_ended_lease_s_real_end(cli
     assert "(ended)" in shown and "open-ended" not in shown, shown
     assert "remaining none: ended" in shown and re.search(r"cost so far \d+\.\d\d USD \(final\)", shown), shown
     assert not EPOCH.search(out + shown)
+    _ok(runner.invoke(app, ["leases", "cancel", str(booked["id"])]))
+    shown = _ok(runner.invoke(app, ["leases", "show", str(booked["id"])]))
+    assert "remaining none: cancelled" in shown, shown  # not "ended": it never started
 
 
 def test_capacity_refusals_state_iso_times_and_the_earliest_start_once(cli: Facility) -> None:

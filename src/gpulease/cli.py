@@ -1231,7 +1231,7 @@ def leases_show(lease_id: LeaseIdArg, as_json: JsonOpt = False) -> None:
     console.print(t)
     cost = f"{data['cost_so_far']} {currency}" + ("" if data["final_cost"] is None else " (final)")
     if data["final_cost"] is not None or data.get("ended_at"):
-        remaining = "none: ended"
+        remaining = f"none: {data['state']}"  # ended, cancelled, preempted…
     else:
         remaining = "open-ended" if data["remaining_s"] is None else _duration(data["remaining_s"])
     console.print(f"cost so far {cost} · ran {_duration(data['elapsed_s'])} · remaining {remaining}")
