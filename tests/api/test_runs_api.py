@@ -158,6 +158,26 @@ def test_run_exit_code_and_streamed_logs(facility: Facility) -> None:
     assert tail.split() == ["line2", "line3"]
 
 
+def test_a_run_on_a_lease_not_started_says_when_it_starts(facility: Facility, clock: Clock) -> None:
+    facility.nodes(1)
+    facility.prices()
+    cust = facility.customer()
+    start = (clock() + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    lease = facility.lease(
+        customer_id=cust["id"],
+        gpu_model="A100-80GB",
+        gpu_count=1,
+        plan="reserved",
+        start=start.isoformat(),
+        end=(start + timedelta(hours=4)).isoformat(),
+    )
+    assert lease["state"] == "scheduled"
+    r = facility.c.post(f"/api/v1/leases/{lease['id']}/runs", headers=facility.k.op, json={"command": ["true"]})
+    assert r.status_code == 409, r.text
+    said = r.json()["detail"]
+    assert f"(it starts at {start.strftime('%Y-%m-%dT%H:%M:%SZ')})" in said and "active lease" in said, said
+
+
 def test_ending_a_lease_stops_its_runs_at_once(facility: Facility) -> None:
     facility.nodes(1)
     facility.prices()

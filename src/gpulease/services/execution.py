@@ -154,7 +154,10 @@ class Executor:
             if actor.role is Role.CUSTOMER and lease.customer_id != actor.customer_id:
                 raise NotFound(f"no lease with id {lease_id}")
             if lease.state not in RUNNABLE:
-                raise Conflict(f"lease {lease_id} is {lease.state}; work runs only inside an active lease")
+                when = ""
+                if lease.state == LeaseState.SCHEDULED.value:
+                    when = f" (it starts at {lease.starts_at.isoformat().replace('+00:00', 'Z')})"
+                raise Conflict(f"lease {lease_id} is {lease.state}{when}; work runs only inside an active lease")
             now = self.rt.clock()
             kind = backend_kind(lease)
             gpus = leased_gpus(lease)
