@@ -151,6 +151,16 @@ def read_eval(folder: Path) -> tuple[list[Listed], list[Unlisted]] | None:
     return listed, unlisted
 
 
+def half_names(split: str) -> list[tuple[str, str | None]]:
+    """The names and countries of one half of the evaluation set, listed rows then unlisted ones; exits saying so
+    when the set is missing."""
+    found = read_eval(Path(DEFAULT_EVAL))
+    if found is None:
+        raise SystemExit(f"no evaluation set at {DEFAULT_EVAL}")
+    rows: list[Listed | Unlisted] = [*found[0], *found[1]]
+    return [(r.name, r.country) for r in rows if half(r) == split]
+
+
 def read_extra(path: Path) -> tuple[list[Listed], list[Unlisted]]:
     """A development file with listed.csv's columns: a row with an expected_list is a listed form, a row
     without one an unlisted party (its category then says what kind)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from screening import DEFAULT_EVAL, half, read_eval, seeded_store, server_index
+from screening import half_names, seeded_store, server_index
 
 from gpulease.compliance.screening import screen_name
 
@@ -28,11 +28,7 @@ def main() -> None:
     parser.add_argument("--split", choices=("dev", "test"), default="dev")
     parser.add_argument("--top", type=int, default=10, help="also print the functions called most")
     args = parser.parse_args()
-    found = read_eval(Path(DEFAULT_EVAL))
-    if found is None:
-        raise SystemExit(f"no evaluation set at {DEFAULT_EVAL}")
-    listed, unlisted = found
-    names = [(r.name, r.country) for r in [*listed, *unlisted] if half(r) == args.split]
+    names = half_names(args.split)
     with seeded_store() as data_dir:
         index = server_index(data_dir)
         for name, country in names[:50]:

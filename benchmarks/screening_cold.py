@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from screening import DEFAULT_EVAL, half, read_eval, seeded_store, server_index
+from screening import half_names, seeded_store, server_index
 
 from gpulease.compliance.screening import screen_name
 
@@ -38,11 +38,7 @@ def main() -> None:
     parser.add_argument("--split", choices=("dev", "test"), default="dev")
     parser.add_argument("--passes", type=int, default=3)
     args = parser.parse_args()
-    found = read_eval(Path(DEFAULT_EVAL))
-    if found is None:
-        raise SystemExit(f"no evaluation set at {DEFAULT_EVAL}")
-    listed, unlisted = found
-    names = [(r.name, r.country) for r in [*listed, *unlisted] if half(r) == args.split]
+    names = half_names(args.split)
     collections: dict[int, list[float]] = {}
     started = [0.0]
 
