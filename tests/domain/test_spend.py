@@ -82,28 +82,26 @@ def test_a_month_of_one_running_and_one_booked_lease() -> None:
     assert (past.accrued, past.committed) == (Decimal("10.00") * ((DEC - NOV - 24 * HOUR) // HOUR), ZERO)
 
 
-@given(
-    billed=st.integers(0, 10_000),
-    now_h=st.integers(0, 24 * 30),
-    leases=st.lists(
-        st.tuples(st.integers(0, 24 * 40), st.none() | st.integers(1, 24 * 20), st.booleans(), st.integers(1, 8)),
-        max_size=5,
-    ),
-)
+# (start hour, hours long or None: open-ended, running if started, GPUs)
+LEASE_SHAPES = st.tuples(st.integers(0, 24 * 40), st.none() | st.integers(1, 24 * 20), st.booleans(), st.integers(1, 8))
+
+
+def costs_of(shapes: list[tuple[int, int | None, bool, int]], now: int) -> list[LeaseCost]:
+    """Leases of those shapes in November as of `now`: one that has not started yet is not running."""
+    costs = []
+    for start_h, length_h, running, gpus in shapes:
+        starts = NOV + start_h * HOUR
+        stops = None if length_h is None else starts + length_h * HOUR
+        costs.append(lease(starts=starts, stops=stops, running=running and starts <= now, gpus=gpus))
+    return costs
+
+
+@given(billed=st.integers(0, 10_000), now_h=st.integers(0, 24 * 30), leases=st.lists(LEASE_SHAPES, max_size=5))
 def test_a_forecast_is_never_below_what_is_spent_and_committed(
     billed: int, now_h: int, leases: list[tuple[int, int | None, bool, int]]
 ) -> None:
     now = NOV + now_h * HOUR
-    costs = []
-    for start_h, length_h, running, gpus in leases:
-        starts = NOV + start_h * HOUR
-        running = running and starts <= now
-        costs.append(
-            lease(
-                starts=starts, stops=None if length_h is None else starts + length_h * HOUR, running=running, gpus=gpus
-            )
-        )
-    m = month_spend(Decimal(billed), costs, now, "2026-11")
+    m = month_spend(Decimal(billed), costs_of(leases, now), now, "2026-11")
     assert m.to_date == Decimal(billed) + m.accrued
     assert m.forecast >= m.to_date + m.committed >= m.to_date >= 0
 
@@ -126,21 +124,14 @@ def test_the_forecast_path_levels_off_where_leases_stop() -> None:
 @given(
     billed=st.integers(0, 10_000),
     now_h=st.integers(0, 24 * 30 - 1),  # the last hour of November: at DEC the month is over
-    leases=st.lists(
-        st.tuples(st.integers(0, 24 * 40), st.none() | st.integers(1, 24 * 20), st.booleans(), st.integers(1, 8)),
-        max_size=80,
-    ),
+    leases=st.lists(LEASE_SHAPES, max_size=80),
 )
 def test_the_forecast_path_climbs_to_the_forecast(
     billed: int, now_h: int, leases: list[tuple[int, int | None, bool, int]]
 ) -> None:
     """It starts at what is spent, never goes down, ends at month_spend's forecast, and stays short."""
     now = NOV + now_h * HOUR
-    costs = []
-    for start_h, length_h, running, gpus in leases:
-        starts = NOV + start_h * HOUR
-        stops = None if length_h is None else starts + length_h * HOUR
-        costs.append(lease(starts=starts, stops=stops, running=running and starts <= now, gpus=gpus))
+    costs = costs_of(leases, now)
     m = month_spend(Decimal(billed), costs, now, "2026-11")
     path = forecast_path(m.to_date, costs, now, "2026-11")
     assert path[0] == (now, m.to_date) and path[-1] == (DEC, m.forecast)
