@@ -26,15 +26,19 @@ class Point:
     amount: Decimal
 
 
+def _day(s: CustomerSpend, at: datetime) -> float:
+    """`at` as days since the first of the month `s` is about (the chart's x axis)."""
+    return (at - datetime.strptime(s.period + "-01", "%Y-%m-%d").replace(tzinfo=UTC)).total_seconds() / 86400
+
+
 def cumulative(s: CustomerSpend) -> list[Point]:
     """Spend to the end of each day so far; the last point is now, at the month-to-date figure."""
-    month_start = datetime.strptime(s.period + "-01", "%Y-%m-%d").replace(tzinfo=UTC)
     points, total = [Point(0.0, Decimal(0))], Decimal(0)
     for i, d in enumerate(s.days):
         total += d.amount
         points.append(Point(float(i + 1), total))
     if points[1:]:
-        now = (s.as_of - month_start).total_seconds() / 86400
+        now = _day(s, s.as_of)
         last = points[-1]
         points[-1] = Point(min(last.day, max(now, last.day - 1)), s.month_to_date)
     return points
@@ -102,8 +106,7 @@ def render(s: CustomerSpend, days_in_month: int) -> Markup:
     if len(points) > 1:
         last = points[-1]
         over = s.limit is not None and s.forecast > s.limit
-        month_start = datetime.strptime(s.period + "-01", "%Y-%m-%d").replace(tzinfo=UTC)
-        ahead = [Point((t - month_start).total_seconds() / 86400, a) for t, a in s.forecast_path[1:]]
+        ahead = [Point(_day(s, t), a) for t, a in s.forecast_path[1:]]
         if not ahead:  # a spend made without its path: straight to the forecast at the month's end
             ahead = [Point(float(days_in_month), s.forecast)]
         path = " ".join(f"{x(p.day):.1f},{y(p.amount):.1f}" for p in [last, *ahead])
