@@ -444,6 +444,13 @@ _HANGUL_PERSON = re.compile(r"[\uac00-\ud7a3]{2,4}")
 _KOREAN_TWO_SYLLABLE_SURNAMES = frozenset({"남궁", "황보", "제갈", "선우", "독고", "사공", "서문"})
 _KOREAN_PERSON_NOTE = "a Korean name in Hangul read as surname and given name (listed individuals only)"
 
+# "Hsien Cheng Chou", "Chun Ryong Cho": a Chinese or Korean person written given names first, the Western way. The lists
+# write such persons surname first ("CHOU, Hsien Cheng"), and romanised names are read by the place of each word (a
+# Wade-Giles surname, given names of joined syllables), so the words as written need not come out as the listed ones.
+# Read with the last word as the surname too, where that reading comes out otherwise (most names read the same).
+_PERSON_WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)?")
+_SURNAME_LAST_NOTE = "read as given names and then the surname (listed individuals only)"
+
 
 def _korean_person(name: str) -> str | None:
     """ "Ri byeongcheol" for 리병철: a name of two to four Hangul syllables and nothing else, not a company's (no
@@ -533,6 +540,23 @@ def _name_after_titles(name: str) -> str | None:
     ):
         return None
     return rest
+
+
+def _surname_last(name: str) -> str | None:
+    """ "Chou, Hsien Cheng" for "Hsien Cheng Chou": a name of two to four plain Latin words and nothing else (no legal
+    form, no word of trade, place or structure), where the last word read as the surname gives other words than the
+    name as written; None otherwise."""
+    words = name.split()
+    if not 2 <= len(words) <= 4 or len(words[-1]) > 6 or not all(_PERSON_WORD.fullmatch(w) for w in words):
+        return None  # (most names: one word, a legal form with a full stop, a digit; CJK surnames are short)
+    reading = f"{words[-1]}, {' '.join(words[:-1])}"
+    as_written, as_read = normalize_name(name), normalize_name(reading)
+    if as_written.weak or sorted(as_written.strong) == sorted(as_read.strong):
+        return None
+    # No word of trade or structure; words of place are kept: Chinese given names are also places' syllables ("Xian").
+    if any(t in _trade_words() or t in _structure_tokens() for t in as_read.strong):
+        return None
+    return reading
 
 
 def _name_before_brackets(name: str) -> str | None:
@@ -1219,7 +1243,15 @@ class ScreeningIndex:
         untitled = _name_after_titles(name)
         person = person_initials(to_latin(name) if not name.isascii() and script_of(name) == "CYRILLIC" else name)
         korean = None if name.isascii() else _korean_person(name)
-        if outside is None and long_form is None and untitled is None and person is None and korean is None:
+        surname_last = _surname_last(name) if person is None and untitled is None else None
+        if (
+            outside is None
+            and long_form is None
+            and untitled is None
+            and person is None
+            and korean is None
+            and surname_last is None
+        ):
             return self._brand_word(name, country, self._brand_inside(name, one(name), limit), limit)
         # "Syrian Arab Airlines (Syrianair)" and "Syrian Arab Airlines": each entry's best hit.
         found = {hit.entry_id: hit for hit in one(name)}
@@ -1236,11 +1268,12 @@ class ScreeningIndex:
             (long_form, _LONG_FORM_NOTE),
             (untitled, _AFTER_TITLES_NOTE),
             (korean, _KOREAN_PERSON_NOTE),
+            (surname_last, _SURNAME_LAST_NOTE),
         ):
             if other is None:
                 continue
             for hit in one(other):
-                if (other is untitled or other is korean) and hit.entry.type != "individual":
+                if (other is untitled or other is korean or other is surname_last) and hit.entry.type != "individual":
                     continue  # (a title names a person; so does a Korean name read as surname and given name)
                 if hit.entry_id not in found or hit.score > found[hit.entry_id].score:
                     found[hit.entry_id] = replace(hit, reasons=(*hit.reasons, f"'{other}': {note}"))

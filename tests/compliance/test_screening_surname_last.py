@@ -1,0 +1,47 @@
+"""A Chinese or Korean person written given names first, the Western way ("Hsien Cheng Chou" for the listed "CHOU,
+Hsien Cheng"), is read with the last word as the surname too (issue 9).
+
+Before, romanised names were read by the place of each word only: "Hsien Cheng Chou" came out as "xian zhengzhou" (a
+Wade-Giles given name joined into a city) and "Chun Ryong Cho" kept its Korean spelling while the listed "CHO,
+Chun-ryong" was read as Chinese: no hit at all. Names are the lists' own, reordered for the test.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gpulease.compliance.index import ScreeningIndex, _surname_last
+from gpulease.compliance.screening import screen_name
+from tests.compliance.screening_checks import found
+
+CHOU_HSIEN_CHENG = "SDN-11268"
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("Hsien Cheng Chou", "CHOU, Hsien Cheng"),
+        ("Chun Ryong Cho", "CHO, Chun-ryong"),
+        ("Myong-Chin Chang", "CHANG, Myong-Chin"),
+        ("Hsein Tai Tsai", "TSAI, Hsein Tai"),
+    ],
+)
+def test_a_person_written_given_names_first_is_found(index: ScreeningIndex, name: str, listed: str) -> None:
+    result = screen_name(index, name, None)
+    assert result.decision == "review"  # a name alone: a possible namesake, never a denial
+    hit = next(h.hit for h in result.hits if listed in h.hit.entry.names)
+    assert any("then the surname" in reason for reason in hit.reasons)
+
+
+def test_the_reading_is_tried_only_on_plain_person_like_names(index: ScreeningIndex) -> None:
+    assert _surname_last("Hsien Cheng Chou") == "Chou, Hsien Cheng"
+    # Names that read the same either way, firms and single words get no second reading (and no second look-up).
+    assert _surname_last("Vladimir Putin") is None
+    assert _surname_last("Li Wei Trading") is None
+    assert _surname_last("Acme Ltd.") is None
+    assert _surname_last("Chou") is None
+    assert _surname_last("Wang Bank Holdings Group Co") is None
+    # The reading gives listed individuals only: an unlisted person's and a firm's names stay cleared.
+    for name in ("Zhengzhou Chou", "Li Wei Trading", "Acme Holdings"):
+        assert screen_name(index, name, None).decision == "cleared", name
+    assert found(index, "Chou Hsien Cheng", None, CHOU_HSIEN_CHENG)  # (the list's order, as before)
