@@ -542,6 +542,21 @@ def _name_after_titles(name: str) -> str | None:
     return rest
 
 
+def _pairs(norm: NormalizedName) -> tuple[tuple[int, str], ...]:
+    """Each two neighbouring words of a listed name written as one: their forms joined ("hik" + "vision"), and where it
+    comes out otherwise, the words as written joined and then read as one word. "RT-CAPITAL" is rt + kapital, but a
+    customer who drops the hyphen writes "RTCAPITAL", one word that reads as "rtcapital" (NORD-DEUTSCHE: nord + tuche,
+    and "nordeuche" written as one)."""
+    strong = norm.strong
+    pairs = [(j, joined(strong[j], strong[j + 1])) for j in range(len(strong) - 1)]
+    if norm.display:
+        for j in range(len(strong) - 1):
+            written = canonical(norm.display[j] + norm.display[j + 1])
+            if written != pairs[j][1] and written.isalpha():
+                pairs.append((j, written))
+    return tuple(pairs)
+
+
 def _surname_last(name: str) -> str | None:
     """ "Chou, Hsien Cheng" for "Hsien Cheng Chou": a name of two to four plain Latin words and nothing else (no legal
     form, no word of trade, place or structure), where the last word read as the surname gives other words than the
@@ -851,6 +866,8 @@ class ScreeningIndex:
         for name_id, indexed in enumerate(names):
             strong = indexed.norm.strong
             name_sources: set[str | tuple[str, str]] = {*strong, *pairwise(strong), *written_forms(indexed.norm)}
+            # (Two words as written joined, where that reads otherwise than their forms joined: `_pairs`.)
+            name_sources.update(("", pair) for _, pair in indexed.joined[max(len(strong) - 1, 0) :])
             for source in name_sources:
                 number = sources.get(source)
                 if number is None:
@@ -859,7 +876,10 @@ class ScreeningIndex:
                 source_names[number].append(name_id)
         key_sources: dict[str, list[int]] = {}
         for source, number in sources.items():
-            keys = blocking_keys(source) if isinstance(source, str) else (joined(*source),)
+            if isinstance(source, str):
+                keys = blocking_keys(source)
+            else:
+                keys = (joined(*source),) if source[0] else (source[1],)
             for key in keys:
                 key_sources.setdefault(key, []).append(number)
         self._sources = source_names
@@ -962,9 +982,7 @@ class ScreeningIndex:
         names: list[IndexedName] = []
         for position, name, norm, kind, added in normalised:
             weights = tuple(_capped(t, math.log1p(total / frequency[t])) for t in norm.strong)
-            strong = norm.strong
-            pairs = tuple((j, joined(strong[j], strong[j + 1])) for j in range(len(strong) - 1))
-            names.append(IndexedName(position, name, norm, weights, sum(weights) or 1.0, pairs, kind, added))
+            names.append(IndexedName(position, name, norm, weights, sum(weights) or 1.0, _pairs(norm), kind, added))
         # Name ids in order of total weight (list order among equals): a tie in the blocking score goes
         # to the lower id, the listed name that the same matched tokens cover the most.
         names.sort(key=lambda indexed: indexed.total)
@@ -976,8 +994,7 @@ class ScreeningIndex:
                 keys.update(blocking_keys(token))
             for form in written_forms(norm):
                 keys.update(blocking_keys(form))
-            for a, b in zip(norm.strong, norm.strong[1:], strict=False):
-                keys.add(joined(a, b))
+            keys.update(pair for _, pair in indexed.joined)
             for key in keys:
                 postings.setdefault(key, []).append(name_id)
         return cls(entry_tuple, names, postings, frequency, version)

@@ -1,9 +1,13 @@
-"""A Chinese or Korean person written given names first, the Western way ("Hsien Cheng Chou" for the listed "CHOU,
-Hsien Cheng"), is read with the last word as the surname too (issue 9).
+"""Names written otherwise than the lists write them (issue 9).
 
-Before, romanised names were read by the place of each word only: "Hsien Cheng Chou" came out as "xian zhengzhou" (a
-Wade-Giles given name joined into a city) and "Chun Ryong Cho" kept its Korean spelling while the listed "CHO,
-Chun-ryong" was read as Chinese: no hit at all. Names are the lists' own, reordered for the test.
+A Chinese or Korean person written given names first, the Western way ("Hsien Cheng Chou" for the listed "CHOU, Hsien
+Cheng"), is read with the last word as the surname too. Before, romanised names were read by the place of each word
+only: "Hsien Cheng Chou" came out as "xian zhengzhou" (a Wade-Giles given name joined into a city) and "Chun Ryong Cho"
+kept its Korean spelling while the listed "CHO, Chun-ryong" was read as Chinese: no hit at all.
+
+A hyphenated listed name written without its hyphen, as one word ("RTCAPITAL" for RT-CAPITAL), is found.
+
+Names are the lists' own, reordered or joined for the test.
 """
 
 from __future__ import annotations
@@ -45,3 +49,14 @@ def test_the_reading_is_tried_only_on_plain_person_like_names(index: ScreeningIn
     for name in ("Zhengzhou Chou", "Li Wei Trading", "Acme Holdings"):
         assert screen_name(index, name, None).decision == "cleared", name
     assert found(index, "Chou Hsien Cheng", None, CHOU_HSIEN_CHENG)  # (the list's order, as before)
+
+
+RT_CAPITAL = "SDN-37790"  # RT-CAPITAL LIMITED LIABILITY COMPANY
+
+
+@pytest.mark.parametrize("name", ["RTCAPITAL Limited Liability Company", "Rtcapital"])
+def test_a_hyphenated_listed_name_written_as_one_word_is_found(index: ScreeningIndex, name: str) -> None:
+    # RT-CAPITAL is read as rt + kapital; written without its hyphen it is one word, "rtcapital", which the forms
+    # joined ("rtkapital") did not meet: no candidate at all before.
+    assert found(index, name, "RU", RT_CAPITAL)
+    assert found(index, name, None, RT_CAPITAL)
