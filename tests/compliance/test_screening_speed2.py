@@ -45,7 +45,7 @@ def _plain_fold(token: str) -> str:
             token = token.replace(old, new)
     token = romanize._HARD_C.sub("k", token)
     token = romanize._FINAL_EY.sub("ey", romanize._FINAL_Y.sub("y", token))
-    token = romanize._DOUBLE.sub(r"\1", token)
+    token = romanize._DOUBLE.sub(r"\1", romanize._MEDIAL_IY.sub("i", token))
     return korean_fold(token) if korean else token
 
 

@@ -60,3 +60,18 @@ def test_a_hyphenated_listed_name_written_as_one_word_is_found(index: ScreeningI
     # joined ("rtkapital") did not meet: no candidate at all before.
     assert found(index, name, "RU", RT_CAPITAL)
     assert found(index, name, None, RT_CAPITAL)
+
+
+RUSSIAN_ELECTRONICS = "OPEN JOINT STOCK COMPANY RUSSIAN ELECTRONICS"
+
+
+def test_medial_iy_and_ii_are_one_spelling(index: ScreeningIndex) -> None:
+    # -ий- before a consonant: BGN/PCGN's "Rossiyskaya" (as most of the lists write it) and ICAO's "Rossiiskaia"
+    # (as the party's Russian name reads romanised) were two words; the BGN form of Росэлектроника's full name cleared.
+    from gpulease.compliance.romanize import fold_variants
+
+    assert fold_variants("rossiyskaya") == fold_variants("rossiiskaia")
+    assert fold_variants("kiyv") == "kiyv"  # (not before a vowel or at the end: those are _FINAL_Y's)
+    for name in ("Aktsionernoye obshchestvo Rossiyskaya elektronika", "Rossiiskaia elektronika"):
+        result = screen_name(index, name, "RU")
+        assert any(h.hit.entry.name == RUSSIAN_ELECTRONICS and h.hit.score >= 80 for h in result.hits), name

@@ -60,6 +60,9 @@ FOLD_FROM = 5
 _FINAL_Y = re.compile(r"(?:iy|ii|yy|ij)$")
 _FINAL_EY = re.compile(r"(?<=[a-z]{3})(?:ej|ei)$")  # -ей as -ey, -ei or -ej ("Antey", "Antei", "Antej")
 _DOUBLE = re.compile(r"(.)\1+")
+# -ий- before a consonant as iy or ii ("Rossiyskaya", BGN/PCGN and most of the lists; "Rossiiskaia", ICAO and ALA-LC):
+# one spelling, as at the end of a word (_FINAL_Y).
+_MEDIAL_IY = re.compile(r"iy(?=[bcdfghjklmnpqrstvxz])")
 # A word's hard c is a k in the romanisations of other scripts ("Kontsern" for "Concern", "Kommercheskiy"
 # for "Commercial"); before e, i, y (and as ц, "ts" folded to c) it stays. At the start only: inside a word
 # ("Iflytec", "Circuit") a c is left as written.
@@ -308,7 +311,7 @@ def fold_variants(token: str) -> str:
                 token = token.replace(old, new)
         token = _HARD_C.sub("k", token)
         token = _FINAL_EY.sub("ey", _FINAL_Y.sub("y", token))
-        token = _DOUBLE.sub(r"\1", token)
+        token = _DOUBLE.sub(r"\1", _MEDIAL_IY.sub("i", token))
     korean = korean_fold(token)
     return token if korean == token or is_pinyin(original) else korean
 
