@@ -64,7 +64,9 @@ def test_query_scorer_equals_compare(index: ScreeningIndex, prepared: bool) -> N
             scorer.prepare(t for i in ids for t in index.names[i].norm.strong)
         for name_id in ids:
             listed = index.names[name_id]
-            expected = compare(query.strong, weights, listed.norm.strong, listed.weights).score
+            expected = compare(
+                query.strong, weights, listed.norm.strong, listed.weights, listed_joined=listed.joined
+            ).score
             got = scorer.score(listed.norm.strong, listed.weights, listed.total, listed.joined)
             assert got == expected, (text, listed.name)
             checked += 1
@@ -88,7 +90,9 @@ def test_query_scorer_with_extra_similarities_equals_compare(index: ScreeningInd
                 scorer.prepare(listed_tokens)
             for name_id in ids:
                 listed = index.names[name_id]
-                expected = compare(query.strong, weights, listed.norm.strong, listed.weights, extra).score
+                expected = compare(
+                    query.strong, weights, listed.norm.strong, listed.weights, extra, listed_joined=listed.joined
+                ).score
                 got = scorer.score(listed.norm.strong, listed.weights, listed.total, listed.joined)
                 assert got == expected, (text, listed.name, prepared)
                 checked += 1

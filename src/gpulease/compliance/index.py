@@ -2078,7 +2078,14 @@ class ScreeningIndex:
         for i, j in pairs:
             merged.setdefault(listed[j], []).append((i, TOKEN_SIMILARITY))
         rescored = compare(
-            query.strong, q_weights, listed, candidate.weights, merged, query.display, scorer.similarities
+            query.strong,
+            q_weights,
+            listed,
+            candidate.weights,
+            merged,
+            query.display,
+            scorer.similarities,
+            candidate.joined,
         )
         words = ", ".join(f"{query.shown(i)}≈{candidate.norm.shown(j)}" for i, j in pairs)
         detail = f"typo in context: {words}, the listed name's other words as listed"
@@ -2858,6 +2865,7 @@ class _Aligned:
                 extra,
                 query.display,
                 scorer.similarities,
+                candidate.joined,
             )
         return self._result
 

@@ -282,6 +282,7 @@ def compare(
     extra: Extra | None = None,
     shown: Sequence[str] | None = None,
     similarities: Callable[[str], Sequence[tuple[int, float]]] | None = None,
+    listed_joined: Sequence[tuple[int, str]] | None = None,
 ) -> NameScore:
     """Weighted token alignment: each side's tokens, weighted by rarity, covered by the other side's.
 
@@ -289,6 +290,8 @@ def compare(
     listed name (or the reverse) scores low, while reordered tokens and legal forms do not matter.
     `similarities` (`QueryScorer.similarities` of this query): a listed token's non-zero `_similarity` to the
     query's tokens, remembered across the listed names one query is aligned with.
+    `listed_joined` (the index's `IndexedName.joined`): each two neighbouring listed words written as one, where the
+    index has more forms of them than their forms joined.
     """
     nq, nl = len(query), len(listed)
     best_q = [0.0] * nq
@@ -331,8 +334,9 @@ def compare(
                 best_q[i] = best_q[i + 1] = best_l[j] = 1.0
                 pair_q[i] = pair_q[i + 1] = -1
                 similar.append(f"{query[i]} {query[i + 1]}≈{b}")
-    for j in range(nl - 1):
-        together = joined(listed[j], listed[j + 1])
+    if listed_joined is None:
+        listed_joined = [(j, joined(listed[j], listed[j + 1])) for j in range(nl - 1)]
+    for j, together in listed_joined:
         for i, a in enumerate(query):
             if together == a:
                 best_q[i] = best_l[j] = best_l[j + 1] = 1.0
