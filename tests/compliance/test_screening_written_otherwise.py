@@ -60,6 +60,10 @@ def test_a_hyphenated_listed_name_written_as_one_word_is_found(index: ScreeningI
     # joined ("rtkapital") did not meet: no candidate at all before.
     assert found(index, name, "RU", RT_CAPITAL)
     assert found(index, name, None, RT_CAPITAL)
+    # The explanation aligns the words as the score does (it had said "name similarity 0" beside a score of 100).
+    hit = next(h.hit for h in screen_name(index, name, "RU").hits if h.hit.entry_id == RT_CAPITAL)
+    assert any(r.startswith("name similarity 100") for r in hit.reasons)
+    assert any("rtcapital≈rt kapital" in r for r in hit.reasons)
 
 
 RUSSIAN_ELECTRONICS = "OPEN JOINT STOCK COMPANY RUSSIAN ELECTRONICS"
@@ -75,3 +79,13 @@ def test_medial_iy_and_ii_are_one_spelling(index: ScreeningIndex) -> None:
     for name in ("Aktsionernoye obshchestvo Rossiyskaya elektronika", "Rossiiskaia elektronika"):
         result = screen_name(index, name, "RU")
         assert any(h.hit.entry.name == RUSSIAN_ELECTRONICS and h.hit.score >= 80 for h in result.hits), name
+
+
+def test_myanma_is_myanmar_s_own_adjective(index: ScreeningIndex) -> None:
+    # The lists write Myanmar's state enterprises with its own adjective ("MYANMA OIL AND GAS ENTERPRISE"): a
+    # distinctive word to the matcher, which "Myanmar" (a place) never met: MOGE so written cleared.
+    result = screen_name(index, "Myanmar Oil and Gas Enterprise", "MM")
+    assert any(h.hit.entry.name == "MYANMA OIL AND GAS ENTERPRISE" and h.hit.score >= 90 for h in result.hits)
+    assert result.decision == "review"  # (a menu-based sanctions entry: review, not denial)
+    for name in ("Myanma Airways", "Myanma Port Authority"):  # unlisted state bodies stay cleared
+        assert screen_name(index, name, "MM").decision == "cleared", name

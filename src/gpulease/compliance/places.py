@@ -70,7 +70,9 @@ _EXTRA = ("usa", "us", "uk", "uae", "prc", "dprk", "hk", "eu", "emea", "apac", "
           "middle", "pacific", "eurasia", "latam", "nordic", "nordics", "benelux", "gulf", "mena", "cis",
           # countries in their own languages where the country data lacks them ("Huawei Technologies Italia S.r.l.")
           "italia", "espana", "ceska", "cesko", "slovensko", "latvija", "lietuva", "hellas", "deutschland",
-          "osterreich", "schweiz", "suisse", "hrvatska", "srbija", "eesti", "magyarorszag", "mexico")  # fmt: skip
+          "osterreich", "schweiz", "suisse", "hrvatska", "srbija", "eesti", "magyarorszag", "mexico",
+          # Myanmar's own adjective, as its state enterprises write it ("Myanma Oil and Gas Enterprise")
+          "myanma")  # fmt: skip
 _WORD = re.compile(r"[a-z]+")
 
 
