@@ -232,6 +232,12 @@ PAIR_SKELETON_CAP = 50  # ... unless it has this many consonants: "سيريتل"
 # aside, but not written as listed, in a country the party is not in: more likely another firm of that name
 # ("CoStar Group, Inc.", US, against the Chinese optics maker listed as COSTAR GROUP CO., LTD.).
 RESTRICTED_NAME_ELSEWHERE = -25.0
+# A listed name that is one abbreviation of four letters or fewer ("EDBI", "NITC", "DIO", "PJSC UAC"), screened as it
+# stands in a country the party is not in (nor near, nor its programme's): the same few letters are many other
+# bodies' names there (EDB Investments in Singapore, NIT Calicut, the UK's Defence Infrastructure Organisation). On a
+# blocking list; on a restricting one, RESTRICTED_NAME_ELSEWHERE or a brand incorporated elsewhere ("DJI GmbH").
+ACRONYM_ELSEWHERE = -25.0
+ACRONYM_ELSEWHERE_LETTERS = 4
 # The listed name's own distinctive word(s) alone, without the place and trade words the list adds ("Phytium"
 # for "Tianjin Phytium Information Technology"): the name the party is known by, a review at least.
 BRAND_ALONE_SCORE = 82.0
@@ -588,9 +594,16 @@ def _name_before_brackets(name: str) -> str | None:
     return outside
 
 
+# Persian, Arabic and Urdu particles between a name's words (the ezafe of "Tehrik-e Taliban", the article and "and" of
+# "Nusrat ul-Islam wa al-Muslimin", the "a" an apostrophe leaves of "Jama'a"), which an acronym may leave out: TTP,
+# JNIM. One may still give its letter ("Khatam al-Anbiya", KAA).
+ACRONYM_PARTICLES = frozenset({"a", "e", "i", "al", "el", "ul", "ol", "wa", "va"})
+
+
 def _abbreviates(acronym: str, words: Sequence[str]) -> bool:
     """Whether `acronym` is the beginnings of consecutive words, in order, from the first letter of one of them
-    ("ftb": Foreign Trade Bank; "nts": Naftiran Trading Services), each word giving one letter or more."""
+    ("ftb": Foreign Trade Bank; "nts": Naftiran Trading Services), each word giving one letter or more, a particle
+    (ACRONYM_PARTICLES) giving its letters or none."""
 
     def fits(rest: str, k: int) -> bool:
         if not rest:
@@ -598,9 +611,21 @@ def _abbreviates(acronym: str, words: Sequence[str]) -> bool:
         if k >= len(words):
             return False
         word = words[k]
+        if word in ACRONYM_PARTICLES and fits(rest, k + 1):
+            return True
         return any(word[:n] == rest[:n] and fits(rest[n:], k + 1) for n in range(min(len(word), len(rest)), 0, -1))
 
     return any(fits(acronym, k) for k in range(len(words)) if words[k][:1] == acronym[0])
+
+
+def _last_words(words: Sequence[str], count: int) -> Sequence[str]:
+    """The name's last `count` words, not counting the particles among them (ACRONYM_PARTICLES)."""
+    seen = 0
+    for k in range(len(words) - 1, -1, -1):
+        seen += words[k] not in ACRONYM_PARTICLES
+        if seen == count:
+            return words[k:]
+    return words
 
 
 def _bracketed_acronyms(name: str) -> list[str]:
@@ -621,7 +646,11 @@ def _bracketed(name: str) -> tuple[str, ...]:
         # The legal form may be in the acronym ("KOREA KWANGSON BANKING CORPORATION (KKBC)") or between the words and
         # their acronym ("OCEAN MARITIME MANAGEMENT COMPANY, LIMITED (OMM)").
         for kept in (words, [w for w in words if w not in LEGAL_FORMS]):
-            if len(kept) >= 2 and _abbreviates(acronym, kept[-len(acronym) - 1 :]) and not common_english(acronym):
+            if (
+                len(kept) >= 2
+                and _abbreviates(acronym, _last_words(kept, len(acronym) + 1))
+                and not common_english(acronym)
+            ):
                 found.append(match.group(1))
                 break
     return tuple(found)
@@ -1610,15 +1639,17 @@ class ScreeningIndex:
         # An acronym of a listed name ("RDIF"): the entry is looked at through that name, whatever else matched.
         acronym_of: dict[int, IndexedName] = {}
         acronym = _acronym_written(query)
+        query_country = country_code(country) if country else None
         if acronym is not None:
             for name_id in self._acronyms.get(acronym, ()):
                 candidate = names[name_id]
+                if query_country and _placeless_three_letters(acronym, self.entries[candidate.entry]):
+                    continue
                 current = best.get(candidate.entry)
                 if current is None or current[0] < ACRONYM_SCORE:
                     score = scorer.score(candidate.norm.strong, candidate.weights, candidate.total, candidate.joined)
                     best[candidate.entry] = (score, candidate)
                     acronym_of[candidate.entry] = candidate
-        query_country = country_code(country) if country else None
         cities = _cities(address)
         # Scores, adjustments and the cut first; the token-by-token explanation only for the hits returned.
         passed: list[tuple[float, ListEntry, IndexedName, bool | None, list[Feature], bool, bool | None, _Aligned]] = []
@@ -1889,6 +1920,22 @@ class ScreeningIndex:
                                     "blocks: more likely another firm of that name",
                                 )
                             )
+                    if (
+                        listed_name_elsewhere
+                        and not common
+                        and entry.list in BLOCKING_LISTS  # (elsewhere, the restricted lists' own rule above)
+                        and _abbreviation_as_listed(query, candidate)
+                    ):
+                        features.append(
+                            Feature(
+                                "acronym elsewhere",
+                                ACRONYM_ELSEWHERE,
+                                f"the listed name '{candidate.name}' is an abbreviation of "
+                                f"{ACRONYM_ELSEWHERE_LETTERS} letters or fewer and the listed party is in another "
+                                f"country ({query_country}, listed {listed}): more likely another body of those "
+                                "initials",
+                            )
+                        )
                     if common:
                         features.append(
                             Feature(
@@ -2771,6 +2818,20 @@ def _acronym_written(query: NormalizedName) -> str | None:
     if word.upper() not in _WORD.findall(query.original):
         return None
     return None if common_english(word) else word
+
+
+def _abbreviation_as_listed(query: NormalizedName, candidate: IndexedName) -> bool:
+    """Whether the listed name, legal forms aside, is one word of ACRONYM_ELSEWHERE_LETTERS letters or fewer and the
+    query is that word ("EDBI Pte Ltd" against EDBI)."""
+    listed = candidate.norm.strong
+    return len(listed) == 1 and len(listed[0]) <= ACRONYM_ELSEWHERE_LETTERS and tuple(query.strong) == tuple(listed)
+
+
+def _placeless_three_letters(acronym: str, entry: ListEntry) -> bool:
+    """Whether `acronym` has three letters and `entry` no country, of its own or of its programme (the UN's Al-Qaida
+    list: "TEHRIK-E TALIBAN PAKISTAN (TTP)"). Three letters name many firms ("TTP plc", Cambridge); without a country
+    of the party's to set against the query's, the acronym is read only in a query that gives none."""
+    return len(acronym) < ACRONYM_LETTERS[0] and not entry.countries and not _programme_countries(entry)
 
 
 def _elsewhere(query_country: str | None, entry: ListEntry) -> bool:
