@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gpulease.compliance.index import CANDIDATES, EXACT_KEY_BONUS, ScreeningIndex, blocking_keys
+from gpulease.compliance.index import CANDIDATES, EXACT_KEY_BONUS, KNOWN_SUBSIDIARY, ScreeningIndex, blocking_keys
 from gpulease.compliance.match import QueryScorer, _similarity, compare
 from gpulease.compliance.normalize import NormalizedName, fold, normalize_name
 from gpulease.compliance.romanize import joined
@@ -181,8 +181,10 @@ def test_candidates_are_the_best_blocking_scores_ties_to_lower_ids(index: Screen
 
 
 def test_names_are_ordered_by_total_weight(index: ScreeningIndex) -> None:
-    totals = [name.total for name in index.names]
-    assert totals == sorted(totals)
+    # The listed names first, then the known subsidiaries (they lose ties for the candidate slots), each by weight.
+    order = [(name.kind == KNOWN_SUBSIDIARY, name.total) for name in index.names]
+    assert order == sorted(order)
+    assert order[0][0] is False and order[-1][0] is True
 
 
 def test_fold_ascii_fast_path_matches_unicode_path() -> None:

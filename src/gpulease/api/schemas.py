@@ -798,10 +798,12 @@ class ScoreFeature(BaseModel):
 
 
 class EnrichmentSource(BaseModel):
-    kind: str
+    kind: str  # an alias's kind (legal_name, short_name, ...), or subsidiary
     script: str | None
     source_url: str | None
     note: str | None
+    relation: str | None = None  # a known subsidiary's: wholly_owned, majority_owned, controlled, successor
+    share: str | None = None  # ... and the parent's share where the source states it ("100%")
 
 
 class ListedAddress(BaseModel):
@@ -826,7 +828,7 @@ class ScreenHit(BaseModel):
     list_name: str
     name: str
     matched_name: str
-    matched_kind: str  # primary name, alias, enrichment alias
+    matched_kind: str  # primary name, alias, enrichment alias, known subsidiary
     enrichment: EnrichmentSource | None
     score: float
     features: builtins.list[ScoreFeature]  # `list` is a field name in this class

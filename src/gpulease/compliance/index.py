@@ -675,6 +675,8 @@ def _named(entry: ListEntry) -> Iterable[tuple[str, str, EnrichmentAlias | None]
         if _ZWNJ in added.alias:
             # Persian joins قرض‌الحسنه with a zero-width non-joiner, which many write as a space: both forms.
             yield added.alias.replace(_ZWNJ, " "), "enrichment alias", added
+    for subsidiary in entry.subsidiaries:
+        yield subsidiary.alias, KNOWN_SUBSIDIARY, subsidiary
     for name in (entry.name, *entry.aliases):
         if _bracketed_acronyms(name):
             yield " ".join(_BRACKETED_WORD.sub(" ", name).split()), "alias", None
@@ -697,6 +699,13 @@ def _named(entry: ListEntry) -> Iterable[tuple[str, str, EnrichmentAlias | None]
 
 
 _NOT_PARTIES = frozenset({"individual", "vessel", "aircraft"})
+# A company the listed party owns or controls, from the curated subsidiary file: indexed under the parent's entry, but
+# no name of the parent. A query that is that name (`_whole_name`), or that name with only words of place or
+# structure added (the affiliate pattern), is a review as a possible affiliate of the parent, at AFFILIATE_SCORE; a
+# weaker match on it is no hit. It takes no part in what the index learns from the parties' own names (brands,
+# acronyms, the same party on several lists).
+KNOWN_SUBSIDIARY = "known subsidiary"
+SUBSIDIARY_MATCH_FROM = 92.0
 # OFAC gives some names of a party only in its remarks, as weak aliases ("a.k.a. 'FSB'" for FEDERAL SECURITY SERVICE,
 # "a.k.a. 'CALT'", "f.k.a. 'ANSAR INSTITUTE'"): short or broad names that OFAC says are not to be screened on alone.
 # A company's or a body's weak alias is indexed (a person's are nicknames: "PAT", "EL SENOR"), and a hit on it is a
@@ -923,6 +932,8 @@ class ScreeningIndex:
         # How many listed parties have each word in one of their names: a group's brand ("vtb", "sberbank") is in many.
         parties: dict[str, set[int]] = {}
         for indexed in names:
+            if indexed.kind == KNOWN_SUBSIDIARY:
+                continue
             for token in indexed.norm.strong:
                 parties.setdefault(token, set()).add(indexed.entry)
         self._parties_with = {token: len(found) for token, found in parties.items()}
@@ -932,7 +943,7 @@ class ScreeningIndex:
         brand_parties = {names[name_id].entry for found in self._chinese_brands.values() for name_id in found}
         party_words: dict[int, set[str]] = {position: set() for position in brand_parties}
         for indexed in names:
-            if indexed.entry in party_words:
+            if indexed.entry in party_words and indexed.kind != KNOWN_SUBSIDIARY:
                 party_words[indexed.entry].update(indexed.norm.strong)
         self._party_words = {position: frozenset(words) for position, words in party_words.items()}
         self._brand_longest = max(map(len, self._chinese_brands), default=0)
@@ -1002,7 +1013,7 @@ class ScreeningIndex:
                 for token in set(norm.strong):
                     frequency[token] = frequency.get(token, 0) + 1
         # (A weak alias says too little to tie two entries together.)
-        strong_names = [n for n in normalised if n[3] != WEAK_ALIAS]
+        strong_names = [n for n in normalised if n[3] not in (WEAK_ALIAS, KNOWN_SUBSIDIARY)]
         for extra in _same_party_names(entry_tuple, strong_names):
             normalised.append(extra)
             for token in set(extra[2].strong):
@@ -1013,8 +1024,9 @@ class ScreeningIndex:
             weights = tuple(_capped(t, math.log1p(total / frequency[t])) for t in norm.strong)
             names.append(IndexedName(position, name, norm, weights, sum(weights) or 1.0, _pairs(norm), kind, added))
         # Name ids in order of total weight (list order among equals): a tie in the blocking score goes
-        # to the lower id, the listed name that the same matched tokens cover the most.
-        names.sort(key=lambda indexed: indexed.total)
+        # to the lower id, the listed name that the same matched tokens cover the most. Known subsidiaries come after
+        # every listed name: they lose such ties, and do not crowd the parties' own names out of the candidates.
+        names.sort(key=lambda indexed: (indexed.kind == KNOWN_SUBSIDIARY, indexed.total))
         postings: dict[str, list[int]] = {}
         for name_id, indexed in enumerate(names):
             norm = indexed.norm
@@ -1630,8 +1642,15 @@ class ScreeningIndex:
         scorer.prepare(set().union(*[candidate.norm.strong for candidate in candidates]))  # (one call: 1.5× faster)
         scores = scorer.score_all(candidates)
         counted: dict[int, float] = {}  # (each entry's best score as it counts: `_counted`)
+        # Each entry's best-scoring known subsidiary, looked at apart: it is a hit only as a whole name or an affiliate
+        # pattern, and must not hide a hit on the entry's own names that scores less.
+        owned: dict[int, tuple[float, IndexedName]] = {}
         for candidate, score in zip(candidates, scores, strict=True):
             position = candidate.entry
+            if candidate.kind == KNOWN_SUBSIDIARY:
+                if position not in owned or score > owned[position][0]:
+                    owned[position] = (score, candidate)
+                continue
             as_counted = min(score, WEAK_ALIAS_SCORE) if candidate.kind == WEAK_ALIAS else score
             if position not in counted or as_counted > counted[position]:
                 best[position] = (score, candidate)
@@ -1680,9 +1699,15 @@ class ScreeningIndex:
                     and _two_words_one_swapped(query, other)
                 ):
                     swaps.setdefault(other.entry, (other_score, other))
-        for position, (name_score, candidate) in best.items():
-            by_acronym = position in acronym_of
-            swapped = swaps.get(position) if swaps else None
+        for position, (name_score, candidate) in chain(best.items(), owned.items()):
+            subsidiary = candidate.kind == KNOWN_SUBSIDIARY
+            if subsidiary and (
+                name_score < AFFILIATE_CHECK_FROM
+                or (name_score < SUBSIDIARY_MATCH_FROM and not (may_be_affiliate or may_add_trade))
+            ):
+                continue  # (neither the whole name nor an affiliate pattern can come of it)
+            by_acronym = position in acronym_of and not subsidiary
+            swapped = swaps.get(position) if swaps and not subsidiary else None
             if swapped is not None and name_score < TYPO_CONTEXT_FROM:
                 name_score, candidate = swapped
             if (
@@ -1695,7 +1720,13 @@ class ScreeningIndex:
             align = _Aligned(query, q_weights, candidate, extra, scorer)
             first_score = name_score
             typo = None
-            if not by_acronym and (name_score >= TYPO_WHOLE_NAME_FROM or swapped) and name_score < TYPO_CONTEXT_BELOW:
+            if (
+                not (
+                    by_acronym or subsidiary
+                )  # (a subsidiary is matched whole or by the affiliate pattern, as written)
+                and (name_score >= TYPO_WHOLE_NAME_FROM or swapped)
+                and name_score < TYPO_CONTEXT_BELOW
+            ):
                 whole_only = name_score < TYPO_CONTEXT_FROM
                 typo = self._typo_in_context(query, q_weights, candidate, align, extra, scorer, whole_only, typos)
                 if typo is None and not whole_only:  # (the others score no more than this one)
@@ -1706,7 +1737,7 @@ class ScreeningIndex:
                     if in_range is None:
                         in_range = {}
                         for other, other_score in zip(candidates, scores, strict=True):
-                            if TYPO_CONTEXT_FROM <= other_score < TYPO_CONTEXT_BELOW:
+                            if TYPO_CONTEXT_FROM <= other_score < TYPO_CONTEXT_BELOW and other.kind != KNOWN_SUBSIDIARY:
                                 in_range.setdefault(other.entry, []).append((other_score, other))
                     entry_range = in_range.get(position, ())
                     other_names = self._other_typo_names(query, candidate, entry_range) if len(entry_range) > 1 else []
@@ -1795,6 +1826,12 @@ class ScreeningIndex:
                 if pattern:
                     affiliate = True
                     features.append(Feature("affiliate pattern", max(0.0, AFFILIATE_SCORE - name_score), pattern))
+            owned_by = None
+            if candidate.kind == KNOWN_SUBSIDIARY:
+                if not (affiliate or _whole_name(candidate, name_score, align())):
+                    continue  # (a weaker match on a subsidiary's name says nothing of the listed party)
+                affiliate = True
+                owned_by = _owned_by(entry, candidate)
             if (
                 not (affiliate or by_acronym or individual)
                 and BRAND_ALONE_FROM <= name_score < BRAND_ALONE_SCORE
@@ -1956,6 +1993,10 @@ class ScreeningIndex:
                 verdicts = [f.points > 0 for f in features if f.name.startswith(("date of birth", "nationality"))]
                 identifiers = (False not in verdicts) if verdicts else None
             total = sum([f.points for f in features])  # (a list: the same additions in the same order)
+            if owned_by is not None:
+                # Not the listed party's name: a review as its possible affiliate, whatever else agrees.
+                features.append(Feature("known subsidiary", AFFILIATE_SCORE - total, owned_by))
+                total = AFFILIATE_SCORE
             if total > ONE_INITIAL_SCORE and any(f.name == "one initial agrees" for f in features):
                 features.append(
                     Feature("one initial", ONE_INITIAL_SCORE - total, "one initial and a surname: a review at most")
@@ -1969,8 +2010,21 @@ class ScreeningIndex:
             if score < min_score:
                 continue
             passed.append((round(score, 2), entry, candidate, agrees, features, affiliate, identifiers, align))
-        # At equal scores, a hit on the entry's own name before one on a name it has from another list.
-        passed.sort(key=lambda p: (-p[0], p[2].kind.startswith(SAME_PARTY_KIND), p[1].id))
+        # At equal scores, a hit on the entry's own name before one on a subsidiary's or on a name it has from another
+        # list.
+        passed.sort(
+            key=lambda p: (-p[0], p[2].kind == KNOWN_SUBSIDIARY, p[2].kind.startswith(SAME_PARTY_KIND), p[1].id)
+        )
+        if owned:
+            kept: list[
+                tuple[float, ListEntry, IndexedName, bool | None, list[Feature], bool, bool | None, _Aligned]
+            ] = []
+            once: set[str] = set()  # (one hit per entry: its own name's or its subsidiary's, the higher)
+            for p in passed:
+                if p[1].id not in once:
+                    once.add(p[1].id)
+                    kept.append(p)
+            passed = kept
         hits: list[Hit] = []
         for score, entry, candidate, agrees, features, affiliate, identifiers, align in passed[:limit]:
             result = align()
@@ -1981,7 +2035,7 @@ class ScreeningIndex:
                 )
             if candidate.kind.startswith(SAME_PARTY_KIND):
                 context.append(f"matched a {candidate.kind}, which also lists this entry's name")
-            if candidate.enrichment is not None:
+            if candidate.enrichment is not None and candidate.kind != KNOWN_SUBSIDIARY:
                 source = candidate.enrichment.source_url or candidate.enrichment.source_note or "no source given"
                 context.append(f"matched an enrichment alias ({candidate.enrichment.kind}), source: {source}")
             hits.append(
@@ -2400,7 +2454,7 @@ def _brand_words(
         entry = entries[indexed.entry]
         if len(indexed.norm.strong) != 1 or not entry.enrichment or entry.type in _NOT_A_COMPANY:
             continue
-        if indexed.kind == WEAK_ALIAS or indexed.norm.abjad[0]:
+        if indexed.kind in (WEAK_ALIAS, KNOWN_SUBSIDIARY) or indexed.norm.abjad[0]:
             continue
         token, shown = indexed.norm.strong[0], indexed.norm.shown(0)
         if _other_company_name(indexed, entry):
@@ -2469,6 +2523,8 @@ def _placed_common_names(names: Sequence[IndexedName]) -> frozenset[tuple[str, .
     placed: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
     for indexed in names:
         words = indexed.norm.strong
+        if indexed.kind == KNOWN_SUBSIDIARY:
+            continue
         if all(t in generic for t in words) and any(t in places for t in words):
             rest = tuple(t for t in words if t not in places)
             if len(set(rest)) >= PLACED_NAME_WORDS:
@@ -2534,7 +2590,7 @@ def _chinese_brands(entries: Sequence[ListEntry], names: Sequence[IndexedName]) 
         text = indexed.name.strip()
         if not (_CHINESE_BRAND_MIN <= len(text) <= _CHINESE_BRAND_MAX) or not _ALL_CHINESE.fullmatch(text):
             continue
-        if indexed.norm.weak or entries[indexed.entry].type in _NOT_PARTIES:
+        if indexed.norm.weak or entries[indexed.entry].type in _NOT_PARTIES or indexed.kind == KNOWN_SUBSIDIARY:
             continue
         if all(t in generic for t in indexed.norm.strong):
             continue
@@ -2764,7 +2820,7 @@ def _acronyms(entries: Sequence[ListEntry], names: Sequence[IndexedName]) -> dic
     """Acronym -> ids of the listed names (of companies and bodies, not people or ships) it abbreviates."""
     found: dict[str, list[int]] = {}
     for name_id, indexed in enumerate(names):
-        if entries[indexed.entry].type in _NOT_A_COMPANY:
+        if entries[indexed.entry].type in _NOT_A_COMPANY or indexed.kind == KNOWN_SUBSIDIARY:
             continue
         given = {a.lower() for a in _bracketed_acronyms(indexed.name)}
         for acronym in _initials(indexed.name) | given:
@@ -3113,6 +3169,40 @@ def _surnames_and_given(listed: str) -> tuple[tuple[str, ...], tuple[str, ...]] 
     # The given names as written, not normalized: their initials are those written ("Qasem" is Q., not K.).
     folded = unicodedata.normalize("NFKD", given).encode("ascii", "ignore").decode().lower()
     return tuple(normalize_name(surnames).strong), tuple(re.findall(r"[a-z][a-z'-]*", folded))
+
+
+def _whole_name(candidate: IndexedName, name_score: float, result: NameScore) -> bool:
+    """Whether the query is a known subsidiary's name: every word of it there (legal forms aside, typos allowed) but a
+    city or region ("Sugon DataEnergy" for Sugon DataEnergy (Beijing)), and the score at least SUBSIDIARY_MATCH_FROM.
+    Not a part of it: "Harbour Engineering" is not China Harbour Engineering, nor "Hubble Technology" Huawei's Hubble
+    Technology Investment (a country or a common word weighs little in the score, and many firms' names are such a
+    part)."""
+    if name_score < SUBSIDIARY_MATCH_FROM:
+        return False
+    places, regions = place_tokens(), _chinese_regions()
+    return all(
+        cover >= TOKEN_SIMILARITY or ((token in places or token in regions) and not _country(candidate.norm.shown(j)))
+        for j, (token, cover) in enumerate(zip(candidate.norm.strong, result.listed_cover, strict=True))
+    )
+
+
+def _country(word: str) -> bool:
+    """Whether a word names a country ("China", "Iran"), not a city or region."""
+    code = country_code(word)
+    return code is not None and code != word and len(code) == 2 and code.isupper()
+
+
+def _owned_by(entry: ListEntry, candidate: IndexedName) -> str:
+    """Why a match on a known subsidiary's name is a review: whose subsidiary it is, how held, and the source."""
+    owned = candidate.enrichment
+    assert owned is not None  # (every known subsidiary is indexed with its curated row)
+    source = owned.source_url or "no source URL"
+    note = f"; {owned.source_note}" if owned.source_note else ""
+    return (
+        f"possible affiliate: {candidate.name} is {owned.describe_ownership()} of the listed {entry.name} "
+        f"({entry.list}) (curated subsidiary data, source: {source}{note}): OFAC 50% rule / BIS affiliates rule — "
+        "establish ownership and control"
+    )
 
 
 def _affiliate_hit(entry: ListEntry, candidate: IndexedName, feature: str, detail: str) -> Hit:

@@ -57,16 +57,24 @@ class Identifier:
 
 @dataclass(frozen=True, slots=True)
 class EnrichmentAlias:
-    """A name the list itself does not carry, added from a curated file with its public source."""
+    """A name the list itself does not carry, added from a curated file with its public source.
+
+    Of kind `SUBSIDIARY`, the name of a company the listed party owns or controls (not a name of the party itself):
+    `relation` says how (wholly_owned, majority_owned, controlled, successor), `share` the ownership share where
+    known ("100%", "51.6%") and `country` where the subsidiary is (ISO-2)."""
 
     alias: str
-    kind: str  # legal_name, short_name, brand, stock_code, english_trade_name, former_name, pinyin, wade_giles
+    kind: str  # legal_name, short_name, brand, stock_code, english_trade_name, former_name, pinyin, ..., subsidiary
     script: str | None = None  # Hans, Hant, Latn
     source_url: str | None = None
     source_note: str | None = None
+    relation: str | None = None
+    share: str | None = None
+    country: str | None = None
 
     def to_dict(self) -> dict[str, str | None]:
-        return asdict(self)
+        # (An alias's dict as before subsidiaries came: stored versions hash and compare the same.)
+        return {key: value for key, value in asdict(self).items() if value is not None or key not in _OWNERSHIP}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EnrichmentAlias:
@@ -76,7 +84,25 @@ class EnrichmentAlias:
             script=data.get("script"),
             source_url=data.get("source_url"),
             source_note=data.get("source_note"),
+            relation=data.get("relation"),
+            share=data.get("share"),
+            country=data.get("country"),
         )
+
+    def describe_ownership(self) -> str:
+        """ "a wholly owned subsidiary (100%)", "the successor": the relation in words, with the share if known."""
+        relation = (self.relation or "related company").replace("_", " ")
+        if relation == "successor":
+            words = "the successor"
+        elif relation in ("wholly owned", "majority owned"):
+            words = f"a {relation} subsidiary"
+        else:
+            words = f"a {relation} company"
+        return f"{words} ({self.share})" if self.share else words
+
+
+SUBSIDIARY = "subsidiary"  # EnrichmentAlias.kind of a listed party's known subsidiary
+_OWNERSHIP = ("relation", "share", "country")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +129,8 @@ class ListEntry:
     nationalities: tuple[str, ...] = ()  # ISO-2 where derivable (nationality and citizenship)
     identifiers: tuple[Identifier, ...] = ()
     enrichment: tuple[EnrichmentAlias, ...] = ()  # curated aliases, not part of the published list
+    # Curated known subsidiaries (kind SUBSIDIARY): companies the party owns or controls, not names of the party.
+    subsidiaries: tuple[EnrichmentAlias, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -135,6 +163,7 @@ class ListEntry:
             "nationalities": list(self.nationalities),
             "identifiers": [i.to_dict() for i in self.identifiers],
             "enrichment": [e.to_dict() for e in self.enrichment],
+            **({"subsidiaries": [s.to_dict() for s in self.subsidiaries]} if self.subsidiaries else {}),
         }
 
     @classmethod
@@ -160,6 +189,7 @@ class ListEntry:
             nationalities=tuple(data.get("nationalities") or ()),
             identifiers=tuple(Identifier.from_dict(i) for i in data.get("identifiers") or ()),
             enrichment=tuple(EnrichmentAlias.from_dict(e) for e in data.get("enrichment") or ()),
+            subsidiaries=tuple(EnrichmentAlias.from_dict(s) for s in data.get("subsidiaries") or ()),
         )
 
 

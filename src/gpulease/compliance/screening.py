@@ -43,6 +43,8 @@ class ScreenedHit:
                 "script": added.script,
                 "source_url": added.source_url,
                 "note": added.source_note,
+                "relation": added.relation,
+                "share": added.share,
             },
             "score": round(hit.score, 1),
             "features": [f.to_dict() for f in hit.features],

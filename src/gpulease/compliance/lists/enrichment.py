@@ -4,18 +4,40 @@ The file (CSV, header `list,entry_id,listed_name,alias,alias_kind,script,source_
 entry by the product's list code and entry id (`SDN-12345`) or, where ids are not stable, by the entry's
 primary name exactly as published. Each alias keeps its public source so an explanation can cite it. A row
 that names no entry on the lists is reported (how many, which names), never dropped silently.
+
+A known-subsidiary file (header `list,entry_id,listed_name,subsidiary,script,country,relation,share,source_url,
+source_note`) names companies a listed party owns or controls; read by the same function, its rows are attached to
+the parent entry's `subsidiaries`, not to its names (a subsidiary is not the listed party: a hit on it is a review
+as a possible affiliate).
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from gpulease.compliance.lists.source import PathLike, SourceFile, clean, table_rows
-from gpulease.compliance.model import EnrichmentAlias, EnrichmentReport, ListEntry, ListFormatError, UnresolvedAlias
+from gpulease.compliance.model import (
+    SUBSIDIARY,
+    EnrichmentAlias,
+    EnrichmentReport,
+    ListEntry,
+    ListFormatError,
+    UnresolvedAlias,
+)
 
 COLUMNS = ("list", "entry_id", "listed_name", "alias", "alias_kind", "script", "source_url", "source_note")
+SUBSIDIARY_COLUMNS = (
+    "list", "entry_id", "listed_name", "subsidiary", "script", "country", "relation", "share", "source_url",
+    "source_note",
+)  # fmt: skip
+# How the listed party holds the subsidiary: all of it, more than half, control without a majority (a golden share,
+# the board), or the company that took over the listed one's business (a renamed or re-listed successor).
+RELATIONS = frozenset({"wholly_owned", "majority_owned", "controlled", "successor"})
+_SHARE = re.compile(r"\d{1,3}(?:\.\d+)?%")
+_COUNTRY = re.compile(r"[A-Z]{2}")
 ALIAS_KINDS = frozenset(
     {
         "legal_name",
@@ -43,11 +65,14 @@ class EnrichmentRow:
 
 
 def read_enrichment(path: PathLike) -> tuple[list[EnrichmentRow], SourceFile]:
-    """Read an enrichment file; a malformed row is refused with its line."""
+    """Read an enrichment file (aliases, or known subsidiaries by its header); a malformed row is refused with its
+    line."""
     source = SourceFile(path)
     reader = csv.reader(source.lines())
     try:
         header = [h.strip().lower() for h in next(reader, [])]
+        if "subsidiary" in header:
+            return _subsidiary_rows(source, reader, header), source
         missing = [c for c in COLUMNS if c not in header]
         if missing:
             raise ListFormatError(
@@ -85,6 +110,41 @@ def read_enrichment(path: PathLike) -> tuple[list[EnrichmentRow], SourceFile]:
     return rows, source
 
 
+def _subsidiary_rows(source: SourceFile, reader: Iterator[list[str]], header: list[str]) -> list[EnrichmentRow]:
+    missing = [c for c in SUBSIDIARY_COLUMNS if c not in header]
+    if missing:
+        raise ListFormatError(
+            source.path, 1, f"the header lacks {', '.join(missing)} (expected {','.join(SUBSIDIARY_COLUMNS)})."
+        )
+    at = {c: header.index(c) for c in SUBSIDIARY_COLUMNS}
+    rows: list[EnrichmentRow] = []
+    for line, row in table_rows(reader, len(header), source.path, "columns as in the header row"):
+        cell = {c: clean(row[at[c]]) for c in SUBSIDIARY_COLUMNS}
+        code, name, relation = cell["list"], cell["subsidiary"], cell["relation"]
+        if not code or not name:
+            raise ListFormatError(source.path, line, "the row needs a list code and a subsidiary's name.")
+        if not cell["entry_id"] and not cell["listed_name"]:
+            raise ListFormatError(source.path, line, "the row names no parent entry (entry_id or listed_name).")
+        if relation not in RELATIONS:
+            raise ListFormatError(
+                source.path, line, f"relation {relation!r} is not one of {', '.join(sorted(RELATIONS))}."
+            )
+        script, share, country = cell["script"], cell["share"], cell["country"]
+        if script is not None and script not in SCRIPTS:
+            raise ListFormatError(source.path, line, f"script {script!r} is not one of {', '.join(sorted(SCRIPTS))}.")
+        if share is not None and not _SHARE.fullmatch(share):
+            raise ListFormatError(source.path, line, f"share {share!r} is not a percentage such as 100% or 51.6%.")
+        if country is not None and not _COUNTRY.fullmatch(country):
+            raise ListFormatError(source.path, line, f"country {country!r} is not an ISO 3166 alpha-2 code.")
+        if not cell["source_url"] and not cell["source_note"]:
+            raise ListFormatError(source.path, line, "the row gives no source (source_url or source_note).")
+        subsidiary = EnrichmentAlias(
+            name, SUBSIDIARY, script, cell["source_url"], cell["source_note"], relation, share, country
+        )
+        rows.append(EnrichmentRow(line, code.upper(), cell["entry_id"], cell["listed_name"] or "", subsidiary))
+    return rows
+
+
 def _name_key(name: str) -> str:
     return " ".join(name.casefold().split())
 
@@ -92,13 +152,15 @@ def _name_key(name: str) -> str:
 def attach(
     entries: Sequence[ListEntry], rows: Iterable[EnrichmentRow], file: str | None
 ) -> tuple[tuple[ListEntry, ...], EnrichmentReport]:
-    """The entries with the rows' aliases attached (replacing any attached before), and what happened."""
-    base = [replace(e, enrichment=()) if e.enrichment else e for e in entries]
+    """The entries with the rows' aliases and subsidiaries attached (replacing any attached before), and what
+    happened."""
+    base = [replace(e, enrichment=(), subsidiaries=()) if e.enrichment or e.subsidiaries else e for e in entries]
     by_id = {e.id: i for i, e in enumerate(base)}
     by_name: dict[tuple[str, str], list[int]] = {}
     for i, e in enumerate(base):
         by_name.setdefault((e.list, _name_key(e.name)), []).append(i)
     added: dict[int, list[EnrichmentAlias]] = {}
+    owned: dict[int, list[EnrichmentAlias]] = {}
     count = attached = already = 0
     unresolved: list[UnresolvedAlias] = []
     for row in rows:
@@ -114,9 +176,14 @@ def attach(
             if any(_name_key(n) == key for n in (entry.name, *entry.aliases)):
                 already += 1
                 continue
-            mine = added.setdefault(i, [])
+            mine = (owned if row.alias.kind == SUBSIDIARY else added).setdefault(i, [])
             if all(_name_key(a.alias) != key for a in mine):
                 mine.append(row.alias)
                 attached += 1
-    result = tuple(replace(e, enrichment=tuple(added[i])) if i in added else e for i, e in enumerate(base))
+    result = tuple(
+        replace(e, enrichment=tuple(added.get(i, ())), subsidiaries=tuple(owned.get(i, ())))
+        if i in added or i in owned
+        else e
+        for i, e in enumerate(base)
+    )
     return result, EnrichmentReport(file, count, attached, already, tuple(unresolved))
