@@ -75,7 +75,8 @@ def test_the_file_reads_through_the_product_loader() -> None:
 def test_the_bundled_enrichment_is_both_files() -> None:
     dataset = bundled_dataset()
     assert dataset.enrichment is not None
-    assert dataset.enrichment.file == "cn_aliases.csv + intl_aliases.csv"
+    # (and the known-subsidiary file, attached through the same loader: tests/compliance/test_subsidiaries.py)
+    assert dataset.enrichment.file == "cn_aliases.csv + intl_aliases.csv + subsidiaries.csv"
 
 
 def test_programmes_are_covered_broadly() -> None:

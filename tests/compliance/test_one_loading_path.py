@@ -24,9 +24,17 @@ DATA = Path(__file__).parent / "data"
 
 
 def _shape(index: ScreeningIndex) -> dict[str, tuple[Any, ...]]:
-    """What screening sees of each entry: names, aliases (published and enrichment), addresses."""
+    """What screening sees of each entry: names, aliases (published and enrichment), addresses, known subsidiaries."""
     return {
-        e.id: (e.list, e.type, e.name, e.aliases, e.addresses, tuple(a.alias for a in e.enrichment))
+        e.id: (
+            e.list,
+            e.type,
+            e.name,
+            e.aliases,
+            e.addresses,
+            tuple(a.alias for a in e.enrichment),
+            tuple((s.alias, s.relation) for s in e.subsidiaries),
+        )
         for e in index.entries
     }
 
@@ -44,6 +52,7 @@ def test_the_server_screens_with_what_tests_and_the_benchmark_measure(
         assert _shape(server_index(folder)) == served  # what benchmarks/screening.py measures
     wagner = served["SDN-22543"]
     assert "WAGNER GROUP" in wagner[3] and wagner[4]  # aliases and addresses reach the server
+    assert ("China Harbour Engineering Company Ltd.", "wholly_owned") in served["CMIC-30930"][6]  # subsidiaries too
 
 
 def _sdn_2024_05(folder: Path) -> Path:
