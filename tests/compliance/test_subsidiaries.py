@@ -4,7 +4,6 @@ a match on a subsidiary is a review of the parent as a possible affiliate, never
 
 from __future__ import annotations
 
-import csv
 import functools
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 
 from gpulease.compliance.index import KNOWN_SUBSIDIARY, ScreeningIndex, bundled_index
 from gpulease.compliance.lists import build_dataset, bundled_dataset, bundled_sources, read_enrichment_file
-from gpulease.compliance.lists.enrichment import RELATIONS, SUBSIDIARY_COLUMNS
+from gpulease.compliance.lists.enrichment import RELATIONS, SUBSIDIARY_COLUMNS, EnrichmentRow
 from gpulease.compliance.model import SUBSIDIARY, ListEntry, ListFormatError
 from gpulease.compliance.normalize import normalize_name
 from gpulease.compliance.screening import screen_name
@@ -24,21 +23,23 @@ QIHOO = {"EL-supplement-022", "EL-supplement-023"}
 
 
 @functools.cache
-def rows() -> list[dict[str, str]]:
-    with as_file(SUBSIDIARIES) as path, open(path, encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
+def rows() -> tuple[EnrichmentRow, ...]:
+    """The file's rows as the product reads them."""
+    with as_file(SUBSIDIARIES) as path:
+        return read_enrichment_file(path).rows
 
 
 def test_header_values_and_sources() -> None:
-    with as_file(SUBSIDIARIES) as path, open(path, encoding="utf-8", newline="") as f:
-        assert tuple(next(csv.reader(f))) == SUBSIDIARY_COLUMNS
+    with as_file(SUBSIDIARIES) as path:
+        assert tuple(path.read_text(encoding="utf-8").splitlines()[0].split(",")) == SUBSIDIARY_COLUMNS
     assert len(rows()) >= 300
-    seen: set[tuple[str, str, str, str]] = set()
+    seen: set[tuple[str, str | None, str, str]] = set()
     for row in rows():
-        assert row["relation"] in RELATIONS, row
-        assert row["source_url"].startswith(("http://", "https://")) and row["source_note"].strip(), row
-        assert row["script"] in {"Latn", "Hans", "Hant", "Cyrl"}, row
-        key = (row["list"], row["entry_id"], row["listed_name"], row["subsidiary"])
+        owned = row.alias
+        assert owned.kind == SUBSIDIARY and owned.relation in RELATIONS, row
+        assert (owned.source_url or "").startswith(("http://", "https://")) and owned.source_note, row
+        assert owned.script in {"Latn", "Hans", "Hant", "Cyrl"}, row
+        key = (row.list, row.entry_id, row.listed_name, owned.alias)
         assert key not in seen, row
         seen.add(key)
 
@@ -52,7 +53,7 @@ def test_every_row_resolves_to_its_parent_and_names_no_listed_party() -> None:
     assert attached == len(rows())
     # A listed subsidiary is caught as itself: the file is for those the lists do not name.
     listed = {normalize_name(n).key for e in dataset.entries for n in (e.name, *e.aliases)}
-    assert not [r["subsidiary"] for r in rows() if normalize_name(r["subsidiary"]).key in listed]
+    assert not [r.alias.alias for r in rows() if normalize_name(r.alias.alias).key in listed]
 
 
 def test_subsidiaries_are_not_names_of_the_listed_party() -> None:

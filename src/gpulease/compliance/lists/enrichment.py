@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from gpulease.compliance.lists.source import PathLike, SourceFile, clean, table_rows
@@ -69,80 +69,61 @@ def read_enrichment(path: PathLike) -> tuple[list[EnrichmentRow], SourceFile]:
     line."""
     source = SourceFile(path)
     reader = csv.reader(source.lines())
+    rows: list[EnrichmentRow] = []
     try:
         header = [h.strip().lower() for h in next(reader, [])]
         if "subsidiary" in header:
-            return _subsidiary_rows(source, reader, header), source
-        missing = [c for c in COLUMNS if c not in header]
-        if missing:
-            raise ListFormatError(
-                source.path, 1, f"the header lacks {', '.join(missing)} (expected {','.join(COLUMNS)})."
-            )
-        at = {c: header.index(c) for c in COLUMNS}
-        rows: list[EnrichmentRow] = []
-        for line, row in table_rows(reader, len(header), source.path, "columns as in the header row"):
-            cell = {c: clean(row[at[c]]) for c in COLUMNS}
-            code, alias, kind = cell["list"], cell["alias"], cell["alias_kind"]
-            if not code or not alias:
-                raise ListFormatError(source.path, line, "the row needs a list code and an alias.")
-            if not cell["entry_id"] and not cell["listed_name"]:
-                raise ListFormatError(source.path, line, "the row names no entry (entry_id or listed_name).")
+            for line, code, name, cell in _cells(source, reader, header, SUBSIDIARY_COLUMNS, "subsidiary"):
+                owned = _owned(source, line, name, cell)
+                rows.append(EnrichmentRow(line, code, cell["entry_id"], cell["listed_name"] or "", owned))
+            return rows, source
+        for line, code, alias, cell in _cells(source, reader, header, COLUMNS, "alias"):
+            kind = cell["alias_kind"]
             if kind not in ALIAS_KINDS:
                 raise ListFormatError(
                     source.path, line, f"alias_kind {kind!r} is not one of {', '.join(sorted(ALIAS_KINDS))}."
                 )
-            script = cell["script"]
-            if script is not None and script not in SCRIPTS:
-                raise ListFormatError(
-                    source.path, line, f"script {script!r} is not one of {', '.join(sorted(SCRIPTS))}."
-                )
-            rows.append(
-                EnrichmentRow(
-                    line=line,
-                    list=code.upper(),
-                    entry_id=cell["entry_id"],
-                    listed_name=cell["listed_name"] or "",
-                    alias=EnrichmentAlias(alias, kind, script, cell["source_url"], cell["source_note"]),
-                )
-            )
+            added = EnrichmentAlias(alias, kind, cell["script"], cell["source_url"], cell["source_note"])
+            rows.append(EnrichmentRow(line, code, cell["entry_id"], cell["listed_name"] or "", added))
     except csv.Error as exc:
         raise ListFormatError(source.path, reader.line_num, f"the CSV quoting is broken ({exc}).") from exc
     return rows, source
 
 
-def _subsidiary_rows(source: SourceFile, reader: Iterator[list[str]], header: list[str]) -> list[EnrichmentRow]:
-    missing = [c for c in SUBSIDIARY_COLUMNS if c not in header]
+def _cells(
+    source: SourceFile, reader: Iterator[list[str]], header: list[str], columns: Sequence[str], named: str
+) -> Iterator[tuple[int, str, str, dict[str, str | None]]]:
+    """Each row's line, list code, `named` column and cells, once the checks both kinds of file share are passed."""
+    missing = [c for c in columns if c not in header]
     if missing:
-        raise ListFormatError(
-            source.path, 1, f"the header lacks {', '.join(missing)} (expected {','.join(SUBSIDIARY_COLUMNS)})."
-        )
-    at = {c: header.index(c) for c in SUBSIDIARY_COLUMNS}
-    rows: list[EnrichmentRow] = []
+        raise ListFormatError(source.path, 1, f"the header lacks {', '.join(missing)} (expected {','.join(columns)}).")
+    at = {c: header.index(c) for c in columns}
     for line, row in table_rows(reader, len(header), source.path, "columns as in the header row"):
-        cell = {c: clean(row[at[c]]) for c in SUBSIDIARY_COLUMNS}
-        code, name, relation = cell["list"], cell["subsidiary"], cell["relation"]
+        cell = {c: clean(row[at[c]]) for c in columns}
+        code, name = cell["list"], cell[named]
         if not code or not name:
-            raise ListFormatError(source.path, line, "the row needs a list code and a subsidiary's name.")
+            raise ListFormatError(source.path, line, f"the row needs a list code and a name in {named}.")
         if not cell["entry_id"] and not cell["listed_name"]:
-            raise ListFormatError(source.path, line, "the row names no parent entry (entry_id or listed_name).")
-        if relation not in RELATIONS:
-            raise ListFormatError(
-                source.path, line, f"relation {relation!r} is not one of {', '.join(sorted(RELATIONS))}."
-            )
-        script, share, country = cell["script"], cell["share"], cell["country"]
+            raise ListFormatError(source.path, line, "the row names no entry (entry_id or listed_name).")
+        script = cell["script"]
         if script is not None and script not in SCRIPTS:
             raise ListFormatError(source.path, line, f"script {script!r} is not one of {', '.join(sorted(SCRIPTS))}.")
-        if share is not None and not _SHARE.fullmatch(share):
-            raise ListFormatError(source.path, line, f"share {share!r} is not a percentage such as 100% or 51.6%.")
-        if country is not None and not _COUNTRY.fullmatch(country):
-            raise ListFormatError(source.path, line, f"country {country!r} is not an ISO 3166 alpha-2 code.")
-        if not cell["source_url"] and not cell["source_note"]:
-            raise ListFormatError(source.path, line, "the row gives no source (source_url or source_note).")
-        subsidiary = EnrichmentAlias(
-            name, SUBSIDIARY, script, cell["source_url"], cell["source_note"], relation, share, country
-        )
-        rows.append(EnrichmentRow(line, code.upper(), cell["entry_id"], cell["listed_name"] or "", subsidiary))
-    return rows
+        yield line, code.upper(), name, cell
+
+
+def _owned(source: SourceFile, line: int, name: str, cell: Mapping[str, str | None]) -> EnrichmentAlias:
+    """A known subsidiary's row as the parent's EnrichmentAlias of kind SUBSIDIARY, its relation and share checked."""
+    relation, share, country = cell["relation"], cell["share"], cell["country"]
+    if relation not in RELATIONS:
+        raise ListFormatError(source.path, line, f"relation {relation!r} is not one of {', '.join(sorted(RELATIONS))}.")
+    if share is not None and not _SHARE.fullmatch(share):
+        raise ListFormatError(source.path, line, f"share {share!r} is not a percentage such as 100% or 51.6%.")
+    if country is not None and not _COUNTRY.fullmatch(country):
+        raise ListFormatError(source.path, line, f"country {country!r} is not an ISO 3166 alpha-2 code.")
+    if not cell["source_url"] and not cell["source_note"]:
+        raise ListFormatError(source.path, line, "the row gives no source (source_url or source_note).")
+    url, note = cell["source_url"], cell["source_note"]
+    return EnrichmentAlias(name, SUBSIDIARY, cell["script"], url, note, relation, share, country)
 
 
 def _name_key(name: str) -> str:
