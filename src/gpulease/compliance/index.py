@@ -929,6 +929,15 @@ class ScreeningIndex:
         self._key_lookup = lookup
         self._token_source = {source: number for source, number in sources.items() if isinstance(source, str)}
         self._acronyms = _acronyms(entries, names)
+        # Each known subsidiary's own words (neither common nor places), which a query must have for it to be a hit.
+        generic, places, regions = generic_words(), place_tokens(), _chinese_regions()
+        self._owned_words = {
+            name_id: frozenset(
+                t for t in indexed.norm.strong if t not in generic and t not in places and t not in regions
+            )
+            for name_id, indexed in enumerate(names)
+            if indexed.kind == KNOWN_SUBSIDIARY
+        }
         # How many listed parties have each word in one of their names: a group's brand ("vtb", "sberbank") is in many.
         parties: dict[str, set[int]] = {}
         for indexed in names:
@@ -1631,6 +1640,12 @@ class ScreeningIndex:
         names = self.names
         best: dict[int, tuple[float, IndexedName]] = {}
         candidate_ids = self._candidates(query.strong, q_weights, alternatives)
+        if self._owned_words:
+            # A known subsidiary whose own words are not all in the query can be neither its whole name nor the
+            # affiliate pattern: left out before scoring.
+            words = {*query.strong, *extra, *(joined(a, b) for a, b in pairwise(query.strong))}
+            owned_words = self._owned_words
+            candidate_ids = [i for i in candidate_ids if i not in owned_words or owned_words[i] <= words]
         candidates = [names[name_id] for name_id in candidate_ids]
         if written:
             forms = self._written_all
@@ -3172,8 +3187,9 @@ def _surnames_and_given(listed: str) -> tuple[tuple[str, ...], tuple[str, ...]] 
 
 
 def _whole_name(candidate: IndexedName, name_score: float, result: NameScore) -> bool:
-    """Whether the query is a known subsidiary's name: every word of it there (legal forms aside, typos allowed) but a
-    city or region ("Sugon DataEnergy" for Sugon DataEnergy (Beijing)), and the score at least SUBSIDIARY_MATCH_FROM.
+    """Whether the query is a known subsidiary's name: every word of it there but a city or region ("Sugon
+    DataEnergy" for Sugon DataEnergy (Beijing)), legal forms aside (its own words as written, as
+    `ScreeningIndex._owned_words` has them; common words up to a typo), and the score at least SUBSIDIARY_MATCH_FROM.
     Not a part of it: "Harbour Engineering" is not China Harbour Engineering, nor "Hubble Technology" Huawei's Hubble
     Technology Investment (a country or a common word weighs little in the score, and many firms' names are such a
     part)."""
