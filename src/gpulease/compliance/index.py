@@ -1735,10 +1735,9 @@ class ScreeningIndex:
             align = _Aligned(query, q_weights, candidate, extra, scorer)
             first_score = name_score
             typo = None
+            # (A subsidiary is matched whole or by the affiliate pattern, as written: no typo is looked for in it.)
             if (
-                not (
-                    by_acronym or subsidiary
-                )  # (a subsidiary is matched whole or by the affiliate pattern, as written)
+                not (by_acronym or subsidiary)
                 and (name_score >= TYPO_WHOLE_NAME_FROM or swapped)
                 and name_score < TYPO_CONTEXT_BELOW
             ):
@@ -2031,15 +2030,10 @@ class ScreeningIndex:
             key=lambda p: (-p[0], p[2].kind == KNOWN_SUBSIDIARY, p[2].kind.startswith(SAME_PARTY_KIND), p[1].id)
         )
         if owned:
-            kept: list[
-                tuple[float, ListEntry, IndexedName, bool | None, list[Feature], bool, bool | None, _Aligned]
-            ] = []
-            once: set[str] = set()  # (one hit per entry: its own name's or its subsidiary's, the higher)
-            for p in passed:
-                if p[1].id not in once:
-                    once.add(p[1].id)
-                    kept.append(p)
-            passed = kept
+            first_hit: dict[str, int] = {}  # (one hit per entry: its own name's or its subsidiary's, the higher)
+            for k, p in enumerate(passed):
+                first_hit.setdefault(p[1].id, k)
+            passed = [passed[k] for k in sorted(first_hit.values())]
         hits: list[Hit] = []
         for score, entry, candidate, agrees, features, affiliate, identifiers, align in passed[:limit]:
             result = align()
