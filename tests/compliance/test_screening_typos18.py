@@ -1,6 +1,6 @@
 """Screening recall on two keyboard slips in a name's most distinctive word (issue 9, the screen-typos18 round): a swap
 beside a letter dropped, two slips in a word of six letters for a listed one of seven or more, a slip at the second
-letter of a long word, and a fold that adds an edit to the word as written.
+letter of a long word, and a fold that adds an edit to the word as written (on either side).
 
 Each name here is written for the test (not taken from the evaluation set, benchmarks' dev_extra.csv or the typo
 probe's output); each positive case was cleared before this round.
@@ -12,6 +12,7 @@ import pytest
 
 from gpulease.compliance.index import ScreeningIndex
 from gpulease.compliance.match import two_slips
+from gpulease.compliance.normalize import normalize_name
 from gpulease.compliance.screening import screen_name
 from tests.compliance.screening_checks import found
 
@@ -20,6 +21,7 @@ KRASNOYE_SORMOVO = "SDN-36033"  # PUBLIC JOINT STOCK COMPANY KRASNOYE SORMOVO SH
 DIVETECHNOSERVICES = "SDN-24647"  # DIVETECHNOSERVICES
 KESHAVARZI = "SDN-4639"  # BANK KESHAVARZI IRAN
 RUSKONSALT = "SDN-34754"  # RUSKONSALT
+SPETSTECHNOTRADE = "SDN-45932"  # LIMITED LIABILITY COMPANY SPETSTECHNOTRADE
 
 
 @pytest.mark.parametrize(
@@ -43,6 +45,9 @@ def test_two_slips_in_a_long_word_among_the_listed_names_other_words_are_found(
         ("Divetecnoservixes", "RU", DIVETECHNOSERVICES),  # two slips as written, three once x is read as ks
         ("Kwshavrazi Bank", "IR", KESHAVARZI),  # w for e, its neighbour, and a-r swapped
         ("Rskonslat", "RU", RUSKONSALT),  # the u dropped and a-l swapped
+        # x for c and the r dropped: two slips from the listed word as written, three from its canonical form
+        # ("spectechnotrade") once x is read as ks.
+        ("Spetstexhnotade LLC", "RU", SPETSTECHNOTRADE),
     ],
 )
 def test_a_word_two_slips_from_a_listed_word_is_found_without_other_words(
@@ -58,6 +63,7 @@ def test_a_word_two_slips_from_a_listed_word_is_found_without_other_words(
         ("Bank Kmshavrazi", "IR"),  # m is no neighbour of e: another second letter, another word
         ("Formado Ltd", "MX"),  # Spanish, a neighbouring key at the second letter of a word of seven from FIRMACO
         ("Sermaye Bank", "TR"),  # Turkish "capital", two edits from the listed SARMAYEH, e far from a
+        ("Europei Ltd", None),  # Italian, two edits from the listed EUROBET as written: a word of seven
     ],
 )
 def test_look_alikes_two_edits_away_that_are_no_slips_stay_cleared(
@@ -93,3 +99,7 @@ def test_the_two_edit_look_up_reads_slips_at_the_second_letter_of_long_words_and
     assert "keshavarzi" in index.two_edit_matches("kvshavrazi", "kwshavrazi")
     assert "firmaco" not in index.two_edit_matches("formado")  # seven letters: the second as written
     assert "divetechnoservices" in index.two_edit_matches("divetecnoservikses", "divetecnoservixes")
+    # ... and against the listed words as written where their canonical form is not.
+    (canonical,) = normalize_name("Spetstexhnotade").strong
+    assert "spectechnotrade" not in index.two_edit_matches(canonical)
+    assert "spectechnotrade" in index.two_edit_matches(canonical, "spetstexhnotade")

@@ -206,6 +206,10 @@ TWO_EDIT_MATCHES = 3
 # in shorter ones a neighbouring key or a letter dropped there meets words of other languages ("Formado" / FIRMACO,
 # "Tradisi" / TARADIS, "Putaran" / PITARON).
 SECOND_LETTER_SLIP_FROM = 9
+# ... and a word as written is compared with the listed words as written (where their canonical forms are not) from
+# this many letters: the fold may add edits on both sides ("Cloduwakk": "kloduvak", three from CLOUDWALK's "kludvalk",
+# two as written); two in a word of seven as written meet other words ("Europei", Italian, and EUROBET).
+WRITTEN_TWO_EDITS_FROM = 8
 # Words that say what kind of organisation a group is ("Houthi Movement", "Hezbollah Organization", "Al-Shabaab
 # Militia" for THE HOUTHIS, HIZBALLAH, AL-SHABAAB): in a query they weigh like a generic word, as a legal form does
 # after a company's name. (The lists' own weights are left as they are: a listed name with the word still needs it.)
@@ -805,24 +809,21 @@ class ScreeningIndex:
                     one_consonant.setdefault(key, []).append(token)
         self._skeletons = skeletons
         self._one_consonant = one_consonant
-        # Listed distinctive words by first two letters and length, for a query word two edits from one; and by the
-        # first two letters a query word two slips from one may start with (`two_edit_matches`): its own, the first
-        # and a neighbouring key of the second, the first and the third (the second dropped).
+        # Listed distinctive words by first two letters and length, for a query word two edits from one, and by the
+        # first two letters a query word two slips from one may start with (`two_edit_matches`); the same of their
+        # forms as written where the canonical form is not ("cloudwalk": "kludvalk"), for a query word as written.
         generic = generic_words()
-        two_edits: dict[tuple[str, int], list[str]] = {}
-        slips: dict[tuple[str, int], dict[str, None]] = {}
-        for token in document_frequency:
-            if len(token) >= TYPO_TWO_EDITS_FROM and token.isascii() and token.isalpha() and token not in generic:
-                size = len(token)
-                two_edits.setdefault((token[:2], size), []).append(token)
-                for first in (
-                    token[:2],
-                    token[0] + token[2],
-                    *(token[0] + n for n in KEY_NEIGHBOURS.get(token[1], "")),
-                ):
-                    slips.setdefault((first, size), {})[token] = None
-        self._two_edits = two_edits
-        self._two_edit_slips = {key: list(words) for key, words in slips.items()}
+        words = [t for t in document_frequency if len(t) >= TYPO_TWO_EDITS_FROM and t.isascii() and t.isalpha()]
+        words = [t for t in words if t not in generic]
+        tokens_of: dict[str, dict[str, None]] = {}
+        for pairs in self._written_differing:
+            for form, token in pairs:
+                if len(form) >= TYPO_TWO_EDITS_FROM and form.isalpha() and token not in generic:
+                    tokens_of.setdefault(form, {})[token] = None
+        self._two_edit_words = (
+            (*_two_edit_tables(words), None),
+            (*_two_edit_tables(list(tokens_of)), {form: tuple(found) for form, found in tokens_of.items()}),
+        )
         # Two listed words by the consonants of both, for an abjad word that writes them as one: Persian joins
         # compound given names (امیرعلی, AMIR ALI; محمدجواد, MOHAMMAD JAVAD).
         pair_skeletons: dict[str, list[str]] = {}
@@ -1029,30 +1030,38 @@ class ScreeningIndex:
         letter as fingers slip there: a neighbouring key ("Kwshavrazi" for KESHAVARZI), a key pressed between the first
         two letters, the second and third swapped or the second dropped ("Rskonslat" for RUSKONSALT); another second
         letter is another word ("Sermaye", Turkish, is not SARMAYEH). `written`: the word as written where its
-        canonical form is not, looked up where the canonical form finds nothing: the fold can add an edit
-        ("Divetehnoservixes": x read as ks, three edits from DIVETECHNOSERVICES, two as written)."""
+        canonical form is not, looked up where the canonical form finds nothing, among the listed words and, from
+        WRITTEN_TWO_EDITS_FROM letters, their forms as written: the fold can add an edit ("Divetehnoservixes": x read
+        as ks, three edits from DIVETECHNOSERVICES, two as written)."""
         found: list[tuple[int, str]] = []
-        plain, slips = self._two_edits, self._two_edit_slips
-        for form in (token,) if written is None or written == token else (token, written):
-            if found:
-                break  # (the written form only where the canonical one finds nothing)
+        listed = self._two_edit_words
+        for form, vocabularies in ((token, listed[:1]), (written, listed)):
+            if found or form is None or (form == token and vocabularies is listed):
+                break  # (the written form only where it differs and the canonical one finds nothing)
             length = len(form)
             # (the listed words a slip at the second letter may have come from; and those a key pressed between the
             # first two letters, or the second and third swapped, may have: starting with the first and the third)
             first, skip = form[:2], form[0] + form[2]
             second = length >= SECOND_LETTER_SLIP_FROM
-            choices: list[str] = []
-            for size in range(max(length - 2, TYPO_TWO_EDITS_FROM), length + 3):
-                if second:
-                    choices += slips.get((first, size), ())
-                    choices += plain.get((skip, size), ())
-                else:
-                    choices += plain.get((first, size), ())
-            # (OSA, the cheaper, is at most one more where Damerau-Levenshtein is two: it picks the few to count)
-            for word, distance, _ in process.extract(form, choices, scorer=OSA.distance, score_cutoff=3, limit=None):
-                if distance > 2 and DamerauLevenshtein.distance(form, word, score_cutoff=2) > 2:
+            sizes = range(max(length - 2, TYPO_TWO_EDITS_FROM), length + 3)
+            for plain, slips, tokens_of in vocabularies:
+                if tokens_of and length < WRITTEN_TWO_EDITS_FROM:
                     continue
-                found.append((min(int(distance), 2), word))
+                choices: list[str] = []
+                for size in sizes:
+                    if second:
+                        choices += slips.get((first, size), ())
+                        choices += plain.get((skip, size), ())
+                    else:
+                        choices += plain.get((first, size), ())
+                # (OSA, the cheaper, is at most one more where Damerau-Levenshtein is two: it picks the few to count)
+                for word, distance, _ in process.extract(
+                    form, choices, scorer=OSA.distance, score_cutoff=3, limit=None
+                ):
+                    if distance > 2 and DamerauLevenshtein.distance(form, word, score_cutoff=2) > 2:
+                        continue
+                    at = min(int(distance), 2)
+                    found.extend([(at, t) for t in tokens_of[word]] if tokens_of else [(at, word)])
         found.sort()
         return list(dict.fromkeys(word for _, word in found))[:TWO_EDIT_MATCHES]
 
@@ -2599,6 +2608,20 @@ _LEADING_FORMS = frozenset({"joint", "stock", "liability", "open", "closed", "pu
 
 # Consonants a transliteration writes with two letters (ش sh, خ kh, غ gh, ث th, ذ dh, ژ zh, چ ch): one sound each.
 _DIGRAPHS = re.compile(r"[skgtdzc]h")
+
+
+def _two_edit_tables(words: Sequence[str]) -> tuple[dict[tuple[str, int], list[str]], dict[tuple[str, int], list[str]]]:
+    """Words by their first two letters and length, and by the first two letters a word two slips from one may start
+    with where the second is one of the slips: its own, the first and a neighbouring key of the second, the first and
+    the third (the second dropped)."""
+    plain: dict[tuple[str, int], list[str]] = {}
+    slips: dict[tuple[str, int], dict[str, None]] = {}
+    for word in words:
+        size = len(word)
+        plain.setdefault((word[:2], size), []).append(word)
+        for first in (word[:2], word[0] + word[2], *(word[0] + n for n in KEY_NEIGHBOURS.get(word[1], ""))):
+            slips.setdefault((first, size), {})[word] = None
+    return plain, {key: list(found) for key, found in slips.items()}
 
 
 def _written_forms(candidate: IndexedName, differing_only: bool = False) -> tuple[tuple[str, str], ...]:
