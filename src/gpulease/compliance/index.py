@@ -15,11 +15,12 @@ from typing import cast
 
 import opencc
 from rapidfuzz import process
-from rapidfuzz.distance import OSA
+from rapidfuzz.distance import OSA, DamerauLevenshtein
 
 from gpulease.compliance.countries import country_code
 from gpulease.compliance.identity import birth_date_agrees, nationality_agrees
 from gpulease.compliance.match import (
+    KEY_NEIGHBOURS,
     SKELETON_SIMILARITY,
     TOKEN_SIMILARITY,
     TYPO_TWO_EDITS_FROM,
@@ -32,6 +33,7 @@ from gpulease.compliance.match import (
     explain,
     neighbours_swapped,
     similarity_of,
+    two_slips,
     typo_apart,
     typo_inside,
 )
@@ -200,6 +202,14 @@ TYPO_WRITTEN_FROM = 6
 # nearest few count as a near match (TOKEN_SIMILARITY), as `typo_apart` reads a typo in context. Not a word that
 # wordfreq's English list has at all (Zipf above 0: "Hitachi", "Parisien", "Alternative"), which is written as meant.
 TWO_EDIT_MATCHES = 3
+# ... and a word of this many letters or more may have a slip at its second letter too ("Rskonszlt" for RUSKONSALT):
+# in shorter ones a neighbouring key or a letter dropped there meets words of other languages ("Formado" / FIRMACO,
+# "Tradisi" / TARADIS, "Putaran" / PITARON).
+SECOND_LETTER_SLIP_FROM = 9
+# ... and a word as written is compared with the listed words as written (where their canonical forms are not) from
+# this many letters: the fold may add edits on both sides ("Cloduwakk": "kloduvak", three from CLOUDWALK's "kludvalk",
+# two as written); two in a word of seven as written meet other words ("Europei", Italian, and EUROBET).
+WRITTEN_TWO_EDITS_FROM = 8
 # Words that say what kind of organisation a group is ("Houthi Movement", "Hezbollah Organization", "Al-Shabaab
 # Militia" for THE HOUTHIS, HIZBALLAH, AL-SHABAAB): in a query they weigh like a generic word, as a legal form does
 # after a company's name. (The lists' own weights are left as they are: a listed name with the word still needs it.)
@@ -876,13 +886,21 @@ class ScreeningIndex:
                     one_consonant.setdefault(key, []).append(token)
         self._skeletons = skeletons
         self._one_consonant = one_consonant
-        # Listed distinctive words by first two letters and length, for a query word two edits from one.
+        # Listed distinctive words by first two letters and length, for a query word two edits from one, and by the
+        # first two letters a query word two slips from one may start with (`two_edit_matches`); the same of their
+        # forms as written where the canonical form is not ("cloudwalk": "kludvalk"), for a query word as written.
         generic = generic_words()
-        two_edits: dict[tuple[str, int], list[str]] = {}
-        for token in document_frequency:
-            if len(token) >= TYPO_TWO_EDITS_FROM and token.isascii() and token.isalpha() and token not in generic:
-                two_edits.setdefault((token[:2], len(token)), []).append(token)
-        self._two_edits = two_edits
+        words = [t for t in document_frequency if len(t) >= TYPO_TWO_EDITS_FROM and t.isascii() and t.isalpha()]
+        words = [t for t in words if t not in generic]
+        tokens_of: dict[str, dict[str, None]] = {}
+        for pairs in self._written_differing:
+            for form, token in pairs:
+                if len(form) >= TYPO_TWO_EDITS_FROM and form.isalpha() and token not in generic:
+                    tokens_of.setdefault(form, {})[token] = None
+        self._two_edit_words = (
+            (*_two_edit_tables(words), None),
+            (*_two_edit_tables(list(tokens_of)), {form: tuple(found) for form, found in tokens_of.items()}),
+        )
         # Two listed words by the consonants of both, for an abjad word that writes them as one: Persian joins
         # compound given names (امیرعلی, AMIR ALI; محمدجواد, MOHAMMAD JAVAD).
         pair_skeletons: dict[str, list[str]] = {}
@@ -1096,22 +1114,47 @@ class ScreeningIndex:
             found.update(dict.fromkeys(self._skeletons.get(reading, ())))
         return tuple(found)
 
-    def two_edit_matches(self, token: str) -> list[str]:
-        """The listed words (TYPO_TWO_EDITS_FROM letters or more) nearest a query word two edits away at most, its
-        first two letters kept; the nearest TWO_EDIT_MATCHES."""
+    def two_edit_matches(self, token: str, written: str | None = None) -> list[str]:
+        """The listed words (TYPO_TWO_EDITS_FROM letters or more) nearest a query word two slips away at most, its
+        first two letters kept; the nearest TWO_EDIT_MATCHES. Slips as `two_slips` counts them (a swap beside a letter
+        dropped is two). In a word of SECOND_LETTER_SLIP_FROM letters or more, one of the slips may be at the second
+        letter as fingers slip there: a neighbouring key ("Kwshavrazi" for KESHAVARZI), a key pressed between the first
+        two letters, the second and third swapped or the second dropped ("Rskonslat" for RUSKONSALT); another second
+        letter is another word ("Sermaye", Turkish, is not SARMAYEH). `written`: the word as written where its
+        canonical form is not, looked up where the canonical form finds nothing, among the listed words and, from
+        WRITTEN_TWO_EDITS_FROM letters, their forms as written: the fold can add an edit ("Divetehnoservixes": x read
+        as ks, three edits from DIVETECHNOSERVICES, two as written)."""
         found: list[tuple[int, str]] = []
-        first, length = token[:2], len(token)
-        for size in range(max(length - 2, TYPO_TWO_EDITS_FROM), length + 3):
-            bucket = self._two_edits.get((first, size))
-            if bucket:
-                found.extend(
-                    (int(distance), word)
-                    for word, distance, _ in process.extract(
-                        token, bucket, scorer=OSA.distance, score_cutoff=2, limit=None
-                    )
-                )
+        listed = self._two_edit_words
+        for form, vocabularies in ((token, listed[:1]), (written, listed)):
+            if found or form is None or (form == token and vocabularies is listed):
+                break  # (the written form only where it differs and the canonical one finds nothing)
+            length = len(form)
+            # (the listed words a slip at the second letter may have come from; and those a key pressed between the
+            # first two letters, or the second and third swapped, may have: starting with the first and the third)
+            first, skip = form[:2], form[0] + form[2]
+            second = length >= SECOND_LETTER_SLIP_FROM
+            sizes = range(max(length - 2, TYPO_TWO_EDITS_FROM), length + 3)
+            for plain, slips, tokens_of in vocabularies:
+                if tokens_of and length < WRITTEN_TWO_EDITS_FROM:
+                    continue
+                choices: list[str] = []
+                for size in sizes:
+                    if second:
+                        choices += slips.get((first, size), ())
+                        choices += plain.get((skip, size), ())
+                    else:
+                        choices += plain.get((first, size), ())
+                # (OSA, the cheaper, is at most one more where Damerau-Levenshtein is two: it picks the few to count)
+                for word, distance, _ in process.extract(
+                    form, choices, scorer=OSA.distance, score_cutoff=3, limit=None
+                ):
+                    if distance > 2 and DamerauLevenshtein.distance(form, word, score_cutoff=2) > 2:
+                        continue
+                    at = min(int(distance), 2)
+                    found.extend([(at, t) for t in tokens_of[word]] if tokens_of else [(at, word)])
         found.sort()
-        return [word for _, word in found[:TWO_EDIT_MATCHES]]
+        return list(dict.fromkeys(word for _, word in found))[:TWO_EDIT_MATCHES]
 
     def spelling_matches(self, written: str, pinyin_too: bool = False) -> tuple[tuple[str, str], ...]:
         """Listed words that are another romanisation of a query word as written, with how it was read."""
@@ -1615,7 +1658,8 @@ class ScreeningIndex:
                 and token not in self.document_frequency
                 and not _misspelt_common_word(token)
             ):
-                close = self.two_edit_matches(token)
+                shown = query.shown(position)
+                close = self.two_edit_matches(token, shown if shown.isascii() and shown.isalpha() else None)
                 if close and not common_english(token, 0.01):  # (wordfreq's look-up is the dearer: it comes second)
                     alternatives[position] = (*alternatives.get(position, blocking_keys(token)), *close)
                     q_weights[position] = min(q_weights[position], *(self.weight(t) for t in close))
@@ -2123,6 +2167,18 @@ class ScreeningIndex:
                     typo_apart(written, key[1])
                     or typo_apart(query.strong[i], listed[j])
                     or (typo_inside(query.strong[i], listed[j]) and not _english_word(written))
+                    # Two slips, a swap beside a letter dropped or added among them ("Abramcnhko", "Elemtn"), as
+                    # written or canonical; not in a word wordfreq's English list has, which is written as meant.
+                    or (
+                        (
+                            two_slips(written, key[1])
+                            or (
+                                (written != query.strong[i] or key[1] != listed[j])
+                                and two_slips(query.strong[i], listed[j])
+                            )
+                        )
+                        and not _english_word(written)
+                    )
                     # A listed plural written in the singular, and misspelt ("Missle" for MISSILES): the lists' -es
                     # plurals are not singular in the canonical form (names end so), so the s is dropped here.
                     or (
@@ -2721,6 +2777,20 @@ _LEADING_FORMS = frozenset({"joint", "stock", "liability", "open", "closed", "pu
 
 # Consonants a transliteration writes with two letters (ش sh, خ kh, غ gh, ث th, ذ dh, ژ zh, چ ch): one sound each.
 _DIGRAPHS = re.compile(r"[skgtdzc]h")
+
+
+def _two_edit_tables(words: Sequence[str]) -> tuple[dict[tuple[str, int], list[str]], dict[tuple[str, int], list[str]]]:
+    """Words by their first two letters and length, and by the first two letters a word two slips from one may start
+    with where the second is one of the slips: its own, the first and a neighbouring key of the second, the first and
+    the third (the second dropped)."""
+    plain: dict[tuple[str, int], list[str]] = {}
+    slips: dict[tuple[str, int], dict[str, None]] = {}
+    for word in words:
+        size = len(word)
+        plain.setdefault((word[:2], size), []).append(word)
+        for first in (word[:2], word[0] + word[2], *(word[0] + n for n in KEY_NEIGHBOURS.get(word[1], ""))):
+            slips.setdefault((first, size), {})[word] = None
+    return plain, {key: list(found) for key, found in slips.items()}
 
 
 def _written_forms(candidate: IndexedName, differing_only: bool = False) -> tuple[tuple[str, str], ...]:

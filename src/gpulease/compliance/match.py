@@ -14,7 +14,7 @@ from operator import mul
 from typing import Any, Protocol
 
 from rapidfuzz import process
-from rapidfuzz.distance import OSA, JaroWinkler
+from rapidfuzz.distance import OSA, DamerauLevenshtein, JaroWinkler
 
 from gpulease.compliance.model import EnrichmentAlias, ListEntry
 from gpulease.compliance.normalize import NormalizedName, canonical, place_tokens
@@ -219,6 +219,25 @@ def typo_inside(a: str, b: str) -> bool:
     return OSA.distance(a, b, score_cutoff=2) <= 2
 
 
+# Two keyboard slips in a longer word, its first letter kept, counted as a writer makes them: a swap beside a letter
+# dropped or added is two slips ("Abramcnhko": the e of ABRAMCHENKO dropped, then c-n-h for c-h-n), where OSA, which
+# edits no letter twice, counts three. The listed word has TWO_SLIPS_LISTED letters or more and the query's
+# TWO_SLIPS_WRITTEN ("Elemtn" for ELEMENT, "Krsnoe" for KRASNOYE): two slips in a word of five are another word.
+TWO_SLIPS_LISTED = 7
+TWO_SLIPS_WRITTEN = 6
+
+
+def two_slips(a: str, b: str) -> bool:
+    """Whether the query's word `a` is two keyboard slips from the listed word `b` (Damerau-Levenshtein distance two,
+    the first letter kept; TWO_SLIPS_LISTED letters or more listed, TWO_SLIPS_WRITTEN written)."""
+    if a[0] != b[0] or a == b:  # (most pairs part here)
+        return False
+    la, lb = len(a), len(b)
+    if lb < TWO_SLIPS_LISTED or la < TWO_SLIPS_WRITTEN or la - lb > 2 or lb - la > 2:
+        return False
+    return DamerauLevenshtein.distance(a, b, score_cutoff=2) <= 2
+
+
 # QWERTY neighbours: a slip at a word's first key hits one of them (or adds it before the word).
 _KEY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 _KEY_AT = {key: (row, col + 0.5 * row) for row, keys in enumerate(_KEY_ROWS) for col, key in enumerate(keys)}
@@ -228,6 +247,10 @@ FIRST_KEY_SLIP_LETTERS = 6  # letters of the shorter word: in shorter ones anoth
 def _keys_near(x: str, y: str) -> bool:
     at_x, at_y = _KEY_AT.get(x), _KEY_AT.get(y)
     return at_x is not None and at_y is not None and abs(at_x[0] - at_y[0]) <= 1 and abs(at_x[1] - at_y[1]) <= 1
+
+
+# Each letter's QWERTY neighbours, as `_keys_near` finds them.
+KEY_NEIGHBOURS = {x: "".join(y for y in _KEY_AT if y != x and _keys_near(x, y)) for x in _KEY_AT}
 
 
 ENGLISH_WORDS_KEPT = 30_000  # the commonest English words (Zipf about 3 and up): "Darwin" is no slip of SARVIN
