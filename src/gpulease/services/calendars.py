@@ -57,6 +57,7 @@ from gpulease.services.work import Work
 from gpulease.store import direct
 from gpulease.store.db import Store
 from gpulease.store.models import Allocation, ApiKey, Lease, Node, Webhook
+from gpulease.store.prepared import Prepared
 
 log = logging.getLogger("gpulease.calendars")
 
@@ -123,11 +124,14 @@ RECENTLY_ENDED = timedelta(hours=1)  # a change of a lease that ended longer ago
 WAIT_FOR_COMMITTING_S = 0.2  # a placement waits this long for changes committed by threads still applying
 
 # The statements every booking runs, built once (building one cost about as much CPU as running it).
-_VERSION = text("SELECT version FROM calendar_versions WHERE gpu_model = :m")
-_BUMP = text(
-    "INSERT INTO calendar_versions (gpu_model, version) VALUES (:m, 1) "
-    "ON CONFLICT (gpu_model) DO UPDATE SET version = calendar_versions.version + 1 "
-    "RETURNING version"
+# Compiled once and run on the driver's cursor (store/prepared.py).
+_VERSION = Prepared(text("SELECT version FROM calendar_versions WHERE gpu_model = :m"))
+_BUMP = Prepared(
+    text(
+        "INSERT INTO calendar_versions (gpu_model, version) VALUES (:m, 1) "
+        "ON CONFLICT (gpu_model) DO UPDATE SET version = calendar_versions.version + 1 "
+        "RETURNING version"
+    )
 )
 _SEQUENCE = (
     update(Lease)
@@ -136,7 +140,7 @@ _SEQUENCE = (
     .returning(Lease.id, Lease.calendar_seq)
     .execution_options(synchronize_session=False)
 )
-_NOTIFY = text("SELECT pg_notify(:c, :p)")
+_NOTIFY = Prepared(text("SELECT pg_notify(:c, :p)"))
 
 
 class Calendars:
@@ -187,7 +191,7 @@ class Calendars:
             # placements of a model overlap. A change committed meanwhile by another process that this one has
             # not heard of yet can only make the exclusion constraint refuse the allocation: the Runtime then
             # reads every calendar afresh and retries.
-            seen = session.scalar(_VERSION, {"m": model})
+            seen = _VERSION.scalar(session, {"m": model})
             known = int(seen or 0)
             tx.placing.add(model)
         else:
@@ -220,7 +224,7 @@ class Calendars:
         try:
             self._drain(entry)
             if entry.cal is None:
-                seen = work.session.scalar(_VERSION, {"m": model})
+                seen = _VERSION.scalar(work.session, {"m": model})
                 self._reload(work, entry, model, int(seen or 0))  # sees at least every change up to `seen`
             assert entry.cal is not None
             spec = entry.cal.speculate()
@@ -346,7 +350,8 @@ class Calendars:
     def _bump(self, session: Session, tx: _Tx, model: str) -> int:
         if model in tx.bumped:
             return tx.bumped[model]
-        version = int(session.execute(_BUMP, {"m": model}).scalar_one())
+        (version,) = _BUMP.rows(session, {"m": model})[0]
+        version = int(version)
         tx.bumped[model] = version
         return version
 
@@ -586,7 +591,7 @@ class Calendars:
         payload = json.dumps({**body, "l": changes}, separators=(",", ":"))
         if len(payload) > NOTIFY_MAX:  # too big to carry: the others reload the models
             payload = json.dumps({**body, "stale": sorted(tx.bumped), "l": []}, separators=(",", ":"))
-        session.execute(_NOTIFY, {"c": self.channel(), "p": payload})
+        _NOTIFY.rows(session, {"c": self.channel(), "p": payload})
 
     def listen(self, stop: threading.Event, *, ready: threading.Event | None = None) -> None:
         """Apply the other processes' committed changes until `stop` is set (PostgreSQL; run in a thread).
