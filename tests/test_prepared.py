@@ -11,7 +11,7 @@ from sqlalchemy import Table, bindparam, event, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from gpulease.runtime import Runtime
-from gpulease.services import booking_checks, calendars, capacity, transitions
+from gpulease.services import booking_checks, calendars, capacity, leases, transitions
 from gpulease.store import prepared, staged
 from gpulease.store.models import Customer, LeaseEvent
 from tests.conftest import Facility
@@ -25,6 +25,7 @@ def test_the_hot_statements_run_on_the_cursor(runtime: Runtime) -> None:
     """Each statement a booking and an end run this way is of a shape covered (none falls back unnoticed)."""
     dialect = runtime.store.engine.dialect
     hot = [booking_checks._HELD, transitions._UNFINISHED_RUN, calendars._VERSION, calendars._BUMP]
+    hot += [calendars._SEQUENCE_ONE, capacity._ANY_QUEUED, leases._ONE_NODE_FACTS]
     hot += [capacity._NEXT_ID if runtime.store.is_postgres else capacity._NEXT_ROWIDS]
     for stmt in hot:
         assert stmt._plan_for(dialect, None) is not None, stmt.stmt

@@ -141,6 +141,14 @@ _SEQUENCE = (
     .execution_options(synchronize_session=False)
 )
 _NOTIFY = Prepared(text("SELECT pg_notify(:c, :p)"))
+# The usual case, one lease changed (an end): its own statement, compiled once and run on the cursor.
+_SEQUENCE_ONE = Prepared(
+    update(Lease)
+    .where(Lease.id == bindparam("lease"))
+    .values(calendar_seq=Lease.calendar_seq + 1)
+    .returning(Lease.id, Lease.calendar_seq),
+    autoflush=True,
+)
 
 
 class Calendars:
@@ -433,7 +441,10 @@ class Calendars:
         old = sorted({c[0] for c in changes} - tx.new_leases)
         seqs = {lid: 0 for lid in tx.new_leases}
         if old:
-            bumped = session.execute(_SEQUENCE, {"ids": old})
+            if len(old) == 1:
+                bumped: Iterable[Any] = _SEQUENCE_ONE.rows(session, {"lease": old[0]})
+            else:
+                bumped = session.execute(_SEQUENCE, {"ids": old})
             seqs.update((int(lid), int(seq)) for lid, seq in bumped)
         return [(lid, m, g, st, en, seqs.get(lid, 0)) for lid, m, g, st, en, _ in changes]
 

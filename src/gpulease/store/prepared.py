@@ -38,7 +38,9 @@ class _Plan:
     sql: str
     fixed: dict[str, Any]  # literal values of the statement, processed: bound name -> value
     given: tuple[tuple[str, str, Any], ...]  # per value given at each call: its key, bound name, bind processor
-    order: tuple[str, ...] | None  # positional drivers (SQLite): the bound names in order; None: by name
+    # Positional drivers (SQLite): the values in order with the literal ones in place, and where each given one goes.
+    template: list[Any] | None
+    slots: tuple[tuple[int, str, Any], ...]  # position, key, bind processor
 
 
 def _plan(stmt: Any, dialect: Dialect, keys: Sequence[str] | None) -> _Plan | None:
@@ -75,18 +77,28 @@ def _plan(stmt: Any, dialect: Dialect, keys: Sequence[str] | None) -> _Plan | No
             proc = processors.get(name)
             fixed[name] = proc(value) if proc is not None else value
     given = tuple((key, name, processors.get(name)) for key, names in given_keys.items() for name in names)
-    order = tuple(state.positiontup) if state.positiontup is not None else None
-    return _Plan(state.statement, fixed, given, order)
+    if state.positiontup is None:
+        return _Plan(state.statement, fixed, given, None, ())
+    order = list(state.positiontup)
+    template = [fixed.get(name) for name in order]
+    slots = tuple((order.index(name), key, proc) for key, name, proc in given)
+    if len(slots) + len(fixed) != len(order):
+        return None  # a name bound twice
+    return _Plan(state.statement, fixed, given, template, slots)
 
 
 def _values(plan: _Plan, params: Mapping[str, Any]) -> Any:
+    if plan.template is not None:
+        ordered = plan.template.copy()
+        for at, key, proc in plan.slots:
+            value = params[key]
+            ordered[at] = proc(value) if proc is not None else value
+        return ordered
     values = dict(plan.fixed)
     for key, name, proc in plan.given:
         value = params[key]
         values[name] = proc(value) if proc is not None else value
-    if plan.order is None:
-        return values
-    return tuple(values[name] for name in plan.order)
+    return values
 
 
 def _watched(engine: Engine) -> bool:
