@@ -142,7 +142,8 @@ class Prepared:
         params = params or {}
         plan = None if _watched(conn.engine) else self._plan_for(conn.dialect, None)
         if plan is None:
-            return [tuple(row) for row in conn.execute(self.stmt, dict(params))]
+            result = conn.execute(self.stmt, dict(params))
+            return [tuple(row) for row in result] if result.returns_rows else []
         values = _values(plan, params)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
