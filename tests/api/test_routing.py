@@ -77,3 +77,19 @@ def test_the_answer_is_still_validated_and_the_signature_kept() -> None:
         assert c.get("/plain/x").status_code == 422  # the path parameter is still typed
     params = app.openapi()["paths"]["/plain/{n}"]["get"]["parameters"]
     assert [p["name"] for p in params] == ["n"]
+
+
+def test_leases_are_matched_first_and_documented_in_the_routers_order(client: TestClient) -> None:
+    """Bookings and ends are matched before the other routers' routes (fewer routes tried per request), while
+    the OpenAPI document still lists the routers in their documented order, inventory first."""
+    from gpulease.api.app import API, DOCS_ORDER
+    from gpulease.api.routers import leases
+
+    app = client.app
+    assert isinstance(app, FastAPI)
+    included = [r.original_router for r in app.routes if hasattr(r, "original_router")]  # FastAPI's, in match order
+    assert included[0] is leases.router
+    documented = [p for p in client.get("/openapi.json").json()["paths"] if p.startswith(API)]
+    written = list(dict.fromkeys(API + r.path for m in DOCS_ORDER for r in m.router.routes))
+    assert documented == written
+    assert documented[0] == API + "/gpu-models"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import anyio.to_thread
 from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
 from gpulease import __version__, heap
@@ -39,6 +41,26 @@ def worker_app() -> FastAPI:
     return create_app(Runtime(settings))
 
 
+# The order the API's documentation lists its routers in.
+DOCS_ORDER = (inventory, customers, leases, billing, spend, compliance, runs, keys, webhooks)
+
+
+def _document_in_order(app: FastAPI, paths: list[str]) -> None:
+    """The OpenAPI document lists `paths` in this order (others after, as they come), whatever order the routes
+    are matched in."""
+    build = app.openapi
+    rank = {path: i for i, path in enumerate(dict.fromkeys(paths))}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema["paths"] = dict(sorted(schema["paths"].items(), key=lambda item: rank.get(item[0], len(rank))))
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(runtime: Runtime | None = None, *, background: bool = True) -> FastAPI:
     rt = runtime or Runtime(get_settings())  # the app factory is an entry point: it reads the environment
 
@@ -64,9 +86,12 @@ def create_app(runtime: Runtime | None = None, *, background: bool = True) -> Fa
     )
     app.state.runtime = rt
     problems.install(app)
-    routers = (inventory, customers, leases, billing, spend, compliance, runs, keys, webhooks)
-    for module in routers:
+    # Matched in this order, leases first: a request is matched against every route before its own, ~12 calls
+    # each (booking and ending through inventory's and customers' 17 routes cost ~750 calls per booking + end).
+    # The documentation keeps the order it was written in (DOCS_ORDER).
+    for module in (leases, inventory, customers, billing, spend, compliance, runs, keys, webhooks):
         app.include_router(module.router, prefix=API, dependencies=[Depends(access.check)])
+    _document_in_order(app, [API + r.path for m in DOCS_ORDER for r in m.router.routes if isinstance(r, APIRoute)])
     http = metrics.HttpMetrics()
     metrics.install(app, rt, http)
     # Added innermost first: errors become answers before idempotency stores them, and every answer, 429s

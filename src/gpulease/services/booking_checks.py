@@ -27,6 +27,7 @@ from gpulease.domain.leases import HOLDS_CAPACITY, LeaseState
 from gpulease.services.customer_screening import red_flag_rules
 from gpulease.services.work import Work
 from gpulease.store.models import Customer, Lease, ReviewItem
+from gpulease.store.prepared import Prepared
 
 PENDING_MESSAGE = "This booking is being reviewed. Please contact support."
 COUNTED = tuple(s.value for s in (*HOLDS_CAPACITY, LeaseState.QUEUED, LeaseState.PENDING_COMPLIANCE))
@@ -46,14 +47,17 @@ class BookingFindings:
 
 
 # Built once, not per booking: building a statement cost as much CPU as running it (see docs/benchmarks.md).
-_HELD = select(func.coalesce(func.sum(Lease.gpu_count), 0)).where(
-    Lease.customer_id == bindparam("customer_id"), Lease.state.in_(COUNTED)
+_HELD = Prepared(
+    select(func.coalesce(func.sum(Lease.gpu_count), 0)).where(
+        Lease.customer_id == bindparam("customer_id"), Lease.state.in_(COUNTED)
+    ),
+    autoflush=True,
 )
 
 
 def held_gpus(work: Work, customer_id: int) -> int:
     """GPUs the customer holds, has booked or waits for."""
-    return int(work.session.scalar(_HELD, {"customer_id": customer_id}) or 0)
+    return int(_HELD.scalar(work.session, {"customer_id": customer_id}) or 0)
 
 
 def check_booking(

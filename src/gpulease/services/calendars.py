@@ -57,6 +57,7 @@ from gpulease.services.work import Work
 from gpulease.store import direct
 from gpulease.store.db import Store
 from gpulease.store.models import Allocation, ApiKey, Lease, Node, Webhook
+from gpulease.store.prepared import Prepared
 
 log = logging.getLogger("gpulease.calendars")
 
@@ -123,11 +124,14 @@ RECENTLY_ENDED = timedelta(hours=1)  # a change of a lease that ended longer ago
 WAIT_FOR_COMMITTING_S = 0.2  # a placement waits this long for changes committed by threads still applying
 
 # The statements every booking runs, built once (building one cost about as much CPU as running it).
-_VERSION = text("SELECT version FROM calendar_versions WHERE gpu_model = :m")
-_BUMP = text(
-    "INSERT INTO calendar_versions (gpu_model, version) VALUES (:m, 1) "
-    "ON CONFLICT (gpu_model) DO UPDATE SET version = calendar_versions.version + 1 "
-    "RETURNING version"
+# Compiled once and run on the driver's cursor (store/prepared.py).
+_VERSION = Prepared(text("SELECT version FROM calendar_versions WHERE gpu_model = :m"))
+_BUMP = Prepared(
+    text(
+        "INSERT INTO calendar_versions (gpu_model, version) VALUES (:m, 1) "
+        "ON CONFLICT (gpu_model) DO UPDATE SET version = calendar_versions.version + 1 "
+        "RETURNING version"
+    )
 )
 _SEQUENCE = (
     update(Lease)
@@ -136,7 +140,15 @@ _SEQUENCE = (
     .returning(Lease.id, Lease.calendar_seq)
     .execution_options(synchronize_session=False)
 )
-_NOTIFY = text("SELECT pg_notify(:c, :p)")
+_NOTIFY = Prepared(text("SELECT pg_notify(:c, :p)"))
+# The usual case, one lease changed (an end): its own statement, compiled once and run on the cursor.
+_SEQUENCE_ONE = Prepared(
+    update(Lease)
+    .where(Lease.id == bindparam("lease"))
+    .values(calendar_seq=Lease.calendar_seq + 1)
+    .returning(Lease.id, Lease.calendar_seq),
+    autoflush=True,
+)
 
 
 class Calendars:
@@ -187,7 +199,7 @@ class Calendars:
             # placements of a model overlap. A change committed meanwhile by another process that this one has
             # not heard of yet can only make the exclusion constraint refuse the allocation: the Runtime then
             # reads every calendar afresh and retries.
-            seen = session.scalar(_VERSION, {"m": model})
+            seen = _VERSION.scalar(session, {"m": model})
             known = int(seen or 0)
             tx.placing.add(model)
         else:
@@ -220,7 +232,7 @@ class Calendars:
         try:
             self._drain(entry)
             if entry.cal is None:
-                seen = work.session.scalar(_VERSION, {"m": model})
+                seen = _VERSION.scalar(work.session, {"m": model})
                 self._reload(work, entry, model, int(seen or 0))  # sees at least every change up to `seen`
             assert entry.cal is not None
             spec = entry.cal.speculate()
@@ -346,7 +358,8 @@ class Calendars:
     def _bump(self, session: Session, tx: _Tx, model: str) -> int:
         if model in tx.bumped:
             return tx.bumped[model]
-        version = int(session.execute(_BUMP, {"m": model}).scalar_one())
+        (version,) = _BUMP.rows(session, {"m": model})[0]
+        version = int(version)
         tx.bumped[model] = version
         return version
 
@@ -428,7 +441,10 @@ class Calendars:
         old = sorted({c[0] for c in changes} - tx.new_leases)
         seqs = {lid: 0 for lid in tx.new_leases}
         if old:
-            bumped = session.execute(_SEQUENCE, {"ids": old})
+            if len(old) == 1:
+                bumped: Iterable[Any] = _SEQUENCE_ONE.rows(session, {"lease": old[0]})
+            else:
+                bumped = session.execute(_SEQUENCE, {"ids": old})
             seqs.update((int(lid), int(seq)) for lid, seq in bumped)
         return [(lid, m, g, st, en, seqs.get(lid, 0)) for lid, m, g, st, en, _ in changes]
 
@@ -586,7 +602,7 @@ class Calendars:
         payload = json.dumps({**body, "l": changes}, separators=(",", ":"))
         if len(payload) > NOTIFY_MAX:  # too big to carry: the others reload the models
             payload = json.dumps({**body, "stale": sorted(tx.bumped), "l": []}, separators=(",", ":"))
-        session.execute(_NOTIFY, {"c": self.channel(), "p": payload})
+        _NOTIFY.rows(session, {"c": self.channel(), "p": payload})
 
     def listen(self, stop: threading.Event, *, ready: threading.Event | None = None) -> None:
         """Apply the other processes' committed changes until `stop` is set (PostgreSQL; run in a thread).

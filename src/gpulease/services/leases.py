@@ -6,11 +6,11 @@ lease through `transitions`, and asks for the runs of a closed lease to be stopp
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload, object_session, selectinload
@@ -66,6 +66,7 @@ from gpulease.services.transitions import (
 from gpulease.services.work import AuditEntry, LeasesChanged, Work
 from gpulease.store import direct
 from gpulease.store.models import Allocation, ApiKey, Customer, Lease, LeaseEvent, Node
+from gpulease.store.prepared import Prepared
 
 MAX_LEASE_GPUS = 64
 PAST_TOLERANCE = timedelta(minutes=5)  # clock skew between a client and us
@@ -123,6 +124,10 @@ class Holdings:
 _NODE_FACTS = select(Node.id, Node.name, Node.cpu_cores, Node.cpu_model).where(
     Node.id.in_(bindparam("ids", expanding=True))
 )
+# A booking's GPUs on one node (the usual case): compiled once and run on the cursor (store/prepared.py).
+_ONE_NODE_FACTS = Prepared(
+    select(Node.id, Node.name, Node.cpu_cores, Node.cpu_model).where(Node.id == bindparam("id")), autoflush=True
+)
 
 
 def holdings(lease: Lease) -> Holdings:
@@ -141,7 +146,11 @@ def holdings(lease: Lease) -> Holdings:
         and session is not None
         and all("node" not in a.__dict__ for a in gpus_held)
     ):
-        rows = session.execute(_NODE_FACTS, {"ids": sorted({a.node_id for a in gpus_held})}).all()
+        node_ids = sorted({a.node_id for a in gpus_held})
+        if len(node_ids) == 1:
+            rows: Sequence[Any] = _ONE_NODE_FACTS.rows(session, {"id": node_ids[0]})
+        else:
+            rows = session.execute(_NODE_FACTS, {"ids": node_ids}).all()
         names = {node_id: name for node_id, name, _cores, _model in rows}
         described = any(cores > 0 and model for _id, _name, cores, model in rows)
         if not described and all(a.node_id in names for a in gpus_held):

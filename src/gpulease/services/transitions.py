@@ -24,6 +24,7 @@ from gpulease.services.errors import Conflict
 from gpulease.services.work import NotifyPreemption, Work
 from gpulease.store import staged
 from gpulease.store.models import Allocation, CpuAllocation, Lease, LeaseEvent, MemoryAllocation, Run
+from gpulease.store.prepared import Prepared
 
 LEASE_EVENTS = cast(Table, LeaseEvent.__table__)
 
@@ -195,12 +196,15 @@ HANDED_BACK = "GPUs handed back: no run left on them"
 RUN_FINISHED = (RunState.SUCCEEDED.value, RunState.FAILED.value, RunState.STOPPED.value)
 
 
-_UNFINISHED_RUN = select(Run.id).where(Run.lease_id == bindparam("lease_id"), Run.state.notin_(RUN_FINISHED)).limit(1)
+_UNFINISHED_RUN = Prepared(
+    select(Run.id).where(Run.lease_id == bindparam("lease_id"), Run.state.notin_(RUN_FINISHED)).limit(1),
+    autoflush=True,
+)
 
 
 def _has_runs(work: Work, lease_id: int) -> bool:
     """Whether a run of the lease may still be going (one not finished on record)."""
-    return work.session.scalar(_UNFINISHED_RUN, {"lease_id": lease_id}) is not None
+    return _UNFINISHED_RUN.scalar(work.session, {"lease_id": lease_id}) is not None
 
 
 def close_ending(work: Work, *, actor: str) -> list[int]:

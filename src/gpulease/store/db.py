@@ -28,12 +28,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gpulease.queueing import FairLock
 from gpulease.store import idempotency
+from gpulease.store.prepared import Prepared
 
 log = logging.getLogger("gpulease.store")
 
 READ_ONLY = "gpulease_read_only"
 WAL_AUTOCHECKPOINT_PAGES = 10_000  # SQLite: about 40 MB of write-ahead log
 MIGRATIONS = Path(__file__).parent / "migrations"
+_BEGIN, _BEGIN_IMMEDIATE = Prepared(text("BEGIN")), Prepared(text("BEGIN IMMEDIATE"))  # SQLite
 
 
 def make_engine(url: str) -> Engine:
@@ -63,7 +65,8 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
             # A read-only unit (Store.reading) takes no write lock: in WAL mode it reads a snapshot beside writers.
-            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+            # On the driver's cursor (store/prepared.py): every transaction begins so, twice per booking + end.
+            (_BEGIN if conn.get_execution_options().get(READ_ONLY) else _BEGIN_IMMEDIATE).rows_on(conn)
 
         return engine
     if url.startswith("postgresql://"):

@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, Table, Update, bindparam, insert, inspect, select, update
+from sqlalchemy import Select, Table, bindparam, insert, inspect, select, update
 from sqlalchemy.orm import MANYTOONE, Mapper, Session, sessionmaker
 from sqlalchemy.orm.interfaces import ORMOption
 from sqlalchemy.orm.util import identity_key
 
-from gpulease.store import staged
+from gpulease.store import prepared, staged
 
 T = TypeVar("T")
 
@@ -77,7 +77,7 @@ class _Shape:
                 default = _REFUSED if col.server_default is not None else None
             self.columns.append((prop.key, col.key, default, bool(col.primary_key)))
         self.column_of = {attr: column for attr, column, _default, _primary in self.columns}
-        self.updates: dict[tuple[str, ...], Update] = {}
+        self.updates: dict[tuple[str, ...], prepared.Prepared] = {}
         (pk,) = table.primary_key.columns
         self.pk_attr = mapper.get_property_by_column(pk).key
         # Foreign keys a flush would copy from a parent object (many-to-one): relationship, [(attribute, parent's)].
@@ -89,7 +89,7 @@ class _Shape:
                     for local, remote in rel.local_remote_pairs
                 ]
                 self.parents.append((rel.key, pairs))
-        self.insert = insert(table)
+        self.insert = prepared.Prepared(insert(table))
         self.numbering = insert(table).returning(pk, sort_by_parameter_order=True)  # ids in the rows' order
 
     def row(self, obj: Any, values: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +152,7 @@ def insert_now(session: Session, objects: Sequence[Any]) -> None:
             for obj, ident in zip(objs, ids, strict=True):
                 setattr(obj, shape.pk_attr, ident)
         else:
-            conn.execute(shape.insert, rows if len(rows) > 1 else rows[0])
+            shape.insert.many(conn, rows)
     _settle(session, objects)
     for hook in session.info.get(_HOOKS, ()):
         hook(session, objects, True)
@@ -187,13 +187,12 @@ def update_now(session: Session, objects: Sequence[Any]) -> None:
         stmt = shape.updates.get(key)
         if stmt is None:
             pk = shape.table.c[shape.column_of[shape.pk_attr]]
-            stmt = shape.updates[key] = (
+            stmt = shape.updates[key] = prepared.Prepared(
                 update(shape.table)
                 .where(pk == bindparam("_pk"))
                 .values({shape.column_of[a]: bindparam("_" + a) for a in key})
             )
-        rows = [row for _obj, row in items]
-        conn.execute(stmt, rows if len(rows) > 1 else rows[0])
+        stmt.many(conn, [row for _obj, row in items])
     _settle(session, objects)
     for hook in session.info.get(_HOOKS, ()):
         hook(session, objects, False)

@@ -15,25 +15,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Insert, Table, event, insert
+from sqlalchemy import Table, event, insert
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+
+from gpulease.store import prepared
 
 _KEY = "gpulease_staged"
 _ASIDE = "gpulease_staged_aside"
-_INSERTS: dict[Table, Insert] = {}  # one statement per table, built once (its compiled form is cached by it)
+_INSERTS: dict[Table, prepared.Prepared] = {}  # one statement per table, compiled once (store/prepared.py)
 
 
-def _insert(table: Table) -> Insert:
+def _insert(table: Table) -> prepared.Prepared:
     stmt = _INSERTS.get(table)
     if stmt is None:
-        stmt = _INSERTS[table] = insert(table)
+        stmt = _INSERTS[table] = prepared.Prepared(insert(table))
     return stmt
 
 
 def stage(session: Session, table: Table, row: dict[str, Any]) -> None:
     """Insert `row` into `table` in this transaction, with the next statement (see the module)."""
     if session.in_nested_transaction():
-        session.connection().execute(_insert(table), row)
+        _insert(table).many(session.connection(), [row])
         return
     staged: list[tuple[Table, dict[str, Any]]] | None = session.info.get(_KEY)
     if staged is None:
@@ -53,7 +55,7 @@ def write(session: Session) -> None:
         by_table.setdefault(table, []).append(row)
     conn = session.connection()
     for table, rows in by_table.items():
-        conn.execute(_insert(table), rows if len(rows) > 1 else rows[0])
+        _insert(table).many(conn, rows)
 
 
 # Written after the ORM's own inserts, which they may refer to (a lease's events, inserted with the lease when
@@ -63,12 +65,19 @@ def _after_flush(session: Session, _ctx: UOWTransaction) -> None:
     write(session)
 
 
-@event.listens_for(Session, "do_orm_execute")
-def _before_statement(state: ORMExecuteState) -> None:
-    session = state.session
+def before_statement(session: Session) -> None:
+    """What is staged, written before a statement of the session (one run past it too: store/prepared.py)."""
     if session.info.get(_KEY) and session.new and session.autoflush:
         session.flush()  # the objects they may refer to first; writes them after (above)
     write(session)
+
+
+prepared.BEFORE_STATEMENT.append(before_statement)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _before_statement(state: ORMExecuteState) -> None:
+    before_statement(state.session)
 
 
 @event.listens_for(Session, "before_commit")
