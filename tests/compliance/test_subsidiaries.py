@@ -77,6 +77,12 @@ def test_a_subsidiary_is_a_review_of_its_parent_with_the_relation_and_the_source
     assert "China Harbour Engineering Company Ltd. is a wholly owned subsidiary (100%)" in reason
     assert "CHINA COMMUNICATIONS CONSTRUCTION COMPANY LIMITED" in reason and "50% rule" in reason
     assert "source: https://" in reason
+    # The decision's summary says whose subsidiary matched, not the subsidiary as if it were the listed name.
+    assert any(
+        "'China Harbour Engineering Company Ltd.', a known subsidiary of CMIC entry" in r
+        and "'CHINA COMMUNICATIONS CONSTRUCTION COMPANY LIMITED'" in r
+        for r in result.reasons
+    )
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gpulease.compliance.match import Hit
+from gpulease.compliance.model import SUBSIDIARY
 from gpulease.compliance.restrictions import BLOCKING_LISTS, restriction
 
 Outcome = Literal["cleared", "review", "denied"]
@@ -110,7 +111,14 @@ def decide_name(hits: Sequence[Hit], thresholds: Thresholds = Thresholds(), labe
             continue
         outcome = worst(outcome, ruling.outcome)
         verb = "matches" if ruling.outcome == "denied" else "resembles"
-        what = f"{hit.list} entry {hit.entry_id} '{hit.matched_name}' (score {hit.score:.0f})"
+        if hit.enrichment is not None and hit.enrichment.kind == SUBSIDIARY:
+            # (The name matched is the subsidiary's, not the listed party's: say whose it is.)
+            what = (
+                f"'{hit.matched_name}', a known subsidiary of {hit.list} entry {hit.entry_id} '{hit.name}' "
+                f"(score {hit.score:.0f})"
+            )
+        else:
+            what = f"{hit.list} entry {hit.entry_id} '{hit.matched_name}' (score {hit.score:.0f})"
         reasons.append(f"{prefix}{verb} {what}: {ruling.rule}")
     if not reasons:
         top = f" (best score {hits[0].score:.0f})" if hits else ""
