@@ -419,18 +419,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def run_api(
     data_dir: Path, names: list[tuple[str, str | None]], rate_limited: bool = False, clients: int = 1
 ) -> dict[str, Any]:
     """POST /api/v1/screen through a real `gpulease serve` over the seeded store: names/s, p99, and the server's CPU
     per name. `clients` keep-alive connections post their share of the names at once (each call also appends an audit
     record, as in production)."""
+    from api_load import cpu_seconds  # (this folder's load benchmark: the server's CPU from /proc)
+
     # Without the per-key rate limit (50 requests/s after a burst of 200 by default), which would otherwise be what a
     # run of more than 200 names measures; `rate_limited` keeps it, and the waits it asks for are counted.
     env = {**os.environ, "GPULEASE_DATA_DIR": str(data_dir), "GPULEASE_LOG_JSON": "true"}
@@ -479,12 +475,12 @@ def run_api(
                     errors += r.status_code != 200
             return latencies, errors, waits
 
-        cpu_before = _process_cpu_s(server.pid)
+        cpu_before = cpu_seconds(server.pid)
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=clients) as pool:
             done = list(pool.map(post_share, [names[k::clients] for k in range(clients)]))
         elapsed = time.perf_counter() - start
-        server_cpu = _process_cpu_s(server.pid) - cpu_before
+        server_cpu = cpu_seconds(server.pid) - cpu_before
         latencies = [t for share, _, _ in done for t in share]
         errors = sum(e for _, e, _ in done)
         waits = sum(w for _, _, w in done)

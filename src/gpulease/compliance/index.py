@@ -921,9 +921,11 @@ class ScreeningIndex:
         sources: dict[str | tuple[str, str], int] = {}
         for name_id, indexed in enumerate(names):
             strong = indexed.norm.strong
-            name_sources: set[str | tuple[str, str]] = {*strong, *pairwise(strong), *written_forms(indexed.norm)}
+            neighbours = set(pairwise(strong))
+            name_sources: set[str | tuple[str, str]] = {*strong, *neighbours, *written_forms(indexed.norm)}
             # (Two words as written joined, where that reads otherwise than their forms joined: `_pairs`.)
-            name_sources.update(("", pair) for _, pair in indexed.joined[max(len(strong) - 1, 0) :])
+            as_formed = {joined(a, b) for a, b in neighbours}
+            name_sources.update(("", pair) for _, pair in indexed.joined if pair not in as_formed)
             for source in name_sources:
                 number = sources.get(source)
                 if number is None:
@@ -1384,7 +1386,7 @@ class ScreeningIndex:
                 continue
             for hit in one(other):
                 if (other is untitled or other is korean or other is surname_last) and hit.entry.type != "individual":
-                    continue  # (a title names a person; so does a Korean name read as surname and given name)
+                    continue  # (a title names a person; so does a Korean name, or one read surname last)
                 if hit.entry_id not in found or hit.score > found[hit.entry_id].score:
                     found[hit.entry_id] = replace(hit, reasons=(*hit.reasons, f"'{other}': {note}"))
         hits = self._brand_inside(name, sorted(found.values(), key=lambda h: (-h.score, h.entry_id))[:limit], limit)
