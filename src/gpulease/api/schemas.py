@@ -9,7 +9,7 @@ for every door. schemathesis checks that the two agree in both directions (tests
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Disc
 
 from gpulease.domain.cpu import cpuset
 from gpulease.domain.customers import ComplianceStatus, ShownStatus, shown_status
-from gpulease.domain.inventory import Backend, NodeState
+from gpulease.domain.inventory import Backend, NodeState, NodeView
 from gpulease.domain.leases import Plan
 from gpulease.domain.pricing import Quote, Resource, canonical
 from gpulease.services import limits
@@ -541,10 +541,11 @@ class LeaseOut(BaseModel):
     preempted: list[int] = Field(default_factory=list, description="interruptible leases given notice for this one")
 
     @staticmethod
-    def holdings(lease: Lease) -> tuple[list[GpuOut], list[CoresOut]]:
-        """The GPUs and cores the answer shows: read from the lease's allocations and their nodes, so while its
-        session is open; `of` needs nothing else but the lease's own columns."""
-        held = lease_holdings(lease)
+    def holdings(lease: Lease, nodes: Mapping[int, NodeView] | None = None) -> tuple[list[GpuOut], list[CoresOut]]:
+        """The GPUs and cores the answer shows: read from the lease's allocations and their nodes (a booking's
+        `nodes` as placed, `leases.holdings`), so while its session is open; `of` needs nothing else but the
+        lease's own columns."""
+        held = lease_holdings(lease, nodes)
         return (
             [GpuOut(node=name, node_id=node_id, index=index) for name, node_id, index in held.gpus],
             [CoresOut(node=h.node, node_id=h.node_id, cores=list(h.cores), cpuset=h.cpuset) for h in held.cores],

@@ -78,6 +78,7 @@ class NodeView:
     gpu_model: str
     gpu_count: int
     state: NodeState = NodeState.AVAILABLE
+    cpus_described: bool = False  # a GPU lease's answer then shows its GPUs' share of cores (not placement's)
 
     @property
     def schedulable(self) -> bool:

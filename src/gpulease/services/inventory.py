@@ -248,6 +248,7 @@ def node_view(node: Node) -> NodeView:
         gpu_model=node.gpu_model or "",
         gpu_count=node.gpu_count,
         state=NodeState(node.state),
+        cpus_described=node.cpu_cores > 0 and bool(node.cpu_model),  # as cpu_node_view decides
     )
 
 

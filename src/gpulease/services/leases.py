@@ -6,8 +6,8 @@ lease through `transitions`, and asks for the runs of a closed lease to be stopp
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -18,7 +18,7 @@ from sqlalchemy.orm import joinedload, object_session, selectinload
 from gpulease.domain.cpu import UnknownCpuModel, cpu_model
 from gpulease.domain.cpu_placement import CpuCalendar, CpuPlacement, CpuRequest
 from gpulease.domain.customers import ComplianceStatus
-from gpulease.domain.inventory import UnknownGpuModel, gpu_model
+from gpulease.domain.inventory import NodeView, UnknownGpuModel, gpu_model
 from gpulease.domain.leases import LeaseAction, LeaseFacts, LeaseState, Plan, offered_actions, refusal
 from gpulease.domain.placement import Placement, PlacementRequest, Unplaceable
 from gpulease.domain.pricing import PriceEntry, PricingError, Quote, Resource, make_quote, quote_entry
@@ -130,31 +130,32 @@ _ONE_NODE_FACTS = Prepared(
 )
 
 
-def holdings(lease: Lease) -> Holdings:
+def holdings(lease: Lease, nodes: Mapping[int, NodeView] | None = None) -> Holdings:
     """The GPUs the lease holds (or, once closed, held), with their nodes' names, and the cores it holds; read while
     its session is open.
 
-    A lease just booked has its GPUs but not their nodes in the session: their names are read with one statement
-    of four columns rather than one ORM load of each node, unless a node's CPUs are described (its GPUs' share of
-    cores is then shown, from the node itself)."""
+    A lease just booked has its GPUs but not their nodes in the session. `nodes` (`Booked.nodes`): its nodes as the
+    calendar it was placed on knows them, which name them without a statement. Otherwise their names are read with
+    one statement of four columns rather than one ORM load of each node. Either way, unless a node's CPUs are
+    described (its GPUs' share of cores is then shown, from the node itself)."""
     live = held_allocations(lease) or (lease.allocations if lease.state in ("ended", "preempted") else [])
     gpus_held = sorted(live, key=lambda a: (a.node_id, a.gpu_index))
     session = object_session(lease)
-    if (
-        gpus_held
-        and lease.resource != "cpu"
-        and session is not None
-        and all("node" not in a.__dict__ for a in gpus_held)
-    ):
-        node_ids = sorted({a.node_id for a in gpus_held})
-        if len(node_ids) == 1:
-            rows: Sequence[Any] = _ONE_NODE_FACTS.rows(session, {"id": node_ids[0]})
-        else:
-            rows = session.execute(_NODE_FACTS, {"ids": node_ids}).all()
-        names = {node_id: name for node_id, name, _cores, _model in rows}
-        described = any(cores > 0 and model for _id, _name, cores, model in rows)
-        if not described and all(a.node_id in names for a in gpus_held):
-            return Holdings([(names[a.node_id], a.node_id, a.gpu_index) for a in gpus_held], [])
+    if gpus_held and lease.resource != "cpu" and all("node" not in a.__dict__ for a in gpus_held):
+        if nodes is not None and all(a.node_id in nodes for a in gpus_held):
+            views = [nodes[a.node_id] for a in gpus_held]
+            if not any(v.cpus_described for v in views):
+                return Holdings([(v.name, a.node_id, a.gpu_index) for v, a in zip(views, gpus_held, strict=True)], [])
+        elif session is not None:
+            node_ids = sorted({a.node_id for a in gpus_held})
+            if len(node_ids) == 1:
+                rows: Sequence[Any] = _ONE_NODE_FACTS.rows(session, {"id": node_ids[0]})
+            else:
+                rows = session.execute(_NODE_FACTS, {"ids": node_ids}).all()
+            names = {node_id: name for node_id, name, _cores, _model in rows}
+            described = any(cores > 0 and model for _id, _name, cores, model in rows)
+            if not described and all(a.node_id in names for a in gpus_held):
+                return Holdings([(names[a.node_id], a.node_id, a.gpu_index) for a in gpus_held], [])
     return Holdings([(a.node.name, a.node_id, a.gpu_index) for a in gpus_held], held_cores(lease, gpus_held))
 
 
@@ -416,6 +417,11 @@ def quote_request(work: Work, *, request: LeaseRequest) -> Quote:
 class Booked:
     lease: Lease
     preempted: list[int]  # interruptible leases given notice to make room
+    # The nodes of its GPUs as the calendar it was placed on knows them, for its answer (`holdings`). That calendar
+    # is current as of this transaction: every change of a model's nodes bumps the model's version, and a placement
+    # behind the version reloads it first (services/calendars.py); a node's name and CPUs change only when it is
+    # removed, which takes it out of the calendar.
+    nodes: Mapping[int, NodeView] = field(default_factory=dict)
 
 
 def create_lease(work: Work, *, actor: Actor, request: LeaseRequest) -> Booked:
@@ -530,6 +536,7 @@ def _place(
                 earliest_start=None if earliest is None else from_epoch(earliest).isoformat(),
             ) from None
     placed = placement  # narrowed to Placement: the closure below keeps that type
+    nodes = {n: cal.node(n) for n in placed.node_ids}  # now, under the model's lock (`keep_placed` lets it go)
     if not preempted and lease_id is not None:
         # Gave nobody notice (PostgreSQL): kept in the calendar now, and the next placement of the model goes on
         # at once (services/calendars.py, `placed`); SQLite keeps the model's lock to the commit.
@@ -551,7 +558,7 @@ def _place(
         preempted=preempted,
         lease_id=lease_id,
     )
-    return Booked(lease, preempted)
+    return Booked(lease, preempted, nodes)
 
 
 def _book_placed(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -24,6 +25,7 @@ from gpulease.api.schemas import (
     LeaseOut,
     QuoteOut,
 )
+from gpulease.domain.inventory import NodeView
 from gpulease.domain.leases import LeaseState
 from gpulease.services import gpu_usage, leases, limits, spend, telemetry
 from gpulease.services.context import Actor
@@ -79,13 +81,15 @@ def list_leases(
 Answer = tuple[Lease, spend.LeaseSpend, list[int], tuple[list[GpuOut], list[CoresOut]]]
 
 
-def _answer(w: Work, lease: Lease, preempted: list[int] | None = None) -> Answer:
-    return lease, spend.of_lease(w, lease), preempted or [], LeaseOut.holdings(lease)
+def _answer(
+    w: Work, lease: Lease, preempted: list[int] | None = None, nodes: Mapping[int, NodeView] | None = None
+) -> Answer:
+    return lease, spend.of_lease(w, lease), preempted or [], LeaseOut.holdings(lease, nodes)
 
 
 def _book(w: Work, *, actor: Actor, request: leases.LeaseRequest) -> Answer:
     booked = leases.create_lease(w, actor=actor, request=request)
-    return _answer(w, booked.lease, booked.preempted)
+    return _answer(w, booked.lease, booked.preempted, booked.nodes)
 
 
 def _end(w: Work, *, actor: Actor, lease_id: int) -> Answer:
