@@ -13,6 +13,7 @@ from gpulease.services import inventory
 from gpulease.services.context import SYSTEM
 from gpulease.services.inventory import NodeCpus
 from gpulease.settings import Settings
+from gpulease.store.models import Run
 from tests.conftest import Clock, Facility
 
 # Through the API, one request each. Booking: the customer, the price, the GPUs the customer holds, the lease's
@@ -26,10 +27,11 @@ from tests.conftest import Clock, Facility
 # then 12 + 1 per GPU on SQLite; then 12 with the nodes' names read.)
 BOOK_MAX = 11  # + 1 on SQLite (its BEGIN IMMEDIATE counted), whatever the GPUs. PostgreSQL: + 2, the version read
 # when placing and bumped at the commit (placements of a model overlap there; services/calendars.py) and the NOTIFY.
-# Ending: the lease and its GPUs in one read, its runs, its usage on record (read once, before anything is
-# staged, so the events, audit records and notification go in one batch each), the state changes, the GPUs
-# released, the calendar sequence and, on PostgreSQL, the NOTIFY. (Before: 16.)
-END_MAX = 10
+# Ending: the lease and its GPUs in one read, its usage on record and whether a run of it is going in another (read
+# once, before anything is staged, so the events, audit records and notification go in one batch each), the state
+# changes, the GPUs released, the calendar sequence and, on PostgreSQL, the NOTIFY. (Before: 16; then 10, its runs
+# and its usage read apart.)
+END_MAX = 9
 
 
 @contextmanager
@@ -176,3 +178,41 @@ def test_nodes_added_and_removed_by_another_process_are_named_as_stored(
         assert {g["node"] for g in lease["gpus"]} == {first["name"]}, lease
     finally:
         other.close()
+
+
+def test_an_end_reads_its_usage_and_whether_a_run_is_going_in_one_statement(
+    facility: Facility, runtime: Runtime, clock: Clock
+) -> None:
+    """A run not finished on record keeps the ended lease `ending` (its runs are being stopped); a finished one, or
+    none, lets it be `ended` at once."""
+    facility.nodes(1)
+    facility.prices()
+    cust = facility.customer()
+    key = facility.customer_key(cust["id"])
+    body = {"customer_id": cust["id"], "gpu_model": "A100-80GB", "plan": "on_demand"}
+    booked = [facility.lease(key, gpu_count=1, **body)["id"] for _ in range(3)]
+    with runtime.work() as w:
+        for lease_id, state in ((booked[0], "succeeded"), (booked[0], "running"), (booked[1], "failed")):
+            w.session.add(
+                Run(
+                    id=f"run-{lease_id}-{state}",
+                    lease_id=lease_id,
+                    customer_id=cust["id"],
+                    command=["true"],
+                    env={},
+                    backend="sandbox",
+                    state=state,
+                    log_path="/dev/null",
+                    created_at=clock(),
+                )
+            )
+    states = []
+    for lease_id in booked:
+        with counting(runtime) as end:
+            r = facility.c.post(f"/api/v1/leases/{lease_id}/end", headers=key)
+        assert r.status_code == 200, r.text
+        states.append(r.json()["state"])
+        # Before its writes: the lease with its GPUs, then its usage and runs together (stopping them comes after).
+        reads = [x for x in end[: end.index(next(x for x in end if x.startswith("UPDATE")))] if x.startswith("SELECT")]
+        assert len(reads) == 2 and "usage_records" in reads[1], "\n".join(end)
+    assert states == ["ending", "ended", "ended"]

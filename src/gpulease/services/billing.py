@@ -76,6 +76,18 @@ _BILLED = (
 )
 
 
+# One lease's usage on record as a column, to read in one statement with other things (an end: services/leases.py);
+# `keep_billed` then keeps what it read.
+USAGE_OF_ONE = (
+    select(func.sum(UsageRecord.amount)).where(UsageRecord.lease_id == bindparam("usage_of")).scalar_subquery()
+)
+
+
+def keep_billed(work: Work, lease_id: int, total: Decimal | None) -> None:
+    """A lease's usage on record as the caller read it (`USAGE_OF_ONE`), kept as `billed_totals` keeps its own."""
+    work.billed.setdefault(lease_id, Decimal(total or 0))
+
+
 def billed_totals(work: Work, lease_ids: Sequence[int]) -> dict[int, Decimal]:
     """Usage on record per lease (0.00 for none), rounded to the cent; each lease's sum is read once per unit of
     work and kept current with the records the unit of work adds (`Work.billed`)."""

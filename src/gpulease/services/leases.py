@@ -53,6 +53,7 @@ from gpulease.services.lease_queue import enqueue
 from gpulease.services.permissions import Permission, allowed, require
 from gpulease.services.prices import price_book, price_entry
 from gpulease.services.transitions import (
+    RUN_GOING,
     activate,
     current_holds,
     finish,
@@ -760,6 +761,9 @@ def cancel(work: Work, *, actor: Actor, lease_id: int) -> Lease:
     return lease
 
 
+_END_READS = select(billing.USAGE_OF_ONE, RUN_GOING)
+
+
 def end(work: Work, *, actor: Actor, lease_id: int) -> Lease:
     """End a lease now. Pay-as-you-go plans are billed to this second; reserved windows are billed whole.
 
@@ -770,9 +774,14 @@ def end(work: Work, *, actor: Actor, lease_id: int) -> Lease:
     _check(lease, LeaseAction.END)
     if lease.activated_at is None:
         return cancel(work, actor=actor, lease_id=lease_id)
-    billing.billed_totals(work, [lease.id])  # read now, before the end's rows are staged: one batch of inserts
+    # Its usage on record (read now, before the end's rows are staged: one batch of inserts) and whether a run of it
+    # may still be going, in one round trip.
+    total, going = work.session.execute(_END_READS, {"usage_of": lease.id, "runs_of": lease.id}).one()
+    billing.keep_billed(work, lease.id, total)
     at = work.now if lease.ends_at is None else min(work.now, lease.ends_at)
-    finish(work, lease, at=at, actor=actor.name, target=LeaseState.ENDED, reason=f"ended by {actor.role}")
+    finish(
+        work, lease, at=at, actor=actor.name, target=LeaseState.ENDED, reason=f"ended by {actor.role}", runs=bool(going)
+    )
     # The changes to the lease and what it holds, written directly (store/direct.py) when nothing else changed.
     session = work.session
     mine = (lease, *holds(lease))

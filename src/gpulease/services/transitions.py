@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, exists, select
 
 from gpulease import audit
 from gpulease.backends import RunState
@@ -168,13 +168,24 @@ def bill_through(work: Work, lease: Lease, until: datetime) -> None:
     lease.billed_until = until
 
 
-def finish(work: Work, lease: Lease, *, at: datetime, actor: str, target: LeaseState, reason: str | None) -> None:
+def finish(
+    work: Work,
+    lease: Lease,
+    *,
+    at: datetime,
+    actor: str,
+    target: LeaseState,
+    reason: str | None,
+    runs: bool | None = None,
+) -> None:
     """Close a lease at `at`: free its GPUs from then on and bill what it used, in this transaction.
 
     A lease that ends goes to `ending` while its runs are being stopped; the executor makes it `ended` once
     nothing of the customer's runs on the GPUs any more (`close_ending`); at once if no run is on record.
+    `runs`: whether a run of it may still be going, if the caller read it already (`RUN_GOING`) in this transaction.
     """
-    runs = _has_runs(work, lease.id)  # asked first: nothing of this change is flushed for it yet
+    if runs is None:
+        runs = _has_runs(work, lease.id)  # asked first: nothing of this change is flushed for it yet
     if lease.activated_at is None:
         release(lease)
     else:
@@ -196,6 +207,8 @@ HANDED_BACK = "GPUs handed back: no run left on them"
 RUN_FINISHED = (RunState.SUCCEEDED.value, RunState.FAILED.value, RunState.STOPPED.value)
 
 
+# Whether a run of a lease may still be going, as a column to read with other things (an end: services/leases.py).
+RUN_GOING = exists().where(Run.lease_id == bindparam("runs_of"), Run.state.notin_(RUN_FINISHED))
 _UNFINISHED_RUN = Prepared(
     select(Run.id).where(Run.lease_id == bindparam("lease_id"), Run.state.notin_(RUN_FINISHED)).limit(1),
     autoflush=True,
