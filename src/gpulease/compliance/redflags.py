@@ -222,16 +222,27 @@ def _new_company_large_request(profile: KycProfile, rules: RedFlagRules, today: 
     return new_company_large_request(profile.incorporated_on, profile.requested_gpus, rules, today)
 
 
+def young_company(incorporated_on: date | None, rules: RedFlagRules, today: date) -> bool:
+    """Whether `new_company_large_request` can flag the company at all, whatever it asks for or holds (a booking
+    reads what the customer holds only then)."""
+    return (
+        "new_company_large_request" in rules.enabled
+        and incorporated_on is not None
+        and (today - incorporated_on).days < rules.recent_incorporation_days
+    )
+
+
 def new_company_large_request(
     incorporated_on: date | None, gpus: int, rules: RedFlagRules, today: date, *, held: int = 0
 ) -> list[RedFlag]:
     """A young company asking for many GPUs. At onboarding `gpus` is the declared number; at booking it is the
     request plus what the customer already holds (`held`), so splitting a large request does not hide it."""
-    if "new_company_large_request" not in rules.enabled or incorporated_on is None:
+    if not young_company(incorporated_on, rules, today):
         return []
+    assert incorporated_on is not None
     total = gpus + held
     age = (today - incorporated_on).days
-    if total < rules.large_request_gpus or age >= rules.recent_incorporation_days:
+    if total < rules.large_request_gpus:
         return []
     asks = f"asks for {gpus} GPUs" if not held else f"asks for {gpus} GPUs on top of the {held} it holds ({total})"
     return [

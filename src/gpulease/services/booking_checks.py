@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 
 from gpulease.compliance.compute import ComputeProjection, cpu_flops_per_core, project
-from gpulease.compliance.redflags import RedFlag, new_company_large_request
+from gpulease.compliance.redflags import RedFlag, new_company_large_request, young_company
 from gpulease.domain.inventory import gpu_model
 from gpulease.domain.leases import HOLDS_CAPACITY, LeaseState
 from gpulease.services.customer_screening import red_flag_rules
@@ -66,13 +66,10 @@ def check_booking(
     """The red flags of a booking and its projected compute. A CPU lease (`cpu`: `model` a CPU model, `gpu_count`
     its cores) asks for no GPUs, and its compute is cores x the model's per-core peak."""
     settings = work.settings
-    flags = new_company_large_request(
-        c.incorporated_on,
-        0 if cpu else gpu_count,
-        red_flag_rules(settings),
-        work.now.date(),
-        held=held_gpus(work, c.id),
-    )
+    rules, today = red_flag_rules(settings), work.now.date()
+    # What the customer holds matters only to a young company: an established one is not read for it.
+    held = held_gpus(work, c.id) if young_company(c.incorporated_on, rules, today) else 0
+    flags = new_company_large_request(c.incorporated_on, 0 if cpu else gpu_count, rules, today, held=held)
     seconds = (
         int((end - start).total_seconds()) if end is not None else settings.compute_projection_open_ended_days * 86400
     )
