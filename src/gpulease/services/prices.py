@@ -6,9 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
-from sqlalchemy import Row, bindparam, or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from gpulease import audit
@@ -36,8 +35,7 @@ class PriceListing:
         return self.entry.unit
 
 
-def _listing(r: PriceRow | Row[*tuple[Any, ...]]) -> PriceListing:
-    """A price row as the book has it; `r` a row of its columns (`_ONE`) or the mapped row."""
+def _listing(r: PriceRow) -> PriceListing:
     return PriceListing(
         PriceEntry(
             gpu_model=r.gpu_model or r.cpu_model or "",
@@ -167,21 +165,8 @@ def current_prices(work: Work) -> list[PriceListing]:
     return [_listing(r) for r in _rows(work.session)]
 
 
-# A booking reads its own price as columns, not as an ORM object: nothing of it is ever changed, and loading one
-# into the session cost more than the statement.
 _ONE = (
-    select(
-        PriceRow.gpu_model,
-        PriceRow.cpu_model,
-        PriceRow.gib_rate,
-        PriceRow.plan,
-        PriceRow.rate,
-        PriceRow.currency,
-        PriceRow.cancel_free_hours,
-        PriceRow.cancel_fee_fraction,
-        PriceRow.preemption_notice_s,
-        PriceRow.effective_from,
-    )
+    select(PriceRow)
     .where(
         or_(PriceRow.gpu_model == bindparam("model"), PriceRow.cpu_model == bindparam("model")),
         PriceRow.plan == bindparam("plan"),
@@ -193,7 +178,7 @@ _ONE = (
 
 def price_entry(session: Session, model: str, plan: Plan) -> PriceEntry:
     """The price in force of one GPU or CPU model on one plan; PricingError as the book says it when none."""
-    row = session.execute(_ONE, {"model": model, "plan": plan.value}).first()
+    row = session.scalars(_ONE, {"model": model, "plan": plan.value}).first()
     if row is None:
         return price_book(session).entry(model, plan)  # raises, with the book's own message
     return _listing(row).entry
