@@ -79,7 +79,7 @@ _BILLED = (
 # One lease's usage on record as a column, to read in one statement with other things (an end: services/leases.py);
 # `keep_billed` then keeps what it read.
 USAGE_OF_ONE = (
-    select(func.sum(UsageRecord.amount)).where(UsageRecord.lease_id == bindparam("usage_of")).scalar_subquery()
+    select(func.sum(UsageRecord.amount)).where(UsageRecord.lease_id == bindparam("lease_id")).scalar_subquery()
 )
 
 

@@ -776,7 +776,7 @@ def end(work: Work, *, actor: Actor, lease_id: int) -> Lease:
         return cancel(work, actor=actor, lease_id=lease_id)
     # Its usage on record (read now, before the end's rows are staged: one batch of inserts) and whether a run of it
     # may still be going, in one round trip.
-    total, going = work.session.execute(_END_READS, {"usage_of": lease.id, "runs_of": lease.id}).one()
+    total, going = work.session.execute(_END_READS, {"lease_id": lease.id}).one()
     billing.keep_billed(work, lease.id, total)
     at = work.now if lease.ends_at is None else min(work.now, lease.ends_at)
     finish(

@@ -207,12 +207,10 @@ HANDED_BACK = "GPUs handed back: no run left on them"
 RUN_FINISHED = (RunState.SUCCEEDED.value, RunState.FAILED.value, RunState.STOPPED.value)
 
 
+_RUN_NOT_FINISHED = (Run.lease_id == bindparam("lease_id"), Run.state.notin_(RUN_FINISHED))
 # Whether a run of a lease may still be going, as a column to read with other things (an end: services/leases.py).
-RUN_GOING = exists().where(Run.lease_id == bindparam("runs_of"), Run.state.notin_(RUN_FINISHED))
-_UNFINISHED_RUN = Prepared(
-    select(Run.id).where(Run.lease_id == bindparam("lease_id"), Run.state.notin_(RUN_FINISHED)).limit(1),
-    autoflush=True,
-)
+RUN_GOING = exists().where(*_RUN_NOT_FINISHED)
+_UNFINISHED_RUN = Prepared(select(Run.id).where(*_RUN_NOT_FINISHED).limit(1), autoflush=True)
 
 
 def _has_runs(work: Work, lease_id: int) -> bool:
