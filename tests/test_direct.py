@@ -261,3 +261,51 @@ def test_by_id_reads_what_session_get_reads(runtime: Runtime, ids: tuple[int, in
         assert by_id(s, 333_001) is None
         assert s.get(Customer, customer_id) is direct.ById(Customer)(s, customer_id)
     assert lease.id == 333_000
+
+
+def test_the_same_change_to_several_rows_is_one_statement_on_postgresql(
+    runtime: Runtime, ids: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An end's GPUs all change alike: on PostgreSQL one UPDATE for them (`= ANY` of their ids), not an executemany
+    (a pipeline in psycopg); rows changed differently still get theirs."""
+    if not runtime.store.is_postgres:
+        pytest.skip("PostgreSQL only")
+    import psycopg
+
+    customer_id, node_id = ids
+    with runtime.store.transaction() as s:
+        lease = _lease(customer_id, node_id, gpus=(0, 1, 2, 3))
+        direct.insert_now(s, [lease, *lease.allocations])
+        lease_id = lease.id
+    many: list[int] = []
+    executemany = psycopg.Cursor.executemany
+
+    def counted(self: psycopg.Cursor[object], query: str, params: Sequence[Any], **kwargs: Any) -> None:
+        many.append(len(params))
+        executemany(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "executemany", counted)
+    with runtime.store.transaction() as s:
+        stored = s.get(Lease, lease_id)
+        assert stored is not None
+        for a in stored.allocations:
+            a.released = True
+        direct.update_now(s, list(stored.allocations))
+        assert many == []
+        a, b, *_ = stored.allocations
+        a.ends_at, b.ends_at = T + timedelta(minutes=1), T + timedelta(minutes=2)
+        direct.update_now(s, [a, b])
+        assert many == [2]  # different values: one row each
+        assert not s.dirty
+    with runtime.store.transaction() as s:
+        got = s.execute(
+            select(Allocation.released, Allocation.ends_at)
+            .where(Allocation.lease_id == lease_id)
+            .order_by(Allocation.id)
+        ).all()
+    assert [tuple(r) for r in got] == [
+        (True, T + timedelta(minutes=1)),
+        (True, T + timedelta(minutes=2)),
+        (True, None),
+        (True, None),
+    ]

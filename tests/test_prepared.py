@@ -3,8 +3,8 @@ stores)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import cast
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import Table, bindparam, event, insert, select, text
@@ -113,3 +113,49 @@ def test_the_statement_budget_counts_what_the_cursor_runs(runtime: Runtime) -> N
         assert prepared._watched(engine)
     finally:
         event.remove(engine, "before_cursor_execute", note)
+
+
+def test_rows_of_an_insert_go_as_one_statement_on_psycopg(
+    facility: Facility, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psycopg runs an executemany as a pipeline (several waits on the socket per row); the rows of an INSERT go as
+    one statement of several VALUES instead, at most 32 to a statement, in order, with the types' processing."""
+    if not runtime.store.is_postgres:
+        pytest.skip("psycopg only: SQLite's executemany is one loop in C")
+    import psycopg
+
+    (node,) = facility.nodes(1)
+    customer_id = facility.customer()["id"]
+    with runtime.work() as w:
+        lease = _lease(customer_id, node["id"])
+        w.session.add(lease)
+        w.session.flush()
+        lease_id = lease.id
+    sent: list[str] = []
+    execute = psycopg.Cursor.execute
+
+    def seen(self: psycopg.Cursor[Any], query: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append(query)
+        return execute(self, query, *args, **kwargs)
+
+    def refused(*_: object, **__: object) -> None:
+        raise AssertionError("an executemany was run")
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", seen)
+    monkeypatch.setattr(psycopg.Cursor, "executemany", refused)
+    rows = [
+        {"lease_id": lease_id, "at": T + timedelta(seconds=i), "from_state": None, "to_state": "active",
+         "actor": f"row-{i}", "reason": "r" if i % 2 else None}
+        for i in range(40)
+    ]  # fmt: skip
+    with runtime.work() as w:
+        prepared.Prepared(insert(EVENTS)).many(w.session.connection(), rows)
+    assert [q.split(" (")[0] for q in sent if "lease_events" in q] == ["INSERT INTO lease_events"] * 2  # 32 + 8
+    monkeypatch.undo()
+    with runtime.work() as w:
+        got = w.session.execute(
+            select(LeaseEvent.actor, LeaseEvent.at, LeaseEvent.reason)
+            .where(LeaseEvent.lease_id == lease_id)
+            .order_by(LeaseEvent.id)
+        ).all()
+    assert [tuple(r) for r in got] == [(r["actor"], r["at"], r["reason"]) for r in rows]

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, Table, bindparam, insert, inspect, select, update
+from sqlalchemy import Select, Table, any_, bindparam, insert, inspect, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import MANYTOONE, Mapper, Session, sessionmaker
 from sqlalchemy.orm.interfaces import ORMOption
 from sqlalchemy.orm.util import identity_key
@@ -78,6 +79,7 @@ class _Shape:
             self.columns.append((prop.key, col.key, default, bool(col.primary_key)))
         self.column_of = {attr: column for attr, column, _default, _primary in self.columns}
         self.updates: dict[tuple[str, ...], prepared.Prepared] = {}
+        self.updates_any: dict[tuple[str, ...], prepared.Prepared] = {}  # PostgreSQL: several rows, same values
         (pk,) = table.primary_key.columns
         self.pk_attr = mapper.get_property_by_column(pk).key
         # Foreign keys a flush would copy from a parent object (many-to-one): relationship, [(attribute, parent's)].
@@ -184,6 +186,21 @@ def update_now(session: Session, objects: Sequence[Any]) -> None:
             groups.setdefault((shape, key), []).append((obj, row))
     conn = session.connection()
     for (shape, key), items in groups.items():
+        if len(items) > 1 and conn.dialect.name == "postgresql":
+            # The same changes to several rows (an end's GPUs): one statement for all, not an executemany
+            # (psycopg runs that as a pipeline, several waits on the socket per row: store/prepared.py).
+            first = {k: v for k, v in items[0][1].items() if k != "_pk"}
+            if all(row[k] == v for _obj, row in items[1:] for k, v in first.items()):
+                any_stmt = shape.updates_any.get(key)
+                if any_stmt is None:
+                    pk = shape.table.c[shape.column_of[shape.pk_attr]]
+                    any_stmt = shape.updates_any[key] = prepared.Prepared(
+                        update(shape.table)
+                        .where(pk == any_(bindparam("_pks", type_=postgresql.ARRAY(pk.type))))
+                        .values({shape.column_of[a]: bindparam("_" + a) for a in key})
+                    )
+                any_stmt.many(conn, [first | {"_pks": [row["_pk"] for _obj, row in items]}])
+                continue
         stmt = shape.updates.get(key)
         if stmt is None:
             pk = shape.table.c[shape.column_of[shape.pk_attr]]

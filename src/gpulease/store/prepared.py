@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, Executable
+from sqlalchemy import Connection, Dialect, Engine, Executable, Insert, bindparam
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -106,6 +106,14 @@ def _watched(engine: Engine) -> bool:
     return bool(engine.dispatch.before_cursor_execute or engine.dispatch.after_cursor_execute or engine.echo)
 
 
+def _bare_insert(stmt: Executable) -> bool:
+    """An INSERT of a table with neither values of its own nor RETURNING: rows can be given as VALUES."""
+    return isinstance(stmt, Insert) and not (stmt._values or stmt._multi_values or stmt._returning)
+
+
+_MAX_ROWS = 32  # rows per multi-row INSERT: a statement (and a prepared plan) per row count up to this
+
+
 class Prepared:
     """One statement, compiled once per dialect (and per set of keys given), run on the driver's cursor.
 
@@ -116,6 +124,7 @@ class Prepared:
         self.stmt = stmt
         self.autoflush = autoflush
         self._plans: dict[tuple[str, tuple[str, ...] | None], _Plan | None] = {}
+        self._rows_plans: dict[tuple[str, tuple[str, ...], int], _Plan | None] = {}  # multi-row INSERTs
 
     def _plan_for(self, dialect: Dialect, keys: tuple[str, ...] | None) -> _Plan | None:
         try:
@@ -155,9 +164,36 @@ class Prepared:
         finally:
             cursor.close()
 
+    def _rows_plan_for(self, dialect: Dialect, keys: tuple[str, ...], count: int) -> _Plan | None:
+        """The plan of this INSERT for `count` rows in one statement (VALUES (...), (...)), the values of row i
+        bound as `{key}_{i}`."""
+        try:
+            return self._rows_plans[(dialect.name, keys, count)]
+        except KeyError:
+            assert isinstance(self.stmt, Insert)
+            table = self.stmt.table
+            stmt = self.stmt.values(
+                [{key: bindparam(f"{key}_{i}", type_=table.c[key].type) for key in keys} for i in range(count)]
+            )
+            plan = self._rows_plans[(dialect.name, keys, count)] = _plan(stmt, dialect, None)
+            return plan
+
+    def _run(self, conn: Connection, sql: str, values: Any) -> None:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, values)
+        except Exception as exc:
+            conn._handle_dbapi_exception(exc, sql, values, cursor, None)
+        finally:
+            cursor.close()
+
     def many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run the statement once per row (an executemany); every row must give the same keys, as for
-        `Connection.execute` with a list."""
+        `Connection.execute` with a list.
+
+        On psycopg an INSERT of several rows is sent as one statement of several VALUES: psycopg runs an
+        executemany as a pipeline, which for the two to eight rows of a booking waits on the socket several times
+        per row, each wait a hand-over of the interpreter's lock under load (docs/benchmarks.md)."""
         if not rows:
             return
         keys = tuple(rows[0])
@@ -165,6 +201,16 @@ class Prepared:
         if plan is None or any(row.keys() != rows[0].keys() for row in rows):
             conn.execute(self.stmt, [dict(row) for row in rows] if len(rows) > 1 else dict(rows[0]))
             return
+        if len(rows) > 1 and conn.dialect.driver == "psycopg" and _bare_insert(self.stmt):
+            for at in range(0, len(rows), _MAX_ROWS):
+                chunk = rows[at : at + _MAX_ROWS]
+                rows_plan = self._rows_plan_for(conn.dialect, keys, len(chunk))
+                if rows_plan is None:
+                    break
+                flat = {f"{key}_{i}": row[key] for i, row in enumerate(chunk) for key in keys}
+                self._run(conn, rows_plan.sql, _values(rows_plan, flat))
+            else:
+                return
         values = [_values(plan, row) for row in rows]
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
