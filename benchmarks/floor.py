@@ -17,7 +17,7 @@ audit, metrics or middleware: whatever gpulease does beyond this is above the fl
   and count of gpulease's on PostgreSQL, on scratch tables, psycopg alone with prepared statements).
 - `batch`: group commit. Requests queue for one writer thread, which takes all that wait and writes their rows with
   one statement per kind for all of them (`statement_floor.book_many` / `end_many`: arrays unnested, one
-  transaction per batch), then answers each.
+  transaction per batch), then answers each (`--writers`: how many such threads, each with its connection).
 
 Prints, per design: bookings/s, booking p50/p99, and CPU per booking + end of the server, of PostgreSQL (every
 `postgres` process, read from /proc) and of the load generator, and how many requests a batch held.
@@ -81,7 +81,7 @@ class LeaseOut(BaseModel):
     preemptible: bool
 
 
-def serve(design: str, port: int, pg_url: str, slots: int) -> None:
+def serve(design: str, port: int, pg_url: str, slots: int, writers: int) -> None:
     import uvicorn
     from fastapi import FastAPI, Header
     from starlette.concurrency import run_in_threadpool
@@ -137,7 +137,8 @@ def serve(design: str, port: int, pg_url: str, slots: int) -> None:
         return await fut
 
     if design == "batch":
-        threading.Thread(target=writer, daemon=True).start()
+        for _ in range(writers):
+            threading.Thread(target=writer, daemon=True).start()
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -180,10 +181,11 @@ def postgres_cpu() -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def measure(design: str, url: str, clients: int, seconds: float, slots: int) -> str:
+def measure(design: str, url: str, clients: int, seconds: float, slots: int, writers: int) -> str:
     port = free_port()
+    command = [sys.executable, __file__, "--serve", design, "--port", str(port), "--pg-url", url]
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", design, "--port", str(port), "--pg-url", url, "--slots", str(slots)],
+        [*command, "--slots", str(slots), "--writers", str(writers)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -223,7 +225,7 @@ def measure(design: str, url: str, clients: int, seconds: float, slots: int) -> 
 
     batch = seen["requests"] - marks["seen"]["requests"]
     held = f", {batch / max(1, seen['batches'] - marks['seen']['batches']):.1f} requests per batch" if batch else ""
-    name = f"{design} ({slots} slots)" if design == "each" else design
+    name = {"each": f"each ({slots} slots)", "batch": f"batch ({writers} wr.)"}.get(design, design)
     return (
         f"{name:14} bookings/s {n / elapsed:7.1f}  booking p50 {pct(stats.book_ms, 50):6.1f} ms  "
         f"p99 {pct(stats.book_ms, 99):6.1f} ms  errors {len(stats.errors)}  CPU per booking + end: server "
@@ -238,17 +240,18 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--slots", type=int, default=4, help="`each`: connections, and requests at the database at once")
+    ap.add_argument("--writers", type=int, default=1, help="`batch`: writer threads, each with its connection")
     ap.add_argument("--serve", choices=DESIGNS, help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve, args.port, args.pg_url, args.slots)
+        serve(args.serve, args.port, args.pg_url, args.slots, args.writers)
         return
     random.seed(1)
     url = statement_floor.create(args.pg_url)
     try:
         for design in args.design or DESIGNS:
-            print(measure(design, url, args.clients, args.seconds, args.slots), flush=True)
+            print(measure(design, url, args.clients, args.seconds, args.slots, args.writers), flush=True)
     finally:
         statement_floor.drop(args.pg_url, url)
 

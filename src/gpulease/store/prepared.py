@@ -202,14 +202,17 @@ class Prepared:
             conn.execute(self.stmt, [dict(row) for row in rows] if len(rows) > 1 else dict(rows[0]))
             return
         if len(rows) > 1 and conn.dialect.driver == "psycopg" and _bare_insert(self.stmt):
-            for at in range(0, len(rows), _MAX_ROWS):
-                chunk = rows[at : at + _MAX_ROWS]
+            done = 0
+            while done < len(rows):
+                chunk = rows[done : done + _MAX_ROWS]
                 rows_plan = self._rows_plan_for(conn.dialect, keys, len(chunk))
                 if rows_plan is None:
-                    break
+                    break  # the rows not written yet go below
                 flat = {f"{key}_{i}": row[key] for i, row in enumerate(chunk) for key in keys}
                 self._run(conn, rows_plan.sql, _values(rows_plan, flat))
-            else:
+                done += len(chunk)
+            rows = rows[done:]
+            if not rows:
                 return
         values = [_values(plan, row) for row in rows]
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
