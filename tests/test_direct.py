@@ -148,10 +148,10 @@ def test_listeners_hear_of_the_new_objects(runtime: Runtime, ids: tuple[int, int
     assert heard == [objects]
 
 
-def _stored_lease(runtime: Runtime, ids: tuple[int, int]) -> int:
+def _stored_lease(runtime: Runtime, ids: tuple[int, int], gpus: Sequence[int] = (0, 1)) -> int:
     customer_id, node_id = ids
     with runtime.store.transaction() as s:
-        lease = _lease(customer_id, node_id)
+        lease = _lease(customer_id, node_id, gpus=gpus)
         direct.insert_now(s, [lease, *lease.allocations])
         return lease.id
 
@@ -272,11 +272,7 @@ def test_the_same_change_to_several_rows_is_one_statement_on_postgresql(
         pytest.skip("PostgreSQL only")
     import psycopg
 
-    customer_id, node_id = ids
-    with runtime.store.transaction() as s:
-        lease = _lease(customer_id, node_id, gpus=(0, 1, 2, 3))
-        direct.insert_now(s, [lease, *lease.allocations])
-        lease_id = lease.id
+    lease_id = _stored_lease(runtime, ids, gpus=(0, 1, 2, 3))
     many: list[int] = []
     executemany = psycopg.Cursor.executemany
 

@@ -15,10 +15,16 @@ from gpulease.services import booking_checks, calendars, capacity, leases, trans
 from gpulease.store import prepared, staged
 from gpulease.store.models import Customer, LeaseEvent
 from tests.conftest import Facility
-from tests.test_direct import _lease, statements
+from tests.test_direct import _lease, _stored_lease, statements
 
 T = datetime(2030, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
 EVENTS = cast(Table, LeaseEvent.__table__)
+
+
+def _lease_id(facility: Facility, runtime: Runtime) -> int:
+    """A stored lease's id, for rows that refer to one."""
+    (node,) = facility.nodes(1)
+    return _stored_lease(runtime, (facility.customer()["id"], node["id"]))
 
 
 def test_the_hot_statements_run_on_the_cursor(runtime: Runtime) -> None:
@@ -36,13 +42,7 @@ def test_the_hot_statements_run_on_the_cursor(runtime: Runtime) -> None:
 def test_rows_written_on_the_cursor_are_those_sqlalchemy_writes(facility: Facility, runtime: Runtime) -> None:
     """Values go through the column types' processing (a UTC datetime on SQLite's text, say) as SQLAlchemy's
     own executemany does, in order; and a statement listened to goes through SQLAlchemy, where it is seen."""
-    (node,) = facility.nodes(1)
-    customer_id = facility.customer()["id"]
-    with runtime.work() as w:
-        lease = _lease(customer_id, node["id"])
-        w.session.add(lease)
-        w.session.flush()
-        lease_id = lease.id
+    lease_id = _lease_id(facility, runtime)
     row = {"lease_id": lease_id, "at": T, "from_state": None, "to_state": "active", "actor": "a", "reason": None}
     fast = prepared.Prepared(insert(EVENTS))
     with runtime.work() as w:
@@ -124,13 +124,7 @@ def test_rows_of_an_insert_go_as_one_statement_on_psycopg(
         pytest.skip("psycopg only: SQLite's executemany is one loop in C")
     import psycopg
 
-    (node,) = facility.nodes(1)
-    customer_id = facility.customer()["id"]
-    with runtime.work() as w:
-        lease = _lease(customer_id, node["id"])
-        w.session.add(lease)
-        w.session.flush()
-        lease_id = lease.id
+    lease_id = _lease_id(facility, runtime)
     sent: list[str] = []
     execute = psycopg.Cursor.execute
 

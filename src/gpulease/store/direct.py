@@ -78,8 +78,7 @@ class _Shape:
                 default = _REFUSED if col.server_default is not None else None
             self.columns.append((prop.key, col.key, default, bool(col.primary_key)))
         self.column_of = {attr: column for attr, column, _default, _primary in self.columns}
-        self.updates: dict[tuple[str, ...], prepared.Prepared] = {}
-        self.updates_any: dict[tuple[str, ...], prepared.Prepared] = {}  # PostgreSQL: several rows, same values
+        self.updates: dict[tuple[tuple[str, ...], bool], prepared.Prepared] = {}  # (attributes, by a list of ids)
         (pk,) = table.primary_key.columns
         self.pk_attr = mapper.get_property_by_column(pk).key
         # Foreign keys a flush would copy from a parent object (many-to-one): relationship, [(attribute, parent's)].
@@ -93,6 +92,18 @@ class _Shape:
                 self.parents.append((rel.key, pairs))
         self.insert = prepared.Prepared(insert(table))
         self.numbering = insert(table).returning(pk, sort_by_parameter_order=True)  # ids in the rows' order
+
+    def update(self, attrs: tuple[str, ...], *, by_ids: bool) -> prepared.Prepared:
+        """The UPDATE of these attributes' columns (bound as `_{attribute}`) of the row with id `_pk`, or, `by_ids`
+        (PostgreSQL), of every row whose id is in the list `_pks`; built once."""
+        stmt = self.updates.get((attrs, by_ids))
+        if stmt is None:
+            pk = self.table.c[self.column_of[self.pk_attr]]
+            which = pk == any_(bindparam("_pks", type_=postgresql.ARRAY(pk.type))) if by_ids else pk == bindparam("_pk")
+            stmt = self.updates[(attrs, by_ids)] = prepared.Prepared(
+                update(self.table).where(which).values({self.column_of[a]: bindparam("_" + a) for a in attrs})
+            )
+        return stmt
 
     def row(self, obj: Any, values: dict[str, Any]) -> dict[str, Any]:
         for rel, pairs in self.parents:
@@ -191,25 +202,9 @@ def update_now(session: Session, objects: Sequence[Any]) -> None:
             # (psycopg runs that as a pipeline, several waits on the socket per row: store/prepared.py).
             first = {k: v for k, v in items[0][1].items() if k != "_pk"}
             if all(row[k] == v for _obj, row in items[1:] for k, v in first.items()):
-                any_stmt = shape.updates_any.get(key)
-                if any_stmt is None:
-                    pk = shape.table.c[shape.column_of[shape.pk_attr]]
-                    any_stmt = shape.updates_any[key] = prepared.Prepared(
-                        update(shape.table)
-                        .where(pk == any_(bindparam("_pks", type_=postgresql.ARRAY(pk.type))))
-                        .values({shape.column_of[a]: bindparam("_" + a) for a in key})
-                    )
-                any_stmt.many(conn, [first | {"_pks": [row["_pk"] for _obj, row in items]}])
+                shape.update(key, by_ids=True).many(conn, [first | {"_pks": [row["_pk"] for _obj, row in items]}])
                 continue
-        stmt = shape.updates.get(key)
-        if stmt is None:
-            pk = shape.table.c[shape.column_of[shape.pk_attr]]
-            stmt = shape.updates[key] = prepared.Prepared(
-                update(shape.table)
-                .where(pk == bindparam("_pk"))
-                .values({shape.column_of[a]: bindparam("_" + a) for a in key})
-            )
-        stmt.many(conn, [row for _obj, row in items])
+        shape.update(key, by_ids=False).many(conn, [row for _obj, row in items])
     _settle(session, objects)
     for hook in session.info.get(_HOOKS, ()):
         hook(session, objects, False)

@@ -20,7 +20,8 @@ columns that need a type's processing) always goes through SQLAlchemy.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +107,19 @@ def _watched(engine: Engine) -> bool:
     return bool(engine.dispatch.before_cursor_execute or engine.dispatch.after_cursor_execute or engine.echo)
 
 
+@contextmanager
+def _cursor(conn: Connection, sql: str, values: Any) -> Iterator[Any]:
+    """A cursor of the connection's driver, closed after; a driver error raised by what runs on it goes through
+    SQLAlchemy's own handling (its exception classes, a lost connection invalidated)."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor
+    except Exception as exc:
+        conn._handle_dbapi_exception(exc, sql, values, cursor, None)
+    finally:
+        cursor.close()
+
+
 def _bare_insert(stmt: Executable) -> bool:
     """An INSERT of a table with neither values of its own nor RETURNING: rows can be given as VALUES."""
     return isinstance(stmt, Insert) and not (stmt._values or stmt._multi_values or stmt._returning)
@@ -154,15 +168,9 @@ class Prepared:
             result = conn.execute(self.stmt, dict(params))
             return [tuple(row) for row in result] if result.returns_rows else []
         values = _values(plan, params)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
+        with _cursor(conn, plan.sql, values) as cursor:
             cursor.execute(plan.sql, values)
             return [tuple(row) for row in cursor.fetchall()] if cursor.description is not None else []
-        except Exception as exc:
-            # SQLAlchemy's own handling of a driver error: its exception classes, a lost connection invalidated.
-            conn._handle_dbapi_exception(exc, plan.sql, values, cursor, None)
-        finally:
-            cursor.close()
 
     def _rows_plan_for(self, dialect: Dialect, keys: tuple[str, ...], count: int) -> _Plan | None:
         """The plan of this INSERT for `count` rows in one statement (VALUES (...), (...)), the values of row i
@@ -177,15 +185,6 @@ class Prepared:
             )
             plan = self._rows_plans[(dialect.name, keys, count)] = _plan(stmt, dialect, None)
             return plan
-
-    def _run(self, conn: Connection, sql: str, values: Any) -> None:
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql, values)
-        except Exception as exc:
-            conn._handle_dbapi_exception(exc, sql, values, cursor, None)
-        finally:
-            cursor.close()
 
     def many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run the statement once per row (an executemany); every row must give the same keys, as for
@@ -208,20 +207,16 @@ class Prepared:
                 rows_plan = self._rows_plan_for(conn.dialect, keys, len(chunk))
                 if rows_plan is None:
                     break  # the rows not written yet go below
-                flat = {f"{key}_{i}": row[key] for i, row in enumerate(chunk) for key in keys}
-                self._run(conn, rows_plan.sql, _values(rows_plan, flat))
+                flat = _values(rows_plan, {f"{key}_{i}": row[key] for i, row in enumerate(chunk) for key in keys})
+                with _cursor(conn, rows_plan.sql, flat) as cursor:
+                    cursor.execute(rows_plan.sql, flat)
                 done += len(chunk)
             rows = rows[done:]
             if not rows:
                 return
         values = [_values(plan, row) for row in rows]
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
+        with _cursor(conn, plan.sql, values) as cursor:
             if len(values) == 1:
                 cursor.execute(plan.sql, values[0])
             else:
                 cursor.executemany(plan.sql, values)
-        except Exception as exc:
-            conn._handle_dbapi_exception(exc, plan.sql, values, cursor, None)
-        finally:
-            cursor.close()
