@@ -402,6 +402,8 @@ def writer_lock(during: Samples, elapsed: float) -> dict[str, float | str | None
     over_01 = n - next((count for le, count in under if le == 0.1), n)
     longest = next((f"{le:g}" for le, count in under if count >= n), None) if n else None
     return {
+        "short_units_on_loop": int(during.get('gpulease_sqlite_short_units_total{ran="loop"}', 0.0)),
+        "short_units_to_pool": int(during.get('gpulease_sqlite_short_units_total{ran="pool"}', 0.0)),
         "writer_lock_holds_over_100ms": int(over_01),
         "writer_lock_longest_le_s": longest,
         "writer_lock_cpu_ms": round(1000 * ran / n, 2) if n else None,
@@ -839,7 +841,8 @@ def main() -> None:
             f"{result['writer_lock_hold_ms']} ms per write transaction (the holder running "
             f"{result['writer_lock_cpu_ms']} ms of it), each waiting {result['writer_lock_wait_ms']} ms; "
             f"{result['writer_lock_holds_over_100ms']} held over 0.1 s, "
-            f"the longest ≤ {result['writer_lock_longest_le_s']} s"
+            f"the longest ≤ {result['writer_lock_longest_le_s']} s; short units run on the event loop "
+            f"{result['short_units_on_loop']}, handed to the thread pool {result['short_units_to_pool']}"
         )
     if result["gc_pauses"]:
         print(

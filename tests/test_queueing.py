@@ -127,6 +127,36 @@ def test_the_lock_is_reentrant_and_kept_by_its_holder() -> None:
     t.join(5)
 
 
+def test_taking_the_lock_now_answers_at_once() -> None:
+    """`try_acquire` (a unit run on the event loop, which must not wait) takes the lock when it is free or held by
+    the same thread, and otherwise answers False at once; a semaphore's, only while a slot is free."""
+    lock = FairLock()
+
+    def elsewhere() -> bool:
+        got: list[bool] = []
+
+        def attempt() -> None:
+            got.append(lock.try_acquire())
+            if got[0]:
+                lock.release()
+
+        t = threading.Thread(target=attempt)
+        t.start()
+        t.join(5)
+        return got == [True]
+
+    assert lock.try_acquire() and lock.try_acquire()  # free, then re-entered by its holder
+    lock.release()
+    assert not elsewhere()  # still held once by this thread
+    lock.release()
+    assert elsewhere()
+    sem = FairSemaphore(2)
+    assert sem.try_acquire() and sem.try_acquire()
+    assert not sem.try_acquire()
+    sem.release()
+    assert sem.try_acquire()
+
+
 def test_a_server_runs_at_most_its_work_slots_at_once_and_a_nested_unit_does_not_wait(tmp_path: Path) -> None:
     rt = Runtime(Settings(data_dir=tmp_path, work_slots=1), supervises_runs=False)
     try:

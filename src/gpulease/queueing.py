@@ -32,6 +32,27 @@ class FairSemaphore:
             self._waiters.append(turn)
         turn.acquire()  # released by a holder that handed its slot over (the count stays as it was)
 
+    def try_acquire(self, timeout: float = 0.0) -> bool:
+        """Take a slot if one is free and nobody is waiting for one (never ahead of the queue), or, with a
+        `timeout`, if one comes to this caller's turn within that many seconds; False otherwise."""
+        with self._mutex:
+            if self._free > 0 and not self._waiters:
+                self._free -= 1
+                return True
+            if timeout <= 0:
+                return False
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append(turn)
+        if turn.acquire(timeout=timeout):
+            return True
+        with self._mutex:
+            if turn in self._waiters:  # still queued: leave the queue
+                self._waiters.remove(turn)
+                return False
+        turn.acquire()  # handed over while it gave up: it is this caller's (free at once)
+        return True
+
     def release(self) -> None:
         with self._mutex:
             if not self._waiters:
@@ -64,6 +85,18 @@ class FairLock:
             return
         self._turns.acquire()
         self._owner, self._depth = me, 1
+
+    def try_acquire(self, timeout: float = 0.0) -> bool:
+        """Take it if it is free and nobody waits for it, or this thread holds it already; with a `timeout`, also
+        if it comes to this thread's turn within that many seconds. False otherwise, holding nothing."""
+        me = threading.get_ident()
+        if self._owner == me:
+            self._depth += 1
+            return True
+        if not self._turns.try_acquire(timeout):
+            return False
+        self._owner, self._depth = me, 1
+        return True
 
     def release(self) -> None:
         if self._owner != threading.get_ident():

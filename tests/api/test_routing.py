@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -93,3 +94,119 @@ def test_leases_are_matched_first_and_documented_in_the_routers_order(client: Te
     written = list(dict.fromkeys(API + r.path for m in DOCS_ORDER for r in m.router.routes))
     assert documented == written
     assert documented[0] == API + "/gpu-models"
+
+
+def _where_bookings_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records, for each booking's unit of work, whether it ran on the event loop or in a worker thread."""
+    import asyncio
+
+    from gpulease.api.routers import leases as leases_router
+
+    seen: list[str] = []
+    real = leases_router._book
+
+    def book(*args: Any, **kwargs: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+            seen.append("loop")
+        except RuntimeError:
+            seen.append("worker")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(leases_router, "_book", book)
+    return seen
+
+
+def _booking(facility: Any) -> dict[str, Any]:
+    facility.nodes(2)
+    facility.prices()
+    c = facility.customer()
+    return {"customer_id": c["id"], "gpu_model": "A100-80GB", "gpu_count": 1, "plan": "on_demand", "duration_s": 600}
+
+
+def test_a_booking_runs_on_the_event_loop_on_sqlite_only(facility: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A short unit (a booking, an end) runs on the loop itself on SQLite: no hand-over to a worker thread and no
+    other thread taking the interpreter's lock while it holds the writer. On PostgreSQL it waits on round trips
+    to the server, so it stays in the thread pool."""
+    body = _booking(facility)
+    seen = _where_bookings_run(monkeypatch)
+    lease = facility.lease(**body)
+    r = facility.c.post(f"/api/v1/leases/{lease['id']}/end", headers=facility.k.op)
+    assert r.status_code == 200 and r.json()["state"] in ("ending", "ended")
+    assert seen == ["worker" if facility.rt.store.is_postgres else "loop"]
+
+
+def test_a_long_writer_does_not_hold_up_the_event_loop(facility: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While another thread holds SQLite's writer for long (a list load takes seconds), a booking waits for it in
+    a worker thread, not on the loop: the server goes on answering meanwhile, and the booking is made once the
+    writer is free."""
+    body = _booking(facility)
+    if facility.rt.store.is_postgres:
+        pytest.skip("PostgreSQL has no writer lock; its units always run in the thread pool")
+    seen = _where_bookings_run(monkeypatch)
+    held, release = threading.Event(), threading.Event()
+
+    def long_unit() -> None:
+        with facility.rt.store.transaction():
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=long_unit)
+    holder.start()
+    assert held.wait(5)
+    answers: list[int] = []
+    booking = threading.Thread(
+        target=lambda: answers.append(facility.c.post("/api/v1/leases", headers=facility.k.op, json=body).status_code)
+    )
+    booking.start()
+    try:
+        time.sleep(0.3)  # the booking is waiting for the writer by now
+        assert not answers
+        started = time.monotonic()
+        assert facility.c.get("/healthz").status_code == 200
+        assert time.monotonic() - started < 1.0  # answered while the writer is held
+    finally:
+        release.set()
+        holder.join(5)
+        booking.join(10)
+    assert answers == [201]
+    assert seen == ["worker"]
+
+
+def test_effects_that_may_wait_are_carried_out_off_the_loop(runtime: Any) -> None:
+    from datetime import UTC, datetime
+
+    from gpulease.services.work import DeliverWebhooks, LeasesChanged, NotifyPreemption, StopRuns
+
+    rt = runtime
+    rt.executor.mirror_leases()  # looks the inventory up once: no Slurm cluster, so none to tell for a while
+    assert not rt.effects_may_block([])
+    assert not rt.effects_may_block([DeliverWebhooks(), LeasesChanged((1,))])
+    assert not rt.effects_may_block([StopRuns((1,), runs_on_record=False)])  # no run here: the tick closes it
+    assert rt.effects_may_block([StopRuns((1,), runs_on_record=True)])  # runs to stop
+    assert rt.effects_may_block([NotifyPreemption(1, datetime(2030, 1, 1, tzinfo=UTC))])
+
+
+def test_short_units_run_in_the_order_asked_and_raise_in_their_own_request(runtime: Any) -> None:
+    import asyncio
+
+    from gpulease.api.routing import run_short
+
+    if runtime.store.is_postgres:
+        pytest.skip("PostgreSQL: short units run in the thread pool")
+    ran: list[int] = []
+
+    def unit(i: int) -> int:
+        with runtime.work():
+            ran.append(i)
+        if i == 3:
+            raise ValueError("refused")
+        return i
+
+    async def ask() -> list[Any]:
+        return await asyncio.gather(*(run_short(runtime, unit, i) for i in range(6)), return_exceptions=True)
+
+    answers = asyncio.run(ask())
+    assert ran == list(range(6))
+    assert answers[:3] == [0, 1, 2] and answers[4:] == [4, 5]
+    assert isinstance(answers[3], ValueError)

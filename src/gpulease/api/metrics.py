@@ -58,6 +58,15 @@ class FleetCollector(Collector):
                 [], [("+Inf" if le == float("inf") else f"{le:g}", n) for le, n in writer.histogram()], writer.hold_s
             )
             yield held
+            short = CounterMetricFamily(
+                "gpulease_sqlite_short_units",
+                "Short units of work (a booking, an end) run on the event loop itself, or handed to the thread pool "
+                "because the writer lock did not come to them at once (a long writer held it)",
+                labels=["ran"],
+            )
+            short.add_metric(["loop"], writer.on_loop)
+            short.add_metric(["pool"], writer.to_pool)
+            yield short
             yield GaugeMetricFamily(
                 "gpulease_sqlite_wal_pages",
                 "Pages in SQLite's write-ahead log at the server's last checkpoint (it is kept short from a thread of "

@@ -21,8 +21,8 @@ from datetime import timedelta
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from starlette.concurrency import run_in_threadpool
 
+from gpulease.api.routing import run_short
 from gpulease.observability import request_id
 from gpulease.services import idempotency as idem
 
@@ -354,7 +354,7 @@ class Idempotency:
         self.stale_after = timedelta(seconds=60)
 
     async def _perform(self, action: Callable[..., Any], **kwargs: Any) -> Any:
-        return await run_in_threadpool(lambda: self.rt.perform(action, **kwargs))
+        return await run_short(self.rt, self.rt.perform, action, **kwargs)  # a key's short units (api/routing.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None

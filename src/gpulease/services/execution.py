@@ -367,13 +367,18 @@ class Executor:
                 code = None
             self._finish(run_id, RunState.STOPPED.value, code, message)
 
+    def knows_any(self, lease_ids: Iterable[int]) -> bool:
+        """Whether a backend was told of any of these leases' GPUs (a run started on them in this process)."""
+        ids = set(lease_ids)
+        with self._lock:
+            return bool(ids & self._started)
+
     def stop_leases(self, lease_ids: Iterable[int], *, look: bool = True, mirror: bool = True) -> None:
         """Leases ended, were cancelled or held: stop their runs now (reconcile). One without a run, here or in
         another server process, is left to the clock's tick to close (ending -> ended): no pass over every run
         on every request. `look=False`: the use case found no run on record (no need to look again)."""
         ids = set(lease_ids)
-        with self._lock:
-            started = bool(ids & self._started)
+        started = self.knows_any(ids)
         if not started and look:
             with self.rt.store.transaction() as s:
                 started = (

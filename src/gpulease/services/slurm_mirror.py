@@ -127,6 +127,13 @@ _NO_SLURM_RECHECK_S = 5.0
 _no_slurm_until: WeakKeyDictionary[Executor, float] = WeakKeyDictionary()
 
 
+def idle(executor: Executor) -> bool:
+    """Whether `sync` would return at once: no Slurm cluster in the inventory, looked up a moment ago, or a
+    controller that did not answer a moment ago."""
+    now = time.monotonic()
+    return _unreachable_until.get(executor, 0.0) > now or _no_slurm_until.get(executor, 0.0) > now
+
+
 def sync(executor: Executor) -> None:
     """Tell Slurm about every lease on a Slurm cluster; every so often, compare its accounting with ours."""
     rt = executor.rt

@@ -116,6 +116,10 @@ class WriterLockStats:
     # writer queued behind it, which the sums above do not show.
     BUCKETS: ClassVar[tuple[float, ...]] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
     holds: list[int] = field(default_factory=lambda: [0] * 9)
+    # Short units (a booking, an end) the event loop ran itself, and those it handed to the thread pool because
+    # the writer did not come to it in time (`Store.writer_soon`): many of these mean long writers are about.
+    on_loop: int = 0
+    to_pool: int = 0
 
     def note(self, waited: float, held: float, ran: float) -> None:
         self.transactions += 1
@@ -167,6 +171,28 @@ class Store:
                 stats = self.writer_stats  # updated while the lock is still held: no two writers at once
                 if stats is not None:
                     stats.note(held - asked, time.perf_counter() - held, time.thread_time() - ran)
+
+    @contextmanager
+    def writer_soon(self, wait_s: float) -> Iterator[bool]:
+        """SQLite: hold the one writer lock for what follows if it is this thread's turn within `wait_s` seconds
+        (True); False, holding nothing, if not, and always on PostgreSQL, which has no such lock. This thread's
+        transactions inside take it again (it is re-entrant): a unit of work run on the event loop then never
+        waits for another writer, and the loop waits at most `wait_s` behind others (api/routing.py)."""
+        if self._writer is None:
+            yield False
+            return
+        stats = self.writer_stats
+        if not self._writer.try_acquire(wait_s):
+            if stats is not None:
+                stats.to_pool += 1
+            yield False
+            return
+        if stats is not None:
+            stats.on_loop += 1
+        try:
+            yield True
+        finally:
+            self._writer.release()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
 from gpulease.api.deps import ActorDep, IdPath, IdQuery, RuntimeDep
-from gpulease.api.routing import OneTripRoute
+from gpulease.api.routing import OneTripRoute, short_unit
 from gpulease.api.schemas import (
     AvailabilityOut,
     BookingIn,
@@ -40,6 +40,7 @@ def _request(body: LeaseIn | CpuLeaseIn) -> leases.LeaseRequest:
 
 
 @router.post("/quotes", response_model=QuoteOut)
+@short_unit
 def quote(body: BookingIn, rt: RuntimeDep, actor: ActorDep) -> QuoteOut:
     """Price a request without booking it."""
     return QuoteOut.of(rt.perform(leases.quote_request, request=_request(body)))
@@ -55,6 +56,7 @@ def quote(body: BookingIn, rt: RuntimeDep, actor: ActorDep) -> QuoteOut:
         409: {"description": "cannot be placed, or past the customer's GPU quota"},
     },
 )
+@short_unit
 def create_lease(body: BookingIn, rt: RuntimeDep, actor: ActorDep, response: Response) -> LeaseOut:
     """GPUs of a model (gpu_model, gpu_count), or cores and memory of one node (cpu_cores, optional memory_gib and
     cpu_model): the lease shows the GPUs (`gpus`) or the cores (`cores`, with their cpuset) it holds."""
@@ -151,12 +153,14 @@ def lease_gpu_usage(
 
 
 @router.post("/leases/{lease_id}/end", response_model=LeaseOut)
+@short_unit
 def end_lease(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
     """End now; its runs are stopped and pay-as-you-go usage is billed to this second."""
     return LeaseOut.of(*rt.perform(_end, actor=actor, lease_id=lease_id))  # as the end committed it
 
 
 @router.post("/leases/{lease_id}/cancel", response_model=LeaseOut)
+@short_unit
 def cancel_lease(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
     """Cancel before the start; reserved windows cancelled late carry the plan's fee."""
     rt.perform(leases.cancel, actor=actor, lease_id=lease_id)
@@ -164,6 +168,7 @@ def cancel_lease(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
 
 
 @router.post("/leases/{lease_id}/preempt", response_model=LeaseOut)
+@short_unit
 def preempt_lease(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
     """Operator: take an interruptible lease's GPUs back after its notice period."""
     rt.perform(leases.preempt_by_operator, actor=actor, lease_id=lease_id)
@@ -171,6 +176,7 @@ def preempt_lease(lease_id: IdPath, rt: RuntimeDep, actor: ActorDep) -> LeaseOut
 
 
 @router.post("/leases/{lease_id}/extend", response_model=LeaseOut)
+@short_unit
 def extend_lease(lease_id: IdPath, body: ExtendIn, rt: RuntimeDep, actor: ActorDep) -> LeaseOut:
     with rt.work() as w:
         lease = leases.extend(w, actor=actor, lease_id=lease_id, new_end=body.end)
