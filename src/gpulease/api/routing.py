@@ -8,7 +8,8 @@ pool: FastAPI sees a coroutine, so the answer is validated where it is serialise
 Validating a model instance is an isinstance check; an endpoint's blocking work stays off the loop.
 
 An endpoint marked `short_unit` (a booking, an end: one short unit of work and its answer) makes no trip at all on
-SQLite while the store's writer is free: it runs on the event loop (`run_short`, `Runtime.on_this_thread`).
+SQLite when the store's writer comes to it within `SHORT_WAIT_S`: it runs on the event loop, in the order asked
+(`run_short`, `Runtime.on_this_thread`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def short_unit(endpoint: Callable[..., T]) -> Callable[..., T]:
 
 
 # How long the event loop may wait for SQLite's writer before it hands a short unit to the thread pool instead:
-# a few short units ahead of it (5-7 ms each here), not a long one (a list load holds the writer for seconds).
+# a few short units ahead of it (4-8 ms each here), not a long one (a list load holds the writer for seconds).
 SHORT_WAIT_S = 0.05
 
 
