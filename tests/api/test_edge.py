@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,6 +102,38 @@ def test_concurrent_duplicates_make_one_lease(live_server: str, facility: Facili
     assert _leases(facility.rt) == 1
 
 
+def test_each_key_is_bound_to_the_lease_its_own_request_made(
+    live_server: str, facility: Facility, booked: dict[str, Any], runtime: Runtime
+) -> None:
+    """Many keyed bookings at once: each key's row names the lease that request was answered with, so a retry
+    after a crash would recover that lease and no other."""
+    body = _book(facility, booked["id"])
+    answers: dict[str, int] = {}
+
+    def send(key: str) -> None:
+        h = {**facility.k.op, "Idempotency-Key": key}
+        r = httpx.post(f"{live_server}/api/v1/leases", headers=h, json=body, timeout=30)
+        assert r.status_code == 201, r.text
+        answers[key] = r.json()["id"]
+
+    threads = [threading.Thread(target=send, args=(f"own-{i}",)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 12
+    deadline = time.monotonic() + 10
+    while True:  # each answer is kept just after it is sent
+        with runtime.store.transaction() as s:
+            rows = s.scalars(select(IdempotencyRecord).where(IdempotencyRecord.key.like("own-%"))).all()
+        if all(r.response_status == 201 for r in rows) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert {r.key: r.created_refs for r in rows} == {k: [["leases", i]] for k, i in answers.items()}
+    assert all(r.bound_at is not None and r.response_status == 201 for r in rows)
+    assert {r.key: json.loads(r.response_body or "{}").get("id") for r in rows} == answers
+
+
 def test_a_retry_after_a_crash_between_commit_and_answer_gets_the_lease_not_a_second_one(
     facility: Facility, booked: dict[str, Any], runtime: Runtime, clock: Clock
 ) -> None:
@@ -142,7 +176,6 @@ def test_a_request_that_fails_before_changing_anything_can_be_retried(facility: 
 @pytest.fixture
 def failing_server(runtime: Runtime) -> Iterator[str]:
     """A real server with one route that fails, to see what a client gets from an unhandled error."""
-    import time
 
     import uvicorn
 

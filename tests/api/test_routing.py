@@ -210,3 +210,23 @@ def test_short_units_run_in_the_order_asked_and_raise_in_their_own_request(runti
     assert ran == list(range(6))
     assert answers[:3] == [0, 1, 2] and answers[4:] == [4, 5]
     assert isinstance(answers[3], ValueError)
+
+
+def test_a_short_unit_runs_in_its_own_requests_context(runtime: Any) -> None:
+    """Its idempotency key's claim, its request id: on SQLite the loop runs the queue's units one after another,
+    each must see its own request's context variables, not those of the request that started the queue."""
+    import asyncio
+    import contextvars
+
+    from gpulease.api.routing import run_short
+
+    who: contextvars.ContextVar[int] = contextvars.ContextVar("who")
+
+    async def ask(i: int) -> int:
+        who.set(i)
+        return await run_short(runtime, who.get)
+
+    async def asks() -> list[int]:
+        return await asyncio.gather(*(ask(i) for i in range(6)))
+
+    assert asyncio.run(asks()) == list(range(6))

@@ -15,6 +15,7 @@ SQLite when the store's writer comes to it within `SHORT_WAIT_S`: it runs on the
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 from collections import deque
@@ -53,6 +54,9 @@ class _Short:
     rt: Runtime
     call: Callable[[], Any]
     done: asyncio.Future[tuple[bool, Any, asyncio.Future[None] | None]]
+    # Its request's context variables (its idempotency key's claim, its request id): a callback of the loop runs in
+    # whichever context scheduled it, here the request first in the queue, not the unit's own.
+    context: contextvars.Context
 
 
 # Per event loop, the short units waiting for their turn, first come first served.
@@ -71,7 +75,7 @@ def _run_next(loop: asyncio.AbstractEventLoop) -> None:
     if short.done.cancelled():  # its request is gone (the server stopping): nothing was done yet
         return
     try:
-        short.done.set_result(_run(short, loop))
+        short.done.set_result(short.context.run(_run, short, loop))
     except BaseException as e:  # its effects failed after the commit: the request answers so, as from a thread
         short.done.set_exception(e)
         if not isinstance(e, Exception):
@@ -91,7 +95,7 @@ def _run(short: _Short, loop: asyncio.AbstractEventLoop) -> tuple[bool, Any, asy
         return ran, value, None
     # Carried out even when a later step failed: what committed stays committed.
     if rt.effects_may_block(effects):
-        return ran, value, loop.run_in_executor(None, rt.carry_out, effects)
+        return ran, value, loop.run_in_executor(None, contextvars.copy_context().run, rt.carry_out, effects)
     rt.carry_out(effects)
     return ran, value, None
 
@@ -107,7 +111,7 @@ async def run_short(rt: Runtime, fn: Callable[..., T], /, *args: Any, **kwargs: 
         return await run_in_threadpool(fn, *args, **kwargs)
     loop = asyncio.get_running_loop()
     waiting = _WAITING.setdefault(loop, deque())
-    short = _Short(rt, functools.partial(fn, *args, **kwargs), loop.create_future())
+    short = _Short(rt, functools.partial(fn, *args, **kwargs), loop.create_future(), contextvars.copy_context())
     waiting.append(short)
     if len(waiting) == 1:
         loop.call_soon(_run_next, loop)
