@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from gpulease.api.app import create_app
 from gpulease.runtime import Runtime
@@ -132,6 +132,69 @@ def test_each_key_is_bound_to_the_lease_its_own_request_made(
     assert {r.key: r.created_refs for r in rows} == {k: [["leases", i]] for k, i in answers.items()}
     assert all(r.bound_at is not None and r.response_status == 201 for r in rows)
     assert {r.key: json.loads(r.response_body or "{}").get("id") for r in rows} == answers
+
+
+def test_a_new_key_costs_a_read_before_its_request_and_is_claimed_by_its_change(
+    facility: Facility, booked: dict[str, Any], runtime: Runtime
+) -> None:
+    h = {**facility.k.op, "Idempotency-Key": "cheap-1"}
+    facility.c.post("/api/v1/leases", headers=h | {"Idempotency-Key": "warm"}, json=_book(facility, booked["id"]))
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "idempotency_keys" in statement or statement.startswith("SAVEPOINT"):
+            seen.append(statement.split()[0])
+
+    event.listen(runtime.store.engine, "before_cursor_execute", note)
+    try:
+        r = facility.c.post("/api/v1/leases", headers=h, json=_book(facility, booked["id"]))
+    finally:
+        event.remove(runtime.store.engine, "before_cursor_execute", note)
+    assert r.status_code == 201
+    # The look-up (a read), the key inserted in the booking's own transaction, its answer kept: no transaction
+    # that claims the key before the request runs, no savepoint.
+    assert seen == ["SELECT", "INSERT", "UPDATE"]
+
+
+@pytest.fixture
+def unseen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every key looks new to the look-up before its request: as when another request inserts the same key just
+    after this one looked."""
+    from gpulease.services import idempotency
+
+    monkeypatch.setattr(idempotency, "known", lambda *_a, **_k: False)
+
+
+def test_a_change_whose_key_was_taken_meanwhile_is_rolled_back_and_answered_as_a_duplicate(
+    facility: Facility, booked: dict[str, Any], runtime: Runtime, unseen: None
+) -> None:
+    h = {**facility.k.op, "Idempotency-Key": "taken-1"}
+    first = facility.c.post("/api/v1/leases", headers=h, json=_book(facility, booked["id"]))
+    second = facility.c.post("/api/v1/leases", headers=h, json=_book(facility, booked["id"]))
+    assert first.status_code == second.status_code == 201
+    assert second.json()["id"] == first.json()["id"] and second.headers["idempotent-replayed"] == "true"
+    assert _leases(runtime) == 1  # the second booking was placed, then rolled back with its key
+    # Its GPUs went back to the calendar: every GPU but the first booking's can still be booked.
+    for _ in range(15):
+        assert (
+            facility.c.post("/api/v1/leases", headers=facility.k.op, json=_book(facility, booked["id"])).status_code
+            == 201
+        )
+    assert (
+        facility.c.post("/api/v1/leases", headers=facility.k.op, json=_book(facility, booked["id"])).status_code == 409
+    )
+    other = facility.c.post("/api/v1/leases", headers=h, json=_book(facility, booked["id"], gpu_count=2))
+    assert other.status_code == 422 and other.json()["type"].endswith("idempotency-key-reused")
+
+
+def test_an_answer_that_changed_nothing_is_not_sent_when_its_key_was_taken_meanwhile(
+    facility: Facility, booked: dict[str, Any], unseen: None
+) -> None:
+    h = {**facility.k.op, "Idempotency-Key": "taken-2"}
+    first = facility.c.post("/api/v1/leases", headers=h, json=_book(facility, booked["id"], gpu_count=64))
+    second = facility.c.post("/api/v1/leases", headers=h, json=_book(facility, booked["id"], gpu_count=64))
+    assert first.status_code == second.status_code == 409
+    assert second.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in first.headers
 
 
 def test_a_retry_after_a_crash_between_commit_and_answer_gets_the_lease_not_a_second_one(

@@ -393,7 +393,7 @@ def test_an_error_in_the_edge_itself_is_still_a_problem_with_a_request_id(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the idempotency store is down")
 
-    monkeypatch.setattr(idempotency, "claim", broken)
+    monkeypatch.setattr(idempotency, "known", broken)  # the key's first look-up
     r = world.api.post(
         "/api/v1/screen", headers={**world.keys.op, "Idempotency-Key": "edge-1"}, json={"name": "Acme Corp"}
     )

@@ -145,6 +145,8 @@ class UnhandledErrors:
 
         try:
             await self.app(scope, receive, watch)
+        except idem.KeyTaken:
+            raise  # not an error: the idempotency middleware (outside) answers it as a duplicate
         except Exception as exc:
             self.errors.labels(type(exc).__name__).inc()
             log.exception("unhandled error in %s %s", scope["method"], scope["path"])
@@ -347,6 +349,12 @@ class Idempotency:
     a different request answers 422; a concurrent duplicate waits for the first to finish, then gets its
     response (or 409 if it takes too long). A request that fails before changing anything (5xx, 429) keeps no
     record, so its retry runs afresh.
+
+    A key not in the store (a read tells) costs no transaction of its own before its request runs: the change
+    the request commits inserts the key's row in its own transaction, or, when it changed nothing, the row is
+    inserted with its answer before the answer goes. A request that finds its key inserted by another meanwhile
+    (its change rolled back: `KeyTaken`) answers as that one's duplicate; so its answer is held back until then.
+    A key found in the store is claimed before its request runs, as a retry's is.
     """
 
     def __init__(self, app: ASGIApp, *, runtime: Any, wait_s: float) -> None:
@@ -355,6 +363,10 @@ class Idempotency:
 
     async def _perform(self, action: Callable[..., Any], **kwargs: Any) -> Any:
         return await run_short(self.rt, self.rt.perform, action, **kwargs)  # a key's short units (api/routing.py)
+
+    def _known(self, principal: str, key: str) -> bool:
+        with self.rt.store.reading() as s:
+            return idem.known(s, principal=principal, key=key)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None
@@ -382,6 +394,49 @@ class Idempotency:
         # The path is kept for reading only (the fingerprint covers it whole): at most its column's width.
         path = scope["path"][:500]
         claim_args = {"principal": principal, "key": key, "method": scope["method"], "path": path, "fp": fp}
+        if not await run_short(self.rt, self._known, principal, key):
+            row = {"principal": principal, "key": key, "method": scope["method"], "path": path, "fingerprint": fp}
+            row.update(created_at=self.rt.clock(), owner=idem.OWNER)
+            if await self._first(scope, body, receive, send, row):
+                return
+        await self._claimed(scope, body, receive, send, claim_args, auth)
+
+    async def _first(self, scope: Scope, body: bytes, receive: Receive, send: Send, row: dict[str, Any]) -> bool:
+        """Run a request whose key is not in the store; False, having sent nothing, when another request took the
+        key while it ran (its change, if any, rolled back): it is then that one's duplicate."""
+        active = idem.ActiveClaim(None, new_row=row)
+        token = idem.current_claim.set(active)
+        answer = _Answer()
+        try:
+            await self.app(scope, _replay_body(body, receive), answer.capture)
+        except idem.KeyTaken:
+            return False
+        except Exception:
+            if active.bound and active.row_id is not None:  # what committed stays on record, as a failure
+                await self._perform(idem.complete, row_id=active.row_id, status=500, content_type="", body="")
+            raise
+        finally:
+            idem.current_claim.reset(token)
+        stored = answer.stored()
+        if active.bound and active.row_id is not None:
+            await answer.send(send)
+            if len(stored) <= MAX_STORED_BODY:
+                await self._perform(
+                    idem.complete, row_id=active.row_id, status=answer.status, content_type=answer.ctype, body=stored
+                )
+            return True
+        if answer.status >= 500 or answer.status == 429 or len(stored) > MAX_STORED_BODY:
+            await answer.send(send)  # nothing changed and nothing kept: a retry runs afresh
+            return True
+        if not await self._perform(idem.keep, row=row, status=answer.status, content_type=answer.ctype, body=stored):
+            return False
+        await answer.send(send)
+        return True
+
+    async def _claimed(
+        self, scope: Scope, body: bytes, receive: Receive, send: Send, claim_args: dict[str, Any], auth: str
+    ) -> None:
+        """A request whose key is in the store, or was taken by another while it ran: claimed before it runs."""
         claim = await self._perform(idem.claim, stale_after=self.stale_after, **claim_args)
         deadline = time.monotonic() + self.wait_s
         while claim.outcome is idem.Outcome.IN_PROGRESS and time.monotonic() < deadline:
@@ -418,36 +473,21 @@ class Idempotency:
     async def _run(self, scope: Scope, body: bytes, receive: Receive, send: Send, claim: idem.Claim) -> None:
         active = idem.ActiveClaim(claim.row_id)
         token = idem.current_claim.set(active)
-        status, ctype, chunks, secret_field = 500, "application/json", [], None
+        answer = _Answer(send)
         try:
-
-            async def capture(message: Message) -> None:
-                nonlocal status, ctype, secret_field
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                    for k, v in message.get("headers", []):
-                        if k.lower() == b"content-type":
-                            ctype = v.decode("latin-1")
-                        elif k.lower() == SHOWN_ONCE:
-                            secret_field = v.decode("latin-1")
-                    message["headers"] = [(k, v) for k, v in message.get("headers", []) if k.lower() != SHOWN_ONCE]
-                elif message["type"] == "http.response.body":
-                    chunks.append(message.get("body", b""))
-                await send(message)
-
-            await self.app(scope, _replay_body(body, receive), capture)
+            await self.app(scope, _replay_body(body, receive), answer.capture)
         finally:
             idem.current_claim.reset(token)
-            stored = _without_secret(b"".join(chunks), secret_field)
-            if (status >= 500 or status == 429) and not active.bound:
+            stored = answer.stored()
+            if (answer.status >= 500 or answer.status == 429) and not active.bound:
                 await self._perform(idem.release, row_id=claim.row_id)
             elif len(stored) <= MAX_STORED_BODY:
                 await self._perform(
                     idem.complete,
                     row_id=claim.row_id,
-                    status=status,
-                    content_type=ctype,
-                    body=stored.decode("utf-8", "replace"),
+                    status=answer.status,
+                    content_type=answer.ctype,
+                    body=stored,
                 )
 
     async def _recover(self, scope: Scope, send: Send, claim: idem.Claim, auth: str) -> None:
@@ -475,6 +515,40 @@ class Idempotency:
             f"The request with this Idempotency-Key was carried out ({what}) but the server stopped before "
             "answering; look the result up instead of sending the request again.",
         )
+
+
+class _Answer:
+    """A response as the app sends it: passed on as it comes (`through`), or held back until `send`; kept for
+    replays without a secret shown once (its header names the field, and is not sent)."""
+
+    def __init__(self, through: Send | None = None) -> None:
+        self.through = through
+        self.status, self.ctype, self.secret_field = 500, "application/json", None
+        self.messages: list[Message] = []
+        self.chunks: list[bytes] = []
+
+    async def capture(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            for k, v in message.get("headers", []):
+                if k.lower() == b"content-type":
+                    self.ctype = v.decode("latin-1")
+                elif k.lower() == SHOWN_ONCE:
+                    self.secret_field = v.decode("latin-1")
+            message["headers"] = [(k, v) for k, v in message.get("headers", []) if k.lower() != SHOWN_ONCE]
+        elif message["type"] == "http.response.body":
+            self.chunks.append(message.get("body", b""))
+        if self.through is not None:
+            await self.through(message)
+        else:
+            self.messages.append(message)
+
+    async def send(self, send: Send) -> None:
+        for message in self.messages:
+            await send(message)
+
+    def stored(self) -> str:
+        return _without_secret(b"".join(self.chunks), self.secret_field).decode("utf-8", "replace")
 
 
 def _without_secret(body: bytes, field: str | None) -> bytes:

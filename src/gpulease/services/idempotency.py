@@ -1,7 +1,9 @@
-"""Idempotency keys (Stripe's semantics): claim a key before its request runs, keep the first response for
-24 h, say what became of a request whose key was used before.
+"""Idempotency keys (Stripe's semantics): claim a key for its request, keep the first response for 24 h, say
+what became of a request whose key was used before.
 
-The claim is bound to the change the request commits by the store (store/idempotency.py), so that a retry
+A key not in the store is claimed by the change its request commits, in that change's transaction
+(store/idempotency.py), or with its answer (`keep`) when the request changed nothing; a key already there is
+claimed first (`claim`), before its request runs, and then bound to the change the same way. Either way a retry
 after a crash finds the change and what it created.
 """
 
@@ -16,14 +18,29 @@ import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from gpulease.services.work import Work
-from gpulease.store.idempotency import ActiveClaim, current_claim
+from gpulease.store.idempotency import ActiveClaim, KeyTaken, current_claim, insert_new
 from gpulease.store.models import IdempotencyRecord
+from gpulease.store.prepared import Prepared
 
-__all__ = ["ActiveClaim", "Claim", "Outcome", "claim", "complete", "current_claim", "fingerprint", "peek", "release"]
+__all__ = [
+    "ActiveClaim",
+    "Claim",
+    "KeyTaken",
+    "Outcome",
+    "claim",
+    "complete",
+    "current_claim",
+    "fingerprint",
+    "keep",
+    "known",
+    "peek",
+    "release",
+]
 
 REPLAY_FOR = timedelta(hours=24)
 
@@ -161,6 +178,35 @@ def claim(
     raise RuntimeError("could not claim the idempotency key")
 
 
+_KNOWN = Prepared(
+    select(IdempotencyRecord.id).where(
+        IdempotencyRecord.principal == bindparam("principal"), IdempotencyRecord.key == bindparam("key")
+    )
+)
+_COMPLETE = Prepared(
+    update(IdempotencyRecord)
+    .where(IdempotencyRecord.id == bindparam("row_id"), IdempotencyRecord.completed_at.is_(None))
+    .values(
+        completed_at=bindparam("at"),
+        response_status=bindparam("status"),
+        response_type=bindparam("content_type"),
+        response_body=bindparam("body"),
+    )
+)
+
+
+def known(session: Session, *, principal: str, key: str) -> bool:
+    """Whether the key is in the store (used before, expired or not): a read, no claim."""
+    return _KNOWN.scalar(session, {"principal": principal, "key": key}) is not None
+
+
+def keep(work: Work, *, row: dict[str, object], status: int, content_type: str, body: str) -> bool:
+    """Claim a key not in the store together with the answer of its request, which changed nothing: False, and
+    nothing written, when another request has inserted the key meanwhile."""
+    answer = {"completed_at": work.now, "response_status": status, "response_type": content_type}
+    return insert_new(work.session, {**row, **answer, "response_body": body, "created_refs": []}) is not None
+
+
 def peek(work: Work, *, row_id: int) -> Claim | None:
     """What became of a claimed key: None once its request let it go (it failed before changing anything)."""
     row = work.session.get(IdempotencyRecord, row_id)
@@ -171,10 +217,8 @@ def peek(work: Work, *, row_id: int) -> Claim | None:
 
 def complete(work: Work, *, row_id: int, status: int, content_type: str, body: str) -> None:
     """Keep the first response, to be replayed to every retry for 24 h."""
-    work.session.execute(
-        update(IdempotencyRecord)
-        .where(IdempotencyRecord.id == row_id, IdempotencyRecord.completed_at.is_(None))
-        .values(completed_at=work.now, response_status=status, response_type=content_type, response_body=body)
+    _COMPLETE.rows(
+        work.session, {"row_id": row_id, "at": work.now, "status": status, "content_type": content_type, "body": body}
     )
 
 

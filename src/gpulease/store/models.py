@@ -403,9 +403,10 @@ class GpuSampleRow(Base):
 class IdempotencyRecord(Base):
     """The first response to a request sent with an `Idempotency-Key`, replayed for 24 h (Stripe's semantics).
 
-    Scoped by the caller (`principal`, a hash of its credential), so two clients never share a key space. The
-    row is claimed before the request runs (`completed_at` empty) and finished with the response; creating
-    actions finish it in their own transaction, so a crash cannot separate the change from its record.
+    Scoped by the caller (`principal`, a hash of its credential), so two clients never share a key space. A new
+    key's row is inserted by the transaction of the change its request commits (bound), or with the answer of a
+    request that changed nothing; a key used before is claimed before its request runs (`completed_at` empty).
+    The response is kept once sent. A crash cannot separate a change from its key's record.
     """
 
     __tablename__ = "idempotency_keys"
