@@ -412,19 +412,16 @@ class Idempotency:
         except idem.KeyTaken:
             return False
         except Exception:
-            if active.bound and active.row_id is not None:  # what committed stays on record, as a failure
-                await self._perform(idem.complete, row_id=active.row_id, status=500, content_type="", body="")
+            if active.bound and active.row_id is not None:  # what committed stays on record, as in `_run`
+                await self._complete(active.row_id, answer)
             raise
         finally:
             idem.current_claim.reset(token)
-        stored = answer.stored()
         if active.bound and active.row_id is not None:
             await answer.send(send)
-            if len(stored) <= MAX_STORED_BODY:
-                await self._perform(
-                    idem.complete, row_id=active.row_id, status=answer.status, content_type=answer.ctype, body=stored
-                )
+            await self._complete(active.row_id, answer)
             return True
+        stored = answer.stored()
         if answer.status >= 500 or answer.status == 429 or len(stored) > MAX_STORED_BODY:
             await answer.send(send)  # nothing changed and nothing kept: a retry runs afresh
             return True
@@ -478,17 +475,18 @@ class Idempotency:
             await self.app(scope, _replay_body(body, receive), answer.capture)
         finally:
             idem.current_claim.reset(token)
-            stored = answer.stored()
             if (answer.status >= 500 or answer.status == 429) and not active.bound:
                 await self._perform(idem.release, row_id=claim.row_id)
-            elif len(stored) <= MAX_STORED_BODY:
-                await self._perform(
-                    idem.complete,
-                    row_id=claim.row_id,
-                    status=answer.status,
-                    content_type=answer.ctype,
-                    body=stored,
-                )
+            else:
+                await self._complete(claim.row_id, answer)
+
+    async def _complete(self, row_id: int, answer: _Answer) -> None:
+        """Keep a claimed key's answer for its replays, unless it is too big to keep."""
+        stored = answer.stored()
+        if len(stored) <= MAX_STORED_BODY:
+            await self._perform(
+                idem.complete, row_id=row_id, status=answer.status, content_type=answer.ctype, body=stored
+            )
 
     async def _recover(self, scope: Scope, send: Send, claim: idem.Claim, auth: str) -> None:
         """The first run committed but died before answering: answer with what it created."""

@@ -204,7 +204,7 @@ def keep(work: Work, *, row: dict[str, object], status: int, content_type: str, 
     """Claim a key not in the store together with the answer of its request, which changed nothing: False, and
     nothing written, when another request has inserted the key meanwhile."""
     answer = {"completed_at": work.now, "response_status": status, "response_type": content_type}
-    return insert_new(work.session, {**row, **answer, "response_body": body, "created_refs": []}) is not None
+    return insert_new(work.session, {**row, **answer, "response_body": body}) is not None
 
 
 def peek(work: Work, *, row_id: int) -> Claim | None:
