@@ -258,17 +258,28 @@ def start_server(url: str, workdir: Path, port: int, workers: int = 1) -> subpro
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    if not serving(f"http://127.0.0.1:{port}", workers, proc, time.monotonic() + 120):
+        proc.kill()
+        raise SystemExit(f"the server did not start; see {workdir / 'server.log'}")
+    return proc
+
+
+def serving(base: str, workers: int, proc: subprocess.Popen[bytes], deadline: float) -> bool:
+    """Wait until `workers` server processes answer /healthz (each listens on its own socket once it has started:
+    connections made before a worker is up all go to the others, and keep-alive keeps them there)."""
+    seen: set[str] = set()
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
+            r = httpx.get(base + "/healthz", timeout=1)  # a new connection each time: any worker may take it
+            if r.status_code == 200:
+                seen.add(str(r.json().get("process")))
+                if len(seen) >= workers:
+                    return True
+                continue
         except httpx.HTTPError:
-            time.sleep(0.2)
-        if proc.poll() is not None:
-            break
-    proc.kill()
-    raise SystemExit(f"the server did not start; see {workdir / 'server.log'}")
+            pass
+        time.sleep(0.2)
+    return False
 
 
 RETRY_S = 300.0  # how long a keyed request is retried (the server restarting, on a loaded machine: tens of seconds)

@@ -52,6 +52,10 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from api_load import serving
+
 REPO = Path(__file__).resolve().parents[1]
 GPU_MODEL = "A100-80GB"
 SERVER_LOG = Path(tempfile.gettempdir()) / "gpulease-vs-slurm-server.log"  # kept after the run
@@ -292,14 +296,8 @@ def gpulease_server(db_url: str, workers: int = 1) -> Iterator[tuple[str, str]]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("gpulease serve did not start: " + SERVER_LOG.read_text()[-2000:])
-            time.sleep(0.2)
+        if not serving(base, workers, server, time.monotonic() + 60):
+            raise RuntimeError("gpulease serve did not start: " + SERVER_LOG.read_text()[-2000:])
         yield base, key
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -9,8 +9,10 @@ to look for double bookings and doubled usage. PostgreSQL only: an SQLite store 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
+import socket
 import threading
 import time
 from collections import defaultdict
@@ -297,6 +299,15 @@ def test_one_serve_with_several_workers(db_url: str, tmp_path: Path, sandbox_dir
 
         assert len(workers) >= 2  # the two workers (and multiprocessing's resource tracker)
         wait_for(one_of_each, 30, "both workers to answer, one of them holding the clock")
+        # A burst of connections is spread over both: each worker listens on a socket of its own (a shared one
+        # gave a whole burst to whichever worker woke first: 32 keep-alive clients on one worker, the other idle).
+        burst = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(16)]
+        for conn in burst:
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: gpulease\r\nConnection: close\r\n\r\n")
+        answered = [conn.makefile("rb").read().split(b"\r\n\r\n", 1)[1] for conn in burst]
+        for conn in burst:
+            conn.close()
+        assert len({json.loads(body)["process"] for body in answered}) == 2
 
         booked: list[int] = []
         failures: list[str] = []

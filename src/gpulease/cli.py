@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, NoReturn, cast
 
 import httpx
 import typer
@@ -202,10 +202,20 @@ def serve(
     if workers == 1:
         uvicorn.run(create_app(rt), host=host, port=port, log_config=None)
         return
-    # Each worker is a `gpulease serve` of its own on the shared socket (uvicorn starts them and starts a dead one
-    # again): its own calendars kept in step by NOTIFY, one of them holding the lease clock (docs/deploy.md).
+    # Each worker is a `gpulease serve` of its own on a socket of its own on the port (api/listen.py): uvicorn's
+    # process manager starts them and starts a dead one again; its own calendars kept in step by NOTIFY, one of
+    # them holding the lease clock (docs/deploy.md).
     rt.close()
-    uvicorn.run("gpulease.api.app:worker_app", factory=True, workers=workers, host=host, port=port, log_config=None)
+    import socket
+
+    from uvicorn.supervisors import Multiprocess
+
+    from gpulease.api.listen import ReusePort
+
+    config = uvicorn.Config(
+        "gpulease.api.app:worker_app", factory=True, workers=workers, host=host, port=port, log_config=None
+    )
+    Multiprocess(config, sockets=[cast("socket.socket", ReusePort(host, port))]).run()
 
 
 DEMO_KEYS_FILE = "demo-keys.json"  # in the data folder: the demo's keys, so that a second run shows the same ones
