@@ -239,22 +239,26 @@ def test_spread_breaks_ties_elsewhere_and_never_at_the_cost_of_the_best_fit() ->
     """Two processes placing on copies of one calendar: with different `spread` they choose different nodes (and
     GPUs) among equally good ones, so the store seldom refuses one of them; a tighter fit still wins."""
 
-    def calendar(spread: int) -> CapacityCalendar:
+    def calendar(spread: float) -> CapacityCalendar:
         cal = CapacityCalendar([node(i) for i in range(1, 11)])
         cal.book(1, gpus(5, 0, 1, 2, 3), 0, H)  # node 5 has 4 free: the best fit for 4 or fewer GPUs
         cal.spread = spread
         return cal
 
-    def chosen(spread: int, n: int) -> tuple[GpuRef, ...]:
+    def chosen(spread: float, n: int) -> tuple[GpuRef, ...]:
         return calendar(spread).place(req(n)).gpus
 
     assert {g.node_id for g in chosen(0, 8)} == {1}  # default: the first in id order
-    whole = {frozenset(g.node_id for g in chosen(s, 8)) for s in range(1, 12)}
+    whole = {frozenset(g.node_id for g in chosen(s / 10, 8)) for s in range(10)}
     assert len(whole) > 5 and frozenset({5}) not in whole  # whole nodes from many places, never the busy one
     assert chosen(0, 2) == tuple(gpus(5, 4, 5))
-    two = {chosen(s, 2) for s in range(1, 12)}
+    two = {chosen(s / 10, 2) for s in range(10)}
     assert all({g.node_id for g in c} == {5} for c in two) and len(two) > 1  # best fit kept, other GPUs on it
-    cal = calendar(7)
+    # Two processes (shares 0 and 1/2) never meet on a node with two GPUs free or more, nor on whole nodes.
+    assert {g.node_id for g in chosen(0.5, 8)} == {6}
+    for n in (1, 2):
+        assert set(chosen(0, n)).isdisjoint(chosen(0.5, n))
+    cal = calendar(0.7)
     placed = cal.place(req(3))
     cal.book(2, placed.gpus, 0, H)
     assert len(cal.free_gpus(5, 0, H)) == 1  # a real placement: booked where it said

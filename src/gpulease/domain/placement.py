@@ -573,10 +573,11 @@ class CapacityCalendar:
         self._gpu_lists: dict[str, tuple[tuple[int, int], list[list[int]], list[list[int]]]] = {}
         self._undo: list[_Undo] | None = None
         self._state = next(_STATES)
-        # Where ties between equally good nodes (and GPUs on a node) are broken: 0, the first in id order. Several
-        # processes placing on copies of one calendar without seeing one another's bookings in flight give each a
-        # different value, so they seldom choose the same GPUs (which the store would refuse, one of each pair).
-        self.spread = 0
+        # Where ties between equally good nodes (and GPUs on a node) are broken, as a share of the way along each
+        # list, in [0, 1): 0, the first in id order. Several processes placing on copies of one calendar without
+        # seeing one another's bookings in flight each start from another share (two: 0 and 1/2), so they seldom
+        # choose the same GPUs (which the store would refuse, one of each pair).
+        self.spread = 0.0
         for node in nodes:
             self.upsert_node(node)
 
@@ -1301,7 +1302,7 @@ class CapacityCalendar:
         best_free = MAX_GPUS_PER_NODE * 1024
         spread = self.spread
         for in_order in clusters.values():
-            at = spread % len(in_order) if in_order else 0  # the same nodes; ties found from another place
+            at = int(len(in_order) * spread)  # the same nodes; ties found from another place
             for node in in_order[at:] + in_order[:at] if at else in_order:
                 n = node.n
                 if n < k or not node.open:
@@ -1342,7 +1343,7 @@ class CapacityCalendar:
         nid = best.view.id
         free = best.usable(s, e, ignore, special[nid]) if nid in special else best.free_indices(s, e, ignore)
         if spread and len(free) > k:
-            at = spread % len(free)
+            at = int(len(free) * spread)
             free = free[at:] + free[:at]
         return Placement(tuple(GpuRef(nid, i) for i in free[:k]))
 

@@ -120,6 +120,7 @@ class CalendarBusy(Conflict):
     title = "Busy, try again"
 
 
+PEER_TTL_S = 60.0  # a process not heard from for this long no longer counts among those placing (`_share`)
 RECENTLY_ENDED = timedelta(hours=1)  # a change of a lease that ended longer ago cannot still be on its way
 WAIT_FOR_COMMITTING_S = 0.2  # a placement waits this long for changes committed by threads still applying
 
@@ -174,7 +175,9 @@ class Calendars:
         self._on_webhooks_changed = on_webhooks_changed
         self.reloads = 0  # calendars loaded from the store (tests and benchmarks read it)
         self.remote_applied = 0  # changes of other processes applied from notifications
-        self._spread = 0  # CapacityCalendar.spread of every calendar loaded here (`spread_out`)
+        self._spread = 0.0  # CapacityCalendar.spread of every calendar loaded here (`_respread`)
+        self._peers: dict[str, float] = {}  # other processes placing on this store -> when last heard (monotonic)
+        self._refused = False  # the store refused a placement of this process (`spread_out`)
         self._install(store.sessions)
 
     # -- for use cases --------------------------------------------------------------------------------
@@ -296,13 +299,34 @@ class Calendars:
     def spread_out(self) -> None:
         """Another process booked GPUs this one chose (the store refused them): from now on break ties between
         equally good placements from a place of this process's own, so that the two seldom meet again."""
-        if self._spread:
+        self._refused = True
+        self._respread()
+
+    def _share(self) -> float:
+        """Where this process breaks ties (CapacityCalendar.spread): the processes heard from lately, this one
+        included, ranked by instance id, each starts its share of the way along (two: 0 and 1/2; they rank
+        themselves alike, as each hears the other). None heard yet after a refusal: a share from the id alone."""
+        now = time.monotonic()
+        with self._guard:
+            for peer in [p for p, heard in self._peers.items() if now - heard > PEER_TTL_S]:
+                del self._peers[peer]
+            ranked = sorted([*self._peers, self.instance])
+        if len(ranked) > 1:
+            return ranked.index(self.instance) / len(ranked)
+        return (zlib.crc32(self.instance.encode()) % 997) / 997 if self._refused else 0.0
+
+    def _respread(self) -> None:
+        share = self._share()
+        if share == self._spread:
             return
-        self._spread = 1 + zlib.crc32(self.instance.encode()) % 997
+        self._spread = share
+        log.info(
+            "placing from %.2f of the way along the nodes (%d other processes heard from)", share, len(self._peers)
+        )
         for entry in self._all():
             with entry.lock:
                 if entry.cal is not None:
-                    entry.cal.spread = self._spread
+                    entry.cal.spread = share
 
     def _load(self, work: Work, model: str) -> CapacityCalendar:
         cal = load_calendar(work, model)
@@ -624,8 +648,15 @@ class Calendars:
             msg = json.loads(payload)
         except ValueError:
             return
-        if msg.get("src") == self.instance:
+        src = msg.get("src")
+        if src == self.instance:
             return
+        if isinstance(src, str):
+            with self._guard:
+                new_peer = src not in self._peers
+                self._peers[src] = time.monotonic()
+            if new_peer:  # one more process places on this store: each takes its own share of the nodes
+                self._respread()
         if msg.get("hooks"):
             self._webhooks_changed()
         stale = set(msg.get("stale", []))
