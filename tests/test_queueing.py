@@ -53,6 +53,30 @@ def test_slots_go_to_waiters_in_the_order_they_asked() -> None:
     assert sem._free == 2  # every slot back
 
 
+def test_a_waiter_asking_first_goes_ahead_of_the_queue() -> None:
+    """A unit run again (its placement refused by the store) has waited its turn once: it takes the next slot."""
+    sem = FairSemaphore(1)
+    order: list[str] = []
+    sem.acquire()
+
+    def take(name: str, first: bool) -> None:
+        sem.acquire(first=first)
+        order.append(name)
+        sem.release()
+
+    threads = _queue_up(lambda: len(sem._waiters), lambda i: take(f"queued {i}", False), 3)
+    again = threading.Thread(target=take, args=("again", True))
+    again.start()
+    deadline = time.monotonic() + 5
+    while len(sem._waiters) < 4:
+        assert time.monotonic() < deadline, "the retry did not queue"
+        time.sleep(0.001)
+    sem.release()
+    for t in [*threads, again]:
+        t.join(5)
+    assert order == ["again", "queued 0", "queued 1", "queued 2"]
+
+
 def test_no_more_than_the_slots_at_once() -> None:
     sem = FairSemaphore(3)
     inside, most = 0, 0

@@ -22,14 +22,19 @@ class FairSemaphore:
         self._free = slots
         self._waiters: deque[threading.Lock] = deque()
 
-    def acquire(self) -> None:
+    def acquire(self, *, first: bool = False) -> None:
+        """Take a slot, waiting for it in order; `first`: ahead of every waiter (one that has waited its turn
+        already and must run again)."""
         with self._mutex:
             if self._free > 0 and not self._waiters:
                 self._free -= 1
                 return
             turn = threading.Lock()
             turn.acquire()
-            self._waiters.append(turn)
+            if first:
+                self._waiters.appendleft(turn)
+            else:
+                self._waiters.append(turn)
         turn.acquire()  # released by a holder that handed its slot over (the count stays as it was)
 
     def try_acquire(self, timeout: float = 0.0) -> bool:

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import random
 import threading
+import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 
 from gpulease.domain.placement import OPEN_END, PlacementRequest
+from gpulease.queueing import FairSemaphore
 from gpulease.runtime import CONFLICT_RETRIES, Runtime
 from gpulease.services import leases, node_failure
 from gpulease.services.calendars import CalendarBusy
@@ -329,6 +332,36 @@ def test_two_processes_break_ties_from_opposite_places(
             assert where(runtime, n)[1].isdisjoint(where(other, n)[1]), n
     finally:
         other.close()
+
+
+def test_a_retried_placement_goes_ahead_of_the_units_still_waiting(runtime: Runtime) -> None:
+    """A unit whose placement the store refused has waited its turn for a slot once already: it runs again before
+    the units still queued (behind them it doubled its latency: those retries were two server processes' p99)."""
+    runtime._slots = FairSemaphore(1)
+    order: list[str] = []
+    waiters: list[threading.Thread] = []
+
+    def unit(name: str) -> Callable[[Work], None]:
+        def run(_w: Work) -> None:
+            order.append(name)
+            time.sleep(0.2)  # long enough for the refused one to queue again meanwhile
+
+        return run
+
+    def refused_once(_w: Work) -> None:
+        order.append("refused" if not order else "again")
+        if order == ["refused"]:
+            for name in ("queued 1", "queued 2"):  # queued behind it, in this order
+                waiters.append(threading.Thread(target=runtime.perform, args=(unit(name),)))
+                waiters[-1].start()
+                queued = len(waiters)
+                wait_for(lambda: len(runtime._slots._waiters) == queued, 5, f"{name} to queue")  # noqa: B023
+            raise IntegrityError("INSERT INTO allocations …", {}, Exception('violates "no_double_booking"'))
+
+    runtime.perform(refused_once)
+    for t in waiters:
+        t.join(5)
+    assert order == ["refused", "queued 1", "again", "queued 2"]
 
 
 def test_a_placement_refused_by_the_store_every_time_answers_busy_not_500(runtime: Runtime) -> None:
