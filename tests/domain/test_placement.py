@@ -235,6 +235,33 @@ def test_free_counts_and_remembered_answers_follow_the_inventory() -> None:
     assert cal.free_total(A100, H) == 8
 
 
+def test_processes_side_by_side_each_pack_their_own_part_of_the_nodes() -> None:
+    """With the nodes in parts (several processes placing at once), each places in its own part of each cluster
+    first, best fit within it, and takes another's only when its own has no room: two processes then fill
+    different nodes instead of both choosing the one tightest node. Alone (one part): the best fit over all."""
+
+    def calendar(part: tuple[int, int]) -> CapacityCalendar:
+        cal = CapacityCalendar([node(i) for i in range(1, 11)])
+        cal.book(1, gpus(2, 0, 1, 2, 3, 4, 5, 6), 0, H)  # node 2: 1 free, the tightest of all
+        cal.book(2, gpus(8, 0, 1, 2, 3, 4, 5), 0, H)  # node 8: 2 free, the tightest of the second half
+        cal.part, cal.spread = part, part[0] / part[1]
+        return cal
+
+    def where(cal: CapacityCalendar, n: int) -> set[int]:
+        return {g.node_id for g in cal.place(req(n)).gpus}
+
+    assert where(calendar((0, 1)), 1) == {2}
+    assert where(calendar((0, 2)), 1) == {2}
+    assert where(calendar((1, 2)), 1) == {8}  # its own part's tightest, not node 2
+    assert where(calendar((0, 2)), 8) == {1} and where(calendar((1, 2)), 8) == {6}
+    second = calendar((1, 2))
+    for i, nid in enumerate((6, 7, 9, 10)):
+        second.book(10 + i, gpus(nid, *range(8)), 0, H)
+    second.book(20, gpus(8, 6, 7), 0, H)  # its part full
+    assert where(second, 1) == {2}  # then the best fit over all
+    assert where(second, 8) == {1}
+
+
 def test_spread_breaks_ties_elsewhere_and_never_at_the_cost_of_the_best_fit() -> None:
     """Two processes placing on copies of one calendar: with different `spread` they choose different nodes (and
     GPUs) among equally good ones, so the store seldom refuses one of them; a tighter fit still wins."""

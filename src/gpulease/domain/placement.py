@@ -578,6 +578,8 @@ class CapacityCalendar:
         # seeing one another's bookings in flight each start from another share (two: 0 and 1/2), so they seldom
         # choose the same GPUs (which the store would refuse, one of each pair).
         self.spread = 0.0
+        # (index, of how many): with several, this process's part of each cluster's nodes, where it places first.
+        self.part = (0, 1)
         for node in nodes:
             self.upsert_node(node)
 
@@ -1298,10 +1300,40 @@ class CapacityCalendar:
         hold: Hold | None = None,
     ) -> Placement | None:
         special = self._special(ignore, hold, s, e) if ignore or hold else {}
+        spread = self.spread
+        best: _Node | None = None
+        part, parts = self.part
+        if parts > 1:
+            # This process's own part of each cluster first: processes that place side by side then fill nodes
+            # apart, each packing its own (the best fit over every node made them all choose the one tightest node).
+            own = [nodes[len(nodes) * part // parts : len(nodes) * (part + 1) // parts] for nodes in clusters.values()]
+            best = self._best_single(own, k, s, e, ignore, special, 0.0)
+        if best is None:
+            best = self._best_single(list(clusters.values()), k, s, e, ignore, special, spread)
+        if best is None:
+            return None
+        nid = best.view.id
+        free = best.usable(s, e, ignore, special[nid]) if nid in special else best.free_indices(s, e, ignore)
+        if spread and len(free) > k:
+            at = int(len(free) * spread)
+            free = free[at:] + free[:at]
+        return Placement(tuple(GpuRef(nid, i) for i in free[:k]))
+
+    @staticmethod
+    def _best_single(
+        clusters: list[list[_Node]],
+        k: int,
+        s: int,
+        e: int,
+        ignore: frozenset[int],
+        special: dict[int, frozenset[int]],
+        spread: float,
+    ) -> _Node | None:
+        """The node with the fewest GPUs free over [s, e) that are still at least `k` (the best fit), in the order
+        given, each cluster's list entered `spread` of the way along."""
         best: _Node | None = None
         best_free = MAX_GPUS_PER_NODE * 1024
-        spread = self.spread
-        for in_order in clusters.values():
+        for in_order in clusters:
             at = int(len(in_order) * spread)  # the same nodes; ties found from another place
             for node in in_order[at:] + in_order[:at] if at else in_order:
                 n = node.n
@@ -1338,14 +1370,7 @@ class CapacityCalendar:
                         break
             if best_free == k:
                 break
-        if best is None:
-            return None
-        nid = best.view.id
-        free = best.usable(s, e, ignore, special[nid]) if nid in special else best.free_indices(s, e, ignore)
-        if spread and len(free) > k:
-            at = int(len(free) * spread)
-            free = free[at:] + free[:at]
-        return Placement(tuple(GpuRef(nid, i) for i in free[:k]))
+        return best
 
     def _place_multi(
         self,

@@ -175,7 +175,8 @@ class Calendars:
         self._on_webhooks_changed = on_webhooks_changed
         self.reloads = 0  # calendars loaded from the store (tests and benchmarks read it)
         self.remote_applied = 0  # changes of other processes applied from notifications
-        self._spread = 0.0  # CapacityCalendar.spread of every calendar loaded here (`_respread`)
+        self._spread = 0.0  # CapacityCalendar.spread and .part of every calendar loaded here (`_respread`)
+        self._part = (0, 1)
         self._peers: dict[str, float] = {}  # other processes placing on this store -> when last heard (monotonic)
         self._refused = False  # the store refused a placement of this process (`spread_out`)
         self._install(store.sessions)
@@ -302,9 +303,10 @@ class Calendars:
         self._refused = True
         self._respread()
 
-    def _share(self) -> float:
-        """Where this process breaks ties (CapacityCalendar.spread): the processes heard from lately, this one
-        included, ranked by instance id, each starts its share of the way along (two: 0 and 1/2; they rank
+    def _share(self) -> tuple[float, tuple[int, int]]:
+        """Where this process places (CapacityCalendar.spread and .part): the processes heard from lately, this one
+        included, ranked by instance id, each takes its own part of each cluster's nodes first and breaks ties from
+        its share of the way along (two: the first half from the start, the second from the middle; they rank
         themselves alike, as each hears the other). None heard yet after a refusal: a share from the id alone."""
         now = time.monotonic()
         with self._guard:
@@ -312,25 +314,29 @@ class Calendars:
                 del self._peers[peer]
             ranked = sorted([*self._peers, self.instance])
         if len(ranked) > 1:
-            return ranked.index(self.instance) / len(ranked)
-        return (zlib.crc32(self.instance.encode()) % 997) / 997 if self._refused else 0.0
+            rank = ranked.index(self.instance)
+            return rank / len(ranked), (rank, len(ranked))
+        return ((zlib.crc32(self.instance.encode()) % 997) / 997 if self._refused else 0.0), (0, 1)
 
     def _respread(self) -> None:
-        share = self._share()
-        if share == self._spread:
+        spread, part = self._share()
+        if (spread, part) == (self._spread, self._part):
             return
-        self._spread = share
+        self._spread, self._part = spread, part
         log.info(
-            "placing from %.2f of the way along the nodes (%d other processes heard from)", share, len(self._peers)
+            "placing on part %d of %d of each cluster's nodes first, ties from %.2f of the way along",
+            part[0] + 1,
+            part[1],
+            spread,
         )
         for entry in self._all():
             with entry.lock:
                 if entry.cal is not None:
-                    entry.cal.spread = share
+                    entry.cal.spread, entry.cal.part = spread, part
 
     def _load(self, work: Work, model: str) -> CapacityCalendar:
         cal = load_calendar(work, model)
-        cal.spread = self._spread
+        cal.spread, cal.part = self._spread, self._part
         for node in cal.nodes():
             self._node_model[node.id] = node.gpu_model
         return cal
