@@ -254,6 +254,7 @@ def test_processes_side_by_side_each_pack_their_own_part_of_the_nodes() -> None:
     assert where(calendar((0, 2)), 1) == {2}
     assert where(calendar((1, 2)), 1) == {8}  # its own part's tightest, not node 2
     assert where(calendar((0, 2)), 8) == {1} and where(calendar((1, 2)), 8) == {6}
+    assert where(calendar((0, 2)), 16) == {1, 3} and where(calendar((1, 2)), 16) == {6, 7}  # whole nodes: the same
     second = calendar((1, 2))
     for i, nid in enumerate((6, 7, 9, 10)):
         second.book(10 + i, gpus(nid, *range(8)), 0, H)

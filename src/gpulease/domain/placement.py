@@ -1383,17 +1383,30 @@ class CapacityCalendar:
     ) -> Placement | None:
         special = self._special(ignore, hold, s, e) if ignore or hold else {}
         best: tuple[tuple[int, int], str, Placement] | None = None
+        part, parts = self.part
         for name, nodes in clusters.items():
-            found = self._multi_in_cluster(nodes, k, s, e, ignore, special)
+            own = (
+                {n.view.id for n in nodes[len(nodes) * part // parts : len(nodes) * (part + 1) // parts]}
+                if parts > 1
+                else None
+            )
+            found = self._multi_in_cluster(nodes, k, s, e, ignore, special, own)
             if found is not None and (best is None or found[0] < best[0]):
                 best = (found[0], name, found[1])
         return None if best is None else best[2]
 
     @staticmethod
     def _multi_in_cluster(
-        nodes: list[_Node], k: int, s: int, e: int, ignore: frozenset[int], special: dict[int, frozenset[int]]
+        nodes: list[_Node],
+        k: int,
+        s: int,
+        e: int,
+        ignore: frozenset[int],
+        special: dict[int, frozenset[int]],
+        own: set[int] | None = None,
     ) -> tuple[tuple[int, int], Placement] | None:
-        """Whole free nodes (largest first) plus one best-fit node for the remainder.
+        """Whole free nodes (largest first; of equal size, this process's own part first when `own` is given, see
+        `part`) plus one best-fit node for the remainder.
 
         Returns ((whole nodes left idle afterwards, GPUs left free on the remainder node), placement);
         smaller is a better fit.
@@ -1418,7 +1431,10 @@ class CapacityCalendar:
                 partial.append((c, node))
         if sum(n.n for n in whole) + max((n.n - 1 for _, n in partial), default=0) < k:
             return None
-        whole.sort(key=lambda n: (-n.n, n.view.id))
+        if own is None:
+            whole.sort(key=lambda n: (-n.n, n.view.id))
+        else:
+            whole.sort(key=lambda n: (-n.n, n.view.id not in own, n.view.id))
         taken: list[_Node] = []
         got = 0
         rest: list[_Node] = []
