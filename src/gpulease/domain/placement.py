@@ -1302,11 +1302,10 @@ class CapacityCalendar:
         special = self._special(ignore, hold, s, e) if ignore or hold else {}
         spread = self.spread
         best: _Node | None = None
-        part, parts = self.part
-        if parts > 1:
+        if self.part[1] > 1:
             # This process's own part of each cluster first: processes that place side by side then fill nodes
             # apart, each packing its own (the best fit over every node made them all choose the one tightest node).
-            own = [nodes[len(nodes) * part // parts : len(nodes) * (part + 1) // parts] for nodes in clusters.values()]
+            own = [self._own_part(nodes) for nodes in clusters.values()]
             best = self._best_single(own, k, s, e, ignore, special, 0.0)
         if best is None:
             best = self._best_single(list(clusters.values()), k, s, e, ignore, special, spread)
@@ -1318,6 +1317,11 @@ class CapacityCalendar:
             at = int(len(free) * spread)
             free = free[at:] + free[:at]
         return Placement(tuple(GpuRef(nid, i) for i in free[:k]))
+
+    def _own_part(self, nodes: list[_Node]) -> list[_Node]:
+        """This process's part (`part`) of a cluster's nodes, in id order."""
+        part, parts = self.part
+        return nodes[len(nodes) * part // parts : len(nodes) * (part + 1) // parts]
 
     @staticmethod
     def _best_single(
@@ -1383,13 +1387,8 @@ class CapacityCalendar:
     ) -> Placement | None:
         special = self._special(ignore, hold, s, e) if ignore or hold else {}
         best: tuple[tuple[int, int], str, Placement] | None = None
-        part, parts = self.part
         for name, nodes in clusters.items():
-            own = (
-                {n.view.id for n in nodes[len(nodes) * part // parts : len(nodes) * (part + 1) // parts]}
-                if parts > 1
-                else None
-            )
+            own = {n.view.id for n in self._own_part(nodes)} if self.part[1] > 1 else None
             found = self._multi_in_cluster(nodes, k, s, e, ignore, special, own)
             if found is not None and (best is None or found[0] < best[0]):
                 best = (found[0], name, found[1])
