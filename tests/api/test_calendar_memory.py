@@ -7,8 +7,10 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -153,19 +155,31 @@ def test_another_process_booking_makes_a_reload_never_a_double_booking(
     assert _in_memory(runtime, int(clock().timestamp())) == _in_store(runtime)
 
 
-def test_notify_keeps_two_processes_calendars_in_step(
-    facility: Facility, runtime: Runtime, settings: Settings, clock: Clock
-) -> None:
+@contextmanager
+def _two_processes(
+    facility: Facility, runtime: Runtime, settings: Settings, clock: Clock, *, nodes: int
+) -> Iterator[tuple[dict[str, Any], Runtime]]:
+    """`nodes` nodes with prices and a customer, and a second process (Runtime) on the same PostgreSQL store, both
+    following each other's changes (LISTEN); yields the customer and the other process, closed after."""
     if not runtime.store.is_postgres:
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite processes reload on a version change")
-    facility.nodes(2)
+        pytest.skip("several server processes need PostgreSQL (LISTEN/NOTIFY); SQLite processes reload instead")
+    facility.nodes(nodes)
     facility.prices()
     cust = facility.customer()
-    body = {"customer_id": cust["id"], "gpu_model": MODEL, "plan": "on_demand"}
     runtime.listen_for_calendar_changes()
     other = Runtime(settings, clock=clock)
     try:
         other.listen_for_calendar_changes()
+        yield cust, other
+    finally:
+        other.close()
+
+
+def test_notify_keeps_two_processes_calendars_in_step(
+    facility: Facility, runtime: Runtime, settings: Settings, clock: Clock
+) -> None:
+    with _two_processes(facility, runtime, settings, clock, nodes=2) as (cust, other):
+        body = {"customer_id": cust["id"], "gpu_model": MODEL, "plan": "on_demand"}
         facility.lease(gpu_count=1, **body)  # loads this process's calendar
         req = leases.LeaseRequest(gpu_model=MODEL, gpu_count=8, plan="on_demand", customer_id=cust["id"])
         booked = other.perform(leases.create_lease, actor=SYSTEM, request=req)  # loads the other's
@@ -182,8 +196,6 @@ def test_notify_keeps_two_processes_calendars_in_step(
         other.perform(leases.create_lease, actor=SYSTEM, request=req)  # fits where the 8-GPU lease was
         assert other.calendars.reloads == other_reloads
         assert _overlaps(runtime) == []
-    finally:
-        other.close()
 
 
 def test_a_placement_waits_for_the_notice_of_another_process_commit_rather_than_reload(
@@ -294,17 +306,9 @@ def test_two_processes_booking_and_ending_at_once_never_fail(
     threads at once, as `gpulease serve --workers 2` does under load: each places without knowing what the other
     has in flight, so they often pick the same GPUs. The store refuses one of each such pair and the action is
     retried; no request may fail for it, and both calendars end equal to the store."""
-    if not runtime.store.is_postgres:
-        pytest.skip("several server processes need PostgreSQL")
-    facility.nodes(4)
-    facility.prices()
-    cust = facility.customer()
-    runtime.listen_for_calendar_changes()
-    other = Runtime(settings, clock=clock)
     errors: list[BaseException] = []
     booked = [0]
-    try:
-        other.listen_for_calendar_changes()
+    with _two_processes(facility, runtime, settings, clock, nodes=4) as (cust, other):
 
         def worker(rt: Runtime, seed: int) -> None:
             rng = random.Random(seed)
@@ -331,8 +335,6 @@ def test_two_processes_booking_and_ending_at_once_never_fail(
         now = int(clock().timestamp())
         wait_for(lambda: _in_memory(runtime, now) == _in_store(runtime), 5, "this process's calendar to settle")
         wait_for(lambda: _in_memory(other, now) == _in_store(other), 5, "the other's calendar to settle")
-    finally:
-        other.close()
 
 
 def test_two_processes_place_apart(facility: Facility, runtime: Runtime, settings: Settings, clock: Clock) -> None:
@@ -340,13 +342,6 @@ def test_two_processes_place_apart(facility: Facility, runtime: Runtime, setting
     places in its own part of the nodes first and breaks ties from its own share of the way along (two: 0 and 1/2).
     They choose apart, so the store seldom refuses one of them (it refused 18% of two workers' bookings under
     `api_load.py --workers 2` when the places were drawn at random)."""
-    if not runtime.store.is_postgres:
-        pytest.skip("several server processes need PostgreSQL")
-    facility.nodes(4)
-    facility.prices()
-    cust = facility.customer()
-    runtime.listen_for_calendar_changes()
-    other = Runtime(settings, clock=clock)
 
     def where(rt: Runtime, n: int) -> tuple[float, set[tuple[int, int]], tuple[int, int]]:
         now = int(clock().timestamp())
@@ -355,8 +350,7 @@ def test_two_processes_place_apart(facility: Facility, runtime: Runtime, setting
             placed = cal.place(PlacementRequest(MODEL, n, now, now + 3600))
             return cal.spread, {(g.node_id, g.index) for g in placed.gpus}, cal.part
 
-    try:
-        other.listen_for_calendar_changes()
+    with _two_processes(facility, runtime, settings, clock, nodes=4) as (cust, other):
         assert where(runtime, 1)[0] == 0.0  # alone: ties go to the first in id order
         req = leases.LeaseRequest(gpu_model=MODEL, gpu_count=1, plan="on_demand", customer_id=cust["id"])
         for rt in (runtime, other):  # each commits a change the other hears
@@ -365,8 +359,6 @@ def test_two_processes_place_apart(facility: Facility, runtime: Runtime, setting
         assert {where(runtime, 1)[2], where(other, 1)[2]} == {(0, 2), (1, 2)}  # each its own half of the nodes
         for n in (1, 2, 8):
             assert where(runtime, n)[1].isdisjoint(where(other, n)[1]), n
-    finally:
-        other.close()
 
 
 def test_a_retried_placement_goes_ahead_of_the_units_still_waiting(runtime: Runtime) -> None:
