@@ -25,9 +25,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, Executable, Insert, bindparam
+from sqlalchemy import Connection, Dialect, Engine, Executable, Float, Insert, bindparam, exc
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.type_api import TypeEngine
 
 # What a session does before a statement of its own, beyond its autoflush (store/staged.py writes what is staged):
 # done before a statement run here too. Registered by those modules as they are imported.
@@ -54,7 +55,7 @@ def _plan(stmt: Any, dialect: Dialect, keys: Sequence[str] | None) -> _Plan | No
     if not isinstance(compiled, SQLCompiler) or compiled.insert_prefetch or compiled.update_prefetch:
         return None  # Python-side defaults to compute per row
     for column in compiled._result_columns:
-        if column.type._cached_result_processor(dialect, None) is not None:
+        if _converts(column.type, dialect):
             return None  # values the driver hands back that the type would convert
     given_keys: dict[str, list[str]] = {}
     for bind, name in compiled.bind_names.items():
@@ -86,6 +87,21 @@ def _plan(stmt: Any, dialect: Dialect, keys: Sequence[str] | None) -> _Plan | No
     if len(slots) + len(fixed) != len(order):
         return None  # a name bound twice
     return _Plan(state.statement, fixed, given, template, slots)
+
+
+# A floating column's database type (PostgreSQL's float8 or float4: psycopg hands either back as a float).
+_FLOAT8 = 701
+
+
+def _converts(type_: TypeEngine[Any], dialect: Dialect) -> bool:
+    """Whether `type_` converts the values the driver hands back. psycopg's numbers choose by the column's database
+    type, unknown before a row comes (and refused without one): a Float column is a floating one there."""
+    try:
+        return type_._cached_result_processor(dialect, None) is not None
+    except (TypeError, exc.InvalidRequestError):
+        if isinstance(type_, Float) and not type_.asdecimal:
+            return type_._cached_result_processor(dialect, _FLOAT8) is not None
+        return True
 
 
 def _values(plan: _Plan, params: Mapping[str, Any]) -> Any:
