@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/booking_cpu.py --store sqlite --cycles 300
     .venv/bin/python benchmarks/booking_cpu.py --store postgresql --cycles 300
     .venv/bin/python benchmarks/booking_cpu.py --store sqlite --cycles 1000 --batches 20   # on a noisy machine
+    .venv/bin/python benchmarks/booking_cpu.py --store postgresql --held-s 600 --count-calls   # ends that bill
     .venv/bin/py-spy record -f raw -o /tmp/book.raw -- .venv/bin/python benchmarks/booking_cpu.py  # where it goes
 
 The same fleet, prices, customer and keys as `api_load.py` (its `seed`), the app built as `gpulease serve` builds
@@ -13,6 +14,9 @@ the server's) and the wall time. On a machine shared with others CPU time still 
 hyperthreads); `--count-calls` counts instead the Python and C function calls made per cycle in every thread
 (a profile hook: slow, but the count does not depend on the machine), the figure to compare commits by there.
 Unlike the load test it does not move with how many requests are waiting: it isolates what one booking costs.
+By default a lease is ended within the second it was booked, as in the load test, so its end bills nothing;
+`--held-s N` moves the server's clock N seconds on between the booking and its end, and every end then rates its
+usage and writes its usage record, as an end in production does.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from starlette.testclient import TestClient
@@ -36,6 +41,7 @@ from api_load import MODEL, make_store, seed
 
 from gpulease.api.app import create_app
 from gpulease.runtime import Runtime
+from gpulease.services.context import utcnow
 from gpulease.settings import Settings
 
 
@@ -53,13 +59,20 @@ def main() -> None:
         help="split the cycles into batches and also print the least and the median CPU per cycle of a batch "
         "(on a machine whose speed varies, the least is the figure to compare commits by)",
     )
+    ap.add_argument(
+        "--held-s", type=int, default=0, help="seconds each lease is held before its end (the server's clock moved on)"
+    )
     args = ap.parse_args()
     rng = random.Random(1)
     with tempfile.TemporaryDirectory(prefix="gpulease-cpu-") as tmp:
         url, drop = make_store(args.store, args.pg_url, Path(tmp))
         try:
             customer_id, (key,), _ = seed(url, args.nodes, 1, 0, rng)
-            rt = Runtime(Settings(database_url=url, data_dir=Path(tmp) / "data", rate_limit_per_s=0))
+            moved = [timedelta(0)]  # how far the server's clock has been moved on (`--held-s`)
+            rt = Runtime(
+                Settings(database_url=url, data_dir=Path(tmp) / "data", rate_limit_per_s=0),
+                clock=lambda: utcnow() + moved[0],
+            )
             headers = {"Authorization": f"Bearer {key}"}
             calls = [0]
             counting = [False]
@@ -77,6 +90,7 @@ def main() -> None:
                     body = {"customer_id": customer_id, "gpu_model": MODEL, "gpu_count": n, "plan": "on_demand"}
                     r = c.post("/api/v1/leases", json=body | {"duration_s": 3600})
                     assert r.status_code == 201, r.text
+                    moved[0] += timedelta(seconds=args.held_s)
                     r = c.post(f"/api/v1/leases/{r.json()['id']}/end")
                     assert r.status_code == 200, r.text
 
@@ -101,7 +115,9 @@ def main() -> None:
         finally:
             drop()
     print(
-        f"{args.store}: {args.cycles} booking+end cycles, CPU {1000 * cpu / args.cycles:.2f} ms per cycle, "
+        f"{args.store}: {args.cycles} booking+end cycles"
+        + (f" (held {args.held_s} s each)" if args.held_s else "")
+        + f", CPU {1000 * cpu / args.cycles:.2f} ms per cycle, "
         f"wall {1000 * wall / args.cycles:.2f} ms per cycle"
         + (f", {calls[0] / args.cycles:,.0f} function calls per cycle" if args.count_calls else "")
         + (

@@ -11,7 +11,7 @@ from sqlalchemy import Table, bindparam, event, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from gpulease.runtime import Runtime
-from gpulease.services import booking_checks, calendars, capacity, leases, transitions
+from gpulease.services import billing, booking_checks, calendars, capacity, leases, telemetry, transitions
 from gpulease.store import prepared, staged
 from gpulease.store.models import Customer, LeaseEvent
 from tests.conftest import Facility
@@ -33,6 +33,7 @@ def test_the_hot_statements_run_on_the_cursor(runtime: Runtime) -> None:
     hot = [booking_checks._HELD, transitions._UNFINISHED_RUN, calendars._VERSION, calendars._BUMP]
     hot += [calendars._SEQUENCE_ONE, capacity._ANY_QUEUED, leases._ONE_NODE_FACTS]
     hot += [capacity._NEXT_ID if runtime.store.is_postgres else capacity._NEXT_ROWIDS]
+    hot += [telemetry._SUMMARY, billing._ADD_COMPUTE]  # an end's: floating columns back
     for stmt in hot:
         assert stmt._plan_for(dialect, None) is not None, stmt.stmt
     events = staged._insert(EVENTS)
@@ -90,6 +91,20 @@ def test_a_read_sees_what_the_session_holds_and_has_staged(facility: Facility, r
         assert events.scalar(w.session, {"l": lease.id}) == 1
         assert held.scalar(w.session, {"c": customer_id}) == customer_id
         w.session.rollback()
+
+
+def test_a_floating_column_comes_back_as_sqlalchemy_gives_it(facility: Facility, runtime: Runtime) -> None:
+    """A Float column read on the cursor: psycopg's numbers convert by the column's database type, which the plan
+    cannot know before a row comes (it raised there); a floating column is handed back as a float either way."""
+    customer_id = facility.customer()["id"]
+    with runtime.work() as w:
+        after = billing._ADD_COMPUTE.scalar(w.session, {"customer_id": customer_id, "added": 2.5e20})
+        again = billing._ADD_COMPUTE.scalar(w.session, {"customer_id": customer_id, "added": 0.5e20})
+        read = w.session.scalar(select(Customer.cumulative_flop).where(Customer.id == customer_id))
+        mean, peak = telemetry.summary(w.session, 0, T, T + timedelta(hours=1))
+        w.session.rollback()
+    assert isinstance(after, float) and isinstance(again, float) and again == read and again - after == 0.5e20
+    assert (mean, peak) == (None, None)
 
 
 def test_a_driver_error_is_sqlalchemy_s(facility: Facility, runtime: Runtime) -> None:

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import bindparam, event, func, select, update
+from sqlalchemy import Float, Table, bindparam, event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -23,7 +24,11 @@ from gpulease.services.context import Actor, epoch, from_epoch
 from gpulease.services.errors import InvalidRequest, NotFound
 from gpulease.services.permissions import Permission, require
 from gpulease.services.work import Work
+from gpulease.store import staged
 from gpulease.store.models import Customer, Lease, LeaseEvent, ReviewItem, UsageRecord
+from gpulease.store.prepared import Prepared
+
+_USAGE = cast(Table, UsageRecord.__table__)
 
 
 def _add_record(
@@ -37,31 +42,41 @@ def _add_record(
     end: datetime,
     seconds: int,
     amount: Decimal,
-) -> UsageRecord:
-    rec = UsageRecord(
-        lease_id=lease.id,
-        customer_id=lease.customer_id,
-        period=period,
-        kind=kind,
-        starts_at=start,
-        ends_at=end,
-        seconds=seconds,
-        gpu_model=lease.gpu_model,
-        gpu_count=lease.gpu_count,
-        plan=lease.plan,
-        rate=q.rate,
-        unit=q.unit,
-        currency=q.currency,
-        amount=amount,
-        created_at=work.now,
+    util: tuple[float | None, int | None] = (None, None),
+) -> None:
+    """Stage the usage record's row (store/staged.py): nothing reads it back as an object, and an end wrote it
+    by a flush of its own (~500 calls of the ORM's unit of work for one row)."""
+    cpu = q.resource is Resource.CPU  # the cores and memory it was rated for, as the quote has them
+    staged.stage(
+        work.session,
+        _USAGE,
+        {
+            "lease_id": lease.id,
+            "customer_id": lease.customer_id,
+            "period": period,
+            "kind": kind,
+            "starts_at": start,
+            "ends_at": end,
+            "seconds": seconds,
+            "gpu_model": lease.gpu_model,
+            "gpu_count": lease.gpu_count,
+            "plan": lease.plan,
+            "rate": q.rate,
+            "unit": q.unit,
+            "resource": "cpu" if cpu else "gpu",
+            "cpu_model": q.gpu_model if cpu else None,
+            "cpu_cores": q.gpu_count if cpu else None,
+            "memory_gib": q.memory_gib if cpu else None,
+            "gib_rate": q.gib_rate if cpu else None,
+            "currency": q.currency,
+            "amount": amount,
+            "gpu_util_pct": util[0],
+            "gpu_mem_used_mib_max": util[1],
+            "created_at": work.now,
+        },
     )
     if lease.id in work.billed:
         work.billed[lease.id] += amount
-    if q.resource is Resource.CPU:  # the cores and memory it was rated for, as the quote has them
-        rec.resource, rec.cpu_model, rec.cpu_cores, rec.memory_gib = "cpu", q.gpu_model, q.gpu_count, q.memory_gib
-        rec.gib_rate = q.gib_rate
-    work.session.add(rec)
-    return rec
 
 
 def billed_units(lease: Lease, q: Quote) -> int:
@@ -100,17 +115,18 @@ def billed_totals(work: Work, lease_ids: Sequence[int]) -> dict[int, Decimal]:
     return {i: money(work.billed[i]) for i in lease_ids}
 
 
-def record_usage(work: Work, lease: Lease, start: datetime, end: datetime) -> list[UsageRecord]:
+def record_usage(work: Work, lease: Lease, start: datetime, end: datetime) -> None:
     """Rate [start, end) of the lease at its quote, one record per calendar month."""
     if end <= start:
-        return []
+        return
     q = Quote.from_dict(lease.quote)
-    recs = []
-    for seg in rate_usage(q, billed_units(lease, q), epoch(start), epoch(end)):
+    units = billed_units(lease, q)
+    seconds = 0
+    for seg in rate_usage(q, units, epoch(start), epoch(end)):
         seg_start, seg_end = from_epoch(seg.start), from_epoch(seg.end)
-        # The GPUs' readings before the record is added: it is inserted once, with them.
+        # The GPUs' readings over the segment, before its record is written: it is inserted once, with them.
         util = telemetry.summary(work.session, lease.id, seg_start, seg_end) if q.resource is Resource.GPU else None
-        rec = _add_record(
+        _add_record(
             work,
             lease,
             q,
@@ -120,34 +136,35 @@ def record_usage(work: Work, lease: Lease, start: datetime, end: datetime) -> li
             end=seg_end,
             seconds=seg.seconds,
             amount=seg.amount,
+            util=util or (None, None),
         )
-        if util is not None:
-            rec.gpu_util_pct, rec.gpu_mem_used_mib_max = util
-        recs.append(rec)
-    unit_seconds = sum(r.seconds for r in recs) * billed_units(lease, q)
+        seconds += seg.seconds
     _track_compute(
         work,
         lease.customer_id,
         model=q.gpu_model,
-        gpu_seconds=unit_seconds,
+        gpu_seconds=seconds * units,
         thresholds=work.settings.compute_thresholds,
         cpu=q.resource is Resource.CPU,
     )
-    work.session.flush()
-    return recs
 
 
-def record_cancellation_fee(work: Work, lease: Lease) -> UsageRecord | None:
+def record_cancellation_fee(work: Work, lease: Lease) -> None:
     now = work.now
     q = Quote.from_dict(lease.quote)
     fee = cancellation_fee(q, epoch(now))
-    if fee <= 0:
-        return None
-    rec = _add_record(
-        work, lease, q, kind="cancellation_fee", period=now.strftime("%Y-%m"), start=now, end=now, seconds=0, amount=fee
-    )
-    work.session.flush()
-    return rec
+    if fee > 0:
+        _add_record(
+            work,
+            lease,
+            q,
+            kind="cancellation_fee",
+            period=now.strftime("%Y-%m"),
+            start=now,
+            end=now,
+            seconds=0,
+            amount=fee,
+        )
 
 
 PENDING_COMPUTE = "pending_compute"  # session.info: compute to add to customers when the transaction commits
@@ -185,6 +202,15 @@ def drop_pending_compute(session: Session, mark: int) -> None:
     del session.info.get(PENDING_COMPUTE, [])[mark:]
 
 
+# Every end adds its compute so: compiled once and run on the cursor (store/prepared.py).
+_ADD_COMPUTE = Prepared(
+    update(Customer)
+    .where(Customer.id == bindparam("customer_id"))
+    .values(cumulative_flop=Customer.cumulative_flop + bindparam("added", type_=Float))
+    .returning(Customer.cumulative_flop)
+)
+
+
 def add_pending_compute(session: Session) -> None:
     """Add the transaction's compute to its customers, one atomic increment each (two commits of one customer
     each add their share; a value computed from the row as read would lose one of them under read committed),
@@ -197,13 +223,7 @@ def add_pending_compute(session: Session) -> None:
     for customer_id in sorted(by_customer):
         items = by_customer[customer_id]
         total = sum(c.operations for c in items)
-        after = session.execute(
-            update(Customer)
-            .where(Customer.id == customer_id)
-            .values(cumulative_flop=Customer.cumulative_flop + total)
-            .returning(Customer.cumulative_flop)
-            .execution_options(synchronize_session=False)
-        ).scalar_one()
+        after = _ADD_COMPUTE.scalar(session, {"customer_id": customer_id, "added": total})
         known = session.identity_map.get(identity_key(Customer, customer_id))
         if known is not None:
             set_committed_value(known, "cumulative_flop", after)

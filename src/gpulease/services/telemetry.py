@@ -10,12 +10,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from gpulease.backends.telemetry import nvml_available, sample_gpus
 from gpulease.domain.leases import LeaseState
 from gpulease.store.models import Allocation, Cluster, GpuSampleRow, Lease, Node
+from gpulease.store.prepared import Prepared
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,18 @@ def sample_active_leases(session: Session, now: datetime) -> int:
     return n
 
 
+# Every end of a GPU lease reads it: compiled once and run on the cursor (store/prepared.py).
+_SUMMARY = Prepared(
+    select(func.avg(GpuSampleRow.utilization_pct), func.max(GpuSampleRow.memory_used_mib)).where(
+        GpuSampleRow.lease_id == bindparam("lease_id"),
+        GpuSampleRow.at >= bindparam("start"),
+        GpuSampleRow.at < bindparam("end"),
+    ),
+    autoflush=True,
+)
+
+
 def summary(session: Session, lease_id: int, start: datetime, end: datetime) -> tuple[float | None, int | None]:
     """Mean utilisation and peak memory of the lease's GPUs over [start, end); (None, None) with no readings."""
-    row = session.execute(
-        select(func.avg(GpuSampleRow.utilization_pct), func.max(GpuSampleRow.memory_used_mib)).where(
-            GpuSampleRow.lease_id == lease_id, GpuSampleRow.at >= start, GpuSampleRow.at < end
-        )
-    ).one()
-    return (None if row[0] is None else round(float(row[0]), 2), None if row[1] is None else int(row[1]))
+    ((mean, peak),) = _SUMMARY.rows(session, {"lease_id": lease_id, "start": start, "end": end})
+    return (None if mean is None else round(float(mean), 2), None if peak is None else int(peak))
