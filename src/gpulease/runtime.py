@@ -355,6 +355,15 @@ class Runtime:
         self.executor.reconcile()  # stops runs of leases that ended and closes them (ending -> ended)
         return result
 
+    def _housekeeping(self) -> None:
+        """What every server process does on each pass of its loop, whether it holds the clock or not."""
+        self._trim_calendars()
+        self.calendars.follow_peers()  # a process gone (killed, stopped) no longer takes a part of the nodes
+        try:
+            self.refresh_keys()
+        except Exception:  # the keys expire as before and are looked up by the requests themselves
+            log.exception("refreshing the API keys in memory failed")
+
     def _trim_calendars(self) -> None:
         """Every `CALENDAR_TRIM_S`, in every process (leader or not): drop bookings that ended from memory."""
         if time.monotonic() - self._last_trim >= CALENDAR_TRIM_S:
@@ -424,11 +433,7 @@ class Runtime:
                 log.exception("cannot tell whether this process holds the clock")
                 leader = False
             wait = self.settings.tick_seconds if leader else min(self.settings.tick_seconds, self.leadership.retry_s)
-            self._trim_calendars()
-            try:
-                self.refresh_keys()
-            except Exception:  # the keys expire as before and are looked up by the requests themselves
-                log.exception("refreshing the API keys in memory failed")
+            self._housekeeping()
             if not leader:
                 continue
             try:

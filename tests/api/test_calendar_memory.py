@@ -361,6 +361,30 @@ def test_two_processes_place_apart(facility: Facility, runtime: Runtime, setting
             assert where(runtime, n)[1].isdisjoint(where(other, n)[1]), n
 
 
+def test_a_process_gone_silent_stops_taking_a_part_of_the_nodes(
+    facility: Facility, runtime: Runtime, settings: Settings, clock: Clock
+) -> None:
+    """A worker killed (or stopped) sends nothing more; the one left alone hears nothing either (never itself), so
+    its own loop drops a process silent for `PEER_TTL_S` and it places on every node first again, as one alone."""
+    with _two_processes(facility, runtime, settings, clock, nodes=4) as (cust, other):
+        req = leases.LeaseRequest(gpu_model=MODEL, gpu_count=1, plan="on_demand", customer_id=cust["id"])
+        for rt in (runtime, other):
+            rt.perform(leases.create_lease, actor=SYSTEM, request=req)
+        wait_for(lambda: len(runtime.calendars._peers) == 1, 5, "this process to hear the other")
+        runtime._housekeeping()
+        assert runtime.calendars._part[1] == 2
+        other.close()  # silent from now on
+        runtime._housekeeping()
+        assert runtime.calendars._part[1] == 2  # heard of lately: still counted
+        long_ago = time.monotonic() - calendars.PEER_TTL_S - 1
+        with runtime.calendars._guard:  # as if PEER_TTL_S had passed since
+            runtime.calendars._peers = dict.fromkeys(runtime.calendars._peers, long_ago)
+        runtime._housekeeping()
+    assert (runtime.calendars._part, runtime.calendars._spread) == ((0, 1), 0.0)
+    with runtime.work() as w:
+        assert runtime.calendars.view(w, MODEL).part == (0, 1)
+
+
 def test_a_retried_placement_goes_ahead_of_the_units_still_waiting(runtime: Runtime) -> None:
     """A unit whose placement the store refused has waited its turn for a slot once already: it runs again before
     the units still queued (behind them it doubled its latency: those retries were two server processes' p99)."""

@@ -308,6 +308,12 @@ class Calendars:
         self._refused = True
         self._respread()
 
+    def follow_peers(self) -> None:
+        """Drop the processes not heard from for `PEER_TTL_S` from the ranking, and place as those left do. Called
+        by each server process's loop every tick: a process heard of stops counting only when this runs, and
+        nothing else runs it once the others are all gone (a process never hears itself)."""
+        self._respread()
+
     def _share(self) -> tuple[float, tuple[int, int]]:
         """Where this process places (CapacityCalendar.spread and .part): the processes heard from lately, this one
         included, ranked by instance id, each takes its own part of each cluster's nodes first and breaks ties from
