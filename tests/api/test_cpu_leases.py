@@ -136,7 +136,8 @@ def test_invoice_bills_core_hours(facility: Facility, clock: Clock) -> None:
     cust = facility.customer()
     lease = facility.lease(customer_id=cust["id"], cpu_cores=16, memory_gib=128)
     clock.advance(hours=10)
-    facility.c.post(f"/api/v1/leases/{lease['id']}/end", headers=facility.k.op)
+    ended = facility.c.post(f"/api/v1/leases/{lease['id']}/end", headers=facility.k.op).json()
+    assert ended["state"] == "ended" and ended["state_reason"] == "cores and memory handed back: no run left on them"
     inv = facility.c.get(
         f"/api/v1/customers/{cust['id']}/invoices", params={"period": clock().strftime("%Y-%m")}, headers=facility.k.op
     ).json()

@@ -199,11 +199,16 @@ def finish(
     transition(work, lease, target, actor=actor, reason=reason, effective=at)
     if target is LeaseState.ENDING and not runs:
         # Nothing runs on its GPUs: handed back at once, as the executor would (no pass over every run later).
-        transition(work, lease, LeaseState.ENDED, actor="executor", reason=HANDED_BACK)
+        transition(work, lease, LeaseState.ENDED, actor="executor", reason=handed_back(lease))
     work.stop_runs(lease.id, runs_on_record=runs)
 
 
-HANDED_BACK = "GPUs handed back: no run left on them"
+def handed_back(lease: Lease) -> str:
+    """Why an ended lease is closed: what it held is free again (a CPU lease held cores, not GPUs)."""
+    held = "cores and memory" if lease.resource == "cpu" else "GPUs"
+    return f"{held} handed back: no run left on them"
+
+
 RUN_FINISHED = (RunState.SUCCEEDED.value, RunState.FAILED.value, RunState.STOPPED.value)
 
 
@@ -227,7 +232,7 @@ def close_ending(work: Work, *, actor: str) -> list[int]:
     closed = []
     q = select(Lease).where(Lease.state == LeaseState.ENDING.value).with_for_update(skip_locked=True)
     for lease in work.session.scalars(q):
-        transition(work, lease, LeaseState.ENDED, actor=actor, reason=HANDED_BACK)
+        transition(work, lease, LeaseState.ENDED, actor=actor, reason=handed_back(lease))
         closed.append(lease.id)
     return closed
 
