@@ -58,4 +58,5 @@ def test_book_list_show_and_invoice_a_cpu_lease(facility: Facility, clock: Clock
     clock.advance(hours=10)
     _ok(runner.invoke(app, ["leases", "end", "1"]))
     inv = _ok(runner.invoke(app, ["invoices", "show", str(cid), "--period", clock().strftime("%Y-%m")]))
+    assert _ok(runner.invoke(app, ["invoices", "show", str(cid)])) == inv  # this month's by default
     assert "16 cores (+ 128 GiB)" in " ".join(inv.split()) and "13.60" in inv

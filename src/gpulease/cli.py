@@ -1350,10 +1350,12 @@ def availability(
 
 @invoices_app.command("show")
 def invoices_show(
-    customer_id: CustomerIdArg, period: Annotated[str, typer.Option(help="YYYY-MM")], as_json: JsonOpt = False
+    customer_id: CustomerIdArg,
+    period: Annotated[str | None, typer.Option(help="YYYY-MM (default: this month, UTC)")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """The month's invoice: a line per lease, the total, and what running leases have accrued so far."""
-    data = Api().call("GET", f"/customers/{customer_id}/invoices", params={"period": period})
+    data = Api().call("GET", f"/customers/{customer_id}/invoices", params={} if period is None else {"period": period})
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return

@@ -14,12 +14,14 @@ router = APIRouter(tags=["billing"], route_class=OneTripRoute)
 
 
 @router.get("/customers/{customer_id}/invoices", response_model=InvoiceOut)
-def invoice(customer_id: IdPath, rt: RuntimeDep, actor: ActorDep, period: PeriodQuery) -> InvoiceOut:
-    """The month's invoice (period YYYY-MM): one line per lease and month, each rounded to the cent; total = sum.
+def invoice(customer_id: IdPath, rt: RuntimeDep, actor: ActorDep, period: PeriodQuery | None = None) -> InvoiceOut:
+    """The month's invoice (period YYYY-MM; this month, UTC, when not given): one line per lease and month, each
+    rounded to the cent; total = sum.
 
     Running leases' use since their last record is beside it (`accrued_lines`, marked running): not final.
     """
-    return InvoiceOut.of(rt.perform(spend.invoice_so_far, actor=actor, customer_id=customer_id, period=period))
+    month = period or rt.clock().strftime("%Y-%m")
+    return InvoiceOut.of(rt.perform(spend.invoice_so_far, actor=actor, customer_id=customer_id, period=month))
 
 
 @router.get("/billing/verify", response_model=UsageCheckOut)
