@@ -143,6 +143,8 @@ def test_invoice_bills_core_hours(facility: Facility, clock: Clock) -> None:
     ).json()
     # without a period: this month's, by the server's clock
     assert facility.c.get(f"/api/v1/customers/{cust['id']}/invoices", headers=facility.k.op).json() == inv
+    empty = facility.c.get(f"/api/v1/customers/{cust['id']}/invoices", params={"period": ""}, headers=facility.k.op)
+    assert empty.status_code == 422  # a period given must be one
     [line] = inv["lines"]
     assert line["resource"] == "cpu" and line["cpu_model"] == "EPYC-9654" and line["cpu_cores"] == 16
     assert line["unit"] == "core_hour" and line["core_hours"] == "160.0000" and line["memory_gib"] == 128
