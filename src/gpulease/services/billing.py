@@ -42,7 +42,7 @@ def _add_record(
     end: datetime,
     seconds: int,
     amount: Decimal,
-    util: tuple[float | None, int | None] = (None, None),
+    util: tuple[float | None, int | None] = (None, None),  # the GPUs' mean use and peak memory (telemetry)
 ) -> None:
     """Stage the usage record's row (store/staged.py): nothing reads it back as an object, and an end wrote it
     by a flush of its own (~500 calls of the ORM's unit of work for one row)."""
@@ -125,7 +125,8 @@ def record_usage(work: Work, lease: Lease, start: datetime, end: datetime) -> No
     for seg in rate_usage(q, units, epoch(start), epoch(end)):
         seg_start, seg_end = from_epoch(seg.start), from_epoch(seg.end)
         # The GPUs' readings over the segment, before its record is written: it is inserted once, with them.
-        util = telemetry.summary(work.session, lease.id, seg_start, seg_end) if q.resource is Resource.GPU else None
+        gpu = q.resource is Resource.GPU
+        util = telemetry.summary(work.session, lease.id, seg_start, seg_end) if gpu else (None, None)
         _add_record(
             work,
             lease,
@@ -136,7 +137,7 @@ def record_usage(work: Work, lease: Lease, start: datetime, end: datetime) -> No
             end=seg_end,
             seconds=seg.seconds,
             amount=seg.amount,
-            util=util or (None, None),
+            util=util,
         )
         seconds += seg.seconds
     _track_compute(
@@ -257,7 +258,7 @@ def install(sessions: sessionmaker[Session]) -> None:
     @event.listens_for(sessions, "before_commit")
     def _before(session: Session) -> None:
         if session.info.get(PENDING_COMPUTE):
-            session.flush()  # the usage records first: a review item follows them
+            session.flush()  # what is pending first (and the rows staged with it): a review item follows them
             add_pending_compute(session)
 
 

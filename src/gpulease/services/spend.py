@@ -362,8 +362,11 @@ class InvoiceSoFar:
         return money(sum((a.amount for a in self.accrued), Decimal(0)))
 
 
-def invoice_so_far(work: Work, *, actor: Actor, customer_id: int, period: str) -> InvoiceSoFar:
-    """The invoice of `period` with the running leases' accrued use beside it, marked as such."""
+def invoice_so_far(work: Work, *, actor: Actor, customer_id: int, period: str | None = None) -> InvoiceSoFar:
+    """The invoice of `period` (this month when None) with the running leases' accrued use beside it, marked as
+    such. A period given is checked as given (an empty one is refused, not taken for this month)."""
+    if period is None:
+        period = work.now.strftime("%Y-%m")
     inv = billing.invoice(work, actor=actor, customer_id=customer_id, period=period)
     now = epoch(work.now)
     ps, pe = period_bounds(period)

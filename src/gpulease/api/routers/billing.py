@@ -20,8 +20,7 @@ def invoice(customer_id: IdPath, rt: RuntimeDep, actor: ActorDep, period: Period
 
     Running leases' use since their last record is beside it (`accrued_lines`, marked running): not final.
     """
-    month = rt.clock().strftime("%Y-%m") if period is None else period  # one given is checked by the use case
-    return InvoiceOut.of(rt.perform(spend.invoice_so_far, actor=actor, customer_id=customer_id, period=month))
+    return InvoiceOut.of(rt.perform(spend.invoice_so_far, actor=actor, customer_id=customer_id, period=period))
 
 
 @router.get("/billing/verify", response_model=UsageCheckOut)
