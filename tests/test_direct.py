@@ -305,3 +305,37 @@ def test_the_same_change_to_several_rows_is_one_statement_on_postgresql(
         (True, None),
         (True, None),
     ]
+
+
+def test_rows_staged_into_several_tables_are_one_statement_on_postgresql(
+    runtime: Runtime, ids: tuple[int, int]
+) -> None:
+    """A booking stages its events, audit records and notifications: PostgreSQL gets them in one statement (each
+    table's INSERT a CTE), SQLite one INSERT per table; either way every row is stored, in the order staged."""
+    from gpulease.store.models import AuditRecord, Notification
+
+    lease_id = _stored_lease(runtime, ids, gpus=(0,))
+    customer_id, _node_id = ids
+    with runtime.store.transaction() as s:
+        before = s.scalar(select(AuditRecord.id).order_by(AuditRecord.id.desc()).limit(1))
+        for to in ("scheduled", "active"):
+            row = {"lease_id": lease_id, "at": T, "from_state": None, "to_state": to, "actor": "t", "reason": None}
+            staged.stage(s, LeaseEvent.__table__, row)  # type: ignore[arg-type]
+        for n in range(3):
+            audit = {"at": T, "actor": "t", "action": f"test.{n}", "subject": f"lease:{lease_id}", "data": {"n": n}}
+            staged.stage(s, AuditRecord.__table__, audit)  # type: ignore[arg-type]
+        note = {"customer_id": customer_id, "lease_id": lease_id, "type": "test", "at": T, "data": {}}
+        staged.stage(s, Notification.__table__, note)  # type: ignore[arg-type]
+        with statements(runtime) as seen:
+            staged.write(s)
+        heads = [x.split(" (")[0] for x in seen]
+        if runtime.store.is_postgres:
+            assert len(seen) == 1 and seen[0].startswith("WITH s0 AS"), seen
+        else:
+            assert heads == ["INSERT INTO lease_events", "INSERT INTO audit_log", "INSERT INTO notifications"], seen
+    with runtime.store.transaction() as s:
+        events = s.scalars(select(LeaseEvent.to_state).where(LeaseEvent.lease_id == lease_id).order_by(LeaseEvent.id))
+        assert list(events)[-2:] == ["scheduled", "active"]
+        actions = s.scalars(select(AuditRecord.action).where(AuditRecord.id > before).order_by(AuditRecord.id))
+        assert list(actions) == ["test.0", "test.1", "test.2"]
+        assert s.scalar(select(Notification.type).where(Notification.lease_id == lease_id)) == "test"

@@ -141,7 +141,7 @@ def _bare_insert(stmt: Executable) -> bool:
     return isinstance(stmt, Insert) and not (stmt._values or stmt._multi_values or stmt._returning)
 
 
-_MAX_ROWS = 32  # rows per multi-row INSERT: a statement (and a prepared plan) per row count up to this
+MAX_ROWS = 32  # rows per multi-row INSERT: a statement (and a prepared plan) per row count up to this
 
 
 class Prepared:
@@ -219,7 +219,7 @@ class Prepared:
         if len(rows) > 1 and conn.dialect.driver == "psycopg" and _bare_insert(self.stmt):
             done = 0
             while done < len(rows):
-                chunk = rows[done : done + _MAX_ROWS]
+                chunk = rows[done : done + MAX_ROWS]
                 rows_plan = self._rows_plan_for(conn.dialect, keys, len(chunk))
                 if rows_plan is None:
                     break  # the rows not written yet go below

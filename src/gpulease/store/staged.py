@@ -1,10 +1,10 @@
 """Rows that need no id back (a lease's events, audit records, notifications nobody is sent), written in bulk.
 
-A use case stages them on its session; they are inserted with one statement per table (an executemany) with
-the session's next flush (after its own inserts), before its next statement, or at its commit, whichever comes
-first, so every read in the same transaction sees them and they commit with it. A rollback drops them. This
-replaces one ORM object and one INSERT each (a booking records four state changes): the rows are the same, in the
-order they were staged.
+A use case stages them on its session; they are inserted with one statement per table (an executemany; on PostgreSQL
+every table's rows in one statement, `_together`) with the session's next flush (after its own inserts), before its
+next statement, or at its commit, whichever comes first, so every read in the same transaction sees them and they
+commit with it. A rollback drops them. This replaces one ORM object and one INSERT each (a booking records four
+state changes): the rows are the same, in the order they were staged.
 
 The listeners are on the Session class: any session (the Runtime's, a test's) writes what it staged. Inside a
 savepoint nothing is staged (the row is inserted at once), so a savepoint rolled back never takes with it rows
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, event, insert
+from sqlalchemy import Table, bindparam, event, insert
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from gpulease.store import prepared
@@ -54,8 +54,56 @@ def write(session: Session) -> None:
     for table, row in staged:
         by_table.setdefault(table, []).append(row)
     conn = session.connection()
+    if len(by_table) > 1 and conn.dialect.driver == "psycopg":
+        together = _together(by_table)
+        if together is not None:
+            stmt, values = together
+            stmt.rows_on(conn, values)
+            return
     for table, rows in by_table.items():
         _insert(table).many(conn, rows)
+
+
+_TOGETHER: dict[tuple[tuple[str, tuple[str, ...], int], ...], prepared.Prepared] = {}
+_TOGETHER_MAX = 256  # shapes kept compiled (a booking's and an end's are a handful)
+
+
+def _together(
+    by_table: dict[Table, list[dict[str, Any]]],
+) -> tuple[prepared.Prepared, dict[str, Any]] | None:
+    """PostgreSQL: every table's rows in one statement, each table's INSERT a data-modifying CTE of the last one
+    (`WITH s0 AS (INSERT ...), s1 AS (INSERT ...) INSERT ...`): one round trip instead of one per table (a booking
+    stages into three tables, an end into three or four). The tables refer to none of each other, so that every
+    part of the statement sees the same snapshot changes nothing. None where a table's rows differ in their keys
+    or are too many for one statement: those go one INSERT per table."""
+    shape = []
+    for table, rows in by_table.items():
+        keys = tuple(rows[0])
+        if len(rows) > prepared.MAX_ROWS or any(row.keys() != rows[0].keys() for row in rows):
+            return None
+        shape.append((table.name, keys, len(rows)))
+    key = tuple(shape)
+    stmt = _TOGETHER.get(key)
+    if stmt is None:
+        parts = []
+        for j, (table, rows) in enumerate(by_table.items()):
+            keys = tuple(rows[0])
+            parts.append(
+                insert(table).values(
+                    [{k: bindparam(f"s{j}_{k}_{i}", type_=table.c[k].type) for k in keys} for i in range(len(rows))]
+                )
+            )
+        last = parts.pop()
+        stmt = prepared.Prepared(last.add_cte(*(part.cte(f"s{j}") for j, part in enumerate(parts))))
+        if len(_TOGETHER) < _TOGETHER_MAX:
+            _TOGETHER[key] = stmt
+    values = {
+        f"s{j}_{k}_{i}": v
+        for j, rows in enumerate(by_table.values())
+        for i, row in enumerate(rows)
+        for k, v in row.items()
+    }
+    return stmt, values
 
 
 # Written after the ORM's own inserts, which they may refer to (a lease's events, inserted with the lease when
