@@ -3,11 +3,13 @@
     nice -n 10 .venv/bin/python benchmarks/vs_slurm.py                  # 32 nodes x 8 GPUs, 1,000 requests, 8 clients
     nice -n 10 .venv/bin/python benchmarks/vs_slurm.py --requests 200 --clients 4     # a quicker look
     .venv/bin/python benchmarks/vs_slurm.py --slurm-conf /etc/slurm/slurm.conf --partition gpu   # a Slurm you run
+    nice -n 10 .venv/bin/python benchmarks/vs_slurm.py --store sqlite   # gpulease on its embedded store (`make demo`)
 
 Fleet: `--nodes` x `--gpus` (32 x 8). Slurm is a local cluster started with `.ci/slurm-up.sh` (one
 slurmctld, slurmdbd with accounting, one `slurmd -N` per node, GPUs as plain GRES `gpu:8`) and stopped at
 the end, unless `--slurm-conf` names one you run. gpulease is `gpulease serve` (uvicorn, the lease clock)
-on a scratch PostgreSQL database (`--database-url`, dropped at the end) with the same nodes.
+on a scratch PostgreSQL database (`--database-url`, dropped at the end) with the same nodes, or with
+`--store sqlite` on a scratch SQLite file (one server process: `--workers` needs PostgreSQL).
 
 The stream (seeded, identical for both): `--reservation-share` of the requests are future reservations of
 whole nodes (8 or 16 GPUs, starting 1-14 days ahead, 2-48 h long); the rest are jobs of 1/2/4/8 GPUs
@@ -308,10 +310,28 @@ def gpulease_server(db_url: str, workers: int = 1) -> Iterator[tuple[str, str]]:
         shutil.rmtree(data, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def scratch_sqlite() -> Iterator[str]:
+    folder = tempfile.mkdtemp(prefix="gpulease-vs-slurm-db-")
+    try:
+        yield f"sqlite:///{folder}/gpulease.db"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_gpulease(
-    db_admin_url: str, nodes: int, gpus: int, stream: list[Request], clients: int, base: datetime, workers: int = 1
+    db_admin_url: str | None,
+    nodes: int,
+    gpus: int,
+    stream: list[Request],
+    clients: int,
+    base: datetime,
+    workers: int = 1,
 ) -> Outcome:
-    with scratch_database(db_admin_url) as db_url, gpulease_server(db_url, workers) as (url, key):
+    """The stream through gpulease's API, on a scratch database of `db_admin_url`'s PostgreSQL, or (None) on a
+    scratch SQLite file."""
+    store = scratch_sqlite() if db_admin_url is None else scratch_database(db_admin_url)
+    with store as db_url, gpulease_server(db_url, workers) as (url, key):
         h = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=url, headers=h, timeout=60) as c:
             for n in range(nodes):
@@ -389,17 +409,26 @@ def main() -> None:
     ap.add_argument("--systems", default="slurm,gpulease", help="which to run, in this order")
     ap.add_argument("--workers", type=int, default=1, help="gpulease server processes (`gpulease serve --workers`)")
     ap.add_argument(
+        "--store",
+        choices=("postgresql", "sqlite"),
+        default="postgresql",
+        help="gpulease's store (scratch, dropped after)",
+    )
+    ap.add_argument(
         "--database-url",
         default=os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         help="PostgreSQL where a scratch database is created for gpulease",
     )
     args = ap.parse_args()
+    if args.store == "sqlite" and args.workers > 1:
+        ap.error("--workers needs --store postgresql (one process serves a SQLite store)")
 
     stream = make_stream(args.requests, args.nodes, args.gpus, args.load, args.seed)
     kinds = {k: sum(1 for r in stream if r.kind == k) for k in ("job", "reservation")}
     print(
         f"fleet {args.nodes} nodes x {args.gpus} GPUs; {args.requests} requests ({kinds['job']} jobs of 1/2/4/8 GPUs, "
-        f"{kinds['reservation']} future reservations of 1-2 whole nodes, 1-60 days ahead); {args.clients} clients",
+        f"{kinds['reservation']} future reservations of 1-2 whole nodes, 1-60 days ahead); {args.clients} clients; "
+        f"gpulease on {args.store}" + (f" with {args.workers} server processes" if args.workers > 1 else ""),
         flush=True,
     )
     base = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=5)
@@ -410,7 +439,8 @@ def main() -> None:
                 conf = args.slurm_conf or stack.enter_context(local_slurm(args.nodes, args.gpus, args.keep_slurm))
                 outcome = run_slurm(conf, args.partition, stream, args.clients, base)
         elif system == "gpulease":
-            outcome = run_gpulease(args.database_url, args.nodes, args.gpus, stream, args.clients, base, args.workers)
+            admin = args.database_url if args.store == "postgresql" else None
+            outcome = run_gpulease(admin, args.nodes, args.gpus, stream, args.clients, base, args.workers)
         else:
             ap.error(f"unknown system {system!r}")
         print(outcome.line(total, args.nodes), flush=True)
