@@ -75,8 +75,12 @@ def test_spend_limits_and_a_lease_cost_from_the_command_line(
     assert data["accrued"] == "2.50" and data["leases"][0]["running"]
     r = cli(live_server, op, "invoices", "show", str(cust["id"]), "--period", "2026-11")
     assert r.exit_code == 0 and "accrued so far 2.50 USD (not final)" in r.output
+    mine = cli(live_server, me, "invoices", "show", "--period", "2026-11")  # a customer key: its own invoice
+    assert mine.exit_code == 0 and mine.output == r.output
     facility.customer("Beta Robotics Inc.")
     r = cli(live_server, op, "spend")
+    assert r.exit_code == 1 and "give the customer id" in r.output
+    r = cli(live_server, op, "invoices", "show")
     assert r.exit_code == 1 and "give the customer id" in r.output
 
 

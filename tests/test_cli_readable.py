@@ -188,6 +188,17 @@ def test_a_lease_s_events_say_what_happened_and_why(cli: Facility, clock: Clock)
     assert re.search(r"lease\.started \d+ 2×A100-80GB on-demand started, until 2026-11-02 12:00Z", told), told
     assert re.search(r"lease\.ended \d+ 2×A100-80GB ended 2026-11-02 09:30Z; final cost 1\.25 USD", told), told
     assert "data" not in told and "{" not in told, told
+    # A reserved window cancelled late: the fee, in the answer's reason and in what the customer is told.
+    cli.prices()
+    late = cli.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=2, plan="reserved",
+                     start="2026-11-02T15:00:00Z", end="2026-11-02T17:00:00Z")  # fmt: skip
+    out = " ".join(_ok(runner.invoke(app, ["leases", "events", str(late["id"])])).split())
+    assert "late-cancellation fee" not in out
+    _ok(runner.invoke(app, ["leases", "cancel", str(late["id"])]))
+    out = " ".join(_ok(runner.invoke(app, ["leases", "events", str(late["id"])])).split())
+    assert "cancelled by operator; late-cancellation fee 2.00 USD" in out, out
+    told = " ".join(_ok(runner.invoke(app, ["notifications", "--customer", str(cid)])).split())
+    assert re.search(r"lease\.cancelled \d+ 2×A100-80GB reserved cancelled; late-cancellation fee 2\.00 USD", told)
 
 
 @needs_bwrap

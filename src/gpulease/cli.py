@@ -803,6 +803,7 @@ def _cell(v: Any) -> str:
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the API's JSON")]
 CustomerIdArg = Annotated[int, typer.Argument(help="the customer's id (`gpulease customers list`)")]
+MyCustomerArg = Annotated[int | None, typer.Argument(help="customer id (default: a customer key's own)")]
 LeaseIdArg = Annotated[int, typer.Argument(help="the lease's id (`gpulease leases list`)")]
 NodeIdArg = Annotated[int, typer.Argument(help="the node's id (`gpulease nodes list`)")]
 KeyIdArg = Annotated[int, typer.Argument(help="the key's id (`gpulease keys list`)")]
@@ -1350,12 +1351,14 @@ def availability(
 
 @invoices_app.command("show")
 def invoices_show(
-    customer_id: CustomerIdArg,
+    customer_id: MyCustomerArg = None,
     period: Annotated[str | None, typer.Option(help="YYYY-MM (default: this month, UTC)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The month's invoice: a line per lease, the total, and what running leases have accrued so far."""
-    data = Api().call("GET", f"/customers/{customer_id}/invoices", params={} if period is None else {"period": period})
+    api = Api()
+    customer_id = _my_customer(api, customer_id)
+    data = api.call("GET", f"/customers/{customer_id}/invoices", params={} if period is None else {"period": period})
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -1628,7 +1631,7 @@ def _my_customer(api: Api, customer_id: int | None) -> int:
 
 @app.command()
 def spend(
-    customer_id: Annotated[int | None, typer.Argument(help="customer id (default: a customer key's own)")] = None,
+    customer_id: MyCustomerArg = None,
     period: Annotated[str | None, typer.Option(help="YYYY-MM (default: this month)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -1910,7 +1913,12 @@ def _notice(kind: str, d: dict[str, Any]) -> str:
         ),
         "lease.ended": f"{what} ended {_when(d.get('ended_at'), seconds=False)}"
         + (f"; final cost {d['final_cost']} {d.get('currency', '')}".rstrip() if d.get("final_cost") else ""),
-        "lease.cancelled": f"{what} {plan} cancelled",
+        "lease.cancelled": f"{what} {plan} cancelled"
+        + (
+            f"; late-cancellation fee {d['final_cost']} {d.get('currency', '')}".rstrip()
+            if d.get("final_cost") not in (None, "0.00", "0")
+            else ""
+        ),
         "lease.preemption_notice": f"{what} will be preempted at {_when(d.get('deadline'), seconds=False)}",
         "lease.on_hold": str(d.get("message") or "on hold"),
         "lease.hold_released": f"{what}: the hold is released, the lease is {d.get('state')}",

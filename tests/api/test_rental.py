@@ -290,8 +290,24 @@ def test_cancel_reserved_fee_and_free_window(facility: Facility, clock: Clock) -
         start=iso(t0 + timedelta(hours=5)),
         end=iso(t0 + timedelta(hours=7)),
     )
-    assert facility.c.post(f"/api/v1/leases/{early['id']}/cancel", headers=facility.k.op).json()["state"] == "cancelled"
-    assert facility.c.post(f"/api/v1/leases/{late['id']}/cancel", headers=facility.k.op).json()["state"] == "cancelled"
+    free = facility.c.post(f"/api/v1/leases/{early['id']}/cancel", headers=facility.k.op).json()
+    assert free["state"] == "cancelled" and free["state_reason"] == "cancelled by operator"
+    paid = facility.c.post(f"/api/v1/leases/{late['id']}/cancel", headers=facility.k.op).json()
+    # The fee is said where the cancellation is seen: the answer, the lease's events, the customer's notification.
+    said = (
+        "cancelled by operator; late-cancellation fee 8.00 USD (50% of the window, cancelled less than 24 h before "
+        "its start)"
+    )
+    assert paid["state"] == "cancelled" and paid["state_reason"] == said and paid["final_cost"] == "8.00"
+    events = facility.c.get(f"/api/v1/leases/{late['id']}/events", headers=facility.k.op).json()
+    assert events[-1]["reason"] == said
+    told = {
+        n["lease_id"]: n["data"]
+        for n in facility.c.get("/api/v1/notifications", headers=facility.customer_key(cust["id"])).json()
+        if n["type"] == "lease.cancelled"
+    }
+    assert (told[early["id"]]["final_cost"], told[late["id"]]["final_cost"]) == ("0.00", "8.00")
+    assert told[late["id"]]["currency"] == "USD" and "reason" not in told[late["id"]]
     inv = facility.c.get(
         f"/api/v1/customers/{cust['id']}/invoices", params={"period": "2026-11"}, headers=facility.k.op
     ).json()

@@ -150,7 +150,8 @@ def record_usage(work: Work, lease: Lease, start: datetime, end: datetime) -> No
     )
 
 
-def record_cancellation_fee(work: Work, lease: Lease) -> None:
+def record_cancellation_fee(work: Work, lease: Lease) -> Decimal:
+    """Bill the late-cancellation fee cancelling now costs, if any; returns it (0.00 when none)."""
     now = work.now
     q = Quote.from_dict(lease.quote)
     fee = cancellation_fee(q, epoch(now))
@@ -166,6 +167,7 @@ def record_cancellation_fee(work: Work, lease: Lease) -> None:
             seconds=0,
             amount=fee,
         )
+    return fee
 
 
 PENDING_COMPUTE = "pending_compute"  # session.info: compute to add to customers when the transaction commits

@@ -754,9 +754,16 @@ def cancel(work: Work, *, actor: Actor, lease_id: int) -> Lease:
     _check(lease, LeaseAction.CANCEL)
     held = lease.state == LeaseState.SUSPENDED.value
     release(lease)
-    if not held:  # a lease on compliance hold could not be used: cancelling it carries no fee
-        billing.record_cancellation_fee(work, lease)
-    transition(work, lease, LeaseState.CANCELLED, actor=actor.name, reason="cancelled by " + actor.role)
+    reason = "cancelled by " + actor.role
+    # A lease on compliance hold could not be used: cancelling it carries no fee.
+    fee = Decimal("0.00") if held else billing.record_cancellation_fee(work, lease)
+    if fee > 0:  # said where the customer sees the cancellation (its answer, events, notification), not only billed
+        q = Quote.from_dict(lease.quote)
+        reason += (
+            f"; late-cancellation fee {fee} {q.currency} ({q.cancel_fee_fraction * 100:.0f}% of the window, "
+            f"cancelled less than {q.cancel_free_hours} h before its start)"
+        )
+    transition(work, lease, LeaseState.CANCELLED, actor=actor.name, reason=reason)
     work.stop_runs(lease.id)
     return lease
 

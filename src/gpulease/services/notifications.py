@@ -181,6 +181,8 @@ def on_lease_event(work: Work, lease: Lease, *, action: str, from_state: str | N
             q = Quote.from_dict(lease.quote)
             data |= {"ended_at": _iso(lease.ended_at), "final_cost": f"{final_cost(work, lease.id):f}"}
             data["currency"] = q.currency
+        elif event is EventType.LEASE_CANCELLED:  # what cancelling cost: a late-cancellation fee, or 0.00
+            data |= {"final_cost": f"{final_cost(work, lease.id):f}", "currency": Quote.from_dict(lease.quote).currency}
     if event is not None:
         _notify_lease(work, lease, event, data)
 
