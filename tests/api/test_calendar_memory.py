@@ -360,6 +360,21 @@ def test_two_processes_place_apart(facility: Facility, runtime: Runtime, setting
         for n in (1, 2, 8):
             assert where(runtime, n)[1].isdisjoint(where(other, n)[1]), n
 
+        def where_later(rt: Runtime) -> set[int]:
+            now = int(clock().timestamp())
+            with rt.work() as w:
+                cal = rt.calendars.for_placement(w, MODEL)
+                assert cal.apart_until == now + calendars.APART_S
+                later = now + 2 * 86400
+                return {g.node_id for g in cal.place(PlacementRequest(MODEL, 8, later, later + 3600)).gpus}
+
+        # A window that starts later is placed as one process would (first fit), by both: two processes' future
+        # windows seldom overlap, and whole nodes taken from two places at once fragmented the timeline.
+        with runtime.work() as w:  # where one process alone would place it: the first node free then
+            later = int(clock().timestamp()) + 2 * 86400
+            alone = load_calendar(w, MODEL).place(PlacementRequest(MODEL, 8, later, later + 3600))
+        assert where_later(runtime) == where_later(other) == {g.node_id for g in alone.gpus}
+
 
 def test_a_process_gone_silent_stops_taking_a_part_of_the_nodes(
     facility: Facility, runtime: Runtime, settings: Settings, clock: Clock

@@ -263,6 +263,21 @@ def test_processes_side_by_side_each_pack_their_own_part_of_the_nodes() -> None:
     assert where(second, 8) == {1}
 
 
+def test_windows_that_start_later_are_placed_as_by_one_process() -> None:
+    """Part and spread keep processes apart where their bookings meet, around now (`apart_until`); a window that
+    starts later is placed as one process would place it: first fit in id order, whole nodes taken from one end,
+    so that whole nodes stay free together for the requests of several nodes."""
+    cal = CapacityCalendar([node(i) for i in range(1, 11)])
+    cal.part, cal.spread, cal.apart_until = (1, 2), 0.5, 2 * H
+    now, later = req(8, 0, H), req(8, 5 * H, 6 * H)
+    assert {g.node_id for g in cal.place(now).gpus} == {6}  # its own part
+    assert {g.node_id for g in cal.place(later).gpus} == {1}  # as one process: the first node
+    assert {g.node_id for g in cal.place(req(16, 5 * H, 6 * H)).gpus} == {1, 2}
+    assert cal.place(req(2, 5 * H, 6 * H)).gpus == tuple(gpus(1, 0, 1))  # GPUs from the start too, no spread
+    cal.apart_until = None  # by default, every request
+    assert {g.node_id for g in cal.place(later).gpus} == {6}
+
+
 def test_spread_breaks_ties_elsewhere_and_never_at_the_cost_of_the_best_fit() -> None:
     """Two processes placing on copies of one calendar: with different `spread` they choose different nodes (and
     GPUs) among equally good ones, so the store seldom refuses one of them; a tighter fit still wins."""

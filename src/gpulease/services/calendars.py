@@ -120,6 +120,9 @@ class CalendarBusy(Conflict):
     title = "Busy, try again"
 
 
+# Requests starting within this long of now are placed in this process's own part of the nodes, ties broken from
+# its share of the way along (`_share`); later windows as by one process (CapacityCalendar.apart_until).
+APART_S = 3600
 PEER_TTL_S = 60.0  # a process not heard from for this long no longer counts among those placing (`_share`)
 RECENTLY_ENDED = timedelta(hours=1)  # a change of a lease that ended longer ago cannot still be on its way
 WAIT_FOR_COMMITTING_S = 0.2  # a placement waits this long for changes committed by threads still applying
@@ -229,6 +232,7 @@ class Calendars:
             entry.lock.release()
             raise
         tx.held[model] = (entry, spec)
+        cal.apart_until = epoch(work.now) + APART_S  # under the model's lock, to the commit
         return cal
 
     def view(self, work: Work, model: str) -> CapacityCalendar:
