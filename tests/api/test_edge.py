@@ -233,6 +233,40 @@ def test_a_request_that_fails_before_changing_anything_can_be_retried(facility: 
     assert facility.c.post("/api/v1/leases", headers=h, json=_book(facility, c["id"])).status_code == 201
 
 
+def test_a_database_out_of_reach_is_a_503_to_retry_not_a_500(facility: Facility, runtime: Runtime) -> None:
+    """A lost or refused database connection (a restart, a failover) is no bug of the request or of the code: 503
+    with Retry-After, counted; the key is not bound to it, so the retry is made as if first sent. Errors of the
+    database that are not about reaching it (a lock timeout) stay a 500."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    calls = []
+
+    def down() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused"))
+
+    def locked() -> None:
+        raise OperationalError("SELECT 1", {}, psycopg.errors.LockNotAvailable("lock timeout"))
+
+    facility.c.app.add_api_route("/api/v1/down", down, methods=["POST"])  # type: ignore[attr-defined]
+    facility.c.app.add_api_route("/api/v1/locked", locked, methods=["GET"])  # type: ignore[attr-defined]
+    h = {**facility.k.op, "Idempotency-Key": "db-down"}
+    r = facility.c.post("/api/v1/down", headers=h, json={})
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert r.headers["content-type"] == "application/problem+json" and r.json()["type"].endswith("store-unavailable")
+    assert "connection refused" not in r.text  # no internals
+    assert facility.c.post("/api/v1/down", headers=h, json={}).status_code == 200 and len(calls) == 2
+    assert facility.c.get("/api/v1/locked", headers=facility.k.op).status_code == 500
+    metrics = facility.c.get("/metrics", headers=facility.k.op).text
+    assert 'gpulease_http_unhandled_errors_total{error="OperationalError"} 2.0' in metrics
+    from gpulease.services.errors import store_unavailable
+
+    cut = OperationalError("SELECT 1", {}, psycopg.errors.AdminShutdown("terminating"), connection_invalidated=True)
+    assert store_unavailable(cut) and not store_unavailable(RuntimeError("connection refused"))
+
+
 # --------------------------------------------------------------------------------------------- errors
 
 

@@ -25,6 +25,7 @@ from prometheus_client import Counter, Histogram
 from gpulease.api.routing import run_short
 from gpulease.observability import request_id
 from gpulease.services import idempotency as idem
+from gpulease.services.errors import store_unavailable
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -126,7 +127,8 @@ class RequestContext:
 
 
 class UnhandledErrors:
-    """Any exception a handler did not turn into an answer becomes a logged, counted problem+json 500."""
+    """Any exception a handler did not turn into an answer becomes a logged, counted problem+json 500; a database
+    that cannot be reached (lost or refused connections: a restart, a failover) a 503 with Retry-After."""
 
     def __init__(self, app: ASGIApp, *, errors: Counter) -> None:
         self.app, self.errors = app, errors
@@ -149,6 +151,19 @@ class UnhandledErrors:
             raise  # not an error: the idempotency middleware (outside) answers it as a duplicate
         except Exception as exc:
             self.errors.labels(type(exc).__name__).inc()
+            if store_unavailable(exc):  # not a bug: the database is down or failing over; the client may retry
+                log.error("the store is unavailable in %s %s: %s", scope["method"], scope["path"], exc)
+                if not started:
+                    await send_problem(
+                        send,
+                        503,
+                        "store-unavailable",
+                        "Service unavailable",
+                        "The database cannot be reached just now. Please retry shortly: with the same "
+                        "Idempotency-Key a change is made at most once.",
+                        headers={"Retry-After": "1"},
+                    )
+                return
             log.exception("unhandled error in %s %s", scope["method"], scope["path"])
             if not started:
                 await send_problem(

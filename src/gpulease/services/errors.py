@@ -51,3 +51,18 @@ class Forbidden(ServiceError):
 class NotCleared(Forbidden):
     type = "not-cleared"
     title = "Customer not cleared"
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached (a connection lost, or refused): the request may be sent
+    again once it is back (the API answers 503 with Retry-After), unlike an error of the request or of the code."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = type(exc.orig)
+    # psycopg's own OperationalError (not a subclass: a lock timeout or a deadlock is one too) is a connection
+    # that could not be made.
+    return orig.__name__ == "OperationalError" and orig.__module__.split(".")[0] == "psycopg"
