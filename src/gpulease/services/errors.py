@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from gpulease.services.work import AuditEntry
 
 
@@ -56,8 +58,6 @@ class NotCleared(Forbidden):
 def store_unavailable(exc: BaseException) -> bool:
     """Whether `exc` says the database cannot be reached (a connection lost, or refused): the request may be sent
     again once it is back (the API answers 503 with Retry-After), unlike an error of the request or of the code."""
-    from sqlalchemy.exc import DBAPIError
-
     if not isinstance(exc, DBAPIError):
         return False
     if exc.connection_invalidated:
