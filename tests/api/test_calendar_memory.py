@@ -198,6 +198,39 @@ def test_notify_keeps_two_processes_calendars_in_step(
         assert _overlaps(runtime) == []
 
 
+def test_a_booking_and_an_end_each_send_their_notice_with_the_number_it_carries(
+    facility: Facility, runtime: Runtime, settings: Settings, clock: Clock
+) -> None:
+    """The version bump of a booking and the calendar_seq bump of an end carry their NOTIFY in the same statement
+    (one round trip, not two), and the other process applies both as it did a notice of their own."""
+    from sqlalchemy import event
+
+    with _two_processes(facility, runtime, settings, clock, nodes=2) as (cust, other):
+        seen: list[str] = []
+
+        def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            seen.append(" ".join(statement.split()))
+
+        body = {"customer_id": cust["id"], "gpu_model": MODEL, "plan": "on_demand"}
+        facility.lease(gpu_count=1, **body)  # this process's calendar loaded
+        req = leases.LeaseRequest(gpu_model=MODEL, gpu_count=8, plan="on_demand", customer_id=cust["id"])
+        event.listen(other.store.engine, "before_cursor_execute", note)
+        try:
+            booked = other.perform(leases.create_lease, actor=SYSTEM, request=req)
+            notices = [x for x in seen if "pg_notify" in x]
+            assert len(notices) == 1 and notices[0].startswith("WITH b AS (INSERT INTO calendar_versions"), seen
+            now = int(clock().timestamp())
+            wait_for(lambda: _in_memory(runtime, now) == _in_store(runtime), 5, "this process to hear of the booking")
+            seen.clear()
+            other.perform(leases.end, actor=SYSTEM, lease_id=booked.lease.id)
+            notices = [x for x in seen if "pg_notify" in x]
+            assert len(notices) == 1 and notices[0].startswith("WITH q AS (UPDATE leases SET calendar_seq"), seen
+        finally:
+            event.remove(other.store.engine, "before_cursor_execute", note)
+        wait_for(lambda: _in_memory(runtime, now) == _in_store(runtime), 5, "this process to hear of the end")
+        assert runtime.calendars.reloads == 1  # its first load only: both notices applied, never a reload
+
+
 def test_a_placement_waits_for_the_notice_of_another_process_commit_rather_than_reload(
     facility: Facility, runtime: Runtime, settings: Settings, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -62,6 +62,7 @@ from gpulease.store.prepared import Prepared
 log = logging.getLogger("gpulease.calendars")
 
 NOTIFY_MAX = 7900  # PostgreSQL refuses a payload of 8000 bytes or more
+_CARRIED_ROOM = 120  # a carried NOTIFY's keys, spaces and numbers around its changes (`Calendars._carry`)
 
 # (lease id, model, [(node, index)], start, end or None, the lease's calendar_seq): a lease's GPUs after a
 # commit; no GPUs = holds none
@@ -149,6 +150,28 @@ _SEQUENCE = (
     .execution_options(synchronize_session=False)
 )
 _NOTIFY = Prepared(text("SELECT pg_notify(:c, :p)"))
+# The two usual commits on PostgreSQL, each one round trip instead of two: a booking's version bump and an end's
+# calendar_seq bump, each with the NOTIFY that carries the number it returns (`_carry`). PostgreSQL builds the
+# payload around that number; the listener reads it as it reads `_notify`'s.
+_BUMP_AND_NOTIFY = Prepared(
+    text(
+        "WITH b AS (INSERT INTO calendar_versions (gpu_model, version) VALUES (:m, 1) "
+        "ON CONFLICT (gpu_model) DO UPDATE SET version = calendar_versions.version + 1 RETURNING version) "
+        "SELECT b.version, pg_notify(CAST(:c AS text), json_build_object('src', CAST(:src AS text), "
+        "'v', json_build_object(CAST(:m AS text), b.version), 'stale', json_build_array(), "
+        "'l', CAST(:l AS json))::text) FROM b"
+    )
+)
+_SEQUENCE_AND_NOTIFY = Prepared(
+    text(
+        "WITH q AS (UPDATE leases SET calendar_seq = leases.calendar_seq + 1 WHERE leases.id = :lease "
+        "RETURNING leases.id, leases.calendar_seq) "
+        "SELECT q.id, q.calendar_seq, pg_notify(CAST(:c AS text), json_build_object('src', CAST(:src AS text), "
+        "'v', json_build_object(), 'stale', json_build_array(), "
+        "'l', json_build_array(CAST(:entry AS jsonb) || to_jsonb(q.calendar_seq)))::text) FROM q"
+    ),
+    autoflush=True,
+)
 # The usual case, one lease changed (an end): its own statement, compiled once and run on the cursor.
 _SEQUENCE_ONE = Prepared(
     update(Lease)
@@ -555,16 +578,17 @@ class Calendars:
             if changes is None:  # cannot tell every lease's GPUs from the session: every process reloads
                 changes = []
                 tx.node_models.update(self._models())
-            changes = self._sequence(session, tx, changes)
+            versioned = tx.node_models | set(tx.bumped) | tx.placing  # placements: a version each, even of nothing
+            carried = self._carry(session, tx, changes, versioned) if self.store.is_postgres else None
+            changes = self._sequence(session, tx, changes) if carried is None else carried
             by_model: dict[str, list[LeaseGpus]] = {m: [] for m in tx.node_models}
             for change in changes:
                 by_model.setdefault(change[1], []).append(change)
-            versioned = tx.node_models | set(tx.bumped) | tx.placing  # placements: a version each, even of nothing
             for model in sorted(versioned):  # one order: two transactions never wait on each other's rows
                 self._bump(session, tx, model)
                 self._register(tx, model, by_model.get(model, []), model in tx.node_models)
             tx.immediate = {m: c for m, c in by_model.items() if m not in versioned}
-            if self.store.is_postgres and (changes or versioned or tx.webhooks_changed):
+            if carried is None and self.store.is_postgres and (changes or versioned or tx.webhooks_changed):
                 self._notify(session, tx, changes)
 
         @event.listens_for(sessions, "after_commit")
@@ -643,6 +667,39 @@ class Calendars:
                 db, schema = s.execute(text("SELECT current_database(), current_schema()")).one()
             self._channel = f"gpulease_calendar_{zlib.crc32(f'{db}.{schema}'.encode()):08x}"
         return self._channel
+
+    def _carry(
+        self, session: Session, tx: _Tx, changes: list[LeaseGpus], versioned: set[str]
+    ) -> list[LeaseGpus] | None:
+        """PostgreSQL, the two usual commits: a booking (new leases of one model placed, nothing else) bumps its
+        model's version and an end (one lease changed, no version) its lease's calendar_seq, each with its NOTIFY
+        in the same statement. Returns the changes numbered as `_sequence` would; None, having sent nothing, for
+        any other commit or a payload that might not fit (the caller then goes the long way)."""
+        if tx.webhooks_changed or tx.node_models:
+            return None
+        old = {c[0] for c in changes} - tx.new_leases
+        if not old and len(versioned) == 1 and not tx.bumped:
+            (model,) = versioned
+            numbered = [(lid, m, g, st, en, 0) for lid, m, g, st, en, _ in changes]
+            l_json = json.dumps(numbered, separators=(",", ":"))
+            if len(l_json) + len(self.instance) + len(model) + _CARRIED_ROOM > NOTIFY_MAX:
+                return None
+            rows = _BUMP_AND_NOTIFY.rows(session, {"m": model, "c": self.channel(), "src": self.instance, "l": l_json})
+            tx.bumped[model] = int(rows[0][0])
+            return numbered
+        if len(old) == 1 and len(changes) == 1 and not versioned:
+            lid, m, g, st, en, _ = changes[0]
+            entry = json.dumps([lid, m, g, st, en], separators=(",", ":"))
+            if len(entry) + len(self.instance) + _CARRIED_ROOM > NOTIFY_MAX:
+                return None
+            rows = _SEQUENCE_AND_NOTIFY.rows(
+                session, {"lease": lid, "c": self.channel(), "src": self.instance, "entry": entry}
+            )
+            if not rows:  # no such lease (gone from the store): numbered 0 and told, as `_sequence` would
+                self._notify(session, tx, [(lid, m, g, st, en, 0)])
+                return [(lid, m, g, st, en, 0)]
+            return [(lid, m, g, st, en, int(rows[0][1]))]
+        return None
 
     def _notify(self, session: Session, tx: _Tx, changes: list[LeaseGpus]) -> None:
         body: dict[str, Any] = {"src": self.instance, "v": tx.bumped, "stale": sorted(tx.node_models)}
