@@ -135,13 +135,12 @@ WAIT_FOR_NOTIFY_S = 0.05
 # The statements every booking runs, built once (building one cost about as much CPU as running it).
 # Compiled once and run on the driver's cursor (store/prepared.py).
 _VERSION = Prepared(text("SELECT version FROM calendar_versions WHERE gpu_model = :m"))
-_BUMP = Prepared(
-    text(
-        "INSERT INTO calendar_versions (gpu_model, version) VALUES (:m, 1) "
-        "ON CONFLICT (gpu_model) DO UPDATE SET version = calendar_versions.version + 1 "
-        "RETURNING version"
-    )
+_BUMP_SQL = (
+    "INSERT INTO calendar_versions (gpu_model, version) VALUES (:m, 1) "
+    "ON CONFLICT (gpu_model) DO UPDATE SET version = calendar_versions.version + 1 "
+    "RETURNING version"
 )
+_BUMP = Prepared(text(_BUMP_SQL))
 _SEQUENCE = (
     update(Lease)
     .where(Lease.id.in_(bindparam("ids", expanding=True)))
@@ -155,8 +154,7 @@ _NOTIFY = Prepared(text("SELECT pg_notify(:c, :p)"))
 # payload around that number; the listener reads it as it reads `_notify`'s.
 _BUMP_AND_NOTIFY = Prepared(
     text(
-        "WITH b AS (INSERT INTO calendar_versions (gpu_model, version) VALUES (:m, 1) "
-        "ON CONFLICT (gpu_model) DO UPDATE SET version = calendar_versions.version + 1 RETURNING version) "
+        f"WITH b AS ({_BUMP_SQL}) "
         "SELECT b.version, pg_notify(CAST(:c AS text), json_build_object('src', CAST(:src AS text), "
         "'v', json_build_object(CAST(:m AS text), b.version), 'stale', json_build_array(), "
         "'l', CAST(:l AS json))::text) FROM b"

@@ -144,6 +144,15 @@ def _bare_insert(stmt: Executable) -> bool:
 MAX_ROWS = 32  # rows per multi-row INSERT: a statement (and a prepared plan) per row count up to this
 
 
+def rows_insert(stmt: Insert, keys: Sequence[str], count: int, prefix: str = "") -> Insert:
+    """`stmt` (an INSERT of a table) for `count` rows of `keys` in one statement (VALUES (...), (...)), the value
+    of `key` in row i bound as `{prefix}{key}_{i}` with the column's type."""
+    table = stmt.table
+    return stmt.values(
+        [{key: bindparam(f"{prefix}{key}_{i}", type_=table.c[key].type) for key in keys} for i in range(count)]
+    )
+
+
 class Prepared:
     """One statement, compiled once per dialect (and per set of keys given), run on the driver's cursor.
 
@@ -195,10 +204,7 @@ class Prepared:
             return self._rows_plans[(dialect.name, keys, count)]
         except KeyError:
             assert isinstance(self.stmt, Insert)
-            table = self.stmt.table
-            stmt = self.stmt.values(
-                [{key: bindparam(f"{key}_{i}", type_=table.c[key].type) for key in keys} for i in range(count)]
-            )
+            stmt = rows_insert(self.stmt, keys, count)
             plan = self._rows_plans[(dialect.name, keys, count)] = _plan(stmt, dialect, None)
             return plan
 

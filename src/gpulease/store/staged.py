@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, bindparam, event, insert
+from sqlalchemy import Table, event, insert
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from gpulease.store import prepared
@@ -85,14 +85,10 @@ def _together(
     key = tuple(shape)
     stmt = _TOGETHER.get(key)
     if stmt is None:
-        parts = []
-        for j, (table, rows) in enumerate(by_table.items()):
-            keys = tuple(rows[0])
-            parts.append(
-                insert(table).values(
-                    [{k: bindparam(f"s{j}_{k}_{i}", type_=table.c[k].type) for k in keys} for i in range(len(rows))]
-                )
-            )
+        parts = [
+            prepared.rows_insert(insert(table), keys, count, prefix=f"s{j}_")
+            for j, (table, (_name, keys, count)) in enumerate(zip(by_table, shape, strict=True))
+        ]
         last = parts.pop()
         stmt = prepared.Prepared(last.add_cte(*(part.cte(f"s{j}") for j, part in enumerate(parts))))
         if len(_TOGETHER) < _TOGETHER_MAX:
