@@ -66,6 +66,10 @@ def test_spend_limits_and_a_lease_cost_from_the_command_line(
     facility.rt.tick()
     r = cli(live_server, me, "leases", "show", str(lease["id"]))
     assert r.exit_code == 0 and "cost so far 2.50 USD · ran 1h00m00s · remaining open-ended" in r.output
+    node = lease["gpus"][0]["node"]
+    first = lease["gpus"][0]["index"]
+    # where it runs, read as a node and its GPUs (not Slurm's node[0-1], which reads as a range of hosts)
+    assert f"{node} GPUs {first}-{first + 1}" in r.output, r.output
     r = cli(live_server, me, "spend")
     text = " ".join(r.output.split())
     assert r.exit_code == 0 and "accrued (running, not final) │ 2.50 USD" in text and "500.00 USD (0.5% used)" in text

@@ -194,6 +194,14 @@ def test_a_lease_s_events_say_what_happened_and_why(cli: Facility, clock: Clock)
                      start="2026-11-02T15:00:00Z", end="2026-11-02T17:00:00Z")  # fmt: skip
     out = " ".join(_ok(runner.invoke(app, ["leases", "events", str(late["id"])])).split())
     assert "late-cancellation fee" not in out
+    # Before it starts, `leases show` says when, for how long, what it will cost and until when it cancels free.
+    shown = " ".join(_ok(runner.invoke(app, ["leases", "show", str(late["id"])])).split())
+    assert (
+        "not started · starts 2026-11-02 15:00:00Z · booked for 2h00m00s · "
+        f"estimated {late['quote']['estimated_total']} USD · "
+        "free to cancel until 2026-11-01 15:00:00Z, then 50% of the window"
+    ) in shown, shown
+    assert "ran 0h00m00s" not in shown
     _ok(runner.invoke(app, ["leases", "cancel", str(late["id"])]))
     out = " ".join(_ok(runner.invoke(app, ["leases", "events", str(late["id"])])).split())
     assert "cancelled by operator; late-cancellation fee 2.00 USD" in out, out

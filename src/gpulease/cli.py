@@ -17,7 +17,8 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, NoReturn, cast
 
@@ -1091,7 +1092,8 @@ def _gpus_where(r: dict[str, Any]) -> str:
     by_node: dict[str, list[int]] = {}
     for g in r.get("gpus", []):
         by_node.setdefault(g["node"], []).append(g["index"])
-    return ", ".join(f"{node}[{_ranges(ix)}]" for node, ix in by_node.items())
+    # "node GPUs 0-3", not Slurm's "node[0-3]", which reads as a range of host names
+    return ", ".join(f"{node} GPU{'s' if len(ix) > 1 else ''} {_ranges(ix)}" for node, ix in by_node.items())
 
 
 def _print_leases(data: Any, as_json: bool, title: str | None = None) -> None:
@@ -1219,10 +1221,10 @@ def leases_show(lease_id: LeaseIdArg, as_json: JsonOpt = False) -> None:
     t.add_row("customer", str(data["customer_id"]))
     if data.get("resource") == "cpu":
         t.add_row("cores", f"{data['cpu_cores']} {data['cpu_model'] or ''} cores, {data['memory_gib']} GiB")
-        cpus = ", ".join(f"{h['node']}[{h['cpuset']}]" for h in data.get("cores", []))
+        cpus = ", ".join(f"{h['node']} cores {h['cpuset']}" for h in data.get("cores", []))
     else:
         t.add_row("GPUs", f"{data['gpu_count']}× {data['gpu_model']}")
-        cpus = ", ".join(f"{h['node']}[{h['cpuset']}]" for h in data.get("cores", []) if h["cores"])
+        cpus = ", ".join(f"{h['node']} cores {h['cpuset']}" for h in data.get("cores", []) if h["cores"])
     t.add_row("plan", data["plan"])
     t.add_row("state", data["state"] + (f" ({data['state_reason']})" if data.get("state_reason") else ""))
     t.add_row("start", _when(data["start"]))
@@ -1241,6 +1243,9 @@ def leases_show(lease_id: LeaseIdArg, as_json: JsonOpt = False) -> None:
     t.add_row("booked", _when(data["created_at"]))
     console.print(t)
     cost = f"{data['cost_so_far']} {currency}" + ("" if data["final_cost"] is None else " (final)")
+    if not data.get("activated_at") and not data.get("ended_at") and data["final_cost"] is None:
+        console.print(_not_started(data, q))
+        return
     if data["final_cost"] is not None or data.get("ended_at"):
         remaining = f"none: {data['state']}"  # ended, cancelled, preempted…
     else:
@@ -1253,6 +1258,22 @@ def leases_show(lease_id: LeaseIdArg, as_json: JsonOpt = False) -> None:
                 f"GPU use (last {_duration(int((_moment(use['until']) - _moment(use['since'])).total_seconds()))}): "
                 f"mean {use['mean_utilization_pct']:.0f}% · peak memory {use['peak_memory_mib']:,} MiB per GPU"
             )
+
+
+def _not_started(data: dict[str, Any], q: dict[str, Any]) -> str:
+    """A lease that has not started yet: when it starts, for how long, what it is expected to cost and until when
+    it can be cancelled free (what a customer holding a reservation wants to know, rather than "ran 0h00m00s")."""
+    parts = ["not started", f"starts {_when(data['start'])}"]
+    parts.append("open-ended" if data["remaining_s"] is None else f"booked for {_duration(data['remaining_s'])}")
+    if q.get("estimated_total") is not None:
+        parts.append(f"estimated {q['estimated_total']} {q['currency']}")
+    free_h, fee = q.get("cancel_free_hours"), q.get("cancel_fee_fraction")
+    # as domain/pricing.cancellation_fee_applies: only a window billed whole, with an end, carries a fee
+    whole = q.get("plan") in ("reserved", "long_term") and data["end"] is not None
+    if whole and free_h is not None and fee is not None and Decimal(fee) > 0:
+        until = _moment(data["start"]) - timedelta(hours=free_h)
+        parts.append(f"free to cancel until {_when(until)}, then {Decimal(fee) * 100:.0f}% of the window")
+    return " · ".join(parts)
 
 
 def _duration(seconds: int) -> str:
