@@ -276,8 +276,8 @@ def scratch_database(admin_url: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def gpulease_server(db_url: str, workers: int = 1) -> Iterator[tuple[str, str]]:
-    """`gpulease serve` (`--workers`) on a free port over `db_url`; (base URL, operator key)."""
+def gpulease_server(db_url: str, workers: int = 1) -> Iterator[tuple[str, str, int]]:
+    """`gpulease serve` (`--workers`) on a free port over `db_url`; (base URL, operator key, the server's pid)."""
     data = tempfile.mkdtemp(prefix="gpulease-vs-slurm-")
     # No per-key rate limit: one operator key sends the whole stream (Slurm has none here either). With it, runs
     # that went fast enough were refused hundreds of 429s, read as refusals (the "46 refused" of an earlier run).
@@ -300,7 +300,7 @@ def gpulease_server(db_url: str, workers: int = 1) -> Iterator[tuple[str, str]]:
     try:
         if not serving(base, workers, server, time.monotonic() + 60):
             raise RuntimeError("gpulease serve did not start: " + SERVER_LOG.read_text()[-2000:])
-        yield base, key
+        yield base, key, server.pid
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -319,6 +319,25 @@ def scratch_sqlite() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def sampled(pid: int, workers: int, out: Path | None) -> Iterator[None]:
+    """py-spy samples the server (all its workers) while the stream is sent, not its start-up or seeding: where
+    its CPU goes under the load (`--py-spy FILE`, collapsed stacks; `--gil`: only the thread holding the GIL)."""
+    if out is None:
+        yield
+        return
+    spy = subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "--gil", "-r", "100", "-f", "raw",
+         "-o", str(out), "--pid", str(pid)] + (["--subprocesses"] if workers > 1 else []),
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+
+
 def run_gpulease(
     db_admin_url: str | None,
     nodes: int,
@@ -327,11 +346,12 @@ def run_gpulease(
     clients: int,
     base: datetime,
     workers: int = 1,
+    py_spy: Path | None = None,
 ) -> Outcome:
     """The stream through gpulease's API, on a scratch database of `db_admin_url`'s PostgreSQL, or (None) on a
     scratch SQLite file."""
     store = scratch_sqlite() if db_admin_url is None else scratch_database(db_admin_url)
-    with store as db_url, gpulease_server(db_url, workers) as (url, key):
+    with store as db_url, gpulease_server(db_url, workers) as (url, key, pid):
         h = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=url, headers=h, timeout=60) as c:
             for n in range(nodes):
@@ -377,7 +397,8 @@ def run_gpulease(
 
         reasons: Counter[tuple[int, str, str]] = Counter()
         reasons_lock = threading.Lock()
-        latencies, answers, wall = drive(stream, clients, send)
+        with sampled(pid, workers, py_spy):
+            latencies, answers, wall = drive(stream, clients, send)
         for (status, kind, title), n in reasons.most_common(5):
             print(f"  gpulease: {n} x {status} {title!r} ({kind})", file=sys.stderr)
         if "error" in answers:
@@ -419,6 +440,7 @@ def main() -> None:
         default=os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         help="PostgreSQL where a scratch database is created for gpulease",
     )
+    ap.add_argument("--py-spy", type=Path, help="profile gpulease's server under the stream (collapsed stacks here)")
     args = ap.parse_args()
     if args.store == "sqlite" and args.workers > 1:
         ap.error("--workers needs --store postgresql (one process serves a SQLite store)")
@@ -440,7 +462,7 @@ def main() -> None:
                 outcome = run_slurm(conf, args.partition, stream, args.clients, base)
         elif system == "gpulease":
             admin = args.database_url if args.store == "postgresql" else None
-            outcome = run_gpulease(admin, args.nodes, args.gpus, stream, args.clients, base, args.workers)
+            outcome = run_gpulease(admin, args.nodes, args.gpus, stream, args.clients, base, args.workers, args.py_spy)
         else:
             ap.error(f"unknown system {system!r}")
         print(outcome.line(total, args.nodes), flush=True)

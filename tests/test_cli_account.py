@@ -41,7 +41,7 @@ def _json(r: Result) -> Any:
 
 
 def test_spend_limits_and_a_lease_cost_from_the_command_line(
-    facility: Facility, live_server: str, clock: Clock
+    facility: Facility, live_server: str, clock: Clock, tmp_path: Path
 ) -> None:
     facility.nodes(1)
     facility.prices()
@@ -86,6 +86,18 @@ def test_spend_limits_and_a_lease_cost_from_the_command_line(
     assert r.exit_code == 1 and "give the customer id" in r.output
     r = cli(live_server, op, "invoices", "show")
     assert r.exit_code == 1 and "give the customer id" in r.output
+    # Usage as CSV: a customer key's own without an id, any customer's with it; an operator key must say whose.
+    cli(live_server, me, "leases", "end", str(lease["id"]))
+    mine_csv, theirs_csv = tmp_path / "mine.csv", tmp_path / "theirs.csv"
+    r = cli(live_server, me, "invoices", "usage", str(mine_csv))
+    assert r.exit_code == 0 and "1 usage record of customer" in r.output, r.output
+    assert mine_csv.read_text().splitlines()[1].startswith(f"{lease['id']},2026-11,usage,")
+    r = cli(live_server, op, "invoices", "usage", str(cust["id"]), str(theirs_csv), "--period", "2026-11")
+    assert r.exit_code == 0 and theirs_csv.read_text() == mine_csv.read_text()
+    r = cli(live_server, op, "invoices", "usage", str(tmp_path / "whose.csv"))
+    assert r.exit_code == 1 and "give the customer id" in r.output and not (tmp_path / "whose.csv").exists()
+    r = cli(live_server, op, "invoices", "usage", "acme", str(theirs_csv))
+    assert r.exit_code == 1 and "the customer is a number" in r.output
 
 
 def test_self_service_keys_and_profile_from_the_command_line(facility: Facility, live_server: str) -> None:

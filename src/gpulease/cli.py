@@ -1420,14 +1420,35 @@ def invoices_verify(period: Annotated[str | None, typer.Option(help="YYYY-MM; de
 
 @invoices_app.command("usage")
 def invoices_usage(
-    customer_id: CustomerIdArg,
-    out: Annotated[Path, typer.Argument(help="the CSV file to write")],
+    where: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="[CUSTOMER] FILE",
+            help="the customer id (default: a customer key's own), then the CSV file to write",
+            show_default=False,
+        ),
+    ],
     period: Annotated[str | None, typer.Option(help="YYYY-MM (default: every period)")] = None,
 ) -> None:
     """Export usage records as CSV."""
-    text = Api().call("GET", f"/customers/{customer_id}/usage.csv", params={"period": period} if period else {})
-    out.write_text(text)
-    console.print(f"{max(0, text.count(chr(10)) - 1)} usage records → {out}")
+    # One argument: the file, for the key's own customer (as `invoices show` and `spend`); two: customer, file.
+    if len(where) == 1:
+        customer, out = None, Path(where[0])
+    elif len(where) == 2 and where[0].isdigit():
+        customer, out = int(where[0]), Path(where[1])
+    elif len(where) == 2:
+        _fail(f"the customer is a number (`gpulease customers list`), got {where[0][:40]!r}")
+    else:
+        _fail("give [CUSTOMER] FILE: the file to write, after the customer id if the key sees several customers")
+    api = Api()
+    customer_id = _my_customer(api, customer)
+    text = api.call("GET", f"/customers/{customer_id}/usage.csv", params={"period": period} if period else {})
+    try:
+        out.write_text(text)
+    except (OSError, ValueError) as e:  # no such folder, no permission, a NUL in the name
+        _fail(f"cannot write {str(out)[:200]!r}: {e}")
+    n = max(0, text.count(chr(10)) - 1)
+    console.print(f"{n} usage record{'' if n == 1 else 's'} of customer {customer_id} → {out}")
 
 
 @reviews_app.command("list")
