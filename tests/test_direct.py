@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, inspect, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from gpulease.runtime import Runtime
 from gpulease.store import direct, staged
@@ -119,6 +120,46 @@ def test_rows_staged_for_the_new_lease_follow_it(runtime: Runtime, ids: tuple[in
         assert [x.split(" (")[0] for x in seen][-1] == "INSERT INTO lease_events", seen
     with runtime.store.transaction() as s:
         assert s.scalar(select(LeaseEvent.to_state).where(LeaseEvent.lease_id == 555_000)) == "active"
+
+
+@pytest.mark.parametrize("written_by", ["flush", "insert_now"])
+def test_objects_made_without_the_constructor_are_written_as_constructed_ones(
+    runtime: Runtime, ids: tuple[int, int], written_by: str
+) -> None:
+    """`made` (as a booking makes its lease and allocations) gives objects a flush and `insert_now` both write whole:
+    the columns given, the Python defaults for the rest, the allocations known to their lease without a query."""
+    customer_id, node_id = ids
+    lease_id = 777_001 if written_by == "flush" else 777_002
+    values = {"id": lease_id, "customer_id": customer_id, "gpu_model": "A100-80GB", "gpu_count": 2,
+              "plan": "on_demand", "state": "active", "starts_at": T, "ends_at": None, "quote": {"rate": "1.25"},
+              "created_at": T}  # fmt: skip
+    with runtime.store.transaction() as s:
+        (lease,) = direct.made(Lease, [values])
+        allocs = direct.made(
+            Allocation,
+            [{"id": None, "lease_id": lease_id, "node_id": node_id, "gpu_index": i, "starts_at": T, "ends_at": None,
+              "released": False} for i in (4, 5)],
+        )  # fmt: skip
+        set_committed_value(lease, "allocations", allocs)
+        s.add_all([lease, *allocs])
+        if written_by == "flush":
+            s.flush()
+        else:
+            direct.insert_now(s, [lease, *allocs])
+        assert all(inspect(x).persistent and not inspect(x).modified for x in (lease, *allocs))
+        with statements(runtime) as seen:
+            assert [a.gpu_index for a in lease.allocations] == [4, 5] and lease.calendar_seq == 0
+        assert seen == []
+    with runtime.store.transaction() as s:
+        stored = s.get(Lease, lease_id)
+        assert stored is not None and (stored.state, stored.quote, stored.resource) == (
+            "active",
+            {"rate": "1.25"},
+            "gpu",
+        )
+        assert [(a.gpu_index, a.released) for a in stored.allocations] == [(4, False), (5, False)]
+    with pytest.raises(TypeError, match="no column"):  # as the constructor refuses a name it does not know
+        direct.made(Lease, [values | {"gpus": 2}])
 
 
 def test_a_value_only_the_store_or_a_function_would_give_is_refused(runtime: Runtime) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import bindparam, select, text
+from sqlalchemy.orm.attributes import set_committed_value
 
 from gpulease.domain.cpu_placement import CpuCalendar
 from gpulease.domain.leases import PLAN_PRIORITY, LeaseState, Plan
@@ -22,6 +23,7 @@ from gpulease.services.context import epoch, from_epoch
 from gpulease.services.inventory import node_view
 from gpulease.services.transitions import preempt
 from gpulease.services.work import Work
+from gpulease.store import direct
 from gpulease.store.models import Allocation, Lease, Node
 from gpulease.store.prepared import Prepared
 
@@ -89,17 +91,28 @@ def allocate(
             first_id = None
     else:
         first_id = None
-    for i, g in enumerate(placement.gpus):  # through the relationship: the lease's allocations known, no query
-        lease.allocations.append(
-            Allocation(
-                id=None if first_id is None else first_id + i,
-                lease_id=lease.id,
-                node_id=g.node_id,
-                gpu_index=g.index,
-                starts_at=start,
-                ends_at=end,
-            )
-        )
+    rows = [
+        {
+            "id": None if first_id is None else first_id + i,
+            "lease_id": lease.id,
+            "node_id": g.node_id,
+            "gpu_index": g.index,
+            "starts_at": start,
+            "ends_at": end,
+            "released": False,
+        }
+        for i, g in enumerate(placement.gpus)
+    ]
+    if lease.id is not None and lease.__dict__.get("allocations") == []:
+        # A lease that holds nothing yet (a booking, a start from the queue): its collection is set to the new
+        # allocations as if loaded with them, and each is added to the session, without the events of an append
+        # (each an attribute event and a backref) or of the constructor; a flush or `direct.insert_now` writes them.
+        allocs = direct.made(Allocation, rows)
+        work.session.add_all(allocs)
+        set_committed_value(lease, "allocations", allocs)
+        return
+    for row in rows:  # through the relationship: the lease's allocations known, no query
+        lease.allocations.append(Allocation(**row))
 
 
 # SQLite: the next rowids of both tables in one statement (this transaction is the store's only writer).

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload, object_session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from gpulease.domain.cpu import UnknownCpuModel, cpu_model
 from gpulease.domain.cpu_placement import CpuCalendar, CpuPlacement, CpuRequest
@@ -654,26 +655,31 @@ def _new_lease(
     lease_id: int | None = None,
 ) -> Lease:
     cpu = quote.resource is Resource.CPU  # a CPU lease: the quote's model and units are a CPU model and cores
-    lease = Lease(
-        id=lease_id,  # drawn already (`draw_ids`), or given by the INSERT
-        customer_id=customer_id,
-        gpu_model=None if cpu else quote.gpu_model,
-        gpu_count=0 if cpu else gpu_count,
-        resource=quote.resource.value,
-        cpu_model=quote.gpu_model if cpu else None,
-        cpu_cores=gpu_count if cpu else None,
-        memory_gib=quote.memory_gib if cpu else None,
-        plan=plan.value,
-        state=LeaseState.QUOTED.value,
-        starts_at=start,
-        ends_at=end,
-        quote=quote.to_dict(),
-        created_at=work.now,
-        duration_s=duration_s,
-        allocations=[],  # known to be none: no query to find out
-        cpu_allocations=[],
-        memory_allocations=[],
+    # Made as the ORM makes a loaded object (store/direct.made), not through the constructor's attribute events.
+    (lease,) = direct.made(
+        Lease,
+        [
+            {
+                "id": lease_id,  # drawn already (`draw_ids`), or given by the INSERT
+                "customer_id": customer_id,
+                "gpu_model": None if cpu else quote.gpu_model,
+                "gpu_count": 0 if cpu else gpu_count,
+                "resource": quote.resource.value,
+                "cpu_model": quote.gpu_model if cpu else None,
+                "cpu_cores": gpu_count if cpu else None,
+                "memory_gib": quote.memory_gib if cpu else None,
+                "plan": plan.value,
+                "state": LeaseState.QUOTED.value,
+                "starts_at": start,
+                "ends_at": end,
+                "quote": quote.to_dict(),
+                "created_at": work.now,
+                "duration_s": duration_s,
+            }
+        ],
     )
+    for holds_none in ("allocations", "cpu_allocations", "memory_allocations"):
+        set_committed_value(lease, holds_none, [])  # known to be none: no query to find out
     work.session.add(lease)
     if lease_id is None:  # its id is given by the INSERT
         work.session.flush()

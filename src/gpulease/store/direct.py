@@ -13,7 +13,8 @@ they may refer to.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, Table, any_, bindparam, insert, inspect, select, update
@@ -134,6 +135,29 @@ def _shape(mapper: Mapper[Any]) -> _Shape:
     if shape is None:
         shape = _SHAPES[mapper] = _Shape(mapper)
     return shape
+
+
+@functools.cache
+def _columns(mapper: Mapper[Any]) -> frozenset[str]:
+    return frozenset(mapper.column_attrs.keys())
+
+
+def made(entity: type[T], rows: Iterable[dict[str, Any]]) -> list[T]:
+    """New (transient) instances of a mapped class holding `rows`' column values, made as the ORM makes the objects
+    it loads (`ClassManager.new_instance`, values put in the instance's dict), not through the constructor, which
+    fires an attribute event for every column it sets: a booking of 8 GPUs made 8 allocations that way, ~100 events
+    and ~560 Python calls. Add them to the session (or write them with `insert_now`) as any new object; a
+    relationship is not set by a column's value (`lease_id` does not put the allocation in `lease.allocations`)."""
+    mapper = inspect(entity)
+    manager, known = mapper.class_manager, _columns(mapper)
+    out: list[T] = []
+    for values in rows:
+        if not known.issuperset(values):  # what the constructor would refuse: a name that is no column
+            raise TypeError(f"{entity.__name__} has no column {sorted(set(values) - known)}")
+        obj = manager.new_instance()
+        obj.__dict__.update(values)
+        out.append(obj)
+    return out
 
 
 def insert_now(session: Session, objects: Sequence[Any]) -> None:
