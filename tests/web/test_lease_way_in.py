@@ -64,6 +64,9 @@ def test_a_scheduled_lease_offers_no_run_form_yet(browser: Browser, site: Site) 
     page = cu.get(f"/leases/{lid}").text
     assert "Start run" not in page and "once the lease is active" in page
     assert "Free cancellation" in page and "50% fee" in page  # a reserved window: the fee applies
+    # before its start: when it starts and for how long, not "Ran 0 min"
+    assert re.search(r'id="not-started">starts 2026-11-03 09:00[^<]*; booked for 8 h 00 min<', page), page
+    assert "<dt>Ran</dt>" not in page
 
 
 def test_an_on_demand_lease_advertises_no_cancellation_fee_and_an_ended_one_its_real_end(
