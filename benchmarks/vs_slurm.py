@@ -4,6 +4,7 @@
     nice -n 10 .venv/bin/python benchmarks/vs_slurm.py --requests 200 --clients 4     # a quicker look
     .venv/bin/python benchmarks/vs_slurm.py --slurm-conf /etc/slurm/slurm.conf --partition gpu   # a Slurm you run
     nice -n 10 .venv/bin/python benchmarks/vs_slurm.py --store sqlite   # gpulease on its embedded store (`make demo`)
+    .venv/bin/python benchmarks/vs_slurm.py --systems gpulease --py-spy /tmp/vs.raw   # where gpulease's server CPU goes
 
 Fleet: `--nodes` x `--gpus` (32 x 8). Slurm is a local cluster started with `.ci/slurm-up.sh` (one
 slurmctld, slurmdbd with accounting, one `slurmd -N` per node, GPUs as plain GRES `gpu:8`) and stopped at
