@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -232,3 +232,26 @@ def test_the_review_queue_reads_at_80_columns(cli: Facility, monkeypatch: pytest
     assert max(len(line) for line in out.splitlines()) <= 80 and "…" not in out, out
     assert re.search(rf"^\d+\s+screening\s+{flagged['id']}\s+open\s+2026-11-02 09:00Z\s+iFlytek", out, re.M), out
     assert not EPOCH.search(out) and "T09:00" not in out, out
+
+
+def test_a_lease_waiting_in_the_queue_says_so_rather_than_a_start(cli: Facility, clock: Clock) -> None:
+    cid = cli.customer()["id"]
+    cli.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=8, plan="on_demand", start="now")  # the one node
+    waiting = cli.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=8, plan="on_demand", start="asap",
+                        duration_s=7200, max_wait_s=3 * 3600)  # fmt: skip
+    assert waiting["state"] == "queued", waiting
+    shown = " ".join(_ok(runner.invoke(app, ["leases", "show", str(waiting["id"])])).split())
+    until = waiting["queued_until"].replace("T", " ").replace("+00:00", "Z")
+    assert f"not started · waiting in the queue for GPUs until {until} · booked for 2h00m00s" in shown, shown
+    assert "starts" not in shown.split("not started")[1], shown
+
+
+def test_a_lease_held_for_a_compliance_review_says_so_rather_than_a_start(cli: Facility, clock: Clock) -> None:
+    young = (clock() - timedelta(days=85)).date().isoformat()
+    cid = cli.customer("Brightpath Compute Labs Inc.", incorporated_on=young)["id"]
+    held = cli.lease(customer_id=cid, gpu_model="A100-80GB", gpu_count=64, plan="reserved",
+                     start="2026-11-20T09:00:00Z", end="2026-11-20T13:00:00Z")  # fmt: skip
+    assert held["state"] == "pending_compliance", held
+    shown = " ".join(_ok(runner.invoke(app, ["leases", "show", str(held["id"])])).split())
+    expected = "not started · waiting for a compliance review · asked from 2026-11-20 09:00:00Z · booked for 4h00m00s"
+    assert expected in shown, shown

@@ -1243,7 +1243,8 @@ def leases_show(lease_id: LeaseIdArg, as_json: JsonOpt = False) -> None:
     t.add_row("booked", _when(data["created_at"]))
     console.print(t)
     cost = f"{data['cost_so_far']} {currency}" + ("" if data["final_cost"] is None else " (final)")
-    if not data.get("activated_at") and not data.get("ended_at") and data["final_cost"] is None:
+    waiting = data["state"] in ("quoted", "pending_compliance", "queued", "scheduled", "suspended")
+    if waiting and not data.get("activated_at") and not data.get("ended_at") and data["final_cost"] is None:
         console.print(_not_started(data, q))
         return
     if data["final_cost"] is not None or data.get("ended_at"):
@@ -1263,7 +1264,13 @@ def leases_show(lease_id: LeaseIdArg, as_json: JsonOpt = False) -> None:
 def _not_started(data: dict[str, Any], q: dict[str, Any]) -> str:
     """A lease that has not started yet: when it starts, for how long, what it is expected to cost and until when
     it can be cancelled free (what a customer holding a reservation wants to know, rather than "ran 0h00m00s")."""
-    parts = ["not started", f"starts {_when(data['start'])}"]
+    if data["state"] == "queued":  # no GPUs yet: it starts when they free up, or gives up at queued_until
+        until = f" until {_when(data['queued_until'])}" if data.get("queued_until") else ""
+        parts = ["not started", f"waiting in the queue for GPUs{until}"]
+    elif data["state"] == "pending_compliance":
+        parts = ["not started", "waiting for a compliance review", f"asked from {_when(data['start'])}"]
+    else:
+        parts = ["not started", f"starts {_when(data['start'])}"]
     parts.append("open-ended" if data["remaining_s"] is None else f"booked for {_duration(data['remaining_s'])}")
     if q.get("estimated_total") is not None:
         parts.append(f"estimated {q['estimated_total']} {q['currency']}")
