@@ -1278,8 +1278,8 @@ def _not_started(data: dict[str, Any], q: dict[str, Any]) -> str:
     # as domain/pricing.cancellation_fee_applies: only a window billed whole, with an end, carries a fee
     whole = q.get("plan") in ("reserved", "long_term") and data["end"] is not None
     if whole and free_h is not None and fee is not None and Decimal(fee) > 0:
-        until = _moment(data["start"]) - timedelta(hours=free_h)
-        parts.append(f"free to cancel until {_when(until)}, then {Decimal(fee) * 100:.0f}% of the window")
+        free_until = _moment(data["start"]) - timedelta(hours=free_h)
+        parts.append(f"free to cancel until {_when(free_until)}, then {Decimal(fee) * 100:.0f}% of the window")
     return " · ".join(parts)
 
 
