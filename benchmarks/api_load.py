@@ -264,6 +264,19 @@ def start_server(url: str, workdir: Path, port: int, workers: int = 1) -> subpro
     return proc
 
 
+def start_py_spy(pid: int, out: Path, rate: int = 100, subprocesses: bool = False) -> subprocess.Popen[bytes]:
+    """py-spy recording the server `pid` (and its workers: `subprocesses`) as collapsed stacks into `out`; stop it
+    with SIGINT. `--gil`: only the thread holding the GIL, i.e. where the server's Python CPU goes, not where its
+    request threads wait for the GIL or the database."""
+    spy_args = ["--nonblocking", "--gil", "-r", str(rate), "-f", "raw", "-o", str(out)]
+    if subprocesses:
+        spy_args.append("--subprocesses")
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", *spy_args, "--pid", str(pid)],
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def serving(base: str, workers: int, proc: subprocess.Popen[bytes], deadline: float) -> bool:
     """Wait until `workers` server processes answer /healthz (each listens on its own socket once it has started:
     connections made before a worker is up all go to the others, and keep-alive keeps them there)."""
@@ -757,25 +770,7 @@ def main() -> None:
 
                 spy = None
                 if args.py_spy:  # sampled from the start of the load to its end, not the server's start-up
-                    spy_exe = str(Path(sys.executable).parent / "py-spy")
-                    # --gil: only the thread holding the GIL, i.e. where the server's Python CPU goes, not where its
-                    # 32 request threads wait for the GIL or the database
-                    spy_args = [
-                        "--nonblocking",
-                        "--gil",
-                        "-r",
-                        str(args.py_spy_rate),
-                        "-f",
-                        "raw",
-                        "-o",
-                        str(args.py_spy),
-                    ]
-                    if args.workers > 1:
-                        spy_args.append("--subprocesses")
-                    spy = subprocess.Popen(
-                        [spy_exe, "record", *spy_args, "--pid", str(servers[0].pid)],
-                        stdout=subprocess.DEVNULL,
-                    )
+                    spy = start_py_spy(servers[0].pid, args.py_spy, args.py_spy_rate, args.workers > 1)
                 elapsed, kills = asyncio.run(run())
                 client_cpu = time.process_time() - base0["client_cpu"]
                 metrics0, cpu0 = base0["metrics"], base0["cpu"]

@@ -57,7 +57,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from api_load import serving
+from api_load import serving, start_py_spy
 
 REPO = Path(__file__).resolve().parents[1]
 GPU_MODEL = "A100-80GB"
@@ -323,15 +323,11 @@ def scratch_sqlite() -> Iterator[str]:
 @contextlib.contextmanager
 def sampled(pid: int, workers: int, out: Path | None) -> Iterator[None]:
     """py-spy samples the server (all its workers) while the stream is sent, not its start-up or seeding: where
-    its CPU goes under the load (`--py-spy FILE`, collapsed stacks; `--gil`: only the thread holding the GIL)."""
+    its CPU goes under the load (`--py-spy FILE`, collapsed stacks)."""
     if out is None:
         yield
         return
-    spy = subprocess.Popen(
-        [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "--gil", "-r", "100", "-f", "raw",
-         "-o", str(out), "--pid", str(pid)] + (["--subprocesses"] if workers > 1 else []),
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    spy = start_py_spy(pid, out, subprocesses=workers > 1)
     try:
         yield
     finally:

@@ -1243,8 +1243,8 @@ def leases_show(lease_id: LeaseIdArg, as_json: JsonOpt = False) -> None:
     t.add_row("booked", _when(data["created_at"]))
     console.print(t)
     cost = f"{data['cost_so_far']} {currency}" + ("" if data["final_cost"] is None else " (final)")
-    waiting = data["state"] in ("quoted", "pending_compliance", "queued", "scheduled", "suspended")
-    if waiting and not data.get("activated_at") and not data.get("ended_at") and data["final_cost"] is None:
+    # not started and not closed (a closed lease has a final cost): as the dashboard's lease page tells it
+    if not data.get("activated_at") and not data.get("ended_at") and data["final_cost"] is None:
         console.print(_not_started(data, q))
         return
     if data["final_cost"] is not None or data.get("ended_at"):
