@@ -28,7 +28,7 @@ work placed by their schedulers) and the whole nodes with nothing running now ar
 
 Prints one line per system:
     slurm     requests/s  R  p50 X ms  p99 Y ms  accepted A/N  GPUs busy B/256  whole nodes free F/32
-    gpulease  ...
+    gpulease  ...  server CPU C ms/request   (its server's CPU, all workers, over the stream's requests)
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from api_load import serving, start_py_spy
+from api_load import cpu_seconds, serving, start_py_spy
 
 REPO = Path(__file__).resolve().parents[1]
 GPU_MODEL = "A100-80GB"
@@ -81,6 +81,7 @@ class Outcome:
     wall_s: float
     gpus_busy: int
     whole_nodes_free: int
+    server_cpu_s: float | None = None  # gpulease: its server's CPU (all workers) while the stream was sent
 
     def line(self, total_gpus: int, nodes: int) -> str:
         def p(q: float, kind: str | None = None) -> float:
@@ -89,12 +90,14 @@ class Outcome:
 
         accepted = self.answers.count("accepted")
         errors = self.answers.count("error")
+        cpu = f"  server CPU {1000 * self.server_cpu_s / len(self.stream):.2f} ms/request" if self.server_cpu_s else ""
         return (
             f"{self.system:<9} requests/s {len(self.stream) / self.wall_s:6.1f}  p50 {p(0.5):6.1f} ms  "
             f"p99 {p(0.99):6.1f} ms  (p99 jobs {p(0.99, 'job'):.1f} ms, reservations {p(0.99, 'reservation'):.1f} ms)  "
             f"accepted {accepted}/{len(self.stream)}"
             + (f"  errors {errors}" if errors else "")
             + f"  GPUs busy {self.gpus_busy}/{total_gpus}  whole nodes free {self.whole_nodes_free}/{nodes}"
+            + cpu
         )
 
 
@@ -394,8 +397,10 @@ def run_gpulease(
 
         reasons: Counter[tuple[int, str, str]] = Counter()
         reasons_lock = threading.Lock()
+        cpu_before = cpu_seconds(pid)
         with sampled(pid, workers, py_spy):
             latencies, answers, wall = drive(stream, clients, send)
+        server_cpu = cpu_seconds(pid) - cpu_before
         for (status, kind, title), n in reasons.most_common(5):
             print(f"  gpulease: {n} x {status} {title!r} ({kind})", file=sys.stderr)
         if "error" in answers:
@@ -410,7 +415,7 @@ def run_gpulease(
             running = active()
             used = {g["node"] for lease in running for g in lease["gpus"]}  # type: ignore[attr-defined]
             busy = sum(int(lease["gpu_count"]) for lease in running)  # type: ignore[call-overload]
-        return Outcome("gpulease", stream, latencies, answers, wall, busy, nodes - len(used))
+        return Outcome("gpulease", stream, latencies, answers, wall, busy, nodes - len(used), server_cpu)
 
 
 def main() -> None:
