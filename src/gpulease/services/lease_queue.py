@@ -30,15 +30,17 @@ ACTOR = "scheduler"
 class QueueOutcome:
     started: list[int] = field(default_factory=list)
     expired: list[int] = field(default_factory=list)  # gave up: past their maximum wait, or never placeable
+    preempted: list[int] = field(default_factory=list)  # interruptible leases preempted to make room for a head
 
 
-def enqueue(work: Work, lease: Lease, *, max_wait_s: int | None, actor: str) -> None:
+def enqueue(work: Work, lease: Lease, *, max_wait_s: int | None, actor: str) -> QueueOutcome:
     """A new request joins the queue; the queue decides at once whether it can start (priority, backfill)."""
     lease.queued_until = work.now + timedelta(seconds=max_wait_s or DEFAULT_MAX_WAIT_S)
     transition(work, lease, LeaseState.QUEUED, actor=actor, reason="customer cleared; waiting for capacity")
     work.session.flush()
-    serve_queue(work, models={CPU_QUEUE if lease.resource == "cpu" else lease.gpu_model or ""})
+    out = serve_queue(work, models={CPU_QUEUE if lease.resource == "cpu" else lease.gpu_model or ""})
     work.session.flush()
+    return out
 
 
 def serve_queue(work: Work, models: set[str] | None = None) -> QueueOutcome:
@@ -98,7 +100,8 @@ def serve_queue(work: Work, models: set[str] | None = None) -> QueueOutcome:
                 work, cal, preq, actor=ACTOR, reason=f"capacity needed by waiting {head.plan} lease {head.id}"
             )
             if room is not None:
-                start, _ = room
+                start, preempted = room
+                out.preempted.extend(preempted)
                 placement = cal.place(
                     PlacementRequest(
                         model, head.gpu_count, start, None if head.duration_s is None else start + head.duration_s
