@@ -217,3 +217,29 @@ def test_an_end_reads_its_usage_and_whether_a_run_is_going_in_one_statement(
         reads = [x for x in end[: end.index(next(x for x in end if x.startswith("UPDATE")))] if x.startswith("SELECT")]
         assert len(reads) == 2 and "usage_records" in reads[1], "\n".join(end)
     assert states == ["ending", "ended", "ended"]
+
+
+def test_a_booking_as_soon_as_possible_that_fits_now_costs_what_a_booking_now_costs(
+    facility: Facility, runtime: Runtime
+) -> None:
+    """With nothing waiting and the GPUs free, `start: asap` is placed now, where the queue would place it, without
+    going through the queue (its flush of a queued lease and its pass over the backlog); with a queue, it joins it."""
+    facility.nodes(1)
+    facility.prices()
+    cust = facility.customer()
+    key = facility.customer_key(cust["id"])
+    body = {"customer_id": cust["id"], "gpu_model": "A100-80GB", "plan": "on_demand", "duration_s": 3600}
+    facility.lease(key, gpu_count=1, **body)  # warm
+    with counting(runtime) as now:
+        facility.lease(key, gpu_count=2, **body)
+    with counting(runtime) as asap:
+        lease = facility.lease(key, gpu_count=2, start="asap", max_wait_s=600, **body)
+    assert lease["state"] == "active" and len(lease["gpus"]) == 2
+    assert len(asap) == len(now), "\n".join(asap)
+    # The next one does not fit now (3 GPUs free): it waits. The one after it would fit, but joins the queue rather
+    # than jump it (the queue's backfill decides whether it may start before the head).
+    waiting = facility.lease(key, gpu_count=4, start="asap", max_wait_s=600, **body)
+    behind = facility.lease(key, gpu_count=1, start="asap", max_wait_s=600, **body)
+    assert waiting["state"] == "queued", waiting
+    events = facility.c.get(f"/api/v1/leases/{behind['id']}/events", headers=key).json()
+    assert "queued" in [e["to_state"] for e in events], events

@@ -30,7 +30,6 @@ from gpulease.services.capacity import (
     draw_ids,
     give_notice,
     hold_for_queue_head,
-    interruptible_leases,
     keep_placed,
     make_room,
     placement_calendar,
@@ -471,10 +470,14 @@ def create_lease(work: Work, *, actor: Actor, request: LeaseRequest) -> Booked:
         return _pending_review(
             work, actor=actor, customer=customer, request=req, plan=plan, entry=entry, window=w, findings=findings
         )
-    if w.asap:
-        booked = _join_queue(work, actor=actor, customer_id=customer_id, request=req, plan=plan, entry=entry, window=w)
-    else:
-        booked = _place(work, actor=actor, customer_id=customer_id, request=req, plan=plan, entry=entry, window=w)
+    # As soon as possible, with nothing waiting for the model and the GPUs free now: placed now, where the queue
+    # would place it, without going through the queue (its flush and its pass over the backlog cost 5-8 ms here).
+    placed = _place(
+        work, actor=actor, customer_id=customer_id, request=req, plan=plan, entry=entry, window=w, or_none=w.asap
+    )
+    booked = placed or _join_queue(
+        work, actor=actor, customer_id=customer_id, request=req, plan=plan, entry=entry, window=w
+    )
     if findings.compute is not None:  # allow-and-report: booked, and the projection goes to the review queue
         report(work, customer, booked.lease, findings)
     return booked
@@ -502,11 +505,24 @@ def _pending_review(
 
 
 def _place(
-    work: Work, *, actor: Actor, customer_id: int, request: LeaseRequest, plan: Plan, entry: PriceEntry, window: Window
-) -> Booked:
+    work: Work,
+    *,
+    actor: Actor,
+    customer_id: int,
+    request: LeaseRequest,
+    plan: Plan,
+    entry: PriceEntry,
+    window: Window,
+    or_none: bool = False,
+) -> Booked | None:
+    """Place and book the request in its window, giving interruptible leases notice if it needs their GPUs; or
+    refused (NoCapacity). `or_none` (a request to start as soon as possible): None, with nothing written, when
+    anything waits in the model's queue or the GPUs are not free now; the request then joins the queue."""
     model, count = entry.gpu_model, request.gpu_count
     lease_id, first_allocation_id = draw_ids(work)  # before the model's lock, as the queue: no round trip holding it
     waiting = queued(work, model)
+    if or_none and waiting:
+        return None
     cal = placement_calendar(work, model)  # one placement per model at a time, across processes too
     hold_for_queue_head(work, cal, model, plan, waiting)
     start_s, end_s = epoch(window.start), None if window.end is None else epoch(window.end)
@@ -517,6 +533,8 @@ def _place(
         placement = cal.place(preq)
     except Unplaceable as e:
         failure = e
+        if or_none and failure.code == "no_capacity":
+            return None
         if failure.code in ("unknown_model", "too_large", "bad_request"):
             raise NoCapacity(_reason(work, model, failure), earliest_start=None) from None
         if plan is not Plan.INTERRUPTIBLE:
@@ -614,10 +632,8 @@ def _join_queue(
     lease = _unplaced_lease(
         work, actor=actor, customer_id=customer_id, request=request, plan=plan, entry=entry, window=window
     )
-    before = {x.id for x in interruptible_leases(work, entry.gpu_model) if x.preempt_at is not None}
-    enqueue(work, lease, max_wait_s=request.max_wait_s, actor=actor.name)
-    after = {x.id for x in interruptible_leases(work, entry.gpu_model) if x.preempt_at is not None}
-    return Booked(lease, sorted(after - before))
+    # The leases the queue preempted to make room, as it reports them: not two reads of every interruptible lease.
+    return Booked(lease, sorted(enqueue(work, lease, max_wait_s=request.max_wait_s, actor=actor.name).preempted))
 
 
 def _unplaced_lease(
