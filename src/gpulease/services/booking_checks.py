@@ -25,8 +25,9 @@ from gpulease.compliance.redflags import RedFlag, new_company_large_request, you
 from gpulease.domain.inventory import gpu_model
 from gpulease.domain.leases import HOLDS_CAPACITY, LeaseState
 from gpulease.services.customer_screening import red_flag_rules
+from gpulease.services.customer_terms import CustomerTerms
 from gpulease.services.work import Work
-from gpulease.store.models import Customer, Lease, ReviewItem
+from gpulease.store.models import Lease, ReviewItem
 from gpulease.store.prepared import Prepared
 
 PENDING_MESSAGE = "This booking is being reviewed. Please contact support."
@@ -61,7 +62,14 @@ def held_gpus(work: Work, customer_id: int) -> int:
 
 
 def check_booking(
-    work: Work, c: Customer, *, model: str, gpu_count: int, start: datetime, end: datetime | None, cpu: bool = False
+    work: Work,
+    c: CustomerTerms,
+    *,
+    model: str,
+    gpu_count: int,
+    start: datetime,
+    end: datetime | None,
+    cpu: bool = False,
 ) -> BookingFindings:
     """The red flags of a booking and its projected compute. A CPU lease (`cpu`: `model` a CPU model, `gpu_count`
     its cores) asks for no GPUs, and its compute is cores x the model's per-core peak."""
@@ -86,7 +94,7 @@ def check_booking(
     return BookingFindings(flags, compute, block)
 
 
-def report(work: Work, c: Customer, lease: Lease, findings: BookingFindings) -> ReviewItem:
+def report(work: Work, c: CustomerTerms, lease: Lease, findings: BookingFindings) -> ReviewItem:
     """The review item of a booking: what was asked and what the checks found, with the arithmetic."""
     what = [f.rule for f in findings.red_flags]
     if findings.compute is not None:

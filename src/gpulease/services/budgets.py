@@ -38,6 +38,7 @@ from gpulease.domain.spend import (
 from gpulease.domain.webhooks import EventType
 from gpulease.services import limits, notifications, spend
 from gpulease.services.context import Actor, epoch
+from gpulease.services.customer_terms import CustomerTerms
 from gpulease.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from gpulease.services.permissions import Permission, require
 from gpulease.services.transitions import record_event, set_alloc_end
@@ -143,7 +144,7 @@ def _text(d: Decimal | None) -> str | None:
 def admit(
     work: Work,
     *,
-    customer: Customer,
+    customer: CustomerTerms,
     entry: PriceEntry,
     gpu_count: int,
     start: datetime,
@@ -202,7 +203,7 @@ def _check_quota(
 
 def _check_spend(
     work: Work,
-    customer: Customer,
+    customer: CustomerTerms,
     entry: PriceEntry,
     count: int,
     start: datetime,

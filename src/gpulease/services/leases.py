@@ -47,6 +47,7 @@ from gpulease.services.cpu_capacity import (
     placement_cpu_calendar,
     plan_cpu_room,
 )
+from gpulease.services.customer_terms import CustomerTerms, customer_terms
 from gpulease.services.errors import Conflict, InvalidRequest, NoCapacity, NotCleared, NotFound
 from gpulease.services.inventory import models_in_service
 from gpulease.services.lease_queue import enqueue
@@ -66,7 +67,7 @@ from gpulease.services.transitions import (
 )
 from gpulease.services.work import AuditEntry, LeasesChanged, Work
 from gpulease.store import direct
-from gpulease.store.models import Allocation, ApiKey, Customer, Lease, LeaseEvent, Node
+from gpulease.store.models import Allocation, ApiKey, Lease, LeaseEvent, Node
 from gpulease.store.prepared import Prepared
 
 MAX_LEASE_GPUS = 64
@@ -97,7 +98,6 @@ class LeaseRequest:
 
 # One statement (a join) for one lease, rather than one per relationship: an end reads its lease this way.
 _LEASE_WITH_GPUS = direct.ById(Lease, joinedload(Lease.allocations).joinedload(Allocation.node))
-_CUSTOMER = direct.ById(Customer)
 
 
 def get_lease(work: Work, *, actor: Actor, lease_id: int) -> Lease:
@@ -433,7 +433,7 @@ def create_lease(work: Work, *, actor: Actor, request: LeaseRequest) -> Booked:
     if customer_id is None:
         raise InvalidRequest("customer_id is required")
     actor.check_customer(customer_id)
-    customer = _CUSTOMER(work.session, customer_id) if limits.fits_id(customer_id) else None
+    customer = customer_terms(work, customer_id) if limits.fits_id(customer_id) else None
     if customer is None:
         raise NotFound("no such customer")
     cpu = req.cpu_cores is not None
@@ -487,7 +487,7 @@ def _pending_review(
     work: Work,
     *,
     actor: Actor,
-    customer: Customer,
+    customer: CustomerTerms,
     request: LeaseRequest,
     plan: Plan,
     entry: PriceEntry,
@@ -733,7 +733,7 @@ def extend(work: Work, *, actor: Actor, lease_id: int, new_end: datetime) -> Lea
         raise InvalidRequest(f"the new end must be after the current end ({old_end.isoformat()})")
     _within_horizon(lease.starts_at, new_end, work.now)
     q = Quote.from_dict(lease.quote)
-    customer = work.session.get(Customer, lease.customer_id)
+    customer = customer_terms(work, lease.customer_id)
     assert customer is not None
     units = lease.gpu_count if lease.resource != Resource.CPU else q.gpu_count
     # The time it adds is checked as a booking of its own: the lease's GPUs are free then, by its own end.
@@ -860,7 +860,7 @@ def _node_model(cal: CpuCalendar, placement: CpuPlacement) -> str:
 
 
 def _create_cpu_lease(
-    work: Work, *, actor: Actor, customer: Customer, request: LeaseRequest, plan: Plan, window: Window
+    work: Work, *, actor: Actor, customer: CustomerTerms, request: LeaseRequest, plan: Plan, window: Window
 ) -> Booked:
     """Place cores and memory on one node (best fit), price them by the model they land on, and book, through the
     same checks, states and queue as a GPU lease."""
