@@ -21,6 +21,7 @@ from gpulease.services.errors import InvalidRequest
 from gpulease.services.permissions import Permission, require
 from gpulease.services.work import Work
 from gpulease.store.models import PriceRow
+from gpulease.store.prepared import Prepared
 
 
 @dataclass(frozen=True)
@@ -36,19 +37,41 @@ class PriceListing:
 
 
 def _listing(r: PriceRow) -> PriceListing:
-    return PriceListing(
-        PriceEntry(
-            gpu_model=r.gpu_model or r.cpu_model or "",
-            plan=Plan(r.plan),
-            rate=canonical(Decimal(r.rate)),
-            currency=r.currency,
-            cancel_free_hours=r.cancel_free_hours,
-            cancel_fee_fraction=canonical(Decimal(r.cancel_fee_fraction)),
-            preemption_notice_s=r.preemption_notice_s,
-            resource=Resource.GPU if r.gpu_model is not None else Resource.CPU,
-            gib_rate=canonical(Decimal(r.gib_rate or 0)) if r.cpu_model is not None else Decimal("0"),
-        ),
-        r.effective_from,
+    entry = _entry(
+        r.gpu_model,
+        r.cpu_model,
+        r.plan,
+        r.rate,
+        r.currency,
+        r.cancel_free_hours,
+        r.cancel_fee_fraction,
+        r.preemption_notice_s,
+        r.gib_rate,
+    )
+    return PriceListing(entry, r.effective_from)
+
+
+def _entry(
+    gpu: str | None,
+    cpu: str | None,
+    plan: str,
+    rate: Decimal,
+    currency: str,
+    cancel_free_hours: int,
+    cancel_fee_fraction: Decimal,
+    preemption_notice_s: int,
+    gib_rate: Decimal | None,
+) -> PriceEntry:
+    return PriceEntry(
+        gpu_model=gpu or cpu or "",
+        plan=Plan(plan),
+        rate=canonical(Decimal(rate)),
+        currency=currency,
+        cancel_free_hours=cancel_free_hours,
+        cancel_fee_fraction=canonical(Decimal(cancel_fee_fraction)),
+        preemption_notice_s=preemption_notice_s,
+        resource=Resource.GPU if gpu is not None else Resource.CPU,
+        gib_rate=canonical(Decimal(gib_rate or 0)) if cpu is not None else Decimal("0"),
     )
 
 
@@ -165,23 +188,36 @@ def current_prices(work: Work) -> list[PriceListing]:
     return [_listing(r) for r in _rows(work.session)]
 
 
-_ONE = (
-    select(PriceRow)
+# Built once, the columns a booking's price needs as plain values (store/prepared.py), not the mapped row: a booking
+# reads its own price, not the whole book.
+_ONE = Prepared(
+    select(
+        PriceRow.gpu_model,
+        PriceRow.cpu_model,
+        PriceRow.plan,
+        PriceRow.rate,
+        PriceRow.currency,
+        PriceRow.cancel_free_hours,
+        PriceRow.cancel_fee_fraction,
+        PriceRow.preemption_notice_s,
+        PriceRow.gib_rate,
+    )
     .where(
-        or_(PriceRow.gpu_model == bindparam("model"), PriceRow.cpu_model == bindparam("model")),
+        or_(PriceRow.gpu_model == bindparam("gpu"), PriceRow.cpu_model == bindparam("cpu")),
         PriceRow.plan == bindparam("plan"),
         PriceRow.superseded_at.is_(None),
     )
-    .limit(1)
-)  # built once: a booking reads its own price, not the whole book
+    .limit(1),
+    autoflush=True,
+)
 
 
 def price_entry(session: Session, model: str, plan: Plan) -> PriceEntry:
     """The price in force of one GPU or CPU model on one plan; PricingError as the book says it when none."""
-    row = session.scalars(_ONE, {"model": model, "plan": plan.value}).first()
-    if row is None:
+    rows = _ONE.rows(session, {"gpu": model, "cpu": model, "plan": plan.value})
+    if not rows:
         return price_book(session).entry(model, plan)  # raises, with the book's own message
-    return _listing(row).entry
+    return _entry(*rows[0])
 
 
 def price_book(session: Session) -> PriceBook:
