@@ -168,3 +168,21 @@ def test_rows_of_an_insert_go_as_one_statement_on_psycopg(
             .order_by(LeaseEvent.id)
         ).all()
     assert [tuple(r) for r in got] == [(r["actor"], r["at"], r["reason"]) for r in rows]
+
+
+def test_a_value_given_in_several_rows_is_processed_once() -> None:
+    """A booking's allocations all start and end at the same datetime object: its bind processor runs once per
+    statement, not once per row; another object, even an equal one, is processed on its own."""
+    done: list[Any] = []
+
+    def proc(value: Any) -> str:
+        done.append(value)
+        return f"<{value}>"
+
+    plan = prepared._Plan("INSERT", {}, (("at", "at", proc), ("n", "n", None)), None, ())
+    seen: prepared.Seen = {}
+    same = datetime(2030, 1, 1, tzinfo=UTC)
+    rows = [{"at": same, "n": i} for i in range(8)] + [{"at": datetime(2030, 1, 1, tzinfo=UTC), "n": 8}]
+    out = [prepared._values(plan, row, seen) for row in rows]
+    assert [v["at"] for v in out] == ["<2030-01-01 00:00:00+00:00>"] * 9 and [v["n"] for v in out] == list(range(9))
+    assert len(done) == 2  # the shared object once, the equal but distinct one once

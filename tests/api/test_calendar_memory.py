@@ -476,3 +476,27 @@ def test_a_placement_refused_by_the_store_every_time_answers_busy_not_500(runtim
         runtime.perform(always_taken)
     assert tries[0] == CONFLICT_RETRIES + 1
     assert refused.value.status == 409
+
+
+def test_a_commit_reads_each_leases_gpus_from_the_session_loaded_or_expired(
+    facility: Facility, runtime: Runtime
+) -> None:
+    """What a commit tells the calendar (`_lease_gpus`): the lease's live GPUs of its latest start, in node and
+    index order, whether its allocations are loaded, expired (read again), or some released."""
+    facility.nodes(2)
+    facility.prices()
+    cust = facility.customer()
+    lease = facility.lease(customer_id=cust["id"], gpu_model=MODEL, gpu_count=4, plan="on_demand", duration_s=3600)
+    with runtime.work() as w:
+        got = leases.get_lease(w, actor=SYSTEM, lease_id=lease["id"])
+        expected = sorted((a.node_id, a.gpu_index) for a in got.allocations)
+        start, end = int(got.starts_at.timestamp()), int(got.ends_at.timestamp())  # type: ignore[union-attr]
+        read = calendars._lease_gpus(w.session, {got.id}, {})
+        assert read == [(got.id, MODEL, expected, start, end, 0)]
+        w.session.expire(got.allocations[0])  # its columns out of its dict: read through the attributes (loaded)
+        assert "node_id" not in got.allocations[0].__dict__
+        assert calendars._lease_gpus(w.session, {got.id}, {}) == read
+        got.allocations[1].released = True  # a released GPU is not the lease's any more
+        read = calendars._lease_gpus(w.session, {got.id}, {})
+        assert read is None  # three of four: the caller cannot tell the lease's GPUs and reloads
+        w.session.rollback()

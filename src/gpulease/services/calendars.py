@@ -45,8 +45,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, event, inspect, or_, select, text, update
+from sqlalchemy import bindparam, event, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.util import identity_key
 
 from gpulease.domain.placement import CapacityCalendar, DoubleBooking, GpuRef, Speculation
@@ -784,15 +785,25 @@ def _node_changes(session: Session, tx: _Tx) -> set[str]:
     return tx.node_models | pending
 
 
+_ALLOCATION_COLUMNS = frozenset(("id", "lease_id", "node_id", "gpu_index", "starts_at", "ends_at", "released"))
+
+
 def _lease_gpus(session: Session, lease_ids: set[int], node_model: dict[int, str]) -> list[LeaseGpus] | None:
     """Each lease's GPUs as they stand in this transaction: its unreleased, non-empty allocations of the latest
     start (a lease moved off a failed node keeps its earlier ones on record, ended at the failure)."""
     if not lease_ids:
         return []
-    allocs: dict[int, dict[int, Allocation]] = {lid: {} for lid in lease_ids}
+    # The rows' values read from each object's dict: what the session holds, loaded or as set, without an attribute
+    # event per read (an object with a column expired is read through its attributes, which load it).
+    allocs: dict[int, dict[int, dict[str, Any]]] = {lid: {} for lid in lease_ids}
     for obj in list(session.identity_map.values()):
-        if isinstance(obj, Allocation) and inspect(obj).persistent and obj.lease_id in allocs:
-            allocs[obj.lease_id][obj.id] = obj
+        if type(obj) is Allocation and instance_state(obj).persistent:
+            values = obj.__dict__
+            if not values.keys() >= _ALLOCATION_COLUMNS:
+                values = {k: getattr(obj, k) for k in _ALLOCATION_COLUMNS}
+            by_id = allocs.get(values["lease_id"])
+            if by_id is not None:
+                by_id[values["id"]] = values
     out: list[LeaseGpus] = []
     for lease_id, by_id in allocs.items():
         rows = list(by_id.values())
@@ -800,28 +811,28 @@ def _lease_gpus(session: Session, lease_ids: set[int], node_model: dict[int, str
         known = session.identity_map.get(identity_key(Lease, lease_id))
         model = None if known is None else known.__dict__.get("gpu_model")
         if model is None and rows:
-            model = node_model.get(rows[0].node_id)
+            model = node_model.get(rows[0]["node_id"])
         if model is None:
             lease = session.get(Lease, lease_id)
             if lease is None or lease.gpu_model is None:
                 continue
             model = lease.gpu_model
-        live = [a for a in rows if not a.released and (a.ends_at is None or a.ends_at > a.starts_at)]
-        latest = max((a.starts_at for a in live), default=None)
-        group = sorted((a for a in live if a.starts_at == latest), key=lambda a: (a.node_id, a.gpu_index))
+        live = [a for a in rows if not a["released"] and (a["ends_at"] is None or a["ends_at"] > a["starts_at"])]
+        latest = max((a["starts_at"] for a in live), default=None)
+        group = sorted((a for a in live if a["starts_at"] == latest), key=lambda a: (a["node_id"], a["gpu_index"]))
         if not group:
             out.append((lease_id, model, [], 0, None, 0))
             continue
         count = None if known is None else known.__dict__.get("gpu_count")
         if count is not None and len(group) != count:
             return None  # not every allocation of the lease is in the session: the caller reloads instead
-        end = group[0].ends_at
+        end = group[0]["ends_at"]
         out.append(
             (
                 lease_id,
                 model,
-                [(a.node_id, a.gpu_index) for a in group],
-                epoch(group[0].starts_at),
+                [(a["node_id"], a["gpu_index"]) for a in group],
+                epoch(group[0]["starts_at"]),
                 None if end is None else epoch(end),
                 0,
             )

@@ -104,18 +104,35 @@ def _converts(type_: TypeEngine[Any], dialect: Dialect) -> bool:
         return True
 
 
-def _values(plan: _Plan, params: Mapping[str, Any]) -> Any:
+Seen = dict[int, tuple[Any, Callable[[Any], Any], Any]]  # id of a value -> (the value, its processor, what it became)
+
+
+def _values(plan: _Plan, params: Mapping[str, Any], seen: Seen | None = None) -> Any:
+    """The values of one row as the driver takes them. `seen` (the rows of one statement): a value processed already
+    by the same processor, the very same object, is not processed again (a booking's GPUs all start and end at the
+    same datetime: converted once, not once per row; a bind processor is a pure function of its value)."""
     if plan.template is not None:
         ordered = plan.template.copy()
         for at, key, proc in plan.slots:
-            value = params[key]
-            ordered[at] = proc(value) if proc is not None else value
+            ordered[at] = _processed(params[key], proc, seen)
         return ordered
     values = dict(plan.fixed)
     for key, name, proc in plan.given:
-        value = params[key]
-        values[name] = proc(value) if proc is not None else value
+        values[name] = _processed(params[key], proc, seen)
     return values
+
+
+def _processed(value: Any, proc: Callable[[Any], Any] | None, seen: Seen | None) -> Any:
+    if proc is None:
+        return value
+    if seen is None:
+        return proc(value)
+    last = seen.get(id(value))
+    if last is not None and last[0] is value and last[1] is proc:
+        return last[2]
+    done = proc(value)
+    seen[id(value)] = (value, proc, done)  # the value kept: its id is not reused while this lives
+    return done
 
 
 def _watched(engine: Engine) -> bool:
@@ -218,6 +235,7 @@ class Prepared:
         if not rows:
             return
         keys = tuple(rows[0])
+        seen: Seen = {}
         plan = None if _watched(conn.engine) else self._plan_for(conn.dialect, keys)
         if plan is None or any(row.keys() != rows[0].keys() for row in rows):
             conn.execute(self.stmt, [dict(row) for row in rows] if len(rows) > 1 else dict(rows[0]))
@@ -229,14 +247,14 @@ class Prepared:
                 rows_plan = self._rows_plan_for(conn.dialect, keys, len(chunk))
                 if rows_plan is None:
                     break  # the rows not written yet go below
-                flat = _values(rows_plan, {f"{key}_{i}": row[key] for i, row in enumerate(chunk) for key in keys})
+                flat = _values(rows_plan, {f"{key}_{i}": row[key] for i, row in enumerate(chunk) for key in keys}, seen)
                 with _cursor(conn, rows_plan.sql, flat) as cursor:
                     cursor.execute(rows_plan.sql, flat)
                 done += len(chunk)
             rows = rows[done:]
             if not rows:
                 return
-        values = [_values(plan, row) for row in rows]
+        values = [_values(plan, row, seen) for row in rows]
         with _cursor(conn, plan.sql, values) as cursor:
             if len(values) == 1:
                 cursor.execute(plan.sql, values[0])
