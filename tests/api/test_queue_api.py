@@ -184,3 +184,18 @@ def test_an_immediate_request_may_not_delay_the_head_of_the_queue(facility: Faci
         end=(t0 + timedelta(hours=2)).isoformat(),
     )
     assert rsv["state"] == "scheduled"
+
+
+def test_a_request_to_start_as_soon_as_possible_that_can_never_fit_is_refused_at_once(facility: Facility) -> None:
+    """More GPUs than the model's nodes can ever give it: refused with the reason, as a request for a fixed window
+    is, not booked and failed by the queue."""
+    f = facility
+    f.nodes(2)
+    f.prices()
+    cid = f.customer()["id"]
+    body = {"customer_id": cid, "gpu_model": "A100-80GB", "gpu_count": 24, "plan": "on_demand", "duration_s": 3600}
+    r = f.c.post("/api/v1/leases", headers=f.k.op, json=body | {"start": "asap", "max_wait_s": 600})
+    assert r.status_code == 409, r.text
+    fixed = f.c.post("/api/v1/leases", headers=f.k.op, json=body)
+    assert fixed.status_code == 409 and r.json()["detail"] == fixed.json()["detail"], (r.text, fixed.text)
+    assert f.c.get("/api/v1/leases", headers=f.k.op).json() == []
