@@ -202,8 +202,8 @@ def update_now(session: Session, objects: Sequence[Any]) -> None:
     table and set of columns, and leave the objects clean, as a flush would. Where a relationship or collection of
     one of them changed too, the session is flushed instead (the unit of work writes what that means)."""
     groups: dict[tuple[_Shape, tuple[str, ...]], list[tuple[Any, dict[str, Any]]]] = {}
-    for obj in objects:
-        state = inspect(obj)
+    states = [instance_state(obj) for obj in objects]
+    for obj, state in zip(objects, states, strict=True):
         if not state.persistent or state.session is not session:
             raise ValueError(f"{obj!r} is not persistent in this session")
         shape = _shape(state.mapper)
@@ -230,12 +230,12 @@ def update_now(session: Session, objects: Sequence[Any]) -> None:
                 shape.update(key, by_ids=True).many(conn, [first | {"_pks": [row["_pk"] for _obj, row in items]}])
                 continue
         shape.update(key, by_ids=False).many(conn, [row for _obj, row in items])
-    _settle(session, objects)
+    _settle(session, objects, states)
     for hook in session.info.get(_HOOKS, ()):
         hook(session, objects, False)
 
 
-def _settle(session: Session, objects: Sequence[Any], states: Sequence[InstanceState[Any]] | None = None) -> None:
+def _settle(session: Session, objects: Sequence[Any], states: Sequence[InstanceState[Any]]) -> None:
     """The objects persistent and clean in `session`: what they hold is what the store holds.
 
     What a flush does once its statements ran (`Session._register_persistent`, its one step after the unit of work's
@@ -244,7 +244,7 @@ def _settle(session: Session, objects: Sequence[Any], states: Sequence[InstanceS
     them out and putting them back through the public API (`make_transient`, `make_transient_to_detached`, `add`)
     cost about 1,450 Python calls per booking + end; this costs a tenth of that."""
     settled = set()
-    for obj, state in zip(objects, states or [instance_state(obj) for obj in objects], strict=True):
+    for obj, state in zip(objects, states, strict=True):
         if state.session_id is None:
             session.add(obj)
         settled.add(state)
