@@ -65,3 +65,23 @@ def test_every_route_with_every_role_answers_as_the_table_says(facility: Facilit
         if not ok:
             wrong.append(f"{method} {path}: {r.status_code} {r.text[:120]}")
     assert wrong == [], "\n".join(wrong)
+
+
+def test_the_openapi_document_names_the_key_exactly_where_the_table_asks_for_one(facility: Facility) -> None:
+    """`security` (and its 401) is documented from the access table, not from a dependency: every operation that
+    needs a key names the bearer scheme, and a public one names none."""
+    doc = facility.c.get("/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "API key: `Authorization: Bearer gl_…`",
+    }
+    documented = {(m.upper(), p): op for p, ops in doc["paths"].items() for m, op in ops.items()}
+    assert documented, "no operations documented"
+    for (method, path), op in documented.items():
+        public = ROUTES[(method, path)] is Open.PUBLIC
+        assert ("security" in op) is not public, (method, path)
+        assert ("401" in op["responses"]) is not public, (method, path)
+        if not public:
+            assert op["security"] == [{"HTTPBearer": []}], (method, path)
+    assert any(a is Open.PUBLIC for (m, p), a in ROUTES.items() if (m, p) in documented), "no public route to check"

@@ -11,9 +11,8 @@ from __future__ import annotations
 import enum
 
 from fastapi import Request
-from fastapi.security import HTTPAuthorizationCredentials
 
-from gpulease.api.deps import RuntimeDep, actor
+from gpulease.api.deps import actor
 from gpulease.services.context import Role
 from gpulease.services.permissions import GRANTS, Permission, require
 
@@ -105,9 +104,10 @@ def roles_of(access: Access) -> frozenset[Role]:
     return GRANTS[access]
 
 
-async def check(request: Request, rt: RuntimeDep) -> None:
+async def check(request: Request) -> None:
     """The dependency of every router under /api/v1: the caller's role must hold the route's permission (401
-    without a key)."""
+    without a key). Its only parameter is the request: FastAPI solves a dependency's own dependencies on every
+    request."""
     route = request.scope.get("route")
     path = API + str(getattr(route, "path", ""))  # the routers' own paths: they are all included under API
     access = ROUTES.get((request.method.upper(), path))
@@ -115,13 +115,16 @@ async def check(request: Request, rt: RuntimeDep) -> None:
         raise RuntimeError(f"route {request.method} {path} is not in gpulease.api.access.ROUTES")
     if access is Open.PUBLIC:
         return
-    # The header is read here rather than through the security scheme, so that public routes do not document
-    # one; the routes that need a key declare it themselves (ActorDep), and share this lookup.
-    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
-    creds = HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip()) if scheme and token.strip() else None
-    who = await actor(request, rt, creds)
+    who = await actor(request)  # remembered on the request: the route's own ActorDep reads it there
     if isinstance(access, Permission):
         require(who, access)
+
+
+def needs_key(method: str, path: str) -> bool:
+    """Whether the route `method path` (its full path, as in ROUTES) is called with a key: what the OpenAPI document
+    says of it (`security`)."""
+    access = ROUTES.get((method.upper(), path))
+    return access is not None and access is not Open.PUBLIC
 
 
 def markdown_table() -> str:

@@ -14,6 +14,7 @@ from fastapi_offline import FastAPIOffline
 
 from gpulease import __version__, heap
 from gpulease.api import access, metrics, problems
+from gpulease.api.deps import bearer
 from gpulease.api.middleware import (
     BodyLimit,
     Idempotency,
@@ -61,6 +62,28 @@ def _document_in_order(app: FastAPI, paths: list[str]) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _document_keys(app: FastAPI) -> None:
+    """`security` on each operation that needs a key, from the access table the routes are checked against (not
+    from a security dependency, which FastAPI would solve on every request). Installed before the problems'
+    step, which documents 401 and 403 where an operation has `security`."""
+    build = app.openapi
+    name = type(bearer).__name__
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for path, operations in schema["paths"].items():
+                for method, operation in operations.items():
+                    if access.needs_key(method, path):
+                        operation["security"] = [{name: []}]
+                        scheme = bearer.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+                        schema.setdefault("components", {}).setdefault("securitySchemes", {})[name] = scheme
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(runtime: Runtime | None = None, *, background: bool = True) -> FastAPI:
     rt = runtime or Runtime(get_settings())  # the app factory is an entry point: it reads the environment
 
@@ -85,6 +108,7 @@ def create_app(runtime: Runtime | None = None, *, background: bool = True) -> Fa
         "Authenticate with `Authorization: Bearer KEY`.",
     )
     app.state.runtime = rt
+    _document_keys(app)
     problems.install(app)
     # Matched in this order, leases first: a request is matched against every route before its own, ~12 calls
     # each (booking and ending through inventory's and customers' 17 routes cost ~750 calls per booking + end).

@@ -19,8 +19,10 @@ IdQuery = Annotated[int, Query(ge=1, le=MAX_ID)]
 FilterQuery = Annotated[str, Query(json_schema_extra={"maxLength": FILTER_MAX, "pattern": LINE})]
 PeriodQuery = Annotated[str, Query(json_schema_extra={"pattern": PERIOD}, description="a month, YYYY-MM")]
 
+# The scheme the OpenAPI document names for every route that needs a key (api/app.py documents it from the access
+# table). Not a dependency: FastAPI solves each dependency of each request (a sub-dependency, a cache key), ~4% of
+# a booking's calls for what is one header read.
 bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer gl_…`")
-
 
 # The dependencies are coroutines: a plain function would be run in the thread pool, a round trip between
 # threads per dependency per request, for work that never blocks (a key looked up in the store does go there).
@@ -34,12 +36,22 @@ async def runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
 
 
-async def actor(
-    request: Request, rt: RuntimeDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Actor:
-    known = getattr(request.state, "actor", None)  # the route's permission check (api/access.py) found it already
+def credentials(request: Request) -> HTTPAuthorizationCredentials | None:
+    """The `Authorization` header as scheme and token (None when absent or without a token), as HTTPBearer reads
+    it."""
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    token = token.strip()
+    return HTTPAuthorizationCredentials(scheme=scheme, credentials=token) if scheme and token else None
+
+
+async def actor(request: Request) -> Actor:
+    """The caller, from its key: found once per request (the route's permission check, api/access.py, finds it
+    first and every later use reads it from the request)."""
+    known = getattr(request.state, "actor", None)
     if isinstance(known, Actor):
         return known
+    rt: Runtime = request.app.state.runtime
+    creds = credentials(request)
     if creds is not None and creds.scheme.lower() == "bearer":
         cached = rt.known_key(creds.credentials)
         if cached is not None:
