@@ -380,3 +380,39 @@ def test_rows_staged_into_several_tables_are_one_statement_on_postgresql(
         actions = s.scalars(select(AuditRecord.action).where(AuditRecord.id > before).order_by(AuditRecord.id))
         assert list(actions) == ["test.0", "test.1", "test.2"]
         assert s.scalar(select(Notification.type).where(Notification.lease_id == lease_id)) == "test"
+
+
+def test_new_objects_are_added_as_add_adds_them(runtime: Runtime, ids: tuple[int, int]) -> None:
+    """`add_new`: an object holding no related object is pending in the session, heard of by the session's
+    listeners, written by the flush and taken out again by a rollback, as with `add`; one that holds a new related
+    object brings it along (the cascade `add` follows)."""
+    customer_id, node_id = ids
+    attached: list[object] = []
+
+    def note(_session: Any, obj: object) -> None:
+        attached.append(obj)
+
+    row = {"lease_id": None, "node_id": node_id, "starts_at": T, "ends_at": None, "released": False}
+    with runtime.store.transaction() as s:
+        event.listen(s, "after_attach", note)
+        lease = _lease(customer_id, node_id, gpus=())
+        s.add(lease)
+        s.flush()
+        plain = direct.made(Allocation, [row | {"lease_id": lease.id, "gpu_index": i} for i in (6, 7)])
+        direct.add_new(s, plain)
+        assert all(inspect(a).pending for a in plain) and attached[-2:] == plain
+        other = _lease(customer_id, node_id, gpus=(3,))  # holds a new allocation: added through the cascade
+        direct.add_new(s, [other])
+        assert inspect(other).pending and inspect(other.allocations[0]).pending
+        s.flush()
+        assert all(inspect(a).persistent for a in (*plain, other, *other.allocations))
+        kept = lease.id
+    with runtime.store.transaction() as s:
+        rows = s.scalars(select(Allocation.gpu_index).where(Allocation.lease_id == kept)).all()
+        assert sorted(rows) == [6, 7]
+    with pytest.raises(RuntimeError), runtime.store.transaction() as s:
+        gone = direct.made(Allocation, [row | {"lease_id": kept, "gpu_index": 2}])
+        direct.add_new(s, gone)
+        s.flush()
+        raise RuntimeError("roll back")
+    assert inspect(gone[0]).transient

@@ -108,7 +108,7 @@ def allocate(
         # allocations as if loaded with them, and each is added to the session, without the events of an append
         # (each an attribute event and a backref) or of the constructor; a flush or `direct.insert_now` writes them.
         allocs = direct.made(Allocation, rows)
-        work.session.add_all(allocs)
+        direct.add_new(work.session, allocs)
         set_committed_value(lease, "allocations", allocs)
         return
     for row in rows:  # through the relationship: the lease's allocations known, no query

@@ -246,6 +246,28 @@ def _settle(session: Session, objects: Sequence[Any], states: Sequence[InstanceS
     settled = set()
     for obj, state in zip(objects, states, strict=True):
         if state.session_id is None:
-            session.add(obj)
+            _add(session, obj, state)
         settled.add(state)
     session._register_persistent(settled)
+
+
+def add_new(session: Session, objects: Iterable[Any]) -> None:
+    """`session.add_all(objects)` for new objects: an object that holds no related object (one made by `made`) is
+    added without `add`'s cascade, which walks every relationship of its mapper to find nothing to follow (an
+    8-GPU booking's allocations: ~300 Python calls)."""
+    for obj in objects:
+        _add(session, obj, instance_state(obj))
+
+
+def _add(session: Session, obj: Any, state: InstanceState[Any]) -> None:
+    if state.key is None and _relationships(state.mapper).isdisjoint(state.dict):
+        # What `Session.add` does for a transient object once its cascade found nothing (`_save_or_update_state`).
+        state._orphaned_outside_of_session = False
+        session._save_impl(state)
+    else:
+        session.add(obj)
+
+
+@functools.cache
+def _relationships(mapper: Mapper[Any]) -> frozenset[str]:
+    return frozenset(mapper.relationships.keys())
