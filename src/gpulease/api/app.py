@@ -72,12 +72,17 @@ def _document_keys(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
-            for path, operations in schema["paths"].items():
-                for method, operation in operations.items():
-                    if access.needs_key(method, path):
-                        operation["security"] = [{name: []}]
-                        scheme = bearer.model.model_dump(mode="json", by_alias=True, exclude_none=True)
-                        schema.setdefault("components", {}).setdefault("securitySchemes", {})[name] = scheme
+            keyed = [
+                operation
+                for path, operations in schema["paths"].items()
+                for method, operation in operations.items()
+                if access.needs_key(method, path)
+            ]
+            for operation in keyed:
+                operation["security"] = [{name: []}]
+            if keyed:
+                scheme = bearer.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+                schema.setdefault("components", {}).setdefault("securitySchemes", {})[name] = scheme
             app.openapi_schema = schema
         return app.openapi_schema
 
