@@ -29,6 +29,7 @@ work placed by their schedulers) and the whole nodes with nothing running now ar
 Prints one line per system:
     slurm     requests/s  R  p50 X ms  p99 Y ms  accepted A/N  GPUs busy B/256  whole nodes free F/32
     gpulease  ...  server CPU C ms/request   (its server's CPU, all workers, over the stream's requests)
+                   SQLite writer held W% (H ms per write)   (`--store sqlite`: the one writer's share of the stream)
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from api_load import cpu_seconds, serving, start_py_spy
+from api_load import cpu_seconds, read_samples, serving, start_py_spy, writer_lock
 
 REPO = Path(__file__).resolve().parents[1]
 GPU_MODEL = "A100-80GB"
@@ -82,6 +83,8 @@ class Outcome:
     gpus_busy: int
     whole_nodes_free: int
     server_cpu_s: float | None = None  # gpulease: its server's CPU (all workers) while the stream was sent
+    writer_busy: float | None = None  # gpulease on SQLite: the share of the stream's wall time its writer was held
+    writer_hold_ms: float | None = None  # and per write transaction
 
     def line(self, total_gpus: int, nodes: int) -> str:
         def p(q: float, kind: str | None = None) -> float:
@@ -98,6 +101,11 @@ class Outcome:
             + (f"  errors {errors}" if errors else "")
             + f"  GPUs busy {self.gpus_busy}/{total_gpus}  whole nodes free {self.whole_nodes_free}/{nodes}"
             + cpu
+            + (
+                f"  SQLite writer held {100 * self.writer_busy:.0f}% ({self.writer_hold_ms:.2f} ms per write)"
+                if self.writer_busy is not None and self.writer_hold_ms is not None
+                else ""
+            )
         )
 
 
@@ -397,10 +405,17 @@ def run_gpulease(
 
         reasons: Counter[tuple[int, str, str]] = Counter()
         reasons_lock = threading.Lock()
+        # On SQLite every booking's unit of work holds the one writer: its share of the stream's wall time bounds
+        # what several processes could add (the rest is all they could do side by side).
+        metrics_before = read_samples(url, key) if db_admin_url is None else {}
         cpu_before = cpu_seconds(pid)
         with sampled(pid, workers, py_spy):
             latencies, answers, wall = drive(stream, clients, send)
         server_cpu = cpu_seconds(pid) - cpu_before
+        writer: dict[str, float | str | None] = {}
+        if db_admin_url is None:
+            after = read_samples(url, key)
+            writer = writer_lock({k: v - metrics_before.get(k, 0.0) for k, v in after.items()}, wall)
         for (status, kind, title), n in reasons.most_common(5):
             print(f"  gpulease: {n} x {status} {title!r} ({kind})", file=sys.stderr)
         if "error" in answers:
@@ -415,7 +430,11 @@ def run_gpulease(
             running = active()
             used = {g["node"] for lease in running for g in lease["gpus"]}  # type: ignore[attr-defined]
             busy = sum(int(lease["gpu_count"]) for lease in running)  # type: ignore[call-overload]
-        return Outcome("gpulease", stream, latencies, answers, wall, busy, nodes - len(used), server_cpu)
+        busy_share, hold_ms = writer.get("writer_lock_busy"), writer.get("writer_lock_hold_ms")
+        return Outcome(
+            "gpulease", stream, latencies, answers, wall, busy, nodes - len(used), server_cpu,
+            busy_share if isinstance(busy_share, float) else None, hold_ms if isinstance(hold_ms, float) else None,
+        )  # fmt: skip
 
 
 def main() -> None:
