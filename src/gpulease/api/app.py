@@ -67,7 +67,7 @@ def _document_keys(app: FastAPI) -> None:
     from a security dependency, which FastAPI would solve on every request). Installed before the problems'
     step, which documents 401 and 403 where an operation has `security`."""
     build = app.openapi
-    name = type(bearer).__name__
+    name = bearer.scheme_name  # as FastAPI names a security dependency's scheme
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
